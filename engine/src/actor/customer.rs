@@ -1,0 +1,154 @@
+//! The customer actor: owns one customer's state and applies its state changes one at a time.
+//!
+//! A state change is decided and recorded inside the actor's turn (one atomic store commit);
+//! waiting for durability and for gateways happens outside it, in futures spawned on the actor's
+//! context, whose results come back into the actor between messages. So a slow gateway never
+//! blocks the customer's other messages, and two state changes never interleave.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+
+use std::future::Future;
+
+use actix::{Actor, ActorContext, ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture};
+
+use super::messages::StopIfIdle;
+use super::registry::RegistryInner;
+use super::{ActorError, CustomerKey, Services};
+use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus};
+use crate::store::{ChangeSet, DurableTicket, StoreError};
+
+/// What the actor keeps in memory between messages.
+pub(super) struct CustomerState {
+    pub customer: Customer,
+    /// Oldest first.
+    pub payment_methods: Vec<PaymentMethod>,
+    /// Refund amounts under way per charge, so that concurrent refunds never add up to more
+    /// than the charge: they count against it from the moment they are recorded.
+    pub refunds_pending: HashMap<ChargeId, i64>,
+}
+
+pub struct CustomerActor {
+    pub(super) key: CustomerKey,
+    generation: u64,
+    pub(super) services: Services,
+    registry: Weak<RegistryInner>,
+    state: Result<CustomerState, StoreError>,
+    /// Gateway calls and durability waits under way; the actor does not stop while any are.
+    pub(super) in_flight: usize,
+    /// Set when the actor has decided to stop: it then refuses new state changes, which the
+    /// registry retries on a fresh actor.
+    stopping: bool,
+}
+
+impl CustomerActor {
+    pub(super) fn new(
+        key: CustomerKey,
+        generation: u64,
+        services: Services,
+        registry: Weak<RegistryInner>,
+    ) -> CustomerActor {
+        let state = hydrate(&services, &key);
+        if let Err(error) = &state {
+            tracing::error!(account = %key.account, customer = %key.customer, %error, "cannot load customer");
+        }
+        CustomerActor {
+            key,
+            generation,
+            services,
+            registry,
+            state,
+            in_flight: 0,
+            stopping: false,
+        }
+    }
+
+    /// The state, if this actor may still change it.
+    pub(super) fn accepting(&mut self) -> Result<&mut CustomerState, ActorError> {
+        if self.stopping {
+            return Err(ActorError::Stopping);
+        }
+        self.state
+            .as_mut()
+            .map_err(|error| ActorError::Store(error.clone()))
+    }
+
+    pub(super) fn changes(&self) -> ChangeSet {
+        ChangeSet::new(&self.key.account, &self.key.customer)
+    }
+
+    pub(super) fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, ActorError> {
+        Ok(self.services.store.commit(changes)?)
+    }
+}
+
+/// Runs `call` (a gateway call, after its record is durable) outside the actor's turn, applies
+/// its settlement back inside the actor, and answers once that settlement is durable too. The
+/// actor counts the flow as in flight until then, so it does not stop under it.
+pub(super) fn settle_after<S: 'static, T: 'static>(
+    actor: &mut CustomerActor,
+    call: impl Future<Output = Result<S, ActorError>> + 'static,
+    settle: impl FnOnce(&mut CustomerActor, S) -> Result<(T, Option<DurableTicket>), ActorError>
+    + 'static,
+) -> ResponseActFuture<CustomerActor, Result<T, ActorError>> {
+    actor.in_flight += 1;
+    Box::pin(
+        call.into_actor(actor)
+            .map(|settlement, actor, _| settle(actor, settlement?))
+            .then(|settled, actor, _| {
+                async move {
+                    let (settled, durable) = settled?;
+                    if let Some(durable) = durable {
+                        durable.wait().await?;
+                    }
+                    Ok(settled)
+                }
+                .into_actor(actor)
+            })
+            .map(|answer, actor, _| {
+                actor.in_flight -= 1;
+                answer
+            }),
+    )
+}
+
+fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, StoreError> {
+    let store = &services.store;
+    let customer = store
+        .customer(&key.account, &key.customer)?
+        .ok_or_else(|| StoreError::Corrupt(format!("customer {} vanished", key.customer)))?;
+    let payment_methods = store.payment_methods(&key.account, &key.customer)?;
+    let mut refunds_pending = HashMap::new();
+    for refund in store.refunds(&key.account, &key.customer)? {
+        if refund.status == RefundStatus::Pending {
+            *refunds_pending.entry(refund.charge.clone()).or_insert(0) +=
+                refund.amount.amount_minor;
+        }
+    }
+    Ok(CustomerState {
+        customer,
+        payment_methods,
+        refunds_pending,
+    })
+}
+
+impl Actor for CustomerActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.remove(&self.key, self.generation);
+        }
+    }
+}
+
+impl Handler<StopIfIdle> for CustomerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopIfIdle, ctx: &mut Self::Context) {
+        if self.in_flight == 0 {
+            self.stopping = true;
+            ctx.stop();
+        }
+    }
+}

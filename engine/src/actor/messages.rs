@@ -1,0 +1,75 @@
+//! Messages a customer's actor answers. State changes carry the request's idempotency ticket so
+//! the actor writes the idempotency record in the same atomic change as the state it records.
+
+use actix::Message;
+use kassa_gateways::PaymentMethodDetails;
+
+use super::{ActorError, Durably};
+use crate::domain::Charge;
+use crate::domain::{
+    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, Refund, RefundReason,
+};
+use crate::store::Unsettled;
+
+/// The Idempotency-Key of the request and the fingerprint of its method, path and body.
+#[derive(Debug, Clone)]
+pub struct IdempotencyTicket {
+    pub key: String,
+    pub fingerprint: [u8; 32],
+}
+
+/// Attach a payment method the gateway has already described.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<PaymentMethod>, ActorError>")]
+pub struct AttachPaymentMethod {
+    pub gateway: String,
+    pub token: String,
+    pub details: PaymentMethodDetails,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<PaymentMethodId>, ActorError>")]
+pub struct DetachPaymentMethod {
+    pub id: PaymentMethodId,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// Charge the customer. Answers with the charge as it stands when the gateway has answered (or
+/// timed out): `succeeded`, `failed` (declined) or `processing` (outcome unknown).
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Charge, ActorError>")]
+pub struct CreateCharge {
+    pub amount: Money,
+    pub payment_method: Option<PaymentMethodId>,
+    pub description: Option<String>,
+    pub metadata: Metadata,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Refund, ActorError>")]
+pub struct CreateRefund {
+    pub charge: ChargeId,
+    /// What is left of the charge when not given.
+    pub amount_minor: Option<i64>,
+    pub reason: Option<RefundReason>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// Settle these unsettled charges and refunds of this customer by asking their gateway, never
+/// by charging again (recovery at start-up). Answers how many were settled.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<usize, ActorError>")]
+pub struct Reconcile {
+    pub items: Vec<Unsettled>,
+}
+
+/// From the registry's sweep: stop if nothing is under way.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopIfIdle;

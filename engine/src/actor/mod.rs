@@ -1,0 +1,86 @@
+//! Per-customer actors. Each (account, customer) has one actix actor that owns the customer's
+//! state and applies its state changes one at a time; the [`registry`] shards actors over one
+//! arbiter per core, spawns them on first use, and stops idle or surplus ones.
+//!
+//! - [`customer`]: the actor, its state and lifecycle;
+//! - [`messages`]: what the API and recovery ask of it;
+//! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`]: one file per flow.
+
+pub mod charges;
+pub mod customer;
+pub mod messages;
+pub mod payment_methods;
+pub mod reconcile;
+pub mod refunds;
+pub mod registry;
+mod settlement;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kassa_gateways::Router;
+
+use crate::domain::{AccountId, CustomerId};
+use crate::store::{Store, StoreError};
+
+pub use customer::CustomerActor;
+pub use messages::IdempotencyTicket;
+pub use registry::Registry;
+
+/// A state change that is decided and applied, and resolves once it is durable: the caller
+/// awaits it outside the actor, so the actor goes on with its next message meanwhile.
+pub type Durably<T> = futures::future::BoxFuture<'static, Result<T, ActorError>>;
+
+/// What every actor needs from the rest of the engine.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub gateways: Router,
+    pub gateway_timeout: Duration,
+}
+
+/// Which customer an actor serves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CustomerKey {
+    pub account: AccountId,
+    pub customer: CustomerId,
+}
+
+/// Why a state change was refused or failed. The API maps each to its status and code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ActorError {
+    #[error("no such {kind}: {id}")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        param: Option<&'static str>,
+        message: String,
+    },
+    #[error("the refund exceeds what is left of the charge ({left} left)")]
+    AmountTooLarge { left: i64 },
+    #[error("charge {0} has already been refunded in full")]
+    AlreadyRefunded(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("the customer's actor is not available: {0}")]
+    Unavailable(String),
+    /// The actor is stopping and refused the message before doing anything; the registry sends
+    /// it again to a fresh actor, so callers never see this.
+    #[error("the customer's actor is stopping")]
+    Stopping,
+}
+
+impl ActorError {
+    pub fn invalid(
+        code: &'static str,
+        param: Option<&'static str>,
+        message: impl Into<String>,
+    ) -> ActorError {
+        ActorError::Invalid {
+            code,
+            param,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The refund flow, shaped like the charge flow: record `pending` (reserving the amount against
+//! the charge) → ask the gateway outside the actor's turn → settle back inside it.
+//!
+//! Reservations make concurrent refunds safe: each one counts against the charge from the moment
+//! it is recorded, so no mix of answers can refund more than was captured.
+
+use std::sync::Arc;
+
+use actix::{Context, Handler, ResponseActFuture, fut};
+use kassa_gateways::{Gateway, RefundRequest};
+
+use super::charges::idempotency_settled;
+use super::customer::settle_after;
+use super::messages::CreateRefund;
+use super::settlement::{Settlement, refund_answer};
+use super::{ActorError, CustomerActor};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
+use crate::store::{
+    DurableTicket, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
+};
+
+struct StartedRefund {
+    refund: Refund,
+    recorded: DurableTicket,
+    gateway: Arc<dyn Gateway>,
+    request: RefundRequest,
+}
+
+impl CustomerActor {
+    fn begin_refund(&mut self, message: CreateRefund) -> Result<StartedRefund, ActorError> {
+        let not_found = || ActorError::NotFound {
+            kind: "charge",
+            id: message.charge.to_string(),
+        };
+        let charge = self
+            .services
+            .store
+            .charge(&self.key.account, &message.charge)?
+            .ok_or_else(not_found)?;
+        if charge.customer != self.key.customer {
+            return Err(not_found());
+        }
+        let refundable = match charge.status {
+            ChargeStatus::Succeeded => charge.refundable_minor(),
+            ChargeStatus::Processing => {
+                return Err(ActorError::invalid(
+                    "validation_error",
+                    Some("charge"),
+                    format!(
+                        "charge {} is still processing; refund it once it has succeeded",
+                        charge.id
+                    ),
+                ));
+            }
+            ChargeStatus::Failed => {
+                return Err(ActorError::invalid(
+                    "validation_error",
+                    Some("charge"),
+                    format!(
+                        "charge {} failed; nothing was captured to refund",
+                        charge.id
+                    ),
+                ));
+            }
+        };
+        let gateway = self
+            .services
+            .gateways
+            .by_name(&charge.gateway)
+            .map_err(|error| ActorError::Unavailable(error.to_string()))?
+            .clone();
+        let charge_reference = charge.gateway_reference.clone().ok_or_else(|| {
+            ActorError::Store(crate::store::StoreError::Corrupt(format!(
+                "succeeded charge {} has no reference",
+                charge.id
+            )))
+        })?;
+        let mut changes = self.changes();
+        let state = self.accepting()?;
+        let pending = state.refunds_pending.get(&charge.id).copied().unwrap_or(0);
+        let left = refundable - pending;
+        if left <= 0 {
+            return Err(ActorError::AlreadyRefunded(charge.id.to_string()));
+        }
+        let amount_minor = message.amount_minor.unwrap_or(left);
+        if amount_minor > left {
+            return Err(ActorError::AmountTooLarge { left });
+        }
+        let refund = Refund {
+            id: RefundId::generate(),
+            charge: charge.id.clone(),
+            customer: charge.customer.clone(),
+            amount: Money {
+                amount_minor,
+                currency: charge.amount.currency,
+            },
+            status: RefundStatus::Pending,
+            reason: message.reason,
+            gateway: charge.gateway.clone(),
+            gateway_reference: None,
+            failure_message: None,
+            created: now_unix_secs(),
+            idempotency_key: message
+                .idempotency
+                .as_ref()
+                .map(|ticket| ticket.key.clone()),
+        };
+        changes.push(Write::Refund(refund.clone()));
+        changes.push(Write::Event(Event::new(
+            EventKind::RefundPending,
+            refund.id.as_str(),
+            &message.cause,
+        )));
+        if let Some(ticket) = &message.idempotency {
+            changes.push(Write::Idempotency {
+                key: ticket.key.clone(),
+                record: IdempotencyRecord {
+                    fingerprint: ticket.fingerprint,
+                    created: now_unix_secs(),
+                    state: IdempotencyState::InFlight(InFlightObject::Refund(refund.id.clone())),
+                },
+            });
+        }
+        let recorded = self.commit(changes)?;
+        *self
+            .accepting()?
+            .refunds_pending
+            .entry(charge.id.clone())
+            .or_insert(0) += amount_minor;
+        let request = RefundRequest {
+            idempotency_key: refund.gateway_idempotency_key().to_owned(),
+            charge_reference,
+            amount_minor,
+            currency: refund.amount.currency,
+        };
+        Ok(StartedRefund {
+            refund,
+            recorded,
+            gateway,
+            request,
+        })
+    }
+
+    /// Applies what the gateway said to a `pending` refund; a succeeded refund is added to the
+    /// charge's `amount_refunded` in the same atomic change.
+    pub(super) fn settle_refund(
+        &mut self,
+        refund_id: &RefundId,
+        settlement: Settlement,
+        cause: &str,
+    ) -> Result<(Refund, Option<DurableTicket>), ActorError> {
+        let store = Arc::clone(&self.services.store);
+        let account = self.key.account.clone();
+        let mut refund =
+            store
+                .refund(&account, refund_id)?
+                .ok_or_else(|| ActorError::NotFound {
+                    kind: "refund",
+                    id: refund_id.to_string(),
+                })?;
+        if refund.status != RefundStatus::Pending {
+            return Ok((refund, None));
+        }
+        let mut changes = self.changes();
+        let mut freed_key = false;
+        match settlement {
+            Settlement::Unknown(reason) => {
+                tracing::warn!(refund = %refund.id, %reason, "refund outcome unknown; it stays pending");
+                return Ok((refund, None));
+            }
+            Settlement::Succeeded { reference } => {
+                let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
+                    ActorError::NotFound {
+                        kind: "charge",
+                        id: refund.charge.to_string(),
+                    }
+                })?;
+                charge.record_refund(refund.amount.amount_minor);
+                refund.succeed(reference);
+                changes.push(Write::Charge(charge));
+            }
+            Settlement::Failed(failure) => refund.fail(failure.message),
+            Settlement::NeverReached(failure) => {
+                refund.fail(failure.message);
+                freed_key = true;
+            }
+        }
+        let kind = match refund.status {
+            RefundStatus::Succeeded => EventKind::RefundSucceeded,
+            RefundStatus::Pending | RefundStatus::Failed => EventKind::RefundFailed,
+        };
+        changes.push(Write::Refund(refund.clone()));
+        changes.push(Write::Event(Event::new(kind, refund.id.as_str(), cause)));
+        if let Some(key) = &refund.idempotency_key {
+            changes.push(idempotency_settled(
+                key,
+                freed_key,
+                &self.fingerprint_of(key)?,
+                Outcome::Refund(refund.clone()),
+            ));
+        }
+        let durable = self.commit(changes)?;
+        if let Ok(state) = self.accepting() {
+            release_reservation(&mut state.refunds_pending, &refund);
+        }
+        tracing::info!(refund = %refund.id, status = refund.status.as_str(), "refund settled");
+        Ok((refund, Some(durable)))
+    }
+}
+
+fn release_reservation(
+    pending: &mut std::collections::HashMap<crate::domain::ChargeId, i64>,
+    refund: &Refund,
+) {
+    if let Some(reserved) = pending.get_mut(&refund.charge) {
+        *reserved -= refund.amount.amount_minor;
+        assert!(
+            *reserved >= 0,
+            "refund reservations of {} went negative",
+            refund.charge
+        );
+        if *reserved == 0 {
+            pending.remove(&refund.charge);
+        }
+    }
+}
+
+impl Handler<CreateRefund> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<Refund, ActorError>>;
+
+    fn handle(&mut self, message: CreateRefund, _: &mut Context<Self>) -> Self::Result {
+        let cause = message.cause.clone();
+        let StartedRefund {
+            refund,
+            recorded,
+            gateway,
+            request,
+        } = match self.begin_refund(message) {
+            Ok(started) => started,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let timeout = self.services.gateway_timeout;
+        let call = async move {
+            recorded.wait().await?;
+            let answer = tokio::time::timeout(timeout, gateway.refund(&request)).await;
+            Ok(refund_answer(answer, timeout))
+        };
+        settle_after(self, call, move |actor, settlement| {
+            actor.settle_refund(&refund.id, settlement, &cause)
+        })
+    }
+}

@@ -1,0 +1,58 @@
+//! The audit trail: one append-only event per state change, written in the same atomic batch as
+//! the change itself, so the trail never disagrees with the records.
+
+use serde::{Deserialize, Serialize};
+
+use super::EventId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    CustomerCreated,
+    PaymentMethodAttached,
+    PaymentMethodDetached,
+    ChargeProcessing,
+    ChargeSucceeded,
+    ChargeFailed,
+    RefundPending,
+    RefundSucceeded,
+    RefundFailed,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CustomerCreated => "customer.created",
+            EventKind::PaymentMethodAttached => "payment_method.attached",
+            EventKind::PaymentMethodDetached => "payment_method.detached",
+            EventKind::ChargeProcessing => "charge.processing",
+            EventKind::ChargeSucceeded => "charge.succeeded",
+            EventKind::ChargeFailed => "charge.failed",
+            EventKind::RefundPending => "refund.pending",
+            EventKind::RefundSucceeded => "refund.succeeded",
+            EventKind::RefundFailed => "refund.failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: EventId,
+    pub kind: EventKind,
+    /// The id of the object the event is about (`ch_…`, `re_…`, …).
+    pub object_id: String,
+    /// Which part of the engine made the change: a request id, or `recovery`.
+    pub cause: String,
+    pub created: i64,
+}
+
+impl Event {
+    pub fn new(kind: EventKind, object_id: &str, cause: &str) -> Event {
+        Event {
+            id: EventId::generate(),
+            kind,
+            object_id: object_id.to_owned(),
+            cause: cause.to_owned(),
+            created: super::time::now_unix_secs(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Ids: a type prefix and a ULID, so ids sort by creation time and a list is a range scan.
+//! Ids made in the same millisecond still sort in creation order (monotonic generator).
+
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+
+fn next_ulid() -> ulid::Ulid {
+    let mut generator = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Overflow needs 2^80 ids within one millisecond; a fresh random id is then still unique.
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+}
+
+const ULID_LEN: usize = 26;
+
+fn is_ulid(text: &str) -> bool {
+    text.len() == ULID_LEN && ulid::Ulid::from_string(text).is_ok()
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate() -> $name {
+                $name(format!("{}{}", $prefix, next_ulid()))
+            }
+
+            /// Accepts only ids this engine could have made: the prefix and a ULID.
+            pub fn parse(text: &str) -> Option<$name> {
+                let suffix = text.strip_prefix($prefix)?;
+                is_ulid(suffix).then(|| $name(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(CustomerId, "cus_");
+prefixed_id!(PaymentMethodId, "pm_");
+prefixed_id!(ChargeId, "ch_");
+prefixed_id!(RefundId, "re_");
+prefixed_id!(EventId, "evt_");
+
+/// An account is configured by the operator (`acct_default`, `acct_school`): its id is a name,
+/// not a generated ULID.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountId(String);
+
+impl AccountId {
+    pub const DEFAULT: &'static str = "acct_default";
+
+    /// `acct_` followed by 1..=64 ASCII letters, digits or underscores.
+    pub fn parse(text: &str) -> Option<AccountId> {
+        let name = text.strip_prefix("acct_")?;
+        let valid = (1..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        valid.then(|| AccountId(text.to_owned()))
+    }
+
+    pub fn default_account() -> AccountId {
+        AccountId(Self::DEFAULT.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_in_creation_order() {
+        let ids: Vec<ChargeId> = (0..1000).map(|_| ChargeId::generate()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn parse_checks_prefix_and_suffix() {
+        let id = CustomerId::generate();
+        assert_eq!(CustomerId::parse(id.as_str()), Some(id.clone()));
+        assert_eq!(ChargeId::parse(id.as_str()), None);
+        assert_eq!(CustomerId::parse("cus_"), None);
+        assert_eq!(CustomerId::parse("cus_../../etc/passwd"), None);
+        assert_eq!(
+            AccountId::parse("acct_school_1").unwrap().as_str(),
+            "acct_school_1"
+        );
+        assert_eq!(AccountId::parse("acct_"), None);
+        assert_eq!(AccountId::parse("acct_a/b"), None);
+    }
+}

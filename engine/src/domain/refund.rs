@@ -1,0 +1,94 @@
+//! A refund: money returned on a succeeded charge, never more than is left of it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChargeId, CustomerId, Money, RefundId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+}
+
+/// Stripe's refund reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RefundReason {
+    Duplicate,
+    Fraudulent,
+    RequestedByCustomer,
+}
+
+impl RefundReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundReason::Duplicate => "duplicate",
+            RefundReason::Fraudulent => "fraudulent",
+            RefundReason::RequestedByCustomer => "requested_by_customer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefundReason> {
+        match text {
+            "duplicate" => Some(RefundReason::Duplicate),
+            "fraudulent" => Some(RefundReason::Fraudulent),
+            "requested_by_customer" => Some(RefundReason::RequestedByCustomer),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: RefundId,
+    pub charge: ChargeId,
+    pub customer: CustomerId,
+    pub amount: Money,
+    pub status: RefundStatus,
+    pub reason: Option<RefundReason>,
+    pub gateway: String,
+    pub gateway_reference: Option<String>,
+    pub failure_message: Option<String>,
+    pub created: i64,
+    /// The client's Idempotency-Key, if it gave one.
+    pub idempotency_key: Option<String>,
+}
+
+impl Refund {
+    /// The key the gateway dedupes this refund by: the refund id.
+    pub fn gateway_idempotency_key(&self) -> &str {
+        self.id.as_str()
+    }
+
+    pub fn succeed(&mut self, gateway_reference: String) {
+        assert_eq!(
+            self.status,
+            RefundStatus::Pending,
+            "refund {} is already settled",
+            self.id
+        );
+        self.status = RefundStatus::Succeeded;
+        self.gateway_reference = Some(gateway_reference);
+    }
+
+    pub fn fail(&mut self, message: String) {
+        assert_eq!(
+            self.status,
+            RefundStatus::Pending,
+            "refund {} is already settled",
+            self.id
+        );
+        self.status = RefundStatus::Failed;
+        self.failure_message = Some(message);
+    }
+}

@@ -1,0 +1,14 @@
+//! Kassa, a self-hosted payment engine.
+//!
+//! - [`domain`]: money, ids, customers, payment methods, charges, refunds, audit events;
+//! - [`store`]: durable storage (sled) behind Kassa's own trait, with group commit;
+//! - [`actor`]: one actix actor per customer, sharded over the cores;
+//! - [`api`]: the HTTP API (warp): routes, auth, errors, idempotency, pagination;
+//! - [`recovery`]: settles what a crash left `processing`, at start-up;
+//! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
+
+pub mod actor;
+pub mod config;
+pub mod domain;
+pub mod limits;
+pub mod store;

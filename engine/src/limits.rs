@@ -1,0 +1,36 @@
+//! The engine's envelope: every fixed bound in one screen, each with the reason for its value.
+//! Bounds an operator may tune (mailboxes, resident actors, timeouts) live in `config`.
+
+/// Largest amount in minor units (API contract): below 2^53, so no client's JSON parser rounds it.
+pub const AMOUNT_MINOR_MAX: i64 = 99_999_999_999;
+
+/// Largest request body (API contract); larger bodies get 413 before they are read.
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+
+/// Idempotency keys are 1..=255 printable ASCII characters (API contract).
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// How long an idempotency record answers retries (API contract: at least 24 hours).
+pub const IDEMPOTENCY_RETENTION_SECS: i64 = 24 * 60 * 60;
+
+/// List pages (API contract): `limit` is 1..=100, 10 when not given.
+pub const LIST_LIMIT_MAX: usize = 100;
+pub const LIST_LIMIT_DEFAULT: usize = 10;
+
+/// Metadata, as Stripe bounds it: a platform's tags, not a document store.
+pub const METADATA_KEYS_MAX: usize = 50;
+pub const METADATA_KEY_LEN_MAX: usize = 40;
+pub const METADATA_VALUE_LEN_MAX: usize = 500;
+
+/// Free-text fields (name, email, description, address parts).
+pub const TEXT_FIELD_LEN_MAX: usize = 500;
+
+/// Payment-method tokens are gateway ids, never long.
+pub const TOKEN_LEN_MAX: usize = 255;
+
+/// Payment methods one customer may keep: an actor holds them all in memory.
+pub const PAYMENT_METHODS_PER_CUSTOMER_MAX: usize = 100;
+
+/// Times an API request re-resolves a customer's actor that stopped under it (idle or evicted)
+/// before giving up; each retry finds a fresh actor, so more than a few means a bug.
+pub const ACTOR_RESOLVE_ATTEMPTS_MAX: usize = 8;

@@ -1,0 +1,52 @@
+//! Stored values: MessagePack (rmp-serde) of a versioned envelope, so a later layout can still
+//! read what an earlier release wrote. A new layout adds `V2` and converts `V1` on read.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+
+#[derive(Serialize, Deserialize)]
+enum Versioned<T> {
+    V1(T),
+}
+
+#[derive(Serialize)]
+enum VersionedRef<'a, T> {
+    V1(&'a T),
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Kassa's records are plain structs of strings, integers and maps: encoding cannot fail.
+    rmp_serde::to_vec(&VersionedRef::V1(value)).expect("stored records always encode")
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    match rmp_serde::from_slice::<Versioned<T>>(bytes) {
+        Ok(Versioned::V1(value)) => Ok(value),
+        Err(error) => Err(StoreError::Corrupt(error.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Customer, CustomerId};
+
+    #[test]
+    fn round_trips_through_the_versioned_envelope() {
+        let customer = Customer {
+            id: CustomerId::generate(),
+            email: Some("ada@example.com".into()),
+            name: None,
+            phone: None,
+            address: None,
+            metadata: [("plan".to_owned(), "pro".to_owned())].into(),
+            created: 1_700_000_000,
+            default_payment_method: None,
+        };
+        let bytes = encode(&customer);
+        assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);
+        assert!(decode::<Customer>(&bytes[..bytes.len() / 2]).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Key layout. Every key starts with the account, so accounts never see each other's data, and a
+//! customer's records share the prefix `account/customer/`, so one customer's history is one
+//! range scan. Ids are time-ordered, so that scan is also in creation order.
+//!
+//! Account ids are `acct_[A-Za-z0-9_]+` and object ids `prefix_ULID`: neither holds a `/`, so the
+//! separator cannot be forged from inside an id.
+
+use crate::domain::{AccountId, CustomerId};
+
+const SEPARATOR: u8 = b'/';
+
+fn join(parts: &[&str]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            key.push(SEPARATOR);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+/// `account/customer`: the customer record.
+pub fn customer(account: &AccountId, customer: &CustomerId) -> Vec<u8> {
+    join(&[account.as_str(), customer.as_str()])
+}
+
+/// `account/customer/object`: a record owned by a customer.
+pub fn owned(account: &AccountId, customer: &CustomerId, object_id: &str) -> Vec<u8> {
+    join(&[account.as_str(), customer.as_str(), object_id])
+}
+
+/// `account/customer/`: the prefix of everything a customer owns in one tree.
+pub fn customer_prefix(account: &AccountId, customer: &CustomerId) -> Vec<u8> {
+    let mut prefix = self::customer(account, customer);
+    prefix.push(SEPARATOR);
+    prefix
+}
+
+/// `account/object`: an index entry from an object id to its owning customer.
+pub fn by_id(account: &AccountId, object_id: &str) -> Vec<u8> {
+    join(&[account.as_str(), object_id])
+}
+
+/// `account/idempotency-key`: the key is last, so whatever it holds cannot collide.
+pub fn idempotency(account: &AccountId, key: &str) -> Vec<u8> {
+    join(&[account.as_str(), key])
+}
+
+/// Splits `account/customer/object` back into its parts.
+pub fn split_owned(key: &[u8]) -> Option<(&str, &str, &str)> {
+    let text = std::str::from_utf8(key).ok()?;
+    let mut parts = text.splitn(3, SEPARATOR as char);
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_account_is_never_a_prefix_of_another() {
+        let customer = CustomerId::generate();
+        let short = AccountId::parse("acct_a").unwrap();
+        let long = AccountId::parse("acct_ab").unwrap();
+        assert!(!owned(&long, &customer, "ch_x").starts_with(&customer_prefix(&short, &customer)));
+    }
+
+    #[test]
+    fn owned_keys_split_back() {
+        let account = AccountId::parse("acct_a").unwrap();
+        let customer = CustomerId::generate();
+        let key = owned(&account, &customer, "ch_1");
+        assert_eq!(
+            split_owned(&key),
+            Some(("acct_a", customer.as_str(), "ch_1"))
+        );
+    }
+}

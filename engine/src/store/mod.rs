@@ -1,0 +1,200 @@
+//! Durable storage behind a small trait of Kassa's own, so the actors and the API never see sled.
+//!
+//! - [`ChangeSet`]: every state change of one customer — records, audit event, idempotency
+//!   record — committed as one atomic unit.
+//! - [`DurableTicket`]: resolves once a flush that started after the commit has finished; a 2xx
+//!   waits on it (group commit: concurrent writers share one flush and one fdatasync).
+//! - [`sled_store`]: the sled 0.34 implementation; [`keys`] its layout, [`codec`] its encoding,
+//!   [`group_commit`] its single flusher.
+
+pub mod codec;
+pub mod group_commit;
+pub mod keys;
+pub mod sled_store;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
+    Refund, RefundId,
+};
+
+pub use sled_store::SledStore;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("a stored record could not be decoded: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> StoreError {
+        StoreError::Storage(error.to_string())
+    }
+}
+
+/// One write of a change set.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Customer(Customer),
+    PaymentMethod(PaymentMethod),
+    RemovePaymentMethod(PaymentMethodId),
+    Charge(Charge),
+    Refund(Refund),
+    Event(Event),
+    Idempotency {
+        key: String,
+        record: IdempotencyRecord,
+    },
+    /// Frees a key whose request provably did nothing (recovery found the gateway never saw
+    /// it), so the client's retry with that key is carried out instead of answered with a failure.
+    RemoveIdempotency {
+        key: String,
+    },
+}
+
+/// All writes of one state change of one customer; committed atomically or not at all.
+#[derive(Debug, Clone)]
+pub struct ChangeSet {
+    pub account: AccountId,
+    pub customer: CustomerId,
+    pub writes: Vec<Write>,
+}
+
+impl ChangeSet {
+    pub fn new(account: &AccountId, customer: &CustomerId) -> ChangeSet {
+        ChangeSet {
+            account: account.clone(),
+            customer: customer.clone(),
+            writes: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, write: Write) -> ChangeSet {
+        self.writes.push(write);
+        self
+    }
+
+    pub fn push(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+}
+
+/// What a POST with an Idempotency-Key did, kept so that a retry gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of method, path and canonical body: a different request under the same key is
+    /// refused, not replayed.
+    pub fingerprint: [u8; 32],
+    pub created: i64,
+    pub state: IdempotencyState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IdempotencyState {
+    /// The charge or refund is recorded but its gateway outcome is not yet known.
+    InFlight(InFlightObject),
+    /// The request's result: replayed, as first answered, to every retry.
+    Completed(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InFlightObject {
+    Charge(ChargeId),
+    Refund(RefundId),
+}
+
+/// The object a request produced, as it was when first answered. The API renders the response
+/// (status and body) from it, the same way every time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Customer(Customer),
+    PaymentMethod(PaymentMethod),
+    PaymentMethodDeleted(PaymentMethodId),
+    Charge(Charge),
+    Refund(Refund),
+}
+
+/// A charge still `processing` or a refund still `pending`: recovery asks its gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsettled {
+    Charge { account: AccountId, charge: Charge },
+    Refund { account: AccountId, refund: Refund },
+}
+
+/// Resolves once the commit it was issued for is durable (flushed and fdatasync'd).
+pub struct DurableTicket(BoxFuture<'static, Result<(), StoreError>>);
+
+impl DurableTicket {
+    pub fn new(wait: BoxFuture<'static, Result<(), StoreError>>) -> DurableTicket {
+        DurableTicket(wait)
+    }
+
+    pub async fn wait(self) -> Result<(), StoreError> {
+        self.0.await
+    }
+}
+
+/// One page of a newest-first list.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_more: bool,
+}
+
+pub trait Store: Send + Sync + 'static {
+    /// Applies the change set atomically; the ticket says when it is durable.
+    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
+    /// A ticket for everything written so far, by this store or beside it in the same database.
+    fn sync(&self) -> DurableTicket;
+
+    fn customer(
+        &self,
+        account: &AccountId,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError>;
+    fn payment_methods(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<PaymentMethod>, StoreError>;
+    fn payment_method_owner(
+        &self,
+        account: &AccountId,
+        id: &PaymentMethodId,
+    ) -> Result<Option<CustomerId>, StoreError>;
+    fn charge(&self, account: &AccountId, id: &ChargeId) -> Result<Option<Charge>, StoreError>;
+    fn charges(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Result<Page<Charge>, StoreError>;
+    fn refund(&self, account: &AccountId, id: &RefundId) -> Result<Option<Refund>, StoreError>;
+    /// All of a customer's refunds, oldest first.
+    fn refunds(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Refund>, StoreError>;
+    fn events(&self, account: &AccountId, customer: &CustomerId) -> Result<Vec<Event>, StoreError>;
+    fn idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Every charge still `processing` and refund still `pending`, for recovery.
+    fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError>;
+
+    fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
+    /// Stores a generated key's hash for the account, durably.
+    fn put_generated_api_key(
+        &self,
+        account: &AccountId,
+        key_sha256: &[u8; 32],
+    ) -> Result<DurableTicket, StoreError>;
+    fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
+}

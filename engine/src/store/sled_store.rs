@@ -1,0 +1,373 @@
+//! The sled 0.34 implementation of [`Store`].
+//!
+//! Trees by record kind; keys from [`keys`]; values from [`codec`]. A change set is one sled
+//! transaction over all trees (atomic and serializable); index entries are derived from the
+//! records here, so callers cannot forget one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sled::Transactional;
+use sled::transaction::{TransactionError, TransactionalTree, UnabortableTransactionError};
+
+use super::codec::{decode, encode};
+use super::group_commit::{FlushStats, GroupCommit};
+use super::{
+    ChangeSet, DurableTicket, IdempotencyRecord, Page, Store, StoreError, Unsettled, Write, keys,
+};
+use crate::domain::{
+    AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Event, PaymentMethod,
+    PaymentMethodId, Refund, RefundId, RefundStatus,
+};
+
+/// The trees, in the order of the transaction's view.
+#[derive(Clone, Copy)]
+enum TreeId {
+    Customers,
+    PaymentMethods,
+    PaymentMethodOwners,
+    Charges,
+    ChargeOwners,
+    Refunds,
+    RefundOwners,
+    Events,
+    Idempotency,
+    /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
+    Unsettled,
+}
+
+const TREE_NAMES: [&str; 10] = [
+    "customers",
+    "payment_methods",
+    "payment_method_owners",
+    "charges",
+    "charge_owners",
+    "refunds",
+    "refund_owners",
+    "events",
+    "idempotency",
+    "unsettled",
+];
+
+pub struct SledStore {
+    db: sled::Db,
+    path: PathBuf,
+    trees: Vec<sled::Tree>,
+    /// API key hashes: sha256 → account (only generated keys; configured ones live in config).
+    api_keys: sled::Tree,
+    group_commit: Arc<GroupCommit>,
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        std::fs::create_dir_all(path).map_err(|error| {
+            StoreError::Storage(format!("cannot create {}: {error}", path.display()))
+        })?;
+        let db = sled::Config::new().path(path).open()?;
+        let trees = TREE_NAMES
+            .iter()
+            .map(|name| db.open_tree(name))
+            .collect::<Result<_, _>>()?;
+        let api_keys = db.open_tree("api_keys")?;
+        let group_commit = GroupCommit::start(db.clone(), path)?;
+        Ok(SledStore {
+            db,
+            path: path.to_owned(),
+            trees,
+            api_keys,
+            group_commit,
+        })
+    }
+
+    /// The database, for the sandbox gateway's ledger trees (kept apart from the engine's).
+    pub fn database(&self) -> &sled::Db {
+        &self.db
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn flush_stats(&self) -> FlushStats {
+        self.group_commit.stats()
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.group_commit.is_healthy()
+    }
+
+    fn tree(&self, id: TreeId) -> &sled::Tree {
+        &self.trees[id as usize]
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: TreeId,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree(tree).get(key)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds an object through its `account/id → customer` index.
+    fn owned_by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        owners: TreeId,
+        records: TreeId,
+        account: &AccountId,
+        object_id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(owner) = self.tree(owners).get(keys::by_id(account, object_id))? else {
+            return Ok(None);
+        };
+        let owner = std::str::from_utf8(&owner)
+            .ok()
+            .and_then(CustomerId::parse)
+            .ok_or_else(|| StoreError::Corrupt(format!("owner index of {object_id}")))?;
+        self.get(records, &keys::owned(account, &owner, object_id))
+    }
+
+    fn scan_customer<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: TreeId,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<T>, StoreError> {
+        self.tree(tree)
+            .scan_prefix(keys::customer_prefix(account, customer))
+            .map(|item| decode(&item?.1))
+            .collect()
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        self.group_commit.stop();
+    }
+}
+
+type TxResult = Result<(), UnabortableTransactionError>;
+
+fn apply(changes: &ChangeSet, trees: &[TransactionalTree]) -> TxResult {
+    let tree = |id: TreeId| &trees[id as usize];
+    let account = &changes.account;
+    let customer = &changes.customer;
+    for write in &changes.writes {
+        match write {
+            Write::Customer(record) => {
+                debug_assert_eq!(&record.id, customer);
+                tree(TreeId::Customers)
+                    .insert(keys::customer(account, customer), encode(record))?;
+            }
+            Write::PaymentMethod(method) => {
+                let id = method.id.as_str();
+                tree(TreeId::PaymentMethods)
+                    .insert(keys::owned(account, customer, id), encode(method))?;
+                tree(TreeId::PaymentMethodOwners)
+                    .insert(keys::by_id(account, id), customer.as_str().as_bytes())?;
+            }
+            Write::RemovePaymentMethod(id) => {
+                tree(TreeId::PaymentMethods).remove(keys::owned(account, customer, id.as_str()))?;
+                tree(TreeId::PaymentMethodOwners).remove(keys::by_id(account, id.as_str()))?;
+            }
+            Write::Charge(charge) => {
+                let id = charge.id.as_str();
+                let key = keys::owned(account, customer, id);
+                tree(TreeId::Charges).insert(key.clone(), encode(charge))?;
+                tree(TreeId::ChargeOwners)
+                    .insert(keys::by_id(account, id), customer.as_str().as_bytes())?;
+                mark_unsettled(
+                    tree(TreeId::Unsettled),
+                    key,
+                    charge.status == ChargeStatus::Processing,
+                )?;
+            }
+            Write::Refund(refund) => {
+                let id = refund.id.as_str();
+                let key = keys::owned(account, customer, id);
+                tree(TreeId::Refunds).insert(key.clone(), encode(refund))?;
+                tree(TreeId::RefundOwners)
+                    .insert(keys::by_id(account, id), customer.as_str().as_bytes())?;
+                mark_unsettled(
+                    tree(TreeId::Unsettled),
+                    key,
+                    refund.status == RefundStatus::Pending,
+                )?;
+            }
+            Write::Event(event) => {
+                tree(TreeId::Events).insert(
+                    keys::owned(account, customer, event.id.as_str()),
+                    encode(event),
+                )?;
+            }
+            Write::Idempotency { key, record } => {
+                tree(TreeId::Idempotency)
+                    .insert(keys::idempotency(account, key), encode(record))?;
+            }
+            Write::RemoveIdempotency { key } => {
+                tree(TreeId::Idempotency).remove(keys::idempotency(account, key))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mark_unsettled(unsettled: &TransactionalTree, key: Vec<u8>, is_unsettled: bool) -> TxResult {
+    if is_unsettled {
+        unsettled.insert(key, &[])?;
+    } else {
+        unsettled.remove(key)?;
+    }
+    Ok(())
+}
+
+impl Store for SledStore {
+    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
+        self.trees[..]
+            .transaction(|trees| apply(&changes, trees).map_err(Into::into))
+            .map_err(|error: TransactionError<()>| match error {
+                TransactionError::Storage(error) => StoreError::from(error),
+                TransactionError::Abort(()) => StoreError::Storage("transaction aborted".into()),
+            })?;
+        Ok(self.group_commit.written())
+    }
+
+    fn sync(&self) -> DurableTicket {
+        self.group_commit.written()
+    }
+
+    fn customer(
+        &self,
+        account: &AccountId,
+        id: &CustomerId,
+    ) -> Result<Option<Customer>, StoreError> {
+        self.get(TreeId::Customers, &keys::customer(account, id))
+    }
+
+    fn payment_methods(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<PaymentMethod>, StoreError> {
+        self.scan_customer(TreeId::PaymentMethods, account, customer)
+    }
+
+    fn payment_method_owner(
+        &self,
+        account: &AccountId,
+        id: &PaymentMethodId,
+    ) -> Result<Option<CustomerId>, StoreError> {
+        let owner = self
+            .tree(TreeId::PaymentMethodOwners)
+            .get(keys::by_id(account, id.as_str()))?;
+        Ok(owner.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(CustomerId::parse)))
+    }
+
+    fn charge(&self, account: &AccountId, id: &ChargeId) -> Result<Option<Charge>, StoreError> {
+        self.owned_by_id(TreeId::ChargeOwners, TreeId::Charges, account, id.as_str())
+    }
+
+    fn charges(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Result<Page<Charge>, StoreError> {
+        let prefix = keys::customer_prefix(account, customer);
+        let upper = match starting_after {
+            Some(id) => keys::owned(account, customer, id.as_str()),
+            None => {
+                let mut end = prefix.clone();
+                end.push(0xff);
+                end
+            }
+        };
+        let mut items = Vec::with_capacity(limit);
+        for item in self.tree(TreeId::Charges).range(prefix..upper).rev() {
+            if items.len() == limit {
+                return Ok(Page {
+                    items,
+                    has_more: true,
+                });
+            }
+            items.push(decode(&item?.1)?);
+        }
+        Ok(Page {
+            items,
+            has_more: false,
+        })
+    }
+
+    fn refund(&self, account: &AccountId, id: &RefundId) -> Result<Option<Refund>, StoreError> {
+        self.owned_by_id(TreeId::RefundOwners, TreeId::Refunds, account, id.as_str())
+    }
+
+    fn refunds(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Refund>, StoreError> {
+        self.scan_customer(TreeId::Refunds, account, customer)
+    }
+
+    fn events(&self, account: &AccountId, customer: &CustomerId) -> Result<Vec<Event>, StoreError> {
+        self.scan_customer(TreeId::Events, account, customer)
+    }
+
+    fn idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get(TreeId::Idempotency, &keys::idempotency(account, key))
+    }
+
+    fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.tree(TreeId::Unsettled).iter() {
+            let (key, _) = item?;
+            let corrupt = || StoreError::Corrupt("unsettled index key".into());
+            let (account, _, object_id) = keys::split_owned(&key).ok_or_else(corrupt)?;
+            let account = AccountId::parse(account).ok_or_else(corrupt)?;
+            if ChargeId::parse(object_id).is_some() {
+                if let Some(charge) = self.get(TreeId::Charges, &key)? {
+                    found.push(Unsettled::Charge { account, charge });
+                }
+            } else if RefundId::parse(object_id).is_some() {
+                if let Some(refund) = self.get(TreeId::Refunds, &key)? {
+                    found.push(Unsettled::Refund { account, refund });
+                }
+            } else {
+                return Err(corrupt());
+            }
+        }
+        Ok(found)
+    }
+
+    fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
+        let account = self.api_keys.get(key_sha256)?;
+        Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))
+    }
+
+    fn put_generated_api_key(
+        &self,
+        account: &AccountId,
+        key_sha256: &[u8; 32],
+    ) -> Result<DurableTicket, StoreError> {
+        self.api_keys
+            .insert(key_sha256, account.as_str().as_bytes())?;
+        Ok(self.group_commit.written())
+    }
+
+    fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError> {
+        for item in self.api_keys.iter() {
+            if item?.1 == account.as_str().as_bytes() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
