@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::domain::AccountId;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -150,20 +150,6 @@ impl Default for SandboxGatewayConfig {
         SandboxGatewayConfig {
             enabled: true,
             latency_ms: 0,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            storage: StorageConfig::default(),
-            log: LogConfig::default(),
-            actors: ActorsConfig::default(),
-            accounts: Vec::new(),
-            routing: RoutingConfig::default(),
-            gateways: GatewaysConfig::default(),
         }
     }
 }

@@ -8,7 +8,10 @@
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
 pub mod actor;
+pub mod api;
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod limits;
+pub mod recovery;
 pub mod store;

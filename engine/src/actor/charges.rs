@@ -12,14 +12,11 @@ use kassa_gateways::{ChargeRequest, Gateway};
 
 use super::customer::settle_after;
 use super::messages::CreateCharge;
-use super::payment_methods::completed;
 use super::settlement::{Settlement, charge_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Charge, ChargeId, ChargeStatus, Event, EventKind};
-use crate::store::{
-    DurableTicket, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
-};
+use crate::store::{DurableTicket, InFlightObject, Outcome, Write};
 
 struct StartedCharge {
     charge: Charge,
@@ -83,14 +80,12 @@ impl CustomerActor {
             &message.cause,
         )));
         if let Some(ticket) = &message.idempotency {
-            changes.push(Write::Idempotency {
-                key: ticket.key.clone(),
-                record: IdempotencyRecord {
-                    fingerprint: ticket.fingerprint,
-                    created: now_unix_secs(),
-                    state: IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone())),
-                },
-            });
+            let in_flight = InFlightObject::Charge(charge.id.clone());
+            changes.push(Write::idempotency_in_flight(
+                &ticket.key,
+                ticket.fingerprint,
+                in_flight,
+            ));
         }
         let recorded = self.commit(changes)?;
         let request = ChargeRequest {
@@ -184,13 +179,7 @@ pub(super) fn idempotency_settled(
             key: key.to_owned(),
         };
     }
-    completed(
-        &super::IdempotencyTicket {
-            key: key.to_owned(),
-            fingerprint: *fingerprint,
-        },
-        outcome,
-    )
+    Write::idempotency_completed(key, *fingerprint, outcome)
 }
 
 impl Handler<CreateCharge> for CustomerActor {

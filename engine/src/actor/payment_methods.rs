@@ -3,24 +3,12 @@
 
 use actix::{Context, Handler};
 
-use super::messages::{AttachPaymentMethod, DetachPaymentMethod, IdempotencyTicket};
+use super::messages::{AttachPaymentMethod, DetachPaymentMethod};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{CardDisplay, Event, EventKind, PaymentMethod, PaymentMethodId};
 use crate::limits::PAYMENT_METHODS_PER_CUSTOMER_MAX;
-use crate::store::{IdempotencyRecord, IdempotencyState, Outcome, Write};
-
-/// The idempotency record of a request that is answered now, in the same change as its effect.
-pub(super) fn completed(ticket: &IdempotencyTicket, outcome: Outcome) -> Write {
-    Write::Idempotency {
-        key: ticket.key.clone(),
-        record: IdempotencyRecord {
-            fingerprint: ticket.fingerprint,
-            created: now_unix_secs(),
-            state: IdempotencyState::Completed(outcome),
-        },
-    }
-}
+use crate::store::{Outcome, Write};
 
 impl Handler<AttachPaymentMethod> for CustomerActor {
     type Result = Result<Durably<PaymentMethod>, ActorError>;
@@ -63,7 +51,11 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
             &message.cause,
         )));
         if let Some(ticket) = &message.idempotency {
-            changes.push(completed(ticket, Outcome::PaymentMethod(method.clone())));
+            changes.push(Write::idempotency_completed(
+                &ticket.key,
+                ticket.fingerprint,
+                Outcome::PaymentMethod(method.clone()),
+            ));
         }
         let durable = self.commit(changes)?;
         let state = self.accepting()?;
@@ -106,8 +98,9 @@ impl Handler<DetachPaymentMethod> for CustomerActor {
             &message.cause,
         )));
         if let Some(ticket) = &message.idempotency {
-            changes.push(completed(
-                ticket,
+            changes.push(Write::idempotency_completed(
+                &ticket.key,
+                ticket.fingerprint,
                 Outcome::PaymentMethodDeleted(message.id.clone()),
             ));
         }

@@ -16,9 +16,7 @@ use super::settlement::{Settlement, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
-use crate::store::{
-    DurableTicket, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
-};
+use crate::store::{DurableTicket, InFlightObject, Outcome, Write};
 
 struct StartedRefund {
     refund: Refund,
@@ -113,14 +111,12 @@ impl CustomerActor {
             &message.cause,
         )));
         if let Some(ticket) = &message.idempotency {
-            changes.push(Write::Idempotency {
-                key: ticket.key.clone(),
-                record: IdempotencyRecord {
-                    fingerprint: ticket.fingerprint,
-                    created: now_unix_secs(),
-                    state: IdempotencyState::InFlight(InFlightObject::Refund(refund.id.clone())),
-                },
-            });
+            let in_flight = InFlightObject::Refund(refund.id.clone());
+            changes.push(Write::idempotency_in_flight(
+                &ticket.key,
+                ticket.fingerprint,
+                in_flight,
+            ));
         }
         let recorded = self.commit(changes)?;
         *self

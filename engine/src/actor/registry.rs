@@ -7,7 +7,7 @@
 //! actor with work under way declines and is asked again next sweep.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -200,9 +200,7 @@ impl Registry {
 
 impl RegistryInner {
     fn shard(&self, key: &CustomerKey) -> &Shard {
-        let mut hasher = self.hasher.build_hasher();
-        key.hash(&mut hasher);
-        &self.shards[(hasher.finish() % self.shards.len() as u64) as usize]
+        &self.shards[(self.hasher.hash_one(key) % self.shards.len() as u64) as usize]
     }
 
     /// Forgets an actor that stopped, unless a newer one already took its place.

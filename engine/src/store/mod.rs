@@ -83,6 +83,36 @@ impl ChangeSet {
     }
 }
 
+impl Write {
+    /// The idempotency record of a request answered now, in the same change as its effect.
+    pub fn idempotency_completed(key: &str, fingerprint: [u8; 32], outcome: Outcome) -> Write {
+        Write::Idempotency {
+            key: key.to_owned(),
+            record: IdempotencyRecord {
+                fingerprint,
+                created: crate::domain::time::now_unix_secs(),
+                state: IdempotencyState::Completed(Box::new(outcome)),
+            },
+        }
+    }
+
+    /// The idempotency record of a charge or refund whose gateway outcome is still to come.
+    pub fn idempotency_in_flight(
+        key: &str,
+        fingerprint: [u8; 32],
+        object: InFlightObject,
+    ) -> Write {
+        Write::Idempotency {
+            key: key.to_owned(),
+            record: IdempotencyRecord {
+                fingerprint,
+                created: crate::domain::time::now_unix_secs(),
+                state: IdempotencyState::InFlight(object),
+            },
+        }
+    }
+}
+
 /// What a POST with an Idempotency-Key did, kept so that a retry gets the same answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
@@ -98,7 +128,7 @@ pub enum IdempotencyState {
     /// The charge or refund is recorded but its gateway outcome is not yet known.
     InFlight(InFlightObject),
     /// The request's result: replayed, as first answered, to every retry.
-    Completed(Outcome),
+    Completed(Box<Outcome>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

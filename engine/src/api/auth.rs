@@ -1,0 +1,49 @@
+//! API keys. Each secret key belongs to one account; keys are kept only as SHA-256 hashes, so
+//! neither memory dumps of the key table nor the store give a usable key away.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::request::ApiRequest;
+use crate::domain::AccountId;
+use crate::store::Store;
+
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+pub struct ApiKeys {
+    configured: HashMap<[u8; 32], AccountId>,
+    store: Arc<dyn Store>,
+}
+
+impl ApiKeys {
+    pub fn new(configured: HashMap<[u8; 32], AccountId>, store: Arc<dyn Store>) -> ApiKeys {
+        ApiKeys { configured, store }
+    }
+
+    /// The account whose key the request bears.
+    pub fn authenticate(&self, request: &ApiRequest) -> Result<AccountId, ApiError> {
+        let header = request.header("authorization").ok_or_else(|| {
+            ApiError::unauthorized("no API key: send `Authorization: Bearer <secret key>`")
+        })?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <secret key>`")
+            })?;
+        let hash = hash_key(key);
+        if let Some(account) = self.configured.get(&hash) {
+            return Ok(account.clone());
+        }
+        match self.store.api_key_account(&hash)? {
+            Some(account) => Ok(account),
+            None => Err(ApiError::unauthorized("invalid API key")),
+        }
+    }
+}

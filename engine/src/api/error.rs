@@ -1,0 +1,213 @@
+//! The one place errors become HTTP responses: `{"error": {type, code, message, param?}}` with
+//! the status of API.md. Internal failures are logged here and answered without their details.
+
+use serde_json::{Map, Value, json};
+use warp::http::StatusCode;
+
+use crate::actor::ActorError;
+use crate::store::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+    /// Further fields some errors carry: `decline_code`, `charge`.
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn with_extra(mut self, name: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            code,
+            message,
+        )
+    }
+
+    pub fn validation(param: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::invalid("validation_error", message).with_param(param)
+    }
+
+    pub fn not_found(kind: &str, id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            format!("no such {kind}: `{id}`"),
+        )
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "not_found",
+            format!("no route for {method} {path}"),
+        )
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{path} does not accept {method}"),
+        )
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "unauthorized",
+            message,
+        )
+    }
+
+    pub fn body_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    }
+
+    pub fn idempotency_in_use() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_error",
+            "idempotency_key_in_use",
+            "a request with this Idempotency-Key is still being processed; retry once it has finished",
+        )
+    }
+
+    pub fn idempotency_reused() -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_error",
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request; use a new key for a new request",
+        )
+    }
+
+    pub fn gateway_unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "gateway_unavailable",
+            message,
+        )
+    }
+
+    pub fn timeout() -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "api_error",
+            "gateway_unavailable",
+            "the request took too long; it may still complete: retry with the same Idempotency-Key",
+        )
+    }
+
+    /// An error of ours: logged with its details, answered without them.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "an internal error occurred; it has been logged",
+        )
+    }
+
+    pub fn card_declined(decline_code: &str, message: &str, charge_id: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYMENT_REQUIRED,
+            "card_error",
+            "card_declined",
+            message,
+        )
+        .with_extra("decline_code", decline_code)
+        .with_extra("charge", charge_id)
+    }
+
+    pub fn body(&self) -> Value {
+        let mut error = Map::new();
+        error.insert("type".into(), json!(self.kind));
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        if let Some(param) = &self.param {
+            error.insert("param".into(), json!(param));
+        }
+        error.extend(self.extra.clone());
+        json!({ "error": error })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+impl From<ActorError> for ApiError {
+    fn from(error: ActorError) -> ApiError {
+        match error {
+            ActorError::NotFound { kind, id } => ApiError::not_found(kind, &id),
+            ActorError::Invalid {
+                code,
+                param,
+                message,
+            } => {
+                let error = ApiError::invalid(code, message);
+                match param {
+                    Some(param) => error.with_param(param),
+                    None => error,
+                }
+            }
+            ActorError::AmountTooLarge { left } => ApiError::invalid(
+                "amount_too_large",
+                format!("the refund exceeds what is left of the charge ({left} left)"),
+            )
+            .with_param("amount"),
+            ActorError::AlreadyRefunded(charge) => ApiError::invalid(
+                "charge_already_refunded",
+                format!("charge {charge} has nothing left to refund"),
+            )
+            .with_param("charge"),
+            ActorError::Store(error) => ApiError::internal(error),
+            ActorError::Unavailable(message) => ApiError::gateway_unavailable(message),
+            ActorError::Stopping => ApiError::internal("an actor's stop reached the API"),
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! One file per resource; each handler parses and checks its input, then hands the state change
+//! to the customer's actor (or reads the store) and says what to answer.
+
+pub mod charges;
+pub mod customers;
+pub mod health;
+pub mod payment_methods;
+pub mod refunds;
+pub mod sandbox;
+
+use serde_json::Value;
+use warp::http::StatusCode;
+
+use super::idempotency::Answer;
+use super::views;
+
+/// What a handler answers: a status and a JSON body (or, for metrics, text).
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Body,
+    /// Answered from an earlier request with the same Idempotency-Key.
+    pub replayed: bool,
+}
+
+pub enum Body {
+    Json(Value),
+    Text(String),
+}
+
+impl Reply {
+    pub fn ok(body: Value) -> Reply {
+        Reply {
+            status: StatusCode::OK,
+            body: Body::Json(body),
+            replayed: false,
+        }
+    }
+
+    pub fn answer(answer: Answer) -> Reply {
+        let (status, body) = views::outcome(&answer.outcome);
+        Reply {
+            status,
+            body: Body::Json(body),
+            replayed: answer.replayed,
+        }
+    }
+}

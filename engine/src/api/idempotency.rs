@@ -1,0 +1,156 @@
+//! Idempotency as API.md gives it. A POST with an `Idempotency-Key`:
+//! - claims the key in memory while it runs: a second request with it meanwhile gets 409;
+//! - finds the key's durable record: a different request (method, path, canonical body) gets
+//!   422; a completed one gets its first response again with `Idempotent-Replayed: true`; one
+//!   whose gateway outcome is still unknown gets the object as it stands now;
+//! - or runs, and the actor writes the record in the same atomic change as the effect.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::error::ApiError;
+use super::request::ApiRequest;
+use crate::actor::IdempotencyTicket;
+use crate::domain::AccountId;
+use crate::store::{IdempotencyState, InFlightObject, Outcome, Store};
+
+const CLAIM_SHARDS: usize = 64;
+
+/// Keys of requests being processed right now, per account.
+pub struct Claims {
+    shards: Vec<Mutex<HashSet<(AccountId, String)>>>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// Holds a key while its request runs; dropping it releases the key.
+pub struct Claim<'a> {
+    claims: &'a Claims,
+    entry: (AccountId, String),
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Claims {
+            shards: (0..CLAIM_SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl Claims {
+    fn shard(&self, entry: &(AccountId, String)) -> &Mutex<HashSet<(AccountId, String)>> {
+        &self.shards[(self.hasher.hash_one(entry) % CLAIM_SHARDS as u64) as usize]
+    }
+
+    pub fn claim(&self, account: &AccountId, key: &str) -> Option<Claim<'_>> {
+        let entry = (account.clone(), key.to_owned());
+        let mut claimed = self
+            .shard(&entry)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        claimed.insert(entry.clone()).then_some(Claim {
+            claims: self,
+            entry,
+        })
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut claimed = self
+            .claims
+            .shard(&self.entry)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        claimed.remove(&self.entry);
+    }
+}
+
+/// SHA-256 over method, path and canonical body.
+pub fn fingerprint(request: &ApiRequest) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(request.method.as_str().as_bytes());
+    hasher.update(b"\n");
+    hasher.update(request.path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(request.canonical_body());
+    hasher.finalize().into()
+}
+
+/// What a POST answered: the outcome to render, and whether it is a replay.
+pub struct Answer {
+    pub outcome: Outcome,
+    pub replayed: bool,
+}
+
+/// Runs `execute` under the request's Idempotency-Key, or answers from the key's record.
+pub async fn run<F, Fut>(
+    store: &Arc<dyn Store>,
+    claims: &Claims,
+    account: &AccountId,
+    request: &ApiRequest,
+    execute: F,
+) -> Result<Answer, ApiError>
+where
+    F: FnOnce(Option<IdempotencyTicket>) -> Fut,
+    Fut: Future<Output = Result<Outcome, ApiError>>,
+{
+    let Some(key) = request.idempotency_key()? else {
+        return Ok(Answer {
+            outcome: execute(None).await?,
+            replayed: false,
+        });
+    };
+    let _claim = claims
+        .claim(account, &key)
+        .ok_or_else(ApiError::idempotency_in_use)?;
+    let fingerprint = fingerprint(request);
+    let Some(record) = store.idempotency(account, &key)? else {
+        let ticket = IdempotencyTicket { key, fingerprint };
+        return Ok(Answer {
+            outcome: execute(Some(ticket)).await?,
+            replayed: false,
+        });
+    };
+    if record.fingerprint != fingerprint {
+        return Err(ApiError::idempotency_reused());
+    }
+    let outcome = match record.state {
+        IdempotencyState::Completed(outcome) => *outcome,
+        IdempotencyState::InFlight(object) => current(store, account, object)?,
+    };
+    Ok(Answer {
+        outcome,
+        replayed: true,
+    })
+}
+
+/// A charge or refund whose gateway outcome is not known yet, as it stands now.
+fn current(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    object: InFlightObject,
+) -> Result<Outcome, ApiError> {
+    match object {
+        InFlightObject::Charge(id) => {
+            store
+                .charge(account, &id)?
+                .map(Outcome::Charge)
+                .ok_or_else(|| {
+                    ApiError::internal(format!("idempotency record names missing charge {id}"))
+                })
+        }
+        InFlightObject::Refund(id) => {
+            store
+                .refund(account, &id)?
+                .map(Outcome::Refund)
+                .ok_or_else(|| {
+                    ApiError::internal(format!("idempotency record names missing refund {id}"))
+                })
+        }
+    }
+}

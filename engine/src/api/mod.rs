@@ -1,0 +1,176 @@
+//! The HTTP API (warp). One warp filter takes the request apart and reads its body under the
+//! size limit; [`routes`] dispatches on method and path; each handler lives in [`handlers`];
+//! [`error`] is the one place errors become responses.
+//!
+//! Every request gets a `Request-Id`, carried by its tracing span into every log line, and runs
+//! in a task of its own, so a client that hangs up never cancels a state change half-way.
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+pub mod idempotency;
+pub mod pagination;
+pub mod request;
+pub mod routes;
+pub mod validate;
+pub mod views;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use kassa_gateways::Router;
+use kassa_gateways::sandbox::SandboxGateway;
+use tracing::Instrument;
+use warp::Filter;
+use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
+
+use crate::actor::Registry;
+use crate::store::group_commit::FlushStats;
+use crate::store::{SledStore, Store};
+use error::ApiError;
+use handlers::{Body, Reply};
+use request::ApiRequest;
+
+/// Everything the API serves from.
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub sled: Arc<SledStore>,
+    pub registry: Registry,
+    pub gateways: Router,
+    pub sandbox: Option<SandboxGateway>,
+    pub api_keys: auth::ApiKeys,
+    pub claims: idempotency::Claims,
+    pub request_timeout: Duration,
+    /// Set once start-up, recovery included, is done.
+    pub ready: AtomicBool,
+}
+
+impl App {
+    pub fn storage_healthy(&self) -> bool {
+        self.sled.is_healthy()
+    }
+
+    pub fn flush_stats(&self) -> FlushStats {
+        self.sled.flush_stats()
+    }
+}
+
+/// The whole API as one warp filter.
+pub fn filter(
+    app: Arc<App>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let raw_query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(raw_query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  body| {
+                let app = Arc::clone(&app);
+                async move {
+                    handle(
+                        app,
+                        method,
+                        path.as_str().to_owned(),
+                        query,
+                        headers,
+                        Box::pin(body),
+                    )
+                    .await
+                }
+            },
+        )
+}
+
+async fn handle<S, B>(
+    app: Arc<App>,
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: S,
+) -> warp::reply::Response
+where
+    S: futures::Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: warp::Buf,
+{
+    let request_id = format!("req_{}", ulid::Ulid::new());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    let started = Instant::now();
+    async move {
+        let result = match request::read_body(&headers, body).await {
+            Ok(body) => {
+                let request = ApiRequest {
+                    method,
+                    path,
+                    query,
+                    headers,
+                    body,
+                    request_id: request_id.clone(),
+                };
+                run_detached(app, request).await
+            }
+            Err(error) => Err(error),
+        };
+        let reply = result.unwrap_or_else(|error| Reply {
+            status: error.status,
+            body: Body::Json(error.body()),
+            replayed: false,
+        });
+        let latency_ms = started.elapsed().as_millis() as u64;
+        if reply.status.is_server_error() {
+            tracing::warn!(status = reply.status.as_u16(), latency_ms, "answered");
+        } else {
+            tracing::debug!(status = reply.status.as_u16(), latency_ms, "answered");
+        }
+        respond(reply, &request_id)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the request in its own task and waits for it at most `request_timeout`.
+async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiError> {
+    let timeout = app.request_timeout;
+    let task = tokio::spawn(
+        async move { routes::dispatch(&app, &request).await }.instrument(tracing::Span::current()),
+    );
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(join_error)) => Err(ApiError::internal(format!(
+            "request task failed: {join_error}"
+        ))),
+        Err(_) => Err(ApiError::timeout()),
+    }
+}
+
+fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
+    let (bytes, content_type) = match reply.body {
+        Body::Json(value) => (
+            serde_json::to_vec(&value).unwrap_or_default(),
+            "application/json",
+        ),
+        Body::Text(text) => (text.into_bytes(), "text/plain; version=0.0.4"),
+    };
+    let mut response = warp::reply::Response::new(bytes.into());
+    *response.status_mut() = reply.status;
+    let headers = response.headers_mut();
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("request-id", value);
+    }
+    if reply.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if reply.status == StatusCode::TOO_MANY_REQUESTS {
+        headers.insert("retry-after", HeaderValue::from_static("1"));
+    }
+    response
+}

@@ -1,0 +1,126 @@
+//! A request as the handlers see it: method, path segments, query, headers and a body that was
+//! read under the size limit. Parsing helpers turn bad input into clear 400s naming the field.
+
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use warp::Buf;
+use warp::http::{HeaderMap, Method};
+
+use super::error::ApiError;
+use crate::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX};
+
+pub struct ApiRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+impl ApiRequest {
+    /// Path segments without empty ones: `/v1/charges/ch_1` → `["v1", "charges", "ch_1"]`.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path
+            .split('/')
+            .filter(|segment| !segment.is_empty())
+            .collect()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// The body as `T`, or a 400 naming the field that is missing, unknown or of the wrong type.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::validation(
+                "body",
+                "the request body must be a JSON object",
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
+        let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+        let value = parsed.map_err(|error| {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::validation("body", format!("malformed JSON: {inner}"))
+            } else {
+                let param = if path == "." { "body".to_owned() } else { path };
+                ApiError::validation(param, inner.to_string())
+            }
+        })?;
+        deserializer
+            .end()
+            .map_err(|error| ApiError::validation("body", format!("malformed JSON: {error}")))?;
+        Ok(value)
+    }
+
+    /// The body with keys sorted and whitespace dropped, so two encodings of the same request
+    /// fingerprint the same.
+    pub fn canonical_body(&self) -> Vec<u8> {
+        match serde_json::from_slice::<serde_json::Value>(&self.body) {
+            Ok(value) => serde_json::to_vec(&value).unwrap_or_default(),
+            Err(_) => self.body.to_vec(),
+        }
+    }
+
+    pub fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_urlencoded::from_str(&self.query)
+            .map_err(|error| ApiError::validation("query", format!("bad query string: {error}")))
+    }
+
+    /// The Idempotency-Key header: 1..=255 printable ASCII characters.
+    pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
+        let Some(value) = self.headers.get("idempotency-key") else {
+            return Ok(None);
+        };
+        let printable = |text: &str| text.bytes().all(|byte| (0x20..=0x7e).contains(&byte));
+        match value.to_str() {
+            Ok(key)
+                if !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_LEN_MAX && printable(key) =>
+            {
+                Ok(Some(key.to_owned()))
+            }
+            _ => Err(ApiError::validation(
+                "Idempotency-Key",
+                format!(
+                    "an Idempotency-Key is 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters"
+                ),
+            )),
+        }
+    }
+}
+
+/// Reads a body of at most [`BODY_BYTES_MAX`] bytes; a declared or actual larger one is a 413
+/// before more of it is buffered.
+pub async fn read_body<S, B>(headers: &HeaderMap, mut stream: S) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let declared = headers
+        .get(warp::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_BYTES_MAX as u64) {
+        return Err(ApiError::body_too_large(BODY_BYTES_MAX));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk
+            .map_err(|error| ApiError::validation("body", format!("unreadable body: {error}")))?;
+        if body.len() + chunk.remaining() > BODY_BYTES_MAX {
+            return Err(ApiError::body_too_large(BODY_BYTES_MAX));
+        }
+        while chunk.has_remaining() {
+            let piece = chunk.chunk();
+            body.extend_from_slice(piece);
+            let read = piece.len();
+            chunk.advance(read);
+        }
+    }
+    Ok(body.freeze())
+}

@@ -1,0 +1,67 @@
+//! The route table: method and path to handler. Everything under `/v1` needs an API key.
+
+use warp::http::Method;
+
+use super::App;
+use super::error::ApiError;
+use super::handlers::{Reply, charges, customers, health, payment_methods, refunds, sandbox};
+use super::request::ApiRequest;
+
+pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let segments = request.segments();
+    let method = &request.method;
+    match (method, segments.as_slice()) {
+        (&Method::GET, ["healthz"]) => Ok(health::healthz()),
+        (&Method::GET, ["readyz"]) => Ok(health::readyz(app)),
+        (&Method::GET, ["metrics"]) => Ok(health::metrics(app)),
+        (_, ["v1", rest @ ..]) => {
+            let account = app.api_keys.authenticate(request)?;
+            let account = &account;
+            match (method, rest) {
+                (&Method::POST, ["customers"]) => customers::create(app, request, account).await,
+                (&Method::GET, ["customers", id]) => customers::retrieve(app, account, id).await,
+                (&Method::POST, ["customers", id, "payment_methods"]) => {
+                    payment_methods::attach(app, request, account, id).await
+                }
+                (&Method::GET, ["customers", id, "payment_methods"]) => {
+                    payment_methods::list(app, request, account, id).await
+                }
+                (&Method::GET, ["customers", id, "charges"]) => {
+                    charges::list_for_customer(app, request, account, id).await
+                }
+                (&Method::DELETE, ["payment_methods", id]) => {
+                    payment_methods::detach(app, request, account, id).await
+                }
+                (&Method::POST, ["charges"]) => charges::create(app, request, account).await,
+                (&Method::GET, ["charges", id]) => charges::retrieve(app, account, id).await,
+                (&Method::POST, ["refunds"]) => refunds::create(app, request, account).await,
+                (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,
+                (&Method::GET, ["sandbox", "ledger"]) => sandbox::ledger(app, request).await,
+                (_, path) if is_v1_route(path) => {
+                    Err(ApiError::method_not_allowed(method.as_str(), &request.path))
+                }
+                _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),
+            }
+        }
+        (_, ["healthz" | "readyz" | "metrics"]) => {
+            Err(ApiError::method_not_allowed(method.as_str(), &request.path))
+        }
+        _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),
+    }
+}
+
+/// Paths that exist under `/v1` with some method.
+fn is_v1_route(path: &[&str]) -> bool {
+    matches!(
+        path,
+        ["customers"]
+            | ["customers", _]
+            | ["customers", _, "payment_methods" | "charges"]
+            | ["payment_methods", _]
+            | ["charges"]
+            | ["charges", _]
+            | ["refunds"]
+            | ["refunds", _]
+            | ["sandbox", "ledger"]
+    )
+}

@@ -1,0 +1,132 @@
+//! How Kassa's objects look on the wire (API.md), and which status an outcome answers with.
+
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+
+use super::error::ApiError;
+use crate::domain::money::currency_code;
+use crate::domain::{Charge, ChargeStatus, Customer, PaymentMethod, Refund};
+use crate::store::Outcome;
+use kassa_gateways::DeclineCode;
+use kassa_gateways::sandbox::{EntryKind, LedgerEntry};
+
+pub fn customer(customer: &Customer) -> Value {
+    json!({
+        "id": customer.id.as_str(),
+        "object": "customer",
+        "email": customer.email,
+        "name": customer.name,
+        "phone": customer.phone,
+        "address": customer.address.as_ref().map(|address| json!({
+            "country": address.country,
+            "region": address.region,
+            "postal_code": address.postal_code,
+        })),
+        "metadata": customer.metadata,
+        "created": customer.created,
+        "default_payment_method": customer.default_payment_method.as_ref().map(|id| id.as_str()),
+    })
+}
+
+pub fn payment_method(method: &PaymentMethod) -> Value {
+    json!({
+        "id": method.id.as_str(),
+        "object": "payment_method",
+        "customer": method.customer.as_str(),
+        "type": method.kind(),
+        "gateway": method.gateway,
+        "card": method.card.as_ref().map(|card| json!({
+            "brand": card.brand,
+            "last4": card.last4,
+            "exp_month": card.exp_month,
+            "exp_year": card.exp_year,
+        })),
+        "created": method.created,
+    })
+}
+
+pub fn charge(charge: &Charge) -> Value {
+    json!({
+        "id": charge.id.as_str(),
+        "object": "charge",
+        "customer": charge.customer.as_str(),
+        "amount": charge.amount.amount_minor,
+        "currency": currency_code(charge.amount.currency),
+        "status": charge.status.as_str(),
+        "payment_method": charge.payment_method.as_str(),
+        "gateway": charge.gateway,
+        "gateway_reference": charge.gateway_reference,
+        "failure_code": charge.failure.as_ref().map(|failure| failure.code.as_str()),
+        "failure_message": charge.failure.as_ref().map(|failure| failure.message.as_str()),
+        "amount_refunded": charge.amount_refunded_minor,
+        "refunded": charge.is_fully_refunded(),
+        "description": charge.description,
+        "metadata": charge.metadata,
+        "created": charge.created,
+    })
+}
+
+pub fn refund(refund: &Refund) -> Value {
+    json!({
+        "id": refund.id.as_str(),
+        "object": "refund",
+        "charge": refund.charge.as_str(),
+        "amount": refund.amount.amount_minor,
+        "currency": currency_code(refund.amount.currency),
+        "status": refund.status.as_str(),
+        "reason": refund.reason.map(|reason| reason.as_str()),
+        "gateway_reference": refund.gateway_reference,
+        "failure_message": refund.failure_message,
+        "created": refund.created,
+    })
+}
+
+pub fn ledger_entry(entry: &LedgerEntry) -> Value {
+    json!({
+        "gateway_reference": entry.gateway_reference,
+        "idempotency_key": entry.idempotency_key,
+        "amount": entry.amount_minor,
+        "currency": currency_code(entry.currency),
+        "kind": match entry.kind {
+            EntryKind::Charge => "charge",
+            EntryKind::Refund => "refund",
+        },
+        "created": entry.created,
+    })
+}
+
+pub fn list(data: Vec<Value>, has_more: bool) -> Value {
+    json!({ "object": "list", "data": data, "has_more": has_more })
+}
+
+/// The response an outcome answers with, the same the first time and on every replay.
+pub fn outcome(outcome: &Outcome) -> (StatusCode, Value) {
+    match outcome {
+        Outcome::Customer(record) => (StatusCode::OK, customer(record)),
+        Outcome::PaymentMethod(method) => (StatusCode::OK, payment_method(method)),
+        Outcome::PaymentMethodDeleted(id) => (
+            StatusCode::OK,
+            json!({ "id": id.as_str(), "object": "payment_method", "deleted": true }),
+        ),
+        Outcome::Charge(record) => charge_outcome(record),
+        Outcome::Refund(record) => (StatusCode::OK, refund(record)),
+    }
+}
+
+/// A failed charge answers with the error that failed it, naming the kept charge.
+fn charge_outcome(record: &Charge) -> (StatusCode, Value) {
+    let failure = match (&record.status, &record.failure) {
+        (ChargeStatus::Failed, Some(failure)) => failure,
+        _ => return (StatusCode::OK, charge(record)),
+    };
+    let id = record.id.as_str();
+    let error = if DeclineCode::parse(&failure.code).is_some() {
+        ApiError::card_declined(&failure.code, &failure.message, id)
+    } else if failure.code == "payment_method_invalid" {
+        ApiError::invalid("payment_method_invalid", failure.message.clone())
+            .with_extra("charge", id)
+    } else {
+        ApiError::gateway_unavailable(failure.message.clone()).with_extra("charge", id)
+    };
+    (error.status, error.body())
+}

@@ -1,0 +1,229 @@
+//! Start-up: open the store, start the gateways and the actors, settle what a crash left
+//! unsettled, then serve the API until SIGTERM or Ctrl-C.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kassa_gateways::sandbox::{Durability, SandboxConfig, SandboxGateway};
+use kassa_gateways::{Gateway, Router};
+use rand::Rng;
+
+use crate::actor::registry::RegistryLimits;
+use crate::actor::{Registry, Services};
+use crate::api::auth::{ApiKeys, hash_key};
+use crate::api::{self, App};
+use crate::config::Config;
+use crate::domain::AccountId;
+use crate::recovery;
+use crate::store::{SledStore, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("storage at {path}: {error}")]
+    Store { path: String, error: StoreError },
+    #[error("gateways: {0}")]
+    Gateway(String),
+    #[error("recovery: {0}")]
+    Recovery(#[from] recovery::RecoveryError),
+    #[error("cannot listen on {address}: {error}")]
+    Listen {
+        address: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("cannot write the dev API key: {0}")]
+    DevKey(std::io::Error),
+}
+
+/// The sandbox's ledger writes become durable through the store's one flusher.
+struct StoreDurability(Arc<SledStore>);
+
+#[async_trait::async_trait]
+impl Durability for StoreDurability {
+    async fn sync(&self) -> Result<(), String> {
+        self.0
+            .sync()
+            .wait()
+            .await
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// Runs the engine until it is asked to stop.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let data_dir = config.storage.path.clone();
+    let store_error = |error| StartError::Store {
+        path: data_dir.display().to_string(),
+        error,
+    };
+    let sled = Arc::new(SledStore::open(&data_dir).map_err(store_error)?);
+    let store: Arc<dyn Store> = sled.clone();
+
+    let sandbox = match config.gateways.sandbox.enabled {
+        true => Some(
+            SandboxGateway::open(
+                sled.database(),
+                Arc::new(StoreDurability(Arc::clone(&sled))),
+                SandboxConfig {
+                    latency: Duration::from_millis(config.gateways.sandbox.latency_ms),
+                },
+            )
+            .map_err(|error| StartError::Gateway(error.to_string()))?,
+        ),
+        false => None,
+    };
+    let enabled: Vec<Arc<dyn Gateway>> = sandbox
+        .iter()
+        .map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn Gateway>)
+        .collect();
+    let gateways = Router::new(enabled, &config.routing.default)
+        .map_err(|error| StartError::Gateway(error.to_string()))?;
+
+    let services = Services {
+        store: Arc::clone(&store),
+        gateways: gateways.clone(),
+        gateway_timeout: config.gateway_timeout(),
+    };
+    let registry = Registry::start(services, registry_limits(&config));
+    let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
+    ensure_dev_key(&config, &sled)?;
+
+    let report = recovery::run(store.as_ref(), &registry).await?;
+    if report.found > 0 {
+        tracing::info!(
+            found = report.found,
+            settled = report.settled,
+            "recovery settled unfinished charges and refunds"
+        );
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|error| StartError::Listen {
+            address: config.server.listen,
+            error,
+        })?;
+    let address = listener.local_addr().map_err(|error| StartError::Listen {
+        address: config.server.listen,
+        error,
+    })?;
+    let app = Arc::new(App {
+        store: Arc::clone(&store),
+        sled: Arc::clone(&sled),
+        registry,
+        gateways,
+        sandbox,
+        api_keys,
+        claims: Default::default(),
+        request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+        ready: Default::default(),
+    });
+    app.ready.store(true, Ordering::SeqCst);
+    tracing::info!(data_dir = %data_dir.display(), "listening on http://{address}");
+    warp::serve(api::filter(Arc::clone(&app)))
+        .incoming(listener)
+        .graceful(shutdown_signal())
+        .run()
+        .await;
+    tracing::info!("stopping: flushing storage");
+    store.sync().wait().await.map_err(store_error)?;
+    Ok(())
+}
+
+fn registry_limits(config: &Config) -> RegistryLimits {
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    RegistryLimits {
+        idle_timeout: config.idle_timeout(),
+        resident_max: config.actors.resident_max,
+        mailbox_len_max: config.actors.mailbox_len_max,
+        sweep_interval: Duration::from_millis(config.actors.sweep_interval_ms),
+        shards: if config.actors.shards == 0 {
+            cores
+        } else {
+            config.actors.shards
+        },
+    }
+}
+
+fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
+    let mut keys = HashMap::new();
+    for account in &config.accounts {
+        let id = AccountId::parse(&account.id).expect("config validation checked account ids");
+        for key in &account.api_keys {
+            keys.insert(hash_key(key), id.clone());
+        }
+    }
+    keys
+}
+
+/// With no API key configured at all, the default account gets a generated one on first start:
+/// stored hashed, printed once, and written to `<data dir>/dev-api-key` (mode 0600).
+fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
+    let any_configured = config
+        .accounts
+        .iter()
+        .any(|account| !account.api_keys.is_empty());
+    let account = AccountId::default_account();
+    let store_error = |error| StartError::Store {
+        path: store.path().display().to_string(),
+        error,
+    };
+    if any_configured || store.has_generated_api_key(&account).map_err(store_error)? {
+        if !any_configured {
+            tracing::info!(file = %store.path().join("dev-api-key").display(), "using the generated dev API key");
+        }
+        return Ok(());
+    }
+    let key = generate_key();
+    write_private(&store.path().join("dev-api-key"), &key).map_err(StartError::DevKey)?;
+    let durable = store
+        .put_generated_api_key(&account, &hash_key(&key))
+        .map_err(store_error)?;
+    futures::executor::block_on(durable.wait()).map_err(store_error)?;
+    tracing::info!(api_key = %key, file = %store.path().join("dev-api-key").display(), "generated a dev API key for acct_default; it is shown only this once");
+    Ok(())
+}
+
+fn generate_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..32)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("sk_test_{suffix}")
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(file, "{contents}")?;
+    file.sync_all()
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}
