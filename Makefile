@@ -1,0 +1,21 @@
+# The project's front door: `make run` starts the engine on its embedded defaults,
+# `make test` runs every test. Both first make sure the toolchain has what the build needs.
+
+CARGO ?= cargo
+
+.PHONY: run test setup lint
+
+# rust-toolchain.toml lists wasm32-wasip2, but with RUSTUP_AUTO_INSTALL=0 rustup does not
+# install listed targets by itself: add it (a no-op once present). Plugins are built for it.
+setup:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+run: setup
+	$(CARGO) run --release -p kassa-engine --bin kassa -- serve
+
+test: setup
+	$(CARGO) test --workspace
+
+lint: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
