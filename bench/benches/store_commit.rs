@@ -24,29 +24,40 @@ fn change_set(account: &AccountId) -> ChangeSet {
         default_payment_method: None,
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
-    ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))
+    ChangeSet::new(account, &customer.id)
+        .with(Write::Customer(customer))
+        .with(Write::Event(event))
 }
 
 fn durable_commits(criterion: &mut Criterion) {
     let directory = tempfile::tempdir().expect("a temp dir");
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(directory.path()).expect("the store opens"));
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(directory.path()).expect("the store opens"));
     let account = AccountId::default_account();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = criterion.benchmark_group("durable_commit");
     for writers in [1usize, 8, 64] {
         group.throughput(Throughput::Elements(writers as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(writers), &writers, |bench, &writers| {
-            bench.to_async(&runtime).iter(|| {
-                let tickets: Vec<_> = (0..writers)
-                    .map(|_| store.commit(change_set(&account)).expect("commit"))
-                    .collect();
-                async move {
-                    for ticket in futures::future::join_all(tickets.into_iter().map(|ticket| ticket.wait())).await {
-                        ticket.expect("durable");
+        group.bench_with_input(
+            BenchmarkId::from_parameter(writers),
+            &writers,
+            |bench, &writers| {
+                bench.to_async(&runtime).iter(|| {
+                    let tickets: Vec<_> = (0..writers)
+                        .map(|_| store.commit(change_set(&account)).expect("commit"))
+                        .collect();
+                    async move {
+                        for ticket in futures::future::join_all(
+                            tickets.into_iter().map(|ticket| ticket.wait()),
+                        )
+                        .await
+                        {
+                            ticket.expect("durable");
+                        }
                     }
-                }
-            });
-        });
+                });
+            },
+        );
     }
     group.finish();
 }

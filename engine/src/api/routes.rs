@@ -14,6 +14,7 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
         (&Method::GET, ["healthz"]) => Ok(health::healthz()),
         (&Method::GET, ["readyz"]) => Ok(health::readyz(app)),
         (&Method::GET, ["metrics"]) => Ok(health::metrics(app)),
+        (&Method::GET, ["openapi.json"]) => Ok(health::openapi()),
         (_, ["v1", rest @ ..]) => {
             let account = app.api_keys.authenticate(request)?;
             let account = &account;
@@ -43,7 +44,7 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),
             }
         }
-        (_, ["healthz" | "readyz" | "metrics"]) => {
+        (_, ["healthz" | "readyz" | "metrics" | "openapi.json"]) => {
             Err(ApiError::method_not_allowed(method.as_str(), &request.path))
         }
         _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),

@@ -45,6 +45,7 @@ pub struct GroupCommit {
     flushed: watch::Sender<u64>,
     healthy: AtomicBool,
     stats: Mutex<FlushStats>,
+    flusher: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,12 +68,14 @@ impl GroupCommit {
             flushed,
             healthy: AtomicBool::new(true),
             stats: Mutex::new(FlushStats::default()),
+            flusher: Mutex::new(None),
         });
         let flusher = Arc::clone(&group);
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .name("kassa-flusher".into())
             .spawn(move || flusher.run(db, data_file))
             .map_err(|error| StoreError::Storage(format!("cannot start the flusher: {error}")))?;
+        *lock(&group.flusher) = Some(handle);
         Ok(group)
     }
 
@@ -101,10 +104,14 @@ impl GroupCommit {
         *lock(&self.stats)
     }
 
-    /// Flushes what is pending, then ends the flusher thread, which lets go of the database.
+    /// Flushes what is pending, then ends the flusher thread and waits for it, so the database
+    /// is let go of (and can be opened again) when this returns.
     pub fn stop(&self) {
         lock(&self.wake).stopping = true;
         self.wake_signal.notify_one();
+        if let Some(flusher) = lock(&self.flusher).take() {
+            let _ = flusher.join();
+        }
     }
 
     fn run(self: Arc<Self>, db: sled::Db, data_file: File) {

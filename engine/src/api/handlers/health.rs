@@ -1,4 +1,4 @@
-//! `/healthz` (the process answers), `/readyz` (storage is writable and start-up, recovery
+//! `/openapi.json`, `/healthz` (the process answers), `/readyz` (storage is writable and start-up, recovery
 //! included, is done) and `/metrics` (Prometheus text).
 
 use std::fmt::Write as _;
@@ -9,6 +9,15 @@ use warp::http::StatusCode;
 
 use super::{Body, Reply};
 use crate::api::App;
+
+/// The contract as OpenAPI 3, checked to parse by a unit test.
+static OPENAPI: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
+    serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is valid JSON")
+});
+
+pub fn openapi() -> Reply {
+    Reply::ok(OPENAPI.clone())
+}
 
 pub fn healthz() -> Reply {
     Reply::ok(json!({ "status": "ok" }))
@@ -57,5 +66,25 @@ pub fn metrics(app: &App) -> Reply {
         status: StatusCode::OK,
         body: Body::Text(text),
         replayed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_openapi_document_parses_and_names_every_route() {
+        let paths = super::OPENAPI["paths"].as_object().expect("paths");
+        for path in [
+            "/v1/customers",
+            "/v1/charges",
+            "/v1/refunds",
+            "/v1/sandbox/ledger",
+            "/healthz",
+        ] {
+            assert!(
+                paths.contains_key(path),
+                "{path} is missing from openapi.json"
+            );
+        }
     }
 }
