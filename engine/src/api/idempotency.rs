@@ -48,11 +48,16 @@ impl Claims {
 
     pub fn claim(&self, account: &AccountId, key: &str) -> Option<Claim<'_>> {
         let entry = (account.clone(), key.to_owned());
-        let mut claimed = self
-            .shard(&entry)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        claimed.insert(entry.clone()).then_some(Claim {
+        let newly_claimed = {
+            let mut claimed = self
+                .shard(&entry)
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            claimed.insert(entry.clone())
+        };
+        // The claim is made only once the lock is released: a claim dropped (unused) under the
+        // lock would take the lock again, and release the key its holder still holds.
+        newly_claimed.then(|| Claim {
             claims: self,
             entry,
         })
@@ -152,5 +157,37 @@ fn current(
                     ApiError::internal(format!("idempotency record names missing refund {id}"))
                 })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_held_until_its_claim_is_dropped() {
+        let claims = Claims::default();
+        let account = AccountId::default_account();
+        let first = claims
+            .claim(&account, "key")
+            .expect("a free key is claimed");
+        assert!(
+            claims.claim(&account, "key").is_none(),
+            "a held key is refused"
+        );
+        assert!(
+            claims.claim(&account, "key").is_none(),
+            "a refusal does not release the key"
+        );
+        let other = AccountId::parse("acct_other").unwrap();
+        assert!(
+            claims.claim(&other, "key").is_some(),
+            "keys are per account"
+        );
+        drop(first);
+        assert!(
+            claims.claim(&account, "key").is_some(),
+            "a released key is free again"
+        );
     }
 }
