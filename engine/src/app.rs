@@ -87,6 +87,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         store: Arc::clone(&store),
         gateways: gateways.clone(),
         gateway_timeout: config.gateway_timeout(),
+        reconcile_after: config.reconcile_after(),
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));

@@ -80,6 +80,9 @@ pub struct RoutingConfig {
 pub struct GatewaysConfig {
     /// A gateway call unanswered after this long leaves its charge `processing` (ambiguous).
     pub timeout_ms: u64,
+    /// After an unknown outcome, the gateway is asked again this much later, then at doubling
+    /// intervals (up to an hour) until it answers.
+    pub reconcile_after_secs: u64,
     pub sandbox: SandboxGatewayConfig,
 }
 
@@ -140,6 +143,7 @@ impl Default for GatewaysConfig {
     fn default() -> Self {
         GatewaysConfig {
             timeout_ms: 10_000,
+            reconcile_after_secs: 60,
             sandbox: SandboxGatewayConfig::default(),
         }
     }
@@ -265,6 +269,10 @@ impl Config {
         positive("actors.mailbox_len_max", self.actors.mailbox_len_max as u64)?;
         positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
+        positive(
+            "gateways.reconcile_after_secs",
+            self.gateways.reconcile_after_secs,
+        )?;
         if self.storage.path.as_os_str().is_empty() {
             return Err(config_error("storage.path", "must not be empty"));
         }
@@ -323,6 +331,10 @@ impl Config {
 
     pub fn gateway_timeout(&self) -> Duration {
         Duration::from_millis(self.gateways.timeout_ms)
+    }
+
+    pub fn reconcile_after(&self) -> Duration {
+        Duration::from_secs(self.gateways.reconcile_after_secs)
     }
 
     pub fn idle_timeout(&self) -> Duration {

@@ -34,3 +34,7 @@ pub const PAYMENT_METHODS_PER_CUSTOMER_MAX: usize = 100;
 /// Times an API request re-resolves a customer's actor that stopped under it (idle or evicted)
 /// before giving up; each retry finds a fresh actor, so more than a few means a bug.
 pub const ACTOR_RESOLVE_ATTEMPTS_MAX: usize = 8;
+
+/// Longest wait between two lookups of a charge or refund whose gateway outcome is unknown; the
+/// first wait is `gateways.reconcile_after_secs`, and each next one doubles up to this.
+pub const RECONCILE_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(3600);

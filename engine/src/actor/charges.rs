@@ -16,7 +16,7 @@ use super::settlement::{Settlement, charge_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Charge, ChargeId, ChargeStatus, Event, EventKind};
-use crate::store::{DurableTicket, InFlightObject, Outcome, Write};
+use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 struct StartedCharge {
     charge: Charge,
@@ -202,8 +202,21 @@ impl Handler<CreateCharge> for CustomerActor {
             let answer = tokio::time::timeout(timeout, gateway.charge(&request)).await;
             Ok(charge_answer(answer, timeout))
         };
-        settle_after(self, call, move |actor, settlement| {
-            actor.settle_charge(&charge.id, settlement, &cause)
+        settle_after(self, call, move |actor, settlement, ctx| {
+            let (charge, durable) = actor.settle_charge(&charge.id, settlement, &cause)?;
+            if charge.status == ChargeStatus::Processing {
+                let account = actor.key.account.clone();
+                let delay = actor.services.reconcile_after;
+                actor.ask_again_later(
+                    ctx,
+                    Unsettled::Charge {
+                        account,
+                        charge: charge.clone(),
+                    },
+                    delay,
+                );
+            }
+            Ok((charge, durable))
         })
     }
 }

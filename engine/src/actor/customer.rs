@@ -9,14 +9,19 @@ use std::collections::HashMap;
 use std::sync::Weak;
 
 use std::future::Future;
+use std::time::Duration;
 
-use actix::{Actor, ActorContext, ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture,
+    WrapFuture,
+};
 
 use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
 use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus};
-use crate::store::{ChangeSet, DurableTicket, StoreError};
+use crate::limits::RECONCILE_DELAY_MAX;
+use crate::store::{ChangeSet, DurableTicket, StoreError, Unsettled};
 
 /// What the actor keeps in memory between messages.
 pub(super) struct CustomerState {
@@ -88,13 +93,17 @@ impl CustomerActor {
 pub(super) fn settle_after<S: 'static, T: 'static>(
     actor: &mut CustomerActor,
     call: impl Future<Output = Result<S, ActorError>> + 'static,
-    settle: impl FnOnce(&mut CustomerActor, S) -> Result<(T, Option<DurableTicket>), ActorError>
+    settle: impl FnOnce(
+        &mut CustomerActor,
+        S,
+        &mut Context<CustomerActor>,
+    ) -> Result<(T, Option<DurableTicket>), ActorError>
     + 'static,
 ) -> ResponseActFuture<CustomerActor, Result<T, ActorError>> {
     actor.in_flight += 1;
     Box::pin(
         call.into_actor(actor)
-            .map(|settlement, actor, _| settle(actor, settlement?))
+            .map(|settlement, actor, ctx| settle(actor, settlement?, ctx))
             .then(|settled, actor, _| {
                 async move {
                     let (settled, durable) = settled?;
@@ -110,6 +119,29 @@ pub(super) fn settle_after<S: 'static, T: 'static>(
                 answer
             }),
     )
+}
+
+impl CustomerActor {
+    /// Asks the gateway about an unsettled charge or refund again after `delay`, and keeps
+    /// asking, at doubling intervals, until it answers. The actor stays resident meanwhile.
+    pub(super) fn ask_again_later(
+        &mut self,
+        ctx: &mut Context<Self>,
+        item: Unsettled,
+        delay: Duration,
+    ) {
+        tracing::info!(
+            object = item.object_id(),
+            after_secs = delay.as_secs(),
+            "will ask the gateway again"
+        );
+        self.in_flight += 1;
+        ctx.run_later(delay, move |actor, ctx| {
+            let next_delay = (delay * 2).min(RECONCILE_DELAY_MAX);
+            ctx.spawn(actor.reconcile(vec![item], next_delay).map(|_, _, _| ()));
+            actor.in_flight -= 1;
+        });
+    }
 }
 
 fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, StoreError> {

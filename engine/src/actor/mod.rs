@@ -37,6 +37,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub gateways: Router,
     pub gateway_timeout: Duration,
+    /// How long after an unknown gateway outcome the gateway is first asked again.
+    pub reconcile_after: Duration,
 }
 
 /// Which customer an actor serves.

@@ -1,6 +1,10 @@
 //! Recovery of one customer: every charge still `processing` and refund still `pending` is
 //! settled by asking its gateway what became of the attempt (by the same gateway idempotency
-//! key), never by charging or refunding again.
+//! key), never by charging or refunding again. Also used while running, for outcomes a gateway
+//! left unknown (a timeout): those are asked about again, at doubling intervals, until settled.
+
+use std::future::Future;
+use std::time::Duration;
 
 use actix::{Context, Handler, ResponseActFuture};
 use kassa_gateways::AttemptKind;
@@ -9,6 +13,7 @@ use super::customer::settle_after;
 use super::messages::Reconcile;
 use super::settlement::{Settlement, retrieved};
 use super::{ActorError, CustomerActor};
+use crate::domain::{ChargeStatus, RefundStatus};
 use crate::store::{DurableTicket, Unsettled};
 
 /// Who settles: recorded as the cause of recovery's events.
@@ -18,48 +23,40 @@ impl Handler<Reconcile> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<usize, ActorError>>;
 
     fn handle(&mut self, message: Reconcile, _: &mut Context<Self>) -> Self::Result {
-        let timeout = self.services.gateway_timeout;
-        let lookups: Vec<_> = message
-            .items
-            .into_iter()
-            .map(|item| {
-                let (gateway_name, kind, key) = match &item {
-                    Unsettled::Charge { charge, .. } => (
-                        charge.gateway.clone(),
-                        AttemptKind::Charge,
-                        charge.gateway_idempotency_key().to_owned(),
-                    ),
-                    Unsettled::Refund { refund, .. } => (
-                        refund.gateway.clone(),
-                        AttemptKind::Refund,
-                        refund.gateway_idempotency_key().to_owned(),
-                    ),
-                };
-                let gateway = self.services.gateways.by_name(&gateway_name).cloned();
-                async move {
-                    let settlement = match gateway {
-                        Ok(gateway) => retrieved(
-                            tokio::time::timeout(timeout, gateway.retrieve(kind, &key)).await,
-                        ),
-                        Err(error) => Settlement::Unknown(error.to_string()),
-                    };
-                    (item, settlement)
-                }
-            })
-            .collect();
+        let first_retry = self.services.reconcile_after;
+        self.reconcile(message.items, first_retry)
+    }
+}
+
+impl CustomerActor {
+    /// Asks the gateway about each item and settles what it answers; what it cannot answer is
+    /// asked about again after `retry_after`. Resolves to the number settled now.
+    pub(super) fn reconcile(
+        &mut self,
+        items: Vec<Unsettled>,
+        retry_after: Duration,
+    ) -> ResponseActFuture<Self, Result<usize, ActorError>> {
+        let lookups: Vec<_> = items.into_iter().map(|item| self.look_up(item)).collect();
         let call = async move { Ok(futures::future::join_all(lookups).await) };
-        settle_after(self, call, |actor, answers| {
+        settle_after(self, call, move |actor, answers, ctx| {
             let mut settled = 0;
             let mut last_commit: Option<DurableTicket> = None;
             for (item, settlement) in answers {
-                let durable = match &item {
+                let (durable, still_unsettled) = match &item {
                     Unsettled::Charge { charge, .. } => {
-                        actor.settle_charge(&charge.id, settlement, CAUSE)?.1
+                        let (charge, durable) =
+                            actor.settle_charge(&charge.id, settlement, CAUSE)?;
+                        (durable, charge.status == ChargeStatus::Processing)
                     }
                     Unsettled::Refund { refund, .. } => {
-                        actor.settle_refund(&refund.id, settlement, CAUSE)?.1
+                        let (refund, durable) =
+                            actor.settle_refund(&refund.id, settlement, CAUSE)?;
+                        (durable, refund.status == RefundStatus::Pending)
                     }
                 };
+                if still_unsettled {
+                    actor.ask_again_later(ctx, item, retry_after);
+                }
                 if let Some(durable) = durable {
                     settled += 1;
                     // Flushes cover every commit before them: the last ticket covers them all.
@@ -68,5 +65,32 @@ impl Handler<Reconcile> for CustomerActor {
             }
             Ok((settled, last_commit))
         })
+    }
+
+    /// What the gateway knows of one attempt, by its gateway idempotency key.
+    fn look_up(&self, item: Unsettled) -> impl Future<Output = (Unsettled, Settlement)> + 'static {
+        let timeout = self.services.gateway_timeout;
+        let (gateway_name, kind, key) = match &item {
+            Unsettled::Charge { charge, .. } => (
+                &charge.gateway,
+                AttemptKind::Charge,
+                charge.gateway_idempotency_key().to_owned(),
+            ),
+            Unsettled::Refund { refund, .. } => (
+                &refund.gateway,
+                AttemptKind::Refund,
+                refund.gateway_idempotency_key().to_owned(),
+            ),
+        };
+        let gateway = self.services.gateways.by_name(gateway_name).cloned();
+        async move {
+            let settlement = match gateway {
+                Ok(gateway) => {
+                    retrieved(tokio::time::timeout(timeout, gateway.retrieve(kind, &key)).await)
+                }
+                Err(error) => Settlement::Unknown(error.to_string()),
+            };
+            (item, settlement)
+        }
     }
 }

@@ -16,7 +16,7 @@ use super::settlement::{Settlement, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
-use crate::store::{DurableTicket, InFlightObject, Outcome, Write};
+use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 struct StartedRefund {
     refund: Refund,
@@ -242,8 +242,21 @@ impl Handler<CreateRefund> for CustomerActor {
             let answer = tokio::time::timeout(timeout, gateway.refund(&request)).await;
             Ok(refund_answer(answer, timeout))
         };
-        settle_after(self, call, move |actor, settlement| {
-            actor.settle_refund(&refund.id, settlement, &cause)
+        settle_after(self, call, move |actor, settlement, ctx| {
+            let (refund, durable) = actor.settle_refund(&refund.id, settlement, &cause)?;
+            if refund.status == RefundStatus::Pending {
+                let account = actor.key.account.clone();
+                let delay = actor.services.reconcile_after;
+                actor.ask_again_later(
+                    ctx,
+                    Unsettled::Refund {
+                        account,
+                        refund: refund.clone(),
+                    },
+                    delay,
+                );
+            }
+            Ok((refund, durable))
         })
     }
 }

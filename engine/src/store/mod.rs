@@ -155,6 +155,15 @@ pub enum Unsettled {
     Refund { account: AccountId, refund: Refund },
 }
 
+impl Unsettled {
+    pub fn object_id(&self) -> &str {
+        match self {
+            Unsettled::Charge { charge, .. } => charge.id.as_str(),
+            Unsettled::Refund { refund, .. } => refund.id.as_str(),
+        }
+    }
+}
+
 /// Resolves once the commit it was issued for is durable (flushed and fdatasync'd).
 pub struct DurableTicket(BoxFuture<'static, Result<(), StoreError>>);
 

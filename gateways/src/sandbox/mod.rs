@@ -191,3 +191,150 @@ impl Gateway for SandboxGateway {
         Ok(Some(attempt))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The sandbox against a real sled directory: one charge per idempotency key however many
+    //! concurrent calls carry it, and the processor's own refusal to refund more than it captured.
+
+    use super::*;
+    use crate::Currency;
+
+    /// Durability for tests: sled's own flush (the engine adds the fdatasync).
+    struct Flush(sled::Db);
+
+    #[async_trait::async_trait]
+    impl Durability for Flush {
+        async fn sync(&self) -> Result<(), String> {
+            self.0.flush().map(drop).map_err(|error| error.to_string())
+        }
+    }
+
+    fn sandbox(directory: &tempfile::TempDir) -> SandboxGateway {
+        let db = sled::open(directory.path()).unwrap();
+        SandboxGateway::open(&db, Arc::new(Flush(db.clone())), SandboxConfig::default()).unwrap()
+    }
+
+    fn charge_request(key: &str, token: &str) -> ChargeRequest {
+        ChargeRequest {
+            idempotency_key: key.into(),
+            amount_minor: 1000,
+            currency: Currency::USD,
+            payment_method_token: token.into(),
+            description: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_charges_with_one_key_charge_once() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        let calls = (0..32).map(|_| {
+            let sandbox = sandbox.clone();
+            tokio::spawn(async move {
+                sandbox
+                    .charge(&charge_request("ch_1", "pm_card_visa"))
+                    .await
+            })
+        });
+        let outcomes: Vec<_> = futures_outcomes(calls).await;
+        assert!(
+            outcomes.windows(2).all(|pair| pair[0] == pair[1]),
+            "every caller sees one outcome"
+        );
+        let (entries, has_more) = sandbox.ledger(100, None).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert!(!has_more);
+        assert_eq!(entries[0].idempotency_key, "ch_1");
+    }
+
+    async fn futures_outcomes(
+        calls: impl Iterator<Item = tokio::task::JoinHandle<Result<ChargeOutcome, GatewayError>>>,
+    ) -> Vec<ChargeOutcome> {
+        let mut outcomes = Vec::new();
+        for call in calls {
+            outcomes.push(call.await.unwrap().unwrap());
+        }
+        outcomes
+    }
+
+    #[tokio::test]
+    async fn declines_are_remembered_but_move_no_money() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        let outcome = sandbox
+            .charge(&charge_request("ch_2", "pm_card_chargeDeclinedStolenCard"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            outcome,
+            ChargeOutcome::Declined {
+                decline: DeclineCode::StolenCard,
+                ..
+            }
+        ));
+        let retrieved = sandbox.retrieve(AttemptKind::Charge, "ch_2").await.unwrap();
+        assert_eq!(retrieved, Some(Attempt::Charge(outcome)));
+        assert!(sandbox.ledger(100, None).unwrap().0.is_empty());
+        assert_eq!(
+            sandbox
+                .retrieve(AttemptKind::Charge, "ch_never")
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn the_processor_never_refunds_more_than_it_captured() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        let ChargeOutcome::Succeeded { reference } = sandbox
+            .charge(&charge_request("ch_3", "pm_card_visa"))
+            .await
+            .unwrap()
+        else {
+            panic!("pm_card_visa succeeds");
+        };
+        let refund = |key: &str, amount_minor| RefundRequest {
+            idempotency_key: key.into(),
+            charge_reference: reference.clone(),
+            amount_minor,
+            currency: Currency::USD,
+        };
+        assert!(matches!(
+            sandbox.refund(&refund("re_1", 600)).await.unwrap(),
+            RefundOutcome::Succeeded { .. }
+        ));
+        assert!(matches!(
+            sandbox.refund(&refund("re_2", 600)).await.unwrap(),
+            RefundOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            sandbox.refund(&refund("re_3", 400)).await.unwrap(),
+            RefundOutcome::Succeeded { .. }
+        ));
+        let (entries, _) = sandbox.ledger(100, None).unwrap();
+        let refunded: i64 = entries
+            .iter()
+            .filter(|entry| entry.kind == EntryKind::Refund)
+            .map(|entry| entry.amount_minor)
+            .sum();
+        assert_eq!(refunded, 1000);
+    }
+
+    #[tokio::test]
+    async fn unknown_tokens_are_refused_before_anything_is_recorded() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        let error = sandbox
+            .charge(&charge_request("ch_4", "pm_made_up"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, GatewayError::InvalidPaymentMethod(_)));
+        assert_eq!(
+            sandbox.retrieve(AttemptKind::Charge, "ch_4").await.unwrap(),
+            None
+        );
+    }
+}
