@@ -4,12 +4,14 @@
 //! actor is spawned on first use (after checking the customer exists, so unknown ids cost no
 //! actor) and hydrates itself from the store. A sweep asks actors idle past `idle_timeout` to
 //! stop, and when more than `resident_max` are resident, the least recently used ones too; an
-//! actor with work under way declines and is asked again next sweep.
+//! actor with work under way declines and is asked again next sweep. A spawn that takes the
+//! count past `resident_max` wakes the sweep at once, so the count falls back within moments.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use actix::dev::ToEnvelope;
@@ -46,6 +48,8 @@ pub struct RegistryInner {
     limits: RegistryLimits,
     next_generation: AtomicU64,
     resident: AtomicUsize,
+    /// The sweeper, woken early when a spawn takes the count past `resident_max`.
+    sweeper: OnceLock<Thread>,
 }
 
 /// Cheap to clone; all clones share the actors.
@@ -95,6 +99,7 @@ impl Registry {
                 limits,
                 next_generation: AtomicU64::new(1),
                 resident: AtomicUsize::new(0),
+                sweeper: OnceLock::new(),
             }),
         };
         registry.start_sweeper();
@@ -183,11 +188,11 @@ impl Registry {
     fn start_sweeper(&self) {
         let registry = Arc::downgrade(&self.inner);
         let interval = self.inner.limits.sweep_interval;
-        std::thread::Builder::new()
+        let sweeper = std::thread::Builder::new()
             .name("kassa-actor-sweep".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(interval);
+                    std::thread::park_timeout(interval);
                     match registry.upgrade() {
                         Some(registry) => registry.sweep(),
                         None => return,
@@ -195,6 +200,7 @@ impl Registry {
                 }
             })
             .expect("the sweeper thread starts");
+        let _ = self.inner.sweeper.set(sweeper.thread().clone());
     }
 }
 

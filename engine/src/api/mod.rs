@@ -169,6 +169,10 @@ fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
     if reply.replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
+    if reply.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read: the connection cannot carry another request.
+        headers.insert("connection", HeaderValue::from_static("close"));
+    }
     if reply.status == StatusCode::TOO_MANY_REQUESTS {
         headers.insert("retry-after", HeaderValue::from_static("1"));
     }

@@ -1,0 +1,959 @@
+//! Shared harness for Kassa's integration tests.
+//!
+//! Every test starts the real `kassa` binary (`CARGO_BIN_EXE_kassa`) on a fresh temporary data
+//! directory, with a config file written for that test, waits for its `listening on http://…` log
+//! line and for `/readyz`, and from then on talks to it only over HTTP, as a platform's backend
+//! would. A restart reuses the data directory on a new port; `kill` is SIGKILL (a crash),
+//! `stop_graceful` is SIGTERM. The helpers below page through lists, read the sandbox ledger and
+//! Prometheus gauges, and check the error envelope, so each test file states its claims in a few
+//! lines. Every wait is bounded; a timeout panics with the engine's captured output.
+
+// Each test binary uses a different subset of this module.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const ACCOUNT_A: &str = "acct_a";
+pub const KEY_A: &str = "sk_test_account_a_secret_1";
+pub const ACCOUNT_B: &str = "acct_b";
+pub const KEY_B: &str = "sk_test_account_b_secret_1";
+
+/// Start-up (listening line, then `/readyz`) must finish within this.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A SIGTERM'd engine must exit within this.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// No single HTTP request of a test may take longer than this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on pages read by `list_all` (100 items each): far above any test's data.
+const LIST_PAGES_MAX: usize = 1_000;
+/// Captured output lines kept per engine (the tail), shown when a test panics.
+const LOG_LINES_KEPT_MAX: usize = 20_000;
+/// Lines of captured output quoted in a panic message.
+const LOG_LINES_SHOWN_MAX: usize = 200;
+/// Pause between two probes of a polled condition.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The config keys tests vary; everything else stays at the engine's defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub idle_timeout_secs: u64,
+    pub resident_max: u64,
+    pub mailbox_len_max: u64,
+    pub sweep_interval_ms: u64,
+    pub gateway_timeout_ms: u64,
+    pub reconcile_after_secs: u64,
+    pub sandbox_latency_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            idle_timeout_secs: 300,
+            resident_max: 100_000,
+            mailbox_len_max: 256,
+            sweep_interval_ms: 1_000,
+            gateway_timeout_ms: 10_000,
+            reconcile_after_secs: 60,
+            sandbox_latency_ms: 0,
+        }
+    }
+}
+
+impl Config {
+    pub fn with_sandbox_latency_ms(mut self, latency_ms: u64) -> Self {
+        self.sandbox_latency_ms = latency_ms;
+        self
+    }
+
+    fn to_toml(&self, data_dir: &Path) -> String {
+        let Config {
+            idle_timeout_secs,
+            resident_max,
+            mailbox_len_max,
+            sweep_interval_ms,
+            gateway_timeout_ms,
+            reconcile_after_secs,
+            sandbox_latency_ms,
+        } = self;
+        let data_dir = data_dir.display();
+        format!(
+            r#"# Written by Kassa's integration test harness.
+[server]
+listen = "127.0.0.1:0"
+
+[storage]
+path = '{data_dir}'
+
+[actors]
+idle_timeout_secs = {idle_timeout_secs}
+resident_max = {resident_max}
+mailbox_len_max = {mailbox_len_max}
+sweep_interval_ms = {sweep_interval_ms}
+
+[gateways]
+timeout_ms = {gateway_timeout_ms}
+reconcile_after_secs = {reconcile_after_secs}
+
+[gateways.sandbox]
+enabled = true
+latency_ms = {sandbox_latency_ms}
+
+[routing]
+default = "sandbox"
+
+[[accounts]]
+id = "{ACCOUNT_A}"
+api_keys = ["{KEY_A}"]
+
+[[accounts]]
+id = "{ACCOUNT_B}"
+api_keys = ["{KEY_B}"]
+"#
+        )
+    }
+}
+
+type Log = Arc<Mutex<VecDeque<String>>>;
+
+fn push_log(log: &Log, line: String) {
+    let mut lines = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if lines.len() == LOG_LINES_KEPT_MAX {
+        lines.pop_front();
+    }
+    lines.push_back(line);
+}
+
+/// A `kassa serve` process on its own data directory, restartable on the same directory.
+pub struct Engine {
+    dir: TempDir,
+    config_path: PathBuf,
+    data_dir: PathBuf,
+    log: Log,
+    process: Option<Child>,
+    starts: usize,
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl Engine {
+    /// Writes `config` into a fresh temporary directory and starts the engine on it.
+    pub async fn start(config: Config) -> Engine {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let data_dir = dir.path().join("data");
+        let config_path = dir.path().join("kassa.toml");
+        std::fs::write(&config_path, config.to_toml(&data_dir)).expect("write the config file");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("build the HTTP client");
+        let mut engine = Engine {
+            dir,
+            config_path,
+            data_dir,
+            log: Arc::new(Mutex::new(VecDeque::new())),
+            process: None,
+            starts: 0,
+            base_url: String::new(),
+            http,
+        };
+        engine.launch().await;
+        engine
+    }
+
+    /// Starts the engine again on the same data directory (after `kill` or `stop_graceful`).
+    pub async fn launch(&mut self) {
+        assert!(
+            self.process.is_none(),
+            "launch: the engine is already running"
+        );
+        self.starts += 1;
+        let launch = Launch {
+            config_path: self.config_path.clone(),
+            data_dir: self.data_dir.clone(),
+            work_dir: self.dir.path().to_path_buf(),
+            log: self.log.clone(),
+            start_number: self.starts,
+        };
+        // Reading the child's output blocks, so it runs off the async runtime.
+        let (child, base_url) = tokio::task::spawn_blocking(move || launch.run())
+            .await
+            .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+        self.process = Some(child);
+        self.base_url = base_url;
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let url = format!("{}/readyz", self.base_url);
+        loop {
+            if let Some(status) = self.exit_status() {
+                panic!(
+                    "kassa exited ({status}) before /readyz answered 200; output:\n{}",
+                    self.log_tail()
+                );
+            }
+            let last = match self.http.get(&url).send().await {
+                Ok(response) if response.status() == 200 => return,
+                Ok(response) => format!("status {}", response.status()),
+                Err(error) => format!("transport error: {error}"),
+            };
+            if Instant::now() > deadline {
+                panic!(
+                    "kassa's /readyz did not answer 200 within {STARTUP_TIMEOUT:?} (last: {last}); \
+                     output:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        let child = self.process.as_mut()?;
+        child.try_wait().expect("poll the kassa process")
+    }
+
+    /// Crashes the engine: SIGKILL, no chance to flush or finish anything.
+    pub fn kill(&mut self) {
+        let mut child = self
+            .process
+            .take()
+            .expect("kill: the engine is not running");
+        child.kill().expect("send SIGKILL to kassa");
+        child.wait().expect("reap the killed kassa");
+        push_log(
+            &self.log,
+            "===== harness: kassa killed with SIGKILL =====".to_string(),
+        );
+    }
+
+    /// Asks the engine to stop (SIGTERM) and waits for it to exit; returns its exit status.
+    pub async fn stop_graceful(&mut self) -> ExitStatus {
+        let mut child = self
+            .process
+            .take()
+            .expect("stop_graceful: the engine is not running");
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run `kill -TERM`");
+        assert!(sent.success(), "`kill -TERM {}` failed: {sent}", child.id());
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("poll the stopping kassa") {
+                push_log(
+                    &self.log,
+                    format!("===== harness: kassa stopped: {status} ====="),
+                );
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "kassa did not exit within {STOP_TIMEOUT:?} of SIGTERM; output:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// SIGTERM, wait, start again on the same data directory (new port).
+    pub async fn restart_graceful(&mut self) -> ExitStatus {
+        let status = self.stop_graceful().await;
+        self.launch().await;
+        status
+    }
+
+    /// SIGKILL, start again on the same data directory (new port).
+    pub async fn restart_after_kill(&mut self) {
+        self.kill();
+        self.launch().await;
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A client with `Authorization: Bearer <key>`.
+    pub fn api(&self, key: &str) -> Api {
+        self.api_with_authorization(Some(format!("Bearer {key}")))
+    }
+
+    pub fn api_a(&self) -> Api {
+        self.api(KEY_A)
+    }
+
+    pub fn api_b(&self) -> Api {
+        self.api(KEY_B)
+    }
+
+    /// A client that sends the given `Authorization` header verbatim (or none).
+    pub fn api_with_authorization(&self, authorization: Option<String>) -> Api {
+        Api {
+            http: self.http.clone(),
+            base_url: self.base_url.clone(),
+            authorization,
+        }
+    }
+
+    /// Like `api`, but on a connection pool of its own: for requests after which the engine may
+    /// close the connection (a refused oversized body), so they cannot disturb other requests.
+    pub fn api_own_connections(&self, key: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .expect("build the HTTP client");
+        Api {
+            http,
+            base_url: self.base_url.clone(),
+            authorization: Some(format!("Bearer {key}")),
+        }
+    }
+
+    /// Everything the engine printed (stdout and stderr, all starts), the last lines of it.
+    pub fn log_tail(&self) -> String {
+        let lines = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let skip = lines.len().saturating_sub(LOG_LINES_SHOWN_MAX);
+        let shown: Vec<&str> = lines.iter().skip(skip).map(String::as_str).collect();
+        shown.join("\n")
+    }
+
+    /// Everything captured (up to `LOG_LINES_KEPT_MAX` lines), for searching.
+    pub fn log_text(&self) -> String {
+        let lines = self
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let all: Vec<&str> = lines.iter().map(String::as_str).collect();
+        all.join("\n")
+    }
+
+    /// The value of a Prometheus sample from `GET /metrics` (summed over its label sets).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let response = self.api_with_authorization(None).get("/metrics").await;
+        assert_eq!(response.status, 200, "GET /metrics: {}", response.text);
+        parse_metric(&response.text, name)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What one start of the engine needs, movable to a blocking thread.
+struct Launch {
+    config_path: PathBuf,
+    data_dir: PathBuf,
+    work_dir: PathBuf,
+    log: Log,
+    start_number: usize,
+}
+
+impl Launch {
+    fn run(self) -> (Child, String) {
+        push_log(
+            &self.log,
+            format!("===== harness: kassa start #{} =====", self.start_number),
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
+        // The test's environment must not leak settings into the engine.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("KASSA_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("KASSA_DATA_DIR", &self.data_dir)
+            .env("KASSA_LISTEN", "127.0.0.1:0")
+            .env("KASSA_LOG", "info")
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .current_dir(&self.work_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("spawn {}: {error}", env!("CARGO_BIN_EXE_kassa")));
+        let (lines_tx, lines_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        drain(stdout, "", self.log.clone(), lines_tx.clone());
+        drain(stderr, "[stderr] ", self.log.clone(), lines_tx);
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(base_url) = parse_listen_url(&line) {
+                        return (child, base_url);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "kassa did not log `listening on http://…` within {STARTUP_TIMEOUT:?}; \
+                         output:\n{}",
+                        tail_of(&self.log)
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = child.wait();
+                    panic!(
+                        "kassa closed its output before logging `listening on http://…` \
+                         (exit: {status:?}); output:\n{}",
+                        tail_of(&self.log)
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn tail_of(log: &Log) -> String {
+    let lines = log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let skip = lines.len().saturating_sub(LOG_LINES_SHOWN_MAX);
+    let shown: Vec<&str> = lines.iter().skip(skip).map(String::as_str).collect();
+    shown.join("\n")
+}
+
+/// Reads a pipe to its end on its own thread, so the engine never blocks on a full pipe.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    prefix: &'static str,
+    log: Log,
+    lines: mpsc::Sender<String>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = strip_ansi(&String::from_utf8_lossy(&buffer))
+                .trim_end()
+                .to_string();
+            push_log(&log, format!("{prefix}{line}"));
+            // Nobody listens after start-up; the line is in the log anyway.
+            let _ = lines.send(line);
+        }
+    });
+}
+
+/// Removes ANSI escape sequences (colours) from a log line.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `… listening on http://127.0.0.1:PORT …` → `http://127.0.0.1:PORT`.
+pub fn parse_listen_url(line: &str) -> Option<String> {
+    const MARKER: &str = "listening on ";
+    let at = line.find("listening on http://")?;
+    let token = line[at + MARKER.len()..].split_whitespace().next()?;
+    let url = token.trim_end_matches(['"', '\'', ',', ';', ')', '}', '/', '.']);
+    Some(url.to_string())
+}
+
+/// The sum of a metric's samples in Prometheus text exposition, or `None` if it has none.
+pub fn parse_metric(text: &str, name: &str) -> Option<f64> {
+    let mut total = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        let value = rest
+            .rsplit('}')
+            .next()
+            .unwrap_or(rest)
+            .split_whitespace()
+            .next()?;
+        let value: f64 = value.parse().ok()?;
+        total = Some(total.unwrap_or(0.0) + value);
+    }
+    total
+}
+
+/// One HTTP answer, read to the end.
+#[derive(Debug)]
+pub struct Resp {
+    /// `METHOD path`, for messages.
+    pub what: String,
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    /// The body as JSON, or `Null` if it was not JSON.
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Whether the engine said this answer is a replay of a stored one.
+    pub fn is_replay(&self) -> bool {
+        self.header("idempotent-replayed")
+            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+
+    /// Asserts a 200 and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(
+            self.status, 200,
+            "{}: expected 200, got {}: {}",
+            self.what, self.status, self.text
+        );
+        &self.body
+    }
+
+    /// The body's `id`, asserting a 200 and a string id.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let body = self.ok();
+        body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no string `id` in {}", self.what, self.text))
+            .to_string()
+    }
+}
+
+/// An HTTP client bound to one engine start and one `Authorization` header.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base_url: String,
+    authorization: Option<String>,
+}
+
+impl Api {
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends one request; transport errors are returned (a crashed engine gives those).
+    pub async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Resp, reqwest::Error> {
+        let what = format!("{method} {path}");
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp {
+            what,
+            status,
+            headers,
+            text,
+            body,
+        })
+    }
+
+    /// Sends one request; a transport error fails the test.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Resp {
+        let what = format!("{method} {path}");
+        self.try_send(method, path, body, idempotency_key)
+            .await
+            .unwrap_or_else(|error| panic!("{what}: transport error: {error:?}"))
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), None)
+            .await
+    }
+
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key))
+            .await
+    }
+
+    pub async fn try_post_with_key(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &str,
+    ) -> Result<Resp, reqwest::Error> {
+        self.try_send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key))
+            .await
+    }
+
+    /// Posts bytes as they are (malformed JSON, odd key order, huge bodies).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, key: Option<&str>) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(body), key)
+            .await
+    }
+
+    pub async fn create_customer(&self) -> String {
+        self.post("/v1/customers", &json!({"email": "someone@example.com"}))
+            .await
+            .id()
+    }
+
+    pub async fn create_customer_with(&self, body: &Value) -> Value {
+        self.post("/v1/customers", body).await.ok().clone()
+    }
+
+    /// Adds a payment method by token; asserts 200 and returns it.
+    pub async fn add_payment_method(&self, customer: &str, token: &str) -> Value {
+        let path = format!("/v1/customers/{customer}/payment_methods");
+        self.post(&path, &json!({ "token": token }))
+            .await
+            .ok()
+            .clone()
+    }
+
+    /// A new customer whose default payment method is `token`: (customer id, payment method id).
+    pub async fn customer_with_card(&self, token: &str) -> (String, String) {
+        let customer = self.create_customer().await;
+        let method = self.add_payment_method(&customer, token).await;
+        let method_id = method["id"]
+            .as_str()
+            .expect("payment method id")
+            .to_string();
+        (customer, method_id)
+    }
+
+    pub async fn charge(&self, customer: &str, amount: u64, currency: &str) -> Resp {
+        self.post("/v1/charges", &charge_body(customer, amount, currency))
+            .await
+    }
+
+    pub async fn charge_with_key(
+        &self,
+        customer: &str,
+        amount: u64,
+        currency: &str,
+        key: &str,
+    ) -> Resp {
+        self.post_with_key("/v1/charges", &charge_body(customer, amount, currency), key)
+            .await
+    }
+
+    /// A charge that must succeed; returns it.
+    pub async fn charge_ok(&self, customer: &str, amount: u64, currency: &str) -> Value {
+        let charge = self.charge(customer, amount, currency).await.ok().clone();
+        assert_eq!(charge["status"], "succeeded", "charge: {charge}");
+        charge
+    }
+
+    pub async fn refund(&self, charge: &str, amount: Option<u64>) -> Resp {
+        let body = match amount {
+            Some(amount) => json!({ "charge": charge, "amount": amount }),
+            None => json!({ "charge": charge }),
+        };
+        self.post("/v1/refunds", &body).await
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.get(path).await.ok().clone()
+    }
+
+    /// Reads a whole list, 100 at a time, following `has_more` with `starting_after=<cursor>`
+    /// where the cursor is each page's last item's `cursor_field`. Checks the list shape.
+    pub async fn list_all(&self, path: &str, cursor_field: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..LIST_PAGES_MAX {
+            let page_path = match &cursor {
+                Some(cursor) => format!("{path}{separator}limit=100&starting_after={cursor}"),
+                None => format!("{path}{separator}limit=100"),
+            };
+            let page = self.get_ok(&page_path).await;
+            assert_eq!(page["object"], "list", "GET {page_path}: {page}");
+            let data = page["data"]
+                .as_array()
+                .unwrap_or_else(|| panic!("GET {page_path}: {page}"));
+            let has_more = page["has_more"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("GET {page_path}: no boolean has_more in {page}"));
+            assert!(
+                data.len() <= 100,
+                "GET {page_path}: more than `limit` items"
+            );
+            items.extend(data.iter().cloned());
+            if !has_more {
+                return items;
+            }
+            let last = data
+                .last()
+                .unwrap_or_else(|| panic!("GET {page_path}: has_more with no data"));
+            let next = last[cursor_field]
+                .as_str()
+                .expect("cursor field")
+                .to_string();
+            assert_ne!(
+                cursor.as_deref(),
+                Some(next.as_str()),
+                "GET {page_path}: cursor did not move"
+            );
+            cursor = Some(next);
+        }
+        panic!("GET {path}: more than {LIST_PAGES_MAX} pages");
+    }
+
+    pub async fn customer_charges(&self, customer: &str) -> Vec<Value> {
+        self.list_all(&format!("/v1/customers/{customer}/charges"), "id")
+            .await
+    }
+
+    pub async fn payment_methods(&self, customer: &str) -> Vec<Value> {
+        self.list_all(&format!("/v1/customers/{customer}/payment_methods"), "id")
+            .await
+    }
+
+    /// The whole sandbox processor ledger, newest first.
+    pub async fn ledger(&self) -> Vec<Value> {
+        self.list_all("/v1/sandbox/ledger", "gateway_reference")
+            .await
+    }
+}
+
+pub fn to_bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).expect("serialize JSON")
+}
+
+pub fn charge_body(customer: &str, amount: u64, currency: &str) -> Value {
+    json!({ "customer": customer, "amount": amount, "currency": currency })
+}
+
+/// The ledger entries of one kind (`charge` or `refund`) made with one gateway idempotency key.
+pub fn ledger_entries<'a>(
+    ledger: &'a [Value],
+    kind: &str,
+    idempotency_key: &str,
+) -> Vec<&'a Value> {
+    ledger
+        .iter()
+        .filter(|entry| entry["kind"] == kind && entry["idempotency_key"] == idempotency_key)
+        .collect()
+}
+
+pub fn ledger_of_kind<'a>(ledger: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    ledger
+        .iter()
+        .filter(|entry| entry["kind"] == kind)
+        .collect()
+}
+
+pub fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| {
+            item["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no id in {item}"))
+                .to_string()
+        })
+        .collect()
+}
+
+pub fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string `{field}` in {value}"))
+}
+
+pub fn u64_field(value: &Value, field: &str) -> u64 {
+    value[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no unsigned integer `{field}` in {value}"))
+}
+
+/// The error `type` the contract pairs with a status, where it names one.
+fn error_type_for(status: u16) -> Option<&'static str> {
+    match status {
+        400 | 404 | 413 => Some("invalid_request_error"),
+        401 => Some("authentication_error"),
+        402 => Some("card_error"),
+        409 | 422 => Some("idempotency_error"),
+        429 => Some("rate_limit_error"),
+        _ => None,
+    }
+}
+
+/// Checks the error envelope of a 4xx/5xx: `error.type` (matching the status), `error.code`,
+/// `error.message`, and a `Request-Id` header. Returns a description of what is wrong, if anything.
+pub fn error_shape_problem(resp: &Resp) -> Option<String> {
+    let error = &resp.body["error"];
+    if !error.is_object() {
+        return Some(format!("no `error` object in {}", resp.text));
+    }
+    for field in ["type", "code", "message"] {
+        if error[field].as_str().is_none_or(str::is_empty) {
+            return Some(format!("`error.{field}` missing or empty in {}", resp.text));
+        }
+    }
+    if let Some(expected) = error_type_for(resp.status)
+        && error["type"] != expected
+    {
+        return Some(format!(
+            "status {} wants error.type {expected}: {}",
+            resp.status, resp.text
+        ));
+    }
+    if resp.header("request-id").is_none_or(str::is_empty) {
+        return Some("no Request-Id header".to_string());
+    }
+    None
+}
+
+/// Asserts `status`, the error envelope and `error.code`.
+#[track_caller]
+pub fn assert_error(resp: &Resp, status: u16, code: &str) {
+    assert_eq!(
+        resp.status, status,
+        "{}: expected {status} {code}, got {}: {}",
+        resp.what, resp.status, resp.text
+    );
+    assert_error_shape(resp);
+    assert_eq!(
+        resp.error_code(),
+        Some(code),
+        "{}: {}",
+        resp.what,
+        resp.text
+    );
+}
+
+#[track_caller]
+pub fn assert_error_shape(resp: &Resp) {
+    if let Some(problem) = error_shape_problem(resp) {
+        panic!("{} ({}): {problem}", resp.what, resp.status);
+    }
+}
+
+/// Polls `probe` every `POLL_INTERVAL` until it yields `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// A key no other request of this test run uses.
+pub fn unique_key(label: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{label}-{}-{n}", std::process::id())
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// Asserts `created` is a Unix-seconds timestamp taken during the test.
+#[track_caller]
+pub fn assert_created_recently(value: &Value, test_started_secs: u64) {
+    let created = u64_field(value, "created");
+    let now = now_secs();
+    assert!(
+        created + 5 >= test_started_secs && created <= now + 5,
+        "`created` {created} is not Unix seconds near now ({now}): {value}"
+    );
+}
