@@ -210,8 +210,12 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let deserializer = toml::de::Deserializer::parse(text)
-            .map_err(|error| config_error("(file)", error.message().to_owned()))?;
+        let deserializer = toml::de::Deserializer::parse(text).map_err(|error| {
+            let line = error
+                .span()
+                .map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            config_error(&format!("line {line}"), error.message().to_owned())
+        })?;
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let key = error.path().to_string();
             let key = if key == "." { "(file)".to_owned() } else { key };

@@ -1,0 +1,91 @@
+//! Start-up refuses a bad configuration with one line naming the key at fault, before it opens
+//! the data directory or listens.
+//!
+//! How: run the real `kassa` binary with a bad config file or environment value and check its
+//! exit status, that it printed exactly one line, and that the line names the key.
+
+use std::process::{Command, Output};
+
+fn run_kassa(config: &str, env: &[(&str, &str)]) -> (Output, tempfile::TempDir) {
+    let directory = tempfile::tempdir().expect("a temp dir");
+    let config_path = directory.path().join("kassa.toml");
+    std::fs::write(&config_path, config).expect("the config file is written");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .env("KASSA_DATA_DIR", directory.path().join("data"))
+        .env("KASSA_LISTEN", "127.0.0.1:0")
+        .env_remove("KASSA_API_KEY");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("kassa runs");
+    (output, directory)
+}
+
+fn assert_refused(config: &str, env: &[(&str, &str)], key: &str) {
+    let (output, directory) = run_kassa(config, env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a bad config must stop start-up: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line, not {}: {stderr}", lines.len());
+    assert!(
+        lines[0].contains(&format!("`{key}`")),
+        "the line names `{key}`: {stderr}"
+    );
+    assert!(
+        !directory.path().join("data").exists(),
+        "nothing was created before the check"
+    );
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_key() {
+    assert_refused(
+        "[actors]\nresident_max = \"lots\"\n",
+        &[],
+        "actors.resident_max",
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    assert_refused(
+        "[gateways.sandbox]\nlatency = 5\n",
+        &[],
+        "gateways.sandbox.latency",
+    );
+}
+
+#[test]
+fn an_out_of_range_value_names_its_key() {
+    assert_refused("[gateways]\ntimeout_ms = 0\n", &[], "gateways.timeout_ms");
+}
+
+#[test]
+fn an_unknown_default_gateway_is_named() {
+    assert_refused(
+        "",
+        &[("KASSA_DEFAULT_GATEWAY", "paypal")],
+        "routing.default",
+    );
+}
+
+#[test]
+fn a_bad_environment_value_names_its_variable() {
+    assert_refused("", &[("KASSA_LISTEN", "not-an-address")], "KASSA_LISTEN");
+}
+
+#[test]
+fn a_malformed_file_is_refused() {
+    let (output, _directory) = run_kassa("[server\nlisten = 1", &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
