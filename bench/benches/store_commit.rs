@@ -24,9 +24,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
         default_payment_method: None,
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
-    ChangeSet::new(account, &customer.id)
-        .with(Write::Customer(customer))
-        .with(Write::Event(event))
+    ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))
 }
 
 fn durable_commits(criterion: &mut Criterion) {

@@ -31,10 +31,7 @@ pub enum StartError {
     #[error("recovery: {0}")]
     Recovery(#[from] recovery::RecoveryError),
     #[error("cannot listen on {address}: {error}")]
-    Listen {
-        address: SocketAddr,
-        error: std::io::Error,
-    },
+    Listen { address: SocketAddr, error: std::io::Error },
     #[error("cannot write the dev API key: {0}")]
     DevKey(std::io::Error),
 }
@@ -45,21 +42,14 @@ struct StoreDurability(Arc<SledStore>);
 #[async_trait::async_trait]
 impl Durability for StoreDurability {
     async fn sync(&self) -> Result<(), String> {
-        self.0
-            .sync()
-            .wait()
-            .await
-            .map_err(|error| error.to_string())
+        self.0.sync().wait().await.map_err(|error| error.to_string())
     }
 }
 
 /// Runs the engine until it is asked to stop.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
-    let store_error = |error| StartError::Store {
-        path: data_dir.display().to_string(),
-        error,
-    };
+    let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
     let sled = Arc::new(SledStore::open(&data_dir).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
 
@@ -76,10 +66,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         ),
         false => None,
     };
-    let enabled: Vec<Arc<dyn Gateway>> = sandbox
-        .iter()
-        .map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn Gateway>)
-        .collect();
+    let enabled: Vec<Arc<dyn Gateway>> =
+        sandbox.iter().map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn Gateway>).collect();
     let gateways = Router::new(enabled, &config.routing.default)
         .map_err(|error| StartError::Gateway(error.to_string()))?;
 
@@ -104,14 +92,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .map_err(|error| StartError::Listen {
-            address: config.server.listen,
-            error,
-        })?;
-    let address = listener.local_addr().map_err(|error| StartError::Listen {
-        address: config.server.listen,
-        error,
-    })?;
+        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
     let app = Arc::new(App {
         store: Arc::clone(&store),
         sled: Arc::clone(&sled),
@@ -142,11 +126,7 @@ fn registry_limits(config: &Config) -> RegistryLimits {
         resident_max: config.actors.resident_max,
         mailbox_len_max: config.actors.mailbox_len_max,
         sweep_interval: Duration::from_millis(config.actors.sweep_interval_ms),
-        shards: if config.actors.shards == 0 {
-            cores
-        } else {
-            config.actors.shards
-        },
+        shards: if config.actors.shards == 0 { cores } else { config.actors.shards },
     }
 }
 
@@ -164,15 +144,9 @@ fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
 /// With no API key configured at all, the default account gets a generated one on first start:
 /// stored hashed, printed once, and written to `<data dir>/dev-api-key` (mode 0600).
 fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
-    let any_configured = config
-        .accounts
-        .iter()
-        .any(|account| !account.api_keys.is_empty());
+    let any_configured = config.accounts.iter().any(|account| !account.api_keys.is_empty());
     let account = AccountId::default_account();
-    let store_error = |error| StartError::Store {
-        path: store.path().display().to_string(),
-        error,
-    };
+    let store_error = |error| StartError::Store { path: store.path().display().to_string(), error };
     if any_configured || store.has_generated_api_key(&account).map_err(store_error)? {
         if !any_configured {
             tracing::info!(file = %store.path().join("dev-api-key").display(), "using the generated dev API key");
@@ -181,9 +155,7 @@ fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> 
     }
     let key = generate_key();
     write_private(&store.path().join("dev-api-key"), &key).map_err(StartError::DevKey)?;
-    let durable = store
-        .put_generated_api_key(&account, &hash_key(&key))
-        .map_err(store_error)?;
+    let durable = store.put_generated_api_key(&account, &hash_key(&key)).map_err(store_error)?;
     futures::executor::block_on(durable.wait()).map_err(store_error)?;
     tracing::info!(api_key = %key, file = %store.path().join("dev-api-key").display(), "generated a dev API key for acct_default; it is shown only this once");
     Ok(())
@@ -192,9 +164,8 @@ fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> 
 fn generate_key() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let suffix: String = (0..32)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
+    let suffix: String =
+        (0..32).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
     format!("sk_test_{suffix}")
 }
 

@@ -104,18 +104,13 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig {
-            path: PathBuf::from("./data"),
-        }
+        StorageConfig { path: PathBuf::from("./data") }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-        }
+        LogConfig { format: LogFormat::Pretty, level: "info".into() }
     }
 }
 
@@ -133,9 +128,7 @@ impl Default for ActorsConfig {
 
 impl Default for RoutingConfig {
     fn default() -> Self {
-        RoutingConfig {
-            default: "sandbox".into(),
-        }
+        RoutingConfig { default: "sandbox".into() }
     }
 }
 
@@ -151,10 +144,7 @@ impl Default for GatewaysConfig {
 
 impl Default for SandboxGatewayConfig {
     fn default() -> Self {
-        SandboxGatewayConfig {
-            enabled: true,
-            latency_ms: 0,
-        }
+        SandboxGatewayConfig { enabled: true, latency_ms: 0 }
     }
 }
 
@@ -167,10 +157,7 @@ pub struct ConfigError {
 }
 
 fn config_error(key: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.to_owned(),
-        problem: problem.into(),
-    }
+    ConfigError { key: key.to_owned(), problem: problem.into() }
 }
 
 /// Where the config comes from: `--config PATH`, else `KASSA_CONFIG`, else `config/kassa.toml`
@@ -211,9 +198,7 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let deserializer = toml::de::Deserializer::parse(text).map_err(|error| {
-            let line = error
-                .span()
-                .map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            let line = error.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
             config_error(&format!("line {line}"), error.message().to_owned())
         })?;
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
@@ -248,15 +233,10 @@ impl Config {
     }
 
     fn default_account_mut(&mut self) -> &mut AccountConfig {
-        let position = self
-            .accounts
-            .iter()
-            .position(|account| account.id == AccountId::DEFAULT);
+        let position = self.accounts.iter().position(|account| account.id == AccountId::DEFAULT);
         let index = position.unwrap_or_else(|| {
-            self.accounts.push(AccountConfig {
-                id: AccountId::DEFAULT.into(),
-                api_keys: Vec::new(),
-            });
+            self.accounts
+                .push(AccountConfig { id: AccountId::DEFAULT.into(), api_keys: Vec::new() });
             self.accounts.len() - 1
         });
         &mut self.accounts[index]
@@ -273,10 +253,7 @@ impl Config {
         positive("actors.mailbox_len_max", self.actors.mailbox_len_max as u64)?;
         positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
-        positive(
-            "gateways.reconcile_after_secs",
-            self.gateways.reconcile_after_secs,
-        )?;
+        positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
         if self.storage.path.as_os_str().is_empty() {
             return Err(config_error("storage.path", "must not be empty"));
         }
@@ -286,10 +263,7 @@ impl Config {
         self.validate_accounts()?;
         match self.routing.default.as_str() {
             "sandbox" if self.gateways.sandbox.enabled => Ok(()),
-            "sandbox" => Err(config_error(
-                "routing.default",
-                "the sandbox gateway is disabled",
-            )),
+            "sandbox" => Err(config_error("routing.default", "the sandbox gateway is disabled")),
             other => Err(config_error(
                 "routing.default",
                 format!("unknown gateway `{other}` (this build has: sandbox)"),
@@ -309,10 +283,7 @@ impl Config {
                 ));
             }
             if !seen_ids.insert(&account.id) {
-                return Err(config_error(
-                    &key,
-                    format!("`{}` is listed twice", account.id),
-                ));
+                return Err(config_error(&key, format!("`{}` is listed twice", account.id)));
             }
             for api_key in &account.api_keys {
                 let key = format!("accounts[{index}].api_keys");
@@ -323,10 +294,7 @@ impl Config {
                     ));
                 }
                 if !seen_keys.insert(api_key) {
-                    return Err(config_error(
-                        &key,
-                        "a key is given to more than one account",
-                    ));
+                    return Err(config_error(&key, "a key is given to more than one account"));
                 }
             }
         }
@@ -350,9 +318,7 @@ pub fn is_valid_api_key(key: &str) -> bool {
     key.strip_prefix("sk_").is_some_and(|rest| {
         rest.len() >= 16
             && rest.len() <= 200
-            && rest
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            && rest.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
     })
 }
 
@@ -391,10 +357,7 @@ mod tests {
         config.routing.default = "paypal".into();
         assert_eq!(config.validate().unwrap_err().key, "routing.default");
         let mut config = Config::default();
-        config.accounts.push(AccountConfig {
-            id: "acct_a".into(),
-            api_keys: vec!["short".into()],
-        });
+        config.accounts.push(AccountConfig { id: "acct_a".into(), api_keys: vec!["short".into()] });
         assert_eq!(config.validate().unwrap_err().key, "accounts[0].api_keys");
     }
 
@@ -408,10 +371,7 @@ mod tests {
         let config = Config::load(None, &env).unwrap();
         assert_eq!(config.server.listen.port(), 9999);
         assert_eq!(config.accounts[0].id, AccountId::DEFAULT);
-        assert_eq!(
-            config.accounts[0].api_keys,
-            vec!["sk_test_0123456789abcdef".to_owned()]
-        );
+        assert_eq!(config.accounts[0].api_keys, vec!["sk_test_0123456789abcdef".to_owned()]);
         assert!(Config::load(None, &no_env).unwrap().accounts.is_empty());
         let bad = |name: &str| (name == "KASSA_LISTEN").then(|| "here".to_owned());
         assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_LISTEN");

@@ -34,24 +34,18 @@ pub async fn run(store: &dyn Store, registry: &Registry) -> Result<RecoveryRepor
     let mut by_customer: HashMap<CustomerKey, Vec<Unsettled>> = HashMap::new();
     for item in unsettled {
         let key = match &item {
-            Unsettled::Charge { account, charge } => CustomerKey {
-                account: account.clone(),
-                customer: charge.customer.clone(),
-            },
-            Unsettled::Refund { account, refund } => CustomerKey {
-                account: account.clone(),
-                customer: refund.customer.clone(),
-            },
+            Unsettled::Charge { account, charge } => {
+                CustomerKey { account: account.clone(), customer: charge.customer.clone() }
+            }
+            Unsettled::Refund { account, refund } => {
+                CustomerKey { account: account.clone(), customer: refund.customer.clone() }
+            }
         };
         by_customer.entry(key).or_default().push(item);
     }
     let settled = futures::stream::iter(by_customer)
         .map(|(key, items)| async move {
-            match registry
-                .send(&key, Reconcile { items })
-                .await
-                .and_then(|answer| answer)
-            {
+            match registry.send(&key, Reconcile { items }).await.and_then(|answer| answer) {
                 Ok(settled) => settled,
                 Err(error) => {
                     log_failure(&key, &error);

@@ -20,45 +20,23 @@ async fn v1_routes_need_a_valid_key() {
     let charge_id = str_field(&api.charge_ok(&customer, 1_000, "usd").await, "id").to_string();
 
     let strangers = [
-        (
-            "no Authorization header",
-            engine.api_with_authorization(None),
-        ),
-        (
-            "unknown well-formed key",
-            engine.api("sk_test_account_c_secret_1"),
-        ),
+        ("no Authorization header", engine.api_with_authorization(None)),
+        ("unknown well-formed key", engine.api("sk_test_account_c_secret_1")),
         ("malformed key", engine.api("sk_test_nope")),
-        (
-            "a known key with a suffix",
-            engine.api(&format!("{KEY_A}0")),
-        ),
-        (
-            "a known key's prefix",
-            engine.api(&KEY_A[..KEY_A.len() - 1]),
-        ),
-        (
-            "empty bearer",
-            engine.api_with_authorization(Some("Bearer ".to_string())),
-        ),
-        (
-            "other scheme",
-            engine.api_with_authorization(Some(format!("Token {KEY_A}"))),
-        ),
+        ("a known key with a suffix", engine.api(&format!("{KEY_A}0"))),
+        ("a known key's prefix", engine.api(&KEY_A[..KEY_A.len() - 1])),
+        ("empty bearer", engine.api_with_authorization(Some("Bearer ".to_string()))),
+        ("other scheme", engine.api_with_authorization(Some(format!("Token {KEY_A}")))),
     ];
     let mut problems = Vec::new();
     for (name, stranger) in &strangers {
         let responses = [
             stranger.get(&format!("/v1/customers/{customer}")).await,
-            stranger
-                .post("/v1/customers", &json!({"email": "x@example.com"}))
-                .await,
+            stranger.post("/v1/customers", &json!({"email": "x@example.com"})).await,
             stranger.charge(&customer, 1_000, "usd").await,
             stranger.get(&format!("/v1/charges/{charge_id}")).await,
             stranger.refund(&charge_id, None).await,
-            stranger
-                .get(&format!("/v1/customers/{customer}/charges"))
-                .await,
+            stranger.get(&format!("/v1/customers/{customer}/charges")).await,
             stranger.get("/v1/sandbox/ledger").await,
         ];
         for response in &responses {
@@ -72,11 +50,7 @@ async fn v1_routes_need_a_valid_key() {
             }
         }
     }
-    assert!(
-        problems.is_empty(),
-        "not refused with 401 unauthorized:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "not refused with 401 unauthorized:\n{}", problems.join("\n"));
 
     // Nothing the strangers asked for happened.
     let charge = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
@@ -111,12 +85,8 @@ async fn accounts_never_see_each_others_objects() {
         api_b.get(&format!("/v1/customers/{customer}")).await,
         api_b.get(&format!("/v1/charges/{charge_id}")).await,
         api_b.get(&format!("/v1/refunds/{refund_id}")).await,
-        api_b
-            .get(&format!("/v1/customers/{customer}/charges"))
-            .await,
-        api_b
-            .get(&format!("/v1/customers/{customer}/payment_methods"))
-            .await,
+        api_b.get(&format!("/v1/customers/{customer}/charges")).await,
+        api_b.get(&format!("/v1/customers/{customer}/payment_methods")).await,
         api_b.charge(&customer, 1_000, "usd").await,
         api_b.refund(&charge_id, Some(500)).await,
         api_b
@@ -130,10 +100,7 @@ async fn accounts_never_see_each_others_objects() {
     let mut problems = Vec::new();
     for response in &attempts {
         if response.status != 404 || response.error_code() != Some("not_found") {
-            problems.push(format!(
-                "{}: {} {}",
-                response.what, response.status, response.text
-            ));
+            problems.push(format!("{}: {} {}", response.what, response.status, response.text));
         } else if let Some(problem) = error_shape_problem(response) {
             problems.push(format!("{}: {problem}", response.what));
         }
@@ -142,35 +109,18 @@ async fn accounts_never_see_each_others_objects() {
     let body = json!({"customer": customer_b, "amount": 1000, "currency": "usd", "payment_method": method});
     let response = api_b.post("/v1/charges", &body).await;
     if !matches!(response.status, 400 | 404) || error_shape_problem(&response).is_some() {
-        problems.push(format!(
-            "{}: {} {}",
-            response.what, response.status, response.text
-        ));
+        problems.push(format!("{}: {} {}", response.what, response.status, response.text));
     }
-    assert!(
-        problems.is_empty(),
-        "account B reached account A's objects:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "account B reached account A's objects:\n{}", problems.join("\n"));
 
     // A's objects are untouched, and the processor saw nothing from B's attempts.
-    assert_eq!(
-        api_a.get_ok(&format!("/v1/customers/{customer}")).await,
-        customer_before
-    );
+    assert_eq!(api_a.get_ok(&format!("/v1/customers/{customer}")).await, customer_before);
     let methods = api_a.payment_methods(&customer).await;
     assert_eq!(ids(&methods), [method.as_str()]);
     let charge_now = api_a.get_ok(&format!("/v1/charges/{charge_id}")).await;
     assert_eq!(charge_now["amount_refunded"], 1_000, "{charge_now}");
-    assert_eq!(
-        ids(&api_a.customer_charges(&customer).await),
-        [charge_id.as_str()]
-    );
-    assert_eq!(
-        ledger_before.len() + 1,
-        ledger_with_b,
-        "B's own charge reached the ledger"
-    );
+    assert_eq!(ids(&api_a.customer_charges(&customer).await), [charge_id.as_str()]);
+    assert_eq!(ledger_before.len() + 1, ledger_with_b, "B's own charge reached the ledger");
     assert_eq!(
         api_a.ledger().await.len(),
         ledger_with_b,

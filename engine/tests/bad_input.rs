@@ -26,21 +26,12 @@ struct Case {
 }
 
 fn case(name: &'static str, body: Value, status: u16, code: Option<&'static str>) -> Case {
-    Case {
-        name,
-        body: to_bytes(&body),
-        status,
-        code,
-        param: None,
-    }
+    Case { name, body: to_bytes(&body), status, code, param: None }
 }
 
 fn amount_case(name: &'static str, customer: &str, amount: Value) -> Case {
     let body = json!({"customer": customer, "amount": amount, "currency": "usd"});
-    Case {
-        param: Some("amount"),
-        ..case(name, body, 400, None)
-    }
+    Case { param: Some("amount"), ..case(name, body, 400, None) }
 }
 
 /// Sends each case to `path`; returns one line per case that was not answered as expected.
@@ -63,18 +54,12 @@ async fn check_cases(api: &Api, path: &str, cases: Vec<Case>) -> Vec<String> {
         if let Some(code) = case.code
             && response.error_code() != Some(code)
         {
-            problems.push(format!(
-                "{}: expected code {code}: {}",
-                case.name, response.text
-            ));
+            problems.push(format!("{}: expected code {code}: {}", case.name, response.text));
         }
         if let Some(param) = case.param
             && response.body["error"]["param"] != param
         {
-            problems.push(format!(
-                "{}: expected param {param}: {}",
-                case.name, response.text
-            ));
+            problems.push(format!("{}: expected param {param}: {}", case.name, response.text));
         }
     }
     problems
@@ -136,13 +121,7 @@ async fn bad_charge_requests_are_refused_and_charge_nothing() {
             code: None,
             param: None,
         },
-        Case {
-            name: "empty body",
-            body: Vec::new(),
-            status: 400,
-            code: None,
-            param: None,
-        },
+        Case { name: "empty body", body: Vec::new(), status: 400, code: None, param: None },
         case("JSON array", json!([c, 1000, "usd"]), 400, None),
         Case {
             param: Some("amount"),
@@ -196,12 +175,7 @@ async fn bad_charge_requests_are_refused_and_charge_nothing() {
                 Some("currency_invalid"),
             )
         },
-        case(
-            "empty currency",
-            json!({"customer": c, "amount": 1000, "currency": ""}),
-            400,
-            None,
-        ),
+        case("empty currency", json!({"customer": c, "amount": 1000, "currency": ""}), 400, None),
         case(
             "unknown field",
             json!({"customer": c, "amount": 1000, "currency": "usd", "capture_twice": true}),
@@ -213,24 +187,18 @@ async fn bad_charge_requests_are_refused_and_charge_nothing() {
 
     // An Idempotency-Key longer than 255 characters is refused before anything happens.
     let long_key = "k".repeat(256);
-    let response = api
-        .charge_with_key(&customer, 1_000, "usd", &long_key)
-        .await;
+    let response = api.charge_with_key(&customer, 1_000, "usd", &long_key).await;
     if response.status != 400 || error_shape_problem(&response).is_some() {
-        problems.push(format!(
-            "256-character Idempotency-Key: {} {}",
-            response.status, response.text
-        ));
+        problems
+            .push(format!("256-character Idempotency-Key: {} {}", response.status, response.text));
     }
 
     // A card number where a payment method id belongs names no payment method: 400 or 404.
     let body = json!({"customer": c, "amount": 1000, "currency": "usd", "payment_method": "4242424242424242"});
     let response = api.post("/v1/charges", &body).await;
     if !matches!(response.status, 400 | 404) || error_shape_problem(&response).is_some() {
-        problems.push(format!(
-            "card number as payment_method: {} {}",
-            response.status, response.text
-        ));
+        problems
+            .push(format!("card number as payment_method: {} {}", response.status, response.text));
     }
 
     assert!(
@@ -238,11 +206,7 @@ async fn bad_charge_requests_are_refused_and_charge_nothing() {
         "bad charge requests not refused as expected:\n{}",
         problems.join("\n")
     );
-    assert_eq!(
-        snapshot(&api, &customer).await,
-        before,
-        "a refused request changed something"
-    );
+    assert_eq!(snapshot(&api, &customer).await, before, "a refused request changed something");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,10 +229,7 @@ async fn a_one_mebibyte_body_is_413() {
     let mut response = None;
     for _ in 0..3 {
         let method = reqwest::Method::POST;
-        match huge_api
-            .try_send(method, "/v1/charges", Some(body.clone()), Some(&key))
-            .await
-        {
+        match huge_api.try_send(method, "/v1/charges", Some(body.clone()), Some(&key)).await {
             Ok(answer) => {
                 response = Some(answer);
                 break;
@@ -285,11 +246,8 @@ async fn a_one_mebibyte_body_is_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_card_numbers_are_refused_and_never_kept() {
-    const CARD_NUMBERS: [&str; 3] = [
-        "4242424242424242",
-        "4242 4242 4242 4242",
-        "4242-4242-4242-4242",
-    ];
+    const CARD_NUMBERS: [&str; 3] =
+        ["4242424242424242", "4242 4242 4242 4242", "4242-4242-4242-4242"];
     let mut engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
     let (customer, _) = baseline(&api).await;
@@ -299,12 +257,7 @@ async fn raw_card_numbers_are_refused_and_never_kept() {
     let mut cases: Vec<Case> = CARD_NUMBERS
         .iter()
         .map(|number| {
-            case(
-                "raw card number",
-                json!({"token": number}),
-                400,
-                Some("payment_method_invalid"),
-            )
+            case("raw card number", json!({"token": number}), 400, Some("payment_method_invalid"))
         })
         .collect();
     cases.push(case(
@@ -313,12 +266,7 @@ async fn raw_card_numbers_are_refused_and_never_kept() {
         400,
         Some("payment_method_invalid"),
     ));
-    cases.push(case(
-        "token as a number",
-        json!({"token": 4242424242424242_u64}),
-        400,
-        None,
-    ));
+    cases.push(case("token as a number", json!({"token": 4242424242424242_u64}), 400, None));
     cases.push(case("missing token", json!({}), 400, None));
     let problems = check_cases(&api, &path, cases).await;
     assert!(
@@ -394,38 +342,16 @@ async fn unknown_and_foreign_objects_are_404() {
 
     let unknown_customer = unknown_id_like(&customer);
     let cases = [
-        (
-            "charge for an unknown customer",
-            api_a.charge(&unknown_customer, 1_000, "usd").await,
-        ),
-        (
-            "charge for another account's customer",
-            api_a.charge(&customer_b, 1_000, "usd").await,
-        ),
-        (
-            "GET an unknown customer",
-            api_a
-                .get(&format!("/v1/customers/{unknown_customer}"))
-                .await,
-        ),
+        ("charge for an unknown customer", api_a.charge(&unknown_customer, 1_000, "usd").await),
+        ("charge for another account's customer", api_a.charge(&customer_b, 1_000, "usd").await),
+        ("GET an unknown customer", api_a.get(&format!("/v1/customers/{unknown_customer}")).await),
         (
             "GET an unknown charge",
-            api_a
-                .get(&format!("/v1/charges/{}", unknown_id_like(&charge_id)))
-                .await,
+            api_a.get(&format!("/v1/charges/{}", unknown_id_like(&charge_id))).await,
         ),
-        (
-            "GET another account's charge",
-            api_a.get(&format!("/v1/charges/{charge_b}")).await,
-        ),
-        (
-            "refund another account's charge",
-            api_a.refund(&charge_b, None).await,
-        ),
-        (
-            "refund an unknown charge",
-            api_a.refund(&unknown_id_like(&charge_id), None).await,
-        ),
+        ("GET another account's charge", api_a.get(&format!("/v1/charges/{charge_b}")).await),
+        ("refund another account's charge", api_a.refund(&charge_b, None).await),
+        ("refund an unknown charge", api_a.refund(&unknown_id_like(&charge_id), None).await),
         (
             "payment method for an unknown customer",
             api_a
@@ -436,32 +362,20 @@ async fn unknown_and_foreign_objects_are_404() {
                 .await,
         ),
         ("unknown route", api_a.get("/v1/does_not_exist").await),
-        (
-            "unknown route without a key",
-            engine.api_with_authorization(None).get("/nope").await,
-        ),
+        ("unknown route without a key", engine.api_with_authorization(None).get("/nope").await),
     ];
     let mut problems = Vec::new();
     for (name, response) in &cases {
         if response.status != 404 {
-            problems.push(format!(
-                "{name}: expected 404, got {}: {}",
-                response.status, response.text
-            ));
+            problems
+                .push(format!("{name}: expected 404, got {}: {}", response.status, response.text));
         } else if let Some(problem) = error_shape_problem(response) {
             problems.push(format!("{name}: {problem}"));
         } else if response.error_code() != Some("not_found") {
-            problems.push(format!(
-                "{name}: expected code not_found: {}",
-                response.text
-            ));
+            problems.push(format!("{name}: expected code not_found: {}", response.text));
         }
     }
-    assert!(
-        problems.is_empty(),
-        "not answered 404 not_found:\n{}",
-        problems.join("\n")
-    );
+    assert!(problems.is_empty(), "not answered 404 not_found:\n{}", problems.join("\n"));
 
     assert_eq!(snapshot(&api_a, &customer).await, before);
     assert_eq!(snapshot(&api_b, &customer_b).await, before_b);
@@ -483,11 +397,7 @@ async fn missing_or_unknown_keys_are_401_and_charge_nothing() {
         engine.api_with_authorization(Some(format!("Basic {KEY_A}"))),
     ];
     for stranger in &strangers {
-        assert_error(
-            &stranger.charge(&customer, 1_000, "usd").await,
-            401,
-            "unauthorized",
-        );
+        assert_error(&stranger.charge(&customer, 1_000, "usd").await, 401, "unauthorized");
         assert_error(
             &stranger.get(&format!("/v1/customers/{customer}")).await,
             401,
@@ -525,9 +435,5 @@ async fn every_answer_carries_a_request_id() {
     let count = request_ids.len();
     request_ids.sort();
     request_ids.dedup();
-    assert_eq!(
-        request_ids.len(),
-        count,
-        "request ids repeat: {request_ids:?}"
-    );
+    assert_eq!(request_ids.len(), count, "request ids repeat: {request_ids:?}");
 }

@@ -61,10 +61,7 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     assert_eq!(customer["email"], "ada@example.com");
     assert_eq!(customer["name"], "Ada Lovelace");
     assert_eq!(customer["metadata"]["school"], "north");
-    assert!(
-        customer["default_payment_method"].is_null(),
-        "no card yet: {customer}"
-    );
+    assert!(customer["default_payment_method"].is_null(), "no card yet: {customer}");
     assert_created_recently(&customer, started);
 
     let visa = api.add_payment_method(&customer_id, "pm_card_visa").await;
@@ -77,15 +74,10 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     assert_eq!(visa["card"]["last4"], "4242");
     let exp_month = u64_field(&visa["card"], "exp_month");
     assert!((1..=12).contains(&exp_month), "exp_month: {visa}");
-    assert!(
-        u64_field(&visa["card"], "exp_year") >= 2000,
-        "exp_year: {visa}"
-    );
+    assert!(u64_field(&visa["card"], "exp_year") >= 2000, "exp_year: {visa}");
     assert_created_recently(&visa, started);
 
-    let mastercard = api
-        .add_payment_method(&customer_id, "pm_card_mastercard")
-        .await;
+    let mastercard = api.add_payment_method(&customer_id, "pm_card_mastercard").await;
     let mastercard_id = str_field(&mastercard, "id").to_string();
     assert_eq!(mastercard["card"]["brand"], "mastercard");
     assert_eq!(mastercard["card"]["last4"], "4444");
@@ -102,10 +94,7 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     method_ids.sort();
     let mut expected_methods = vec![visa_id.clone(), mastercard_id.clone()];
     expected_methods.sort();
-    assert_eq!(
-        method_ids, expected_methods,
-        "the customer's payment methods"
-    );
+    assert_eq!(method_ids, expected_methods, "the customer's payment methods");
 
     let body = json!({
         "customer": customer_id,
@@ -114,13 +103,8 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
         "description": "Term fee",
         "metadata": {"order": "42"}
     });
-    let response = api
-        .post_with_key("/v1/charges", &body, &unique_key("charge"))
-        .await;
-    assert!(
-        response.header("request-id").is_some(),
-        "no Request-Id on a 200"
-    );
+    let response = api.post_with_key("/v1/charges", &body, &unique_key("charge")).await;
+    assert!(response.header("request-id").is_some(), "no Request-Id on a 200");
     assert!(!response.is_replay(), "a first answer is not a replay");
     let charge = response.ok().clone();
     let charge_id = str_field(&charge, "id").to_string();
@@ -130,16 +114,10 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     assert_eq!(charge["amount"], 2000);
     assert_eq!(charge["currency"], "usd");
     assert_eq!(charge["status"], "succeeded");
-    assert_eq!(
-        charge["payment_method"],
-        visa_id.as_str(),
-        "the default card is charged"
-    );
+    assert_eq!(charge["payment_method"], visa_id.as_str(), "the default card is charged");
     assert_eq!(charge["gateway"], "sandbox");
     assert!(
-        charge["gateway_reference"]
-            .as_str()
-            .is_some_and(|reference| !reference.is_empty()),
+        charge["gateway_reference"].as_str().is_some_and(|reference| !reference.is_empty()),
         "gateway_reference: {charge}"
     );
     assert!(charge["failure_code"].is_null(), "failure_code: {charge}");
@@ -199,14 +177,9 @@ async fn customer_charges_list_newest_first_in_pages() {
     }
     let newest_first: Vec<String> = ids(&created).into_iter().rev().collect();
 
-    let default_page = api
-        .get_ok(&format!("/v1/customers/{customer}/charges"))
-        .await;
+    let default_page = api.get_ok(&format!("/v1/customers/{customer}/charges")).await;
     assert_eq!(default_page["object"], "list");
-    assert_eq!(
-        default_page["has_more"], false,
-        "7 charges fit the default limit of 10"
-    );
+    assert_eq!(default_page["has_more"], false, "7 charges fit the default limit of 10");
     let default_data = default_page["data"].as_array().expect("data").clone();
     assert_eq!(ids(&default_data), newest_first, "newest first");
     for (listed, original) in default_data.iter().zip(created.iter().rev()) {
@@ -219,27 +192,18 @@ async fn customer_charges_list_newest_first_in_pages() {
     assert_eq!(page_1_ids, newest_first[0..3]);
     assert_eq!(page_1["has_more"], true);
 
-    let page_2 = api
-        .get_ok(&format!("{path}&starting_after={}", page_1_ids[2]))
-        .await;
+    let page_2 = api.get_ok(&format!("{path}&starting_after={}", page_1_ids[2])).await;
     let page_2_ids = ids(page_2["data"].as_array().expect("data"));
     assert_eq!(page_2_ids, newest_first[3..6]);
     assert_eq!(page_2["has_more"], true);
 
-    let page_3 = api
-        .get_ok(&format!("{path}&starting_after={}", page_2_ids[2]))
-        .await;
+    let page_3 = api.get_ok(&format!("{path}&starting_after={}", page_2_ids[2])).await;
     let page_3_ids = ids(page_3["data"].as_array().expect("data"));
     assert_eq!(page_3_ids, newest_first[6..7]);
     assert_eq!(page_3["has_more"], false);
 
-    let limit_1 = api
-        .get_ok(&format!("/v1/customers/{customer}/charges?limit=1"))
-        .await;
-    assert_eq!(
-        ids(limit_1["data"].as_array().expect("data")),
-        newest_first[0..1]
-    );
+    let limit_1 = api.get_ok(&format!("/v1/customers/{customer}/charges?limit=1")).await;
+    assert_eq!(ids(limit_1["data"].as_array().expect("data")), newest_first[0..1]);
     assert_eq!(limit_1["has_more"], true);
 
     assert_eq!(ids(&api.customer_charges(&customer).await), newest_first);
@@ -253,25 +217,15 @@ async fn amounts_are_minor_units_in_any_currency() {
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
 
     // (amount, currency): zero-decimal, three-decimal, and both ends of the allowed range.
-    let cases: [(u64, &str); 4] = [
-        (500, "jpy"),
-        (1_234, "kwd"),
-        (1, "usd"),
-        (99_999_999_999, "usd"),
-    ];
+    let cases: [(u64, &str); 4] =
+        [(500, "jpy"), (1_234, "kwd"), (1, "usd"), (99_999_999_999, "usd")];
     let mut charges = Vec::new();
     for (amount, currency) in cases {
         let charge = api.charge(&customer, amount, currency).await;
         let charge = charge.ok().clone();
-        assert_eq!(
-            charge["status"], "succeeded",
-            "{amount} {currency}: {charge}"
-        );
+        assert_eq!(charge["status"], "succeeded", "{amount} {currency}: {charge}");
         assert_eq!(charge["amount"], amount, "{amount} {currency}: {charge}");
-        assert_eq!(
-            charge["currency"], currency,
-            "{amount} {currency}: {charge}"
-        );
+        assert_eq!(charge["currency"], currency, "{amount} {currency}: {charge}");
         charges.push(charge);
     }
 
@@ -290,10 +244,7 @@ async fn amounts_are_minor_units_in_any_currency() {
 async fn every_decline_is_a_402_and_a_stored_failed_charge() {
     const DECLINES: [(&str, &str); 7] = [
         ("pm_card_chargeDeclined", "generic_decline"),
-        (
-            "pm_card_chargeDeclinedInsufficientFunds",
-            "insufficient_funds",
-        ),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
         ("pm_card_chargeDeclinedExpiredCard", "expired_card"),
         ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc"),
         ("pm_card_chargeDeclinedProcessingError", "processing_error"),
@@ -317,11 +268,7 @@ async fn every_decline_is_a_402_and_a_stored_failed_charge() {
         let response = api.post("/v1/charges", &body).await;
         assert_error(&response, 402, "card_declined");
         let error = &response.body["error"];
-        assert_eq!(
-            error["decline_code"], decline_code,
-            "{token}: {}",
-            response.text
-        );
+        assert_eq!(error["decline_code"], decline_code, "{token}: {}", response.text);
         let charge_id = error["charge"]
             .as_str()
             .unwrap_or_else(|| panic!("{token}: no error.charge in {}", response.text));
@@ -331,9 +278,7 @@ async fn every_decline_is_a_402_and_a_stored_failed_charge() {
         assert_eq!(charge["status"], "failed", "{token}: {charge}");
         assert_eq!(charge["failure_code"], decline_code, "{token}: {charge}");
         assert!(
-            charge["failure_message"]
-                .as_str()
-                .is_some_and(|message| !message.is_empty()),
+            charge["failure_message"].as_str().is_some_and(|message| !message.is_empty()),
             "{token}: failure_message: {charge}"
         );
         assert_eq!(charge["amount"], 1500);
@@ -346,15 +291,8 @@ async fn every_decline_is_a_402_and_a_stored_failed_charge() {
 
     let listed = api.customer_charges(&customer).await;
     let expected: Vec<String> = failed_ids.iter().rev().cloned().collect();
-    assert_eq!(
-        ids(&listed),
-        expected,
-        "every failed charge is kept, newest first"
-    );
-    assert!(
-        listed.iter().all(|charge| charge["status"] == "failed"),
-        "{listed:?}"
-    );
+    assert_eq!(ids(&listed), expected, "every failed charge is kept, newest first");
+    assert!(listed.iter().all(|charge| charge["status"] == "failed"), "{listed:?}");
 
     // A declined card was never charged at the processor.
     let ledger = api.ledger().await;

@@ -28,39 +28,21 @@ fn run_kassa(config: &str, env: &[(&str, &str)]) -> (Output, tempfile::TempDir) 
 fn assert_refused(config: &str, env: &[(&str, &str)], key: &str) {
     let (output, directory) = run_kassa(config, env);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "a bad config must stop start-up: {stderr}"
-    );
+    assert_eq!(output.status.code(), Some(2), "a bad config must stop start-up: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line, not {}: {stderr}", lines.len());
-    assert!(
-        lines[0].contains(&format!("`{key}`")),
-        "the line names `{key}`: {stderr}"
-    );
-    assert!(
-        !directory.path().join("data").exists(),
-        "nothing was created before the check"
-    );
+    assert!(lines[0].contains(&format!("`{key}`")), "the line names `{key}`: {stderr}");
+    assert!(!directory.path().join("data").exists(), "nothing was created before the check");
 }
 
 #[test]
 fn a_value_of_the_wrong_type_names_its_key() {
-    assert_refused(
-        "[actors]\nresident_max = \"lots\"\n",
-        &[],
-        "actors.resident_max",
-    );
+    assert_refused("[actors]\nresident_max = \"lots\"\n", &[], "actors.resident_max");
 }
 
 #[test]
 fn an_unknown_key_is_named() {
-    assert_refused(
-        "[gateways.sandbox]\nlatency = 5\n",
-        &[],
-        "gateways.sandbox.latency",
-    );
+    assert_refused("[gateways.sandbox]\nlatency = 5\n", &[], "gateways.sandbox.latency");
 }
 
 #[test]
@@ -70,11 +52,7 @@ fn an_out_of_range_value_names_its_key() {
 
 #[test]
 fn an_unknown_default_gateway_is_named() {
-    assert_refused(
-        "",
-        &[("KASSA_DEFAULT_GATEWAY", "paypal")],
-        "routing.default",
-    );
+    assert_refused("", &[("KASSA_DEFAULT_GATEWAY", "paypal")], "routing.default");
 }
 
 #[test]

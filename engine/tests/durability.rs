@@ -60,9 +60,7 @@ async fn everything_survives_a_graceful_restart() {
         .await;
     let first = str_field(&first, "id").to_string();
     api.add_payment_method(&first, "pm_card_visa").await;
-    let declining = api
-        .add_payment_method(&first, "pm_card_chargeDeclined")
-        .await;
+    let declining = api.add_payment_method(&first, "pm_card_chargeDeclined").await;
     let (second, _) = api.customer_with_card("pm_card_mastercard").await;
 
     let usd_key = unique_key("usd");
@@ -78,12 +76,7 @@ async fn everything_survives_a_graceful_restart() {
     let full_refund = api.refund(&jpy_id, None).await.id();
 
     let customers = [first.clone(), second];
-    let charges = [
-        usd_id.clone(),
-        jpy_id.clone(),
-        declined_id,
-        second_charge_id,
-    ];
+    let charges = [usd_id.clone(), jpy_id.clone(), declined_id, second_charge_id];
     let refunds = [partial_refund, full_refund];
     let before = read_everything(&api, &customers, &charges, &refunds).await;
 
@@ -101,33 +94,17 @@ async fn everything_survives_a_graceful_restart() {
 
     // The stored answer to a key survives, and replays without charging again.
     let replay = api.charge_with_key(&first, 1_000, "usd", &usd_key).await;
-    assert!(
-        replay.is_replay(),
-        "no replay after restart: {}",
-        replay.text
-    );
+    assert!(replay.is_replay(), "no replay after restart: {}", replay.text);
     assert_eq!(replay.body, usd.body);
-    assert_eq!(
-        api.ledger().await.len(),
-        5,
-        "3 charges and 2 refunds at the processor"
-    );
+    assert_eq!(api.ledger().await.len(), 5, "3 charges and 2 refunds at the processor");
 
     // Refund bookkeeping continues where it stopped: 750 of the usd charge is left.
-    assert_error(
-        &api.refund(&usd_id, Some(751)).await,
-        400,
-        "amount_too_large",
-    );
+    assert_error(&api.refund(&usd_id, Some(751)).await, 400, "amount_too_large");
     api.refund(&usd_id, Some(750)).await.ok();
     let usd_now = api.get_ok(&format!("/v1/charges/{usd_id}")).await;
     assert_eq!(usd_now["amount_refunded"], 1_000, "{usd_now}");
     assert_eq!(usd_now["refunded"], true, "{usd_now}");
-    assert_error(
-        &api.refund(&jpy_id, None).await,
-        400,
-        "charge_already_refunded",
-    );
+    assert_error(&api.refund(&jpy_id, None).await, 400, "charge_already_refunded");
 }
 
 const REQUESTS: usize = 200;
@@ -146,10 +123,7 @@ struct Request {
 async fn retry_until_final(api: &Api, request: &Request) -> Resp {
     let deadline = Instant::now() + RETRY_WINDOW;
     loop {
-        let last = match api
-            .try_post_with_key("/v1/charges", &request.body, &request.key)
-            .await
-        {
+        let last = match api.try_post_with_key("/v1/charges", &request.body, &request.key).await {
             Ok(response) if !matches!(response.status, 409 | 503) => return response,
             Ok(response) => format!("{} {}", response.status, response.text),
             Err(error) => format!("transport error: {error}"),
@@ -192,9 +166,8 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
                     let (answered, enough_answers) = (answered.clone(), enough_answers.clone());
                     async move {
                         let request = &requests[i];
-                        let outcome = api
-                            .try_post_with_key("/v1/charges", &request.body, &request.key)
-                            .await;
+                        let outcome =
+                            api.try_post_with_key("/v1/charges", &request.body, &request.key).await;
                         if outcome.is_ok()
                             && answered.fetch_add(1, Ordering::SeqCst) + 1 == KILL_AFTER_ANSWERS
                         {
@@ -208,14 +181,9 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
                 .await
         })
     };
-    tokio::time::timeout(Duration::from_secs(60), enough_answers.notified())
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "{KILL_AFTER_ANSWERS} answers did not come within 60 s\n{}",
-                engine.log_tail()
-            )
-        });
+    tokio::time::timeout(Duration::from_secs(60), enough_answers.notified()).await.unwrap_or_else(
+        |_| panic!("{KILL_AFTER_ANSWERS} answers did not come within 60 s\n{}", engine.log_tail()),
+    );
     engine.kill();
     let outcomes = tokio::time::timeout(Duration::from_secs(60), load)
         .await
@@ -228,16 +196,8 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
     for (i, outcome) in outcomes {
         match outcome {
             Some(response) => {
-                assert_eq!(
-                    response.status, 200,
-                    "before the kill, request {i}: {}",
-                    response.text
-                );
-                assert_eq!(
-                    response.body["status"], "succeeded",
-                    "request {i}: {}",
-                    response.text
-                );
+                assert_eq!(response.status, 200, "before the kill, request {i}: {}", response.text);
+                assert_eq!(response.body["status"], "succeeded", "request {i}: {}", response.text);
                 acknowledged.insert(i, response);
             }
             None => unanswered.push(i),
@@ -262,26 +222,12 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
     for (&i, response) in &acknowledged {
         let id = str_field(&response.body, "id");
         let read = api.get_ok(&format!("/v1/charges/{id}")).await;
-        assert_eq!(
-            read["status"], "succeeded",
-            "acknowledged charge {id} after the crash: {read}"
-        );
+        assert_eq!(read["status"], "succeeded", "acknowledged charge {id} after the crash: {read}");
         assert_eq!(read["amount"], requests[i].body["amount"]);
         let replay = retry_until_final(&api, &requests[i]).await;
-        assert_eq!(
-            replay.status, 200,
-            "replay of acknowledged request {i}: {}",
-            replay.text
-        );
-        assert!(
-            replay.is_replay(),
-            "acknowledged request {i} was not replayed: {}",
-            replay.text
-        );
-        assert_eq!(
-            replay.body["id"], id,
-            "acknowledged request {i} replayed another charge"
-        );
+        assert_eq!(replay.status, 200, "replay of acknowledged request {i}: {}", replay.text);
+        assert!(replay.is_replay(), "acknowledged request {i} was not replayed: {}", replay.text);
+        assert_eq!(replay.body["id"], id, "acknowledged request {i} replayed another charge");
         final_charges.insert(i, read);
     }
 
@@ -295,20 +241,10 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
         .collect::<Vec<_>>()
         .await;
     for (i, response) in retries {
-        assert_eq!(
-            response.status, 200,
-            "retry of request {i}: {}",
-            response.text
-        );
+        assert_eq!(response.status, 200, "retry of request {i}: {}", response.text);
         let charge = &response.body;
-        assert_eq!(
-            charge["status"], "succeeded",
-            "retry of request {i}: {charge}"
-        );
-        assert_eq!(
-            charge["amount"], requests[i].body["amount"],
-            "retry of request {i}: {charge}"
-        );
+        assert_eq!(charge["status"], "succeeded", "retry of request {i}: {charge}");
+        assert_eq!(charge["amount"], requests[i].body["amount"], "retry of request {i}: {charge}");
         assert_eq!(
             charge["customer"], requests[i].body["customer"],
             "retry of request {i}: {charge}"
@@ -318,15 +254,9 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
     assert_eq!(final_charges.len(), REQUESTS);
 
     // One distinct charge per request.
-    let final_ids: HashSet<String> = final_charges
-        .values()
-        .map(|c| str_field(c, "id").to_string())
-        .collect();
-    assert_eq!(
-        final_ids.len(),
-        REQUESTS,
-        "two requests ended in the same charge"
-    );
+    let final_ids: HashSet<String> =
+        final_charges.values().map(|c| str_field(c, "id").to_string()).collect();
+    assert_eq!(final_ids.len(), REQUESTS, "two requests ended in the same charge");
 
     // The customers' lists: the succeeded charges are exactly the final ones; anything else is a
     // charge recovery failed because the processor never saw it.
@@ -365,15 +295,9 @@ async fn kill_9_mid_load_loses_nothing_and_charges_nothing_twice() {
     let mut charged_keys = HashSet::new();
     for entry in &ledger_charges {
         let key = str_field(entry, "idempotency_key").to_string();
-        assert!(
-            charged_keys.insert(key.clone()),
-            "the processor charged {key} twice: {ledger:?}"
-        );
+        assert!(charged_keys.insert(key.clone()), "the processor charged {key} twice: {ledger:?}");
     }
-    assert_eq!(
-        charged_keys, final_ids,
-        "processor charges differ from the succeeded charges"
-    );
+    assert_eq!(charged_keys, final_ids, "processor charges differ from the succeeded charges");
     for charge in final_charges.values() {
         let entries = ledger_entries(&ledger, "charge", str_field(charge, "id"));
         assert_eq!(entries[0]["amount"], charge["amount"], "{charge}");

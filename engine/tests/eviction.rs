@@ -27,10 +27,7 @@ const LOAD_TIMEOUT: Duration = Duration::from_secs(90);
 const EVICTION_TIMEOUT: Duration = Duration::from_secs(15);
 
 async fn gauge(engine: &Engine) -> f64 {
-    engine
-        .metric(GAUGE)
-        .await
-        .unwrap_or_else(|| panic!("/metrics has no `{GAUGE}` sample"))
+    engine.metric(GAUGE).await.unwrap_or_else(|| panic!("/metrics has no `{GAUGE}` sample"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,10 +75,7 @@ async fn idle_customers_are_evicted_and_come_back_intact() {
         .unwrap_or_else(|_| panic!("creating {CUSTOMERS} customers took over {LOAD_TIMEOUT:?}"));
     let resident_after_load = gauge(&engine).await;
     load_done.store(true, Ordering::SeqCst);
-    let resident_max_seen = sampler
-        .await
-        .expect("the sampler panicked")
-        .max(resident_after_load);
+    let resident_max_seen = sampler.await.expect("the sampler panicked").max(resident_after_load);
     eprintln!(
         "created and touched {CUSTOMERS} customers in {:?}; {GAUGE} peaked at {resident_max_seen}, \
          {resident_after_load} right after the load",
@@ -93,15 +87,12 @@ async fn idle_customers_are_evicted_and_come_back_intact() {
     );
 
     let engine_ref = &engine;
-    let to_cap = wait_for(
-        &format!("{GAUGE} <= {RESIDENT_MAX}"),
-        EVICTION_TIMEOUT,
-        move || async move {
+    let to_cap =
+        wait_for(&format!("{GAUGE} <= {RESIDENT_MAX}"), EVICTION_TIMEOUT, move || async move {
             let resident = gauge(engine_ref).await;
             (resident <= RESIDENT_MAX as f64).then_some(resident)
-        },
-    )
-    .await;
+        })
+        .await;
     eprintln!("{GAUGE} = {to_cap} after {:?}", started.elapsed());
     wait_for(
         &format!("{GAUGE} == 0 (every actor idle for over 1 s)"),
@@ -130,10 +121,6 @@ async fn idle_customers_are_evicted_and_come_back_intact() {
     }
     for (i, customer, method) in touched.iter().step_by(stride * 20) {
         let charge = api.charge_ok(customer, 100, "usd").await;
-        assert_eq!(
-            charge["payment_method"],
-            method.as_str(),
-            "customer #{i}: {charge}"
-        );
+        assert_eq!(charge["payment_method"], method.as_str(), "customer #{i}: {charge}");
     }
 }

@@ -30,29 +30,15 @@ async fn a_repeated_request_replays_the_first_answer() {
 
     for attempt in 0..3 {
         let again = api.charge_with_key(&customer, 1_000, "usd", &key).await;
-        assert_eq!(
-            again.status, first.status,
-            "attempt {attempt}: {}",
-            again.text
-        );
-        assert_eq!(
-            again.body, first.body,
-            "attempt {attempt}: the replay differs"
-        );
-        assert!(
-            again.is_replay(),
-            "attempt {attempt}: no `Idempotent-Replayed: true` header"
-        );
+        assert_eq!(again.status, first.status, "attempt {attempt}: {}", again.text);
+        assert_eq!(again.body, first.body, "attempt {attempt}: the replay differs");
+        assert!(again.is_replay(), "attempt {attempt}: no `Idempotent-Replayed: true` header");
     }
 
     let charge_id = str_field(&charge, "id");
     assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id]);
     let ledger = api.ledger().await;
-    assert_eq!(
-        ledger_entries(&ledger, "charge", charge_id).len(),
-        1,
-        "{ledger:?}"
-    );
+    assert_eq!(ledger_entries(&ledger, "charge", charge_id).len(), 1, "{ledger:?}");
     assert_eq!(ledger.len(), 1, "{ledger:?}");
 }
 
@@ -60,9 +46,7 @@ async fn a_repeated_request_replays_the_first_answer() {
 async fn a_repeated_decline_replays_the_402() {
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
-    let (customer, _) = api
-        .customer_with_card("pm_card_chargeDeclinedInsufficientFunds")
-        .await;
+    let (customer, _) = api.customer_with_card("pm_card_chargeDeclinedInsufficientFunds").await;
     let key = unique_key("decline");
 
     let first = api.charge_with_key(&customer, 700, "usd", &key).await;
@@ -101,10 +85,7 @@ async fn the_same_body_in_another_key_order_is_the_same_request() {
         )
         .await;
     assert_eq!(reordered.status, 200, "{}", reordered.text);
-    assert!(
-        reordered.is_replay(),
-        "reordered keys and whitespace are the same request"
-    );
+    assert!(reordered.is_replay(), "reordered keys and whitespace are the same request");
     assert_eq!(reordered.body, first.body);
     assert_eq!(api.customer_charges(&customer).await.len(), 1);
 }
@@ -126,20 +107,14 @@ async fn a_key_reused_for_another_request_is_refused() {
     assert_error(&other_currency, 422, "idempotency_key_reused");
 
     // Different path (and body).
-    let other_path = api
-        .post_with_key("/v1/customers", &json!({"email": "x@example.com"}), &key)
-        .await;
+    let other_path =
+        api.post_with_key("/v1/customers", &json!({"email": "x@example.com"}), &key).await;
     assert_error(&other_path, 422, "idempotency_key_reused");
-    let refund_path = api
-        .post_with_key("/v1/refunds", &json!({"charge": charge_id}), &key)
-        .await;
+    let refund_path = api.post_with_key("/v1/refunds", &json!({"charge": charge_id}), &key).await;
     assert_error(&refund_path, 422, "idempotency_key_reused");
 
     // Nothing happened: one charge, unrefunded, one ledger entry.
-    assert_eq!(
-        ids(&api.customer_charges(&customer).await),
-        [charge_id.as_str()]
-    );
+    assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id.as_str()]);
     let charge = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
     assert_eq!(charge["amount_refunded"], 0, "{charge}");
     let ledger = api.ledger().await;
@@ -162,10 +137,7 @@ async fn keys_are_scoped_to_their_account() {
 
     let charge_a = api_a.charge_with_key(&customer_a, 1_000, "usd", key).await;
     let charge_b = api_b.charge_with_key(&customer_b, 2_000, "usd", key).await;
-    assert!(
-        !charge_b.is_replay(),
-        "account B's first use of a key is not a replay"
-    );
+    assert!(!charge_b.is_replay(), "account B's first use of a key is not a replay");
     assert_ne!(charge_a.id(), charge_b.id());
     assert_eq!(charge_b.ok()["customer"], customer_b.as_str());
     assert_eq!(charge_b.ok()["amount"], 2_000);
@@ -184,11 +156,7 @@ async fn a_request_refused_by_validation_does_not_use_up_its_key() {
     assert_error_shape(&invalid);
 
     let valid = api.charge_with_key(&customer, 1_000, "usd", &key).await;
-    assert_eq!(
-        valid.status, 200,
-        "the key is still free after a 400: {}",
-        valid.text
-    );
+    assert_eq!(valid.status, 200, "the key is still free after a 400: {}", valid.text);
     assert!(!valid.is_replay());
     assert_eq!(valid.body["status"], "succeeded");
     assert_eq!(api.customer_charges(&customer).await.len(), 1);
@@ -225,18 +193,11 @@ async fn fifty_concurrent_copies_charge_once() {
             other => panic!("unexpected answer {other}: {}", response.text),
         }
     }
-    assert_eq!(
-        originals.len(),
-        1,
-        "exactly one copy is not a replay or a 409"
-    );
+    assert_eq!(originals.len(), 1, "exactly one copy is not a replay or a 409");
     let original = originals[0];
     assert_eq!(original.body["status"], "succeeded", "{}", original.text);
     for replay in &replays {
-        assert_eq!(
-            replay.body, original.body,
-            "a replay differs from the original"
-        );
+        assert_eq!(replay.body, original.body, "a replay differs from the original");
     }
     assert!(
         in_use > 0,
@@ -244,10 +205,7 @@ async fn fifty_concurrent_copies_charge_once() {
         replays.len()
     );
 
-    eprintln!(
-        "{COPIES} copies: 1 original, {} replays, {in_use} answered 409",
-        replays.len()
-    );
+    eprintln!("{COPIES} copies: 1 original, {} replays, {in_use} answered 409", replays.len());
     let after = api.charge_with_key(&customer, 4_200, "usd", &key).await;
     assert!(after.is_replay());
     assert_eq!(after.body, original.body);
@@ -256,9 +214,5 @@ async fn fifty_concurrent_copies_charge_once() {
     assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id]);
     let ledger = api.ledger().await;
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
-    assert_eq!(
-        ledger_entries(&ledger, "charge", charge_id).len(),
-        1,
-        "{ledger:?}"
-    );
+    assert_eq!(ledger_entries(&ledger, "charge", charge_id).len(), 1, "{ledger:?}");
 }

@@ -26,10 +26,7 @@ enum Restart {
 }
 
 async fn timed_out_charge_is_settled_once(restart: Restart) {
-    let config = Config {
-        gateway_timeout_ms: 300,
-        ..Config::default()
-    };
+    let config = Config { gateway_timeout_ms: 300, ..Config::default() };
     let mut engine = Engine::start(config).await;
     let api = engine.api_a();
     let (customer, method) = api.customer_with_card("pm_sandbox_timeout").await;
@@ -46,10 +43,7 @@ async fn timed_out_charge_is_settled_once(restart: Restart) {
 
     // Before any recovery the processor may already hold the charge, but at most once.
     let ledger = api.ledger().await;
-    assert!(
-        ledger_entries(&ledger, "charge", &charge_id).len() <= 1,
-        "{ledger:?}"
-    );
+    assert!(ledger_entries(&ledger, "charge", &charge_id).len() <= 1, "{ledger:?}");
 
     match restart {
         Restart::Graceful => {
@@ -70,35 +64,17 @@ async fn timed_out_charge_is_settled_once(restart: Restart) {
         },
     )
     .await;
-    assert_eq!(
-        settled["status"], "succeeded",
-        "the processor did charge: {settled}"
-    );
+    assert_eq!(settled["status"], "succeeded", "the processor did charge: {settled}");
     assert_eq!(settled["amount"], 4_321);
-    assert!(
-        settled["gateway_reference"]
-            .as_str()
-            .is_some_and(|r| !r.is_empty()),
-        "{settled}"
-    );
+    assert!(settled["gateway_reference"].as_str().is_some_and(|r| !r.is_empty()), "{settled}");
 
     let ledger = api.ledger().await;
     let entries = ledger_entries(&ledger, "charge", &charge_id);
-    assert_eq!(
-        entries.len(),
-        1,
-        "exactly one processor charge for {charge_id}: {ledger:?}"
-    );
+    assert_eq!(entries.len(), 1, "exactly one processor charge for {charge_id}: {ledger:?}");
     assert_eq!(entries[0]["amount"], 4_321);
-    assert_eq!(
-        entries[0]["gateway_reference"],
-        settled["gateway_reference"]
-    );
+    assert_eq!(entries[0]["gateway_reference"], settled["gateway_reference"]);
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
-    assert_eq!(
-        ids(&api.customer_charges(&customer).await),
-        [charge_id.as_str()]
-    );
+    assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id.as_str()]);
 
     // The client retrying its original request gets the same charge, not a new one.
     let again = api.charge_with_key(&customer, 4_321, "usd", &key).await;
@@ -120,20 +96,12 @@ async fn a_timed_out_charge_is_settled_after_kill_9() {
 
 #[tokio::test]
 async fn a_timed_out_charge_is_settled_while_the_engine_runs() {
-    let config = Config {
-        gateway_timeout_ms: 300,
-        reconcile_after_secs: 1,
-        ..Config::default()
-    };
+    let config = Config { gateway_timeout_ms: 300, reconcile_after_secs: 1, ..Config::default() };
     let engine = Engine::start(config).await;
     let api = engine.api_a();
     let (customer, _) = api.customer_with_card("pm_sandbox_timeout").await;
     let key = unique_key("timeout-live");
-    let charge = api
-        .charge_with_key(&customer, 1_234, "usd", &key)
-        .await
-        .ok()
-        .clone();
+    let charge = api.charge_with_key(&customer, 1_234, "usd", &key).await.ok().clone();
     assert_eq!(charge["status"], "processing", "{charge}");
     let charge_id = str_field(&charge, "id").to_string();
 
@@ -150,18 +118,11 @@ async fn a_timed_out_charge_is_settled_while_the_engine_runs() {
     .await;
     assert_eq!(settled["status"], "succeeded", "{settled}");
     let ledger = api.ledger().await;
-    assert_eq!(
-        ledger_entries(&ledger, "charge", &charge_id).len(),
-        1,
-        "{ledger:?}"
-    );
+    assert_eq!(ledger_entries(&ledger, "charge", &charge_id).len(), 1, "{ledger:?}");
 
     // The retry with the key now answers with the settled charge, without charging again.
     let replay = api.charge_with_key(&customer, 1_234, "usd", &key).await;
     assert!(replay.is_replay());
     assert_eq!(replay.body["status"], "succeeded", "{}", replay.text);
-    assert_eq!(
-        ledger_entries(&api.ledger().await, "charge", &charge_id).len(),
-        1
-    );
+    assert_eq!(ledger_entries(&api.ledger().await, "charge", &charge_id).len(), 1);
 }

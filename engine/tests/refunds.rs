@@ -39,44 +39,25 @@ async fn partial_then_the_rest_then_nothing_left() {
     assert_created_recently(&partial, started);
 
     let read_refund = api.get_ok(&format!("/v1/refunds/{partial_id}")).await;
-    for field in [
-        "id", "object", "charge", "amount", "currency", "status", "reason", "created",
-    ] {
-        assert_eq!(
-            read_refund[field], partial[field],
-            "refund field `{field}`: {read_refund}"
-        );
+    for field in ["id", "object", "charge", "amount", "currency", "status", "reason", "created"] {
+        assert_eq!(read_refund[field], partial[field], "refund field `{field}`: {read_refund}");
     }
     let after_partial = api.get_ok(&charge_path).await;
     assert_eq!(after_partial["amount_refunded"], 300, "{after_partial}");
     assert_eq!(after_partial["refunded"], false, "{after_partial}");
-    assert_eq!(
-        after_partial["status"], "succeeded",
-        "a refund does not change the status"
-    );
+    assert_eq!(after_partial["status"], "succeeded", "a refund does not change the status");
 
     // No amount: refund what is left.
     let rest = api.refund(&charge_id, None).await.ok().clone();
     let rest_id = str_field(&rest, "id").to_string();
-    assert_eq!(
-        rest["amount"], 700,
-        "the default amount is what is left: {rest}"
-    );
+    assert_eq!(rest["amount"], 700, "the default amount is what is left: {rest}");
     assert_eq!(rest["status"], "succeeded");
     let after_rest = api.get_ok(&charge_path).await;
     assert_eq!(after_rest["amount_refunded"], 1_000, "{after_rest}");
     assert_eq!(after_rest["refunded"], true, "{after_rest}");
 
-    assert_error(
-        &api.refund(&charge_id, None).await,
-        400,
-        "charge_already_refunded",
-    );
-    assert_error(
-        &api.refund(&charge_id, Some(1)).await,
-        400,
-        "charge_already_refunded",
-    );
+    assert_error(&api.refund(&charge_id, None).await, 400, "charge_already_refunded");
+    assert_error(&api.refund(&charge_id, Some(1)).await, 400, "charge_already_refunded");
 
     // The processor refunded exactly these two, keyed by refund id.
     let ledger = api.ledger().await;
@@ -99,19 +80,11 @@ async fn too_large_refunds_are_refused_and_change_nothing() {
     let charge_id = str_field(&api.charge_ok(&customer, 1_000, "usd").await, "id").to_string();
     let charge_path = format!("/v1/charges/{charge_id}");
 
-    assert_error(
-        &api.refund(&charge_id, Some(1_001)).await,
-        400,
-        "amount_too_large",
-    );
+    assert_error(&api.refund(&charge_id, Some(1_001)).await, 400, "amount_too_large");
     assert_eq!(api.get_ok(&charge_path).await["amount_refunded"], 0);
 
     api.refund(&charge_id, Some(400)).await.ok();
-    assert_error(
-        &api.refund(&charge_id, Some(601)).await,
-        400,
-        "amount_too_large",
-    );
+    assert_error(&api.refund(&charge_id, Some(601)).await, 400, "amount_too_large");
     let charge = api.get_ok(&charge_path).await;
     assert_eq!(charge["amount_refunded"], 400, "{charge}");
     assert_eq!(charge["refunded"], false, "{charge}");
@@ -123,14 +96,9 @@ async fn too_large_refunds_are_refused_and_change_nothing() {
     assert_eq!(charge["refunded"], true, "{charge}");
 
     let ledger = api.ledger().await;
-    let refunded: u64 = ledger_of_kind(&ledger, "refund")
-        .iter()
-        .map(|e| u64_field(e, "amount"))
-        .sum();
-    assert_eq!(
-        refunded, 1_000,
-        "the refused refunds never reached the processor: {ledger:?}"
-    );
+    let refunded: u64 =
+        ledger_of_kind(&ledger, "refund").iter().map(|e| u64_field(e, "amount")).sum();
+    assert_eq!(refunded, 1_000, "the refused refunds never reached the processor: {ledger:?}");
     assert_eq!(ledger_of_kind(&ledger, "refund").len(), 2, "{ledger:?}");
 }
 
@@ -141,28 +109,18 @@ async fn a_failed_charge_cannot_be_refunded() {
     let (customer, _) = api.customer_with_card("pm_card_chargeDeclined").await;
     let declined = api.charge(&customer, 1_000, "usd").await;
     assert_error(&declined, 402, "card_declined");
-    let charge_id = declined.body["error"]["charge"]
-        .as_str()
-        .expect("error.charge")
-        .to_string();
+    let charge_id = declined.body["error"]["charge"].as_str().expect("error.charge").to_string();
 
     for amount in [None, Some(100)] {
         let refund = api.refund(&charge_id, amount).await;
-        assert_eq!(
-            refund.status, 400,
-            "refund of a failed charge ({amount:?}): {}",
-            refund.text
-        );
+        assert_eq!(refund.status, 400, "refund of a failed charge ({amount:?}): {}", refund.text);
         assert_error_shape(&refund);
     }
     let charge = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
     assert_eq!(charge["status"], "failed");
     assert_eq!(charge["amount_refunded"], 0);
     let ledger = api.ledger().await;
-    assert!(
-        ledger.is_empty(),
-        "nothing reached the processor: {ledger:?}"
-    );
+    assert!(ledger.is_empty(), "nothing reached the processor: {ledger:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,14 +170,8 @@ async fn concurrent_partial_refunds_never_exceed_the_charge() {
     }
 
     let refunded: u64 = succeeded.iter().map(|(amount, _)| amount).sum();
-    assert!(
-        refunded <= CHARGE_AMOUNT,
-        "refunded {refunded} of a {CHARGE_AMOUNT} charge"
-    );
-    assert!(
-        !refused.is_empty(),
-        "25 000 asked of 10 000, yet nothing was refused"
-    );
+    assert!(refunded <= CHARGE_AMOUNT, "refunded {refunded} of a {CHARGE_AMOUNT} charge");
+    assert!(!refused.is_empty(), "25 000 asked of 10 000, yet nothing was refused");
     let left = CHARGE_AMOUNT - refunded;
     for amount in &refused {
         assert!(
@@ -234,19 +186,11 @@ async fn concurrent_partial_refunds_never_exceed_the_charge() {
 
     let ledger = api.ledger().await;
     let ledger_refunds = ledger_of_kind(&ledger, "refund");
-    assert_eq!(
-        ledger_refunds.len(),
-        succeeded.len(),
-        "one processor refund per succeeded refund"
-    );
+    assert_eq!(ledger_refunds.len(), succeeded.len(), "one processor refund per succeeded refund");
     let mut ledger_total = 0;
     for (amount, refund_id) in &succeeded {
         let entries = ledger_entries(&ledger, "refund", refund_id);
-        assert_eq!(
-            entries.len(),
-            1,
-            "ledger entries for {refund_id}: {ledger:?}"
-        );
+        assert_eq!(entries.len(), 1, "ledger entries for {refund_id}: {ledger:?}");
         assert_eq!(entries[0]["amount"], *amount);
         ledger_total += u64_field(entries[0], "amount");
     }

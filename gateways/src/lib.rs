@@ -78,13 +78,8 @@ pub struct ChargeRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    Succeeded {
-        reference: String,
-    },
-    Declined {
-        decline: DeclineCode,
-        message: String,
-    },
+    Succeeded { reference: String },
+    Declined { decline: DeclineCode, message: String },
 }
 
 #[derive(Debug, Clone)]

@@ -19,10 +19,8 @@ pub struct UnknownGateway(pub String);
 impl Router {
     /// `default` must name one of `gateways`.
     pub fn new(gateways: Vec<Arc<dyn Gateway>>, default: &str) -> Result<Router, UnknownGateway> {
-        let gateways: BTreeMap<_, _> = gateways
-            .into_iter()
-            .map(|gateway| (gateway.name(), gateway))
-            .collect();
+        let gateways: BTreeMap<_, _> =
+            gateways.into_iter().map(|gateway| (gateway.name(), gateway)).collect();
         let default = gateways
             .keys()
             .copied()
@@ -38,8 +36,6 @@ impl Router {
 
     /// The gateway that issued a token or made a charge, by the name stored with it.
     pub fn by_name(&self, name: &str) -> Result<&Arc<dyn Gateway>, UnknownGateway> {
-        self.gateways
-            .get(name)
-            .ok_or_else(|| UnknownGateway(name.to_owned()))
+        self.gateways.get(name).ok_or_else(|| UnknownGateway(name.to_owned()))
     }
 }

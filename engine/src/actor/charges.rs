@@ -68,10 +68,7 @@ impl CustomerActor {
             description: message.description,
             metadata: message.metadata,
             created: now_unix_secs(),
-            idempotency_key: message
-                .idempotency
-                .as_ref()
-                .map(|ticket| ticket.key.clone()),
+            idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
         };
         changes.push(Write::Charge(charge.clone()));
         changes.push(Write::Event(Event::new(
@@ -81,11 +78,7 @@ impl CustomerActor {
         )));
         if let Some(ticket) = &message.idempotency {
             let in_flight = InFlightObject::Charge(charge.id.clone());
-            changes.push(Write::idempotency_in_flight(
-                &ticket.key,
-                ticket.fingerprint,
-                in_flight,
-            ));
+            changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
         }
         let recorded = self.commit(changes)?;
         let request = ChargeRequest {
@@ -95,12 +88,7 @@ impl CustomerActor {
             payment_method_token: method.token,
             description: charge.description.clone(),
         };
-        Ok(StartedCharge {
-            charge,
-            recorded,
-            gateway,
-            request,
-        })
+        Ok(StartedCharge { charge, recorded, gateway, request })
     }
 
     /// Applies what the gateway said to a `processing` charge. A charge that is already settled
@@ -111,13 +99,9 @@ impl CustomerActor {
         settlement: Settlement,
         cause: &str,
     ) -> Result<(Charge, Option<DurableTicket>), ActorError> {
-        let mut charge = self
-            .services
-            .store
-            .charge(&self.key.account, charge_id)?
-            .ok_or_else(|| ActorError::NotFound {
-                kind: "charge",
-                id: charge_id.to_string(),
+        let mut charge =
+            self.services.store.charge(&self.key.account, charge_id)?.ok_or_else(|| {
+                ActorError::NotFound { kind: "charge", id: charge_id.to_string() }
             })?;
         if charge.status != ChargeStatus::Processing {
             return Ok((charge, None));
@@ -175,9 +159,7 @@ pub(super) fn idempotency_settled(
     outcome: Outcome,
 ) -> Write {
     if free {
-        return Write::RemoveIdempotency {
-            key: key.to_owned(),
-        };
+        return Write::RemoveIdempotency { key: key.to_owned() };
     }
     Write::idempotency_completed(key, *fingerprint, outcome)
 }
@@ -187,12 +169,8 @@ impl Handler<CreateCharge> for CustomerActor {
 
     fn handle(&mut self, message: CreateCharge, _: &mut Context<Self>) -> Self::Result {
         let cause = message.cause.clone();
-        let StartedCharge {
-            charge,
-            recorded,
-            gateway,
-            request,
-        } = match self.begin_charge(message) {
+        let StartedCharge { charge, recorded, gateway, request } = match self.begin_charge(message)
+        {
             Ok(started) => started,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
@@ -209,10 +187,7 @@ impl Handler<CreateCharge> for CustomerActor {
                 let delay = actor.services.reconcile_after;
                 actor.ask_again_later(
                     ctx,
-                    Unsettled::Charge {
-                        account,
-                        charge: charge.clone(),
-                    },
+                    Unsettled::Charge { account, charge: charge.clone() },
                     delay,
                 );
             }

@@ -57,15 +57,7 @@ impl CustomerActor {
         if let Err(error) = &state {
             tracing::error!(account = %key.account, customer = %key.customer, %error, "cannot load customer");
         }
-        CustomerActor {
-            key,
-            generation,
-            services,
-            registry,
-            state,
-            in_flight: 0,
-            stopping: false,
-        }
+        CustomerActor { key, generation, services, registry, state, in_flight: 0, stopping: false }
     }
 
     /// The state, if this actor may still change it.
@@ -73,9 +65,7 @@ impl CustomerActor {
         if self.stopping {
             return Err(ActorError::Stopping);
         }
-        self.state
-            .as_mut()
-            .map_err(|error| ActorError::Store(error.clone()))
+        self.state.as_mut().map_err(|error| ActorError::Store(error.clone()))
     }
 
     pub(super) fn changes(&self) -> ChangeSet {
@@ -157,11 +147,7 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
                 refund.amount.amount_minor;
         }
     }
-    Ok(CustomerState {
-        customer,
-        payment_methods,
-        refunds_pending,
-    })
+    Ok(CustomerState { customer, payment_methods, refunds_pending })
 }
 
 impl Actor for CustomerActor {

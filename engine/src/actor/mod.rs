@@ -54,11 +54,7 @@ pub enum ActorError {
     #[error("no such {kind}: {id}")]
     NotFound { kind: &'static str, id: String },
     #[error("{message}")]
-    Invalid {
-        code: &'static str,
-        param: Option<&'static str>,
-        message: String,
-    },
+    Invalid { code: &'static str, param: Option<&'static str>, message: String },
     #[error("the refund exceeds what is left of the charge ({left} left)")]
     AmountTooLarge { left: i64 },
     #[error("charge {0} has already been refunded in full")]
@@ -79,10 +75,6 @@ impl ActorError {
         param: Option<&'static str>,
         message: impl Into<String>,
     ) -> ActorError {
-        ActorError::Invalid {
-            code,
-            param,
-            message: message.into(),
-        }
+        ActorError::Invalid { code, param, message: message.into() }
     }
 }

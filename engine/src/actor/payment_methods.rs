@@ -74,10 +74,8 @@ impl Handler<DetachPaymentMethod> for CustomerActor {
     fn handle(&mut self, message: DetachPaymentMethod, _: &mut Context<Self>) -> Self::Result {
         let mut changes = self.changes();
         let state = self.accepting()?;
-        let Some(position) = state
-            .payment_methods
-            .iter()
-            .position(|method| method.id == message.id)
+        let Some(position) =
+            state.payment_methods.iter().position(|method| method.id == message.id)
         else {
             return Err(ActorError::NotFound {
                 kind: "payment_method",

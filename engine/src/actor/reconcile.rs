@@ -71,16 +71,12 @@ impl CustomerActor {
     fn look_up(&self, item: Unsettled) -> impl Future<Output = (Unsettled, Settlement)> + 'static {
         let timeout = self.services.gateway_timeout;
         let (gateway_name, kind, key) = match &item {
-            Unsettled::Charge { charge, .. } => (
-                &charge.gateway,
-                AttemptKind::Charge,
-                charge.gateway_idempotency_key().to_owned(),
-            ),
-            Unsettled::Refund { refund, .. } => (
-                &refund.gateway,
-                AttemptKind::Refund,
-                refund.gateway_idempotency_key().to_owned(),
-            ),
+            Unsettled::Charge { charge, .. } => {
+                (&charge.gateway, AttemptKind::Charge, charge.gateway_idempotency_key().to_owned())
+            }
+            Unsettled::Refund { refund, .. } => {
+                (&refund.gateway, AttemptKind::Refund, refund.gateway_idempotency_key().to_owned())
+            }
         };
         let gateway = self.services.gateways.by_name(gateway_name).cloned();
         async move {

@@ -27,10 +27,7 @@ struct StartedRefund {
 
 impl CustomerActor {
     fn begin_refund(&mut self, message: CreateRefund) -> Result<StartedRefund, ActorError> {
-        let not_found = || ActorError::NotFound {
-            kind: "charge",
-            id: message.charge.to_string(),
-        };
+        let not_found = || ActorError::NotFound { kind: "charge", id: message.charge.to_string() };
         let charge = self
             .services
             .store
@@ -55,10 +52,7 @@ impl CustomerActor {
                 return Err(ActorError::invalid(
                     "validation_error",
                     Some("charge"),
-                    format!(
-                        "charge {} failed; nothing was captured to refund",
-                        charge.id
-                    ),
+                    format!("charge {} failed; nothing was captured to refund", charge.id),
                 ));
             }
         };
@@ -89,20 +83,14 @@ impl CustomerActor {
             id: RefundId::generate(),
             charge: charge.id.clone(),
             customer: charge.customer.clone(),
-            amount: Money {
-                amount_minor,
-                currency: charge.amount.currency,
-            },
+            amount: Money { amount_minor, currency: charge.amount.currency },
             status: RefundStatus::Pending,
             reason: message.reason,
             gateway: charge.gateway.clone(),
             gateway_reference: None,
             failure_message: None,
             created: now_unix_secs(),
-            idempotency_key: message
-                .idempotency
-                .as_ref()
-                .map(|ticket| ticket.key.clone()),
+            idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
         };
         changes.push(Write::Refund(refund.clone()));
         changes.push(Write::Event(Event::new(
@@ -112,30 +100,17 @@ impl CustomerActor {
         )));
         if let Some(ticket) = &message.idempotency {
             let in_flight = InFlightObject::Refund(refund.id.clone());
-            changes.push(Write::idempotency_in_flight(
-                &ticket.key,
-                ticket.fingerprint,
-                in_flight,
-            ));
+            changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
         }
         let recorded = self.commit(changes)?;
-        *self
-            .accepting()?
-            .refunds_pending
-            .entry(charge.id.clone())
-            .or_insert(0) += amount_minor;
+        *self.accepting()?.refunds_pending.entry(charge.id.clone()).or_insert(0) += amount_minor;
         let request = RefundRequest {
             idempotency_key: refund.gateway_idempotency_key().to_owned(),
             charge_reference,
             amount_minor,
             currency: refund.amount.currency,
         };
-        Ok(StartedRefund {
-            refund,
-            recorded,
-            gateway,
-            request,
-        })
+        Ok(StartedRefund { refund, recorded, gateway, request })
     }
 
     /// Applies what the gateway said to a `pending` refund; a succeeded refund is added to the
@@ -148,13 +123,9 @@ impl CustomerActor {
     ) -> Result<(Refund, Option<DurableTicket>), ActorError> {
         let store = Arc::clone(&self.services.store);
         let account = self.key.account.clone();
-        let mut refund =
-            store
-                .refund(&account, refund_id)?
-                .ok_or_else(|| ActorError::NotFound {
-                    kind: "refund",
-                    id: refund_id.to_string(),
-                })?;
+        let mut refund = store
+            .refund(&account, refund_id)?
+            .ok_or_else(|| ActorError::NotFound { kind: "refund", id: refund_id.to_string() })?;
         if refund.status != RefundStatus::Pending {
             return Ok((refund, None));
         }
@@ -167,10 +138,7 @@ impl CustomerActor {
             }
             Settlement::Succeeded { reference } => {
                 let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
-                    ActorError::NotFound {
-                        kind: "charge",
-                        id: refund.charge.to_string(),
-                    }
+                    ActorError::NotFound { kind: "charge", id: refund.charge.to_string() }
                 })?;
                 charge.record_refund(refund.amount.amount_minor);
                 refund.succeed(reference);
@@ -211,11 +179,7 @@ fn release_reservation(
 ) {
     if let Some(reserved) = pending.get_mut(&refund.charge) {
         *reserved -= refund.amount.amount_minor;
-        assert!(
-            *reserved >= 0,
-            "refund reservations of {} went negative",
-            refund.charge
-        );
+        assert!(*reserved >= 0, "refund reservations of {} went negative", refund.charge);
         if *reserved == 0 {
             pending.remove(&refund.charge);
         }
@@ -227,12 +191,8 @@ impl Handler<CreateRefund> for CustomerActor {
 
     fn handle(&mut self, message: CreateRefund, _: &mut Context<Self>) -> Self::Result {
         let cause = message.cause.clone();
-        let StartedRefund {
-            refund,
-            recorded,
-            gateway,
-            request,
-        } = match self.begin_refund(message) {
+        let StartedRefund { refund, recorded, gateway, request } = match self.begin_refund(message)
+        {
             Ok(started) => started,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
@@ -249,10 +209,7 @@ impl Handler<CreateRefund> for CustomerActor {
                 let delay = actor.services.reconcile_after;
                 actor.ask_again_later(
                     ctx,
-                    Unsettled::Refund {
-                        account,
-                        refund: refund.clone(),
-                    },
+                    Unsettled::Refund { account, refund: refund.clone() },
                     delay,
                 );
             }

@@ -59,9 +59,7 @@ pub struct Registry {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Registry {
@@ -81,15 +79,10 @@ impl Registry {
                 let _ = system.run();
             })
             .expect("the actor system thread starts");
-        let handles = arbiters
-            .recv()
-            .expect("the actor system reports its arbiters");
+        let handles = arbiters.recv().expect("the actor system reports its arbiters");
         let shards = handles
             .into_iter()
-            .map(|arbiter| Shard {
-                arbiter,
-                actors: Mutex::new(HashMap::new()),
-            })
+            .map(|arbiter| Shard { arbiter, actors: Mutex::new(HashMap::new()) })
             .collect();
         let registry = Registry {
             inner: Arc::new(RegistryInner {
@@ -134,10 +127,7 @@ impl Registry {
             }
             tokio::task::yield_now().await;
         }
-        Err(ActorError::Unavailable(format!(
-            "customer {} has no live actor",
-            key.customer
-        )))
+        Err(ActorError::Unavailable(format!("customer {} has no live actor", key.customer)))
     }
 
     fn resolve(&self, key: &CustomerKey) -> Result<(Addr<CustomerActor>, u64), ActorError> {
@@ -148,16 +138,8 @@ impl Registry {
             return Ok((entry.addr.clone(), entry.generation));
         }
         // Customers are never deleted, so a customer found here still exists when spawned.
-        if inner
-            .services
-            .store
-            .customer(&key.account, &key.customer)?
-            .is_none()
-        {
-            return Err(ActorError::NotFound {
-                kind: "customer",
-                id: key.customer.to_string(),
-            });
+        if inner.services.store.customer(&key.account, &key.customer)?.is_none() {
+            return Err(ActorError::NotFound { kind: "customer", id: key.customer.to_string() });
         }
         let mut actors = lock(&shard.actors);
         if let Some(entry) = actors.get_mut(key) {
@@ -175,11 +157,7 @@ impl Registry {
         });
         actors.insert(
             key.clone(),
-            Entry {
-                addr: addr.clone(),
-                generation,
-                last_used: Instant::now(),
-            },
+            Entry { addr: addr.clone(), generation, last_used: Instant::now() },
         );
         inner.resident.fetch_add(1, Ordering::Relaxed);
         Ok((addr, generation))
@@ -212,10 +190,7 @@ impl RegistryInner {
     /// Forgets an actor that stopped, unless a newer one already took its place.
     pub(super) fn remove(&self, key: &CustomerKey, generation: u64) {
         let mut actors = lock(&self.shard(key).actors);
-        if actors
-            .get(key)
-            .is_some_and(|entry| entry.generation == generation)
-        {
+        if actors.get(key).is_some_and(|entry| entry.generation == generation) {
             actors.remove(key);
             self.resident.fetch_sub(1, Ordering::Relaxed);
         }

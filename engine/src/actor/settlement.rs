@@ -20,10 +20,7 @@ pub(super) enum Settlement {
 }
 
 fn failure(code: &str, message: impl Into<String>) -> Failure {
-    Failure {
-        code: code.to_owned(),
-        message: message.into(),
-    }
+    Failure { code: code.to_owned(), message: message.into() }
 }
 
 fn gateway_error(error: GatewayError) -> Settlement {

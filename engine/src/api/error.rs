@@ -25,14 +25,7 @@ impl ApiError {
         code: &'static str,
         message: impl Into<String>,
     ) -> ApiError {
-        ApiError {
-            status,
-            kind,
-            code,
-            message: message.into(),
-            param: None,
-            extra: Map::new(),
-        }
+        ApiError { status, kind, code, message: message.into(), param: None, extra: Map::new() }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
@@ -46,12 +39,7 @@ impl ApiError {
     }
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            code,
-            message,
-        )
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
     }
 
     pub fn validation(param: impl Into<String>, message: impl Into<String>) -> ApiError {
@@ -86,12 +74,7 @@ impl ApiError {
     }
 
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "unauthorized",
-            message,
-        )
+        ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "unauthorized", message)
     }
 
     pub fn body_too_large(limit: usize) -> ApiError {
@@ -122,12 +105,7 @@ impl ApiError {
     }
 
     pub fn gateway_unavailable(message: impl Into<String>) -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "api_error",
-            "gateway_unavailable",
-            message,
-        )
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "gateway_unavailable", message)
     }
 
     pub fn timeout() -> ApiError {
@@ -151,14 +129,9 @@ impl ApiError {
     }
 
     pub fn card_declined(decline_code: &str, message: &str, charge_id: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::PAYMENT_REQUIRED,
-            "card_error",
-            "card_declined",
-            message,
-        )
-        .with_extra("decline_code", decline_code)
-        .with_extra("charge", charge_id)
+        ApiError::new(StatusCode::PAYMENT_REQUIRED, "card_error", "card_declined", message)
+            .with_extra("decline_code", decline_code)
+            .with_extra("charge", charge_id)
     }
 
     pub fn body(&self) -> Value {
@@ -184,11 +157,7 @@ impl From<ActorError> for ApiError {
     fn from(error: ActorError) -> ApiError {
         match error {
             ActorError::NotFound { kind, id } => ApiError::not_found(kind, &id),
-            ActorError::Invalid {
-                code,
-                param,
-                message,
-            } => {
+            ActorError::Invalid { code, param, message } => {
                 let error = ApiError::invalid(code, message);
                 match param {
                     Some(param) => error.with_param(param),

@@ -49,28 +49,20 @@ impl Claims {
     pub fn claim(&self, account: &AccountId, key: &str) -> Option<Claim<'_>> {
         let entry = (account.clone(), key.to_owned());
         let newly_claimed = {
-            let mut claimed = self
-                .shard(&entry)
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut claimed =
+                self.shard(&entry).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             claimed.insert(entry.clone())
         };
         // The claim is made only once the lock is released: a claim dropped (unused) under the
         // lock would take the lock again, and release the key its holder still holds.
-        newly_claimed.then(|| Claim {
-            claims: self,
-            entry,
-        })
+        newly_claimed.then(|| Claim { claims: self, entry })
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        let mut claimed = self
-            .claims
-            .shard(&self.entry)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut claimed =
+            self.claims.shard(&self.entry).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         claimed.remove(&self.entry);
     }
 }
@@ -105,21 +97,13 @@ where
     Fut: Future<Output = Result<Outcome, ApiError>>,
 {
     let Some(key) = request.idempotency_key()? else {
-        return Ok(Answer {
-            outcome: execute(None).await?,
-            replayed: false,
-        });
+        return Ok(Answer { outcome: execute(None).await?, replayed: false });
     };
-    let _claim = claims
-        .claim(account, &key)
-        .ok_or_else(ApiError::idempotency_in_use)?;
+    let _claim = claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     let fingerprint = fingerprint(request);
     let Some(record) = store.idempotency(account, &key)? else {
         let ticket = IdempotencyTicket { key, fingerprint };
-        return Ok(Answer {
-            outcome: execute(Some(ticket)).await?,
-            replayed: false,
-        });
+        return Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false });
     };
     if record.fingerprint != fingerprint {
         return Err(ApiError::idempotency_reused());
@@ -128,10 +112,7 @@ where
         IdempotencyState::Completed(outcome) => *outcome,
         IdempotencyState::InFlight(object) => current(store, account, object)?,
     };
-    Ok(Answer {
-        outcome,
-        replayed: true,
-    })
+    Ok(Answer { outcome, replayed: true })
 }
 
 /// A charge or refund whose gateway outcome is not known yet, as it stands now.
@@ -142,20 +123,14 @@ fn current(
 ) -> Result<Outcome, ApiError> {
     match object {
         InFlightObject::Charge(id) => {
-            store
-                .charge(account, &id)?
-                .map(Outcome::Charge)
-                .ok_or_else(|| {
-                    ApiError::internal(format!("idempotency record names missing charge {id}"))
-                })
+            store.charge(account, &id)?.map(Outcome::Charge).ok_or_else(|| {
+                ApiError::internal(format!("idempotency record names missing charge {id}"))
+            })
         }
         InFlightObject::Refund(id) => {
-            store
-                .refund(account, &id)?
-                .map(Outcome::Refund)
-                .ok_or_else(|| {
-                    ApiError::internal(format!("idempotency record names missing refund {id}"))
-                })
+            store.refund(account, &id)?.map(Outcome::Refund).ok_or_else(|| {
+                ApiError::internal(format!("idempotency record names missing refund {id}"))
+            })
         }
     }
 }
@@ -168,26 +143,12 @@ mod tests {
     fn a_key_is_held_until_its_claim_is_dropped() {
         let claims = Claims::default();
         let account = AccountId::default_account();
-        let first = claims
-            .claim(&account, "key")
-            .expect("a free key is claimed");
-        assert!(
-            claims.claim(&account, "key").is_none(),
-            "a held key is refused"
-        );
-        assert!(
-            claims.claim(&account, "key").is_none(),
-            "a refusal does not release the key"
-        );
+        let first = claims.claim(&account, "key").expect("a free key is claimed");
+        assert!(claims.claim(&account, "key").is_none(), "a held key is refused");
+        assert!(claims.claim(&account, "key").is_none(), "a refusal does not release the key");
         let other = AccountId::parse("acct_other").unwrap();
-        assert!(
-            claims.claim(&other, "key").is_some(),
-            "keys are per account"
-        );
+        assert!(claims.claim(&other, "key").is_some(), "keys are per account");
         drop(first);
-        assert!(
-            claims.claim(&account, "key").is_some(),
-            "a released key is free again"
-        );
+        assert!(claims.claim(&account, "key").is_some(), "a released key is free again");
     }
 }

@@ -74,15 +74,8 @@ pub fn filter(
                   body| {
                 let app = Arc::clone(&app);
                 async move {
-                    handle(
-                        app,
-                        method,
-                        path.as_str().to_owned(),
-                        query,
-                        headers,
-                        Box::pin(body),
-                    )
-                    .await
+                    handle(app, method, path.as_str().to_owned(), query, headers, Box::pin(body))
+                        .await
                 }
             },
         )
@@ -144,19 +137,16 @@ async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiEr
     );
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(reply)) => reply,
-        Ok(Err(join_error)) => Err(ApiError::internal(format!(
-            "request task failed: {join_error}"
-        ))),
+        Ok(Err(join_error)) => {
+            Err(ApiError::internal(format!("request task failed: {join_error}")))
+        }
         Err(_) => Err(ApiError::timeout()),
     }
 }
 
 fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
     let (bytes, content_type) = match reply.body {
-        Body::Json(value) => (
-            serde_json::to_vec(&value).unwrap_or_default(),
-            "application/json",
-        ),
+        Body::Json(value) => (serde_json::to_vec(&value).unwrap_or_default(), "application/json"),
         Body::Text(text) => (text.into_bytes(), "text/plain; version=0.0.4"),
     };
     let mut response = warp::reply::Response::new(bytes.into());

@@ -39,20 +39,16 @@ impl PageRequest {
                     )
                 })?,
         };
-        Ok(PageRequest {
-            limit,
-            starting_after: raw.starting_after,
-        })
+        Ok(PageRequest { limit, starting_after: raw.starting_after })
     }
 
     /// Pages a list that is already newest first and small enough to hold (a customer's
     /// payment methods): the items after `starting_after`, at most `limit` of them.
     pub fn apply<T>(&self, items: Vec<T>, id_of: impl Fn(&T) -> &str) -> (Vec<T>, bool) {
         let start = match &self.starting_after {
-            Some(after) => items
-                .iter()
-                .position(|item| id_of(item) == after)
-                .map_or(items.len(), |at| at + 1),
+            Some(after) => {
+                items.iter().position(|item| id_of(item) == after).map_or(items.len(), |at| at + 1)
+            }
             None => 0,
         };
         let mut page: Vec<T> = items.into_iter().skip(start).collect();

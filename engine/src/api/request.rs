@@ -22,10 +22,7 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// Path segments without empty ones: `/v1/charges/ch_1` → `["v1", "charges", "ch_1"]`.
     pub fn segments(&self) -> Vec<&str> {
-        self.path
-            .split('/')
-            .filter(|segment| !segment.is_empty())
-            .collect()
+        self.path.split('/').filter(|segment| !segment.is_empty()).collect()
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -35,10 +32,7 @@ impl ApiRequest {
     /// The body as `T`, or a 400 naming the field that is missing, unknown or of the wrong type.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.body.is_empty() {
-            return Err(ApiError::validation(
-                "body",
-                "the request body must be a JSON object",
-            ));
+            return Err(ApiError::validation("body", "the request body must be a JSON object"));
         }
         let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
         let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);

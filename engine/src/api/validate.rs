@@ -29,10 +29,7 @@ pub fn email(value: Option<String>) -> Result<Option<String>, ApiError> {
             !local.is_empty() && domain.contains('.') && !address.contains(char::is_whitespace)
         });
         if !valid {
-            return Err(ApiError::validation(
-                "email",
-                "`email` is not an email address",
-            ));
+            return Err(ApiError::validation("email", "`email` is not an email address"));
         }
     }
     Ok(email)

@@ -90,11 +90,6 @@ impl Charge {
 
     /// Settling twice is a bug in the engine, never a client's mistake (invariant 4).
     fn assert_processing(&self) {
-        assert_eq!(
-            self.status,
-            ChargeStatus::Processing,
-            "charge {} is already settled",
-            self.id
-        );
+        assert_eq!(self.status, ChargeStatus::Processing, "charge {} is already settled", self.id);
     }
 }

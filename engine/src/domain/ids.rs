@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
 
 fn next_ulid() -> ulid::Ulid {
-    let mut generator = GENERATOR
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // Overflow needs 2^80 ids within one millisecond; a fresh random id is then still unique.
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
@@ -72,9 +70,7 @@ impl AccountId {
     pub fn parse(text: &str) -> Option<AccountId> {
         let name = text.strip_prefix("acct_")?;
         let valid = (1..=64).contains(&name.len())
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+            && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
         valid.then(|| AccountId(text.to_owned()))
     }
 
@@ -112,10 +108,7 @@ mod tests {
         assert_eq!(ChargeId::parse(id.as_str()), None);
         assert_eq!(CustomerId::parse("cus_"), None);
         assert_eq!(CustomerId::parse("cus_../../etc/passwd"), None);
-        assert_eq!(
-            AccountId::parse("acct_school_1").unwrap().as_str(),
-            "acct_school_1"
-        );
+        assert_eq!(AccountId::parse("acct_school_1").unwrap().as_str(), "acct_school_1");
         assert_eq!(AccountId::parse("acct_"), None);
         assert_eq!(AccountId::parse("acct_a/b"), None);
     }

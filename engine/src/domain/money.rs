@@ -44,18 +44,13 @@ pub fn currency_code(currency: Currency) -> String {
 
 /// Digits after the decimal point of the currency's minor unit (jpy 0, usd 2, kwd 3).
 pub fn minor_unit_digits(currency: Currency) -> u16 {
-    currency
-        .exponent()
-        .expect("parse_currency admits only currencies with a minor unit")
+    currency.exponent().expect("parse_currency admits only currencies with a minor unit")
 }
 
 impl Money {
     pub fn new(amount_minor: i64, currency: Currency) -> Result<Money, MoneyError> {
         check_amount(amount_minor)?;
-        Ok(Money {
-            amount_minor,
-            currency,
-        })
+        Ok(Money { amount_minor, currency })
     }
 }
 
@@ -93,10 +88,7 @@ mod tests {
         let usd = parse_currency("usd").unwrap();
         assert_eq!(Money::new(0, usd), Err(MoneyError::TooSmall));
         assert_eq!(Money::new(-5, usd), Err(MoneyError::TooSmall));
-        assert_eq!(
-            Money::new(AMOUNT_MINOR_MAX + 1, usd),
-            Err(MoneyError::TooLarge)
-        );
+        assert_eq!(Money::new(AMOUNT_MINOR_MAX + 1, usd), Err(MoneyError::TooLarge));
         assert!(Money::new(AMOUNT_MINOR_MAX, usd).is_ok());
         assert!(Money::new(1, usd).is_ok());
     }

@@ -34,9 +34,8 @@ impl PaymentMethod {
 /// by spaces or dashes. Such text is refused before it reaches a log or the store.
 pub fn looks_like_card_number(text: &str) -> bool {
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
-    let only_digits_and_separators = text
-        .bytes()
-        .all(|byte| byte.is_ascii_digit() || byte == b' ' || byte == b'-');
+    let only_digits_and_separators =
+        text.bytes().all(|byte| byte.is_ascii_digit() || byte == b' ' || byte == b'-');
     only_digits_and_separators && (12..=19).contains(&digits)
 }
 

@@ -71,23 +71,13 @@ impl Refund {
     }
 
     pub fn succeed(&mut self, gateway_reference: String) {
-        assert_eq!(
-            self.status,
-            RefundStatus::Pending,
-            "refund {} is already settled",
-            self.id
-        );
+        assert_eq!(self.status, RefundStatus::Pending, "refund {} is already settled", self.id);
         self.status = RefundStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
     }
 
     pub fn fail(&mut self, message: String) {
-        assert_eq!(
-            self.status,
-            RefundStatus::Pending,
-            "refund {} is already settled",
-            self.id
-        );
+        assert_eq!(self.status, RefundStatus::Pending, "refund {} is already settled", self.id);
         self.status = RefundStatus::Failed;
         self.failure_message = Some(message);
     }

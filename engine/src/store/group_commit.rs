@@ -49,9 +49,7 @@ pub struct GroupCommit {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl GroupCommit {
@@ -117,15 +115,9 @@ impl GroupCommit {
     fn run(self: Arc<Self>, db: sled::Db, data_file: File) {
         while let Some(target) = self.next_target() {
             let started = Instant::now();
-            let result = db
-                .flush()
-                .map(drop)
-                .map_err(|error| error.to_string())
-                .and_then(|()| {
-                    data_file
-                        .sync_data()
-                        .map_err(|error| format!("fdatasync: {error}"))
-                });
+            let result = db.flush().map(drop).map_err(|error| error.to_string()).and_then(|()| {
+                data_file.sync_data().map_err(|error| format!("fdatasync: {error}"))
+            });
             match result {
                 Ok(()) => {
                     self.healthy.store(true, Ordering::SeqCst);
@@ -155,10 +147,7 @@ impl GroupCommit {
     fn next_target(&self) -> Option<u64> {
         let mut wake = lock(&self.wake);
         while !wake.pending && !wake.stopping {
-            wake = self
-                .wake_signal
-                .wait(wake)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            wake = self.wake_signal.wait(wake).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         if !wake.pending {
             return None;

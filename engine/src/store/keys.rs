@@ -71,9 +71,6 @@ mod tests {
         let account = AccountId::parse("acct_a").unwrap();
         let customer = CustomerId::generate();
         let key = owned(&account, &customer, "ch_1");
-        assert_eq!(
-            split_owned(&key),
-            Some(("acct_a", customer.as_str(), "ch_1"))
-        );
+        assert_eq!(split_owned(&key), Some(("acct_a", customer.as_str(), "ch_1")));
     }
 }

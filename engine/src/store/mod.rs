@@ -66,11 +66,7 @@ pub struct ChangeSet {
 
 impl ChangeSet {
     pub fn new(account: &AccountId, customer: &CustomerId) -> ChangeSet {
-        ChangeSet {
-            account: account.clone(),
-            customer: customer.clone(),
-            writes: Vec::new(),
-        }
+        ChangeSet { account: account.clone(), customer: customer.clone(), writes: Vec::new() }
     }
 
     pub fn with(mut self, write: Write) -> ChangeSet {

@@ -64,19 +64,10 @@ impl SledStore {
             StoreError::Storage(format!("cannot create {}: {error}", path.display()))
         })?;
         let db = sled::Config::new().path(path).open()?;
-        let trees = TREE_NAMES
-            .iter()
-            .map(|name| db.open_tree(name))
-            .collect::<Result<_, _>>()?;
+        let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
         let group_commit = GroupCommit::start(db.clone(), path)?;
-        Ok(SledStore {
-            db,
-            path: path.to_owned(),
-            trees,
-            api_keys,
-            group_commit,
-        })
+        Ok(SledStore { db, path: path.to_owned(), trees, api_keys, group_commit })
     }
 
     /// The database, for the sandbox gateway's ledger trees (kept apart from the engine's).
@@ -197,10 +188,8 @@ fn apply(changes: &ChangeSet, trees: &[TransactionalTree]) -> TxResult {
                 )?;
             }
             Write::Event(event) => {
-                tree(TreeId::Events).insert(
-                    keys::owned(account, customer, event.id.as_str()),
-                    encode(event),
-                )?;
+                tree(TreeId::Events)
+                    .insert(keys::owned(account, customer, event.id.as_str()), encode(event))?;
             }
             Write::Idempotency { key, record } => {
                 tree(TreeId::Idempotency)
@@ -225,12 +214,12 @@ fn mark_unsettled(unsettled: &TransactionalTree, key: Vec<u8>, is_unsettled: boo
 
 impl Store for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        self.trees[..]
-            .transaction(|trees| apply(&changes, trees).map_err(Into::into))
-            .map_err(|error: TransactionError<()>| match error {
+        self.trees[..].transaction(|trees| apply(&changes, trees).map_err(Into::into)).map_err(
+            |error: TransactionError<()>| match error {
                 TransactionError::Storage(error) => StoreError::from(error),
                 TransactionError::Abort(()) => StoreError::Storage("transaction aborted".into()),
-            })?;
+            },
+        )?;
         Ok(self.group_commit.written())
     }
 
@@ -259,9 +248,8 @@ impl Store for SledStore {
         account: &AccountId,
         id: &PaymentMethodId,
     ) -> Result<Option<CustomerId>, StoreError> {
-        let owner = self
-            .tree(TreeId::PaymentMethodOwners)
-            .get(keys::by_id(account, id.as_str()))?;
+        let owner =
+            self.tree(TreeId::PaymentMethodOwners).get(keys::by_id(account, id.as_str()))?;
         Ok(owner.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(CustomerId::parse)))
     }
 
@@ -288,17 +276,11 @@ impl Store for SledStore {
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::Charges).range(prefix..upper).rev() {
             if items.len() == limit {
-                return Ok(Page {
-                    items,
-                    has_more: true,
-                });
+                return Ok(Page { items, has_more: true });
             }
             items.push(decode(&item?.1)?);
         }
-        Ok(Page {
-            items,
-            has_more: false,
-        })
+        Ok(Page { items, has_more: false })
     }
 
     fn refund(&self, account: &AccountId, id: &RefundId) -> Result<Option<Refund>, StoreError> {
@@ -357,8 +339,7 @@ impl Store for SledStore {
         account: &AccountId,
         key_sha256: &[u8; 32],
     ) -> Result<DurableTicket, StoreError> {
-        self.api_keys
-            .insert(key_sha256, account.as_str().as_bytes())?;
+        self.api_keys.insert(key_sha256, account.as_str().as_bytes())?;
         Ok(self.group_commit.written())
     }
 
@@ -443,14 +424,8 @@ mod tests {
             commit(&store, changes).await;
         }
         let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(
-            store.customer(&account(), &customer.id).unwrap(),
-            Some(customer.clone())
-        );
-        assert_eq!(
-            store.charge(&account(), &charge.id).unwrap(),
-            Some(charge.clone())
-        );
+        assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer.clone()));
+        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
         assert_eq!(store.events(&account(), &customer.id).unwrap().len(), 1);
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         assert_eq!(record.fingerprint, [7; 32]);
@@ -460,10 +435,7 @@ mod tests {
         );
         assert_eq!(
             store.unsettled().unwrap(),
-            vec![Unsettled::Charge {
-                account: account(),
-                charge
-            }]
+            vec![Unsettled::Charge { account: account(), charge }]
         );
     }
 
@@ -479,18 +451,11 @@ mod tests {
         )
         .await;
         assert_eq!(store.unsettled().unwrap().len(), 1);
-        charge.fail(Failure {
-            code: "generic_decline".into(),
-            message: "declined".into(),
-        });
+        charge.fail(Failure { code: "generic_decline".into(), message: "declined".into() });
         let outcome = Outcome::Charge(charge.clone());
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Charge(charge.clone()))
-            .with(Write::idempotency_completed(
-                "key-1",
-                [7; 32],
-                outcome.clone(),
-            ));
+            .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
         commit(&store, changes).await;
         assert!(store.unsettled().unwrap().is_empty());
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
@@ -510,13 +475,7 @@ mod tests {
         let other = AccountId::parse("acct_test_other").unwrap();
         assert_eq!(store.customer(&other, &customer.id).unwrap(), None);
         assert_eq!(store.charge(&other, &charge.id).unwrap(), None);
-        assert!(
-            store
-                .charges(&other, &customer.id, 10, None)
-                .unwrap()
-                .items
-                .is_empty()
-        );
+        assert!(store.charges(&other, &customer.id, 10, None).unwrap().items.is_empty());
     }
 
     #[tokio::test]
@@ -528,32 +487,20 @@ mod tests {
         for _ in 0..25 {
             let charge = charge(&customer.id);
             ids.push(charge.id.clone());
-            commit(
-                &store,
-                ChangeSet::new(&account(), &customer.id).with(Write::Charge(charge)),
-            )
-            .await;
+            commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::Charge(charge)))
+                .await;
         }
         ids.reverse();
         let first = store.charges(&account(), &customer.id, 10, None).unwrap();
         assert!(first.has_more);
         assert_eq!(
-            first
-                .items
-                .iter()
-                .map(|charge| charge.id.clone())
-                .collect::<Vec<_>>(),
+            first.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(),
             ids[..10]
         );
-        let last = store
-            .charges(&account(), &customer.id, 10, Some(&ids[19]))
-            .unwrap();
+        let last = store.charges(&account(), &customer.id, 10, Some(&ids[19])).unwrap();
         assert!(!last.has_more);
         assert_eq!(
-            last.items
-                .iter()
-                .map(|charge| charge.id.clone())
-                .collect::<Vec<_>>(),
+            last.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(),
             ids[20..]
         );
     }
@@ -577,9 +524,6 @@ mod tests {
         }
         let flushes = store.flush_stats().flushes;
         assert!(flushes >= 1, "at least one flush covered the writes");
-        assert!(
-            flushes < 200,
-            "200 concurrent commits took {flushes} flushes: no grouping"
-        );
+        assert!(flushes < 200, "200 concurrent commits took {flushes} flushes: no grouping");
     }
 }

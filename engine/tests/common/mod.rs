@@ -174,10 +174,7 @@ impl Engine {
 
     /// Starts the engine again on the same data directory (after `kill` or `stop_graceful`).
     pub async fn launch(&mut self) {
-        assert!(
-            self.process.is_none(),
-            "launch: the engine is already running"
-        );
+        assert!(self.process.is_none(), "launch: the engine is already running");
         self.starts += 1;
         let launch = Launch {
             config_path: self.config_path.clone(),
@@ -228,24 +225,15 @@ impl Engine {
 
     /// Crashes the engine: SIGKILL, no chance to flush or finish anything.
     pub fn kill(&mut self) {
-        let mut child = self
-            .process
-            .take()
-            .expect("kill: the engine is not running");
+        let mut child = self.process.take().expect("kill: the engine is not running");
         child.kill().expect("send SIGKILL to kassa");
         child.wait().expect("reap the killed kassa");
-        push_log(
-            &self.log,
-            "===== harness: kassa killed with SIGKILL =====".to_string(),
-        );
+        push_log(&self.log, "===== harness: kassa killed with SIGKILL =====".to_string());
     }
 
     /// Asks the engine to stop (SIGTERM) and waits for it to exit; returns its exit status.
     pub async fn stop_graceful(&mut self) -> ExitStatus {
-        let mut child = self
-            .process
-            .take()
-            .expect("stop_graceful: the engine is not running");
+        let mut child = self.process.take().expect("stop_graceful: the engine is not running");
         let sent = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
@@ -255,10 +243,7 @@ impl Engine {
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             if let Some(status) = child.try_wait().expect("poll the stopping kassa") {
-                push_log(
-                    &self.log,
-                    format!("===== harness: kassa stopped: {status} ====="),
-                );
+                push_log(&self.log, format!("===== harness: kassa stopped: {status} ====="));
                 return status;
             }
             if Instant::now() > deadline {
@@ -309,11 +294,7 @@ impl Engine {
 
     /// A client that sends the given `Authorization` header verbatim (or none).
     pub fn api_with_authorization(&self, authorization: Option<String>) -> Api {
-        Api {
-            http: self.http.clone(),
-            base_url: self.base_url.clone(),
-            authorization,
-        }
+        Api { http: self.http.clone(), base_url: self.base_url.clone(), authorization }
     }
 
     /// Like `api`, but on a connection pool of its own: for requests after which the engine may
@@ -324,19 +305,12 @@ impl Engine {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .expect("build the HTTP client");
-        Api {
-            http,
-            base_url: self.base_url.clone(),
-            authorization: Some(format!("Bearer {key}")),
-        }
+        Api { http, base_url: self.base_url.clone(), authorization: Some(format!("Bearer {key}")) }
     }
 
     /// Everything the engine printed (stdout and stderr, all starts), the last lines of it.
     pub fn log_tail(&self) -> String {
-        let lines = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lines = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let skip = lines.len().saturating_sub(LOG_LINES_SHOWN_MAX);
         let shown: Vec<&str> = lines.iter().skip(skip).map(String::as_str).collect();
         shown.join("\n")
@@ -344,10 +318,7 @@ impl Engine {
 
     /// Everything captured (up to `LOG_LINES_KEPT_MAX` lines), for searching.
     pub fn log_text(&self) -> String {
-        let lines = self
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let lines = self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let all: Vec<&str> = lines.iter().map(String::as_str).collect();
         all.join("\n")
     }
@@ -380,10 +351,7 @@ struct Launch {
 
 impl Launch {
     fn run(self) -> (Child, String) {
-        push_log(
-            &self.log,
-            format!("===== harness: kassa start #{} =====", self.start_number),
-        );
+        push_log(&self.log, format!("===== harness: kassa start #{} =====", self.start_number));
         let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
         // The test's environment must not leak settings into the engine.
         for (name, _) in std::env::vars_os() {
@@ -466,9 +434,7 @@ fn drain(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
-            let line = strip_ansi(&String::from_utf8_lossy(&buffer))
-                .trim_end()
-                .to_string();
+            let line = strip_ansi(&String::from_utf8_lossy(&buffer)).trim_end().to_string();
             push_log(&log, format!("{prefix}{line}"));
             // Nobody listens after start-up; the line is in the log anyway.
             let _ = lines.send(line);
@@ -516,12 +482,7 @@ pub fn parse_metric(text: &str, name: &str) -> Option<f64> {
         if !(rest.starts_with(' ') || rest.starts_with('{')) {
             continue;
         }
-        let value = rest
-            .rsplit('}')
-            .next()
-            .unwrap_or(rest)
-            .split_whitespace()
-            .next()?;
+        let value = rest.rsplit('}').next().unwrap_or(rest).split_whitespace().next()?;
         let value: f64 = value.parse().ok()?;
         total = Some(total.unwrap_or(0.0) + value);
     }
@@ -547,8 +508,7 @@ impl Resp {
 
     /// Whether the engine said this answer is a replay of a stored one.
     pub fn is_replay(&self) -> bool {
-        self.header("idempotent-replayed")
-            .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+        self.header("idempotent-replayed").is_some_and(|value| value.eq_ignore_ascii_case("true"))
     }
 
     pub fn error_code(&self) -> Option<&str> {
@@ -599,9 +559,7 @@ impl Api {
         idempotency_key: Option<&str>,
     ) -> Result<Resp, reqwest::Error> {
         let what = format!("{method} {path}");
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base_url));
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }
@@ -609,22 +567,14 @@ impl Api {
             request = request.header("Idempotency-Key", key);
         }
         if let Some(body) = body {
-            request = request
-                .header("Content-Type", "application/json")
-                .body(body);
+            request = request.header("Content-Type", "application/json").body(body);
         }
         let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp {
-            what,
-            status,
-            headers,
-            text,
-            body,
-        })
+        Ok(Resp { what, status, headers, text, body })
     }
 
     /// Sends one request; a transport error fails the test.
@@ -650,13 +600,11 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
-        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), None)
-            .await
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), None).await
     }
 
     pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Resp {
-        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key))
-            .await
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key)).await
     }
 
     pub async fn try_post_with_key(
@@ -665,20 +613,16 @@ impl Api {
         body: &Value,
         key: &str,
     ) -> Result<Resp, reqwest::Error> {
-        self.try_send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key))
-            .await
+        self.try_send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key)).await
     }
 
     /// Posts bytes as they are (malformed JSON, odd key order, huge bodies).
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, key: Option<&str>) -> Resp {
-        self.send(reqwest::Method::POST, path, Some(body), key)
-            .await
+        self.send(reqwest::Method::POST, path, Some(body), key).await
     }
 
     pub async fn create_customer(&self) -> String {
-        self.post("/v1/customers", &json!({"email": "someone@example.com"}))
-            .await
-            .id()
+        self.post("/v1/customers", &json!({"email": "someone@example.com"})).await.id()
     }
 
     pub async fn create_customer_with(&self, body: &Value) -> Value {
@@ -688,26 +632,19 @@ impl Api {
     /// Adds a payment method by token; asserts 200 and returns it.
     pub async fn add_payment_method(&self, customer: &str, token: &str) -> Value {
         let path = format!("/v1/customers/{customer}/payment_methods");
-        self.post(&path, &json!({ "token": token }))
-            .await
-            .ok()
-            .clone()
+        self.post(&path, &json!({ "token": token })).await.ok().clone()
     }
 
     /// A new customer whose default payment method is `token`: (customer id, payment method id).
     pub async fn customer_with_card(&self, token: &str) -> (String, String) {
         let customer = self.create_customer().await;
         let method = self.add_payment_method(&customer, token).await;
-        let method_id = method["id"]
-            .as_str()
-            .expect("payment method id")
-            .to_string();
+        let method_id = method["id"].as_str().expect("payment method id").to_string();
         (customer, method_id)
     }
 
     pub async fn charge(&self, customer: &str, amount: u64, currency: &str) -> Resp {
-        self.post("/v1/charges", &charge_body(customer, amount, currency))
-            .await
+        self.post("/v1/charges", &charge_body(customer, amount, currency)).await
     }
 
     pub async fn charge_with_key(
@@ -717,8 +654,7 @@ impl Api {
         currency: &str,
         key: &str,
     ) -> Resp {
-        self.post_with_key("/v1/charges", &charge_body(customer, amount, currency), key)
-            .await
+        self.post_with_key("/v1/charges", &charge_body(customer, amount, currency), key).await
     }
 
     /// A charge that must succeed; returns it.
@@ -753,27 +689,18 @@ impl Api {
             };
             let page = self.get_ok(&page_path).await;
             assert_eq!(page["object"], "list", "GET {page_path}: {page}");
-            let data = page["data"]
-                .as_array()
-                .unwrap_or_else(|| panic!("GET {page_path}: {page}"));
+            let data = page["data"].as_array().unwrap_or_else(|| panic!("GET {page_path}: {page}"));
             let has_more = page["has_more"]
                 .as_bool()
                 .unwrap_or_else(|| panic!("GET {page_path}: no boolean has_more in {page}"));
-            assert!(
-                data.len() <= 100,
-                "GET {page_path}: more than `limit` items"
-            );
+            assert!(data.len() <= 100, "GET {page_path}: more than `limit` items");
             items.extend(data.iter().cloned());
             if !has_more {
                 return items;
             }
-            let last = data
-                .last()
-                .unwrap_or_else(|| panic!("GET {page_path}: has_more with no data"));
-            let next = last[cursor_field]
-                .as_str()
-                .expect("cursor field")
-                .to_string();
+            let last =
+                data.last().unwrap_or_else(|| panic!("GET {page_path}: has_more with no data"));
+            let next = last[cursor_field].as_str().expect("cursor field").to_string();
             assert_ne!(
                 cursor.as_deref(),
                 Some(next.as_str()),
@@ -785,19 +712,16 @@ impl Api {
     }
 
     pub async fn customer_charges(&self, customer: &str) -> Vec<Value> {
-        self.list_all(&format!("/v1/customers/{customer}/charges"), "id")
-            .await
+        self.list_all(&format!("/v1/customers/{customer}/charges"), "id").await
     }
 
     pub async fn payment_methods(&self, customer: &str) -> Vec<Value> {
-        self.list_all(&format!("/v1/customers/{customer}/payment_methods"), "id")
-            .await
+        self.list_all(&format!("/v1/customers/{customer}/payment_methods"), "id").await
     }
 
     /// The whole sandbox processor ledger, newest first.
     pub async fn ledger(&self) -> Vec<Value> {
-        self.list_all("/v1/sandbox/ledger", "gateway_reference")
-            .await
+        self.list_all("/v1/sandbox/ledger", "gateway_reference").await
     }
 }
 
@@ -822,34 +746,22 @@ pub fn ledger_entries<'a>(
 }
 
 pub fn ledger_of_kind<'a>(ledger: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    ledger
-        .iter()
-        .filter(|entry| entry["kind"] == kind)
-        .collect()
+    ledger.iter().filter(|entry| entry["kind"] == kind).collect()
 }
 
 pub fn ids(items: &[Value]) -> Vec<String> {
     items
         .iter()
-        .map(|item| {
-            item["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no id in {item}"))
-                .to_string()
-        })
+        .map(|item| item["id"].as_str().unwrap_or_else(|| panic!("no id in {item}")).to_string())
         .collect()
 }
 
 pub fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("no string `{field}` in {value}"))
+    value[field].as_str().unwrap_or_else(|| panic!("no string `{field}` in {value}"))
 }
 
 pub fn u64_field(value: &Value, field: &str) -> u64 {
-    value[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("no unsigned integer `{field}` in {value}"))
+    value[field].as_u64().unwrap_or_else(|| panic!("no unsigned integer `{field}` in {value}"))
 }
 
 /// The error `type` the contract pairs with a status, where it names one.
@@ -879,10 +791,7 @@ pub fn error_shape_problem(resp: &Resp) -> Option<String> {
     if let Some(expected) = error_type_for(resp.status)
         && error["type"] != expected
     {
-        return Some(format!(
-            "status {} wants error.type {expected}: {}",
-            resp.status, resp.text
-        ));
+        return Some(format!("status {} wants error.type {expected}: {}", resp.status, resp.text));
     }
     if resp.header("request-id").is_none_or(str::is_empty) {
         return Some("no Request-Id header".to_string());
@@ -899,13 +808,7 @@ pub fn assert_error(resp: &Resp, status: u16, code: &str) {
         resp.what, resp.status, resp.text
     );
     assert_error_shape(resp);
-    assert_eq!(
-        resp.error_code(),
-        Some(code),
-        "{}: {}",
-        resp.what,
-        resp.text
-    );
+    assert_eq!(resp.error_code(), Some(code), "{}: {}", resp.what, resp.text);
 }
 
 #[track_caller]
@@ -941,10 +844,7 @@ pub fn unique_key(label: &str) -> String {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
 }
 
 /// Asserts `created` is a Unix-seconds timestamp taken during the test.

@@ -31,12 +31,7 @@ const fn card(
     last4: &'static str,
     behaviour: Behaviour,
 ) -> TestCard {
-    TestCard {
-        token,
-        brand,
-        last4,
-        behaviour,
-    }
+    TestCard { token, brand, last4, behaviour }
 }
 
 use Behaviour::{Decline, Succeed, SucceedAfterTimeout};
@@ -53,54 +48,14 @@ pub const TEST_CARDS: &[TestCard] = &[
     card("pm_card_diners", "diners", "0004", Succeed),
     card("pm_card_jcb", "jcb", "0505", Succeed),
     card("pm_card_unionpay", "unionpay", "0005", Succeed),
-    card(
-        "pm_card_chargeDeclined",
-        "visa",
-        "0002",
-        Decline(GenericDecline),
-    ),
-    card(
-        "pm_card_chargeDeclinedInsufficientFunds",
-        "visa",
-        "9995",
-        Decline(InsufficientFunds),
-    ),
-    card(
-        "pm_card_chargeDeclinedExpiredCard",
-        "visa",
-        "0069",
-        Decline(ExpiredCard),
-    ),
-    card(
-        "pm_card_chargeDeclinedIncorrectCvc",
-        "visa",
-        "0127",
-        Decline(IncorrectCvc),
-    ),
-    card(
-        "pm_card_chargeDeclinedProcessingError",
-        "visa",
-        "0119",
-        Decline(ProcessingError),
-    ),
-    card(
-        "pm_card_chargeDeclinedLostCard",
-        "visa",
-        "9987",
-        Decline(LostCard),
-    ),
-    card(
-        "pm_card_chargeDeclinedStolenCard",
-        "visa",
-        "9979",
-        Decline(StolenCard),
-    ),
-    card(
-        "pm_card_chargeDeclinedFraudulent",
-        "visa",
-        "0019",
-        Decline(Fraudulent),
-    ),
+    card("pm_card_chargeDeclined", "visa", "0002", Decline(GenericDecline)),
+    card("pm_card_chargeDeclinedInsufficientFunds", "visa", "9995", Decline(InsufficientFunds)),
+    card("pm_card_chargeDeclinedExpiredCard", "visa", "0069", Decline(ExpiredCard)),
+    card("pm_card_chargeDeclinedIncorrectCvc", "visa", "0127", Decline(IncorrectCvc)),
+    card("pm_card_chargeDeclinedProcessingError", "visa", "0119", Decline(ProcessingError)),
+    card("pm_card_chargeDeclinedLostCard", "visa", "9987", Decline(LostCard)),
+    card("pm_card_chargeDeclinedStolenCard", "visa", "9979", Decline(StolenCard)),
+    card("pm_card_chargeDeclinedFraudulent", "visa", "0019", Decline(Fraudulent)),
     card("pm_sandbox_timeout", "visa", "0077", SucceedAfterTimeout),
 ];
 

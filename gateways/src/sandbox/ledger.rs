@@ -25,19 +25,10 @@ pub trait Durability: Send + Sync {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptResult {
-    Charged {
-        reference: String,
-    },
-    Declined {
-        decline_code: String,
-        message: String,
-    },
-    Refunded {
-        reference: String,
-    },
-    RefundFailed {
-        message: String,
-    },
+    Charged { reference: String },
+    Declined { decline_code: String, message: String },
+    Refunded { reference: String },
+    RefundFailed { message: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,9 +76,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError> {
     match rmp_serde::from_slice::<Stored<T>>(bytes) {
         Ok(Stored::V1(value)) => Ok(value),
-        Err(error) => Err(GatewayError::Storage(format!(
-            "undecodable sandbox record: {error}"
-        ))),
+        Err(error) => Err(GatewayError::Storage(format!("undecodable sandbox record: {error}"))),
     }
 }
 
@@ -101,13 +90,8 @@ fn attempt_key(kind: AttemptKind, idempotency_key: &str) -> Vec<u8> {
 
 /// What a new attempt does to the ledger, decided before the transaction runs.
 pub enum NewAttempt {
-    Charge {
-        record: AttemptRecord,
-    },
-    Refund {
-        record: AttemptRecord,
-        charge_reference: String,
-    },
+    Charge { record: AttemptRecord },
+    Refund { record: AttemptRecord, charge_reference: String },
 }
 
 #[derive(Clone)]
@@ -140,11 +124,7 @@ impl Ledger {
         kind: AttemptKind,
         idempotency_key: &str,
     ) -> Result<Option<AttemptRecord>, GatewayError> {
-        match self
-            .attempts
-            .get(attempt_key(kind, idempotency_key))
-            .map_err(storage)?
-        {
+        match self.attempts.get(attempt_key(kind, idempotency_key)).map_err(storage)? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -161,10 +141,7 @@ impl Ledger {
                 TransactionError::Abort(error) => error,
                 TransactionError::Storage(error) => storage(error),
             })?;
-        self.durability
-            .sync()
-            .await
-            .map_err(GatewayError::Storage)?;
+        self.durability.sync().await.map_err(GatewayError::Storage)?;
         Ok(stored)
     }
 
@@ -225,10 +202,9 @@ fn apply(
             }
             record.clone()
         }
-        NewAttempt::Refund {
-            record,
-            charge_reference,
-        } => apply_refund(record, charge_reference, balances, entries)?,
+        NewAttempt::Refund { record, charge_reference } => {
+            apply_refund(record, charge_reference, balances, entries)?
+        }
     };
     attempts.insert(key, encode(&record))?;
     Ok(record)
@@ -242,9 +218,7 @@ fn apply_refund(
     entries: &TransactionalTree,
 ) -> TxResult<AttemptRecord> {
     let failed = |message: &str| AttemptRecord {
-        result: AttemptResult::RefundFailed {
-            message: message.to_owned(),
-        },
+        result: AttemptResult::RefundFailed { message: message.to_owned() },
         ..record.clone()
     };
     let Some(bytes) = balances.get(charge_reference.as_bytes())? else {
@@ -297,10 +271,7 @@ mod reference_ids {
 
     impl Ids {
         pub fn next(&self) -> ulid::Ulid {
-            let mut generator = self
-                .0
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut generator = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             // Overflow needs 2^80 ids in one millisecond; fall back to a fresh random id.
             generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
         }

@@ -40,10 +40,7 @@ impl SandboxGateway {
         durability: Arc<dyn Durability>,
         config: SandboxConfig,
     ) -> Result<SandboxGateway, GatewayError> {
-        Ok(SandboxGateway {
-            config,
-            ledger: Ledger::open(db, durability)?,
-        })
+        Ok(SandboxGateway { config, ledger: Ledger::open(db, durability)? })
     }
 
     /// Money that moved at this processor, newest first.
@@ -69,41 +66,36 @@ fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
 }
 
 fn now_unix_secs() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn charge_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
     match &record.result {
-        AttemptResult::Charged { reference } => Ok(ChargeOutcome::Succeeded {
-            reference: reference.clone(),
-        }),
-        AttemptResult::Declined {
-            decline_code,
-            message,
-        } => Ok(ChargeOutcome::Declined {
+        AttemptResult::Charged { reference } => {
+            Ok(ChargeOutcome::Succeeded { reference: reference.clone() })
+        }
+        AttemptResult::Declined { decline_code, message } => Ok(ChargeOutcome::Declined {
             decline: DeclineCode::parse(decline_code).unwrap_or(DeclineCode::GenericDecline),
             message: message.clone(),
         }),
-        AttemptResult::Refunded { .. } | AttemptResult::RefundFailed { .. } => Err(
-            GatewayError::Storage("a charge key holds a refund record".to_owned()),
-        ),
+        AttemptResult::Refunded { .. } | AttemptResult::RefundFailed { .. } => {
+            Err(GatewayError::Storage("a charge key holds a refund record".to_owned()))
+        }
     }
 }
 
 fn refund_outcome(record: &AttemptRecord) -> Result<RefundOutcome, GatewayError> {
     match &record.result {
-        AttemptResult::Refunded { reference } => Ok(RefundOutcome::Succeeded {
-            reference: reference.clone(),
-        }),
-        AttemptResult::RefundFailed { message } => Ok(RefundOutcome::Failed {
-            message: message.clone(),
-        }),
-        AttemptResult::Charged { .. } | AttemptResult::Declined { .. } => Err(
-            GatewayError::Storage("a refund key holds a charge record".to_owned()),
-        ),
+        AttemptResult::Refunded { reference } => {
+            Ok(RefundOutcome::Succeeded { reference: reference.clone() })
+        }
+        AttemptResult::RefundFailed { message } => {
+            Ok(RefundOutcome::Failed { message: message.clone() })
+        }
+        AttemptResult::Charged { .. } | AttemptResult::Declined { .. } => {
+            Err(GatewayError::Storage("a refund key holds a charge record".to_owned()))
+        }
     }
 }
 
@@ -132,9 +124,9 @@ impl Gateway for SandboxGateway {
         let card = test_card(&request.payment_method_token)?;
         self.round_trip().await;
         let result = match card.behaviour {
-            Behaviour::Succeed | Behaviour::SucceedAfterTimeout => AttemptResult::Charged {
-                reference: self.ledger.new_reference("sbx_ch_"),
-            },
+            Behaviour::Succeed | Behaviour::SucceedAfterTimeout => {
+                AttemptResult::Charged { reference: self.ledger.new_reference("sbx_ch_") }
+            }
             Behaviour::Decline(decline) => AttemptResult::Declined {
                 decline_code: decline.as_str().to_owned(),
                 message: cards::decline_message(decline).to_owned(),
@@ -161,18 +153,10 @@ impl Gateway for SandboxGateway {
             amount_minor: request.amount_minor,
             currency: request.currency,
             created: now_unix_secs(),
-            result: AttemptResult::Refunded {
-                reference: self.ledger.new_reference("sbx_re_"),
-            },
+            result: AttemptResult::Refunded { reference: self.ledger.new_reference("sbx_re_") },
         };
         let charge_reference = request.charge_reference.clone();
-        let stored = self
-            .ledger
-            .record(NewAttempt::Refund {
-                record,
-                charge_reference,
-            })
-            .await?;
+        let stored = self.ledger.record(NewAttempt::Refund { record, charge_reference }).await?;
         refund_outcome(&stored)
     }
 
@@ -231,11 +215,9 @@ mod tests {
         let sandbox = sandbox(&directory);
         let calls = (0..32).map(|_| {
             let sandbox = sandbox.clone();
-            tokio::spawn(async move {
-                sandbox
-                    .charge(&charge_request("ch_1", "pm_card_visa"))
-                    .await
-            })
+            tokio::spawn(
+                async move { sandbox.charge(&charge_request("ch_1", "pm_card_visa")).await },
+            )
         });
         let outcomes: Vec<_> = futures_outcomes(calls).await;
         assert!(
@@ -268,31 +250,20 @@ mod tests {
             .unwrap();
         assert!(matches!(
             outcome,
-            ChargeOutcome::Declined {
-                decline: DeclineCode::StolenCard,
-                ..
-            }
+            ChargeOutcome::Declined { decline: DeclineCode::StolenCard, .. }
         ));
         let retrieved = sandbox.retrieve(AttemptKind::Charge, "ch_2").await.unwrap();
         assert_eq!(retrieved, Some(Attempt::Charge(outcome)));
         assert!(sandbox.ledger(100, None).unwrap().0.is_empty());
-        assert_eq!(
-            sandbox
-                .retrieve(AttemptKind::Charge, "ch_never")
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(sandbox.retrieve(AttemptKind::Charge, "ch_never").await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn the_processor_never_refunds_more_than_it_captured() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
-        let ChargeOutcome::Succeeded { reference } = sandbox
-            .charge(&charge_request("ch_3", "pm_card_visa"))
-            .await
-            .unwrap()
+        let ChargeOutcome::Succeeded { reference } =
+            sandbox.charge(&charge_request("ch_3", "pm_card_visa")).await.unwrap()
         else {
             panic!("pm_card_visa succeeds");
         };
@@ -327,14 +298,8 @@ mod tests {
     async fn unknown_tokens_are_refused_before_anything_is_recorded() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
-        let error = sandbox
-            .charge(&charge_request("ch_4", "pm_made_up"))
-            .await
-            .unwrap_err();
+        let error = sandbox.charge(&charge_request("ch_4", "pm_made_up")).await.unwrap_err();
         assert!(matches!(error, GatewayError::InvalidPaymentMethod(_)));
-        assert_eq!(
-            sandbox.retrieve(AttemptKind::Charge, "ch_4").await.unwrap(),
-            None
-        );
+        assert_eq!(sandbox.retrieve(AttemptKind::Charge, "ch_4").await.unwrap(), None);
     }
 }

@@ -38,10 +38,7 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     let currency = validate::currency(&input.currency)?;
     Ok(ParsedCharge {
         customer: input.customer,
-        amount: Money {
-            amount_minor,
-            currency,
-        },
+        amount: Money { amount_minor, currency },
         payment_method: input.payment_method,
         description: validate::text("description", input.description)?,
         metadata: validate::metadata(input.metadata)?,
@@ -62,28 +59,19 @@ pub async fn create(
         ),
         None => None,
     };
-    let key = CustomerKey {
-        account: account.clone(),
-        customer,
-    };
-    let answer = idempotency::run(
-        &app.store,
-        &app.claims,
-        account,
-        request,
-        |ticket| async move {
-            let message = CreateCharge {
-                amount: charge.amount,
-                payment_method,
-                description: charge.description,
-                metadata: charge.metadata,
-                idempotency: ticket,
-                cause: request.request_id.clone(),
-            };
-            let charge = app.registry.send(&key, message).await??;
-            Ok(Outcome::Charge(charge))
-        },
-    )
+    let key = CustomerKey { account: account.clone(), customer };
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = CreateCharge {
+            amount: charge.amount,
+            payment_method,
+            description: charge.description,
+            metadata: charge.metadata,
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        let charge = app.registry.send(&key, message).await??;
+        Ok(Outcome::Charge(charge))
+    })
     .await?;
     Ok(Reply::answer(answer))
 }
@@ -109,11 +97,6 @@ pub async fn list_for_customer(
         })?),
         None => None,
     };
-    let found = app
-        .store
-        .charges(account, &customer.id, page.limit, starting_after.as_ref())?;
-    Ok(Reply::ok(views::list(
-        found.items.iter().map(views::charge).collect(),
-        found.has_more,
-    )))
+    let found = app.store.charges(account, &customer.id, page.limit, starting_after.as_ref())?;
+    Ok(Reply::ok(views::list(found.items.iter().map(views::charge).collect(), found.has_more)))
 }

@@ -57,32 +57,26 @@ pub async fn create(
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
     let customer = parse(request)?;
-    let answer = idempotency::run(
-        &app.store,
-        &app.claims,
-        account,
-        request,
-        |ticket| async move {
-            let id = customer.id.clone();
-            let mut changes = ChangeSet::new(account, &id)
-                .with(Write::Customer(customer.clone()))
-                .with(Write::Event(Event::new(
-                    EventKind::CustomerCreated,
-                    id.as_str(),
-                    &request.request_id,
-                )));
-            if let Some(ticket) = ticket {
-                changes.push(Write::idempotency_completed(
-                    &ticket.key,
-                    ticket.fingerprint,
-                    Outcome::Customer(customer.clone()),
-                ));
-            }
-            app.store.commit(changes)?.wait().await?;
-            tracing::info!(customer = %id, "customer created");
-            Ok(Outcome::Customer(customer))
-        },
-    )
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let id = customer.id.clone();
+        let mut changes = ChangeSet::new(account, &id)
+            .with(Write::Customer(customer.clone()))
+            .with(Write::Event(Event::new(
+                EventKind::CustomerCreated,
+                id.as_str(),
+                &request.request_id,
+            )));
+        if let Some(ticket) = ticket {
+            changes.push(Write::idempotency_completed(
+                &ticket.key,
+                ticket.fingerprint,
+                Outcome::Customer(customer.clone()),
+            ));
+        }
+        app.store.commit(changes)?.wait().await?;
+        tracing::info!(customer = %id, "customer created");
+        Ok(Outcome::Customer(customer))
+    })
     .await?;
     Ok(Reply::answer(answer))
 }

@@ -39,10 +39,7 @@ pub fn metrics(app: &App) -> Reply {
     let flush = app.flush_stats();
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
     gauge(
         "kassa_actors_resident",
@@ -62,11 +59,7 @@ pub fn metrics(app: &App) -> Reply {
         "gauge",
         format!("{:.6}", flush.last_flush.as_secs_f64()),
     );
-    Reply {
-        status: StatusCode::OK,
-        body: Body::Text(text),
-        replayed: false,
-    }
+    Reply { status: StatusCode::OK, body: Body::Text(text), replayed: false }
 }
 
 #[cfg(test)]
@@ -74,17 +67,10 @@ mod tests {
     #[test]
     fn the_openapi_document_parses_and_names_every_route() {
         let paths = super::OPENAPI["paths"].as_object().expect("paths");
-        for path in [
-            "/v1/customers",
-            "/v1/charges",
-            "/v1/refunds",
-            "/v1/sandbox/ledger",
-            "/healthz",
-        ] {
-            assert!(
-                paths.contains_key(path),
-                "{path} is missing from openapi.json"
-            );
+        for path in
+            ["/v1/customers", "/v1/charges", "/v1/refunds", "/v1/sandbox/ledger", "/healthz"]
+        {
+            assert!(paths.contains_key(path), "{path} is missing from openapi.json");
         }
     }
 }

@@ -29,19 +29,11 @@ pub enum Body {
 
 impl Reply {
     pub fn ok(body: Value) -> Reply {
-        Reply {
-            status: StatusCode::OK,
-            body: Body::Json(body),
-            replayed: false,
-        }
+        Reply { status: StatusCode::OK, body: Body::Json(body), replayed: false }
     }
 
     pub fn answer(answer: Answer) -> Reply {
         let (status, body) = views::outcome(&answer.outcome);
-        Reply {
-            status,
-            body: Body::Json(body),
-            replayed: answer.replayed,
-        }
+        Reply { status, body: Body::Json(body), replayed: answer.replayed }
     }
 }

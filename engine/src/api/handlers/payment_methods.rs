@@ -37,14 +37,9 @@ fn parse_token(request: &ApiRequest) -> Result<String, ApiError> {
         .with_param("type"));
     }
     if let Some(kind) = input.kind.filter(|kind| kind != "card") {
-        return Err(ApiError::validation(
-            "type",
-            format!("unknown payment method type `{kind}`"),
-        ));
+        return Err(ApiError::validation("type", format!("unknown payment method type `{kind}`")));
     }
-    let token = input
-        .token
-        .ok_or_else(|| ApiError::validation("token", "`token` is required"))?;
+    let token = input.token.ok_or_else(|| ApiError::validation("token", "`token` is required"))?;
     if looks_like_card_number(&token) {
         return Err(ApiError::invalid(
             "payment_method_invalid",
@@ -85,10 +80,7 @@ pub async fn attach(
 ) -> Result<Reply, ApiError> {
     let token = parse_token(request)?;
     let customer = customers::find(app, account, customer_id)?;
-    let key = CustomerKey {
-        account: account.clone(),
-        customer: customer.id,
-    };
+    let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
         let gateway = app.gateways.default_gateway();
         let details = gateway.describe_payment_method(&token).await.map_err(describe_error)?;
@@ -118,10 +110,7 @@ pub async fn list(
     let mut methods = app.store.payment_methods(account, &customer.id)?;
     methods.reverse();
     let (methods, has_more) = page.apply(methods, |method| method.id.as_str());
-    Ok(Reply::ok(views::list(
-        methods.iter().map(views::payment_method).collect(),
-        has_more,
-    )))
+    Ok(Reply::ok(views::list(methods.iter().map(views::payment_method).collect(), has_more)))
 }
 
 pub async fn detach(
@@ -132,19 +121,9 @@ pub async fn detach(
 ) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("payment_method", id);
     let id = PaymentMethodId::parse(id).ok_or_else(not_found)?;
-    let customer = app
-        .store
-        .payment_method_owner(account, &id)?
-        .ok_or_else(not_found)?;
-    let key = CustomerKey {
-        account: account.clone(),
-        customer,
-    };
-    let message = DetachPaymentMethod {
-        id,
-        idempotency: None,
-        cause: request.request_id.clone(),
-    };
+    let customer = app.store.payment_method_owner(account, &id)?.ok_or_else(not_found)?;
+    let key = CustomerKey { account: account.clone(), customer };
+    let message = DetachPaymentMethod { id, idempotency: None, cause: request.request_id.clone() };
     let id = app.registry.send(&key, message).await??.await?;
     tracing::info!(customer = %key.customer, payment_method = %id, "payment method detached");
     Ok(Reply::answer(idempotency::Answer {

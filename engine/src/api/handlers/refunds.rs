@@ -38,31 +38,19 @@ pub async fn create(
     };
     let not_found = || ApiError::not_found("charge", &input.charge);
     let charge_id = ChargeId::parse(&input.charge).ok_or_else(not_found)?;
-    let charge = app
-        .store
-        .charge(account, &charge_id)?
-        .ok_or_else(not_found)?;
-    let key = CustomerKey {
-        account: account.clone(),
-        customer: charge.customer,
-    };
-    let answer = idempotency::run(
-        &app.store,
-        &app.claims,
-        account,
-        request,
-        |ticket| async move {
-            let message = CreateRefund {
-                charge: charge_id,
-                amount_minor,
-                reason,
-                idempotency: ticket,
-                cause: request.request_id.clone(),
-            };
-            let refund = app.registry.send(&key, message).await??;
-            Ok(Outcome::Refund(refund))
-        },
-    )
+    let charge = app.store.charge(account, &charge_id)?.ok_or_else(not_found)?;
+    let key = CustomerKey { account: account.clone(), customer: charge.customer };
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = CreateRefund {
+            charge: charge_id,
+            amount_minor,
+            reason,
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        let refund = app.registry.send(&key, message).await??;
+        Ok(Outcome::Refund(refund))
+    })
     .await?;
     Ok(Reply::answer(answer))
 }

@@ -13,11 +13,7 @@ pub async fn ledger(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> 
         .as_ref()
         .ok_or_else(|| ApiError::route_not_found(request.method.as_str(), &request.path))?;
     let page = PageRequest::parse(&request.query)?;
-    let (entries, has_more) = sandbox
-        .ledger(page.limit, page.starting_after.as_deref())
-        .map_err(ApiError::internal)?;
-    Ok(Reply::ok(views::list(
-        entries.iter().map(views::ledger_entry).collect(),
-        has_more,
-    )))
+    let (entries, has_more) =
+        sandbox.ledger(page.limit, page.starting_after.as_deref()).map_err(ApiError::internal)?;
+    Ok(Reply::ok(views::list(entries.iter().map(views::ledger_entry).collect(), has_more)))
 }
