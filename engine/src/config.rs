@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::AccountId;
+use crate::limits::RECONCILE_AFTER_SECS_MAX;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -254,6 +255,12 @@ impl Config {
         positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
         positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
+        if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
+            return Err(config_error(
+                "gateways.reconcile_after_secs",
+                format!("must be at most {RECONCILE_AFTER_SECS_MAX}"),
+            ));
+        }
         if self.storage.path.as_os_str().is_empty() {
             return Err(config_error("storage.path", "must not be empty"));
         }

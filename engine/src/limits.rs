@@ -38,3 +38,8 @@ pub const ACTOR_RESOLVE_ATTEMPTS_MAX: usize = 8;
 /// Longest wait between two lookups of a charge or refund whose gateway outcome is unknown; the
 /// first wait is `gateways.reconcile_after_secs`, and each next one doubles up to this.
 pub const RECONCILE_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const RECONCILE_AFTER_SECS_MAX: u64 = 3600;
+
+/// Shortest pause between two sweeps of the actor registry: a sweep sorts every resident actor,
+/// so spawns past `resident_max` may wake it early, but not more often than this.
+pub const SWEEP_GAP_MIN: std::time::Duration = std::time::Duration::from_millis(10);

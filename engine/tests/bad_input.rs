@@ -274,6 +274,27 @@ async fn raw_card_numbers_are_refused_and_never_kept() {
         "bad payment methods not refused as expected:\n{}",
         problems.join("\n")
     );
+    // Card data hidden in free text is refused too: a description, metadata, a token prefix.
+    let hidden = vec![
+        case(
+            "card number in a description",
+            json!({"customer": customer, "amount": 500, "currency": "usd",
+                   "description": "paid with 4242 4242 4242 4242"}),
+            400,
+            Some("validation_error"),
+        ),
+        case(
+            "card number in metadata",
+            json!({"customer": customer, "amount": 500, "currency": "usd",
+                   "metadata": {"card": "4242-4242-4242-4242"}}),
+            400,
+            Some("validation_error"),
+        ),
+    ];
+    let problems = check_cases(&api, "/v1/charges", hidden).await;
+    assert!(problems.is_empty(), "hidden card numbers not refused:\n{}", problems.join("\n"));
+    let prefixed = api.post(&path, &json!({"token": "pm_4242424242424242"})).await;
+    assert_error(&prefixed, 400, "payment_method_invalid");
 
     for number in CARD_NUMBERS {
         let response = api.post(&path, &json!({"token": number})).await;

@@ -33,7 +33,10 @@ pub trait Gateway: Send + Sync {
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
 
     /// What became of an earlier attempt, looked up by the idempotency key it was made with.
-    /// `Ok(None)` means the processor has no record of it: it never moved money.
+    /// `Ok(None)` must be final — the attempt never moved money and never will — because the
+    /// engine then fails it and frees the client's key for a retry. A remote gateway whose
+    /// dropped request could still land later must answer `Err(Ambiguous)` until it can be
+    /// sure (for example by re-sending the request with the same idempotency key).
     async fn retrieve(
         &self,
         kind: AttemptKind,

@@ -12,7 +12,7 @@ use kassa_gateways::{ChargeRequest, Gateway};
 
 use super::customer::settle_after;
 use super::messages::CreateCharge;
-use super::settlement::{Settlement, charge_answer};
+use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Charge, ChargeId, ChargeStatus, Event, EventKind};
@@ -131,43 +131,32 @@ impl CustomerActor {
         };
         changes.push(Write::Charge(charge.clone()));
         changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
-        if let Some(key) = &charge.idempotency_key {
-            changes.push(idempotency_settled(
-                key,
-                freed_key,
-                &self.fingerprint_of(key)?,
-                Outcome::Charge(charge.clone()),
-            ));
+        let in_flight = InFlightObject::Charge(charge.id.clone());
+        let outcome = Outcome::Charge(charge.clone());
+        if let Some(write) = self.idempotency_settlement(
+            charge.idempotency_key.as_deref(),
+            in_flight,
+            freed_key,
+            outcome,
+        )? {
+            changes.push(write);
         }
         let durable = self.commit(changes)?;
         tracing::info!(charge = %charge.id, status = charge.status.as_str(), "charge settled");
         Ok((charge, Some(durable)))
     }
-
-    /// The fingerprint stored with an in-flight idempotency record, kept when it completes.
-    pub(super) fn fingerprint_of(&self, key: &str) -> Result<[u8; 32], ActorError> {
-        let record = self.services.store.idempotency(&self.key.account, key)?;
-        Ok(record.map(|record| record.fingerprint).unwrap_or_default())
-    }
-}
-
-/// Completes an in-flight idempotency record, or frees the key when nothing happened.
-pub(super) fn idempotency_settled(
-    key: &str,
-    free: bool,
-    fingerprint: &[u8; 32],
-    outcome: Outcome,
-) -> Write {
-    if free {
-        return Write::RemoveIdempotency { key: key.to_owned() };
-    }
-    Write::idempotency_completed(key, *fingerprint, outcome)
 }
 
 impl Handler<CreateCharge> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Charge, ActorError>>;
 
     fn handle(&mut self, message: CreateCharge, _: &mut Context<Self>) -> Self::Result {
+        match self.earlier_outcome(message.idempotency.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(Outcome::Charge(charge))) => return Box::pin(fut::ready(Ok(charge))),
+            Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        }
         let cause = message.cause.clone();
         let StartedCharge { charge, recorded, gateway, request } = match self.begin_charge(message)
         {
@@ -177,21 +166,18 @@ impl Handler<CreateCharge> for CustomerActor {
         let timeout = self.services.gateway_timeout;
         let call = async move {
             recorded.wait().await?;
-            let answer = tokio::time::timeout(timeout, gateway.charge(&request)).await;
+            let answer = contained(timeout, async move { gateway.charge(&request).await }).await;
             Ok(charge_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {
-            let (charge, durable) = actor.settle_charge(&charge.id, settlement, &cause)?;
-            if charge.status == ChargeStatus::Processing {
+            let settled = actor.settle_charge(&charge.id, settlement, &cause);
+            // Unknown outcomes, and settlements that failed to commit, are asked about again.
+            if !matches!(&settled, Ok((now, _)) if now.status != ChargeStatus::Processing) {
                 let account = actor.key.account.clone();
                 let delay = actor.services.reconcile_after;
-                actor.ask_again_later(
-                    ctx,
-                    Unsettled::Charge { account, charge: charge.clone() },
-                    delay,
-                );
+                actor.ask_again_later(ctx, Unsettled::Charge { account, charge }, delay);
             }
-            Ok((charge, durable))
+            settled
         })
     }
 }

@@ -16,12 +16,16 @@ use actix::{
     WrapFuture,
 };
 
+use super::IdempotencyTicket;
 use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
 use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus};
 use crate::limits::RECONCILE_DELAY_MAX;
-use crate::store::{ChangeSet, DurableTicket, StoreError, Unsettled};
+use crate::store::{
+    ChangeSet, DurableTicket, IdempotencyState, InFlightObject, Outcome, StoreError, Unsettled,
+    Write,
+};
 
 /// What the actor keeps in memory between messages.
 pub(super) struct CustomerState {
@@ -112,6 +116,52 @@ pub(super) fn settle_after<S: 'static, T: 'static>(
 }
 
 impl CustomerActor {
+    /// What a keyed request already produced, if this actor carried it out before: the
+    /// registry may deliver a message again when the actor that took it died, and a request
+    /// must never be carried out twice.
+    pub(super) fn earlier_outcome(
+        &self,
+        ticket: Option<&IdempotencyTicket>,
+    ) -> Result<Option<Outcome>, ActorError> {
+        let Some(ticket) = ticket else { return Ok(None) };
+        let store = &self.services.store;
+        let account = &self.key.account;
+        let Some(record) = store.idempotency(account, &ticket.key)? else { return Ok(None) };
+        let outcome = match record.state {
+            IdempotencyState::Completed(outcome) => Some(*outcome),
+            IdempotencyState::InFlight(InFlightObject::Charge(id)) => {
+                store.charge(account, &id)?.map(Outcome::Charge)
+            }
+            IdempotencyState::InFlight(InFlightObject::Refund(id)) => {
+                store.refund(account, &id)?.map(Outcome::Refund)
+            }
+        };
+        Ok(outcome)
+    }
+
+    /// The write that settles a keyed request's in-flight record: its outcome, kept for
+    /// replays, or — when provably nothing happened — the key's removal, so a retry is carried
+    /// out. `None` when the key's record no longer names this object.
+    pub(super) fn idempotency_settlement(
+        &self,
+        key: Option<&str>,
+        object: InFlightObject,
+        free: bool,
+        outcome: Outcome,
+    ) -> Result<Option<Write>, ActorError> {
+        let Some(key) = key else { return Ok(None) };
+        let Some(record) = self.services.store.idempotency(&self.key.account, key)? else {
+            return Ok(None);
+        };
+        if record.state != IdempotencyState::InFlight(object) {
+            return Ok(None);
+        }
+        if free {
+            return Ok(Some(Write::RemoveIdempotency { key: key.to_owned() }));
+        }
+        Ok(Some(Write::idempotency_completed(key, record.fingerprint, outcome)))
+    }
+
     /// Asks the gateway about an unsettled charge or refund again after `delay`, and keeps
     /// asking, at doubling intervals, until it answers. The actor stays resident meanwhile.
     pub(super) fn ask_again_later(
@@ -127,7 +177,7 @@ impl CustomerActor {
         );
         self.in_flight += 1;
         ctx.run_later(delay, move |actor, ctx| {
-            let next_delay = (delay * 2).min(RECONCILE_DELAY_MAX);
+            let next_delay = delay.saturating_mul(2).min(RECONCILE_DELAY_MAX);
             ctx.spawn(actor.reconcile(vec![item], next_delay).map(|_, _, _| ()));
             actor.in_flight -= 1;
         });
@@ -152,6 +202,15 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
 
 impl Actor for CustomerActor {
     type Context = Context<Self>;
+
+    /// An actor that could not load its customer stops at once, so the next request spawns a
+    /// fresh one that tries again, instead of this one answering errors while kept busy.
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if self.state.is_err() {
+            self.stopping = true;
+            ctx.stop();
+        }
+    }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         if let Some(registry) = self.registry.upgrade() {

@@ -59,6 +59,8 @@ pub enum ActorError {
     AmountTooLarge { left: i64 },
     #[error("charge {0} has already been refunded in full")]
     AlreadyRefunded(String),
+    #[error("the Idempotency-Key was used for a different request")]
+    IdempotencyReused,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("the customer's actor is not available: {0}")]

@@ -14,6 +14,11 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
     type Result = Result<Durably<PaymentMethod>, ActorError>;
 
     fn handle(&mut self, message: AttachPaymentMethod, _: &mut Context<Self>) -> Self::Result {
+        match self.earlier_outcome(message.idempotency.as_ref())? {
+            None => {}
+            Some(Outcome::PaymentMethod(method)) => return Ok(Box::pin(async { Ok(method) })),
+            Some(_) => return Err(ActorError::IdempotencyReused),
+        }
         let customer_id = self.key.customer.clone();
         let mut changes = self.changes();
         let state = self.accepting()?;

@@ -11,7 +11,7 @@ use kassa_gateways::AttemptKind;
 
 use super::customer::settle_after;
 use super::messages::Reconcile;
-use super::settlement::{Settlement, retrieved};
+use super::settlement::{Settlement, contained, retrieved};
 use super::{ActorError, CustomerActor};
 use crate::domain::{ChargeStatus, RefundStatus};
 use crate::store::{DurableTicket, Unsettled};
@@ -42,18 +42,21 @@ impl CustomerActor {
             let mut settled = 0;
             let mut last_commit: Option<DurableTicket> = None;
             for (item, settlement) in answers {
-                let (durable, still_unsettled) = match &item {
-                    Unsettled::Charge { charge, .. } => {
-                        let (charge, durable) =
-                            actor.settle_charge(&charge.id, settlement, CAUSE)?;
-                        (durable, charge.status == ChargeStatus::Processing)
-                    }
-                    Unsettled::Refund { refund, .. } => {
-                        let (refund, durable) =
-                            actor.settle_refund(&refund.id, settlement, CAUSE)?;
-                        (durable, refund.status == RefundStatus::Pending)
-                    }
+                let result = match &item {
+                    Unsettled::Charge { charge, .. } => actor
+                        .settle_charge(&charge.id, settlement, CAUSE)
+                        .map(|(charge, durable)| {
+                            (durable, charge.status == ChargeStatus::Processing)
+                        }),
+                    Unsettled::Refund { refund, .. } => actor
+                        .settle_refund(&refund.id, settlement, CAUSE)
+                        .map(|(refund, durable)| (durable, refund.status == RefundStatus::Pending)),
                 };
+                // One item's failure must not leave the others unsettled or unscheduled.
+                let (durable, still_unsettled) = result.unwrap_or_else(|error| {
+                    tracing::error!(object = item.object_id(), %error, "settling failed");
+                    (None, true)
+                });
                 if still_unsettled {
                     actor.ask_again_later(ctx, item, retry_after);
                 }
@@ -81,9 +84,9 @@ impl CustomerActor {
         let gateway = self.services.gateways.by_name(gateway_name).cloned();
         async move {
             let settlement = match gateway {
-                Ok(gateway) => {
-                    retrieved(tokio::time::timeout(timeout, gateway.retrieve(kind, &key)).await)
-                }
+                Ok(gateway) => retrieved(
+                    contained(timeout, async move { gateway.retrieve(kind, &key).await }).await,
+                ),
                 Err(error) => Settlement::Unknown(error.to_string()),
             };
             (item, settlement)

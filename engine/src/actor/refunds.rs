@@ -9,10 +9,9 @@ use std::sync::Arc;
 use actix::{Context, Handler, ResponseActFuture, fut};
 use kassa_gateways::{Gateway, RefundRequest};
 
-use super::charges::idempotency_settled;
 use super::customer::settle_after;
 use super::messages::CreateRefund;
-use super::settlement::{Settlement, refund_answer};
+use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
@@ -156,13 +155,15 @@ impl CustomerActor {
         };
         changes.push(Write::Refund(refund.clone()));
         changes.push(Write::Event(Event::new(kind, refund.id.as_str(), cause)));
-        if let Some(key) = &refund.idempotency_key {
-            changes.push(idempotency_settled(
-                key,
-                freed_key,
-                &self.fingerprint_of(key)?,
-                Outcome::Refund(refund.clone()),
-            ));
+        let in_flight = InFlightObject::Refund(refund.id.clone());
+        let outcome = Outcome::Refund(refund.clone());
+        if let Some(write) = self.idempotency_settlement(
+            refund.idempotency_key.as_deref(),
+            in_flight,
+            freed_key,
+            outcome,
+        )? {
+            changes.push(write);
         }
         let durable = self.commit(changes)?;
         if let Ok(state) = self.accepting() {
@@ -190,6 +191,12 @@ impl Handler<CreateRefund> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Refund, ActorError>>;
 
     fn handle(&mut self, message: CreateRefund, _: &mut Context<Self>) -> Self::Result {
+        match self.earlier_outcome(message.idempotency.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(Outcome::Refund(refund))) => return Box::pin(fut::ready(Ok(refund))),
+            Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        }
         let cause = message.cause.clone();
         let StartedRefund { refund, recorded, gateway, request } = match self.begin_refund(message)
         {
@@ -199,21 +206,18 @@ impl Handler<CreateRefund> for CustomerActor {
         let timeout = self.services.gateway_timeout;
         let call = async move {
             recorded.wait().await?;
-            let answer = tokio::time::timeout(timeout, gateway.refund(&request)).await;
+            let answer = contained(timeout, async move { gateway.refund(&request).await }).await;
             Ok(refund_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {
-            let (refund, durable) = actor.settle_refund(&refund.id, settlement, &cause)?;
-            if refund.status == RefundStatus::Pending {
+            let settled = actor.settle_refund(&refund.id, settlement, &cause);
+            // Unknown outcomes, and settlements that failed to commit, are asked about again.
+            if !matches!(&settled, Ok((now, _)) if now.status != RefundStatus::Pending) {
                 let account = actor.key.account.clone();
                 let delay = actor.services.reconcile_after;
-                actor.ask_again_later(
-                    ctx,
-                    Unsettled::Refund { account, refund: refund.clone() },
-                    delay,
-                );
+                actor.ask_again_later(ctx, Unsettled::Refund { account, refund }, delay);
             }
-            Ok((refund, durable))
+            settled
         })
     }
 }

@@ -19,7 +19,7 @@ use actix::{Actor, Addr, Arbiter, ArbiterHandle, Handler, MailboxError, Message}
 
 use super::messages::StopIfIdle;
 use super::{ActorError, CustomerActor, CustomerKey, Services};
-use crate::limits::ACTOR_RESOLVE_ATTEMPTS_MAX;
+use crate::limits::{ACTOR_RESOLVE_ATTEMPTS_MAX, SWEEP_GAP_MIN};
 
 #[derive(Debug, Clone)]
 pub struct RegistryLimits {
@@ -159,7 +159,14 @@ impl Registry {
             key.clone(),
             Entry { addr: addr.clone(), generation, last_used: Instant::now() },
         );
-        inner.resident.fetch_add(1, Ordering::Relaxed);
+        drop(actors);
+        let resident = inner.resident.fetch_add(1, Ordering::Relaxed) + 1;
+        if resident > inner.limits.resident_max {
+            // Past the cap: evict now rather than at the next scheduled sweep.
+            if let Some(sweeper) = inner.sweeper.get() {
+                sweeper.unpark();
+            }
+        }
         Ok((addr, generation))
     }
 
@@ -175,6 +182,8 @@ impl Registry {
                         Some(registry) => registry.sweep(),
                         None => return,
                     }
+                    // Early wake-ups under sustained over-cap load must not spin the sweep.
+                    std::thread::sleep(SWEEP_GAP_MIN);
                 }
             })
             .expect("the sweeper thread starts");

@@ -1,6 +1,7 @@
 //! What a gateway's answer means for a charge or refund, in the engine's terms. Shared by the
 //! live flows (the answer to our call) and recovery (the answer to `retrieve`).
 
+use std::future::Future;
 use std::time::Duration;
 
 use kassa_gateways::{Attempt, ChargeOutcome, GatewayError, RefundOutcome};
@@ -12,11 +13,31 @@ pub(super) enum Settlement {
     Succeeded { reference: String },
     /// The gateway answered and no money moved (a decline, a refusal).
     Failed(Failure),
-    /// The gateway has no record of the attempt: it never reached it, so nothing moved and the
-    /// client's Idempotency-Key is freed for a retry.
+    /// Provably nothing moved — the gateway refused before acting, or has no record of the
+    /// attempt — so the object fails and the client's Idempotency-Key is freed for a retry.
     NeverReached(Failure),
     /// No answer we can act on (timeout, 5xx): the object stays unsettled until asked again.
     Unknown(String),
+}
+
+/// A gateway call on a task of its own, bounded by `timeout`: a panic in a gateway client becomes
+/// an unknown outcome (settled later by asking the gateway) instead of taking the customer's
+/// actor down with the message it was answering.
+pub(super) async fn contained<T: Send + 'static>(
+    timeout: Duration,
+    call: impl Future<Output = Result<T, GatewayError>> + Send + 'static,
+) -> Result<Result<T, GatewayError>, tokio::time::error::Elapsed> {
+    let mut task = tokio::spawn(call);
+    match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(answer)) => Ok(answer),
+        Ok(Err(failed)) => {
+            Ok(Err(GatewayError::Ambiguous(format!("the gateway call failed: {failed}"))))
+        }
+        Err(elapsed) => {
+            task.abort();
+            Err(elapsed)
+        }
+    }
 }
 
 fn failure(code: &str, message: impl Into<String>) -> Failure {
@@ -25,8 +46,10 @@ fn failure(code: &str, message: impl Into<String>) -> Failure {
 
 fn gateway_error(error: GatewayError) -> Settlement {
     match error {
+        // Nothing moved: the charge fails, and its Idempotency-Key is freed so that the
+        // client's retry with it is carried out (at this or, later, another gateway).
         GatewayError::NotAttempted(message) => {
-            Settlement::Failed(failure("gateway_unavailable", message))
+            Settlement::NeverReached(failure("gateway_unavailable", message))
         }
         GatewayError::InvalidPaymentMethod(message) => {
             Settlement::Failed(failure("payment_method_invalid", message))

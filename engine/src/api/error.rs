@@ -174,6 +174,7 @@ impl From<ActorError> for ApiError {
                 format!("charge {charge} has nothing left to refund"),
             )
             .with_param("charge"),
+            ActorError::IdempotencyReused => ApiError::idempotency_reused(),
             ActorError::Store(error) => ApiError::internal(error),
             ActorError::Unavailable(message) => ApiError::gateway_unavailable(message),
             ActorError::Stopping => ApiError::internal("an actor's stop reached the API"),

@@ -2,7 +2,8 @@
 //! - claims the key in memory while it runs: a second request with it meanwhile gets 409;
 //! - finds the key's durable record: a different request (method, path, canonical body) gets
 //!   422; a completed one gets its first response again with `Idempotent-Replayed: true`; one
-//!   whose gateway outcome is still unknown gets the object as it stands now;
+//!   whose gateway outcome was unknown when first answered (`processing`) gets the object as it
+//!   stands now, so a retry learns the outcome once it is known;
 //! - or runs, and the actor writes the record in the same atomic change as the effect.
 
 use std::collections::HashSet;
@@ -72,7 +73,7 @@ pub fn fingerprint(request: &ApiRequest) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(request.method.as_str().as_bytes());
     hasher.update(b"\n");
-    hasher.update(request.path.as_bytes());
+    hasher.update(request.segments().join("/").as_bytes());
     hasher.update(b"\n");
     hasher.update(request.canonical_body());
     hasher.finalize().into()
@@ -112,6 +113,9 @@ where
         IdempotencyState::Completed(outcome) => *outcome,
         IdempotencyState::InFlight(object) => current(store, account, object)?,
     };
+    // The record may have been written by a settlement still waiting for its flush: answer
+    // only from what is durable.
+    store.sync().wait().await?;
     Ok(Answer { outcome, replayed: true })
 }
 

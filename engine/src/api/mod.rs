@@ -47,10 +47,6 @@ pub struct App {
 }
 
 impl App {
-    pub fn storage_healthy(&self) -> bool {
-        self.sled.is_healthy()
-    }
-
     pub fn flush_stats(&self) -> FlushStats {
         self.sled.flush_stats()
     }

@@ -52,11 +52,11 @@ impl ApiRequest {
         Ok(value)
     }
 
-    /// The body with keys sorted and whitespace dropped, so two encodings of the same request
-    /// fingerprint the same.
+    /// The body with object keys sorted and whitespace dropped, so two encodings of the same
+    /// request fingerprint the same.
     pub fn canonical_body(&self) -> Vec<u8> {
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
-            Ok(value) => serde_json::to_vec(&value).unwrap_or_default(),
+            Ok(value) => serde_json::to_vec(&sorted(value)).unwrap_or_default(),
             Err(_) => self.body.to_vec(),
         }
     }
@@ -85,6 +85,20 @@ impl ApiRequest {
                 ),
             )),
         }
+    }
+}
+
+/// Sorts object keys at every depth, whatever order the JSON map type keeps.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|(left, _), (right, _)| left.cmp(right));
+            Value::Object(entries.into_iter().map(|(key, value)| (key, sorted(value))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 
@@ -117,4 +131,32 @@ where
         }
     }
     Ok(body.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: &str) -> ApiRequest {
+        ApiRequest {
+            method: Method::POST,
+            path: "/v1/charges".into(),
+            query: String::new(),
+            headers: HeaderMap::new(),
+            body: Bytes::from(body.to_owned()),
+            request_id: "req_test".into(),
+        }
+    }
+
+    #[test]
+    fn key_order_and_whitespace_do_not_change_the_canonical_body() {
+        let one = request(r#"{"b": 1, "a": {"y": [1, {"d": 2, "c": 3}], "x": null}}"#);
+        let two = request(r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#);
+        assert_eq!(one.canonical_body(), two.canonical_body());
+        assert_eq!(
+            String::from_utf8(one.canonical_body()).unwrap(),
+            r#"{"a":{"x":null,"y":[1,{"c":3,"d":2}]},"b":1}"#
+        );
+        assert_ne!(one.canonical_body(), request(r#"{"b": 2}"#).canonical_body());
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use crate::domain::money::{self, MoneyError};
+use crate::domain::payment_method::looks_like_card_number;
 use crate::domain::{Currency, Metadata};
 use crate::limits::{
     METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, TEXT_FIELD_LEN_MAX,
@@ -18,8 +19,33 @@ pub fn text(param: &str, value: Option<String>) -> Result<Option<String>, ApiErr
             param,
             format!("`{param}` must not contain control characters"),
         )),
+        Some(text) if looks_like_card_number(&text) => Err(card_number_refused(param)),
         other => Ok(other),
     }
+}
+
+fn card_number_refused(param: &str) -> ApiError {
+    ApiError::validation(
+        param,
+        format!("`{param}` looks like it holds a card number; Kassa never accepts card data"),
+    )
+}
+
+/// A phone number: digits with the usual punctuation, no card-number check (a long phone number
+/// can pass Luhn by chance).
+pub fn phone(value: Option<String>) -> Result<Option<String>, ApiError> {
+    if let Some(phone) = &value {
+        let allowed =
+            |c: char| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.');
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        if !phone.chars().all(allowed) || !(3..=20).contains(&digits) || phone.len() > 32 {
+            return Err(ApiError::validation(
+                "phone",
+                "`phone` is a phone number such as +254712345678",
+            ));
+        }
+    }
+    Ok(value)
 }
 
 pub fn email(value: Option<String>) -> Result<Option<String>, ApiError> {
@@ -61,6 +87,9 @@ pub fn metadata(value: Option<Metadata>) -> Result<Metadata, ApiError> {
                 format!("metadata.{key}"),
                 format!("metadata keys are 1 to {METADATA_KEY_LEN_MAX} characters"),
             ));
+        }
+        if looks_like_card_number(value) || looks_like_card_number(key) {
+            return Err(card_number_refused(&format!("metadata.{key}")));
         }
         if value.chars().count() > METADATA_VALUE_LEN_MAX {
             return Err(ApiError::validation(

@@ -8,11 +8,16 @@
 //!
 //! Why this shape (measured on sled 0.34.7, see DESIGN.md): concurrent `flush_async` calls
 //! deadlock, so there is exactly one flusher; and `flush()` ends in `sync_file_range`, which
-//! survives `kill -9` but not a power cut, so the flusher adds the `fdatasync`.
+//! survives `kill -9` but not a power cut, so the flusher adds the `fdatasync` — of the data
+//! file, and of the files sled writes under `blobs/` for items too large for its log, which
+//! sled never syncs itself.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,9 +25,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{DurableTicket, StoreError};
-
-/// After a failed flush, wait this long before trying again, so a full disk is not spun on.
-const FLUSH_RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What the flusher has done, for metrics and tests.
 #[derive(Debug, Clone, Copy, Default)]
@@ -43,7 +45,6 @@ pub struct GroupCommit {
     wake_signal: Condvar,
     /// The highest sequence known durable.
     flushed: watch::Sender<u64>,
-    healthy: AtomicBool,
     stats: Mutex<FlushStats>,
     flusher: Mutex<Option<thread::JoinHandle<()>>>,
 }
@@ -55,31 +56,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl GroupCommit {
     /// Starts the flusher thread for `db`, whose data file lives in `path`.
     pub fn start(db: sled::Db, path: &Path) -> Result<Arc<GroupCommit>, StoreError> {
-        let data_file = File::open(path.join("db")).map_err(|error| {
-            StoreError::Storage(format!("cannot open sled's data file: {error}"))
-        })?;
+        let files = DurableFiles::open(path)?;
         let (flushed, _) = watch::channel(0);
         let group = Arc::new(GroupCommit {
             written: AtomicU64::new(0),
             wake: Mutex::new(Wake::default()),
             wake_signal: Condvar::new(),
             flushed,
-            healthy: AtomicBool::new(true),
             stats: Mutex::new(FlushStats::default()),
             flusher: Mutex::new(None),
         });
         let flusher = Arc::clone(&group);
         let handle = thread::Builder::new()
             .name("kassa-flusher".into())
-            .spawn(move || flusher.run(db, data_file))
+            .spawn(move || flusher.run(db, files))
             .map_err(|error| StoreError::Storage(format!("cannot start the flusher: {error}")))?;
         *lock(&group.flusher) = Some(handle);
         Ok(group)
     }
 
     /// Call after a write has been applied: the returned ticket resolves once it is durable.
-    /// While flushes fail (a full disk), tickets wait for the first one that succeeds: nothing
-    /// is acknowledged that is not on disk.
     pub fn written(&self) -> DurableTicket {
         let sequence = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         self.request_flush();
@@ -91,11 +87,6 @@ impl GroupCommit {
                 .map(drop)
                 .map_err(|_| StoreError::Storage("the flusher has stopped".into()))
         }))
-    }
-
-    /// False while the last flush failed.
-    pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::SeqCst)
     }
 
     pub fn stats(&self) -> FlushStats {
@@ -112,28 +103,23 @@ impl GroupCommit {
         }
     }
 
-    fn run(self: Arc<Self>, db: sled::Db, data_file: File) {
+    fn run(self: Arc<Self>, db: sled::Db, mut files: DurableFiles) {
         while let Some(target) = self.next_target() {
             let started = Instant::now();
-            let result = db.flush().map(drop).map_err(|error| error.to_string()).and_then(|()| {
-                data_file.sync_data().map_err(|error| format!("fdatasync: {error}"))
-            });
-            match result {
-                Ok(()) => {
-                    self.healthy.store(true, Ordering::SeqCst);
-                    let mut stats = lock(&self.stats);
-                    stats.flushes += 1;
-                    stats.last_flush = started.elapsed();
-                    drop(stats);
-                    self.flushed.send_replace(target);
-                }
-                Err(error) => {
-                    tracing::error!(%error, "flush failed; acknowledgements wait for a retry");
-                    self.healthy.store(false, Ordering::SeqCst);
-                    thread::sleep(FLUSH_RETRY_DELAY);
-                    self.request_flush();
-                }
+            let flushed = db.flush().map(drop).map_err(|error| error.to_string());
+            if let Err(error) = flushed.and_then(|()| files.sync()) {
+                // After a failed fsync the kernel may drop the dirty pages and mark them clean
+                // ("fsyncgate"): a later flush could succeed and acknowledge writes that are
+                // gone. Stop instead; recovery at the next start settles what was under way.
+                tracing::error!(%error, "flush failed: stopping so that nothing lost is acknowledged");
+                eprintln!("kassa: flush failed ({error}): stopping");
+                std::process::abort();
             }
+            let mut stats = lock(&self.stats);
+            stats.flushes += 1;
+            stats.last_flush = started.elapsed();
+            drop(stats);
+            self.flushed.send_replace(target);
         }
     }
 
@@ -154,5 +140,56 @@ impl GroupCommit {
         }
         wake.pending = false;
         Some(self.written.load(Ordering::SeqCst))
+    }
+}
+
+/// The files a flush must make durable, beyond what sled's `flush()` does.
+struct DurableFiles {
+    data: File,
+    blobs: PathBuf,
+    /// Blob files already synced; sled never rewrites one, it writes new ones.
+    synced_blobs: HashSet<OsString>,
+}
+
+impl DurableFiles {
+    fn open(path: &Path) -> Result<DurableFiles, StoreError> {
+        let data = File::open(path.join("db")).map_err(|error| {
+            StoreError::Storage(format!("cannot open sled's data file: {error}"))
+        })?;
+        Ok(DurableFiles { data, blobs: path.join("blobs"), synced_blobs: HashSet::new() })
+    }
+
+    /// New blobs first, then the data file whose log points at them.
+    fn sync(&mut self) -> Result<(), String> {
+        self.sync_new_blobs().map_err(|error| format!("syncing sled's blobs: {error}"))?;
+        self.data.sync_data().map_err(|error| format!("fdatasync of sled's data file: {error}"))
+    }
+
+    fn sync_new_blobs(&mut self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        let mut present = HashSet::new();
+        let mut synced_any = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !self.synced_blobs.contains(&name) {
+                match File::open(self.blobs.join(&name)) {
+                    Ok(blob) => blob.sync_all()?,
+                    // sled removed a blob it no longer needs: nothing to make durable.
+                    Err(error) if error.kind() == ErrorKind::NotFound => continue,
+                    Err(error) => return Err(error),
+                }
+                synced_any = true;
+            }
+            present.insert(name);
+        }
+        if synced_any {
+            File::open(&self.blobs)?.sync_all()?;
+        }
+        self.synced_blobs = present;
+        Ok(())
     }
 }

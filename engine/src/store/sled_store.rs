@@ -83,10 +83,6 @@ impl SledStore {
         self.group_commit.stats()
     }
 
-    pub fn is_healthy(&self) -> bool {
-        self.group_commit.is_healthy()
-    }
-
     fn tree(&self, id: TreeId) -> &sled::Tree {
         &self.trees[id as usize]
     }

@@ -61,7 +61,12 @@ impl SandboxGateway {
 
 fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
     cards::find(token).ok_or_else(|| {
-        GatewayError::InvalidPaymentMethod(format!("`{token}` is not a sandbox test token"))
+        // The token is not echoed: a client that sent card data by mistake must not see it
+        // come back in an error (or in a log that records errors).
+        GatewayError::InvalidPaymentMethod(format!(
+            "not a sandbox test token ({} characters); use one such as pm_card_visa",
+            token.len()
+        ))
     })
 }
 

@@ -43,7 +43,7 @@ fn parse(request: &ApiRequest) -> Result<Customer, ApiError> {
         id: CustomerId::generate(),
         email: validate::email(input.email)?,
         name: validate::text("name", input.name)?,
-        phone: validate::text("phone", input.phone)?,
+        phone: validate::phone(input.phone)?,
         address,
         metadata: validate::metadata(input.metadata)?,
         created: now_unix_secs(),

@@ -1,5 +1,5 @@
-//! `/openapi.json`, `/healthz` (the process answers), `/readyz` (storage is writable and start-up, recovery
-//! included, is done) and `/metrics` (Prometheus text).
+//! `/openapi.json`, `/healthz` (the process answers), `/readyz` (start-up, recovery included, is
+//! done; a storage failure stops the process) and `/metrics` (Prometheus text).
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
@@ -24,7 +24,7 @@ pub fn healthz() -> Reply {
 }
 
 pub fn readyz(app: &App) -> Reply {
-    if app.ready.load(Ordering::SeqCst) && app.storage_healthy() {
+    if app.ready.load(Ordering::SeqCst) {
         Reply::ok(json!({ "status": "ready" }))
     } else {
         Reply {
