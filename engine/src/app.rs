@@ -79,7 +79,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
-    ensure_dev_key(&config, &sled)?;
+    ensure_dev_key(&config, &sled).await?;
 
     let report = recovery::run(store.as_ref(), &registry).await?;
     if report.found > 0 {
@@ -143,7 +143,7 @@ fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
 
 /// With no API key configured at all, the default account gets a generated one on first start:
 /// stored hashed, printed once, and written to `<data dir>/dev-api-key` (mode 0600).
-fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
+async fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
     let any_configured = config.accounts.iter().any(|account| !account.api_keys.is_empty());
     let account = AccountId::default_account();
     let store_error = |error| StartError::Store { path: store.path().display().to_string(), error };
@@ -156,7 +156,7 @@ fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> 
     let key = generate_key();
     write_private(&store.path().join("dev-api-key"), &key).map_err(StartError::DevKey)?;
     let durable = store.put_generated_api_key(&account, &hash_key(&key)).map_err(store_error)?;
-    futures::executor::block_on(durable.wait()).map_err(store_error)?;
+    durable.wait().await.map_err(store_error)?;
     tracing::info!(api_key = %key, file = %store.path().join("dev-api-key").display(), "generated a dev API key for acct_default; it is shown only this once");
     Ok(())
 }
