@@ -13,5 +13,6 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod limits;
+pub mod metrics;
 pub mod recovery;
 pub mod store;

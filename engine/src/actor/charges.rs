@@ -12,7 +12,7 @@ use kassa_gateways::{ChargeRequest, Gateway};
 
 use super::customer::settle_after;
 use super::messages::CreateCharge;
-use super::settlement::{Settlement, charge_answer, contained};
+use super::settlement::{GatewayCall, Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Charge, ChargeId, ChargeStatus, Event, EventKind};
@@ -142,6 +142,7 @@ impl CustomerActor {
             changes.push(write);
         }
         let durable = self.commit(changes)?;
+        crate::metrics::global().count_charge(charge.status.as_str(), &charge.gateway);
         tracing::info!(charge = %charge.id, status = charge.status.as_str(), "charge settled");
         Ok((charge, Some(durable)))
     }
@@ -166,7 +167,9 @@ impl Handler<CreateCharge> for CustomerActor {
         let timeout = self.services.gateway_timeout;
         let call = async move {
             recorded.wait().await?;
-            let answer = contained(timeout, async move { gateway.charge(&request).await }).await;
+            let call = GatewayCall { gateway: gateway.name().to_owned(), operation: "charge" };
+            let answer =
+                contained(call, timeout, async move { gateway.charge(&request).await }).await;
             Ok(charge_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {

@@ -11,7 +11,7 @@ use kassa_gateways::AttemptKind;
 
 use super::customer::settle_after;
 use super::messages::Reconcile;
-use super::settlement::{Settlement, contained, retrieved};
+use super::settlement::{GatewayCall, Settlement, contained, retrieved};
 use super::{ActorError, CustomerActor};
 use crate::domain::{ChargeStatus, RefundStatus};
 use crate::store::{DurableTicket, Unsettled};
@@ -81,12 +81,14 @@ impl CustomerActor {
                 (&refund.gateway, AttemptKind::Refund, refund.gateway_idempotency_key().to_owned())
             }
         };
+        let call = GatewayCall { gateway: gateway_name.clone(), operation: "retrieve" };
         let gateway = self.services.gateways.by_name(gateway_name).cloned();
         async move {
             let settlement = match gateway {
-                Ok(gateway) => retrieved(
-                    contained(timeout, async move { gateway.retrieve(kind, &key).await }).await,
-                ),
+                Ok(gateway) => {
+                    let lookup = async move { gateway.retrieve(kind, &key).await };
+                    retrieved(contained(call, timeout, lookup).await)
+                }
                 Err(error) => Settlement::Unknown(error.to_string()),
             };
             (item, settlement)

@@ -11,7 +11,7 @@ use kassa_gateways::{Gateway, RefundRequest};
 
 use super::customer::settle_after;
 use super::messages::CreateRefund;
-use super::settlement::{Settlement, contained, refund_answer};
+use super::settlement::{GatewayCall, Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
@@ -206,7 +206,9 @@ impl Handler<CreateRefund> for CustomerActor {
         let timeout = self.services.gateway_timeout;
         let call = async move {
             recorded.wait().await?;
-            let answer = contained(timeout, async move { gateway.refund(&request).await }).await;
+            let call = GatewayCall { gateway: gateway.name().to_owned(), operation: "refund" };
+            let answer =
+                contained(call, timeout, async move { gateway.refund(&request).await }).await;
             Ok(refund_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {

@@ -116,7 +116,11 @@ impl Registry {
     {
         for _ in 0..ACTOR_RESOLVE_ATTEMPTS_MAX {
             let (addr, generation) = self.resolve(key)?;
-            match addr.send(message.clone()).await {
+            let answer = {
+                let _counted = MessageInFlight::new();
+                addr.send(message.clone()).await
+            };
+            match answer {
                 Ok(answer) if answer.is_unavailable() => {
                     self.inner.remove(key, generation);
                 }
@@ -224,6 +228,23 @@ impl RegistryInner {
                 break;
             }
         }
+    }
+}
+
+/// Counts a message in `kassa_actor_mailbox_depth` for as long as it lives, however the wait
+/// for its answer ends.
+struct MessageInFlight;
+
+impl MessageInFlight {
+    fn new() -> MessageInFlight {
+        crate::metrics::global().actor_messages_in_flight.inc();
+        MessageInFlight
+    }
+}
+
+impl Drop for MessageInFlight {
+    fn drop(&mut self) {
+        crate::metrics::global().actor_messages_in_flight.dec();
     }
 }
 

@@ -2,7 +2,7 @@
 //! live flows (the answer to our call) and recovery (the answer to `retrieve`).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kassa_gateways::{Attempt, ChargeOutcome, GatewayError, RefundOutcome};
 
@@ -24,11 +24,13 @@ pub(super) enum Settlement {
 /// an unknown outcome (settled later by asking the gateway) instead of taking the customer's
 /// actor down with the message it was answering.
 pub(super) async fn contained<T: Send + 'static>(
+    call: GatewayCall,
     timeout: Duration,
-    call: impl Future<Output = Result<T, GatewayError>> + Send + 'static,
+    future: impl Future<Output = Result<T, GatewayError>> + Send + 'static,
 ) -> Result<Result<T, GatewayError>, tokio::time::error::Elapsed> {
-    let mut task = tokio::spawn(call);
-    match tokio::time::timeout(timeout, &mut task).await {
+    let started = Instant::now();
+    let mut task = tokio::spawn(future);
+    let answer = match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(failed)) => {
             Ok(Err(GatewayError::Ambiguous(format!("the gateway call failed: {failed}"))))
@@ -37,7 +39,21 @@ pub(super) async fn contained<T: Send + 'static>(
             task.abort();
             Err(elapsed)
         }
-    }
+    };
+    let answered = matches!(&answer, Ok(Ok(_)) | Ok(Err(GatewayError::NotAttempted(_))));
+    crate::metrics::global().observe_gateway_call(
+        &call.gateway,
+        call.operation,
+        answered,
+        started.elapsed(),
+    );
+    answer
+}
+
+/// Which call [`contained`] runs, for its latency metric.
+pub(super) struct GatewayCall {
+    pub gateway: String,
+    pub operation: &'static str,
 }
 
 fn failure(code: &str, message: impl Into<String>) -> Failure {

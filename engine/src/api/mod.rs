@@ -26,7 +26,6 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::actor::Registry;
-use crate::store::group_commit::FlushStats;
 use crate::store::{SledStore, Store};
 use error::ApiError;
 use handlers::{Body, Reply};
@@ -44,12 +43,6 @@ pub struct App {
     pub request_timeout: Duration,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
-}
-
-impl App {
-    pub fn flush_stats(&self) -> FlushStats {
-        self.sled.flush_stats()
-    }
 }
 
 /// The whole API as one warp filter.
@@ -90,6 +83,9 @@ where
     B: warp::Buf,
 {
     let request_id = format!("req_{}", ulid::Ulid::new());
+    let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
+    let route = routes::route_label(&segments);
+    let method_label = method.as_str().to_owned();
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     let started = Instant::now();
@@ -113,7 +109,14 @@ where
             body: Body::Json(error.body()),
             replayed: false,
         });
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        crate::metrics::global().observe_request(
+            route,
+            &method_label,
+            reply.status.as_u16(),
+            elapsed,
+        );
+        let latency_ms = elapsed.as_millis() as u64;
         if reply.status.is_server_error() {
             tracing::warn!(status = reply.status.as_u16(), latency_ms, "answered");
         } else {

@@ -66,3 +66,24 @@ fn is_v1_route(path: &[&str]) -> bool {
             | ["sandbox", "ledger"]
     )
 }
+
+/// The route template a request matched, for metrics: bounded, unlike raw paths.
+pub fn route_label(segments: &[&str]) -> &'static str {
+    match segments {
+        ["healthz"] => "/healthz",
+        ["readyz"] => "/readyz",
+        ["metrics"] => "/metrics",
+        ["openapi.json"] => "/openapi.json",
+        ["v1", "customers"] => "/v1/customers",
+        ["v1", "customers", _] => "/v1/customers/{id}",
+        ["v1", "customers", _, "payment_methods"] => "/v1/customers/{id}/payment_methods",
+        ["v1", "customers", _, "charges"] => "/v1/customers/{id}/charges",
+        ["v1", "payment_methods", _] => "/v1/payment_methods/{id}",
+        ["v1", "charges"] => "/v1/charges",
+        ["v1", "charges", _] => "/v1/charges/{id}",
+        ["v1", "refunds"] => "/v1/refunds",
+        ["v1", "refunds", _] => "/v1/refunds/{id}",
+        ["v1", "sandbox", "ledger"] => "/v1/sandbox/ledger",
+        _ => "unmatched",
+    }
+}

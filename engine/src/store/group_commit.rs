@@ -104,6 +104,8 @@ impl GroupCommit {
     }
 
     fn run(self: Arc<Self>, db: sled::Db, mut files: DurableFiles) {
+        let metrics = crate::metrics::global();
+        let mut flushed_before = 0;
         while let Some(target) = self.next_target() {
             let started = Instant::now();
             let flushed = db.flush().map(drop).map_err(|error| error.to_string());
@@ -115,9 +117,13 @@ impl GroupCommit {
                 eprintln!("kassa: flush failed ({error}): stopping");
                 std::process::abort();
             }
+            let elapsed = started.elapsed();
+            metrics.flush_duration.observe(elapsed.as_secs_f64());
+            metrics.flush_batch.observe((target - flushed_before) as f64);
+            flushed_before = target;
             let mut stats = lock(&self.stats);
             stats.flushes += 1;
-            stats.last_flush = started.elapsed();
+            stats.last_flush = elapsed;
             drop(stats);
             self.flushed.send_replace(target);
         }

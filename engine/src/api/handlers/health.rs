@@ -1,7 +1,6 @@
 //! `/openapi.json`, `/healthz` (the process answers), `/readyz` (start-up, recovery included, is
 //! done; a storage failure stops the process) and `/metrics` (Prometheus text).
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
@@ -36,30 +35,9 @@ pub fn readyz(app: &App) -> Reply {
 }
 
 pub fn metrics(app: &App) -> Reply {
-    let flush = app.flush_stats();
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: String| {
-        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    gauge(
-        "kassa_actors_resident",
-        "Customer actors in memory.",
-        "gauge",
-        app.registry.resident().to_string(),
-    );
-    gauge(
-        "kassa_store_flushes_total",
-        "Group-commit flushes (flush + fdatasync) done.",
-        "counter",
-        flush.flushes.to_string(),
-    );
-    gauge(
-        "kassa_store_last_flush_seconds",
-        "Duration of the latest flush.",
-        "gauge",
-        format!("{:.6}", flush.last_flush.as_secs_f64()),
-    );
-    Reply { status: StatusCode::OK, body: Body::Text(text), replayed: false }
+    let metrics = crate::metrics::global();
+    metrics.actors_resident.set(i64::try_from(app.registry.resident()).unwrap_or(i64::MAX));
+    Reply { status: StatusCode::OK, body: Body::Text(metrics.encode()), replayed: false }
 }
 
 #[cfg(test)]

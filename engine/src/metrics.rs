@@ -1,0 +1,190 @@
+//! Engine metrics, exposed at `GET /metrics` in Prometheus text format (prometheus-client).
+//!
+//! One process-wide set: the parts of the engine that record (API, actors, store) reach it
+//! through [`global`], so no layer has to thread a handle through the others.
+
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// The route's template (`/v1/charges/{id}`), never the raw path: bounded cardinality.
+    pub route: &'static str,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChargeLabels {
+    pub status: &'static str,
+    pub gateway: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GatewayLabels {
+    pub gateway: String,
+    /// `charge`, `refund` or `retrieve`.
+    pub operation: &'static str,
+    /// `answered` or `unknown` (timeout, transport error).
+    pub outcome: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets from 50 µs to ~1.6 s, doubling.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Commits per flush: 1 to 1024, doubling.
+fn batch_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: HistogramFamily<RouteLabels>,
+    pub charges: Family<ChargeLabels, Counter>,
+    pub gateway_calls: HistogramFamily<GatewayLabels>,
+    pub flush_duration: Histogram,
+    pub flush_batch: Histogram,
+    pub actors_resident: Gauge,
+    pub actor_messages_in_flight: Gauge<i64, AtomicI64>,
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = HistogramFamily::<RouteLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "kassa_http_request_duration_seconds",
+            "HTTP requests by route template, method and status, from arrival to answer",
+            requests.clone(),
+        );
+        let charges = Family::<ChargeLabels, Counter>::default();
+        registry.register(
+            "kassa_charges",
+            "Charges settled (or left processing) by status and gateway",
+            charges.clone(),
+        );
+        let gateway_calls =
+            HistogramFamily::<GatewayLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "kassa_gateway_call_duration_seconds",
+            "Gateway calls by gateway, operation and outcome",
+            gateway_calls.clone(),
+        );
+        let flush_duration = latency_histogram();
+        registry.register(
+            "kassa_store_flush_duration_seconds",
+            "Group-commit flushes: sled flush, blob fsyncs and fdatasync",
+            flush_duration.clone(),
+        );
+        let flush_batch = batch_histogram();
+        registry.register(
+            "kassa_store_flush_batch_commits",
+            "Commits made durable by one flush",
+            flush_batch.clone(),
+        );
+        let actors_resident = Gauge::default();
+        registry.register(
+            "kassa_actors_resident",
+            "Customer actors in memory",
+            actors_resident.clone(),
+        );
+        let actor_messages_in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "kassa_actor_mailbox_depth",
+            "Messages sent to customer actors and not yet answered (queued or being handled)",
+            actor_messages_in_flight.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            charges,
+            gateway_calls,
+            flush_duration,
+            flush_batch,
+            actors_resident,
+            actor_messages_in_flight,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    pub fn observe_request(
+        &self,
+        route: &'static str,
+        method: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let labels = RouteLabels { route, method: method.to_owned(), status };
+        self.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn observe_gateway_call(
+        &self,
+        gateway: &str,
+        operation: &'static str,
+        answered: bool,
+        elapsed: Duration,
+    ) {
+        let outcome = if answered { "answered" } else { "unknown" };
+        let labels = GatewayLabels { gateway: gateway.to_owned(), operation, outcome };
+        self.gateway_calls.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    }
+
+    pub fn count_charge(&self, status: &'static str, gateway: &str) {
+        self.charges.get_or_create(&ChargeLabels { status, gateway: gateway.to_owned() }).inc();
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+pub fn global() -> &'static Metrics {
+    &METRICS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_exposed() {
+        let metrics = Metrics::new();
+        metrics.observe_request("/v1/charges", "POST", 200, Duration::from_millis(2));
+        metrics.count_charge("succeeded", "sandbox");
+        metrics.observe_gateway_call("sandbox", "charge", true, Duration::from_millis(1));
+        metrics.flush_duration.observe(0.0002);
+        metrics.flush_batch.observe(17.0);
+        metrics.actors_resident.set(3);
+        let text = metrics.encode();
+        for name in [
+            "kassa_http_request_duration_seconds_bucket{",
+            "route=\"/v1/charges\"",
+            "kassa_charges_total{",
+            "kassa_gateway_call_duration_seconds_count{",
+            "kassa_store_flush_duration_seconds_sum",
+            "kassa_store_flush_batch_commits_bucket",
+            "kassa_actors_resident 3",
+            "kassa_actor_mailbox_depth 0",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+    }
+}
