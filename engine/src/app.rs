@@ -50,7 +50,8 @@ impl Durability for StoreDurability {
 pub async fn run(config: Config) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
     let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
-    let sled = Arc::new(SledStore::open(&data_dir).map_err(store_error)?);
+    let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
+    let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
 
     let sandbox = match config.gateways.sandbox.enabled {

@@ -34,6 +34,8 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub path: PathBuf,
+    /// sled's page cache, in MiB.
+    pub cache_mib: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -105,7 +107,7 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { path: PathBuf::from("./data") }
+        StorageConfig { path: PathBuf::from("./data"), cache_mib: 64 }
     }
 }
 
@@ -250,6 +252,7 @@ impl Config {
         };
         positive("server.request_timeout_ms", self.server.request_timeout_ms)?;
         positive("actors.idle_timeout_secs", self.actors.idle_timeout_secs)?;
+        positive("storage.cache_mib", self.storage.cache_mib)?;
         positive("actors.resident_max", self.actors.resident_max as u64)?;
         positive("actors.mailbox_len_max", self.actors.mailbox_len_max as u64)?;
         positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;

@@ -43,3 +43,7 @@ pub const RECONCILE_AFTER_SECS_MAX: u64 = 3600;
 /// Shortest pause between two sweeps of the actor registry: a sweep sorts every resident actor,
 /// so spawns past `resident_max` may wake it early, but not more often than this.
 pub const SWEEP_GAP_MIN: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// sled's page cache when the config does not say (`storage.cache_mib`): enough for the working
+/// set of hot customers; sled's own default of 1 GiB would dominate the engine's memory.
+pub const STORE_CACHE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;

@@ -19,6 +19,7 @@ use crate::domain::{
     AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Event, PaymentMethod,
     PaymentMethodId, Refund, RefundId, RefundStatus,
 };
+use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 
 /// The trees, in the order of the transaction's view.
 #[derive(Clone, Copy)]
@@ -59,11 +60,18 @@ pub struct SledStore {
 }
 
 impl SledStore {
+    /// Opens (or creates) the store in `path` with sled's page cache at its default size.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
+        SledStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
+    }
+
+    /// Opens the store with a page cache of at most `cache_bytes`: sled's own default (1 GiB)
+    /// would let an idle engine with many customers grow far past what it needs.
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(path).map_err(|error| {
             StoreError::Storage(format!("cannot create {}: {error}", path.display()))
         })?;
-        let db = sled::Config::new().path(path).open()?;
+        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
         let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
         let group_commit = GroupCommit::start(db.clone(), path)?;
