@@ -36,6 +36,9 @@ pub enum StartError {
     DevKey(std::io::Error),
 }
 
+/// Added to the request timeout to bound a graceful stop.
+const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
+
 /// The sandbox's ledger writes become durable through the store's one flusher.
 struct StoreDurability(Arc<SledStore>);
 
@@ -110,11 +113,21 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     });
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{address}");
-    warp::serve(api::filter(Arc::clone(&app)))
-        .incoming(listener)
-        .graceful(shutdown_signal())
-        .run()
-        .await;
+    let (stopping, stop_requested) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::serve(api::filter(Arc::clone(&app))).incoming(listener).graceful(async {
+        shutdown_signal().await;
+        let _ = stopping.send(());
+    });
+    // Requests are answered within the request timeout (503 after it), so past it plus a margin
+    // nothing is left to answer: a stuck connection must not hold the stop forever.
+    let grace = app.request_timeout + SHUTDOWN_MARGIN;
+    tokio::select! {
+        () = server.run() => {}
+        () = async {
+            let _ = stop_requested.await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; stopping"),
+    }
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
     Ok(())
