@@ -35,6 +35,16 @@ async fn a_repeated_request_replays_the_first_answer() {
         assert!(again.is_replay(), "attempt {attempt}: no `Idempotent-Replayed: true` header");
     }
 
+    // Once the first request has finished, concurrent replays never see 409: only a request
+    // still in flight holds its key.
+    let replays =
+        join_all((0..20).map(|_| api.charge_with_key(&customer, 1_000, "usd", &key))).await;
+    for again in &replays {
+        assert_eq!(again.status, first.status, "a concurrent replay: {}", again.text);
+        assert_eq!(again.body, first.body, "a concurrent replay differs");
+        assert!(again.is_replay());
+    }
+
     let charge_id = str_field(&charge, "id");
     assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id]);
     let ledger = api.ledger().await;

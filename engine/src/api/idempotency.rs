@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::request::ApiRequest;
 use crate::actor::IdempotencyTicket;
 use crate::domain::AccountId;
-use crate::store::{IdempotencyState, InFlightObject, Outcome, Store};
+use crate::store::{IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Store};
 
 const CLAIM_SHARDS: usize = 64;
 
@@ -100,13 +100,33 @@ where
     let Some(key) = request.idempotency_key()? else {
         return Ok(Answer { outcome: execute(None).await?, replayed: false });
     };
-    let _claim = claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     let fingerprint = fingerprint(request);
-    let Some(record) = store.idempotency(account, &key)? else {
-        let ticket = IdempotencyTicket { key, fingerprint };
-        return Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false });
-    };
-    if record.fingerprint != fingerprint {
+    // A finished request is replayed without a claim, so its replays never wait on each other.
+    if let Some(record) = store.idempotency(account, &key)?
+        && matches!(record.state, IdempotencyState::Completed(_))
+    {
+        return replay(store, account, record, &fingerprint).await;
+    }
+    let _claim = claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
+    // Read again under the claim: the request may have finished since.
+    match store.idempotency(account, &key)? {
+        None => {
+            let ticket = IdempotencyTicket { key, fingerprint };
+            Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false })
+        }
+        Some(record) => replay(store, account, record, &fingerprint).await,
+    }
+}
+
+/// Answers from a key's record: 422 for a different request, else the recorded outcome (or,
+/// for a charge or refund still waiting on its gateway, the object as it stands).
+async fn replay(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    record: IdempotencyRecord,
+    fingerprint: &[u8; 32],
+) -> Result<Answer, ApiError> {
+    if &record.fingerprint != fingerprint {
         return Err(ApiError::idempotency_reused());
     }
     let outcome = match record.state {
