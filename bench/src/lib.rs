@@ -1,3 +1,37 @@
-//! Kassa's benchmarks. `benches/store_commit.rs` measures the durable write path (sled commit +
-//! group-commit flush + fdatasync) that every acknowledged state change waits on:
+//! Kassa's benchmarks.
+//!
+//! `kassa-bench` (src/main.rs) is the HTTP load generator: it drives a running Kassa (or one it
+//! starts on a temp data dir) with a scenario, and in the same run drives a plain warp route with
+//! the same client and load, so every figure also comes as a ratio to that ceiling. See
+//! bench/README.md for how to run it and read its figures. Its modules:
+//!
+//! - `cli`, `plan`: the command line and the validated run it describes.
+//! - `run`: one invocation from start to end.
+//! - `target`, `client`: loopback-only endpoints, and the HTTP/1.1 client (one socket per
+//!   connection, pooled for the open loop).
+//! - `engine_process`: `--spawn`, the engine as a child process.
+//! - `ceiling`: the plain warp route served by this process.
+//! - `setup`, `workload`: what each scenario creates first, then sends and expects.
+//! - `load`: closed loop, open loop (no coordinated omission) and `--find-max`.
+//! - `stats`: the recorder, HdrHistogram percentiles and the per-second series.
+//! - `report`: `result.json`, the self-contained `report.html`, and the stdout table.
+//! - `limits`: every bound, with its reason.
+//!
+//! `benches/store_commit.rs` measures the durable write path (sled commit + group-commit flush +
+//! fdatasync) that every acknowledged state change waits on:
 //! `cargo bench -p kassa-bench --bench store_commit`.
+
+pub mod ceiling;
+pub mod cli;
+pub mod client;
+pub mod engine_process;
+pub mod error;
+pub mod limits;
+pub mod load;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod setup;
+pub mod stats;
+pub mod target;
+pub mod workload;

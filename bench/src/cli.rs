@@ -1,0 +1,249 @@
+//! The command line, and its check into a `Plan`: every number bounded, every target loopback.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+
+use crate::engine_process::engine_binary;
+use crate::error::BenchError;
+use crate::limits::{
+    CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX, FIND_MAX_START_RATE_PER_SEC,
+    IN_FLIGHT_MAX_DEFAULT, OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX, REPLAY_KEYS_MAX,
+    REQUEST_TIMEOUT_MS_DEFAULT, RUN_SECS_MAX,
+};
+use crate::load::LoadMode;
+use crate::plan::{LoadPlan, Plan, Scenario, TargetPlan};
+use crate::target::loopback_address;
+
+/// Customers of `charge-hot`: few enough that their actors are contended.
+const HOT_CUSTOMERS: usize = 10;
+const CUSTOMERS_DEFAULT: usize = 1_000;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kassa-bench",
+    version,
+    about = "Load generator for Kassa: drives the engine over HTTP and measures it against a plain warp route (the ceiling) in the same run",
+    after_help = "Load modes: closed loop (--connections N, the default with 64), open loop \
+                  (--rate R: fixed arrivals, latency from each intended send time), or --find-max \
+                  (open-loop steps of rising rate). Results go to --out: result.json and report.html."
+)]
+pub struct Cli {
+    /// What to send.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+
+    /// A running Kassa to drive (loopback only), e.g. http://127.0.0.1:8080. Needs --key.
+    #[arg(long, conflicts_with_all = ["spawn", "kassa_bin"])]
+    pub url: Option<String>,
+    /// Secret API key for --url.
+    #[arg(long, requires = "url")]
+    pub key: Option<String>,
+    /// Start the engine on a temp data dir (the default when there is no --url).
+    #[arg(long)]
+    pub spawn: bool,
+    /// The engine binary to spawn [default: `kassa` beside this binary].
+    #[arg(long, value_name = "PATH")]
+    pub kassa_bin: Option<PathBuf>,
+
+    /// Customers created before the load [default: 1000; 10 for charge-hot].
+    #[arg(long)]
+    pub customers: Option<usize>,
+    /// Charges made (with keys) before a `replay` run, then re-sent by it.
+    #[arg(long, default_value_t = 1_000)]
+    pub replay_keys: usize,
+
+    /// Open loop at this many requests per second (with --find-max: the first step's rate).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Closed loop: this many connections sending back to back. With --rate or --find-max:
+    /// the most connections the arrivals are spread over [default: 256].
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Seconds of load before measuring (excluded from the figures).
+    #[arg(long, default_value_t = 5.0)]
+    pub warmup: f64,
+    /// Open loop: requests outstanding at most; arrivals beyond count as `client_overloaded`.
+    #[arg(long, default_value_t = IN_FLIGHT_MAX_DEFAULT)]
+    pub max_in_flight: usize,
+    /// A request unanswered this long after its intended send time counts as a `timeout`.
+    #[arg(long, default_value_t = REQUEST_TIMEOUT_MS_DEFAULT)]
+    pub timeout_ms: u64,
+
+    /// Find the highest open-loop rate whose p99 stays within --p99-bound-ms (with < 1 % errors).
+    #[arg(long)]
+    pub find_max: bool,
+    /// The p99 bound of --find-max, in milliseconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub p99_bound_ms: f64,
+    /// Seconds measured per --find-max step (each after a 1 s warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub step_duration: f64,
+
+    /// Measure the plain warp route (the ceiling) first and give every figure as a ratio to it
+    /// (the default).
+    #[arg(long, overrides_with = "no_ceiling")]
+    pub ceiling: bool,
+    /// Skip the ceiling.
+    #[arg(long)]
+    pub no_ceiling: bool,
+
+    /// Directory for result.json, report.html and engine.log [default: bench-results/<scenario>-<unix time>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+impl Cli {
+    pub fn plan(&self) -> Result<Plan, BenchError> {
+        let usage = |message: String| Err(BenchError::Usage(message));
+        let customers = self.customers.unwrap_or(match self.scenario {
+            Scenario::ChargeHot => HOT_CUSTOMERS,
+            Scenario::Charge | Scenario::Mixed | Scenario::Replay => CUSTOMERS_DEFAULT,
+        });
+        if !(1..=CUSTOMERS_MAX).contains(&customers) {
+            return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));
+        }
+        if !(1..=REPLAY_KEYS_MAX).contains(&self.replay_keys) {
+            return usage(format!("--replay-keys must be 1..={REPLAY_KEYS_MAX}"));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > RUN_SECS_MAX * 1_000 {
+            return usage("--timeout-ms must be positive and at most an hour".into());
+        }
+        Ok(Plan {
+            scenario: self.scenario,
+            target: self.target()?,
+            customers,
+            replay_keys: self.replay_keys,
+            load: self.load()?,
+            request_timeout_ms: self.timeout_ms,
+            ceiling: !self.no_ceiling,
+            out_dir: self.out.clone().unwrap_or_else(|| default_out_dir(self.scenario)),
+        })
+    }
+
+    fn target(&self) -> Result<TargetPlan, BenchError> {
+        match (&self.url, &self.key) {
+            (Some(url), Some(key)) => {
+                loopback_address(url)?;
+                Ok(TargetPlan::Url { url: url.clone(), api_key: key.clone() })
+            }
+            (Some(_), None) => Err(BenchError::Usage("--url needs --key".into())),
+            (None, _) => Ok(TargetPlan::Spawn { binary: engine_binary(self.kassa_bin.as_deref()) }),
+        }
+    }
+
+    fn load(&self) -> Result<LoadPlan, BenchError> {
+        let seconds_ok =
+            |value: f64| value.is_finite() && value >= 0.0 && value <= RUN_SECS_MAX as f64;
+        if !seconds_ok(self.duration) || self.duration == 0.0 || !seconds_ok(self.warmup) {
+            return Err(BenchError::Usage(format!(
+                "--duration must be in (0, {RUN_SECS_MAX}] and --warmup in [0, {RUN_SECS_MAX}]"
+            )));
+        }
+        if let Some(rate) = self.rate
+            && !(rate > 0.0 && rate <= RATE_PER_SEC_MAX)
+        {
+            return Err(BenchError::Usage(format!("--rate must be in (0, {RATE_PER_SEC_MAX}]")));
+        }
+        if let Some(connections) = self.connections
+            && !(1..=CONNECTIONS_MAX).contains(&connections)
+        {
+            return Err(BenchError::Usage(format!("--connections must be 1..={CONNECTIONS_MAX}")));
+        }
+        if self.max_in_flight == 0 {
+            return Err(BenchError::Usage("--max-in-flight must be positive".into()));
+        }
+        let open_connections = self.connections.unwrap_or(OPEN_LOOP_CONNECTIONS_DEFAULT);
+        if self.find_max {
+            if !seconds_ok(self.step_duration) || self.step_duration == 0.0 {
+                return Err(BenchError::Usage(format!(
+                    "--step-duration must be in (0, {RUN_SECS_MAX}]"
+                )));
+            }
+            if !(self.p99_bound_ms.is_finite() && self.p99_bound_ms > 0.0) {
+                return Err(BenchError::Usage("--p99-bound-ms must be positive".into()));
+            }
+            return Ok(LoadPlan::FindMax {
+                rate_per_sec_start: self.rate.unwrap_or(FIND_MAX_START_RATE_PER_SEC),
+                connections: open_connections,
+                in_flight_max: self.max_in_flight,
+                step_duration_secs: self.step_duration,
+                latency_ms_p99_bound: self.p99_bound_ms,
+            });
+        }
+        let mode = match self.rate {
+            Some(rate_per_sec) => LoadMode::Open {
+                rate_per_sec,
+                connections: open_connections,
+                in_flight_max: self.max_in_flight,
+            },
+            None => LoadMode::Closed {
+                connections: self.connections.unwrap_or(CLOSED_LOOP_CONNECTIONS_DEFAULT),
+            },
+        };
+        Ok(LoadPlan::Fixed { mode, warmup_secs: self.warmup, duration_secs: self.duration })
+    }
+}
+
+fn default_out_dir(scenario: Scenario) -> PathBuf {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    PathBuf::from("bench-results").join(format!("{}-{now}", scenario.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::LoadRun;
+
+    fn plan(arguments: &[&str]) -> Result<Plan, BenchError> {
+        let mut argv = vec!["kassa-bench"];
+        argv.extend_from_slice(arguments);
+        Cli::try_parse_from(argv).expect("arguments parse").plan()
+    }
+
+    #[test]
+    fn defaults_are_a_closed_loop_against_a_spawned_engine_with_the_ceiling() {
+        let plan = plan(&["charge"]).unwrap();
+        assert!(matches!(plan.target, TargetPlan::Spawn { .. }));
+        assert!(plan.ceiling);
+        assert_eq!(plan.customers, 1_000);
+        let LoadRun::Fixed(config) = plan.load_run() else { panic!("a fixed load") };
+        assert_eq!(config.mode, LoadMode::Closed { connections: 64 });
+        assert_eq!(config.duration.as_secs(), 30);
+        assert_eq!(config.warmup.as_secs(), 5);
+    }
+
+    #[test]
+    fn a_rate_means_an_open_loop_and_find_max_its_steps() {
+        let open = plan(&["charge-hot", "--rate", "500", "--no-ceiling"]).unwrap();
+        assert_eq!(open.customers, 10);
+        assert!(!open.ceiling);
+        let LoadRun::Fixed(config) = open.load_run() else { panic!("a fixed load") };
+        assert!(matches!(config.mode, LoadMode::Open { rate_per_sec: 500.0, .. }));
+
+        let find_max = plan(&["charge", "--find-max", "--step-duration", "5"]).unwrap();
+        let LoadRun::FindMax(config) = find_max.load_run() else { panic!("a find-max load") };
+        assert_eq!(config.rate_per_sec_start, 1_000.0);
+        assert_eq!(config.latency_us_p99_bound, 10_000);
+        assert_eq!(config.step_duration.as_secs(), 5);
+    }
+
+    #[test]
+    fn only_loopback_urls_with_a_key_are_accepted() {
+        assert!(plan(&["mixed", "--url", "http://127.0.0.1:8080", "--key", "sk_x"]).is_ok());
+        assert!(plan(&["mixed", "--url", "http://192.168.1.2:8080", "--key", "sk_x"]).is_err());
+        assert!(plan(&["mixed", "--url", "http://127.0.0.1:8080"]).is_err());
+    }
+
+    #[test]
+    fn unbounded_numbers_are_refused() {
+        assert!(plan(&["charge", "--duration", "0"]).is_err());
+        assert!(plan(&["charge", "--duration", "100000"]).is_err());
+        assert!(plan(&["charge", "--connections", "100000"]).is_err());
+        assert!(plan(&["charge", "--rate=-1"]).is_err());
+    }
+}

@@ -1,0 +1,57 @@
+//! The progress line: once a second, on stderr, what the run achieved in that second, its p99 so
+//! far and its errors, so a long run can be watched (and stopped) while it goes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::report::format::{count, latency_us};
+use crate::stats::Recorder;
+
+const TICK: Duration = Duration::from_secs(1);
+
+/// Rolls the recorder's seconds and prints them until dropped.
+pub struct Ticker {
+    task: JoinHandle<()>,
+}
+
+impl Ticker {
+    pub fn start(
+        label: &str,
+        recorder: &Arc<Recorder>,
+        in_flight: Option<Arc<AtomicUsize>>,
+    ) -> Self {
+        let label = label.to_owned();
+        let recorder = Arc::clone(recorder);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(Instant::now() + TICK, TICK);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let progress = recorder.roll_second();
+                let phase = if progress.warmup { "warm-up" } else { "measured" };
+                let in_flight = in_flight
+                    .as_ref()
+                    .map(|in_flight| format!("  in flight {}", in_flight.load(Ordering::Relaxed)))
+                    .unwrap_or_default();
+                eprintln!(
+                    "{label:>8} {:>4}s {phase:<8}  {:>9} ok/s  p99 {:>9}  errors {}{in_flight}",
+                    progress.second,
+                    count(progress.ok_per_sec as f64),
+                    latency_us(progress.latency_us_p99),
+                    progress.errors_seen,
+                );
+            }
+        });
+        Self { task }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,117 @@
+//! A validated run: what the command line asked for, in the types the run uses. It is written
+//! into `result.json` as the run's configuration (the API key excepted).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::load::find_max::FindMaxConfig;
+use crate::load::{LoadConfig, LoadMode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Charges for many customers (--customers, default 1 000), a unique Idempotency-Key each.
+    Charge,
+    /// Charges for 10 customers: contention on their actors.
+    ChargeHot,
+    /// 60 % charges, 10 % refunds, 20 % GET /v1/charges/{id}, 10 % GET /v1/customers/{id}/charges.
+    Mixed,
+    /// Idempotent retries: --replay-keys charges first, then the same requests with the same keys,
+    /// each expected to answer 200 with `Idempotent-Replayed: true`.
+    Replay,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Charge => "charge",
+            Scenario::ChargeHot => "charge-hot",
+            Scenario::Mixed => "mixed",
+            Scenario::Replay => "replay",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TargetPlan {
+    /// Start the engine binary on a temp data dir.
+    Spawn { binary: PathBuf },
+    /// Drive an engine already running at `url`.
+    Url {
+        url: String,
+        #[serde(skip)]
+        api_key: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LoadPlan {
+    Fixed {
+        #[serde(flatten)]
+        mode: LoadMode,
+        warmup_secs: f64,
+        duration_secs: f64,
+    },
+    FindMax {
+        rate_per_sec_start: f64,
+        connections: usize,
+        in_flight_max: usize,
+        step_duration_secs: f64,
+        latency_ms_p99_bound: f64,
+    },
+}
+
+/// The load of a run, ready to apply.
+#[derive(Debug, Clone, Copy)]
+pub enum LoadRun {
+    Fixed(LoadConfig),
+    FindMax(FindMaxConfig),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub scenario: Scenario,
+    pub target: TargetPlan,
+    pub customers: usize,
+    pub replay_keys: usize,
+    pub load: LoadPlan,
+    pub request_timeout_ms: u64,
+    pub ceiling: bool,
+    pub out_dir: PathBuf,
+}
+
+impl Plan {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The load to apply, with its durations.
+    pub fn load_run(&self) -> LoadRun {
+        match self.load {
+            LoadPlan::Fixed { mode, warmup_secs, duration_secs } => LoadRun::Fixed(LoadConfig {
+                mode,
+                warmup: Duration::from_secs_f64(warmup_secs),
+                duration: Duration::from_secs_f64(duration_secs),
+                request_timeout: self.request_timeout(),
+            }),
+            LoadPlan::FindMax {
+                rate_per_sec_start,
+                connections,
+                in_flight_max,
+                step_duration_secs,
+                latency_ms_p99_bound,
+            } => LoadRun::FindMax(FindMaxConfig {
+                rate_per_sec_start,
+                connections,
+                in_flight_max,
+                step_duration: Duration::from_secs_f64(step_duration_secs),
+                latency_us_p99_bound: (latency_ms_p99_bound * 1_000.0).round() as u64,
+                request_timeout: self.request_timeout(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! `report.html`: one self-contained page (inline CSS and SVG, no script, nothing fetched) with
+//! the headline table, errors, find-max steps and the plots.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::format::{count, escape, latency_us, ratio};
+use super::table::{headline_ratio, headline_rows};
+use super::{BenchResult, SideResult, plots};
+use crate::load::find_max::FindMaxOutcome;
+use crate::plan::LoadPlan;
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}\
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
+th:first-child,td:first-child{text-align:left}code{background:#f4f4f4;padding:1px 4px}.note{color:#555}";
+
+pub fn page(result: &BenchResult) -> String {
+    let mut html = String::new();
+    let scenario = result.config.scenario.name();
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>kassa-bench {scenario}</title><style>{STYLE}</style></head><body>"
+    );
+    let _ = write!(html, "<h1>Kassa benchmark: <code>{scenario}</code></h1>");
+    let _ = write!(
+        html,
+        "<p><code>{}</code><br>{} cores, {}/{}; started at Unix time {}; {} {}</p>",
+        escape(&result.command),
+        result.machine.cores,
+        result.machine.os,
+        result.machine.arch,
+        result.started_unix_secs,
+        result.tool,
+        result.version
+    );
+    if let Some(ratio_value) = result.ratio.as_ref().and_then(headline_ratio) {
+        let _ = write!(
+            html,
+            "<p><strong>The engine reached {:.0} % of the plain-route ceiling measured in the same run.</strong></p>",
+            ratio_value * 100.0
+        );
+    }
+    headline_table(&mut html, result);
+    errors_table(&mut html, result);
+    if let Some(outcome) = &result.engine.find_max {
+        steps_table(&mut html, "engine", outcome);
+    }
+    if let Some(outcome) = result.ceiling.as_ref().and_then(|side| side.find_max.as_ref()) {
+        steps_table(&mut html, "ceiling", outcome);
+    }
+    html.push_str(&plots::latency_by_percentile(result));
+    html.push_str(&plots::throughput_over_time(result));
+    if let LoadPlan::FindMax { latency_ms_p99_bound, .. } = result.config.load
+        && let Some(svg) = plots::find_max_steps(result, (latency_ms_p99_bound * 1_000.0) as u64)
+    {
+        html.push_str(&svg);
+    }
+    details(&mut html, result);
+    html.push_str("</body></html>");
+    html
+}
+
+fn headline_table(html: &mut String, result: &BenchResult) {
+    html.push_str(
+        "<table><tr><th>figure</th><th>engine</th><th>ceiling</th><th>engine ÷ ceiling</th></tr>",
+    );
+    for row in headline_rows(result) {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            row.figure, row.engine, row.ceiling, row.ratio
+        );
+    }
+    html.push_str("</table>");
+    html.push_str(
+        "<p class=\"note\">Throughput and maximum-rate ratios are the share of the plain route's \
+         capacity the engine keeps (1 = the ceiling). Latency ratios are how many times slower the \
+         engine answers. Latencies are from each request's intended send time in open-loop runs.</p>",
+    );
+}
+
+fn errors_table(html: &mut String, result: &BenchResult) {
+    let ceiling = result.ceiling.as_ref();
+    let codes: BTreeSet<&String> = result
+        .engine
+        .stats
+        .errors_by_code
+        .keys()
+        .chain(ceiling.into_iter().flat_map(|side| side.stats.errors_by_code.keys()))
+        .collect();
+    if codes.is_empty() {
+        html.push_str("<p>No errors.</p>");
+        return;
+    }
+    html.push_str(
+        "<h2>Errors by code</h2><table><tr><th>code</th><th>engine</th><th>ceiling</th></tr>",
+    );
+    let count_of = |side: &SideResult, code: &String| {
+        side.stats.errors_by_code.get(code).copied().unwrap_or(0)
+    };
+    for code in codes {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(code),
+            count_of(&result.engine, code),
+            ceiling.map_or_else(|| "—".to_owned(), |side| count_of(side, code).to_string())
+        );
+    }
+    html.push_str("</table>");
+}
+
+fn steps_table(html: &mut String, label: &str, outcome: &FindMaxOutcome) {
+    let _ = write!(
+        html,
+        "<h2>Find-max steps: {label}</h2><table><tr><th>arrival rate (req/s)</th><th>throughput (ok/s)</th>\
+         <th>p50</th><th>p99</th><th>max</th><th>error rate</th><th>passed</th></tr>"
+    );
+    for step in &outcome.steps {
+        let latency = &step.stats.latency;
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td></tr>",
+            count(step.rate_per_sec_target),
+            count(step.throughput_per_sec),
+            latency_us(latency.latency_us_p50),
+            latency_us(step.latency_us_p99),
+            latency_us(latency.latency_us_max),
+            step.error_rate * 100.0,
+            if step.passed { "yes" } else { "no" }
+        );
+    }
+    html.push_str("</table>");
+}
+
+fn details(html: &mut String, result: &BenchResult) {
+    html.push_str("<h2>Details</h2><ul>");
+    if let Some(setup) = &result.setup {
+        let _ = write!(
+            html,
+            "<li>setup (not measured): {} customers, {} charges in {:.1} s</li>",
+            setup.customers, setup.charges, setup.secs
+        );
+    }
+    let kinds: Vec<String> = result
+        .engine
+        .stats
+        .requests_by_kind
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {}", count(*n as f64)))
+        .collect();
+    let _ = write!(html, "<li>engine requests by kind: {}</li>", escape(&kinds.join(", ")));
+    if let Some(problems) = result.engine.engine_log_problems {
+        let _ = write!(
+            html,
+            "<li>warning/error lines in the engine's log: {problems} (engine.log)</li>"
+        );
+    }
+    let _ = write!(
+        html,
+        "<li>headline ratio: {}</li>",
+        ratio(result.ratio.as_ref().and_then(headline_ratio))
+    );
+    let config = serde_json::to_string_pretty(&result.config).expect("the plan serializes");
+    let _ = write!(html, "<li>configuration:<pre>{}</pre></li></ul>", escape(&config));
+}

@@ -1,0 +1,172 @@
+//! What a run produced, and where it goes: `result.json` (every figure), `report.html` (a
+//! self-contained page with the plots) and a short table on stdout.
+//!
+//! Every engine figure is also given as a ratio engine ÷ ceiling, measured side by side on the
+//! same machine: throughput and maximum rate ratios say what share of the plain route's capacity
+//! the engine keeps (higher is better, 1 is the ceiling); latency ratios say how many times
+//! slower the engine answers (lower is better).
+
+pub mod format;
+mod html;
+mod plots;
+mod svg;
+mod table;
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::BenchError;
+use crate::load::find_max::FindMaxOutcome;
+use crate::plan::Plan;
+use crate::stats::RunStats;
+
+pub use table::summary_table;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command: String,
+    pub started_unix_secs: u64,
+    pub machine: Machine,
+    pub config: Plan,
+    pub setup: Option<SetupSummary>,
+    pub ceiling: Option<SideResult>,
+    pub engine: SideResult,
+    pub ratio: Option<Ratios>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub os: &'static str,
+    pub arch: &'static str,
+}
+
+impl Machine {
+    pub fn this() -> Self {
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            os: std::env::consts::OS,
+            arch: std::env::consts::ARCH,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SetupSummary {
+    pub customers: usize,
+    pub charges: usize,
+    pub secs: f64,
+}
+
+/// One side of the comparison: the ceiling or the engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideResult {
+    pub url: String,
+    /// Seconds the figures cover (the run's, or for find-max the headline step's).
+    pub measured_secs: f64,
+    /// Successful answers per second over the measured seconds.
+    pub throughput_per_sec: f64,
+    /// For find-max: the figures of the highest passing step (else the last), with the series of
+    /// all steps joined.
+    #[serde(flatten)]
+    pub stats: RunStats,
+    pub find_max: Option<FindMaxOutcome>,
+    /// Warning and error lines the spawned engine logged during the whole invocation.
+    pub engine_log_problems: Option<u64>,
+}
+
+impl SideResult {
+    pub fn new(url: String, measured_secs: f64, stats: RunStats) -> Self {
+        let throughput_per_sec = stats.requests_ok as f64 / measured_secs.max(f64::MIN_POSITIVE);
+        Self {
+            url,
+            measured_secs,
+            throughput_per_sec,
+            stats,
+            find_max: None,
+            engine_log_problems: None,
+        }
+    }
+
+    pub fn rate_per_sec_max(&self) -> Option<f64> {
+        self.find_max.as_ref().and_then(|outcome| outcome.rate_per_sec_max)
+    }
+}
+
+/// Engine ÷ ceiling.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ratios {
+    pub throughput: Option<f64>,
+    pub rate_max: Option<f64>,
+    pub latency_p50: Option<f64>,
+    pub latency_p90: Option<f64>,
+    pub latency_p99: Option<f64>,
+    pub latency_p999: Option<f64>,
+    pub latency_max: Option<f64>,
+}
+
+impl Ratios {
+    pub fn between(engine: &SideResult, ceiling: &SideResult) -> Self {
+        let (e, c) = (&engine.stats.latency, &ceiling.stats.latency);
+        let latency = |engine: u64, ceiling: u64| divide(engine as f64, ceiling as f64);
+        Self {
+            throughput: divide(engine.throughput_per_sec, ceiling.throughput_per_sec),
+            rate_max: engine
+                .rate_per_sec_max()
+                .zip(ceiling.rate_per_sec_max())
+                .and_then(|(e, c)| divide(e, c)),
+            latency_p50: latency(e.latency_us_p50, c.latency_us_p50),
+            latency_p90: latency(e.latency_us_p90, c.latency_us_p90),
+            latency_p99: latency(e.latency_us_p99, c.latency_us_p99),
+            latency_p999: latency(e.latency_us_p999, c.latency_us_p999),
+            latency_max: latency(e.latency_us_max, c.latency_us_max),
+        }
+    }
+}
+
+fn divide(numerator: f64, denominator: f64) -> Option<f64> {
+    (denominator > 0.0 && numerator.is_finite()).then(|| numerator / denominator)
+}
+
+/// Writes `result.json` and `report.html` into `dir`.
+pub fn write(dir: &Path, result: &BenchResult) -> Result<(), BenchError> {
+    let json = serde_json::to_string_pretty(result).expect("results serialize");
+    write_file(&dir.join("result.json"), json.as_bytes())?;
+    write_file(&dir.join("report.html"), html::page(result).as_bytes())
+}
+
+fn write_file(path: &Path, contents: &[u8]) -> Result<(), BenchError> {
+    std::fs::write(path, contents)
+        .map_err(|error| BenchError::Output { path: path.to_owned(), error })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::LatencySummary;
+
+    fn side(requests_ok: u64, latency_us_p99: u64) -> SideResult {
+        let stats = RunStats {
+            requests_ok,
+            requests_error: 0,
+            errors_by_code: Default::default(),
+            requests_by_kind: Default::default(),
+            latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
+            percentiles: Vec::new(),
+            series: Vec::new(),
+        };
+        SideResult::new("http://127.0.0.1:1".into(), 10.0, stats)
+    }
+
+    #[test]
+    fn ratios_are_engine_over_ceiling() {
+        let ratios = Ratios::between(&side(20_000, 3_000), &side(50_000, 1_000));
+        assert_eq!(ratios.throughput, Some(0.4));
+        assert_eq!(ratios.latency_p99, Some(3.0));
+        assert_eq!(ratios.latency_p50, None, "no ratio to a zero");
+        assert_eq!(ratios.rate_max, None, "not a find-max run");
+    }
+}

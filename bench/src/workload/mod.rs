@@ -1,0 +1,136 @@
+//! What each scenario sends and what it expects back. A workload plans one request at a time
+//! (on the scheduler, or on a closed-loop worker) and judges its answer; it never blocks.
+//!
+//! - `charge` and `charge-hot`: `POST /v1/charges` for random customers, each with a unique
+//!   `Idempotency-Key` (the ceiling sends the same shape to its plain route).
+//! - `mixed`: 60 % charges, 10 % refunds, 20 % `GET /v1/charges/{id}`, 10 %
+//!   `GET /v1/customers/{id}/charges`.
+//! - `replay`: re-sends earlier charges with their keys, expecting replays.
+
+mod charge;
+mod keys;
+mod mixed;
+mod replay;
+
+use rand::rngs::SmallRng;
+use serde::Deserialize;
+
+pub use charge::{AMOUNT_MINOR_RANGE, ChargeWorkload};
+pub use keys::KeySource;
+pub use mixed::{KnownCharges, MixedWorkload};
+pub use replay::{ReplayWorkload, ReplayedCharge};
+
+use crate::client::Answer;
+use crate::target::RequestSpec;
+
+/// The label of what a request did, for per-kind counts.
+pub type Kind = &'static str;
+
+pub const KIND_CHARGE: Kind = "charge";
+pub const KIND_REFUND: Kind = "refund";
+pub const KIND_READ_CHARGE: Kind = "read_charge";
+pub const KIND_LIST_CHARGES: Kind = "list_charges";
+pub const KIND_REPLAY: Kind = "replay";
+
+/// One request to send, and what it is.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub kind: Kind,
+    pub spec: RequestSpec,
+}
+
+pub enum Workload {
+    Charges(ChargeWorkload),
+    Mixed(MixedWorkload),
+    Replay(ReplayWorkload),
+}
+
+impl Workload {
+    pub fn plan(&self, rng: &mut SmallRng) -> Planned {
+        match self {
+            Workload::Charges(workload) => workload.plan(rng),
+            Workload::Mixed(workload) => workload.plan(rng),
+            Workload::Replay(workload) => workload.plan(rng),
+        }
+    }
+
+    /// `Ok` when the answer is what the scenario expects, else the error code to count it under.
+    pub fn judge(&self, planned: &Planned, answer: &Answer) -> Result<(), String> {
+        match self {
+            Workload::Charges(_) => expect_success(answer),
+            Workload::Mixed(workload) => workload.judge(planned, answer),
+            Workload::Replay(_) => replay::judge(answer),
+        }
+    }
+}
+
+/// A charge body of the shape both the engine and the ceiling route parse.
+pub fn charge_body(customer: &str, amount_minor: u64) -> String {
+    format!(r#"{{"customer":"{customer}","amount":{amount_minor},"currency":"usd"}}"#)
+}
+
+pub fn expect_success(answer: &Answer) -> Result<(), String> {
+    match answer.status.is_success() {
+        true => Ok(()),
+        false => Err(error_code(answer)),
+    }
+}
+
+/// `http_<status>_<error.code>` from Kassa's error body, or `http_<status>` when it has none.
+pub fn error_code(answer: &Answer) -> String {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: ErrorDetail,
+    }
+    #[derive(Deserialize)]
+    struct ErrorDetail {
+        code: String,
+    }
+    let status = answer.status.as_u16();
+    match serde_json::from_slice::<ErrorBody>(&answer.body) {
+        Ok(body) => format!("http_{status}_{}", body.error.code),
+        Err(_) => format!("http_{status}"),
+    }
+}
+
+/// The `id` of a created object, from its JSON.
+pub fn created_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Created {
+        id: String,
+    }
+    serde_json::from_slice::<Created>(body).ok().map(|created| created.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use hyper::StatusCode;
+
+    use super::*;
+
+    fn answer(status: u16, body: &'static str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            replayed: false,
+            body: Bytes::from(body),
+        }
+    }
+
+    #[test]
+    fn error_codes_name_the_status_and_the_engine_code() {
+        let declined =
+            answer(402, r#"{"error":{"type":"card_error","code":"card_declined","message":"no"}}"#);
+        assert_eq!(error_code(&declined), "http_402_card_declined");
+        assert_eq!(error_code(&answer(502, "Bad Gateway")), "http_502");
+        assert_eq!(expect_success(&answer(200, "{}")), Ok(()));
+    }
+
+    #[test]
+    fn charge_bodies_are_json() {
+        let body: serde_json::Value = serde_json::from_str(&charge_body("cus_1", 1234)).unwrap();
+        assert_eq!(body["amount"], 1234);
+        assert_eq!(body["currency"], "usd");
+        assert_eq!(created_id(br#"{"id":"ch_1","object":"charge"}"#).as_deref(), Some("ch_1"));
+    }
+}
