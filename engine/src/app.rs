@@ -19,6 +19,8 @@ use crate::api::auth::{ApiKeys, hash_key};
 use crate::api::{self, App};
 use crate::config::Config;
 use crate::domain::AccountId;
+use crate::domain::time::now_unix_secs;
+use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
 use crate::recovery;
 use crate::store::{SledStore, Store, StoreError};
 
@@ -94,6 +96,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         );
     }
 
+    tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
+
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
@@ -131,6 +135,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
     Ok(())
+}
+
+/// Idempotency keys answer retries for [`IDEMPOTENCY_RETENTION_SECS`] and are then forgotten, so
+/// the records do not grow without bound; a sweep every [`IDEMPOTENCY_SWEEP_INTERVAL`] removes
+/// the finished ones that are older.
+async fn expire_idempotency_records(store: Arc<dyn Store>) {
+    let mut interval = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
+    loop {
+        interval.tick().await;
+        let cutoff = now_unix_secs() - IDEMPOTENCY_RETENTION_SECS;
+        let sweep = {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || store.expire_idempotency(cutoff))
+        };
+        match sweep.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(expired)) => tracing::info!(expired, "expired idempotency records"),
+            Ok(Err(error)) => tracing::error!(%error, "expiring idempotency records failed"),
+            Err(error) => tracing::error!(%error, "the idempotency sweep stopped"),
+        }
+    }
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

@@ -13,6 +13,10 @@ pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 /// How long an idempotency record answers retries (API contract: at least 24 hours).
 pub const IDEMPOTENCY_RETENTION_SECS: i64 = 24 * 60 * 60;
 
+/// How often finished idempotency records past their retention are removed: an hour's lateness
+/// only keeps a key a little longer than promised.
+pub const IDEMPOTENCY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// List pages (API contract): `limit` is 1..=100, 10 when not given.
 pub const LIST_LIMIT_MAX: usize = 100;
 pub const LIST_LIMIT_DEFAULT: usize = 10;

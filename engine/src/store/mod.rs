@@ -221,6 +221,9 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Removes finished idempotency records created before `created_before` (Unix seconds), and
+    /// answers how many. Records of requests still in flight are kept whatever their age.
+    fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError>;
     /// Every charge still `processing` and refund still `pending`, for recovery.
     fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError>;
 

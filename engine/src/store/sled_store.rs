@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::codec::{decode, encode};
 use super::group_commit::{FlushStats, GroupCommit};
 use super::{
-    ChangeSet, DurableTicket, IdempotencyRecord, Page, Store, StoreError, Unsettled, Write, keys,
+    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Page, Store, StoreError,
+    Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Event, PaymentMethod,
@@ -396,6 +397,24 @@ impl Store for SledStore {
         self.get(TreeId::Idempotency, &keys::idempotency(account, key))
     }
 
+    fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError> {
+        let tree = self.tree(TreeId::Idempotency);
+        let mut expired = 0;
+        for item in tree.iter() {
+            let (key, bytes) = item?;
+            let record: IdempotencyRecord = decode(&bytes)?;
+            let finished = matches!(record.state, IdempotencyState::Completed(_));
+            // Compare-and-swap: a record rewritten since it was read is not the one that expired.
+            if finished
+                && record.created < created_before
+                && tree.compare_and_swap(&key, Some(&bytes), None as Option<&[u8]>)?.is_ok()
+            {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
     fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError> {
         let mut found = Vec::new();
         for item in self.tree(TreeId::Unsettled).iter() {
@@ -573,6 +592,26 @@ mod tests {
         assert!(store.unsettled().unwrap().is_empty());
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
+    }
+
+    #[tokio::test]
+    async fn only_finished_idempotency_records_past_retention_expire() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SledStore::open(directory.path()).unwrap();
+        let customer = customer();
+        let charge = charge(&customer.id);
+        let record = |created, state| IdempotencyRecord { fingerprint: [1; 32], created, state };
+        let done = IdempotencyState::Completed(Box::new(Outcome::Charge(charge.clone())));
+        let running = IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone()));
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Idempotency { key: "old-done".into(), record: record(100, done.clone()) })
+            .with(Write::Idempotency { key: "old-running".into(), record: record(100, running) })
+            .with(Write::Idempotency { key: "new-done".into(), record: record(900, done) });
+        commit(&store, changes).await;
+        assert_eq!(store.expire_idempotency(500).unwrap(), 1);
+        assert!(store.idempotency(&account(), "old-done").unwrap().is_none());
+        assert!(store.idempotency(&account(), "old-running").unwrap().is_some());
+        assert!(store.idempotency(&account(), "new-done").unwrap().is_some());
     }
 
     #[tokio::test]
