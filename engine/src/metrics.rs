@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 pub struct RouteLabels {
     /// The route's template (`/v1/charges/{id}`), never the raw path: bounded cardinality.
     pub route: &'static str,
-    pub method: String,
+    pub method: &'static str,
     pub status: u16,
 }
 
@@ -72,7 +72,7 @@ impl Metrics {
         let charges = Family::<ChargeLabels, Counter>::default();
         registry.register(
             "kassa_charges",
-            "Charges settled (or left processing) by status and gateway",
+            "Charges settled, by final status and gateway",
             charges.clone(),
         );
         let gateway_calls =
@@ -129,11 +129,11 @@ impl Metrics {
     pub fn observe_request(
         &self,
         route: &'static str,
-        method: &str,
+        method: &'static str,
         status: u16,
         elapsed: Duration,
     ) {
-        let labels = RouteLabels { route, method: method.to_owned(), status };
+        let labels = RouteLabels { route, method, status };
         self.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
 

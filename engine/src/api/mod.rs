@@ -85,7 +85,7 @@ where
     let request_id = format!("req_{}", ulid::Ulid::new());
     let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
     let route = routes::route_label(&segments);
-    let method_label = method.as_str().to_owned();
+    let method_label = metric_method(&method);
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     let started = Instant::now();
@@ -112,7 +112,7 @@ where
         let elapsed = started.elapsed();
         crate::metrics::global().observe_request(
             route,
-            &method_label,
+            method_label,
             reply.status.as_u16(),
             elapsed,
         );
@@ -126,6 +126,19 @@ where
     }
     .instrument(span)
     .await
+}
+
+/// The method as a metric label: a fixed set, since clients may send any method name and each
+/// new label value would be a new series.
+fn metric_method(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::DELETE => "DELETE",
+        Method::PUT => "PUT",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
 }
 
 /// Runs the request in its own task and waits for it at most `request_timeout`.

@@ -308,8 +308,13 @@ impl Store for SledStore {
         let ops = ops_of(&changes);
         let sequence = self.journal_sequence.fetch_add(1, Ordering::Relaxed).to_be_bytes();
         self.journal.insert(sequence, encode(&ops))?;
-        self.apply(&ops)?;
-        self.journal.remove(sequence)?;
+        if let Err(error) = self.apply(&ops).and_then(|()| Ok(self.journal.remove(sequence)?)) {
+            // The entry stays in the journal; replayed after newer change sets it would write
+            // stale values over them. Stop now: the next start replays it before anything else.
+            tracing::error!(%error, "a change set failed half-way: stopping to replay it at start");
+            eprintln!("kassa: a change set failed half-way ({error}): stopping");
+            std::process::abort();
+        }
         Ok(self.group_commit.written())
     }
 
@@ -402,7 +407,14 @@ impl Store for SledStore {
         let mut expired = 0;
         for item in tree.iter() {
             let (key, bytes) = item?;
-            let record: IdempotencyRecord = decode(&bytes)?;
+            let record: IdempotencyRecord = match decode(&bytes) {
+                Ok(record) => record,
+                Err(error) => {
+                    // One bad record must not stop retention for all the others.
+                    tracing::error!(%error, "skipping an undecodable idempotency record");
+                    continue;
+                }
+            };
             let finished = matches!(record.state, IdempotencyState::Completed(_));
             // Compare-and-swap: a record rewritten since it was read is not the one that expired.
             if finished

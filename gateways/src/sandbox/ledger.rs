@@ -160,7 +160,8 @@ impl Ledger {
         Ok(stored)
     }
 
-    /// Ledger entries, newest first, after the entry `starting_after` (a gateway reference).
+    /// Ledger entries, newest first, after the entry `starting_after` (a gateway reference). A
+    /// development ledger: each page is derived from all charge records.
     pub fn list(
         &self,
         limit: usize,
@@ -273,8 +274,9 @@ impl Ledger {
 }
 
 /// A reference is a prefix and a 26-character ULID; the ULID alone orders the ledger.
-fn entry_key(reference: &str) -> &str {
-    &reference[reference.len().saturating_sub(26)..]
+fn entry_key(reference: &str) -> &[u8] {
+    let bytes = reference.as_bytes();
+    &bytes[bytes.len().saturating_sub(26)..]
 }
 
 fn entry(record: &AttemptRecord, reference: &str, kind: EntryKind) -> LedgerEntry {

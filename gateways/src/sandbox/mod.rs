@@ -300,6 +300,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn any_cursor_is_safe() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        sandbox.charge(&charge_request("ch_5", "pm_card_visa")).await.unwrap();
+        for cursor in ["", "é", &format!("é{}", "a".repeat(25)), "sbx_ch_"] {
+            assert!(sandbox.ledger(10, Some(cursor)).is_ok(), "cursor {cursor:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn unknown_tokens_are_refused_before_anything_is_recorded() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
