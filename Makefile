@@ -3,19 +3,26 @@
 
 CARGO ?= cargo
 
-.PHONY: run test setup lint
+.PHONY: run test setup lint plugins
 
 # rust-toolchain.toml lists wasm32-wasip2, but with RUSTUP_AUTO_INSTALL=0 rustup does not
 # install listed targets by itself: add it (a no-op once present). Plugins are built for it.
 setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# The bundled rule plugins, as WebAssembly components (plugins/ is a workspace of its own).
+plugins: setup
+	cd plugins && $(CARGO) build --release --target wasm32-wasip2
+
 run: setup
 	$(CARGO) run --release -p kassa-engine --bin kassa -- serve
 
-test: setup
+test: setup plugins
 	$(CARGO) test --workspace
+	cd plugins && $(CARGO) test
 
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd plugins && $(CARGO) fmt --all -- --check
+	cd plugins && $(CARGO) clippy --all-targets -- -D warnings
