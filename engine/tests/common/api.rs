@@ -1,0 +1,373 @@
+//! The HTTP side of the harness: answers (`Resp`), a client bound to one key (`Api`) with the
+//! calls the tests make, and checks of the error envelope and of lists.
+
+use super::*;
+
+/// One HTTP answer, read to the end.
+#[derive(Debug)]
+pub struct Resp {
+    /// `METHOD path`, for messages.
+    pub what: String,
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    /// The body as JSON, or `Null` if it was not JSON.
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// Whether the engine said this answer is a replay of a stored one.
+    pub fn is_replay(&self) -> bool {
+        self.header("idempotent-replayed").is_some_and(|value| value.eq_ignore_ascii_case("true"))
+    }
+
+    pub fn error_code(&self) -> Option<&str> {
+        self.body["error"]["code"].as_str()
+    }
+
+    /// Asserts a 200 and returns the body.
+    #[track_caller]
+    pub fn ok(&self) -> &Value {
+        assert_eq!(
+            self.status, 200,
+            "{}: expected 200, got {}: {}",
+            self.what, self.status, self.text
+        );
+        &self.body
+    }
+
+    /// The body's `id`, asserting a 200 and a string id.
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let body = self.ok();
+        body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: no string `id` in {}", self.what, self.text))
+            .to_string()
+    }
+}
+
+/// An HTTP client bound to one engine start and one `Authorization` header.
+#[derive(Clone)]
+pub struct Api {
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
+    pub(super) authorization: Option<String>,
+}
+
+impl Api {
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends one request; transport errors are returned (a crashed engine gives those).
+    pub async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Resp, reqwest::Error> {
+        let what = format!("{method} {path}");
+        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        if let Some(body) = body {
+            request = request.header("Content-Type", "application/json").body(body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp { what, status, headers, text, body })
+    }
+
+    /// Sends one request; a transport error fails the test.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Resp {
+        let what = format!("{method} {path}");
+        self.try_send(method, path, body, idempotency_key)
+            .await
+            .unwrap_or_else(|error| panic!("{what}: transport error: {error:?}"))
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.send(reqwest::Method::DELETE, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), None).await
+    }
+
+    pub async fn post_with_key(&self, path: &str, body: &Value, key: &str) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key)).await
+    }
+
+    pub async fn try_post_with_key(
+        &self,
+        path: &str,
+        body: &Value,
+        key: &str,
+    ) -> Result<Resp, reqwest::Error> {
+        self.try_send(reqwest::Method::POST, path, Some(to_bytes(body)), Some(key)).await
+    }
+
+    /// Posts bytes as they are (malformed JSON, odd key order, huge bodies).
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, key: Option<&str>) -> Resp {
+        self.send(reqwest::Method::POST, path, Some(body), key).await
+    }
+
+    pub async fn create_customer(&self) -> String {
+        self.post("/v1/customers", &json!({"email": "someone@example.com"})).await.id()
+    }
+
+    pub async fn create_customer_with(&self, body: &Value) -> Value {
+        self.post("/v1/customers", body).await.ok().clone()
+    }
+
+    /// Adds a payment method by token; asserts 200 and returns it.
+    pub async fn add_payment_method(&self, customer: &str, token: &str) -> Value {
+        let path = format!("/v1/customers/{customer}/payment_methods");
+        self.post(&path, &json!({ "token": token })).await.ok().clone()
+    }
+
+    /// A new customer whose default payment method is `token`: (customer id, payment method id).
+    pub async fn customer_with_card(&self, token: &str) -> (String, String) {
+        let customer = self.create_customer().await;
+        let method = self.add_payment_method(&customer, token).await;
+        let method_id = method["id"].as_str().expect("payment method id").to_string();
+        (customer, method_id)
+    }
+
+    pub async fn charge(&self, customer: &str, amount: u64, currency: &str) -> Resp {
+        self.post("/v1/charges", &charge_body(customer, amount, currency)).await
+    }
+
+    pub async fn charge_with_key(
+        &self,
+        customer: &str,
+        amount: u64,
+        currency: &str,
+        key: &str,
+    ) -> Resp {
+        self.post_with_key("/v1/charges", &charge_body(customer, amount, currency), key).await
+    }
+
+    /// A charge that must succeed; returns it.
+    pub async fn charge_ok(&self, customer: &str, amount: u64, currency: &str) -> Value {
+        let charge = self.charge(customer, amount, currency).await.ok().clone();
+        assert_eq!(charge["status"], "succeeded", "charge: {charge}");
+        charge
+    }
+
+    pub async fn refund(&self, charge: &str, amount: Option<u64>) -> Resp {
+        let body = match amount {
+            Some(amount) => json!({ "charge": charge, "amount": amount }),
+            None => json!({ "charge": charge }),
+        };
+        self.post("/v1/refunds", &body).await
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.get(path).await.ok().clone()
+    }
+
+    /// Reads a whole list, 100 at a time, following `has_more` with `starting_after=<cursor>`
+    /// where the cursor is each page's last item's `cursor_field`. Checks the list shape.
+    pub async fn list_all(&self, path: &str, cursor_field: &str) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..LIST_PAGES_MAX {
+            let page_path = match &cursor {
+                Some(cursor) => format!("{path}{separator}limit=100&starting_after={cursor}"),
+                None => format!("{path}{separator}limit=100"),
+            };
+            let page = self.get_ok(&page_path).await;
+            assert_eq!(page["object"], "list", "GET {page_path}: {page}");
+            let data = page["data"].as_array().unwrap_or_else(|| panic!("GET {page_path}: {page}"));
+            let has_more = page["has_more"]
+                .as_bool()
+                .unwrap_or_else(|| panic!("GET {page_path}: no boolean has_more in {page}"));
+            assert!(data.len() <= 100, "GET {page_path}: more than `limit` items");
+            items.extend(data.iter().cloned());
+            if !has_more {
+                return items;
+            }
+            let last =
+                data.last().unwrap_or_else(|| panic!("GET {page_path}: has_more with no data"));
+            let next = last[cursor_field].as_str().expect("cursor field").to_string();
+            assert_ne!(
+                cursor.as_deref(),
+                Some(next.as_str()),
+                "GET {page_path}: cursor did not move"
+            );
+            cursor = Some(next);
+        }
+        panic!("GET {path}: more than {LIST_PAGES_MAX} pages");
+    }
+
+    pub async fn customer_charges(&self, customer: &str) -> Vec<Value> {
+        self.list_all(&format!("/v1/customers/{customer}/charges"), "id").await
+    }
+
+    pub async fn payment_methods(&self, customer: &str) -> Vec<Value> {
+        self.list_all(&format!("/v1/customers/{customer}/payment_methods"), "id").await
+    }
+
+    /// The whole sandbox processor ledger, newest first.
+    pub async fn ledger(&self) -> Vec<Value> {
+        self.list_all("/v1/sandbox/ledger", "gateway_reference").await
+    }
+}
+
+pub fn to_bytes(body: &Value) -> Vec<u8> {
+    serde_json::to_vec(body).expect("serialize JSON")
+}
+
+pub fn charge_body(customer: &str, amount: u64, currency: &str) -> Value {
+    json!({ "customer": customer, "amount": amount, "currency": currency })
+}
+
+/// The ledger entries of one kind (`charge` or `refund`) made with one gateway idempotency key.
+pub fn ledger_entries<'a>(
+    ledger: &'a [Value],
+    kind: &str,
+    idempotency_key: &str,
+) -> Vec<&'a Value> {
+    ledger
+        .iter()
+        .filter(|entry| entry["kind"] == kind && entry["idempotency_key"] == idempotency_key)
+        .collect()
+}
+
+pub fn ledger_of_kind<'a>(ledger: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    ledger.iter().filter(|entry| entry["kind"] == kind).collect()
+}
+
+pub fn ids(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| item["id"].as_str().unwrap_or_else(|| panic!("no id in {item}")).to_string())
+        .collect()
+}
+
+pub fn str_field<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field].as_str().unwrap_or_else(|| panic!("no string `{field}` in {value}"))
+}
+
+pub fn u64_field(value: &Value, field: &str) -> u64 {
+    value[field].as_u64().unwrap_or_else(|| panic!("no unsigned integer `{field}` in {value}"))
+}
+
+/// The error `type` the contract pairs with a status, where it names one.
+fn error_type_for(status: u16) -> Option<&'static str> {
+    match status {
+        400 | 404 | 413 => Some("invalid_request_error"),
+        401 => Some("authentication_error"),
+        402 => Some("card_error"),
+        409 | 422 => Some("idempotency_error"),
+        429 => Some("rate_limit_error"),
+        _ => None,
+    }
+}
+
+/// Checks the error envelope of a 4xx/5xx: `error.type` (matching the status), `error.code`,
+/// `error.message`, and a `Request-Id` header. Returns a description of what is wrong, if anything.
+pub fn error_shape_problem(resp: &Resp) -> Option<String> {
+    let error = &resp.body["error"];
+    if !error.is_object() {
+        return Some(format!("no `error` object in {}", resp.text));
+    }
+    for field in ["type", "code", "message"] {
+        if error[field].as_str().is_none_or(str::is_empty) {
+            return Some(format!("`error.{field}` missing or empty in {}", resp.text));
+        }
+    }
+    if let Some(expected) = error_type_for(resp.status)
+        && error["type"] != expected
+    {
+        return Some(format!("status {} wants error.type {expected}: {}", resp.status, resp.text));
+    }
+    if resp.header("request-id").is_none_or(str::is_empty) {
+        return Some("no Request-Id header".to_string());
+    }
+    None
+}
+
+/// Asserts `status`, the error envelope and `error.code`.
+#[track_caller]
+pub fn assert_error(resp: &Resp, status: u16, code: &str) {
+    assert_eq!(
+        resp.status, status,
+        "{}: expected {status} {code}, got {}: {}",
+        resp.what, resp.status, resp.text
+    );
+    assert_error_shape(resp);
+    assert_eq!(resp.error_code(), Some(code), "{}: {}", resp.what, resp.text);
+}
+
+#[track_caller]
+pub fn assert_error_shape(resp: &Resp) {
+    if let Some(problem) = error_shape_problem(resp) {
+        panic!("{} ({}): {problem}", resp.what, resp.status);
+    }
+}
+
+/// Polls `probe` every `POLL_INTERVAL` until it yields `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// A key no other request of this test run uses.
+pub fn unique_key(label: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{label}-{}-{n}", std::process::id())
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+}
+
+/// Asserts `created` is a Unix-seconds timestamp taken during the test.
+#[track_caller]
+pub fn assert_created_recently(value: &Value, test_started_secs: u64) {
+    let created = u64_field(value, "created");
+    let now = now_secs();
+    assert!(
+        created + 5 >= test_started_secs && created <= now + 5,
+        "`created` {created} is not Unix seconds near now ({now}): {value}"
+    );
+}
