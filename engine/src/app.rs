@@ -106,7 +106,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
     let app = Arc::new(App {
         store: Arc::clone(&store),
-        sled: Arc::clone(&sled),
         registry,
         gateways,
         sandbox,

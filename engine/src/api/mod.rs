@@ -26,7 +26,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::actor::Registry;
-use crate::store::{SledStore, Store};
+use crate::store::Store;
 use error::ApiError;
 use handlers::{Body, Reply};
 use request::ApiRequest;
@@ -34,7 +34,6 @@ use request::ApiRequest;
 /// Everything the API serves from.
 pub struct App {
     pub store: Arc<dyn Store>,
-    pub sled: Arc<SledStore>,
     pub registry: Registry,
     pub gateways: Router,
     pub sandbox: Option<SandboxGateway>,
