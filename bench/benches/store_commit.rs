@@ -22,6 +22,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
         metadata: Default::default(),
         created: 1_800_000_000,
         default_payment_method: None,
+        tax_ids: Vec::new(),
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
     ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))

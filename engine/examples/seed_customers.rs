@@ -41,6 +41,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         metadata: Default::default(),
         created,
         default_payment_method: Some(method.id.clone()),
+        tax_ids: Vec::new(),
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "seed");
     ChangeSet::new(account, &customer.id)

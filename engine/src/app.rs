@@ -22,6 +22,7 @@ use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
 use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
 use crate::recovery;
+use crate::rules::{Catalog, Rules, RulesError};
 use crate::store::{SledStore, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum StartError {
     Listen { address: SocketAddr, error: std::io::Error },
     #[error("cannot write the dev API key: {0}")]
     DevKey(std::io::Error),
+    #[error("{0}")]
+    Rules(#[from] RulesError),
 }
 
 /// Added to the request timeout to bound a graceful stop.
@@ -87,6 +90,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
     ensure_dev_key(&config, &sled).await?;
 
+    let rules = open_rules(&config, Arc::clone(&store)).await?;
+
     let report = recovery::run(store.as_ref(), &registry).await?;
     if report.found > 0 {
         tracing::info!(
@@ -111,6 +116,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         sandbox,
         api_keys,
         claims: Default::default(),
+        rules,
+        upload_max_bytes: usize::try_from(config.rules.upload_max_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(config.server.request_timeout_ms),
         ready: Default::default(),
     });
@@ -139,6 +146,24 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 /// Idempotency keys answer retries for [`IDEMPOTENCY_RETENTION_SECS`] and are then forgotten, so
 /// the records do not grow without bound; a sweep every [`IDEMPOTENCY_SWEEP_INTERVAL`] removes
 /// the finished ones that are older.
+/// The rules host: the bundled (or configured) rules and every account's uploaded ones,
+/// compiled or loaded from the compiled cache, off the async threads.
+async fn open_rules(config: &Config, store: Arc<dyn Store>) -> Result<Rules, StartError> {
+    let rules_config = config.rules.clone();
+    let data_dir = config.storage.path.clone();
+    let started = std::time::Instant::now();
+    let catalog =
+        tokio::task::spawn_blocking(move || Catalog::open(&rules_config, &data_dir, store))
+            .await
+            .map_err(|error| RulesError(format!("loading the rules failed: {error}")))??;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "rules loaded");
+    Ok(Rules::new(
+        Arc::new(catalog),
+        config.rules.concurrent_calls_max,
+        config.rules.seller_country.clone(),
+    ))
+}
+
 async fn expire_idempotency_records(store: Arc<dyn Store>) {
     let mut interval = tokio::time::interval(IDEMPOTENCY_SWEEP_INTERVAL);
     loop {

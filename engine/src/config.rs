@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::domain::AccountId;
-use crate::limits::RECONCILE_AFTER_SECS_MAX;
+use crate::limits::{
+    RECONCILE_AFTER_SECS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
+    RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
+};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -20,6 +23,7 @@ pub struct Config {
     pub accounts: Vec<AccountConfig>,
     pub routing: RoutingConfig,
     pub gateways: GatewaysConfig,
+    pub rules: RulesConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,6 +98,38 @@ pub struct GatewaysConfig {
 pub struct SandboxGatewayConfig {
     pub enabled: bool,
     pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// WebAssembly instructions (fuel) one rule call may run: the time cap, and deterministic,
+    /// so a replayed call stops at the same point.
+    pub fuel_per_call: u64,
+    /// Linear memory one rule call may grow to, in MiB.
+    pub memory_max_mib: u64,
+    /// Largest component `PUT /v1/plugins/{kind}` accepts, in bytes.
+    pub upload_max_bytes: u64,
+    /// Rule calls that may run at once (each holds a pooled instance slot); more wait.
+    pub concurrent_calls_max: u32,
+    /// A folder with `pricing.wasm`, `proration.wasm` and/or `tax.wasm` replacing the bundled
+    /// rules for every account; empty means the bundled rules.
+    pub plugins_dir: PathBuf,
+    /// ISO 3166-1 alpha-2 country the platform sells from, given to the tax rule.
+    pub seller_country: String,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            fuel_per_call: 50_000_000,
+            memory_max_mib: 32,
+            upload_max_bytes: 4 * 1024 * 1024,
+            concurrent_calls_max: 64,
+            plugins_dir: PathBuf::new(),
+            seller_country: "ZA".into(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -271,6 +307,7 @@ impl Config {
             return Err(config_error("log.level", error.to_string()));
         }
         self.validate_accounts()?;
+        self.validate_rules()?;
         match self.routing.default.as_str() {
             "sandbox" if self.gateways.sandbox.enabled => Ok(()),
             "sandbox" => Err(config_error("routing.default", "the sandbox gateway is disabled")),
@@ -279,6 +316,31 @@ impl Config {
                 format!("unknown gateway `{other}` (this build has: sandbox)"),
             )),
         }
+    }
+
+    fn validate_rules(&self) -> Result<(), ConfigError> {
+        let rules = &self.rules;
+        let within = |key: &str, value: u64, max: u64| match value {
+            0 => Err(config_error(key, "must be at least 1")),
+            value if value > max => Err(config_error(key, format!("must be at most {max}"))),
+            _ => Ok(()),
+        };
+        within("rules.fuel_per_call", rules.fuel_per_call, RULE_FUEL_PER_CALL_MAX)?;
+        within("rules.memory_max_mib", rules.memory_max_mib, RULE_MEMORY_MIB_MAX)?;
+        within("rules.upload_max_bytes", rules.upload_max_bytes, RULE_UPLOAD_BYTES_MAX)?;
+        within(
+            "rules.concurrent_calls_max",
+            u64::from(rules.concurrent_calls_max),
+            RULE_CONCURRENT_CALLS_MAX,
+        )?;
+        let country = &rules.seller_country;
+        if !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase())) {
+            return Err(config_error(
+                "rules.seller_country",
+                format!("`{country}` is not an upper-case ISO 3166-1 alpha-2 code such as ZA"),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_accounts(&self) -> Result<(), ConfigError> {
@@ -369,6 +431,12 @@ mod tests {
         let mut config = Config::default();
         config.accounts.push(AccountConfig { id: "acct_a".into(), api_keys: vec!["short".into()] });
         assert_eq!(config.validate().unwrap_err().key, "accounts[0].api_keys");
+        let mut config = Config::default();
+        config.rules.seller_country = "za".into();
+        assert_eq!(config.validate().unwrap_err().key, "rules.seller_country");
+        let mut config = Config::default();
+        config.rules.memory_max_mib = 0;
+        assert_eq!(config.validate().unwrap_err().key, "rules.memory_max_mib");
     }
 
     #[test]

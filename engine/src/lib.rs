@@ -5,6 +5,7 @@
 //! - [`actor`]: one actix actor per customer, sharded over the cores;
 //! - [`api`]: the HTTP API (warp): routes, auth, errors, idempotency, pagination;
 //! - [`recovery`]: settles what a crash left `processing`, at start-up;
+//! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
 pub mod actor;
@@ -15,4 +16,5 @@ pub mod domain;
 pub mod limits;
 pub mod metrics;
 pub mod recovery;
+pub mod rules;
 pub mod store;

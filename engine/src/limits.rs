@@ -51,3 +51,39 @@ pub const SWEEP_GAP_MIN: std::time::Duration = std::time::Duration::from_millis(
 /// sled's page cache when the config does not say (`storage.cache_mib`): enough for the working
 /// set of hot customers; sled's own default of 1 GiB would dominate the engine's memory.
 pub const STORE_CACHE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+/// Ceilings on the `rules.*` config: past them a misconfiguration, not a rule, is the problem.
+/// 10^10 instructions run for seconds; a pooled slot per MiB of memory is reserved up front.
+pub const RULE_FUEL_PER_CALL_MAX: u64 = 10_000_000_000;
+pub const RULE_MEMORY_MIB_MAX: u64 = 1024;
+pub const RULE_UPLOAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
+pub const RULE_CONCURRENT_CALLS_MAX: u64 = 1024;
+
+/// Memory of a pooled rule instance kept mapped between calls: resetting a resident page is a
+/// memset, re-faulting a released one costs far more; a Rust component touches ~2 MiB per call
+/// (its 1 MiB shadow stack and its heap), and keeping 4 MiB made a call ~5× faster here.
+pub const RULE_MEMORY_KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Line items one priced charge may carry: a cart, not a catalogue (each line crosses into the
+/// sandbox and back).
+pub const LINE_ITEMS_MAX: usize = 250;
+
+/// A sku and a coupon code: identifiers, not prose.
+pub const SKU_LEN_MAX: usize = 100;
+pub const COUPON_LEN_MAX: usize = 64;
+
+/// Tax registrations one customer may have.
+pub const TAX_IDS_MAX: usize = 5;
+
+/// Lines a rule may return: every input line priced, plus room for lines a rule adds (a gift,
+/// a fee); beyond that the output is refused before it is used.
+pub const RULE_OUTPUT_LINES_MAX: usize = 2 * LINE_ITEMS_MAX;
+
+/// Longest sku, coupon code, tax name or jurisdiction a rule may return.
+pub const RULE_OUTPUT_TEXT_LEN_MAX: usize = 200;
+
+/// What a rule call may write to stderr (a panic message, usually); kept for the error message.
+pub const RULE_STDERR_BYTES_MAX: usize = 16 * 1024;
+
+/// Largest tax rate a tax rule may return: 100 %.
+pub const TAX_RATE_BPS_MAX: u32 = 10_000;

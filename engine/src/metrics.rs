@@ -37,6 +37,14 @@ pub struct GatewayLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    /// `pricing`, `proration` or `tax`.
+    pub kind: &'static str,
+    /// `ok`, `refused` (the rule's own error) or `failed` (trap, fuel, memory, bad output).
+    pub outcome: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets from 50 µs to ~1.6 s, doubling.
@@ -54,6 +62,7 @@ pub struct Metrics {
     pub requests: HistogramFamily<RouteLabels>,
     pub charges: Family<ChargeLabels, Counter>,
     pub gateway_calls: HistogramFamily<GatewayLabels>,
+    pub rule_calls: HistogramFamily<RuleLabels>,
     pub flush_duration: Histogram,
     pub flush_batch: Histogram,
     pub actors_resident: Gauge,
@@ -81,6 +90,12 @@ impl Metrics {
             "kassa_gateway_call_duration_seconds",
             "Gateway calls by gateway, operation and outcome",
             gateway_calls.clone(),
+        );
+        let rule_calls = HistogramFamily::<RuleLabels>::new_with_constructor(latency_histogram);
+        registry.register(
+            "kassa_rule_call_duration_seconds",
+            "Sandboxed rule calls (fresh instance, call, output checks) by kind and outcome",
+            rule_calls.clone(),
         );
         let flush_duration = latency_histogram();
         registry.register(
@@ -111,6 +126,7 @@ impl Metrics {
             requests,
             charges,
             gateway_calls,
+            rule_calls,
             flush_duration,
             flush_batch,
             actors_resident,

@@ -69,6 +69,7 @@ impl CustomerActor {
             metadata: message.metadata,
             created: now_unix_secs(),
             idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
+            breakdown: message.breakdown,
         };
         changes.push(Write::Charge(charge.clone()));
         changes.push(Write::Event(Event::new(

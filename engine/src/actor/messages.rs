@@ -5,7 +5,7 @@ use actix::Message;
 use kassa_gateways::PaymentMethodDetails;
 
 use super::{ActorError, Durably};
-use crate::domain::Charge;
+use crate::domain::{Breakdown, Charge};
 use crate::domain::{
     ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, Refund, RefundReason,
 };
@@ -43,6 +43,8 @@ pub struct DetachPaymentMethod {
 #[rtype(result = "Result<Charge, ActorError>")]
 pub struct CreateCharge {
     pub amount: Money,
+    /// How `amount` was priced, when the client sent line items.
+    pub breakdown: Option<Box<Breakdown>>,
     pub payment_method: Option<PaymentMethodId>,
     pub description: Option<String>,
     pub metadata: Metadata,

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use warp::http::StatusCode;
 
 use crate::actor::ActorError;
+use crate::rules::{CallError, ChangeError, QuoteError, RulesError};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -128,6 +129,17 @@ impl ApiError {
         )
     }
 
+    /// An upload that is not a usable rule of its kind.
+    pub fn plugin_invalid(message: impl Into<String>) -> ApiError {
+        ApiError::invalid("plugin_invalid", message)
+    }
+
+    /// A rule that trapped, ran out of fuel or memory, or answered nonsense: the rule's fault,
+    /// so the message says what it did (its author needs it), unlike an internal error.
+    pub fn plugin_error(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "plugin_error", message)
+    }
+
     pub fn card_declined(decline_code: &str, message: &str, charge_id: &str) -> ApiError {
         ApiError::new(StatusCode::PAYMENT_REQUIRED, "card_error", "card_declined", message)
             .with_extra("decline_code", decline_code)
@@ -150,6 +162,39 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         ApiError::internal(error)
+    }
+}
+
+impl From<RulesError> for ApiError {
+    fn from(error: RulesError) -> ApiError {
+        ApiError::internal(error)
+    }
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(error: ChangeError) -> ApiError {
+        match error {
+            ChangeError::Invalid(invalid) => ApiError::plugin_invalid(invalid.to_string()),
+            ChangeError::NothingToRollBack(_) => {
+                ApiError::invalid("no_previous_version", error.to_string())
+            }
+            ChangeError::Internal(error) => ApiError::internal(error),
+        }
+    }
+}
+
+impl From<QuoteError> for ApiError {
+    fn from(error: QuoteError) -> ApiError {
+        match error {
+            QuoteError::Rule(refused @ CallError::Refused { .. }) => {
+                ApiError::validation("line_items", refused.to_string())
+            }
+            QuoteError::Rule(failed @ CallError::Failed { .. }) => {
+                tracing::warn!(error = %failed, "rule failed");
+                ApiError::plugin_error(failed.to_string())
+            }
+            QuoteError::Internal(error) => ApiError::internal(error),
+        }
     }
 }
 

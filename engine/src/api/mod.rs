@@ -26,6 +26,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::actor::Registry;
+use crate::rules::Rules;
 use crate::store::Store;
 use error::ApiError;
 use handlers::{Body, Reply};
@@ -39,6 +40,9 @@ pub struct App {
     pub sandbox: Option<SandboxGateway>,
     pub api_keys: auth::ApiKeys,
     pub claims: idempotency::Claims,
+    pub rules: Rules,
+    /// Largest rule upload (`rules.upload_max_bytes`).
+    pub upload_max_bytes: usize,
     pub request_timeout: Duration,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
@@ -84,12 +88,13 @@ where
     let request_id = format!("req_{}", ulid::Ulid::new());
     let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
     let route = routes::route_label(&segments);
+    let body_limit = request::body_limit(&method, &segments, app.upload_max_bytes);
     let method_label = metric_method(&method);
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
     let started = Instant::now();
     async move {
-        let result = match request::read_body(&headers, body).await {
+        let result = match request::read_body(&headers, body, body_limit).await {
             Ok(body) => {
                 let request = ApiRequest {
                     method,

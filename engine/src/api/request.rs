@@ -88,6 +88,15 @@ impl ApiRequest {
     }
 }
 
+/// The body limit of a route: a rule upload's is `rules.upload_max_bytes`, every other body's
+/// [`BODY_BYTES_MAX`] (API contract).
+pub fn body_limit(method: &Method, segments: &[&str], upload_max_bytes: usize) -> usize {
+    match (method, segments) {
+        (&Method::PUT, ["v1", "plugins", _]) => upload_max_bytes,
+        _ => BODY_BYTES_MAX,
+    }
+}
+
 /// Sorts object keys at every depth, whatever order the JSON map type keeps.
 fn sorted(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -102,9 +111,13 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Reads a body of at most [`BODY_BYTES_MAX`] bytes; a declared or actual larger one is a 413
-/// before more of it is buffered.
-pub async fn read_body<S, B>(headers: &HeaderMap, mut stream: S) -> Result<Bytes, ApiError>
+/// Reads a body of at most `limit` bytes; a declared or actual larger one is a 413 before more of
+/// it is buffered.
+pub async fn read_body<S, B>(
+    headers: &HeaderMap,
+    mut stream: S,
+    limit: usize,
+) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -113,15 +126,15 @@ where
         .get(warp::http::header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > BODY_BYTES_MAX as u64) {
-        return Err(ApiError::body_too_large(BODY_BYTES_MAX));
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
     }
     let mut body = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk
             .map_err(|error| ApiError::validation("body", format!("unreadable body: {error}")))?;
-        if body.len() + chunk.remaining() > BODY_BYTES_MAX {
-            return Err(ApiError::body_too_large(BODY_BYTES_MAX));
+        if body.len() + chunk.remaining() > limit {
+            return Err(ApiError::body_too_large(limit));
         }
         while chunk.has_remaining() {
             let piece = chunk.chunk();

@@ -4,7 +4,9 @@ use warp::http::Method;
 
 use super::App;
 use super::error::ApiError;
-use super::handlers::{Reply, charges, customers, health, payment_methods, refunds, sandbox};
+use super::handlers::{
+    Reply, charges, customers, health, payment_methods, plugins, refunds, sandbox,
+};
 use super::request::ApiRequest;
 
 pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
@@ -38,6 +40,13 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::POST, ["refunds"]) => refunds::create(app, request, account).await,
                 (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,
                 (&Method::GET, ["sandbox", "ledger"]) => sandbox::ledger(app, request).await,
+                (&Method::GET, ["plugins"]) => plugins::list(app, account).await,
+                (&Method::PUT, ["plugins", kind]) => {
+                    plugins::upload(app, request, account, kind).await
+                }
+                (&Method::POST, ["plugins", kind, "rollback"]) => {
+                    plugins::roll_back(app, account, kind).await
+                }
                 (_, path) if is_v1_route(path) => {
                     Err(ApiError::method_not_allowed(method.as_str(), &request.path))
                 }
@@ -64,6 +73,9 @@ fn is_v1_route(path: &[&str]) -> bool {
             | ["refunds"]
             | ["refunds", _]
             | ["sandbox", "ledger"]
+            | ["plugins"]
+            | ["plugins", _]
+            | ["plugins", _, "rollback"]
     )
 }
 
@@ -84,6 +96,9 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "refunds"] => "/v1/refunds",
         ["v1", "refunds", _] => "/v1/refunds/{id}",
         ["v1", "sandbox", "ledger"] => "/v1/sandbox/ledger",
+        ["v1", "plugins"] => "/v1/plugins",
+        ["v1", "plugins", _] => "/v1/plugins/{kind}",
+        ["v1", "plugins", _, "rollback"] => "/v1/plugins/{kind}/rollback",
         _ => "unmatched",
     }
 }

@@ -4,10 +4,12 @@
 use super::error::ApiError;
 use crate::domain::money::{self, MoneyError};
 use crate::domain::payment_method::looks_like_card_number;
-use crate::domain::{Currency, Metadata};
+use crate::domain::{Currency, Metadata, TaxId};
 use crate::limits::{
-    METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, TEXT_FIELD_LEN_MAX,
+    AMOUNT_MINOR_MAX, COUPON_LEN_MAX, LINE_ITEMS_MAX, METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX,
+    METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX, TEXT_FIELD_LEN_MAX,
 };
+use crate::rules::types::LineItem;
 
 pub fn text(param: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
     match value {
@@ -115,4 +117,97 @@ pub fn amount(amount_minor: i64) -> Result<i64, ApiError> {
         }
         Err(error) => Err(ApiError::validation("amount", error.to_string())),
     }
+}
+
+/// A cart: 1 to [`LINE_ITEMS_MAX`] lines, each with a sku, a quantity of at least 1 and a unit
+/// amount from 0 (a free item) up to the largest amount.
+pub fn line_items(
+    lines: impl ExactSizeIterator<Item = LineItem>,
+) -> Result<Vec<LineItem>, ApiError> {
+    if lines.len() == 0 || lines.len() > LINE_ITEMS_MAX {
+        return Err(ApiError::validation(
+            "line_items",
+            format!("`line_items` holds 1 to {LINE_ITEMS_MAX} lines"),
+        ));
+    }
+    lines
+        .enumerate()
+        .map(|(index, line)| {
+            let param = |field: &str| format!("line_items[{index}].{field}");
+            if line.sku.is_empty() || line.sku.chars().count() > SKU_LEN_MAX {
+                return Err(ApiError::validation(
+                    param("sku"),
+                    format!("a sku is 1 to {SKU_LEN_MAX} characters"),
+                ));
+            }
+            text(&param("sku"), Some(line.sku.clone()))?;
+            if line.quantity == 0 {
+                return Err(ApiError::validation(param("quantity"), "quantity must be at least 1"));
+            }
+            if !(0..=AMOUNT_MINOR_MAX).contains(&line.unit_amount_minor) {
+                return Err(ApiError::validation(
+                    param("unit_amount"),
+                    format!(
+                        "unit_amount is 0 to {AMOUNT_MINOR_MAX} (in the currency's minor unit)"
+                    ),
+                ));
+            }
+            Ok(line)
+        })
+        .collect()
+}
+
+pub fn coupon(value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(code) if code.is_empty() || code.chars().count() > COUPON_LEN_MAX => Err(
+            ApiError::validation("coupon", format!("a coupon is 1 to {COUPON_LEN_MAX} characters")),
+        ),
+        other => text("coupon", other),
+    }
+}
+
+/// The total the rules arrived at must itself be a chargeable amount.
+pub fn priced_total(total_minor: i64) -> Result<i64, ApiError> {
+    match money::check_amount(total_minor) {
+        Ok(()) => Ok(total_minor),
+        Err(MoneyError::TooLarge) => Err(ApiError::invalid(
+            "amount_too_large",
+            format!("the priced total {total_minor} is above {AMOUNT_MINOR_MAX}"),
+        )
+        .with_param("line_items")),
+        Err(_) => Err(ApiError::validation(
+            "line_items",
+            format!("the priced total is {total_minor}: there is nothing to charge"),
+        )),
+    }
+}
+
+/// A customer's tax registrations: at most [`TAX_IDS_MAX`], each a known-shaped type and value.
+pub fn tax_ids(ids: Vec<(String, String)>) -> Result<Vec<TaxId>, ApiError> {
+    if ids.len() > TAX_IDS_MAX {
+        return Err(ApiError::validation("tax_ids", format!("at most {TAX_IDS_MAX} tax ids")));
+    }
+    ids.into_iter()
+        .enumerate()
+        .map(|(index, (kind, value))| {
+            let shaped = |text: &str, max: usize| {
+                !text.is_empty()
+                    && text.len() <= max
+                    && text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            };
+            if !shaped(&kind, 20) {
+                return Err(ApiError::validation(
+                    format!("tax_ids[{index}].type"),
+                    "a tax id type is letters, digits and `_`, such as `eu_vat`",
+                ));
+            }
+            if !shaped(&value, 40) {
+                return Err(ApiError::validation(
+                    format!("tax_ids[{index}].value"),
+                    "a tax id is 1 to 40 letters and digits, such as `DE123456789`",
+                ));
+            }
+            Ok(TaxId { kind, value: value.to_ascii_uppercase() })
+        })
+        .collect()
 }

@@ -5,7 +5,8 @@ use warp::http::StatusCode;
 
 use super::error::ApiError;
 use crate::domain::money::currency_code;
-use crate::domain::{Charge, ChargeStatus, Customer, PaymentMethod, Refund};
+use crate::domain::{Breakdown, Charge, ChargeStatus, Customer, PaymentMethod, PluginRef, Refund};
+use crate::rules::KindListing;
 use crate::store::Outcome;
 use kassa_gateways::DeclineCode;
 use kassa_gateways::sandbox::{EntryKind, LedgerEntry};
@@ -25,6 +26,10 @@ pub fn customer(customer: &Customer) -> Value {
         "metadata": customer.metadata,
         "created": customer.created,
         "default_payment_method": customer.default_payment_method.as_ref().map(|id| id.as_str()),
+        "tax_ids": customer.tax_ids.iter().map(|id| json!({
+            "type": id.kind,
+            "value": id.value,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -63,6 +68,62 @@ pub fn charge(charge: &Charge) -> Value {
         "description": charge.description,
         "metadata": charge.metadata,
         "created": charge.created,
+        "breakdown": charge.breakdown.as_deref().map(breakdown),
+    })
+}
+
+fn breakdown(breakdown: &Breakdown) -> Value {
+    let evaluation = &breakdown.evaluation;
+    json!({
+        "lines": breakdown.lines.iter().map(|line| json!({
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "amount": line.amount_minor,
+        })).collect::<Vec<_>>(),
+        "subtotal": breakdown.subtotal_minor,
+        "discounts": breakdown.discounts.iter().map(|discount| json!({
+            "code": discount.code,
+            "amount": discount.amount_minor,
+        })).collect::<Vec<_>>(),
+        "tax": breakdown.tax.iter().map(|tax| json!({
+            "name": tax.name,
+            "jurisdiction": tax.jurisdiction,
+            "rate_bps": tax.rate_bps,
+            "amount": tax.amount_minor,
+        })).collect::<Vec<_>>(),
+        "reverse_charge": breakdown.reverse_charge,
+        "total": breakdown.total_minor,
+        "rules": {
+            "pricing": plugin_ref(&evaluation.pricing),
+            "tax": plugin_ref(&evaluation.tax),
+            "evaluated_at": evaluation.evaluated_at,
+        },
+    })
+}
+
+fn plugin_ref(reference: &PluginRef) -> Value {
+    json!({
+        "kind": reference.kind.as_str(),
+        "version": reference.version,
+        "source": reference.source.as_str(),
+        "sha256": reference.sha256,
+    })
+}
+
+/// One kind's rule for an account: its versions, bundled first, and which is active.
+pub fn plugin(listing: &KindListing) -> Value {
+    json!({
+        "object": "plugin",
+        "kind": listing.kind.as_str(),
+        "active_version": listing.active_version,
+        "versions": listing.versions.iter().map(|version| json!({
+            "version": version.version,
+            "source": version.source.as_str(),
+            "sha256": version.sha256,
+            "size_bytes": version.size_bytes,
+            "created": version.created,
+            "active": version.version == listing.active_version,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChargeId, CustomerId, Metadata, Money, PaymentMethodId};
+use super::{Breakdown, ChargeId, CustomerId, Metadata, Money, PaymentMethodId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChargeStatus {
@@ -45,6 +45,9 @@ pub struct Charge {
     pub created: i64,
     /// The client's Idempotency-Key, if it gave one.
     pub idempotency_key: Option<String>,
+    /// How the amount was priced and taxed, for a charge made from line items.
+    #[serde(default)]
+    pub breakdown: Option<Box<Breakdown>>,
 }
 
 impl Charge {

@@ -17,6 +17,15 @@ pub struct Address {
     pub postal_code: Option<String>,
 }
 
+/// A tax registration of the customer (a business buyer's VAT number), as the tax rule reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaxId {
+    /// `eu_vat`, `gb_vat`, `za_vat`, `ke_pin`, … (Stripe's names).
+    pub kind: String,
+    /// As issued, with its country prefix where it has one (`DE123456789`).
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: CustomerId,
@@ -27,4 +36,7 @@ pub struct Customer {
     pub metadata: Metadata,
     pub created: i64,
     pub default_payment_method: Option<PaymentMethodId>,
+    /// Read by tax rules (reverse charge); added after the first release, hence the default.
+    #[serde(default)]
+    pub tax_ids: Vec<TaxId>,
 }

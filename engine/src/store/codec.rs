@@ -44,6 +44,7 @@ mod tests {
             metadata: [("plan".to_owned(), "pro".to_owned())].into(),
             created: 1_700_000_000,
             default_payment_method: None,
+            tax_ids: Vec::new(),
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

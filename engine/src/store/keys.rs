@@ -47,6 +47,16 @@ pub fn idempotency(account: &AccountId, key: &str) -> Vec<u8> {
     join(&[account.as_str(), key])
 }
 
+/// `account/kind`: one account's history of one rule kind.
+pub fn plugin(account: &AccountId, kind: &str) -> Vec<u8> {
+    join(&[account.as_str(), kind])
+}
+
+/// Splits `account/kind` back into its parts.
+pub fn split_plugin(key: &[u8]) -> Option<(&str, &str)> {
+    std::str::from_utf8(key).ok()?.split_once(SEPARATOR as char)
+}
+
 /// Splits `account/customer/object` back into its parts.
 pub fn split_owned(key: &[u8]) -> Option<(&str, &str, &str)> {
     let text = std::str::from_utf8(key).ok()?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
-    Refund, RefundId,
+    PluginHistory, PluginKind, Refund, RefundId,
 };
 
 pub use sled_store::SledStore;
@@ -235,4 +235,20 @@ pub trait Store: Send + Sync + 'static {
         key_sha256: &[u8; 32],
     ) -> Result<DurableTicket, StoreError>;
     fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
+
+    /// An account's uploaded rule versions of one kind; `None` if it never uploaded one.
+    fn plugin_history(
+        &self,
+        account: &AccountId,
+        kind: PluginKind,
+    ) -> Result<Option<PluginHistory>, StoreError>;
+    /// Every account's rule histories, for loading the active rules at start-up.
+    fn plugin_histories(&self) -> Result<Vec<(AccountId, PluginKind, PluginHistory)>, StoreError>;
+    /// Replaces an account's history of one kind (one atomic write); the ticket says when durable.
+    fn put_plugin_history(
+        &self,
+        account: &AccountId,
+        kind: PluginKind,
+        history: &PluginHistory,
+    ) -> Result<DurableTicket, StoreError>;
 }

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::domain::{
     AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Event, PaymentMethod,
-    PaymentMethodId, Refund, RefundId, RefundStatus,
+    PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 
@@ -62,6 +62,8 @@ pub struct SledStore {
     trees: Vec<sled::Tree>,
     /// API key hashes: sha256 → account (only generated keys; configured ones live in config).
     api_keys: sled::Tree,
+    /// Rule plugin histories: one single-key write each, so outside the journal.
+    plugins: sled::Tree,
     /// Change sets being applied, each one sled insert: what makes a change set atomic.
     journal: sled::Tree,
     journal_sequence: AtomicU64,
@@ -83,6 +85,7 @@ impl SledStore {
         let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
         let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
+        let plugins = db.open_tree("plugins")?;
         let journal = db.open_tree("journal")?;
         let group_commit = GroupCommit::start(db.clone(), path)?;
         let store = SledStore {
@@ -90,6 +93,7 @@ impl SledStore {
             path: path.to_owned(),
             trees,
             api_keys,
+            plugins,
             journal,
             journal_sequence: AtomicU64::new(0),
             group_commit,
@@ -472,6 +476,40 @@ impl Store for SledStore {
         }
         Ok(false)
     }
+
+    fn plugin_history(
+        &self,
+        account: &AccountId,
+        kind: PluginKind,
+    ) -> Result<Option<PluginHistory>, StoreError> {
+        match self.plugins.get(keys::plugin(account, kind.as_str()))? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn plugin_histories(&self) -> Result<Vec<(AccountId, PluginKind, PluginHistory)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.plugins.iter() {
+            let (key, value) = item?;
+            let corrupt = || StoreError::Corrupt(format!("plugin history key {key:?}"));
+            let (account, kind) = keys::split_plugin(&key).ok_or_else(corrupt)?;
+            let account = AccountId::parse(account).ok_or_else(corrupt)?;
+            let kind = PluginKind::parse(kind).ok_or_else(corrupt)?;
+            found.push((account, kind, decode(&value)?));
+        }
+        Ok(found)
+    }
+
+    fn put_plugin_history(
+        &self,
+        account: &AccountId,
+        kind: PluginKind,
+        history: &PluginHistory,
+    ) -> Result<DurableTicket, StoreError> {
+        self.plugins.insert(keys::plugin(account, kind.as_str()), encode(history))?;
+        Ok(self.group_commit.written())
+    }
 }
 
 #[cfg(test)]
@@ -497,6 +535,7 @@ mod tests {
             metadata: Default::default(),
             created: 1,
             default_payment_method: None,
+            tax_ids: Vec::new(),
         }
     }
 
@@ -515,6 +554,7 @@ mod tests {
             metadata: Default::default(),
             created: 1,
             idempotency_key: Some("key-1".into()),
+            breakdown: None,
         }
     }
 

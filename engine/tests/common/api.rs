@@ -135,6 +135,41 @@ impl Api {
         self.send(reqwest::Method::POST, path, Some(body), key).await
     }
 
+    /// PUTs bytes with their content type (rule uploads: `application/wasm`).
+    pub async fn try_put_bytes(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Resp, reqwest::Error> {
+        let what = format!("PUT {path}");
+        let mut request = self
+            .http
+            .put(format!("{}{path}", self.base_url))
+            .header("Content-Type", content_type)
+            .body(body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp { what, status, headers, text, body })
+    }
+
+    pub async fn put_bytes(&self, path: &str, body: Vec<u8>, content_type: &str) -> Resp {
+        self.try_put_bytes(path, body, content_type)
+            .await
+            .unwrap_or_else(|error| panic!("PUT {path}: transport error: {error:?}"))
+    }
+
+    /// Uploads a component as this account's `kind` rule.
+    pub async fn upload_rule(&self, kind: &str, wasm: Vec<u8>) -> Resp {
+        self.put_bytes(&format!("/v1/plugins/{kind}"), wasm, "application/wasm").await
+    }
+
     pub async fn create_customer(&self) -> String {
         self.post("/v1/customers", &json!({"email": "someone@example.com"})).await.id()
     }
@@ -370,4 +405,11 @@ pub fn assert_created_recently(value: &Value, test_started_secs: u64) {
         created + 5 >= test_started_secs && created <= now + 5,
         "`created` {created} is not Unix seconds near now ({now}): {value}"
     );
+}
+
+/// A component built from `plugins/` by engine/build.rs (bundled rules and test fixtures).
+pub fn plugin_wasm(name: &str) -> Vec<u8> {
+    let path =
+        std::path::Path::new(kassa::rules::bundled::PLUGINS_WASM_DIR).join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub gateway_timeout_ms: u64,
     pub reconcile_after_secs: u64,
     pub sandbox_latency_ms: u64,
+    /// `rules.seller_country`: the country the tax rule sells from.
+    pub seller_country: &'static str,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             gateway_timeout_ms: 10_000,
             reconcile_after_secs: 60,
             sandbox_latency_ms: 0,
+            seller_country: "ZA",
         }
     }
 }
@@ -76,6 +79,11 @@ impl Default for Config {
 impl Config {
     pub fn with_sandbox_latency_ms(mut self, latency_ms: u64) -> Self {
         self.sandbox_latency_ms = latency_ms;
+        self
+    }
+
+    pub fn with_seller_country(mut self, country: &'static str) -> Self {
+        self.seller_country = country;
         self
     }
 
@@ -88,6 +96,7 @@ impl Config {
             gateway_timeout_ms,
             reconcile_after_secs,
             sandbox_latency_ms,
+            seller_country,
         } = self;
         let data_dir = data_dir.display();
         format!(
@@ -114,6 +123,9 @@ latency_ms = {sandbox_latency_ms}
 
 [routing]
 default = "sandbox"
+
+[rules]
+seller_country = "{seller_country}"
 
 [[accounts]]
 id = "{ACCOUNT_A}"

@@ -22,7 +22,7 @@ pub fn prorate(input: &ProrationInput) -> Result<ProrationOutput, RuleError> {
     let charge =
         share_minor("new", input.new_unit_amount, input.new_quantity, remaining_secs, period_secs)?;
     // Both are in [0, Amount::MAX], so their difference cannot overflow.
-    Ok(ProrationOutput { credit, charge, net: charge - credit })
+    Ok(ProrationOutput { currency: input.currency.clone(), credit, charge, net: charge - credit })
 }
 
 /// `(R, L)`, in `i128` so that no pair of timestamps overflows the subtraction.

@@ -51,6 +51,7 @@ pub fn price<R: PricingRule>(
     };
     match R::price(input) {
         Ok(output) => Ok(wit_pricing::PricingOutput {
+            currency: output.currency,
             lines: output
                 .lines
                 .into_iter()
@@ -90,6 +91,7 @@ pub fn prorate<R: ProrationRule>(
     };
     match R::prorate(input) {
         Ok(output) => Ok(wit_proration::ProrationOutput {
+            currency: output.currency,
             credit: output.credit,
             charge: output.charge,
             net: output.net,
@@ -113,6 +115,7 @@ pub fn calculate<R: TaxRule>(
     };
     match R::calculate(input) {
         Ok(output) => Ok(wit_tax::TaxOutput {
+            currency: output.currency,
             lines: output
                 .lines
                 .into_iter()

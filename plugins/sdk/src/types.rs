@@ -65,6 +65,8 @@ pub struct DiscountLine {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricingOutput {
+    /// The input's currency: Kassa refuses an output in any other.
+    pub currency: String,
     pub lines: Vec<PricedLine>,
     /// The sum of the lines.
     pub subtotal: Amount,
@@ -88,6 +90,8 @@ pub struct ProrationInput {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProrationOutput {
+    /// The input's currency: Kassa refuses an output in any other.
+    pub currency: String,
     /// Given back for the unused time of the old plan (zero or more).
     pub credit: Amount,
     /// What the new plan costs for the rest of the period (zero or more).
@@ -124,6 +128,8 @@ pub struct TaxLine {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaxOutput {
+    /// The input's currency: Kassa refuses an output in any other.
+    pub currency: String,
     pub lines: Vec<TaxLine>,
     /// The buyer accounts for the tax (EU B2B across borders): no tax is charged.
     pub reverse_charge: bool,

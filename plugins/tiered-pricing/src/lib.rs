@@ -42,7 +42,7 @@ fn price(input: &PricingInput) -> Result<PricingOutput, RuleError> {
     let discounted: Amount = discounts.iter().map(|discount| discount.amount).sum();
     let total = subtotal - discounted;
     assert!(total >= 0, "discounts {discounted} exceed the subtotal {subtotal}");
-    Ok(PricingOutput { lines, subtotal, discounts, total })
+    Ok(PricingOutput { currency: input.currency.clone(), lines, subtotal, discounts, total })
 }
 
 fn price_line(line: &LineItem, currency: &str) -> Result<PricedLine, RuleError> {

@@ -62,10 +62,18 @@ fn calculate(input: &TaxInput) -> Result<TaxOutput, RuleError> {
     }
 
     if reverse_charge::applies(seller_country, customer_country, &input.customer.tax_ids) {
-        return Ok(TaxOutput { lines: Vec::new(), reverse_charge: true });
+        return Ok(TaxOutput {
+            currency: input.currency.clone(),
+            lines: Vec::new(),
+            reverse_charge: true,
+        });
     }
     let Some(rate) = rates::find(customer_country) else {
-        return Ok(TaxOutput { lines: Vec::new(), reverse_charge: false });
+        return Ok(TaxOutput {
+            currency: input.currency.clone(),
+            lines: Vec::new(),
+            reverse_charge: false,
+        });
     };
     let line = TaxLine {
         name: rate.name.to_owned(),
@@ -73,7 +81,7 @@ fn calculate(input: &TaxInput) -> Result<TaxOutput, RuleError> {
         rate_bps: rate.rate_bps,
         amount: tax_minor(&input.lines, rate.rate_bps)?,
     };
-    Ok(TaxOutput { lines: vec![line], reverse_charge: false })
+    Ok(TaxOutput { currency: input.currency.clone(), lines: vec![line], reverse_charge: false })
 }
 
 /// The tax on `lines` at `rate_bps`: rounded half-up per line, as the issue asks, then summed

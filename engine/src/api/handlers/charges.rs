@@ -10,23 +10,45 @@ use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
-use crate::domain::{AccountId, ChargeId, CustomerId, Metadata, Money, PaymentMethodId};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{
+    AccountId, Breakdown, ChargeId, Currency, CustomerId, Metadata, Money, PaymentMethodId,
+};
+use crate::rules::Cart;
+use crate::rules::types::LineItem;
 use crate::store::Outcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChargeInput {
     customer: String,
-    amount: i64,
+    amount: Option<i64>,
+    line_items: Option<Vec<LineItemInput>>,
+    coupon: Option<String>,
     currency: String,
     payment_method: Option<String>,
     description: Option<String>,
     metadata: Option<Metadata>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineItemInput {
+    sku: String,
+    quantity: u32,
+    unit_amount: i64,
+}
+
+/// What is charged: a fixed amount, or a cart the account's rules price and tax.
+enum Pricing {
+    Amount(i64),
+    Cart(Cart),
+}
+
 struct ParsedCharge {
     customer: String,
-    amount: Money,
+    currency: Currency,
+    pricing: Pricing,
     payment_method: Option<String>,
     description: Option<String>,
     metadata: Metadata,
@@ -34,15 +56,65 @@ struct ParsedCharge {
 
 fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     let input: ChargeInput = request.json()?;
-    let amount_minor = validate::amount(input.amount)?;
     let currency = validate::currency(&input.currency)?;
+    let pricing = match (input.amount, input.line_items) {
+        (Some(amount), None) => {
+            if input.coupon.is_some() {
+                return Err(ApiError::validation(
+                    "coupon",
+                    "a coupon applies to `line_items`, not to a fixed `amount`",
+                ));
+            }
+            Pricing::Amount(validate::amount(amount)?)
+        }
+        (None, Some(lines)) => Pricing::Cart(Cart {
+            lines: validate::line_items(lines.into_iter().map(|line| LineItem {
+                sku: line.sku,
+                quantity: line.quantity,
+                unit_amount_minor: line.unit_amount,
+            }))?,
+            currency,
+            coupons: validate::coupon(input.coupon)?.into_iter().collect(),
+        }),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "amount",
+                "give either `amount` or `line_items`, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::validation(
+                "amount",
+                "give `amount` (in the currency's minor unit) or `line_items` to price",
+            ));
+        }
+    };
     Ok(ParsedCharge {
         customer: input.customer,
-        amount: Money { amount_minor, currency },
+        currency,
+        pricing,
         payment_method: input.payment_method,
         description: validate::text("description", input.description)?,
         metadata: validate::metadata(input.metadata)?,
     })
+}
+
+/// The amount to charge, and its breakdown when the account's rules priced it.
+async fn price(
+    app: &App,
+    account: &AccountId,
+    customer: &CustomerId,
+    currency: Currency,
+    pricing: Pricing,
+) -> Result<(Money, Option<Box<Breakdown>>), ApiError> {
+    let cart = match pricing {
+        Pricing::Amount(amount_minor) => return Ok((Money { amount_minor, currency }, None)),
+        Pricing::Cart(cart) => cart,
+    };
+    let customer = customers::find(app, account, customer.as_str())?;
+    let breakdown = app.rules.quote(account, &customer, cart, now_unix_secs()).await?;
+    let amount_minor = validate::priced_total(breakdown.total_minor)?;
+    Ok((Money { amount_minor, currency }, Some(Box::new(breakdown))))
 }
 
 pub async fn create(
@@ -61,8 +133,13 @@ pub async fn create(
     };
     let key = CustomerKey { account: account.clone(), customer };
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        // Priced under the key's claim: a replay answers from its record without running the
+        // rules again, and two requests with one key never both price.
+        let (amount, breakdown) =
+            price(app, account, &key.customer, charge.currency, charge.pricing).await?;
         let message = CreateCharge {
-            amount: charge.amount,
+            amount,
+            breakdown,
             payment_method,
             description: charge.description,
             metadata: charge.metadata,

@@ -19,6 +19,15 @@ struct CreateCustomer {
     phone: Option<String>,
     address: Option<AddressInput>,
     metadata: Option<Metadata>,
+    tax_ids: Option<Vec<TaxIdInput>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaxIdInput {
+    #[serde(rename = "type")]
+    kind: String,
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +57,9 @@ fn parse(request: &ApiRequest) -> Result<Customer, ApiError> {
         metadata: validate::metadata(input.metadata)?,
         created: now_unix_secs(),
         default_payment_method: None,
+        tax_ids: validate::tax_ids(
+            input.tax_ids.unwrap_or_default().into_iter().map(|id| (id.kind, id.value)).collect(),
+        )?,
     })
 }
 

@@ -5,6 +5,7 @@ pub mod charges;
 pub mod customers;
 pub mod health;
 pub mod payment_methods;
+pub mod plugins;
 pub mod refunds;
 pub mod sandbox;
 

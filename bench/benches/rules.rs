@@ -1,0 +1,100 @@
+//! One pricing + tax evaluation of a 3-line cart through the rules host — a fresh sandboxed
+//! instance for each of the two calls, inputs lowered and outputs lifted and checked — next to
+//! the same bundled rules compiled natively and called directly, in the same run.
+//!
+//! Run: `cargo bench -p kassa-bench --bench rules`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use kassa::config::RulesConfig;
+use kassa::domain::{Currency, PluginKind};
+use kassa::rules::RuleHost;
+use kassa::rules::bundled::embedded;
+use kassa::rules::types::{CustomerContext, LineItem, PricingRequest, TaxRequest, TaxableLine};
+use kassa_rules_sdk as sdk;
+use sdk::{PricingRule, TaxRule};
+
+/// 2026-06-01T00:00:00Z, while WELCOME10 is valid.
+const NOW: i64 = 1_780_272_000;
+
+fn cart() -> PricingRequest {
+    PricingRequest {
+        lines: vec![
+            LineItem { sku: "seat".into(), quantity: 12, unit_amount_minor: 0 },
+            LineItem { sku: "storage-gb".into(), quantity: 150, unit_amount_minor: 0 },
+            LineItem { sku: "course".into(), quantity: 1, unit_amount_minor: 4_999 },
+        ],
+        currency: Currency::USD,
+        customer: CustomerContext { country: Some("ZA".into()), ..CustomerContext::default() },
+        coupons: vec!["WELCOME10".into()],
+        now: NOW,
+    }
+}
+
+fn native_cart() -> sdk::PricingInput {
+    sdk::PricingInput {
+        lines: cart()
+            .lines
+            .into_iter()
+            .map(|line| sdk::LineItem {
+                sku: line.sku,
+                quantity: line.quantity,
+                unit_amount: line.unit_amount_minor,
+            })
+            .collect(),
+        currency: "usd".into(),
+        customer: sdk::CustomerContext { country: Some("ZA".into()), ..Default::default() },
+        coupons: vec!["WELCOME10".into()],
+        now: NOW,
+    }
+}
+
+fn rules(criterion: &mut Criterion) {
+    let host = RuleHost::new(&RulesConfig::default(), None).expect("the host starts");
+    let pricing = host.load(PluginKind::Pricing, embedded(PluginKind::Pricing)).expect("pricing");
+    let tax = host.load(PluginKind::Tax, embedded(PluginKind::Tax)).expect("tax");
+    let request = cart();
+
+    let mut group = criterion.benchmark_group("pricing_and_tax_3_lines");
+    group.bench_function("wasm_fresh_instances", |bench| {
+        bench.iter(|| {
+            let priced = pricing.price(&request).expect("priced");
+            let taxed = tax
+                .tax(&TaxRequest {
+                    lines: priced
+                        .lines
+                        .iter()
+                        .map(|line| TaxableLine {
+                            sku: line.sku.clone(),
+                            amount_minor: line.amount_minor,
+                        })
+                        .collect(),
+                    currency: request.currency,
+                    customer: request.customer.clone(),
+                    seller_country: "ZA".into(),
+                })
+                .expect("taxed");
+            (priced.total_minor, taxed.total_minor())
+        })
+    });
+    group.bench_function("native", |bench| {
+        bench.iter(|| {
+            let priced = tiered_pricing::TieredPricing::price(native_cart()).expect("priced");
+            let taxed = vat::Vat::calculate(sdk::TaxInput {
+                lines: priced
+                    .lines
+                    .iter()
+                    .map(|line| sdk::TaxableLine { sku: line.sku.clone(), amount: line.amount })
+                    .collect(),
+                currency: "usd".into(),
+                customer: sdk::CustomerContext { country: Some("ZA".into()), ..Default::default() },
+                seller_country: "ZA".into(),
+            })
+            .expect("taxed");
+            (priced.total, taxed.lines.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rules);
+criterion_main!(benches);

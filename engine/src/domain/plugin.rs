@@ -1,0 +1,145 @@
+//! Rule plugins as an account sees them: each kind (pricing, proration, tax) has a history of
+//! uploaded versions and one active version; version 0 is the bundled rule every account starts
+//! with. Uploading adds a version and activates it; rolling back activates the one before.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PluginKind {
+    Pricing,
+    Proration,
+    Tax,
+}
+
+impl PluginKind {
+    pub const ALL: [PluginKind; 3] = [PluginKind::Pricing, PluginKind::Proration, PluginKind::Tax];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Pricing => "pricing",
+            PluginKind::Proration => "proration",
+            PluginKind::Tax => "tax",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PluginKind> {
+        PluginKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PluginSource {
+    /// Shipped with the engine (or replaced by the operator's plugins folder).
+    Bundled,
+    /// Uploaded by the account through the API.
+    Uploaded,
+}
+
+impl PluginSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginSource::Bundled => "bundled",
+            PluginSource::Uploaded => "uploaded",
+        }
+    }
+}
+
+/// Names one exact rule: enough to find its bytes again and to prove which code ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginRef {
+    pub kind: PluginKind,
+    pub version: u32,
+    pub source: PluginSource,
+    /// SHA-256 of the component's bytes, lower-case hex.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginVersion {
+    /// 1, 2, …: the bundled rule is version 0 and is not listed here.
+    pub version: u32,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub created: i64,
+}
+
+/// One account's uploaded versions of one kind, oldest first, and which is active.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PluginHistory {
+    pub versions: Vec<PluginVersion>,
+    /// 0 is the bundled rule.
+    pub active: u32,
+}
+
+impl PluginHistory {
+    pub fn active_version(&self) -> Option<&PluginVersion> {
+        self.versions.iter().find(|version| version.version == self.active)
+    }
+
+    /// Adds `version` as the newest and makes it active.
+    pub fn push(&mut self, sha256: String, size_bytes: u64, created: i64) -> &PluginVersion {
+        let version = self.versions.last().map_or(1, |last| last.version + 1);
+        self.versions.push(PluginVersion { version, sha256, size_bytes, created });
+        self.active = version;
+        self.versions.last().expect("just pushed")
+    }
+
+    /// Activates the version before the active one (the bundled rule before version 1); `None`
+    /// when the bundled rule is already active.
+    pub fn roll_back(&mut self) -> Option<u32> {
+        if self.active == 0 {
+            return None;
+        }
+        let previous = self
+            .versions
+            .iter()
+            .rev()
+            .map(|version| version.version)
+            .find(|version| *version < self.active)
+            .unwrap_or(0);
+        self.active = previous;
+        Some(previous)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uploads_activate_and_rollbacks_walk_back_to_the_bundled_rule() {
+        let mut history = PluginHistory::default();
+        assert_eq!(history.active, 0);
+        assert_eq!(history.roll_back(), None, "nothing before the bundled rule");
+        history.push("aa".into(), 10, 1);
+        history.push("bb".into(), 20, 2);
+        assert_eq!(history.active, 2);
+        assert_eq!(history.active_version().unwrap().sha256, "bb");
+        assert_eq!(history.roll_back(), Some(1));
+        assert_eq!(history.active_version().unwrap().sha256, "aa");
+        // A new upload after a rollback is numbered after every earlier one.
+        history.push("cc".into(), 30, 3);
+        assert_eq!(history.active, 3);
+        assert_eq!(history.roll_back(), Some(2));
+        assert_eq!(history.roll_back(), Some(1));
+        assert_eq!(history.roll_back(), Some(0), "the bundled rule comes before version 1");
+        assert_eq!(history.active_version(), None);
+        assert_eq!(history.roll_back(), None);
+    }
+
+    #[test]
+    fn kinds_parse_from_their_path_segment() {
+        for kind in PluginKind::ALL {
+            assert_eq!(PluginKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(PluginKind::parse("discounts"), None);
+    }
+}

@@ -1,0 +1,45 @@
+//! The rules host: pricing, proration and tax rules as sandboxed WebAssembly components
+//! (wasmtime, component model, `wit/rules.wit`).
+//!
+//! - [`host`]: [`RuleHost`], the public face: bytes in, a callable [`Plugin`] out;
+//! - [`runtime`]: the one wasmtime engine (fuel, pooling allocator) and the linker;
+//! - [`sandbox`]: what one call runs in: a WASI context that grants nothing, the memory cap;
+//! - [`component`]: bytes to a checked, compiled rule; [`cache`]: compiled rules on disk;
+//! - [`plugin`]: a loaded rule's typed calls; [`check`]: every output validated before use;
+//! - [`bindings`] and [`convert`]: the WIT types, kept at the boundary; [`types`]: the engine's;
+//! - [`bundled`]: the default rules, embedded; [`catalog`]: which rule each account runs;
+//! - [`quote`]: pricing then tax for a charge made from line items.
+
+mod bindings;
+mod cache;
+mod check;
+mod component;
+mod convert;
+mod runtime;
+mod sandbox;
+
+pub mod bundled;
+pub mod catalog;
+pub mod host;
+pub mod plugin;
+pub mod quote;
+pub mod types;
+
+pub use catalog::{ActiveRule, Catalog, ChangeError, KindListing, VersionListing};
+pub use component::PluginInvalid;
+pub use host::RuleHost;
+pub use plugin::{CallError, Plugin};
+pub use quote::{Cart, QuoteError, Rules};
+
+use crate::store::StoreError;
+
+/// The rules host itself failed (storage, a stored component gone missing, the engine).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rules: {0}")]
+pub struct RulesError(pub String);
+
+impl RulesError {
+    fn from_store(error: StoreError) -> RulesError {
+        RulesError(error.to_string())
+    }
+}

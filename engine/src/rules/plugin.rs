@@ -1,0 +1,203 @@
+//! A loaded rule and its typed calls. Every call gets a fresh instance from the `InstancePre`
+//! (pooled, so ~µs), runs under fuel and the memory cap, and has its output checked before the
+//! engine sees it. A call's failure is that call's alone: the instance is dropped with its store.
+
+use std::time::Instant;
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::{RuleError, pricing, proration, tax};
+use super::sandbox::{CallLimits, MemoryCapExceeded, Sandbox};
+use super::types::{Priced, PricingRequest, Prorated, ProrationRequest, TaxRequest, Taxed};
+use super::{check, convert};
+use crate::domain::PluginKind;
+use crate::metrics::RuleLabels;
+
+/// A rule call that gave no usable answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The rule declined the input (its own `rule-error`): the request is at fault.
+    #[error("the {kind} rule refused the request: {message}")]
+    Refused { kind: PluginKind, message: String },
+    /// The rule trapped, ran out of fuel or memory, or answered nonsense: the rule is at fault.
+    #[error("the {kind} rule failed: {cause}")]
+    Failed { kind: PluginKind, cause: String },
+}
+
+pub(super) enum RulePre {
+    Pricing(pricing::PricingRulePre<Sandbox>),
+    Proration(proration::ProrationRulePre<Sandbox>),
+    Tax(tax::TaxRulePre<Sandbox>),
+}
+
+pub struct Plugin {
+    kind: PluginKind,
+    sha256: String,
+    pre: RulePre,
+    limits: CallLimits,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("kind", &self.kind).field("sha256", &self.sha256).finish()
+    }
+}
+
+impl Plugin {
+    pub(super) fn new(
+        kind: PluginKind,
+        sha256: String,
+        pre: RulePre,
+        limits: CallLimits,
+    ) -> Plugin {
+        Plugin { kind, sha256, pre, limits }
+    }
+
+    pub fn kind(&self) -> PluginKind {
+        self.kind
+    }
+
+    /// SHA-256 of the component's bytes, lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    pub fn price(&self, request: &PricingRequest) -> Result<Priced, CallError> {
+        self.timed(|| self.call_price(request))
+    }
+
+    pub fn tax(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
+        self.timed(|| self.call_tax(request))
+    }
+
+    pub fn prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {
+        self.timed(|| self.call_prorate(request))
+    }
+
+    fn timed<T>(&self, call: impl FnOnce() -> Result<T, CallError>) -> Result<T, CallError> {
+        let started = Instant::now();
+        let result = call();
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(CallError::Refused { .. }) => "refused",
+            Err(CallError::Failed { .. }) => "failed",
+        };
+        crate::metrics::global()
+            .rule_calls
+            .get_or_create(&RuleLabels { kind: self.kind.as_str(), outcome })
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn call_price(&self, request: &PricingRequest) -> Result<Priced, CallError> {
+        let RulePre::Pricing(pre) = &self.pre else {
+            return Err(self.wrong_kind(PluginKind::Pricing));
+        };
+        let mut store = Sandbox::store(pre.engine(), self.limits);
+        let input = convert::pricing_input(request);
+        let answer = pre
+            .instantiate(&mut store)
+            .and_then(|rule| rule.kassa_rules_pricing().call_price(&mut store, &input));
+        let output = self.settle(answer, &store)?;
+        check::priced(request, output).map_err(|cause| self.failed(cause))
+    }
+
+    fn call_tax(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
+        let RulePre::Tax(pre) = &self.pre else { return Err(self.wrong_kind(PluginKind::Tax)) };
+        let mut store = Sandbox::store(pre.engine(), self.limits);
+        let input = convert::tax_input(request);
+        let answer = pre
+            .instantiate(&mut store)
+            .and_then(|rule| rule.kassa_rules_tax().call_calculate(&mut store, &input));
+        let output = self.settle(answer, &store)?;
+        check::taxed(request, output).map_err(|cause| self.failed(cause))
+    }
+
+    fn call_prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {
+        let RulePre::Proration(pre) = &self.pre else {
+            return Err(self.wrong_kind(PluginKind::Proration));
+        };
+        let mut store = Sandbox::store(pre.engine(), self.limits);
+        let input = convert::proration_input(request);
+        let answer = pre
+            .instantiate(&mut store)
+            .and_then(|rule| rule.kassa_rules_proration().call_prorate(&mut store, &input));
+        let output = self.settle(answer, &store)?;
+        check::prorated(request, output).map_err(|cause| self.failed(cause))
+    }
+
+    /// Instantiates once without calling: proves at upload that the component fits the pool and
+    /// the memory cap, and that its start-up code finishes within the fuel.
+    pub(super) fn try_instantiate(&self) -> Result<(), String> {
+        let engine = match &self.pre {
+            RulePre::Pricing(pre) => pre.engine(),
+            RulePre::Proration(pre) => pre.engine(),
+            RulePre::Tax(pre) => pre.engine(),
+        };
+        let mut store = Sandbox::store(engine, self.limits);
+        let instantiated = match &self.pre {
+            RulePre::Pricing(pre) => pre.instantiate(&mut store).map(drop),
+            RulePre::Proration(pre) => pre.instantiate(&mut store).map(drop),
+            RulePre::Tax(pre) => pre.instantiate(&mut store).map(drop),
+        };
+        instantiated.map_err(|error| describe_failure(&error, &store, self.limits))
+    }
+
+    /// The call's answer, or why there is none.
+    fn settle<T>(
+        &self,
+        answer: wasmtime::Result<Result<T, RuleError>>,
+        store: &Store<Sandbox>,
+    ) -> Result<T, CallError> {
+        match answer {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(RuleError::InvalidInput(message) | RuleError::Unsupported(message))) => {
+                Err(CallError::Refused { kind: self.kind, message: bounded(&message) })
+            }
+            Err(error) => Err(self.failed(describe_failure(&error, store, self.limits))),
+        }
+    }
+
+    fn failed(&self, cause: String) -> CallError {
+        CallError::Failed { kind: self.kind, cause }
+    }
+
+    fn wrong_kind(&self, asked: PluginKind) -> CallError {
+        // The catalog only hands out plugins by kind: this is a bug, but not worth a panic in a
+        // request path.
+        self.failed(format!("a {} rule was called as a {asked} rule", self.kind))
+    }
+}
+
+/// What stopped a call, in words a rule's author can act on.
+fn describe_failure(error: &wasmtime::Error, store: &Store<Sandbox>, limits: CallLimits) -> String {
+    if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
+        return cap.to_string();
+    }
+    let cause = match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => format!(
+            "it ran out of its instruction budget ({} instructions, rules.fuel_per_call): an \
+             endless or too long loop",
+            limits.fuel
+        ),
+        Some(Trap::StackOverflow) => "it overflowed its call stack: unbounded recursion".to_owned(),
+        Some(Trap::UnreachableCodeReached) => {
+            "it trapped at `unreachable`: a panic or abort in the rule".to_owned()
+        }
+        Some(Trap::MemoryOutOfBounds) => {
+            "it accessed memory out of bounds (a Rust rule does this when its stack overflows)"
+                .to_owned()
+        }
+        Some(trap) => format!("it trapped: {trap}"),
+        None => format!("it could not be run: {}", super::component::root_cause(error)),
+    };
+    match store.data().stderr_excerpt() {
+        Some(excerpt) => format!("{cause}; it wrote to stderr: {excerpt}"),
+        None => cause,
+    }
+}
+
+/// A rule's own message, cut to a length fit for an error response.
+fn bounded(message: &str) -> String {
+    message.chars().take(500).collect()
+}

@@ -1,0 +1,196 @@
+//! Pricing and tax for a charge made from line items: the account's pricing rule prices the
+//! cart, the discounts are spread over the lines, the account's tax rule taxes what is left, and
+//! the result is a [`Breakdown`] naming both rules. Rule calls run on the blocking pool, at most
+//! `rules.concurrent_calls_max` at once, so a slow rule never stalls the API's async workers.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::RulesError;
+use super::catalog::Catalog;
+use super::plugin::CallError;
+use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
+use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
+
+/// A cart to price: what the client sent instead of an amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cart {
+    pub lines: Vec<LineItem>,
+    pub currency: Currency,
+    pub coupons: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuoteError {
+    #[error(transparent)]
+    Rule(#[from] CallError),
+    #[error(transparent)]
+    Internal(#[from] RulesError),
+}
+
+pub struct Rules {
+    catalog: Arc<Catalog>,
+    calls: Arc<Semaphore>,
+    seller_country: String,
+}
+
+impl Rules {
+    pub fn new(catalog: Arc<Catalog>, concurrent_calls_max: u32, seller_country: String) -> Rules {
+        Rules {
+            catalog,
+            calls: Arc::new(Semaphore::new(concurrent_calls_max as usize)),
+            seller_country,
+        }
+    }
+
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Prices and taxes `cart` for `customer` at `now` (Unix seconds).
+    pub async fn quote(
+        &self,
+        account: &AccountId,
+        customer: &Customer,
+        cart: Cart,
+        now: i64,
+    ) -> Result<Breakdown, QuoteError> {
+        let pricing = self.catalog.rule(account, PluginKind::Pricing);
+        let tax = self.catalog.rule(account, PluginKind::Tax);
+        let context = customer_context(customer);
+        let seller_country = self.seller_country.clone();
+        let _slot = Arc::clone(&self.calls)
+            .acquire_owned()
+            .await
+            .map_err(|_| RulesError("the rules host is shutting down".to_owned()))?;
+        let evaluated = tokio::task::spawn_blocking(move || {
+            let priced = pricing.plugin.price(&PricingRequest {
+                lines: cart.lines,
+                currency: cart.currency,
+                customer: context.clone(),
+                coupons: cart.coupons,
+                now,
+            })?;
+            let taxed = tax.plugin.tax(&TaxRequest {
+                lines: taxable_lines(&priced),
+                currency: cart.currency,
+                customer: context,
+                seller_country,
+            })?;
+            let evaluation = RuleEvaluation {
+                pricing: pricing.reference,
+                tax: tax.reference,
+                evaluated_at: now,
+            };
+            Ok::<_, CallError>(breakdown(priced, taxed, evaluation))
+        })
+        .await
+        .map_err(|error| RulesError(format!("a rule call's thread failed: {error}")))?;
+        Ok(evaluated?)
+    }
+}
+
+fn customer_context(customer: &Customer) -> CustomerContext {
+    CustomerContext {
+        country: customer.address.as_ref().map(|address| address.country.clone()),
+        region: customer.address.as_ref().and_then(|address| address.region.clone()),
+        tax_ids: customer.tax_ids.clone(),
+        metadata: customer.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    }
+}
+
+fn breakdown(priced: Priced, taxed: super::types::Taxed, evaluation: RuleEvaluation) -> Breakdown {
+    // Both checked to be at most AMOUNT_MINOR_MAX: the sum fits an i64; the caller checks it
+    // against the largest chargeable amount.
+    let total_minor = priced.total_minor + taxed.total_minor();
+    Breakdown {
+        lines: priced.lines,
+        subtotal_minor: priced.subtotal_minor,
+        discounts: priced.discounts,
+        tax: taxed.lines,
+        reverse_charge: taxed.reverse_charge,
+        total_minor,
+        evaluation,
+    }
+}
+
+/// The priced lines with the discounts spread over them in proportion to their amounts
+/// (largest remainder first), so tax is computed on what the customer actually pays per line.
+fn taxable_lines(priced: &Priced) -> Vec<TaxableLine> {
+    let discount = i128::from(priced.subtotal_minor - priced.total_minor);
+    let subtotal = i128::from(priced.subtotal_minor);
+    let mut shares: Vec<(i128, i128)> = priced
+        .lines
+        .iter()
+        .map(|line| {
+            if subtotal == 0 {
+                return (0, 0);
+            }
+            let exact = discount * i128::from(line.amount_minor);
+            (exact / subtotal, exact % subtotal)
+        })
+        .collect();
+    let mut left = discount - shares.iter().map(|(share, _)| share).sum::<i128>();
+    let mut by_remainder: Vec<usize> = (0..shares.len()).collect();
+    by_remainder.sort_by(|a, b| shares[*b].1.cmp(&shares[*a].1).then(a.cmp(b)));
+    for index in by_remainder {
+        if left == 0 || shares[index].1 == 0 {
+            break;
+        }
+        shares[index].0 += 1;
+        left -= 1;
+    }
+    assert_eq!(left, 0, "a discount of {discount} was not fully spread over the lines");
+    priced
+        .lines
+        .iter()
+        .zip(shares)
+        .map(|(line, (share, _))| TaxableLine {
+            sku: line.sku.clone(),
+            amount_minor: line.amount_minor - share as i64,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PricedLine;
+
+    fn priced(amounts: &[i64], discount: i64) -> Priced {
+        let subtotal = amounts.iter().sum();
+        Priced {
+            lines: amounts
+                .iter()
+                .enumerate()
+                .map(|(index, amount)| PricedLine {
+                    sku: format!("sku{index}"),
+                    quantity: 1,
+                    amount_minor: *amount,
+                })
+                .collect(),
+            subtotal_minor: subtotal,
+            discounts: Vec::new(),
+            total_minor: subtotal - discount,
+        }
+    }
+
+    fn taxable(amounts: &[i64], discount: i64) -> Vec<i64> {
+        taxable_lines(&priced(amounts, discount)).iter().map(|line| line.amount_minor).collect()
+    }
+
+    #[test]
+    fn discounts_spread_in_proportion_and_add_up_exactly() {
+        assert_eq!(taxable(&[1000, 3000], 0), vec![1000, 3000]);
+        assert_eq!(taxable(&[1000, 3000], 400), vec![900, 2700]);
+        // 100 over three equal lines: 34 + 33 + 33, the odd unit to the first.
+        assert_eq!(taxable(&[100, 100, 100], 100), vec![66, 67, 67]);
+        assert_eq!(taxable(&[1, 2, 3], 6), vec![0, 0, 0], "a 100 % discount leaves nothing");
+        assert_eq!(taxable(&[0, 500], 100), vec![0, 400], "a free line takes no share");
+        for (amounts, discount) in [(&[7, 13, 29][..], 17), (&[1, 1, 1, 1, 1, 1, 1][..], 5)] {
+            let after: i64 = taxable(amounts, discount).iter().sum();
+            assert_eq!(after, amounts.iter().sum::<i64>() - discount);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The one wasmtime engine every rule runs on: component model, fuel for the time cap, the
+//! pooling allocator for cheap fresh instances, and a linker that offers only the WASI
+//! interfaces [`super::sandbox`] satisfies with nothing.
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::sandbox::{CallLimits, Sandbox};
+use crate::config::RulesConfig;
+use crate::limits::RULE_MEMORY_KEEP_RESIDENT_BYTES;
+
+/// Core instances, memories and tables one component may have: a Rust component has a few core
+/// instances (its module and the canonical ABI's shims) and one memory. More is refused at upload.
+const CORE_INSTANCES_PER_COMPONENT_MAX: u32 = 16;
+const MEMORIES_PER_COMPONENT_MAX: u32 = 2;
+const TABLES_PER_COMPONENT_MAX: u32 = 8;
+
+/// Native stack a rule may use; deeper recursion traps with a stack overflow.
+const WASM_STACK_BYTES_MAX: usize = 512 * 1024;
+
+#[derive(Clone)]
+pub struct Runtime {
+    pub engine: Engine,
+    pub linker: Linker<Sandbox>,
+    pub limits: CallLimits,
+}
+
+impl Runtime {
+    pub fn new(config: &RulesConfig) -> wasmtime::Result<Runtime> {
+        let memory_bytes_max = usize::try_from(config.memory_max_mib * 1024 * 1024)?;
+        let slots = config.concurrent_calls_max;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT_MAX)
+            .total_memories(slots * MEMORIES_PER_COMPONENT_MAX)
+            .total_tables(slots * TABLES_PER_COMPONENT_MAX)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT_MAX)
+            .max_memories_per_component(MEMORIES_PER_COMPONENT_MAX)
+            .max_tables_per_component(TABLES_PER_COMPONENT_MAX)
+            .max_memory_size(memory_bytes_max)
+            .linear_memory_keep_resident(RULE_MEMORY_KEEP_RESIDENT_BYTES.min(memory_bytes_max))
+            .table_keep_resident(64 * 1024);
+
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .consume_fuel(true)
+            .max_wasm_stack(WASM_STACK_BYTES_MAX)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&wasm)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            limits: CallLimits { fuel: config.fuel_per_call, memory_bytes_max },
+        })
+    }
+}
