@@ -2,13 +2,15 @@
 //! instance for each of the two calls, inputs lowered and outputs lifted and checked — next to
 //! the same bundled rules compiled natively and called directly, in the same run.
 //!
+//! A second group times a rule that loops until its fuel runs out: the time cap in seconds.
+//!
 //! Run: `cargo bench -p kassa-bench --bench rules`
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kassa::config::RulesConfig;
 use kassa::domain::{Currency, PluginKind};
 use kassa::rules::RuleHost;
-use kassa::rules::bundled::embedded;
+use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
 use kassa::rules::types::{CustomerContext, LineItem, PricingRequest, TaxRequest, TaxableLine};
 use kassa_rules_sdk as sdk;
 use sdk::{PricingRule, TaxRule};
@@ -96,5 +98,22 @@ fn rules(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, rules);
+/// How long the time cap is in wall-clock terms: a rule that loops until its fuel
+/// (`rules.fuel_per_call`, default 50 million instructions) runs out.
+fn fuel_exhaustion(criterion: &mut Criterion) {
+    let host = RuleHost::new(&RulesConfig::default(), None).expect("the host starts");
+    let path = std::path::Path::new(PLUGINS_WASM_DIR).join("hostile_pricing.wasm");
+    let bytes = std::fs::read(&path).expect("the hostile fixture is built");
+    let hostile = host.load(PluginKind::Pricing, &bytes).expect("it loads");
+    let mut request = cart();
+    request.lines[0].sku = "loop".into();
+    let mut group = criterion.benchmark_group("fuel_exhaustion");
+    group.sample_size(10);
+    group.bench_function("endless_loop_default_fuel", |bench| {
+        bench.iter(|| hostile.price(&request).expect_err("the loop is stopped"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rules, fuel_exhaustion);
 criterion_main!(benches);

@@ -1,17 +1,20 @@
 //! The rules host on its own, with real components built from `plugins/` (by engine/build.rs):
 //! the bundled rules on their boundaries, every hostile behaviour stopped and named, every
 //! refused upload refused with its reason, and calls that are deterministic and independent.
-//! No server here: `tests/plugins.rs` and `tests/priced_charges.rs` cover the same over HTTP.
+//! No server here (the catalog tests use a real sled directory): `tests/plugins.rs` and
+//! `tests/priced_charges.rs` cover the same over HTTP.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use kassa::config::RulesConfig;
-use kassa::domain::{Currency, PluginKind, TaxId};
+use kassa::domain::{AccountId, Currency, PluginKind, TaxId};
 use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
 use kassa::rules::types::{
     CustomerContext, LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine,
 };
-use kassa::rules::{CallError, Plugin, RuleHost};
+use kassa::rules::{CallError, Catalog, Plugin, RuleHost, sha256_hex};
+use kassa::store::{SledStore, Store};
 
 /// 2026-06-01T00:00:00Z: before both bundled coupons expire.
 const NOW: i64 = 1_780_272_000;
@@ -273,4 +276,51 @@ fn uploads_that_are_not_usable_rules_are_refused_with_their_reason() {
     assert!(other_world.contains("/v1/plugins/tax"), "the message says where it belongs");
     let text = refusal(PluginKind::Pricing, b"hello, world");
     assert!(text.contains("not a WebAssembly binary"), "{text}");
+}
+
+fn catalog(config: &RulesConfig, data_dir: &Path) -> Catalog {
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.join("db")).expect("store"));
+    Catalog::open(config, data_dir, store).expect("the catalog opens")
+}
+
+fn compiled_artifacts(data_dir: &Path) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
+    let mut found: Vec<_> = std::fs::read_dir(data_dir.join("plugins").join("compiled"))
+        .expect("the compiled cache exists")
+        .map(|entry| {
+            let entry = entry.unwrap();
+            (entry.path(), entry.metadata().unwrap().modified().unwrap())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_restart_loads_compiled_rules_instead_of_compiling_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(catalog(&RulesConfig::default(), dir.path()));
+    let first = compiled_artifacts(dir.path());
+    assert_eq!(first.len(), 3, "one artifact per bundled rule: {first:?}");
+    let reopened = catalog(&RulesConfig::default(), dir.path());
+    assert_eq!(compiled_artifacts(dir.path()), first, "no artifact was written again");
+    let account = AccountId::default_account();
+    let pricing = reopened.rule(&account, PluginKind::Pricing);
+    assert_eq!(pricing.reference.version, 0);
+    assert!(pricing.plugin.price(&cart(vec![line("seat", 1, 0)], &[], NOW)).is_ok());
+}
+
+#[test]
+fn a_plugins_folder_replaces_the_bundled_rules_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("rules");
+    std::fs::create_dir(&folder).unwrap();
+    let student = fixture("student_pricing");
+    std::fs::write(folder.join("pricing.wasm"), &student).unwrap();
+    let config = RulesConfig { plugins_dir: folder, ..RulesConfig::default() };
+    let catalog = catalog(&config, &dir.path().join("data"));
+    let account = AccountId::default_account();
+    let pricing = catalog.rule(&account, PluginKind::Pricing);
+    assert_eq!(pricing.reference.sha256, sha256_hex(&student));
+    let tax = catalog.rule(&account, PluginKind::Tax);
+    assert_eq!(tax.reference.sha256, sha256_hex(embedded(PluginKind::Tax)), "tax stays bundled");
 }

@@ -26,7 +26,7 @@ pub mod quote;
 pub mod types;
 
 pub use catalog::{ActiveRule, Catalog, ChangeError, KindListing, VersionListing};
-pub use component::PluginInvalid;
+pub use component::{PluginInvalid, sha256_hex};
 pub use host::RuleHost;
 pub use plugin::{CallError, Plugin};
 pub use quote::{Cart, QuoteError, Rules};

@@ -96,7 +96,11 @@ fn customer_context(customer: &Customer) -> CustomerContext {
         country: customer.address.as_ref().map(|address| address.country.clone()),
         region: customer.address.as_ref().and_then(|address| address.region.clone()),
         tax_ids: customer.tax_ids.clone(),
-        metadata: customer.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        metadata: customer
+            .metadata
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect(),
     }
 }
 

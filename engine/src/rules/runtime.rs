@@ -15,6 +15,10 @@ const CORE_INSTANCES_PER_COMPONENT_MAX: u32 = 16;
 const MEMORIES_PER_COMPONENT_MAX: u32 = 2;
 const TABLES_PER_COMPONENT_MAX: u32 = 8;
 
+/// Pooled slots beyond `rules.concurrent_calls_max`: an upload's trial instantiation takes one
+/// outside the calls' semaphore, and must not make a concurrent call fail for want of a slot.
+const UPLOAD_SLOTS: u32 = 4;
+
 /// Native stack a rule may use; deeper recursion traps with a stack overflow.
 const WASM_STACK_BYTES_MAX: usize = 512 * 1024;
 
@@ -28,7 +32,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(config: &RulesConfig) -> wasmtime::Result<Runtime> {
         let memory_bytes_max = usize::try_from(config.memory_max_mib * 1024 * 1024)?;
-        let slots = config.concurrent_calls_max;
+        let slots = config.concurrent_calls_max + UPLOAD_SLOTS;
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(slots)
             .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT_MAX)
