@@ -17,6 +17,7 @@
 pub mod router;
 pub mod sandbox;
 mod secret;
+pub mod stripe;
 
 use std::fmt;
 
