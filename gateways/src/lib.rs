@@ -14,6 +14,7 @@
 //! This crate never imports the engine: it owns its request and outcome types (amounts in minor
 //! units with the same ISO-4217 [`Currency`] the engine uses) and the engine converts at the edge.
 
+pub mod mpesa;
 pub mod router;
 pub mod sandbox;
 mod secret;

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod fake_daraja;
 pub mod fake_stripe;
 
 use std::net::SocketAddr;
