@@ -45,7 +45,7 @@ pub const DEFAULT_API_BASE: &str = "https://api.stripe.com/";
 
 /// Stripe keeps an Idempotency-Key's result for at least 24 hours. Within this window a re-send
 /// under the same key is answered from Stripe's memory; after it, `retrieve` searches instead.
-const IDEMPOTENCY_REPLAY_WINDOW: Duration = Duration::from_secs(23 * 3600);
+pub const IDEMPOTENCY_REPLAY_WINDOW: Duration = Duration::from_secs(23 * 3600);
 
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
@@ -66,6 +66,11 @@ pub struct StripeConfig {
     /// Where Stripe sends the customer back after a redirect-based authentication. Without it,
     /// 3-D Secure is finished in the browser by stripe.js (`next_action.type = use_stripe_sdk`).
     pub return_url: Option<String>,
+    /// How long after an attempt `retrieve` may re-send it under the same key (default
+    /// [`IDEMPOTENCY_REPLAY_WINDOW`]; must stay below Stripe's 24 hours). Past it, `retrieve`
+    /// searches by metadata, which is only final once Stripe's search has caught up (about a
+    /// minute), so this must also stay well above that.
+    pub replay_window: Duration,
 }
 
 impl StripeConfig {
@@ -78,6 +83,7 @@ impl StripeConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(2),
             return_url: None,
+            replay_window: IDEMPOTENCY_REPLAY_WINDOW,
         }
     }
 }
@@ -180,6 +186,11 @@ impl StripeGateway {
         })
     }
 
+    fn within_replay_window(&self, record: &AttemptRecord) -> bool {
+        let age_secs = now_unix_secs().saturating_sub(record.created_unix_secs);
+        age_secs < i64::try_from(self.config.replay_window.as_secs()).unwrap_or(i64::MAX)
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let doubled = self.config.backoff_initial.saturating_mul(1 << (attempt - 1).min(16));
         doubled.min(self.config.backoff_max)
@@ -221,7 +232,7 @@ impl StripeGateway {
     ) -> Result<Option<ChargeOutcome>, GatewayError> {
         let intent_id = match &record.reference {
             Some(id) => id.clone(),
-            None if within_replay_window(record) => {
+            None if self.within_replay_window(record) => {
                 // The same request under the same key: Stripe answers with the original
                 // PaymentIntent (or replays the original decline) if the first request landed,
                 // and carries it out now if it never did. Either way the answer is final.
@@ -260,7 +271,7 @@ impl StripeGateway {
     ) -> Result<Option<RefundOutcome>, GatewayError> {
         let refund_id = match &record.reference {
             Some(id) => id.clone(),
-            None if within_replay_window(record) => {
+            None if self.within_replay_window(record) => {
                 match self.create_refund(idempotency_key, &record.params).await {
                     // Created as pending: ask how it stands now.
                     Ok(RefundOutcome::Pending { reference }) => reference,
@@ -311,11 +322,6 @@ fn with_trailing_slash(base: &str) -> String {
 fn now_unix_secs() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
-}
-
-fn within_replay_window(record: &AttemptRecord) -> bool {
-    let age_secs = now_unix_secs().saturating_sub(record.created_unix_secs);
-    age_secs < i64::try_from(IDEMPOTENCY_REPLAY_WINDOW.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn outcome_reference(outcome: &ChargeOutcome) -> Option<String> {

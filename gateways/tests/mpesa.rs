@@ -222,6 +222,51 @@ async fn the_stk_query_maps_result_codes() {
 }
 
 #[tokio::test]
+async fn tokens_are_replaced_before_they_expire_and_after_a_401() {
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let (db, durability) = common::database(&directory);
+    // Daraja's tokens live 3599 s; with a margin that long, every cached token is stale at once.
+    let config = MpesaConfig {
+        token_refresh_margin: Duration::from_secs(3599),
+        ..config(&daraja.api_base())
+    };
+    let refreshing = MpesaGateway::open(&db, durability, config).unwrap();
+    refreshing.charge(&charge("ch_t1", 100, "0712345678")).await.unwrap();
+    refreshing.charge(&charge("ch_t2", 100, "0712345678")).await.unwrap();
+    assert_eq!(daraja.tokens_issued(), 2);
+
+    // A token Daraja stops honouring early: refused with 401, replaced, pushed once.
+    let directory = tempfile::tempdir().unwrap();
+    let caching = gateway(&directory, &daraja.api_base());
+    caching.charge(&charge("ch_t3", 100, "0712345678")).await.unwrap();
+    daraja.revoke_tokens();
+    let outcome = caching.charge(&charge("ch_t4", 100, "0712345678")).await.unwrap();
+    assert!(matches!(outcome, ChargeOutcome::Pending { .. }), "{outcome:?}");
+    assert_eq!(daraja.tokens_issued(), 4);
+    assert_eq!(daraja.pushes().len(), 4);
+}
+
+#[tokio::test]
+async fn a_push_whose_answer_was_lost_is_never_pushed_again() {
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let (db, durability) = common::database(&directory);
+    let config =
+        MpesaConfig { request_timeout: Duration::from_millis(300), ..config(&daraja.api_base()) };
+    let gateway = MpesaGateway::open(&db, durability, config).unwrap();
+    daraja.stall_pushes(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_lost", 100, "0712345678")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    daraja.stall_pushes(None);
+    let again = gateway.charge(&charge("ch_lost", 100, "0712345678")).await.unwrap_err();
+    assert!(matches!(again, GatewayError::Ambiguous(_)), "{again:?}");
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_lost").await.unwrap_err();
+    assert!(matches!(retrieved, GatewayError::Ambiguous(_)), "{retrieved:?}");
+    assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test]
 async fn connection_refused_is_not_attempted_and_frees_the_key() {
     let directory = tempfile::tempdir().unwrap();
     let gateway = gateway(&directory, &format!("http://{}", common::refused_address()));

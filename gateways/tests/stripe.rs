@@ -193,6 +193,74 @@ async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_
 }
 
 #[tokio::test]
+async fn once_stripe_forgot_the_key_retrieve_searches_by_metadata() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = StripeConfig {
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        replay_window: Duration::ZERO,
+        ..config(&stripe.api_base())
+    };
+    let gateway = gateway(&directory, config);
+
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_old", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_old").await.unwrap();
+    assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    let seen = stripe.seen();
+    assert!(seen.iter().any(|request| request.path == "/v1/payment_intents/search"));
+    assert_eq!(seen.iter().filter(|request| request.method == "POST").count(), 1, "no re-send");
+
+    // A create Stripe never carried out (500s answered before acting) is not found: final.
+    stripe.fail_next(1, 500);
+    let error = gateway.charge(&charge("ch_lost", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_lost").await.unwrap(), None);
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
+    let stripe = FakeStripe::start().await;
+    for (window, key) in [
+        (StripeConfig::new(SECRET_KEY).replay_window, "re_replayed"),
+        (Duration::ZERO, "re_listed"),
+    ] {
+        let config = StripeConfig {
+            attempt_timeout: Duration::from_millis(200),
+            attempts_max: 1,
+            replay_window: window,
+            ..config(&stripe.api_base())
+        };
+        let gateway = gateway(&tempfile::tempdir().unwrap(), config);
+        let ChargeOutcome::Succeeded { reference } =
+            gateway.charge(&charge(&format!("ch_for_{key}"), "pm_card_visa")).await.unwrap()
+        else {
+            panic!("charge succeeds");
+        };
+        stripe.stall_creates(Some(Duration::from_secs(5)));
+        let request = RefundRequest {
+            idempotency_key: key.into(),
+            charge_reference: reference,
+            amount_minor: 700,
+            currency: Currency::USD,
+        };
+        let error = gateway.refund(&request).await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{key}: {error:?}");
+        stripe.stall_creates(None);
+        let retrieved = gateway.retrieve(AttemptKind::Refund, key).await.unwrap();
+        assert!(
+            matches!(retrieved, Some(Attempt::Refund(RefundOutcome::Succeeded { .. }))),
+            "{key}: {retrieved:?}"
+        );
+    }
+    assert_eq!(stripe.refunds_created(), 2, "one refund per key, none re-made");
+}
+
+#[tokio::test]
 async fn a_key_never_sent_is_final_none() {
     let stripe = FakeStripe::start().await;
     let directory = tempfile::tempdir().unwrap();

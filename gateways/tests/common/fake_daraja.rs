@@ -23,6 +23,10 @@ pub const PASSKEY: &str =
 #[derive(Default)]
 struct State {
     tokens_issued: usize,
+    /// Tokens numbered up to this one are refused (revoked) with Daraja's 401.
+    tokens_revoked: usize,
+    /// Pushes are carried out, then answered only after this (the ambiguous timeout).
+    stall_pushes: Option<std::time::Duration>,
     /// Every push body, in arrival order.
     pushes: Vec<Value>,
     /// CheckoutRequestID → the ResultCode the STK query reports (None: still processing).
@@ -80,28 +84,14 @@ impl FakeDaraja {
             .and(warp::path!("mpesa" / "stkpush" / "v1" / "processrequest"))
             .and(warp::header::optional::<String>("authorization"))
             .and(warp::body::json())
-            .map(move |authorization: Option<String>, body: Value| {
-                let mut state = push_state.lock().unwrap();
-                if !authorized(&state, authorization.as_deref()) {
-                    return daraja_error(401, "404.001.03", "Invalid Access Token");
+            .then(move |authorization: Option<String>, body: Value| {
+                let (answer, stall) = accept_push(&push_state, authorization.as_deref(), body);
+                async move {
+                    if let Some(stall) = stall {
+                        tokio::time::sleep(stall).await;
+                    }
+                    answer
                 }
-                if let Some(refusal) = bad_password(&body) {
-                    return refusal;
-                }
-                state.next_id += 1;
-                let merchant = format!("29115-34620561-{}", state.next_id);
-                let checkout = format!("ws_CO_191220191020363925{:04}", state.next_id);
-                state.pushes.push(body);
-                state.results.insert(checkout.clone(), None);
-                reply(
-                    200,
-                    json!({
-                        "MerchantRequestID": merchant, "CheckoutRequestID": checkout,
-                        "ResponseCode": "0",
-                        "ResponseDescription": "Success. Request accepted for processing",
-                        "CustomerMessage": "Success. Request accepted for processing",
-                    }),
-                )
             });
         let query_state = Arc::clone(&state);
         let query = warp::post()
@@ -154,6 +144,16 @@ impl FakeDaraja {
         self.state.lock().unwrap().pushes.clone()
     }
 
+    pub fn stall_pushes(&self, stall: Option<std::time::Duration>) {
+        self.state.lock().unwrap().stall_pushes = stall;
+    }
+
+    /// Every token issued so far stops working (Daraja answers 401 "Invalid Access Token").
+    pub fn revoke_tokens(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.tokens_revoked = state.tokens_issued;
+    }
+
     /// The customer answered the prompt: the STK query now reports `result_code`.
     pub fn settle(&self, checkout_request_id: &str, result_code: i64) {
         self.state
@@ -164,11 +164,44 @@ impl FakeDaraja {
     }
 }
 
+type Reply = warp::reply::WithStatus<warp::reply::Json>;
+
+fn accept_push(
+    state: &Mutex<State>,
+    authorization: Option<&str>,
+    body: Value,
+) -> (Reply, Option<std::time::Duration>) {
+    let mut state = state.lock().unwrap();
+    if !authorized(&state, authorization) {
+        return (daraja_error(401, "404.001.03", "Invalid Access Token"), None);
+    }
+    if let Some(refusal) = bad_password(&body) {
+        return (refusal, None);
+    }
+    state.next_id += 1;
+    let merchant = format!("29115-34620561-{}", state.next_id);
+    let checkout = format!("ws_CO_191220191020363925{:04}", state.next_id);
+    state.pushes.push(body);
+    state.results.insert(checkout.clone(), None);
+    let answer = reply(
+        200,
+        json!({
+            "MerchantRequestID": merchant, "CheckoutRequestID": checkout,
+            "ResponseCode": "0",
+            "ResponseDescription": "Success. Request accepted for processing",
+            "CustomerMessage": "Success. Request accepted for processing",
+        }),
+    );
+    (answer, state.stall_pushes)
+}
+
 fn authorized(state: &State, authorization: Option<&str>) -> bool {
     let Some(token) = authorization.and_then(|value| value.strip_prefix("Bearer token-")) else {
         return false;
     };
-    token.parse::<usize>().is_ok_and(|issued| issued >= 1 && issued <= state.tokens_issued)
+    token
+        .parse::<usize>()
+        .is_ok_and(|issued| issued > state.tokens_revoked && issued <= state.tokens_issued)
 }
 
 /// Daraja's check of `Password = base64(shortcode + passkey + timestamp)`.

@@ -109,13 +109,18 @@ impl FakeStripe {
         self.state.lock().unwrap().faults.extend(std::iter::repeat_n(status, count));
     }
 
-    /// PaymentIntent creates are carried out, then answered only after `stall` (None: at once).
+    /// PaymentIntent and Refund creates are carried out, then answered only after `stall`
+    /// (None: at once).
     pub fn stall_creates(&self, stall: Option<Duration>) {
         self.state.lock().unwrap().stall_creates = stall;
     }
 
     pub fn intents_created(&self) -> usize {
         self.state.lock().unwrap().intents.len()
+    }
+
+    pub fn refunds_created(&self) -> usize {
+        self.state.lock().unwrap().refunds.len()
     }
 
     pub fn customers_created(&self) -> usize {
@@ -169,7 +174,7 @@ fn handle(
         };
     }
     let stall = match (method.as_str(), path) {
-        ("POST", "/v1/payment_intents") => state.stall_creates,
+        ("POST", "/v1/payment_intents" | "/v1/refunds") => state.stall_creates,
         _ => None,
     };
     // Idempotent replay: Stripe answers a known key with the stored response, and refuses a
