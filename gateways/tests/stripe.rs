@@ -61,6 +61,10 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
     assert_eq!(create.form["confirm"], "true");
     assert_eq!(create.form["payment_method"], "pm_card_visa");
     assert_eq!(create.form["metadata[kassa_idempotency_key]"], "ch_ok");
+    // No return_url configured: Stripe is told no redirect may be needed (3-D Secure then
+    // finishes through stripe.js), or it would refuse the server-side confirm.
+    assert_eq!(create.form["automatic_payment_methods[enabled]"], "true");
+    assert_eq!(create.form["automatic_payment_methods[allow_redirects]"], "never");
 
     // Charging again with the same key is Stripe's idempotent replay, not a second intent.
     let again = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
