@@ -3,17 +3,36 @@
 //! - [`Gateway`]: what the engine asks of a processor — describe a payment-method token, charge,
 //!   refund, and retrieve an earlier attempt by the gateway idempotency key it was made with.
 //! - [`sandbox`]: the built-in processor with its own durable ledger, for development and tests.
+//! - [`stripe`]: cards through Stripe PaymentIntents (async-stripe), 3-D Secure as
+//!   [`ChargeOutcome::RequiresAction`].
+//! - [`mpesa`]: Safaricom Daraja STK Push; a charge is [`ChargeOutcome::Pending`] until the
+//!   callback ([`mpesa::parse_callback`]) or the STK query settles it.
+//! - [`router`]: routing rules, a circuit breaker per gateway, failover only on
+//!   [`GatewayError::NotAttempted`].
+//! - [`Secret`]: keys and client secrets that never reach a log line or `Debug` output.
 //!
 //! This crate never imports the engine: it owns its request and outcome types (amounts in minor
 //! units with the same ISO-4217 [`Currency`] the engine uses) and the engine converts at the edge.
 
+pub mod mpesa;
 pub mod router;
 pub mod sandbox;
+mod secret;
+pub mod stripe;
 
 use std::fmt;
 
 pub use iso_currency::Currency;
 pub use router::Router;
+pub use secret::Secret;
+
+/// Makes everything written so far durable. The engine implements it with its single group-commit
+/// flusher, so a gateway's own records (the sandbox ledger, Stripe's attempt log, M-Pesa's
+/// checkout ids) share the engine's fsyncs instead of adding their own.
+#[async_trait::async_trait]
+pub trait Durability: Send + Sync {
+    async fn sync(&self) -> Result<(), String>;
+}
 
 /// A payment gateway. Every money-moving call carries an idempotency key: calling twice with the
 /// same key must never move money twice, and [`Gateway::retrieve`] finds the attempt by that key.
@@ -27,6 +46,15 @@ pub trait Gateway: Send + Sync {
         &self,
         token: &str,
     ) -> Result<PaymentMethodDetails, GatewayError>;
+
+    /// Refuses, before anything is recorded or sent, a charge this gateway can never carry out
+    /// as asked (M-Pesa: not KES, not whole shillings, not a Kenyan mobile number). The engine
+    /// calls it while validating the request, so the client gets a 400 and no charge is kept.
+    /// Answers [`GatewayError::InvalidRequest`] or [`GatewayError::InvalidPaymentMethod`].
+    fn check_charge(&self, request: &ChargeRequest) -> Result<(), GatewayError> {
+        let _ = request;
+        Ok(())
+    }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
 
@@ -77,12 +105,54 @@ pub struct ChargeRequest {
     pub currency: Currency,
     pub payment_method_token: String,
     pub description: Option<String>,
+    /// The Kassa customer being charged, where the gateway keeps customers of its own (Stripe:
+    /// one Stripe customer per Kassa customer, created on the first charge and remembered).
+    pub customer: Option<CustomerRef>,
+}
+
+/// Who a charge is for, as the gateway may see it. No payment data: that is the token's job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRef {
+    /// Unique across the engine (the engine passes `account/customer`): the key under which the
+    /// gateway remembers its own customer, and the idempotency key that creates it.
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
-    Succeeded { reference: String },
-    Declined { decline: DeclineCode, message: String },
+    Succeeded {
+        reference: String,
+    },
+    Declined {
+        decline: DeclineCode,
+        message: String,
+    },
+    /// The customer must act before money moves (3-D Secure). The charge becomes
+    /// `requires_action`; the front end finishes it with `next_action`, and the gateway's webhook
+    /// or a later [`Gateway::retrieve`] tells how it ended.
+    RequiresAction {
+        reference: String,
+        next_action: NextAction,
+    },
+    /// Accepted by the processor and settled later, by its callback or by [`Gateway::retrieve`]
+    /// (M-Pesa STK Push: the reference is the CheckoutRequestID). The charge stays `processing`.
+    Pending {
+        reference: String,
+    },
+}
+
+/// What the platform's front end needs to finish a charge that requires action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextAction {
+    /// Stripe's `next_action.type`: `use_stripe_sdk` (finish with stripe.js and the client
+    /// secret) or `redirect_to_url` (send the customer to `redirect_url`).
+    pub kind: String,
+    /// Stripe's PaymentIntent client secret, for stripe.js. Shown to the paying customer's
+    /// browser only: never logged, hence [`Secret`].
+    pub client_secret: Option<Secret>,
+    pub redirect_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,11 +167,21 @@ pub struct RefundRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundOutcome {
-    Succeeded { reference: String },
-    Failed { message: String },
+    Succeeded {
+        reference: String,
+    },
+    Failed {
+        message: String,
+    },
+    /// Accepted, not yet final (Stripe refunds to some methods stay `pending` for days); the
+    /// gateway's webhook or a later [`Gateway::retrieve`] tells how it ended.
+    Pending {
+        reference: String,
+    },
 }
 
-/// Why a processor declined a charge: Stripe's decline codes, which API clients already know.
+/// Why a processor declined a charge: Stripe's decline codes, which API clients already know,
+/// and the mobile-money outcomes that cards do not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeclineCode {
     GenericDecline,
@@ -112,6 +192,12 @@ pub enum DeclineCode {
     StolenCard,
     ProcessingError,
     Fraudulent,
+    /// Stripe's `incorrect_pin`; M-Pesa result 2001 (wrong M-Pesa PIN).
+    IncorrectPin,
+    /// M-Pesa result 1032: the customer dismissed the STK prompt.
+    CustomerCancelled,
+    /// M-Pesa result 1037: the phone could not be reached, or the prompt timed out.
+    CustomerUnreachable,
 }
 
 impl DeclineCode {
@@ -125,6 +211,9 @@ impl DeclineCode {
             DeclineCode::StolenCard => "stolen_card",
             DeclineCode::ProcessingError => "processing_error",
             DeclineCode::Fraudulent => "fraudulent",
+            DeclineCode::IncorrectPin => "incorrect_pin",
+            DeclineCode::CustomerCancelled => "customer_cancelled",
+            DeclineCode::CustomerUnreachable => "customer_unreachable",
         }
     }
 
@@ -138,6 +227,9 @@ impl DeclineCode {
             DeclineCode::StolenCard,
             DeclineCode::ProcessingError,
             DeclineCode::Fraudulent,
+            DeclineCode::IncorrectPin,
+            DeclineCode::CustomerCancelled,
+            DeclineCode::CustomerUnreachable,
         ]
         .into_iter()
         .find(|decline| decline.as_str() == code)
@@ -165,6 +257,10 @@ pub enum GatewayError {
     /// The payment-method token is not one this gateway knows.
     #[error("invalid payment method: {0}")]
     InvalidPaymentMethod(String),
+    /// The request can never be carried out by this gateway as asked (an amount it cannot
+    /// express, a currency it does not take). Nothing was sent: a 400 for the client.
+    #[error("invalid request for this gateway: {0}")]
+    InvalidRequest(String),
     /// The gateway's own storage failed.
     #[error("gateway storage failed: {0}")]
     Storage(String),

@@ -88,6 +88,7 @@ impl CustomerActor {
             currency: charge.amount.currency,
             payment_method_token: method.token,
             description: charge.description.clone(),
+            customer: None,
         };
         Ok(StartedCharge { charge, recorded, gateway, request })
     }

@@ -70,6 +70,9 @@ fn gateway_error(error: GatewayError) -> Settlement {
         GatewayError::InvalidPaymentMethod(message) => {
             Settlement::Failed(failure("payment_method_invalid", message))
         }
+        GatewayError::InvalidRequest(message) => {
+            Settlement::Failed(failure("validation_error", message))
+        }
         GatewayError::Ambiguous(message) | GatewayError::Storage(message) => {
             Settlement::Unknown(message)
         }
@@ -93,6 +96,14 @@ fn charge_outcome(outcome: ChargeOutcome) -> Settlement {
         ChargeOutcome::Declined { decline, message } => {
             Settlement::Failed(failure(decline.as_str(), message))
         }
+        // Until the engine has `requires_action` and gateway callbacks (issue 4, engine side),
+        // such a charge stays `processing` and the reconcile loop asks `retrieve` again.
+        ChargeOutcome::RequiresAction { reference, .. } => {
+            Settlement::Unknown(format!("{reference} awaits the customer's authentication"))
+        }
+        ChargeOutcome::Pending { reference } => {
+            Settlement::Unknown(format!("{reference} awaits the gateway's confirmation"))
+        }
     }
 }
 
@@ -111,6 +122,9 @@ fn refund_outcome(outcome: RefundOutcome) -> Settlement {
     match outcome {
         RefundOutcome::Succeeded { reference } => Settlement::Succeeded { reference },
         RefundOutcome::Failed { message } => Settlement::Failed(failure("refund_failed", message)),
+        RefundOutcome::Pending { reference } => {
+            Settlement::Unknown(format!("refund {reference} is pending at the gateway"))
+        }
     }
 }
 

@@ -76,5 +76,8 @@ pub fn decline_message(decline: DeclineCode) -> &'static str {
             "An error occurred while processing your card. Try again in a little bit."
         }
         Fraudulent => "Your card was declined.",
+        IncorrectPin => "The PIN entered was incorrect.",
+        CustomerCancelled => "The customer cancelled the payment.",
+        CustomerUnreachable => "The customer could not be reached.",
     }
 }

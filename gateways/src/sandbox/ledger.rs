@@ -21,12 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{AttemptKind, Currency, GatewayError};
 
-/// Makes everything written so far durable. The engine implements it with its single group-commit
-/// flusher, so the sandbox's writes share the engine's fsyncs instead of adding their own.
-#[async_trait::async_trait]
-pub trait Durability: Send + Sync {
-    async fn sync(&self) -> Result<(), String>;
-}
+/// Kept here too: the engine names it `sandbox::Durability`.
+pub use crate::Durability;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptResult {

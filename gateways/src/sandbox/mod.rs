@@ -211,6 +211,7 @@ mod tests {
             currency: Currency::USD,
             payment_method_token: token.into(),
             description: None,
+            customer: None,
         }
     }
 

@@ -65,6 +65,7 @@ fn describe_error(error: GatewayError) -> ApiError {
         GatewayError::InvalidPaymentMethod(message) => {
             ApiError::invalid("payment_method_invalid", message).with_param("token")
         }
+        GatewayError::InvalidRequest(message) => ApiError::invalid("validation_error", message),
         GatewayError::NotAttempted(message) | GatewayError::Ambiguous(message) => {
             ApiError::gateway_unavailable(message)
         }

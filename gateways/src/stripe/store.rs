@@ -1,0 +1,147 @@
+//! What the Stripe adapter remembers on local disk, in sled trees of its own beside the engine's:
+//!
+//! - `stripe_customers`: Kassa customer id → Stripe customer id, so each Kassa customer gets one
+//!   Stripe customer, created on first use.
+//! - `stripe_attempts`: idempotency key → the exact parameters sent with it, written durably
+//!   BEFORE the request leaves. This is what makes [`crate::Gateway::retrieve`] honest: no record
+//!   means the key was never sent (`Ok(None)` is final), and a record lets the adapter re-send the
+//!   very same request under the same Idempotency-Key, which Stripe answers with the original
+//!   outcome instead of charging again.
+//!
+//! Every write is a single-key sled operation (sled's multi-key transactions stall the engine's
+//! writers); durability comes from the engine's group commit through [`Durability`].
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Currency, Durability, GatewayError};
+
+/// The parameters of a money-moving request, exactly as they were (or will be) sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum AttemptParams {
+    Charge {
+        amount_minor: i64,
+        currency: Currency,
+        payment_method: String,
+        /// The Stripe customer id, when the charge named a Kassa customer.
+        customer: Option<String>,
+        description: Option<String>,
+    },
+    Refund {
+        payment_intent: String,
+        amount_minor: i64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct AttemptRecord {
+    pub params: AttemptParams,
+    pub created_unix_secs: i64,
+    /// The PaymentIntent or Refund id, once an answer named it: lets `retrieve` ask for the
+    /// object directly. Written without waiting for a flush — losing it only costs a re-send.
+    pub reference: Option<String>,
+}
+
+/// Stored values carry their version so that later layouts can still read these.
+#[derive(Serialize, Deserialize)]
+enum Stored<T> {
+    V1(T),
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    rmp_serde::to_vec(&Stored::V1(value)).expect("stripe records always encode")
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError> {
+    match rmp_serde::from_slice::<Stored<T>>(bytes) {
+        Ok(Stored::V1(value)) => Ok(value),
+        Err(error) => Err(GatewayError::Storage(format!("undecodable stripe record: {error}"))),
+    }
+}
+
+fn storage(error: sled::Error) -> GatewayError {
+    GatewayError::Storage(format!("stripe records: {error}"))
+}
+
+#[derive(Clone)]
+pub(super) struct StripeStore {
+    customers: sled::Tree,
+    attempts: sled::Tree,
+    durability: Arc<dyn Durability>,
+}
+
+impl StripeStore {
+    pub fn open(
+        db: &sled::Db,
+        durability: Arc<dyn Durability>,
+    ) -> Result<StripeStore, GatewayError> {
+        Ok(StripeStore {
+            customers: db.open_tree("stripe_customers").map_err(storage)?,
+            attempts: db.open_tree("stripe_attempts").map_err(storage)?,
+            durability,
+        })
+    }
+
+    pub fn customer(&self, kassa_customer: &str) -> Result<Option<String>, GatewayError> {
+        match self.customers.get(kassa_customer).map_err(storage)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn remember_customer(
+        &self,
+        kassa_customer: &str,
+        stripe_customer: &str,
+    ) -> Result<(), GatewayError> {
+        self.customers.insert(kassa_customer, encode(&stripe_customer)).map_err(storage)?;
+        self.sync().await
+    }
+
+    pub fn attempt(&self, idempotency_key: &str) -> Result<Option<AttemptRecord>, GatewayError> {
+        match self.attempts.get(idempotency_key).map_err(storage)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the attempt durably unless the key already has one, and returns the record that
+    /// the key now holds: a second call with the key re-sends the first call's parameters, so a
+    /// caller can never make Stripe see one key with two bodies.
+    pub async fn record_attempt(
+        &self,
+        idempotency_key: &str,
+        record: AttemptRecord,
+    ) -> Result<AttemptRecord, GatewayError> {
+        let inserted = self
+            .attempts
+            .compare_and_swap(idempotency_key, None::<&[u8]>, Some(encode(&record)))
+            .map_err(storage)?;
+        self.sync().await?;
+        match inserted {
+            Ok(()) => Ok(record),
+            Err(_) => self
+                .attempt(idempotency_key)?
+                .ok_or_else(|| GatewayError::Storage("a stripe attempt record vanished".into())),
+        }
+    }
+
+    /// Notes the object an attempt created. Best effort: a lost note only costs a re-send.
+    pub fn note_reference(&self, idempotency_key: &str, reference: &str) {
+        let Ok(Some(mut record)) = self.attempt(idempotency_key) else {
+            return;
+        };
+        if record.reference.as_deref() == Some(reference) {
+            return;
+        }
+        record.reference = Some(reference.to_owned());
+        if let Err(error) = self.attempts.insert(idempotency_key, encode(&record)) {
+            tracing::warn!(%error, "could not note a stripe reference");
+        }
+    }
+
+    async fn sync(&self) -> Result<(), GatewayError> {
+        self.durability.sync().await.map_err(GatewayError::Storage)
+    }
+}

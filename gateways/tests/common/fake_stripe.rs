@@ -1,0 +1,481 @@
+//! A local Stripe that speaks Stripe's wire format for what the adapter uses: form-encoded POST
+//! bodies, `Authorization: Bearer`, the `Idempotency-Key` header (same key and same request:
+//! the first response replayed; same key, other request: 400 `idempotency_error`), Stripe's
+//! objects as JSON and its error shape `{"error":{"type","code","decline_code","message"}}`.
+//!
+//! Payment methods behave as Stripe's test tokens do (`pm_card_visa` succeeds,
+//! `pm_card_chargeDeclinedInsufficientFunds` declines, `pm_card_threeDSecure2Required` needs
+//! 3-D Secure, …). Faults are switched on by the test: 429s, and a stall that holds the answer
+//! of a PaymentIntent create AFTER the intent was made (the ambiguous timeout).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::http::{Method, StatusCode};
+
+pub const SECRET_KEY: &str = "sk_test_fake_0123456789";
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub idempotency_key: Option<String>,
+    pub form: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Idempotency-Key → (the request it was first used with, the response it got).
+    idempotency: HashMap<String, (String, u16, Value)>,
+    intents: BTreeMap<String, Value>,
+    refunds: BTreeMap<String, Value>,
+    customers: BTreeMap<String, Value>,
+    seen: Vec<Seen>,
+    /// Statuses to answer the next POSTs with, before doing anything (429, 500).
+    faults: VecDeque<u16>,
+    stall_creates: Option<Duration>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeStripe {
+    state: Arc<Mutex<State>>,
+    pub address: SocketAddr,
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+    stall: Option<Duration>,
+}
+
+impl FakeStripe {
+    pub async fn start() -> FakeStripe {
+        let state = Arc::new(Mutex::new(State::default()));
+        let handler_state = Arc::clone(&state);
+        let routes = warp::any()
+            .and(warp::method())
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::optional::<String>("idempotency-key"))
+            .and(warp::header::optional::<String>("authorization"))
+            .and(warp::body::bytes())
+            .then(
+                move |method: Method,
+                      path: warp::path::FullPath,
+                      query: String,
+                      key: Option<String>,
+                      authorization: Option<String>,
+                      body: Bytes| {
+                    let state = Arc::clone(&handler_state);
+                    async move {
+                        let answer = handle(
+                            &state,
+                            &method,
+                            path.as_str(),
+                            &query,
+                            key,
+                            authorization,
+                            &body,
+                        );
+                        if let Some(stall) = answer.stall {
+                            tokio::time::sleep(stall).await;
+                        }
+                        warp::reply::with_status(
+                            warp::reply::json(&answer.body),
+                            StatusCode::from_u16(answer.status).unwrap(),
+                        )
+                    }
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(warp::serve(routes).incoming(listener).run());
+        FakeStripe { state, address }
+    }
+
+    pub fn api_base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The next `count` POSTs are answered `status` without being carried out.
+    pub fn fail_next(&self, count: usize, status: u16) {
+        self.state.lock().unwrap().faults.extend(std::iter::repeat_n(status, count));
+    }
+
+    /// PaymentIntent and Refund creates are carried out, then answered only after `stall`
+    /// (None: at once).
+    pub fn stall_creates(&self, stall: Option<Duration>) {
+        self.state.lock().unwrap().stall_creates = stall;
+    }
+
+    pub fn intents_created(&self) -> usize {
+        self.state.lock().unwrap().intents.len()
+    }
+
+    pub fn refunds_created(&self) -> usize {
+        self.state.lock().unwrap().refunds.len()
+    }
+
+    pub fn customers_created(&self) -> usize {
+        self.state.lock().unwrap().customers.len()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    /// The customer finished 3-D Secure in the browser.
+    pub fn complete_authentication(&self, intent_id: &str) {
+        let mut state = self.state.lock().unwrap();
+        let intent = state.intents.get_mut(intent_id).expect("known intent");
+        intent["status"] = json!("succeeded");
+        intent["next_action"] = Value::Null;
+        intent["amount_received"] = intent["amount"].clone();
+    }
+}
+
+fn handle(
+    state: &Mutex<State>,
+    method: &Method,
+    path: &str,
+    query: &str,
+    key: Option<String>,
+    authorization: Option<String>,
+    body: &[u8],
+) -> Answer {
+    let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    let mut state = state.lock().unwrap();
+    state.seen.push(Seen {
+        method: method.to_string(),
+        path: path.to_owned(),
+        idempotency_key: key.clone(),
+        form: form.clone(),
+    });
+    if authorization.as_deref() != Some(&format!("Bearer {SECRET_KEY}")) {
+        return error(401, "invalid_request_error", None, None, "Invalid API Key provided");
+    }
+    if *method == Method::POST
+        && let Some(status) = state.faults.pop_front()
+    {
+        return match status {
+            429 => {
+                error(429, "invalid_request_error", Some("rate_limit"), None, "Too many requests")
+            }
+            status => {
+                error(status, "api_error", None, None, "Something went wrong on Stripe's end")
+            }
+        };
+    }
+    let stall = match (method.as_str(), path) {
+        ("POST", "/v1/payment_intents" | "/v1/refunds") => state.stall_creates,
+        _ => None,
+    };
+    // Idempotent replay: Stripe answers a known key with the stored response, and refuses a
+    // known key sent with a different request.
+    let fingerprint = format!("{method} {path} {}", String::from_utf8_lossy(body));
+    if *method == Method::POST
+        && let Some(key) = &key
+        && let Some((first, status, stored)) = state.idempotency.get(key)
+    {
+        if *first != fingerprint {
+            return error(
+                400,
+                "idempotency_error",
+                None,
+                None,
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            );
+        }
+        return Answer { status: *status, body: stored.clone(), stall };
+    }
+    let mut answer = route(&mut state, method, path, query, &form);
+    if *method == Method::POST
+        && let Some(key) = key
+    {
+        state.idempotency.insert(key, (fingerprint, answer.status, answer.body.clone()));
+    }
+    answer.stall = stall;
+    answer
+}
+
+fn route(
+    state: &mut State,
+    method: &Method,
+    path: &str,
+    query: &str,
+    form: &BTreeMap<String, String>,
+) -> Answer {
+    let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["customers"]) => create_customer(state, form),
+        ("POST", ["payment_intents"]) => create_intent(state, form),
+        ("GET", ["payment_intents", "search"]) => search_intents(state, query),
+        ("GET", ["payment_intents", id]) => match state.intents.get(*id) {
+            Some(intent) => ok(intent.clone()),
+            None => missing("intent"),
+        },
+        ("POST", ["refunds"]) => create_refund(state, form),
+        ("GET", ["refunds"]) => list_refunds(state, query),
+        ("GET", ["refunds", id]) => match state.refunds.get(*id) {
+            Some(refund) => ok(refund.clone()),
+            None => missing("refund"),
+        },
+        ("GET", ["payment_methods", id]) => match card_of(id) {
+            Some(card) => ok(payment_method(id, card)),
+            None => missing("payment_method"),
+        },
+        _ => error(404, "invalid_request_error", None, None, "Unrecognized request URL"),
+    }
+}
+
+fn ok(body: Value) -> Answer {
+    Answer { status: 200, body, stall: None }
+}
+
+fn error(
+    status: u16,
+    kind: &str,
+    code: Option<&str>,
+    decline_code: Option<&str>,
+    message: &str,
+) -> Answer {
+    let mut error = json!({ "type": kind, "message": message });
+    if let Some(code) = code {
+        error["code"] = json!(code);
+    }
+    if let Some(decline_code) = decline_code {
+        error["decline_code"] = json!(decline_code);
+    }
+    Answer { status, body: json!({ "error": error }), stall: None }
+}
+
+fn missing(param: &str) -> Answer {
+    let mut answer =
+        error(404, "invalid_request_error", Some("resource_missing"), None, "No such object");
+    answer.body["error"]["param"] = json!(param);
+    answer
+}
+
+fn next_id(state: &mut State, prefix: &str) -> String {
+    state.next_id += 1;
+    format!("{prefix}_fake{:06}", state.next_id)
+}
+
+fn metadata_of(form: &BTreeMap<String, String>) -> Value {
+    let metadata: BTreeMap<&str, &str> = form
+        .iter()
+        .filter_map(|(name, value)| {
+            let key = name.strip_prefix("metadata[")?.strip_suffix(']')?;
+            Some((key, value.as_str()))
+        })
+        .collect();
+    json!(metadata)
+}
+
+fn create_customer(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let id = next_id(state, "cus");
+    let customer = json!({
+        "id": id, "object": "customer", "created": 1_700_000_000, "livemode": false,
+        "email": form.get("email"), "name": form.get("name"), "metadata": metadata_of(form),
+    });
+    state.customers.insert(id, customer.clone());
+    ok(customer)
+}
+
+/// What a Stripe test card does on confirm.
+enum Behaviour {
+    Succeed,
+    RequireAuthentication,
+    Decline { code: &'static str, decline_code: &'static str, message: &'static str },
+}
+
+fn behaviour_of(token: &str) -> Option<Behaviour> {
+    let decline = |code, decline_code, message| Behaviour::Decline { code, decline_code, message };
+    Some(match token {
+        "pm_card_visa" | "pm_card_mastercard" => Behaviour::Succeed,
+        "pm_card_threeDSecure2Required" => Behaviour::RequireAuthentication,
+        "pm_card_chargeDeclined" => {
+            decline("card_declined", "generic_decline", "Your card was declined.")
+        }
+        "pm_card_chargeDeclinedInsufficientFunds" => {
+            decline("card_declined", "insufficient_funds", "Your card has insufficient funds.")
+        }
+        "pm_card_chargeDeclinedLostCard" => {
+            decline("card_declined", "lost_card", "Your card was declined.")
+        }
+        "pm_card_chargeDeclinedStolenCard" => {
+            decline("card_declined", "stolen_card", "Your card was declined.")
+        }
+        "pm_card_chargeDeclinedFraudulent" => {
+            decline("card_declined", "fraudulent", "Your card was declined.")
+        }
+        "pm_card_chargeDeclinedExpiredCard" => {
+            decline("expired_card", "expired_card", "Your card has expired.")
+        }
+        "pm_card_chargeDeclinedIncorrectCvc" => {
+            decline("incorrect_cvc", "incorrect_cvc", "Your card's security code is incorrect.")
+        }
+        "pm_card_chargeDeclinedProcessingError" => decline(
+            "processing_error",
+            "processing_error",
+            "An error occurred while processing your card. Try again in a little bit.",
+        ),
+        _ => return None,
+    })
+}
+
+fn card_of(token: &str) -> Option<(&'static str, &'static str)> {
+    match token {
+        "pm_card_mastercard" => Some(("mastercard", "4444")),
+        "pm_card_threeDSecure2Required" => Some(("visa", "3155")),
+        token if behaviour_of(token).is_some() => Some(("visa", "4242")),
+        _ => None,
+    }
+}
+
+fn payment_method(id: &str, (brand, last4): (&str, &str)) -> Value {
+    json!({
+        "id": id, "object": "payment_method", "type": "card", "created": 1_700_000_000,
+        "livemode": false, "customer": null, "metadata": {},
+        "billing_details": { "address": null, "email": null, "name": null, "phone": null },
+        "card": {
+            "brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034,
+            "funding": "credit", "country": "US",
+        },
+    })
+}
+
+fn intent(id: &str, form: &BTreeMap<String, String>, status: &str) -> Value {
+    json!({
+        "id": id, "object": "payment_intent",
+        "amount": form.get("amount").and_then(|amount| amount.parse::<i64>().ok()),
+        "amount_capturable": 0, "amount_received": 0,
+        "capture_method": "automatic_async", "confirmation_method": "automatic",
+        "client_secret": format!("{id}_secret_fake"),
+        "created": 1_700_000_000, "currency": form.get("currency"), "livemode": false,
+        "customer": form.get("customer"), "description": form.get("description"),
+        "metadata": metadata_of(form), "payment_method": form.get("payment_method"),
+        "payment_method_types": ["card"], "status": status,
+        "next_action": null, "last_payment_error": null,
+    })
+}
+
+fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let token = form.get("payment_method").map(String::as_str).unwrap_or("");
+    let Some(behaviour) = behaviour_of(token) else {
+        let mut answer = error(
+            400,
+            "invalid_request_error",
+            Some("resource_missing"),
+            None,
+            "No such PaymentMethod",
+        );
+        answer.body["error"]["param"] = json!("payment_method");
+        return answer;
+    };
+    let id = next_id(state, "pi");
+    let answer = match behaviour {
+        Behaviour::Succeed => {
+            let mut made = intent(&id, form, "succeeded");
+            made["amount_received"] = made["amount"].clone();
+            ok(made)
+        }
+        Behaviour::RequireAuthentication => {
+            let mut made = intent(&id, form, "requires_action");
+            made["next_action"] = json!({ "type": "use_stripe_sdk", "use_stripe_sdk": {
+                "type": "three_d_secure_redirect", "stripe_js": "https://hooks.stripe.com/3ds" } });
+            ok(made)
+        }
+        Behaviour::Decline { code, decline_code, message } => {
+            let failure = json!({ "type": "card_error", "code": code,
+                "decline_code": decline_code, "message": message });
+            let mut made = intent(&id, form, "requires_payment_method");
+            made["last_payment_error"] = failure.clone();
+            let mut body = json!({ "error": failure });
+            body["error"]["payment_intent"] = made.clone();
+            state.intents.insert(id, made);
+            return Answer { status: 402, body, stall: None };
+        }
+    };
+    state.intents.insert(id, answer.body.clone());
+    answer
+}
+
+fn search_intents(state: &State, query: &str) -> Answer {
+    let parsed: BTreeMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let wanted = parsed.get("query").map(String::as_str).unwrap_or("");
+    // `metadata['kassa_idempotency_key']:'ch_1'`: the value is the last quoted part.
+    let value = wanted.rsplit(":'").next().unwrap_or("").trim_end_matches('\'');
+    let data: Vec<Value> = state
+        .intents
+        .values()
+        .filter(|intent| intent["metadata"]["kassa_idempotency_key"] == json!(value))
+        .cloned()
+        .collect();
+    ok(json!({ "object": "search_result", "url": "/v1/payment_intents/search",
+        "has_more": false, "data": data, "next_page": null }))
+}
+
+fn refunded_minor(state: &State, intent_id: &str) -> i64 {
+    state
+        .refunds
+        .values()
+        .filter(|refund| refund["payment_intent"] == json!(intent_id))
+        .filter_map(|refund| refund["amount"].as_i64())
+        .sum()
+}
+
+fn create_refund(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let intent_id = form.get("payment_intent").cloned().unwrap_or_default();
+    let Some(intent) = state.intents.get(&intent_id).cloned() else {
+        return missing("payment_intent");
+    };
+    let captured = intent["amount_received"].as_i64().unwrap_or(0);
+    let left = captured - refunded_minor(state, &intent_id);
+    let amount = form.get("amount").and_then(|amount| amount.parse::<i64>().ok()).unwrap_or(left);
+    if left == 0 {
+        return error(
+            400,
+            "invalid_request_error",
+            Some("charge_already_refunded"),
+            None,
+            "Charge has already been refunded.",
+        );
+    }
+    if amount > left {
+        return error(
+            400,
+            "invalid_request_error",
+            Some("amount_too_large"),
+            None,
+            "Refund amount is greater than unrefunded amount on charge",
+        );
+    }
+    let id = next_id(state, "re");
+    let refund = json!({
+        "id": id, "object": "refund", "amount": amount, "created": 1_700_000_000,
+        "currency": intent["currency"], "status": "succeeded", "payment_intent": intent_id,
+        "metadata": metadata_of(form),
+    });
+    state.refunds.insert(id, refund.clone());
+    ok(refund)
+}
+
+fn list_refunds(state: &State, query: &str) -> Answer {
+    let parsed: BTreeMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let wanted = parsed.get("payment_intent").cloned().unwrap_or_default();
+    let data: Vec<Value> = state
+        .refunds
+        .values()
+        .filter(|refund| refund["payment_intent"] == json!(wanted))
+        .cloned()
+        .collect();
+    ok(json!({ "object": "list", "url": "/v1/refunds", "has_more": false, "data": data }))
+}

@@ -1,0 +1,390 @@
+//! The Stripe adapter against a local Stripe (tests/common/fake_stripe.rs) that speaks Stripe's
+//! wire format: every decline code maps onto Kassa's, 3-D Secure becomes `RequiresAction` with
+//! what the front end needs, 429s are retried under the same Idempotency-Key, a timeout after
+//! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
+//! PaymentIntent), a refused connection is `NotAttempted`, and the secret key never shows.
+
+mod common;
+
+use std::time::Duration;
+
+use common::fake_stripe::{FakeStripe, SECRET_KEY};
+use kassa_gateways::stripe::{StripeConfig, StripeGateway};
+use kassa_gateways::{
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, CustomerRef, DeclineCode,
+    Gateway, GatewayError, RefundOutcome, RefundRequest,
+};
+
+fn config(api_base: &str) -> StripeConfig {
+    StripeConfig {
+        api_base: api_base.to_owned(),
+        attempt_timeout: Duration::from_millis(500),
+        attempts_max: 3,
+        backoff_initial: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(40),
+        ..StripeConfig::new(SECRET_KEY)
+    }
+}
+
+fn gateway(directory: &tempfile::TempDir, config: StripeConfig) -> StripeGateway {
+    let (db, durability) = common::database(directory);
+    StripeGateway::open(&db, durability, config).unwrap()
+}
+
+fn charge(key: &str, token: &str) -> ChargeRequest {
+    ChargeRequest {
+        idempotency_key: key.into(),
+        amount_minor: 2500,
+        currency: Currency::USD,
+        payment_method_token: token.into(),
+        description: Some("course fee".into()),
+        customer: None,
+    }
+}
+
+#[tokio::test]
+async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    let outcome = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
+    let ChargeOutcome::Succeeded { reference } = outcome else {
+        panic!("pm_card_visa succeeds: {outcome:?}");
+    };
+    assert!(reference.starts_with("pi_"));
+    let seen = stripe.seen();
+    let create = seen.iter().find(|request| request.path == "/v1/payment_intents").unwrap();
+    assert_eq!(create.idempotency_key.as_deref(), Some("ch_ok"));
+    assert_eq!(create.form["amount"], "2500");
+    assert_eq!(create.form["currency"], "usd");
+    assert_eq!(create.form["confirm"], "true");
+    assert_eq!(create.form["payment_method"], "pm_card_visa");
+    assert_eq!(create.form["metadata[kassa_idempotency_key]"], "ch_ok");
+    // No return_url configured: Stripe is told no redirect may be needed (3-D Secure then
+    // finishes through stripe.js), or it would refuse the server-side confirm.
+    assert_eq!(create.form["automatic_payment_methods[enabled]"], "true");
+    assert_eq!(create.form["automatic_payment_methods[allow_redirects]"], "never");
+
+    // Charging again with the same key is Stripe's idempotent replay, not a second intent.
+    let again = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
+    assert_eq!(again, ChargeOutcome::Succeeded { reference });
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn every_decline_code_maps_onto_kassas() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let table = [
+        ("pm_card_chargeDeclined", DeclineCode::GenericDecline),
+        ("pm_card_chargeDeclinedInsufficientFunds", DeclineCode::InsufficientFunds),
+        ("pm_card_chargeDeclinedExpiredCard", DeclineCode::ExpiredCard),
+        ("pm_card_chargeDeclinedIncorrectCvc", DeclineCode::IncorrectCvc),
+        ("pm_card_chargeDeclinedProcessingError", DeclineCode::ProcessingError),
+        ("pm_card_chargeDeclinedLostCard", DeclineCode::LostCard),
+        ("pm_card_chargeDeclinedStolenCard", DeclineCode::StolenCard),
+        ("pm_card_chargeDeclinedFraudulent", DeclineCode::Fraudulent),
+    ];
+    for (index, (token, expected)) in table.into_iter().enumerate() {
+        let key = format!("ch_decline_{index}");
+        let outcome = gateway.charge(&charge(&key, token)).await.unwrap();
+        let ChargeOutcome::Declined { decline, message } = &outcome else {
+            panic!("{token} declines: {outcome:?}");
+        };
+        assert_eq!(*decline, expected, "{token}");
+        assert!(!message.is_empty());
+        // A decline is final and `retrieve` says so too.
+        let retrieved = gateway.retrieve(AttemptKind::Charge, &key).await.unwrap();
+        assert_eq!(retrieved, Some(Attempt::Charge(outcome.clone())), "{token}");
+    }
+}
+
+#[tokio::test]
+async fn three_d_secure_requires_action_and_retrieve_sees_it_finished() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    let outcome = gateway.charge(&charge("ch_3ds", "pm_card_threeDSecure2Required")).await.unwrap();
+    let ChargeOutcome::RequiresAction { reference, next_action } = outcome else {
+        panic!("3-D Secure card requires action: {outcome:?}");
+    };
+    assert_eq!(next_action.kind, "use_stripe_sdk");
+    let client_secret = next_action.client_secret.as_ref().expect("a client secret");
+    assert!(client_secret.expose().starts_with(&format!("{reference}_secret_")));
+    assert!(!format!("{next_action:?}").contains("_secret_"), "the client secret is not logged");
+
+    stripe.complete_authentication(&reference);
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_3ds").await.unwrap();
+    assert_eq!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { reference })));
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_under_the_same_idempotency_key() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    stripe.fail_next(2, 429);
+    let outcome = gateway.charge(&charge("ch_429", "pm_card_visa")).await.unwrap();
+    assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }), "{outcome:?}");
+    let creates: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|request| request.path == "/v1/payment_intents")
+        .map(|request| request.idempotency_key)
+        .collect();
+    assert_eq!(creates, vec![Some("ch_429".to_owned()); 3]);
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn rate_limits_past_the_attempt_bound_prove_nothing_was_charged() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    stripe.fail_next(3, 429);
+    let error = gateway.charge(&charge("ch_429s", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 0);
+}
+
+#[tokio::test]
+async fn server_errors_past_the_attempt_bound_are_ambiguous() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    stripe.fail_next(3, 500);
+    let error = gateway.charge(&charge("ch_500", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    // Stripe is back: retrieve re-sends the same request under the same key and settles it.
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_500").await.unwrap();
+    assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_charge() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let config =
+        StripeConfig { attempt_timeout: Duration::from_millis(200), ..config(&stripe.api_base()) };
+    let gateway = gateway(&directory, config);
+
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_timeout", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 1, "Stripe charged before the answer was lost");
+
+    stripe.stall_creates(None);
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_timeout").await.unwrap();
+    let Some(Attempt::Charge(ChargeOutcome::Succeeded { reference })) = retrieved else {
+        panic!("retrieve finds the charge: {retrieved:?}");
+    };
+    assert!(reference.starts_with("pi_"));
+    assert_eq!(stripe.intents_created(), 1, "no second PaymentIntent");
+    let keys: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|request| request.method == "POST" && request.path == "/v1/payment_intents")
+        .map(|request| request.idempotency_key.unwrap())
+        .collect();
+    assert!(keys.iter().all(|key| key == "ch_timeout"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn once_stripe_forgot_the_key_retrieve_searches_by_metadata() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = StripeConfig {
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        replay_window: Duration::ZERO,
+        ..config(&stripe.api_base())
+    };
+    let gateway = gateway(&directory, config);
+
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_old", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_old").await.unwrap();
+    assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    let seen = stripe.seen();
+    assert!(seen.iter().any(|request| request.path == "/v1/payment_intents/search"));
+    assert_eq!(seen.iter().filter(|request| request.method == "POST").count(), 1, "no re-send");
+
+    // A create Stripe never carried out (500s answered before acting) is not found: final.
+    stripe.fail_next(1, 500);
+    let error = gateway.charge(&charge("ch_lost", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_lost").await.unwrap(), None);
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
+    let stripe = FakeStripe::start().await;
+    for (window, key) in [
+        (StripeConfig::new(SECRET_KEY).replay_window, "re_replayed"),
+        (Duration::ZERO, "re_listed"),
+    ] {
+        let config = StripeConfig {
+            attempt_timeout: Duration::from_millis(200),
+            attempts_max: 1,
+            replay_window: window,
+            ..config(&stripe.api_base())
+        };
+        let gateway = gateway(&tempfile::tempdir().unwrap(), config);
+        let ChargeOutcome::Succeeded { reference } =
+            gateway.charge(&charge(&format!("ch_for_{key}"), "pm_card_visa")).await.unwrap()
+        else {
+            panic!("charge succeeds");
+        };
+        stripe.stall_creates(Some(Duration::from_secs(5)));
+        let request = RefundRequest {
+            idempotency_key: key.into(),
+            charge_reference: reference,
+            amount_minor: 700,
+            currency: Currency::USD,
+        };
+        let error = gateway.refund(&request).await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{key}: {error:?}");
+        stripe.stall_creates(None);
+        let retrieved = gateway.retrieve(AttemptKind::Refund, key).await.unwrap();
+        assert!(
+            matches!(retrieved, Some(Attempt::Refund(RefundOutcome::Succeeded { .. }))),
+            "{key}: {retrieved:?}"
+        );
+    }
+    assert_eq!(stripe.refunds_created(), 2, "one refund per key, none re-made");
+}
+
+#[tokio::test]
+async fn a_key_never_sent_is_final_none() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_never").await.unwrap(), None);
+    assert_eq!(gateway.retrieve(AttemptKind::Refund, "re_never").await.unwrap(), None);
+    assert!(stripe.seen().is_empty(), "nothing to ask Stripe about");
+}
+
+#[tokio::test]
+async fn connection_refused_is_not_attempted() {
+    let directory = tempfile::tempdir().unwrap();
+    let address = common::refused_address();
+    let gateway = gateway(&directory, config(&format!("http://{address}")));
+    let error = gateway.charge(&charge("ch_refused", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+    let error = gateway.describe_payment_method("pm_card_visa").await.unwrap_err();
+    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn refunds_partial_then_full_each_under_their_own_key() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let ChargeOutcome::Succeeded { reference } =
+        gateway.charge(&charge("ch_refund", "pm_card_visa")).await.unwrap()
+    else {
+        panic!("charge succeeds");
+    };
+    let refund = |key: &str, amount_minor| RefundRequest {
+        idempotency_key: key.into(),
+        charge_reference: reference.clone(),
+        amount_minor,
+        currency: Currency::USD,
+    };
+
+    let partial = gateway.refund(&refund("re_1", 1000)).await.unwrap();
+    assert!(matches!(partial, RefundOutcome::Succeeded { .. }), "{partial:?}");
+    let rest = gateway.refund(&refund("re_2", 1500)).await.unwrap();
+    assert!(matches!(rest, RefundOutcome::Succeeded { .. }), "{rest:?}");
+    let too_much = gateway.refund(&refund("re_3", 1)).await.unwrap();
+    assert!(matches!(too_much, RefundOutcome::Failed { .. }), "{too_much:?}");
+
+    let refund_keys: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|request| request.path == "/v1/refunds")
+        .map(|request| request.idempotency_key.unwrap())
+        .collect();
+    assert_eq!(refund_keys, ["re_1", "re_2", "re_3"]);
+    let retrieved = gateway.retrieve(AttemptKind::Refund, "re_1").await.unwrap();
+    assert_eq!(retrieved, Some(Attempt::Refund(partial)));
+}
+
+#[tokio::test]
+async fn one_stripe_customer_per_kassa_customer() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let customer = CustomerRef {
+        id: "acct_1/cus_1".into(),
+        email: Some("pupil@example.com".into()),
+        name: None,
+    };
+    for key in ["ch_c1", "ch_c2", "ch_c3"] {
+        let request =
+            ChargeRequest { customer: Some(customer.clone()), ..charge(key, "pm_card_visa") };
+        gateway.charge(&request).await.unwrap();
+    }
+    assert_eq!(stripe.customers_created(), 1);
+    let seen = stripe.seen();
+    let creates: Vec<_> =
+        seen.iter().filter(|request| request.path == "/v1/payment_intents").collect();
+    let stripe_customer = &creates[0].form["customer"];
+    assert!(stripe_customer.starts_with("cus_"));
+    assert!(creates.iter().all(|request| &request.form["customer"] == stripe_customer));
+    let customer_create = seen.iter().find(|request| request.path == "/v1/customers").unwrap();
+    assert_eq!(customer_create.form["metadata[kassa_customer]"], "acct_1/cus_1");
+    assert_eq!(customer_create.idempotency_key.as_deref(), Some("kassa_customer_acct_1/cus_1"));
+
+    // Remembered on disk: a restarted adapter asks Stripe for no new customer.
+    drop(gateway);
+    let reopened = self::gateway(&directory, config(&stripe.api_base()));
+    let request = ChargeRequest { customer: Some(customer), ..charge("ch_c4", "pm_card_visa") };
+    reopened.charge(&request).await.unwrap();
+    assert_eq!(stripe.customers_created(), 1);
+}
+
+#[tokio::test]
+async fn payment_method_display_fields_come_from_stripe() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let details = gateway.describe_payment_method("pm_card_mastercard").await.unwrap();
+    let card = details.card.expect("a card");
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("mastercard", "4444"));
+    assert_eq!((card.exp_month, card.exp_year), (12, 2034));
+
+    let unknown = gateway.describe_payment_method("pm_made_up").await.unwrap_err();
+    assert!(matches!(unknown, GatewayError::InvalidPaymentMethod(_)), "{unknown:?}");
+    let card_number = gateway.describe_payment_method("4242424242424242").await.unwrap_err();
+    assert!(matches!(card_number, GatewayError::InvalidPaymentMethod(_)));
+    assert!(!card_number.to_string().contains("4242424242424242"));
+    assert!(
+        stripe.seen().iter().all(|request| !request.path.contains("4242424242424242")),
+        "a card number never goes to Stripe"
+    );
+}
+
+#[tokio::test]
+async fn the_secret_key_never_shows_in_debug_output() {
+    let stripe = FakeStripe::start().await;
+    let shown = format!("{:?}", config(&stripe.api_base()));
+    assert!(!shown.contains(SECRET_KEY), "{shown}");
+    // A wrong key is Stripe's 401: refused, nothing charged, and the key is not in the error.
+    let directory = tempfile::tempdir().unwrap();
+    let wrong = StripeConfig { secret_key: "sk_test_wrong".into(), ..config(&stripe.api_base()) };
+    let error =
+        gateway(&directory, wrong).charge(&charge("ch_401", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+    assert!(!error.to_string().contains("sk_test_wrong"));
+}
