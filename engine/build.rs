@@ -13,6 +13,7 @@ use std::process::Command;
 const PLUGIN_SOURCES: &[&str] = &[
     "plugins/Cargo.toml",
     "plugins/Cargo.lock",
+    "plugins/.cargo",
     "plugins/sdk",
     "plugins/tiered-pricing",
     "plugins/daily-proration",
