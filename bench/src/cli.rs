@@ -102,7 +102,9 @@ impl Cli {
         let usage = |message: String| Err(BenchError::Usage(message));
         let customers = self.customers.unwrap_or(match self.scenario {
             Scenario::ChargeHot => HOT_CUSTOMERS,
-            Scenario::Charge | Scenario::Mixed | Scenario::Replay => CUSTOMERS_DEFAULT,
+            Scenario::Charge | Scenario::ChargePriced | Scenario::Mixed | Scenario::Replay => {
+                CUSTOMERS_DEFAULT
+            }
         });
         if !(1..=CUSTOMERS_MAX).contains(&customers) {
             return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));
@@ -230,6 +232,30 @@ mod tests {
         assert_eq!(config.rate_per_sec_start, 1_000.0);
         assert_eq!(config.latency_us_p99_bound, 10_000);
         assert_eq!(config.step_duration.as_secs(), 5);
+    }
+
+    #[test]
+    fn charge_priced_runs_every_load_mode_with_the_charge_defaults() {
+        let closed = plan(&["charge-priced", "--connections", "32", "--duration", "20"]).unwrap();
+        assert_eq!(closed.scenario, Scenario::ChargePriced);
+        assert!(closed.scenario.has_plain_baseline());
+        assert_eq!(closed.customers, 1_000);
+        assert!(closed.ceiling);
+        let LoadRun::Fixed(config) = closed.load_run() else { panic!("a fixed load") };
+        assert_eq!(config.mode, LoadMode::Closed { connections: 32 });
+        assert_eq!(config.duration.as_secs(), 20);
+        assert!(closed.out_dir.to_string_lossy().contains("charge-priced-"));
+
+        let open = plan(&["charge-priced", "--rate", "800", "--no-ceiling"]).unwrap();
+        assert!(!open.ceiling);
+        let LoadRun::Fixed(config) = open.load_run() else { panic!("a fixed load") };
+        assert!(matches!(config.mode, LoadMode::Open { rate_per_sec: 800.0, .. }));
+
+        let find_max = plan(&["charge-priced", "--find-max", "--customers", "50"]).unwrap();
+        assert_eq!(find_max.customers, 50);
+        assert!(matches!(find_max.load_run(), LoadRun::FindMax(_)));
+
+        assert!(!plan(&["charge"]).unwrap().scenario.has_plain_baseline());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum Scenario {
     /// Idempotent retries: --replay-keys charges first, then the same requests with the same keys,
     /// each expected to answer 200 with `Idempotent-Replayed: true`.
     Replay,
+    /// Charges priced from a 3-line cart and a coupon by the account's pricing and tax rules,
+    /// measured right after plain-amount charges to the same customers, same load.
+    ChargePriced,
 }
 
 impl Scenario {
@@ -30,7 +33,14 @@ impl Scenario {
             Scenario::ChargeHot => "charge-hot",
             Scenario::Mixed => "mixed",
             Scenario::Replay => "replay",
+            Scenario::ChargePriced => "charge-priced",
         }
+    }
+
+    /// Whether the run also measures plain-amount charges on the engine, as the baseline of a
+    /// ratio: the cost of what the scenario adds to a charge.
+    pub fn has_plain_baseline(self) -> bool {
+        matches!(self, Scenario::ChargePriced)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The unmeasured setup of a scenario on the engine: wait for `/readyz`, create customers with a
-//! card each, and make the charges that `mixed` reads and refunds and `replay` re-sends. Requests
+//! card each (and, for `charge-priced`, an address the tax rule knows), and make the charges that `mixed` reads and refunds and `replay` re-sends. Requests
 //! go out `SETUP_CONCURRENCY` at a time; any failure stops the run, since figures measured on a
 //! half-made data set would mislead.
 
@@ -65,10 +65,15 @@ impl Caller {
         }
     }
 
-    /// `count` customers, each with a card attached (so it becomes their default).
-    pub async fn create_customers(&self, count: usize) -> Result<Vec<String>, BenchError> {
+    /// `count` customers created with `body` (a customer's JSON), each with a card attached (so it
+    /// becomes their default).
+    pub async fn create_customers(
+        &self,
+        count: usize,
+        body: &str,
+    ) -> Result<Vec<String>, BenchError> {
         stream::iter(0..count)
-            .map(|_| self.create_customer())
+            .map(|_| self.create_customer(body))
             .buffer_unordered(SETUP_CONCURRENCY)
             .try_collect()
             .await
@@ -88,9 +93,9 @@ impl Caller {
             .await
     }
 
-    async fn create_customer(&self) -> Result<String, BenchError> {
+    async fn create_customer(&self, body: &str) -> Result<String, BenchError> {
         let created = self
-            .call(RequestSpec::post("/v1/customers", "{}".into(), self.keys.next_key()))
+            .call(RequestSpec::post("/v1/customers", body.to_owned(), self.keys.next_key()))
             .await?;
         let id = created_id(&created.body)
             .ok_or_else(|| BenchError::Setup("a created customer had no id".into()))?;

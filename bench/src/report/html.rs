@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::format::{count, escape, latency_us, ratio};
-use super::table::{headline_ratio, headline_rows};
+use super::table::{column_titles, headline_ratio, headline_rows, plain_comparison};
 use super::{BenchResult, SideResult, plots};
 use crate::load::find_max::FindMaxOutcome;
 use crate::plan::LoadPlan;
@@ -33,6 +33,14 @@ pub fn page(result: &BenchResult) -> String {
         result.tool,
         result.version
     );
+    if let Some(comparison) = plain_comparison(result) {
+        let _ = write!(
+            html,
+            "<p><strong>Charges priced from line items, against plain-amount charges measured \
+             right before them in the same run: {}.</strong></p>",
+            escape(&comparison)
+        );
+    }
     if let Some(ratio_value) = result.ratio.as_ref().and_then(headline_ratio) {
         let _ = write!(
             html,
@@ -42,11 +50,10 @@ pub fn page(result: &BenchResult) -> String {
     }
     headline_table(&mut html, result);
     errors_table(&mut html, result);
-    if let Some(outcome) = &result.engine.find_max {
-        steps_table(&mut html, "engine", outcome);
-    }
-    if let Some(outcome) = result.ceiling.as_ref().and_then(|side| side.find_max.as_ref()) {
-        steps_table(&mut html, "ceiling", outcome);
+    for (label, side) in sides(result) {
+        if let Some(outcome) = side.and_then(|side| side.find_max.as_ref()) {
+            steps_table(&mut html, label, outcome);
+        }
     }
     html.push_str(&plots::latency_by_percentile(result));
     html.push_str(&plots::throughput_over_time(result));
@@ -60,16 +67,26 @@ pub fn page(result: &BenchResult) -> String {
     html
 }
 
+/// The measured sides by name, in table order; the ceiling is `None` when it was skipped.
+fn sides(result: &BenchResult) -> Vec<(&'static str, Option<&SideResult>)> {
+    let mut sides: Vec<_> =
+        result.engine_sides().into_iter().map(|(label, side)| (label, Some(side))).collect();
+    sides.push(("ceiling", result.ceiling.as_ref()));
+    sides
+}
+
 fn headline_table(html: &mut String, result: &BenchResult) {
-    html.push_str(
-        "<table><tr><th>figure</th><th>engine</th><th>ceiling</th><th>engine ÷ ceiling</th></tr>",
-    );
+    html.push_str("<table><tr><th>figure</th>");
+    for title in column_titles(result) {
+        let _ = write!(html, "<th>{title}</th>");
+    }
+    html.push_str("</tr>");
     for row in headline_rows(result) {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            row.figure, row.engine, row.ceiling, row.ratio
-        );
+        let _ = write!(html, "<tr><td>{}</td>", row.figure);
+        for cell in &row.cells {
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
     }
     html.push_str("</table>");
     html.push_str(
@@ -77,35 +94,43 @@ fn headline_table(html: &mut String, result: &BenchResult) {
          capacity the engine keeps (1 = the ceiling). Latency ratios are how many times slower the \
          engine answers. Latencies are from each request's intended send time in open-loop runs.</p>",
     );
+    if result.plain_amount.is_some() {
+        html.push_str(
+            "<p class=\"note\">Priced ÷ plain compares the engine with itself: charges priced from \
+             a 3-line cart and a coupon by the account's pricing and tax rules, over charges with a \
+             plain <code>amount</code> to the same customers, with the same client and load, \
+             measured right before them. Below 1, a throughput ratio is the share the rules leave; \
+             above 1, a latency ratio is how many times slower a priced charge answers.</p>",
+        );
+    }
 }
 
 fn errors_table(html: &mut String, result: &BenchResult) {
-    let ceiling = result.ceiling.as_ref();
-    let codes: BTreeSet<&String> = result
-        .engine
-        .stats
-        .errors_by_code
-        .keys()
-        .chain(ceiling.into_iter().flat_map(|side| side.stats.errors_by_code.keys()))
+    let sides = sides(result);
+    let codes: BTreeSet<&String> = sides
+        .iter()
+        .filter_map(|(_, side)| *side)
+        .flat_map(|side| side.stats.errors_by_code.keys())
         .collect();
     if codes.is_empty() {
         html.push_str("<p>No errors.</p>");
         return;
     }
-    html.push_str(
-        "<h2>Errors by code</h2><table><tr><th>code</th><th>engine</th><th>ceiling</th></tr>",
-    );
-    let count_of = |side: &SideResult, code: &String| {
-        side.stats.errors_by_code.get(code).copied().unwrap_or(0)
-    };
+    html.push_str("<h2>Errors by code</h2><table><tr><th>code</th>");
+    for (label, _) in &sides {
+        let _ = write!(html, "<th>{label}</th>");
+    }
+    html.push_str("</tr>");
     for code in codes {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(code),
-            count_of(&result.engine, code),
-            ceiling.map_or_else(|| "—".to_owned(), |side| count_of(side, code).to_string())
-        );
+        let _ = write!(html, "<tr><td>{}</td>", escape(code));
+        for (_, side) in &sides {
+            let cell = side.map_or_else(
+                || "—".to_owned(),
+                |side| side.stats.errors_by_code.get(code).copied().unwrap_or(0).to_string(),
+            );
+            let _ = write!(html, "<td>{cell}</td>");
+        }
+        html.push_str("</tr>");
     }
     html.push_str("</table>");
 }
@@ -142,14 +167,20 @@ fn details(html: &mut String, result: &BenchResult) {
             setup.customers, setup.charges, setup.secs
         );
     }
-    let kinds: Vec<String> = result
-        .engine
-        .stats
-        .requests_by_kind
-        .iter()
-        .map(|(kind, n)| format!("{kind}: {}", count(*n as f64)))
-        .collect();
-    let _ = write!(html, "<li>engine requests by kind: {}</li>", escape(&kinds.join(", ")));
+    for (label, side) in result.engine_sides() {
+        let kinds: Vec<String> = side
+            .stats
+            .requests_by_kind
+            .iter()
+            .map(|(kind, n)| format!("{kind}: {}", count(*n as f64)))
+            .collect();
+        let _ = write!(html, "<li>{label} requests by kind: {}</li>", escape(&kinds.join(", ")));
+    }
+    if result.plain_amount.is_some() {
+        html.push_str(
+            "<li>order: ceiling (if measured), then plain-amount charges, then priced charges</li>",
+        );
+    }
     if let Some(problems) = result.engine.engine_log_problems {
         let _ = write!(
             html,

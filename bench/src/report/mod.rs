@@ -5,6 +5,10 @@
 //! same machine: throughput and maximum rate ratios say what share of the plain route's capacity
 //! the engine keeps (higher is better, 1 is the ceiling); latency ratios say how many times
 //! slower the engine answers (lower is better).
+//!
+//! `charge-priced` adds a second comparison, engine ÷ engine: charges priced from line items over
+//! plain-amount charges measured right before them, same customers, client and load. Its ratios
+//! read the same way and say what the pricing and tax rules cost a charge.
 
 pub mod format;
 mod html;
@@ -33,8 +37,33 @@ pub struct BenchResult {
     pub config: Plan,
     pub setup: Option<SetupSummary>,
     pub ceiling: Option<SideResult>,
+    /// `charge-priced` only: plain-amount charges on the same engine, measured right before
+    /// `engine` (the priced charges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plain_amount: Option<SideResult>,
     pub engine: SideResult,
+    /// Engine ÷ ceiling.
     pub ratio: Option<Ratios>,
+    /// `charge-priced` only: engine (priced) ÷ plain amount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_to_plain_amount: Option<Ratios>,
+}
+
+impl BenchResult {
+    /// What the engine's side is called: `priced` when plain-amount charges sit beside it.
+    pub fn engine_label(&self) -> &'static str {
+        match self.plain_amount {
+            Some(_) => "priced",
+            None => "engine",
+        }
+    }
+
+    /// The sides measured on the engine, by name: the scenario's, then its plain-amount baseline.
+    pub fn engine_sides(&self) -> Vec<(&'static str, &SideResult)> {
+        let mut sides = vec![(self.engine_label(), &self.engine)];
+        sides.extend(self.plain_amount.as_ref().map(|side| ("plain amount", side)));
+        sides
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +90,7 @@ pub struct SetupSummary {
     pub secs: f64,
 }
 
-/// One side of the comparison: the ceiling or the engine.
+/// One side of a comparison: the ceiling, the engine, or the engine's plain-amount baseline.
 #[derive(Debug, Clone, Serialize)]
 pub struct SideResult {
     pub url: String,
@@ -96,7 +125,7 @@ impl SideResult {
     }
 }
 
-/// Engine ÷ ceiling.
+/// One side's figures over another's: engine ÷ ceiling, or priced ÷ plain amount.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Ratios {
     pub throughput: Option<f64>,
@@ -109,6 +138,7 @@ pub struct Ratios {
 }
 
 impl Ratios {
+    /// `engine` over `ceiling`, whichever sides they are.
     pub fn between(engine: &SideResult, ceiling: &SideResult) -> Self {
         let (e, c) = (&engine.stats.latency, &ceiling.stats.latency);
         let latency = |engine: u64, ceiling: u64| divide(engine as f64, ceiling as f64);

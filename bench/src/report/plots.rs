@@ -9,12 +9,21 @@ use crate::stats::percentiles::percentile_axis_position;
 
 const ENGINE_COLOR: &str = "#c0392b";
 const CEILING_COLOR: &str = "#2471a3";
+const PLAIN_AMOUNT_COLOR: &str = "#d68910";
 const BOUND_COLOR: &str = "#7f8c8d";
 const TICKS_LINEAR: usize = 6;
 
-/// Each side with its name and color: the engine, then the ceiling if measured.
+/// Each side with its name and color: the engine, its plain-amount baseline (`charge-priced`)
+/// and the ceiling, each if measured.
 fn sides(result: &BenchResult) -> Vec<(&'static str, &'static str, &SideResult)> {
-    let mut sides = vec![("engine", ENGINE_COLOR, &result.engine)];
+    let mut sides = Vec::new();
+    match &result.plain_amount {
+        Some(plain_amount) => {
+            sides.push(("engine, priced charges", ENGINE_COLOR, &result.engine));
+            sides.push(("engine, plain-amount charges", PLAIN_AMOUNT_COLOR, plain_amount));
+        }
+        None => sides.push(("engine", ENGINE_COLOR, &result.engine)),
+    }
     if let Some(ceiling) = &result.ceiling {
         sides.push(("ceiling (plain warp route)", CEILING_COLOR, ceiling));
     }

@@ -1,73 +1,101 @@
-//! The headline figures as rows (figure, engine, ceiling, engine ÷ ceiling), shared by the
-//! stdout summary and the HTML report.
+//! The headline figures as rows (figure, then one cell per column), shared by the stdout summary
+//! and the HTML report. The columns are the engine, the ceiling and engine ÷ ceiling; a
+//! `charge-priced` run puts its plain-amount charges and priced ÷ plain between the engine and the
+//! ceiling.
 
 use std::fmt::Write as _;
 
 use super::format::{count, latency_us, ratio};
 use super::{BenchResult, Ratios, SideResult};
+use crate::plan::LoadPlan;
 use crate::stats::LatencySummary;
 
 /// Reads one latency figure off a summary.
 type PickLatency = fn(&LatencySummary) -> u64;
+/// Reads one ratio off a comparison.
+type PickRatio = fn(&Ratios) -> Option<f64>;
+
+/// Issue 3: the charge path with line items must lose under 20 % of the plain path's throughput.
+pub const PRICED_TO_PLAIN_TARGET: f64 = 0.8;
 
 pub struct Row {
     pub figure: &'static str,
-    pub engine: String,
-    pub ceiling: String,
-    pub ratio: String,
+    /// One cell per title of `column_titles`, in order.
+    pub cells: Vec<String>,
+}
+
+/// The titles of the cells of every row.
+pub fn column_titles(result: &BenchResult) -> Vec<&'static str> {
+    match result.plain_amount {
+        Some(_) => vec!["priced", "plain amount", "priced ÷ plain", "ceiling", "priced ÷ ceiling"],
+        None => vec!["engine", "ceiling", "engine ÷ ceiling"],
+    }
 }
 
 pub fn headline_rows(result: &BenchResult) -> Vec<Row> {
     let ceiling = result.ceiling.as_ref();
-    let ratios = result.ratio.unwrap_or_default();
+    let plain_amount = result.plain_amount.as_ref();
+    let to_ceiling = result.ratio.unwrap_or_default();
+    let to_plain = result.ratio_to_plain_amount.unwrap_or_default();
     let mut rows = Vec::new();
-    let mut row = |figure, value: &dyn Fn(&SideResult) -> String, ratio_value: Option<f64>| {
-        rows.push(Row {
-            figure,
-            engine: value(&result.engine),
-            ceiling: ceiling.map_or_else(|| "—".to_owned(), value),
-            ratio: ratio(ratio_value),
-        });
+    let mut row = |figure, value: &dyn Fn(&SideResult) -> String, pick: PickRatio| {
+        let mut cells = vec![value(&result.engine)];
+        if let Some(plain_amount) = plain_amount {
+            cells.push(value(plain_amount));
+            cells.push(ratio(pick(&to_plain)));
+        }
+        cells.push(ceiling.map_or_else(|| "—".to_owned(), value));
+        cells.push(ratio(pick(&to_ceiling)));
+        rows.push(Row { figure, cells });
     };
     if result.engine.find_max.is_some() {
         row(
             "max sustainable rate (req/s)",
             &|side| side.rate_per_sec_max().map_or_else(|| "none passed".to_owned(), count),
-            ratios.rate_max,
+            |ratios| ratios.rate_max,
         );
     }
-    row("throughput (ok/s)", &|side| count(side.throughput_per_sec), ratios.throughput);
-    let latency_rows: [(&'static str, PickLatency, Option<f64>); 5] = [
-        ("latency p50", |l| l.latency_us_p50, ratios.latency_p50),
-        ("latency p90", |l| l.latency_us_p90, ratios.latency_p90),
-        ("latency p99", |l| l.latency_us_p99, ratios.latency_p99),
-        ("latency p99.9", |l| l.latency_us_p999, ratios.latency_p999),
-        ("latency max", |l| l.latency_us_max, ratios.latency_max),
+    row("throughput (ok/s)", &|side| count(side.throughput_per_sec), |ratios| ratios.throughput);
+    let latency_rows: [(&'static str, PickLatency, PickRatio); 5] = [
+        ("latency p50", |l| l.latency_us_p50, |r| r.latency_p50),
+        ("latency p90", |l| l.latency_us_p90, |r| r.latency_p90),
+        ("latency p99", |l| l.latency_us_p99, |r| r.latency_p99),
+        ("latency p99.9", |l| l.latency_us_p999, |r| r.latency_p999),
+        ("latency max", |l| l.latency_us_max, |r| r.latency_max),
     ];
-    for (figure, pick, ratio_value) in latency_rows {
-        row(figure, &|side| latency_us(pick(&side.stats.latency)), ratio_value);
+    for (figure, pick, pick_ratio) in latency_rows {
+        row(figure, &|side| latency_us(pick(&side.stats.latency)), pick_ratio);
     }
-    row("requests ok", &|side| count(side.stats.requests_ok as f64), None);
-    row("errors", &|side| count(side.stats.requests_error as f64), None);
+    row("requests ok", &|side| count(side.stats.requests_ok as f64), |_| None);
+    row("errors", &|side| count(side.stats.requests_error as f64), |_| None);
     rows
 }
 
 /// The short table printed at the end of a run.
 pub fn summary_table(result: &BenchResult) -> String {
     let mut text = String::new();
-    let _ =
-        writeln!(text, "{:<30} {:>14} {:>14} {:>16}", "", "engine", "ceiling", "engine/ceiling");
-    for row in headline_rows(result) {
-        let _ = writeln!(
-            text,
-            "{:<30} {:>14} {:>14} {:>16}",
-            row.figure, row.engine, row.ceiling, row.ratio
-        );
+    let _ = write!(text, "{:<30}", "");
+    for title in column_titles(result) {
+        let _ = write!(text, " {:>16}", title.replace(" ÷ ", "/"));
     }
-    let errors = &result.engine.stats.errors_by_code;
-    if !errors.is_empty() {
-        let listed: Vec<String> = errors.iter().map(|(code, n)| format!("{code}: {n}")).collect();
-        let _ = writeln!(text, "engine errors: {}", listed.join(", "));
+    text.push('\n');
+    for row in headline_rows(result) {
+        let _ = write!(text, "{:<30}", row.figure);
+        for cell in &row.cells {
+            let _ = write!(text, " {cell:>16}");
+        }
+        text.push('\n');
+    }
+    for (label, side) in result.engine_sides() {
+        let errors = &side.stats.errors_by_code;
+        if !errors.is_empty() {
+            let listed: Vec<String> =
+                errors.iter().map(|(code, n)| format!("{code}: {n}")).collect();
+            let _ = writeln!(text, "{label} errors: {}", listed.join(", "));
+        }
+    }
+    if let Some(comparison) = plain_comparison(result) {
+        let _ = writeln!(text, "{comparison}");
     }
     if let Some(problems) = result.engine.engine_log_problems.filter(|problems| *problems > 0) {
         let _ = writeln!(text, "the engine logged {problems} warning/error lines (see engine.log)");
@@ -78,4 +106,127 @@ pub fn summary_table(result: &BenchResult) -> String {
 /// For a single ratio in prose: the headline one (max rate for find-max, else throughput).
 pub fn headline_ratio(ratios: &Ratios) -> Option<f64> {
     ratios.rate_max.or(ratios.throughput)
+}
+
+/// `charge-priced`: one sentence on what pricing and tax cost, in the figure the load mode makes
+/// meaningful. Capacity runs (closed loop, find-max) compare throughput or the highest rate; an
+/// open loop sends both sides the same arrivals, so it compares latency.
+pub fn plain_comparison(result: &BenchResult) -> Option<String> {
+    let plain = result.plain_amount.as_ref()?;
+    let ratios = result.ratio_to_plain_amount?;
+    let priced = &result.engine;
+    let open_loop = matches!(
+        result.config.load,
+        LoadPlan::Fixed { mode: crate::load::LoadMode::Open { .. }, .. }
+    );
+    if open_loop {
+        let (p, b) = (&priced.stats.latency, &plain.stats.latency);
+        return Some(format!(
+            "priced ÷ plain at the same arrival rate: p50 {} vs {} (×{}), p99 {} vs {} (×{})",
+            latency_us(p.latency_us_p50),
+            latency_us(b.latency_us_p50),
+            ratio(ratios.latency_p50),
+            latency_us(p.latency_us_p99),
+            latency_us(b.latency_us_p99),
+            ratio(ratios.latency_p99),
+        ));
+    }
+    let (what, value) = match ratios.rate_max {
+        Some(value) => ("max sustainable rate", value),
+        None => ("throughput", ratios.throughput?),
+    };
+    let verdict = match value >= PRICED_TO_PLAIN_TARGET {
+        true => "within",
+        false => "outside",
+    };
+    Some(format!(
+        "priced ÷ plain {what}: {value:.2} (a loss of {:.0} %; issue 3's target, a loss under {:.0} %: {verdict})",
+        (1.0 - value) * 100.0,
+        (1.0 - PRICED_TO_PLAIN_TARGET) * 100.0,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Plan, Scenario, TargetPlan};
+    use crate::report::Machine;
+    use crate::stats::RunStats;
+
+    fn side(requests_ok: u64, latency_us_p99: u64) -> SideResult {
+        let stats = RunStats {
+            requests_ok,
+            requests_error: 0,
+            errors_by_code: Default::default(),
+            requests_by_kind: Default::default(),
+            latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
+            percentiles: Vec::new(),
+            series: Vec::new(),
+        };
+        SideResult::new("http://127.0.0.1:1".into(), 10.0, stats)
+    }
+
+    fn result(plain_amount: Option<SideResult>) -> BenchResult {
+        let engine = side(30_000, 4_000);
+        let ceiling = side(100_000, 1_000);
+        BenchResult {
+            tool: "kassa-bench",
+            version: "0",
+            command: "kassa-bench".into(),
+            started_unix_secs: 0,
+            machine: Machine::this(),
+            config: Plan {
+                scenario: Scenario::ChargePriced,
+                target: TargetPlan::Spawn { binary: "kassa".into() },
+                customers: 1,
+                replay_keys: 1,
+                load: LoadPlan::Fixed {
+                    mode: crate::load::LoadMode::Closed { connections: 32 },
+                    warmup_secs: 1.0,
+                    duration_secs: 10.0,
+                },
+                request_timeout_ms: 1_000,
+                ceiling: true,
+                out_dir: "out".into(),
+            },
+            setup: None,
+            ratio: Some(Ratios::between(&engine, &ceiling)),
+            ratio_to_plain_amount: plain_amount
+                .as_ref()
+                .map(|plain| Ratios::between(&engine, plain)),
+            ceiling: Some(ceiling),
+            plain_amount,
+            engine,
+        }
+    }
+
+    #[test]
+    fn without_a_plain_side_the_table_is_engine_ceiling_and_their_ratio() {
+        let result = result(None);
+        assert_eq!(column_titles(&result), ["engine", "ceiling", "engine ÷ ceiling"]);
+        let rows = headline_rows(&result);
+        let throughput = rows.iter().find(|row| row.figure == "throughput (ok/s)").unwrap();
+        assert_eq!(throughput.cells, ["3 000", "10 000", "0.30"]);
+        assert_eq!(plain_comparison(&result), None);
+    }
+
+    #[test]
+    fn a_plain_side_adds_its_figures_and_the_priced_over_plain_ratio() {
+        let result = result(Some(side(40_000, 2_000)));
+        let titles = column_titles(&result);
+        assert_eq!(titles.len(), 5);
+        for row in headline_rows(&result) {
+            assert_eq!(row.cells.len(), titles.len(), "{}", row.figure);
+        }
+        let rows = headline_rows(&result);
+        let throughput = rows.iter().find(|row| row.figure == "throughput (ok/s)").unwrap();
+        assert_eq!(throughput.cells, ["3 000", "4 000", "0.75", "10 000", "0.30"]);
+        let p99 = rows.iter().find(|row| row.figure == "latency p99").unwrap();
+        assert_eq!(p99.cells[2], "2.00");
+        let comparison = plain_comparison(&result).unwrap();
+        assert!(comparison.contains("throughput: 0.75"), "{comparison}");
+        assert!(comparison.ends_with("outside)"), "{comparison}");
+        let summary = summary_table(&result);
+        assert!(summary.contains("priced/plain"), "{summary}");
+    }
 }

@@ -6,10 +6,13 @@
 //! - `mixed`: 60 % charges, 10 % refunds, 20 % `GET /v1/charges/{id}`, 10 %
 //!   `GET /v1/customers/{id}/charges`.
 //! - `replay`: re-sends earlier charges with their keys, expecting replays.
+//! - `charge-priced`: `POST /v1/charges` with `line_items` and a coupon, priced by the account's
+//!   rules; the same run measures plain-amount charges (a `charge` workload) beside it.
 
 mod charge;
 mod keys;
 mod mixed;
+mod priced;
 mod replay;
 
 use rand::rngs::SmallRng;
@@ -18,6 +21,7 @@ use serde::Deserialize;
 pub use charge::{AMOUNT_MINOR_RANGE, ChargeWorkload};
 pub use keys::KeySource;
 pub use mixed::{KnownCharges, MixedWorkload};
+pub use priced::{CUSTOMER_COUNTRY, PricedChargeWorkload, taxable_customer_body};
 pub use replay::{ReplayWorkload, ReplayedCharge};
 
 use crate::client::Answer;
@@ -27,6 +31,7 @@ use crate::target::RequestSpec;
 pub type Kind = &'static str;
 
 pub const KIND_CHARGE: Kind = "charge";
+pub const KIND_PRICED_CHARGE: Kind = "priced_charge";
 pub const KIND_REFUND: Kind = "refund";
 pub const KIND_READ_CHARGE: Kind = "read_charge";
 pub const KIND_LIST_CHARGES: Kind = "list_charges";
@@ -41,6 +46,7 @@ pub struct Planned {
 
 pub enum Workload {
     Charges(ChargeWorkload),
+    PricedCharges(PricedChargeWorkload),
     Mixed(MixedWorkload),
     Replay(ReplayWorkload),
 }
@@ -49,6 +55,7 @@ impl Workload {
     pub fn plan(&self, rng: &mut SmallRng) -> Planned {
         match self {
             Workload::Charges(workload) => workload.plan(rng),
+            Workload::PricedCharges(workload) => workload.plan(rng),
             Workload::Mixed(workload) => workload.plan(rng),
             Workload::Replay(workload) => workload.plan(rng),
         }
@@ -57,7 +64,7 @@ impl Workload {
     /// `Ok` when the answer is what the scenario expects, else the error code to count it under.
     pub fn judge(&self, planned: &Planned, answer: &Answer) -> Result<(), String> {
         match self {
-            Workload::Charges(_) => expect_success(answer),
+            Workload::Charges(_) | Workload::PricedCharges(_) => expect_success(answer),
             Workload::Mixed(workload) => workload.judge(planned, answer),
             Workload::Replay(_) => replay::judge(answer),
         }

@@ -1,0 +1,124 @@
+//! `charge-priced`: a charge priced by the account's rules instead of a plain `amount`. Each
+//! request carries a 3-line cart and a coupon, so the engine runs the bundled pricing rule
+//! (graduated `seat` tiers, volume `storage-gb` tiers, a catalogue line, `WELCOME10`) and then the
+//! VAT rule for the customer's country, each in a fresh sandboxed instance, before the charge
+//! travels the same path as a plain one. The run measures the same customers with plain-amount
+//! charges too, so the cost of the rules is the ratio between the two.
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use super::charge::AMOUNT_MINOR_RANGE;
+use super::{KIND_PRICED_CHARGE, KeySource, Planned};
+use crate::target::RequestSpec;
+
+/// The country the setup gives every customer: the bundled VAT rule taxes it (15 %), and a
+/// customer without an address cannot be taxed at all. Plain-amount charges ignore it.
+pub const CUSTOMER_COUNTRY: &str = "ZA";
+/// A coupon the bundled pricing rule knows (10 % off, valid until 2028).
+const COUPON: &str = "WELCOME10";
+/// Seats and storage are priced by the rule's tiers (their `unit_amount` is not used); 12 seats
+/// cross the first graduated tier edge and 150 GB the first volume one, so both tier kinds work.
+const SEATS: u32 = 12;
+const STORAGE_GB: u32 = 150;
+
+pub struct PricedChargeWorkload {
+    path: &'static str,
+    customers: Vec<String>,
+    keys: KeySource,
+}
+
+impl PricedChargeWorkload {
+    pub fn new(path: &'static str, customers: Vec<String>) -> Self {
+        assert!(!customers.is_empty(), "a priced charge workload needs customers");
+        Self { path, customers, keys: KeySource::new("priced") }
+    }
+
+    /// A random customer's cart, the catalogue line at a random price so no two bodies repeat.
+    pub fn plan(&self, rng: &mut SmallRng) -> Planned {
+        let customer = &self.customers[rng.random_range(0..self.customers.len())];
+        let body = priced_body(customer, rng.random_range(AMOUNT_MINOR_RANGE));
+        Planned {
+            kind: KIND_PRICED_CHARGE,
+            spec: RequestSpec::post(self.path, body, self.keys.next_key()),
+        }
+    }
+}
+
+/// A charge body with `line_items` and a coupon instead of `amount`.
+pub fn priced_body(customer: &str, course_unit_minor: u64) -> String {
+    format!(
+        concat!(
+            r#"{{"customer":"{customer}","currency":"usd","line_items":["#,
+            r#"{{"sku":"seat","quantity":{seats},"unit_amount":0}},"#,
+            r#"{{"sku":"storage-gb","quantity":{storage_gb},"unit_amount":0}},"#,
+            r#"{{"sku":"course","quantity":1,"unit_amount":{course}}}"#,
+            r#"],"coupon":"{coupon}"}}"#,
+        ),
+        customer = customer,
+        seats = SEATS,
+        storage_gb = STORAGE_GB,
+        course = course_unit_minor,
+        coupon = COUPON,
+    )
+}
+
+/// The body of a customer that `charge-priced` can tax.
+pub fn taxable_customer_body() -> String {
+    format!(r#"{{"address":{{"country":"{CUSTOMER_COUNTRY}"}}}}"#)
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    #[test]
+    fn a_planned_charge_is_a_three_line_cart_with_a_coupon_and_no_amount() {
+        let workload = PricedChargeWorkload::new("/v1/charges", vec!["cus_1".into()]);
+        let mut rng = SmallRng::seed_from_u64(3);
+        let planned = workload.plan(&mut rng);
+        assert_eq!(planned.kind, KIND_PRICED_CHARGE);
+        assert_eq!(planned.spec.path, "/v1/charges");
+        let body: serde_json::Value =
+            serde_json::from_slice(planned.spec.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["customer"], "cus_1");
+        assert_eq!(body["currency"], "usd");
+        assert_eq!(body["coupon"], "WELCOME10");
+        assert!(body.get("amount").is_none(), "the engine refuses both amount and line_items");
+        let lines = body["line_items"].as_array().unwrap();
+        let skus: Vec<_> = lines.iter().map(|line| line["sku"].as_str().unwrap()).collect();
+        assert_eq!(skus, ["seat", "storage-gb", "course"]);
+        assert_eq!(lines[0]["quantity"], 12);
+        assert_eq!(lines[1]["quantity"], 150);
+        let course = lines[2]["unit_amount"].as_u64().unwrap();
+        assert!(AMOUNT_MINOR_RANGE.contains(&course), "{course}");
+    }
+
+    #[test]
+    fn every_planned_charge_has_its_own_key_and_customers_are_spread() {
+        let customers: Vec<String> = (0..4).map(|index| format!("cus_{index}")).collect();
+        let workload = PricedChargeWorkload::new("/v1/charges", customers);
+        let mut rng = SmallRng::seed_from_u64(5);
+        let planned: Vec<_> = (0..200).map(|_| workload.plan(&mut rng)).collect();
+        let keys: std::collections::BTreeSet<_> =
+            planned.iter().map(|p| p.spec.idempotency_key.clone().unwrap()).collect();
+        assert_eq!(keys.len(), 200);
+        let customers: std::collections::BTreeSet<_> = planned
+            .iter()
+            .map(|p| {
+                let body: serde_json::Value =
+                    serde_json::from_slice(p.spec.body.as_deref().unwrap()).unwrap();
+                body["customer"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(customers.len(), 4);
+    }
+
+    #[test]
+    fn customers_get_an_address_the_vat_rule_taxes() {
+        let body: serde_json::Value = serde_json::from_str(&taxable_customer_body()).unwrap();
+        assert_eq!(body["address"]["country"], "ZA");
+    }
+}
