@@ -16,6 +16,15 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// The answer as the checks read it: status, headers, text and (if JSON) body.
+    async fn read(what: String, response: reqwest::Response) -> Result<Resp, reqwest::Error> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await?;
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Resp { what, status, headers, text, body })
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
@@ -83,12 +92,7 @@ impl Api {
         if let Some(body) = body {
             request = request.header("Content-Type", "application/json").body(body);
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp { what, status, headers, text, body })
+        Resp::read(what, request.send().await?).await
     }
 
     /// Sends one request; a transport error fails the test.
@@ -151,12 +155,7 @@ impl Api {
         if let Some(authorization) = &self.authorization {
             request = request.header("Authorization", authorization);
         }
-        let response = request.send().await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp { what, status, headers, text, body })
+        Resp::read(what, request.send().await?).await
     }
 
     pub async fn put_bytes(&self, path: &str, body: Vec<u8>, content_type: &str) -> Resp {
