@@ -7,7 +7,8 @@ use kassa_gateways::PaymentMethodDetails;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Charge};
 use crate::domain::{
-    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, Refund, RefundReason,
+    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind, Refund,
+    RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -22,6 +23,7 @@ pub struct IdempotencyTicket {
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<PaymentMethod>, ActorError>")]
 pub struct AttachPaymentMethod {
+    pub kind: PaymentMethodKind,
     pub gateway: String,
     pub token: String,
     pub details: PaymentMethodDetails,
@@ -60,6 +62,18 @@ pub struct CreateRefund {
     pub amount_minor: Option<i64>,
     pub reason: Option<RefundReason>,
     pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// Before the next gateway of a charge's route is called: record it on the `processing` charge
+/// (durably, answered with the wait), so that recovery asks that gateway.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<()>, ActorError>")]
+pub struct RecordAttempt {
+    pub charge: ChargeId,
+    pub gateway: &'static str,
+    /// The gateway's position in the route, from 1.
+    pub attempt: u32,
     pub cause: String,
 }
 

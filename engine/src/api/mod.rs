@@ -26,6 +26,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::actor::Registry;
+use crate::gateways::MpesaCallbacks;
 use crate::rules::Rules;
 use crate::store::Store;
 use error::ApiError;
@@ -38,6 +39,10 @@ pub struct App {
     pub registry: Registry,
     pub gateways: Router,
     pub sandbox: Option<SandboxGateway>,
+    /// Set when M-Pesa is enabled: its callbacks' route.
+    pub mpesa: Option<MpesaCallbacks>,
+    /// The enabled gateways, for metrics.
+    pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,
     pub claims: idempotency::Claims,
     pub rules: Rules,
