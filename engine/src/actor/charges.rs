@@ -9,14 +9,15 @@
 //!
 //! What a gateway answers moves the charge forward only: `processing` → `requires_action`
 //! (3-D Secure) → `succeeded` | `failed`; an M-Pesa push keeps it `processing`, with the
-//! CheckoutRequestID as its reference, until a lookup settles it.
+//! CheckoutRequestID as its reference, until the callback ([`SettleCharge`]) or a lookup
+//! settles it.
 
 use actix::{Addr, AsyncContext, Context, Handler, ResponseActFuture, fut};
 use kassa_gateways::router::{PaymentMethodType, RouteQuery};
 use kassa_gateways::{ChargeRequest, Currency, CustomerRef, GatewayError};
 
 use super::customer::settle_after;
-use super::messages::{CreateCharge, RecordAttempt};
+use super::messages::{CreateCharge, RecordAttempt, SettleCharge};
 use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
@@ -381,5 +382,21 @@ impl Handler<RecordAttempt> for CustomerActor {
         let durable = self.commit(changes)?;
         tracing::info!(charge = %charge.id, gateway = message.gateway, attempt = message.attempt, "charge rerouted");
         Ok(Box::pin(async move { durable.wait().await.map_err(ActorError::from) }))
+    }
+}
+
+impl Handler<SettleCharge> for CustomerActor {
+    type Result = Result<Durably<Charge>, ActorError>;
+
+    fn handle(&mut self, message: SettleCharge, _: &mut Context<Self>) -> Self::Result {
+        self.accepting()?;
+        let (charge, durable) =
+            self.settle_charge(&message.charge, message.settlement, &message.cause)?;
+        Ok(Box::pin(async move {
+            if let Some(durable) = durable {
+                durable.wait().await?;
+            }
+            Ok(charge)
+        }))
     }
 }

@@ -4,6 +4,7 @@
 use actix::Message;
 use kassa_gateways::PaymentMethodDetails;
 
+use super::settlement::Settlement;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Charge};
 use crate::domain::{
@@ -74,6 +75,16 @@ pub struct RecordAttempt {
     pub gateway: &'static str,
     /// The gateway's position in the route, from 1.
     pub attempt: u32,
+    pub cause: String,
+}
+
+/// A gateway's own word on a charge, from its callback (M-Pesa): applied forward-only, so a
+/// duplicate or late callback changes nothing. Answers the charge as it then stands.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<Charge>, ActorError>")]
+pub(crate) struct SettleCharge {
+    pub charge: ChargeId,
+    pub settlement: Settlement,
     pub cause: String,
 }
 

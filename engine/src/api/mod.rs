@@ -95,8 +95,12 @@ where
     let route = routes::route_label(&segments);
     let body_limit = request::body_limit(&method, &segments, app.upload_max_bytes);
     let method_label = metric_method(&method);
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    // A webhook path holds its secret token: logs show the route's template instead.
+    let logged_path = match route {
+        "/v1/webhooks/mpesa/{token}" => route,
+        _ => path.as_str(),
+    };
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
     async move {
         let result = match request::read_body(&headers, body, body_limit).await {
