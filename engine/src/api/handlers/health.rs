@@ -56,9 +56,14 @@ mod tests {
     #[test]
     fn the_openapi_document_parses_and_names_every_route() {
         let paths = super::OPENAPI["paths"].as_object().expect("paths");
-        for path in
-            ["/v1/customers", "/v1/charges", "/v1/refunds", "/v1/sandbox/ledger", "/healthz"]
-        {
+        for path in [
+            "/v1/customers",
+            "/v1/charges",
+            "/v1/refunds",
+            "/v1/sandbox/ledger",
+            "/v1/webhooks/mpesa/{token}",
+            "/healthz",
+        ] {
             assert!(paths.contains_key(path), "{path} is missing from openapi.json");
         }
     }
