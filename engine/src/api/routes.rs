@@ -21,7 +21,8 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
         (&Method::POST, ["v1", "webhooks", "mpesa", token]) => {
             webhooks::mpesa(app, request, token).await
         }
-        (_, ["v1", "webhooks", "mpesa", _]) => Err(ApiError::webhook_not_found()),
+        // Webhook routes never take an API key: anything else under them is a plain 404.
+        (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
         (_, ["v1", rest @ ..]) => {
             let account = app.api_keys.authenticate(request)?;
             let account = &account;
