@@ -11,6 +11,7 @@ use std::time::Instant;
 use kassa::domain::time::now_unix_secs;
 use kassa::domain::{
     AccountId, CardDisplay, Customer, CustomerId, Event, EventKind, PaymentMethod, PaymentMethodId,
+    PaymentMethodKind,
 };
 use kassa::store::{ChangeSet, SledStore, Store, Write};
 
@@ -31,6 +32,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
             exp_year: 2034,
         }),
         created,
+        kind: PaymentMethodKind::Card,
     };
     let customer = Customer {
         id: method.customer.clone(),

@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use kassa_gateways::sandbox::{Durability, SandboxConfig, SandboxGateway};
-use kassa_gateways::{Gateway, Router};
+use kassa_gateways::Durability;
 use rand::Rng;
 
 use crate::actor::registry::RegistryLimits;
@@ -20,6 +19,7 @@ use crate::api::{self, App};
 use crate::config::Config;
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
+use crate::gateways::Gateways;
 use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
@@ -44,7 +44,8 @@ pub enum StartError {
 /// Added to the request timeout to bound a graceful stop.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
-/// The sandbox's ledger writes become durable through the store's one flusher.
+/// The gateways' own records (the sandbox ledger, Stripe's attempt log, M-Pesa's checkout ids)
+/// become durable through the store's one flusher.
 struct StoreDurability(Arc<SledStore>);
 
 #[async_trait::async_trait]
@@ -62,23 +63,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
 
-    let sandbox = match config.gateways.sandbox.enabled {
-        true => Some(
-            SandboxGateway::open(
-                sled.database(),
-                Arc::new(StoreDurability(Arc::clone(&sled))),
-                SandboxConfig {
-                    latency: Duration::from_millis(config.gateways.sandbox.latency_ms),
-                },
-            )
-            .map_err(|error| StartError::Gateway(error.to_string()))?,
-        ),
-        false => None,
-    };
-    let enabled: Vec<Arc<dyn Gateway>> =
-        sandbox.iter().map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn Gateway>).collect();
-    let gateways = Router::new(enabled, &config.routing.default)
-        .map_err(|error| StartError::Gateway(error.to_string()))?;
+    let Gateways { router: gateways, sandbox, mpesa, names: gateway_names } =
+        crate::gateways::open(
+            &config,
+            sled.database(),
+            Arc::new(StoreDurability(Arc::clone(&sled))),
+        )
+        .map_err(StartError::Gateway)?;
+    tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
     let services = Services {
         store: Arc::clone(&store),
@@ -114,6 +106,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         registry,
         gateways,
         sandbox,
+        mpesa,
+        gateway_names,
         api_keys,
         claims: Default::default(),
         rules,

@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kassa_gateways::router::RoutingRule;
 use serde::Deserialize;
 
 use crate::domain::AccountId;
 use crate::limits::{
+    GATEWAY_ATTEMPTS_MAX, GATEWAY_TIMEOUT_MS_MAX, MPESA_CALLBACK_TOKEN_LEN_MIN,
     RECONCILE_AFTER_SECS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
     RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
 };
@@ -79,7 +81,50 @@ pub struct AccountConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
+    /// The gateway a charge goes to when no rule matches it.
     pub default: String,
+    /// Checked in order; the first that matches a charge gives its gateways, in failover order.
+    pub rules: Vec<RoutingRule>,
+    pub breaker: BreakerSettings,
+}
+
+/// One circuit breaker per gateway: it opens after this many consecutive unavailability errors
+/// and lets one probe through after the cool-down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    pub failures_to_open: u32,
+    pub cool_down_ms: u64,
+}
+
+/// A secret from the config or the environment (API key, passkey, path token). `Debug` says
+/// only whether it is set, so a logged or printed config never shows one; empty means unset.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretValue(String);
+
+impl SecretValue {
+    pub fn new(value: impl Into<String>) -> SecretValue {
+        SecretValue(value.into())
+    }
+
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The value, for the one place that hands it to its gateway.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.is_set() {
+            true => f.write_str("SecretValue(set, redacted)"),
+            false => f.write_str("SecretValue(unset)"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +136,8 @@ pub struct GatewaysConfig {
     /// intervals (up to an hour) until it answers.
     pub reconcile_after_secs: u64,
     pub sandbox: SandboxGatewayConfig,
+    pub stripe: StripeGatewayConfig,
+    pub mpesa: MpesaGatewayConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +145,66 @@ pub struct GatewaysConfig {
 pub struct SandboxGatewayConfig {
     pub enabled: bool,
     pub latency_ms: u64,
+}
+
+/// Stripe, on when `secret_key` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StripeGatewayConfig {
+    pub secret_key: SecretValue,
+    /// Any Stripe-compatible server (a local fake in tests).
+    pub api_base: String,
+    /// Verifies `Stripe-Signature` on `POST /v1/webhooks/stripe`.
+    pub webhook_secret: SecretValue,
+    /// Bound on one HTTP attempt to Stripe, answer included.
+    pub attempt_timeout_ms: u64,
+    /// Attempts per request (429s, 5xx, timeouts retried under the same Idempotency-Key).
+    pub attempts_max: u32,
+    /// Where Stripe sends the customer back after a redirect-based 3-D Secure; empty: the
+    /// front end finishes 3-D Secure with stripe.js.
+    pub return_url: String,
+}
+
+/// M-Pesa (Daraja STK Push), on when its credentials are set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MpesaGatewayConfig {
+    pub consumer_key: SecretValue,
+    pub consumer_secret: SecretValue,
+    /// The paybill (business shortcode) the customer pays.
+    pub shortcode: String,
+    pub passkey: SecretValue,
+    pub api_base: String,
+    /// This engine's public base URL as Safaricom reaches it; callbacks go to
+    /// `{callback_base}/v1/webhooks/mpesa/{callback_token}`.
+    pub callback_base: String,
+    /// The secret path segment that authenticates Safaricom's callbacks (they carry no
+    /// signature).
+    pub callback_token: SecretValue,
+    /// Bound on one Daraja HTTP call, answer included.
+    pub timeout_ms: u64,
+}
+
+impl MpesaGatewayConfig {
+    /// The keys that switch M-Pesa on: all of them, or none.
+    fn credentials(&self) -> [(&'static str, bool); 4] {
+        [
+            ("gateways.mpesa.consumer_key", self.consumer_key.is_set()),
+            ("gateways.mpesa.consumer_secret", self.consumer_secret.is_set()),
+            ("gateways.mpesa.shortcode", !self.shortcode.is_empty()),
+            ("gateways.mpesa.passkey", self.passkey.is_set()),
+        ]
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.credentials().iter().any(|(_, set)| *set)
+    }
+}
+
+impl StripeGatewayConfig {
+    pub fn enabled(&self) -> bool {
+        self.secret_key.is_set()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,7 +274,45 @@ impl Default for ActorsConfig {
 
 impl Default for RoutingConfig {
     fn default() -> Self {
-        RoutingConfig { default: "sandbox".into() }
+        RoutingConfig {
+            default: "sandbox".into(),
+            rules: Vec::new(),
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings { failures_to_open: 5, cool_down_ms: 30_000 }
+    }
+}
+
+impl Default for StripeGatewayConfig {
+    fn default() -> Self {
+        StripeGatewayConfig {
+            secret_key: SecretValue::default(),
+            api_base: "https://api.stripe.com".into(),
+            webhook_secret: SecretValue::default(),
+            attempt_timeout_ms: 3_000,
+            attempts_max: 3,
+            return_url: String::new(),
+        }
+    }
+}
+
+impl Default for MpesaGatewayConfig {
+    fn default() -> Self {
+        MpesaGatewayConfig {
+            consumer_key: SecretValue::default(),
+            consumer_secret: SecretValue::default(),
+            shortcode: String::new(),
+            passkey: SecretValue::default(),
+            api_base: "https://sandbox.safaricom.co.ke".into(),
+            callback_base: String::new(),
+            callback_token: SecretValue::default(),
+            timeout_ms: 4_000,
+        }
     }
 }
 
@@ -177,6 +322,8 @@ impl Default for GatewaysConfig {
             timeout_ms: 10_000,
             reconcile_after_secs: 60,
             sandbox: SandboxGatewayConfig::default(),
+            stripe: StripeGatewayConfig::default(),
+            mpesa: MpesaGatewayConfig::default(),
         }
     }
 }
@@ -268,7 +415,38 @@ impl Config {
         if let Some(key) = env("KASSA_API_KEY") {
             self.default_account_mut().api_keys.push(key);
         }
+        self.apply_gateway_env(env);
         Ok(())
+    }
+
+    /// The gateways' `KASSA_STRIPE_*` / `KASSA_MPESA_*` variables (API.md, "Running").
+    fn apply_gateway_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
+        let stripe = &mut self.gateways.stripe;
+        let mpesa = &mut self.gateways.mpesa;
+        let secrets: [(&str, &mut SecretValue); 6] = [
+            ("KASSA_STRIPE_SECRET_KEY", &mut stripe.secret_key),
+            ("KASSA_STRIPE_WEBHOOK_SECRET", &mut stripe.webhook_secret),
+            ("KASSA_MPESA_CONSUMER_KEY", &mut mpesa.consumer_key),
+            ("KASSA_MPESA_CONSUMER_SECRET", &mut mpesa.consumer_secret),
+            ("KASSA_MPESA_PASSKEY", &mut mpesa.passkey),
+            ("KASSA_MPESA_CALLBACK_TOKEN", &mut mpesa.callback_token),
+        ];
+        for (name, slot) in secrets {
+            if let Some(value) = env(name) {
+                *slot = SecretValue::new(value);
+            }
+        }
+        let texts: [(&str, &mut String); 4] = [
+            ("KASSA_STRIPE_API_BASE", &mut stripe.api_base),
+            ("KASSA_MPESA_SHORTCODE", &mut mpesa.shortcode),
+            ("KASSA_MPESA_API_BASE", &mut mpesa.api_base),
+            ("KASSA_MPESA_CALLBACK_BASE", &mut mpesa.callback_base),
+        ];
+        for (name, slot) in texts {
+            if let Some(value) = env(name) {
+                *slot = value;
+            }
+        }
     }
 
     fn default_account_mut(&mut self) -> &mut AccountConfig {
@@ -308,23 +486,121 @@ impl Config {
         }
         self.validate_accounts()?;
         self.validate_rules()?;
-        match self.routing.default.as_str() {
-            "sandbox" if self.gateways.sandbox.enabled => Ok(()),
-            "sandbox" => Err(config_error("routing.default", "the sandbox gateway is disabled")),
-            other => Err(config_error(
-                "routing.default",
-                format!("unknown gateway `{other}` (this build has: sandbox)"),
-            )),
+        self.validate_stripe()?;
+        self.validate_mpesa()?;
+        self.validate_routing()
+    }
+
+    /// The gateways this config turns on, by the names routing uses.
+    pub fn enabled_gateways(&self) -> Vec<&'static str> {
+        let gateways = &self.gateways;
+        [
+            ("sandbox", gateways.sandbox.enabled),
+            ("stripe", gateways.stripe.enabled()),
+            ("mpesa", gateways.mpesa.enabled()),
+        ]
+        .into_iter()
+        .filter_map(|(name, enabled)| enabled.then_some(name))
+        .collect()
+    }
+
+    fn validate_stripe(&self) -> Result<(), ConfigError> {
+        let stripe = &self.gateways.stripe;
+        http_url("gateways.stripe.api_base", &stripe.api_base)?;
+        if !stripe.return_url.is_empty() {
+            http_url("gateways.stripe.return_url", &stripe.return_url)?;
         }
+        within(
+            "gateways.stripe.attempt_timeout_ms",
+            stripe.attempt_timeout_ms,
+            GATEWAY_TIMEOUT_MS_MAX,
+        )?;
+        within(
+            "gateways.stripe.attempts_max",
+            u64::from(stripe.attempts_max),
+            GATEWAY_ATTEMPTS_MAX,
+        )?;
+        let key = stripe.secret_key.expose();
+        // Only the shape is checked, and the message never quotes the value.
+        let well_formed = ["sk_", "rk_"].iter().any(|prefix| key.starts_with(prefix))
+            && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if stripe.enabled() && !well_formed {
+            return Err(config_error(
+                "gateways.stripe.secret_key",
+                "is not a Stripe secret or restricted key (`sk_…` or `rk_…`)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_mpesa(&self) -> Result<(), ConfigError> {
+        let mpesa = &self.gateways.mpesa;
+        http_url("gateways.mpesa.api_base", &mpesa.api_base)?;
+        within("gateways.mpesa.timeout_ms", mpesa.timeout_ms, GATEWAY_TIMEOUT_MS_MAX)?;
+        if !mpesa.enabled() {
+            return Ok(());
+        }
+        if let Some((key, _)) = mpesa.credentials().into_iter().find(|(_, set)| !set) {
+            return Err(config_error(key, "is required when the other M-Pesa credentials are set"));
+        }
+        if !mpesa.shortcode.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(config_error(
+                "gateways.mpesa.shortcode",
+                "must be digits (a paybill number)",
+            ));
+        }
+        if mpesa.callback_base.is_empty() {
+            return Err(config_error(
+                "gateways.mpesa.callback_base",
+                "is required with M-Pesa: the engine's public URL that Safaricom calls back",
+            ));
+        }
+        http_url("gateways.mpesa.callback_base", &mpesa.callback_base)?;
+        let token = mpesa.callback_token.expose();
+        let url_safe =
+            token.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
+        if token.len() < MPESA_CALLBACK_TOKEN_LEN_MIN || !url_safe {
+            return Err(config_error(
+                "gateways.mpesa.callback_token",
+                format!(
+                    "is required with M-Pesa: at least {MPESA_CALLBACK_TOKEN_LEN_MIN} random letters, digits, `_` or `-`"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_routing(&self) -> Result<(), ConfigError> {
+        let enabled = self.enabled_gateways();
+        let routing = &self.routing;
+        if !enabled.contains(&routing.default.as_str()) {
+            return Err(config_error(
+                "routing.default",
+                format!(
+                    "gateway `{}` is not enabled (enabled: {})",
+                    routing.default,
+                    enabled.join(", ")
+                ),
+            ));
+        }
+        within(
+            "routing.breaker.failures_to_open",
+            u64::from(routing.breaker.failures_to_open),
+            u64::from(u32::MAX),
+        )?;
+        within(
+            "routing.breaker.cool_down_ms",
+            routing.breaker.cool_down_ms,
+            RECONCILE_AFTER_SECS_MAX * 1000,
+        )?;
+        for (index, rule) in routing.rules.iter().enumerate() {
+            validate_routing_rule(index, rule, &enabled)?;
+        }
+        Ok(())
     }
 
     fn validate_rules(&self) -> Result<(), ConfigError> {
         let rules = &self.rules;
-        let within = |key: &str, value: u64, max: u64| match value {
-            0 => Err(config_error(key, "must be at least 1")),
-            value if value > max => Err(config_error(key, format!("must be at most {max}"))),
-            _ => Ok(()),
-        };
         within("rules.fuel_per_call", rules.fuel_per_call, RULE_FUEL_PER_CALL_MAX)?;
         within("rules.memory_max_mib", rules.memory_max_mib, RULE_MEMORY_MIB_MAX)?;
         within("rules.upload_max_bytes", rules.upload_max_bytes, RULE_UPLOAD_BYTES_MAX)?;
@@ -373,6 +649,13 @@ impl Config {
         Ok(())
     }
 
+    pub fn breaker(&self) -> kassa_gateways::router::BreakerConfig {
+        kassa_gateways::router::BreakerConfig {
+            failures_to_open: self.routing.breaker.failures_to_open,
+            cool_down: Duration::from_millis(self.routing.breaker.cool_down_ms),
+        }
+    }
+
     pub fn gateway_timeout(&self) -> Duration {
         Duration::from_millis(self.gateways.timeout_ms)
     }
@@ -384,6 +667,65 @@ impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.actors.idle_timeout_secs)
     }
+}
+
+fn within(key: &str, value: u64, max: u64) -> Result<(), ConfigError> {
+    match value {
+        0 => Err(config_error(key, "must be at least 1")),
+        value if value > max => Err(config_error(key, format!("must be at most {max}"))),
+        _ => Ok(()),
+    }
+}
+
+fn http_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => Ok(()),
+        _ => Err(config_error(key, format!("`{url}` is not an http(s) URL"))),
+    }
+}
+
+/// The router checks the same again when it is built; checking here names the key and stops
+/// start-up before anything is opened.
+fn validate_routing_rule(
+    index: usize,
+    rule: &RoutingRule,
+    enabled: &[&'static str],
+) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("routing.rules[{index}].{field}");
+    if rule.gateways.is_empty() {
+        return Err(config_error(&key("gateways"), "must name at least one gateway"));
+    }
+    if let Some(name) = rule.gateways.iter().find(|name| !enabled.contains(&name.as_str())) {
+        return Err(config_error(
+            &key("gateways"),
+            format!("gateway `{name}` is not enabled (enabled: {})", enabled.join(", ")),
+        ));
+    }
+    if let Some(code) = rule.currencies.iter().find(|code| {
+        code.len() != 3
+            || !code.bytes().all(|byte| byte.is_ascii_lowercase())
+            || iso_currency::Currency::from_code(&code.to_ascii_uppercase()).is_none()
+    }) {
+        return Err(config_error(
+            &key("currencies"),
+            format!("`{code}` is not a lowercase ISO-4217 code such as `kes`"),
+        ));
+    }
+    if let Some(country) = rule.countries.iter().find(|country| {
+        !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase()))
+    }) {
+        return Err(config_error(
+            &key("countries"),
+            format!("`{country}` is not an upper-case ISO 3166-1 alpha-2 code such as KE"),
+        ));
+    }
+    if let (Some(min), Some(max)) = (rule.amount_minor_min, rule.amount_minor_max)
+        && min > max
+    {
+        return Err(config_error(&key("amount_minor_min"), "is above amount_minor_max"));
+    }
+    Ok(())
 }
 
 pub fn is_valid_api_key(key: &str) -> bool {
@@ -453,5 +795,91 @@ mod tests {
         assert!(Config::load(None, &no_env).unwrap().accounts.is_empty());
         let bad = |name: &str| (name == "KASSA_LISTEN").then(|| "here".to_owned());
         assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_LISTEN");
+    }
+
+    const STRIPE_KEY: &str = "sk_test_very_secret_0123456789";
+    const CALLBACK_TOKEN: &str = "callback-token-very-secret-0123";
+
+    fn gateway_env(name: &str) -> Option<String> {
+        let value = match name {
+            "KASSA_STRIPE_SECRET_KEY" => STRIPE_KEY,
+            "KASSA_STRIPE_API_BASE" => "http://127.0.0.1:12111",
+            "KASSA_MPESA_CONSUMER_KEY" => "consumer-key-secret",
+            "KASSA_MPESA_CONSUMER_SECRET" => "consumer-secret-secret",
+            "KASSA_MPESA_SHORTCODE" => "174379",
+            "KASSA_MPESA_PASSKEY" => "passkey-secret",
+            "KASSA_MPESA_CALLBACK_BASE" => "https://kassa.example.com",
+            "KASSA_MPESA_CALLBACK_TOKEN" => CALLBACK_TOKEN,
+            "KASSA_DEFAULT_GATEWAY" => "stripe",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    }
+
+    #[test]
+    fn gateways_are_switched_on_by_their_credentials_from_the_environment() {
+        assert_eq!(Config::load(None, &no_env).unwrap().enabled_gateways(), vec!["sandbox"]);
+        let config = Config::load(None, &gateway_env).unwrap();
+        assert_eq!(config.enabled_gateways(), vec!["sandbox", "stripe", "mpesa"]);
+        assert_eq!(config.routing.default, "stripe");
+        assert_eq!(config.gateways.stripe.secret_key.expose(), STRIPE_KEY);
+        assert_eq!(config.gateways.stripe.api_base, "http://127.0.0.1:12111");
+        assert_eq!(config.gateways.mpesa.shortcode, "174379");
+        // Debug output (logs, panics) never shows a secret.
+        let shown = format!("{config:?}");
+        for secret in [STRIPE_KEY, CALLBACK_TOKEN, "consumer-key-secret", "passkey-secret"] {
+            assert!(!shown.contains(secret), "{secret} is printed");
+        }
+    }
+
+    #[test]
+    fn incomplete_gateway_settings_name_the_key_at_fault() {
+        let without = |missing: &'static str| {
+            move |name: &str| if name == missing { None } else { gateway_env(name) }
+        };
+        for (missing, key) in [
+            ("KASSA_MPESA_PASSKEY", "gateways.mpesa.passkey"),
+            ("KASSA_MPESA_SHORTCODE", "gateways.mpesa.shortcode"),
+            ("KASSA_MPESA_CALLBACK_BASE", "gateways.mpesa.callback_base"),
+            ("KASSA_MPESA_CALLBACK_TOKEN", "gateways.mpesa.callback_token"),
+        ] {
+            assert_eq!(Config::load(None, &without(missing)).unwrap_err().key, key);
+        }
+        let stripe_off = without("KASSA_STRIPE_SECRET_KEY");
+        assert_eq!(Config::load(None, &stripe_off).unwrap_err().key, "routing.default");
+        let bad_key = |name: &str| match name {
+            "KASSA_STRIPE_SECRET_KEY" => Some("pk_test_publishable".to_owned()),
+            other => gateway_env(other),
+        };
+        let error = Config::load(None, &bad_key).unwrap_err();
+        assert_eq!(error.key, "gateways.stripe.secret_key");
+        assert!(!error.to_string().contains("pk_test_publishable"), "{error}");
+    }
+
+    #[test]
+    fn routing_rules_are_read_and_checked_against_the_enabled_gateways() {
+        let text = r#"
+[routing]
+default = "sandbox"
+[[routing.rules]]
+currencies = ["kes"]
+method_types = ["mpesa"]
+countries = ["KE"]
+amount_minor_max = 15000000
+gateways = ["mpesa"]
+[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#;
+        let mut config = Config::parse(text).unwrap();
+        assert_eq!(config.routing.rules.len(), 2);
+        assert_eq!(config.routing.rules[1].gateways, vec!["stripe", "sandbox"]);
+        assert_eq!(config.validate().unwrap_err().key, "routing.rules[0].gateways");
+        config.apply_env(&gateway_env).unwrap();
+        config.validate().unwrap();
+        config.routing.rules[0].currencies = vec!["KES".into()];
+        assert_eq!(config.validate().unwrap_err().key, "routing.rules[0].currencies");
+        let error = Config::parse("[[routing.rules]]\ngateways = [\"sandbox\"]\nweight = 1\n");
+        assert_eq!(error.unwrap_err().key, "routing.rules[0].weight");
     }
 }

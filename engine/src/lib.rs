@@ -6,6 +6,7 @@
 //! - [`api`]: the HTTP API (warp): routes, auth, errors, idempotency, pagination;
 //! - [`recovery`]: settles what a crash left `processing`, at start-up;
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
+//! - [`gateways`]: the enabled payment gateways and the router over them, built from config;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
 pub mod actor;
@@ -13,6 +14,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod gateways;
 pub mod limits;
 pub mod metrics;
 pub mod recovery;

@@ -44,6 +44,15 @@ pub const ACTOR_RESOLVE_ATTEMPTS_MAX: usize = 8;
 pub const RECONCILE_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
 pub const RECONCILE_AFTER_SECS_MAX: u64 = 3600;
 
+/// Ceilings on the per-gateway HTTP settings: past a minute per call, or ten tries of one
+/// request, a misconfiguration is more likely than a slow provider.
+pub const GATEWAY_TIMEOUT_MS_MAX: u64 = 60_000;
+pub const GATEWAY_ATTEMPTS_MAX: u64 = 10;
+
+/// The M-Pesa callback path token is the only thing authenticating Safaricom's callbacks: long
+/// enough that guessing it is hopeless.
+pub const MPESA_CALLBACK_TOKEN_LEN_MIN: usize = 24;
+
 /// Shortest pause between two sweeps of the actor registry: a sweep sorts every resident actor,
 /// so spawns past `resident_max` may wake it early, but not more often than this.
 pub const SWEEP_GAP_MIN: std::time::Duration = std::time::Duration::from_millis(10);

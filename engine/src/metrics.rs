@@ -31,10 +31,17 @@ pub struct ChargeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GatewayLabels {
     pub gateway: String,
-    /// `charge`, `refund` or `retrieve`.
+    /// `charge`, `refund`, `retrieve` or `describe`.
     pub operation: &'static str,
-    /// `answered` or `unknown` (timeout, transport error).
+    /// What the call ended as: `succeeded`, `declined`, `requires_action`, `pending`, `failed`,
+    /// `described`, `not_found` (answers); `refused` (provably not carried out), `unknown`
+    /// (timeout, 5xx), `invalid`, `storage_error`; `abandoned` (the engine stopped waiting).
     pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BreakerLabels {
+    pub gateway: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,6 +74,8 @@ pub struct Metrics {
     pub flush_batch: Histogram,
     pub actors_resident: Gauge,
     pub actor_messages_in_flight: Gauge<i64, AtomicI64>,
+    /// 0 closed, 1 half-open (one probe allowed), 2 open; set when `/metrics` is read.
+    pub gateway_breakers: Family<BreakerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -121,8 +130,15 @@ impl Metrics {
             "Messages sent to customer actors and not yet answered (queued or being handled)",
             actor_messages_in_flight.clone(),
         );
+        let gateway_breakers = Family::<BreakerLabels, Gauge>::default();
+        registry.register(
+            "kassa_gateway_breaker_state",
+            "Each gateway's circuit breaker: 0 closed, 1 half-open, 2 open",
+            gateway_breakers.clone(),
+        );
         Metrics {
             registry,
+            gateway_breakers,
             requests,
             charges,
             gateway_calls,
@@ -157,10 +173,9 @@ impl Metrics {
         &self,
         gateway: &str,
         operation: &'static str,
-        answered: bool,
+        outcome: &'static str,
         elapsed: Duration,
     ) {
-        let outcome = if answered { "answered" } else { "unknown" };
         let labels = GatewayLabels { gateway: gateway.to_owned(), operation, outcome };
         self.gateway_calls.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
@@ -185,7 +200,8 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe_request("/v1/charges", "POST", 200, Duration::from_millis(2));
         metrics.count_charge("succeeded", "sandbox");
-        metrics.observe_gateway_call("sandbox", "charge", true, Duration::from_millis(1));
+        metrics.observe_gateway_call("sandbox", "charge", "succeeded", Duration::from_millis(1));
+        metrics.gateway_breakers.get_or_create(&BreakerLabels { gateway: "stripe" }).set(2);
         metrics.flush_duration.observe(0.0002);
         metrics.flush_batch.observe(17.0);
         metrics.actors_resident.set(3);
@@ -199,6 +215,7 @@ mod tests {
             "kassa_store_flush_batch_commits_bucket",
             "kassa_actors_resident 3",
             "kassa_actor_mailbox_depth 0",
+            "kassa_gateway_breaker_state{gateway=\"stripe\"} 2",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -25,7 +25,7 @@ fn run_kassa(config: &str, env: &[(&str, &str)]) -> (Output, tempfile::TempDir) 
     (output, directory)
 }
 
-fn assert_refused(config: &str, env: &[(&str, &str)], key: &str) {
+fn assert_refused(config: &str, env: &[(&str, &str)], key: &str) -> String {
     let (output, directory) = run_kassa(config, env);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "a bad config must stop start-up: {stderr}");
@@ -33,6 +33,7 @@ fn assert_refused(config: &str, env: &[(&str, &str)], key: &str) {
     assert_eq!(lines.len(), 1, "one line, not {}: {stderr}", lines.len());
     assert!(lines[0].contains(&format!("`{key}`")), "the line names `{key}`: {stderr}");
     assert!(!directory.path().join("data").exists(), "nothing was created before the check");
+    stderr.into_owned()
 }
 
 #[test]
@@ -66,4 +67,23 @@ fn a_malformed_file_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn incomplete_gateway_credentials_name_the_missing_key_and_never_print_a_secret() {
+    let secrets = [
+        ("KASSA_STRIPE_SECRET_KEY", "sk_test_never_printed_0123456789"),
+        ("KASSA_MPESA_CONSUMER_KEY", "consumer-key-never-printed"),
+        ("KASSA_MPESA_PASSKEY", "passkey-never-printed"),
+    ];
+    let stderr = assert_refused("", &secrets, "gateways.mpesa.consumer_secret");
+    for (_, secret) in secrets {
+        assert!(!stderr.contains(secret), "a secret was printed: {stderr}");
+    }
+}
+
+#[test]
+fn a_routing_rule_naming_a_disabled_gateway_is_refused() {
+    let config = "[[routing.rules]]\ncurrencies = [\"kes\"]\ngateways = [\"mpesa\"]\n";
+    assert_refused(config, &[], "routing.rules[0].gateways");
 }

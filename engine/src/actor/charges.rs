@@ -1,32 +1,134 @@
-//! The charge flow: record `processing` (durably) → ask the gateway outside the actor's turn →
-//! settle `succeeded` / `failed` back inside it (durably) → answer.
+//! The charge flow: route → record `processing` (durably) → ask the route's gateways outside the
+//! actor's turn → settle back inside it (durably) → answer.
 //!
-//! The gateway is asked only after the `processing` record is on disk, with the charge id as its
-//! idempotency key: whatever crashes when, recovery finds the charge and asks the gateway about
-//! that key instead of charging again.
+//! The gateway is asked only after the `processing` record naming it is on disk, with the charge
+//! id as its idempotency key: whatever crashes when, recovery finds the charge and asks THAT
+//! gateway about that key instead of charging again. Failover to the next gateway of the route
+//! happens only after the previous one provably charged nothing, and only once the charge's
+//! record names the next gateway ([`RecordAttempt`], durable before the call).
+//!
+//! What a gateway answers moves the charge forward only: `processing` → `requires_action`
+//! (3-D Secure) → `succeeded` | `failed`; an M-Pesa push keeps it `processing`, with the
+//! CheckoutRequestID as its reference, until the callback ([`SettleCharge`]) or a lookup
+//! settles it.
 
-use std::sync::Arc;
-
-use actix::{Context, Handler, ResponseActFuture, fut};
-use kassa_gateways::{ChargeRequest, Gateway};
+use actix::{Addr, AsyncContext, Context, Handler, ResponseActFuture, fut};
+use kassa_gateways::router::{PaymentMethodType, RouteQuery};
+use kassa_gateways::{ChargeRequest, Currency, CustomerRef, GatewayError};
 
 use super::customer::settle_after;
-use super::messages::CreateCharge;
-use super::settlement::{GatewayCall, Settlement, charge_answer, contained};
-use super::{ActorError, CustomerActor};
+use super::messages::{CreateCharge, RecordAttempt, SettleCharge};
+use super::settlement::{Settlement, charge_answer, contained};
+use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{Charge, ChargeId, ChargeStatus, Event, EventKind};
+use crate::domain::{
+    Charge, ChargeId, ChargeStatus, Event, EventKind, PaymentMethod, PaymentMethodKind,
+};
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 struct StartedCharge {
     charge: Charge,
     recorded: DurableTicket,
-    gateway: Arc<dyn Gateway>,
+    route: RouteInput,
     request: ChargeRequest,
+}
+
+/// What routing looks at, owned so that it can travel with the gateway call.
+struct RouteInput {
+    currency: Currency,
+    method_type: PaymentMethodType,
+    country: Option<String>,
+    amount_minor: i64,
+}
+
+impl RouteInput {
+    fn query(&self) -> RouteQuery<'_> {
+        RouteQuery {
+            currency: self.currency,
+            method_type: self.method_type,
+            country: self.country.as_deref(),
+            amount_minor: self.amount_minor,
+        }
+    }
+}
+
+fn method_type(method: &PaymentMethod) -> PaymentMethodType {
+    match method.kind {
+        PaymentMethodKind::Card => PaymentMethodType::Card,
+        PaymentMethodKind::Mpesa => PaymentMethodType::Mpesa,
+    }
+}
+
+/// A charge the route's first gateway can never carry out as asked (M-Pesa: not KES, not whole
+/// shillings): a 400, and nothing is recorded.
+fn refused_before_recording(error: GatewayError) -> ActorError {
+    match error {
+        GatewayError::InvalidRequest(message) => {
+            ActorError::invalid("validation_error", None, message)
+        }
+        GatewayError::InvalidPaymentMethod(message) => {
+            ActorError::invalid("payment_method_invalid", Some("payment_method"), message)
+        }
+        GatewayError::NotAttempted(message)
+        | GatewayError::Ambiguous(message)
+        | GatewayError::Storage(message) => ActorError::Unavailable(message),
+    }
+}
+
+/// What a settlement does to a charge that is not yet final.
+enum Applied {
+    /// Nothing to record (an unknown outcome, or news the charge already has).
+    Nothing,
+    /// Recorded, still unsettled: a reference to wait on, or `requires_action`.
+    Progress(Option<EventKind>),
+    /// `succeeded` or `failed`; `freed_key` when provably nothing moved (the client's
+    /// Idempotency-Key is freed so its retry is carried out).
+    Final { freed_key: bool },
+}
+
+fn apply(charge: &mut Charge, settlement: Settlement) -> Applied {
+    match settlement {
+        Settlement::Unknown(reason) => {
+            tracing::warn!(charge = %charge.id, %reason, "charge outcome unknown; it stays unsettled");
+            Applied::Nothing
+        }
+        Settlement::Pending { reference } => match charge.status {
+            ChargeStatus::Processing if charge.gateway_reference.as_ref() != Some(&reference) => {
+                charge.await_settlement(reference);
+                Applied::Progress(None)
+            }
+            ChargeStatus::Processing
+            | ChargeStatus::RequiresAction
+            | ChargeStatus::Succeeded
+            | ChargeStatus::Failed => Applied::Nothing,
+        },
+        Settlement::RequiresAction { reference, next_action } => match charge.status {
+            ChargeStatus::Processing => {
+                charge.require_action(reference, next_action);
+                Applied::Progress(Some(EventKind::ChargeRequiresAction))
+            }
+            ChargeStatus::RequiresAction | ChargeStatus::Succeeded | ChargeStatus::Failed => {
+                Applied::Nothing
+            }
+        },
+        Settlement::Succeeded { reference } => {
+            charge.succeed(reference);
+            Applied::Final { freed_key: false }
+        }
+        Settlement::Failed(failure) => {
+            charge.fail(failure);
+            Applied::Final { freed_key: false }
+        }
+        Settlement::NeverReached(failure) => {
+            charge.fail(failure);
+            Applied::Final { freed_key: true }
+        }
+    }
 }
 
 impl CustomerActor {
     fn begin_charge(&mut self, message: CreateCharge) -> Result<StartedCharge, ActorError> {
+        let account = self.key.account.clone();
         let customer_id = self.key.customer.clone();
         let mut changes = self.changes();
         let state = self.accepting()?;
@@ -49,18 +151,27 @@ impl CustomerActor {
                 kind: "payment_method",
                 id: method_id.to_string(),
             })?;
-        let gateway = self
-            .services
-            .gateways
-            .by_name(&method.gateway)
-            .map_err(|error| ActorError::Unavailable(error.to_string()))?
-            .clone();
+        let customer = &state.customer;
+        let route = RouteInput {
+            currency: message.amount.currency,
+            method_type: method_type(&method),
+            country: customer.address.as_ref().map(|address| address.country.clone()),
+            amount_minor: message.amount.amount_minor,
+        };
+        // Unique across the engine: the gateway keeps its own customer under it (Stripe).
+        let customer_ref = CustomerRef {
+            id: format!("{account}/{customer_id}"),
+            email: customer.email.clone(),
+            name: customer.name.clone(),
+        };
+        let router = &self.services.gateways;
+        let first_gateway = router.route(&route.query())[0];
         let charge = Charge {
             id: ChargeId::generate(),
             customer: customer_id,
             amount: message.amount,
             payment_method: method.id.clone(),
-            gateway: method.gateway.clone(),
+            gateway: first_gateway.to_owned(),
             gateway_reference: None,
             status: ChargeStatus::Processing,
             failure: None,
@@ -70,7 +181,18 @@ impl CustomerActor {
             created: now_unix_secs(),
             idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
             breakdown: message.breakdown,
+            attempt: 1,
+            next_action: None,
         };
+        let request = ChargeRequest {
+            idempotency_key: charge.gateway_idempotency_key().to_owned(),
+            amount_minor: charge.amount.amount_minor,
+            currency: charge.amount.currency,
+            payment_method_token: method.token,
+            description: charge.description.clone(),
+            customer: Some(customer_ref),
+        };
+        router.check_charge(&route.query(), &request).map_err(refused_before_recording)?;
         changes.push(Write::Charge(charge.clone()));
         changes.push(Write::Event(Event::new(
             EventKind::ChargeProcessing,
@@ -82,19 +204,12 @@ impl CustomerActor {
             changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
         }
         let recorded = self.commit(changes)?;
-        let request = ChargeRequest {
-            idempotency_key: charge.gateway_idempotency_key().to_owned(),
-            amount_minor: charge.amount.amount_minor,
-            currency: charge.amount.currency,
-            payment_method_token: method.token,
-            description: charge.description.clone(),
-            customer: None,
-        };
-        Ok(StartedCharge { charge, recorded, gateway, request })
+        Ok(StartedCharge { charge, recorded, route, request })
     }
 
-    /// Applies what the gateway said to a `processing` charge. A charge that is already settled
-    /// (recovery racing a late answer) is returned as it is: states only move forward.
+    /// Applies what the gateway said to a charge that is not final yet. A final charge (recovery
+    /// or a callback racing a late answer, a duplicate callback) is returned as it is: states
+    /// only move forward.
     pub(super) fn settle_charge(
         &mut self,
         charge_id: &ChargeId,
@@ -105,55 +220,94 @@ impl CustomerActor {
             self.services.store.charge(&self.key.account, charge_id)?.ok_or_else(|| {
                 ActorError::NotFound { kind: "charge", id: charge_id.to_string() }
             })?;
-        if charge.status != ChargeStatus::Processing {
+        if charge.status.is_final() {
             return Ok((charge, None));
         }
         let mut changes = self.changes();
-        let freed_key = match settlement {
-            Settlement::Unknown(reason) => {
-                tracing::warn!(charge = %charge.id, %reason, "charge outcome unknown; it stays processing");
-                return Ok((charge, None));
+        match apply(&mut charge, settlement) {
+            Applied::Nothing => return Ok((charge, None)),
+            Applied::Progress(event) => {
+                changes.push(Write::Charge(charge.clone()));
+                if let Some(kind) = event {
+                    changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
+                }
+                // The Idempotency-Key stays in flight: a replay shows the charge as it stands.
+                let durable = self.commit(changes)?;
+                tracing::info!(charge = %charge.id, status = charge.status.as_str(), reference = ?charge.gateway_reference, "charge awaits settlement");
+                return Ok((charge, Some(durable)));
             }
-            Settlement::Succeeded { reference } => {
-                charge.succeed(reference);
-                false
+            Applied::Final { freed_key } => {
+                let kind = match charge.status {
+                    ChargeStatus::Succeeded => EventKind::ChargeSucceeded,
+                    ChargeStatus::Processing
+                    | ChargeStatus::RequiresAction
+                    | ChargeStatus::Failed => EventKind::ChargeFailed,
+                };
+                changes.push(Write::Charge(charge.clone()));
+                changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
+                let in_flight = InFlightObject::Charge(charge.id.clone());
+                let outcome = Outcome::Charge(charge.clone());
+                if let Some(write) = self.idempotency_settlement(
+                    charge.idempotency_key.as_deref(),
+                    in_flight,
+                    freed_key,
+                    outcome,
+                )? {
+                    changes.push(write);
+                }
             }
-            Settlement::Failed(failure) => {
-                charge.fail(failure);
-                false
-            }
-            Settlement::NeverReached(failure) => {
-                charge.fail(failure);
-                true
-            }
-        };
-        let kind = match charge.status {
-            ChargeStatus::Succeeded => EventKind::ChargeSucceeded,
-            ChargeStatus::Processing | ChargeStatus::Failed => EventKind::ChargeFailed,
-        };
-        changes.push(Write::Charge(charge.clone()));
-        changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
-        let in_flight = InFlightObject::Charge(charge.id.clone());
-        let outcome = Outcome::Charge(charge.clone());
-        if let Some(write) = self.idempotency_settlement(
-            charge.idempotency_key.as_deref(),
-            in_flight,
-            freed_key,
-            outcome,
-        )? {
-            changes.push(write);
         }
         let durable = self.commit(changes)?;
         crate::metrics::global().count_charge(charge.status.as_str(), &charge.gateway);
-        tracing::info!(charge = %charge.id, status = charge.status.as_str(), "charge settled");
+        tracing::info!(charge = %charge.id, status = charge.status.as_str(), gateway = %charge.gateway, "charge settled");
         Ok((charge, Some(durable)))
+    }
+}
+
+/// The router's `before_attempt` hook: before a gateway other than the one already recorded is
+/// called, the charge's record is changed to name it, durably, through the customer's actor.
+struct Rerouter {
+    actor: Addr<CustomerActor>,
+    charge: ChargeId,
+    recorded_gateway: String,
+    cause: String,
+}
+
+impl Rerouter {
+    fn before(
+        &self,
+        gateway: &'static str,
+        attempt: u32,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send + 'static {
+        let already_recorded = attempt == 1 && gateway == self.recorded_gateway;
+        let actor = self.actor.clone();
+        let message = RecordAttempt {
+            charge: self.charge.clone(),
+            gateway,
+            attempt,
+            cause: self.cause.clone(),
+        };
+        async move {
+            if already_recorded {
+                return Ok(());
+            }
+            let not_recorded = |error: String| {
+                GatewayError::Storage(format!("could not record the switch to {gateway}: {error}"))
+            };
+            let durable = actor
+                .send(message)
+                .await
+                .map_err(|error| not_recorded(error.to_string()))?
+                .map_err(|error| not_recorded(error.to_string()))?;
+            durable.await.map_err(|error| not_recorded(error.to_string()))
+        }
     }
 }
 
 impl Handler<CreateCharge> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Charge, ActorError>>;
 
-    fn handle(&mut self, message: CreateCharge, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: CreateCharge, ctx: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref()) {
             Ok(None) => {}
             Ok(Some(Outcome::Charge(charge))) => return Box::pin(fut::ready(Ok(charge))),
@@ -161,28 +315,88 @@ impl Handler<CreateCharge> for CustomerActor {
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }
         let cause = message.cause.clone();
-        let StartedCharge { charge, recorded, gateway, request } = match self.begin_charge(message)
-        {
+        let StartedCharge { charge, recorded, route, request } = match self.begin_charge(message) {
             Ok(started) => started,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let timeout = self.services.gateway_timeout;
+        let router = self.services.gateways.clone();
+        let rerouter = Rerouter {
+            actor: ctx.address(),
+            charge: charge.id.clone(),
+            recorded_gateway: charge.gateway.clone(),
+            cause: cause.clone(),
+        };
         let call = async move {
             recorded.wait().await?;
-            let call = GatewayCall { gateway: gateway.name().to_owned(), operation: "charge" };
-            let answer =
-                contained(call, timeout, async move { gateway.charge(&request).await }).await;
-            Ok(charge_answer(answer, timeout))
+            let routed = async move {
+                let routed = router
+                    .charge_with_failover(&route.query(), &request, |gateway, attempt| {
+                        rerouter.before(gateway, attempt)
+                    })
+                    .await;
+                for (gateway, reason) in &routed.skipped {
+                    tracing::info!(charge = %request.idempotency_key, gateway, %reason, "gateway passed over");
+                }
+                routed.result
+            };
+            Ok(charge_answer(contained(timeout, routed).await, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {
             let settled = actor.settle_charge(&charge.id, settlement, &cause);
-            // Unknown outcomes, and settlements that failed to commit, are asked about again.
-            if !matches!(&settled, Ok((now, _)) if now.status != ChargeStatus::Processing) {
+            // Unsettled charges (unknown outcomes, 3-D Secure, M-Pesa prompts), and settlements
+            // that failed to commit, are asked about again.
+            if !matches!(&settled, Ok((now, _)) if now.status.is_final()) {
                 let account = actor.key.account.clone();
                 let delay = actor.services.reconcile_after;
                 actor.ask_again_later(ctx, Unsettled::Charge { account, charge }, delay);
             }
             settled
         })
+    }
+}
+
+impl Handler<RecordAttempt> for CustomerActor {
+    type Result = Result<Durably<()>, ActorError>;
+
+    fn handle(&mut self, message: RecordAttempt, _: &mut Context<Self>) -> Self::Result {
+        self.accepting()?;
+        let not_found = || ActorError::NotFound { kind: "charge", id: message.charge.to_string() };
+        let mut charge = self
+            .services
+            .store
+            .charge(&self.key.account, &message.charge)?
+            .ok_or_else(not_found)?;
+        // Only this charge's own gateway call reroutes it, before anything could settle it.
+        if charge.status != ChargeStatus::Processing {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("charge"),
+                format!("charge {} is {}, not processing", charge.id, charge.status.as_str()),
+            ));
+        }
+        charge.reroute(message.gateway, message.attempt);
+        let changes = self.changes().with(Write::Charge(charge.clone())).with(Write::Event(
+            Event::new(EventKind::ChargeRerouted, charge.id.as_str(), &message.cause),
+        ));
+        let durable = self.commit(changes)?;
+        tracing::info!(charge = %charge.id, gateway = message.gateway, attempt = message.attempt, "charge rerouted");
+        Ok(Box::pin(async move { durable.wait().await.map_err(ActorError::from) }))
+    }
+}
+
+impl Handler<SettleCharge> for CustomerActor {
+    type Result = Result<Durably<Charge>, ActorError>;
+
+    fn handle(&mut self, message: SettleCharge, _: &mut Context<Self>) -> Self::Result {
+        self.accepting()?;
+        let (charge, durable) =
+            self.settle_charge(&message.charge, message.settlement, &message.cause)?;
+        Ok(Box::pin(async move {
+            if let Some(durable) = durable {
+                durable.wait().await?;
+            }
+            Ok(charge)
+        }))
     }
 }

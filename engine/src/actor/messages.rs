@@ -4,10 +4,12 @@
 use actix::Message;
 use kassa_gateways::PaymentMethodDetails;
 
+use super::settlement::Settlement;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Charge};
 use crate::domain::{
-    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, Refund, RefundReason,
+    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind, Refund,
+    RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -22,6 +24,7 @@ pub struct IdempotencyTicket {
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<PaymentMethod>, ActorError>")]
 pub struct AttachPaymentMethod {
+    pub kind: PaymentMethodKind,
     pub gateway: String,
     pub token: String,
     pub details: PaymentMethodDetails,
@@ -60,6 +63,28 @@ pub struct CreateRefund {
     pub amount_minor: Option<i64>,
     pub reason: Option<RefundReason>,
     pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// Before the next gateway of a charge's route is called: record it on the `processing` charge
+/// (durably, answered with the wait), so that recovery asks that gateway.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<()>, ActorError>")]
+pub struct RecordAttempt {
+    pub charge: ChargeId,
+    pub gateway: &'static str,
+    /// The gateway's position in the route, from 1.
+    pub attempt: u32,
+    pub cause: String,
+}
+
+/// A gateway's own word on a charge, from its callback (M-Pesa): applied forward-only, so a
+/// duplicate or late callback changes nothing. Answers the charge as it then stands.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<Charge>, ActorError>")]
+pub(crate) struct SettleCharge {
+    pub charge: ChargeId,
+    pub settlement: Settlement,
     pub cause: String,
 }
 

@@ -13,7 +13,7 @@ pub mod payment_methods;
 pub mod reconcile;
 pub mod refunds;
 pub mod registry;
-mod settlement;
+pub(crate) mod settlement;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -43,6 +43,7 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
                 exp_year: card.exp_year,
             }),
             created: now_unix_secs(),
+            kind: message.kind,
         };
         let mut customer = state.customer.clone();
         if customer.default_payment_method.is_none() {

@@ -11,9 +11,9 @@ use kassa_gateways::AttemptKind;
 
 use super::customer::settle_after;
 use super::messages::Reconcile;
-use super::settlement::{GatewayCall, Settlement, contained, retrieved};
+use super::settlement::{Settlement, contained, retrieved};
 use super::{ActorError, CustomerActor};
-use crate::domain::{ChargeStatus, RefundStatus};
+use crate::domain::RefundStatus;
 use crate::store::{DurableTicket, Unsettled};
 
 /// Who settles: recorded as the cause of recovery's events.
@@ -45,9 +45,7 @@ impl CustomerActor {
                 let result = match &item {
                     Unsettled::Charge { charge, .. } => actor
                         .settle_charge(&charge.id, settlement, CAUSE)
-                        .map(|(charge, durable)| {
-                            (durable, charge.status == ChargeStatus::Processing)
-                        }),
+                        .map(|(charge, durable)| (durable, !charge.status.is_final())),
                     Unsettled::Refund { refund, .. } => actor
                         .settle_refund(&refund.id, settlement, CAUSE)
                         .map(|(refund, durable)| (durable, refund.status == RefundStatus::Pending)),
@@ -61,7 +59,8 @@ impl CustomerActor {
                     actor.ask_again_later(ctx, item, retry_after);
                 }
                 if let Some(durable) = durable {
-                    settled += 1;
+                    // A commit may only note progress (a reference, `requires_action`).
+                    settled += usize::from(!still_unsettled);
                     // Flushes cover every commit before them: the last ticket covers them all.
                     last_commit = Some(durable);
                 }
@@ -81,13 +80,12 @@ impl CustomerActor {
                 (&refund.gateway, AttemptKind::Refund, refund.gateway_idempotency_key().to_owned())
             }
         };
-        let call = GatewayCall { gateway: gateway_name.clone(), operation: "retrieve" };
         let gateway = self.services.gateways.by_name(gateway_name).cloned();
         async move {
             let settlement = match gateway {
                 Ok(gateway) => {
                     let lookup = async move { gateway.retrieve(kind, &key).await };
-                    retrieved(contained(call, timeout, lookup).await)
+                    retrieved(contained(timeout, lookup).await)
                 }
                 Err(error) => Settlement::Unknown(error.to_string()),
             };

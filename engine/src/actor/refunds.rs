@@ -11,7 +11,7 @@ use kassa_gateways::{Gateway, RefundRequest};
 
 use super::customer::settle_after;
 use super::messages::CreateRefund;
-use super::settlement::{GatewayCall, Settlement, contained, refund_answer};
+use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
@@ -37,13 +37,14 @@ impl CustomerActor {
         }
         let refundable = match charge.status {
             ChargeStatus::Succeeded => charge.refundable_minor(),
-            ChargeStatus::Processing => {
+            ChargeStatus::Processing | ChargeStatus::RequiresAction => {
                 return Err(ActorError::invalid(
                     "validation_error",
                     Some("charge"),
                     format!(
-                        "charge {} is still processing; refund it once it has succeeded",
-                        charge.id
+                        "charge {} is still {}; refund it once it has succeeded",
+                        charge.id,
+                        charge.status.as_str()
                     ),
                 ));
             }
@@ -135,6 +136,11 @@ impl CustomerActor {
                 tracing::warn!(refund = %refund.id, %reason, "refund outcome unknown; it stays pending");
                 return Ok((refund, None));
             }
+            // Charge answers; no refund outcome maps to them.
+            Settlement::RequiresAction { reference, .. } | Settlement::Pending { reference } => {
+                tracing::error!(refund = %refund.id, %reference, "a charge's answer for a refund; it stays pending");
+                return Ok((refund, None));
+            }
             Settlement::Succeeded { reference } => {
                 let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
                     ActorError::NotFound { kind: "charge", id: refund.charge.to_string() }
@@ -206,9 +212,7 @@ impl Handler<CreateRefund> for CustomerActor {
         let timeout = self.services.gateway_timeout;
         let call = async move {
             recorded.wait().await?;
-            let call = GatewayCall { gateway: gateway.name().to_owned(), operation: "refund" };
-            let answer =
-                contained(call, timeout, async move { gateway.refund(&request).await }).await;
+            let answer = contained(timeout, async move { gateway.refund(&request).await }).await;
             Ok(refund_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {

@@ -2,15 +2,22 @@
 //! live flows (the answer to our call) and recovery (the answer to `retrieve`).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kassa_gateways::{Attempt, ChargeOutcome, GatewayError, RefundOutcome};
 
-use crate::domain::Failure;
+use crate::domain::{ClientSecret, Failure, NextAction};
 
-pub(super) enum Settlement {
+#[derive(Clone)]
+pub(crate) enum Settlement {
     /// Money moved; the gateway's reference for it.
     Succeeded { reference: String },
+    /// The customer must authenticate before money moves (3-D Secure): the charge becomes
+    /// `requires_action` and is settled later by the gateway (asked again, or its webhook).
+    RequiresAction { reference: String, next_action: NextAction },
+    /// Accepted, settled later by the gateway's callback or a lookup (M-Pesa STK Push): the
+    /// charge stays `processing`, now with the gateway's reference.
+    Pending { reference: String },
     /// The gateway answered and no money moved (a decline, a refusal).
     Failed(Failure),
     /// Provably nothing moved — the gateway refused before acting, or has no record of the
@@ -22,15 +29,14 @@ pub(super) enum Settlement {
 
 /// A gateway call on a task of its own, bounded by `timeout`: a panic in a gateway client becomes
 /// an unknown outcome (settled later by asking the gateway) instead of taking the customer's
-/// actor down with the message it was answering.
+/// actor down with the message it was answering. (Each gateway times its own calls: see
+/// `gateways::metered`.)
 pub(super) async fn contained<T: Send + 'static>(
-    call: GatewayCall,
     timeout: Duration,
     future: impl Future<Output = Result<T, GatewayError>> + Send + 'static,
 ) -> Result<Result<T, GatewayError>, tokio::time::error::Elapsed> {
-    let started = Instant::now();
     let mut task = tokio::spawn(future);
-    let answer = match tokio::time::timeout(timeout, &mut task).await {
+    match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(failed)) => {
             Ok(Err(GatewayError::Ambiguous(format!("the gateway call failed: {failed}"))))
@@ -39,21 +45,7 @@ pub(super) async fn contained<T: Send + 'static>(
             task.abort();
             Err(elapsed)
         }
-    };
-    let answered = matches!(&answer, Ok(Ok(_)) | Ok(Err(GatewayError::NotAttempted(_))));
-    crate::metrics::global().observe_gateway_call(
-        &call.gateway,
-        call.operation,
-        answered,
-        started.elapsed(),
-    );
-    answer
-}
-
-/// Which call [`contained`] runs, for its latency metric.
-pub(super) struct GatewayCall {
-    pub gateway: String,
-    pub operation: &'static str,
+    }
 }
 
 fn failure(code: &str, message: impl Into<String>) -> Failure {
@@ -79,7 +71,7 @@ fn gateway_error(error: GatewayError) -> Settlement {
     }
 }
 
-pub(super) fn charge_answer(
+pub(crate) fn charge_answer(
     answer: Result<Result<ChargeOutcome, GatewayError>, tokio::time::error::Elapsed>,
     timeout: Duration,
 ) -> Settlement {
@@ -90,20 +82,25 @@ pub(super) fn charge_answer(
     }
 }
 
-fn charge_outcome(outcome: ChargeOutcome) -> Settlement {
+/// What a gateway's charge outcome means for the charge; also how a gateway's callback (M-Pesa)
+/// settles one.
+pub(crate) fn charge_outcome(outcome: ChargeOutcome) -> Settlement {
     match outcome {
         ChargeOutcome::Succeeded { reference } => Settlement::Succeeded { reference },
         ChargeOutcome::Declined { decline, message } => {
             Settlement::Failed(failure(decline.as_str(), message))
         }
-        // Until the engine has `requires_action` and gateway callbacks (issue 4, engine side),
-        // such a charge stays `processing` and the reconcile loop asks `retrieve` again.
-        ChargeOutcome::RequiresAction { reference, .. } => {
-            Settlement::Unknown(format!("{reference} awaits the customer's authentication"))
-        }
-        ChargeOutcome::Pending { reference } => {
-            Settlement::Unknown(format!("{reference} awaits the gateway's confirmation"))
-        }
+        ChargeOutcome::RequiresAction { reference, next_action } => Settlement::RequiresAction {
+            reference,
+            next_action: NextAction {
+                kind: next_action.kind,
+                redirect_url: next_action.redirect_url,
+                client_secret: next_action
+                    .client_secret
+                    .map(|secret| ClientSecret(secret.expose().to_owned())),
+            },
+        },
+        ChargeOutcome::Pending { reference } => Settlement::Pending { reference },
     }
 }
 

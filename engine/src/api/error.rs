@@ -65,6 +65,12 @@ impl ApiError {
         )
     }
 
+    /// A webhook path whose secret token is wrong: the same 404 as an unknown path, without
+    /// echoing the token.
+    pub fn webhook_not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", "not_found", "no such route")
+    }
+
     pub fn method_not_allowed(method: &str, path: &str) -> ApiError {
         ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

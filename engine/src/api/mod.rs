@@ -26,6 +26,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::actor::Registry;
+use crate::gateways::MpesaCallbacks;
 use crate::rules::Rules;
 use crate::store::Store;
 use error::ApiError;
@@ -38,6 +39,10 @@ pub struct App {
     pub registry: Registry,
     pub gateways: Router,
     pub sandbox: Option<SandboxGateway>,
+    /// Set when M-Pesa is enabled: its callbacks' route.
+    pub mpesa: Option<MpesaCallbacks>,
+    /// The enabled gateways, for metrics.
+    pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,
     pub claims: idempotency::Claims,
     pub rules: Rules,
@@ -90,8 +95,12 @@ where
     let route = routes::route_label(&segments);
     let body_limit = request::body_limit(&method, &segments, app.upload_max_bytes);
     let method_label = metric_method(&method);
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, path = %path);
+    // A webhook path holds its secret token: logs show the route's template instead.
+    let logged_path = match route {
+        "/v1/webhooks/mpesa/{token}" => route,
+        _ => path.as_str(),
+    };
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
     async move {
         let result = match request::read_body(&headers, body, body_limit).await {

@@ -5,7 +5,7 @@ use warp::http::Method;
 use super::App;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, charges, customers, health, payment_methods, plugins, refunds, sandbox,
+    Reply, charges, customers, health, payment_methods, plugins, refunds, sandbox, webhooks,
 };
 use super::request::ApiRequest;
 
@@ -17,6 +17,12 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
         (&Method::GET, ["readyz"]) => Ok(health::readyz(app)),
         (&Method::GET, ["metrics"]) => Ok(health::metrics(app)),
         (&Method::GET, ["openapi.json"]) => Ok(health::openapi()),
+        // Authenticated by its secret path token, not an API key.
+        (&Method::POST, ["v1", "webhooks", "mpesa", token]) => {
+            webhooks::mpesa(app, request, token).await
+        }
+        // Webhook routes never take an API key: anything else under them is a plain 404.
+        (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
         (_, ["v1", rest @ ..]) => {
             let account = app.api_keys.authenticate(request)?;
             let account = &account;
@@ -99,6 +105,7 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "plugins"] => "/v1/plugins",
         ["v1", "plugins", _] => "/v1/plugins/{kind}",
         ["v1", "plugins", _, "rollback"] => "/v1/plugins/{kind}/rollback",
+        ["v1", "webhooks", "mpesa", _] => "/v1/webhooks/mpesa/{token}",
         _ => "unmatched",
     }
 }

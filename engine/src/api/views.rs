@@ -5,7 +5,9 @@ use warp::http::StatusCode;
 
 use super::error::ApiError;
 use crate::domain::money::currency_code;
-use crate::domain::{Breakdown, Charge, ChargeStatus, Customer, PaymentMethod, PluginRef, Refund};
+use crate::domain::{
+    Breakdown, Charge, ChargeStatus, Customer, NextAction, PaymentMethod, PluginRef, Refund,
+};
 use crate::rules::KindListing;
 use crate::store::Outcome;
 use kassa_gateways::DeclineCode;
@@ -46,6 +48,7 @@ pub fn payment_method(method: &PaymentMethod) -> Value {
             "exp_month": card.exp_month,
             "exp_year": card.exp_year,
         })),
+        "mpesa": method.phone_last4().map(|last4| json!({ "phone_last4": last4 })),
         "created": method.created,
     })
 }
@@ -60,7 +63,9 @@ pub fn charge(charge: &Charge) -> Value {
         "status": charge.status.as_str(),
         "payment_method": charge.payment_method.as_str(),
         "gateway": charge.gateway,
+        "gateway_attempt": charge.attempt,
         "gateway_reference": charge.gateway_reference,
+        "next_action": charge.next_action.as_ref().map(next_action),
         "failure_code": charge.failure.as_ref().map(|failure| failure.code.as_str()),
         "failure_message": charge.failure.as_ref().map(|failure| failure.message.as_str()),
         "amount_refunded": charge.amount_refunded_minor,
@@ -69,6 +74,16 @@ pub fn charge(charge: &Charge) -> Value {
         "metadata": charge.metadata,
         "created": charge.created,
         "breakdown": charge.breakdown.as_deref().map(breakdown),
+    })
+}
+
+/// What the front end needs to finish a `requires_action` charge: stripe.js with the client
+/// secret (`use_stripe_sdk`), or a redirect.
+fn next_action(action: &NextAction) -> Value {
+    json!({
+        "type": action.kind,
+        "redirect_url": action.redirect_url,
+        "client_secret": action.client_secret.as_ref().map(|secret| secret.0.as_str()),
     })
 }
 

@@ -1,5 +1,8 @@
 //! A charge: money taken from a customer's payment method through a gateway.
-//! Its status only moves forward: `processing` → `succeeded` | `failed`.
+//! Its status only moves forward: `processing` → `requires_action` → `succeeded` | `failed`,
+//! and `processing` → `succeeded` | `failed` directly.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +13,9 @@ pub enum ChargeStatus {
     Processing,
     Succeeded,
     Failed,
+    /// The customer must authenticate (3-D Secure) before money moves; `next_action` says how.
+    /// Added after the first release: appended, so stored statuses keep their encoding.
+    RequiresAction,
 }
 
 impl ChargeStatus {
@@ -18,7 +24,38 @@ impl ChargeStatus {
             ChargeStatus::Processing => "processing",
             ChargeStatus::Succeeded => "succeeded",
             ChargeStatus::Failed => "failed",
+            ChargeStatus::RequiresAction => "requires_action",
         }
+    }
+
+    /// Settled for good: nothing the gateway says later changes it.
+    pub fn is_final(self) -> bool {
+        match self {
+            ChargeStatus::Succeeded | ChargeStatus::Failed => true,
+            ChargeStatus::Processing | ChargeStatus::RequiresAction => false,
+        }
+    }
+}
+
+/// What the platform's front end needs to finish a charge that requires action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextAction {
+    /// Stripe's `next_action.type`: `use_stripe_sdk` or `redirect_to_url`.
+    pub kind: String,
+    pub redirect_url: Option<String>,
+    /// For stripe.js in the paying customer's browser; the API shows it, logs never do.
+    pub client_secret: Option<ClientSecret>,
+}
+
+/// A PaymentIntent's client secret: stored and served with its charge, redacted from `Debug`
+/// so a logged charge never carries it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientSecret(pub String);
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(redacted)")
     }
 }
 
@@ -48,6 +85,17 @@ pub struct Charge {
     /// How the amount was priced and taxed, for a charge made from line items.
     #[serde(default)]
     pub breakdown: Option<Box<Breakdown>>,
+    /// Which gateway of the charge's route `gateway` is, from 1: above 1 after a failover.
+    /// Added after the first release, hence the default.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// Set while the charge is `requires_action`.
+    #[serde(default)]
+    pub next_action: Option<NextAction>,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 impl Charge {
@@ -58,22 +106,58 @@ impl Charge {
     }
 
     pub fn succeed(&mut self, gateway_reference: String) {
-        self.assert_processing();
+        self.assert_unsettled();
         self.status = ChargeStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
+        self.next_action = None;
     }
 
     pub fn fail(&mut self, failure: Failure) {
-        self.assert_processing();
+        self.assert_unsettled();
         self.status = ChargeStatus::Failed;
         self.failure = Some(failure);
+        self.next_action = None;
+    }
+
+    /// The gateway took the charge and wants the customer to authenticate first.
+    pub fn require_action(&mut self, gateway_reference: String, next_action: NextAction) {
+        assert_eq!(
+            self.status,
+            ChargeStatus::Processing,
+            "charge {} cannot move back to requires_action",
+            self.id
+        );
+        self.status = ChargeStatus::RequiresAction;
+        self.gateway_reference = Some(gateway_reference);
+        self.next_action = Some(next_action);
+    }
+
+    /// The gateway accepted the charge and settles it later (M-Pesa: its reference is the
+    /// CheckoutRequestID that the callback names). The charge stays `processing`.
+    pub fn await_settlement(&mut self, gateway_reference: String) {
+        assert_eq!(self.status, ChargeStatus::Processing, "charge {} is not processing", self.id);
+        self.gateway_reference = Some(gateway_reference);
+    }
+
+    /// Before the next gateway of the route is tried: the previous one provably charged
+    /// nothing. Recorded durably first, so that recovery asks the gateway that was last asked.
+    pub fn reroute(&mut self, gateway: &str, attempt: u32) {
+        assert_eq!(self.status, ChargeStatus::Processing, "charge {} is not processing", self.id);
+        assert!(
+            attempt > self.attempt,
+            "charge {}: attempt {attempt} does not follow attempt {}",
+            self.id,
+            self.attempt
+        );
+        self.gateway = gateway.to_owned();
+        self.attempt = attempt;
     }
 
     /// What can still be refunded, before refunds that are under way.
     pub fn refundable_minor(&self) -> i64 {
         match self.status {
             ChargeStatus::Succeeded => self.amount.amount_minor - self.amount_refunded_minor,
-            ChargeStatus::Processing | ChargeStatus::Failed => 0,
+            ChargeStatus::Processing | ChargeStatus::RequiresAction | ChargeStatus::Failed => 0,
         }
     }
 
@@ -92,7 +176,7 @@ impl Charge {
     }
 
     /// Settling twice is a bug in the engine, never a client's mistake (invariant 4).
-    fn assert_processing(&self) {
-        assert_eq!(self.status, ChargeStatus::Processing, "charge {} is already settled", self.id);
+    fn assert_unsettled(&self) {
+        assert!(!self.status.is_final(), "charge {} is already settled", self.id);
     }
 }

@@ -16,6 +16,10 @@ pub enum EventKind {
     RefundPending,
     RefundSucceeded,
     RefundFailed,
+    /// Appended after the first release, so stored kinds keep their encoding.
+    ChargeRequiresAction,
+    /// The charge moved on to the next gateway of its route (the previous one charged nothing).
+    ChargeRerouted,
 }
 
 impl EventKind {
@@ -30,6 +34,8 @@ impl EventKind {
             EventKind::RefundPending => "refund.pending",
             EventKind::RefundSucceeded => "refund.succeeded",
             EventKind::RefundFailed => "refund.failed",
+            EventKind::ChargeRequiresAction => "charge.requires_action",
+            EventKind::ChargeRerouted => "charge.rerouted",
         }
     }
 }

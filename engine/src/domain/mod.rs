@@ -12,11 +12,11 @@ pub mod refund;
 pub mod time;
 
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
-pub use charge::{Charge, ChargeStatus, Failure};
+pub use charge::{Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use event::{Event, EventKind};
 pub use ids::{AccountId, ChargeId, CustomerId, EventId, PaymentMethodId, RefundId};
 pub use money::{Currency, Money};
-pub use payment_method::{CardDisplay, PaymentMethod};
+pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use refund::{Refund, RefundReason, RefundStatus};

@@ -13,20 +13,50 @@ pub struct CardDisplay {
     pub exp_year: u16,
 }
 
+/// What kind of instrument a payment method is; routing rules match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PaymentMethodKind {
+    /// A card gateway's token (`pm_…`).
+    #[default]
+    Card,
+    /// A Kenyan mobile number, normalised to `2547XXXXXXXX` / `2541XXXXXXXX`, charged by STK Push.
+    Mpesa,
+}
+
+impl PaymentMethodKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethodKind::Card => "card",
+            PaymentMethodKind::Mpesa => "mpesa",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentMethod {
     pub id: PaymentMethodId,
     pub customer: CustomerId,
-    /// The gateway that issued the token, and so the one that can charge it.
+    /// The gateway that checked the token when it was attached.
     pub gateway: String,
     pub token: String,
     pub card: Option<CardDisplay>,
     pub created: i64,
+    /// Added after the first release (every earlier method is a card), hence the default.
+    #[serde(default)]
+    pub kind: PaymentMethodKind,
 }
 
 impl PaymentMethod {
     pub fn kind(&self) -> &'static str {
-        "card"
+        self.kind.as_str()
+    }
+
+    /// The last digits of an M-Pesa number, all the API shows of it.
+    pub fn phone_last4(&self) -> Option<&str> {
+        match self.kind {
+            PaymentMethodKind::Mpesa => self.token.get(self.token.len().saturating_sub(4)..),
+            PaymentMethodKind::Card => None,
+        }
     }
 }
 

@@ -22,8 +22,8 @@ use super::{
     Unsettled, Write, keys,
 };
 use crate::domain::{
-    AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Event, PaymentMethod,
-    PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
+    AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
+    PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 
@@ -234,7 +234,8 @@ fn ops_of(changes: &ChangeSet) -> Vec<Op> {
                     keys::by_id(account, charge.id.as_str()),
                     owner(),
                 ));
-                ops.push(unsettled(key, charge.status == ChargeStatus::Processing));
+                // `requires_action` too: recovery asks whether the customer finished it.
+                ops.push(unsettled(key, !charge.status.is_final()));
             }
             Write::Refund(refund) => {
                 let key = keys::owned(account, customer, refund.id.as_str());
@@ -454,6 +455,23 @@ impl Store for SledStore {
         Ok(found)
     }
 
+    /// A scan of the unsettled index, not a lookup: it holds only charges and refunds under way
+    /// (small), and callbacks are rare next to charges, so no index is added to every charge's
+    /// write for them.
+    fn unsettled_charge(&self, id: &ChargeId) -> Result<Option<(AccountId, Charge)>, StoreError> {
+        for item in self.tree(TreeId::Unsettled).iter().keys() {
+            let key = item?;
+            let corrupt = || StoreError::Corrupt("unsettled index key".into());
+            let (account, _, object_id) = keys::split_owned(&key).ok_or_else(corrupt)?;
+            if object_id != id.as_str() {
+                continue;
+            }
+            let account = AccountId::parse(account).ok_or_else(corrupt)?;
+            return Ok(self.get(TreeId::Charges, &key)?.map(|charge| (account, charge)));
+        }
+        Ok(None)
+    }
+
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
         let account = self.api_keys.get(key_sha256)?;
         Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))
@@ -555,6 +573,8 @@ mod tests {
             created: 1,
             idempotency_key: Some("key-1".into()),
             breakdown: None,
+            attempt: 1,
+            next_action: None,
         }
     }
 
@@ -636,6 +656,8 @@ mod tests {
         )
         .await;
         assert_eq!(store.unsettled().unwrap().len(), 1);
+        assert_eq!(store.unsettled_charge(&charge.id).unwrap(), Some((account(), charge.clone())));
+        assert_eq!(store.unsettled_charge(&ChargeId::generate()).unwrap(), None);
         charge.fail(Failure { code: "generic_decline".into(), message: "declined".into() });
         let outcome = Outcome::Charge(charge.clone());
         let changes = ChangeSet::new(&account(), &customer.id)
@@ -643,6 +665,7 @@ mod tests {
             .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
         commit(&store, changes).await;
         assert!(store.unsettled().unwrap().is_empty());
+        assert_eq!(store.unsettled_charge(&charge.id).unwrap(), None);
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
     }

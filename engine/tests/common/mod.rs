@@ -59,6 +59,10 @@ pub struct Config {
     pub sandbox_latency_ms: u64,
     /// `rules.seller_country`: the country the tax rule sells from.
     pub seller_country: &'static str,
+    /// `routing.default`.
+    pub default_gateway: &'static str,
+    /// TOML appended to the file as it is: gateway sections, routing rules, breaker settings.
+    pub extra_toml: String,
 }
 
 impl Default for Config {
@@ -72,6 +76,8 @@ impl Default for Config {
             reconcile_after_secs: 60,
             sandbox_latency_ms: 0,
             seller_country: "ZA",
+            default_gateway: "sandbox",
+            extra_toml: String::new(),
         }
     }
 }
@@ -87,6 +93,28 @@ impl Config {
         self
     }
 
+    pub fn with_gateway_timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.gateway_timeout_ms = timeout_ms;
+        self
+    }
+
+    pub fn with_reconcile_after_secs(mut self, secs: u64) -> Self {
+        self.reconcile_after_secs = secs;
+        self
+    }
+
+    pub fn with_default_gateway(mut self, gateway: &'static str) -> Self {
+        self.default_gateway = gateway;
+        self
+    }
+
+    /// Appends `toml` (whole tables: `[gateways.stripe]`, `[[routing.rules]]`, …) to the file.
+    pub fn with_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
+        self
+    }
+
     fn to_toml(&self, data_dir: &Path) -> String {
         let Config {
             idle_timeout_secs,
@@ -97,6 +125,8 @@ impl Config {
             reconcile_after_secs,
             sandbox_latency_ms,
             seller_country,
+            default_gateway,
+            extra_toml,
         } = self;
         let data_dir = data_dir.display();
         format!(
@@ -122,7 +152,7 @@ enabled = true
 latency_ms = {sandbox_latency_ms}
 
 [routing]
-default = "sandbox"
+default = "{default_gateway}"
 
 [rules]
 seller_country = "{seller_country}"
@@ -134,7 +164,8 @@ api_keys = ["{KEY_A}"]
 [[accounts]]
 id = "{ACCOUNT_B}"
 api_keys = ["{KEY_B}"]
-"#
+
+{extra_toml}"#
         )
     }
 }

@@ -6,8 +6,11 @@ use std::sync::atomic::Ordering;
 use serde_json::json;
 use warp::http::StatusCode;
 
+use kassa_gateways::router::BreakerStatus;
+
 use super::{Body, Reply};
 use crate::api::App;
+use crate::metrics::BreakerLabels;
 
 /// The contract as OpenAPI 3, checked to parse by a unit test.
 static OPENAPI: std::sync::LazyLock<serde_json::Value> = std::sync::LazyLock::new(|| {
@@ -37,6 +40,14 @@ pub fn readyz(app: &App) -> Reply {
 pub fn metrics(app: &App) -> Reply {
     let metrics = crate::metrics::global();
     metrics.actors_resident.set(i64::try_from(app.registry.resident()).unwrap_or(i64::MAX));
+    for &gateway in &app.gateway_names {
+        let state = match app.gateways.breaker_status(gateway) {
+            None | Some(BreakerStatus::Closed) => 0,
+            Some(BreakerStatus::HalfOpen) => 1,
+            Some(BreakerStatus::Open) => 2,
+        };
+        metrics.gateway_breakers.get_or_create(&BreakerLabels { gateway }).set(state);
+    }
     Reply { status: StatusCode::OK, body: Body::Text(metrics.encode()), replayed: false }
 }
 
@@ -45,9 +56,14 @@ mod tests {
     #[test]
     fn the_openapi_document_parses_and_names_every_route() {
         let paths = super::OPENAPI["paths"].as_object().expect("paths");
-        for path in
-            ["/v1/customers", "/v1/charges", "/v1/refunds", "/v1/sandbox/ledger", "/healthz"]
-        {
+        for path in [
+            "/v1/customers",
+            "/v1/charges",
+            "/v1/refunds",
+            "/v1/sandbox/ledger",
+            "/v1/webhooks/mpesa/{token}",
+            "/healthz",
+        ] {
             assert!(paths.contains_key(path), "{path} is missing from openapi.json");
         }
     }

@@ -8,6 +8,7 @@ pub mod payment_methods;
 pub mod plugins;
 pub mod refunds;
 pub mod sandbox;
+pub mod webhooks;
 
 use serde_json::Value;
 use warp::http::StatusCode;

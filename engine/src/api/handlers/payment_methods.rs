@@ -1,6 +1,9 @@
 //! `POST /v1/customers/{id}/payment_methods`, `GET` of the same, `DELETE /v1/payment_methods/{id}`.
 //! A token is checked with its gateway before the customer's actor records it; text that looks
-//! like a card number is refused before it can reach a log or the store.
+//! like a card number is refused before it can reach a log or the store. An M-Pesa method is a
+//! phone number (`{type:"mpesa", phone}`), normalised by the M-Pesa gateway when it is enabled.
+
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -13,10 +16,14 @@ use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, views};
 use crate::domain::payment_method::looks_like_card_number;
-use crate::domain::{AccountId, PaymentMethodId};
+use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
-use kassa_gateways::GatewayError;
+use kassa_gateways::mpesa::normalize_phone;
+use kassa_gateways::{Gateway, GatewayError};
+
+/// The M-Pesa gateway's name, as the router knows it.
+const MPESA: &str = "mpesa";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,19 +34,43 @@ struct AttachInput {
     phone: Option<String>,
 }
 
-fn parse_token(request: &ApiRequest) -> Result<String, ApiError> {
+/// What the client asked to attach.
+enum NewMethod {
+    Card {
+        token: String,
+    },
+    /// As the client wrote it; normalised by the M-Pesa gateway.
+    Mpesa {
+        phone: String,
+    },
+}
+
+fn parse_method(request: &ApiRequest) -> Result<NewMethod, ApiError> {
     let input: AttachInput = request.json()?;
-    if input.kind.as_deref() == Some("mpesa") || input.phone.is_some() {
-        return Err(ApiError::invalid(
-            "payment_method_invalid",
-            "M-Pesa payment methods need the M-Pesa gateway, which is not enabled",
-        )
-        .with_param("type"));
+    match (input.kind.as_deref(), input.token, input.phone) {
+        (Some("mpesa"), None, Some(phone)) => Ok(NewMethod::Mpesa { phone }),
+        (Some("mpesa"), Some(_), _) => Err(ApiError::validation(
+            "token",
+            "an M-Pesa payment method is a `phone`, not a `token`",
+        )),
+        (Some("mpesa"), None, None) => {
+            Err(ApiError::validation("phone", "`phone` is required for type `mpesa`"))
+        }
+        (None | Some("card"), _, Some(_)) => {
+            Err(ApiError::validation("phone", "`phone` is for payment methods of type `mpesa`"))
+        }
+        (None | Some("card"), token, None) => {
+            let token =
+                token.ok_or_else(|| ApiError::validation("token", "`token` is required"))?;
+            Ok(NewMethod::Card { token: checked_token(token)? })
+        }
+        (Some(kind), _, _) => {
+            Err(ApiError::validation("type", format!("unknown payment method type `{kind}`")))
+        }
     }
-    if let Some(kind) = input.kind.filter(|kind| kind != "card") {
-        return Err(ApiError::validation("type", format!("unknown payment method type `{kind}`")));
-    }
-    let token = input.token.ok_or_else(|| ApiError::validation("token", "`token` is required"))?;
+}
+
+fn checked_token(token: String) -> Result<String, ApiError> {
     if looks_like_card_number(&token) {
         return Err(ApiError::invalid(
             "payment_method_invalid",
@@ -60,10 +91,10 @@ fn parse_token(request: &ApiRequest) -> Result<String, ApiError> {
     Ok(token)
 }
 
-fn describe_error(error: GatewayError) -> ApiError {
+fn describe_error(error: GatewayError, param: &'static str) -> ApiError {
     match error {
         GatewayError::InvalidPaymentMethod(message) => {
-            ApiError::invalid("payment_method_invalid", message).with_param("token")
+            ApiError::invalid("payment_method_invalid", message).with_param(param)
         }
         GatewayError::InvalidRequest(message) => ApiError::invalid("validation_error", message),
         GatewayError::NotAttempted(message) | GatewayError::Ambiguous(message) => {
@@ -79,13 +110,22 @@ pub async fn attach(
     account: &AccountId,
     customer_id: &str,
 ) -> Result<Reply, ApiError> {
-    let token = parse_token(request)?;
+    let method = parse_method(request)?;
     let customer = customers::find(app, account, customer_id)?;
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
-        let gateway = app.gateways.default_gateway();
-        let details = gateway.describe_payment_method(&token).await.map_err(describe_error)?;
+        let (kind, gateway, token, param) = match method {
+            NewMethod::Card { token } => (PaymentMethodKind::Card, card_gateway(app)?, token, "token"),
+            NewMethod::Mpesa { phone } => {
+                let gateway = mpesa_gateway(app)?;
+                let phone = normalize_phone(&phone).map_err(|error| describe_error(error, "phone"))?;
+                (PaymentMethodKind::Mpesa, gateway, phone, "phone")
+            }
+        };
+        let details =
+            gateway.describe_payment_method(&token).await.map_err(|error| describe_error(error, param))?;
         let message = AttachPaymentMethod {
+            kind,
             gateway: gateway.name().to_owned(),
             token,
             details,
@@ -98,6 +138,30 @@ pub async fn attach(
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// Card tokens are checked by the default gateway, unless that is M-Pesa (phone numbers only):
+/// then by Stripe, else the sandbox.
+fn card_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
+    let default = app.gateways.default_gateway();
+    if default.name() != MPESA {
+        return Ok(default);
+    }
+    ["stripe", "sandbox"].iter().find_map(|name| app.gateways.by_name(name).ok()).ok_or_else(|| {
+        ApiError::invalid("payment_method_invalid", "no card gateway is enabled")
+            .with_param("token")
+    })
+}
+
+fn mpesa_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
+    match app.mpesa {
+        Some(_) => app.gateways.by_name(MPESA).map_err(ApiError::internal),
+        None => Err(ApiError::invalid(
+            "payment_method_invalid",
+            "M-Pesa payment methods need the M-Pesa gateway, which is not enabled",
+        )
+        .with_param("type")),
+    }
 }
 
 pub async fn list(

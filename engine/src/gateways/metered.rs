@@ -1,0 +1,129 @@
+//! A gateway that times every call of the gateway it wraps, by gateway, operation and outcome
+//! (`kassa_gateway_call_duration_seconds`). Wrapping the gateways themselves, rather than the
+//! engine's call sites, counts each attempt of a failover and each call the router makes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kassa_gateways::{
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
+    PaymentMethodDetails, RefundOutcome, RefundRequest,
+};
+
+pub struct Metered(Arc<dyn Gateway>);
+
+impl Metered {
+    pub fn new(gateway: Arc<dyn Gateway>) -> Metered {
+        Metered(gateway)
+    }
+}
+
+/// Records the call when dropped: a call the engine abandons (its timeout fired and the task was
+/// aborted) is recorded too, as `abandoned`.
+struct CallTimer {
+    gateway: &'static str,
+    operation: &'static str,
+    started: Instant,
+    outcome: &'static str,
+}
+
+impl CallTimer {
+    fn start(gateway: &'static str, operation: &'static str) -> CallTimer {
+        CallTimer { gateway, operation, started: Instant::now(), outcome: "abandoned" }
+    }
+}
+
+impl Drop for CallTimer {
+    fn drop(&mut self) {
+        crate::metrics::global().observe_gateway_call(
+            self.gateway,
+            self.operation,
+            self.outcome,
+            self.started.elapsed(),
+        );
+    }
+}
+
+fn error_outcome(error: &GatewayError) -> &'static str {
+    match error {
+        GatewayError::NotAttempted(_) => "refused",
+        GatewayError::Ambiguous(_) => "unknown",
+        GatewayError::InvalidPaymentMethod(_) | GatewayError::InvalidRequest(_) => "invalid",
+        GatewayError::Storage(_) => "storage_error",
+    }
+}
+
+fn charge_outcome(outcome: &ChargeOutcome) -> &'static str {
+    match outcome {
+        ChargeOutcome::Succeeded { .. } => "succeeded",
+        ChargeOutcome::Declined { .. } => "declined",
+        ChargeOutcome::RequiresAction { .. } => "requires_action",
+        ChargeOutcome::Pending { .. } => "pending",
+    }
+}
+
+fn refund_outcome(outcome: &RefundOutcome) -> &'static str {
+    match outcome {
+        RefundOutcome::Succeeded { .. } => "succeeded",
+        RefundOutcome::Failed { .. } => "failed",
+        RefundOutcome::Pending { .. } => "pending",
+    }
+}
+
+fn retrieve_outcome(found: &Option<Attempt>) -> &'static str {
+    match found {
+        None => "not_found",
+        Some(Attempt::Charge(outcome)) => charge_outcome(outcome),
+        Some(Attempt::Refund(outcome)) => refund_outcome(outcome),
+    }
+}
+
+fn record<T>(
+    mut timer: CallTimer,
+    answer: Result<T, GatewayError>,
+    outcome: fn(&T) -> &'static str,
+) -> Result<T, GatewayError> {
+    timer.outcome = match &answer {
+        Ok(value) => outcome(value),
+        Err(error) => error_outcome(error),
+    };
+    answer
+}
+
+#[async_trait::async_trait]
+impl Gateway for Metered {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn describe_payment_method(
+        &self,
+        token: &str,
+    ) -> Result<PaymentMethodDetails, GatewayError> {
+        let timer = CallTimer::start(self.name(), "describe");
+        record(timer, self.0.describe_payment_method(token).await, |_| "described")
+    }
+
+    fn check_charge(&self, request: &ChargeRequest) -> Result<(), GatewayError> {
+        self.0.check_charge(request)
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        let timer = CallTimer::start(self.name(), "charge");
+        record(timer, self.0.charge(request).await, charge_outcome)
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        let timer = CallTimer::start(self.name(), "refund");
+        record(timer, self.0.refund(request).await, refund_outcome)
+    }
+
+    async fn retrieve(
+        &self,
+        kind: AttemptKind,
+        idempotency_key: &str,
+    ) -> Result<Option<Attempt>, GatewayError> {
+        let timer = CallTimer::start(self.name(), "retrieve");
+        record(timer, self.0.retrieve(kind, idempotency_key).await, retrieve_outcome)
+    }
+}

@@ -1,0 +1,150 @@
+//! The engine's gateways, built once at start-up from config: the sandbox, Stripe and M-Pesa
+//! (each on when configured), every one wrapped in [`Metered`] so its calls show in the metrics,
+//! and the router over them with the configured rules and circuit breaker.
+//!
+//! - [`metered`]: the decorator that times every gateway call by gateway, operation and outcome.
+
+pub mod metered;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
+use kassa_gateways::router::{PaymentMethodType, RoutingRule};
+use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
+use kassa_gateways::stripe::{StripeConfig, StripeGateway};
+use kassa_gateways::{Durability, Gateway, Router, Secret};
+
+use crate::config::{Config, MpesaGatewayConfig, SecretValue, StripeGatewayConfig};
+use metered::Metered;
+
+/// What the rest of the engine keeps of the gateways.
+pub struct Gateways {
+    pub router: Router,
+    /// For `GET /v1/sandbox/ledger`.
+    pub sandbox: Option<SandboxGateway>,
+    /// For `POST /v1/webhooks/mpesa/{token}`.
+    pub mpesa: Option<MpesaCallbacks>,
+    /// The enabled gateways' names, for the breaker metrics.
+    pub names: Vec<&'static str>,
+}
+
+/// What the M-Pesa callback route needs: the adapter (to map a CheckoutRequestID back to its
+/// charge) and the path token that authenticates Safaricom.
+#[derive(Clone)]
+pub struct MpesaCallbacks {
+    pub gateway: MpesaGateway,
+    pub token: SecretValue,
+}
+
+/// Opens the enabled gateways in the engine's database (their own trees, made durable by the
+/// engine's group commit through `durability`) and builds the router.
+pub fn open(
+    config: &Config,
+    db: &sled::Db,
+    durability: Arc<dyn Durability>,
+) -> Result<Gateways, String> {
+    let settings = &config.gateways;
+    let sandbox = match settings.sandbox.enabled {
+        true => Some(
+            SandboxGateway::open(
+                db,
+                Arc::clone(&durability),
+                SandboxConfig { latency: Duration::from_millis(settings.sandbox.latency_ms) },
+            )
+            .map_err(|error| format!("sandbox: {error}"))?,
+        ),
+        false => None,
+    };
+    let stripe = match settings.stripe.enabled() {
+        true => Some(
+            StripeGateway::open(db, Arc::clone(&durability), stripe_config(&settings.stripe))
+                .map_err(|error| format!("stripe: {error}"))?,
+        ),
+        false => None,
+    };
+    let mpesa = match settings.mpesa.enabled() {
+        true => Some(
+            MpesaGateway::open(db, Arc::clone(&durability), mpesa_config(&settings.mpesa))
+                .map_err(|error| format!("mpesa: {error}"))?,
+        ),
+        false => None,
+    };
+    let mut enabled: Vec<Arc<dyn Gateway>> = Vec::new();
+    if let Some(sandbox) = &sandbox {
+        enabled.push(Arc::new(Metered::new(Arc::new(sandbox.clone()))));
+    }
+    if let Some(stripe) = stripe {
+        enabled.push(Arc::new(Metered::new(Arc::new(stripe))));
+    }
+    if let Some(mpesa) = &mpesa {
+        enabled.push(Arc::new(Metered::new(Arc::new(mpesa.clone()))));
+    }
+    let names = enabled.iter().map(|gateway| gateway.name()).collect();
+    let router = Router::new(enabled, &config.routing.default)
+        .map_err(|error| format!("routing.default: {error}"))?
+        .with_rules(routing_rules(config))
+        .map_err(|error| format!("routing.rules: {error}"))?
+        .with_breaker(config.breaker());
+    let mpesa = mpesa
+        .map(|gateway| MpesaCallbacks { gateway, token: settings.mpesa.callback_token.clone() });
+    warn_if_the_engine_gives_up_first(config);
+    Ok(Gateways { router, sandbox, mpesa, names })
+}
+
+/// The configured rules, then one of the engine's own: an M-Pesa payment method can only be
+/// charged through M-Pesa, so when no configured rule matches it, it goes there rather than to
+/// the default gateway (which would refuse a phone number).
+fn routing_rules(config: &Config) -> Vec<RoutingRule> {
+    let mut rules = config.routing.rules.clone();
+    if config.gateways.mpesa.enabled() {
+        rules.push(RoutingRule {
+            method_types: vec![PaymentMethodType::Mpesa],
+            gateways: vec!["mpesa".to_owned()],
+            ..RoutingRule::default()
+        });
+    }
+    rules
+}
+
+fn stripe_config(settings: &StripeGatewayConfig) -> StripeConfig {
+    let mut config = StripeConfig::new(Secret::new(settings.secret_key.expose()));
+    config.api_base = settings.api_base.clone();
+    config.attempt_timeout = Duration::from_millis(settings.attempt_timeout_ms);
+    config.attempts_max = settings.attempts_max;
+    config.return_url = (!settings.return_url.is_empty()).then(|| settings.return_url.clone());
+    config
+}
+
+fn mpesa_config(settings: &MpesaGatewayConfig) -> MpesaConfig {
+    let callback_url = format!(
+        "{}/v1/webhooks/mpesa/{}",
+        settings.callback_base.trim_end_matches('/'),
+        settings.callback_token.expose()
+    );
+    let mut config = MpesaConfig::new(
+        Secret::new(settings.consumer_key.expose()),
+        Secret::new(settings.consumer_secret.expose()),
+        settings.shortcode.clone(),
+        Secret::new(settings.passkey.expose()),
+        Secret::new(callback_url),
+    );
+    config.api_base = settings.api_base.clone();
+    config.request_timeout = Duration::from_millis(settings.timeout_ms);
+    config
+}
+
+/// Safe either way (a charge the engine stopped waiting for stays `processing` and is settled by
+/// asking the gateway later), but an operator should know their retries cannot all run.
+fn warn_if_the_engine_gives_up_first(config: &Config) {
+    let stripe = &config.gateways.stripe;
+    let stripe_worst_ms = u64::from(stripe.attempts_max).saturating_mul(stripe.attempt_timeout_ms);
+    if stripe.enabled() && stripe_worst_ms > config.gateways.timeout_ms {
+        tracing::warn!(
+            stripe_worst_ms,
+            gateway_timeout_ms = config.gateways.timeout_ms,
+            "gateways.stripe attempts_max × attempt_timeout_ms exceeds gateways.timeout_ms: \
+             slow Stripe retries will be cut short"
+        );
+    }
+}

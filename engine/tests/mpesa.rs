@@ -1,0 +1,218 @@
+//! M-Pesa through the engine: phone payment methods, STK Push charges, and Safaricom's callbacks.
+//!
+//! Proves that a Kenyan number attaches as an `mpesa` payment method (normalised, only its last
+//! digits shown) and anything else is a 400; that a charge that M-Pesa can never carry out (not
+//! KES, not whole shillings) is a 400 with nothing recorded; that a charge pushes one STK prompt
+//! and stays `processing` with the CheckoutRequestID as its reference; that the callback at
+//! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
+//! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
+//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; and that a
+//! charge whose callback never comes is settled by the STK query.
+//! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
+//! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
+//! test itself plays Safaricom posting callbacks.
+
+mod common;
+#[allow(dead_code)] // The adapter tests use more of the fake than these do.
+#[path = "../../gateways/tests/common/fake_daraja.rs"]
+mod fake_daraja;
+
+use std::time::Duration;
+
+use common::*;
+use fake_daraja::FakeDaraja;
+
+const CALLBACK_TOKEN: &str = "callback-token-0123456789abcdef";
+const PHONE: &str = "0712 345 678";
+
+fn mpesa_config(daraja: &FakeDaraja) -> Config {
+    Config::default().with_toml(&format!(
+        r#"[gateways.mpesa]
+consumer_key = "{}"
+consumer_secret = "{}"
+shortcode = "{}"
+passkey = "{}"
+api_base = "{}"
+callback_base = "https://kassa.example.com"
+callback_token = "{CALLBACK_TOKEN}"
+"#,
+        fake_daraja::CONSUMER_KEY,
+        fake_daraja::CONSUMER_SECRET,
+        fake_daraja::SHORTCODE,
+        fake_daraja::PASSKEY,
+        daraja.api_base(),
+    ))
+}
+
+/// The body Safaricom posts when a push ends.
+fn callback(checkout_request_id: &str, result_code: i64, amount_kes: u64) -> Value {
+    let mut body = json!({ "Body": { "stkCallback": {
+        "MerchantRequestID": "29115-34620561-1",
+        "CheckoutRequestID": checkout_request_id,
+        "ResultCode": result_code,
+        "ResultDesc": match result_code {
+            0 => "The service request is processed successfully.",
+            1032 => "Request cancelled by user",
+            _ => "DS timeout user cannot be reached",
+        },
+    }}});
+    if result_code == 0 {
+        body["Body"]["stkCallback"]["CallbackMetadata"] = json!({ "Item": [
+            { "Name": "Amount", "Value": amount_kes },
+            { "Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV" },
+            { "Name": "TransactionDate", "Value": 20191219102115u64 },
+            { "Name": "PhoneNumber", "Value": 254712345678u64 },
+        ]});
+    }
+    body
+}
+
+/// Safaricom: no API key.
+async fn post_callback(engine: &Engine, token: &str, body: &Value) -> Resp {
+    engine.api_with_authorization(None).post(&format!("/v1/webhooks/mpesa/{token}"), body).await
+}
+
+/// A customer paying by M-Pesa, and a `processing` charge of `amount_kes` pushed to their phone.
+async fn pushed_charge(api: &Api, amount_kes: u64) -> (String, Value) {
+    let customer = api.create_customer().await;
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    api.post(&path, &json!({ "type": "mpesa", "phone": PHONE })).await.ok();
+    let charge = api.charge(&customer, amount_kes * 100, "kes").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "{charge}");
+    assert_eq!(charge["gateway"], "mpesa");
+    (customer, charge)
+}
+
+async fn charge_now(api: &Api, charge: &Value) -> Value {
+    api.get_ok(&format!("/v1/charges/{}", str_field(charge, "id"))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_numbers_attach_as_mpesa_payment_methods() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    let method = api.post(&path, &json!({ "type": "mpesa", "phone": "+254 712-345-678" })).await;
+    let method = method.ok();
+    assert_eq!(method["type"], "mpesa");
+    assert_eq!(method["gateway"], "mpesa");
+    assert_eq!(method["mpesa"]["phone_last4"], "5678");
+    assert_eq!(method["card"], Value::Null);
+    assert!(!method.to_string().contains("712345678"), "the number is not shown: {method}");
+    for phone in ["0812345678", "12345", "4242424242424242", "+44 7700 900123"] {
+        let refused = api.post(&path, &json!({ "type": "mpesa", "phone": phone })).await;
+        assert_error(&refused, 400, "payment_method_invalid");
+        assert_eq!(refused.body["error"]["param"], "phone", "{phone}");
+        assert!(!refused.text.contains(phone), "the refused number is not echoed");
+    }
+    let mixed = api.post(&path, &json!({ "type": "mpesa", "token": "pm_card_visa" })).await;
+    assert_error(&mixed, 400, "validation_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_mpesa_cannot_carry_out_is_refused_before_anything_is_recorded() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    api.post(&path, &json!({ "type": "mpesa", "phone": PHONE })).await.ok();
+    assert_error(&api.charge(&customer, 10_050, "kes").await, 400, "validation_error");
+    assert_error(&api.charge(&customer, 10_000, "usd").await, 400, "validation_error");
+    assert!(api.customer_charges(&customer).await.is_empty(), "nothing was recorded");
+    assert!(daraja.pushes().is_empty(), "nothing was pushed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_settles_the_pushed_charge_once() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 150).await;
+    let pushes = daraja.pushes();
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0]["PhoneNumber"], "254712345678");
+    assert_eq!(pushes[0]["Amount"], 150);
+    assert_eq!(
+        pushes[0]["CallBackURL"],
+        format!("https://kassa.example.com/v1/webhooks/mpesa/{CALLBACK_TOKEN}")
+    );
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    assert!(checkout.starts_with("ws_CO_"), "the CheckoutRequestID is the reference: {charge}");
+
+    let answer = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 150)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["ResultCode"], 0);
+    let settled = charge_now(&api, &charge).await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["gateway_reference"], checkout.as_str());
+
+    // Safaricom sends again, or sends a contradicting late result: nothing changes.
+    for late in [callback(&checkout, 0, 150), callback(&checkout, 1032, 150)] {
+        assert_eq!(post_callback(&engine, CALLBACK_TOKEN, &late).await.status, 200);
+        assert_eq!(charge_now(&api, &charge).await, settled);
+    }
+    assert!(!engine.log_text().contains(CALLBACK_TOKEN), "the path token is never logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_and_unreachable_prompts_fail_the_charge() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    for (result_code, failure_code) in
+        [(1032, "customer_cancelled"), (1037, "customer_unreachable")]
+    {
+        let (_, charge) = pushed_charge(&api, 20).await;
+        let checkout = str_field(&charge, "gateway_reference").to_owned();
+        let result = callback(&checkout, result_code, 20);
+        assert_eq!(post_callback(&engine, CALLBACK_TOKEN, &result).await.status, 200);
+        let failed = charge_now(&api, &charge).await;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        assert_eq!(failed["failure_code"], failure_code);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_unauthenticated_callbacks_change_nothing() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 75).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+
+    // Unknown CheckoutRequestID: 200, so that Safaricom stops retrying; ignored.
+    let unknown = callback("ws_CO_000000000000000000000", 0, 75);
+    let answer = post_callback(&engine, CALLBACK_TOKEN, &unknown).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    // Not an STK callback at all: the same.
+    let answer = post_callback(&engine, CALLBACK_TOKEN, &json!({ "hello": "world" })).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    // A wrong path token: 404, like any unknown path.
+    let forged = callback(&checkout, 0, 75);
+    let answer = post_callback(&engine, "callback-token-0123456789abcdeX", &forged).await;
+    assert_error(&answer, 404, "not_found");
+    assert!(!answer.text.contains("callback-token"), "the token is not echoed");
+    assert_eq!(post_callback(&engine, "", &forged).await.status, 404);
+    assert_eq!(charge_now(&api, &charge).await, charge, "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_callback_the_stk_query_settles_the_charge() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja).with_reconcile_after_secs(1)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 300).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    daraja.settle(&checkout, 0);
+    let settled =
+        wait_for("the STK query to settle the charge", Duration::from_secs(15), || async {
+            let now = charge_now(&api, &charge).await;
+            (now["status"] != "processing").then_some(now)
+        })
+        .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
+}

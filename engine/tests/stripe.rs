@@ -1,0 +1,193 @@
+//! Stripe through the engine: what a platform sees when its charges are routed to Stripe.
+//!
+//! Proves that a card attached while Stripe is the default gateway is described by Stripe (brand,
+//! last4), that a charge becomes one PaymentIntent whose Idempotency-Key is the charge id, for one
+//! Stripe customer per Kassa customer; that a decline answers 402 with Stripe's decline code and
+//! keeps the failed charge; that 3-D Secure leaves the charge `requires_action` with the
+//! `next_action` a front end needs, and that the engine settles it once the customer finishes;
+//! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
+//! again, with no second PaymentIntent; that a refused connection to Stripe fails over to the next
+//! gateway of the routing rule (recorded on the charge as attempt 2); and that Stripe's calls show
+//! in the metrics.
+//! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
+//! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
+
+mod common;
+#[allow(dead_code)] // The adapter tests use more of the fake than these do.
+#[path = "../../gateways/tests/common/fake_stripe.rs"]
+mod fake_stripe;
+
+use std::time::Duration;
+
+use common::*;
+use fake_stripe::FakeStripe;
+
+/// Stripe as the default gateway, at `api_base`.
+fn stripe_config(api_base: &str) -> Config {
+    Config::default().with_default_gateway("stripe").with_toml(&stripe_section(api_base, 3))
+}
+
+fn stripe_section(api_base: &str, attempts_max: u32) -> String {
+    format!(
+        r#"[gateways.stripe]
+secret_key = "{}"
+api_base = "{api_base}"
+attempt_timeout_ms = 2000
+attempts_max = {attempts_max}
+"#,
+        fake_stripe::SECRET_KEY
+    )
+}
+
+/// An address where connections are refused: bound once, then released.
+fn refused_base() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_charge_is_one_payment_intent_keyed_by_the_charge_id() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    let method = api.add_payment_method(&customer, "pm_card_mastercard").await;
+    assert_eq!(method["card"]["brand"], "mastercard", "described by Stripe: {method}");
+    assert_eq!(method["card"]["last4"], "4444");
+    assert_eq!(method["gateway"], "stripe");
+
+    let charge = api.charge_ok(&customer, 2500, "usd").await;
+    assert_eq!(charge["gateway"], "stripe");
+    assert_eq!(charge["gateway_attempt"], 1);
+    let intent = str_field(&charge, "gateway_reference").to_owned();
+    assert!(intent.starts_with("pi_"), "the PaymentIntent is the reference: {charge}");
+    assert_eq!(
+        api.get_ok(&format!("/v1/charges/{}", charge["id"].as_str().unwrap())).await,
+        charge
+    );
+
+    let creates: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents")
+        .collect();
+    assert_eq!(creates.len(), 1, "one PaymentIntent create");
+    assert_eq!(creates[0].idempotency_key.as_deref(), charge["id"].as_str());
+    assert_eq!(creates[0].form["amount"], "2500");
+    assert_eq!(creates[0].form["currency"], "usd");
+
+    api.charge_ok(&customer, 700, "usd").await;
+    assert_eq!(stripe.intents_created(), 2);
+    assert_eq!(stripe.customers_created(), 1, "one Stripe customer per Kassa customer");
+    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    assert!(
+        metrics.contains(
+            r#"kassa_gateway_call_duration_seconds_count{gateway="stripe",operation="charge",outcome="succeeded"} 2"#
+        ),
+        "Stripe's charges are measured:\n{metrics}"
+    );
+    assert!(metrics.contains(r#"kassa_gateway_breaker_state{gateway="stripe"} 0"#), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stripe_decline_answers_402_with_its_decline_code() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let api = engine.api_a();
+    for (token, decline_code) in [
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+        ("pm_card_chargeDeclinedExpiredCard", "expired_card"),
+        ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc"),
+        ("pm_card_chargeDeclinedProcessingError", "processing_error"),
+    ] {
+        let (customer, _) = api.customer_with_card(token).await;
+        let answer = api.charge(&customer, 1000, "usd").await;
+        assert_error(&answer, 402, "card_declined");
+        assert_eq!(answer.body["error"]["decline_code"], decline_code, "{token}");
+        let charge_id = answer.body["error"]["charge"].as_str().expect("the failed charge");
+        let charge = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+        assert_eq!(charge["status"], "failed");
+        assert_eq!(charge["failure_code"], decline_code);
+        assert_eq!(charge["gateway"], "stripe");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_d_secure_leaves_the_charge_requires_action_until_the_customer_finishes() {
+    let stripe = FakeStripe::start().await;
+    let engine =
+        Engine::start(stripe_config(&stripe.api_base()).with_reconcile_after_secs(1)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_threeDSecure2Required").await;
+    let charge = api.charge(&customer, 4200, "eur").await.ok().clone();
+    assert_eq!(charge["status"], "requires_action", "{charge}");
+    let intent = str_field(&charge, "gateway_reference").to_owned();
+    assert_eq!(charge["next_action"]["type"], "use_stripe_sdk");
+    assert_eq!(charge["next_action"]["client_secret"], format!("{intent}_secret_fake"));
+    let path = format!("/v1/charges/{}", str_field(&charge, "id"));
+    assert_eq!(api.get_ok(&path).await["status"], "requires_action");
+    let refund = api.refund(str_field(&charge, "id"), None).await;
+    assert_error(&refund, 400, "validation_error");
+
+    stripe.complete_authentication(&intent);
+    let settled = wait_for("the charge to succeed", Duration::from_secs(15), || async {
+        let charge = api.get_ok(&path).await;
+        (charge["status"] == "succeeded").then_some(charge)
+    })
+    .await;
+    assert_eq!(settled["gateway_reference"], intent.as_str());
+    assert_eq!(settled["next_action"], Value::Null);
+    assert!(!engine.log_text().contains(&format!("{intent}_secret_fake")), "client secret logged");
+    assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_after_stripe_charged_is_settled_later_without_a_second_intent() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default()
+        .with_default_gateway("stripe")
+        .with_toml(&stripe_section(&stripe.api_base(), 1))
+        .with_gateway_timeout_ms(1000)
+        .with_reconcile_after_secs(1);
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    stripe.stall_creates(Some(Duration::from_secs(3)));
+    let charge = api.charge(&customer, 1500, "usd").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "the engine stopped waiting: {charge}");
+    stripe.stall_creates(None);
+    let path = format!("/v1/charges/{}", str_field(&charge, "id"));
+    let settled = wait_for("the charge to be settled", Duration::from_secs(20), || async {
+        let charge = api.get_ok(&path).await;
+        (charge["status"] != "processing").then_some(charge)
+    })
+    .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(stripe.intents_created(), 1, "asked again, never charged again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_fails_over_to_the_next_gateway_of_the_rule() {
+    let config = Config::default().with_toml(&stripe_section(&refused_base(), 1)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge_ok(&customer, 3100, "usd").await;
+    assert_eq!(charge["gateway"], "sandbox", "{charge}");
+    assert_eq!(charge["gateway_attempt"], 2, "the second gateway of the route");
+    let ledger = api.ledger().await;
+    assert_eq!(ledger.len(), 1, "charged once, by the sandbox: {ledger:?}");
+    assert_eq!(ledger[0]["idempotency_key"], charge["id"]);
+    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    assert!(
+        metrics.contains(
+            r#"kassa_gateway_call_duration_seconds_count{gateway="stripe",operation="charge",outcome="refused"} 1"#
+        ),
+        "{metrics}"
+    );
+}
