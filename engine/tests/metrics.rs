@@ -28,7 +28,8 @@ async fn metrics_count_what_the_engine_did() {
         r#"kassa_http_request_duration_seconds_count{route="/v1/customers/{id}/payment_methods",method="POST",status="200"} 2"#,
         r#"kassa_charges_total{status="succeeded",gateway="sandbox"} 1"#,
         r#"kassa_charges_total{status="failed",gateway="sandbox"} 1"#,
-        r#"kassa_gateway_call_duration_seconds_count{gateway="sandbox",operation="charge",outcome="answered"} 2"#,
+        r#"kassa_gateway_call_duration_seconds_count{gateway="sandbox",operation="charge",outcome="succeeded"} 1"#,
+        r#"kassa_gateway_call_duration_seconds_count{gateway="sandbox",operation="charge",outcome="declined"} 1"#,
         "kassa_actors_resident 2",
         "kassa_actor_mailbox_depth 0",
     ] {
