@@ -96,6 +96,27 @@ pub struct StripeGateway {
 }
 
 impl StripeGateway {
+    /// Writes the attempt's parameters durably before they are sent, so `retrieve` can send the
+    /// same request again; a key already recorded with other parameters is refused as ambiguous.
+    async fn record_before_sending(
+        &self,
+        idempotency_key: &str,
+        params: &AttemptParams,
+    ) -> Result<(), GatewayError> {
+        let record = AttemptRecord {
+            params: params.clone(),
+            created_unix_secs: now_unix_secs(),
+            reference: None,
+        };
+        let recorded = self.store.record_attempt(idempotency_key, record).await?;
+        if &recorded.params != params {
+            return Err(GatewayError::Ambiguous(
+                "this idempotency key was already sent to Stripe with other parameters".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Opens the adapter's own trees in `db` (the engine's database, so the engine's group
     /// commit makes them durable through `durability`).
     pub fn open(
@@ -398,17 +419,7 @@ impl Gateway for StripeGateway {
             customer,
             description: request.description.clone(),
         };
-        let record = AttemptRecord {
-            params: params.clone(),
-            created_unix_secs: now_unix_secs(),
-            reference: None,
-        };
-        let recorded = self.store.record_attempt(&request.idempotency_key, record).await?;
-        if recorded.params != params {
-            return Err(GatewayError::Ambiguous(
-                "this idempotency key was already sent to Stripe with other parameters".into(),
-            ));
-        }
+        self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_intent(&request.idempotency_key, &params).await {
             Ok(outcome) => Ok(outcome),
             Err(error) => transformers::charge_error(error),
@@ -420,17 +431,7 @@ impl Gateway for StripeGateway {
             payment_intent: request.charge_reference.clone(),
             amount_minor: request.amount_minor,
         };
-        let record = AttemptRecord {
-            params: params.clone(),
-            created_unix_secs: now_unix_secs(),
-            reference: None,
-        };
-        let recorded = self.store.record_attempt(&request.idempotency_key, record).await?;
-        if recorded.params != params {
-            return Err(GatewayError::Ambiguous(
-                "this idempotency key was already sent to Stripe with other parameters".into(),
-            ));
-        }
+        self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_refund(&request.idempotency_key, &params).await {
             Ok(outcome) => Ok(outcome),
             Err(error) => transformers::refund_error(error),
