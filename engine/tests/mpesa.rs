@@ -216,3 +216,18 @@ async fn without_a_callback_the_stk_query_settles_the_charge() {
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_after_a_crash_asks_mpesa_about_a_pushed_charge() {
+    let daraja = FakeDaraja::start().await;
+    let mut engine = Engine::start(mpesa_config(&daraja)).await;
+    let (_, charge) = pushed_charge(&engine.api_a(), 60).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    daraja.settle(&checkout, 1032);
+    engine.restart_after_kill().await;
+    let api = engine.api_a();
+    let settled = charge_now(&api, &charge).await;
+    assert_eq!(settled["status"], "failed", "{settled}");
+    assert_eq!(settled["failure_code"], "customer_cancelled");
+    assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
+}

@@ -191,3 +191,65 @@ gateways = ["stripe", "sandbox"]
         "{metrics}"
     );
 }
+
+/// Stripe unreachable, cards routed to Stripe then the sandbox.
+fn failover_config() -> Config {
+    Config::default().with_toml(&stripe_section(&refused_base(), 1)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_breaker_skips_stripe_without_calling_it() {
+    let config = failover_config().with_toml(
+        r#"[routing.breaker]
+failures_to_open = 2
+cool_down_ms = 60000
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    for _ in 0..4 {
+        let charge = api.charge_ok(&customer, 500, "usd").await;
+        assert_eq!(charge["gateway"], "sandbox");
+        assert_eq!(charge["gateway_attempt"], 2);
+    }
+    let refused = r#"kassa_gateway_call_duration_seconds_count{gateway="stripe",operation="charge",outcome="refused"}"#;
+    assert_eq!(engine.metric(refused).await, Some(2.0), "the breaker opened after 2 refusals");
+    let open = r#"kassa_gateway_breaker_state{gateway="stripe"}"#;
+    assert_eq!(engine.metric(open).await, Some(2.0), "open");
+    assert_eq!(api.ledger().await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_crash_mid_failover_recovery_asks_the_gateway_the_charge_was_moved_to() {
+    let mut engine = Engine::start(failover_config()).await;
+    let api = engine.api_a();
+    // The sandbox records this charge in its ledger, then withholds its answer.
+    let (customer, _) = api.customer_with_card("pm_sandbox_timeout").await;
+    let in_flight = engine.api_a();
+    let body = charge_body(&customer, 900, "usd");
+    let request =
+        tokio::spawn(async move { in_flight.try_post_with_key("/v1/charges", &body, "k1").await });
+    let charge = wait_for("the sandbox to have charged", Duration::from_secs(10), || async {
+        let charges = api.customer_charges(&customer).await;
+        let ledger = api.ledger().await;
+        let charge = charges.first()?.clone();
+        (charge["gateway"] == "sandbox" && !ledger.is_empty()).then_some(charge)
+    })
+    .await;
+    assert_eq!(charge["status"], "processing");
+    assert_eq!(charge["gateway_attempt"], 2, "the switch was recorded before the call");
+    engine.restart_after_kill().await;
+    let _ = request.await;
+    let api = engine.api_a();
+    let settled = api.get_ok(&format!("/v1/charges/{}", str_field(&charge, "id"))).await;
+    // Asking Stripe (which never saw it) would have failed it; the sandbox knows it charged.
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["gateway"], "sandbox");
+    assert_eq!(api.ledger().await.len(), 1, "charged once");
+}

@@ -400,3 +400,94 @@ impl Handler<SettleCharge> for CustomerActor {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::parse_currency;
+    use crate::domain::{ClientSecret, CustomerId, Failure, Money, NextAction, PaymentMethodId};
+
+    fn processing_charge() -> Charge {
+        Charge {
+            id: ChargeId::generate(),
+            customer: CustomerId::generate(),
+            amount: Money::new(500, parse_currency("usd").unwrap()).unwrap(),
+            payment_method: PaymentMethodId::generate(),
+            gateway: "stripe".into(),
+            gateway_reference: None,
+            status: ChargeStatus::Processing,
+            failure: None,
+            amount_refunded_minor: 0,
+            description: None,
+            metadata: Default::default(),
+            created: 1,
+            idempotency_key: None,
+            breakdown: None,
+            attempt: 1,
+            next_action: None,
+        }
+    }
+
+    fn three_d_secure() -> Settlement {
+        Settlement::RequiresAction {
+            reference: "pi_1".into(),
+            next_action: NextAction {
+                kind: "use_stripe_sdk".into(),
+                redirect_url: None,
+                client_secret: Some(ClientSecret("pi_1_secret".into())),
+            },
+        }
+    }
+
+    #[test]
+    fn a_pending_answer_notes_the_reference_once_and_keeps_the_charge_processing() {
+        let mut charge = processing_charge();
+        let pending = || Settlement::Pending { reference: "ws_CO_1".into() };
+        assert!(matches!(apply(&mut charge, pending()), Applied::Progress(None)));
+        assert_eq!(charge.status, ChargeStatus::Processing);
+        assert_eq!(charge.gateway_reference.as_deref(), Some("ws_CO_1"));
+        assert!(matches!(apply(&mut charge, pending()), Applied::Nothing));
+        assert!(matches!(
+            apply(&mut charge, Settlement::Unknown("timeout".into())),
+            Applied::Nothing
+        ));
+    }
+
+    #[test]
+    fn requires_action_moves_forward_only_and_clears_on_settlement() {
+        let mut charge = processing_charge();
+        let applied = apply(&mut charge, three_d_secure());
+        assert!(matches!(applied, Applied::Progress(Some(EventKind::ChargeRequiresAction))));
+        assert_eq!(charge.status, ChargeStatus::RequiresAction);
+        assert!(format!("{charge:?}").contains("ClientSecret(redacted)"), "Debug hides it");
+        // Neither a repeat nor a `pending` answer moves it back.
+        assert!(matches!(apply(&mut charge, three_d_secure()), Applied::Nothing));
+        let pending = Settlement::Pending { reference: "pi_1".into() };
+        assert!(matches!(apply(&mut charge, pending), Applied::Nothing));
+        assert_eq!(charge.status, ChargeStatus::RequiresAction);
+        let succeeded = Settlement::Succeeded { reference: "pi_1".into() };
+        assert!(matches!(apply(&mut charge, succeeded), Applied::Final { freed_key: false }));
+        assert_eq!(charge.status, ChargeStatus::Succeeded);
+        assert_eq!(charge.next_action, None);
+    }
+
+    #[test]
+    fn only_a_never_reached_failure_frees_the_key() {
+        let failure = || Failure { code: "generic_decline".into(), message: "no".into() };
+        let mut declined = processing_charge();
+        let applied = apply(&mut declined, Settlement::Failed(failure()));
+        assert!(matches!(applied, Applied::Final { freed_key: false }));
+        let mut never_reached = processing_charge();
+        let applied = apply(&mut never_reached, Settlement::NeverReached(failure()));
+        assert!(matches!(applied, Applied::Final { freed_key: true }));
+        assert_eq!(never_reached.status, ChargeStatus::Failed);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not follow")]
+    fn rerouting_backwards_is_a_bug() {
+        let mut charge = processing_charge();
+        charge.reroute("sandbox", 2);
+        charge.reroute("stripe", 2);
+    }
+}
