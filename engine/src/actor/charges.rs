@@ -193,7 +193,7 @@ impl CustomerActor {
             customer: Some(customer_ref),
         };
         router.check_charge(&route.query(), &request).map_err(refused_before_recording)?;
-        changes.push(Write::Charge(charge.clone()));
+        changes.push(Write::NewCharge(charge.clone()));
         changes.push(Write::Event(Event::new(
             EventKind::ChargeProcessing,
             charge.id.as_str(),

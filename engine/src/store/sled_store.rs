@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::{
-    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Page, Store, StoreError,
-    Unsettled, Write, keys,
+    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Outcome, Page, Store,
+    StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
@@ -41,9 +41,12 @@ enum TreeId {
     Idempotency,
     /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
     Unsettled,
+    /// A priced charge's breakdown, under the charge's own key: written once, when the charge
+    /// is created, and joined to the charge on every read.
+    Breakdowns,
 }
 
-const TREE_NAMES: [&str; 10] = [
+const TREE_NAMES: [&str; 11] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -54,6 +57,7 @@ const TREE_NAMES: [&str; 10] = [
     "events",
     "idempotency",
     "unsettled",
+    "breakdowns",
 ];
 
 pub struct SledStore {
@@ -142,14 +146,27 @@ impl SledStore {
         account: &AccountId,
         object_id: &str,
     ) -> Result<Option<T>, StoreError> {
+        match self.owner(owners, account, object_id)? {
+            Some(owner) => self.get(records, &keys::owned(account, &owner, object_id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The customer owning `object_id`, from the `account/id → customer` index `owners`.
+    fn owner(
+        &self,
+        owners: TreeId,
+        account: &AccountId,
+        object_id: &str,
+    ) -> Result<Option<CustomerId>, StoreError> {
         let Some(owner) = self.tree(owners).get(keys::by_id(account, object_id))? else {
             return Ok(None);
         };
-        let owner = std::str::from_utf8(&owner)
+        std::str::from_utf8(&owner)
             .ok()
             .and_then(CustomerId::parse)
-            .ok_or_else(|| StoreError::Corrupt(format!("owner index of {object_id}")))?;
-        self.get(records, &keys::owned(account, &owner, object_id))
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("owner index of {object_id}")))
     }
 
     fn scan_customer<T: serde::de::DeserializeOwned>(
@@ -162,6 +179,27 @@ impl SledStore {
             .scan_prefix(keys::customer_prefix(account, customer))
             .map(|item| decode(&item?.1))
             .collect()
+    }
+
+    /// The charge stored under `key`, with its breakdown.
+    fn charge_at(&self, key: &[u8]) -> Result<Option<Charge>, StoreError> {
+        match self.tree(TreeId::Charges).get(key)? {
+            Some(bytes) => {
+                let mut charge = decode(&bytes)?;
+                self.join_breakdown(key, &mut charge)?;
+                Ok(Some(charge))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Joins a charge read from its tree with the breakdown stored beside it. A charge
+    /// written before breakdowns had their own tree carries it inline and keeps it.
+    fn join_breakdown(&self, key: &[u8], charge: &mut Charge) -> Result<(), StoreError> {
+        if charge.breakdown.is_none() {
+            charge.breakdown = self.get(TreeId::Breakdowns, key)?;
+        }
+        Ok(())
     }
 }
 
@@ -192,19 +230,19 @@ impl Op {
 
 /// The puts and removals a change set makes: its records and the indexes derived from them, so
 /// callers cannot forget an index.
-fn ops_of(changes: &ChangeSet) -> Vec<Op> {
-    let account = &changes.account;
-    let customer = &changes.customer;
+fn ops_of(changes: ChangeSet) -> Vec<Op> {
+    let ChangeSet { account, customer, writes } = changes;
+    let (account, customer) = (&account, &customer);
     let owner = || customer.as_str().as_bytes().to_vec();
-    let mut ops = Vec::with_capacity(changes.writes.len() * 2);
-    for write in &changes.writes {
+    let mut ops = Vec::with_capacity(writes.len() * 2);
+    for write in writes {
         match write {
             Write::Customer(record) => {
                 debug_assert_eq!(&record.id, customer);
                 ops.push(Op::put(
                     TreeId::Customers,
                     keys::customer(account, customer),
-                    encode(record),
+                    encode(&record),
                 ));
             }
             Write::PaymentMethod(method) => {
@@ -212,7 +250,7 @@ fn ops_of(changes: &ChangeSet) -> Vec<Op> {
                 ops.push(Op::put(
                     TreeId::PaymentMethods,
                     keys::owned(account, customer, id),
-                    encode(method),
+                    encode(&method),
                 ));
                 ops.push(Op::put(TreeId::PaymentMethodOwners, keys::by_id(account, id), owner()));
             }
@@ -226,20 +264,25 @@ fn ops_of(changes: &ChangeSet) -> Vec<Op> {
                     keys::by_id(account, id.as_str()),
                 ));
             }
-            Write::Charge(charge) => {
+            Write::NewCharge(mut charge) => {
                 let key = keys::owned(account, customer, charge.id.as_str());
-                ops.push(Op::put(TreeId::Charges, key.clone(), encode(charge)));
+                if let Some(breakdown) = charge.breakdown.take() {
+                    ops.push(Op::put(TreeId::Breakdowns, key.clone(), encode(&breakdown)));
+                }
                 ops.push(Op::put(
                     TreeId::ChargeOwners,
                     keys::by_id(account, charge.id.as_str()),
                     owner(),
                 ));
-                // `requires_action` too: recovery asks whether the customer finished it.
-                ops.push(unsettled(key, !charge.status.is_final()));
+                charge_ops(&mut ops, key, &charge);
+            }
+            Write::Charge(mut charge) => {
+                charge.breakdown = None;
+                charge_ops(&mut ops, keys::owned(account, customer, charge.id.as_str()), &charge);
             }
             Write::Refund(refund) => {
                 let key = keys::owned(account, customer, refund.id.as_str());
-                ops.push(Op::put(TreeId::Refunds, key.clone(), encode(refund)));
+                ops.push(Op::put(TreeId::Refunds, key.clone(), encode(&refund)));
                 ops.push(Op::put(
                     TreeId::RefundOwners,
                     keys::by_id(account, refund.id.as_str()),
@@ -249,21 +292,35 @@ fn ops_of(changes: &ChangeSet) -> Vec<Op> {
             }
             Write::Event(event) => {
                 let key = keys::owned(account, customer, event.id.as_str());
-                ops.push(Op::put(TreeId::Events, key, encode(event)));
+                ops.push(Op::put(TreeId::Events, key, encode(&event)));
             }
-            Write::Idempotency { key, record } => {
+            Write::Idempotency { key, mut record } => {
+                if let IdempotencyState::Completed(outcome) = &mut record.state {
+                    if let Outcome::Charge(charge) = outcome.as_mut() {
+                        // Joined back from the charge's own breakdown when read.
+                        charge.breakdown = None;
+                    }
+                }
                 ops.push(Op::put(
                     TreeId::Idempotency,
-                    keys::idempotency(account, key),
-                    encode(record),
+                    keys::idempotency(account, &key),
+                    encode(&record),
                 ));
             }
             Write::RemoveIdempotency { key } => {
-                ops.push(Op::remove(TreeId::Idempotency, keys::idempotency(account, key)));
+                ops.push(Op::remove(TreeId::Idempotency, keys::idempotency(account, &key)));
             }
         }
     }
     ops
+}
+
+/// A charge's record (stored without its breakdown) and its place in the unsettled index.
+fn charge_ops(ops: &mut Vec<Op>, key: Vec<u8>, charge: &Charge) {
+    debug_assert!(charge.breakdown.is_none(), "a breakdown is stored beside its charge");
+    ops.push(Op::put(TreeId::Charges, key.clone(), encode(charge)));
+    // `requires_action` too: recovery asks whether the customer finished it.
+    ops.push(unsettled(key, !charge.status.is_final()));
 }
 
 fn unsettled(key: Vec<u8>, is_unsettled: bool) -> Op {
@@ -311,7 +368,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        let ops = ops_of(&changes);
+        let ops = ops_of(changes);
         let sequence = self.journal_sequence.fetch_add(1, Ordering::Relaxed).to_be_bytes();
         self.journal.insert(sequence, encode(&ops))?;
         if let Err(error) = self.apply(&ops).and_then(|()| Ok(self.journal.remove(sequence)?)) {
@@ -355,7 +412,10 @@ impl Store for SledStore {
     }
 
     fn charge(&self, account: &AccountId, id: &ChargeId) -> Result<Option<Charge>, StoreError> {
-        self.owned_by_id(TreeId::ChargeOwners, TreeId::Charges, account, id.as_str())
+        match self.owner(TreeId::ChargeOwners, account, id.as_str())? {
+            Some(owner) => self.charge_at(&keys::owned(account, &owner, id.as_str())),
+            None => Ok(None),
+        }
     }
 
     fn charges(
@@ -379,7 +439,10 @@ impl Store for SledStore {
             if items.len() == limit {
                 return Ok(Page { items, has_more: true });
             }
-            items.push(decode(&item?.1)?);
+            let (key, bytes) = item?;
+            let mut charge = decode(&bytes)?;
+            self.join_breakdown(&key, &mut charge)?;
+            items.push(charge);
         }
         Ok(Page { items, has_more: false })
     }
@@ -405,7 +468,16 @@ impl Store for SledStore {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get(TreeId::Idempotency, &keys::idempotency(account, key))
+        let record: Option<IdempotencyRecord> =
+            self.get(TreeId::Idempotency, &keys::idempotency(account, key))?;
+        let Some(mut record) = record else { return Ok(None) };
+        if let IdempotencyState::Completed(outcome) = &mut record.state {
+            if let Outcome::Charge(charge) = outcome.as_mut() {
+                let key = keys::owned(account, &charge.customer, charge.id.as_str());
+                self.join_breakdown(&key, charge)?;
+            }
+        }
+        Ok(Some(record))
     }
 
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError> {
@@ -441,7 +513,7 @@ impl Store for SledStore {
             let (account, _, object_id) = keys::split_owned(&key).ok_or_else(corrupt)?;
             let account = AccountId::parse(account).ok_or_else(corrupt)?;
             if ChargeId::parse(object_id).is_some() {
-                if let Some(charge) = self.get(TreeId::Charges, &key)? {
+                if let Some(charge) = self.charge_at(&key)? {
                     found.push(Unsettled::Charge { account, charge });
                 }
             } else if RefundId::parse(object_id).is_some() {
@@ -467,7 +539,7 @@ impl Store for SledStore {
                 continue;
             }
             let account = AccountId::parse(account).ok_or_else(corrupt)?;
-            return Ok(self.get(TreeId::Charges, &key)?.map(|charge| (account, charge)));
+            return Ok(self.charge_at(&key)?.map(|charge| (account, charge)));
         }
         Ok(None)
     }
@@ -536,8 +608,11 @@ mod tests {
     //! follow the records, and a customer's charges page newest first.
 
     use super::*;
-    use crate::domain::{ChargeStatus, EventKind, Failure, Money};
-    use crate::store::{IdempotencyState, InFlightObject, Outcome};
+    use crate::domain::{
+        Breakdown, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
+        PricedLine, RuleEvaluation,
+    };
+    use crate::store::{IdempotencyState, InFlightObject};
 
     fn account() -> AccountId {
         AccountId::parse("acct_test").unwrap()
@@ -591,7 +666,7 @@ mod tests {
             let store = SledStore::open(directory.path()).unwrap();
             let changes = ChangeSet::new(&account(), &customer.id)
                 .with(Write::Customer(customer.clone()))
-                .with(Write::Charge(charge.clone()))
+                .with(Write::NewCharge(charge.clone()))
                 .with(Write::Event(Event::new(
                     EventKind::ChargeProcessing,
                     charge.id.as_str(),
@@ -629,9 +704,9 @@ mod tests {
             let store = SledStore::open(directory.path()).unwrap();
             let changes = ChangeSet::new(&account(), &customer.id)
                 .with(Write::Customer(customer.clone()))
-                .with(Write::Charge(charge.clone()));
+                .with(Write::NewCharge(charge.clone()));
             // The crash point: the journal entry is on disk, none of its puts are.
-            store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(&changes))).unwrap();
+            store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(changes.clone()))).unwrap();
             store.db.flush().unwrap();
         }
         let store = SledStore::open(directory.path()).unwrap();
@@ -652,7 +727,7 @@ mod tests {
         let mut charge = charge(&customer.id);
         commit(
             &store,
-            ChangeSet::new(&account(), &customer.id).with(Write::Charge(charge.clone())),
+            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())),
         )
         .await;
         assert_eq!(store.unsettled().unwrap().len(), 1);
@@ -668,6 +743,86 @@ mod tests {
         assert_eq!(store.unsettled_charge(&charge.id).unwrap(), None);
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
+    }
+
+    fn breakdown() -> Box<Breakdown> {
+        let rule = |kind| PluginRef {
+            kind,
+            version: 0,
+            source: PluginSource::Bundled,
+            sha256: "ab".repeat(32),
+        };
+        Box::new(Breakdown {
+            lines: vec![PricedLine { sku: "seat".into(), quantity: 2, amount_minor: 500 }],
+            subtotal_minor: 500,
+            discounts: Vec::new(),
+            tax: Vec::new(),
+            reverse_charge: false,
+            total_minor: 500,
+            evaluation: RuleEvaluation {
+                pricing: rule(PluginKind::Pricing),
+                tax: rule(PluginKind::Tax),
+                evaluated_at: 1,
+            },
+        })
+    }
+
+    #[tokio::test]
+    async fn a_breakdown_is_stored_once_and_read_with_its_charge_everywhere() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SledStore::open(directory.path()).unwrap();
+        let customer = customer();
+        let mut charge = charge(&customer.id);
+        charge.breakdown = Some(breakdown());
+        let created =
+            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone()));
+        commit(&store, created).await;
+        assert_eq!(
+            store.unsettled().unwrap(),
+            vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
+        );
+        let breakdowns = store.tree(TreeId::Breakdowns).len();
+
+        charge.succeed("sandbox_1".into());
+        let outcome = Outcome::Charge(charge.clone());
+        let settled = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Charge(charge.clone()))
+            .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
+        let ops = ops_of(settled.clone());
+        assert!(
+            ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
+            "settling does not write the breakdown again"
+        );
+        let written: usize = ops.iter().filter_map(|op| op.value.as_ref()).map(Vec::len).sum();
+        let inline: usize = encode(&charge).len() + encode(&outcome).len();
+        assert!(written < inline, "{written} bytes written, {inline} with the breakdown inline");
+        commit(&store, settled).await;
+
+        assert_eq!(store.tree(TreeId::Breakdowns).len(), breakdowns);
+        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
+        let page = store.charges(&account(), &customer.id, 10, None).unwrap();
+        assert_eq!(page.items, vec![charge.clone()]);
+        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
+        assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
+    }
+
+    #[tokio::test]
+    async fn a_charge_stored_with_its_breakdown_inline_keeps_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SledStore::open(directory.path()).unwrap();
+        let customer = customer();
+        let mut charge = charge(&customer.id);
+        charge.breakdown = Some(breakdown());
+        commit(
+            &store,
+            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())),
+        )
+        .await;
+        // The layout before breakdowns had their own tree.
+        let key = keys::owned(&account(), &customer.id, charge.id.as_str());
+        store.tree(TreeId::Breakdowns).remove(&key).unwrap();
+        store.tree(TreeId::Charges).insert(&key, encode(&charge)).unwrap();
+        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
     }
 
     #[tokio::test]
@@ -698,7 +853,7 @@ mod tests {
         let charge = charge(&customer.id);
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
-            .with(Write::Charge(charge.clone()));
+            .with(Write::NewCharge(charge.clone()));
         commit(&store, changes).await;
         let other = AccountId::parse("acct_test_other").unwrap();
         assert_eq!(store.customer(&other, &customer.id).unwrap(), None);
@@ -715,7 +870,7 @@ mod tests {
         for _ in 0..25 {
             let charge = charge(&customer.id);
             ids.push(charge.id.clone());
-            commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::Charge(charge)))
+            commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge)))
                 .await;
         }
         ids.reverse();
