@@ -24,6 +24,8 @@ use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::store::{SledStore, Store, StoreError};
+use crate::webhooks::apply::Applier;
+use crate::webhooks::{Inbox, InboxSettings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -93,6 +95,12 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         );
     }
 
+    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone());
+    let resumed = inbox.resume().map_err(store_error)?;
+    if resumed > 0 {
+        tracing::info!(resumed, "applying gateway events persisted before the last stop");
+    }
+
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -107,6 +115,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         gateways,
         sandbox,
         mpesa,
+        stripe_webhook_secret: Some(config.gateways.stripe.webhook_secret.clone())
+            .filter(|secret| !secret.expose().is_empty()),
+        inbox,
         gateway_names,
         api_keys,
         claims: Default::default(),
@@ -174,6 +185,31 @@ async fn expire_idempotency_records(store: Arc<dyn Store>) {
             Err(error) => tracing::error!(%error, "the idempotency sweep stopped"),
         }
     }
+}
+
+/// The gateway events' inbox. Events about nothing Kassa knows are listed for the default
+/// account (or the first configured one when there is no default).
+fn open_inbox(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Inbox {
+    let mut accounts: Vec<AccountId> = config
+        .accounts
+        .iter()
+        .map(|account| {
+            AccountId::parse(&account.id).expect("config validation checked account ids")
+        })
+        .collect();
+    let default_account = match accounts.iter().any(|id| id.as_str() == AccountId::DEFAULT) {
+        true => AccountId::default_account(),
+        false => accounts.first().cloned().unwrap_or_else(AccountId::default_account),
+    };
+    if !accounts.contains(&default_account) {
+        accounts.push(default_account.clone());
+    }
+    let settings = InboxSettings {
+        apply_concurrency: config.webhooks.apply_concurrency,
+        apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
+        default_account,
+    };
+    Inbox::start(Arc::clone(&store), Applier::new(store, registry, accounts), settings)
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

@@ -26,6 +26,23 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub gateways: GatewaysConfig,
     pub rules: RulesConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Events applied at once (each one a customer actor's turn at most).
+    pub apply_concurrency: usize,
+    /// Waits this long after acknowledging an event before applying it. For drills: a crash
+    /// in this window must lose nothing (the next start applies the event).
+    pub apply_delay_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig { apply_concurrency: 64, apply_delay_ms: 0 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -471,6 +488,7 @@ impl Config {
         positive("actors.mailbox_len_max", self.actors.mailbox_len_max as u64)?;
         positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
+        positive("webhooks.apply_concurrency", self.webhooks.apply_concurrency as u64)?;
         positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
             return Err(config_error(

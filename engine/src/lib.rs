@@ -20,3 +20,4 @@ pub mod metrics;
 pub mod recovery;
 pub mod rules;
 pub mod store;
+pub mod webhooks;

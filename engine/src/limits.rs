@@ -6,6 +6,9 @@ pub const AMOUNT_MINOR_MAX: i64 = 99_999_999_999;
 
 /// Largest request body (API contract); larger bodies get 413 before they are read.
 pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// A gateway's webhook body: Stripe's events embed whole objects (an invoice with its lines),
+/// which can pass the API's 64 KiB; refusing one would only make Stripe retry it for days.
+pub const WEBHOOK_BODY_BYTES_MAX: usize = 1024 * 1024;
 
 /// Idempotency keys are 1..=255 printable ASCII characters (API contract).
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;

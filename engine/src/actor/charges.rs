@@ -183,6 +183,7 @@ impl CustomerActor {
             breakdown: message.breakdown,
             attempt: 1,
             next_action: None,
+            dispute: None,
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -224,7 +225,19 @@ impl CustomerActor {
             return Ok((charge, None));
         }
         let mut changes = self.changes();
-        match apply(&mut charge, settlement) {
+        let reference_before = charge.gateway_reference.clone();
+        let applied = apply(&mut charge, settlement);
+        if let Some(reference) = &charge.gateway_reference
+            && charge.gateway_reference != reference_before
+        {
+            // The gateway's webhooks name the charge by this reference alone.
+            changes.push(Write::ChargeReference {
+                gateway: charge.gateway.clone(),
+                reference: reference.clone(),
+                charge: charge.id.clone(),
+            });
+        }
+        match applied {
             Applied::Nothing => return Ok((charge, None)),
             Applied::Progress(event) => {
                 changes.push(Write::Charge(charge.clone()));
@@ -425,6 +438,7 @@ mod tests {
             breakdown: None,
             attempt: 1,
             next_action: None,
+            dispute: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //!
 //! - [`customer`]: the actor, its state and lifecycle;
 //! - [`messages`]: what the API and recovery ask of it;
-//! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`]: one file per flow.
+//! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`], [`gateway_events`]: one file
+//!   per flow.
 
 pub mod charges;
 pub mod customer;
+pub mod gateway_events;
 pub mod messages;
 pub mod payment_methods;
 pub mod reconcile;

@@ -41,6 +41,10 @@ pub struct App {
     pub sandbox: Option<SandboxGateway>,
     /// Set when M-Pesa is enabled: its callbacks' route.
     pub mpesa: Option<MpesaCallbacks>,
+    /// Set when `gateways.stripe.webhook_secret` is: `POST /v1/webhooks/stripe` verifies with it.
+    pub stripe_webhook_secret: Option<crate::config::SecretValue>,
+    /// Where gateway events are persisted and applied.
+    pub inbox: crate::webhooks::Inbox,
     /// The enabled gateways, for metrics.
     pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,

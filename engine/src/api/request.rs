@@ -8,7 +8,7 @@ use warp::Buf;
 use warp::http::{HeaderMap, Method};
 
 use super::error::ApiError;
-use crate::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX};
+use crate::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX, WEBHOOK_BODY_BYTES_MAX};
 
 pub struct ApiRequest {
     pub method: Method,
@@ -93,6 +93,7 @@ impl ApiRequest {
 pub fn body_limit(method: &Method, segments: &[&str], upload_max_bytes: usize) -> usize {
     match (method, segments) {
         (&Method::PUT, ["v1", "plugins", _]) => upload_max_bytes,
+        (&Method::POST, ["v1", "webhooks", "stripe"]) => WEBHOOK_BODY_BYTES_MAX,
         _ => BODY_BYTES_MAX,
     }
 }

@@ -5,7 +5,8 @@ use warp::http::Method;
 use super::App;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, charges, customers, health, payment_methods, plugins, refunds, sandbox, webhooks,
+    Reply, charges, customers, disputes, events, health, payment_methods, plugins, refunds,
+    sandbox, webhooks,
 };
 use super::request::ApiRequest;
 
@@ -21,6 +22,8 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
         (&Method::POST, ["v1", "webhooks", "mpesa", token]) => {
             webhooks::mpesa(app, request, token).await
         }
+        // Authenticated by its `Stripe-Signature`.
+        (&Method::POST, ["v1", "webhooks", "stripe"]) => webhooks::stripe(app, request).await,
         // Webhook routes never take an API key: anything else under them is a plain 404.
         (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
         (_, ["v1", rest @ ..]) => {
@@ -45,6 +48,8 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::GET, ["charges", id]) => charges::retrieve(app, account, id).await,
                 (&Method::POST, ["refunds"]) => refunds::create(app, request, account).await,
                 (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,
+                (&Method::GET, ["events"]) => events::list(app, request, account).await,
+                (&Method::GET, ["disputes", id]) => disputes::retrieve(app, account, id).await,
                 (&Method::GET, ["sandbox", "ledger"]) => sandbox::ledger(app, request).await,
                 (&Method::GET, ["plugins"]) => plugins::list(app, account).await,
                 (&Method::PUT, ["plugins", kind]) => {
@@ -78,6 +83,8 @@ fn is_v1_route(path: &[&str]) -> bool {
             | ["charges", _]
             | ["refunds"]
             | ["refunds", _]
+            | ["events"]
+            | ["disputes", _]
             | ["sandbox", "ledger"]
             | ["plugins"]
             | ["plugins", _]
@@ -101,6 +108,9 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "charges", _] => "/v1/charges/{id}",
         ["v1", "refunds"] => "/v1/refunds",
         ["v1", "refunds", _] => "/v1/refunds/{id}",
+        ["v1", "events"] => "/v1/events",
+        ["v1", "disputes", _] => "/v1/disputes/{id}",
+        ["v1", "webhooks", "stripe"] => "/v1/webhooks/stripe",
         ["v1", "sandbox", "ledger"] => "/v1/sandbox/ledger",
         ["v1", "plugins"] => "/v1/plugins",
         ["v1", "plugins", _] => "/v1/plugins/{kind}",

@@ -6,7 +6,8 @@ use warp::http::StatusCode;
 use super::error::ApiError;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    Breakdown, Charge, ChargeStatus, Customer, NextAction, PaymentMethod, PluginRef, Refund,
+    Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, GatewayEvent, NextAction,
+    PaymentMethod, PluginRef, Refund,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -74,6 +75,8 @@ pub fn charge(charge: &Charge) -> Value {
         "metadata": charge.metadata,
         "created": charge.created,
         "breakdown": charge.breakdown.as_deref().map(breakdown),
+        "disputed": charge.dispute.is_some(),
+        "dispute": charge.dispute.as_ref().map(DisputeId::as_str),
     })
 }
 
@@ -154,6 +157,39 @@ pub fn refund(refund: &Refund) -> Value {
         "gateway_reference": refund.gateway_reference,
         "failure_message": refund.failure_message,
         "created": refund.created,
+    })
+}
+
+pub fn dispute(dispute: &Dispute) -> Value {
+    json!({
+        "id": dispute.id.as_str(),
+        "object": "dispute",
+        "charge": dispute.charge.as_str(),
+        "amount": dispute.amount.amount_minor,
+        "currency": currency_code(dispute.amount.currency),
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "gateway": dispute.gateway,
+        "gateway_reference": dispute.gateway_reference,
+        "created": dispute.created,
+    })
+}
+
+/// An ingested gateway event (not its payload: the list is for seeing what arrived and what
+/// became of it).
+pub fn gateway_event(event: &GatewayEvent) -> Value {
+    json!({
+        "id": event.id.as_str(),
+        "object": "event",
+        "type": event.kind,
+        "gateway": event.gateway,
+        "gateway_event_id": event.gateway_event_id,
+        "gateway_created": event.gateway_created,
+        "received": event.received,
+        "created": event.received,
+        "applied": event.applied.is_some(),
+        "applied_at": event.applied.as_ref().map(|applied| applied.at),
+        "outcome": event.applied.as_ref().map(|applied| applied.outcome.as_str()),
     })
 }
 

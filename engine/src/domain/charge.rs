@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Breakdown, ChargeId, CustomerId, Metadata, Money, PaymentMethodId};
+use super::{Breakdown, ChargeId, CustomerId, DisputeId, Metadata, Money, PaymentMethodId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChargeStatus {
@@ -92,6 +92,9 @@ pub struct Charge {
     /// Set while the charge is `requires_action`.
     #[serde(default)]
     pub next_action: Option<NextAction>,
+    /// The dispute opened on the charge, if any (a charge is disputed at most once).
+    #[serde(default)]
+    pub dispute: Option<DisputeId>,
 }
 
 fn first_attempt() -> u32 {

@@ -20,6 +20,9 @@ pub enum EventKind {
     ChargeRequiresAction,
     /// The charge moved on to the next gateway of its route (the previous one charged nothing).
     ChargeRerouted,
+    DisputeOpened,
+    DisputeUpdated,
+    DisputeClosed,
 }
 
 impl EventKind {
@@ -36,6 +39,9 @@ impl EventKind {
             EventKind::RefundFailed => "refund.failed",
             EventKind::ChargeRequiresAction => "charge.requires_action",
             EventKind::ChargeRerouted => "charge.rerouted",
+            EventKind::DisputeOpened => "dispute.opened",
+            EventKind::DisputeUpdated => "dispute.updated",
+            EventKind::DisputeClosed => "dispute.closed",
         }
     }
 }

@@ -57,6 +57,7 @@ prefixed_id!(PaymentMethodId, "pm_");
 prefixed_id!(ChargeId, "ch_");
 prefixed_id!(RefundId, "re_");
 prefixed_id!(EventId, "evt_");
+prefixed_id!(DisputeId, "dp_");
 
 /// An account is configured by the operator (`acct_default`, `acct_school`): its id is a name,
 /// not a generated ULID.

@@ -42,6 +42,12 @@ pub fn by_id(account: &AccountId, object_id: &str) -> Vec<u8> {
     join(&[account.as_str(), object_id])
 }
 
+/// `gateway/id`: an object as a gateway names it (a PaymentIntent, a webhook event). Gateway
+/// names hold no `/`; the id is last, so whatever it holds cannot collide.
+pub fn gateway_object(gateway: &str, id: &str) -> Vec<u8> {
+    join(&[gateway, id])
+}
+
 /// `account/idempotency-key`: the key is last, so whatever it holds cannot collide.
 pub fn idempotency(account: &AccountId, key: &str) -> Vec<u8> {
     join(&[account.as_str(), key])

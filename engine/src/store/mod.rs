@@ -16,8 +16,8 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
-    PluginHistory, PluginKind, Refund, RefundId,
+    AccountId, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
 };
 
 pub use sled_store::SledStore;
@@ -49,6 +49,14 @@ pub enum Write {
     /// A charge as it stands now; its breakdown stays where `NewCharge` stored it.
     Charge(Charge),
     Refund(Refund),
+    /// The gateway's reference for a charge (a PaymentIntent id), indexed once it is known so
+    /// that the gateway's webhooks, which name only that, find the charge.
+    ChargeReference {
+        gateway: String,
+        reference: String,
+        charge: ChargeId,
+    },
+    Dispute(Dispute),
     Event(Event),
     Idempotency {
         key: String,
@@ -243,6 +251,38 @@ pub trait Store: Send + Sync + 'static {
         key_sha256: &[u8; 32],
     ) -> Result<DurableTicket, StoreError>;
     fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
+
+    /// Persists a gateway's event and puts it in the inbox of events to apply, unless an event
+    /// with the same gateway id is stored already: then nothing is written and the stored one is
+    /// answered. Durable once a `sync()` issued after it resolves.
+    fn insert_gateway_event(
+        &self,
+        event: &GatewayEvent,
+    ) -> Result<Option<GatewayEvent>, StoreError>;
+    fn gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<GatewayEvent>, StoreError>;
+    /// The events in the inbox (persisted, not yet applied), oldest first.
+    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
+    /// Stores the event as applied (its outcome inside) and takes it out of the inbox.
+    fn complete_gateway_event(&self, event: &GatewayEvent) -> Result<DurableTicket, StoreError>;
+    /// An account's gateway events, newest first, of one type when `kind` is given.
+    fn gateway_events(
+        &self,
+        account: &AccountId,
+        kind: Option<&str>,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<GatewayEvent>, StoreError>;
+    /// The charge a gateway knows by `reference`, with its account and customer.
+    fn charge_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Option<(AccountId, CustomerId, ChargeId)>, StoreError>;
+    fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError>;
 
     /// An account's uploaded rule versions of one kind; `None` if it never uploaded one.
     fn plugin_history(

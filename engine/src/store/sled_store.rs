@@ -22,8 +22,9 @@ use super::{
     StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
-    AccountId, Charge, ChargeId, Customer, CustomerId, Event, PaymentMethod, PaymentMethodId,
-    PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
+    AccountId, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
+    RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 
@@ -44,9 +45,19 @@ enum TreeId {
     /// A priced charge's breakdown, under the charge's own key: written once, when the charge
     /// is created, and joined to the charge on every read.
     Breakdowns,
+    /// `gateway/reference` → `account/customer/charge`.
+    ChargeReferences,
+    Disputes,
+    DisputeOwners,
+    /// Gateway events under `account/evt_…` (Kassa's id): the account's list is a range scan.
+    GatewayEvents,
+    /// `gateway/gateway event id` → `account/evt_…`: what deduplicates deliveries.
+    GatewayEventIds,
+    /// `account/evt_…` of every event persisted and not yet applied.
+    EventInbox,
 }
 
-const TREE_NAMES: [&str; 11] = [
+const TREE_NAMES: [&str; 17] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -58,6 +69,12 @@ const TREE_NAMES: [&str; 11] = [
     "idempotency",
     "unsettled",
     "breakdowns",
+    "charge_references",
+    "disputes",
+    "dispute_owners",
+    "gateway_events",
+    "gateway_event_ids",
+    "event_inbox",
 ];
 
 pub struct SledStore {
@@ -290,16 +307,32 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 ));
                 ops.push(unsettled(key, refund.status == RefundStatus::Pending));
             }
+            Write::ChargeReference { gateway, reference, charge } => {
+                ops.push(Op::put(
+                    TreeId::ChargeReferences,
+                    keys::gateway_object(&gateway, &reference),
+                    keys::owned(account, customer, charge.as_str()),
+                ));
+            }
+            Write::Dispute(dispute) => {
+                let id = dispute.id.as_str();
+                ops.push(Op::put(
+                    TreeId::Disputes,
+                    keys::owned(account, customer, id),
+                    encode(&dispute),
+                ));
+                ops.push(Op::put(TreeId::DisputeOwners, keys::by_id(account, id), owner()));
+            }
             Write::Event(event) => {
                 let key = keys::owned(account, customer, event.id.as_str());
                 ops.push(Op::put(TreeId::Events, key, encode(&event)));
             }
             Write::Idempotency { key, mut record } => {
-                if let IdempotencyState::Completed(outcome) = &mut record.state {
-                    if let Outcome::Charge(charge) = outcome.as_mut() {
-                        // Joined back from the charge's own breakdown when read.
-                        charge.breakdown = None;
-                    }
+                if let IdempotencyState::Completed(outcome) = &mut record.state
+                    && let Outcome::Charge(charge) = outcome.as_mut()
+                {
+                    // Joined back from the charge's own breakdown when read.
+                    charge.breakdown = None;
                 }
                 ops.push(Op::put(
                     TreeId::Idempotency,
@@ -471,11 +504,11 @@ impl Store for SledStore {
         let record: Option<IdempotencyRecord> =
             self.get(TreeId::Idempotency, &keys::idempotency(account, key))?;
         let Some(mut record) = record else { return Ok(None) };
-        if let IdempotencyState::Completed(outcome) = &mut record.state {
-            if let Outcome::Charge(charge) = outcome.as_mut() {
-                let key = keys::owned(account, &charge.customer, charge.id.as_str());
-                self.join_breakdown(&key, charge)?;
-            }
+        if let IdempotencyState::Completed(outcome) = &mut record.state
+            && let Outcome::Charge(charge) = outcome.as_mut()
+        {
+            let key = keys::owned(account, &charge.customer, charge.id.as_str());
+            self.join_breakdown(&key, charge)?;
         }
         Ok(Some(record))
     }
@@ -542,6 +575,121 @@ impl Store for SledStore {
             return Ok(self.charge_at(&key)?.map(|charge| (account, charge)));
         }
         Ok(None)
+    }
+
+    /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
+    /// of one event exactly one is stored. The inbox entry is written before the record: a crash
+    /// between them leaves an entry without a record, which [`Self::unapplied_gateway_events`]
+    /// drops (that delivery was never acknowledged, so the gateway sends it again).
+    fn insert_gateway_event(
+        &self,
+        event: &GatewayEvent,
+    ) -> Result<Option<GatewayEvent>, StoreError> {
+        let ids = self.tree(TreeId::GatewayEventIds);
+        let id_key = keys::gateway_object(&event.gateway, &event.gateway_event_id);
+        let key = keys::by_id(&event.account, event.id.as_str());
+        let claimed = ids.compare_and_swap(&id_key, None as Option<&[u8]>, Some(key.as_slice()))?;
+        if let Err(taken) = claimed {
+            let stored_key = taken.current.unwrap_or_default();
+            if let Some(stored) = self.get(TreeId::GatewayEvents, &stored_key)? {
+                return Ok(Some(stored));
+            }
+            // The first delivery's id entry outlived a crash that its record did not: this
+            // delivery takes its place.
+            ids.insert(&id_key, key.as_slice())?;
+        }
+        self.tree(TreeId::EventInbox).insert(&key, &[])?;
+        self.tree(TreeId::GatewayEvents).insert(&key, encode(event))?;
+        Ok(None)
+    }
+
+    fn gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<GatewayEvent>, StoreError> {
+        self.get(TreeId::GatewayEvents, &keys::by_id(account, id.as_str()))
+    }
+
+    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
+        let inbox = self.tree(TreeId::EventInbox);
+        let mut events = Vec::new();
+        for entry in inbox.iter().keys() {
+            let key = entry?;
+            match self.get::<GatewayEvent>(TreeId::GatewayEvents, &key)? {
+                Some(event) if event.applied.is_none() => events.push(event),
+                // Applied, or never stored: nothing left to do for it.
+                _ => {
+                    inbox.remove(&key)?;
+                }
+            }
+        }
+        // Keys are `account/evt_…`: order across accounts by Kassa's time-ordered id.
+        events.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(events)
+    }
+
+    fn complete_gateway_event(&self, event: &GatewayEvent) -> Result<DurableTicket, StoreError> {
+        let key = keys::by_id(&event.account, event.id.as_str());
+        self.tree(TreeId::GatewayEvents).insert(&key, encode(event))?;
+        // After the record: a crash between the two leaves an inbox entry for an applied event,
+        // which the next start drops.
+        self.tree(TreeId::EventInbox).remove(&key)?;
+        Ok(self.group_commit.written())
+    }
+
+    fn gateway_events(
+        &self,
+        account: &AccountId,
+        kind: Option<&str>,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<GatewayEvent>, StoreError> {
+        let mut prefix = account.as_str().as_bytes().to_vec();
+        prefix.push(b'/');
+        let upper = match starting_after {
+            Some(id) => keys::by_id(account, id.as_str()),
+            None => {
+                let mut end = prefix.clone();
+                end.push(0xff);
+                end
+            }
+        };
+        let mut items = Vec::with_capacity(limit);
+        for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
+            let event: GatewayEvent = decode(&item?.1)?;
+            if kind.is_some_and(|kind| kind != event.kind) {
+                continue;
+            }
+            if items.len() == limit {
+                return Ok(Page { items, has_more: true });
+            }
+            items.push(event);
+        }
+        Ok(Page { items, has_more: false })
+    }
+
+    fn charge_by_reference(
+        &self,
+        gateway: &str,
+        reference: &str,
+    ) -> Result<Option<(AccountId, CustomerId, ChargeId)>, StoreError> {
+        let Some(key) =
+            self.tree(TreeId::ChargeReferences).get(keys::gateway_object(gateway, reference))?
+        else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt(format!("charge reference index of {reference}"));
+        let (account, customer, charge) = keys::split_owned(&key).ok_or_else(corrupt)?;
+        Ok(Some((
+            AccountId::parse(account).ok_or_else(corrupt)?,
+            CustomerId::parse(customer).ok_or_else(corrupt)?,
+            ChargeId::parse(charge).ok_or_else(corrupt)?,
+        )))
+    }
+
+    fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError> {
+        self.owned_by_id(TreeId::DisputeOwners, TreeId::Disputes, account, id.as_str())
     }
 
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
@@ -650,6 +798,7 @@ mod tests {
             breakdown: None,
             attempt: 1,
             next_action: None,
+            dispute: None,
         }
     }
 

@@ -139,6 +139,22 @@ impl Api {
         self.send(reqwest::Method::POST, path, Some(body), key).await
     }
 
+    /// Posts a webhook delivery as a gateway would: the bytes as they are, with its
+    /// `Stripe-Signature` header when given.
+    pub async fn post_webhook(&self, path: &str, body: Vec<u8>, signature: Option<&str>) -> Resp {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("Content-Type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("Stripe-Signature", signature);
+        }
+        let what = format!("POST {path}");
+        let response = request.send().await.unwrap_or_else(|error| panic!("{what}: {error:?}"));
+        Resp::read(what, response).await.unwrap_or_else(|error| panic!("POST {path}: {error:?}"))
+    }
+
     /// PUTs bytes with their content type (rule uploads: `application/wasm`).
     pub async fn try_put_bytes(
         &self,

@@ -311,6 +311,12 @@ impl Engine {
         status
     }
 
+    /// Rewrites the config file: the next `launch` starts with `config`.
+    pub fn reconfigure(&self, config: Config) {
+        std::fs::write(&self.config_path, config.to_toml(&self.data_dir))
+            .expect("rewrite the config file");
+    }
+
     /// SIGKILL, start again on the same data directory (new port).
     pub async fn restart_after_kill(&mut self) {
         self.kill();

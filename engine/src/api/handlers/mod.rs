@@ -3,6 +3,8 @@
 
 pub mod charges;
 pub mod customers;
+pub mod disputes;
+pub mod events;
 pub mod health;
 pub mod payment_methods;
 pub mod plugins;

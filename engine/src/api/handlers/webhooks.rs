@@ -1,3 +1,8 @@
+//! `POST /v1/webhooks/stripe`: Stripe's events, authenticated by `Stripe-Signature` (see
+//! [`crate::webhooks`]): a delivery that is not signed by this endpoint's secret within the
+//! tolerance is a 400 and nothing is stored; a signed one is persisted, durable and deduplicated
+//! by its event id before the 200, and applied after.
+//!
 //! `POST /v1/webhooks/mpesa/{token}`: Safaricom's STK Push results. Daraja callbacks carry no
 //! signature, so the secret path token is what authenticates them: a wrong one is a 404, as for
 //! any unknown path, and nothing is read.
@@ -20,7 +25,36 @@ use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::domain::ChargeId;
+use crate::domain::time::now_unix_secs;
+use crate::webhooks::{IngestError, Ingested, signature};
 use kassa_gateways::mpesa::{MpesaSettlement, parse_callback};
+
+pub async fn stripe(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
+    let secret = app.stripe_webhook_secret.as_ref().ok_or_else(ApiError::webhook_not_found)?;
+    signature::verify(
+        secret.expose().as_bytes(),
+        request.header("stripe-signature"),
+        &request.body,
+        now_unix_secs(),
+    )
+    .map_err(|error| {
+        tracing::warn!(%error, "Stripe webhook refused");
+        ApiError::invalid("signature_invalid", error.to_string()).with_param("Stripe-Signature")
+    })?;
+    let ingested = app.inbox.ingest_stripe(&request.body).await.map_err(|error| match error {
+        IngestError::NotAnEvent(error) => ApiError::validation("body", error.to_string()),
+        IngestError::Store(error) => ApiError::from(error),
+    })?;
+    let (event, duplicate) = match &ingested {
+        Ingested::Stored(event) => (event, false),
+        Ingested::Duplicate(event) => (event, true),
+    };
+    Ok(Reply::ok(json!({
+        "received": true,
+        "id": event.id.as_str(),
+        "duplicate": duplicate,
+    })))
+}
 
 /// The acknowledgement Daraja expects.
 fn accepted() -> Reply {

@@ -1,0 +1,40 @@
+//! A dispute (chargeback) the card network opened on a charge, as its gateway reports it.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChargeId, CustomerId, DisputeId, Money};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dispute {
+    pub id: DisputeId,
+    pub charge: ChargeId,
+    pub customer: CustomerId,
+    pub amount: Money,
+    /// The gateway's reason (`fraudulent`, `product_not_received`, …).
+    pub reason: String,
+    /// The gateway's status (`needs_response`, `under_review`, `won`, `lost`, …).
+    pub status: String,
+    pub gateway: String,
+    /// The gateway's dispute id (`du_…` at Stripe).
+    pub gateway_reference: String,
+    pub created: i64,
+    /// The gateway time of the event that last changed it: an older event never undoes it.
+    pub updated_by_event_at: i64,
+}
+
+impl Dispute {
+    /// Stripe's statuses after which a dispute changes no more.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.status.as_str(), "won" | "lost" | "warning_closed" | "charge_refunded")
+    }
+
+    /// Whether an event created at `event_at` saying `status` moves the dispute forward.
+    pub fn accepts(&self, event_at: i64, status: &str) -> bool {
+        if event_at < self.updated_by_event_at || status == self.status {
+            return false;
+        }
+        // Same second: only a move to a closed status is certainly forward.
+        event_at > self.updated_by_event_at
+            || matches!(status, "won" | "lost" | "warning_closed" | "charge_refunded")
+    }
+}

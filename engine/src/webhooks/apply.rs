@@ -1,0 +1,228 @@
+//! What each Stripe event does to Kassa's records. Every effect is idempotent and only moves
+//! forward (a settled charge stays settled, a refund Kassa already counts is not counted again,
+//! an older dispute event does not undo a newer one), so an event applied again after a crash,
+//! or arriving after a later one, changes nothing more.
+
+use std::sync::Arc;
+
+use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
+use crate::actor::messages::SettleCharge;
+use crate::actor::settlement::Settlement;
+use crate::actor::{ActorError, CustomerKey, Registry};
+use crate::domain::{
+    AccountId, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction, RefundReason,
+};
+use crate::store::{Store, StoreError};
+
+use super::stripe_event::{KASSA_ID_METADATA, StripeEvent, StripeObject};
+
+/// The gateway name Stripe's charges are recorded under.
+pub const STRIPE: &str = "stripe";
+
+/// A charge an event is about: whose it is and its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeTarget {
+    pub key: CustomerKey,
+    pub charge: ChargeId,
+}
+
+pub struct Applier {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    /// Every account the engine serves: a PaymentIntent's metadata names the Kassa charge but
+    /// not its account.
+    accounts: Vec<AccountId>,
+}
+
+impl Applier {
+    pub fn new(store: Arc<dyn Store>, registry: Registry, accounts: Vec<AccountId>) -> Applier {
+        Applier { store, registry, accounts }
+    }
+
+    /// The Kassa charge a Stripe event is about, if any: by the PaymentIntent's reference (once
+    /// Kassa recorded it), else by the Kassa charge id the adapter tagged the PaymentIntent
+    /// with (its webhook can arrive before Kassa's own answer from Stripe).
+    pub fn locate(&self, event: &StripeEvent) -> Result<Option<ChargeTarget>, StoreError> {
+        if let Some(reference) = event.payment_intent()
+            && let Some((account, customer, charge)) =
+                self.store.charge_by_reference(STRIPE, reference)?
+        {
+            return Ok(Some(ChargeTarget { key: CustomerKey { account, customer }, charge }));
+        }
+        let Some(object) = event.object.as_ref().filter(|object| object.object == "payment_intent")
+        else {
+            return Ok(None);
+        };
+        let Some(id) = object.kassa_id().and_then(ChargeId::parse) else { return Ok(None) };
+        for account in &self.accounts {
+            if let Some(charge) = self.store.charge(account, &id)?
+                && charge.gateway == STRIPE
+            {
+                let key = CustomerKey { account: account.clone(), customer: charge.customer };
+                return Ok(Some(ChargeTarget { key, charge: id }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies a persisted event and answers what that did. An error is Kassa's own (storage,
+    /// an actor unavailable): the event stays in the inbox and is applied again later.
+    pub async fn apply(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
+        let event = match StripeEvent::parse(stored.payload.as_bytes()) {
+            Ok(event) => event,
+            Err(error) => return Ok(format!("ignored: {error}")),
+        };
+        let cause = format!("webhook {}", stored.id);
+        let Some(object) = event.object.as_ref() else { return Ok(stored_only(&event.kind)) };
+        let action = match Action::of(&event, object) {
+            Some(action) => action,
+            None => return Ok(stored_only(&event.kind)),
+        };
+        let Some(target) = self.locate(&event)? else {
+            let reference = event.payment_intent().unwrap_or(object.id.as_str());
+            return Ok(format!("ignored: no Kassa charge for {reference}"));
+        };
+        let charge = target.charge.clone();
+        let answer = match action {
+            Action::Settle(settlement) => self.settle(&target, settlement, cause).await,
+            Action::Refunds { refunds, amount_refunded_minor } => {
+                let message =
+                    RecordGatewayRefunds { charge, refunds, amount_refunded_minor, cause };
+                self.registry.send(&target.key, message).await.and_then(|sent| sent)
+            }
+            Action::Dispute { reference, amount_minor, reason, status, at } => {
+                let message = RecordDispute {
+                    charge,
+                    reference,
+                    amount_minor,
+                    reason,
+                    status,
+                    event_at: at,
+                    cause,
+                };
+                self.registry.send(&target.key, message).await.and_then(|sent| sent)
+            }
+        };
+        match answer {
+            Ok(durably) => durably.await,
+            Err(ActorError::NotFound { kind, id }) => Ok(format!("ignored: no {kind} {id}")),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn settle(
+        &self,
+        target: &ChargeTarget,
+        settlement: Settlement,
+        cause: String,
+    ) -> Result<crate::actor::Durably<String>, ActorError> {
+        let before = self.store.charge(&target.key.account, &target.charge)?.map(|c| c.status);
+        let message = SettleCharge { charge: target.charge.clone(), settlement, cause };
+        let durably = self.registry.send(&target.key, message).await??;
+        Ok(Box::pin(async move {
+            let charge = durably.await?;
+            Ok(match before == Some(charge.status) {
+                true => format!("no change: charge {} is {}", charge.id, charge.status.as_str()),
+                false => format!("charge {} {}", charge.id, charge.status.as_str()),
+            })
+        }))
+    }
+}
+
+/// What an event asks of the charge it is about.
+enum Action {
+    Settle(Settlement),
+    Refunds { refunds: Option<Vec<GatewayRefund>>, amount_refunded_minor: i64 },
+    Dispute { reference: String, amount_minor: i64, reason: String, status: String, at: i64 },
+}
+
+impl Action {
+    fn of(event: &StripeEvent, object: &StripeObject) -> Option<Action> {
+        let kind = event.kind.as_str();
+        match object.object.as_str() {
+            "payment_intent" => kind
+                .strip_prefix("payment_intent.")
+                .and_then(|what| payment_intent_settlement(what, object))
+                .map(Action::Settle),
+            "charge" if kind == "charge.refunded" => Some(Action::Refunds {
+                refunds: object.refunds.as_ref().map(|list| {
+                    list.data
+                        .iter()
+                        .filter(|refund| refund.status.as_deref().is_none_or(|s| s == "succeeded"))
+                        .map(|refund| GatewayRefund {
+                            reference: refund.id.clone(),
+                            amount_minor: refund.amount,
+                            kassa_id: refund.metadata.get(KASSA_ID_METADATA).cloned(),
+                            reason: refund.reason.as_deref().and_then(RefundReason::parse),
+                        })
+                        .collect()
+                }),
+                amount_refunded_minor: object.amount_refunded.unwrap_or(0),
+            }),
+            "dispute" if kind.starts_with("charge.dispute.") => Some(Action::Dispute {
+                reference: object.id.clone(),
+                amount_minor: object.amount.unwrap_or(0),
+                reason: object.reason.clone().unwrap_or_default(),
+                status: object.status.clone().unwrap_or_default(),
+                at: event.created,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A PaymentIntent event as a settlement of its charge; `None` for the ones that settle
+/// nothing (`created`, `amount_capturable_updated`, …).
+fn payment_intent_settlement(what: &str, intent: &StripeObject) -> Option<Settlement> {
+    let reference = intent.id.clone();
+    Some(match what {
+        "succeeded" => Settlement::Succeeded { reference },
+        "processing" => Settlement::Pending { reference },
+        "requires_action" => Settlement::RequiresAction {
+            reference,
+            next_action: NextAction {
+                kind: intent
+                    .next_action
+                    .as_ref()
+                    .map_or_else(|| "use_stripe_sdk".to_owned(), |action| action.kind.clone()),
+                redirect_url: intent
+                    .next_action
+                    .as_ref()
+                    .and_then(|action| action.redirect_to_url.as_ref())
+                    .and_then(|redirect| redirect.url.clone()),
+                client_secret: intent.client_secret.clone().map(ClientSecret),
+            },
+        },
+        "payment_failed" => Settlement::Failed(payment_failure(intent)),
+        "canceled" => Settlement::Failed(Failure {
+            code: "canceled".into(),
+            message: format!(
+                "the PaymentIntent was canceled ({})",
+                intent.cancellation_reason.as_deref().unwrap_or("no reason given")
+            ),
+        }),
+        _ => return None,
+    })
+}
+
+/// Stripe's `last_payment_error` in Kassa's terms: the decline code when the card was declined
+/// (`insufficient_funds`, …), else Stripe's error code (`expired_card`, `processing_error`, …).
+fn payment_failure(intent: &StripeObject) -> Failure {
+    let error = intent.last_payment_error.clone().unwrap_or_default();
+    let code = match (error.code.as_deref(), error.decline_code) {
+        (Some("card_declined") | None, Some(decline)) => decline,
+        (Some("card_declined") | None, None) => "generic_decline".to_owned(),
+        (Some(code), _) => code.to_owned(),
+    };
+    let message = error.message.unwrap_or_else(|| "the payment failed at Stripe".to_owned());
+    Failure { code, message }
+}
+
+/// The outcome of an event Kassa keeps without applying.
+fn stored_only(kind: &str) -> String {
+    if kind.starts_with("invoice.") || kind.starts_with("customer.subscription.") {
+        "stored for subscriptions".to_owned()
+    } else {
+        "stored: not a type Kassa applies".to_owned()
+    }
+}

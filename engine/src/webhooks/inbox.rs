@@ -1,0 +1,153 @@
+//! The inbox: a gateway's event is persisted (deduplicated by the gateway's event id) and made
+//! durable before it is acknowledged; it is applied after, off the request. Applying it and
+//! marking it applied are separate writes, which is safe because every effect is idempotent (see
+//! [`super::apply`]): a crash between persist and apply, or between apply and the mark, leaves the
+//! event in the inbox, and the next start applies it — once more at most, changing nothing more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+
+use super::apply::{Applier, STRIPE};
+use super::stripe_event::{NotAnEvent, StripeEvent};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{AccountId, Applied, EventId, GatewayEvent};
+use crate::store::{Store, StoreError};
+
+/// How long an event whose apply failed on Kassa's side (storage, an actor) waits to be tried
+/// again.
+const APPLY_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{0}")]
+    NotAnEvent(#[from] NotAnEvent),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// What became of a delivery; either way it is durable when this is answered.
+#[derive(Debug)]
+pub enum Ingested {
+    Stored(GatewayEvent),
+    /// An event with the same gateway id was stored before: nothing was written.
+    Duplicate(GatewayEvent),
+}
+
+pub struct InboxSettings {
+    pub apply_concurrency: usize,
+    pub apply_delay: Duration,
+    /// Where events about nothing Kassa knows are listed.
+    pub default_account: AccountId,
+}
+
+pub struct Inbox {
+    store: Arc<dyn Store>,
+    applier: Arc<Applier>,
+    queue: mpsc::UnboundedSender<GatewayEvent>,
+    default_account: AccountId,
+}
+
+impl Inbox {
+    /// Starts the task that applies events; call [`Inbox::resume`] once to apply what a crash
+    /// left in the inbox.
+    pub fn start(store: Arc<dyn Store>, applier: Applier, settings: InboxSettings) -> Inbox {
+        let applier = Arc::new(applier);
+        let (queue, events) = mpsc::unbounded_channel();
+        tokio::spawn(apply_forever(
+            Arc::clone(&store),
+            Arc::clone(&applier),
+            events,
+            queue.clone(),
+            settings.apply_concurrency,
+            settings.apply_delay,
+        ));
+        Inbox { store, applier, queue, default_account: settings.default_account }
+    }
+
+    /// Queues every persisted event not yet applied; answers how many.
+    pub fn resume(&self) -> Result<usize, StoreError> {
+        let unapplied = self.store.unapplied_gateway_events()?;
+        let count = unapplied.len();
+        for event in unapplied {
+            let _ = self.queue.send(event);
+        }
+        Ok(count)
+    }
+
+    /// Takes a verified Stripe event: stored once, durable when answered, then applied.
+    pub async fn ingest_stripe(&self, body: &[u8]) -> Result<Ingested, IngestError> {
+        let parsed = StripeEvent::parse(body)?;
+        let payload = std::str::from_utf8(body)
+            .map_err(|_| NotAnEvent::new("the body is not UTF-8"))?
+            .to_owned();
+        // Listed for the account whose charge it is about (found again when it is applied).
+        let account = match self.applier.locate(&parsed)? {
+            Some(target) => target.key.account,
+            None => self.default_account.clone(),
+        };
+        let event = GatewayEvent {
+            id: EventId::generate(),
+            account,
+            gateway: STRIPE.to_owned(),
+            gateway_event_id: parsed.id,
+            kind: parsed.kind,
+            gateway_created: parsed.created,
+            received: now_unix_secs(),
+            payload,
+            applied: None,
+        };
+        let stored = self.store.insert_gateway_event(&event)?;
+        // A duplicate waits too: the first delivery may not be durable yet, and this answer
+        // tells the gateway to stop sending it.
+        self.store.sync().wait().await?;
+        Ok(match stored {
+            Some(earlier) => Ingested::Duplicate(earlier),
+            None => {
+                let _ = self.queue.send(event.clone());
+                Ingested::Stored(event)
+            }
+        })
+    }
+}
+
+async fn apply_forever(
+    store: Arc<dyn Store>,
+    applier: Arc<Applier>,
+    mut events: mpsc::UnboundedReceiver<GatewayEvent>,
+    retry: mpsc::UnboundedSender<GatewayEvent>,
+    concurrency: usize,
+    delay: Duration,
+) {
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    while let Some(event) = events.recv().await {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+        let (store, applier, retry) = (Arc::clone(&store), Arc::clone(&applier), retry.clone());
+        tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let applied = apply_one(store.as_ref(), &applier, event.clone()).await;
+            drop(slot);
+            if let Err(error) = applied {
+                tracing::warn!(event = %event.id, gateway_event = %event.gateway_event_id, %error, "applying a gateway event failed; trying again later");
+                tokio::time::sleep(APPLY_RETRY_AFTER).await;
+                let _ = retry.send(event);
+            }
+        });
+    }
+}
+
+async fn apply_one(
+    store: &dyn Store,
+    applier: &Applier,
+    mut event: GatewayEvent,
+) -> Result<(), String> {
+    let outcome = applier.apply(&event).await.map_err(|error| error.to_string())?;
+    tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, %outcome, "gateway event applied");
+    event.applied = Some(Applied { at: now_unix_secs(), outcome });
+    // Not waited for: if it is lost, the event is applied again, changing nothing more.
+    store.complete_gateway_event(&event).map_err(|error| error.to_string())?;
+    Ok(())
+}

@@ -1,0 +1,403 @@
+//! Stripe's webhooks through the engine: what a platform relies on when Stripe tells Kassa what
+//! happened after the fact.
+//!
+//! Proves that only deliveries signed with the endpoint's secret within five minutes are taken
+//! (forged, tampered, wrong secret, 301 s old or ahead, unsigned and malformed ones are a 400 and
+//! leave nothing behind; a header with two `v1` values, one valid, is taken); that an event
+//! delivered ten times at once is stored and applied once; that a 3-D Secure charge is settled by
+//! its `payment_intent.succeeded` and a later-arriving older `payment_failed` changes nothing; that
+//! a refund made in the Stripe dashboard appears as a Kassa refund while Kassa's own refund is not
+//! counted twice; that disputes show on the charge and at `GET /v1/disputes/{id}` and only move
+//! forward; that `GET /v1/events` lists, filters and pages them; and that a `kill -9` between
+//! persisting an event and applying it loses nothing and applies it exactly once after restart.
+//! How: the real engine over HTTP with Stripe as its gateway (the local fake Stripe), signatures
+//! computed here with HMAC-SHA256 as Stripe documents them.
+
+mod common;
+#[allow(dead_code)] // The adapter tests use more of the fake than these do.
+#[path = "../../gateways/tests/common/fake_stripe.rs"]
+mod fake_stripe;
+
+use std::time::Duration;
+
+use common::*;
+use fake_stripe::FakeStripe;
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+
+const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
+const PATH: &str = "/v1/webhooks/stripe";
+
+fn config(api_base: &str, apply_delay_ms: u64) -> Config {
+    Config::default().with_default_gateway("stripe").with_toml(&format!(
+        r#"[gateways.stripe]
+secret_key = "{}"
+api_base = "{api_base}"
+webhook_secret = "{WEBHOOK_SECRET}"
+
+[webhooks]
+apply_delay_ms = {apply_delay_ms}
+"#,
+        fake_stripe::SECRET_KEY
+    ))
+}
+
+/// `Stripe-Signature` for `body` at `timestamp`, as Stripe computes it.
+fn signature(secret: &str, body: &[u8], timestamp: u64) -> String {
+    format!("t={timestamp},v1={}", v1(secret, body, timestamp))
+}
+
+fn v1(secret: &str, body: &[u8], timestamp: u64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn event(id: &str, kind: &str, created: u64, object: Value) -> Vec<u8> {
+    to_bytes(&json!({
+        "id": id,
+        "object": "event",
+        "api_version": "2020-08-27",
+        "type": kind,
+        "created": created,
+        "livemode": false,
+        "data": { "object": object },
+    }))
+}
+
+fn payment_intent(intent: &str, charge: &str, status: &str) -> Value {
+    json!({
+        "id": intent,
+        "object": "payment_intent",
+        "amount": 4200,
+        "currency": "eur",
+        "status": status,
+        "metadata": { "kassa_idempotency_key": charge },
+        "last_payment_error": {
+            "code": "card_declined",
+            "decline_code": "insufficient_funds",
+            "message": "Your card has insufficient funds."
+        },
+    })
+}
+
+/// Delivers `body` signed now, as Stripe would.
+async fn deliver(engine: &Engine, body: &[u8]) -> Resp {
+    let header = signature(WEBHOOK_SECRET, body, now_secs());
+    engine.api_with_authorization(None).post_webhook(PATH, body.to_vec(), Some(&header)).await
+}
+
+async fn events(api: &Api, query: &str) -> Vec<Value> {
+    api.get_ok(&format!("/v1/events{query}")).await["data"].as_array().unwrap().clone()
+}
+
+/// A charge left `requires_action` by 3-D Secure: (charge id, PaymentIntent id).
+async fn charge_awaiting_authentication(api: &Api) -> (String, String) {
+    let (customer, _) = api.customer_with_card("pm_card_threeDSecure2Required").await;
+    let charge = api.charge(&customer, 4200, "eur").await.ok().clone();
+    assert_eq!(charge["status"], "requires_action", "{charge}");
+    (str_field(&charge, "id").to_owned(), str_field(&charge, "gateway_reference").to_owned())
+}
+
+async fn wait_applied(api: &Api, kind: &str, count: usize) -> Vec<Value> {
+    wait_for("the events to be applied", Duration::from_secs(15), || async {
+        let listed = events(api, &format!("?type={kind}")).await;
+        (listed.len() == count && listed.iter().all(|event| event["applied"] == true))
+            .then_some(listed)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let webhooks = engine.api_with_authorization(None);
+    let body = event(
+        "evt_sig_1",
+        "customer.created",
+        now_secs(),
+        json!({"id": "cus_x", "object": "customer"}),
+    );
+    let now = now_secs();
+    let mut tampered = body.clone();
+    let at = tampered.iter().position(|byte| *byte == b'x').unwrap();
+    tampered[at] = b'y';
+    let refused: Vec<(&str, Vec<u8>, Option<String>)> = vec![
+        ("missing header", body.clone(), None),
+        ("wrong secret", body.clone(), Some(signature("whsec_other", &body, now))),
+        ("tampered body", tampered, Some(signature(WEBHOOK_SECRET, &body, now))),
+        ("301 s old", body.clone(), Some(signature(WEBHOOK_SECRET, &body, now - 301))),
+        ("301 s ahead", body.clone(), Some(signature(WEBHOOK_SECRET, &body, now + 301))),
+        ("no v1", body.clone(), Some(format!("t={now}"))),
+        ("garbage header", body.clone(), Some("garbage".to_owned())),
+        ("forged v1", body.clone(), Some(format!("t={now},v1={}", "ab".repeat(32)))),
+    ];
+    for (what, body, header) in refused {
+        let answer = webhooks.post_webhook(PATH, body, header.as_deref()).await;
+        assert_error(&answer, 400, "signature_invalid");
+        assert!(
+            answer.body["error"]["message"].as_str().unwrap().contains("Stripe-Signature"),
+            "{what}: {:?}",
+            answer.body
+        );
+    }
+    // Signed, but not an event.
+    let not_json = b"not json".to_vec();
+    let answer = deliver(&engine, &not_json).await;
+    assert_error(&answer, 400, "validation_error");
+    let api = engine.api_a();
+    assert!(events(&api, "").await.is_empty(), "nothing refused is stored");
+
+    // Two v1 values (a secret being rolled), one of them valid.
+    let both = format!(
+        "t={now},v1={},v1={}",
+        v1("whsec_old_secret", &body, now),
+        v1(WEBHOOK_SECRET, &body, now)
+    );
+    let answer = webhooks.post_webhook(PATH, body.clone(), Some(&both)).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["duplicate"], false);
+    let listed = wait_applied(&api, "customer.created", 1).await;
+    assert_eq!(listed[0]["gateway_event_id"], "evt_sig_1");
+    assert_eq!(listed[0]["gateway"], "stripe");
+    assert_eq!(listed[0]["outcome"], "stored: not a type Kassa applies");
+    // The route takes no API key, and no other method.
+    let get = webhooks.get(PATH).await;
+    assert_eq!(get.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_delivered_ten_times_at_once_is_applied_once_and_older_events_change_nothing() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (charge, intent) = charge_awaiting_authentication(&api).await;
+    let created = now_secs();
+    let succeeded = event(
+        "evt_dup_1",
+        "payment_intent.succeeded",
+        created,
+        payment_intent(&intent, &charge, "succeeded"),
+    );
+    let deliveries = (0..10).map(|_| deliver(&engine, &succeeded));
+    let answers = futures::future::join_all(deliveries).await;
+    assert!(
+        answers.iter().all(|answer| answer.status == 200),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    let firsts = answers.iter().filter(|answer| answer.body["duplicate"] == false).count();
+    assert_eq!(firsts, 1, "one delivery stored, nine duplicates");
+    let ids: std::collections::HashSet<_> =
+        answers.iter().map(|answer| answer.body["id"].clone()).collect();
+    assert_eq!(ids.len(), 1, "every duplicate names the stored event");
+
+    let listed = wait_applied(&api, "payment_intent.succeeded", 1).await;
+    assert_eq!(listed[0]["outcome"], format!("charge {charge} succeeded"));
+    let path = format!("/v1/charges/{charge}");
+    let settled = api.get_ok(&path).await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["next_action"], Value::Null);
+
+    // Stripe does not promise order: an older failure arriving now changes nothing.
+    let failed = event(
+        "evt_dup_0",
+        "payment_intent.payment_failed",
+        created - 10,
+        payment_intent(&intent, &charge, "requires_payment_method"),
+    );
+    assert_eq!(deliver(&engine, &failed).await.status, 200);
+    let listed = wait_applied(&api, "payment_intent.payment_failed", 1).await;
+    assert_eq!(listed[0]["outcome"], format!("no change: charge {charge} is succeeded"));
+    assert_eq!(api.get_ok(&path).await["status"], "succeeded");
+    // The 3-D Secure charge of another customer, failed by its event.
+    let (other, other_intent) = charge_awaiting_authentication(&api).await;
+    let failed = event(
+        "evt_dup_2",
+        "payment_intent.payment_failed",
+        created,
+        payment_intent(&other_intent, &other, "requires_payment_method"),
+    );
+    deliver(&engine, &failed).await;
+    wait_applied(&api, "payment_intent.payment_failed", 2).await;
+    let other = api.get_ok(&format!("/v1/charges/{other}")).await;
+    assert_eq!(other["status"], "failed");
+    assert_eq!(other["failure_code"], "insufficient_funds");
+    // Account B sees none of A's events.
+    assert!(events(&engine.api_b(), "").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_refund_becomes_a_kassa_refund_and_kassas_own_is_not_counted_twice() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge_ok(&customer, 2000, "usd").await;
+    let (charge_id, intent) = (str_field(&charge, "id"), str_field(&charge, "gateway_reference"));
+    let own = api.refund(charge_id, Some(500)).await.ok().clone();
+    let own_reference = str_field(&own, "gateway_reference");
+    assert_eq!(stripe.refunds_created(), 1);
+
+    let stripe_charge = |refunds: Value, total: i64| {
+        json!({
+            "id": "ch_3stripe",
+            "object": "charge",
+            "payment_intent": intent,
+            "amount": 2000,
+            "amount_refunded": total,
+            "refunds": { "object": "list", "data": refunds },
+        })
+    };
+    // Stripe's event for Kassa's own refund: nothing new.
+    let own_only = json!([{ "id": own_reference, "amount": 500, "status": "succeeded",
+        "metadata": { "kassa_idempotency_key": own["id"] } }]);
+    deliver(
+        &engine,
+        &event("evt_ref_1", "charge.refunded", now_secs(), stripe_charge(own_only.clone(), 500)),
+    )
+    .await;
+    let listed = wait_applied(&api, "charge.refunded", 1).await;
+    assert!(listed[0]["outcome"].as_str().unwrap().starts_with("no change"), "{listed:?}");
+    assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await["amount_refunded"], 500);
+
+    // A refund of 300 made in the dashboard, then the same state in a second event.
+    let mut both = own_only.as_array().unwrap().clone();
+    both.push(json!({ "id": "re_dashboard_1", "amount": 300, "status": "succeeded",
+        "reason": "requested_by_customer", "metadata": {} }));
+    for id in ["evt_ref_2", "evt_ref_3"] {
+        deliver(
+            &engine,
+            &event(id, "charge.refunded", now_secs(), stripe_charge(json!(both), 800)),
+        )
+        .await;
+    }
+    wait_applied(&api, "charge.refunded", 3).await;
+    let after = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+    assert_eq!(after["amount_refunded"], 800, "{after}");
+    let refund = dashboard_refund(&api).await;
+    assert_eq!(refund["gateway_reference"], "re_dashboard_1");
+    assert_eq!(refund["charge"], charge_id);
+    assert_eq!(refund["amount"], 300);
+    assert_eq!(refund["status"], "succeeded");
+    assert_eq!(refund["reason"], "requested_by_customer");
+    assert_eq!(stripe.refunds_created(), 1, "Kassa asked Stripe for no refund of its own");
+}
+
+/// The one Kassa refund recorded from the dashboard's: its event's outcome names it.
+async fn dashboard_refund(api: &Api) -> Value {
+    let listed = events(api, "?type=charge.refunded").await;
+    let recorded: Vec<_> = listed
+        .iter()
+        .filter_map(|event| event["outcome"].as_str())
+        .filter(|outcome| outcome.contains("recorded as"))
+        .collect();
+    assert_eq!(recorded.len(), 1, "one event recorded a refund: {listed:?}");
+    let refund_id = recorded[0].rsplit(' ').next().unwrap();
+    api.get_ok(&format!("/v1/refunds/{refund_id}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_shows_on_its_charge_and_only_moves_forward() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge_ok(&customer, 5000, "usd").await;
+    let (charge_id, intent) = (str_field(&charge, "id"), str_field(&charge, "gateway_reference"));
+    let dispute = |status: &str| {
+        json!({ "id": "du_1", "object": "dispute", "amount": 5000, "currency": "usd",
+            "charge": "ch_3stripe", "payment_intent": intent, "reason": "fraudulent", "status": status })
+    };
+    let now = now_secs();
+    deliver(
+        &engine,
+        &event("evt_dp_1", "charge.dispute.created", now - 100, dispute("needs_response")),
+    )
+    .await;
+    wait_applied(&api, "charge.dispute.created", 1).await;
+    let disputed = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+    assert_eq!(disputed["disputed"], true, "{disputed}");
+    let dispute_id = str_field(&disputed, "dispute").to_owned();
+    let shown = api.get_ok(&format!("/v1/disputes/{dispute_id}")).await;
+    assert_eq!(shown["status"], "needs_response");
+    assert_eq!(shown["reason"], "fraudulent");
+    assert_eq!(shown["amount"], 5000);
+    assert_eq!(shown["charge"], charge_id);
+    assert_eq!(shown["gateway_reference"], "du_1");
+
+    deliver(&engine, &event("evt_dp_3", "charge.dispute.closed", now, dispute("won"))).await;
+    wait_applied(&api, "charge.dispute.closed", 1).await;
+    // An update older than the close arrives last.
+    deliver(
+        &engine,
+        &event("evt_dp_2", "charge.dispute.updated", now - 50, dispute("under_review")),
+    )
+    .await;
+    wait_applied(&api, "charge.dispute.updated", 1).await;
+    assert_eq!(api.get_ok(&format!("/v1/disputes/{dispute_id}")).await["status"], "won");
+    assert_error(
+        &engine.api_b().get(&format!("/v1/disputes/{dispute_id}")).await,
+        404,
+        "not_found",
+    );
+
+    // Listing: newest first, paged, filtered.
+    let first = api.get_ok("/v1/events?limit=2").await;
+    assert_eq!(first["has_more"], true);
+    let mut all = first["data"].as_array().unwrap().clone();
+    let after = str_field(&all[1], "id").to_owned();
+    let rest = api.get_ok(&format!("/v1/events?limit=2&starting_after={after}")).await;
+    assert_eq!(rest["has_more"], false);
+    all.extend(rest["data"].as_array().unwrap().iter().cloned());
+    let kinds: Vec<_> = all.iter().map(|event| event["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["charge.dispute.updated", "charge.dispute.closed", "charge.dispute.created"]
+    );
+    assert_error(&api.get("/v1/events?starting_after=nope").await, 400, "validation_error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_persist_and_apply_loses_nothing_and_applies_once() {
+    let stripe = FakeStripe::start().await;
+    // Applying waits an hour: the engine is killed in between.
+    let mut engine = Engine::start(config(&stripe.api_base(), 3_600_000)).await;
+    let api = engine.api_a();
+    let (charge, intent) = charge_awaiting_authentication(&api).await;
+    let succeeded = event(
+        "evt_kill_1",
+        "payment_intent.succeeded",
+        now_secs(),
+        payment_intent(&intent, &charge, "succeeded"),
+    );
+    assert_eq!(deliver(&engine, &succeeded).await.status, 200);
+    let listed = events(&api, "").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["applied"], false, "acknowledged, not yet applied");
+    assert_eq!(api.get_ok(&format!("/v1/charges/{charge}")).await["status"], "requires_action");
+
+    engine.kill();
+    engine.reconfigure(config(&stripe.api_base(), 0));
+    engine.launch().await;
+    let api = engine.api_a();
+    let listed = wait_applied(&api, "payment_intent.succeeded", 1).await;
+    assert_eq!(listed[0]["outcome"], format!("charge {charge} succeeded"));
+    assert_eq!(api.get_ok(&format!("/v1/charges/{charge}")).await["status"], "succeeded");
+    // Stripe retries what it thinks was lost: a duplicate, changing nothing.
+    let again = deliver(&engine, &succeeded).await;
+    assert_eq!(again.body["duplicate"], true);
+    engine.restart_graceful().await;
+    let api = engine.api_a();
+    let listed = events(&api, "").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["applied"], true);
+    assert_eq!(
+        engine.log_text().matches("gateway event applied").count(),
+        1,
+        "applied exactly once"
+    );
+}
