@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kassa_gateways::Durability;
+use kassa_gateways::mpesa::MpesaGateway;
 use rand::Rng;
 
 use crate::actor::registry::RegistryLimits;
@@ -95,7 +96,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         );
     }
 
-    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone());
+    let mpesa_gateway = mpesa.as_ref().map(|callbacks| callbacks.gateway.clone());
+    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone(), mpesa_gateway);
     let resumed = inbox.resume().map_err(store_error)?;
     if resumed > 0 {
         tracing::info!(resumed, "applying gateway events persisted before the last stop");
@@ -189,7 +191,12 @@ async fn expire_idempotency_records(store: Arc<dyn Store>) {
 
 /// The gateway events' inbox. Events about nothing Kassa knows are listed for the default
 /// account (or the first configured one when there is no default).
-fn open_inbox(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Inbox {
+fn open_inbox(
+    config: &Config,
+    store: Arc<dyn Store>,
+    registry: Registry,
+    mpesa: Option<MpesaGateway>,
+) -> Inbox {
     let mut accounts: Vec<AccountId> = config
         .accounts
         .iter()
@@ -209,7 +216,7 @@ fn open_inbox(config: &Config, store: Arc<dyn Store>, registry: Registry) -> Inb
         apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
         default_account,
     };
-    Inbox::start(Arc::clone(&store), Applier::new(store, registry, accounts), settings)
+    Inbox::start(Arc::clone(&store), Applier::new(store, registry, mpesa, accounts), settings)
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

@@ -87,6 +87,18 @@ async fn charge_now(api: &Api, charge: &Value) -> Value {
     api.get_ok(&format!("/v1/charges/{}", str_field(charge, "id"))).await
 }
 
+/// Callbacks are applied after their 200: waits until `count` of them have been, and answers
+/// them, newest first.
+async fn applied_callbacks(api: &Api, count: usize) -> Vec<Value> {
+    wait_for("the callbacks to be applied", Duration::from_secs(15), || async {
+        let listed = api.get_ok("/v1/events?type=mpesa.stk_push.result").await;
+        let events = listed["data"].as_array().unwrap().clone();
+        (events.len() == count && events.iter().all(|event| event["applied"] == true))
+            .then_some(events)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phone_numbers_attach_as_mpesa_payment_methods() {
     let daraja = FakeDaraja::start().await;
@@ -145,15 +157,20 @@ async fn the_callback_settles_the_pushed_charge_once() {
     let answer = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 150)).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
     assert_eq!(answer.body["ResultCode"], 0);
+    let applied = applied_callbacks(&api, 1).await;
+    assert_eq!(applied[0]["gateway"], "mpesa");
     let settled = charge_now(&api, &charge).await;
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(settled["gateway_reference"], checkout.as_str());
 
-    // Safaricom sends again, or sends a contradicting late result: nothing changes.
+    // Safaricom sends again (a duplicate, not stored again), or sends a contradicting late
+    // result (kept, and applied as no change).
     for late in [callback(&checkout, 0, 150), callback(&checkout, 1032, 150)] {
         assert_eq!(post_callback(&engine, CALLBACK_TOKEN, &late).await.status, 200);
-        assert_eq!(charge_now(&api, &charge).await, settled);
     }
+    let applied = applied_callbacks(&api, 2).await;
+    assert!(applied[0]["outcome"].as_str().unwrap().starts_with("no change"), "{applied:?}");
+    assert_eq!(charge_now(&api, &charge).await, settled);
     assert!(!engine.log_text().contains(CALLBACK_TOKEN), "the path token is never logged");
 }
 
@@ -162,13 +179,14 @@ async fn cancelled_and_unreachable_prompts_fail_the_charge() {
     let daraja = FakeDaraja::start().await;
     let engine = Engine::start(mpesa_config(&daraja)).await;
     let api = engine.api_a();
-    for (result_code, failure_code) in
-        [(1032, "customer_cancelled"), (1037, "customer_unreachable")]
+    for (done, (result_code, failure_code)) in
+        [(1032, "customer_cancelled"), (1037, "customer_unreachable")].into_iter().enumerate()
     {
         let (_, charge) = pushed_charge(&api, 20).await;
         let checkout = str_field(&charge, "gateway_reference").to_owned();
         let result = callback(&checkout, result_code, 20);
         assert_eq!(post_callback(&engine, CALLBACK_TOKEN, &result).await.status, 200);
+        applied_callbacks(&api, done + 1).await;
         let failed = charge_now(&api, &charge).await;
         assert_eq!(failed["status"], "failed", "{failed}");
         assert_eq!(failed["failure_code"], failure_code);
@@ -187,6 +205,11 @@ async fn unknown_and_unauthenticated_callbacks_change_nothing() {
     let unknown = callback("ws_CO_000000000000000000000", 0, 75);
     let answer = post_callback(&engine, CALLBACK_TOKEN, &unknown).await;
     assert_eq!(answer.status, 200, "{}", answer.text);
+    let applied = applied_callbacks(&api, 1).await;
+    assert_eq!(
+        applied[0]["outcome"],
+        "ignored: unknown CheckoutRequestID ws_CO_000000000000000000000"
+    );
     // Not an STK callback at all: the same.
     let answer = post_callback(&engine, CALLBACK_TOKEN, &json!({ "hello": "world" })).await;
     assert_eq!(answer.status, 200, "{}", answer.text);

@@ -239,9 +239,6 @@ pub trait Store: Send + Sync + 'static {
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError>;
     /// Every charge still `processing` and refund still `pending`, for recovery.
     fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError>;
-    /// An unsettled charge found by its id alone, with its account: for a gateway's callback,
-    /// which names the charge but no account (M-Pesa). `None` once it is settled.
-    fn unsettled_charge(&self, id: &ChargeId) -> Result<Option<(AccountId, Charge)>, StoreError>;
 
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
     /// Stores a generated key's hash for the account, durably.

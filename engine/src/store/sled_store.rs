@@ -560,23 +560,6 @@ impl Store for SledStore {
         Ok(found)
     }
 
-    /// A scan of the unsettled index, not a lookup: it holds only charges and refunds under way
-    /// (small), and callbacks are rare next to charges, so no index is added to every charge's
-    /// write for them.
-    fn unsettled_charge(&self, id: &ChargeId) -> Result<Option<(AccountId, Charge)>, StoreError> {
-        for item in self.tree(TreeId::Unsettled).iter().keys() {
-            let key = item?;
-            let corrupt = || StoreError::Corrupt("unsettled index key".into());
-            let (account, _, object_id) = keys::split_owned(&key).ok_or_else(corrupt)?;
-            if object_id != id.as_str() {
-                continue;
-            }
-            let account = AccountId::parse(account).ok_or_else(corrupt)?;
-            return Ok(self.charge_at(&key)?.map(|charge| (account, charge)));
-        }
-        Ok(None)
-    }
-
     /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
     /// of one event exactly one is stored. The inbox entry is written before the record: a crash
     /// between them leaves an entry without a record, which [`Self::unapplied_gateway_events`]
@@ -880,8 +863,6 @@ mod tests {
         )
         .await;
         assert_eq!(store.unsettled().unwrap().len(), 1);
-        assert_eq!(store.unsettled_charge(&charge.id).unwrap(), Some((account(), charge.clone())));
-        assert_eq!(store.unsettled_charge(&ChargeId::generate()).unwrap(), None);
         charge.fail(Failure { code: "generic_decline".into(), message: "declined".into() });
         let outcome = Outcome::Charge(charge.clone());
         let changes = ChangeSet::new(&account(), &customer.id)
@@ -889,7 +870,6 @@ mod tests {
             .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
         commit(&store, changes).await;
         assert!(store.unsettled().unwrap().is_empty());
-        assert_eq!(store.unsettled_charge(&charge.id).unwrap(), None);
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
     }

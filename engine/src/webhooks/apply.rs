@@ -7,17 +7,21 @@ use std::sync::Arc;
 
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::messages::SettleCharge;
-use crate::actor::settlement::Settlement;
+use crate::actor::settlement::{Settlement, charge_outcome};
 use crate::actor::{ActorError, CustomerKey, Registry};
 use crate::domain::{
     AccountId, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction, RefundReason,
 };
 use crate::store::{Store, StoreError};
+use kassa_gateways::mpesa::{MpesaGateway, parse_callback};
 
 use super::stripe_event::{KASSA_ID_METADATA, StripeEvent, StripeObject};
 
-/// The gateway name Stripe's charges are recorded under.
+/// The gateway names charges are recorded under.
 pub const STRIPE: &str = "stripe";
+pub const MPESA: &str = "mpesa";
+/// The event type an M-Pesa STK Push result is listed as.
+pub const MPESA_STK_RESULT: &str = "mpesa.stk_push.result";
 
 /// A charge an event is about: whose it is and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,20 +33,60 @@ pub struct ChargeTarget {
 pub struct Applier {
     store: Arc<dyn Store>,
     registry: Registry,
+    /// Maps a CheckoutRequestID back to its charge, when M-Pesa is enabled.
+    mpesa: Option<MpesaGateway>,
     /// Every account the engine serves: a PaymentIntent's metadata names the Kassa charge but
     /// not its account.
     accounts: Vec<AccountId>,
 }
 
 impl Applier {
-    pub fn new(store: Arc<dyn Store>, registry: Registry, accounts: Vec<AccountId>) -> Applier {
-        Applier { store, registry, accounts }
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        mpesa: Option<MpesaGateway>,
+        accounts: Vec<AccountId>,
+    ) -> Applier {
+        Applier { store, registry, mpesa, accounts }
+    }
+
+    /// The account's charge with this id, of `gateway`, whichever account it is in.
+    fn find_charge(
+        &self,
+        id: &ChargeId,
+        gateway: &str,
+    ) -> Result<Option<ChargeTarget>, StoreError> {
+        for account in &self.accounts {
+            if let Some(charge) = self.store.charge(account, id)?
+                && charge.gateway == gateway
+            {
+                let key = CustomerKey { account: account.clone(), customer: charge.customer };
+                return Ok(Some(ChargeTarget { key, charge: id.clone() }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The charge an STK Push result is about: the M-Pesa adapter remembers which charge each
+    /// CheckoutRequestID was pushed for.
+    pub fn locate_mpesa(
+        &self,
+        checkout_request_id: &str,
+    ) -> Result<Option<ChargeTarget>, StoreError> {
+        let Some(gateway) = &self.mpesa else { return Ok(None) };
+        let key = gateway
+            .idempotency_key_for(checkout_request_id)
+            .map_err(|error| StoreError::Storage(error.to_string()))?;
+        match key.as_deref().and_then(ChargeId::parse) {
+            Some(id) => self.find_charge(&id, MPESA),
+            None => Ok(None),
+        }
     }
 
     /// The Kassa charge a Stripe event is about, if any: by the PaymentIntent's reference (once
     /// Kassa recorded it), else by the Kassa charge id the adapter tagged the PaymentIntent
     /// with (its webhook can arrive before Kassa's own answer from Stripe).
-    pub fn locate(&self, event: &StripeEvent) -> Result<Option<ChargeTarget>, StoreError> {
+    pub fn locate_stripe(&self, event: &StripeEvent) -> Result<Option<ChargeTarget>, StoreError> {
         if let Some(reference) = event.payment_intent()
             && let Some((account, customer, charge)) =
                 self.store.charge_by_reference(STRIPE, reference)?
@@ -53,21 +97,54 @@ impl Applier {
         else {
             return Ok(None);
         };
-        let Some(id) = object.kassa_id().and_then(ChargeId::parse) else { return Ok(None) };
-        for account in &self.accounts {
-            if let Some(charge) = self.store.charge(account, &id)?
-                && charge.gateway == STRIPE
-            {
-                let key = CustomerKey { account: account.clone(), customer: charge.customer };
-                return Ok(Some(ChargeTarget { key, charge: id }));
-            }
+        match object.kassa_id().and_then(ChargeId::parse) {
+            Some(id) => self.find_charge(&id, STRIPE),
+            None => Ok(None),
         }
-        Ok(None)
     }
 
     /// Applies a persisted event and answers what that did. An error is Kassa's own (storage,
     /// an actor unavailable): the event stays in the inbox and is applied again later.
     pub async fn apply(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
+        match stored.gateway.as_str() {
+            STRIPE => self.apply_stripe(stored).await,
+            MPESA => self.apply_mpesa(stored).await,
+            other => Ok(format!("ignored: no gateway {other}")),
+        }
+    }
+
+    async fn apply_mpesa(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
+        let result = match parse_callback(stored.payload.as_bytes()) {
+            Ok(result) => result,
+            Err(error) => return Ok(format!("ignored: {error}")),
+        };
+        let checkout = result.checkout_request_id.as_str();
+        let Some(target) = self.locate_mpesa(checkout)? else {
+            tracing::warn!(
+                checkout_request_id = checkout,
+                result_code = result.result_code,
+                "M-Pesa callback ignored: unknown CheckoutRequestID"
+            );
+            return Ok(format!("ignored: unknown CheckoutRequestID {checkout}"));
+        };
+        if let Some(amount_minor) = result.amount_minor
+            && let Some(charge) = self.store.charge(&target.key.account, &target.charge)?
+            && amount_minor != charge.amount.amount_minor
+        {
+            // The path token vouches for the sender; a different amount is Safaricom's word on
+            // what moved, so it is applied and flagged for an operator.
+            tracing::error!(charge = %charge.id, amount_minor, charged_minor = charge.amount.amount_minor, "M-Pesa callback amount differs from the charge");
+        }
+        let settlement = charge_outcome(result.outcome());
+        let cause = format!("webhook {}", stored.id);
+        match self.settle(&target, settlement, cause).await {
+            Ok(durably) => durably.await,
+            Err(ActorError::NotFound { kind, id }) => Ok(format!("ignored: no {kind} {id}")),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn apply_stripe(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
         let event = match StripeEvent::parse(stored.payload.as_bytes()) {
             Ok(event) => event,
             Err(error) => return Ok(format!("ignored: {error}")),
@@ -78,7 +155,7 @@ impl Applier {
             Some(action) => action,
             None => return Ok(stored_only(&event.kind)),
         };
-        let Some(target) = self.locate(&event)? else {
+        let Some(target) = self.locate_stripe(&event)? else {
             let reference = event.payment_intent().unwrap_or(object.id.as_str());
             return Ok(format!("ignored: no Kassa charge for {reference}"));
         };

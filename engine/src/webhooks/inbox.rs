@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 
-use super::apply::{Applier, STRIPE};
+use kassa_gateways::mpesa::MpesaSettlement;
+
+use super::apply::{Applier, MPESA, MPESA_STK_RESULT, STRIPE};
 use super::stripe_event::{NotAnEvent, StripeEvent};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Applied, EventId, GatewayEvent};
@@ -79,21 +81,54 @@ impl Inbox {
     /// Takes a verified Stripe event: stored once, durable when answered, then applied.
     pub async fn ingest_stripe(&self, body: &[u8]) -> Result<Ingested, IngestError> {
         let parsed = StripeEvent::parse(body)?;
-        let payload = std::str::from_utf8(body)
-            .map_err(|_| NotAnEvent::new("the body is not UTF-8"))?
-            .to_owned();
-        // Listed for the account whose charge it is about (found again when it is applied).
-        let account = match self.applier.locate(&parsed)? {
-            Some(target) => target.key.account,
-            None => self.default_account.clone(),
-        };
-        let event = GatewayEvent {
-            id: EventId::generate(),
-            account,
-            gateway: STRIPE.to_owned(),
+        let target = self.applier.locate_stripe(&parsed)?;
+        let delivery = Delivery {
+            gateway: STRIPE,
             gateway_event_id: parsed.id,
             kind: parsed.kind,
             gateway_created: parsed.created,
+        };
+        self.ingest(delivery, target.map(|target| target.key.account), body).await
+    }
+
+    /// Takes an M-Pesa STK Push result (authenticated by its path token). One result per push
+    /// and result code: Safaricom's retries are duplicates; a contradicting later result is kept
+    /// (and changes nothing when applied).
+    pub async fn ingest_mpesa(
+        &self,
+        settlement: &MpesaSettlement,
+        body: &[u8],
+    ) -> Result<Ingested, IngestError> {
+        let target = self.applier.locate_mpesa(&settlement.checkout_request_id)?;
+        let delivery = Delivery {
+            gateway: MPESA,
+            gateway_event_id: format!(
+                "{}:{}",
+                settlement.checkout_request_id, settlement.result_code
+            ),
+            kind: MPESA_STK_RESULT.to_owned(),
+            gateway_created: now_unix_secs(),
+        };
+        self.ingest(delivery, target.map(|target| target.key.account), body).await
+    }
+
+    async fn ingest(
+        &self,
+        delivery: Delivery,
+        account: Option<AccountId>,
+        body: &[u8],
+    ) -> Result<Ingested, IngestError> {
+        let payload = std::str::from_utf8(body)
+            .map_err(|_| NotAnEvent::new("the body is not UTF-8"))?
+            .to_owned();
+        let event = GatewayEvent {
+            id: EventId::generate(),
+            // Listed for the account whose charge it is about (found again when applied).
+            account: account.unwrap_or_else(|| self.default_account.clone()),
+            gateway: delivery.gateway.to_owned(),
+            gateway_event_id: delivery.gateway_event_id,
+            kind: delivery.kind,
+            gateway_created: delivery.gateway_created,
             received: now_unix_secs(),
             payload,
             applied: None,
@@ -110,6 +145,14 @@ impl Inbox {
             }
         })
     }
+}
+
+/// What identifies a delivery, from whichever gateway sent it.
+struct Delivery {
+    gateway: &'static str,
+    gateway_event_id: String,
+    kind: String,
+    gateway_created: i64,
 }
 
 async fn apply_forever(

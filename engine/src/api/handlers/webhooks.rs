@@ -7,27 +7,24 @@
 //! signature, so the secret path token is what authenticates them: a wrong one is a 404, as for
 //! any unknown path, and nothing is read.
 //!
-//! The callback names its push by CheckoutRequestID; the M-Pesa adapter maps that back to the
-//! charge id it was pushed for, and the charge's actor settles it forward-only (a duplicate or
-//! late callback changes nothing). Safaricom retries whatever is not answered 200, so a callback
-//! that cannot be used (unparsable, an unknown CheckoutRequestID, a charge already settled) is
-//! logged and still answered 200; only a failure of Kassa's own (storage) answers 5xx, so that
+//! A callback goes through the same inbox as Stripe's events: persisted (one per CheckoutRequestID
+//! and result code) before the 200, then applied: the M-Pesa adapter maps the CheckoutRequestID
+//! back to the charge it was pushed for, and the charge's actor settles it forward-only (a
+//! duplicate or late callback changes nothing). Safaricom retries whatever is not answered 200, so
+//! a callback that cannot be used (unparsable, an unknown CheckoutRequestID, a charge already
+//! settled) is still answered 200; only a failure of Kassa's own (storage) answers 5xx, so that
 //! Safaricom sends it again.
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::Reply;
-use crate::actor::CustomerKey;
-use crate::actor::messages::SettleCharge;
-use crate::actor::settlement::charge_outcome;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
-use crate::domain::ChargeId;
 use crate::domain::time::now_unix_secs;
 use crate::webhooks::{IngestError, Ingested, signature};
-use kassa_gateways::mpesa::{MpesaSettlement, parse_callback};
+use kassa_gateways::mpesa::parse_callback;
 
 pub async fn stripe(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
     let secret = app.stripe_webhook_secret.as_ref().ok_or_else(ApiError::webhook_not_found)?;
@@ -68,65 +65,26 @@ fn token_matches(expected: &str, given: &str) -> bool {
 }
 
 pub async fn mpesa(app: &App, request: &ApiRequest, token: &str) -> Result<Reply, ApiError> {
-    let callbacks = app
-        .mpesa
+    app.mpesa
         .as_ref()
         .filter(|callbacks| token_matches(callbacks.token.expose(), token))
         .ok_or_else(ApiError::webhook_not_found)?;
-    match parse_callback(&request.body) {
-        Ok(settlement) => settle(app, &callbacks.gateway, settlement, request).await,
+    let result = match parse_callback(&request.body) {
+        Ok(result) => result,
         Err(error) => {
             tracing::warn!(%error, "M-Pesa callback ignored: not an STK Push result");
+            return Ok(accepted());
+        }
+    };
+    match app.inbox.ingest_mpesa(&result, &request.body).await {
+        Ok(_) => Ok(accepted()),
+        Err(IngestError::NotAnEvent(error)) => {
+            tracing::warn!(%error, "M-Pesa callback ignored");
             Ok(accepted())
         }
+        // Safaricom sends it again.
+        Err(IngestError::Store(error)) => Err(ApiError::from(error)),
     }
-}
-
-async fn settle(
-    app: &App,
-    gateway: &kassa_gateways::mpesa::MpesaGateway,
-    settlement: MpesaSettlement,
-    request: &ApiRequest,
-) -> Result<Reply, ApiError> {
-    let checkout = settlement.checkout_request_id.as_str();
-    let charge_id = gateway
-        .idempotency_key_for(checkout)
-        .map_err(ApiError::internal)?
-        .and_then(|key| ChargeId::parse(&key));
-    let Some(charge_id) = charge_id else {
-        tracing::warn!(
-            checkout_request_id = checkout,
-            result_code = settlement.result_code,
-            "M-Pesa callback ignored: unknown CheckoutRequestID"
-        );
-        return Ok(accepted());
-    };
-    let Some((account, charge)) = app.store.unsettled_charge(&charge_id)? else {
-        tracing::info!(checkout_request_id = checkout, charge = %charge_id, "M-Pesa callback for a charge already settled: no change");
-        return Ok(accepted());
-    };
-    if let Some(amount_minor) = settlement.amount_minor
-        && amount_minor != charge.amount.amount_minor
-    {
-        // The path token vouches for the sender; a different amount is Safaricom's word on
-        // what moved, so it is applied and flagged for an operator.
-        tracing::error!(charge = %charge.id, amount_minor, charged_minor = charge.amount.amount_minor, "M-Pesa callback amount differs from the charge");
-    }
-    let key = CustomerKey { account, customer: charge.customer.clone() };
-    let message = SettleCharge {
-        charge: charge_id,
-        settlement: charge_outcome(settlement.outcome()),
-        cause: request.request_id.clone(),
-    };
-    let charge = app.registry.send(&key, message).await??.await?;
-    tracing::info!(
-        charge = %charge.id,
-        status = charge.status.as_str(),
-        result_code = settlement.result_code,
-        receipt = settlement.receipt_number.as_deref().unwrap_or(""),
-        "M-Pesa callback applied"
-    );
-    Ok(accepted())
 }
 
 #[cfg(test)]
