@@ -62,6 +62,9 @@ mod tests {
             "/v1/refunds",
             "/v1/sandbox/ledger",
             "/v1/webhooks/mpesa/{token}",
+            "/v1/webhooks/stripe",
+            "/v1/events",
+            "/v1/disputes/{id}",
             "/healthz",
         ] {
             assert!(paths.contains_key(path), "{path} is missing from openapi.json");
