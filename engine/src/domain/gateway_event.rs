@@ -23,7 +23,8 @@ pub struct GatewayEvent {
     pub received: i64,
     /// The body exactly as signed, so the event can be applied again after a crash and audited.
     pub payload: String,
-    /// `None` until applied.
+    /// `None` until applied. Stored apart from the event (its payload is written once) and
+    /// joined to it on reads.
     pub applied: Option<Applied>,
 }
 

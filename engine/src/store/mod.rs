@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AccountId, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
     GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
 };
 
@@ -263,8 +263,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<GatewayEvent>, StoreError>;
     /// The events in the inbox (persisted, not yet applied), oldest first.
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
-    /// Stores the event as applied (its outcome inside) and takes it out of the inbox.
-    fn complete_gateway_event(&self, event: &GatewayEvent) -> Result<DurableTicket, StoreError>;
+    /// Records what applying the event did and takes it out of the inbox.
+    fn complete_gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+        applied: &Applied,
+    ) -> Result<DurableTicket, StoreError>;
     /// An account's gateway events, newest first, of one type when `kind` is given.
     fn gateway_events(
         &self,

@@ -22,7 +22,7 @@ use super::{
     StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
-    AccountId, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
     GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
     RefundStatus,
 };
@@ -55,9 +55,12 @@ enum TreeId {
     GatewayEventIds,
     /// `account/evt_…` of every event persisted and not yet applied.
     EventInbox,
+    /// `account/evt_…` → what applying the event did: written apart from the event, so its
+    /// payload is written once.
+    EventOutcomes,
 }
 
-const TREE_NAMES: [&str; 17] = [
+const TREE_NAMES: [&str; 18] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -75,6 +78,7 @@ const TREE_NAMES: [&str; 17] = [
     "gateway_events",
     "gateway_event_ids",
     "event_inbox",
+    "event_outcomes",
 ];
 
 pub struct SledStore {
@@ -196,6 +200,23 @@ impl SledStore {
             .scan_prefix(keys::customer_prefix(account, customer))
             .map(|item| decode(&item?.1))
             .collect()
+    }
+
+    /// The gateway event stored under `key`, with its outcome once applied.
+    fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
+        match self.tree(TreeId::GatewayEvents).get(key)? {
+            Some(bytes) => self.with_outcome(key, decode(&bytes)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn with_outcome(
+        &self,
+        key: &[u8],
+        mut event: GatewayEvent,
+    ) -> Result<GatewayEvent, StoreError> {
+        event.applied = self.get(TreeId::EventOutcomes, key)?;
+        Ok(event)
     }
 
     /// The charge stored under `key`, with its breakdown.
@@ -574,7 +595,7 @@ impl Store for SledStore {
         let claimed = ids.compare_and_swap(&id_key, None as Option<&[u8]>, Some(key.as_slice()))?;
         if let Err(taken) = claimed {
             let stored_key = taken.current.unwrap_or_default();
-            if let Some(stored) = self.get(TreeId::GatewayEvents, &stored_key)? {
+            if let Some(stored) = self.gateway_event_at(&stored_key)? {
                 return Ok(Some(stored));
             }
             // The first delivery's id entry outlived a crash that its record did not: this
@@ -591,7 +612,7 @@ impl Store for SledStore {
         account: &AccountId,
         id: &EventId,
     ) -> Result<Option<GatewayEvent>, StoreError> {
-        self.get(TreeId::GatewayEvents, &keys::by_id(account, id.as_str()))
+        self.gateway_event_at(&keys::by_id(account, id.as_str()))
     }
 
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
@@ -599,7 +620,7 @@ impl Store for SledStore {
         let mut events = Vec::new();
         for entry in inbox.iter().keys() {
             let key = entry?;
-            match self.get::<GatewayEvent>(TreeId::GatewayEvents, &key)? {
+            match self.gateway_event_at(&key)? {
                 Some(event) if event.applied.is_none() => events.push(event),
                 // Applied, or never stored: nothing left to do for it.
                 _ => {
@@ -612,11 +633,16 @@ impl Store for SledStore {
         Ok(events)
     }
 
-    fn complete_gateway_event(&self, event: &GatewayEvent) -> Result<DurableTicket, StoreError> {
-        let key = keys::by_id(&event.account, event.id.as_str());
-        self.tree(TreeId::GatewayEvents).insert(&key, encode(event))?;
-        // After the record: a crash between the two leaves an inbox entry for an applied event,
-        // which the next start drops.
+    fn complete_gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+        applied: &Applied,
+    ) -> Result<DurableTicket, StoreError> {
+        let key = keys::by_id(account, id.as_str());
+        self.tree(TreeId::EventOutcomes).insert(&key, encode(applied))?;
+        // After the outcome: a crash between the two leaves an inbox entry for an applied
+        // event, which the next start drops.
         self.tree(TreeId::EventInbox).remove(&key)?;
         Ok(self.group_commit.written())
     }
@@ -640,7 +666,8 @@ impl Store for SledStore {
         };
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
-            let event: GatewayEvent = decode(&item?.1)?;
+            let (key, bytes) = item?;
+            let event = self.with_outcome(&key, decode(&bytes)?)?;
             if kind.is_some_and(|kind| kind != event.kind) {
                 continue;
             }
@@ -952,6 +979,65 @@ mod tests {
         store.tree(TreeId::Breakdowns).remove(&key).unwrap();
         store.tree(TreeId::Charges).insert(&key, encode(&charge)).unwrap();
         assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
+    }
+
+    fn gateway_event(gateway_event_id: &str) -> GatewayEvent {
+        GatewayEvent {
+            id: EventId::generate(),
+            account: account(),
+            gateway: "stripe".into(),
+            gateway_event_id: gateway_event_id.into(),
+            kind: "payment_intent.succeeded".into(),
+            gateway_created: 1,
+            received: 2,
+            payload: r#"{"id":"evt_1"}"#.into(),
+            applied: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gateway_event_is_stored_once_and_stays_in_the_inbox_until_applied() {
+        let directory = tempfile::tempdir().unwrap();
+        let first = gateway_event("evt_1");
+        {
+            let store = SledStore::open(directory.path()).unwrap();
+            assert_eq!(store.insert_gateway_event(&first).unwrap(), None);
+            let again = gateway_event("evt_1");
+            assert_eq!(store.insert_gateway_event(&again).unwrap(), Some(first.clone()));
+            // The crash window of an insert: an inbox entry whose record never made it.
+            let lost = keys::by_id(&account(), EventId::generate().as_str());
+            store.tree(TreeId::EventInbox).insert(lost, &[]).unwrap();
+            store.sync().wait().await.unwrap();
+        }
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
+        assert_eq!(
+            store.tree(TreeId::EventInbox).len(),
+            1,
+            "the entry without a record is dropped"
+        );
+
+        let applied = Applied { at: 3, outcome: "charge ch_1 succeeded".into() };
+        store
+            .complete_gateway_event(&account(), &first.id, &applied)
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        assert!(store.unapplied_gateway_events().unwrap().is_empty());
+        let stored = store.gateway_event(&account(), &first.id).unwrap().unwrap();
+        assert_eq!(stored.applied, Some(applied));
+        let listed = store.gateway_events(&account(), Some("payment_intent.succeeded"), 10, None);
+        assert_eq!(listed.unwrap().items, vec![stored]);
+        assert!(
+            store
+                .gateway_events(&account(), Some("charge.refunded"), 10, None)
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        let other = AccountId::parse("acct_test_other").unwrap();
+        assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
     }
 
     #[tokio::test]

@@ -185,12 +185,14 @@ async fn apply_forever(
 async fn apply_one(
     store: &dyn Store,
     applier: &Applier,
-    mut event: GatewayEvent,
+    event: GatewayEvent,
 ) -> Result<(), String> {
     let outcome = applier.apply(&event).await.map_err(|error| error.to_string())?;
     tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, %outcome, "gateway event applied");
-    event.applied = Some(Applied { at: now_unix_secs(), outcome });
+    let applied = Applied { at: now_unix_secs(), outcome };
     // Not waited for: if it is lost, the event is applied again, changing nothing more.
-    store.complete_gateway_event(&event).map_err(|error| error.to_string())?;
+    store
+        .complete_gateway_event(&event.account, &event.id, &applied)
+        .map_err(|error| error.to_string())?;
     Ok(())
 }
