@@ -17,7 +17,7 @@ use crate::actor::registry::RegistryLimits;
 use crate::actor::{Registry, Services};
 use crate::api::auth::{ApiKeys, hash_key};
 use crate::api::{self, App};
-use crate::config::Config;
+use crate::config::{Config, SecretValue};
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
 use crate::gateways::Gateways;
@@ -40,6 +40,8 @@ pub enum StartError {
     Listen { address: SocketAddr, error: std::io::Error },
     #[error("cannot write the dev API key: {0}")]
     DevKey(std::io::Error),
+    #[error("cannot keep the M-Pesa callback token in the data directory: {0}")]
+    MpesaToken(std::io::Error),
     #[error("{0}")]
     Rules(#[from] RulesError),
 }
@@ -59,13 +61,17 @@ impl Durability for StoreDurability {
 }
 
 /// Runs the engine until it is asked to stop.
-pub async fn run(config: Config) -> Result<(), StartError> {
+pub async fn run(mut config: Config) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
     let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
     let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
     let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
 
+    if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {
+        let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
+        config.gateways.mpesa.callback_token = SecretValue::new(token);
+    }
     let Gateways { router: gateways, sandbox, mpesa, names: gateway_names } =
         crate::gateways::open(
             &config,
@@ -261,12 +267,30 @@ async fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartE
     Ok(())
 }
 
+/// The M-Pesa callback path token when none is configured: generated once, then read from
+/// `<data dir>/mpesa-callback-token` (mode 0600), so pushes under way keep their callback URL.
+fn mpesa_callback_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join("mpesa-callback-token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(token.trim().to_owned()),
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    let token = random_alphanumeric(32);
+    write_private(&path, &token)?;
+    tracing::info!(file = %path.display(), "generated the M-Pesa callback path token");
+    Ok(token)
+}
+
 fn generate_key() -> String {
+    format!("sk_test_{}", random_alphanumeric(32))
+}
+
+fn random_alphanumeric(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let suffix: String =
-        (0..32).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
-    format!("sk_test_{suffix}")
+    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

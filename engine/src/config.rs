@@ -577,11 +577,12 @@ impl Config {
         let token = mpesa.callback_token.expose();
         let url_safe =
             token.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-');
-        if token.len() < MPESA_CALLBACK_TOKEN_LEN_MIN || !url_safe {
+        // Empty: the engine generates one and keeps it in the data directory.
+        if !token.is_empty() && (token.len() < MPESA_CALLBACK_TOKEN_LEN_MIN || !url_safe) {
             return Err(config_error(
                 "gateways.mpesa.callback_token",
                 format!(
-                    "is required with M-Pesa: at least {MPESA_CALLBACK_TOKEN_LEN_MIN} random letters, digits, `_` or `-`"
+                    "must be at least {MPESA_CALLBACK_TOKEN_LEN_MIN} random letters, digits, `_` or `-` (or empty, to have one generated)"
                 ),
             ));
         }
@@ -859,10 +860,17 @@ mod tests {
             ("KASSA_MPESA_PASSKEY", "gateways.mpesa.passkey"),
             ("KASSA_MPESA_SHORTCODE", "gateways.mpesa.shortcode"),
             ("KASSA_MPESA_CALLBACK_BASE", "gateways.mpesa.callback_base"),
-            ("KASSA_MPESA_CALLBACK_TOKEN", "gateways.mpesa.callback_token"),
         ] {
             assert_eq!(Config::load(None, &without(missing)).unwrap_err().key, key);
         }
+        // No callback token: the engine generates one at start.
+        assert!(Config::load(None, &without("KASSA_MPESA_CALLBACK_TOKEN")).is_ok());
+        let short_token = |name: &str| match name {
+            "KASSA_MPESA_CALLBACK_TOKEN" => Some("short".to_owned()),
+            other => gateway_env(other),
+        };
+        let error = Config::load(None, &short_token).unwrap_err();
+        assert_eq!(error.key, "gateways.mpesa.callback_token");
         let stripe_off = without("KASSA_STRIPE_SECRET_KEY");
         assert_eq!(Config::load(None, &stripe_off).unwrap_err().key, "routing.default");
         let bad_key = |name: &str| match name {

@@ -26,6 +26,11 @@ const CALLBACK_TOKEN: &str = "callback-token-0123456789abcdef";
 const PHONE: &str = "0712 345 678";
 
 fn mpesa_config(daraja: &FakeDaraja) -> Config {
+    mpesa_config_with_token(daraja, CALLBACK_TOKEN)
+}
+
+/// M-Pesa with this callback path token; empty: the engine generates one.
+fn mpesa_config_with_token(daraja: &FakeDaraja, token: &str) -> Config {
     Config::default().with_toml(&format!(
         r#"[gateways.mpesa]
 consumer_key = "{}"
@@ -34,7 +39,7 @@ shortcode = "{}"
 passkey = "{}"
 api_base = "{}"
 callback_base = "https://kassa.example.com"
-callback_token = "{CALLBACK_TOKEN}"
+callback_token = "{token}"
 "#,
         fake_daraja::CONSUMER_KEY,
         fake_daraja::CONSUMER_SECRET,
@@ -172,6 +177,30 @@ async fn the_callback_settles_the_pushed_charge_once() {
     assert!(applied[0]["outcome"].as_str().unwrap().starts_with("no change"), "{applied:?}");
     assert_eq!(charge_now(&api, &charge).await, settled);
     assert!(!engine.log_text().contains(CALLBACK_TOKEN), "the path token is never logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_configured_token_one_is_generated_kept_and_used() {
+    let daraja = FakeDaraja::start().await;
+    let mut engine = Engine::start(mpesa_config_with_token(&daraja, "")).await;
+    let token_file = engine.data_dir().join("mpesa-callback-token");
+    let token =
+        std::fs::read_to_string(&token_file).expect("the generated token").trim().to_owned();
+    assert!(token.len() >= 24 && token.bytes().all(|b| b.is_ascii_alphanumeric()), "{token}");
+    assert!(!engine.log_text().contains(&token), "the token is never logged");
+    engine.restart_graceful().await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 40).await;
+    assert_eq!(
+        daraja.pushes()[0]["CallBackURL"],
+        format!("https://kassa.example.com/v1/webhooks/mpesa/{token}"),
+        "the same token after a restart"
+    );
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    let answer = post_callback(&engine, &token, &callback(&checkout, 0, 40)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    applied_callbacks(&api, 1).await;
+    assert_eq!(charge_now(&api, &charge).await["status"], "succeeded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
