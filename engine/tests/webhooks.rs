@@ -144,10 +144,18 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
             answer.body
         );
     }
-    // Signed, but not an event.
-    let not_json = b"not json".to_vec();
-    let answer = deliver(&engine, &not_json).await;
-    assert_error(&answer, 400, "validation_error");
+    // Signed, but not an event: not JSON, or a field of the wrong type.
+    for not_an_event in [
+        b"not json".to_vec(),
+        to_bytes(&json!({"id": "evt_sig_2", "type": "x", "created": "yesterday", "data": {}})),
+    ] {
+        let answer = deliver(&engine, &not_an_event).await;
+        assert_error(&answer, 400, "validation_error");
+    }
+    // Larger than any event (1 MiB): refused before it is read.
+    let huge = vec![b' '; 1024 * 1024 + 1];
+    let answer = deliver(&engine, &huge).await;
+    assert_eq!(answer.status, 413, "{}", answer.text);
     let api = engine.api_a();
     assert!(events(&api, "").await.is_empty(), "nothing refused is stored");
 
