@@ -15,6 +15,7 @@ use crate::limits::{
 use crate::load::LoadMode;
 use crate::plan::{LoadPlan, Plan, Scenario, TargetPlan};
 use crate::target::loopback_address;
+use crate::workload::EventMix;
 
 /// Customers of `charge-hot`: few enough that their actors are contended.
 const HOT_CUSTOMERS: usize = 10;
@@ -40,6 +41,10 @@ pub struct Cli {
     /// Secret API key for --url.
     #[arg(long, requires = "url")]
     pub key: Option<String>,
+    /// The Stripe webhook secret of the engine at --url (`gateways.stripe.webhook_secret`), for
+    /// `webhooks`. A spawned engine is given one.
+    #[arg(long, requires = "url")]
+    pub webhook_secret: Option<String>,
     /// Start the engine on a temp data dir (the default when there is no --url).
     #[arg(long)]
     pub spawn: bool,
@@ -53,6 +58,14 @@ pub struct Cli {
     /// Charges made (with keys) before a `replay` run, then re-sent by it.
     #[arg(long, default_value_t = 1_000)]
     pub replay_keys: usize,
+
+    /// `webhooks`: the share of deliveries that re-send an event already acknowledged.
+    #[arg(long, default_value_t = 0.1)]
+    pub duplicate_share: f64,
+    /// `webhooks`: the share of deliveries that are an older event of a PaymentIntent sent after
+    /// its newer `payment_intent.succeeded`.
+    #[arg(long, default_value_t = 0.1)]
+    pub out_of_order_share: f64,
 
     /// Open loop at this many requests per second (with --find-max: the first step's rate).
     #[arg(long)]
@@ -102,9 +115,12 @@ impl Cli {
         let usage = |message: String| Err(BenchError::Usage(message));
         let customers = self.customers.unwrap_or(match self.scenario {
             Scenario::ChargeHot => HOT_CUSTOMERS,
-            Scenario::Charge | Scenario::ChargePriced | Scenario::Mixed | Scenario::Replay => {
-                CUSTOMERS_DEFAULT
-            }
+            // `webhooks` creates none: its count sizes the ceiling's load only.
+            Scenario::Charge
+            | Scenario::ChargePriced
+            | Scenario::Mixed
+            | Scenario::Replay
+            | Scenario::Webhooks => CUSTOMERS_DEFAULT,
         });
         if !(1..=CUSTOMERS_MAX).contains(&customers) {
             return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));
@@ -120,6 +136,7 @@ impl Cli {
             target: self.target()?,
             customers,
             replay_keys: self.replay_keys,
+            event_mix: self.event_mix()?,
             load: self.load()?,
             request_timeout_ms: self.timeout_ms,
             ceiling: !self.no_ceiling,
@@ -131,11 +148,35 @@ impl Cli {
         match (&self.url, &self.key) {
             (Some(url), Some(key)) => {
                 loopback_address(url)?;
-                Ok(TargetPlan::Url { url: url.clone(), api_key: key.clone() })
+                if self.scenario == Scenario::Webhooks && self.webhook_secret.is_none() {
+                    return Err(BenchError::Usage(
+                        "webhooks against --url needs the engine's --webhook-secret".into(),
+                    ));
+                }
+                Ok(TargetPlan::Url {
+                    url: url.clone(),
+                    api_key: key.clone(),
+                    webhook_secret: self.webhook_secret.clone(),
+                })
             }
             (Some(_), None) => Err(BenchError::Usage("--url needs --key".into())),
             (None, _) => Ok(TargetPlan::Spawn { binary: engine_binary(self.kassa_bin.as_deref()) }),
         }
+    }
+
+    /// Each share in [0, 1], and at least one new event per older half (a pair's newer half is a
+    /// new event): duplicate + 2 × out-of-order ≤ 1.
+    fn event_mix(&self) -> Result<EventMix, BenchError> {
+        let (duplicate, out_of_order) = (self.duplicate_share, self.out_of_order_share);
+        let share_ok = |share: f64| (0.0..=1.0).contains(&share);
+        if !share_ok(duplicate) || !share_ok(out_of_order) || duplicate + 2.0 * out_of_order > 1.0 {
+            return Err(BenchError::Usage(
+                "--duplicate-share and --out-of-order-share must be in [0, 1], with \
+                 duplicate + 2 × out-of-order at most 1 (each older event follows a new one)"
+                    .into(),
+            ));
+        }
+        Ok(EventMix { duplicate_share: duplicate, out_of_order_share: out_of_order })
     }
 
     fn load(&self) -> Result<LoadPlan, BenchError> {
@@ -256,6 +297,38 @@ mod tests {
         assert!(matches!(find_max.load_run(), LoadRun::FindMax(_)));
 
         assert!(!plan(&["charge"]).unwrap().scenario.has_plain_baseline());
+    }
+
+    #[test]
+    fn webhooks_take_their_shares_and_every_load_mode() {
+        let defaults = plan(&["webhooks", "--rate", "20000"]).unwrap();
+        assert_eq!(defaults.scenario, Scenario::Webhooks);
+        assert_eq!(defaults.event_mix, EventMix { duplicate_share: 0.1, out_of_order_share: 0.1 });
+        assert!(matches!(defaults.target, TargetPlan::Spawn { .. }));
+        let LoadRun::Fixed(config) = defaults.load_run() else { panic!("a fixed load") };
+        assert!(matches!(config.mode, LoadMode::Open { rate_per_sec: 20_000.0, .. }));
+        let closed =
+            plan(&["webhooks", "--connections", "32", "--duplicate-share", "0.3"]).unwrap();
+        assert_eq!(closed.event_mix.duplicate_share, 0.3);
+        assert!(matches!(
+            plan(&["webhooks", "--find-max"]).unwrap().load_run(),
+            LoadRun::FindMax(_)
+        ));
+
+        assert!(plan(&["webhooks", "--duplicate-share", "1.5"]).is_err());
+        assert!(plan(&["webhooks", "--out-of-order-share=-0.1"]).is_err());
+        assert!(
+            plan(&["webhooks", "--duplicate-share", "0.5", "--out-of-order-share", "0.3"]).is_err()
+        );
+        assert!(
+            plan(&["webhooks", "--duplicate-share", "0.4", "--out-of-order-share", "0.3"]).is_ok()
+        );
+
+        let url = ["webhooks", "--url", "http://127.0.0.1:8080", "--key", "sk_x"];
+        assert!(plan(&url).is_err(), "a running engine's secret is needed");
+        let mut with_secret = url.to_vec();
+        with_secret.extend(["--webhook-secret", "whsec_x"]);
+        assert!(plan(&with_secret).is_ok());
     }
 
     #[test]

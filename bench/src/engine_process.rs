@@ -20,6 +20,8 @@ use crate::limits::ENGINE_READY_TIMEOUT;
 
 /// The key the spawned engine is given, and the bench uses.
 pub const SPAWN_API_KEY: &str = "sk_bench_0123456789abcdef";
+/// The Stripe webhook secret the spawned engine is given, and `webhooks` signs with.
+pub const SPAWN_WEBHOOK_SECRET: &str = "whsec_bench_0123456789abcdef";
 /// The engine logs this, then its URL, once it listens.
 const LISTENING_MARKER: &str = "listening on http://";
 /// Warnings and errors, plus the start-up line that names the URL.
@@ -55,6 +57,9 @@ impl EngineProcess {
             .env("KASSA_DATA_DIR", data_dir.path())
             .env("KASSA_LISTEN", "127.0.0.1:0")
             .env("KASSA_API_KEY", SPAWN_API_KEY)
+            // Turns `POST /v1/webhooks/stripe` on; no Stripe key is set, so charges still go to
+            // the sandbox.
+            .env("KASSA_STRIPE_WEBHOOK_SECRET", SPAWN_WEBHOOK_SECRET)
             .env("KASSA_LOG", SPAWN_LOG_FILTER)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -12,6 +12,7 @@
 //! - `engine_process`: `--spawn`, the engine as a child process.
 //! - `ceiling`: the plain warp route served by this process.
 //! - `setup`, `workload`: what each scenario creates first, then sends and expects.
+//! - `applied`: after `webhooks`, whether the engine applied the events it acknowledged.
 //! - `load`: closed loop, open loop (no coordinated omission) and `--find-max`.
 //! - `stats`: the recorder, HdrHistogram percentiles and the per-second series.
 //! - `report`: `result.json`, the self-contained `report.html`, and the stdout table.
@@ -21,6 +22,7 @@
 //! fdatasync) that every acknowledged state change waits on:
 //! `cargo bench -p kassa-bench --bench store_commit`.
 
+pub mod applied;
 pub mod ceiling;
 pub mod cli;
 pub mod client;

@@ -57,6 +57,18 @@ pub const FIND_MAX_STEP_WARMUP: Duration = Duration::from_secs(1);
 
 /// `mixed` keeps at most this many charge ids to read and refund (the oldest are forgotten).
 pub const KNOWN_CHARGES_MAX: usize = 100_000;
+/// `webhooks` keeps at most this many acknowledged events to re-send, and as many older halves of
+/// out-of-order pairs waiting to be sent (the oldest are forgotten): ~40 bytes each.
+pub const KNOWN_EVENTS_MAX: usize = 100_000;
+/// After a `webhooks` run, unapplied events are counted newest first over at most this many
+/// pages of `GET /v1/events` (100 events each): past 10 000 the report says "at least".
+pub const UNAPPLIED_PAGES_MAX: usize = 100;
+/// Events per page of `GET /v1/events`: the engine's largest page.
+pub const EVENTS_PAGE_LIMIT: usize = 100;
+/// How long after a `webhooks` run the newest events may take to show `applied: true`.
+pub const APPLIED_WAIT: Duration = Duration::from_secs(10);
+/// Pause between two looks at the newest events while waiting for them to be applied.
+pub const APPLIED_POLL: Duration = Duration::from_millis(100);
 /// Points per decade of the latency-by-percentile curve (4 decades: 0 % to 99.99 %).
 pub const PERCENTILE_POINTS_PER_DECADE: usize = 25;
 /// A closed-loop worker whose request failed without an answer waits this long before the next,

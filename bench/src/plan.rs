@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::load::find_max::FindMaxConfig;
 use crate::load::{LoadConfig, LoadMode};
+use crate::workload::EventMix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -24,6 +25,10 @@ pub enum Scenario {
     /// Charges priced from a 3-line cart and a coupon by the account's pricing and tax rules,
     /// measured right after plain-amount charges to the same customers, same load.
     ChargePriced,
+    /// Signed Stripe events to `POST /v1/webhooks/stripe` (no API key), with re-sends
+    /// (--duplicate-share) and older events sent after newer ones (--out-of-order-share); every
+    /// answer's `duplicate` is checked, and afterwards that the engine applied the events.
+    Webhooks,
 }
 
 impl Scenario {
@@ -34,6 +39,7 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::Replay => "replay",
             Scenario::ChargePriced => "charge-priced",
+            Scenario::Webhooks => "webhooks",
         }
     }
 
@@ -54,6 +60,9 @@ pub enum TargetPlan {
         url: String,
         #[serde(skip)]
         api_key: String,
+        /// The engine's Stripe webhook secret, for `webhooks`.
+        #[serde(skip)]
+        webhook_secret: Option<String>,
     },
 }
 
@@ -88,6 +97,8 @@ pub struct Plan {
     pub target: TargetPlan,
     pub customers: usize,
     pub replay_keys: usize,
+    /// `webhooks` only: what share of deliveries are re-sends and older events sent late.
+    pub event_mix: EventMix,
     pub load: LoadPlan,
     pub request_timeout_ms: u64,
     pub ceiling: bool,

@@ -5,24 +5,28 @@
 //! `charge-priced` measures the engine twice: plain-amount charges, then charges priced from line
 //! items, to the same customers with the same client and load, so the cost of the rules is a ratio
 //! taken minutes apart on one machine (issue 3 states its target that way).
+//!
+//! `webhooks` sends its load without the API key (Stripe has none), and once it ends reads
+//! `GET /v1/events` with the key to see whether the engine applied what it acknowledged.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
+use crate::applied;
 use crate::ceiling::{self, CeilingServer};
-use crate::engine_process::{EngineProcess, SPAWN_API_KEY};
+use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
 use crate::error::BenchError;
 use crate::load::{self, find_max};
 use crate::plan::{LoadRun, Plan, Scenario, TargetPlan};
-use crate::report::{self, BenchResult, Machine, Ratios, SetupSummary, SideResult};
+use crate::report::{self, BenchResult, Machine, Ratios, SetupSummary, SideResult, WebhookSummary};
 use crate::setup::{self, Caller};
 use crate::stats::series;
 use crate::target::Endpoint;
 use crate::workload::{
     CUSTOMER_COUNTRY, ChargeWorkload, KnownCharges, MixedWorkload, PricedChargeWorkload,
-    ReplayWorkload, Workload, taxable_customer_body,
+    ReplayWorkload, WebhookWorkload, Workload, taxable_customer_body,
 };
 
 /// The engine's charge route, for `charge`, `charge-hot` and both sides of `charge-priced`.
@@ -30,8 +34,20 @@ const CHARGES_PATH: &str = "/v1/charges";
 /// The body of a customer in scenarios that do not price: no address, nothing to tax.
 const PLAIN_CUSTOMER_BODY: &str = "{}";
 
+/// The engine a run drives.
+struct Target {
+    /// The API, with the key.
+    endpoint: Endpoint,
+    /// Set when this run started the engine.
+    process: Option<EngineProcess>,
+    api_key: String,
+    webhook_secret: Option<String>,
+}
+
 /// What the setup leaves ready to measure.
 struct Prepared {
+    /// Where the load goes: the API with its key, or for `webhooks` the engine without one.
+    endpoint: Endpoint,
     workload: Workload,
     /// `charge-priced` only: plain-amount charges to the same customers, the ratio's baseline.
     plain_amount: Option<Workload>,
@@ -43,26 +59,33 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
         .map_err(|error| BenchError::Output { path: plan.out_dir.clone(), error })?;
     let started_unix_secs =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
-    let (endpoint, process, api_key) = open_target(&plan)?;
-    eprintln!("engine: {}", endpoint.url);
-    setup::wait_until_ready(&endpoint).await?;
-    let prepared = prepare(&plan, &endpoint).await?;
+    let target = open_target(&plan)?;
+    eprintln!("engine: {}", target.endpoint.url);
+    setup::wait_until_ready(&target.endpoint).await?;
+    let prepared = prepare(&plan, &target).await?;
 
     let ceiling = match plan.ceiling {
-        true => Some(measure_ceiling(&plan, &api_key).await?),
+        true => Some(measure_ceiling(&plan, &target.api_key).await?),
         false => None,
     };
     // The plain side goes first: the priced side then runs on the store the plain one has grown
     // and on a machine that has been under load longer, so any drift counts against the priced
     // charges, never for them.
     let plain_amount = match prepared.plain_amount {
-        Some(workload) => Some(measure(&plan, "plain", &endpoint, &Arc::new(workload)).await),
+        Some(workload) => {
+            Some(measure(&plan, "plain", &prepared.endpoint, &Arc::new(workload)).await)
+        }
         None => None,
     };
     let label = if plain_amount.is_some() { "priced" } else { "engine" };
-    let mut engine = measure(&plan, label, &endpoint, &Arc::new(prepared.workload)).await;
-    engine.engine_log_problems = process.as_ref().map(EngineProcess::log_problems);
-    drop(process);
+    let workload = Arc::new(prepared.workload);
+    let mut engine = measure(&plan, label, &prepared.endpoint, &workload).await;
+    let webhooks = match plan.scenario {
+        Scenario::Webhooks => Some(summarize_webhooks(&plan, &target.endpoint, &engine).await),
+        _ => None,
+    };
+    engine.engine_log_problems = target.process.as_ref().map(EngineProcess::log_problems);
+    drop(target);
 
     let ratio = ceiling.as_ref().map(|ceiling| Ratios::between(&engine, ceiling));
     let ratio_to_plain_amount =
@@ -80,27 +103,55 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
         engine,
         ratio,
         ratio_to_plain_amount,
+        webhooks,
     };
     report::write(&plan.out_dir, &result)?;
     Ok(result)
 }
 
-/// The engine's endpoint, the process if this run started it, and the API key in use.
-fn open_target(plan: &Plan) -> Result<(Endpoint, Option<EngineProcess>, String), BenchError> {
+/// The engine: started on a temp data dir, or the one at `--url`.
+fn open_target(plan: &Plan) -> Result<Target, BenchError> {
     match &plan.target {
         TargetPlan::Spawn { binary } => {
             let process = EngineProcess::start(binary, &plan.out_dir.join("engine.log"))?;
-            let endpoint = Endpoint::new(&process.url, Some(SPAWN_API_KEY))?;
-            Ok((endpoint, Some(process), SPAWN_API_KEY.to_owned()))
+            Ok(Target {
+                endpoint: Endpoint::new(&process.url, Some(SPAWN_API_KEY))?,
+                process: Some(process),
+                api_key: SPAWN_API_KEY.to_owned(),
+                webhook_secret: Some(SPAWN_WEBHOOK_SECRET.to_owned()),
+            })
         }
-        TargetPlan::Url { url, api_key } => {
-            Ok((Endpoint::new(url, Some(api_key))?, None, api_key.clone()))
-        }
+        TargetPlan::Url { url, api_key, webhook_secret } => Ok(Target {
+            endpoint: Endpoint::new(url, Some(api_key))?,
+            process: None,
+            api_key: api_key.clone(),
+            webhook_secret: webhook_secret.clone(),
+        }),
     }
 }
 
 /// Creates what the scenario needs on the engine, unmeasured.
-async fn prepare(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, BenchError> {
+async fn prepare(plan: &Plan, target: &Target) -> Result<Prepared, BenchError> {
+    match plan.scenario {
+        Scenario::Webhooks => prepare_webhooks(plan, target),
+        _ => prepare_api(plan, &target.endpoint).await,
+    }
+}
+
+/// Nothing to make first: the events are about PaymentIntents the engine does not know.
+fn prepare_webhooks(plan: &Plan, target: &Target) -> Result<Prepared, BenchError> {
+    let secret = target.webhook_secret.as_deref().expect("the CLI asks --url for the secret");
+    eprintln!("setup: none (events about PaymentIntents the engine does not know)");
+    Ok(Prepared {
+        // Stripe's deliveries carry no API key.
+        endpoint: Endpoint::new(&target.endpoint.url, None)?,
+        workload: Workload::Webhooks(WebhookWorkload::new(secret.as_bytes(), plan.event_mix)),
+        plain_amount: None,
+        setup: SetupSummary { customers: 0, charges: 0, secs: 0.0 },
+    })
+}
+
+async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, BenchError> {
     let started = Instant::now();
     let caller = Caller::new(endpoint, plan.request_timeout());
     let customer_body = match plan.scenario {
@@ -131,6 +182,7 @@ async fn prepare(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, BenchErro
             made.iter().for_each(|charge| known.add(charge.id.clone()));
             (Workload::Mixed(MixedWorkload::new(customers, known)), made.len())
         }
+        Scenario::Webhooks => unreachable!("prepare_webhooks makes the webhooks' load"),
         Scenario::Replay => {
             eprintln!("setup: {} charges with keys, to replay", plan.replay_keys);
             let made = caller.make_charges(&customers, plan.replay_keys).await?;
@@ -142,7 +194,7 @@ async fn prepare(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, BenchErro
     let secs = started.elapsed().as_secs_f64();
     eprintln!("setup: done in {secs:.1} s");
     let setup = SetupSummary { customers: plan.customers, charges, secs };
-    Ok(Prepared { workload, plain_amount, setup })
+    Ok(Prepared { endpoint: endpoint.clone(), workload, plain_amount, setup })
 }
 
 /// The same client and load against the plain warp route, served by this process.
@@ -153,6 +205,17 @@ async fn measure_ceiling(plan: &Plan, api_key: &str) -> Result<SideResult, Bench
     let workload =
         Arc::new(Workload::Charges(ChargeWorkload::ceiling(ceiling::CHARGE_PATH, plan.customers)));
     Ok(measure(plan, "ceiling", &endpoint, &workload).await)
+}
+
+/// The webhooks' summary, once the engine's side is measured: whether it applied the events.
+async fn summarize_webhooks(plan: &Plan, api: &Endpoint, engine: &SideResult) -> WebhookSummary {
+    eprintln!("webhooks: checking GET /v1/events for events not yet applied");
+    let caller = Caller::new(api, plan.request_timeout());
+    let applied = applied::check(&caller).await.map_err(|error| error.to_string());
+    if let Err(error) = &applied {
+        eprintln!("webhooks: the applied check failed: {error}");
+    }
+    WebhookSummary::new(plan.event_mix, &plan.load, engine, applied)
 }
 
 async fn measure(

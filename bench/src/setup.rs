@@ -120,7 +120,7 @@ impl Caller {
     }
 
     /// One request that must succeed.
-    async fn call(&self, spec: RequestSpec) -> Result<Answer, BenchError> {
+    pub async fn call(&self, spec: RequestSpec) -> Result<Answer, BenchError> {
         let mut lease = self.pool.lease().await;
         let request = self.endpoint.request(&spec);
         let failed =

@@ -20,11 +20,13 @@ pub struct RequestSpec {
     pub path: String,
     pub body: Option<Bytes>,
     pub idempotency_key: Option<String>,
+    /// One more header beyond the endpoint's own: a webhook delivery's `Stripe-Signature`.
+    pub extra_header: Option<(HeaderName, HeaderValue)>,
 }
 
 impl RequestSpec {
     pub fn get(path: String) -> Self {
-        Self { method: Method::GET, path, body: None, idempotency_key: None }
+        Self { method: Method::GET, path, body: None, idempotency_key: None, extra_header: None }
     }
 
     pub fn post(path: &str, body: String, idempotency_key: String) -> Self {
@@ -33,6 +35,19 @@ impl RequestSpec {
             path: path.to_owned(),
             body: Some(Bytes::from(body)),
             idempotency_key: Some(idempotency_key),
+            extra_header: None,
+        }
+    }
+
+    /// A POST without an `Idempotency-Key`, carrying `header` instead (a signed webhook delivery:
+    /// the sender's signature, not a key, is what the receiver checks).
+    pub fn post_with_header(path: &str, body: String, header: (HeaderName, HeaderValue)) -> Self {
+        Self {
+            method: Method::POST,
+            path: path.to_owned(),
+            body: Some(Bytes::from(body)),
+            idempotency_key: None,
+            extra_header: Some(header),
         }
     }
 }
@@ -79,6 +94,9 @@ impl Endpoint {
         if let Some(key) = &spec.idempotency_key {
             let key = HeaderValue::from_str(key).expect("workloads build printable ASCII keys");
             headers.insert(IDEMPOTENCY_KEY, key);
+        }
+        if let Some((name, value)) = &spec.extra_header {
+            headers.insert(name.clone(), value.clone());
         }
         request
     }

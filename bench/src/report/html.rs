@@ -49,6 +49,18 @@ pub fn page(result: &BenchResult) -> String {
         );
     }
     headline_table(&mut html, result);
+    if let Some(webhooks) = &result.webhooks {
+        html.push_str("<h2>Webhooks</h2><ul>");
+        for line in webhooks.lines() {
+            let _ = write!(html, "<li>{}</li>", escape(&line));
+        }
+        html.push_str(
+            "</ul><p class=\"note\">The ceiling still gets the <code>charge</code> request shape \
+             (a ~60-byte body, no signature) while each delivery is a 1.6–2 KB signed event, so \
+             engine ÷ ceiling says less here than for the charge scenarios; the target is in \
+             events/s.</p>",
+        );
+    }
     errors_table(&mut html, result);
     for (label, side) in sides(result) {
         if let Some(outcome) = side.and_then(|side| side.find_max.as_ref()) {

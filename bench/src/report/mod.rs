@@ -9,12 +9,16 @@
 //! `charge-priced` adds a second comparison, engine ÷ engine: charges priced from line items over
 //! plain-amount charges measured right before them, same customers, client and load. Its ratios
 //! read the same way and say what the pricing and tax rules cost a charge.
+//!
+//! `webhooks` adds the deliveries as sent, the duplicates answered, whether the engine applied
+//! the events, and its target's verdict (`webhooks.rs`).
 
 pub mod format;
 mod html;
 mod plots;
 mod svg;
 mod table;
+pub mod webhooks;
 
 use std::path::Path;
 
@@ -26,6 +30,7 @@ use crate::plan::Plan;
 use crate::stats::RunStats;
 
 pub use table::summary_table;
+pub use webhooks::WebhookSummary;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
@@ -47,6 +52,9 @@ pub struct BenchResult {
     /// `charge-priced` only: engine (priced) ÷ plain amount.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_plain_amount: Option<Ratios>,
+    /// `webhooks` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookSummary>,
 }
 
 impl BenchResult {
@@ -184,6 +192,7 @@ mod tests {
             requests_error: 0,
             errors_by_code: Default::default(),
             requests_by_kind: Default::default(),
+            requests_ok_by_kind: Default::default(),
             latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
             percentiles: Vec::new(),
             series: Vec::new(),

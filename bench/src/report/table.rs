@@ -97,6 +97,9 @@ pub fn summary_table(result: &BenchResult) -> String {
     if let Some(comparison) = plain_comparison(result) {
         let _ = writeln!(text, "{comparison}");
     }
+    for line in result.webhooks.iter().flat_map(|webhooks| webhooks.lines()) {
+        let _ = writeln!(text, "{line}");
+    }
     if let Some(problems) = result.engine.engine_log_problems.filter(|problems| *problems > 0) {
         let _ = writeln!(text, "the engine logged {problems} warning/error lines (see engine.log)");
     }
@@ -163,6 +166,7 @@ mod tests {
             requests_error: 0,
             errors_by_code: Default::default(),
             requests_by_kind: Default::default(),
+            requests_ok_by_kind: Default::default(),
             latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
             percentiles: Vec::new(),
             series: Vec::new(),
@@ -184,6 +188,10 @@ mod tests {
                 target: TargetPlan::Spawn { binary: "kassa".into() },
                 customers: 1,
                 replay_keys: 1,
+                event_mix: crate::workload::EventMix {
+                    duplicate_share: 0.1,
+                    out_of_order_share: 0.1,
+                },
                 load: LoadPlan::Fixed {
                     mode: crate::load::LoadMode::Closed { connections: 32 },
                     warmup_secs: 1.0,
@@ -201,6 +209,7 @@ mod tests {
             ceiling: Some(ceiling),
             plain_amount,
             engine,
+            webhooks: None,
         }
     }
 

@@ -28,6 +28,7 @@ struct Tally {
     ok: u64,
     errors_by_code: BTreeMap<String, u64>,
     requests_by_kind: BTreeMap<&'static str, u64>,
+    ok_by_kind: BTreeMap<&'static str, u64>,
     errors_seen: u64,
     second: SecondTally,
     series: Vec<SecondSample>,
@@ -53,6 +54,9 @@ pub struct RunStats {
     pub errors_by_code: BTreeMap<String, u64>,
     /// Measured requests by kind (charge, refund, read, list, replay).
     pub requests_by_kind: BTreeMap<String, u64>,
+    /// Measured requests by kind that the scenario judged successful.
+    #[serde(default)]
+    pub requests_ok_by_kind: BTreeMap<String, u64>,
     pub latency: LatencySummary,
     pub percentiles: Vec<PercentilePoint>,
     pub series: Vec<SecondSample>,
@@ -68,6 +72,7 @@ impl Recorder {
                 ok: 0,
                 errors_by_code: BTreeMap::new(),
                 requests_by_kind: BTreeMap::new(),
+                ok_by_kind: BTreeMap::new(),
                 errors_seen: 0,
                 second: SecondTally::default(),
                 series: Vec::new(),
@@ -103,7 +108,10 @@ impl Recorder {
         }
         *tally.requests_by_kind.entry(kind).or_default() += 1;
         match verdict {
-            Ok(()) => tally.ok += 1,
+            Ok(()) => {
+                tally.ok += 1;
+                *tally.ok_by_kind.entry(kind).or_default() += 1;
+            }
             Err(code) => *tally.errors_by_code.entry(code).or_default() += 1,
         }
     }
@@ -142,16 +150,17 @@ impl Recorder {
             requests_ok: tally.ok,
             requests_error: tally.errors_by_code.values().sum(),
             errors_by_code: tally.errors_by_code.clone(),
-            requests_by_kind: tally
-                .requests_by_kind
-                .iter()
-                .map(|(kind, count)| ((*kind).to_owned(), *count))
-                .collect(),
+            requests_by_kind: by_kind(&tally.requests_by_kind),
+            requests_ok_by_kind: by_kind(&tally.ok_by_kind),
             latency: summarize(&tally.latency_us),
             percentiles: percentile_curve(&tally.latency_us, PERCENTILE_POINTS_PER_DECADE),
             series: tally.series.clone(),
         }
     }
+}
+
+fn by_kind(counts: &BTreeMap<&'static str, u64>) -> BTreeMap<String, u64> {
+    counts.iter().map(|(kind, count)| ((*kind).to_owned(), *count)).collect()
 }
 
 #[cfg(test)]
@@ -183,6 +192,7 @@ mod tests {
         assert_eq!(stats.errors_by_code["http_500"], 1);
         assert_eq!(stats.errors_by_code["timeout"], 1);
         assert_eq!(stats.requests_by_kind["charge"], 3);
+        assert_eq!(stats.requests_ok_by_kind["charge"], 1);
         assert_eq!(stats.latency.count, 2, "only answered, measured requests have a latency");
         assert_eq!(stats.latency.latency_us_max, 300);
         assert_eq!(stats.series.len(), 1, "nothing was left after the roll");

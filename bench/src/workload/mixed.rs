@@ -76,14 +76,13 @@ impl MixedWorkload {
             _ if roll < REFUND_SHARE_END => {
                 self.known.take_refundable().map(|charge| self.refund(&charge))
             }
-            _ if roll < READ_SHARE_END => self.known.any_readable(rng).map(|charge| Planned {
-                kind: KIND_READ_CHARGE,
-                spec: RequestSpec::get(format!("/v1/charges/{charge}")),
+            _ if roll < READ_SHARE_END => self.known.any_readable(rng).map(|charge| {
+                Planned::call(KIND_READ_CHARGE, RequestSpec::get(format!("/v1/charges/{charge}")))
             }),
-            _ => Some(Planned {
-                kind: KIND_LIST_CHARGES,
-                spec: RequestSpec::get(format!("/v1/customers/{}/charges", self.customer(rng))),
-            }),
+            _ => Some(Planned::call(
+                KIND_LIST_CHARGES,
+                RequestSpec::get(format!("/v1/customers/{}/charges", self.customer(rng))),
+            )),
         };
         planned.unwrap_or_else(|| self.charge(rng))
     }
@@ -103,18 +102,12 @@ impl MixedWorkload {
 
     fn charge(&self, rng: &mut SmallRng) -> Planned {
         let body = charge_body(self.customer(rng), rng.random_range(AMOUNT_MINOR_RANGE));
-        Planned {
-            kind: KIND_CHARGE,
-            spec: RequestSpec::post("/v1/charges", body, self.keys.next_key()),
-        }
+        Planned::call(KIND_CHARGE, RequestSpec::post("/v1/charges", body, self.keys.next_key()))
     }
 
     fn refund(&self, charge: &str) -> Planned {
         let body = format!(r#"{{"charge":"{charge}"}}"#);
-        Planned {
-            kind: KIND_REFUND,
-            spec: RequestSpec::post("/v1/refunds", body, self.keys.next_key()),
-        }
+        Planned::call(KIND_REFUND, RequestSpec::post("/v1/refunds", body, self.keys.next_key()))
     }
 }
 

@@ -8,12 +8,15 @@
 //! - `replay`: re-sends earlier charges with their keys, expecting replays.
 //! - `charge-priced`: `POST /v1/charges` with `line_items` and a coupon, priced by the account's
 //!   rules; the same run measures plain-amount charges (a `charge` workload) beside it.
+//! - `webhooks`: signed Stripe events to `POST /v1/webhooks/stripe`, with re-sends and
+//!   out-of-order pairs, each answer checked for the `duplicate` flag it must carry.
 
 mod charge;
 mod keys;
 mod mixed;
 mod priced;
 mod replay;
+mod webhooks;
 
 use rand::rngs::SmallRng;
 use serde::Deserialize;
@@ -23,6 +26,7 @@ pub use keys::KeySource;
 pub use mixed::{KnownCharges, MixedWorkload};
 pub use priced::{CUSTOMER_COUNTRY, PricedChargeWorkload, taxable_customer_body};
 pub use replay::{ReplayWorkload, ReplayedCharge};
+pub use webhooks::{EventMix, EventSpec, WEBHOOK_PATH, WebhookWorkload};
 
 use crate::client::Answer;
 use crate::target::RequestSpec;
@@ -36,12 +40,29 @@ pub const KIND_REFUND: Kind = "refund";
 pub const KIND_READ_CHARGE: Kind = "read_charge";
 pub const KIND_LIST_CHARGES: Kind = "list_charges";
 pub const KIND_REPLAY: Kind = "replay";
+/// A new Stripe event's first delivery.
+pub const KIND_EVENT: Kind = "event";
+/// A new `payment_intent.succeeded` whose older event about the same PaymentIntent follows.
+pub const KIND_EVENT_PAIR_NEWER: Kind = "event_pair_newer";
+/// The older event of a pair, sent after the newer one was acknowledged: out of order.
+pub const KIND_EVENT_PAIR_OLDER: Kind = "event_pair_older";
+/// A re-send of an acknowledged event, expected to be answered as a duplicate.
+pub const KIND_EVENT_DUPLICATE: Kind = "event_duplicate";
 
 /// One request to send, and what it is.
 #[derive(Debug, Clone)]
 pub struct Planned {
     pub kind: Kind,
     pub spec: RequestSpec,
+    /// A webhook delivery's event, which its answer is judged against; `None` for API calls.
+    pub event: Option<EventSpec>,
+}
+
+impl Planned {
+    /// An API call: judged on its answer alone.
+    pub fn call(kind: Kind, spec: RequestSpec) -> Self {
+        Self { kind, spec, event: None }
+    }
 }
 
 pub enum Workload {
@@ -49,6 +70,7 @@ pub enum Workload {
     PricedCharges(PricedChargeWorkload),
     Mixed(MixedWorkload),
     Replay(ReplayWorkload),
+    Webhooks(WebhookWorkload),
 }
 
 impl Workload {
@@ -58,6 +80,7 @@ impl Workload {
             Workload::PricedCharges(workload) => workload.plan(rng),
             Workload::Mixed(workload) => workload.plan(rng),
             Workload::Replay(workload) => workload.plan(rng),
+            Workload::Webhooks(workload) => workload.plan(rng),
         }
     }
 
@@ -67,6 +90,7 @@ impl Workload {
             Workload::Charges(_) | Workload::PricedCharges(_) => expect_success(answer),
             Workload::Mixed(workload) => workload.judge(planned, answer),
             Workload::Replay(_) => replay::judge(answer),
+            Workload::Webhooks(workload) => workload.judge(planned, answer),
         }
     }
 }

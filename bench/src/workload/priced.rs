@@ -38,10 +38,7 @@ impl PricedChargeWorkload {
     pub fn plan(&self, rng: &mut SmallRng) -> Planned {
         let customer = &self.customers[rng.random_range(0..self.customers.len())];
         let body = priced_body(customer, rng.random_range(AMOUNT_MINOR_RANGE));
-        Planned {
-            kind: KIND_PRICED_CHARGE,
-            spec: RequestSpec::post(self.path, body, self.keys.next_key()),
-        }
+        Planned::call(KIND_PRICED_CHARGE, RequestSpec::post(self.path, body, self.keys.next_key()))
     }
 }
 

@@ -33,14 +33,10 @@ impl ReplayWorkload {
     pub fn plan(&self, _rng: &mut SmallRng) -> Planned {
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
         let charge = &self.charges[turn % self.charges.len()];
-        Planned {
-            kind: KIND_REPLAY,
-            spec: RequestSpec::post(
-                "/v1/charges",
-                charge.body.clone(),
-                charge.idempotency_key.clone(),
-            ),
-        }
+        Planned::call(
+            KIND_REPLAY,
+            RequestSpec::post("/v1/charges", charge.body.clone(), charge.idempotency_key.clone()),
+        )
     }
 }
 
