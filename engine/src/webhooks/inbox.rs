@@ -21,6 +21,9 @@ use crate::store::{Store, StoreError};
 /// again.
 const APPLY_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// Events acknowledged and waiting to be applied, at most (~2 KB each).
+const APPLY_QUEUE_LEN_MAX: usize = 10_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{0}")]
@@ -47,7 +50,7 @@ pub struct InboxSettings {
 pub struct Inbox {
     store: Arc<dyn Store>,
     applier: Arc<Applier>,
-    queue: mpsc::UnboundedSender<GatewayEvent>,
+    queue: mpsc::Sender<GatewayEvent>,
     default_account: AccountId,
 }
 
@@ -56,7 +59,7 @@ impl Inbox {
     /// left in the inbox.
     pub fn start(store: Arc<dyn Store>, applier: Applier, settings: InboxSettings) -> Inbox {
         let applier = Arc::new(applier);
-        let (queue, events) = mpsc::unbounded_channel();
+        let (queue, events) = mpsc::channel(APPLY_QUEUE_LEN_MAX);
         tokio::spawn(apply_forever(
             Arc::clone(&store),
             Arc::clone(&applier),
@@ -68,13 +71,17 @@ impl Inbox {
         Inbox { store, applier, queue, default_account: settings.default_account }
     }
 
-    /// Queues every persisted event not yet applied; answers how many.
+    /// Queues every persisted event not yet applied (in the background: there may be more
+    /// than the queue holds); answers how many.
     pub fn resume(&self) -> Result<usize, StoreError> {
         let unapplied = self.store.unapplied_gateway_events()?;
         let count = unapplied.len();
-        for event in unapplied {
-            let _ = self.queue.send(event);
-        }
+        let queue = self.queue.clone();
+        tokio::spawn(async move {
+            for event in unapplied {
+                let _ = queue.send(event).await;
+            }
+        });
         Ok(count)
     }
 
@@ -140,7 +147,9 @@ impl Inbox {
         Ok(match stored {
             Some(earlier) => Ingested::Duplicate(earlier),
             None => {
-                let _ = self.queue.send(event.clone());
+                // Waits while the queue is full: when applying falls behind, taking more in
+                // slows down instead of the backlog growing without bound.
+                let _ = self.queue.send(event.clone()).await;
                 Ingested::Stored(event)
             }
         })
@@ -158,8 +167,8 @@ struct Delivery {
 async fn apply_forever(
     store: Arc<dyn Store>,
     applier: Arc<Applier>,
-    mut events: mpsc::UnboundedReceiver<GatewayEvent>,
-    retry: mpsc::UnboundedSender<GatewayEvent>,
+    mut events: mpsc::Receiver<GatewayEvent>,
+    retry: mpsc::Sender<GatewayEvent>,
     concurrency: usize,
     delay: Duration,
 ) {
@@ -176,7 +185,7 @@ async fn apply_forever(
             if let Err(error) = applied {
                 tracing::warn!(event = %event.id, gateway_event = %event.gateway_event_id, %error, "applying a gateway event failed; trying again later");
                 tokio::time::sleep(APPLY_RETRY_AFTER).await;
-                let _ = retry.send(event);
+                let _ = retry.send(event).await;
             }
         });
     }
