@@ -6,8 +6,10 @@
 //! and stays `processing` with the CheckoutRequestID as its reference; that the callback at
 //! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
 //! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
-//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; and that a
-//! charge whose callback never comes is settled by the STK query.
+//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; that a
+//! charge whose callback never comes is settled by the STK query; and that a push Daraja answers
+//! only after the engine stopped waiting still gets its CheckoutRequestID written down, so its
+//! callback settles the charge.
 //! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
 //! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
 //! test itself plays Safaricom posting callbacks.
@@ -215,6 +217,35 @@ async fn without_a_callback_the_stk_query_settles_the_charge() {
         .await;
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_answered_after_the_engine_stopped_waiting_is_settled_by_its_callback() {
+    let daraja = FakeDaraja::start().await;
+    // Daraja accepts the push at once but answers only after the engine's gateway timeout.
+    let engine = Engine::start(mpesa_config(&daraja).with_gateway_timeout_ms(300)).await;
+    let api = engine.api_a();
+    daraja.stall_pushes(Some(Duration::from_millis(1500)));
+    let (_, charge) = pushed_charge(&api, 40).await;
+    assert_eq!(charge["gateway_reference"], Value::Null, "answered before Daraja did: {charge}");
+    let checkout = daraja.checkout_request_ids().pop().expect("Daraja accepted the push");
+
+    // The adapter's call went on after the engine stopped waiting and wrote the
+    // CheckoutRequestID down, so Safaricom's callback finds the charge. (Sent until it does:
+    // a callback for a CheckoutRequestID not yet known is answered 200 and ignored.)
+    let settled = wait_for("the callback to settle the charge", Duration::from_secs(10), || {
+        let (engine, api, charge, checkout) = (&engine, &api, &charge, &checkout);
+        async move {
+            let answer = post_callback(engine, CALLBACK_TOKEN, &callback(checkout, 0, 40)).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            let now = charge_now(api, charge).await;
+            (now["status"] != "processing").then_some(now)
+        }
+    })
+    .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["gateway_reference"], checkout.as_str());
+    assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

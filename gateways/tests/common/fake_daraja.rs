@@ -144,6 +144,12 @@ impl FakeDaraja {
         self.state.lock().unwrap().pushes.clone()
     }
 
+    /// The CheckoutRequestIDs issued so far, in the order of their pushes.
+    pub fn checkout_request_ids(&self) -> Vec<String> {
+        // Issued with a zero-padded sequence number, so the map's order is the pushes' order.
+        self.state.lock().unwrap().results.keys().cloned().collect()
+    }
+
     pub fn stall_pushes(&self, stall: Option<std::time::Duration>) {
         self.state.lock().unwrap().stall_pushes = stall;
     }
