@@ -304,8 +304,21 @@ impl MpesaGateway {
         match self.post::<_, MpesaStkQueryResponse>("/mpesa/stkpushquery/v1/query", &request).await
         {
             Ok(answer) => match answer.result_code.as_ref().and_then(|code| code.value()) {
-                Some(code) => Ok(MpesaResult::from_code(code)
-                    .outcome(checkout_request_id, &answer.result_description)),
+                Some(code) if transformers::query_result_is_final(code) => {
+                    Ok(MpesaResult::from_code(code)
+                        .outcome(checkout_request_id, &answer.result_description))
+                }
+                // Still being processed (4999), or a code this adapter does not know: failing
+                // the charge on it could fail one the customer is paying; ask again later.
+                Some(code) => {
+                    tracing::info!(
+                        checkout_request_id,
+                        result_code = code,
+                        result_description = %answer.result_description,
+                        "STK query: not final yet"
+                    );
+                    Ok(pending())
+                }
                 None => Ok(pending()),
             },
             Err(DarajaFailure::Status { error, .. })

@@ -94,6 +94,19 @@ pub(super) struct MpesaErrorResponse {
 /// The STK query's answer while the customer has not finished yet.
 pub(super) const STILL_PROCESSING_ERROR_CODE: &str = "500.001.1001";
 
+/// The STK query `ResultCode`s that say how a push ended: Daraja's documented results (success,
+/// insufficient funds, subscriber locked by another push, expired, push not sent, cancelled,
+/// unreachable, wrong PIN). The query also answers while the prompt is still open — ResultCode
+/// 4999, "The transaction is still under processing" — so that code, and any code not listed
+/// here, means "ask again later", never a failure. (A callback comes only once the push ended,
+/// so every callback code is final.)
+const FINAL_QUERY_RESULT_CODES: [i64; 9] = [0, 1, 1001, 1019, 1025, 1032, 1037, 2001, 9999];
+
+/// Whether an STK query's `ResultCode` settles the charge (see [`FINAL_QUERY_RESULT_CODES`]).
+pub(super) fn query_result_is_final(code: i64) -> bool {
+    FINAL_QUERY_RESULT_CODES.contains(&code)
+}
+
 #[derive(Debug, Deserialize)]
 struct MpesaCallbackEnvelope {
     #[serde(rename = "Body")]

@@ -120,6 +120,7 @@ impl FakeDaraja {
                         "ResultDesc": match code {
                             0 => "The service request is processed successfully.",
                             1032 => "Request cancelled by user",
+                            4999 => "The transaction is still under processing",
                             _ => "The transaction failed",
                         },
                     })),
