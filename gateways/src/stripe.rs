@@ -355,29 +355,45 @@ fn outcome_reference(outcome: &ChargeOutcome) -> Option<String> {
 }
 
 /// A re-sent create that failed, seen from `retrieve`. A refusal of the re-send says nothing of
-/// the original (Stripe may just be unreachable now), so only Stripe's answers settle anything.
+/// the original (Stripe may just be unreachable now), so only Stripe's answers about THIS
+/// request settle anything: a 400 (invalid) or 402 (card declined) is Stripe having processed
+/// the request under this key — it answers a key it remembers with the original response — and
+/// refusing it. A 401/403 (a rotated or restricted key), 404 (a wrong base URL), 409 or 429 is
+/// Stripe refusing to look at the request at all: the original may still have charged.
 fn replayed_charge_error(error: StripeCallError) -> Result<Option<ChargeOutcome>, GatewayError> {
     match error {
         StripeCallError::NotProcessed(message) | StripeCallError::Unknown(message) => {
             Err(GatewayError::Ambiguous(message))
         }
-        answered @ StripeCallError::Answered { .. } => match transformers::charge_error(answered) {
-            Ok(outcome) => Ok(Some(outcome)),
-            // Stripe refused this key's request (and replays that refusal to every re-send):
-            // no money moved under it, nor ever will.
-            Err(GatewayError::NotAttempted(_) | GatewayError::InvalidPaymentMethod(_)) => Ok(None),
-            Err(other) => Err(other),
-        },
+        answered @ StripeCallError::Answered { status: 400 | 402, .. } => {
+            match transformers::charge_error(answered) {
+                Ok(outcome) => Ok(Some(outcome)),
+                // Stripe refused this key's request (and replays that refusal to every
+                // re-send): no money moved under it, nor ever will.
+                Err(GatewayError::NotAttempted(_) | GatewayError::InvalidPaymentMethod(_)) => {
+                    Ok(None)
+                }
+                Err(other) => Err(other),
+            }
+        }
+        not_about_the_request @ StripeCallError::Answered { .. } => {
+            Err(transformers::lookup_error(not_about_the_request))
+        }
     }
 }
 
+/// As [`replayed_charge_error`]: only a 400/402 is Stripe's answer about the refund itself (an
+/// unknown refund taken as failed would let a second refund through).
 fn replayed_refund_error(error: StripeCallError) -> Result<Option<RefundOutcome>, GatewayError> {
     match error {
         StripeCallError::NotProcessed(message) | StripeCallError::Unknown(message) => {
             Err(GatewayError::Ambiguous(message))
         }
-        answered @ StripeCallError::Answered { .. } => {
+        answered @ StripeCallError::Answered { status: 400 | 402, .. } => {
             transformers::refund_error(answered).map(Some)
+        }
+        not_about_the_refund @ StripeCallError::Answered { .. } => {
+            Err(transformers::lookup_error(not_about_the_refund))
         }
     }
 }

@@ -2,7 +2,9 @@
 //! wire format: every decline code maps onto Kassa's, 3-D Secure becomes `RequiresAction` with
 //! what the front end needs, 429s are retried under the same Idempotency-Key, a timeout after
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
-//! PaymentIntent), a refused connection is `NotAttempted`, and the secret key never shows.
+//! PaymentIntent) — a re-send refused with a 401/403/404 settles nothing, only a 400/402 about
+//! the request itself does —, a refused connection is `NotAttempted`, and the secret key never
+//! shows.
 
 mod common;
 
@@ -262,6 +264,54 @@ async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
         );
     }
     assert_eq!(stripe.refunds_created(), 2, "one refund per key, none re-made");
+}
+
+#[tokio::test]
+async fn a_replay_refused_without_being_looked_at_settles_nothing() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = StripeConfig {
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        ..config(&stripe.api_base())
+    };
+    let gateway = gateway(&directory, config);
+    // A charge and a refund that Stripe carried out, whose answers were lost.
+    let ChargeOutcome::Succeeded { reference } =
+        gateway.charge(&charge("ch_paid", "pm_card_visa")).await.unwrap()
+    else {
+        panic!("charge succeeds");
+    };
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_lost_answer", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    let refund = RefundRequest {
+        idempotency_key: "re_lost_answer".into(),
+        charge_reference: reference,
+        amount_minor: 500,
+        currency: Currency::USD,
+    };
+    let error = gateway.refund(&refund).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    assert_eq!((stripe.intents_created(), stripe.refunds_created()), (2, 1));
+
+    // The re-sends are refused with invalid_request_errors that are not about them: a rotated
+    // key (401), a restricted key (403), a wrong URL (404). None of that says "never charged".
+    for status in [401, 403, 404] {
+        stripe.fail_next(1, status);
+        let error = gateway.retrieve(AttemptKind::Charge, "ch_lost_answer").await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{status}: {error:?}");
+        stripe.fail_next(1, status);
+        let error = gateway.retrieve(AttemptKind::Refund, "re_lost_answer").await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{status}: {error:?}");
+    }
+    // Stripe answering again: the replays find the charge and the refund it made.
+    let charged = gateway.retrieve(AttemptKind::Charge, "ch_lost_answer").await.unwrap();
+    assert!(matches!(charged, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    let refunded = gateway.retrieve(AttemptKind::Refund, "re_lost_answer").await.unwrap();
+    assert!(matches!(refunded, Some(Attempt::Refund(RefundOutcome::Succeeded { .. }))));
+    assert_eq!((stripe.intents_created(), stripe.refunds_created()), (2, 1));
 }
 
 #[tokio::test]

@@ -104,7 +104,9 @@ impl FakeStripe {
         format!("http://{}", self.address)
     }
 
-    /// The next `count` POSTs are answered `status` without being carried out.
+    /// The next `count` POSTs are answered `status` without being carried out: 429 as Stripe's
+    /// rate limit, any other 4xx as an `invalid_request_error` (a revoked key, an unknown URL),
+    /// a 5xx as an `api_error`.
     pub fn fail_next(&self, count: usize, status: u16) {
         self.state.lock().unwrap().faults.extend(std::iter::repeat_n(status, count));
     }
@@ -167,6 +169,9 @@ fn handle(
         return match status {
             429 => {
                 error(429, "invalid_request_error", Some("rate_limit"), None, "Too many requests")
+            }
+            400..=499 => {
+                error(status, "invalid_request_error", None, None, "Refused before processing")
             }
             status => {
                 error(status, "api_error", None, None, "Something went wrong on Stripe's end")
