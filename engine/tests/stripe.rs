@@ -7,8 +7,9 @@
 //! `next_action` a front end needs, and that the engine settles it once the customer finishes;
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
 //! again, with no second PaymentIntent; that a refused connection to Stripe fails over to the next
-//! gateway of the routing rule (recorded on the charge as attempt 2); and that Stripe's calls show
-//! in the metrics.
+//! gateway of the routing rule (recorded on the charge as attempt 2), but a refusal that follows
+//! an attempt Stripe may have acted on (a 500) does not; and that Stripe's calls show in the
+//! metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
 //! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
 
@@ -190,6 +191,32 @@ gateways = ["stripe", "sandbox"]
         ),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_a_server_error_leaves_the_charge_processing_without_failover() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default().with_toml(&stripe_section(&stripe.api_base(), 3)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    // The first charge sets the customer up at Stripe, so the faults below meet the
+    // PaymentIntent create itself.
+    assert_eq!(api.charge_ok(&customer, 1000, "usd").await["gateway"], "stripe");
+    // Attempt 1: a 500 (Stripe may have charged); attempt 2: a 400. Failing over now could
+    // charge the customer twice.
+    stripe.fail_next(1, 500);
+    stripe.fail_next(1, 400);
+    let charge = api.charge(&customer, 1200, "usd").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "{charge}");
+    assert_eq!(charge["gateway"], "stripe");
+    assert_eq!(charge["gateway_attempt"], 1, "not failed over: {charge}");
+    assert!(api.ledger().await.is_empty(), "the sandbox never charged it");
 }
 
 /// Stripe unreachable, cards routed to Stripe then the sandbox.

@@ -193,6 +193,9 @@ impl StripeGateway {
                 Err(error) => transformers::classify(error),
             };
             match failure {
+                AttemptFailure::Final(error) if maybe_delivered => {
+                    return Err(transformers::after_possible_delivery(error));
+                }
                 AttemptFailure::Final(error) => return Err(error),
                 AttemptFailure::Retry { delivered, message } => {
                     tracing::warn!(attempt, delivered, reason = %message, "stripe attempt failed");

@@ -1,6 +1,7 @@
 //! The Stripe adapter against a local Stripe (tests/common/fake_stripe.rs) that speaks Stripe's
 //! wire format: every decline code maps onto Kassa's, 3-D Secure becomes `RequiresAction` with
-//! what the front end needs, 429s are retried under the same Idempotency-Key, a timeout after
+//! what the front end needs, 429s are retried under the same Idempotency-Key (and a refusal of a
+//! retry, after an attempt that may have reached Stripe, is ambiguous), a timeout after
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
 //! PaymentIntent) — a re-send refused with a 401/403/404 settles nothing, only a 400/402 about
 //! the request itself does —, a refused connection is `NotAttempted`, and the secret key never
@@ -167,6 +168,45 @@ async fn server_errors_past_the_attempt_bound_are_ambiguous() {
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_500").await.unwrap();
     assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
     assert_eq!(stripe.intents_created(), 1);
+}
+
+#[tokio::test]
+async fn a_refusal_after_an_attempt_that_may_have_landed_is_ambiguous() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    // Attempt 1 gets a 500 (Stripe may have acted), attempt 2 a 400: the 400 speaks only for
+    // attempt 2, so the charge is unknown — not "never sent", which would let the router charge
+    // it at another gateway.
+    stripe.fail_next(1, 500);
+    stripe.fail_next(1, 400);
+    let error = gateway.charge(&charge("ch_500_then_400", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    // A timeout, then a 400: the same.
+    let config =
+        StripeConfig { attempt_timeout: Duration::from_millis(200), ..config(&stripe.api_base()) };
+    let directory = tempfile::tempdir().unwrap();
+    let timing_out = self::gateway(&directory, config);
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let request = charge("ch_timeout_then_400", "pm_card_visa");
+    let refuse_the_retry = async {
+        // Once Stripe has carried out attempt 1 (its answer is stalled), refuse attempt 2.
+        while stripe.intents_created() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stripe.stall_creates(None);
+        stripe.fail_next(1, 400);
+    };
+    let (stalled, ()) = tokio::join!(timing_out.charge(&request), refuse_the_retry);
+    let error = stalled.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 1, "attempt 1 did charge");
+
+    // A decline after a 500 is Stripe's answer under the key all the same.
+    stripe.fail_next(1, 500);
+    let declined = gateway.charge(&charge("ch_500_then_decline", "pm_card_chargeDeclined")).await;
+    assert!(matches!(declined, Ok(ChargeOutcome::Declined { .. })), "{declined:?}");
 }
 
 #[tokio::test]

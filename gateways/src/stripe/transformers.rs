@@ -89,6 +89,26 @@ pub(super) fn classify(error: StripeError) -> AttemptFailure {
     }
 }
 
+/// A later attempt's final failure, once an earlier attempt may have reached Stripe (it timed
+/// out, or got a 5xx or a 409). A card decline is still Stripe's answer under the key: Stripe
+/// replays the original outcome, or this attempt was the one it processed. Anything else — a
+/// refusal (Stripe saves no result for a request that fails validation, so the earlier attempt
+/// could still be carried out after it), a config error on our side — describes only this
+/// attempt, and the earlier one may have charged: unknown, never "not processed".
+pub(super) fn after_possible_delivery(error: StripeCallError) -> StripeCallError {
+    let earlier = "an earlier attempt may have reached Stripe, then";
+    match error {
+        StripeCallError::Answered { status, error } => match error.type_ {
+            ApiErrorsType::CardError => StripeCallError::Answered { status, error },
+            _ => StripeCallError::Unknown(format!("{earlier} {}", describe(&error, status))),
+        },
+        StripeCallError::NotProcessed(message) => {
+            StripeCallError::Unknown(format!("{earlier} {message}"))
+        }
+        unknown @ StripeCallError::Unknown(_) => unknown,
+    }
+}
+
 fn describe(error: &ApiErrors, status: u16) -> String {
     let code = error.code.as_ref().map(ApiErrorsCode::as_str).unwrap_or("none");
     let message = error.message.as_deref().unwrap_or("");
