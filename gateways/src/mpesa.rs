@@ -355,13 +355,14 @@ async fn read<T: serde::de::DeserializeOwned>(
     Err(DarajaFailure::Status { status: status.as_u16(), error })
 }
 
-/// What a failed push means: refused before acting, or unknown.
+/// What a failed push means: never sent, refused before acting, or unknown.
 fn push_failure(failure: DarajaFailure) -> GatewayError {
     match failure {
         DarajaFailure::NotSent(_) => GatewayError::NotAttempted(failure.describe()),
-        // 4xx: Daraja validated and refused the request (bad number, bad shortcode, bad token).
+        // 4xx: Daraja validated and refused the request (bad number, bad shortcode, bad token):
+        // nothing moved, but Daraja is up, so it is no outage for the breaker.
         DarajaFailure::Status { status: 400..=499, .. } => {
-            GatewayError::NotAttempted(failure.describe())
+            GatewayError::InvalidRequest(failure.describe())
         }
         DarajaFailure::Status { .. }
         | DarajaFailure::NoAnswer(_)
@@ -411,15 +412,17 @@ impl Gateway for MpesaGateway {
             Ok(pushed) if pushed.response_code.value() == Some(0) => pushed,
             Ok(refused) => {
                 self.store.forget(&request.idempotency_key).await?;
-                return Err(GatewayError::NotAttempted(format!(
+                return Err(GatewayError::InvalidRequest(format!(
                     "Daraja refused the STK Push: {}",
                     refused.response_description
                 )));
             }
             Err(failure) => {
                 let error = push_failure(failure);
-                // Refused before acting: the key is free again, and `retrieve` says so.
-                if matches!(error, GatewayError::NotAttempted(_)) {
+                // Never sent, or refused before acting: the key is free again, and `retrieve`
+                // says so.
+                if matches!(error, GatewayError::NotAttempted(_) | GatewayError::InvalidRequest(_))
+                {
                     self.store.forget(&request.idempotency_key).await?;
                 }
                 return Err(error);

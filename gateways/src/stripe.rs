@@ -373,9 +373,11 @@ fn replayed_charge_error(error: StripeCallError) -> Result<Option<ChargeOutcome>
                 Ok(outcome) => Ok(Some(outcome)),
                 // Stripe refused this key's request (and replays that refusal to every
                 // re-send): no money moved under it, nor ever will.
-                Err(GatewayError::NotAttempted(_) | GatewayError::InvalidPaymentMethod(_)) => {
-                    Ok(None)
-                }
+                Err(
+                    GatewayError::NotAttempted(_)
+                    | GatewayError::InvalidRequest(_)
+                    | GatewayError::InvalidPaymentMethod(_),
+                ) => Ok(None),
                 Err(other) => Err(other),
             }
         }

@@ -11,7 +11,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_daraja::{CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, SHORTCODE};
+use common::fake_daraja::{
+    CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, REFUSED_PHONE, SHORTCODE,
+};
 use kassa_gateways::mpesa::{
     MpesaCallbackError, MpesaConfig, MpesaGateway, MpesaResult, nairobi_timestamp, normalize_phone,
     parse_callback, stk_password,
@@ -293,6 +295,18 @@ async fn a_push_whose_answer_was_lost_is_never_pushed_again() {
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_lost").await.unwrap_err();
     assert!(matches!(retrieved, GatewayError::Ambiguous(_)), "{retrieved:?}");
     assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test]
+async fn a_number_daraja_refuses_is_an_invalid_request_and_frees_the_key() {
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, &daraja.api_base());
+    let error = gateway.charge(&charge("ch_refused_number", 100, REFUSED_PHONE)).await.unwrap_err();
+    // Daraja answered and refused: nothing moved, and Daraja is up (no outage for the breaker).
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_refused_number").await.unwrap(), None);
+    assert!(daraja.pushes().is_empty());
 }
 
 #[tokio::test]

@@ -475,6 +475,6 @@ async fn the_secret_key_never_shows_in_debug_output() {
     let wrong = StripeConfig { secret_key: "sk_test_wrong".into(), ..config(&stripe.api_base()) };
     let error =
         gateway(&directory, wrong).charge(&charge("ch_401", "pm_card_visa")).await.unwrap_err();
-    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
     assert!(!error.to_string().contains("sk_test_wrong"));
 }

@@ -271,9 +271,10 @@ pub(super) fn charge_error(error: StripeCallError) -> Result<ChargeOutcome, Gate
             _ if is_missing_payment_method(&error) => Err(GatewayError::InvalidPaymentMethod(
                 "Stripe does not know this payment method".into(),
             )),
-            // A 4xx invalid_request_error: Stripe refused before moving money.
+            // A 4xx invalid_request_error: Stripe refused before moving money. A refusal, not
+            // an outage: it must not count against Stripe's circuit breaker.
             ApiErrorsType::InvalidRequestError => {
-                Err(GatewayError::NotAttempted(describe(&error, status)))
+                Err(GatewayError::InvalidRequest(describe(&error, status)))
             }
             // api_error arrives with a 5xx, which was retried; seen here it is still unknown.
             // async-stripe's enum is non-exhaustive: a type Stripe adds later is unknown too.
