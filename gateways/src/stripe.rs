@@ -151,10 +151,7 @@ impl StripeGateway {
             create = create.name(name.as_str());
         }
         let key = format!("kassa_customer_{}", customer.id);
-        let created = self.send(&create, Some(&key)).await.map_err(|error| match error {
-            StripeCallError::NotProcessed(message) => GatewayError::NotAttempted(message),
-            other => transformers::lookup_error(other),
-        })?;
+        let created = self.send(&create, Some(&key)).await.map_err(transformers::customer_error)?;
         self.store.remember_customer(&customer.id, created.id.as_str()).await?;
         Ok(created.id.as_str().to_owned())
     }

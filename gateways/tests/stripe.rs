@@ -4,8 +4,8 @@
 //! retry, after an attempt that may have reached Stripe, is ambiguous), a timeout after
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
 //! PaymentIntent) — a re-send refused with a 401/403/404 settles nothing, only a 400/402 about
-//! the request itself does —, a refused connection is `NotAttempted`, and the secret key never
-//! shows.
+//! the request itself does —, a refused connection is `NotAttempted`, a refused customer create
+//! fails the charge before it is sent, and the secret key never shows.
 
 mod common;
 
@@ -442,6 +442,28 @@ async fn one_stripe_customer_per_kassa_customer() {
     let request = ChargeRequest { customer: Some(customer), ..charge("ch_c4", "pm_card_visa") };
     reopened.charge(&request).await.unwrap();
     assert_eq!(stripe.customers_created(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_customer_create_fails_the_charge_before_it_is_sent() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let customer = CustomerRef { id: "acct_1/cus_refused".into(), email: None, name: None };
+    let request =
+        ChargeRequest { customer: Some(customer), ..charge("ch_no_customer", "pm_card_visa") };
+
+    // Stripe answers the customer create with a 400: no customer, and no charge was sent.
+    stripe.fail_next(1, 400);
+    let error = gateway.charge(&request).await.unwrap_err();
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 0);
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_no_customer").await.unwrap(), None);
+    // A 401 (a revoked key) refuses it the same way.
+    stripe.fail_next(1, 401);
+    let error = gateway.charge(&request).await.unwrap_err();
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(stripe.customers_created(), 0);
 }
 
 #[tokio::test]

@@ -309,6 +309,20 @@ pub(super) fn refund_error(error: StripeCallError) -> Result<RefundOutcome, Gate
     }
 }
 
+/// What a failed Stripe customer create means for the charge that needed it, which has not been
+/// sent: Stripe's refusal (an answered 4xx — a bad email, a revoked key) fails the charge cleanly
+/// as a refusal, not an outage. Only a create that may have landed is unknown (harmless: its
+/// Idempotency-Key finds that customer next time).
+pub(super) fn customer_error(error: StripeCallError) -> GatewayError {
+    match error {
+        StripeCallError::Answered { status: status @ 400..=499, error } => {
+            GatewayError::InvalidRequest(describe(&error, status))
+        }
+        StripeCallError::NotProcessed(message) => GatewayError::NotAttempted(message),
+        other => lookup_error(other),
+    }
+}
+
 /// A lookup (GET) that failed: nothing moved either way, but the engine cannot settle anything
 /// from it.
 pub(super) fn lookup_error(error: StripeCallError) -> GatewayError {
