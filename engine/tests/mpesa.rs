@@ -7,9 +7,10 @@
 //! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
 //! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
 //! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; that a
-//! charge whose callback never comes is settled by the STK query; and that a push Daraja answers
+//! charge whose callback never comes is settled by the STK query; that a push Daraja answers
 //! only after the engine stopped waiting still gets its CheckoutRequestID written down, so its
-//! callback settles the charge.
+//! callback settles the charge; and that a refund of an M-Pesa payment (Kassa has no Daraja
+//! reversals) is a 400 naming the charge, with no refund recorded and nothing sent.
 //! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
 //! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
 //! test itself plays Safaricom posting callbacks.
@@ -246,6 +247,35 @@ async fn a_push_answered_after_the_engine_stopped_waiting_is_settled_by_its_call
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(settled["gateway_reference"], checkout.as_str());
     assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_of_an_mpesa_payment_is_refused_and_nothing_is_recorded() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 150).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    assert_eq!(
+        post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 150)).await.status,
+        200
+    );
+    let paid = charge_now(&api, &charge).await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+
+    let body = json!({ "charge": str_field(&charge, "id") });
+    let refused = api.post_with_key("/v1/refunds", &body, "refund-of-mpesa").await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "charge");
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("M-Pesa payments cannot be refunded through Kassa yet"), "{message}");
+    assert_eq!(charge_now(&api, &charge).await, paid, "the charge is unchanged");
+    // No refund was kept under the key (a kept one would answer another request with it 422),
+    // and nothing was sent to M-Pesa.
+    let reused = api.post_with_key("/v1/customers", &json!({}), "refund-of-mpesa").await;
+    assert_eq!(reused.status, 200, "{}", reused.text);
+    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    assert!(!metrics.contains(r#"gateway="mpesa",operation="refund""#), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,8 @@
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
 //! again, with no second PaymentIntent; that a refused connection to Stripe fails over to the next
 //! gateway of the routing rule (recorded on the charge as attempt 2), but a refusal that follows
-//! an attempt Stripe may have acted on (a 500) does not; and that Stripe's calls show in the
-//! metrics.
+//! an attempt Stripe may have acted on (a 500) does not; that a refund while Stripe's breaker is
+//! open is a 503 with nothing recorded or sent; and that Stripe's calls show in the metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
 //! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
 
@@ -217,6 +217,43 @@ gateways = ["stripe", "sandbox"]
     assert_eq!(charge["gateway"], "stripe");
     assert_eq!(charge["gateway_attempt"], 1, "not failed over: {charge}");
     assert!(api.ledger().await.is_empty(), "the sandbox never charged it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_while_the_breaker_is_open_is_refused_before_anything_is_recorded() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default().with_toml(&stripe_section(&stripe.api_base(), 1)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+
+[routing.breaker]
+failures_to_open = 2
+cool_down_ms = 60000
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let paid = api.charge_ok(&customer, 2000, "usd").await;
+    assert_eq!(paid["gateway"], "stripe");
+    // Stripe rate-limits the next two charges past their one attempt: unavailable twice, so
+    // its breaker opens (the charges go to the sandbox).
+    stripe.fail_next(2, 429);
+    for _ in 0..2 {
+        assert_eq!(api.charge_ok(&customer, 500, "usd").await["gateway"], "sandbox");
+    }
+    assert_eq!(engine.metric(r#"kassa_gateway_breaker_state{gateway="stripe"}"#).await, Some(2.0));
+
+    let body = json!({ "charge": str_field(&paid, "id") });
+    let refused = api.post_with_key("/v1/refunds", &body, "refund-while-open").await;
+    assert_error(&refused, 503, "gateway_unavailable");
+    let path = format!("/v1/charges/{}", str_field(&paid, "id"));
+    assert_eq!(api.get_ok(&path).await, paid, "the charge is unchanged");
+    assert!(stripe.seen().iter().all(|seen| seen.path != "/v1/refunds"), "nothing sent");
+    // No refund was kept under the key: it is free for another request.
+    let reused = api.post_with_key("/v1/customers", &json!({}), "refund-while-open").await;
+    assert_eq!(reused.status, 200, "{}", reused.text);
 }
 
 /// Stripe unreachable, cards routed to Stripe then the sandbox.

@@ -59,6 +59,15 @@ pub trait Gateway: Send + Sync {
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
 
+    /// Refuses, before anything is recorded or sent, a refund this gateway can never carry out
+    /// (M-Pesa: Kassa has no Daraja reversals). The engine calls it while validating the
+    /// request, so the client gets a 400 and no refund is kept. Answers
+    /// [`GatewayError::InvalidRequest`].
+    fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
+        let _ = request;
+        Ok(())
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
 
     /// What became of an earlier attempt, looked up by the idempotency key it was made with.

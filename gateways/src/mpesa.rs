@@ -17,7 +17,7 @@
 //! - When no callback comes in time, the engine's reconcile loop calls `retrieve`, which asks the
 //!   STK query API; `Pending` from it means "ask again later".
 //! - Refunds are M-Pesa reversals, a different Daraja API with its own callbacks: not
-//!   supported here, `refund` answers [`GatewayError::InvalidRequest`].
+//!   supported here, `check_refund` (and `refund`) answer [`GatewayError::InvalidRequest`].
 //!
 //! Daraja has no idempotency key, so this adapter keeps one: the charge's key is recorded
 //! durably before the push, and a second `charge` with a recorded key never pushes again.
@@ -355,6 +355,15 @@ async fn read<T: serde::de::DeserializeOwned>(
     Err(DarajaFailure::Status { status: status.as_u16(), error })
 }
 
+/// Why an M-Pesa payment cannot be refunded: Kassa does not speak Daraja's reversal API.
+fn no_reversals() -> GatewayError {
+    GatewayError::InvalidRequest(
+        "M-Pesa payments cannot be refunded through Kassa yet (Daraja reversals are not \
+         supported): refund the customer from the M-Pesa business portal"
+            .into(),
+    )
+}
+
 /// What a failed push means: never sent, refused before acting, or unknown.
 fn push_failure(failure: DarajaFailure) -> GatewayError {
     match failure {
@@ -437,10 +446,13 @@ impl Gateway for MpesaGateway {
         Ok(ChargeOutcome::Pending { reference: pushed.checkout_request_id })
     }
 
+    fn check_refund(&self, _request: &RefundRequest) -> Result<(), GatewayError> {
+        Err(no_reversals())
+    }
+
+    /// The engine asks `check_refund` first; a caller that did not gets the same refusal.
     async fn refund(&self, _request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
-        Err(GatewayError::InvalidRequest(
-            "M-Pesa payments cannot be refunded through Kassa yet (Daraja reversals)".into(),
-        ))
+        Err(no_reversals())
     }
 
     async fn retrieve(

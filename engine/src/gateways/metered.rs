@@ -113,6 +113,10 @@ impl Gateway for Metered {
         record(timer, self.0.charge(request).await, charge_outcome)
     }
 
+    fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
+        self.0.check_refund(request)
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "refund");
         record(timer, self.0.refund(request).await, refund_outcome)
