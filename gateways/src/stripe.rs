@@ -33,7 +33,7 @@ use stripe_core::payment_intent::{RetrievePaymentIntent, SearchPaymentIntent};
 use stripe_core::refund::{ListRefund, RetrieveRefund};
 use stripe_payment::payment_method::RetrievePaymentMethod;
 
-use store::{AttemptParams, AttemptRecord, StripeStore};
+use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 use transformers::{AttemptFailure, StripeCallError};
 
 use crate::{
@@ -436,6 +436,7 @@ impl Gateway for StripeGateway {
             payment_method: payment_method.to_owned(),
             customer,
             description: request.description.clone(),
+            return_url: ReturnUrl::Sent(self.config.return_url.clone()),
         };
         self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_intent(&request.idempotency_key, &params).await {

@@ -3,8 +3,8 @@
 //! what the front end needs, 429s are retried under the same Idempotency-Key (and a refusal of a
 //! retry, after an attempt that may have reached Stripe, is ambiguous), a timeout after
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
-//! PaymentIntent) — a re-send refused with a 401/403/404 settles nothing, only a 400/402 about
-//! the request itself does —, a refused connection is `NotAttempted`, a refused customer create
+//! PaymentIntent) — a re-send carries the return_url the charge was made with, and one refused
+//! with a 401/403/404 settles nothing, only a 400/402 about the request itself does —, a refused connection is `NotAttempted`, a refused customer create
 //! fails the charge before it is sent, and the secret key never shows.
 
 mod common;
@@ -236,6 +236,38 @@ async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_
         .map(|request| request.idempotency_key.unwrap())
         .collect();
     assert!(keys.iter().all(|key| key == "ch_timeout"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_replay_sends_the_return_url_the_charge_was_made_with() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let returning_to = |url: &str| StripeConfig {
+        return_url: Some(url.to_owned()),
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        ..config(&stripe.api_base())
+    };
+    let first = gateway(&directory, returning_to("https://school.example/paid"));
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = first.charge(&charge("ch_return", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    drop(first);
+
+    // The operator changed the return_url since; the re-send is still the first request, so
+    // Stripe answers it with the charge it made (another body would be refused for the key).
+    let later = gateway(&directory, returning_to("https://school.example/v2/paid"));
+    let retrieved = later.retrieve(AttemptKind::Charge, "ch_return").await.unwrap();
+    assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    assert_eq!(stripe.intents_created(), 1);
+    let sent: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents")
+        .map(|seen| seen.form.get("return_url").cloned())
+        .collect();
+    assert_eq!(sent, vec![Some("https://school.example/paid".to_owned()); 2]);
 }
 
 #[tokio::test]

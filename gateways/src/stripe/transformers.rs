@@ -12,7 +12,7 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
 
-use super::store::AttemptParams;
+use super::store::{AttemptParams, ReturnUrl};
 use crate::{
     CardDetails, ChargeOutcome, Currency, DeclineCode, GatewayError, NextAction,
     PaymentMethodDetails, RefundOutcome, Secret,
@@ -125,16 +125,27 @@ fn metadata(key: &str, value: &str) -> HashMap<String, String> {
 }
 
 /// The create-and-confirm request for a charge. Built from the stored parameters, so a re-send
-/// under the same Idempotency-Key is byte-for-byte the first request.
+/// under the same Idempotency-Key is byte-for-byte the first request. `configured_return_url`
+/// only serves records from before the return_url was stored with them.
 pub(super) fn create_intent_request(
     idempotency_key: &str,
     params: &AttemptParams,
-    return_url: Option<&str>,
+    configured_return_url: Option<&str>,
 ) -> Result<CreatePaymentIntent, GatewayError> {
-    let AttemptParams::Charge { amount_minor, currency, payment_method, customer, description } =
-        params
+    let AttemptParams::Charge {
+        amount_minor,
+        currency,
+        payment_method,
+        customer,
+        description,
+        return_url,
+    } = params
     else {
         return Err(GatewayError::Storage("a charge key holds refund parameters".into()));
+    };
+    let return_url = match return_url {
+        ReturnUrl::Sent(sent) => sent.as_deref(),
+        ReturnUrl::Unrecorded => configured_return_url,
     };
     // A server-side confirm needs a return_url for methods that redirect; without one, Stripe
     // must be told that no redirect may be needed (3-D Secure then goes through stripe.js with
