@@ -132,6 +132,13 @@ pub struct MpesaGateway {
     store: MpesaStore,
 }
 
+/// The config (its secrets redacted by [`Secret`]); never the OAuth token.
+impl std::fmt::Debug for MpesaGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpesaGateway").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
 /// How a Daraja call failed, before it is given a meaning.
 enum DarajaFailure {
     /// Never left: connection refused, DNS, TLS.

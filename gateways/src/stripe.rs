@@ -95,6 +95,13 @@ pub struct StripeGateway {
     store: StripeStore,
 }
 
+/// The config, whose secret key [`Secret`] redacts; not the client, which holds the key too.
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeGateway").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
 impl StripeGateway {
     /// Writes the attempt's parameters durably before they are sent, so `retrieve` can send the
     /// same request again; a key already recorded with other parameters is refused as ambiguous.
