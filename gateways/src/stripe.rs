@@ -16,8 +16,14 @@
 //! - The secret key lives in [`Secret`] and, inside async-stripe, in a header value marked
 //!   sensitive; neither prints it.
 //!
+//! A charge for a Kassa customer goes to that customer's Stripe customer, and its PaymentMethod is
+//! attached to that Stripe customer before the first PaymentIntent uses them together: Stripe
+//! lets a PaymentMethod that is not attached to a customer be used once only, so without the
+//! attach a customer's saved card would be refused on its second charge.
+//!
 //! What the adapter keeps on disk is described in [`store`]; in short: one Stripe customer per
-//! Kassa customer, and every request's parameters, written durably before they are sent, so that
+//! Kassa customer, which PaymentMethods are attached to it, and every request's parameters,
+//! written durably before they are sent, so that
 //! [`Gateway::retrieve`] can always find the truth (re-send under the same key while Stripe still
 //! remembers it, search by metadata after that).
 
@@ -31,7 +37,7 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{RetrievePaymentIntent, SearchPaymentIntent};
 use stripe_core::refund::{ListRefund, RetrieveRefund};
-use stripe_payment::payment_method::RetrievePaymentMethod;
+use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 use transformers::{AttemptFailure, StripeCallError};
@@ -161,6 +167,27 @@ impl StripeGateway {
         let created = self.send(&create, Some(&key)).await.map_err(transformers::customer_error)?;
         self.store.remember_customer(&customer.id, created.id.as_str()).await?;
         Ok(created.id.as_str().to_owned())
+    }
+
+    /// Attaches the PaymentMethod to the Stripe customer, once per pair (remembered on disk).
+    /// Attaching it again to the same customer changes nothing (Stripe answers it, or refuses it
+    /// as `resource_already_exists`, which counts as done), so a retried or repeated attach is
+    /// harmless and needs no Idempotency-Key.
+    async fn attach_once(
+        &self,
+        payment_method: &str,
+        stripe_customer: &str,
+    ) -> Result<(), GatewayError> {
+        if self.store.is_attached(stripe_customer, payment_method)? {
+            return Ok(());
+        }
+        let request = AttachPaymentMethod::new(payment_method).customer(stripe_customer);
+        match self.send(&request, None).await {
+            Ok(_) => {}
+            Err(error) => transformers::attach_error(error)?,
+        }
+        self.store.remember_attached(stripe_customer, payment_method);
+        Ok(())
     }
 
     /// Sends one request, retrying what may be retried under the same Idempotency-Key.
@@ -437,6 +464,9 @@ impl Gateway for StripeGateway {
             Some(customer) => Some(self.stripe_customer(customer).await?),
             None => None,
         };
+        if let Some(stripe_customer) = &customer {
+            self.attach_once(payment_method, stripe_customer).await?;
+        }
         let params = AttemptParams::Charge {
             amount_minor: request.amount_minor,
             currency: request.currency,

@@ -5,7 +5,9 @@
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
 //! PaymentIntent) — a re-send carries the return_url the charge was made with, and one refused
 //! with a 401/403/404 settles nothing, only a 400/402 about the request itself does —, a refused connection is `NotAttempted`, a refused customer create
-//! fails the charge before it is sent, and the secret key never shows.
+//! fails the charge before it is sent, a PaymentMethod is attached to the Stripe customer once
+//! before its first charge (Stripe refuses an unattached one the second time), and the secret key
+//! never shows.
 
 mod common;
 
@@ -496,6 +498,61 @@ async fn a_refused_customer_create_fails_the_charge_before_it_is_sent() {
     let error = gateway.charge(&request).await.unwrap_err();
     assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
     assert_eq!(stripe.customers_created(), 0);
+}
+
+#[tokio::test]
+async fn a_payment_method_is_attached_to_the_stripe_customer_once_before_its_first_charge() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let customer = CustomerRef { id: "acct_1/cus_saved_card".into(), email: None, name: None };
+    let with_card = |key: &str, token: &str| ChargeRequest {
+        customer: Some(customer.clone()),
+        ..charge(key, token)
+    };
+
+    // A saved card charged again and again: Stripe refuses a second PaymentIntent with a
+    // PaymentMethod not attached to the customer, so it is attached before the first one.
+    for key in ["ch_saved_1", "ch_saved_2", "ch_saved_3"] {
+        let outcome = gateway.charge(&with_card(key, "pm_card_visa")).await.unwrap();
+        assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }), "{key}: {outcome:?}");
+    }
+    gateway.charge(&with_card("ch_other_card", "pm_card_mastercard")).await.unwrap();
+    let seen = stripe.seen();
+    let stripe_customer = seen
+        .iter()
+        .find(|request| request.path == "/v1/payment_intents")
+        .map(|request| request.form["customer"].clone())
+        .unwrap();
+    let attaches: Vec<_> = seen
+        .iter()
+        .filter(|request| request.path.ends_with("/attach"))
+        .map(|request| (request.path.as_str(), request.form["customer"].as_str()))
+        .collect();
+    assert_eq!(
+        attaches,
+        [
+            ("/v1/payment_methods/pm_card_visa/attach", stripe_customer.as_str()),
+            ("/v1/payment_methods/pm_card_mastercard/attach", stripe_customer.as_str()),
+        ],
+        "once per payment method"
+    );
+    let first_attach = seen.iter().position(|request| request.path.ends_with("/attach"));
+    let first_intent = seen.iter().position(|request| request.path == "/v1/payment_intents");
+    assert!(first_attach < first_intent, "attached before it is charged");
+    assert!(stripe.is_attached("pm_card_visa", &stripe_customer));
+
+    // Remembered on disk: a restarted adapter charges without attaching again.
+    drop(gateway);
+    let reopened = self::gateway(&directory, config(&stripe.api_base()));
+    reopened.charge(&with_card("ch_saved_4", "pm_card_visa")).await.unwrap();
+    let attaches = stripe.seen().iter().filter(|request| request.path.ends_with("/attach")).count();
+    assert_eq!(attaches, 2);
+
+    // A PaymentMethod Stripe does not know is the client's bad token, and nothing is charged.
+    let unknown = reopened.charge(&with_card("ch_unknown_pm", "pm_made_up")).await.unwrap_err();
+    assert!(matches!(unknown, GatewayError::InvalidPaymentMethod(_)), "{unknown:?}");
+    assert_eq!(stripe.intents_created(), 5);
 }
 
 #[tokio::test]

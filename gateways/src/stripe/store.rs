@@ -2,6 +2,8 @@
 //!
 //! - `stripe_customers`: Kassa customer id → Stripe customer id, so each Kassa customer gets one
 //!   Stripe customer, created on first use.
+//! - `stripe_attached_payment_methods`: (Stripe customer, PaymentMethod) pairs already attached
+//!   at Stripe, so each PaymentMethod is attached to its customer once, before its first charge.
 //! - `stripe_attempts`: idempotency key → the exact parameters sent with it, written durably
 //!   BEFORE the request leaves. This is what makes [`crate::Gateway::retrieve`] honest: no record
 //!   means the key was never sent (`Ok(None)` is final), and a record lets the adapter re-send the
@@ -83,7 +85,13 @@ fn storage(error: sled::Error) -> GatewayError {
 pub(super) struct StripeStore {
     customers: sled::Tree,
     attempts: sled::Tree,
+    attached: sled::Tree,
     durability: Arc<dyn Durability>,
+}
+
+/// Stripe ids are letters, digits and `_`, so `/` cannot occur inside either part.
+fn attached_key(stripe_customer: &str, payment_method: &str) -> String {
+    format!("{stripe_customer}/{payment_method}")
 }
 
 impl StripeStore {
@@ -94,6 +102,7 @@ impl StripeStore {
         Ok(StripeStore {
             customers: db.open_tree("stripe_customers").map_err(storage)?,
             attempts: db.open_tree("stripe_attempts").map_err(storage)?,
+            attached: db.open_tree("stripe_attached_payment_methods").map_err(storage)?,
             durability,
         })
     }
@@ -112,6 +121,23 @@ impl StripeStore {
     ) -> Result<(), GatewayError> {
         self.customers.insert(kassa_customer, encode(&stripe_customer)).map_err(storage)?;
         self.sync().await
+    }
+
+    pub fn is_attached(
+        &self,
+        stripe_customer: &str,
+        payment_method: &str,
+    ) -> Result<bool, GatewayError> {
+        self.attached.contains_key(attached_key(stripe_customer, payment_method)).map_err(storage)
+    }
+
+    /// Notes that Stripe attached the PaymentMethod to the customer. Not waited on: a lost note
+    /// only costs one more attach, which Stripe answers as done.
+    pub fn remember_attached(&self, stripe_customer: &str, payment_method: &str) {
+        let key = attached_key(stripe_customer, payment_method);
+        if let Err(error) = self.attached.insert(key, encode(&true)) {
+            tracing::warn!(%error, "could not note an attached payment method");
+        }
     }
 
     pub fn attempt(&self, idempotency_key: &str) -> Result<Option<AttemptRecord>, GatewayError> {

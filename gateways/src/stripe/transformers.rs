@@ -320,6 +320,27 @@ pub(super) fn refund_error(error: StripeCallError) -> Result<RefundOutcome, Gate
     }
 }
 
+/// What a failed attach of the PaymentMethod to the customer means for the charge that needed
+/// it (not sent yet). Already attached (`resource_already_exists`) is what was wanted; a
+/// PaymentMethod Stripe does not know is the client's bad token; the rest as for the customer
+/// create (a refusal, unreachable, or unknown: none of which charged anything).
+pub(super) fn attach_error(error: StripeCallError) -> Result<(), GatewayError> {
+    match error {
+        StripeCallError::Answered { error, .. }
+            if matches!(error.code, Some(ApiErrorsCode::ResourceAlreadyExists)) =>
+        {
+            Ok(())
+        }
+        StripeCallError::Answered { status: 404, .. } => Err(GatewayError::InvalidPaymentMethod(
+            "Stripe does not know this payment method".into(),
+        )),
+        StripeCallError::Answered { error, .. } if is_missing_payment_method(&error) => Err(
+            GatewayError::InvalidPaymentMethod("Stripe does not know this payment method".into()),
+        ),
+        other => Err(customer_error(other)),
+    }
+}
+
 /// What a failed Stripe customer create means for the charge that needed it, which has not been
 /// sent: Stripe's refusal (an answered 4xx — a bad email, a revoked key) fails the charge cleanly
 /// as a refusal, not an outage. Only a create that may have landed is unknown (harmless: its
@@ -419,6 +440,29 @@ mod tests {
             let (decline, _) = decline_of(&card_error(code, decline_code));
             assert_eq!(decline, expected, "{code} / {decline_code:?}");
         }
+    }
+
+    #[test]
+    fn an_already_attached_payment_method_counts_as_attached() {
+        let answered = |status, json: &str| StripeCallError::Answered {
+            status,
+            error: Box::new(miniserde::json::from_str(json).unwrap()),
+        };
+        let already = answered(
+            400,
+            r#"{"type":"invalid_request_error","code":"resource_already_exists","message":"m"}"#,
+        );
+        assert!(attach_error(already).is_ok());
+        let unknown = answered(
+            404,
+            r#"{"type":"invalid_request_error","code":"resource_missing","param":"payment_method","message":"No such PaymentMethod"}"#,
+        );
+        assert!(matches!(attach_error(unknown), Err(GatewayError::InvalidPaymentMethod(_))));
+        let elsewhere = answered(
+            400,
+            r#"{"type":"invalid_request_error","message":"attached to another customer"}"#,
+        );
+        assert!(matches!(attach_error(elsewhere), Err(GatewayError::InvalidRequest(_))));
     }
 
     #[test]
