@@ -8,8 +8,10 @@
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
 //! again, with no second PaymentIntent; that a refused connection to Stripe fails over to the next
 //! gateway of the routing rule (recorded on the charge as attempt 2), but a refusal that follows
-//! an attempt Stripe may have acted on (a 500) does not; that a refund while Stripe's breaker is
-//! open is a 503 with nothing recorded or sent; and that Stripe's calls show in the metrics.
+//! an attempt Stripe may have acted on (a 500) does not; that a charge left unknown after a
+//! failover is asked about at the gateway it moved to, both while running and after a crash; that
+//! a refund while Stripe's breaker is open is a 503 with nothing recorded or sent; and that
+//! Stripe's calls show in the metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
 //! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
 
@@ -287,6 +289,41 @@ cool_down_ms = 60000
     let open = r#"kassa_gateway_breaker_state{gateway="stripe"}"#;
     assert_eq!(engine.metric(open).await, Some(2.0), "open");
     assert_eq!(api.ledger().await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asked_again_while_running_after_failover_the_gateway_the_charge_was_moved_to_answers() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default()
+        .with_toml(&stripe_section(&stripe.api_base(), 1))
+        .with_toml(
+            r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+        )
+        .with_gateway_timeout_ms(1000)
+        .with_reconcile_after_secs(1);
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    // Stripe rate-limits the charge before making anything (its one attempt): the charge fails
+    // over to the sandbox, which charges and withholds its answer past the engine's timeout.
+    let (customer, _) = api.customer_with_card("pm_sandbox_timeout").await;
+    stripe.fail_next(1, 429);
+    let charge = api.charge(&customer, 900, "usd").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "{charge}");
+    assert_eq!((&charge["gateway"], &charge["gateway_attempt"]), (&json!("sandbox"), &json!(2)));
+    // Asked again a second later, the sandbox — which charged — settles it. (Asking Stripe,
+    // where nothing was made, would fail the charge and free its key.)
+    let path = format!("/v1/charges/{}", str_field(&charge, "id"));
+    let settled = wait_for("the charge to be settled", Duration::from_secs(15), || async {
+        let now = api.get_ok(&path).await;
+        (now["status"] != "processing").then_some(now)
+    })
+    .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(api.ledger().await.len(), 1, "charged once");
+    assert_eq!(stripe.intents_created(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
