@@ -18,8 +18,9 @@ impl Metered {
     }
 }
 
-/// Records the call when dropped: a call the engine abandons (its timeout fired and the task was
-/// aborted) is recorded too, as `abandoned`.
+/// Records the call when dropped: a call that never finished (the process stopping mid-call) is
+/// recorded too, as `abandoned`. A call the engine stopped waiting for is not dropped: it runs to
+/// its end in the background and is recorded with its real outcome.
 struct CallTimer {
     gateway: &'static str,
     operation: &'static str,
