@@ -6,8 +6,11 @@
 //! and stays `processing` with the CheckoutRequestID as its reference; that the callback at
 //! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
 //! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
-//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; and that a
-//! charge whose callback never comes is settled by the STK query.
+//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; that a
+//! charge whose callback never comes is settled by the STK query; that a push Daraja answers
+//! only after the engine stopped waiting still gets its CheckoutRequestID written down, so its
+//! callback settles the charge; and that a refund of an M-Pesa payment (Kassa has no Daraja
+//! reversals) is a 400 naming the charge, with no refund recorded and nothing sent.
 //! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
 //! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
 //! test itself plays Safaricom posting callbacks.
@@ -267,6 +270,64 @@ async fn without_a_callback_the_stk_query_settles_the_charge() {
         .await;
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_answered_after_the_engine_stopped_waiting_is_settled_by_its_callback() {
+    let daraja = FakeDaraja::start().await;
+    // Daraja accepts the push at once but answers only after the engine's gateway timeout.
+    let engine = Engine::start(mpesa_config(&daraja).with_gateway_timeout_ms(300)).await;
+    let api = engine.api_a();
+    daraja.stall_pushes(Some(Duration::from_millis(1500)));
+    let (_, charge) = pushed_charge(&api, 40).await;
+    assert_eq!(charge["gateway_reference"], Value::Null, "answered before Daraja did: {charge}");
+    let checkout = daraja.checkout_request_ids().pop().expect("Daraja accepted the push");
+
+    // The adapter's call went on after the engine stopped waiting and wrote the
+    // CheckoutRequestID down, so Safaricom's callback finds the charge. (Sent until it does:
+    // a callback for a CheckoutRequestID not yet known is answered 200 and ignored.)
+    let settled = wait_for("the callback to settle the charge", Duration::from_secs(10), || {
+        let (engine, api, charge, checkout) = (&engine, &api, &charge, &checkout);
+        async move {
+            let answer = post_callback(engine, CALLBACK_TOKEN, &callback(checkout, 0, 40)).await;
+            assert_eq!(answer.status, 200, "{}", answer.text);
+            let now = charge_now(api, charge).await;
+            (now["status"] != "processing").then_some(now)
+        }
+    })
+    .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["gateway_reference"], checkout.as_str());
+    assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_of_an_mpesa_payment_is_refused_and_nothing_is_recorded() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 150).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+    assert_eq!(
+        post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 150)).await.status,
+        200
+    );
+    let paid = charge_now(&api, &charge).await;
+    assert_eq!(paid["status"], "succeeded", "{paid}");
+
+    let body = json!({ "charge": str_field(&charge, "id") });
+    let refused = api.post_with_key("/v1/refunds", &body, "refund-of-mpesa").await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "charge");
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("M-Pesa payments cannot be refunded through Kassa yet"), "{message}");
+    assert_eq!(charge_now(&api, &charge).await, paid, "the charge is unchanged");
+    // No refund was kept under the key (a kept one would answer another request with it 422),
+    // and nothing was sent to M-Pesa.
+    let reused = api.post_with_key("/v1/customers", &json!({}), "refund-of-mpesa").await;
+    assert_eq!(reused.status, 200, "{}", reused.text);
+    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    assert!(!metrics.contains(r#"gateway="mpesa",operation="refund""#), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

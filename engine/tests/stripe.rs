@@ -7,8 +7,11 @@
 //! `next_action` a front end needs, and that the engine settles it once the customer finishes;
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
 //! again, with no second PaymentIntent; that a refused connection to Stripe fails over to the next
-//! gateway of the routing rule (recorded on the charge as attempt 2); and that Stripe's calls show
-//! in the metrics.
+//! gateway of the routing rule (recorded on the charge as attempt 2), but a refusal that follows
+//! an attempt Stripe may have acted on (a 500) does not; that a charge left unknown after a
+//! failover is asked about at the gateway it moved to, both while running and after a crash; that
+//! a refund while Stripe's breaker is open is a 503 with nothing recorded or sent; and that
+//! Stripe's calls show in the metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
 //! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
 
@@ -192,6 +195,69 @@ gateways = ["stripe", "sandbox"]
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_a_server_error_leaves_the_charge_processing_without_failover() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default().with_toml(&stripe_section(&stripe.api_base(), 3)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    // The first charge sets the customer up at Stripe, so the faults below meet the
+    // PaymentIntent create itself.
+    assert_eq!(api.charge_ok(&customer, 1000, "usd").await["gateway"], "stripe");
+    // Attempt 1: a 500 (Stripe may have charged); attempt 2: a 400. Failing over now could
+    // charge the customer twice.
+    stripe.fail_next(1, 500);
+    stripe.fail_next(1, 400);
+    let charge = api.charge(&customer, 1200, "usd").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "{charge}");
+    assert_eq!(charge["gateway"], "stripe");
+    assert_eq!(charge["gateway_attempt"], 1, "not failed over: {charge}");
+    assert!(api.ledger().await.is_empty(), "the sandbox never charged it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_while_the_breaker_is_open_is_refused_before_anything_is_recorded() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default().with_toml(&stripe_section(&stripe.api_base(), 1)).with_toml(
+        r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+
+[routing.breaker]
+failures_to_open = 2
+cool_down_ms = 60000
+"#,
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let paid = api.charge_ok(&customer, 2000, "usd").await;
+    assert_eq!(paid["gateway"], "stripe");
+    // Stripe rate-limits the next two charges past their one attempt: unavailable twice, so
+    // its breaker opens (the charges go to the sandbox).
+    stripe.fail_next(2, 429);
+    for _ in 0..2 {
+        assert_eq!(api.charge_ok(&customer, 500, "usd").await["gateway"], "sandbox");
+    }
+    assert_eq!(engine.metric(r#"kassa_gateway_breaker_state{gateway="stripe"}"#).await, Some(2.0));
+
+    let body = json!({ "charge": str_field(&paid, "id") });
+    let refused = api.post_with_key("/v1/refunds", &body, "refund-while-open").await;
+    assert_error(&refused, 503, "gateway_unavailable");
+    let path = format!("/v1/charges/{}", str_field(&paid, "id"));
+    assert_eq!(api.get_ok(&path).await, paid, "the charge is unchanged");
+    assert!(stripe.seen().iter().all(|seen| seen.path != "/v1/refunds"), "nothing sent");
+    // No refund was kept under the key: it is free for another request.
+    let reused = api.post_with_key("/v1/customers", &json!({}), "refund-while-open").await;
+    assert_eq!(reused.status, 200, "{}", reused.text);
+}
+
 /// Stripe unreachable, cards routed to Stripe then the sandbox.
 fn failover_config() -> Config {
     Config::default().with_toml(&stripe_section(&refused_base(), 1)).with_toml(
@@ -223,6 +289,41 @@ cool_down_ms = 60000
     let open = r#"kassa_gateway_breaker_state{gateway="stripe"}"#;
     assert_eq!(engine.metric(open).await, Some(2.0), "open");
     assert_eq!(api.ledger().await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asked_again_while_running_after_failover_the_gateway_the_charge_was_moved_to_answers() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default()
+        .with_toml(&stripe_section(&stripe.api_base(), 1))
+        .with_toml(
+            r#"[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#,
+        )
+        .with_gateway_timeout_ms(1000)
+        .with_reconcile_after_secs(1);
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    // Stripe rate-limits the charge before making anything (its one attempt): the charge fails
+    // over to the sandbox, which charges and withholds its answer past the engine's timeout.
+    let (customer, _) = api.customer_with_card("pm_sandbox_timeout").await;
+    stripe.fail_next(1, 429);
+    let charge = api.charge(&customer, 900, "usd").await.ok().clone();
+    assert_eq!(charge["status"], "processing", "{charge}");
+    assert_eq!((&charge["gateway"], &charge["gateway_attempt"]), (&json!("sandbox"), &json!(2)));
+    // Asked again a second later, the sandbox — which charged — settles it. (Asking Stripe,
+    // where nothing was made, would fail the charge and free its key.)
+    let path = format!("/v1/charges/{}", str_field(&charge, "id"));
+    let settled = wait_for("the charge to be settled", Duration::from_secs(15), || async {
+        let now = api.get_ok(&path).await;
+        (now["status"] != "processing").then_some(now)
+    })
+    .await;
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(api.ledger().await.len(), 1, "charged once");
+    assert_eq!(stripe.intents_created(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,9 @@
 //!   [`ChargeOutcome::RequiresAction`].
 //! - [`mpesa`]: Safaricom Daraja STK Push; a charge is [`ChargeOutcome::Pending`] until the
 //!   callback ([`mpesa::parse_callback`]) or the STK query settles it.
-//! - [`router`]: routing rules, a circuit breaker per gateway, failover only on
-//!   [`GatewayError::NotAttempted`].
+//! - [`router`]: routing rules, a circuit breaker per gateway (opened by unavailability, never by
+//!   a refusal of the request), failover only where nothing moved
+//!   ([`GatewayError::NotAttempted`], [`GatewayError::InvalidRequest`]).
 //! - [`Secret`]: keys and client secrets that never reach a log line or `Debug` output.
 //!
 //! This crate never imports the engine: it owns its request and outcome types (amounts in minor
@@ -57,6 +58,15 @@ pub trait Gateway: Send + Sync {
     }
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError>;
+
+    /// Refuses, before anything is recorded or sent, a refund this gateway can never carry out
+    /// (M-Pesa: Kassa has no Daraja reversals). The engine calls it while validating the
+    /// request, so the client gets a 400 and no refund is kept. Answers
+    /// [`GatewayError::InvalidRequest`].
+    fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
+        let _ = request;
+        Ok(())
+    }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
 
@@ -243,11 +253,13 @@ impl fmt::Display for DeclineCode {
 }
 
 /// A gateway call that did not produce an outcome. Which variant it is decides what the engine may
-/// do next: only [`GatewayError::NotAttempted`] proves that no money moved.
+/// do next: [`GatewayError::NotAttempted`] and [`GatewayError::InvalidRequest`] prove that no
+/// money moved, and only `NotAttempted` (with `Ambiguous`) says the gateway is unavailable.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// The processor refused the request before acting on it (bad token, connection refused,
-    /// a 4xx that says so). Safe to fail the charge or try another gateway.
+    /// The request never reached the processor, or the processor could not take it: connection
+    /// refused, DNS, rate limited past the retries. Nothing moved: safe to fail the charge or try
+    /// another gateway, and it counts against the gateway's circuit breaker.
     #[error("the gateway refused the request: {0}")]
     NotAttempted(String),
     /// The request may or may not have been acted on (timeout, 5xx, broken connection). The
@@ -257,8 +269,12 @@ pub enum GatewayError {
     /// The payment-method token is not one this gateway knows.
     #[error("invalid payment method: {0}")]
     InvalidPaymentMethod(String),
-    /// The request can never be carried out by this gateway as asked (an amount it cannot
-    /// express, a currency it does not take). Nothing was sent: a 400 for the client.
+    /// The request can never be carried out by this gateway as asked: refused before it was
+    /// sent (an amount it cannot express, a currency it does not take: a 400 for the client),
+    /// or answered by the processor with a refusal before acting on it (Stripe's 4xx
+    /// `invalid_request_error`, Daraja's 400 for a number it will not prompt). Nothing moved, so
+    /// the router may try another gateway; the gateway itself is working, so it never counts
+    /// against its circuit breaker.
     #[error("invalid request for this gateway: {0}")]
     InvalidRequest(String),
     /// The gateway's own storage failed.

@@ -17,7 +17,7 @@
 //! - When no callback comes in time, the engine's reconcile loop calls `retrieve`, which asks the
 //!   STK query API; `Pending` from it means "ask again later".
 //! - Refunds are M-Pesa reversals, a different Daraja API with its own callbacks: not
-//!   supported here, `refund` answers [`GatewayError::InvalidRequest`].
+//!   supported here, `check_refund` (and `refund`) answer [`GatewayError::InvalidRequest`].
 //!
 //! Daraja has no idempotency key, so this adapter keeps one: the charge's key is recorded
 //! durably before the push, and a second `charge` with a recorded key never pushes again.
@@ -130,6 +130,13 @@ pub struct MpesaGateway {
     /// pushes share one token request.
     token: Arc<Mutex<Option<CachedToken>>>,
     store: MpesaStore,
+}
+
+/// The config (its secrets redacted by [`Secret`]); never the OAuth token.
+impl std::fmt::Debug for MpesaGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpesaGateway").field("config", &self.config).finish_non_exhaustive()
+    }
 }
 
 /// How a Daraja call failed, before it is given a meaning.
@@ -304,8 +311,21 @@ impl MpesaGateway {
         match self.post::<_, MpesaStkQueryResponse>("/mpesa/stkpushquery/v1/query", &request).await
         {
             Ok(answer) => match answer.result_code.as_ref().and_then(|code| code.value()) {
-                Some(code) => Ok(MpesaResult::from_code(code)
-                    .outcome(checkout_request_id, &answer.result_description)),
+                Some(code) if transformers::query_result_is_final(code) => {
+                    Ok(MpesaResult::from_code(code)
+                        .outcome(checkout_request_id, &answer.result_description))
+                }
+                // Still being processed (4999), or a code this adapter does not know: failing
+                // the charge on it could fail one the customer is paying; ask again later.
+                Some(code) => {
+                    tracing::info!(
+                        checkout_request_id,
+                        result_code = code,
+                        result_description = %answer.result_description,
+                        "STK query: not final yet"
+                    );
+                    Ok(pending())
+                }
                 None => Ok(pending()),
             },
             Err(DarajaFailure::Status { error, .. })
@@ -342,13 +362,23 @@ async fn read<T: serde::de::DeserializeOwned>(
     Err(DarajaFailure::Status { status: status.as_u16(), error })
 }
 
-/// What a failed push means: refused before acting, or unknown.
+/// Why an M-Pesa payment cannot be refunded: Kassa does not speak Daraja's reversal API.
+fn no_reversals() -> GatewayError {
+    GatewayError::InvalidRequest(
+        "M-Pesa payments cannot be refunded through Kassa yet (Daraja reversals are not \
+         supported): refund the customer from the M-Pesa business portal"
+            .into(),
+    )
+}
+
+/// What a failed push means: never sent, refused before acting, or unknown.
 fn push_failure(failure: DarajaFailure) -> GatewayError {
     match failure {
         DarajaFailure::NotSent(_) => GatewayError::NotAttempted(failure.describe()),
-        // 4xx: Daraja validated and refused the request (bad number, bad shortcode, bad token).
+        // 4xx: Daraja validated and refused the request (bad number, bad shortcode, bad token):
+        // nothing moved, but Daraja is up, so it is no outage for the breaker.
         DarajaFailure::Status { status: 400..=499, .. } => {
-            GatewayError::NotAttempted(failure.describe())
+            GatewayError::InvalidRequest(failure.describe())
         }
         DarajaFailure::Status { .. }
         | DarajaFailure::NoAnswer(_)
@@ -398,15 +428,17 @@ impl Gateway for MpesaGateway {
             Ok(pushed) if pushed.response_code.value() == Some(0) => pushed,
             Ok(refused) => {
                 self.store.forget(&request.idempotency_key).await?;
-                return Err(GatewayError::NotAttempted(format!(
+                return Err(GatewayError::InvalidRequest(format!(
                     "Daraja refused the STK Push: {}",
                     refused.response_description
                 )));
             }
             Err(failure) => {
                 let error = push_failure(failure);
-                // Refused before acting: the key is free again, and `retrieve` says so.
-                if matches!(error, GatewayError::NotAttempted(_)) {
+                // Never sent, or refused before acting: the key is free again, and `retrieve`
+                // says so.
+                if matches!(error, GatewayError::NotAttempted(_) | GatewayError::InvalidRequest(_))
+                {
                     self.store.forget(&request.idempotency_key).await?;
                 }
                 return Err(error);
@@ -421,10 +453,13 @@ impl Gateway for MpesaGateway {
         Ok(ChargeOutcome::Pending { reference: pushed.checkout_request_id })
     }
 
+    fn check_refund(&self, _request: &RefundRequest) -> Result<(), GatewayError> {
+        Err(no_reversals())
+    }
+
+    /// The engine asks `check_refund` first; a caller that did not gets the same refusal.
     async fn refund(&self, _request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
-        Err(GatewayError::InvalidRequest(
-            "M-Pesa payments cannot be refunded through Kassa yet (Daraja reversals)".into(),
-        ))
+        Err(no_reversals())
     }
 
     async fn retrieve(

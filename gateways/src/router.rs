@@ -2,9 +2,12 @@
 //! customer country, amount range → an ordered list of gateways; no rule matching → the
 //! configured default), a circuit breaker per gateway, and failover that moves to the next
 //! gateway ONLY when the previous one provably charged nothing ([`GatewayError::NotAttempted`]:
-//! connection refused, DNS failure, a refusal before processing). A timeout or a 5xx once the
-//! request was sent is [`GatewayError::Ambiguous`]: failing over then could charge twice, so the
-//! charge stays `processing` at that gateway and recovery settles it with `retrieve`.
+//! connection refused, DNS failure, rate limited; [`GatewayError::InvalidRequest`]: refused as
+//! invalid before processing). A timeout or a 5xx once the request was sent is
+//! [`GatewayError::Ambiguous`]: failing over then could charge twice, so the charge stays
+//! `processing` at that gateway and recovery settles it with `retrieve`. Only unavailability
+//! (`NotAttempted`, `Ambiguous`) counts toward opening a breaker: a gateway that answers "this
+//! request is invalid" is working.
 //!
 //! What the engine does with it:
 //! - Build once at start: `Router::new(gateways, &config.routing.default)?`, then
@@ -221,7 +224,8 @@ impl Breaker {
 }
 
 /// Whether an answer says the gateway is unavailable (for its breaker). Declines and refusals
-/// of a bad request are answers from a working gateway.
+/// of a bad request (`InvalidRequest`, even when the gateway answered it) are answers from a
+/// working gateway: counting them would let a run of bad requests take a healthy gateway out.
 fn is_unavailability(error: &GatewayError) -> bool {
     match error {
         GatewayError::NotAttempted(_) | GatewayError::Ambiguous(_) => true,
@@ -363,7 +367,8 @@ impl Router {
     }
 
     /// Charges through the route: each gateway in turn, skipping those whose breaker is open,
-    /// moving on only after [`GatewayError::NotAttempted`]. `before_attempt(gateway, attempt)`
+    /// moving on only after [`GatewayError::NotAttempted`] or [`GatewayError::InvalidRequest`]
+    /// (nothing moved at that gateway). `before_attempt(gateway, attempt)`
     /// runs before each call (the engine records the gateway on the charge there, durably); its
     /// error stops the charge before that gateway is called.
     pub async fn charge_with_failover<F, Fut>(
@@ -399,7 +404,9 @@ impl Router {
             let result = gateway.charge(request).await;
             self.record(name, &result);
             match result {
-                Err(GatewayError::NotAttempted(message)) => {
+                Err(
+                    GatewayError::NotAttempted(message) | GatewayError::InvalidRequest(message),
+                ) => {
                     tracing::warn!(gateway = name, attempt, reason = %message, "failing over");
                     skipped.push((name, message));
                 }

@@ -16,8 +16,14 @@
 //! - The secret key lives in [`Secret`] and, inside async-stripe, in a header value marked
 //!   sensitive; neither prints it.
 //!
+//! A charge for a Kassa customer goes to that customer's Stripe customer, and its PaymentMethod is
+//! attached to that Stripe customer before the first PaymentIntent uses them together: Stripe
+//! lets a PaymentMethod that is not attached to a customer be used once only, so without the
+//! attach a customer's saved card would be refused on its second charge.
+//!
 //! What the adapter keeps on disk is described in [`store`]; in short: one Stripe customer per
-//! Kassa customer, and every request's parameters, written durably before they are sent, so that
+//! Kassa customer, which PaymentMethods are attached to it, and every request's parameters,
+//! written durably before they are sent, so that
 //! [`Gateway::retrieve`] can always find the truth (re-send under the same key while Stripe still
 //! remembers it, search by metadata after that).
 
@@ -31,9 +37,9 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{RetrievePaymentIntent, SearchPaymentIntent};
 use stripe_core::refund::{ListRefund, RetrieveRefund};
-use stripe_payment::payment_method::RetrievePaymentMethod;
+use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
-use store::{AttemptParams, AttemptRecord, StripeStore};
+use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 use transformers::{AttemptFailure, StripeCallError};
 
 use crate::{
@@ -95,6 +101,13 @@ pub struct StripeGateway {
     store: StripeStore,
 }
 
+/// The config, whose secret key [`Secret`] redacts; not the client, which holds the key too.
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeGateway").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
 impl StripeGateway {
     /// Writes the attempt's parameters durably before they are sent, so `retrieve` can send the
     /// same request again; a key already recorded with other parameters is refused as ambiguous.
@@ -151,12 +164,30 @@ impl StripeGateway {
             create = create.name(name.as_str());
         }
         let key = format!("kassa_customer_{}", customer.id);
-        let created = self.send(&create, Some(&key)).await.map_err(|error| match error {
-            StripeCallError::NotProcessed(message) => GatewayError::NotAttempted(message),
-            other => transformers::lookup_error(other),
-        })?;
+        let created = self.send(&create, Some(&key)).await.map_err(transformers::customer_error)?;
         self.store.remember_customer(&customer.id, created.id.as_str()).await?;
         Ok(created.id.as_str().to_owned())
+    }
+
+    /// Attaches the PaymentMethod to the Stripe customer, once per pair (remembered on disk).
+    /// Attaching it again to the same customer changes nothing (Stripe answers it, or refuses it
+    /// as `resource_already_exists`, which counts as done), so a retried or repeated attach is
+    /// harmless and needs no Idempotency-Key.
+    async fn attach_once(
+        &self,
+        payment_method: &str,
+        stripe_customer: &str,
+    ) -> Result<(), GatewayError> {
+        if self.store.is_attached(stripe_customer, payment_method)? {
+            return Ok(());
+        }
+        let request = AttachPaymentMethod::new(payment_method).customer(stripe_customer);
+        match self.send(&request, None).await {
+            Ok(_) => {}
+            Err(error) => transformers::attach_error(error)?,
+        }
+        self.store.remember_attached(stripe_customer, payment_method);
+        Ok(())
     }
 
     /// Sends one request, retrying what may be retried under the same Idempotency-Key.
@@ -193,6 +224,9 @@ impl StripeGateway {
                 Err(error) => transformers::classify(error),
             };
             match failure {
+                AttemptFailure::Final(error) if maybe_delivered => {
+                    return Err(transformers::after_possible_delivery(error));
+                }
                 AttemptFailure::Final(error) => return Err(error),
                 AttemptFailure::Retry { delivered, message } => {
                     tracing::warn!(attempt, delivered, reason = %message, "stripe attempt failed");
@@ -355,29 +389,47 @@ fn outcome_reference(outcome: &ChargeOutcome) -> Option<String> {
 }
 
 /// A re-sent create that failed, seen from `retrieve`. A refusal of the re-send says nothing of
-/// the original (Stripe may just be unreachable now), so only Stripe's answers settle anything.
+/// the original (Stripe may just be unreachable now), so only Stripe's answers about THIS
+/// request settle anything: a 400 (invalid) or 402 (card declined) is Stripe having processed
+/// the request under this key — it answers a key it remembers with the original response — and
+/// refusing it. A 401/403 (a rotated or restricted key), 404 (a wrong base URL), 409 or 429 is
+/// Stripe refusing to look at the request at all: the original may still have charged.
 fn replayed_charge_error(error: StripeCallError) -> Result<Option<ChargeOutcome>, GatewayError> {
     match error {
         StripeCallError::NotProcessed(message) | StripeCallError::Unknown(message) => {
             Err(GatewayError::Ambiguous(message))
         }
-        answered @ StripeCallError::Answered { .. } => match transformers::charge_error(answered) {
-            Ok(outcome) => Ok(Some(outcome)),
-            // Stripe refused this key's request (and replays that refusal to every re-send):
-            // no money moved under it, nor ever will.
-            Err(GatewayError::NotAttempted(_) | GatewayError::InvalidPaymentMethod(_)) => Ok(None),
-            Err(other) => Err(other),
-        },
+        answered @ StripeCallError::Answered { status: 400 | 402, .. } => {
+            match transformers::charge_error(answered) {
+                Ok(outcome) => Ok(Some(outcome)),
+                // Stripe refused this key's request (and replays that refusal to every
+                // re-send): no money moved under it, nor ever will.
+                Err(
+                    GatewayError::NotAttempted(_)
+                    | GatewayError::InvalidRequest(_)
+                    | GatewayError::InvalidPaymentMethod(_),
+                ) => Ok(None),
+                Err(other) => Err(other),
+            }
+        }
+        not_about_the_request @ StripeCallError::Answered { .. } => {
+            Err(transformers::lookup_error(not_about_the_request))
+        }
     }
 }
 
+/// As [`replayed_charge_error`]: only a 400/402 is Stripe's answer about the refund itself (an
+/// unknown refund taken as failed would let a second refund through).
 fn replayed_refund_error(error: StripeCallError) -> Result<Option<RefundOutcome>, GatewayError> {
     match error {
         StripeCallError::NotProcessed(message) | StripeCallError::Unknown(message) => {
             Err(GatewayError::Ambiguous(message))
         }
-        answered @ StripeCallError::Answered { .. } => {
+        answered @ StripeCallError::Answered { status: 400 | 402, .. } => {
             transformers::refund_error(answered).map(Some)
+        }
+        not_about_the_refund @ StripeCallError::Answered { .. } => {
+            Err(transformers::lookup_error(not_about_the_refund))
         }
     }
 }
@@ -412,12 +464,16 @@ impl Gateway for StripeGateway {
             Some(customer) => Some(self.stripe_customer(customer).await?),
             None => None,
         };
+        if let Some(stripe_customer) = &customer {
+            self.attach_once(payment_method, stripe_customer).await?;
+        }
         let params = AttemptParams::Charge {
             amount_minor: request.amount_minor,
             currency: request.currency,
             payment_method: payment_method.to_owned(),
             customer,
             description: request.description.clone(),
+            return_url: ReturnUrl::Sent(self.config.return_url.clone()),
         };
         self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_intent(&request.idempotency_key, &params).await {

@@ -2,14 +2,18 @@
 //! Basic auth, Bearer tokens and the STK password: one OAuth call serves many pushes; the
 //! password and Nairobi timestamp are what Daraja checks; phones normalise from the forms people
 //! write; amounts that are not whole shillings are refused before anything is sent; a push is
-//! `Pending` until settled, never pushed twice for one key, and `retrieve` asks the STK query;
+//! `Pending` until settled, never pushed twice for one key, and `retrieve` asks the STK query,
+//! whose answers settle a charge only when they are final (4999 "still under processing" and
+//! unknown codes keep it pending);
 //! callbacks parse into typed settlements (success, cancelled, unreachable, unknown shapes).
 
 mod common;
 
 use std::time::Duration;
 
-use common::fake_daraja::{CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, SHORTCODE};
+use common::fake_daraja::{
+    CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, REFUSED_PHONE, SHORTCODE,
+};
 use kassa_gateways::mpesa::{
     MpesaCallbackError, MpesaConfig, MpesaGateway, MpesaResult, nairobi_timestamp, normalize_phone,
     parse_callback, stk_password,
@@ -200,6 +204,9 @@ async fn the_stk_query_maps_result_codes() {
         (1037, DeclineCode::CustomerUnreachable),
         (2001, DeclineCode::IncorrectPin),
         (1019, DeclineCode::GenericDecline),
+        (1001, DeclineCode::GenericDecline),
+        (1025, DeclineCode::GenericDecline),
+        (9999, DeclineCode::GenericDecline),
     ];
     for (code, expected) in table {
         let key = format!("ch_code_{code}");
@@ -219,6 +226,30 @@ async fn the_stk_query_maps_result_codes() {
             assert!(message.contains("1019"), "the raw code is kept: {message}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_query_answer_that_is_not_final_keeps_the_charge_pending() {
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, &daraja.api_base());
+    let ChargeOutcome::Pending { reference } =
+        gateway.charge(&charge("ch_open", 100, "0712345678")).await.unwrap()
+    else {
+        panic!("pending");
+    };
+    let pending = Some(Attempt::Charge(ChargeOutcome::Pending { reference: reference.clone() }));
+    // 4999: "The transaction is still under processing" — the prompt is still open. And a
+    // code this adapter does not know says nothing final either.
+    for code in [4999, 4242] {
+        daraja.settle(&reference, code);
+        let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_open").await.unwrap();
+        assert_eq!(retrieved, pending, "code {code}");
+    }
+    // The customer then pays: the documented result settles it.
+    daraja.settle(&reference, 0);
+    let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_open").await.unwrap();
+    assert_eq!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { reference })));
 }
 
 #[tokio::test]
@@ -264,6 +295,18 @@ async fn a_push_whose_answer_was_lost_is_never_pushed_again() {
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_lost").await.unwrap_err();
     assert!(matches!(retrieved, GatewayError::Ambiguous(_)), "{retrieved:?}");
     assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test]
+async fn a_number_daraja_refuses_is_an_invalid_request_and_frees_the_key() {
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, &daraja.api_base());
+    let error = gateway.charge(&charge("ch_refused_number", 100, REFUSED_PHONE)).await.unwrap_err();
+    // Daraja answered and refused: nothing moved, and Daraja is up (no outage for the breaker).
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_refused_number").await.unwrap(), None);
+    assert!(daraja.pushes().is_empty());
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! The router: rules pick an ordered list of gateways (currency, method type, country, amount;
 //! the default otherwise); failover moves on ONLY after `NotAttempted` (a refused connection to
-//! the real Stripe adapter included), never after `Ambiguous` or an answer; a breaker opens after
-//! N consecutive unavailability errors, lets one probe through after its cool-down, and closes
-//! again on an answer. Gateways here are scripted, except the Stripe adapter pointed at a port
-//! nobody listens on.
+//! the real Stripe adapter included) or a refusal as invalid, never after `Ambiguous` or an
+//! answer; a breaker opens after N consecutive unavailability errors — never on refusals of the
+//! request (Stripe's 400, Daraja's 400 for a number) —, lets one probe through after its
+//! cool-down, and closes again on an answer. Gateways here are scripted, except the real Stripe
+//! and M-Pesa adapters pointed at a port nobody listens on or at the local fakes.
 
 mod common;
 
@@ -12,6 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::fake_daraja::{self, FakeDaraja};
+use common::fake_stripe::{self, FakeStripe};
+use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
 use kassa_gateways::router::{
     BreakerConfig, BreakerStatus, PaymentMethodType, RouteQuery, RoutingError, RoutingRule,
 };
@@ -316,6 +320,82 @@ async fn the_breaker_opens_after_n_failures_probes_half_open_and_closes() {
     router.record::<()>("first", &Ok(()));
     assert_eq!(router.breaker_status("first"), Some(BreakerStatus::Closed));
     assert_eq!(charge().await.gateway, "first");
+}
+
+#[tokio::test]
+async fn refusals_as_invalid_fail_over_but_never_open_the_breaker() {
+    // The real adapters against the local fakes, each refusing the request as invalid: Stripe
+    // with a 400 invalid_request_error, Daraja with a 400 for the number. One unavailability
+    // error would open these breakers.
+    let stripe_server = FakeStripe::start().await;
+    let daraja = FakeDaraja::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let (db, durability) = common::database(&directory);
+    let stripe_config = StripeConfig {
+        api_base: stripe_server.api_base(),
+        attempts_max: 1,
+        ..StripeConfig::new(fake_stripe::SECRET_KEY)
+    };
+    let stripe = StripeGateway::open(&db, Arc::clone(&durability), stripe_config).unwrap();
+    let mpesa_config = MpesaConfig {
+        api_base: daraja.api_base(),
+        ..MpesaConfig::new(
+            fake_daraja::CONSUMER_KEY,
+            fake_daraja::CONSUMER_SECRET,
+            fake_daraja::SHORTCODE,
+            fake_daraja::PASSKEY,
+            "https://kassa.example/v1/webhooks/mpesa/token",
+        )
+    };
+    let mpesa = MpesaGateway::open(&db, durability, mpesa_config).unwrap();
+    let sandbox = Scripted::new("sandbox", vec![]);
+    let gateways: Vec<Arc<dyn Gateway>> = vec![Arc::new(stripe), Arc::new(mpesa), sandbox.clone()];
+    let router = Router::new(gateways, "sandbox")
+        .unwrap()
+        .with_rules(vec![
+            rule(
+                r#"method_types = ["mpesa"]
+                    gateways = ["mpesa"]"#,
+            ),
+            rule(r#"gateways = ["stripe", "sandbox"]"#),
+        ])
+        .unwrap()
+        .with_breaker(BreakerConfig { failures_to_open: 1, cool_down: Duration::from_secs(60) });
+
+    for index in 0..3 {
+        stripe_server.fail_next(1, 400);
+        let routed = router
+            .charge_with_failover(
+                &card_query(Currency::USD, None, 5000),
+                &request(),
+                |_, _| async { Ok(()) },
+            )
+            .await;
+        // Nothing moved at Stripe, so the charge may still go to the next gateway.
+        assert_eq!((routed.gateway, routed.attempt), ("sandbox", 2), "charge {index}");
+        assert_eq!(router.breaker_status("stripe"), Some(BreakerStatus::Closed), "charge {index}");
+    }
+    assert_eq!(sandbox.calls(), 3);
+
+    let mpesa_query = RouteQuery {
+        currency: Currency::KES,
+        method_type: PaymentMethodType::Mpesa,
+        country: Some("KE"),
+        amount_minor: 10_000,
+    };
+    for index in 0..3 {
+        let refused = ChargeRequest {
+            idempotency_key: format!("ch_refused_{index}"),
+            currency: Currency::KES,
+            amount_minor: 10_000,
+            payment_method_token: fake_daraja::REFUSED_PHONE.into(),
+            ..request()
+        };
+        let routed =
+            router.charge_with_failover(&mpesa_query, &refused, |_, _| async { Ok(()) }).await;
+        assert!(routed.result.is_err(), "{:?}", routed.result);
+        assert_eq!(router.breaker_status("mpesa"), Some(BreakerStatus::Closed), "charge {index}");
+    }
 }
 
 #[tokio::test]

@@ -1,8 +1,13 @@
 //! The Stripe adapter against a local Stripe (tests/common/fake_stripe.rs) that speaks Stripe's
 //! wire format: every decline code maps onto Kassa's, 3-D Secure becomes `RequiresAction` with
-//! what the front end needs, 429s are retried under the same Idempotency-Key, a timeout after
+//! what the front end needs, 429s are retried under the same Idempotency-Key (and a refusal of a
+//! retry, after an attempt that may have reached Stripe, is ambiguous), a timeout after
 //! Stripe charged is reported as ambiguous and `retrieve` then finds that one charge (no second
-//! PaymentIntent), a refused connection is `NotAttempted`, and the secret key never shows.
+//! PaymentIntent) — a re-send carries the return_url the charge was made with, and one refused
+//! with a 401/403/404 settles nothing, only a 400/402 about the request itself does —, a refused connection is `NotAttempted`, a refused customer create
+//! fails the charge before it is sent, a PaymentMethod is attached to the Stripe customer once
+//! before its first charge (Stripe refuses an unattached one the second time), and the secret key
+//! never shows.
 
 mod common;
 
@@ -168,6 +173,45 @@ async fn server_errors_past_the_attempt_bound_are_ambiguous() {
 }
 
 #[tokio::test]
+async fn a_refusal_after_an_attempt_that_may_have_landed_is_ambiguous() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+
+    // Attempt 1 gets a 500 (Stripe may have acted), attempt 2 a 400: the 400 speaks only for
+    // attempt 2, so the charge is unknown — not "never sent", which would let the router charge
+    // it at another gateway.
+    stripe.fail_next(1, 500);
+    stripe.fail_next(1, 400);
+    let error = gateway.charge(&charge("ch_500_then_400", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    // A timeout, then a 400: the same.
+    let config =
+        StripeConfig { attempt_timeout: Duration::from_millis(200), ..config(&stripe.api_base()) };
+    let directory = tempfile::tempdir().unwrap();
+    let timing_out = self::gateway(&directory, config);
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let request = charge("ch_timeout_then_400", "pm_card_visa");
+    let refuse_the_retry = async {
+        // Once Stripe has carried out attempt 1 (its answer is stalled), refuse attempt 2.
+        while stripe.intents_created() < 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stripe.stall_creates(None);
+        stripe.fail_next(1, 400);
+    };
+    let (stalled, ()) = tokio::join!(timing_out.charge(&request), refuse_the_retry);
+    let error = stalled.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 1, "attempt 1 did charge");
+
+    // A decline after a 500 is Stripe's answer under the key all the same.
+    stripe.fail_next(1, 500);
+    let declined = gateway.charge(&charge("ch_500_then_decline", "pm_card_chargeDeclined")).await;
+    assert!(matches!(declined, Ok(ChargeOutcome::Declined { .. })), "{declined:?}");
+}
+
+#[tokio::test]
 async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_charge() {
     let stripe = FakeStripe::start().await;
     let directory = tempfile::tempdir().unwrap();
@@ -194,6 +238,38 @@ async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_
         .map(|request| request.idempotency_key.unwrap())
         .collect();
     assert!(keys.iter().all(|key| key == "ch_timeout"), "{keys:?}");
+}
+
+#[tokio::test]
+async fn a_replay_sends_the_return_url_the_charge_was_made_with() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let returning_to = |url: &str| StripeConfig {
+        return_url: Some(url.to_owned()),
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        ..config(&stripe.api_base())
+    };
+    let first = gateway(&directory, returning_to("https://school.example/paid"));
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = first.charge(&charge("ch_return", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    drop(first);
+
+    // The operator changed the return_url since; the re-send is still the first request, so
+    // Stripe answers it with the charge it made (another body would be refused for the key).
+    let later = gateway(&directory, returning_to("https://school.example/v2/paid"));
+    let retrieved = later.retrieve(AttemptKind::Charge, "ch_return").await.unwrap();
+    assert!(matches!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    assert_eq!(stripe.intents_created(), 1);
+    let sent: Vec<_> = stripe
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents")
+        .map(|seen| seen.form.get("return_url").cloned())
+        .collect();
+    assert_eq!(sent, vec![Some("https://school.example/paid".to_owned()); 2]);
 }
 
 #[tokio::test]
@@ -262,6 +338,54 @@ async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
         );
     }
     assert_eq!(stripe.refunds_created(), 2, "one refund per key, none re-made");
+}
+
+#[tokio::test]
+async fn a_replay_refused_without_being_looked_at_settles_nothing() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = StripeConfig {
+        attempt_timeout: Duration::from_millis(200),
+        attempts_max: 1,
+        ..config(&stripe.api_base())
+    };
+    let gateway = gateway(&directory, config);
+    // A charge and a refund that Stripe carried out, whose answers were lost.
+    let ChargeOutcome::Succeeded { reference } =
+        gateway.charge(&charge("ch_paid", "pm_card_visa")).await.unwrap()
+    else {
+        panic!("charge succeeds");
+    };
+    stripe.stall_creates(Some(Duration::from_secs(5)));
+    let error = gateway.charge(&charge("ch_lost_answer", "pm_card_visa")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    let refund = RefundRequest {
+        idempotency_key: "re_lost_answer".into(),
+        charge_reference: reference,
+        amount_minor: 500,
+        currency: Currency::USD,
+    };
+    let error = gateway.refund(&refund).await.unwrap_err();
+    assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
+    stripe.stall_creates(None);
+    assert_eq!((stripe.intents_created(), stripe.refunds_created()), (2, 1));
+
+    // The re-sends are refused with invalid_request_errors that are not about them: a rotated
+    // key (401), a restricted key (403), a wrong URL (404). None of that says "never charged".
+    for status in [401, 403, 404] {
+        stripe.fail_next(1, status);
+        let error = gateway.retrieve(AttemptKind::Charge, "ch_lost_answer").await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{status}: {error:?}");
+        stripe.fail_next(1, status);
+        let error = gateway.retrieve(AttemptKind::Refund, "re_lost_answer").await.unwrap_err();
+        assert!(matches!(error, GatewayError::Ambiguous(_)), "{status}: {error:?}");
+    }
+    // Stripe answering again: the replays find the charge and the refund it made.
+    let charged = gateway.retrieve(AttemptKind::Charge, "ch_lost_answer").await.unwrap();
+    assert!(matches!(charged, Some(Attempt::Charge(ChargeOutcome::Succeeded { .. }))));
+    let refunded = gateway.retrieve(AttemptKind::Refund, "re_lost_answer").await.unwrap();
+    assert!(matches!(refunded, Some(Attempt::Refund(RefundOutcome::Succeeded { .. }))));
+    assert_eq!((stripe.intents_created(), stripe.refunds_created()), (2, 1));
 }
 
 #[tokio::test]
@@ -355,6 +479,83 @@ async fn one_stripe_customer_per_kassa_customer() {
 }
 
 #[tokio::test]
+async fn a_refused_customer_create_fails_the_charge_before_it_is_sent() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let customer = CustomerRef { id: "acct_1/cus_refused".into(), email: None, name: None };
+    let request =
+        ChargeRequest { customer: Some(customer), ..charge("ch_no_customer", "pm_card_visa") };
+
+    // Stripe answers the customer create with a 400: no customer, and no charge was sent.
+    stripe.fail_next(1, 400);
+    let error = gateway.charge(&request).await.unwrap_err();
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(stripe.intents_created(), 0);
+    assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_no_customer").await.unwrap(), None);
+    // A 401 (a revoked key) refuses it the same way.
+    stripe.fail_next(1, 401);
+    let error = gateway.charge(&request).await.unwrap_err();
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
+    assert_eq!(stripe.customers_created(), 0);
+}
+
+#[tokio::test]
+async fn a_payment_method_is_attached_to_the_stripe_customer_once_before_its_first_charge() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let customer = CustomerRef { id: "acct_1/cus_saved_card".into(), email: None, name: None };
+    let with_card = |key: &str, token: &str| ChargeRequest {
+        customer: Some(customer.clone()),
+        ..charge(key, token)
+    };
+
+    // A saved card charged again and again: Stripe refuses a second PaymentIntent with a
+    // PaymentMethod not attached to the customer, so it is attached before the first one.
+    for key in ["ch_saved_1", "ch_saved_2", "ch_saved_3"] {
+        let outcome = gateway.charge(&with_card(key, "pm_card_visa")).await.unwrap();
+        assert!(matches!(outcome, ChargeOutcome::Succeeded { .. }), "{key}: {outcome:?}");
+    }
+    gateway.charge(&with_card("ch_other_card", "pm_card_mastercard")).await.unwrap();
+    let seen = stripe.seen();
+    let stripe_customer = seen
+        .iter()
+        .find(|request| request.path == "/v1/payment_intents")
+        .map(|request| request.form["customer"].clone())
+        .unwrap();
+    let attaches: Vec<_> = seen
+        .iter()
+        .filter(|request| request.path.ends_with("/attach"))
+        .map(|request| (request.path.as_str(), request.form["customer"].as_str()))
+        .collect();
+    assert_eq!(
+        attaches,
+        [
+            ("/v1/payment_methods/pm_card_visa/attach", stripe_customer.as_str()),
+            ("/v1/payment_methods/pm_card_mastercard/attach", stripe_customer.as_str()),
+        ],
+        "once per payment method"
+    );
+    let first_attach = seen.iter().position(|request| request.path.ends_with("/attach"));
+    let first_intent = seen.iter().position(|request| request.path == "/v1/payment_intents");
+    assert!(first_attach < first_intent, "attached before it is charged");
+    assert!(stripe.is_attached("pm_card_visa", &stripe_customer));
+
+    // Remembered on disk: a restarted adapter charges without attaching again.
+    drop(gateway);
+    let reopened = self::gateway(&directory, config(&stripe.api_base()));
+    reopened.charge(&with_card("ch_saved_4", "pm_card_visa")).await.unwrap();
+    let attaches = stripe.seen().iter().filter(|request| request.path.ends_with("/attach")).count();
+    assert_eq!(attaches, 2);
+
+    // A PaymentMethod Stripe does not know is the client's bad token, and nothing is charged.
+    let unknown = reopened.charge(&with_card("ch_unknown_pm", "pm_made_up")).await.unwrap_err();
+    assert!(matches!(unknown, GatewayError::InvalidPaymentMethod(_)), "{unknown:?}");
+    assert_eq!(stripe.intents_created(), 5);
+}
+
+#[tokio::test]
 async fn payment_method_display_fields_come_from_stripe() {
     let stripe = FakeStripe::start().await;
     let directory = tempfile::tempdir().unwrap();
@@ -385,6 +586,6 @@ async fn the_secret_key_never_shows_in_debug_output() {
     let wrong = StripeConfig { secret_key: "sk_test_wrong".into(), ..config(&stripe.api_base()) };
     let error =
         gateway(&directory, wrong).charge(&charge("ch_401", "pm_card_visa")).await.unwrap_err();
-    assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
+    assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
     assert!(!error.to_string().contains("sk_test_wrong"));
 }

@@ -71,6 +71,7 @@ impl CustomerActor {
 
     /// What the gateway knows of one attempt, by its gateway idempotency key.
     fn look_up(&self, item: Unsettled) -> impl Future<Output = (Unsettled, Settlement)> + 'static {
+        let item = self.as_recorded_now(item);
         let timeout = self.services.gateway_timeout;
         let (gateway_name, kind, key) = match &item {
             Unsettled::Charge { charge, .. } => {
@@ -90,6 +91,21 @@ impl CustomerActor {
                 Err(error) => Settlement::Unknown(error.to_string()),
             };
             (item, settlement)
+        }
+    }
+
+    /// The charge as the store holds it now. An item asked about again while running was taken
+    /// when the charge was first sent; a failover since then recorded (durably, before calling
+    /// it) the gateway the charge moved to, and only that one can say what happened — the first
+    /// gateway never charged and would answer "nothing", failing a charge another gateway made.
+    fn as_recorded_now(&self, item: Unsettled) -> Unsettled {
+        let Unsettled::Charge { account, charge } = item else {
+            return item;
+        };
+        match self.services.store.charge(&account, &charge.id) {
+            Ok(Some(now)) => Unsettled::Charge { account, charge: now },
+            // Settling reads the store again and reports what is wrong; ask as first recorded.
+            Ok(None) | Err(_) => Unsettled::Charge { account, charge },
         }
     }
 }

@@ -3,11 +3,15 @@
 //!
 //! Reservations make concurrent refunds safe: each one counts against the charge from the moment
 //! it is recorded, so no mix of answers can refund more than was captured.
+//!
+//! Before anything is recorded, the charge's gateway may refuse a refund it can never carry out
+//! (M-Pesa has no reversals in Kassa: a 400), and an open circuit breaker refuses it as
+//! unavailable (a 503): a refund that cannot be sent is not kept as `failed`.
 
 use std::sync::Arc;
 
 use actix::{Context, Handler, ResponseActFuture, fut};
-use kassa_gateways::{Gateway, RefundRequest};
+use kassa_gateways::{Gateway, GatewayError, RefundRequest};
 
 use super::customer::settle_after;
 use super::messages::CreateRefund;
@@ -92,6 +96,21 @@ impl CustomerActor {
             created: now_unix_secs(),
             idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
         };
+        let request = RefundRequest {
+            idempotency_key: refund.gateway_idempotency_key().to_owned(),
+            charge_reference,
+            amount_minor,
+            currency: refund.amount.currency,
+        };
+        gateway.check_refund(&request).map_err(refused_before_recording)?;
+        // Last, so that a half-open breaker's one probe goes to a refund that is really sent
+        // (the call's answer is fed back to the breaker in the handler).
+        if !self.services.gateways.breaker_allows(&charge.gateway) {
+            return Err(ActorError::Unavailable(format!(
+                "gateway {} is unavailable (its circuit breaker is open); try again later",
+                charge.gateway
+            )));
+        }
         changes.push(Write::Refund(refund.clone()));
         changes.push(Write::Event(Event::new(
             EventKind::RefundPending,
@@ -104,12 +123,6 @@ impl CustomerActor {
         }
         let recorded = self.commit(changes)?;
         *self.accepting()?.refunds_pending.entry(charge.id.clone()).or_insert(0) += amount_minor;
-        let request = RefundRequest {
-            idempotency_key: refund.gateway_idempotency_key().to_owned(),
-            charge_reference,
-            amount_minor,
-            currency: refund.amount.currency,
-        };
         Ok(StartedRefund { refund, recorded, gateway, request })
     }
 
@@ -180,6 +193,19 @@ impl CustomerActor {
     }
 }
 
+/// A refund the charge's gateway can never carry out (M-Pesa: no reversals): a 400 naming the
+/// charge, and nothing is recorded.
+fn refused_before_recording(error: GatewayError) -> ActorError {
+    match error {
+        GatewayError::InvalidRequest(message) | GatewayError::InvalidPaymentMethod(message) => {
+            ActorError::invalid("validation_error", Some("charge"), message)
+        }
+        GatewayError::NotAttempted(message)
+        | GatewayError::Ambiguous(message)
+        | GatewayError::Storage(message) => ActorError::Unavailable(message),
+    }
+}
+
 fn release_reservation(
     pending: &mut std::collections::HashMap<crate::domain::ChargeId, i64>,
     refund: &Refund,
@@ -210,9 +236,19 @@ impl Handler<CreateRefund> for CustomerActor {
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let timeout = self.services.gateway_timeout;
+        let router = self.services.gateways.clone();
+        let gateway_name = refund.gateway.clone();
         let call = async move {
             recorded.wait().await?;
             let answer = contained(timeout, async move { gateway.refund(&request).await }).await;
+            // The breaker let this refund through: it learns how the gateway answered.
+            match &answer {
+                Ok(result) => router.record(&gateway_name, result),
+                Err(_) => router.record::<()>(
+                    &gateway_name,
+                    &Err(GatewayError::Ambiguous("no answer within the gateway timeout".into())),
+                ),
+            }
             Ok(refund_answer(answer, timeout))
         };
         settle_after(self, call, move |actor, settlement, ctx| {

@@ -31,20 +31,24 @@ pub(crate) enum Settlement {
 /// an unknown outcome (settled later by asking the gateway) instead of taking the customer's
 /// actor down with the message it was answering. (Each gateway times its own calls: see
 /// `gateways::metered`.)
+///
+/// When `timeout` fires the engine stops waiting, but the call is NOT cancelled: it runs to its
+/// end in the background. Cancelling it midway could lose what the gateway already did — an STK
+/// Push that Daraja accepted but whose CheckoutRequestID the adapter had not written down yet,
+/// so that Safaricom's callback would name a push nobody knows. The outcome stays unknown here
+/// and is asked about later, as after any timeout.
 pub(super) async fn contained<T: Send + 'static>(
     timeout: Duration,
     future: impl Future<Output = Result<T, GatewayError>> + Send + 'static,
 ) -> Result<Result<T, GatewayError>, tokio::time::error::Elapsed> {
-    let mut task = tokio::spawn(future);
-    match tokio::time::timeout(timeout, &mut task).await {
+    let task = tokio::spawn(future);
+    // On timeout the JoinHandle is dropped, which detaches the task: it is not aborted.
+    match tokio::time::timeout(timeout, task).await {
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(failed)) => {
             Ok(Err(GatewayError::Ambiguous(format!("the gateway call failed: {failed}"))))
         }
-        Err(elapsed) => {
-            task.abort();
-            Err(elapsed)
-        }
+        Err(elapsed) => Err(elapsed),
     }
 }
 

@@ -18,8 +18,9 @@ impl Metered {
     }
 }
 
-/// Records the call when dropped: a call the engine abandons (its timeout fired and the task was
-/// aborted) is recorded too, as `abandoned`.
+/// Records the call when dropped: a call that never finished (the process stopping mid-call) is
+/// recorded too, as `abandoned`. A call the engine stopped waiting for is not dropped: it runs to
+/// its end in the background and is recorded with its real outcome.
 struct CallTimer {
     gateway: &'static str,
     operation: &'static str,
@@ -111,6 +112,10 @@ impl Gateway for Metered {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "charge");
         record(timer, self.0.charge(request).await, charge_outcome)
+    }
+
+    fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
+        self.0.check_refund(request)
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {

@@ -2,6 +2,8 @@
 //! normalisation, whole-shilling amounts, the Nairobi timestamp and password, result codes, and
 //! the STK callback parser.
 
+use std::fmt;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -24,15 +26,29 @@ impl MpesaNumber {
     }
 }
 
-/// `GET /oauth/v1/generate?grant_type=client_credentials`.
-#[derive(Debug, Deserialize)]
+/// What a `Debug` of a wire struct shows in place of a credential.
+const REDACTED: &str = "[redacted]";
+
+/// `GET /oauth/v1/generate?grant_type=client_credentials`. `Debug` hides the token.
+#[derive(Deserialize)]
 pub(super) struct MpesaTokenResponse {
     pub access_token: String,
     pub expires_in: MpesaNumber,
 }
 
-/// `POST /mpesa/stkpush/v1/processrequest`.
-#[derive(Debug, Serialize)]
+impl fmt::Debug for MpesaTokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpesaTokenResponse")
+            .field("access_token", &REDACTED)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// `POST /mpesa/stkpush/v1/processrequest`. `Debug` hides the password (base64 of the passkey:
+/// anyone can decode it), the callback URL (its path token authenticates Safaricom) and all but
+/// the last digits of the phone.
+#[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct MpesaStkPushRequest {
     pub business_short_code: String,
@@ -49,6 +65,34 @@ pub(super) struct MpesaStkPushRequest {
     pub transaction_desc: String,
 }
 
+impl fmt::Debug for MpesaStkPushRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpesaStkPushRequest")
+            .field("business_short_code", &self.business_short_code)
+            .field("password", &REDACTED)
+            .field("timestamp", &self.timestamp)
+            .field("transaction_type", &self.transaction_type)
+            .field("amount", &self.amount)
+            .field("party_a", &PhoneTail(&self.party_a))
+            .field("party_b", &self.party_b)
+            .field("phone_number", &PhoneTail(&self.phone_number))
+            .field("callback_url", &REDACTED)
+            .field("account_reference", &self.account_reference)
+            .field("transaction_desc", &self.transaction_desc)
+            .finish()
+    }
+}
+
+/// A phone number in `Debug` output: its last four digits, as the API shows them.
+struct PhoneTail<'a>(&'a str);
+
+impl fmt::Debug for PhoneTail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = self.0.len().saturating_sub(4);
+        write!(f, "\"…{}\"", self.0.get(start..).unwrap_or(""))
+    }
+}
+
 #[derive(Debug, Deserialize)]
 pub(super) struct MpesaStkPushResponse {
     #[serde(rename = "MerchantRequestID")]
@@ -61,8 +105,8 @@ pub(super) struct MpesaStkPushResponse {
     pub response_description: String,
 }
 
-/// `POST /mpesa/stkpushquery/v1/query`.
-#[derive(Debug, Serialize)]
+/// `POST /mpesa/stkpushquery/v1/query`. `Debug` hides the password, as for the push.
+#[derive(Serialize)]
 pub(super) struct MpesaStkQueryRequest {
     #[serde(rename = "BusinessShortCode")]
     pub business_short_code: String,
@@ -72,6 +116,17 @@ pub(super) struct MpesaStkQueryRequest {
     pub timestamp: String,
     #[serde(rename = "CheckoutRequestID")]
     pub checkout_request_id: String,
+}
+
+impl fmt::Debug for MpesaStkQueryRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MpesaStkQueryRequest")
+            .field("business_short_code", &self.business_short_code)
+            .field("password", &REDACTED)
+            .field("timestamp", &self.timestamp)
+            .field("checkout_request_id", &self.checkout_request_id)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +148,19 @@ pub(super) struct MpesaErrorResponse {
 
 /// The STK query's answer while the customer has not finished yet.
 pub(super) const STILL_PROCESSING_ERROR_CODE: &str = "500.001.1001";
+
+/// The STK query `ResultCode`s that say how a push ended: Daraja's documented results (success,
+/// insufficient funds, subscriber locked by another push, expired, push not sent, cancelled,
+/// unreachable, wrong PIN). The query also answers while the prompt is still open — ResultCode
+/// 4999, "The transaction is still under processing" — so that code, and any code not listed
+/// here, means "ask again later", never a failure. (A callback comes only once the push ended,
+/// so every callback code is final.)
+const FINAL_QUERY_RESULT_CODES: [i64; 9] = [0, 1, 1001, 1019, 1025, 1032, 1037, 2001, 9999];
+
+/// Whether an STK query's `ResultCode` settles the charge (see [`FINAL_QUERY_RESULT_CODES`]).
+pub(super) fn query_result_is_final(code: i64) -> bool {
+    FINAL_QUERY_RESULT_CODES.contains(&code)
+}
 
 #[derive(Debug, Deserialize)]
 struct MpesaCallbackEnvelope {
@@ -371,6 +439,42 @@ mod tests {
         // 2023-12-31T20:59:59Z → 23:59:59 the same day in Nairobi; a second later, new year.
         assert_eq!(nairobi_timestamp(1_704_056_399), "20231231235959");
         assert_eq!(nairobi_timestamp(1_704_056_400), "20240101000000");
+    }
+
+    #[test]
+    fn wire_structs_never_show_credentials_in_debug_output() {
+        let passkey = "passkey-bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78";
+        let password = stk_password("174379", passkey, "20240301003005");
+        let callback_url = "https://kassa.example/v1/webhooks/mpesa/secret-path-token";
+        let push = MpesaStkPushRequest {
+            business_short_code: "174379".into(),
+            password: password.clone(),
+            timestamp: "20240301003005".into(),
+            transaction_type: "CustomerPayBillOnline",
+            amount: 1500,
+            party_a: "254712345678".into(),
+            party_b: "174379".into(),
+            phone_number: "254712345678".into(),
+            callback_url: callback_url.into(),
+            account_reference: "Kassa".into(),
+            transaction_desc: "Fees".into(),
+        };
+        let query = MpesaStkQueryRequest {
+            business_short_code: "174379".into(),
+            password: password.clone(),
+            timestamp: "20240301003005".into(),
+            checkout_request_id: "ws_CO_1".into(),
+        };
+        let token = MpesaTokenResponse {
+            access_token: "oauth-token-value".into(),
+            expires_in: MpesaNumber::Text("3599".into()),
+        };
+        let shown = format!("{push:?} {query:?} {token:?} {push:#?}");
+        for secret in [passkey, &password, callback_url, "secret-path-token", "oauth-token-value"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(!shown.contains("254712345678"), "the phone is not shown whole: {shown}");
+        assert!(shown.contains("5678") && shown.contains("ws_CO_1"), "{shown}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! - `stripe_customers`: Kassa customer id → Stripe customer id, so each Kassa customer gets one
 //!   Stripe customer, created on first use.
+//! - `stripe_attached_payment_methods`: (Stripe customer, PaymentMethod) pairs already attached
+//!   at Stripe, so each PaymentMethod is attached to its customer once, before its first charge.
 //! - `stripe_attempts`: idempotency key → the exact parameters sent with it, written durably
 //!   BEFORE the request leaves. This is what makes [`crate::Gateway::retrieve`] honest: no record
 //!   means the key was never sent (`Ok(None)` is final), and a record lets the adapter re-send the
@@ -27,11 +29,26 @@ pub(super) enum AttemptParams {
         /// The Stripe customer id, when the charge named a Kassa customer.
         customer: Option<String>,
         description: Option<String>,
+        /// The `return_url` sent, kept so that a re-send is the same request even after the
+        /// configured one changed (Stripe refuses a key re-sent with other parameters).
+        #[serde(default)]
+        return_url: ReturnUrl,
     },
     Refund {
         payment_intent: String,
         amount_minor: i64,
     },
+}
+
+/// A charge's `return_url` as it was sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) enum ReturnUrl {
+    /// `None`: sent without one (3-D Secure then finishes through stripe.js).
+    Sent(Option<String>),
+    /// Records written before the return_url was kept. They were sent with the one configured
+    /// at the time, so they are re-sent with the configured one, as they always were.
+    #[default]
+    Unrecorded,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,7 +85,13 @@ fn storage(error: sled::Error) -> GatewayError {
 pub(super) struct StripeStore {
     customers: sled::Tree,
     attempts: sled::Tree,
+    attached: sled::Tree,
     durability: Arc<dyn Durability>,
+}
+
+/// Stripe ids are letters, digits and `_`, so `/` cannot occur inside either part.
+fn attached_key(stripe_customer: &str, payment_method: &str) -> String {
+    format!("{stripe_customer}/{payment_method}")
 }
 
 impl StripeStore {
@@ -79,6 +102,7 @@ impl StripeStore {
         Ok(StripeStore {
             customers: db.open_tree("stripe_customers").map_err(storage)?,
             attempts: db.open_tree("stripe_attempts").map_err(storage)?,
+            attached: db.open_tree("stripe_attached_payment_methods").map_err(storage)?,
             durability,
         })
     }
@@ -97,6 +121,23 @@ impl StripeStore {
     ) -> Result<(), GatewayError> {
         self.customers.insert(kassa_customer, encode(&stripe_customer)).map_err(storage)?;
         self.sync().await
+    }
+
+    pub fn is_attached(
+        &self,
+        stripe_customer: &str,
+        payment_method: &str,
+    ) -> Result<bool, GatewayError> {
+        self.attached.contains_key(attached_key(stripe_customer, payment_method)).map_err(storage)
+    }
+
+    /// Notes that Stripe attached the PaymentMethod to the customer. Not waited on: a lost note
+    /// only costs one more attach, which Stripe answers as done.
+    pub fn remember_attached(&self, stripe_customer: &str, payment_method: &str) {
+        let key = attached_key(stripe_customer, payment_method);
+        if let Err(error) = self.attached.insert(key, encode(&true)) {
+            tracing::warn!(%error, "could not note an attached payment method");
+        }
     }
 
     pub fn attempt(&self, idempotency_key: &str) -> Result<Option<AttemptRecord>, GatewayError> {
@@ -143,5 +184,67 @@ impl StripeStore {
 
     async fn sync(&self) -> Result<(), GatewayError> {
         self.durability.sync().await.map_err(GatewayError::Storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `AttemptParams::Charge` as it was stored before `return_url` was kept.
+    #[derive(Serialize)]
+    enum AttemptParamsBeforeReturnUrl {
+        Charge {
+            amount_minor: i64,
+            currency: Currency,
+            payment_method: String,
+            customer: Option<String>,
+            description: Option<String>,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct AttemptRecordBeforeReturnUrl {
+        params: AttemptParamsBeforeReturnUrl,
+        created_unix_secs: i64,
+        reference: Option<String>,
+    }
+
+    #[test]
+    fn records_from_before_the_return_url_was_kept_still_decode() {
+        let old = AttemptRecordBeforeReturnUrl {
+            params: AttemptParamsBeforeReturnUrl::Charge {
+                amount_minor: 2500,
+                currency: Currency::USD,
+                payment_method: "pm_card_visa".into(),
+                customer: Some("cus_1".into()),
+                description: None,
+            },
+            created_unix_secs: 1_700_000_000,
+            reference: None,
+        };
+        let record: AttemptRecord = decode(&encode(&old)).unwrap();
+        let AttemptParams::Charge { amount_minor, customer, return_url, .. } = record.params else {
+            panic!("a charge record");
+        };
+        assert_eq!((amount_minor, customer.as_deref()), (2500, Some("cus_1")));
+        assert_eq!(return_url, ReturnUrl::Unrecorded);
+    }
+
+    #[test]
+    fn a_sent_return_url_round_trips_including_none() {
+        for return_url in [ReturnUrl::Sent(None), ReturnUrl::Sent(Some("https://a.example".into()))]
+        {
+            let params = AttemptParams::Charge {
+                amount_minor: 1,
+                currency: Currency::USD,
+                payment_method: "pm_card_visa".into(),
+                customer: None,
+                description: None,
+                return_url: return_url.clone(),
+            };
+            let decoded: AttemptParams = decode(&encode(&params)).unwrap();
+            assert_eq!(decoded, params);
+        }
     }
 }

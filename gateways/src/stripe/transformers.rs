@@ -12,7 +12,7 @@ use stripe_core::payment_intent::{
 use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
 
-use super::store::AttemptParams;
+use super::store::{AttemptParams, ReturnUrl};
 use crate::{
     CardDetails, ChargeOutcome, Currency, DeclineCode, GatewayError, NextAction,
     PaymentMethodDetails, RefundOutcome, Secret,
@@ -89,6 +89,26 @@ pub(super) fn classify(error: StripeError) -> AttemptFailure {
     }
 }
 
+/// A later attempt's final failure, once an earlier attempt may have reached Stripe (it timed
+/// out, or got a 5xx or a 409). A card decline is still Stripe's answer under the key: Stripe
+/// replays the original outcome, or this attempt was the one it processed. Anything else — a
+/// refusal (Stripe saves no result for a request that fails validation, so the earlier attempt
+/// could still be carried out after it), a config error on our side — describes only this
+/// attempt, and the earlier one may have charged: unknown, never "not processed".
+pub(super) fn after_possible_delivery(error: StripeCallError) -> StripeCallError {
+    let earlier = "an earlier attempt may have reached Stripe, then";
+    match error {
+        StripeCallError::Answered { status, error } => match error.type_ {
+            ApiErrorsType::CardError => StripeCallError::Answered { status, error },
+            _ => StripeCallError::Unknown(format!("{earlier} {}", describe(&error, status))),
+        },
+        StripeCallError::NotProcessed(message) => {
+            StripeCallError::Unknown(format!("{earlier} {message}"))
+        }
+        unknown @ StripeCallError::Unknown(_) => unknown,
+    }
+}
+
 fn describe(error: &ApiErrors, status: u16) -> String {
     let code = error.code.as_ref().map(ApiErrorsCode::as_str).unwrap_or("none");
     let message = error.message.as_deref().unwrap_or("");
@@ -105,16 +125,27 @@ fn metadata(key: &str, value: &str) -> HashMap<String, String> {
 }
 
 /// The create-and-confirm request for a charge. Built from the stored parameters, so a re-send
-/// under the same Idempotency-Key is byte-for-byte the first request.
+/// under the same Idempotency-Key is byte-for-byte the first request. `configured_return_url`
+/// only serves records from before the return_url was stored with them.
 pub(super) fn create_intent_request(
     idempotency_key: &str,
     params: &AttemptParams,
-    return_url: Option<&str>,
+    configured_return_url: Option<&str>,
 ) -> Result<CreatePaymentIntent, GatewayError> {
-    let AttemptParams::Charge { amount_minor, currency, payment_method, customer, description } =
-        params
+    let AttemptParams::Charge {
+        amount_minor,
+        currency,
+        payment_method,
+        customer,
+        description,
+        return_url,
+    } = params
     else {
         return Err(GatewayError::Storage("a charge key holds refund parameters".into()));
+    };
+    let return_url = match return_url {
+        ReturnUrl::Sent(sent) => sent.as_deref(),
+        ReturnUrl::Unrecorded => configured_return_url,
     };
     // A server-side confirm needs a return_url for methods that redirect; without one, Stripe
     // must be told that no redirect may be needed (3-D Secure then goes through stripe.js with
@@ -251,9 +282,10 @@ pub(super) fn charge_error(error: StripeCallError) -> Result<ChargeOutcome, Gate
             _ if is_missing_payment_method(&error) => Err(GatewayError::InvalidPaymentMethod(
                 "Stripe does not know this payment method".into(),
             )),
-            // A 4xx invalid_request_error: Stripe refused before moving money.
+            // A 4xx invalid_request_error: Stripe refused before moving money. A refusal, not
+            // an outage: it must not count against Stripe's circuit breaker.
             ApiErrorsType::InvalidRequestError => {
-                Err(GatewayError::NotAttempted(describe(&error, status)))
+                Err(GatewayError::InvalidRequest(describe(&error, status)))
             }
             // api_error arrives with a 5xx, which was retried; seen here it is still unknown.
             // async-stripe's enum is non-exhaustive: a type Stripe adds later is unknown too.
@@ -285,6 +317,41 @@ pub(super) fn refund_error(error: StripeCallError) -> Result<RefundOutcome, Gate
         }
         StripeCallError::NotProcessed(message) => Err(GatewayError::NotAttempted(message)),
         StripeCallError::Unknown(message) => Err(GatewayError::Ambiguous(message)),
+    }
+}
+
+/// What a failed attach of the PaymentMethod to the customer means for the charge that needed
+/// it (not sent yet). Already attached (`resource_already_exists`) is what was wanted; a
+/// PaymentMethod Stripe does not know is the client's bad token; the rest as for the customer
+/// create (a refusal, unreachable, or unknown: none of which charged anything).
+pub(super) fn attach_error(error: StripeCallError) -> Result<(), GatewayError> {
+    match error {
+        StripeCallError::Answered { error, .. }
+            if matches!(error.code, Some(ApiErrorsCode::ResourceAlreadyExists)) =>
+        {
+            Ok(())
+        }
+        StripeCallError::Answered { status: 404, .. } => Err(GatewayError::InvalidPaymentMethod(
+            "Stripe does not know this payment method".into(),
+        )),
+        StripeCallError::Answered { error, .. } if is_missing_payment_method(&error) => Err(
+            GatewayError::InvalidPaymentMethod("Stripe does not know this payment method".into()),
+        ),
+        other => Err(customer_error(other)),
+    }
+}
+
+/// What a failed Stripe customer create means for the charge that needed it, which has not been
+/// sent: Stripe's refusal (an answered 4xx — a bad email, a revoked key) fails the charge cleanly
+/// as a refusal, not an outage. Only a create that may have landed is unknown (harmless: its
+/// Idempotency-Key finds that customer next time).
+pub(super) fn customer_error(error: StripeCallError) -> GatewayError {
+    match error {
+        StripeCallError::Answered { status: status @ 400..=499, error } => {
+            GatewayError::InvalidRequest(describe(&error, status))
+        }
+        StripeCallError::NotProcessed(message) => GatewayError::NotAttempted(message),
+        other => lookup_error(other),
     }
 }
 
@@ -373,6 +440,29 @@ mod tests {
             let (decline, _) = decline_of(&card_error(code, decline_code));
             assert_eq!(decline, expected, "{code} / {decline_code:?}");
         }
+    }
+
+    #[test]
+    fn an_already_attached_payment_method_counts_as_attached() {
+        let answered = |status, json: &str| StripeCallError::Answered {
+            status,
+            error: Box::new(miniserde::json::from_str(json).unwrap()),
+        };
+        let already = answered(
+            400,
+            r#"{"type":"invalid_request_error","code":"resource_already_exists","message":"m"}"#,
+        );
+        assert!(attach_error(already).is_ok());
+        let unknown = answered(
+            404,
+            r#"{"type":"invalid_request_error","code":"resource_missing","param":"payment_method","message":"No such PaymentMethod"}"#,
+        );
+        assert!(matches!(attach_error(unknown), Err(GatewayError::InvalidPaymentMethod(_))));
+        let elsewhere = answered(
+            400,
+            r#"{"type":"invalid_request_error","message":"attached to another customer"}"#,
+        );
+        assert!(matches!(attach_error(elsewhere), Err(GatewayError::InvalidRequest(_))));
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub const CONSUMER_SECRET: &str = "consumer-secret-fake";
 pub const SHORTCODE: &str = "174379";
 pub const PASSKEY: &str =
     "passkey-fake-bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// A well-formed number Daraja refuses to prompt (400 "Invalid PhoneNumber"), as it does for a
+/// line that is not on M-Pesa.
+pub const REFUSED_PHONE: &str = "254700000000";
 
 #[derive(Default)]
 struct State {
@@ -120,6 +123,7 @@ impl FakeDaraja {
                         "ResultDesc": match code {
                             0 => "The service request is processed successfully.",
                             1032 => "Request cancelled by user",
+                            4999 => "The transaction is still under processing",
                             _ => "The transaction failed",
                         },
                     })),
@@ -142,6 +146,12 @@ impl FakeDaraja {
 
     pub fn pushes(&self) -> Vec<Value> {
         self.state.lock().unwrap().pushes.clone()
+    }
+
+    /// The CheckoutRequestIDs issued so far, in the order of their pushes.
+    pub fn checkout_request_ids(&self) -> Vec<String> {
+        // Issued with a zero-padded sequence number, so the map's order is the pushes' order.
+        self.state.lock().unwrap().results.keys().cloned().collect()
     }
 
     pub fn stall_pushes(&self, stall: Option<std::time::Duration>) {
@@ -177,6 +187,9 @@ fn accept_push(
     }
     if let Some(refusal) = bad_password(&body) {
         return (refusal, None);
+    }
+    if body["PhoneNumber"] == json!(REFUSED_PHONE) {
+        return (daraja_error(400, "400.002.02", "Bad Request - Invalid PhoneNumber"), None);
     }
     state.next_id += 1;
     let merchant = format!("29115-34620561-{}", state.next_id);

@@ -5,10 +5,15 @@
 //!
 //! Payment methods behave as Stripe's test tokens do (`pm_card_visa` succeeds,
 //! `pm_card_chargeDeclinedInsufficientFunds` declines, `pm_card_threeDSecure2Required` needs
-//! 3-D Secure, …). Faults are switched on by the test: 429s, and a stall that holds the answer
-//! of a PaymentIntent create AFTER the intent was made (the ambiguous timeout).
+//! 3-D Secure, …). `POST /v1/payment_methods/{id}/attach` attaches one to a customer, and a
+//! PaymentIntent for a customer may use a PaymentMethod not attached to that customer once
+//! only: a second one is refused as Stripe refuses it (400 invalid_request_error, "previously
+//! used without being attached to a Customer"). A token may be attached to several customers
+//! here, as Stripe mints a fresh PaymentMethod from a test token each time. Faults are switched
+//! on by the test: 429s, and a stall that holds the answer of a PaymentIntent create AFTER the
+//! intent was made (the ambiguous timeout).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +41,10 @@ struct State {
     intents: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
     customers: BTreeMap<String, Value>,
+    /// (PaymentMethod, customer) pairs attached.
+    attached: BTreeSet<(String, String)>,
+    /// (PaymentMethod, customer) pairs a PaymentIntent used without them being attached.
+    used_unattached: BTreeSet<(String, String)>,
     seen: Vec<Seen>,
     /// Statuses to answer the next POSTs with, before doing anything (429, 500).
     faults: VecDeque<u16>,
@@ -104,7 +113,9 @@ impl FakeStripe {
         format!("http://{}", self.address)
     }
 
-    /// The next `count` POSTs are answered `status` without being carried out.
+    /// The next `count` POSTs are answered `status` without being carried out: 429 as Stripe's
+    /// rate limit, any other 4xx as an `invalid_request_error` (a revoked key, an unknown URL),
+    /// a 5xx as an `api_error`.
     pub fn fail_next(&self, count: usize, status: u16) {
         self.state.lock().unwrap().faults.extend(std::iter::repeat_n(status, count));
     }
@@ -125,6 +136,12 @@ impl FakeStripe {
 
     pub fn customers_created(&self) -> usize {
         self.state.lock().unwrap().customers.len()
+    }
+
+    /// Whether the PaymentMethod is attached to the customer.
+    pub fn is_attached(&self, payment_method: &str, customer: &str) -> bool {
+        let pair = (payment_method.to_owned(), customer.to_owned());
+        self.state.lock().unwrap().attached.contains(&pair)
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -167,6 +184,9 @@ fn handle(
         return match status {
             429 => {
                 error(429, "invalid_request_error", Some("rate_limit"), None, "Too many requests")
+            }
+            400..=499 => {
+                error(status, "invalid_request_error", None, None, "Refused before processing")
             }
             status => {
                 error(status, "api_error", None, None, "Something went wrong on Stripe's end")
@@ -231,6 +251,7 @@ fn route(
             Some(card) => ok(payment_method(id, card)),
             None => missing("payment_method"),
         },
+        ("POST", ["payment_methods", id, "attach"]) => attach_payment_method(state, id, form),
         _ => error(404, "invalid_request_error", None, None, "Unrecognized request URL"),
     }
 }
@@ -287,6 +308,38 @@ fn create_customer(state: &mut State, form: &BTreeMap<String, String>) -> Answer
     });
     state.customers.insert(id, customer.clone());
     ok(customer)
+}
+
+/// Attaching again to the same customer is answered as the first attach was.
+fn attach_payment_method(state: &mut State, id: &str, form: &BTreeMap<String, String>) -> Answer {
+    let Some(card) = card_of(id) else {
+        return missing("payment_method");
+    };
+    let customer = form.get("customer").cloned().unwrap_or_default();
+    if !state.customers.contains_key(&customer) {
+        return missing("customer");
+    }
+    state.attached.insert((id.to_owned(), customer.clone()));
+    let mut method = payment_method(id, card);
+    method["customer"] = json!(customer);
+    ok(method)
+}
+
+/// Stripe's refusal of a PaymentMethod used before without being attached to the customer.
+fn used_without_attachment(state: &mut State, token: &str, customer: &str) -> Option<Answer> {
+    let pair = (token.to_owned(), customer.to_owned());
+    if state.attached.contains(&pair) || state.used_unattached.insert(pair) {
+        return None;
+    }
+    let mut answer = error(
+        400,
+        "invalid_request_error",
+        None,
+        None,
+        "This PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again.",
+    );
+    answer.body["error"]["param"] = json!("payment_method");
+    Some(answer)
 }
 
 /// What a Stripe test card does on confirm.
@@ -380,6 +433,11 @@ fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
         answer.body["error"]["param"] = json!("payment_method");
         return answer;
     };
+    if let Some(customer) = form.get("customer")
+        && let Some(refusal) = used_without_attachment(state, token, customer)
+    {
+        return refusal;
+    }
     let id = next_id(state, "pi");
     let answer = match behaviour {
         Behaviour::Succeed => {
