@@ -9,6 +9,7 @@ use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRe
 use crate::actor::messages::SettleCharge;
 use crate::actor::settlement::{Settlement, charge_outcome};
 use crate::actor::{ActorError, CustomerKey, Registry};
+use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction, RefundReason,
 };
@@ -29,6 +30,22 @@ pub struct ChargeTarget {
     pub key: CustomerKey,
     pub charge: ChargeId,
 }
+
+/// Why an event was not applied now; either way it stays in the inbox and is tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum NotApplied {
+    /// What it is about may still appear (an M-Pesa result that arrived before the answer to
+    /// its push named the CheckoutRequestID).
+    #[error("{0}")]
+    NotYet(String),
+    /// Kassa's own failure (storage, an actor unavailable).
+    #[error(transparent)]
+    Failed(#[from] ActorError),
+}
+
+/// How long an M-Pesa result for a CheckoutRequestID no push has named yet is kept trying: the
+/// push's answer can arrive after Safaricom's callback, but not minutes after.
+const MPESA_UNKNOWN_CHECKOUT_WAIT_SECS: i64 = 300;
 
 pub struct Applier {
     store: Arc<dyn Store>,
@@ -105,21 +122,25 @@ impl Applier {
 
     /// Applies a persisted event and answers what that did. An error is Kassa's own (storage,
     /// an actor unavailable): the event stays in the inbox and is applied again later.
-    pub async fn apply(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
+    pub async fn apply(&self, stored: &GatewayEvent) -> Result<String, NotApplied> {
         match stored.gateway.as_str() {
-            STRIPE => self.apply_stripe(stored).await,
+            STRIPE => Ok(self.apply_stripe(stored).await?),
             MPESA => self.apply_mpesa(stored).await,
             other => Ok(format!("ignored: no gateway {other}")),
         }
     }
 
-    async fn apply_mpesa(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
+    async fn apply_mpesa(&self, stored: &GatewayEvent) -> Result<String, NotApplied> {
         let result = match parse_callback(stored.payload.as_bytes()) {
             Ok(result) => result,
             Err(error) => return Ok(format!("ignored: {error}")),
         };
         let checkout = result.checkout_request_id.as_str();
-        let Some(target) = self.locate_mpesa(checkout)? else {
+        let Some(target) = self.locate_mpesa(checkout).map_err(ActorError::from)? else {
+            if now_unix_secs() - stored.received < MPESA_UNKNOWN_CHECKOUT_WAIT_SECS {
+                let reason = format!("no push named CheckoutRequestID {checkout} yet");
+                return Err(NotApplied::NotYet(reason));
+            }
             tracing::warn!(
                 checkout_request_id = checkout,
                 result_code = result.result_code,
@@ -128,7 +149,8 @@ impl Applier {
             return Ok(format!("ignored: unknown CheckoutRequestID {checkout}"));
         };
         if let Some(amount_minor) = result.amount_minor
-            && let Some(charge) = self.store.charge(&target.key.account, &target.charge)?
+            && let Some(charge) =
+                self.store.charge(&target.key.account, &target.charge).map_err(ActorError::from)?
             && amount_minor != charge.amount.amount_minor
         {
             // The path token vouches for the sender; a different amount is Safaricom's word on
@@ -138,9 +160,9 @@ impl Applier {
         let settlement = charge_outcome(result.outcome());
         let cause = format!("webhook {}", stored.id);
         match self.settle(&target, settlement, cause).await {
-            Ok(durably) => durably.await,
+            Ok(durably) => Ok(durably.await?),
             Err(ActorError::NotFound { kind, id }) => Ok(format!("ignored: no {kind} {id}")),
-            Err(error) => Err(error),
+            Err(error) => Err(error.into()),
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use kassa_gateways::mpesa::MpesaSettlement;
 
-use super::apply::{Applier, MPESA, MPESA_STK_RESULT, STRIPE};
+use super::apply::{Applier, MPESA, MPESA_STK_RESULT, NotApplied, STRIPE};
 use super::stripe_event::{NotAnEvent, StripeEvent};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Applied, EventId, GatewayEvent};
@@ -20,6 +20,8 @@ use crate::store::{Store, StoreError};
 /// How long an event whose apply failed on Kassa's side (storage, an actor) waits to be tried
 /// again.
 const APPLY_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How soon an event about something not there yet is tried again.
+const APPLY_NOT_YET_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Events acknowledged and waiting to be applied, at most (~2 KB each).
 const APPLY_QUEUE_LEN_MAX: usize = 10_000;
@@ -182,11 +184,19 @@ async fn apply_forever(
             }
             let applied = apply_one(store.as_ref(), &applier, event.clone()).await;
             drop(slot);
-            if let Err(error) = applied {
-                tracing::warn!(event = %event.id, gateway_event = %event.gateway_event_id, %error, "applying a gateway event failed; trying again later");
-                tokio::time::sleep(APPLY_RETRY_AFTER).await;
-                let _ = retry.send(event).await;
-            }
+            let wait = match applied {
+                Ok(()) => return,
+                Err(NotApplied::NotYet(reason)) => {
+                    tracing::info!(event = %event.id, %reason, "gateway event not applicable yet; trying again shortly");
+                    APPLY_NOT_YET_RETRY_AFTER
+                }
+                Err(NotApplied::Failed(error)) => {
+                    tracing::warn!(event = %event.id, gateway_event = %event.gateway_event_id, %error, "applying a gateway event failed; trying again later");
+                    APPLY_RETRY_AFTER
+                }
+            };
+            tokio::time::sleep(wait).await;
+            let _ = retry.send(event).await;
         });
     }
 }
@@ -195,13 +205,13 @@ async fn apply_one(
     store: &dyn Store,
     applier: &Applier,
     event: GatewayEvent,
-) -> Result<(), String> {
-    let outcome = applier.apply(&event).await.map_err(|error| error.to_string())?;
+) -> Result<(), NotApplied> {
+    let outcome = applier.apply(&event).await?;
     tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, %outcome, "gateway event applied");
     let applied = Applied { at: now_unix_secs(), outcome };
     // Not waited for: if it is lost, the event is applied again, changing nothing more.
     store
         .complete_gateway_event(&event.account, &event.id, &applied)
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| NotApplied::Failed(error.into()))?;
     Ok(())
 }
