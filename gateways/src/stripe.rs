@@ -40,6 +40,7 @@ use stripe_core::refund::{ListRefund, RetrieveRefund};
 use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
+pub use transformers::METADATA_IDEMPOTENCY_KEY;
 use transformers::{AttemptFailure, StripeCallError};
 
 use crate::{

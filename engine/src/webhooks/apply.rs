@@ -1,5 +1,5 @@
-//! What each Stripe event does to Kassa's records. Every effect is idempotent and only moves
-//! forward (a settled charge stays settled, a refund Kassa already counts is not counted again,
+//! What each gateway event (a Stripe webhook, an M-Pesa STK Push result) does to Kassa's
+//! records. Every effect is idempotent and only moves forward (a settled charge stays settled, a refund Kassa already counts is not counted again,
 //! an older dispute event does not undo a newer one), so an event applied again after a crash,
 //! or arriving after a later one, changes nothing more.
 

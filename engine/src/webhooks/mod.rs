@@ -1,4 +1,5 @@
-//! Events the gateways send after the fact (Stripe webhooks), taken in through one inbox:
+//! Events the gateways send after the fact (Stripe webhooks, M-Pesa STK Push results), taken in
+//! through one inbox:
 //!
 //! - [`signature`]: `Stripe-Signature` verification;
 //! - [`stripe_event`]: the parts of a Stripe event Kassa reads;

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 /// The metadata key the Stripe adapter puts on every PaymentIntent and Refund it creates: the
-/// Kassa charge or refund id (see `kassa_gateways::stripe`).
-pub const KASSA_ID_METADATA: &str = "kassa_idempotency_key";
+/// Kassa charge or refund id.
+pub use kassa_gateways::stripe::METADATA_IDEMPOTENCY_KEY as KASSA_ID_METADATA;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeEvent {

@@ -25,7 +25,7 @@ pub(super) type StripeCurrency = stripe_types::Currency;
 
 /// The metadata key that ties a PaymentIntent or Refund to the Kassa idempotency key it was
 /// made with: what `retrieve` searches by once Stripe has forgotten the Idempotency-Key.
-pub(super) const METADATA_IDEMPOTENCY_KEY: &str = "kassa_idempotency_key";
+pub const METADATA_IDEMPOTENCY_KEY: &str = "kassa_idempotency_key";
 /// The metadata key on a Stripe customer naming the Kassa customer it stands for.
 pub(super) const METADATA_CUSTOMER: &str = "kassa_customer";
 
