@@ -2,7 +2,8 @@
 //!
 //! Writers apply their batch to sled, take a sequence number and wait until the flusher reports a
 //! durable sequence at least as high. The flusher loops while there are unflushed writes: it
-//! reads the newest sequence, calls sled's `flush()` and then `fdatasync`s sled's data file, and
+//! reads the newest sequence, `fdatasync`s the gateway events' payload log (whose entries sled's
+//! records point at), calls sled's `flush()` and then `fdatasync`s sled's data file, and
 //! publishes that sequence. Every writer whose batch was applied before the flush began is
 //! covered by it, so concurrent writers share one fsync.
 //!
@@ -49,8 +50,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl GroupCommit {
     /// Starts the flusher thread for `db`, whose data file lives in `path`.
-    pub fn start(db: sled::Db, path: &Path) -> Result<Arc<GroupCommit>, StoreError> {
-        let files = DurableFiles::open(path)?;
+    /// `payloads` is the gateway events' payload log, synced before sled in every flush.
+    pub fn start(
+        db: sled::Db,
+        path: &Path,
+        payloads: File,
+    ) -> Result<Arc<GroupCommit>, StoreError> {
+        let files = DurableFiles::open(path, payloads)?;
         let (flushed, _) = watch::channel(0);
         let group = Arc::new(GroupCommit {
             written: AtomicU64::new(0),
@@ -102,7 +108,10 @@ impl GroupCommit {
         let mut flushed_before = 0;
         while let Some(target) = self.next_target() {
             let started = Instant::now();
-            let flushed = db.flush().map(drop).map_err(|error| error.to_string());
+            // Payloads first: sled's records point into them.
+            let flushed = files
+                .sync_payloads()
+                .and_then(|()| db.flush().map(drop).map_err(|error| error.to_string()));
             if let Err(error) = flushed.and_then(|()| files.sync()) {
                 // After a failed fsync the kernel may drop the dirty pages and mark them clean
                 // ("fsyncgate"): a later flush could succeed and acknowledge writes that are
@@ -143,17 +152,22 @@ impl GroupCommit {
 /// The files a flush must make durable, beyond what sled's `flush()` does.
 struct DurableFiles {
     data: File,
+    payloads: File,
     blobs: PathBuf,
     /// Blob files already synced; sled never rewrites one, it writes new ones.
     synced_blobs: HashSet<OsString>,
 }
 
 impl DurableFiles {
-    fn open(path: &Path) -> Result<DurableFiles, StoreError> {
+    fn open(path: &Path, payloads: File) -> Result<DurableFiles, StoreError> {
         let data = File::open(path.join("db")).map_err(|error| {
             StoreError::Storage(format!("cannot open sled's data file: {error}"))
         })?;
-        Ok(DurableFiles { data, blobs: path.join("blobs"), synced_blobs: HashSet::new() })
+        Ok(DurableFiles { data, payloads, blobs: path.join("blobs"), synced_blobs: HashSet::new() })
+    }
+
+    fn sync_payloads(&mut self) -> Result<(), String> {
+        self.payloads.sync_data().map_err(|error| format!("fdatasync of the payload log: {error}"))
     }
 
     /// New blobs first, then the data file whose log points at them.

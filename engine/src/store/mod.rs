@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod group_commit;
 pub mod keys;
+pub mod payloads;
 pub mod sled_store;
 
 use futures::future::BoxFuture;

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
+use super::payloads::{PayloadLog, PayloadRef};
 use super::{
     ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Outcome, Page, Store,
     StoreError, Unsettled, Write, keys,
@@ -93,6 +94,8 @@ pub struct SledStore {
     journal: sled::Tree,
     journal_sequence: AtomicU64,
     group_commit: Arc<GroupCommit>,
+    /// Gateway events' raw payloads (see [`super::payloads`]).
+    payloads: PayloadLog,
 }
 
 impl SledStore {
@@ -112,7 +115,8 @@ impl SledStore {
         let api_keys = db.open_tree("api_keys")?;
         let plugins = db.open_tree("plugins")?;
         let journal = db.open_tree("journal")?;
-        let group_commit = GroupCommit::start(db.clone(), path)?;
+        let payloads = PayloadLog::open(&path.join(PAYLOAD_LOG_FILE))?;
+        let group_commit = GroupCommit::start(db.clone(), path, payloads.sync_handle()?)?;
         let store = SledStore {
             db,
             path: path.to_owned(),
@@ -122,6 +126,7 @@ impl SledStore {
             journal,
             journal_sequence: AtomicU64::new(0),
             group_commit,
+            payloads,
         };
         let replayed = store.replay_journal()?;
         if replayed > 0 {
@@ -205,9 +210,26 @@ impl SledStore {
     /// The gateway event stored under `key`, with its outcome once applied.
     fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
         match self.tree(TreeId::GatewayEvents).get(key)? {
-            Some(bytes) => self.with_outcome(key, decode(&bytes)?).map(Some),
+            Some(bytes) => self.decode_gateway_event(key, &bytes),
             None => Ok(None),
         }
+    }
+
+    /// The event a record describes, its payload read back; `None` when the payload is lost
+    /// (a record a power cut kept without its never-acknowledged payload).
+    fn decode_gateway_event(
+        &self,
+        key: &[u8],
+        bytes: &[u8],
+    ) -> Result<Option<GatewayEvent>, StoreError> {
+        let stored: StoredGatewayEvent = decode(bytes)?;
+        let Some(payload) = self.payloads.read(stored.payload)? else {
+            tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
+            return Ok(None);
+        };
+        let payload = String::from_utf8(payload)
+            .map_err(|_| StoreError::Corrupt(format!("payload of {} is not UTF-8", stored.id)))?;
+        self.with_outcome(key, stored.into_event(payload)).map(Some)
     }
 
     fn with_outcome(
@@ -244,6 +266,51 @@ impl SledStore {
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.group_commit.stop();
+    }
+}
+
+/// The gateway events' payload file, in the store's directory.
+const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
+
+/// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredGatewayEvent {
+    id: EventId,
+    account: AccountId,
+    gateway: String,
+    gateway_event_id: String,
+    kind: String,
+    gateway_created: i64,
+    received: i64,
+    payload: PayloadRef,
+}
+
+impl StoredGatewayEvent {
+    fn of(event: &GatewayEvent, payload: PayloadRef) -> StoredGatewayEvent {
+        StoredGatewayEvent {
+            id: event.id.clone(),
+            account: event.account.clone(),
+            gateway: event.gateway.clone(),
+            gateway_event_id: event.gateway_event_id.clone(),
+            kind: event.kind.clone(),
+            gateway_created: event.gateway_created,
+            received: event.received,
+            payload,
+        }
+    }
+
+    fn into_event(self, payload: String) -> GatewayEvent {
+        GatewayEvent {
+            id: self.id,
+            account: self.account,
+            gateway: self.gateway,
+            gateway_event_id: self.gateway_event_id,
+            kind: self.kind,
+            gateway_created: self.gateway_created,
+            received: self.received,
+            payload,
+            applied: None,
+        }
     }
 }
 
@@ -602,8 +669,10 @@ impl Store for SledStore {
             // delivery takes its place.
             ids.insert(&id_key, key.as_slice())?;
         }
+        let payload = self.payloads.append(event.payload.as_bytes())?;
         self.tree(TreeId::EventInbox).insert(&key, &[])?;
-        self.tree(TreeId::GatewayEvents).insert(&key, encode(event))?;
+        let stored = StoredGatewayEvent::of(event, payload);
+        self.tree(TreeId::GatewayEvents).insert(&key, encode(&stored))?;
         Ok(None)
     }
 
@@ -667,7 +736,7 @@ impl Store for SledStore {
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
             let (key, bytes) = item?;
-            let event = self.with_outcome(&key, decode(&bytes)?)?;
+            let Some(event) = self.decode_gateway_event(&key, &bytes)? else { continue };
             if kind.is_some_and(|kind| kind != event.kind) {
                 continue;
             }
@@ -1038,6 +1107,30 @@ mod tests {
         );
         let other = AccountId::parse("acct_test_other").unwrap();
         assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
+        let directory = tempfile::tempdir().unwrap();
+        let event = gateway_event("evt_lost");
+        {
+            let store = SledStore::open(directory.path()).unwrap();
+            assert_eq!(store.insert_gateway_event(&event).unwrap(), None);
+            store.sync().wait().await.unwrap();
+        }
+        // A power cut kept sled's record but not the (never acknowledged) payload.
+        let log = std::fs::OpenOptions::new()
+            .write(true)
+            .open(directory.path().join(PAYLOAD_LOG_FILE))
+            .unwrap();
+        log.set_len(0).unwrap();
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
+        assert!(store.unapplied_gateway_events().unwrap().is_empty());
+        // Stripe sends it again: stored anew, not answered as a duplicate.
+        let again = gateway_event("evt_lost");
+        assert_eq!(store.insert_gateway_event(&again).unwrap(), None);
+        assert_eq!(store.unapplied_gateway_events().unwrap(), vec![again]);
     }
 
     #[tokio::test]
