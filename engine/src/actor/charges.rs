@@ -17,7 +17,7 @@ use kassa_gateways::router::{PaymentMethodType, RouteQuery};
 use kassa_gateways::{ChargeRequest, Currency, CustomerRef, GatewayError};
 
 use super::customer::settle_after;
-use super::messages::{CreateCharge, RecordAttempt, SettleCharge};
+use super::messages::{CreateCharge, RecordAttempt, SettleCharge, SettledCharge};
 use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
@@ -399,17 +399,26 @@ impl Handler<RecordAttempt> for CustomerActor {
 }
 
 impl Handler<SettleCharge> for CustomerActor {
-    type Result = Result<Durably<Charge>, ActorError>;
+    type Result = Result<Durably<SettledCharge>, ActorError>;
 
     fn handle(&mut self, message: SettleCharge, _: &mut Context<Self>) -> Self::Result {
         self.accepting()?;
+        let status_before = self
+            .services
+            .store
+            .charge(&self.key.account, &message.charge)?
+            .map(|charge| charge.status)
+            .ok_or_else(|| ActorError::NotFound {
+                kind: "charge",
+                id: message.charge.to_string(),
+            })?;
         let (charge, durable) =
             self.settle_charge(&message.charge, message.settlement, &message.cause)?;
         Ok(Box::pin(async move {
             if let Some(durable) = durable {
                 durable.wait().await?;
             }
-            Ok(charge)
+            Ok(SettledCharge { charge, status_before })
         }))
     }
 }

@@ -6,7 +6,7 @@ use kassa_gateways::PaymentMethodDetails;
 
 use super::settlement::Settlement;
 use super::{ActorError, Durably};
-use crate::domain::{Breakdown, Charge};
+use crate::domain::{Breakdown, Charge, ChargeStatus};
 use crate::domain::{
     ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind, Refund,
     RefundReason,
@@ -78,14 +78,20 @@ pub struct RecordAttempt {
     pub cause: String,
 }
 
-/// A gateway's own word on a charge, from its callback (M-Pesa): applied forward-only, so a
-/// duplicate or late callback changes nothing. Answers the charge as it then stands.
+/// A gateway's own word on a charge, from its webhook or callback: applied forward-only, so a
+/// duplicate or late one changes nothing. Answers the charge as it then stands.
 #[derive(Clone, Message)]
-#[rtype(result = "Result<Durably<Charge>, ActorError>")]
+#[rtype(result = "Result<Durably<SettledCharge>, ActorError>")]
 pub(crate) struct SettleCharge {
     pub charge: ChargeId,
     pub settlement: Settlement,
     pub cause: String,
+}
+
+pub(crate) struct SettledCharge {
+    pub charge: Charge,
+    /// The status before, read in the same turn of the actor as the settlement.
+    pub status_before: ChargeStatus,
 }
 
 /// Settle these unsettled charges and refunds of this customer by asking their gateway, never

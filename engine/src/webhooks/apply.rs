@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
-use crate::actor::messages::SettleCharge;
+use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::settlement::{Settlement, charge_outcome};
 use crate::actor::{ActorError, CustomerKey, Registry};
 use crate::domain::time::now_unix_secs;
@@ -215,12 +215,11 @@ impl Applier {
         settlement: Settlement,
         cause: String,
     ) -> Result<crate::actor::Durably<String>, ActorError> {
-        let before = self.store.charge(&target.key.account, &target.charge)?.map(|c| c.status);
         let message = SettleCharge { charge: target.charge.clone(), settlement, cause };
         let durably = self.registry.send(&target.key, message).await??;
         Ok(Box::pin(async move {
-            let charge = durably.await?;
-            Ok(match before == Some(charge.status) {
+            let SettledCharge { charge, status_before } = durably.await?;
+            Ok(match status_before == charge.status {
                 true => format!("no change: charge {} is {}", charge.id, charge.status.as_str()),
                 false => format!("charge {} {}", charge.id, charge.status.as_str()),
             })
