@@ -82,8 +82,9 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length")
 }
 
-/// Compares without an early exit, so the time taken says nothing about where they differ.
-fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+/// Compares without an early exit, so the time taken says nothing about where they differ
+/// (only whether the lengths do).
+pub(crate) fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
     if expected.len() != given.len() {
         return false;
     }
