@@ -9,6 +9,12 @@
 //! entry is removed. sled recovers a prefix of its log, so a surviving removal means the puts
 //! before it survived too; an entry that survives a crash is re-applied at open, in commit order,
 //! before anything reads the store. Puts and removals are idempotent, so replaying is safe.
+//!
+//! Gateway events are kept by [`gateway_events`]; the tests are in `tests.rs`.
+
+mod gateway_events;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
-use super::payloads::{PayloadLog, PayloadRef};
+use super::payloads::PayloadLog;
 use super::{
     ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Outcome, Page, Store,
     StoreError, Unsettled, Write, keys,
@@ -28,6 +34,7 @@ use crate::domain::{
     RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
+use gateway_events::PAYLOAD_LOG_FILE;
 
 /// The trees, in the order of the transaction's view.
 #[derive(Clone, Copy)]
@@ -207,40 +214,6 @@ impl SledStore {
             .collect()
     }
 
-    /// The gateway event stored under `key`, with its outcome once applied.
-    fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
-        match self.tree(TreeId::GatewayEvents).get(key)? {
-            Some(bytes) => self.decode_gateway_event(key, &bytes),
-            None => Ok(None),
-        }
-    }
-
-    /// The event a record describes, its payload read back; `None` when the payload is lost
-    /// (a record a power cut kept without its never-acknowledged payload).
-    fn decode_gateway_event(
-        &self,
-        key: &[u8],
-        bytes: &[u8],
-    ) -> Result<Option<GatewayEvent>, StoreError> {
-        let stored: StoredGatewayEvent = decode(bytes)?;
-        let Some(payload) = self.payloads.read(stored.payload)? else {
-            tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
-            return Ok(None);
-        };
-        let payload = String::from_utf8(payload)
-            .map_err(|_| StoreError::Corrupt(format!("payload of {} is not UTF-8", stored.id)))?;
-        self.with_outcome(key, stored.into_event(payload)).map(Some)
-    }
-
-    fn with_outcome(
-        &self,
-        key: &[u8],
-        mut event: GatewayEvent,
-    ) -> Result<GatewayEvent, StoreError> {
-        event.applied = self.get(TreeId::EventOutcomes, key)?;
-        Ok(event)
-    }
-
     /// The charge stored under `key`, with its breakdown.
     fn charge_at(&self, key: &[u8]) -> Result<Option<Charge>, StoreError> {
         match self.tree(TreeId::Charges).get(key)? {
@@ -266,51 +239,6 @@ impl SledStore {
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.group_commit.stop();
-    }
-}
-
-/// The gateway events' payload file, in the store's directory.
-const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
-
-/// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredGatewayEvent {
-    id: EventId,
-    account: AccountId,
-    gateway: String,
-    gateway_event_id: String,
-    kind: String,
-    gateway_created: i64,
-    received: i64,
-    payload: PayloadRef,
-}
-
-impl StoredGatewayEvent {
-    fn of(event: &GatewayEvent, payload: PayloadRef) -> StoredGatewayEvent {
-        StoredGatewayEvent {
-            id: event.id.clone(),
-            account: event.account.clone(),
-            gateway: event.gateway.clone(),
-            gateway_event_id: event.gateway_event_id.clone(),
-            kind: event.kind.clone(),
-            gateway_created: event.gateway_created,
-            received: event.received,
-            payload,
-        }
-    }
-
-    fn into_event(self, payload: String) -> GatewayEvent {
-        GatewayEvent {
-            id: self.id,
-            account: self.account,
-            gateway: self.gateway,
-            gateway_event_id: self.gateway_event_id,
-            kind: self.kind,
-            gateway_created: self.gateway_created,
-            received: self.received,
-            payload,
-            applied: None,
-        }
     }
 }
 
@@ -648,32 +576,11 @@ impl Store for SledStore {
         Ok(found)
     }
 
-    /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
-    /// of one event exactly one is stored. The inbox entry is written before the record: a crash
-    /// between them leaves an entry without a record, which [`Self::unapplied_gateway_events`]
-    /// drops (that delivery was never acknowledged, so the gateway sends it again).
     fn insert_gateway_event(
         &self,
         event: &GatewayEvent,
     ) -> Result<Option<GatewayEvent>, StoreError> {
-        let ids = self.tree(TreeId::GatewayEventIds);
-        let id_key = keys::gateway_object(&event.gateway, &event.gateway_event_id);
-        let key = keys::by_id(&event.account, event.id.as_str());
-        let claimed = ids.compare_and_swap(&id_key, None as Option<&[u8]>, Some(key.as_slice()))?;
-        if let Err(taken) = claimed {
-            let stored_key = taken.current.unwrap_or_default();
-            if let Some(stored) = self.gateway_event_at(&stored_key)? {
-                return Ok(Some(stored));
-            }
-            // The first delivery's id entry outlived a crash that its record did not: this
-            // delivery takes its place.
-            ids.insert(&id_key, key.as_slice())?;
-        }
-        let payload = self.payloads.append(event.payload.as_bytes())?;
-        self.tree(TreeId::EventInbox).insert(&key, &[])?;
-        let stored = StoredGatewayEvent::of(event, payload);
-        self.tree(TreeId::GatewayEvents).insert(&key, encode(&stored))?;
-        Ok(None)
+        self.insert_event(event)
     }
 
     fn gateway_event(
@@ -681,25 +588,11 @@ impl Store for SledStore {
         account: &AccountId,
         id: &EventId,
     ) -> Result<Option<GatewayEvent>, StoreError> {
-        self.gateway_event_at(&keys::by_id(account, id.as_str()))
+        self.event(account, id)
     }
 
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
-        let inbox = self.tree(TreeId::EventInbox);
-        let mut events = Vec::new();
-        for entry in inbox.iter().keys() {
-            let key = entry?;
-            match self.gateway_event_at(&key)? {
-                Some(event) if event.applied.is_none() => events.push(event),
-                // Applied, or never stored: nothing left to do for it.
-                _ => {
-                    inbox.remove(&key)?;
-                }
-            }
-        }
-        // Keys are `account/evt_…`: order across accounts by Kassa's time-ordered id.
-        events.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(events)
+        self.unapplied_events()
     }
 
     fn complete_gateway_event(
@@ -708,12 +601,7 @@ impl Store for SledStore {
         id: &EventId,
         applied: &Applied,
     ) -> Result<DurableTicket, StoreError> {
-        let key = keys::by_id(account, id.as_str());
-        self.tree(TreeId::EventOutcomes).insert(&key, encode(applied))?;
-        // After the outcome: a crash between the two leaves an inbox entry for an applied
-        // event, which the next start drops.
-        self.tree(TreeId::EventInbox).remove(&key)?;
-        Ok(self.group_commit.written())
+        self.complete_event(account, id, applied)
     }
 
     fn gateway_events(
@@ -723,29 +611,7 @@ impl Store for SledStore {
         limit: usize,
         starting_after: Option<&EventId>,
     ) -> Result<Page<GatewayEvent>, StoreError> {
-        let mut prefix = account.as_str().as_bytes().to_vec();
-        prefix.push(b'/');
-        let upper = match starting_after {
-            Some(id) => keys::by_id(account, id.as_str()),
-            None => {
-                let mut end = prefix.clone();
-                end.push(0xff);
-                end
-            }
-        };
-        let mut items = Vec::with_capacity(limit);
-        for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
-            let (key, bytes) = item?;
-            let Some(event) = self.decode_gateway_event(&key, &bytes)? else { continue };
-            if kind.is_some_and(|kind| kind != event.kind) {
-                continue;
-            }
-            if items.len() == limit {
-                return Ok(Page { items, has_more: true });
-            }
-            items.push(event);
-        }
-        Ok(Page { items, has_more: false })
+        self.list_events(account, kind, limit, starting_after)
     }
 
     fn charge_by_reference(
@@ -826,395 +692,5 @@ impl Store for SledStore {
     ) -> Result<DurableTicket, StoreError> {
         self.plugins.insert(keys::plugin(account, kind.as_str()), encode(history))?;
         Ok(self.group_commit.written())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! Against a real sled directory: change sets are atomic and durable across a reopen, indexes
-    //! follow the records, and a customer's charges page newest first.
-
-    use super::*;
-    use crate::domain::{
-        Breakdown, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
-        PricedLine, RuleEvaluation,
-    };
-    use crate::store::{IdempotencyState, InFlightObject};
-
-    fn account() -> AccountId {
-        AccountId::parse("acct_test").unwrap()
-    }
-
-    fn customer() -> Customer {
-        Customer {
-            id: CustomerId::generate(),
-            email: None,
-            name: Some("Ada".into()),
-            phone: None,
-            address: None,
-            metadata: Default::default(),
-            created: 1,
-            default_payment_method: None,
-            tax_ids: Vec::new(),
-        }
-    }
-
-    fn charge(customer: &CustomerId) -> Charge {
-        Charge {
-            id: ChargeId::generate(),
-            customer: customer.clone(),
-            amount: Money::new(500, crate::domain::money::parse_currency("usd").unwrap()).unwrap(),
-            payment_method: PaymentMethodId::generate(),
-            gateway: "sandbox".into(),
-            gateway_reference: None,
-            status: ChargeStatus::Processing,
-            failure: None,
-            amount_refunded_minor: 0,
-            description: None,
-            metadata: Default::default(),
-            created: 1,
-            idempotency_key: Some("key-1".into()),
-            breakdown: None,
-            attempt: 1,
-            next_action: None,
-            dispute: None,
-        }
-    }
-
-    async fn commit(store: &SledStore, changes: ChangeSet) {
-        store.commit(changes).unwrap().wait().await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_change_set_is_durable_across_a_reopen() {
-        let directory = tempfile::tempdir().unwrap();
-        let customer = customer();
-        let charge = charge(&customer.id);
-        {
-            let store = SledStore::open(directory.path()).unwrap();
-            let changes = ChangeSet::new(&account(), &customer.id)
-                .with(Write::Customer(customer.clone()))
-                .with(Write::NewCharge(charge.clone()))
-                .with(Write::Event(Event::new(
-                    EventKind::ChargeProcessing,
-                    charge.id.as_str(),
-                    "test",
-                )))
-                .with(Write::idempotency_in_flight(
-                    "key-1",
-                    [7; 32],
-                    InFlightObject::Charge(charge.id.clone()),
-                ));
-            commit(&store, changes).await;
-        }
-        let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer.clone()));
-        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
-        assert_eq!(store.events(&account(), &customer.id).unwrap().len(), 1);
-        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
-        assert_eq!(record.fingerprint, [7; 32]);
-        assert_eq!(
-            record.state,
-            IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone()))
-        );
-        assert_eq!(
-            store.unsettled().unwrap(),
-            vec![Unsettled::Charge { account: account(), charge }]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open() {
-        let directory = tempfile::tempdir().unwrap();
-        let customer = customer();
-        let charge = charge(&customer.id);
-        {
-            let store = SledStore::open(directory.path()).unwrap();
-            let changes = ChangeSet::new(&account(), &customer.id)
-                .with(Write::Customer(customer.clone()))
-                .with(Write::NewCharge(charge.clone()));
-            // The crash point: the journal entry is on disk, none of its puts are.
-            store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(changes.clone()))).unwrap();
-            store.db.flush().unwrap();
-        }
-        let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer));
-        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
-        assert_eq!(
-            store.unsettled().unwrap(),
-            vec![Unsettled::Charge { account: account(), charge }]
-        );
-        assert!(store.journal.is_empty(), "replayed entries are removed");
-    }
-
-    #[tokio::test]
-    async fn settling_a_charge_leaves_the_unsettled_index() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let mut charge = charge(&customer.id);
-        commit(
-            &store,
-            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())),
-        )
-        .await;
-        assert_eq!(store.unsettled().unwrap().len(), 1);
-        charge.fail(Failure { code: "generic_decline".into(), message: "declined".into() });
-        let outcome = Outcome::Charge(charge.clone());
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Charge(charge.clone()))
-            .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
-        commit(&store, changes).await;
-        assert!(store.unsettled().unwrap().is_empty());
-        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
-        assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
-    }
-
-    fn breakdown() -> Box<Breakdown> {
-        let rule = |kind| PluginRef {
-            kind,
-            version: 0,
-            source: PluginSource::Bundled,
-            sha256: "ab".repeat(32),
-        };
-        Box::new(Breakdown {
-            lines: vec![PricedLine { sku: "seat".into(), quantity: 2, amount_minor: 500 }],
-            subtotal_minor: 500,
-            discounts: Vec::new(),
-            tax: Vec::new(),
-            reverse_charge: false,
-            total_minor: 500,
-            evaluation: RuleEvaluation {
-                pricing: rule(PluginKind::Pricing),
-                tax: rule(PluginKind::Tax),
-                evaluated_at: 1,
-            },
-        })
-    }
-
-    #[tokio::test]
-    async fn a_breakdown_is_stored_once_and_read_with_its_charge_everywhere() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let mut charge = charge(&customer.id);
-        charge.breakdown = Some(breakdown());
-        let created =
-            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone()));
-        commit(&store, created).await;
-        assert_eq!(
-            store.unsettled().unwrap(),
-            vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
-        );
-        let breakdowns = store.tree(TreeId::Breakdowns).len();
-
-        charge.succeed("sandbox_1".into());
-        let outcome = Outcome::Charge(charge.clone());
-        let settled = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Charge(charge.clone()))
-            .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
-        let ops = ops_of(settled.clone());
-        assert!(
-            ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
-            "settling does not write the breakdown again"
-        );
-        let written: usize = ops.iter().filter_map(|op| op.value.as_ref()).map(Vec::len).sum();
-        let inline: usize = encode(&charge).len() + encode(&outcome).len();
-        assert!(written < inline, "{written} bytes written, {inline} with the breakdown inline");
-        commit(&store, settled).await;
-
-        assert_eq!(store.tree(TreeId::Breakdowns).len(), breakdowns);
-        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
-        let page = store.charges(&account(), &customer.id, 10, None).unwrap();
-        assert_eq!(page.items, vec![charge.clone()]);
-        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
-        assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
-    }
-
-    #[tokio::test]
-    async fn a_charge_stored_with_its_breakdown_inline_keeps_it() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let mut charge = charge(&customer.id);
-        charge.breakdown = Some(breakdown());
-        commit(
-            &store,
-            ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())),
-        )
-        .await;
-        // The layout before breakdowns had their own tree.
-        let key = keys::owned(&account(), &customer.id, charge.id.as_str());
-        store.tree(TreeId::Breakdowns).remove(&key).unwrap();
-        store.tree(TreeId::Charges).insert(&key, encode(&charge)).unwrap();
-        assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
-    }
-
-    fn gateway_event(gateway_event_id: &str) -> GatewayEvent {
-        GatewayEvent {
-            id: EventId::generate(),
-            account: account(),
-            gateway: "stripe".into(),
-            gateway_event_id: gateway_event_id.into(),
-            kind: "payment_intent.succeeded".into(),
-            gateway_created: 1,
-            received: 2,
-            payload: r#"{"id":"evt_1"}"#.into(),
-            applied: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_gateway_event_is_stored_once_and_stays_in_the_inbox_until_applied() {
-        let directory = tempfile::tempdir().unwrap();
-        let first = gateway_event("evt_1");
-        {
-            let store = SledStore::open(directory.path()).unwrap();
-            assert_eq!(store.insert_gateway_event(&first).unwrap(), None);
-            let again = gateway_event("evt_1");
-            assert_eq!(store.insert_gateway_event(&again).unwrap(), Some(first.clone()));
-            // The crash window of an insert: an inbox entry whose record never made it.
-            let lost = keys::by_id(&account(), EventId::generate().as_str());
-            store.tree(TreeId::EventInbox).insert(lost, &[]).unwrap();
-            store.sync().wait().await.unwrap();
-        }
-        let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
-        assert_eq!(
-            store.tree(TreeId::EventInbox).len(),
-            1,
-            "the entry without a record is dropped"
-        );
-
-        let applied = Applied { at: 3, outcome: "charge ch_1 succeeded".into() };
-        store
-            .complete_gateway_event(&account(), &first.id, &applied)
-            .unwrap()
-            .wait()
-            .await
-            .unwrap();
-        assert!(store.unapplied_gateway_events().unwrap().is_empty());
-        let stored = store.gateway_event(&account(), &first.id).unwrap().unwrap();
-        assert_eq!(stored.applied, Some(applied));
-        let listed = store.gateway_events(&account(), Some("payment_intent.succeeded"), 10, None);
-        assert_eq!(listed.unwrap().items, vec![stored]);
-        assert!(
-            store
-                .gateway_events(&account(), Some("charge.refunded"), 10, None)
-                .unwrap()
-                .items
-                .is_empty()
-        );
-        let other = AccountId::parse("acct_test_other").unwrap();
-        assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
-        let directory = tempfile::tempdir().unwrap();
-        let event = gateway_event("evt_lost");
-        {
-            let store = SledStore::open(directory.path()).unwrap();
-            assert_eq!(store.insert_gateway_event(&event).unwrap(), None);
-            store.sync().wait().await.unwrap();
-        }
-        // A power cut kept sled's record but not the (never acknowledged) payload.
-        let log = std::fs::OpenOptions::new()
-            .write(true)
-            .open(directory.path().join(PAYLOAD_LOG_FILE))
-            .unwrap();
-        log.set_len(0).unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
-        assert!(store.unapplied_gateway_events().unwrap().is_empty());
-        // Stripe sends it again: stored anew, not answered as a duplicate.
-        let again = gateway_event("evt_lost");
-        assert_eq!(store.insert_gateway_event(&again).unwrap(), None);
-        assert_eq!(store.unapplied_gateway_events().unwrap(), vec![again]);
-    }
-
-    #[tokio::test]
-    async fn only_finished_idempotency_records_past_retention_expire() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let charge = charge(&customer.id);
-        let record = |created, state| IdempotencyRecord { fingerprint: [1; 32], created, state };
-        let done = IdempotencyState::Completed(Box::new(Outcome::Charge(charge.clone())));
-        let running = IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone()));
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Idempotency { key: "old-done".into(), record: record(100, done.clone()) })
-            .with(Write::Idempotency { key: "old-running".into(), record: record(100, running) })
-            .with(Write::Idempotency { key: "new-done".into(), record: record(900, done) });
-        commit(&store, changes).await;
-        assert_eq!(store.expire_idempotency(500).unwrap(), 1);
-        assert!(store.idempotency(&account(), "old-done").unwrap().is_none());
-        assert!(store.idempotency(&account(), "old-running").unwrap().is_some());
-        assert!(store.idempotency(&account(), "new-done").unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn accounts_do_not_see_each_other() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let charge = charge(&customer.id);
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Customer(customer.clone()))
-            .with(Write::NewCharge(charge.clone()));
-        commit(&store, changes).await;
-        let other = AccountId::parse("acct_test_other").unwrap();
-        assert_eq!(store.customer(&other, &customer.id).unwrap(), None);
-        assert_eq!(store.charge(&other, &charge.id).unwrap(), None);
-        assert!(store.charges(&other, &customer.id, 10, None).unwrap().items.is_empty());
-    }
-
-    #[tokio::test]
-    async fn charges_page_newest_first() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let customer = customer();
-        let mut ids = Vec::new();
-        for _ in 0..25 {
-            let charge = charge(&customer.id);
-            ids.push(charge.id.clone());
-            commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge)))
-                .await;
-        }
-        ids.reverse();
-        let first = store.charges(&account(), &customer.id, 10, None).unwrap();
-        assert!(first.has_more);
-        assert_eq!(
-            first.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(),
-            ids[..10]
-        );
-        let last = store.charges(&account(), &customer.id, 10, Some(&ids[19])).unwrap();
-        assert!(!last.has_more);
-        assert_eq!(
-            last.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(),
-            ids[20..]
-        );
-    }
-
-    #[tokio::test]
-    async fn concurrent_writers_share_flushes() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
-        let tickets: Vec<_> = (0..200)
-            .map(|_| {
-                let customer = customer();
-                store
-                    .commit(
-                        ChangeSet::new(&account(), &customer.id).with(Write::Customer(customer)),
-                    )
-                    .unwrap()
-            })
-            .collect();
-        for ticket in tickets {
-            ticket.wait().await.unwrap();
-        }
-        let flushes = store.flushes();
-        assert!(flushes >= 1, "at least one flush covered the writes");
-        assert!(flushes < 200, "200 concurrent commits took {flushes} flushes: no grouping");
     }
 }

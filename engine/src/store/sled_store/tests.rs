@@ -1,0 +1,350 @@
+//! Against a real sled directory: change sets are atomic and durable across a reopen, indexes
+//! follow the records, a customer's charges page newest first, and gateway events are stored
+//! once and stay in the inbox until applied.
+
+use super::*;
+use crate::domain::{
+    Breakdown, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
+    PricedLine, RuleEvaluation,
+};
+use crate::store::{IdempotencyState, InFlightObject};
+
+fn account() -> AccountId {
+    AccountId::parse("acct_test").unwrap()
+}
+
+fn customer() -> Customer {
+    Customer {
+        id: CustomerId::generate(),
+        email: None,
+        name: Some("Ada".into()),
+        phone: None,
+        address: None,
+        metadata: Default::default(),
+        created: 1,
+        default_payment_method: None,
+        tax_ids: Vec::new(),
+    }
+}
+
+fn charge(customer: &CustomerId) -> Charge {
+    Charge {
+        id: ChargeId::generate(),
+        customer: customer.clone(),
+        amount: Money::new(500, crate::domain::money::parse_currency("usd").unwrap()).unwrap(),
+        payment_method: PaymentMethodId::generate(),
+        gateway: "sandbox".into(),
+        gateway_reference: None,
+        status: ChargeStatus::Processing,
+        failure: None,
+        amount_refunded_minor: 0,
+        description: None,
+        metadata: Default::default(),
+        created: 1,
+        idempotency_key: Some("key-1".into()),
+        breakdown: None,
+        attempt: 1,
+        next_action: None,
+        dispute: None,
+    }
+}
+
+async fn commit(store: &SledStore, changes: ChangeSet) {
+    store.commit(changes).unwrap().wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_change_set_is_durable_across_a_reopen() {
+    let directory = tempfile::tempdir().unwrap();
+    let customer = customer();
+    let charge = charge(&customer.id);
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Customer(customer.clone()))
+            .with(Write::NewCharge(charge.clone()))
+            .with(Write::Event(Event::new(EventKind::ChargeProcessing, charge.id.as_str(), "test")))
+            .with(Write::idempotency_in_flight(
+                "key-1",
+                [7; 32],
+                InFlightObject::Charge(charge.id.clone()),
+            ));
+        commit(&store, changes).await;
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer.clone()));
+    assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
+    assert_eq!(store.events(&account(), &customer.id).unwrap().len(), 1);
+    let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
+    assert_eq!(record.fingerprint, [7; 32]);
+    assert_eq!(record.state, IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone())));
+    assert_eq!(store.unsettled().unwrap(), vec![Unsettled::Charge { account: account(), charge }]);
+}
+
+#[tokio::test]
+async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open() {
+    let directory = tempfile::tempdir().unwrap();
+    let customer = customer();
+    let charge = charge(&customer.id);
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Customer(customer.clone()))
+            .with(Write::NewCharge(charge.clone()));
+        // The crash point: the journal entry is on disk, none of its puts are.
+        store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(changes.clone()))).unwrap();
+        store.db.flush().unwrap();
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer));
+    assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
+    assert_eq!(store.unsettled().unwrap(), vec![Unsettled::Charge { account: account(), charge }]);
+    assert!(store.journal.is_empty(), "replayed entries are removed");
+}
+
+#[tokio::test]
+async fn settling_a_charge_leaves_the_unsettled_index() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let mut charge = charge(&customer.id);
+    commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())))
+        .await;
+    assert_eq!(store.unsettled().unwrap().len(), 1);
+    charge.fail(Failure { code: "generic_decline".into(), message: "declined".into() });
+    let outcome = Outcome::Charge(charge.clone());
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Charge(charge.clone()))
+        .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
+    commit(&store, changes).await;
+    assert!(store.unsettled().unwrap().is_empty());
+    let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
+    assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
+}
+
+fn breakdown() -> Box<Breakdown> {
+    let rule = |kind| PluginRef {
+        kind,
+        version: 0,
+        source: PluginSource::Bundled,
+        sha256: "ab".repeat(32),
+    };
+    Box::new(Breakdown {
+        lines: vec![PricedLine { sku: "seat".into(), quantity: 2, amount_minor: 500 }],
+        subtotal_minor: 500,
+        discounts: Vec::new(),
+        tax: Vec::new(),
+        reverse_charge: false,
+        total_minor: 500,
+        evaluation: RuleEvaluation {
+            pricing: rule(PluginKind::Pricing),
+            tax: rule(PluginKind::Tax),
+            evaluated_at: 1,
+        },
+    })
+}
+
+#[tokio::test]
+async fn a_breakdown_is_stored_once_and_read_with_its_charge_everywhere() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let mut charge = charge(&customer.id);
+    charge.breakdown = Some(breakdown());
+    let created = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone()));
+    commit(&store, created).await;
+    assert_eq!(
+        store.unsettled().unwrap(),
+        vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
+    );
+    let breakdowns = store.tree(TreeId::Breakdowns).len();
+
+    charge.succeed("sandbox_1".into());
+    let outcome = Outcome::Charge(charge.clone());
+    let settled = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Charge(charge.clone()))
+        .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
+    let ops = ops_of(settled.clone());
+    assert!(
+        ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
+        "settling does not write the breakdown again"
+    );
+    let written: usize = ops.iter().filter_map(|op| op.value.as_ref()).map(Vec::len).sum();
+    let inline: usize = encode(&charge).len() + encode(&outcome).len();
+    assert!(written < inline, "{written} bytes written, {inline} with the breakdown inline");
+    commit(&store, settled).await;
+
+    assert_eq!(store.tree(TreeId::Breakdowns).len(), breakdowns);
+    assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
+    let page = store.charges(&account(), &customer.id, 10, None).unwrap();
+    assert_eq!(page.items, vec![charge.clone()]);
+    let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
+    assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
+}
+
+#[tokio::test]
+async fn a_charge_stored_with_its_breakdown_inline_keeps_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let mut charge = charge(&customer.id);
+    charge.breakdown = Some(breakdown());
+    commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())))
+        .await;
+    // The layout before breakdowns had their own tree.
+    let key = keys::owned(&account(), &customer.id, charge.id.as_str());
+    store.tree(TreeId::Breakdowns).remove(&key).unwrap();
+    store.tree(TreeId::Charges).insert(&key, encode(&charge)).unwrap();
+    assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
+}
+
+fn gateway_event(gateway_event_id: &str) -> GatewayEvent {
+    GatewayEvent {
+        id: EventId::generate(),
+        account: account(),
+        gateway: "stripe".into(),
+        gateway_event_id: gateway_event_id.into(),
+        kind: "payment_intent.succeeded".into(),
+        gateway_created: 1,
+        received: 2,
+        payload: r#"{"id":"evt_1"}"#.into(),
+        applied: None,
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_event_is_stored_once_and_stays_in_the_inbox_until_applied() {
+    let directory = tempfile::tempdir().unwrap();
+    let first = gateway_event("evt_1");
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.insert_gateway_event(&first).unwrap(), None);
+        let again = gateway_event("evt_1");
+        assert_eq!(store.insert_gateway_event(&again).unwrap(), Some(first.clone()));
+        // The crash window of an insert: an inbox entry whose record never made it.
+        let lost = keys::by_id(&account(), EventId::generate().as_str());
+        store.tree(TreeId::EventInbox).insert(lost, &[]).unwrap();
+        store.sync().wait().await.unwrap();
+    }
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
+    assert_eq!(store.tree(TreeId::EventInbox).len(), 1, "the entry without a record is dropped");
+
+    let applied = Applied { at: 3, outcome: "charge ch_1 succeeded".into() };
+    store.complete_gateway_event(&account(), &first.id, &applied).unwrap().wait().await.unwrap();
+    assert!(store.unapplied_gateway_events().unwrap().is_empty());
+    let stored = store.gateway_event(&account(), &first.id).unwrap().unwrap();
+    assert_eq!(stored.applied, Some(applied));
+    let listed = store.gateway_events(&account(), Some("payment_intent.succeeded"), 10, None);
+    assert_eq!(listed.unwrap().items, vec![stored]);
+    assert!(
+        store
+            .gateway_events(&account(), Some("charge.refunded"), 10, None)
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let other = AccountId::parse("acct_test_other").unwrap();
+    assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
+    let directory = tempfile::tempdir().unwrap();
+    let event = gateway_event("evt_lost");
+    {
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.insert_gateway_event(&event).unwrap(), None);
+        store.sync().wait().await.unwrap();
+    }
+    // A power cut kept sled's record but not the (never acknowledged) payload.
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .open(directory.path().join(PAYLOAD_LOG_FILE))
+        .unwrap();
+    log.set_len(0).unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
+    assert!(store.unapplied_gateway_events().unwrap().is_empty());
+    // Stripe sends it again: stored anew, not answered as a duplicate.
+    let again = gateway_event("evt_lost");
+    assert_eq!(store.insert_gateway_event(&again).unwrap(), None);
+    assert_eq!(store.unapplied_gateway_events().unwrap(), vec![again]);
+}
+
+#[tokio::test]
+async fn only_finished_idempotency_records_past_retention_expire() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let charge = charge(&customer.id);
+    let record = |created, state| IdempotencyRecord { fingerprint: [1; 32], created, state };
+    let done = IdempotencyState::Completed(Box::new(Outcome::Charge(charge.clone())));
+    let running = IdempotencyState::InFlight(InFlightObject::Charge(charge.id.clone()));
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Idempotency { key: "old-done".into(), record: record(100, done.clone()) })
+        .with(Write::Idempotency { key: "old-running".into(), record: record(100, running) })
+        .with(Write::Idempotency { key: "new-done".into(), record: record(900, done) });
+    commit(&store, changes).await;
+    assert_eq!(store.expire_idempotency(500).unwrap(), 1);
+    assert!(store.idempotency(&account(), "old-done").unwrap().is_none());
+    assert!(store.idempotency(&account(), "old-running").unwrap().is_some());
+    assert!(store.idempotency(&account(), "new-done").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn accounts_do_not_see_each_other() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let charge = charge(&customer.id);
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Customer(customer.clone()))
+        .with(Write::NewCharge(charge.clone()));
+    commit(&store, changes).await;
+    let other = AccountId::parse("acct_test_other").unwrap();
+    assert_eq!(store.customer(&other, &customer.id).unwrap(), None);
+    assert_eq!(store.charge(&other, &charge.id).unwrap(), None);
+    assert!(store.charges(&other, &customer.id, 10, None).unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn charges_page_newest_first() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let customer = customer();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        let charge = charge(&customer.id);
+        ids.push(charge.id.clone());
+        commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge)))
+            .await;
+    }
+    ids.reverse();
+    let first = store.charges(&account(), &customer.id, 10, None).unwrap();
+    assert!(first.has_more);
+    assert_eq!(first.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(), ids[..10]);
+    let last = store.charges(&account(), &customer.id, 10, Some(&ids[19])).unwrap();
+    assert!(!last.has_more);
+    assert_eq!(last.items.iter().map(|charge| charge.id.clone()).collect::<Vec<_>>(), ids[20..]);
+}
+
+#[tokio::test]
+async fn concurrent_writers_share_flushes() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    let tickets: Vec<_> = (0..200)
+        .map(|_| {
+            let customer = customer();
+            store
+                .commit(ChangeSet::new(&account(), &customer.id).with(Write::Customer(customer)))
+                .unwrap()
+        })
+        .collect();
+    for ticket in tickets {
+        ticket.wait().await.unwrap();
+    }
+    let flushes = store.flushes();
+    assert!(flushes >= 1, "at least one flush covered the writes");
+    assert!(flushes < 200, "200 concurrent commits took {flushes} flushes: no grouping");
+}
