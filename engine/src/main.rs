@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kassa::config::{Config, LogFormat, config_path};
 
+/// mimalloc rather than glibc's malloc: a request's allocations are made on one thread and often
+/// freed on another (API workers, actors, the flusher), where glibc's arenas contend. Measured with
+/// kassa-bench: plain charges +15-20 %, priced +25 %, webhooks +25 % (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "kassa", version, about = "Kassa, a self-hosted payment engine")]
 struct Cli {
