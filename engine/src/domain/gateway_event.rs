@@ -23,9 +23,37 @@ pub struct GatewayEvent {
     pub received: i64,
     /// The body exactly as signed, so the event can be applied again after a crash and audited.
     pub payload: String,
-    /// `None` until applied. Stored apart from the event (its payload is written once) and
-    /// joined to it on reads.
+    /// `None` until applied.
     pub applied: Option<Applied>,
+}
+
+/// A delivery about to be stored: everything but the id, which the store gives it (see
+/// `store::sled_store::unapplied` for why there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGatewayEvent {
+    pub account: AccountId,
+    pub gateway: String,
+    pub gateway_event_id: String,
+    pub kind: String,
+    pub gateway_created: i64,
+    pub received: i64,
+    pub payload: String,
+}
+
+impl NewGatewayEvent {
+    pub fn with_id(self, id: EventId) -> GatewayEvent {
+        GatewayEvent {
+            id,
+            account: self.account,
+            gateway: self.gateway,
+            gateway_event_id: self.gateway_event_id,
+            kind: self.kind,
+            gateway_created: self.gateway_created,
+            received: self.received,
+            payload: self.payload,
+            applied: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

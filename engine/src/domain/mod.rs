@@ -18,7 +18,7 @@ pub use charge::{Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
 pub use event::{Event, EventKind};
-pub use gateway_event::{Applied, GatewayEvent};
+pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{AccountId, ChargeId, CustomerId, DisputeId, EventId, PaymentMethodId, RefundId};
 pub use money::{Currency, Money};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};

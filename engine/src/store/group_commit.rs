@@ -77,16 +77,27 @@ impl GroupCommit {
 
     /// Call after a write has been applied: the returned ticket resolves once it is durable.
     pub fn written(&self) -> DurableTicket {
+        self.written_as().1
+    }
+
+    /// [`Self::written`], with the write's sequence: durable once [`Self::durable`] reaches it.
+    pub fn written_as(&self) -> (u64, DurableTicket) {
         let sequence = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         self.request_flush();
         let mut flushed = self.flushed.subscribe();
-        DurableTicket::new(Box::pin(async move {
+        let ticket = DurableTicket::new(Box::pin(async move {
             flushed
                 .wait_for(|durable| *durable >= sequence)
                 .await
                 .map(drop)
                 .map_err(|_| StoreError::Storage("the flusher has stopped".into()))
-        }))
+        }));
+        (sequence, ticket)
+    }
+
+    /// The highest sequence known durable.
+    pub fn durable(&self) -> u64 {
+        *self.flushed.borrow()
     }
 
     pub fn flushes(&self) -> u64 {

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
+    GatewayEvent, NewGatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind,
+    Refund, RefundId,
 };
 
 pub use sled_store::SledStore;
@@ -175,6 +176,14 @@ impl Unsettled {
 }
 
 /// Resolves once the commit it was issued for is durable (flushed and fdatasync'd).
+/// What became of a gateway event handed to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertedEvent {
+    Stored(GatewayEvent),
+    /// An event with the same gateway id was stored before (this one): nothing was written.
+    Duplicate(GatewayEvent),
+}
+
 pub struct DurableTicket(BoxFuture<'static, Result<(), StoreError>>);
 
 impl DurableTicket {
@@ -250,21 +259,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<DurableTicket, StoreError>;
     fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
 
-    /// Persists a gateway's event and puts it in the inbox of events to apply, unless an event
-    /// with the same gateway id is stored already: then nothing is written and the stored one is
+    /// Persists a gateway's event under a fresh Kassa id, to be applied, unless an event with
+    /// the same gateway id is stored already: then nothing is written and the stored one is
     /// answered. Durable once a `sync()` issued after it resolves.
-    fn insert_gateway_event(
-        &self,
-        event: &GatewayEvent,
-    ) -> Result<Option<GatewayEvent>, StoreError>;
+    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError>;
     fn gateway_event(
         &self,
         account: &AccountId,
         id: &EventId,
     ) -> Result<Option<GatewayEvent>, StoreError>;
-    /// The events in the inbox (persisted, not yet applied), oldest first.
+    /// The events persisted and not yet applied, oldest first. Called once, at start.
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
-    /// Records what applying the event did and takes it out of the inbox.
+    /// Records what applying the event did; the ticket says when that is durable.
     fn complete_gateway_event(
         &self,
         account: &AccountId,

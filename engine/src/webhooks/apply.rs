@@ -122,9 +122,14 @@ impl Applier {
 
     /// Applies a persisted event and answers what that did. An error is Kassa's own (storage,
     /// an actor unavailable): the event stays in the inbox and is applied again later.
-    pub async fn apply(&self, stored: &GatewayEvent) -> Result<String, NotApplied> {
+    /// Applies `stored`; `parsed` is its Stripe event when already parsed from the payload.
+    pub async fn apply(
+        &self,
+        stored: &GatewayEvent,
+        parsed: Option<&StripeEvent>,
+    ) -> Result<String, NotApplied> {
         match stored.gateway.as_str() {
-            STRIPE => Ok(self.apply_stripe(stored).await?),
+            STRIPE => Ok(self.apply_stripe(stored, parsed).await?),
             MPESA => self.apply_mpesa(stored).await,
             other => Ok(format!("ignored: no gateway {other}")),
         }
@@ -166,18 +171,29 @@ impl Applier {
         }
     }
 
-    async fn apply_stripe(&self, stored: &GatewayEvent) -> Result<String, ActorError> {
-        let event = match StripeEvent::parse(stored.payload.as_bytes()) {
-            Ok(event) => event,
-            Err(error) => return Ok(format!("ignored: {error}")),
+    async fn apply_stripe(
+        &self,
+        stored: &GatewayEvent,
+        parsed: Option<&StripeEvent>,
+    ) -> Result<String, ActorError> {
+        let reparsed;
+        let event = match parsed {
+            Some(event) => event,
+            None => match StripeEvent::parse(stored.payload.as_bytes()) {
+                Ok(event) => {
+                    reparsed = event;
+                    &reparsed
+                }
+                Err(error) => return Ok(format!("ignored: {error}")),
+            },
         };
         let cause = format!("webhook {}", stored.id);
         let Some(object) = event.object.as_ref() else { return Ok(stored_only(&event.kind)) };
-        let action = match Action::of(&event, object) {
+        let action = match Action::of(event, object) {
             Some(action) => action,
             None => return Ok(stored_only(&event.kind)),
         };
-        let Some(target) = self.locate_stripe(&event)? else {
+        let Some(target) = self.locate_stripe(event)? else {
             let reference = event.payment_intent().unwrap_or(object.id.as_str());
             return Ok(format!("ignored: no Kassa charge for {reference}"));
         };

@@ -1,8 +1,9 @@
 //! The inbox: a gateway's event is persisted (deduplicated by the gateway's event id) and made
 //! durable before it is acknowledged; it is applied after, off the request. Applying it and
-//! marking it applied are separate writes, which is safe because every effect is idempotent (see
-//! [`super::apply`]): a crash between persist and apply, or between apply and the mark, leaves the
-//! event in the inbox, and the next start applies it — once more at most, changing nothing more.
+//! recording its outcome are separate writes, which is safe because every effect is idempotent
+//! (see [`super::apply`]): a crash between persist and apply, or between apply and the outcome,
+//! leaves the event without an outcome, and the next start applies it — once more at most,
+//! changing nothing more.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +15,8 @@ use kassa_gateways::mpesa::MpesaSettlement;
 use super::apply::{Applier, MPESA, MPESA_STK_RESULT, NotApplied, STRIPE};
 use super::stripe_event::{NotAnEvent, StripeEvent};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, Applied, EventId, GatewayEvent};
-use crate::store::{Store, StoreError};
+use crate::domain::{AccountId, Applied, GatewayEvent, NewGatewayEvent};
+use crate::store::{InsertedEvent, Store, StoreError};
 
 /// How long an event whose apply failed on Kassa's side (storage, an actor) waits to be tried
 /// again.
@@ -52,8 +53,15 @@ pub struct InboxSettings {
 pub struct Inbox {
     store: Arc<dyn Store>,
     applier: Arc<Applier>,
-    queue: mpsc::Sender<GatewayEvent>,
+    queue: mpsc::Sender<ToApply>,
     default_account: AccountId,
+}
+
+/// An event waiting to be applied, with the Stripe event parsed from it when it came in (one
+/// found unapplied at start is parsed again when applied).
+struct ToApply {
+    event: GatewayEvent,
+    parsed: Option<StripeEvent>,
 }
 
 impl Inbox {
@@ -81,7 +89,7 @@ impl Inbox {
         let queue = self.queue.clone();
         tokio::spawn(async move {
             for event in unapplied {
-                let _ = queue.send(event).await;
+                let _ = queue.send(ToApply { event, parsed: None }).await;
             }
         });
         Ok(count)
@@ -93,11 +101,12 @@ impl Inbox {
         let target = self.applier.locate_stripe(&parsed)?;
         let delivery = Delivery {
             gateway: STRIPE,
-            gateway_event_id: parsed.id,
-            kind: parsed.kind,
+            gateway_event_id: parsed.id.clone(),
+            kind: parsed.kind.clone(),
             gateway_created: parsed.created,
         };
-        self.ingest(delivery, target.map(|target| target.key.account), body).await
+        let account = target.map(|target| target.key.account);
+        self.ingest(delivery, account, body, Some(parsed)).await
     }
 
     /// Takes an M-Pesa STK Push result (authenticated by its path token). One result per push
@@ -118,7 +127,7 @@ impl Inbox {
             kind: MPESA_STK_RESULT.to_owned(),
             gateway_created: now_unix_secs(),
         };
-        self.ingest(delivery, target.map(|target| target.key.account), body).await
+        self.ingest(delivery, target.map(|target| target.key.account), body, None).await
     }
 
     async fn ingest(
@@ -126,12 +135,12 @@ impl Inbox {
         delivery: Delivery,
         account: Option<AccountId>,
         body: &[u8],
+        parsed: Option<StripeEvent>,
     ) -> Result<Ingested, IngestError> {
         let payload = std::str::from_utf8(body)
             .map_err(|_| NotAnEvent::new("the body is not UTF-8"))?
             .to_owned();
-        let event = GatewayEvent {
-            id: EventId::generate(),
+        let event = NewGatewayEvent {
             // Listed for the account whose charge it is about (found again when applied).
             account: account.unwrap_or_else(|| self.default_account.clone()),
             gateway: delivery.gateway.to_owned(),
@@ -140,18 +149,17 @@ impl Inbox {
             gateway_created: delivery.gateway_created,
             received: now_unix_secs(),
             payload,
-            applied: None,
         };
-        let stored = self.store.insert_gateway_event(&event)?;
+        let inserted = self.store.insert_gateway_event(event)?;
         // A duplicate waits too: the first delivery may not be durable yet, and this answer
         // tells the gateway to stop sending it.
         self.store.sync().wait().await?;
-        Ok(match stored {
-            Some(earlier) => Ingested::Duplicate(earlier),
-            None => {
+        Ok(match inserted {
+            InsertedEvent::Duplicate(earlier) => Ingested::Duplicate(earlier),
+            InsertedEvent::Stored(event) => {
                 // Waits while the queue is full: when applying falls behind, taking more in
                 // slows down instead of the backlog growing without bound.
-                let _ = self.queue.send(event.clone()).await;
+                let _ = self.queue.send(ToApply { event: event.clone(), parsed }).await;
                 Ingested::Stored(event)
             }
         })
@@ -169,21 +177,22 @@ struct Delivery {
 async fn apply_forever(
     store: Arc<dyn Store>,
     applier: Arc<Applier>,
-    mut events: mpsc::Receiver<GatewayEvent>,
-    retry: mpsc::Sender<GatewayEvent>,
+    mut events: mpsc::Receiver<ToApply>,
+    retry: mpsc::Sender<ToApply>,
     concurrency: usize,
     delay: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(concurrency.max(1)));
-    while let Some(event) = events.recv().await {
+    while let Some(item) = events.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
         let (store, applier, retry) = (Arc::clone(&store), Arc::clone(&applier), retry.clone());
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let applied = apply_one(store.as_ref(), &applier, event.clone()).await;
+            let applied = apply_one(store.as_ref(), &applier, &item).await;
             drop(slot);
+            let event = &item.event;
             let wait = match applied {
                 Ok(()) => return,
                 Err(NotApplied::NotYet(reason)) => {
@@ -196,17 +205,14 @@ async fn apply_forever(
                 }
             };
             tokio::time::sleep(wait).await;
-            let _ = retry.send(event).await;
+            let _ = retry.send(item).await;
         });
     }
 }
 
-async fn apply_one(
-    store: &dyn Store,
-    applier: &Applier,
-    event: GatewayEvent,
-) -> Result<(), NotApplied> {
-    let outcome = applier.apply(&event).await?;
+async fn apply_one(store: &dyn Store, applier: &Applier, item: &ToApply) -> Result<(), NotApplied> {
+    let event = &item.event;
+    let outcome = applier.apply(event, item.parsed.as_ref()).await?;
     tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, %outcome, "gateway event applied");
     let applied = Applied { at: now_unix_secs(), outcome };
     // Not waited for: if it is lost, the event is applied again, changing nothing more.

@@ -1,15 +1,21 @@
 //! Gateway events in the sled store: a small record per event in sled (deduplicated by the
-//! gateway's event id, listed per account, in the inbox until applied) pointing at its payload
-//! in the payload log ([`crate::store::payloads`]).
+//! gateway's event id, listed per account, its outcome written into it once applied) pointing
+//! at its payload in the payload log ([`crate::store::payloads`]). What a start must apply again
+//! is found from a persisted watermark ([`super::unapplied`]), not from an entry per event.
+
+use std::time::Instant;
 
 use super::{SledStore, TreeId};
-use crate::domain::{AccountId, Applied, EventId, GatewayEvent};
+use crate::domain::{AccountId, Applied, EventId, GatewayEvent, NewGatewayEvent};
 use crate::store::codec::{decode, encode};
 use crate::store::payloads::PayloadRef;
-use crate::store::{DurableTicket, Page, StoreError, keys};
+use crate::store::{DurableTicket, InsertedEvent, Page, StoreError, keys};
 
 /// The gateway events' payload file, in the store's directory.
 pub(super) const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
+
+/// The key of the persisted watermark in the inbox tree (account ids hold no NUL).
+pub(super) const WATERMARK_KEY: &[u8] = b"\0watermark";
 
 /// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -22,6 +28,10 @@ struct StoredGatewayEvent {
     gateway_created: i64,
     received: i64,
     payload: PayloadRef,
+    /// Written once the event is applied. Records from before outcomes moved in here have it
+    /// in the outcomes tree instead.
+    #[serde(default)]
+    applied: Option<Applied>,
 }
 
 impl StoredGatewayEvent {
@@ -35,6 +45,7 @@ impl StoredGatewayEvent {
             gateway_created: event.gateway_created,
             received: event.received,
             payload,
+            applied: None,
         }
     }
 
@@ -48,7 +59,7 @@ impl StoredGatewayEvent {
             gateway_created: self.gateway_created,
             received: self.received,
             payload,
-            applied: None,
+            applied: self.applied,
         }
     }
 }
@@ -84,15 +95,33 @@ impl SledStore {
         key: &[u8],
         mut event: GatewayEvent,
     ) -> Result<GatewayEvent, StoreError> {
-        event.applied = self.get(TreeId::EventOutcomes, key)?;
+        if event.applied.is_none() {
+            event.applied = self.get(TreeId::EventOutcomes, key)?;
+        }
         Ok(event)
     }
 
+    /// Gives `event` its Kassa id and stores it, unless the gateway delivered it before.
+    pub(super) fn insert_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError> {
+        let event = event.with_id(self.unapplied.issue());
+        match self.insert_issued_event(&event) {
+            Ok(None) => Ok(InsertedEvent::Stored(event)),
+            Ok(Some(earlier)) => {
+                self.unapplied.withdraw(&event.id);
+                Ok(InsertedEvent::Duplicate(earlier))
+            }
+            Err(error) => {
+                self.unapplied.withdraw(&event.id);
+                Err(error)
+            }
+        }
+    }
+
     /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
-    /// of one event exactly one is stored. The inbox entry is written before the record: a crash
-    /// between them leaves an entry without a record, which [`Self::unapplied_events`]
-    /// drops (that delivery was never acknowledged, so the gateway sends it again).
-    pub(super) fn insert_event(
+    /// of one event exactly one is stored. The id entry is written before the record: a crash
+    /// between them leaves an entry without a record, which the next delivery of that event
+    /// replaces (the first was never acknowledged).
+    fn insert_issued_event(
         &self,
         event: &GatewayEvent,
     ) -> Result<Option<GatewayEvent>, StoreError> {
@@ -110,7 +139,6 @@ impl SledStore {
             ids.insert(&id_key, key.as_slice())?;
         }
         let payload = self.payloads.append(event.payload.as_bytes())?;
-        self.tree(TreeId::EventInbox).insert(&key, &[])?;
         let stored = StoredGatewayEvent::of(event, payload);
         self.tree(TreeId::GatewayEvents).insert(&key, encode(&stored))?;
         Ok(None)
@@ -124,24 +152,58 @@ impl SledStore {
         self.gateway_event_at(&keys::by_id(account, id.as_str()))
     }
 
+    /// Every stored event not yet applied, oldest first: those of each account from the
+    /// persisted watermark on (all of them when there is none yet). Each is waiting again until
+    /// applied. Call once, at start, before events are taken in.
     pub(super) fn unapplied_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
         let inbox = self.tree(TreeId::EventInbox);
+        let watermark = match inbox.get(WATERMARK_KEY)? {
+            Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
+                StoreError::Corrupt("the gateway events' watermark is not UTF-8".into())
+            })?),
+            None => None,
+        };
+        // The entry per unapplied event that versions before the watermark kept: the scan below
+        // finds those events anyway (from each account's first event, as there is no watermark
+        // yet then).
+        for key in inbox.iter().keys() {
+            let key = key?;
+            if key != WATERMARK_KEY {
+                inbox.remove(&key)?;
+            }
+        }
+        let records = self.tree(TreeId::GatewayEvents);
         let mut events = Vec::new();
-        for entry in inbox.iter().keys() {
-            let key = entry?;
-            match self.gateway_event_at(&key)? {
-                Some(event) if event.applied.is_none() => events.push(event),
-                // Applied, or never stored: nothing left to do for it.
-                _ => {
-                    inbox.remove(&key)?;
+        let mut next_account: Vec<u8> = Vec::new();
+        while let Some(first) = records.range(next_account.as_slice()..).keys().next() {
+            let first = first?;
+            let prefix_len =
+                first.iter().position(|byte| *byte == b'/').map_or(first.len(), |at| at + 1);
+            let prefix = &first[..prefix_len];
+            let from = [prefix, watermark.as_deref().unwrap_or_default().as_bytes()].concat();
+            next_account = [prefix, &[0xff]].concat();
+            for record in records.range(from..next_account.clone()) {
+                let (key, bytes) = record?;
+                match self.decode_gateway_event(&key, &bytes)? {
+                    Some(event) if event.applied.is_none() => events.push(event),
+                    Some(_applied) => {}
+                    // Its payload was lost with a delivery never acknowledged: gone, before the
+                    // payload log's end, where it pointed, is written again.
+                    None => {
+                        records.remove(&key)?;
+                    }
                 }
             }
         }
         // Keys are `account/evt_…`: order across accounts by Kassa's time-ordered id.
         events.sort_by(|a, b| a.id.cmp(&b.id));
+        for event in &events {
+            self.unapplied.resume(event.id.clone());
+        }
         Ok(events)
     }
 
+    /// Writes what applying the event did into its record; persists the watermark when due.
     pub(super) fn complete_event(
         &self,
         account: &AccountId,
@@ -149,11 +211,21 @@ impl SledStore {
         applied: &Applied,
     ) -> Result<DurableTicket, StoreError> {
         let key = keys::by_id(account, id.as_str());
-        self.tree(TreeId::EventOutcomes).insert(&key, encode(applied))?;
-        // After the outcome: a crash between the two leaves an inbox entry for an applied
-        // event, which the next start drops.
-        self.tree(TreeId::EventInbox).remove(&key)?;
-        Ok(self.group_commit.written())
+        let records = self.tree(TreeId::GatewayEvents);
+        let Some(bytes) = records.get(&key)? else {
+            return Err(StoreError::Corrupt(format!("gateway event {id} applied but not stored")));
+        };
+        let mut stored: StoredGatewayEvent = decode(&bytes)?;
+        stored.applied = Some(applied.clone());
+        records.insert(&key, encode(&stored))?;
+        let (sequence, ticket) = self.group_commit.written_as();
+        self.unapplied.applied(id, sequence);
+        if let Some(watermark) =
+            self.unapplied.watermark_due(self.group_commit.durable(), Instant::now())
+        {
+            self.tree(TreeId::EventInbox).insert(WATERMARK_KEY, watermark.as_str().as_bytes())?;
+        }
+        Ok(ticket)
     }
 
     pub(super) fn list_events(

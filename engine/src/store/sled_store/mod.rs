@@ -10,11 +10,13 @@
 //! before it survived too; an entry that survives a crash is re-applied at open, in commit order,
 //! before anything reads the store. Puts and removals are idempotent, so replaying is safe.
 //!
-//! Gateway events are kept by [`gateway_events`]; the tests are in `tests.rs`.
+//! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
+//! [`unapplied`]; the tests are in `tests.rs`.
 
 mod gateway_events;
 #[cfg(test)]
 mod tests;
+mod unapplied;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,16 +27,17 @@ use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::{
-    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, Outcome, Page, Store,
-    StoreError, Unsettled, Write, keys,
+    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent, Outcome, Page,
+    Store, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind, Refund, RefundId,
-    RefundStatus,
+    GatewayEvent, NewGatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind,
+    Refund, RefundId, RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::PAYLOAD_LOG_FILE;
+use unapplied::UnappliedEvents;
 
 /// The trees, in the order of the transaction's view.
 #[derive(Clone, Copy)]
@@ -58,13 +61,15 @@ enum TreeId {
     Disputes,
     DisputeOwners,
     /// Gateway events under `account/evt_…` (Kassa's id): the account's list is a range scan.
+    /// Each record gets its outcome written into it once applied.
     GatewayEvents,
     /// `gateway/gateway event id` → `account/evt_…`: what deduplicates deliveries.
     GatewayEventIds,
-    /// `account/evt_…` of every event persisted and not yet applied.
+    /// The watermark from which a start looks for gateway events not yet applied (see
+    /// [`unapplied`]). Versions before it kept an entry per unapplied event here.
     EventInbox,
-    /// `account/evt_…` → what applying the event did: written apart from the event, so its
-    /// payload is written once.
+    /// `account/evt_…` → what applying the event did, as versions before outcomes went into the
+    /// event's record wrote it: read for those records only.
     EventOutcomes,
 }
 
@@ -103,6 +108,7 @@ pub struct SledStore {
     group_commit: Arc<GroupCommit>,
     /// Gateway events' raw payloads (see [`super::payloads`]).
     payloads: PayloadLog,
+    unapplied: UnappliedEvents,
 }
 
 impl SledStore {
@@ -134,6 +140,7 @@ impl SledStore {
             journal_sequence: AtomicU64::new(0),
             group_commit,
             payloads,
+            unapplied: UnappliedEvents::default(),
         };
         let replayed = store.replay_journal()?;
         if replayed > 0 {
@@ -576,10 +583,7 @@ impl Store for SledStore {
         Ok(found)
     }
 
-    fn insert_gateway_event(
-        &self,
-        event: &GatewayEvent,
-    ) -> Result<Option<GatewayEvent>, StoreError> {
+    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError> {
         self.insert_event(event)
     }
 

@@ -1,6 +1,6 @@
 //! Against a real sled directory: change sets are atomic and durable across a reopen, indexes
 //! follow the records, a customer's charges page newest first, and gateway events are stored
-//! once and stay in the inbox until applied.
+//! once and found again at a start until applied.
 
 use super::*;
 use crate::domain::{
@@ -8,6 +8,7 @@ use crate::domain::{
     PricedLine, RuleEvaluation,
 };
 use crate::store::{IdempotencyState, InFlightObject};
+use gateway_events::WATERMARK_KEY;
 
 fn account() -> AccountId {
     AccountId::parse("acct_test").unwrap()
@@ -198,45 +199,50 @@ async fn a_charge_stored_with_its_breakdown_inline_keeps_it() {
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
 }
 
-fn gateway_event(gateway_event_id: &str) -> GatewayEvent {
-    GatewayEvent {
-        id: EventId::generate(),
+fn gateway_event(gateway_event_id: &str) -> NewGatewayEvent {
+    NewGatewayEvent {
         account: account(),
         gateway: "stripe".into(),
         gateway_event_id: gateway_event_id.into(),
         kind: "payment_intent.succeeded".into(),
         gateway_created: 1,
         received: 2,
-        payload: r#"{"id":"evt_1"}"#.into(),
-        applied: None,
+        payload: format!(r#"{{"id":"{gateway_event_id}"}}"#),
     }
 }
 
-#[tokio::test]
-async fn a_gateway_event_is_stored_once_and_stays_in_the_inbox_until_applied() {
-    let directory = tempfile::tempdir().unwrap();
-    let first = gateway_event("evt_1");
-    {
-        let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.insert_gateway_event(&first).unwrap(), None);
-        let again = gateway_event("evt_1");
-        assert_eq!(store.insert_gateway_event(&again).unwrap(), Some(first.clone()));
-        // The crash window of an insert: an inbox entry whose record never made it.
-        let lost = keys::by_id(&account(), EventId::generate().as_str());
-        store.tree(TreeId::EventInbox).insert(lost, &[]).unwrap();
-        store.sync().wait().await.unwrap();
+fn stored(inserted: InsertedEvent) -> GatewayEvent {
+    match inserted {
+        InsertedEvent::Stored(event) => event,
+        InsertedEvent::Duplicate(event) => panic!("{} taken as a duplicate", event.id),
     }
+}
+
+fn applied(outcome: &str) -> Applied {
+    Applied { at: 3, outcome: outcome.into() }
+}
+
+#[tokio::test]
+async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
+    let directory = tempfile::tempdir().unwrap();
+    let first = {
+        let store = SledStore::open(directory.path()).unwrap();
+        let first = stored(store.insert_gateway_event(gateway_event("evt_1")).unwrap());
+        let again = store.insert_gateway_event(gateway_event("evt_1")).unwrap();
+        assert_eq!(again, InsertedEvent::Duplicate(first.clone()));
+        store.sync().wait().await.unwrap();
+        first
+    };
     let store = SledStore::open(directory.path()).unwrap();
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
-    assert_eq!(store.tree(TreeId::EventInbox).len(), 1, "the entry without a record is dropped");
 
-    let applied = Applied { at: 3, outcome: "charge ch_1 succeeded".into() };
-    store.complete_gateway_event(&account(), &first.id, &applied).unwrap().wait().await.unwrap();
+    let outcome = applied("charge ch_1 succeeded");
+    store.complete_gateway_event(&account(), &first.id, &outcome).unwrap().wait().await.unwrap();
     assert!(store.unapplied_gateway_events().unwrap().is_empty());
-    let stored = store.gateway_event(&account(), &first.id).unwrap().unwrap();
-    assert_eq!(stored.applied, Some(applied));
+    let read = store.gateway_event(&account(), &first.id).unwrap().unwrap();
+    assert_eq!(read.applied, Some(outcome));
     let listed = store.gateway_events(&account(), Some("payment_intent.succeeded"), 10, None);
-    assert_eq!(listed.unwrap().items, vec![stored]);
+    assert_eq!(listed.unwrap().items, vec![read]);
     assert!(
         store
             .gateway_events(&account(), Some("charge.refunded"), 10, None)
@@ -249,14 +255,75 @@ async fn a_gateway_event_is_stored_once_and_stays_in_the_inbox_until_applied() {
 }
 
 #[tokio::test]
+async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
+    let directory = tempfile::tempdir().unwrap();
+    let other = AccountId::parse("acct_test_other").unwrap();
+    let (first, second) = {
+        let store = SledStore::open(directory.path()).unwrap();
+        let first = stored(store.insert_gateway_event(gateway_event("evt_a")).unwrap());
+        let second = stored(
+            store
+                .insert_gateway_event(NewGatewayEvent {
+                    account: other.clone(),
+                    ..gateway_event("evt_b")
+                })
+                .unwrap(),
+        );
+        let third = stored(store.insert_gateway_event(gateway_event("evt_c")).unwrap());
+        // The third applied durably, the first applied but not yet durable when the watermark
+        // is taken: it stays at the first.
+        store
+            .complete_gateway_event(&account(), &third.id, &applied("c"))
+            .unwrap()
+            .wait()
+            .await
+            .unwrap();
+        store.complete_gateway_event(&account(), &first.id, &applied("a")).unwrap();
+        let watermark = store.tree(TreeId::EventInbox).get(WATERMARK_KEY).unwrap().unwrap();
+        assert_eq!(&watermark[..], first.id.as_str().as_bytes());
+        store.sync().wait().await.unwrap();
+        (first, second)
+    };
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(
+        store.unapplied_gateway_events().unwrap(),
+        vec![second],
+        "in every account; the first is applied, the third before the watermark"
+    );
+    assert!(store.gateway_event(&account(), &first.id).unwrap().unwrap().applied.is_some());
+}
+
+#[tokio::test]
+async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
+    let directory = tempfile::tempdir().unwrap();
+    let (done, left) = {
+        let store = SledStore::open(directory.path()).unwrap();
+        let done = stored(store.insert_gateway_event(gateway_event("evt_old_done")).unwrap());
+        let left = stored(store.insert_gateway_event(gateway_event("evt_old_left")).unwrap());
+        // Then: an inbox entry per unapplied event, outcomes in a tree of their own, no watermark.
+        let done_key = keys::by_id(&account(), done.id.as_str());
+        store.tree(TreeId::EventOutcomes).insert(&done_key, encode(&applied("old"))).unwrap();
+        let left_key = keys::by_id(&account(), left.id.as_str());
+        store.tree(TreeId::EventInbox).insert(&left_key, &[]).unwrap();
+        store.sync().wait().await.unwrap();
+        (done, left)
+    };
+    let store = SledStore::open(directory.path()).unwrap();
+    assert_eq!(store.unapplied_gateway_events().unwrap(), vec![left]);
+    assert_eq!(store.tree(TreeId::EventInbox).len(), 0, "the old entries are dropped");
+    let read = store.gateway_event(&account(), &done.id).unwrap().unwrap();
+    assert_eq!(read.applied, Some(applied("old")));
+}
+
+#[tokio::test]
 async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
     let directory = tempfile::tempdir().unwrap();
-    let event = gateway_event("evt_lost");
-    {
+    let event = {
         let store = SledStore::open(directory.path()).unwrap();
-        assert_eq!(store.insert_gateway_event(&event).unwrap(), None);
+        let event = stored(store.insert_gateway_event(gateway_event("evt_lost")).unwrap());
         store.sync().wait().await.unwrap();
-    }
+        event
+    };
     // A power cut kept sled's record but not the (never acknowledged) payload.
     let log = std::fs::OpenOptions::new()
         .write(true)
@@ -267,8 +334,7 @@ async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
     assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
     assert!(store.unapplied_gateway_events().unwrap().is_empty());
     // Stripe sends it again: stored anew, not answered as a duplicate.
-    let again = gateway_event("evt_lost");
-    assert_eq!(store.insert_gateway_event(&again).unwrap(), None);
+    let again = stored(store.insert_gateway_event(gateway_event("evt_lost")).unwrap());
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![again]);
 }
 
