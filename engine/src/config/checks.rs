@@ -1,0 +1,158 @@
+//! Checks of routing rules, rule limits and accounts, and the helpers every check uses.
+
+use kassa_gateways::router::RoutingRule;
+
+use super::{Config, ConfigError, config_error};
+use crate::domain::AccountId;
+use crate::limits::{
+    RECONCILE_AFTER_SECS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
+    RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
+};
+
+impl Config {
+    pub(super) fn validate_routing(&self) -> Result<(), ConfigError> {
+        let enabled = self.enabled_gateways();
+        let routing = &self.routing;
+        if !enabled.contains(&routing.default.as_str()) {
+            return Err(config_error(
+                "routing.default",
+                format!(
+                    "gateway `{}` is not enabled (enabled: {})",
+                    routing.default,
+                    enabled.join(", ")
+                ),
+            ));
+        }
+        within(
+            "routing.breaker.failures_to_open",
+            u64::from(routing.breaker.failures_to_open),
+            u64::from(u32::MAX),
+        )?;
+        within(
+            "routing.breaker.cool_down_ms",
+            routing.breaker.cool_down_ms,
+            RECONCILE_AFTER_SECS_MAX * 1000,
+        )?;
+        for (index, rule) in routing.rules.iter().enumerate() {
+            validate_routing_rule(index, rule, &enabled)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_rules(&self) -> Result<(), ConfigError> {
+        let rules = &self.rules;
+        within("rules.fuel_per_call", rules.fuel_per_call, RULE_FUEL_PER_CALL_MAX)?;
+        within("rules.memory_max_mib", rules.memory_max_mib, RULE_MEMORY_MIB_MAX)?;
+        within("rules.upload_max_bytes", rules.upload_max_bytes, RULE_UPLOAD_BYTES_MAX)?;
+        within(
+            "rules.concurrent_calls_max",
+            u64::from(rules.concurrent_calls_max),
+            RULE_CONCURRENT_CALLS_MAX,
+        )?;
+        let country = &rules.seller_country;
+        if !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase())) {
+            return Err(config_error(
+                "rules.seller_country",
+                format!("`{country}` is not an upper-case ISO 3166-1 alpha-2 code such as ZA"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_accounts(&self) -> Result<(), ConfigError> {
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_keys = std::collections::HashSet::new();
+        for (index, account) in self.accounts.iter().enumerate() {
+            let key = format!("accounts[{index}].id");
+            if AccountId::parse(&account.id).is_none() {
+                return Err(config_error(
+                    &key,
+                    "must be `acct_` and 1 to 64 letters, digits or `_`",
+                ));
+            }
+            if !seen_ids.insert(&account.id) {
+                return Err(config_error(&key, format!("`{}` is listed twice", account.id)));
+            }
+            for api_key in &account.api_keys {
+                let key = format!("accounts[{index}].api_keys");
+                if !is_valid_api_key(api_key) {
+                    return Err(config_error(
+                        &key,
+                        "a key is `sk_` and at least 16 letters, digits or `_`",
+                    ));
+                }
+                if !seen_keys.insert(api_key) {
+                    return Err(config_error(&key, "a key is given to more than one account"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn within(key: &str, value: u64, max: u64) -> Result<(), ConfigError> {
+    match value {
+        0 => Err(config_error(key, "must be at least 1")),
+        value if value > max => Err(config_error(key, format!("must be at most {max}"))),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn http_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(char::is_whitespace) => Ok(()),
+        _ => Err(config_error(key, format!("`{url}` is not an http(s) URL"))),
+    }
+}
+
+/// The router checks the same again when it is built; checking here names the key and stops
+/// start-up before anything is opened.
+fn validate_routing_rule(
+    index: usize,
+    rule: &RoutingRule,
+    enabled: &[&'static str],
+) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("routing.rules[{index}].{field}");
+    if rule.gateways.is_empty() {
+        return Err(config_error(&key("gateways"), "must name at least one gateway"));
+    }
+    if let Some(name) = rule.gateways.iter().find(|name| !enabled.contains(&name.as_str())) {
+        return Err(config_error(
+            &key("gateways"),
+            format!("gateway `{name}` is not enabled (enabled: {})", enabled.join(", ")),
+        ));
+    }
+    if let Some(code) = rule.currencies.iter().find(|code| {
+        code.len() != 3
+            || !code.bytes().all(|byte| byte.is_ascii_lowercase())
+            || iso_currency::Currency::from_code(&code.to_ascii_uppercase()).is_none()
+    }) {
+        return Err(config_error(
+            &key("currencies"),
+            format!("`{code}` is not a lowercase ISO-4217 code such as `kes`"),
+        ));
+    }
+    if let Some(country) = rule.countries.iter().find(|country| {
+        !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase()))
+    }) {
+        return Err(config_error(
+            &key("countries"),
+            format!("`{country}` is not an upper-case ISO 3166-1 alpha-2 code such as KE"),
+        ));
+    }
+    if let (Some(min), Some(max)) = (rule.amount_minor_min, rule.amount_minor_max)
+        && min > max
+    {
+        return Err(config_error(&key("amount_minor_min"), "is above amount_minor_max"));
+    }
+    Ok(())
+}
+
+pub fn is_valid_api_key(key: &str) -> bool {
+    key.strip_prefix("sk_").is_some_and(|rest| {
+        rest.len() >= 16
+            && rest.len() <= 200
+            && rest.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    })
+}

@@ -1,0 +1,203 @@
+//! Typed configuration: `config/kassa.toml` (every key documented there with its default),
+//! then `KASSA_*` environment overrides. A bad value stops start-up with one line naming the key.
+//!
+//! [`sections`] holds the plain sections, [`gateways`] the gateways' (and their secrets),
+//! [`checks`] the checks that need more than one value.
+
+mod checks;
+mod gateways;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::AccountId;
+use crate::limits::RECONCILE_AFTER_SECS_MAX;
+
+pub use checks::is_valid_api_key;
+pub use gateways::{
+    GatewaysConfig, MpesaGatewayConfig, SandboxGatewayConfig, SecretValue, StripeGatewayConfig,
+};
+pub use sections::{
+    AccountConfig, ActorsConfig, BreakerSettings, LogConfig, LogFormat, RoutingConfig, RulesConfig,
+    ServerConfig, StorageConfig, WebhooksConfig,
+};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub log: LogConfig,
+    pub actors: ActorsConfig,
+    pub accounts: Vec<AccountConfig>,
+    pub routing: RoutingConfig,
+    pub gateways: GatewaysConfig,
+    pub rules: RulesConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// A configuration error: the key at fault and what is wrong, printed as one line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config: `{key}`: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+fn config_error(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { key: key.to_owned(), problem: problem.into() }
+}
+
+/// Where the config comes from: `--config PATH`, else `KASSA_CONFIG`, else `config/kassa.toml`
+/// if it exists, else the built-in defaults.
+pub fn config_path(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_owned());
+    }
+    if let Some(path) = env("KASSA_CONFIG") {
+        return Some(PathBuf::from(path));
+    }
+    let default = PathBuf::from("config/kassa.toml");
+    default.exists().then_some(default)
+}
+
+impl Config {
+    /// Loads the file (if any), applies the environment, and checks every value.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| {
+                    config_error(&path.display().to_string(), error.to_string())
+                })?;
+                Config::parse(&text)?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::de::Deserializer::parse(text).map_err(|error| {
+            let line = error.span().map_or(1, |span| text[..span.start].matches('\n').count() + 1);
+            config_error(&format!("line {line}"), error.message().to_owned())
+        })?;
+        serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let key = error.path().to_string();
+            let key = if key == "." { "(file)".to_owned() } else { key };
+            config_error(&key, error.into_inner().message().to_owned())
+        })
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(listen) = env("KASSA_LISTEN") {
+            self.server.listen = listen.parse().map_err(|_| {
+                config_error(
+                    "KASSA_LISTEN",
+                    format!("`{listen}` is not an address like 127.0.0.1:8080"),
+                )
+            })?;
+        }
+        if let Some(path) = env("KASSA_DATA_DIR") {
+            self.storage.path = PathBuf::from(path);
+        }
+        if let Some(level) = env("KASSA_LOG") {
+            self.log.level = level;
+        }
+        if let Some(gateway) = env("KASSA_DEFAULT_GATEWAY") {
+            self.routing.default = gateway;
+        }
+        if let Some(key) = env("KASSA_API_KEY") {
+            self.default_account_mut().api_keys.push(key);
+        }
+        self.apply_gateway_env(env);
+        Ok(())
+    }
+
+    fn default_account_mut(&mut self) -> &mut AccountConfig {
+        let position = self.accounts.iter().position(|account| account.id == AccountId::DEFAULT);
+        let index = position.unwrap_or_else(|| {
+            self.accounts
+                .push(AccountConfig { id: AccountId::DEFAULT.into(), api_keys: Vec::new() });
+            self.accounts.len() - 1
+        });
+        &mut self.accounts[index]
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, value: u64| match value {
+            0 => Err(config_error(key, "must be at least 1")),
+            _ => Ok(()),
+        };
+        positive("server.request_timeout_ms", self.server.request_timeout_ms)?;
+        positive("actors.idle_timeout_secs", self.actors.idle_timeout_secs)?;
+        positive("storage.cache_mib", self.storage.cache_mib)?;
+        positive("actors.resident_max", self.actors.resident_max as u64)?;
+        positive("actors.mailbox_len_max", self.actors.mailbox_len_max as u64)?;
+        positive("actors.sweep_interval_ms", self.actors.sweep_interval_ms)?;
+        positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
+        positive("webhooks.apply_concurrency", self.webhooks.apply_concurrency as u64)?;
+        positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
+        if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
+            return Err(config_error(
+                "gateways.reconcile_after_secs",
+                format!("must be at most {RECONCILE_AFTER_SECS_MAX}"),
+            ));
+        }
+        if self.storage.path.as_os_str().is_empty() {
+            return Err(config_error("storage.path", "must not be empty"));
+        }
+        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(config_error("log.level", error.to_string()));
+        }
+        self.validate_accounts()?;
+        self.validate_rules()?;
+        self.validate_stripe()?;
+        self.validate_mpesa()?;
+        self.validate_routing()
+    }
+
+    /// The gateways this config turns on, by the names routing uses.
+    pub fn enabled_gateways(&self) -> Vec<&'static str> {
+        let gateways = &self.gateways;
+        [
+            ("sandbox", gateways.sandbox.enabled),
+            ("stripe", gateways.stripe.enabled()),
+            ("mpesa", gateways.mpesa.enabled()),
+        ]
+        .into_iter()
+        .filter_map(|(name, enabled)| enabled.then_some(name))
+        .collect()
+    }
+
+    pub fn breaker(&self) -> kassa_gateways::router::BreakerConfig {
+        kassa_gateways::router::BreakerConfig {
+            failures_to_open: self.routing.breaker.failures_to_open,
+            cool_down: Duration::from_millis(self.routing.breaker.cool_down_ms),
+        }
+    }
+
+    pub fn gateway_timeout(&self) -> Duration {
+        Duration::from_millis(self.gateways.timeout_ms)
+    }
+
+    pub fn reconcile_after(&self) -> Duration {
+        Duration::from_secs(self.gateways.reconcile_after_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.actors.idle_timeout_secs)
+    }
+}

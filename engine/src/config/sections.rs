@@ -1,0 +1,173 @@
+//! The plain sections of the config, with their defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use kassa_gateways::router::RoutingRule;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Events applied at once (each one a customer actor's turn at most).
+    pub apply_concurrency: usize,
+    /// Waits this long after acknowledging an event before applying it. For drills: a crash
+    /// in this window must lose nothing (the next start applies the event).
+    pub apply_delay_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig { apply_concurrency: 64, apply_delay_ms: 0 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// A request still unanswered after this long gets a 503; the work it started goes on.
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    /// sled's page cache, in MiB.
+    pub cache_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `RUST_LOG`-style filter.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActorsConfig {
+    pub idle_timeout_secs: u64,
+    pub resident_max: usize,
+    pub mailbox_len_max: usize,
+    pub sweep_interval_ms: u64,
+    /// Arbiters (threads) the actors are sharded over; 0 means one per core.
+    pub shards: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub id: String,
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// The gateway a charge goes to when no rule matches it.
+    pub default: String,
+    /// Checked in order; the first that matches a charge gives its gateways, in failover order.
+    pub rules: Vec<RoutingRule>,
+    pub breaker: BreakerSettings,
+}
+
+/// One circuit breaker per gateway: it opens after this many consecutive unavailability errors
+/// and lets one probe through after the cool-down.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerSettings {
+    pub failures_to_open: u32,
+    pub cool_down_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// WebAssembly instructions (fuel) one rule call may run: the time cap, and deterministic,
+    /// so a replayed call stops at the same point.
+    pub fuel_per_call: u64,
+    /// Linear memory one rule call may grow to, in MiB.
+    pub memory_max_mib: u64,
+    /// Largest component `PUT /v1/plugins/{kind}` accepts, in bytes.
+    pub upload_max_bytes: u64,
+    /// Rule calls that may run at once (each holds a pooled instance slot); more wait.
+    pub concurrent_calls_max: u32,
+    /// A folder with `pricing.wasm`, `proration.wasm` and/or `tax.wasm` replacing the bundled
+    /// rules for every account; empty means the bundled rules.
+    pub plugins_dir: PathBuf,
+    /// ISO 3166-1 alpha-2 country the platform sells from, given to the tax rule.
+    pub seller_country: String,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            fuel_per_call: 50_000_000,
+            memory_max_mib: 32,
+            upload_max_bytes: 4 * 1024 * 1024,
+            concurrent_calls_max: 64,
+            plugins_dir: PathBuf::new(),
+            seller_country: "ZA".into(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 30_000,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig { path: PathBuf::from("./data"), cache_mib: 64 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: LogFormat::Pretty, level: "info".into() }
+    }
+}
+
+impl Default for ActorsConfig {
+    fn default() -> Self {
+        ActorsConfig {
+            idle_timeout_secs: 300,
+            resident_max: 100_000,
+            mailbox_len_max: 256,
+            sweep_interval_ms: 1_000,
+            shards: 0,
+        }
+    }
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            default: "sandbox".into(),
+            rules: Vec::new(),
+            breaker: BreakerSettings::default(),
+        }
+    }
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings { failures_to_open: 5, cool_down_ms: 30_000 }
+    }
+}

@@ -1,0 +1,153 @@
+//! The config: the shipped file, environment overrides, and one clear error per bad key.
+
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn the_shipped_config_file_is_the_defaults() {
+    let shipped = include_str!("../../../config/kassa.toml");
+    let config = Config::parse(shipped).unwrap();
+    let defaults = Config::default();
+    assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let error = Config::parse("[actors]\nresident_max = \"many\"\n").unwrap_err();
+    assert_eq!(error.key, "actors.resident_max");
+    let error = Config::parse("[server]\nlisten = \"nowhere\"\n").unwrap_err();
+    assert_eq!(error.key, "server.listen");
+    let error = Config::parse("[server]\nlisten_on = \"127.0.0.1:1\"\n").unwrap_err();
+    assert_eq!(error.key, "server.listen_on");
+}
+
+#[test]
+fn validation_names_its_key() {
+    let mut config = Config::default();
+    config.actors.resident_max = 0;
+    assert_eq!(config.validate().unwrap_err().key, "actors.resident_max");
+    let mut config = Config::default();
+    config.routing.default = "paypal".into();
+    assert_eq!(config.validate().unwrap_err().key, "routing.default");
+    let mut config = Config::default();
+    config.accounts.push(AccountConfig { id: "acct_a".into(), api_keys: vec!["short".into()] });
+    assert_eq!(config.validate().unwrap_err().key, "accounts[0].api_keys");
+    let mut config = Config::default();
+    config.rules.seller_country = "za".into();
+    assert_eq!(config.validate().unwrap_err().key, "rules.seller_country");
+    let mut config = Config::default();
+    config.rules.memory_max_mib = 0;
+    assert_eq!(config.validate().unwrap_err().key, "rules.memory_max_mib");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let env = |name: &str| match name {
+        "KASSA_LISTEN" => Some("127.0.0.1:9999".to_owned()),
+        "KASSA_API_KEY" => Some("sk_test_0123456789abcdef".to_owned()),
+        _ => None,
+    };
+    let config = Config::load(None, &env).unwrap();
+    assert_eq!(config.server.listen.port(), 9999);
+    assert_eq!(config.accounts[0].id, AccountId::DEFAULT);
+    assert_eq!(config.accounts[0].api_keys, vec!["sk_test_0123456789abcdef".to_owned()]);
+    assert!(Config::load(None, &no_env).unwrap().accounts.is_empty());
+    let bad = |name: &str| (name == "KASSA_LISTEN").then(|| "here".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_LISTEN");
+}
+
+const STRIPE_KEY: &str = "sk_test_very_secret_0123456789";
+const CALLBACK_TOKEN: &str = "callback-token-very-secret-0123";
+
+fn gateway_env(name: &str) -> Option<String> {
+    let value = match name {
+        "KASSA_STRIPE_SECRET_KEY" => STRIPE_KEY,
+        "KASSA_STRIPE_API_BASE" => "http://127.0.0.1:12111",
+        "KASSA_MPESA_CONSUMER_KEY" => "consumer-key-secret",
+        "KASSA_MPESA_CONSUMER_SECRET" => "consumer-secret-secret",
+        "KASSA_MPESA_SHORTCODE" => "174379",
+        "KASSA_MPESA_PASSKEY" => "passkey-secret",
+        "KASSA_MPESA_CALLBACK_BASE" => "https://kassa.example.com",
+        "KASSA_MPESA_CALLBACK_TOKEN" => CALLBACK_TOKEN,
+        "KASSA_DEFAULT_GATEWAY" => "stripe",
+        _ => return None,
+    };
+    Some(value.to_owned())
+}
+
+#[test]
+fn gateways_are_switched_on_by_their_credentials_from_the_environment() {
+    assert_eq!(Config::load(None, &no_env).unwrap().enabled_gateways(), vec!["sandbox"]);
+    let config = Config::load(None, &gateway_env).unwrap();
+    assert_eq!(config.enabled_gateways(), vec!["sandbox", "stripe", "mpesa"]);
+    assert_eq!(config.routing.default, "stripe");
+    assert_eq!(config.gateways.stripe.secret_key.expose(), STRIPE_KEY);
+    assert_eq!(config.gateways.stripe.api_base, "http://127.0.0.1:12111");
+    assert_eq!(config.gateways.mpesa.shortcode, "174379");
+    // Debug output (logs, panics) never shows a secret.
+    let shown = format!("{config:?}");
+    for secret in [STRIPE_KEY, CALLBACK_TOKEN, "consumer-key-secret", "passkey-secret"] {
+        assert!(!shown.contains(secret), "{secret} is printed");
+    }
+}
+
+#[test]
+fn incomplete_gateway_settings_name_the_key_at_fault() {
+    let without = |missing: &'static str| {
+        move |name: &str| if name == missing { None } else { gateway_env(name) }
+    };
+    for (missing, key) in [
+        ("KASSA_MPESA_PASSKEY", "gateways.mpesa.passkey"),
+        ("KASSA_MPESA_SHORTCODE", "gateways.mpesa.shortcode"),
+        ("KASSA_MPESA_CALLBACK_BASE", "gateways.mpesa.callback_base"),
+    ] {
+        assert_eq!(Config::load(None, &without(missing)).unwrap_err().key, key);
+    }
+    // No callback token: the engine generates one at start.
+    assert!(Config::load(None, &without("KASSA_MPESA_CALLBACK_TOKEN")).is_ok());
+    let short_token = |name: &str| match name {
+        "KASSA_MPESA_CALLBACK_TOKEN" => Some("short".to_owned()),
+        other => gateway_env(other),
+    };
+    let error = Config::load(None, &short_token).unwrap_err();
+    assert_eq!(error.key, "gateways.mpesa.callback_token");
+    let stripe_off = without("KASSA_STRIPE_SECRET_KEY");
+    assert_eq!(Config::load(None, &stripe_off).unwrap_err().key, "routing.default");
+    let bad_key = |name: &str| match name {
+        "KASSA_STRIPE_SECRET_KEY" => Some("pk_test_publishable".to_owned()),
+        other => gateway_env(other),
+    };
+    let error = Config::load(None, &bad_key).unwrap_err();
+    assert_eq!(error.key, "gateways.stripe.secret_key");
+    assert!(!error.to_string().contains("pk_test_publishable"), "{error}");
+}
+
+#[test]
+fn routing_rules_are_read_and_checked_against_the_enabled_gateways() {
+    let text = r#"
+[routing]
+default = "sandbox"
+[[routing.rules]]
+currencies = ["kes"]
+method_types = ["mpesa"]
+countries = ["KE"]
+amount_minor_max = 15000000
+gateways = ["mpesa"]
+[[routing.rules]]
+method_types = ["card"]
+gateways = ["stripe", "sandbox"]
+"#;
+    let mut config = Config::parse(text).unwrap();
+    assert_eq!(config.routing.rules.len(), 2);
+    assert_eq!(config.routing.rules[1].gateways, vec!["stripe", "sandbox"]);
+    assert_eq!(config.validate().unwrap_err().key, "routing.rules[0].gateways");
+    config.apply_env(&gateway_env).unwrap();
+    config.validate().unwrap();
+    config.routing.rules[0].currencies = vec!["KES".into()];
+    assert_eq!(config.validate().unwrap_err().key, "routing.rules[0].currencies");
+    let error = Config::parse("[[routing.rules]]\ngateways = [\"sandbox\"]\nweight = 1\n");
+    assert_eq!(error.unwrap_err().key, "routing.rules[0].weight");
+}
