@@ -37,6 +37,24 @@ pub fn customer_prefix(account: &AccountId, customer: &CustomerId) -> Vec<u8> {
     prefix
 }
 
+/// `account/`: the prefix of everything an account has in a tree keyed by [`by_id`].
+pub fn account_prefix(account: &AccountId) -> Vec<u8> {
+    let mut prefix = account.as_str().as_bytes().to_vec();
+    prefix.push(SEPARATOR);
+    prefix
+}
+
+/// The account prefix (`account/`) a key starts with; the whole key when it has no separator.
+pub fn account_prefix_of(key: &[u8]) -> &[u8] {
+    let end = key.iter().position(|byte| *byte == SEPARATOR).map_or(key.len(), |at| at + 1);
+    &key[..end]
+}
+
+/// A bound past every key that starts with `prefix`: keys are text, and no text byte is 0xff.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    [prefix, &[0xff]].concat()
+}
+
 /// `account/object`: an index entry from an object id to its owning customer.
 pub fn by_id(account: &AccountId, object_id: &str) -> Vec<u8> {
     join(&[account.as_str(), object_id])

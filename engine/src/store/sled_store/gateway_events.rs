@@ -177,11 +177,9 @@ impl SledStore {
         let mut next_account: Vec<u8> = Vec::new();
         while let Some(first) = records.range(next_account.as_slice()..).keys().next() {
             let first = first?;
-            let prefix_len =
-                first.iter().position(|byte| *byte == b'/').map_or(first.len(), |at| at + 1);
-            let prefix = &first[..prefix_len];
+            let prefix = keys::account_prefix_of(&first);
             let from = [prefix, watermark.as_deref().unwrap_or_default().as_bytes()].concat();
-            next_account = [prefix, &[0xff]].concat();
+            next_account = keys::prefix_end(prefix);
             for record in records.range(from..next_account.clone()) {
                 let (key, bytes) = record?;
                 match self.decode_gateway_event(&key, &bytes)? {
@@ -235,15 +233,10 @@ impl SledStore {
         limit: usize,
         starting_after: Option<&EventId>,
     ) -> Result<Page<GatewayEvent>, StoreError> {
-        let mut prefix = account.as_str().as_bytes().to_vec();
-        prefix.push(b'/');
+        let prefix = keys::account_prefix(account);
         let upper = match starting_after {
             Some(id) => keys::by_id(account, id.as_str()),
-            None => {
-                let mut end = prefix.clone();
-                end.push(0xff);
-                end
-            }
+            None => keys::prefix_end(&prefix),
         };
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {

@@ -484,11 +484,7 @@ impl Store for SledStore {
         let prefix = keys::customer_prefix(account, customer);
         let upper = match starting_after {
             Some(id) => keys::owned(account, customer, id.as_str()),
-            None => {
-                let mut end = prefix.clone();
-                end.push(0xff);
-                end
-            }
+            None => keys::prefix_end(&prefix),
         };
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::Charges).range(prefix..upper).rev() {
