@@ -428,3 +428,29 @@ pub fn plugin_wasm(name: &str) -> Vec<u8> {
         std::path::Path::new(kassa::rules::bundled::PLUGINS_WASM_DIR).join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
+
+/// Sends only the head of `request` (`"METHOD /path"`), declaring a body of `length` bytes with
+/// `headers`, and returns the raw answer. The declared length alone must earn a 413: a client that
+/// sends the oversized bytes races the server's close (it can see a broken pipe or a reset instead
+/// of the answer), so this one sends no body and reads the answer from the socket.
+pub async fn declare_oversized_body(
+    base_url: &str,
+    request: &str,
+    headers: &[(&str, String)],
+    length: usize,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base_url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut head = format!("{request} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    socket.write_all(head.as_bytes()).await.expect("send the head");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer));
+    // The server closes the connection after the 413 (the body was never read).
+    read.await.expect("an answer within 10 s").expect("read the answer");
+    String::from_utf8_lossy(&answer).into_owned()
+}
