@@ -34,23 +34,23 @@ pub struct CallLimits {
 }
 
 pub struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on the rule's first WASI call. Most calls make none (std's panic path is the usual
+    /// caller), and not building it saves ~4 % of a pricing + tax evaluation.
+    wasi: Option<Wasi>,
     table: ResourceTable,
     limiter: MemoryCap,
+}
+
+struct Wasi {
+    ctx: WasiCtx,
     stderr: MemoryOutputPipe,
 }
 
-impl WasiView for Sandbox {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl Sandbox {
-    /// A fresh store for one call, fuelled and capped.
-    pub fn store(engine: &wasmtime::Engine, limits: CallLimits) -> Store<Sandbox> {
+impl Wasi {
+    /// A context that grants nothing: see the module's comment.
+    fn granting_nothing() -> Wasi {
         let stderr = MemoryOutputPipe::new(RULE_STDERR_BYTES_MAX);
-        let wasi = WasiCtx::builder()
+        let ctx = WasiCtx::builder()
             .stderr(stderr.clone())
             .wall_clock(StoppedClock)
             .monotonic_clock(StoppedClock)
@@ -61,11 +61,24 @@ impl Sandbox {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        Wasi { ctx, stderr }
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(Wasi::granting_nothing);
+        WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
+    }
+}
+
+impl Sandbox {
+    /// A fresh store for one call, fuelled and capped.
+    pub fn store(engine: &wasmtime::Engine, limits: CallLimits) -> Store<Sandbox> {
         let sandbox = Sandbox {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryCap { bytes_max: limits.memory_bytes_max },
-            stderr,
         };
         let mut store = Store::new(engine, sandbox);
         store.limiter(|sandbox| &mut sandbox.limiter);
@@ -76,7 +89,7 @@ impl Sandbox {
     /// The end of what the rule wrote to stderr (a panic's location and message, usually),
     /// without Rust's hint about `RUST_BACKTRACE`, which means nothing in a sandbox.
     pub fn stderr_excerpt(&self) -> Option<String> {
-        let bytes = self.stderr.contents();
+        let bytes = self.wasi.as_ref()?.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text
             .lines()
