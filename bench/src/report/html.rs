@@ -189,9 +189,16 @@ fn details(html: &mut String, result: &BenchResult) {
         let _ = write!(html, "<li>{label} requests by kind: {}</li>", escape(&kinds.join(", ")));
     }
     if result.plain_amount.is_some() {
-        html.push_str(
-            "<li>order: ceiling (if measured), then plain-amount charges, then priced charges</li>",
-        );
+        let order = match result.config.load {
+            LoadPlan::FindMax { .. } => {
+                "ceiling (if measured), plain-amount charges, priced charges"
+            }
+            LoadPlan::Fixed { .. } => {
+                "ceiling (if measured), then plain, priced, priced, plain charges, each for half \
+                 the duration after its own warm-up"
+            }
+        };
+        let _ = write!(html, "<li>order: {order}</li>");
     }
     if let Some(problems) = result.engine.engine_log_problems {
         let _ = write!(

@@ -196,6 +196,7 @@ mod tests {
             latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
             percentiles: Vec::new(),
             series: Vec::new(),
+            latency_us: crate::stats::new_histogram(),
         };
         SideResult::new("http://127.0.0.1:1".into(), 10.0, stats)
     }

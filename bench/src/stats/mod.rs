@@ -5,6 +5,6 @@ pub mod percentiles;
 pub mod recorder;
 pub mod series;
 
-pub use percentiles::{LatencySummary, PercentilePoint};
+pub use percentiles::{LatencySummary, PercentilePoint, new_histogram};
 pub use recorder::{Progress, Recorder, RunStats};
 pub use series::SecondSample;

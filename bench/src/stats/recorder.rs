@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::percentiles::{
     LatencySummary, PercentilePoint, new_histogram, percentile_curve, summarize,
 };
-use super::series::{SecondSample, SecondTally};
+use super::series::{SecondSample, SecondTally, concatenate};
 use crate::limits::PERCENTILE_POINTS_PER_DECADE;
 
 pub struct Recorder {
@@ -60,6 +60,39 @@ pub struct RunStats {
     pub latency: LatencySummary,
     pub percentiles: Vec<PercentilePoint>,
     pub series: Vec<SecondSample>,
+    /// The measured latencies themselves, so that two runs of one side can be joined.
+    #[serde(skip, default = "new_histogram")]
+    pub latency_us: Histogram<u64>,
+}
+
+impl RunStats {
+    /// One side measured in two runs (`charge-priced` measures each side twice, interleaved) as
+    /// if in one: counts add up, latencies join, the series follow one another.
+    pub fn join(self, later: RunStats) -> RunStats {
+        let mut latency_us = self.latency_us;
+        latency_us.add(&later.latency_us).expect("both histograms share one range");
+        RunStats {
+            requests_ok: self.requests_ok + later.requests_ok,
+            requests_error: self.requests_error + later.requests_error,
+            errors_by_code: add_counts(self.errors_by_code, later.errors_by_code),
+            requests_by_kind: add_counts(self.requests_by_kind, later.requests_by_kind),
+            requests_ok_by_kind: add_counts(self.requests_ok_by_kind, later.requests_ok_by_kind),
+            latency: summarize(&latency_us),
+            percentiles: percentile_curve(&latency_us, PERCENTILE_POINTS_PER_DECADE),
+            series: concatenate([self.series.as_slice(), later.series.as_slice()]),
+            latency_us,
+        }
+    }
+}
+
+fn add_counts(
+    mut into: BTreeMap<String, u64>,
+    from: BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    for (key, count) in from {
+        *into.entry(key).or_default() += count;
+    }
+    into
 }
 
 impl Recorder {
@@ -155,6 +188,7 @@ impl Recorder {
             latency: summarize(&tally.latency_us),
             percentiles: percentile_curve(&tally.latency_us, PERCENTILE_POINTS_PER_DECADE),
             series: tally.series.clone(),
+            latency_us: tally.latency_us.clone(),
         }
     }
 }
@@ -196,5 +230,31 @@ mod tests {
         assert_eq!(stats.latency.count, 2, "only answered, measured requests have a latency");
         assert_eq!(stats.latency.latency_us_max, 300);
         assert_eq!(stats.series.len(), 1, "nothing was left after the roll");
+    }
+
+    #[test]
+    fn two_runs_of_one_side_join_as_if_they_were_one() {
+        let run = |latencies_us: &[u64], errors: usize| {
+            let started = Instant::now();
+            let recorder = Recorder::new(started, Duration::ZERO);
+            for latency_us in latencies_us {
+                let latency = Some(Duration::from_micros(*latency_us));
+                recorder.record(started, "charge", latency, Ok(()));
+            }
+            for _ in 0..errors {
+                recorder.record(started, "charge", None, Err("timeout".into()));
+            }
+            recorder.roll_second();
+            recorder.finish()
+        };
+        let joined = run(&[100, 200], 1).join(run(&[300, 400, 900], 2));
+        assert_eq!((joined.requests_ok, joined.requests_error), (5, 3));
+        assert_eq!(joined.errors_by_code["timeout"], 3);
+        assert_eq!(joined.requests_by_kind["charge"], 8);
+        assert_eq!(joined.requests_ok_by_kind["charge"], 5);
+        assert_eq!(joined.latency.count, 5);
+        assert_eq!(joined.latency.latency_us_max, 900);
+        let seconds: Vec<u64> = joined.series.iter().map(|sample| sample.second).collect();
+        assert_eq!(seconds, [1, 2], "the later run's seconds follow the earlier's");
     }
 }
