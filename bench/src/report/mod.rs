@@ -182,11 +182,12 @@ fn write_file(path: &Path, contents: &[u8]) -> Result<(), BenchError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::stats::LatencySummary;
 
-    fn side(requests_ok: u64, latency_us_p99: u64) -> SideResult {
+    /// A side with `requests_ok` over 10 s and the given p99, the rest empty.
+    pub(crate) fn side(requests_ok: u64, latency_us_p99: u64) -> SideResult {
         let stats = RunStats {
             requests_ok,
             requests_error: 0,

@@ -158,22 +158,7 @@ mod tests {
     use super::*;
     use crate::plan::{Plan, Scenario, TargetPlan};
     use crate::report::Machine;
-    use crate::stats::RunStats;
-
-    fn side(requests_ok: u64, latency_us_p99: u64) -> SideResult {
-        let stats = RunStats {
-            requests_ok,
-            requests_error: 0,
-            errors_by_code: Default::default(),
-            requests_by_kind: Default::default(),
-            requests_ok_by_kind: Default::default(),
-            latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
-            percentiles: Vec::new(),
-            series: Vec::new(),
-            latency_us: crate::stats::new_histogram(),
-        };
-        SideResult::new("http://127.0.0.1:1".into(), 10.0, stats)
-    }
+    use crate::report::tests::side;
 
     fn result(plain_amount: Option<SideResult>) -> BenchResult {
         let engine = side(30_000, 4_000);
