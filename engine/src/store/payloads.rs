@@ -3,11 +3,11 @@
 //! copies), while an append is one write. The store keeps a small record per event in sled that
 //! points here.
 //!
-//! Durability: the group-commit flusher fdatasyncs this file before it flushes sled, so a record
-//! that a flush made durable never points past what is on disk for an acknowledged event. A record
-//! written after that fdatasync but caught by the same sled flush (never acknowledged) may point
-//! at bytes a power cut lost: each entry carries its length and CRC-32, and a bad one reads as
-//! absent.
+//! Durability: the group-commit flusher fdatasyncs this file alongside sled's flush, and an event
+//! is acknowledged only once both are done, so an acknowledged event's record never points past
+//! what is on disk. A record that a flush caught without its payload (never acknowledged) may
+//! point at bytes a power cut lost: each entry carries its length and CRC-32, and a bad one reads
+//! as absent.
 //!
 //! Entry: length (u32 LE), CRC-32 of the payload (u32 LE), payload.
 
