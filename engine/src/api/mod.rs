@@ -123,7 +123,7 @@ where
         };
         let reply = result.unwrap_or_else(|error| Reply {
             status: error.status,
-            body: Body::Json(error.body()),
+            body: Body::json(&error.body()),
             replayed: false,
         });
         let elapsed = started.elapsed();
@@ -175,7 +175,7 @@ async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiEr
 
 fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
     let (bytes, content_type) = match reply.body {
-        Body::Json(value) => (serde_json::to_vec(&value).unwrap_or_default(), "application/json"),
+        Body::Json(bytes) => (bytes, "application/json"),
         Body::Text(text) => (text.into_bytes(), "text/plain; version=0.0.4"),
     };
     let mut response = warp::reply::Response::new(bytes.into());

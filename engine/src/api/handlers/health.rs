@@ -31,7 +31,7 @@ pub fn readyz(app: &App) -> Reply {
     } else {
         Reply {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            body: Body::Json(json!({ "status": "starting" })),
+            body: Body::json(&json!({ "status": "starting" })),
             replayed: false,
         }
     }

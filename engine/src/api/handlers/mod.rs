@@ -12,7 +12,7 @@ pub mod refunds;
 pub mod sandbox;
 pub mod webhooks;
 
-use serde_json::Value;
+use serde::Serialize;
 use warp::http::StatusCode;
 
 use super::idempotency::Answer;
@@ -27,13 +27,20 @@ pub struct Reply {
 }
 
 pub enum Body {
-    Json(Value),
+    /// Encoded already: a handler's view borrows the record it shows.
+    Json(Vec<u8>),
     Text(String),
 }
 
+impl Body {
+    pub fn json(body: &impl Serialize) -> Body {
+        Body::Json(views::to_json(body))
+    }
+}
+
 impl Reply {
-    pub fn ok(body: Value) -> Reply {
-        Reply { status: StatusCode::OK, body: Body::Json(body), replayed: false }
+    pub fn ok(body: impl Serialize) -> Reply {
+        Reply { status: StatusCode::OK, body: Body::json(&body), replayed: false }
     }
 
     pub fn answer(answer: Answer) -> Reply {
