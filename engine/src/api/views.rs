@@ -349,3 +349,108 @@ fn charge_outcome(record: &Charge) -> (StatusCode, Vec<u8>) {
     };
     (error.status, to_json(&error.body()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::money::parse_currency;
+    use crate::domain::{
+        ChargeId, CustomerId, Discount, Money, PaymentMethodId, PluginKind, PluginSource,
+        PricedLine, RuleEvaluation, TaxLine,
+    };
+
+    fn priced_charge() -> Charge {
+        let rule = |kind| PluginRef {
+            kind,
+            version: 0,
+            source: PluginSource::Bundled,
+            sha256: "ab".repeat(32),
+        };
+        Charge {
+            id: ChargeId::parse("ch_01JBENCH0000000000000000AA").unwrap(),
+            customer: CustomerId::parse("cus_01JBENCH0000000000000000AA").unwrap(),
+            amount: Money::new(10_350, parse_currency("usd").unwrap()).unwrap(),
+            payment_method: PaymentMethodId::parse("pm_01JBENCH0000000000000000AA").unwrap(),
+            gateway: "sandbox".into(),
+            gateway_reference: Some("sb_1".into()),
+            status: ChargeStatus::Succeeded,
+            failure: None,
+            amount_refunded_minor: 0,
+            description: Some("two seats".into()),
+            metadata: [("order".to_owned(), "42".to_owned())].into(),
+            created: 1_790_000_000,
+            idempotency_key: Some("key-1".into()),
+            breakdown: Some(Box::new(Breakdown {
+                lines: vec![PricedLine { sku: "seat".into(), quantity: 2, amount_minor: 10_000 }],
+                subtotal_minor: 10_000,
+                discounts: vec![Discount { code: "WELCOME10".into(), amount_minor: 1_000 }],
+                tax: vec![TaxLine {
+                    name: "VAT".into(),
+                    jurisdiction: "ZA".into(),
+                    rate_bps: 1_500,
+                    amount_minor: 1_350,
+                }],
+                reverse_charge: false,
+                total_minor: 10_350,
+                evaluation: RuleEvaluation {
+                    pricing: rule(PluginKind::Pricing),
+                    tax: rule(PluginKind::Tax),
+                    evaluated_at: 1_790_000_000,
+                },
+            })),
+            attempt: 1,
+            next_action: None,
+            dispute: None,
+        }
+    }
+
+    #[test]
+    fn a_priced_charge_shows_every_field_of_the_contract() {
+        let shown: Value = serde_json::from_slice(&to_json(&charge(&priced_charge()))).unwrap();
+        let rule = |kind: &str| json!({ "kind": kind, "version": 0, "source": "bundled", "sha256": "ab".repeat(32) });
+        assert_eq!(
+            shown,
+            json!({
+                "id": "ch_01JBENCH0000000000000000AA",
+                "object": "charge",
+                "customer": "cus_01JBENCH0000000000000000AA",
+                "amount": 10_350,
+                "currency": "usd",
+                "status": "succeeded",
+                "payment_method": "pm_01JBENCH0000000000000000AA",
+                "gateway": "sandbox",
+                "gateway_attempt": 1,
+                "gateway_reference": "sb_1",
+                "next_action": null,
+                "failure_code": null,
+                "failure_message": null,
+                "amount_refunded": 0,
+                "refunded": false,
+                "description": "two seats",
+                "metadata": { "order": "42" },
+                "created": 1_790_000_000,
+                "breakdown": {
+                    "lines": [{ "sku": "seat", "quantity": 2, "amount": 10_000 }],
+                    "subtotal": 10_000,
+                    "discounts": [{ "code": "WELCOME10", "amount": 1_000 }],
+                    "tax": [{ "name": "VAT", "jurisdiction": "ZA", "rate_bps": 1_500, "amount": 1_350 }],
+                    "reverse_charge": false,
+                    "total": 10_350,
+                    "rules": {
+                        "pricing": rule("pricing"),
+                        "tax": rule("tax"),
+                        "evaluated_at": 1_790_000_000,
+                    },
+                },
+                "disputed": false,
+                "dispute": null,
+            })
+        );
+    }
+
+    #[test]
+    fn a_list_names_itself_and_says_whether_there_is_more() {
+        let shown: Value = serde_json::from_slice(&to_json(&list(vec![1, 2], true))).unwrap();
+        assert_eq!(shown, json!({ "object": "list", "data": [1, 2], "has_more": true }));
+    }
+}
