@@ -3,7 +3,10 @@
 //! at its payload in the payload log ([`crate::store::payloads`]). What a start must apply again
 //! is found from a persisted watermark ([`super::unapplied`]), not from an entry per event.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::{SledStore, TreeId};
 use crate::domain::{AccountId, Applied, EventId, GatewayEvent, NewGatewayEvent};
@@ -16,6 +19,27 @@ pub(super) const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
 
 /// The key of the persisted watermark in the inbox tree (account ids hold no NUL).
 pub(super) const WATERMARK_KEY: &[u8] = b"\0watermark";
+
+/// Locks that concurrent deliveries of one gateway event take turns on: one of a fixed set,
+/// chosen by the event id's hash, so deliveries of different events rarely wait on each other
+/// and the set never grows. Held for one insert (a compare-and-swap, a payload append, a put).
+pub(super) struct DeliveryLocks([Mutex<()>; DELIVERY_LOCKS]);
+
+const DELIVERY_LOCKS: usize = 64;
+
+impl Default for DeliveryLocks {
+    fn default() -> Self {
+        DeliveryLocks(std::array::from_fn(|_| Mutex::new(())))
+    }
+}
+
+impl DeliveryLocks {
+    fn turn(&self, id_key: &[u8]) -> MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        id_key.hash(&mut hasher);
+        self.0[hasher.finish() as usize % DELIVERY_LOCKS].lock()
+    }
+}
 
 /// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -120,7 +144,10 @@ impl SledStore {
     /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
     /// of one event exactly one is stored. The id entry is written before the record: a crash
     /// between them leaves an entry without a record, which the next delivery of that event
-    /// replaces (the first was never acknowledged).
+    /// replaces (the first was never acknowledged). Deliveries of one event take turns for the
+    /// whole insert, so an entry without a record is always a crash's: without the turns, a
+    /// delivery arriving between another's entry and record would take the entry for a crash's
+    /// and store the event a second time.
     fn insert_issued_event(
         &self,
         event: &GatewayEvent,
@@ -128,6 +155,7 @@ impl SledStore {
         let ids = self.tree(TreeId::GatewayEventIds);
         let id_key = keys::gateway_object(&event.gateway, &event.gateway_event_id);
         let key = keys::by_id(&event.account, event.id.as_str());
+        let _turn = self.deliveries.turn(&id_key);
         let claimed = ids.compare_and_swap(&id_key, None as Option<&[u8]>, Some(key.as_slice()))?;
         if let Err(taken) = claimed {
             let stored_key = taken.current.unwrap_or_default();

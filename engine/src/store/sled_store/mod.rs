@@ -36,7 +36,7 @@ use crate::domain::{
     Refund, RefundId, RefundStatus,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
-use gateway_events::PAYLOAD_LOG_FILE;
+use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
 use unapplied::UnappliedEvents;
 
 /// The trees, in the order of the transaction's view.
@@ -109,6 +109,8 @@ pub struct SledStore {
     /// Gateway events' raw payloads (see [`super::payloads`]).
     payloads: PayloadLog,
     unapplied: UnappliedEvents,
+    /// Concurrent deliveries of one gateway event take turns (see `insert_issued_event`).
+    deliveries: DeliveryLocks,
 }
 
 impl SledStore {
@@ -141,6 +143,7 @@ impl SledStore {
             group_commit,
             payloads,
             unapplied: UnappliedEvents::default(),
+            deliveries: DeliveryLocks::default(),
         };
         let replayed = store.replay_journal()?;
         if replayed > 0 {

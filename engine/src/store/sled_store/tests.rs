@@ -254,6 +254,43 @@ async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
     assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
 }
 
+#[test]
+fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = SledStore::open(directory.path()).unwrap();
+    const DELIVERIES: usize = 4;
+    const EVENTS: usize = 300;
+    // Every thread delivers every event, all starting each event together: a delivery that
+    // found another's id entry before its record would store the event a second time.
+    let barrier = std::sync::Barrier::new(DELIVERIES);
+    let stored_counts: Vec<Vec<bool>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..DELIVERIES)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..EVENTS)
+                        .map(|index| {
+                            barrier.wait();
+                            let event = gateway_event(&format!("evt_race_{index}"));
+                            matches!(
+                                store.insert_gateway_event(event).unwrap(),
+                                InsertedEvent::Stored(_)
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|thread| thread.join().unwrap()).collect()
+    });
+    for index in 0..EVENTS {
+        let stored = stored_counts.iter().filter(|thread| thread[index]).count();
+        assert_eq!(stored, 1, "evt_race_{index} stored by {stored} deliveries");
+    }
+    let listed = store.gateway_events(&account(), None, 100, None).unwrap();
+    assert_eq!(listed.items.len(), 100);
+    assert!(listed.has_more);
+}
+
 #[tokio::test]
 async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
     let directory = tempfile::tempdir().unwrap();
