@@ -172,9 +172,16 @@ impl GroupCommit {
         }
     }
 
+    /// Only the write that sets `pending` wakes the flusher: the flusher reads `written` after it
+    /// clears `pending`, so a write that finds it set is covered by the round already asked for,
+    /// and under load most writes skip the futex wake (a system call even with no one waiting).
     fn request_flush(&self) {
-        lock(&self.wake).pending = true;
-        self.wake_signal.notify_one();
+        let mut wake = lock(&self.wake);
+        if !wake.pending {
+            wake.pending = true;
+            drop(wake);
+            self.wake_signal.notify_one();
+        }
     }
 
     /// Waits until there is something to flush and returns the sequence a flush now would cover;
