@@ -263,7 +263,7 @@ fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
     // Every thread delivers every event, all starting each event together: a delivery that
     // found another's id entry before its record would store the event a second time.
     let barrier = std::sync::Barrier::new(DELIVERIES);
-    let stored_counts: Vec<Vec<bool>> = std::thread::scope(|scope| {
+    let stored_by_thread: Vec<Vec<bool>> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..DELIVERIES)
             .map(|_| {
                 scope.spawn(|| {
@@ -283,7 +283,7 @@ fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
         threads.into_iter().map(|thread| thread.join().unwrap()).collect()
     });
     for index in 0..EVENTS {
-        let stored = stored_counts.iter().filter(|thread| thread[index]).count();
+        let stored = stored_by_thread.iter().filter(|thread| thread[index]).count();
         assert_eq!(stored, 1, "evt_race_{index} stored by {stored} deliveries");
     }
     let listed = store.gateway_events(&account(), None, 100, None).unwrap();
