@@ -2,7 +2,11 @@
 //! instance for each of the two calls, inputs lowered and outputs lifted and checked — next to
 //! the same bundled rules compiled natively and called directly, in the same run.
 //!
-//! A second group times a rule that loops until its fuel runs out: the time cap in seconds.
+//! The wasm evaluation is timed in both lanes: in full (`rules.fuel_per_call`, WASI satisfied
+//! with nothing), and inline (the charge path's first try, on an async worker, imports trapping).
+//!
+//! A second group times a rule that loops until its fuel runs out: the time cap in seconds, and
+//! how long such a rule holds an async worker before its call is handed to the blocking pool.
 //!
 //! Run: `cargo bench -p kassa-bench --bench rules`
 
@@ -17,6 +21,12 @@ use sdk::{PricingRule, TaxRule};
 
 /// 2026-06-01T00:00:00Z, while WELCOME10 is valid.
 const NOW: i64 = 1_780_272_000;
+
+#[derive(Clone, Copy)]
+enum Lane {
+    Full,
+    Inline,
+}
 
 fn cart() -> PricingRequest {
     PricingRequest {
@@ -57,11 +67,15 @@ fn rules(criterion: &mut Criterion) {
     let request = cart();
 
     let mut group = criterion.benchmark_group("pricing_and_tax_3_lines");
-    group.bench_function("wasm_fresh_instances", |bench| {
-        bench.iter(|| {
-            let priced = pricing.price(&request).expect("priced");
-            let taxed = tax
-                .tax(&TaxRequest {
+    for (name, lane) in [("wasm_fresh_instances", Lane::Full), ("wasm_inline_lane", Lane::Inline)] {
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                let priced = match lane {
+                    Lane::Full => pricing.price(&request),
+                    Lane::Inline => pricing.price_inline(&request),
+                }
+                .expect("priced");
+                let taxable = TaxRequest {
                     lines: priced
                         .lines
                         .iter()
@@ -73,11 +87,16 @@ fn rules(criterion: &mut Criterion) {
                     currency: request.currency,
                     customer: request.customer.clone(),
                     seller_country: "ZA".into(),
-                })
+                };
+                let taxed = match lane {
+                    Lane::Full => tax.tax(&taxable),
+                    Lane::Inline => tax.tax_inline(&taxable),
+                }
                 .expect("taxed");
-            (priced.total_minor, taxed.total_minor())
-        })
-    });
+                (priced.total_minor, taxed.total_minor())
+            })
+        });
+    }
     group.bench_function("native", |bench| {
         bench.iter(|| {
             let priced = tiered_pricing::TieredPricing::price(native_cart()).expect("priced");
@@ -111,6 +130,9 @@ fn fuel_exhaustion(criterion: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("endless_loop_default_fuel", |bench| {
         bench.iter(|| hostile.price(&request).expect_err("the loop is stopped"))
+    });
+    group.bench_function("endless_loop_inline_lane", |bench| {
+        bench.iter(|| hostile.price_inline(&request).expect_err("the loop is handed back"))
     });
     group.finish();
 }

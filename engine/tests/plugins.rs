@@ -130,6 +130,28 @@ async fn hostile_rules_fail_only_their_own_requests() {
 }
 
 #[tokio::test]
+async fn a_rule_too_long_for_an_async_worker_still_prices_the_charge() {
+    let engine = Engine::start(Config::default()).await;
+    let a = engine.api_a();
+    a.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
+    let buyer = buyer(&a).await;
+    // The `slow` sku spins past the inline budget before it prices honestly: the call is made
+    // again off the worker, and the charge is priced as if nothing happened.
+    let charge = a.post("/v1/charges", &cart(&buyer, "slow")).await.ok().clone();
+    assert_eq!(charge["status"], "succeeded");
+    assert_eq!(charge["breakdown"]["subtotal"], 1000);
+    assert_eq!(charge["breakdown"]["tax"][0]["amount"], 150, "ZA VAT, 15 %");
+    assert_eq!(charge["amount"], 1150);
+    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    for counted in [
+        r#"kassa_rule_call_duration_seconds_count{kind="pricing",outcome="not_inline"} 1"#,
+        r#"kassa_rule_call_duration_seconds_count{kind="pricing",outcome="ok"} 1"#,
+    ] {
+        assert!(metrics.contains(counted), "missing `{counted}` in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
 async fn a_hostile_tax_rule_fails_its_request() {
     let engine = Engine::start(Config::default()).await;
     let a = engine.api_a();

@@ -230,6 +230,38 @@ fn hostile_pricing_rules_are_stopped_and_the_cause_named() {
 }
 
 #[test]
+fn an_inline_call_hands_back_what_it_cannot_finish_and_answers_the_rest() {
+    let host = host();
+    let hostile = host.load(PluginKind::Pricing, &fixture("hostile_pricing")).unwrap();
+    let inline = |sku: &str| hostile.price_inline(&cart(vec![line(sku, 2, 1_000)], &[], NOW));
+    // Too long for the inline budget, an endless loop, a panic (its message is a WASI write)
+    // and a memory hog stop inline without a verdict; in full they answer or fail as they do.
+    for sku in ["slow", "loop", "trap", "grow"] {
+        match inline(sku) {
+            Err(CallError::NotInline { kind: PluginKind::Pricing }) => {}
+            other => panic!("{sku}: the inline lane should hand the call back, got {other:?}"),
+        }
+    }
+    let slow = cart(vec![line("slow", 2, 1_000)], &[], NOW);
+    assert_eq!(hostile.price(&slow).unwrap().total_minor, 2_000, "the full budget is enough");
+    // An output the host refuses is refused inline as in full: the check needs no second run.
+    assert!(failure(inline("bad-totals")).contains("is not subtotal"));
+    assert_eq!(inline("course").unwrap().total_minor, 2_000);
+    // A rule that fits answers inline exactly as it does in full.
+    let pricing = bundled(&host, PluginKind::Pricing);
+    let fits = cart(vec![line("seat", 12, 0), line("storage-gb", 150, 0)], &["WELCOME10"], NOW);
+    assert_eq!(pricing.price_inline(&fits).unwrap(), pricing.price(&fits).unwrap());
+    let tax = bundled(&host, PluginKind::Tax);
+    let taxable = tax_request(&[10_000, 333], Currency::EUR, customer("FR", None));
+    assert_eq!(tax.tax_inline(&taxable).unwrap(), tax.tax(&taxable).unwrap());
+    // So is the rule's own refusal.
+    let hostile_tax = host.load(PluginKind::Tax, &fixture("hostile_tax")).unwrap();
+    let mut refuse = tax_request(&[10_000], Currency::EUR, customer("FR", None));
+    refuse.lines[0].sku = "refuse".into();
+    assert!(matches!(hostile_tax.tax_inline(&refuse), Err(CallError::Refused { .. })));
+}
+
+#[test]
 fn hostile_tax_rules_are_stopped_and_the_cause_named() {
     let host = host();
     let hostile = host.load(PluginKind::Tax, &fixture("hostile_tax")).unwrap();

@@ -199,6 +199,10 @@ impl From<QuoteError> for ApiError {
                 tracing::warn!(error = %failed, "rule failed");
                 ApiError::plugin_error(failed.to_string())
             }
+            QuoteError::Rule(unfinished @ CallError::NotInline { .. }) => {
+                // `Rules::quote` makes such a call again in full: a bug if seen here.
+                ApiError::internal(unfinished)
+            }
             QuoteError::Internal(error) => ApiError::internal(error),
         }
     }

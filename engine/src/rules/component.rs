@@ -3,12 +3,13 @@
 //! sandbox limits, so a component that cannot run is refused at upload, not at the first charge.
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Component;
+use wasmtime::component::{Component, Linker};
 
 use super::bindings::{self, PRICING_EXPORT, PRORATION_EXPORT, TAX_EXPORT};
 use super::cache::ArtifactCache;
-use super::plugin::{Plugin, RulePre};
+use super::plugin::{LanePres, Plugin, RulePre};
 use super::runtime::Runtime;
+use super::sandbox::Sandbox;
 use crate::domain::PluginKind;
 
 /// Why bytes are not a usable rule; the message is the API's `plugin_invalid` message.
@@ -71,8 +72,15 @@ pub fn load(
         .map_err(|error| PluginInvalid(format!("not a valid component: {}", root_cause(&error))))?;
     check_imports(runtime, &component)?;
     check_exports(runtime, &component, kind)?;
-    let pre = instantiate_pre(runtime, &component, kind)?;
-    let plugin = Plugin::new(kind, sha256, pre, runtime.limits);
+    let mismatch = |error: wasmtime::Error| {
+        PluginInvalid(format!("it does not fit kassa:rules@0.1.0: {}", root_cause(&error)))
+    };
+    let inline_linker = runtime.inline_linker(&component).map_err(mismatch)?;
+    let pres = LanePres {
+        full: instantiate_pre(&runtime.linker, &component, kind).map_err(mismatch)?,
+        inline: instantiate_pre(&inline_linker, &component, kind).map_err(mismatch)?,
+    };
+    let plugin = Plugin::new(kind, sha256, pres, runtime.limits);
     plugin.try_instantiate().map_err(|cause| {
         PluginInvalid(format!("it cannot be instantiated within the sandbox's limits: {cause}"))
     })?;
@@ -146,22 +154,17 @@ fn check_exports(
 }
 
 fn instantiate_pre(
-    runtime: &Runtime,
+    linker: &Linker<Sandbox>,
     component: &Component,
     kind: PluginKind,
-) -> Result<RulePre, PluginInvalid> {
-    let mismatch = |error: wasmtime::Error| {
-        PluginInvalid(format!("it does not fit kassa:rules@0.1.0: {}", root_cause(&error)))
-    };
-    let pre = runtime.linker.instantiate_pre(component).map_err(mismatch)?;
+) -> wasmtime::Result<RulePre> {
+    let pre = linker.instantiate_pre(component)?;
     Ok(match kind {
-        PluginKind::Pricing => {
-            RulePre::Pricing(bindings::pricing::PricingRulePre::new(pre).map_err(mismatch)?)
-        }
+        PluginKind::Pricing => RulePre::Pricing(bindings::pricing::PricingRulePre::new(pre)?),
         PluginKind::Proration => {
-            RulePre::Proration(bindings::proration::ProrationRulePre::new(pre).map_err(mismatch)?)
+            RulePre::Proration(bindings::proration::ProrationRulePre::new(pre)?)
         }
-        PluginKind::Tax => RulePre::Tax(bindings::tax::TaxRulePre::new(pre).map_err(mismatch)?),
+        PluginKind::Tax => RulePre::Tax(bindings::tax::TaxRulePre::new(pre)?),
     })
 }
 

@@ -1,6 +1,16 @@
-//! A loaded rule and its typed calls. Every call gets a fresh instance from the `InstancePre`
+//! A loaded rule and its typed calls. Every call gets a fresh instance from an `InstancePre`
 //! (pooled, so ~µs), runs under fuel and the memory cap, and has its output checked before the
 //! engine sees it. A call's failure is that call's alone: the instance is dropped with its store.
+//!
+//! A call is made in one of two lanes:
+//! - in full: `rules.fuel_per_call`, and the WASI imports satisfied by a context that grants
+//!   nothing ([`super::sandbox`]); its answer, or its failure, is final;
+//! - inline, on one of the API's async workers: at most [`RULE_INLINE_FUEL`] instructions, and
+//!   every import a trap, since WASI's synchronous host calls must not run on an async worker.
+//!   A rule's answer, its refusal or a refused output is as final as in full (a rule is
+//!   deterministic), but a call stopped for any other reason — out of the budget, a trap, a WASI
+//!   call such as a panic's message — answers [`CallError::NotInline`], and is made again in
+//!   full, where it runs to its own end and its failure is described.
 
 use std::time::Instant;
 
@@ -11,6 +21,7 @@ use super::sandbox::{CallLimits, MemoryCapExceeded, Sandbox};
 use super::types::{Priced, PricingRequest, Prorated, ProrationRequest, TaxRequest, Taxed};
 use super::{check, convert};
 use crate::domain::PluginKind;
+use crate::limits::RULE_INLINE_FUEL;
 use crate::metrics::RuleLabels;
 
 /// A rule call that gave no usable answer.
@@ -22,6 +33,10 @@ pub enum CallError {
     /// The rule trapped, ran out of fuel or memory, or answered nonsense: the rule is at fault.
     #[error("the {kind} rule failed: {cause}")]
     Failed { kind: PluginKind, cause: String },
+    /// An inline call (`price_inline`, `tax_inline`) stopped before it answered; not a verdict
+    /// on the rule: the same call made in full gives it. Never returned by a call made in full.
+    #[error("the {kind} rule could not finish inline")]
+    NotInline { kind: PluginKind },
 }
 
 pub(super) enum RulePre {
@@ -30,10 +45,34 @@ pub(super) enum RulePre {
     Tax(tax::TaxRulePre<Sandbox>),
 }
 
+impl RulePre {
+    fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            RulePre::Pricing(pre) => pre.engine(),
+            RulePre::Proration(pre) => pre.engine(),
+            RulePre::Tax(pre) => pre.engine(),
+        }
+    }
+}
+
+/// The component, prepared against each lane's imports.
+pub(super) struct LanePres {
+    /// Against the WASI context that grants nothing.
+    pub full: RulePre,
+    /// Against imports that all trap.
+    pub inline: RulePre,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Full,
+    Inline,
+}
+
 pub struct Plugin {
     kind: PluginKind,
     sha256: String,
-    pre: RulePre,
+    pres: LanePres,
     limits: CallLimits,
 }
 
@@ -47,10 +86,10 @@ impl Plugin {
     pub(super) fn new(
         kind: PluginKind,
         sha256: String,
-        pre: RulePre,
+        pres: LanePres,
         limits: CallLimits,
     ) -> Plugin {
-        Plugin { kind, sha256, pre, limits }
+        Plugin { kind, sha256, pres, limits }
     }
 
     pub fn kind(&self) -> PluginKind {
@@ -63,15 +102,25 @@ impl Plugin {
     }
 
     pub fn price(&self, request: &PricingRequest) -> Result<Priced, CallError> {
-        self.timed(|| self.call_price(request))
+        self.timed(|| self.call_price(request, Lane::Full))
+    }
+
+    /// [`Plugin::price`] in the inline lane (see the module's comment).
+    pub fn price_inline(&self, request: &PricingRequest) -> Result<Priced, CallError> {
+        self.timed(|| self.call_price(request, Lane::Inline))
     }
 
     pub fn tax(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
-        self.timed(|| self.call_tax(request))
+        self.timed(|| self.call_tax(request, Lane::Full))
+    }
+
+    /// [`Plugin::tax`] in the inline lane (see the module's comment).
+    pub fn tax_inline(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
+        self.timed(|| self.call_tax(request, Lane::Inline))
     }
 
     pub fn prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {
-        self.timed(|| self.call_prorate(request))
+        self.timed(|| self.call_prorate(request, Lane::Full))
     }
 
     fn timed<T>(&self, call: impl FnOnce() -> Result<T, CallError>) -> Result<T, CallError> {
@@ -81,6 +130,7 @@ impl Plugin {
             Ok(_) => "ok",
             Err(CallError::Refused { .. }) => "refused",
             Err(CallError::Failed { .. }) => "failed",
+            Err(CallError::NotInline { .. }) => "not_inline",
         };
         crate::metrics::global()
             .rule_calls
@@ -89,53 +139,59 @@ impl Plugin {
         result
     }
 
-    fn call_price(&self, request: &PricingRequest) -> Result<Priced, CallError> {
-        let RulePre::Pricing(pre) = &self.pre else {
+    /// A fresh store for a call in `lane`, and the instance it calls.
+    fn prepare(&self, lane: Lane) -> (&RulePre, Store<Sandbox>) {
+        let (pre, limits) = match lane {
+            Lane::Full => (&self.pres.full, self.limits),
+            Lane::Inline => (
+                &self.pres.inline,
+                CallLimits { fuel: self.limits.fuel.min(RULE_INLINE_FUEL), ..self.limits },
+            ),
+        };
+        (pre, Sandbox::store(pre.engine(), limits))
+    }
+
+    fn call_price(&self, request: &PricingRequest, lane: Lane) -> Result<Priced, CallError> {
+        let (RulePre::Pricing(pre), mut store) = self.prepare(lane) else {
             return Err(self.wrong_kind(PluginKind::Pricing));
         };
-        let mut store = Sandbox::store(pre.engine(), self.limits);
         let input = convert::pricing_input(request);
         let answer = pre
             .instantiate(&mut store)
             .and_then(|rule| rule.kassa_rules_pricing().call_price(&mut store, &input));
-        let output = self.settle(answer, &store)?;
+        let output = self.settle(answer, &store, lane)?;
         check::priced(request, output).map_err(|cause| self.failed(cause))
     }
 
-    fn call_tax(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
-        let RulePre::Tax(pre) = &self.pre else { return Err(self.wrong_kind(PluginKind::Tax)) };
-        let mut store = Sandbox::store(pre.engine(), self.limits);
+    fn call_tax(&self, request: &TaxRequest, lane: Lane) -> Result<Taxed, CallError> {
+        let (RulePre::Tax(pre), mut store) = self.prepare(lane) else {
+            return Err(self.wrong_kind(PluginKind::Tax));
+        };
         let input = convert::tax_input(request);
         let answer = pre
             .instantiate(&mut store)
             .and_then(|rule| rule.kassa_rules_tax().call_calculate(&mut store, &input));
-        let output = self.settle(answer, &store)?;
+        let output = self.settle(answer, &store, lane)?;
         check::taxed(request, output).map_err(|cause| self.failed(cause))
     }
 
-    fn call_prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {
-        let RulePre::Proration(pre) = &self.pre else {
+    fn call_prorate(&self, request: &ProrationRequest, lane: Lane) -> Result<Prorated, CallError> {
+        let (RulePre::Proration(pre), mut store) = self.prepare(lane) else {
             return Err(self.wrong_kind(PluginKind::Proration));
         };
-        let mut store = Sandbox::store(pre.engine(), self.limits);
         let input = convert::proration_input(request);
         let answer = pre
             .instantiate(&mut store)
             .and_then(|rule| rule.kassa_rules_proration().call_prorate(&mut store, &input));
-        let output = self.settle(answer, &store)?;
+        let output = self.settle(answer, &store, lane)?;
         check::prorated(request, output).map_err(|cause| self.failed(cause))
     }
 
     /// Instantiates once without calling: proves at upload that the component fits the pool and
     /// the memory cap, and that its start-up code finishes within the fuel.
     pub(super) fn try_instantiate(&self) -> Result<(), String> {
-        let engine = match &self.pre {
-            RulePre::Pricing(pre) => pre.engine(),
-            RulePre::Proration(pre) => pre.engine(),
-            RulePre::Tax(pre) => pre.engine(),
-        };
-        let mut store = Sandbox::store(engine, self.limits);
-        let instantiated = match &self.pre {
+        let (pre, mut store) = self.prepare(Lane::Full);
+        let instantiated = match pre {
             RulePre::Pricing(pre) => pre.instantiate(&mut store).map(drop),
             RulePre::Proration(pre) => pre.instantiate(&mut store).map(drop),
             RulePre::Tax(pre) => pre.instantiate(&mut store).map(drop),
@@ -148,12 +204,14 @@ impl Plugin {
         &self,
         answer: wasmtime::Result<Result<T, RuleError>>,
         store: &Store<Sandbox>,
+        lane: Lane,
     ) -> Result<T, CallError> {
         match answer {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(RuleError::InvalidInput(message) | RuleError::Unsupported(message))) => {
                 Err(CallError::Refused { kind: self.kind, message: bounded(&message) })
             }
+            Err(_) if lane == Lane::Inline => Err(CallError::NotInline { kind: self.kind }),
             Err(error) => Err(self.failed(describe_failure(&error, store, self.limits))),
         }
     }

@@ -1,14 +1,20 @@
 //! Pricing and tax for a charge made from line items: the account's pricing rule prices the
 //! cart, the discounts are spread over the lines, the account's tax rule taxes what is left, and
-//! the result is a [`Breakdown`] naming both rules. Rule calls run on the blocking pool, at most
-//! `rules.concurrent_calls_max` at once, so a slow rule never stalls the API's async workers.
+//! the result is a [`Breakdown`] naming both rules.
+//!
+//! At most `rules.concurrent_calls_max` evaluations run at once. An evaluation is made first in
+//! the inline lane ([`super::plugin`]), on the async worker that took the request: the bundled
+//! rules, and any rule of their size that keeps to its input, answer there, without the two
+//! thread hand-offs the blocking pool costs. An evaluation that does not finish inline is made
+//! again, in full, on the blocking pool; rules are deterministic, so it gives the answer the
+//! inline one would have. A slow or endless rule holds a worker for well under a millisecond.
 
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 use super::RulesError;
-use super::catalog::Catalog;
+use super::catalog::{ActiveRule, Catalog};
 use super::plugin::CallError;
 use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
@@ -56,38 +62,69 @@ impl Rules {
         cart: Cart,
         now: i64,
     ) -> Result<Breakdown, QuoteError> {
-        let pricing = self.catalog.rule(account, PluginKind::Pricing);
-        let tax = self.catalog.rule(account, PluginKind::Tax);
-        let context = customer_context(customer);
-        let seller_country = self.seller_country.clone();
+        let evaluation = Evaluation {
+            pricing: self.catalog.rule(account, PluginKind::Pricing),
+            tax: self.catalog.rule(account, PluginKind::Tax),
+            request: PricingRequest {
+                lines: cart.lines,
+                currency: cart.currency,
+                customer: customer_context(customer),
+                coupons: cart.coupons,
+                now,
+            },
+            seller_country: self.seller_country.clone(),
+        };
         let _slot = Arc::clone(&self.calls)
             .acquire_owned()
             .await
             .map_err(|_| RulesError("the rules host is shutting down".to_owned()))?;
-        let evaluated = tokio::task::spawn_blocking(move || {
-            let priced = pricing.plugin.price(&PricingRequest {
-                lines: cart.lines,
-                currency: cart.currency,
-                customer: context.clone(),
-                coupons: cart.coupons,
-                now,
-            })?;
-            let taxed = tax.plugin.tax(&TaxRequest {
-                lines: taxable_lines(&priced),
-                currency: cart.currency,
-                customer: context,
-                seller_country,
-            })?;
-            let evaluation = RuleEvaluation {
-                pricing: pricing.reference,
-                tax: tax.reference,
-                evaluated_at: now,
-            };
-            Ok::<_, CallError>(breakdown(priced, taxed, evaluation))
-        })
-        .await
-        .map_err(|error| RulesError(format!("a rule call's thread failed: {error}")))?;
+        match evaluation.run(Budget::Inline) {
+            Err(CallError::NotInline { .. }) => {}
+            answered => return Ok(answered?),
+        }
+        let evaluated = tokio::task::spawn_blocking(move || evaluation.run(Budget::Full))
+            .await
+            .map_err(|error| RulesError(format!("a rule call's thread failed: {error}")))?;
         Ok(evaluated?)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Budget {
+    Inline,
+    Full,
+}
+
+/// One pricing + tax evaluation, ready to run.
+struct Evaluation {
+    pricing: ActiveRule,
+    tax: ActiveRule,
+    request: PricingRequest,
+    seller_country: String,
+}
+
+impl Evaluation {
+    fn run(&self, budget: Budget) -> Result<Breakdown, CallError> {
+        let priced = match budget {
+            Budget::Inline => self.pricing.plugin.price_inline(&self.request)?,
+            Budget::Full => self.pricing.plugin.price(&self.request)?,
+        };
+        let tax_request = TaxRequest {
+            lines: taxable_lines(&priced),
+            currency: self.request.currency,
+            customer: self.request.customer.clone(),
+            seller_country: self.seller_country.clone(),
+        };
+        let taxed = match budget {
+            Budget::Inline => self.tax.plugin.tax_inline(&tax_request)?,
+            Budget::Full => self.tax.plugin.tax(&tax_request)?,
+        };
+        let evaluation = RuleEvaluation {
+            pricing: self.pricing.reference.clone(),
+            tax: self.tax.reference.clone(),
+            evaluated_at: self.request.now,
+        };
+        Ok(breakdown(priced, taxed, evaluation))
     }
 }
 

@@ -1,8 +1,9 @@
 //! The one wasmtime engine every rule runs on: component model, fuel for the time cap, the
-//! pooling allocator for cheap fresh instances, and a linker that offers only the WASI
-//! interfaces [`super::sandbox`] satisfies with nothing.
+//! pooling allocator for cheap fresh instances, and the linkers: one that offers only the WASI
+//! interfaces [`super::sandbox`] satisfies with nothing, and one for the inline lane
+//! ([`super::plugin`]) where every import traps.
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::sandbox::{CallLimits, Sandbox};
@@ -59,5 +60,16 @@ impl Runtime {
             linker,
             limits: CallLimits { fuel: config.fuel_per_call, memory_bytes_max },
         })
+    }
+}
+
+impl Runtime {
+    /// A linker for `component`'s inline lane: every import it names traps when called.
+    /// wasmtime-wasi's synchronous host calls (stream writes, polls) block on a tokio runtime,
+    /// which panics on one of its async workers: there, a rule reaching for WASI must stop.
+    pub fn inline_linker(&self, component: &Component) -> wasmtime::Result<Linker<Sandbox>> {
+        let mut linker = Linker::new(&self.engine);
+        linker.define_unknown_imports_as_traps(component)?;
+        Ok(linker)
     }
 }

@@ -25,6 +25,14 @@ impl PricingRule for Hostile {
                 }
             }
             "trap" => panic!("the hostile rule gave up on purpose"),
+            // Not hostile, only long: ~5 M instructions, past the engine's inline budget and
+            // far within its full one, then an honest answer.
+            "slow" => {
+                for step in 0..1_000_000_u64 {
+                    core::hint::black_box(step);
+                }
+                Ok(honest(&input, 0))
+            }
             "recurse" => Ok(honest(&input, recurse(core::hint::black_box(1)))),
             "huge" => Ok(huge(&input)),
             "wrong-currency" => {
