@@ -44,11 +44,9 @@ pub enum Write {
     Customer(Customer),
     PaymentMethod(PaymentMethod),
     RemovePaymentMethod(PaymentMethodId),
-    /// A charge just created: its record, its id index entry and its breakdown. The breakdown
-    /// never changes, so this is the one write that stores it (beside the charge, not in it):
-    /// a priced charge's later writes and its idempotency record do not copy it again.
+    /// A charge just created: its record (its breakdown in it) and its id index entry.
     NewCharge(Charge),
-    /// A charge as it stands now; its breakdown stays where `NewCharge` stored it.
+    /// A charge as it stands now, its breakdown in it.
     Charge(Charge),
     Refund(Refund),
     /// The gateway's reference for a charge (a PaymentIntent id), indexed once it is known so

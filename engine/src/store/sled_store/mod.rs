@@ -14,6 +14,7 @@
 //! [`unapplied`]; the tests are in `tests.rs`.
 
 mod gateway_events;
+mod legacy_breakdowns;
 #[cfg(test)]
 mod tests;
 mod unapplied;
@@ -27,8 +28,8 @@ use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::{
-    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent, Outcome, Page,
-    Store, StoreError, Unsettled, Write, keys,
+    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent, Page, Store,
+    StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
@@ -53,8 +54,8 @@ enum TreeId {
     Idempotency,
     /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
     Unsettled,
-    /// A priced charge's breakdown, under the charge's own key: written once, when the charge
-    /// is created, and joined to the charge on every read.
+    /// Priced charges' breakdowns as earlier versions kept them, apart from the charge: moved
+    /// into the charges' records at open ([`legacy_breakdowns`]), so empty after it.
     Breakdowns,
     /// `gateway/reference` → `account/customer/charge`.
     ChargeReferences,
@@ -149,6 +150,10 @@ impl SledStore {
         if replayed > 0 {
             tracing::info!(replayed, "completed change sets a crash interrupted");
         }
+        let moved = store.move_breakdowns_into_charges()?;
+        if moved > 0 {
+            tracing::info!(moved, "moved breakdowns kept apart into their charges");
+        }
         Ok(store)
     }
 
@@ -226,23 +231,7 @@ impl SledStore {
 
     /// The charge stored under `key`, with its breakdown.
     fn charge_at(&self, key: &[u8]) -> Result<Option<Charge>, StoreError> {
-        match self.tree(TreeId::Charges).get(key)? {
-            Some(bytes) => {
-                let mut charge = decode(&bytes)?;
-                self.join_breakdown(key, &mut charge)?;
-                Ok(Some(charge))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Joins a charge read from its tree with the breakdown stored beside it. A charge
-    /// written before breakdowns had their own tree carries it inline and keeps it.
-    fn join_breakdown(&self, key: &[u8], charge: &mut Charge) -> Result<(), StoreError> {
-        if charge.breakdown.is_none() {
-            charge.breakdown = self.get(TreeId::Breakdowns, key)?;
-        }
-        Ok(())
+        self.get(TreeId::Charges, key)
     }
 }
 
@@ -307,11 +296,8 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                     keys::by_id(account, id.as_str()),
                 ));
             }
-            Write::NewCharge(mut charge) => {
+            Write::NewCharge(charge) => {
                 let key = keys::owned(account, customer, charge.id.as_str());
-                if let Some(breakdown) = charge.breakdown.take() {
-                    ops.push(Op::put(TreeId::Breakdowns, key.clone(), encode(&breakdown)));
-                }
                 ops.push(Op::put(
                     TreeId::ChargeOwners,
                     keys::by_id(account, charge.id.as_str()),
@@ -319,8 +305,7 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 ));
                 charge_ops(&mut ops, key, &charge);
             }
-            Write::Charge(mut charge) => {
-                charge.breakdown = None;
+            Write::Charge(charge) => {
                 charge_ops(&mut ops, keys::owned(account, customer, charge.id.as_str()), &charge);
             }
             Write::Refund(refund) => {
@@ -353,13 +338,7 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 let key = keys::owned(account, customer, event.id.as_str());
                 ops.push(Op::put(TreeId::Events, key, encode(&event)));
             }
-            Write::Idempotency { key, mut record } => {
-                if let IdempotencyState::Completed(outcome) = &mut record.state
-                    && let Outcome::Charge(charge) = outcome.as_mut()
-                {
-                    // Joined back from the charge's own breakdown when read.
-                    charge.breakdown = None;
-                }
+            Write::Idempotency { key, record } => {
                 ops.push(Op::put(
                     TreeId::Idempotency,
                     keys::idempotency(account, &key),
@@ -374,9 +353,8 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
     ops
 }
 
-/// A charge's record (stored without its breakdown) and its place in the unsettled index.
+/// A charge's record, breakdown included, and its place in the unsettled index.
 fn charge_ops(ops: &mut Vec<Op>, key: Vec<u8>, charge: &Charge) {
-    debug_assert!(charge.breakdown.is_none(), "a breakdown is stored beside its charge");
     ops.push(Op::put(TreeId::Charges, key.clone(), encode(charge)));
     // `requires_action` too: recovery asks whether the customer finished it.
     ops.push(unsettled(key, !charge.status.is_final()));
@@ -494,10 +472,8 @@ impl Store for SledStore {
             if items.len() == limit {
                 return Ok(Page { items, has_more: true });
             }
-            let (key, bytes) = item?;
-            let mut charge = decode(&bytes)?;
-            self.join_breakdown(&key, &mut charge)?;
-            items.push(charge);
+            let (_, bytes) = item?;
+            items.push(decode(&bytes)?);
         }
         Ok(Page { items, has_more: false })
     }
@@ -523,16 +499,7 @@ impl Store for SledStore {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let record: Option<IdempotencyRecord> =
-            self.get(TreeId::Idempotency, &keys::idempotency(account, key))?;
-        let Some(mut record) = record else { return Ok(None) };
-        if let IdempotencyState::Completed(outcome) = &mut record.state
-            && let Outcome::Charge(charge) = outcome.as_mut()
-        {
-            let key = keys::owned(account, &charge.customer, charge.id.as_str());
-            self.join_breakdown(&key, charge)?;
-        }
-        Ok(Some(record))
+        self.get(TreeId::Idempotency, &keys::idempotency(account, key))
     }
 
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError> {

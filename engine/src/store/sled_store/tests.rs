@@ -7,7 +7,7 @@ use crate::domain::{
     Breakdown, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
     PricedLine, RuleEvaluation,
 };
-use crate::store::{IdempotencyState, InFlightObject};
+use crate::store::{IdempotencyState, InFlightObject, Outcome};
 use gateway_events::WATERMARK_KEY;
 
 fn account() -> AccountId {
@@ -146,36 +146,31 @@ fn breakdown() -> Box<Breakdown> {
 }
 
 #[tokio::test]
-async fn a_breakdown_is_stored_once_and_read_with_its_charge_everywhere() {
+async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempotency_record() {
     let directory = tempfile::tempdir().unwrap();
     let store = SledStore::open(directory.path()).unwrap();
     let customer = customer();
     let mut charge = charge(&customer.id);
     charge.breakdown = Some(breakdown());
     let created = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone()));
+    let ops = ops_of(created.clone());
+    assert!(
+        ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
+        "no write into a tree of its own: that insert cost more than the rules"
+    );
     commit(&store, created).await;
     assert_eq!(
         store.unsettled().unwrap(),
         vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
     );
-    let breakdowns = store.tree(TreeId::Breakdowns).len();
 
     charge.succeed("sandbox_1".into());
     let outcome = Outcome::Charge(charge.clone());
     let settled = ChangeSet::new(&account(), &customer.id)
         .with(Write::Charge(charge.clone()))
         .with(Write::idempotency_completed("key-1", [7; 32], outcome.clone()));
-    let ops = ops_of(settled.clone());
-    assert!(
-        ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
-        "settling does not write the breakdown again"
-    );
-    let written: usize = ops.iter().filter_map(|op| op.value.as_ref()).map(Vec::len).sum();
-    let inline: usize = encode(&charge).len() + encode(&outcome).len();
-    assert!(written < inline, "{written} bytes written, {inline} with the breakdown inline");
     commit(&store, settled).await;
 
-    assert_eq!(store.tree(TreeId::Breakdowns).len(), breakdowns);
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     let page = store.charges(&account(), &customer.id, 10, None).unwrap();
     assert_eq!(page.items, vec![charge.clone()]);
@@ -184,19 +179,42 @@ async fn a_breakdown_is_stored_once_and_read_with_its_charge_everywhere() {
 }
 
 #[tokio::test]
-async fn a_charge_stored_with_its_breakdown_inline_keeps_it() {
+async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_at_open() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
     let customer = customer();
-    let mut charge = charge(&customer.id);
-    charge.breakdown = Some(breakdown());
-    commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())))
-        .await;
-    // The layout before breakdowns had their own tree.
-    let key = keys::owned(&account(), &customer.id, charge.id.as_str());
-    store.tree(TreeId::Breakdowns).remove(&key).unwrap();
-    store.tree(TreeId::Charges).insert(&key, encode(&charge)).unwrap();
-    assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge));
+    let mut priced = charge(&customer.id);
+    priced.breakdown = Some(breakdown());
+    priced.succeed("sandbox_1".into());
+    let plain = charge(&customer.id);
+    {
+        // The earlier layout, written by hand: the records without the breakdown, the
+        // breakdown under the charge's key in a tree of its own.
+        let store = SledStore::open(directory.path()).unwrap();
+        let bare = Charge { breakdown: None, ..priced.clone() };
+        let outcome = Outcome::Charge(bare.clone());
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::NewCharge(bare.clone()))
+            .with(Write::NewCharge(plain.clone()))
+            .with(Write::idempotency_completed("key-1", [7; 32], outcome));
+        commit(&store, changes).await;
+        let key = keys::owned(&account(), &customer.id, priced.id.as_str());
+        store
+            .tree(TreeId::Breakdowns)
+            .insert(&key, encode(priced.breakdown.as_ref().unwrap()))
+            .unwrap();
+        assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(bare));
+        store.db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        // Twice: moving is done once, and opening again finds nothing left to move.
+        let store = SledStore::open(directory.path()).unwrap();
+        assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(priced.clone()));
+        assert_eq!(store.charge(&account(), &plain.id).unwrap(), Some(plain.clone()));
+        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
+        let outcome = Box::new(Outcome::Charge(priced.clone()));
+        assert_eq!(record.state, IdempotencyState::Completed(outcome));
+        assert!(store.tree(TreeId::Breakdowns).is_empty());
+    }
 }
 
 fn gateway_event(gateway_event_id: &str) -> NewGatewayEvent {
