@@ -13,20 +13,14 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use kassa::config::RulesConfig;
 use kassa::domain::{Currency, PluginKind};
-use kassa::rules::RuleHost;
 use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
 use kassa::rules::types::{CustomerContext, LineItem, PricingRequest, TaxRequest, TaxableLine};
+use kassa::rules::{Lane, RuleHost};
 use kassa_rules_sdk as sdk;
 use sdk::{PricingRule, TaxRule};
 
 /// 2026-06-01T00:00:00Z, while WELCOME10 is valid.
 const NOW: i64 = 1_780_272_000;
-
-#[derive(Clone, Copy)]
-enum Lane {
-    Full,
-    Inline,
-}
 
 fn cart() -> PricingRequest {
     PricingRequest {
@@ -70,11 +64,7 @@ fn rules(criterion: &mut Criterion) {
     for (name, lane) in [("wasm_fresh_instances", Lane::Full), ("wasm_inline_lane", Lane::Inline)] {
         group.bench_function(name, |bench| {
             bench.iter(|| {
-                let priced = match lane {
-                    Lane::Full => pricing.price(&request),
-                    Lane::Inline => pricing.price_inline(&request),
-                }
-                .expect("priced");
+                let priced = pricing.price_in(&request, lane).expect("priced");
                 let taxable = TaxRequest {
                     lines: priced
                         .lines
@@ -88,11 +78,7 @@ fn rules(criterion: &mut Criterion) {
                     customer: request.customer.clone(),
                     seller_country: "ZA".into(),
                 };
-                let taxed = match lane {
-                    Lane::Full => tax.tax(&taxable),
-                    Lane::Inline => tax.tax_inline(&taxable),
-                }
-                .expect("taxed");
+                let taxed = tax.tax_in(&taxable, lane).expect("taxed");
                 (priced.total_minor, taxed.total_minor())
             })
         });
@@ -132,7 +118,8 @@ fn fuel_exhaustion(criterion: &mut Criterion) {
         bench.iter(|| hostile.price(&request).expect_err("the loop is stopped"))
     });
     group.bench_function("endless_loop_inline_lane", |bench| {
-        bench.iter(|| hostile.price_inline(&request).expect_err("the loop is handed back"))
+        bench
+            .iter(|| hostile.price_in(&request, Lane::Inline).expect_err("the loop is handed back"))
     });
     group.finish();
 }

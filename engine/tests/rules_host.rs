@@ -13,7 +13,7 @@ use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
 use kassa::rules::types::{
     CustomerContext, LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine,
 };
-use kassa::rules::{CallError, Catalog, Plugin, RuleHost, sha256_hex};
+use kassa::rules::{CallError, Catalog, Lane, Plugin, RuleHost, sha256_hex};
 use kassa::store::{SledStore, Store};
 
 /// 2026-06-01T00:00:00Z: before both bundled coupons expire.
@@ -233,7 +233,8 @@ fn hostile_pricing_rules_are_stopped_and_the_cause_named() {
 fn an_inline_call_hands_back_what_it_cannot_finish_and_answers_the_rest() {
     let host = host();
     let hostile = host.load(PluginKind::Pricing, &fixture("hostile_pricing")).unwrap();
-    let inline = |sku: &str| hostile.price_inline(&cart(vec![line(sku, 2, 1_000)], &[], NOW));
+    let inline =
+        |sku: &str| hostile.price_in(&cart(vec![line(sku, 2, 1_000)], &[], NOW), Lane::Inline);
     // Too long for the inline budget, an endless loop, a panic (its message is a WASI write)
     // and a memory hog stop inline without a verdict; in full they answer or fail as they do.
     for sku in ["slow", "loop", "trap", "grow"] {
@@ -250,15 +251,15 @@ fn an_inline_call_hands_back_what_it_cannot_finish_and_answers_the_rest() {
     // A rule that fits answers inline exactly as it does in full.
     let pricing = bundled(&host, PluginKind::Pricing);
     let fits = cart(vec![line("seat", 12, 0), line("storage-gb", 150, 0)], &["WELCOME10"], NOW);
-    assert_eq!(pricing.price_inline(&fits).unwrap(), pricing.price(&fits).unwrap());
+    assert_eq!(pricing.price_in(&fits, Lane::Inline).unwrap(), pricing.price(&fits).unwrap());
     let tax = bundled(&host, PluginKind::Tax);
     let taxable = tax_request(&[10_000, 333], Currency::EUR, customer("FR", None));
-    assert_eq!(tax.tax_inline(&taxable).unwrap(), tax.tax(&taxable).unwrap());
+    assert_eq!(tax.tax_in(&taxable, Lane::Inline).unwrap(), tax.tax(&taxable).unwrap());
     // So is the rule's own refusal.
     let hostile_tax = host.load(PluginKind::Tax, &fixture("hostile_tax")).unwrap();
     let mut refuse = tax_request(&[10_000], Currency::EUR, customer("FR", None));
     refuse.lines[0].sku = "refuse".into();
-    assert!(matches!(hostile_tax.tax_inline(&refuse), Err(CallError::Refused { .. })));
+    assert!(matches!(hostile_tax.tax_in(&refuse, Lane::Inline), Err(CallError::Refused { .. })));
 }
 
 #[test]

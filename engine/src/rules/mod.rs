@@ -28,7 +28,7 @@ pub mod types;
 pub use catalog::{ActiveRule, Catalog, ChangeError, KindListing, VersionListing};
 pub use component::{PluginInvalid, sha256_hex};
 pub use host::RuleHost;
-pub use plugin::{CallError, Plugin};
+pub use plugin::{CallError, Lane, Plugin};
 pub use quote::{Cart, QuoteError, Rules};
 
 use crate::store::StoreError;

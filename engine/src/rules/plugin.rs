@@ -33,7 +33,7 @@ pub enum CallError {
     /// The rule trapped, ran out of fuel or memory, or answered nonsense: the rule is at fault.
     #[error("the {kind} rule failed: {cause}")]
     Failed { kind: PluginKind, cause: String },
-    /// An inline call (`price_inline`, `tax_inline`) stopped before it answered; not a verdict
+    /// A call in [`Lane::Inline`] stopped before it answered; not a verdict
     /// on the rule: the same call made in full gives it. Never returned by a call made in full.
     #[error("the {kind} rule could not finish inline")]
     NotInline { kind: PluginKind },
@@ -63,8 +63,9 @@ pub(super) struct LanePres {
     pub inline: RulePre,
 }
 
+/// Where a call is made (see the module's comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lane {
+pub enum Lane {
     Full,
     Inline,
 }
@@ -102,21 +103,19 @@ impl Plugin {
     }
 
     pub fn price(&self, request: &PricingRequest) -> Result<Priced, CallError> {
-        self.timed(|| self.call_price(request, Lane::Full))
+        self.price_in(request, Lane::Full)
     }
 
-    /// [`Plugin::price`] in the inline lane (see the module's comment).
-    pub fn price_inline(&self, request: &PricingRequest) -> Result<Priced, CallError> {
-        self.timed(|| self.call_price(request, Lane::Inline))
+    pub fn price_in(&self, request: &PricingRequest, lane: Lane) -> Result<Priced, CallError> {
+        self.timed(|| self.call_price(request, lane))
     }
 
     pub fn tax(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
-        self.timed(|| self.call_tax(request, Lane::Full))
+        self.tax_in(request, Lane::Full)
     }
 
-    /// [`Plugin::tax`] in the inline lane (see the module's comment).
-    pub fn tax_inline(&self, request: &TaxRequest) -> Result<Taxed, CallError> {
-        self.timed(|| self.call_tax(request, Lane::Inline))
+    pub fn tax_in(&self, request: &TaxRequest, lane: Lane) -> Result<Taxed, CallError> {
+        self.timed(|| self.call_tax(request, lane))
     }
 
     pub fn prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {

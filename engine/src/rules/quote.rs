@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use super::RulesError;
 use super::catalog::{ActiveRule, Catalog};
-use super::plugin::CallError;
+use super::plugin::{CallError, Lane};
 use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
 
@@ -78,21 +78,15 @@ impl Rules {
             .acquire_owned()
             .await
             .map_err(|_| RulesError("the rules host is shutting down".to_owned()))?;
-        match evaluation.run(Budget::Inline) {
+        match evaluation.run(Lane::Inline) {
             Err(CallError::NotInline { .. }) => {}
             answered => return Ok(answered?),
         }
-        let evaluated = tokio::task::spawn_blocking(move || evaluation.run(Budget::Full))
+        let evaluated = tokio::task::spawn_blocking(move || evaluation.run(Lane::Full))
             .await
             .map_err(|error| RulesError(format!("a rule call's thread failed: {error}")))?;
         Ok(evaluated?)
     }
-}
-
-#[derive(Clone, Copy)]
-enum Budget {
-    Inline,
-    Full,
 }
 
 /// One pricing + tax evaluation, ready to run.
@@ -104,21 +98,15 @@ struct Evaluation {
 }
 
 impl Evaluation {
-    fn run(&self, budget: Budget) -> Result<Breakdown, CallError> {
-        let priced = match budget {
-            Budget::Inline => self.pricing.plugin.price_inline(&self.request)?,
-            Budget::Full => self.pricing.plugin.price(&self.request)?,
-        };
+    fn run(&self, lane: Lane) -> Result<Breakdown, CallError> {
+        let priced = self.pricing.plugin.price_in(&self.request, lane)?;
         let tax_request = TaxRequest {
             lines: taxable_lines(&priced),
             currency: self.request.currency,
             customer: self.request.customer.clone(),
             seller_country: self.seller_country.clone(),
         };
-        let taxed = match budget {
-            Budget::Inline => self.tax.plugin.tax_inline(&tax_request)?,
-            Budget::Full => self.tax.plugin.tax(&tax_request)?,
-        };
+        let taxed = self.tax.plugin.tax_in(&tax_request, lane)?;
         let evaluation = RuleEvaluation {
             pricing: self.pricing.reference.clone(),
             tax: self.tax.reference.clone(),
