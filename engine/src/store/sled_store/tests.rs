@@ -50,6 +50,25 @@ fn charge(customer: &CustomerId) -> Charge {
     }
 }
 
+/// Opens the store in `directory`. A store dropped just before may hold sled's file lock for a
+/// moment longer (sled's background flusher lets go of it after the last handle), which a
+/// restarted process never meets: wait for it rather than fail.
+fn open(directory: &tempfile::TempDir) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(directory.path()) {
+            Ok(store) => return store,
+            Err(StoreError::Storage(message))
+                if message.contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => panic!("the store opens: {error}"),
+        }
+    }
+}
+
 async fn commit(store: &SledStore, changes: ChangeSet) {
     store.commit(changes).unwrap().wait().await.unwrap();
 }
@@ -60,7 +79,7 @@ async fn a_change_set_is_durable_across_a_reopen() {
     let customer = customer();
     let charge = charge(&customer.id);
     {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
             .with(Write::NewCharge(charge.clone()))
@@ -72,7 +91,7 @@ async fn a_change_set_is_durable_across_a_reopen() {
             ));
         commit(&store, changes).await;
     }
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer.clone()));
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     assert_eq!(store.events(&account(), &customer.id).unwrap().len(), 1);
@@ -88,7 +107,7 @@ async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open()
     let customer = customer();
     let charge = charge(&customer.id);
     {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
             .with(Write::NewCharge(charge.clone()));
@@ -96,7 +115,7 @@ async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open()
         store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(changes.clone()))).unwrap();
         store.db.flush().unwrap();
     }
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer));
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     assert_eq!(store.unsettled().unwrap(), vec![Unsettled::Charge { account: account(), charge }]);
@@ -106,7 +125,7 @@ async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open()
 #[tokio::test]
 async fn settling_a_charge_leaves_the_unsettled_index() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let customer = customer();
     let mut charge = charge(&customer.id);
     commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())))
@@ -148,7 +167,7 @@ fn breakdown() -> Box<Breakdown> {
 #[tokio::test]
 async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempotency_record() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let customer = customer();
     let mut charge = charge(&customer.id);
     charge.breakdown = Some(breakdown());
@@ -189,7 +208,7 @@ async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_
     {
         // The earlier layout, written by hand: the records without the breakdown, the
         // breakdown under the charge's key in a tree of its own.
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let bare = Charge { breakdown: None, ..priced.clone() };
         let outcome = Outcome::Charge(bare.clone());
         let changes = ChangeSet::new(&account(), &customer.id)
@@ -207,7 +226,7 @@ async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_
     }
     for _ in 0..2 {
         // Twice: moving is done once, and opening again finds nothing left to move.
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(priced.clone()));
         assert_eq!(store.charge(&account(), &plain.id).unwrap(), Some(plain.clone()));
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
@@ -244,14 +263,14 @@ fn applied(outcome: &str) -> Applied {
 async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
     let directory = tempfile::tempdir().unwrap();
     let first = {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let first = stored(store.insert_gateway_event(gateway_event("evt_1")).unwrap());
         let again = store.insert_gateway_event(gateway_event("evt_1")).unwrap();
         assert_eq!(again, InsertedEvent::Duplicate(first.clone()));
         store.sync().wait().await.unwrap();
         first
     };
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
 
     let outcome = applied("charge ch_1 succeeded");
@@ -275,7 +294,7 @@ async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
 #[test]
 fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     const DELIVERIES: usize = 4;
     const EVENTS: usize = 300;
     // Every thread delivers every event, all starting each event together: a delivery that
@@ -314,7 +333,7 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
     let directory = tempfile::tempdir().unwrap();
     let other = AccountId::parse("acct_test_other").unwrap();
     let (first, second) = {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let first = stored(store.insert_gateway_event(gateway_event("evt_a")).unwrap());
         let second = stored(
             store
@@ -339,7 +358,7 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
         store.sync().wait().await.unwrap();
         (first, second)
     };
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(
         store.unapplied_gateway_events().unwrap(),
         vec![second],
@@ -352,7 +371,7 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
 async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
     let directory = tempfile::tempdir().unwrap();
     let (done, left) = {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let done = stored(store.insert_gateway_event(gateway_event("evt_old_done")).unwrap());
         let left = stored(store.insert_gateway_event(gateway_event("evt_old_left")).unwrap());
         // Then: an inbox entry per unapplied event, outcomes in a tree of their own, no watermark.
@@ -363,7 +382,7 @@ async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
         store.sync().wait().await.unwrap();
         (done, left)
     };
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![left]);
     assert_eq!(store.tree(TreeId::EventInbox).len(), 0, "the old entries are dropped");
     let read = store.gateway_event(&account(), &done.id).unwrap().unwrap();
@@ -374,7 +393,7 @@ async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
 async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
     let directory = tempfile::tempdir().unwrap();
     let event = {
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = open(&directory);
         let event = stored(store.insert_gateway_event(gateway_event("evt_lost")).unwrap());
         store.sync().wait().await.unwrap();
         event
@@ -385,7 +404,7 @@ async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
         .open(directory.path().join(PAYLOAD_LOG_FILE))
         .unwrap();
     log.set_len(0).unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
     assert!(store.unapplied_gateway_events().unwrap().is_empty());
     // Stripe sends it again: stored anew, not answered as a duplicate.
@@ -396,7 +415,7 @@ async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
 #[tokio::test]
 async fn only_finished_idempotency_records_past_retention_expire() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let customer = customer();
     let charge = charge(&customer.id);
     let record = |created, state| IdempotencyRecord { fingerprint: [1; 32], created, state };
@@ -416,7 +435,7 @@ async fn only_finished_idempotency_records_past_retention_expire() {
 #[tokio::test]
 async fn accounts_do_not_see_each_other() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let customer = customer();
     let charge = charge(&customer.id);
     let changes = ChangeSet::new(&account(), &customer.id)
@@ -432,7 +451,7 @@ async fn accounts_do_not_see_each_other() {
 #[tokio::test]
 async fn charges_page_newest_first() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let customer = customer();
     let mut ids = Vec::new();
     for _ in 0..25 {
@@ -453,7 +472,7 @@ async fn charges_page_newest_first() {
 #[tokio::test]
 async fn concurrent_writers_share_flushes() {
     let directory = tempfile::tempdir().unwrap();
-    let store = SledStore::open(directory.path()).unwrap();
+    let store = open(&directory);
     let tickets: Vec<_> = (0..200)
         .map(|_| {
             let customer = customer();
