@@ -138,7 +138,7 @@ impl Plugin {
         result
     }
 
-    /// A fresh store for a call in `lane`, and the instance it calls.
+    /// A fresh store for a call in `lane`, and the prepared component to instantiate in it.
     fn prepare(&self, lane: Lane) -> (&RulePre, Store<Sandbox>) {
         let (pre, limits) = match lane {
             Lane::Full => (&self.pres.full, self.limits),

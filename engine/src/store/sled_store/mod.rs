@@ -228,11 +228,6 @@ impl SledStore {
             .map(|item| decode(&item?.1))
             .collect()
     }
-
-    /// The charge stored under `key`, with its breakdown.
-    fn charge_at(&self, key: &[u8]) -> Result<Option<Charge>, StoreError> {
-        self.get(TreeId::Charges, key)
-    }
 }
 
 impl Drop for SledStore {
@@ -449,10 +444,7 @@ impl Store for SledStore {
     }
 
     fn charge(&self, account: &AccountId, id: &ChargeId) -> Result<Option<Charge>, StoreError> {
-        match self.owner(TreeId::ChargeOwners, account, id.as_str())? {
-            Some(owner) => self.charge_at(&keys::owned(account, &owner, id.as_str())),
-            None => Ok(None),
-        }
+        self.owned_by_id(TreeId::ChargeOwners, TreeId::Charges, account, id.as_str())
     }
 
     fn charges(
@@ -535,7 +527,7 @@ impl Store for SledStore {
             let (account, _, object_id) = keys::split_owned(&key).ok_or_else(corrupt)?;
             let account = AccountId::parse(account).ok_or_else(corrupt)?;
             if ChargeId::parse(object_id).is_some() {
-                if let Some(charge) = self.charge_at(&key)? {
+                if let Some(charge) = self.get(TreeId::Charges, &key)? {
                     found.push(Unsettled::Charge { account, charge });
                 }
             } else if RefundId::parse(object_id).is_some() {
