@@ -46,16 +46,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// mimalloc asks for transparent huge pages on its arenas, so the first touch of memory it had
-/// returned to the OS faults in a whole 2 MiB page, zeroed in the faulting thread. On the 2-core
-/// VM the benchmarks run on, that took 1.6–4 ms per fault, on both API workers at once, while
-/// every request they held waited (`perf sched timehist` during `kassa-bench webhooks --rate
-/// 10000`: `folio_zero_user <- do_huge_pmd_anonymous_page`). With 4 KiB pages a fault costs
-/// microseconds; the engine's heap is small enough that huge pages buy nothing measurable.
+/// mimalloc asks for transparent huge pages on its arenas, so the first touch of fresh memory (or
+/// of memory it had returned to the OS) faults in a whole 2 MiB page, zeroed in the faulting
+/// thread. On the 2-core VM the benchmarks run on, that took 1.6–4 ms per fault, often on both API
+/// workers at once, while every request they held waited (`perf sched timehist` during
+/// `kassa-bench webhooks --rate 10000`: `folio_zero_user <- do_huge_pmd_anonymous_page`). With
+/// 4 KiB pages a fault costs microseconds; charge and webhook throughput stayed within run-to-run
+/// noise (README, Performance).
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process; it reads no
-    // pointers. A kernel that refuses it leaves huge pages on, which is only slower.
+    // pointers. A kernel that refuses it leaves huge pages on: a worse tail, nothing else.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
