@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::{SledStore, TreeId, decode, encode};
 use crate::domain::{Breakdown, Charge};
-use crate::store::{IdempotencyRecord, IdempotencyState, Outcome, StoreError};
+use crate::store::{IdempotencyRecord, IdempotencyState, Outcome, StoreError, keys};
 
 impl SledStore {
     /// Moves the breakdowns of the old tree into their records; returns how many there were.
@@ -21,9 +21,9 @@ impl SledStore {
         let mut by_charge: HashMap<String, (sled::IVec, Breakdown)> = HashMap::new();
         for entry in separate.iter() {
             let (key, bytes) = entry?;
-            let charge_id = key.rsplit(|byte| *byte == b'/').next().unwrap_or_default();
-            let charge_id = String::from_utf8_lossy(charge_id).into_owned();
-            by_charge.insert(charge_id, (key, decode(&bytes)?));
+            let (_, _, charge_id) = keys::split_owned(&key)
+                .ok_or_else(|| StoreError::Corrupt(format!("breakdown key {key:?}")))?;
+            by_charge.insert(charge_id.to_owned(), (key.clone(), decode(&bytes)?));
         }
         // The idempotency records first: they are found through the charges' breakdowns.
         let idempotency = self.tree(TreeId::Idempotency);
