@@ -174,7 +174,7 @@ async fn a_rule_refusing_the_cart_is_a_400_that_charges_nothing() {
     assert!(resp.body["error"]["message"].as_str().unwrap().contains("EXPIRED"), "{}", resp.text);
 
     let mut wrong_currency = cart_body(&customer);
-    wrong_currency["currency"] = json!("eur");
+    wrong_currency["currency"] = json!("jpy");
     let resp = api.post("/v1/charges", &wrong_currency).await;
     assert_error(&resp, 400, "validation_error");
     assert!(

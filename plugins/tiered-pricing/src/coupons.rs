@@ -11,7 +11,10 @@ const BPS_PER_WHOLE: i128 = 10_000;
 pub enum CouponKind {
     /// A share of the subtotal off, in basis points: 1000 is 10 %.
     Percent { off_bps: u32 },
-    /// A fixed amount off; only in its own currency, as a rule has no exchange rate.
+    /// A fixed amount off, in its own currency only: a rule has no exchange rate, and the same
+    /// minor amount elsewhere is another discount (500 is $5.00 but R5.00 or KSh 5). In any other
+    /// currency it is refused, naming its own, rather than skipped: skipping would charge the
+    /// customer more than the coupon they gave promised, without telling them.
     Fixed { off_minor: Amount, currency: &'static str },
 }
 
@@ -37,7 +40,7 @@ pub const COUPONS: &[Coupon] = &[
         kind: CouponKind::Percent { off_bps: 1000 },
         expires_at: 1_830_297_600,
     },
-    // 2027-07-01T00:00:00Z
+    // 2027-07-01T00:00:00Z. $5.00 off, for usd carts only (see `CouponKind::Fixed`).
     Coupon {
         code: "FIVEOFF",
         kind: CouponKind::Fixed { off_minor: 500, currency: "usd" },
@@ -124,7 +127,8 @@ fn wanted_amount_minor(
 #[cfg(test)]
 mod tests {
     //! Expiry to the second, unknown and expired coupons named in the error, half-up percent
-    //! rounding, the cap at the subtotal, and the order coupons stack in.
+    //! rounding, the cap at the subtotal, the order coupons stack in, and a fixed coupon refused
+    //! outside its currency.
     use super::*;
 
     const WELCOME10_EXPIRES_AT: Timestamp = 1_830_297_600;
@@ -232,9 +236,15 @@ mod tests {
 
     #[test]
     fn a_fixed_coupon_in_another_currency_is_refused() {
-        let message = error_message(discounts(&codes(&["FIVEOFF"]), 1000, "eur", NOW));
-        assert_eq!(message, "coupon `FIVEOFF` is for usd, not eur");
-        // A percent coupon has no currency.
-        assert!(discounts(&codes(&["WELCOME10"]), 1000, "eur", NOW).is_ok());
+        for currency in ["zar", "kes", "ngn", "eur", "gbp", "jpy"] {
+            let message = error_message(discounts(&codes(&["FIVEOFF"]), 100_000, currency, NOW));
+            assert_eq!(message, format!("coupon `FIVEOFF` is for usd, not {currency}"));
+            // Even on a subtotal it would have been capped to nothing: the coupon is not
+            // silently dropped.
+            assert!(discounts(&codes(&["FIVEOFF"]), 0, currency, NOW).is_err(), "{currency}");
+            // A percent coupon has no currency.
+            let percent = discounts(&codes(&["WELCOME10"]), 100_000, currency, NOW).unwrap();
+            assert_eq!(percent, vec![DiscountLine { code: "WELCOME10".into(), amount: 10_000 }]);
+        }
     }
 }

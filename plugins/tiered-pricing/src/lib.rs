@@ -1,13 +1,15 @@
 //! Kassa's bundled pricing rule: each line priced from the rule's own tier table, then the
 //! customer's coupons taken off the subtotal.
 //!
-//! - `tiers`: the embedded per-sku tier table (graduated or volume) and what a quantity costs.
+//! - `tiers`: the embedded per-sku tier table (graduated or volume), its prices in each currency
+//!   (zar, kes, ngn, usd, eur, gbp), and what a quantity costs.
 //! - `coupons`: the embedded coupon table, expiry to the second, and the discounts they give.
 //!
-//! A sku without a table is priced at its catalogue `unit_amount × quantity`. Every refusal is
-//! `RuleError::InvalidInput` naming what was refused: a zero quantity, a negative catalogue
-//! price, a tiered sku in a currency its table does not have, an unknown, expired or repeated
-//! coupon, or an amount that would overflow an `i64`.
+//! A sku without a table is priced at its catalogue `unit_amount × quantity`, in any currency.
+//! Every refusal is `RuleError::InvalidInput` naming what was refused: a zero quantity, a negative
+//! catalogue price, a tiered sku in a currency its table has no prices in (naming those it has),
+//! an unknown, expired or repeated coupon, a fixed coupon in another currency than its own, or an
+//! amount that would overflow an `i64`.
 
 mod coupons;
 mod tiers;
@@ -51,13 +53,17 @@ fn price_line(line: &LineItem, currency: &str) -> Result<PricedLine, RuleError> 
         return Err(RuleError::InvalidInput(format!("line `{sku}` has quantity 0")));
     }
     let amount = match tiers::find(sku) {
-        Some(table) if table.currency != currency => {
-            return Err(RuleError::InvalidInput(format!(
-                "sku `{sku}` has tiers in {} only, not {currency}",
-                table.currency
-            )));
-        }
-        Some(table) => table.amount_minor(line.quantity),
+        // The catalogue price is not a fallback for a tiered sku: it would charge a price the
+        // table does not set, so a currency without prices is refused, naming the ones it has.
+        Some(table) => match table.in_currency(currency) {
+            Some(tiers) => tiers.amount_minor(line.quantity),
+            None => {
+                return Err(RuleError::InvalidInput(format!(
+                    "sku `{sku}` has tiers in {} only, not {currency}",
+                    table.currencies().join(", ")
+                )));
+            }
+        },
         None if line.unit_amount < 0 => {
             return Err(RuleError::InvalidInput(format!(
                 "line `{sku}` has a negative unit amount {}",
@@ -73,7 +79,7 @@ fn price_line(line: &LineItem, currency: &str) -> Result<PricedLine, RuleError> 
 #[cfg(test)]
 mod tests {
     //! The rule end to end through its trait: tiered and catalogue lines side by side, the
-    //! subtotal and total, and each refusal.
+    //! subtotal and total, the same cart in each currency the tiers price, and each refusal.
     use kassa_rules_sdk::{CustomerContext, DiscountLine};
 
     use super::*;
@@ -86,9 +92,13 @@ mod tests {
     }
 
     fn input(lines: Vec<LineItem>, coupons: &[&str]) -> PricingInput {
+        input_in("usd", lines, coupons)
+    }
+
+    fn input_in(currency: &str, lines: Vec<LineItem>, coupons: &[&str]) -> PricingInput {
         PricingInput {
             lines,
-            currency: "usd".to_owned(),
+            currency: currency.to_owned(),
             customer: CustomerContext::default(),
             coupons: coupons.iter().map(|code| code.to_string()).collect(),
             now: NOW,
@@ -169,11 +179,96 @@ mod tests {
         assert_eq!(message, "line `widget` has a negative unit amount -1");
     }
 
+    /// The amount of each line and the subtotal of `lines` priced in `currency`, without coupons.
+    fn priced_in(currency: &str, lines: Vec<LineItem>) -> (Vec<Amount>, Amount) {
+        let output = TieredPricing::price(input_in(currency, lines, &[])).unwrap();
+        assert_eq!(output.currency, currency);
+        assert_eq!(output.total, output.subtotal, "no coupons, nothing off");
+        (output.lines.iter().map(|line| line.amount).collect(), output.subtotal)
+    }
+
+    /// The README's cart: 12 seats cross the first graduated edge, 150 GB the first volume edge,
+    /// and a course at its catalogue price.
+    fn readme_cart() -> Vec<LineItem> {
+        vec![line("seat", 12, 0), line("storage-gb", 150, 0), line("course", 1, 5000)]
+    }
+
     #[test]
-    fn a_tiered_sku_in_another_currency_is_refused() {
-        let mut eur = input(vec![line("seat", 1, 1000)], &[]);
-        eur.currency = "eur".to_owned();
-        assert_eq!(refusal(eur), "sku `seat` has tiers in usd only, not eur");
+    fn usd_keeps_its_prices() {
+        // Seats: 10 × $10.00 + 2 × $8.00. Storage: all 150 GB at $0.40.
+        assert_eq!(priced_in("usd", readme_cart()), (vec![11_600, 6000, 5000], 22_600));
+        // The README's walk-through: 12 seats and the course.
+        let (_, subtotal) = priced_in("usd", vec![line("seat", 12, 0), line("course", 1, 5000)]);
+        assert_eq!(subtotal, 16_600);
+    }
+
+    #[test]
+    fn zar_is_priced_from_its_own_table() {
+        // Seats: 10 × R175 + 2 × R140. Storage: all 150 GB at R7.00.
+        assert_eq!(priced_in("zar", readme_cart()), (vec![203_000, 105_000, 5000], 313_000));
+    }
+
+    #[test]
+    fn kes_is_priced_from_its_own_table() {
+        // Seats: 10 × KSh 1,250 + 2 × KSh 1,000. Storage: all 150 GB at KSh 52.
+        assert_eq!(priced_in("kes", readme_cart()), (vec![1_450_000, 780_000, 5000], 2_235_000));
+    }
+
+    #[test]
+    fn ngn_is_priced_from_its_own_table() {
+        // Seats: 10 × ₦15,000 + 2 × ₦12,000. Storage: all 150 GB at ₦600.
+        assert_eq!(
+            priced_in("ngn", readme_cart()),
+            (vec![17_400_000, 9_000_000, 5000], 26_405_000)
+        );
+    }
+
+    #[test]
+    fn eur_is_priced_from_its_own_table() {
+        // Seats: 10 × €9.00 + 2 × €7.20. Storage: all 150 GB at €0.36.
+        assert_eq!(priced_in("eur", readme_cart()), (vec![10_440, 5400, 5000], 20_840));
+    }
+
+    #[test]
+    fn gbp_is_priced_from_its_own_table() {
+        // Seats: 10 × £7.50 + 2 × £6.00. Storage: all 150 GB at 32p.
+        assert_eq!(priced_in("gbp", readme_cart()), (vec![8700, 4800, 5000], 18_500));
+    }
+
+    #[test]
+    fn a_tiered_sku_in_a_currency_without_prices_is_refused_naming_those_it_has() {
+        let message = refusal(input_in("jpy", vec![line("seat", 1, 1000)], &[]));
+        assert_eq!(message, "sku `seat` has tiers in usd, zar, kes, ngn, eur, gbp only, not jpy");
+        let message = refusal(input_in("jpy", vec![line("storage-gb", 1, 50)], &[]));
+        assert_eq!(
+            message,
+            "sku `storage-gb` has tiers in usd, zar, kes, ngn, eur, gbp only, not jpy"
+        );
+        // Currencies are lower-case codes and matched exactly.
+        let message = refusal(input_in("USD", vec![line("seat", 1, 1000)], &[]));
+        assert!(message.ends_with("only, not USD"), "{message}");
+    }
+
+    #[test]
+    fn an_untiered_sku_is_priced_at_its_catalogue_price_in_any_currency() {
+        for currency in ["usd", "zar", "kes", "ngn", "eur", "gbp", "jpy"] {
+            let (amounts, subtotal) = priced_in(currency, vec![line("course", 3, 4999)]);
+            assert_eq!((amounts, subtotal), (vec![3 * 4999], 3 * 4999), "{currency}");
+        }
+    }
+
+    #[test]
+    fn a_percent_coupon_applies_in_every_currency_and_a_usd_coupon_in_usd_only() {
+        let output =
+            TieredPricing::price(input_in("zar", vec![line("seat", 12, 0)], &["WELCOME10"]))
+                .unwrap();
+        assert_eq!(
+            output.discounts,
+            vec![DiscountLine { code: "WELCOME10".into(), amount: 20_300 }]
+        );
+        assert_eq!(output.total, 203_000 - 20_300);
+        let message = refusal(input_in("zar", vec![line("seat", 12, 0)], &["FIVEOFF"]));
+        assert_eq!(message, "coupon `FIVEOFF` is for usd, not zar");
     }
 
     #[test]
