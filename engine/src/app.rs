@@ -17,6 +17,7 @@ use crate::actor::registry::RegistryLimits;
 use crate::actor::{Registry, Services};
 use crate::api::auth::{ApiKeys, hash_key};
 use crate::api::{self, App};
+use crate::billing;
 use crate::config::{Config, SecretValue};
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
@@ -81,17 +82,17 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
+    let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);
     let services = Services {
         store: Arc::clone(&store),
         gateways: gateways.clone(),
         gateway_timeout: config.gateway_timeout(),
         reconcile_after: config.reconcile_after(),
+        rules: Arc::clone(&rules),
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
     ensure_dev_key(&config, &sled).await?;
-
-    let rules = open_rules(&config, Arc::clone(&store)).await?;
 
     let report = recovery::run(store.as_ref(), &registry).await?;
     if report.found > 0 {
@@ -110,6 +111,12 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     }
 
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
+    billing::scheduler::resume(Arc::clone(&store), registry.clone()).await.map_err(store_error)?;
+    tokio::spawn(billing::scheduler::run_live(
+        Arc::clone(&store),
+        registry.clone(),
+        Duration::from_millis(config.billing.scheduler_interval_ms),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await

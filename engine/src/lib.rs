@@ -7,11 +7,13 @@
 //! - [`recovery`]: settles what a crash left `processing`, at start-up;
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
 //! - [`gateways`]: the enabled payment gateways and the router over them, built from config;
+//! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
 pub mod actor;
 pub mod api;
 pub mod app;
+pub mod billing;
 pub mod config;
 pub mod domain;
 pub mod gateways;

@@ -106,3 +106,35 @@ pub const RULE_STDERR_BYTES_MAX: usize = 16 * 1024;
 
 /// Largest tax rate a tax rule may return: 100 %.
 pub const TAX_RATE_BPS_MAX: u32 = 10_000;
+
+/// Seats on one subscription (API contract).
+pub const SUBSCRIPTION_QUANTITY_MAX: u32 = 10_000;
+
+/// Longest free trial, in days (API contract): two years.
+pub const TRIAL_DAYS_MAX: u32 = 730;
+
+/// Longest `days_until_due` of a `send_invoice` subscription: a school's bursar may take a
+/// term, not a decade.
+pub const DAYS_UNTIL_DUE_MAX: u32 = 365;
+
+/// Features one plan may grant.
+pub const PLAN_FEATURES_MAX: usize = 100;
+
+/// An unpaid first invoice (or a `pending_if_incomplete` change) is given up after 23 hours, as
+/// Stripe does: a pending M-Pesa or 3-D Secure payment is long over by then.
+pub const INCOMPLETE_EXPIRY_SECS: i64 = 23 * 3600;
+
+/// Farthest a test clock moves in one advance (API contract): two years.
+pub const TEST_CLOCK_ADVANCE_SECS_MAX: i64 = 2 * 366 * 86_400;
+
+/// Subscriptions renewed at once by one scheduler round or clock advance: enough to keep both
+/// cores and the group commit busy, few enough that one advance cannot flood every actor's
+/// mailbox.
+pub const RENEWALS_IN_FLIGHT_MAX: usize = 512;
+
+/// Due schedule entries read per scheduler round; the rest are read by the next round.
+pub const SCHEDULE_BATCH_MAX: usize = 10_000;
+
+/// Periods one subscription may renew in one step (engine down for years, an advance of two
+/// years of daily periods): bounds one actor turn; the rest follows in the next round.
+pub const RENEWALS_PER_STEP_MAX: usize = 800;

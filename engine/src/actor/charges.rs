@@ -26,6 +26,9 @@ use crate::domain::{
 };
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
+/// The one gateway that objects on a test clock may use.
+const SANDBOX: &str = "sandbox";
+
 struct StartedCharge {
     charge: Charge,
     recorded: DurableTicket,
@@ -152,6 +155,7 @@ impl CustomerActor {
                 id: method_id.to_string(),
             })?;
         let customer = &state.customer;
+        let on_test_clock = customer.test_clock.is_some();
         let route = RouteInput {
             currency: message.amount.currency,
             method_type: method_type(&method),
@@ -184,6 +188,7 @@ impl CustomerActor {
             attempt: 1,
             next_action: None,
             dispute: None,
+            invoice: message.invoice.clone(),
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -193,7 +198,21 @@ impl CustomerActor {
             description: charge.description.clone(),
             customer: Some(customer_ref),
         };
+        if on_test_clock && first_gateway != SANDBOX {
+            return Err(ActorError::invalid(
+                "test_clock_live_gateway",
+                None,
+                format!(
+                    "customer {} lives on a test clock and moves no real money, but this charge \
+                     would go to {first_gateway}: route it to the sandbox",
+                    self.key.customer
+                ),
+            ));
+        }
         router.check_charge(&route.query(), &request).map_err(refused_before_recording)?;
+        if let Some(invoice) = &message.invoice {
+            changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
+        }
         changes.push(Write::NewCharge(charge.clone()));
         changes.push(Write::Event(Event::new(
             EventKind::ChargeProcessing,
@@ -258,6 +277,9 @@ impl CustomerActor {
                 };
                 changes.push(Write::Charge(charge.clone()));
                 changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
+                if charge.invoice.is_some() {
+                    changes.writes.extend(self.invoice_charge_settled(&charge)?);
+                }
                 let in_flight = InFlightObject::Charge(charge.id.clone());
                 let outcome = Outcome::Charge(charge.clone());
                 if let Some(write) = self.idempotency_settlement(
@@ -448,6 +470,7 @@ mod tests {
             attempt: 1,
             next_action: None,
             dispute: None,
+            invoice: None,
         }
     }
 

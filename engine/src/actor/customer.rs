@@ -20,7 +20,7 @@ use super::IdempotencyTicket;
 use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
-use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus};
+use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus, Subscription};
 use crate::limits::RECONCILE_DELAY_MAX;
 use crate::store::{
     ChangeSet, DurableTicket, IdempotencyState, InFlightObject, Outcome, StoreError, Unsettled,
@@ -35,6 +35,8 @@ pub(super) struct CustomerState {
     /// Refund amounts under way per charge, so that concurrent refunds never add up to more
     /// than the charge: they count against it from the moment they are recorded.
     pub refunds_pending: HashMap<ChargeId, i64>,
+    /// Oldest first; every one the customer ever had, ended ones included.
+    pub subscriptions: Vec<Subscription>,
 }
 
 pub struct CustomerActor {
@@ -42,7 +44,7 @@ pub struct CustomerActor {
     generation: u64,
     pub(super) services: Services,
     registry: Weak<RegistryInner>,
-    state: Result<CustomerState, StoreError>,
+    pub(super) state: Result<CustomerState, StoreError>,
     /// Gateway calls and durability waits under way; the actor does not stop while any are.
     pub(super) in_flight: usize,
     /// Set when the actor has decided to stop: it then refuses new state changes, which the
@@ -135,6 +137,12 @@ impl CustomerActor {
             IdempotencyState::InFlight(InFlightObject::Refund(id)) => {
                 store.refund(account, &id)?.map(Outcome::Refund)
             }
+            IdempotencyState::InFlight(InFlightObject::Subscription(id)) => {
+                store.subscription(account, &id)?.map(Outcome::Subscription)
+            }
+            IdempotencyState::InFlight(InFlightObject::Invoice(id)) => {
+                store.invoice(account, &id)?.map(Outcome::Invoice)
+            }
         };
         Ok(outcome)
     }
@@ -197,7 +205,8 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
                 refund.amount.amount_minor;
         }
     }
-    Ok(CustomerState { customer, payment_methods, refunds_pending })
+    let subscriptions = store.subscriptions(&key.account, &key.customer)?;
+    Ok(CustomerState { customer, payment_methods, refunds_pending, subscriptions })
 }
 
 impl Actor for CustomerActor {

@@ -8,8 +8,8 @@ use super::settlement::Settlement;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Charge, ChargeStatus};
 use crate::domain::{
-    ChargeId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind, Refund,
-    RefundReason,
+    ChargeId, InvoiceId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind,
+    Refund, RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -53,6 +53,8 @@ pub struct CreateCharge {
     pub metadata: Metadata,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: String,
+    /// The invoice the charge pays: its settlement settles the invoice in the same change.
+    pub invoice: Option<InvoiceId>,
 }
 
 #[derive(Clone, Message)]

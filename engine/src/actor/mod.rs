@@ -5,8 +5,9 @@
 //! - [`customer`]: the actor, its state and lifecycle;
 //! - [`messages`]: what the API and recovery ask of it;
 //! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`], [`gateway_events`]: one file
-//!   per flow.
+//!   per flow; [`billing`]: subscriptions, renewals and invoices.
 
+pub mod billing;
 pub mod charges;
 pub mod customer;
 pub mod gateway_events;
@@ -41,6 +42,8 @@ pub struct Services {
     pub gateway_timeout: Duration,
     /// How long after an unknown gateway outcome the gateway is first asked again.
     pub reconcile_after: Duration,
+    /// Pricing, proration and tax rules, for invoices.
+    pub rules: Arc<crate::rules::Rules>,
 }
 
 /// Which customer an actor serves.
@@ -65,6 +68,9 @@ pub enum ActorError {
     IdempotencyReused,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// A rule refused or failed while an invoice was priced, taxed or prorated.
+    #[error(transparent)]
+    Rule(#[from] crate::rules::CallError),
     #[error("the customer's actor is not available: {0}")]
     Unavailable(String),
     /// The actor is stopping and refused the message before doing anything; the registry sends

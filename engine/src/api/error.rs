@@ -233,6 +233,7 @@ impl From<ActorError> for ApiError {
             ActorError::Store(error) => ApiError::internal(error),
             ActorError::Unavailable(message) => ApiError::gateway_unavailable(message),
             ActorError::Stopping => ApiError::internal("an actor's stop reached the API"),
+            ActorError::Rule(error) => ApiError::from(QuoteError::Rule(error)),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::request::ApiRequest;
 use crate::actor::IdempotencyTicket;
 use crate::domain::AccountId;
-use crate::store::{IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Store};
+use crate::store::{IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Store, Write};
 
 const CLAIM_SHARDS: usize = 64;
 
@@ -66,6 +66,24 @@ impl Drop for Claim<'_> {
             self.claims.shard(&self.entry).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         claimed.remove(&self.entry);
     }
+}
+
+/// Records `outcome` as the answer of the request `ticket` came with, durably: for requests
+/// that change no customer, so no actor writes it with their effect.
+pub async fn record(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    ticket: Option<IdempotencyTicket>,
+    outcome: &Outcome,
+) -> Result<(), ApiError> {
+    let Some(ticket) = ticket else { return Ok(()) };
+    let Write::Idempotency { key, record } =
+        Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome.clone())
+    else {
+        unreachable!("idempotency_completed makes an idempotency write");
+    };
+    store.put_idempotency(account, &key, &record)?.wait().await?;
+    Ok(())
 }
 
 /// SHA-256 over method, path and canonical body.
@@ -154,6 +172,16 @@ fn current(
         InFlightObject::Refund(id) => {
             store.refund(account, &id)?.map(Outcome::Refund).ok_or_else(|| {
                 ApiError::internal(format!("idempotency record names missing refund {id}"))
+            })
+        }
+        InFlightObject::Subscription(id) => {
+            store.subscription(account, &id)?.map(Outcome::Subscription).ok_or_else(|| {
+                ApiError::internal(format!("idempotency record names missing subscription {id}"))
+            })
+        }
+        InFlightObject::Invoice(id) => {
+            store.invoice(account, &id)?.map(Outcome::Invoice).ok_or_else(|| {
+                ApiError::internal(format!("idempotency record names missing invoice {id}"))
             })
         }
     }

@@ -6,6 +6,7 @@
 //! in a task of its own, so a client that hangs up never cancels a state change half-way.
 
 pub mod auth;
+pub mod billing_views;
 pub mod error;
 pub mod handlers;
 pub mod idempotency;
@@ -49,7 +50,7 @@ pub struct App {
     pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,
     pub claims: idempotency::Claims,
-    pub rules: Rules,
+    pub rules: Arc<Rules>,
     /// Largest rule upload (`rules.upload_max_bytes`).
     pub upload_max_bytes: usize,
     pub request_timeout: Duration,

@@ -42,6 +42,36 @@ impl PageRequest {
         Ok(PageRequest { limit, starting_after: raw.starting_after })
     }
 
+    /// A list's page and its filters: the query's `filters` keys are taken out (each at most
+    /// once) and the rest must be `limit` and `starting_after`.
+    pub fn parse_filtered(
+        query: &str,
+        filters: &[&str],
+    ) -> Result<(PageRequest, std::collections::HashMap<String, String>), ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|error| ApiError::validation("query", format!("bad query string: {error}")))?;
+        let mut found = std::collections::HashMap::new();
+        let mut rest = Vec::new();
+        for (key, value) in pairs {
+            if filters.contains(&key.as_str()) {
+                if found.insert(key.clone(), value).is_some() {
+                    return Err(ApiError::validation(key, "given more than once"));
+                }
+            } else {
+                rest.push((key, value));
+            }
+        }
+        let rest = serde_urlencoded::to_string(&rest)
+            .map_err(|error| ApiError::validation("query", error.to_string()))?;
+        let page = PageRequest::parse(&rest).map_err(|_| {
+            ApiError::validation(
+                "query",
+                format!("this list takes `limit`, `starting_after` and {}", filters.join(", ")),
+            )
+        })?;
+        Ok((page, found))
+    }
+
     /// Pages a list that is already newest first and small enough to hold (a customer's
     /// payment methods): the items after `starting_after`, at most `limit` of them.
     pub fn apply<T>(&self, items: Vec<T>, id_of: impl Fn(&T) -> &str) -> (Vec<T>, bool) {

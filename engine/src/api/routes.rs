@@ -5,10 +5,11 @@ use warp::http::Method;
 use super::App;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, charges, customers, disputes, events, health, payment_methods, plugins, refunds,
-    sandbox, webhooks,
+    Reply, charges, customers, disputes, events, health, invoices, payment_methods, plans, plugins,
+    refunds, sandbox, subscriptions, test_clocks, webhooks,
 };
 use super::request::ApiRequest;
+use crate::actor::billing::messages::InvoiceAction;
 
 pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
     let segments = request.segments();
@@ -31,7 +32,60 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
             let account = &account;
             match (method, rest) {
                 (&Method::POST, ["customers"]) => customers::create(app, request, account).await,
+                (&Method::GET, ["customers"]) => customers::list(app, request, account).await,
                 (&Method::GET, ["customers", id]) => customers::retrieve(app, account, id).await,
+                (&Method::POST, ["customers", id]) => {
+                    customers::update(app, request, account, id).await
+                }
+                (&Method::GET, ["customers", id, "subscriptions"]) => {
+                    subscriptions::list_for_customer(app, request, account, id).await
+                }
+                (&Method::POST, ["plans"]) => plans::create(app, request, account).await,
+                (&Method::GET, ["plans"]) => plans::list(app, request, account).await,
+                (&Method::GET, ["plans", id]) => plans::retrieve(app, account, id).await,
+                (&Method::POST, ["plans", id]) => plans::update(app, request, account, id).await,
+                (&Method::POST, ["subscriptions"]) => {
+                    subscriptions::create(app, request, account).await
+                }
+                (&Method::GET, ["subscriptions", id]) => {
+                    subscriptions::retrieve(app, account, id).await
+                }
+                (&Method::POST, ["subscriptions", id]) => {
+                    subscriptions::update(app, request, account, id).await
+                }
+                (&Method::POST, ["subscriptions", id, "cancel"]) => {
+                    subscriptions::cancel(app, request, account, id).await
+                }
+                (&Method::POST, ["subscriptions", id, "reactivate"]) => {
+                    subscriptions::reactivate(app, request, account, id).await
+                }
+                (&Method::GET, ["subscriptions", id, "upcoming_invoice"]) => {
+                    subscriptions::upcoming_invoice(app, request, account, id).await
+                }
+                (&Method::GET, ["invoices"]) => invoices::list(app, request, account).await,
+                (&Method::GET, ["invoices", id]) => invoices::retrieve(app, account, id).await,
+                (&Method::POST, ["invoices", id, "pay"]) => {
+                    invoices::act(app, request, account, id, InvoiceAction::Pay).await
+                }
+                (&Method::POST, ["invoices", id, "void"]) => {
+                    invoices::act(app, request, account, id, InvoiceAction::Void).await
+                }
+                (&Method::POST, ["invoices", id, "mark_uncollectible"]) => {
+                    let action = InvoiceAction::MarkUncollectible;
+                    invoices::act(app, request, account, id, action).await
+                }
+                (&Method::POST, ["test_clocks"]) => {
+                    test_clocks::create(app, request, account).await
+                }
+                (&Method::GET, ["test_clocks", id]) => {
+                    test_clocks::retrieve(app, account, id).await
+                }
+                (&Method::DELETE, ["test_clocks", id]) => {
+                    test_clocks::delete(app, account, id).await
+                }
+                (&Method::POST, ["test_clocks", id, "advance"]) => {
+                    test_clocks::advance(app, request, account, id).await
+                }
                 (&Method::POST, ["customers", id, "payment_methods"]) => {
                     payment_methods::attach(app, request, account, id).await
                 }
@@ -77,7 +131,18 @@ fn is_v1_route(path: &[&str]) -> bool {
         path,
         ["customers"]
             | ["customers", _]
-            | ["customers", _, "payment_methods" | "charges"]
+            | ["customers", _, "payment_methods" | "charges" | "subscriptions"]
+            | ["plans"]
+            | ["plans", _]
+            | ["subscriptions"]
+            | ["subscriptions", _]
+            | ["subscriptions", _, "cancel" | "reactivate" | "upcoming_invoice"]
+            | ["invoices"]
+            | ["invoices", _]
+            | ["invoices", _, "pay" | "void" | "mark_uncollectible"]
+            | ["test_clocks"]
+            | ["test_clocks", _]
+            | ["test_clocks", _, "advance"]
             | ["payment_methods", _]
             | ["charges"]
             | ["charges", _]
@@ -103,6 +168,22 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "customers", _] => "/v1/customers/{id}",
         ["v1", "customers", _, "payment_methods"] => "/v1/customers/{id}/payment_methods",
         ["v1", "customers", _, "charges"] => "/v1/customers/{id}/charges",
+        ["v1", "customers", _, "subscriptions"] => "/v1/customers/{id}/subscriptions",
+        ["v1", "plans"] => "/v1/plans",
+        ["v1", "plans", _] => "/v1/plans/{id}",
+        ["v1", "subscriptions"] => "/v1/subscriptions",
+        ["v1", "subscriptions", _] => "/v1/subscriptions/{id}",
+        ["v1", "subscriptions", _, "cancel"] => "/v1/subscriptions/{id}/cancel",
+        ["v1", "subscriptions", _, "reactivate"] => "/v1/subscriptions/{id}/reactivate",
+        ["v1", "subscriptions", _, "upcoming_invoice"] => "/v1/subscriptions/{id}/upcoming_invoice",
+        ["v1", "invoices"] => "/v1/invoices",
+        ["v1", "invoices", _] => "/v1/invoices/{id}",
+        ["v1", "invoices", _, "pay"] => "/v1/invoices/{id}/pay",
+        ["v1", "invoices", _, "void"] => "/v1/invoices/{id}/void",
+        ["v1", "invoices", _, "mark_uncollectible"] => "/v1/invoices/{id}/mark_uncollectible",
+        ["v1", "test_clocks"] => "/v1/test_clocks",
+        ["v1", "test_clocks", _] => "/v1/test_clocks/{id}",
+        ["v1", "test_clocks", _, "advance"] => "/v1/test_clocks/{id}/advance",
         ["v1", "payment_methods", _] => "/v1/payment_methods/{id}",
         ["v1", "charges"] => "/v1/charges",
         ["v1", "charges", _] => "/v1/charges/{id}",

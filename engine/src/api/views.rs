@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warp::http::StatusCode;
 
+use super::billing_views;
 use super::error::ApiError;
 use crate::domain::money::currency_code;
 use crate::domain::{
@@ -34,6 +35,10 @@ pub fn customer(customer: &Customer) -> Value {
             "type": id.kind,
             "value": id.value,
         })).collect::<Vec<_>>(),
+        "balance": customer.balance_minor,
+        "currency": customer.currency.map(currency_code),
+        "invoice_prefix": customer.invoice_prefix,
+        "test_clock": customer.test_clock.as_ref().map(|id| id.as_str()),
     })
 }
 
@@ -81,6 +86,7 @@ pub struct ChargeView<'a> {
     breakdown: Option<BreakdownView<'a>>,
     disputed: bool,
     dispute: Option<&'a str>,
+    invoice: Option<&'a str>,
 }
 
 pub fn charge(charge: &Charge) -> ChargeView<'_> {
@@ -106,6 +112,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         breakdown: charge.breakdown.as_deref().map(breakdown),
         disputed: charge.dispute.is_some(),
         dispute: charge.dispute.as_ref().map(DisputeId::as_str),
+        invoice: charge.invoice.as_ref().map(|id| id.as_str()),
     }
 }
 
@@ -324,6 +331,23 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         ),
         Outcome::Charge(record) => charge_outcome(record),
         Outcome::Refund(record) => (StatusCode::OK, to_json(&refund(record))),
+        Outcome::Plan(record) => (StatusCode::OK, to_json(&billing_views::plan(record))),
+        Outcome::TestClock(record) => (StatusCode::OK, to_json(&billing_views::test_clock(record))),
+        Outcome::Subscription(record) => {
+            (StatusCode::OK, to_json(&billing_views::subscription(record)))
+        }
+        Outcome::SubscriptionDeclined { subscription, charge } => {
+            let (status, body) = charge_outcome(charge);
+            if status == StatusCode::OK {
+                return (StatusCode::OK, to_json(&billing_views::subscription(subscription)));
+            }
+            let mut error: Value = serde_json::from_slice(&body).expect("an error body is JSON");
+            error["error"]["subscription"] = json!(subscription.id.as_str());
+            (status, to_json(&error))
+        }
+        Outcome::Invoice(record) => {
+            (StatusCode::OK, to_json(&billing_views::invoice(record, false)))
+        }
     }
 }
 
@@ -401,6 +425,7 @@ mod tests {
             attempt: 1,
             next_action: None,
             dispute: None,
+            invoice: None,
         }
     }
 
@@ -444,6 +469,7 @@ mod tests {
                 },
                 "disputed": false,
                 "dispute": null,
+                "invoice": null,
             })
         );
     }

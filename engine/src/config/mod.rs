@@ -23,8 +23,8 @@ pub use gateways::{
     GatewaysConfig, MpesaGatewayConfig, SandboxGatewayConfig, SecretValue, StripeGatewayConfig,
 };
 pub use sections::{
-    AccountConfig, ActorsConfig, BreakerSettings, LogConfig, LogFormat, RoutingConfig, RulesConfig,
-    ServerConfig, StorageConfig, WebhooksConfig,
+    AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, LogConfig, LogFormat,
+    RoutingConfig, RulesConfig, ServerConfig, StorageConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,6 +39,7 @@ pub struct Config {
     pub gateways: GatewaysConfig,
     pub rules: RulesConfig,
     pub webhooks: WebhooksConfig,
+    pub billing: BillingConfig,
 }
 
 /// A configuration error: the key at fault and what is wrong, printed as one line.
@@ -150,6 +151,7 @@ impl Config {
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
         positive("webhooks.apply_concurrency", self.webhooks.apply_concurrency as u64)?;
         positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
+        positive("billing.scheduler_interval_ms", self.billing.scheduler_interval_ms)?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
             return Err(config_error(
                 "gateways.reconcile_after_secs",

@@ -171,3 +171,17 @@ impl Default for BreakerSettings {
         BreakerSettings { failures_to_open: 5, cool_down_ms: 30_000 }
     }
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// How often the real-time schedule is looked at for renewals, trial ends and scheduled
+    /// cancellations that have fallen due.
+    pub scheduler_interval_ms: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig { scheduler_interval_ms: 1_000 }
+    }
+}

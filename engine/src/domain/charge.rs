@@ -6,7 +6,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Breakdown, ChargeId, CustomerId, DisputeId, Metadata, Money, PaymentMethodId};
+use super::{
+    Breakdown, ChargeId, CustomerId, DisputeId, InvoiceId, Metadata, Money, PaymentMethodId,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChargeStatus {
@@ -95,6 +97,9 @@ pub struct Charge {
     /// The dispute opened on the charge, if any (a charge is disputed at most once).
     #[serde(default)]
     pub dispute: Option<DisputeId>,
+    /// The invoice this charge pays, if it was made to pay one.
+    #[serde(default)]
+    pub invoice: Option<InvoiceId>,
 }
 
 fn first_attempt() -> u32 {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CustomerId, PaymentMethodId};
+use super::{Currency, CustomerId, PaymentMethodId, TestClockId};
 
 /// Free-form key/value pairs the platform attaches to its objects (bounded in `limits`).
 pub type Metadata = BTreeMap<String, String>;
@@ -39,4 +39,36 @@ pub struct Customer {
     /// Read by tax rules (reverse charge); added after the first release, hence the default.
     #[serde(default)]
     pub tax_ids: Vec<TaxId>,
+    /// Minor units the customer owes (positive) or holds as credit (negative), applied to the
+    /// next invoice. Billing fields were added after the first release, hence the defaults.
+    #[serde(default)]
+    pub balance_minor: i64,
+    /// The currency the customer bills in, fixed by its first subscription or invoice.
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    /// Starts every invoice number of the customer (`{prefix}-0001`); fixed at creation.
+    #[serde(default)]
+    pub invoice_prefix: String,
+    /// Invoice numbers given so far: the next finalized invoice gets this plus one.
+    #[serde(default)]
+    pub invoices_numbered: u32,
+    /// The test clock the customer lives by, if any: then nothing of it reads the real clock.
+    #[serde(default)]
+    pub test_clock: Option<TestClockId>,
+}
+
+impl Customer {
+    /// The number the next finalized invoice gets, counted in.
+    pub fn next_invoice_number(&mut self) -> String {
+        self.invoices_numbered += 1;
+        format!("{}-{:04}", self.invoice_prefix, self.invoices_numbered)
+    }
+}
+
+/// A fresh invoice prefix: 8 upper-case letters and digits, without the ones easily misread.
+pub fn generate_invoice_prefix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
 }

@@ -23,6 +23,14 @@ pub enum EventKind {
     DisputeOpened,
     DisputeUpdated,
     DisputeClosed,
+    CustomerUpdated,
+    SubscriptionCreated,
+    SubscriptionUpdated,
+    SubscriptionRenewed,
+    SubscriptionCanceled,
+    InvoiceFinalized,
+    InvoiceVoided,
+    InvoiceMarkedUncollectible,
 }
 
 impl EventKind {
@@ -42,6 +50,14 @@ impl EventKind {
             EventKind::DisputeOpened => "dispute.opened",
             EventKind::DisputeUpdated => "dispute.updated",
             EventKind::DisputeClosed => "dispute.closed",
+            EventKind::CustomerUpdated => "customer.updated",
+            EventKind::SubscriptionCreated => "customer.subscription.created",
+            EventKind::SubscriptionUpdated => "customer.subscription.updated",
+            EventKind::SubscriptionRenewed => "customer.subscription.renewed",
+            EventKind::SubscriptionCanceled => "customer.subscription.deleted",
+            EventKind::InvoiceFinalized => "invoice.finalized",
+            EventKind::InvoiceVoided => "invoice.voided",
+            EventKind::InvoiceMarkedUncollectible => "invoice.marked_uncollectible",
         }
     }
 }

@@ -58,6 +58,11 @@ prefixed_id!(ChargeId, "ch_");
 prefixed_id!(RefundId, "re_");
 prefixed_id!(EventId, "evt_");
 prefixed_id!(DisputeId, "dp_");
+prefixed_id!(PlanId, "plan_");
+prefixed_id!(SubscriptionId, "sub_");
+prefixed_id!(InvoiceId, "in_");
+prefixed_id!(InvoiceLineId, "il_");
+prefixed_id!(TestClockId, "clock_");
 
 /// An account is configured by the operator (`acct_default`, `acct_school`): its id is a name,
 /// not a generated ULID.

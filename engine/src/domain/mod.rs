@@ -7,10 +7,14 @@ pub mod dispute;
 pub mod event;
 pub mod gateway_event;
 pub mod ids;
+pub mod invoice;
 pub mod money;
 pub mod payment_method;
+pub mod plan;
 pub mod plugin;
 pub mod refund;
+pub mod subscription;
+pub mod test_clock;
 pub mod time;
 
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
@@ -19,8 +23,15 @@ pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
 pub use event::{Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
-pub use ids::{AccountId, ChargeId, CustomerId, DisputeId, EventId, PaymentMethodId, RefundId};
+pub use ids::{
+    AccountId, ChargeId, CustomerId, DisputeId, EventId, InvoiceId, InvoiceLineId, PaymentMethodId,
+    PlanId, RefundId, SubscriptionId, TestClockId,
+};
+pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
+pub use plan::{Plan, TaxBehavior};
 pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use refund::{Refund, RefundReason, RefundStatus};
+pub use subscription::{CollectionMethod, PendingLine, Subscription, SubscriptionStatus};
+pub use test_clock::{TestClock, TestClockStatus};

@@ -54,6 +54,11 @@ impl Rules {
         &self.catalog
     }
 
+    /// The country the platform sells from, as tax rules are told.
+    pub fn seller_country(&self) -> &str {
+        &self.seller_country
+    }
+
     /// Prices and taxes `cart` for `customer` at `now` (Unix seconds).
     pub async fn quote(
         &self,
@@ -116,7 +121,7 @@ impl Evaluation {
     }
 }
 
-fn customer_context(customer: &Customer) -> CustomerContext {
+pub(crate) fn customer_context(customer: &Customer) -> CustomerContext {
     CustomerContext {
         country: customer.address.as_ref().map(|address| address.country.clone()),
         region: customer.address.as_ref().and_then(|address| address.region.clone()),
@@ -147,16 +152,31 @@ fn breakdown(priced: Priced, taxed: super::types::Taxed, evaluation: RuleEvaluat
 /// The priced lines with the discounts spread over them in proportion to their amounts
 /// (largest remainder first), so tax is computed on what the customer actually pays per line.
 fn taxable_lines(priced: &Priced) -> Vec<TaxableLine> {
-    let discount = i128::from(priced.subtotal_minor - priced.total_minor);
-    let subtotal = i128::from(priced.subtotal_minor);
-    let mut shares: Vec<(i128, i128)> = priced
+    let amounts: Vec<i64> = priced.lines.iter().map(|line| line.amount_minor).collect();
+    let shares = spread_discount(priced.subtotal_minor - priced.total_minor, &amounts);
+    priced
         .lines
         .iter()
-        .map(|line| {
+        .zip(shares)
+        .map(|(line, share)| TaxableLine {
+            sku: line.sku.clone(),
+            amount_minor: line.amount_minor - share,
+        })
+        .collect()
+}
+
+/// Each line's share of `discount`, in proportion to its amount, the odd units to the largest
+/// remainders: the shares add up to `discount` exactly.
+pub(crate) fn spread_discount(discount: i64, amounts: &[i64]) -> Vec<i64> {
+    let discount = i128::from(discount);
+    let subtotal: i128 = amounts.iter().map(|amount| i128::from(*amount)).sum();
+    let mut shares: Vec<(i128, i128)> = amounts
+        .iter()
+        .map(|amount| {
             if subtotal == 0 {
                 return (0, 0);
             }
-            let exact = discount * i128::from(line.amount_minor);
+            let exact = discount * i128::from(*amount);
             (exact / subtotal, exact % subtotal)
         })
         .collect();
@@ -171,15 +191,8 @@ fn taxable_lines(priced: &Priced) -> Vec<TaxableLine> {
         left -= 1;
     }
     assert_eq!(left, 0, "a discount of {discount} was not fully spread over the lines");
-    priced
-        .lines
-        .iter()
-        .zip(shares)
-        .map(|(line, (share, _))| TaxableLine {
-            sku: line.sku.clone(),
-            amount_minor: line.amount_minor - share as i64,
-        })
-        .collect()
+    // Each share is at most the discount, which fits an i64.
+    shares.into_iter().map(|(share, _)| share as i64).collect()
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ mod tests {
             created: 1_700_000_000,
             default_payment_method: None,
             tax_ids: Vec::new(),
+            balance_minor: 0,
+            currency: None,
+            invoice_prefix: "TESTPREF".into(),
+            invoices_numbered: 0,
+            test_clock: None,
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

@@ -81,6 +81,47 @@ pub fn split_plugin(key: &[u8]) -> Option<(&str, &str)> {
     std::str::from_utf8(key).ok()?.split_once(SEPARATOR as char)
 }
 
+/// The schedule scope of real time; a test clock's scope is its id (`clock_…`).
+pub const LIVE_SCOPE: &str = "live";
+
+/// `scope/due/account/customer/subscription`: one entry of the durable schedule. `due` is
+/// written as 16 hex digits of the instant offset by 2^63, so keys sort by instant (negative
+/// ones too) and one scope's entries up to an instant are one range scan.
+pub fn schedule(
+    scope: &str,
+    due: i64,
+    account: &AccountId,
+    customer: &CustomerId,
+    subscription: &str,
+) -> Vec<u8> {
+    join(&[scope, &schedule_instant(due), account.as_str(), customer.as_str(), subscription])
+}
+
+/// `scope/`: every entry of one scope.
+pub fn schedule_scope(scope: &str) -> Vec<u8> {
+    join(&[scope, ""])
+}
+
+/// The first key of `scope` after every entry due at or before `due`.
+pub fn schedule_after(scope: &str, due: i64) -> Vec<u8> {
+    let mut key = join(&[scope, &schedule_instant(due)]);
+    key.push(SEPARATOR + 1);
+    key
+}
+
+fn schedule_instant(due: i64) -> String {
+    format!("{:016x}", (due as u64) ^ (1 << 63))
+}
+
+/// Splits a schedule key into `(due, account, customer, subscription)`.
+pub fn split_schedule(key: &[u8]) -> Option<(i64, &str, &str, &str)> {
+    let text = std::str::from_utf8(key).ok()?;
+    let mut parts = text.splitn(5, SEPARATOR as char);
+    let _scope = parts.next()?;
+    let due = u64::from_str_radix(parts.next()?, 16).ok()? ^ (1 << 63);
+    Some((due as i64, parts.next()?, parts.next()?, parts.next()?))
+}
+
 /// Splits `account/customer/object` back into its parts.
 pub fn split_owned(key: &[u8]) -> Option<(&str, &str, &str)> {
     let text = std::str::from_utf8(key).ok()?;
@@ -98,6 +139,16 @@ mod tests {
         let short = AccountId::parse("acct_a").unwrap();
         let long = AccountId::parse("acct_ab").unwrap();
         assert!(!owned(&long, &customer, "ch_x").starts_with(&customer_prefix(&short, &customer)));
+    }
+
+    #[test]
+    fn schedule_keys_sort_by_instant_and_split_back() {
+        let account = AccountId::parse("acct_a").unwrap();
+        let customer = CustomerId::generate();
+        let key = |due| schedule("live", due, &account, &customer, "sub_1");
+        assert!(key(-5) < key(0) && key(0) < key(1) && key(1) < key(1_700_000_000));
+        assert!(key(10) < schedule_after("live", 10) && schedule_after("live", 10) < key(11));
+        assert_eq!(split_schedule(&key(-7)), Some((-7, "acct_a", customer.as_str(), "sub_1")));
     }
 
     #[test]

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, NewGatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind,
-    Refund, RefundId,
+    GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan,
+    PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription, SubscriptionId, TestClock,
+    TestClockId,
 };
 
 pub use sled_store::SledStore;
@@ -57,6 +58,14 @@ pub enum Write {
         charge: ChargeId,
     },
     Dispute(Dispute),
+    /// A subscription as it stands now, and when it was due before this change (its schedule
+    /// entry then), so the store moves the entry to [`Subscription::next_due`].
+    Subscription {
+        record: Subscription,
+        due_before: Option<i64>,
+    },
+    /// An invoice as it stands now; its `collecting` flag keeps it in the index a restart reads.
+    Invoice(Invoice),
     Event(Event),
     Idempotency {
         key: String,
@@ -144,6 +153,10 @@ pub enum IdempotencyState {
 pub enum InFlightObject {
     Charge(ChargeId),
     Refund(RefundId),
+    /// A subscription whose first payment is under way: a replay shows it as it stands.
+    Subscription(SubscriptionId),
+    /// An invoice being paid: a replay shows it as it stands.
+    Invoice(InvoiceId),
 }
 
 /// The object a request produced, as it was when first answered. The API renders the response
@@ -155,9 +168,37 @@ pub enum Outcome {
     PaymentMethodDeleted(PaymentMethodId),
     Charge(Charge),
     Refund(Refund),
+    Plan(Plan),
+    TestClock(TestClock),
+    Subscription(Subscription),
+    /// A subscription whose first payment was declined: answered 402 with its id.
+    SubscriptionDeclined {
+        subscription: Box<Subscription>,
+        charge: Box<Charge>,
+    },
+    Invoice(Invoice),
+}
+
+/// A schedule entry: the subscription has something due at `due`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEntry {
+    pub due: i64,
+    pub account: AccountId,
+    pub customer: CustomerId,
+    pub subscription: SubscriptionId,
+}
+
+/// Which invoices a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub customer: Option<CustomerId>,
+    pub subscription: Option<SubscriptionId>,
+    pub status: Option<crate::domain::InvoiceStatus>,
 }
 
 /// A charge still `processing` or a refund still `pending`: recovery asks its gateway.
+// Made once per unsettled item, at recovery and on a timeout: a box would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unsettled {
     Charge { account: AccountId, charge: Charge },
@@ -242,6 +283,13 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Records the answer of a request that changed no customer (a plan, a test clock).
+    fn put_idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<DurableTicket, StoreError>;
     /// Removes finished idempotency records created before `created_before` (Unix seconds), and
     /// answers how many. Records of requests still in flight are kept whatever their age.
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError>;
@@ -290,6 +338,74 @@ pub trait Store: Send + Sync + 'static {
         reference: &str,
     ) -> Result<Option<(AccountId, CustomerId, ChargeId)>, StoreError>;
     fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError>;
+
+    /// An account's customers, newest first.
+    fn customers(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&CustomerId>,
+    ) -> Result<Page<Customer>, StoreError>;
+
+    /// Plans are the account's, not a customer's: one single-key write each, outside the
+    /// journal; the ticket says when it is durable.
+    fn put_plan(&self, account: &AccountId, plan: &Plan) -> Result<DurableTicket, StoreError>;
+    fn plan(&self, account: &AccountId, id: &PlanId) -> Result<Option<Plan>, StoreError>;
+    /// An account's plans, newest first, only those with `active` when it is given.
+    fn plans(
+        &self,
+        account: &AccountId,
+        active: Option<bool>,
+        limit: usize,
+        starting_after: Option<&PlanId>,
+    ) -> Result<Page<Plan>, StoreError>;
+
+    fn put_test_clock(
+        &self,
+        account: &AccountId,
+        clock: &TestClock,
+    ) -> Result<DurableTicket, StoreError>;
+    fn test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<Option<TestClock>, StoreError>;
+    fn remove_test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<DurableTicket, StoreError>;
+    /// Every clock left `advancing` (a stop during an advance), to finish at start-up.
+    fn advancing_test_clocks(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError>;
+
+    fn subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError>;
+    /// A customer's subscriptions, oldest first.
+    fn subscriptions(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError>;
+    fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
+    /// An account's invoices, newest first, as `filter` narrows them.
+    fn invoices(
+        &self,
+        account: &AccountId,
+        filter: &InvoiceFilter,
+        limit: usize,
+        starting_after: Option<&InvoiceId>,
+    ) -> Result<Page<Invoice>, StoreError>;
+    /// Schedule entries of `scope` (a test clock's id, or [`keys::LIVE_SCOPE`]) due at or before
+    /// `up_to`, earliest first, at most `limit`.
+    fn due(&self, scope: &str, up_to: i64, limit: usize) -> Result<Vec<DueEntry>, StoreError>;
+    /// Removes a schedule entry that names nothing due any more (the subscription moved on).
+    fn remove_due(&self, scope: &str, entry: &DueEntry) -> Result<(), StoreError>;
+    /// Invoices whose automatic payment attempt was decided and whose charge is not yet
+    /// recorded, for start-up to resume: `(account, customer, invoice)`.
+    fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError>;
 
     /// An account's uploaded rule versions of one kind; `None` if it never uploaded one.
     fn plugin_history(

@@ -145,6 +145,7 @@ pub async fn create(
             metadata: charge.metadata,
             idempotency: ticket,
             cause: request.request_id.clone(),
+            invoice: None,
         };
         let charge = app.registry.send(&key, message).await??;
         Ok(Outcome::Charge(charge))

@@ -1,14 +1,21 @@
-//! `POST /v1/customers`, `GET /v1/customers/{id}`. A new customer is written straight to the
+//! `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/customers/{id}` (update, by the
+//! customer's actor), `GET /v1/customers` (`email=`). A new customer is written straight to the
 //! store: its id is fresh, so no actor can hold its state yet.
 
 use serde::Deserialize;
 
-use super::Reply;
+use super::{Reply, test_clocks};
+use crate::actor::CustomerKey;
+use crate::actor::billing::messages::{CustomerUpdate, UpdateCustomer};
 use crate::api::error::ApiError;
+use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
+use crate::domain::customer::generate_invoice_prefix;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, Address, Customer, CustomerId, Event, EventKind, Metadata};
+use crate::domain::{
+    AccountId, Address, Customer, CustomerId, Event, EventKind, Metadata, PaymentMethodId,
+};
 use crate::store::{ChangeSet, Outcome, Write};
 
 #[derive(Deserialize)]
@@ -20,6 +27,7 @@ struct CreateCustomer {
     address: Option<AddressInput>,
     metadata: Option<Metadata>,
     tax_ids: Option<Vec<TaxIdInput>>,
+    test_clock: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -38,14 +46,22 @@ struct AddressInput {
     postal_code: Option<String>,
 }
 
-fn parse(request: &ApiRequest) -> Result<Customer, ApiError> {
-    let input: CreateCustomer = request.json()?;
-    let address = match input.address {
+fn address(input: Option<AddressInput>) -> Result<Option<Address>, ApiError> {
+    Ok(match input {
         Some(address) => Some(Address {
             country: validate::country(address.country)?,
             region: validate::text("address.region", address.region)?,
             postal_code: validate::text("address.postal_code", address.postal_code)?,
         }),
+        None => None,
+    })
+}
+
+fn parse(app: &App, account: &AccountId, request: &ApiRequest) -> Result<Customer, ApiError> {
+    let input: CreateCustomer = request.json()?;
+    let address = address(input.address)?;
+    let test_clock = match input.test_clock {
+        Some(id) => Some(test_clocks::find(app, account, &id)?.id),
         None => None,
     };
     Ok(Customer {
@@ -60,6 +76,11 @@ fn parse(request: &ApiRequest) -> Result<Customer, ApiError> {
         tax_ids: validate::tax_ids(
             input.tax_ids.unwrap_or_default().into_iter().map(|id| (id.kind, id.value)).collect(),
         )?,
+        balance_minor: 0,
+        currency: None,
+        invoice_prefix: generate_invoice_prefix(),
+        invoices_numbered: 0,
+        test_clock,
     })
 }
 
@@ -68,7 +89,7 @@ pub async fn create(
     request: &ApiRequest,
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
-    let customer = parse(request)?;
+    let customer = parse(app, account, request)?;
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
         let id = customer.id.clone();
         let mut changes = ChangeSet::new(account, &id)
@@ -103,4 +124,97 @@ pub fn find(app: &App, account: &AccountId, id: &str) -> Result<Customer, ApiErr
     let not_found = || ApiError::not_found("customer", id);
     let id = CustomerId::parse(id).ok_or_else(not_found)?;
     app.store.customer(account, &id)?.ok_or_else(not_found)
+}
+
+/// Absent, `null` or a value: an update's field, where `null` clears it.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Some(Option::deserialize(deserializer)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateInput {
+    #[serde(default, deserialize_with = "nullable")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    address: Option<Option<AddressInput>>,
+    metadata: Option<Metadata>,
+    default_payment_method: Option<String>,
+}
+
+pub async fn update(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let input: UpdateInput = request.json()?;
+    let customer = find(app, account, id)?;
+    let apply = CustomerUpdate {
+        email: input.email.map(validate::email).transpose()?,
+        name: input.name.map(|name| validate::text("name", name)).transpose()?,
+        phone: input.phone.map(validate::phone).transpose()?,
+        address: input.address.map(address).transpose()?,
+        metadata: input.metadata.map(|metadata| validate::metadata(Some(metadata))).transpose()?,
+        default_payment_method: input
+            .default_payment_method
+            .map(|id| {
+                PaymentMethodId::parse(&id).ok_or_else(|| {
+                    ApiError::invalid(
+                        "payment_method_invalid",
+                        format!("{id} is not a payment method of customer {}", customer.id),
+                    )
+                    .with_param("default_payment_method")
+                })
+            })
+            .transpose()?,
+    };
+    let key = CustomerKey { account: account.clone(), customer: customer.id };
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message =
+            UpdateCustomer { apply, idempotency: ticket, cause: request.request_id.clone() };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+/// Customers read per page of an `email=` search at most: the filter is a scan.
+const EMAIL_SCAN_MAX: usize = 10_000;
+
+pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Reply, ApiError> {
+    let (page, filters) = PageRequest::parse_filtered(&request.query, &["email"])?;
+    let starting_after = match &page.starting_after {
+        Some(id) => Some(CustomerId::parse(id).ok_or_else(|| {
+            ApiError::validation("starting_after", format!("`{id}` is not a customer id"))
+        })?),
+        None => None,
+    };
+    let (items, has_more) = match filters.get("email") {
+        None => {
+            let found = app.store.customers(account, page.limit, starting_after.as_ref())?;
+            (found.items, found.has_more)
+        }
+        Some(email) => {
+            let found = app.store.customers(account, EMAIL_SCAN_MAX, starting_after.as_ref())?;
+            let mut matching: Vec<Customer> = found
+                .items
+                .into_iter()
+                .filter(|customer| customer.email.as_deref() == Some(email.as_str()))
+                .collect();
+            let has_more = matching.len() > page.limit;
+            matching.truncate(page.limit);
+            (matching, has_more)
+        }
+    };
+    let data: Vec<serde_json::Value> = items.iter().map(views::customer).collect();
+    Ok(Reply::ok(views::list(data, has_more)))
 }

@@ -6,10 +6,14 @@ pub mod customers;
 pub mod disputes;
 pub mod events;
 pub mod health;
+pub mod invoices;
 pub mod payment_methods;
+pub mod plans;
 pub mod plugins;
 pub mod refunds;
 pub mod sandbox;
+pub mod subscriptions;
+pub mod test_clocks;
 pub mod webhooks;
 
 use serde::Serialize;

@@ -13,6 +13,7 @@
 //! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
 //! [`unapplied`]; the tests are in `tests.rs`.
 
+mod billing;
 mod gateway_events;
 mod legacy_breakdowns;
 #[cfg(test)]
@@ -28,13 +29,14 @@ use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::{
-    ChangeSet, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent, Page, Store,
-    StoreError, Unsettled, Write, keys,
+    ChangeSet, DueEntry, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent,
+    InvoiceFilter, Page, Store, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, NewGatewayEvent, PaymentMethod, PaymentMethodId, PluginHistory, PluginKind,
-    Refund, RefundId, RefundStatus,
+    GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan,
+    PlanId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus, Subscription,
+    SubscriptionId, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
@@ -72,9 +74,18 @@ enum TreeId {
     /// `account/evt_…` → what applying the event did, as versions before outcomes went into the
     /// event's record wrote it: read for those records only.
     EventOutcomes,
+    Subscriptions,
+    SubscriptionOwners,
+    Invoices,
+    InvoiceOwners,
+    /// Invoices whose automatic payment attempt has no charge recorded yet (see
+    /// `Invoice::collecting`).
+    Collecting,
+    /// The durable schedule: `scope/due/account/customer/subscription` (see [`keys::schedule`]).
+    Schedule,
 }
 
-const TREE_NAMES: [&str; 18] = [
+const TREE_NAMES: [&str; 24] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -93,6 +104,12 @@ const TREE_NAMES: [&str; 18] = [
     "gateway_event_ids",
     "event_inbox",
     "event_outcomes",
+    "subscriptions",
+    "subscription_owners",
+    "invoices",
+    "invoice_owners",
+    "collecting_invoices",
+    "schedule",
 ];
 
 pub struct SledStore {
@@ -103,6 +120,9 @@ pub struct SledStore {
     api_keys: sled::Tree,
     /// Rule plugin histories: one single-key write each, so outside the journal.
     plugins: sled::Tree,
+    /// Plans and test clocks (`account/id`): the account's, one single-key write each.
+    plans: sled::Tree,
+    test_clocks: sled::Tree,
     /// Change sets being applied, each one sled insert: what makes a change set atomic.
     journal: sled::Tree,
     journal_sequence: AtomicU64,
@@ -130,6 +150,8 @@ impl SledStore {
         let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
         let plugins = db.open_tree("plugins")?;
+        let plans = db.open_tree("plans")?;
+        let test_clocks = db.open_tree("test_clocks")?;
         let journal = db.open_tree("journal")?;
         let payloads = PayloadLog::open(&path.join(PAYLOAD_LOG_FILE))?;
         let group_commit = GroupCommit::start(db.clone(), path, payloads.sync_handle()?)?;
@@ -139,6 +161,8 @@ impl SledStore {
             trees,
             api_keys,
             plugins,
+            plans,
+            test_clocks,
             journal,
             journal_sequence: AtomicU64::new(0),
             group_commit,
@@ -329,6 +353,10 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 ));
                 ops.push(Op::put(TreeId::DisputeOwners, keys::by_id(account, id), owner()));
             }
+            Write::Subscription { record, due_before } => {
+                billing::subscription_ops(&mut ops, account, customer, &record, due_before);
+            }
+            Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
             Write::Event(event) => {
                 let key = keys::owned(account, customer, event.id.as_str());
                 ops.push(Op::put(TreeId::Events, key, encode(&event)));
@@ -494,6 +522,16 @@ impl Store for SledStore {
         self.get(TreeId::Idempotency, &keys::idempotency(account, key))
     }
 
+    fn put_idempotency(
+        &self,
+        account: &AccountId,
+        key: &str,
+        record: &IdempotencyRecord,
+    ) -> Result<DurableTicket, StoreError> {
+        self.tree(TreeId::Idempotency).insert(keys::idempotency(account, key), encode(record))?;
+        Ok(self.group_commit.written())
+    }
+
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError> {
         let tree = self.tree(TreeId::Idempotency);
         let mut expired = 0;
@@ -597,6 +635,103 @@ impl Store for SledStore {
 
     fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError> {
         self.owned_by_id(TreeId::DisputeOwners, TreeId::Disputes, account, id.as_str())
+    }
+
+    fn customers(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        self.list_customers(account, limit, starting_after)
+    }
+
+    fn put_plan(&self, account: &AccountId, plan: &Plan) -> Result<DurableTicket, StoreError> {
+        self.insert_plan(account, plan)
+    }
+
+    fn plan(&self, account: &AccountId, id: &PlanId) -> Result<Option<Plan>, StoreError> {
+        self.read_plan(account, id)
+    }
+
+    fn plans(
+        &self,
+        account: &AccountId,
+        active: Option<bool>,
+        limit: usize,
+        starting_after: Option<&PlanId>,
+    ) -> Result<Page<Plan>, StoreError> {
+        self.list_plans(account, active, limit, starting_after)
+    }
+
+    fn put_test_clock(
+        &self,
+        account: &AccountId,
+        clock: &TestClock,
+    ) -> Result<DurableTicket, StoreError> {
+        self.insert_test_clock(account, clock)
+    }
+
+    fn test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<Option<TestClock>, StoreError> {
+        self.read_test_clock(account, id)
+    }
+
+    fn remove_test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<DurableTicket, StoreError> {
+        self.delete_test_clock(account, id)
+    }
+
+    fn advancing_test_clocks(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError> {
+        self.test_clocks_advancing()
+    }
+
+    fn subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.read_subscription(account, id)
+    }
+
+    fn subscriptions(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.customer_subscriptions(account, customer)
+    }
+
+    fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
+        self.read_invoice(account, id)
+    }
+
+    fn invoices(
+        &self,
+        account: &AccountId,
+        filter: &InvoiceFilter,
+        limit: usize,
+        starting_after: Option<&InvoiceId>,
+    ) -> Result<Page<Invoice>, StoreError> {
+        self.list_invoices(account, filter, limit, starting_after)
+    }
+
+    fn due(&self, scope: &str, up_to: i64, limit: usize) -> Result<Vec<DueEntry>, StoreError> {
+        self.due_entries(scope, up_to, limit)
+    }
+
+    fn remove_due(&self, scope: &str, entry: &DueEntry) -> Result<(), StoreError> {
+        self.remove_due_entry(scope, entry)
+    }
+
+    fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError> {
+        self.invoices_collecting()
     }
 
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {

@@ -25,6 +25,11 @@ fn customer() -> Customer {
         created: 1,
         default_payment_method: None,
         tax_ids: Vec::new(),
+        balance_minor: 0,
+        currency: None,
+        invoice_prefix: "TESTPREF".into(),
+        invoices_numbered: 0,
+        test_clock: None,
     }
 }
 
@@ -47,6 +52,7 @@ fn charge(customer: &CustomerId) -> Charge {
         attempt: 1,
         next_action: None,
         dispute: None,
+        invoice: None,
     }
 }
 

@@ -1,0 +1,497 @@
+//! Invoices in the customer's actor: made and finalized in the turn that decides them (numbered
+//! from the customer's own counter, so numbers have no gaps), collected by an ordinary charge
+//! whose Idempotency-Key is the invoice's and the attempt's, and settled by that charge's
+//! settlement in the same change set ([`CustomerActor::invoice_charge_settled`]).
+
+use std::future::Future;
+
+use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture, fut};
+use sha2::{Digest, Sha256};
+
+use super::messages::{ActOnInvoice, InvoiceAction, ResumeCollection};
+use crate::actor::messages::CreateCharge;
+use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
+use crate::billing::invoicing::{DraftLine, InvoiceInput, price_invoice};
+use crate::domain::{
+    BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
+    InvoiceId, InvoiceStatus, Money, PaymentMethodId, Subscription, SubscriptionStatus,
+    TaxBehavior,
+};
+use crate::store::{ChangeSet, InFlightObject, Outcome, Write};
+
+/// What a new invoice is for and how it is collected.
+pub(crate) struct InvoiceSpec {
+    pub reason: BillingReason,
+    pub tax_behavior: TaxBehavior,
+    pub lines: Vec<DraftLine>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub now: i64,
+}
+
+impl CustomerActor {
+    /// Prices `spec` with the account's rules and returns it as an open (or, with nothing due,
+    /// paid) invoice of `subscription`, numbered and with the customer's balance applied; the
+    /// customer's new counter and balance go into `changes` with it.
+    pub(crate) fn issue_invoice(
+        &mut self,
+        changes: &mut ChangeSet,
+        subscription: &Subscription,
+        spec: InvoiceSpec,
+    ) -> Result<Invoice, ActorError> {
+        let invoice = self.draft_invoice(subscription, spec)?;
+        self.finalize_invoice(changes, invoice)
+    }
+
+    /// The invoice `spec` makes, priced, not numbered, not stored: what a preview shows.
+    pub(crate) fn draft_invoice(
+        &self,
+        subscription: &Subscription,
+        spec: InvoiceSpec,
+    ) -> Result<Invoice, ActorError> {
+        let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
+        let customer = &state.customer;
+        let plan = self.plan(&subscription.plan)?;
+        let totals = price_invoice(
+            &self.services.rules,
+            InvoiceInput {
+                account: &self.key.account,
+                customer,
+                currency: plan.currency,
+                tax_behavior: spec.tax_behavior,
+                lines: spec.lines,
+                now: spec.now,
+            },
+        )?;
+        let due_date = match subscription.collection_method {
+            CollectionMethod::SendInvoice => {
+                Some(spec.now + i64::from(subscription.days_until_due) * 86_400)
+            }
+            CollectionMethod::ChargeAutomatically => None,
+        };
+        let (balance_applied_minor, amount_due_minor) =
+            apply_balance(totals.total_minor, customer.balance_minor);
+        Ok(Invoice {
+            id: InvoiceId::generate(),
+            number: None,
+            customer: customer.id.clone(),
+            subscription: Some(subscription.id.clone()),
+            status: InvoiceStatus::Draft,
+            billing_reason: spec.reason,
+            currency: plan.currency,
+            tax_behavior: spec.tax_behavior,
+            lines: totals.lines,
+            subtotal_minor: totals.subtotal_minor,
+            discounts: totals.discounts,
+            tax: totals.tax,
+            total_minor: totals.total_minor,
+            balance_applied_minor,
+            amount_due_minor,
+            amount_paid_minor: 0,
+            attempt_count: 0,
+            collection_method: subscription.collection_method,
+            due_date,
+            charge: None,
+            payment_pending: false,
+            collecting: false,
+            rules: Some(totals.rules),
+            period_start: spec.period_start,
+            period_end: spec.period_end,
+            created: spec.now,
+            finalized_at: None,
+            paid_at: None,
+            voided_at: None,
+        })
+    }
+
+    /// Numbers the draft, applies the customer's balance and opens it; with nothing due it is
+    /// paid at once, without a charge. An automatic one is marked `collecting` with its first
+    /// attempt decided.
+    fn finalize_invoice(
+        &mut self,
+        changes: &mut ChangeSet,
+        mut invoice: Invoice,
+    ) -> Result<Invoice, ActorError> {
+        let state = self.accepting()?;
+        let customer = &mut state.customer;
+        invoice.number = Some(customer.next_invoice_number());
+        customer.balance_minor += invoice.balance_applied_minor;
+        invoice.finalized_at = Some(invoice.created);
+        if invoice.amount_due_minor == 0 {
+            invoice.status = InvoiceStatus::Paid;
+            invoice.paid_at = Some(invoice.created);
+        } else {
+            invoice.status = InvoiceStatus::Open;
+            if invoice.collection_method == CollectionMethod::ChargeAutomatically {
+                invoice.attempt_count = 1;
+                invoice.collecting = true;
+            }
+        }
+        changes.push(Write::Customer(customer.clone()));
+        changes.push(Write::Invoice(invoice.clone()));
+        changes.push(Write::Event(Event::new(
+            EventKind::InvoiceFinalized,
+            invoice.id.as_str(),
+            "billing",
+        )));
+        Ok(invoice)
+    }
+
+    /// Charges the invoice's current attempt (already decided and recorded) and answers the
+    /// charge once it is settled or known to be pending. The Idempotency-Key is the attempt's:
+    /// sent again after a crash, it finds the charge it made instead of charging again.
+    pub(crate) fn collect(
+        &mut self,
+        ctx: &mut Context<Self>,
+        invoice: &Invoice,
+        payment_method: Option<PaymentMethodId>,
+        cause: &str,
+    ) -> impl Future<Output = Result<Charge, ActorError>> + 'static {
+        let key = invoice.attempt_key(invoice.attempt_count);
+        let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let message = CreateCharge {
+            amount: Money { amount_minor: invoice.amount_due_minor, currency: invoice.currency },
+            breakdown: None,
+            payment_method,
+            description: invoice.number.as_ref().map(|number| format!("Invoice {number}")),
+            metadata: Default::default(),
+            idempotency: Some(IdempotencyTicket { key, fingerprint }),
+            cause: cause.to_owned(),
+            invoice: Some(invoice.id.clone()),
+        };
+        let actor = ctx.address();
+        async move {
+            actor.send(message).await.map_err(|error| ActorError::Unavailable(error.to_string()))?
+        }
+    }
+
+    /// A charge that could not even be recorded (no payment method, a refused route): the
+    /// attempt is over, the invoice stays open and the subscription falls behind.
+    pub(crate) fn collection_refused(
+        &mut self,
+        invoice_id: &InvoiceId,
+        error: &ActorError,
+    ) -> Result<Option<crate::store::DurableTicket>, ActorError> {
+        let Some(mut invoice) = self.services.store.invoice(&self.key.account, invoice_id)? else {
+            return Ok(None);
+        };
+        if !invoice.collecting {
+            return Ok(None);
+        }
+        tracing::warn!(invoice = %invoice.id, %error, "invoice payment attempt refused");
+        invoice.collecting = false;
+        let mut changes = self.changes();
+        if let Some(write) = self.subscription_after_payment(&invoice, false)? {
+            changes.push(write);
+        }
+        changes.push(Write::Invoice(invoice));
+        Ok(Some(self.commit(changes)?))
+    }
+
+    /// The write that notes a just-recorded charge on the invoice it pays, in the charge's
+    /// change set: from then on the charge's own recovery carries the attempt.
+    pub(crate) fn invoice_charge_recorded(
+        &self,
+        invoice_id: &InvoiceId,
+        charge: &ChargeId,
+    ) -> Result<Write, ActorError> {
+        let mut invoice =
+            self.services.store.invoice(&self.key.account, invoice_id)?.ok_or_else(|| {
+                ActorError::NotFound { kind: "invoice", id: invoice_id.to_string() }
+            })?;
+        if !invoice.status.is_collectible() {
+            return Err(ActorError::invalid(
+                "invoice_state_invalid",
+                None,
+                format!("invoice {} is {}", invoice.id, invoice.status.as_str()),
+            ));
+        }
+        invoice.charge = Some(charge.clone());
+        invoice.payment_pending = true;
+        invoice.collecting = false;
+        Ok(Write::Invoice(invoice))
+    }
+
+    /// The writes that settle an invoice from its charge's final outcome, in the charge's
+    /// settlement change set: paid, or open with the subscription behind.
+    pub(crate) fn invoice_charge_settled(
+        &mut self,
+        charge: &Charge,
+    ) -> Result<Vec<Write>, ActorError> {
+        let Some(invoice_id) = &charge.invoice else { return Ok(Vec::new()) };
+        let Some(mut invoice) = self.services.store.invoice(&self.key.account, invoice_id)? else {
+            return Ok(Vec::new());
+        };
+        if invoice.charge.as_ref() != Some(&charge.id) {
+            return Ok(Vec::new());
+        }
+        invoice.payment_pending = false;
+        let succeeded = charge.status == ChargeStatus::Succeeded;
+        if succeeded && invoice.status.is_collectible() {
+            invoice.status = InvoiceStatus::Paid;
+            invoice.amount_paid_minor = invoice.amount_due_minor;
+            invoice.paid_at = Some(self.billing_now()?);
+        }
+        let mut writes = Vec::new();
+        if let Some(write) = self.subscription_after_payment(&invoice, succeeded)? {
+            writes.push(write);
+        }
+        writes.push(Write::Invoice(invoice));
+        Ok(writes)
+    }
+
+    /// The subscription of `invoice` after an attempt to pay it: paid brings it back to
+    /// `active`; a failure leaves a first invoice's subscription `incomplete` and moves a
+    /// running one to `past_due`.
+    fn subscription_after_payment(
+        &mut self,
+        invoice: &Invoice,
+        paid: bool,
+    ) -> Result<Option<Write>, ActorError> {
+        let Some(id) = &invoice.subscription else { return Ok(None) };
+        let mut subscription = self.subscription(id)?;
+        let status = match (subscription.status, paid) {
+            (SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue, true) => {
+                SubscriptionStatus::Active
+            }
+            (SubscriptionStatus::Unpaid, true) => SubscriptionStatus::Active,
+            (SubscriptionStatus::Active | SubscriptionStatus::Trialing, false)
+                if subscription.latest_invoice.as_ref() == Some(&invoice.id) =>
+            {
+                SubscriptionStatus::PastDue
+            }
+            (status, _) => status,
+        };
+        if status == subscription.status {
+            return Ok(None);
+        }
+        subscription.status = status;
+        let mut changes = self.changes();
+        self.put_subscription(&mut changes, subscription)?;
+        Ok(changes.writes.pop())
+    }
+
+    fn act_on_invoice(
+        &mut self,
+        message: &ActOnInvoice,
+    ) -> Result<(Invoice, Option<crate::store::DurableTicket>), ActorError> {
+        let mut invoice = self
+            .services
+            .store
+            .invoice(&self.key.account, &message.id)?
+            .filter(|invoice| invoice.customer == self.key.customer)
+            .ok_or_else(|| ActorError::NotFound { kind: "invoice", id: message.id.to_string() })?;
+        let allowed = match message.action {
+            InvoiceAction::Pay | InvoiceAction::Void => invoice.status.is_collectible(),
+            InvoiceAction::MarkUncollectible => invoice.status == InvoiceStatus::Open,
+        };
+        if !allowed {
+            return Err(ActorError::invalid(
+                "invoice_state_invalid",
+                None,
+                format!(
+                    "invoice {} is {}: it cannot be {}",
+                    invoice.id,
+                    invoice.status.as_str(),
+                    match message.action {
+                        InvoiceAction::Pay => "paid",
+                        InvoiceAction::Void => "voided",
+                        InvoiceAction::MarkUncollectible => "marked uncollectible",
+                    }
+                ),
+            ));
+        }
+        if message.action == InvoiceAction::Pay && (invoice.payment_pending || invoice.collecting) {
+            return Err(ActorError::invalid(
+                "invoice_state_invalid",
+                None,
+                format!("invoice {} has a payment under way", invoice.id),
+            ));
+        }
+        let now = self.billing_now()?;
+        let mut changes = self.changes();
+        match message.action {
+            InvoiceAction::Pay => {
+                invoice.attempt_count += 1;
+                invoice.collecting = true;
+                if let Some(ticket) = &message.idempotency {
+                    let in_flight = InFlightObject::Invoice(invoice.id.clone());
+                    changes.push(Write::idempotency_in_flight(
+                        &ticket.key,
+                        ticket.fingerprint,
+                        in_flight,
+                    ));
+                }
+                changes.push(Write::Invoice(invoice.clone()));
+                return Ok((invoice, Some(self.commit(changes)?)));
+            }
+            InvoiceAction::Void => {
+                invoice.status = InvoiceStatus::Void;
+                invoice.voided_at = Some(now);
+                invoice.collecting = false;
+                let state = self.accepting()?;
+                // The credit it used goes back; a debit it carried comes back as owed.
+                state.customer.balance_minor -= invoice.balance_applied_minor;
+                changes.push(Write::Customer(state.customer.clone()));
+                self.forget_period_credit(&mut changes, &invoice)?;
+            }
+            InvoiceAction::MarkUncollectible => {
+                invoice.status = InvoiceStatus::Uncollectible;
+                self.forget_period_credit(&mut changes, &invoice)?;
+            }
+        }
+        changes.push(Write::Invoice(invoice.clone()));
+        if let Some(ticket) = &message.idempotency {
+            let outcome = Outcome::Invoice(invoice.clone());
+            changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
+        }
+        Ok((invoice, Some(self.commit(changes)?)))
+    }
+
+    /// A period whose invoice is void or uncollectible gives no credit at a later change.
+    fn forget_period_credit(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &Invoice,
+    ) -> Result<(), ActorError> {
+        let Some(id) = &invoice.subscription else { return Ok(()) };
+        let mut subscription = self.subscription(id)?;
+        if subscription.current_period_start != invoice.period_start
+            || subscription.period_invoiced_minor == 0
+        {
+            return Ok(());
+        }
+        subscription.period_invoiced_minor = 0;
+        self.put_subscription(changes, subscription)
+    }
+
+    /// Charges an invoice whose attempt was just decided, then answers it as it then stands.
+    pub(crate) fn collect_then_answer(
+        &mut self,
+        ctx: &mut Context<Self>,
+        invoice: Invoice,
+        payment_method: Option<PaymentMethodId>,
+        recorded: crate::store::DurableTicket,
+        cause: &str,
+    ) -> ResponseActFuture<Self, Result<Invoice, ActorError>> {
+        let charged = self.collect(ctx, &invoice, payment_method, cause);
+        self.in_flight += 1;
+        let id = invoice.id.clone();
+        Box::pin(
+            async move {
+                recorded.wait().await?;
+                charged.await
+            }
+            .into_actor(self)
+            .then(move |charged, actor, _| {
+                // A charge that could not even be recorded ends the attempt; its reason (no
+                // payment method, a route refused) is the answer.
+                let refused = match charged {
+                    Err(error) => Err((actor.collection_refused(&id, &error), error)),
+                    Ok(_) => Ok(()),
+                };
+                let current = actor.services.store.invoice(&actor.key.account, &id);
+                async move {
+                    if let Err((cleared, error)) = refused {
+                        if let Some(durable) = cleared? {
+                            durable.wait().await?;
+                        }
+                        return Err(error);
+                    }
+                    current?
+                        .ok_or_else(|| ActorError::NotFound { kind: "invoice", id: id.to_string() })
+                }
+                .into_actor(actor)
+            })
+            .map(|answer, actor, _| {
+                actor.in_flight -= 1;
+                answer
+            }),
+        )
+    }
+}
+
+/// `(balance applied, amount due)` for an invoice of `total_minor` and a customer `balance`
+/// (negative = credit the customer holds): credit pays what it can, a debit is added, and a
+/// negative total becomes more credit.
+pub(crate) fn apply_balance(total_minor: i64, balance_minor: i64) -> (i64, i64) {
+    let credit = -balance_minor;
+    let applied = if total_minor > 0 { credit.min(total_minor) } else { total_minor };
+    (applied, total_minor - applied)
+}
+
+impl Handler<ActOnInvoice> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
+
+    fn handle(&mut self, message: ActOnInvoice, ctx: &mut Context<Self>) -> Self::Result {
+        match self.earlier_outcome(message.idempotency.as_ref()) {
+            Ok(None) => {}
+            Ok(Some(outcome @ Outcome::Invoice(_))) => return Box::pin(fut::ready(Ok(outcome))),
+            Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        }
+        let (invoice, durable) = match self.act_on_invoice(&message) {
+            Ok(done) => done,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let durable = durable.expect("every invoice action commits");
+        if message.action != InvoiceAction::Pay {
+            return Box::pin(
+                async move {
+                    durable.wait().await?;
+                    Ok(Outcome::Invoice(invoice))
+                }
+                .into_actor(self),
+            );
+        }
+        let payment_method = message.payment_method.clone().or_else(|| {
+            let subscription = invoice.subscription.as_ref()?;
+            self.subscription(subscription).ok()?.payment_method
+        });
+        let ticket = message.idempotency.clone();
+        Box::pin(
+            self.collect_then_answer(ctx, invoice, payment_method, durable, &message.cause).then(
+                move |answered, actor, _| {
+                    let completed = answered.and_then(|invoice| {
+                        let Some(ticket) = ticket else { return Ok((invoice, None)) };
+                        let outcome = Outcome::Invoice(invoice.clone());
+                        let write =
+                            Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome);
+                        Ok((invoice, Some(actor.commit(actor.changes().with(write))?)))
+                    });
+                    async move {
+                        let (invoice, durable) = completed?;
+                        if let Some(durable) = durable {
+                            durable.wait().await?;
+                        }
+                        Ok(Outcome::Invoice(invoice))
+                    }
+                    .into_actor(actor)
+                },
+            ),
+        )
+    }
+}
+
+impl Handler<ResumeCollection> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<(), ActorError>>;
+
+    fn handle(&mut self, message: ResumeCollection, ctx: &mut Context<Self>) -> Self::Result {
+        let found = self.services.store.invoice(&self.key.account, &message.invoice);
+        let invoice = match found {
+            Ok(Some(invoice)) if invoice.collecting => invoice,
+            Ok(_) => return Box::pin(fut::ready(Ok(()))),
+            Err(error) => return Box::pin(fut::ready(Err(error.into()))),
+        };
+        let payment_method = invoice
+            .subscription
+            .as_ref()
+            .and_then(|id| self.subscription(id).ok())
+            .and_then(|subscription| subscription.payment_method);
+        let recorded = self.services.store.sync();
+        Box::pin(
+            self.collect_then_answer(ctx, invoice, payment_method, recorded, "recovery")
+                .map(|answered, _, _| answered.map(|_| ())),
+        )
+    }
+}

@@ -1,0 +1,184 @@
+//! What the API and the scheduler ask of a customer's actor about billing. State changes carry
+//! the request's idempotency ticket, written in the same change as their effect.
+
+use actix::Message;
+
+use crate::actor::{ActorError, IdempotencyTicket};
+use crate::domain::{
+    CollectionMethod, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId, Plan, SubscriptionId,
+};
+use crate::store::Outcome;
+
+/// How a new subscription's trial is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialRequest {
+    /// The plan's `trial_days`.
+    PlanDefault,
+    Days(u32),
+    Until(i64),
+}
+
+/// Answers `Outcome::Subscription`, or `Outcome::SubscriptionDeclined` when the first payment
+/// was declined.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct CreateSubscription {
+    pub plan: Plan,
+    pub quantity: u32,
+    pub trial: TrialRequest,
+    pub billing_cycle_anchor: Option<i64>,
+    pub payment_method: Option<PaymentMethodId>,
+    pub collection_method: Option<CollectionMethod>,
+    pub days_until_due: Option<u32>,
+    pub metadata: Metadata,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProrationBehavior {
+    /// Proration lines wait for the next invoice.
+    CreateProrations,
+    /// Proration lines are invoiced and charged now.
+    AlwaysInvoice,
+    None,
+}
+
+impl ProrationBehavior {
+    pub fn parse(text: &str) -> Option<ProrationBehavior> {
+        match text {
+            "create_prorations" => Some(ProrationBehavior::CreateProrations),
+            "always_invoice" => Some(ProrationBehavior::AlwaysInvoice),
+            "none" => Some(ProrationBehavior::None),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialEnd {
+    Now,
+    At(i64),
+}
+
+/// A change of plan and/or quantity, as an update or a preview asks it.
+#[derive(Debug, Clone)]
+pub struct PlanChange {
+    pub plan: Option<Plan>,
+    pub quantity: Option<u32>,
+    pub proration_behavior: ProrationBehavior,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct UpdateSubscription {
+    pub id: SubscriptionId,
+    pub change: PlanChange,
+    pub trial_end: Option<TrialEnd>,
+    pub cancel_at_period_end: Option<bool>,
+    pub metadata: Option<Metadata>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct CancelSubscription {
+    pub id: SubscriptionId,
+    pub at_period_end: bool,
+    /// Credit the unused rest of the period to the customer's balance.
+    pub prorate: bool,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct ReactivateSubscription {
+    pub id: SubscriptionId,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// The invoice the next renewal, or `change` at `at`, would make; computed, never stored.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Invoice, ActorError>")]
+pub struct PreviewInvoice {
+    pub id: SubscriptionId,
+    pub change: Option<PlanChange>,
+    /// The instant of the change (default: the customer's now).
+    pub at: Option<i64>,
+}
+
+/// From the scheduler: run what falls due for the subscription up to `at`. Answers the
+/// subscription's next due instant afterwards.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Option<i64>, ActorError>")]
+pub struct RunDue {
+    pub subscription: SubscriptionId,
+    pub at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvoiceAction {
+    Pay,
+    Void,
+    MarkUncollectible,
+}
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct ActOnInvoice {
+    pub id: InvoiceId,
+    pub action: InvoiceAction,
+    pub payment_method: Option<PaymentMethodId>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// From start-up: an invoice whose payment attempt was decided before a stop, and whose
+/// charge was never recorded; the attempt's key makes it happen once.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct ResumeCollection {
+    pub invoice: InvoiceId,
+}
+
+/// `POST /v1/customers/{id}`: the fields given replace the customer's.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct UpdateCustomer {
+    pub apply: CustomerUpdate,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+#[derive(Clone, Default)]
+pub struct CustomerUpdate {
+    pub email: Option<Option<String>>,
+    pub name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub address: Option<Option<crate::domain::Address>>,
+    pub metadata: Option<Metadata>,
+    pub default_payment_method: Option<PaymentMethodId>,
+}
+
+impl CustomerUpdate {
+    pub fn apply_to(self, customer: &mut Customer) {
+        if let Some(email) = self.email {
+            customer.email = email;
+        }
+        if let Some(name) = self.name {
+            customer.name = name;
+        }
+        if let Some(phone) = self.phone {
+            customer.phone = phone;
+        }
+        if let Some(address) = self.address {
+            customer.address = address;
+        }
+        if let Some(metadata) = self.metadata {
+            customer.metadata = metadata;
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! What falls due for a subscription, run when the scheduler says so: the end of a trial, a
+//! renewal, a cancellation scheduled for the period's end, the expiry of an unpaid first
+//! invoice. Each is one atomic change set; a renewal moves the period only together with the
+//! period's invoice, so it happens once per (subscription, period start) however often it is
+//! asked, and a renewal due while the engine was down happens when it next runs.
+
+use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture, fut};
+
+use super::invoices::InvoiceSpec;
+use super::messages::RunDue;
+use crate::actor::{ActorError, CustomerActor};
+use crate::billing::lines::{pending_line, plan_line};
+use crate::domain::{
+    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceStatus, PaymentMethodId,
+    Subscription, SubscriptionId, SubscriptionStatus,
+};
+use crate::limits::RENEWALS_PER_STEP_MAX;
+use crate::store::{DurableTicket, Write};
+
+/// An invoice to charge now, with the payment method to use (the customer's default when
+/// `None`).
+pub(crate) struct Collection {
+    pub invoice: Invoice,
+    pub payment_method: Option<PaymentMethodId>,
+}
+
+/// What one due step did.
+pub(crate) enum Step {
+    /// Nothing was due at or before the instant.
+    Nothing,
+    Done {
+        durable: DurableTicket,
+        collect: Option<Box<Collection>>,
+    },
+}
+
+fn collection(
+    invoice: Option<Invoice>,
+    payment_method: Option<PaymentMethodId>,
+) -> Option<Box<Collection>> {
+    invoice
+        .filter(|invoice| invoice.collecting)
+        .map(|invoice| Box::new(Collection { invoice, payment_method }))
+}
+
+impl CustomerActor {
+    /// Runs the earliest thing due for the subscription at or before `at`, if any.
+    pub(crate) fn due_step(&mut self, id: &SubscriptionId, at: i64) -> Result<Step, ActorError> {
+        let subscription = self.subscription(id)?;
+        let Some(due) = subscription.next_due() else { return Ok(Step::Nothing) };
+        if due > at {
+            return Ok(Step::Nothing);
+        }
+        match subscription.status {
+            SubscriptionStatus::Incomplete => self.expire_incomplete(subscription, due),
+            SubscriptionStatus::Trialing => self.start_paid_period(subscription, due),
+            SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Unpaid
+                if subscription.cancel_at_period_end =>
+            {
+                self.end_at_period_end(subscription)
+            }
+            SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Unpaid => self.renew(subscription),
+            SubscriptionStatus::Canceled
+            | SubscriptionStatus::IncompleteExpired
+            | SubscriptionStatus::Paused => Ok(Step::Nothing),
+        }
+    }
+
+    /// The next period: its invoice (the plan's line and every proration waiting for it),
+    /// finalized and, when collected automatically, charged.
+    fn renew(&mut self, mut subscription: Subscription) -> Result<Step, ActorError> {
+        let start = subscription.current_period_end;
+        let end = subscription.following_period_end();
+        self.invoice_period(&mut subscription, start, end, EventKind::SubscriptionRenewed)
+    }
+
+    /// The trial is over (at its end, or now when asked): the first paid period starts.
+    pub(crate) fn start_paid_period(
+        &mut self,
+        mut subscription: Subscription,
+        at: i64,
+    ) -> Result<Step, ActorError> {
+        subscription.trial_end = Some(at);
+        subscription.status = SubscriptionStatus::Active;
+        let end = subscription.interval.next_boundary_after(subscription.billing_cycle_anchor, at);
+        self.invoice_period(&mut subscription, at, end, EventKind::SubscriptionUpdated)
+    }
+
+    fn invoice_period(
+        &mut self,
+        subscription: &mut Subscription,
+        start: i64,
+        end: i64,
+        event: EventKind,
+    ) -> Result<Step, ActorError> {
+        let plan = self.plan(&subscription.plan)?;
+        let mut lines: Vec<_> = subscription.pending_lines.iter().map(pending_line).collect();
+        lines.push(plan_line(&plan, subscription.quantity, start, end));
+        let mut changes = self.changes();
+        let spec = InvoiceSpec {
+            reason: BillingReason::SubscriptionCycle,
+            tax_behavior: plan.tax_behavior,
+            lines,
+            period_start: start,
+            period_end: end,
+            now: start,
+        };
+        let invoice = self.issue_invoice(&mut changes, subscription, spec)?;
+        let plan_line = invoice.lines.last().expect("a period's invoice has the plan's line");
+        subscription.period_invoiced_minor = plan_line.amount_minor - plan_line.discount_minor;
+        subscription.current_period_start = start;
+        subscription.current_period_end = end;
+        subscription.pending_lines.clear();
+        subscription.latest_invoice = Some(invoice.id.clone());
+        changes.push(Write::Event(Event::new(event, subscription.id.as_str(), "billing")));
+        self.put_subscription(&mut changes, subscription.clone())?;
+        let durable = self.commit(changes)?;
+        tracing::info!(subscription = %subscription.id, invoice = %invoice.id, period_start = start, "period invoiced");
+        let collect = collection(Some(invoice), subscription.payment_method.clone());
+        Ok(Step::Done { durable, collect })
+    }
+
+    fn end_at_period_end(&mut self, mut subscription: Subscription) -> Result<Step, ActorError> {
+        let end = subscription.current_period_end;
+        subscription.status = SubscriptionStatus::Canceled;
+        subscription.ended_at = Some(end);
+        let mut changes = self.changes();
+        let invoice = self.settle_pending_lines(&mut changes, &mut subscription, end)?;
+        changes.push(Write::Event(Event::new(
+            EventKind::SubscriptionCanceled,
+            subscription.id.as_str(),
+            "billing",
+        )));
+        let payment_method = subscription.payment_method.clone();
+        self.put_subscription(&mut changes, subscription)?;
+        let collect = collection(invoice, payment_method);
+        Ok(Step::Done { durable: self.commit(changes)?, collect })
+    }
+
+    /// Prorations still waiting when a subscription ends are invoiced then, not dropped: a
+    /// credit goes to the customer's balance, a charge is collected.
+    pub(crate) fn settle_pending_lines(
+        &mut self,
+        changes: &mut crate::store::ChangeSet,
+        subscription: &mut Subscription,
+        at: i64,
+    ) -> Result<Option<Invoice>, ActorError> {
+        if subscription.pending_lines.is_empty() {
+            return Ok(None);
+        }
+        let plan = self.plan(&subscription.plan)?;
+        let spec = InvoiceSpec {
+            reason: BillingReason::SubscriptionUpdate,
+            tax_behavior: plan.tax_behavior,
+            lines: subscription.pending_lines.iter().map(pending_line).collect(),
+            period_start: subscription.current_period_start,
+            period_end: at,
+            now: at,
+        };
+        subscription.pending_lines.clear();
+        let invoice = self.issue_invoice(changes, subscription, spec)?;
+        subscription.latest_invoice = Some(invoice.id.clone());
+        Ok(Some(invoice))
+    }
+
+    /// A first invoice unpaid for 23 hours: the subscription ends and its invoice is voided.
+    fn expire_incomplete(
+        &mut self,
+        mut subscription: Subscription,
+        at: i64,
+    ) -> Result<Step, ActorError> {
+        let mut changes = self.changes();
+        if let Some(id) = &subscription.latest_invoice
+            && let Some(mut invoice) = self.services.store.invoice(&self.key.account, id)?
+        {
+            if invoice.payment_pending {
+                // A payment still under way is never abandoned under the customer: its
+                // settlement decides, and the expiry is looked at again after it.
+                return Ok(Step::Nothing);
+            }
+            if invoice.status.is_collectible() {
+                invoice.status = InvoiceStatus::Void;
+                invoice.voided_at = Some(at);
+                invoice.collecting = false;
+                let state = self.accepting()?;
+                state.customer.balance_minor -= invoice.balance_applied_minor;
+                changes.push(Write::Customer(state.customer.clone()));
+                changes.push(Write::Invoice(invoice));
+            }
+        }
+        subscription.status = SubscriptionStatus::IncompleteExpired;
+        subscription.ended_at = Some(at);
+        changes.push(Write::Event(Event::new(
+            EventKind::SubscriptionCanceled,
+            subscription.id.as_str(),
+            "billing",
+        )));
+        self.put_subscription(&mut changes, subscription)?;
+        Ok(Step::Done { durable: self.commit(changes)?, collect: None })
+    }
+
+    /// Runs due steps up to `at` until one needs a charge; answers what was done.
+    fn run_due_steps(
+        &mut self,
+        id: &SubscriptionId,
+        at: i64,
+    ) -> Result<(Vec<DurableTicket>, Option<Box<Collection>>), ActorError> {
+        let mut durables = Vec::new();
+        for _ in 0..RENEWALS_PER_STEP_MAX {
+            match self.due_step(id, at)? {
+                Step::Nothing => break,
+                Step::Done { durable, collect } => {
+                    durables.push(durable);
+                    if collect.is_some() {
+                        return Ok((durables, collect));
+                    }
+                }
+            }
+        }
+        Ok((durables, None))
+    }
+}
+
+impl Handler<RunDue> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<Option<i64>, ActorError>>;
+
+    fn handle(&mut self, message: RunDue, ctx: &mut Context<Self>) -> Self::Result {
+        let ran = self
+            .accepting()
+            .map(|_| ())
+            .and_then(|()| self.run_due_steps(&message.subscription, message.at));
+        let (mut durables, collect) = match ran {
+            Ok(ran) => ran,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let Some(collection) = collect else {
+            let next_due = self.subscription(&message.subscription).map(|sub| sub.next_due());
+            return Box::pin(
+                async move {
+                    for durable in durables {
+                        durable.wait().await?;
+                    }
+                    next_due
+                }
+                .into_actor(self),
+            );
+        };
+        let Collection { invoice, payment_method } = *collection;
+        debug_assert_eq!(invoice.collection_method, CollectionMethod::ChargeAutomatically);
+        let recorded = durables.pop().expect("a step that charges committed");
+        // Later writes are flushed with the last one: waiting on it waits on them all.
+        let address = ctx.address();
+        let again = message.clone();
+        Box::pin(self.collect_then_answer(ctx, invoice, payment_method, recorded, "renewal").then(
+            move |_charged, actor, _| {
+                // A declined renewal is the subscription's news (past_due), not a failure
+                // of the schedule: what else is due runs next.
+                async move {
+                    address
+                        .send(again)
+                        .await
+                        .map_err(|error| ActorError::Unavailable(error.to_string()))?
+                }
+                .into_actor(actor)
+            },
+        ))
+    }
+}

@@ -1,0 +1,144 @@
+//! Plans, subscriptions, invoices and test clocks on the wire (API.md, "Billing").
+
+use serde_json::{Value, json};
+
+use crate::domain::money::currency_code;
+use crate::domain::{Invoice, InvoiceLine, Plan, PluginRef, Subscription, TaxLine, TestClock};
+
+pub fn plan(plan: &Plan) -> Value {
+    json!({
+        "id": plan.id.as_str(),
+        "object": "plan",
+        "name": plan.name,
+        "amount": plan.amount_minor,
+        "currency": currency_code(plan.currency),
+        "interval": plan.interval.unit.as_str(),
+        "interval_count": plan.interval.count,
+        "sku": plan.sku,
+        "trial_days": plan.trial_days,
+        "features": plan.features,
+        "tax_behavior": plan.tax_behavior.as_str(),
+        "active": plan.active,
+        "metadata": plan.metadata,
+        "created": plan.created,
+    })
+}
+
+pub fn test_clock(clock: &TestClock) -> Value {
+    json!({
+        "id": clock.id.as_str(),
+        "object": "test_clock",
+        "frozen_time": clock.frozen_time,
+        "status": clock.status.as_str(),
+        "name": clock.name,
+        "created": clock.created,
+    })
+}
+
+pub fn subscription(subscription: &Subscription) -> Value {
+    json!({
+        "id": subscription.id.as_str(),
+        "object": "subscription",
+        "customer": subscription.customer.as_str(),
+        "plan": subscription.plan.as_str(),
+        "quantity": subscription.quantity,
+        "status": subscription.status.as_str(),
+        "collection_method": subscription.collection_method.as_str(),
+        "days_until_due": subscription.days_until_due,
+        "current_period_start": subscription.current_period_start,
+        "current_period_end": subscription.current_period_end,
+        "billing_cycle_anchor": subscription.billing_cycle_anchor,
+        "trial_start": subscription.trial_start,
+        "trial_end": subscription.trial_end,
+        "cancel_at_period_end": subscription.cancel_at_period_end,
+        "canceled_at": subscription.canceled_at,
+        "ended_at": subscription.ended_at,
+        "latest_invoice": subscription.latest_invoice.as_ref().map(|id| id.as_str()),
+        "payment_method": subscription.payment_method.as_ref().map(|id| id.as_str()),
+        "pending_update": Value::Null,
+        "discount": Value::Null,
+        "test_clock": subscription.test_clock.as_ref().map(|id| id.as_str()),
+        "metadata": subscription.metadata,
+        "created": subscription.created,
+    })
+}
+
+/// An invoice; a preview (never stored) shows `id: null`.
+pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
+    let rules = invoice.rules.as_ref();
+    json!({
+        "id": (!preview).then(|| invoice.id.as_str()),
+        "object": "invoice",
+        "number": invoice.number,
+        "customer": invoice.customer.as_str(),
+        "subscription": invoice.subscription.as_ref().map(|id| id.as_str()),
+        "status": invoice.status.as_str(),
+        "billing_reason": invoice.billing_reason.as_str(),
+        "currency": currency_code(invoice.currency),
+        "tax_behavior": invoice.tax_behavior.as_str(),
+        "lines": invoice.lines.iter().map(|line| invoice_line(invoice, line, preview)).collect::<Vec<_>>(),
+        "subtotal": invoice.subtotal_minor,
+        "discounts": invoice.discounts.iter().map(|discount| json!({
+            "coupon": discount.code,
+            "promotion_code": Value::Null,
+            "amount": discount.amount_minor,
+        })).collect::<Vec<_>>(),
+        "tax": invoice.tax.iter().map(tax_line).collect::<Vec<_>>(),
+        "total": invoice.total_minor,
+        "balance_applied": invoice.balance_applied_minor,
+        "amount_due": invoice.amount_due_minor,
+        "amount_paid": invoice.amount_paid_minor,
+        "amount_remaining": invoice.amount_due_minor - invoice.amount_paid_minor,
+        "attempt_count": invoice.attempt_count,
+        "next_payment_attempt": Value::Null,
+        "collection_method": invoice.collection_method.as_str(),
+        "due_date": invoice.due_date,
+        "charge": invoice.charge.as_ref().map(|id| id.as_str()),
+        "payment_pending": invoice.payment_pending,
+        "rules": rules.map(|rules| json!({
+            "pricing": plugin_ref(&rules.pricing),
+            "tax": plugin_ref(&rules.tax),
+            "evaluated_at": rules.evaluated_at,
+        })),
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "created": invoice.created,
+        "finalized_at": invoice.finalized_at,
+        "paid_at": invoice.paid_at,
+        "voided_at": invoice.voided_at,
+    })
+}
+
+fn invoice_line(invoice: &Invoice, line: &InvoiceLine, preview: bool) -> Value {
+    json!({
+        "id": (!preview).then(|| line.id.as_str()),
+        "object": "line_item",
+        "description": line.description,
+        "plan": line.plan.as_ref().map(|id| id.as_str()),
+        "quantity": line.quantity,
+        "amount": line.amount_minor,
+        "period": { "start": line.period_start, "end": line.period_end },
+        "proration": line.proration,
+        "discount_amounts": if line.discount_minor == 0 { Vec::new() } else { vec![json!({ "amount": line.discount_minor })] },
+        "tax_amounts": line.tax.iter().map(tax_line).collect::<Vec<_>>(),
+        "net_amount": line.net_amount_minor(invoice.tax_behavior),
+    })
+}
+
+fn tax_line(tax: &TaxLine) -> Value {
+    json!({
+        "name": tax.name,
+        "jurisdiction": tax.jurisdiction,
+        "rate_bps": tax.rate_bps,
+        "amount": tax.amount_minor,
+    })
+}
+
+fn plugin_ref(rule: &PluginRef) -> Value {
+    json!({
+        "kind": rule.kind.as_str(),
+        "version": rule.version,
+        "source": rule.source.as_str(),
+        "sha256": rule.sha256,
+    })
+}

@@ -1,0 +1,340 @@
+//! `POST /v1/subscriptions`, `GET /v1/subscriptions/{id}`, `POST /v1/subscriptions/{id}`,
+//! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/subscriptions/{id}/reactivate`,
+//! `GET /v1/subscriptions/{id}/upcoming_invoice`, `GET /v1/customers/{id}/subscriptions`.
+//! Each change is carried out by the customer's actor, which owns its subscriptions.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{Reply, customers, plans};
+use crate::actor::CustomerKey;
+use crate::actor::billing::messages::{
+    CancelSubscription, CreateSubscription, PlanChange, PreviewInvoice, ProrationBehavior,
+    ReactivateSubscription, TrialEnd, TrialRequest, UpdateSubscription,
+};
+use crate::api::error::ApiError;
+use crate::api::pagination::PageRequest;
+use crate::api::request::ApiRequest;
+use crate::api::{App, billing_views, idempotency, validate, views};
+use crate::domain::{
+    AccountId, CollectionMethod, Metadata, PaymentMethodId, Plan, Subscription, SubscriptionId,
+};
+use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateInput {
+    customer: String,
+    plan: String,
+    quantity: Option<u32>,
+    trial_days: Option<u32>,
+    trial_end: Option<i64>,
+    billing_cycle_anchor: Option<i64>,
+    payment_method: Option<String>,
+    collection_method: Option<String>,
+    days_until_due: Option<u32>,
+    metadata: Option<Metadata>,
+}
+
+/// `trial_end` as an update takes it: Unix seconds, or `"now"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TrialEndInput {
+    At(i64),
+    Word(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateInput {
+    plan: Option<String>,
+    quantity: Option<u32>,
+    proration_behavior: Option<String>,
+    payment_behavior: Option<String>,
+    trial_end: Option<TrialEndInput>,
+    cancel_at_period_end: Option<bool>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelInput {
+    at_period_end: Option<bool>,
+    prorate: Option<bool>,
+}
+
+fn quantity(quantity: Option<u32>) -> Result<u32, ApiError> {
+    let quantity = quantity.unwrap_or(1);
+    if !(1..=SUBSCRIPTION_QUANTITY_MAX).contains(&quantity) {
+        return Err(ApiError::validation(
+            "quantity",
+            format!("`quantity` is 1 to {SUBSCRIPTION_QUANTITY_MAX}"),
+        ));
+    }
+    Ok(quantity)
+}
+
+/// The plan a subscription names: unknown (or another account's) is the request's fault, a
+/// 400 naming it, as is an inactive one.
+fn plan_for_subscription(app: &App, account: &AccountId, id: &str) -> Result<Plan, ApiError> {
+    let plan = plans::find(app, account, id)
+        .map_err(|_| ApiError::validation("plan", format!("no such plan: {id}")))?;
+    if !plan.active {
+        return Err(ApiError::invalid(
+            "plan_inactive",
+            format!("plan {} is inactive: it takes no new subscriptions", plan.id),
+        )
+        .with_param("plan"));
+    }
+    Ok(plan)
+}
+
+fn payment_method(id: Option<String>) -> Result<Option<PaymentMethodId>, ApiError> {
+    id.map(|id| {
+        PaymentMethodId::parse(&id).ok_or_else(|| ApiError::not_found("payment_method", &id))
+    })
+    .transpose()
+}
+
+pub async fn create(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+) -> Result<Reply, ApiError> {
+    let input: CreateInput = request.json()?;
+    let customer = customers::find(app, account, &input.customer)?;
+    let plan = plan_for_subscription(app, account, &input.plan)?;
+    let trial = match (input.trial_days, input.trial_end) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation("trial_end", "give `trial_days` or `trial_end`"));
+        }
+        (Some(days), None) if days > TRIAL_DAYS_MAX => {
+            return Err(ApiError::validation(
+                "trial_days",
+                format!("`trial_days` is at most {TRIAL_DAYS_MAX}"),
+            ));
+        }
+        (Some(days), None) => TrialRequest::Days(days),
+        (None, Some(end)) => TrialRequest::Until(end),
+        (None, None) => TrialRequest::PlanDefault,
+    };
+    let collection_method = input
+        .collection_method
+        .map(|text| {
+            CollectionMethod::parse(&text).ok_or_else(|| {
+                ApiError::validation(
+                    "collection_method",
+                    "`collection_method` is charge_automatically or send_invoice",
+                )
+            })
+        })
+        .transpose()?;
+    let message = CreateSubscription {
+        plan,
+        quantity: quantity(input.quantity)?,
+        trial,
+        billing_cycle_anchor: input.billing_cycle_anchor,
+        payment_method: payment_method(input.payment_method)?,
+        collection_method,
+        days_until_due: input.days_until_due,
+        metadata: validate::metadata(input.metadata)?,
+        idempotency: None,
+        cause: request.request_id.clone(),
+    };
+    let key = CustomerKey { account: account.clone(), customer: customer.id };
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = CreateSubscription { idempotency: ticket, ..message };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+/// The account's subscription with this id, or a 404.
+fn find(app: &App, account: &AccountId, id: &str) -> Result<Subscription, ApiError> {
+    let not_found = || ApiError::not_found("subscription", id);
+    let id = SubscriptionId::parse(id).ok_or_else(not_found)?;
+    app.store.subscription(account, &id)?.ok_or_else(not_found)
+}
+
+fn owner(account: &AccountId, subscription: &Subscription) -> CustomerKey {
+    CustomerKey { account: account.clone(), customer: subscription.customer.clone() }
+}
+
+pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
+    Ok(Reply::ok(billing_views::subscription(&find(app, account, id)?)))
+}
+
+pub async fn list_for_customer(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    customer_id: &str,
+) -> Result<Reply, ApiError> {
+    let page = PageRequest::parse(&request.query)?;
+    let customer = customers::find(app, account, customer_id)?;
+    let mut subscriptions = app.store.subscriptions(account, &customer.id)?;
+    subscriptions.reverse();
+    let (page, has_more) = page.apply(subscriptions, |subscription| subscription.id.as_str());
+    let data: Vec<Value> = page.iter().map(billing_views::subscription).collect();
+    Ok(Reply::ok(views::list(data, has_more)))
+}
+
+fn change(
+    app: &App,
+    account: &AccountId,
+    plan: Option<String>,
+    quantity_given: Option<u32>,
+    proration_behavior: Option<&str>,
+) -> Result<PlanChange, ApiError> {
+    let plan = match plan {
+        Some(id) => Some(
+            plans::find(app, account, &id)
+                .map_err(|_| ApiError::validation("plan", format!("no such plan: {id}")))?,
+        ),
+        None => None,
+    };
+    let quantity = match quantity_given {
+        Some(given) => Some(quantity(Some(given))?),
+        None => None,
+    };
+    let proration_behavior = match proration_behavior {
+        None => ProrationBehavior::CreateProrations,
+        Some(text) => ProrationBehavior::parse(text).ok_or_else(|| {
+            ApiError::validation(
+                "proration_behavior",
+                "`proration_behavior` is create_prorations, always_invoice or none",
+            )
+        })?,
+    };
+    Ok(PlanChange { plan, quantity, proration_behavior })
+}
+
+pub async fn update(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let input: UpdateInput = request.json()?;
+    let subscription = find(app, account, id)?;
+    match input.payment_behavior.as_deref() {
+        None | Some("allow_incomplete") => {}
+        Some("pending_if_incomplete") => {
+            return Err(ApiError::validation(
+                "payment_behavior",
+                "`pending_if_incomplete` is not supported by this version of Kassa: the change \
+                 applies at once (`allow_incomplete`)",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::validation(
+                "payment_behavior",
+                "`payment_behavior` is allow_incomplete or pending_if_incomplete",
+            ));
+        }
+    }
+    let trial_end = match input.trial_end {
+        None => None,
+        Some(TrialEndInput::At(at)) => Some(TrialEnd::At(at)),
+        Some(TrialEndInput::Word(word)) if word == "now" => Some(TrialEnd::Now),
+        Some(TrialEndInput::Word(_)) => {
+            return Err(ApiError::validation(
+                "trial_end",
+                "`trial_end` is Unix seconds or \"now\"",
+            ));
+        }
+    };
+    let change =
+        change(app, account, input.plan, input.quantity, input.proration_behavior.as_deref())?;
+    let metadata = input.metadata.map(|metadata| validate::metadata(Some(metadata))).transpose()?;
+    let key = owner(account, &subscription);
+    let message = UpdateSubscription {
+        id: subscription.id,
+        change,
+        trial_end,
+        cancel_at_period_end: input.cancel_at_period_end,
+        metadata,
+        idempotency: None,
+        cause: request.request_id.clone(),
+    };
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = UpdateSubscription { idempotency: ticket, ..message };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+pub async fn cancel(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let input: CancelInput =
+        if request.body.is_empty() { CancelInput::default() } else { request.json()? };
+    let subscription = find(app, account, id)?;
+    let key = owner(account, &subscription);
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = CancelSubscription {
+            id: subscription.id,
+            at_period_end: input.at_period_end.unwrap_or(false),
+            prorate: input.prorate.unwrap_or(false),
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+pub async fn reactivate(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let subscription = find(app, account, id)?;
+    let key = owner(account, &subscription);
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = ReactivateSubscription {
+            id: subscription.id,
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+pub async fn upcoming_invoice(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let filters = ["plan", "quantity", "proration_date", "proration_behavior"];
+    let (_, query) = PageRequest::parse_filtered(&request.query, &filters)?;
+    let subscription = find(app, account, id)?;
+    let quantity = query
+        .get("quantity")
+        .map(|text| text.parse::<u32>().map_err(|_| ApiError::validation("quantity", "an integer")))
+        .transpose()?;
+    let at = query
+        .get("proration_date")
+        .map(|text| {
+            text.parse::<i64>().map_err(|_| ApiError::validation("proration_date", "Unix seconds"))
+        })
+        .transpose()?;
+    let plan = query.get("plan").cloned();
+    let changed = plan.is_some() || quantity.is_some();
+    let change =
+        change(app, account, plan, quantity, query.get("proration_behavior").map(String::as_str))?;
+    let key = owner(account, &subscription);
+    let message = PreviewInvoice { id: subscription.id, change: changed.then_some(change), at };
+    let invoice = app.registry.send(&key, message).await??;
+    Ok(Reply::ok(billing_views::invoice(&invoice, true)))
+}

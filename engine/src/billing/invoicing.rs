@@ -1,0 +1,278 @@
+//! An invoice's amounts, from the account's rules, exactly as a priced charge gets them: the
+//! pricing rule prices the plan lines (so a tiered seat price is the rule's, not a special
+//! case), discounts are spread over them, and the tax rule taxes each line. Proration lines
+//! carry amounts the proration rule already computed and are taxed, not priced again; a
+//! credit's tax is the tax of its amount, negated.
+//!
+//! Tax-inclusive lines (consumer prices in ZA and KE) keep their amount: the tax rule gives each
+//! line's rates, and the tax inside the price is extracted from it, half-up per line.
+//!
+//! Rules run here synchronously, in the customer's actor: an invoice is made inside the turn
+//! that decides it, so the numbers cannot drift from the state they were computed for. Each
+//! call is bounded by the rule's fuel and memory limits like every other.
+
+use crate::domain::PluginRef;
+use crate::domain::{
+    AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, PlanId, PluginKind,
+    RuleEvaluation, TaxBehavior, TaxLine,
+};
+use crate::rules::quote::{customer_context, spread_discount};
+use crate::rules::types::{LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine};
+use crate::rules::{CallError, Rules};
+
+/// A line to put on an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftLine {
+    pub description: String,
+    pub plan: Option<PlanId>,
+    pub quantity: u32,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub amount: DraftAmount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftAmount {
+    /// Priced by the pricing rule: `quantity` of `sku` at `unit_amount_minor` each.
+    Priced { sku: String, unit_amount_minor: i64 },
+    /// Already computed (a proration); negative for a credit.
+    Fixed { amount_minor: i64, sku: String },
+}
+
+/// What an invoice's lines come to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal_minor: i64,
+    pub discounts: Vec<Discount>,
+    pub tax: Vec<TaxLine>,
+    pub total_minor: i64,
+    pub rules: RuleEvaluation,
+}
+
+pub struct InvoiceInput<'a> {
+    pub account: &'a AccountId,
+    pub customer: &'a Customer,
+    pub currency: Currency,
+    pub tax_behavior: TaxBehavior,
+    pub lines: Vec<DraftLine>,
+    pub now: i64,
+}
+
+pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, CallError> {
+    let catalog = rules.catalog();
+    let pricing = catalog.rule(input.account, PluginKind::Pricing);
+    let tax_rule = catalog.rule(input.account, PluginKind::Tax);
+    let context = customer_context(input.customer);
+
+    let priced_index: Vec<usize> = (0..input.lines.len())
+        .filter(|index| matches!(input.lines[*index].amount, DraftAmount::Priced { .. }))
+        .collect();
+    let mut amounts: Vec<i64> = input
+        .lines
+        .iter()
+        .map(|line| match &line.amount {
+            DraftAmount::Fixed { amount_minor, .. } => *amount_minor,
+            DraftAmount::Priced { .. } => 0,
+        })
+        .collect();
+    let mut discounts = Vec::new();
+    let mut discount_shares = vec![0i64; input.lines.len()];
+    if !priced_index.is_empty() {
+        let request = PricingRequest {
+            lines: priced_index
+                .iter()
+                .map(|index| match &input.lines[*index].amount {
+                    DraftAmount::Priced { sku, unit_amount_minor } => LineItem {
+                        sku: sku.clone(),
+                        quantity: input.lines[*index].quantity,
+                        unit_amount_minor: *unit_amount_minor,
+                    },
+                    DraftAmount::Fixed { .. } => unreachable!("only priced lines are indexed"),
+                })
+                .collect(),
+            currency: input.currency,
+            customer: context.clone(),
+            coupons: Vec::new(),
+            now: input.now,
+        };
+        let priced = pricing.plugin.price(&request)?;
+        if priced.lines.len() != priced_index.len() {
+            return Err(CallError::Failed {
+                kind: PluginKind::Pricing,
+                cause: format!(
+                    "an invoice needs one priced line per plan line: {} lines in, {} out",
+                    priced_index.len(),
+                    priced.lines.len()
+                ),
+            });
+        }
+        let priced_amounts: Vec<i64> = priced.lines.iter().map(|line| line.amount_minor).collect();
+        let shares = spread_discount(priced.subtotal_minor - priced.total_minor, &priced_amounts);
+        for ((index, amount), share) in priced_index.iter().zip(priced_amounts).zip(shares) {
+            amounts[*index] = amount;
+            discount_shares[*index] = share;
+        }
+        discounts = priced.discounts;
+    }
+
+    let mut lines = Vec::with_capacity(input.lines.len());
+    let mut tax_totals: Vec<TaxLine> = Vec::new();
+    for (index, draft) in input.lines.into_iter().enumerate() {
+        let amount_minor = amounts[index];
+        let after_discount = amount_minor - discount_shares[index];
+        let sku = match &draft.amount {
+            DraftAmount::Priced { sku, .. } | DraftAmount::Fixed { sku, .. } => sku.clone(),
+        };
+        let tax = if after_discount == 0 {
+            Vec::new()
+        } else {
+            let request = TaxRequest {
+                lines: vec![TaxableLine { sku, amount_minor: after_discount.abs() }],
+                currency: input.currency,
+                customer: context.clone(),
+                seller_country: rules.seller_country().to_owned(),
+            };
+            let taxed = tax_rule.plugin.tax(&request)?;
+            line_tax(taxed.lines, after_discount, input.tax_behavior)
+        };
+        for line_tax in &tax {
+            add_tax(&mut tax_totals, line_tax);
+        }
+        lines.push(InvoiceLine {
+            id: InvoiceLineId::generate(),
+            description: draft.description,
+            plan: draft.plan,
+            quantity: draft.quantity,
+            amount_minor,
+            period_start: draft.period_start,
+            period_end: draft.period_end,
+            proration: matches!(draft.amount, DraftAmount::Fixed { .. }),
+            discount_minor: discount_shares[index],
+            tax,
+        });
+    }
+    let subtotal_minor: i64 = lines.iter().map(|line| line.amount_minor).sum();
+    let discount_minor: i64 = discounts.iter().map(|discount| discount.amount_minor).sum();
+    let tax_minor: i64 = tax_totals.iter().map(|tax| tax.amount_minor).sum();
+    let total_minor = match input.tax_behavior {
+        TaxBehavior::Exclusive => subtotal_minor - discount_minor + tax_minor,
+        TaxBehavior::Inclusive => subtotal_minor - discount_minor,
+    };
+    Ok(Totals {
+        lines,
+        subtotal_minor,
+        discounts,
+        tax: tax_totals,
+        total_minor,
+        rules: RuleEvaluation {
+            pricing: pricing.reference,
+            tax: tax_rule.reference,
+            evaluated_at: input.now,
+        },
+    })
+}
+
+/// The tax of one line of `amount_minor` (negative for a credit) from the rule's answer for its
+/// absolute amount. Inclusive: the rule's rates, with the tax inside the price extracted from
+/// it, half-up.
+fn line_tax(taxed: Vec<TaxLine>, amount_minor: i64, behavior: TaxBehavior) -> Vec<TaxLine> {
+    let sign = amount_minor.signum();
+    let rate_total: i128 = taxed.iter().map(|tax| i128::from(tax.rate_bps)).sum();
+    taxed
+        .into_iter()
+        .map(|tax| {
+            let amount = match behavior {
+                TaxBehavior::Exclusive => tax.amount_minor,
+                TaxBehavior::Inclusive => divide_half_up(
+                    i128::from(amount_minor.abs()) * i128::from(tax.rate_bps),
+                    10_000 + rate_total,
+                ),
+            };
+            TaxLine { amount_minor: sign * amount, ..tax }
+        })
+        .collect()
+}
+
+fn add_tax(totals: &mut Vec<TaxLine>, tax: &TaxLine) {
+    let same = |total: &&mut TaxLine| {
+        total.name == tax.name
+            && total.jurisdiction == tax.jurisdiction
+            && total.rate_bps == tax.rate_bps
+    };
+    match totals.iter_mut().find(|total| same(total)) {
+        Some(total) => total.amount_minor += tax.amount_minor,
+        None => totals.push(tax.clone()),
+    }
+}
+
+/// `numerator / denominator` for non-negative operands, rounded half-up; the quotient of an
+/// amount share fits an i64.
+pub fn divide_half_up(numerator: i128, denominator: i128) -> i64 {
+    debug_assert!(numerator >= 0 && denominator > 0);
+    ((numerator * 2 + denominator) / (denominator * 2)) as i64
+}
+
+/// What a change at `changed_at` gives back and costs, from the account's proration rule:
+/// `credited_minor` is what the customer was actually invoiced for the period (after
+/// discounts, before tax); `new_full_minor` what the new plan costs for a whole period.
+pub struct ProrationInput<'a> {
+    pub account: &'a AccountId,
+    pub currency: Currency,
+    pub credited_minor: i64,
+    pub new_full_minor: i64,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub changed_at: i64,
+}
+
+pub struct Proration {
+    pub credit_minor: i64,
+    pub charge_minor: i64,
+    pub rule: PluginRef,
+}
+
+pub fn prorate(rules: &Rules, input: ProrationInput<'_>) -> Result<Proration, CallError> {
+    let rule = rules.catalog().rule(input.account, PluginKind::Proration);
+    let prorated = rule.plugin.prorate(&ProrationRequest {
+        currency: input.currency,
+        old_unit_amount_minor: input.credited_minor.max(0),
+        old_quantity: 1,
+        new_unit_amount_minor: input.new_full_minor.max(0),
+        new_quantity: 1,
+        period_start: input.period_start,
+        period_end: input.period_end,
+        changed_at: input.changed_at,
+    })?;
+    Ok(Proration {
+        credit_minor: prorated.credit_minor,
+        charge_minor: prorated.charge_minor,
+        rule: rule.reference,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vat(rate_bps: u32, amount_minor: i64) -> TaxLine {
+        TaxLine { name: "VAT".into(), jurisdiction: "ZA".into(), rate_bps, amount_minor }
+    }
+
+    #[test]
+    fn inclusive_tax_is_extracted_half_up_and_credits_negate() {
+        // R115.00 including 15 % VAT holds R15.00 of it.
+        assert_eq!(
+            line_tax(vec![vat(1500, 1725)], 11_500, TaxBehavior::Inclusive)[0].amount_minor,
+            1500
+        );
+        // 99 × 15 / 115 = 12.91… → 13.
+        assert_eq!(line_tax(vec![vat(1500, 15)], 99, TaxBehavior::Inclusive)[0].amount_minor, 13);
+        assert_eq!(
+            line_tax(vec![vat(1500, 150)], -1000, TaxBehavior::Exclusive)[0].amount_minor,
+            -150
+        );
+        assert_eq!(divide_half_up(5, 2), 3);
+        assert_eq!(divide_half_up(4, 3), 1);
+    }
+}

@@ -1,0 +1,142 @@
+//! The durable schedule's runner. Every subscription's next due instant is an entry of the
+//! schedule, written with the subscription (see `Write::Subscription`); this turns the entries
+//! that are due into [`RunDue`] messages to the owning customers' actors.
+//!
+//! Real time: a loop every `billing.scheduler_interval_ms` runs what is due by now, so a
+//! renewal due while the engine was down runs at its next start. A test clock: an advance runs
+//! what falls due up to its target in time order, one instant at a time (every subscription due
+//! at an instant, concurrently, before any due later), through the same messages.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use crate::actor::billing::messages::{ResumeCollection, RunDue};
+use crate::actor::{CustomerKey, Registry};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{AccountId, SubscriptionId, TestClock, TestClockStatus};
+use crate::limits::{RENEWALS_IN_FLIGHT_MAX, SCHEDULE_BATCH_MAX};
+use crate::store::{DueEntry, Store, StoreError, keys};
+
+/// How a run walks the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Everything due by `up_to`, as of `up_to` (real time).
+    AllAtOnce,
+    /// One instant at a time, each as of itself (a test clock).
+    ByInstant,
+}
+
+/// Runs what is due in `scope` up to `up_to`; answers how many entries ran.
+async fn run_scope(
+    store: &Arc<dyn Store>,
+    registry: &Registry,
+    scope: &str,
+    up_to: i64,
+    order: Order,
+) -> Result<usize, StoreError> {
+    // A subscription whose step failed or could not move on is left for the next run: it must
+    // not hold the others back, nor be asked again and again in this one.
+    let mut held: HashSet<SubscriptionId> = HashSet::new();
+    let mut ran = 0;
+    loop {
+        let fetched = store.due(scope, up_to, SCHEDULE_BATCH_MAX + held.len())?;
+        let entries: Vec<DueEntry> =
+            fetched.into_iter().filter(|entry| !held.contains(&entry.subscription)).collect();
+        let Some(first) = entries.first() else { return Ok(ran) };
+        let instant = first.due;
+        let (batch, at): (Vec<DueEntry>, i64) = match order {
+            Order::AllAtOnce => (entries, up_to),
+            Order::ByInstant => {
+                (entries.into_iter().take_while(|entry| entry.due == instant).collect(), instant)
+            }
+        };
+        let results: Vec<(DueEntry, Result<Option<i64>, String>)> = futures::stream::iter(batch)
+            .map(|entry| async move {
+                let key = CustomerKey {
+                    account: entry.account.clone(),
+                    customer: entry.customer.clone(),
+                };
+                let message = RunDue { subscription: entry.subscription.clone(), at };
+                let answer = registry.send(&key, message).await.and_then(|answer| answer);
+                (entry, answer.map_err(|error| error.to_string()))
+            })
+            .buffer_unordered(RENEWALS_IN_FLIGHT_MAX)
+            .collect()
+            .await;
+        for (entry, answer) in results {
+            match answer {
+                Ok(next_due) if next_due != Some(entry.due) => {
+                    ran += 1;
+                    // Normally moved by the subscription's own write; this one names nothing.
+                    store.remove_due(scope, &entry)?;
+                }
+                Ok(_) => {
+                    held.insert(entry.subscription);
+                }
+                Err(error) => {
+                    tracing::error!(subscription = %entry.subscription, customer = %entry.customer, %error, "a due step failed; it is tried again on the next run");
+                    held.insert(entry.subscription);
+                }
+            }
+        }
+    }
+}
+
+/// Real time: runs what is due every `interval`, forever.
+pub async fn run_live(store: Arc<dyn Store>, registry: Registry, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match run_scope(&store, &registry, keys::LIVE_SCOPE, now_unix_secs(), Order::AllAtOnce)
+            .await
+        {
+            Ok(0) => {}
+            Ok(ran) => tracing::info!(ran, "ran due renewals"),
+            Err(error) => tracing::error!(%error, "the billing schedule could not be read"),
+        }
+    }
+}
+
+/// A test clock's advance: runs everything due on it up to its (already moved) frozen time,
+/// then marks it ready.
+pub async fn advance_clock(
+    store: Arc<dyn Store>,
+    registry: Registry,
+    account: AccountId,
+    clock: TestClock,
+) -> Result<TestClock, StoreError> {
+    debug_assert_eq!(clock.status, TestClockStatus::Advancing);
+    let ran = run_scope(&store, &registry, clock.id.as_str(), clock.frozen_time, Order::ByInstant)
+        .await?;
+    tracing::info!(clock = %clock.id, ran, frozen_time = clock.frozen_time, "test clock advanced");
+    // Deleted meanwhile: nothing to mark.
+    let Some(mut current) = store.test_clock(&account, &clock.id)? else { return Ok(clock) };
+    if current.frozen_time == clock.frozen_time {
+        current.status = TestClockStatus::Ready;
+        store.put_test_clock(&account, &current)?.wait().await?;
+    }
+    Ok(current)
+}
+
+/// At start-up: finishes advances a stop interrupted, and resumes invoice payment attempts
+/// decided before it whose charges were never recorded.
+pub async fn resume(store: Arc<dyn Store>, registry: Registry) -> Result<(), StoreError> {
+    for (account, invoice) in store
+        .collecting_invoices()?
+        .into_iter()
+        .map(|(account, customer, invoice)| (CustomerKey { account, customer }, invoice))
+    {
+        let message = ResumeCollection { invoice: invoice.clone() };
+        if let Err(error) = registry.send(&account, message).await.and_then(|answer| answer) {
+            tracing::error!(%invoice, %error, "resuming an invoice's payment failed");
+        }
+    }
+    for (account, clock) in store.advancing_test_clocks()? {
+        tokio::spawn(advance_clock(Arc::clone(&store), registry.clone(), account, clock));
+    }
+    Ok(())
+}

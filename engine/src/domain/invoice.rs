@@ -1,0 +1,142 @@
+//! An invoice: what a customer owes for a period (or a change), priced and taxed by the
+//! account's rules. `draft → open → paid | void | uncollectible`; a number is given only at
+//! finalization, from the customer's own sequence, so numbers have no gaps.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ChargeId, CollectionMethod, Currency, CustomerId, Discount, InvoiceId, InvoiceLineId, PlanId,
+    RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InvoiceStatus {
+    Draft,
+    Open,
+    Paid,
+    Void,
+    Uncollectible,
+}
+
+impl InvoiceStatus {
+    pub fn parse(text: &str) -> Option<InvoiceStatus> {
+        match text {
+            "draft" => Some(InvoiceStatus::Draft),
+            "open" => Some(InvoiceStatus::Open),
+            "paid" => Some(InvoiceStatus::Paid),
+            "void" => Some(InvoiceStatus::Void),
+            "uncollectible" => Some(InvoiceStatus::Uncollectible),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Draft => "draft",
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Void => "void",
+            InvoiceStatus::Uncollectible => "uncollectible",
+        }
+    }
+
+    /// Money may still be collected for it.
+    pub fn is_collectible(self) -> bool {
+        matches!(self, InvoiceStatus::Open | InvoiceStatus::Uncollectible)
+    }
+}
+
+/// Why the invoice was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BillingReason {
+    SubscriptionCreate,
+    SubscriptionCycle,
+    SubscriptionUpdate,
+}
+
+impl BillingReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BillingReason::SubscriptionCreate => "subscription_create",
+            BillingReason::SubscriptionCycle => "subscription_cycle",
+            BillingReason::SubscriptionUpdate => "subscription_update",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceLine {
+    pub id: InvoiceLineId,
+    pub description: String,
+    pub plan: Option<PlanId>,
+    pub quantity: u32,
+    /// As priced (a credit is negative); tax-inclusive when the invoice's tax is inclusive.
+    pub amount_minor: i64,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub proration: bool,
+    /// The line's share of the invoice's discounts.
+    pub discount_minor: i64,
+    /// The line's tax (negative on a credit), one entry per tax line of the invoice it adds to.
+    pub tax: Vec<TaxLine>,
+}
+
+impl InvoiceLine {
+    /// What the line is before tax, after its discounts: what a later credit is a share of.
+    pub fn net_amount_minor(&self, tax_behavior: TaxBehavior) -> i64 {
+        let after_discount = self.amount_minor - self.discount_minor;
+        match tax_behavior {
+            TaxBehavior::Exclusive => after_discount,
+            TaxBehavior::Inclusive => {
+                after_discount - self.tax.iter().map(|tax| tax.amount_minor).sum::<i64>()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub number: Option<String>,
+    pub customer: CustomerId,
+    pub subscription: Option<SubscriptionId>,
+    pub status: InvoiceStatus,
+    pub billing_reason: BillingReason,
+    pub currency: Currency,
+    pub tax_behavior: TaxBehavior,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal_minor: i64,
+    pub discounts: Vec<Discount>,
+    pub tax: Vec<TaxLine>,
+    /// subtotal − discounts (+ tax when exclusive); may be negative (a credit).
+    pub total_minor: i64,
+    /// Customer credit applied to it (positive), or a debit balance added (negative).
+    pub balance_applied_minor: i64,
+    pub amount_due_minor: i64,
+    pub amount_paid_minor: i64,
+    pub attempt_count: u32,
+    pub collection_method: CollectionMethod,
+    pub due_date: Option<i64>,
+    /// The latest charge made to pay it.
+    pub charge: Option<ChargeId>,
+    /// Its latest charge is not final (M-Pesa, bank transfer, 3-D Secure): no new attempt yet.
+    pub payment_pending: bool,
+    /// An automatic payment attempt is decided but its charge not yet recorded: what a restart
+    /// resumes (the attempt's Idempotency-Key makes it happen once).
+    pub collecting: bool,
+    pub rules: Option<RuleEvaluation>,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub created: i64,
+    pub finalized_at: Option<i64>,
+    pub paid_at: Option<i64>,
+    pub voided_at: Option<i64>,
+}
+
+impl Invoice {
+    /// The Idempotency-Key of the charge of payment attempt `attempt`: derived, so a retried
+    /// attempt (after a crash, or a request sent again) finds the charge it made.
+    pub fn attempt_key(&self, attempt: u32) -> String {
+        format!("kassa:invoice:{}:attempt:{attempt}", self.id)
+    }
+}

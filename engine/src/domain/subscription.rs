@@ -1,0 +1,149 @@
+//! A subscription: a customer billed for a plan every period, owned by the customer's actor.
+//!
+//! Its periods follow its `billing_cycle_anchor` (see [`crate::billing::periods`]); the one
+//! instant at which something next falls due for it — trial end, renewal, scheduled
+//! cancellation, the expiry of an unpaid first invoice — is [`Subscription::next_due`], and the
+//! store keeps it in the durable schedule, written with the subscription itself.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, SubscriptionId, TestClockId,
+};
+use crate::billing::periods::Interval;
+use crate::limits::INCOMPLETE_EXPIRY_SECS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SubscriptionStatus {
+    /// The first invoice is not paid (declined, or still pending): no period is granted.
+    Incomplete,
+    /// The first invoice stayed unpaid for 23 hours: terminal, its invoice void.
+    IncompleteExpired,
+    Trialing,
+    Active,
+    /// A renewal's invoice is open and unpaid.
+    PastDue,
+    Canceled,
+    Unpaid,
+    Paused,
+}
+
+impl SubscriptionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Incomplete => "incomplete",
+            SubscriptionStatus::IncompleteExpired => "incomplete_expired",
+            SubscriptionStatus::Trialing => "trialing",
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::PastDue => "past_due",
+            SubscriptionStatus::Canceled => "canceled",
+            SubscriptionStatus::Unpaid => "unpaid",
+            SubscriptionStatus::Paused => "paused",
+        }
+    }
+
+    /// Nothing happens to it any more.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollectionMethod {
+    /// Renewals charge the payment method off-session.
+    ChargeAutomatically,
+    /// The invoice is finalized with a due date and waits for the customer to pay it (M-Pesa,
+    /// bank transfers): the scheduler never charges it.
+    SendInvoice,
+}
+
+impl CollectionMethod {
+    pub fn parse(text: &str) -> Option<CollectionMethod> {
+        match text {
+            "charge_automatically" => Some(CollectionMethod::ChargeAutomatically),
+            "send_invoice" => Some(CollectionMethod::SendInvoice),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionMethod::ChargeAutomatically => "charge_automatically",
+            CollectionMethod::SendInvoice => "send_invoice",
+        }
+    }
+}
+
+/// A line waiting for the subscription's next invoice (a proration of a change made with
+/// `create_prorations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLine {
+    pub description: String,
+    pub plan: PlanId,
+    /// The plan's sku, as the tax rule sees the line.
+    pub sku: String,
+    pub quantity: u32,
+    /// Negative for a credit.
+    pub amount_minor: i64,
+    pub period_start: i64,
+    pub period_end: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub id: SubscriptionId,
+    pub customer: CustomerId,
+    pub plan: PlanId,
+    pub quantity: u32,
+    pub status: SubscriptionStatus,
+    pub collection_method: CollectionMethod,
+    pub days_until_due: u32,
+    /// The plan's interval, copied: periods never depend on a later read of the plan.
+    pub interval: Interval,
+    pub current_period_start: i64,
+    pub current_period_end: i64,
+    pub billing_cycle_anchor: i64,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub latest_invoice: Option<InvoiceId>,
+    /// Renewals charge it if set, else the customer's default at that moment.
+    pub payment_method: Option<PaymentMethodId>,
+    pub pending_lines: Vec<PendingLine>,
+    /// What the current period's plan line comes to for a whole period, after discounts and
+    /// before tax: what a change's credit is the unused share of (0 while trialing, or when
+    /// the period's invoice was voided or written off).
+    pub period_invoiced_minor: i64,
+    pub metadata: Metadata,
+    pub created: i64,
+    /// The customer's test clock: which schedule the subscription's due instants go to.
+    pub test_clock: Option<TestClockId>,
+}
+
+impl Subscription {
+    /// The schedule its due instants are kept in: its test clock's, or real time's.
+    pub fn schedule_scope(&self) -> &str {
+        self.test_clock.as_ref().map_or(crate::store::keys::LIVE_SCOPE, TestClockId::as_str)
+    }
+
+    /// When something next falls due for it, if anything ever does.
+    pub fn next_due(&self) -> Option<i64> {
+        match self.status {
+            SubscriptionStatus::Canceled
+            | SubscriptionStatus::IncompleteExpired
+            | SubscriptionStatus::Paused => None,
+            SubscriptionStatus::Incomplete => Some(self.created + INCOMPLETE_EXPIRY_SECS),
+            SubscriptionStatus::Trialing => self.trial_end,
+            SubscriptionStatus::Active
+            | SubscriptionStatus::PastDue
+            | SubscriptionStatus::Unpaid => Some(self.current_period_end),
+        }
+    }
+
+    /// The boundary after the current period's end.
+    pub fn following_period_end(&self) -> i64 {
+        self.interval.next_boundary_after(self.billing_cycle_anchor, self.current_period_end)
+    }
+}

@@ -1,0 +1,317 @@
+//! Subscriptions, invoices, the schedule, plans and test clocks in sled.
+//!
+//! A subscription's schedule entry is derived from its record here, in the same change set, so
+//! the schedule can never miss a subscription that has something due; an entry left behind by
+//! a change is harmless (the actor finds nothing due and the scheduler removes it).
+
+use super::{Op, SledStore, TreeId};
+use crate::domain::{
+    AccountId, Customer, CustomerId, Invoice, InvoiceId, Plan, PlanId, Subscription,
+    SubscriptionId, TestClock, TestClockId, TestClockStatus,
+};
+use crate::store::codec::{decode, encode};
+use crate::store::{DueEntry, InvoiceFilter, Page, StoreError, keys};
+
+pub(super) fn subscription_ops(
+    ops: &mut Vec<Op>,
+    account: &AccountId,
+    customer: &CustomerId,
+    record: &Subscription,
+    due_before: Option<i64>,
+) {
+    let id = record.id.as_str();
+    let scope = record.schedule_scope();
+    let due_now = record.next_due();
+    if let Some(before) = due_before
+        && Some(before) != due_now
+    {
+        ops.push(Op::remove(
+            TreeId::Schedule,
+            keys::schedule(scope, before, account, customer, id),
+        ));
+    }
+    if let Some(due) = due_now {
+        ops.push(Op::put(
+            TreeId::Schedule,
+            keys::schedule(scope, due, account, customer, id),
+            Vec::new(),
+        ));
+    }
+    ops.push(Op::put(TreeId::Subscriptions, keys::owned(account, customer, id), encode(record)));
+    ops.push(Op::put(
+        TreeId::SubscriptionOwners,
+        keys::by_id(account, id),
+        customer.as_str().as_bytes().to_vec(),
+    ));
+}
+
+pub(super) fn invoice_ops(
+    ops: &mut Vec<Op>,
+    account: &AccountId,
+    customer: &CustomerId,
+    invoice: &Invoice,
+) {
+    let id = invoice.id.as_str();
+    let key = keys::owned(account, customer, id);
+    ops.push(Op::put(TreeId::Invoices, key.clone(), encode(invoice)));
+    ops.push(Op::put(
+        TreeId::InvoiceOwners,
+        keys::by_id(account, id),
+        customer.as_str().as_bytes().to_vec(),
+    ));
+    ops.push(match invoice.collecting {
+        true => Op::put(TreeId::Collecting, key, Vec::new()),
+        false => Op::remove(TreeId::Collecting, key),
+    });
+}
+
+/// Newest first from a tree keyed `account/id`, skipping what `keep` refuses.
+fn page_by_id<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    account: &AccountId,
+    limit: usize,
+    starting_after: Option<&str>,
+    mut keep: impl FnMut(&T) -> bool,
+) -> Result<Page<T>, StoreError> {
+    let prefix = keys::account_prefix(account);
+    let upper = match starting_after {
+        Some(id) => keys::by_id(account, id),
+        None => keys::prefix_end(&prefix),
+    };
+    let mut items = Vec::with_capacity(limit.min(100));
+    for item in tree.range(prefix..upper).rev() {
+        let (_, bytes) = item?;
+        let record: T = decode(&bytes)?;
+        if !keep(&record) {
+            continue;
+        }
+        if items.len() == limit {
+            return Ok(Page { items, has_more: true });
+        }
+        items.push(record);
+    }
+    Ok(Page { items, has_more: false })
+}
+
+impl SledStore {
+    pub(super) fn list_customers(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&CustomerId>,
+    ) -> Result<Page<Customer>, StoreError> {
+        let starting_after = starting_after.map(CustomerId::as_str);
+        page_by_id(self.tree(TreeId::Customers), account, limit, starting_after, |_| true)
+    }
+
+    pub(super) fn insert_plan(
+        &self,
+        account: &AccountId,
+        plan: &Plan,
+    ) -> Result<crate::store::DurableTicket, StoreError> {
+        self.plans.insert(keys::by_id(account, plan.id.as_str()), encode(plan))?;
+        Ok(self.group_commit.written())
+    }
+
+    pub(super) fn read_plan(
+        &self,
+        account: &AccountId,
+        id: &PlanId,
+    ) -> Result<Option<Plan>, StoreError> {
+        match self.plans.get(keys::by_id(account, id.as_str()))? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn list_plans(
+        &self,
+        account: &AccountId,
+        active: Option<bool>,
+        limit: usize,
+        starting_after: Option<&PlanId>,
+    ) -> Result<Page<Plan>, StoreError> {
+        let starting_after = starting_after.map(PlanId::as_str);
+        page_by_id(&self.plans, account, limit, starting_after, |plan: &Plan| {
+            active.is_none_or(|active| plan.active == active)
+        })
+    }
+
+    pub(super) fn insert_test_clock(
+        &self,
+        account: &AccountId,
+        clock: &TestClock,
+    ) -> Result<crate::store::DurableTicket, StoreError> {
+        self.test_clocks.insert(keys::by_id(account, clock.id.as_str()), encode(clock))?;
+        Ok(self.group_commit.written())
+    }
+
+    pub(super) fn read_test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<Option<TestClock>, StoreError> {
+        match self.test_clocks.get(keys::by_id(account, id.as_str()))? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) fn delete_test_clock(
+        &self,
+        account: &AccountId,
+        id: &TestClockId,
+    ) -> Result<crate::store::DurableTicket, StoreError> {
+        self.test_clocks.remove(keys::by_id(account, id.as_str()))?;
+        Ok(self.group_commit.written())
+    }
+
+    pub(super) fn test_clocks_advancing(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.test_clocks.iter() {
+            let (key, bytes) = item?;
+            let clock: TestClock = decode(&bytes)?;
+            if clock.status != TestClockStatus::Advancing {
+                continue;
+            }
+            let corrupt = || StoreError::Corrupt("test clock key".into());
+            let (account, _) = keys::split_plugin(&key).ok_or_else(corrupt)?;
+            found.push((AccountId::parse(account).ok_or_else(corrupt)?, clock));
+        }
+        Ok(found)
+    }
+
+    pub(super) fn read_subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Result<Option<Subscription>, StoreError> {
+        self.owned_by_id(TreeId::SubscriptionOwners, TreeId::Subscriptions, account, id.as_str())
+    }
+
+    pub(super) fn customer_subscriptions(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<Subscription>, StoreError> {
+        self.scan_customer(TreeId::Subscriptions, account, customer)
+    }
+
+    pub(super) fn read_invoice(
+        &self,
+        account: &AccountId,
+        id: &InvoiceId,
+    ) -> Result<Option<Invoice>, StoreError> {
+        self.owned_by_id(TreeId::InvoiceOwners, TreeId::Invoices, account, id.as_str())
+    }
+
+    pub(super) fn list_invoices(
+        &self,
+        account: &AccountId,
+        filter: &InvoiceFilter,
+        limit: usize,
+        starting_after: Option<&InvoiceId>,
+    ) -> Result<Page<Invoice>, StoreError> {
+        let keep = |invoice: &Invoice| {
+            filter.subscription.as_ref().is_none_or(|id| invoice.subscription.as_ref() == Some(id))
+                && filter.status.is_none_or(|status| invoice.status == status)
+        };
+        let Some(customer) = &filter.customer else {
+            // Through the owner index, which is keyed `account/in_…` and so in time order.
+            let owners = self.tree(TreeId::InvoiceOwners);
+            let starting_after = starting_after.map(InvoiceId::as_str);
+            let mut items = Vec::new();
+            let prefix = keys::account_prefix(account);
+            let upper = match starting_after {
+                Some(id) => keys::by_id(account, id),
+                None => keys::prefix_end(&prefix),
+            };
+            for item in owners.range(prefix..upper).rev() {
+                let (key, _) = item?;
+                let id = std::str::from_utf8(&key[keys::account_prefix_of(&key).len()..])
+                    .ok()
+                    .and_then(InvoiceId::parse)
+                    .ok_or_else(|| StoreError::Corrupt("invoice owner key".into()))?;
+                let Some(invoice) = self.read_invoice(account, &id)? else { continue };
+                if !keep(&invoice) {
+                    continue;
+                }
+                if items.len() == limit {
+                    return Ok(Page { items, has_more: true });
+                }
+                items.push(invoice);
+            }
+            return Ok(Page { items, has_more: false });
+        };
+        let prefix = keys::customer_prefix(account, customer);
+        let upper = match starting_after {
+            Some(id) => keys::owned(account, customer, id.as_str()),
+            None => keys::prefix_end(&prefix),
+        };
+        let mut items = Vec::new();
+        for item in self.tree(TreeId::Invoices).range(prefix..upper).rev() {
+            let (_, bytes) = item?;
+            let invoice: Invoice = decode(&bytes)?;
+            if !keep(&invoice) {
+                continue;
+            }
+            if items.len() == limit {
+                return Ok(Page { items, has_more: true });
+            }
+            items.push(invoice);
+        }
+        Ok(Page { items, has_more: false })
+    }
+
+    pub(super) fn due_entries(
+        &self,
+        scope: &str,
+        up_to: i64,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError> {
+        let range = keys::schedule_scope(scope)..keys::schedule_after(scope, up_to);
+        let mut found = Vec::new();
+        for item in self.tree(TreeId::Schedule).range(range).take(limit) {
+            let (key, _) = item?;
+            let corrupt = || StoreError::Corrupt("schedule key".into());
+            let (due, account, customer, subscription) =
+                keys::split_schedule(&key).ok_or_else(corrupt)?;
+            found.push(DueEntry {
+                due,
+                account: AccountId::parse(account).ok_or_else(corrupt)?,
+                customer: CustomerId::parse(customer).ok_or_else(corrupt)?,
+                subscription: SubscriptionId::parse(subscription).ok_or_else(corrupt)?,
+            });
+        }
+        Ok(found)
+    }
+
+    pub(super) fn remove_due_entry(&self, scope: &str, entry: &DueEntry) -> Result<(), StoreError> {
+        let key = keys::schedule(
+            scope,
+            entry.due,
+            &entry.account,
+            &entry.customer,
+            entry.subscription.as_str(),
+        );
+        self.tree(TreeId::Schedule).remove(key)?;
+        Ok(())
+    }
+
+    pub(super) fn invoices_collecting(
+        &self,
+    ) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError> {
+        let mut found = Vec::new();
+        for item in self.tree(TreeId::Collecting).iter() {
+            let (key, _) = item?;
+            let corrupt = || StoreError::Corrupt("collecting invoice key".into());
+            let (account, customer, invoice) = keys::split_owned(&key).ok_or_else(corrupt)?;
+            found.push((
+                AccountId::parse(account).ok_or_else(corrupt)?,
+                CustomerId::parse(customer).ok_or_else(corrupt)?,
+                InvoiceId::parse(invoice).ok_or_else(corrupt)?,
+            ));
+        }
+        Ok(found)
+    }
+}
