@@ -99,6 +99,7 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                     payment_methods::detach(app, request, account, id).await
                 }
                 (&Method::POST, ["charges"]) => charges::create(app, request, account).await,
+                (&Method::GET, ["charges"]) => charges::list(app, request, account).await,
                 (&Method::GET, ["charges", id]) => charges::retrieve(app, account, id).await,
                 (&Method::POST, ["refunds"]) => refunds::create(app, request, account).await,
                 (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,

@@ -21,6 +21,16 @@ pub enum ChargeStatus {
 }
 
 impl ChargeStatus {
+    pub fn parse(text: &str) -> Option<ChargeStatus> {
+        match text {
+            "processing" => Some(ChargeStatus::Processing),
+            "succeeded" => Some(ChargeStatus::Succeeded),
+            "failed" => Some(ChargeStatus::Failed),
+            "requires_action" => Some(ChargeStatus::RequiresAction),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ChargeStatus::Processing => "processing",

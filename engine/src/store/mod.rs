@@ -188,6 +188,14 @@ pub struct DueEntry {
     pub subscription: SubscriptionId,
 }
 
+/// Which charges an account-wide list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ChargeFilter {
+    pub customer: Option<CustomerId>,
+    pub invoice: Option<InvoiceId>,
+    pub status: Option<crate::domain::ChargeStatus>,
+}
+
 /// Which invoices a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceFilter {
@@ -267,6 +275,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         account: &AccountId,
         customer: &CustomerId,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Result<Page<Charge>, StoreError>;
+    /// An account's charges, newest first, as `filter` narrows them.
+    fn account_charges(
+        &self,
+        account: &AccountId,
+        filter: &ChargeFilter,
         limit: usize,
         starting_after: Option<&ChargeId>,
     ) -> Result<Page<Charge>, StoreError>;

@@ -1,4 +1,4 @@
-//! `POST /v1/charges`, `GET /v1/charges/{id}`, `GET /v1/customers/{id}/charges`.
+//! `POST /v1/charges`, `GET /v1/charges/{id}`, `GET /v1/charges`, `GET /v1/customers/{id}/charges`.
 
 use serde::Deserialize;
 
@@ -14,9 +14,10 @@ use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, Breakdown, ChargeId, Currency, CustomerId, Metadata, Money, PaymentMethodId,
 };
+use crate::domain::{ChargeStatus, InvoiceId};
 use crate::rules::Cart;
 use crate::rules::types::LineItem;
-use crate::store::Outcome;
+use crate::store::{ChargeFilter, Outcome};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -176,5 +177,40 @@ pub async fn list_for_customer(
         None => None,
     };
     let found = app.store.charges(account, &customer.id, page.limit, starting_after.as_ref())?;
+    Ok(Reply::ok(views::list(found.items.iter().map(views::charge).collect(), found.has_more)))
+}
+
+/// `GET /v1/charges`: the account's charges, newest first (`customer=`, `invoice=`, `status=`).
+pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Reply, ApiError> {
+    let (page, query) =
+        PageRequest::parse_filtered(&request.query, &["customer", "invoice", "status"])?;
+    let filter = ChargeFilter {
+        customer: query
+            .get("customer")
+            .map(|id| CustomerId::parse(id).ok_or_else(|| ApiError::not_found("customer", id)))
+            .transpose()?,
+        invoice: query
+            .get("invoice")
+            .map(|id| InvoiceId::parse(id).ok_or_else(|| ApiError::not_found("invoice", id)))
+            .transpose()?,
+        status: query
+            .get("status")
+            .map(|status| {
+                ChargeStatus::parse(status).ok_or_else(|| {
+                    ApiError::validation(
+                        "status",
+                        "`status` is processing, requires_action, succeeded or failed",
+                    )
+                })
+            })
+            .transpose()?,
+    };
+    let starting_after = match &page.starting_after {
+        Some(id) => Some(ChargeId::parse(id).ok_or_else(|| {
+            ApiError::validation("starting_after", format!("`{id}` is not a charge id"))
+        })?),
+        None => None,
+    };
+    let found = app.store.account_charges(account, &filter, page.limit, starting_after.as_ref())?;
     Ok(Reply::ok(views::list(found.items.iter().map(views::charge).collect(), found.has_more)))
 }

@@ -9,8 +9,9 @@ use crate::domain::{
     AccountId, Customer, CustomerId, Invoice, InvoiceId, Plan, PlanId, Subscription,
     SubscriptionId, TestClock, TestClockId, TestClockStatus,
 };
+use crate::domain::{Charge, ChargeId};
 use crate::store::codec::{decode, encode};
-use crate::store::{DueEntry, InvoiceFilter, Page, StoreError, keys};
+use crate::store::{ChargeFilter, DueEntry, InvoiceFilter, Page, StoreError, keys};
 
 pub(super) fn subscription_ops(
     ops: &mut Vec<Op>,
@@ -259,6 +260,48 @@ impl SledStore {
                 return Ok(Page { items, has_more: true });
             }
             items.push(invoice);
+        }
+        Ok(Page { items, has_more: false })
+    }
+
+    /// Through the charges' owner index, keyed `account/ch_…` and so in time order.
+    pub(super) fn list_account_charges(
+        &self,
+        account: &AccountId,
+        filter: &ChargeFilter,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Result<Page<Charge>, StoreError> {
+        let prefix = keys::account_prefix(account);
+        let upper = match starting_after {
+            Some(id) => keys::by_id(account, id.as_str()),
+            None => keys::prefix_end(&prefix),
+        };
+        let mut items = Vec::new();
+        for item in self.tree(TreeId::ChargeOwners).range(prefix..upper).rev() {
+            let (key, owner) = item?;
+            let corrupt = || StoreError::Corrupt("charge owner index".into());
+            let customer =
+                std::str::from_utf8(&owner).ok().and_then(CustomerId::parse).ok_or_else(corrupt)?;
+            if filter.customer.as_ref().is_some_and(|wanted| wanted != &customer) {
+                continue;
+            }
+            let id = std::str::from_utf8(&key[keys::account_prefix_of(&key).len()..])
+                .map_err(|_| corrupt())?;
+            let Some(charge) =
+                self.get::<Charge>(TreeId::Charges, &keys::owned(account, &customer, id))?
+            else {
+                continue;
+            };
+            let keep = filter.invoice.as_ref().is_none_or(|id| charge.invoice.as_ref() == Some(id))
+                && filter.status.is_none_or(|status| charge.status == status);
+            if !keep {
+                continue;
+            }
+            if items.len() == limit {
+                return Ok(Page { items, has_more: true });
+            }
+            items.push(charge);
         }
         Ok(Page { items, has_more: false })
     }

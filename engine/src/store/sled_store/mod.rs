@@ -29,8 +29,8 @@ use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::{
-    ChangeSet, DueEntry, DurableTicket, IdempotencyRecord, IdempotencyState, InsertedEvent,
-    InvoiceFilter, Page, Store, StoreError, Unsettled, Write, keys,
+    ChangeSet, ChargeFilter, DueEntry, DurableTicket, IdempotencyRecord, IdempotencyState,
+    InsertedEvent, InvoiceFilter, Page, Store, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
@@ -496,6 +496,16 @@ impl Store for SledStore {
             items.push(decode(&bytes)?);
         }
         Ok(Page { items, has_more: false })
+    }
+
+    fn account_charges(
+        &self,
+        account: &AccountId,
+        filter: &ChargeFilter,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Result<Page<Charge>, StoreError> {
+        self.list_account_charges(account, filter, limit, starting_after)
     }
 
     fn refund(&self, account: &AccountId, id: &RefundId) -> Result<Option<Refund>, StoreError> {
