@@ -124,8 +124,8 @@ pub const PLAN_FEATURES_MAX: usize = 100;
 /// Stripe does: a pending M-Pesa or 3-D Secure payment is long over by then.
 pub const INCOMPLETE_EXPIRY_SECS: i64 = 23 * 3600;
 
-/// Farthest a test clock moves in one advance (API contract): two years.
-pub const TEST_CLOCK_ADVANCE_SECS_MAX: i64 = 2 * 366 * 86_400;
+/// Farthest a test clock moves in one advance (API contract): two calendar years.
+pub const TEST_CLOCK_ADVANCE_MONTHS_MAX: i64 = 24;
 
 /// Subscriptions renewed at once by one scheduler round or clock advance: enough to keep both
 /// cores and the group commit busy, few enough that one advance cannot flood every actor's

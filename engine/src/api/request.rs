@@ -42,8 +42,14 @@ impl ApiRequest {
             if inner.is_syntax() || inner.is_eof() {
                 ApiError::validation("body", format!("malformed JSON: {inner}"))
             } else {
-                let param = if path == "." { "body".to_owned() } else { path };
-                ApiError::validation(param, inner.to_string())
+                let message = inner.to_string();
+                let param = match (path.as_str(), missing_field(&message)) {
+                    (".", Some(field)) => field.to_owned(),
+                    (".", None) => "body".to_owned(),
+                    (_, Some(field)) => format!("{path}.{field}"),
+                    (_, None) => path,
+                };
+                ApiError::validation(param, message)
             }
         })?;
         deserializer
@@ -86,6 +92,11 @@ impl ApiRequest {
             )),
         }
     }
+}
+
+/// The field serde names in a "missing field `x`" error: the field at fault, as `param`.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 /// The body limit of a route: a rule upload's is `rules.upload_max_bytes`, every other body's

@@ -63,7 +63,12 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
     let catalog = rules.catalog();
     let pricing = catalog.rule(input.account, PluginKind::Pricing);
     let tax_rule = catalog.rule(input.account, PluginKind::Tax);
-    let context = customer_context(input.customer);
+    let mut context = customer_context(input.customer);
+    // A customer without an address is taken to buy where the platform sells (a domestic sale),
+    // as a bursar's invoice must still show its VAT; a priced charge leaves that to the rule.
+    if context.country.is_none() {
+        context.country = Some(rules.seller_country().to_owned());
+    }
 
     let priced_index: Vec<usize> = (0..input.lines.len())
         .filter(|index| matches!(input.lines[*index].amount, DraftAmount::Priced { .. }))

@@ -13,10 +13,11 @@ use super::{Body, Reply};
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
+use crate::billing::periods::add_months;
 use crate::billing::scheduler;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockId, TestClockStatus};
-use crate::limits::TEST_CLOCK_ADVANCE_SECS_MAX;
+use crate::limits::TEST_CLOCK_ADVANCE_MONTHS_MAX;
 use crate::store::Outcome;
 
 #[derive(Deserialize)]
@@ -100,7 +101,7 @@ pub async fn advance(
             input.frozen_time, clock.frozen_time
         )));
     }
-    if input.frozen_time - clock.frozen_time > TEST_CLOCK_ADVANCE_SECS_MAX {
+    if input.frozen_time > add_months(clock.frozen_time, TEST_CLOCK_ADVANCE_MONTHS_MAX) {
         return Err(clock_invalid("a test clock moves at most two years at a time"));
     }
     clock.frozen_time = input.frozen_time;
