@@ -44,6 +44,11 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         created,
         default_payment_method: Some(method.id.clone()),
         tax_ids: Vec::new(),
+        balance_minor: 0,
+        currency: None,
+        invoice_prefix: kassa::domain::customer::generate_invoice_prefix(),
+        invoices_numbered: 0,
+        test_clock: None,
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "seed");
     ChangeSet::new(account, &customer.id)

@@ -278,7 +278,7 @@ impl CustomerActor {
                 changes.push(Write::Charge(charge.clone()));
                 changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
                 if charge.invoice.is_some() {
-                    changes.writes.extend(self.invoice_charge_settled(&charge)?);
+                    changes.writes.extend(self.invoice_charge_settled(&charge, freed_key)?);
                 }
                 let in_flight = InFlightObject::Charge(charge.id.clone());
                 let outcome = Outcome::Charge(charge.clone());

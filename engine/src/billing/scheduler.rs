@@ -85,12 +85,16 @@ async fn run_scope(
     }
 }
 
-/// Real time: runs what is due every `interval`, forever.
+/// Real time: runs what is due every `interval`, forever, and makes again the invoice payment
+/// attempts whose charge never reached the processor.
 pub async fn run_live(store: Arc<dyn Store>, registry: Registry, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        if let Err(error) = resume_collections(&store, &registry).await {
+            tracing::error!(%error, "invoices waiting for a payment attempt could not be read");
+        }
         match run_scope(&store, &registry, keys::LIVE_SCOPE, now_unix_secs(), Order::AllAtOnce)
             .await
         {
@@ -122,19 +126,27 @@ pub async fn advance_clock(
     Ok(current)
 }
 
-/// At start-up: finishes advances a stop interrupted, and resumes invoice payment attempts
-/// decided before it whose charges were never recorded.
+/// Makes every invoice payment attempt that was decided and has no charge recorded (a stop
+/// came between, or its charge provably never reached the processor). The attempt's
+/// Idempotency-Key makes it happen once, however often this asks.
+async fn resume_collections(store: &Arc<dyn Store>, registry: &Registry) -> Result<(), StoreError> {
+    let collecting = store.collecting_invoices()?;
+    futures::stream::iter(collecting)
+        .for_each_concurrent(RENEWALS_IN_FLIGHT_MAX, |(account, customer, invoice)| async move {
+            let key = CustomerKey { account, customer };
+            let message = ResumeCollection { invoice: invoice.clone() };
+            if let Err(error) = registry.send(&key, message).await.and_then(|answer| answer) {
+                tracing::warn!(%invoice, %error, "an invoice's payment attempt failed to start");
+            }
+        })
+        .await;
+    Ok(())
+}
+
+/// At start-up: resumes invoice payment attempts decided before the stop whose charges were
+/// never recorded, and finishes advances the stop interrupted.
 pub async fn resume(store: Arc<dyn Store>, registry: Registry) -> Result<(), StoreError> {
-    for (account, invoice) in store
-        .collecting_invoices()?
-        .into_iter()
-        .map(|(account, customer, invoice)| (CustomerKey { account, customer }, invoice))
-    {
-        let message = ResumeCollection { invoice: invoice.clone() };
-        if let Err(error) = registry.send(&account, message).await.and_then(|answer| answer) {
-            tracing::error!(%invoice, %error, "resuming an invoice's payment failed");
-        }
-    }
+    resume_collections(&store, &registry).await?;
     for (account, clock) in store.advancing_test_clocks()? {
         tokio::spawn(advance_clock(Arc::clone(&store), registry.clone(), account, clock));
     }

@@ -213,10 +213,14 @@ impl CustomerActor {
     }
 
     /// The writes that settle an invoice from its charge's final outcome, in the charge's
-    /// settlement change set: paid, or open with the subscription behind.
+    /// settlement change set: paid, or open with the subscription behind. A charge the
+    /// processor provably never saw (`never_reached`: a crash before the call, a refused
+    /// connection) was no attempt at the customer's money: the same attempt is made again, under
+    /// its freed key, and the subscription keeps its status.
     pub(crate) fn invoice_charge_settled(
         &mut self,
         charge: &Charge,
+        never_reached: bool,
     ) -> Result<Vec<Write>, ActorError> {
         let Some(invoice_id) = &charge.invoice else { return Ok(Vec::new()) };
         let Some(mut invoice) = self.services.store.invoice(&self.key.account, invoice_id)? else {
@@ -227,6 +231,10 @@ impl CustomerActor {
         }
         invoice.payment_pending = false;
         let succeeded = charge.status == ChargeStatus::Succeeded;
+        if never_reached && !succeeded && invoice.status.is_collectible() {
+            invoice.collecting = true;
+            return Ok(vec![Write::Invoice(invoice)]);
+        }
         if succeeded && invoice.status.is_collectible() {
             invoice.status = InvoiceStatus::Paid;
             invoice.amount_paid_minor = invoice.amount_due_minor;
