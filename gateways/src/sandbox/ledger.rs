@@ -11,9 +11,10 @@
 //! - `sandbox_refunds`: refund key → charge key, written before the refund lands in the charge
 //!   record, so `retrieve` finds it (a pointer whose refund never landed means nothing moved);
 //! - `sandbox_refused_refunds`: refunds the processor refused, by key, so a retry gets the same
-//!   answer.
-//!
-//! The ledger listing is derived from the charge records, newest first.
+//!   answer;
+//! - `sandbox_entries`: each reference's ULID → the reference and its charge key, written before
+//!   the charge record names it, so the listing is a range scan newest first (an entry whose
+//!   record never landed is skipped).
 
 use std::sync::{Arc, Mutex};
 
@@ -106,6 +107,7 @@ pub struct Ledger {
     references: sled::Tree,
     refunds: sled::Tree,
     refused_refunds: sled::Tree,
+    entries: sled::Tree,
     /// Refunds read, check and rewrite their charge's record: one at a time.
     refund_lock: Arc<Mutex<()>>,
     durability: Arc<dyn Durability>,
@@ -115,15 +117,45 @@ pub struct Ledger {
 impl Ledger {
     pub fn open(db: &sled::Db, durability: Arc<dyn Durability>) -> Result<Ledger, GatewayError> {
         let open = |name: &str| db.open_tree(name).map_err(storage);
-        Ok(Ledger {
+        let ledger = Ledger {
             charges: open("sandbox_charges")?,
             references: open("sandbox_references")?,
             refunds: open("sandbox_refunds")?,
             refused_refunds: open("sandbox_refused_refunds")?,
+            entries: open("sandbox_entries")?,
             refund_lock: Arc::default(),
             durability,
             ids: Arc::new(reference_ids::Ids::default()),
-        })
+        };
+        ledger.index_earlier_entries()?;
+        Ok(ledger)
+    }
+
+    /// Ledgers written before the entry index get it built once, from their charge records.
+    fn index_earlier_entries(&self) -> Result<(), GatewayError> {
+        if !self.entries.is_empty() || self.charges.is_empty() {
+            return Ok(());
+        }
+        for item in self.charges.iter() {
+            let (key, bytes) = item.map_err(storage)?;
+            let charge: ChargeRecord = decode(&bytes)?;
+            let key = String::from_utf8_lossy(&key);
+            if let Some(reference) = charge.reference() {
+                self.index_entry(reference, &key)?;
+            }
+            for refund in &charge.refunds {
+                if let AttemptResult::Refunded { reference } = &refund.result {
+                    self.index_entry(reference, &key)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn index_entry(&self, reference: &str, charge_key: &str) -> Result<(), GatewayError> {
+        let value = encode(&(reference, charge_key));
+        self.entries.insert(entry_key(reference), value).map_err(storage)?;
+        Ok(())
     }
 
     pub fn new_reference(&self, prefix: &str) -> String {
@@ -163,28 +195,34 @@ impl Ledger {
         limit: usize,
         starting_after: Option<&str>,
     ) -> Result<(Vec<LedgerEntry>, bool), GatewayError> {
-        let mut entries = Vec::new();
-        for item in self.charges.iter() {
+        let upper = starting_after.map(entry_key).unwrap_or(&[0xff]);
+        let mut entries = Vec::with_capacity(limit.min(100));
+        for item in self.entries.range(..upper).rev() {
             let (_, bytes) = item.map_err(storage)?;
-            let charge: ChargeRecord = decode(&bytes)?;
-            if let Some(reference) = charge.reference() {
-                entries.push(entry(&charge.attempt, reference, EntryKind::Charge));
+            let (reference, charge_key): (String, String) = decode(&bytes)?;
+            let Some(found) = self.entry_of(&reference, &charge_key)? else { continue };
+            if entries.len() == limit {
+                return Ok((entries, true));
             }
-            for refund in &charge.refunds {
-                if let AttemptResult::Refunded { reference } = &refund.result {
-                    entries.push(entry(refund, reference, EntryKind::Refund));
-                }
-            }
+            entries.push(found);
         }
-        entries.sort_by(|left, right| {
-            entry_key(&right.gateway_reference).cmp(entry_key(&left.gateway_reference))
+        Ok((entries, false))
+    }
+
+    /// The ledger entry `reference` names in the record of `charge_key`, if it landed there.
+    fn entry_of(
+        &self,
+        reference: &str,
+        charge_key: &str,
+    ) -> Result<Option<LedgerEntry>, GatewayError> {
+        let Some(charge) = self.charge(charge_key)? else { return Ok(None) };
+        if charge.reference() == Some(reference) {
+            return Ok(Some(entry(&charge.attempt, reference, EntryKind::Charge)));
+        }
+        let refund = charge.refunds.iter().find(|refund| {
+            matches!(&refund.result, AttemptResult::Refunded { reference: own } if own == reference)
         });
-        if let Some(after) = starting_after {
-            entries.retain(|entry| entry_key(&entry.gateway_reference) < entry_key(after));
-        }
-        let has_more = entries.len() > limit;
-        entries.truncate(limit);
-        Ok((entries, has_more))
+        Ok(refund.map(|refund| entry(refund, reference, EntryKind::Refund)))
     }
 
     fn charge(&self, key: &str) -> Result<Option<ChargeRecord>, GatewayError> {
@@ -202,6 +240,7 @@ impl Ledger {
         let record = ChargeRecord { attempt, refunds: Vec::new() };
         if let Some(reference) = record.reference() {
             self.references.insert(reference, key.as_bytes()).map_err(storage)?;
+            self.index_entry(reference, &key)?;
         }
         let swapped = self
             .charges
@@ -249,6 +288,9 @@ impl Ledger {
             return refused("refund exceeds what is left of the charge");
         }
         self.refunds.insert(key.as_bytes(), charge_key.as_bytes()).map_err(storage)?;
+        if let AttemptResult::Refunded { reference } = &attempt.result {
+            self.index_entry(reference, &charge_key)?;
+        }
         charge.refunds.push(attempt.clone());
         self.charges.insert(charge_key.as_bytes(), encode(&charge)).map_err(storage)?;
         Ok(attempt)
