@@ -128,9 +128,9 @@ pub const INCOMPLETE_EXPIRY_SECS: i64 = 23 * 3600;
 pub const TEST_CLOCK_ADVANCE_MONTHS_MAX: i64 = 24;
 
 /// Subscriptions renewed at once by one scheduler round or clock advance: enough to keep both
-/// cores and the group commit busy, few enough that one advance cannot flood every actor's
-/// mailbox.
-pub const RENEWALS_IN_FLIGHT_MAX: usize = 512;
+/// cores and the group commit busy, few enough that ordinary requests are not queued behind a
+/// burst of renewals on the actors' threads (see bench/RESULTS.md).
+pub const RENEWALS_IN_FLIGHT_MAX: usize = 64;
 
 /// Due schedule entries read per scheduler round; the rest are read by the next round.
 pub const SCHEDULE_BATCH_MAX: usize = 10_000;

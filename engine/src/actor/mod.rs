@@ -10,6 +10,7 @@
 pub mod billing;
 pub mod charges;
 pub mod customer;
+pub mod customer_update;
 pub mod gateway_events;
 pub mod messages;
 pub mod payment_methods;

@@ -1,6 +1,7 @@
 //! Billing in the customer's actor: subscriptions, their renewals, and invoices.
 //!
-//! - [`subscriptions`]: create, change (with proration), cancel, reactivate, preview;
+//! - [`subscriptions`]: create, change, cancel, reactivate; [`proration`]: what a change of plan
+//!   or seats costs; [`preview`]: the upcoming invoice;
 //! - [`renewals`]: what falls due — trial ends, renewals, scheduled cancellations, expiry;
 //! - [`invoices`]: making, finalizing, paying, voiding an invoice, and settling it from the
 //!   charge that paid it.
@@ -12,6 +13,8 @@
 
 pub mod invoices;
 pub mod messages;
+pub mod preview;
+pub mod proration;
 pub mod renewals;
 pub mod subscriptions;
 

@@ -217,7 +217,18 @@ impl SledStore {
             filter.subscription.as_ref().is_none_or(|id| invoice.subscription.as_ref() == Some(id))
                 && filter.status.is_none_or(|status| invoice.status == status)
         };
-        let Some(customer) = &filter.customer else {
+        // A subscription's invoices are its customer's: one customer's range, not the account's.
+        let owner = match (&filter.customer, &filter.subscription) {
+            (Some(customer), _) => Some(customer.clone()),
+            (None, Some(subscription)) => {
+                match self.owner(TreeId::SubscriptionOwners, account, subscription.as_str())? {
+                    Some(customer) => Some(customer),
+                    None => return Ok(Page { items: Vec::new(), has_more: false }),
+                }
+            }
+            (None, None) => None,
+        };
+        let Some(customer) = &owner else {
             // Through the owner index, which is keyed `account/in_…` and so in time order.
             let owners = self.tree(TreeId::InvoiceOwners);
             let starting_after = starting_after.map(InvoiceId::as_str);
