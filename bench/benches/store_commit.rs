@@ -23,6 +23,12 @@ fn change_set(account: &AccountId) -> ChangeSet {
         created: 1_800_000_000,
         default_payment_method: None,
         tax_ids: Vec::new(),
+        // No billing: the fields subscription billing added, at a new customer's values.
+        balance_minor: 0,
+        currency: None,
+        invoice_prefix: "BENCH001".into(),
+        invoices_numbered: 0,
+        test_clock: None,
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
     ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))

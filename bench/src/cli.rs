@@ -9,8 +9,9 @@ use crate::engine_process::engine_binary;
 use crate::error::BenchError;
 use crate::limits::{
     CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX, FIND_MAX_START_RATE_PER_SEC,
-    IN_FLIGHT_MAX_DEFAULT, OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX, REPLAY_KEYS_MAX,
-    REQUEST_TIMEOUT_MS_DEFAULT, RUN_SECS_MAX,
+    IN_FLIGHT_MAX_DEFAULT, OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX,
+    RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT, REPLAY_KEYS_MAX, REQUEST_TIMEOUT_MS_DEFAULT,
+    RUN_SECS_MAX, SUBSCRIPTIONS_DEFAULT, SUBSCRIPTIONS_MAX,
 };
 use crate::load::LoadMode;
 use crate::plan::{LoadPlan, Plan, Scenario, TargetPlan};
@@ -52,9 +53,13 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub kassa_bin: Option<PathBuf>,
 
-    /// Customers created before the load [default: 1000; 10 for charge-hot].
+    /// Customers created before the load [default: 1000; 10 for charge-hot]. For `renewals`:
+    /// the real-time customers (not on the clock) of the ordinary charges.
     #[arg(long)]
     pub customers: Option<usize>,
+    /// `renewals`: subscriptions made on the test clock, then renewed at once.
+    #[arg(long, default_value_t = SUBSCRIPTIONS_DEFAULT)]
+    pub subscriptions: usize,
     /// Charges made (with keys) before a `replay` run, then re-sent by it.
     #[arg(long, default_value_t = 1_000)]
     pub replay_keys: usize,
@@ -68,13 +73,15 @@ pub struct Cli {
     pub out_of_order_share: f64,
 
     /// Open loop at this many requests per second (with --find-max: the first step's rate).
+    /// `renewals` always runs its ordinary charges in an open loop [default there: 100].
     #[arg(long)]
     pub rate: Option<f64>,
     /// Closed loop: this many connections sending back to back. With --rate or --find-max:
     /// the most connections the arrivals are spread over [default: 256].
     #[arg(long)]
     pub connections: Option<usize>,
-    /// Seconds measured, after the warm-up.
+    /// Seconds measured, after the warm-up. `renewals`: the baseline window, ordinary charges
+    /// with no renewals, measured before the clock is advanced.
     #[arg(long, default_value_t = 30.0)]
     pub duration: f64,
     /// Seconds of load before measuring (excluded from the figures).
@@ -120,13 +127,17 @@ impl Cli {
             | Scenario::ChargePriced
             | Scenario::Mixed
             | Scenario::Replay
-            | Scenario::Webhooks => CUSTOMERS_DEFAULT,
+            | Scenario::Webhooks
+            | Scenario::Renewals => CUSTOMERS_DEFAULT,
         });
         if !(1..=CUSTOMERS_MAX).contains(&customers) {
             return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));
         }
         if !(1..=REPLAY_KEYS_MAX).contains(&self.replay_keys) {
             return usage(format!("--replay-keys must be 1..={REPLAY_KEYS_MAX}"));
+        }
+        if !(1..=SUBSCRIPTIONS_MAX).contains(&self.subscriptions) {
+            return usage(format!("--subscriptions must be 1..={SUBSCRIPTIONS_MAX}"));
         }
         if self.timeout_ms == 0 || self.timeout_ms > RUN_SECS_MAX * 1_000 {
             return usage("--timeout-ms must be positive and at most an hour".into());
@@ -136,10 +147,11 @@ impl Cli {
             target: self.target()?,
             customers,
             replay_keys: self.replay_keys,
+            subscriptions: self.subscriptions,
             event_mix: self.event_mix()?,
             load: self.load()?,
             request_timeout_ms: self.timeout_ms,
-            ceiling: !self.no_ceiling,
+            ceiling: !self.no_ceiling && self.scenario.measures_ceiling(),
             out_dir: self.out.clone().unwrap_or_else(|| default_out_dir(self.scenario)),
         })
     }
@@ -201,6 +213,9 @@ impl Cli {
             return Err(BenchError::Usage("--max-in-flight must be positive".into()));
         }
         let open_connections = self.connections.unwrap_or(OPEN_LOOP_CONNECTIONS_DEFAULT);
+        if self.scenario == Scenario::Renewals {
+            return self.renewals_load(open_connections);
+        }
         if self.find_max {
             if !seconds_ok(self.step_duration) || self.step_duration == 0.0 {
                 return Err(BenchError::Usage(format!(
@@ -227,6 +242,24 @@ impl Cli {
             None => LoadMode::Closed {
                 connections: self.connections.unwrap_or(CLOSED_LOOP_CONNECTIONS_DEFAULT),
             },
+        };
+        Ok(LoadPlan::Fixed { mode, warmup_secs: self.warmup, duration_secs: self.duration })
+    }
+
+    /// `renewals`' ordinary charges: always an open loop at a fixed rate, so their latency is
+    /// taken from intended send times while the burst runs, and the same arrivals go out before
+    /// and during it.
+    fn renewals_load(&self, open_connections: usize) -> Result<LoadPlan, BenchError> {
+        if self.find_max {
+            return Err(BenchError::Usage(
+                "renewals sends its ordinary charges at one fixed --rate; --find-max does not apply"
+                    .into(),
+            ));
+        }
+        let mode = LoadMode::Open {
+            rate_per_sec: self.rate.unwrap_or(RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT),
+            connections: open_connections,
+            in_flight_max: self.max_in_flight,
         };
         Ok(LoadPlan::Fixed { mode, warmup_secs: self.warmup, duration_secs: self.duration })
     }
@@ -329,6 +362,42 @@ mod tests {
         let mut with_secret = url.to_vec();
         with_secret.extend(["--webhook-secret", "whsec_x"]);
         assert!(plan(&with_secret).is_ok());
+    }
+
+    #[test]
+    fn renewals_default_to_100_000_subscriptions_and_charges_at_100_per_second() {
+        let defaults = plan(&["renewals"]).unwrap();
+        assert_eq!(defaults.scenario, Scenario::Renewals);
+        assert_eq!(defaults.subscriptions, 100_000);
+        assert_eq!(defaults.customers, 1_000);
+        assert!(!defaults.ceiling, "renewals compares the engine with itself");
+        assert!(matches!(defaults.target, TargetPlan::Spawn { .. }));
+        let LoadRun::Fixed(config) = defaults.load_run() else { panic!("a fixed load") };
+        assert!(matches!(config.mode, LoadMode::Open { rate_per_sec: 100.0, .. }));
+        assert_eq!(config.duration.as_secs(), 30, "the baseline window");
+        assert!(defaults.out_dir.to_string_lossy().contains("renewals-"));
+
+        let given = plan(&[
+            "renewals",
+            "--subscriptions",
+            "2000",
+            "--rate",
+            "50",
+            "--url",
+            "http://127.0.0.1:8080",
+            "--key",
+            "sk_x",
+        ])
+        .unwrap();
+        assert_eq!(given.subscriptions, 2_000);
+        assert!(matches!(given.target, TargetPlan::Url { .. }));
+        let LoadRun::Fixed(config) = given.load_run() else { panic!("a fixed load") };
+        assert!(matches!(config.mode, LoadMode::Open { rate_per_sec: 50.0, .. }));
+
+        assert!(plan(&["renewals", "--subscriptions", "0"]).is_err());
+        assert!(plan(&["renewals", "--subscriptions", "2000000"]).is_err());
+        assert!(plan(&["renewals", "--find-max"]).is_err());
+        assert!(plan(&["renewals", "--url", "http://127.0.0.1:8080"]).is_err(), "needs --key");
     }
 
     #[test]

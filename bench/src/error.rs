@@ -18,6 +18,8 @@ pub enum BenchError {
     Ceiling(String),
     #[error("setup failed: {0}")]
     Setup(String),
+    #[error("the renewal burst failed: {0}")]
+    Renewals(String),
     #[error("cannot write {path}: {error}")]
     Output { path: PathBuf, error: std::io::Error },
     #[error("interrupted")]

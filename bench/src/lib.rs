@@ -13,6 +13,8 @@
 //! - `ceiling`: the plain warp route served by this process.
 //! - `setup`, `workload`: what each scenario creates first, then sends and expects.
 //! - `applied`: after `webhooks`, whether the engine applied the events it acknowledged.
+//! - `renewals`: the `renewals` scenario end to end: subscriptions on a test clock, the renewal
+//!   burst with ordinary charges beside it, and the check of every invoice and ledger entry.
 //! - `load`: closed loop, open loop (no coordinated omission) and `--find-max`.
 //! - `stats`: the recorder, HdrHistogram percentiles and the per-second series.
 //! - `report`: `result.json`, the self-contained `report.html`, and the stdout table.
@@ -31,6 +33,7 @@ pub mod error;
 pub mod limits;
 pub mod load;
 pub mod plan;
+pub mod renewals;
 pub mod report;
 pub mod run;
 pub mod setup;

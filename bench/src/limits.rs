@@ -74,3 +74,44 @@ pub const PERCENTILE_POINTS_PER_DECADE: usize = 25;
 /// A closed-loop worker whose request failed without an answer waits this long before the next,
 /// so a refused connection does not spin the client.
 pub const FAILURE_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `renewals`: subscriptions made on the test clock when `--subscriptions` is not given (issue 15
+/// states its target at this count).
+pub const SUBSCRIPTIONS_DEFAULT: usize = 100_000;
+/// `renewals`: subscriptions at most. The verification keeps a few hundred bytes per
+/// subscription, and the setup makes three requests for each.
+pub const SUBSCRIPTIONS_MAX: usize = 1_000_000;
+/// `renewals`: ordinary charges per second beside the renewals when `--rate` is not given. Modest
+/// on purpose: a few per cent of what a 2-core engine charges, so they measure how the burst
+/// treats other traffic without taking much from it.
+pub const RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT: f64 = 100.0;
+/// `renewals`: the setup prints a progress line each time this many more subscriptions exist.
+pub const SETUP_PROGRESS_EVERY: usize = 10_000;
+/// `renewals`: the clock is advanced this far past the latest period end of the subscriptions:
+/// clear of it, and a month short of the next.
+pub const ADVANCE_PAST_PERIOD_END_SECS: i64 = 3_600;
+/// `renewals`: how long the advance's answer may take. The engine answers 202 once its own
+/// `server.request_timeout_ms` (default 30 s) has passed, so this is only reached by an engine
+/// that is configured far beyond its default or that hangs.
+pub const ADVANCE_ANSWER_WAIT: Duration = Duration::from_secs(600);
+/// `renewals`: the longest burst waited for, from the advance until the clock is `ready`.
+pub const BURST_WAIT_MAX: Duration = Duration::from_secs(RUN_SECS_MAX);
+/// `renewals`: pause between two `GET /v1/test_clocks/{id}` while the clock is `advancing`. The
+/// burst's end is known to within this, well under 1 % of a burst of 100 000 renewals.
+pub const CLOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// `renewals`: the open loop's scheduler sleeps at most this long at once, so it notices the
+/// end of the burst promptly even at a low `--rate`.
+pub const SCHEDULER_NAP_MAX: Duration = Duration::from_millis(50);
+/// Items per page of the engine's lists (`GET /v1/invoices`, `GET /v1/sandbox/ledger`): its
+/// largest page.
+pub const LIST_PAGE_LIMIT: usize = 100;
+/// `renewals`: pages of `GET /v1/sandbox/ledger` read at most (10 million entries); a longer
+/// ledger is reported as not fully read.
+pub const LEDGER_PAGES_MAX: usize = 100_000;
+/// `renewals`: the verification prints a progress line every this many subscriptions checked,
+/// and every this many ledger entries read.
+pub const VERIFY_PROGRESS_EVERY: usize = 10_000;
+/// `renewals`: mismatches kept in `result.json` at most (all are counted).
+pub const MISMATCHES_KEPT_MAX: usize = 1_000;
+/// `renewals`: mismatches printed in the summary at most (the rest are in `result.json`).
+pub const MISMATCHES_PRINTED_MAX: usize = 20;

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
         Ok(result) => {
             print!("{}", summary_table(&result));
             println!("results: {}/result.json and report.html", out_dir.display());
+            if result.check_failed() {
+                eprintln!("kassa-bench: the run's check failed (see the mismatches above)");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

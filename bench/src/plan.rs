@@ -29,6 +29,10 @@ pub enum Scenario {
     /// (--duplicate-share) and older events sent after newer ones (--out-of-order-share); every
     /// answer's `duplicate` is checked, and afterwards that the engine applied the events.
     Webhooks,
+    /// Subscription renewals: --subscriptions (100 000) on one test clock, advanced past their
+    /// period end at once; renewals/s, and the latency of ordinary charges (--rate, 100/s) during
+    /// the burst against before it. Afterwards every invoice and sandbox ledger entry is checked.
+    Renewals,
 }
 
 impl Scenario {
@@ -40,7 +44,14 @@ impl Scenario {
             Scenario::Replay => "replay",
             Scenario::ChargePriced => "charge-priced",
             Scenario::Webhooks => "webhooks",
+            Scenario::Renewals => "renewals",
         }
+    }
+
+    /// Whether the run measures the plain warp route beside the engine. `renewals` compares the
+    /// engine with itself (charges during the burst against charges before it), so it never does.
+    pub fn measures_ceiling(self) -> bool {
+        !matches!(self, Scenario::Renewals)
     }
 
     /// Whether the run also measures plain-amount charges on the engine, as the baseline of a
@@ -97,6 +108,8 @@ pub struct Plan {
     pub target: TargetPlan,
     pub customers: usize,
     pub replay_keys: usize,
+    /// `renewals` only: subscriptions on the test clock.
+    pub subscriptions: usize,
     /// `webhooks` only: what share of deliveries are re-sends and older events sent late.
     pub event_mix: EventMix,
     pub load: LoadPlan,

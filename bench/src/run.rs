@@ -9,6 +9,9 @@
 //!
 //! `webhooks` sends its load without the API key (Stripe has none), and once it ends reads
 //! `GET /v1/events` with the key to see whether the engine applied what it acknowledged.
+//!
+//! `renewals` runs its own course (`renewals::run`): no ceiling; setup on a test clock, ordinary
+//! charges before and during the renewal burst, then the verification.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -21,7 +24,10 @@ use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
 use crate::error::BenchError;
 use crate::load::{self, LoadConfig, find_max};
 use crate::plan::{LoadRun, Plan, Scenario, TargetPlan};
-use crate::report::{self, BenchResult, Machine, Ratios, SetupSummary, SideResult, WebhookSummary};
+use crate::renewals;
+use crate::report::{
+    self, BenchResult, Machine, Ratios, RenewalsSummary, SetupSummary, SideResult, WebhookSummary,
+};
 use crate::setup::{self, Caller};
 use crate::stats::{RunStats, series};
 use crate::target::Endpoint;
@@ -55,6 +61,16 @@ struct Prepared {
     setup: SetupSummary,
 }
 
+/// Everything measured on the engine and beside it, before it becomes a `BenchResult`.
+struct Measured {
+    setup: SetupSummary,
+    ceiling: Option<SideResult>,
+    plain_amount: Option<SideResult>,
+    engine: SideResult,
+    webhooks: Option<WebhookSummary>,
+    renewals: Option<RenewalsSummary>,
+}
+
 pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError> {
     std::fs::create_dir_all(&plan.out_dir)
         .map_err(|error| BenchError::Output { path: plan.out_dir.clone(), error })?;
@@ -63,29 +79,14 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
     let target = open_target(&plan)?;
     eprintln!("engine: {}", target.endpoint.url);
     setup::wait_until_ready(&target.endpoint).await?;
-    let prepared = prepare(&plan, &target).await?;
-
-    let ceiling = match plan.ceiling {
-        true => Some(measure_ceiling(&plan, &target.api_key).await?),
-        false => None,
+    let mut measured = match plan.scenario {
+        Scenario::Renewals => measure_renewals(&plan, &target.endpoint).await?,
+        _ => measure_load(&plan, &target).await?,
     };
-    let workload = Arc::new(prepared.workload);
-    let (plain_amount, mut engine) = match prepared.plain_amount {
-        Some(plain) => {
-            let plain = Arc::new(plain);
-            let (plain, priced) =
-                measure_both_sides(&plan, &prepared.endpoint, &plain, &workload).await;
-            (Some(plain), priced)
-        }
-        None => (None, measure(&plan, "engine", &prepared.endpoint, &workload).await),
-    };
-    let webhooks = match plan.scenario {
-        Scenario::Webhooks => Some(summarize_webhooks(&plan, &target.endpoint, &engine).await),
-        _ => None,
-    };
-    engine.engine_log_problems = target.process.as_ref().map(EngineProcess::log_problems);
+    measured.engine.engine_log_problems = target.process.as_ref().map(EngineProcess::log_problems);
     drop(target);
 
+    let Measured { setup, ceiling, plain_amount, engine, webhooks, renewals } = measured;
     let ratio = ceiling.as_ref().map(|ceiling| Ratios::between(&engine, ceiling));
     let ratio_to_plain_amount =
         plain_amount.as_ref().map(|plain_amount| Ratios::between(&engine, plain_amount));
@@ -96,16 +97,54 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
         started_unix_secs,
         machine: Machine::this(),
         config: plan.clone(),
-        setup: Some(prepared.setup),
+        setup: Some(setup),
         ceiling,
         plain_amount,
         engine,
         ratio,
         ratio_to_plain_amount,
         webhooks,
+        renewals,
     };
     report::write(&plan.out_dir, &result)?;
     Ok(result)
+}
+
+/// The scenarios that put a load on the engine: set up, measure the ceiling, then the engine.
+async fn measure_load(plan: &Plan, target: &Target) -> Result<Measured, BenchError> {
+    let prepared = prepare(plan, target).await?;
+    let ceiling = match plan.ceiling {
+        true => Some(measure_ceiling(plan, &target.api_key).await?),
+        false => None,
+    };
+    let workload = Arc::new(prepared.workload);
+    let (plain_amount, engine) = match prepared.plain_amount {
+        Some(plain) => {
+            let plain = Arc::new(plain);
+            let (plain, priced) =
+                measure_both_sides(plan, &prepared.endpoint, &plain, &workload).await;
+            (Some(plain), priced)
+        }
+        None => (None, measure(plan, "engine", &prepared.endpoint, &workload).await),
+    };
+    let webhooks = match plan.scenario {
+        Scenario::Webhooks => Some(summarize_webhooks(plan, &target.endpoint, &engine).await),
+        _ => None,
+    };
+    Ok(Measured { setup: prepared.setup, ceiling, plain_amount, engine, webhooks, renewals: None })
+}
+
+/// `renewals`: the renewal burst with ordinary charges beside it, then the verification.
+async fn measure_renewals(plan: &Plan, endpoint: &Endpoint) -> Result<Measured, BenchError> {
+    let run = renewals::run(plan, endpoint).await?;
+    Ok(Measured {
+        setup: run.setup,
+        ceiling: None,
+        plain_amount: None,
+        engine: run.burst,
+        webhooks: None,
+        renewals: Some(run.summary),
+    })
 }
 
 /// The engine: started on a temp data dir, or the one at `--url`.
@@ -182,6 +221,7 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             (Workload::Mixed(MixedWorkload::new(customers, known)), made.len())
         }
         Scenario::Webhooks => unreachable!("prepare_webhooks makes the webhooks' load"),
+        Scenario::Renewals => unreachable!("renewals::run sets its scenario up"),
         Scenario::Replay => {
             eprintln!("setup: {} charges with keys, to replay", plan.replay_keys);
             let made = caller.make_charges(&customers, plan.replay_keys).await?;

@@ -93,7 +93,8 @@ impl Caller {
             .await
     }
 
-    async fn create_customer(&self, body: &str) -> Result<String, BenchError> {
+    /// One customer created with `body`, with a card attached (so it becomes their default).
+    pub async fn create_customer(&self, body: &str) -> Result<String, BenchError> {
         let created = self
             .call(RequestSpec::post("/v1/customers", body.to_owned(), self.keys.next_key()))
             .await?;
@@ -117,6 +118,11 @@ impl Caller {
         let id = created_id(&answer.body)
             .ok_or_else(|| BenchError::Setup("a created charge had no id".into()))?;
         Ok(MadeCharge { request, id })
+    }
+
+    /// A new `Idempotency-Key` for a POST made through `call`.
+    pub fn next_key(&self) -> String {
+        self.keys.next_key()
     }
 
     /// One request that must succeed.

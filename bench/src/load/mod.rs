@@ -5,7 +5,7 @@
 pub mod closed_loop;
 pub mod find_max;
 pub mod open_loop;
-mod progress;
+pub mod progress;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +79,7 @@ pub async fn run(
 }
 
 /// Records what became of `planned`, intended to be sent at `intended`.
-fn record(
+pub(crate) fn record(
     recorder: &Recorder,
     workload: &Workload,
     planned: &Planned,

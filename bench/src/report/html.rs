@@ -49,6 +49,18 @@ pub fn page(result: &BenchResult) -> String {
         );
     }
     headline_table(&mut html, result);
+    if let Some(renewals) = &result.renewals {
+        html.push_str("<h2>Renewals</h2><ul>");
+        for line in renewals.lines(&result.engine) {
+            let _ = write!(html, "<li>{}</li>", escape(&line));
+        }
+        html.push_str(
+            "</ul><p class=\"note\">The table compares ordinary charges (a fixed open-loop rate \
+             to customers not on the clock) sent while the clock's renewals ran with the same \
+             charges in the baseline window before the advance, in the same run. Latency runs from \
+             each charge's intended send time.</p>",
+        );
+    }
     if let Some(webhooks) = &result.webhooks {
         html.push_str("<h2>Webhooks</h2><ul>");
         for line in webhooks.lines() {
@@ -83,7 +95,9 @@ pub fn page(result: &BenchResult) -> String {
 fn sides(result: &BenchResult) -> Vec<(&'static str, Option<&SideResult>)> {
     let mut sides: Vec<_> =
         result.engine_sides().into_iter().map(|(label, side)| (label, Some(side))).collect();
-    sides.push(("ceiling", result.ceiling.as_ref()));
+    if result.config.scenario.measures_ceiling() {
+        sides.push(("ceiling", result.ceiling.as_ref()));
+    }
     sides
 }
 
@@ -101,6 +115,9 @@ fn headline_table(html: &mut String, result: &BenchResult) {
         html.push_str("</tr>");
     }
     html.push_str("</table>");
+    if !result.config.scenario.measures_ceiling() {
+        return;
+    }
     html.push_str(
         "<p class=\"note\">Throughput and maximum-rate ratios are the share of the plain route's \
          capacity the engine keeps (1 = the ceiling). Latency ratios are how many times slower the \

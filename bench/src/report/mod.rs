@@ -12,10 +12,15 @@
 //!
 //! `webhooks` adds the deliveries as sent, the duplicates answered, whether the engine applied
 //! the events, and its target's verdict (`webhooks.rs`).
+//!
+//! `renewals` compares the engine with itself too, and has no ceiling: ordinary charges during the
+//! renewal burst over the same charges in a baseline window before it. It adds the setup rate,
+//! renewals/s, the verification and its target's verdict (`renewals.rs`).
 
 pub mod format;
 mod html;
 mod plots;
+pub mod renewals;
 mod svg;
 mod table;
 pub mod webhooks;
@@ -29,6 +34,7 @@ use crate::load::find_max::FindMaxOutcome;
 use crate::plan::Plan;
 use crate::stats::RunStats;
 
+pub use renewals::RenewalsSummary;
 pub use table::summary_table;
 pub use webhooks::WebhookSummary;
 
@@ -55,22 +61,63 @@ pub struct BenchResult {
     /// `webhooks` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSummary>,
+    /// `renewals` only; `engine` is then the ordinary charges during the renewal burst.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renewals: Option<RenewalsSummary>,
+}
+
+/// The engine's side measured beside `engine` as its yardstick: plain-amount charges for
+/// `charge-priced`, charges with no renewals for `renewals`.
+pub struct Baseline<'a> {
+    /// Its column in the table.
+    pub label: &'static str,
+    /// The column of engine ÷ it.
+    pub ratio_label: &'static str,
+    pub side: &'a SideResult,
+    /// `engine` ÷ `side`.
+    pub ratios: Ratios,
 }
 
 impl BenchResult {
-    /// What the engine's side is called: `priced` when plain-amount charges sit beside it.
+    /// What the engine's side is called: `priced` when plain-amount charges sit beside it,
+    /// `during burst` for the ordinary charges of `renewals`.
     pub fn engine_label(&self) -> &'static str {
-        match self.plain_amount {
-            Some(_) => "priced",
-            None => "engine",
+        match (&self.plain_amount, &self.renewals) {
+            (Some(_), _) => "priced",
+            (None, Some(_)) => "during burst",
+            (None, None) => "engine",
         }
     }
 
-    /// The sides measured on the engine, by name: the scenario's, then its plain-amount baseline.
+    /// The engine's own yardstick, if the scenario measures one.
+    pub fn engine_baseline(&self) -> Option<Baseline<'_>> {
+        if let Some(plain_amount) = &self.plain_amount {
+            return Some(Baseline {
+                label: "plain amount",
+                ratio_label: "priced ÷ plain",
+                side: plain_amount,
+                ratios: self.ratio_to_plain_amount.unwrap_or_default(),
+            });
+        }
+        self.renewals.as_ref().map(|renewals| Baseline {
+            label: "baseline",
+            ratio_label: "burst ÷ baseline",
+            side: &renewals.baseline,
+            ratios: renewals.burst_to_baseline,
+        })
+    }
+
+    /// The sides measured on the engine, by name: the scenario's, then its baseline.
     pub fn engine_sides(&self) -> Vec<(&'static str, &SideResult)> {
         let mut sides = vec![(self.engine_label(), &self.engine)];
-        sides.extend(self.plain_amount.as_ref().map(|side| ("plain amount", side)));
+        sides.extend(self.engine_baseline().map(|baseline| (baseline.label, baseline.side)));
         sides
+    }
+
+    /// Whether a check of the run failed, which makes `kassa-bench` exit non-zero once the
+    /// results are written: the renewals' verification found mismatches.
+    pub fn check_failed(&self) -> bool {
+        self.renewals.as_ref().is_some_and(|renewals| !renewals.verification.passed())
     }
 }
 

@@ -13,16 +13,20 @@ const PLAIN_AMOUNT_COLOR: &str = "#d68910";
 const BOUND_COLOR: &str = "#7f8c8d";
 const TICKS_LINEAR: usize = 6;
 
-/// Each side with its name and color: the engine, its plain-amount baseline (`charge-priced`)
-/// and the ceiling, each if measured.
+/// Each side with its name and color: the engine, its baseline (plain-amount charges for
+/// `charge-priced`, charges before the burst for `renewals`) and the ceiling, each if measured.
 fn sides(result: &BenchResult) -> Vec<(&'static str, &'static str, &SideResult)> {
     let mut sides = Vec::new();
-    match &result.plain_amount {
-        Some(plain_amount) => {
+    match (&result.plain_amount, &result.renewals) {
+        (Some(plain_amount), _) => {
             sides.push(("engine, priced charges", ENGINE_COLOR, &result.engine));
             sides.push(("engine, plain-amount charges", PLAIN_AMOUNT_COLOR, plain_amount));
         }
-        None => sides.push(("engine", ENGINE_COLOR, &result.engine)),
+        (None, Some(renewals)) => {
+            sides.push(("charges during the renewal burst", ENGINE_COLOR, &result.engine));
+            sides.push(("charges before it (baseline)", PLAIN_AMOUNT_COLOR, &renewals.baseline));
+        }
+        (None, None) => sides.push(("engine", ENGINE_COLOR, &result.engine)),
     }
     if let Some(ceiling) = &result.ceiling {
         sides.push(("ceiling (plain warp route)", CEILING_COLOR, ceiling));
@@ -93,12 +97,20 @@ pub fn throughput_over_time(result: &BenchResult) -> String {
         .collect();
     let seconds_max =
         lines.iter().flat_map(|line| line.points.iter().map(|(x, _)| *x + 0.5)).fold(1.0, f64::max);
+    // `renewals`' burst window starts at the advance, its baseline (with the warm-up) before it.
+    let (x_label, warmup_series) = match &result.renewals {
+        Some(renewals) => (
+            "second of each window (the burst's from the advance)",
+            &renewals.baseline.stats.series,
+        ),
+        None => ("second of the run", &result.engine.stats.series),
+    };
     let ok_max =
         lines.iter().flat_map(|line| line.points.iter().map(|(_, y)| *y)).fold(1.0, f64::max) * 1.1;
     render(&Chart {
         title: "Throughput over time (successful answers per second)".into(),
         x: Axis {
-            label: "second of the run".into(),
+            label: x_label.into(),
             scale: Scale::Linear,
             min: 0.0,
             max: seconds_max,
@@ -112,7 +124,7 @@ pub fn throughput_over_time(result: &BenchResult) -> String {
             ticks: linear_ticks(0.0, ok_max, TICKS_LINEAR, count),
         },
         lines,
-        bands: warmup_bands(&result.engine.stats.series),
+        bands: warmup_bands(warmup_series),
         band_caption: Some("engine warm-up (not measured)".into()),
     })
 }

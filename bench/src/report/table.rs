@@ -1,7 +1,8 @@
 //! The headline figures as rows (figure, then one cell per column), shared by the stdout summary
 //! and the HTML report. The columns are the engine, the ceiling and engine ÷ ceiling; a
 //! `charge-priced` run puts its plain-amount charges and priced ÷ plain between the engine and the
-//! ceiling.
+//! ceiling. A `renewals` run has no ceiling: its columns are the ordinary charges during the burst,
+//! the same charges in the baseline window before it, and burst ÷ baseline.
 
 use std::fmt::Write as _;
 
@@ -24,28 +25,40 @@ pub struct Row {
     pub cells: Vec<String>,
 }
 
-/// The titles of the cells of every row.
+/// The titles of the cells of every row: the engine, its baseline and engine ÷ baseline (where
+/// the scenario measures one), then the ceiling and engine ÷ ceiling (unless the scenario never
+/// measures it).
 pub fn column_titles(result: &BenchResult) -> Vec<&'static str> {
-    match result.plain_amount {
-        Some(_) => vec!["priced", "plain amount", "priced ÷ plain", "ceiling", "priced ÷ ceiling"],
-        None => vec!["engine", "ceiling", "engine ÷ ceiling"],
+    let mut titles = vec![result.engine_label()];
+    if let Some(baseline) = result.engine_baseline() {
+        titles.extend([baseline.label, baseline.ratio_label]);
     }
+    if result.config.scenario.measures_ceiling() {
+        let to_ceiling = match result.plain_amount {
+            Some(_) => "priced ÷ ceiling",
+            None => "engine ÷ ceiling",
+        };
+        titles.extend(["ceiling", to_ceiling]);
+    }
+    titles
 }
 
 pub fn headline_rows(result: &BenchResult) -> Vec<Row> {
     let ceiling = result.ceiling.as_ref();
-    let plain_amount = result.plain_amount.as_ref();
+    let with_ceiling = result.config.scenario.measures_ceiling();
+    let baseline = result.engine_baseline();
     let to_ceiling = result.ratio.unwrap_or_default();
-    let to_plain = result.ratio_to_plain_amount.unwrap_or_default();
     let mut rows = Vec::new();
     let mut row = |figure, value: &dyn Fn(&SideResult) -> String, pick: PickRatio| {
         let mut cells = vec![value(&result.engine)];
-        if let Some(plain_amount) = plain_amount {
-            cells.push(value(plain_amount));
-            cells.push(ratio(pick(&to_plain)));
+        if let Some(baseline) = &baseline {
+            cells.push(value(baseline.side));
+            cells.push(ratio(pick(&baseline.ratios)));
         }
-        cells.push(ceiling.map_or_else(|| "—".to_owned(), value));
-        cells.push(ratio(pick(&to_ceiling)));
+        if with_ceiling {
+            cells.push(ceiling.map_or_else(|| "—".to_owned(), value));
+            cells.push(ratio(pick(&to_ceiling)));
+        }
         rows.push(Row { figure, cells });
     };
     if result.engine.find_max.is_some() {
@@ -98,6 +111,9 @@ pub fn summary_table(result: &BenchResult) -> String {
         let _ = writeln!(text, "{comparison}");
     }
     for line in result.webhooks.iter().flat_map(|webhooks| webhooks.lines()) {
+        let _ = writeln!(text, "{line}");
+    }
+    for line in result.renewals.iter().flat_map(|renewals| renewals.lines(&result.engine)) {
         let _ = writeln!(text, "{line}");
     }
     if let Some(problems) = result.engine.engine_log_problems.filter(|problems| *problems > 0) {
@@ -174,6 +190,7 @@ mod tests {
                 target: TargetPlan::Spawn { binary: "kassa".into() },
                 customers: 1,
                 replay_keys: 1,
+                subscriptions: 1,
                 event_mix: crate::workload::EventMix {
                     duplicate_share: 0.1,
                     out_of_order_share: 0.1,
@@ -196,6 +213,7 @@ mod tests {
             plain_amount,
             engine,
             webhooks: None,
+            renewals: None,
         }
     }
 
