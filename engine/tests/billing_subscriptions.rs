@@ -209,6 +209,12 @@ async fn an_upgrade_with_always_invoice_is_invoiced_and_paid_at_once() {
     assert_eq!(proration["total"], 1_355, "{proration}");
     assert_eq!(proration["status"], "paid", "{proration}");
     assert_eq!(proration["amount_paid"], 1_355, "{proration}");
+    // The rule versions that made it, the proration rule's among them (the bundled one).
+    let rules = &proration["rules"];
+    for kind in ["pricing", "tax", "proration"] {
+        assert_eq!(rules[kind]["kind"], kind, "{rules}");
+        assert_eq!(rules[kind]["source"], "bundled", "{rules}");
+    }
     assert_eq!(ledger_amounts(&b.api, str_field(proration, "charge")).await, [1_355]);
 
     b.advance(apr_1() + SECONDS_PER_HOUR).await;

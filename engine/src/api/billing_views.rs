@@ -98,6 +98,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "rules": rules.map(|rules| json!({
             "pricing": plugin_ref(&rules.pricing),
             "tax": plugin_ref(&rules.tax),
+            "proration": invoice.proration_rule.as_ref().map(plugin_ref),
             "evaluated_at": rules.evaluated_at,
         })),
         "period_start": invoice.period_start,

@@ -35,8 +35,8 @@ pub struct DraftLine {
 pub enum DraftAmount {
     /// Priced by the pricing rule: `quantity` of `sku` at `unit_amount_minor` each.
     Priced { sku: String, unit_amount_minor: i64 },
-    /// Already computed (a proration); negative for a credit.
-    Fixed { amount_minor: i64, sku: String },
+    /// Already computed (a proration) by `rule`; negative for a credit.
+    Fixed { amount_minor: i64, sku: String, rule: Option<PluginRef> },
 }
 
 /// What an invoice's lines come to.
@@ -48,6 +48,8 @@ pub struct Totals {
     pub tax: Vec<TaxLine>,
     pub total_minor: i64,
     pub rules: RuleEvaluation,
+    /// The proration rule behind its proration lines, if it has any.
+    pub proration_rule: Option<PluginRef>,
 }
 
 pub struct InvoiceInput<'a> {
@@ -63,6 +65,10 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
     let catalog = rules.catalog();
     let pricing = catalog.rule(input.account, PluginKind::Pricing);
     let tax_rule = catalog.rule(input.account, PluginKind::Tax);
+    let proration_rule = input.lines.iter().find_map(|line| match &line.amount {
+        DraftAmount::Fixed { rule, .. } => rule.clone(),
+        DraftAmount::Priced { .. } => None,
+    });
     let mut context = customer_context(input.customer);
     // A customer without an address is taken to buy where the platform sells (a domestic sale),
     // as a bursar's invoice must still show its VAT; a priced charge leaves that to the rule.
@@ -175,6 +181,7 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
             tax: tax_rule.reference,
             evaluated_at: input.now,
         },
+        proration_rule,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use super::invoicing::{DraftAmount, DraftLine};
 use super::periods::civil_from_days;
-use crate::domain::{PendingLine, Plan};
+use crate::domain::{PendingLine, Plan, PluginRef};
 
 /// The plan's line for a whole period `[start, end)`: priced by the pricing rule.
 pub fn plan_line(plan: &Plan, quantity: u32, start: i64, end: i64) -> DraftLine {
@@ -24,7 +24,11 @@ pub fn pending_line(pending: &PendingLine) -> DraftLine {
         quantity: pending.quantity,
         period_start: pending.period_start,
         period_end: pending.period_end,
-        amount: DraftAmount::Fixed { amount_minor: pending.amount_minor, sku: pending.sku.clone() },
+        amount: DraftAmount::Fixed {
+            amount_minor: pending.amount_minor,
+            sku: pending.sku.clone(),
+            rule: pending.rule.clone(),
+        },
     }
 }
 
@@ -33,8 +37,8 @@ pub fn unused_time(
     plan: &Plan,
     quantity: u32,
     credit_minor: i64,
-    at: i64,
-    end: i64,
+    (at, end): (i64, i64),
+    rule: &PluginRef,
 ) -> PendingLine {
     PendingLine {
         description: format!("Unused time on {quantity} × {} after {}", plan.name, date(at)),
@@ -44,6 +48,7 @@ pub fn unused_time(
         amount_minor: -credit_minor,
         period_start: at,
         period_end: end,
+        rule: Some(rule.clone()),
     }
 }
 
@@ -52,8 +57,8 @@ pub fn remaining_time(
     plan: &Plan,
     quantity: u32,
     charge_minor: i64,
-    at: i64,
-    end: i64,
+    (at, end): (i64, i64),
+    rule: &PluginRef,
 ) -> PendingLine {
     PendingLine {
         description: format!("Remaining time on {quantity} × {} after {}", plan.name, date(at)),
@@ -63,6 +68,7 @@ pub fn remaining_time(
         amount_minor: charge_minor,
         period_start: at,
         period_end: end,
+        rule: Some(rule.clone()),
     }
 }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChargeId, CollectionMethod, Currency, CustomerId, Discount, InvoiceId, InvoiceLineId, PlanId,
-    RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
+    PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +125,9 @@ pub struct Invoice {
     /// resumes (the attempt's Idempotency-Key makes it happen once).
     pub collecting: bool,
     pub rules: Option<RuleEvaluation>,
+    /// The proration rule that computed its proration lines, if it has any.
+    #[serde(default)]
+    pub proration_rule: Option<PluginRef>,
     pub period_start: i64,
     pub period_end: i64,
     pub created: i64,

@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, SubscriptionId, TestClockId,
+    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, PluginRef, SubscriptionId,
+    TestClockId,
 };
 use crate::billing::periods::Interval;
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
@@ -87,6 +88,9 @@ pub struct PendingLine {
     pub amount_minor: i64,
     pub period_start: i64,
     pub period_end: i64,
+    /// The proration rule that computed the amount.
+    #[serde(default)]
+    pub rule: Option<PluginRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

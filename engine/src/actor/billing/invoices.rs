@@ -95,6 +95,7 @@ impl CustomerActor {
             payment_pending: false,
             collecting: false,
             rules: Some(totals.rules),
+            proration_rule: totals.proration_rule,
             period_start: spec.period_start,
             period_end: spec.period_end,
             created: spec.now,

@@ -7,7 +7,9 @@ use super::messages::{PlanChange, ProrationBehavior};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, ProrationInput, price_invoice, prorate};
 use crate::billing::lines::{pending_line, plan_line, remaining_time, unused_time};
-use crate::domain::{BillingReason, Invoice, PendingLine, Plan, Subscription, SubscriptionStatus};
+use crate::domain::{
+    BillingReason, Invoice, PendingLine, Plan, PluginRef, Subscription, SubscriptionStatus,
+};
 use crate::store::ChangeSet;
 
 impl CustomerActor {
@@ -34,7 +36,9 @@ impl CustomerActor {
                 changed_at: now.max(full_start),
             },
         )?;
-        Ok(pending_line(&remaining_time(plan, quantity, proration.charge_minor, now, anchor)))
+        let charge = proration.charge_minor;
+        let line = remaining_time(plan, quantity, charge, (now, anchor), &proration.rule);
+        Ok(pending_line(&line))
     }
 
     /// What `quantity` of `plan` costs for a whole period, after discounts, as the pricing
@@ -165,12 +169,14 @@ impl CustomerActor {
         quantity: u32,
         now: i64,
     ) -> Result<(Vec<DraftLine>, i64), ActorError> {
-        let credit = self.unused_credit(subscription, now)?;
+        let (credit, rule) = self.unused_credit(subscription, now)?;
         let end = new_plan.interval.boundary(now, 1);
         let mut lines: Vec<_> = subscription.pending_lines.iter().map(pending_line).collect();
         if credit > 0 {
             let old_end = subscription.current_period_end;
-            let unused = unused_time(old_plan, subscription.quantity, credit, now, old_end);
+            let rule = rule.expect("a credit comes from the proration rule");
+            let unused =
+                unused_time(old_plan, subscription.quantity, credit, (now, old_end), &rule);
             lines.push(pending_line(&unused));
         }
         lines.push(plan_line(new_plan, quantity, now, end));
@@ -189,9 +195,9 @@ impl CustomerActor {
         &self,
         subscription: &Subscription,
         at: i64,
-    ) -> Result<i64, ActorError> {
+    ) -> Result<(i64, Option<PluginRef>), ActorError> {
         if subscription.period_invoiced_minor <= 0 {
-            return Ok(0);
+            return Ok((0, None));
         }
         let plan = self.plan(&subscription.plan)?;
         let proration = prorate(
@@ -206,7 +212,7 @@ impl CustomerActor {
                 changed_at: at,
             },
         )?;
-        Ok(proration.credit_minor)
+        Ok((proration.credit_minor, Some(proration.rule)))
     }
 
     /// The credit for the unused old plan and the charge for the new one, from `at` to the
@@ -236,10 +242,12 @@ impl CustomerActor {
         let mut lines = Vec::new();
         if proration.credit_minor > 0 {
             let quantity_before = subscription.quantity;
-            lines.push(unused_time(old_plan, quantity_before, proration.credit_minor, at, end));
+            let credit = proration.credit_minor;
+            lines.push(unused_time(old_plan, quantity_before, credit, (at, end), &proration.rule));
         }
         if proration.charge_minor > 0 {
-            lines.push(remaining_time(new_plan, quantity, proration.charge_minor, at, end));
+            let charge = proration.charge_minor;
+            lines.push(remaining_time(new_plan, quantity, charge, (at, end), &proration.rule));
         }
         Ok(lines)
     }

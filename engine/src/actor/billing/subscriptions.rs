@@ -387,7 +387,7 @@ impl CustomerActor {
             )));
         } else {
             if message.prorate && subscription.status != SubscriptionStatus::Trialing {
-                let credit = self.unused_credit(&subscription, now)?;
+                let (credit, _) = self.unused_credit(&subscription, now)?;
                 let state = self.accepting()?;
                 state.customer.balance_minor -= credit;
                 changes.push(Write::Customer(state.customer.clone()));
