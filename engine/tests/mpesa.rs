@@ -9,8 +9,9 @@
 //! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; that a
 //! charge whose callback never comes is settled by the STK query; that a push Daraja answers
 //! only after the engine stopped waiting still gets its CheckoutRequestID written down, so its
-//! callback settles the charge; and that a refund of an M-Pesa payment (Kassa has no Daraja
-//! reversals) is a 400 naming the charge, with no refund recorded and nothing sent.
+//! callback settles the charge; that a refund of an M-Pesa payment (Kassa has no Daraja
+//! reversals) is a 400 naming the charge, with no refund recorded and nothing sent; and that a
+//! subscription paid by M-Pesa is `send_invoice`, rounded to whole shillings and never pushed.
 //! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
 //! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
 //! test itself plays Safaricom posting callbacks.
@@ -343,4 +344,47 @@ async fn recovery_after_a_crash_asks_mpesa_about_a_pushed_charge() {
     assert_eq!(settled["status"], "failed", "{settled}");
     assert_eq!(settled["failure_code"], "customer_cancelled");
     assert_eq!(daraja.pushes().len(), 1, "asked, never pushed again");
+}
+
+/// A subscription paid by M-Pesa is `send_invoice` (M-Pesa cannot be charged without the
+/// customer): its invoices are finalized, rounded to whole shillings with a `rounding` line
+/// (Daraja takes no cents), and never pushed by the scheduler, at creation or at renewal.
+#[tokio::test]
+async fn a_subscription_paid_by_mpesa_is_invoiced_in_whole_shillings_and_never_pushed() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let api = engine.api_a();
+    let jan_1_2026 = 1_767_225_600;
+    let clock = api.create_clock(jan_1_2026).await;
+    let customer = api.clock_customer(&clock, "KE").await;
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    api.post(&path, &json!({ "type": "mpesa", "phone": PHONE })).await.ok();
+    // KSh 999.50 a month, VAT included.
+    let plan = api
+        .create_plan(&json!({
+            "name": "Student", "amount": 99_950, "currency": "kes", "interval": "month",
+            "tax_behavior": "inclusive",
+        }))
+        .await;
+    let body = json!({ "customer": customer, "plan": plan["id"] });
+    let subscription = api.subscribe(&body).await.ok().clone();
+    assert_eq!(subscription["collection_method"], "send_invoice", "{subscription}");
+    assert_eq!(subscription["status"], "active", "{subscription}");
+    api.advance_clock(&clock, jan_1_2026 + 32 * 86_400).await;
+
+    let invoices = api.subscription_invoices(str_field(&subscription, "id")).await;
+    assert_eq!(invoices.len(), 2, "the first period and the renewal: {invoices:#?}");
+    for invoice in &invoices {
+        assert_eq!(invoice["status"], "open", "{invoice}");
+        assert_eq!(invoice["total"], 100_000, "rounded up from 99 950: {invoice}");
+        assert_eq!(invoice["amount_due"], 100_000, "{invoice}");
+        assert!(invoice["due_date"].is_i64(), "{invoice}");
+        let lines = invoice["lines"].as_array().unwrap();
+        let rounding: Vec<&Value> = lines.iter().filter(|line| line["plan"].is_null()).collect();
+        assert_eq!(rounding.len(), 1, "{invoice}");
+        assert_eq!(rounding[0]["amount"], 50, "{invoice}");
+        assert_eq!(rounding[0]["tax_amounts"], json!([]), "the rounding is not taxed");
+        assert!(invoice["charge"].is_null(), "never charged by the scheduler: {invoice}");
+    }
+    assert!(daraja.pushes().is_empty(), "no STK push was sent: {:?}", daraja.pushes());
 }

@@ -11,11 +11,11 @@ use sha2::{Digest, Sha256};
 use super::messages::{ActOnInvoice, InvoiceAction, ResumeCollection};
 use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
-use crate::billing::invoicing::{DraftLine, InvoiceInput, price_invoice};
+use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
 use crate::domain::{
     BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceId, InvoiceStatus, Money, PaymentMethodId, Subscription, SubscriptionStatus,
-    TaxBehavior,
+    InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethodId,
+    PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
 use crate::store::{ChangeSet, InFlightObject, Outcome, Write};
 
@@ -52,7 +52,7 @@ impl CustomerActor {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
         let customer = &state.customer;
         let plan = self.plan(&subscription.plan)?;
-        let totals = price_invoice(
+        let mut totals = price_invoice(
             &self.services.rules,
             InvoiceInput {
                 account: &self.key.account,
@@ -63,6 +63,9 @@ impl CustomerActor {
                 now: spec.now,
             },
         )?;
+        if plan.currency.code() == "KES" && self.pays_by_mpesa(subscription) {
+            round_to_whole_shillings(&mut totals, spec.period_start, spec.period_end);
+        }
         let due_date = match subscription.collection_method {
             CollectionMethod::SendInvoice => {
                 Some(spec.now + i64::from(subscription.days_until_due) * 86_400)
@@ -418,6 +421,46 @@ impl CustomerActor {
             }),
         )
     }
+}
+
+impl CustomerActor {
+    /// Whether the subscription's invoices are paid by M-Pesa: its own payment method, else the
+    /// customer's default.
+    fn pays_by_mpesa(&self, subscription: &Subscription) -> bool {
+        let Ok(state) = self.state.as_ref() else { return false };
+        let method =
+            subscription.payment_method.as_ref().or(state.customer.default_payment_method.as_ref());
+        state
+            .payment_methods
+            .iter()
+            .any(|own| Some(&own.id) == method && own.kind == PaymentMethodKind::Mpesa)
+    }
+}
+
+/// M-Pesa (Daraja) takes whole shillings only: a KES total with cents gets a `rounding` line,
+/// half-up to the shilling, untaxed, so the invoice can be paid as it stands.
+fn round_to_whole_shillings(totals: &mut Totals, period_start: i64, period_end: i64) {
+    const CENTS_PER_SHILLING: i64 = 100;
+    let cents = totals.total_minor.rem_euclid(CENTS_PER_SHILLING);
+    if cents == 0 {
+        return;
+    }
+    let rounding =
+        if cents * 2 >= CENTS_PER_SHILLING { CENTS_PER_SHILLING - cents } else { -cents };
+    totals.lines.push(InvoiceLine {
+        id: InvoiceLineId::generate(),
+        description: "Rounding to whole shillings (M-Pesa)".to_owned(),
+        plan: None,
+        quantity: 1,
+        amount_minor: rounding,
+        period_start,
+        period_end,
+        proration: false,
+        discount_minor: 0,
+        tax: Vec::new(),
+    });
+    totals.subtotal_minor += rounding;
+    totals.total_minor += rounding;
 }
 
 /// `(balance applied, amount due)` for an invoice of `total_minor` and a customer `balance`
