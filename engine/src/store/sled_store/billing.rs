@@ -66,32 +66,48 @@ pub(super) fn invoice_ops(
     });
 }
 
-/// Newest first from a tree keyed `account/id`, skipping what `keep` refuses.
-fn page_by_id<T: serde::de::DeserializeOwned>(
+/// The entries of `tree` under `prefix`, newest first (ids are time-ordered), below the key of
+/// `starting_after` when a page continues a list.
+fn newest_first(
     tree: &sled::Tree,
-    account: &AccountId,
+    prefix: Vec<u8>,
+    starting_after: Option<Vec<u8>>,
+) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+    let upper = starting_after.unwrap_or_else(|| keys::prefix_end(&prefix));
+    tree.range(prefix..upper).rev()
+}
+
+/// At most `limit` of the records `found` (in its order) that are `Some`; `has_more` when
+/// another follows.
+fn page<T>(
+    found: impl Iterator<Item = Result<Option<T>, StoreError>>,
     limit: usize,
-    starting_after: Option<&str>,
-    mut keep: impl FnMut(&T) -> bool,
 ) -> Result<Page<T>, StoreError> {
-    let prefix = keys::account_prefix(account);
-    let upper = match starting_after {
-        Some(id) => keys::by_id(account, id),
-        None => keys::prefix_end(&prefix),
-    };
     let mut items = Vec::with_capacity(limit.min(100));
-    for item in tree.range(prefix..upper).rev() {
-        let (_, bytes) = item?;
-        let record: T = decode(&bytes)?;
-        if !keep(&record) {
-            continue;
-        }
+    for record in found {
+        let Some(record) = record? else { continue };
         if items.len() == limit {
             return Ok(Page { items, has_more: true });
         }
         items.push(record);
     }
     Ok(Page { items, has_more: false })
+}
+
+/// Newest first from a tree keyed `account/id`, skipping what `keep` refuses.
+fn page_by_id<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    account: &AccountId,
+    limit: usize,
+    starting_after: Option<&str>,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Page<T>, StoreError> {
+    let starting_after = starting_after.map(|id| keys::by_id(account, id));
+    let found = newest_first(tree, keys::account_prefix(account), starting_after).map(|item| {
+        let record: T = decode(&item?.1)?;
+        Ok(keep(&record).then_some(record))
+    });
+    page(found, limit)
 }
 
 impl SledStore {
@@ -228,54 +244,25 @@ impl SledStore {
             }
             (None, None) => None,
         };
+        let starting_after = starting_after.map(InvoiceId::as_str);
         let Some(customer) = &owner else {
-            // Through the owner index, which is keyed `account/in_…` and so in time order.
-            let owners = self.tree(TreeId::InvoiceOwners);
-            let starting_after = starting_after.map(InvoiceId::as_str);
-            let mut items = Vec::new();
-            let prefix = keys::account_prefix(account);
-            let upper = match starting_after {
-                Some(id) => keys::by_id(account, id),
-                None => keys::prefix_end(&prefix),
-            };
-            for item in owners.range(prefix..upper).rev() {
-                let (key, _) = item?;
-                let id = std::str::from_utf8(&key[keys::account_prefix_of(&key).len()..])
-                    .ok()
-                    .and_then(InvoiceId::parse)
-                    .ok_or_else(|| StoreError::Corrupt("invoice owner key".into()))?;
-                let Some(invoice) = self.read_invoice(account, &id)? else { continue };
-                if !keep(&invoice) {
-                    continue;
-                }
-                if items.len() == limit {
-                    return Ok(Page { items, has_more: true });
-                }
-                items.push(invoice);
-            }
-            return Ok(Page { items, has_more: false });
+            let found = self
+                .owned_newest_first(TreeId::InvoiceOwners, account, starting_after)
+                .map(|entry| {
+                    let invoice: Option<Invoice> = self.get(TreeId::Invoices, &entry?.1)?;
+                    Ok(invoice.filter(keep))
+                });
+            return page(found, limit);
         };
         let prefix = keys::customer_prefix(account, customer);
-        let upper = match starting_after {
-            Some(id) => keys::owned(account, customer, id.as_str()),
-            None => keys::prefix_end(&prefix),
-        };
-        let mut items = Vec::new();
-        for item in self.tree(TreeId::Invoices).range(prefix..upper).rev() {
-            let (_, bytes) = item?;
-            let invoice: Invoice = decode(&bytes)?;
-            if !keep(&invoice) {
-                continue;
-            }
-            if items.len() == limit {
-                return Ok(Page { items, has_more: true });
-            }
-            items.push(invoice);
-        }
-        Ok(Page { items, has_more: false })
+        let starting_after = starting_after.map(|id| keys::owned(account, customer, id));
+        let found = newest_first(self.tree(TreeId::Invoices), prefix, starting_after).map(|item| {
+            let invoice: Invoice = decode(&item?.1)?;
+            Ok(keep(&invoice).then_some(invoice))
+        });
+        page(found, limit)
     }
 
-    /// Through the charges' owner index, keyed `account/ch_…` and so in time order.
     pub(super) fn list_account_charges(
         &self,
         account: &AccountId,
@@ -283,38 +270,44 @@ impl SledStore {
         limit: usize,
         starting_after: Option<&ChargeId>,
     ) -> Result<Page<Charge>, StoreError> {
-        let prefix = keys::account_prefix(account);
-        let upper = match starting_after {
-            Some(id) => keys::by_id(account, id.as_str()),
-            None => keys::prefix_end(&prefix),
-        };
-        let mut items = Vec::new();
-        for item in self.tree(TreeId::ChargeOwners).range(prefix..upper).rev() {
-            let (key, owner) = item?;
-            let corrupt = || StoreError::Corrupt("charge owner index".into());
-            let customer =
-                std::str::from_utf8(&owner).ok().and_then(CustomerId::parse).ok_or_else(corrupt)?;
-            if filter.customer.as_ref().is_some_and(|wanted| wanted != &customer) {
-                continue;
-            }
-            let id = std::str::from_utf8(&key[keys::account_prefix_of(&key).len()..])
-                .map_err(|_| corrupt())?;
-            let Some(charge) =
-                self.get::<Charge>(TreeId::Charges, &keys::owned(account, &customer, id))?
-            else {
-                continue;
-            };
-            let keep = filter.invoice.as_ref().is_none_or(|id| charge.invoice.as_ref() == Some(id))
-                && filter.status.is_none_or(|status| charge.status == status);
-            if !keep {
-                continue;
-            }
-            if items.len() == limit {
-                return Ok(Page { items, has_more: true });
-            }
-            items.push(charge);
-        }
-        Ok(Page { items, has_more: false })
+        let starting_after = starting_after.map(ChargeId::as_str);
+        let found =
+            self.owned_newest_first(TreeId::ChargeOwners, account, starting_after).map(|entry| {
+                let (customer, key) = entry?;
+                if filter.customer.as_ref().is_some_and(|wanted| wanted != &customer) {
+                    return Ok(None);
+                }
+                let charge: Option<Charge> = self.get(TreeId::Charges, &key)?;
+                Ok(charge.filter(|charge| {
+                    filter.invoice.as_ref().is_none_or(|id| charge.invoice.as_ref() == Some(id))
+                        && filter.status.is_none_or(|status| charge.status == status)
+                }))
+            });
+        page(found, limit)
+    }
+
+    /// An account's records, newest first, through an `account/id → customer` index (keyed by
+    /// time-ordered ids): each owner and the record's key in its own tree.
+    fn owned_newest_first<'a>(
+        &'a self,
+        owners: TreeId,
+        account: &'a AccountId,
+        starting_after: Option<&str>,
+    ) -> impl Iterator<Item = Result<(CustomerId, Vec<u8>), StoreError>> + 'a {
+        let starting_after = starting_after.map(|id| keys::by_id(account, id));
+        newest_first(self.tree(owners), keys::account_prefix(account), starting_after).map(
+            move |item| {
+                let (key, owner) = item?;
+                let corrupt = || StoreError::Corrupt("owner index".into());
+                let customer = std::str::from_utf8(&owner)
+                    .ok()
+                    .and_then(CustomerId::parse)
+                    .ok_or_else(corrupt)?;
+                let id = std::str::from_utf8(&key[keys::account_prefix_of(&key).len()..])
+                    .map_err(|_| corrupt())?;
+                Ok((customer.clone(), keys::owned(account, &customer, id)))
+            },
+        )
     }
 
     pub(super) fn due_entries(
