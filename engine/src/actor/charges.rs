@@ -277,9 +277,8 @@ impl CustomerActor {
                 };
                 changes.push(Write::Charge(charge.clone()));
                 changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
-                if charge.invoice.is_some() {
-                    changes.writes.extend(self.invoice_charge_settled(&charge, freed_key)?);
-                }
+                // A charge that pays an invoice settles it in the same change.
+                self.invoice_charge_settled(&mut changes, &charge, freed_key)?;
                 let in_flight = InFlightObject::Charge(charge.id.clone());
                 let outcome = Outcome::Charge(charge.clone());
                 if let Some(write) = self.idempotency_settlement(

@@ -185,9 +185,7 @@ impl CustomerActor {
         tracing::warn!(invoice = %invoice.id, %error, "invoice payment attempt refused");
         invoice.collecting = false;
         let mut changes = self.changes();
-        if let Some(write) = self.subscription_after_payment(&invoice, false)? {
-            changes.push(write);
-        }
+        self.subscription_after_payment(&mut changes, &invoice, false)?;
         changes.push(Write::Invoice(invoice));
         Ok(Some(self.commit(changes)?))
     }
@@ -216,40 +214,39 @@ impl CustomerActor {
         Ok(Write::Invoice(invoice))
     }
 
-    /// The writes that settle an invoice from its charge's final outcome, in the charge's
-    /// settlement change set: paid, or open with the subscription behind. A charge the
+    /// Settles an invoice from its charge's final outcome, in the charge's settlement change set
+    /// `changes`: paid, or open with the subscription behind. A charge the
     /// processor provably never saw (`never_reached`: a crash before the call, a refused
     /// connection) was no attempt at the customer's money: the same attempt is made again, under
     /// its freed key, and the subscription keeps its status.
     pub(crate) fn invoice_charge_settled(
         &mut self,
+        changes: &mut ChangeSet,
         charge: &Charge,
         never_reached: bool,
-    ) -> Result<Vec<Write>, ActorError> {
-        let Some(invoice_id) = &charge.invoice else { return Ok(Vec::new()) };
+    ) -> Result<(), ActorError> {
+        let Some(invoice_id) = &charge.invoice else { return Ok(()) };
         let Some(mut invoice) = self.services.store.invoice(&self.key.account, invoice_id)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         if invoice.charge.as_ref() != Some(&charge.id) {
-            return Ok(Vec::new());
+            return Ok(());
         }
         invoice.payment_pending = false;
         let succeeded = charge.status == ChargeStatus::Succeeded;
         if never_reached && !succeeded && invoice.status.is_collectible() {
             invoice.collecting = true;
-            return Ok(vec![Write::Invoice(invoice)]);
+            changes.push(Write::Invoice(invoice));
+            return Ok(());
         }
         if succeeded && invoice.status.is_collectible() {
             invoice.status = InvoiceStatus::Paid;
             invoice.amount_paid_minor = invoice.amount_due_minor;
             invoice.paid_at = Some(self.billing_now()?);
         }
-        let mut writes = Vec::new();
-        if let Some(write) = self.subscription_after_payment(&invoice, succeeded)? {
-            writes.push(write);
-        }
-        writes.push(Write::Invoice(invoice));
-        Ok(writes)
+        self.subscription_after_payment(changes, &invoice, succeeded)?;
+        changes.push(Write::Invoice(invoice));
+        Ok(())
     }
 
     /// The subscription of `invoice` after an attempt to pay it: paid brings it back to
@@ -257,10 +254,11 @@ impl CustomerActor {
     /// running one to `past_due`.
     fn subscription_after_payment(
         &mut self,
+        changes: &mut ChangeSet,
         invoice: &Invoice,
         paid: bool,
-    ) -> Result<Option<Write>, ActorError> {
-        let Some(id) = &invoice.subscription else { return Ok(None) };
+    ) -> Result<(), ActorError> {
+        let Some(id) = &invoice.subscription else { return Ok(()) };
         let mut subscription = self.subscription(id)?;
         let status = match (subscription.status, paid) {
             (SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue, true) => {
@@ -275,12 +273,10 @@ impl CustomerActor {
             (status, _) => status,
         };
         if status == subscription.status {
-            return Ok(None);
+            return Ok(());
         }
         subscription.status = status;
-        let mut changes = self.changes();
-        self.put_subscription(&mut changes, subscription)?;
-        Ok(changes.writes.pop())
+        self.put_subscription(changes, subscription)
     }
 
     fn act_on_invoice(
