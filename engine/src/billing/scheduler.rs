@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use crate::actor::billing::messages::{ResumeCollection, RunDue};
+use crate::actor::billing::messages::{Ran, ResumeCollection, RunDue};
 use crate::actor::{CustomerKey, Registry};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, SubscriptionId, TestClock, TestClockStatus};
@@ -53,7 +53,7 @@ async fn run_scope(
                 (entries.into_iter().take_while(|entry| entry.due == instant).collect(), instant)
             }
         };
-        let results: Vec<(DueEntry, Result<Option<i64>, String>)> = futures::stream::iter(batch)
+        let results: Vec<(DueEntry, Result<Ran, String>)> = futures::stream::iter(batch)
             .map(|entry| async move {
                 let key = CustomerKey {
                     account: entry.account.clone(),
@@ -68,10 +68,13 @@ async fn run_scope(
             .await;
         for (entry, answer) in results {
             match answer {
-                Ok(next_due) if next_due != Some(entry.due) => {
+                Ok(done) if done.next_due != Some(entry.due) => {
                     ran += 1;
-                    // Normally moved by the subscription's own write; this one names nothing.
-                    store.remove_due(scope, &entry)?;
+                    // A step moves its entry with the subscription's own write; an entry at which
+                    // nothing ran names nothing due.
+                    if !done.steps {
+                        store.remove_due(scope, &entry)?;
+                    }
                 }
                 Ok(_) => {
                     held.insert(entry.subscription);

@@ -113,10 +113,19 @@ pub struct PreviewInvoice {
 /// From the scheduler: run what falls due for the subscription up to `at`. Answers the
 /// subscription's next due instant afterwards.
 #[derive(Clone, Message)]
-#[rtype(result = "Result<Option<i64>, ActorError>")]
+#[rtype(result = "Result<Ran, ActorError>")]
 pub struct RunDue {
     pub subscription: SubscriptionId,
     pub at: i64,
+}
+
+/// What a [`RunDue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ran {
+    /// Whether any step ran: each moved the subscription's schedule entry with its own write.
+    pub steps: bool,
+    /// The subscription's next due instant afterwards.
+    pub next_due: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

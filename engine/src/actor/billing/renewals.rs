@@ -7,7 +7,7 @@
 use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture, fut};
 
 use super::invoices::InvoiceSpec;
-use super::messages::RunDue;
+use super::messages::{Ran, RunDue};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::lines::{pending_line, plan_line};
 use crate::domain::{
@@ -226,7 +226,7 @@ impl CustomerActor {
 }
 
 impl Handler<RunDue> for CustomerActor {
-    type Result = ResponseActFuture<Self, Result<Option<i64>, ActorError>>;
+    type Result = ResponseActFuture<Self, Result<Ran, ActorError>>;
 
     fn handle(&mut self, message: RunDue, ctx: &mut Context<Self>) -> Self::Result {
         let ran = self
@@ -238,13 +238,14 @@ impl Handler<RunDue> for CustomerActor {
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let Some(collection) = collect else {
+            let steps = !durables.is_empty();
             let next_due = self.subscription(&message.subscription).map(|sub| sub.next_due());
             return Box::pin(
                 async move {
                     for durable in durables {
                         durable.wait().await?;
                     }
-                    next_due
+                    Ok(Ran { steps, next_due: next_due? })
                 }
                 .into_actor(self),
             );
@@ -260,10 +261,11 @@ impl Handler<RunDue> for CustomerActor {
                 // A declined renewal is the subscription's news (past_due), not a failure
                 // of the schedule: what else is due runs next.
                 async move {
-                    address
+                    let rest = address
                         .send(again)
                         .await
-                        .map_err(|error| ActorError::Unavailable(error.to_string()))?
+                        .map_err(|error| ActorError::Unavailable(error.to_string()))??;
+                    Ok(Ran { steps: true, ..rest })
                 }
                 .into_actor(actor)
             },
