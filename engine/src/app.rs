@@ -73,7 +73,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
-    let Gateways { router: gateways, sandbox, mpesa, names: gateway_names } =
+    let Gateways { router: gateways, sandbox, mpesa, names: gateway_names, policies } =
         crate::gateways::open(
             &config,
             sled.database(),
@@ -89,6 +89,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         gateway_timeout: config.gateway_timeout(),
         reconcile_after: config.reconcile_after(),
         rules: Arc::clone(&rules),
+        gateway_policies: policies,
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));

@@ -131,6 +131,8 @@ pub const TEST_CLOCK_ADVANCE_MONTHS_MAX: i64 = 24;
 /// cores and the group commit busy, few enough that ordinary requests are not queued behind a
 /// burst of renewals on the actors' threads (see bench/RESULTS.md).
 pub const RENEWALS_IN_FLIGHT_MAX: usize = 64;
+/// The highest renewal pace a gateway may be given: beyond it, pacing protects nothing.
+pub const RENEWALS_PER_SEC_MAX: u64 = 10_000;
 
 /// Due schedule entries read per scheduler round; the rest are read by the next round.
 pub const SCHEDULE_BATCH_MAX: usize = 10_000;

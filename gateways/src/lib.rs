@@ -118,6 +118,9 @@ pub struct ChargeRequest {
     /// The Kassa customer being charged, where the gateway keeps customers of its own (Stripe:
     /// one Stripe customer per Kassa customer, created on the first charge and remembered).
     pub customer: Option<CustomerRef>,
+    /// Made by the engine without the customer present (a subscription renewal): the gateway
+    /// is told so (Stripe: `off_session`), and the issuer may decline what needs the customer.
+    pub off_session: bool,
 }
 
 /// Who a charge is for, as the gateway may see it. No payment data: that is the token's job.

@@ -475,6 +475,7 @@ impl Gateway for StripeGateway {
             customer,
             description: request.description.clone(),
             return_url: ReturnUrl::Sent(self.config.return_url.clone()),
+            off_session: request.off_session,
         };
         self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_intent(&request.idempotency_key, &params).await {

@@ -46,6 +46,7 @@ fn charge(key: &str, amount_minor: i64, phone: &str) -> ChargeRequest {
         payment_method_token: phone.into(),
         description: Some("School fees term 2".into()),
         customer: None,
+        off_session: false,
     }
 }
 

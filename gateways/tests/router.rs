@@ -77,6 +77,7 @@ fn request() -> ChargeRequest {
         payment_method_token: "pm_card_visa".into(),
         description: None,
         customer: None,
+        off_session: false,
     }
 }
 

@@ -76,6 +76,7 @@ async fn no_secret_shows_in_the_debug_output_of_configs_adapters_requests_or_err
         payment_method_token: "0712345678".into(),
         description: Some("fees".into()),
         customer: Some(CustomerRef { id: "acct/cus".into(), email: None, name: None }),
+        off_session: false,
     };
     assert_hidden("ChargeRequest", &debug_both(&charge));
     let refund = RefundRequest {

@@ -44,6 +44,7 @@ fn charge(key: &str, token: &str) -> ChargeRequest {
         payment_method_token: token.into(),
         description: Some("course fee".into()),
         customer: None,
+        off_session: false,
     }
 }
 
@@ -75,6 +76,35 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
     let again = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
     assert_eq!(again, ChargeOutcome::Succeeded { reference });
     assert_eq!(stripe.intents_created(), 1);
+}
+
+/// A renewal is made without the customer: Stripe is told so (`off_session=true`), and an
+/// on-session charge says nothing of it. A re-send after a lost answer is the same request.
+#[tokio::test]
+async fn an_off_session_charge_is_sent_as_one() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let renewal = ChargeRequest { off_session: true, ..charge("ch_renewal", "pm_card_visa") };
+    gateway.charge(&renewal).await.unwrap();
+    gateway.charge(&charge("ch_on_session", "pm_card_visa")).await.unwrap();
+
+    let seen = stripe.seen();
+    let form_of = |key: &str| {
+        let create = seen
+            .iter()
+            .find(|request| {
+                request.path == "/v1/payment_intents"
+                    && request.idempotency_key.as_deref() == Some(key)
+            })
+            .unwrap_or_else(|| panic!("no create for {key}: {seen:?}"));
+        create.form.clone()
+    };
+    assert_eq!(form_of("ch_renewal").get("off_session").map(String::as_str), Some("true"));
+    assert_eq!(form_of("ch_on_session").get("off_session"), None);
+
+    gateway.charge(&renewal).await.unwrap();
+    assert_eq!(stripe.intents_created(), 2, "the re-send was Stripe's idempotent replay");
 }
 
 #[tokio::test]

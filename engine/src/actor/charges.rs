@@ -12,6 +12,8 @@
 //! CheckoutRequestID as its reference, until the callback ([`SettleCharge`]) or a lookup
 //! settles it.
 
+use std::sync::Arc;
+
 use actix::{Addr, AsyncContext, Context, Handler, ResponseActFuture, fut};
 use kassa_gateways::router::{PaymentMethodType, RouteQuery};
 use kassa_gateways::{ChargeRequest, Currency, CustomerRef, GatewayError};
@@ -22,7 +24,7 @@ use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Charge, ChargeId, ChargeStatus, Event, EventKind, PaymentMethod, PaymentMethodKind,
+    Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod, PaymentMethodKind,
 };
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
@@ -59,6 +61,57 @@ fn method_type(method: &PaymentMethod) -> PaymentMethodType {
     match method.kind {
         PaymentMethodKind::Card => PaymentMethodType::Card,
         PaymentMethodKind::Mpesa => PaymentMethodType::Mpesa,
+    }
+}
+
+impl CustomerActor {
+    /// The gateways a charge of `amount` with `method` would go to, in order.
+    fn route_for(&self, method: &PaymentMethod, amount: Money) -> Vec<&'static str> {
+        let state = self.state.as_ref().ok();
+        let address = state.and_then(|state| state.customer.address.as_ref());
+        let route = RouteInput {
+            currency: amount.currency,
+            method_type: method_type(method),
+            country: address.map(|address| address.country.clone()),
+            amount_minor: amount.amount_minor,
+        };
+        self.services.gateways.route(&route.query())
+    }
+
+    /// The gateway a charge of `amount` with `method` would go to first.
+    pub(super) fn first_gateway_for(&self, method: &PaymentMethod, amount: Money) -> &'static str {
+        self.route_for(method, amount)[0]
+    }
+
+    /// Objects on a test clock move no real money: they are served by the sandbox only, and a
+    /// charge of theirs that could reach another gateway (failover included) is refused before
+    /// anything is kept.
+    pub(crate) fn refuse_live_gateway_on_clock(
+        &self,
+        method: &PaymentMethod,
+        amount: Money,
+    ) -> Result<(), ActorError> {
+        let on_test_clock =
+            self.state.as_ref().is_ok_and(|state| state.customer.test_clock.is_some());
+        match on_test_clock {
+            true => self.refuse_live_route(&self.route_for(method, amount)),
+            false => Ok(()),
+        }
+    }
+
+    fn refuse_live_route(&self, gateways: &[&'static str]) -> Result<(), ActorError> {
+        let Some(live) = gateways.iter().find(|gateway| **gateway != SANDBOX) else {
+            return Ok(());
+        };
+        Err(ActorError::invalid(
+            "test_clock_live_gateway",
+            None,
+            format!(
+                "customer {} lives on a test clock and moves no real money, but this charge \
+                 could go to {live}: route it to the sandbox",
+                self.key.customer
+            ),
+        ))
     }
 }
 
@@ -169,7 +222,8 @@ impl CustomerActor {
             name: customer.name.clone(),
         };
         let router = &self.services.gateways;
-        let first_gateway = router.route(&route.query())[0];
+        let gateways = router.route(&route.query());
+        let first_gateway = gateways[0];
         let charge = Charge {
             id: ChargeId::generate(),
             customer: customer_id,
@@ -197,17 +251,10 @@ impl CustomerActor {
             payment_method_token: method.token,
             description: charge.description.clone(),
             customer: Some(customer_ref),
+            off_session: message.off_session,
         };
-        if on_test_clock && first_gateway != SANDBOX {
-            return Err(ActorError::invalid(
-                "test_clock_live_gateway",
-                None,
-                format!(
-                    "customer {} lives on a test clock and moves no real money, but this charge \
-                     would go to {first_gateway}: route it to the sandbox",
-                    self.key.customer
-                ),
-            ));
+        if on_test_clock {
+            self.refuse_live_route(&gateways)?;
         }
         router.check_charge(&route.query(), &request).map_err(refused_before_recording)?;
         if let Some(invoice) = &message.invoice {
@@ -349,20 +396,27 @@ impl Handler<CreateCharge> for CustomerActor {
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }
         let cause = message.cause.clone();
+        let off_session = message.off_session;
         let StartedCharge { charge, recorded, route, request } = match self.begin_charge(message) {
             Ok(started) => started,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let timeout = self.services.gateway_timeout;
         let router = self.services.gateways.clone();
+        let request_gateway = charge.gateway.clone();
         let rerouter = Rerouter {
             actor: ctx.address(),
             charge: charge.id.clone(),
             recorded_gateway: charge.gateway.clone(),
             cause: cause.clone(),
         };
+        let policies = Arc::clone(&self.services.gateway_policies);
         let call = async move {
             recorded.wait().await?;
+            // The wait for a renewal's turn comes before the gateway's time limit starts.
+            if off_session {
+                policies.renewal_turn(&request_gateway).await;
+            }
             let routed = async move {
                 let routed = router
                     .charge_with_failover(&route.query(), &request, |gateway, attempt| {

@@ -55,6 +55,9 @@ pub struct CreateCharge {
     pub cause: String,
     /// The invoice the charge pays: its settlement settles the invoice in the same change.
     pub invoice: Option<InvoiceId>,
+    /// Made by the engine without the customer (a renewal): paced to the gateway's renewal
+    /// rate, and sent as off-session.
+    pub off_session: bool,
 }
 
 #[derive(Clone, Message)]

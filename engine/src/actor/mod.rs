@@ -25,6 +25,7 @@ use std::time::Duration;
 use kassa_gateways::Router;
 
 use crate::domain::{AccountId, CustomerId};
+use crate::gateways::policy::GatewayPolicies;
 use crate::store::{Store, StoreError};
 
 pub use customer::CustomerActor;
@@ -45,6 +46,8 @@ pub struct Services {
     pub reconcile_after: Duration,
     /// Pricing, proration and tax rules, for invoices.
     pub rules: Arc<crate::rules::Rules>,
+    /// Each gateway's minimum amounts and renewal pace (see [`GatewayPolicies`]).
+    pub gateway_policies: Arc<GatewayPolicies>,
 }
 
 /// Which customer an actor serves.

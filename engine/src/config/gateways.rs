@@ -1,11 +1,17 @@
 //! The gateways' sections, their secrets (redacted in every `Debug`), their environment
 //! variables and their checks.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::checks::{http_url, within};
 use super::{Config, ConfigError, config_error};
-use crate::limits::{GATEWAY_ATTEMPTS_MAX, GATEWAY_TIMEOUT_MS_MAX, MPESA_CALLBACK_TOKEN_LEN_MIN};
+use crate::domain::money::parse_currency;
+use crate::limits::{
+    AMOUNT_MINOR_MAX, GATEWAY_ATTEMPTS_MAX, GATEWAY_TIMEOUT_MS_MAX, MPESA_CALLBACK_TOKEN_LEN_MIN,
+    RENEWALS_PER_SEC_MAX,
+};
 
 /// A secret from the config or the environment (API key, passkey, path token). `Debug` says
 /// only whether it is set, so a logged or printed config never shows one; empty means unset.
@@ -55,7 +61,13 @@ pub struct GatewaysConfig {
 pub struct SandboxGatewayConfig {
     pub enabled: bool,
     pub latency_ms: u64,
+    /// Smallest amount charged, per lower-case currency (none by default).
+    pub min_amount: MinAmounts,
 }
+
+/// The smallest charge a gateway takes, in minor units, by lower-case currency code: an invoice
+/// due below it is paid and its amount carried to the customer's balance instead.
+pub type MinAmounts = BTreeMap<String, i64>;
 
 /// Stripe, on when `secret_key` is set.
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +85,12 @@ pub struct StripeGatewayConfig {
     /// Where Stripe sends the customer back after a redirect-based 3-D Secure; empty: the
     /// front end finishes 3-D Secure with stripe.js.
     pub return_url: String,
+    /// Stripe's minimum charge amounts (a table replaces the defaults whole).
+    pub min_amount: MinAmounts,
+    /// Renewal charges sent per second at most, so a burst of renewals leaves room under
+    /// Stripe's rate limit (live 100 requests/s, test 25) for the platform's own traffic; 0 =
+    /// not paced.
+    pub renewals_per_sec: u32,
 }
 
 /// M-Pesa (Daraja STK Push), on when its credentials are set.
@@ -93,6 +111,10 @@ pub struct MpesaGatewayConfig {
     pub callback_token: SecretValue,
     /// Bound on one Daraja HTTP call, answer included.
     pub timeout_ms: u64,
+    /// Daraja takes whole shillings from KES 1.
+    pub min_amount: MinAmounts,
+    /// STK Pushes sent per second at most for renewals; 0 = not paced.
+    pub renewals_per_sec: u32,
 }
 
 impl MpesaGatewayConfig {
@@ -117,6 +139,10 @@ impl StripeGatewayConfig {
     }
 }
 
+fn min_amounts(pairs: &[(&str, i64)]) -> MinAmounts {
+    pairs.iter().map(|(code, amount)| ((*code).to_owned(), *amount)).collect()
+}
+
 impl Default for StripeGatewayConfig {
     fn default() -> Self {
         StripeGatewayConfig {
@@ -126,6 +152,8 @@ impl Default for StripeGatewayConfig {
             attempt_timeout_ms: 3_000,
             attempts_max: 3,
             return_url: String::new(),
+            min_amount: min_amounts(&[("usd", 50), ("eur", 50), ("gbp", 30)]),
+            renewals_per_sec: 25,
         }
     }
 }
@@ -141,6 +169,8 @@ impl Default for MpesaGatewayConfig {
             callback_base: String::new(),
             callback_token: SecretValue::default(),
             timeout_ms: 4_000,
+            min_amount: min_amounts(&[("kes", 100)]),
+            renewals_per_sec: 10,
         }
     }
 }
@@ -159,7 +189,7 @@ impl Default for GatewaysConfig {
 
 impl Default for SandboxGatewayConfig {
     fn default() -> Self {
-        SandboxGatewayConfig { enabled: true, latency_ms: 0 }
+        SandboxGatewayConfig { enabled: true, latency_ms: 0, min_amount: MinAmounts::new() }
     }
 }
 
@@ -192,6 +222,46 @@ impl Config {
                 *slot = value;
             }
         }
+    }
+
+    /// Each gateway's minimum amounts name real currencies and amounts a charge could have;
+    /// renewal rates stay within reason.
+    pub(super) fn validate_gateway_billing(&self) -> Result<(), ConfigError> {
+        let gateways = &self.gateways;
+        let minimums = [
+            ("gateways.sandbox.min_amount", &gateways.sandbox.min_amount),
+            ("gateways.stripe.min_amount", &gateways.stripe.min_amount),
+            ("gateways.mpesa.min_amount", &gateways.mpesa.min_amount),
+        ];
+        for (key, amounts) in minimums {
+            for (code, amount) in amounts {
+                if parse_currency(code).is_err() {
+                    return Err(config_error(
+                        key,
+                        format!("`{code}` is not a lower-case ISO-4217 currency code"),
+                    ));
+                }
+                if !(0..=AMOUNT_MINOR_MAX).contains(amount) {
+                    return Err(config_error(
+                        key,
+                        format!("{code}: must be from 0 to {AMOUNT_MINOR_MAX} (minor units)"),
+                    ));
+                }
+            }
+        }
+        let rates = [
+            ("gateways.stripe.renewals_per_sec", gateways.stripe.renewals_per_sec),
+            ("gateways.mpesa.renewals_per_sec", gateways.mpesa.renewals_per_sec),
+        ];
+        for (key, rate) in rates {
+            if u64::from(rate) > RENEWALS_PER_SEC_MAX {
+                return Err(config_error(
+                    key,
+                    format!("must be at most {RENEWALS_PER_SEC_MAX} (0: not paced)"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn validate_stripe(&self) -> Result<(), ConfigError> {

@@ -20,7 +20,8 @@ use crate::limits::RECONCILE_AFTER_SECS_MAX;
 
 pub use checks::is_valid_api_key;
 pub use gateways::{
-    GatewaysConfig, MpesaGatewayConfig, SandboxGatewayConfig, SecretValue, StripeGatewayConfig,
+    GatewaysConfig, MinAmounts, MpesaGatewayConfig, SandboxGatewayConfig, SecretValue,
+    StripeGatewayConfig,
 };
 pub use sections::{
     AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, LogConfig, LogFormat,
@@ -168,6 +169,7 @@ impl Config {
         self.validate_rules()?;
         self.validate_stripe()?;
         self.validate_mpesa()?;
+        self.validate_gateway_billing()?;
         self.validate_routing()
     }
 

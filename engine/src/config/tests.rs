@@ -151,3 +151,29 @@ gateways = ["stripe", "sandbox"]
     let error = Config::parse("[[routing.rules]]\ngateways = [\"sandbox\"]\nweight = 1\n");
     assert_eq!(error.unwrap_err().key, "routing.rules[0].weight");
 }
+
+#[test]
+fn gateway_minimums_and_renewal_pace_are_checked() {
+    let parsed = Config::parse("[gateways.sandbox]\nmin_amount = { usd = 50, kes = 100 }\n");
+    let minimums = parsed.unwrap().gateways.sandbox.min_amount;
+    assert_eq!(minimums, MinAmounts::from([("kes".into(), 100), ("usd".into(), 50)]));
+    let replaced = Config::parse("[gateways.stripe]\nmin_amount = { zar = 500 }\n").unwrap();
+    assert_eq!(
+        replaced.gateways.stripe.min_amount,
+        MinAmounts::from([("zar".into(), 500)]),
+        "a table replaces the defaults whole"
+    );
+
+    let refused = [
+        ("[gateways.sandbox]\nmin_amount = { USD = 50 }\n", "gateways.sandbox.min_amount"),
+        ("[gateways.stripe]\nmin_amount = { usd = -1 }\n", "gateways.stripe.min_amount"),
+        ("[gateways.mpesa]\nmin_amount = { xyz = 1 }\n", "gateways.mpesa.min_amount"),
+        ("[gateways.stripe]\nrenewals_per_sec = 10001\n", "gateways.stripe.renewals_per_sec"),
+    ];
+    for (text, key) in refused {
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.validate().unwrap_err().key, key, "{text}");
+    }
+    let unpaced = Config::parse("[gateways.stripe]\nrenewals_per_sec = 0\n").unwrap();
+    assert!(unpaced.validate().is_ok(), "0: not paced");
+}

@@ -134,6 +134,9 @@ pub struct Invoice {
     pub finalized_at: Option<i64>,
     pub paid_at: Option<i64>,
     pub voided_at: Option<i64>,
+    /// Credit for the period given while the invoice was open: it lowered `amount_due`.
+    #[serde(default)]
+    pub credited_minor: i64,
 }
 
 impl Invoice {
@@ -141,5 +144,16 @@ impl Invoice {
     /// attempt (after a crash, or a request sent again) finds the charge it made.
     pub fn attempt_key(&self, attempt: u32) -> String {
         format!("kassa:invoice:{}:attempt:{attempt}", self.id)
+    }
+
+    /// The line that bills a period of the plan (not a proration, not a rounding).
+    pub fn period_line(&self) -> Option<&InvoiceLine> {
+        self.lines.iter().rev().find(|line| line.plan.is_some() && !line.proration)
+    }
+
+    /// What the period's line came to after its discounts, before tax: what a later change's
+    /// credit is the unused share of.
+    pub fn period_line_amount(&self) -> i64 {
+        self.period_line().map_or(0, |line| line.amount_minor - line.discount_minor)
     }
 }

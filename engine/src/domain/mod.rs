@@ -33,5 +33,7 @@ pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use refund::{Refund, RefundReason, RefundStatus};
-pub use subscription::{CollectionMethod, PendingLine, Subscription, SubscriptionStatus};
+pub use subscription::{
+    CollectionMethod, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
+};
 pub use test_clock::{TestClock, TestClockStatus};

@@ -124,6 +124,63 @@ pub struct Subscription {
     pub created: i64,
     /// The customer's test clock: which schedule the subscription's due instants go to.
     pub test_clock: Option<TestClockId>,
+    /// A change made with `pending_if_incomplete`, waiting for its invoice to be paid.
+    #[serde(default)]
+    pub pending_update: Option<PendingUpdate>,
+    /// The invoice that billed the current period: while it is open, a credit for the period
+    /// lowers it instead of becoming a credit line.
+    #[serde(default)]
+    pub period_invoice: Option<InvoiceId>,
+}
+
+/// A change of plan or seats that applies only once its invoice is paid, and is dropped (its
+/// invoice voided) at `expires_at` if it is not: the terms the subscription will have then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpdate {
+    pub invoice: InvoiceId,
+    pub expires_at: i64,
+    pub plan: PlanId,
+    pub quantity: u32,
+    pub interval: Interval,
+    pub billing_cycle_anchor: i64,
+    pub current_period_start: i64,
+    pub current_period_end: i64,
+    pub period_invoiced_minor: i64,
+    pub period_invoice: Option<InvoiceId>,
+    pub pending_lines: Vec<PendingLine>,
+}
+
+impl PendingUpdate {
+    /// The terms of `changed` (the subscription as the change left it), waiting for `invoice`.
+    pub fn of(changed: &Subscription, invoice: InvoiceId, expires_at: i64) -> PendingUpdate {
+        PendingUpdate {
+            invoice,
+            expires_at,
+            plan: changed.plan.clone(),
+            quantity: changed.quantity,
+            interval: changed.interval,
+            billing_cycle_anchor: changed.billing_cycle_anchor,
+            current_period_start: changed.current_period_start,
+            current_period_end: changed.current_period_end,
+            period_invoiced_minor: changed.period_invoiced_minor,
+            period_invoice: changed.period_invoice.clone(),
+            pending_lines: changed.pending_lines.clone(),
+        }
+    }
+
+    /// Gives `subscription` the waiting terms: its invoice was paid.
+    pub fn apply_to(self, subscription: &mut Subscription) {
+        subscription.plan = self.plan;
+        subscription.quantity = self.quantity;
+        subscription.interval = self.interval;
+        subscription.billing_cycle_anchor = self.billing_cycle_anchor;
+        subscription.current_period_start = self.current_period_start;
+        subscription.current_period_end = self.current_period_end;
+        subscription.period_invoiced_minor = self.period_invoiced_minor;
+        subscription.period_invoice = self.period_invoice;
+        subscription.pending_lines = self.pending_lines;
+        subscription.pending_update = None;
+    }
 }
 
 impl Subscription {
@@ -142,7 +199,10 @@ impl Subscription {
             SubscriptionStatus::Trialing => self.trial_end,
             SubscriptionStatus::Active
             | SubscriptionStatus::PastDue
-            | SubscriptionStatus::Unpaid => Some(self.current_period_end),
+            | SubscriptionStatus::Unpaid => {
+                let expiry = self.pending_update.as_ref().map(|pending| pending.expires_at);
+                Some(expiry.map_or(self.current_period_end, |at| at.min(self.current_period_end)))
+            }
         }
     }
 

@@ -3,8 +3,10 @@
 //! and the router over them with the configured rules and circuit breaker.
 //!
 //! - [`metered`]: the decorator that times every gateway call by gateway, operation and outcome.
+//! - [`policy`]: what billing asks of each gateway: minimum amounts, the pace of renewals.
 
 pub mod metered;
+pub mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use kassa_gateways::{Durability, Gateway, Router, Secret};
 
 use crate::config::{Config, MpesaGatewayConfig, SecretValue, StripeGatewayConfig};
 use metered::Metered;
+use policy::GatewayPolicies;
 
 /// What the rest of the engine keeps of the gateways.
 pub struct Gateways {
@@ -27,6 +30,7 @@ pub struct Gateways {
     pub mpesa: Option<MpesaCallbacks>,
     /// The enabled gateways' names, for the breaker metrics.
     pub names: Vec<&'static str>,
+    pub policies: Arc<GatewayPolicies>,
 }
 
 /// What the M-Pesa callback route needs: the adapter (to map a CheckoutRequestID back to its
@@ -89,7 +93,8 @@ pub fn open(
     let mpesa = mpesa
         .map(|gateway| MpesaCallbacks { gateway, token: settings.mpesa.callback_token.clone() });
     warn_if_the_engine_gives_up_first(config);
-    Ok(Gateways { router, sandbox, mpesa, names })
+    let policies = Arc::new(GatewayPolicies::from_config(config));
+    Ok(Gateways { router, sandbox, mpesa, names, policies })
 }
 
 /// The configured rules, then one of the engine's own: an M-Pesa payment method can only be

@@ -212,6 +212,7 @@ mod tests {
             payment_method_token: token.into(),
             description: None,
             customer: None,
+            off_session: false,
         }
     }
 

@@ -33,6 +33,9 @@ pub(super) enum AttemptParams {
         /// configured one changed (Stripe refuses a key re-sent with other parameters).
         #[serde(default)]
         return_url: ReturnUrl,
+        /// Sent as `off_session=true` (a renewal); absent from records older than it.
+        #[serde(default)]
+        off_session: bool,
     },
     Refund {
         payment_intent: String,
@@ -242,6 +245,7 @@ mod tests {
                 customer: None,
                 description: None,
                 return_url: return_url.clone(),
+                off_session: false,
             };
             let decoded: AttemptParams = decode(&encode(&params)).unwrap();
             assert_eq!(decoded, params);

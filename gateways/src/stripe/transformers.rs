@@ -7,7 +7,7 @@ use std::str::FromStr;
 use stripe::{ApiErrors, ApiErrorsCode, ApiErrorsType, StripeError};
 use stripe_core::payment_intent::{
     CreatePaymentIntent, CreatePaymentIntentAutomaticPaymentMethods,
-    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects,
+    CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects, CreatePaymentIntentOffSession,
 };
 use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
@@ -139,6 +139,7 @@ pub(super) fn create_intent_request(
         customer,
         description,
         return_url,
+        off_session,
     } = params
     else {
         return Err(GatewayError::Storage("a charge key holds refund parameters".into()));
@@ -168,6 +169,9 @@ pub(super) fn create_intent_request(
     }
     if let Some(return_url) = return_url {
         request = request.return_url(return_url);
+    }
+    if *off_session {
+        request = request.off_session(CreatePaymentIntentOffSession::Bool(true));
     }
     Ok(request)
 }

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -32,6 +32,8 @@ pub struct Seen {
     pub path: String,
     pub idempotency_key: Option<String>,
     pub form: BTreeMap<String, String>,
+    /// When the request arrived (its body read), for the pace of a series of requests.
+    pub at: Instant,
 }
 
 #[derive(Default)]
@@ -167,6 +169,7 @@ fn handle(
     authorization: Option<String>,
     body: &[u8],
 ) -> Answer {
+    let at = Instant::now();
     let form: BTreeMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let mut state = state.lock().unwrap();
     state.seen.push(Seen {
@@ -174,6 +177,7 @@ fn handle(
         path: path.to_owned(),
         idempotency_key: key.clone(),
         form: form.clone(),
+        at,
     });
     if authorization.as_deref() != Some(&format!("Bearer {SECRET_KEY}")) {
         return error(401, "invalid_request_error", None, None, "Invalid API Key provided");

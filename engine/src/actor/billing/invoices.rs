@@ -14,10 +14,19 @@ use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
 use crate::domain::{
     BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethodId,
+    InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod, PaymentMethodId,
     PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
 use crate::store::{ChangeSet, InFlightObject, Outcome, Write};
+
+/// Whether the customer is there when an invoice is charged: a request made for them (a new
+/// subscription, a change, a pay) is on-session; a renewal, or a collection resumed after a
+/// restart, is off-session: paced, and marked so at the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    OnSession,
+    OffSession,
+}
 
 /// What a new invoice is for and how it is collected.
 pub(crate) struct InvoiceSpec {
@@ -72,8 +81,15 @@ impl CustomerActor {
             }
             CollectionMethod::ChargeAutomatically => None,
         };
-        let (balance_applied_minor, amount_due_minor) =
+        let (mut balance_applied_minor, mut amount_due_minor) =
             apply_balance(totals.total_minor, customer.balance_minor);
+        let amount = Money { amount_minor: amount_due_minor, currency: plan.currency };
+        if amount_due_minor > 0 && amount_due_minor < self.min_chargeable(subscription, amount) {
+            // Below what the gateway takes: carried to the balance (owed on the next invoice),
+            // the invoice paid as Stripe does it.
+            balance_applied_minor = totals.total_minor;
+            amount_due_minor = 0;
+        }
         Ok(Invoice {
             id: InvoiceId::generate(),
             number: None,
@@ -105,6 +121,7 @@ impl CustomerActor {
             finalized_at: None,
             paid_at: None,
             voided_at: None,
+            credited_minor: 0,
         })
     }
 
@@ -150,6 +167,7 @@ impl CustomerActor {
         invoice: &Invoice,
         payment_method: Option<PaymentMethodId>,
         cause: &str,
+        presence: Presence,
     ) -> impl Future<Output = Result<Charge, ActorError>> + 'static {
         let key = invoice.attempt_key(invoice.attempt_count);
         let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
@@ -162,6 +180,7 @@ impl CustomerActor {
             idempotency: Some(IdempotencyTicket { key, fingerprint }),
             cause: cause.to_owned(),
             invoice: Some(invoice.id.clone()),
+            off_session: presence == Presence::OffSession,
         };
         let actor = ctx.address();
         async move {
@@ -260,6 +279,16 @@ impl CustomerActor {
     ) -> Result<(), ActorError> {
         let Some(id) = &invoice.subscription else { return Ok(()) };
         let mut subscription = self.subscription(id)?;
+        let waiting = subscription.pending_update.as_ref();
+        if waiting.is_some_and(|pending| pending.invoice == invoice.id) {
+            // A change waiting for this invoice: paid, it applies; unpaid, it keeps waiting
+            // (until it expires) and the subscription stays as it was.
+            if paid && let Some(pending) = subscription.pending_update.take() {
+                pending.apply_to(&mut subscription);
+                self.put_subscription(changes, subscription)?;
+            }
+            return Ok(());
+        }
         let status = match (subscription.status, paid) {
             (SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue, true) => {
                 SubscriptionStatus::Active
@@ -356,7 +385,8 @@ impl CustomerActor {
         Ok((invoice, Some(self.commit(changes)?)))
     }
 
-    /// A period whose invoice is void or uncollectible gives no credit at a later change.
+    /// A period whose invoice is void or uncollectible gives no credit at a later change, and
+    /// a change waiting for that invoice is dropped.
     fn forget_period_credit(
         &mut self,
         changes: &mut ChangeSet,
@@ -364,6 +394,11 @@ impl CustomerActor {
     ) -> Result<(), ActorError> {
         let Some(id) = &invoice.subscription else { return Ok(()) };
         let mut subscription = self.subscription(id)?;
+        let waiting = subscription.pending_update.as_ref();
+        if waiting.is_some_and(|pending| pending.invoice == invoice.id) {
+            subscription.pending_update = None;
+            return self.put_subscription(changes, subscription);
+        }
         if subscription.current_period_start != invoice.period_start
             || subscription.period_invoiced_minor == 0
         {
@@ -381,8 +416,9 @@ impl CustomerActor {
         payment_method: Option<PaymentMethodId>,
         recorded: crate::store::DurableTicket,
         cause: &str,
+        presence: Presence,
     ) -> ResponseActFuture<Self, Result<Invoice, ActorError>> {
-        let charged = self.collect(ctx, &invoice, payment_method, cause);
+        let charged = self.collect(ctx, &invoice, payment_method, cause, presence);
         self.in_flight += 1;
         let id = invoice.id.clone();
         Box::pin(
@@ -420,16 +456,26 @@ impl CustomerActor {
 }
 
 impl CustomerActor {
-    /// Whether the subscription's invoices are paid by M-Pesa: its own payment method, else the
+    /// The payment method the subscription's invoices are charged to: its own, else the
     /// customer's default.
-    fn pays_by_mpesa(&self, subscription: &Subscription) -> bool {
-        let Ok(state) = self.state.as_ref() else { return false };
+    fn paying_method(&self, subscription: &Subscription) -> Option<&PaymentMethod> {
+        let state = self.state.as_ref().ok()?;
         let method =
             subscription.payment_method.as_ref().or(state.customer.default_payment_method.as_ref());
-        state
-            .payment_methods
-            .iter()
-            .any(|own| Some(&own.id) == method && own.kind == PaymentMethodKind::Mpesa)
+        state.payment_methods.iter().find(|own| Some(&own.id) == method)
+    }
+
+    fn pays_by_mpesa(&self, subscription: &Subscription) -> bool {
+        self.paying_method(subscription)
+            .is_some_and(|method| method.kind == PaymentMethodKind::Mpesa)
+    }
+
+    /// The smallest amount the gateway that would charge `amount` takes (0: any, or no payment
+    /// method to route by yet).
+    fn min_chargeable(&self, subscription: &Subscription, amount: Money) -> i64 {
+        let Some(method) = self.paying_method(subscription) else { return 0 };
+        let gateway = self.first_gateway_for(method, amount);
+        self.services.gateway_policies.min_amount(gateway, amount.currency)
     }
 }
 
@@ -498,25 +544,31 @@ impl Handler<ActOnInvoice> for CustomerActor {
         });
         let ticket = message.idempotency.clone();
         Box::pin(
-            self.collect_then_answer(ctx, invoice, payment_method, durable, &message.cause).then(
-                move |answered, actor, _| {
-                    let completed = answered.and_then(|invoice| {
-                        let Some(ticket) = ticket else { return Ok((invoice, None)) };
-                        let outcome = Outcome::Invoice(invoice.clone());
-                        let write =
-                            Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome);
-                        Ok((invoice, Some(actor.commit(actor.changes().with(write))?)))
-                    });
-                    async move {
-                        let (invoice, durable) = completed?;
-                        if let Some(durable) = durable {
-                            durable.wait().await?;
-                        }
-                        Ok(Outcome::Invoice(invoice))
+            self.collect_then_answer(
+                ctx,
+                invoice,
+                payment_method,
+                durable,
+                &message.cause,
+                Presence::OnSession,
+            )
+            .then(move |answered, actor, _| {
+                let completed = answered.and_then(|invoice| {
+                    let Some(ticket) = ticket else { return Ok((invoice, None)) };
+                    let outcome = Outcome::Invoice(invoice.clone());
+                    let write =
+                        Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome);
+                    Ok((invoice, Some(actor.commit(actor.changes().with(write))?)))
+                });
+                async move {
+                    let (invoice, durable) = completed?;
+                    if let Some(durable) = durable {
+                        durable.wait().await?;
                     }
-                    .into_actor(actor)
-                },
-            ),
+                    Ok(Outcome::Invoice(invoice))
+                }
+                .into_actor(actor)
+            }),
         )
     }
 }
@@ -538,8 +590,15 @@ impl Handler<ResumeCollection> for CustomerActor {
             .and_then(|subscription| subscription.payment_method);
         let recorded = self.services.store.sync();
         Box::pin(
-            self.collect_then_answer(ctx, invoice, payment_method, recorded, "recovery")
-                .map(|answered, _, _| answered.map(|_| ())),
+            self.collect_then_answer(
+                ctx,
+                invoice,
+                payment_method,
+                recorded,
+                "recovery",
+                Presence::OffSession,
+            )
+            .map(|answered, _, _| answered.map(|_| ())),
         )
     }
 }

@@ -55,6 +55,25 @@ impl ProrationBehavior {
     }
 }
 
+/// What a change that makes an invoice does while that invoice is unpaid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentBehavior {
+    /// The change applies at once; an unpaid invoice leaves the subscription behind.
+    AllowIncomplete,
+    /// The change waits for its invoice to be paid, and is dropped if it is not in time.
+    PendingIfIncomplete,
+}
+
+impl PaymentBehavior {
+    pub fn parse(text: &str) -> Option<PaymentBehavior> {
+        match text {
+            "allow_incomplete" => Some(PaymentBehavior::AllowIncomplete),
+            "pending_if_incomplete" => Some(PaymentBehavior::PendingIfIncomplete),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrialEnd {
     Now,
@@ -74,6 +93,7 @@ pub struct PlanChange {
 pub struct UpdateSubscription {
     pub id: SubscriptionId,
     pub change: PlanChange,
+    pub payment_behavior: PaymentBehavior,
     pub trial_end: Option<TrialEnd>,
     pub cancel_at_period_end: Option<bool>,
     pub metadata: Option<Metadata>,

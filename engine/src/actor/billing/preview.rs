@@ -39,7 +39,7 @@ impl CustomerActor {
                 // A new interval is invoiced at once: that invoice is what the change makes.
                 let mut copy = subscription.clone();
                 let old = &old_plan;
-                let (lines, end) =
+                let (lines, end, _credited) =
                     self.interval_change_lines(&mut copy, old, &new_plan, quantity, now)?;
                 return self.draft_invoice(
                     &copy,
@@ -54,7 +54,7 @@ impl CustomerActor {
                 );
             }
             if subscription.status != SubscriptionStatus::Trialing {
-                let lines =
+                let (lines, _credited) =
                     self.proration_lines(&subscription, &old_plan, &new_plan, quantity, now)?;
                 match change.proration_behavior {
                     ProrationBehavior::None => {}

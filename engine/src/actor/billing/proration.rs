@@ -5,12 +5,24 @@
 use super::invoices::InvoiceSpec;
 use super::messages::{PlanChange, ProrationBehavior};
 use crate::actor::{ActorError, CustomerActor};
-use crate::billing::invoicing::{DraftLine, InvoiceInput, ProrationInput, price_invoice, prorate};
+use crate::billing::invoicing::{
+    DraftLine, InvoiceInput, ProrationInput, divide_half_up, price_invoice, prorate,
+};
 use crate::billing::lines::{pending_line, plan_line, remaining_time, unused_time};
 use crate::domain::{
-    BillingReason, Invoice, PendingLine, Plan, PluginRef, Subscription, SubscriptionStatus,
+    BillingReason, Invoice, InvoiceStatus, PendingLine, PendingUpdate, Plan, PluginRef,
+    Subscription, SubscriptionStatus, TaxBehavior,
 };
-use crate::store::ChangeSet;
+use crate::limits::INCOMPLETE_EXPIRY_SECS;
+use crate::store::{ChangeSet, Write};
+
+/// What an open invoice of the current period took of a credit.
+pub(super) struct TakenCredit {
+    /// The invoice, lowered (not stored yet).
+    pub invoice: Invoice,
+    /// How much of the credit, in its period line's own terms, it took.
+    pub taken_minor: i64,
+}
 
 impl CustomerActor {
     /// The line of a first period cut short by a later `billing_cycle_anchor`: the plan's price
@@ -94,8 +106,10 @@ impl CustomerActor {
                 now,
             );
         }
-        let lines = self.proration_lines(subscription, &old_plan, &new_plan, quantity, now)?;
+        let (lines, credited) =
+            self.proration_lines(subscription, &old_plan, &new_plan, quantity, now)?;
         if change.proration_behavior != ProrationBehavior::None {
+            self.write_credited_invoice(changes, subscription, credited);
             // From now on the period counts as invoiced at the new plan's price: a later
             // change credits the unused share of that.
             subscription.period_invoiced_minor =
@@ -125,7 +139,7 @@ impl CustomerActor {
                 subscription.pending_lines.clear();
                 let invoice = self.issue_invoice(changes, subscription, spec)?;
                 subscription.latest_invoice = Some(invoice.id.clone());
-                Ok(invoice.collecting.then_some(invoice))
+                Ok(Some(invoice))
             }
         }
     }
@@ -141,8 +155,9 @@ impl CustomerActor {
         quantity: u32,
         now: i64,
     ) -> Result<Option<Invoice>, ActorError> {
-        let (lines, end) =
+        let (lines, end, credited) =
             self.interval_change_lines(subscription, old_plan, new_plan, quantity, now)?;
+        self.write_credited_invoice(changes, subscription, credited);
         let spec = InvoiceSpec {
             reason: BillingReason::SubscriptionUpdate,
             tax_behavior: new_plan.tax_behavior,
@@ -152,10 +167,60 @@ impl CustomerActor {
             now,
         };
         let invoice = self.issue_invoice(changes, subscription, spec)?;
-        let plan_line = invoice.lines.last().expect("the new period's line is last");
-        subscription.period_invoiced_minor = plan_line.amount_minor - plan_line.discount_minor;
+        subscription.period_invoiced_minor = invoice.period_line_amount();
+        subscription.period_invoice = Some(invoice.id.clone());
         subscription.latest_invoice = Some(invoice.id.clone());
-        Ok(invoice.collecting.then_some(invoice))
+        Ok(Some(invoice))
+    }
+
+    /// A change with `pending_if_incomplete`: its invoice is made now, but the subscription
+    /// keeps its terms until that invoice is paid (the change then applies, see
+    /// [`CustomerActor::subscription_after_payment`]); unpaid at the expiry, the change is
+    /// dropped and its invoice voided. A change with nothing to pay applies at once.
+    pub(super) fn change_once_paid(
+        &mut self,
+        changes: &mut ChangeSet,
+        subscription: &mut Subscription,
+        change: &PlanChange,
+        now: i64,
+    ) -> Result<Option<Invoice>, ActorError> {
+        let new_interval = change.plan.as_ref().map(|plan| plan.interval);
+        let invoices_now = change.proration_behavior == ProrationBehavior::AlwaysInvoice
+            || new_interval.is_some_and(|interval| interval != subscription.interval);
+        if !invoices_now && subscription.status != SubscriptionStatus::Trialing {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("payment_behavior"),
+                "`pending_if_incomplete` waits for an invoice made now: use \
+                 `proration_behavior: always_invoice`"
+                    .to_owned(),
+            ));
+        }
+        if let Some(id) = &subscription.period_invoice
+            && let Some(invoice) = self.services.store.invoice(&self.key.account, id)?
+            && invoice.status == InvoiceStatus::Open
+        {
+            // Its credit would lower that invoice at once, while the change might never apply.
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("payment_behavior"),
+                format!(
+                    "the current period's invoice {id} is still open: pay it first, or change \
+                     with `allow_incomplete`"
+                ),
+            ));
+        }
+        let mut changed = subscription.clone();
+        let invoice = self.change_plan(changes, &mut changed, change, now)?;
+        let Some(invoice) = invoice.filter(|invoice| invoice.status != InvoiceStatus::Paid) else {
+            *subscription = changed;
+            return Ok(None);
+        };
+        let expires_at = (now + INCOMPLETE_EXPIRY_SECS).min(subscription.current_period_end);
+        subscription.pending_update =
+            Some(PendingUpdate::of(&changed, invoice.id.clone(), expires_at));
+        subscription.latest_invoice = Some(invoice.id.clone());
+        Ok(Some(invoice))
     }
 
     /// The lines of a change to another interval at `now` — what was waiting, the credit for
@@ -168,8 +233,10 @@ impl CustomerActor {
         new_plan: &Plan,
         quantity: u32,
         now: i64,
-    ) -> Result<(Vec<DraftLine>, i64), ActorError> {
+    ) -> Result<(Vec<DraftLine>, i64, Option<Invoice>), ActorError> {
         let (credit, rule) = self.unused_credit(subscription, now)?;
+        let taken = self.credit_open_period_invoice(subscription, credit, now)?;
+        let credit = credit - taken.as_ref().map_or(0, |taken| taken.taken_minor);
         let end = new_plan.interval.boundary(now, 1);
         let mut lines: Vec<_> = subscription.pending_lines.iter().map(pending_line).collect();
         if credit > 0 {
@@ -187,7 +254,7 @@ impl CustomerActor {
         subscription.current_period_start = now;
         subscription.current_period_end = end;
         subscription.pending_lines.clear();
-        Ok((lines, end))
+        Ok((lines, end, taken.map(|taken| taken.invoice)))
     }
 
     /// The unused share at `at` of what the current period was invoiced for the current plan.
@@ -224,7 +291,7 @@ impl CustomerActor {
         new_plan: &Plan,
         quantity: u32,
         at: i64,
-    ) -> Result<Vec<PendingLine>, ActorError> {
+    ) -> Result<(Vec<PendingLine>, Option<Invoice>), ActorError> {
         let new_full = self.full_period_price(new_plan, quantity, at)?;
         let proration = prorate(
             &self.services.rules,
@@ -239,17 +306,85 @@ impl CustomerActor {
             },
         )?;
         let end = subscription.current_period_end;
+        let taken = self.credit_open_period_invoice(subscription, proration.credit_minor, at)?;
+        let credit = proration.credit_minor - taken.as_ref().map_or(0, |taken| taken.taken_minor);
         let mut lines = Vec::new();
-        if proration.credit_minor > 0 {
+        if credit > 0 {
             let quantity_before = subscription.quantity;
-            let credit = proration.credit_minor;
             lines.push(unused_time(old_plan, quantity_before, credit, (at, end), &proration.rule));
         }
         if proration.charge_minor > 0 {
             let charge = proration.charge_minor;
             lines.push(remaining_time(new_plan, quantity, charge, (at, end), &proration.rule));
         }
-        Ok(lines)
+        Ok((lines, taken.map(|taken| taken.invoice)))
+    }
+
+    /// A credit for the current period while the invoice that billed it is still open (no
+    /// payment under way) lowers that invoice's amount due instead, as a credit note does: the
+    /// customer is not credited for what they never paid. The invoice takes the credit with
+    /// the tax its period line carried, at most what it has due (then it is paid); answers it
+    /// as lowered, not stored, and how much of `credit_minor` (in the line's own terms) it
+    /// took. `None` when there is no such open invoice.
+    pub(super) fn credit_open_period_invoice(
+        &self,
+        subscription: &Subscription,
+        credit_minor: i64,
+        at: i64,
+    ) -> Result<Option<TakenCredit>, ActorError> {
+        let Some(id) = &subscription.period_invoice else { return Ok(None) };
+        if credit_minor <= 0 {
+            return Ok(None);
+        }
+        let Some(mut invoice) = self.services.store.invoice(&self.key.account, id)? else {
+            return Ok(None);
+        };
+        let open = invoice.status == InvoiceStatus::Open && invoice.amount_due_minor > 0;
+        if !open || invoice.payment_pending || invoice.collecting {
+            return Ok(None);
+        }
+        let Some(line) = invoice.period_line() else { return Ok(None) };
+        let net = line.amount_minor - line.discount_minor;
+        let gross = match invoice.tax_behavior {
+            TaxBehavior::Inclusive => net,
+            TaxBehavior::Exclusive => {
+                net + line.tax.iter().map(|tax| tax.amount_minor).sum::<i64>()
+            }
+        };
+        let scale = |amount: i64, to: i64, from: i64| match from > 0 {
+            true => divide_half_up(i128::from(amount) * i128::from(to), i128::from(from)),
+            false => amount,
+        };
+        let credit_gross = scale(credit_minor, gross, net);
+        let taken_gross = credit_gross.min(invoice.amount_due_minor);
+        let taken_minor = match taken_gross == credit_gross {
+            true => credit_minor,
+            false => scale(taken_gross, net, gross),
+        };
+        invoice.amount_due_minor -= taken_gross;
+        invoice.credited_minor += taken_gross;
+        if invoice.amount_due_minor == 0 {
+            invoice.status = InvoiceStatus::Paid;
+            invoice.paid_at = Some(at);
+        }
+        Ok(Some(TakenCredit { invoice, taken_minor }))
+    }
+
+    /// Stores an invoice a credit lowered; one it paid brings a subscription that was behind on
+    /// it back to `active`.
+    pub(super) fn write_credited_invoice(
+        &self,
+        changes: &mut ChangeSet,
+        subscription: &mut Subscription,
+        invoice: Option<Invoice>,
+    ) {
+        let Some(invoice) = invoice else { return };
+        let behind_on_it = subscription.status == SubscriptionStatus::PastDue
+            && subscription.latest_invoice.as_ref() == Some(&invoice.id);
+        if invoice.status == InvoiceStatus::Paid && behind_on_it {
+            subscription.status = SubscriptionStatus::Active;
+        }
+        changes.push(Write::Invoice(invoice));
     }
 
     pub(super) fn check_plan_for(

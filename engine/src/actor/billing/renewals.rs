@@ -6,16 +6,16 @@
 
 use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture, fut};
 
-use super::invoices::InvoiceSpec;
+use super::invoices::{InvoiceSpec, Presence};
 use super::messages::{Ran, RunDue};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::lines::{pending_line, plan_line};
 use crate::domain::{
-    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceStatus, PaymentMethodId,
-    Subscription, SubscriptionId, SubscriptionStatus,
+    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceId, InvoiceStatus,
+    PaymentMethodId, Subscription, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::RENEWALS_PER_STEP_MAX;
-use crate::store::{DurableTicket, Write};
+use crate::store::{ChangeSet, DurableTicket, Write};
 
 /// An invoice to charge now, with the payment method to use (the customer's default when
 /// `None`).
@@ -50,6 +50,11 @@ impl CustomerActor {
         let Some(due) = subscription.next_due() else { return Ok(Step::Nothing) };
         if due > at {
             return Ok(Step::Nothing);
+        }
+        if let Some(pending) = &subscription.pending_update
+            && pending.expires_at <= at
+        {
+            return self.expire_pending_update(subscription);
         }
         match subscription.status {
             SubscriptionStatus::Incomplete => self.expire_incomplete(subscription, due),
@@ -110,8 +115,8 @@ impl CustomerActor {
             now: start,
         };
         let invoice = self.issue_invoice(&mut changes, subscription, spec)?;
-        let plan_line = invoice.lines.last().expect("a period's invoice has the plan's line");
-        subscription.period_invoiced_minor = plan_line.amount_minor - plan_line.discount_minor;
+        subscription.period_invoiced_minor = invoice.period_line_amount();
+        subscription.period_invoice = Some(invoice.id.clone());
         subscription.current_period_start = start;
         subscription.current_period_end = end;
         subscription.pending_lines.clear();
@@ -175,22 +180,9 @@ impl CustomerActor {
     ) -> Result<Step, ActorError> {
         let mut changes = self.changes();
         if let Some(id) = &subscription.latest_invoice
-            && let Some(mut invoice) = self.services.store.invoice(&self.key.account, id)?
+            && !self.give_up_invoice(&mut changes, id, at)?
         {
-            if invoice.payment_pending {
-                // A payment still under way is never abandoned under the customer: its
-                // settlement decides, and the expiry is looked at again after it.
-                return Ok(Step::Nothing);
-            }
-            if invoice.status.is_collectible() {
-                invoice.status = InvoiceStatus::Void;
-                invoice.voided_at = Some(at);
-                invoice.collecting = false;
-                let state = self.accepting()?;
-                state.customer.balance_minor -= invoice.balance_applied_minor;
-                changes.push(Write::Customer(state.customer.clone()));
-                changes.push(Write::Invoice(invoice));
-            }
+            return Ok(Step::Nothing);
         }
         subscription.status = SubscriptionStatus::IncompleteExpired;
         subscription.ended_at = Some(at);
@@ -201,6 +193,53 @@ impl CustomerActor {
         )));
         self.put_subscription(&mut changes, subscription)?;
         Ok(Step::Done { durable: self.commit(changes)?, collect: None })
+    }
+
+    /// A `pending_if_incomplete` change whose invoice was not paid in time is dropped and its
+    /// invoice voided; a payment still under way is waited for, as for a first invoice.
+    fn expire_pending_update(
+        &mut self,
+        mut subscription: Subscription,
+    ) -> Result<Step, ActorError> {
+        let Some(pending) = subscription.pending_update.take() else { return Ok(Step::Nothing) };
+        let mut changes = self.changes();
+        if !self.give_up_invoice(&mut changes, &pending.invoice, pending.expires_at)? {
+            return Ok(Step::Nothing);
+        }
+        changes.push(Write::Event(Event::new(
+            EventKind::SubscriptionUpdated,
+            subscription.id.as_str(),
+            "billing",
+        )));
+        self.put_subscription(&mut changes, subscription)?;
+        Ok(Step::Done { durable: self.commit(changes)?, collect: None })
+    }
+
+    /// Voids an invoice given up on at `at`, returning the balance it applied. Answers `false`,
+    /// changing nothing, while a payment of it is under way: a payment is never abandoned under
+    /// the customer; its settlement decides, and the expiry is looked at again after it.
+    fn give_up_invoice(
+        &mut self,
+        changes: &mut ChangeSet,
+        id: &InvoiceId,
+        at: i64,
+    ) -> Result<bool, ActorError> {
+        let Some(mut invoice) = self.services.store.invoice(&self.key.account, id)? else {
+            return Ok(true);
+        };
+        if invoice.payment_pending {
+            return Ok(false);
+        }
+        if invoice.status.is_collectible() {
+            invoice.status = InvoiceStatus::Void;
+            invoice.voided_at = Some(at);
+            invoice.collecting = false;
+            let state = self.accepting()?;
+            state.customer.balance_minor -= invoice.balance_applied_minor;
+            changes.push(Write::Customer(state.customer.clone()));
+            changes.push(Write::Invoice(invoice));
+        }
+        Ok(true)
     }
 
     /// Runs due steps up to `at` until one needs a charge; answers what was done.
@@ -256,8 +295,16 @@ impl Handler<RunDue> for CustomerActor {
         // Later writes are flushed with the last one: waiting on it waits on them all.
         let address = ctx.address();
         let again = message.clone();
-        Box::pin(self.collect_then_answer(ctx, invoice, payment_method, recorded, "renewal").then(
-            move |_charged, actor, _| {
+        Box::pin(
+            self.collect_then_answer(
+                ctx,
+                invoice,
+                payment_method,
+                recorded,
+                "renewal",
+                Presence::OffSession,
+            )
+            .then(move |_charged, actor, _| {
                 // A declined renewal is the subscription's news (past_due), not a failure
                 // of the schedule: what else is due runs next.
                 async move {
@@ -268,7 +315,7 @@ impl Handler<RunDue> for CustomerActor {
                     Ok(Ran { steps: true, ..rest })
                 }
                 .into_actor(actor)
-            },
-        ))
+            }),
+        )
     }
 }

@@ -5,17 +5,17 @@
 
 use actix::{ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture, fut};
 
-use super::invoices::InvoiceSpec;
+use super::invoices::{InvoiceSpec, Presence};
 use super::messages::{
-    CancelSubscription, CreateSubscription, ReactivateSubscription, TrialEnd, TrialRequest,
-    UpdateSubscription,
+    CancelSubscription, CreateSubscription, PaymentBehavior, ReactivateSubscription, TrialEnd,
+    TrialRequest, UpdateSubscription,
 };
 use super::renewals::Step;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::lines::plan_line;
 use crate::domain::{
     BillingReason, Charge, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceStatus, PaymentMethodKind, Subscription, SubscriptionId, SubscriptionStatus,
+    InvoiceStatus, Money, PaymentMethodKind, Subscription, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::DAYS_UNTIL_DUE_MAX;
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Write};
@@ -136,6 +136,13 @@ impl CustomerActor {
             ));
         }
         let customer = state.customer.clone();
+        if let Some(method) = &method
+            && collection_method == CollectionMethod::ChargeAutomatically
+        {
+            // Refused before anything is kept: such a subscription could never be charged.
+            let amount = Money { amount_minor: plan.amount_minor.max(1), currency: plan.currency };
+            self.refuse_live_gateway_on_clock(method, amount)?;
+        }
         let anchor = message.billing_cycle_anchor.or(trial_end).unwrap_or(now);
         let period_end = match trial_end {
             Some(end) => end,
@@ -169,6 +176,8 @@ impl CustomerActor {
             metadata: message.metadata.clone(),
             created: now,
             test_clock: customer.test_clock.clone(),
+            pending_update: None,
+            period_invoice: None,
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
@@ -192,8 +201,8 @@ impl CustomerActor {
                 now,
             };
             let invoice = self.issue_invoice(&mut changes, &subscription, spec)?;
-            let line = &invoice.lines[0];
-            subscription.period_invoiced_minor = line.amount_minor - line.discount_minor;
+            subscription.period_invoiced_minor = invoice.period_line_amount();
+            subscription.period_invoice = Some(invoice.id.clone());
             subscription.latest_invoice = Some(invoice.id.clone());
             subscription.status = match (invoice.status, collection_method) {
                 (InvoiceStatus::Paid, _) | (_, CollectionMethod::SendInvoice) => {
@@ -260,19 +269,23 @@ impl CustomerActor {
         };
         let payment_method = subscription.payment_method.clone();
         let id = subscription.id.clone();
-        Box::pin(self.collect_then_answer(ctx, invoice, payment_method, durable, cause).then(
-            move |paid, actor, _| {
-                let answered = paid.and_then(|invoice| actor.paid_outcome(&id, &invoice, ticket));
-                async move {
-                    let (outcome, durable) = answered?;
-                    if let Some(durable) = durable {
-                        durable.wait().await?;
+        let presence = Presence::OnSession;
+        Box::pin(
+            self.collect_then_answer(ctx, invoice, payment_method, durable, cause, presence).then(
+                move |paid, actor, _| {
+                    let answered =
+                        paid.and_then(|invoice| actor.paid_outcome(&id, &invoice, ticket));
+                    async move {
+                        let (outcome, durable) = answered?;
+                        if let Some(durable) = durable {
+                            durable.wait().await?;
+                        }
+                        Ok(outcome)
                     }
-                    Ok(outcome)
-                }
-                .into_actor(actor)
-            },
-        ))
+                    .into_actor(actor)
+                },
+            ),
+        )
     }
 
     fn paid_outcome(
@@ -319,7 +332,33 @@ impl CustomerActor {
             subscription.canceled_at = cancel.then_some(now);
         }
         if message.change.plan.is_some() || message.change.quantity.is_some() {
-            collect = self.change_plan(&mut changes, &mut subscription, &message.change, now)?;
+            if let Some(pending) = &subscription.pending_update {
+                return Err(ActorError::invalid(
+                    "validation_error",
+                    Some("plan"),
+                    format!(
+                        "subscription {} has a change waiting for invoice {} to be paid: pay or \
+                         void it first",
+                        subscription.id, pending.invoice
+                    ),
+                ));
+            }
+            let change = &message.change;
+            let invoiced = match message.payment_behavior {
+                PaymentBehavior::AllowIncomplete => {
+                    self.change_plan(&mut changes, &mut subscription, change, now)?
+                }
+                PaymentBehavior::PendingIfIncomplete => {
+                    self.change_once_paid(&mut changes, &mut subscription, change, now)?
+                }
+            };
+            collect = invoiced.filter(|invoice| invoice.collecting);
+        } else if message.payment_behavior == PaymentBehavior::PendingIfIncomplete {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("payment_behavior"),
+                "`pending_if_incomplete` applies to a change of plan or quantity".to_owned(),
+            ));
         }
         match message.trial_end {
             Some(TrialEnd::At(end)) if subscription.status == SubscriptionStatus::Trialing => {
@@ -388,6 +427,10 @@ impl CustomerActor {
         } else {
             if message.prorate && subscription.status != SubscriptionStatus::Trialing {
                 let (credit, _) = self.unused_credit(&subscription, now)?;
+                let taken = self.credit_open_period_invoice(&subscription, credit, now)?;
+                let credit = credit - taken.as_ref().map_or(0, |taken| taken.taken_minor);
+                let credited = taken.map(|taken| taken.invoice);
+                self.write_credited_invoice(&mut changes, &mut subscription, credited);
                 let state = self.accepting()?;
                 state.customer.balance_minor -= credit;
                 changes.push(Write::Customer(state.customer.clone()));

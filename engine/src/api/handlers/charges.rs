@@ -147,6 +147,7 @@ pub async fn create(
             idempotency: ticket,
             cause: request.request_id.clone(),
             invoice: None,
+            off_session: false,
         };
         let charge = app.registry.send(&key, message).await??;
         Ok(Outcome::Charge(charge))

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::{Reply, customers, plans};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{
-    CancelSubscription, CreateSubscription, PlanChange, PreviewInvoice, ProrationBehavior,
-    ReactivateSubscription, TrialEnd, TrialRequest, UpdateSubscription,
+    CancelSubscription, CreateSubscription, PaymentBehavior, PlanChange, PreviewInvoice,
+    ProrationBehavior, ReactivateSubscription, TrialEnd, TrialRequest, UpdateSubscription,
 };
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
@@ -218,22 +218,15 @@ pub async fn update(
 ) -> Result<Reply, ApiError> {
     let input: UpdateInput = request.json()?;
     let subscription = find(app, account, id)?;
-    match input.payment_behavior.as_deref() {
-        None | Some("allow_incomplete") => {}
-        Some("pending_if_incomplete") => {
-            return Err(ApiError::validation(
-                "payment_behavior",
-                "`pending_if_incomplete` is not supported by this version of Kassa: the change \
-                 applies at once (`allow_incomplete`)",
-            ));
-        }
-        Some(_) => {
-            return Err(ApiError::validation(
+    let payment_behavior = match input.payment_behavior.as_deref() {
+        None => PaymentBehavior::AllowIncomplete,
+        Some(text) => PaymentBehavior::parse(text).ok_or_else(|| {
+            ApiError::validation(
                 "payment_behavior",
                 "`payment_behavior` is allow_incomplete or pending_if_incomplete",
-            ));
-        }
-    }
+            )
+        })?,
+    };
     let trial_end = match input.trial_end {
         None => None,
         Some(TrialEndInput::At(at)) => Some(TrialEnd::At(at)),
@@ -252,6 +245,7 @@ pub async fn update(
     let message = UpdateSubscription {
         id: subscription.id,
         change,
+        payment_behavior,
         trial_end,
         cancel_at_period_end: input.cancel_at_period_end,
         metadata,
