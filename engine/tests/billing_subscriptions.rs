@@ -11,8 +11,9 @@
 //! not set to cancel cannot be reactivated (400 `subscription_not_reactivatable`); that a
 //! customer bills in one currency (400 `currency_mismatch`); that a `send_invoice` subscription
 //! is invoiced with a due date and never charged by the scheduler; that a declined first payment
-//! leaves an `incomplete` subscription and grants no period; that a renewal charges the
-//! customer's default payment method of that moment; and that every malformed subscription
+//! leaves an `incomplete` subscription that grants no period and expires 23 hours later
+//! (`incomplete_expired`, its invoice void); that a renewal charges the customer's default
+//! payment method of that moment; and that every malformed subscription
 //! (unknown plan, quantity 0 or 10 001, a trial end or anchor before the customer's clock) is a
 //! 400 that changes nothing.
 //! How: a fresh engine per test (see `common`); each customer lives on a test clock started at
@@ -381,7 +382,7 @@ async fn a_second_subscription_in_another_currency_is_refused_and_nothing_is_cre
 }
 
 #[tokio::test]
-async fn a_declined_first_payment_keeps_the_subscription_incomplete_and_grants_no_period() {
+async fn a_declined_first_payment_grants_no_period_and_expires_after_23_hours() {
     let engine = Engine::start(Config::default()).await;
     let b = billing(&engine).await;
     let customer = b.api.clock_customer_with_card(&b.clock, "US", "pm_card_chargeDeclined").await;
@@ -402,12 +403,21 @@ async fn a_declined_first_payment_keeps_the_subscription_incomplete_and_grants_n
     assert_eq!(charge["status"], "failed", "{charge}");
     assert_eq!(charge["invoice"], invoice["id"], "{charge}");
 
+    let expiry = i64_field(&incomplete, "created") + 23 * SECONDS_PER_HOUR;
+    b.advance(expiry - 1).await;
+    let still = b.api.subscription(id).await;
+    assert_eq!(still["status"], "incomplete", "one second before 23 hours: {still}");
+    b.advance(expiry).await;
+    let expired = b.api.subscription(id).await;
+    assert_eq!(expired["status"], "incomplete_expired", "after 23 hours unpaid: {expired}");
+    assert_eq!(expired["ended_at"], expiry, "{expired}");
+    let voided = b.api.invoice(str_field(&incomplete, "latest_invoice")).await;
+    assert_eq!(voided["status"], "void", "{voided}");
+    assert_eq!(voided["number"], invoice["number"], "a voided invoice keeps its number");
+
     b.advance(apr_1() + SECONDS_PER_HOUR).await;
     let later = b.api.subscription(id).await;
-    assert!(
-        matches!(later["status"].as_str(), Some("incomplete" | "incomplete_expired")),
-        "an unpaid first period is never renewed: {later}"
-    );
+    assert_eq!(later["status"], "incomplete_expired", "terminal: {later}");
     assert_eq!(b.api.subscription_invoices(id).await.len(), 1, "no April invoice");
     assert!(ledger_of_kind(&b.api.ledger().await, "charge").is_empty(), "nothing was taken");
 }
