@@ -102,14 +102,14 @@ pub const CLOCK_POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// `renewals`: the open loop's scheduler sleeps at most this long at once, so it notices the
 /// end of the burst promptly even at a low `--rate`.
 pub const SCHEDULER_NAP_MAX: Duration = Duration::from_millis(50);
-/// Items per page of the engine's lists (`GET /v1/invoices`, `GET /v1/sandbox/ledger`): its
-/// largest page.
+/// Items per page of the engine's lists (`GET /v1/invoices`, `GET /v1/charges`,
+/// `GET /v1/sandbox/ledger`): its largest page.
 pub const LIST_PAGE_LIMIT: usize = 100;
-/// `renewals`: pages of `GET /v1/sandbox/ledger` read at most (10 million entries); a longer
-/// ledger is reported as not fully read.
-pub const LEDGER_PAGES_MAX: usize = 100_000;
-/// `renewals`: the verification prints a progress line every this many subscriptions checked,
-/// and every this many ledger entries read.
+/// `renewals`: pages of each list the verification reads whole (`GET /v1/invoices`,
+/// `GET /v1/charges`, `GET /v1/sandbox/ledger`) at most (10 million items); a longer list is
+/// reported as not fully read.
+pub const LIST_PAGES_MAX: usize = 100_000;
+/// `renewals`: the verification prints a progress line every this many items read from each list.
 pub const VERIFY_PROGRESS_EVERY: usize = 10_000;
 /// `renewals`: mismatches kept in `result.json` at most (all are counted).
 pub const MISMATCHES_KEPT_MAX: usize = 1_000;

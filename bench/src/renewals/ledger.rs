@@ -6,13 +6,9 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio::time::Instant;
 
-use super::{excerpt, query_value};
-use crate::limits::{LEDGER_PAGES_MAX, LIST_PAGE_LIMIT, VERIFY_PROGRESS_EVERY};
-use crate::report::format::count;
+use super::listing;
 use crate::setup::Caller;
-use crate::target::RequestSpec;
 
 const LEDGER_PATH: &str = "/v1/sandbox/ledger";
 const KIND_CHARGE: &str = "charge";
@@ -24,18 +20,12 @@ pub struct LedgerEntry {
     pub kind: String,
 }
 
-#[derive(Deserialize)]
-struct LedgerPage {
-    data: Vec<LedgerEntry>,
-    has_more: bool,
-}
-
 /// The ledger's `charge` entries, findable by key and by reference.
 #[derive(Debug, Default)]
 pub struct LedgerIndex {
     /// Entries of any kind read.
     pub entries_read: usize,
-    /// The ledger was longer than `LEDGER_PAGES_MAX` pages: what was not read is not indexed.
+    /// The ledger was longer than `LIST_PAGES_MAX` pages: what was not read is not indexed.
     pub cut_short: bool,
     charges: Vec<LedgerEntry>,
     by_key: HashMap<String, Vec<usize>>,
@@ -91,41 +81,17 @@ impl LedgerIndex {
     }
 }
 
-/// Reads the whole ledger, printing progress; `Err` says why it could not be read through.
+/// Reads the whole ledger (newest first, by `starting_after=<gateway_reference>`), printing
+/// progress; `Err` says why it could not be read through.
 pub async fn read(caller: &Caller) -> Result<LedgerIndex, String> {
-    let started = Instant::now();
+    let listing =
+        listing::read_all(caller, LEDGER_PATH, "ledger entries", |entry: &LedgerEntry| {
+            entry.gateway_reference.as_str()
+        })
+        .await?;
     let mut index = LedgerIndex::default();
-    let mut after: Option<String> = None;
-    for page_number in 1..=LEDGER_PAGES_MAX {
-        let path = match &after {
-            Some(reference) => format!(
-                "{LEDGER_PATH}?limit={LIST_PAGE_LIMIT}&starting_after={}",
-                query_value(reference)
-            ),
-            None => format!("{LEDGER_PATH}?limit={LIST_PAGE_LIMIT}"),
-        };
-        let answer = caller
-            .call(RequestSpec::get(path))
-            .await
-            .map_err(|error| format!("page {page_number}: {error}"))?;
-        let page: LedgerPage = serde_json::from_slice(&answer.body).map_err(|error| {
-            format!("page {page_number} is unreadable ({error}): {}", excerpt(&answer.body))
-        })?;
-        after = page.data.last().map(|entry| entry.gateway_reference.clone());
-        let before = index.entries_read;
-        page.data.into_iter().for_each(|entry| index.add(entry));
-        if index.entries_read / VERIFY_PROGRESS_EVERY > before / VERIFY_PROGRESS_EVERY {
-            eprintln!(
-                "verify: {} ledger entries read in {:.1} s",
-                count(index.entries_read as f64),
-                started.elapsed().as_secs_f64()
-            );
-        }
-        if !page.has_more || after.is_none() {
-            return Ok(index);
-        }
-    }
-    index.cut_short = true;
+    listing.items.into_iter().for_each(|entry| index.add(entry));
+    index.cut_short = listing.cut_short;
     Ok(index)
 }
 

@@ -8,13 +8,14 @@
 //!    window with no renewals;
 //! 3. the burst (`clock`): the clock advanced past every period end, until it is ready again;
 //!    the charges keep going and are counted in the burst's window; renewals/s = N ÷ its seconds;
-//! 4. the verification (`verify`, `ledger`): every subscription has exactly one paid invoice
-//!    for the new period (and its first), each paid by a charge that names it, and the sandbox
-//!    ledger holds exactly one charge entry for each.
+//! 4. the verification (`verify`, `listing`, `ledger`): every subscription has exactly one paid
+//!    invoice for the new period (and its first), each paid by a charge that names it, and the
+//!    sandbox ledger holds exactly one charge entry for each.
 
 mod charge_load;
 mod clock;
 mod ledger;
+mod listing;
 mod subscriptions;
 mod verify;
 

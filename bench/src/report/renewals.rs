@@ -3,9 +3,8 @@
 //! the same run), the verification, and issue 15's target stated as met, missed or not measured:
 //! "100 000 subscriptions renewed, paid and verified in under 60 s (≥ 1 700 renewals/s)".
 //!
-//! The target is judged on the burst (advance to ready) and on the verification passing; the
-//! verification's own time is reported beside it, since it reads every invoice, charge and ledger
-//! entry one request at a time and says more about the read paths than about renewals.
+//! The target is judged on the burst (advance to ready) and the verification together: both
+//! within the 60 s, the verification clean, and the burst at the rate.
 
 use serde::Serialize;
 
@@ -17,6 +16,8 @@ use crate::renewals::Verification;
 
 /// Issue 15: renewals per second the engine must sustain (100 000 in under a minute).
 pub const TARGET_RENEWALS_PER_SEC: f64 = 1_700.0;
+/// Issue 15: renewed, paid and verified within this.
+pub const TARGET_TOTAL_SECS: f64 = 60.0;
 /// The fleet the target is stated for.
 pub const TARGET_SUBSCRIPTIONS: usize = 100_000;
 
@@ -72,7 +73,7 @@ impl RenewalsSummary {
     ) -> Self {
         let per_sec = |n: usize, secs: f64| n as f64 / secs.max(f64::MIN_POSITIVE);
         let renewals_per_sec = per_sec(figures.subscriptions, figures.burst_secs);
-        let target = target_clause(figures.subscriptions, renewals_per_sec, &verification);
+        let target = target_clause(figures.subscriptions, figures.burst_secs, &verification);
         Self {
             subscriptions: figures.subscriptions,
             test_clock: figures.test_clock,
@@ -165,20 +166,23 @@ impl RenewalsSummary {
     }
 }
 
-pub fn target_clause(
-    subscriptions: usize,
-    renewals_per_sec: f64,
-    verification: &Verification,
-) -> Clause {
+pub fn target_clause(subscriptions: usize, burst_secs: f64, verification: &Verification) -> Clause {
     let target = format!(
-        "{} subscriptions renewed, paid and verified in under 60 s (at least {} renewals/s)",
+        "{} subscriptions renewed, paid and verified in under {} s (at least {} renewals/s)",
         count(TARGET_SUBSCRIPTIONS as f64),
+        count(TARGET_TOTAL_SECS),
         count(TARGET_RENEWALS_PER_SEC)
     );
+    let renewals_per_sec = subscriptions as f64 / burst_secs.max(f64::MIN_POSITIVE);
+    let total_secs = burst_secs + verification.secs;
     let evidence = format!(
-        "{} renewals/s over {} subscriptions, {} mismatches",
+        "{} renewals/s over {} subscriptions; burst {:.1} s + verification {:.1} s = {:.1} s; {} \
+         mismatches",
         count(renewals_per_sec),
         count(subscriptions as f64),
+        burst_secs,
+        verification.secs,
+        total_secs,
         count(verification.mismatch_count as f64)
     );
     if !verification.passed() {
@@ -194,7 +198,8 @@ pub fn target_clause(
             ),
         };
     }
-    let verdict = match renewals_per_sec >= TARGET_RENEWALS_PER_SEC {
+    let met = renewals_per_sec >= TARGET_RENEWALS_PER_SEC && total_secs < TARGET_TOTAL_SECS;
+    let verdict = match met {
         true => Verdict::Met,
         false => Verdict::Missed,
     };
@@ -205,18 +210,23 @@ pub fn target_clause(
 mod tests {
     use super::*;
 
-    fn verification(mismatches: usize) -> Verification {
-        let mut found = Verification::default();
+    fn verification(mismatches: usize, secs: f64) -> Verification {
+        let mut found = Verification { secs, ..Verification::default() };
         (0..mismatches).for_each(|n| found.mismatch(format!("mismatch {n}")));
         found
     }
 
     #[test]
-    fn the_target_needs_the_rate_the_full_fleet_and_a_clean_verification() {
-        assert_eq!(target_clause(100_000, 1_912.0, &verification(0)).verdict, Verdict::Met);
-        assert_eq!(target_clause(100_000, 1_500.0, &verification(0)).verdict, Verdict::Missed);
-        assert_eq!(target_clause(100_000, 5_000.0, &verification(1)).verdict, Verdict::Missed);
-        let small = target_clause(2_000, 5_000.0, &verification(0));
+    fn the_target_needs_the_rate_the_time_the_full_fleet_and_a_clean_verification() {
+        let clean = verification(0, 5.0);
+        assert_eq!(target_clause(100_000, 50.0, &clean).verdict, Verdict::Met);
+        assert_eq!(target_clause(100_000, 60.0, &clean).verdict, Verdict::Missed, "too slow");
+        let slow_check = verification(0, 12.7);
+        let missed = target_clause(100_000, 56.4, &slow_check);
+        assert_eq!(missed.verdict, Verdict::Missed, "the rate alone is not enough");
+        assert!(missed.evidence.contains("= 69.1 s"), "{missed:?}");
+        assert_eq!(target_clause(100_000, 40.0, &verification(1, 5.0)).verdict, Verdict::Missed);
+        let small = target_clause(2_000, 0.4, &clean);
         assert_eq!(small.verdict, Verdict::NotMeasured);
         assert!(small.evidence.contains("--subscriptions"), "{small:?}");
     }
@@ -237,7 +247,7 @@ mod tests {
             charge_rate_per_sec: 100.0,
         };
         let baseline = crate::report::tests::side(3_000, 3_000);
-        let summary = RenewalsSummary::new(figures, &burst, baseline, verification(30));
+        let summary = RenewalsSummary::new(figures, &burst, baseline, verification(30, 1.0));
         assert_eq!(summary.renewals_per_sec, 2_000.0);
         assert_eq!(summary.setup_subscriptions_per_sec, 1_250.0);
         assert_eq!(summary.burst_to_baseline.latency_p99, Some(3.0));
