@@ -5,7 +5,7 @@
 //! context, whose results come back into the actor between messages. So a slow gateway never
 //! blocks the customer's other messages, and two state changes never interleave.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 
 use std::future::Future;
@@ -20,7 +20,7 @@ use super::IdempotencyTicket;
 use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
-use crate::domain::{ChargeId, Customer, PaymentMethod, RefundStatus, Subscription};
+use crate::domain::{ChargeId, Customer, InvoiceId, PaymentMethod, RefundStatus, Subscription};
 use crate::limits::RECONCILE_DELAY_MAX;
 use crate::store::{
     ChangeSet, DurableTicket, IdempotencyState, InFlightObject, Outcome, StoreError, Unsettled,
@@ -47,6 +47,9 @@ pub struct CustomerActor {
     pub(super) state: Result<CustomerState, StoreError>,
     /// Gateway calls and durability waits under way; the actor does not stop while any are.
     pub(super) in_flight: usize,
+    /// Invoices whose decided payment attempt this actor is carrying out: a resumed collection
+    /// (the scheduler's, for attempts a crash left behind) leaves them alone.
+    pub(super) collections_under_way: HashSet<InvoiceId>,
     /// Set when the actor has decided to stop: it then refuses new state changes, which the
     /// registry retries on a fresh actor.
     stopping: bool,
@@ -63,7 +66,16 @@ impl CustomerActor {
         if let Err(error) = &state {
             tracing::error!(account = %key.account, customer = %key.customer, %error, "cannot load customer");
         }
-        CustomerActor { key, generation, services, registry, state, in_flight: 0, stopping: false }
+        CustomerActor {
+            key,
+            generation,
+            services,
+            registry,
+            state,
+            in_flight: 0,
+            collections_under_way: HashSet::new(),
+            stopping: false,
+        }
     }
 
     /// The state, if this actor may still change it.

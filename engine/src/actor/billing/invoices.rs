@@ -421,6 +421,8 @@ impl CustomerActor {
         let charged = self.collect(ctx, &invoice, payment_method, cause, presence);
         self.in_flight += 1;
         let id = invoice.id.clone();
+        self.collections_under_way.insert(id.clone());
+        let under_way = id.clone();
         Box::pin(
             async move {
                 recorded.wait().await?;
@@ -447,8 +449,9 @@ impl CustomerActor {
                 }
                 .into_actor(actor)
             })
-            .map(|answer, actor, _| {
+            .map(move |answer, actor, _| {
                 actor.in_flight -= 1;
+                actor.collections_under_way.remove(&under_way);
                 answer
             }),
         )
@@ -577,6 +580,10 @@ impl Handler<ResumeCollection> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<(), ActorError>>;
 
     fn handle(&mut self, message: ResumeCollection, ctx: &mut Context<Self>) -> Self::Result {
+        if self.collections_under_way.contains(&message.invoice) {
+            // Decided and being carried out by this actor right now: not left behind.
+            return Box::pin(fut::ready(Ok(())));
+        }
         let found = self.services.store.invoice(&self.key.account, &message.invoice);
         let invoice = match found {
             Ok(Some(invoice)) if invoice.collecting => invoice,
