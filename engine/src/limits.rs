@@ -60,9 +60,11 @@ pub const MPESA_CALLBACK_TOKEN_LEN_MIN: usize = 24;
 /// so spawns past `resident_max` may wake it early, but not more often than this.
 pub const SWEEP_GAP_MIN: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// sled's page cache when the config does not say (`storage.cache_mib`): enough for the working
-/// set of hot customers; sled's own default of 1 GiB would dominate the engine's memory.
-pub const STORE_CACHE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// sled's page cache when the config does not say (`storage.cache_mib`), sled's own default:
+/// a renewal burst reads and writes every subscribed customer's records at once, and with 100 000
+/// of them a smaller cache spends the burst re-reading pages (see bench/RESULTS.md). The cache
+/// fills only as far as the data does.
+pub const STORE_CACHE_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
 
 /// Ceilings on the `rules.*` config: past them a misconfiguration, not a rule, is the problem.
 /// 10^10 instructions run for seconds; a pooled slot per MiB of memory is reserved up front.

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use kassa_gateways::router::RoutingRule;
 use serde::Deserialize;
 
+use crate::limits::STORE_CACHE_BYTES_DEFAULT;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
@@ -134,7 +136,10 @@ impl Default for ServerConfig {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { path: PathBuf::from("./data"), cache_mib: 64 }
+        StorageConfig {
+            path: PathBuf::from("./data"),
+            cache_mib: STORE_CACHE_BYTES_DEFAULT / (1024 * 1024),
+        }
     }
 }
 

@@ -140,8 +140,7 @@ impl SledStore {
         SledStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
     }
 
-    /// Opens the store with a page cache of at most `cache_bytes`: sled's own default (1 GiB)
-    /// would let an idle engine with many customers grow far past what it needs.
+    /// Opens the store with a page cache of at most `cache_bytes` (`storage.cache_mib`).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
         std::fs::create_dir_all(path).map_err(|error| {
             StoreError::Storage(format!("cannot create {}: {error}", path.display()))
