@@ -133,6 +133,13 @@ pub const TEST_CLOCK_ADVANCE_MONTHS_MAX: i64 = 24;
 /// cores and the group commit busy, few enough that ordinary requests are not queued behind a
 /// burst of renewals on the actors' threads (see bench/RESULTS.md).
 pub const RENEWALS_IN_FLIGHT_MAX: usize = 64;
+/// Open invoices of one subscription looked at when its dunning moves to the next one: more
+/// than a year of monthly invoices left unpaid.
+pub const UNPAID_SCAN_MAX: usize = 100;
+/// `billing.dunning.retry_days`: at most this many retries, each at most this many days after
+/// the first failure (beyond, a subscription would grant its features unpaid for months).
+pub const DUNNING_RETRIES_MAX: usize = 12;
+pub const DUNNING_RETRY_DAYS_MAX: u32 = 60;
 /// The highest renewal pace a gateway may be given: beyond it, pacing protects nothing.
 pub const RENEWALS_PER_SEC_MAX: u64 = 10_000;
 

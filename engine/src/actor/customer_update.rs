@@ -6,7 +6,7 @@ use actix::{Context, Handler, ResponseActFuture, WrapFuture};
 use super::billing::messages::UpdateCustomer;
 use super::{ActorError, CustomerActor};
 use crate::domain::{Event, EventKind};
-use crate::store::{DurableTicket, Outcome, Write};
+use crate::store::{ChangeSet, DurableTicket, Outcome, Write};
 
 impl Handler<UpdateCustomer> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
@@ -25,6 +25,30 @@ impl Handler<UpdateCustomer> for CustomerActor {
 }
 
 impl CustomerActor {
+    /// A new default payment method is tried at once on every invoice in dunning (whatever the
+    /// earlier decline, `unpaid` included), oldest first: each subscription's retry is moved to
+    /// now, and the schedule runs them in the order they fall due.
+    fn retry_dunning_now(&mut self, changes: &mut ChangeSet) -> Result<(), ActorError> {
+        let now = self.billing_now()?;
+        let state = self.accepting()?;
+        let mut waiting: Vec<_> = state
+            .subscriptions
+            .iter()
+            .filter(|subscription| subscription.dunning.is_some())
+            .cloned()
+            .collect();
+        waiting.sort_by_key(|subscription| {
+            subscription.dunning.as_ref().map(|dunning| dunning.first_failed_at)
+        });
+        for mut subscription in waiting {
+            if let Some(dunning) = subscription.dunning.as_mut() {
+                dunning.next_retry_at = Some(now);
+            }
+            self.put_subscription(changes, subscription)?;
+        }
+        Ok(())
+    }
+
     fn update_customer(
         &mut self,
         message: UpdateCustomer,
@@ -48,8 +72,12 @@ impl CustomerActor {
             }
             customer.default_payment_method = Some(method.clone());
         }
+        let new_default = customer.default_payment_method != state.customer.default_payment_method;
         message.apply.apply_to(&mut customer);
         state.customer = customer.clone();
+        if new_default {
+            self.retry_dunning_now(&mut changes)?;
+        }
         changes.push(Write::Customer(customer.clone()));
         changes.push(Write::Event(Event::new(
             EventKind::CustomerUpdated,

@@ -48,6 +48,8 @@ pub struct Services {
     pub rules: Arc<crate::rules::Rules>,
     /// Each gateway's minimum amounts and renewal pace (see [`GatewayPolicies`]).
     pub gateway_policies: Arc<GatewayPolicies>,
+    /// When failed invoice payments are tried again, and what the last failure does.
+    pub dunning: Arc<crate::config::DunningConfig>,
 }
 
 /// Which customer an actor serves.

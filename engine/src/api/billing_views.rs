@@ -96,7 +96,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "pre_payment_credit_notes_amount": invoice.credited_minor,
         "amount_remaining": invoice.amount_due_minor - invoice.amount_paid_minor,
         "attempt_count": invoice.attempt_count,
-        "next_payment_attempt": Value::Null,
+        "next_payment_attempt": invoice.next_payment_attempt,
         "collection_method": invoice.collection_method.as_str(),
         "due_date": invoice.due_date,
         "charge": invoice.charge.as_ref().map(|id| id.as_str()),

@@ -5,8 +5,8 @@ use kassa_gateways::router::RoutingRule;
 use super::{Config, ConfigError, config_error};
 use crate::domain::AccountId;
 use crate::limits::{
-    RECONCILE_AFTER_SECS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
-    RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
+    DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX, RECONCILE_AFTER_SECS_MAX,
+    RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX, RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
 };
 
 impl Config {
@@ -35,6 +35,26 @@ impl Config {
         )?;
         for (index, rule) in routing.rules.iter().enumerate() {
             validate_routing_rule(index, rule, &enabled)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_dunning(&self) -> Result<(), ConfigError> {
+        let days = &self.billing.dunning.retry_days;
+        let key = "billing.dunning.retry_days";
+        if days.len() > DUNNING_RETRIES_MAX {
+            return Err(config_error(key, format!("at most {DUNNING_RETRIES_MAX} retries")));
+        }
+        let increasing = days.windows(2).all(|pair| pair[0] < pair[1]);
+        let in_range = days.iter().all(|day| (1..=DUNNING_RETRY_DAYS_MAX).contains(day));
+        if !increasing || !in_range {
+            return Err(config_error(
+                key,
+                format!(
+                    "must be increasing days from 1 to {DUNNING_RETRY_DAYS_MAX} after the first \
+                     failure, such as [1, 3, 5, 7]"
+                ),
+            ));
         }
         Ok(())
     }

@@ -24,8 +24,8 @@ pub use gateways::{
     StripeGatewayConfig,
 };
 pub use sections::{
-    AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, LogConfig, LogFormat,
-    RoutingConfig, RulesConfig, ServerConfig, StorageConfig, WebhooksConfig,
+    AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig, FinalAction,
+    LogConfig, LogFormat, RoutingConfig, RulesConfig, ServerConfig, StorageConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -153,6 +153,7 @@ impl Config {
         positive("webhooks.apply_concurrency", self.webhooks.apply_concurrency as u64)?;
         positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
         positive("billing.scheduler_interval_ms", self.billing.scheduler_interval_ms)?;
+        self.validate_dunning()?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
             return Err(config_error(
                 "gateways.reconcile_after_secs",

@@ -183,10 +183,39 @@ pub struct BillingConfig {
     /// How often the real-time schedule is looked at for renewals, trial ends and scheduled
     /// cancellations that have fallen due.
     pub scheduler_interval_ms: u64,
+    pub dunning: DunningConfig,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { scheduler_interval_ms: 1_000 }
+        BillingConfig { scheduler_interval_ms: 1_000, dunning: DunningConfig::default() }
     }
+}
+
+/// What happens after an automatic invoice payment fails.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DunningConfig {
+    /// When the failed payment is tried again: days after the first failure, increasing.
+    pub retry_days: Vec<u32>,
+    /// What the last failed retry does to the subscription.
+    pub final_action: FinalAction,
+}
+
+impl Default for DunningConfig {
+    fn default() -> Self {
+        DunningConfig { retry_days: vec![1, 3, 5, 7], final_action: FinalAction::Unpaid }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinalAction {
+    /// `unpaid`: the invoice stays open; later invoices are made but not charged until one is
+    /// paid.
+    Unpaid,
+    /// `canceled`, the invoice `uncollectible`.
+    Cancel,
+    /// Stays `past_due`.
+    PastDue,
 }

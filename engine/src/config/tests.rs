@@ -177,3 +177,21 @@ fn gateway_minimums_and_renewal_pace_are_checked() {
     let unpaced = Config::parse("[gateways.stripe]\nrenewals_per_sec = 0\n").unwrap();
     assert!(unpaced.validate().is_ok(), "0: not paced");
 }
+
+#[test]
+fn the_dunning_schedule_is_read_and_checked() {
+    let text = "[billing.dunning]\nretry_days = [2, 4]\nfinal_action = \"cancel\"\n";
+    let config = Config::parse(text).unwrap();
+    assert_eq!(config.billing.dunning.retry_days, [2, 4]);
+    assert_eq!(config.billing.dunning.final_action, FinalAction::Cancel);
+    assert!(config.validate().is_ok());
+    let none = Config::parse("[billing.dunning]\nretry_days = []\n").unwrap();
+    assert!(none.validate().is_ok(), "no retries: the final action follows the first failure");
+
+    for days in ["[3, 1]", "[1, 1]", "[0, 2]", "[1, 61]", "[1,2,3,4,5,6,7,8,9,10,11,12,13]"] {
+        let config = Config::parse(&format!("[billing.dunning]\nretry_days = {days}\n")).unwrap();
+        assert_eq!(config.validate().unwrap_err().key, "billing.dunning.retry_days", "{days}");
+    }
+    let error = Config::parse("[billing.dunning]\nfinal_action = \"forgive\"\n").unwrap_err();
+    assert_eq!(error.key, "billing.dunning.final_action");
+}

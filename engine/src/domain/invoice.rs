@@ -137,6 +137,9 @@ pub struct Invoice {
     /// Credit for the period given while the invoice was open: it lowered `amount_due`.
     #[serde(default)]
     pub credited_minor: i64,
+    /// When a failed payment is next tried again (dunning), if it is.
+    #[serde(default)]
+    pub next_payment_attempt: Option<i64>,
 }
 
 impl Invoice {

@@ -34,6 +34,6 @@ pub use plan::{Plan, TaxBehavior};
 pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use refund::{Refund, RefundReason, RefundStatus};
 pub use subscription::{
-    CollectionMethod, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
+    CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };
 pub use test_clock::{TestClock, TestClockStatus};

@@ -131,6 +131,22 @@ pub struct Subscription {
     /// lowers it instead of becoming a credit line.
     #[serde(default)]
     pub period_invoice: Option<InvoiceId>,
+    /// The failed invoice being retried, while one is.
+    #[serde(default)]
+    pub dunning: Option<Dunning>,
+}
+
+/// The retries of a subscription's invoice whose automatic payment failed
+/// (`billing.dunning`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dunning {
+    pub invoice: InvoiceId,
+    pub first_failed_at: i64,
+    /// Retries made so far (the attempt that first failed is not one).
+    pub retries: u32,
+    /// When the next retry is made; `None` while none is planned: a hard decline waits for a
+    /// new payment method, and so does an `unpaid` subscription after its last retry.
+    pub next_retry_at: Option<i64>,
 }
 
 /// A change of plan or seats that applies only once its invoice is paid, and is dropped (its
@@ -201,7 +217,9 @@ impl Subscription {
             | SubscriptionStatus::PastDue
             | SubscriptionStatus::Unpaid => {
                 let expiry = self.pending_update.as_ref().map(|pending| pending.expires_at);
-                Some(expiry.map_or(self.current_period_end, |at| at.min(self.current_period_end)))
+                let retry = self.dunning.as_ref().and_then(|dunning| dunning.next_retry_at);
+                let due = [Some(self.current_period_end), expiry, retry];
+                due.into_iter().flatten().min()
             }
         }
     }

@@ -12,12 +12,14 @@ use super::messages::{ActOnInvoice, InvoiceAction, ResumeCollection};
 use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
+use crate::config::FinalAction;
 use crate::domain::{
-    BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod, PaymentMethodId,
-    PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
+    BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event, EventKind,
+    Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
+    PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
-use crate::store::{ChangeSet, InFlightObject, Outcome, Write};
+use crate::limits::UNPAID_SCAN_MAX;
+use crate::store::{ChangeSet, InFlightObject, InvoiceFilter, Outcome, Write};
 
 /// Whether the customer is there when an invoice is charged: a request made for them (a new
 /// subscription, a change, a pay) is on-session; a renewal, or a collection resumed after a
@@ -49,7 +51,9 @@ impl CustomerActor {
         spec: InvoiceSpec,
     ) -> Result<Invoice, ActorError> {
         let invoice = self.draft_invoice(subscription, spec)?;
-        self.finalize_invoice(changes, invoice)
+        // An `unpaid` subscription's later invoices are made but not charged until one is paid.
+        let charge = subscription.status != SubscriptionStatus::Unpaid;
+        self.finalize_invoice(changes, invoice, charge)
     }
 
     /// The invoice `spec` makes, priced, not numbered, not stored: what a preview shows.
@@ -122,16 +126,18 @@ impl CustomerActor {
             paid_at: None,
             voided_at: None,
             credited_minor: 0,
+            next_payment_attempt: None,
         })
     }
 
     /// Numbers the draft, applies the customer's balance and opens it; with nothing due it is
     /// paid at once, without a charge. An automatic one is marked `collecting` with its first
-    /// attempt decided.
+    /// attempt decided, when it is to be charged (`charge`).
     fn finalize_invoice(
         &mut self,
         changes: &mut ChangeSet,
         mut invoice: Invoice,
+        charge: bool,
     ) -> Result<Invoice, ActorError> {
         let state = self.accepting()?;
         let customer = &mut state.customer;
@@ -143,7 +149,7 @@ impl CustomerActor {
             invoice.paid_at = Some(invoice.created);
         } else {
             invoice.status = InvoiceStatus::Open;
-            if invoice.collection_method == CollectionMethod::ChargeAutomatically {
+            if charge && invoice.collection_method == CollectionMethod::ChargeAutomatically {
                 invoice.attempt_count = 1;
                 invoice.collecting = true;
             }
@@ -204,7 +210,12 @@ impl CustomerActor {
         tracing::warn!(invoice = %invoice.id, %error, "invoice payment attempt refused");
         invoice.collecting = false;
         let mut changes = self.changes();
-        self.subscription_after_payment(&mut changes, &invoice, false)?;
+        // Nothing to retry with (no payment method, a route refused) until the method changes.
+        self.subscription_after_payment(
+            &mut changes,
+            &mut invoice,
+            Payment::Failed { hard: true },
+        )?;
         changes.push(Write::Invoice(invoice));
         Ok(Some(self.commit(changes)?))
     }
@@ -263,19 +274,24 @@ impl CustomerActor {
             invoice.amount_paid_minor = invoice.amount_due_minor;
             invoice.paid_at = Some(self.billing_now()?);
         }
-        self.subscription_after_payment(changes, &invoice, succeeded)?;
+        let payment = match succeeded {
+            true => Payment::Paid,
+            false => Payment::Failed { hard: is_hard_decline(charge) },
+        };
+        self.subscription_after_payment(changes, &mut invoice, payment)?;
         changes.push(Write::Invoice(invoice));
         Ok(())
     }
 
     /// The subscription of `invoice` after an attempt to pay it: paid brings it back to
-    /// `active`; a failure leaves a first invoice's subscription `incomplete` and moves a
-    /// running one to `past_due`.
+    /// `active` and ends its dunning; a failure leaves a first invoice's subscription
+    /// `incomplete`, and moves a running one to `past_due` with its retries planned
+    /// ([`CustomerActor::plan_retry`]).
     fn subscription_after_payment(
         &mut self,
         changes: &mut ChangeSet,
-        invoice: &Invoice,
-        paid: bool,
+        invoice: &mut Invoice,
+        payment: Payment,
     ) -> Result<(), ActorError> {
         let Some(id) = &invoice.subscription else { return Ok(()) };
         let mut subscription = self.subscription(id)?;
@@ -283,29 +299,125 @@ impl CustomerActor {
         if waiting.is_some_and(|pending| pending.invoice == invoice.id) {
             // A change waiting for this invoice: paid, it applies; unpaid, it keeps waiting
             // (until it expires) and the subscription stays as it was.
-            if paid && let Some(pending) = subscription.pending_update.take() {
+            if payment == Payment::Paid
+                && let Some(pending) = subscription.pending_update.take()
+            {
                 pending.apply_to(&mut subscription);
                 self.put_subscription(changes, subscription)?;
             }
             return Ok(());
         }
-        let status = match (subscription.status, paid) {
-            (SubscriptionStatus::Incomplete | SubscriptionStatus::PastDue, true) => {
-                SubscriptionStatus::Active
+        let before = subscription.clone();
+        let dunned =
+            subscription.dunning.as_ref().is_some_and(|dunning| dunning.invoice == invoice.id);
+        match payment {
+            Payment::Paid => {
+                invoice.next_payment_attempt = None;
+                if dunned {
+                    // Invoices made meanwhile (an `unpaid` subscription's are not charged) are
+                    // tried next, oldest first, at once.
+                    let now = self.billing_now()?;
+                    subscription.dunning = self
+                        .oldest_unpaid_invoice(&subscription, &invoice.id)?
+                        .map(|next| Dunning {
+                            invoice: next,
+                            first_failed_at: now,
+                            retries: 0,
+                            next_retry_at: Some(now),
+                        });
+                }
+                if matches!(
+                    subscription.status,
+                    SubscriptionStatus::Incomplete
+                        | SubscriptionStatus::PastDue
+                        | SubscriptionStatus::Unpaid
+                ) {
+                    subscription.status = SubscriptionStatus::Active;
+                }
             }
-            (SubscriptionStatus::Unpaid, true) => SubscriptionStatus::Active,
-            (SubscriptionStatus::Active | SubscriptionStatus::Trialing, false)
-                if subscription.latest_invoice.as_ref() == Some(&invoice.id) =>
-            {
-                SubscriptionStatus::PastDue
+            Payment::Failed { hard } => {
+                let running = matches!(
+                    subscription.status,
+                    SubscriptionStatus::Active | SubscriptionStatus::Trialing
+                );
+                let latest = subscription.latest_invoice.as_ref() == Some(&invoice.id);
+                if running && latest {
+                    subscription.status = SubscriptionStatus::PastDue;
+                }
+                let automatic = invoice.collection_method == CollectionMethod::ChargeAutomatically;
+                let behind = matches!(
+                    subscription.status,
+                    SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
+                );
+                if automatic && behind && (dunned || subscription.dunning.is_none()) {
+                    let now = self.billing_now()?;
+                    self.plan_retry(&mut subscription, invoice, hard, now);
+                }
             }
-            (status, _) => status,
-        };
-        if status == subscription.status {
-            return Ok(());
         }
-        subscription.status = status;
-        self.put_subscription(changes, subscription)
+        if subscription != before {
+            self.put_subscription(changes, subscription)?;
+        }
+        Ok(())
+    }
+
+    /// The subscription's oldest open invoice collected automatically, `paid` aside.
+    fn oldest_unpaid_invoice(
+        &self,
+        subscription: &Subscription,
+        paid: &InvoiceId,
+    ) -> Result<Option<InvoiceId>, ActorError> {
+        let filter = InvoiceFilter {
+            customer: Some(subscription.customer.clone()),
+            subscription: Some(subscription.id.clone()),
+            status: Some(InvoiceStatus::Open),
+        };
+        let page =
+            self.services.store.invoices(&self.key.account, &filter, UNPAID_SCAN_MAX, None)?;
+        let oldest = page.items.into_iter().rev().find(|invoice| {
+            &invoice.id != paid
+                && invoice.collection_method == CollectionMethod::ChargeAutomatically
+                && !invoice.payment_pending
+                && !invoice.collecting
+        });
+        Ok(oldest.map(|invoice| invoice.id))
+    }
+
+    /// After a failed payment of `invoice` (its first, or a retry): the next retry at the
+    /// configured day after the first failure; none after a hard decline (until the payment
+    /// method changes); after the last, `billing.dunning.final_action`.
+    fn plan_retry(
+        &self,
+        subscription: &mut Subscription,
+        invoice: &mut Invoice,
+        hard: bool,
+        now: i64,
+    ) {
+        let dunning = subscription.dunning.get_or_insert_with(|| Dunning {
+            invoice: invoice.id.clone(),
+            first_failed_at: now,
+            retries: 0,
+            next_retry_at: None,
+        });
+        let policy = &self.services.dunning;
+        let offset = policy.retry_days.get(dunning.retries as usize);
+        let next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
+        dunning.next_retry_at = if hard { None } else { next };
+        invoice.next_payment_attempt = dunning.next_retry_at;
+        if hard || next.is_some() {
+            return;
+        }
+        match policy.final_action {
+            FinalAction::Unpaid => subscription.status = SubscriptionStatus::Unpaid,
+            FinalAction::PastDue => {}
+            FinalAction::Cancel => {
+                subscription.status = SubscriptionStatus::Canceled;
+                subscription.canceled_at = Some(now);
+                subscription.ended_at = Some(now);
+                subscription.dunning = None;
+                invoice.status = InvoiceStatus::Uncollectible;
+            }
+        }
     }
 
     fn act_on_invoice(
@@ -507,6 +619,25 @@ fn round_to_whole_shillings(totals: &mut Totals, period_start: i64, period_end: 
     totals.subtotal_minor += rounding;
     totals.total_minor += rounding;
 }
+
+/// What an attempt to pay an invoice came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payment {
+    Paid,
+    /// `hard`: not worth trying again with the same payment method.
+    Failed {
+        hard: bool,
+    },
+}
+
+/// Declines that no retry with the same payment method can turn (a lost, stolen or expired
+/// card, a suspected fraud): retried only once the payment method changes.
+fn is_hard_decline(charge: &Charge) -> bool {
+    const HARD: [&str; 4] = ["lost_card", "stolen_card", "expired_card", "fraudulent"];
+    charge.failure.as_ref().is_some_and(|failure| HARD.contains(&failure.code.as_str()))
+}
+
+const SECS_PER_DAY: i64 = 86_400;
 
 /// `(balance applied, amount due)` for an invoice of `total_minor` and a customer `balance`
 /// (negative = credit the customer holds): credit pays what it can, a debit is added, and a

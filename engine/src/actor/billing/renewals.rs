@@ -56,6 +56,13 @@ impl CustomerActor {
         {
             return self.expire_pending_update(subscription);
         }
+        let retry_at = subscription.dunning.as_ref().and_then(|dunning| dunning.next_retry_at);
+        if let Some(retry_at) = retry_at
+            && retry_at <= at
+            && retry_at <= subscription.current_period_end
+        {
+            return self.retry_payment(subscription);
+        }
         match subscription.status {
             SubscriptionStatus::Incomplete => self.expire_incomplete(subscription, due),
             SubscriptionStatus::Trialing => self.start_paid_period(subscription, due),
@@ -213,6 +220,36 @@ impl CustomerActor {
         )));
         self.put_subscription(&mut changes, subscription)?;
         Ok(Step::Done { durable: self.commit(changes)?, collect: None })
+    }
+
+    /// The next retry of the invoice in dunning: a new attempt, decided and recorded here,
+    /// charged (off-session) by the caller. An invoice no longer open (paid by hand, voided)
+    /// ends the dunning instead.
+    fn retry_payment(&mut self, mut subscription: Subscription) -> Result<Step, ActorError> {
+        let Some(dunning) = subscription.dunning.as_mut() else { return Ok(Step::Nothing) };
+        let mut changes = self.changes();
+        let found = self.services.store.invoice(&self.key.account, &dunning.invoice)?;
+        let Some(mut invoice) = found.filter(|invoice| invoice.status.is_collectible()) else {
+            subscription.dunning = None;
+            self.put_subscription(&mut changes, subscription)?;
+            return Ok(Step::Done { durable: self.commit(changes)?, collect: None });
+        };
+        if invoice.payment_pending || invoice.collecting {
+            // An attempt is under way (a payment by hand): its outcome plans what follows.
+            dunning.next_retry_at = None;
+            self.put_subscription(&mut changes, subscription)?;
+            return Ok(Step::Done { durable: self.commit(changes)?, collect: None });
+        }
+        dunning.retries += 1;
+        dunning.next_retry_at = None;
+        invoice.attempt_count += 1;
+        invoice.collecting = true;
+        invoice.next_payment_attempt = None;
+        changes.push(Write::Invoice(invoice.clone()));
+        let payment_method = subscription.payment_method.clone();
+        self.put_subscription(&mut changes, subscription)?;
+        let durable = self.commit(changes)?;
+        Ok(Step::Done { durable, collect: collection(Some(invoice), payment_method) })
     }
 
     /// Voids an invoice given up on at `at`, returning the balance it applied. Answers `false`,

@@ -178,6 +178,7 @@ impl CustomerActor {
             test_clock: customer.test_clock.clone(),
             pending_update: None,
             period_invoice: None,
+            dunning: None,
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
