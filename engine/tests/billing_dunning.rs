@@ -1,0 +1,215 @@
+//! Dunning: what a failed renewal leads to, retry by retry, on a test clock.
+//!
+//! Proves that a renewal whose card declines makes the subscription `past_due` and plans the
+//! retries at exactly the configured days after the first failure (`next_payment_attempt`, the
+//! invoice's `attempt_count`), not one second early; that after the last failed retry the
+//! default final action makes it `unpaid`, whose next invoices are made but not charged; that a
+//! new default payment method is tried at once on the invoice in dunning and then on the ones
+//! made meanwhile, oldest first, bringing the subscription back to `active` with exactly one
+//! successful charge per period for the rest of the year; that `final_action = "cancel"` cancels
+//! the subscription and writes the invoice off (`uncollectible`) and `"past_due"` leaves it
+//! `past_due` with nothing more planned; that a hard decline (an expired card) is not retried
+//! until the payment method changes; and that paying the invoice by hand ends the dunning.
+//! How: a fresh engine per test (see `common`), customers on a test clock started at
+//! 2025-01-01T00:00:00Z, the sandbox's declining tokens; every retry runs by advancing the clock.
+
+mod common;
+
+use common::*;
+
+const DAY: i64 = 24 * 60 * 60;
+const PRICE: u64 = 1_000;
+
+fn jan_1() -> i64 {
+    utc(2025, 1, 1, 0, 0, 0)
+}
+
+struct Dunned {
+    api: Api,
+    clock: String,
+    customer: String,
+    subscription: String,
+}
+
+impl Dunned {
+    /// A customer on a clock at Jan 1 2025 paying a monthly plan by a good card.
+    async fn start(engine: &Engine) -> Dunned {
+        let api = engine.api_a();
+        let clock = api.create_clock(jan_1()).await;
+        let customer = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
+        let plan = api.plan(PRICE, "usd", "month").await;
+        let subscribed = api.subscribe_ok(&customer, &plan).await;
+        let subscription = str_field(&subscribed, "id").to_owned();
+        Dunned { api, clock, customer, subscription }
+    }
+
+    async fn advance(&self, to: i64) {
+        self.api.advance_clock(&self.clock, to).await;
+    }
+
+    /// Makes a card of `token` the customer's default payment method.
+    async fn default_to(&self, token: &str) {
+        let method = self.api.add_payment_method(&self.customer, token).await;
+        let body = json!({"default_payment_method": method["id"]});
+        self.api.post(&format!("/v1/customers/{}", self.customer), &body).await.ok();
+    }
+
+    async fn status(&self) -> String {
+        str_field(&self.api.subscription(&self.subscription).await, "status").to_owned()
+    }
+
+    /// The subscription's invoices, oldest first.
+    async fn invoices(&self) -> Vec<Value> {
+        self.api.subscription_invoices(&self.subscription).await
+    }
+
+    async fn invoice_of_period(&self, start: i64) -> Value {
+        let invoices = self.invoices().await;
+        let found = invoices.iter().find(|invoice| invoice["period_start"] == start);
+        found.unwrap_or_else(|| panic!("no invoice for {start}: {invoices:#?}")).clone()
+    }
+
+    async fn succeeded_charges(&self) -> Vec<Value> {
+        let charges = self.api.customer_charges(&self.customer).await;
+        charges.into_iter().filter(|charge| charge["status"] == "succeeded").collect()
+    }
+}
+
+#[tokio::test]
+async fn a_year_with_a_card_that_declines_from_april_and_is_replaced_in_may() {
+    let engine = Engine::start(Config::default()).await;
+    let d = Dunned::start(&engine).await;
+    let (apr_1, may_1) = (utc(2025, 4, 1, 0, 0, 0), utc(2025, 5, 1, 0, 0, 0));
+    d.advance(utc(2025, 3, 15, 0, 0, 0)).await;
+    d.default_to("pm_card_chargeDeclined").await;
+
+    d.advance(apr_1).await;
+    assert_eq!(d.status().await, "past_due");
+    let april = d.invoice_of_period(apr_1).await;
+    assert_eq!(april["status"], "open", "{april}");
+    assert_eq!(april["attempt_count"], 1, "{april}");
+    assert_eq!(april["next_payment_attempt"], apr_1 + DAY, "one day after the failure");
+
+    // Each retry at its day, to the second: days 1, 3, 5 and 7 after the first failure.
+    let mut attempts = 1;
+    for (day, next) in [(1, Some(3)), (3, Some(5)), (5, Some(7)), (7, None)] {
+        d.advance(apr_1 + day * DAY - 1).await;
+        let before = d.invoice_of_period(apr_1).await;
+        assert_eq!(before["attempt_count"], attempts, "not a second early (day {day})");
+        d.advance(apr_1 + day * DAY).await;
+        attempts += 1;
+        let after = d.invoice_of_period(apr_1).await;
+        assert_eq!(after["attempt_count"], attempts, "retried on day {day}: {after}");
+        let expected_next = next.map(|next: i64| apr_1 + next * DAY);
+        assert_eq!(after["next_payment_attempt"], json!(expected_next), "day {day}: {after}");
+    }
+    assert_eq!(d.status().await, "unpaid", "the default final action");
+    assert_eq!(d.invoice_of_period(apr_1).await["status"], "open", "still payable");
+
+    d.advance(may_1).await;
+    let may = d.invoice_of_period(may_1).await;
+    assert_eq!(may["status"], "open", "{may}");
+    assert!(may["charge"].is_null(), "an unpaid subscription's invoice is not charged: {may}");
+    assert_eq!(may["attempt_count"], 0, "{may}");
+
+    let may_5 = utc(2025, 5, 5, 0, 0, 0);
+    d.advance(may_5).await;
+    d.default_to("pm_card_visa").await;
+    d.advance(may_5 + 1).await;
+    assert_eq!(d.invoice_of_period(apr_1).await["status"], "paid");
+    assert_eq!(d.invoice_of_period(may_1).await["status"], "paid");
+    assert_eq!(d.status().await, "active");
+
+    d.advance(utc(2025, 12, 31, 0, 0, 0)).await;
+    let invoices = d.invoices().await;
+    assert_eq!(invoices.len(), 12, "one invoice a month: {invoices:#?}");
+    assert!(invoices.iter().all(|invoice| invoice["status"] == "paid"), "{invoices:#?}");
+    let paid = d.succeeded_charges().await;
+    assert_eq!(paid.len(), 12, "exactly one successful charge per period");
+    let mut paid_invoices: Vec<_> = paid.iter().map(|charge| charge["invoice"].clone()).collect();
+    paid_invoices.sort_by_key(|invoice| invoice.to_string());
+    paid_invoices.dedup();
+    assert_eq!(paid_invoices.len(), 12, "no invoice paid twice");
+}
+
+/// Dunning configured with one retry after a day and `final_action`.
+fn with_final_action(action: &str) -> Config {
+    Config::default()
+        .with_toml(&format!("[billing.dunning]\nretry_days = [1]\nfinal_action = \"{action}\"\n"))
+}
+
+/// Starts a subscription whose February renewal declines; answers it with Feb 1.
+async fn declined_in_february(engine: &Engine, token: &str) -> (Dunned, i64) {
+    let d = Dunned::start(engine).await;
+    d.default_to(token).await;
+    let feb_1 = utc(2025, 2, 1, 0, 0, 0);
+    d.advance(feb_1).await;
+    assert_eq!(d.status().await, "past_due");
+    (d, feb_1)
+}
+
+#[tokio::test]
+async fn the_final_action_cancel_writes_the_invoice_off() {
+    let engine = Engine::start(with_final_action("cancel")).await;
+    let (d, feb_1) = declined_in_february(&engine, "pm_card_chargeDeclined").await;
+    d.advance(feb_1 + DAY).await;
+    let canceled = d.api.subscription(&d.subscription).await;
+    assert_eq!(canceled["status"], "canceled", "{canceled}");
+    assert_eq!(canceled["ended_at"], feb_1 + DAY, "{canceled}");
+    let invoice = d.invoice_of_period(feb_1).await;
+    assert_eq!(invoice["status"], "uncollectible", "{invoice}");
+    assert_eq!(invoice["attempt_count"], 2, "{invoice}");
+    assert!(invoice["next_payment_attempt"].is_null(), "{invoice}");
+    d.advance(utc(2025, 3, 2, 0, 0, 0)).await;
+    assert_eq!(d.invoices().await.len(), 2, "nothing more is invoiced");
+}
+
+#[tokio::test]
+async fn the_final_action_past_due_plans_nothing_more() {
+    let engine = Engine::start(with_final_action("past_due")).await;
+    let (d, feb_1) = declined_in_february(&engine, "pm_card_chargeDeclined").await;
+    d.advance(feb_1 + 2 * DAY).await;
+    assert_eq!(d.status().await, "past_due");
+    let invoice = d.invoice_of_period(feb_1).await;
+    assert_eq!(
+        (invoice["status"].clone(), invoice["attempt_count"].clone()),
+        (json!("open"), json!(2))
+    );
+    assert!(invoice["next_payment_attempt"].is_null(), "{invoice}");
+}
+
+#[tokio::test]
+async fn a_hard_decline_waits_for_a_new_payment_method() {
+    let engine = Engine::start(Config::default()).await;
+    let (d, feb_1) = declined_in_february(&engine, "pm_card_chargeDeclinedExpiredCard").await;
+    let invoice = d.invoice_of_period(feb_1).await;
+    assert!(invoice["next_payment_attempt"].is_null(), "an expired card is not retried: {invoice}");
+    d.advance(feb_1 + 10 * DAY).await;
+    assert_eq!(d.invoice_of_period(feb_1).await["attempt_count"], 1, "no retry in ten days");
+    assert_eq!(d.status().await, "past_due");
+
+    d.default_to("pm_card_visa").await;
+    d.advance(feb_1 + 10 * DAY + 1).await;
+    let paid = d.invoice_of_period(feb_1).await;
+    assert_eq!(paid["status"], "paid", "tried at once with the new card: {paid}");
+    assert_eq!(paid["attempt_count"], 2, "{paid}");
+    assert_eq!(d.status().await, "active");
+}
+
+#[tokio::test]
+async fn paying_the_invoice_by_hand_ends_the_dunning() {
+    let engine = Engine::start(Config::default()).await;
+    let (d, feb_1) = declined_in_february(&engine, "pm_card_chargeDeclined").await;
+    let invoice = d.invoice_of_period(feb_1).await;
+    let visa = d.api.add_payment_method(&d.customer, "pm_card_visa").await;
+    let path = format!("/v1/invoices/{}/pay", str_field(&invoice, "id"));
+    let paid = d.api.post(&path, &json!({"payment_method": visa["id"]})).await.ok().clone();
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert!(paid["next_payment_attempt"].is_null(), "{paid}");
+    assert_eq!(d.status().await, "active");
+
+    d.advance(feb_1 + 8 * DAY).await;
+    let after = d.invoice_of_period(feb_1).await;
+    assert_eq!(after["attempt_count"], 2, "no retry after it was paid: {after}");
+    assert_eq!(d.succeeded_charges().await.len(), 2, "January's and the payment by hand");
+}
