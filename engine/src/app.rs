@@ -90,7 +90,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         reconcile_after: config.reconcile_after(),
         rules: Arc::clone(&rules),
         gateway_policies: policies,
-        dunning: Arc::new(config.billing.dunning.clone()),
+        billing: Arc::new(config.billing.clone()),
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));

@@ -48,8 +48,9 @@ pub struct Services {
     pub rules: Arc<crate::rules::Rules>,
     /// Each gateway's minimum amounts and renewal pace (see [`GatewayPolicies`]).
     pub gateway_policies: Arc<GatewayPolicies>,
-    /// When failed invoice payments are tried again, and what the last failure does.
-    pub dunning: Arc<crate::config::DunningConfig>,
+    /// Dunning (when failed invoice payments are tried again, what the last failure does) and
+    /// the grace period.
+    pub billing: Arc<crate::config::BillingConfig>,
 }
 
 /// Which customer an actor serves.

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
 use crate::domain::{Invoice, InvoiceLine, Plan, PluginRef, Subscription, TaxLine, TestClock};
 
@@ -32,6 +33,15 @@ pub fn test_clock(clock: &TestClock) -> Value {
         "status": clock.status.as_str(),
         "name": clock.name,
         "created": clock.created,
+    })
+}
+
+pub fn entitlement(grant: &Grant) -> Value {
+    json!({
+        "object": "entitlement",
+        "feature": grant.feature,
+        "source": grant.source,
+        "expires_at": grant.expires_at,
     })
 }
 

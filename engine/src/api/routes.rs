@@ -37,6 +37,12 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::POST, ["customers", id]) => {
                     customers::update(app, request, account, id).await
                 }
+                (&Method::GET, ["customers", id, "entitlements"]) => {
+                    customers::entitlements(app, account, id, None).await
+                }
+                (&Method::GET, ["customers", id, "entitlements", feature]) => {
+                    customers::entitlements(app, account, id, Some(feature)).await
+                }
                 (&Method::GET, ["customers", id, "subscriptions"]) => {
                     subscriptions::list_for_customer(app, request, account, id).await
                 }
@@ -132,7 +138,8 @@ fn is_v1_route(path: &[&str]) -> bool {
         path,
         ["customers"]
             | ["customers", _]
-            | ["customers", _, "payment_methods" | "charges" | "subscriptions"]
+            | ["customers", _, "payment_methods" | "charges" | "subscriptions" | "entitlements"]
+            | ["customers", _, "entitlements", _]
             | ["plans"]
             | ["plans", _]
             | ["subscriptions"]
@@ -170,6 +177,8 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "customers", _, "payment_methods"] => "/v1/customers/{id}/payment_methods",
         ["v1", "customers", _, "charges"] => "/v1/customers/{id}/charges",
         ["v1", "customers", _, "subscriptions"] => "/v1/customers/{id}/subscriptions",
+        ["v1", "customers", _, "entitlements"] => "/v1/customers/{id}/entitlements",
+        ["v1", "customers", _, "entitlements", _] => "/v1/customers/{id}/entitlements/{feature}",
         ["v1", "plans"] => "/v1/plans",
         ["v1", "plans", _] => "/v1/plans/{id}",
         ["v1", "subscriptions"] => "/v1/subscriptions",

@@ -40,6 +40,12 @@ impl Config {
     }
 
     pub(super) fn validate_dunning(&self) -> Result<(), ConfigError> {
+        if self.billing.grace_days > DUNNING_RETRY_DAYS_MAX {
+            return Err(config_error(
+                "billing.grace_days",
+                format!("must be at most {DUNNING_RETRY_DAYS_MAX}"),
+            ));
+        }
         let days = &self.billing.dunning.retry_days;
         let key = "billing.dunning.retry_days";
         if days.len() > DUNNING_RETRIES_MAX {

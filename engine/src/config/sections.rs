@@ -184,11 +184,18 @@ pub struct BillingConfig {
     /// cancellations that have fallen due.
     pub scheduler_interval_ms: u64,
     pub dunning: DunningConfig,
+    /// Days after its first failed payment that a `past_due` subscription still grants its
+    /// features (never less than a day after its last scheduled retry).
+    pub grace_days: u32,
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { scheduler_interval_ms: 1_000, dunning: DunningConfig::default() }
+        BillingConfig {
+            scheduler_interval_ms: 1_000,
+            dunning: DunningConfig::default(),
+            grace_days: 7,
+        }
     }
 }
 

@@ -195,3 +195,10 @@ fn the_dunning_schedule_is_read_and_checked() {
     let error = Config::parse("[billing.dunning]\nfinal_action = \"forgive\"\n").unwrap_err();
     assert_eq!(error.key, "billing.dunning.final_action");
 }
+
+#[test]
+fn the_grace_period_is_bounded() {
+    let config = Config::parse("[billing]\ngrace_days = 61\n").unwrap();
+    assert_eq!(config.validate().unwrap_err().key, "billing.grace_days");
+    assert!(Config::parse("[billing]\ngrace_days = 0\n").unwrap().validate().is_ok());
+}

@@ -399,7 +399,7 @@ impl CustomerActor {
             retries: 0,
             next_retry_at: None,
         });
-        let policy = &self.services.dunning;
+        let policy = &self.services.billing.dunning;
         let offset = policy.retry_days.get(dunning.retries as usize);
         let next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
         dunning.next_retry_at = if hard { None } else { next };

@@ -130,6 +130,11 @@ pub struct PreviewInvoice {
     pub at: Option<i64>,
 }
 
+/// What the customer may use now, from its subscriptions (served from the actor's state).
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Vec<crate::billing::entitlements::Grant>, ActorError>")]
+pub struct CustomerEntitlements;
+
 /// From the scheduler: run what falls due for the subscription up to `at`. Answers the
 /// subscription's next due instant afterwards.
 #[derive(Clone, Message)]

@@ -3,14 +3,16 @@
 //! - [`subscriptions`]: create, change, cancel, reactivate; [`proration`]: what a change of plan
 //!   or seats costs; [`preview`]: the upcoming invoice;
 //! - [`renewals`]: what falls due — trial ends, renewals, scheduled cancellations, expiry;
-//! - [`invoices`]: making, finalizing, paying, voiding an invoice, and settling it from the
-//!   charge that paid it.
+//! - [`invoices`]: making, finalizing, paying, voiding an invoice, settling it from the
+//!   charge that paid it, and retrying a failed payment (dunning);
+//! - [`entitlements`]: what the customer's subscriptions grant now.
 //!
 //! Every step is one atomic change set of the subscription, its invoice and the customer (its
 //! invoice counter and balance), so a renewal is keyed by (subscription, period start): the
 //! period moves only together with its invoice. An invoice is paid by an ordinary charge whose
 //! Idempotency-Key derives from the invoice and the attempt, so no attempt is ever charged twice.
 
+pub mod entitlements;
 pub mod invoices;
 pub mod messages;
 pub mod preview;

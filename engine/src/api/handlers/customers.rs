@@ -3,14 +3,15 @@
 //! store: its id is fresh, so no actor can hold its state yet.
 
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{Reply, test_clocks};
 use crate::actor::CustomerKey;
-use crate::actor::billing::messages::{CustomerUpdate, UpdateCustomer};
+use crate::actor::billing::messages::{CustomerEntitlements, CustomerUpdate, UpdateCustomer};
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
-use crate::api::{App, idempotency, validate, views};
+use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::domain::customer::generate_invoice_prefix;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
@@ -217,4 +218,24 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
     };
     let data: Vec<serde_json::Value> = items.iter().map(views::customer).collect();
     Ok(Reply::ok(views::list(data, has_more)))
+}
+
+/// `GET /v1/customers/{id}/entitlements` and `…/entitlements/{feature}`: what the customer may
+/// use now, from its actor's state.
+pub async fn entitlements(
+    app: &App,
+    account: &AccountId,
+    id: &str,
+    feature: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let customer = find(app, account, id)?;
+    let key = CustomerKey { account: account.clone(), customer: customer.id };
+    let grants = app.registry.send(&key, CustomerEntitlements).await??;
+    let Some(feature) = feature else {
+        let data: Vec<_> = grants.iter().map(billing_views::entitlement).collect();
+        return Ok(Reply::ok(json!({"object": "list", "data": data, "has_more": false})));
+    };
+    let grant = grants.iter().find(|grant| grant.feature == feature);
+    let grant = grant.ok_or_else(|| ApiError::not_found("entitlement", feature))?;
+    Ok(Reply::ok(billing_views::entitlement(grant)))
 }
