@@ -9,7 +9,11 @@
 //! successful charge per period for the rest of the year; that `final_action = "cancel"` cancels
 //! the subscription and writes the invoice off (`uncollectible`) and `"past_due"` leaves it
 //! `past_due` with nothing more planned; that a hard decline (an expired card) is not retried
-//! until the payment method changes; and that paying the invoice by hand ends the dunning.
+//! until the payment method changes; that paying the invoice by hand ends the dunning; and that
+//! `GET /v1/customers/{id}/entitlements` grants a plan's features while the subscription is
+//! trialing or active, and while it is behind on a payment until its grace ends (day 8 with the
+//! defaults: a day past the last retry), present on the grace's last second and absent on the
+//! next, again once paid, never for a canceled subscription nor to another account.
 //! How: a fresh engine per test (see `common`), customers on a test clock started at
 //! 2025-01-01T00:00:00Z, the sandbox's declining tokens; every retry runs by advancing the clock.
 
@@ -212,4 +216,96 @@ async fn paying_the_invoice_by_hand_ends_the_dunning() {
     let after = d.invoice_of_period(feb_1).await;
     assert_eq!(after["attempt_count"], 2, "no retry after it was paid: {after}");
     assert_eq!(d.succeeded_charges().await.len(), 2, "January's and the payment by hand");
+}
+
+/// A customer on a clock at Jan 1 2025 with a card, subscribed to a plan granting `features`.
+async fn subscribed_with_features(engine: &Engine, features: &[&str]) -> Dunned {
+    let api = engine.api_a();
+    let clock = api.create_clock(jan_1()).await;
+    let customer = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
+    let body = json!({
+        "name": "Premium", "amount": PRICE, "currency": "usd", "interval": "month",
+        "features": features,
+    });
+    let plan = api.create_plan(&body).await;
+    let subscribed = api.subscribe_ok(&customer, str_field(&plan, "id")).await;
+    let subscription = str_field(&subscribed, "id").to_owned();
+    Dunned { api, clock, customer, subscription }
+}
+
+impl Dunned {
+    async fn entitlements(&self) -> Value {
+        self.api.get_ok(&format!("/v1/customers/{}/entitlements", self.customer)).await
+    }
+
+    async fn entitlement(&self, feature: &str) -> Resp {
+        self.api.get(&format!("/v1/customers/{}/entitlements/{feature}", self.customer)).await
+    }
+}
+
+#[tokio::test]
+async fn features_are_granted_while_active_and_through_the_grace_to_the_second() {
+    let engine = Engine::start(Config::default()).await;
+    let d = subscribed_with_features(&engine, &["courses", "downloads"]).await;
+    let listed = d.entitlements().await;
+    assert_eq!(listed["object"], "list");
+    let expected = |expires_at: Value| {
+        json!([
+            {"object": "entitlement", "feature": "courses", "source": d.subscription, "expires_at": expires_at},
+            {"object": "entitlement", "feature": "downloads", "source": d.subscription, "expires_at": expires_at},
+        ])
+    };
+    assert_eq!(listed["data"], expected(Value::Null), "active: while it stays so");
+
+    d.default_to("pm_card_chargeDeclined").await;
+    let feb_1 = utc(2025, 2, 1, 0, 0, 0);
+    d.advance(feb_1).await;
+    assert_eq!(d.status().await, "past_due");
+    // Grace: 7 days after the failure, but at least a day past the last retry (day 7): day 8.
+    let grace_end = feb_1 + 8 * DAY;
+    assert_eq!(d.entitlements().await["data"], expected(json!(grace_end)));
+
+    d.advance(grace_end - 1).await;
+    assert_eq!(d.status().await, "unpaid", "the retries are over");
+    let last_second = d.entitlement("courses").await;
+    assert_eq!(last_second.status, 200, "still granted on the grace's last second");
+    assert_eq!(last_second.body["expires_at"], grace_end);
+
+    d.advance(grace_end).await;
+    assert_error(&d.entitlement("courses").await, 404, "not_found");
+    assert_eq!(d.entitlements().await["data"], json!([]), "nothing once the grace is over");
+
+    // Paid again: granted again, for as long as it stays active.
+    d.default_to("pm_card_visa").await;
+    d.advance(grace_end + 1).await;
+    assert_eq!(d.status().await, "active");
+    assert_eq!(d.entitlements().await["data"], expected(Value::Null));
+}
+
+#[tokio::test]
+async fn a_trial_grants_a_canceled_subscription_does_not_and_accounts_stay_apart() {
+    let engine = Engine::start(Config::default()).await;
+    let d = subscribed_with_features(&engine, &["courses"]).await;
+    assert_eq!(d.entitlement("courses").await.status, 200);
+    assert_error(&d.entitlement("tutoring").await, 404, "not_found");
+
+    let other = engine.api_b();
+    let foreign = other.get(&format!("/v1/customers/{}/entitlements", d.customer)).await;
+    assert_error(&foreign, 404, "not_found");
+
+    d.api.post(&format!("/v1/subscriptions/{}/cancel", d.subscription), &json!({})).await.ok();
+    assert_eq!(d.entitlements().await["data"], json!([]), "canceled: nothing");
+
+    let body = json!({
+        "name": "Trial", "amount": PRICE, "currency": "usd", "interval": "month",
+        "trial_days": 14, "features": ["sandbox"],
+    });
+    let plan = d.api.create_plan(&body).await;
+    let trial = json!({"customer": d.customer, "plan": plan["id"]});
+    let trialing = d.api.subscribe(&trial).await.ok().clone();
+    assert_eq!(trialing["status"], "trialing");
+    let granted = d.entitlement("sandbox").await;
+    assert_eq!(granted.status, 200, "{}", granted.text);
+    assert_eq!(granted.body["source"], trialing["id"]);
+    assert!(granted.body["expires_at"].is_null());
 }
