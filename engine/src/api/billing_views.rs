@@ -65,6 +65,7 @@ pub fn subscription(subscription: &Subscription) -> Value {
         "ended_at": subscription.ended_at,
         "latest_invoice": subscription.latest_invoice.as_ref().map(|id| id.as_str()),
         "payment_method": subscription.payment_method.as_ref().map(|id| id.as_str()),
+        "resumes_at": subscription.resumes_at,
         "pending_update": subscription.pending_update.as_ref().map(|pending| json!({
             "plan": pending.plan.as_str(),
             "quantity": pending.quantity,

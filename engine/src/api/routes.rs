@@ -65,6 +65,12 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::POST, ["subscriptions", id, "reactivate"]) => {
                     subscriptions::reactivate(app, request, account, id).await
                 }
+                (&Method::POST, ["subscriptions", id, "pause"]) => {
+                    subscriptions::pause(app, request, account, id).await
+                }
+                (&Method::POST, ["subscriptions", id, "resume"]) => {
+                    subscriptions::resume(app, request, account, id).await
+                }
                 (&Method::GET, ["subscriptions", id, "upcoming_invoice"]) => {
                     subscriptions::upcoming_invoice(app, request, account, id).await
                 }
@@ -144,7 +150,11 @@ fn is_v1_route(path: &[&str]) -> bool {
             | ["plans", _]
             | ["subscriptions"]
             | ["subscriptions", _]
-            | ["subscriptions", _, "cancel" | "reactivate" | "upcoming_invoice"]
+            | [
+                "subscriptions",
+                _,
+                "cancel" | "reactivate" | "pause" | "resume" | "upcoming_invoice"
+            ]
             | ["invoices"]
             | ["invoices", _]
             | ["invoices", _, "pay" | "void" | "mark_uncollectible"]
@@ -185,6 +195,8 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "subscriptions", _] => "/v1/subscriptions/{id}",
         ["v1", "subscriptions", _, "cancel"] => "/v1/subscriptions/{id}/cancel",
         ["v1", "subscriptions", _, "reactivate"] => "/v1/subscriptions/{id}/reactivate",
+        ["v1", "subscriptions", _, "pause"] => "/v1/subscriptions/{id}/pause",
+        ["v1", "subscriptions", _, "resume"] => "/v1/subscriptions/{id}/resume",
         ["v1", "subscriptions", _, "upcoming_invoice"] => "/v1/subscriptions/{id}/upcoming_invoice",
         ["v1", "invoices"] => "/v1/invoices",
         ["v1", "invoices", _] => "/v1/invoices/{id}",

@@ -134,6 +134,9 @@ pub struct Subscription {
     /// The failed invoice being retried, while one is.
     #[serde(default)]
     pub dunning: Option<Dunning>,
+    /// While `paused`: when it resumes by itself, if it does.
+    #[serde(default)]
+    pub resumes_at: Option<i64>,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed
@@ -208,9 +211,8 @@ impl Subscription {
     /// When something next falls due for it, if anything ever does.
     pub fn next_due(&self) -> Option<i64> {
         match self.status {
-            SubscriptionStatus::Canceled
-            | SubscriptionStatus::IncompleteExpired
-            | SubscriptionStatus::Paused => None,
+            SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => None,
+            SubscriptionStatus::Paused => self.resumes_at,
             SubscriptionStatus::Incomplete => Some(self.created + INCOMPLETE_EXPIRY_SECS),
             SubscriptionStatus::Trialing => self.trial_end,
             SubscriptionStatus::Active

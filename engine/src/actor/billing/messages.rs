@@ -120,6 +120,25 @@ pub struct ReactivateSubscription {
     pub cause: String,
 }
 
+/// No invoices and no features until resumed, by hand or at `resumes_at`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct PauseSubscription {
+    pub id: SubscriptionId,
+    pub resumes_at: Option<i64>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
+/// A paused subscription starts a new period now, invoiced (and charged) at once.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct ResumeSubscription {
+    pub id: SubscriptionId,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
+}
+
 /// The invoice the next renewal, or `change` at `at`, would make; computed, never stored.
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Invoice, ActorError>")]

@@ -76,9 +76,10 @@ impl CustomerActor {
             SubscriptionStatus::Active
             | SubscriptionStatus::PastDue
             | SubscriptionStatus::Unpaid => self.renew(subscription),
-            SubscriptionStatus::Canceled
-            | SubscriptionStatus::IncompleteExpired
-            | SubscriptionStatus::Paused => Ok(Step::Nothing),
+            SubscriptionStatus::Paused => self.resume_period(subscription, due),
+            SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => {
+                Ok(Step::Nothing)
+            }
         }
     }
 
@@ -99,6 +100,20 @@ impl CustomerActor {
         subscription.trial_end = Some(at);
         subscription.status = SubscriptionStatus::Active;
         let end = subscription.interval.next_boundary_after(subscription.billing_cycle_anchor, at);
+        self.invoice_period(&mut subscription, at, end, EventKind::SubscriptionUpdated)
+    }
+
+    /// A paused subscription resumes at `at`: a new period starts there (anchored there, so
+    /// the paused time is never charged), invoiced and, when collected automatically, charged.
+    pub(crate) fn resume_period(
+        &mut self,
+        mut subscription: Subscription,
+        at: i64,
+    ) -> Result<Step, ActorError> {
+        subscription.status = SubscriptionStatus::Active;
+        subscription.resumes_at = None;
+        subscription.billing_cycle_anchor = at;
+        let end = subscription.interval.boundary(at, 1);
         self.invoice_period(&mut subscription, at, end, EventKind::SubscriptionUpdated)
     }
 

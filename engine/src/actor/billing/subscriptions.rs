@@ -1,14 +1,14 @@
 //! Subscriptions as the API changes them: created (with a trial, or with its first invoice
 //! charged before the answer), changed (what a change of plan or seats costs is
-//! [`super::proration`]'s), cancelled now or at the period's end, and reactivated. A change that
-//! makes an invoice answers once that invoice's charge has.
+//! [`super::proration`]'s), cancelled now or at the period's end, reactivated, paused and
+//! resumed. A change that makes an invoice answers once that invoice's charge has.
 
 use actix::{ActorFutureExt, Context, Handler, ResponseActFuture, WrapFuture, fut};
 
 use super::invoices::{InvoiceSpec, Presence};
 use super::messages::{
-    CancelSubscription, CreateSubscription, PaymentBehavior, ReactivateSubscription, TrialEnd,
-    TrialRequest, UpdateSubscription,
+    CancelSubscription, CreateSubscription, PauseSubscription, PaymentBehavior,
+    ReactivateSubscription, ResumeSubscription, TrialEnd, TrialRequest, UpdateSubscription,
 };
 use super::renewals::Step;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
@@ -179,6 +179,7 @@ impl CustomerActor {
             pending_update: None,
             period_invoice: None,
             dunning: None,
+            resumes_at: None,
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
@@ -484,6 +485,89 @@ impl CustomerActor {
     }
 }
 
+impl CustomerActor {
+    /// Pauses a running subscription now: no invoices, no retries of a failed payment (its
+    /// invoice stays payable by hand) and no features until it resumes. The period it was in
+    /// is not credited.
+    fn pause(&mut self, message: &PauseSubscription) -> Result<Decided, ActorError> {
+        let now = self.billing_now()?;
+        let mut subscription = self.subscription(&message.id)?;
+        if subscription.status.is_terminal() {
+            return Err(canceled(&subscription));
+        }
+        let pausable = matches!(
+            subscription.status,
+            SubscriptionStatus::Active | SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
+        );
+        if !pausable {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("subscription"),
+                format!(
+                    "subscription {} is {}: only an active, past_due or unpaid one can be paused",
+                    subscription.id,
+                    subscription.status.as_str()
+                ),
+            ));
+        }
+        if let Some(at) = message.resumes_at
+            && at <= now
+        {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("resumes_at"),
+                format!("`resumes_at` {at} is not after the customer's now ({now})"),
+            ));
+        }
+        let mut changes = self.changes();
+        if let Some(dunning) = subscription.dunning.take()
+            && let Some(mut invoice) =
+                self.services.store.invoice(&self.key.account, &dunning.invoice)?
+        {
+            invoice.next_payment_attempt = None;
+            changes.push(Write::Invoice(invoice));
+        }
+        subscription.status = SubscriptionStatus::Paused;
+        subscription.resumes_at = message.resumes_at;
+        changes.push(Write::Event(Event::new(
+            EventKind::SubscriptionUpdated,
+            subscription.id.as_str(),
+            &message.cause,
+        )));
+        self.record_answer(&mut changes, &message.idempotency, &subscription, false);
+        self.put_subscription(&mut changes, subscription.clone())?;
+        let durable = self.commit(changes)?;
+        Ok(Decided { subscription, durable, collect: None })
+    }
+
+    /// Resumes a paused subscription now: a new period from now, invoiced and charged before
+    /// the answer (see [`CustomerActor::resume_period`]).
+    fn resume(&mut self, message: &ResumeSubscription) -> Result<Decided, ActorError> {
+        let now = self.billing_now()?;
+        let subscription = self.subscription(&message.id)?;
+        if subscription.status != SubscriptionStatus::Paused {
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("subscription"),
+                format!(
+                    "subscription {} is {}, not paused",
+                    subscription.id,
+                    subscription.status.as_str()
+                ),
+            ));
+        }
+        let mut changes = self.changes();
+        self.record_answer(&mut changes, &message.idempotency, &subscription, true);
+        self.commit(changes)?;
+        let Step::Done { durable, collect } = self.resume_period(subscription.clone(), now)? else {
+            unreachable!("a resumed subscription always starts a period");
+        };
+        let subscription = self.subscription(&subscription.id)?;
+        let collect = collect.map(|collection| collection.invoice);
+        Ok(Decided { subscription, durable, collect })
+    }
+}
+
 /// Runs `decide` unless the request's key answered before, then answers as decided.
 macro_rules! keyed {
     ($actor:expr, $ctx:expr, $message:expr, $decide:ident) => {{
@@ -525,6 +609,22 @@ impl Handler<CancelSubscription> for CustomerActor {
 
     fn handle(&mut self, message: CancelSubscription, ctx: &mut Context<Self>) -> Self::Result {
         keyed!(self, ctx, message, cancel)
+    }
+}
+
+impl Handler<PauseSubscription> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
+
+    fn handle(&mut self, message: PauseSubscription, ctx: &mut Context<Self>) -> Self::Result {
+        keyed!(self, ctx, message, pause)
+    }
+}
+
+impl Handler<ResumeSubscription> for CustomerActor {
+    type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
+
+    fn handle(&mut self, message: ResumeSubscription, ctx: &mut Context<Self>) -> Self::Result {
+        keyed!(self, ctx, message, resume)
     }
 }
 

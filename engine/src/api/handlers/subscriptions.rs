@@ -9,8 +9,9 @@ use serde_json::Value;
 use super::{Reply, customers, plans};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{
-    CancelSubscription, CreateSubscription, PaymentBehavior, PlanChange, PreviewInvoice,
-    ProrationBehavior, ReactivateSubscription, TrialEnd, TrialRequest, UpdateSubscription,
+    CancelSubscription, CreateSubscription, PauseSubscription, PaymentBehavior, PlanChange,
+    PreviewInvoice, ProrationBehavior, ReactivateSubscription, ResumeSubscription, TrialEnd,
+    TrialRequest, UpdateSubscription,
 };
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
@@ -294,6 +295,54 @@ pub async fn reactivate(
     let key = owner(account, &subscription);
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
         let message = ReactivateSubscription {
+            id: subscription.id,
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseInput {
+    resumes_at: Option<i64>,
+}
+
+pub async fn pause(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let input: PauseInput = request.json()?;
+    let subscription = find(app, account, id)?;
+    let key = owner(account, &subscription);
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = PauseSubscription {
+            id: subscription.id,
+            resumes_at: input.resumes_at,
+            idempotency: ticket,
+            cause: request.request_id.clone(),
+        };
+        Ok(app.registry.send(&key, message).await??)
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+pub async fn resume(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let subscription = find(app, account, id)?;
+    let key = owner(account, &subscription);
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let message = ResumeSubscription {
             id: subscription.id,
             idempotency: ticket,
             cause: request.request_id.clone(),
