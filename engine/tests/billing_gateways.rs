@@ -498,10 +498,16 @@ async fn renewals_sent_to_stripe_wait_for_evenly_spaced_slots() {
         span >= SLOT * (CUSTOMERS as u32 - 1) - TOLERANCE,
         "{CUSTOMERS} renewals at 5/s span at least 7 slots; span {span:?}, gaps {gaps:?}"
     );
-    assert!(
-        gaps.iter().all(|gap| *gap >= SLOT - TOLERANCE),
-        "no two renewals closer than a slot (less the tolerance): gaps {gaps:?}"
-    );
+    // The pacer books evenly spaced slots; a request may leave its slot late (a busy
+    // machine) and the next on time, so the guarantee is cumulative: the k-th arrives no
+    // earlier than k slots after the first.
+    for (k, renewal) in renewals.iter().enumerate() {
+        let since_first = renewal.at - renewals[0].at;
+        assert!(
+            since_first >= (SLOT * k as u32).saturating_sub(TOLERANCE),
+            "renewal {k} arrived {since_first:?} after the first, before its slot: gaps {gaps:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
