@@ -475,13 +475,7 @@ impl CustomerActor {
                 return Ok((invoice, Some(self.commit(changes)?)));
             }
             InvoiceAction::Void => {
-                invoice.status = InvoiceStatus::Void;
-                invoice.voided_at = Some(now);
-                invoice.collecting = false;
-                let state = self.accepting()?;
-                // The credit it used goes back; a debit it carried comes back as owed.
-                state.customer.balance_minor -= invoice.balance_applied_minor;
-                changes.push(Write::Customer(state.customer.clone()));
+                self.void_invoice(&mut changes, &mut invoice, now)?;
                 self.forget_period_credit(&mut changes, &invoice)?;
             }
             InvoiceAction::MarkUncollectible => {
@@ -495,6 +489,23 @@ impl CustomerActor {
             changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
         }
         Ok((invoice, Some(self.commit(changes)?)))
+    }
+
+    /// Voids `invoice` at `at` (the caller writes it): the credit it used goes back to the
+    /// customer, and a debit it carried comes back as owed.
+    pub(super) fn void_invoice(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &mut Invoice,
+        at: i64,
+    ) -> Result<(), ActorError> {
+        invoice.status = InvoiceStatus::Void;
+        invoice.voided_at = Some(at);
+        invoice.collecting = false;
+        let state = self.accepting()?;
+        state.customer.balance_minor -= invoice.balance_applied_minor;
+        changes.push(Write::Customer(state.customer.clone()));
+        Ok(())
     }
 
     /// A period whose invoice is void or uncollectible gives no credit at a later change, and

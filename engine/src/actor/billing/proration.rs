@@ -6,11 +6,11 @@ use super::invoices::InvoiceSpec;
 use super::messages::{PlanChange, ProrationBehavior};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::invoicing::{
-    DraftLine, InvoiceInput, ProrationInput, divide_half_up, price_invoice, prorate,
+    DraftLine, InvoiceInput, Proration, ProrationInput, divide_half_up, price_invoice, prorate,
 };
 use crate::billing::lines::{pending_line, plan_line, remaining_time, unused_time};
 use crate::domain::{
-    BillingReason, Invoice, InvoiceStatus, PendingLine, PendingUpdate, Plan, PluginRef,
+    BillingReason, Currency, Invoice, InvoiceStatus, PendingLine, PendingUpdate, Plan, PluginRef,
     Subscription, SubscriptionStatus, TaxBehavior,
 };
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
@@ -267,19 +267,29 @@ impl CustomerActor {
             return Ok((0, None));
         }
         let plan = self.plan(&subscription.plan)?;
-        let proration = prorate(
-            &self.services.rules,
-            ProrationInput {
-                account: &self.key.account,
-                currency: plan.currency,
-                credited_minor: subscription.period_invoiced_minor,
-                new_full_minor: 0,
-                period_start: subscription.current_period_start,
-                period_end: subscription.current_period_end,
-                changed_at: at,
-            },
-        )?;
+        let proration = self.prorate_rest_of_period(subscription, plan.currency, 0, at)?;
         Ok((proration.credit_minor, Some(proration.rule)))
+    }
+
+    /// The account's proration rule over the current period from `at` to its end: the unused
+    /// share of what the period was invoiced for, and `new_full_minor`'s share of the same rest.
+    fn prorate_rest_of_period(
+        &self,
+        subscription: &Subscription,
+        currency: Currency,
+        new_full_minor: i64,
+        at: i64,
+    ) -> Result<Proration, ActorError> {
+        let input = ProrationInput {
+            account: &self.key.account,
+            currency,
+            credited_minor: subscription.period_invoiced_minor,
+            new_full_minor,
+            period_start: subscription.current_period_start,
+            period_end: subscription.current_period_end,
+            changed_at: at,
+        };
+        Ok(prorate(&self.services.rules, input)?)
     }
 
     /// The credit for the unused old plan and the charge for the new one, from `at` to the
@@ -293,18 +303,8 @@ impl CustomerActor {
         at: i64,
     ) -> Result<(Vec<PendingLine>, Option<Invoice>), ActorError> {
         let new_full = self.full_period_price(new_plan, quantity, at)?;
-        let proration = prorate(
-            &self.services.rules,
-            ProrationInput {
-                account: &self.key.account,
-                currency: new_plan.currency,
-                credited_minor: subscription.period_invoiced_minor,
-                new_full_minor: new_full,
-                period_start: subscription.current_period_start,
-                period_end: subscription.current_period_end,
-                changed_at: at,
-            },
-        )?;
+        let proration =
+            self.prorate_rest_of_period(subscription, new_plan.currency, new_full, at)?;
         let end = subscription.current_period_end;
         let taken = self.credit_open_period_invoice(subscription, proration.credit_minor, at)?;
         let credit = proration.credit_minor - taken.as_ref().map_or(0, |taken| taken.taken_minor);

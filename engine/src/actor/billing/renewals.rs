@@ -11,8 +11,8 @@ use super::messages::{Ran, RunDue};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::lines::{pending_line, plan_line};
 use crate::domain::{
-    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceId, InvoiceStatus,
-    PaymentMethodId, Subscription, SubscriptionId, SubscriptionStatus,
+    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceId, PaymentMethodId,
+    Subscription, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::RENEWALS_PER_STEP_MAX;
 use crate::store::{ChangeSet, DurableTicket, Write};
@@ -283,12 +283,7 @@ impl CustomerActor {
             return Ok(false);
         }
         if invoice.status.is_collectible() {
-            invoice.status = InvoiceStatus::Void;
-            invoice.voided_at = Some(at);
-            invoice.collecting = false;
-            let state = self.accepting()?;
-            state.customer.balance_minor -= invoice.balance_applied_minor;
-            changes.push(Write::Customer(state.customer.clone()));
+            self.void_invoice(changes, &mut invoice, at)?;
             changes.push(Write::Invoice(invoice));
         }
         Ok(true)

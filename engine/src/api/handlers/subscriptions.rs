@@ -1,18 +1,20 @@
 //! `POST /v1/subscriptions`, `GET /v1/subscriptions/{id}`, `POST /v1/subscriptions/{id}`,
-//! `POST /v1/subscriptions/{id}/cancel`, `POST /v1/subscriptions/{id}/reactivate`,
+//! `POST /v1/subscriptions/{id}/cancel`, `…/reactivate`, `…/pause`, `…/resume`,
 //! `GET /v1/subscriptions/{id}/upcoming_invoice`, `GET /v1/customers/{id}/subscriptions`.
 //! Each change is carried out by the customer's actor, which owns its subscriptions.
 
+use actix::dev::ToEnvelope;
+use actix::{Actor, Handler, Message};
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Reply, customers, plans};
-use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{
     CancelSubscription, CreateSubscription, PauseSubscription, PaymentBehavior, PlanChange,
     PreviewInvoice, ProrationBehavior, ReactivateSubscription, ResumeSubscription, TrialEnd,
     TrialRequest, UpdateSubscription,
 };
+use crate::actor::{ActorError, CustomerActor, CustomerKey, IdempotencyTicket};
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
@@ -21,6 +23,7 @@ use crate::domain::{
     AccountId, CollectionMethod, Metadata, PaymentMethodId, Plan, Subscription, SubscriptionId,
 };
 use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
+use crate::store::Outcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -269,20 +272,14 @@ pub async fn cancel(
 ) -> Result<Reply, ApiError> {
     let input: CancelInput =
         if request.body.is_empty() { CancelInput::default() } else { request.json()? };
-    let subscription = find(app, account, id)?;
-    let key = owner(account, &subscription);
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
-        let message = CancelSubscription {
-            id: subscription.id,
-            at_period_end: input.at_period_end.unwrap_or(false),
-            prorate: input.prorate.unwrap_or(false),
-            idempotency: ticket,
-            cause: request.request_id.clone(),
-        };
-        Ok(app.registry.send(&key, message).await??)
+    send_to_owner(app, request, account, id, |id, idempotency, cause| CancelSubscription {
+        id,
+        at_period_end: input.at_period_end.unwrap_or(false),
+        prorate: input.prorate.unwrap_or(false),
+        idempotency,
+        cause,
     })
-    .await?;
-    Ok(Reply::answer(answer))
+    .await
 }
 
 pub async fn reactivate(
@@ -291,18 +288,12 @@ pub async fn reactivate(
     account: &AccountId,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let subscription = find(app, account, id)?;
-    let key = owner(account, &subscription);
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
-        let message = ReactivateSubscription {
-            id: subscription.id,
-            idempotency: ticket,
-            cause: request.request_id.clone(),
-        };
-        Ok(app.registry.send(&key, message).await??)
+    send_to_owner(app, request, account, id, |id, idempotency, cause| ReactivateSubscription {
+        id,
+        idempotency,
+        cause,
     })
-    .await?;
-    Ok(Reply::answer(answer))
+    .await
 }
 
 #[derive(Deserialize)]
@@ -318,19 +309,13 @@ pub async fn pause(
     id: &str,
 ) -> Result<Reply, ApiError> {
     let input: PauseInput = request.json()?;
-    let subscription = find(app, account, id)?;
-    let key = owner(account, &subscription);
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
-        let message = PauseSubscription {
-            id: subscription.id,
-            resumes_at: input.resumes_at,
-            idempotency: ticket,
-            cause: request.request_id.clone(),
-        };
-        Ok(app.registry.send(&key, message).await??)
+    send_to_owner(app, request, account, id, |id, idempotency, cause| PauseSubscription {
+        id,
+        resumes_at: input.resumes_at,
+        idempotency,
+        cause,
     })
-    .await?;
-    Ok(Reply::answer(answer))
+    .await
 }
 
 pub async fn resume(
@@ -339,14 +324,33 @@ pub async fn resume(
     account: &AccountId,
     id: &str,
 ) -> Result<Reply, ApiError> {
+    send_to_owner(app, request, account, id, |id, idempotency, cause| ResumeSubscription {
+        id,
+        idempotency,
+        cause,
+    })
+    .await
+}
+
+/// Sends subscription `id`'s actor the message `build` makes from the subscription's id, the
+/// request's idempotency ticket and its request id, and answers with the outcome (the first
+/// answer again when the Idempotency-Key was used before).
+async fn send_to_owner<M>(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+    build: impl FnOnce(SubscriptionId, Option<IdempotencyTicket>, String) -> M,
+) -> Result<Reply, ApiError>
+where
+    M: Message<Result = Result<Outcome, ActorError>> + Clone + Send + 'static,
+    CustomerActor: Handler<M>,
+    <CustomerActor as Actor>::Context: ToEnvelope<CustomerActor, M>,
+{
     let subscription = find(app, account, id)?;
     let key = owner(account, &subscription);
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
-        let message = ResumeSubscription {
-            id: subscription.id,
-            idempotency: ticket,
-            cause: request.request_id.clone(),
-        };
+        let message = build(subscription.id, ticket, request.request_id.clone());
         Ok(app.registry.send(&key, message).await??)
     })
     .await?;
