@@ -193,6 +193,8 @@ async fn a_hard_decline_waits_for_a_new_payment_method() {
     assert_eq!(d.status().await, "past_due");
 
     d.default_to("pm_card_visa").await;
+    let planned = d.invoice_of_period(feb_1).await;
+    assert_eq!(planned["next_payment_attempt"], feb_1 + 10 * DAY, "tried at once: {planned}");
     d.advance(feb_1 + 10 * DAY + 1).await;
     let paid = d.invoice_of_period(feb_1).await;
     assert_eq!(paid["status"], "paid", "tried at once with the new card: {paid}");

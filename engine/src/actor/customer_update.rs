@@ -43,6 +43,7 @@ impl CustomerActor {
         for mut subscription in waiting {
             if let Some(dunning) = subscription.dunning.as_mut() {
                 dunning.next_retry_at = Some(now);
+                self.show_next_retry(changes, dunning)?;
             }
             self.put_subscription(changes, subscription)?;
         }

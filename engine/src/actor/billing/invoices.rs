@@ -325,6 +325,9 @@ impl CustomerActor {
                             retries: 0,
                             next_retry_at: Some(now),
                         });
+                    if let Some(next) = &subscription.dunning {
+                        self.show_next_retry(changes, next)?;
+                    }
                 }
                 if matches!(
                     subscription.status,
@@ -357,6 +360,22 @@ impl CustomerActor {
         }
         if subscription != before {
             self.put_subscription(changes, subscription)?;
+        }
+        Ok(())
+    }
+
+    /// Shows a dunning's next retry on its invoice (`next_payment_attempt`), for a caller that
+    /// moved it without holding that invoice.
+    pub(crate) fn show_next_retry(
+        &self,
+        changes: &mut ChangeSet,
+        dunning: &Dunning,
+    ) -> Result<(), ActorError> {
+        if let Some(mut invoice) =
+            self.services.store.invoice(&self.key.account, &dunning.invoice)?
+        {
+            invoice.next_payment_attempt = dunning.next_retry_at;
+            changes.push(Write::Invoice(invoice));
         }
         Ok(())
     }

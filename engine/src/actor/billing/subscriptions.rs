@@ -520,12 +520,9 @@ impl CustomerActor {
             ));
         }
         let mut changes = self.changes();
-        if let Some(dunning) = subscription.dunning.take()
-            && let Some(mut invoice) =
-                self.services.store.invoice(&self.key.account, &dunning.invoice)?
-        {
-            invoice.next_payment_attempt = None;
-            changes.push(Write::Invoice(invoice));
+        if let Some(mut dunning) = subscription.dunning.take() {
+            dunning.next_retry_at = None;
+            self.show_next_retry(&mut changes, &dunning)?;
         }
         subscription.status = SubscriptionStatus::Paused;
         subscription.resumes_at = message.resumes_at;
