@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::client::Exchange;
+use crate::client::{Exchange, Pool};
 use crate::stats::{Recorder, RunStats};
-use crate::target::Endpoint;
+use crate::target::{Endpoint, RequestSpec};
 use crate::workload::{Planned, Workload};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,6 +76,22 @@ pub async fn run(
         }
     }
     recorder.finish()
+}
+
+/// Sends `spec` on a connection leased from `pool`, all of it (the wait for a connection
+/// included) within `request_timeout` of `intended`, its intended send time.
+pub(crate) async fn exchange_within(
+    pool: &Arc<Pool>,
+    endpoint: &Endpoint,
+    spec: &RequestSpec,
+    intended: Instant,
+    request_timeout: Duration,
+) -> Exchange {
+    let deadline = intended + request_timeout;
+    match tokio::time::timeout_at(deadline, pool.lease()).await {
+        Ok(mut lease) => lease.exchange(endpoint.request(spec), deadline).await,
+        Err(_) => Exchange::TimedOut,
+    }
 }
 
 /// Records what became of `planned`, intended to be sent at `intended`.

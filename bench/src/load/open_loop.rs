@@ -13,7 +13,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::time::Instant;
 
-use crate::client::{Exchange, Pool};
+use crate::client::Pool;
 use crate::stats::Recorder;
 use crate::target::Endpoint;
 use crate::workload::Workload;
@@ -97,13 +97,10 @@ fn send_on_schedule(shared: &Arc<Shared>, schedule: &Schedule, started: Instant)
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(shared);
         runtime.spawn(async move {
-            let deadline = intended + shared.request_timeout;
-            let exchange = match tokio::time::timeout_at(deadline, shared.pool.lease()).await {
-                Ok(mut lease) => {
-                    lease.exchange(shared.endpoint.request(&planned.spec), deadline).await
-                }
-                Err(_) => Exchange::TimedOut,
-            };
+            let (pool, endpoint, timeout) =
+                (&shared.pool, &shared.endpoint, shared.request_timeout);
+            let exchange =
+                super::exchange_within(pool, endpoint, &planned.spec, intended, timeout).await;
             super::record(&shared.recorder, &shared.workload, &planned, intended, exchange);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         });

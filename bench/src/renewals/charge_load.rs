@@ -20,7 +20,7 @@ use rand::rngs::SmallRng;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::client::{Exchange, Pool};
+use crate::client::Pool;
 use crate::limits::SCHEDULER_NAP_MAX;
 use crate::load::open_loop::arrival_offset;
 use crate::load::progress::Ticker;
@@ -179,13 +179,11 @@ fn send_on_schedule(shared: &Arc<Shared>, schedule: &ChargeSchedule, started: In
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(shared);
         runtime.spawn(async move {
-            let deadline = intended + shared.request_timeout;
-            let exchange = match tokio::time::timeout_at(deadline, shared.pool.lease()).await {
-                Ok(mut lease) => {
-                    lease.exchange(shared.endpoint.request(&planned.spec), deadline).await
-                }
-                Err(_) => Exchange::TimedOut,
-            };
+            let (pool, endpoint, timeout) =
+                (&shared.pool, &shared.endpoint, shared.request_timeout);
+            let exchange =
+                crate::load::exchange_within(pool, endpoint, &planned.spec, intended, timeout)
+                    .await;
             crate::load::record(&recorder, &shared.workload, &planned, intended, exchange);
             shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         });
