@@ -25,7 +25,8 @@ pub use gateways::{
 };
 pub use sections::{
     AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig, FinalAction,
-    LogConfig, LogFormat, RoutingConfig, RulesConfig, ServerConfig, StorageConfig, WebhooksConfig,
+    LogConfig, LogFormat, RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig,
+    WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]

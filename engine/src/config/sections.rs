@@ -187,6 +187,11 @@ pub struct BillingConfig {
     /// Days after its first failed payment that a `past_due` subscription still grants its
     /// features (never less than a day after its last scheduled retry).
     pub grace_days: u32,
+    /// Whether a full refund or a lost dispute of the charge that paid a subscription's current
+    /// period withdraws that period's features.
+    pub refund_revokes_access: bool,
+    /// Who issues invoices, receipts and credit notes, as printed on them.
+    pub seller: SellerConfig,
 }
 
 impl Default for BillingConfig {
@@ -195,8 +200,21 @@ impl Default for BillingConfig {
             scheduler_interval_ms: 1_000,
             dunning: DunningConfig::default(),
             grace_days: 7,
+            refund_revokes_access: true,
+            seller: SellerConfig::default(),
         }
     }
+}
+
+/// The seller's details printed on receipts (until per-account settings hold them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SellerConfig {
+    pub name: String,
+    /// Printed as written; lines separated by newlines.
+    pub address: String,
+    /// The seller's VAT or tax registration number; empty when it has none.
+    pub tax_id: String,
 }
 
 /// What happens after an automatic invoice payment fails.
