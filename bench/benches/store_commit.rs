@@ -28,7 +28,9 @@ fn change_set(account: &AccountId) -> ChangeSet {
         currency: None,
         invoice_prefix: "BENCH001".into(),
         invoices_numbered: 0,
+        credit_notes_numbered: 0,
         test_clock: None,
+        purchases: Vec::new(),
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
     ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))

@@ -48,7 +48,9 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         currency: None,
         invoice_prefix: kassa::domain::customer::generate_invoice_prefix(),
         invoices_numbered: 0,
+        credit_notes_numbered: 0,
         test_clock: None,
+        purchases: Vec::new(),
     };
     let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "seed");
     ChangeSet::new(account, &customer.id)

@@ -1,6 +1,8 @@
 //! Start-up: open the store, start the gateways and the actors, settle what a crash left
 //! unsettled, then serve the API until SIGTERM or Ctrl-C.
 
+use crate::billing::local_hours::LocalHours;
+use crate::billing::plan_features::PlanFeatures;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -83,6 +85,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
     let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);
+    let plan_features = Arc::new(PlanFeatures::default());
     let services = Services {
         store: Arc::clone(&store),
         gateways: gateways.clone(),
@@ -91,11 +94,17 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         rules: Arc::clone(&rules),
         gateway_policies: policies,
         billing: Arc::new(config.billing.clone()),
+        prompt_hours: prompt_hours(&config),
+        plan_features: Arc::clone(&plan_features),
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
     ensure_dev_key(&config, &sled).await?;
 
+    for (status, count) in store.subscriptions_by_status().map_err(store_error)? {
+        let labels = crate::metrics::SubscriptionLabels { status: status.as_str() };
+        crate::metrics::global().subscriptions.get_or_create(&labels).set(count as i64);
+    }
     let report = recovery::run(store.as_ref(), &registry).await?;
     if report.found > 0 {
         tracing::info!(
@@ -139,6 +148,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         api_keys,
         claims: Default::default(),
         rules,
+        seller: config.billing.seller.clone(),
+        plan_features,
         upload_max_bytes: usize::try_from(config.rules.upload_max_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(config.server.request_timeout_ms),
         ready: Default::default(),
@@ -331,4 +342,12 @@ async fn shutdown_signal() {
         _ = terminate => {}
     }
     tracing::info!("shutdown requested");
+}
+
+/// `billing.dunning.local_hours` in `billing.timezone`, both checked when the config was read.
+fn prompt_hours(config: &Config) -> LocalHours {
+    let [from, to] = config.billing.dunning.local_hours;
+    LocalHours::new(&config.billing.timezone, from, to).unwrap_or_else(|error| {
+        unreachable!("billing.dunning.local_hours was validated at load: {error}")
+    })
 }

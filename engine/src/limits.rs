@@ -122,6 +122,15 @@ pub const DAYS_UNTIL_DUE_MAX: u32 = 365;
 /// Features one plan may grant.
 pub const PLAN_FEATURES_MAX: usize = 100;
 
+/// Invoice lines one credit note may name (an invoice has a handful).
+pub const CREDIT_NOTE_LINES_MAX: usize = 100;
+
+/// Features one charge may grant (a course bundle, not a catalogue).
+pub const CHARGE_GRANTS_MAX: usize = 20;
+
+/// Longest a one-time purchase grants a feature for, in days: ten years; longer is for good.
+pub const GRANT_DURATION_DAYS_MAX: u32 = 3_660;
+
 /// An unpaid first invoice (or a `pending_if_incomplete` change) is given up after 23 hours, as
 /// Stripe does: a pending M-Pesa or 3-D Secure payment is long over by then.
 pub const INCOMPLETE_EXPIRY_SECS: i64 = 23 * 3600;

@@ -52,6 +52,25 @@ pub struct RuleLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RenewalLabels {
+    /// `charge_automatically` or `send_invoice`.
+    pub collection: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PaymentAttemptLabels {
+    /// `first`, or `retry` for every later attempt (dunning, a new payment method, by hand).
+    pub attempt: &'static str,
+    /// `paid` or `failed`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscriptionLabels {
+    pub status: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets from 50 µs to ~1.6 s, doubling.
@@ -76,6 +95,10 @@ pub struct Metrics {
     pub actor_messages_in_flight: Gauge<i64, AtomicI64>,
     /// 0 closed, 1 half-open (one probe allowed), 2 open; set when `/metrics` is read.
     pub gateway_breakers: Family<BreakerLabels, Gauge>,
+    pub renewals: Family<RenewalLabels, Counter>,
+    pub invoice_payment_attempts: Family<PaymentAttemptLabels, Counter>,
+    /// Counted from the store at start, then moved by every change of status.
+    pub subscriptions: Family<SubscriptionLabels, Gauge>,
 }
 
 impl Metrics {
@@ -136,8 +159,25 @@ impl Metrics {
             "Each gateway's circuit breaker: 0 closed, 1 half-open, 2 open",
             gateway_breakers.clone(),
         );
+        let renewals = Family::<RenewalLabels, Counter>::default();
+        registry.register(
+            "kassa_subscription_renewals",
+            "Subscription periods renewed (a new period invoiced), by collection method",
+            renewals.clone(),
+        );
+        let invoice_payment_attempts = Family::<PaymentAttemptLabels, Counter>::default();
+        registry.register(
+            "kassa_invoice_payment_attempts",
+            "Invoice payment attempts settled, first or retry (dunning), by outcome",
+            invoice_payment_attempts.clone(),
+        );
+        let subscriptions = Family::<SubscriptionLabels, Gauge>::default();
+        registry.register("kassa_subscriptions", "Subscriptions by status", subscriptions.clone());
         Metrics {
             registry,
+            renewals,
+            invoice_payment_attempts,
+            subscriptions,
             gateway_breakers,
             requests,
             charges,
@@ -185,6 +225,31 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    pub fn count_renewal(&self, collection: &'static str) {
+        self.renewals.get_or_create(&RenewalLabels { collection }).inc();
+    }
+
+    pub fn count_invoice_payment(&self, retry: bool, paid: bool) {
+        let attempt = if retry { "retry" } else { "first" };
+        let outcome = if paid { "paid" } else { "failed" };
+        self.invoice_payment_attempts
+            .get_or_create(&PaymentAttemptLabels { attempt, outcome })
+            .inc();
+    }
+
+    /// A subscription moved from `before` (`None`: it is new) to `after`.
+    pub fn move_subscription(&self, before: Option<&'static str>, after: &'static str) {
+        if before == Some(after) {
+            return;
+        }
+        if let Some(before) = before {
+            self.subscriptions.get_or_create(&SubscriptionLabels { status: before }).dec();
+        }
+        self.subscriptions.get_or_create(&SubscriptionLabels { status: after }).inc();
+    }
+}
+
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 pub fn global() -> &'static Metrics {
@@ -205,6 +270,10 @@ mod tests {
         metrics.flush_duration.observe(0.0002);
         metrics.flush_batch.observe(17.0);
         metrics.actors_resident.set(3);
+        metrics.count_renewal("charge_automatically");
+        metrics.count_invoice_payment(true, false);
+        metrics.move_subscription(None, "active");
+        metrics.move_subscription(Some("active"), "past_due");
         let text = metrics.encode();
         for name in [
             "kassa_http_request_duration_seconds_bucket{",
@@ -216,6 +285,10 @@ mod tests {
             "kassa_actors_resident 3",
             "kassa_actor_mailbox_depth 0",
             "kassa_gateway_breaker_state{gateway=\"stripe\"} 2",
+            "kassa_subscription_renewals_total{collection=\"charge_automatically\"} 1",
+            "kassa_invoice_payment_attempts_total{attempt=\"retry\",outcome=\"failed\"} 1",
+            "kassa_subscriptions{status=\"active\"} 0",
+            "kassa_subscriptions{status=\"past_due\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

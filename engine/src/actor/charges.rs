@@ -243,6 +243,7 @@ impl CustomerActor {
             next_action: None,
             dispute: None,
             invoice: message.invoice.clone(),
+            grants: message.grants,
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -326,6 +327,9 @@ impl CustomerActor {
                 changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
                 // A charge that pays an invoice settles it in the same change.
                 self.invoice_charge_settled(&mut changes, &charge, freed_key)?;
+                if charge.status == ChargeStatus::Succeeded {
+                    self.grant_purchases(&mut changes, &charge)?;
+                }
                 let in_flight = InFlightObject::Charge(charge.id.clone());
                 let outcome = Outcome::Charge(charge.clone());
                 if let Some(write) = self.idempotency_settlement(
@@ -524,6 +528,7 @@ mod tests {
             next_action: None,
             dispute: None,
             invoice: None,
+            grants: Vec::new(),
         }
     }
 

@@ -86,6 +86,12 @@ impl CustomerActor {
         self.state.as_mut().map_err(|error| ActorError::Store(error.clone()))
     }
 
+    /// The state, to record what already happened at a gateway (a settlement): unlike
+    /// [`CustomerActor::accepting`], also while the actor is stopping.
+    pub(super) fn settling(&mut self) -> Result<&mut CustomerState, ActorError> {
+        self.state.as_mut().map_err(|error| ActorError::Store(error.clone()))
+    }
+
     pub(super) fn changes(&self) -> ChangeSet {
         ChangeSet::new(&self.key.account, &self.key.customer)
     }

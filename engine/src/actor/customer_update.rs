@@ -5,7 +5,7 @@ use actix::{Context, Handler, ResponseActFuture, WrapFuture};
 
 use super::billing::messages::UpdateCustomer;
 use super::{ActorError, CustomerActor};
-use crate::domain::{Event, EventKind};
+use crate::domain::{CollectionMethod, Event, EventKind};
 use crate::store::{ChangeSet, DurableTicket, Outcome, Write};
 
 impl Handler<UpdateCustomer> for CustomerActor {
@@ -34,7 +34,11 @@ impl CustomerActor {
         let mut waiting: Vec<_> = state
             .subscriptions
             .iter()
-            .filter(|subscription| subscription.dunning.is_some())
+            // Invoices paid by hand are never charged: their dunning is reminders.
+            .filter(|subscription| {
+                subscription.dunning.is_some()
+                    && subscription.collection_method == CollectionMethod::ChargeAutomatically
+            })
             .cloned()
             .collect();
         waiting.sort_by_key(|subscription| {

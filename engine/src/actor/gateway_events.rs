@@ -140,6 +140,7 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
         }
         let mut changes = self.changes();
         let mut recorded = Vec::new();
+        let mut credited: Option<(RefundId, i64)> = None;
         for UnrecordedRefund { reference, amount_minor: reported, reason } in found {
             let amount_minor = reported.min(charge.refundable_minor());
             if amount_minor < reported {
@@ -162,7 +163,9 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
                 failure_message: None,
                 created: now_unix_secs(),
                 idempotency_key: None,
+                credit_note: None,
             };
+            credited = Some((refund.id.clone(), credited.map_or(0, |(_, sum)| sum) + amount_minor));
             changes.push(Write::Event(Event::new(
                 EventKind::RefundSucceeded,
                 refund.id.as_str(),
@@ -173,6 +176,13 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
         }
         if recorded.is_empty() {
             return no_change(format!("no change: nothing left of charge {} to refund", charge.id));
+        }
+        // One credit note for what this event refunded, if the charge paid an invoice.
+        if let Some((last_refund, amount_minor)) = &credited {
+            self.credit_note_for_refund(&mut changes, &charge, last_refund, *amount_minor)?;
+        }
+        if charge.is_fully_refunded() {
+            self.withdraw_access(&mut changes, &charge)?;
         }
         changes.push(Write::Charge(charge.clone()));
         let durable = self.commit(changes)?;
@@ -248,6 +258,9 @@ impl Handler<RecordDispute> for CustomerActor {
             }
         };
         changes.push(Write::Event(Event::new(kind, dispute.id.as_str(), &message.cause)));
+        if dispute.is_lost() {
+            self.withdraw_access(&mut changes, &charge)?;
+        }
         let outcome =
             format!("dispute {} on charge {} is {}", dispute.id, charge.id, dispute.status);
         tracing::info!(dispute = %dispute.id, charge = %charge.id, status = %dispute.status, "dispute recorded");

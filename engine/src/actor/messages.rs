@@ -6,10 +6,10 @@ use kassa_gateways::PaymentMethodDetails;
 
 use super::settlement::Settlement;
 use super::{ActorError, Durably};
-use crate::domain::{Breakdown, Charge, ChargeStatus};
+use crate::domain::{Breakdown, Charge, ChargeStatus, FeatureGrant};
 use crate::domain::{
-    ChargeId, InvoiceId, Metadata, Money, PaymentMethod, PaymentMethodId, PaymentMethodKind,
-    Refund, RefundReason,
+    ChargeId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod, PaymentMethodId,
+    PaymentMethodKind, Refund, RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -58,6 +58,8 @@ pub struct CreateCharge {
     /// Made by the engine without the customer (a renewal): paced to the gateway's renewal
     /// rate, and sent as off-session.
     pub off_session: bool,
+    /// Features granted once the charge succeeds (a one-time purchase).
+    pub grants: Vec<FeatureGrant>,
 }
 
 #[derive(Clone, Message)]
@@ -69,6 +71,8 @@ pub struct CreateRefund {
     pub reason: Option<RefundReason>,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: String,
+    /// The credit note this refund pays back, when a credit note asked for it.
+    pub credit_note: Option<CreditNoteId>,
 }
 
 /// Before the next gateway of a charge's route is called: record it on the `processing` charge

@@ -5,7 +5,8 @@
 //! - [`customer`]: the actor, its state and lifecycle;
 //! - [`messages`]: what the API and recovery ask of it;
 //! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`], [`gateway_events`]: one file
-//!   per flow; [`billing`]: subscriptions, renewals and invoices.
+//!   per flow; [`purchases`]: what a charge grants and what taking its money back withdraws;
+//!   [`billing`]: subscriptions, renewals and invoices.
 
 pub mod billing;
 pub mod charges;
@@ -14,6 +15,7 @@ pub mod customer_update;
 pub mod gateway_events;
 pub mod messages;
 pub mod payment_methods;
+pub mod purchases;
 pub mod reconcile;
 pub mod refunds;
 pub mod registry;
@@ -51,6 +53,10 @@ pub struct Services {
     /// Dunning (when failed invoice payments are tried again, what the last failure does) and
     /// the grace period.
     pub billing: Arc<crate::config::BillingConfig>,
+    /// When a retry that prompts a person may be made (`billing.dunning.local_hours`).
+    pub prompt_hours: crate::billing::local_hours::LocalHours,
+    /// What each plan grants, for entitlements answered without a storage read.
+    pub plan_features: Arc<crate::billing::plan_features::PlanFeatures>,
 }
 
 /// Which customer an actor serves.

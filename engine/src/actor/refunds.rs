@@ -19,9 +19,9 @@ use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
-use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
+use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
-struct StartedRefund {
+pub(super) struct StartedRefund {
     refund: Refund,
     recorded: DurableTicket,
     gateway: Arc<dyn Gateway>,
@@ -29,7 +29,14 @@ struct StartedRefund {
 }
 
 impl CustomerActor {
-    fn begin_refund(&mut self, message: CreateRefund) -> Result<StartedRefund, ActorError> {
+    /// Records refund `id` as `message` asks, together with `changes` (a credit note the refund
+    /// pays back, when one does), reserving its amount against the charge.
+    pub(super) fn begin_refund(
+        &mut self,
+        message: CreateRefund,
+        id: RefundId,
+        mut changes: ChangeSet,
+    ) -> Result<StartedRefund, ActorError> {
         let not_found = || ActorError::NotFound { kind: "charge", id: message.charge.to_string() };
         let charge = self
             .services
@@ -72,7 +79,6 @@ impl CustomerActor {
                 charge.id
             )))
         })?;
-        let mut changes = self.changes();
         let state = self.accepting()?;
         let pending = state.refunds_pending.get(&charge.id).copied().unwrap_or(0);
         let left = refundable - pending;
@@ -83,8 +89,24 @@ impl CustomerActor {
         if amount_minor > left {
             return Err(ActorError::AmountTooLarge { left });
         }
+        if let Some(invoice) = charge.invoice.as_ref().filter(|_| message.credit_note.is_none()) {
+            // Credit notes may have given the invoice back already (to the balance, say):
+            // money goes back once. Refunds under way count against it too.
+            let creditable = self.invoice_left_to_credit(invoice)? - pending;
+            if amount_minor > creditable {
+                return Err(ActorError::invalid(
+                    "validation_error",
+                    Some("amount"),
+                    format!(
+                        "charge {} paid invoice {invoice}, of which {creditable} is left to give \
+                         back: its credit notes gave back the rest",
+                        charge.id
+                    ),
+                ));
+            }
+        }
         let refund = Refund {
-            id: RefundId::generate(),
+            id,
             charge: charge.id.clone(),
             customer: charge.customer.clone(),
             amount: Money { amount_minor, currency: charge.amount.currency },
@@ -95,6 +117,7 @@ impl CustomerActor {
             failure_message: None,
             created: now_unix_secs(),
             idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
+            credit_note: message.credit_note.clone(),
         };
         let request = RefundRequest {
             idempotency_key: refund.gateway_idempotency_key().to_owned(),
@@ -160,6 +183,18 @@ impl CustomerActor {
                 })?;
                 charge.record_refund(refund.amount.amount_minor);
                 refund.succeed(reference);
+                if charge.is_fully_refunded() {
+                    self.withdraw_access(&mut changes, &charge)?;
+                }
+                if refund.credit_note.is_none() {
+                    let amount_minor = refund.amount.amount_minor;
+                    refund.credit_note = self.credit_note_for_refund(
+                        &mut changes,
+                        &charge,
+                        &refund.id,
+                        amount_minor,
+                    )?;
+                }
                 changes.push(Write::Charge(charge));
             }
             Settlement::Failed(failure) => refund.fail(failure.message),
@@ -229,12 +264,35 @@ impl Handler<CreateRefund> for CustomerActor {
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }
+        let changes = self.changes();
+        self.refund_then_answer(message, RefundId::generate(), changes)
+    }
+}
+
+impl CustomerActor {
+    /// Records refund `id` with `changes` ([`CustomerActor::begin_refund`]), then carries it
+    /// out ([`CustomerActor::carry_out_refund`]).
+    fn refund_then_answer(
+        &mut self,
+        message: CreateRefund,
+        id: RefundId,
+        changes: ChangeSet,
+    ) -> ResponseActFuture<Self, Result<Refund, ActorError>> {
         let cause = message.cause.clone();
-        let StartedRefund { refund, recorded, gateway, request } = match self.begin_refund(message)
-        {
-            Ok(started) => started,
-            Err(error) => return Box::pin(fut::ready(Err(error))),
-        };
+        match self.begin_refund(message, id, changes) {
+            Ok(started) => self.carry_out_refund(started, cause),
+            Err(error) => Box::pin(fut::ready(Err(error))),
+        }
+    }
+
+    /// Asks the gateway for a recorded refund outside the actor's turn, and answers the refund
+    /// once its settlement is durable.
+    pub(super) fn carry_out_refund(
+        &mut self,
+        started: StartedRefund,
+        cause: String,
+    ) -> ResponseActFuture<Self, Result<Refund, ActorError>> {
+        let StartedRefund { refund, recorded, gateway, request } = started;
         let timeout = self.services.gateway_timeout;
         let router = self.services.gateways.clone();
         let gateway_name = refund.gateway.clone();

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 
 use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
-use crate::domain::{Invoice, InvoiceLine, Plan, PluginRef, Subscription, TaxLine, TestClock};
+use crate::domain::{
+    CreditNote, Invoice, InvoiceLine, Plan, PluginRef, Subscription, TaxLine, TestClock,
+};
 
 pub fn plan(plan: &Plan) -> Value {
     json!({
@@ -100,14 +102,18 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
             "amount": discount.amount_minor,
         })).collect::<Vec<_>>(),
         "tax": invoice.tax.iter().map(tax_line).collect::<Vec<_>>(),
+        "reverse_charge": invoice.reverse_charge,
         "total": invoice.total_minor,
         "balance_applied": invoice.balance_applied_minor,
         "amount_due": invoice.amount_due_minor,
         "amount_paid": invoice.amount_paid_minor,
         "pre_payment_credit_notes_amount": invoice.credited_minor,
+        "post_payment_credit_notes_amount": invoice.post_payment_credited_minor,
         "amount_remaining": invoice.amount_due_minor - invoice.amount_paid_minor,
         "attempt_count": invoice.attempt_count,
         "next_payment_attempt": invoice.next_payment_attempt,
+        "reminders_sent": invoice.reminders_sent,
+        "next_reminder_at": invoice.next_reminder_at,
         "collection_method": invoice.collection_method.as_str(),
         "due_date": invoice.due_date,
         "charge": invoice.charge.as_ref().map(|id| id.as_str()),
@@ -124,6 +130,32 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "finalized_at": invoice.finalized_at,
         "paid_at": invoice.paid_at,
         "voided_at": invoice.voided_at,
+    })
+}
+
+pub fn credit_note(note: &CreditNote) -> Value {
+    json!({
+        "id": note.id.as_str(),
+        "object": "credit_note",
+        "number": note.number,
+        "customer": note.customer.as_str(),
+        "invoice": note.invoice.as_str(),
+        "currency": currency_code(note.currency),
+        "lines": note.lines.iter().map(|line| json!({
+            "invoice_line": line.invoice_line.as_str(),
+            "amount": line.amount_minor,
+            "tax_amounts": line.tax.iter().map(tax_line).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "subtotal": note.subtotal_minor,
+        "tax": note.tax.iter().map(tax_line).collect::<Vec<_>>(),
+        "amount": note.total_minor,
+        "pre_payment_amount": note.pre_payment_minor,
+        "refund_amount": note.refund_minor,
+        "credit_amount": note.credit_minor,
+        "out_of_band_amount": note.out_of_band_minor,
+        "refund": note.refund.as_ref().map(|id| id.as_str()),
+        "reason": note.reason,
+        "created": note.created,
     })
 }
 

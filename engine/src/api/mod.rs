@@ -51,6 +51,10 @@ pub struct App {
     pub api_keys: auth::ApiKeys,
     pub claims: idempotency::Claims,
     pub rules: Arc<Rules>,
+    /// Who sells, as receipts print it (`billing.seller`).
+    pub seller: crate::config::SellerConfig,
+    /// What each plan grants, as entitlements read it: told of every plan update.
+    pub plan_features: Arc<crate::billing::plan_features::PlanFeatures>,
     /// Largest rule upload (`rules.upload_max_bytes`).
     pub upload_max_bytes: usize,
     pub request_timeout: Duration,
@@ -175,9 +179,11 @@ async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiEr
 }
 
 fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
+    let is_page = matches!(reply.body, Body::Html(_));
     let (bytes, content_type) = match reply.body {
         Body::Json(bytes) => (bytes, "application/json"),
         Body::Text(text) => (text.into_bytes(), "text/plain; version=0.0.4"),
+        Body::Html(page) => (page.into_bytes(), "text/html; charset=utf-8"),
     };
     let mut response = warp::reply::Response::new(bytes.into());
     *response.status_mut() = reply.status;
@@ -189,6 +195,9 @@ fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
     if reply.replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
+    if is_page {
+        page_headers(headers);
+    }
     if reply.status == StatusCode::PAYLOAD_TOO_LARGE {
         // The rest of the body was never read: the connection cannot carry another request.
         headers.insert("connection", HeaderValue::from_static("close"));
@@ -197,4 +206,14 @@ fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
         headers.insert("retry-after", HeaderValue::from_static("1"));
     }
     response
+}
+
+/// A page (a receipt) holds a customer's details: it runs and loads nothing, is never sniffed
+/// into another type, and is not kept by caches or leaked in a referrer.
+fn page_headers(headers: &mut HeaderMap) {
+    use crate::billing::receipt::html::CONTENT_SECURITY_POLICY;
+    headers.insert("content-security-policy", HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("cache-control", HeaderValue::from_static("private, no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
 }

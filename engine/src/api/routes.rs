@@ -5,8 +5,8 @@ use warp::http::Method;
 use super::App;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, charges, customers, disputes, events, health, invoices, payment_methods, plans, plugins,
-    refunds, sandbox, subscriptions, test_clocks, webhooks,
+    Reply, charges, credit_notes, customers, disputes, events, health, invoices, payment_methods,
+    plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks, webhooks,
 };
 use super::request::ApiRequest;
 use crate::actor::billing::messages::InvoiceAction;
@@ -76,6 +76,9 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 }
                 (&Method::GET, ["invoices"]) => invoices::list(app, request, account).await,
                 (&Method::GET, ["invoices", id]) => invoices::retrieve(app, account, id).await,
+                (&Method::GET, ["invoices", id, "receipt"]) => {
+                    receipts::invoice(app, account, id).await
+                }
                 (&Method::POST, ["invoices", id, "pay"]) => {
                     invoices::act(app, request, account, id, InvoiceAction::Pay).await
                 }
@@ -85,6 +88,13 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::POST, ["invoices", id, "mark_uncollectible"]) => {
                     let action = InvoiceAction::MarkUncollectible;
                     invoices::act(app, request, account, id, action).await
+                }
+                (&Method::POST, ["credit_notes"]) => {
+                    credit_notes::create(app, request, account).await
+                }
+                (&Method::GET, ["credit_notes"]) => credit_notes::list(app, request, account).await,
+                (&Method::GET, ["credit_notes", id]) => {
+                    credit_notes::retrieve(app, account, id).await
                 }
                 (&Method::POST, ["test_clocks"]) => {
                     test_clocks::create(app, request, account).await
@@ -113,6 +123,9 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::POST, ["charges"]) => charges::create(app, request, account).await,
                 (&Method::GET, ["charges"]) => charges::list(app, request, account).await,
                 (&Method::GET, ["charges", id]) => charges::retrieve(app, account, id).await,
+                (&Method::GET, ["charges", id, "receipt"]) => {
+                    receipts::charge(app, account, id).await
+                }
                 (&Method::POST, ["refunds"]) => refunds::create(app, request, account).await,
                 (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,
                 (&Method::GET, ["events"]) => events::list(app, request, account).await,
@@ -157,13 +170,16 @@ fn is_v1_route(path: &[&str]) -> bool {
             ]
             | ["invoices"]
             | ["invoices", _]
-            | ["invoices", _, "pay" | "void" | "mark_uncollectible"]
+            | ["invoices", _, "pay" | "void" | "mark_uncollectible" | "receipt"]
+            | ["credit_notes"]
+            | ["credit_notes", _]
             | ["test_clocks"]
             | ["test_clocks", _]
             | ["test_clocks", _, "advance"]
             | ["payment_methods", _]
             | ["charges"]
             | ["charges", _]
+            | ["charges", _, "receipt"]
             | ["refunds"]
             | ["refunds", _]
             | ["events"]
@@ -203,12 +219,16 @@ pub fn route_label(segments: &[&str]) -> &'static str {
         ["v1", "invoices", _, "pay"] => "/v1/invoices/{id}/pay",
         ["v1", "invoices", _, "void"] => "/v1/invoices/{id}/void",
         ["v1", "invoices", _, "mark_uncollectible"] => "/v1/invoices/{id}/mark_uncollectible",
+        ["v1", "invoices", _, "receipt"] => "/v1/invoices/{id}/receipt",
+        ["v1", "credit_notes"] => "/v1/credit_notes",
+        ["v1", "credit_notes", _] => "/v1/credit_notes/{id}",
         ["v1", "test_clocks"] => "/v1/test_clocks",
         ["v1", "test_clocks", _] => "/v1/test_clocks/{id}",
         ["v1", "test_clocks", _, "advance"] => "/v1/test_clocks/{id}/advance",
         ["v1", "payment_methods", _] => "/v1/payment_methods/{id}",
         ["v1", "charges"] => "/v1/charges",
         ["v1", "charges", _] => "/v1/charges/{id}",
+        ["v1", "charges", _, "receipt"] => "/v1/charges/{id}/receipt",
         ["v1", "refunds"] => "/v1/refunds",
         ["v1", "refunds", _] => "/v1/refunds/{id}",
         ["v1", "events"] => "/v1/events",

@@ -4,10 +4,11 @@
 use super::error::ApiError;
 use crate::domain::money::{self, MoneyError};
 use crate::domain::payment_method::looks_like_card_number;
-use crate::domain::{Currency, Metadata, TaxId};
+use crate::domain::{Currency, FeatureGrant, Metadata, TaxId};
 use crate::limits::{
-    AMOUNT_MINOR_MAX, COUPON_LEN_MAX, LINE_ITEMS_MAX, METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX,
-    METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX, TEXT_FIELD_LEN_MAX,
+    AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, COUPON_LEN_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
+    METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX,
+    TEXT_FIELD_LEN_MAX,
 };
 use crate::rules::types::LineItem;
 
@@ -208,6 +209,53 @@ pub fn tax_ids(ids: Vec<(String, String)>) -> Result<Vec<TaxId>, ApiError> {
                 ));
             }
             Ok(TaxId { kind, value: value.to_ascii_uppercase() })
+        })
+        .collect()
+}
+
+/// A feature's name, as plans and one-time purchases grant it and entitlements answer it.
+pub fn feature(param: &str, feature: &str) -> Result<(), ApiError> {
+    let valid = (1..=SKU_LEN_MAX).contains(&feature.len())
+        && feature.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"_-.:".contains(&byte));
+    match valid {
+        true => Ok(()),
+        false => Err(ApiError::validation(
+            param,
+            format!("feature `{feature}` is not 1 to {SKU_LEN_MAX} letters, digits, `_-.:`"),
+        )),
+    }
+}
+
+/// What a one-time purchase grants when its charge succeeds: distinct features, each for a
+/// number of days or for good.
+pub fn grants(grants: Vec<(String, Option<u32>)>) -> Result<Vec<FeatureGrant>, ApiError> {
+    if grants.len() > CHARGE_GRANTS_MAX {
+        return Err(ApiError::validation(
+            "grants",
+            format!("a charge grants at most {CHARGE_GRANTS_MAX} features"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    grants
+        .into_iter()
+        .map(|(feature, duration_days)| {
+            self::feature("grants", &feature)?;
+            if !seen.insert(feature.clone()) {
+                return Err(ApiError::validation(
+                    "grants",
+                    format!("feature `{feature}` is granted twice"),
+                ));
+            }
+            if duration_days.is_some_and(|days| !(1..=GRANT_DURATION_DAYS_MAX).contains(&days)) {
+                return Err(ApiError::validation(
+                    "grants",
+                    format!(
+                        "`duration_days` is 1 to {GRANT_DURATION_DAYS_MAX}; leave it out to \
+                         grant for good"
+                    ),
+                ));
+            }
+            Ok(FeatureGrant { feature, duration_days })
         })
         .collect()
 }

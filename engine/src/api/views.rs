@@ -8,8 +8,8 @@ use super::billing_views;
 use super::error::ApiError;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, GatewayEvent, Metadata,
-    NextAction, PaymentMethod, PluginRef, Refund,
+    Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, FeatureGrant, GatewayEvent,
+    Metadata, NextAction, PaymentMethod, PluginRef, Refund,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -87,6 +87,7 @@ pub struct ChargeView<'a> {
     disputed: bool,
     dispute: Option<&'a str>,
     invoice: Option<&'a str>,
+    grants: &'a [FeatureGrant],
 }
 
 pub fn charge(charge: &Charge) -> ChargeView<'_> {
@@ -113,6 +114,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         disputed: charge.dispute.is_some(),
         dispute: charge.dispute.as_ref().map(DisputeId::as_str),
         invoice: charge.invoice.as_ref().map(|id| id.as_str()),
+        grants: &charge.grants,
     }
 }
 
@@ -257,6 +259,7 @@ pub fn refund(refund: &Refund) -> Value {
         "reason": refund.reason.map(|reason| reason.as_str()),
         "gateway_reference": refund.gateway_reference,
         "failure_message": refund.failure_message,
+        "credit_note": refund.credit_note.as_ref().map(|id| id.as_str()),
         "created": refund.created,
     })
 }
@@ -348,6 +351,9 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::Invoice(record) => {
             (StatusCode::OK, to_json(&billing_views::invoice(record, false)))
         }
+        Outcome::CreditNote(record) => {
+            (StatusCode::OK, to_json(&billing_views::credit_note(record)))
+        }
     }
 }
 
@@ -426,6 +432,7 @@ mod tests {
             next_action: None,
             dispute: None,
             invoice: None,
+            grants: Vec::new(),
         }
     }
 
@@ -470,6 +477,7 @@ mod tests {
                 "disputed": false,
                 "dispute": null,
                 "invoice": null,
+                "grants": [],
             })
         );
     }

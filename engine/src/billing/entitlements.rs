@@ -1,9 +1,9 @@
 //! What a customer may use now: the features of its subscriptions that are `trialing` or
 //! `active`, and of those behind on a payment (`past_due`, `unpaid`) until their grace period
-//! ends.
+//! ends, and of its one-time purchases until they expire.
 
 use crate::config::BillingConfig;
-use crate::domain::{Subscription, SubscriptionStatus};
+use crate::domain::{Purchase, Subscription, SubscriptionStatus};
 
 const SECS_PER_DAY: i64 = 86_400;
 
@@ -11,22 +11,24 @@ const SECS_PER_DAY: i64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub feature: String,
-    /// The subscription (`sub_…`) that grants it.
+    /// The subscription (`sub_…`) or the purchase's charge (`ch_…`) that grants it.
     pub source: String,
     /// When the grant ends if nothing changes; `None`: while its source stays valid.
     pub expires_at: Option<i64>,
 }
 
-/// The grants of `subscriptions` at `now`, `features_of` answering each one's plan features,
-/// sorted by feature then source.
-pub fn grants(
+/// The grants of `subscriptions` and `purchases` at `now`, `features_of` answering each
+/// subscription's plan features, sorted by feature then source.
+pub fn grants<F: AsRef<[String]>>(
     subscriptions: &[Subscription],
-    features_of: impl Fn(&Subscription) -> Vec<String>,
+    purchases: &[Purchase],
+    mut features_of: impl FnMut(&Subscription) -> F,
     now: i64,
     billing: &BillingConfig,
 ) -> Vec<Grant> {
     let mut grants: Vec<Grant> = subscriptions
         .iter()
+        .filter(|subscription| subscription.access_withdrawn_until.is_none_or(|end| end <= now))
         .filter_map(|subscription| {
             let expires_at = match subscription.status {
                 SubscriptionStatus::Trialing | SubscriptionStatus::Active => None,
@@ -42,13 +44,26 @@ pub fn grants(
             Some((subscription, expires_at))
         })
         .flat_map(|(subscription, expires_at)| {
-            features_of(subscription).into_iter().map(move |feature| Grant {
-                feature,
-                source: subscription.id.to_string(),
-                expires_at,
-            })
+            let features = features_of(subscription);
+            let source = subscription.id.to_string();
+            features
+                .as_ref()
+                .iter()
+                .map(|feature| Grant {
+                    feature: feature.clone(),
+                    source: source.clone(),
+                    expires_at,
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
+    grants.extend(purchases.iter().filter(|purchase| purchase.is_current(now)).map(|purchase| {
+        Grant {
+            feature: purchase.feature.clone(),
+            source: purchase.charge.to_string(),
+            expires_at: purchase.expires_at,
+        }
+    }));
     grants.sort_by(|a, b| (&a.feature, &a.source).cmp(&(&b.feature, &b.source)));
     grants
 }

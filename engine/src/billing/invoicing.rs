@@ -50,6 +50,8 @@ pub struct Totals {
     pub rules: RuleEvaluation,
     /// The proration rule behind its proration lines, if it has any.
     pub proration_rule: Option<PluginRef>,
+    /// The tax rule said the buyer accounts for the tax (EU B2B across borders).
+    pub reverse_charge: bool,
 }
 
 pub struct InvoiceInput<'a> {
@@ -129,6 +131,7 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
 
     let mut lines = Vec::with_capacity(input.lines.len());
     let mut tax_totals: Vec<TaxLine> = Vec::new();
+    let mut reverse_charge = false;
     for (index, draft) in input.lines.into_iter().enumerate() {
         let amount_minor = amounts[index];
         let after_discount = amount_minor - discount_shares[index];
@@ -145,6 +148,7 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
                 seller_country: rules.seller_country().to_owned(),
             };
             let taxed = tax_rule.plugin.tax(&request)?;
+            reverse_charge |= taxed.reverse_charge;
             line_tax(taxed.lines, after_discount, input.tax_behavior)
         };
         for line_tax in &tax {
@@ -182,6 +186,7 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
             evaluated_at: input.now,
         },
         proration_rule,
+        reverse_charge,
     })
 }
 

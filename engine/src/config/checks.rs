@@ -1,5 +1,6 @@
 //! Checks of routing rules, rule limits and accounts, and the helpers every check uses.
 
+use crate::billing::local_hours::{LocalHours, LocalHoursError};
 use kassa_gateways::router::RoutingRule;
 
 use super::{Config, ConfigError, config_error};
@@ -46,6 +47,13 @@ impl Config {
                 format!("must be at most {DUNNING_RETRY_DAYS_MAX}"),
             ));
         }
+        let [from, to] = self.billing.dunning.local_hours;
+        LocalHours::new(&self.billing.timezone, from, to).map_err(|error| match error {
+            LocalHoursError::Zone(_) => config_error("billing.timezone", error.to_string()),
+            LocalHoursError::Hours(..) => {
+                config_error("billing.dunning.local_hours", error.to_string())
+            }
+        })?;
         let days = &self.billing.dunning.retry_days;
         let key = "billing.dunning.retry_days";
         if days.len() > DUNNING_RETRIES_MAX {

@@ -192,6 +192,9 @@ pub struct BillingConfig {
     pub refund_revokes_access: bool,
     /// Who issues invoices, receipts and credit notes, as printed on them.
     pub seller: SellerConfig,
+    /// The account's time zone (IANA), until per-account settings hold it: what
+    /// `dunning.local_hours` are read in.
+    pub timezone: String,
 }
 
 impl Default for BillingConfig {
@@ -202,6 +205,7 @@ impl Default for BillingConfig {
             grace_days: 7,
             refund_revokes_access: true,
             seller: SellerConfig::default(),
+            timezone: "UTC".to_owned(),
         }
     }
 }
@@ -225,11 +229,18 @@ pub struct DunningConfig {
     pub retry_days: Vec<u32>,
     /// What the last failed retry does to the subscription.
     pub final_action: FinalAction,
+    /// `[from, to)`: the local hours in which a retry that prompts a person (an M-Pesa STK
+    /// Push) is made; one due outside them waits for the next `from`.
+    pub local_hours: [u8; 2],
 }
 
 impl Default for DunningConfig {
     fn default() -> Self {
-        DunningConfig { retry_days: vec![1, 3, 5, 7], final_action: FinalAction::Unpaid }
+        DunningConfig {
+            retry_days: vec![1, 3, 5, 7],
+            final_action: FinalAction::Unpaid,
+            local_hours: [8, 20],
+        }
     }
 }
 

@@ -202,3 +202,20 @@ fn the_grace_period_is_bounded() {
     assert_eq!(config.validate().unwrap_err().key, "billing.grace_days");
     assert!(Config::parse("[billing]\ngrace_days = 0\n").unwrap().validate().is_ok());
 }
+
+#[test]
+fn the_local_hours_and_time_zone_are_checked() {
+    let config = Config::parse(
+        "[billing]\ntimezone = \"Africa/Nairobi\"\n[billing.dunning]\nlocal_hours = [7, 21]\n",
+    )
+    .unwrap();
+    assert!(config.validate().is_ok());
+    assert_eq!(config.billing.dunning.local_hours, [7, 21]);
+    let zone = Config::parse("[billing]\ntimezone = \"Nairobi\"\n").unwrap();
+    assert_eq!(zone.validate().unwrap_err().key, "billing.timezone");
+    for hours in ["[20, 8]", "[8, 25]", "[8, 8]"] {
+        let text = format!("[billing.dunning]\nlocal_hours = {hours}\n");
+        let config = Config::parse(&text).unwrap();
+        assert_eq!(config.validate().unwrap_err().key, "billing.dunning.local_hours", "{hours}");
+    }
+}

@@ -7,7 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Breakdown, ChargeId, CustomerId, DisputeId, InvoiceId, Metadata, Money, PaymentMethodId,
+    Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata, Money,
+    PaymentMethodId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +111,9 @@ pub struct Charge {
     /// The invoice this charge pays, if it was made to pay one.
     #[serde(default)]
     pub invoice: Option<InvoiceId>,
+    /// Features the charge grants once it succeeds (a one-time purchase).
+    #[serde(default)]
+    pub grants: Vec<FeatureGrant>,
 }
 
 fn first_attempt() -> u32 {

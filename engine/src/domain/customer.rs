@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, CustomerId, PaymentMethodId, TestClockId};
+use super::{Currency, CustomerId, PaymentMethodId, Purchase, TestClockId};
 
 /// Free-form key/value pairs the platform attaches to its objects (bounded in `limits`).
 pub type Metadata = BTreeMap<String, String>;
@@ -52,9 +52,16 @@ pub struct Customer {
     /// Invoice numbers given so far: the next finalized invoice gets this plus one.
     #[serde(default)]
     pub invoices_numbered: u32,
+    /// Credit note numbers given so far (`{prefix}-CN-0001`, …).
+    #[serde(default)]
+    pub credit_notes_numbered: u32,
     /// The test clock the customer lives by, if any: then nothing of it reads the real clock.
     #[serde(default)]
     pub test_clock: Option<TestClockId>,
+    /// Features its succeeded one-time purchases grant (expired ones are dropped when the
+    /// record is next written).
+    #[serde(default)]
+    pub purchases: Vec<Purchase>,
 }
 
 impl Customer {
@@ -62,6 +69,12 @@ impl Customer {
     pub fn next_invoice_number(&mut self) -> String {
         self.invoices_numbered += 1;
         format!("{}-{:04}", self.invoice_prefix, self.invoices_numbered)
+    }
+
+    /// The number the next credit note gets, counted in.
+    pub fn next_credit_note_number(&mut self) -> String {
+        self.credit_notes_numbered += 1;
+        format!("{}-CN-{:04}", self.invoice_prefix, self.credit_notes_numbered)
     }
 }
 

@@ -28,6 +28,11 @@ impl Dispute {
         matches!(self.status.as_str(), "won" | "lost" | "warning_closed" | "charge_refunded")
     }
 
+    /// The money went back to the cardholder for good.
+    pub fn is_lost(&self) -> bool {
+        self.status == "lost"
+    }
+
     /// Whether an event created at `event_at` saying `status` moves the dispute forward.
     pub fn accepts(&self, event_at: i64, status: &str) -> bool {
         if event_at < self.updated_by_event_at || status == self.status {

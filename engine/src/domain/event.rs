@@ -31,6 +31,8 @@ pub enum EventKind {
     InvoiceFinalized,
     InvoiceVoided,
     InvoiceMarkedUncollectible,
+    /// A `send_invoice` invoice is past its due date and unpaid: a reminder.
+    InvoiceOverdue,
 }
 
 impl EventKind {
@@ -58,6 +60,7 @@ impl EventKind {
             EventKind::InvoiceFinalized => "invoice.finalized",
             EventKind::InvoiceVoided => "invoice.voided",
             EventKind::InvoiceMarkedUncollectible => "invoice.marked_uncollectible",
+            EventKind::InvoiceOverdue => "invoice.overdue",
         }
     }
 }

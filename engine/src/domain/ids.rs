@@ -63,6 +63,7 @@ prefixed_id!(SubscriptionId, "sub_");
 prefixed_id!(InvoiceId, "in_");
 prefixed_id!(InvoiceLineId, "il_");
 prefixed_id!(TestClockId, "clock_");
+prefixed_id!(CreditNoteId, "cn_");
 
 /// An account is configured by the operator (`acct_default`, `acct_school`): its id is a name,
 /// not a generated ULID.

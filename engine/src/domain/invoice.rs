@@ -137,9 +137,22 @@ pub struct Invoice {
     /// Credit for the period given while the invoice was open: it lowered `amount_due`.
     #[serde(default)]
     pub credited_minor: i64,
+    /// What credit notes gave back after it was paid (refunded, credited, or settled outside).
+    #[serde(default)]
+    pub post_payment_credited_minor: i64,
     /// When a failed payment is next tried again (dunning), if it is.
     #[serde(default)]
     pub next_payment_attempt: Option<i64>,
+    /// A `send_invoice` invoice past its due date: reminders (`invoice.overdue`) made so far,
+    /// and when the next one is, if another is planned.
+    #[serde(default)]
+    pub reminders_sent: u32,
+    #[serde(default)]
+    pub next_reminder_at: Option<i64>,
+    /// The tax rule said the buyer accounts for the tax (EU B2B across borders): the invoice
+    /// and its receipt say so.
+    #[serde(default)]
+    pub reverse_charge: bool,
 }
 
 impl Invoice {

@@ -2,6 +2,7 @@
 
 pub mod breakdown;
 pub mod charge;
+pub mod credit_note;
 pub mod customer;
 pub mod dispute;
 pub mod event;
@@ -12,6 +13,7 @@ pub mod money;
 pub mod payment_method;
 pub mod plan;
 pub mod plugin;
+pub mod purchase;
 pub mod refund;
 pub mod subscription;
 pub mod test_clock;
@@ -19,19 +21,21 @@ pub mod time;
 
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{Charge, ChargeStatus, ClientSecret, Failure, NextAction};
+pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
 pub use event::{Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{
-    AccountId, ChargeId, CustomerId, DisputeId, EventId, InvoiceId, InvoiceLineId, PaymentMethodId,
-    PlanId, RefundId, SubscriptionId, TestClockId,
+    AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId, InvoiceLineId,
+    PaymentMethodId, PlanId, RefundId, SubscriptionId, TestClockId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
+pub use purchase::{FeatureGrant, Purchase};
 pub use refund::{Refund, RefundReason, RefundStatus};
 pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,

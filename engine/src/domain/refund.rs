@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChargeId, CustomerId, Money, RefundId};
+use super::{ChargeId, CreditNoteId, CustomerId, Money, RefundId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefundStatus {
@@ -62,6 +62,10 @@ pub struct Refund {
     pub created: i64,
     /// The client's Idempotency-Key, if it gave one.
     pub idempotency_key: Option<String>,
+    /// The credit note the refund pays back, when one asked for it (a refund asked for
+    /// directly makes its credit note when it succeeds, if its charge paid an invoice).
+    #[serde(default)]
+    pub credit_note: Option<CreditNoteId>,
 }
 
 impl Refund {

@@ -137,6 +137,10 @@ pub struct Subscription {
     /// While `paused`: when it resumes by itself, if it does.
     #[serde(default)]
     pub resumes_at: Option<i64>,
+    /// Until then the subscription grants nothing: the charge that paid this period was
+    /// refunded in full or lost in a dispute (`billing.refund_revokes_access`).
+    #[serde(default)]
+    pub access_withdrawn_until: Option<i64>,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed

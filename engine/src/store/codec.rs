@@ -49,7 +49,9 @@ mod tests {
             currency: None,
             invoice_prefix: "TESTPREF".into(),
             invoices_numbered: 0,
+            credit_notes_numbered: 0,
             test_clock: None,
+            purchases: Vec::new(),
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

@@ -17,10 +17,10 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan,
-    PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription, SubscriptionId, TestClock,
-    TestClockId,
+    AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
+    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
+    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription,
+    SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 
 pub use sled_store::SledStore;
@@ -66,6 +66,7 @@ pub enum Write {
     },
     /// An invoice as it stands now; its `collecting` flag keeps it in the index a restart reads.
     Invoice(Invoice),
+    CreditNote(CreditNote),
     Event(Event),
     Idempotency {
         key: String,
@@ -177,6 +178,7 @@ pub enum Outcome {
         charge: Box<Charge>,
     },
     Invoice(Invoice),
+    CreditNote(CreditNote),
 }
 
 /// A schedule entry: the subscription has something due at `due`.
@@ -194,6 +196,13 @@ pub struct ChargeFilter {
     pub customer: Option<CustomerId>,
     pub invoice: Option<InvoiceId>,
     pub status: Option<crate::domain::ChargeStatus>,
+}
+
+/// Which credit notes a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct CreditNoteFilter {
+    pub customer: Option<CustomerId>,
+    pub invoice: Option<InvoiceId>,
 }
 
 /// Which invoices a list shows.
@@ -405,6 +414,9 @@ pub trait Store: Send + Sync + 'static {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Vec<Subscription>, StoreError>;
+    /// How many subscriptions there are in each status, across every account (for metrics,
+    /// counted once at start).
+    fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError>;
     fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError>;
     /// An account's invoices, newest first, as `filter` narrows them.
     fn invoices(
@@ -414,6 +426,26 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         starting_after: Option<&InvoiceId>,
     ) -> Result<Page<Invoice>, StoreError>;
+    fn credit_note(
+        &self,
+        account: &AccountId,
+        id: &CreditNoteId,
+    ) -> Result<Option<CreditNote>, StoreError>;
+    /// An account's credit notes, newest first, as `filter` narrows them.
+    fn credit_notes(
+        &self,
+        account: &AccountId,
+        filter: &CreditNoteFilter,
+        limit: usize,
+        starting_after: Option<&CreditNoteId>,
+    ) -> Result<Page<CreditNote>, StoreError>;
+    /// Every credit note of one invoice of `customer`, oldest first.
+    fn invoice_credit_notes(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        invoice: &InvoiceId,
+    ) -> Result<Vec<CreditNote>, StoreError>;
     /// Schedule entries of `scope` (a test clock's id, or [`keys::LIVE_SCOPE`]) due at or before
     /// `up_to`, earliest first, at most `limit`.
     fn due(&self, scope: &str, up_to: i64, limit: usize) -> Result<Vec<DueEntry>, StoreError>;

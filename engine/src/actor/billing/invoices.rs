@@ -9,6 +9,7 @@ use actix::{ActorFutureExt, AsyncContext, Context, Handler, ResponseActFuture, W
 use sha2::{Digest, Sha256};
 
 use super::messages::{ActOnInvoice, InvoiceAction, ResumeCollection};
+use super::overdue::{dunning_for, is_overdue};
 use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
@@ -47,13 +48,18 @@ impl CustomerActor {
     pub(crate) fn issue_invoice(
         &mut self,
         changes: &mut ChangeSet,
-        subscription: &Subscription,
+        subscription: &mut Subscription,
         spec: InvoiceSpec,
     ) -> Result<Invoice, ActorError> {
         let invoice = self.draft_invoice(subscription, spec)?;
         // An `unpaid` subscription's later invoices are made but not charged until one is paid.
         let charge = subscription.status != SubscriptionStatus::Unpaid;
-        self.finalize_invoice(changes, invoice, charge)
+        let mut invoice = self.finalize_invoice(changes, invoice, charge)?;
+        if self.watch_due_date(subscription, &invoice) {
+            invoice.next_reminder_at = invoice.due_date;
+            changes.push(Write::Invoice(invoice.clone()));
+        }
+        Ok(invoice)
     }
 
     /// The invoice `spec` makes, priced, not numbered, not stored: what a preview shows.
@@ -126,7 +132,11 @@ impl CustomerActor {
             paid_at: None,
             voided_at: None,
             credited_minor: 0,
+            post_payment_credited_minor: 0,
             next_payment_attempt: None,
+            reminders_sent: 0,
+            next_reminder_at: None,
+            reverse_charge: totals.reverse_charge,
         })
     }
 
@@ -187,6 +197,7 @@ impl CustomerActor {
             cause: cause.to_owned(),
             invoice: Some(invoice.id.clone()),
             off_session: presence == Presence::OffSession,
+            grants: Vec::new(),
         };
         let actor = ctx.address();
         async move {
@@ -272,8 +283,9 @@ impl CustomerActor {
         if succeeded && invoice.status.is_collectible() {
             invoice.status = InvoiceStatus::Paid;
             invoice.amount_paid_minor = invoice.amount_due_minor;
-            invoice.paid_at = Some(self.billing_now()?);
+            invoice.paid_at = Some(self.settlement_now());
         }
+        crate::metrics::global().count_invoice_payment(invoice.attempt_count > 1, succeeded);
         let payment = match succeeded {
             true => Payment::Paid,
             false => Payment::Failed { hard: is_hard_decline(charge) },
@@ -281,6 +293,19 @@ impl CustomerActor {
         self.subscription_after_payment(changes, &mut invoice, payment)?;
         changes.push(Write::Invoice(invoice));
         Ok(())
+    }
+
+    /// `invoice` has nothing left due (a credit note took it): paid without a charge, which
+    /// ends a dunning on it as a payment would.
+    pub(super) fn invoice_settled_by_credit(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &mut Invoice,
+        at: i64,
+    ) -> Result<(), ActorError> {
+        invoice.status = InvoiceStatus::Paid;
+        invoice.paid_at = Some(at);
+        self.subscription_after_payment(changes, invoice, Payment::Paid)
     }
 
     /// The subscription of `invoice` after an attempt to pay it: paid brings it back to
@@ -313,29 +338,31 @@ impl CustomerActor {
         match payment {
             Payment::Paid => {
                 invoice.next_payment_attempt = None;
+                invoice.next_reminder_at = None;
+                let mut still_overdue = false;
                 if dunned {
                     // Invoices made meanwhile (an `unpaid` subscription's are not charged) are
-                    // tried next, oldest first, at once.
-                    let now = self.billing_now()?;
-                    subscription.dunning = self
-                        .oldest_unpaid_invoice(&subscription, &invoice.id)?
-                        .map(|next| Dunning {
-                            invoice: next,
-                            first_failed_at: now,
-                            retries: 0,
-                            next_retry_at: Some(now),
-                        });
+                    // tried next, oldest first, at once; one paid by hand on its due date.
+                    let now = self.settlement_now();
+                    let next = self.oldest_unpaid_invoice(&subscription, &invoice.id)?;
+                    still_overdue = next.as_ref().is_some_and(|next| is_overdue(next, now));
+                    subscription.dunning = next.map(|next| dunning_for(&next, now));
                     if let Some(next) = &subscription.dunning {
                         self.show_next_retry(changes, next)?;
                     }
                 }
-                if matches!(
+                // Active only when none of its invoices is overdue.
+                let behind = matches!(
                     subscription.status,
                     SubscriptionStatus::Incomplete
                         | SubscriptionStatus::PastDue
                         | SubscriptionStatus::Unpaid
-                ) {
-                    subscription.status = SubscriptionStatus::Active;
+                );
+                if behind {
+                    subscription.status = match still_overdue {
+                        true => SubscriptionStatus::PastDue,
+                        false => SubscriptionStatus::Active,
+                    };
                 }
             }
             Payment::Failed { hard } => {
@@ -353,7 +380,7 @@ impl CustomerActor {
                     SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid
                 );
                 if automatic && behind && (dunned || subscription.dunning.is_none()) {
-                    let now = self.billing_now()?;
+                    let now = self.settlement_now();
                     self.plan_retry(&mut subscription, invoice, hard, now);
                 }
             }
@@ -374,18 +401,23 @@ impl CustomerActor {
         if let Some(mut invoice) =
             self.services.store.invoice(&self.key.account, &dunning.invoice)?
         {
-            invoice.next_payment_attempt = dunning.next_retry_at;
+            match invoice.collection_method {
+                CollectionMethod::ChargeAutomatically => {
+                    invoice.next_payment_attempt = dunning.next_retry_at;
+                }
+                CollectionMethod::SendInvoice => invoice.next_reminder_at = dunning.next_retry_at,
+            }
             changes.push(Write::Invoice(invoice));
         }
         Ok(())
     }
 
-    /// The subscription's oldest open invoice collected automatically, `paid` aside.
+    /// The subscription's oldest open invoice with no payment under way, `paid` aside.
     fn oldest_unpaid_invoice(
         &self,
         subscription: &Subscription,
         paid: &InvoiceId,
-    ) -> Result<Option<InvoiceId>, ActorError> {
+    ) -> Result<Option<Invoice>, ActorError> {
         let filter = InvoiceFilter {
             customer: Some(subscription.customer.clone()),
             subscription: Some(subscription.id.clone()),
@@ -393,18 +425,17 @@ impl CustomerActor {
         };
         let page =
             self.services.store.invoices(&self.key.account, &filter, UNPAID_SCAN_MAX, None)?;
-        let oldest = page.items.into_iter().rev().find(|invoice| {
-            &invoice.id != paid
-                && invoice.collection_method == CollectionMethod::ChargeAutomatically
-                && !invoice.payment_pending
-                && !invoice.collecting
-        });
-        Ok(oldest.map(|invoice| invoice.id))
+        let oldest =
+            page.items.into_iter().rev().find(|invoice| {
+                &invoice.id != paid && !invoice.payment_pending && !invoice.collecting
+            });
+        Ok(oldest)
     }
 
     /// After a failed payment of `invoice` (its first, or a retry): the next retry at the
-    /// configured day after the first failure; none after a hard decline (until the payment
-    /// method changes); after the last, `billing.dunning.final_action`.
+    /// configured day after the first failure (by M-Pesa: within the local hours); none after
+    /// a hard decline (until the payment method changes); after the last,
+    /// `billing.dunning.final_action`.
     fn plan_retry(
         &self,
         subscription: &mut Subscription,
@@ -412,6 +443,7 @@ impl CustomerActor {
         hard: bool,
         now: i64,
     ) {
+        let by_mpesa = self.pays_by_mpesa(subscription);
         let dunning = subscription.dunning.get_or_insert_with(|| Dunning {
             invoice: invoice.id.clone(),
             first_failed_at: now,
@@ -420,13 +452,27 @@ impl CustomerActor {
         });
         let policy = &self.services.billing.dunning;
         let offset = policy.retry_days.get(dunning.retries as usize);
-        let next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
+        let mut next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
+        if by_mpesa {
+            // An STK Push rings the payer's phone: never at night in the account's time zone.
+            next = next.map(|at| self.services.prompt_hours.next_within(at));
+        }
         dunning.next_retry_at = if hard { None } else { next };
         invoice.next_payment_attempt = dunning.next_retry_at;
         if hard || next.is_some() {
             return;
         }
-        match policy.final_action {
+        self.final_action(subscription, invoice, now);
+    }
+
+    /// After the last retry (or reminder) of `invoice` failed: `billing.dunning.final_action`.
+    pub(super) fn final_action(
+        &self,
+        subscription: &mut Subscription,
+        invoice: &mut Invoice,
+        now: i64,
+    ) {
+        match self.services.billing.dunning.final_action {
             FinalAction::Unpaid => subscription.status = SubscriptionStatus::Unpaid,
             FinalAction::PastDue => {}
             FinalAction::Cancel => {

@@ -4,8 +4,10 @@
 use actix::Message;
 
 use crate::actor::{ActorError, IdempotencyTicket};
+use crate::billing::credit_notes::CreditAsk;
 use crate::domain::{
-    CollectionMethod, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId, Plan, SubscriptionId,
+    CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId, Plan,
+    SubscriptionId,
 };
 use crate::store::Outcome;
 
@@ -234,4 +236,19 @@ impl CustomerUpdate {
             customer.metadata = metadata;
         }
     }
+}
+
+/// `POST /v1/credit_notes`: reverses all or part of one of the customer's finalized invoices.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<CreditNote, ActorError>")]
+pub struct CreateCreditNote {
+    pub invoice: InvoiceId,
+    pub ask: CreditAsk,
+    /// How a paid invoice's credit goes back; none given: all of it to the customer's balance.
+    pub refund_minor: Option<i64>,
+    pub credit_minor: Option<i64>,
+    pub out_of_band_minor: Option<i64>,
+    pub reason: Option<String>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: String,
 }

@@ -5,16 +5,21 @@
 //! - [`renewals`]: what falls due — trial ends, renewals, scheduled cancellations, expiry;
 //! - [`invoices`]: making, finalizing, paying, voiding an invoice, settling it from the
 //!   charge that paid it, and retrying a failed payment (dunning);
-//! - [`entitlements`]: what the customer's subscriptions grant now.
+//! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
+//!   booked against their invoice;
+//! - [`overdue`]: dunning by reminders for invoices paid by hand;
+//! - [`entitlements`]: what the customer's subscriptions and purchases grant now.
 //!
 //! Every step is one atomic change set of the subscription, its invoice and the customer (its
 //! invoice counter and balance), so a renewal is keyed by (subscription, period start): the
 //! period moves only together with its invoice. An invoice is paid by an ordinary charge whose
 //! Idempotency-Key derives from the invoice and the attempt, so no attempt is ever charged twice.
 
+pub mod credit_notes;
 pub mod entitlements;
 pub mod invoices;
 pub mod messages;
+pub mod overdue;
 pub mod preview;
 pub mod proration;
 pub mod renewals;
@@ -41,6 +46,12 @@ impl CustomerActor {
         Ok(clock.frozen_time)
     }
 
+    /// "Now" for a record made while settling what a gateway already did, which must never
+    /// fail: the customer's clock, or the real one when that test clock was deleted.
+    pub(crate) fn settlement_now(&self) -> i64 {
+        self.billing_now().unwrap_or_else(|_| crate::domain::time::now_unix_secs())
+    }
+
     pub(super) fn subscription(&self, id: &SubscriptionId) -> Result<Subscription, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
         state
@@ -64,18 +75,22 @@ impl CustomerActor {
         changes: &mut ChangeSet,
         record: Subscription,
     ) -> Result<(), ActorError> {
-        let state = self.accepting()?;
-        let due_before = match state.subscriptions.iter_mut().find(|old| old.id == record.id) {
-            Some(old) => {
-                let due_before = old.next_due();
-                *old = record.clone();
-                due_before
-            }
-            None => {
-                state.subscriptions.push(record.clone());
-                None
-            }
-        };
+        // Whether a change may start was decided at the start of the turn (`accepting`); a
+        // settlement carries on while the actor stops.
+        let state = self.settling()?;
+        let (due_before, status_before) =
+            match state.subscriptions.iter_mut().find(|old| old.id == record.id) {
+                Some(old) => {
+                    let before = (old.next_due(), Some(old.status.as_str()));
+                    *old = record.clone();
+                    before
+                }
+                None => {
+                    state.subscriptions.push(record.clone());
+                    (None, None)
+                }
+            };
+        crate::metrics::global().move_subscription(status_before, record.status.as_str());
         changes.push(Write::Subscription { record, due_before });
         Ok(())
     }

@@ -88,7 +88,11 @@ impl CustomerActor {
     fn renew(&mut self, mut subscription: Subscription) -> Result<Step, ActorError> {
         let start = subscription.current_period_end;
         let end = subscription.following_period_end();
-        self.invoice_period(&mut subscription, start, end, EventKind::SubscriptionRenewed)
+        let collection = subscription.collection_method.as_str();
+        let step =
+            self.invoice_period(&mut subscription, start, end, EventKind::SubscriptionRenewed)?;
+        crate::metrics::global().count_renewal(collection);
+        Ok(step)
     }
 
     /// The trial is over (at its end, or now when asked): the first paid period starts.
@@ -249,6 +253,9 @@ impl CustomerActor {
             self.put_subscription(&mut changes, subscription)?;
             return Ok(Step::Done { durable: self.commit(changes)?, collect: None });
         };
+        if invoice.collection_method == CollectionMethod::SendInvoice {
+            return self.remind_overdue(subscription, invoice);
+        }
         if invoice.payment_pending || invoice.collecting {
             // An attempt is under way (a payment by hand): its outcome plans what follows.
             dunning.next_retry_at = None;

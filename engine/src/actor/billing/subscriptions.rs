@@ -180,6 +180,7 @@ impl CustomerActor {
             period_invoice: None,
             dunning: None,
             resumes_at: None,
+            access_withdrawn_until: None,
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
@@ -202,7 +203,7 @@ impl CustomerActor {
                 period_end,
                 now,
             };
-            let invoice = self.issue_invoice(&mut changes, &subscription, spec)?;
+            let invoice = self.issue_invoice(&mut changes, &mut subscription, spec)?;
             subscription.period_invoiced_minor = invoice.period_line_amount();
             subscription.period_invoice = Some(invoice.id.clone());
             subscription.latest_invoice = Some(invoice.id.clone());

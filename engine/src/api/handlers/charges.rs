@@ -12,7 +12,8 @@ use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Breakdown, ChargeId, Currency, CustomerId, Metadata, Money, PaymentMethodId,
+    AccountId, Breakdown, ChargeId, Currency, CustomerId, FeatureGrant, Metadata, Money,
+    PaymentMethodId,
 };
 use crate::domain::{ChargeStatus, InvoiceId};
 use crate::rules::Cart;
@@ -30,6 +31,14 @@ struct ChargeInput {
     payment_method: Option<String>,
     description: Option<String>,
     metadata: Option<Metadata>,
+    grants: Option<Vec<GrantInput>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantInput {
+    feature: String,
+    duration_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +62,7 @@ struct ParsedCharge {
     payment_method: Option<String>,
     description: Option<String>,
     metadata: Metadata,
+    grants: Vec<FeatureGrant>,
 }
 
 fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
@@ -97,6 +107,14 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
         payment_method: input.payment_method,
         description: validate::text("description", input.description)?,
         metadata: validate::metadata(input.metadata)?,
+        grants: validate::grants(
+            input
+                .grants
+                .unwrap_or_default()
+                .into_iter()
+                .map(|grant| (grant.feature, grant.duration_days))
+                .collect(),
+        )?,
     })
 }
 
@@ -148,6 +166,7 @@ pub async fn create(
             cause: request.request_id.clone(),
             invoice: None,
             off_session: false,
+            grants: charge.grants,
         };
         let charge = app.registry.send(&key, message).await??;
         Ok(Outcome::Charge(charge))

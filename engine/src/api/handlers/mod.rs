@@ -2,6 +2,7 @@
 //! to the customer's actor (or reads the store) and says what to answer.
 
 pub mod charges;
+pub mod credit_notes;
 pub mod customers;
 pub mod disputes;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod invoices;
 pub mod payment_methods;
 pub mod plans;
 pub mod plugins;
+pub mod receipts;
 pub mod refunds;
 pub mod sandbox;
 pub mod subscriptions;
@@ -22,7 +24,8 @@ use warp::http::StatusCode;
 use super::idempotency::Answer;
 use super::views;
 
-/// What a handler answers: a status and a JSON body (or, for metrics, text).
+/// What a handler answers: a status and a JSON body (or, for metrics, text; for receipts, a
+/// page).
 pub struct Reply {
     pub status: StatusCode,
     pub body: Body,
@@ -34,6 +37,8 @@ pub enum Body {
     /// Encoded already: a handler's view borrows the record it shows.
     Json(Vec<u8>),
     Text(String),
+    /// A whole HTML document, served with a policy that lets nothing on it run.
+    Html(String),
 }
 
 impl Body {
@@ -45,6 +50,10 @@ impl Body {
 impl Reply {
     pub fn ok(body: impl Serialize) -> Reply {
         Reply { status: StatusCode::OK, body: Body::json(&body), replayed: false }
+    }
+
+    pub fn html(page: String) -> Reply {
+        Reply { status: StatusCode::OK, body: Body::Html(page), replayed: false }
     }
 
     pub fn answer(answer: Answer) -> Reply {

@@ -118,14 +118,7 @@ fn features(features: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
         ));
     }
     for feature in &features {
-        let valid = (1..=SKU_LEN_MAX).contains(&feature.len())
-            && feature.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"_-.:".contains(&byte));
-        if !valid {
-            return Err(ApiError::validation(
-                "features",
-                format!("feature `{feature}` is not 1 to {SKU_LEN_MAX} letters, digits, `_-.:`"),
-            ));
-        }
+        validate::feature("features", feature)?;
     }
     Ok(features)
 }
@@ -138,6 +131,7 @@ pub async fn create(
     let plan = parse(app, request)?;
     let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
         app.store.put_plan(account, &plan)?.wait().await?;
+        app.plan_features.written(account, &plan.id);
         let outcome = Outcome::Plan(plan);
         idempotency::record(&app.store, account, ticket, &outcome).await?;
         Ok(outcome)
@@ -226,6 +220,7 @@ pub async fn update(
             plan.metadata = metadata;
         }
         app.store.put_plan(account, &plan)?.wait().await?;
+        app.plan_features.written(account, &plan.id);
         tracing::info!(plan = %plan.id, currency = %currency_code(plan.currency), "plan updated");
         let outcome = Outcome::Plan(plan);
         idempotency::record(&app.store, account, ticket, &outcome).await?;

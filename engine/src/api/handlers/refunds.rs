@@ -47,6 +47,7 @@ pub async fn create(
             reason,
             idempotency: ticket,
             cause: request.request_id.clone(),
+            credit_note: None,
         };
         let refund = app.registry.send(&key, message).await??;
         Ok(Outcome::Refund(refund))

@@ -1,4 +1,4 @@
-//! Subscriptions, invoices, the schedule, plans and test clocks in sled.
+//! Subscriptions, invoices, credit notes, the schedule, plans and test clocks in sled.
 //!
 //! A subscription's schedule entry is derived from its record here, in the same change set, so
 //! the schedule can never miss a subscription that has something due; an entry left behind by
@@ -7,11 +7,13 @@
 use super::{Op, SledStore, TreeId};
 use crate::domain::{
     AccountId, Customer, CustomerId, Invoice, InvoiceId, Plan, PlanId, Subscription,
-    SubscriptionId, TestClock, TestClockId, TestClockStatus,
+    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, TestClockStatus,
 };
-use crate::domain::{Charge, ChargeId};
+use crate::domain::{Charge, ChargeId, CreditNote, CreditNoteId};
 use crate::store::codec::{decode, encode};
-use crate::store::{ChargeFilter, DueEntry, InvoiceFilter, Page, StoreError, keys};
+use crate::store::{
+    ChargeFilter, CreditNoteFilter, DueEntry, InvoiceFilter, Page, StoreError, keys,
+};
 
 pub(super) fn subscription_ops(
     ops: &mut Vec<Op>,
@@ -64,6 +66,21 @@ pub(super) fn invoice_ops(
         true => Op::put(TreeId::Collecting, key, Vec::new()),
         false => Op::remove(TreeId::Collecting, key),
     });
+}
+
+pub(super) fn credit_note_ops(
+    ops: &mut Vec<Op>,
+    account: &AccountId,
+    customer: &CustomerId,
+    note: &CreditNote,
+) {
+    let id = note.id.as_str();
+    ops.push(Op::put(TreeId::CreditNotes, keys::owned(account, customer, id), encode(note)));
+    ops.push(Op::put(
+        TreeId::CreditNoteOwners,
+        keys::by_id(account, id),
+        customer.as_str().as_bytes().to_vec(),
+    ));
 }
 
 /// The entries of `tree` under `prefix`, newest first (ids are time-ordered), below the key of
@@ -214,6 +231,20 @@ impl SledStore {
         self.scan_customer(TreeId::Subscriptions, account, customer)
     }
 
+    pub(super) fn count_subscriptions_by_status(
+        &self,
+    ) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {
+        let mut counts: Vec<(SubscriptionStatus, u64)> = Vec::new();
+        for item in self.tree(TreeId::Subscriptions).iter() {
+            let subscription: Subscription = decode(&item?.1)?;
+            match counts.iter_mut().find(|(status, _)| *status == subscription.status) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((subscription.status, 1)),
+            }
+        }
+        Ok(counts)
+    }
+
     pub(super) fn read_invoice(
         &self,
         account: &AccountId,
@@ -260,6 +291,45 @@ impl SledStore {
             let invoice: Invoice = decode(&item?.1)?;
             Ok(keep(&invoice).then_some(invoice))
         });
+        page(found, limit)
+    }
+
+    pub(super) fn list_credit_notes(
+        &self,
+        account: &AccountId,
+        filter: &CreditNoteFilter,
+        limit: usize,
+        starting_after: Option<&CreditNoteId>,
+    ) -> Result<Page<CreditNote>, StoreError> {
+        let keep = |note: &CreditNote| filter.invoice.as_ref().is_none_or(|id| &note.invoice == id);
+        // An invoice's credit notes are its customer's: one customer's range, not the account's.
+        let owner = match (&filter.customer, &filter.invoice) {
+            (Some(customer), _) => Some(customer.clone()),
+            (None, Some(invoice)) => {
+                match self.owner(TreeId::InvoiceOwners, account, invoice.as_str())? {
+                    Some(customer) => Some(customer),
+                    None => return Ok(Page { items: Vec::new(), has_more: false }),
+                }
+            }
+            (None, None) => None,
+        };
+        let starting_after = starting_after.map(CreditNoteId::as_str);
+        let Some(customer) = &owner else {
+            let found = self
+                .owned_newest_first(TreeId::CreditNoteOwners, account, starting_after)
+                .map(|entry| {
+                    let note: Option<CreditNote> = self.get(TreeId::CreditNotes, &entry?.1)?;
+                    Ok(note.filter(keep))
+                });
+            return page(found, limit);
+        };
+        let prefix = keys::customer_prefix(account, customer);
+        let starting_after = starting_after.map(|id| keys::owned(account, customer, id));
+        let found =
+            newest_first(self.tree(TreeId::CreditNotes), prefix, starting_after).map(|item| {
+                let note: CreditNote = decode(&item?.1)?;
+                Ok(keep(&note).then_some(note))
+            });
         page(found, limit)
     }
 

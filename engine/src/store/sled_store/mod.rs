@@ -29,14 +29,15 @@ use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::{
-    ChangeSet, ChargeFilter, DueEntry, DurableTicket, IdempotencyRecord, IdempotencyState,
-    InsertedEvent, InvoiceFilter, Page, Store, StoreError, Unsettled, Write, keys,
+    ChangeSet, ChargeFilter, CreditNoteFilter, DueEntry, DurableTicket, IdempotencyRecord,
+    IdempotencyState, InsertedEvent, InvoiceFilter, Page, Store, StoreError, Unsettled, Write,
+    keys,
 };
 use crate::domain::{
-    AccountId, Applied, Charge, ChargeId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
-    GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan,
-    PlanId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus, Subscription,
-    SubscriptionId, TestClock, TestClockId,
+    AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
+    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
+    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
+    Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
@@ -83,9 +84,11 @@ enum TreeId {
     Collecting,
     /// The durable schedule: `scope/due/account/customer/subscription` (see [`keys::schedule`]).
     Schedule,
+    CreditNotes,
+    CreditNoteOwners,
 }
 
-const TREE_NAMES: [&str; 24] = [
+const TREE_NAMES: [&str; 26] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -110,6 +113,8 @@ const TREE_NAMES: [&str; 24] = [
     "invoice_owners",
     "collecting_invoices",
     "schedule",
+    "credit_notes",
+    "credit_note_owners",
 ];
 
 pub struct SledStore {
@@ -356,6 +361,7 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 billing::subscription_ops(&mut ops, account, customer, &record, due_before);
             }
             Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
+            Write::CreditNote(note) => billing::credit_note_ops(&mut ops, account, customer, &note),
             Write::Event(event) => {
                 let key = keys::owned(account, customer, event.id.as_str());
                 ops.push(Op::put(TreeId::Events, key, encode(&event)));
@@ -717,6 +723,10 @@ impl Store for SledStore {
         self.customer_subscriptions(account, customer)
     }
 
+    fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {
+        self.count_subscriptions_by_status()
+    }
+
     fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Result<Option<Invoice>, StoreError> {
         self.read_invoice(account, id)
     }
@@ -729,6 +739,34 @@ impl Store for SledStore {
         starting_after: Option<&InvoiceId>,
     ) -> Result<Page<Invoice>, StoreError> {
         self.list_invoices(account, filter, limit, starting_after)
+    }
+
+    fn credit_note(
+        &self,
+        account: &AccountId,
+        id: &CreditNoteId,
+    ) -> Result<Option<CreditNote>, StoreError> {
+        self.owned_by_id(TreeId::CreditNoteOwners, TreeId::CreditNotes, account, id.as_str())
+    }
+
+    fn credit_notes(
+        &self,
+        account: &AccountId,
+        filter: &CreditNoteFilter,
+        limit: usize,
+        starting_after: Option<&CreditNoteId>,
+    ) -> Result<Page<CreditNote>, StoreError> {
+        self.list_credit_notes(account, filter, limit, starting_after)
+    }
+
+    fn invoice_credit_notes(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        invoice: &InvoiceId,
+    ) -> Result<Vec<CreditNote>, StoreError> {
+        let notes: Vec<CreditNote> = self.scan_customer(TreeId::CreditNotes, account, customer)?;
+        Ok(notes.into_iter().filter(|note| &note.invoice == invoice).collect())
     }
 
     fn due(&self, scope: &str, up_to: i64, limit: usize) -> Result<Vec<DueEntry>, StoreError> {

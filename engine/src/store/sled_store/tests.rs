@@ -29,7 +29,9 @@ fn customer() -> Customer {
         currency: None,
         invoice_prefix: "TESTPREF".into(),
         invoices_numbered: 0,
+        credit_notes_numbered: 0,
         test_clock: None,
+        purchases: Vec::new(),
     }
 }
 
@@ -53,6 +55,7 @@ fn charge(customer: &CustomerId) -> Charge {
         next_action: None,
         dispute: None,
         invoice: None,
+        grants: Vec::new(),
     }
 }
 

@@ -1,0 +1,92 @@
+//! `GET /v1/invoices/{id}/receipt`, `GET /v1/charges/{id}/receipt`: the printable receipt of a
+//! paid invoice or a succeeded charge, as an HTML page. Read from the store like the other
+//! GETs (a receipt changes nothing, so no actor is asked); laid out by `billing::receipt`.
+
+use super::Reply;
+use crate::api::App;
+use crate::api::error::ApiError;
+use crate::billing::receipt::{self, ChargeReceipt, InvoiceReceipt};
+use crate::domain::{
+    AccountId, Charge, ChargeId, ChargeStatus, InvoiceId, InvoiceStatus, PaymentMethod,
+};
+
+pub async fn invoice(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
+    let not_found = || ApiError::not_found("invoice", id);
+    let invoice_id = InvoiceId::parse(id).ok_or_else(not_found)?;
+    let invoice = app.store.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
+    if invoice.status != InvoiceStatus::Paid {
+        return Err(ApiError::invalid(
+            "invoice_not_paid",
+            format!(
+                "invoice {id} is {}: a receipt is given only for a paid invoice",
+                invoice.status.as_str()
+            ),
+        ));
+    }
+    let customer = app.store.customer(account, &invoice.customer)?;
+    // The invoice's latest charge paid it, unless nothing had to be charged at all.
+    let charge = match &invoice.charge {
+        Some(charge) => app
+            .store
+            .charge(account, charge)?
+            .filter(|charge| charge.status == ChargeStatus::Succeeded),
+        None => None,
+    };
+    let payment_method = match &charge {
+        Some(charge) => payment_method(app, account, charge)?,
+        None => None,
+    };
+    let page = receipt::invoice_page(
+        &InvoiceReceipt {
+            invoice: &invoice,
+            customer: customer.as_ref(),
+            charge: charge.as_ref(),
+            payment_method: payment_method.as_ref(),
+            reverse_charge: invoice.reverse_charge,
+        },
+        &app.seller,
+    );
+    Ok(Reply::html(page))
+}
+
+pub async fn charge(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
+    let not_found = || ApiError::not_found("charge", id);
+    let charge_id = ChargeId::parse(id).ok_or_else(not_found)?;
+    let charge = app.store.charge(account, &charge_id)?.ok_or_else(not_found)?;
+    if charge.status != ChargeStatus::Succeeded {
+        return Err(ApiError::invalid(
+            "charge_not_succeeded",
+            format!(
+                "charge {id} is {}: a receipt is given only for a succeeded charge",
+                charge.status.as_str()
+            ),
+        ));
+    }
+    let customer = app.store.customer(account, &charge.customer)?;
+    let payment_method = payment_method(app, account, &charge)?;
+    let invoice = match &charge.invoice {
+        Some(invoice) => app.store.invoice(account, invoice)?,
+        None => None,
+    };
+    let page = receipt::charge_page(
+        &ChargeReceipt {
+            charge: &charge,
+            customer: customer.as_ref(),
+            payment_method: payment_method.as_ref(),
+            invoice_number: invoice.as_ref().and_then(|invoice| invoice.number.as_deref()),
+        },
+        &app.seller,
+    );
+    Ok(Reply::html(page))
+}
+
+/// The payment method the charge was made with, while the customer still has it (a detached
+/// one is no longer kept, and its receipt says so).
+fn payment_method(
+    app: &App,
+    account: &AccountId,
+    charge: &Charge,
+) -> Result<Option<PaymentMethod>, ApiError> {
+    let methods = app.store.payment_methods(account, &charge.customer)?;
+    Ok(methods.into_iter().find(|method| method.id == charge.payment_method))
+}
