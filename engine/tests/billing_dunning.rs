@@ -9,8 +9,9 @@
 //! successful charge per period for the rest of the year; that `final_action = "cancel"` cancels
 //! the subscription and writes the invoice off (`uncollectible`) and `"past_due"` leaves it
 //! `past_due` with nothing more planned; that a hard decline (an expired card) is not retried
-//! until the payment method changes; that paying the invoice by hand ends the dunning; and that
-//! `GET /v1/customers/{id}/entitlements` grants a plan's features while the subscription is
+//! until the payment method changes, and that a new payment method of the subscription itself is
+//! tried at once (another customer's is refused); that paying the invoice by hand ends the
+//! dunning; and that `GET /v1/customers/{id}/entitlements` grants a plan's features while the subscription is
 //! trialing or active, and while it is behind on a payment until its grace ends (day 8 with the
 //! defaults: a day past the last retry), present on the grace's last second and absent on the
 //! next, again once paid, never for a canceled subscription nor to another account.
@@ -198,6 +199,29 @@ async fn a_hard_decline_waits_for_a_new_payment_method() {
     d.advance(feb_1 + 10 * DAY + 1).await;
     let paid = d.invoice_of_period(feb_1).await;
     assert_eq!(paid["status"], "paid", "tried at once with the new card: {paid}");
+    assert_eq!(paid["attempt_count"], 2, "{paid}");
+    assert_eq!(d.status().await, "active");
+}
+
+#[tokio::test]
+async fn a_new_payment_method_of_the_subscription_itself_is_tried_at_once() {
+    let engine = Engine::start(Config::default()).await;
+    let (d, feb_1) = declined_in_february(&engine, "pm_card_chargeDeclinedExpiredCard").await;
+    d.advance(feb_1 + 2 * DAY).await;
+    let path = format!("/v1/subscriptions/{}", d.subscription);
+    let (_, anothers) = d.api.customer_with_card("pm_card_visa").await;
+    let refused = d.api.post(&path, &json!({"payment_method": anothers})).await;
+    assert_error(&refused, 400, "payment_method_invalid");
+    assert_eq!(d.invoice_of_period(feb_1).await["attempt_count"], 1, "nothing tried");
+
+    let visa = d.api.add_payment_method(&d.customer, "pm_card_visa").await;
+    let changed = d.api.post(&path, &json!({"payment_method": visa["id"]})).await.ok().clone();
+    assert_eq!(changed["payment_method"], visa["id"], "{changed}");
+    let planned = d.invoice_of_period(feb_1).await;
+    assert_eq!(planned["next_payment_attempt"], feb_1 + 2 * DAY, "tried at once: {planned}");
+    d.advance(feb_1 + 2 * DAY + 1).await;
+    let paid = d.invoice_of_period(feb_1).await;
+    assert_eq!(paid["status"], "paid", "with the subscription's own card: {paid}");
     assert_eq!(paid["attempt_count"], 2, "{paid}");
     assert_eq!(d.status().await, "active");
 }

@@ -99,6 +99,9 @@ pub struct UpdateSubscription {
     pub trial_end: Option<TrialEnd>,
     pub cancel_at_period_end: Option<bool>,
     pub metadata: Option<Metadata>,
+    /// The subscription's own payment method from now on: its open invoices in dunning are
+    /// tried with it at once.
+    pub payment_method: Option<PaymentMethodId>,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: String,
 }

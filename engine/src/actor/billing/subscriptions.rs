@@ -15,7 +15,8 @@ use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::lines::plan_line;
 use crate::domain::{
     BillingReason, Charge, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceStatus, Money, PaymentMethodKind, Subscription, SubscriptionId, SubscriptionStatus,
+    InvoiceStatus, Money, PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionId,
+    SubscriptionStatus,
 };
 use crate::limits::DAYS_UNTIL_DUE_MAX;
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Write};
@@ -334,6 +335,9 @@ impl CustomerActor {
             subscription.cancel_at_period_end = cancel;
             subscription.canceled_at = cancel.then_some(now);
         }
+        if let Some(method) = &message.payment_method {
+            self.use_payment_method(&mut changes, &mut subscription, method, now)?;
+        }
         if message.change.plan.is_some() || message.change.quantity.is_some() {
             if let Some(pending) = &subscription.pending_update {
                 return Err(ActorError::invalid(
@@ -409,6 +413,35 @@ impl CustomerActor {
         self.put_subscription(&mut changes, subscription.clone())?;
         let durable = self.commit(changes)?;
         Ok(Decided { subscription, durable, collect })
+    }
+
+    /// The subscription pays with `method` (one of the customer's) from now on; a new one
+    /// tries its invoice in dunning at once, whatever the earlier decline.
+    fn use_payment_method(
+        &mut self,
+        changes: &mut ChangeSet,
+        subscription: &mut Subscription,
+        method: &PaymentMethodId,
+        now: i64,
+    ) -> Result<(), ActorError> {
+        let state = self.accepting()?;
+        if !state.payment_methods.iter().any(|own| &own.id == method) {
+            return Err(ActorError::invalid(
+                "payment_method_invalid",
+                Some("payment_method"),
+                format!("{method} is not a payment method of customer {}", subscription.customer),
+            ));
+        }
+        if subscription.payment_method.as_ref() == Some(method) {
+            return Ok(());
+        }
+        subscription.payment_method = Some(method.clone());
+        let charged = subscription.collection_method == CollectionMethod::ChargeAutomatically;
+        if let Some(dunning) = subscription.dunning.as_mut().filter(|_| charged) {
+            dunning.next_retry_at = Some(now);
+            self.show_next_retry(changes, dunning)?;
+        }
+        Ok(())
     }
 
     fn cancel(&mut self, message: &CancelSubscription) -> Result<Decided, ActorError> {

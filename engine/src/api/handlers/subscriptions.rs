@@ -58,6 +58,7 @@ struct UpdateInput {
     trial_end: Option<TrialEndInput>,
     cancel_at_period_end: Option<bool>,
     metadata: Option<Metadata>,
+    payment_method: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -253,6 +254,7 @@ pub async fn update(
         trial_end,
         cancel_at_period_end: input.cancel_at_period_end,
         metadata,
+        payment_method: payment_method(input.payment_method)?,
         idempotency: None,
         cause: request.request_id.clone(),
     };
