@@ -158,6 +158,35 @@ impl CustomerActor {
         Ok(note)
     }
 
+    /// The credit note for what a change's credit took off an open invoice (`invoice`, as the
+    /// credit left it): what its `credited_minor` holds beyond the notes already on it.
+    pub(crate) fn note_open_invoice_credit(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &Invoice,
+    ) -> Result<(), ActorError> {
+        let store = &self.services.store;
+        let earlier =
+            store.invoice_credit_notes(&self.key.account, &self.key.customer, &invoice.id)?;
+        let noted: i64 = earlier.iter().map(|note| note.pre_payment_minor).sum();
+        let taken = invoice.credited_minor - noted;
+        if taken <= 0 {
+            return Ok(());
+        }
+        let mut before = invoice.clone();
+        before.credited_minor = noted;
+        before.amount_due_minor += taken;
+        let credit = credit(&before, &earlier, CreditAsk::Total(taken))
+            .map_err(|error| ActorError::invalid("validation_error", None, error.to_string()))?;
+        let allocation = Allocation { pre_payment: taken, refund: 0, credit: 0, out_of_band: 0 };
+        let now = self.settlement_now();
+        let note = self.issue_credit_note(&mut before, credit, &allocation, None, None, now)?;
+        tracing::info!(credit_note = %note.id, invoice = %invoice.id, taken, "credit note for a change's credit");
+        changes.push(Write::Customer(self.settling()?.customer.clone()));
+        changes.push(Write::CreditNote(note));
+        Ok(())
+    }
+
     /// What is left to give back of invoice `id`, tax included, after its credit notes.
     pub(crate) fn invoice_left_to_credit(
         &self,

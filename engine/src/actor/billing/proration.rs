@@ -109,7 +109,7 @@ impl CustomerActor {
         let (lines, credited) =
             self.proration_lines(subscription, &old_plan, &new_plan, quantity, now)?;
         if change.proration_behavior != ProrationBehavior::None {
-            self.write_credited_invoice(changes, subscription, credited);
+            self.write_credited_invoice(changes, subscription, credited)?;
             // From now on the period counts as invoiced at the new plan's price: a later
             // change credits the unused share of that.
             subscription.period_invoiced_minor =
@@ -157,7 +157,7 @@ impl CustomerActor {
     ) -> Result<Option<Invoice>, ActorError> {
         let (lines, end, credited) =
             self.interval_change_lines(subscription, old_plan, new_plan, quantity, now)?;
-        self.write_credited_invoice(changes, subscription, credited);
+        self.write_credited_invoice(changes, subscription, credited)?;
         let spec = InvoiceSpec {
             reason: BillingReason::SubscriptionUpdate,
             tax_behavior: new_plan.tax_behavior,
@@ -370,21 +370,24 @@ impl CustomerActor {
         Ok(Some(TakenCredit { invoice, taken_minor }))
     }
 
-    /// Stores an invoice a credit lowered; one it paid brings a subscription that was behind on
-    /// it back to `active`.
+    /// Stores an invoice a credit lowered, with the credit note that books the credit (VAT law
+    /// asks for one whenever an invoiced amount is given back); one it paid brings a
+    /// subscription that was behind on it back to `active`.
     pub(super) fn write_credited_invoice(
-        &self,
+        &mut self,
         changes: &mut ChangeSet,
         subscription: &mut Subscription,
         invoice: Option<Invoice>,
-    ) {
-        let Some(invoice) = invoice else { return };
+    ) -> Result<(), ActorError> {
+        let Some(invoice) = invoice else { return Ok(()) };
+        self.note_open_invoice_credit(changes, &invoice)?;
         let behind_on_it = subscription.status == SubscriptionStatus::PastDue
             && subscription.latest_invoice.as_ref() == Some(&invoice.id);
         if invoice.status == InvoiceStatus::Paid && behind_on_it {
             subscription.status = SubscriptionStatus::Active;
         }
         changes.push(Write::Invoice(invoice));
+        Ok(())
     }
 
     pub(super) fn check_plan_for(

@@ -466,7 +466,7 @@ impl CustomerActor {
                 let taken = self.credit_open_period_invoice(&subscription, credit, now)?;
                 let credit = credit - taken.as_ref().map_or(0, |taken| taken.taken_minor);
                 let credited = taken.map(|taken| taken.invoice);
-                self.write_credited_invoice(&mut changes, &mut subscription, credited);
+                self.write_credited_invoice(&mut changes, &mut subscription, credited)?;
                 let state = self.accepting()?;
                 state.customer.balance_minor -= credit;
                 changes.push(Write::Customer(state.customer.clone()));
