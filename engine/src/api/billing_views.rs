@@ -117,7 +117,8 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "collection_method": invoice.collection_method.as_str(),
         "due_date": invoice.due_date,
         "charge": invoice.charge.as_ref().map(|id| id.as_str()),
-        "payment_pending": invoice.payment_pending,
+        // An attempt decided but not yet recorded is under way too.
+        "payment_pending": invoice.payment_pending || invoice.collecting,
         "rules": rules.map(|rules| json!({
             "pricing": plugin_ref(&rules.pricing),
             "tax": plugin_ref(&rules.tax),
