@@ -1,6 +1,7 @@
 //! Start-up: open the store, start the gateways and the actors, settle what a crash left
 //! unsettled, then serve the API until SIGTERM or Ctrl-C.
 
+use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::local_hours::LocalHours;
 use crate::billing::plan_features::PlanFeatures;
 use std::collections::HashMap;
@@ -86,6 +87,9 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
 
     let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);
     let plan_features = Arc::new(PlanFeatures::default());
+    let billing = Arc::new(config.billing.clone());
+    let entitlements =
+        Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
     let services = Services {
         store: Arc::clone(&store),
         gateways: gateways.clone(),
@@ -93,9 +97,10 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         reconcile_after: config.reconcile_after(),
         rules: Arc::clone(&rules),
         gateway_policies: policies,
-        billing: Arc::new(config.billing.clone()),
+        billing,
         prompt_hours: prompt_hours(&config),
         plan_features: Arc::clone(&plan_features),
+        entitlements: Arc::clone(&entitlements),
     };
     let registry = Registry::start(services, registry_limits(&config));
     let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
@@ -150,6 +155,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         rules,
         seller: config.billing.seller.clone(),
         plan_features,
+        entitlements,
         upload_max_bytes: usize::try_from(config.rules.upload_max_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(config.server.request_timeout_ms),
         ready: Default::default(),

@@ -41,7 +41,7 @@ pub(super) struct CustomerState {
 
 pub struct CustomerActor {
     pub(super) key: CustomerKey,
-    generation: u64,
+    pub(super) generation: u64,
     pub(super) services: Services,
     registry: Weak<RegistryInner>,
     pub(super) state: Result<CustomerState, StoreError>,
@@ -236,10 +236,13 @@ impl Actor for CustomerActor {
         if self.state.is_err() {
             self.stopping = true;
             ctx.stop();
+            return;
         }
+        self.publish_grant_sources();
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.services.entitlements.withdraw(&self.key, self.generation);
         if let Some(registry) = self.registry.upgrade() {
             registry.remove(&self.key, self.generation);
         }

@@ -57,6 +57,8 @@ pub struct Services {
     pub prompt_hours: crate::billing::local_hours::LocalHours,
     /// What each plan grants, for entitlements answered without a storage read.
     pub plan_features: Arc<crate::billing::plan_features::PlanFeatures>,
+    /// Where actors publish what their customers' entitlements are computed from.
+    pub entitlements: Arc<crate::billing::entitlement_index::EntitlementIndex>,
 }
 
 /// Which customer an actor serves.

@@ -22,6 +22,7 @@ impl CustomerActor {
         customer.purchases.retain(|purchase| purchase.is_current(now));
         customer.purchases.extend(Purchase::granted(&charge.id, &charge.grants, now));
         changes.push(Write::Customer(customer.clone()));
+        self.publish_grant_sources();
         tracing::info!(charge = %charge.id, features = charge.grants.len(), "purchase granted");
         Ok(())
     }
@@ -38,6 +39,7 @@ impl CustomerActor {
         customer.purchases.retain(|purchase| purchase.charge != charge.id);
         if customer.purchases.len() != held {
             changes.push(Write::Customer(customer.clone()));
+            self.publish_grant_sources();
             tracing::info!(charge = %charge.id, "purchase withdrawn");
         }
         if self.services.billing.refund_revokes_access {

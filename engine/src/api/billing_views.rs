@@ -1,5 +1,6 @@
 //! Plans, subscriptions, invoices and test clocks on the wire (API.md, "Billing").
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::billing::entitlements::Grant;
@@ -38,13 +39,22 @@ pub fn test_clock(clock: &TestClock) -> Value {
     })
 }
 
-pub fn entitlement(grant: &Grant) -> Value {
-    json!({
-        "object": "entitlement",
-        "feature": grant.feature,
-        "source": grant.source,
-        "expires_at": grant.expires_at,
-    })
+/// Typed rather than a `json!` value: entitlements are read on every page load of a platform.
+#[derive(Serialize)]
+pub struct EntitlementView<'a> {
+    object: &'static str,
+    feature: &'a str,
+    source: &'a str,
+    expires_at: Option<i64>,
+}
+
+pub fn entitlement(grant: &Grant) -> EntitlementView<'_> {
+    EntitlementView {
+        object: "entitlement",
+        feature: &grant.feature,
+        source: &grant.source,
+        expires_at: grant.expires_at,
+    }
 }
 
 pub fn subscription(subscription: &Subscription) -> Value {

@@ -55,6 +55,8 @@ pub struct App {
     pub seller: crate::config::SellerConfig,
     /// What each plan grants, as entitlements read it: told of every plan update.
     pub plan_features: Arc<crate::billing::plan_features::PlanFeatures>,
+    /// What resident customers' entitlements are computed from, as their actors publish it.
+    pub entitlements: Arc<crate::billing::entitlement_index::EntitlementIndex>,
     /// Largest rule upload (`rules.upload_max_bytes`).
     pub upload_max_bytes: usize,
     pub request_timeout: Duration,

@@ -319,6 +319,7 @@ impl Handler<CreateCreditNote> for CustomerActor {
         };
         if let Ok(state) = self.settling() {
             state.customer = customer_before;
+            self.publish_grant_sources();
         }
         Box::pin(fut::ready(Err(refused)))
     }

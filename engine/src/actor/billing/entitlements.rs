@@ -1,15 +1,33 @@
 //! `GET /v1/customers/{id}/entitlements`: the grants of the customer's subscriptions and
 //! purchases as they stand in the actor, at the customer's now (its test clock's, if it has
-//! one), with the plans' features from memory.
-
-use std::sync::Arc;
+//! one), with the plans' features from memory. The API answers from what the actor publishes
+//! ([`EntitlementIndex`]) and asks the actor only when nothing is published.
+//!
+//! [`EntitlementIndex`]: crate::billing::entitlement_index::EntitlementIndex
 
 use actix::{Context, Handler};
 
 use super::messages::CustomerEntitlements;
 use crate::actor::{ActorError, CustomerActor};
-use crate::billing::entitlements::{Grant, grants};
-use crate::domain::Subscription;
+use crate::billing::entitlement_index::GrantSources;
+use crate::billing::entitlements::Grant;
+
+impl CustomerActor {
+    /// Publishes what the customer's grants are computed from, after a change of them. A
+    /// customer on a test clock is not published: its "now" is its clock's, which the actor
+    /// reads.
+    pub(crate) fn publish_grant_sources(&self) {
+        let Ok(state) = &self.state else { return };
+        if state.customer.test_clock.is_some() {
+            return;
+        }
+        let sources = GrantSources {
+            subscriptions: state.subscriptions.clone(),
+            purchases: state.customer.purchases.clone(),
+        };
+        self.services.entitlements.publish(&self.key, self.generation, sources);
+    }
+}
 
 impl Handler<CustomerEntitlements> for CustomerActor {
     type Result = Result<Vec<Grant>, ActorError>;
@@ -17,20 +35,8 @@ impl Handler<CustomerEntitlements> for CustomerActor {
     fn handle(&mut self, _: CustomerEntitlements, _: &mut Context<Self>) -> Self::Result {
         let now = self.billing_now()?;
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
-        let (store, account) = (self.services.store.as_ref(), &self.key.account);
-        // A plan that cannot be read grants nothing rather than failing the whole answer.
-        let features_of = |subscription: &Subscription| match self.services.plan_features.get(
-            store,
-            account,
-            &subscription.plan,
-        ) {
-            Ok(features) => features,
-            Err(error) => {
-                tracing::error!(subscription = %subscription.id, %error, "plan unreadable for entitlements");
-                Arc::from([])
-            }
-        };
-        let purchases = &state.customer.purchases;
-        Ok(grants(&state.subscriptions, purchases, features_of, now, &self.services.billing))
+        let store = self.services.store.as_ref();
+        let (subscriptions, purchases) = (&state.subscriptions, &state.customer.purchases);
+        Ok(self.services.entitlements.compute(store, &self.key, subscriptions, purchases, now))
     }
 }

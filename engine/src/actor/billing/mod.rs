@@ -91,6 +91,7 @@ impl CustomerActor {
                 }
             };
         crate::metrics::global().move_subscription(status_before, record.status.as_str());
+        self.publish_grant_sources();
         changes.push(Write::Subscription { record, due_before });
         Ok(())
     }
