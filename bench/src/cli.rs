@@ -8,10 +8,11 @@ use clap::Parser;
 use crate::engine_process::engine_binary;
 use crate::error::BenchError;
 use crate::limits::{
-    CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX, FIND_MAX_START_RATE_PER_SEC,
-    IN_FLIGHT_MAX_DEFAULT, OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX,
-    RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT, REPLAY_KEYS_MAX, REQUEST_TIMEOUT_MS_DEFAULT,
-    RUN_SECS_MAX, SUBSCRIPTIONS_DEFAULT, SUBSCRIPTIONS_MAX,
+    CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX,
+    ENTITLEMENTS_CUSTOMERS_DEFAULT, FIND_MAX_START_RATE_PER_SEC, IN_FLIGHT_MAX_DEFAULT,
+    OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX, RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT,
+    REPLAY_KEYS_MAX, REQUEST_TIMEOUT_MS_DEFAULT, RUN_SECS_MAX, SUBSCRIPTIONS_DEFAULT,
+    SUBSCRIPTIONS_MAX,
 };
 use crate::load::LoadMode;
 use crate::plan::{LoadPlan, Plan, Scenario, TargetPlan};
@@ -53,8 +54,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub kassa_bin: Option<PathBuf>,
 
-    /// Customers created before the load [default: 1000; 10 for charge-hot]. For `renewals`:
-    /// the real-time customers (not on the clock) of the ordinary charges.
+    /// Customers created before the load [default: 1000; 10 for charge-hot; 10000 for
+    /// entitlements, each with a subscription]. For `renewals`: the real-time customers (not on
+    /// the clock) of the ordinary charges.
     #[arg(long)]
     pub customers: Option<usize>,
     /// `renewals`: subscriptions made on the test clock, then renewed at once.
@@ -122,6 +124,7 @@ impl Cli {
         let usage = |message: String| Err(BenchError::Usage(message));
         let customers = self.customers.unwrap_or(match self.scenario {
             Scenario::ChargeHot => HOT_CUSTOMERS,
+            Scenario::Entitlements => ENTITLEMENTS_CUSTOMERS_DEFAULT,
             // `webhooks` creates none: its count sizes the ceiling's load only.
             Scenario::Charge
             | Scenario::ChargePriced
@@ -398,6 +401,28 @@ mod tests {
         assert!(plan(&["renewals", "--subscriptions", "2000000"]).is_err());
         assert!(plan(&["renewals", "--find-max"]).is_err());
         assert!(plan(&["renewals", "--url", "http://127.0.0.1:8080"]).is_err(), "needs --key");
+    }
+
+    #[test]
+    fn entitlements_read_10_000_subscribed_customers_in_the_usual_closed_loop() {
+        let defaults = plan(&["entitlements"]).unwrap();
+        assert_eq!(defaults.scenario, Scenario::Entitlements);
+        assert_eq!(defaults.customers, 10_000);
+        assert!(defaults.ceiling, "the target is a share of the ceiling");
+        assert!(matches!(defaults.target, TargetPlan::Spawn { .. }));
+        let LoadRun::Fixed(config) = defaults.load_run() else { panic!("a fixed load") };
+        assert_eq!(config.mode, LoadMode::Closed { connections: 64 });
+        assert_eq!(config.duration.as_secs(), 30);
+        assert_eq!(config.warmup.as_secs(), 5);
+        assert!(defaults.out_dir.to_string_lossy().contains("entitlements-"));
+
+        let small = plan(&["entitlements", "--customers", "200", "--connections", "8"]).unwrap();
+        assert_eq!(small.customers, 200);
+        assert!(matches!(
+            plan(&["entitlements", "--find-max"]).unwrap().load_run(),
+            LoadRun::FindMax(_)
+        ));
+        assert!(plan(&["entitlements", "--customers", "0"]).is_err());
     }
 
     #[test]

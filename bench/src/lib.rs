@@ -12,6 +12,8 @@
 //! - `engine_process`: `--spawn`, the engine as a child process.
 //! - `ceiling`: the plain warp route served by this process.
 //! - `setup`, `workload`: what each scenario creates first, then sends and expects.
+//! - `entitlements`: the `entitlements` scenario's setup, a plan with features and a subscription
+//!   for each customer (its reads and their checks are a workload).
 //! - `applied`: after `webhooks`, whether the engine applied the events it acknowledged.
 //! - `renewals`: the `renewals` scenario end to end: subscriptions on a test clock, the renewal
 //!   burst with ordinary charges beside it, and the check of every invoice and ledger entry.
@@ -29,6 +31,7 @@ pub mod ceiling;
 pub mod cli;
 pub mod client;
 pub mod engine_process;
+pub mod entitlements;
 pub mod error;
 pub mod limits;
 pub mod load;

@@ -33,6 +33,9 @@ pub enum Scenario {
     /// period end at once; renewals/s, and the latency of ordinary charges (--rate, 100/s) during
     /// the burst against before it. Afterwards every invoice and sandbox ledger entry is checked.
     Renewals,
+    /// `GET /v1/customers/{id}/entitlements` in turn over --customers (10 000), each with an
+    /// active subscription to one plan with features; one answer in 64 is checked in full.
+    Entitlements,
 }
 
 impl Scenario {
@@ -45,6 +48,7 @@ impl Scenario {
             Scenario::ChargePriced => "charge-priced",
             Scenario::Webhooks => "webhooks",
             Scenario::Renewals => "renewals",
+            Scenario::Entitlements => "entitlements",
         }
     }
 
@@ -106,6 +110,7 @@ pub enum LoadRun {
 pub struct Plan {
     pub scenario: Scenario,
     pub target: TargetPlan,
+    /// For `entitlements`: the customers with a subscription, whose entitlements are read.
     pub customers: usize,
     pub replay_keys: usize,
     /// `renewals` only: subscriptions on the test clock.

@@ -10,6 +10,10 @@
 //! `webhooks` sends its load without the API key (Stripe has none), and once it ends reads
 //! `GET /v1/events` with the key to see whether the engine applied what it acknowledged.
 //!
+//! `entitlements` makes a plan with features and subscribes every customer to it, then reads the
+//! customers' entitlements under the ceiling-then-engine load of the other scenarios; a sample of
+//! the answers is checked in full while the load runs.
+//!
 //! `renewals` runs its own course (`renewals::run`): no ceiling; setup on a test clock, ordinary
 //! charges before and during the renewal burst, then the verification.
 
@@ -21,19 +25,22 @@ use tokio::time::Instant;
 use crate::applied;
 use crate::ceiling::{self, CeilingServer};
 use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
+use crate::entitlements;
 use crate::error::BenchError;
 use crate::load::{self, LoadConfig, find_max};
 use crate::plan::{LoadRun, Plan, Scenario, TargetPlan};
 use crate::renewals;
+use crate::report::entitlements::EntitlementsData;
 use crate::report::{
-    self, BenchResult, Machine, Ratios, RenewalsSummary, SetupSummary, SideResult, WebhookSummary,
+    self, BenchResult, EntitlementsSummary, Machine, Ratios, RenewalsSummary, SetupSummary,
+    SideResult, WebhookSummary,
 };
 use crate::setup::{self, Caller};
 use crate::stats::{RunStats, series};
 use crate::target::Endpoint;
 use crate::workload::{
-    CUSTOMER_COUNTRY, ChargeWorkload, KnownCharges, MixedWorkload, PricedChargeWorkload,
-    ReplayWorkload, WebhookWorkload, Workload, taxable_customer_body,
+    CUSTOMER_COUNTRY, ChargeWorkload, EntitlementsWorkload, KnownCharges, MixedWorkload,
+    PricedChargeWorkload, ReplayWorkload, WebhookWorkload, Workload, taxable_customer_body,
 };
 
 /// The engine's charge route, for `charge`, `charge-hot` and both sides of `charge-priced`.
@@ -69,6 +76,7 @@ struct Measured {
     engine: SideResult,
     webhooks: Option<WebhookSummary>,
     renewals: Option<RenewalsSummary>,
+    entitlements: Option<EntitlementsSummary>,
 }
 
 pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError> {
@@ -86,7 +94,8 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
     measured.engine.engine_log_problems = target.process.as_ref().map(EngineProcess::log_problems);
     drop(target);
 
-    let Measured { setup, ceiling, plain_amount, engine, webhooks, renewals } = measured;
+    let Measured { setup, ceiling, plain_amount, engine, webhooks, renewals, entitlements } =
+        measured;
     let ratio = ceiling.as_ref().map(|ceiling| Ratios::between(&engine, ceiling));
     let ratio_to_plain_amount =
         plain_amount.as_ref().map(|plain_amount| Ratios::between(&engine, plain_amount));
@@ -105,6 +114,7 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
         ratio_to_plain_amount,
         webhooks,
         renewals,
+        entitlements,
     };
     report::write(&plan.out_dir, &result)?;
     Ok(result)
@@ -131,7 +141,21 @@ async fn measure_load(plan: &Plan, target: &Target) -> Result<Measured, BenchErr
         Scenario::Webhooks => Some(summarize_webhooks(plan, &target.endpoint, &engine).await),
         _ => None,
     };
-    Ok(Measured { setup: prepared.setup, ceiling, plain_amount, engine, webhooks, renewals: None })
+    let entitlements = match &*workload {
+        Workload::Entitlements(workload) => {
+            Some(summarize_entitlements(plan, workload, &engine, ceiling.as_ref()))
+        }
+        _ => None,
+    };
+    Ok(Measured {
+        setup: prepared.setup,
+        ceiling,
+        plain_amount,
+        engine,
+        webhooks,
+        renewals: None,
+        entitlements,
+    })
 }
 
 /// `renewals`: the renewal burst with ordinary charges beside it, then the verification.
@@ -144,6 +168,7 @@ async fn measure_renewals(plan: &Plan, endpoint: &Endpoint) -> Result<Measured, 
         engine: run.burst,
         webhooks: None,
         renewals: Some(run.summary),
+        entitlements: None,
     })
 }
 
@@ -172,6 +197,7 @@ fn open_target(plan: &Plan) -> Result<Target, BenchError> {
 async fn prepare(plan: &Plan, target: &Target) -> Result<Prepared, BenchError> {
     match plan.scenario {
         Scenario::Webhooks => prepare_webhooks(plan, target),
+        Scenario::Entitlements => prepare_entitlements(plan, &target.endpoint).await,
         _ => prepare_api(plan, &target.endpoint).await,
     }
 }
@@ -222,6 +248,7 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
         }
         Scenario::Webhooks => unreachable!("prepare_webhooks makes the webhooks' load"),
         Scenario::Renewals => unreachable!("renewals::run sets its scenario up"),
+        Scenario::Entitlements => unreachable!("prepare_entitlements makes the subscriptions"),
         Scenario::Replay => {
             eprintln!("setup: {} charges with keys, to replay", plan.replay_keys);
             let made = caller.make_charges(&customers, plan.replay_keys).await?;
@@ -234,6 +261,44 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
     eprintln!("setup: done in {secs:.1} s");
     let setup = SetupSummary { customers: plan.customers, charges, secs };
     Ok(Prepared { endpoint: endpoint.clone(), workload, plain_amount, setup })
+}
+
+/// A plan with features, and `--customers` customers each with an active subscription to it.
+async fn prepare_entitlements(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, BenchError> {
+    let started = Instant::now();
+    let caller = Caller::new(endpoint, plan.request_timeout());
+    let fleet = entitlements::set_up(&caller, plan.customers).await?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "setup: {} subscriptions in {secs:.1} s ({:.0}/s)",
+        fleet.subscribers.len(),
+        fleet.subscribers.len() as f64 / secs.max(f64::MIN_POSITIVE)
+    );
+    // Each subscription charged its first invoice.
+    let setup = SetupSummary { customers: plan.customers, charges: plan.customers, secs };
+    Ok(Prepared {
+        endpoint: endpoint.clone(),
+        workload: Workload::Entitlements(EntitlementsWorkload::new(fleet)),
+        plain_amount: None,
+        setup,
+    })
+}
+
+/// The entitlements' summary, once the engine's side is measured: the checked answers, and the
+/// target as a share of the ceiling.
+fn summarize_entitlements(
+    plan: &Plan,
+    workload: &EntitlementsWorkload,
+    engine: &SideResult,
+    ceiling: Option<&SideResult>,
+) -> EntitlementsSummary {
+    let data = EntitlementsData {
+        plan: workload.plan_id().to_owned(),
+        features: workload.features().to_vec(),
+        subscribers: workload.subscriber_count(),
+    };
+    let to_ceiling = ceiling.map(|ceiling| Ratios::between(engine, ceiling));
+    EntitlementsSummary::new(data, workload.checks(), &plan.load, to_ceiling.as_ref())
 }
 
 /// The same client and load against the plain warp route, served by this process.

@@ -73,6 +73,17 @@ pub fn page(result: &BenchResult) -> String {
              events/s.</p>",
         );
     }
+    if let Some(entitlements) = &result.entitlements {
+        html.push_str("<h2>Entitlements</h2><ul>");
+        for line in entitlements.lines() {
+            let _ = write!(html, "<li>{}</li>", escape(&line));
+        }
+        html.push_str(
+            "</ul><p class=\"note\">The engine side reads <code>GET \
+             /v1/customers/{id}/entitlements</code>, customers in turn; the ceiling gets the \
+             <code>charge</code> request shape, as in every scenario.</p>",
+        );
+    }
     errors_table(&mut html, result);
     for (label, side) in sides(result) {
         if let Some(outcome) = side.and_then(|side| side.find_max.as_ref()) {

@@ -16,7 +16,11 @@
 //! `renewals` compares the engine with itself too, and has no ceiling: ordinary charges during the
 //! renewal burst over the same charges in a baseline window before it. It adds the setup rate,
 //! renewals/s, the verification and its target's verdict (`renewals.rs`).
+//!
+//! `entitlements` adds the data set read, the answers checked in full (and any that were wrong)
+//! and issue 16's target, a share of the ceiling, as met or missed (`entitlements.rs`).
 
+pub mod entitlements;
 pub mod format;
 mod html;
 mod plots;
@@ -34,6 +38,7 @@ use crate::load::find_max::FindMaxOutcome;
 use crate::plan::Plan;
 use crate::stats::RunStats;
 
+pub use entitlements::EntitlementsSummary;
 pub use renewals::RenewalsSummary;
 pub use table::summary_table;
 pub use webhooks::WebhookSummary;
@@ -64,6 +69,9 @@ pub struct BenchResult {
     /// `renewals` only; `engine` is then the ordinary charges during the renewal burst.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renewals: Option<RenewalsSummary>,
+    /// `entitlements` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entitlements: Option<EntitlementsSummary>,
 }
 
 /// The engine's side measured beside `engine` as its yardstick: plain-amount charges for
@@ -115,9 +123,11 @@ impl BenchResult {
     }
 
     /// Whether a check of the run failed, which makes `kassa-bench` exit non-zero once the
-    /// results are written: the renewals' verification found mismatches.
+    /// results are written: the renewals' verification found mismatches, or an entitlements
+    /// answer read in full was not the expected list.
     pub fn check_failed(&self) -> bool {
         self.renewals.as_ref().is_some_and(|renewals| !renewals.verification.passed())
+            || self.entitlements.as_ref().is_some_and(|entitlements| !entitlements.passed())
     }
 }
 

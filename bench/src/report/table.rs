@@ -116,6 +116,9 @@ pub fn summary_table(result: &BenchResult) -> String {
     for line in result.renewals.iter().flat_map(|renewals| renewals.lines(&result.engine)) {
         let _ = writeln!(text, "{line}");
     }
+    for line in result.entitlements.iter().flat_map(|entitlements| entitlements.lines()) {
+        let _ = writeln!(text, "{line}");
+    }
     if let Some(problems) = result.engine.engine_log_problems.filter(|problems| *problems > 0) {
         let _ = writeln!(text, "the engine logged {problems} warning/error lines (see engine.log)");
     }
@@ -214,6 +217,7 @@ mod tests {
             engine,
             webhooks: None,
             renewals: None,
+            entitlements: None,
         }
     }
 

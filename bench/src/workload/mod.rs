@@ -10,8 +10,11 @@
 //!   rules; the same run measures plain-amount charges (a `charge` workload) beside it.
 //! - `webhooks`: signed Stripe events to `POST /v1/webhooks/stripe`, with re-sends and
 //!   out-of-order pairs, each answer checked for the `duplicate` flag it must carry.
+//! - `entitlements`: `GET /v1/customers/{id}/entitlements` in turn over subscribed customers, a
+//!   random sample of the answers checked against the plan's features and the subscription.
 
 mod charge;
+mod entitlements;
 mod keys;
 mod mixed;
 mod priced;
@@ -22,6 +25,9 @@ use rand::rngs::SmallRng;
 use serde::Deserialize;
 
 pub use charge::{AMOUNT_MINOR_RANGE, ChargeWorkload};
+pub use entitlements::{
+    ENTITLEMENTS_MISMATCH, EntitlementChecks, EntitlementsFleet, EntitlementsWorkload, Subscriber,
+};
 pub use keys::KeySource;
 pub use mixed::{KnownCharges, MixedWorkload};
 pub use priced::{CUSTOMER_COUNTRY, PricedChargeWorkload, taxable_customer_body};
@@ -48,6 +54,10 @@ pub const KIND_EVENT_PAIR_NEWER: Kind = "event_pair_newer";
 pub const KIND_EVENT_PAIR_OLDER: Kind = "event_pair_older";
 /// A re-send of an acknowledged event, expected to be answered as a duplicate.
 pub const KIND_EVENT_DUPLICATE: Kind = "event_duplicate";
+/// A read of a customer's entitlements, judged on its status.
+pub const KIND_ENTITLEMENTS: Kind = "entitlements";
+/// A read of a customer's entitlements whose answer is checked in full.
+pub const KIND_ENTITLEMENTS_CHECKED: Kind = "entitlements_checked";
 
 /// One request to send, and what it is.
 #[derive(Debug, Clone)]
@@ -71,6 +81,7 @@ pub enum Workload {
     Mixed(MixedWorkload),
     Replay(ReplayWorkload),
     Webhooks(WebhookWorkload),
+    Entitlements(EntitlementsWorkload),
 }
 
 impl Workload {
@@ -81,6 +92,7 @@ impl Workload {
             Workload::Mixed(workload) => workload.plan(rng),
             Workload::Replay(workload) => workload.plan(rng),
             Workload::Webhooks(workload) => workload.plan(rng),
+            Workload::Entitlements(workload) => workload.plan(rng),
         }
     }
 
@@ -91,6 +103,7 @@ impl Workload {
             Workload::Mixed(workload) => workload.judge(planned, answer),
             Workload::Replay(_) => replay::judge(answer),
             Workload::Webhooks(workload) => workload.judge(planned, answer),
+            Workload::Entitlements(workload) => workload.judge(planned, answer),
         }
     }
 }
