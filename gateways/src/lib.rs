@@ -133,6 +133,14 @@ pub struct CustomerRef {
     pub name: Option<String>,
 }
 
+impl CustomerRef {
+    /// The engine account in [`CustomerRef::id`] (empty when the id names none): the merchant,
+    /// for a processor that keeps merchants apart (the sandbox's ledger).
+    pub fn account(&self) -> &str {
+        self.id.split_once('/').map_or("", |(account, _)| account)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
     Succeeded {

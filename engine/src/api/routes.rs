@@ -130,7 +130,9 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
                 (&Method::GET, ["refunds", id]) => refunds::retrieve(app, account, id).await,
                 (&Method::GET, ["events"]) => events::list(app, request, account).await,
                 (&Method::GET, ["disputes", id]) => disputes::retrieve(app, account, id).await,
-                (&Method::GET, ["sandbox", "ledger"]) => sandbox::ledger(app, request).await,
+                (&Method::GET, ["sandbox", "ledger"]) => {
+                    sandbox::ledger(app, request, account).await
+                }
                 (&Method::GET, ["plugins"]) => plugins::list(app, account).await,
                 (&Method::PUT, ["plugins", kind]) => {
                     plugins::upload(app, request, account, kind).await

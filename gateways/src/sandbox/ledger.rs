@@ -12,9 +12,10 @@
 //!   record, so `retrieve` finds it (a pointer whose refund never landed means nothing moved);
 //! - `sandbox_refused_refunds`: refunds the processor refused, by key, so a retry gets the same
 //!   answer;
-//! - `sandbox_entries`: each reference's ULID → the reference and its charge key, written before
-//!   the charge record names it, so the listing is a range scan newest first (an entry whose
-//!   record never landed is skipped).
+//! - `sandbox_account_entries`: per merchant account, each reference's ULID → the reference and
+//!   its charge key, written before the charge record names it, so an account's listing is a
+//!   range scan newest first over its own entries only (an entry whose record never landed is
+//!   skipped).
 
 use std::sync::{Arc, Mutex};
 
@@ -63,6 +64,10 @@ pub struct LedgerEntry {
 struct ChargeRecord {
     attempt: AttemptRecord,
     refunds: Vec<AttemptRecord>,
+    /// The merchant account the charge was made for. Records from before it was kept have
+    /// none: no account's listing shows them (they still answer `retrieve`).
+    #[serde(default)]
+    account: Option<String>,
 }
 
 impl ChargeRecord {
@@ -97,8 +102,15 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError>
 
 /// What a new attempt does to the ledger, decided before the transaction runs.
 pub enum NewAttempt {
-    Charge { record: AttemptRecord },
-    Refund { record: AttemptRecord, charge_reference: String },
+    /// `account`: the merchant account it is made for, whose ledger listing shows it.
+    Charge {
+        record: AttemptRecord,
+        account: String,
+    },
+    Refund {
+        record: AttemptRecord,
+        charge_reference: String,
+    },
 }
 
 #[derive(Clone)]
@@ -122,39 +134,58 @@ impl Ledger {
             references: open("sandbox_references")?,
             refunds: open("sandbox_refunds")?,
             refused_refunds: open("sandbox_refused_refunds")?,
-            entries: open("sandbox_entries")?,
+            entries: open("sandbox_account_entries")?,
             refund_lock: Arc::default(),
             durability,
             ids: Arc::new(reference_ids::Ids::default()),
         };
         ledger.index_earlier_entries()?;
+        // The listing's index before entries were kept per account, rebuilt above.
+        db.drop_tree("sandbox_entries").map_err(storage)?;
         Ok(ledger)
     }
 
-    /// Ledgers written before the entry index get it built once, from their charge records.
+    /// Ledgers written before the per-account index get it built once, from their charge
+    /// records; records that name no account are left out of every listing.
     fn index_earlier_entries(&self) -> Result<(), GatewayError> {
         if !self.entries.is_empty() || self.charges.is_empty() {
             return Ok(());
         }
+        let mut unattributed = 0_usize;
         for item in self.charges.iter() {
             let (key, bytes) = item.map_err(storage)?;
             let charge: ChargeRecord = decode(&bytes)?;
             let key = String::from_utf8_lossy(&key);
+            let Some(account) = &charge.account else {
+                unattributed += 1;
+                continue;
+            };
             if let Some(reference) = charge.reference() {
-                self.index_entry(reference, &key)?;
+                self.index_entry(account, reference, &key)?;
             }
             for refund in &charge.refunds {
                 if let AttemptResult::Refunded { reference } = &refund.result {
-                    self.index_entry(reference, &key)?;
+                    self.index_entry(account, reference, &key)?;
                 }
             }
+        }
+        if unattributed > 0 {
+            tracing::warn!(
+                unattributed,
+                "sandbox charges from before the ledger kept accounts are not listed"
+            );
         }
         Ok(())
     }
 
-    fn index_entry(&self, reference: &str, charge_key: &str) -> Result<(), GatewayError> {
+    fn index_entry(
+        &self,
+        account: &str,
+        reference: &str,
+        charge_key: &str,
+    ) -> Result<(), GatewayError> {
         let value = encode(&(reference, charge_key));
-        self.entries.insert(entry_key(reference), value).map_err(storage)?;
+        self.entries.insert(entry_key(account, reference), value).map_err(storage)?;
         Ok(())
     }
 
@@ -177,7 +208,7 @@ impl Ledger {
     /// on disk afterwards, durably. Concurrent calls with one key agree on a single record.
     pub async fn record(&self, attempt: NewAttempt) -> Result<AttemptRecord, GatewayError> {
         let stored = match attempt {
-            NewAttempt::Charge { record } => self.record_charge(record)?,
+            NewAttempt::Charge { record, account } => self.record_charge(record, account)?,
             NewAttempt::Refund { record, charge_reference } => {
                 let _one_at_a_time =
                     self.refund_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -188,16 +219,21 @@ impl Ledger {
         Ok(stored)
     }
 
-    /// Ledger entries, newest first, after the entry `starting_after` (a gateway reference). A
-    /// development ledger: each page is derived from all charge records.
+    /// `account`'s ledger entries, newest first, after the entry `starting_after` (a gateway
+    /// reference): a range of its own index entries, each looked up in its charge record.
     pub fn list(
         &self,
+        account: &str,
         limit: usize,
         starting_after: Option<&str>,
     ) -> Result<(Vec<LedgerEntry>, bool), GatewayError> {
-        let upper = starting_after.map(entry_key).unwrap_or(&[0xff]);
+        let lower = account_prefix(account);
+        let upper = match starting_after {
+            Some(reference) => entry_key(account, reference),
+            None => prefix_end(&lower),
+        };
         let mut entries = Vec::with_capacity(limit.min(100));
-        for item in self.entries.range(..upper).rev() {
+        for item in self.entries.range(lower..upper).rev() {
             let (_, bytes) = item.map_err(storage)?;
             let (reference, charge_key): (String, String) = decode(&bytes)?;
             let Some(found) = self.entry_of(&reference, &charge_key)? else { continue };
@@ -232,15 +268,19 @@ impl Ledger {
         }
     }
 
-    fn record_charge(&self, attempt: AttemptRecord) -> Result<AttemptRecord, GatewayError> {
+    fn record_charge(
+        &self,
+        attempt: AttemptRecord,
+        account: String,
+    ) -> Result<AttemptRecord, GatewayError> {
         let key = attempt.idempotency_key.clone();
         if let Some(existing) = self.charge(&key)? {
             return Ok(existing.attempt);
         }
-        let record = ChargeRecord { attempt, refunds: Vec::new() };
-        if let Some(reference) = record.reference() {
+        let record = ChargeRecord { attempt, refunds: Vec::new(), account: Some(account) };
+        if let (Some(reference), Some(account)) = (record.reference(), &record.account) {
             self.references.insert(reference, key.as_bytes()).map_err(storage)?;
-            self.index_entry(reference, &key)?;
+            self.index_entry(account, reference, &key)?;
         }
         let swapped = self
             .charges
@@ -288,8 +328,10 @@ impl Ledger {
             return refused("refund exceeds what is left of the charge");
         }
         self.refunds.insert(key.as_bytes(), charge_key.as_bytes()).map_err(storage)?;
-        if let AttemptResult::Refunded { reference } = &attempt.result {
-            self.index_entry(reference, &charge_key)?;
+        if let (AttemptResult::Refunded { reference }, Some(account)) =
+            (&attempt.result, &charge.account)
+        {
+            self.index_entry(account, reference, &charge_key)?;
         }
         charge.refunds.push(attempt.clone());
         self.charges.insert(charge_key.as_bytes(), encode(&charge)).map_err(storage)?;
@@ -311,10 +353,25 @@ impl Ledger {
     }
 }
 
-/// A reference is a prefix and a 26-character ULID; the ULID alone orders the ledger.
-fn entry_key(reference: &str) -> &[u8] {
+/// An account's entries sit together, each under the account and its reference's ULID.
+fn account_prefix(account: &str) -> Vec<u8> {
+    // Account ids hold no NUL: no account's prefix is the start of another's.
+    [account.as_bytes(), b"\0"].concat()
+}
+
+/// Just past every key that starts with `prefix` (which ends in NUL, so never all 0xff).
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+/// A reference is a prefix and a 26-character ULID; the ULID alone orders an account's entries.
+fn entry_key(account: &str, reference: &str) -> Vec<u8> {
     let bytes = reference.as_bytes();
-    &bytes[bytes.len().saturating_sub(26)..]
+    [account_prefix(account).as_slice(), &bytes[bytes.len().saturating_sub(26)..]].concat()
 }
 
 fn entry(record: &AttemptRecord, reference: &str, kind: EntryKind) -> LedgerEntry {

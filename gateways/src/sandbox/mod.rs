@@ -12,8 +12,8 @@ use cards::Behaviour;
 use ledger::{AttemptRecord, AttemptResult, Ledger, NewAttempt};
 
 use crate::{
-    Attempt, AttemptKind, CardDetails, ChargeOutcome, ChargeRequest, DeclineCode, Gateway,
-    GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest,
+    Attempt, AttemptKind, CardDetails, ChargeOutcome, ChargeRequest, CustomerRef, DeclineCode,
+    Gateway, GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest,
 };
 
 pub use ledger::{Durability, EntryKind, LedgerEntry};
@@ -43,13 +43,15 @@ impl SandboxGateway {
         Ok(SandboxGateway { config, ledger: Ledger::open(db, durability)? })
     }
 
-    /// Money that moved at this processor, newest first.
+    /// Money that moved at this processor for merchant `account` (the account part of the
+    /// charges' [`CustomerRef`]), newest first.
     pub fn ledger(
         &self,
+        account: &str,
         limit: usize,
         starting_after: Option<&str>,
     ) -> Result<(Vec<LedgerEntry>, bool), GatewayError> {
-        self.ledger.list(limit, starting_after)
+        self.ledger.list(account, limit, starting_after)
     }
 
     async fn round_trip(&self) {
@@ -144,7 +146,10 @@ impl Gateway for SandboxGateway {
             created: now_unix_secs(),
             result,
         };
-        let stored = self.ledger.record(NewAttempt::Charge { record }).await?;
+        // The sandbox serves every account of the engine, as a processor serves merchants:
+        // each sees only its own money move.
+        let account = request.customer.as_ref().map_or("", CustomerRef::account).to_owned();
+        let stored = self.ledger.record(NewAttempt::Charge { record, account }).await?;
         if card.behaviour == Behaviour::SucceedAfterTimeout {
             tokio::time::sleep(TIMEOUT_TOKEN_ANSWER_DELAY).await;
         }
@@ -199,6 +204,8 @@ mod tests {
         }
     }
 
+    const ACCOUNT: &str = "acct_school";
+
     fn sandbox(directory: &tempfile::TempDir) -> SandboxGateway {
         let db = sled::open(directory.path()).unwrap();
         SandboxGateway::open(&db, Arc::new(Flush(db.clone())), SandboxConfig::default()).unwrap()
@@ -211,7 +218,7 @@ mod tests {
             currency: Currency::USD,
             payment_method_token: token.into(),
             description: None,
-            customer: None,
+            customer: Some(CustomerRef { id: format!("{ACCOUNT}/cus_1"), email: None, name: None }),
             off_session: false,
         }
     }
@@ -231,7 +238,7 @@ mod tests {
             outcomes.windows(2).all(|pair| pair[0] == pair[1]),
             "every caller sees one outcome"
         );
-        let (entries, has_more) = sandbox.ledger(100, None).unwrap();
+        let (entries, has_more) = sandbox.ledger(ACCOUNT, 100, None).unwrap();
         assert_eq!(entries.len(), 1);
         assert!(!has_more);
         assert_eq!(entries[0].idempotency_key, "ch_1");
@@ -261,7 +268,7 @@ mod tests {
         ));
         let retrieved = sandbox.retrieve(AttemptKind::Charge, "ch_2").await.unwrap();
         assert_eq!(retrieved, Some(Attempt::Charge(outcome)));
-        assert!(sandbox.ledger(100, None).unwrap().0.is_empty());
+        assert!(sandbox.ledger(ACCOUNT, 100, None).unwrap().0.is_empty());
         assert_eq!(sandbox.retrieve(AttemptKind::Charge, "ch_never").await.unwrap(), None);
     }
 
@@ -292,7 +299,7 @@ mod tests {
             sandbox.refund(&refund("re_3", 400)).await.unwrap(),
             RefundOutcome::Succeeded { .. }
         ));
-        let (entries, _) = sandbox.ledger(100, None).unwrap();
+        let (entries, _) = sandbox.ledger(ACCOUNT, 100, None).unwrap();
         let refunded: i64 = entries
             .iter()
             .filter(|entry| entry.kind == EntryKind::Refund)
@@ -307,8 +314,26 @@ mod tests {
         let sandbox = sandbox(&directory);
         sandbox.charge(&charge_request("ch_5", "pm_card_visa")).await.unwrap();
         for cursor in ["", "é", &format!("é{}", "a".repeat(25)), "sbx_ch_"] {
-            assert!(sandbox.ledger(10, Some(cursor)).is_ok(), "cursor {cursor:?}");
+            assert!(sandbox.ledger(ACCOUNT, 10, Some(cursor)).is_ok(), "cursor {cursor:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn each_account_lists_only_its_own_money() {
+        let directory = tempfile::tempdir().unwrap();
+        let sandbox = sandbox(&directory);
+        sandbox.charge(&charge_request("ch_school", "pm_card_visa")).await.unwrap();
+        let mut other = charge_request("ch_other", "pm_card_visa");
+        other.customer = Some(CustomerRef { id: "acct_s/cus_2".into(), email: None, name: None });
+        sandbox.charge(&other).await.unwrap();
+        let keys = |account| {
+            let (entries, _) = sandbox.ledger(account, 10, None).unwrap();
+            entries.into_iter().map(|entry| entry.idempotency_key).collect::<Vec<_>>()
+        };
+        // `acct_s` is a prefix of `acct_school`: their entries must still not mix.
+        assert_eq!(keys(ACCOUNT), ["ch_school"]);
+        assert_eq!(keys("acct_s"), ["ch_other"]);
+        assert!(keys("acct_none").is_empty());
     }
 
     #[tokio::test]
