@@ -6,7 +6,9 @@
 //! and stays `processing` with the CheckoutRequestID as its reference; that the callback at
 //! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
 //! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
-//! is answered 200 and ignored; that a wrong path token is a 404 that changes nothing; that a
+//! is answered 200 and ignored; that a callback that came before its push was known is filed,
+//! once applied, under the account whose charge it settled and no other; that a wrong path
+//! token is a 404 that changes nothing; that a
 //! charge whose callback never comes is settled by the STK query; that a push Daraja answers
 //! only after the engine stopped waiting still gets its CheckoutRequestID written down, so its
 //! callback settles the charge; that a refund of an M-Pesa payment (Kassa has no Daraja
@@ -299,6 +301,33 @@ async fn a_push_answered_after_the_engine_stopped_waiting_is_settled_by_its_call
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(settled["gateway_reference"], checkout.as_str());
     assert_eq!(daraja.pushes().len(), 1, "one prompt on the customer's phone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_that_came_before_its_push_was_known_ends_up_with_its_own_account() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(mpesa_config(&daraja).with_gateway_timeout_ms(300)).await;
+    // B's charge; A is the deployment's default account, where an event that names nothing
+    // Kassa knows yet is filed when it comes in.
+    let (api_a, api_b) = (engine.api_a(), engine.api_b());
+    daraja.stall_pushes(Some(Duration::from_millis(1500)));
+    let (_, charge) = pushed_charge(&api_b, 40).await;
+    let checkout = daraja.checkout_request_ids().pop().expect("Daraja accepted the push");
+    let answer = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 40)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+
+    // Applied once the adapter wrote the CheckoutRequestID down; then listed for B alone.
+    let events = applied_callbacks(&api_b, 1).await;
+    assert!(str_field(&events[0], "outcome").contains(str_field(&charge, "id")), "{events:?}");
+    assert_eq!(charge_now(&api_b, &charge).await["status"], "succeeded");
+    let listed_for_a = api_a.get_ok("/v1/events").await;
+    assert_eq!(listed_for_a["data"], json!([]), "B's callback listed for A: {listed_for_a}");
+
+    // The same callback again is still a duplicate (stored nowhere), wherever the first now is.
+    let again = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 40)).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(api_b.get_ok("/v1/events").await["data"].as_array().unwrap().len(), 1);
+    assert_eq!(api_a.get_ok("/v1/events").await["data"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -341,12 +341,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<GatewayEvent>, StoreError>;
     /// The events persisted and not yet applied, oldest first. Called once, at start.
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
-    /// Records what applying the event did; the ticket says when that is durable.
+    /// Records what applying the event (filed under `account`) did, and files it under
+    /// `owner`, the account whose charge it turned out to be about, when that is another; the
+    /// ticket says when that is durable.
     fn complete_gateway_event(
         &self,
         account: &AccountId,
         id: &EventId,
         applied: &Applied,
+        owner: &AccountId,
     ) -> Result<DurableTicket, StoreError>;
     /// An account's gateway events, newest first, of one type when `kind` is given.
     fn gateway_events(

@@ -31,6 +31,24 @@ pub struct ChargeTarget {
     pub charge: ChargeId,
 }
 
+/// What applying an event did, and whose charge it turned out to be about (`None`: no charge
+/// Kassa knows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventOutcome {
+    pub text: String,
+    pub owner: Option<AccountId>,
+}
+
+impl EventOutcome {
+    fn unowned(text: String) -> EventOutcome {
+        EventOutcome { text, owner: None }
+    }
+
+    fn of(target: &ChargeTarget, text: String) -> EventOutcome {
+        EventOutcome { text, owner: Some(target.key.account.clone()) }
+    }
+}
+
 /// Why an event was not applied now; either way it stays in the inbox and is tried again.
 #[derive(Debug, thiserror::Error)]
 pub enum NotApplied {
@@ -127,18 +145,18 @@ impl Applier {
         &self,
         stored: &GatewayEvent,
         parsed: Option<&StripeEvent>,
-    ) -> Result<String, NotApplied> {
+    ) -> Result<EventOutcome, NotApplied> {
         match stored.gateway.as_str() {
             STRIPE => Ok(self.apply_stripe(stored, parsed).await?),
             MPESA => self.apply_mpesa(stored).await,
-            other => Ok(format!("ignored: no gateway {other}")),
+            other => Ok(EventOutcome::unowned(format!("ignored: no gateway {other}"))),
         }
     }
 
-    async fn apply_mpesa(&self, stored: &GatewayEvent) -> Result<String, NotApplied> {
+    async fn apply_mpesa(&self, stored: &GatewayEvent) -> Result<EventOutcome, NotApplied> {
         let result = match parse_callback(stored.payload.as_bytes()) {
             Ok(result) => result,
-            Err(error) => return Ok(format!("ignored: {error}")),
+            Err(error) => return Ok(EventOutcome::unowned(format!("ignored: {error}"))),
         };
         let checkout = result.checkout_request_id.as_str();
         let Some(target) = self.locate_mpesa(checkout).map_err(ActorError::from)? else {
@@ -151,7 +169,8 @@ impl Applier {
                 result_code = result.result_code,
                 "M-Pesa callback ignored: unknown CheckoutRequestID"
             );
-            return Ok(format!("ignored: unknown CheckoutRequestID {checkout}"));
+            let text = format!("ignored: unknown CheckoutRequestID {checkout}");
+            return Ok(EventOutcome::unowned(text));
         };
         if let Some(amount_minor) = result.amount_minor
             && let Some(charge) =
@@ -164,18 +183,19 @@ impl Applier {
         }
         let settlement = charge_outcome(result.outcome());
         let cause = format!("webhook {}", stored.id);
-        match self.settle(&target, settlement, cause).await {
-            Ok(durably) => Ok(durably.await?),
-            Err(ActorError::NotFound { kind, id }) => Ok(format!("ignored: no {kind} {id}")),
-            Err(error) => Err(error.into()),
-        }
+        let text = match self.settle(&target, settlement, cause).await {
+            Ok(durably) => durably.await?,
+            Err(ActorError::NotFound { kind, id }) => format!("ignored: no {kind} {id}"),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(EventOutcome::of(&target, text))
     }
 
     async fn apply_stripe(
         &self,
         stored: &GatewayEvent,
         parsed: Option<&StripeEvent>,
-    ) -> Result<String, ActorError> {
+    ) -> Result<EventOutcome, ActorError> {
         let reparsed;
         let event = match parsed {
             Some(event) => event,
@@ -184,18 +204,24 @@ impl Applier {
                     reparsed = event;
                     &reparsed
                 }
-                Err(error) => return Ok(format!("ignored: {error}")),
+                Err(error) => return Ok(EventOutcome::unowned(format!("ignored: {error}"))),
             },
         };
         let cause = format!("webhook {}", stored.id);
-        let Some(object) = event.object.as_ref() else { return Ok(stored_only(&event.kind)) };
-        let action = match Action::of(event, object) {
-            Some(action) => action,
-            None => return Ok(stored_only(&event.kind)),
+        let not_applied = || -> Result<EventOutcome, ActorError> {
+            // Not about anything Kassa acts on; still filed with the charge it names, if any.
+            let text = stored_only(&event.kind);
+            Ok(match self.locate_stripe(event)? {
+                Some(target) => EventOutcome::of(&target, text),
+                None => EventOutcome::unowned(text),
+            })
         };
+        let Some(object) = event.object.as_ref() else { return not_applied() };
+        let Some(action) = Action::of(event, object) else { return not_applied() };
         let Some(target) = self.locate_stripe(event)? else {
             let reference = event.payment_intent().unwrap_or(object.id.as_str());
-            return Ok(format!("ignored: no Kassa charge for {reference}"));
+            let text = format!("ignored: no Kassa charge for {reference}");
+            return Ok(EventOutcome::unowned(text));
         };
         let charge = target.charge.clone();
         let answer = match action {
@@ -218,11 +244,12 @@ impl Applier {
                 self.registry.send(&target.key, message).await.and_then(|sent| sent)
             }
         };
-        match answer {
-            Ok(durably) => durably.await,
-            Err(ActorError::NotFound { kind, id }) => Ok(format!("ignored: no {kind} {id}")),
-            Err(error) => Err(error),
-        }
+        let text = match answer {
+            Ok(durably) => durably.await?,
+            Err(ActorError::NotFound { kind, id }) => format!("ignored: no {kind} {id}"),
+            Err(error) => return Err(error),
+        };
+        Ok(EventOutcome::of(&target, text))
     }
 
     async fn settle(

@@ -213,11 +213,14 @@ async fn apply_forever(
 async fn apply_one(store: &dyn Store, applier: &Applier, item: &ToApply) -> Result<(), NotApplied> {
     let event = &item.event;
     let outcome = applier.apply(event, item.parsed.as_ref()).await?;
-    tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, %outcome, "gateway event applied");
-    let applied = Applied { at: now_unix_secs(), outcome };
+    tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, outcome = %outcome.text, "gateway event applied");
+    // Filed at ingest under the default account when it named nothing Kassa knew yet: it
+    // belongs with the charge it turned out to be about, and only there.
+    let owner = outcome.owner.unwrap_or_else(|| event.account.clone());
+    let applied = Applied { at: now_unix_secs(), outcome: outcome.text };
     // Not waited for: if it is lost, the event is applied again, changing nothing more.
     store
-        .complete_gateway_event(&event.account, &event.id, &applied)
+        .complete_gateway_event(&event.account, &event.id, &applied, &owner)
         .map_err(|error| NotApplied::Failed(error.into()))?;
     Ok(())
 }

@@ -104,7 +104,15 @@ impl SledStore {
         key: &[u8],
         bytes: &[u8],
     ) -> Result<Option<GatewayEvent>, StoreError> {
-        let stored: StoredGatewayEvent = decode(bytes)?;
+        self.with_payload(key, decode(bytes)?)
+    }
+
+    /// `stored` with its payload read from the payload log.
+    fn with_payload(
+        &self,
+        key: &[u8],
+        stored: StoredGatewayEvent,
+    ) -> Result<Option<GatewayEvent>, StoreError> {
         let Some(payload) = self.payloads.read(stored.payload)? else {
             tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
             return Ok(None);
@@ -229,12 +237,14 @@ impl SledStore {
         Ok(events)
     }
 
-    /// Writes what applying the event did into its record; persists the watermark when due.
+    /// Writes what applying the event did into its record, moved to `owner`'s events when it
+    /// was filed under another account; persists the watermark when due.
     pub(super) fn complete_event(
         &self,
         account: &AccountId,
         id: &EventId,
         applied: &Applied,
+        owner: &AccountId,
     ) -> Result<DurableTicket, StoreError> {
         let key = keys::by_id(account, id.as_str());
         let records = self.tree(TreeId::GatewayEvents);
@@ -243,7 +253,11 @@ impl SledStore {
         };
         let mut stored: StoredGatewayEvent = decode(&bytes)?;
         stored.applied = Some(applied.clone());
-        records.insert(&key, encode(&stored))?;
+        if owner == account {
+            records.insert(&key, encode(&stored))?;
+        } else {
+            self.move_event(&key, stored, owner)?;
+        }
         let (sequence, ticket) = self.group_commit.written_as();
         self.unapplied.applied(id, sequence);
         if let Some(watermark) =
@@ -252,6 +266,26 @@ impl SledStore {
             self.tree(TreeId::EventInbox).insert(WATERMARK_KEY, watermark.as_str().as_bytes())?;
         }
         Ok(ticket)
+    }
+
+    /// Files an event (applied, in `stored`) under `owner`: the copy first, then the
+    /// deduplication entry, then the old record goes. A crash in between leaves the old record
+    /// unapplied, so the event is applied (changing nothing more) and moved again at start.
+    fn move_event(
+        &self,
+        key: &[u8],
+        mut stored: StoredGatewayEvent,
+        owner: &AccountId,
+    ) -> Result<(), StoreError> {
+        let owner_key = keys::by_id(owner, stored.id.as_str());
+        let id_key = keys::gateway_object(&stored.gateway, &stored.gateway_event_id);
+        let _turn = self.deliveries.turn(&id_key);
+        tracing::info!(event = %stored.id, from = %stored.account, to = %owner, "gateway event filed under its charge's account");
+        stored.account = owner.clone();
+        self.tree(TreeId::GatewayEvents).insert(&owner_key, encode(&stored))?;
+        self.tree(TreeId::GatewayEventIds).insert(&id_key, owner_key.as_slice())?;
+        self.tree(TreeId::GatewayEvents).remove(key)?;
+        Ok(())
     }
 
     pub(super) fn list_events(
@@ -269,10 +303,12 @@ impl SledStore {
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
             let (key, bytes) = item?;
-            let Some(event) = self.decode_gateway_event(&key, &bytes)? else { continue };
-            if kind.is_some_and(|kind| kind != event.kind) {
+            // Filtered on the small record: only the events listed have their payload read.
+            let stored: StoredGatewayEvent = decode(&bytes)?;
+            if kind.is_some_and(|kind| kind != stored.kind) {
                 continue;
             }
+            let Some(event) = self.with_payload(&key, stored)? else { continue };
             if items.len() == limit {
                 return Ok(Page { items, has_more: true });
             }

@@ -615,8 +615,9 @@ impl Store for SledStore {
         account: &AccountId,
         id: &EventId,
         applied: &Applied,
+        owner: &AccountId,
     ) -> Result<DurableTicket, StoreError> {
-        self.complete_event(account, id, applied)
+        self.complete_event(account, id, applied, owner)
     }
 
     fn gateway_events(

@@ -269,6 +269,31 @@ fn applied(outcome: &str) -> Applied {
 }
 
 #[tokio::test]
+async fn an_event_applied_to_another_accounts_charge_is_filed_there_alone() {
+    let directory = tempfile::tempdir().unwrap();
+    let owner = AccountId::parse("acct_owner").unwrap();
+    let event = {
+        let store = open(&directory);
+        let event = stored(store.insert_gateway_event(gateway_event("evt_moved")).unwrap());
+        let outcome = applied("charge ch_1 succeeded");
+        store.complete_gateway_event(&account(), &event.id, &outcome, &owner).unwrap();
+        store.sync().wait().await.unwrap();
+        event
+    };
+    let store = open(&directory);
+    assert!(store.gateway_events(&account(), None, 10, None).unwrap().items.is_empty());
+    assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
+    let listed = store.gateway_events(&owner, None, 10, None).unwrap().items;
+    assert_eq!(listed.len(), 1);
+    assert_eq!((&listed[0].id, &listed[0].account), (&event.id, &owner));
+    assert_eq!(listed[0].applied, Some(applied("charge ch_1 succeeded")));
+    assert!(store.unapplied_gateway_events().unwrap().is_empty());
+    // The gateway sending it again finds it where it now is.
+    let again = store.insert_gateway_event(gateway_event("evt_moved")).unwrap();
+    assert_eq!(again, InsertedEvent::Duplicate(listed[0].clone()));
+}
+
+#[tokio::test]
 async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
     let directory = tempfile::tempdir().unwrap();
     let first = {
@@ -283,7 +308,12 @@ async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
 
     let outcome = applied("charge ch_1 succeeded");
-    store.complete_gateway_event(&account(), &first.id, &outcome).unwrap().wait().await.unwrap();
+    store
+        .complete_gateway_event(&account(), &first.id, &outcome, &account())
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert!(store.unapplied_gateway_events().unwrap().is_empty());
     let read = store.gateway_event(&account(), &first.id).unwrap().unwrap();
     assert_eq!(read.applied, Some(outcome));
@@ -356,12 +386,12 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
         // The third applied durably, the first applied but not yet durable when the watermark
         // is taken: it stays at the first.
         store
-            .complete_gateway_event(&account(), &third.id, &applied("c"))
+            .complete_gateway_event(&account(), &third.id, &applied("c"), &account())
             .unwrap()
             .wait()
             .await
             .unwrap();
-        store.complete_gateway_event(&account(), &first.id, &applied("a")).unwrap();
+        store.complete_gateway_event(&account(), &first.id, &applied("a"), &account()).unwrap();
         let watermark = store.tree(TreeId::EventInbox).get(WATERMARK_KEY).unwrap().unwrap();
         assert_eq!(&watermark[..], first.id.as_str().as_bytes());
         store.sync().wait().await.unwrap();
