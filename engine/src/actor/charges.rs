@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use actix::{Addr, AsyncContext, Context, Handler, ResponseActFuture, fut};
+use actix::{Addr, AsyncContext, Context, Handler, ResponseActFuture, WrapFuture, fut};
 use kassa_gateways::router::{PaymentMethodType, RouteQuery};
 use kassa_gateways::{ChargeRequest, Currency, CustomerRef, GatewayError};
 
@@ -289,7 +289,8 @@ impl CustomerActor {
                 ActorError::NotFound { kind: "charge", id: charge_id.to_string() }
             })?;
         if charge.status.is_final() {
-            return Ok((charge, None));
+            // Settled by another turn (a webhook's) whose commit may not be flushed yet.
+            return Ok((charge, Some(self.written())));
         }
         let mut changes = self.changes();
         let reference_before = charge.gateway_reference.clone();
@@ -305,7 +306,7 @@ impl CustomerActor {
             });
         }
         match applied {
-            Applied::Nothing => return Ok((charge, None)),
+            Applied::Nothing => return Ok((charge, Some(self.written()))),
             Applied::Progress(event) => {
                 changes.push(Write::Charge(charge.clone()));
                 if let Some(kind) = event {
@@ -395,7 +396,9 @@ impl Handler<CreateCharge> for CustomerActor {
     fn handle(&mut self, message: CreateCharge, ctx: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref()) {
             Ok(None) => {}
-            Ok(Some(Outcome::Charge(charge))) => return Box::pin(fut::ready(Ok(charge))),
+            Ok(Some(Outcome::Charge(charge))) => {
+                return Box::pin(self.once_durable(charge).into_actor(self));
+            }
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }

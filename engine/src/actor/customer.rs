@@ -136,6 +136,26 @@ pub(super) fn settle_after<S: 'static, T: 'static>(
 }
 
 impl CustomerActor {
+    /// Answers `value`, read from the store, once everything written so far is durable: what it
+    /// shows may come from a turn whose commit is not flushed yet (a first delivery still
+    /// waiting, a webhook's settlement), and no 2xx may show what a crash could take back.
+    pub(super) fn once_durable<T: 'static>(
+        &self,
+        value: T,
+    ) -> impl Future<Output = Result<T, ActorError>> + 'static {
+        let written = self.services.store.sync();
+        async move {
+            written.wait().await?;
+            Ok(value)
+        }
+    }
+
+    /// A ticket for everything written so far: for an answer read from the store rather than
+    /// made by this turn's own commit.
+    pub(super) fn written(&self) -> DurableTicket {
+        self.services.store.sync()
+    }
+
     /// What a keyed request already produced, if this actor carried it out before: the
     /// registry may deliver a message again when the actor that took it died, and a request
     /// must never be carried out twice.

@@ -60,7 +60,7 @@ impl CustomerActor {
     ) -> Result<(Outcome, DurableTicket), ActorError> {
         if let Some(outcome) = self.earlier_outcome(message.idempotency.as_ref())? {
             return match outcome {
-                Outcome::Customer(_) => Ok((outcome, self.services.store.sync())),
+                Outcome::Customer(_) => Ok((outcome, self.written())),
                 _ => Err(ActorError::IdempotencyReused),
             };
         }

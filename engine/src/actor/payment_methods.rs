@@ -16,7 +16,7 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
     fn handle(&mut self, message: AttachPaymentMethod, _: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref())? {
             None => {}
-            Some(Outcome::PaymentMethod(method)) => return Ok(Box::pin(async { Ok(method) })),
+            Some(Outcome::PaymentMethod(method)) => return Ok(Box::pin(self.once_durable(method))),
             Some(_) => return Err(ActorError::IdempotencyReused),
         }
         let customer_id = self.key.customer.clone();

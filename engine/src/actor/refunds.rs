@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use actix::{Context, Handler, ResponseActFuture, fut};
+use actix::{Context, Handler, ResponseActFuture, WrapFuture, fut};
 use kassa_gateways::{Gateway, GatewayError, RefundRequest};
 
 use super::customer::settle_after;
@@ -163,7 +163,8 @@ impl CustomerActor {
             .refund(&account, refund_id)?
             .ok_or_else(|| ActorError::NotFound { kind: "refund", id: refund_id.to_string() })?;
         if refund.status != RefundStatus::Pending {
-            return Ok((refund, None));
+            // Settled by another turn (a webhook's) whose commit may not be flushed yet.
+            return Ok((refund, Some(self.written())));
         }
         let mut changes = self.changes();
         let mut freed_key = false;
@@ -260,7 +261,9 @@ impl Handler<CreateRefund> for CustomerActor {
     fn handle(&mut self, message: CreateRefund, _: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref()) {
             Ok(None) => {}
-            Ok(Some(Outcome::Refund(refund))) => return Box::pin(fut::ready(Ok(refund))),
+            Ok(Some(Outcome::Refund(refund))) => {
+                return Box::pin(self.once_durable(refund).into_actor(self));
+            }
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }

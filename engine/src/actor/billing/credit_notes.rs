@@ -277,7 +277,9 @@ impl Handler<CreateCreditNote> for CustomerActor {
     fn handle(&mut self, message: CreateCreditNote, _: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref()) {
             Ok(None) => {}
-            Ok(Some(Outcome::CreditNote(note))) => return Box::pin(fut::ready(Ok(note))),
+            Ok(Some(Outcome::CreditNote(note))) => {
+                return Box::pin(self.once_durable(note).into_actor(self));
+            }
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }

@@ -730,7 +730,9 @@ impl Handler<ActOnInvoice> for CustomerActor {
     fn handle(&mut self, message: ActOnInvoice, ctx: &mut Context<Self>) -> Self::Result {
         match self.earlier_outcome(message.idempotency.as_ref()) {
             Ok(None) => {}
-            Ok(Some(outcome @ Outcome::Invoice(_))) => return Box::pin(fut::ready(Ok(outcome))),
+            Ok(Some(outcome @ Outcome::Invoice(_))) => {
+                return Box::pin(self.once_durable(outcome).into_actor(self));
+            }
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }

@@ -606,7 +606,7 @@ macro_rules! keyed {
             Ok(None) => {}
             Ok(Some(
                 outcome @ (Outcome::Subscription(_) | Outcome::SubscriptionDeclined { .. }),
-            )) => return Box::pin(fut::ready(Ok(outcome))),
+            )) => return Box::pin($actor.once_durable(outcome).into_actor($actor)),
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }
