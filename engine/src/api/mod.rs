@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod billing_views;
 pub mod error;
+pub mod free_text;
 pub mod handlers;
 pub mod idempotency;
 pub mod pagination;

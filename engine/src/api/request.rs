@@ -8,6 +8,7 @@ use warp::Buf;
 use warp::http::{HeaderMap, Method};
 
 use super::error::ApiError;
+use super::free_text;
 use crate::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX, WEBHOOK_BODY_BYTES_MAX};
 
 pub struct ApiRequest {
@@ -29,11 +30,27 @@ impl ApiRequest {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 
-    /// The body as `T`, or a 400 naming the field that is missing, unknown or of the wrong type.
+    /// The body as `T`, or a 400 naming the field that is missing, unknown or of the wrong type,
+    /// or a string in it that breaks the free-text rules ([`free_text`]).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        self.json_with_credentials(&[])
+    }
+
+    /// [`ApiRequest::json`] for a route whose top-level `credentials` fields are payment
+    /// credentials it checks itself, not free text.
+    pub fn json_with_credentials<T: DeserializeOwned>(
+        &self,
+        credentials: &[&str],
+    ) -> Result<T, ApiError> {
         if self.body.is_empty() {
             return Err(ApiError::validation("body", "the request body must be a JSON object"));
         }
+        // The free-text rules hold for every string in the body, whatever the route's type
+        // keeps of it, and before anything else about it: a card number is refused as such
+        // even in a body that is wrong in other ways.
+        let body: serde_json::Value = serde_json::from_slice(&self.body)
+            .map_err(|error| ApiError::validation("body", format!("malformed JSON: {error}")))?;
+        free_text::check(&body, credentials)?;
         let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
         let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
         let value = parsed.map_err(|error| {

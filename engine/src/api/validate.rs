@@ -2,8 +2,8 @@
 //! the field.
 
 use super::error::ApiError;
+use crate::domain::card_number::looks_like_card_number;
 use crate::domain::money::{self, MoneyError};
-use crate::domain::payment_method::looks_like_card_number;
 use crate::domain::{Currency, FeatureGrant, Metadata, TaxId};
 use crate::limits::{
     AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, COUPON_LEN_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
@@ -34,8 +34,9 @@ fn card_number_refused(param: &str) -> ApiError {
     )
 }
 
-/// A phone number: digits with the usual punctuation, no card-number check (a long phone number
-/// can pass Luhn by chance).
+/// A phone number: digits with the usual punctuation. Not held to the bare-number rule of
+/// [`text`] (a phone number is one); a Luhn-valid 13–19 digit run in it is refused with every
+/// other free text ([`super::free_text`]).
 pub fn phone(value: Option<String>) -> Result<Option<String>, ApiError> {
     if let Some(phone) = &value {
         let allowed =

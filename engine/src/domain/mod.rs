@@ -1,6 +1,7 @@
 //! Kassa's domain: the records a payment engine keeps, independent of HTTP, storage and gateways.
 
 pub mod breakdown;
+pub mod card_number;
 pub mod charge;
 pub mod credit_note;
 pub mod customer;

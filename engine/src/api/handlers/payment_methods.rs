@@ -15,7 +15,7 @@ use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, views};
-use crate::domain::payment_method::looks_like_card_number;
+use crate::domain::card_number::looks_like_card_number;
 use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
@@ -46,7 +46,9 @@ enum NewMethod {
 }
 
 fn parse_method(request: &ApiRequest) -> Result<NewMethod, ApiError> {
-    let input: AttachInput = request.json()?;
+    // The token and the M-Pesa number are checked below, a card number in them answered with
+    // `payment_method_invalid`.
+    let input: AttachInput = request.json_with_credentials(&["token", "phone"])?;
     match (input.kind.as_deref(), input.token, input.phone) {
         (Some("mpesa"), None, Some(phone)) => Ok(NewMethod::Mpesa { phone }),
         (Some("mpesa"), Some(_), _) => Err(ApiError::validation(
