@@ -28,6 +28,7 @@ use crate::gateways::Gateways;
 use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
+use crate::serve;
 use crate::store::{SledStore, Store, StoreError};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings};
@@ -49,6 +50,9 @@ pub enum StartError {
     #[error("{0}")]
     Rules(#[from] RulesError),
 }
+
+/// File descriptors the engine needs besides its connections: the store, the listeners, logs.
+const FILE_DESCRIPTORS_SPARE: u128 = 64;
 
 /// Added to the request timeout to bound a graceful stop.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
@@ -158,12 +162,15 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         entitlements,
         upload_max_bytes: usize::try_from(config.rules.upload_max_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+        body_timeout: Duration::from_millis(config.server.body_timeout_ms),
         ready: Default::default(),
     });
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{address}");
+    warn_if_descriptors_short(config.server.max_connections);
     let (stopping, stop_requested) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::serve(api::filter(Arc::clone(&app))).incoming(listener).graceful(async {
+    let limits = serve::limits_from(&config.server);
+    let server = serve::serve(listener, api::filter(Arc::clone(&app)), limits, async {
         shutdown_signal().await;
         let _ = stopping.send(());
     });
@@ -171,7 +178,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     // nothing is left to answer: a stuck connection must not hold the stop forever.
     let grace = app.request_timeout + SHUTDOWN_MARGIN;
     tokio::select! {
-        () = server.run() => {}
+        () = server => {}
         () = async {
             let _ = stop_requested.await;
             tokio::time::sleep(grace).await;
@@ -329,6 +336,21 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .open(path)?;
     writeln!(file, "{contents}")?;
     file.sync_all()
+}
+
+/// Each connection holds a file descriptor: a cap above the process's limit would fail accepts
+/// (and the store's own files) before it is reached.
+fn warn_if_descriptors_short(max_connections: usize) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit into the struct it is given, which outlives the call.
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if read == 0 && (limit.rlim_cur as u128) < max_connections as u128 + FILE_DESCRIPTORS_SPARE {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = limit.rlim_cur,
+            "server.max_connections is above what the open-files limit (ulimit -n) leaves for connections"
+        );
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 //! - [`store`]: durable storage (sled) behind Kassa's own trait, with group commit;
 //! - [`actor`]: one actix actor per customer, sharded over the cores;
 //! - [`api`]: the HTTP API (warp): routes, auth, errors, idempotency, pagination;
+//! - [`serve`]: serves it over HTTP/1.1 with a connection cap and time limits;
 //! - [`recovery`]: settles what a crash left `processing`, at start-up;
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
 //! - [`gateways`]: the enabled payment gateways and the router over them, built from config;
@@ -21,5 +22,6 @@ pub mod limits;
 pub mod metrics;
 pub mod recovery;
 pub mod rules;
+pub mod serve;
 pub mod store;
 pub mod webhooks;

@@ -10,6 +10,15 @@ pub const BODY_BYTES_MAX: usize = 64 * 1024;
 /// which can pass the API's 64 KiB; refusing one would only make Stripe retry it for days.
 pub const WEBHOOK_BODY_BYTES_MAX: usize = 1024 * 1024;
 
+/// Ceilings on the `server.*` connection limits: a time limit past an hour, or more connections
+/// than a process can hold file descriptors for, protects nothing.
+pub const SERVER_TIMEOUT_MS_MAX: u64 = 3_600_000;
+pub const SERVER_CONNECTIONS_MAX: u64 = 1_000_000;
+
+/// Pause after a failed `accept` (out of file descriptors, usually): retrying at once would
+/// spin a core while nothing can be accepted anyway.
+pub const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Idempotency keys are 1..=255 printable ASCII characters (API contract).
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 

@@ -71,6 +71,12 @@ pub struct SubscriptionLabels {
     pub status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionCloseLabels {
+    /// `header_timeout` or `idle_timeout`.
+    pub reason: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets from 50 µs to ~1.6 s, doubling.
@@ -99,6 +105,10 @@ pub struct Metrics {
     pub invoice_payment_attempts: Family<PaymentAttemptLabels, Counter>,
     /// Counted from the store at start, then moved by every change of status.
     pub subscriptions: Family<SubscriptionLabels, Gauge>,
+    /// Connections the API and metrics listeners hold.
+    pub http_connections_open: Gauge,
+    /// Connections closed by Kassa at a time limit.
+    pub http_connections_closed: Family<ConnectionCloseLabels, Counter>,
 }
 
 impl Metrics {
@@ -173,7 +183,21 @@ impl Metrics {
         );
         let subscriptions = Family::<SubscriptionLabels, Gauge>::default();
         registry.register("kassa_subscriptions", "Subscriptions by status", subscriptions.clone());
+        let http_connections_open = Gauge::default();
+        registry.register(
+            "kassa_http_connections_open",
+            "HTTP connections open (each holds one of server.max_connections)",
+            http_connections_open.clone(),
+        );
+        let http_connections_closed = Family::<ConnectionCloseLabels, Counter>::default();
+        registry.register(
+            "kassa_http_connections_closed",
+            "HTTP connections closed at a time limit: a request head too slow, or idle too long",
+            http_connections_closed.clone(),
+        );
         Metrics {
+            http_connections_open,
+            http_connections_closed,
             registry,
             renewals,
             invoice_payment_attempts,
@@ -274,6 +298,9 @@ mod tests {
         metrics.count_invoice_payment(true, false);
         metrics.move_subscription(None, "active");
         metrics.move_subscription(Some("active"), "past_due");
+        metrics.http_connections_open.set(4);
+        let closed = ConnectionCloseLabels { reason: "idle_timeout" };
+        metrics.http_connections_closed.get_or_create(&closed).inc();
         let text = metrics.encode();
         for name in [
             "kassa_http_request_duration_seconds_bucket{",
@@ -289,6 +316,8 @@ mod tests {
             "kassa_invoice_payment_attempts_total{attempt=\"retry\",outcome=\"failed\"} 1",
             "kassa_subscriptions{status=\"active\"} 0",
             "kassa_subscriptions{status=\"past_due\"} 1",
+            "kassa_http_connections_open 4",
+            "kassa_http_connections_closed_total{reason=\"idle_timeout\"} 1",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

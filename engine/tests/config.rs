@@ -59,6 +59,19 @@ fn an_unknown_default_gateway_is_named() {
 #[test]
 fn a_bad_environment_value_names_its_variable() {
     assert_refused("", &[("KASSA_LISTEN", "not-an-address")], "KASSA_LISTEN");
+    assert_refused("", &[("KASSA_MAX_CONNECTIONS", "many")], "KASSA_MAX_CONNECTIONS");
+}
+
+#[test]
+fn a_connection_limit_of_zero_names_its_key() {
+    assert_refused(
+        "[server]
+header_timeout_ms = 0
+",
+        &[],
+        "server.header_timeout_ms",
+    );
+    assert_refused("", &[("KASSA_BODY_TIMEOUT_MS", "0")], "server.body_timeout_ms");
 }
 
 #[test]

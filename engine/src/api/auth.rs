@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use warp::http::HeaderMap;
+
 use super::error::ApiError;
-use super::request::ApiRequest;
 use crate::domain::AccountId;
 use crate::store::Store;
 
@@ -25,10 +26,13 @@ impl ApiKeys {
         ApiKeys { configured, store }
     }
 
-    /// The account whose key the request bears.
-    pub fn authenticate(&self, request: &ApiRequest) -> Result<AccountId, ApiError> {
-        let header = request.header("authorization").ok_or_else(|| {
+    /// The account whose key the request's headers bear: known before the body is read.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<AccountId, ApiError> {
+        let header = headers.get("authorization").ok_or_else(|| {
             ApiError::unauthorized("no API key: send `Authorization: Bearer <secret key>`")
+        })?;
+        let header = header.to_str().map_err(|_| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <secret key>`")
         })?;
         let key = header
             .strip_prefix("Bearer ")

@@ -93,6 +93,18 @@ impl ApiError {
         )
     }
 
+    pub fn body_timeout(timeout: std::time::Duration) -> ApiError {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} ms; nothing was done",
+                timeout.as_millis()
+            ),
+        )
+    }
+
     pub fn idempotency_in_use() -> ApiError {
         ApiError::new(
             StatusCode::CONFLICT,

@@ -1,10 +1,12 @@
-//! The HTTP API (warp). One warp filter takes the request apart and reads its body under the
-//! size limit; [`routes`] dispatches on method and path; each handler lives in [`handlers`];
-//! [`error`] is the one place errors become responses.
+//! The HTTP API (warp). One warp filter takes the request apart; [`admission`] decides from its
+//! headers whether anyone may make it, before its body is read under the size and time limits;
+//! [`routes`] dispatches on method and path; each handler lives in [`handlers`]; [`error`] is
+//! the one place errors become responses.
 //!
 //! Every request gets a `Request-Id`, carried by its tracing span into every log line, and runs
 //! in a task of its own, so a client that hangs up never cancels a state change half-way.
 
+pub mod admission;
 pub mod auth;
 pub mod billing_views;
 pub mod error;
@@ -31,6 +33,7 @@ use crate::actor::Registry;
 use crate::gateways::MpesaCallbacks;
 use crate::rules::Rules;
 use crate::store::Store;
+use admission::Admission;
 use error::ApiError;
 use handlers::{Body, Reply};
 use request::ApiRequest;
@@ -61,6 +64,8 @@ pub struct App {
     /// Largest rule upload (`rules.upload_max_bytes`).
     pub upload_max_bytes: usize,
     pub request_timeout: Duration,
+    /// A request's whole body must arrive within this of its head (`server.body_timeout_ms`).
+    pub body_timeout: Duration,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
 }
@@ -114,18 +119,27 @@ where
     };
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
+    let admitted = span.in_scope(|| admission::admit(&app, &method, &segments, &headers));
     async move {
-        let result = match request::read_body(&headers, body, body_limit).await {
-            Ok(body) => {
-                let request = ApiRequest {
-                    method,
-                    path,
-                    query,
-                    headers,
-                    body,
-                    request_id: request_id.clone(),
-                };
-                run_detached(app, request).await
+        let mut body_unread = admission::body_follows(&headers);
+        let result = match admitted {
+            Ok(admission) => {
+                let read = request::read_body_within(&headers, body, body_limit, app.body_timeout);
+                match read.await {
+                    Ok(body) => {
+                        body_unread = false;
+                        let request = ApiRequest {
+                            method,
+                            path,
+                            query,
+                            headers,
+                            body,
+                            request_id: request_id.clone(),
+                        };
+                        run_detached(app, request, admission).await
+                    }
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(error),
         };
@@ -147,7 +161,7 @@ where
         } else {
             tracing::debug!(status = reply.status.as_u16(), latency_ms, "answered");
         }
-        respond(reply, &request_id)
+        respond(reply, &request_id, body_unread)
     }
     .instrument(span)
     .await
@@ -167,10 +181,15 @@ fn metric_method(method: &Method) -> &'static str {
 }
 
 /// Runs the request in its own task and waits for it at most `request_timeout`.
-async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiError> {
+async fn run_detached(
+    app: Arc<App>,
+    request: ApiRequest,
+    admission: Admission,
+) -> Result<Reply, ApiError> {
     let timeout = app.request_timeout;
     let task = tokio::spawn(
-        async move { routes::dispatch(&app, &request).await }.instrument(tracing::Span::current()),
+        async move { routes::dispatch(&app, &request, &admission).await }
+            .instrument(tracing::Span::current()),
     );
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(reply)) => reply,
@@ -181,7 +200,9 @@ async fn run_detached(app: Arc<App>, request: ApiRequest) -> Result<Reply, ApiEr
     }
 }
 
-fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
+/// The response; `body_unread`: the request's body was refused or abandoned before its end, so
+/// the connection cannot carry another request and is closed after this answer.
+fn respond(reply: Reply, request_id: &str, body_unread: bool) -> warp::reply::Response {
     let is_page = matches!(reply.body, Body::Html(_));
     let (bytes, content_type) = match reply.body {
         Body::Json(bytes) => (bytes, "application/json"),
@@ -201,8 +222,7 @@ fn respond(reply: Reply, request_id: &str) -> warp::reply::Response {
     if is_page {
         page_headers(headers);
     }
-    if reply.status == StatusCode::PAYLOAD_TOO_LARGE {
-        // The rest of the body was never read: the connection cannot carry another request.
+    if body_unread {
         headers.insert("connection", HeaderValue::from_static("close"));
     }
     if reply.status == StatusCode::TOO_MANY_REQUESTS {

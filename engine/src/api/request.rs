@@ -140,9 +140,26 @@ fn sorted(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// [`read_body`], which must end within `timeout`: a client that sends half a body and stops
+/// holds a connection and a buffer only that long.
+pub async fn read_body_within<S, B>(
+    headers: &HeaderMap,
+    stream: S,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    tokio::time::timeout(timeout, read_body(headers, stream, limit))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::body_timeout(timeout)))
+}
+
 /// Reads a body of at most `limit` bytes; a declared or actual larger one is a 413 before more of
 /// it is buffered.
-pub async fn read_body<S, B>(
+async fn read_body<S, B>(
     headers: &HeaderMap,
     mut stream: S,
     limit: usize,

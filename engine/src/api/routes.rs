@@ -1,8 +1,10 @@
-//! The route table: method and path to handler. Everything under `/v1` needs an API key.
+//! The route table: method and path to handler. Everything under `/v1` needs an API key, which
+//! [`super::admission`] checked before the body was read.
 
 use warp::http::Method;
 
 use super::App;
+use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
     Reply, charges, credit_notes, customers, disputes, events, health, invoices, payment_methods,
@@ -11,7 +13,11 @@ use super::handlers::{
 use super::request::ApiRequest;
 use crate::actor::billing::messages::InvoiceAction;
 
-pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
+pub async fn dispatch(
+    app: &App,
+    request: &ApiRequest,
+    admission: &Admission,
+) -> Result<Reply, ApiError> {
     let segments = request.segments();
     let method = &request.method;
     match (method, segments.as_slice()) {
@@ -28,8 +34,9 @@ pub async fn dispatch(app: &App, request: &ApiRequest) -> Result<Reply, ApiError
         // Webhook routes never take an API key: anything else under them is a plain 404.
         (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
         (_, ["v1", rest @ ..]) => {
-            let account = app.api_keys.authenticate(request)?;
-            let account = &account;
+            let account = admission.account().ok_or_else(|| {
+                ApiError::internal(format!("{} was admitted without an account", request.path))
+            })?;
             match (method, rest) {
                 (&Method::POST, ["customers"]) => customers::create(app, request, account).await,
                 (&Method::GET, ["customers"]) => customers::list(app, request, account).await,

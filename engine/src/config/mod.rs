@@ -2,11 +2,12 @@
 //! then `KASSA_*` environment overrides. A bad value stops start-up with one line naming the key.
 //!
 //! [`sections`] holds the plain sections, [`gateways`] the gateways' (and their secrets),
-//! [`checks`] the checks that need more than one value.
+//! [`checks`] the checks that need more than one value, [`server`] the connection limits.
 
 mod checks;
 mod gateways;
 mod sections;
+mod server;
 #[cfg(test)]
 mod tests;
 
@@ -113,6 +114,7 @@ impl Config {
                 )
             })?;
         }
+        self.apply_server_env(env)?;
         if let Some(path) = env("KASSA_DATA_DIR") {
             self.storage.path = PathBuf::from(path);
         }
@@ -145,6 +147,7 @@ impl Config {
             _ => Ok(()),
         };
         positive("server.request_timeout_ms", self.server.request_timeout_ms)?;
+        self.validate_server()?;
         positive("actors.idle_timeout_secs", self.actors.idle_timeout_secs)?;
         positive("storage.cache_mib", self.storage.cache_mib)?;
         positive("actors.resident_max", self.actors.resident_max as u64)?;

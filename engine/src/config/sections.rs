@@ -30,6 +30,16 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// A request still unanswered after this long gets a 503; the work it started goes on.
     pub request_timeout_ms: u64,
+    /// Connections served at once; past it, new ones wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// A request's head (request line and headers) must have arrived this long after its first
+    /// byte, or after the connection was opened; else the connection is closed.
+    pub header_timeout_ms: u64,
+    /// A keep-alive connection with no request under way is closed after this long.
+    pub idle_timeout_ms: u64,
+    /// A request's whole body must have arrived this long after its head; else 408 and the
+    /// connection is closed, and nothing of the request is done.
+    pub body_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +140,10 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_ms: 30_000,
+            max_connections: 10_000,
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            body_timeout_ms: 30_000,
         }
     }
 }

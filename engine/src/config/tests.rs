@@ -219,3 +219,41 @@ fn the_local_hours_and_time_zone_are_checked() {
         assert_eq!(config.validate().unwrap_err().key, "billing.dunning.local_hours", "{hours}");
     }
 }
+
+#[test]
+fn connection_limits_come_from_the_file_or_the_environment_and_are_bounded() {
+    let defaults = Config::load(None, &no_env).unwrap().server;
+    let defaults = (
+        defaults.max_connections,
+        defaults.header_timeout_ms,
+        defaults.idle_timeout_ms,
+        defaults.body_timeout_ms,
+    );
+    assert_eq!(defaults, (10_000, 10_000, 60_000, 30_000), "the contract's defaults");
+    let env = |name: &str| match name {
+        "KASSA_MAX_CONNECTIONS" => Some("500".to_owned()),
+        "KASSA_HEADER_TIMEOUT_MS" => Some("2000".to_owned()),
+        "KASSA_IDLE_TIMEOUT_MS" => Some("3000".to_owned()),
+        "KASSA_BODY_TIMEOUT_MS" => Some("4000".to_owned()),
+        _ => None,
+    };
+    let server = Config::load(None, &env).unwrap().server;
+    let limits = (
+        server.max_connections,
+        server.header_timeout_ms,
+        server.idle_timeout_ms,
+        server.body_timeout_ms,
+    );
+    assert_eq!(limits, (500, 2_000, 3_000, 4_000));
+    let bad = |name: &str| (name == "KASSA_IDLE_TIMEOUT_MS").then(|| "a minute".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_IDLE_TIMEOUT_MS");
+    for (text, key) in [
+        ("[server]\nmax_connections = 0\n", "server.max_connections"),
+        ("[server]\nheader_timeout_ms = 0\n", "server.header_timeout_ms"),
+        ("[server]\nidle_timeout_ms = 3600001\n", "server.idle_timeout_ms"),
+        ("[server]\nbody_timeout_ms = 0\n", "server.body_timeout_ms"),
+    ] {
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.validate().unwrap_err().key, key, "{text}");
+    }
+}

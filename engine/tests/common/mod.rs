@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod api;
+pub mod raw;
 pub use api::*;
 
 use std::collections::VecDeque;
@@ -63,6 +64,8 @@ pub struct Config {
     pub default_gateway: &'static str,
     /// TOML appended to the file as it is: gateway sections, routing rules, breaker settings.
     pub extra_toml: String,
+    /// `key = value` lines of the `[server]` table (connection limits).
+    pub server_toml: String,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             seller_country: "ZA",
             default_gateway: "sandbox",
             extra_toml: String::new(),
+            server_toml: String::new(),
         }
     }
 }
@@ -115,6 +119,16 @@ impl Config {
         self
     }
 
+    /// Sets `[server] key = value` (`value` written as TOML), replacing an earlier setting.
+    pub fn with_server(mut self, key: &str, value: impl std::fmt::Display) -> Self {
+        let setting = format!("{key} = ");
+        let kept: Vec<&str> =
+            self.server_toml.lines().filter(|line| !line.starts_with(&setting)).collect();
+        self.server_toml = kept.iter().map(|line| format!("{line}\n")).collect();
+        self.server_toml.push_str(&format!("{setting}{value}\n"));
+        self
+    }
+
     fn to_toml(&self, data_dir: &Path) -> String {
         let Config {
             idle_timeout_secs,
@@ -127,13 +141,14 @@ impl Config {
             seller_country,
             default_gateway,
             extra_toml,
+            server_toml,
         } = self;
         let data_dir = data_dir.display();
         format!(
             r#"# Written by Kassa's integration test harness.
 [server]
 listen = "127.0.0.1:0"
-
+{server_toml}
 [storage]
 path = '{data_dir}'
 
@@ -329,6 +344,16 @@ impl Engine {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The API's `host:port`, for raw TCP clients.
+    pub fn address(&self) -> String {
+        self.base_url.trim_start_matches("http://").to_string()
+    }
+
+    /// The engine's process id (for /proc).
+    pub fn pid(&self) -> u32 {
+        self.process.as_ref().expect("the engine is running").id()
     }
 
     /// A client with `Authorization: Bearer <key>`.

@@ -1,0 +1,49 @@
+//! `server.*` connection limits: their environment overrides and their bounds.
+
+use super::{Config, ConfigError, config_error};
+use crate::limits::{SERVER_CONNECTIONS_MAX, SERVER_TIMEOUT_MS_MAX};
+
+impl Config {
+    pub(super) fn apply_server_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let server = &mut self.server;
+        let timeouts: [(&str, &mut u64); 3] = [
+            ("KASSA_HEADER_TIMEOUT_MS", &mut server.header_timeout_ms),
+            ("KASSA_IDLE_TIMEOUT_MS", &mut server.idle_timeout_ms),
+            ("KASSA_BODY_TIMEOUT_MS", &mut server.body_timeout_ms),
+        ];
+        for (name, slot) in timeouts {
+            if let Some(value) = env(name) {
+                *slot = env_number(name, &value)?;
+            }
+        }
+        if let Some(value) = env("KASSA_MAX_CONNECTIONS") {
+            let connections = env_number("KASSA_MAX_CONNECTIONS", &value)?;
+            server.max_connections = usize::try_from(connections).unwrap_or(usize::MAX);
+        }
+        Ok(())
+    }
+
+    /// Each limit is at least 1 (0 would refuse everything) and below a ceiling past which it
+    /// protects nothing.
+    pub(super) fn validate_server(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        let timeouts = [
+            ("server.header_timeout_ms", server.header_timeout_ms),
+            ("server.idle_timeout_ms", server.idle_timeout_ms),
+            ("server.body_timeout_ms", server.body_timeout_ms),
+        ];
+        for (key, value) in timeouts {
+            super::checks::within(key, value, SERVER_TIMEOUT_MS_MAX)?;
+        }
+        let connections = u64::try_from(server.max_connections).unwrap_or(u64::MAX);
+        super::checks::within("server.max_connections", connections, SERVER_CONNECTIONS_MAX)
+    }
+}
+
+/// A whole number from the environment, or an error naming the variable.
+pub(super) fn env_number(name: &str, value: &str) -> Result<u64, ConfigError> {
+    value.trim().parse().map_err(|_| config_error(name, format!("`{value}` is not a whole number")))
+}
