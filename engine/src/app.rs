@@ -155,6 +155,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         inbox,
         gateway_names,
         api_keys,
+        rate_limits: api::rate_limit::RateLimits::new(&config.limits.rate),
         claims: Default::default(),
         rules,
         seller: config.billing.seller.clone(),

@@ -15,6 +15,12 @@ pub const WEBHOOK_BODY_BYTES_MAX: usize = 1024 * 1024;
 pub const SERVER_TIMEOUT_MS_MAX: u64 = 3_600_000;
 pub const SERVER_CONNECTIONS_MAX: u64 = 1_000_000;
 
+/// A rate-limit bucket holds this many seconds of its rate (API contract: burst = 2 s of rate).
+pub const RATE_LIMIT_BURST_SECS: u32 = 2;
+/// Highest `limits.rate.*`: far above what two cores answer, so higher is a typo; its burst still
+/// fits a u32.
+pub const RATE_LIMIT_RPS_MAX: u32 = 1_000_000;
+
 /// Pause after a failed `accept` (out of file descriptors, usually): retrying at once would
 /// spin a core while nothing can be accepted anyway.
 pub const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);

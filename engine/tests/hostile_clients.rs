@@ -1,4 +1,5 @@
-//! Clients that hold the engine's connections and memory without finishing their requests.
+//! Clients that hold the engine's connections and memory without finishing their requests, or
+//! ask more of it than their rate allows.
 //!
 //! Proves, against the real server: a request head sent too slowly (or not at all) loses its
 //! connection at `server.header_timeout_ms`, however it trickles; a kept-alive connection outlives
@@ -6,7 +7,9 @@
 //! 408 at `server.body_timeout_ms` and nothing of its request is done (its Idempotency-Key is still
 //! free); past `server.max_connections` a new connection waits until one closes; and a request
 //! that nobody may make (no key, a wrong key, a webhook route that is off or a wrong path token)
-//! is refused from its headers, before any of a 1–4 MiB body is sent.
+//! is refused from its headers, before any of a 1–4 MiB body is sent. Past its rate a key (or a
+//! webhook route) gets 429 with `Retry-After`, its request does nothing, and a retry with the same
+//! Idempotency-Key after the wait is carried out, not replayed.
 //! How: raw TCP connections (`common::raw`) to an engine with time limits of a few hundred
 //! milliseconds, timing what the engine does with each.
 
@@ -205,6 +208,46 @@ async fn requests_nobody_may_make_are_refused_before_their_body_is_sent() {
     let head = connection.head("PUT /v1/plugins/pricing", &upload(Some(format!("Bearer {KEY_A}"))));
     assert!(connection.send(head.as_bytes()).await);
     assert!(matches!(connection.listen(Duration::from_millis(300)).await, Heard::Nothing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_rate_a_caller_gets_429_with_retry_after_and_nothing_is_done() {
+    // Two a second for a key (a burst of 4), one a second for a webhook route (a burst of 2).
+    let config = Config::default().with_toml(
+        "[limits.rate]\nper_key_rps = 2\nwebhooks_rps = 1\n\n\
+         [gateways.stripe]\nwebhook_secret = \"whsec_hostile_0123456789abcdef\"\n",
+    );
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    for taken in 0..4 {
+        assert_eq!(api.get("/v1/customers?limit=1").await.status, 200, "token {taken} of 4");
+    }
+    let key = unique_key("rate-limited");
+    let email = format!("{key}@example.com");
+    let customer = json!({ "email": email });
+    let refused = api.post_with_key("/v1/customers", &customer, &key).await;
+    assert_error(&refused, 429, "rate_limited");
+    assert_eq!(refused.body["error"]["type"], "rate_limit_error", "{}", refused.text);
+    let retry_after: u64 = refused.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(retry_after >= 1, "Retry-After: {:?}", refused.header("retry-after"));
+    assert_eq!(engine.api_b().get("/v1/customers").await.status, 200, "B has its own budget");
+
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let found = api.get(&format!("/v1/customers?email={email}")).await;
+    assert_eq!(found.ok()["data"], json!([]), "the refused request made no customer");
+    let retried = api.post_with_key("/v1/customers", &customer, &key).await;
+    assert_eq!(retried.status, 200, "{}", retried.text);
+    assert!(!retried.is_replay(), "the 429 was not stored as the key's answer");
+
+    let stripe = engine.api_with_authorization(None);
+    let deliveries = [
+        stripe.post_webhook("/v1/webhooks/stripe", b"{}".to_vec(), None).await,
+        stripe.post_webhook("/v1/webhooks/stripe", b"{}".to_vec(), None).await,
+        stripe.post_webhook("/v1/webhooks/stripe", b"{}".to_vec(), None).await,
+    ];
+    let statuses: Vec<u16> = deliveries.iter().map(|delivery| delivery.status).collect();
+    assert_eq!(statuses, [400, 400, 429], "unsigned, then out of the webhook budget");
+    assert!(deliveries[2].header("retry-after").is_some());
 }
 
 /// The engine's resident memory, from `/proc/<pid>/status`.

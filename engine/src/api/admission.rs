@@ -1,6 +1,7 @@
 //! Who a request comes from, decided from its method, path and headers alone, before a byte of
 //! its body is read: a request nobody may make is refused at once, so an anonymous client cannot
-//! make Kassa buffer a 4 MiB rule upload or a 1 MiB webhook body only to answer 401 or 404.
+//! make Kassa buffer a 4 MiB rule upload or a 1 MiB webhook body only to answer 401 or 404. The
+//! caller's rate limits are taken here too, so a 429 reads no body and does nothing.
 
 use warp::http::{HeaderMap, Method};
 
@@ -38,20 +39,29 @@ pub fn admit(
 ) -> Result<Admission, ApiError> {
     match (method, segments) {
         (&Method::POST, ["v1", "webhooks", "stripe"]) => match app.stripe_webhook_secret {
-            Some(_) => Ok(Admission::Webhook),
+            Some(_) => webhook(app, "stripe"),
             None => Err(ApiError::webhook_not_found()),
         },
         (&Method::POST, ["v1", "webhooks", "mpesa", token]) => match &app.mpesa {
             Some(callbacks) if webhooks::token_matches(callbacks.token.expose(), token) => {
-                Ok(Admission::Webhook)
+                webhook(app, "mpesa")
             }
             _ => Err(ApiError::webhook_not_found()),
         },
         // Webhook routes never take an API key: anything else under them is a plain 404.
         (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
-        (_, ["v1", ..]) => Ok(Admission::Account(app.api_keys.authenticate(headers)?)),
+        (_, ["v1", ..]) => {
+            let caller = app.api_keys.authenticate(headers)?;
+            app.rate_limits.check_api_key(&caller.key_hash, &caller.account)?;
+            Ok(Admission::Account(caller.account))
+        }
         _ => Ok(Admission::Open),
     }
+}
+
+fn webhook(app: &App, gateway: &'static str) -> Result<Admission, ApiError> {
+    app.rate_limits.check_webhook(gateway)?;
+    Ok(Admission::Webhook)
 }
 
 /// Whether the request says a body follows: refusing it unread leaves the connection unusable.

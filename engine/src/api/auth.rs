@@ -16,6 +16,13 @@ pub fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// A request's API key, known good.
+pub struct Authenticated {
+    pub account: AccountId,
+    /// The key's SHA-256: what its rate limit is kept under, never the key itself.
+    pub key_hash: [u8; 32],
+}
+
 pub struct ApiKeys {
     configured: HashMap<[u8; 32], AccountId>,
     store: Arc<dyn Store>,
@@ -27,7 +34,7 @@ impl ApiKeys {
     }
 
     /// The account whose key the request's headers bear: known before the body is read.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<AccountId, ApiError> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
         let header = headers.get("authorization").ok_or_else(|| {
             ApiError::unauthorized("no API key: send `Authorization: Bearer <secret key>`")
         })?;
@@ -41,12 +48,12 @@ impl ApiKeys {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <secret key>`")
             })?;
-        let hash = hash_key(key);
-        if let Some(account) = self.configured.get(&hash) {
-            return Ok(account.clone());
+        let key_hash = hash_key(key);
+        if let Some(account) = self.configured.get(&key_hash) {
+            return Ok(Authenticated { account: account.clone(), key_hash });
         }
-        match self.store.api_key_account(&hash)? {
-            Some(account) => Ok(account),
+        match self.store.api_key_account(&key_hash)? {
+            Some(account) => Ok(Authenticated { account, key_hash }),
             None => Err(ApiError::unauthorized("invalid API key")),
         }
     }

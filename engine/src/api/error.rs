@@ -17,6 +17,9 @@ pub struct ApiError {
     pub param: Option<String>,
     /// Further fields some errors carry: `decline_code`, `charge`.
     pub extra: Map<String, Value>,
+    /// Sent as `Retry-After` (a 429's). A u16 (18 hours) fits beside `status` without growing
+    /// every `Result` that carries an `ApiError`.
+    pub retry_after_secs: Option<u16>,
 }
 
 impl ApiError {
@@ -26,7 +29,15 @@ impl ApiError {
         code: &'static str,
         message: impl Into<String>,
     ) -> ApiError {
-        ApiError { status, kind, code, message: message.into(), param: None, extra: Map::new() }
+        ApiError {
+            status,
+            kind,
+            code,
+            message: message.into(),
+            param: None,
+            extra: Map::new(),
+            retry_after_secs: None,
+        }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
@@ -103,6 +114,20 @@ impl ApiError {
                 timeout.as_millis()
             ),
         )
+    }
+
+    /// `budget` ("this API key", "this account", "this webhook route") is out of tokens.
+    pub fn rate_limited(budget: &str, retry_after_secs: u16) -> ApiError {
+        let mut error = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "rate_limited",
+            format!(
+                "too many requests for {budget}; nothing was done: retry after {retry_after_secs} s"
+            ),
+        );
+        error.retry_after_secs = Some(retry_after_secs);
+        error
     }
 
     pub fn idempotency_in_use() -> ApiError {

@@ -14,6 +14,7 @@ pub mod free_text;
 pub mod handlers;
 pub mod idempotency;
 pub mod pagination;
+pub mod rate_limit;
 pub mod request;
 pub mod routes;
 pub mod validate;
@@ -27,7 +28,7 @@ use kassa_gateways::Router;
 use kassa_gateways::sandbox::SandboxGateway;
 use tracing::Instrument;
 use warp::Filter;
-use warp::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use warp::http::{HeaderMap, HeaderValue, Method};
 
 use crate::actor::Registry;
 use crate::gateways::MpesaCallbacks;
@@ -53,6 +54,8 @@ pub struct App {
     /// The enabled gateways, for metrics.
     pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,
+    /// `limits.rate.*`, taken before a request's body is read.
+    pub rate_limits: rate_limit::RateLimits,
     pub claims: idempotency::Claims,
     pub rules: Arc<Rules>,
     /// Who sells, as receipts print it (`billing.seller`).
@@ -143,6 +146,7 @@ where
             }
             Err(error) => Err(error),
         };
+        let retry_after_secs = result.as_ref().err().and_then(|error| error.retry_after_secs);
         let reply = result.unwrap_or_else(|error| Reply {
             status: error.status,
             body: Body::json(&error.body()),
@@ -161,7 +165,8 @@ where
         } else {
             tracing::debug!(status = reply.status.as_u16(), latency_ms, "answered");
         }
-        respond(reply, &request_id, body_unread)
+        let framing = Framing { body_unread, retry_after_secs };
+        respond(reply, &request_id, framing)
     }
     .instrument(span)
     .await
@@ -200,9 +205,17 @@ async fn run_detached(
     }
 }
 
-/// The response; `body_unread`: the request's body was refused or abandoned before its end, so
-/// the connection cannot carry another request and is closed after this answer.
-fn respond(reply: Reply, request_id: &str, body_unread: bool) -> warp::reply::Response {
+/// What the response's headers say besides its reply.
+#[derive(Debug, Clone, Copy, Default)]
+struct Framing {
+    /// The request's body was refused or abandoned before its end: the connection cannot carry
+    /// another request and is closed after this answer.
+    body_unread: bool,
+    /// `Retry-After`, in seconds (a 429's).
+    retry_after_secs: Option<u16>,
+}
+
+fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Response {
     let is_page = matches!(reply.body, Body::Html(_));
     let (bytes, content_type) = match reply.body {
         Body::Json(bytes) => (bytes, "application/json"),
@@ -222,11 +235,11 @@ fn respond(reply: Reply, request_id: &str, body_unread: bool) -> warp::reply::Re
     if is_page {
         page_headers(headers);
     }
-    if body_unread {
+    if framing.body_unread {
         headers.insert("connection", HeaderValue::from_static("close"));
     }
-    if reply.status == StatusCode::TOO_MANY_REQUESTS {
-        headers.insert("retry-after", HeaderValue::from_static("1"));
+    if let Some(secs) = framing.retry_after_secs {
+        headers.insert("retry-after", HeaderValue::from(secs));
     }
     response
 }

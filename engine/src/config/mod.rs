@@ -2,7 +2,8 @@
 //! then `KASSA_*` environment overrides. A bad value stops start-up with one line naming the key.
 //!
 //! [`sections`] holds the plain sections, [`gateways`] the gateways' (and their secrets),
-//! [`checks`] the checks that need more than one value, [`server`] the connection limits.
+//! [`checks`] the checks that need more than one value, [`server`] the connection and rate
+//! limits.
 
 mod checks;
 mod gateways;
@@ -26,8 +27,8 @@ pub use gateways::{
 };
 pub use sections::{
     AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig, FinalAction,
-    LogConfig, LogFormat, RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig,
-    WebhooksConfig,
+    LimitsConfig, LogConfig, LogFormat, RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig,
+    ServerConfig, StorageConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +44,7 @@ pub struct Config {
     pub rules: RulesConfig,
     pub webhooks: WebhooksConfig,
     pub billing: BillingConfig,
+    pub limits: LimitsConfig,
 }
 
 /// A configuration error: the key at fault and what is wrong, printed as one line.

@@ -24,6 +24,27 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// `limits.*`: bounds an operator tunes on what clients may ask of the engine.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub rate: RateLimitsConfig,
+}
+
+/// Token buckets refilled at these rates a second, each holding two seconds of its rate (the
+/// burst); 0 turns a bucket off. Off in the built-in defaults, so a benchmark measures the engine
+/// and not its limits; the shipped `config/kassa.toml` sets recommended values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Requests a second one API key may make.
+    pub per_key_rps: u32,
+    /// Requests a second all keys of one account may make together.
+    pub per_account_rps: u32,
+    /// Deliveries a second each gateway's webhook route takes.
+    pub webhooks_rps: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {

@@ -1,7 +1,7 @@
-//! `server.*` connection limits: their environment overrides and their bounds.
+//! `server.*` connection limits and `limits.rate.*`: their environment overrides and bounds.
 
 use super::{Config, ConfigError, config_error};
-use crate::limits::{SERVER_CONNECTIONS_MAX, SERVER_TIMEOUT_MS_MAX};
+use crate::limits::{RATE_LIMIT_RPS_MAX, SERVER_CONNECTIONS_MAX, SERVER_TIMEOUT_MS_MAX};
 
 impl Config {
     pub(super) fn apply_server_env(
@@ -23,6 +23,18 @@ impl Config {
             let connections = env_number("KASSA_MAX_CONNECTIONS", &value)?;
             server.max_connections = usize::try_from(connections).unwrap_or(usize::MAX);
         }
+        let rate = &mut self.limits.rate;
+        let rates: [(&str, &mut u32); 3] = [
+            ("KASSA_RATE_LIMIT_PER_KEY_RPS", &mut rate.per_key_rps),
+            ("KASSA_RATE_LIMIT_PER_ACCOUNT_RPS", &mut rate.per_account_rps),
+            ("KASSA_RATE_LIMIT_WEBHOOKS_RPS", &mut rate.webhooks_rps),
+        ];
+        for (name, slot) in rates {
+            if let Some(value) = env(name) {
+                let rps = env_number(name, &value)?;
+                *slot = u32::try_from(rps).unwrap_or(u32::MAX);
+            }
+        }
         Ok(())
     }
 
@@ -39,7 +51,19 @@ impl Config {
             super::checks::within(key, value, SERVER_TIMEOUT_MS_MAX)?;
         }
         let connections = u64::try_from(server.max_connections).unwrap_or(u64::MAX);
-        super::checks::within("server.max_connections", connections, SERVER_CONNECTIONS_MAX)
+        super::checks::within("server.max_connections", connections, SERVER_CONNECTIONS_MAX)?;
+        let rate = &self.limits.rate;
+        let rates = [
+            ("limits.rate.per_key_rps", rate.per_key_rps),
+            ("limits.rate.per_account_rps", rate.per_account_rps),
+            ("limits.rate.webhooks_rps", rate.webhooks_rps),
+        ];
+        for (key, rps) in rates {
+            if rps > RATE_LIMIT_RPS_MAX {
+                return Err(config_error(key, format!("must be at most {RATE_LIMIT_RPS_MAX}")));
+            }
+        }
+        Ok(())
     }
 }
 

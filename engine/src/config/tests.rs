@@ -7,9 +7,15 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 #[test]
-fn the_shipped_config_file_is_the_defaults() {
+fn the_shipped_config_file_is_the_defaults_but_for_recommended_rate_limits() {
     let shipped = include_str!("../../../config/kassa.toml");
-    let config = Config::parse(shipped).unwrap();
+    let mut config = Config::parse(shipped).unwrap();
+    let recommended =
+        RateLimitsConfig { per_key_rps: 100, per_account_rps: 200, webhooks_rps: 200 };
+    assert_eq!(config.limits.rate, recommended);
+    assert_eq!(Config::default().limits.rate, RateLimitsConfig::default(), "off when built in");
+    assert_eq!(RateLimitsConfig::default().per_key_rps, 0);
+    config.limits.rate = RateLimitsConfig::default();
     let defaults = Config::default();
     assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
 }
@@ -256,4 +262,20 @@ fn connection_limits_come_from_the_file_or_the_environment_and_are_bounded() {
         let config = Config::parse(text).unwrap();
         assert_eq!(config.validate().unwrap_err().key, key, "{text}");
     }
+}
+
+#[test]
+fn rate_limits_come_from_the_environment_and_are_bounded() {
+    let env = |name: &str| match name {
+        "KASSA_RATE_LIMIT_PER_KEY_RPS" => Some("10".to_owned()),
+        "KASSA_RATE_LIMIT_PER_ACCOUNT_RPS" => Some("20".to_owned()),
+        "KASSA_RATE_LIMIT_WEBHOOKS_RPS" => Some("30".to_owned()),
+        _ => None,
+    };
+    let rate = Config::load(None, &env).unwrap().limits.rate;
+    assert_eq!(rate, RateLimitsConfig { per_key_rps: 10, per_account_rps: 20, webhooks_rps: 30 });
+    let bad = |name: &str| (name == "KASSA_RATE_LIMIT_WEBHOOKS_RPS").then(|| "-1".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_RATE_LIMIT_WEBHOOKS_RPS");
+    let config = Config::parse("[limits.rate]\nper_account_rps = 1000001\n").unwrap();
+    assert_eq!(config.validate().unwrap_err().key, "limits.rate.per_account_rps");
 }
