@@ -21,11 +21,13 @@ use crate::actor::{Registry, Services};
 use crate::api::auth::{ApiKeys, hash_key};
 use crate::api::{self, App};
 use crate::billing;
-use crate::config::{Config, SecretValue};
+use crate::config::{Config, MetricsListen, SecretValue};
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
 use crate::gateways::Gateways;
-use crate::limits::{IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL};
+use crate::limits::{
+    IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
+};
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
@@ -166,6 +168,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         body_timeout: Duration::from_millis(config.server.body_timeout_ms),
         ready: Default::default(),
     });
+    // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.
+    let metrics_server = serve_metrics(&config, Arc::clone(&app)).await?;
     app.ready.store(true, Ordering::SeqCst);
     tracing::info!(data_dir = %data_dir.display(), "listening on http://{address}");
     warn_if_descriptors_short(config.server.max_connections);
@@ -184,6 +188,9 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             let _ = stop_requested.await;
             tokio::time::sleep(grace).await;
         } => tracing::warn!(grace_secs = grace.as_secs(), "connections still open after the grace period; stopping"),
+    }
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
     }
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
@@ -337,6 +344,29 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .open(path)?;
     writeln!(file, "{contents}")?;
     file.sync_all()
+}
+
+/// Serves `/metrics` on `metrics.listen` (unless `off`), with the API's time limits and a cap
+/// of its own, so a scraper never takes the API's connections nor the API the scraper's.
+async fn serve_metrics(
+    config: &Config,
+    app: Arc<App>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+    let MetricsListen::At(requested) = config.metrics.listen else {
+        tracing::info!("metrics.listen is off: /metrics is not served");
+        return Ok(None);
+    };
+    let listen_error = |error| StartError::Listen { address: requested, error };
+    let listener = tokio::net::TcpListener::bind(requested).await.map_err(listen_error)?;
+    let address = listener.local_addr().map_err(listen_error)?;
+    tracing::info!("serving /metrics at http://{address}/metrics");
+    let limits = serve::ConnectionLimits {
+        max_connections: METRICS_CONNECTIONS_MAX,
+        ..serve::limits_from(&config.server)
+    };
+    let filter = api::metrics_listener::filter(app);
+    let stopped = std::future::pending::<()>();
+    Ok(Some(tokio::spawn(serve::serve(listener, filter, limits, stopped))))
 }
 
 /// Each connection holds a file descriptor: a cap above the process's limit would fail accepts

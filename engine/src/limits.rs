@@ -21,6 +21,9 @@ pub const RATE_LIMIT_BURST_SECS: u32 = 2;
 /// fits a u32.
 pub const RATE_LIMIT_RPS_MAX: u32 = 1_000_000;
 
+/// Connections the metrics listener serves at once: a scraper or two, on loopback by default.
+pub const METRICS_CONNECTIONS_MAX: usize = 16;
+
 /// Pause after a failed `accept` (out of file descriptors, usually): retrying at once would
 /// spin a core while nothing can be accepted anyway.
 pub const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);

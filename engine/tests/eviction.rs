@@ -44,7 +44,7 @@ async fn idle_customers_are_evicted_and_come_back_intact() {
     // Sample the gauge while the load runs: it must be seen above 0, or "falls to 0" proves nothing.
     let load_done = Arc::new(AtomicBool::new(false));
     let sampler = {
-        let (metrics_api, load_done) = (engine.api_with_authorization(None), load_done.clone());
+        let (metrics_api, load_done) = (engine.metrics_api(), load_done.clone());
         tokio::spawn(async move {
             let mut resident_max_seen: f64 = 0.0;
             while !load_done.load(Ordering::SeqCst) {

@@ -356,7 +356,7 @@ async fn a_refund_of_an_mpesa_payment_is_refused_and_nothing_is_recorded() {
     // and nothing was sent to M-Pesa.
     let reused = api.post_with_key("/v1/customers", &json!({}), "refund-of-mpesa").await;
     assert_eq!(reused.status, 200, "{}", reused.text);
-    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    let metrics = engine.metrics_api().get("/metrics").await.text;
     assert!(!metrics.contains(r#"gateway="mpesa",operation="refund""#), "{metrics}");
 }
 

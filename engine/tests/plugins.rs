@@ -142,7 +142,7 @@ async fn a_rule_too_long_for_an_async_worker_still_prices_the_charge() {
     assert_eq!(charge["breakdown"]["subtotal"], 1000);
     assert_eq!(charge["breakdown"]["tax"][0]["amount"], 150, "ZA VAT, 15 %");
     assert_eq!(charge["amount"], 1150);
-    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    let metrics = engine.metrics_api().get("/metrics").await.text;
     for counted in [
         r#"kassa_rule_call_duration_seconds_count{kind="pricing",outcome="not_inline"} 1"#,
         r#"kassa_rule_call_duration_seconds_count{kind="pricing",outcome="ok"} 1"#,

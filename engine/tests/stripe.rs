@@ -82,7 +82,7 @@ async fn a_card_charge_is_one_payment_intent_keyed_by_the_charge_id() {
     api.charge_ok(&customer, 700, "usd").await;
     assert_eq!(stripe.intents_created(), 2);
     assert_eq!(stripe.customers_created(), 1, "one Stripe customer per Kassa customer");
-    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    let metrics = engine.metrics_api().get("/metrics").await.text;
     assert!(
         metrics.contains(
             r#"kassa_gateway_call_duration_seconds_count{gateway="stripe",operation="charge",outcome="succeeded"} 2"#
@@ -186,7 +186,7 @@ gateways = ["stripe", "sandbox"]
     let ledger = api.ledger().await;
     assert_eq!(ledger.len(), 1, "charged once, by the sandbox: {ledger:?}");
     assert_eq!(ledger[0]["idempotency_key"], charge["id"]);
-    let metrics = engine.api_with_authorization(None).get("/metrics").await.text;
+    let metrics = engine.metrics_api().get("/metrics").await.text;
     assert!(
         metrics.contains(
             r#"kassa_gateway_call_duration_seconds_count{gateway="stripe",operation="charge",outcome="refused"} 1"#

@@ -13,6 +13,7 @@ pub mod error;
 pub mod free_text;
 pub mod handlers;
 pub mod idempotency;
+pub mod metrics_listener;
 pub mod pagination;
 pub mod rate_limit;
 pub mod request;

@@ -23,7 +23,6 @@ pub async fn dispatch(
     match (method, segments.as_slice()) {
         (&Method::GET, ["healthz"]) => Ok(health::healthz()),
         (&Method::GET, ["readyz"]) => Ok(health::readyz(app)),
-        (&Method::GET, ["metrics"]) => Ok(health::metrics(app)),
         (&Method::GET, ["openapi.json"]) => Ok(health::openapi()),
         // Authenticated by its secret path token, not an API key.
         (&Method::POST, ["v1", "webhooks", "mpesa", token]) => {
@@ -153,7 +152,7 @@ pub async fn dispatch(
                 _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),
             }
         }
-        (_, ["healthz" | "readyz" | "metrics" | "openapi.json"]) => {
+        (_, ["healthz" | "readyz" | "openapi.json"]) => {
             Err(ApiError::method_not_allowed(method.as_str(), &request.path))
         }
         _ => Err(ApiError::route_not_found(method.as_str(), &request.path)),
@@ -205,7 +204,6 @@ pub fn route_label(segments: &[&str]) -> &'static str {
     match segments {
         ["healthz"] => "/healthz",
         ["readyz"] => "/readyz",
-        ["metrics"] => "/metrics",
         ["openapi.json"] => "/openapi.json",
         ["v1", "customers"] => "/v1/customers",
         ["v1", "customers", _] => "/v1/customers/{id}",

@@ -27,8 +27,8 @@ pub use gateways::{
 };
 pub use sections::{
     AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig, FinalAction,
-    LimitsConfig, LogConfig, LogFormat, RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig,
-    ServerConfig, StorageConfig, WebhooksConfig,
+    LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen, RateLimitsConfig,
+    RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -45,6 +45,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub billing: BillingConfig,
     pub limits: LimitsConfig,
+    pub metrics: MetricsConfig,
 }
 
 /// A configuration error: the key at fault and what is wrong, printed as one line.
@@ -117,6 +118,10 @@ impl Config {
             })?;
         }
         self.apply_server_env(env)?;
+        if let Some(listen) = env("KASSA_METRICS_LISTEN") {
+            self.metrics.listen = MetricsListen::try_from(listen)
+                .map_err(|problem| config_error("KASSA_METRICS_LISTEN", problem))?;
+        }
         if let Some(path) = env("KASSA_DATA_DIR") {
             self.storage.path = PathBuf::from(path);
         }

@@ -97,12 +97,58 @@ pub struct ActorsConfig {
     pub shards: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     pub id: String,
     #[serde(default)]
     pub api_keys: Vec<String>,
+}
+
+/// Keys are secrets: a logged or panicking config shows how many an account has, never them.
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("id", &self.id)
+            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .finish()
+    }
+}
+
+/// `metrics.*`: where Prometheus scrapes `/metrics`, apart from the API: its counts span every
+/// account, so it is not served to whoever reaches the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub listen: MetricsListen,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        // Loopback on any free port: two nodes on one host never collide; the log names it.
+        MetricsConfig { listen: MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 0))) }
+    }
+}
+
+/// `off`, or the address to listen on (port 0: any free port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum MetricsListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl TryFrom<String> for MetricsListen {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.trim() {
+            "off" => Ok(MetricsListen::Off),
+            address => address.parse().map(MetricsListen::At).map_err(|_| {
+                format!("`{text}` is neither `off` nor an address like 127.0.0.1:9090")
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -279,3 +279,31 @@ fn rate_limits_come_from_the_environment_and_are_bounded() {
     let config = Config::parse("[limits.rate]\nper_account_rps = 1000001\n").unwrap();
     assert_eq!(config.validate().unwrap_err().key, "limits.rate.per_account_rps");
 }
+
+#[test]
+fn metrics_listen_is_off_or_an_address() {
+    let default = Config::load(None, &no_env).unwrap().metrics.listen;
+    assert_eq!(default, MetricsListen::At("127.0.0.1:0".parse().unwrap()), "loopback, any port");
+    let off = Config::parse("[metrics]\nlisten = \"off\"\n").unwrap();
+    assert_eq!(off.metrics.listen, MetricsListen::Off);
+    let env = |name: &str| (name == "KASSA_METRICS_LISTEN").then(|| "0.0.0.0:9100".to_owned());
+    let listen = Config::load(None, &env).unwrap().metrics.listen;
+    assert_eq!(listen, MetricsListen::At("0.0.0.0:9100".parse().unwrap()));
+    assert_eq!(Config::parse("[metrics]\nlisten = \"on\"\n").unwrap_err().key, "metrics.listen");
+    let bad = |name: &str| (name == "KASSA_METRICS_LISTEN").then(|| "9100".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_METRICS_LISTEN");
+}
+
+#[test]
+fn configured_api_keys_never_show_in_debug_output() {
+    let secret = "sk_test_never_print_me_0123456789";
+    let file = format!("[[accounts]]\nid = \"acct_a\"\napi_keys = [\"{secret}\"]\n");
+    let from_file = Config::parse(&file).unwrap();
+    let from_env = |name: &str| (name == "KASSA_API_KEY").then(|| secret.to_owned());
+    let from_env = Config::load(None, &from_env).unwrap();
+    for config in [from_file, from_env] {
+        let shown = format!("{config:?} {:?}", config.accounts);
+        assert!(!shown.contains(secret), "a key is printed: {shown}");
+        assert!(shown.contains("[1 redacted]"), "{shown}");
+    }
+}

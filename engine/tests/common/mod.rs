@@ -204,6 +204,8 @@ pub struct Engine {
     process: Option<Child>,
     starts: usize,
     base_url: String,
+    /// Where `/metrics` is served (the metrics listener, loopback on a free port).
+    metrics_url: String,
     http: reqwest::Client,
 }
 
@@ -227,6 +229,7 @@ impl Engine {
             process: None,
             starts: 0,
             base_url: String::new(),
+            metrics_url: String::new(),
             http,
         };
         engine.launch().await;
@@ -245,11 +248,12 @@ impl Engine {
             start_number: self.starts,
         };
         // Reading the child's output blocks, so it runs off the async runtime.
-        let (child, base_url) = tokio::task::spawn_blocking(move || launch.run())
+        let (child, base_url, metrics_url) = tokio::task::spawn_blocking(move || launch.run())
             .await
             .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
         self.process = Some(child);
         self.base_url = base_url;
+        self.metrics_url = metrics_url.unwrap_or_default();
         self.wait_ready().await;
     }
 
@@ -400,9 +404,15 @@ impl Engine {
         all.join("\n")
     }
 
+    /// A client of the metrics listener (no key): `.get("/metrics")` scrapes it.
+    pub fn metrics_api(&self) -> Api {
+        assert!(!self.metrics_url.is_empty(), "the engine logged no metrics address");
+        Api { http: self.http.clone(), base_url: self.metrics_url.clone(), authorization: None }
+    }
+
     /// The value of a Prometheus sample from `GET /metrics` (summed over its label sets).
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let response = self.api_with_authorization(None).get("/metrics").await;
+        let response = self.metrics_api().get("/metrics").await;
         assert_eq!(response.status, 200, "GET /metrics: {}", response.text);
         parse_metric(&response.text, name)
     }
@@ -427,7 +437,8 @@ struct Launch {
 }
 
 impl Launch {
-    fn run(self) -> (Child, String) {
+    /// The child, its API's URL and its metrics listener's (logged just before the API's).
+    fn run(self) -> (Child, String, Option<String>) {
         push_log(&self.log, format!("===== harness: kassa start #{} =====", self.start_number));
         let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
         // The test's environment must not leak settings into the engine.
@@ -458,12 +469,16 @@ impl Launch {
         drain(stdout, "", self.log.clone(), lines_tx.clone());
         drain(stderr, "[stderr] ", self.log.clone(), lines_tx);
         let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let mut metrics_url = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match lines_rx.recv_timeout(left) {
                 Ok(line) => {
+                    if let Some(url) = parse_metrics_url(&line) {
+                        metrics_url = Some(url);
+                    }
                     if let Some(base_url) = parse_listen_url(&line) {
-                        return (child, base_url);
+                        return (child, base_url, metrics_url);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -547,6 +562,14 @@ pub fn parse_listen_url(line: &str) -> Option<String> {
     let token = line[at + MARKER.len()..].split_whitespace().next()?;
     let url = token.trim_end_matches(['"', '\'', ',', ';', ')', '}', '/', '.']);
     Some(url.to_string())
+}
+
+/// `… serving /metrics at http://127.0.0.1:PORT/metrics` → `http://127.0.0.1:PORT`.
+pub fn parse_metrics_url(line: &str) -> Option<String> {
+    const MARKER: &str = "serving /metrics at ";
+    let at = line.find(MARKER)?;
+    let token = line[at + MARKER.len()..].split_whitespace().next()?;
+    Some(token.trim_end_matches("/metrics").to_string())
 }
 
 /// The sum of a metric's samples in Prometheus text exposition, or `None` if it has none.

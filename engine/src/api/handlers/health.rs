@@ -1,5 +1,6 @@
 //! `/openapi.json`, `/healthz` (the process answers), `/readyz` (start-up, recovery included, is
-//! done; a storage failure stops the process) and `/metrics` (Prometheus text).
+//! done; a storage failure stops the process) and `/metrics` (Prometheus text, served on the
+//! metrics listener only).
 
 use std::sync::atomic::Ordering;
 
