@@ -19,9 +19,11 @@ use rand::Rng;
 use crate::actor::registry::RegistryLimits;
 use crate::actor::{Registry, Services};
 use crate::api::auth::{ApiKeys, hash_key};
+use crate::api::idempotency_keys::IdempotencyKeys;
 use crate::api::{self, App};
 use crate::billing;
 use crate::config::{Config, MetricsListen, SecretValue};
+use crate::data_key::DataKey;
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
 use crate::gateways::Gateways;
@@ -50,6 +52,8 @@ pub enum StartError {
     #[error("cannot keep the M-Pesa callback token in the data directory: {0}")]
     MpesaToken(std::io::Error),
     #[error("{0}")]
+    DataKey(String),
+    #[error("{0}")]
     Rules(#[from] RulesError),
 }
 
@@ -77,6 +81,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
     let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
+    let data_key = data_key(&config, &data_dir)?;
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
@@ -159,6 +164,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         api_keys,
         rate_limits: api::rate_limit::RateLimits::new(&config.limits.rate),
         claims: Default::default(),
+        idempotency_keys: IdempotencyKeys::new(&data_key),
         rules,
         seller: config.billing.seller.clone(),
         plan_features,
@@ -322,6 +328,36 @@ fn mpesa_callback_token(data_dir: &Path) -> std::io::Result<String> {
     write_private(&path, &token)?;
     tracing::info!(file = %path.display(), "generated the M-Pesa callback path token");
     Ok(token)
+}
+
+/// The data key: the configured one (`storage.data_key` / `KASSA_DATA_KEY`, checked when the
+/// config was read), else the one generated on first start into `<data dir>/dev-data-key`
+/// (mode 0600) and read from there after. A file that is there but unreadable or not a key stops
+/// start-up: a new key would silently forget every Idempotency-Key and lock out sealed data.
+fn data_key(config: &Config, data_dir: &Path) -> Result<DataKey, StartError> {
+    if let Some(configured) = config.data_key() {
+        return configured
+            .map_err(|error| StartError::DataKey(format!("storage.data_key {error}")));
+    }
+    let path = data_dir.join("dev-data-key");
+    let failed = |problem: String| {
+        StartError::DataKey(format!("data key file {}: {problem}", path.display()))
+    };
+    match std::fs::read_to_string(&path) {
+        // Empty only when the first start died while writing it, before anything used it.
+        Ok(text) if text.trim().is_empty() => {}
+        Ok(text) => return DataKey::from_base64(&text).map_err(|error| failed(error.to_string())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(failed(error.to_string())),
+    }
+    let key = DataKey::generate();
+    write_private(&path, &key.to_base64()).map_err(|error| failed(error.to_string()))?;
+    // The file's name must outlive a power cut as surely as the records hashed with the key.
+    std::fs::File::open(data_dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(|error| failed(error.to_string()))?;
+    tracing::info!(file = %path.display(), "generated the data key; keep it with the data");
+    Ok(key)
 }
 
 fn generate_key() -> String {

@@ -9,6 +9,7 @@
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
 //! - [`gateways`]: the enabled payment gateways and the router over them, built from config;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
+//! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
 pub mod actor;
@@ -16,6 +17,7 @@ pub mod api;
 pub mod app;
 pub mod billing;
 pub mod config;
+pub mod data_key;
 pub mod domain;
 pub mod gateways;
 pub mod limits;

@@ -100,3 +100,14 @@ fn a_routing_rule_naming_a_disabled_gateway_is_refused() {
     let config = "[[routing.rules]]\ncurrencies = [\"kes\"]\ngateways = [\"mpesa\"]\n";
     assert_refused(config, &[], "routing.rules[0].gateways");
 }
+
+#[test]
+fn a_bad_data_key_names_storage_data_key_and_is_never_printed() {
+    // Not base64; base64 of 16 bytes, not 32; base64 of 33 bytes.
+    for bad in ["not-a-data-key!", "MDEyMzQ1Njc4OWFiY2RlZg==", &"QUFB".repeat(11)] {
+        let stderr = assert_refused("", &[("KASSA_DATA_KEY", bad)], "storage.data_key");
+        assert!(!stderr.contains(bad), "the value was printed: {stderr}");
+    }
+    let in_file = "[storage]\ndata_key = \"c2hvcnQ=\"\n";
+    assert_refused(in_file, &[], "storage.data_key");
+}

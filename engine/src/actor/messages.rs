@@ -16,6 +16,8 @@ use crate::store::Unsettled;
 /// The Idempotency-Key of the request and the fingerprint of its method, path and body.
 #[derive(Debug, Clone)]
 pub struct IdempotencyTicket {
+    /// A client's key only as its keyed hash (`api::idempotency_keys`), never as sent; or a key
+    /// the engine made itself (an invoice's attempt).
     pub key: String,
     pub fingerprint: [u8; 32],
 }

@@ -5,6 +5,8 @@
 //!   whose gateway outcome was unknown when first answered (`processing`) gets the object as it
 //!   stands now, so a retry learns the outcome once it is known;
 //! - or runs, and the actor writes the record in the same atomic change as the effect.
+//!
+//! The key is kept only as its keyed hash ([`super::idempotency_keys`]).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
+use super::App;
 use super::error::ApiError;
 use super::request::ApiRequest;
 use crate::actor::IdempotencyTicket;
@@ -105,8 +108,7 @@ pub struct Answer {
 
 /// Runs `execute` under the request's Idempotency-Key, or answers from the key's record.
 pub async fn run<F, Fut>(
-    store: &Arc<dyn Store>,
-    claims: &Claims,
+    app: &App,
     account: &AccountId,
     request: &ApiRequest,
     execute: F,
@@ -115,24 +117,44 @@ where
     F: FnOnce(Option<IdempotencyTicket>) -> Fut,
     Fut: Future<Output = Result<Outcome, ApiError>>,
 {
-    let Some(key) = request.idempotency_key()? else {
+    let Some(sent) = request.idempotency_key()? else {
         return Ok(Answer { outcome: execute(None).await?, replayed: false });
     };
+    // From here on the key is its keyed hash: claims, records, charges and refunds hold only
+    // that. The key as sent stays in this frame, to find records written before keys were hashed.
+    let key = app.idempotency_keys.digest(&sent);
+    let store = &app.store;
     let fingerprint = fingerprint(request);
     // A finished request is replayed without a claim, so its replays never wait on each other.
-    if let Some(record) = store.idempotency(account, &key)?
+    if let Some(record) = find(store, account, &key, &sent)?
         && matches!(record.state, IdempotencyState::Completed(_))
     {
         return replay(store, account, record, &fingerprint).await;
     }
-    let _claim = claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
+    let _claim = app.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     // Read again under the claim: the request may have finished since.
-    match store.idempotency(account, &key)? {
+    match find(store, account, &key, &sent)? {
         None => {
             let ticket = IdempotencyTicket { key, fingerprint };
             Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false })
         }
         Some(record) => replay(store, account, record, &fingerprint).await,
+    }
+}
+
+/// The record of a key: under its keyed hash, else under the key as sent, as versions before
+/// the hash wrote it. Without that second look, a retry after an upgrade of a request made
+/// before it would be carried out again: charged twice. Such records settle under the key
+/// their charge or refund holds (the one they were written under) and expire as any other.
+fn find(
+    store: &Arc<dyn Store>,
+    account: &AccountId,
+    key: &str,
+    sent: &str,
+) -> Result<Option<IdempotencyRecord>, ApiError> {
+    match store.idempotency(account, key)? {
+        Some(record) => Ok(Some(record)),
+        None => Ok(store.idempotency(account, sent)?),
     }
 }
 

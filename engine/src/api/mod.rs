@@ -13,6 +13,7 @@ pub mod error;
 pub mod free_text;
 pub mod handlers;
 pub mod idempotency;
+pub mod idempotency_keys;
 pub mod metrics_listener;
 pub mod pagination;
 pub mod rate_limit;
@@ -58,6 +59,8 @@ pub struct App {
     /// `limits.rate.*`, taken before a request's body is read.
     pub rate_limits: rate_limit::RateLimits,
     pub claims: idempotency::Claims,
+    /// What turns a client's Idempotency-Key into the form stored (a keyed hash).
+    pub idempotency_keys: idempotency_keys::IdempotencyKeys,
     pub rules: Arc<Rules>,
     /// Who sells, as receipts print it (`billing.seller`).
     pub seller: crate::config::SellerConfig,

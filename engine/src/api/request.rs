@@ -89,7 +89,8 @@ impl ApiRequest {
             .map_err(|error| ApiError::validation("query", format!("bad query string: {error}")))
     }
 
-    /// The Idempotency-Key header: 1..=255 printable ASCII characters.
+    /// The Idempotency-Key header: 1..=255 printable ASCII characters, whatever digits they hold
+    /// (API.md). As sent: only `idempotency::run` reads it, and keeps only its keyed hash.
     pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
         let Some(value) = self.headers.get("idempotency-key") else {
             return Ok(None);

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::data_key::{DataKey, DataKeyError};
 use crate::domain::AccountId;
 use crate::limits::RECONCILE_AFTER_SECS_MAX;
 
@@ -125,6 +126,9 @@ impl Config {
         if let Some(path) = env("KASSA_DATA_DIR") {
             self.storage.path = PathBuf::from(path);
         }
+        if let Some(key) = env("KASSA_DATA_KEY") {
+            self.storage.data_key = SecretValue::new(key);
+        }
         if let Some(level) = env("KASSA_LOG") {
             self.log.level = level;
         }
@@ -174,6 +178,7 @@ impl Config {
         if self.storage.path.as_os_str().is_empty() {
             return Err(config_error("storage.path", "must not be empty"));
         }
+        self.validate_data_key()?;
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(config_error("log.level", error.to_string()));
         }
@@ -183,6 +188,27 @@ impl Config {
         self.validate_mpesa()?;
         self.validate_gateway_billing()?;
         self.validate_routing()
+    }
+
+    /// A configured data key (file or `KASSA_DATA_KEY`) is 32 bytes of base64. Checked here so a
+    /// bad one stops start-up before the data directory is opened.
+    fn validate_data_key(&self) -> Result<(), ConfigError> {
+        match self.data_key() {
+            Some(Err(error)) => Err(config_error(
+                "storage.data_key",
+                format!(
+                    "{error} (as set here or by KASSA_DATA_KEY); make one with \
+                     `openssl rand -base64 32`"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The configured data key, if one is: unset means the engine keeps its own (sled).
+    pub fn data_key(&self) -> Option<Result<DataKey, DataKeyError>> {
+        let text = self.storage.data_key.expose();
+        (!text.trim().is_empty()).then(|| DataKey::from_base64(text))
     }
 
     /// The gateways this config turns on, by the names routing uses.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use kassa_gateways::router::RoutingRule;
 use serde::Deserialize;
 
+use super::SecretValue;
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +70,9 @@ pub struct StorageConfig {
     pub path: PathBuf,
     /// sled's page cache, in MiB.
     pub cache_mib: u64,
+    /// Base64 of the 32-byte data key (see [`crate::data_key`]); unset: generated on first
+    /// start into `<path>/dev-data-key` and read from there after.
+    pub data_key: SecretValue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -220,6 +224,7 @@ impl Default for StorageConfig {
         StorageConfig {
             path: PathBuf::from("./data"),
             cache_mib: STORE_CACHE_BYTES_DEFAULT / (1024 * 1024),
+            data_key: SecretValue::default(),
         }
     }
 }

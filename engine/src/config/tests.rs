@@ -307,3 +307,20 @@ fn configured_api_keys_never_show_in_debug_output() {
         assert!(shown.contains("[1 redacted]"), "{shown}");
     }
 }
+
+#[test]
+fn a_data_key_is_32_bytes_of_base64_from_the_file_or_the_environment() {
+    const GOOD: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    assert!(Config::load(None, &no_env).unwrap().data_key().is_none(), "unset by default");
+    let config = Config::parse(&format!("[storage]\ndata_key = \"{GOOD}\"\n")).unwrap();
+    assert!(matches!(config.data_key(), Some(Ok(_))));
+    assert!(!format!("{config:?}").contains(GOOD), "Debug never shows the data key");
+    for bad in ["not base64!", "c2hvcnQ=", &format!("{GOOD}AAAA")] {
+        let env = |name: &str| (name == "KASSA_DATA_KEY").then(|| bad.to_owned());
+        let error = Config::load(None, &env).unwrap_err();
+        assert_eq!(error.key, "storage.data_key", "{bad}");
+        assert!(!error.to_string().contains(bad), "the error never quotes the value: {error}");
+    }
+    let env = |name: &str| (name == "KASSA_DATA_KEY").then(|| GOOD.to_owned());
+    assert!(matches!(Config::load(None, &env).unwrap().data_key(), Some(Ok(_))));
+}

@@ -93,7 +93,8 @@ pub struct Charge {
     pub description: Option<String>,
     pub metadata: Metadata,
     pub created: i64,
-    /// The client's Idempotency-Key, if it gave one.
+    /// The key of the charge's idempotency record, if it has one: a client's Idempotency-Key as
+    /// its keyed hash (as sent, on charges made before keys were hashed), or an invoice attempt's.
     pub idempotency_key: Option<String>,
     /// How the amount was priced and taxed, for a charge made from line items.
     #[serde(default)]

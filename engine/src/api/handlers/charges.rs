@@ -151,7 +151,7 @@ pub async fn create(
         None => None,
     };
     let key = CustomerKey { account: account.clone(), customer };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced under the key's claim: a replay answers from its record without running the
         // rules again, and two requests with one key never both price.
         let (amount, breakdown) =

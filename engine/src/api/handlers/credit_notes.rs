@@ -110,7 +110,7 @@ pub async fn create(
     let invoice_id = InvoiceId::parse(&input.invoice).ok_or_else(not_found)?;
     let invoice = app.store.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer: invoice.customer };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateCreditNote {
             invoice: invoice_id,
             ask,

@@ -92,7 +92,7 @@ pub async fn create(
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
     let customer = parse(app, account, request)?;
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let id = customer.id.clone();
         let mut changes = ChangeSet::new(account, &id)
             .with(Write::Customer(customer.clone()))
@@ -180,7 +180,7 @@ pub async fn update(
             .transpose()?,
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message =
             UpdateCustomer { apply, idempotency: ticket, cause: request.request_id.clone() };
         Ok(app.registry.send(&key, message).await??)

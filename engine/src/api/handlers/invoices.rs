@@ -93,7 +93,7 @@ pub async fn act(
     };
     let invoice = find(app, account, id)?;
     let key = CustomerKey { account: account.clone(), customer: invoice.customer.clone() };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = ActOnInvoice {
             id: invoice.id,
             action,

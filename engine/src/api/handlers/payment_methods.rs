@@ -115,7 +115,7 @@ pub async fn attach(
     let method = parse_method(request)?;
     let customer = customers::find(app, account, customer_id)?;
     let key = CustomerKey { account: account.clone(), customer: customer.id };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let (kind, gateway, token, param) = match method {
             NewMethod::Card { token } => (PaymentMethodKind::Card, card_gateway(app)?, token, "token"),
             NewMethod::Mpesa { phone } => {

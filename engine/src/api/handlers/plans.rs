@@ -129,7 +129,7 @@ pub async fn create(
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
     let plan = parse(app, request)?;
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         app.store.put_plan(account, &plan)?.wait().await?;
         app.plan_features.written(account, &plan.id);
         let outcome = Outcome::Plan(plan);
@@ -206,7 +206,7 @@ pub async fn update(
     let name = input.name.map(name).transpose()?;
     let features = input.features.map(|features| self::features(Some(features))).transpose()?;
     let metadata = input.metadata.map(|metadata| validate::metadata(Some(metadata))).transpose()?;
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         if let Some(name) = name {
             plan.name = name;
         }

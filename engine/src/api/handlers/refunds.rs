@@ -40,7 +40,7 @@ pub async fn create(
     let charge_id = ChargeId::parse(&input.charge).ok_or_else(not_found)?;
     let charge = app.store.charge(account, &charge_id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer: charge.customer };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateRefund {
             charge: charge_id,
             amount_minor,

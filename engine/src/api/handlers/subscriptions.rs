@@ -147,7 +147,7 @@ pub async fn create(
         cause: request.request_id.clone(),
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateSubscription { idempotency: ticket, ..message };
         Ok(app.registry.send(&key, message).await??)
     })
@@ -258,7 +258,7 @@ pub async fn update(
         idempotency: None,
         cause: request.request_id.clone(),
     };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = UpdateSubscription { idempotency: ticket, ..message };
         Ok(app.registry.send(&key, message).await??)
     })
@@ -351,7 +351,7 @@ where
 {
     let subscription = find(app, account, id)?;
     let key = owner(account, &subscription);
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = build(subscription.id, ticket, request.request_id.clone());
         Ok(app.registry.send(&key, message).await??)
     })

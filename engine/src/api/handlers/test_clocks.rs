@@ -56,7 +56,7 @@ pub async fn create(
         status: TestClockStatus::Ready,
         created: now_unix_secs(),
     };
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         app.store.put_test_clock(account, &clock)?.wait().await?;
         let outcome = Outcome::TestClock(clock);
         idempotency::record(&app.store, account, ticket, &outcome).await?;
