@@ -10,8 +10,10 @@
 //! gateway of the routing rule (recorded on the charge as attempt 2), but a refusal that follows
 //! an attempt Stripe may have acted on (a 500) does not; that a charge left unknown after a
 //! failover is asked about at the gateway it moved to, both while running and after a crash; that
-//! a refund while Stripe's breaker is open is a 503 with nothing recorded or sent; and that
-//! Stripe's calls show in the metrics.
+//! a refund while Stripe's breaker is open is a 503 with nothing recorded or sent; that ISK is
+//! charged and refunded in krónur (sent in Stripe's hundredths) and an amount Stripe cannot take
+//! (a KWD amount not ending in 0) is a 400 with nothing kept or sent; and that Stripe's calls
+//! show in the metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
 //! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
 
@@ -219,6 +221,50 @@ gateways = ["stripe", "sandbox"]
     assert_eq!(charge["gateway"], "stripe");
     assert_eq!(charge["gateway_attempt"], 1, "not failed over: {charge}");
     assert!(api.ledger().await.is_empty(), "the sandbox never charged it");
+}
+
+/// The `amount` Stripe was sent on each POST to `path`.
+fn amounts_sent(stripe: &FakeStripe, path: &str) -> Vec<String> {
+    let posts = stripe.seen().into_iter().filter(|seen| seen.method == "POST" && seen.path == path);
+    posts.map(|seen| seen.form["amount"].clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isk_is_charged_in_kronur_and_amounts_stripe_cannot_take_are_refused_up_front() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+
+    // 1000 isk is 1000 krónur (ISO 4217 exponent 0); Stripe counts ISK in hundredths.
+    let charge = api.charge_ok(&customer, 1000, "isk").await;
+    assert_eq!((charge["amount"].clone(), charge["currency"].clone()), (json!(1000), json!("isk")));
+    assert_eq!(amounts_sent(&stripe, "/v1/payment_intents"), ["100000"]);
+    let refund = api.refund(str_field(&charge, "id"), Some(250)).await.ok().clone();
+    assert_eq!(
+        (refund["amount"].clone(), refund["status"].clone()),
+        (json!(250), json!("succeeded"))
+    );
+    assert_eq!(amounts_sent(&stripe, "/v1/refunds"), ["25000"]);
+
+    // 5.124 KWD: Stripe takes three-decimal amounts only with a last digit of 0. Refused with a
+    // 400 before anything is kept or sent.
+    let refused = api.charge_with_key(&customer, 5124, "kwd", "kwd-odd").await;
+    assert_error(&refused, 400, "validation_error");
+    let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("multiples of 10"), "the refusal says why: {message}");
+    assert_eq!(api.customer_charges(&customer).await.len(), 1, "no charge was kept");
+    assert_eq!(stripe.intents_created(), 1, "nothing was sent");
+    let corrected = api.charge_with_key(&customer, 5120, "kwd", "kwd-even").await;
+    assert_eq!(corrected.ok()["status"], "succeeded");
+    assert_eq!(amounts_sent(&stripe, "/v1/payment_intents"), ["100000", "5120"]);
+
+    // A refund Stripe cannot take is refused the same way, and the charge is left as it was.
+    let kwd_charge = str_field(corrected.ok(), "id").to_owned();
+    let odd_refund = api.refund(&kwd_charge, Some(1005)).await;
+    assert_error(&odd_refund, 400, "validation_error");
+    assert_eq!(api.get_ok(&format!("/v1/charges/{kwd_charge}")).await["amount_refunded"], 0);
+    assert_eq!(amounts_sent(&stripe, "/v1/refunds"), ["25000"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,8 @@
 //! its `payment_intent.succeeded` and a later-arriving older `payment_failed` changes nothing; that
 //! a refund made in the Stripe dashboard appears as a Kassa refund while Kassa's own refund is not
 //! counted twice; that disputes show on the charge and at `GET /v1/disputes/{id}` and only move
-//! forward; that `GET /v1/events` lists, filters and pages them; and that a `kill -9` between
+//! forward; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's hundredths
+//! are krónur to Kassa), and one Kassa cannot hold exactly is not applied; that `GET /v1/events` lists, filters and pages them; and that a `kill -9` between
 //! persisting an event and applying it loses nothing and applies it exactly once after restart.
 //! How: the real engine over HTTP with Stripe as its gateway (the local fake Stripe), signatures
 //! computed here with HMAC-SHA256 as Stripe documents them.
@@ -303,6 +304,49 @@ async fn a_dashboard_refund_becomes_a_kassa_refund_and_kassas_own_is_not_counted
     assert_eq!(refund["status"], "succeeded");
     assert_eq!(refund["reason"], "requested_by_customer");
     assert_eq!(stripe.refunds_created(), 1, "Kassa asked Stripe for no refund of its own");
+}
+
+/// Stripe reports ISK in hundredths: a dashboard refund of 30000 is 300 krónur to Kassa, and a
+/// dispute of 100000 is the whole 1000 kr charge. An amount that is no whole number of krónur
+/// is not applied (never rounded): the event is kept, its outcome says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_amounts_in_events_are_read_in_the_charges_iso_unit() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge_ok(&customer, 1000, "isk").await;
+    let (charge_id, intent) = (str_field(&charge, "id"), str_field(&charge, "gateway_reference"));
+    let refunded = |event_id: &str, refund_id: &str, amount: i64| {
+        let refunds = json!([{ "id": refund_id, "amount": amount, "status": "succeeded",
+            "currency": "isk", "metadata": {} }]);
+        let object = json!({ "id": "ch_3isk", "object": "charge", "payment_intent": intent,
+            "amount": 100_000, "currency": "isk", "amount_refunded": amount,
+            "refunds": { "object": "list", "data": refunds } });
+        event(event_id, "charge.refunded", now_secs(), object)
+    };
+
+    deliver(&engine, &refunded("evt_isk_fraction", "re_isk_fraction", 150)).await;
+    let listed = wait_applied(&api, "charge.refunded", 1).await;
+    let outcome = listed[0]["outcome"].as_str().unwrap_or_default();
+    assert!(outcome.starts_with("ignored: ") && outcome.contains("150"), "{outcome}");
+    assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await["amount_refunded"], 0);
+
+    deliver(&engine, &refunded("evt_isk_refund", "re_isk_dashboard", 30_000)).await;
+    wait_applied(&api, "charge.refunded", 2).await;
+    assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await["amount_refunded"], 300);
+    let refund = dashboard_refund(&api).await;
+    assert_eq!((refund["amount"].clone(), refund["currency"].clone()), (json!(300), json!("isk")));
+
+    let dispute = json!({ "id": "du_isk", "object": "dispute", "amount": 100_000,
+        "currency": "isk", "charge": "ch_3isk", "payment_intent": intent,
+        "reason": "fraudulent", "status": "needs_response" });
+    deliver(&engine, &event("evt_isk_dispute", "charge.dispute.created", now_secs(), dispute))
+        .await;
+    wait_applied(&api, "charge.dispute.created", 1).await;
+    let disputed = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+    let shown = api.get_ok(&format!("/v1/disputes/{}", str_field(&disputed, "dispute"))).await;
+    assert_eq!((shown["amount"].clone(), shown["currency"].clone()), (json!(1000), json!("isk")));
 }
 
 /// The one Kassa refund recorded from the dashboard's: its event's outcome names it.

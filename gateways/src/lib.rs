@@ -10,11 +10,13 @@
 //! - [`router`]: routing rules, a circuit breaker per gateway (opened by unavailability, never by
 //!   a refusal of the request), failover only where nothing moved
 //!   ([`GatewayError::NotAttempted`], [`GatewayError::InvalidRequest`]).
+//! - [`limits`]: the fixed bounds, each with its reason.
 //! - [`Secret`]: keys and client secrets that never reach a log line or `Debug` output.
 //!
 //! This crate never imports the engine: it owns its request and outcome types (amounts in minor
 //! units with the same ISO-4217 [`Currency`] the engine uses) and the engine converts at the edge.
 
+pub mod limits;
 pub mod mpesa;
 pub mod router;
 pub mod sandbox;

@@ -27,6 +27,7 @@
 //! [`Gateway::retrieve`] can always find the truth (re-send under the same key while Stripe still
 //! remembers it, search by metadata after that).
 
+mod currencies;
 mod store;
 mod transformers;
 
@@ -39,6 +40,7 @@ use stripe_core::payment_intent::{RetrievePaymentIntent, SearchPaymentIntent};
 use stripe_core::refund::{ListRefund, RetrieveRefund};
 use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
+pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 pub use transformers::METADATA_IDEMPOTENCY_KEY;
 use transformers::{AttemptFailure, StripeCallError};
@@ -367,6 +369,13 @@ impl StripeGateway {
     }
 }
 
+/// Kassa's amount in Stripe's unit, or the refusal of one Stripe cannot take exactly: nothing
+/// moved, and the request can never succeed here as asked.
+fn wire_amount(amount_minor: i64, currency: crate::Currency) -> Result<i64, GatewayError> {
+    amount_to_stripe(amount_minor, currency)
+        .map_err(|error| GatewayError::InvalidRequest(error.to_string()))
+}
+
 fn with_trailing_slash(base: &str) -> String {
     // async-stripe appends `v1/…` to the base as text.
     match base.ends_with('/') {
@@ -459,7 +468,16 @@ impl Gateway for StripeGateway {
         }
     }
 
+    /// Refuses what Stripe cannot take exactly (see [`currencies`]): the engine asks before it
+    /// records the charge, so the client gets a 400 and nothing is kept.
+    fn check_charge(&self, request: &ChargeRequest) -> Result<(), GatewayError> {
+        wire_amount(request.amount_minor, request.currency).map(|_| ())
+    }
+
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        // Checked again here, before the customer is made or anything is recorded: a caller
+        // that did not ask `check_charge` gets the same refusal, and nothing reaches Stripe.
+        let stripe_amount = wire_amount(request.amount_minor, request.currency)?;
         let payment_method = transformers::checked_payment_method(&request.payment_method_token)?;
         let customer = match &request.customer {
             Some(customer) => Some(self.stripe_customer(customer).await?),
@@ -476,6 +494,7 @@ impl Gateway for StripeGateway {
             description: request.description.clone(),
             return_url: ReturnUrl::Sent(self.config.return_url.clone()),
             off_session: request.off_session,
+            stripe_amount: Some(stripe_amount),
         };
         self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_intent(&request.idempotency_key, &params).await {
@@ -484,10 +503,16 @@ impl Gateway for StripeGateway {
         }
     }
 
+    fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
+        wire_amount(request.amount_minor, request.currency).map(|_| ())
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        let stripe_amount = wire_amount(request.amount_minor, request.currency)?;
         let params = AttemptParams::Refund {
             payment_intent: request.charge_reference.clone(),
             amount_minor: request.amount_minor,
+            stripe_amount: Some(stripe_amount),
         };
         self.record_before_sending(&request.idempotency_key, &params).await?;
         match self.create_refund(&request.idempotency_key, &params).await {

@@ -7,7 +7,8 @@
 //! with a 401/403/404 settles nothing, only a 400/402 about the request itself does —, a refused connection is `NotAttempted`, a refused customer create
 //! fails the charge before it is sent, a PaymentMethod is attached to the Stripe customer once
 //! before its first charge (Stripe refuses an unattached one the second time), and the secret key
-//! never shows.
+//! never shows; amounts cross to Stripe's unit for the currency (ISK in hundredths, MGA in whole
+//! ariary) and ones Stripe cannot take are refused before anything is sent.
 
 mod common;
 
@@ -618,4 +619,86 @@ async fn the_secret_key_never_shows_in_debug_output() {
         gateway(&directory, wrong).charge(&charge("ch_401", "pm_card_visa")).await.unwrap_err();
     assert!(matches!(error, GatewayError::InvalidRequest(_)), "{error:?}");
     assert!(!error.to_string().contains("sk_test_wrong"));
+}
+
+/// The `amount` of each PaymentIntent create and Refund create, in order, as Stripe saw it.
+fn sent_amounts(stripe: &FakeStripe, path: &str) -> Vec<(String, String)> {
+    stripe
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.method == "POST" && seen.path == path)
+        .map(|seen| {
+            (seen.form["amount"].clone(), seen.form.get("currency").cloned().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Kassa counts ISK in krónur (ISO 4217 exponent 0) and MGA in hundredths; Stripe counts ISK in
+/// hundredths and MGA in whole ariary. 1000 kr goes out as 100000 and its refund of 300 kr as
+/// 30000; 15.00 Ar as 15; KWD as it is. An amount Stripe cannot take exactly (a KWD amount whose
+/// last decimal is not 0, a fraction of an ariary, a currency Stripe does not list) is refused
+/// as invalid before anything is recorded or sent, so `retrieve` finds nothing under its key.
+#[tokio::test]
+async fn amounts_cross_to_stripes_unit_and_ones_it_cannot_take_are_refused_before_sending() {
+    let stripe = FakeStripe::start().await;
+    let directory = tempfile::tempdir().unwrap();
+    let gateway = gateway(&directory, config(&stripe.api_base()));
+    let in_currency = |key: &str, amount_minor, currency| ChargeRequest {
+        amount_minor,
+        currency,
+        ..charge(key, "pm_card_visa")
+    };
+
+    let isk = in_currency("ch_isk", 1000, Currency::ISK);
+    gateway.check_charge(&isk).unwrap();
+    let ChargeOutcome::Succeeded { reference } = gateway.charge(&isk).await.unwrap() else {
+        panic!("pm_card_visa succeeds in ISK");
+    };
+    let refund = RefundRequest {
+        idempotency_key: "re_isk".into(),
+        charge_reference: reference.clone(),
+        amount_minor: 300,
+        currency: Currency::ISK,
+    };
+    gateway.check_refund(&refund).unwrap();
+    assert!(matches!(gateway.refund(&refund).await.unwrap(), RefundOutcome::Succeeded { .. }));
+    for (key, amount_minor, currency) in
+        [("ch_kwd", 5120, Currency::KWD), ("ch_mga", 1500, Currency::MGA)]
+    {
+        let request = in_currency(key, amount_minor, currency);
+        assert!(matches!(gateway.charge(&request).await, Ok(ChargeOutcome::Succeeded { .. })));
+    }
+    assert_eq!(
+        sent_amounts(&stripe, "/v1/payment_intents"),
+        [
+            ("100000".into(), "isk".into()),
+            ("5120".into(), "kwd".into()),
+            ("15".into(), "mga".into())
+        ]
+    );
+    assert_eq!(sent_amounts(&stripe, "/v1/refunds"), [("30000".into(), String::new())]);
+
+    let sent_before = stripe.seen().len();
+    for (key, amount_minor, currency) in [
+        ("ch_kwd_odd", 5124, Currency::KWD),
+        ("ch_mga_fraction", 150, Currency::MGA),
+        ("ch_iqd", 1000, Currency::IQD),
+        ("ch_isk_past_stripes_digits", 99_999_999_999, Currency::ISK),
+    ] {
+        let request = in_currency(key, amount_minor, currency);
+        let checked = gateway.check_charge(&request);
+        assert!(matches!(checked, Err(GatewayError::InvalidRequest(_))), "{key}: {checked:?}");
+        let charged = gateway.charge(&request).await;
+        assert!(matches!(charged, Err(GatewayError::InvalidRequest(_))), "{key}: {charged:?}");
+        assert_eq!(gateway.retrieve(AttemptKind::Charge, key).await.unwrap(), None, "{key}");
+    }
+    let odd_refund = RefundRequest {
+        idempotency_key: "re_kwd_odd".into(),
+        charge_reference: reference,
+        amount_minor: 5125,
+        currency: Currency::KWD,
+    };
+    assert!(matches!(gateway.check_refund(&odd_refund), Err(GatewayError::InvalidRequest(_))));
+    assert!(matches!(gateway.refund(&odd_refund).await, Err(GatewayError::InvalidRequest(_))));
+    assert_eq!(stripe.seen().len(), sent_before, "nothing refused reached Stripe");
 }

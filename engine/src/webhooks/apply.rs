@@ -9,12 +9,14 @@ use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRe
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::settlement::{Settlement, charge_outcome};
 use crate::actor::{ActorError, CustomerKey, Registry};
+use crate::domain::money::{Currency, currency_code};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction, RefundReason,
 };
 use crate::store::{Store, StoreError};
 use kassa_gateways::mpesa::{MpesaGateway, parse_callback};
+use kassa_gateways::stripe::{StripeAmountError, amount_from_stripe};
 
 use super::stripe_event::{KASSA_ID_METADATA, StripeEvent, StripeObject};
 
@@ -223,6 +225,10 @@ impl Applier {
             let text = format!("ignored: no Kassa charge for {reference}");
             return Ok(EventOutcome::unowned(text));
         };
+        let action = match self.in_kassa_units(action, object, &target)? {
+            Ok(action) => action,
+            Err(refusal) => return Ok(refusal),
+        };
         let charge = target.charge.clone();
         let answer = match action {
             Action::Settle(settlement) => self.settle(&target, settlement, cause).await,
@@ -252,6 +258,39 @@ impl Applier {
         Ok(EventOutcome::of(&target, text))
     }
 
+    /// The action with Stripe's amounts in Kassa's minor units of the charge's currency (Stripe
+    /// counts ISK in hundredths, MGA in whole ariary: see `kassa_gateways::stripe`). `Ok(Err)`
+    /// is why the event is not applied: an event whose currency is not the charge's, or whose
+    /// amount Kassa cannot hold exactly, is kept and logged for an operator, never rounded.
+    fn in_kassa_units(
+        &self,
+        action: Action,
+        object: &StripeObject,
+        target: &ChargeTarget,
+    ) -> Result<Result<Action, String>, ActorError> {
+        if let Action::Settle(_) = action {
+            return Ok(Ok(action));
+        }
+        let Some(charge) = self.store.charge(&target.key.account, &target.charge)? else {
+            return Ok(Err(format!("ignored: no charge {}", target.charge)));
+        };
+        let currency = charge.amount.currency;
+        if let Some(stated) = &object.currency
+            && !stated.eq_ignore_ascii_case(currency.code())
+        {
+            tracing::error!(charge = %charge.id, stated, "Stripe event in another currency than its charge");
+            return Ok(Err(format!(
+                "ignored: amounts in {stated}, charge {} is in {}",
+                charge.id,
+                currency_code(currency)
+            )));
+        }
+        Ok(action.in_kassa_units(currency).map_err(|error| {
+            tracing::error!(charge = %charge.id, %error, "Stripe event amount not exact in Kassa's unit");
+            format!("ignored: {error}")
+        }))
+    }
+
     async fn settle(
         &self,
         target: &ChargeTarget,
@@ -270,7 +309,8 @@ impl Applier {
     }
 }
 
-/// What an event asks of the charge it is about.
+/// What an event asks of the charge it is about. As [`Action::of`] reads it, amounts are in
+/// Stripe's unit; [`Action::in_kassa_units`] converts them before anything is applied.
 enum Action {
     Settle(Settlement),
     Refunds { refunds: Option<Vec<GatewayRefund>>, amount_refunded_minor: i64 },
@@ -278,6 +318,36 @@ enum Action {
 }
 
 impl Action {
+    fn in_kassa_units(self, currency: Currency) -> Result<Action, StripeAmountError> {
+        let kassa = |stripe_amount| amount_from_stripe(stripe_amount, currency);
+        Ok(match self {
+            settle @ Action::Settle(_) => settle,
+            Action::Refunds { refunds, amount_refunded_minor } => Action::Refunds {
+                refunds: refunds
+                    .map(|refunds| {
+                        refunds
+                            .into_iter()
+                            .map(|refund| {
+                                Ok(GatewayRefund {
+                                    amount_minor: kassa(refund.amount_minor)?,
+                                    ..refund
+                                })
+                            })
+                            .collect::<Result<Vec<_>, StripeAmountError>>()
+                    })
+                    .transpose()?,
+                amount_refunded_minor: kassa(amount_refunded_minor)?,
+            },
+            Action::Dispute { reference, amount_minor, reason, status, at } => Action::Dispute {
+                reference,
+                amount_minor: kassa(amount_minor)?,
+                reason,
+                status,
+                at,
+            },
+        })
+    }
+
     fn of(event: &StripeEvent, object: &StripeObject) -> Option<Action> {
         let kind = event.kind.as_str();
         match object.object.as_str() {

@@ -36,11 +36,32 @@ pub(super) enum AttemptParams {
         /// Sent as `off_session=true` (a renewal); absent from records older than it.
         #[serde(default)]
         off_session: bool,
+        /// The `amount` sent, in Stripe's unit for the currency (see `currencies`). `None` in
+        /// records from before the conversion, which sent `amount_minor` as it was: a re-send
+        /// must repeat what was sent, or Stripe refuses the key.
+        #[serde(default)]
+        stripe_amount: Option<i64>,
     },
     Refund {
         payment_intent: String,
+        /// In Kassa's ISO 4217 minor units.
         amount_minor: i64,
+        /// As for a charge: the `amount` sent in Stripe's unit, `None` in older records.
+        #[serde(default)]
+        stripe_amount: Option<i64>,
     },
+}
+
+impl AttemptParams {
+    /// The `amount` the request carries: what was (or will be) sent.
+    pub fn wire_amount(&self) -> i64 {
+        match self {
+            AttemptParams::Charge { amount_minor, stripe_amount, .. }
+            | AttemptParams::Refund { amount_minor, stripe_amount, .. } => {
+                stripe_amount.unwrap_or(*amount_minor)
+            }
+        }
+    }
 }
 
 /// A charge's `return_url` as it was sent.
@@ -246,6 +267,7 @@ mod tests {
                 description: None,
                 return_url: return_url.clone(),
                 off_session: false,
+                stripe_amount: Some(100),
             };
             let decoded: AttemptParams = decode(&encode(&params)).unwrap();
             assert_eq!(decoded, params);

@@ -132,14 +132,15 @@ pub(super) fn create_intent_request(
     params: &AttemptParams,
     configured_return_url: Option<&str>,
 ) -> Result<CreatePaymentIntent, GatewayError> {
+    let amount = params.wire_amount();
     let AttemptParams::Charge {
-        amount_minor,
         currency,
         payment_method,
         customer,
         description,
         return_url,
         off_session,
+        ..
     } = params
     else {
         return Err(GatewayError::Storage("a charge key holds refund parameters".into()));
@@ -156,7 +157,7 @@ pub(super) fn create_intent_request(
         automatic.allow_redirects =
             Some(CreatePaymentIntentAutomaticPaymentMethodsAllowRedirects::Never);
     }
-    let mut request = CreatePaymentIntent::new(*amount_minor, stripe_currency(*currency))
+    let mut request = CreatePaymentIntent::new(amount, stripe_currency(*currency))
         .payment_method(payment_method.as_str())
         .confirm(true)
         .automatic_payment_methods(automatic)
@@ -180,12 +181,12 @@ pub(super) fn create_refund_request(
     idempotency_key: &str,
     params: &AttemptParams,
 ) -> Result<CreateRefund, GatewayError> {
-    let AttemptParams::Refund { payment_intent, amount_minor } = params else {
+    let AttemptParams::Refund { payment_intent, .. } = params else {
         return Err(GatewayError::Storage("a refund key holds charge parameters".into()));
     };
     Ok(CreateRefund::new()
         .payment_intent(payment_intent.as_str())
-        .amount(*amount_minor)
+        .amount(params.wire_amount())
         .metadata(metadata(METADATA_IDEMPOTENCY_KEY, idempotency_key)))
 }
 

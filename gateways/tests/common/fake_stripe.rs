@@ -9,7 +9,9 @@
 //! PaymentIntent for a customer may use a PaymentMethod not attached to that customer once
 //! only: a second one is refused as Stripe refuses it (400 invalid_request_error, "previously
 //! used without being attached to a Customer"). A token may be attached to several customers
-//! here, as Stripe mints a fresh PaymentMethod from a test token each time. Faults are switched
+//! here, as Stripe mints a fresh PaymentMethod from a test token each time. Amounts follow
+//! Stripe's currency rules: ISK and UGX only in whole units (hundredths ending in `00`), the
+//! three-decimal dinars only with a last digit of 0 (400 otherwise). Faults are switched
 //! on by the test: 429s, and a stall that holds the answer of a PaymentIntent create AFTER the
 //! intent was made (the ambiguous timeout).
 
@@ -424,7 +426,34 @@ fn intent(id: &str, form: &BTreeMap<String, String>, status: &str) -> Value {
     })
 }
 
+/// Stripe's refusal of an amount its currency rules do not allow: ISK and UGX in whole units
+/// (hundredths ending in `00`), the three-decimal dinars with a last digit of 0.
+fn amount_refusal(amount: Option<&String>, currency: &str) -> Option<Answer> {
+    let amount = amount.and_then(|amount| amount.parse::<i64>().ok())?;
+    let step = match currency {
+        "isk" | "ugx" => 100,
+        "bhd" | "jod" | "kwd" | "omr" | "tnd" => 10,
+        _ => 1,
+    };
+    if amount % step == 0 {
+        return None;
+    }
+    let mut answer = error(
+        400,
+        "invalid_request_error",
+        Some("invalid_charge_amount_no_decimal_compatible"),
+        None,
+        "Invalid amount: not evenly divisible as this currency requires.",
+    );
+    answer.body["error"]["param"] = json!("amount");
+    Some(answer)
+}
+
 fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let currency = form.get("currency").map(String::as_str).unwrap_or("");
+    if let Some(refusal) = amount_refusal(form.get("amount"), currency) {
+        return refusal;
+    }
     let token = form.get("payment_method").map(String::as_str).unwrap_or("");
     let Some(behaviour) = behaviour_of(token) else {
         let mut answer = error(
@@ -499,6 +528,11 @@ fn create_refund(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
     let Some(intent) = state.intents.get(&intent_id).cloned() else {
         return missing("payment_intent");
     };
+    if let Some(refusal) =
+        amount_refusal(form.get("amount"), intent["currency"].as_str().unwrap_or(""))
+    {
+        return refusal;
+    }
     let captured = intent["amount_received"].as_i64().unwrap_or(0);
     let left = captured - refunded_minor(state, &intent_id);
     let amount = form.get("amount").and_then(|amount| amount.parse::<i64>().ok()).unwrap_or(left);
