@@ -40,6 +40,11 @@ pub struct GatewayLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    pub gateway: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BreakerLabels {
     pub gateway: &'static str,
 }
@@ -109,6 +114,8 @@ pub struct Metrics {
     pub http_connections_open: Gauge,
     /// Connections closed by Kassa at a time limit.
     pub http_connections_closed: Family<ConnectionCloseLabels, Counter>,
+    /// Charges held for an operator because the gateway reported another amount.
+    pub charges_held_for_review: Family<ReviewLabels, Counter>,
 }
 
 impl Metrics {
@@ -195,10 +202,17 @@ impl Metrics {
             "HTTP connections closed at a time limit: a request head too slow, or idle too long",
             http_connections_closed.clone(),
         );
+        let charges_held_for_review = Family::<ReviewLabels, Counter>::default();
+        registry.register(
+            "kassa_charges_held_for_review",
+            "Charges held for review because the gateway reported another amount, by gateway",
+            charges_held_for_review.clone(),
+        );
         Metrics {
             http_connections_open,
             http_connections_closed,
             registry,
+            charges_held_for_review,
             renewals,
             invoice_payment_attempts,
             subscriptions,
@@ -246,6 +260,12 @@ impl Metrics {
 
     pub fn count_charge(&self, status: &'static str, gateway: &str) {
         self.charges.get_or_create(&ChargeLabels { status, gateway: gateway.to_owned() }).inc();
+    }
+
+    pub fn count_held_for_review(&self, gateway: &str) {
+        self.charges_held_for_review
+            .get_or_create(&ReviewLabels { gateway: gateway.to_owned() })
+            .inc();
     }
 }
 

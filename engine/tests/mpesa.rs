@@ -5,7 +5,9 @@
 //! KES, not whole shillings) is a 400 with nothing recorded; that a charge pushes one STK prompt
 //! and stays `processing` with the CheckoutRequestID as its reference; that the callback at
 //! `/v1/webhooks/mpesa/{token}` settles it — success, cancelled by the user, unreachable — and a
-//! duplicate or late callback changes nothing; that a callback for an unknown CheckoutRequestID
+//! duplicate or late callback changes nothing; that a callback reporting another amount than
+//! the charge's holds it `processing` for review (the discrepancy on the charge, logged and
+//! counted) and nothing later settles it; that a callback for an unknown CheckoutRequestID
 //! is answered 200 and ignored; that a callback that came before its push was known is filed,
 //! once applied, under the account whose charge it settled and no other; that a wrong path
 //! token is a 404 that changes nothing; that a
@@ -254,6 +256,46 @@ async fn unknown_and_unauthenticated_callbacks_change_nothing() {
     assert!(!answer.text.contains("callback-token"), "the token is not echoed");
     assert_eq!(post_callback(&engine, "", &forged).await.status, 404);
     assert_eq!(charge_now(&api, &charge).await, charge, "nothing changed");
+}
+
+/// Safaricom's callback says 90 shillings moved for a 100-shilling charge: neither paid nor
+/// failed is true, so the charge is held — `processing`, the discrepancy on it — and nothing the
+/// gateway says later settles it: not a callback for the right amount, not the STK query while
+/// running, not recovery after a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_for_another_amount_holds_the_charge_for_review() {
+    let daraja = FakeDaraja::start().await;
+    let mut engine = Engine::start(mpesa_config(&daraja).with_reconcile_after_secs(1)).await;
+    let api = engine.api_a();
+    let (_, charge) = pushed_charge(&api, 100).await;
+    let checkout = str_field(&charge, "gateway_reference").to_owned();
+
+    let answer = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 90)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let applied = applied_callbacks(&api, 1).await;
+    let outcome = applied[0]["outcome"].as_str().unwrap_or_default();
+    assert!(outcome.contains("held for review"), "{outcome}");
+    let held = charge_now(&api, &charge).await;
+    assert_eq!(held["status"], "processing", "{held}");
+    assert_eq!(held["amount"], 10_000);
+    assert_eq!(held["review"]["reason"], "amount_mismatch", "{held}");
+    assert_eq!(held["review"]["reported_amount"], 9_000);
+    assert_eq!(held["review"]["reported_reference"], "NLJ7RT61SV");
+    let metric = r#"kassa_charges_held_for_review_total{gateway="mpesa"}"#;
+    assert_eq!(engine.metric(metric).await, Some(1.0));
+    assert!(engine.log_text().contains("held for review"), "logged for an operator");
+
+    // The right amount afterwards (the same push and result: taken as a duplicate), and the
+    // STK query answering "paid" on the reconcile rounds.
+    let right = post_callback(&engine, CALLBACK_TOKEN, &callback(&checkout, 0, 100)).await;
+    assert_eq!(right.status, 200, "{}", right.text);
+    daraja.settle(&checkout, 0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(charge_now(&api, &charge).await, held, "still held, unchanged");
+
+    engine.restart_after_kill().await;
+    assert_eq!(charge_now(&engine.api_a(), &charge).await, held, "recovery leaves it held");
+    assert_eq!(daraja.pushes().len(), 1, "never pushed again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

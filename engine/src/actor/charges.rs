@@ -244,6 +244,7 @@ impl CustomerActor {
             dispute: None,
             invoice: message.invoice.clone(),
             grants: message.grants,
+            review: None,
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -291,6 +292,12 @@ impl CustomerActor {
         if charge.status.is_final() {
             // Settled by another turn (a webhook's) whose commit may not be flushed yet.
             return Ok((charge, Some(self.written())));
+        }
+        if charge.is_held_for_review() {
+            // The gateway already contradicted the charge (`actor::review`): its later word —
+            // a duplicate callback, the STK query's "paid" — settles nothing; an operator does.
+            tracing::warn!(charge = %charge.id, cause, "charge held for review: the gateway's answer is not applied");
+            return Ok((charge, None));
         }
         let mut changes = self.changes();
         let reference_before = charge.gateway_reference.clone();
@@ -532,6 +539,7 @@ mod tests {
             dispute: None,
             invoice: None,
             grants: Vec::new(),
+            review: None,
         }
     }
 

@@ -62,7 +62,7 @@ fn no_change(outcome: String) -> Result<Durably<String>, ActorError> {
 }
 
 impl CustomerActor {
-    fn owned_charge(&self, id: &ChargeId) -> Result<Charge, ActorError> {
+    pub(super) fn owned_charge(&self, id: &ChargeId) -> Result<Charge, ActorError> {
         let not_found = || ActorError::NotFound { kind: "charge", id: id.to_string() };
         let charge = self.services.store.charge(&self.key.account, id)?.ok_or_else(not_found)?;
         if charge.customer != self.key.customer {

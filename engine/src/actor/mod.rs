@@ -5,7 +5,8 @@
 //! - [`customer`]: the actor, its state and lifecycle;
 //! - [`messages`]: what the API and recovery ask of it;
 //! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`], [`gateway_events`]: one file
-//!   per flow; [`purchases`]: what a charge grants and what taking its money back withdraws;
+//!   per flow; [`review`]: a charge held because the gateway reported another amount;
+//!   [`purchases`]: what a charge grants and what taking its money back withdraws;
 //!   [`billing`]: subscriptions, renewals and invoices.
 
 pub mod billing;
@@ -19,6 +20,7 @@ pub mod purchases;
 pub mod reconcile;
 pub mod refunds;
 pub mod registry;
+pub mod review;
 pub(crate) mod settlement;
 
 use std::sync::Arc;

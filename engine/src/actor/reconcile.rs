@@ -36,7 +36,14 @@ impl CustomerActor {
         items: Vec<Unsettled>,
         retry_after: Duration,
     ) -> ResponseActFuture<Self, Result<usize, ActorError>> {
-        let lookups: Vec<_> = items.into_iter().map(|item| self.look_up(item)).collect();
+        // A charge held for review is not asked about: the gateway's answer would not be
+        // applied (see `actor::review`), and asking again forever would only load the gateway.
+        let lookups: Vec<_> = items
+            .into_iter()
+            .map(|item| self.as_recorded_now(item))
+            .filter(|item| !is_held_for_review(item))
+            .map(|item| self.look_up(item))
+            .collect();
         let call = async move { Ok(futures::future::join_all(lookups).await) };
         settle_after(self, call, move |actor, answers, ctx| {
             let mut settled = 0;
@@ -45,7 +52,9 @@ impl CustomerActor {
                 let result = match &item {
                     Unsettled::Charge { charge, .. } => actor
                         .settle_charge(&charge.id, settlement, CAUSE)
-                        .map(|(charge, durable)| (durable, !charge.status.is_final())),
+                        .map(|(charge, durable)| {
+                            (durable, !charge.status.is_final() && !charge.is_held_for_review())
+                        }),
                     Unsettled::Refund { refund, .. } => actor
                         .settle_refund(&refund.id, settlement, CAUSE)
                         .map(|(refund, durable)| (durable, refund.status == RefundStatus::Pending)),
@@ -71,7 +80,6 @@ impl CustomerActor {
 
     /// What the gateway knows of one attempt, by its gateway idempotency key.
     fn look_up(&self, item: Unsettled) -> impl Future<Output = (Unsettled, Settlement)> + 'static {
-        let item = self.as_recorded_now(item);
         let timeout = self.services.gateway_timeout;
         let (gateway_name, kind, key) = match &item {
             Unsettled::Charge { charge, .. } => {
@@ -107,5 +115,12 @@ impl CustomerActor {
             // Settling reads the store again and reports what is wrong; ask as first recorded.
             Ok(None) | Err(_) => Unsettled::Charge { account, charge },
         }
+    }
+}
+
+fn is_held_for_review(item: &Unsettled) -> bool {
+    match item {
+        Unsettled::Charge { charge, .. } => charge.is_held_for_review(),
+        Unsettled::Refund { .. } => false,
     }
 }

@@ -8,8 +8,8 @@ use super::billing_views;
 use super::error::ApiError;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, FeatureGrant, GatewayEvent,
-    Metadata, NextAction, PaymentMethod, PluginRef, Refund,
+    AmountReview, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, FeatureGrant,
+    GatewayEvent, Metadata, NextAction, PaymentMethod, PluginRef, Refund,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -88,6 +88,25 @@ pub struct ChargeView<'a> {
     dispute: Option<&'a str>,
     invoice: Option<&'a str>,
     grants: &'a [FeatureGrant],
+    review: Option<ReviewView<'a>>,
+}
+
+/// Why a `processing` charge waits for an operator rather than its gateway.
+#[derive(Serialize)]
+pub struct ReviewView<'a> {
+    reason: &'static str,
+    reported_amount: i64,
+    reported_reference: Option<&'a str>,
+    created: i64,
+}
+
+fn review(review: &AmountReview) -> ReviewView<'_> {
+    ReviewView {
+        reason: "amount_mismatch",
+        reported_amount: review.reported_amount_minor,
+        reported_reference: review.reported_reference.as_deref(),
+        created: review.reported_at,
+    }
 }
 
 pub fn charge(charge: &Charge) -> ChargeView<'_> {
@@ -115,6 +134,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         dispute: charge.dispute.as_ref().map(DisputeId::as_str),
         invoice: charge.invoice.as_ref().map(|id| id.as_str()),
         grants: &charge.grants,
+        review: charge.review.as_ref().map(review),
     }
 }
 
@@ -433,6 +453,7 @@ mod tests {
             dispute: None,
             invoice: None,
             grants: Vec::new(),
+            review: None,
         }
     }
 
@@ -478,6 +499,7 @@ mod tests {
                 "dispute": null,
                 "invoice": null,
                 "grants": [],
+                "review": null,
             })
         );
     }

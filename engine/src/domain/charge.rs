@@ -115,6 +115,23 @@ pub struct Charge {
     /// Features the charge grants once it succeeds (a one-time purchase).
     #[serde(default)]
     pub grants: Vec<FeatureGrant>,
+    /// Set when the gateway reported moving another amount than the charge's: the charge is
+    /// held for an operator, and no later word from the gateway settles it.
+    #[serde(default)]
+    pub review: Option<AmountReview>,
+}
+
+/// Why a charge is held for review: the gateway says another amount moved than the one charged
+/// (an M-Pesa callback's `Amount`). Marking it paid would book money that did not arrive, or
+/// hide money that did; failing it would free the client's key for a second charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AmountReview {
+    /// What the gateway reported, in the charge currency's minor units.
+    pub reported_amount_minor: i64,
+    /// The gateway's reference for what moved (M-Pesa's receipt number), when it gave one.
+    pub reported_reference: Option<String>,
+    /// When Kassa learnt of it (Unix seconds).
+    pub reported_at: i64,
 }
 
 fn first_attempt() -> u32 {
@@ -196,6 +213,17 @@ impl Charge {
     pub fn is_fully_refunded(&self) -> bool {
         self.status == ChargeStatus::Succeeded
             && self.amount_refunded_minor == self.amount.amount_minor
+    }
+
+    /// Holds the charge for review: it stays as it is (`processing`), with the discrepancy
+    /// recorded for an operator. Only a charge the gateway has not settled yet can be held.
+    pub fn hold_for_review(&mut self, review: AmountReview) {
+        self.assert_unsettled();
+        self.review = Some(review);
+    }
+
+    pub fn is_held_for_review(&self) -> bool {
+        self.review.is_some()
     }
 
     /// Settling twice is a bug in the engine, never a client's mistake (invariant 4).

@@ -33,6 +33,8 @@ pub enum EventKind {
     InvoiceMarkedUncollectible,
     /// A `send_invoice` invoice is past its due date and unpaid: a reminder.
     InvoiceOverdue,
+    /// The gateway reported another amount than the charge's: held for an operator.
+    ChargeHeldForReview,
 }
 
 impl EventKind {
@@ -61,6 +63,7 @@ impl EventKind {
             EventKind::InvoiceVoided => "invoice.voided",
             EventKind::InvoiceMarkedUncollectible => "invoice.marked_uncollectible",
             EventKind::InvoiceOverdue => "invoice.overdue",
+            EventKind::ChargeHeldForReview => "charge.held_for_review",
         }
     }
 }

@@ -21,7 +21,7 @@ pub mod test_clock;
 pub mod time;
 
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
-pub use charge::{Charge, ChargeStatus, ClientSecret, Failure, NextAction};
+pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::messages::{SettleCharge, SettledCharge};
+use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_outcome};
 use crate::actor::{ActorError, CustomerKey, Registry};
 use crate::domain::money::{Currency, currency_code};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction, RefundReason,
+    AccountId, AmountReview, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction,
+    RefundReason,
 };
 use crate::store::{Store, StoreError};
 use kassa_gateways::mpesa::{MpesaGateway, parse_callback};
@@ -174,17 +176,29 @@ impl Applier {
             let text = format!("ignored: unknown CheckoutRequestID {checkout}");
             return Ok(EventOutcome::unowned(text));
         };
+        let cause = format!("webhook {}", stored.id);
         if let Some(amount_minor) = result.amount_minor
             && let Some(charge) =
                 self.store.charge(&target.key.account, &target.charge).map_err(ActorError::from)?
             && amount_minor != charge.amount.amount_minor
         {
-            // The path token vouches for the sender; a different amount is Safaricom's word on
-            // what moved, so it is applied and flagged for an operator.
-            tracing::error!(charge = %charge.id, amount_minor, charged_minor = charge.amount.amount_minor, "M-Pesa callback amount differs from the charge");
+            // The path token vouches for the sender, so the amount is Safaricom's word on what
+            // moved: not what was charged. Neither `paid` nor `failed` is true; an operator
+            // decides (see `actor::review`).
+            let review = AmountReview {
+                reported_amount_minor: amount_minor,
+                reported_reference: result.receipt_number.clone(),
+                reported_at: now_unix_secs(),
+            };
+            let message = HoldForReview { charge: target.charge.clone(), review, cause };
+            let text = match self.registry.send(&target.key, message).await.and_then(|sent| sent) {
+                Ok(durably) => durably.await?,
+                Err(ActorError::NotFound { kind, id }) => format!("ignored: no {kind} {id}"),
+                Err(error) => return Err(error.into()),
+            };
+            return Ok(EventOutcome::of(&target, text));
         }
         let settlement = charge_outcome(result.outcome());
-        let cause = format!("webhook {}", stored.id);
         let text = match self.settle(&target, settlement, cause).await {
             Ok(durably) => durably.await?,
             Err(ActorError::NotFound { kind, id }) => format!("ignored: no {kind} {id}"),

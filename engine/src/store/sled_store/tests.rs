@@ -56,6 +56,7 @@ fn charge(customer: &CustomerId) -> Charge {
         dispute: None,
         invoice: None,
         grants: Vec::new(),
+        review: None,
     }
 }
 
