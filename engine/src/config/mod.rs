@@ -167,6 +167,18 @@ impl Config {
         positive("gateways.timeout_ms", self.gateways.timeout_ms)?;
         positive("webhooks.apply_concurrency", self.webhooks.apply_concurrency as u64)?;
         positive("gateways.reconcile_after_secs", self.gateways.reconcile_after_secs)?;
+        // A sandbox slower than the engine waits for it makes every charge an unknown outcome
+        // left to reconcile: never what a developer modelling latency means to set up.
+        if self.gateways.sandbox.latency_ms >= self.gateways.timeout_ms {
+            return Err(config_error(
+                "gateways.sandbox.latency_ms",
+                format!(
+                    "must be below gateways.timeout_ms ({} ms): the engine stops waiting for \
+                     the gateway then",
+                    self.gateways.timeout_ms
+                ),
+            ));
+        }
         positive("billing.scheduler_interval_ms", self.billing.scheduler_interval_ms)?;
         self.validate_dunning()?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {

@@ -49,6 +49,19 @@ fn validation_names_its_key() {
     assert_eq!(config.validate().unwrap_err().key, "rules.memory_max_mib");
 }
 
+/// A sandbox latency at or past the engine's gateway timeout makes every sandbox charge an
+/// unknown outcome; refused at start-up, naming the key.
+#[test]
+fn a_sandbox_slower_than_the_gateway_timeout_is_refused() {
+    let mut config = Config::default();
+    config.gateways.sandbox.latency_ms = config.gateways.timeout_ms - 1;
+    assert!(config.validate().is_ok());
+    config.gateways.sandbox.latency_ms = config.gateways.timeout_ms;
+    let error = config.validate().unwrap_err();
+    assert_eq!(error.key, "gateways.sandbox.latency_ms");
+    assert!(error.problem.contains("gateways.timeout_ms"), "{}", error.problem);
+}
+
 #[test]
 fn environment_overrides_the_file() {
     let env = |name: &str| match name {

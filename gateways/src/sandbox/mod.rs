@@ -3,12 +3,14 @@
 //! own [`ledger`] before it is answered, so anyone can reconcile the engine against it.
 
 pub mod cards;
+mod in_flight;
 pub mod ledger;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cards::Behaviour;
+use in_flight::InFlight;
 use ledger::{AttemptRecord, AttemptResult, Ledger, NewAttempt};
 
 use crate::{
@@ -32,6 +34,7 @@ pub struct SandboxConfig {
 pub struct SandboxGateway {
     config: SandboxConfig,
     ledger: Ledger,
+    in_flight: InFlight,
 }
 
 impl SandboxGateway {
@@ -40,7 +43,11 @@ impl SandboxGateway {
         durability: Arc<dyn Durability>,
         config: SandboxConfig,
     ) -> Result<SandboxGateway, GatewayError> {
-        Ok(SandboxGateway { config, ledger: Ledger::open(db, durability)? })
+        Ok(SandboxGateway {
+            config,
+            ledger: Ledger::open(db, durability)?,
+            in_flight: InFlight::default(),
+        })
     }
 
     /// Money that moved at this processor for merchant `account` (the account part of the
@@ -129,6 +136,8 @@ impl Gateway for SandboxGateway {
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         let card = test_card(&request.payment_method_token)?;
+        // Under way until the ledger holds it (the guard lives to the end of the call).
+        let _call = self.in_flight.start(AttemptKind::Charge, &request.idempotency_key);
         self.round_trip().await;
         let result = match card.behaviour {
             Behaviour::Succeed | Behaviour::SucceedAfterTimeout => {
@@ -157,6 +166,7 @@ impl Gateway for SandboxGateway {
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        let _call = self.in_flight.start(AttemptKind::Refund, &request.idempotency_key);
         self.round_trip().await;
         let record = AttemptRecord {
             idempotency_key: request.idempotency_key.clone(),
@@ -175,8 +185,17 @@ impl Gateway for SandboxGateway {
         kind: AttemptKind,
         idempotency_key: &str,
     ) -> Result<Option<Attempt>, GatewayError> {
+        // In flight is asked FIRST: a call that ends between the two questions recorded its
+        // outcome before it stopped being in flight, so the ledger then has it; asked the other
+        // way round, such a call would be in neither, and "never made" would be a lie.
+        let under_way = self.in_flight.contains(kind, idempotency_key);
         let Some(record) = self.ledger.find(kind, idempotency_key)? else {
-            return Ok(None);
+            return match under_way {
+                true => Err(GatewayError::Ambiguous(format!(
+                    "the sandbox is still working on {idempotency_key}"
+                ))),
+                false => Ok(None),
+            };
         };
         let attempt = match kind {
             AttemptKind::Charge => Attempt::Charge(charge_outcome(&record)?),
@@ -316,6 +335,42 @@ mod tests {
         for cursor in ["", "é", &format!("é{}", "a".repeat(25)), "sbx_ch_"] {
             assert!(sandbox.ledger(ACCOUNT, 10, Some(cursor)).is_ok(), "cursor {cursor:?}");
         }
+    }
+
+    /// A call still sleeping out its latency is "still in progress", never "not found": the
+    /// engine takes "not found" as final and frees the client's key, so the retry would charge
+    /// a second time when the first call lands.
+    #[tokio::test]
+    async fn an_attempt_still_under_way_is_not_reported_as_never_made() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = sled::open(directory.path()).unwrap();
+        let config = SandboxConfig { latency: Duration::from_millis(400) };
+        let sandbox = SandboxGateway::open(&db, Arc::new(Flush(db.clone())), config).unwrap();
+        let charging = tokio::spawn({
+            let sandbox = sandbox.clone();
+            async move { sandbox.charge(&charge_request("ch_slow", "pm_card_visa")).await }
+        });
+        let refund = RefundRequest {
+            idempotency_key: "re_slow".into(),
+            charge_reference: "sbx_ch_x".into(),
+            amount_minor: 100,
+            currency: Currency::USD,
+        };
+        let refunding = tokio::spawn({
+            let sandbox = sandbox.clone();
+            async move { sandbox.refund(&refund).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (kind, key) in [(AttemptKind::Charge, "ch_slow"), (AttemptKind::Refund, "re_slow")] {
+            let asked = sandbox.retrieve(kind, key).await;
+            assert!(matches!(asked, Err(GatewayError::Ambiguous(_))), "{key}: {asked:?}");
+        }
+        let charged = charging.await.unwrap().unwrap();
+        refunding.await.unwrap().unwrap();
+        let found = sandbox.retrieve(AttemptKind::Charge, "ch_slow").await.unwrap();
+        assert_eq!(found, Some(Attempt::Charge(charged)));
+        assert!(sandbox.retrieve(AttemptKind::Refund, "re_slow").await.unwrap().is_some());
+        assert_eq!(sandbox.retrieve(AttemptKind::Charge, "ch_never").await.unwrap(), None);
     }
 
     #[tokio::test]
