@@ -241,7 +241,7 @@ impl Applier {
         };
         let action = match self.in_kassa_units(action, object, &target)? {
             Ok(action) => action,
-            Err(refusal) => return Ok(refusal),
+            Err(refusal) => return Ok(EventOutcome::of(&target, refusal)),
         };
         let charge = target.charge.clone();
         let answer = match action {
