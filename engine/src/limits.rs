@@ -126,6 +126,10 @@ pub const RULE_STDERR_BYTES_MAX: usize = 16 * 1024;
 
 /// Largest tax rate a tax rule may return: 100 %.
 pub const TAX_RATE_BPS_MAX: u32 = 10_000;
+/// Largest sum of the rates of one answer's tax lines: 100 % too. Each line alone is bounded
+/// above; without this, five lines of 100 % each taxed a charge 500 %. Stacked taxes (a federal
+/// and a state rate, a VAT and a levy) add up to far less; more is a rule counting a rate twice.
+pub const TAX_RATES_SUM_BPS_MAX: u32 = 10_000;
 
 /// Seats on one subscription (API contract).
 pub const SUBSCRIPTION_QUANTITY_MAX: u32 = 10_000;

@@ -165,6 +165,20 @@ async fn a_hostile_tax_rule_fails_its_request() {
 }
 
 #[tokio::test]
+async fn tax_lines_may_not_add_up_past_the_rates_maximum() {
+    let engine = Engine::start(Config::default()).await;
+    let a = engine.api_a();
+    a.upload_rule("tax", plugin_wasm("hostile_tax")).await.ok();
+    let customer = buyer(&a).await;
+    // Five lines of 100 % each: every line passes alone, together they tax 500 %.
+    let resp = a.post("/v1/charges", &cart(&customer, "stacked-tax")).await;
+    assert_error(&resp, 500, "plugin_error");
+    let message = resp.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("tax rates add up to 50000 bps"), "{message}");
+    assert!(a.customer_charges(&customer).await.is_empty(), "nothing was charged");
+}
+
+#[tokio::test]
 async fn refused_uploads_name_the_reason_and_change_nothing() {
     let engine = Engine::start(Config::default()).await;
     let a = engine.api_a();

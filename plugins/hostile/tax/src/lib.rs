@@ -25,6 +25,17 @@ impl TaxRule for Hostile {
                 output.currency = if input.currency == "usd" { "eur" } else { "usd" }.to_owned()
             }
             "excessive-tax" => output.lines[0].amount = base * 5,
+            // Each line alone within its rate of 100 %; five of them tax the charge 500 %.
+            "stacked-tax" => {
+                output.lines = (0..5)
+                    .map(|index| TaxLine {
+                        name: format!("Levy {index}"),
+                        jurisdiction: "ZZ".to_owned(),
+                        rate_bps: 10_000,
+                        amount: base,
+                    })
+                    .collect();
+            }
             "reverse-charge-with-tax" => output.reverse_charge = true,
             "refuse" => {
                 return Err(RuleError::InvalidInput("this rule refuses sku `refuse`".to_owned()));
