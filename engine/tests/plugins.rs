@@ -84,6 +84,41 @@ async fn an_upload_runs_for_its_account_only_and_rolls_back() {
 }
 
 #[tokio::test]
+async fn a_retried_rollback_goes_back_once() {
+    let engine = Engine::start(Config::default()).await;
+    let a = engine.api_a();
+    a.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
+    a.upload_rule("pricing", plugin_wasm("student_pricing")).await.ok();
+    let path = "/v1/plugins/pricing/rollback";
+    let first = a.post_with_key(path, &json!({}), "rollback-once").await;
+    assert_eq!(first.ok()["active_version"], 1);
+    assert!(!first.is_replay());
+    // The client did not see the answer and retries: the same answer, and version 1 stays.
+    let retry = a.post_with_key(path, &json!({}), "rollback-once").await;
+    assert!(retry.is_replay(), "{:?}", retry.header("idempotent-replayed"));
+    assert_eq!(retry.ok(), first.ok());
+    assert_eq!(kind_listing(&a.get_ok("/v1/plugins").await, "pricing")["active_version"], 1);
+    // The key is the account's: B's rollback under it is B's own (and B has none to make).
+    let b = engine.api_b().post_with_key(path, &json!({}), "rollback-once").await;
+    assert_error(&b, 400, "no_previous_version");
+    // A new key is a new rollback; a different request under the old key is refused.
+    let next = a.post_with_key(path, &json!({}), "rollback-twice").await;
+    assert_eq!(next.ok()["active_version"], 0);
+    let other = a.post_with_key("/v1/plugins/tax/rollback", &json!({}), "rollback-once").await;
+    assert_error(&other, 422, "idempotency_key_reused");
+
+    // The record survives a restart with the history it was written with.
+    let mut engine = engine;
+    engine.restart_graceful().await;
+    let retry = engine.api_a().post_with_key(path, &json!({}), "rollback-once").await;
+    assert!(retry.is_replay());
+    assert_eq!(
+        kind_listing(&engine.api_a().get_ok("/v1/plugins").await, "pricing")["active_version"],
+        0
+    );
+}
+
+#[tokio::test]
 async fn hostile_rules_fail_only_their_own_requests() {
     let engine = Engine::start(Config::default()).await;
     let (a, b) = (engine.api_a(), engine.api_b());

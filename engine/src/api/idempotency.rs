@@ -89,6 +89,17 @@ pub async fn record(
     Ok(())
 }
 
+/// The record of a request answered with `outcome`, for a store write that carries it with the
+/// request's effect (a rollback's new rule history).
+pub fn completed(ticket: IdempotencyTicket, outcome: Outcome) -> (String, IdempotencyRecord) {
+    let Write::Idempotency { key, record } =
+        Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome)
+    else {
+        unreachable!("idempotency_completed makes an idempotency write");
+    };
+    (key, record)
+}
+
 /// SHA-256 over method, path and canonical body.
 pub fn fingerprint(request: &ApiRequest) -> [u8; 32] {
     let mut hasher = Sha256::new();

@@ -144,7 +144,7 @@ pub async fn dispatch(
                     plugins::upload(app, request, account, kind).await
                 }
                 (&Method::POST, ["plugins", kind, "rollback"]) => {
-                    plugins::roll_back(app, account, kind).await
+                    plugins::roll_back(app, request, account, kind).await
                 }
                 (_, path) if is_v1_route(path) => {
                     Err(ApiError::method_not_allowed(method.as_str(), &request.path))

@@ -374,6 +374,7 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::CreditNote(record) => {
             (StatusCode::OK, to_json(&billing_views::credit_note(record)))
         }
+        Outcome::Plugin(listing) => (StatusCode::OK, to_json(&plugin(listing))),
     }
 }
 

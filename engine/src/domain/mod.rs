@@ -35,7 +35,9 @@ pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plan::{Plan, TaxBehavior};
-pub use plugin::{PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
+pub use plugin::{
+    KindListing, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion, VersionListing,
+};
 pub use purchase::{FeatureGrant, Purchase};
 pub use refund::{Refund, RefundReason, RefundStatus};
 pub use subscription::{

@@ -71,6 +71,26 @@ pub struct PluginVersion {
     pub created: i64,
 }
 
+/// One version of one kind, as `GET /v1/plugins` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionListing {
+    pub version: u32,
+    pub source: PluginSource,
+    pub sha256: String,
+    pub size_bytes: u64,
+    /// `None` for the bundled rule.
+    pub created: Option<i64>,
+}
+
+/// An account's rule of one kind: its versions (bundled first) and the active one. Kept as the
+/// answer of an idempotent rollback, so a retry is shown what the first request did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindListing {
+    pub kind: PluginKind,
+    pub active_version: u32,
+    pub versions: Vec<VersionListing>,
+}
+
 /// One account's uploaded versions of one kind, oldest first, and which is active.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PluginHistory {

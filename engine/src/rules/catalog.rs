@@ -17,32 +17,19 @@ use super::{RulesError, bundled};
 use crate::config::RulesConfig;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, PluginHistory, PluginKind, PluginRef, PluginSource};
-use crate::store::Store;
+pub use crate::domain::{KindListing, VersionListing};
+use crate::store::{IdempotencyRecord, Store};
+
+/// The idempotency record of a change, made from the listing it answers with: written in the
+/// same atomic write as the change, so a retry finds either both or neither.
+pub type Answered<'a> =
+    Box<dyn FnOnce(&KindListing) -> Option<(String, IdempotencyRecord)> + Send + 'a>;
 
 /// A rule ready to call, and exactly which one it is (recorded with what it priced).
 #[derive(Debug, Clone)]
 pub struct ActiveRule {
     pub plugin: Arc<Plugin>,
     pub reference: PluginRef,
-}
-
-/// One version of one kind, as `GET /v1/plugins` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionListing {
-    pub version: u32,
-    pub source: PluginSource,
-    pub sha256: String,
-    pub size_bytes: u64,
-    /// `None` for the bundled rule.
-    pub created: Option<i64>,
-}
-
-/// An account's rule of one kind: its versions (bundled first) and the active one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KindListing {
-    pub kind: PluginKind,
-    pub active_version: u32,
-    pub versions: Vec<VersionListing>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +116,10 @@ impl Catalog {
         account: &AccountId,
         kind: PluginKind,
     ) -> Result<KindListing, RulesError> {
-        let history = self.history(account, kind)?;
+        Ok(self.listing_of(kind, &self.history(account, kind)?))
+    }
+
+    fn listing_of(&self, kind: PluginKind, history: &PluginHistory) -> KindListing {
         let bundled = &self.bundled[&kind];
         let mut versions = vec![VersionListing {
             version: 0,
@@ -145,7 +135,7 @@ impl Catalog {
             size_bytes: version.size_bytes,
             created: Some(version.created),
         }));
-        Ok(KindListing { kind, active_version: history.active, versions })
+        KindListing { kind, active_version: history.active, versions }
     }
 
     /// Checks and compiles `bytes`, then makes them `account`'s active `kind` rule as a new
@@ -171,7 +161,7 @@ impl Catalog {
         }
         self.write_blob(plugin.sha256(), &bytes)?;
         history.push(plugin.sha256().to_owned(), bytes.len() as u64, now_unix_secs());
-        self.save(account, kind, &history).await?;
+        self.save(account, kind, &history, None).await?;
         self.loaded.lock().insert((kind, plugin.sha256().to_owned()), Arc::clone(&plugin));
         self.activate(account, kind, &history, Some(plugin));
         tracing::info!(account = %account, kind = %kind, version = history.active, "rule uploaded");
@@ -179,10 +169,12 @@ impl Catalog {
     }
 
     /// Activates the version before the active one; the bundled rule comes before version 1.
+    /// `answered` gives the request's idempotency record, written with the new history.
     pub async fn roll_back(
         &self,
         account: &AccountId,
         kind: PluginKind,
+        answered: Answered<'_>,
     ) -> Result<KindListing, ChangeError> {
         let _one_at_a_time = self.changes.lock().await;
         let mut history = self.history(account, kind)?;
@@ -191,10 +183,11 @@ impl Catalog {
             Some(version) => Some(self.uploaded(kind, &version.sha256)?),
             None => None,
         };
-        self.save(account, kind, &history).await?;
+        let listing = self.listing_of(kind, &history);
+        self.save(account, kind, &history, answered(&listing)).await?;
         self.activate(account, kind, &history, plugin);
         tracing::info!(account = %account, kind = %kind, version = history.active, "rule rolled back");
-        Ok(self.listing(account, kind)?)
+        Ok(listing)
     }
 
     /// Checks and compiles `bytes` as a `kind` rule without activating it.
@@ -268,10 +261,12 @@ impl Catalog {
         account: &AccountId,
         kind: PluginKind,
         history: &PluginHistory,
+        answered: Option<(String, IdempotencyRecord)>,
     ) -> Result<(), RulesError> {
+        let answered = answered.as_ref().map(|(key, record)| (key.as_str(), record));
         let ticket = self
             .store
-            .put_plugin_history(account, kind, history)
+            .put_plugin_history(account, kind, history, answered)
             .map_err(RulesError::from_store)?;
         ticket.wait().await.map_err(RulesError::from_store)
     }

@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
-    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
-    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, KindListing, NewGatewayEvent,
+    PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId,
+    Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 
 pub use sled_store::SledStore;
@@ -179,6 +179,8 @@ pub enum Outcome {
     },
     Invoice(Invoice),
     CreditNote(CreditNote),
+    /// An account's rule of one kind after a rollback.
+    Plugin(KindListing),
 }
 
 /// A schedule entry: the subscription has something due at `due`.
@@ -466,11 +468,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<PluginHistory>, StoreError>;
     /// Every account's rule histories, for loading the active rules at start-up.
     fn plugin_histories(&self) -> Result<Vec<(AccountId, PluginKind, PluginHistory)>, StoreError>;
-    /// Replaces an account's history of one kind (one atomic write); the ticket says when durable.
+    /// Replaces an account's history of one kind, with the idempotency record of the request
+    /// that changed it if it came with a key (one atomic write); the ticket says when durable.
     fn put_plugin_history(
         &self,
         account: &AccountId,
         kind: PluginKind,
         history: &PluginHistory,
+        answered: Option<(&str, &IdempotencyRecord)>,
     ) -> Result<DurableTicket, StoreError>;
 }

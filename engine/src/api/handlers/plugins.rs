@@ -5,8 +5,9 @@
 use super::Reply;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
-use crate::api::{App, views};
-use crate::domain::{AccountId, PluginKind};
+use crate::api::{App, idempotency, views};
+use crate::domain::{AccountId, KindListing, PluginKind};
+use crate::store::Outcome;
 
 fn kind(text: &str) -> Result<PluginKind, ApiError> {
     // The kinds are pricing, proration and tax; any other is a path that does not exist.
@@ -38,12 +39,22 @@ pub async fn upload(
     Ok(Reply::ok(views::plugin(&listing)))
 }
 
+/// Under the request's `Idempotency-Key`: a retried rollback is answered from its record and
+/// does not go back a second version.
 pub async fn roll_back(
     app: &App,
+    request: &ApiRequest,
     account: &AccountId,
     kind_segment: &str,
 ) -> Result<Reply, ApiError> {
     let kind = kind(kind_segment)?;
-    let listing = app.rules.catalog().roll_back(account, kind).await?;
-    Ok(Reply::ok(views::plugin(&listing)))
+    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+        let answered = Box::new(move |listing: &KindListing| {
+            ticket.map(|ticket| idempotency::completed(ticket, Outcome::Plugin(listing.clone())))
+        });
+        let listing = app.rules.catalog().roll_back(account, kind, answered).await?;
+        Ok(Outcome::Plugin(listing))
+    })
+    .await?;
+    Ok(Reply::answer(answer))
 }

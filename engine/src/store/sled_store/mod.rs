@@ -86,9 +86,12 @@ enum TreeId {
     Schedule,
     CreditNotes,
     CreditNoteOwners,
+    /// Rule plugin histories, `account/kind`: in the journal so that a rollback and its
+    /// idempotency record are one atomic write.
+    Plugins,
 }
 
-const TREE_NAMES: [&str; 26] = [
+const TREE_NAMES: [&str; 27] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -115,6 +118,7 @@ const TREE_NAMES: [&str; 26] = [
     "schedule",
     "credit_notes",
     "credit_note_owners",
+    "plugins",
 ];
 
 pub struct SledStore {
@@ -123,8 +127,6 @@ pub struct SledStore {
     trees: Vec<sled::Tree>,
     /// API key hashes: sha256 → account (only generated keys; configured ones live in config).
     api_keys: sled::Tree,
-    /// Rule plugin histories: one single-key write each, so outside the journal.
-    plugins: sled::Tree,
     /// Plans and test clocks (`account/id`): the account's, one single-key write each.
     plans: sled::Tree,
     test_clocks: sled::Tree,
@@ -153,7 +155,6 @@ impl SledStore {
         let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
         let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
-        let plugins = db.open_tree("plugins")?;
         let plans = db.open_tree("plans")?;
         let test_clocks = db.open_tree("test_clocks")?;
         let journal = db.open_tree("journal")?;
@@ -164,7 +165,6 @@ impl SledStore {
             path: path.to_owned(),
             trees,
             api_keys,
-            plugins,
             plans,
             test_clocks,
             journal,
@@ -396,6 +396,21 @@ fn unsettled(key: Vec<u8>, is_unsettled: bool) -> Op {
 }
 
 impl SledStore {
+    /// Writes `ops` as one journal entry, applies them, then removes the entry (see the
+    /// module's comment); the ticket says when they are durable.
+    fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
+        let sequence = self.journal_sequence.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+        self.journal.insert(sequence, encode(&ops))?;
+        if let Err(error) = self.apply(&ops).and_then(|()| Ok(self.journal.remove(sequence)?)) {
+            // The entry stays in the journal; replayed after newer change sets it would write
+            // stale values over them. Stop now: the next start replays it before anything else.
+            tracing::error!(%error, "a change set failed half-way: stopping to replay it at start");
+            eprintln!("kassa: a change set failed half-way ({error}): stopping");
+            std::process::abort();
+        }
+        Ok(self.group_commit.written())
+    }
+
     fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
         for op in ops {
             let tree = self.trees.get(usize::from(op.tree)).ok_or_else(|| {
@@ -433,17 +448,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        let ops = ops_of(changes);
-        let sequence = self.journal_sequence.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-        self.journal.insert(sequence, encode(&ops))?;
-        if let Err(error) = self.apply(&ops).and_then(|()| Ok(self.journal.remove(sequence)?)) {
-            // The entry stays in the journal; replayed after newer change sets it would write
-            // stale values over them. Stop now: the next start replays it before anything else.
-            tracing::error!(%error, "a change set failed half-way: stopping to replay it at start");
-            eprintln!("kassa: a change set failed half-way ({error}): stopping");
-            std::process::abort();
-        }
-        Ok(self.group_commit.written())
+        self.commit_ops(ops_of(changes))
     }
 
     fn sync(&self) -> DurableTicket {
@@ -810,7 +815,7 @@ impl Store for SledStore {
         account: &AccountId,
         kind: PluginKind,
     ) -> Result<Option<PluginHistory>, StoreError> {
-        match self.plugins.get(keys::plugin(account, kind.as_str()))? {
+        match self.tree(TreeId::Plugins).get(keys::plugin(account, kind.as_str()))? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -818,7 +823,7 @@ impl Store for SledStore {
 
     fn plugin_histories(&self) -> Result<Vec<(AccountId, PluginKind, PluginHistory)>, StoreError> {
         let mut found = Vec::new();
-        for item in self.plugins.iter() {
+        for item in self.tree(TreeId::Plugins).iter() {
             let (key, value) = item?;
             let corrupt = || StoreError::Corrupt(format!("plugin history key {key:?}"));
             let (account, kind) = keys::split_plugin(&key).ok_or_else(corrupt)?;
@@ -834,8 +839,13 @@ impl Store for SledStore {
         account: &AccountId,
         kind: PluginKind,
         history: &PluginHistory,
+        answered: Option<(&str, &IdempotencyRecord)>,
     ) -> Result<DurableTicket, StoreError> {
-        self.plugins.insert(keys::plugin(account, kind.as_str()), encode(history))?;
-        Ok(self.group_commit.written())
+        let mut ops =
+            vec![Op::put(TreeId::Plugins, keys::plugin(account, kind.as_str()), encode(history))];
+        if let Some((key, record)) = answered {
+            ops.push(Op::put(TreeId::Idempotency, keys::idempotency(account, key), encode(record)));
+        }
+        self.commit_ops(ops)
     }
 }
