@@ -217,11 +217,7 @@ async fn open_rules(config: &Config, store: Arc<dyn Store>) -> Result<Rules, Sta
             .await
             .map_err(|error| RulesError(format!("loading the rules failed: {error}")))??;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "rules loaded");
-    Ok(Rules::new(
-        Arc::new(catalog),
-        config.rules.concurrent_calls_max,
-        config.rules.seller_country.clone(),
-    ))
+    Ok(Rules::new(Arc::new(catalog), &config.rules)?)
 }
 
 async fn expire_idempotency_records(store: Arc<dyn Store>) {

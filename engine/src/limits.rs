@@ -90,6 +90,17 @@ pub const RULE_FUEL_PER_CALL_MAX: u64 = 10_000_000_000;
 pub const RULE_MEMORY_MIB_MAX: u64 = 1024;
 pub const RULE_UPLOAD_BYTES_MAX: u64 = 64 * 1024 * 1024;
 pub const RULE_CONCURRENT_CALLS_MAX: u64 = 1024;
+/// A minute per rule call, or 64 rule threads: past them, the setting is the problem.
+pub const RULE_CALL_TIMEOUT_MS_MAX: u64 = 60_000;
+pub const RULE_THREADS_MAX: u32 = 64;
+
+/// How often the rules' clock ticks (wasmtime's epoch): a call past its deadline is stopped
+/// within one tick of it; a tick costs one atomic increment on one thread.
+pub const RULE_EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How much less the rule threads are scheduled than the API's (`nice` 10 gets ~1/10 of a
+/// core that a `nice` 0 thread also wants): a flood of slow rules takes what the API leaves.
+pub const RULE_THREAD_NICE: i32 = 10;
 
 /// Memory of a pooled rule instance kept mapped between calls: resetting a resident page is a
 /// memset, re-faulting a released one costs far more; a Rust component touches ~2 MiB per call

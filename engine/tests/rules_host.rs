@@ -230,6 +230,42 @@ fn hostile_pricing_rules_are_stopped_and_the_cause_named() {
 }
 
 #[test]
+fn a_rule_that_waits_is_stopped_at_once() {
+    let host = host();
+    let hostile = host.load(PluginKind::Pricing, &fixture("hostile_pricing")).unwrap();
+    let started = std::time::Instant::now();
+    let cause = failure(hostile.price(&cart(vec![line("sleep", 1, 1_000)], &[], NOW)));
+    assert!(
+        cause.contains("asked to wait 3600000 ms") && cause.contains("may not wait"),
+        "{cause}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_rule_past_its_deadline_is_stopped_by_the_wall_clock() {
+    // Fuel for seconds of work: only the deadline can stop the loop this soon.
+    let config = RulesConfig {
+        fuel_per_call: 10_000_000_000,
+        call_timeout_ms: 100,
+        ..RulesConfig::default()
+    };
+    let host = RuleHost::new(&config, None).expect("the host starts");
+    let hostile = host.load(PluginKind::Pricing, &fixture("hostile_pricing")).unwrap();
+    let started = std::time::Instant::now();
+    let cause = failure(hostile.price(&cart(vec![line("loop", 1, 1_000)], &[], NOW)));
+    let elapsed = started.elapsed();
+    assert!(cause.contains("past its time limit of 100 ms"), "{cause}");
+    assert!(elapsed >= std::time::Duration::from_millis(100), "stopped early: {elapsed:?}");
+    assert!(elapsed < std::time::Duration::from_secs(1), "stopped late: {elapsed:?}");
+    // A call within its time is unaffected, on the same component.
+    assert_eq!(
+        hostile.price(&cart(vec![line("slow", 1, 1_000)], &[], NOW)).unwrap().total_minor,
+        1_000
+    );
+}
+
+#[test]
 fn an_inline_call_hands_back_what_it_cannot_finish_and_answers_the_rest() {
     let host = host();
     let hostile = host.load(PluginKind::Pricing, &fixture("hostile_pricing")).unwrap();

@@ -7,7 +7,8 @@ use super::{Config, ConfigError, config_error};
 use crate::domain::AccountId;
 use crate::limits::{
     DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX, RECONCILE_AFTER_SECS_MAX,
-    RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX, RULE_MEMORY_MIB_MAX, RULE_UPLOAD_BYTES_MAX,
+    RULE_CALL_TIMEOUT_MS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
+    RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX,
 };
 
 impl Config {
@@ -83,6 +84,18 @@ impl Config {
             u64::from(rules.concurrent_calls_max),
             RULE_CONCURRENT_CALLS_MAX,
         )?;
+        within(
+            "rules.account_concurrent_calls_max",
+            u64::from(rules.account_concurrent_calls_max),
+            u64::from(rules.concurrent_calls_max),
+        )?;
+        within("rules.call_timeout_ms", rules.call_timeout_ms, RULE_CALL_TIMEOUT_MS_MAX)?;
+        if rules.threads > RULE_THREADS_MAX {
+            return Err(config_error(
+                "rules.threads",
+                format!("at most {RULE_THREADS_MAX} (0: half the cores)"),
+            ));
+        }
         let country = &rules.seller_country;
         if !(country.len() == 2 && country.bytes().all(|byte| byte.is_ascii_uppercase())) {
             return Err(config_error(

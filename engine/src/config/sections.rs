@@ -186,6 +186,16 @@ pub struct RulesConfig {
     pub upload_max_bytes: u64,
     /// Rule calls that may run at once (each holds a pooled instance slot); more wait.
     pub concurrent_calls_max: u32,
+    /// Rule calls one account may have at once, out of `concurrent_calls_max`: an account
+    /// whose rules are slow waits for its own calls, never takes every slot from the others.
+    pub account_concurrent_calls_max: u32,
+    /// Wall-clock time one rule call (or a component's start-up at upload) may run, in ms.
+    /// Fuel bounds instructions; this bounds everything else, a rule that is slow per
+    /// instruction or a machine that is busy.
+    pub call_timeout_ms: u64,
+    /// Threads that run rule calls too long for the API's own workers; 0: half the cores. They
+    /// run at a lower priority than the API, so a flood of slow rules cannot starve it.
+    pub threads: u32,
     /// A folder with `pricing.wasm`, `proration.wasm` and/or `tax.wasm` replacing the bundled
     /// rules for every account; empty means the bundled rules.
     pub plugins_dir: PathBuf,
@@ -200,6 +210,9 @@ impl Default for RulesConfig {
             memory_max_mib: 32,
             upload_max_bytes: 4 * 1024 * 1024,
             concurrent_calls_max: 64,
+            account_concurrent_calls_max: 16,
+            call_timeout_ms: 1000,
+            threads: 0,
             plugins_dir: PathBuf::new(),
             seller_country: "ZA".into(),
         }

@@ -47,6 +47,12 @@ fn validation_names_its_key() {
     let mut config = Config::default();
     config.rules.memory_max_mib = 0;
     assert_eq!(config.validate().unwrap_err().key, "rules.memory_max_mib");
+    let mut config = Config::default();
+    config.rules.account_concurrent_calls_max = config.rules.concurrent_calls_max + 1;
+    assert_eq!(config.validate().unwrap_err().key, "rules.account_concurrent_calls_max");
+    let mut config = Config::default();
+    config.rules.call_timeout_ms = 0;
+    assert_eq!(config.validate().unwrap_err().key, "rules.call_timeout_ms");
 }
 
 /// A sandbox latency at or past the engine's gateway timeout makes every sandbox charge an

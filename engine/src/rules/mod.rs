@@ -3,20 +3,25 @@
 //!
 //! - [`host`]: [`RuleHost`], the public face: bytes in, a callable [`Plugin`] out;
 //! - [`runtime`]: the one wasmtime engine (fuel, pooling allocator) and the linker;
+//! - [`deadline`]: the wall-clock bounds: an epoch deadline per call, and no waiting;
 //! - [`sandbox`]: what one call runs in: a WASI context that grants nothing, the memory cap;
 //! - [`component`]: bytes to a checked, compiled rule; [`cache`]: compiled rules on disk;
 //! - [`plugin`]: a loaded rule's typed calls; [`check`]: every output validated before use;
 //! - [`bindings`] and [`convert`]: the WIT types, kept at the boundary; [`types`]: the engine's;
 //! - [`bundled`]: the default rules, embedded; [`catalog`]: which rule each account runs;
-//! - [`quote`]: pricing then tax for a charge made from line items.
+//! - [`quote`]: pricing then tax for a charge made from line items, within its account's
+//!   [`slots`], on the rule threads of [`pool`] when too long for the API's workers.
 
 mod bindings;
 mod cache;
 mod check;
 mod component;
 mod convert;
+mod deadline;
+mod pool;
 mod runtime;
 mod sandbox;
+mod slots;
 
 pub mod bundled;
 pub mod catalog;

@@ -1,6 +1,7 @@
 //! A loaded rule and its typed calls. Every call gets a fresh instance from an `InstancePre`
-//! (pooled, so ~µs), runs under fuel and the memory cap, and has its output checked before the
-//! engine sees it. A call's failure is that call's alone: the instance is dropped with its store.
+//! (pooled, so ~µs), runs under fuel, a wall-clock deadline and the memory cap, and has its
+//! output checked before the engine sees it. A call's failure is that call's alone: the instance
+//! is dropped with its store.
 //!
 //! A call is made in one of two lanes:
 //! - in full: `rules.fuel_per_call`, and the WASI imports satisfied by a context that grants
@@ -17,6 +18,7 @@ use std::time::Instant;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{RuleError, pricing, proration, tax};
+use super::deadline::WaitRefused;
 use super::sandbox::{CallLimits, MemoryCapExceeded, Sandbox};
 use super::types::{Priced, PricingRequest, Prorated, ProrationRequest, TaxRequest, Taxed};
 use super::{check, convert};
@@ -231,11 +233,18 @@ fn describe_failure(error: &wasmtime::Error, store: &Store<Sandbox>, limits: Cal
     if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
         return cap.to_string();
     }
+    if let Some(wait) = error.downcast_ref::<WaitRefused>() {
+        return wait.to_string();
+    }
     let cause = match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => format!(
             "it ran out of its instruction budget ({} instructions, rules.fuel_per_call): an \
              endless or too long loop",
             limits.fuel
+        ),
+        Some(Trap::Interrupt) => format!(
+            "it ran past its time limit of {} ms (rules.call_timeout_ms)",
+            limits.timeout.as_millis()
         ),
         Some(Trap::StackOverflow) => "it overflowed its call stack: unbounded recursion".to_owned(),
         Some(Trap::UnreachableCodeReached) => {

@@ -2,21 +2,23 @@
 //! cart, the discounts are spread over the lines, the account's tax rule taxes what is left, and
 //! the result is a [`Breakdown`] naming both rules.
 //!
-//! At most `rules.concurrent_calls_max` evaluations run at once. An evaluation is made first in
-//! the inline lane ([`super::plugin`]), on the async worker that took the request: the bundled
-//! rules, and any rule of their size that keeps to its input, answer there, without the two
-//! thread hand-offs the blocking pool costs. An evaluation that does not finish inline is made
-//! again, in full, on the blocking pool; rules are deterministic, so it gives the answer the
-//! inline one would have. A slow or endless rule holds a worker for well under a millisecond.
+//! An evaluation holds a rule-call slot of its account ([`super::slots`]) while it runs. It is
+//! made first in the inline lane ([`super::plugin`]), on the async worker that took the request:
+//! the bundled rules, and any rule of their size that keeps to its input, answer there, without
+//! the two thread hand-offs the rule threads cost. An evaluation that does not finish inline is
+//! made again, in full, on the rule threads ([`super::pool`]); rules are deterministic, so it
+//! gives the answer the inline one would have. A slow or endless rule holds a worker for well
+//! under a millisecond, and a rule thread for at most `rules.call_timeout_ms` per rule.
 
 use std::sync::Arc;
-
-use tokio::sync::Semaphore;
 
 use super::RulesError;
 use super::catalog::{ActiveRule, Catalog};
 use super::plugin::{CallError, Lane};
+use super::pool::RulePool;
+use super::slots::CallSlots;
 use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
+use crate::config::RulesConfig;
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
 
 /// A cart to price: what the client sent instead of an amount.
@@ -37,17 +39,21 @@ pub enum QuoteError {
 
 pub struct Rules {
     catalog: Arc<Catalog>,
-    calls: Arc<Semaphore>,
+    slots: CallSlots,
+    threads: RulePool,
     seller_country: String,
 }
 
 impl Rules {
-    pub fn new(catalog: Arc<Catalog>, concurrent_calls_max: u32, seller_country: String) -> Rules {
-        Rules {
+    pub fn new(catalog: Arc<Catalog>, config: &RulesConfig) -> Result<Rules, RulesError> {
+        let threads = RulePool::start(config.threads as usize)
+            .map_err(|error| RulesError(format!("the rule threads did not start: {error}")))?;
+        Ok(Rules {
             catalog,
-            calls: Arc::new(Semaphore::new(concurrent_calls_max as usize)),
-            seller_country,
-        }
+            slots: CallSlots::new(config.concurrent_calls_max, config.account_concurrent_calls_max),
+            threads,
+            seller_country: config.seller_country.clone(),
+        })
     }
 
     pub fn catalog(&self) -> &Arc<Catalog> {
@@ -79,17 +85,12 @@ impl Rules {
             },
             seller_country: self.seller_country.clone(),
         };
-        let _slot = Arc::clone(&self.calls)
-            .acquire_owned()
-            .await
-            .map_err(|_| RulesError("the rules host is shutting down".to_owned()))?;
+        let _slot = self.slots.acquire(account).await?;
         match evaluation.run(Lane::Inline) {
             Err(CallError::NotInline { .. }) => {}
             answered => return Ok(answered?),
         }
-        let evaluated = tokio::task::spawn_blocking(move || evaluation.run(Lane::Full))
-            .await
-            .map_err(|error| RulesError(format!("a rule call's thread failed: {error}")))?;
+        let evaluated = self.threads.run(account, move || evaluation.run(Lane::Full)).await?;
         Ok(evaluated?)
     }
 }

@@ -1,11 +1,15 @@
-//! The one wasmtime engine every rule runs on: component model, fuel for the time cap, the
-//! pooling allocator for cheap fresh instances, and the linkers: one that offers only the WASI
-//! interfaces [`super::sandbox`] satisfies with nothing, and one for the inline lane
-//! ([`super::plugin`]) where every import traps.
+//! The one wasmtime engine every rule runs on: component model, fuel and an epoch deadline for
+//! the time caps ([`super::deadline`]), the pooling allocator for cheap fresh instances, and the
+//! linkers: one that offers only the WASI interfaces [`super::sandbox`] satisfies with nothing
+//! (and a clock that refuses to wait), and one for the inline lane ([`super::plugin`]) where
+//! every import traps.
+
+use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::deadline;
 use super::sandbox::{CallLimits, Sandbox};
 use crate::config::RulesConfig;
 use crate::limits::RULE_MEMORY_KEEP_RESIDENT_BYTES;
@@ -17,7 +21,7 @@ const MEMORIES_PER_COMPONENT_MAX: u32 = 2;
 const TABLES_PER_COMPONENT_MAX: u32 = 8;
 
 /// Pooled slots beyond `rules.concurrent_calls_max`: an upload's trial instantiation takes one
-/// outside the calls' semaphore, and must not make a concurrent call fail for want of a slot.
+/// outside the calls' slots, and must not make a concurrent call fail for want of a slot.
 const UPLOAD_SLOTS: u32 = 4;
 
 /// Native stack a rule may use; deeper recursion traps with a stack overflow.
@@ -49,16 +53,27 @@ impl Runtime {
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .consume_fuel(true)
+            .epoch_interruption(true)
             .max_wasm_stack(WASM_STACK_BYTES_MAX)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm)?;
+        deadline::start_ticker(&engine)?;
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        linker.allow_shadowing(true);
+        deadline::refuse_waiting(&mut linker)?;
+        linker.allow_shadowing(false);
+        let timeout = Duration::from_millis(config.call_timeout_ms);
         Ok(Runtime {
             engine,
             linker,
-            limits: CallLimits { fuel: config.fuel_per_call, memory_bytes_max },
+            limits: CallLimits {
+                fuel: config.fuel_per_call,
+                memory_bytes_max,
+                timeout,
+                deadline_ticks: deadline::ticks_for(timeout),
+            },
         })
     }
 }

@@ -31,6 +31,9 @@ const TABLE_ELEMENTS_MAX: usize = 100_000;
 pub struct CallLimits {
     pub fuel: u64,
     pub memory_bytes_max: usize,
+    /// `rules.call_timeout_ms`, and the epoch ticks that cover it ([`super::deadline`]).
+    pub timeout: Duration,
+    pub deadline_ticks: u64,
 }
 
 pub struct Sandbox {
@@ -83,6 +86,8 @@ impl Sandbox {
         let mut store = Store::new(engine, sandbox);
         store.limiter(|sandbox| &mut sandbox.limiter);
         store.set_fuel(limits.fuel).expect("the engine is configured to consume fuel");
+        // Past the deadline the call traps (wasmtime's default epoch behaviour).
+        store.set_epoch_deadline(limits.deadline_ticks);
         store
     }
 

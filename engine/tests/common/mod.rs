@@ -62,6 +62,8 @@ pub struct Config {
     pub seller_country: &'static str,
     /// `routing.default`.
     pub default_gateway: &'static str,
+    /// Lines added to the `[rules]` table as they are (`call_timeout_ms = 100`).
+    pub rules_toml: String,
     /// TOML appended to the file as it is: gateway sections, routing rules, breaker settings.
     pub extra_toml: String,
     /// `key = value` lines of the `[server]` table (connection limits).
@@ -80,6 +82,7 @@ impl Default for Config {
             sandbox_latency_ms: 0,
             seller_country: "ZA",
             default_gateway: "sandbox",
+            rules_toml: String::new(),
             extra_toml: String::new(),
             server_toml: String::new(),
         }
@@ -112,6 +115,13 @@ impl Config {
         self
     }
 
+    /// Adds `lines` (`key = value`, one a line) to the `[rules]` table.
+    pub fn with_rules_toml(mut self, lines: &str) -> Self {
+        self.rules_toml.push_str(lines);
+        self.rules_toml.push('\n');
+        self
+    }
+
     /// Appends `toml` (whole tables: `[gateways.stripe]`, `[[routing.rules]]`, …) to the file.
     pub fn with_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
@@ -140,6 +150,7 @@ impl Config {
             sandbox_latency_ms,
             seller_country,
             default_gateway,
+            rules_toml,
             extra_toml,
             server_toml,
         } = self;
@@ -171,6 +182,7 @@ default = "{default_gateway}"
 
 [rules]
 seller_country = "{seller_country}"
+{rules_toml}
 
 [[accounts]]
 id = "{ACCOUNT_A}"

@@ -25,6 +25,11 @@ impl PricingRule for Hostile {
                 }
             }
             "trap" => panic!("the hostile rule gave up on purpose"),
+            // Waits instead of computing: a host timer, which fuel does not count.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(honest(&input, 0))
+            }
             // Not hostile, only long: ~5 M instructions, past the engine's inline budget and
             // far within its full one, then an honest answer.
             "slow" => {
