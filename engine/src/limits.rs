@@ -94,6 +94,13 @@ pub const RULE_CONCURRENT_CALLS_MAX: u64 = 1024;
 pub const RULE_CALL_TIMEOUT_MS_MAX: u64 = 60_000;
 pub const RULE_THREADS_MAX: u32 = 64;
 
+/// Uploaded versions of one rule an account may keep (`rules.versions_kept`): each is a file,
+/// a compiled file and a history entry; a rollback needs one.
+pub const RULE_VERSIONS_KEPT_MAX: u32 = 100;
+/// Rule uploads compiled at once: each takes a core for up to seconds, and its trial instance
+/// one of the pooled slots kept beside the calls' (`UPLOAD_SLOTS` in `rules/runtime.rs`).
+pub const RULE_COMPILES_MAX: usize = 2;
+
 /// How often the rules' clock ticks (wasmtime's epoch): a call past its deadline is stopped
 /// within one tick of it; a tick costs one atomic increment on one thread.
 pub const RULE_EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(5);

@@ -118,6 +118,94 @@ async fn a_retried_rollback_goes_back_once() {
     );
 }
 
+/// `component` with a custom section appended: the same rule, other bytes (another version).
+fn with_custom_section(component: &[u8]) -> Vec<u8> {
+    let (name, payload) = (b"kassa-test".as_slice(), b"another version".as_slice());
+    let mut bytes = component.to_vec();
+    bytes.push(0); // a custom section
+    bytes.push((1 + name.len() + payload.len()) as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// The hashes of the files in `dir` named `<sha256><suffix>`.
+fn hashes_in(dir: &std::path::Path, suffix: &str) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .expect("the folder exists")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(suffix))
+        .map(|name| name[..64].to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn old_versions_are_pruned_and_a_refused_upload_leaves_nothing() {
+    let engine = Engine::start(Config::default().with_rules_toml("versions_kept = 2")).await;
+    let (a, b) = (engine.api_a(), engine.api_b());
+    let plugins_dir = engine.data_dir().join("plugins");
+    let compiled = || hashes_in(&plugins_dir.join("compiled"), ".cwasm");
+    let stored = || hashes_in(&plugins_dir, ".wasm");
+    let bundled: Vec<String> = a.get_ok("/v1/plugins").await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kind| kind["versions"][0]["sha256"].as_str().unwrap().to_owned())
+        .collect();
+    // B runs the student rule: A's pruning of the same bytes must leave them to B.
+    let student = plugin_wasm("student_pricing");
+    b.upload_rule("pricing", student.clone()).await.ok();
+
+    let before = compiled();
+    let refused = a.upload_rule("pricing", plugin_wasm("hostile_filesystem")).await;
+    assert_error(&refused, 400, "plugin_invalid");
+    assert_eq!(compiled(), before, "a refused upload writes no compiled artifact");
+
+    let hostile = plugin_wasm("hostile_pricing");
+    let hostile_again = with_custom_section(&hostile);
+    for bytes in
+        [plugin_wasm("tiered_pricing"), student.clone(), hostile.clone(), hostile_again.clone()]
+    {
+        a.upload_rule("pricing", bytes).await.ok();
+    }
+    let listing = kind_listing(&a.get_ok("/v1/plugins").await, "pricing").clone();
+    let versions: Vec<u64> = listing["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [0, 3, 4], "the bundled rule and the newest two: {listing}");
+    assert_eq!(listing["active_version"], 4);
+
+    let sha = |bytes: &[u8]| kassa::rules::sha256_hex(bytes);
+    let expected_stored: std::collections::BTreeSet<String> =
+        [sha(&student), sha(&hostile), sha(&hostile_again)].into_iter().collect();
+    assert_eq!(stored(), expected_stored, "A's pruned versions' bytes are gone, B's stay");
+    let mut expected_compiled = expected_stored.clone();
+    expected_compiled.extend(bundled);
+    assert_eq!(compiled(), expected_compiled, "so are their compiled artifacts");
+
+    // Rollbacks walk the versions kept, then to the bundled rule.
+    let path = "/v1/plugins/pricing/rollback";
+    assert_eq!(a.post(path, &json!({})).await.ok()["active_version"], 3);
+    assert_eq!(a.post(path, &json!({})).await.ok()["active_version"], 0);
+    // B's rule still runs from its bytes, after a restart too.
+    let mut engine = engine;
+    engine.restart_graceful().await;
+    let b = engine.api_b();
+    let student_buyer = b
+        .create_customer_with(
+            &json!({"address": {"country": "ZA"}, "metadata": {"student": "true"}}),
+        )
+        .await;
+    let student_buyer = str_field(&student_buyer, "id").to_owned();
+    b.add_payment_method(&student_buyer, "pm_card_visa").await;
+    let charge = b.post("/v1/charges", &cart(&student_buyer, "course")).await.ok().clone();
+    assert_eq!(charge["breakdown"]["discounts"][0]["code"], "STUDENT20");
+}
+
 #[tokio::test]
 async fn hostile_rules_fail_only_their_own_requests() {
     let engine = Engine::start(Config::default()).await;

@@ -378,6 +378,25 @@ fn a_restart_loads_compiled_rules_instead_of_compiling_them_again() {
     assert!(pricing.plugin.price(&cart(vec![line("seat", 1, 0)], &[], NOW)).is_ok());
 }
 
+#[tokio::test]
+async fn a_version_no_account_runs_leaves_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Arc::new(catalog(&RulesConfig::default(), dir.path()));
+    let account = AccountId::parse("acct_a").unwrap();
+    catalog.upload(&account, PluginKind::Pricing, fixture("hostile_pricing")).await.unwrap();
+    let first = Arc::downgrade(&catalog.rule(&account, PluginKind::Pricing).plugin);
+    catalog.upload(&account, PluginKind::Pricing, fixture("student_pricing")).await.unwrap();
+    assert!(first.upgrade().is_none(), "version 1 is no longer held once version 2 runs");
+    // A rollback loads it again, from its compiled artifact.
+    catalog.roll_back(&account, PluginKind::Pricing, Box::new(|_| None)).await.unwrap();
+    let rule = catalog.rule(&account, PluginKind::Pricing);
+    assert_eq!(rule.reference.version, 1);
+    assert_eq!(
+        rule.plugin.price(&cart(vec![line("book", 1, 700)], &[], NOW)).unwrap().total_minor,
+        700
+    );
+}
+
 #[test]
 fn a_plugins_folder_replaces_the_bundled_rules_it_names() {
     let dir = tempfile::tempdir().unwrap();

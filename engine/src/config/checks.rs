@@ -8,7 +8,7 @@ use crate::domain::AccountId;
 use crate::limits::{
     DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX, RECONCILE_AFTER_SECS_MAX,
     RULE_CALL_TIMEOUT_MS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
-    RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX,
+    RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX, RULE_VERSIONS_KEPT_MAX,
 };
 
 impl Config {
@@ -90,6 +90,11 @@ impl Config {
             u64::from(rules.concurrent_calls_max),
         )?;
         within("rules.call_timeout_ms", rules.call_timeout_ms, RULE_CALL_TIMEOUT_MS_MAX)?;
+        within(
+            "rules.versions_kept",
+            u64::from(rules.versions_kept),
+            u64::from(RULE_VERSIONS_KEPT_MAX),
+        )?;
         if rules.threads > RULE_THREADS_MAX {
             return Err(config_error(
                 "rules.threads",

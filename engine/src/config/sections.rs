@@ -193,6 +193,9 @@ pub struct RulesConfig {
     /// Fuel bounds instructions; this bounds everything else, a rule that is slow per
     /// instruction or a machine that is busy.
     pub call_timeout_ms: u64,
+    /// Uploaded versions an account keeps of each kind of rule; older ones are removed (never
+    /// the active one, nor the one a rollback from it activates).
+    pub versions_kept: u32,
     /// Threads that run rule calls too long for the API's own workers; 0: half the cores. They
     /// run at a lower priority than the API, so a flood of slow rules cannot starve it.
     pub threads: u32,
@@ -212,6 +215,7 @@ impl Default for RulesConfig {
             concurrent_calls_max: 64,
             account_concurrent_calls_max: 16,
             call_timeout_ms: 1000,
+            versions_kept: 10,
             threads: 0,
             plugins_dir: PathBuf::new(),
             seller_country: "ZA".into(),

@@ -118,15 +118,35 @@ impl PluginHistory {
         if self.active == 0 {
             return None;
         }
-        let previous = self
-            .versions
+        self.active = self.before_active();
+        Some(self.active)
+    }
+
+    /// The version a rollback activates: the newest one before the active one, else 0.
+    fn before_active(&self) -> u32 {
+        self.versions
             .iter()
             .rev()
             .map(|version| version.version)
             .find(|version| *version < self.active)
-            .unwrap_or(0);
-        self.active = previous;
-        Some(previous)
+            .unwrap_or(0)
+    }
+
+    /// Keeps the newest `kept` versions, and always the active one and the one a rollback from
+    /// it activates; returns the versions dropped, oldest first.
+    pub fn prune(&mut self, kept: usize) -> Vec<PluginVersion> {
+        let protected = [self.active, self.before_active()];
+        let mut excess = self.versions.len().saturating_sub(kept);
+        let mut dropped = Vec::new();
+        self.versions.retain(|version| {
+            let drop = excess > 0 && !protected.contains(&version.version);
+            if drop {
+                excess -= 1;
+                dropped.push(version.clone());
+            }
+            !drop
+        });
+        dropped
     }
 }
 
@@ -153,6 +173,38 @@ mod tests {
         assert_eq!(history.roll_back(), Some(0), "the bundled rule comes before version 1");
         assert_eq!(history.active_version(), None);
         assert_eq!(history.roll_back(), None);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_and_what_a_rollback_needs() {
+        let mut history = PluginHistory::default();
+        for (index, sha) in ["aa", "bb", "cc", "dd"].into_iter().enumerate() {
+            history.push(sha.into(), 10, index as i64);
+        }
+        let dropped = history.prune(2);
+        let numbers = |versions: &[PluginVersion]| -> Vec<u32> {
+            versions.iter().map(|version| version.version).collect()
+        };
+        assert_eq!(numbers(&dropped), [1, 2], "the oldest go first");
+        assert_eq!(numbers(&history.versions), [3, 4]);
+        assert!(history.prune(2).is_empty(), "within the bound, nothing more goes");
+
+        // Rolled back to 3: 3 and the bundled rule before it are what a rollback needs; a new
+        // upload (5) is the newest, and 4 makes way under a bound of 2.
+        history.roll_back();
+        history.push("ee".into(), 10, 5);
+        assert_eq!(numbers(&history.prune(2)), [3]);
+        assert_eq!(numbers(&history.versions), [4, 5]);
+
+        // A bound of 1 still keeps the active version and the one before it.
+        let mut kept_one = PluginHistory::default();
+        for sha in ["aa", "bb", "cc"] {
+            kept_one.push(sha.into(), 10, 0);
+        }
+        kept_one.roll_back();
+        assert_eq!(numbers(&kept_one.prune(1)), [3]);
+        assert_eq!(numbers(&kept_one.versions), [1, 2], "active 2 and its predecessor 1");
+        assert_eq!(kept_one.roll_back(), Some(1));
     }
 
     #[test]

@@ -28,33 +28,46 @@ impl ArtifactCache {
         })
     }
 
-    /// The compiled component of `bytes`: from disk when it was compiled before, else compiled
-    /// now and written for next time.
-    pub fn component(
-        &self,
-        engine: &Engine,
-        bytes: &[u8],
-        sha256_hex: &str,
-    ) -> wasmtime::Result<Component> {
-        let Some(path) = self.path(sha256_hex) else {
-            return Component::new(engine, bytes);
-        };
-        if path.exists() {
-            // SAFETY: the file is one this cache wrote with `Component::serialize` into the
-            // engine's own data directory; wasmtime still checks its header and compatibility.
-            match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "compiled rule unusable; recompiling");
-                }
+    /// The component compiled from the bytes whose hash is `sha256`, if it was kept before.
+    pub fn load(&self, engine: &Engine, sha256_hex: &str) -> Option<Component> {
+        let path = self.path(sha256_hex)?;
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file is one this cache wrote with `Component::serialize` into the
+        // engine's own data directory; wasmtime still checks its header and compatibility.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "compiled rule unusable; recompiling");
+                None
             }
         }
-        let component = Component::new(engine, bytes)?;
-        if let Err(error) = write_atomically(&path, &component.serialize()?) {
+    }
+
+    /// Keeps `component` for the next start. Only for a rule that passed every check: a refused
+    /// upload leaves nothing on disk.
+    pub fn keep(&self, sha256_hex: &str, component: &Component) {
+        let Some(path) = self.path(sha256_hex) else { return };
+        if path.exists() {
+            return;
+        }
+        let written = component.serialize().map_err(std::io::Error::other);
+        if let Err(error) = written.and_then(|bytes| write_atomically(&path, &bytes)) {
             // Only a slower next start: the component itself is fine.
             tracing::warn!(path = %path.display(), %error, "could not cache a compiled rule");
         }
-        Ok(component)
+    }
+
+    /// Removes the kept component of a rule no account names any more.
+    pub fn forget(&self, sha256_hex: &str) {
+        let Some(path) = self.path(sha256_hex) else { return };
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(path = %path.display(), %error, "could not remove a compiled rule");
+            }
+            _ => {}
+        }
     }
 
     fn path(&self, sha256_hex: &str) -> Option<PathBuf> {
@@ -63,9 +76,10 @@ impl ArtifactCache {
     }
 }
 
-/// Written beside, then renamed: a crash leaves either no artifact or a whole one.
+/// Written beside, then renamed: a crash leaves either no artifact or a whole one. The partial
+/// file's name is its writer's own: two uploads of the same bytes may finish at once.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let partial = path.with_extension("cwasm.partial");
+    let partial = path.with_extension(format!("{}.partial", ulid::Ulid::new()));
     std::fs::write(&partial, bytes)?;
     std::fs::rename(&partial, path)
 }

@@ -1,23 +1,30 @@
 //! Which rule each account runs. Every account starts on the bundled rules (version 0 of each
 //! kind); an upload adds a version and activates it for that account alone; a rollback activates
-//! the version before. Histories live in the store; components' bytes in
-//! `<data>/plugins/<sha256>.wasm`, written and synced before the history that names them.
+//! the version before. Histories live in the store; components' bytes in [`Blobs`].
+//!
+//! Everything an upload leaves is bounded: an account keeps its newest `rules.versions_kept`
+//! versions of a kind (never the active one nor the one a rollback from it needs), and the bytes
+//! and compiled form of a version no account names any more are removed; only rules in use stay
+//! in memory; a refused upload writes nothing. Uploads compile off any lock, at most
+//! [`RULE_COMPILES_MAX`] at once, then take the turn of their account and kind alone.
 
-use std::collections::HashMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
+use tokio::sync::Semaphore;
 
+use super::blobs::Blobs;
 use super::component::PluginInvalid;
 use super::host::RuleHost;
 use super::plugin::Plugin;
 use super::{RulesError, bundled};
 use crate::config::RulesConfig;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, PluginHistory, PluginKind, PluginRef, PluginSource};
+use crate::domain::{AccountId, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use crate::domain::{KindListing, VersionListing};
+use crate::limits::RULE_COMPILES_MAX;
 use crate::store::{IdempotencyRecord, Store};
 
 /// The idempotency record of a change, made from the listing it answers with: written in the
@@ -47,18 +54,30 @@ struct Bundled {
     size_bytes: u64,
 }
 
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 pub struct Catalog {
     host: RuleHost,
     store: Arc<dyn Store>,
-    blobs_dir: PathBuf,
+    blobs: Blobs,
     bundled: HashMap<PluginKind, Bundled>,
     /// Accounts whose active rule of a kind is an uploaded one.
     active: RwLock<HashMap<(AccountId, PluginKind), ActiveRule>>,
-    /// Uploaded components already compiled, by kind and hash: shared by every account that
-    /// uploaded the same bytes (each call still gets its own instance).
-    loaded: Mutex<HashMap<(PluginKind, String), Arc<Plugin>>>,
-    /// Uploads and rollbacks, one at a time: each reads a history and writes it back.
-    changes: tokio::sync::Mutex<()>,
+    /// Uploaded components compiled, by kind and hash: shared by every account running the
+    /// same bytes (each call still gets its own instance). Held here only weakly: a version no
+    /// account runs leaves memory with its last call.
+    loaded: Mutex<HashMap<(PluginKind, String), Weak<Plugin>>>,
+    /// Changes of one account's rule of one kind take turns (each reads a history and writes it
+    /// back); other accounts and kinds change meanwhile. One entry per (account, kind) changed.
+    turns: Mutex<HashMap<(AccountId, PluginKind), Turn>>,
+    /// Compilations under way: each takes a core for up to seconds, and its trial instance one
+    /// of the few pooled slots kept beside the calls'.
+    compiles: Semaphore,
+    /// Held shared from writing a component's bytes until the history naming them is saved, and
+    /// alone while removing the bytes no history names: a removal never takes bytes an upload is
+    /// about to name.
+    naming: tokio::sync::RwLock<()>,
+    versions_kept: usize,
 }
 
 impl Catalog {
@@ -74,18 +93,22 @@ impl Catalog {
         let mut catalog = Catalog {
             host,
             store,
-            blobs_dir,
+            blobs: Blobs::new(blobs_dir),
             bundled: HashMap::new(),
             active: RwLock::default(),
             loaded: Mutex::default(),
-            changes: tokio::sync::Mutex::new(()),
+            turns: Mutex::default(),
+            compiles: Semaphore::new(RULE_COMPILES_MAX),
+            naming: tokio::sync::RwLock::new(()),
+            versions_kept: config.versions_kept as usize,
         };
         for kind in PluginKind::ALL {
             let bytes = bundled::default_bytes(kind, &config.plugins_dir)
                 .map_err(|error| RulesError(format!("rules.plugins_dir: {kind}.wasm: {error}")))?;
-            let plugin = catalog.compile(kind, &bytes).map_err(|invalid| {
+            let plugin = catalog.host.load(kind, &bytes).map_err(|invalid| {
                 RulesError(format!("the default {kind} rule is not usable: {invalid}"))
             })?;
+            catalog.host.keep_compiled(&plugin);
             let reference = PluginRef {
                 kind,
                 version: 0,
@@ -139,48 +162,51 @@ impl Catalog {
     }
 
     /// Checks and compiles `bytes`, then makes them `account`'s active `kind` rule as a new
-    /// version. Uploading the bytes of the active version again changes nothing.
+    /// version, and prunes the versions beyond `rules.versions_kept`. Uploading the bytes of the
+    /// active version again changes nothing.
     pub async fn upload(
         self: &Arc<Self>,
         account: &AccountId,
         kind: PluginKind,
         bytes: Vec<u8>,
     ) -> Result<KindListing, ChangeError> {
-        let _one_at_a_time = self.changes.lock().await;
-        let catalog = Arc::clone(self);
-        let (plugin, bytes) = tokio::task::spawn_blocking(move || {
-            let plugin = catalog.compile(kind, &bytes);
-            (plugin, bytes)
-        })
-        .await
-        .map_err(|error| RulesError(format!("compiling the upload failed: {error}")))?;
-        let plugin = Arc::new(plugin?);
+        let (plugin, bytes) = self.compile_off_thread(kind, bytes).await?;
+        let turn = self.turn(account, kind);
+        let _turn = turn.lock().await;
         let mut history = self.history(account, kind)?;
         if history.active_version().is_some_and(|active| active.sha256 == plugin.sha256()) {
-            return Ok(self.listing(account, kind)?);
+            return Ok(self.listing_of(kind, &history));
         }
-        self.write_blob(plugin.sha256(), &bytes)?;
-        history.push(plugin.sha256().to_owned(), bytes.len() as u64, now_unix_secs());
-        self.save(account, kind, &history, None).await?;
-        self.loaded.lock().insert((kind, plugin.sha256().to_owned()), Arc::clone(&plugin));
+        let pruned = {
+            let _naming = self.naming.read().await;
+            self.blobs.write(plugin.sha256(), &bytes)?;
+            history.push(plugin.sha256().to_owned(), bytes.len() as u64, now_unix_secs());
+            let pruned = history.prune(self.versions_kept);
+            self.save(account, kind, &history, None).await?;
+            self.host.keep_compiled(&plugin);
+            pruned
+        };
+        let plugin = self.remember(kind, Arc::new(plugin));
         self.activate(account, kind, &history, Some(plugin));
         tracing::info!(account = %account, kind = %kind, version = history.active, "rule uploaded");
-        Ok(self.listing(account, kind)?)
+        self.forget_unnamed(pruned).await;
+        Ok(self.listing_of(kind, &history))
     }
 
     /// Activates the version before the active one; the bundled rule comes before version 1.
     /// `answered` gives the request's idempotency record, written with the new history.
     pub async fn roll_back(
-        &self,
+        self: &Arc<Self>,
         account: &AccountId,
         kind: PluginKind,
         answered: Answered<'_>,
     ) -> Result<KindListing, ChangeError> {
-        let _one_at_a_time = self.changes.lock().await;
+        let turn = self.turn(account, kind);
+        let _turn = turn.lock().await;
         let mut history = self.history(account, kind)?;
         history.roll_back().ok_or(ChangeError::NothingToRollBack(kind))?;
         let plugin = match history.active_version() {
-            Some(version) => Some(self.uploaded(kind, &version.sha256)?),
+            Some(version) => Some(self.uploaded_off_thread(kind, &version.sha256).await?),
             None => None,
         };
         let listing = self.listing_of(kind, &history);
@@ -190,9 +216,77 @@ impl Catalog {
         Ok(listing)
     }
 
-    /// Checks and compiles `bytes` as a `kind` rule without activating it.
-    pub fn compile(&self, kind: PluginKind, bytes: &[u8]) -> Result<Plugin, PluginInvalid> {
-        self.host.load(kind, bytes)
+    /// The turn of `account`'s changes to its `kind` rule.
+    fn turn(&self, account: &AccountId, kind: PluginKind) -> Turn {
+        Arc::clone(self.turns.lock().entry((account.clone(), kind)).or_default())
+    }
+
+    /// Checks and compiles `bytes` on a blocking thread, within [`RULE_COMPILES_MAX`].
+    async fn compile_off_thread(
+        self: &Arc<Self>,
+        kind: PluginKind,
+        bytes: Vec<u8>,
+    ) -> Result<(Plugin, Vec<u8>), ChangeError> {
+        let _compiling = self.compiles.acquire().await.map_err(|_| shutting_down())?;
+        let catalog = Arc::clone(self);
+        let (plugin, bytes) = tokio::task::spawn_blocking(move || {
+            let plugin = catalog.host.load(kind, &bytes);
+            (plugin, bytes)
+        })
+        .await
+        .map_err(|error| RulesError(format!("compiling the upload failed: {error}")))?;
+        Ok((plugin?, bytes))
+    }
+
+    /// [`Catalog::uploaded`], off the async workers when it must be compiled.
+    async fn uploaded_off_thread(
+        self: &Arc<Self>,
+        kind: PluginKind,
+        sha256: &str,
+    ) -> Result<Arc<Plugin>, RulesError> {
+        if let Some(plugin) = self.in_memory(kind, sha256) {
+            return Ok(plugin);
+        }
+        let _compiling = self.compiles.acquire().await.map_err(|_| shutting_down())?;
+        let (catalog, sha256) = (Arc::clone(self), sha256.to_owned());
+        tokio::task::spawn_blocking(move || catalog.uploaded(kind, &sha256))
+            .await
+            .map_err(|error| RulesError(format!("loading a rule failed: {error}")))?
+    }
+
+    /// Removes the bytes and compiled form of pruned versions no history names any more (another
+    /// account may run the same bytes). Failing only leaves a file behind: logged, not raised.
+    async fn forget_unnamed(&self, pruned: Vec<PluginVersion>) {
+        if pruned.is_empty() {
+            return;
+        }
+        let _alone = self.naming.write().await;
+        let named: HashSet<String> = match self.store.plugin_histories() {
+            Ok(histories) => histories
+                .into_iter()
+                .flat_map(|(_, _, history)| history.versions)
+                .map(|version| version.sha256)
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "pruned rule versions' files kept: histories unreadable");
+                return;
+            }
+        };
+        let bundled: HashSet<&str> =
+            self.bundled.values().map(|bundled| bundled.rule.reference.sha256.as_str()).collect();
+        for version in pruned {
+            let sha256 = version.sha256.as_str();
+            if named.contains(sha256) {
+                continue;
+            }
+            if let Err(error) = self.blobs.remove(sha256) {
+                tracing::warn!(%error, "a pruned rule version's bytes could not be removed");
+            }
+            // The same bytes as a bundled rule share its compiled artifact.
+            if !bundled.contains(sha256) {
+                self.host.forget_compiled(sha256);
+            }
+        }
     }
 
     fn activate(
@@ -235,20 +329,36 @@ impl Catalog {
         Ok(())
     }
 
-    /// An uploaded component by hash: compiled already, or from its stored bytes.
+    /// An uploaded component by hash: in memory already, or from its stored bytes (compiled
+    /// from the cache, or again).
     fn uploaded(&self, kind: PluginKind, sha256: &str) -> Result<Arc<Plugin>, RulesError> {
-        if let Some(plugin) = self.loaded.lock().get(&(kind, sha256.to_owned())) {
-            return Ok(Arc::clone(plugin));
+        if let Some(plugin) = self.in_memory(kind, sha256) {
+            return Ok(plugin);
         }
-        let path = self.blob_path(sha256);
-        let bytes = std::fs::read(&path)
-            .map_err(|error| RulesError(format!("{}: {error}", path.display())))?;
-        let plugin = Arc::new(
-            self.compile(kind, &bytes)
-                .map_err(|invalid| RulesError(format!("{}: {invalid}", path.display())))?,
-        );
-        self.loaded.lock().insert((kind, sha256.to_owned()), Arc::clone(&plugin));
-        Ok(plugin)
+        let bytes = self.blobs.read(sha256)?;
+        let plugin = self.host.load(kind, &bytes).map_err(|invalid| {
+            RulesError(format!("the stored {kind} rule {sha256} is not usable: {invalid}"))
+        })?;
+        // A history names it: it was accepted.
+        self.host.keep_compiled(&plugin);
+        Ok(self.remember(kind, Arc::new(plugin)))
+    }
+
+    fn in_memory(&self, kind: PluginKind, sha256: &str) -> Option<Arc<Plugin>> {
+        self.loaded.lock().get(&(kind, sha256.to_owned())).and_then(Weak::upgrade)
+    }
+
+    /// The one copy of `plugin` in memory: one loaded meanwhile wins, so accounts share it.
+    /// Entries of rules no longer in use are dropped on the way.
+    fn remember(&self, kind: PluginKind, plugin: Arc<Plugin>) -> Arc<Plugin> {
+        let mut loaded = self.loaded.lock();
+        loaded.retain(|_, weak| weak.strong_count() > 0);
+        let key = (kind, plugin.sha256().to_owned());
+        if let Some(existing) = loaded.get(&key).and_then(Weak::upgrade) {
+            return existing;
+        }
+        loaded.insert(key, Arc::downgrade(&plugin));
+        plugin
     }
 
     fn history(&self, account: &AccountId, kind: PluginKind) -> Result<PluginHistory, RulesError> {
@@ -270,23 +380,8 @@ impl Catalog {
             .map_err(RulesError::from_store)?;
         ticket.wait().await.map_err(RulesError::from_store)
     }
+}
 
-    fn blob_path(&self, sha256: &str) -> PathBuf {
-        self.blobs_dir.join(format!("{sha256}.wasm"))
-    }
-
-    /// The component's bytes, durably, before any history names them.
-    fn write_blob(&self, sha256: &str, bytes: &[u8]) -> Result<(), RulesError> {
-        let path = self.blob_path(sha256);
-        let failed = |error: std::io::Error| RulesError(format!("{}: {error}", path.display()));
-        if path.exists() {
-            return Ok(());
-        }
-        let partial = path.with_extension("wasm.partial");
-        let mut file = std::fs::File::create(&partial).map_err(failed)?;
-        file.write_all(bytes).map_err(failed)?;
-        file.sync_all().map_err(failed)?;
-        std::fs::rename(&partial, &path).map_err(failed)?;
-        std::fs::File::open(&self.blobs_dir).and_then(|dir| dir.sync_all()).map_err(failed)
-    }
+fn shutting_down() -> RulesError {
+    RulesError("the rules host is shutting down".to_owned())
 }

@@ -1,6 +1,7 @@
 //! From bytes to a rule ready to call: the checks an upload must pass, each refusal naming its
-//! reason, then compilation (through the on-disk cache) and a trial instantiation within the
-//! sandbox limits, so a component that cannot run is refused at upload, not at the first charge.
+//! reason, then compilation (or the compiled form from the on-disk cache) and a trial
+//! instantiation within the sandbox limits, so a component that cannot run is refused at upload,
+//! not at the first charge. Nothing is written here: the caller keeps what it accepts.
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
@@ -67,9 +68,12 @@ pub fn load(
 ) -> Result<Plugin, PluginInvalid> {
     check_binary_kind(bytes)?;
     let sha256 = sha256_hex(bytes);
-    let component = cache
-        .component(&runtime.engine, bytes, &sha256)
-        .map_err(|error| PluginInvalid(format!("not a valid component: {}", root_cause(&error))))?;
+    let component = match cache.load(&runtime.engine, &sha256) {
+        Some(component) => component,
+        None => Component::new(&runtime.engine, bytes).map_err(|error| {
+            PluginInvalid(format!("not a valid component: {}", root_cause(&error)))
+        })?,
+    };
     check_imports(runtime, &component)?;
     check_exports(runtime, &component, kind)?;
     let mismatch = |error: wasmtime::Error| {

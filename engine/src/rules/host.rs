@@ -29,8 +29,18 @@ impl RuleHost {
     }
 
     /// Checks, compiles (or loads from the cache) and trial-instantiates `bytes` as a `kind`
-    /// rule; every refusal names its reason.
+    /// rule; every refusal names its reason. Writes nothing: see [`RuleHost::keep_compiled`].
     pub fn load(&self, kind: PluginKind, bytes: &[u8]) -> Result<Plugin, PluginInvalid> {
         component::load(&self.runtime, &self.cache, kind, bytes)
+    }
+
+    /// Keeps an accepted rule's compiled form on disk, so the next start loads it in ms.
+    pub fn keep_compiled(&self, plugin: &Plugin) {
+        self.cache.keep(plugin.sha256(), plugin.component());
+    }
+
+    /// Removes the compiled form of a rule no account names any more.
+    pub fn forget_compiled(&self, sha256: &str) {
+        self.cache.forget(sha256);
     }
 }

@@ -8,11 +8,13 @@
 //! - [`component`]: bytes to a checked, compiled rule; [`cache`]: compiled rules on disk;
 //! - [`plugin`]: a loaded rule's typed calls; [`check`]: every output validated before use;
 //! - [`bindings`] and [`convert`]: the WIT types, kept at the boundary; [`types`]: the engine's;
-//! - [`bundled`]: the default rules, embedded; [`catalog`]: which rule each account runs;
+//! - [`bundled`]: the default rules, embedded; [`catalog`]: which rule each account runs, its
+//!   uploads' bytes in [`blobs`];
 //! - [`quote`]: pricing then tax for a charge made from line items, within its account's
 //!   [`slots`], on the rule threads of [`pool`] when too long for the API's workers.
 
 mod bindings;
+mod blobs;
 mod cache;
 mod check;
 mod component;

@@ -15,6 +15,7 @@
 
 use std::time::Instant;
 
+use wasmtime::component::Component;
 use wasmtime::{Store, Trap};
 
 use super::bindings::{RuleError, pricing, proration, tax};
@@ -53,6 +54,14 @@ impl RulePre {
             RulePre::Pricing(pre) => pre.engine(),
             RulePre::Proration(pre) => pre.engine(),
             RulePre::Tax(pre) => pre.engine(),
+        }
+    }
+
+    fn component(&self) -> &Component {
+        match self {
+            RulePre::Pricing(pre) => pre.instance_pre().component(),
+            RulePre::Proration(pre) => pre.instance_pre().component(),
+            RulePre::Tax(pre) => pre.instance_pre().component(),
         }
     }
 }
@@ -102,6 +111,11 @@ impl Plugin {
     /// SHA-256 of the component's bytes, lower-case hex.
     pub fn sha256(&self) -> &str {
         &self.sha256
+    }
+
+    /// The compiled component, for the on-disk cache.
+    pub(super) fn component(&self) -> &Component {
+        self.pres.full.component()
     }
 
     pub fn price(&self, request: &PricingRequest) -> Result<Priced, CallError> {

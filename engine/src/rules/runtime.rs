@@ -21,8 +21,10 @@ const MEMORIES_PER_COMPONENT_MAX: u32 = 2;
 const TABLES_PER_COMPONENT_MAX: u32 = 8;
 
 /// Pooled slots beyond `rules.concurrent_calls_max`: an upload's trial instantiation takes one
-/// outside the calls' slots, and must not make a concurrent call fail for want of a slot.
+/// outside the calls' slots, and must not make a concurrent call fail for want of a slot; at
+/// most RULE_COMPILES_MAX uploads are compiled at once.
 const UPLOAD_SLOTS: u32 = 4;
+const _: () = assert!(crate::limits::RULE_COMPILES_MAX as u32 <= UPLOAD_SLOTS);
 
 /// Native stack a rule may use; deeper recursion traps with a stack overflow.
 const WASM_STACK_BYTES_MAX: usize = 512 * 1024;
