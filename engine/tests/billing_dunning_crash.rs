@@ -48,7 +48,7 @@ const DECLINED: &str = "generic_decline";
 const NEVER_REACHED: &str = "processing_error";
 /// A well-formed payment method id no customer has: a charge naming it is refused before
 /// anything is recorded, so reusing an attempt's key with it changes nothing.
-const NO_SUCH_PAYMENT_METHOD: &str = "pm_01J00000000000000000000000";
+const NO_SUCH_PAYMENT_METHOD: &str = "pm_01JZZZZZZZZZZZZZZZZZZZZZZZ";
 
 fn jan_1() -> i64 {
     utc(2025, 1, 1, 0, 0, 0)

@@ -18,7 +18,7 @@ pub fn check(body: &Value, credentials: &[&str]) -> Result<(), ApiError> {
     match body {
         Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
             let field = Path::Field(&Path::Root, key);
-            check_text(key, &field)?;
+            check_key(key, &Path::Root)?;
             match credentials.contains(&key.as_str()) && item.is_string() {
                 true => Ok(()),
                 false => walk(item, &field),
@@ -55,10 +55,31 @@ fn walk(value: &Value, path: &Path<'_>) -> Result<(), ApiError> {
             .try_for_each(|(index, item)| walk(item, &Path::Index(path, index))),
         Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
             let field = Path::Field(path, key);
-            check_text(key, &field)?;
+            check_key(key, path)?;
             walk(item, &field)
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
+}
+
+/// An object key under `parent` is held to the same rules; one refused is never named in the
+/// answer (it would echo the card number), only where it sits.
+fn check_key(key: &str, parent: &Path<'_>) -> Result<(), ApiError> {
+    check_text(key, &Path::Field(parent, key)).map_err(|mut error| {
+        let param = Path::Field(parent, "<key>").render();
+        error.message = format!("a key of `{}` {}", parent.render(), refusal_reason(key));
+        error.param = Some(param);
+        error
+    })
+}
+
+fn refusal_reason(text: &str) -> &'static str {
+    if text.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else if text.chars().any(is_bidi_control) {
+        "must not contain bidirectional text controls"
+    } else {
+        "looks like it holds a card number; Kassa never accepts card data"
     }
 }
 
@@ -104,10 +125,9 @@ mod tests {
             ),
             Some("tax_ids[1].value".into())
         );
-        assert_eq!(
-            refused_param(json!({"metadata": {card: "key"}})),
-            Some(format!("metadata.{card}"))
-        );
+        let refused = check(&json!({"metadata": {card: "key"}}), &[]).unwrap_err();
+        assert_eq!(refused.param.as_deref(), Some("metadata.<key>"), "the key is never echoed");
+        assert!(!refused.message.contains(card), "{}", refused.message);
         assert_eq!(refused_param(json!({"a": {"b": [[card]]}})), Some("a.b[0][0]".into()));
     }
 
