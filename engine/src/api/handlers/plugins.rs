@@ -48,7 +48,7 @@ pub async fn roll_back(
     kind_segment: &str,
 ) -> Result<Reply, ApiError> {
     let kind = kind(kind_segment)?;
-    let answer = idempotency::run(&app.store, &app.claims, account, request, |ticket| async move {
+    let answer = idempotency::run(app, account, request, |ticket| async move {
         let answered = Box::new(move |listing: &KindListing| {
             ticket.map(|ticket| idempotency::completed(ticket, Outcome::Plugin(listing.clone())))
         });
