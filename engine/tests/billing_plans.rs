@@ -142,6 +142,10 @@ async fn the_price_and_interval_of_a_plan_never_change() {
         }
     }
     assert!(problems.is_empty(), "immutable fields were not refused:\n{}", problems.join("\n"));
+    // A card number is refused as card data, even in a field that may not change.
+    let card = api.post(&path, &one_field("sku", json!("4242 4242 4242 4242"))).await;
+    assert_error(&card, 400, "validation_error");
+    assert_eq!(card.body["error"]["param"], "sku", "{}", card.text);
     assert_eq!(api.get_ok(&path).await, plan, "nothing of the plan changed, not even its name");
 }
 

@@ -9,7 +9,7 @@ use super::Reply;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
-use crate::api::{App, billing_views, idempotency, validate, views};
+use crate::api::{App, billing_views, free_text, idempotency, validate, views};
 use crate::billing::periods::{Interval, IntervalUnit};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
@@ -189,7 +189,13 @@ pub async fn update(
     account: &AccountId,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&request.body)
+    let body = serde_json::from_slice::<Value>(&request.body).ok();
+    // The free-text rules come first here too: a card number is refused as such, whatever
+    // field it was sent in.
+    if let Some(body) = &body {
+        free_text::check(body, &[])?;
+    }
+    if let Some(Value::Object(fields)) = &body
         && let Some(field) = IMMUTABLE_FIELDS.iter().find(|field| fields.contains_key(**field))
     {
         return Err(ApiError::invalid(
