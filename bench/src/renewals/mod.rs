@@ -16,7 +16,7 @@ mod charge_load;
 mod clock;
 mod ledger;
 mod listing;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod verify;
 
 pub use verify::Verification;

@@ -2,7 +2,8 @@
 //! monthly plan, and N customers created on the clock, each with `pm_card_visa` and one
 //! subscription. Without a trial, `POST /v1/subscriptions` makes and charges the first invoice
 //! before it answers, so every subscription must come back `active`: anything else stops the run,
-//! since a renewal burst over a half-made fleet would mislead.
+//! since a renewal burst over a half-made fleet would mislead. The `entitlements` scenario makes
+//! its fleet with the same [`create_plan_with`] and [`subscribe_many`], in real time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -77,13 +78,30 @@ pub async fn make(caller: &Caller, wanted: usize) -> Result<Fleet, BenchError> {
         count_text(wanted)
     );
     let customer_body = serde_json::json!({"test_clock": clock.id}).to_string();
+    let subscribed =
+        subscribe_many(caller, wanted, &customer_body, &plan, SETUP_PROGRESS_EVERY).await?;
+    let subscriptions = subscribed.into_iter().map(|(_, subscription)| subscription).collect();
+    Ok(Fleet { clock, plan, subscriptions, secs: started.elapsed().as_secs_f64() })
+}
+
+/// `wanted` new customers, each made from `customer_body` with a card and subscribed to `plan`
+/// (which must leave it `active`), `SETUP_CONCURRENCY` at a time, with a progress line each
+/// time `progress_every` more exist. Answers each customer's id with its subscription.
+pub(crate) async fn subscribe_many(
+    caller: &Caller,
+    wanted: usize,
+    customer_body: &str,
+    plan: &str,
+    progress_every: usize,
+) -> Result<Vec<(String, Subscribed)>, BenchError> {
+    let started = Instant::now();
     let made = AtomicUsize::new(0);
-    let subscriptions = stream::iter(0..wanted)
-        .map(|_| subscribe_new_customer(caller, &customer_body, &plan))
+    stream::iter(0..wanted)
+        .map(|_| subscribe_new_customer(caller, customer_body, plan))
         .buffer_unordered(SETUP_CONCURRENCY)
         .inspect_ok(|_| {
             let made = made.fetch_add(1, Ordering::Relaxed) + 1;
-            if made.is_multiple_of(SETUP_PROGRESS_EVERY) && made < wanted {
+            if made.is_multiple_of(progress_every) && made < wanted {
                 let rate = made as f64 / started.elapsed().as_secs_f64();
                 eprintln!(
                     "setup: {} / {} subscriptions ({} per s)",
@@ -94,18 +112,29 @@ pub async fn make(caller: &Caller, wanted: usize) -> Result<Fleet, BenchError> {
             }
         })
         .try_collect()
-        .await?;
-    Ok(Fleet { clock, plan, subscriptions, secs: started.elapsed().as_secs_f64() })
+        .await
 }
 
 async fn create_plan(caller: &Caller) -> Result<String, BenchError> {
-    let body = serde_json::json!({
-        "name": PLAN_NAME,
+    create_plan_with(caller, PLAN_NAME, &[]).await
+}
+
+/// A monthly plan of $15.00 named `name`, granting `features`.
+pub(crate) async fn create_plan_with(
+    caller: &Caller,
+    name: &str,
+    features: &[&str],
+) -> Result<String, BenchError> {
+    let mut body = serde_json::json!({
+        "name": name,
         "amount": PLAN_AMOUNT_MINOR,
         "currency": PLAN_CURRENCY,
         "interval": PLAN_INTERVAL,
-    })
-    .to_string();
+    });
+    if !features.is_empty() {
+        body["features"] = serde_json::json!(features);
+    }
+    let body = body.to_string();
     let answer = caller.call(RequestSpec::post("/v1/plans", body, caller.next_key())).await?;
     created_id(&answer.body).ok_or_else(|| BenchError::Setup("a created plan had no id".into()))
 }
@@ -114,7 +143,7 @@ async fn subscribe_new_customer(
     caller: &Caller,
     customer_body: &str,
     plan: &str,
-) -> Result<Subscribed, BenchError> {
+) -> Result<(String, Subscribed), BenchError> {
     let customer = caller.create_customer(customer_body).await?;
     let body = serde_json::json!({"customer": customer, "plan": plan}).to_string();
     let answer =
@@ -132,11 +161,12 @@ async fn subscribe_new_customer(
             subscription.id, subscription.status
         )));
     }
-    Ok(Subscribed {
+    let subscribed = Subscribed {
         id: subscription.id,
         period_start: subscription.current_period_start,
         period_end: subscription.current_period_end,
-    })
+    };
+    Ok((customer, subscribed))
 }
 
 fn count_text(value: usize) -> String {
