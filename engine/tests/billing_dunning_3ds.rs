@@ -20,12 +20,10 @@ mod common;
 #[path = "../../gateways/tests/common/fake_stripe.rs"]
 mod fake_stripe;
 
-use std::fmt::Debug;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use fake_stripe::{FakeStripe, Seen};
+use fake_stripe::FakeStripe;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -122,28 +120,6 @@ async fn applied_event(api: &Api, kind: &str) -> Value {
     .await
 }
 
-/// Asks `probe` again and again for `QUIET_PERIOD`, asserting each answer is `expected`: what
-/// it reads did not change meanwhile, while the scheduler looked twenty times.
-async fn assert_stays<T, F, Fut>(what: &str, expected: &T, mut probe: F)
-where
-    T: PartialEq + Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = T>,
-{
-    let started = Instant::now();
-    while started.elapsed() < QUIET_PERIOD {
-        let now = probe().await;
-        assert_eq!(&now, expected, "{what} changed {:?} after it settled", started.elapsed());
-        tokio::time::sleep(QUIET_PROBE_INTERVAL).await;
-    }
-}
-
-/// The PaymentIntent creates the fake Stripe has seen, in arrival order.
-fn intent_creates(stripe: &FakeStripe) -> Vec<Seen> {
-    let seen = stripe.seen().into_iter();
-    seen.filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents").collect()
-}
-
 /// `GET /v1/charges?invoice=…`: the invoice's charges, newest first.
 async fn invoice_charges(api: &Api, invoice: &str) -> Vec<Value> {
     api.list_all(&format!("/v1/charges?invoice={invoice}"), "id").await
@@ -192,7 +168,7 @@ async fn a_three_d_secure_retry_settled_by_a_stripe_webhook_ends_the_dunning() {
 
     // Before the anchor, the card is replaced by one that declines (a soft, generic decline).
     default_to(&api, &customer, "pm_card_chargeDeclined").await;
-    assert!(intent_creates(&stripe).is_empty(), "nothing charged before the anchor");
+    assert!(stripe.intent_creates().is_empty(), "nothing charged before the anchor");
 
     // The renewal at the anchor fails: past_due, the invoice open, its retry a day later.
     // (Between deciding the attempt and recording its charge, the invoice shows attempt 1 with
@@ -249,7 +225,7 @@ async fn a_three_d_secure_retry_settled_by_a_stripe_webhook_ends_the_dunning() {
     assert_eq!(retry["amount"], PRICE, "{retry}");
     assert_eq!(retry["gateway"], "stripe", "{retry}");
     let intent = str_field(&retry, "gateway_reference").to_owned();
-    let creates = intent_creates(&stripe);
+    let creates = stripe.intent_creates();
     assert_eq!(creates.len(), 2, "the renewal and its retry: {creates:#?}");
     assert_eq!(creates[1].idempotency_key.as_deref(), Some(retry_id.as_str()));
     assert_eq!(creates[1].form["payment_method"], "pm_card_threeDSecure2Required");
@@ -280,11 +256,16 @@ async fn a_three_d_secure_retry_settled_by_a_stripe_webhook_ends_the_dunning() {
     let succeeded: Vec<_> = charges.iter().filter(|(_, status)| status == "succeeded").collect();
     assert_eq!(succeeded.len(), 1, "exactly one successful charge pays it: {charges:?}");
     let settled_state = (paid.clone(), charges, "active".to_owned(), 2);
-    assert_stays("the paid invoice's billing", &settled_state, || async {
-        let invoice_now = api.invoice(&invoice).await;
-        let charges_now = charge_statuses(&api, &invoice).await;
-        let status = str_field(&api.subscription(&subscription).await, "status").to_owned();
-        (invoice_now, charges_now, status, intent_creates(&stripe).len())
-    })
+    assert_stays(
+        "the paid invoice's billing",
+        &settled_state,
+        (QUIET_PERIOD, QUIET_PROBE_INTERVAL),
+        || async {
+            let invoice_now = api.invoice(&invoice).await;
+            let charges_now = charge_statuses(&api, &invoice).await;
+            let status = str_field(&api.subscription(&subscription).await, "status").to_owned();
+            (invoice_now, charges_now, status, stripe.intent_creates().len())
+        },
+    )
     .await;
 }

@@ -28,9 +28,7 @@ mod fake_daraja;
 #[path = "../../gateways/tests/common/fake_stripe.rs"]
 mod fake_stripe;
 
-use std::fmt::Debug;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use fake_daraja::FakeDaraja;
@@ -89,22 +87,7 @@ fn stripe_config(stripe: &FakeStripe, extra: &str) -> Config {
 }
 
 fn mpesa_config(daraja: &FakeDaraja) -> Config {
-    Config::default().with_toml(&format!(
-        r#"[gateways.mpesa]
-consumer_key = "{}"
-consumer_secret = "{}"
-shortcode = "{}"
-passkey = "{}"
-api_base = "{}"
-callback_base = "https://kassa.example.com"
-callback_token = "{MPESA_CALLBACK_TOKEN}"
-"#,
-        fake_daraja::CONSUMER_KEY,
-        fake_daraja::CONSUMER_SECRET,
-        fake_daraja::SHORTCODE,
-        fake_daraja::PASSKEY,
-        daraja.api_base(),
-    ))
+    Config::default().with_toml(&daraja.engine_toml(MPESA_CALLBACK_TOKEN))
 }
 
 /// The body Safaricom posts when a push ends (1037: the phone could not be reached).
@@ -162,32 +145,6 @@ async fn assert_nothing_billed(api: &Api, customer: &str, refused: &Resp) {
         refused.status,
         refused.text
     );
-}
-
-/// Asks `probe` again and again for `QUIET_PERIOD`, asserting each answer is `expected`: what
-/// it reads did not change meanwhile (with `FAST_SCHEDULER`, while the scheduler looked ten
-/// times).
-async fn assert_stays<T, F, Fut>(what: &str, expected: &T, mut probe: F)
-where
-    T: PartialEq + Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = T>,
-{
-    let started = Instant::now();
-    while started.elapsed() < QUIET_PERIOD {
-        let now = probe().await;
-        assert_eq!(&now, expected, "{what} changed {:?} after it settled", started.elapsed());
-        tokio::time::sleep(QUIET_PROBE_INTERVAL).await;
-    }
-}
-
-/// The PaymentIntent creates the fake Stripe has seen, in arrival order.
-fn intent_creates(stripe: &FakeStripe) -> Vec<Seen> {
-    stripe
-        .seen()
-        .into_iter()
-        .filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents")
-        .collect()
 }
 
 fn is_off_session(create: &Seen) -> bool {
@@ -358,7 +315,7 @@ async fn stripe_renewals_are_made_off_session_and_requests_charges_are_not() {
     let first = api.invoice(str_field(&subscription, "latest_invoice")).await;
     assert_eq!(first["status"], "paid", "{first}");
     assert_eq!(first["amount_paid"], 2_000, "{first}");
-    let creates = intent_creates(&stripe);
+    let creates = stripe.intent_creates();
     assert_eq!(creates.len(), 2, "{creates:#?}");
     assert_eq!(creates[0].idempotency_key.as_deref(), charge["id"].as_str());
     assert_eq!(creates[1].idempotency_key.as_deref(), first["charge"].as_str());
@@ -374,12 +331,12 @@ async fn stripe_renewals_are_made_off_session_and_requests_charges_are_not() {
     let renewing = real_time_customer_with_card(&api, "US", "pm_card_visa").await;
     let anchor = now_secs() as i64 + ANCHOR_DELAY_SECS;
     let id = subscribe_anchored(&api, &renewing, &plan, anchor).await;
-    assert_eq!(intent_creates(&stripe).len(), 2, "nothing charged for the first ~2 s");
+    assert_eq!(stripe.intent_creates().len(), 2, "nothing charged for the first ~2 s");
     let renewal = renewal_paid(&api, &id).await;
     assert_eq!(period_of(&renewal).0, anchor, "{renewal}");
     assert_eq!(renewal["total"], 2_000, "the whole plan: {renewal}");
     assert_eq!(renewal["amount_paid"], 2_000, "{renewal}");
-    let creates = intent_creates(&stripe);
+    let creates = stripe.intent_creates();
     assert_eq!(creates.len(), 3, "one more PaymentIntent, for the renewal: {creates:#?}");
     assert_eq!(creates[2].idempotency_key.as_deref(), renewal["charge"].as_str());
     assert_eq!(creates[2].form["amount"], "2000");
@@ -416,7 +373,7 @@ async fn stripe_whatever_its_key_is_refused_for_a_clock_customer_and_nothing_rea
     let on_real_clock = real_time_customer_with_card(&api, "US", "pm_card_visa").await;
     let subscription = api.subscribe_ok(&on_real_clock, &plan).await;
     assert_eq!(subscription["status"], "active", "{subscription}");
-    let creates = intent_creates(&stripe);
+    let creates = stripe.intent_creates();
     assert_eq!(creates.len(), 1, "{creates:#?}");
     assert_eq!(creates[0].form["amount"], "2000");
 }
@@ -476,7 +433,7 @@ async fn renewals_sent_to_stripe_wait_for_evenly_spaced_slots() {
     for customer in &customers {
         subscriptions.push(subscribe_anchored(&api, customer, &plan, anchor).await);
     }
-    assert!(intent_creates(&stripe).is_empty(), "nothing charged before the anchor");
+    assert!(stripe.intent_creates().is_empty(), "nothing charged before the anchor");
     let mut renewal_charges = Vec::new();
     for id in &subscriptions {
         let renewal = renewal_paid(&api, id).await;
@@ -485,7 +442,7 @@ async fn renewals_sent_to_stripe_wait_for_evenly_spaced_slots() {
         renewal_charges.push(str_field(&renewal, "charge").to_string());
     }
 
-    let renewals = intent_creates(&stripe);
+    let renewals = stripe.intent_creates();
     assert_eq!(renewals.len(), CUSTOMERS, "one create per renewal: {renewals:#?}");
     assert!(renewals.iter().all(is_off_session), "{renewals:#?}");
     let mut keys: Vec<String> =
@@ -565,13 +522,18 @@ async fn an_mpesa_subscription_is_incomplete_until_paid_and_a_failed_prompt_is_n
     assert_eq!(api.subscription(&id).await["status"], "incomplete");
     // Two pushes in all: the payer's and this customer's one.
     let settled = (2, "incomplete".to_string(), open.clone(), vec![charge_id.clone()]);
-    assert_stays("the unreachable customer's billing", &settled, || async {
-        let pushes = daraja.pushes().len();
-        let status = str_field(&api.subscription(&id).await, "status").to_string();
-        let invoice = api.invoice(&invoice_id).await;
-        let charges = ids(&charges_of(&api, &unreachable).await);
-        (pushes, status, invoice, charges)
-    })
+    assert_stays(
+        "the unreachable customer's billing",
+        &settled,
+        (QUIET_PERIOD, QUIET_PROBE_INTERVAL),
+        || async {
+            let pushes = daraja.pushes().len();
+            let status = str_field(&api.subscription(&id).await, "status").to_string();
+            let invoice = api.invoice(&invoice_id).await;
+            let charges = ids(&charges_of(&api, &unreachable).await);
+            (pushes, status, invoice, charges)
+        },
+    )
     .await;
     assert_eq!(api.subscription(str_field(&active, "id")).await["status"], "active");
 }

@@ -483,22 +483,7 @@ fn refused_for_the_decoy(response: &Resp) -> Option<String> {
 }
 
 fn mpesa_config(daraja: &FakeDaraja) -> Config {
-    Config::default().with_toml(&format!(
-        r#"[gateways.mpesa]
-consumer_key = "{}"
-consumer_secret = "{}"
-shortcode = "{}"
-passkey = "{}"
-api_base = "{}"
-callback_base = "https://kassa.example.com"
-callback_token = "{CALLBACK_TOKEN}"
-"#,
-        fake_daraja::CONSUMER_KEY,
-        fake_daraja::CONSUMER_SECRET,
-        fake_daraja::SHORTCODE,
-        fake_daraja::PASSKEY,
-        daraja.api_base(),
-    ))
+    Config::default().with_toml(&daraja.engine_toml(CALLBACK_TOKEN))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,22 +39,7 @@ fn mpesa_config(daraja: &FakeDaraja) -> Config {
 
 /// M-Pesa with this callback path token; empty: the engine generates one.
 fn mpesa_config_with_token(daraja: &FakeDaraja, token: &str) -> Config {
-    Config::default().with_toml(&format!(
-        r#"[gateways.mpesa]
-consumer_key = "{}"
-consumer_secret = "{}"
-shortcode = "{}"
-passkey = "{}"
-api_base = "{}"
-callback_base = "https://kassa.example.com"
-callback_token = "{token}"
-"#,
-        fake_daraja::CONSUMER_KEY,
-        fake_daraja::CONSUMER_SECRET,
-        fake_daraja::SHORTCODE,
-        fake_daraja::PASSKEY,
-        daraja.api_base(),
-    ))
+    Config::default().with_toml(&daraja.engine_toml(token))
 }
 
 /// The body Safaricom posts when a push ends.

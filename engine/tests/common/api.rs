@@ -382,6 +382,26 @@ pub fn assert_error_shape(resp: &Resp) {
     }
 }
 
+/// Asks `probe` again and again for `period`, every `interval`, asserting each answer is
+/// `expected`: what it reads did not change meanwhile.
+pub async fn assert_stays<T, F, Fut>(
+    what: &str,
+    expected: &T,
+    (period, interval): (Duration, Duration),
+    mut probe: F,
+) where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    while started.elapsed() < period {
+        let now = probe().await;
+        assert_eq!(&now, expected, "{what} changed {:?} after it settled", started.elapsed());
+        tokio::time::sleep(interval).await;
+    }
+}
+
 /// Polls `probe` every `POLL_INTERVAL` until it yields `Some`, or panics after `timeout`.
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
 where

@@ -140,6 +140,23 @@ impl FakeDaraja {
         format!("http://{}", self.address)
     }
 
+    /// The engine's `[gateways.mpesa]` section for this Daraja (for the engine's own tests),
+    /// with `callback_token` as the callback path token (empty: the engine generates one).
+    pub fn engine_toml(&self, callback_token: &str) -> String {
+        format!(
+            r#"[gateways.mpesa]
+consumer_key = "{CONSUMER_KEY}"
+consumer_secret = "{CONSUMER_SECRET}"
+shortcode = "{SHORTCODE}"
+passkey = "{PASSKEY}"
+api_base = "{}"
+callback_base = "https://kassa.example.com"
+callback_token = "{callback_token}"
+"#,
+            self.api_base(),
+        )
+    }
+
     pub fn tokens_issued(&self) -> usize {
         self.state.lock().unwrap().tokens_issued
     }

@@ -152,6 +152,12 @@ impl FakeStripe {
         self.state.lock().unwrap().seen.clone()
     }
 
+    /// The PaymentIntent creates seen, in arrival order.
+    pub fn intent_creates(&self) -> Vec<Seen> {
+        let seen = self.seen().into_iter();
+        seen.filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents").collect()
+    }
+
     /// The customer finished 3-D Secure in the browser.
     pub fn complete_authentication(&self, intent_id: &str) {
         let mut state = self.state.lock().unwrap();
