@@ -21,7 +21,7 @@ mod common;
 use common::*;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CUSTOMERS: usize = 400;
 const SUBSCRIPTIONS_PER_CUSTOMER: usize = 5;
@@ -92,34 +92,12 @@ async fn kill_9_during_a_clock_advance_loses_no_renewal_and_bills_none_twice() {
     let baseline = str_field(&first_payments["data"][0], "gateway_reference").to_string();
 
     // Every subscription renews at Feb 1 00:00; the advance runs while the test watches.
-    let advance = {
-        let (api, clock) = (api.clone(), clock.clone());
-        tokio::spawn(async move { api.try_advance_clock(&clock, feb_1() + SECONDS_PER_HOUR).await })
-    };
-    let deadline = Instant::now() + PROGRESS_TIMEOUT;
-    let renewal_charges_seen = loop {
-        let seen = charges_since(&api, &baseline).await;
-        if seen >= KILL_AFTER_RENEWAL_CHARGES || advance.is_finished() {
-            break seen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{seen} renewal charges after {PROGRESS_TIMEOUT:?}\n{}",
-            engine.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let finished_before_the_kill = advance.is_finished();
-    engine.kill();
-    eprintln!(
-        "killed after {renewal_charges_seen}+ renewal charges; the advance had \
-         {}finished",
-        if finished_before_the_kill { "" } else { "not " }
-    );
-    let _interrupted = tokio::time::timeout(Duration::from_secs(60), advance)
-        .await
-        .expect("the advance request did not end after the kill")
-        .expect("the advance task panicked");
+    let limit = (KILL_AFTER_RENEWAL_CHARGES, "renewal charges");
+    engine
+        .kill_during_advance((&clock, feb_1() + SECONDS_PER_HOUR), limit, PROGRESS_TIMEOUT, || {
+            charges_since(&api, &baseline)
+        })
+        .await;
 
     engine.launch().await;
     let api = engine.api_a();

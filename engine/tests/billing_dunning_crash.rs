@@ -93,34 +93,13 @@ async fn kill_9_during_a_dunning_retry_run_repeats_no_attempt_and_skips_none() {
     let newest = api.get_ok("/v1/charges?limit=1").await;
     let baseline = str_field(&newest["data"][0], "id").to_string();
     let first_retry_day = next_attempt_after(1);
-    let advance = {
-        let (api, clock) = (api.clone(), clock.clone());
-        tokio::spawn(async move { api.try_advance_clock(&clock, first_retry_day).await })
-    };
-    let deadline = Instant::now() + PROGRESS_TIMEOUT;
-    let retry_charges_seen = loop {
-        let seen = charges_since(&api, &baseline).await;
-        if seen >= KILL_AFTER_RETRY_CHARGES || advance.is_finished() {
-            break seen;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{seen} retry charges after {PROGRESS_TIMEOUT:?}\n{}",
-            engine.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    let finished_before_the_kill = advance.is_finished();
-    engine.kill();
-    eprintln!(
-        "killed after {retry_charges_seen}+ retry charges; the advance had {}finished",
-        if finished_before_the_kill { "" } else { "not " }
-    );
+    let limit = (KILL_AFTER_RETRY_CHARGES, "retry charges");
+    let (_, finished_before_the_kill) = engine
+        .kill_during_advance((&clock, first_retry_day), limit, PROGRESS_TIMEOUT, || {
+            charges_since(&api, &baseline)
+        })
+        .await;
     assert!(!finished_before_the_kill, "the kill came too late to cut the retry run");
-    let _cut_short = tokio::time::timeout(Duration::from_secs(60), advance)
-        .await
-        .expect("the advance request did not end after the kill")
-        .expect("the advance task panicked");
 
     let restarted = Instant::now();
     engine.launch().await;

@@ -308,6 +308,52 @@ impl Engine {
         push_log(&self.log, "===== harness: kassa killed with SIGKILL =====".to_string());
     }
 
+    /// `kill -9` in the middle of a test clock advance: advances `clock` to `to` in a task,
+    /// polls `progress` every 5 ms and kills the engine once it counts `kill_after` (`what`, for
+    /// the messages) or the advance has finished, then waits for the advance request to end.
+    /// Answers the count last seen and whether the advance had finished before the kill; panics
+    /// when neither happens within `timeout`.
+    pub async fn kill_during_advance<F, Fut>(
+        &mut self,
+        (clock, to): (&str, i64),
+        (kill_after, what): (usize, &str),
+        timeout: Duration,
+        mut progress: F,
+    ) -> (usize, bool)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = usize>,
+    {
+        let advance = {
+            let (api, clock) = (self.api_a(), clock.to_owned());
+            tokio::spawn(async move { api.try_advance_clock(&clock, to).await })
+        };
+        let deadline = Instant::now() + timeout;
+        let seen = loop {
+            let seen = progress().await;
+            if seen >= kill_after || advance.is_finished() {
+                break seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{seen} {what} after {timeout:?}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let finished_before_the_kill = advance.is_finished();
+        self.kill();
+        eprintln!(
+            "killed after {seen}+ {what}; the advance had {}finished",
+            if finished_before_the_kill { "" } else { "not " }
+        );
+        let _cut_short = tokio::time::timeout(Duration::from_secs(60), advance)
+            .await
+            .expect("the advance request did not end after the kill")
+            .expect("the advance task panicked");
+        (seen, finished_before_the_kill)
+    }
+
     /// Asks the engine to stop (SIGTERM) and waits for it to exit; returns its exit status.
     pub async fn stop_graceful(&mut self) -> ExitStatus {
         let mut child = self.process.take().expect("stop_graceful: the engine is not running");
