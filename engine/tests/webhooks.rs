@@ -10,9 +10,12 @@
 //! counted twice; that disputes show on the charge and at `GET /v1/disputes/{id}` and only move
 //! forward; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's hundredths
 //! are krónur to Kassa), and one Kassa cannot hold exactly is not applied; that `GET /v1/events` lists, filters and pages them; and that a `kill -9` between
-//! persisting an event and applying it loses nothing and applies it exactly once after restart.
+//! persisting an event and applying it loses nothing and applies it exactly once after restart;
+//! and that a charge its webhook settled before Stripe's own late answer is answered only once
+//! that settlement is durable (invariant 1).
 //! How: the real engine over HTTP with Stripe as its gateway (the local fake Stripe), signatures
-//! computed here with HMAC-SHA256 as Stripe documents them.
+//! computed here with HMAC-SHA256 as Stripe documents them; the engine's flusher is held by the
+//! harness's hold file (`Engine::hold_flushes`) to show what an answer waits for.
 
 mod common;
 #[allow(dead_code)] // The adapter tests use more of the fake than these do.
@@ -462,4 +465,59 @@ async fn a_kill_between_persist_and_apply_loses_nothing_and_applies_once() {
         1,
         "applied exactly once"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_its_webhook_settled_first_is_answered_only_once_that_is_durable() {
+    // Stripe answers the PaymentIntent create 2 s late (within the 3 s attempt timeout); its
+    // webhook, taken at once, is applied 300 ms later: the webhook settles the charge first.
+    const STRIPE_LATE_BY: Duration = Duration::from_secs(2);
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 300)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    // The first charge makes the Stripe customer, so the stall below meets the charge's own
+    // PaymentIntent create.
+    api.charge_ok(&customer, 1000, "eur").await;
+    stripe.stall_creates(Some(STRIPE_LATE_BY));
+    let charging = {
+        let (api, customer) = (api.clone(), customer.clone());
+        tokio::spawn(async move { api.charge(&customer, 4200, "eur").await })
+    };
+    let charge = wait_for("Stripe to make the PaymentIntent", Duration::from_secs(5), || async {
+        let creates = stripe.intent_creates();
+        let second = creates.get(1)?;
+        second.form.get("metadata[kassa_idempotency_key]").cloned()
+    })
+    .await;
+    let intent = stripe.intent_ids().pop().expect("the PaymentIntent just made");
+    let succeeded = event(
+        "evt_durable_1",
+        "payment_intent.succeeded",
+        now_secs(),
+        payment_intent(&intent, &charge, "succeeded"),
+    );
+    assert_eq!(deliver(&engine, &succeeded).await.status, 200);
+
+    // From here nothing reaches the disk: the webhook's settlement is applied but not durable,
+    // and Stripe's late answer finds the charge already settled.
+    engine.hold_flushes();
+    tokio::time::sleep(STRIPE_LATE_BY + Duration::from_secs(1)).await;
+    assert!(
+        !charging.is_finished(),
+        "answered before the settlement it shows was durable: {:?}",
+        charging.await.map(|answer| answer.text)
+    );
+    engine.release_flushes();
+    let answer = charging.await.expect("the charge request");
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["id"], charge.as_str());
+    assert_eq!(answer.body["status"], "succeeded");
+    let listed = wait_applied(&api, "payment_intent.succeeded", 1).await;
+    assert_eq!(
+        listed[0]["outcome"],
+        format!("charge {charge} succeeded"),
+        "the webhook settled it"
+    );
+    assert_eq!(stripe.intents_created(), 2);
 }

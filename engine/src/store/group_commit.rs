@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::flush_hold::FlushHold;
 use super::{DurableTicket, StoreError};
 
 /// Under heavy load — the last flush covered at least [`HEAVY_BATCH`] writes and ended less than
@@ -138,7 +139,9 @@ impl GroupCommit {
         let metrics = crate::metrics::global();
         let mut flushed_before = 0;
         let mut heavy_until: Option<Instant> = None;
+        let hold = FlushHold::from_env();
         while let Some(mut target) = self.next_target() {
+            hold.wait(|| lock(&self.wake).stopping);
             if target - flushed_before < GATHER_WRITES
                 && heavy_until.is_some_and(|until| Instant::now() < until)
             {

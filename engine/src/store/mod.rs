@@ -8,6 +8,7 @@
 //!   [`group_commit`] its single flusher.
 
 pub mod codec;
+mod flush_hold;
 pub mod group_commit;
 pub mod keys;
 pub mod payloads;

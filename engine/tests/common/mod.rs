@@ -404,6 +404,16 @@ impl Engine {
         &self.base_url
     }
 
+    /// Holds the engine's flusher: nothing written from now on becomes durable, and no answer
+    /// that waits for durability is given, until [`Self::release_flushes`].
+    pub fn hold_flushes(&self) {
+        std::fs::write(hold_flush_path(self.dir.path()), b"").expect("write the hold file");
+    }
+
+    pub fn release_flushes(&self) {
+        std::fs::remove_file(hold_flush_path(self.dir.path())).expect("remove the hold file");
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -486,6 +496,13 @@ impl Drop for Engine {
 }
 
 /// What one start of the engine needs, movable to a blocking thread.
+/// The engine's flusher waits while this file exists (`store/flush_hold.rs`).
+const HOLD_FLUSH_ENV: &str = "KASSA_TEST_HOLD_FLUSH";
+
+fn hold_flush_path(work_dir: &Path) -> PathBuf {
+    work_dir.join("hold-flush")
+}
+
 struct Launch {
     config_path: PathBuf,
     data_dir: PathBuf,
@@ -512,6 +529,7 @@ impl Launch {
             .env("KASSA_DATA_DIR", &self.data_dir)
             .env("KASSA_LISTEN", "127.0.0.1:0")
             .env("KASSA_LOG", "info")
+            .env(HOLD_FLUSH_ENV, hold_flush_path(&self.work_dir))
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .current_dir(&self.work_dir)

@@ -158,6 +158,11 @@ impl FakeStripe {
         seen.filter(|seen| seen.method == "POST" && seen.path == "/v1/payment_intents").collect()
     }
 
+    /// The PaymentIntents made, oldest first (ids are numbered in order).
+    pub fn intent_ids(&self) -> Vec<String> {
+        self.state.lock().unwrap().intents.keys().cloned().collect()
+    }
+
     /// The customer finished 3-D Secure in the browser.
     pub fn complete_authentication(&self, intent_id: &str) {
         let mut state = self.state.lock().unwrap();
