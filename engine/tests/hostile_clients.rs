@@ -8,8 +8,8 @@
 //! free); past `server.max_connections` a new connection waits until one closes; and a request
 //! that nobody may make (no key, a wrong key, a webhook route that is off or a wrong path token)
 //! is refused from its headers, before any of a 1–4 MiB body is sent. Past its rate a key (or a
-//! webhook route) gets 429 with `Retry-After`, its request does nothing, and a retry with the same
-//! Idempotency-Key after the wait is carried out, not replayed.
+//! webhook route) gets 429 with `Retry-After`, answered once that time has passed, its request
+//! does nothing, and a retry with the same Idempotency-Key is carried out, not replayed.
 //! How: raw TCP connections (`common::raw`) to an engine with time limits of a few hundred
 //! milliseconds, timing what the engine does with each.
 
@@ -225,14 +225,20 @@ async fn past_its_rate_a_caller_gets_429_with_retry_after_and_nothing_is_done() 
     let key = unique_key("rate-limited");
     let email = format!("{key}@example.com");
     let customer = json!({ "email": email });
+    let asked = Instant::now();
     let refused = api.post_with_key("/v1/customers", &customer, &key).await;
+    let answered_after = asked.elapsed();
     assert_error(&refused, 429, "rate_limited");
     assert_eq!(refused.body["error"]["type"], "rate_limit_error", "{}", refused.text);
     let retry_after: u64 = refused.header("retry-after").and_then(|v| v.parse().ok()).unwrap_or(0);
     assert!(retry_after >= 1, "Retry-After: {:?}", refused.header("retry-after"));
+    // Answered once its Retry-After had passed: the budget has room again when it arrives.
+    assert!(
+        answered_after >= Duration::from_secs(retry_after),
+        "answered after {answered_after:?}"
+    );
     assert_eq!(engine.api_b().get("/v1/customers").await.status, 200, "B has its own budget");
 
-    tokio::time::sleep(Duration::from_secs(retry_after)).await;
     let found = api.get(&format!("/v1/customers?email={email}")).await;
     assert_eq!(found.ok()["data"], json!([]), "the refused request made no customer");
     let retried = api.post_with_key("/v1/customers", &customer, &key).await;

@@ -2,8 +2,9 @@
 //! a rule that sleeps is stopped at once and holds nothing; a rule past `rules.call_timeout_ms`
 //! fails its own charge with `plugin_error` and changes nothing; and a flood of either from
 //! account B neither takes every rule slot nor the cores from account A's priced charges. Real
-//! server, real components (`plugins/hostile`). The ignored test at the end measures A's p99
-//! alone and under B's flood in one run (see its comment for the command).
+//! server, real components (`plugins/hostile`). The ignored tests at the end measure A's p99
+//! alone and under B's flood in one run each, without and with the recommended rate limits (see
+//! their comments for the command).
 
 mod common;
 
@@ -114,9 +115,15 @@ async fn one_accounts_slow_rules_leave_the_others_their_slots() {
     assert!(b.customer_charges(&buyer_b).await.is_empty());
 }
 
-/// p50 and p99 of `count` charges of A, one after another: priced from a cart (the bundled
-/// rules) or plain (an amount, no rules).
-async fn latencies(api: &Api, customer: &str, priced: bool, count: usize) -> (Duration, Duration) {
+/// p50 and p99 of `count` charges of A, one after another and at least `pace` apart (so that a
+/// rate-limited key stays within its budget): priced from a cart (the bundled rules) or plain
+/// (an amount, no rules).
+async fn latencies(
+    api: &Api,
+    customer: &str,
+    priced: bool,
+    (count, pace): (usize, Duration),
+) -> (Duration, Duration) {
     let body = match priced {
         true => cart(customer, "book"),
         false => charge_body(customer, 1000, "usd"),
@@ -127,6 +134,7 @@ async fn latencies(api: &Api, customer: &str, priced: bool, count: usize) -> (Du
         let charge = api.post("/v1/charges", &body).await;
         latencies.push(started.elapsed());
         assert_eq!(charge.ok()["status"], "succeeded");
+        tokio::time::sleep(pace.saturating_sub(started.elapsed())).await;
     }
     latencies.sort();
     (latencies[count / 2], latencies[count * 99 / 100])
@@ -174,25 +182,29 @@ impl Drop for Flood {
     }
 }
 
-/// The two-tenant measurement, in one run: A's charges one after another (priced by the
-/// bundled rules, and plain) alone, then while B keeps 48 priced charges in flight whose rule
-/// burns its whole instruction budget (`loop`), whose rule sleeps (`sleep`), and, for comparison,
-/// whose rule is an honest one (`book`): what any flood of 48 requests costs A on these cores.
-/// Run with: `cargo test -p kassa-engine --test hostile_rules -- --ignored --nocapture`
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
-#[ignore = "a measurement: prints A's p99 alone and under B's flood"]
-async fn measure_a_p99_alone_and_under_b_flood() {
-    const CHARGES: usize = 1_000;
-    let engine = Engine::start(Config::default()).await;
+/// A's p50 and p99 (priced, plain) in one phase of a measurement.
+type Phase = (&'static str, (Duration, Duration), (Duration, Duration));
+
+/// The two-tenant measurement, in one run of an engine on `config`: A's charges one
+/// after another, `pace` apart (priced by the bundled rules, and plain), alone, then while B
+/// keeps 48 priced charges in flight whose rule burns its whole instruction budget (`loop`),
+/// whose rule sleeps (`sleep`), and, for comparison, whose rule is an honest one (`book`): what
+/// any flood of 48 requests costs A on these cores. Prints the phases; returns them.
+async fn measure_two_tenants(
+    title: &str,
+    config: Config,
+    (count, pace): (usize, Duration),
+) -> Vec<Phase> {
+    let engine = Engine::start(config).await;
     let (a, b) = (engine.api_a(), engine.api_b());
     b.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
     let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
-    latencies(&a, &buyer_a, true, 200).await; // warm-up
+    latencies(&a, &buyer_a, true, (count / 5, pace)).await; // warm-up
     let phase = |label: &'static str| {
         let (a, buyer_a) = (a.clone(), buyer_a.clone());
         async move {
-            let priced = latencies(&a, &buyer_a, true, CHARGES).await;
-            let plain = latencies(&a, &buyer_a, false, CHARGES).await;
+            let priced = latencies(&a, &buyer_a, true, (count, pace)).await;
+            let plain = latencies(&a, &buyer_a, false, (count, pace)).await;
             (label, priced, plain)
         }
     };
@@ -205,7 +217,7 @@ async fn measure_a_p99_alone_and_under_b_flood() {
     }
     phases.push(phase("alone again").await);
     let (alone_priced, alone_plain) = (phases[0].1.1, phases[0].2.1);
-    println!("A's charges, {CHARGES} of each kind one after another (p50 / p99):");
+    println!("{title}: A's charges, {count} of each kind one after another (p50 / p99):");
     for (label, (priced_p50, priced_p99), (plain_p50, plain_p99)) in &phases {
         println!(
             "  {:<24} priced {priced_p50:>10.2?} / {priced_p99:>10.2?} ({:.2}×)   plain {plain_p50:>10.2?} / {plain_p99:>10.2?} ({:.2}×)",
@@ -217,9 +229,53 @@ async fn measure_a_p99_alone_and_under_b_flood() {
             plain_p99.as_secs_f64() / alone_plain.as_secs_f64(),
         );
     }
+    phases
+}
+
+/// Run with: `cargo test -p kassa-engine --test hostile_rules -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "a measurement: prints A's p99 alone and under B's flood"]
+async fn measure_a_p99_alone_and_under_b_flood() {
+    let phases = measure_two_tenants(
+        "No rate limits (the built-in defaults)",
+        Config::default(),
+        (1_000, Duration::ZERO),
+    )
+    .await;
     // A burning rule costs A less than 3× its p99; a sleeping one, stopped at once, costs what
     // any flood of requests does (an honest one here): rate limits, not rules, bound that.
+    let alone_priced = phases[0].1.1;
     let (looping, sleeping, honest) = (&phases[1], &phases[2], &phases[3]);
     assert!(looping.1.1 < alone_priced * 3, "under `loop`: {:?} vs {alone_priced:?}", looping.1.1);
     assert!(sleeping.1.1 < honest.1.1 * 2, "under `sleep`: {:?} vs {:?}", sleeping.1.1, honest.1.1);
+}
+
+/// The same two tenants under the rate limits `config/kassa.toml` recommends (100 requests a
+/// second per key, 200 per account): B's flood is refused from its headers past its budget, each
+/// refusal answered after its Retry-After, and A, paced within its own budget, keeps within 3×
+/// its p99 alone whatever B's rules do.
+/// Run with: `cargo test -p kassa-engine --test hostile_rules -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[ignore = "a measurement: prints A's p99 alone and under B's flood, with rate limits"]
+async fn measure_a_p99_under_b_flood_with_the_recommended_rate_limits() {
+    let limits = "[limits.rate]\nper_key_rps = 100\nper_account_rps = 200\n";
+    let phases = measure_two_tenants(
+        "The recommended rate limits",
+        Config::default().with_toml(limits),
+        (500, Duration::from_millis(12)),
+    )
+    .await;
+    let (alone_priced, alone_plain) = (phases[0].1.1, phases[0].2.1);
+    // B's hostile rules (`loop`, `sleep`); its honest flood is printed for comparison: 100
+    // real charges a second, arriving in bursts, cost A what any tenant's traffic does.
+    for (label, (_, priced_p99), (_, plain_p99)) in &phases[1..3] {
+        assert!(
+            *priced_p99 < alone_priced * 3,
+            "priced under `{label}`: {priced_p99:?} vs {alone_priced:?}"
+        );
+        assert!(
+            *plain_p99 < alone_plain * 3,
+            "plain under `{label}`: {plain_p99:?} vs {alone_plain:?}"
+        );
+    }
 }

@@ -128,6 +128,14 @@ where
     let started = Instant::now();
     let admitted = span.in_scope(|| admission::admit(&app, &method, &segments, &headers));
     async move {
+        if let Err(refused) = &admitted
+            && let Some(secs) = refused.retry_after_secs
+        {
+            // A rate-limited request is answered only once its Retry-After has passed: a client
+            // that ignores it and asks again at once cannot make Kassa spend its cores answering
+            // refusals as fast as they come, at the other accounts' expense.
+            tokio::time::sleep(Duration::from_secs(secs.into())).await;
+        }
         let mut body_unread = admission::body_follows(&headers);
         let result = match admitted {
             Ok(admission) => {
