@@ -13,6 +13,7 @@ pub mod group_commit;
 pub mod keys;
 pub mod payloads;
 pub mod sled_store;
+pub mod wal;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
