@@ -70,7 +70,7 @@ struct StoreDurability(Arc<SledStore>);
 #[async_trait::async_trait]
 impl Durability for StoreDurability {
     async fn sync(&self) -> Result<(), String> {
-        self.0.sync().wait().await.map_err(|error| error.to_string())
+        self.0.sync_direct_writes().wait().await.map_err(|error| error.to_string())
     }
 }
 

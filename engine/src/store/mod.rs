@@ -380,7 +380,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<Customer>, StoreError>;
 
     /// Plans are the account's, not a customer's: one single-key write each, outside the
-    /// journal; the ticket says when it is durable.
+    /// log; the ticket says when it is durable.
     fn put_plan(&self, account: &AccountId, plan: &Plan) -> Result<DurableTicket, StoreError>;
     fn plan(&self, account: &AccountId, id: &PlanId) -> Result<Option<Plan>, StoreError>;
     /// An account's plans, newest first, only those with `active` when it is given.

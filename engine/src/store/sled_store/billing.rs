@@ -144,7 +144,7 @@ impl SledStore {
         plan: &Plan,
     ) -> Result<crate::store::DurableTicket, StoreError> {
         self.plans.insert(keys::by_id(account, plan.id.as_str()), encode(plan))?;
-        Ok(self.group_commit.written())
+        Ok(self.written_to_sled())
     }
 
     pub(super) fn read_plan(
@@ -177,7 +177,7 @@ impl SledStore {
         clock: &TestClock,
     ) -> Result<crate::store::DurableTicket, StoreError> {
         self.test_clocks.insert(keys::by_id(account, clock.id.as_str()), encode(clock))?;
-        Ok(self.group_commit.written())
+        Ok(self.written_to_sled())
     }
 
     pub(super) fn read_test_clock(
@@ -197,7 +197,7 @@ impl SledStore {
         id: &TestClockId,
     ) -> Result<crate::store::DurableTicket, StoreError> {
         self.test_clocks.remove(keys::by_id(account, id.as_str()))?;
-        Ok(self.group_commit.written())
+        Ok(self.written_to_sled())
     }
 
     pub(super) fn test_clocks_advancing(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError> {
@@ -411,8 +411,8 @@ impl SledStore {
             &entry.customer,
             entry.subscription.as_str(),
         );
-        self.tree(TreeId::Schedule).remove(key)?;
-        Ok(())
+        // Durable with the next flush: a due entry found again after a crash is looked at again.
+        self.commit_ops(vec![Op::remove(TreeId::Schedule, key)]).map(drop)
     }
 
     pub(super) fn invoices_collecting(

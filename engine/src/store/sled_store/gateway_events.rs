@@ -177,6 +177,7 @@ impl SledStore {
         let payload = self.payloads.append(event.payload.as_bytes())?;
         let stored = StoredGatewayEvent::of(event, payload);
         self.tree(TreeId::GatewayEvents).insert(&key, encode(&stored))?;
+        self.group_commit.wrote_to_sled();
         Ok(None)
     }
 
@@ -258,6 +259,7 @@ impl SledStore {
         } else {
             self.move_event(&key, stored, owner)?;
         }
+        self.group_commit.wrote_to_sled();
         let (sequence, ticket) = self.group_commit.written_as();
         self.unapplied.applied(id, sequence);
         if let Some(watermark) =

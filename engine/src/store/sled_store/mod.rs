@@ -1,14 +1,15 @@
-//! The sled 0.34 implementation of [`Store`].
+//! The sled 0.34 implementation of [`Store`], behind Kassa's write-ahead log.
 //!
 //! Trees by record kind; keys from [`keys`]; values from [`codec`]; index entries are derived
 //! from the records here, so callers cannot forget one.
 //!
-//! Atomicity without sled's batches: sled 0.34's transactions and batches cost ~16 µs per tree
-//! or key they touch (measured here), several times a plain insert. So a change set is first
-//! written as ONE journal entry (a single insert, atomic), then applied with plain puts, then its
-//! entry is removed. sled recovers a prefix of its log, so a surviving removal means the puts
-//! before it survived too; an entry that survives a crash is re-applied at open, in commit order,
-//! before anything reads the store. Puts and removals are idempotent, so replaying is safe.
+//! A change set becomes its puts and removals ([`Op`]s), encoded once and appended to the log as
+//! one record, then applied to sled with plain puts, under one lock so that sled receives change
+//! sets in the log's order. The log is what makes a change set atomic and durable: the flusher
+//! syncs it, and sled is flushed on its own schedule ([`super::group_commit`]). At open, records
+//! after sled's checkpoint are applied again, in order; puts and removals are idempotent, so a
+//! record sled already held changes nothing. Every write to a tree a change set writes goes
+//! through the log, or a replay could put an older value over a newer one.
 //!
 //! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
 //! [`unapplied`]; the tests are in `tests.rs`.
@@ -16,18 +17,19 @@
 mod billing;
 mod gateway_events;
 mod legacy_breakdowns;
+mod ops;
 #[cfg(test)]
 mod tests;
 mod unapplied;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::codec::{decode, encode};
-use super::group_commit::GroupCommit;
+use super::group_commit::{AppliedLog, GroupCommit, read_checkpoint};
 use super::payloads::PayloadLog;
+use super::wal::Wal;
 use super::{
     ChangeSet, ChargeFilter, CreditNoteFilter, DueEntry, DurableTicket, IdempotencyRecord,
     IdempotencyState, InsertedEvent, InvoiceFilter, Page, Store, StoreError, Unsettled, Write,
@@ -41,6 +43,7 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
+use ops::Op;
 use unapplied::UnappliedEvents;
 
 /// The trees, in the order of the transaction's view.
@@ -86,7 +89,7 @@ enum TreeId {
     Schedule,
     CreditNotes,
     CreditNoteOwners,
-    /// Rule plugin histories, `account/kind`: in the journal so that a rollback and its
+    /// Rule plugin histories, `account/kind`: in the log so that a rollback and its
     /// idempotency record are one atomic write.
     Plugins,
 }
@@ -130,9 +133,10 @@ pub struct SledStore {
     /// Plans and test clocks (`account/id`): the account's, one single-key write each.
     plans: sled::Tree,
     test_clocks: sled::Tree,
-    /// Change sets being applied, each one sled insert: what makes a change set atomic.
-    journal: sled::Tree,
-    journal_sequence: AtomicU64,
+    /// The write-ahead log, and how far sled has applied it.
+    log: Arc<AppliedLog>,
+    /// Held from a record's append to its apply: sled receives records in the log's order.
+    write_order: Mutex<()>,
     group_commit: Arc<GroupCommit>,
     /// Gateway events' raw payloads (see [`super::payloads`]).
     payloads: PayloadLog,
@@ -152,14 +156,35 @@ impl SledStore {
         std::fs::create_dir_all(path).map_err(|error| {
             StoreError::Storage(format!("cannot create {}: {error}", path.display()))
         })?;
-        let db = sled::Config::new().path(path).cache_capacity(cache_bytes).open()?;
-        let trees = TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
+        // sled's own periodic flusher is off: the group commit flushes sled on Kassa's schedule
+        // (see `super::group_commit`), and without that thread a dropped store lets go of its
+        // files as soon as its last handle goes.
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(None)
+            .open()?;
+        let trees: Vec<sled::Tree> =
+            TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
         let plans = db.open_tree("plans")?;
         let test_clocks = db.open_tree("test_clocks")?;
-        let journal = db.open_tree("journal")?;
+        let checkpoint = read_checkpoint(&db)?;
+        let (wal, recovery) =
+            Wal::open(&path.join(WAL_DIR), WAL_SEGMENT_BYTES, checkpoint, |_, record| {
+                apply(&trees, &ops::decode(record)?)
+            })?;
+        if recovery.replayed > 0 {
+            tracing::info!(
+                replayed = recovery.replayed,
+                checkpoint,
+                "applied the log's records after sled's checkpoint"
+            );
+        }
+        let log = Arc::new(AppliedLog { wal, applied: AtomicU64::new(recovery.last) });
         let payloads = PayloadLog::open(&path.join(PAYLOAD_LOG_FILE))?;
-        let group_commit = GroupCommit::start(db.clone(), path, payloads.sync_handle()?)?;
+        let group_commit =
+            GroupCommit::start(db.clone(), path, Arc::clone(&log), payloads.sync_handle()?)?;
         let store = SledStore {
             db,
             path: path.to_owned(),
@@ -167,17 +192,13 @@ impl SledStore {
             api_keys,
             plans,
             test_clocks,
-            journal,
-            journal_sequence: AtomicU64::new(0),
+            log,
+            write_order: Mutex::new(()),
             group_commit,
             payloads,
             unapplied: UnappliedEvents::default(),
             deliveries: DeliveryLocks::default(),
         };
-        let replayed = store.replay_journal()?;
-        if replayed > 0 {
-            tracing::info!(replayed, "completed change sets a crash interrupted");
-        }
         let moved = store.move_breakdowns_into_charges()?;
         if moved > 0 {
             tracing::info!(moved, "moved breakdowns kept apart into their charges");
@@ -261,25 +282,6 @@ impl SledStore {
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.group_commit.stop();
-    }
-}
-
-/// One low-level write of a change set: a put or a removal in one tree.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Op {
-    tree: u8,
-    key: Vec<u8>,
-    /// `None` removes the key.
-    value: Option<Vec<u8>>,
-}
-
-impl Op {
-    fn put(tree: TreeId, key: Vec<u8>, value: Vec<u8>) -> Op {
-        Op { tree: tree as u8, key, value: Some(value) }
-    }
-
-    fn remove(tree: TreeId, key: Vec<u8>) -> Op {
-        Op { tree: tree as u8, key, value: None }
     }
 }
 
@@ -396,54 +398,68 @@ fn unsettled(key: Vec<u8>, is_unsettled: bool) -> Op {
 }
 
 impl SledStore {
-    /// Writes `ops` as one journal entry, applies them, then removes the entry (see the
-    /// module's comment); the ticket says when they are durable.
+    /// Appends `ops` to the log as one record and applies them (see the module's comment); the
+    /// ticket says when they are durable.
     fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
-        let sequence = self.journal_sequence.fetch_add(1, Ordering::Relaxed).to_be_bytes();
-        self.journal.insert(sequence, encode(&ops))?;
-        if let Err(error) = self.apply(&ops).and_then(|()| Ok(self.journal.remove(sequence)?)) {
-            // The entry stays in the journal; replayed after newer change sets it would write
-            // stale values over them. Stop now: the next start replays it before anything else.
-            tracing::error!(%error, "a change set failed half-way: stopping to replay it at start");
-            eprintln!("kassa: a change set failed half-way ({error}): stopping");
-            std::process::abort();
-        }
+        let order = self.write_order();
+        self.append_and_apply(&order, &ops)?;
+        drop(order);
         Ok(self.group_commit.written())
     }
 
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError> {
-        for op in ops {
-            let tree = self.trees.get(usize::from(op.tree)).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "journal names tree {} of {}",
-                    op.tree,
-                    self.trees.len()
-                ))
-            })?;
-            match &op.value {
-                Some(value) => tree.insert(&op.key, value.as_slice())?,
-                None => tree.remove(&op.key)?,
-            };
+    /// Held while deciding a write from what sled holds (a compare-and-swap) and making it.
+    fn write_order(&self) -> MutexGuard<'_, ()> {
+        self.write_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn append_and_apply(&self, _order: &MutexGuard<'_, ()>, ops: &[Op]) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            // A change set that changes nothing (a state change decided to be none): no record.
+            return Ok(());
         }
+        // An append that fails leaves nothing behind (the log cuts a partial record off).
+        let sequence = self.log.wal.append(&ops::encode(ops))?;
+        if let Err(error) = apply(&self.trees, ops) {
+            // The record is in the log; applying newer ones over a half-applied one would leave
+            // sled in no state the log describes. Stop now: the next start applies it again.
+            tracing::error!(%error, "a change set failed half-way: stopping to apply it at start");
+            eprintln!("kassa: a change set failed half-way ({error}): stopping");
+            std::process::abort();
+        }
+        self.log.applied.store(sequence, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Completes every change set a crash interrupted: its journal entry survived, so some of
-    /// its puts may not have. Replayed in commit order; puts and removals are idempotent.
-    fn replay_journal(&self) -> Result<usize, StoreError> {
-        let mut replayed = 0;
-        for entry in self.journal.iter() {
-            let (key, bytes) = entry?;
-            let ops: Vec<Op> = decode(&bytes)?;
-            self.apply(&ops)?;
-            self.journal.remove(key)?;
-            replayed += 1;
-        }
-        if replayed > 0 {
-            self.db.flush()?;
-        }
-        Ok(replayed)
+    /// Writes made to sled directly, outside the log (the gateways' own trees): durable once
+    /// the ticket resolves.
+    pub fn sync_direct_writes(&self) -> DurableTicket {
+        self.group_commit.wrote_to_sled();
+        self.group_commit.written()
     }
+
+    /// A ticket for a write just made to sled directly, outside the log.
+    fn written_to_sled(&self) -> DurableTicket {
+        self.sync_direct_writes()
+    }
+}
+
+/// Where the log's segments live, inside the data directory.
+const WAL_DIR: &str = "wal";
+
+/// A new log segment begins past this size; a checkpoint deletes whole segments only.
+const WAL_SEGMENT_BYTES: u64 = 64 << 20;
+
+fn apply(trees: &[sled::Tree], ops: &[Op]) -> Result<(), StoreError> {
+    for op in ops {
+        let tree = trees.get(usize::from(op.tree)).ok_or_else(|| {
+            StoreError::Corrupt(format!("a log record names tree {} of {}", op.tree, trees.len()))
+        })?;
+        match &op.value {
+            Some(value) => tree.insert(&op.key, value.as_slice())?,
+            None => tree.remove(&op.key)?,
+        };
+    }
+    Ok(())
 }
 
 impl Store for SledStore {
@@ -548,8 +564,11 @@ impl Store for SledStore {
         key: &str,
         record: &IdempotencyRecord,
     ) -> Result<DurableTicket, StoreError> {
-        self.tree(TreeId::Idempotency).insert(keys::idempotency(account, key), encode(record))?;
-        Ok(self.group_commit.written())
+        self.commit_ops(vec![Op::put(
+            TreeId::Idempotency,
+            keys::idempotency(account, key),
+            encode(record),
+        )])
     }
 
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError> {
@@ -566,11 +585,13 @@ impl Store for SledStore {
                 }
             };
             let finished = matches!(record.state, IdempotencyState::Completed(_));
+            if !finished || record.created >= created_before {
+                continue;
+            }
             // Compare-and-swap: a record rewritten since it was read is not the one that expired.
-            if finished
-                && record.created < created_before
-                && tree.compare_and_swap(&key, Some(&bytes), None as Option<&[u8]>)?.is_ok()
-            {
+            let order = self.write_order();
+            if tree.get(&key)?.as_deref() == Some(&bytes[..]) {
+                self.append_and_apply(&order, &[Op::remove(TreeId::Idempotency, key.to_vec())])?;
                 expired += 1;
             }
         }
@@ -798,7 +819,7 @@ impl Store for SledStore {
         key_sha256: &[u8; 32],
     ) -> Result<DurableTicket, StoreError> {
         self.api_keys.insert(key_sha256, account.as_str().as_bytes())?;
-        Ok(self.group_commit.written())
+        Ok(self.written_to_sled())
     }
 
     fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError> {

@@ -112,24 +112,53 @@ async fn a_change_set_is_durable_across_a_reopen() {
 }
 
 #[tokio::test]
-async fn a_change_set_interrupted_after_its_journal_entry_is_completed_at_open() {
+async fn a_change_set_in_the_log_but_not_in_sled_is_applied_at_open() {
     let directory = tempfile::tempdir().unwrap();
     let customer = customer();
     let charge = charge(&customer.id);
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Customer(customer.clone()))
+        .with(Write::NewCharge(charge.clone()));
     {
         let store = open(&directory);
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Customer(customer.clone()))
-            .with(Write::NewCharge(charge.clone()));
-        // The crash point: the journal entry is on disk, none of its puts are.
-        store.journal.insert(7u64.to_be_bytes(), encode(&ops_of(changes.clone()))).unwrap();
-        store.db.flush().unwrap();
+        // The crash point: the record is in the log, durably, and none of its puts are in sled.
+        let sequence = store.log.wal.append(&ops::encode(&ops_of(changes))).unwrap();
+        assert_eq!(store.log.wal.sync().unwrap(), sequence);
+        assert_eq!(store.customer(&account(), &customer.id).unwrap(), None);
     }
     let store = open(&directory);
     assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer));
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     assert_eq!(store.unsettled().unwrap(), vec![Unsettled::Charge { account: account(), charge }]);
-    assert!(store.journal.is_empty(), "replayed entries are removed");
+    assert_eq!(store.log.applied.load(Ordering::SeqCst), 1, "numbering goes on after it");
+}
+
+#[tokio::test]
+async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
+    let directory = tempfile::tempdir().unwrap();
+    let customer = customer();
+    {
+        let store = open(&directory);
+        for _ in 0..3 {
+            commit(
+                &store,
+                ChangeSet::new(&account(), &customer.id).with(Write::Customer(customer.clone())),
+            )
+            .await;
+        }
+        assert_eq!(store.log.applied.load(Ordering::SeqCst), 3);
+    }
+    let store = open(&directory);
+    assert_eq!(read_checkpoint(&store.db).unwrap(), 3, "sled holds all three");
+    assert_eq!(store.log.applied.load(Ordering::SeqCst), 3, "nothing after the checkpoint");
+    let segments = store.log.wal.segments();
+    assert_eq!(segments.len(), 1, "only the segment appends go to: {segments:?}");
+    commit(
+        &store,
+        ChangeSet::new(&account(), &customer.id).with(Write::Customer(customer.clone())),
+    )
+    .await;
+    assert_eq!(store.log.applied.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
