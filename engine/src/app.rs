@@ -63,8 +63,8 @@ const FILE_DESCRIPTORS_SPARE: u128 = 64;
 /// Added to the request timeout to bound a graceful stop.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
-/// The gateways' own records (the sandbox ledger, Stripe's attempt log, M-Pesa's checkout ids)
-/// become durable through the store's one flusher.
+/// Stripe's attempt log and M-Pesa's checkout ids, written to sled directly, become durable
+/// through the store's one flusher.
 struct StoreDurability(Arc<SledStore>);
 
 #[async_trait::async_trait]
@@ -90,6 +90,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let Gateways { router: gateways, sandbox, mpesa, names: gateway_names, policies } =
         crate::gateways::open(
             &config,
+            Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>,
             sled.database(),
             Arc::new(StoreDurability(Arc::clone(&sled))),
         )

@@ -15,6 +15,7 @@ use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
 use kassa_gateways::router::{PaymentMethodType, RoutingRule};
 use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway};
+use kassa_gateways::trees::Trees;
 use kassa_gateways::{Durability, Gateway, Router, Secret};
 
 use crate::config::{Config, MpesaGatewayConfig, SecretValue, StripeGatewayConfig};
@@ -41,25 +42,20 @@ pub struct MpesaCallbacks {
     pub token: SecretValue,
 }
 
-/// Opens the enabled gateways in the engine's database (their own trees, made durable by the
-/// engine's group commit through `durability`) and builds the router.
+/// Opens the enabled gateways and builds the router. The sandbox keeps its ledger in `trees`,
+/// written through the engine's log; Stripe and M-Pesa keep theirs in `db`, made durable by the
+/// engine's group commit through `durability`.
 pub fn open(
     config: &Config,
+    trees: Arc<dyn Trees>,
     db: &sled::Db,
     durability: Arc<dyn Durability>,
 ) -> Result<Gateways, String> {
     let settings = &config.gateways;
-    let sandbox = match settings.sandbox.enabled {
-        true => Some(
-            SandboxGateway::open(
-                db,
-                Arc::clone(&durability),
-                SandboxConfig { latency: Duration::from_millis(settings.sandbox.latency_ms) },
-            )
-            .map_err(|error| format!("sandbox: {error}"))?,
-        ),
-        false => None,
-    };
+    let sandbox = settings.sandbox.enabled.then(|| {
+        let latency = Duration::from_millis(settings.sandbox.latency_ms);
+        SandboxGateway::open(trees, SandboxConfig { latency })
+    });
     let stripe = match settings.stripe.enabled() {
         true => Some(
             StripeGateway::open(db, Arc::clone(&durability), stripe_config(&settings.stripe))

@@ -1,30 +1,31 @@
-//! The sandbox's durable ledger: what its "processor" charged and refunded, kept in sled trees of
-//! its own, apart from the engine's records, so the engine can be reconciled against it.
-//!
-//! Every write is a single-key sled operation: sled's multi-key transactions take a global lock
-//! that stalls the engine's concurrent writers (measured: 6 ms per sandbox charge under load).
+//! The sandbox's durable ledger: what its "processor" charged and refunded, kept in trees of its
+//! own, apart from the engine's records, so the engine can be reconciled against it. The trees
+//! are the engine's ([`Trees`]): each attempt's writes are one write in its write-ahead log, so
+//! after a crash all of them are there or none is.
 //! - `sandbox_charges`: per charge idempotency key, the attempt (declines included) and the
 //!   refunds made on it — one record, so a refund and the balance it draws on change together;
-//! - `sandbox_references`: charge reference → charge key, written before the charge, so a
-//!   refund finds its charge (a reference left dangling by a crash names no record and is
-//!   ignored);
-//! - `sandbox_refunds`: refund key → charge key, written before the refund lands in the charge
-//!   record, so `retrieve` finds it (a pointer whose refund never landed means nothing moved);
+//! - `sandbox_references`: charge reference → charge key, so a refund finds its charge;
+//! - `sandbox_refunds`: refund key → charge key, so `retrieve` finds a refund;
 //! - `sandbox_refused_refunds`: refunds the processor refused, by key, so a retry gets the same
 //!   answer;
 //! - `sandbox_account_entries`: per merchant account, each reference's ULID → the reference and
-//!   its charge key, written before the charge record names it, so an account's listing is a
-//!   range scan newest first over its own entries only (an entry whose record never landed is
-//!   skipped).
+//!   its charge key, so an account's listing is a range scan newest first over its own entries.
 
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::trees::{Put, Trees};
 use crate::{AttemptKind, Currency, GatewayError};
 
-/// Kept here too: the engine names it `sandbox::Durability`.
-pub use crate::Durability;
+const CHARGES: &str = "sandbox_charges";
+const REFERENCES: &str = "sandbox_references";
+const REFUNDS: &str = "sandbox_refunds";
+const REFUSED_REFUNDS: &str = "sandbox_refused_refunds";
+const ENTRIES: &str = "sandbox_account_entries";
+
+/// Every tree the ledger keeps: the engine opens them before it replays its log.
+pub const TREES: [&str; 5] = [CHARGES, REFERENCES, REFUNDS, REFUSED_REFUNDS, ENTRIES];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptResult {
@@ -64,9 +65,7 @@ pub struct LedgerEntry {
 struct ChargeRecord {
     attempt: AttemptRecord,
     refunds: Vec<AttemptRecord>,
-    /// The merchant account the charge was made for. Records from before it was kept have
-    /// none: no account's listing shows them (they still answer `retrieve`).
-    #[serde(default)]
+    /// The merchant account the charge was made for, whose listing shows it.
     account: Option<String>,
 }
 
@@ -115,78 +114,15 @@ pub enum NewAttempt {
 
 #[derive(Clone)]
 pub struct Ledger {
-    charges: sled::Tree,
-    references: sled::Tree,
-    refunds: sled::Tree,
-    refused_refunds: sled::Tree,
-    entries: sled::Tree,
+    trees: Arc<dyn Trees>,
     /// Refunds read, check and rewrite their charge's record: one at a time.
     refund_lock: Arc<Mutex<()>>,
-    durability: Arc<dyn Durability>,
     ids: Arc<reference_ids::Ids>,
 }
 
 impl Ledger {
-    pub fn open(db: &sled::Db, durability: Arc<dyn Durability>) -> Result<Ledger, GatewayError> {
-        let open = |name: &str| db.open_tree(name).map_err(storage);
-        let ledger = Ledger {
-            charges: open("sandbox_charges")?,
-            references: open("sandbox_references")?,
-            refunds: open("sandbox_refunds")?,
-            refused_refunds: open("sandbox_refused_refunds")?,
-            entries: open("sandbox_account_entries")?,
-            refund_lock: Arc::default(),
-            durability,
-            ids: Arc::new(reference_ids::Ids::default()),
-        };
-        ledger.index_earlier_entries()?;
-        // The listing's index before entries were kept per account, rebuilt above.
-        db.drop_tree("sandbox_entries").map_err(storage)?;
-        Ok(ledger)
-    }
-
-    /// Ledgers written before the per-account index get it built once, from their charge
-    /// records; records that name no account are left out of every listing.
-    fn index_earlier_entries(&self) -> Result<(), GatewayError> {
-        if !self.entries.is_empty() || self.charges.is_empty() {
-            return Ok(());
-        }
-        let mut unattributed = 0_usize;
-        for item in self.charges.iter() {
-            let (key, bytes) = item.map_err(storage)?;
-            let charge: ChargeRecord = decode(&bytes)?;
-            let key = String::from_utf8_lossy(&key);
-            let Some(account) = &charge.account else {
-                unattributed += 1;
-                continue;
-            };
-            if let Some(reference) = charge.reference() {
-                self.index_entry(account, reference, &key)?;
-            }
-            for refund in &charge.refunds {
-                if let AttemptResult::Refunded { reference } = &refund.result {
-                    self.index_entry(account, reference, &key)?;
-                }
-            }
-        }
-        if unattributed > 0 {
-            tracing::warn!(
-                unattributed,
-                "sandbox charges from before the ledger kept accounts are not listed"
-            );
-        }
-        Ok(())
-    }
-
-    fn index_entry(
-        &self,
-        account: &str,
-        reference: &str,
-        charge_key: &str,
-    ) -> Result<(), GatewayError> {
-        let value = encode(&(reference, charge_key));
-        self.entries.insert(entry_key(account, reference), value).map_err(storage)?;
-        Ok(())
+    pub fn open(trees: Arc<dyn Trees>) -> Ledger {
+        Ledger { trees, refund_lock: Arc::default(), ids: Arc::new(reference_ids::Ids::default()) }
     }
 
     pub fn new_reference(&self, prefix: &str) -> String {
@@ -215,7 +151,7 @@ impl Ledger {
                 self.record_refund(record, &charge_reference)?
             }
         };
-        self.durability.sync().await.map_err(GatewayError::Storage)?;
+        self.trees.sync().await?;
         Ok(stored)
     }
 
@@ -233,8 +169,8 @@ impl Ledger {
             None => prefix_end(&lower),
         };
         let mut entries = Vec::with_capacity(limit.min(100));
-        for item in self.entries.range(lower..upper).rev() {
-            let (_, bytes) = item.map_err(storage)?;
+        for item in self.trees.range_rev(ENTRIES, &lower, &upper) {
+            let (_, bytes) = item?;
             let (reference, charge_key): (String, String) = decode(&bytes)?;
             let Some(found) = self.entry_of(&reference, &charge_key)? else { continue };
             if entries.len() == limit {
@@ -262,7 +198,7 @@ impl Ledger {
     }
 
     fn charge(&self, key: &str) -> Result<Option<ChargeRecord>, GatewayError> {
-        match self.charges.get(key).map_err(storage)? {
+        match self.trees.get(CHARGES, key.as_bytes())? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -278,20 +214,22 @@ impl Ledger {
             return Ok(existing.attempt);
         }
         let record = ChargeRecord { attempt, refunds: Vec::new(), account: Some(account) };
-        if let (Some(reference), Some(account)) = (record.reference(), &record.account) {
-            self.references.insert(reference, key.as_bytes()).map_err(storage)?;
-            self.index_entry(account, reference, &key)?;
+        let encoded = encode(&record);
+        let index = match (record.reference(), &record.account) {
+            (Some(reference), Some(account)) => {
+                Some((reference, entry_key(account, reference), encode(&(reference, key.as_str()))))
+            }
+            _ => None,
+        };
+        let mut puts = vec![Put { tree: CHARGES, key: key.as_bytes(), value: &encoded }];
+        if let Some((reference, entry_key, entry)) = &index {
+            puts.push(Put { tree: REFERENCES, key: reference.as_bytes(), value: key.as_bytes() });
+            puts.push(Put { tree: ENTRIES, key: entry_key, value: entry });
         }
-        let swapped = self
-            .charges
-            .compare_and_swap(&key, None as Option<&[u8]>, Some(encode(&record)))
-            .map_err(storage)?;
-        match swapped {
-            Ok(()) => Ok(record.attempt),
+        match self.trees.insert_unless_present(CHARGES, key.as_bytes(), &puts)? {
+            None => Ok(record.attempt),
             // A concurrent call with the same key got there first: its record stands.
-            Err(_) => self.charge(&key)?.map(|charge| charge.attempt).ok_or_else(|| {
-                GatewayError::Storage(format!("charge {key} vanished after a lost race"))
-            }),
+            Some(present) => decode::<ChargeRecord>(&present).map(|charge| charge.attempt),
         }
     }
 
@@ -310,10 +248,15 @@ impl Ledger {
                 result: AttemptResult::RefundFailed { message: message.to_owned() },
                 ..attempt.clone()
             };
-            self.refused_refunds.insert(key.as_bytes(), encode(&record)).map_err(storage)?;
+            let encoded = encode(&record);
+            self.trees.insert(&[Put {
+                tree: REFUSED_REFUNDS,
+                key: key.as_bytes(),
+                value: &encoded,
+            }])?;
             Ok(record)
         };
-        let charge_key = match self.references.get(charge_reference).map_err(storage)? {
+        let charge_key = match self.trees.get(REFERENCES, charge_reference.as_bytes())? {
             Some(charge_key) => String::from_utf8_lossy(&charge_key).into_owned(),
             None => return refused("no such charge"),
         };
@@ -327,26 +270,34 @@ impl Ledger {
         if attempt.amount_minor > charge.attempt.amount_minor - charge.refunded_minor() {
             return refused("refund exceeds what is left of the charge");
         }
-        self.refunds.insert(key.as_bytes(), charge_key.as_bytes()).map_err(storage)?;
-        if let (AttemptResult::Refunded { reference }, Some(account)) =
-            (&attempt.result, &charge.account)
-        {
-            self.index_entry(account, reference, &charge_key)?;
-        }
+        let index = match (&attempt.result, &charge.account) {
+            (AttemptResult::Refunded { reference }, Some(account)) => Some((
+                entry_key(account, reference),
+                encode(&(reference.as_str(), charge_key.as_str())),
+            )),
+            _ => None,
+        };
         charge.refunds.push(attempt.clone());
-        self.charges.insert(charge_key.as_bytes(), encode(&charge)).map_err(storage)?;
+        let encoded = encode(&charge);
+        let mut puts = vec![
+            Put { tree: REFUNDS, key: key.as_bytes(), value: charge_key.as_bytes() },
+            Put { tree: CHARGES, key: charge_key.as_bytes(), value: &encoded },
+        ];
+        if let Some((entry_key, entry)) = &index {
+            puts.push(Put { tree: ENTRIES, key: entry_key, value: entry });
+        }
+        self.trees.insert(&puts)?;
         Ok(attempt)
     }
 
     fn find_refund(&self, key: &str) -> Result<Option<AttemptRecord>, GatewayError> {
-        if let Some(bytes) = self.refused_refunds.get(key).map_err(storage)? {
+        if let Some(bytes) = self.trees.get(REFUSED_REFUNDS, key.as_bytes())? {
             return decode(&bytes).map(Some);
         }
-        let Some(charge_key) = self.refunds.get(key).map_err(storage)? else {
+        let Some(charge_key) = self.trees.get(REFUNDS, key.as_bytes())? else {
             return Ok(None);
         };
         let charge = self.charge(&String::from_utf8_lossy(&charge_key))?;
-        // A pointer whose refund never landed in the charge record: nothing moved.
         Ok(charge.and_then(|charge| {
             charge.refunds.into_iter().find(|refund| refund.idempotency_key == key)
         }))
@@ -383,10 +334,6 @@ fn entry(record: &AttemptRecord, reference: &str, kind: EntryKind) -> LedgerEntr
         kind,
         created: record.created,
     }
-}
-
-fn storage(error: sled::Error) -> GatewayError {
-    GatewayError::Storage(error.to_string())
 }
 
 /// Time-ordered references: a monotonic ULID generator, so references made in the same

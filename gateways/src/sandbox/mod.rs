@@ -13,12 +13,13 @@ use cards::Behaviour;
 use in_flight::InFlight;
 use ledger::{AttemptRecord, AttemptResult, Ledger, NewAttempt};
 
+use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, CardDetails, ChargeOutcome, ChargeRequest, CustomerRef, DeclineCode,
     Gateway, GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest,
 };
 
-pub use ledger::{Durability, EntryKind, LedgerEntry};
+pub use ledger::{EntryKind, LedgerEntry};
 
 /// How long the processor sits on the answer for `pm_sandbox_timeout`: longer than any sane
 /// gateway timeout, so the caller always gives up first.
@@ -38,16 +39,9 @@ pub struct SandboxGateway {
 }
 
 impl SandboxGateway {
-    pub fn open(
-        db: &sled::Db,
-        durability: Arc<dyn Durability>,
-        config: SandboxConfig,
-    ) -> Result<SandboxGateway, GatewayError> {
-        Ok(SandboxGateway {
-            config,
-            ledger: Ledger::open(db, durability)?,
-            in_flight: InFlight::default(),
-        })
+    /// A sandbox keeping its ledger in `trees` (those named by [`ledger::TREES`]).
+    pub fn open(trees: Arc<dyn Trees>, config: SandboxConfig) -> SandboxGateway {
+        SandboxGateway { config, ledger: Ledger::open(trees), in_flight: InFlight::default() }
     }
 
     /// Money that moved at this processor for merchant `account` (the account part of the
@@ -212,22 +206,13 @@ mod tests {
 
     use super::*;
     use crate::Currency;
-
-    /// Durability for tests: sled's own flush (the engine adds the fdatasync).
-    struct Flush(sled::Db);
-
-    #[async_trait::async_trait]
-    impl Durability for Flush {
-        async fn sync(&self) -> Result<(), String> {
-            self.0.flush().map(drop).map_err(|error| error.to_string())
-        }
-    }
+    use crate::trees::TestTrees;
 
     const ACCOUNT: &str = "acct_school";
 
     fn sandbox(directory: &tempfile::TempDir) -> SandboxGateway {
         let db = sled::open(directory.path()).unwrap();
-        SandboxGateway::open(&db, Arc::new(Flush(db.clone())), SandboxConfig::default()).unwrap()
+        SandboxGateway::open(Arc::new(TestTrees(db)), SandboxConfig::default())
     }
 
     fn charge_request(key: &str, token: &str) -> ChargeRequest {
@@ -345,7 +330,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let db = sled::open(directory.path()).unwrap();
         let config = SandboxConfig { latency: Duration::from_millis(400) };
-        let sandbox = SandboxGateway::open(&db, Arc::new(Flush(db.clone())), config).unwrap();
+        let sandbox = SandboxGateway::open(Arc::new(TestTrees(db)), config);
         let charging = tokio::spawn({
             let sandbox = sandbox.clone();
             async move { sandbox.charge(&charge_request("ch_slow", "pm_card_visa")).await }

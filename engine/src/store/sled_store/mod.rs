@@ -16,6 +16,7 @@
 
 mod billing;
 mod gateway_events;
+mod gateway_trees;
 mod legacy_breakdowns;
 mod ops;
 #[cfg(test)]
@@ -43,6 +44,7 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
+use gateway_trees::GATEWAY_TREE_NAMES;
 use ops::Op;
 use unapplied::UnappliedEvents;
 
@@ -164,8 +166,12 @@ impl SledStore {
             .cache_capacity(cache_bytes)
             .flush_every_ms(None)
             .open()?;
-        let trees: Vec<sled::Tree> =
-            TREE_NAMES.iter().map(|name| db.open_tree(name)).collect::<Result<_, _>>()?;
+        // The engine's trees, then the gateways': the log names a tree by its place here.
+        let trees: Vec<sled::Tree> = TREE_NAMES
+            .iter()
+            .chain(&GATEWAY_TREE_NAMES)
+            .map(|name| db.open_tree(name))
+            .collect::<Result<_, _>>()?;
         let api_keys = db.open_tree("api_keys")?;
         let plans = db.open_tree("plans")?;
         let test_clocks = db.open_tree("test_clocks")?;

@@ -557,3 +557,33 @@ async fn concurrent_writers_share_flushes() {
     assert!(flushes >= 1, "at least one flush covered the writes");
     assert!(flushes < 200, "200 concurrent commits took {flushes} flushes: no grouping");
 }
+
+#[tokio::test]
+async fn a_gateways_writes_are_logged_and_replayed_into_its_own_trees() {
+    use kassa_gateways::trees::{Put, Trees};
+    let directory = tempfile::tempdir().unwrap();
+    let tree = GATEWAY_TREE_NAMES[0];
+    {
+        let store = open(&directory);
+        let put = Put { tree, key: b"ch_key", value: b"charged" };
+        assert_eq!(store.insert_unless_present(tree, b"ch_key", &[put]).unwrap(), None);
+        let again = Put { tree, key: b"ch_key", value: b"charged twice" };
+        assert_eq!(
+            store.insert_unless_present(tree, b"ch_key", &[again]).unwrap().as_deref(),
+            Some(&b"charged"[..]),
+            "the first write stands"
+        );
+        Trees::sync(&store).await.unwrap();
+        // The crash point: a second write in the log, durably, but not in sled.
+        let (number, _) = store.gateway_tree(tree).unwrap();
+        let op = Op { tree: number, key: b"ch_other".to_vec(), value: Some(b"logged".to_vec()) };
+        store.log.wal.append(&ops::encode(&[op])).unwrap();
+        store.log.wal.sync().unwrap();
+    }
+    let store = open(&directory);
+    assert_eq!(Trees::get(&store, tree, b"ch_key").unwrap().as_deref(), Some(&b"charged"[..]));
+    assert_eq!(Trees::get(&store, tree, b"ch_other").unwrap().as_deref(), Some(&b"logged"[..]));
+    let listed: Vec<_> = store.range_rev(tree, b"ch_", b"ch_~").map(Result::unwrap).collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].0, b"ch_other", "last first");
+}

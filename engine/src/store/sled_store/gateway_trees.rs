@@ -1,0 +1,90 @@
+//! The trees gateways keep their own records in (the sandbox's ledger), written through the
+//! write-ahead log like every change set: a gateway's writes become durable with the engine's
+//! next log sync, and after a crash they are there exactly as far as the log says.
+
+use kassa_gateways::GatewayError;
+use kassa_gateways::trees::{Entry, Put, Trees};
+
+use super::ops::Op;
+use super::{SledStore, TREE_NAMES};
+use crate::store::StoreError;
+
+/// The gateways' trees, after the engine's own in the log's numbering.
+pub(super) const GATEWAY_TREE_NAMES: [&str; 5] = kassa_gateways::sandbox::ledger::TREES;
+
+fn gateway_error(error: StoreError) -> GatewayError {
+    GatewayError::Storage(error.to_string())
+}
+
+impl SledStore {
+    /// The log's number for the gateway tree `name`, and the tree.
+    pub(super) fn gateway_tree(&self, name: &str) -> Result<(u8, &sled::Tree), GatewayError> {
+        let index = GATEWAY_TREE_NAMES
+            .iter()
+            .position(|known| *known == name)
+            .map(|position| TREE_NAMES.len() + position)
+            .ok_or_else(|| GatewayError::Storage(format!("no gateway tree {name}")))?;
+        let number = u8::try_from(index).expect("fewer than 256 trees");
+        Ok((number, &self.trees[index]))
+    }
+
+    fn ops_of_puts(&self, puts: &[Put<'_>]) -> Result<Vec<Op>, GatewayError> {
+        puts.iter()
+            .map(|put| {
+                let (tree, _) = self.gateway_tree(put.tree)?;
+                Ok(Op { tree, key: put.key.to_vec(), value: Some(put.value.to_vec()) })
+            })
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Trees for SledStore {
+    fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
+        let (_, tree) = self.gateway_tree(tree)?;
+        let value = tree.get(key).map_err(|error| gateway_error(error.into()))?;
+        Ok(value.map(|value| value.to_vec()))
+    }
+
+    fn insert(&self, puts: &[Put<'_>]) -> Result<(), GatewayError> {
+        let ops = self.ops_of_puts(puts)?;
+        let order = self.write_order();
+        self.append_and_apply(&order, &ops).map_err(gateway_error)
+    }
+
+    fn insert_unless_present(
+        &self,
+        tree: &'static str,
+        key: &[u8],
+        puts: &[Put<'_>],
+    ) -> Result<Option<Vec<u8>>, GatewayError> {
+        let ops = self.ops_of_puts(puts)?;
+        let (_, checked) = self.gateway_tree(tree)?;
+        let order = self.write_order();
+        if let Some(present) = checked.get(key).map_err(|error| gateway_error(error.into()))? {
+            return Ok(Some(present.to_vec()));
+        }
+        self.append_and_apply(&order, &ops).map_err(gateway_error)?;
+        Ok(None)
+    }
+
+    fn range_rev(
+        &self,
+        tree: &'static str,
+        from: &[u8],
+        to: &[u8],
+    ) -> Box<dyn Iterator<Item = Result<Entry, GatewayError>> + '_> {
+        let tree = match self.gateway_tree(tree) {
+            Ok((_, tree)) => tree,
+            Err(error) => return Box::new(std::iter::once(Err(error))),
+        };
+        Box::new(tree.range(from.to_vec()..to.to_vec()).rev().map(|item| {
+            item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                .map_err(|error| gateway_error(error.into()))
+        }))
+    }
+
+    async fn sync(&self) -> Result<(), GatewayError> {
+        crate::store::Store::sync(self).wait().await.map_err(gateway_error)
+    }
+}
