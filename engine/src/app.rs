@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use kassa_gateways::Durability;
 use kassa_gateways::mpesa::MpesaGateway;
 use rand::Rng;
 
@@ -63,17 +62,6 @@ const FILE_DESCRIPTORS_SPARE: u128 = 64;
 /// Added to the request timeout to bound a graceful stop.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
-/// Stripe's attempt log and M-Pesa's checkout ids, written to sled directly, become durable
-/// through the store's one flusher.
-struct StoreDurability(Arc<SledStore>);
-
-#[async_trait::async_trait]
-impl Durability for StoreDurability {
-    async fn sync(&self) -> Result<(), String> {
-        self.0.sync_direct_writes().wait().await.map_err(|error| error.to_string())
-    }
-}
-
 /// Runs the engine until it is asked to stop.
 pub async fn run(mut config: Config) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
@@ -88,13 +76,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
     let Gateways { router: gateways, sandbox, mpesa, names: gateway_names, policies } =
-        crate::gateways::open(
-            &config,
-            Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>,
-            sled.database(),
-            Arc::new(StoreDurability(Arc::clone(&sled))),
-        )
-        .map_err(StartError::Gateway)?;
+        crate::gateways::open(&config, Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>)
+            .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
     let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);

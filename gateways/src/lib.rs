@@ -30,14 +30,6 @@ pub use iso_currency::Currency;
 pub use router::Router;
 pub use secret::Secret;
 
-/// Makes everything written so far durable. The engine implements it with its single group-commit
-/// flusher, so a gateway's own records (the sandbox ledger, Stripe's attempt log, M-Pesa's
-/// checkout ids) share the engine's fsyncs instead of adding their own.
-#[async_trait::async_trait]
-pub trait Durability: Send + Sync {
-    async fn sync(&self) -> Result<(), String>;
-}
-
 /// A payment gateway. Every money-moving call carries an idempotency key: calling twice with the
 /// same key must never move money twice, and [`Gateway::retrieve`] finds the attempt by that key.
 #[async_trait::async_trait]

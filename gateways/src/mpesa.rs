@@ -35,6 +35,7 @@ use base64::Engine as _;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use store::TREES;
 use store::{MpesaAttemptRecord, MpesaStore};
 use transformers::{
     MpesaErrorResponse, MpesaStkPushRequest, MpesaStkPushResponse, MpesaStkQueryRequest,
@@ -46,8 +47,9 @@ pub use transformers::{
     parse_callback, stk_password, whole_shillings,
 };
 
+use crate::trees::Trees;
 use crate::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Durability, Gateway, GatewayError,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
     PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
 };
 
@@ -178,11 +180,7 @@ fn now_unix_secs() -> i64 {
 }
 
 impl MpesaGateway {
-    pub fn open(
-        db: &sled::Db,
-        durability: Arc<dyn Durability>,
-        config: MpesaConfig,
-    ) -> Result<MpesaGateway, GatewayError> {
+    pub fn open(trees: Arc<dyn Trees>, config: MpesaConfig) -> Result<MpesaGateway, GatewayError> {
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
@@ -192,7 +190,7 @@ impl MpesaGateway {
             http,
             config: Arc::new(config),
             token: Arc::new(Mutex::new(None)),
-            store: MpesaStore::open(db, durability)?,
+            store: MpesaStore::open(trees),
         })
     }
 

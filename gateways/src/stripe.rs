@@ -41,13 +41,15 @@ use stripe_core::refund::{ListRefund, RetrieveRefund};
 use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
 
 pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
+pub use store::TREES;
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 pub use transformers::METADATA_IDEMPOTENCY_KEY;
 use transformers::{AttemptFailure, StripeCallError};
 
+use crate::trees::Trees;
 use crate::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Durability, Gateway,
-    GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
+    PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
 };
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com/";
@@ -136,8 +138,7 @@ impl StripeGateway {
     /// Opens the adapter's own trees in `db` (the engine's database, so the engine's group
     /// commit makes them durable through `durability`).
     pub fn open(
-        db: &sled::Db,
-        durability: Arc<dyn Durability>,
+        trees: Arc<dyn Trees>,
         config: StripeConfig,
     ) -> Result<StripeGateway, GatewayError> {
         let client = stripe::ClientBuilder::new(config.secret_key.expose())
@@ -145,7 +146,7 @@ impl StripeGateway {
             .build()
             // async-stripe's configuration errors name the field, never the key's value.
             .map_err(|error| GatewayError::NotAttempted(format!("stripe client: {error}")))?;
-        let store = StripeStore::open(db, durability)?;
+        let store = StripeStore::open(trees);
         Ok(StripeGateway { client, config: Arc::new(config), store })
     }
 

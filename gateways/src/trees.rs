@@ -32,6 +32,8 @@ pub trait Trees: Send + Sync {
         puts: &[Put<'_>],
     ) -> Result<Option<Vec<u8>>, GatewayError>;
 
+    fn remove(&self, tree: &'static str, key: &[u8]) -> Result<(), GatewayError>;
+
     /// The entries of `tree` whose keys are in `from..to`, the last first.
     fn range_rev(
         &self,
@@ -44,14 +46,26 @@ pub trait Trees: Send + Sync {
     async fn sync(&self) -> Result<(), GatewayError>;
 }
 
-/// Trees in a plain sled database, for a gateway's own tests: single writes, and `sync` is
-/// sled's flush (the engine's trees add the log, its atomicity and the `fdatasync`).
-#[cfg(test)]
-pub(crate) struct TestTrees(pub sled::Db);
+/// Every tree the gateways keep: the engine opens them before it replays its log.
+pub const ALL: [&str; 10] = [
+    crate::sandbox::ledger::TREES[0],
+    crate::sandbox::ledger::TREES[1],
+    crate::sandbox::ledger::TREES[2],
+    crate::sandbox::ledger::TREES[3],
+    crate::sandbox::ledger::TREES[4],
+    crate::stripe::TREES[0],
+    crate::stripe::TREES[1],
+    crate::stripe::TREES[2],
+    crate::mpesa::TREES[0],
+    crate::mpesa::TREES[1],
+];
 
-#[cfg(test)]
+/// Trees in a plain sled database, for the gateways' own tests: one write at a time, and `sync`
+/// is sled's flush (the engine's trees add the log, its atomicity and the `fdatasync`).
+pub struct SledTrees(pub sled::Db);
+
 #[async_trait::async_trait]
-impl Trees for TestTrees {
+impl Trees for SledTrees {
     fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         Ok(self.tree(tree)?.get(key).map_err(storage)?.map(|value| value.to_vec()))
     }
@@ -78,6 +92,11 @@ impl Trees for TestTrees {
         Ok(None)
     }
 
+    fn remove(&self, tree: &'static str, key: &[u8]) -> Result<(), GatewayError> {
+        self.tree(tree)?.remove(key).map_err(storage)?;
+        Ok(())
+    }
+
     fn range_rev(
         &self,
         tree: &'static str,
@@ -97,14 +116,12 @@ impl Trees for TestTrees {
     }
 }
 
-#[cfg(test)]
-impl TestTrees {
+impl SledTrees {
     fn tree(&self, name: &str) -> Result<sled::Tree, GatewayError> {
         self.0.open_tree(name).map_err(storage)
     }
 }
 
-#[cfg(test)]
 fn storage(error: sled::Error) -> GatewayError {
     GatewayError::Storage(error.to_string())
 }

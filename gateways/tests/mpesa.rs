@@ -34,8 +34,8 @@ fn config(api_base: &str) -> MpesaConfig {
 }
 
 fn gateway(directory: &tempfile::TempDir, api_base: &str) -> MpesaGateway {
-    let (db, durability) = common::database(directory);
-    MpesaGateway::open(&db, durability, config(api_base)).unwrap()
+    let trees = common::database(directory);
+    MpesaGateway::open(trees, config(api_base)).unwrap()
 }
 
 fn charge(key: &str, amount_minor: i64, phone: &str) -> ChargeRequest {
@@ -257,13 +257,13 @@ async fn a_query_answer_that_is_not_final_keeps_the_charge_pending() {
 async fn tokens_are_replaced_before_they_expire_and_after_a_401() {
     let daraja = FakeDaraja::start().await;
     let directory = tempfile::tempdir().unwrap();
-    let (db, durability) = common::database(&directory);
+    let trees = common::database(&directory);
     // Daraja's tokens live 3599 s; with a margin that long, every cached token is stale at once.
     let config = MpesaConfig {
         token_refresh_margin: Duration::from_secs(3599),
         ..config(&daraja.api_base())
     };
-    let refreshing = MpesaGateway::open(&db, durability, config).unwrap();
+    let refreshing = MpesaGateway::open(trees, config).unwrap();
     refreshing.charge(&charge("ch_t1", 100, "0712345678")).await.unwrap();
     refreshing.charge(&charge("ch_t2", 100, "0712345678")).await.unwrap();
     assert_eq!(daraja.tokens_issued(), 2);
@@ -283,10 +283,10 @@ async fn tokens_are_replaced_before_they_expire_and_after_a_401() {
 async fn a_push_whose_answer_was_lost_is_never_pushed_again() {
     let daraja = FakeDaraja::start().await;
     let directory = tempfile::tempdir().unwrap();
-    let (db, durability) = common::database(&directory);
+    let trees = common::database(&directory);
     let config =
         MpesaConfig { request_timeout: Duration::from_millis(300), ..config(&daraja.api_base()) };
-    let gateway = MpesaGateway::open(&db, durability, config).unwrap();
+    let gateway = MpesaGateway::open(trees, config).unwrap();
     daraja.stall_pushes(Some(Duration::from_secs(5)));
     let error = gateway.charge(&charge("ch_lost", 100, "0712345678")).await.unwrap_err();
     assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");

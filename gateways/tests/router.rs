@@ -246,14 +246,14 @@ async fn no_failover_after_an_ambiguous_answer_or_a_decline() {
 #[tokio::test]
 async fn a_refused_connection_to_stripe_fails_over_to_the_next_gateway() {
     let directory = tempfile::tempdir().unwrap();
-    let (db, durability) = common::database(&directory);
+    let trees = common::database(&directory);
     let config = StripeConfig {
         api_base: format!("http://{}", common::refused_address()),
         attempts_max: 2,
         backoff_initial: Duration::from_millis(5),
         ..StripeConfig::new("sk_test_refused")
     };
-    let stripe: Arc<dyn Gateway> = Arc::new(StripeGateway::open(&db, durability, config).unwrap());
+    let stripe: Arc<dyn Gateway> = Arc::new(StripeGateway::open(trees, config).unwrap());
     let sandbox = Scripted::new("sandbox", vec![]);
     let router = Router::new(vec![stripe, sandbox.clone()], "sandbox")
         .unwrap()
@@ -331,13 +331,13 @@ async fn refusals_as_invalid_fail_over_but_never_open_the_breaker() {
     let stripe_server = FakeStripe::start().await;
     let daraja = FakeDaraja::start().await;
     let directory = tempfile::tempdir().unwrap();
-    let (db, durability) = common::database(&directory);
+    let trees = common::database(&directory);
     let stripe_config = StripeConfig {
         api_base: stripe_server.api_base(),
         attempts_max: 1,
         ..StripeConfig::new(fake_stripe::SECRET_KEY)
     };
-    let stripe = StripeGateway::open(&db, Arc::clone(&durability), stripe_config).unwrap();
+    let stripe = StripeGateway::open(Arc::clone(&trees), stripe_config).unwrap();
     let mpesa_config = MpesaConfig {
         api_base: daraja.api_base(),
         ..MpesaConfig::new(
@@ -348,7 +348,7 @@ async fn refusals_as_invalid_fail_over_but_never_open_the_breaker() {
             "https://kassa.example/v1/webhooks/mpesa/token",
         )
     };
-    let mpesa = MpesaGateway::open(&db, durability, mpesa_config).unwrap();
+    let mpesa = MpesaGateway::open(trees, mpesa_config).unwrap();
     let sandbox = Scripted::new("sandbox", vec![]);
     let gateways: Vec<Arc<dyn Gateway>> = vec![Arc::new(stripe), Arc::new(mpesa), sandbox.clone()];
     let router = Router::new(gateways, "sandbox")

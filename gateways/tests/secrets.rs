@@ -53,7 +53,7 @@ async fn no_secret_shows_in_the_debug_output_of_configs_adapters_requests_or_err
     let stripe_server = FakeStripe::start().await;
     let daraja = FakeDaraja::start().await;
     let directory = tempfile::tempdir().unwrap();
-    let (db, durability) = common::database(&directory);
+    let trees = common::database(&directory);
 
     let stripe_config = StripeConfig {
         api_base: stripe_server.api_base(),
@@ -61,12 +61,12 @@ async fn no_secret_shows_in_the_debug_output_of_configs_adapters_requests_or_err
         ..StripeConfig::new(STRIPE_KEY)
     };
     assert_hidden("StripeConfig", &debug_both(&stripe_config));
-    let stripe = StripeGateway::open(&db, durability.clone(), stripe_config).unwrap();
+    let stripe = StripeGateway::open(trees.clone(), stripe_config).unwrap();
     assert_hidden("StripeGateway", &debug_both(&stripe));
 
     let mpesa_config = mpesa_config(&daraja.api_base());
     assert_hidden("MpesaConfig", &debug_both(&mpesa_config));
-    let mpesa = MpesaGateway::open(&db, durability, mpesa_config).unwrap();
+    let mpesa = MpesaGateway::open(trees, mpesa_config).unwrap();
     assert_hidden("MpesaGateway", &debug_both(&mpesa));
 
     let charge = ChargeRequest {

@@ -33,8 +33,8 @@ fn config(api_base: &str) -> StripeConfig {
 }
 
 fn gateway(directory: &tempfile::TempDir, config: StripeConfig) -> StripeGateway {
-    let (db, durability) = common::database(directory);
-    StripeGateway::open(&db, durability, config).unwrap()
+    let trees = common::database(directory);
+    StripeGateway::open(trees, config).unwrap()
 }
 
 fn charge(key: &str, token: &str) -> ChargeRequest {

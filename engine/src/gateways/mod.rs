@@ -16,7 +16,7 @@ use kassa_gateways::router::{PaymentMethodType, RoutingRule};
 use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway};
 use kassa_gateways::trees::Trees;
-use kassa_gateways::{Durability, Gateway, Router, Secret};
+use kassa_gateways::{Gateway, Router, Secret};
 
 use crate::config::{Config, MpesaGatewayConfig, SecretValue, StripeGatewayConfig};
 use metered::Metered;
@@ -42,30 +42,24 @@ pub struct MpesaCallbacks {
     pub token: SecretValue,
 }
 
-/// Opens the enabled gateways and builds the router. The sandbox keeps its ledger in `trees`,
-/// written through the engine's log; Stripe and M-Pesa keep theirs in `db`, made durable by the
-/// engine's group commit through `durability`.
-pub fn open(
-    config: &Config,
-    trees: Arc<dyn Trees>,
-    db: &sled::Db,
-    durability: Arc<dyn Durability>,
-) -> Result<Gateways, String> {
+/// Opens the enabled gateways, each keeping its own records in `trees` (written through the
+/// engine's log), and builds the router.
+pub fn open(config: &Config, trees: Arc<dyn Trees>) -> Result<Gateways, String> {
     let settings = &config.gateways;
     let sandbox = settings.sandbox.enabled.then(|| {
         let latency = Duration::from_millis(settings.sandbox.latency_ms);
-        SandboxGateway::open(trees, SandboxConfig { latency })
+        SandboxGateway::open(Arc::clone(&trees), SandboxConfig { latency })
     });
     let stripe = match settings.stripe.enabled() {
         true => Some(
-            StripeGateway::open(db, Arc::clone(&durability), stripe_config(&settings.stripe))
+            StripeGateway::open(Arc::clone(&trees), stripe_config(&settings.stripe))
                 .map_err(|error| format!("stripe: {error}"))?,
         ),
         false => None,
     };
     let mpesa = match settings.mpesa.enabled() {
         true => Some(
-            MpesaGateway::open(db, Arc::clone(&durability), mpesa_config(&settings.mpesa))
+            MpesaGateway::open(Arc::clone(&trees), mpesa_config(&settings.mpesa))
                 .map_err(|error| format!("mpesa: {error}"))?,
         ),
         false => None,

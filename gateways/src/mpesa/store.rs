@@ -1,4 +1,4 @@
-//! What the M-Pesa adapter remembers, in sled trees of its own beside the engine's:
+//! What the M-Pesa adapter remembers, in trees of its own beside the engine's:
 //!
 //! - `mpesa_attempts`: charge idempotency key → the push (amount, phone) and, once Daraja
 //!   accepted it, its CheckoutRequestID. Written durably BEFORE the push: Daraja has no
@@ -6,14 +6,20 @@
 //!   lets `retrieve` query the push's fate.
 //! - `mpesa_checkouts`: CheckoutRequestID → charge idempotency key, for callbacks.
 //!
-//! Single-key sled operations only (sled's multi-key transactions stall the engine's writers);
-//! durability through the engine's group commit.
+//! The trees are the engine's ([`Trees`]): every write goes through its write-ahead log.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Durability, GatewayError};
+use crate::GatewayError;
+use crate::trees::{Put, Trees};
+
+const ATTEMPTS: &str = "mpesa_attempts";
+const CHECKOUTS: &str = "mpesa_checkouts";
+
+/// Every tree the adapter keeps.
+pub const TREES: [&str; 2] = [ATTEMPTS, CHECKOUTS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct MpesaAttemptRecord {
@@ -41,31 +47,18 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError>
     }
 }
 
-fn storage(error: sled::Error) -> GatewayError {
-    GatewayError::Storage(format!("mpesa records: {error}"))
-}
-
 #[derive(Clone)]
 pub(super) struct MpesaStore {
-    attempts: sled::Tree,
-    checkouts: sled::Tree,
-    durability: Arc<dyn Durability>,
+    trees: Arc<dyn Trees>,
 }
 
 impl MpesaStore {
-    pub fn open(
-        db: &sled::Db,
-        durability: Arc<dyn Durability>,
-    ) -> Result<MpesaStore, GatewayError> {
-        Ok(MpesaStore {
-            attempts: db.open_tree("mpesa_attempts").map_err(storage)?,
-            checkouts: db.open_tree("mpesa_checkouts").map_err(storage)?,
-            durability,
-        })
+    pub fn open(trees: Arc<dyn Trees>) -> MpesaStore {
+        MpesaStore { trees }
     }
 
     pub fn attempt(&self, key: &str) -> Result<Option<MpesaAttemptRecord>, GatewayError> {
-        match self.attempts.get(key).map_err(storage)? {
+        match self.trees.get(ATTEMPTS, key.as_bytes())? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -78,17 +71,16 @@ impl MpesaStore {
         key: &str,
         record: MpesaAttemptRecord,
     ) -> Result<Option<MpesaAttemptRecord>, GatewayError> {
-        let inserted = self
-            .attempts
-            .compare_and_swap(key, None::<&[u8]>, Some(encode(&record)))
-            .map_err(storage)?;
+        let value = encode(&record);
+        let put = Put { tree: ATTEMPTS, key: key.as_bytes(), value: &value };
+        let present = self.trees.insert_unless_present(ATTEMPTS, key.as_bytes(), &[put])?;
         self.sync().await?;
-        Ok(inserted.ok().map(|()| record))
+        Ok(present.is_none().then_some(record))
     }
 
     /// Daraja refused the push before acting: the key never moved money and may be used again.
     pub async fn forget(&self, key: &str) -> Result<(), GatewayError> {
-        self.attempts.remove(key).map_err(storage)?;
+        self.trees.remove(ATTEMPTS, key.as_bytes())?;
         self.sync().await
     }
 
@@ -102,10 +94,11 @@ impl MpesaStore {
             return Err(GatewayError::Storage("an mpesa attempt record vanished".into()));
         };
         record.checkout_request_id = Some(checkout_request_id.to_owned());
-        // The reverse index first: a crash between the two leaves a pointer that names a record
-        // without a checkout id, which `key_for_checkout` still answers correctly.
-        self.checkouts.insert(checkout_request_id, encode(&key)).map_err(storage)?;
-        self.attempts.insert(key, encode(&record)).map_err(storage)?;
+        let (pointer, value) = (encode(&key), encode(&record));
+        self.trees.insert(&[
+            Put { tree: CHECKOUTS, key: checkout_request_id.as_bytes(), value: &pointer },
+            Put { tree: ATTEMPTS, key: key.as_bytes(), value: &value },
+        ])?;
         self.sync().await
     }
 
@@ -113,13 +106,13 @@ impl MpesaStore {
         &self,
         checkout_request_id: &str,
     ) -> Result<Option<String>, GatewayError> {
-        match self.checkouts.get(checkout_request_id).map_err(storage)? {
+        match self.trees.get(CHECKOUTS, checkout_request_id.as_bytes())? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
 
     async fn sync(&self) -> Result<(), GatewayError> {
-        self.durability.sync().await.map_err(GatewayError::Storage)
+        self.trees.sync().await
     }
 }

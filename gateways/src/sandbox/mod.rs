@@ -206,13 +206,13 @@ mod tests {
 
     use super::*;
     use crate::Currency;
-    use crate::trees::TestTrees;
+    use crate::trees::SledTrees;
 
     const ACCOUNT: &str = "acct_school";
 
     fn sandbox(directory: &tempfile::TempDir) -> SandboxGateway {
         let db = sled::open(directory.path()).unwrap();
-        SandboxGateway::open(Arc::new(TestTrees(db)), SandboxConfig::default())
+        SandboxGateway::open(Arc::new(SledTrees(db)), SandboxConfig::default())
     }
 
     fn charge_request(key: &str, token: &str) -> ChargeRequest {
@@ -330,7 +330,7 @@ mod tests {
         let directory = tempfile::tempdir().unwrap();
         let db = sled::open(directory.path()).unwrap();
         let config = SandboxConfig { latency: Duration::from_millis(400) };
-        let sandbox = SandboxGateway::open(Arc::new(TestTrees(db)), config);
+        let sandbox = SandboxGateway::open(Arc::new(SledTrees(db)), config);
         let charging = tokio::spawn({
             let sandbox = sandbox.clone();
             async move { sandbox.charge(&charge_request("ch_slow", "pm_card_visa")).await }

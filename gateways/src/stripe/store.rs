@@ -1,4 +1,4 @@
-//! What the Stripe adapter remembers on local disk, in sled trees of its own beside the engine's:
+//! What the Stripe adapter remembers on local disk, in trees of its own beside the engine's:
 //!
 //! - `stripe_customers`: Kassa customer id → Stripe customer id, so each Kassa customer gets one
 //!   Stripe customer, created on first use.
@@ -10,14 +10,21 @@
 //!   very same request under the same Idempotency-Key, which Stripe answers with the original
 //!   outcome instead of charging again.
 //!
-//! Every write is a single-key sled operation (sled's multi-key transactions stall the engine's
-//! writers); durability comes from the engine's group commit through [`Durability`].
+//! The trees are the engine's ([`Trees`]): every write goes through its write-ahead log.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Currency, Durability, GatewayError};
+use crate::trees::{Put, Trees};
+use crate::{Currency, GatewayError};
+
+const CUSTOMERS: &str = "stripe_customers";
+const ATTEMPTS: &str = "stripe_attempts";
+const ATTACHED: &str = "stripe_attached_payment_methods";
+
+/// Every tree the adapter keeps.
+pub const TREES: [&str; 3] = [CUSTOMERS, ATTEMPTS, ATTACHED];
 
 /// The parameters of a money-moving request, exactly as they were (or will be) sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,16 +108,9 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError>
     }
 }
 
-fn storage(error: sled::Error) -> GatewayError {
-    GatewayError::Storage(format!("stripe records: {error}"))
-}
-
 #[derive(Clone)]
 pub(super) struct StripeStore {
-    customers: sled::Tree,
-    attempts: sled::Tree,
-    attached: sled::Tree,
-    durability: Arc<dyn Durability>,
+    trees: Arc<dyn Trees>,
 }
 
 /// Stripe ids are letters, digits and `_`, so `/` cannot occur inside either part.
@@ -119,20 +119,12 @@ fn attached_key(stripe_customer: &str, payment_method: &str) -> String {
 }
 
 impl StripeStore {
-    pub fn open(
-        db: &sled::Db,
-        durability: Arc<dyn Durability>,
-    ) -> Result<StripeStore, GatewayError> {
-        Ok(StripeStore {
-            customers: db.open_tree("stripe_customers").map_err(storage)?,
-            attempts: db.open_tree("stripe_attempts").map_err(storage)?,
-            attached: db.open_tree("stripe_attached_payment_methods").map_err(storage)?,
-            durability,
-        })
+    pub fn open(trees: Arc<dyn Trees>) -> StripeStore {
+        StripeStore { trees }
     }
 
     pub fn customer(&self, kassa_customer: &str) -> Result<Option<String>, GatewayError> {
-        match self.customers.get(kassa_customer).map_err(storage)? {
+        match self.trees.get(CUSTOMERS, kassa_customer.as_bytes())? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -143,7 +135,12 @@ impl StripeStore {
         kassa_customer: &str,
         stripe_customer: &str,
     ) -> Result<(), GatewayError> {
-        self.customers.insert(kassa_customer, encode(&stripe_customer)).map_err(storage)?;
+        let value = encode(&stripe_customer);
+        self.trees.insert(&[Put {
+            tree: CUSTOMERS,
+            key: kassa_customer.as_bytes(),
+            value: &value,
+        }])?;
         self.sync().await
     }
 
@@ -152,20 +149,24 @@ impl StripeStore {
         stripe_customer: &str,
         payment_method: &str,
     ) -> Result<bool, GatewayError> {
-        self.attached.contains_key(attached_key(stripe_customer, payment_method)).map_err(storage)
+        let key = attached_key(stripe_customer, payment_method);
+        Ok(self.trees.get(ATTACHED, key.as_bytes())?.is_some())
     }
 
     /// Notes that Stripe attached the PaymentMethod to the customer. Not waited on: a lost note
     /// only costs one more attach, which Stripe answers as done.
     pub fn remember_attached(&self, stripe_customer: &str, payment_method: &str) {
         let key = attached_key(stripe_customer, payment_method);
-        if let Err(error) = self.attached.insert(key, encode(&true)) {
+        let value = encode(&true);
+        if let Err(error) =
+            self.trees.insert(&[Put { tree: ATTACHED, key: key.as_bytes(), value: &value }])
+        {
             tracing::warn!(%error, "could not note an attached payment method");
         }
     }
 
     pub fn attempt(&self, idempotency_key: &str) -> Result<Option<AttemptRecord>, GatewayError> {
-        match self.attempts.get(idempotency_key).map_err(storage)? {
+        match self.trees.get(ATTEMPTS, idempotency_key.as_bytes())? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -179,16 +180,17 @@ impl StripeStore {
         idempotency_key: &str,
         record: AttemptRecord,
     ) -> Result<AttemptRecord, GatewayError> {
-        let inserted = self
-            .attempts
-            .compare_and_swap(idempotency_key, None::<&[u8]>, Some(encode(&record)))
-            .map_err(storage)?;
+        let key = idempotency_key.as_bytes();
+        let value = encode(&record);
+        let present = self.trees.insert_unless_present(
+            ATTEMPTS,
+            key,
+            &[Put { tree: ATTEMPTS, key, value: &value }],
+        )?;
         self.sync().await?;
-        match inserted {
-            Ok(()) => Ok(record),
-            Err(_) => self
-                .attempt(idempotency_key)?
-                .ok_or_else(|| GatewayError::Storage("a stripe attempt record vanished".into())),
+        match present {
+            None => Ok(record),
+            Some(bytes) => decode(&bytes),
         }
     }
 
@@ -201,13 +203,15 @@ impl StripeStore {
             return;
         }
         record.reference = Some(reference.to_owned());
-        if let Err(error) = self.attempts.insert(idempotency_key, encode(&record)) {
+        let value = encode(&record);
+        let put = Put { tree: ATTEMPTS, key: idempotency_key.as_bytes(), value: &value };
+        if let Err(error) = self.trees.insert(&[put]) {
             tracing::warn!(%error, "could not note a stripe reference");
         }
     }
 
     async fn sync(&self) -> Result<(), GatewayError> {
-        self.durability.sync().await.map_err(GatewayError::Storage)
+        self.trees.sync().await
     }
 }
 

@@ -1,4 +1,5 @@
-//! The trees gateways keep their own records in (the sandbox's ledger), written through the
+//! The trees gateways keep their own records in (the sandbox's ledger, Stripe's attempt log,
+//! M-Pesa's checkout ids), written through the
 //! write-ahead log like every change set: a gateway's writes become durable with the engine's
 //! next log sync, and after a crash they are there exactly as far as the log says.
 
@@ -10,7 +11,7 @@ use super::{SledStore, TREE_NAMES};
 use crate::store::StoreError;
 
 /// The gateways' trees, after the engine's own in the log's numbering.
-pub(super) const GATEWAY_TREE_NAMES: [&str; 5] = kassa_gateways::sandbox::ledger::TREES;
+pub(super) const GATEWAY_TREE_NAMES: [&str; 10] = kassa_gateways::trees::ALL;
 
 fn gateway_error(error: StoreError) -> GatewayError {
     GatewayError::Storage(error.to_string())
@@ -82,6 +83,13 @@ impl Trees for SledStore {
             item.map(|(key, value)| (key.to_vec(), value.to_vec()))
                 .map_err(|error| gateway_error(error.into()))
         }))
+    }
+
+    fn remove(&self, tree: &'static str, key: &[u8]) -> Result<(), GatewayError> {
+        let (tree, _) = self.gateway_tree(tree)?;
+        let order = self.write_order();
+        self.append_and_apply(&order, &[Op { tree, key: key.to_vec(), value: None }])
+            .map_err(gateway_error)
     }
 
     async fn sync(&self) -> Result<(), GatewayError> {
