@@ -7,10 +7,8 @@
 //! publishes that sequence once both are done. Every writer whose write was made before the flush
 //! began is covered by it, so concurrent writers share one fsync.
 //!
-//! sled is the store of record behind the log: it is flushed on its own schedule, at least every
-//! [`CHECKPOINT_EVERY`] while writes come, and in the same round as the log whenever something
-//! was written to sled directly (the gateways' own trees, the webhook inbox, plans, test clocks,
-//! API keys: writes that are not in the log). Each sled flush records a checkpoint first — the
+//! sled is the store of record behind the log, flushed on its own schedule: in the first round
+//! at least [`CHECKPOINT_EVERY`] after the last. Each sled flush records a checkpoint first — the
 //! sequence number up to which sled then holds every change set — and the log's segments wholly
 //! below it are deleted afterwards. A start replays the log after the checkpoint.
 //!
@@ -30,7 +28,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -87,8 +85,6 @@ struct Wake {
 
 pub struct GroupCommit {
     written: AtomicU64,
-    /// Set when sled was written directly (not through the log): the next round flushes it.
-    sled_dirty: AtomicBool,
     wake: Mutex<Wake>,
     wake_signal: Condvar,
     /// The highest sequence known durable.
@@ -117,7 +113,6 @@ impl GroupCommit {
         let (flushed, _) = watch::channel(0);
         let group = Arc::new(GroupCommit {
             written: AtomicU64::new(0),
-            sled_dirty: AtomicBool::new(false),
             wake: Mutex::new(Wake::default()),
             wake_signal: Condvar::new(),
             flushed,
@@ -133,12 +128,6 @@ impl GroupCommit {
             .map_err(|error| StoreError::Storage(format!("cannot start the flusher: {error}")))?;
         *lock(&group.flusher) = Some(handle);
         Ok(group)
-    }
-
-    /// Call after writing to sled directly, before asking for a ticket: the round that covers
-    /// the ticket flushes sled too.
-    pub fn wrote_to_sled(&self) {
-        self.sled_dirty.store(true, Ordering::SeqCst);
     }
 
     /// Call after a write has been applied: the returned ticket resolves once it is durable.
@@ -199,8 +188,7 @@ impl GroupCommit {
                 continue;
             }
             let started = Instant::now();
-            let sled_due = self.sled_dirty.swap(false, Ordering::SeqCst)
-                || checkpointed_at.elapsed() >= CHECKPOINT_EVERY;
+            let sled_due = checkpointed_at.elapsed() >= CHECKPOINT_EVERY;
             let payloads_synced = payloads.start_sync();
             let mut synced = log.wal.sync().map(drop).map_err(|error| error.to_string());
             if synced.is_ok() && sled_due {

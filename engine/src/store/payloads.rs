@@ -3,7 +3,7 @@
 //! copies), while an append is one write. The store keeps a small record per event in sled that
 //! points here.
 //!
-//! Durability: the group-commit flusher fdatasyncs this file alongside sled's flush, and an event
+//! Durability: the group-commit flusher fdatasyncs this file alongside the log, and an event
 //! is acknowledged only once both are done, so an acknowledged event's record never points past
 //! what is on disk. A record that a flush caught without its payload (never acknowledged) may
 //! point at bytes a power cut lost: each entry carries its length and CRC-32, and a bad one reads

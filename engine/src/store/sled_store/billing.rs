@@ -143,8 +143,11 @@ impl SledStore {
         account: &AccountId,
         plan: &Plan,
     ) -> Result<crate::store::DurableTicket, StoreError> {
-        self.plans.insert(keys::by_id(account, plan.id.as_str()), encode(plan))?;
-        Ok(self.written_to_sled())
+        self.commit_ops(vec![Op::put(
+            TreeId::Plans,
+            keys::by_id(account, plan.id.as_str()),
+            encode(plan),
+        )])
     }
 
     pub(super) fn read_plan(
@@ -152,7 +155,7 @@ impl SledStore {
         account: &AccountId,
         id: &PlanId,
     ) -> Result<Option<Plan>, StoreError> {
-        match self.plans.get(keys::by_id(account, id.as_str()))? {
+        match self.tree(TreeId::Plans).get(keys::by_id(account, id.as_str()))? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -166,7 +169,7 @@ impl SledStore {
         starting_after: Option<&PlanId>,
     ) -> Result<Page<Plan>, StoreError> {
         let starting_after = starting_after.map(PlanId::as_str);
-        page_by_id(&self.plans, account, limit, starting_after, |plan: &Plan| {
+        page_by_id(self.tree(TreeId::Plans), account, limit, starting_after, |plan: &Plan| {
             active.is_none_or(|active| plan.active == active)
         })
     }
@@ -176,8 +179,11 @@ impl SledStore {
         account: &AccountId,
         clock: &TestClock,
     ) -> Result<crate::store::DurableTicket, StoreError> {
-        self.test_clocks.insert(keys::by_id(account, clock.id.as_str()), encode(clock))?;
-        Ok(self.written_to_sled())
+        self.commit_ops(vec![Op::put(
+            TreeId::TestClocks,
+            keys::by_id(account, clock.id.as_str()),
+            encode(clock),
+        )])
     }
 
     pub(super) fn read_test_clock(
@@ -185,7 +191,7 @@ impl SledStore {
         account: &AccountId,
         id: &TestClockId,
     ) -> Result<Option<TestClock>, StoreError> {
-        match self.test_clocks.get(keys::by_id(account, id.as_str()))? {
+        match self.tree(TreeId::TestClocks).get(keys::by_id(account, id.as_str()))? {
             Some(bytes) => decode(&bytes).map(Some),
             None => Ok(None),
         }
@@ -196,13 +202,12 @@ impl SledStore {
         account: &AccountId,
         id: &TestClockId,
     ) -> Result<crate::store::DurableTicket, StoreError> {
-        self.test_clocks.remove(keys::by_id(account, id.as_str()))?;
-        Ok(self.written_to_sled())
+        self.commit_ops(vec![Op::remove(TreeId::TestClocks, keys::by_id(account, id.as_str()))])
     }
 
     pub(super) fn test_clocks_advancing(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError> {
         let mut found = Vec::new();
-        for item in self.test_clocks.iter() {
+        for item in self.tree(TreeId::TestClocks).iter() {
             let (key, bytes) = item?;
             let clock: TestClock = decode(&bytes)?;
             if clock.status != TestClockStatus::Advancing {

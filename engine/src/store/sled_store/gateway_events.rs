@@ -3,11 +3,9 @@
 //! at its payload in the payload log ([`crate::store::payloads`]). What a start must apply again
 //! is found from a persisted watermark ([`super::unapplied`]), not from an entry per event.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Instant;
 
-use parking_lot::{Mutex, MutexGuard};
-
+use super::ops::Op;
 use super::{SledStore, TreeId};
 use crate::domain::{AccountId, Applied, EventId, GatewayEvent, NewGatewayEvent};
 use crate::store::codec::{decode, encode};
@@ -19,27 +17,6 @@ pub(super) const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
 
 /// The key of the persisted watermark in the inbox tree (account ids hold no NUL).
 pub(super) const WATERMARK_KEY: &[u8] = b"\0watermark";
-
-/// Locks that concurrent deliveries of one gateway event take turns on: one of a fixed set,
-/// chosen by the event id's hash, so deliveries of different events rarely wait on each other
-/// and the set never grows. Held for one insert (a compare-and-swap, a payload append, a put).
-pub(super) struct DeliveryLocks([Mutex<()>; DELIVERY_LOCKS]);
-
-const DELIVERY_LOCKS: usize = 64;
-
-impl Default for DeliveryLocks {
-    fn default() -> Self {
-        DeliveryLocks(std::array::from_fn(|_| Mutex::new(())))
-    }
-}
-
-impl DeliveryLocks {
-    fn turn(&self, id_key: &[u8]) -> MutexGuard<'_, ()> {
-        let mut hasher = DefaultHasher::new();
-        id_key.hash(&mut hasher);
-        self.0[hasher.finish() as usize % DELIVERY_LOCKS].lock()
-    }
-}
 
 /// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -149,35 +126,32 @@ impl SledStore {
         }
     }
 
-    /// Deduplicated by a compare-and-swap on the gateway's event id, so of concurrent deliveries
-    /// of one event exactly one is stored. The id entry is written before the record: a crash
-    /// between them leaves an entry without a record, which the next delivery of that event
-    /// replaces (the first was never acknowledged). Deliveries of one event take turns for the
-    /// whole insert, so an entry without a record is always a crash's: without the turns, a
-    /// delivery arriving between another's entry and record would take the entry for a crash's
-    /// and store the event a second time.
+    /// Deduplicated by the gateway's event id, under the store's write lock: a delivery whose id
+    /// names a stored event gets that event back; otherwise its id entry and its record are one
+    /// log record, so of concurrent deliveries of one event exactly one is stored, and a crash
+    /// leaves both or neither. An id entry whose record reads as absent (its payload was lost
+    /// with a delivery never acknowledged) is taken over.
     fn insert_issued_event(
         &self,
         event: &GatewayEvent,
     ) -> Result<Option<GatewayEvent>, StoreError> {
-        let ids = self.tree(TreeId::GatewayEventIds);
         let id_key = keys::gateway_object(&event.gateway, &event.gateway_event_id);
         let key = keys::by_id(&event.account, event.id.as_str());
-        let _turn = self.deliveries.turn(&id_key);
-        let claimed = ids.compare_and_swap(&id_key, None as Option<&[u8]>, Some(key.as_slice()))?;
-        if let Err(taken) = claimed {
-            let stored_key = taken.current.unwrap_or_default();
-            if let Some(stored) = self.gateway_event_at(&stored_key)? {
-                return Ok(Some(stored));
-            }
-            // The first delivery's id entry outlived a crash that its record did not: this
-            // delivery takes its place.
-            ids.insert(&id_key, key.as_slice())?;
+        let order = self.write_order();
+        if let Some(stored_key) = self.tree(TreeId::GatewayEventIds).get(&id_key)?
+            && let Some(stored) = self.gateway_event_at(&stored_key)?
+        {
+            return Ok(Some(stored));
         }
         let payload = self.payloads.append(event.payload.as_bytes())?;
         let stored = StoredGatewayEvent::of(event, payload);
-        self.tree(TreeId::GatewayEvents).insert(&key, encode(&stored))?;
-        self.group_commit.wrote_to_sled();
+        self.append_and_apply(
+            &order,
+            &[
+                Op::put(TreeId::GatewayEventIds, id_key, key.clone()),
+                Op::put(TreeId::GatewayEvents, key, encode(&stored)),
+            ],
+        )?;
         Ok(None)
     }
 
@@ -206,7 +180,8 @@ impl SledStore {
         for key in inbox.iter().keys() {
             let key = key?;
             if key != WATERMARK_KEY {
-                inbox.remove(&key)?;
+                let op = Op::remove(TreeId::EventInbox, key.to_vec());
+                self.append_and_apply(&self.write_order(), &[op])?;
             }
         }
         let records = self.tree(TreeId::GatewayEvents);
@@ -225,7 +200,8 @@ impl SledStore {
                     // Its payload was lost with a delivery never acknowledged: gone, before the
                     // payload log's end, where it pointed, is written again.
                     None => {
-                        records.remove(&key)?;
+                        let op = Op::remove(TreeId::GatewayEvents, key.to_vec());
+                        self.append_and_apply(&self.write_order(), &[op])?;
                     }
                 }
             }
@@ -248,46 +224,26 @@ impl SledStore {
         owner: &AccountId,
     ) -> Result<DurableTicket, StoreError> {
         let key = keys::by_id(account, id.as_str());
-        let records = self.tree(TreeId::GatewayEvents);
-        let Some(bytes) = records.get(&key)? else {
+        let Some(bytes) = self.tree(TreeId::GatewayEvents).get(&key)? else {
             return Err(StoreError::Corrupt(format!("gateway event {id} applied but not stored")));
         };
         let mut stored: StoredGatewayEvent = decode(&bytes)?;
         stored.applied = Some(applied.clone());
-        if owner == account {
-            records.insert(&key, encode(&stored))?;
-        } else {
-            self.move_event(&key, stored, owner)?;
-        }
-        self.group_commit.wrote_to_sled();
+        let ops = match owner == account {
+            true => vec![Op::put(TreeId::GatewayEvents, key, encode(&stored))],
+            false => moved(&key, stored, owner),
+        };
+        self.append_and_apply(&self.write_order(), &ops)?;
         let (sequence, ticket) = self.group_commit.written_as();
         self.unapplied.applied(id, sequence);
         if let Some(watermark) =
             self.unapplied.watermark_due(self.group_commit.durable(), Instant::now())
         {
-            self.tree(TreeId::EventInbox).insert(WATERMARK_KEY, watermark.as_str().as_bytes())?;
+            let value = watermark.as_str().as_bytes().to_vec();
+            let op = Op::put(TreeId::EventInbox, WATERMARK_KEY.to_vec(), value);
+            self.append_and_apply(&self.write_order(), &[op])?;
         }
         Ok(ticket)
-    }
-
-    /// Files an event (applied, in `stored`) under `owner`: the copy first, then the
-    /// deduplication entry, then the old record goes. A crash in between leaves the old record
-    /// unapplied, so the event is applied (changing nothing more) and moved again at start.
-    fn move_event(
-        &self,
-        key: &[u8],
-        mut stored: StoredGatewayEvent,
-        owner: &AccountId,
-    ) -> Result<(), StoreError> {
-        let owner_key = keys::by_id(owner, stored.id.as_str());
-        let id_key = keys::gateway_object(&stored.gateway, &stored.gateway_event_id);
-        let _turn = self.deliveries.turn(&id_key);
-        tracing::info!(event = %stored.id, from = %stored.account, to = %owner, "gateway event filed under its charge's account");
-        stored.account = owner.clone();
-        self.tree(TreeId::GatewayEvents).insert(&owner_key, encode(&stored))?;
-        self.tree(TreeId::GatewayEventIds).insert(&id_key, owner_key.as_slice())?;
-        self.tree(TreeId::GatewayEvents).remove(key)?;
-        Ok(())
     }
 
     pub(super) fn list_events(
@@ -318,4 +274,18 @@ impl SledStore {
         }
         Ok(Page { items, has_more: false })
     }
+}
+
+/// The writes that file an event (applied, in `stored`) under `owner`: its copy there, its
+/// deduplication entry pointing at the copy, and the old record gone, as one log record.
+fn moved(key: &[u8], mut stored: StoredGatewayEvent, owner: &AccountId) -> Vec<Op> {
+    let owner_key = keys::by_id(owner, stored.id.as_str());
+    let id_key = keys::gateway_object(&stored.gateway, &stored.gateway_event_id);
+    tracing::info!(event = %stored.id, from = %stored.account, to = %owner, "gateway event filed under its charge's account");
+    stored.account = owner.clone();
+    vec![
+        Op::put(TreeId::GatewayEvents, owner_key.clone(), encode(&stored)),
+        Op::put(TreeId::GatewayEventIds, id_key, owner_key),
+        Op::remove(TreeId::GatewayEvents, key.to_vec()),
+    ]
 }

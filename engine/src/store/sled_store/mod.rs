@@ -8,8 +8,8 @@
 //! sets in the log's order. The log is what makes a change set atomic and durable: the flusher
 //! syncs it, and sled is flushed on its own schedule ([`super::group_commit`]). At open, records
 //! after sled's checkpoint are applied again, in order; puts and removals are idempotent, so a
-//! record sled already held changes nothing. Every write to a tree a change set writes goes
-//! through the log, or a replay could put an older value over a newer one.
+//! record sled already held changes nothing. Every write goes through the log — the gateways'
+//! own trees' too ([`gateway_trees`]) — or a replay could put an older value over a newer one.
 //!
 //! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
 //! [`unapplied`]; the tests are in `tests.rs`.
@@ -43,7 +43,7 @@ use crate::domain::{
     Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
-use gateway_events::{DeliveryLocks, PAYLOAD_LOG_FILE};
+use gateway_events::PAYLOAD_LOG_FILE;
 use gateway_trees::GATEWAY_TREE_NAMES;
 use ops::Op;
 use unapplied::UnappliedEvents;
@@ -94,9 +94,14 @@ enum TreeId {
     /// Rule plugin histories, `account/kind`: in the log so that a rollback and its
     /// idempotency record are one atomic write.
     Plugins,
+    /// Generated API keys' hashes: sha256 → account (configured keys live in the config).
+    ApiKeys,
+    /// Plans and test clocks (`account/id`): the account's, not a customer's.
+    Plans,
+    TestClocks,
 }
 
-const TREE_NAMES: [&str; 27] = [
+const TREE_NAMES: [&str; 30] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -124,17 +129,15 @@ const TREE_NAMES: [&str; 27] = [
     "credit_notes",
     "credit_note_owners",
     "plugins",
+    "api_keys",
+    "plans",
+    "test_clocks",
 ];
 
 pub struct SledStore {
     db: sled::Db,
     path: PathBuf,
     trees: Vec<sled::Tree>,
-    /// API key hashes: sha256 → account (only generated keys; configured ones live in config).
-    api_keys: sled::Tree,
-    /// Plans and test clocks (`account/id`): the account's, one single-key write each.
-    plans: sled::Tree,
-    test_clocks: sled::Tree,
     /// The write-ahead log, and how far sled has applied it.
     log: Arc<AppliedLog>,
     /// Held from a record's append to its apply: sled receives records in the log's order.
@@ -143,8 +146,6 @@ pub struct SledStore {
     /// Gateway events' raw payloads (see [`super::payloads`]).
     payloads: PayloadLog,
     unapplied: UnappliedEvents,
-    /// Concurrent deliveries of one gateway event take turns (see `insert_issued_event`).
-    deliveries: DeliveryLocks,
 }
 
 impl SledStore {
@@ -172,9 +173,6 @@ impl SledStore {
             .chain(&GATEWAY_TREE_NAMES)
             .map(|name| db.open_tree(name))
             .collect::<Result<_, _>>()?;
-        let api_keys = db.open_tree("api_keys")?;
-        let plans = db.open_tree("plans")?;
-        let test_clocks = db.open_tree("test_clocks")?;
         let checkpoint = read_checkpoint(&db)?;
         let (wal, recovery) =
             Wal::open(&path.join(WAL_DIR), WAL_SEGMENT_BYTES, checkpoint, |_, record| {
@@ -195,26 +193,17 @@ impl SledStore {
             db,
             path: path.to_owned(),
             trees,
-            api_keys,
-            plans,
-            test_clocks,
             log,
             write_order: Mutex::new(()),
             group_commit,
             payloads,
             unapplied: UnappliedEvents::default(),
-            deliveries: DeliveryLocks::default(),
         };
         let moved = store.move_breakdowns_into_charges()?;
         if moved > 0 {
             tracing::info!(moved, "moved breakdowns kept apart into their charges");
         }
         Ok(store)
-    }
-
-    /// The database, for the sandbox gateway's ledger trees (kept apart from the engine's).
-    pub fn database(&self) -> &sled::Db {
-        &self.db
     }
 
     pub fn path(&self) -> &Path {
@@ -434,18 +423,6 @@ impl SledStore {
         }
         self.log.applied.store(sequence, Ordering::SeqCst);
         Ok(())
-    }
-
-    /// Writes made to sled directly, outside the log (the gateways' own trees): durable once
-    /// the ticket resolves.
-    pub fn sync_direct_writes(&self) -> DurableTicket {
-        self.group_commit.wrote_to_sled();
-        self.group_commit.written()
-    }
-
-    /// A ticket for a write just made to sled directly, outside the log.
-    fn written_to_sled(&self) -> DurableTicket {
-        self.sync_direct_writes()
     }
 }
 
@@ -815,7 +792,7 @@ impl Store for SledStore {
     }
 
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
-        let account = self.api_keys.get(key_sha256)?;
+        let account = self.tree(TreeId::ApiKeys).get(key_sha256)?;
         Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))
     }
 
@@ -824,12 +801,12 @@ impl Store for SledStore {
         account: &AccountId,
         key_sha256: &[u8; 32],
     ) -> Result<DurableTicket, StoreError> {
-        self.api_keys.insert(key_sha256, account.as_str().as_bytes())?;
-        Ok(self.written_to_sled())
+        let key = key_sha256.to_vec();
+        self.commit_ops(vec![Op::put(TreeId::ApiKeys, key, account.as_str().as_bytes().to_vec())])
     }
 
     fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError> {
-        for item in self.api_keys.iter() {
+        for item in self.tree(TreeId::ApiKeys).iter() {
             if item?.1 == account.as_str().as_bytes() {
                 return Ok(true);
             }
