@@ -137,14 +137,21 @@ impl SledStore {
     ) -> Result<Option<GatewayEvent>, StoreError> {
         let id_key = keys::gateway_object(&event.gateway, &event.gateway_event_id);
         let key = keys::by_id(&event.account, event.id.as_str());
-        let order = self.write_order();
-        if let Some(stored_key) = self.tree(TreeId::GatewayEventIds).get(&id_key)?
-            && let Some(stored) = self.gateway_event_at(&stored_key)?
-        {
+        let earlier = || match self.tree(TreeId::GatewayEventIds).get(&id_key)? {
+            Some(stored_key) => self.gateway_event_at(&stored_key),
+            None => Ok(None),
+        };
+        if let Some(stored) = earlier()? {
             return Ok(Some(stored));
         }
+        // Appended before the lock, so that concurrent deliveries append side by side: the copy
+        // of one that loses the race below is never pointed at, and costs only its bytes.
         let payload = self.payloads.append(event.payload.as_bytes())?;
         let stored = StoredGatewayEvent::of(event, payload);
+        let order = self.write_order();
+        if let Some(stored) = earlier()? {
+            return Ok(Some(stored));
+        }
         self.append_and_apply(
             &order,
             &[
