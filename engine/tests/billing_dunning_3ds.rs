@@ -24,8 +24,6 @@ use std::time::Duration;
 
 use common::*;
 use fake_stripe::FakeStripe;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const DAY_SECS: i64 = 24 * 60 * 60;
 const PRICE: u64 = 2_000;
@@ -70,14 +68,6 @@ scheduler_interval_ms = 100
     )
 }
 
-/// `Stripe-Signature` for `body` at `timestamp`, as Stripe computes it.
-fn signature(body: &[u8], timestamp: u64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 /// Stripe's `payment_intent.succeeded` for the PaymentIntent `intent` Kassa made for `charge`.
 fn intent_succeeded(event_id: &str, intent: &str, charge: &str) -> Vec<u8> {
     to_bytes(&json!({
@@ -102,7 +92,7 @@ fn intent_succeeded(event_id: &str, intent: &str, charge: &str) -> Vec<u8> {
 
 /// Delivers `body` signed now, as Stripe would; asserts it was taken.
 async fn deliver(engine: &Engine, body: &[u8]) {
-    let header = signature(body, now_secs());
+    let header = stripe_signature(WEBHOOK_SECRET, body, now_secs());
     let webhooks = engine.api_with_authorization(None);
     let answer = webhooks.post_webhook(WEBHOOK_PATH, body.to_vec(), Some(&header)).await;
     assert_eq!(answer.status, 200, "{}: {}", answer.what, answer.text);

@@ -33,8 +33,6 @@ use std::time::Duration;
 
 use common::*;
 use fake_stripe::FakeStripe;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 const WEBHOOK_PATH: &str = "/v1/webhooks/stripe";
@@ -209,11 +207,7 @@ async fn deliver_stripe_event(engine: &Engine, id: &str, kind: &str, created: u6
         "id": id, "object": "event", "api_version": "2020-08-27", "type": kind,
         "created": created, "livemode": false, "data": { "object": object },
     }));
-    let timestamp = now_secs();
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(&body);
-    let signature = format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()));
+    let signature = stripe_signature(WEBHOOK_SECRET, &body, now_secs());
     let webhooks = engine.api_with_authorization(None);
     let answer = webhooks.post_webhook(WEBHOOK_PATH, body, Some(&signature)).await;
     assert_eq!(answer.status, 200, "{kind} {id}: {}", answer.text);

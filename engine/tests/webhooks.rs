@@ -26,9 +26,7 @@ use std::time::Duration;
 
 use common::*;
 use fake_stripe::FakeStripe;
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 
 const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
 const PATH: &str = "/v1/webhooks/stripe";
@@ -45,18 +43,6 @@ apply_delay_ms = {apply_delay_ms}
 "#,
         fake_stripe::SECRET_KEY
     ))
-}
-
-/// `Stripe-Signature` for `body` at `timestamp`, as Stripe computes it.
-fn signature(secret: &str, body: &[u8], timestamp: u64) -> String {
-    format!("t={timestamp},v1={}", v1(secret, body, timestamp))
-}
-
-fn v1(secret: &str, body: &[u8], timestamp: u64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 fn event(id: &str, kind: &str, created: u64, object: Value) -> Vec<u8> {
@@ -89,7 +75,7 @@ fn payment_intent(intent: &str, charge: &str, status: &str) -> Value {
 
 /// Delivers `body` signed now, as Stripe would.
 async fn deliver(engine: &Engine, body: &[u8]) -> Resp {
-    let header = signature(WEBHOOK_SECRET, body, now_secs());
+    let header = stripe_signature(WEBHOOK_SECRET, body, now_secs());
     engine.api_with_authorization(None).post_webhook(PATH, body.to_vec(), Some(&header)).await
 }
 
@@ -131,10 +117,10 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
     tampered[at] = b'y';
     let refused: Vec<(&str, Vec<u8>, Option<String>)> = vec![
         ("missing header", body.clone(), None),
-        ("wrong secret", body.clone(), Some(signature("whsec_other", &body, now))),
-        ("tampered body", tampered, Some(signature(WEBHOOK_SECRET, &body, now))),
-        ("301 s old", body.clone(), Some(signature(WEBHOOK_SECRET, &body, now - 301))),
-        ("301 s ahead", body.clone(), Some(signature(WEBHOOK_SECRET, &body, now + 301))),
+        ("wrong secret", body.clone(), Some(stripe_signature("whsec_other", &body, now))),
+        ("tampered body", tampered, Some(stripe_signature(WEBHOOK_SECRET, &body, now))),
+        ("301 s old", body.clone(), Some(stripe_signature(WEBHOOK_SECRET, &body, now - 301))),
+        ("301 s ahead", body.clone(), Some(stripe_signature(WEBHOOK_SECRET, &body, now + 301))),
         ("no v1", body.clone(), Some(format!("t={now}"))),
         ("garbage header", body.clone(), Some("garbage".to_owned())),
         ("forged v1", body.clone(), Some(format!("t={now},v1={}", "ab".repeat(32)))),
@@ -159,7 +145,7 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
     // Larger than any event (1 MiB): refused before it is read.
     let headers = [
         ("Content-Type", "application/json".to_owned()),
-        ("Stripe-Signature", signature(WEBHOOK_SECRET, &body, now)),
+        ("Stripe-Signature", stripe_signature(WEBHOOK_SECRET, &body, now)),
     ];
     let answer = declare_oversized_body(
         engine.base_url(),
@@ -176,8 +162,8 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
     // Two v1 values (a secret being rolled), one of them valid.
     let both = format!(
         "t={now},v1={},v1={}",
-        v1("whsec_old_secret", &body, now),
-        v1(WEBHOOK_SECRET, &body, now)
+        stripe_v1("whsec_old_secret", &body, now),
+        stripe_v1(WEBHOOK_SECRET, &body, now)
     );
     let answer = webhooks.post_webhook(PATH, body.clone(), Some(&both)).await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
