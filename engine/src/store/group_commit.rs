@@ -5,29 +5,16 @@
 //! The flusher loops while there are unflushed writes: it reads the newest sequence; has its
 //! helper thread `fdatasync` the gateway events' payload log while it `fdatasync`s the log; and
 //! publishes that sequence once both are done. Every writer whose write was made before the flush
-//! began is covered by it, so concurrent writers share one fsync.
-//!
-//! sled is the store of record behind the log, flushed on its own schedule: in the first round
-//! at least [`CHECKPOINT_EVERY`] after the last. Each sled flush records a checkpoint first — the
-//! sequence number up to which sled then holds every change set — and the log's segments wholly
-//! below it are deleted afterwards. A start replays the log after the checkpoint.
+//! began is covered by it, so concurrent writers share one fsync. sled is flushed apart, by the
+//! [`super::checkpointer`].
 //!
 //! The two files of a round are synced side by side, not one after the other, because nothing
 //! acknowledged depends on their order: an acknowledgement waits for both. A record that reached
 //! the disk without its payload belongs to a delivery never acknowledged, and its payload's CRC
 //! makes it read as absent (see [`super::payloads`]).
-//!
-//! Why this shape (measured on sled 0.34.7, see DESIGN.md): concurrent `flush_async` calls
-//! deadlock, so there is exactly one flusher; and `flush()` ends in `sync_file_range`, which
-//! survives `kill -9` but not a power cut, so the flusher adds the `fdatasync` — of the data
-//! file, and of the files sled writes under `blobs/` for items too large for its log, which
-//! sled never syncs itself.
 
-use std::collections::HashSet;
-use std::ffi::OsString;
 use std::fs::File;
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -36,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::checkpointer::{AppliedLog, Checkpointer};
 use super::flush_hold::FlushHold;
-use super::wal::Wal;
 use super::{DurableTicket, StoreError};
 
 /// Under heavy load — the last flush covered at least [`HEAVY_BATCH`] writes and ended less than
@@ -50,32 +37,6 @@ const HEAVY_BATCH: u64 = 8;
 const HEAVY_WITHIN: Duration = Duration::from_millis(2);
 const GATHER_WRITES: u64 = 32;
 const GATHER_FOR: Duration = Duration::from_micros(300);
-
-/// How long sled may go unflushed while change sets come: bounds the log a start replays.
-pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// The key in sled's default tree holding the checkpoint (big-endian u64).
-const CHECKPOINT_KEY: &[u8] = b"wal_checkpoint";
-
-/// The write-ahead log and how far sled has applied it.
-pub struct AppliedLog {
-    pub wal: Wal,
-    /// The sequence number of the last record applied to sled; every record before it is too
-    /// (records are appended and applied in order, under the store's write lock).
-    pub applied: AtomicU64,
-}
-
-/// The checkpoint sled holds: every change set up to it is in sled.
-pub fn read_checkpoint(db: &sled::Db) -> Result<u64, StoreError> {
-    match db.get(CHECKPOINT_KEY)? {
-        None => Ok(0),
-        Some(bytes) => bytes
-            .as_ref()
-            .try_into()
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt("the log checkpoint is not 8 bytes".into())),
-    }
-}
 
 #[derive(Default)]
 struct Wake {
@@ -92,6 +53,7 @@ pub struct GroupCommit {
     /// Flushes completed, for tests; metrics carry their duration and size.
     flushes: AtomicU64,
     flusher: Mutex<Option<thread::JoinHandle<()>>>,
+    checkpointer: Arc<Checkpointer>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,7 +70,7 @@ impl GroupCommit {
         log: Arc<AppliedLog>,
         payloads: File,
     ) -> Result<Arc<GroupCommit>, StoreError> {
-        let files = DurableFiles::open(path)?;
+        let checkpointer = Checkpointer::start(db, path, Arc::clone(&log))?;
         let payloads = PayloadSyncer::start(payloads)?;
         let (flushed, _) = watch::channel(0);
         let group = Arc::new(GroupCommit {
@@ -118,13 +80,12 @@ impl GroupCommit {
             flushed,
             flushes: AtomicU64::new(0),
             flusher: Mutex::new(None),
+            checkpointer,
         });
         let flusher = Arc::clone(&group);
-        let checkpoint = read_checkpoint(&db)?;
-        let sled = Sled { db, files, checkpoint };
         let handle = thread::Builder::new()
             .name("kassa-flusher".into())
-            .spawn(move || flusher.run(sled, log, payloads))
+            .spawn(move || flusher.run(&log, payloads))
             .map_err(|error| StoreError::Storage(format!("cannot start the flusher: {error}")))?;
         *lock(&group.flusher) = Some(handle);
         Ok(group)
@@ -159,21 +120,22 @@ impl GroupCommit {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    /// Flushes what is pending, then ends the flusher thread and waits for it, so the database
-    /// is let go of (and can be opened again) when this returns.
+    /// Flushes what is pending, then ends the flusher thread and waits for it, then makes the
+    /// last checkpoint, so the database is let go of (and can be opened again, with nothing to
+    /// replay) when this returns.
     pub fn stop(&self) {
         lock(&self.wake).stopping = true;
         self.wake_signal.notify_one();
         if let Some(flusher) = lock(&self.flusher).take() {
             let _ = flusher.join();
         }
+        self.checkpointer.stop();
     }
 
-    fn run(self: Arc<Self>, mut sled: Sled, log: Arc<AppliedLog>, payloads: PayloadSyncer) {
+    fn run(self: Arc<Self>, log: &AppliedLog, payloads: PayloadSyncer) {
         let metrics = crate::metrics::global();
         let mut flushed_before = 0;
         let mut heavy_until: Option<Instant> = None;
-        let mut checkpointed_at = Instant::now();
         let hold = FlushHold::from_env();
         while let Some(mut target) = self.next_target() {
             hold.wait(|| lock(&self.wake).stopping);
@@ -188,12 +150,8 @@ impl GroupCommit {
                 continue;
             }
             let started = Instant::now();
-            let sled_due = checkpointed_at.elapsed() >= CHECKPOINT_EVERY;
             let payloads_synced = payloads.start_sync();
-            let mut synced = log.wal.sync().map(drop).map_err(|error| error.to_string());
-            if synced.is_ok() && sled_due {
-                synced = sled.checkpoint(&log);
-            }
+            let synced = log.wal.sync().map(drop).map_err(|error| error.to_string());
             if let Err(error) = payloads_synced.wait().and(synced) {
                 // After a failed fsync the kernel may drop the dirty pages and mark them clean
                 // ("fsyncgate"): a later flush could succeed and acknowledge writes that are
@@ -210,16 +168,7 @@ impl GroupCommit {
             self.flushes.fetch_add(1, Ordering::Relaxed);
             self.flushed.send_replace(target);
             heavy_until = (batch >= HEAVY_BATCH).then(|| Instant::now() + HEAVY_WITHIN);
-            if sled_due {
-                checkpointed_at = Instant::now();
-                sled.remove_checkpointed_segments(&log);
-            }
         }
-        // Stopping: sled takes everything, so that the next start replays nothing.
-        if let Err(error) = sled.checkpoint(&log) {
-            tracing::error!(%error, "the last checkpoint failed: the next start replays the log");
-        }
-        sled.remove_checkpointed_segments(&log);
     }
 
     /// Only the write that sets `pending` wakes the flusher: the flusher reads `written` after it
@@ -246,89 +195,6 @@ impl GroupCommit {
         }
         wake.pending = false;
         Some(self.written.load(Ordering::SeqCst))
-    }
-}
-
-/// sled as the flusher sees it: the database and its files.
-struct Sled {
-    db: sled::Db,
-    files: DurableFiles,
-    /// The checkpoint last made durable.
-    checkpoint: u64,
-}
-
-impl Sled {
-    /// Records as the checkpoint the last record applied, then flushes sled: once the flush is
-    /// done, sled holds every change set up to it. sled recovers a prefix of its own log, so a
-    /// checkpoint that survives a crash means the writes before it did too.
-    fn checkpoint(&mut self, log: &AppliedLog) -> Result<(), String> {
-        let applied = log.applied.load(Ordering::SeqCst);
-        let storage = |error: sled::Error| format!("sled: {error}");
-        if applied != self.checkpoint {
-            self.db.insert(CHECKPOINT_KEY, &applied.to_be_bytes()).map_err(storage)?;
-        }
-        self.db.flush().map_err(storage)?;
-        self.files.sync()?;
-        self.checkpoint = applied;
-        Ok(())
-    }
-
-    /// Deletes the log's segments the checkpoint covers; a failure only leaves them to replay.
-    fn remove_checkpointed_segments(&self, log: &AppliedLog) {
-        if let Err(error) = log.wal.remove_below(self.checkpoint) {
-            tracing::warn!(%error, "could not remove log segments below the checkpoint");
-        }
-    }
-}
-
-/// Sled's files that a flush must make durable, beyond what its `flush()` does.
-struct DurableFiles {
-    data: File,
-    blobs: PathBuf,
-    /// Blob files already synced; sled never rewrites one, it writes new ones.
-    synced_blobs: HashSet<OsString>,
-}
-
-impl DurableFiles {
-    fn open(path: &Path) -> Result<DurableFiles, StoreError> {
-        let data = File::open(path.join("db")).map_err(|error| {
-            StoreError::Storage(format!("cannot open sled's data file: {error}"))
-        })?;
-        Ok(DurableFiles { data, blobs: path.join("blobs"), synced_blobs: HashSet::new() })
-    }
-
-    /// New blobs first, then the data file whose log points at them.
-    fn sync(&mut self) -> Result<(), String> {
-        self.sync_new_blobs().map_err(|error| format!("syncing sled's blobs: {error}"))?;
-        self.data.sync_data().map_err(|error| format!("fdatasync of sled's data file: {error}"))
-    }
-
-    fn sync_new_blobs(&mut self) -> std::io::Result<()> {
-        let entries = match std::fs::read_dir(&self.blobs) {
-            Ok(entries) => entries,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(error) => return Err(error),
-        };
-        let mut present = HashSet::new();
-        let mut synced_any = false;
-        for entry in entries {
-            let name = entry?.file_name();
-            if !self.synced_blobs.contains(&name) {
-                match File::open(self.blobs.join(&name)) {
-                    Ok(blob) => blob.sync_all()?,
-                    // sled removed a blob it no longer needs: nothing to make durable.
-                    Err(error) if error.kind() == ErrorKind::NotFound => continue,
-                    Err(error) => return Err(error),
-                }
-                synced_any = true;
-            }
-            present.insert(name);
-        }
-        if synced_any {
-            File::open(&self.blobs)?.sync_all()?;
-        }
-        self.synced_blobs = present;
-        Ok(())
     }
 }
 

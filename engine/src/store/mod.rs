@@ -7,6 +7,7 @@
 //! - [`sled_store`]: the sled 0.34 implementation; [`keys`] its layout, [`codec`] its encoding,
 //!   [`group_commit`] its single flusher.
 
+pub mod checkpointer;
 pub mod codec;
 mod flush_hold;
 pub mod group_commit;

@@ -6,7 +6,7 @@
 //! A change set becomes its puts and removals ([`Op`]s), encoded once and appended to the log as
 //! one record, then applied to sled with plain puts, under one lock so that sled receives change
 //! sets in the log's order. The log is what makes a change set atomic and durable: the flusher
-//! syncs it, and sled is flushed on its own schedule ([`super::group_commit`]). At open, records
+//! syncs it, and sled is flushed on its own schedule ([`super::checkpointer`]). At open, records
 //! after sled's checkpoint are applied again, in order; puts and removals are idempotent, so a
 //! record sled already held changes nothing. Every write goes through the log — the gateways'
 //! own trees' too ([`gateway_trees`]) — or a replay could put an older value over a newer one.
@@ -27,8 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::checkpointer::{AppliedLog, read_checkpoint};
 use super::codec::{decode, encode};
-use super::group_commit::{AppliedLog, GroupCommit, read_checkpoint};
+use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::wal::Wal;
 use super::{
