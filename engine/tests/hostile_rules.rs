@@ -14,28 +14,13 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn cart(customer: &str, sku: &str) -> Value {
-    json!({
-        "customer": customer,
-        "currency": "usd",
-        "line_items": [{"sku": sku, "quantity": 1, "unit_amount": 1000}],
-    })
-}
-
-async fn buyer(api: &Api) -> String {
-    let customer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
-    let id = str_field(&customer, "id").to_owned();
-    api.add_payment_method(&id, "pm_card_visa").await;
-    id
-}
-
 /// Keeps `in_flight` charges of `sku` going for `customer` until `stop` is set; counts answers.
 fn flood(api: Api, customer: String, sku: &'static str, in_flight: usize, stop: Arc<AtomicBool>) {
     for _ in 0..in_flight {
         let (api, customer, stop) = (api.clone(), customer.clone(), Arc::clone(&stop));
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let resp = api.post("/v1/charges", &cart(&customer, sku)).await;
+                let resp = api.post("/v1/charges", &priced_cart(&customer, sku)).await;
                 assert_error(&resp, 500, "plugin_error");
             }
         });
@@ -47,17 +32,17 @@ async fn a_sleeping_rule_is_stopped_at_once_and_holds_nothing() {
     let engine = Engine::start(Config::default()).await;
     let (a, b) = (engine.api_a(), engine.api_b());
     b.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
+    let (buyer_a, buyer_b) = (a.za_buyer().await, b.za_buyer().await);
 
     // More sleepers than there are rule slots in all: before, each held one for its hour.
     let mut sleepers = Vec::new();
     for _ in 0..80 {
-        let (b, body) = (b.clone(), cart(&buyer_b, "sleep"));
+        let (b, body) = (b.clone(), priced_cart(&buyer_b, "sleep"));
         sleepers.push(tokio::spawn(async move { b.post("/v1/charges", &body).await }));
     }
     for _ in 0..10 {
         let started = Instant::now();
-        let charge = a.post("/v1/charges", &cart(&buyer_a, "book")).await;
+        let charge = a.post("/v1/charges", &priced_cart(&buyer_a, "book")).await;
         assert_eq!(charge.ok()["status"], "succeeded");
         assert!(started.elapsed() < Duration::from_secs(5), "A waited {:?}", started.elapsed());
     }
@@ -78,9 +63,9 @@ async fn a_rule_past_its_deadline_fails_its_charge_and_changes_nothing() {
     let engine = Engine::start(config).await;
     let a = engine.api_a();
     a.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let customer = buyer(&a).await;
+    let customer = a.za_buyer().await;
     let started = Instant::now();
-    let resp = a.post("/v1/charges", &cart(&customer, "loop")).await;
+    let resp = a.post("/v1/charges", &priced_cart(&customer, "loop")).await;
     let elapsed = started.elapsed();
     assert_error(&resp, 500, "plugin_error");
     let message = resp.body["error"]["message"].as_str().unwrap();
@@ -88,7 +73,7 @@ async fn a_rule_past_its_deadline_fails_its_charge_and_changes_nothing() {
     assert!(elapsed < Duration::from_secs(3), "stopped after {elapsed:?}");
     assert!(a.customer_charges(&customer).await.is_empty(), "nothing was charged");
     // The same rule still prices an honest cart.
-    let fine = a.post("/v1/charges", &cart(&customer, "book")).await;
+    let fine = a.post("/v1/charges", &priced_cart(&customer, "book")).await;
     assert_eq!(fine.ok()["status"], "succeeded");
 }
 
@@ -101,13 +86,13 @@ async fn one_accounts_slow_rules_leave_the_others_their_slots() {
     let engine = Engine::start(config).await;
     let (a, b) = (engine.api_a(), engine.api_b());
     b.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
+    let (buyer_a, buyer_b) = (a.za_buyer().await, b.za_buyer().await);
     let stop = Arc::new(AtomicBool::new(false));
     flood(b.clone(), buyer_b.clone(), "loop", 80, Arc::clone(&stop));
     tokio::time::sleep(Duration::from_millis(500)).await;
     for _ in 0..20 {
         let started = Instant::now();
-        let charge = a.post("/v1/charges", &cart(&buyer_a, "book")).await;
+        let charge = a.post("/v1/charges", &priced_cart(&buyer_a, "book")).await;
         assert_eq!(charge.ok()["status"], "succeeded");
         assert!(started.elapsed() < Duration::from_secs(2), "A waited {:?}", started.elapsed());
     }
@@ -125,7 +110,7 @@ async fn latencies(
     (count, pace): (usize, Duration),
 ) -> (Duration, Duration) {
     let body = match priced {
-        true => cart(customer, "book"),
+        true => priced_cart(customer, "book"),
         false => charge_body(customer, 1000, "usd"),
     };
     let mut latencies = Vec::with_capacity(count);
@@ -160,7 +145,7 @@ impl Flood {
                     let (api, customer, stop) = (api.clone(), customer.clone(), Arc::clone(&flag));
                     senders.push(tokio::spawn(async move {
                         while !stop.load(Ordering::Relaxed) {
-                            api.post("/v1/charges", &cart(&customer, sku)).await;
+                            api.post("/v1/charges", &priced_cart(&customer, sku)).await;
                         }
                     }));
                 }
@@ -198,7 +183,7 @@ async fn measure_two_tenants(
     let engine = Engine::start(config).await;
     let (a, b) = (engine.api_a(), engine.api_b());
     b.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
+    let (buyer_a, buyer_b) = (a.za_buyer().await, b.za_buyer().await);
     latencies(&a, &buyer_a, true, (count / 5, pace)).await; // warm-up
     let phase = |label: &'static str| {
         let (a, buyer_a) = (a.clone(), buyer_a.clone());

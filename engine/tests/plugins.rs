@@ -7,21 +7,6 @@ mod common;
 
 use common::*;
 
-fn cart(customer: &str, sku: &str) -> Value {
-    json!({
-        "customer": customer,
-        "currency": "usd",
-        "line_items": [{"sku": sku, "quantity": 1, "unit_amount": 1000}],
-    })
-}
-
-async fn buyer(api: &Api) -> String {
-    let customer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
-    let id = str_field(&customer, "id").to_owned();
-    api.add_payment_method(&id, "pm_card_visa").await;
-    id
-}
-
 fn kind_listing<'a>(plugins: &'a Value, kind: &str) -> &'a Value {
     plugins["data"]
         .as_array()
@@ -57,19 +42,19 @@ async fn an_upload_runs_for_its_account_only_and_rolls_back() {
     assert_eq!(again["active_version"], 1, "the active bytes again are not a new version");
 
     // A's pricing now traps on sku `trap`; B's bundled rule prices it at its catalogue price.
-    let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
-    assert_error(&a.post("/v1/charges", &cart(&buyer_a, "trap")).await, 500, "plugin_error");
-    let b_charge = b.post("/v1/charges", &cart(&buyer_b, "trap")).await;
+    let (buyer_a, buyer_b) = (a.za_buyer().await, b.za_buyer().await);
+    assert_error(&a.post("/v1/charges", &priced_cart(&buyer_a, "trap")).await, 500, "plugin_error");
+    let b_charge = b.post("/v1/charges", &priced_cart(&buyer_b, "trap")).await;
     assert_eq!(b_charge.ok()["breakdown"]["rules"]["pricing"]["source"], "bundled");
     assert_eq!(kind_listing(&b.get_ok("/v1/plugins").await, "pricing")["active_version"], 0);
-    let a_charge = a.post("/v1/charges", &cart(&buyer_a, "book")).await.ok().clone();
+    let a_charge = a.post("/v1/charges", &priced_cart(&buyer_a, "book")).await.ok().clone();
     assert_eq!(a_charge["breakdown"]["rules"]["pricing"]["version"], 1);
     assert_eq!(a_charge["breakdown"]["rules"]["pricing"]["source"], "uploaded");
 
     // An uploaded rule survives a restart, loaded from the compiled cache.
     engine.restart_graceful().await;
     let a = engine.api_a();
-    assert_error(&a.post("/v1/charges", &cart(&buyer_a, "trap")).await, 500, "plugin_error");
+    assert_error(&a.post("/v1/charges", &priced_cart(&buyer_a, "trap")).await, 500, "plugin_error");
     let compiled = std::fs::read_dir(engine.data_dir().join("plugins").join("compiled"))
         .expect("the compiled cache exists")
         .count();
@@ -77,7 +62,7 @@ async fn an_upload_runs_for_its_account_only_and_rolls_back() {
 
     let rolled_back = a.post("/v1/plugins/pricing/rollback", &json!({})).await.ok().clone();
     assert_eq!(rolled_back["active_version"], 0);
-    let charge = a.post("/v1/charges", &cart(&buyer_a, "trap")).await.ok().clone();
+    let charge = a.post("/v1/charges", &priced_cart(&buyer_a, "trap")).await.ok().clone();
     assert_eq!(charge["breakdown"]["rules"]["pricing"]["source"], "bundled");
     let nothing_left = a.post("/v1/plugins/pricing/rollback", &json!({})).await;
     assert_error(&nothing_left, 400, "no_previous_version");
@@ -202,7 +187,7 @@ async fn old_versions_are_pruned_and_a_refused_upload_leaves_nothing() {
         .await;
     let student_buyer = str_field(&student_buyer, "id").to_owned();
     b.add_payment_method(&student_buyer, "pm_card_visa").await;
-    let charge = b.post("/v1/charges", &cart(&student_buyer, "course")).await.ok().clone();
+    let charge = b.post("/v1/charges", &priced_cart(&student_buyer, "course")).await.ok().clone();
     assert_eq!(charge["breakdown"]["discounts"][0]["code"], "STUDENT20");
 }
 
@@ -211,7 +196,7 @@ async fn hostile_rules_fail_only_their_own_requests() {
     let engine = Engine::start(Config::default()).await;
     let (a, b) = (engine.api_a(), engine.api_b());
     a.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let (buyer_a, buyer_b) = (buyer(&a).await, buyer(&b).await);
+    let (buyer_a, buyer_b) = (a.za_buyer().await, b.za_buyer().await);
 
     let hostile = [
         ("loop", "instruction budget"),
@@ -224,14 +209,14 @@ async fn hostile_rules_fail_only_their_own_requests() {
     ];
     let mut hostile_calls = Vec::new();
     for (sku, _) in hostile {
-        let (api, body) = (a.clone(), cart(&buyer_a, sku));
+        let (api, body) = (a.clone(), priced_cart(&buyer_a, sku));
         hostile_calls.push(tokio::spawn(async move { api.post("/v1/charges", &body).await }));
     }
     let mut good_calls = Vec::new();
     for index in 0..20 {
         let (api, body) = match index % 2 {
-            0 => (b.clone(), cart(&buyer_b, "book")),
-            _ => (a.clone(), cart(&buyer_a, "book")),
+            0 => (b.clone(), priced_cart(&buyer_b, "book")),
+            _ => (a.clone(), priced_cart(&buyer_a, "book")),
         };
         good_calls.push(tokio::spawn(async move { api.post("/v1/charges", &body).await }));
     }
@@ -257,10 +242,10 @@ async fn a_rule_too_long_for_an_async_worker_still_prices_the_charge() {
     let engine = Engine::start(Config::default()).await;
     let a = engine.api_a();
     a.upload_rule("pricing", plugin_wasm("hostile_pricing")).await.ok();
-    let buyer = buyer(&a).await;
+    let buyer = a.za_buyer().await;
     // The `slow` sku spins past the inline budget before it prices honestly: the call is made
     // again off the worker, and the charge is priced as if nothing happened.
-    let charge = a.post("/v1/charges", &cart(&buyer, "slow")).await.ok().clone();
+    let charge = a.post("/v1/charges", &priced_cart(&buyer, "slow")).await.ok().clone();
     assert_eq!(charge["status"], "succeeded");
     assert_eq!(charge["breakdown"]["subtotal"], 1000);
     assert_eq!(charge["breakdown"]["tax"][0]["amount"], 150, "ZA VAT, 15 %");
@@ -279,11 +264,11 @@ async fn a_hostile_tax_rule_fails_its_request() {
     let engine = Engine::start(Config::default()).await;
     let a = engine.api_a();
     a.upload_rule("tax", plugin_wasm("hostile_tax")).await.ok();
-    let customer = buyer(&a).await;
-    let resp = a.post("/v1/charges", &cart(&customer, "negative-tax")).await;
+    let customer = a.za_buyer().await;
+    let resp = a.post("/v1/charges", &priced_cart(&customer, "negative-tax")).await;
     assert_error(&resp, 500, "plugin_error");
     assert!(resp.body["error"]["message"].as_str().unwrap().contains("negative"), "{}", resp.text);
-    let fine = a.post("/v1/charges", &cart(&customer, "book")).await.ok().clone();
+    let fine = a.post("/v1/charges", &priced_cart(&customer, "book")).await.ok().clone();
     assert_eq!(fine["breakdown"]["tax"][0]["amount"], 100, "the hostile rule's honest 10 %");
 }
 
@@ -292,9 +277,9 @@ async fn tax_lines_may_not_add_up_past_the_rates_maximum() {
     let engine = Engine::start(Config::default()).await;
     let a = engine.api_a();
     a.upload_rule("tax", plugin_wasm("hostile_tax")).await.ok();
-    let customer = buyer(&a).await;
+    let customer = a.za_buyer().await;
     // Five lines of 100 % each: every line passes alone, together they tax 500 %.
-    let resp = a.post("/v1/charges", &cart(&customer, "stacked-tax")).await;
+    let resp = a.post("/v1/charges", &priced_cart(&customer, "stacked-tax")).await;
     assert_error(&resp, 500, "plugin_error");
     let message = resp.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("tax rates add up to 50000 bps"), "{message}");

@@ -217,6 +217,14 @@ impl Api {
         (customer, method_id)
     }
 
+    /// A new customer in South Africa (so the bundled rules tax it) with `pm_card_visa`.
+    pub async fn za_buyer(&self) -> String {
+        let customer = self.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
+        let id = str_field(&customer, "id").to_owned();
+        self.add_payment_method(&id, "pm_card_visa").await;
+        id
+    }
+
     pub async fn charge(&self, customer: &str, amount: u64, currency: &str) -> Resp {
         self.post("/v1/charges", &charge_body(customer, amount, currency)).await
     }
@@ -315,6 +323,15 @@ pub fn stripe_v1(secret: &str, body: &[u8], timestamp: u64) -> String {
 
 pub fn to_bytes(body: &Value) -> Vec<u8> {
     serde_json::to_vec(body).expect("serialize JSON")
+}
+
+/// A charge priced by the account's rules: one `sku` at 10.00 USD.
+pub fn priced_cart(customer: &str, sku: &str) -> Value {
+    json!({
+        "customer": customer,
+        "currency": "usd",
+        "line_items": [{"sku": sku, "quantity": 1, "unit_amount": 1000}],
+    })
 }
 
 pub fn charge_body(customer: &str, amount: u64, currency: &str) -> Value {
