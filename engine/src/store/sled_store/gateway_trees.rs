@@ -10,8 +10,16 @@ use super::ops::Op;
 use super::{SledStore, TREE_NAMES};
 use crate::store::StoreError;
 
-/// The gateways' trees, after the engine's own in the log's numbering.
+/// The gateways' trees; a log record numbers them from [`GATEWAY_TREES_FIRST`] in this order, so
+/// a new one goes at the end.
 pub(super) const GATEWAY_TREE_NAMES: [&str; 10] = kassa_gateways::trees::ALL;
+
+/// The log's number for the first gateway tree: far past the engine's own trees, so that either
+/// list can grow without renumbering the other.
+pub(super) const GATEWAY_TREES_FIRST: u8 = 128;
+
+const _: () = assert!(TREE_NAMES.len() < GATEWAY_TREES_FIRST as usize);
+const _: () = assert!(GATEWAY_TREES_FIRST as usize + GATEWAY_TREE_NAMES.len() <= 256);
 
 fn gateway_error(error: StoreError) -> GatewayError {
     GatewayError::Storage(error.to_string())
@@ -20,13 +28,12 @@ fn gateway_error(error: StoreError) -> GatewayError {
 impl SledStore {
     /// The log's number for the gateway tree `name`, and the tree.
     pub(super) fn gateway_tree(&self, name: &str) -> Result<(u8, &sled::Tree), GatewayError> {
-        let index = GATEWAY_TREE_NAMES
+        let position = GATEWAY_TREE_NAMES
             .iter()
             .position(|known| *known == name)
-            .map(|position| TREE_NAMES.len() + position)
             .ok_or_else(|| GatewayError::Storage(format!("no gateway tree {name}")))?;
-        let number = u8::try_from(index).expect("fewer than 256 trees");
-        Ok((number, &self.trees[index]))
+        let number = GATEWAY_TREES_FIRST + u8::try_from(position).expect("few gateway trees");
+        Ok((number, &self.trees[TREE_NAMES.len() + position]))
     }
 
     fn ops_of_puts(&self, puts: &[Put<'_>]) -> Result<Vec<Op>, GatewayError> {

@@ -45,11 +45,12 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::PAYLOAD_LOG_FILE;
-use gateway_trees::GATEWAY_TREE_NAMES;
+use gateway_trees::{GATEWAY_TREE_NAMES, GATEWAY_TREES_FIRST};
 use ops::Op;
 use unapplied::UnappliedEvents;
 
-/// The trees, in the order of the transaction's view.
+/// The trees. A log record names each by its number here (see [`apply`]), so a new tree goes
+/// at the end: renumbering would send the records of an earlier log to the wrong trees.
 #[derive(Clone, Copy)]
 enum TreeId {
     Customers,
@@ -433,10 +434,11 @@ const WAL_DIR: &str = "wal";
 /// A new log segment begins past this size; a checkpoint deletes whole segments only.
 const WAL_SEGMENT_BYTES: u64 = 64 << 20;
 
+/// Applies a log record's ops to `trees` (the engine's, then the gateways').
 fn apply(trees: &[sled::Tree], ops: &[Op]) -> Result<(), StoreError> {
     for op in ops {
-        let tree = trees.get(usize::from(op.tree)).ok_or_else(|| {
-            StoreError::Corrupt(format!("a log record names tree {} of {}", op.tree, trees.len()))
+        let tree = numbered_tree(trees, op.tree).ok_or_else(|| {
+            StoreError::Corrupt(format!("a log record names tree {}, which is none", op.tree))
         })?;
         match &op.value {
             Some(value) => tree.insert(&op.key, value.as_slice())?,
@@ -444,6 +446,21 @@ fn apply(trees: &[sled::Tree], ops: &[Op]) -> Result<(), StoreError> {
         };
     }
     Ok(())
+}
+
+/// The tree a log record numbers `number`: the engine's trees from 0 in [`TREE_NAMES`]' order,
+/// the gateways' from [`GATEWAY_TREES_FIRST`] on, so that a tree added to either list never
+/// renumbers the other's.
+fn numbered_tree(trees: &[sled::Tree], number: u8) -> Option<&sled::Tree> {
+    let index = match number.checked_sub(GATEWAY_TREES_FIRST) {
+        Some(gateway) if usize::from(gateway) < GATEWAY_TREE_NAMES.len() => {
+            TREE_NAMES.len() + usize::from(gateway)
+        }
+        Some(_) => return None,
+        None if usize::from(number) < TREE_NAMES.len() => usize::from(number),
+        None => return None,
+    };
+    trees.get(index)
 }
 
 impl Store for SledStore {
