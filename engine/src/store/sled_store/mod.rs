@@ -18,14 +18,16 @@ mod billing;
 mod gateway_events;
 mod gateway_trees;
 mod legacy_breakdowns;
+mod logged;
 mod ops;
 #[cfg(test)]
 mod tests;
+mod tree_ids;
 mod unapplied;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use super::checkpointer::{AppliedLog, read_checkpoint};
 use super::codec::{decode, encode};
@@ -45,96 +47,11 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use gateway_events::PAYLOAD_LOG_FILE;
-use gateway_trees::{GATEWAY_TREE_NAMES, GATEWAY_TREES_FIRST};
+use gateway_trees::GATEWAY_TREE_NAMES;
+use logged::{WAL_DIR, WAL_SEGMENT_BYTES, apply};
 use ops::Op;
+use tree_ids::{TREE_NAMES, TreeId};
 use unapplied::UnappliedEvents;
-
-/// The trees. A log record names each by its number here (see [`apply`]), so a new tree goes
-/// at the end: renumbering would send the records of an earlier log to the wrong trees.
-#[derive(Clone, Copy)]
-enum TreeId {
-    Customers,
-    PaymentMethods,
-    PaymentMethodOwners,
-    Charges,
-    ChargeOwners,
-    Refunds,
-    RefundOwners,
-    Events,
-    Idempotency,
-    /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
-    Unsettled,
-    /// Priced charges' breakdowns as earlier versions kept them, apart from the charge: moved
-    /// into the charges' records at open ([`legacy_breakdowns`]), so empty after it.
-    Breakdowns,
-    /// `gateway/reference` → `account/customer/charge`.
-    ChargeReferences,
-    Disputes,
-    DisputeOwners,
-    /// Gateway events under `account/evt_…` (Kassa's id): the account's list is a range scan.
-    /// Each record gets its outcome written into it once applied.
-    GatewayEvents,
-    /// `gateway/gateway event id` → `account/evt_…`: what deduplicates deliveries.
-    GatewayEventIds,
-    /// The watermark from which a start looks for gateway events not yet applied (see
-    /// [`unapplied`]). Versions before it kept an entry per unapplied event here.
-    EventInbox,
-    /// `account/evt_…` → what applying the event did, as versions before outcomes went into the
-    /// event's record wrote it: read for those records only.
-    EventOutcomes,
-    Subscriptions,
-    SubscriptionOwners,
-    Invoices,
-    InvoiceOwners,
-    /// Invoices whose automatic payment attempt has no charge recorded yet (see
-    /// `Invoice::collecting`).
-    Collecting,
-    /// The durable schedule: `scope/due/account/customer/subscription` (see [`keys::schedule`]).
-    Schedule,
-    CreditNotes,
-    CreditNoteOwners,
-    /// Rule plugin histories, `account/kind`: in the log so that a rollback and its
-    /// idempotency record are one atomic write.
-    Plugins,
-    /// Generated API keys' hashes: sha256 → account (configured keys live in the config).
-    ApiKeys,
-    /// Plans and test clocks (`account/id`): the account's, not a customer's.
-    Plans,
-    TestClocks,
-}
-
-const TREE_NAMES: [&str; 30] = [
-    "customers",
-    "payment_methods",
-    "payment_method_owners",
-    "charges",
-    "charge_owners",
-    "refunds",
-    "refund_owners",
-    "events",
-    "idempotency",
-    "unsettled",
-    "breakdowns",
-    "charge_references",
-    "disputes",
-    "dispute_owners",
-    "gateway_events",
-    "gateway_event_ids",
-    "event_inbox",
-    "event_outcomes",
-    "subscriptions",
-    "subscription_owners",
-    "invoices",
-    "invoice_owners",
-    "collecting_invoices",
-    "schedule",
-    "credit_notes",
-    "credit_note_owners",
-    "plugins",
-    "api_keys",
-    "plans",
-    "test_clocks",
-];
 
 pub struct SledStore {
     db: sled::Db,
@@ -392,75 +309,6 @@ fn unsettled(key: Vec<u8>, is_unsettled: bool) -> Op {
         true => Op::put(TreeId::Unsettled, key, Vec::new()),
         false => Op::remove(TreeId::Unsettled, key),
     }
-}
-
-impl SledStore {
-    /// Appends `ops` to the log as one record and applies them (see the module's comment); the
-    /// ticket says when they are durable.
-    fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
-        let order = self.write_order();
-        self.append_and_apply(&order, &ops)?;
-        drop(order);
-        Ok(self.group_commit.written())
-    }
-
-    /// Held while deciding a write from what sled holds (a compare-and-swap) and making it.
-    fn write_order(&self) -> MutexGuard<'_, ()> {
-        self.write_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn append_and_apply(&self, _order: &MutexGuard<'_, ()>, ops: &[Op]) -> Result<(), StoreError> {
-        if ops.is_empty() {
-            // A change set that changes nothing (a state change decided to be none): no record.
-            return Ok(());
-        }
-        // An append that fails leaves nothing behind (the log cuts a partial record off).
-        let sequence = self.log.wal.append(&ops::encode(ops))?;
-        if let Err(error) = apply(&self.trees, ops) {
-            // The record is in the log; applying newer ones over a half-applied one would leave
-            // sled in no state the log describes. Stop now: the next start applies it again.
-            tracing::error!(%error, "a change set failed half-way: stopping to apply it at start");
-            eprintln!("kassa: a change set failed half-way ({error}): stopping");
-            std::process::abort();
-        }
-        self.log.applied.store(sequence, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-/// Where the log's segments live, inside the data directory.
-const WAL_DIR: &str = "wal";
-
-/// A new log segment begins past this size; a checkpoint deletes whole segments only.
-const WAL_SEGMENT_BYTES: u64 = 64 << 20;
-
-/// Applies a log record's ops to `trees` (the engine's, then the gateways').
-fn apply(trees: &[sled::Tree], ops: &[Op]) -> Result<(), StoreError> {
-    for op in ops {
-        let tree = numbered_tree(trees, op.tree).ok_or_else(|| {
-            StoreError::Corrupt(format!("a log record names tree {}, which is none", op.tree))
-        })?;
-        match &op.value {
-            Some(value) => tree.insert(&op.key, value.as_slice())?,
-            None => tree.remove(&op.key)?,
-        };
-    }
-    Ok(())
-}
-
-/// The tree a log record numbers `number`: the engine's trees from 0 in [`TREE_NAMES`]' order,
-/// the gateways' from [`GATEWAY_TREES_FIRST`] on, so that a tree added to either list never
-/// renumbers the other's.
-fn numbered_tree(trees: &[sled::Tree], number: u8) -> Option<&sled::Tree> {
-    let index = match number.checked_sub(GATEWAY_TREES_FIRST) {
-        Some(gateway) if usize::from(gateway) < GATEWAY_TREE_NAMES.len() => {
-            TREE_NAMES.len() + usize::from(gateway)
-        }
-        Some(_) => return None,
-        None if usize::from(number) < TREE_NAMES.len() => usize::from(number),
-        None => return None,
-    };
-    trees.get(index)
 }
 
 impl Store for SledStore {

@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use crate::store::{IdempotencyState, InFlightObject, Outcome};
 use gateway_events::WATERMARK_KEY;
+use std::sync::atomic::Ordering;
 
 fn account() -> AccountId {
     AccountId::parse("acct_test").unwrap()

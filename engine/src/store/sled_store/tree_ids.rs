@@ -1,0 +1,88 @@
+//! The engine's sled trees, one per record kind or index, and the numbers the log names them by.
+
+/// The trees. A log record names each by its number here (see [`super::logged::apply`]), so a new tree goes
+/// at the end: renumbering would send the records of an earlier log to the wrong trees.
+#[derive(Clone, Copy)]
+pub(super) enum TreeId {
+    Customers,
+    PaymentMethods,
+    PaymentMethodOwners,
+    Charges,
+    ChargeOwners,
+    Refunds,
+    RefundOwners,
+    Events,
+    Idempotency,
+    /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
+    Unsettled,
+    /// Priced charges' breakdowns as earlier versions kept them, apart from the charge: moved
+    /// into the charges' records at open ([`super::legacy_breakdowns`]), so empty after it.
+    Breakdowns,
+    /// `gateway/reference` → `account/customer/charge`.
+    ChargeReferences,
+    Disputes,
+    DisputeOwners,
+    /// Gateway events under `account/evt_…` (Kassa's id): the account's list is a range scan.
+    /// Each record gets its outcome written into it once applied.
+    GatewayEvents,
+    /// `gateway/gateway event id` → `account/evt_…`: what deduplicates deliveries.
+    GatewayEventIds,
+    /// The watermark from which a start looks for gateway events not yet applied (see
+    /// [`super::unapplied`]). Versions before it kept an entry per unapplied event here.
+    EventInbox,
+    /// `account/evt_…` → what applying the event did, as versions before outcomes went into the
+    /// event's record wrote it: read for those records only.
+    EventOutcomes,
+    Subscriptions,
+    SubscriptionOwners,
+    Invoices,
+    InvoiceOwners,
+    /// Invoices whose automatic payment attempt has no charge recorded yet (see
+    /// `Invoice::collecting`).
+    Collecting,
+    /// The durable schedule: `scope/due/account/customer/subscription` (see [`crate::store::keys::schedule`]).
+    Schedule,
+    CreditNotes,
+    CreditNoteOwners,
+    /// Rule plugin histories, `account/kind`: in the log so that a rollback and its
+    /// idempotency record are one atomic write.
+    Plugins,
+    /// Generated API keys' hashes: sha256 → account (configured keys live in the config).
+    ApiKeys,
+    /// Plans and test clocks (`account/id`): the account's, not a customer's.
+    Plans,
+    TestClocks,
+}
+
+pub(super) const TREE_NAMES: [&str; 30] = [
+    "customers",
+    "payment_methods",
+    "payment_method_owners",
+    "charges",
+    "charge_owners",
+    "refunds",
+    "refund_owners",
+    "events",
+    "idempotency",
+    "unsettled",
+    "breakdowns",
+    "charge_references",
+    "disputes",
+    "dispute_owners",
+    "gateway_events",
+    "gateway_event_ids",
+    "event_inbox",
+    "event_outcomes",
+    "subscriptions",
+    "subscription_owners",
+    "invoices",
+    "invoice_owners",
+    "collecting_invoices",
+    "schedule",
+    "credit_notes",
+    "credit_note_owners",
+    "plugins",
+    "api_keys",
+    "plans",
+    "test_clocks",
+];
