@@ -14,7 +14,7 @@ use kassa::rules::types::{
     CustomerContext, LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine,
 };
 use kassa::rules::{CallError, Catalog, Lane, Plugin, RuleHost, sha256_hex};
-use kassa::store::{SledStore, Store};
+use kassa::store::{SledStore, Store, StoreError};
 
 /// 2026-06-01T00:00:00Z: before both bundled coupons expire.
 const NOW: i64 = 1_780_272_000;
@@ -348,8 +348,27 @@ fn uploads_that_are_not_usable_rules_are_refused_with_their_reason() {
 }
 
 fn catalog(config: &RulesConfig, data_dir: &Path) -> Catalog {
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(&data_dir.join("db")).expect("store"));
+    let store: Arc<dyn Store> = Arc::new(open_store(&data_dir.join("db")));
     Catalog::open(config, data_dir, store).expect("the catalog opens")
+}
+
+/// Opens the store in `path`. A store dropped just before in this process may hold sled's file
+/// lock a moment longer (sled's own I/O threads let go of it after the last handle), which a
+/// restarted process never meets: wait for it rather than fail.
+fn open_store(path: &Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match SledStore::open(path) {
+            Ok(store) => return store,
+            Err(StoreError::Storage(message))
+                if message.contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(error) => panic!("the store opens: {error}"),
+        }
+    }
 }
 
 fn compiled_artifacts(data_dir: &Path) -> Vec<(std::path::PathBuf, std::time::SystemTime)> {
