@@ -121,6 +121,15 @@ pub const RULE_MEMORY_KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
 /// of CPU when every call paid it.
 pub const RULE_INLINE_FUEL: u64 = 1_000_000;
 
+/// Answers of rule calls made on the rule threads that one customer's actor keeps for its turns
+/// (per kind of rule): a turn needs one per call it could not make inline, and an invoice makes
+/// at most a pricing call and a tax call per line.
+pub const RULE_ANSWERS_KEPT_MAX: usize = 256;
+/// Times one request's turn may be run again for a rule call made on the rule threads: one per
+/// call that does not finish inline, so an invoice of many lines whose tax rule is long takes one
+/// round per line; past this the rule, not the invoice, is the problem.
+pub const RULE_ROUNDS_MAX: u32 = 512;
+
 /// Line items one priced charge may carry: a cart, not a catalogue (each line crosses into the
 /// sandbox and back).
 pub const LINE_ITEMS_MAX: usize = 250;

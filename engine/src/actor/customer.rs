@@ -50,6 +50,8 @@ pub struct CustomerActor {
     /// Invoices whose decided payment attempt this actor is carrying out: a resumed collection
     /// (the scheduler's, for attempts a crash left behind) leaves them alone.
     pub(super) collections_under_way: HashSet<InvoiceId>,
+    /// Answers of rule calls made on the rule threads for turns that could not make them inline.
+    pub(super) rule_answers: crate::rules::turn::RuleAnswers,
     /// Set when the actor has decided to stop: it then refuses new state changes, which the
     /// registry retries on a fresh actor.
     stopping: bool,
@@ -74,6 +76,7 @@ impl CustomerActor {
             state,
             in_flight: 0,
             collections_under_way: HashSet::new(),
+            rule_answers: Default::default(),
             stopping: false,
         }
     }
@@ -90,6 +93,27 @@ impl CustomerActor {
     /// [`CustomerActor::accepting`], also while the actor is stopping.
     pub(super) fn settling(&mut self) -> Result<&mut CustomerState, ActorError> {
         self.state.as_mut().map_err(|error| ActorError::Store(error.clone()))
+    }
+
+    /// The account's rules as this turn calls them ([`crate::rules::turn`]).
+    pub(super) fn turn_rules(&self) -> crate::rules::turn::TurnRules<'_> {
+        crate::rules::turn::TurnRules::new(&self.services.rules, &self.rule_answers)
+    }
+
+    /// Loads the state again from the store: after a turn that stopped part-way, memory holds
+    /// what it changed without committing. An actor that cannot reload refuses new changes
+    /// (the registry takes them to a fresh actor) and stops once its flows under way are done.
+    pub(super) fn reload_state(&mut self, ctx: &mut Context<Self>) {
+        self.state = hydrate(&self.services, &self.key);
+        if let Err(error) = &self.state {
+            tracing::error!(account = %self.key.account, customer = %self.key.customer, %error, "cannot reload customer");
+            self.stopping = true;
+            if self.in_flight == 0 {
+                ctx.stop();
+            }
+            return;
+        }
+        self.publish_grant_sources();
     }
 
     pub(super) fn changes(&self) -> ChangeSet {

@@ -88,12 +88,28 @@ pub enum ActorError {
     /// A rule refused or failed while an invoice was priced, taxed or prorated.
     #[error(transparent)]
     Rule(#[from] crate::rules::CallError),
+    /// A turn stopped, keeping nothing, for a rule call too long for the actor's thread: the
+    /// actor makes it on the rule threads and runs the turn again (`billing::rule_rounds`), so
+    /// callers never see this.
+    #[error("a rule call is to be made on the rule threads")]
+    NeedsRuleThreads(Box<crate::rules::turn::PendingCall>),
     #[error("the customer's actor is not available: {0}")]
     Unavailable(String),
     /// The actor is stopping and refused the message before doing anything; the registry sends
     /// it again to a fresh actor, so callers never see this.
     #[error("the customer's actor is stopping")]
     Stopping,
+}
+
+impl From<crate::rules::turn::TurnCallError> for ActorError {
+    fn from(error: crate::rules::turn::TurnCallError) -> ActorError {
+        match error {
+            crate::rules::turn::TurnCallError::Call(error) => ActorError::Rule(error),
+            crate::rules::turn::TurnCallError::NeedsThreads(call) => {
+                ActorError::NeedsRuleThreads(call)
+            }
+        }
+    }
 }
 
 impl ActorError {

@@ -270,6 +270,9 @@ impl From<ActorError> for ApiError {
             ActorError::Store(error) => ApiError::internal(error),
             ActorError::Unavailable(message) => ApiError::gateway_unavailable(message),
             ActorError::Stopping => ApiError::internal("an actor's stop reached the API"),
+            ActorError::NeedsRuleThreads(_) => {
+                ApiError::internal("a turn's rule call for the rule threads reached the API")
+            }
             ActorError::Rule(error) => ApiError::from(QuoteError::Rule(error)),
         }
     }

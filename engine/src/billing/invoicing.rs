@@ -7,18 +7,19 @@
 //! Tax-inclusive lines (consumer prices in ZA and KE) keep their amount: the tax rule gives each
 //! line's rates, and the tax inside the price is extracted from it, half-up per line.
 //!
-//! Rules run here synchronously, in the customer's actor: an invoice is made inside the turn
-//! that decides it, so the numbers cannot drift from the state they were computed for. Each
-//! call is bounded by the rule's fuel and memory limits like every other.
+//! Rules are called here inside the customer's actor turn, through [`TurnRules`]: an invoice is
+//! made inside the turn that decides it, so the numbers cannot drift from the state they were
+//! computed for, and a call too long for the actor's thread is made on the rule threads first.
 
 use crate::domain::PluginRef;
 use crate::domain::{
     AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, PlanId, PluginKind,
     RuleEvaluation, TaxBehavior, TaxLine,
 };
+use crate::rules::CallError;
 use crate::rules::quote::{customer_context, spread_discount};
+use crate::rules::turn::{TurnCallError, TurnRules};
 use crate::rules::types::{LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine};
-use crate::rules::{CallError, Rules};
 
 /// A line to put on an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +64,10 @@ pub struct InvoiceInput<'a> {
     pub now: i64,
 }
 
-pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, CallError> {
+pub fn price_invoice(
+    rules: &TurnRules<'_>,
+    input: InvoiceInput<'_>,
+) -> Result<Totals, TurnCallError> {
     let catalog = rules.catalog();
     let pricing = catalog.rule(input.account, PluginKind::Pricing);
     let tax_rule = catalog.rule(input.account, PluginKind::Tax);
@@ -109,16 +113,16 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
             coupons: Vec::new(),
             now: input.now,
         };
-        let priced = pricing.plugin.price(&request)?;
+        let priced = rules.price(&pricing, request)?;
         if priced.lines.len() != priced_index.len() {
-            return Err(CallError::Failed {
+            return Err(TurnCallError::Call(CallError::Failed {
                 kind: PluginKind::Pricing,
                 cause: format!(
                     "an invoice needs one priced line per plan line: {} lines in, {} out",
                     priced_index.len(),
                     priced.lines.len()
                 ),
-            });
+            }));
         }
         let priced_amounts: Vec<i64> = priced.lines.iter().map(|line| line.amount_minor).collect();
         let shares = spread_discount(priced.subtotal_minor - priced.total_minor, &priced_amounts);
@@ -147,7 +151,7 @@ pub fn price_invoice(rules: &Rules, input: InvoiceInput<'_>) -> Result<Totals, C
                 customer: context.clone(),
                 seller_country: rules.seller_country().to_owned(),
             };
-            let taxed = tax_rule.plugin.tax(&request)?;
+            let taxed = rules.tax(&tax_rule, request)?;
             reverse_charge |= taxed.reverse_charge;
             line_tax(taxed.lines, after_discount, input.tax_behavior)
         };
@@ -249,18 +253,24 @@ pub struct Proration {
     pub rule: PluginRef,
 }
 
-pub fn prorate(rules: &Rules, input: ProrationInput<'_>) -> Result<Proration, CallError> {
+pub fn prorate(
+    rules: &TurnRules<'_>,
+    input: ProrationInput<'_>,
+) -> Result<Proration, TurnCallError> {
     let rule = rules.catalog().rule(input.account, PluginKind::Proration);
-    let prorated = rule.plugin.prorate(&ProrationRequest {
-        currency: input.currency,
-        old_unit_amount_minor: input.credited_minor.max(0),
-        old_quantity: 1,
-        new_unit_amount_minor: input.new_full_minor.max(0),
-        new_quantity: 1,
-        period_start: input.period_start,
-        period_end: input.period_end,
-        changed_at: input.changed_at,
-    })?;
+    let prorated = rules.prorate(
+        &rule,
+        ProrationRequest {
+            currency: input.currency,
+            old_unit_amount_minor: input.credited_minor.max(0),
+            old_quantity: 1,
+            new_unit_amount_minor: input.new_full_minor.max(0),
+            new_quantity: 1,
+            period_start: input.period_start,
+            period_end: input.period_end,
+            changed_at: input.changed_at,
+        },
+    )?;
     Ok(Proration {
         credit_minor: prorated.credit_minor,
         charge_minor: prorated.charge_minor,

@@ -11,7 +11,9 @@
 //! - [`bundled`]: the default rules, embedded; [`catalog`]: which rule each account runs, its
 //!   uploads' bytes in [`blobs`];
 //! - [`quote`]: pricing then tax for a charge made from line items, within its account's
-//!   [`slots`], on the rule threads of [`pool`] when too long for the API's workers.
+//!   [`slots`], on the rule threads of [`pool`] when too long for the API's workers;
+//! - [`turn`]: rule calls made inside a customer's actor turn (invoices), on the rule threads
+//!   too when too long for the actor's.
 
 mod bindings;
 mod blobs;
@@ -30,6 +32,7 @@ pub mod catalog;
 pub mod host;
 pub mod plugin;
 pub mod quote;
+pub mod turn;
 pub mod types;
 
 pub use catalog::{ActiveRule, Catalog, ChangeError, KindListing, VersionListing};

@@ -135,7 +135,15 @@ impl Plugin {
     }
 
     pub fn prorate(&self, request: &ProrationRequest) -> Result<Prorated, CallError> {
-        self.timed(|| self.call_prorate(request, Lane::Full))
+        self.prorate_in(request, Lane::Full)
+    }
+
+    pub fn prorate_in(
+        &self,
+        request: &ProrationRequest,
+        lane: Lane,
+    ) -> Result<Prorated, CallError> {
+        self.timed(|| self.call_prorate(request, lane))
     }
 
     fn timed<T>(&self, call: impl FnOnce() -> Result<T, CallError>) -> Result<T, CallError> {

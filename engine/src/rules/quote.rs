@@ -17,6 +17,7 @@ use super::catalog::{ActiveRule, Catalog};
 use super::plugin::{CallError, Lane};
 use super::pool::RulePool;
 use super::slots::CallSlots;
+use super::turn::{MadeCall, PendingCall};
 use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
 use crate::config::RulesConfig;
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
@@ -92,6 +93,17 @@ impl Rules {
         }
         let evaluated = self.threads.run(account, move || evaluation.run(Lane::Full)).await?;
         Ok(evaluated?)
+    }
+
+    /// Makes a call an actor's turn could not make inline ([`super::turn`]), on the rule
+    /// threads, within `account`'s rule-call slots like a charge's.
+    pub async fn call_on_threads(
+        &self,
+        account: &AccountId,
+        pending: PendingCall,
+    ) -> Result<MadeCall, RulesError> {
+        let _slot = self.slots.acquire(account).await?;
+        self.threads.run(account, move || pending.make()).await
     }
 }
 

@@ -72,7 +72,7 @@ impl CustomerActor {
         let customer = &state.customer;
         let plan = self.plan(&subscription.plan)?;
         let mut totals = price_invoice(
-            &self.services.rules,
+            &self.turn_rules(),
             InvoiceInput {
                 account: &self.key.account,
                 customer,

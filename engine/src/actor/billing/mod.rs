@@ -8,7 +8,8 @@
 //! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
 //!   booked against their invoice;
 //! - [`overdue`]: dunning by reminders for invoices paid by hand;
-//! - [`entitlements`]: what the customer's subscriptions and purchases grant now.
+//! - [`entitlements`]: what the customer's subscriptions and purchases grant now;
+//! - [`rule_rounds`]: turns run again after a rule call too long for the actor's thread.
 //!
 //! Every step is one atomic change set of the subscription, its invoice and the customer (its
 //! invoice counter and balance), so a renewal is keyed by (subscription, period start): the
@@ -23,6 +24,7 @@ pub mod overdue;
 pub mod preview;
 pub mod proration;
 pub mod renewals;
+pub mod rule_rounds;
 pub mod subscriptions;
 
 use super::{ActorError, CustomerActor};

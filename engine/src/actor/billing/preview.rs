@@ -2,7 +2,7 @@
 //! the same code as the renewal and the change on a copy of the subscription, and is never
 //! stored, so it shows the lines and amounts the real invoice then has.
 
-use actix::{Context, Handler};
+use actix::{Context, Handler, ResponseActFuture, fut};
 
 use super::invoices::InvoiceSpec;
 use super::messages::{PreviewInvoice, ProrationBehavior};
@@ -106,10 +106,12 @@ impl CustomerActor {
 }
 
 impl Handler<PreviewInvoice> for CustomerActor {
-    type Result = Result<Invoice, ActorError>;
+    type Result = ResponseActFuture<Self, Result<Invoice, ActorError>>;
 
-    fn handle(&mut self, message: PreviewInvoice, _: &mut Context<Self>) -> Self::Result {
-        self.accepting()?;
-        self.preview(&message)
+    fn handle(&mut self, message: PreviewInvoice, ctx: &mut Context<Self>) -> Self::Result {
+        self.in_rule_rounds(ctx, message, |actor, message, _| {
+            let previewed = actor.accepting().map(drop).and_then(|()| actor.preview(&message));
+            Box::pin(fut::ready(previewed))
+        })
     }
 }

@@ -37,7 +37,7 @@ impl CustomerActor {
         let full_start = plan.interval.boundary(anchor, -1);
         let full = self.full_period_price(plan, quantity, now)?;
         let proration = prorate(
-            &self.services.rules,
+            &self.turn_rules(),
             ProrationInput {
                 account: &self.key.account,
                 currency: plan.currency,
@@ -63,7 +63,7 @@ impl CustomerActor {
     ) -> Result<i64, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
         let totals = price_invoice(
-            &self.services.rules,
+            &self.turn_rules(),
             InvoiceInput {
                 account: &self.key.account,
                 customer: &state.customer,
@@ -289,7 +289,7 @@ impl CustomerActor {
             period_end: subscription.current_period_end,
             changed_at: at,
         };
-        Ok(prorate(&self.services.rules, input)?)
+        Ok(prorate(&self.turn_rules(), input)?)
     }
 
     /// The credit for the unused old plan and the charge for the new one, from `at` to the

@@ -65,7 +65,9 @@ impl CustomerActor {
         }
         match subscription.status {
             SubscriptionStatus::Incomplete => self.expire_incomplete(subscription, due),
-            SubscriptionStatus::Trialing => self.start_paid_period(subscription, due),
+            SubscriptionStatus::Trialing => {
+                self.start_paid_period(self.changes(), subscription, due)
+            }
             SubscriptionStatus::Active
             | SubscriptionStatus::PastDue
             | SubscriptionStatus::Unpaid
@@ -76,7 +78,7 @@ impl CustomerActor {
             SubscriptionStatus::Active
             | SubscriptionStatus::PastDue
             | SubscriptionStatus::Unpaid => self.renew(subscription),
-            SubscriptionStatus::Paused => self.resume_period(subscription, due),
+            SubscriptionStatus::Paused => self.resume_period(self.changes(), subscription, due),
             SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => {
                 Ok(Step::Nothing)
             }
@@ -89,28 +91,32 @@ impl CustomerActor {
         let start = subscription.current_period_end;
         let end = subscription.following_period_end();
         let collection = subscription.collection_method.as_str();
-        let step =
-            self.invoice_period(&mut subscription, start, end, EventKind::SubscriptionRenewed)?;
+        let renewed = EventKind::SubscriptionRenewed;
+        let step = self.invoice_period(self.changes(), &mut subscription, start, end, renewed)?;
         crate::metrics::global().count_renewal(collection);
         Ok(step)
     }
 
-    /// The trial is over (at its end, or now when asked): the first paid period starts.
+    /// The trial is over (at its end, or now when asked): the first paid period starts, in
+    /// one change set with `changes`.
     pub(crate) fn start_paid_period(
         &mut self,
+        changes: ChangeSet,
         mut subscription: Subscription,
         at: i64,
     ) -> Result<Step, ActorError> {
         subscription.trial_end = Some(at);
         subscription.status = SubscriptionStatus::Active;
         let end = subscription.interval.next_boundary_after(subscription.billing_cycle_anchor, at);
-        self.invoice_period(&mut subscription, at, end, EventKind::SubscriptionUpdated)
+        self.invoice_period(changes, &mut subscription, at, end, EventKind::SubscriptionUpdated)
     }
 
     /// A paused subscription resumes at `at`: a new period starts there (anchored there, so
-    /// the paused time is never charged), invoiced and, when collected automatically, charged.
+    /// the paused time is never charged), invoiced and, when collected automatically, charged;
+    /// in one change set with `changes`.
     pub(crate) fn resume_period(
         &mut self,
+        changes: ChangeSet,
         mut subscription: Subscription,
         at: i64,
     ) -> Result<Step, ActorError> {
@@ -118,11 +124,12 @@ impl CustomerActor {
         subscription.resumes_at = None;
         subscription.billing_cycle_anchor = at;
         let end = subscription.interval.boundary(at, 1);
-        self.invoice_period(&mut subscription, at, end, EventKind::SubscriptionUpdated)
+        self.invoice_period(changes, &mut subscription, at, end, EventKind::SubscriptionUpdated)
     }
 
     fn invoice_period(
         &mut self,
+        mut changes: ChangeSet,
         subscription: &mut Subscription,
         start: i64,
         end: i64,
@@ -131,7 +138,6 @@ impl CustomerActor {
         let plan = self.plan(&subscription.plan)?;
         let mut lines: Vec<_> = subscription.pending_lines.iter().map(pending_line).collect();
         lines.push(plan_line(&plan, subscription.quantity, start, end));
-        let mut changes = self.changes();
         let spec = InvoiceSpec {
             reason: BillingReason::SubscriptionCycle,
             tax_behavior: plan.tax_behavior,
@@ -304,7 +310,13 @@ impl CustomerActor {
     ) -> Result<(Vec<DurableTicket>, Option<Box<Collection>>), ActorError> {
         let mut durables = Vec::new();
         for _ in 0..RENEWALS_PER_STEP_MAX {
-            match self.due_step(id, at)? {
+            let step = match self.due_step(id, at) {
+                // What is done is answered; the scheduler asks again for the rest, and that
+                // turn makes the rule call on the rule threads.
+                Err(ActorError::NeedsRuleThreads(_)) if !durables.is_empty() => break,
+                step => step?,
+            };
+            match step {
                 Step::Nothing => break,
                 Step::Done { durable, collect } => {
                     durables.push(durable);
@@ -322,6 +334,16 @@ impl Handler<RunDue> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Ran, ActorError>>;
 
     fn handle(&mut self, message: RunDue, ctx: &mut Context<Self>) -> Self::Result {
+        self.in_rule_rounds(ctx, message, CustomerActor::run_due)
+    }
+}
+
+impl CustomerActor {
+    fn run_due(
+        &mut self,
+        message: RunDue,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, Result<Ran, ActorError>> {
         let ran = self
             .accepting()
             .map(|_| ())

@@ -381,13 +381,12 @@ impl CustomerActor {
                 subscription.billing_cycle_anchor = end;
             }
             Some(TrialEnd::Now) if subscription.status == SubscriptionStatus::Trialing => {
-                // The paid period starts now, through the same step as a trial that ran out.
-                self.put_subscription(&mut changes, subscription.clone())?;
+                // The paid period starts now, through the same step as a trial that ran out,
+                // in one change set with the request's other changes and its answer.
                 self.record_answer(&mut changes, &message.idempotency, &subscription, true);
-                self.commit(changes)?;
                 subscription.billing_cycle_anchor = now;
                 let Step::Done { durable, collect } =
-                    self.start_paid_period(subscription.clone(), now)?
+                    self.start_paid_period(changes, subscription.clone(), now)?
                 else {
                     unreachable!("a trial ended now always starts a period");
                 };
@@ -589,8 +588,9 @@ impl CustomerActor {
         }
         let mut changes = self.changes();
         self.record_answer(&mut changes, &message.idempotency, &subscription, true);
-        self.commit(changes)?;
-        let Step::Done { durable, collect } = self.resume_period(subscription.clone(), now)? else {
+        let Step::Done { durable, collect } =
+            self.resume_period(changes, subscription.clone(), now)?
+        else {
             unreachable!("a resumed subscription always starts a period");
         };
         let subscription = self.subscription(&subscription.id)?;
@@ -599,7 +599,8 @@ impl CustomerActor {
     }
 }
 
-/// Runs `decide` unless the request's key answered before, then answers as decided.
+/// Runs `decide` unless the request's key answered before, then answers as decided; in rule
+/// rounds (`rule_rounds`), since a change may price an invoice.
 macro_rules! keyed {
     ($actor:expr, $ctx:expr, $message:expr, $decide:ident) => {{
         match $actor.earlier_outcome($message.idempotency.as_ref()) {
@@ -623,7 +624,9 @@ impl Handler<CreateSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: CreateSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, begin_subscription)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| {
+            keyed!(actor, ctx, message, begin_subscription)
+        })
     }
 }
 
@@ -631,7 +634,9 @@ impl Handler<UpdateSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: UpdateSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, change_subscription)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| {
+            keyed!(actor, ctx, message, change_subscription)
+        })
     }
 }
 
@@ -639,7 +644,7 @@ impl Handler<CancelSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: CancelSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, cancel)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| keyed!(actor, ctx, message, cancel))
     }
 }
 
@@ -647,7 +652,7 @@ impl Handler<PauseSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: PauseSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, pause)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| keyed!(actor, ctx, message, pause))
     }
 }
 
@@ -655,7 +660,7 @@ impl Handler<ResumeSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: ResumeSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, resume)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| keyed!(actor, ctx, message, resume))
     }
 }
 
@@ -663,6 +668,8 @@ impl Handler<ReactivateSubscription> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Outcome, ActorError>>;
 
     fn handle(&mut self, message: ReactivateSubscription, ctx: &mut Context<Self>) -> Self::Result {
-        keyed!(self, ctx, message, reactivate)
+        self.in_rule_rounds(ctx, message, |actor, message, ctx| {
+            keyed!(actor, ctx, message, reactivate)
+        })
     }
 }
