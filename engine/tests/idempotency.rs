@@ -6,12 +6,17 @@
 //! with 422; that a key is scoped to its account; that a request refused by validation leaves its
 //! key unused; and that 50 concurrent copies of one request produce exactly one charge: one
 //! original 200, the rest identical replays or 409 `idempotency_key_in_use`, one charge in the
-//! customer's list and one charge at the sandbox processor.
+//! customer's list and one charge at the sandbox processor. A replay that finds the first
+//! answer recorded but not yet durable answers only once it is, never before the first request.
 //! How: a fresh engine per test; the customer's charge list and the sandbox ledger are the ground
 //! truth for "charged once"; the concurrent test gives the sandbox 50 ms latency and pre-opens the
-//! connections so the copies overlap while the first is still at the gateway.
+//! connections so the copies overlap while the first is still at the gateway; the engine's
+//! flusher is held by the harness's hold file (`Engine::hold_flushes`) to show what an answer
+//! waits for.
 
 mod common;
+
+use std::time::Duration;
 
 use common::*;
 use futures::future::join_all;
@@ -225,4 +230,43 @@ async fn fifty_concurrent_copies_charge_once() {
     let ledger = api.ledger().await;
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
     assert_eq!(ledger_entries(&ledger, "charge", charge_id).len(), 1, "{ledger:?}");
+}
+
+#[tokio::test]
+async fn a_replay_answers_only_once_the_answer_it_replays_is_durable() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    let trial = json!({
+        "name": "Trial", "amount": 1_000, "currency": "usd", "interval": "month",
+        "trial_days": 14,
+    });
+    let plan = str_field(&api.create_plan(&trial).await, "id").to_string();
+    let body = json!({ "customer": customer, "plan": plan });
+    let key = unique_key("durable-replay");
+
+    // From here nothing reaches the disk: the first request's answer is recorded (a replay
+    // reads it without waiting for the key's claim) but not durable.
+    engine.hold_flushes();
+    let send = |api: Api, body: Value, key: String| {
+        tokio::spawn(async move { api.post_with_key("/v1/subscriptions", &body, &key).await })
+    };
+    let first = send(api.clone(), body.clone(), key.clone());
+    wait_for("the subscription to be recorded", Duration::from_secs(5), || {
+        let (api, customer) = (api.clone(), customer.clone());
+        async move { (!api.customer_subscriptions(&customer).await.is_empty()).then_some(()) }
+    })
+    .await;
+    let replay = send(api.clone(), body, key);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!first.is_finished(), "the first request answered before its answer was durable");
+    assert!(!replay.is_finished(), "the replay answered before the answer it shows was durable");
+
+    engine.release_flushes();
+    let (first, replay) = (first.await.unwrap(), replay.await.unwrap());
+    assert_eq!(first.ok()["status"], "trialing");
+    assert!(!first.is_replay());
+    assert_eq!(replay.status, 200, "{}", replay.text);
+    assert_eq!(replay.body, first.body);
+    assert!(replay.is_replay(), "no `Idempotent-Replayed: true` header");
 }
