@@ -1,12 +1,13 @@
 //! Group commit with ONE flusher thread.
 //!
-//! Writers append their change set to the write-ahead log ([`super::wal`]) and apply it to sled,
-//! take a sequence number and wait until the flusher reports a durable sequence at least as high.
-//! The flusher loops while there are unflushed writes: it reads the newest sequence; has its
-//! helper thread `fdatasync` the gateway events' payload log while it `fdatasync`s the log; and
-//! publishes that sequence once both are done. Every writer whose write was made before the flush
-//! began is covered by it, so concurrent writers share one fsync. sled is flushed apart, by the
-//! [`super::checkpointer`].
+//! Writers append their change set to the write-ahead log ([`super::wal`]), take a sequence
+//! number and wait until the flusher reports a durable sequence at least as high. The flusher
+//! loops while there are unflushed writes: it reads the newest sequence; tells the store of
+//! record's [`Follower`] that a sync begins; has its helper thread `fdatasync` the gateway
+//! events' payload log while it `fdatasync`s the log; and publishes that sequence, and tells the
+//! follower, once both are done. Every writer whose write was made before the flush began is
+//! covered by it, so concurrent writers share one fsync. sled is written by the follower and
+//! flushed apart, by the [`super::checkpointer`].
 //!
 //! The two files of a round are synced side by side, not one after the other, because nothing
 //! acknowledged depends on their order: an acknowledgement waits for both. A record that reached
@@ -38,6 +39,17 @@ const HEAVY_WITHIN: Duration = Duration::from_millis(2);
 const GATHER_WRITES: u64 = 32;
 const GATHER_FOR: Duration = Duration::from_micros(300);
 
+/// The store of record behind the log, told around each of the log's syncs: what was appended
+/// before a sync began is durable once it returns.
+pub trait Follower: Send + Sync {
+    /// A sync of the log begins; the mark returned covers every write appended so far.
+    fn before_sync(&self) -> u64;
+    /// The sync begun at `mark` returned: what the mark covers is durable.
+    fn synced(&self, mark: u64);
+    /// The flusher has ended: put what is durable into the store of record, then return.
+    fn finish(&self);
+}
+
 #[derive(Default)]
 struct Wake {
     pending: bool,
@@ -53,6 +65,7 @@ pub struct GroupCommit {
     /// Flushes completed, for tests; metrics carry their duration and size.
     flushes: AtomicU64,
     flusher: Mutex<Option<thread::JoinHandle<()>>>,
+    follower: Arc<dyn Follower>,
     checkpointer: Arc<Checkpointer>,
 }
 
@@ -62,12 +75,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl GroupCommit {
     /// Starts the flusher thread for `db`, whose data file lives in `path`, in front of which
-    /// `log` is the write-ahead log. `payloads` is the gateway events' payload log, synced
-    /// beside the log in every round.
+    /// `log` is the write-ahead log, and which `follower` writes. `payloads` is the gateway
+    /// events' payload log, synced beside the log in every round.
     pub fn start(
         db: sled::Db,
         path: &Path,
         log: Arc<AppliedLog>,
+        follower: Arc<dyn Follower>,
         payloads: File,
     ) -> Result<Arc<GroupCommit>, StoreError> {
         let checkpointer = Checkpointer::start(db, path, Arc::clone(&log))?;
@@ -80,6 +94,7 @@ impl GroupCommit {
             flushed,
             flushes: AtomicU64::new(0),
             flusher: Mutex::new(None),
+            follower,
             checkpointer,
         });
         let flusher = Arc::clone(&group);
@@ -120,15 +135,16 @@ impl GroupCommit {
         self.flushes.load(Ordering::Relaxed)
     }
 
-    /// Flushes what is pending, then ends the flusher thread and waits for it, then makes the
-    /// last checkpoint, so the database is let go of (and can be opened again, with nothing to
-    /// replay) when this returns.
+    /// Flushes what is pending, then ends the flusher thread and waits for it, then for the
+    /// follower to write what is durable, then makes the last checkpoint, so the database is
+    /// let go of (and can be opened again, with nothing to replay) when this returns.
     pub fn stop(&self) {
         lock(&self.wake).stopping = true;
         self.wake_signal.notify_one();
         if let Some(flusher) = lock(&self.flusher).take() {
             let _ = flusher.join();
         }
+        self.follower.finish();
         self.checkpointer.stop();
     }
 
@@ -150,6 +166,7 @@ impl GroupCommit {
                 continue;
             }
             let started = Instant::now();
+            let mark = self.follower.before_sync();
             let payloads_synced = payloads.start_sync();
             let synced = log.wal.sync().map(drop).map_err(|error| error.to_string());
             if let Err(error) = payloads_synced.wait().and(synced) {
@@ -167,6 +184,7 @@ impl GroupCommit {
             flushed_before = target;
             self.flushes.fetch_add(1, Ordering::Relaxed);
             self.flushed.send_replace(target);
+            self.follower.synced(mark);
             heavy_until = (batch >= HEAVY_BATCH).then(|| Instant::now() + HEAVY_WITHIN);
         }
     }

@@ -4,6 +4,7 @@
 //! the schedule can never miss a subscription that has something due; an entry left behind by
 //! a change is harmless (the actor finds nothing due and the scheduler removes it).
 
+use super::view::TreeView;
 use super::{Op, SledStore, TreeId};
 use crate::domain::{
     AccountId, Customer, CustomerId, Invoice, InvoiceId, Plan, PlanId, Subscription,
@@ -86,7 +87,7 @@ pub(super) fn credit_note_ops(
 /// The entries of `tree` under `prefix`, newest first (ids are time-ordered), below the key of
 /// `starting_after` when a page continues a list.
 fn newest_first(
-    tree: &sled::Tree,
+    tree: TreeView<'_>,
     prefix: Vec<u8>,
     starting_after: Option<Vec<u8>>,
 ) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
@@ -113,7 +114,7 @@ fn page<T>(
 
 /// Newest first from a tree keyed `account/id`, skipping what `keep` refuses.
 fn page_by_id<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: TreeView<'_>,
     account: &AccountId,
     limit: usize,
     starting_after: Option<&str>,

@@ -7,6 +7,7 @@ use kassa_gateways::GatewayError;
 use kassa_gateways::trees::{Entry, Put, Trees};
 
 use super::ops::Op;
+use super::view::TreeView;
 use super::{SledStore, TREE_NAMES};
 use crate::store::StoreError;
 
@@ -26,14 +27,15 @@ fn gateway_error(error: StoreError) -> GatewayError {
 }
 
 impl SledStore {
-    /// The log's number for the gateway tree `name`, and the tree.
-    pub(super) fn gateway_tree(&self, name: &str) -> Result<(u8, &sled::Tree), GatewayError> {
+    /// The log's number for the gateway tree `name`, and the tree as reads see it.
+    pub(super) fn gateway_tree(&self, name: &str) -> Result<(u8, TreeView<'_>), GatewayError> {
         let position = GATEWAY_TREE_NAMES
             .iter()
             .position(|known| *known == name)
             .ok_or_else(|| GatewayError::Storage(format!("no gateway tree {name}")))?;
         let number = GATEWAY_TREES_FIRST + u8::try_from(position).expect("few gateway trees");
-        Ok((number, &self.trees[TREE_NAMES.len() + position]))
+        let tree = &self.trees[TREE_NAMES.len() + position];
+        Ok((number, TreeView { tree, number, overlay: &self.overlay }))
     }
 
     fn ops_of_puts(&self, puts: &[Put<'_>]) -> Result<Vec<Op>, GatewayError> {

@@ -13,7 +13,7 @@ use crate::store::{IdempotencyRecord, IdempotencyState, Outcome, StoreError, key
 impl SledStore {
     /// Moves the breakdowns of the old tree into their records; returns how many there were.
     pub(super) fn move_breakdowns_into_charges(&self) -> Result<usize, StoreError> {
-        let separate = self.tree(TreeId::Breakdowns);
+        let separate = self.sled_tree(TreeId::Breakdowns);
         if separate.is_empty() {
             return Ok(0);
         }
@@ -26,7 +26,7 @@ impl SledStore {
             by_charge.insert(charge_id.to_owned(), (key.clone(), decode(&bytes)?));
         }
         // The idempotency records first: they are found through the charges' breakdowns.
-        let idempotency = self.tree(TreeId::Idempotency);
+        let idempotency = self.sled_tree(TreeId::Idempotency);
         for entry in idempotency.iter() {
             let (key, bytes) = entry?;
             let mut record: IdempotencyRecord = decode(&bytes)?;
@@ -38,7 +38,7 @@ impl SledStore {
             }
         }
         let moved = by_charge.len();
-        let charges = self.tree(TreeId::Charges);
+        let charges = self.sled_tree(TreeId::Charges);
         for (key, breakdown) in by_charge.into_values() {
             if let Some(bytes) = charges.get(&key)? {
                 let mut charge: Charge = decode(&bytes)?;

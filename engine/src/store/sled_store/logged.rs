@@ -1,8 +1,9 @@
-//! Writing through the log: each write's ops appended as one record, then applied to sled, in
-//! the log's order; and how a record's tree numbers find their trees.
+//! Writing through the log: each write's ops appended as one record, then laid in the overlay
+//! that the applier empties into sled, in the log's order; and how a record's tree numbers find
+//! their trees.
 
 use std::sync::MutexGuard;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::gateway_trees::{GATEWAY_TREE_NAMES, GATEWAY_TREES_FIRST};
 use super::ops::{self, Op};
@@ -13,13 +14,14 @@ impl SledStore {
     /// Appends `ops` to the log as one record and applies them (see the module's comment); the
     /// ticket says when they are durable.
     pub(super) fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
+        self.wait_for_the_applier();
         let order = self.write_order();
         self.append_and_apply(&order, &ops)?;
         drop(order);
         Ok(self.group_commit.written())
     }
 
-    /// Held while deciding a write from what sled holds (a compare-and-swap) and making it.
+    /// Held while deciding a write from what the store holds (a compare-and-swap) and making it.
     pub(super) fn write_order(&self) -> MutexGuard<'_, ()> {
         self.write_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -35,17 +37,28 @@ impl SledStore {
         }
         // An append that fails leaves nothing behind (the log cuts a partial record off).
         let sequence = self.log.wal.append(&ops::encode(ops))?;
-        if let Err(error) = apply(&self.trees, ops) {
-            // The record is in the log; applying newer ones over a half-applied one would leave
-            // sled in no state the log describes. Stop now: the next start applies it again.
-            tracing::error!(%error, "a change set failed half-way: stopping to apply it at start");
-            eprintln!("kassa: a change set failed half-way ({error}): stopping");
-            std::process::abort();
-        }
-        self.log.applied.store(sequence, Ordering::SeqCst);
+        // Readable from here on; the applier puts it into sled once the log's sync covers it.
+        self.overlay.put(sequence, ops);
         Ok(())
     }
+
+    /// Waits while the applier is far behind the log: the overlay holds in memory what sled
+    /// does not yet, and must not grow without bound when sled is slower than the log.
+    pub(super) fn wait_for_the_applier(&self) {
+        while self.overlay.sealed_len() >= OVERLAY_LAYERS_MAX {
+            self.overlay.wait_for_change(Duration::from_millis(10), || {
+                self.overlay.sealed_len() < OVERLAY_LAYERS_MAX
+            });
+        }
+    }
 }
+
+/// Sealed layers (one per sync of the log) the overlay may hold before writers wait for the
+/// applier: at the heaviest group commit this is well over a second of writes.
+const OVERLAY_LAYERS_MAX: usize = 1024;
+
+/// Sealed layers past which the applier no longer keeps its pace but applies at once.
+pub(super) const APPLY_AT_ONCE_PAST: usize = OVERLAY_LAYERS_MAX / 4;
 
 /// Where the log's segments live, inside the data directory.
 pub(super) const WAL_DIR: &str = "wal";
@@ -70,7 +83,7 @@ pub(super) fn apply(trees: &[sled::Tree], ops: &[Op]) -> Result<(), StoreError> 
 /// The tree a log record numbers `number`: the engine's trees from 0 in [`TREE_NAMES`]' order,
 /// the gateways' from [`GATEWAY_TREES_FIRST`] on, so that a tree added to either list never
 /// renumbers the other's.
-fn numbered_tree(trees: &[sled::Tree], number: u8) -> Option<&sled::Tree> {
+pub(super) fn numbered_tree(trees: &[sled::Tree], number: u8) -> Option<&sled::Tree> {
     let index = match number.checked_sub(GATEWAY_TREES_FIRST) {
         Some(gateway) if usize::from(gateway) < GATEWAY_TREE_NAMES.len() => {
             TREE_NAMES.len() + usize::from(gateway)

@@ -4,26 +4,32 @@
 //! from the records here, so callers cannot forget one.
 //!
 //! A change set becomes its puts and removals ([`Op`]s), encoded once and appended to the log as
-//! one record, then applied to sled with plain puts, under one lock so that sled receives change
-//! sets in the log's order. The log is what makes a change set atomic and durable: the flusher
-//! syncs it, and sled is flushed on its own schedule ([`super::checkpointer`]). At open, records
-//! after sled's checkpoint are applied again, in order; puts and removals are idempotent, so a
-//! record sled already held changes nothing. Every write goes through the log — the gateways'
-//! own trees' too ([`gateway_trees`]) — or a replay could put an older value over a newer one.
+//! one record, and laid in the [`overlay`] under one lock, so that both receive change sets in
+//! the log's order. The log is what makes a change set atomic and durable: the flusher syncs
+//! it. sled is written later, off the acknowledgement path: the [`applier`] puts each durable
+//! layer of the overlay into sled, every key's latest value once, and reads see the overlay laid
+//! over sled ([`view`]) until it has. sled is flushed on its own schedule
+//! ([`super::checkpointer`]). At open, records after sled's checkpoint are applied again, in
+//! order; puts and removals are idempotent, so a record sled already held changes nothing. Every
+//! write goes through the log — the gateways' own trees' too ([`gateway_trees`]) — or a replay
+//! could put an older value over a newer one.
 //!
 //! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
 //! [`unapplied`]; the tests are in `tests.rs`.
 
+mod applier;
 mod billing;
 mod gateway_events;
 mod gateway_trees;
 mod legacy_breakdowns;
 mod logged;
 mod ops;
+mod overlay;
 #[cfg(test)]
 mod tests;
 mod tree_ids;
 mod unapplied;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -46,12 +52,15 @@ use crate::domain::{
     Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
+use applier::Applier;
 use gateway_events::PAYLOAD_LOG_FILE;
 use gateway_trees::GATEWAY_TREE_NAMES;
 use logged::{WAL_DIR, WAL_SEGMENT_BYTES, apply};
 use ops::Op;
+use overlay::Overlay;
 use tree_ids::{TREE_NAMES, TreeId};
 use unapplied::UnappliedEvents;
+use view::TreeView;
 
 pub struct SledStore {
     db: sled::Db,
@@ -59,7 +68,10 @@ pub struct SledStore {
     trees: Vec<sled::Tree>,
     /// The write-ahead log, and how far sled has applied it.
     log: Arc<AppliedLog>,
-    /// Held from a record's append to its apply: sled receives records in the log's order.
+    /// What the log holds and sled not yet, read before sled.
+    overlay: Arc<Overlay>,
+    /// Held from a record's append to its place in the overlay: the overlay, and so sled,
+    /// receives records in the log's order.
     write_order: Mutex<()>,
     group_commit: Arc<GroupCommit>,
     /// Gateway events' raw payloads (see [`super::payloads`]).
@@ -106,13 +118,21 @@ impl SledStore {
         }
         let log = Arc::new(AppliedLog { wal, applied: AtomicU64::new(recovery.last) });
         let payloads = PayloadLog::open(&path.join(PAYLOAD_LOG_FILE))?;
-        let group_commit =
-            GroupCommit::start(db.clone(), path, Arc::clone(&log), payloads.sync_handle()?)?;
+        let overlay = Arc::new(Overlay::default());
+        let applier = Applier::start(trees.clone(), Arc::clone(&overlay), Arc::clone(&log))?;
+        let group_commit = GroupCommit::start(
+            db.clone(),
+            path,
+            Arc::clone(&log),
+            applier,
+            payloads.sync_handle()?,
+        )?;
         let store = SledStore {
             db,
             path: path.to_owned(),
             trees,
             log,
+            overlay,
             write_order: Mutex::new(()),
             group_commit,
             payloads,
@@ -134,8 +154,13 @@ impl SledStore {
         self.group_commit.flushes()
     }
 
-    fn tree(&self, id: TreeId) -> &sled::Tree {
+    /// sled's tree itself, without the overlay: for work at open, before the first write.
+    fn sled_tree(&self, id: TreeId) -> &sled::Tree {
         &self.trees[id as usize]
+    }
+
+    fn tree(&self, id: TreeId) -> TreeView<'_> {
+        TreeView { tree: &self.trees[id as usize], number: id.number(), overlay: &self.overlay }
     }
 
     fn get<T: serde::de::DeserializeOwned>(

@@ -147,7 +147,7 @@ async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
             )
             .await;
         }
-        assert_eq!(store.log.applied.load(Ordering::SeqCst), 3);
+        applied_reaches(&store, 3).await;
     }
     let store = open(&directory);
     assert_eq!(read_checkpoint(&store.db).unwrap(), 3, "sled holds all three");
@@ -159,7 +159,18 @@ async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
         ChangeSet::new(&account(), &customer.id).with(Write::Customer(customer.clone())),
     )
     .await;
-    assert_eq!(store.log.applied.load(Ordering::SeqCst), 4);
+    applied_reaches(&store, 4).await;
+}
+
+/// Waits for the applier to have put the log into sled up to `sequence` (it does so after the
+/// sync that made it durable, off the acknowledgement path).
+async fn applied_reaches(store: &SledStore, sequence: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while store.log.applied.load(Ordering::SeqCst) < sequence {
+        assert!(std::time::Instant::now() < deadline, "the applier never reached {sequence}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(store.log.applied.load(Ordering::SeqCst), sequence);
 }
 
 #[tokio::test]
@@ -258,7 +269,7 @@ async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_
         commit(&store, changes).await;
         let key = keys::owned(&account(), &customer.id, priced.id.as_str());
         store
-            .tree(TreeId::Breakdowns)
+            .sled_tree(TreeId::Breakdowns)
             .insert(&key, encode(priced.breakdown.as_ref().unwrap()))
             .unwrap();
         assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(bare));
@@ -272,7 +283,7 @@ async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_
         let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
         let outcome = Box::new(Outcome::Charge(priced.clone()));
         assert_eq!(record.state, IdempotencyState::Completed(outcome));
-        assert!(store.tree(TreeId::Breakdowns).is_empty());
+        assert!(store.sled_tree(TreeId::Breakdowns).is_empty());
     }
 }
 
@@ -446,15 +457,15 @@ async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
         let left = stored(store.insert_gateway_event(gateway_event("evt_old_left")).unwrap());
         // Then: an inbox entry per unapplied event, outcomes in a tree of their own, no watermark.
         let done_key = keys::by_id(&account(), done.id.as_str());
-        store.tree(TreeId::EventOutcomes).insert(&done_key, encode(&applied("old"))).unwrap();
+        store.sled_tree(TreeId::EventOutcomes).insert(&done_key, encode(&applied("old"))).unwrap();
         let left_key = keys::by_id(&account(), left.id.as_str());
-        store.tree(TreeId::EventInbox).insert(&left_key, &[]).unwrap();
+        store.sled_tree(TreeId::EventInbox).insert(&left_key, &[]).unwrap();
         store.sync().wait().await.unwrap();
         (done, left)
     };
     let store = open(&directory);
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![left]);
-    assert_eq!(store.tree(TreeId::EventInbox).len(), 0, "the old entries are dropped");
+    assert_eq!(store.tree(TreeId::EventInbox).iter().count(), 0, "the old entries are dropped");
     let read = store.gateway_event(&account(), &done.id).unwrap().unwrap();
     assert_eq!(read.applied, Some(applied("old")));
 }
