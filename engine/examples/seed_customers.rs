@@ -13,7 +13,7 @@ use kassa::domain::{
     AccountId, CardDisplay, Customer, CustomerId, Event, EventKind, PaymentMethod, PaymentMethodId,
     PaymentMethodKind,
 };
-use kassa::store::{ChangeSet, SledStore, Store, Write};
+use kassa::store::{ChangeSet, CustomerStore, SledStore, Write};
 
 /// Commits in flight before waiting for their flush: bounds memory, keeps flushes grouped.
 const COMMITS_PER_WAIT: usize = 10_000;

@@ -32,7 +32,7 @@ use crate::limits::{
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{ApiKeyStore, SledStore, Store, StoreError};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings};
 
@@ -86,7 +86,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let entitlements =
         Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
     let services = Services {
-        store: Arc::clone(&store),
+        store: store.clone(),
         gateways: gateways.clone(),
         gateway_timeout: config.gateway_timeout(),
         reconcile_after: config.reconcile_after(),
@@ -98,7 +98,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         entitlements: Arc::clone(&entitlements),
     };
     let registry = Registry::start(services, registry_limits(&config));
-    let api_keys = ApiKeys::new(configured_keys(&config), Arc::clone(&store));
+    let api_keys = ApiKeys::new(configured_keys(&config), store.clone());
     ensure_dev_key(&config, &sled).await?;
 
     for (status, count) in store.subscriptions_by_status().map_err(store_error)? {
@@ -122,9 +122,9 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     }
 
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
-    billing::scheduler::resume(Arc::clone(&store), registry.clone()).await.map_err(store_error)?;
+    billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
     tokio::spawn(billing::scheduler::run_live(
-        Arc::clone(&store),
+        store.clone(),
         registry.clone(),
         Duration::from_millis(config.billing.scheduler_interval_ms),
     ));
@@ -136,7 +136,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .local_addr()
         .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
     let app = Arc::new(App {
-        store: Arc::clone(&store),
+        store: store.clone(),
         registry,
         gateways,
         sandbox,
@@ -249,7 +249,7 @@ fn open_inbox(
         apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
         default_account,
     };
-    Inbox::start(Arc::clone(&store), Applier::new(store, registry, mpesa, accounts), settings)
+    Inbox::start(store.clone(), Applier::new(store, registry, mpesa, accounts), settings)
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

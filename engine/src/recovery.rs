@@ -9,7 +9,7 @@ use futures::StreamExt;
 
 use crate::actor::messages::Reconcile;
 use crate::actor::{ActorError, CustomerKey, Registry};
-use crate::store::{Store, StoreError, Unsettled};
+use crate::store::{CustomerStore, StoreError, Unsettled};
 
 /// Customers reconciled at once: bounds the gateway lookups in flight during start-up.
 const CUSTOMERS_IN_PARALLEL_MAX: usize = 64;
@@ -28,7 +28,10 @@ pub enum RecoveryError {
     Store(#[from] StoreError),
 }
 
-pub async fn run(store: &dyn Store, registry: &Registry) -> Result<RecoveryReport, RecoveryError> {
+pub async fn run(
+    store: &dyn CustomerStore,
+    registry: &Registry,
+) -> Result<RecoveryReport, RecoveryError> {
     let unsettled = store.unsettled()?;
     let found = unsettled.len();
     let mut by_customer: HashMap<CustomerKey, Vec<Unsettled>> = HashMap::new();

@@ -26,8 +26,8 @@ use kassa::api::idempotency::fingerprint;
 use kassa::api::request::ApiRequest;
 use kassa::domain::{AccountId, ChargeId};
 use kassa::store::{
-    ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, SledStore, Store,
-    Write,
+    ChangeSet, CustomerStore, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome,
+    SledStore, Write,
 };
 
 /// Every file under `dir` whose bytes contain `needle`.

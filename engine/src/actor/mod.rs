@@ -30,7 +30,7 @@ use kassa_gateways::Router;
 
 use crate::domain::{AccountId, CustomerId};
 use crate::gateways::policy::GatewayPolicies;
-use crate::store::{Store, StoreError};
+use crate::store::{CustomerStore, StoreError};
 
 pub use customer::CustomerActor;
 pub use messages::IdempotencyTicket;
@@ -43,7 +43,7 @@ pub type Durably<T> = futures::future::BoxFuture<'static, Result<T, ActorError>>
 /// What every actor needs from the rest of the engine.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn CustomerStore>,
     pub gateways: Router,
     pub gateway_timeout: Duration,
     /// How long after an unknown gateway outcome the gateway is first asked again.

@@ -10,7 +10,7 @@ use warp::http::HeaderMap;
 
 use super::error::ApiError;
 use crate::domain::AccountId;
-use crate::store::Store;
+use crate::store::ApiKeyStore;
 
 pub fn hash_key(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
@@ -25,11 +25,11 @@ pub struct Authenticated {
 
 pub struct ApiKeys {
     configured: HashMap<[u8; 32], AccountId>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn ApiKeyStore>,
 }
 
 impl ApiKeys {
-    pub fn new(configured: HashMap<[u8; 32], AccountId>, store: Arc<dyn Store>) -> ApiKeys {
+    pub fn new(configured: HashMap<[u8; 32], AccountId>, store: Arc<dyn ApiKeyStore>) -> ApiKeys {
         ApiKeys { configured, store }
     }
 

@@ -19,7 +19,7 @@ use super::plan_features::PlanFeatures;
 use crate::actor::CustomerKey;
 use crate::config::BillingConfig;
 use crate::domain::{Purchase, Subscription};
-use crate::store::Store;
+use crate::store::CustomerStore;
 
 /// Shards of the index: readers of different customers rarely meet on one lock.
 const SHARDS: usize = 64;
@@ -72,7 +72,12 @@ impl EntitlementIndex {
     }
 
     /// The grants of `key` at `now` from what its actor published; `None` when nothing is.
-    pub fn grants(&self, store: &dyn Store, key: &CustomerKey, now: i64) -> Option<Vec<Grant>> {
+    pub fn grants(
+        &self,
+        store: &dyn CustomerStore,
+        key: &CustomerKey,
+        now: i64,
+    ) -> Option<Vec<Grant>> {
         let sources = Arc::clone(&self.shard(key).read().get(key)?.sources);
         Some(self.compute(store, key, &sources.subscriptions, &sources.purchases, now))
     }
@@ -81,7 +86,7 @@ impl EntitlementIndex {
     /// features from memory.
     pub fn compute(
         &self,
-        store: &dyn Store,
+        store: &dyn CustomerStore,
         key: &CustomerKey,
         subscriptions: &[Subscription],
         purchases: &[Purchase],

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::domain::{AccountId, PlanId};
-use crate::store::{Store, StoreError};
+use crate::store::{CustomerStore, StoreError};
 
 type Features = Arc<[String]>;
 
@@ -31,7 +31,7 @@ impl PlanFeatures {
     /// The features `plan` grants; empty for a plan that does not exist.
     pub fn get(
         &self,
-        store: &dyn Store,
+        store: &dyn CustomerStore,
         account: &AccountId,
         plan: &PlanId,
     ) -> Result<Features, StoreError> {

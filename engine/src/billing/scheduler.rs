@@ -18,7 +18,7 @@ use crate::actor::{CustomerKey, Registry};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, SubscriptionId, TestClock, TestClockStatus};
 use crate::limits::{RENEWALS_IN_FLIGHT_MAX, SCHEDULE_BATCH_MAX};
-use crate::store::{DueEntry, Store, StoreError, keys};
+use crate::store::{CustomerStore, DueEntry, StoreError, keys};
 
 /// How a run walks the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +31,7 @@ enum Order {
 
 /// Runs what is due in `scope` up to `up_to`; answers how many entries ran.
 async fn run_scope(
-    store: &Arc<dyn Store>,
+    store: &Arc<dyn CustomerStore>,
     registry: &Registry,
     scope: &str,
     up_to: i64,
@@ -90,7 +90,7 @@ async fn run_scope(
 
 /// Real time: runs what is due every `interval`, forever, and makes again the invoice payment
 /// attempts whose charge never reached the processor.
-pub async fn run_live(store: Arc<dyn Store>, registry: Registry, interval: Duration) {
+pub async fn run_live(store: Arc<dyn CustomerStore>, registry: Registry, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -111,7 +111,7 @@ pub async fn run_live(store: Arc<dyn Store>, registry: Registry, interval: Durat
 /// A test clock's advance: runs everything due on it up to its (already moved) frozen time,
 /// then marks it ready.
 pub async fn advance_clock(
-    store: Arc<dyn Store>,
+    store: Arc<dyn CustomerStore>,
     registry: Registry,
     account: AccountId,
     clock: TestClock,
@@ -132,7 +132,10 @@ pub async fn advance_clock(
 /// Makes every invoice payment attempt that was decided and has no charge recorded (a stop
 /// came between, or its charge provably never reached the processor). The attempt's
 /// Idempotency-Key makes it happen once, however often this asks.
-async fn resume_collections(store: &Arc<dyn Store>, registry: &Registry) -> Result<(), StoreError> {
+async fn resume_collections(
+    store: &Arc<dyn CustomerStore>,
+    registry: &Registry,
+) -> Result<(), StoreError> {
     let collecting = store.collecting_invoices()?;
     futures::stream::iter(collecting)
         .for_each_concurrent(RENEWALS_IN_FLIGHT_MAX, |(account, customer, invoice)| async move {
@@ -148,7 +151,7 @@ async fn resume_collections(store: &Arc<dyn Store>, registry: &Registry) -> Resu
 
 /// At start-up: resumes invoice payment attempts decided before the stop whose charges were
 /// never recorded, and finishes advances the stop interrupted.
-pub async fn resume(store: Arc<dyn Store>, registry: Registry) -> Result<(), StoreError> {
+pub async fn resume(store: Arc<dyn CustomerStore>, registry: Registry) -> Result<(), StoreError> {
     resume_collections(&store, &registry).await?;
     for (account, clock) in store.advancing_test_clocks()? {
         tokio::spawn(advance_clock(Arc::clone(&store), registry.clone(), account, clock));

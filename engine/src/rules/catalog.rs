@@ -25,7 +25,7 @@ use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion};
 pub use crate::domain::{KindListing, VersionListing};
 use crate::limits::RULE_COMPILES_MAX;
-use crate::store::{IdempotencyRecord, Store};
+use crate::store::{IdempotencyRecord, PluginStore};
 
 /// The idempotency record of a change, made from the listing it answers with: written in the
 /// same atomic write as the change, so a retry finds either both or neither.
@@ -58,7 +58,7 @@ type Turn = Arc<tokio::sync::Mutex<()>>;
 
 pub struct Catalog {
     host: RuleHost,
-    store: Arc<dyn Store>,
+    store: Arc<dyn PluginStore>,
     blobs: Blobs,
     bundled: HashMap<PluginKind, Bundled>,
     /// Accounts whose active rule of a kind is an uploaded one.
@@ -86,7 +86,7 @@ impl Catalog {
     pub fn open(
         config: &RulesConfig,
         data_dir: &Path,
-        store: Arc<dyn Store>,
+        store: Arc<dyn PluginStore>,
     ) -> Result<Catalog, RulesError> {
         let blobs_dir = data_dir.join("plugins");
         let host = RuleHost::new(config, Some(&blobs_dir.join("compiled")))?;

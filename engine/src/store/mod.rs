@@ -1,5 +1,10 @@
-//! Durable storage behind a small trait of Kassa's own, so the actors and the API never see sled.
+//! Durable storage behind traits of Kassa's own, so the actors and the API never see sled.
 //!
+//! - The store's parts, by concern, each user given only the one it needs: [`CustomerStore`]
+//!   (customers, everything theirs, and billing: the actors, the scheduler, recovery),
+//!   [`InboxStore`] (the webhook inbox), [`ApiKeyStore`] (authentication), [`PluginStore`]
+//!   (the rules host); [`Store`] is all of them (the API, start-up). Nothing in them names a
+//!   backend: another (a database that several nodes share) implements the same parts.
 //! - [`ChangeSet`]: every state change of one customer — records, audit event, idempotency
 //!   record — committed as one atomic unit.
 //! - [`DurableTicket`]: resolves once a flush that started after the commit has finished; a 2xx
@@ -263,12 +268,18 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
-pub trait Store: Send + Sync + 'static {
-    /// Applies the change set atomically; the ticket says when it is durable.
-    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
+/// What every part of the store shares: how a caller learns that what it wrote is durable.
+pub trait Durable: Send + Sync + 'static {
     /// A ticket for everything written so far, by this store or beside it in the same database.
     fn sync(&self) -> DurableTicket;
+}
 
+/// Customers and everything that is theirs (payment methods, charges, refunds, disputes,
+/// subscriptions, invoices, credit notes), the account-wide billing records they are billed by
+/// (plans, test clocks, the renewal schedule), and the idempotency records of their requests.
+pub trait CustomerStore: Durable {
+    /// Applies the change set atomically; the ticket says when it is durable.
+    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
     fn customer(
         &self,
         account: &AccountId,
@@ -325,45 +336,6 @@ pub trait Store: Send + Sync + 'static {
     fn expire_idempotency(&self, created_before: i64) -> Result<usize, StoreError>;
     /// Every charge still `processing` and refund still `pending`, for recovery.
     fn unsettled(&self) -> Result<Vec<Unsettled>, StoreError>;
-
-    fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
-    /// Stores a generated key's hash for the account, durably.
-    fn put_generated_api_key(
-        &self,
-        account: &AccountId,
-        key_sha256: &[u8; 32],
-    ) -> Result<DurableTicket, StoreError>;
-    fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
-
-    /// Persists a gateway's event under a fresh Kassa id, to be applied, unless an event with
-    /// the same gateway id is stored already: then nothing is written and the stored one is
-    /// answered. Durable once a `sync()` issued after it resolves.
-    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError>;
-    fn gateway_event(
-        &self,
-        account: &AccountId,
-        id: &EventId,
-    ) -> Result<Option<GatewayEvent>, StoreError>;
-    /// The events persisted and not yet applied, oldest first. Called once, at start.
-    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
-    /// Records what applying the event (filed under `account`) did, and files it under
-    /// `owner`, the account whose charge it turned out to be about, when that is another; the
-    /// ticket says when that is durable.
-    fn complete_gateway_event(
-        &self,
-        account: &AccountId,
-        id: &EventId,
-        applied: &Applied,
-        owner: &AccountId,
-    ) -> Result<DurableTicket, StoreError>;
-    /// An account's gateway events, newest first, of one type when `kind` is given.
-    fn gateway_events(
-        &self,
-        account: &AccountId,
-        kind: Option<&str>,
-        limit: usize,
-        starting_after: Option<&EventId>,
-    ) -> Result<Page<GatewayEvent>, StoreError>;
     /// The charge a gateway knows by `reference`, with its account and customer.
     fn charge_by_reference(
         &self,
@@ -371,7 +343,6 @@ pub trait Store: Send + Sync + 'static {
         reference: &str,
     ) -> Result<Option<(AccountId, CustomerId, ChargeId)>, StoreError>;
     fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError>;
-
     /// An account's customers, newest first.
     fn customers(
         &self,
@@ -379,7 +350,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         starting_after: Option<&CustomerId>,
     ) -> Result<Page<Customer>, StoreError>;
-
     /// Plans are the account's, not a customer's: one single-key write each, outside the
     /// log; the ticket says when it is durable.
     fn put_plan(&self, account: &AccountId, plan: &Plan) -> Result<DurableTicket, StoreError>;
@@ -392,7 +362,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
         starting_after: Option<&PlanId>,
     ) -> Result<Page<Plan>, StoreError>;
-
     fn put_test_clock(
         &self,
         account: &AccountId,
@@ -410,7 +379,6 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<DurableTicket, StoreError>;
     /// Every clock left `advancing` (a stop during an advance), to finish at start-up.
     fn advancing_test_clocks(&self) -> Result<Vec<(AccountId, TestClock)>, StoreError>;
-
     fn subscription(
         &self,
         account: &AccountId,
@@ -462,7 +430,55 @@ pub trait Store: Send + Sync + 'static {
     /// Invoices whose automatic payment attempt was decided and whose charge is not yet
     /// recorded, for start-up to resume: `(account, customer, invoice)`.
     fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError>;
+}
 
+/// The webhook inbox: gateways' events, stored once each, and what applying them did.
+pub trait InboxStore: Durable {
+    /// Persists a gateway's event under a fresh Kassa id, to be applied, unless an event with
+    /// the same gateway id is stored already: then nothing is written and the stored one is
+    /// answered. Durable once a `sync()` issued after it resolves.
+    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError>;
+    fn gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<GatewayEvent>, StoreError>;
+    /// The events persisted and not yet applied, oldest first. Called once, at start.
+    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
+    /// Records what applying the event (filed under `account`) did, and files it under
+    /// `owner`, the account whose charge it turned out to be about, when that is another; the
+    /// ticket says when that is durable.
+    fn complete_gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+        applied: &Applied,
+        owner: &AccountId,
+    ) -> Result<DurableTicket, StoreError>;
+    /// An account's gateway events, newest first, of one type when `kind` is given.
+    fn gateway_events(
+        &self,
+        account: &AccountId,
+        kind: Option<&str>,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<GatewayEvent>, StoreError>;
+}
+
+/// API keys generated by Kassa (configured ones live in the config), by their hash.
+pub trait ApiKeyStore: Durable {
+    fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError>;
+    /// Stores a generated key's hash for the account, durably.
+    fn put_generated_api_key(
+        &self,
+        account: &AccountId,
+        key_sha256: &[u8; 32],
+    ) -> Result<DurableTicket, StoreError>;
+    fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError>;
+}
+
+/// Each account's uploaded rule versions.
+pub trait PluginStore: Durable {
     /// An account's uploaded rule versions of one kind; `None` if it never uploaded one.
     fn plugin_history(
         &self,
@@ -481,3 +497,9 @@ pub trait Store: Send + Sync + 'static {
         answered: Option<(&str, &IdempotencyRecord)>,
     ) -> Result<DurableTicket, StoreError>;
 }
+
+/// The whole store, for what needs every part of it (the API, start-up). Each other user is
+/// given only the part it needs, and a backend implements each part.
+pub trait Store: CustomerStore + InboxStore + ApiKeyStore + PluginStore {}
+
+impl<T: CustomerStore + InboxStore + ApiKeyStore + PluginStore> Store for T {}

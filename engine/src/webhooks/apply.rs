@@ -16,7 +16,7 @@ use crate::domain::{
     AccountId, AmountReview, ChargeId, ClientSecret, Failure, GatewayEvent, NextAction,
     RefundReason,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{CustomerStore, StoreError};
 use kassa_gateways::mpesa::{MpesaGateway, parse_callback};
 use kassa_gateways::stripe::{StripeAmountError, amount_from_stripe};
 
@@ -70,7 +70,7 @@ pub enum NotApplied {
 const MPESA_UNKNOWN_CHECKOUT_WAIT_SECS: i64 = 300;
 
 pub struct Applier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn CustomerStore>,
     registry: Registry,
     /// Maps a CheckoutRequestID back to its charge, when M-Pesa is enabled.
     mpesa: Option<MpesaGateway>,
@@ -81,7 +81,7 @@ pub struct Applier {
 
 impl Applier {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn CustomerStore>,
         registry: Registry,
         mpesa: Option<MpesaGateway>,
         accounts: Vec<AccountId>,

@@ -16,7 +16,7 @@ use super::apply::{Applier, MPESA, MPESA_STK_RESULT, NotApplied, STRIPE};
 use super::stripe_event::{NotAnEvent, StripeEvent};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Applied, GatewayEvent, NewGatewayEvent};
-use crate::store::{InsertedEvent, Store, StoreError};
+use crate::store::{InboxStore, InsertedEvent, StoreError};
 
 /// How long an event whose apply failed on Kassa's side (storage, an actor) waits to be tried
 /// again.
@@ -51,7 +51,7 @@ pub struct InboxSettings {
 }
 
 pub struct Inbox {
-    store: Arc<dyn Store>,
+    store: Arc<dyn InboxStore>,
     applier: Arc<Applier>,
     queue: mpsc::Sender<ToApply>,
     default_account: AccountId,
@@ -67,7 +67,7 @@ struct ToApply {
 impl Inbox {
     /// Starts the task that applies events; call [`Inbox::resume`] once to apply what a crash
     /// left in the inbox.
-    pub fn start(store: Arc<dyn Store>, applier: Applier, settings: InboxSettings) -> Inbox {
+    pub fn start(store: Arc<dyn InboxStore>, applier: Applier, settings: InboxSettings) -> Inbox {
         let applier = Arc::new(applier);
         let (queue, events) = mpsc::channel(APPLY_QUEUE_LEN_MAX);
         tokio::spawn(apply_forever(
@@ -175,7 +175,7 @@ struct Delivery {
 }
 
 async fn apply_forever(
-    store: Arc<dyn Store>,
+    store: Arc<dyn InboxStore>,
     applier: Arc<Applier>,
     mut events: mpsc::Receiver<ToApply>,
     retry: mpsc::Sender<ToApply>,
@@ -210,7 +210,11 @@ async fn apply_forever(
     }
 }
 
-async fn apply_one(store: &dyn Store, applier: &Applier, item: &ToApply) -> Result<(), NotApplied> {
+async fn apply_one(
+    store: &dyn InboxStore,
+    applier: &Applier,
+    item: &ToApply,
+) -> Result<(), NotApplied> {
     let event = &item.event;
     let outcome = applier.apply(event, item.parsed.as_ref()).await?;
     tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, outcome = %outcome.text, "gateway event applied");

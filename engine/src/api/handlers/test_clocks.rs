@@ -3,8 +3,6 @@
 //! frozen time, and an advance runs what falls due on them up to the new time, in time order,
 //! through the same code as real time. Each clock is its own: clocks advance side by side.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::json;
 use warp::http::StatusCode;
@@ -108,7 +106,7 @@ pub async fn advance(
     clock.status = TestClockStatus::Advancing;
     app.store.put_test_clock(account, &clock)?.wait().await?;
     let advancing = tokio::spawn(scheduler::advance_clock(
-        Arc::clone(&app.store),
+        app.store.clone(),
         app.registry.clone(),
         account.clone(),
         clock.clone(),

@@ -102,6 +102,6 @@ impl Trees for SledStore {
     }
 
     async fn sync(&self) -> Result<(), GatewayError> {
-        crate::store::Store::sync(self).wait().await.map_err(gateway_error)
+        crate::store::Durable::sync(self).wait().await.map_err(gateway_error)
     }
 }

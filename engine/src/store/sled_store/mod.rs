@@ -41,9 +41,9 @@ use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::wal::Wal;
 use super::{
-    ChangeSet, ChargeFilter, CreditNoteFilter, DueEntry, DurableTicket, IdempotencyRecord,
-    IdempotencyState, InsertedEvent, InvoiceFilter, Page, Store, StoreError, Unsettled, Write,
-    keys,
+    ApiKeyStore, ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable,
+    DurableTicket, IdempotencyRecord, IdempotencyState, InboxStore, InsertedEvent, InvoiceFilter,
+    Page, PluginStore, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
@@ -336,13 +336,15 @@ fn unsettled(key: Vec<u8>, is_unsettled: bool) -> Op {
     }
 }
 
-impl Store for SledStore {
-    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        self.commit_ops(ops_of(changes))
-    }
-
+impl Durable for SledStore {
     fn sync(&self) -> DurableTicket {
         self.group_commit.written()
+    }
+}
+
+impl CustomerStore for SledStore {
+    fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
+        self.commit_ops(ops_of(changes))
     }
 
     fn customer(
@@ -492,42 +494,6 @@ impl Store for SledStore {
             }
         }
         Ok(found)
-    }
-
-    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError> {
-        self.insert_event(event)
-    }
-
-    fn gateway_event(
-        &self,
-        account: &AccountId,
-        id: &EventId,
-    ) -> Result<Option<GatewayEvent>, StoreError> {
-        self.event(account, id)
-    }
-
-    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
-        self.unapplied_events()
-    }
-
-    fn complete_gateway_event(
-        &self,
-        account: &AccountId,
-        id: &EventId,
-        applied: &Applied,
-        owner: &AccountId,
-    ) -> Result<DurableTicket, StoreError> {
-        self.complete_event(account, id, applied, owner)
-    }
-
-    fn gateway_events(
-        &self,
-        account: &AccountId,
-        kind: Option<&str>,
-        limit: usize,
-        starting_after: Option<&EventId>,
-    ) -> Result<Page<GatewayEvent>, StoreError> {
-        self.list_events(account, kind, limit, starting_after)
     }
 
     fn charge_by_reference(
@@ -681,7 +647,47 @@ impl Store for SledStore {
     fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError> {
         self.invoices_collecting()
     }
+}
 
+impl InboxStore for SledStore {
+    fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError> {
+        self.insert_event(event)
+    }
+
+    fn gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<GatewayEvent>, StoreError> {
+        self.event(account, id)
+    }
+
+    fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
+        self.unapplied_events()
+    }
+
+    fn complete_gateway_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+        applied: &Applied,
+        owner: &AccountId,
+    ) -> Result<DurableTicket, StoreError> {
+        self.complete_event(account, id, applied, owner)
+    }
+
+    fn gateway_events(
+        &self,
+        account: &AccountId,
+        kind: Option<&str>,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<GatewayEvent>, StoreError> {
+        self.list_events(account, kind, limit, starting_after)
+    }
+}
+
+impl ApiKeyStore for SledStore {
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
         let account = self.tree(TreeId::ApiKeys).get(key_sha256)?;
         Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))
@@ -704,7 +710,9 @@ impl Store for SledStore {
         }
         Ok(false)
     }
+}
 
+impl PluginStore for SledStore {
     fn plugin_history(
         &self,
         account: &AccountId,
