@@ -25,5 +25,6 @@ test: setup
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 scripts/api_reference.py --check
 	cd plugins && $(CARGO) fmt --all -- --check
 	cd plugins && $(CARGO) clippy --all-targets -- -D warnings
