@@ -1,20 +1,15 @@
 //! Idempotency-Keys at rest: a key is never refused for its digits, and is kept only as a keyed
-//! hash made with the data key, without ever charging twice across an upgrade or a restart.
+//! hash made with the data key, without ever charging twice across a restart.
 //!
 //! Proves that a key holding a Luhn-valid 16-digit run is accepted and replays, for a charge and
 //! a refund; that afterwards the key as sent is in no file of the data directory, in no answer
 //! and in no log line; that the data key was generated into `<data dir>/dev-data-key` (mode 0600)
-//! and is reused by the next start, whose replays still work; and that a record written by a
-//! version before the hash (keyed by the key as sent) still replays its request after the upgrade,
-//! completed or in flight, instead of carrying it out again.
+//! and is reused by the next start, whose replays still work.
 //! How: a real engine on a temporary data directory. "In no file" is a byte search of every file
 //! under the data directory after a graceful stop (everything flushed); sled 0.34 compresses
 //! nothing unless built with its `compression` feature, which Kassa does not enable, so stored
 //! text is there as written, and the same search finding a charge's description proves it. The
-//! legacy records are written through the store API (`SledStore`) while the engine is stopped,
-//! exactly as the earlier version's actor wrote them: the charge holding the key and its record
-//! under that key, in one change set. The customer's charge list and the sandbox ledger are the
-//! ground truth for "charged once".
+//! customer's charge list and the sandbox ledger are the ground truth for "charged once".
 
 mod common;
 
@@ -22,13 +17,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use kassa::api::idempotency::fingerprint;
-use kassa::api::request::ApiRequest;
-use kassa::domain::{AccountId, ChargeId};
-use kassa::store::{
-    ChangeSet, CustomerStore, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome,
-    SledStore, Write,
-};
 
 /// Every file under `dir` whose bytes contain `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
@@ -119,75 +107,4 @@ async fn a_key_holding_a_card_number_replays_and_is_kept_only_as_a_keyed_hash() 
     let ledger = api.ledger().await;
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
     assert_eq!(ledger_of_kind(&ledger, "refund").len(), 1, "{ledger:?}");
-}
-
-/// The fingerprint the API computes for `POST path` with `body`.
-fn request_fingerprint(path: &str, body: &Value) -> [u8; 32] {
-    fingerprint(&ApiRequest {
-        method: warp::http::Method::POST,
-        path: path.to_owned(),
-        query: String::new(),
-        headers: Default::default(),
-        body: to_bytes(body).into(),
-        request_id: "legacy".to_owned(),
-    })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_written_before_keys_were_hashed_still_replays() {
-    let mut engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
-    let (customer, _) = api.customer_with_card("pm_card_visa").await;
-    let body = charge_body(&customer, 1_000, "usd");
-    let first = api.post("/v1/charges", &body).await;
-    let charge_id = first.id();
-    assert!(engine.stop_graceful().await.success());
-
-    // What the earlier version left: the charge holding the key as sent and the key's record
-    // under it, completed; and, for a second request whose charge was still at the gateway
-    // when it stopped, a record in flight.
-    let completed_key = unique_key("legacy-completed");
-    let in_flight_key = unique_key("legacy-in-flight");
-    let in_flight_body = charge_body(&customer, 3_000, "usd");
-    {
-        let store = SledStore::open(engine.data_dir()).expect("open the stopped engine's store");
-        let account = AccountId::parse(ACCOUNT_A).unwrap();
-        let id = ChargeId::parse(&charge_id).unwrap();
-        let mut charge = store.charge(&account, &id).unwrap().expect("the charge is stored");
-        charge.idempotency_key = Some(completed_key.clone());
-        let record = |path, body, state| IdempotencyRecord {
-            fingerprint: request_fingerprint(path, body),
-            created: now_secs() as i64,
-            state,
-        };
-        let completed = IdempotencyState::Completed(Box::new(Outcome::Charge(charge.clone())));
-        let in_flight = IdempotencyState::InFlight(InFlightObject::Charge(id.clone()));
-        let changes = ChangeSet::new(&account, &charge.customer)
-            .with(Write::Charge(charge))
-            .with(Write::Idempotency {
-                key: completed_key.clone(),
-                record: record("/v1/charges", &body, completed),
-            })
-            .with(Write::Idempotency {
-                key: in_flight_key.clone(),
-                record: record("/v1/charges", &in_flight_body, in_flight),
-            });
-        store.commit(changes).unwrap().wait().await.unwrap();
-    }
-
-    engine.launch().await;
-    let api = engine.api_a();
-    let retry = api.post_with_key("/v1/charges", &body, &completed_key).await;
-    assert!(retry.is_replay(), "a retry after the upgrade was carried out again: {}", retry.text);
-    assert_eq!(retry.body, first.body, "the replay is the first answer");
-    let retry = api.post_with_key("/v1/charges", &in_flight_body, &in_flight_key).await;
-    assert!(retry.is_replay(), "an in-flight request was carried out again: {}", retry.text);
-    assert_eq!(retry.body["id"], charge_id.as_str(), "the replay shows the object as it stands");
-    let another_request = charge_body(&customer, 7, "usd");
-    let reused = api.post_with_key("/v1/charges", &another_request, &completed_key).await;
-    assert_error(&reused, 422, "idempotency_key_reused");
-
-    assert_eq!(ids(&api.customer_charges(&customer).await), [charge_id.as_str()]);
-    let ledger = api.ledger().await;
-    assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "charged once: {ledger:?}");
 }

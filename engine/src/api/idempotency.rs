@@ -132,40 +132,24 @@ where
         return Ok(Answer { outcome: execute(None).await?, replayed: false });
     };
     // From here on the key is its keyed hash: claims, records, charges and refunds hold only
-    // that. The key as sent stays in this frame, to find records written before keys were hashed.
+    // that.
     let key = app.idempotency_keys.digest(&sent);
     let store = &app.store;
     let fingerprint = fingerprint(request);
     // A finished request is replayed without a claim, so its replays never wait on each other.
-    if let Some(record) = find(store, account, &key, &sent)?
+    if let Some(record) = store.idempotency(account, &key)?
         && matches!(record.state, IdempotencyState::Completed(_))
     {
         return replay(store, account, record, &fingerprint).await;
     }
     let _claim = app.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     // Read again under the claim: the request may have finished since.
-    match find(store, account, &key, &sent)? {
+    match store.idempotency(account, &key)? {
         None => {
             let ticket = IdempotencyTicket { key, fingerprint };
             Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false })
         }
         Some(record) => replay(store, account, record, &fingerprint).await,
-    }
-}
-
-/// The record of a key: under its keyed hash, else under the key as sent, as versions before
-/// the hash wrote it. Without that second look, a retry after an upgrade of a request made
-/// before it would be carried out again: charged twice. Such records settle under the key
-/// their charge or refund holds (the one they were written under) and expire as any other.
-fn find(
-    store: &Arc<dyn Store>,
-    account: &AccountId,
-    key: &str,
-    sent: &str,
-) -> Result<Option<IdempotencyRecord>, ApiError> {
-    match store.idempotency(account, key)? {
-        Some(record) => Ok(Some(record)),
-        None => Ok(store.idempotency(account, sent)?),
     }
 }
 

@@ -17,7 +17,6 @@ pub enum ChargeStatus {
     Succeeded,
     Failed,
     /// The customer must authenticate (3-D Secure) before money moves; `next_action` says how.
-    /// Added after the first release: appended, so stored statuses keep their encoding.
     RequiresAction,
 }
 
@@ -94,13 +93,12 @@ pub struct Charge {
     pub metadata: Metadata,
     pub created: i64,
     /// The key of the charge's idempotency record, if it has one: a client's Idempotency-Key as
-    /// its keyed hash (as sent, on charges made before keys were hashed), or an invoice attempt's.
+    /// its keyed hash, or an invoice attempt's.
     pub idempotency_key: Option<String>,
     /// How the amount was priced and taxed, for a charge made from line items.
     #[serde(default)]
     pub breakdown: Option<Box<Breakdown>>,
     /// Which gateway of the charge's route `gateway` is, from 1: above 1 after a failover.
-    /// Added after the first release, hence the default.
     #[serde(default = "first_attempt")]
     pub attempt: u32,
     /// Set while the charge is `requires_action`.

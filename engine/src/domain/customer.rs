@@ -36,11 +36,11 @@ pub struct Customer {
     pub metadata: Metadata,
     pub created: i64,
     pub default_payment_method: Option<PaymentMethodId>,
-    /// Read by tax rules (reverse charge); added after the first release, hence the default.
+    /// Read by tax rules (reverse charge).
     #[serde(default)]
     pub tax_ids: Vec<TaxId>,
     /// Minor units the customer owes (positive) or holds as credit (negative), applied to the
-    /// next invoice. Billing fields were added after the first release, hence the defaults.
+    /// next invoice.
     #[serde(default)]
     pub balance_minor: i64,
     /// The currency the customer bills in, fixed by its first subscription or invoice.

@@ -16,7 +16,7 @@ pub enum EventKind {
     RefundPending,
     RefundSucceeded,
     RefundFailed,
-    /// Appended after the first release, so stored kinds keep their encoding.
+    /// The charge waits for the customer to authenticate (3-D Secure).
     ChargeRequiresAction,
     /// The charge moved on to the next gateway of its route (the previous one charged nothing).
     ChargeRerouted,

@@ -41,7 +41,7 @@ pub struct PaymentMethod {
     pub token: String,
     pub card: Option<CardDisplay>,
     pub created: i64,
-    /// Added after the first release (every earlier method is a card), hence the default.
+    /// A card unless it says otherwise.
     #[serde(default)]
     pub kind: PaymentMethodKind,
 }

@@ -61,7 +61,7 @@ pub struct Refund {
     pub failure_message: Option<String>,
     pub created: i64,
     /// The key of the refund's idempotency record, if it has one: the client's Idempotency-Key
-    /// as its keyed hash (as sent, on refunds made before keys were hashed).
+    /// as its keyed hash.
     pub idempotency_key: Option<String>,
     /// The credit note the refund pays back, when one asked for it (a refund asked for
     /// directly makes its credit note when it succeeds, if its charge paid an invoice).

@@ -1,5 +1,11 @@
 //! Stored values: MessagePack (rmp-serde) of a versioned envelope, so a later layout can still
-//! read what an earlier release wrote. A new layout adds `V2` and converts `V1` on read.
+//! read what an earlier release wrote.
+//!
+//! The one rule for a stored record's evolution: rmp-serde writes a struct as an array of its
+//! fields and an enum by its variant's index, so a record may only grow at its end — a new field
+//! goes last, with `#[serde(default)]` for the records written without it; a new variant goes
+//! last — and nothing is renamed, reordered or removed. Any other change adds `V2` here and
+//! converts `V1` on read.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -69,45 +69,26 @@ impl SledStore {
     /// The gateway event stored under `key`, with its outcome once applied.
     pub(super) fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
         match self.tree(TreeId::GatewayEvents).get(key)? {
-            Some(bytes) => self.decode_gateway_event(key, &bytes),
+            Some(bytes) => self.decode_gateway_event(&bytes),
             None => Ok(None),
         }
     }
 
     /// The event a record describes, its payload read back; `None` when the payload is lost
     /// (a record a power cut kept without its never-acknowledged payload).
-    fn decode_gateway_event(
-        &self,
-        key: &[u8],
-        bytes: &[u8],
-    ) -> Result<Option<GatewayEvent>, StoreError> {
-        self.with_payload(key, decode(bytes)?)
+    fn decode_gateway_event(&self, bytes: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
+        self.with_payload(decode(bytes)?)
     }
 
     /// `stored` with its payload read from the payload log.
-    fn with_payload(
-        &self,
-        key: &[u8],
-        stored: StoredGatewayEvent,
-    ) -> Result<Option<GatewayEvent>, StoreError> {
+    fn with_payload(&self, stored: StoredGatewayEvent) -> Result<Option<GatewayEvent>, StoreError> {
         let Some(payload) = self.payloads.read(stored.payload)? else {
             tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
             return Ok(None);
         };
         let payload = String::from_utf8(payload)
             .map_err(|_| StoreError::Corrupt(format!("payload of {} is not UTF-8", stored.id)))?;
-        self.with_outcome(key, stored.into_event(payload)).map(Some)
-    }
-
-    fn with_outcome(
-        &self,
-        key: &[u8],
-        mut event: GatewayEvent,
-    ) -> Result<GatewayEvent, StoreError> {
-        if event.applied.is_none() {
-            event.applied = self.get(TreeId::EventOutcomes, key)?;
-        }
-        Ok(event)
+        Ok(Some(stored.into_event(payload)))
     }
 
     /// Gives `event` its Kassa id and stores it, unless the gateway delivered it before.
@@ -181,16 +162,6 @@ impl SledStore {
             })?),
             None => None,
         };
-        // The entry per unapplied event that versions before the watermark kept: the scan below
-        // finds those events anyway (from each account's first event, as there is no watermark
-        // yet then).
-        for key in inbox.iter().keys() {
-            let key = key?;
-            if key != WATERMARK_KEY {
-                let op = Op::remove(TreeId::EventInbox, key.to_vec());
-                self.append_and_apply(&self.write_order(), &[op])?;
-            }
-        }
         let records = self.tree(TreeId::GatewayEvents);
         let mut events = Vec::new();
         let mut next_account: Vec<u8> = Vec::new();
@@ -201,7 +172,7 @@ impl SledStore {
             next_account = keys::prefix_end(prefix);
             for record in records.range(from..next_account.clone()) {
                 let (key, bytes) = record?;
-                match self.decode_gateway_event(&key, &bytes)? {
+                match self.decode_gateway_event(&bytes)? {
                     Some(event) if event.applied.is_none() => events.push(event),
                     Some(_applied) => {}
                     // Its payload was lost with a delivery never acknowledged: gone, before the
@@ -267,13 +238,13 @@ impl SledStore {
         };
         let mut items = Vec::with_capacity(limit);
         for item in self.tree(TreeId::GatewayEvents).range(prefix..upper).rev() {
-            let (key, bytes) = item?;
+            let (_, bytes) = item?;
             // Filtered on the small record: only the events listed have their payload read.
             let stored: StoredGatewayEvent = decode(&bytes)?;
             if kind.is_some_and(|kind| kind != stored.kind) {
                 continue;
             }
-            let Some(event) = self.with_payload(&key, stored)? else { continue };
+            let Some(event) = self.with_payload(stored)? else { continue };
             if items.len() == limit {
                 return Ok(Page { items, has_more: true });
             }

@@ -21,7 +21,6 @@ mod applier;
 mod billing;
 mod gateway_events;
 mod gateway_trees;
-mod legacy_breakdowns;
 mod logged;
 mod ops;
 mod overlay;
@@ -63,6 +62,8 @@ use unapplied::UnappliedEvents;
 use view::TreeView;
 
 pub struct SledStore {
+    /// For tests to read the checkpoint; the store itself reaches sled through its trees.
+    #[cfg(test)]
     db: sled::Db,
     path: PathBuf,
     trees: Vec<sled::Tree>,
@@ -128,6 +129,7 @@ impl SledStore {
             payloads.sync_handle()?,
         )?;
         let store = SledStore {
+            #[cfg(test)]
             db,
             path: path.to_owned(),
             trees,
@@ -138,10 +140,6 @@ impl SledStore {
             payloads,
             unapplied: UnappliedEvents::default(),
         };
-        let moved = store.move_breakdowns_into_charges()?;
-        if moved > 0 {
-            tracing::info!(moved, "moved breakdowns kept apart into their charges");
-        }
         Ok(store)
     }
 
@@ -152,11 +150,6 @@ impl SledStore {
     /// Flushes completed since the store opened.
     pub fn flushes(&self) -> u64 {
         self.group_commit.flushes()
-    }
-
-    /// sled's tree itself, without the overlay: for work at open, before the first write.
-    fn sled_tree(&self, id: TreeId) -> &sled::Tree {
-        &self.trees[id as usize]
     }
 
     fn tree(&self, id: TreeId) -> TreeView<'_> {

@@ -224,9 +224,12 @@ async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempoten
     charge.breakdown = Some(breakdown());
     let created = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone()));
     let ops = ops_of(created.clone());
-    assert!(
-        ops.iter().all(|op| op.tree != TreeId::Breakdowns as u8),
-        "no write into a tree of its own: that insert cost more than the rules"
+    let trees: Vec<u8> = ops.iter().map(|op| op.tree).collect();
+    let expected = [TreeId::ChargeOwners, TreeId::Charges, TreeId::Unsettled];
+    assert_eq!(
+        trees,
+        expected.map(|tree| tree as u8),
+        "the breakdown is in the charge's record, not a write of its own"
     );
     commit(&store, created).await;
     assert_eq!(
@@ -246,45 +249,6 @@ async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempoten
     assert_eq!(page.items, vec![charge.clone()]);
     let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
     assert_eq!(record.state, IdempotencyState::Completed(Box::new(outcome)));
-}
-
-#[tokio::test]
-async fn breakdowns_kept_apart_by_earlier_versions_are_moved_into_their_records_at_open() {
-    let directory = tempfile::tempdir().unwrap();
-    let customer = customer();
-    let mut priced = charge(&customer.id);
-    priced.breakdown = Some(breakdown());
-    priced.succeed("sandbox_1".into());
-    let plain = charge(&customer.id);
-    {
-        // The earlier layout, written by hand: the records without the breakdown, the
-        // breakdown under the charge's key in a tree of its own.
-        let store = open(&directory);
-        let bare = Charge { breakdown: None, ..priced.clone() };
-        let outcome = Outcome::Charge(bare.clone());
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::NewCharge(bare.clone()))
-            .with(Write::NewCharge(plain.clone()))
-            .with(Write::idempotency_completed("key-1", [7; 32], outcome));
-        commit(&store, changes).await;
-        let key = keys::owned(&account(), &customer.id, priced.id.as_str());
-        store
-            .sled_tree(TreeId::Breakdowns)
-            .insert(&key, encode(priced.breakdown.as_ref().unwrap()))
-            .unwrap();
-        assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(bare));
-        store.db.flush().unwrap();
-    }
-    for _ in 0..2 {
-        // Twice: moving is done once, and opening again finds nothing left to move.
-        let store = open(&directory);
-        assert_eq!(store.charge(&account(), &priced.id).unwrap(), Some(priced.clone()));
-        assert_eq!(store.charge(&account(), &plain.id).unwrap(), Some(plain.clone()));
-        let record = store.idempotency(&account(), "key-1").unwrap().unwrap();
-        let outcome = Box::new(Outcome::Charge(priced.clone()));
-        assert_eq!(record.state, IdempotencyState::Completed(outcome));
-        assert!(store.sled_tree(TreeId::Breakdowns).is_empty());
-    }
 }
 
 fn gateway_event(gateway_event_id: &str) -> NewGatewayEvent {
@@ -446,28 +410,6 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
         "in every account; the first is applied, the third before the watermark"
     );
     assert!(store.gateway_event(&account(), &first.id).unwrap().unwrap().applied.is_some());
-}
-
-#[tokio::test]
-async fn events_recorded_the_way_earlier_versions_did_are_read_and_resumed() {
-    let directory = tempfile::tempdir().unwrap();
-    let (done, left) = {
-        let store = open(&directory);
-        let done = stored(store.insert_gateway_event(gateway_event("evt_old_done")).unwrap());
-        let left = stored(store.insert_gateway_event(gateway_event("evt_old_left")).unwrap());
-        // Then: an inbox entry per unapplied event, outcomes in a tree of their own, no watermark.
-        let done_key = keys::by_id(&account(), done.id.as_str());
-        store.sled_tree(TreeId::EventOutcomes).insert(&done_key, encode(&applied("old"))).unwrap();
-        let left_key = keys::by_id(&account(), left.id.as_str());
-        store.sled_tree(TreeId::EventInbox).insert(&left_key, &[]).unwrap();
-        store.sync().wait().await.unwrap();
-        (done, left)
-    };
-    let store = open(&directory);
-    assert_eq!(store.unapplied_gateway_events().unwrap(), vec![left]);
-    assert_eq!(store.tree(TreeId::EventInbox).iter().count(), 0, "the old entries are dropped");
-    let read = store.gateway_event(&account(), &done.id).unwrap().unwrap();
-    assert_eq!(read.applied, Some(applied("old")));
 }
 
 #[tokio::test]

@@ -15,11 +15,9 @@ pub(super) enum TreeId {
     Idempotency,
     /// Charges still `processing` and refunds still `pending`, for recovery to find quickly.
     Unsettled,
-    /// Priced charges' breakdowns as earlier versions kept them, apart from the charge: moved
-    /// into the charges' records at open ([`super::legacy_breakdowns`]), so empty after it.
-    Breakdowns,
-    /// `gateway/reference` → `account/customer/charge`.
-    ChargeReferences,
+    /// `gateway/reference` → `account/customer/charge`. Number 10 was a tree development
+    /// builds wrote and nothing uses now; the numbers after it stay as they were.
+    ChargeReferences = 11,
     Disputes,
     DisputeOwners,
     /// Gateway events under `account/evt_…` (Kassa's id): the account's list is a range scan.
@@ -28,12 +26,10 @@ pub(super) enum TreeId {
     /// `gateway/gateway event id` → `account/evt_…`: what deduplicates deliveries.
     GatewayEventIds,
     /// The watermark from which a start looks for gateway events not yet applied (see
-    /// [`super::unapplied`]). Versions before it kept an entry per unapplied event here.
+    /// [`super::unapplied`]).
     EventInbox,
-    /// `account/evt_…` → what applying the event did, as versions before outcomes went into the
-    /// event's record wrote it: read for those records only.
-    EventOutcomes,
-    Subscriptions,
+    /// Number 17 was a tree development builds wrote and nothing uses now.
+    Subscriptions = 18,
     SubscriptionOwners,
     Invoices,
     InvoiceOwners,
@@ -65,6 +61,7 @@ pub(super) const TREE_NAMES: [&str; 30] = [
     "events",
     "idempotency",
     "unsettled",
+    // Retired: nothing reads or writes it; its place keeps the later trees' numbers.
     "breakdowns",
     "charge_references",
     "disputes",
@@ -72,6 +69,7 @@ pub(super) const TREE_NAMES: [&str; 30] = [
     "gateway_events",
     "gateway_event_ids",
     "event_inbox",
+    // Retired, as "breakdowns" is.
     "event_outcomes",
     "subscriptions",
     "subscription_owners",
