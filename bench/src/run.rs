@@ -325,8 +325,7 @@ async fn summarize_webhooks(plan: &Plan, api: &Endpoint, engine: &SideResult) ->
 /// `charge-priced`'s two sides. A fixed load measures them in the order plain, priced, priced,
 /// plain, each for half the duration after its own warm-up: the store grows with every charge
 /// and the machine drifts, and measuring one side after the other put all of that drift on the
-/// second (charges cost ~20 % more CPU after three back-to-back runs than in the first). In this
-/// order a steady drift weighs on both sides alike. `--find-max` searches each side in turn.
+/// second. In this order a steady drift weighs on both sides alike. `--find-max` searches each side in turn.
 async fn measure_both_sides(
     plan: &Plan,
     endpoint: &Endpoint,

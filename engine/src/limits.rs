@@ -111,14 +111,15 @@ pub const RULE_THREAD_NICE: i32 = 10;
 
 /// Memory of a pooled rule instance kept mapped between calls: resetting a resident page is a
 /// memset, re-faulting a released one costs far more; a Rust component touches ~2 MiB per call
-/// (its 1 MiB shadow stack and its heap), and keeping 4 MiB made a call ~5× faster here.
+/// (its 1 MiB shadow stack and its heap), so 4 MiB keeps a call's pages resident (measured in
+/// bench/RESULTS.md).
 pub const RULE_MEMORY_KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Instructions a rule call may run in the inline lane, on one of the API's async workers,
-/// which it holds while it runs: ~100× what the bundled rules use per call (7 000–12 000,
-/// instantiation included), and ~0.3 ms of a worker at most. A call that needs more is made again
-/// on the blocking pool with `rules.fuel_per_call`: a hand-off that cost a priced charge ~30 µs
-/// of CPU when every call paid it.
+/// which it holds while it runs: about a hundred times what the bundled rules use per call
+/// (instantiation included), and well under a millisecond of a worker. A call that needs more
+/// is made again on the rule threads with `rules.fuel_per_call`: a hand-off every call would
+/// otherwise pay.
 pub const RULE_INLINE_FUEL: u64 = 1_000_000;
 
 /// Answers of rule calls made on the rule threads that one customer's actor keeps for its turns

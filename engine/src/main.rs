@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 use kassa::config::{Config, LogFormat, config_path};
 
 /// mimalloc rather than glibc's malloc: a request's allocations are made on one thread and often
-/// freed on another (API workers, actors, the flusher), where glibc's arenas contend. Measured with
-/// kassa-bench: plain charges +15-20 %, priced +25 %, webhooks +25 % (README, Performance).
+/// freed on another (API workers, actors, the flusher), where glibc's arenas contend (measured in
+/// bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -48,11 +48,9 @@ fn main() -> ExitCode {
 
 /// mimalloc asks for transparent huge pages on its arenas, so the first touch of fresh memory (or
 /// of memory it had returned to the OS) faults in a whole 2 MiB page, zeroed in the faulting
-/// thread. On the 2-core VM the benchmarks run on, that took 1.6–4 ms per fault, often on both API
-/// workers at once, while every request they held waited (`perf sched timehist` during
-/// `kassa-bench webhooks --rate 10000`: `folio_zero_user <- do_huge_pmd_anonymous_page`). With
-/// 4 KiB pages a fault costs microseconds; charge and webhook throughput stayed within run-to-run
-/// noise (README, Performance).
+/// thread: milliseconds per fault on a small VM, often on both API workers at once, while every
+/// request they held waited. With 4 KiB pages a fault costs microseconds, and throughput does
+/// not change (bench/RESULTS.md).
 fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process; it reads no

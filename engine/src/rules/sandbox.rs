@@ -38,7 +38,7 @@ pub struct CallLimits {
 
 pub struct Sandbox {
     /// Built on the rule's first WASI call. Most calls make none (std's panic path is the usual
-    /// caller), and not building it saves ~4 % of a pricing + tax evaluation.
+    /// caller), and they do not pay for building it.
     wasi: Option<Wasi>,
     table: ResourceTable,
     limiter: MemoryCap,

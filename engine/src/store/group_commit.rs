@@ -31,9 +31,8 @@ use super::{DurableTicket, StoreError};
 /// Under heavy load — the last flush covered at least [`HEAVY_BATCH`] writes and ended less than
 /// [`HEAVY_WITHIN`] ago — a flush that would cover fewer than [`GATHER_WRITES`] waits
 /// [`GATHER_FOR`] first, so that more writes share its fsyncs: a flush costs the same few I/Os
-/// however many writes it covers, and at such rates those I/Os are what the machine runs out of
-/// (kassa-bench webhooks: ~12 % more events/s). Lighter load pays no wait: its latency is the
-/// fsync's alone.
+/// however many writes it covers, and at such rates those I/Os are what the machine runs out of.
+/// Lighter load pays no wait: its latency is the fsync's alone.
 const HEAVY_BATCH: u64 = 8;
 const HEAVY_WITHIN: Duration = Duration::from_millis(2);
 const GATHER_WRITES: u64 = 32;
