@@ -2,8 +2,9 @@
 //!
 //! Proves that malformed JSON, wrong types, missing and unknown fields, amounts out of range
 //! (0, negative, 10^15, one past the maximum), unknown currencies, an invalid `Idempotency-Key`,
-//! a 1 MiB body (413), unknown or foreign objects (404), missing or unknown API keys (401) and an
-//! unknown route (404) are each refused with the contract's status, error `type`, `code`,
+//! a 1 MiB body (413), unknown or foreign objects (404), missing or unknown API keys (401), an
+//! unknown route (404) and a method a path does not take (405, with `Allow` naming the ones it
+//! does) are each refused with the contract's status, error `type`, `code`,
 //! `message` (and `param` where one field is at fault); that none of them charges anything or
 //! changes a customer; and that raw card numbers are refused as payment methods and never echoed,
 //! logged or written to the data directory.
@@ -457,4 +458,25 @@ async fn every_answer_carries_a_request_id() {
     request_ids.sort();
     request_ids.dedup();
     assert_eq!(request_ids.len(), count, "request ids repeat: {request_ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_a_path_does_not_take_is_405_naming_those_it_does() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let (customer, charge_id) = baseline(&api).await;
+    let before = snapshot(&api, &customer).await;
+    let cases = [
+        (reqwest::Method::PATCH, format!("/v1/customers/{customer}"), "GET, POST"),
+        (reqwest::Method::DELETE, "/v1/charges".to_owned(), "POST, GET"),
+        (reqwest::Method::PUT, format!("/v1/charges/{charge_id}"), "GET"),
+        (reqwest::Method::POST, "/healthz".to_owned(), "GET"),
+    ];
+    for (method, path, allowed) in cases {
+        let body = Some(to_bytes(&json!({})));
+        let response = api.send(method.clone(), &path, body, None).await;
+        assert_error(&response, 405, "method_not_allowed");
+        assert_eq!(response.header("allow"), Some(allowed), "{method} {path}");
+    }
+    assert_eq!(snapshot(&api, &customer).await, before, "nothing changed");
 }

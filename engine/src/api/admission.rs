@@ -3,11 +3,12 @@
 //! make Kassa buffer a 4 MiB rule upload or a 1 MiB webhook body only to answer 401 or 404. The
 //! caller's rate limits are taken here too, so a 429 reads no body and does nothing.
 
-use warp::http::{HeaderMap, Method};
+use warp::http::HeaderMap;
 
 use super::App;
 use super::error::ApiError;
 use super::handlers::webhooks;
+use super::route_table::{Caller, Found};
 use crate::domain::AccountId;
 
 /// A request allowed to go on to its body.
@@ -31,31 +32,42 @@ impl Admission {
     }
 }
 
+/// Admits a request by what its method and path found in the route table. A path under `/v1`
+/// that finds no route needs a key all the same: only a caller may learn which paths exist.
 pub fn admit(
     app: &App,
-    method: &Method,
+    found: &Found<'_>,
     segments: &[&str],
     headers: &HeaderMap,
 ) -> Result<Admission, ApiError> {
-    match (method, segments) {
-        (&Method::POST, ["v1", "webhooks", "stripe"]) => match app.stripe_webhook_secret {
+    let caller = match found.spec() {
+        Some(spec) => spec.caller,
+        // Webhook routes never take an API key: anything else under them is a plain 404.
+        None if matches!(segments, ["v1", "webhooks", ..]) => {
+            return Err(ApiError::webhook_not_found());
+        }
+        None if matches!(segments, ["v1", ..]) => Caller::ApiKey,
+        None => Caller::Anyone,
+    };
+    match caller {
+        Caller::Anyone => Ok(Admission::Open),
+        Caller::Stripe => match app.stripe_webhook_secret {
             Some(_) => webhook(app, "stripe"),
             None => Err(ApiError::webhook_not_found()),
         },
-        (&Method::POST, ["v1", "webhooks", "mpesa", token]) => match &app.mpesa {
-            Some(callbacks) if webhooks::token_matches(callbacks.token.expose(), token) => {
+        Caller::Mpesa => match (&app.mpesa, found) {
+            (Some(callbacks), Found::Route(_, params))
+                if webhooks::token_matches(callbacks.token.expose(), params[0]) =>
+            {
                 webhook(app, "mpesa")
             }
             _ => Err(ApiError::webhook_not_found()),
         },
-        // Webhook routes never take an API key: anything else under them is a plain 404.
-        (_, ["v1", "webhooks", ..]) => Err(ApiError::webhook_not_found()),
-        (_, ["v1", ..]) => {
+        Caller::ApiKey => {
             let caller = app.api_keys.authenticate(headers)?;
             app.rate_limits.check_api_key(&caller.key_hash, &caller.account)?;
             Ok(Admission::Account(caller.account))
         }
-        _ => Ok(Admission::Open),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod metrics_listener;
 pub mod pagination;
 pub mod rate_limit;
 pub mod request;
+pub mod route_table;
 pub mod routes;
 pub mod validate;
 pub mod views;
@@ -34,6 +35,7 @@ use warp::http::{HeaderMap, HeaderValue, Method};
 
 use crate::actor::Registry;
 use crate::gateways::MpesaCallbacks;
+use crate::limits::BODY_BYTES_MAX;
 use crate::rules::Rules;
 use crate::store::Store;
 use admission::Admission;
@@ -116,8 +118,15 @@ where
 {
     let request_id = format!("req_{}", ulid::Ulid::new());
     let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
-    let route = routes::route_label(&segments);
-    let body_limit = request::body_limit(&method, &segments, app.upload_max_bytes);
+    let found = route_table::find(&method, &segments);
+    let route = routes::route_label(&found);
+    let body_limit =
+        found.spec().map_or(BODY_BYTES_MAX, |spec| spec.body_limit(app.upload_max_bytes));
+    // A 405 says which methods the path has.
+    let allow = match &found {
+        route_table::Found::OtherMethods(methods) => Some(methods.join(", ")),
+        _ => None,
+    };
     let method_label = metric_method(&method);
     // A webhook path holds its secret token: logs show the route's template instead.
     let logged_path = match route {
@@ -126,7 +135,7 @@ where
     };
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
-    let admitted = span.in_scope(|| admission::admit(&app, &method, &segments, &headers));
+    let admitted = span.in_scope(|| admission::admit(&app, &found, &segments, &headers));
     async move {
         if let Err(refused) = &admitted
             && let Some(secs) = refused.retry_after_secs
@@ -159,6 +168,9 @@ where
             Err(error) => Err(error),
         };
         let retry_after_secs = result.as_ref().err().and_then(|error| error.retry_after_secs);
+        let allow = allow.filter(|_| {
+            result.as_ref().err().is_some_and(|error| error.code == "method_not_allowed")
+        });
         let reply = result.unwrap_or_else(|error| Reply {
             status: error.status,
             body: Body::json(&error.body()),
@@ -177,7 +189,7 @@ where
         } else {
             tracing::debug!(status = reply.status.as_u16(), latency_ms, "answered");
         }
-        let framing = Framing { body_unread, retry_after_secs };
+        let framing = Framing { body_unread, retry_after_secs, allow };
         respond(reply, &request_id, framing)
     }
     .instrument(span)
@@ -218,13 +230,15 @@ async fn run_detached(
 }
 
 /// What the response's headers say besides its reply.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Framing {
     /// The request's body was refused or abandoned before its end: the connection cannot carry
     /// another request and is closed after this answer.
     body_unread: bool,
     /// `Retry-After`, in seconds (a 429's).
     retry_after_secs: Option<u16>,
+    /// `Allow`: the methods a path has (a 405's).
+    allow: Option<String>,
 }
 
 fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Response {
@@ -252,6 +266,9 @@ fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Res
     }
     if let Some(secs) = framing.retry_after_secs {
         headers.insert("retry-after", HeaderValue::from(secs));
+    }
+    if let Some(allow) = framing.allow.and_then(|allow| HeaderValue::from_str(&allow).ok()) {
+        headers.insert("allow", allow);
     }
     response
 }

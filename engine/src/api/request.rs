@@ -9,7 +9,7 @@ use warp::http::{HeaderMap, Method};
 
 use super::error::ApiError;
 use super::free_text;
-use crate::limits::{BODY_BYTES_MAX, IDEMPOTENCY_KEY_LEN_MAX, WEBHOOK_BODY_BYTES_MAX};
+use crate::limits::IDEMPOTENCY_KEY_LEN_MAX;
 
 pub struct ApiRequest {
     pub method: Method,
@@ -115,16 +115,6 @@ impl ApiRequest {
 /// The field serde names in a "missing field `x`" error: the field at fault, as `param`.
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
-}
-
-/// The body limit of a route: a rule upload's is `rules.upload_max_bytes`, every other body's
-/// [`BODY_BYTES_MAX`] (API contract).
-pub fn body_limit(method: &Method, segments: &[&str], upload_max_bytes: usize) -> usize {
-    match (method, segments) {
-        (&Method::PUT, ["v1", "plugins", _]) => upload_max_bytes,
-        (&Method::POST, ["v1", "webhooks", "stripe"]) => WEBHOOK_BODY_BYTES_MAX,
-        _ => BODY_BYTES_MAX,
-    }
 }
 
 /// Sorts object keys at every depth, whatever order the JSON map type keeps.

@@ -1,0 +1,281 @@
+//! Every route Kassa serves, written once: its method and path template, who may call it, and
+//! how large its body may be. Admission, the body limit, the dispatcher ([`super::routes`]) and
+//! the metrics' route label all read it here, and a test holds it against `openapi.json` both
+//! ways, so the document and the server cannot drift apart. A new route is a variant, its row
+//! in [`ROUTES`], and its arm in the dispatcher (the compiler asks for it).
+
+use warp::http::Method;
+
+use crate::limits::{BODY_BYTES_MAX, WEBHOOK_BODY_BYTES_MAX};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Healthz,
+    Readyz,
+    OpenApi,
+    MpesaWebhook,
+    StripeWebhook,
+    CreateCustomer,
+    ListCustomers,
+    RetrieveCustomer,
+    UpdateCustomer,
+    CustomerEntitlements,
+    CustomerEntitlement,
+    CustomerSubscriptions,
+    AttachPaymentMethod,
+    ListPaymentMethods,
+    DetachPaymentMethod,
+    CustomerCharges,
+    CreatePlan,
+    ListPlans,
+    RetrievePlan,
+    UpdatePlan,
+    CreateSubscription,
+    RetrieveSubscription,
+    UpdateSubscription,
+    CancelSubscription,
+    ReactivateSubscription,
+    PauseSubscription,
+    ResumeSubscription,
+    UpcomingInvoice,
+    ListInvoices,
+    RetrieveInvoice,
+    InvoiceReceipt,
+    PayInvoice,
+    VoidInvoice,
+    MarkInvoiceUncollectible,
+    CreateCreditNote,
+    ListCreditNotes,
+    RetrieveCreditNote,
+    CreateTestClock,
+    RetrieveTestClock,
+    DeleteTestClock,
+    AdvanceTestClock,
+    CreateCharge,
+    ListCharges,
+    RetrieveCharge,
+    ChargeReceipt,
+    CreateRefund,
+    RetrieveRefund,
+    ListEvents,
+    RetrieveDispute,
+    SandboxLedger,
+    ListPlugins,
+    UploadPlugin,
+    RollBackPlugin,
+}
+
+/// Who may call a route; decided from the request's head, before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Anyone,
+    /// Stripe, by the body's `Stripe-Signature`; the route exists only with a webhook secret.
+    Stripe,
+    /// Safaricom, by the secret token in the path; the route exists only with M-Pesa on.
+    Mpesa,
+    /// A holder of one of the account's API keys.
+    ApiKey,
+}
+
+/// How large a route's body may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodySize {
+    Json,
+    /// A gateway's event, as the gateway sends it.
+    Webhook,
+    /// A rule's component (`rules.upload_max_bytes`).
+    Upload,
+}
+
+pub struct RouteSpec {
+    pub route: Route,
+    pub method: Method,
+    pub template: &'static str,
+    pub caller: Caller,
+    pub body: BodySize,
+}
+
+const fn spec(
+    route: Route,
+    method: Method,
+    template: &'static str,
+    caller: Caller,
+    body: BodySize,
+) -> RouteSpec {
+    RouteSpec { route, method, template, caller, body }
+}
+
+const fn keyed(route: Route, method: Method, template: &'static str) -> RouteSpec {
+    spec(route, method, template, Caller::ApiKey, BodySize::Json)
+}
+
+use BodySize::{Upload, Webhook};
+use Caller::{Anyone, Mpesa, Stripe};
+use Route::*;
+
+/// The table itself, one row per route.
+pub const ROUTES: &[RouteSpec] = &[
+    spec(Healthz, Method::GET, "/healthz", Anyone, BodySize::Json),
+    spec(Readyz, Method::GET, "/readyz", Anyone, BodySize::Json),
+    spec(OpenApi, Method::GET, "/openapi.json", Anyone, BodySize::Json),
+    spec(MpesaWebhook, Method::POST, "/v1/webhooks/mpesa/{token}", Mpesa, BodySize::Json),
+    spec(StripeWebhook, Method::POST, "/v1/webhooks/stripe", Stripe, Webhook),
+    keyed(CreateCustomer, Method::POST, "/v1/customers"),
+    keyed(ListCustomers, Method::GET, "/v1/customers"),
+    keyed(RetrieveCustomer, Method::GET, "/v1/customers/{id}"),
+    keyed(UpdateCustomer, Method::POST, "/v1/customers/{id}"),
+    keyed(CustomerEntitlements, Method::GET, "/v1/customers/{id}/entitlements"),
+    keyed(CustomerEntitlement, Method::GET, "/v1/customers/{id}/entitlements/{feature}"),
+    keyed(CustomerSubscriptions, Method::GET, "/v1/customers/{id}/subscriptions"),
+    keyed(AttachPaymentMethod, Method::POST, "/v1/customers/{id}/payment_methods"),
+    keyed(ListPaymentMethods, Method::GET, "/v1/customers/{id}/payment_methods"),
+    keyed(DetachPaymentMethod, Method::DELETE, "/v1/payment_methods/{id}"),
+    keyed(CustomerCharges, Method::GET, "/v1/customers/{id}/charges"),
+    keyed(CreatePlan, Method::POST, "/v1/plans"),
+    keyed(ListPlans, Method::GET, "/v1/plans"),
+    keyed(RetrievePlan, Method::GET, "/v1/plans/{id}"),
+    keyed(UpdatePlan, Method::POST, "/v1/plans/{id}"),
+    keyed(CreateSubscription, Method::POST, "/v1/subscriptions"),
+    keyed(RetrieveSubscription, Method::GET, "/v1/subscriptions/{id}"),
+    keyed(UpdateSubscription, Method::POST, "/v1/subscriptions/{id}"),
+    keyed(CancelSubscription, Method::POST, "/v1/subscriptions/{id}/cancel"),
+    keyed(ReactivateSubscription, Method::POST, "/v1/subscriptions/{id}/reactivate"),
+    keyed(PauseSubscription, Method::POST, "/v1/subscriptions/{id}/pause"),
+    keyed(ResumeSubscription, Method::POST, "/v1/subscriptions/{id}/resume"),
+    keyed(UpcomingInvoice, Method::GET, "/v1/subscriptions/{id}/upcoming_invoice"),
+    keyed(ListInvoices, Method::GET, "/v1/invoices"),
+    keyed(RetrieveInvoice, Method::GET, "/v1/invoices/{id}"),
+    keyed(InvoiceReceipt, Method::GET, "/v1/invoices/{id}/receipt"),
+    keyed(PayInvoice, Method::POST, "/v1/invoices/{id}/pay"),
+    keyed(VoidInvoice, Method::POST, "/v1/invoices/{id}/void"),
+    keyed(MarkInvoiceUncollectible, Method::POST, "/v1/invoices/{id}/mark_uncollectible"),
+    keyed(CreateCreditNote, Method::POST, "/v1/credit_notes"),
+    keyed(ListCreditNotes, Method::GET, "/v1/credit_notes"),
+    keyed(RetrieveCreditNote, Method::GET, "/v1/credit_notes/{id}"),
+    keyed(CreateTestClock, Method::POST, "/v1/test_clocks"),
+    keyed(RetrieveTestClock, Method::GET, "/v1/test_clocks/{id}"),
+    keyed(DeleteTestClock, Method::DELETE, "/v1/test_clocks/{id}"),
+    keyed(AdvanceTestClock, Method::POST, "/v1/test_clocks/{id}/advance"),
+    keyed(CreateCharge, Method::POST, "/v1/charges"),
+    keyed(ListCharges, Method::GET, "/v1/charges"),
+    keyed(RetrieveCharge, Method::GET, "/v1/charges/{id}"),
+    keyed(ChargeReceipt, Method::GET, "/v1/charges/{id}/receipt"),
+    keyed(CreateRefund, Method::POST, "/v1/refunds"),
+    keyed(RetrieveRefund, Method::GET, "/v1/refunds/{id}"),
+    keyed(ListEvents, Method::GET, "/v1/events"),
+    keyed(RetrieveDispute, Method::GET, "/v1/disputes/{id}"),
+    keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
+    keyed(ListPlugins, Method::GET, "/v1/plugins"),
+    spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),
+    keyed(RollBackPlugin, Method::POST, "/v1/plugins/{kind}/rollback"),
+];
+
+/// What a request's method and path find in the table.
+pub enum Found<'a> {
+    /// The route, and the path's parameters in the template's order.
+    Route(&'static RouteSpec, Vec<&'a str>),
+    /// The path exists, with other methods: these.
+    OtherMethods(Vec<&'static str>),
+    Nothing,
+}
+
+impl Found<'_> {
+    pub fn spec(&self) -> Option<&'static RouteSpec> {
+        match self {
+            Found::Route(spec, _) => Some(spec),
+            Found::OtherMethods(_) | Found::Nothing => None,
+        }
+    }
+}
+
+pub fn find<'a>(method: &Method, segments: &[&'a str]) -> Found<'a> {
+    let mut other_methods = Vec::new();
+    for spec in ROUTES {
+        let Some(params) = matches(spec.template, segments) else { continue };
+        if spec.method == *method {
+            return Found::Route(spec, params);
+        }
+        other_methods.push(spec.method.as_str());
+    }
+    match other_methods.is_empty() {
+        true => Found::Nothing,
+        false => Found::OtherMethods(other_methods),
+    }
+}
+
+/// The path's parameters when `segments` fit `template` (`{name}` matches any one segment).
+fn matches<'a>(template: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
+    let mut parts = template.split('/').filter(|part| !part.is_empty());
+    let mut params = Vec::new();
+    for segment in segments {
+        let part = parts.next()?;
+        if part.starts_with('{') {
+            params.push(*segment);
+        } else if part != *segment {
+            return None;
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+impl RouteSpec {
+    pub fn body_limit(&self, upload_max_bytes: usize) -> usize {
+        match self.body {
+            BodySize::Json => BODY_BYTES_MAX,
+            BodySize::Webhook => WEBHOOK_BODY_BYTES_MAX,
+            BodySize::Upload => upload_max_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Served elsewhere: on its own listener (`metrics.listen`), never on the API's.
+    const SERVED_APART: &[&str] = &["GET /metrics"];
+
+    #[test]
+    fn the_table_and_openapi_json_name_the_same_routes() {
+        let document: serde_json::Value =
+            serde_json::from_str(include_str!("openapi.json")).expect("openapi.json parses");
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for method in ["get", "post", "put", "delete", "patch"] {
+                if item.get(method).is_some() {
+                    documented.insert(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        let served: BTreeSet<String> =
+            ROUTES.iter().map(|spec| format!("{} {}", spec.method, spec.template)).collect();
+        let undocumented: Vec<&String> = served.difference(&documented).collect();
+        assert!(undocumented.is_empty(), "served, not in openapi.json: {undocumented:?}");
+        let unserved: Vec<&String> = documented
+            .difference(&served)
+            .filter(|route| !SERVED_APART.contains(&route.as_str()))
+            .collect();
+        assert!(unserved.is_empty(), "in openapi.json, not served: {unserved:?}");
+        assert_eq!(served.len(), ROUTES.len(), "each route once");
+    }
+
+    #[test]
+    fn a_path_finds_its_route_its_parameters_or_the_methods_it_has() {
+        let path = ["v1", "customers", "cus_1", "entitlements", "seats"];
+        match find(&Method::GET, &path) {
+            Found::Route(spec, params) => {
+                assert_eq!(spec.route, Route::CustomerEntitlement);
+                assert_eq!(params, ["cus_1", "seats"]);
+            }
+            _ => panic!("a route"),
+        }
+        match find(&Method::PATCH, &["v1", "customers", "cus_1"]) {
+            Found::OtherMethods(methods) => assert_eq!(methods, ["GET", "POST"]),
+            _ => panic!("other methods"),
+        }
+        assert!(matches!(find(&Method::GET, &["v1", "customers", "cus_1", "x"]), Found::Nothing));
+        assert!(matches!(find(&Method::GET, &["v1"]), Found::Nothing));
+    }
+}
