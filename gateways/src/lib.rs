@@ -22,6 +22,7 @@ pub mod router;
 pub mod sandbox;
 mod secret;
 pub mod stripe;
+pub mod time;
 pub mod trees;
 
 use std::fmt;

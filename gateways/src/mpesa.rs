@@ -29,7 +29,7 @@ mod store;
 mod transformers;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use tokio::sync::Mutex;
@@ -47,6 +47,7 @@ pub use transformers::{
     parse_callback, stk_password, whole_shillings,
 };
 
+use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
@@ -172,11 +173,6 @@ fn transport_failure(error: reqwest::Error) -> DarajaFailure {
         true => DarajaFailure::NotSent(format!("could not reach Daraja: {error}")),
         false => DarajaFailure::NoAnswer(format!("no answer from Daraja: {error}")),
     }
-}
-
-fn now_unix_secs() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 impl MpesaGateway {

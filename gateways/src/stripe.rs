@@ -32,7 +32,7 @@ mod store;
 mod transformers;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
@@ -46,6 +46,7 @@ use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 pub use transformers::METADATA_IDEMPOTENCY_KEY;
 use transformers::{AttemptFailure, StripeCallError};
 
+use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
@@ -383,11 +384,6 @@ fn with_trailing_slash(base: &str) -> String {
         true => base.to_owned(),
         false => format!("{base}/"),
     }
-}
-
-fn now_unix_secs() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn outcome_reference(outcome: &ChargeOutcome) -> Option<String> {

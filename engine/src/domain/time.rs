@@ -1,8 +1,3 @@
-//! Wall-clock time as the API shows it: Unix seconds.
+//! Wall-clock time as the API shows it: Unix seconds, the one clock the gateways keep too.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub fn now_unix_secs() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
-}
+pub use kassa_gateways::time::now_unix_secs;

@@ -7,12 +7,13 @@ mod in_flight;
 pub mod ledger;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cards::Behaviour;
 use in_flight::InFlight;
 use ledger::{AttemptRecord, AttemptResult, Ledger, NewAttempt};
 
+use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, CardDetails, ChargeOutcome, ChargeRequest, CustomerRef, DeclineCode,
@@ -71,11 +72,6 @@ fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
             token.len()
         ))
     })
-}
-
-fn now_unix_secs() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn charge_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
