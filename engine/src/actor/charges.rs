@@ -117,7 +117,7 @@ impl CustomerActor {
 
 /// A charge the route's first gateway can never carry out as asked (M-Pesa: not KES, not whole
 /// shillings): a 400, and nothing is recorded.
-fn refused_before_recording(error: GatewayError) -> ActorError {
+fn charge_refused_up_front(error: GatewayError) -> ActorError {
     match error {
         GatewayError::InvalidRequest(message) => {
             ActorError::invalid("validation_error", None, message)
@@ -258,7 +258,7 @@ impl CustomerActor {
         if on_test_clock {
             self.refuse_live_route(&gateways)?;
         }
-        router.check_charge(&route.query(), &request).map_err(refused_before_recording)?;
+        router.check_charge(&route.query(), &request).map_err(charge_refused_up_front)?;
         if let Some(invoice) = &message.invoice {
             changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
         }

@@ -125,7 +125,7 @@ impl CustomerActor {
             amount_minor,
             currency: refund.amount.currency,
         };
-        gateway.check_refund(&request).map_err(refused_before_recording)?;
+        gateway.check_refund(&request).map_err(refund_refused_up_front)?;
         // Last, so that a half-open breaker's one probe goes to a refund that is really sent
         // (the call's answer is fed back to the breaker in the handler).
         if !self.services.gateways.breaker_allows(&charge.gateway) {
@@ -231,7 +231,7 @@ impl CustomerActor {
 
 /// A refund the charge's gateway can never carry out (M-Pesa: no reversals): a 400 naming the
 /// charge, and nothing is recorded.
-fn refused_before_recording(error: GatewayError) -> ActorError {
+fn refund_refused_up_front(error: GatewayError) -> ActorError {
     match error {
         GatewayError::InvalidRequest(message) | GatewayError::InvalidPaymentMethod(message) => {
             ActorError::invalid("validation_error", Some("charge"), message)
