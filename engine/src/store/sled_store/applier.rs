@@ -80,14 +80,13 @@ impl Shared {
     fn run(&self) {
         let mut round_began = Instant::now();
         loop {
-            let layers = self.overlay.durable_layers();
+            let layers = self.overlay.take_durable();
             if layers.is_empty() {
                 if self.stopping.load(Ordering::SeqCst) {
                     return;
                 }
                 self.overlay.wait_for_change(IDLE_WAKE, || {
-                    self.stopping.load(Ordering::SeqCst)
-                        || !self.overlay.durable_layers().is_empty()
+                    self.stopping.load(Ordering::SeqCst) || self.overlay.has_durable()
                 });
                 continue;
             }
@@ -101,7 +100,7 @@ impl Shared {
             let last = layers.last().map_or(0, |layer| layer.last);
             self.log.applied.fetch_max(last, Ordering::SeqCst);
             self.overlay.remove_applied(layers.len());
-            let backlog = self.overlay.sealed_len() >= APPLY_AT_ONCE_PAST;
+            let backlog = self.overlay.sealed_entries() >= APPLY_AT_ONCE_PAST;
             if let Some(left) = APPLY_EVERY.checked_sub(round_began.elapsed())
                 && !backlog
                 && !self.stopping.load(Ordering::SeqCst)

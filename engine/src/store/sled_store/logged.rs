@@ -45,20 +45,20 @@ impl SledStore {
     /// Waits while the applier is far behind the log: the overlay holds in memory what sled
     /// does not yet, and must not grow without bound when sled is slower than the log.
     pub(super) fn wait_for_the_applier(&self) {
-        while self.overlay.sealed_len() >= OVERLAY_LAYERS_MAX {
+        while self.overlay.sealed_entries() >= OVERLAY_ENTRIES_MAX {
             self.overlay.wait_for_change(Duration::from_millis(10), || {
-                self.overlay.sealed_len() < OVERLAY_LAYERS_MAX
+                self.overlay.sealed_entries() < OVERLAY_ENTRIES_MAX
             });
         }
     }
 }
 
-/// Sealed layers (one per sync of the log) the overlay may hold before writers wait for the
-/// applier: at the heaviest group commit this is well over a second of writes.
-const OVERLAY_LAYERS_MAX: usize = 1024;
+/// Entries (a key's latest value) the overlay's sealed layers may hold before writers wait for
+/// the applier: several seconds of writes at the heaviest load, a few hundred MiB at most.
+const OVERLAY_ENTRIES_MAX: usize = 1_000_000;
 
-/// Sealed layers past which the applier no longer keeps its pace but applies at once.
-pub(super) const APPLY_AT_ONCE_PAST: usize = OVERLAY_LAYERS_MAX / 4;
+/// Sealed entries past which the applier no longer keeps its pace but applies at once.
+pub(super) const APPLY_AT_ONCE_PAST: usize = OVERLAY_ENTRIES_MAX / 4;
 
 /// Where the log's segments live, inside the data directory.
 pub(super) const WAL_DIR: &str = "wal";
