@@ -14,7 +14,6 @@ impl SledStore {
     /// Appends `ops` to the log as one record and applies them (see the module's comment); the
     /// ticket says when they are durable.
     pub(super) fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
-        self.wait_for_the_applier();
         let order = self.write_order();
         self.append_and_apply(&order, &ops)?;
         drop(order);
@@ -22,7 +21,9 @@ impl SledStore {
     }
 
     /// Held while deciding a write from what the store holds (a compare-and-swap) and making it.
+    /// Every writer takes it, so every writer waits here while the applier is far behind.
     pub(super) fn write_order(&self) -> MutexGuard<'_, ()> {
+        self.wait_for_the_applier();
         self.write_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -44,7 +45,7 @@ impl SledStore {
 
     /// Waits while the applier is far behind the log: the overlay holds in memory what sled
     /// does not yet, and must not grow without bound when sled is slower than the log.
-    pub(super) fn wait_for_the_applier(&self) {
+    fn wait_for_the_applier(&self) {
         while self.overlay.sealed_entries() >= OVERLAY_ENTRIES_MAX {
             self.overlay.wait_for_change(Duration::from_millis(10), || {
                 self.overlay.sealed_entries() < OVERLAY_ENTRIES_MAX

@@ -50,6 +50,13 @@ pub(super) enum TreeId {
     TestClocks,
 }
 
+impl TreeId {
+    /// The tree's number in the log.
+    pub(super) fn number(self) -> u8 {
+        self as u8
+    }
+}
+
 pub(super) const TREE_NAMES: [&str; 30] = [
     "customers",
     "payment_methods",

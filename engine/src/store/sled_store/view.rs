@@ -8,7 +8,6 @@ use std::ops::{Bound, RangeBounds};
 use sled::IVec;
 
 use super::overlay::Overlay;
-use super::tree_ids::TreeId;
 
 type Item = sled::Result<(IVec, IVec)>;
 
@@ -44,12 +43,6 @@ impl<'a> TreeView<'a> {
 
     pub fn iter(&self) -> Merged {
         self.range::<Vec<u8>, _>(..)
-    }
-}
-
-impl TreeId {
-    pub(super) fn number(self) -> u8 {
-        self as u8
     }
 }
 
