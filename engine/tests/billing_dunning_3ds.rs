@@ -8,7 +8,7 @@
 //! the charge, pays the invoice (no next attempt), returns the subscription to `active` and ends
 //! the dunning: no further attempt is made, and the invoice has exactly one successful charge.
 //! How: the real engine over HTTP (see `common`) with the local fake Stripe
-//! (`gateways/tests/common/fake_stripe.rs`) as its gateway, on the real clock (Stripe is not
+//! (`testkit/src/fake_stripe.rs`) as its gateway, on the real clock (Stripe is not
 //! allowed on test clocks), its scheduler looking every 100 ms: a `billing_cycle_anchor` a few
 //! seconds ahead makes a first period of a few seconds (0 due, paid with no charge) and the
 //! renewal at the anchor, which the test polls for (bounded). The webhook is signed here with
@@ -16,9 +16,7 @@
 //! only the webhook can settle the 3-D Secure charge within the test.
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than this one does.
-#[path = "../../gateways/tests/common/fake_stripe.rs"]
-mod fake_stripe;
+use kassa_testkit::fake_stripe;
 
 use std::time::Duration;
 

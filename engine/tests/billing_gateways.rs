@@ -21,12 +21,8 @@
 //! Not shown: the 23-hour expiry of an M-Pesa `incomplete` subscription (it needs a test clock).
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fakes than these do.
-#[path = "../../gateways/tests/common/fake_daraja.rs"]
-mod fake_daraja;
-#[allow(dead_code)]
-#[path = "../../gateways/tests/common/fake_stripe.rs"]
-mod fake_stripe;
+use kassa_testkit::fake_daraja;
+use kassa_testkit::fake_stripe;
 
 use std::time::Duration;
 

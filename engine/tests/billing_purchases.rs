@@ -25,9 +25,7 @@
 //! customer whose test clock was deleted still settles (the gateway returned the money already).
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than these do.
-#[path = "../../gateways/tests/common/fake_stripe.rs"]
-mod fake_stripe;
+use kassa_testkit::fake_stripe;
 
 use std::time::Duration;
 

@@ -28,9 +28,7 @@
 //! deliveries, not a client's text, and never go through the JSON body parser.
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than this one does.
-#[path = "../../gateways/tests/common/fake_daraja.rs"]
-mod fake_daraja;
+use kassa_testkit::fake_daraja;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -17,13 +17,11 @@
 //! reversals) is a 400 naming the charge, with no refund recorded and nothing sent; and that a
 //! subscription paid by M-Pesa is `send_invoice`, rounded to whole shillings and never pushed.
 //! How: the real engine over HTTP (see `common`) against a local Daraja that speaks Safaricom's
-//! wire format (`gateways/tests/common/fake_daraja.rs`, shared with the adapter's own tests); the
+//! wire format (`testkit/src/fake_daraja.rs`, shared with the adapter's own tests); the
 //! test itself plays Safaricom posting callbacks.
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than these do.
-#[path = "../../gateways/tests/common/fake_daraja.rs"]
-mod fake_daraja;
+use kassa_testkit::fake_daraja;
 
 use std::time::Duration;
 

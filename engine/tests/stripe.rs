@@ -15,12 +15,10 @@
 //! (a KWD amount not ending in 0) is a 400 with nothing kept or sent; and that Stripe's calls
 //! show in the metrics.
 //! How: the real engine over HTTP (see `common`) against a local Stripe that speaks Stripe's wire
-//! format (`gateways/tests/common/fake_stripe.rs`, shared with the adapter's own tests).
+//! format (`testkit/src/fake_stripe.rs`, shared with the adapter's own tests).
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than these do.
-#[path = "../../gateways/tests/common/fake_stripe.rs"]
-mod fake_stripe;
+use kassa_testkit::fake_stripe;
 
 use std::time::Duration;
 

@@ -18,9 +18,7 @@
 //! harness's hold file (`Engine::hold_flushes`) to show what an answer waits for.
 
 mod common;
-#[allow(dead_code)] // The adapter tests use more of the fake than these do.
-#[path = "../../gateways/tests/common/fake_stripe.rs"]
-mod fake_stripe;
+use kassa_testkit::fake_stripe;
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The M-Pesa adapter against a local Daraja (tests/common/fake_daraja.rs) that checks OAuth
+//! The M-Pesa adapter against a local Daraja (`kassa_testkit::fake_daraja`) that checks OAuth
 //! Basic auth, Bearer tokens and the STK password: one OAuth call serves many pushes; the
 //! password and Nairobi timestamp are what Daraja checks; phones normalise from the forms people
 //! write; amounts that are not whole shillings are refused before anything is sent; a push is
@@ -11,9 +11,6 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_daraja::{
-    CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, REFUSED_PHONE, SHORTCODE,
-};
 use kassa_gateways::mpesa::{
     MpesaCallbackError, MpesaConfig, MpesaGateway, MpesaResult, nairobi_timestamp, normalize_phone,
     parse_callback, stk_password,
@@ -21,6 +18,9 @@ use kassa_gateways::mpesa::{
 use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, DeclineCode, Gateway,
     GatewayError,
+};
+use kassa_testkit::fake_daraja::{
+    CONSUMER_KEY, CONSUMER_SECRET, FakeDaraja, PASSKEY, REFUSED_PHONE, SHORTCODE,
 };
 
 const CALLBACK_URL: &str = "https://kassa.example/v1/webhooks/mpesa/secret-path-token";
@@ -313,7 +313,7 @@ async fn a_number_daraja_refuses_is_an_invalid_request_and_frees_the_key() {
 #[tokio::test]
 async fn connection_refused_is_not_attempted_and_frees_the_key() {
     let directory = tempfile::tempdir().unwrap();
-    let gateway = gateway(&directory, &format!("http://{}", common::refused_address()));
+    let gateway = gateway(&directory, &format!("http://{}", kassa_testkit::refused_address()));
     let error = gateway.charge(&charge("ch_refused", 100, "0712345678")).await.unwrap_err();
     assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");
     assert_eq!(gateway.retrieve(AttemptKind::Charge, "ch_refused").await.unwrap(), None);

@@ -13,8 +13,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::fake_daraja::{self, FakeDaraja};
-use common::fake_stripe::{self, FakeStripe};
 use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
 use kassa_gateways::router::{
     BreakerConfig, BreakerStatus, PaymentMethodType, RouteQuery, RoutingError, RoutingRule,
@@ -24,6 +22,8 @@ use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, DeclineCode, Gateway,
     GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest, Router,
 };
+use kassa_testkit::fake_daraja::{self, FakeDaraja};
+use kassa_testkit::fake_stripe::{self, FakeStripe};
 
 /// A gateway that answers charges from a script (succeeding once the script is spent).
 struct Scripted {
@@ -248,7 +248,7 @@ async fn a_refused_connection_to_stripe_fails_over_to_the_next_gateway() {
     let directory = tempfile::tempdir().unwrap();
     let trees = common::database(&directory);
     let config = StripeConfig {
-        api_base: format!("http://{}", common::refused_address()),
+        api_base: format!("http://{}", kassa_testkit::refused_address()),
         attempts_max: 2,
         backoff_initial: Duration::from_millis(5),
         ..StripeConfig::new("sk_test_refused")

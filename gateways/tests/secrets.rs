@@ -12,11 +12,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_daraja::{self, FakeDaraja};
-use common::fake_stripe::FakeStripe;
 use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway};
 use kassa_gateways::{ChargeRequest, Currency, CustomerRef, Gateway, RefundRequest};
+use kassa_testkit::fake_daraja::{self, FakeDaraja};
+use kassa_testkit::fake_stripe::FakeStripe;
 
 const STRIPE_KEY: &str = "sk_live_51Hx_stripe_secret_key_value";
 const CONSUMER_KEY: &str = "consumer-key-value-9f3a";

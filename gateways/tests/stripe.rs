@@ -1,4 +1,4 @@
-//! The Stripe adapter against a local Stripe (tests/common/fake_stripe.rs) that speaks Stripe's
+//! The Stripe adapter against a local Stripe (`kassa_testkit::fake_stripe`) that speaks Stripe's
 //! wire format: every decline code maps onto Kassa's, 3-D Secure becomes `RequiresAction` with
 //! what the front end needs, 429s are retried under the same Idempotency-Key (and a refusal of a
 //! retry, after an attempt that may have reached Stripe, is ambiguous), a timeout after
@@ -14,12 +14,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::fake_stripe::{FakeStripe, SECRET_KEY};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway};
 use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, CustomerRef, DeclineCode,
     Gateway, GatewayError, RefundOutcome, RefundRequest,
 };
+use kassa_testkit::fake_stripe::{FakeStripe, SECRET_KEY};
 
 fn config(api_base: &str) -> StripeConfig {
     StripeConfig {
@@ -432,7 +432,7 @@ async fn a_key_never_sent_is_final_none() {
 #[tokio::test]
 async fn connection_refused_is_not_attempted() {
     let directory = tempfile::tempdir().unwrap();
-    let address = common::refused_address();
+    let address = kassa_testkit::refused_address();
     let gateway = gateway(&directory, config(&format!("http://{address}")));
     let error = gateway.charge(&charge("ch_refused", "pm_card_visa")).await.unwrap_err();
     assert!(matches!(error, GatewayError::NotAttempted(_)), "{error:?}");

@@ -1,0 +1,17 @@
+//! Test support shared by the gateways' and the engine's tests: local fakes that speak the
+//! processors' wire formats, each a warp server on an ephemeral loopback port, so tests exercise
+//! the real adapters over real HTTP.
+//!
+//! - [`fake_stripe`]: Stripe's REST API for what the Stripe adapter uses.
+//! - [`fake_daraja`]: Safaricom Daraja's OAuth and STK Push endpoints.
+
+pub mod fake_daraja;
+pub mod fake_stripe;
+
+use std::net::SocketAddr;
+
+/// An address on which a connection is refused: bound once, then released.
+pub fn refused_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("the bound port")
+}
