@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kassa::webhooks::signature;
+use kassa_gateways::stripe::signature;
 use kassa_bench::load::{self, LoadConfig, LoadMode};
 use kassa_bench::stats::RunStats;
 use kassa_bench::target::Endpoint;

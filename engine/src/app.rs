@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use kassa_gateways::mpesa::MpesaGateway;
 use rand::Rng;
 
 use crate::actor::registry::RegistryLimits;
@@ -34,7 +33,7 @@ use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
 use crate::store::{ApiKeyStore, SledStore, Store, StoreError};
 use crate::webhooks::apply::Applier;
-use crate::webhooks::{Inbox, InboxSettings};
+use crate::webhooks::{Inbox, InboxSettings, WebhookSources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -75,7 +74,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
-    let Gateways { router: gateways, sandbox, mpesa, names: gateway_names, policies } =
+    let Gateways { router: gateways, sandbox, webhooks, names: gateway_names, policies } =
         crate::gateways::open(&config, Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>)
             .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
@@ -114,8 +113,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         );
     }
 
-    let mpesa_gateway = mpesa.as_ref().map(|callbacks| callbacks.gateway.clone());
-    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone(), mpesa_gateway);
+    let webhooks = Arc::new(webhooks);
+    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone(), Arc::clone(&webhooks));
     let resumed = inbox.resume().map_err(store_error)?;
     if resumed > 0 {
         tracing::info!(resumed, "applying gateway events persisted before the last stop");
@@ -140,9 +139,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         registry,
         gateways,
         sandbox,
-        mpesa,
-        stripe_webhook_secret: Some(config.gateways.stripe.webhook_secret.clone())
-            .filter(|secret| !secret.expose().is_empty()),
+        webhooks,
         inbox,
         gateway_names,
         api_keys,
@@ -228,7 +225,7 @@ fn open_inbox(
     config: &Config,
     store: Arc<dyn Store>,
     registry: Registry,
-    mpesa: Option<MpesaGateway>,
+    webhooks: Arc<WebhookSources>,
 ) -> Inbox {
     let mut accounts: Vec<AccountId> = config
         .accounts
@@ -249,7 +246,7 @@ fn open_inbox(
         apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
         default_account,
     };
-    Inbox::start(store.clone(), Applier::new(store, registry, mpesa, accounts), settings)
+    Inbox::start(store.clone(), Applier::new(store, registry, webhooks, accounts), settings)
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

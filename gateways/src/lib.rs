@@ -10,6 +10,8 @@
 //! - [`router`]: routing rules, a circuit breaker per gateway (opened by unavailability, never by
 //!   a refusal of the request), failover only where nothing moved
 //!   ([`GatewayError::NotAttempted`], [`GatewayError::InvalidRequest`]).
+//! - [`webhooks`]: the processors' events after the fact, read by each adapter into Kassa's
+//!   gateway-neutral [`webhooks::IncomingEvent`] behind [`webhooks::WebhookSource`].
 //! - [`limits`]: the fixed bounds, each with its reason.
 //! - [`Secret`]: keys and client secrets that never reach a log line or `Debug` output.
 //!
@@ -24,6 +26,7 @@ mod secret;
 pub mod stripe;
 pub mod time;
 pub mod trees;
+pub mod webhooks;
 
 use std::fmt;
 

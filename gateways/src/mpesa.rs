@@ -8,12 +8,13 @@
 //!   `describe_payment_method` checks) gives the token to store, `2547XXXXXXXX`/`2541XXXXXXXX`.
 //! - Before recording a charge, `check_charge` (through `Router::check_charge`) refuses
 //!   non-KES currencies, amounts that are not whole shillings and bad numbers: a 400.
-//! - `POST /v1/webhooks/mpesa/{token}` (the secret path token authenticates Safaricom, whose
-//!   callbacks carry no signature): [`parse_callback`] the raw body into an [`MpesaSettlement`];
-//!   find the charge whose gateway reference is `checkout_request_id` (or ask
-//!   [`MpesaGateway::idempotency_key_for`]) and settle it with [`MpesaSettlement::outcome`],
-//!   moving forward only (a duplicate callback changes nothing). Always answer 200 — also for
-//!   an unknown CheckoutRequestID or an unparsable body (log those) — or Safaricom keeps retrying.
+//! - `POST /v1/webhooks/mpesa/{token}` ([`MpesaCallbacks`], authenticated by the secret path
+//!   token, as Safaricom's callbacks carry no signature): [`parse_callback`] reads the raw body
+//!   into an [`MpesaSettlement`], and the engine settles the charge whose gateway reference is
+//!   `checkout_request_id` (or the one [`MpesaGateway::idempotency_key_for`] names) with
+//!   [`MpesaSettlement::outcome`], moving forward only (a duplicate callback changes nothing).
+//!   Always answer 200 — also for an unknown CheckoutRequestID or an unparsable body (log
+//!   those) — or Safaricom keeps retrying.
 //! - When no callback comes in time, the engine's reconcile loop calls `retrieve`, which asks the
 //!   STK query API; `Pending` from it means "ask again later".
 //! - Refunds are M-Pesa reversals, a different Daraja API with its own callbacks: not
@@ -25,6 +26,7 @@
 //! ambiguous for an operator to reconcile against the M-Pesa statement (the prompt may or may
 //! not have reached the phone; pushing again could charge twice).
 
+mod callbacks;
 mod store;
 mod transformers;
 
@@ -35,6 +37,7 @@ use base64::Engine as _;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use callbacks::{MpesaCallbacks, STK_RESULT_EVENT};
 pub use store::TREES;
 use store::{MpesaAttemptRecord, MpesaStore};
 use transformers::{
@@ -53,6 +56,9 @@ use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
     PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
 };
+
+/// The name charges made through M-Pesa carry, and its webhook path segment.
+pub const NAME: &str = "mpesa";
 
 /// Daraja's sandbox; production is `https://api.safaricom.co.ke`.
 pub const DEFAULT_API_BASE: &str = "https://sandbox.safaricom.co.ke";
@@ -383,7 +389,7 @@ fn push_failure(failure: DarajaFailure) -> GatewayError {
 #[async_trait::async_trait]
 impl Gateway for MpesaGateway {
     fn name(&self) -> &'static str {
-        "mpesa"
+        NAME
     }
 
     async fn describe_payment_method(

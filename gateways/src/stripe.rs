@@ -28,8 +28,11 @@
 //! remembers it, search by metadata after that).
 
 mod currencies;
+mod event;
+pub mod signature;
 mod store;
 mod transformers;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,7 @@ pub use store::TREES;
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 pub use transformers::METADATA_IDEMPOTENCY_KEY;
 use transformers::{AttemptFailure, StripeCallError};
+pub use webhooks::StripeWebhooks;
 
 use crate::time::now_unix_secs;
 use crate::trees::Trees;
@@ -52,6 +56,9 @@ use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
     PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
 };
+
+/// The name charges made through Stripe carry, and its webhook path segment.
+pub const NAME: &str = "stripe";
 
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com/";
 
@@ -444,7 +451,7 @@ fn replayed_refund_error(error: StripeCallError) -> Result<Option<RefundOutcome>
 #[async_trait::async_trait]
 impl Gateway for StripeGateway {
     fn name(&self) -> &'static str {
-        "stripe"
+        NAME
     }
 
     async fn describe_payment_method(

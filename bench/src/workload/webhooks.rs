@@ -316,7 +316,7 @@ mod tests {
         for delivery in &planned {
             let (name, signature) = delivery.spec.extra_header.clone().unwrap();
             assert_eq!(name, "stripe-signature");
-            let verified = kassa::webhooks::signature::verify(
+            let verified = kassa_gateways::stripe::signature::verify(
                 SECRET,
                 signature.to_str().ok(),
                 delivery.spec.body.as_deref().unwrap(),

@@ -7,7 +7,6 @@ use warp::http::HeaderMap;
 
 use super::App;
 use super::error::ApiError;
-use super::handlers::webhooks;
 use super::route_table::{Caller, Found};
 use crate::domain::AccountId;
 
@@ -51,29 +50,23 @@ pub fn admit(
     };
     match caller {
         Caller::Anyone => Ok(Admission::Open),
-        Caller::Stripe => match app.stripe_webhook_secret {
-            Some(_) => webhook(app, "stripe"),
-            None => Err(ApiError::webhook_not_found()),
-        },
-        Caller::Mpesa => match (&app.mpesa, found) {
-            (Some(callbacks), Found::Route(_, params))
-                if webhooks::token_matches(callbacks.token.expose(), params[0]) =>
-            {
-                webhook(app, "mpesa")
+        Caller::Gateway => {
+            let Found::Route(_, params) = found else { return Err(ApiError::webhook_not_found()) };
+            let source = params.first().and_then(|gateway| app.webhooks.get(gateway));
+            match source {
+                Some(source) if source.admits(params.get(1).copied()) => {
+                    app.rate_limits.check_webhook(source.gateway())?;
+                    Ok(Admission::Webhook)
+                }
+                _ => Err(ApiError::webhook_not_found()),
             }
-            _ => Err(ApiError::webhook_not_found()),
-        },
+        }
         Caller::ApiKey => {
             let caller = app.api_keys.authenticate(headers)?;
             app.rate_limits.check_api_key(&caller.key_hash, &caller.account)?;
             Ok(Admission::Account(caller.account))
         }
     }
-}
-
-fn webhook(app: &App, gateway: &'static str) -> Result<Admission, ApiError> {
-    app.rate_limits.check_webhook(gateway)?;
-    Ok(Admission::Webhook)
 }
 
 /// Whether the request says a body follows: refusing it unread leaves the connection unusable.

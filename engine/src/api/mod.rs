@@ -34,7 +34,6 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method};
 
 use crate::actor::Registry;
-use crate::gateways::MpesaCallbacks;
 use crate::limits::BODY_BYTES_MAX;
 use crate::rules::Rules;
 use crate::store::Store;
@@ -49,10 +48,8 @@ pub struct App {
     pub registry: Registry,
     pub gateways: Router,
     pub sandbox: Option<SandboxGateway>,
-    /// Set when M-Pesa is enabled: its callbacks' route.
-    pub mpesa: Option<MpesaCallbacks>,
-    /// Set when `gateways.stripe.webhook_secret` is: `POST /v1/webhooks/stripe` verifies with it.
-    pub stripe_webhook_secret: Option<crate::config::SecretValue>,
+    /// The gateways that take webhooks here (`POST /v1/webhooks/{gateway}`).
+    pub webhooks: Arc<crate::webhooks::WebhookSources>,
     /// Where gateway events are persisted and applied.
     pub inbox: crate::webhooks::Inbox,
     /// The enabled gateways, for metrics.

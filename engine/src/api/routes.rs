@@ -34,8 +34,9 @@ pub async fn dispatch(
         Route::Healthz => Ok(health::healthz()),
         Route::Readyz => Ok(health::readyz(app)),
         Route::OpenApi => Ok(health::openapi()),
-        Route::MpesaWebhook => webhooks::mpesa(app, request, id()).await,
-        Route::StripeWebhook => webhooks::stripe(app, request).await,
+        Route::GatewayWebhook | Route::GatewayWebhookWithToken => {
+            webhooks::receive(app, request, id()).await
+        }
         Route::CreateCustomer => customers::create(app, request, account()?).await,
         Route::ListCustomers => customers::list(app, request, account()?).await,
         Route::RetrieveCustomer => customers::retrieve(app, account()?, id()).await,

@@ -1,6 +1,7 @@
 //! The engine's gateways, built once at start-up from config: the sandbox, Stripe and M-Pesa
 //! (each on when configured), every one wrapped in [`Metered`] so its calls show in the metrics,
-//! and the router over them with the configured rules and circuit breaker.
+//! the router over them with the configured rules and circuit breaker, and the webhook sources of
+//! those that take webhooks.
 //!
 //! - [`metered`]: the decorator that times every gateway call by gateway, operation and outcome.
 //! - [`policy`]: what billing asks of each gateway: minimum amounts, the pace of renewals.
@@ -11,14 +12,15 @@ pub mod policy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
+use kassa_gateways::mpesa::{MpesaCallbacks, MpesaConfig, MpesaGateway};
 use kassa_gateways::router::{PaymentMethodType, RoutingRule};
 use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
-use kassa_gateways::stripe::{StripeConfig, StripeGateway};
+use kassa_gateways::stripe::{StripeConfig, StripeGateway, StripeWebhooks};
 use kassa_gateways::trees::Trees;
 use kassa_gateways::{Gateway, Router, Secret};
 
-use crate::config::{Config, MpesaGatewayConfig, SecretValue, StripeGatewayConfig};
+use crate::config::{Config, MpesaGatewayConfig, StripeGatewayConfig};
+use crate::webhooks::WebhookSources;
 use metered::Metered;
 use policy::GatewayPolicies;
 
@@ -27,19 +29,11 @@ pub struct Gateways {
     pub router: Router,
     /// For `GET /v1/sandbox/ledger`.
     pub sandbox: Option<SandboxGateway>,
-    /// For `POST /v1/webhooks/mpesa/{token}`.
-    pub mpesa: Option<MpesaCallbacks>,
+    /// For `POST /v1/webhooks/{gateway}`.
+    pub webhooks: WebhookSources,
     /// The enabled gateways' names, for the breaker metrics.
     pub names: Vec<&'static str>,
     pub policies: Arc<GatewayPolicies>,
-}
-
-/// What the M-Pesa callback route needs: the adapter (to map a CheckoutRequestID back to its
-/// charge) and the path token that authenticates Safaricom.
-#[derive(Clone)]
-pub struct MpesaCallbacks {
-    pub gateway: MpesaGateway,
-    pub token: SecretValue,
 }
 
 /// Opens the enabled gateways, each keeping its own records in `trees` (written through the
@@ -80,11 +74,20 @@ pub fn open(config: &Config, trees: Arc<dyn Trees>) -> Result<Gateways, String> 
         .with_rules(routing_rules(config))
         .map_err(|error| format!("routing.rules: {error}"))?
         .with_breaker(config.breaker());
-    let mpesa = mpesa
-        .map(|gateway| MpesaCallbacks { gateway, token: settings.mpesa.callback_token.clone() });
+    let mut webhooks = WebhookSources::default();
+    // Stripe's events are taken wherever a webhook secret is set, with or without charging
+    // through Stripe: charges made before it was switched off still get theirs.
+    if settings.stripe.webhook_secret.is_set() {
+        let secret = Secret::new(settings.stripe.webhook_secret.expose());
+        webhooks.add(Arc::new(StripeWebhooks::new(secret)));
+    }
+    if let Some(mpesa) = mpesa {
+        let token = Secret::new(settings.mpesa.callback_token.expose());
+        webhooks.add(Arc::new(MpesaCallbacks::new(mpesa, token)));
+    }
     warn_if_the_engine_gives_up_first(config);
     let policies = Arc::new(GatewayPolicies::from_config(config));
-    Ok(Gateways { router, sandbox, mpesa, names, policies })
+    Ok(Gateways { router, sandbox, webhooks, names, policies })
 }
 
 /// The configured rules, then one of the engine's own: an M-Pesa payment method can only be
@@ -95,7 +98,7 @@ fn routing_rules(config: &Config) -> Vec<RoutingRule> {
     if config.gateways.mpesa.enabled() {
         rules.push(RoutingRule {
             method_types: vec![PaymentMethodType::Mpesa],
-            gateways: vec!["mpesa".to_owned()],
+            gateways: vec![kassa_gateways::mpesa::NAME.to_owned()],
             ..RoutingRule::default()
         });
     }
@@ -113,8 +116,9 @@ fn stripe_config(settings: &StripeGatewayConfig) -> StripeConfig {
 
 fn mpesa_config(settings: &MpesaGatewayConfig) -> MpesaConfig {
     let callback_url = format!(
-        "{}/v1/webhooks/mpesa/{}",
+        "{}/v1/webhooks/{}/{}",
         settings.callback_base.trim_end_matches('/'),
+        kassa_gateways::mpesa::NAME,
         settings.callback_token.expose()
     );
     let mut config = MpesaConfig::new(

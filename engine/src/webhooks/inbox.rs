@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 
-use kassa_gateways::mpesa::MpesaSettlement;
+use kassa_gateways::webhooks::{IncomingEvent, UnreadableEvent, WebhookSource};
 
-use super::apply::{Applier, MPESA, MPESA_STK_RESULT, NotApplied, STRIPE};
-use super::stripe_event::{NotAnEvent, StripeEvent};
+use super::apply::{Applier, NotApplied};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Applied, GatewayEvent, NewGatewayEvent};
 use crate::store::{InboxStore, InsertedEvent, StoreError};
@@ -30,7 +29,7 @@ const APPLY_QUEUE_LEN_MAX: usize = 10_000;
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("{0}")]
-    NotAnEvent(#[from] NotAnEvent),
+    Unreadable(#[from] UnreadableEvent),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
@@ -57,11 +56,11 @@ pub struct Inbox {
     default_account: AccountId,
 }
 
-/// An event waiting to be applied, with the Stripe event parsed from it when it came in (one
-/// found unapplied at start is parsed again when applied).
+/// An event waiting to be applied, with what its adapter read in it when it came in (one found
+/// unapplied at start is read again when applied).
 struct ToApply {
     event: GatewayEvent,
-    parsed: Option<StripeEvent>,
+    read: Option<IncomingEvent>,
 }
 
 impl Inbox {
@@ -89,65 +88,37 @@ impl Inbox {
         let queue = self.queue.clone();
         tokio::spawn(async move {
             for event in unapplied {
-                let _ = queue.send(ToApply { event, parsed: None }).await;
+                let _ = queue.send(ToApply { event, read: None }).await;
             }
         });
         Ok(count)
     }
 
-    /// Takes a verified Stripe event: stored once, durable when answered, then applied.
-    pub async fn ingest_stripe(&self, body: &[u8]) -> Result<Ingested, IngestError> {
-        let parsed = StripeEvent::parse(body)?;
-        let target = self.applier.locate_stripe(&parsed)?;
-        let delivery = Delivery {
-            gateway: STRIPE,
-            gateway_event_id: parsed.id.clone(),
-            kind: parsed.kind.clone(),
-            gateway_created: parsed.created,
-        };
-        let account = target.map(|target| target.key.account);
-        self.ingest(delivery, account, body, Some(parsed)).await
-    }
-
-    /// Takes an M-Pesa STK Push result (authenticated by its path token). One result per push
-    /// and result code: Safaricom's retries are duplicates; a contradicting later result is kept
-    /// (and changes nothing when applied).
-    pub async fn ingest_mpesa(
+    /// Takes a verified delivery: read by its adapter, stored once, durable when answered, then
+    /// applied.
+    pub async fn ingest(
         &self,
-        settlement: &MpesaSettlement,
+        source: &dyn WebhookSource,
         body: &[u8],
     ) -> Result<Ingested, IngestError> {
-        let target = self.applier.locate_mpesa(&settlement.checkout_request_id)?;
-        let delivery = Delivery {
-            gateway: MPESA,
-            gateway_event_id: format!(
-                "{}:{}",
-                settlement.checkout_request_id, settlement.result_code
-            ),
-            kind: MPESA_STK_RESULT.to_owned(),
-            gateway_created: now_unix_secs(),
-        };
-        self.ingest(delivery, target.map(|target| target.key.account), body, None).await
-    }
-
-    async fn ingest(
-        &self,
-        delivery: Delivery,
-        account: Option<AccountId>,
-        body: &[u8],
-        parsed: Option<StripeEvent>,
-    ) -> Result<Ingested, IngestError> {
+        let read = source.read(body)?;
         let payload = std::str::from_utf8(body)
-            .map_err(|_| NotAnEvent::new("the body is not UTF-8"))?
+            .map_err(|_| UnreadableEvent("the body is not UTF-8".to_owned()))?
             .to_owned();
+        let target = match &read.charge {
+            Some(named) => self.applier.locate(source, named)?,
+            None => None,
+        };
+        let received = now_unix_secs();
         let event = NewGatewayEvent {
             // Listed for the account whose charge it is about (found again when applied).
-            account: account.unwrap_or_else(|| self.default_account.clone()),
-            gateway: delivery.gateway.to_owned(),
-            gateway_event_id: delivery.gateway_event_id,
-            kind: delivery.kind,
-            gateway_created: delivery.gateway_created,
-            received: now_unix_secs(),
+            account: target
+                .map_or_else(|| self.default_account.clone(), |target| target.key.account),
+            gateway: source.gateway().to_owned(),
+            gateway_event_id: read.id.clone(),
+            kind: read.kind.clone(),
+            gateway_created: read.created.unwrap_or(received),
+            received,
             payload,
         };
         let inserted = self.store.insert_gateway_event(event)?;
@@ -159,19 +130,11 @@ impl Inbox {
             InsertedEvent::Stored(event) => {
                 // Waits while the queue is full: when applying falls behind, taking more in
                 // slows down instead of the backlog growing without bound.
-                let _ = self.queue.send(ToApply { event: event.clone(), parsed }).await;
+                let _ = self.queue.send(ToApply { event: event.clone(), read: Some(read) }).await;
                 Ingested::Stored(event)
             }
         })
     }
-}
-
-/// What identifies a delivery, from whichever gateway sent it.
-struct Delivery {
-    gateway: &'static str,
-    gateway_event_id: String,
-    kind: String,
-    gateway_created: i64,
 }
 
 async fn apply_forever(
@@ -216,7 +179,7 @@ async fn apply_one(
     item: &ToApply,
 ) -> Result<(), NotApplied> {
     let event = &item.event;
-    let outcome = applier.apply(event, item.parsed.as_ref()).await?;
+    let outcome = applier.apply(event, item.read.as_ref()).await?;
     tracing::info!(event = %event.id, gateway_event = %event.gateway_event_id, kind = %event.kind, outcome = %outcome.text, "gateway event applied");
     // Filed at ingest under the default account when it named nothing Kassa knew yet: it
     // belongs with the charge it turned out to be about, and only there.

@@ -1,15 +1,15 @@
 //! Events the gateways send after the fact (Stripe webhooks, M-Pesa STK Push results), taken in
-//! through one inbox:
+//! through one inbox. Each gateway's adapter verifies and reads its own deliveries
+//! (`kassa_gateways::webhooks`); the engine keeps and applies them:
 //!
-//! - [`signature`]: `Stripe-Signature` verification;
-//! - [`stripe_event`]: the parts of a Stripe event Kassa reads;
+//! - [`sources`]: the gateways that take webhooks here, by path name;
 //! - [`inbox`]: persist (deduplicated by the gateway's event id) before acknowledging, then
 //!   apply, and at start-up apply whatever a crash left persisted but unapplied;
-//! - [`apply`]: what each event type does to Kassa's records, forward-only.
+//! - [`apply`]: what each event does to Kassa's records, forward-only.
 
 pub mod apply;
 pub mod inbox;
-pub mod signature;
-pub mod stripe_event;
+pub mod sources;
 
 pub use inbox::{Inbox, InboxSettings, IngestError, Ingested};
+pub use sources::WebhookSources;

@@ -22,6 +22,9 @@ use crate::{
 
 pub use ledger::{EntryKind, LedgerEntry};
 
+/// The name charges made on the sandbox carry.
+pub const NAME: &str = "sandbox";
+
 /// How long the processor sits on the answer for `pm_sandbox_timeout`: longer than any sane
 /// gateway timeout, so the caller always gives up first.
 const TIMEOUT_TOKEN_ANSWER_DELAY: Duration = Duration::from_secs(3600);
@@ -106,7 +109,7 @@ fn refund_outcome(record: &AttemptRecord) -> Result<RefundOutcome, GatewayError>
 #[async_trait::async_trait]
 impl Gateway for SandboxGateway {
     fn name(&self) -> &'static str {
-        "sandbox"
+        NAME
     }
 
     async fn describe_payment_method(

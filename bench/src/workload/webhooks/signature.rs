@@ -49,7 +49,7 @@ mod tests {
 
     #[test]
     fn the_engine_accepts_the_signature_and_refuses_it_for_another_body_or_secret() {
-        use kassa::webhooks::signature::{SignatureError, verify};
+        use kassa_gateways::stripe::signature::{SignatureError, verify};
         let body = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
         let now = 1_800_000_000;
         let header = Signer::new(b"whsec_bench").header(body, now);

@@ -192,11 +192,15 @@ mod tests {
     #[test]
     fn the_engine_reads_the_bodies_as_payment_intent_events() {
         let body = event_body(9, &spec(IntentEvent::Succeeded));
-        let event = kassa::webhooks::stripe_event::StripeEvent::parse(body.as_bytes()).unwrap();
+        use kassa_gateways::webhooks::WebhookSource;
+        let webhooks = kassa_gateways::stripe::StripeWebhooks::new("whsec_bench".into());
+        let event = webhooks.read(body.as_bytes()).unwrap();
         assert_eq!(event.id, event_id(9, 42));
         assert_eq!(event.kind, "payment_intent.succeeded");
-        assert_eq!(event.created, 1_800_000_000);
-        assert_eq!(event.payment_intent(), Some(intent_id(9, 7).as_str()));
+        assert_eq!(event.created, Some(1_800_000_000));
+        let named = event.charge.unwrap();
+        assert_eq!(named.reference.as_deref(), Some(intent_id(9, 7).as_str()));
+        assert!(event.effect.is_some(), "a succeeded PaymentIntent settles its charge");
     }
 
     #[test]

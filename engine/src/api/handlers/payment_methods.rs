@@ -19,11 +19,8 @@ use crate::domain::card_number::looks_like_card_number;
 use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
-use kassa_gateways::mpesa::normalize_phone;
-use kassa_gateways::{Gateway, GatewayError};
-
-/// The M-Pesa gateway's name, as the router knows it.
-const MPESA: &str = "mpesa";
+use kassa_gateways::mpesa::{self, normalize_phone};
+use kassa_gateways::{Gateway, GatewayError, sandbox, stripe};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,24 +143,26 @@ pub async fn attach(
 /// then by Stripe, else the sandbox.
 fn card_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
     let default = app.gateways.default_gateway();
-    if default.name() != MPESA {
+    if default.name() != mpesa::NAME {
         return Ok(default);
     }
-    ["stripe", "sandbox"].iter().find_map(|name| app.gateways.by_name(name).ok()).ok_or_else(|| {
-        ApiError::invalid("payment_method_invalid", "no card gateway is enabled")
-            .with_param("token")
-    })
+    [stripe::NAME, sandbox::NAME]
+        .iter()
+        .find_map(|name| app.gateways.by_name(name).ok())
+        .ok_or_else(|| {
+            ApiError::invalid("payment_method_invalid", "no card gateway is enabled")
+                .with_param("token")
+        })
 }
 
 fn mpesa_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
-    match app.mpesa {
-        Some(_) => app.gateways.by_name(MPESA).map_err(ApiError::internal),
-        None => Err(ApiError::invalid(
+    app.gateways.by_name(mpesa::NAME).map_err(|_| {
+        ApiError::invalid(
             "payment_method_invalid",
             "M-Pesa payment methods need the M-Pesa gateway, which is not enabled",
         )
-        .with_param("type")),
-    }
+        .with_param("type")
+    })
 }
 
 pub async fn list(

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-/// The metadata key the Stripe adapter puts on every PaymentIntent and Refund it creates: the
-/// Kassa charge or refund id.
-pub use kassa_gateways::stripe::METADATA_IDEMPOTENCY_KEY as KASSA_ID_METADATA;
+/// The metadata key the adapter puts on every PaymentIntent and Refund it creates: the Kassa
+/// charge or refund id.
+use super::METADATA_IDEMPOTENCY_KEY as KASSA_ID_METADATA;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StripeEvent {
@@ -24,12 +24,6 @@ pub struct StripeEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a Stripe event: {0}")]
 pub struct NotAnEvent(String);
-
-impl NotAnEvent {
-    pub fn new(reason: &str) -> NotAnEvent {
-        NotAnEvent(reason.to_owned())
-    }
-}
 
 #[derive(Deserialize)]
 struct Envelope<T> {

@@ -7,6 +7,11 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::webhooks::constant_time_eq;
+
+/// The header Stripe signs its deliveries in, by its lower-case name.
+pub const HEADER: &str = "stripe-signature";
+
 /// Stripe's own libraries default to five minutes.
 pub const TOLERANCE_SECS: i64 = 300;
 
@@ -80,15 +85,6 @@ pub fn sign(secret: &[u8], body: &[u8], timestamp: i64) -> String {
 fn mac(secret: &[u8]) -> Hmac<Sha256> {
     // HMAC takes a key of any length.
     Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts any key length")
-}
-
-/// Compares without an early exit, so the time taken says nothing about where they differ
-/// (only whether the lengths do).
-pub(crate) fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
-    if expected.len() != given.len() {
-        return false;
-    }
-    expected.iter().zip(given).fold(0u8, |differ, (a, b)| differ | (a ^ b)) == 0
 }
 
 #[cfg(test)]
