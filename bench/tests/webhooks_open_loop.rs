@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kassa_gateways::stripe::signature;
 use kassa_bench::load::{self, LoadConfig, LoadMode};
 use kassa_bench::stats::RunStats;
 use kassa_bench::target::Endpoint;
 use kassa_bench::workload::{EventMix, WEBHOOK_PATH, WebhookWorkload, Workload};
+use kassa_gateways::stripe::signature;
 use parking_lot::Mutex;
 use serde_json::json;
 use warp::Filter;

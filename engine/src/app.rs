@@ -24,7 +24,7 @@ use crate::config::{Config, MetricsListen, SecretValue};
 use crate::data_key::DataKey;
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
-use crate::gateways::Gateways;
+use crate::gateways::{Gateways, Registration};
 use crate::limits::{
     IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
 };
@@ -62,7 +62,15 @@ const FILE_DESCRIPTORS_SPARE: u128 = 64;
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
 /// Runs the engine until it is asked to stop.
-pub async fn run(mut config: Config) -> Result<(), StartError> {
+pub async fn run(config: Config) -> Result<(), StartError> {
+    run_with(config, Vec::new()).await
+}
+
+/// [`run`], with gateway adapters of the embedding program's own beside the built-in ones.
+pub async fn run_with(
+    mut config: Config,
+    registrations: Vec<Registration>,
+) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
     let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
     let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
@@ -75,8 +83,12 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
     let Gateways { router: gateways, sandbox, webhooks, names: gateway_names, policies } =
-        crate::gateways::open(&config, Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>)
-            .map_err(StartError::Gateway)?;
+        crate::gateways::open(
+            &config,
+            Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>,
+            registrations,
+        )
+        .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
     let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);

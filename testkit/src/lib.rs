@@ -1,11 +1,14 @@
-//! Test support shared by the gateways' and the engine's tests: local fakes that speak the
-//! processors' wire formats, each a warp server on an ephemeral loopback port, so tests exercise
-//! the real adapters over real HTTP.
+//! Test support shared by the gateways' and the engine's tests.
 //!
-//! - [`fake_stripe`]: Stripe's REST API for what the Stripe adapter uses.
-//! - [`fake_daraja`]: Safaricom Daraja's OAuth and STK Push endpoints.
+//! - [`fake_stripe`]: Stripe's REST API for what the Stripe adapter uses, and
+//!   [`fake_daraja`]: Safaricom Daraja's OAuth and STK Push endpoints. Each is a warp server on
+//!   an ephemeral loopback port that speaks the processor's wire format, so tests exercise the
+//!   real adapters over real HTTP.
+//! - [`fake_processor`]: FakePay, a complete adapter for an in-memory processor, written as a
+//!   new gateway would be, and registered in a test engine.
 
 pub mod fake_daraja;
+pub mod fake_processor;
 pub mod fake_stripe;
 
 use std::net::SocketAddr;

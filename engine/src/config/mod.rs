@@ -47,6 +47,9 @@ pub struct Config {
     pub billing: BillingConfig,
     pub limits: LimitsConfig,
     pub metrics: MetricsConfig,
+    /// Adapters the embedding program runs beside the built-in ones (not read from the file).
+    #[serde(skip)]
+    pub registered_gateways: Vec<&'static str>,
 }
 
 /// A configuration error: the key at fault and what is wrong, printed as one line.
@@ -83,6 +86,16 @@ impl Config {
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
+        Config::load_with_gateways(path, env, &[])
+    }
+
+    /// [`Config::load`] for an engine that also runs the adapters named `registered` (see
+    /// `gateways::Registration`): routing may name them.
+    pub fn load_with_gateways(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        registered: &[&'static str],
+    ) -> Result<Config, ConfigError> {
         let mut config = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|error| {
@@ -93,6 +106,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(env)?;
+        config.registered_gateways = registered.to_vec();
         config.validate()?;
         Ok(config)
     }
@@ -223,16 +237,18 @@ impl Config {
         (!text.trim().is_empty()).then(|| DataKey::from_base64(text))
     }
 
-    /// The gateways this config turns on, by the names routing uses.
+    /// The gateways this config turns on, and those the embedding program registered, by the
+    /// names routing uses.
     pub fn enabled_gateways(&self) -> Vec<&'static str> {
         let gateways = &self.gateways;
         [
-            ("sandbox", gateways.sandbox.enabled),
-            ("stripe", gateways.stripe.enabled()),
-            ("mpesa", gateways.mpesa.enabled()),
+            (kassa_gateways::sandbox::NAME, gateways.sandbox.enabled),
+            (kassa_gateways::stripe::NAME, gateways.stripe.enabled()),
+            (kassa_gateways::mpesa::NAME, gateways.mpesa.enabled()),
         ]
         .into_iter()
         .filter_map(|(name, enabled)| enabled.then_some(name))
+        .chain(self.registered_gateways.iter().copied())
         .collect()
     }
 

@@ -19,6 +19,8 @@ use kassa_gateways::stripe::{StripeConfig, StripeGateway, StripeWebhooks};
 use kassa_gateways::trees::Trees;
 use kassa_gateways::{Gateway, Router, Secret};
 
+use kassa_gateways::webhooks::WebhookSource;
+
 use crate::config::{Config, MpesaGatewayConfig, StripeGatewayConfig};
 use crate::webhooks::WebhookSources;
 use metered::Metered;
@@ -36,9 +38,33 @@ pub struct Gateways {
     pub policies: Arc<GatewayPolicies>,
 }
 
-/// Opens the enabled gateways, each keeping its own records in `trees` (written through the
-/// engine's log), and builds the router.
-pub fn open(config: &Config, trees: Arc<dyn Trees>) -> Result<Gateways, String> {
+/// A gateway adapter added by the program that embeds the engine, beside the built-in ones:
+/// routed to by name like them (`routing.default`, `routing.rules`), metered like them, and
+/// served webhooks at `/v1/webhooks/{name}` when it takes them. Its name must also be given to
+/// [`Config::load_with_gateways`], so that routing that names it is valid.
+pub struct Registration {
+    pub name: &'static str,
+    pub open: OpenAdapter,
+}
+
+/// Opens an adapter at start-up. The trees are the gateways crate's (`kassa_gateways::trees::ALL`,
+/// fixed at build time because the log numbers them): an adapter in that crate adds its own
+/// there; one outside it keeps its records itself.
+pub type OpenAdapter = Box<dyn FnOnce(Arc<dyn Trees>) -> Result<Registered, String> + Send>;
+
+/// An opened adapter: the gateway, and its webhooks where the processor sends any.
+pub struct Registered {
+    pub gateway: Arc<dyn Gateway>,
+    pub webhooks: Option<Arc<dyn WebhookSource>>,
+}
+
+/// Opens the enabled gateways and the registered ones, each keeping its own records in `trees`
+/// (written through the engine's log), and builds the router.
+pub fn open(
+    config: &Config,
+    trees: Arc<dyn Trees>,
+    registrations: Vec<Registration>,
+) -> Result<Gateways, String> {
     let settings = &config.gateways;
     let sandbox = settings.sandbox.enabled.then(|| {
         let latency = Duration::from_millis(settings.sandbox.latency_ms);
@@ -68,13 +94,25 @@ pub fn open(config: &Config, trees: Arc<dyn Trees>) -> Result<Gateways, String> 
     if let Some(mpesa) = &mpesa {
         enabled.push(Arc::new(Metered::new(Arc::new(mpesa.clone()))));
     }
+    let mut webhooks = WebhookSources::default();
+    for registration in registrations {
+        let name = registration.name;
+        let registered =
+            (registration.open)(Arc::clone(&trees)).map_err(|error| format!("{name}: {error}"))?;
+        if registered.gateway.name() != name {
+            return Err(format!("{name}: the adapter calls itself {}", registered.gateway.name()));
+        }
+        enabled.push(Arc::new(Metered::new(registered.gateway)));
+        if let Some(source) = registered.webhooks {
+            webhooks.add(source);
+        }
+    }
     let names = enabled.iter().map(|gateway| gateway.name()).collect();
     let router = Router::new(enabled, &config.routing.default)
         .map_err(|error| format!("routing.default: {error}"))?
         .with_rules(routing_rules(config))
         .map_err(|error| format!("routing.rules: {error}"))?
         .with_breaker(config.breaker());
-    let mut webhooks = WebhookSources::default();
     // Stripe's events are taken wherever a webhook secret is set, with or without charging
     // through Stripe: charges made before it was switched off still get theirs.
     if settings.stripe.webhook_secret.is_set() {

@@ -29,9 +29,24 @@ impl GatewayPolicies {
         let stripe = &gateways.stripe;
         let mpesa = &gateways.mpesa;
         let policies = [
-            ("sandbox", gateways.sandbox.enabled, &gateways.sandbox.min_amount, 0),
-            ("stripe", stripe.enabled(), &stripe.min_amount, stripe.renewals_per_sec),
-            ("mpesa", mpesa.enabled(), &mpesa.min_amount, mpesa.renewals_per_sec),
+            (
+                kassa_gateways::sandbox::NAME,
+                gateways.sandbox.enabled,
+                &gateways.sandbox.min_amount,
+                0,
+            ),
+            (
+                kassa_gateways::stripe::NAME,
+                stripe.enabled(),
+                &stripe.min_amount,
+                stripe.renewals_per_sec,
+            ),
+            (
+                kassa_gateways::mpesa::NAME,
+                mpesa.enabled(),
+                &mpesa.min_amount,
+                mpesa.renewals_per_sec,
+            ),
         ];
         let by_gateway = policies
             .into_iter()

@@ -17,7 +17,7 @@ pub struct Resp {
 
 impl Resp {
     /// The answer as the checks read it: status, headers, text and (if JSON) body.
-    async fn read(what: String, response: reqwest::Response) -> Result<Resp, reqwest::Error> {
+    pub async fn read(what: String, response: reqwest::Response) -> Result<Resp, reqwest::Error> {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await?;
@@ -69,6 +69,17 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of an engine at `base_url` that this harness did not start (one run in the
+    /// test's own process), with `Authorization: Bearer <key>`.
+    pub fn new(base_url: &str, key: &str) -> Api {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(super::REQUEST_TIMEOUT)
+            .build()
+            .expect("build the HTTP client");
+        Api { http, base_url: base_url.to_owned(), authorization: Some(format!("Bearer {key}")) }
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
