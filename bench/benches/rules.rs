@@ -1,4 +1,4 @@
-//! One pricing + tax evaluation of a 3-line cart through the rules host — a fresh sandboxed
+//! One pricing + tax evaluation of a 3-line cart through the rules host — a fresh isolated
 //! instance for each of the two calls, inputs lowered and outputs lifted and checked — next to
 //! the same bundled rules compiled natively and called directly, in the same run.
 //!

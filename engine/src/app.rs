@@ -24,7 +24,7 @@ use crate::config::{Config, MetricsListen, SecretValue};
 use crate::data_key::DataKey;
 use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
-use crate::gateways::{Gateways, Registration};
+use crate::gateway_setup::{Gateways, Registration};
 use crate::limits::{
     IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
 };
@@ -83,7 +83,7 @@ pub async fn run_with(
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
     let Gateways { router: gateways, sandbox, webhooks, names: gateway_names, policies } =
-        crate::gateways::open(
+        crate::gateway_setup::open(
             &config,
             Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>,
             registrations,

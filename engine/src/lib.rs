@@ -7,7 +7,9 @@
 //! - [`serve`]: serves it over HTTP/1.1 with a connection cap and time limits;
 //! - [`recovery`]: settles what a crash left `processing`, at start-up;
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
-//! - [`gateways`]: the enabled payment gateways and the router over them, built from config;
+//! - [`gateway_setup`]: the payment gateways opened from config or registered by an embedding
+//!   program, metered, and the router over them (the adapters are the `kassa_gateways` crate);
+//! - [`webhooks`]: the gateways' events after the fact, kept and applied;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
@@ -19,7 +21,7 @@ pub mod billing;
 pub mod config;
 pub mod data_key;
 pub mod domain;
-pub mod gateways;
+pub mod gateway_setup;
 pub mod limits;
 pub mod metrics;
 pub mod recovery;

@@ -143,7 +143,7 @@ impl Metrics {
         let rule_calls = HistogramFamily::<RuleLabels>::new_with_constructor(latency_histogram);
         registry.register(
             "kassa_rule_call_duration_seconds",
-            "Sandboxed rule calls (fresh instance, call, output checks) by kind and outcome",
+            "Isolated rule calls (fresh instance, call, output checks) by kind and outcome",
             rule_calls.clone(),
         );
         let flush_duration = latency_histogram();

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use kassa::config::Config as EngineConfig;
-use kassa::gateways::{Registered, Registration};
+use kassa::gateway_setup::{Registered, Registration};
 use kassa_testkit::fake_processor::{self, FakePay};
 
 const WEBHOOK_SECRET: &str = "fakepay_whsec_0123456789";

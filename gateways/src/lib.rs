@@ -31,7 +31,7 @@ pub mod webhooks;
 use std::fmt;
 
 pub use iso_currency::Currency;
-pub use router::Router;
+pub use router::{PaymentMethodType, Router};
 pub use secret::Secret;
 
 /// A payment gateway. Every money-moving call carries an idempotency key: calling twice with the
@@ -40,6 +40,18 @@ pub use secret::Secret;
 pub trait Gateway: Send + Sync {
     /// The name the engine stores on charges and routes by (`sandbox`, `stripe`, …).
     fn name(&self) -> &'static str;
+
+    /// Whether this gateway charges payment methods of this type (cards, unless it says
+    /// otherwise).
+    fn takes(&self, method: PaymentMethodType) -> bool {
+        method == PaymentMethodType::Card
+    }
+
+    /// Whether money really moves: `false` for a test processor such as the sandbox, which the
+    /// engine picks for a new payment method only when no live gateway takes it.
+    fn moves_real_money(&self) -> bool {
+        true
+    }
 
     /// Checks a payment-method token and returns the display fields the engine may keep.
     async fn describe_payment_method(

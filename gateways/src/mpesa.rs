@@ -54,7 +54,7 @@ use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
-    PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
+    PaymentMethodDetails, PaymentMethodType, RefundOutcome, RefundRequest, Secret,
 };
 
 /// The name charges made through M-Pesa carry, and its webhook path segment.
@@ -390,6 +390,10 @@ fn push_failure(failure: DarajaFailure) -> GatewayError {
 impl Gateway for MpesaGateway {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn takes(&self, method: PaymentMethodType) -> bool {
+        method == PaymentMethodType::Mpesa
     }
 
     async fn describe_payment_method(

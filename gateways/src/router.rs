@@ -321,6 +321,19 @@ impl Router {
         &self.gateways[self.default]
     }
 
+    /// The gateway that checks a new payment method of this type: the default when it takes
+    /// the type, else the first that does, a live one before a test processor.
+    pub fn gateway_for_new(&self, method: PaymentMethodType) -> Option<&Arc<dyn Gateway>> {
+        let default = self.default_gateway();
+        if default.takes(method) {
+            return Some(default);
+        }
+        let mut taking = self.gateways.values().filter(|gateway| gateway.takes(method));
+        let (live, test): (Vec<_>, Vec<_>) =
+            taking.by_ref().partition(|gateway| gateway.moves_real_money());
+        live.into_iter().chain(test).next()
+    }
+
     /// The gateway that issued a token or made a charge, by the name stored with it.
     pub fn by_name(&self, name: &str) -> Result<&Arc<dyn Gateway>, UnknownGateway> {
         self.gateways.get(name).ok_or_else(|| UnknownGateway(name.to_owned()))

@@ -276,7 +276,7 @@ impl StripeGateway {
         .map_err(|error| StripeCallError::NotProcessed(error.to_string()))?;
         let intent = self.send(&request, Some(idempotency_key)).await?;
         self.store.note_reference(idempotency_key, intent.id.as_str());
-        transformers::charge_outcome(&intent)
+        transformers::intent_outcome(&intent)
             .map_err(|error| StripeCallError::Unknown(error.to_string()))
     }
 
@@ -322,7 +322,7 @@ impl StripeGateway {
         };
         let request = RetrievePaymentIntent::new(intent_id.as_str());
         let intent = self.send(&request, None).await.map_err(transformers::lookup_error)?;
-        transformers::charge_outcome(&intent).map(Some)
+        transformers::intent_outcome(&intent).map(Some)
     }
 
     async fn search_intent(&self, idempotency_key: &str) -> Result<Option<String>, GatewayError> {

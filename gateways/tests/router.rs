@@ -17,6 +17,7 @@ use kassa_gateways::mpesa::{MpesaConfig, MpesaGateway};
 use kassa_gateways::router::{
     BreakerConfig, BreakerStatus, PaymentMethodType, RouteQuery, RoutingError, RoutingRule,
 };
+use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway};
 use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, DeclineCode, Gateway,
@@ -410,4 +411,35 @@ async fn declines_and_refusals_do_not_count_against_the_breaker() {
     assert_eq!(router.breaker_status("first"), Some(BreakerStatus::Closed));
     router.record::<()>("first", &Err(GatewayError::Ambiguous("timeout".into())));
     assert_eq!(router.breaker_status("first"), Some(BreakerStatus::Open));
+}
+
+#[test]
+fn a_new_payment_method_goes_to_the_default_else_a_live_gateway_that_takes_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let trees = common::database(&directory);
+    let stripe = StripeGateway::open(Arc::clone(&trees), StripeConfig::new("sk_test_x")).unwrap();
+    let mpesa_config = MpesaConfig::new(
+        fake_daraja::CONSUMER_KEY,
+        fake_daraja::CONSUMER_SECRET,
+        fake_daraja::SHORTCODE,
+        fake_daraja::PASSKEY,
+        "https://kassa.example/v1/webhooks/mpesa/token",
+    );
+    let mpesa = MpesaGateway::open(Arc::clone(&trees), mpesa_config).unwrap();
+    let sandbox = SandboxGateway::open(trees, SandboxConfig::default());
+    let all: Vec<Arc<dyn Gateway>> =
+        vec![Arc::new(sandbox.clone()), Arc::new(stripe), Arc::new(mpesa.clone())];
+    let name =
+        |router: &Router, method| router.gateway_for_new(method).map(|gateway| gateway.name());
+
+    let on_mpesa = Router::new(all.clone(), "mpesa").unwrap();
+    assert_eq!(name(&on_mpesa, PaymentMethodType::Mpesa), Some("mpesa"));
+    assert_eq!(name(&on_mpesa, PaymentMethodType::Card), Some("stripe"), "live before the sandbox");
+    let on_sandbox = Router::new(all, "sandbox").unwrap();
+    assert_eq!(name(&on_sandbox, PaymentMethodType::Card), Some("sandbox"), "the default first");
+
+    let mpesa_only = Router::new(vec![Arc::new(mpesa) as Arc<dyn Gateway>], "mpesa").unwrap();
+    assert_eq!(name(&mpesa_only, PaymentMethodType::Card), None);
+    let sandbox_only = Router::new(vec![Arc::new(sandbox) as Arc<dyn Gateway>], "sandbox").unwrap();
+    assert_eq!(name(&sandbox_only, PaymentMethodType::Mpesa), None);
 }

@@ -93,6 +93,10 @@ impl Gateway for FakePay {
         NAME
     }
 
+    fn moves_real_money(&self) -> bool {
+        false
+    }
+
     /// Any token is a FakePay wallet: the processor decides by amount.
     async fn describe_payment_method(
         &self,

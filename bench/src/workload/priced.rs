@@ -1,7 +1,7 @@
 //! `charge-priced`: a charge priced by the account's rules instead of a plain `amount`. Each
 //! request carries a 3-line cart and a coupon, so the engine runs the bundled pricing rule
 //! (graduated `seat` tiers, volume `storage-gb` tiers, a catalogue line, `WELCOME10`) and then the
-//! VAT rule for the customer's country, each in a fresh sandboxed instance, before the charge
+//! VAT rule for the customer's country, each in a fresh isolated instance, before the charge
 //! travels the same path as a plain one. The run measures the same customers with plain-amount
 //! charges too, so the cost of the rules is the ratio between the two.
 

@@ -29,7 +29,7 @@ use crate::domain::{
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 /// The one gateway that objects on a test clock may use.
-const SANDBOX: &str = "sandbox";
+const SANDBOX: &str = kassa_gateways::sandbox::NAME;
 
 struct StartedCharge {
     charge: Charge,
@@ -131,8 +131,8 @@ fn charge_refused_up_front(error: GatewayError) -> ActorError {
     }
 }
 
-/// What a settlement does to a charge that is not yet final.
-enum Applied {
+/// How far a settlement moves a charge that is not yet final.
+enum Advance {
     /// Nothing to record (an unknown outcome, or news the charge already has).
     Nothing,
     /// Recorded, still unsettled: a reference to wait on, or `requires_action`.
@@ -142,42 +142,42 @@ enum Applied {
     Final { freed_key: bool },
 }
 
-fn apply(charge: &mut Charge, settlement: Settlement) -> Applied {
+fn advance(charge: &mut Charge, settlement: Settlement) -> Advance {
     match settlement {
         Settlement::Unknown(reason) => {
             tracing::warn!(charge = %charge.id, %reason, "charge outcome unknown; it stays unsettled");
-            Applied::Nothing
+            Advance::Nothing
         }
         Settlement::Pending { reference } => match charge.status {
             ChargeStatus::Processing if charge.gateway_reference.as_ref() != Some(&reference) => {
                 charge.await_settlement(reference);
-                Applied::Progress(None)
+                Advance::Progress(None)
             }
             ChargeStatus::Processing
             | ChargeStatus::RequiresAction
             | ChargeStatus::Succeeded
-            | ChargeStatus::Failed => Applied::Nothing,
+            | ChargeStatus::Failed => Advance::Nothing,
         },
         Settlement::RequiresAction { reference, next_action } => match charge.status {
             ChargeStatus::Processing => {
                 charge.require_action(reference, next_action);
-                Applied::Progress(Some(EventKind::ChargeRequiresAction))
+                Advance::Progress(Some(EventKind::ChargeRequiresAction))
             }
             ChargeStatus::RequiresAction | ChargeStatus::Succeeded | ChargeStatus::Failed => {
-                Applied::Nothing
+                Advance::Nothing
             }
         },
         Settlement::Succeeded { reference } => {
             charge.succeed(reference);
-            Applied::Final { freed_key: false }
+            Advance::Final { freed_key: false }
         }
         Settlement::Failed(failure) => {
             charge.fail(failure);
-            Applied::Final { freed_key: false }
+            Advance::Final { freed_key: false }
         }
         Settlement::NeverReached(failure) => {
             charge.fail(failure);
-            Applied::Final { freed_key: true }
+            Advance::Final { freed_key: true }
         }
     }
 }
@@ -301,7 +301,7 @@ impl CustomerActor {
         }
         let mut changes = self.changes();
         let reference_before = charge.gateway_reference.clone();
-        let applied = apply(&mut charge, settlement);
+        let advanced = advance(&mut charge, settlement);
         if let Some(reference) = &charge.gateway_reference
             && charge.gateway_reference != reference_before
         {
@@ -312,9 +312,9 @@ impl CustomerActor {
                 charge: charge.id.clone(),
             });
         }
-        match applied {
-            Applied::Nothing => return Ok((charge, Some(self.written()))),
-            Applied::Progress(event) => {
+        match advanced {
+            Advance::Nothing => return Ok((charge, Some(self.written()))),
+            Advance::Progress(event) => {
                 changes.push(Write::Charge(charge.clone()));
                 if let Some(kind) = event {
                     changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
@@ -324,7 +324,7 @@ impl CustomerActor {
                 tracing::info!(charge = %charge.id, status = charge.status.as_str(), reference = ?charge.gateway_reference, "charge awaits settlement");
                 return Ok((charge, Some(durable)));
             }
-            Applied::Final { freed_key } => {
+            Advance::Final { freed_key } => {
                 let kind = match charge.status {
                     ChargeStatus::Succeeded => EventKind::ChargeSucceeded,
                     ChargeStatus::Processing
@@ -558,30 +558,30 @@ mod tests {
     fn a_pending_answer_notes_the_reference_once_and_keeps_the_charge_processing() {
         let mut charge = processing_charge();
         let pending = || Settlement::Pending { reference: "ws_CO_1".into() };
-        assert!(matches!(apply(&mut charge, pending()), Applied::Progress(None)));
+        assert!(matches!(advance(&mut charge, pending()), Advance::Progress(None)));
         assert_eq!(charge.status, ChargeStatus::Processing);
         assert_eq!(charge.gateway_reference.as_deref(), Some("ws_CO_1"));
-        assert!(matches!(apply(&mut charge, pending()), Applied::Nothing));
+        assert!(matches!(advance(&mut charge, pending()), Advance::Nothing));
         assert!(matches!(
-            apply(&mut charge, Settlement::Unknown("timeout".into())),
-            Applied::Nothing
+            advance(&mut charge, Settlement::Unknown("timeout".into())),
+            Advance::Nothing
         ));
     }
 
     #[test]
     fn requires_action_moves_forward_only_and_clears_on_settlement() {
         let mut charge = processing_charge();
-        let applied = apply(&mut charge, three_d_secure());
-        assert!(matches!(applied, Applied::Progress(Some(EventKind::ChargeRequiresAction))));
+        let advanced = advance(&mut charge, three_d_secure());
+        assert!(matches!(advanced, Advance::Progress(Some(EventKind::ChargeRequiresAction))));
         assert_eq!(charge.status, ChargeStatus::RequiresAction);
         assert!(format!("{charge:?}").contains("ClientSecret(redacted)"), "Debug hides it");
         // Neither a repeat nor a `pending` answer moves it back.
-        assert!(matches!(apply(&mut charge, three_d_secure()), Applied::Nothing));
+        assert!(matches!(advance(&mut charge, three_d_secure()), Advance::Nothing));
         let pending = Settlement::Pending { reference: "pi_1".into() };
-        assert!(matches!(apply(&mut charge, pending), Applied::Nothing));
+        assert!(matches!(advance(&mut charge, pending), Advance::Nothing));
         assert_eq!(charge.status, ChargeStatus::RequiresAction);
         let succeeded = Settlement::Succeeded { reference: "pi_1".into() };
-        assert!(matches!(apply(&mut charge, succeeded), Applied::Final { freed_key: false }));
+        assert!(matches!(advance(&mut charge, succeeded), Advance::Final { freed_key: false }));
         assert_eq!(charge.status, ChargeStatus::Succeeded);
         assert_eq!(charge.next_action, None);
     }
@@ -590,11 +590,11 @@ mod tests {
     fn only_a_never_reached_failure_frees_the_key() {
         let failure = || Failure { code: "generic_decline".into(), message: "no".into() };
         let mut declined = processing_charge();
-        let applied = apply(&mut declined, Settlement::Failed(failure()));
-        assert!(matches!(applied, Applied::Final { freed_key: false }));
+        let advanced = advance(&mut declined, Settlement::Failed(failure()));
+        assert!(matches!(advanced, Advance::Final { freed_key: false }));
         let mut never_reached = processing_charge();
-        let applied = apply(&mut never_reached, Settlement::NeverReached(failure()));
-        assert!(matches!(applied, Applied::Final { freed_key: true }));
+        let advanced = advance(&mut never_reached, Settlement::NeverReached(failure()));
+        assert!(matches!(advanced, Advance::Final { freed_key: true }));
         assert_eq!(never_reached.status, ChargeStatus::Failed);
     }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 use kassa_gateways::Router;
 
 use crate::domain::{AccountId, CustomerId};
-use crate::gateways::policy::GatewayPolicies;
+use crate::gateway_setup::policy::GatewayPolicies;
 use crate::store::{CustomerStore, StoreError};
 
 pub use customer::CustomerActor;

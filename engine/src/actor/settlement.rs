@@ -81,14 +81,14 @@ pub(crate) fn charge_answer(
 ) -> Settlement {
     match answer {
         Err(_) => Settlement::Unknown(format!("no answer from the gateway within {timeout:?}")),
-        Ok(Ok(outcome)) => charge_outcome(outcome),
+        Ok(Ok(outcome)) => charge_settlement(outcome),
         Ok(Err(error)) => gateway_error(error),
     }
 }
 
 /// What a gateway's charge outcome means for the charge; also how a gateway's callback (M-Pesa)
 /// settles one.
-pub(crate) fn charge_outcome(outcome: ChargeOutcome) -> Settlement {
+pub(crate) fn charge_settlement(outcome: ChargeOutcome) -> Settlement {
     match outcome {
         ChargeOutcome::Succeeded { reference } => Settlement::Succeeded { reference },
         ChargeOutcome::Declined { decline, message } => {
@@ -140,7 +140,7 @@ pub(super) fn retrieved(
             "processing_error",
             "interrupted before it reached the gateway; nothing was charged or refunded",
         )),
-        Ok(Ok(Some(Attempt::Charge(outcome)))) => charge_outcome(outcome),
+        Ok(Ok(Some(Attempt::Charge(outcome)))) => charge_settlement(outcome),
         Ok(Ok(Some(Attempt::Refund(outcome)))) => refund_outcome(outcome),
     }
 }

@@ -125,9 +125,10 @@ where
         _ => None,
     };
     let method_label = metric_method(&method);
-    // A webhook path holds its secret token: logs show the route's template instead.
-    let logged_path = match route {
-        "/v1/webhooks/mpesa/{token}" => route,
+    // A webhook path may hold its gateway's secret token, whether or not it matched a route:
+    // logs show the template instead.
+    let logged_path = match segments.as_slice() {
+        ["v1", "webhooks", _, _, ..] => "/v1/webhooks/{gateway}/{token}",
         _ => path.as_str(),
     };
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);

@@ -352,7 +352,7 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
             StatusCode::OK,
             to_json(&json!({ "id": id.as_str(), "object": "payment_method", "deleted": true })),
         ),
-        Outcome::Charge(record) => charge_outcome(record),
+        Outcome::Charge(record) => charge_reply(record),
         Outcome::Refund(record) => (StatusCode::OK, to_json(&refund(record))),
         Outcome::Plan(record) => (StatusCode::OK, to_json(&billing_views::plan(record))),
         Outcome::TestClock(record) => (StatusCode::OK, to_json(&billing_views::test_clock(record))),
@@ -360,7 +360,7 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
             (StatusCode::OK, to_json(&billing_views::subscription(record)))
         }
         Outcome::SubscriptionDeclined { subscription, charge } => {
-            let (status, body) = charge_outcome(charge);
+            let (status, body) = charge_reply(charge);
             if status == StatusCode::OK {
                 return (StatusCode::OK, to_json(&billing_views::subscription(subscription)));
             }
@@ -384,7 +384,7 @@ pub fn to_json(body: &impl Serialize) -> Vec<u8> {
 }
 
 /// A failed charge answers with the error that failed it, naming the kept charge.
-fn charge_outcome(record: &Charge) -> (StatusCode, Vec<u8>) {
+fn charge_reply(record: &Charge) -> (StatusCode, Vec<u8>) {
     let failure = match (&record.status, &record.failure) {
         (ChargeStatus::Failed, Some(failure)) => failure,
         _ => return (StatusCode::OK, to_json(&charge(record))),

@@ -90,7 +90,7 @@ impl Config {
     }
 
     /// [`Config::load`] for an engine that also runs the adapters named `registered` (see
-    /// `gateways::Registration`): routing may name them.
+    /// `gateway_setup::Registration`): routing may name them.
     pub fn load_with_gateways(
         path: Option<&Path>,
         env: &dyn Fn(&str) -> Option<String>,

@@ -1,6 +1,6 @@
 //! From bytes to a rule ready to call: the checks an upload must pass, each refusal naming its
 //! reason, then compilation (or the compiled form from the on-disk cache) and a trial
-//! instantiation within the sandbox limits, so a component that cannot run is refused at upload,
+//! instantiation within the isolation limits, so a component that cannot run is refused at upload,
 //! not at the first charge. Nothing is written here: the caller keeps what it accepts.
 
 use sha2::{Digest, Sha256};
@@ -8,9 +8,9 @@ use wasmtime::component::{Component, Linker};
 
 use super::bindings::{self, PRICING_EXPORT, PRORATION_EXPORT, TAX_EXPORT};
 use super::cache::ArtifactCache;
+use super::isolation::Isolated;
 use super::plugin::{LanePres, Plugin, RulePre};
 use super::runtime::Runtime;
-use super::sandbox::Sandbox;
 use crate::domain::PluginKind;
 
 /// Why bytes are not a usable rule; the message is the API's `plugin_invalid` message.
@@ -23,7 +23,7 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
 
 /// Interfaces a rule may import, by name before the `@version`. The WASI ones are what Rust's
-/// std pulls in on wasm32-wasip2; the sandbox satisfies them with nothing. Everything else —
+/// std pulls in on wasm32-wasip2; the isolation satisfies them with nothing. Everything else —
 /// the filesystem, sockets, HTTP — is refused.
 const ALLOWED_IMPORTS: &[&str] = &[
     "kassa:rules/types",
@@ -86,7 +86,7 @@ pub fn load(
     };
     let plugin = Plugin::new(kind, sha256, pres, runtime.limits);
     plugin.try_instantiate().map_err(|cause| {
-        PluginInvalid(format!("it cannot be instantiated within the sandbox's limits: {cause}"))
+        PluginInvalid(format!("it cannot be instantiated within the isolation limits: {cause}"))
     })?;
     Ok(plugin)
 }
@@ -158,7 +158,7 @@ fn check_exports(
 }
 
 fn instantiate_pre(
-    linker: &Linker<Sandbox>,
+    linker: &Linker<Isolated>,
     component: &Component,
     kind: PluginKind,
 ) -> wasmtime::Result<RulePre> {

@@ -16,7 +16,7 @@ use wasmtime::{Engine, EngineWeak};
 use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::p2::bindings::clocks::monotonic_clock;
 
-use super::sandbox::Sandbox;
+use super::isolation::Isolated;
 use crate::limits::RULE_EPOCH_TICK;
 
 /// Epoch ticks that cover at least `timeout`: the first tick may come at once after the
@@ -44,8 +44,8 @@ pub fn start_ticker(engine: &Engine) -> std::io::Result<()> {
 
 /// Replaces the monotonic clock of `linker` (which must allow shadowing) with one that reads
 /// the epoch and refuses timers.
-pub fn refuse_waiting(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
-    monotonic_clock::add_to_linker::<Sandbox, NoWaiting>(linker, |_| NoWaiting)
+pub fn refuse_waiting(linker: &mut Linker<Isolated>) -> wasmtime::Result<()> {
+    monotonic_clock::add_to_linker::<Isolated, NoWaiting>(linker, |_| NoWaiting)
 }
 
 /// Why a call was stopped: it asked the host to wait.

@@ -1,5 +1,5 @@
 //! [`RuleHost`]: the host's small public face — load bytes as a rule of a kind, get a [`Plugin`]
-//! whose typed calls run sandboxed. The catalog builds on it; so do the benchmarks and tests.
+//! whose typed calls run isolated. The catalog builds on it; so do the benchmarks and tests.
 
 use std::path::Path;
 

@@ -1,10 +1,10 @@
-//! The rules host: pricing, proration and tax rules as sandboxed WebAssembly components
+//! The rules host: pricing, proration and tax rules as isolated WebAssembly components
 //! (wasmtime, component model, `wit/rules.wit`).
 //!
 //! - [`host`]: [`RuleHost`], the public face: bytes in, a callable [`Plugin`] out;
 //! - [`runtime`]: the one wasmtime engine (fuel, pooling allocator) and the linker;
 //! - [`deadline`]: the wall-clock bounds: an epoch deadline per call, and no waiting;
-//! - [`sandbox`]: what one call runs in: a WASI context that grants nothing, the memory cap;
+//! - [`isolation`]: what one call runs in: a WASI context that grants nothing, the memory cap;
 //! - [`component`]: bytes to a checked, compiled rule; [`cache`]: compiled rules on disk;
 //! - [`plugin`]: a loaded rule's typed calls; [`check`]: every output validated before use;
 //! - [`bindings`] and [`convert`]: the WIT types, kept at the boundary; [`types`]: the engine's;
@@ -22,9 +22,9 @@ mod check;
 mod component;
 mod convert;
 mod deadline;
+mod isolation;
 mod pool;
 mod runtime;
-mod sandbox;
 mod slots;
 
 pub mod bundled;

@@ -5,7 +5,7 @@
 //!
 //! A call is made in one of two lanes:
 //! - in full: `rules.fuel_per_call`, and the WASI imports satisfied by a context that grants
-//!   nothing ([`super::sandbox`]); its answer, or its failure, is final;
+//!   nothing ([`super::isolation`]); its answer, or its failure, is final;
 //! - inline, on one of the API's async workers: at most [`RULE_INLINE_FUEL`] instructions, and
 //!   every import a trap, since WASI's synchronous host calls must not run on an async worker.
 //!   A rule's answer, its refusal or a refused output is as final as in full (a rule is
@@ -20,7 +20,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::{RuleError, pricing, proration, tax};
 use super::deadline::WaitRefused;
-use super::sandbox::{CallLimits, MemoryCapExceeded, Sandbox};
+use super::isolation::{CallLimits, Isolated, MemoryCapExceeded};
 use super::types::{Priced, PricingRequest, Prorated, ProrationRequest, TaxRequest, Taxed};
 use super::{check, convert};
 use crate::domain::PluginKind;
@@ -43,9 +43,9 @@ pub enum CallError {
 }
 
 pub(super) enum RulePre {
-    Pricing(pricing::PricingRulePre<Sandbox>),
-    Proration(proration::ProrationRulePre<Sandbox>),
-    Tax(tax::TaxRulePre<Sandbox>),
+    Pricing(pricing::PricingRulePre<Isolated>),
+    Proration(proration::ProrationRulePre<Isolated>),
+    Tax(tax::TaxRulePre<Isolated>),
 }
 
 impl RulePre {
@@ -163,7 +163,7 @@ impl Plugin {
     }
 
     /// A fresh store for a call in `lane`, and the prepared component to instantiate in it.
-    fn prepare(&self, lane: Lane) -> (&RulePre, Store<Sandbox>) {
+    fn prepare(&self, lane: Lane) -> (&RulePre, Store<Isolated>) {
         let (pre, limits) = match lane {
             Lane::Full => (&self.pres.full, self.limits),
             Lane::Inline => (
@@ -171,7 +171,7 @@ impl Plugin {
                 CallLimits { fuel: self.limits.fuel.min(RULE_INLINE_FUEL), ..self.limits },
             ),
         };
-        (pre, Sandbox::store(pre.engine(), limits))
+        (pre, Isolated::store(pre.engine(), limits))
     }
 
     fn call_price(&self, request: &PricingRequest, lane: Lane) -> Result<Priced, CallError> {
@@ -226,7 +226,7 @@ impl Plugin {
     fn settle<T>(
         &self,
         answer: wasmtime::Result<Result<T, RuleError>>,
-        store: &Store<Sandbox>,
+        store: &Store<Isolated>,
         lane: Lane,
     ) -> Result<T, CallError> {
         match answer {
@@ -251,7 +251,11 @@ impl Plugin {
 }
 
 /// What stopped a call, in words a rule's author can act on.
-fn describe_failure(error: &wasmtime::Error, store: &Store<Sandbox>, limits: CallLimits) -> String {
+fn describe_failure(
+    error: &wasmtime::Error,
+    store: &Store<Isolated>,
+    limits: CallLimits,
+) -> String {
     if let Some(cap) = error.downcast_ref::<MemoryCapExceeded>() {
         return cap.to_string();
     }

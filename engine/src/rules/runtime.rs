@@ -1,6 +1,6 @@
 //! The one wasmtime engine every rule runs on: component model, fuel and an epoch deadline for
 //! the time caps ([`super::deadline`]), the pooling allocator for cheap fresh instances, and the
-//! linkers: one that offers only the WASI interfaces [`super::sandbox`] satisfies with nothing
+//! linkers: one that offers only the WASI interfaces [`super::isolation`] satisfies with nothing
 //! (and a clock that refuses to wait), and one for the inline lane ([`super::plugin`]) where
 //! every import traps.
 
@@ -10,7 +10,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::deadline;
-use super::sandbox::{CallLimits, Sandbox};
+use super::isolation::{CallLimits, Isolated};
 use crate::config::RulesConfig;
 use crate::limits::RULE_MEMORY_KEEP_RESIDENT_BYTES;
 
@@ -32,7 +32,7 @@ const WASM_STACK_BYTES_MAX: usize = 512 * 1024;
 #[derive(Clone)]
 pub struct Runtime {
     pub engine: Engine,
-    pub linker: Linker<Sandbox>,
+    pub linker: Linker<Isolated>,
     pub limits: CallLimits,
 }
 
@@ -84,7 +84,7 @@ impl Runtime {
     /// A linker for `component`'s inline lane: every import it names traps when called.
     /// wasmtime-wasi's synchronous host calls (stream writes, polls) block on a tokio runtime,
     /// which panics on one of its async workers: there, a rule reaching for WASI must stop.
-    pub fn inline_linker(&self, component: &Component) -> wasmtime::Result<Linker<Sandbox>> {
+    pub fn inline_linker(&self, component: &Component) -> wasmtime::Result<Linker<Isolated>> {
         let mut linker = Linker::new(&self.engine);
         linker.define_unknown_imports_as_traps(component)?;
         Ok(linker)

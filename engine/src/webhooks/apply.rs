@@ -11,7 +11,7 @@ use super::sources::WebhookSources;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
-use crate::actor::settlement::{Settlement, charge_outcome};
+use crate::actor::settlement::{Settlement, charge_settlement};
 use crate::actor::{ActorError, CustomerKey, Durably, Registry};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
@@ -282,7 +282,7 @@ fn in_kassa_terms(
                     cause: cause(stored),
                 })
             }
-            _ => ChargeMessage::Settle(charge_outcome(outcome.clone())),
+            _ => ChargeMessage::Settle(charge_settlement(outcome.clone())),
         },
         EventEffect::ChargeFailed { code, message } => {
             ChargeMessage::Settle(Settlement::Failed(Failure {

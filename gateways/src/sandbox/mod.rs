@@ -77,7 +77,7 @@ fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
     })
 }
 
-fn charge_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
+fn recorded_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
     match &record.result {
         AttemptResult::Charged { reference } => {
             Ok(ChargeOutcome::Succeeded { reference: reference.clone() })
@@ -110,6 +110,10 @@ fn refund_outcome(record: &AttemptRecord) -> Result<RefundOutcome, GatewayError>
 impl Gateway for SandboxGateway {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn moves_real_money(&self) -> bool {
+        false
     }
 
     async fn describe_payment_method(
@@ -155,7 +159,7 @@ impl Gateway for SandboxGateway {
         if card.behaviour == Behaviour::SucceedAfterTimeout {
             tokio::time::sleep(TIMEOUT_TOKEN_ANSWER_DELAY).await;
         }
-        charge_outcome(&stored)
+        recorded_outcome(&stored)
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
@@ -191,7 +195,7 @@ impl Gateway for SandboxGateway {
             };
         };
         let attempt = match kind {
-            AttemptKind::Charge => Attempt::Charge(charge_outcome(&record)?),
+            AttemptKind::Charge => Attempt::Charge(recorded_outcome(&record)?),
             AttemptKind::Refund => Attempt::Refund(refund_outcome(&record)?),
         };
         Ok(Some(attempt))

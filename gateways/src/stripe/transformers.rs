@@ -196,7 +196,7 @@ pub(super) fn search_query(idempotency_key: &str) -> String {
     format!("metadata['{METADATA_IDEMPOTENCY_KEY}']:'{escaped}'")
 }
 
-pub(super) fn charge_outcome(intent: &StripePaymentIntent) -> Result<ChargeOutcome, GatewayError> {
+pub(super) fn intent_outcome(intent: &StripePaymentIntent) -> Result<ChargeOutcome, GatewayError> {
     let reference = intent.id.as_str().to_owned();
     match &intent.status {
         PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded { reference }),

@@ -19,8 +19,8 @@ use crate::domain::card_number::looks_like_card_number;
 use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
-use kassa_gateways::mpesa::{self, normalize_phone};
-use kassa_gateways::{Gateway, GatewayError, sandbox, stripe};
+use kassa_gateways::mpesa::normalize_phone;
+use kassa_gateways::{Gateway, GatewayError, PaymentMethodType};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -139,24 +139,17 @@ pub async fn attach(
     Ok(Reply::answer(answer))
 }
 
-/// Card tokens are checked by the default gateway, unless that is M-Pesa (phone numbers only):
-/// then by Stripe, else the sandbox.
+/// Card tokens are checked by the default gateway when it takes cards, else by the first live
+/// gateway that does (the sandbox last).
 fn card_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
-    let default = app.gateways.default_gateway();
-    if default.name() != mpesa::NAME {
-        return Ok(default);
-    }
-    [stripe::NAME, sandbox::NAME]
-        .iter()
-        .find_map(|name| app.gateways.by_name(name).ok())
-        .ok_or_else(|| {
-            ApiError::invalid("payment_method_invalid", "no card gateway is enabled")
-                .with_param("token")
-        })
+    app.gateways.gateway_for_new(PaymentMethodType::Card).ok_or_else(|| {
+        ApiError::invalid("payment_method_invalid", "no card gateway is enabled")
+            .with_param("token")
+    })
 }
 
 fn mpesa_gateway(app: &App) -> Result<&Arc<dyn Gateway>, ApiError> {
-    app.gateways.by_name(mpesa::NAME).map_err(|_| {
+    app.gateways.gateway_for_new(PaymentMethodType::Mpesa).ok_or_else(|| {
         ApiError::invalid(
             "payment_method_invalid",
             "M-Pesa payment methods need the M-Pesa gateway, which is not enabled",

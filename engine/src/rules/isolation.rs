@@ -36,7 +36,7 @@ pub struct CallLimits {
     pub deadline_ticks: u64,
 }
 
-pub struct Sandbox {
+pub struct Isolated {
     /// Built on the rule's first WASI call. Most calls make none (std's panic path is the usual
     /// caller), and they do not pay for building it.
     wasi: Option<Wasi>,
@@ -68,17 +68,17 @@ impl Wasi {
     }
 }
 
-impl WasiView for Sandbox {
+impl WasiView for Isolated {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         let wasi = self.wasi.get_or_insert_with(Wasi::granting_nothing);
         WasiCtxView { ctx: &mut wasi.ctx, table: &mut self.table }
     }
 }
 
-impl Sandbox {
+impl Isolated {
     /// A fresh store for one call, fuelled and capped.
-    pub fn store(engine: &wasmtime::Engine, limits: CallLimits) -> Store<Sandbox> {
-        let sandbox = Sandbox {
+    pub fn store(engine: &wasmtime::Engine, limits: CallLimits) -> Store<Isolated> {
+        let sandbox = Isolated {
             wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryCap { bytes_max: limits.memory_bytes_max },

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
-    PaymentMethodDetails, RefundOutcome, RefundRequest,
+    PaymentMethodDetails, PaymentMethodType, RefundOutcome, RefundRequest,
 };
 
 pub struct Metered(Arc<dyn Gateway>);
@@ -54,7 +54,7 @@ fn error_outcome(error: &GatewayError) -> &'static str {
     }
 }
 
-fn charge_outcome(outcome: &ChargeOutcome) -> &'static str {
+fn charge_outcome_label(outcome: &ChargeOutcome) -> &'static str {
     match outcome {
         ChargeOutcome::Succeeded { .. } => "succeeded",
         ChargeOutcome::Declined { .. } => "declined",
@@ -63,7 +63,7 @@ fn charge_outcome(outcome: &ChargeOutcome) -> &'static str {
     }
 }
 
-fn refund_outcome(outcome: &RefundOutcome) -> &'static str {
+fn refund_outcome_label(outcome: &RefundOutcome) -> &'static str {
     match outcome {
         RefundOutcome::Succeeded { .. } => "succeeded",
         RefundOutcome::Failed { .. } => "failed",
@@ -74,8 +74,8 @@ fn refund_outcome(outcome: &RefundOutcome) -> &'static str {
 fn retrieve_outcome(found: &Option<Attempt>) -> &'static str {
     match found {
         None => "not_found",
-        Some(Attempt::Charge(outcome)) => charge_outcome(outcome),
-        Some(Attempt::Refund(outcome)) => refund_outcome(outcome),
+        Some(Attempt::Charge(outcome)) => charge_outcome_label(outcome),
+        Some(Attempt::Refund(outcome)) => refund_outcome_label(outcome),
     }
 }
 
@@ -97,6 +97,14 @@ impl Gateway for Metered {
         self.0.name()
     }
 
+    fn takes(&self, method: PaymentMethodType) -> bool {
+        self.0.takes(method)
+    }
+
+    fn moves_real_money(&self) -> bool {
+        self.0.moves_real_money()
+    }
+
     async fn describe_payment_method(
         &self,
         token: &str,
@@ -111,7 +119,7 @@ impl Gateway for Metered {
 
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "charge");
-        record(timer, self.0.charge(request).await, charge_outcome)
+        record(timer, self.0.charge(request).await, charge_outcome_label)
     }
 
     fn check_refund(&self, request: &RefundRequest) -> Result<(), GatewayError> {
@@ -120,7 +128,7 @@ impl Gateway for Metered {
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "refund");
-        record(timer, self.0.refund(request).await, refund_outcome)
+        record(timer, self.0.refund(request).await, refund_outcome_label)
     }
 
     async fn retrieve(
