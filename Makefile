@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: run test setup lint plugins
+.PHONY: run test setup lint plugins contract
 
 # rust-toolchain.toml lists wasm32-wasip2, but with RUSTUP_AUTO_INSTALL=0 rustup does not
 # install listed targets by itself: add it (a no-op once present). Plugins are built for it.
@@ -28,3 +28,10 @@ lint: setup
 	python3 scripts/api_reference.py --check
 	cd plugins && $(CARGO) fmt --all -- --check
 	cd plugins && $(CARGO) clippy --all-targets -- -D warnings
+
+# The HTTP contract: schemathesis (from PyPI, in a venv under ~/.cache/kassa) generates requests
+# from the served /openapi.json against a fresh engine and fails on any answer the document does
+# not promise (scripts/contract_check.sh says how).
+contract: setup
+	$(CARGO) build -p kassa-engine --bin kassa
+	bash scripts/contract_check.sh $${CARGO_TARGET_DIR:-target}/debug/kassa

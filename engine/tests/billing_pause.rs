@@ -95,7 +95,9 @@ async fn a_pause_without_an_end_waits_for_resume() {
     let engine = Engine::start(Config::default()).await;
     let p = Paused::start(&engine, "pm_card_visa").await;
     p.advance(utc(2025, 1, 15, 0, 0, 0)).await;
-    let paused = p.post("pause", &json!({})).await.ok().clone();
+    // No body at all: pause until resumed.
+    let path = format!("/v1/subscriptions/{}/pause", p.subscription);
+    let paused = p.api.post_raw(&path, Vec::new(), None).await.ok().clone();
     assert!(paused["resumes_at"].is_null(), "{paused}");
     let june = utc(2025, 6, 1, 0, 0, 0);
     p.advance(june).await;

@@ -167,6 +167,11 @@ async fn the_callback_settles_the_pushed_charge_once() {
     let applied = applied_callbacks(&api, 2).await;
     assert!(applied[0]["outcome"].as_str().unwrap().starts_with("no change"), "{applied:?}");
     assert_eq!(charge_now(&api, &charge).await, settled);
+    // Another method on the callback path: 405, naming the path's template, never the token.
+    let path = format!("/v1/webhooks/mpesa/{CALLBACK_TOKEN}");
+    let get = engine.api_with_authorization(None).get(&path).await;
+    assert_error(&get, 405, "method_not_allowed");
+    assert!(!get.text.contains(CALLBACK_TOKEN), "{}", get.text);
     assert!(!engine.log_text().contains(CALLBACK_TOKEN), "the path token is never logged");
 }
 

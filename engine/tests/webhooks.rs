@@ -167,12 +167,17 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.body["duplicate"], false);
     let listed = wait_applied(&api, "customer.created", 1).await;
+    assert_eq!(listed[0]["id"], answer.body["id"], "the answer names Kassa's id of the event");
     assert_eq!(listed[0]["gateway_event_id"], "evt_sig_1");
     assert_eq!(listed[0]["gateway"], "stripe");
     assert_eq!(listed[0]["outcome"], "stored: not a type Kassa applies");
-    // The route takes no API key, and no other method.
+    // The route takes no API key, and no other method: 405 with `Allow`, as for any path. A
+    // path no gateway serves is a plain 404.
     let get = webhooks.get(PATH).await;
-    assert_eq!(get.status, 404);
+    assert_error(&get, 405, "method_not_allowed");
+    assert_eq!(get.headers["allow"], "POST");
+    let unserved = webhooks.get("/v1/webhooks/stripe/extra").await;
+    assert_eq!(unserved.status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

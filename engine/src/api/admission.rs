@@ -41,9 +41,14 @@ pub fn admit(
 ) -> Result<Admission, ApiError> {
     let caller = match found.spec() {
         Some(spec) => spec.caller,
-        // Webhook routes never take an API key: anything else under them is a plain 404.
+        // Webhook paths never take an API key. One a gateway serves answers its other methods
+        // 405 like any path; anything else under them is a plain 404, which says nothing of
+        // which gateways or tokens exist.
         None if matches!(segments, ["v1", "webhooks", ..]) => {
-            return Err(ApiError::webhook_not_found());
+            return match found {
+                Found::OtherMethods(_) if webhook_served(app, segments) => Ok(Admission::Open),
+                _ => Err(ApiError::webhook_not_found()),
+            };
         }
         None if matches!(segments, ["v1", ..]) => Caller::ApiKey,
         None => Caller::Anyone,
@@ -67,6 +72,16 @@ pub fn admit(
             Ok(Admission::Account(caller.account))
         }
     }
+}
+
+/// Whether a gateway takes webhooks at this path (with this token, where it has one).
+fn webhook_served(app: &App, segments: &[&str]) -> bool {
+    let (gateway, token) = match segments {
+        ["v1", "webhooks", gateway] => (gateway, None),
+        ["v1", "webhooks", gateway, token] => (gateway, Some(*token)),
+        _ => return false,
+    };
+    app.webhooks.get(gateway).is_some_and(|source| source.admits(token))
 }
 
 /// Whether the request says a body follows: refusing it unread leaves the connection unusable.

@@ -103,13 +103,16 @@ pub async fn dispatch(
     }
 }
 
-/// A request no route takes: 405 where the path has other methods, else 404. Webhook paths
-/// answer a plain 404 either way, as admission does.
+/// A request no route takes: 405 where the path has other methods, else 404. Admission lets
+/// through only webhook paths a gateway serves; their 405 never repeats a path token.
 fn unrouted(request: &ApiRequest, segments: &[&str], found: &Found<'_>) -> ApiError {
     let method = request.method.as_str();
     match (found, segments) {
-        (_, ["v1", "webhooks", ..]) => ApiError::webhook_not_found(),
+        (Found::OtherMethods(_), ["v1", "webhooks", _, _]) => {
+            ApiError::method_not_allowed(method, "/v1/webhooks/{gateway}/{token}")
+        }
         (Found::OtherMethods(_), _) => ApiError::method_not_allowed(method, &request.path),
+        (_, ["v1", "webhooks", ..]) => ApiError::webhook_not_found(),
         _ => ApiError::route_not_found(method, &request.path),
     }
 }

@@ -298,7 +298,7 @@ pub async fn reactivate(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct PauseInput {
     resumes_at: Option<i64>,
@@ -310,7 +310,9 @@ pub async fn pause(
     account: &AccountId,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let input: PauseInput = request.json()?;
+    // Pausing until resumed needs no body at all.
+    let input: PauseInput =
+        if request.body.is_empty() { PauseInput::default() } else { request.json()? };
     send_to_owner(app, request, account, id, |id, idempotency, cause| PauseSubscription {
         id,
         resumes_at: input.resumes_at,
