@@ -28,9 +28,6 @@ use crate::domain::{
 };
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
-/// The one gateway that objects on a test clock may use.
-const SANDBOX: &str = kassa_gateways::sandbox::NAME;
-
 struct StartedCharge {
     charge: Charge,
     recorded: DurableTicket,
@@ -100,7 +97,10 @@ impl CustomerActor {
     }
 
     fn refuse_live_route(&self, gateways: &[&'static str]) -> Result<(), ActorError> {
-        let Some(live) = gateways.iter().find(|gateway| **gateway != SANDBOX) else {
+        let router = &self.services.gateways;
+        let moves_real_money =
+            |name: &&&str| router.by_name(name).is_ok_and(|gateway| gateway.moves_real_money());
+        let Some(live) = gateways.iter().find(moves_real_money) else {
             return Ok(());
         };
         Err(ActorError::invalid(
@@ -108,7 +108,7 @@ impl CustomerActor {
             None,
             format!(
                 "customer {} lives on a test clock and moves no real money, but this charge \
-                 could go to {live}: route it to the sandbox",
+                 could go to {live}: route it to a test processor such as the sandbox",
                 self.key.customer
             ),
         ))
