@@ -147,8 +147,9 @@ pub async fn run_with(
         .local_addr()
         .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
     let app = Arc::new(App {
-        store: store.clone(),
+        queries: api::queries::Queries::new(store.clone()),
         registry,
+        account_writes: api::account_writes::AccountWrites::new(store.clone()),
         gateways,
         sandbox,
         webhooks,
@@ -156,8 +157,10 @@ pub async fn run_with(
         gateway_names,
         api_keys,
         rate_limits: api::rate_limit::RateLimits::new(&config.limits.rate),
-        claims: Default::default(),
-        idempotency_keys: IdempotencyKeys::new(&data_key),
+        idempotency: api::idempotency::Idempotency::new(
+            store.clone(),
+            IdempotencyKeys::new(&data_key),
+        ),
         rules,
         seller: config.billing.seller.clone(),
         plan_features,

@@ -42,12 +42,15 @@ fn assert_same_charge(expected: &Value, actual: &Value) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saved_card_is_charged_once_and_reads_back() {
-    let started = now_secs();
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
+/// A customer with a Visa (the default, as the first card) and a Mastercard, as the API
+/// answered them.
+struct Saved {
+    customer_id: String,
+    visa_id: String,
+    mastercard_id: String,
+}
 
+async fn customer_with_two_cards(api: &Api, started: u64) -> Saved {
     let customer = api
         .create_customer_with(&json!({
             "email": "ada@example.com",
@@ -83,7 +86,18 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     assert_eq!(mastercard["card"]["last4"], "4444");
     assert_ne!(visa_id, mastercard_id);
 
+    Saved { customer_id, visa_id, mastercard_id }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_and_its_cards_read_back_as_created() {
+    let started = now_secs();
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let Saved { customer_id, visa_id, mastercard_id } =
+        customer_with_two_cards(&api, started).await;
     let read_customer = api.get_ok(&format!("/v1/customers/{customer_id}")).await;
+    assert_eq!(read_customer["email"], "ada@example.com");
     assert_eq!(
         read_customer["default_payment_method"],
         visa_id.as_str(),
@@ -92,10 +106,18 @@ async fn a_saved_card_is_charged_once_and_reads_back() {
     let methods = api.payment_methods(&customer_id).await;
     let mut method_ids = ids(&methods);
     method_ids.sort();
-    let mut expected_methods = vec![visa_id.clone(), mastercard_id.clone()];
+    let mut expected_methods = vec![visa_id, mastercard_id];
     expected_methods.sort();
     assert_eq!(method_ids, expected_methods, "the customer's payment methods");
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_or_the_named_card_is_charged_once_and_reads_back() {
+    let started = now_secs();
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let Saved { customer_id, visa_id, mastercard_id } =
+        customer_with_two_cards(&api, started).await;
     let body = json!({
         "customer": customer_id,
         "amount": 2000,

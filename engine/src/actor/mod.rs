@@ -12,6 +12,7 @@
 pub mod billing;
 pub mod charges;
 pub mod customer;
+mod customer_create;
 pub mod customer_update;
 pub mod gateway_events;
 pub mod messages;

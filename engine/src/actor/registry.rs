@@ -193,6 +193,10 @@ impl Registry {
             .expect("the sweeper thread starts");
         let _ = self.inner.sweeper.set(sweeper.thread().clone());
     }
+
+    pub(super) fn services(&self) -> &Services {
+        &self.inner.services
+    }
 }
 
 impl RegistryInner {

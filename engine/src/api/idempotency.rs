@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::App;
 use super::error::ApiError;
+use super::idempotency_keys::IdempotencyKeys;
 use super::request::ApiRequest;
 use crate::actor::IdempotencyTicket;
 use crate::domain::AccountId;
@@ -24,14 +25,28 @@ use crate::store::{IdempotencyRecord, IdempotencyState, InFlightObject, Outcome,
 
 const CLAIM_SHARDS: usize = 64;
 
+/// The API's idempotency: each key's durable record, the keys of requests running now, and the
+/// keyed hash keys are kept as.
+pub struct Idempotency {
+    store: Arc<dyn Store>,
+    claims: Claims,
+    keys: IdempotencyKeys,
+}
+
+impl Idempotency {
+    pub fn new(store: Arc<dyn Store>, keys: IdempotencyKeys) -> Idempotency {
+        Idempotency { store, claims: Claims::default(), keys }
+    }
+}
+
 /// Keys of requests being processed right now, per account.
-pub struct Claims {
+struct Claims {
     shards: Vec<Mutex<HashSet<(AccountId, String)>>>,
     hasher: std::collections::hash_map::RandomState,
 }
 
 /// Holds a key while its request runs; dropping it releases the key.
-pub struct Claim<'a> {
+struct Claim<'a> {
     claims: &'a Claims,
     entry: (AccountId, String),
 }
@@ -50,7 +65,7 @@ impl Claims {
         &self.shards[(self.hasher.hash_one(entry) % CLAIM_SHARDS as u64) as usize]
     }
 
-    pub fn claim(&self, account: &AccountId, key: &str) -> Option<Claim<'_>> {
+    fn claim(&self, account: &AccountId, key: &str) -> Option<Claim<'_>> {
         let entry = (account.clone(), key.to_owned());
         let newly_claimed = {
             let mut claimed =
@@ -69,24 +84,6 @@ impl Drop for Claim<'_> {
             self.claims.shard(&self.entry).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         claimed.remove(&self.entry);
     }
-}
-
-/// Records `outcome` as the answer of the request `ticket` came with, durably: for requests
-/// that change no customer, so no actor writes it with their effect.
-pub async fn record(
-    store: &Arc<dyn Store>,
-    account: &AccountId,
-    ticket: Option<IdempotencyTicket>,
-    outcome: &Outcome,
-) -> Result<(), ApiError> {
-    let Some(ticket) = ticket else { return Ok(()) };
-    let Write::Idempotency { key, record } =
-        Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome.clone())
-    else {
-        unreachable!("idempotency_completed makes an idempotency write");
-    };
-    store.put_idempotency(account, &key, &record)?.wait().await?;
-    Ok(())
 }
 
 /// The record of a request answered with `outcome`, for a store write that carries it with the
@@ -133,8 +130,9 @@ where
     };
     // From here on the key is its keyed hash: claims, records, charges and refunds hold only
     // that.
-    let key = app.idempotency_keys.digest(&sent);
-    let store = &app.store;
+    let idempotency = &app.idempotency;
+    let key = idempotency.keys.digest(&sent);
+    let store = &idempotency.store;
     let fingerprint = fingerprint(request);
     // A finished request is replayed without a claim, so its replays never wait on each other.
     if let Some(record) = store.idempotency(account, &key)?
@@ -142,7 +140,8 @@ where
     {
         return replay(store, account, record, &fingerprint).await;
     }
-    let _claim = app.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
+    let _claim =
+        idempotency.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     // Read again under the claim: the request may have finished since.
     match store.idempotency(account, &key)? {
         None => {

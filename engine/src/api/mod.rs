@@ -6,6 +6,7 @@
 //! Every request gets a `Request-Id`, carried by its tracing span into every log line, and runs
 //! in a task of its own, so a client that hangs up never cancels a state change half-way.
 
+pub mod account_writes;
 pub mod admission;
 pub mod auth;
 pub mod billing_views;
@@ -16,6 +17,7 @@ pub mod idempotency;
 pub mod idempotency_keys;
 pub mod metrics_listener;
 pub mod pagination;
+pub mod queries;
 pub mod rate_limit;
 pub mod request;
 pub mod route_table;
@@ -36,7 +38,6 @@ use warp::http::{HeaderMap, HeaderValue, Method};
 use crate::actor::Registry;
 use crate::limits::BODY_BYTES_MAX;
 use crate::rules::Rules;
-use crate::store::Store;
 use admission::Admission;
 use error::ApiError;
 use handlers::{Body, Reply};
@@ -44,8 +45,11 @@ use request::ApiRequest;
 
 /// Everything the API serves from.
 pub struct App {
-    pub store: Arc<dyn Store>,
+    /// Reads, and only reads: changes go through `registry` (customers and what is theirs) or
+    /// `account_writes` (plans, test clocks).
+    pub queries: queries::Queries,
     pub registry: Registry,
+    pub account_writes: account_writes::AccountWrites,
     pub gateways: Router,
     pub sandbox: Option<SandboxGateway>,
     /// The gateways that take webhooks here (`POST /v1/webhooks/{gateway}`).
@@ -57,9 +61,9 @@ pub struct App {
     pub api_keys: auth::ApiKeys,
     /// `limits.rate.*`, taken before a request's body is read.
     pub rate_limits: rate_limit::RateLimits,
-    pub claims: idempotency::Claims,
-    /// What turns a client's Idempotency-Key into the form stored (a keyed hash).
-    pub idempotency_keys: idempotency_keys::IdempotencyKeys,
+    /// Each Idempotency-Key's durable record, the keys of requests running now, and the keyed
+    /// hash keys are kept as.
+    pub idempotency: idempotency::Idempotency,
     pub rules: Arc<Rules>,
     /// Who sells, as receipts print it (`billing.seller`).
     pub seller: crate::config::SellerConfig,

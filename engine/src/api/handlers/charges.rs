@@ -1,4 +1,13 @@
 //! `POST /v1/charges`, `GET /v1/charges/{id}`, `GET /v1/charges`, `GET /v1/customers/{id}/charges`.
+//!
+//! A charge from `line_items` is priced and taxed here, before the customer's actor sees it,
+//! not inside the actor's turn: its price depends on the request, the customer's country and
+//! tax ids and the account's rules, none of which the actor's order protects, and a rule call
+//! (up to `rules.call_timeout_ms`) made in the turn would hold every other request of the
+//! customer, and of the customers sharing its actor thread, behind it. The actor receives the
+//! priced amount and its breakdown and records them with the charge in one change set. The
+//! idempotency check is made here too ([`crate::api::idempotency`]); the actor writes the key's
+//! record in the same change set as the charge.
 
 use serde::Deserialize;
 
@@ -178,7 +187,7 @@ pub async fn create(
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("charge", id);
     let id = ChargeId::parse(id).ok_or_else(not_found)?;
-    let charge = app.store.charge(account, &id)?.ok_or_else(not_found)?;
+    let charge = app.queries.charge(account, &id)?.ok_or_else(not_found)?;
     Ok(Reply::ok(views::charge(&charge)))
 }
 
@@ -196,7 +205,7 @@ pub async fn list_for_customer(
         })?),
         None => None,
     };
-    let found = app.store.charges(account, &customer.id, page.limit, starting_after.as_ref())?;
+    let found = app.queries.charges(account, &customer.id, page.limit, starting_after.as_ref())?;
     Ok(Reply::ok(views::list(found.items.iter().map(views::charge).collect(), found.has_more)))
 }
 
@@ -231,6 +240,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })?),
         None => None,
     };
-    let found = app.store.account_charges(account, &filter, page.limit, starting_after.as_ref())?;
+    let found =
+        app.queries.account_charges(account, &filter, page.limit, starting_after.as_ref())?;
     Ok(Reply::ok(views::list(found.items.iter().map(views::charge).collect(), found.has_more)))
 }

@@ -108,7 +108,7 @@ pub async fn create(
     }
     let not_found = || ApiError::not_found("invoice", &input.invoice);
     let invoice_id = InvoiceId::parse(&input.invoice).ok_or_else(not_found)?;
-    let invoice = app.store.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
+    let invoice = app.queries.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer: invoice.customer };
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateCreditNote {
@@ -131,7 +131,7 @@ pub async fn create(
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("credit_note", id);
     let id = CreditNoteId::parse(id).ok_or_else(not_found)?;
-    let note = app.store.credit_note(account, &id)?.ok_or_else(not_found)?;
+    let note = app.queries.credit_note(account, &id)?.ok_or_else(not_found)?;
     Ok(Reply::ok(billing_views::credit_note(&note)))
 }
 
@@ -153,7 +153,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })?),
         None => None,
     };
-    let found = app.store.credit_notes(account, &filter, page.limit, starting_after.as_ref())?;
+    let found = app.queries.credit_notes(account, &filter, page.limit, starting_after.as_ref())?;
     let data: Vec<Value> = found.items.iter().map(billing_views::credit_note).collect();
     Ok(Reply::ok(views::list(data, found.has_more)))
 }

@@ -1,6 +1,6 @@
 //! `POST /v1/customers`, `GET /v1/customers/{id}`, `POST /v1/customers/{id}` (update, by the
-//! customer's actor), `GET /v1/customers` (`email=`). A new customer is written straight to the
-//! store: its id is fresh, so no actor can hold its state yet.
+//! customer's actor), `GET /v1/customers` (`email=`). A new customer is written by the registry
+//! (`Registry::create_customer`): its id is fresh, so no actor can hold its state yet.
 
 use serde::Deserialize;
 
@@ -13,10 +13,8 @@ use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::domain::customer::generate_invoice_prefix;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{
-    AccountId, Address, Customer, CustomerId, Event, EventKind, Metadata, PaymentMethodId,
-};
-use crate::store::{ChangeSet, Outcome, Write};
+use crate::domain::{AccountId, Address, Customer, CustomerId, Metadata, PaymentMethodId};
+use crate::store::Outcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,23 +91,8 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let customer = parse(app, account, request)?;
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let id = customer.id.clone();
-        let mut changes = ChangeSet::new(account, &id)
-            .with(Write::Customer(customer.clone()))
-            .with(Write::Event(Event::new(
-                EventKind::CustomerCreated,
-                id.as_str(),
-                &request.request_id,
-            )));
-        if let Some(ticket) = ticket {
-            changes.push(Write::idempotency_completed(
-                &ticket.key,
-                ticket.fingerprint,
-                Outcome::Customer(customer.clone()),
-            ));
-        }
-        app.store.commit(changes)?.wait().await?;
-        tracing::info!(customer = %id, "customer created");
+        let cause = &request.request_id;
+        let customer = app.registry.create_customer(account, customer, ticket, cause).await?;
         Ok(Outcome::Customer(customer))
     })
     .await?;
@@ -125,7 +108,7 @@ pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply,
 pub fn find(app: &App, account: &AccountId, id: &str) -> Result<Customer, ApiError> {
     let not_found = || ApiError::not_found("customer", id);
     let id = CustomerId::parse(id).ok_or_else(not_found)?;
-    app.store.customer(account, &id)?.ok_or_else(not_found)
+    app.queries.customer(account, &id)?.ok_or_else(not_found)
 }
 
 /// Absent, `null` or a value: an update's field, where `null` clears it.
@@ -202,11 +185,11 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
     };
     let (items, has_more) = match filters.get("email") {
         None => {
-            let found = app.store.customers(account, page.limit, starting_after.as_ref())?;
+            let found = app.queries.customers(account, page.limit, starting_after.as_ref())?;
             (found.items, found.has_more)
         }
         Some(email) => {
-            let found = app.store.customers(account, EMAIL_SCAN_MAX, starting_after.as_ref())?;
+            let found = app.queries.customers(account, EMAIL_SCAN_MAX, starting_after.as_ref())?;
             let mut matching: Vec<Customer> = found
                 .items
                 .into_iter()
@@ -233,7 +216,7 @@ pub async fn entitlements(
     // registry finds out about others.
     let customer = CustomerId::parse(id).ok_or_else(|| ApiError::not_found("customer", id))?;
     let key = CustomerKey { account: account.clone(), customer };
-    let published = app.entitlements.grants(app.store.as_ref(), &key, now_unix_secs());
+    let published = app.queries.published_grants(&app.entitlements, &key, now_unix_secs());
     let grants = match published {
         Some(grants) => grants,
         None => app.registry.send(&key, CustomerEntitlements).await??,

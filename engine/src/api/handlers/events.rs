@@ -20,8 +20,12 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })?),
         None => None,
     };
-    let found =
-        app.store.gateway_events(account, kind.as_deref(), page.limit, starting_after.as_ref())?;
+    let found = app.queries.gateway_events(
+        account,
+        kind.as_deref(),
+        page.limit,
+        starting_after.as_ref(),
+    )?;
     let data = found.items.iter().map(views::gateway_event).collect();
     Ok(Reply::ok(views::list(data, found.has_more)))
 }

@@ -20,7 +20,7 @@ use crate::store::InvoiceFilter;
 fn find(app: &App, account: &AccountId, id: &str) -> Result<Invoice, ApiError> {
     let not_found = || ApiError::not_found("invoice", id);
     let id = InvoiceId::parse(id).ok_or_else(not_found)?;
-    app.store.invoice(account, &id)?.ok_or_else(not_found)
+    app.queries.invoice(account, &id)?.ok_or_else(not_found)
 }
 
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
@@ -59,7 +59,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })?),
         None => None,
     };
-    let found = app.store.invoices(account, &filter, page.limit, starting_after.as_ref())?;
+    let found = app.queries.invoices(account, &filter, page.limit, starting_after.as_ref())?;
     let data: Vec<Value> =
         found.items.iter().map(|invoice| billing_views::invoice(invoice, false)).collect();
     Ok(Reply::ok(views::list(data, found.has_more)))

@@ -166,7 +166,7 @@ pub async fn list(
 ) -> Result<Reply, ApiError> {
     let page = PageRequest::parse(&request.query)?;
     let customer = customers::find(app, account, customer_id)?;
-    let mut methods = app.store.payment_methods(account, &customer.id)?;
+    let mut methods = app.queries.payment_methods(account, &customer.id)?;
     methods.reverse();
     let (methods, has_more) = page.apply(methods, |method| method.id.as_str());
     Ok(Reply::ok(views::list(methods.iter().map(views::payment_method).collect(), has_more)))
@@ -180,7 +180,7 @@ pub async fn detach(
 ) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("payment_method", id);
     let id = PaymentMethodId::parse(id).ok_or_else(not_found)?;
-    let customer = app.store.payment_method_owner(account, &id)?.ok_or_else(not_found)?;
+    let customer = app.queries.payment_method_owner(account, &id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer };
     let message = DetachPaymentMethod { id, idempotency: None, cause: request.request_id.clone() };
     let id = app.registry.send(&key, message).await??.await?;

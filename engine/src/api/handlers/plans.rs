@@ -15,7 +15,6 @@ use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Metadata, Plan, PlanId, TaxBehavior};
 use crate::limits::{AMOUNT_MINOR_MAX, PLAN_FEATURES_MAX, SKU_LEN_MAX, TRIAL_DAYS_MAX};
-use crate::store::Outcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,10 +129,9 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let plan = parse(app, request)?;
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        app.store.put_plan(account, &plan)?.wait().await?;
-        app.plan_features.written(account, &plan.id);
-        let outcome = Outcome::Plan(plan);
-        idempotency::record(&app.store, account, ticket, &outcome).await?;
+        let id = plan.id.clone();
+        let outcome = app.account_writes.save_plan(account, plan, ticket).await?;
+        app.plan_features.written(account, &id);
         Ok(outcome)
     })
     .await?;
@@ -144,7 +142,7 @@ pub async fn create(
 pub fn find(app: &App, account: &AccountId, id: &str) -> Result<Plan, ApiError> {
     let not_found = || ApiError::not_found("plan", id);
     let id = PlanId::parse(id).ok_or_else(not_found)?;
-    app.store.plan(account, &id)?.ok_or_else(not_found)
+    app.queries.plan(account, &id)?.ok_or_else(not_found)
 }
 
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
@@ -165,7 +163,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })?),
         None => None,
     };
-    let found = app.store.plans(account, active, page.limit, starting_after.as_ref())?;
+    let found = app.queries.plans(account, active, page.limit, starting_after.as_ref())?;
     let data = found.items.iter().map(billing_views::plan).collect();
     Ok(Reply::ok(views::list::<Value>(data, found.has_more)))
 }
@@ -225,11 +223,10 @@ pub async fn update(
         if let Some(metadata) = metadata {
             plan.metadata = metadata;
         }
-        app.store.put_plan(account, &plan)?.wait().await?;
-        app.plan_features.written(account, &plan.id);
         tracing::info!(plan = %plan.id, currency = %currency_code(plan.currency), "plan updated");
-        let outcome = Outcome::Plan(plan);
-        idempotency::record(&app.store, account, ticket, &outcome).await?;
+        let id = plan.id.clone();
+        let outcome = app.account_writes.save_plan(account, plan, ticket).await?;
+        app.plan_features.written(account, &id);
         Ok(outcome)
     })
     .await?;

@@ -13,7 +13,7 @@ use crate::domain::{
 pub async fn invoice(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("invoice", id);
     let invoice_id = InvoiceId::parse(id).ok_or_else(not_found)?;
-    let invoice = app.store.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
+    let invoice = app.queries.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
     if invoice.status != InvoiceStatus::Paid {
         return Err(ApiError::invalid(
             "invoice_not_paid",
@@ -23,11 +23,11 @@ pub async fn invoice(app: &App, account: &AccountId, id: &str) -> Result<Reply, 
             ),
         ));
     }
-    let customer = app.store.customer(account, &invoice.customer)?;
+    let customer = app.queries.customer(account, &invoice.customer)?;
     // The invoice's latest charge paid it, unless nothing had to be charged at all.
     let charge = match &invoice.charge {
         Some(charge) => app
-            .store
+            .queries
             .charge(account, charge)?
             .filter(|charge| charge.status == ChargeStatus::Succeeded),
         None => None,
@@ -52,7 +52,7 @@ pub async fn invoice(app: &App, account: &AccountId, id: &str) -> Result<Reply, 
 pub async fn charge(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("charge", id);
     let charge_id = ChargeId::parse(id).ok_or_else(not_found)?;
-    let charge = app.store.charge(account, &charge_id)?.ok_or_else(not_found)?;
+    let charge = app.queries.charge(account, &charge_id)?.ok_or_else(not_found)?;
     if charge.status != ChargeStatus::Succeeded {
         return Err(ApiError::invalid(
             "charge_not_succeeded",
@@ -62,10 +62,10 @@ pub async fn charge(app: &App, account: &AccountId, id: &str) -> Result<Reply, A
             ),
         ));
     }
-    let customer = app.store.customer(account, &charge.customer)?;
+    let customer = app.queries.customer(account, &charge.customer)?;
     let payment_method = payment_method(app, account, &charge)?;
     let invoice = match &charge.invoice {
-        Some(invoice) => app.store.invoice(account, invoice)?,
+        Some(invoice) => app.queries.invoice(account, invoice)?,
         None => None,
     };
     let page = receipt::charge_page(
@@ -87,6 +87,6 @@ fn payment_method(
     account: &AccountId,
     charge: &Charge,
 ) -> Result<Option<PaymentMethod>, ApiError> {
-    let methods = app.store.payment_methods(account, &charge.customer)?;
+    let methods = app.queries.payment_methods(account, &charge.customer)?;
     Ok(methods.into_iter().find(|method| method.id == charge.payment_method))
 }

@@ -38,7 +38,7 @@ pub async fn create(
     };
     let not_found = || ApiError::not_found("charge", &input.charge);
     let charge_id = ChargeId::parse(&input.charge).ok_or_else(not_found)?;
-    let charge = app.store.charge(account, &charge_id)?.ok_or_else(not_found)?;
+    let charge = app.queries.charge(account, &charge_id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer: charge.customer };
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateRefund {
@@ -59,6 +59,6 @@ pub async fn create(
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let not_found = || ApiError::not_found("refund", id);
     let id = RefundId::parse(id).ok_or_else(not_found)?;
-    let refund = app.store.refund(account, &id)?.ok_or_else(not_found)?;
+    let refund = app.queries.refund(account, &id)?.ok_or_else(not_found)?;
     Ok(Reply::ok(views::refund(&refund)))
 }

@@ -159,7 +159,7 @@ pub async fn create(
 fn find(app: &App, account: &AccountId, id: &str) -> Result<Subscription, ApiError> {
     let not_found = || ApiError::not_found("subscription", id);
     let id = SubscriptionId::parse(id).ok_or_else(not_found)?;
-    app.store.subscription(account, &id)?.ok_or_else(not_found)
+    app.queries.subscription(account, &id)?.ok_or_else(not_found)
 }
 
 fn owner(account: &AccountId, subscription: &Subscription) -> CustomerKey {
@@ -178,7 +178,7 @@ pub async fn list_for_customer(
 ) -> Result<Reply, ApiError> {
     let page = PageRequest::parse(&request.query)?;
     let customer = customers::find(app, account, customer_id)?;
-    let mut subscriptions = app.store.subscriptions(account, &customer.id)?;
+    let mut subscriptions = app.queries.subscriptions(account, &customer.id)?;
     subscriptions.reverse();
     let (page, has_more) = page.apply(subscriptions, |subscription| subscription.id.as_str());
     let data: Vec<Value> = page.iter().map(billing_views::subscription).collect();

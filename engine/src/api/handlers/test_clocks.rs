@@ -12,11 +12,9 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
 use crate::billing::periods::add_months;
-use crate::billing::scheduler;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockId, TestClockStatus};
 use crate::limits::TEST_CLOCK_ADVANCE_MONTHS_MAX;
-use crate::store::Outcome;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,10 +53,7 @@ pub async fn create(
         created: now_unix_secs(),
     };
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        app.store.put_test_clock(account, &clock)?.wait().await?;
-        let outcome = Outcome::TestClock(clock);
-        idempotency::record(&app.store, account, ticket, &outcome).await?;
-        Ok(outcome)
+        app.account_writes.create_test_clock(account, clock, ticket).await
     })
     .await?;
     Ok(Reply::answer(answer))
@@ -67,7 +62,7 @@ pub async fn create(
 pub fn find(app: &App, account: &AccountId, id: &str) -> Result<TestClock, ApiError> {
     let not_found = || ApiError::not_found("test_clock", id);
     let id = TestClockId::parse(id).ok_or_else(not_found)?;
-    app.store.test_clock(account, &id)?.ok_or_else(not_found)
+    app.queries.test_clock(account, &id)?.ok_or_else(not_found)
 }
 
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
@@ -76,7 +71,7 @@ pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply,
 
 pub async fn delete(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
     let clock = find(app, account, id)?;
-    app.store.remove_test_clock(account, &clock.id)?.wait().await?;
+    app.account_writes.delete_test_clock(account, &clock).await?;
     Ok(Reply::ok(json!({ "id": clock.id.as_str(), "object": "test_clock", "deleted": true })))
 }
 
@@ -104,13 +99,8 @@ pub async fn advance(
     }
     clock.frozen_time = input.frozen_time;
     clock.status = TestClockStatus::Advancing;
-    app.store.put_test_clock(account, &clock)?.wait().await?;
-    let advancing = tokio::spawn(scheduler::advance_clock(
-        app.store.clone(),
-        app.registry.clone(),
-        account.clone(),
-        clock.clone(),
-    ));
+    let advancing =
+        app.account_writes.advance_test_clock(&app.registry, account, clock.clone()).await?;
     // Answer before the request's own time limit answers for us.
     let answer_within = app.request_timeout.saturating_sub(app.request_timeout / 10);
     match tokio::time::timeout(answer_within, advancing).await {

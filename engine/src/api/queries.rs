@@ -1,0 +1,172 @@
+//! What handlers read, and nothing that writes: every change to a customer goes through its
+//! actor ([`crate::actor::Registry`]), account-wide billing objects through
+//! [`super::account_writes`], and idempotency records through [`super::idempotency`]. Reads see
+//! every acknowledged write (the store's overlay holds what sled has not applied yet).
+
+use std::sync::Arc;
+
+use crate::actor::CustomerKey;
+use crate::billing::entitlement_index::EntitlementIndex;
+use crate::billing::entitlements::Grant;
+use crate::domain::{
+    AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
+    DisputeId, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId, Plan,
+    PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
+};
+use crate::store::{ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError};
+
+type Read<T> = Result<T, StoreError>;
+
+pub struct Queries {
+    store: Arc<dyn Store>,
+}
+
+impl Queries {
+    pub fn new(store: Arc<dyn Store>) -> Queries {
+        Queries { store }
+    }
+
+    pub fn customer(&self, account: &AccountId, id: &CustomerId) -> Read<Option<Customer>> {
+        self.store.customer(account, id)
+    }
+
+    pub fn customers(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&CustomerId>,
+    ) -> Read<Page<Customer>> {
+        self.store.customers(account, limit, starting_after)
+    }
+
+    pub fn payment_methods(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Read<Vec<PaymentMethod>> {
+        self.store.payment_methods(account, customer)
+    }
+
+    pub fn payment_method_owner(
+        &self,
+        account: &AccountId,
+        id: &PaymentMethodId,
+    ) -> Read<Option<CustomerId>> {
+        self.store.payment_method_owner(account, id)
+    }
+
+    pub fn charge(&self, account: &AccountId, id: &ChargeId) -> Read<Option<Charge>> {
+        self.store.charge(account, id)
+    }
+
+    pub fn charges(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Read<Page<Charge>> {
+        self.store.charges(account, customer, limit, starting_after)
+    }
+
+    pub fn account_charges(
+        &self,
+        account: &AccountId,
+        filter: &ChargeFilter,
+        limit: usize,
+        starting_after: Option<&ChargeId>,
+    ) -> Read<Page<Charge>> {
+        self.store.account_charges(account, filter, limit, starting_after)
+    }
+
+    pub fn refund(&self, account: &AccountId, id: &RefundId) -> Read<Option<Refund>> {
+        self.store.refund(account, id)
+    }
+
+    pub fn dispute(&self, account: &AccountId, id: &DisputeId) -> Read<Option<Dispute>> {
+        self.store.dispute(account, id)
+    }
+
+    pub fn plan(&self, account: &AccountId, id: &PlanId) -> Read<Option<Plan>> {
+        self.store.plan(account, id)
+    }
+
+    pub fn plans(
+        &self,
+        account: &AccountId,
+        active: Option<bool>,
+        limit: usize,
+        starting_after: Option<&PlanId>,
+    ) -> Read<Page<Plan>> {
+        self.store.plans(account, active, limit, starting_after)
+    }
+
+    pub fn test_clock(&self, account: &AccountId, id: &TestClockId) -> Read<Option<TestClock>> {
+        self.store.test_clock(account, id)
+    }
+
+    pub fn subscription(
+        &self,
+        account: &AccountId,
+        id: &SubscriptionId,
+    ) -> Read<Option<Subscription>> {
+        self.store.subscription(account, id)
+    }
+
+    pub fn subscriptions(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Read<Vec<Subscription>> {
+        self.store.subscriptions(account, customer)
+    }
+
+    pub fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Read<Option<Invoice>> {
+        self.store.invoice(account, id)
+    }
+
+    pub fn invoices(
+        &self,
+        account: &AccountId,
+        filter: &InvoiceFilter,
+        limit: usize,
+        starting_after: Option<&InvoiceId>,
+    ) -> Read<Page<Invoice>> {
+        self.store.invoices(account, filter, limit, starting_after)
+    }
+
+    pub fn credit_note(&self, account: &AccountId, id: &CreditNoteId) -> Read<Option<CreditNote>> {
+        self.store.credit_note(account, id)
+    }
+
+    pub fn credit_notes(
+        &self,
+        account: &AccountId,
+        filter: &CreditNoteFilter,
+        limit: usize,
+        starting_after: Option<&CreditNoteId>,
+    ) -> Read<Page<CreditNote>> {
+        self.store.credit_notes(account, filter, limit, starting_after)
+    }
+
+    pub fn gateway_events(
+        &self,
+        account: &AccountId,
+        kind: Option<&str>,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Read<Page<GatewayEvent>> {
+        self.store.gateway_events(account, kind, limit, starting_after)
+    }
+
+    /// A resident customer's entitlements as its actor last published them; `None` when it is
+    /// not resident (its actor computes them).
+    pub fn published_grants(
+        &self,
+        index: &EntitlementIndex,
+        key: &CustomerKey,
+        now: i64,
+    ) -> Option<Vec<Grant>> {
+        index.grants(self.store.as_ref(), key, now)
+    }
+}
