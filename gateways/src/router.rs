@@ -328,9 +328,8 @@ impl Router {
         if default.takes(method) {
             return Some(default);
         }
-        let mut taking = self.gateways.values().filter(|gateway| gateway.takes(method));
-        let (live, test): (Vec<_>, Vec<_>) =
-            taking.by_ref().partition(|gateway| gateway.moves_real_money());
+        let taking = self.gateways.values().filter(|gateway| gateway.takes(method));
+        let (live, test): (Vec<_>, Vec<_>) = taking.partition(|gateway| gateway.moves_real_money());
         live.into_iter().chain(test).next()
     }
 
