@@ -196,6 +196,10 @@ pub async fn run_with(
     }
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
+    tokio::task::spawn_blocking(move || sled.close())
+        .await
+        .map_err(|error| store_error(StoreError::Storage(error.to_string())))?;
+    tracing::info!("storage checkpointed: nothing to replay at the next start");
     Ok(())
 }
 

@@ -88,6 +88,12 @@ async fn everything_survives_a_graceful_restart() {
         "kassa did not exit cleanly on SIGTERM: {status}\n{}",
         engine.log_tail()
     );
+    // The stop checkpointed: sled held everything, and the start replayed nothing from the log.
+    assert!(
+        !engine.log_text().contains("applied the log's records after sled's checkpoint"),
+        "a graceful stop left records to replay:\n{}",
+        engine.log_tail()
+    );
     let api = engine.api_a();
     let after = read_everything(&api, &customers, &charges, &refunds).await;
     for (before, after) in before.iter().zip(&after) {

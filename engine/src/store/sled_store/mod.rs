@@ -211,6 +211,16 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Ends the store at a graceful stop: flushes what is pending, lets sled take everything
+    /// durable and makes the last checkpoint, so the next start has nothing to replay. Other
+    /// handles on the store may outlive this (threads that end with the process), so the stop
+    /// cannot wait for the last one to be dropped. Nothing written after it is acknowledged.
+    pub fn close(&self) {
+        self.group_commit.stop();
+    }
+}
+
 impl Drop for SledStore {
     fn drop(&mut self) {
         self.group_commit.stop();
