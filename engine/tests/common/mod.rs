@@ -224,8 +224,14 @@ pub struct Engine {
 impl Engine {
     /// Writes `config` into a fresh temporary directory and starts the engine on it.
     pub async fn start(config: Config) -> Engine {
+        Engine::start_on(config, |_| {}).await
+    }
+
+    /// [`Engine::start`], once `prepare` has filled the data directory (an earlier build's).
+    pub async fn start_on(config: Config, prepare: impl FnOnce(&Path)) -> Engine {
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let data_dir = dir.path().join("data");
+        prepare(&data_dir);
         let config_path = dir.path().join("kassa.toml");
         std::fs::write(&config_path, config.to_toml(&data_dir)).expect("write the config file");
         let http = reqwest::Client::builder()
