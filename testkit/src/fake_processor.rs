@@ -1,7 +1,7 @@
 //! FakePay: a complete gateway adapter for a processor that lives in memory, written against
 //! `kassa_gateways` only, as an adapter for a new processor would be. It shows what adding a
 //! gateway takes: this file, a routing rule that names it, and one registration where the
-//! engine is started (`kassa::gateways::Registration`).
+//! engine is started (`kassa::gateway_setup::Registration`).
 //!
 //! The processor decides by amount, as test processors do: an amount ending in `99` is
 //! declined (`insufficient_funds`), one ending in `77` is accepted and settled later by the
