@@ -328,9 +328,8 @@ impl Router {
         if default.takes(method) {
             return Some(default);
         }
-        let taking = self.gateways.values().filter(|gateway| gateway.takes(method));
-        let (live, test): (Vec<_>, Vec<_>) = taking.partition(|gateway| gateway.moves_real_money());
-        live.into_iter().chain(test).next()
+        let taking = || self.gateways.values().filter(move |gateway| gateway.takes(method));
+        taking().find(|gateway| gateway.moves_real_money()).or_else(|| taking().next())
     }
 
     /// The gateway that issued a token or made a charge, by the name stored with it.
