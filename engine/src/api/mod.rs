@@ -129,12 +129,7 @@ where
         _ => None,
     };
     let method_label = metric_method(&method);
-    // A webhook path may hold its gateway's secret token, whether or not it matched a route:
-    // logs show the template instead.
-    let logged_path = match segments.as_slice() {
-        ["v1", "webhooks", _, _, ..] => "/v1/webhooks/{gateway}/{token}",
-        _ => path.as_str(),
-    };
+    let logged_path = routes::shown_path(&path, &segments);
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
     let admitted = span.in_scope(|| admission::admit(&app, &found, &segments, &headers));

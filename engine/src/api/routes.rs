@@ -108,12 +108,20 @@ pub async fn dispatch(
 fn unrouted(request: &ApiRequest, segments: &[&str], found: &Found<'_>) -> ApiError {
     let method = request.method.as_str();
     match (found, segments) {
-        (Found::OtherMethods(_), ["v1", "webhooks", _, _]) => {
-            ApiError::method_not_allowed(method, "/v1/webhooks/{gateway}/{token}")
+        (Found::OtherMethods(_), _) => {
+            ApiError::method_not_allowed(method, shown_path(&request.path, segments))
         }
-        (Found::OtherMethods(_), _) => ApiError::method_not_allowed(method, &request.path),
         (_, ["v1", "webhooks", ..]) => ApiError::webhook_not_found(),
         _ => ApiError::route_not_found(method, &request.path),
+    }
+}
+
+/// The path as logs and error messages show it: a webhook path may hold its gateway's secret
+/// token, whether or not it matched a route, so it shows as its template.
+pub fn shown_path<'a>(path: &'a str, segments: &[&str]) -> &'a str {
+    match segments {
+        ["v1", "webhooks", _, _, ..] => "/v1/webhooks/{gateway}/{token}",
+        _ => path,
     }
 }
 

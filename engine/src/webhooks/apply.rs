@@ -267,23 +267,26 @@ fn in_kassa_terms(
     };
     let charge_id = charge.id.clone();
     Ok(match effect {
-        EventEffect::Charge { outcome, reported } => match reported {
-            // The adapter vouches for the sender, so the amount is the processor's word on
-            // what moved: not what was charged. Neither `paid` nor `failed` is true; an
-            // operator decides (see `actor::review`).
-            Some(reported) if kassa(reported.amount)? != charge.amount.amount_minor => {
-                ChargeMessage::Review(HoldForReview {
-                    charge: charge_id,
-                    review: AmountReview {
-                        reported_amount_minor: kassa(reported.amount)?,
-                        reported_reference: reported.reference.clone(),
-                        reported_at: now_unix_secs(),
-                    },
-                    cause: cause(stored),
-                })
+        EventEffect::Charge { outcome, reported } => {
+            let reported_amount = reported.as_ref().map(|reported| kassa(reported.amount));
+            match (reported, reported_amount.transpose()?) {
+                // The adapter vouches for the sender, so the amount is the processor's word on
+                // what moved: not what was charged. Neither `paid` nor `failed` is true; an
+                // operator decides (see `actor::review`).
+                (Some(reported), Some(amount)) if amount != charge.amount.amount_minor => {
+                    ChargeMessage::Review(HoldForReview {
+                        charge: charge_id,
+                        review: AmountReview {
+                            reported_amount_minor: amount,
+                            reported_reference: reported.reference.clone(),
+                            reported_at: now_unix_secs(),
+                        },
+                        cause: cause(stored),
+                    })
+                }
+                _ => ChargeMessage::Settle(charge_settlement(outcome.clone())),
             }
-            _ => ChargeMessage::Settle(charge_settlement(outcome.clone())),
-        },
+        }
         EventEffect::ChargeFailed { code, message } => {
             ChargeMessage::Settle(Settlement::Failed(Failure {
                 code: code.clone(),
