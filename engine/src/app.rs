@@ -12,18 +12,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rand::Rng;
-
+use crate::account_directory::AccountDirectory;
 use crate::actor::registry::RegistryLimits;
 use crate::actor::{Registry, Services};
 use crate::api::auth::{ApiKeys, hash_key};
 use crate::api::idempotency_keys::IdempotencyKeys;
+use crate::api::key_table::KeyTable;
 use crate::api::{self, App};
 use crate::billing;
-use crate::config::{Config, MetricsListen, SecretValue};
+use crate::config::{AccountConfig, Config, MetricsListen, SecretValue};
 use crate::data_key::DataKey;
-use crate::domain::AccountId;
 use crate::domain::time::now_unix_secs;
+use crate::domain::{Account, AccountId};
 use crate::gateway_setup::{Gateways, Registration};
 use crate::limits::{
     IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
@@ -31,7 +31,7 @@ use crate::limits::{
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
-use crate::store::{ApiKeyStore, SledStore, Store, StoreError};
+use crate::store::{AccountStore, SledStore, Store, StoreError};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings, WebhookSources};
 
@@ -109,8 +109,11 @@ pub async fn run_with(
         entitlements: Arc::clone(&entitlements),
     };
     let registry = Registry::start(services, registry_limits(&config));
-    let api_keys = ApiKeys::new(configured_keys(&config), store.clone());
     ensure_dev_key(&config, &sled).await?;
+    let accounts = register_accounts(&config, store.as_ref()).await.map_err(store_error)?;
+    let made_keys = KeyTable::load(store.clone()).map_err(store_error)?;
+    let admin_key = config.accounts.admin_key.is_set().then(|| config.accounts.admin_key.expose());
+    let api_keys = ApiKeys::new(configured_keys(&config), made_keys, admin_key, store.clone());
 
     for (status, count) in store.subscriptions_by_status().map_err(store_error)? {
         let labels = crate::metrics::SubscriptionLabels { status: status.as_str() };
@@ -126,7 +129,13 @@ pub async fn run_with(
     }
 
     let webhooks = Arc::new(webhooks);
-    let inbox = open_inbox(&config, Arc::clone(&store), registry.clone(), Arc::clone(&webhooks));
+    let inbox = open_inbox(
+        &config,
+        Arc::clone(&store),
+        registry.clone(),
+        Arc::clone(&webhooks),
+        accounts.clone(),
+    );
     let resumed = inbox.resume().map_err(store_error)?;
     if resumed > 0 {
         tracing::info!(resumed, "applying gateway events persisted before the last stop");
@@ -156,6 +165,7 @@ pub async fn run_with(
         inbox,
         gateway_names,
         api_keys,
+        accounts,
         rate_limits: api::rate_limit::RateLimits::new(&config.limits.rate),
         idempotency: api::idempotency::Idempotency::new(
             store.clone(),
@@ -245,21 +255,14 @@ fn open_inbox(
     store: Arc<dyn Store>,
     registry: Registry,
     webhooks: Arc<WebhookSources>,
+    accounts: AccountDirectory,
 ) -> Inbox {
-    let mut accounts: Vec<AccountId> = config
-        .accounts
-        .iter()
-        .map(|account| {
-            AccountId::parse(&account.id).expect("config validation checked account ids")
-        })
-        .collect();
-    let default_account = match accounts.iter().any(|id| id.as_str() == AccountId::DEFAULT) {
+    let configured: Vec<AccountId> = config.accounts.list.iter().map(configured_id).collect();
+    let default_account = match configured.iter().any(|id| id.as_str() == AccountId::DEFAULT) {
         true => AccountId::default_account(),
-        false => accounts.first().cloned().unwrap_or_else(AccountId::default_account),
+        false => configured.first().cloned().unwrap_or_else(AccountId::default_account),
     };
-    if !accounts.contains(&default_account) {
-        accounts.push(default_account.clone());
-    }
+    accounts.add(default_account.clone());
     let settings = InboxSettings {
         apply_concurrency: config.webhooks.apply_concurrency,
         apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
@@ -279,10 +282,38 @@ fn registry_limits(config: &Config) -> RegistryLimits {
     }
 }
 
+fn configured_id(account: &AccountConfig) -> AccountId {
+    AccountId::parse(&account.id).expect("config validation checked account ids")
+}
+
+/// Writes an account record for each configured account (and `acct_default` when it holds the
+/// dev key) that has none yet, so the admin API lists them beside the accounts it made, and
+/// returns every account the store holds.
+async fn register_accounts(
+    config: &Config,
+    store: &dyn Store,
+) -> Result<AccountDirectory, StoreError> {
+    let mut configured: Vec<AccountId> = config.accounts.list.iter().map(configured_id).collect();
+    let dev_key = config.accounts.list.iter().all(|account| account.api_keys.is_empty());
+    if dev_key && !configured.contains(&AccountId::default_account()) {
+        configured.push(AccountId::default_account());
+    }
+    let now = now_unix_secs();
+    for id in configured {
+        if store.account(&id)?.is_none() {
+            let name = id.as_str().to_owned();
+            let account = Account { id, name, metadata: Default::default(), created: now };
+            store.put_account(&account, None)?.wait().await?;
+        }
+    }
+    let ids = store.accounts()?.into_iter().map(|account| account.id).collect();
+    Ok(AccountDirectory::new(ids))
+}
+
 fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
     let mut keys = HashMap::new();
-    for account in &config.accounts {
-        let id = AccountId::parse(&account.id).expect("config validation checked account ids");
+    for account in &config.accounts.list {
+        let id = configured_id(account);
         for key in &account.api_keys {
             keys.insert(hash_key(key), id.clone());
         }
@@ -293,7 +324,7 @@ fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
 /// With no API key configured at all, the default account gets a generated one on first start:
 /// stored hashed, printed once, and written to `<data dir>/dev-api-key` (mode 0600).
 async fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
-    let any_configured = config.accounts.iter().any(|account| !account.api_keys.is_empty());
+    let any_configured = config.accounts.list.iter().any(|account| !account.api_keys.is_empty());
     let account = AccountId::default_account();
     let store_error = |error| StartError::Store { path: store.path().display().to_string(), error };
     if any_configured || store.has_generated_api_key(&account).map_err(store_error)? {
@@ -320,7 +351,7 @@ fn mpesa_callback_token(data_dir: &Path) -> std::io::Result<String> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(error),
     }
-    let token = random_alphanumeric(32);
+    let token = crate::secrets::random_alphanumeric(32);
     write_private(&path, &token)?;
     tracing::info!(file = %path.display(), "generated the M-Pesa callback path token");
     Ok(token)
@@ -357,13 +388,7 @@ fn data_key(config: &Config, data_dir: &Path) -> Result<DataKey, StartError> {
 }
 
 fn generate_key() -> String {
-    format!("sk_test_{}", random_alphanumeric(32))
-}
-
-fn random_alphanumeric(len: usize) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    format!("sk_test_{}", crate::secrets::random_alphanumeric(32))
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

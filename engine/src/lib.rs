@@ -12,8 +12,11 @@
 //! - [`webhooks`]: the gateways' events after the fact, kept and applied;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
+//!   [`secrets`]: random API keys and tokens;
+//! - [`account_directory`]: the accounts this engine serves, for what looks across them;
 //! - [`app`]: wires them together; [`config`]: typed configuration; [`limits`]: fixed bounds.
 
+pub mod account_directory;
 pub mod actor;
 pub mod api;
 pub mod app;
@@ -26,6 +29,7 @@ pub mod limits;
 pub mod metrics;
 pub mod recovery;
 pub mod rules;
+pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod webhooks;

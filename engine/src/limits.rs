@@ -208,3 +208,7 @@ pub const SCHEDULE_BATCH_MAX: usize = 10_000;
 /// Periods one subscription may renew in one step (engine down for years, an advance of two
 /// years of daily periods): bounds one actor turn; the rest follows in the next round.
 pub const RENEWALS_PER_STEP_MAX: usize = 800;
+
+/// The latest `expires_at` an API key takes: 9999-12-31T23:59:59Z, the last second a four-digit
+/// year shows.
+pub const KEY_EXPIRES_AT_MAX: i64 = 253_402_300_799;

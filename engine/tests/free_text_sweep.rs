@@ -256,6 +256,9 @@ struct Baseline {
     subscription: String,
     invoice: String,
     clock: String,
+    /// An account the admin made, and a key of it: the admin routes' objects.
+    account: String,
+    key: String,
 }
 
 impl Baseline {
@@ -275,6 +278,8 @@ impl Baseline {
                     "subscriptions" => self.subscription.as_str(),
                     "invoices" => self.invoice.as_str(),
                     "test_clocks" => self.clock.as_str(),
+                    "accounts" => self.account.as_str(),
+                    "keys" => self.key.as_str(),
                     _ => panic!("{template}: a new route with a path parameter; give it an id"),
                 }
             })
@@ -283,7 +288,7 @@ impl Baseline {
     }
 }
 
-async fn baseline(api: &Api) -> Baseline {
+async fn baseline(api: &Api, admin: &Api) -> Baseline {
     let clock = api.create_clock(utc(2026, 3, 2, 9, 0, 0)).await;
     let customer = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
     let plan = api.plan(1_000, "usd", "month").await;
@@ -294,12 +299,17 @@ async fn baseline(api: &Api) -> Baseline {
     let (shopper, _) = api.customer_with_card("pm_card_mastercard").await;
     let charge = api.charge_ok(&shopper, 2_500, "usd").await;
     api.refund(str_field(&charge, "id"), Some(500)).await.ok();
+    let account = admin.post("/v1/accounts", &json!({"name": "Baseline"})).await.id();
+    let key = admin.post(&format!("/v1/accounts/{account}/keys"), &json!({"mode": "secret"})).await;
+    let key = key.id();
     Baseline {
         customer,
         plan,
         subscription: str_field(&subscription, "id").to_string(),
         invoice,
         clock,
+        account,
+        key,
     }
 }
 
@@ -320,6 +330,12 @@ async fn snapshot(api: &Api, clock: &str) -> Vec<(String, Value)> {
     parts.push(("test clock".to_string(), api.get_ok(&format!("/v1/test_clocks/{clock}")).await));
     parts.push(("sandbox ledger".to_string(), Value::Array(api.ledger().await)));
     parts
+}
+
+/// The accounts, and the keys of the one the baseline made.
+async fn admin_snapshot(admin: &Api, account: &str) -> (Vec<Value>, Vec<Value>) {
+    let accounts = admin.list_all("/v1/accounts", "id").await;
+    (accounts, admin.list_all(&format!("/v1/accounts/{account}/keys"), "id").await)
 }
 
 /// A snapshot that two reads `SETTLE_INTERVAL` apart agree on (work the baseline started, such
@@ -487,18 +503,24 @@ fn mpesa_config(daraja: &FakeDaraja) -> Config {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_string_of_every_json_route_refuses_card_numbers_and_hidden_characters() {
     let daraja = FakeDaraja::start().await;
-    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let engine = Engine::start(mpesa_config(&daraja).with_admin_key()).await;
     let api = engine.api_a();
+    let admin = engine.api(ADMIN_KEY);
     let document = engine.api_with_authorization(None).get_ok("/openapi.json").await;
     let operations = json_operations(&document);
 
-    let baseline = baseline(&api).await;
+    let baseline = baseline(&api, &admin).await;
     let before = settled_snapshot(&api, &baseline.clock).await;
+    let admin_before = admin_snapshot(&admin, &baseline.account).await;
 
     let mut sweep = Sweep::default();
     for operation in &operations {
         let path = baseline.path(&operation.template);
-        sweep.route(&api, operation, &path).await;
+        let caller = match operation.template.starts_with("/v1/accounts") {
+            true => &admin,
+            false => &api,
+        };
+        sweep.route(caller, operation, &path).await;
     }
     let swept = sweep.swept.join("\n");
     println!(
@@ -535,6 +557,8 @@ async fn every_string_of_every_json_route_refuses_card_numbers_and_hidden_charac
         .collect();
     assert_eq!(before.len(), after.len(), "the sweep added records");
     assert!(changed.is_empty(), "the sweep changed something:\n{}", changed.join("\n"));
+    let admin_after = admin_snapshot(&admin, &baseline.account).await;
+    assert_eq!(admin_before, admin_after, "the sweep changed an account or its keys");
     assert!(daraja.pushes().is_empty(), "the sweep pushed to M-Pesa: {:?}", daraja.pushes());
 
     let log = engine.log_text();

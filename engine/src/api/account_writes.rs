@@ -1,5 +1,5 @@
 //! The writes a handler may make itself: the account-wide billing objects that belong to no
-//! customer (plans, test clocks), so no customer's actor orders them. Each is one durable write,
+//! customer (plans, test clocks) and accounts themselves, so no customer's actor orders them. Each is one durable write,
 //! followed by the idempotency record of the request that made it.
 
 use std::sync::Arc;
@@ -7,9 +7,10 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::error::ApiError;
+use crate::account_directory::AccountDirectory;
 use crate::actor::{IdempotencyTicket, Registry};
 use crate::billing::scheduler;
-use crate::domain::{AccountId, Plan, TestClock};
+use crate::domain::{Account, AccountId, Plan, TestClock};
 use crate::store::{CustomerStore, Outcome, Store, StoreError};
 
 pub struct AccountWrites {
@@ -30,6 +31,22 @@ impl AccountWrites {
     ) -> Result<Outcome, ApiError> {
         self.store.put_plan(account, &plan)?.wait().await?;
         self.answered(account, ticket, Outcome::Plan(plan)).await
+    }
+
+    /// Writes a new account and lets the engine serve it; the admin request that made it is
+    /// answered in the same write.
+    pub async fn create_account(
+        &self,
+        account: Account,
+        ticket: Option<IdempotencyTicket>,
+        directory: &AccountDirectory,
+    ) -> Result<Outcome, ApiError> {
+        let outcome = Outcome::Account(account.clone());
+        let record = ticket.map(|ticket| super::idempotency::completed(ticket, outcome.clone()));
+        let answered = record.as_ref().map(|(key, record)| (key.as_str(), record));
+        self.store.put_account(&account, answered)?.wait().await?;
+        directory.add(account.id);
+        Ok(outcome)
     }
 
     /// Writes a new test clock and answers the request that made it.

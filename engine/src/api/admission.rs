@@ -3,10 +3,11 @@
 //! make Kassa buffer a 4 MiB rule upload or a 1 MiB webhook body only to answer 401 or 404. The
 //! caller's rate limits are taken here too, so a 429 reads no body and does nothing.
 
-use warp::http::HeaderMap;
+use warp::http::{HeaderMap, Method};
 
 use super::App;
 use super::error::ApiError;
+use super::permissions;
 use super::route_table::{Caller, Found};
 use crate::domain::AccountId;
 
@@ -18,15 +19,18 @@ pub enum Admission {
     /// A gateway's webhook route that is on, with the right path token where it has one; the
     /// body's signature is checked once it is read.
     Webhook,
-    /// A `/v1` route, with the account whose API key the request bears.
+    /// A `/v1` route, with the account whose API key the request bears, and the key's id when
+    /// the admin API made it.
     Account(AccountId),
+    /// An admin route, with the admin key.
+    Admin,
 }
 
 impl Admission {
     pub fn account(&self) -> Option<&AccountId> {
         match self {
             Admission::Account(account) => Some(account),
-            Admission::Open | Admission::Webhook => None,
+            Admission::Open | Admission::Webhook | Admission::Admin => None,
         }
     }
 }
@@ -35,12 +39,22 @@ impl Admission {
 /// that finds no route needs a key all the same: only a caller may learn which paths exist.
 pub fn admit(
     app: &App,
+    method: &Method,
     found: &Found<'_>,
     segments: &[&str],
     headers: &HeaderMap,
 ) -> Result<Admission, ApiError> {
+    // With no admin key the admin routes do not exist: every method on every path under them
+    // is a plain 404, which says nothing of what the routes would be.
+    if matches!(segments, ["v1", "accounts", ..]) && !app.api_keys.admin_configured() {
+        return Err(ApiError::route_not_found(
+            method.as_str(),
+            &format!("/{}", segments.join("/")),
+        ));
+    }
     let caller = match found.spec() {
         Some(spec) => spec.caller,
+        None if matches!(segments, ["v1", "accounts", ..]) => Caller::Admin,
         // Webhook paths never take an API key. One a gateway serves answers its other methods
         // 405 like any path; anything else under them is a plain 404, which says nothing of
         // which gateways or tokens exist.
@@ -69,7 +83,23 @@ pub fn admit(
         Caller::ApiKey => {
             let caller = app.api_keys.authenticate(headers)?;
             app.rate_limits.check_api_key(&caller.key_hash, &caller.account)?;
+            if let Some(spec) = found.spec()
+                && let Some(resource) = permissions::resource(spec.route)
+            {
+                let access = permissions::access(spec);
+                if !caller.permissions.allow(resource, access) {
+                    return Err(ApiError::permission_denied(format!(
+                        "this restricted key may not {} `{}`",
+                        access.as_str(),
+                        resource.as_str()
+                    )));
+                }
+            }
             Ok(Admission::Account(caller.account))
+        }
+        Caller::Admin => {
+            app.api_keys.authenticate_admin(headers)?;
+            Ok(Admission::Admin)
         }
     }
 }

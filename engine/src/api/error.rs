@@ -91,6 +91,11 @@ impl ApiError {
         )
     }
 
+    /// A restricted key's refused action (403), named so the key's owner knows what to grant.
+    pub fn permission_denied(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "invalid_request_error", "permission_denied", message)
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", "unauthorized", message)
     }

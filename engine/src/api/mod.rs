@@ -15,8 +15,10 @@ pub mod free_text;
 pub mod handlers;
 pub mod idempotency;
 pub mod idempotency_keys;
+pub mod key_table;
 pub mod metrics_listener;
 pub mod pagination;
+pub mod permissions;
 pub mod queries;
 pub mod rate_limit;
 pub mod request;
@@ -59,6 +61,8 @@ pub struct App {
     /// The enabled gateways, for metrics.
     pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,
+    /// The accounts served, for what looks across them; told of each account the admin makes.
+    pub accounts: crate::account_directory::AccountDirectory,
     /// `limits.rate.*`, taken before a request's body is read.
     pub rate_limits: rate_limit::RateLimits,
     /// Each Idempotency-Key's durable record, the keys of requests running now, and the keyed
@@ -132,7 +136,7 @@ where
     let logged_path = routes::shown_path(&path, &segments);
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %logged_path);
     let started = Instant::now();
-    let admitted = span.in_scope(|| admission::admit(&app, &found, &segments, &headers));
+    let admitted = span.in_scope(|| admission::admit(&app, &method, &found, &segments, &headers));
     async move {
         if let Err(refused) = &admitted
             && let Some(secs) = refused.retry_after_secs

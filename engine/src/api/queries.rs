@@ -9,7 +9,7 @@ use crate::actor::CustomerKey;
 use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::entitlements::Grant;
 use crate::domain::{
-    AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
+    Account, AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
     DisputeId, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId, Plan,
     PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
 };
@@ -24,6 +24,14 @@ pub struct Queries {
 impl Queries {
     pub fn new(store: Arc<dyn Store>) -> Queries {
         Queries { store }
+    }
+
+    pub fn account(&self, id: &AccountId) -> Read<Option<Account>> {
+        self.store.account(id)
+    }
+
+    pub fn accounts(&self) -> Read<Vec<Account>> {
+        self.store.accounts()
     }
 
     pub fn customer(&self, account: &AccountId, id: &CustomerId) -> Read<Option<Customer>> {

@@ -63,6 +63,13 @@ pub enum Route {
     ListPlugins,
     UploadPlugin,
     RollBackPlugin,
+    CreateAccount,
+    ListAccounts,
+    RetrieveAccount,
+    CreateApiKey,
+    ListApiKeys,
+    UpdateApiKey,
+    RevokeApiKey,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -73,8 +80,11 @@ pub enum Caller {
     /// signature; Safaricom: the secret token in the path); the route exists only for the
     /// gateways that take webhooks on this engine.
     Gateway,
-    /// A holder of one of the account's API keys.
+    /// A holder of one of the account's API keys, as far as the key's permissions go.
     ApiKey,
+    /// The holder of the admin key (`accounts.admin_key`); with none set, the route does not
+    /// exist.
+    Admin,
 }
 
 /// How large a route's body may be.
@@ -107,6 +117,10 @@ const fn spec(
 
 const fn keyed(route: Route, method: Method, template: &'static str) -> RouteSpec {
     spec(route, method, template, Caller::ApiKey, BodySize::Json)
+}
+
+const fn admin(route: Route, method: Method, template: &'static str) -> RouteSpec {
+    spec(route, method, template, Caller::Admin, BodySize::Json)
 }
 
 use BodySize::{Upload, Webhook};
@@ -168,6 +182,13 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),
     keyed(RollBackPlugin, Method::POST, "/v1/plugins/{kind}/rollback"),
+    admin(CreateAccount, Method::POST, "/v1/accounts"),
+    admin(ListAccounts, Method::GET, "/v1/accounts"),
+    admin(RetrieveAccount, Method::GET, "/v1/accounts/{id}"),
+    admin(CreateApiKey, Method::POST, "/v1/accounts/{id}/keys"),
+    admin(ListApiKeys, Method::GET, "/v1/accounts/{id}/keys"),
+    admin(UpdateApiKey, Method::POST, "/v1/accounts/{id}/keys/{key_id}"),
+    admin(RevokeApiKey, Method::DELETE, "/v1/accounts/{id}/keys/{key_id}"),
 ];
 
 /// What a request's method and path find in the table.

@@ -6,8 +6,9 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, charges, credit_notes, customers, disputes, events, health, invoices, payment_methods,
-    plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks, webhooks,
+    Reply, accounts, charges, credit_notes, customers, disputes, events, health, invoices,
+    payment_methods, plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks,
+    webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -100,6 +101,14 @@ pub async fn dispatch(
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,
         Route::RollBackPlugin => plugins::roll_back(app, request, account()?, id()).await,
+        // Admission let these through only with the admin key.
+        Route::CreateAccount => accounts::create(app, request).await,
+        Route::ListAccounts => accounts::list(app, request).await,
+        Route::RetrieveAccount => accounts::retrieve(app, id()).await,
+        Route::CreateApiKey => accounts::create_key(app, request, id()).await,
+        Route::ListApiKeys => accounts::list_keys(app, request, id()).await,
+        Route::UpdateApiKey => accounts::update_key(app, request, id(), params[1]).await,
+        Route::RevokeApiKey => accounts::revoke_key(app, id(), params[1]).await,
     }
 }
 

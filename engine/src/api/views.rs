@@ -8,8 +8,9 @@ use super::billing_views;
 use super::error::ApiError;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    AmountReview, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId, FeatureGrant,
-    GatewayEvent, Metadata, NextAction, PaymentMethod, PluginRef, Refund,
+    Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId,
+    FeatureGrant, GatewayEvent, Metadata, NextAction, PaymentMethod, Permissions, PluginRef,
+    Refund,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -375,7 +376,43 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
             (StatusCode::OK, to_json(&billing_views::credit_note(record)))
         }
         Outcome::Plugin(listing) => (StatusCode::OK, to_json(&plugin(listing))),
+        Outcome::Account(record) => (StatusCode::OK, to_json(&account(record))),
+        Outcome::ApiKey(record) => (StatusCode::OK, to_json(&api_key(record))),
     }
+}
+
+pub fn account(account: &Account) -> Value {
+    json!({
+        "id": account.id.as_str(),
+        "object": "account",
+        "name": account.name,
+        "metadata": account.metadata,
+        "created": account.created,
+    })
+}
+
+/// A key as lists show it: never its secret or its hash.
+pub fn api_key(key: &ApiKey) -> Value {
+    let permissions = match &key.permissions {
+        Permissions::All => Value::Null,
+        Permissions::ReadOnly => json!("read_only"),
+        Permissions::PerResource(granted) => granted
+            .iter()
+            .map(|(resource, access)| (resource.as_str().to_owned(), json!(access.as_str())))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+    };
+    json!({
+        "id": key.id.as_str(),
+        "object": "api_key",
+        "account": key.account.as_str(),
+        "mode": key.mode.as_str(),
+        "permissions": permissions,
+        "prefix": key.prefix,
+        "expires_at": key.expires_at,
+        "created": key.created,
+        "last_used": key.last_used,
+    })
 }
 
 /// `body` as JSON. Views hold only strings, numbers and string-keyed maps, which always encode.

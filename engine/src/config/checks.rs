@@ -114,7 +114,7 @@ impl Config {
     pub(super) fn validate_accounts(&self) -> Result<(), ConfigError> {
         let mut seen_ids = std::collections::HashSet::new();
         let mut seen_keys = std::collections::HashSet::new();
-        for (index, account) in self.accounts.iter().enumerate() {
+        for (index, account) in self.accounts.list.iter().enumerate() {
             let key = format!("accounts[{index}].id");
             if AccountId::parse(&account.id).is_none() {
                 return Err(config_error(
@@ -138,8 +138,34 @@ impl Config {
                 }
             }
         }
+        let admin_key = self.accounts.admin_key.expose();
+        if self.accounts.admin_key.is_set() {
+            if !is_valid_admin_key(admin_key) {
+                return Err(config_error(
+                    "accounts.admin_key",
+                    "is 32 to 200 letters, digits, `_` or `-`: a long random secret",
+                ));
+            }
+            if self
+                .accounts
+                .list
+                .iter()
+                .any(|account| account.api_keys.iter().any(|key| key == admin_key))
+            {
+                return Err(config_error(
+                    "accounts.admin_key",
+                    "is also an account's API key: the admin key must be a secret of its own",
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// The admin key manages every account: it must be too long to guess, whatever its form.
+fn is_valid_admin_key(key: &str) -> bool {
+    (32..=200).contains(&key.len())
+        && key.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
 }
 
 pub(super) fn within(key: &str, value: u64, max: u64) -> Result<(), ConfigError> {

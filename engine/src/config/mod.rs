@@ -27,9 +27,10 @@ pub use gateways::{
     StripeGatewayConfig,
 };
 pub use sections::{
-    AccountConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig, FinalAction,
-    LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen, RateLimitsConfig,
-    RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig, WebhooksConfig,
+    AccountConfig, AccountsConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig,
+    FinalAction, LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen,
+    RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig,
+    WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -39,7 +40,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub log: LogConfig,
     pub actors: ActorsConfig,
-    pub accounts: Vec<AccountConfig>,
+    pub accounts: AccountsConfig,
     pub routing: RoutingConfig,
     pub gateways: GatewaysConfig,
     pub rules: RulesConfig,
@@ -149,6 +150,9 @@ impl Config {
         if let Some(gateway) = env("KASSA_DEFAULT_GATEWAY") {
             self.routing.default = gateway;
         }
+        if let Some(key) = env("KASSA_ADMIN_KEY") {
+            self.accounts.admin_key = SecretValue::new(key);
+        }
         if let Some(key) = env("KASSA_API_KEY") {
             self.default_account_mut().api_keys.push(key);
         }
@@ -157,13 +161,13 @@ impl Config {
     }
 
     fn default_account_mut(&mut self) -> &mut AccountConfig {
-        let position = self.accounts.iter().position(|account| account.id == AccountId::DEFAULT);
+        let accounts = &mut self.accounts.list;
+        let position = accounts.iter().position(|account| account.id == AccountId::DEFAULT);
         let index = position.unwrap_or_else(|| {
-            self.accounts
-                .push(AccountConfig { id: AccountId::DEFAULT.into(), api_keys: Vec::new() });
-            self.accounts.len() - 1
+            accounts.push(AccountConfig { id: AccountId::DEFAULT.into(), api_keys: Vec::new() });
+            accounts.len() - 1
         });
-        &mut self.accounts[index]
+        &mut accounts[index]
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

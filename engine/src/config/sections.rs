@@ -119,6 +119,59 @@ impl std::fmt::Debug for AccountConfig {
     }
 }
 
+/// `accounts`: the configured accounts, and the admin key that manages accounts through the API.
+/// The file gives either the plain array (`[[accounts]]` blocks) or, to set the admin key, a
+/// table: `[accounts]` with `admin_key = "…"` and its accounts as `[[accounts.list]]` blocks
+/// (TOML has no other way to put a key beside an array of tables).
+#[derive(Debug, Clone, Default)]
+pub struct AccountsConfig {
+    /// Empty: no admin key, and the admin routes answer 404.
+    pub admin_key: SecretValue,
+    pub list: Vec<AccountConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+struct AccountsTable {
+    admin_key: SecretValue,
+    list: Vec<AccountConfig>,
+}
+
+impl<'de> Deserialize<'de> for AccountsConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = AccountsConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "`[[accounts]]` blocks, or an `[accounts]` table with `admin_key` and `list`",
+                )
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let list = Vec::deserialize(SeqAccessDeserializer::new(seq))?;
+                Ok(AccountsConfig { admin_key: SecretValue::default(), list })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let table = AccountsTable::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(AccountsConfig { admin_key: table.admin_key, list: table.list })
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
+}
+
 /// `metrics.*`: where Prometheus scrapes `/metrics`, apart from the API: its counts span every
 /// account, so it is not served to whoever reaches the API.
 #[derive(Debug, Clone, Deserialize)]

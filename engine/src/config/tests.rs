@@ -6,6 +6,14 @@ fn no_env(_: &str) -> Option<String> {
     None
 }
 
+/// [`Config::load`] of a file with this text.
+fn load_text(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    let mut config = Config::parse(text)?;
+    config.apply_env(env)?;
+    config.validate()?;
+    Ok(config)
+}
+
 #[test]
 fn the_shipped_config_file_is_the_defaults_but_for_recommended_rate_limits() {
     let shipped = include_str!("../../../config/kassa.toml");
@@ -39,7 +47,10 @@ fn validation_names_its_key() {
     config.routing.default = "paypal".into();
     assert_eq!(config.validate().unwrap_err().key, "routing.default");
     let mut config = Config::default();
-    config.accounts.push(AccountConfig { id: "acct_a".into(), api_keys: vec!["short".into()] });
+    config
+        .accounts
+        .list
+        .push(AccountConfig { id: "acct_a".into(), api_keys: vec!["short".into()] });
     assert_eq!(config.validate().unwrap_err().key, "accounts[0].api_keys");
     let mut config = Config::default();
     config.rules.seller_country = "za".into();
@@ -77,9 +88,9 @@ fn environment_overrides_the_file() {
     };
     let config = Config::load(None, &env).unwrap();
     assert_eq!(config.server.listen.port(), 9999);
-    assert_eq!(config.accounts[0].id, AccountId::DEFAULT);
-    assert_eq!(config.accounts[0].api_keys, vec!["sk_test_0123456789abcdef".to_owned()]);
-    assert!(Config::load(None, &no_env).unwrap().accounts.is_empty());
+    assert_eq!(config.accounts.list[0].id, AccountId::DEFAULT);
+    assert_eq!(config.accounts.list[0].api_keys, vec!["sk_test_0123456789abcdef".to_owned()]);
+    assert!(Config::load(None, &no_env).unwrap().accounts.list.is_empty());
     let bad = |name: &str| (name == "KASSA_LISTEN").then(|| "here".to_owned());
     assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_LISTEN");
 }
@@ -342,4 +353,38 @@ fn a_data_key_is_32_bytes_of_base64_from_the_file_or_the_environment() {
     }
     let env = |name: &str| (name == "KASSA_DATA_KEY").then(|| GOOD.to_owned());
     assert!(matches!(Config::load(None, &env).unwrap().data_key(), Some(Ok(_))));
+}
+
+const ADMIN_KEY: &str = "admin_0123456789abcdefghijklmnopqrstuv";
+
+#[test]
+fn the_admin_key_comes_from_an_accounts_table_or_the_environment() {
+    let file = format!(
+        "[accounts]\nadmin_key = \"{ADMIN_KEY}\"\n\n[[accounts.list]]\nid = \"acct_school\"\n\
+         api_keys = [\"sk_test_school_0123456789\"]\n"
+    );
+    let config = load_text(&file, &no_env).unwrap();
+    assert_eq!(config.accounts.admin_key.expose(), ADMIN_KEY);
+    assert_eq!(config.accounts.list[0].id, "acct_school");
+    assert!(!format!("{config:?}").contains(ADMIN_KEY), "the admin key is printed");
+
+    // The plain array still works, and the environment sets the key beside it.
+    let env = |name: &str| (name == "KASSA_ADMIN_KEY").then(|| ADMIN_KEY.to_owned());
+    let config = load_text("[[accounts]]\nid = \"acct_a\"\n", &env).unwrap();
+    assert_eq!(config.accounts.admin_key.expose(), ADMIN_KEY);
+    assert_eq!(config.accounts.list.len(), 1);
+    assert!(!Config::load(None, &no_env).unwrap().accounts.admin_key.is_set());
+}
+
+#[test]
+fn a_short_admin_key_or_one_shared_with_an_account_is_refused() {
+    let short = |name: &str| (name == "KASSA_ADMIN_KEY").then(|| "admin".to_owned());
+    let error = Config::load(None, &short).unwrap_err();
+    assert_eq!(error.key, "accounts.admin_key");
+    let shared = format!("[[accounts]]\nid = \"acct_a\"\napi_keys = [\"sk_{ADMIN_KEY}\"]\n");
+    let env = |name: &str| (name == "KASSA_ADMIN_KEY").then(|| format!("sk_{ADMIN_KEY}"));
+    let error = load_text(&shared, &env).unwrap_err();
+    assert!(error.problem.contains("also an account's API key"), "{error}");
+    let unknown = "[accounts]\nadmin_keys = \"x\"\n";
+    assert_eq!(Config::parse(unknown).unwrap_err().key, "accounts.admin_keys");
 }

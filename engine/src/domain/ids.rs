@@ -81,9 +81,10 @@ prefixed_id!(InvoiceId, "in_");
 prefixed_id!(InvoiceLineId, "il_");
 prefixed_id!(TestClockId, "clock_");
 prefixed_id!(CreditNoteId, "cn_");
+prefixed_id!(ApiKeyId, "key_");
 
-/// An account is configured by the operator (`acct_default`, `acct_school`): its id is a name,
-/// not a generated ULID.
+/// An account configured by the operator has a name for its id (`acct_default`, `acct_school`);
+/// one made through the admin API has `acct_` and a ULID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AccountId(String);
 
@@ -96,6 +97,18 @@ impl AccountId {
         let valid = (1..=64).contains(&name.len())
             && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
         valid.then(|| AccountId(text.to_owned()))
+    }
+
+    /// A new account's id: `acct_` and a ULID, which a configured name may not collide with
+    /// unless it copies one.
+    pub fn generate() -> AccountId {
+        AccountId(next_id("acct_"))
+    }
+
+    /// Not an account: the scope the admin key's Idempotency-Keys are kept under. No account
+    /// has it, as every account's id begins `acct_`.
+    pub fn admin_scope() -> AccountId {
+        AccountId("admin".to_owned())
     }
 
     pub fn default_account() -> AccountId {

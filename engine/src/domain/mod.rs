@@ -1,5 +1,6 @@
 //! Kassa's domain: the records a payment engine keeps, independent of HTTP, storage and gateways.
 
+pub mod account;
 pub mod breakdown;
 pub mod card_number;
 pub mod charge;
@@ -20,6 +21,7 @@ pub mod subscription;
 pub mod test_clock;
 pub mod time;
 
+pub use account::{Access, Account, ApiKey, KeyMode, KeyRefusal, Permissions, Resource};
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use credit_note::{CreditNote, CreditNoteLine};
@@ -28,8 +30,8 @@ pub use dispute::Dispute;
 pub use event::{Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{
-    AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId, InvoiceLineId,
-    PaymentMethodId, PlanId, RefundId, SubscriptionId, TestClockId,
+    AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId,
+    InvoiceLineId, PaymentMethodId, PlanId, RefundId, SubscriptionId, TestClockId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen, WebhookSource};
 
 use super::sources::WebhookSources;
+use crate::account_directory::AccountDirectory;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
@@ -62,7 +63,7 @@ pub struct Applier {
     registry: Registry,
     sources: Arc<WebhookSources>,
     /// Every account the engine serves: an event names the Kassa charge but not its account.
-    accounts: Vec<AccountId>,
+    accounts: AccountDirectory,
 }
 
 impl Applier {
@@ -70,7 +71,7 @@ impl Applier {
         store: Arc<dyn CustomerStore>,
         registry: Registry,
         sources: Arc<WebhookSources>,
-        accounts: Vec<AccountId>,
+        accounts: AccountDirectory,
     ) -> Applier {
         Applier { store, registry, sources, accounts }
     }
@@ -78,7 +79,7 @@ impl Applier {
     /// The account's charge with this id, of `gateway`, whichever account it is in.
     fn find_charge(&self, id: &str, gateway: &str) -> Result<Option<ChargeTarget>, StoreError> {
         let Some(id) = ChargeId::parse(id) else { return Ok(None) };
-        for account in &self.accounts {
+        for account in &self.accounts.all() {
             if let Some(charge) = self.store.charge(account, &id)?
                 && charge.gateway == gateway
             {

@@ -32,6 +32,8 @@ pub const ACCOUNT_A: &str = "acct_a";
 pub const KEY_A: &str = "sk_test_account_a_secret_1";
 pub const ACCOUNT_B: &str = "acct_b";
 pub const KEY_B: &str = "sk_test_account_b_secret_1";
+/// The admin key of an engine started `with_admin_key`.
+pub const ADMIN_KEY: &str = "admin_test_key_0123456789abcdefghijklmn";
 
 /// Start-up (listening line, then `/readyz`) must finish within this.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,6 +70,8 @@ pub struct Config {
     pub extra_toml: String,
     /// `key = value` lines of the `[server]` table (connection limits).
     pub server_toml: String,
+    /// `accounts.admin_key`: the admin routes exist only with one.
+    pub admin_key: Option<&'static str>,
 }
 
 impl Default for Config {
@@ -85,6 +89,7 @@ impl Default for Config {
             rules_toml: String::new(),
             extra_toml: String::new(),
             server_toml: String::new(),
+            admin_key: None,
         }
     }
 }
@@ -123,6 +128,12 @@ impl Config {
     }
 
     /// Appends `toml` (whole tables: `[gateways.stripe]`, `[[routing.rules]]`, …) to the file.
+    /// The admin key: the accounts are then written as an `[accounts]` table beside it.
+    pub fn with_admin_key(mut self) -> Self {
+        self.admin_key = Some(ADMIN_KEY);
+        self
+    }
+
     pub fn with_toml(mut self, toml: &str) -> Self {
         self.extra_toml.push_str(toml);
         self.extra_toml.push('\n');
@@ -153,8 +164,20 @@ impl Config {
             rules_toml,
             extra_toml,
             server_toml,
+            admin_key,
         } = self;
         let data_dir = data_dir.display();
+        let accounts = match admin_key {
+            None => format!(
+                "[[accounts]]\nid = \"{ACCOUNT_A}\"\napi_keys = [\"{KEY_A}\"]\n\n\
+                 [[accounts]]\nid = \"{ACCOUNT_B}\"\napi_keys = [\"{KEY_B}\"]\n"
+            ),
+            Some(admin_key) => format!(
+                "[accounts]\nadmin_key = \"{admin_key}\"\n\n\
+                 [[accounts.list]]\nid = \"{ACCOUNT_A}\"\napi_keys = [\"{KEY_A}\"]\n\n\
+                 [[accounts.list]]\nid = \"{ACCOUNT_B}\"\napi_keys = [\"{KEY_B}\"]\n"
+            ),
+        };
         format!(
             r#"# Written by Kassa's integration test harness.
 [server]
@@ -184,14 +207,7 @@ default = "{default_gateway}"
 seller_country = "{seller_country}"
 {rules_toml}
 
-[[accounts]]
-id = "{ACCOUNT_A}"
-api_keys = ["{KEY_A}"]
-
-[[accounts]]
-id = "{ACCOUNT_B}"
-api_keys = ["{KEY_B}"]
-
+{accounts}
 {extra_toml}"#
         )
     }

@@ -17,6 +17,7 @@
 //! Gateway events are kept by [`gateway_events`], which finds those left unapplied through
 //! [`unapplied`]; the tests are in `tests.rs`.
 
+mod accounts;
 mod applier;
 mod billing;
 mod gateway_events;
@@ -40,9 +41,9 @@ use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::wal::Wal;
 use super::{
-    ApiKeyStore, ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable,
-    DurableTicket, IdempotencyRecord, IdempotencyState, InboxStore, InsertedEvent, InvoiceFilter,
-    Page, PluginStore, StoreError, Unsettled, Write, keys,
+    ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable, DurableTicket,
+    IdempotencyRecord, IdempotencyState, InboxStore, InsertedEvent, InvoiceFilter, Page,
+    PluginStore, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
@@ -687,31 +688,6 @@ impl InboxStore for SledStore {
         starting_after: Option<&EventId>,
     ) -> Result<Page<GatewayEvent>, StoreError> {
         self.list_events(account, kind, limit, starting_after)
-    }
-}
-
-impl ApiKeyStore for SledStore {
-    fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
-        let account = self.tree(TreeId::ApiKeys).get(key_sha256)?;
-        Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))
-    }
-
-    fn put_generated_api_key(
-        &self,
-        account: &AccountId,
-        key_sha256: &[u8; 32],
-    ) -> Result<DurableTicket, StoreError> {
-        let key = key_sha256.to_vec();
-        self.commit_ops(vec![Op::put(TreeId::ApiKeys, key, account.as_str().as_bytes().to_vec())])
-    }
-
-    fn has_generated_api_key(&self, account: &AccountId) -> Result<bool, StoreError> {
-        for item in self.tree(TreeId::ApiKeys).iter() {
-            if item?.1 == account.as_str().as_bytes() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }
 

@@ -43,11 +43,15 @@ pub(super) enum TreeId {
     /// Rule plugin histories, `account/kind`: in the log so that a rollback and its
     /// idempotency record are one atomic write.
     Plugins,
-    /// Generated API keys' hashes: sha256 → account (configured keys live in the config).
+    /// Dev API keys generated on first start: sha256 → account.
     ApiKeys,
     /// Plans and test clocks (`account/id`): the account's, not a customer's.
     Plans,
     TestClocks,
+    /// Accounts by id: the configured ones (written at start) and those made by the admin API.
+    Accounts,
+    /// API keys made by the admin API, `account/key_…`; the secret's hash is in the record.
+    AccountKeys,
 }
 
 impl TreeId {
@@ -57,7 +61,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 30] = [
+pub(super) const TREE_NAMES: [&str; 32] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -90,4 +94,6 @@ pub(super) const TREE_NAMES: [&str; 30] = [
     "api_keys",
     "plans",
     "test_clocks",
+    "accounts",
+    "account_keys",
 ];
