@@ -28,6 +28,7 @@ max_examples=${KASSA_ST_MAX_EXAMPLES:-25}
 phases=${KASSA_ST_PHASES:-examples,coverage,fuzzing}
 venv=${KASSA_ST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/kassa/st-venv}
 api_key=sk_test_contract_check_key
+admin_key=admin_contract_check_key_0123456789abcdef
 
 # 1. schemathesis, pinned with hypothesis so that a seed draws the same cases on every machine
 if ! "$venv/bin/st" --version 2>/dev/null | grep -q ' 4\.32\.5$'; then
@@ -52,13 +53,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # 2. the engine: built-in defaults (an empty config file: no rate limits, sandbox gateway), any
-#    free port (named in its log), the Stripe webhook route on so that it is tested too
+#    free port (named in its log), the Stripe webhook route and the admin routes on so
 : > "$work/kassa.toml"
 (
     cd "$work"
     # a clean environment: no KASSA_* of the caller's (a config file, a gateway key) may leak in
     exec env -i PATH="$PATH" HOME="${HOME:-$work}" \
-        KASSA_DATA_DIR="$work/data" KASSA_API_KEY="$api_key" KASSA_LISTEN=127.0.0.1:0 \
+        KASSA_DATA_DIR="$work/data" KASSA_API_KEY="$api_key" KASSA_ADMIN_KEY="$admin_key" KASSA_LISTEN=127.0.0.1:0 \
         KASSA_METRICS_LISTEN=off KASSA_STRIPE_WEBHOOK_SECRET=whsec_contract_check \
         KASSA_RATE_LIMIT_PER_KEY_RPS=0 KASSA_RATE_LIMIT_PER_ACCOUNT_RPS=0 KASSA_RATE_LIMIT_WEBHOOKS_RPS=0 \
         "$engine" serve --config "$work/kassa.toml"
@@ -79,7 +80,7 @@ echo "contract_check: engine ready at $base (seed $seed, $max_examples examples,
 
 schema=${KASSA_ST_SCHEMA:-$base/openapi.json}
 status=0
-PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here/contract" SCHEMATHESIS_HOOKS=kassa_contract_hooks KASSA_ST_DROPPED_LOG="$report_dir/expected-400s.jsonl" \
+PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$here/contract" SCHEMATHESIS_HOOKS=kassa_contract_hooks KASSA_ST_DROPPED_LOG="$report_dir/expected-400s.jsonl" KASSA_ST_ADMIN_KEY="$admin_key" \
     "$venv/bin/st" --config-file "$here/contract/schemathesis.toml" run "$schema" \
     --url "$base" \
     --header "Authorization: Bearer $api_key" \

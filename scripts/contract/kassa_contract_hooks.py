@@ -64,6 +64,8 @@ _EXPECTED_400 = [
     ("validation_error", r"^(amount|refund_amount|lines)$", r"invoice|left|credit note comes to"),
     ("validation_error", r"^payment_behavior$", r"applies to a change of plan or quantity"),
     ("validation_error", r"^proration_date$", r"current period"),
+    # an API key's expiry is in the future of the request (documented on `expires_at`)
+    ("validation_error", r"^expires_at$", r"in the future"),
 ]
 
 
