@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use kassa::domain::{AccountId, Customer, CustomerId, Event, EventKind};
+use kassa::domain::{AccountId, Cause, Customer, CustomerId, Event, EventKind};
 use kassa::store::{ChangeSet, SledStore, Store, Write};
 
 fn change_set(account: &AccountId) -> ChangeSet {
@@ -32,7 +32,8 @@ fn change_set(account: &AccountId) -> ChangeSet {
         test_clock: None,
         purchases: Vec::new(),
     };
-    let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "bench");
+    let event =
+        Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("bench"));
     ChangeSet::new(account, &customer.id).with(Write::Customer(customer)).with(Write::Event(event))
 }
 

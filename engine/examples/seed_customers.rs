@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use kassa::domain::time::now_unix_secs;
 use kassa::domain::{
-    AccountId, CardDisplay, Customer, CustomerId, Event, EventKind, PaymentMethod, PaymentMethodId,
-    PaymentMethodKind,
+    AccountId, CardDisplay, Cause, Customer, CustomerId, Event, EventKind, PaymentMethod,
+    PaymentMethodId, PaymentMethodKind,
 };
 use kassa::store::{ChangeSet, CustomerStore, SledStore, Write};
 
@@ -52,7 +52,8 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         test_clock: None,
         purchases: Vec::new(),
     };
-    let event = Event::new(EventKind::CustomerCreated, customer.id.as_str(), "seed");
+    let event =
+        Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("seed"));
     ChangeSet::new(account, &customer.id)
         .with(Write::Customer(customer))
         .with(Write::PaymentMethod(method))

@@ -63,8 +63,21 @@ async fn a_data_directory_of_0_1_0_opens_and_reads_back_as_it_was_answered() {
         assert_eq!(&now[name], then, "{name} reads back otherwise than 0.1.0 answered it");
     }
 
-    // And it goes on from there: the customer is charged again, through the same key space.
+    // Its audit events, written before the account-wide index existed, are indexed at start:
+    // the account's trail holds the customer's own.
     let customer = recorded["ids"]["customer"].as_str().expect("the customer");
+    let own = api.list_all(&format!("/v1/customers/{customer}/audit_events"), "id").await;
+    let everyone = ids(&api.list_all("/v1/audit_events", "id").await);
+    assert!(!own.is_empty(), "the customer's trail is empty");
+    for event in &own {
+        assert!(everyone.contains(&str_field(event, "id").to_owned()), "{event} not indexed");
+        // Written before keys were recorded: a request's key is unknown, never made up.
+        if event["request_id"].is_string() {
+            assert_eq!(event["actor"], json!({"type": "api_key", "id": null}), "{event}");
+        }
+    }
+
+    // And it goes on from there: the customer is charged again, through the same key space.
     let charge = api.charge(customer, 700, "zar").await;
     assert_eq!(charge.ok()["status"], "succeeded");
 }

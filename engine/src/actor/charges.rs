@@ -24,7 +24,8 @@ use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod, PaymentMethodKind,
+    Cause, Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod,
+    PaymentMethodKind,
 };
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
@@ -263,11 +264,10 @@ impl CustomerActor {
             changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
         }
         changes.push(Write::NewCharge(charge.clone()));
-        changes.push(Write::Event(Event::new(
-            EventKind::ChargeProcessing,
-            charge.id.as_str(),
-            &message.cause,
-        )));
+        changes.push(Write::Event(
+            Event::new(EventKind::ChargeProcessing, charge.id.as_str(), &message.cause)
+                .status(None, charge.status.as_str()),
+        ));
         if let Some(ticket) = &message.idempotency {
             let in_flight = InFlightObject::Charge(charge.id.clone());
             changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
@@ -283,7 +283,7 @@ impl CustomerActor {
         &mut self,
         charge_id: &ChargeId,
         settlement: Settlement,
-        cause: &str,
+        cause: &Cause,
     ) -> Result<(Charge, Option<DurableTicket>), ActorError> {
         let mut charge =
             self.services.store.charge(&self.key.account, charge_id)?.ok_or_else(|| {
@@ -296,11 +296,12 @@ impl CustomerActor {
         if charge.is_held_for_review() {
             // The gateway already contradicted the charge (`actor::review`): its later word —
             // a duplicate callback, the STK query's "paid" — settles nothing; an operator does.
-            tracing::warn!(charge = %charge.id, cause, "charge held for review: the gateway's answer is not applied");
+            tracing::warn!(charge = %charge.id, %cause, "charge held for review: the gateway's answer is not applied");
             return Ok((charge, None));
         }
         let mut changes = self.changes();
         let reference_before = charge.gateway_reference.clone();
+        let status_before = charge.status;
         let advanced = advance(&mut charge, settlement);
         if let Some(reference) = &charge.gateway_reference
             && charge.gateway_reference != reference_before
@@ -317,7 +318,9 @@ impl CustomerActor {
             Advance::Progress(event) => {
                 changes.push(Write::Charge(charge.clone()));
                 if let Some(kind) = event {
-                    changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
+                    let event = Event::new(kind, charge.id.as_str(), cause)
+                        .status(Some(status_before.as_str()), charge.status.as_str());
+                    changes.push(Write::Event(event));
                 }
                 // The Idempotency-Key stays in flight: a replay shows the charge as it stands.
                 let durable = self.commit(changes)?;
@@ -332,7 +335,9 @@ impl CustomerActor {
                     | ChargeStatus::Failed => EventKind::ChargeFailed,
                 };
                 changes.push(Write::Charge(charge.clone()));
-                changes.push(Write::Event(Event::new(kind, charge.id.as_str(), cause)));
+                let event = Event::new(kind, charge.id.as_str(), cause)
+                    .status(Some(status_before.as_str()), charge.status.as_str());
+                changes.push(Write::Event(event));
                 // A charge that pays an invoice settles it in the same change.
                 self.invoice_charge_settled(&mut changes, &charge, freed_key)?;
                 if charge.status == ChargeStatus::Succeeded {
@@ -363,7 +368,7 @@ struct Rerouter {
     actor: Addr<CustomerActor>,
     charge: ChargeId,
     recorded_gateway: String,
-    cause: String,
+    cause: Cause,
 }
 
 impl Rerouter {

@@ -120,7 +120,8 @@ impl CustomerActor {
         ChangeSet::new(&self.key.account, &self.key.customer)
     }
 
-    pub(super) fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, ActorError> {
+    pub(super) fn commit(&self, mut changes: ChangeSet) -> Result<DurableTicket, ActorError> {
+        super::audit_status::record_statuses(&mut changes, self.services.store.as_ref())?;
         Ok(self.services.store.commit(changes)?)
     }
 }

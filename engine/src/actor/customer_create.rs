@@ -3,7 +3,7 @@
 //! that made it. Its actor starts on its first message, from what this wrote.
 
 use super::{ActorError, IdempotencyTicket, Registry};
-use crate::domain::{AccountId, Customer, Event, EventKind};
+use crate::domain::{AccountId, Cause, Customer, Event, EventKind};
 use crate::store::{ChangeSet, Outcome, Write};
 
 impl Registry {
@@ -14,7 +14,7 @@ impl Registry {
         account: &AccountId,
         customer: Customer,
         idempotency: Option<IdempotencyTicket>,
-        cause: &str,
+        cause: &Cause,
     ) -> Result<Customer, ActorError> {
         let id = customer.id.clone();
         let mut changes = ChangeSet::new(account, &id)

@@ -7,8 +7,8 @@ use actix::{Context, Handler, Message};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Charge, ChargeId, ChargeStatus, Dispute, DisputeId, Event, EventKind, Money, Refund, RefundId,
-    RefundReason, RefundStatus,
+    Cause, Charge, ChargeId, ChargeStatus, Dispute, DisputeId, Event, EventKind, Money, Refund,
+    RefundId, RefundReason, RefundStatus,
 };
 use crate::store::Write;
 
@@ -32,7 +32,7 @@ pub struct RecordGatewayRefunds {
     pub refunds: Option<Vec<GatewayRefund>>,
     /// The gateway's total refunded on the charge.
     pub amount_refunded_minor: i64,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// `charge.dispute.*`: a dispute opened on a charge, or its progress.
@@ -46,7 +46,7 @@ pub struct RecordDispute {
     pub status: String,
     /// The gateway time of the event: orders events about the dispute.
     pub event_at: i64,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// A refund the gateway made that Kassa has no record of.

@@ -6,7 +6,7 @@ use kassa_gateways::PaymentMethodDetails;
 
 use super::settlement::Settlement;
 use super::{ActorError, Durably};
-use crate::domain::{Breakdown, Charge, ChargeStatus, FeatureGrant};
+use crate::domain::{Breakdown, Cause, Charge, ChargeStatus, FeatureGrant};
 use crate::domain::{
     ChargeId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod, PaymentMethodId,
     PaymentMethodKind, Refund, RefundReason,
@@ -31,7 +31,7 @@ pub struct AttachPaymentMethod {
     pub token: String,
     pub details: PaymentMethodDetails,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 #[derive(Clone, Message)]
@@ -39,7 +39,7 @@ pub struct AttachPaymentMethod {
 pub struct DetachPaymentMethod {
     pub id: PaymentMethodId,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// Charge the customer. Answers with the charge as it stands when the gateway has answered (or
@@ -54,7 +54,7 @@ pub struct CreateCharge {
     pub description: Option<String>,
     pub metadata: Metadata,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
     /// The invoice the charge pays: its settlement settles the invoice in the same change.
     pub invoice: Option<InvoiceId>,
     /// Made by the engine without the customer (a renewal): paced to the gateway's renewal
@@ -72,7 +72,7 @@ pub struct CreateRefund {
     pub amount_minor: Option<i64>,
     pub reason: Option<RefundReason>,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
     /// The credit note this refund pays back, when a credit note asked for it.
     pub credit_note: Option<CreditNoteId>,
 }
@@ -86,7 +86,7 @@ pub struct RecordAttempt {
     pub gateway: &'static str,
     /// The gateway's position in the route, from 1.
     pub attempt: u32,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// A gateway's own word on a charge, from its webhook or callback: applied forward-only, so a
@@ -96,7 +96,7 @@ pub struct RecordAttempt {
 pub(crate) struct SettleCharge {
     pub charge: ChargeId,
     pub settlement: Settlement,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 pub(crate) struct SettledCharge {

@@ -7,8 +7,10 @@
 //! - [`payment_methods`], [`charges`], [`refunds`], [`reconcile`], [`gateway_events`]: one file
 //!   per flow; [`review`]: a charge held because the gateway reported another amount;
 //!   [`purchases`]: what a charge grants and what taking its money back withdraws;
-//!   [`billing`]: subscriptions, renewals and invoices.
+//!   [`billing`]: subscriptions, renewals and invoices; `audit_status`: the statuses an
+//!   audit event records.
 
+mod audit_status;
 pub mod billing;
 pub mod charges;
 pub mod customer;

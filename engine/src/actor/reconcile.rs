@@ -13,11 +13,13 @@ use super::customer::settle_after;
 use super::messages::Reconcile;
 use super::settlement::{Settlement, contained, retrieved};
 use super::{ActorError, CustomerActor};
-use crate::domain::RefundStatus;
+use crate::domain::{Cause, RefundStatus};
 use crate::store::{DurableTicket, Unsettled};
 
 /// Who settles: recorded as the cause of recovery's events.
-const CAUSE: &str = "recovery";
+fn cause() -> Cause {
+    Cause::system("recovery")
+}
 
 impl Handler<Reconcile> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<usize, ActorError>>;
@@ -51,12 +53,12 @@ impl CustomerActor {
             for (item, settlement) in answers {
                 let result = match &item {
                     Unsettled::Charge { charge, .. } => actor
-                        .settle_charge(&charge.id, settlement, CAUSE)
+                        .settle_charge(&charge.id, settlement, &cause())
                         .map(|(charge, durable)| {
                             (durable, !charge.status.is_final() && !charge.is_held_for_review())
                         }),
                     Unsettled::Refund { refund, .. } => actor
-                        .settle_refund(&refund.id, settlement, CAUSE)
+                        .settle_refund(&refund.id, settlement, &cause())
                         .map(|(refund, durable)| (durable, refund.status == RefundStatus::Pending)),
                 };
                 // One item's failure must not leave the others unsettled or unscheduled.

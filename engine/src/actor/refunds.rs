@@ -18,7 +18,7 @@ use super::messages::CreateRefund;
 use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
+use crate::domain::{Cause, ChargeStatus, Event, EventKind, Money, Refund, RefundId, RefundStatus};
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 pub(super) struct StartedRefund {
@@ -135,11 +135,10 @@ impl CustomerActor {
             )));
         }
         changes.push(Write::Refund(refund.clone()));
-        changes.push(Write::Event(Event::new(
-            EventKind::RefundPending,
-            refund.id.as_str(),
-            &message.cause,
-        )));
+        changes.push(Write::Event(
+            Event::new(EventKind::RefundPending, refund.id.as_str(), &message.cause)
+                .status(None, refund.status.as_str()),
+        ));
         if let Some(ticket) = &message.idempotency {
             let in_flight = InFlightObject::Refund(refund.id.clone());
             changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
@@ -155,7 +154,7 @@ impl CustomerActor {
         &mut self,
         refund_id: &RefundId,
         settlement: Settlement,
-        cause: &str,
+        cause: &Cause,
     ) -> Result<(Refund, Option<DurableTicket>), ActorError> {
         let store = Arc::clone(&self.services.store);
         let account = self.key.account.clone();
@@ -209,7 +208,9 @@ impl CustomerActor {
             RefundStatus::Pending | RefundStatus::Failed => EventKind::RefundFailed,
         };
         changes.push(Write::Refund(refund.clone()));
-        changes.push(Write::Event(Event::new(kind, refund.id.as_str(), cause)));
+        let event = Event::new(kind, refund.id.as_str(), cause)
+            .status(Some(RefundStatus::Pending.as_str()), refund.status.as_str());
+        changes.push(Write::Event(event));
         let in_flight = InFlightObject::Refund(refund.id.clone());
         let outcome = Outcome::Refund(refund.clone());
         if let Some(write) = self.idempotency_settlement(
@@ -293,7 +294,7 @@ impl CustomerActor {
     pub(super) fn carry_out_refund(
         &mut self,
         started: StartedRefund,
-        cause: String,
+        cause: Cause,
     ) -> ResponseActFuture<Self, Result<Refund, ActorError>> {
         let StartedRefund { refund, recorded, gateway, request } = started;
         let timeout = self.services.gateway_timeout;

@@ -7,7 +7,7 @@
 use actix::{Context, Handler, Message};
 
 use super::{ActorError, CustomerActor, Durably};
-use crate::domain::{AmountReview, ChargeId, Event, EventKind};
+use crate::domain::{AmountReview, Cause, ChargeId, Event, EventKind};
 use crate::store::Write;
 
 #[derive(Clone, Message)]
@@ -15,7 +15,7 @@ use crate::store::Write;
 pub struct HoldForReview {
     pub charge: ChargeId,
     pub review: AmountReview,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 impl Handler<HoldForReview> for CustomerActor {

@@ -9,7 +9,10 @@ use super::App;
 use super::error::ApiError;
 use super::permissions;
 use super::route_table::{Caller, Found};
-use crate::domain::AccountId;
+use crate::domain::{AccountId, Actor};
+
+/// The actor the admin key's changes are recorded as.
+const ADMIN_ACTOR: &str = "admin";
 
 /// A request allowed to go on to its body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,17 +22,26 @@ pub enum Admission {
     /// A gateway's webhook route that is on, with the right path token where it has one; the
     /// body's signature is checked once it is read.
     Webhook,
-    /// A `/v1` route, with the account whose API key the request bears, and the key's id when
-    /// the admin API made it.
-    Account(AccountId),
+    /// A `/v1` route, with the account whose API key the request bears, and the key's id.
+    Account(AccountId, String),
     /// An admin route, with the admin key.
     Admin,
 }
 
 impl Admission {
+    /// Who the request's changes are recorded as made by: its key, else the engine (a
+    /// gateway's webhook).
+    pub fn actor(&self) -> Actor {
+        match self {
+            Admission::Account(_, key) => Actor::ApiKey(key.clone()),
+            Admission::Admin => Actor::ApiKey(ADMIN_ACTOR.to_owned()),
+            Admission::Open | Admission::Webhook => Actor::System,
+        }
+    }
+
     pub fn account(&self) -> Option<&AccountId> {
         match self {
-            Admission::Account(account) => Some(account),
+            Admission::Account(account, _) => Some(account),
             Admission::Open | Admission::Webhook | Admission::Admin => None,
         }
     }
@@ -95,7 +107,7 @@ pub fn admit(
                     )));
                 }
             }
-            Ok(Admission::Account(caller.account))
+            Ok(Admission::Account(caller.account, caller.key_id))
         }
         Caller::Admin => {
             app.api_keys.authenticate_admin(headers)?;

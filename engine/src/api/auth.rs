@@ -13,7 +13,7 @@ use warp::http::HeaderMap;
 use super::error::ApiError;
 use super::key_table::KeyTable;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, ApiKeyId, KeyRefusal, Permissions};
+use crate::domain::{AccountId, KeyRefusal, Permissions};
 use crate::store::AccountStore;
 
 pub fn hash_key(key: &str) -> [u8; 32] {
@@ -28,8 +28,10 @@ pub struct Authenticated {
     pub account: AccountId,
     /// The key's SHA-256: what its rate limit is kept under, never the key itself.
     pub key_hash: [u8; 32],
-    /// The key's id, for one made through the admin API.
-    pub key: Option<ApiKeyId>,
+    /// The key's id, as audit events name who made a change: `key_…` for a key the admin API
+    /// made; for a configured or dev key, which has no id, `key_cfg_` and 16 hex digits of its
+    /// hash (nothing of the key can be learnt from them).
+    pub key_id: String,
     pub permissions: Arc<Permissions>,
 }
 
@@ -71,13 +73,8 @@ impl ApiKeys {
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
         let key_hash = hash_key(bearer(headers)?);
         if let Some(account) = self.configured.get(&key_hash) {
-            let permissions = Arc::clone(&ALL);
-            return Ok(Authenticated {
-                account: account.clone(),
-                key_hash,
-                key: None,
-                permissions,
-            });
+            let (permissions, key_id) = (Arc::clone(&ALL), configured_key_id(&key_hash));
+            return Ok(Authenticated { account: account.clone(), key_hash, key_id, permissions });
         }
         if let Some(entry) = self.made.find(&key_hash) {
             let now = now_unix_secs();
@@ -89,18 +86,22 @@ impl ApiKeys {
             return Ok(Authenticated {
                 account: entry.account.clone(),
                 key_hash,
-                key: Some(entry.id.clone()),
+                key_id: entry.id.to_string(),
                 permissions: Arc::clone(&entry.permissions),
             });
         }
         match self.store.api_key_account(&key_hash)? {
             Some(account) => {
-                let permissions = Arc::clone(&ALL);
-                Ok(Authenticated { account, key_hash, key: None, permissions })
+                let (permissions, key_id) = (Arc::clone(&ALL), configured_key_id(&key_hash));
+                Ok(Authenticated { account, key_hash, key_id, permissions })
             }
             None => Err(ApiError::unauthorized("invalid API key")),
         }
     }
+}
+
+fn configured_key_id(key_hash: &[u8; 32]) -> String {
+    format!("key_cfg_{}", hex::encode(&key_hash[..8]))
 }
 
 /// The key of an `Authorization: Bearer <key>` header.

@@ -160,6 +160,7 @@ where
                             headers,
                             body,
                             request_id: request_id.clone(),
+                            actor: admission.actor(),
                         };
                         run_detached(app, request, admission).await
                     }

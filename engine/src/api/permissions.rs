@@ -45,6 +45,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         RetrieveDispute => Resource::Disputes,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
+        CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,
     };
     Some(resource)
 }

@@ -10,10 +10,12 @@ use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::entitlements::Grant;
 use crate::domain::{
     Account, AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
-    DisputeId, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId, Plan,
-    PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
+    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId,
+    Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
 };
-use crate::store::{ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError};
+use crate::store::{
+    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError,
+};
 
 type Read<T> = Result<T, StoreError>;
 
@@ -155,6 +157,21 @@ impl Queries {
         starting_after: Option<&CreditNoteId>,
     ) -> Read<Page<CreditNote>> {
         self.store.credit_notes(account, filter, limit, starting_after)
+    }
+
+    /// A customer's audit events, oldest first.
+    pub fn events(&self, account: &AccountId, customer: &CustomerId) -> Read<Vec<Event>> {
+        self.store.events(account, customer)
+    }
+
+    pub fn audit_events(
+        &self,
+        account: &AccountId,
+        filter: &AuditFilter,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Read<Page<Event>> {
+        self.store.audit_events(account, filter, limit, starting_after)
     }
 
     pub fn gateway_events(

@@ -9,6 +9,7 @@ use warp::http::{HeaderMap, Method};
 
 use super::error::ApiError;
 use super::free_text;
+use crate::domain::{Actor, Cause};
 use crate::limits::IDEMPOTENCY_KEY_LEN_MAX;
 
 pub struct ApiRequest {
@@ -18,12 +19,19 @@ pub struct ApiRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub request_id: String,
+    /// Who makes the request: the API key it bears, or the engine for routes without one.
+    pub actor: Actor,
 }
 
 impl ApiRequest {
     /// Path segments without empty ones: `/v1/charges/ch_1` → `["v1", "charges", "ch_1"]`.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|segment| !segment.is_empty()).collect()
+    }
+
+    /// The cause of the changes the request makes, as their audit events record it.
+    pub fn cause(&self) -> Cause {
+        Cause::request(self.request_id.clone(), self.actor.clone())
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -195,6 +203,7 @@ mod tests {
             headers: HeaderMap::new(),
             body: Bytes::from(body.to_owned()),
             request_id: "req_test".into(),
+            actor: Actor::System,
         }
     }
 

@@ -6,9 +6,9 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, accounts, charges, credit_notes, customers, disputes, events, health, invoices,
-    payment_methods, plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks,
-    webhooks,
+    Reply, accounts, audit_events, charges, credit_notes, customers, disputes, events, health,
+    invoices, payment_methods, plans, plugins, receipts, refunds, sandbox, subscriptions,
+    test_clocks, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -101,6 +101,10 @@ pub async fn dispatch(
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,
         Route::RollBackPlugin => plugins::roll_back(app, request, account()?, id()).await,
+        Route::CustomerAuditEvents => {
+            audit_events::list_for_customer(app, request, account()?, id()).await
+        }
+        Route::ListAuditEvents => audit_events::list(app, request, account()?).await,
         // Admission let these through only with the admin key.
         Route::CreateAccount => accounts::create(app, request).await,
         Route::ListAccounts => accounts::list(app, request).await,

@@ -91,10 +91,11 @@ pub enum Resource {
     TestClocks,
     Plugins,
     Sandbox,
+    AuditEvents,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 14] = [
+    pub const ALL: [Resource; 15] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -109,6 +110,7 @@ impl Resource {
         Resource::TestClocks,
         Resource::Plugins,
         Resource::Sandbox,
+        Resource::AuditEvents,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -127,6 +129,7 @@ impl Resource {
             Resource::TestClocks => "test_clocks",
             Resource::Plugins => "plugins",
             Resource::Sandbox => "sandbox",
+            Resource::AuditEvents => "audit_events",
         }
     }
 

@@ -27,7 +27,7 @@ pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, Next
 pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
-pub use event::{Event, EventKind};
+pub use event::{Actor, Cause, Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId,

@@ -7,7 +7,7 @@
 
 use crate::domain::{AccountId, CustomerId};
 
-const SEPARATOR: u8 = b'/';
+pub const SEPARATOR: u8 = b'/';
 
 fn join(parts: &[&str]) -> Vec<u8> {
     let mut key = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());

@@ -26,9 +26,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Account, AccountId, ApiKey, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
-    CustomerId, Dispute, DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, KindListing,
-    NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind,
-    Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    CustomerId, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice, InvoiceId,
+    KindListing, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory,
+    PluginKind, Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock,
+    TestClockId,
 };
 
 pub use sled_store::SledStore;
@@ -205,6 +206,29 @@ pub struct DueEntry {
     pub subscription: SubscriptionId,
 }
 
+/// Which audit events a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub kind: Option<EventKind>,
+    pub object_id: Option<String>,
+    pub created_gte: Option<i64>,
+    pub created_lte: Option<i64>,
+}
+
+impl AuditFilter {
+    pub fn keeps(&self, event: &Event) -> bool {
+        self.kind.is_none_or(|kind| event.kind == kind)
+            && self.object_id.as_ref().is_none_or(|id| event.object_id == *id)
+            && !self.before_range(event)
+            && self.created_lte.is_none_or(|lte| event.created <= lte)
+    }
+
+    /// Whether the event is older than the range: every older one is too.
+    pub fn before_range(&self, event: &Event) -> bool {
+        self.created_gte.is_some_and(|gte| event.created < gte)
+    }
+}
+
 /// Which charges an account-wide list shows.
 #[derive(Debug, Clone, Default)]
 pub struct ChargeFilter {
@@ -323,7 +347,16 @@ pub trait CustomerStore: Durable {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Vec<Refund>, StoreError>;
+    /// A customer's audit events, oldest first.
     fn events(&self, account: &AccountId, customer: &CustomerId) -> Result<Vec<Event>, StoreError>;
+    /// The account's audit events that `filter` keeps, newest first.
+    fn audit_events(
+        &self,
+        account: &AccountId,
+        filter: &AuditFilter,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<Event>, StoreError>;
     fn idempotency(
         &self,
         account: &AccountId,

@@ -17,7 +17,7 @@ use crate::actor::{ActorError, CustomerKey, Durably, Registry};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, Charge, ChargeId, Failure, GatewayEvent, RefundReason,
+    AccountId, AmountReview, Cause, Charge, ChargeId, Failure, GatewayEvent, RefundReason,
 };
 use crate::store::{CustomerStore, StoreError};
 
@@ -226,8 +226,8 @@ impl Applier {
     }
 }
 
-fn cause(stored: &GatewayEvent) -> String {
-    format!("webhook {}", stored.id)
+fn cause(stored: &GatewayEvent) -> Cause {
+    Cause::system(format!("webhook {}", stored.id))
 }
 
 /// What an effect asks of the charge's actor.

@@ -15,8 +15,8 @@ use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
 use crate::config::FinalAction;
 use crate::domain::{
-    BillingReason, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event, EventKind,
-    Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
+    BillingReason, Cause, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event,
+    EventKind, Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
     PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
 use crate::limits::UNPAID_SCAN_MAX;
@@ -169,7 +169,7 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::InvoiceFinalized,
             invoice.id.as_str(),
-            "billing",
+            &Cause::system("billing"),
         )));
         Ok(invoice)
     }
@@ -182,7 +182,7 @@ impl CustomerActor {
         ctx: &mut Context<Self>,
         invoice: &Invoice,
         payment_method: Option<PaymentMethodId>,
-        cause: &str,
+        cause: &Cause,
         presence: Presence,
     ) -> impl Future<Output = Result<Charge, ActorError>> + 'static {
         let key = invoice.attempt_key(invoice.attempt_count);
@@ -603,7 +603,7 @@ impl CustomerActor {
         invoice: Invoice,
         payment_method: Option<PaymentMethodId>,
         recorded: crate::store::DurableTicket,
-        cause: &str,
+        cause: &Cause,
         presence: Presence,
     ) -> ResponseActFuture<Self, Result<Invoice, ActorError>> {
         let charged = self.collect(ctx, &invoice, payment_method, cause, presence);
@@ -811,7 +811,7 @@ impl Handler<ResumeCollection> for CustomerActor {
                 invoice,
                 payment_method,
                 recorded,
-                "recovery",
+                &Cause::system("recovery"),
                 Presence::OffSession,
             )
             .map(|answered, _, _| answered.map(|_| ())),

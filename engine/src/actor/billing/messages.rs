@@ -6,8 +6,8 @@ use actix::Message;
 use crate::actor::{ActorError, IdempotencyTicket};
 use crate::billing::credit_notes::CreditAsk;
 use crate::domain::{
-    CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId, Plan,
-    SubscriptionId,
+    Cause, CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId,
+    Plan, SubscriptionId,
 };
 use crate::store::Outcome;
 
@@ -34,7 +34,7 @@ pub struct CreateSubscription {
     pub days_until_due: Option<u32>,
     pub metadata: Metadata,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub struct UpdateSubscription {
     /// tried with it at once.
     pub payment_method: Option<PaymentMethodId>,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 #[derive(Clone, Message)]
@@ -114,7 +114,7 @@ pub struct CancelSubscription {
     /// Credit the unused rest of the period to the customer's balance.
     pub prorate: bool,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 #[derive(Clone, Message)]
@@ -122,7 +122,7 @@ pub struct CancelSubscription {
 pub struct ReactivateSubscription {
     pub id: SubscriptionId,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// No invoices and no features until resumed, by hand or at `resumes_at`.
@@ -132,7 +132,7 @@ pub struct PauseSubscription {
     pub id: SubscriptionId,
     pub resumes_at: Option<i64>,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// A paused subscription starts a new period now, invoiced (and charged) at once.
@@ -141,7 +141,7 @@ pub struct PauseSubscription {
 pub struct ResumeSubscription {
     pub id: SubscriptionId,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// The invoice the next renewal, or `change` at `at`, would make; computed, never stored.
@@ -191,7 +191,7 @@ pub struct ActOnInvoice {
     pub action: InvoiceAction,
     pub payment_method: Option<PaymentMethodId>,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 /// From start-up: an invoice whose payment attempt was decided before a stop, and whose
@@ -208,7 +208,7 @@ pub struct ResumeCollection {
 pub struct UpdateCustomer {
     pub apply: CustomerUpdate,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }
 
 #[derive(Clone, Default)]
@@ -253,5 +253,5 @@ pub struct CreateCreditNote {
     pub out_of_band_minor: Option<i64>,
     pub reason: Option<String>,
     pub idempotency: Option<IdempotencyTicket>,
-    pub cause: String,
+    pub cause: Cause,
 }

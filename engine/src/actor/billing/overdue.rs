@@ -7,7 +7,7 @@
 use super::renewals::Step;
 use crate::actor::{ActorError, CustomerActor};
 use crate::domain::{
-    CollectionMethod, Dunning, Event, EventKind, Invoice, InvoiceStatus, Subscription,
+    Cause, CollectionMethod, Dunning, Event, EventKind, Invoice, InvoiceStatus, Subscription,
     SubscriptionStatus,
 };
 use crate::store::Write;
@@ -89,7 +89,7 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::InvoiceOverdue,
             invoice.id.as_str(),
-            "billing",
+            &Cause::system("billing"),
         )));
         if next.is_none() {
             self.final_action(&mut subscription, &mut invoice, at);

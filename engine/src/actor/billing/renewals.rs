@@ -11,7 +11,7 @@ use super::messages::{Ran, RunDue};
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::lines::{pending_line, plan_line};
 use crate::domain::{
-    BillingReason, CollectionMethod, Event, EventKind, Invoice, InvoiceId, PaymentMethodId,
+    BillingReason, Cause, CollectionMethod, Event, EventKind, Invoice, InvoiceId, PaymentMethodId,
     Subscription, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::RENEWALS_PER_STEP_MAX;
@@ -153,7 +153,11 @@ impl CustomerActor {
         subscription.current_period_end = end;
         subscription.pending_lines.clear();
         subscription.latest_invoice = Some(invoice.id.clone());
-        changes.push(Write::Event(Event::new(event, subscription.id.as_str(), "billing")));
+        changes.push(Write::Event(Event::new(
+            event,
+            subscription.id.as_str(),
+            &Cause::system("billing"),
+        )));
         self.put_subscription(&mut changes, subscription.clone())?;
         let durable = self.commit(changes)?;
         tracing::info!(subscription = %subscription.id, invoice = %invoice.id, period_start = start, "period invoiced");
@@ -170,7 +174,7 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionCanceled,
             subscription.id.as_str(),
-            "billing",
+            &Cause::system("billing"),
         )));
         let payment_method = subscription.payment_method.clone();
         self.put_subscription(&mut changes, subscription)?;
@@ -221,7 +225,7 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionCanceled,
             subscription.id.as_str(),
-            "billing",
+            &Cause::system("billing"),
         )));
         self.put_subscription(&mut changes, subscription)?;
         Ok(Step::Done { durable: self.commit(changes)?, collect: None })
@@ -241,7 +245,7 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionUpdated,
             subscription.id.as_str(),
-            "billing",
+            &Cause::system("billing"),
         )));
         self.put_subscription(&mut changes, subscription)?;
         Ok(Step::Done { durable: self.commit(changes)?, collect: None })
@@ -377,7 +381,7 @@ impl CustomerActor {
                 invoice,
                 payment_method,
                 recorded,
-                "renewal",
+                &Cause::system("renewal"),
                 Presence::OffSession,
             )
             .then(move |_charged, actor, _| {

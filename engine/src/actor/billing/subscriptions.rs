@@ -14,7 +14,7 @@ use super::renewals::Step;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::lines::plan_line;
 use crate::domain::{
-    BillingReason, Charge, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
+    BillingReason, Cause, Charge, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
     InvoiceStatus, Money, PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionId,
     SubscriptionStatus,
 };
@@ -259,7 +259,7 @@ impl CustomerActor {
         ctx: &mut Context<Self>,
         decided: Decided,
         ticket: Option<IdempotencyTicket>,
-        cause: &str,
+        cause: &Cause,
     ) -> ResponseActFuture<Self, Result<Outcome, ActorError>> {
         let Decided { subscription, durable, collect } = decided;
         let Some(invoice) = collect else {

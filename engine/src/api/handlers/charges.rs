@@ -172,7 +172,7 @@ pub async fn create(
             description: charge.description,
             metadata: charge.metadata,
             idempotency: ticket,
-            cause: request.request_id.clone(),
+            cause: request.cause(),
             invoice: None,
             off_session: false,
             grants: charge.grants,

@@ -119,7 +119,7 @@ pub async fn create(
             out_of_band_minor,
             reason: input.reason,
             idempotency: ticket,
-            cause: request.request_id.clone(),
+            cause: request.cause(),
         };
         let note = app.registry.send(&key, message).await??;
         Ok(Outcome::CreditNote(note))

@@ -91,7 +91,7 @@ pub async fn create(
 ) -> Result<Reply, ApiError> {
     let customer = parse(app, account, request)?;
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let cause = &request.request_id;
+        let cause = &request.cause();
         let customer = app.registry.create_customer(account, customer, ticket, cause).await?;
         Ok(Outcome::Customer(customer))
     })
@@ -164,8 +164,7 @@ pub async fn update(
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let message =
-            UpdateCustomer { apply, idempotency: ticket, cause: request.request_id.clone() };
+        let message = UpdateCustomer { apply, idempotency: ticket, cause: request.cause() };
         Ok(app.registry.send(&key, message).await??)
     })
     .await?;

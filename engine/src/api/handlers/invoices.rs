@@ -99,7 +99,7 @@ pub async fn act(
             action,
             payment_method,
             idempotency: ticket,
-            cause: request.request_id.clone(),
+            cause: request.cause(),
         };
         Ok(app.registry.send(&key, message).await??)
     })

@@ -2,6 +2,7 @@
 //! to the customer's actor (or reads the store) and says what to answer.
 
 pub mod accounts;
+pub mod audit_events;
 pub mod charges;
 pub mod credit_notes;
 pub mod customers;

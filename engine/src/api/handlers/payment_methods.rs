@@ -129,7 +129,7 @@ pub async fn attach(
             token,
             details,
             idempotency: ticket,
-            cause: request.request_id.clone(),
+            cause: request.cause(),
         };
         let method = app.registry.send(&key, message).await??.await?;
         tracing::info!(customer = %key.customer, payment_method = %method.id, "payment method attached");
@@ -182,7 +182,7 @@ pub async fn detach(
     let id = PaymentMethodId::parse(id).ok_or_else(not_found)?;
     let customer = app.queries.payment_method_owner(account, &id)?.ok_or_else(not_found)?;
     let key = CustomerKey { account: account.clone(), customer };
-    let message = DetachPaymentMethod { id, idempotency: None, cause: request.request_id.clone() };
+    let message = DetachPaymentMethod { id, idempotency: None, cause: request.cause() };
     let id = app.registry.send(&key, message).await??.await?;
     tracing::info!(customer = %key.customer, payment_method = %id, "payment method detached");
     Ok(Reply::answer(idempotency::Answer {

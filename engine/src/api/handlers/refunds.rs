@@ -46,7 +46,7 @@ pub async fn create(
             amount_minor,
             reason,
             idempotency: ticket,
-            cause: request.request_id.clone(),
+            cause: request.cause(),
             credit_note: None,
         };
         let refund = app.registry.send(&key, message).await??;

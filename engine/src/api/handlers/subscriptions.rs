@@ -20,7 +20,8 @@ use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::domain::{
-    AccountId, CollectionMethod, Metadata, PaymentMethodId, Plan, Subscription, SubscriptionId,
+    AccountId, Cause, CollectionMethod, Metadata, PaymentMethodId, Plan, Subscription,
+    SubscriptionId,
 };
 use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
 use crate::store::Outcome;
@@ -144,7 +145,7 @@ pub async fn create(
         days_until_due: input.days_until_due,
         metadata: validate::metadata(input.metadata)?,
         idempotency: None,
-        cause: request.request_id.clone(),
+        cause: request.cause(),
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
@@ -256,7 +257,7 @@ pub async fn update(
         metadata,
         payment_method: payment_method(input.payment_method)?,
         idempotency: None,
-        cause: request.request_id.clone(),
+        cause: request.cause(),
     };
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = UpdateSubscription { idempotency: ticket, ..message };
@@ -344,7 +345,7 @@ async fn send_to_owner<M>(
     request: &ApiRequest,
     account: &AccountId,
     id: &str,
-    build: impl FnOnce(SubscriptionId, Option<IdempotencyTicket>, String) -> M,
+    build: impl FnOnce(SubscriptionId, Option<IdempotencyTicket>, Cause) -> M,
 ) -> Result<Reply, ApiError>
 where
     M: Message<Result = Result<Outcome, ActorError>> + Clone + Send + 'static,
@@ -354,7 +355,7 @@ where
     let subscription = find(app, account, id)?;
     let key = owner(account, &subscription);
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let message = build(subscription.id, ticket, request.request_id.clone());
+        let message = build(subscription.id, ticket, request.cause());
         Ok(app.registry.send(&key, message).await??)
     })
     .await?;

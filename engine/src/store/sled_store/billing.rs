@@ -86,7 +86,7 @@ pub(super) fn credit_note_ops(
 
 /// The entries of `tree` under `prefix`, newest first (ids are time-ordered), below the key of
 /// `starting_after` when a page continues a list.
-fn newest_first(
+pub(super) fn newest_first(
     tree: TreeView<'_>,
     prefix: Vec<u8>,
     starting_after: Option<Vec<u8>>,
@@ -97,7 +97,7 @@ fn newest_first(
 
 /// At most `limit` of the records `found` (in its order) that are `Some`; `has_more` when
 /// another follows.
-fn page<T>(
+pub(super) fn page<T>(
     found: impl Iterator<Item = Result<Option<T>, StoreError>>,
     limit: usize,
 ) -> Result<Page<T>, StoreError> {

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod applier;
+mod audit;
 mod billing;
 mod gateway_events;
 mod gateway_trees;
@@ -41,9 +42,9 @@ use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
 use super::wal::Wal;
 use super::{
-    ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable, DurableTicket,
-    IdempotencyRecord, IdempotencyState, InboxStore, InsertedEvent, InvoiceFilter, Page,
-    PluginStore, StoreError, Unsettled, Write, keys,
+    AuditFilter, ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable,
+    DurableTicket, IdempotencyRecord, IdempotencyState, InboxStore, InsertedEvent, InvoiceFilter,
+    Page, PluginStore, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
@@ -141,6 +142,7 @@ impl SledStore {
             payloads,
             unapplied: UnappliedEvents::default(),
         };
+        store.backfill_audit_index()?;
         Ok(store)
     }
 
@@ -307,10 +309,7 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
             }
             Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
             Write::CreditNote(note) => billing::credit_note_ops(&mut ops, account, customer, &note),
-            Write::Event(event) => {
-                let key = keys::owned(account, customer, event.id.as_str());
-                ops.push(Op::put(TreeId::Events, key, encode(&event)));
-            }
+            Write::Event(event) => audit::event_ops(&mut ops, account, customer, &event),
             Write::Idempotency { key, record } => {
                 ops.push(Op::put(
                     TreeId::Idempotency,
@@ -428,6 +427,16 @@ impl CustomerStore for SledStore {
 
     fn events(&self, account: &AccountId, customer: &CustomerId) -> Result<Vec<Event>, StoreError> {
         self.scan_customer(TreeId::Events, account, customer)
+    }
+
+    fn audit_events(
+        &self,
+        account: &AccountId,
+        filter: &AuditFilter,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<Event>, StoreError> {
+        self.list_audit_events(account, filter, limit, starting_after)
     }
 
     fn idempotency(

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::domain::{
-    Breakdown, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
+    Breakdown, Cause, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
     PricedLine, RuleEvaluation,
 };
 use crate::store::{IdempotencyState, InFlightObject, Outcome};
@@ -94,7 +94,11 @@ async fn a_change_set_is_durable_across_a_reopen() {
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
             .with(Write::NewCharge(charge.clone()))
-            .with(Write::Event(Event::new(EventKind::ChargeProcessing, charge.id.as_str(), "test")))
+            .with(Write::Event(Event::new(
+                EventKind::ChargeProcessing,
+                charge.id.as_str(),
+                &Cause::system("test"),
+            )))
             .with(Write::idempotency_in_flight(
                 "key-1",
                 [7; 32],

@@ -52,6 +52,8 @@ pub(super) enum TreeId {
     Accounts,
     /// API keys made by the admin API, `account/key_…`; the secret's hash is in the record.
     AccountKeys,
+    /// `account/evt_…` → customer: the account-wide audit trail, newest first.
+    AuditIndex,
 }
 
 impl TreeId {
@@ -61,7 +63,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 32] = [
+pub(super) const TREE_NAMES: [&str; 33] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -96,4 +98,5 @@ pub(super) const TREE_NAMES: [&str; 32] = [
     "test_clocks",
     "accounts",
     "account_keys",
+    "audit_index",
 ];
