@@ -91,7 +91,8 @@ pub async fn run_with(
         .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
-    let rules = Arc::new(open_rules(&config, Arc::clone(&store)).await?);
+    let accounts = register_accounts(&config, store.as_ref()).await.map_err(store_error)?;
+    let rules = Arc::new(open_rules(&config, Arc::clone(&store), accounts.clone()).await?);
     let plan_features = Arc::new(PlanFeatures::default());
     let billing = Arc::new(config.billing.clone());
     let entitlements =
@@ -110,7 +111,6 @@ pub async fn run_with(
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &sled).await?;
-    let accounts = register_accounts(&config, store.as_ref()).await.map_err(store_error)?;
     let made_keys = KeyTable::load(store.clone()).map_err(store_error)?;
     let admin_key = config.accounts.admin_key.is_set().then(|| config.accounts.admin_key.expose());
     let api_keys = ApiKeys::new(configured_keys(&config), made_keys, admin_key, store.clone());
@@ -218,7 +218,11 @@ pub async fn run_with(
 /// the finished ones that are older.
 /// The rules host: the bundled (or configured) rules and every account's uploaded ones,
 /// compiled or loaded from the compiled cache, off the async threads.
-async fn open_rules(config: &Config, store: Arc<dyn Store>) -> Result<Rules, StartError> {
+async fn open_rules(
+    config: &Config,
+    store: Arc<dyn Store>,
+    accounts: AccountDirectory,
+) -> Result<Rules, StartError> {
     let rules_config = config.rules.clone();
     let data_dir = config.storage.path.clone();
     let started = std::time::Instant::now();
@@ -227,7 +231,7 @@ async fn open_rules(config: &Config, store: Arc<dyn Store>) -> Result<Rules, Sta
             .await
             .map_err(|error| RulesError(format!("loading the rules failed: {error}")))??;
     tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "rules loaded");
-    Ok(Rules::new(Arc::new(catalog), &config.rules)?)
+    Ok(Rules::new(Arc::new(catalog), &config.rules, accounts)?)
 }
 
 async fn expire_idempotency_records(store: Arc<dyn Store>) {
@@ -302,12 +306,13 @@ async fn register_accounts(
     for id in configured {
         if store.account(&id)?.is_none() {
             let name = id.as_str().to_owned();
-            let account = Account { id, name, metadata: Default::default(), created: now };
+            let settings = Default::default();
+            let account =
+                Account { id, name, metadata: Default::default(), created: now, settings };
             store.put_account(&account, None)?.wait().await?;
         }
     }
-    let ids = store.accounts()?.into_iter().map(|account| account.id).collect();
-    Ok(AccountDirectory::new(ids))
+    Ok(AccountDirectory::new(store.accounts()?))
 }
 
 fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {

@@ -212,3 +212,15 @@ pub const RENEWALS_PER_STEP_MAX: usize = 800;
 /// The latest `expires_at` an API key takes: 9999-12-31T23:59:59Z, the last second a four-digit
 /// year shows.
 pub const KEY_EXPIRES_AT_MAX: i64 = 253_402_300_799;
+
+/// An account's seller name, and a bank's and an account holder's name, in characters.
+pub const SELLER_NAME_LEN_MAX: usize = 200;
+/// An account's seller address, all its lines, in characters.
+pub const SELLER_ADDRESS_LEN_MAX: usize = 500;
+/// A VAT or tax registration number, in characters.
+pub const TAX_ID_LEN_MAX: usize = 50;
+/// A bank account number's letters and digits: an IBAN's longest.
+pub const ACCOUNT_NUMBER_LEN_MAX: usize = 34;
+/// A statement descriptor's length, as the card networks take it.
+pub const STATEMENT_DESCRIPTOR_LEN_MIN: usize = 5;
+pub const STATEMENT_DESCRIPTOR_LEN_MAX: usize = 22;

@@ -60,6 +60,10 @@ const MAP_KEY: &str = "note";
 /// The route that takes payment credentials, and the top-level fields it checks itself.
 const CREDENTIALS_ROUTE: &str = "/v1/customers/{id}/payment_methods";
 const CREDENTIALS: [&str; 2] = ["token", "phone"];
+/// A bank account number is digits that may pass Luhn: not free text, and its route checks its
+/// form. Sent alone, the body lacks the bank's other fields, so the route refuses it for that,
+/// and changes nothing.
+const BANK_ACCOUNT_NUMBER: &str = "settings.bank_transfer.account_number";
 /// Floors for what the schema walk must find: the contract has 15 JSON routes (webhooks aside)
 /// with 57 string fields; far fewer means the walk (or the served document) lost some.
 const ROUTES_MIN: usize = 14;
@@ -431,6 +435,24 @@ impl Sweep {
             };
             let credential =
                 credentials_route && top_level.is_some_and(|name| CREDENTIALS.contains(&name));
+            if param == BANK_ACCOUNT_NUMBER {
+                for value in CARD_NUMBERS.iter().chain(&HIDDEN) {
+                    let body = nest(field, json!(value));
+                    let what = format!("{param} = {value:?}");
+                    let expected = |response: &Resp| {
+                        let refused_elsewhere = response.status == 400
+                            && response.body["error"]["param"] != json!(BANK_ACCOUNT_NUMBER);
+                        (!refused_elsewhere).then(|| {
+                            format!(
+                                "expected the incomplete bank details refused: {}",
+                                response.text
+                            )
+                        })
+                    };
+                    self.probe(api, operation, path, (&body, false), &what, expected).await;
+                }
+                continue;
+            }
             for value in CARD_NUMBERS.iter().chain(&HIDDEN) {
                 let is_card = CARD_NUMBERS.contains(value);
                 let what = format!("{param} = {value:?}");

@@ -33,9 +33,9 @@ impl AccountWrites {
         self.answered(account, ticket, Outcome::Plan(plan)).await
     }
 
-    /// Writes a new account and lets the engine serve it; the admin request that made it is
-    /// answered in the same write.
-    pub async fn create_account(
+    /// Writes a new or changed account and lets the engine serve it as it now is; the request
+    /// that did it is answered in the same write.
+    pub async fn save_account(
         &self,
         account: Account,
         ticket: Option<IdempotencyTicket>,
@@ -45,7 +45,7 @@ impl AccountWrites {
         let record = ticket.map(|ticket| super::idempotency::completed(ticket, outcome.clone()));
         let answered = record.as_ref().map(|(key, record)| (key.as_str(), record));
         self.store.put_account(&account, answered)?.wait().await?;
-        directory.add(account.id);
+        directory.put(&account);
         Ok(outcome)
     }
 

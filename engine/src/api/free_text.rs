@@ -11,21 +11,13 @@ use super::error::ApiError;
 use crate::domain::card_number::holds_card_number;
 
 /// Refuses the first string in `body` that breaks a rule, naming where it is (`metadata.note`,
-/// `tax_ids[1].value`). The top-level fields named in `credentials` are not free text: a route
-/// that takes a payment credential (a gateway token, an M-Pesa phone number) checks it itself,
-/// and answers a card number there with `payment_method_invalid`, as the contract says.
+/// `tax_ids[1].value`). The string fields named in `credentials` (by their path: `token`,
+/// `settings.bank_transfer.account_number`) are not free text: a route that takes a payment
+/// credential (a gateway token, an M-Pesa phone number) checks it itself, and answers a card
+/// number there with `payment_method_invalid`, as the contract says; a bank account number is
+/// digits that may pass Luhn, and its route checks its form.
 pub fn check(body: &Value, credentials: &[&str]) -> Result<(), ApiError> {
-    match body {
-        Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
-            let field = Path::Field(&Path::Root, key);
-            check_key(key, &Path::Root)?;
-            match credentials.contains(&key.as_str()) && item.is_string() {
-                true => Ok(()),
-                false => walk(item, &field),
-            }
-        }),
-        other => walk(other, &Path::Root),
-    }
+    walk(body, &Path::Root, credentials)
 }
 
 /// Where a string sits in the body, rendered only when it is refused.
@@ -46,17 +38,22 @@ impl Path<'_> {
     }
 }
 
-fn walk(value: &Value, path: &Path<'_>) -> Result<(), ApiError> {
+fn walk(value: &Value, path: &Path<'_>, credentials: &[&str]) -> Result<(), ApiError> {
     match value {
+        Value::String(_)
+            if !credentials.is_empty() && credentials.contains(&path.render().as_str()) =>
+        {
+            Ok(())
+        }
         Value::String(text) => check_text(text, path),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(index, item)| walk(item, &Path::Index(path, index))),
+            .try_for_each(|(index, item)| walk(item, &Path::Index(path, index), credentials)),
         Value::Object(fields) => fields.iter().try_for_each(|(key, item)| {
             let field = Path::Field(path, key);
             check_key(key, path)?;
-            walk(item, &field)
+            walk(item, &field, credentials)
         }),
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
     }

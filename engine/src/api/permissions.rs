@@ -12,8 +12,9 @@ pub fn resource(route: Route) -> Option<Resource> {
     use Route::*;
     let resource = match route {
         Healthz | Readyz | OpenApi | GatewayWebhook | GatewayWebhookWithToken => return None,
-        CreateAccount | ListAccounts | RetrieveAccount | CreateApiKey | ListApiKeys
-        | UpdateApiKey | RevokeApiKey => return None,
+        CreateAccount | ListAccounts | RetrieveAccount | UpdateAccount | CreateApiKey
+        | ListApiKeys | UpdateApiKey | RevokeApiKey => return None,
+        RetrieveOwnAccount | UpdateOwnAccount => Resource::Account,
         CreateCustomer | ListCustomers | RetrieveCustomer | UpdateCustomer => Resource::Customers,
         CustomerEntitlements | CustomerEntitlement => Resource::Entitlements,
         CustomerSubscriptions => Resource::Subscriptions,

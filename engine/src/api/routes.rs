@@ -6,9 +6,9 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, accounts, audit_events, charges, credit_notes, customers, disputes, events, health,
-    invoices, payment_methods, plans, plugins, receipts, refunds, sandbox, subscriptions,
-    test_clocks, webhooks,
+    Reply, account_settings, accounts, audit_events, charges, credit_notes, customers, disputes,
+    events, health, invoices, payment_methods, plans, plugins, receipts, refunds, sandbox,
+    subscriptions, test_clocks, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -105,10 +105,13 @@ pub async fn dispatch(
             audit_events::list_for_customer(app, request, account()?, id()).await
         }
         Route::ListAuditEvents => audit_events::list(app, request, account()?).await,
+        Route::RetrieveOwnAccount => account_settings::retrieve_own(app, account()?).await,
+        Route::UpdateOwnAccount => account_settings::update_own(app, request, account()?).await,
         // Admission let these through only with the admin key.
         Route::CreateAccount => accounts::create(app, request).await,
         Route::ListAccounts => accounts::list(app, request).await,
         Route::RetrieveAccount => accounts::retrieve(app, id()).await,
+        Route::UpdateAccount => account_settings::update(app, request, id()).await,
         Route::CreateApiKey => accounts::create_key(app, request, id()).await,
         Route::ListApiKeys => accounts::list_keys(app, request, id()).await,
         Route::UpdateApiKey => accounts::update_key(app, request, id(), params[1]).await,

@@ -10,7 +10,7 @@ use crate::domain::money::currency_code;
 use crate::domain::{
     Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId,
     FeatureGrant, GatewayEvent, Metadata, NextAction, PaymentMethod, Permissions, PluginRef,
-    Refund,
+    Refund, TaxBehavior,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -382,12 +382,32 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
 }
 
 pub fn account(account: &Account) -> Value {
+    let settings = &account.settings;
     json!({
         "id": account.id.as_str(),
         "object": "account",
         "name": account.name,
         "metadata": account.metadata,
         "created": account.created,
+        "settings": {
+            "country": settings.country,
+            "timezone": settings.timezone,
+            "default_currency": settings.default_currency.map(currency_code),
+            "tax_behavior": settings.tax_behavior.map(TaxBehavior::as_str),
+            "statement_descriptor": settings.statement_descriptor,
+            "seller": settings.seller.as_ref().map(|seller| json!({
+                "name": seller.name,
+                "address": seller.address,
+                "tax_id": seller.tax_id,
+            })),
+            "bank_transfer": settings.bank_transfer.as_ref().map(|bank| json!({
+                "bank_name": bank.bank_name,
+                "account_holder": bank.account_holder,
+                "account_number": bank.account_number,
+                "branch_code": bank.branch_code,
+                "swift": bank.swift,
+            })),
+        },
     })
 }
 

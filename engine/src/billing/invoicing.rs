@@ -75,11 +75,12 @@ pub fn price_invoice(
         DraftAmount::Fixed { rule, .. } => rule.clone(),
         DraftAmount::Priced { .. } => None,
     });
+    let seller_country = rules.seller_country(input.account);
     let mut context = customer_context(input.customer);
     // A customer without an address is taken to buy where the platform sells (a domestic sale),
     // as a bursar's invoice must still show its VAT; a priced charge leaves that to the rule.
     if context.country.is_none() {
-        context.country = Some(rules.seller_country().to_owned());
+        context.country = Some(seller_country.clone());
     }
 
     let priced_index: Vec<usize> = (0..input.lines.len())
@@ -149,7 +150,7 @@ pub fn price_invoice(
                 lines: vec![TaxableLine { sku, amount_minor: after_discount.abs() }],
                 currency: input.currency,
                 customer: context.clone(),
-                seller_country: rules.seller_country().to_owned(),
+                seller_country: seller_country.clone(),
             };
             let taxed = rules.tax(&tax_rule, request)?;
             reverse_charge |= taxed.reverse_charge;

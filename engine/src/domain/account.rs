@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountId, ApiKeyId, Metadata};
+use super::{AccountId, ApiKeyId, Currency, Metadata, TaxBehavior};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -14,6 +14,45 @@ pub struct Account {
     pub name: String,
     pub metadata: Metadata,
     pub created: i64,
+    #[serde(default)]
+    pub settings: AccountSettings,
+}
+
+/// What belongs to the tenant rather than to the engine: each unset one falls back to the
+/// engine's config (`rules.seller_country`, `billing.seller`, UTC dates on receipts).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSettings {
+    /// ISO 3166-1 alpha-2, upper case: where the account sells from, as its tax rule is told.
+    pub country: Option<String>,
+    /// IANA name: receipts show their dates in it.
+    pub timezone: Option<String>,
+    pub default_currency: Option<Currency>,
+    /// A new plan's tax behaviour when it names none.
+    pub tax_behavior: Option<TaxBehavior>,
+    /// What a card statement shows for the account's charges.
+    pub statement_descriptor: Option<String>,
+    /// Who sells, as receipts print it.
+    pub seller: Option<Seller>,
+    /// Where customers pay bank transfers to.
+    pub bank_transfer: Option<BankDetails>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seller {
+    pub name: String,
+    /// One line: a request's text holds no control characters, newlines included.
+    pub address: String,
+    /// VAT or tax registration number; empty when there is none.
+    pub tax_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankDetails {
+    pub bank_name: String,
+    pub account_holder: String,
+    pub account_number: String,
+    pub branch_code: String,
+    pub swift: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,10 +131,12 @@ pub enum Resource {
     Plugins,
     Sandbox,
     AuditEvents,
+    /// The key's own account and its settings (`/v1/account`).
+    Account,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 15] = [
+    pub const ALL: [Resource; 16] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -111,6 +152,7 @@ impl Resource {
         Resource::Plugins,
         Resource::Sandbox,
         Resource::AuditEvents,
+        Resource::Account,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -130,6 +172,7 @@ impl Resource {
             Resource::Plugins => "plugins",
             Resource::Sandbox => "sandbox",
             Resource::AuditEvents => "audit_events",
+            Resource::Account => "account",
         }
     }
 

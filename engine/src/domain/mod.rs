@@ -21,7 +21,10 @@ pub mod subscription;
 pub mod test_clock;
 pub mod time;
 
-pub use account::{Access, Account, ApiKey, KeyMode, KeyRefusal, Permissions, Resource};
+pub use account::{
+    Access, Account, AccountSettings, ApiKey, BankDetails, KeyMode, KeyRefusal, Permissions,
+    Resource, Seller,
+};
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use credit_note::{CreditNote, CreditNoteLine};

@@ -19,6 +19,7 @@ use super::pool::RulePool;
 use super::slots::CallSlots;
 use super::turn::{MadeCall, PendingCall};
 use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
+use crate::account_directory::AccountDirectory;
 use crate::config::RulesConfig;
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
 
@@ -42,11 +43,17 @@ pub struct Rules {
     catalog: Arc<Catalog>,
     slots: CallSlots,
     threads: RulePool,
+    /// `rules.seller_country`: where an account that names no country sells from.
     seller_country: String,
+    accounts: AccountDirectory,
 }
 
 impl Rules {
-    pub fn new(catalog: Arc<Catalog>, config: &RulesConfig) -> Result<Rules, RulesError> {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        config: &RulesConfig,
+        accounts: AccountDirectory,
+    ) -> Result<Rules, RulesError> {
         let threads = RulePool::start(config.threads as usize)
             .map_err(|error| RulesError(format!("the rule threads did not start: {error}")))?;
         Ok(Rules {
@@ -54,6 +61,7 @@ impl Rules {
             slots: CallSlots::new(config.concurrent_calls_max, config.account_concurrent_calls_max),
             threads,
             seller_country: config.seller_country.clone(),
+            accounts,
         })
     }
 
@@ -61,9 +69,11 @@ impl Rules {
         &self.catalog
     }
 
-    /// The country the platform sells from, as tax rules are told.
-    pub fn seller_country(&self) -> &str {
-        &self.seller_country
+    /// The country the account sells from, as its tax rule is told: its own setting, else
+    /// `rules.seller_country`.
+    pub fn seller_country(&self, account: &AccountId) -> String {
+        let settings = self.accounts.settings(account);
+        settings.country.clone().unwrap_or_else(|| self.seller_country.clone())
     }
 
     /// Prices and taxes `cart` for `customer` at `now` (Unix seconds).
@@ -84,7 +94,7 @@ impl Rules {
                 coupons: cart.coupons,
                 now,
             },
-            seller_country: self.seller_country.clone(),
+            seller_country: self.seller_country(account),
         };
         let _slot = self.slots.acquire(account).await?;
         match evaluation.run(Lane::Inline) {

@@ -16,6 +16,7 @@ use super::plugin::{CallError, Lane};
 use super::quote::Rules;
 use super::types::{Priced, PricingRequest, Prorated, ProrationRequest, TaxRequest, Taxed};
 use super::{ActiveRule, Catalog};
+use crate::domain::AccountId;
 use crate::limits::RULE_ANSWERS_KEPT_MAX;
 
 /// A call that the turn could not make inline, to be made on the rule threads.
@@ -145,8 +146,8 @@ impl<'a> TurnRules<'a> {
         self.rules.catalog()
     }
 
-    pub fn seller_country(&self) -> &str {
-        self.rules.seller_country()
+    pub fn seller_country(&self, account: &AccountId) -> String {
+        self.rules.seller_country(account)
     }
 
     pub fn price(

@@ -37,26 +37,30 @@ struct CreateAccount {
 
 pub async fn create(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> {
     let input: CreateAccount = request.json()?;
-    let name = match validate::text("name", Some(input.name))? {
-        Some(name) if !name.trim().is_empty() => name,
-        _ => return Err(ApiError::validation("name", "`name` must not be empty")),
-    };
     let account = Account {
         id: AccountId::generate(),
-        name,
+        name: name(input.name)?,
         metadata: validate::metadata(input.metadata)?,
         created: now_unix_secs(),
+        settings: Default::default(),
     };
     let answer = idempotency::run(app, &AccountId::admin_scope(), request, |ticket| async move {
         tracing::info!(account = %account.id, "account created");
-        app.account_writes.create_account(account, ticket, &app.accounts).await
+        app.account_writes.save_account(account, ticket, &app.accounts).await
     })
     .await?;
     Ok(Reply::answer(answer))
 }
 
+pub(super) fn name(name: String) -> Result<String, ApiError> {
+    match validate::text("name", Some(name))? {
+        Some(name) if !name.trim().is_empty() => Ok(name),
+        _ => Err(ApiError::validation("name", "`name` must not be empty")),
+    }
+}
+
 /// The account with this id, or a 404.
-fn find(app: &App, id: &str) -> Result<Account, ApiError> {
+pub(super) fn find(app: &App, id: &str) -> Result<Account, ApiError> {
     let not_found = || ApiError::not_found("account", id);
     let id = AccountId::parse(id).ok_or_else(not_found)?;
     app.queries.account(&id)?.ok_or_else(not_found)

@@ -1,6 +1,7 @@
 //! One file per resource; each handler parses and checks its input, then hands the state change
 //! to the customer's actor (or reads the store) and says what to answer.
 
+pub mod account_settings;
 pub mod accounts;
 pub mod audit_events;
 pub mod charges;

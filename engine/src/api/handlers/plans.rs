@@ -35,7 +35,18 @@ struct CreatePlan {
 /// says otherwise.
 const INCLUSIVE_COUNTRIES: [&str; 2] = ["ZA", "KE"];
 
-fn parse(app: &App, request: &ApiRequest) -> Result<Plan, ApiError> {
+/// The account's `tax_behavior` setting, else what its seller country's consumer prices must be.
+fn default_tax_behavior(app: &App, account: &AccountId) -> TaxBehavior {
+    if let Some(behavior) = app.accounts.settings(account).tax_behavior {
+        return behavior;
+    }
+    match INCLUSIVE_COUNTRIES.contains(&app.rules.seller_country(account).as_str()) {
+        true => TaxBehavior::Inclusive,
+        false => TaxBehavior::Exclusive,
+    }
+}
+
+fn parse(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Plan, ApiError> {
     let input: CreatePlan = request.json()?;
     let currency = validate::currency(&input.currency)?;
     if !(0..=AMOUNT_MINOR_MAX).contains(&input.amount) {
@@ -65,8 +76,7 @@ fn parse(app: &App, request: &ApiRequest) -> Result<Plan, ApiError> {
         Some(text) => TaxBehavior::parse(text).ok_or_else(|| {
             ApiError::validation("tax_behavior", "`tax_behavior` is inclusive or exclusive")
         })?,
-        None if INCLUSIVE_COUNTRIES.contains(&app.rules.seller_country()) => TaxBehavior::Inclusive,
-        None => TaxBehavior::Exclusive,
+        None => default_tax_behavior(app, account),
     };
     let id = PlanId::generate();
     let sku = match input.sku {
@@ -127,7 +137,7 @@ pub async fn create(
     request: &ApiRequest,
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
-    let plan = parse(app, request)?;
+    let plan = parse(app, request, account)?;
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let id = plan.id.clone();
         let outcome = app.account_writes.save_plan(account, plan, ticket).await?;

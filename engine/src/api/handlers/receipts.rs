@@ -2,10 +2,13 @@
 //! paid invoice or a succeeded charge, as an HTML page. Read from the store like the other
 //! GETs (a receipt changes nothing, so no actor is asked); laid out by `billing::receipt`.
 
+use jiff::tz::TimeZone;
+
 use super::Reply;
 use crate::api::App;
 use crate::api::error::ApiError;
-use crate::billing::receipt::{self, ChargeReceipt, InvoiceReceipt};
+use crate::billing::receipt::{self, ChargeReceipt, InvoiceReceipt, Issuer};
+use crate::config::SellerConfig;
 use crate::domain::{
     AccountId, Charge, ChargeId, ChargeStatus, InvoiceId, InvoiceStatus, PaymentMethod,
 };
@@ -44,7 +47,7 @@ pub async fn invoice(app: &App, account: &AccountId, id: &str) -> Result<Reply, 
             payment_method: payment_method.as_ref(),
             reverse_charge: invoice.reverse_charge,
         },
-        &app.seller,
+        &issuer(app, account).as_issuer(),
     );
     Ok(Reply::html(page))
 }
@@ -75,9 +78,37 @@ pub async fn charge(app: &App, account: &AccountId, id: &str) -> Result<Reply, A
             payment_method: payment_method.as_ref(),
             invoice_number: invoice.as_ref().and_then(|invoice| invoice.number.as_deref()),
         },
-        &app.seller,
+        &issuer(app, account).as_issuer(),
     );
     Ok(Reply::html(page))
+}
+
+/// The account's seller details and time zone, each else the engine's (`billing.seller`, UTC).
+struct AccountIssuer {
+    seller: SellerConfig,
+    zone: TimeZone,
+}
+
+impl AccountIssuer {
+    fn as_issuer(&self) -> Issuer<'_> {
+        Issuer { seller: &self.seller, zone: &self.zone }
+    }
+}
+
+fn issuer(app: &App, account: &AccountId) -> AccountIssuer {
+    let settings = app.accounts.settings(account);
+    let seller = match &settings.seller {
+        Some(seller) => SellerConfig {
+            name: seller.name.clone(),
+            address: seller.address.clone(),
+            tax_id: seller.tax_id.clone(),
+        },
+        None => app.seller.clone(),
+    };
+    // The setting was checked to be a zone when it was made; one the bundled database has
+    // since dropped falls back to UTC rather than failing the receipt.
+    let zone = settings.timezone.as_deref().and_then(|zone| TimeZone::get(zone).ok());
+    AccountIssuer { seller, zone: zone.unwrap_or(TimeZone::UTC) }
 }
 
 /// The payment method the charge was made with, while the customer still has it (a detached

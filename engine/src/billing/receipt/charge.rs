@@ -1,22 +1,21 @@
 //! A succeeded charge's receipt: what was paid, when and how, with the priced lines,
 //! discounts and tax when the account's rules priced it, and what has been refunded since.
 
-use super::ChargeReceipt;
 use super::format::{date_time, money};
 use super::html::{escape, page};
 use super::parts::{self, Totals};
-use crate::config::SellerConfig;
+use super::{ChargeReceipt, Issuer};
 use crate::domain::{Breakdown, Charge, ChargeStatus, TaxBehavior};
 
-pub fn render(receipt: &ChargeReceipt<'_>, seller: &SellerConfig) -> String {
+pub fn render(receipt: &ChargeReceipt<'_>, issuer: &Issuer<'_>) -> String {
     let charge = receipt.charge;
     assert_eq!(charge.status, ChargeStatus::Succeeded, "a receipt of unpaid charge {}", charge.id);
 
     let mut body = String::new();
-    parts::heading(&mut body, "Receipt", seller);
+    parts::heading(&mut body, "Receipt", issuer.seller);
     body.push_str("<dl class=\"facts\">\n");
     parts::fact(&mut body, "Receipt for charge", charge.id.as_str());
-    parts::fact(&mut body, "Date paid", &date_time(charge.created));
+    parts::fact(&mut body, "Date paid", &date_time(charge.created, issuer.zone));
     parts::payment_method_fact(&mut body, receipt.payment_method);
     if let Some(description) = &charge.description {
         parts::fact(&mut body, "Description", description);

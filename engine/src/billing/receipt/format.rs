@@ -1,12 +1,12 @@
 //! Numbers and instants as a receipt prints them: money from integer minor units with the
 //! currency's ISO-4217 exponent (never through a float, so a printed amount is the stored one
-//! to the last digit), tax rates from basis points, and UTC calendar dates.
+//! to the last digit), tax rates from basis points, and dates in the account's time zone.
 
-use crate::billing::periods::civil_from_days;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
 use crate::domain::Currency;
 use crate::domain::money::minor_unit_digits;
-
-const SECS_PER_DAY: i64 = 86_400;
 
 /// `ZAR 1,234.50`, `JPY 1,000`, `KWD 1.000`, `-USD 16.60`: the code, the major units grouped
 /// by thousands, and the minor units padded to the currency's exponent.
@@ -48,17 +48,20 @@ pub fn rate(rate_bps: u32) -> String {
     }
 }
 
-/// `2024-03-01`: the UTC calendar date of a Unix instant.
-pub fn date(instant: i64) -> String {
-    let (year, month, day) = civil_from_days(instant.div_euclid(SECS_PER_DAY));
-    format!("{year:04}-{month:02}-{day:02}")
+/// `2024-03-01`: the calendar date of a Unix instant in `zone`.
+pub fn date(instant: i64, zone: &TimeZone) -> String {
+    zoned(instant, zone).strftime("%Y-%m-%d").to_string()
 }
 
-/// `2024-03-01 14:05 UTC`.
-pub fn date_time(instant: i64) -> String {
-    let seconds_of_day = instant.rem_euclid(SECS_PER_DAY);
-    let (hour, minute) = (seconds_of_day / 3_600, seconds_of_day % 3_600 / 60);
-    format!("{} {hour:02}:{minute:02} UTC", date(instant))
+/// `2024-03-01 14:05 UTC`, `2024-03-01 16:05 SAST`: the time in `zone`, named by its
+/// abbreviation.
+pub fn date_time(instant: i64, zone: &TimeZone) -> String {
+    zoned(instant, zone).strftime("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+/// Stored instants are Unix seconds well within jiff's range (years -9999 to 9999).
+fn zoned(instant: i64, zone: &TimeZone) -> jiff::Zoned {
+    Timestamp::from_second(instant).unwrap_or(Timestamp::UNIX_EPOCH).to_zoned(zone.clone())
 }
 
 #[cfg(test)]
@@ -101,10 +104,19 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_utc_calendar_dates() {
-        assert_eq!(date(0), "1970-01-01");
-        assert_eq!(date(1_709_164_800), "2024-02-29");
-        assert_eq!(date_time(1_709_164_800 + 14 * 3_600 + 5 * 60 + 59), "2024-02-29 14:05 UTC");
-        assert_eq!(date_time(-1), "1969-12-31 23:59 UTC");
+    fn dates_are_calendar_dates_in_the_zone() {
+        let utc = TimeZone::UTC;
+        assert_eq!(date(0, &utc), "1970-01-01");
+        assert_eq!(date(1_709_164_800, &utc), "2024-02-29");
+        let afternoon = 1_709_164_800 + 14 * 3_600 + 5 * 60 + 59;
+        assert_eq!(date_time(afternoon, &utc), "2024-02-29 14:05 UTC");
+        assert_eq!(date_time(-1, &utc), "1969-12-31 23:59 UTC");
+        // 23:30 UTC on Feb 29 is already Mar 1 in Johannesburg (UTC+2) and Nairobi (UTC+3).
+        let late = 1_709_164_800 + 23 * 3_600 + 30 * 60;
+        let johannesburg = TimeZone::get("Africa/Johannesburg").unwrap();
+        assert_eq!(date(late, &johannesburg), "2024-03-01");
+        assert_eq!(date_time(late, &johannesburg), "2024-03-01 01:30 SAST");
+        let nairobi = TimeZone::get("Africa/Nairobi").unwrap();
+        assert_eq!(date_time(late, &nairobi), "2024-03-01 02:30 EAT");
     }
 }

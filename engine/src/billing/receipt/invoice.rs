@@ -1,14 +1,15 @@
 //! A paid invoice's receipt: its number and payment, the customer, each line with its period,
 //! then subtotal, discounts, tax, total and what was paid.
 
-use super::InvoiceReceipt;
+use jiff::tz::TimeZone;
+
 use super::format::{date, date_time, money};
 use super::html::{escape, page};
 use super::parts::{self, Totals};
-use crate::config::SellerConfig;
+use super::{InvoiceReceipt, Issuer};
 use crate::domain::{Invoice, InvoiceLine, InvoiceStatus};
 
-pub fn render(receipt: &InvoiceReceipt<'_>, seller: &SellerConfig) -> String {
+pub fn render(receipt: &InvoiceReceipt<'_>, issuer: &Issuer<'_>) -> String {
     let invoice = receipt.invoice;
     assert_eq!(invoice.status, InvoiceStatus::Paid, "a receipt of unpaid invoice {}", invoice.id);
     let paid_at =
@@ -17,10 +18,10 @@ pub fn render(receipt: &InvoiceReceipt<'_>, seller: &SellerConfig) -> String {
     let number = invoice.number.as_deref().unwrap_or(invoice.id.as_str());
 
     let mut body = String::new();
-    parts::heading(&mut body, "Receipt", seller);
+    parts::heading(&mut body, "Receipt", issuer.seller);
     body.push_str("<dl class=\"facts\">\n");
     parts::fact(&mut body, "Invoice number", number);
-    parts::fact(&mut body, "Date paid", &date_time(paid_at));
+    parts::fact(&mut body, "Date paid", &date_time(paid_at, issuer.zone));
     match receipt.charge {
         Some(_) => parts::payment_method_fact(&mut body, receipt.payment_method),
         None => parts::fact(&mut body, "Payment method", "None: nothing was charged"),
@@ -29,7 +30,7 @@ pub fn render(receipt: &InvoiceReceipt<'_>, seller: &SellerConfig) -> String {
     if let Some(customer) = receipt.customer {
         parts::customer(&mut body, customer);
     }
-    lines_table(&mut body, invoice);
+    lines_table(&mut body, invoice, issuer.zone);
     if receipt.reverse_charge {
         parts::reverse_charge_note(&mut body);
     }
@@ -37,13 +38,13 @@ pub fn render(receipt: &InvoiceReceipt<'_>, seller: &SellerConfig) -> String {
     page(&format!("Receipt {number}"), &body)
 }
 
-fn lines_table(out: &mut String, invoice: &Invoice) {
+fn lines_table(out: &mut String, invoice: &Invoice, zone: &TimeZone) {
     out.push_str(
         "<table class=\"lines\">\n<thead><tr><th>Description</th><th>Period</th><th>Qty</th>\
          <th class=\"amount\">Amount</th></tr></thead>\n<tbody>\n",
     );
     for line in &invoice.lines {
-        line_row(out, invoice, line);
+        line_row(out, invoice, line, zone);
     }
     out.push_str("</tbody>\n<tfoot>\n");
     let mut totals = Totals { out, label_columns: 3, currency: invoice.currency };
@@ -64,12 +65,12 @@ fn lines_table(out: &mut String, invoice: &Invoice) {
     out.push_str("</tfoot>\n</table>\n");
 }
 
-fn line_row(out: &mut String, invoice: &Invoice, line: &InvoiceLine) {
+fn line_row(out: &mut String, invoice: &Invoice, line: &InvoiceLine, zone: &TimeZone) {
     out.push_str(&format!(
         "<tr><td>{}</td><td>{} – {}</td><td>{}</td><td class=\"amount\">{}</td></tr>\n",
         escape(&line.description),
-        date(line.period_start),
-        date(line.period_end),
+        date(line.period_start, zone),
+        date(line.period_end, zone),
         line.quantity,
         escape(&money(line.amount_minor, invoice.currency)),
     ));

@@ -1,10 +1,10 @@
 //! Receipts: the printable page a customer keeps for a paid invoice or a succeeded charge.
 //!
-//! Pure functions from the stored records and the seller's details (`billing.seller`) to one
-//! HTML document, so everything a receipt says is tested without a server; the API handlers
-//! only read the records. [`format`] prints money from integer minor units, rates and UTC
-//! dates; [`html`] escapes every text that came through the API and wraps the page so that
-//! nothing on it can run; [`parts`] holds the blocks both receipts share; [`invoice`] and
+//! Pure functions from the stored records and the issuer (the account's seller details and time
+//! zone, else `billing.seller` and UTC) to one HTML document, so everything a receipt says is
+//! tested without a server; the API handlers only read the records. [`format`] prints money
+//! from integer minor units, rates and dates; [`html`] escapes every text that came through the
+//! API and wraps the page so that nothing on it can run; [`parts`] holds the blocks both receipts share; [`invoice`] and
 //! [`charge`] lay out each kind.
 
 mod charge;
@@ -15,6 +15,13 @@ mod parts;
 
 use crate::config::SellerConfig;
 use crate::domain::{Charge, Customer, Invoice, PaymentMethod};
+
+/// Who issues the receipt (the account's seller details) and the time zone its dates are shown
+/// in (the account's).
+pub struct Issuer<'a> {
+    pub seller: &'a SellerConfig,
+    pub zone: &'a jiff::tz::TimeZone,
+}
 
 /// What an invoice's receipt is made from.
 pub struct InvoiceReceipt<'a> {
@@ -42,13 +49,13 @@ pub struct ChargeReceipt<'a> {
 }
 
 /// The receipt of a paid invoice, as a whole HTML document.
-pub fn invoice_page(receipt: &InvoiceReceipt<'_>, seller: &SellerConfig) -> String {
-    invoice::render(receipt, seller)
+pub fn invoice_page(receipt: &InvoiceReceipt<'_>, issuer: &Issuer<'_>) -> String {
+    invoice::render(receipt, issuer)
 }
 
 /// The receipt of a succeeded charge, as a whole HTML document.
-pub fn charge_page(receipt: &ChargeReceipt<'_>, seller: &SellerConfig) -> String {
-    charge::render(receipt, seller)
+pub fn charge_page(receipt: &ChargeReceipt<'_>, issuer: &Issuer<'_>) -> String {
+    charge::render(receipt, issuer)
 }
 
 #[cfg(test)]
@@ -56,6 +63,7 @@ mod tests {
     //! Records are built from JSON as the store would decode them, so fields added later with
     //! their defaults do not break these tests.
 
+    use jiff::tz::TimeZone;
     use serde_json::{Value, json};
 
     use super::*;
@@ -180,7 +188,7 @@ mod tests {
             payment_method: Some(method),
             reverse_charge: false,
         };
-        invoice_page(&receipt, &seller())
+        invoice_page(&receipt, &Issuer { seller: &seller(), zone: &TimeZone::UTC })
     }
 
     #[test]
@@ -241,7 +249,7 @@ mod tests {
             payment_method: None,
             invoice_number: Some("7KQ2M4XA-0001"),
         };
-        let html = charge_page(&receipt, &seller());
+        let html = charge_page(&receipt, &Issuer { seller: &seller(), zone: &TimeZone::UTC });
         for expected in [
             "<dt>Receipt for charge</dt><dd>ch_01KG3ZA9C0D1E2F3G4H5J6K7M8</dd>",
             "<dt>Date paid</dt><dd>2024-02-29 00:00 UTC</dd>",
@@ -268,7 +276,10 @@ mod tests {
             payment_method: Some(&method),
             invoice_number: None,
         };
-        let html = charge_page(&receipt, &SellerConfig::default());
+        let html = charge_page(
+            &receipt,
+            &Issuer { seller: &SellerConfig::default(), zone: &TimeZone::UTC },
+        );
         assert!(
             html.contains(
                 "<td>Course &#39;Algebra&#39; &amp; more</td><td class=\"amount\">EUR 120.00</td>"
