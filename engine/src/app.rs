@@ -74,9 +74,12 @@ pub async fn run_with(
     let data_dir = config.storage.path.clone();
     let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
     let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
+    // The data key first: a directory written with another key is refused before anything in
+    // it is opened or changed.
+    let data_key = data_key(&config, &data_dir)?;
+    check_data_key(&data_key, &data_dir)?;
     let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
-    let data_key = data_key(&config, &data_dir)?;
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
@@ -375,6 +378,7 @@ fn data_key(config: &Config, data_dir: &Path) -> Result<DataKey, StartError> {
     let failed = |problem: String| {
         StartError::DataKey(format!("data key file {}: {problem}", path.display()))
     };
+    std::fs::create_dir_all(data_dir).map_err(|error| failed(error.to_string()))?;
     match std::fs::read_to_string(&path) {
         // Empty only when the first start died while writing it, before anything used it.
         Ok(text) if text.trim().is_empty() => {}
@@ -390,6 +394,40 @@ fn data_key(config: &Config, data_dir: &Path) -> Result<DataKey, StartError> {
         .map_err(|error| failed(error.to_string()))?;
     tracing::info!(file = %path.display(), "generated the data key; keep it with the data");
     Ok(key)
+}
+
+/// Refuses a data key other than the one the data directory was written with: with it, every
+/// Idempotency-Key kept would be forgotten (a retry could charge again) and sealed data locked
+/// out. The directory keeps the key's fingerprint (`<data dir>/data-key-fingerprint`), written
+/// by the first start that finds none.
+fn check_data_key(key: &DataKey, data_dir: &Path) -> Result<(), StartError> {
+    let path = data_dir.join("data-key-fingerprint");
+    let failed = |problem: String| {
+        StartError::DataKey(format!("data key fingerprint {}: {problem}", path.display()))
+    };
+    let fingerprint = key.fingerprint();
+    match std::fs::read_to_string(&path) {
+        Ok(kept) if kept.trim() == fingerprint => Ok(()),
+        Ok(kept) if !kept.trim().is_empty() => Err(StartError::DataKey(format!(
+            "the data key (storage.data_key, KASSA_DATA_KEY or {}) is not the one {} was              written with: its fingerprint is {fingerprint}, the directory's is {}. Start with              that key; nothing was changed",
+            data_dir.join("dev-data-key").display(),
+            data_dir.display(),
+            kept.trim()
+        ))),
+        Ok(_) => write_fingerprint(&path, &fingerprint, data_dir).map_err(failed),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            write_fingerprint(&path, &fingerprint, data_dir).map_err(failed)
+        }
+        Err(error) => Err(failed(error.to_string())),
+    }
+}
+
+fn write_fingerprint(path: &Path, fingerprint: &str, data_dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(data_dir).map_err(|error| error.to_string())?;
+    write_private(path, fingerprint).map_err(|error| error.to_string())?;
+    std::fs::File::open(data_dir)
+        .and_then(|directory| directory.sync_all())
+        .map_err(|error| error.to_string())
 }
 
 fn generate_key() -> String {

@@ -57,6 +57,14 @@ impl DataKey {
     }
 }
 
+impl DataKey {
+    /// What tells keys apart without giving either away: 16 bytes of a key derived for the
+    /// purpose, in hex. A data directory keeps the fingerprint of the key it was written with.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.derive("kassa data-key fingerprint v1")[..16])
+    }
+}
+
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(redacted)")
@@ -80,6 +88,16 @@ mod tests {
         let short = STANDARD.encode([7u8; 16]);
         assert_eq!(DataKey::from_base64(&short).unwrap_err(), DataKeyError::WrongLength(16));
         assert!(DataKey::from_base64(&STANDARD.encode([7u8; 32])).is_ok());
+    }
+
+    #[test]
+    fn a_fingerprint_tells_keys_apart_and_is_not_the_key() {
+        let key = DataKey::from_base64(&STANDARD.encode([1u8; 32])).unwrap();
+        let other = DataKey::from_base64(&STANDARD.encode([2u8; 32])).unwrap();
+        assert_eq!(key.fingerprint(), key.fingerprint());
+        assert_ne!(key.fingerprint(), other.fingerprint());
+        assert_eq!(key.fingerprint().len(), 32);
+        assert!(!key.fingerprint().contains(&hex::encode([1u8; 16])));
     }
 
     #[test]

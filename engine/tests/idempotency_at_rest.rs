@@ -4,7 +4,9 @@
 //! Proves that a key holding a Luhn-valid 16-digit run is accepted and replays, for a charge and
 //! a refund; that afterwards the key as sent is in no file of the data directory, in no answer
 //! and in no log line; that the data key was generated into `<data dir>/dev-data-key` (mode 0600)
-//! and is reused by the next start, whose replays still work.
+//! and is reused by the next start, whose replays still work; and that a start with another data
+//! key is refused with a message naming both keys' fingerprints and changes nothing, after
+//! which the right key starts and replays as before.
 //! How: a real engine on a temporary data directory. "In no file" is a byte search of every file
 //! under the data directory after a graceful stop (everything flushed); sled 0.34 compresses
 //! nothing unless built with its `compression` feature, which Kassa does not enable, so stored
@@ -107,4 +109,76 @@ async fn a_key_holding_a_card_number_replays_and_is_kept_only_as_a_keyed_hash() 
     let ledger = api.ledger().await;
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
     assert_eq!(ledger_of_kind(&ledger, "refund").len(), 1, "{ledger:?}");
+}
+
+/// Every file under `dir`, with its bytes.
+fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        for entry in std::fs::read_dir(&directory).expect("a readable directory") {
+            let path = entry.expect("an entry").path();
+            match path.is_dir() {
+                true => pending.push(path),
+                false => found.push((path.clone(), std::fs::read(&path).expect("a file"))),
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_data_key_is_refused_at_start_and_changes_nothing() {
+    let mut engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let body = charge_body(&customer, 1_500, "usd");
+    let key = unique_key("before-the-wrong-key");
+    let first = api.post_with_key("/v1/charges", &body, &key).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert!(engine.stop_graceful().await.success());
+    let data_dir = engine.data_dir().to_path_buf();
+    let before = contents(&data_dir);
+
+    let other = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="; // base64 of 32 × 'B'
+    let config = data_dir.parent().expect("the engine's directory").join("empty.toml");
+    std::fs::write(&config, "").expect("an empty config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kassa"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("KASSA_DATA_DIR", &data_dir)
+        .env("KASSA_DATA_KEY", other)
+        .env("KASSA_LISTEN", "127.0.0.1:0")
+        .env("KASSA_METRICS_LISTEN", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kassa runs");
+    // A start that is not refused serves until stopped: give it a bound, then fail.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("poll kassa").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("stop kassa");
+            panic!("kassa started with another data key");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let refused = child.wait_with_output().expect("kassa's output");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!refused.status.success(), "started with another data key: {said}");
+    assert!(said.contains("is not the one") && said.contains("fingerprint"), "{said}");
+    assert!(!said.contains(other), "the key was printed: {said}");
+    assert!(before == contents(&data_dir), "the refused start changed the data directory");
+
+    // The right key (the generated one, still in its file) starts and replays.
+    engine.launch().await;
+    let again = engine.api_a().post_with_key("/v1/charges", &body, &key).await;
+    assert!(again.is_replay(), "{}", again.text);
+    assert_eq!(again.body, first.body);
 }
