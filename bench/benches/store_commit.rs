@@ -31,6 +31,8 @@ fn change_set(account: &AccountId) -> ChangeSet {
         credit_notes_numbered: 0,
         test_clock: None,
         purchases: Vec::new(),
+        deleted: false,
+        sealed: None,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("bench"));

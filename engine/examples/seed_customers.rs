@@ -33,6 +33,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         }),
         created,
         kind: PaymentMethodKind::Card,
+        sealed: None,
     };
     let customer = Customer {
         id: method.customer.clone(),
@@ -51,6 +52,8 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         credit_notes_numbered: 0,
         test_clock: None,
         purchases: Vec::new(),
+        deleted: false,
+        sealed: None,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("seed"));

@@ -31,6 +31,7 @@ use crate::limits::{
 use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
+use crate::store::sealing::Sealer;
 use crate::store::{AccountStore, SledStore, Store, StoreError};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings, WebhookSources};
@@ -78,7 +79,9 @@ pub async fn run_with(
     // it is opened or changed.
     let data_key = data_key(&config, &data_dir)?;
     check_data_key(&data_key, &data_dir)?;
-    let sled = Arc::new(SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?);
+    let sealer = Sealer::new(&data_key, config.storage.seal_personal_data);
+    let sled = SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?;
+    let sled = Arc::new(sled.sealed_by(sealer));
     let store: Arc<dyn Store> = sled.clone();
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {

@@ -188,7 +188,7 @@ impl CustomerActor {
         let account = self.key.account.clone();
         let customer_id = self.key.customer.clone();
         let mut changes = self.changes();
-        let state = self.accepting()?;
+        let state = self.living()?;
         let method_id = message
             .payment_method
             .or_else(|| state.customer.default_payment_method.clone())

@@ -89,6 +89,20 @@ impl CustomerActor {
         self.state.as_mut().map_err(|error| ActorError::Store(error.clone()))
     }
 
+    /// The state, for a change an erased customer may not have (a charge, a payment method, a
+    /// subscription, new personal data): refused with `customer_deleted`.
+    pub(super) fn living(&mut self) -> Result<&mut CustomerState, ActorError> {
+        let state = self.accepting()?;
+        if state.customer.deleted {
+            return Err(ActorError::invalid(
+                "customer_deleted",
+                Some("customer"),
+                format!("customer {} was erased", state.customer.id),
+            ));
+        }
+        Ok(state)
+    }
+
     /// The state, to record what already happened at a gateway (a settlement): unlike
     /// [`CustomerActor::accepting`], also while the actor is stopping.
     pub(super) fn settling(&mut self) -> Result<&mut CustomerState, ActorError> {

@@ -65,7 +65,7 @@ impl CustomerActor {
             };
         }
         let mut changes = self.changes();
-        let state = self.accepting()?;
+        let state = self.living()?;
         let mut customer = state.customer.clone();
         if let Some(method) = &message.apply.default_payment_method {
             if !state.payment_methods.iter().any(|own| &own.id == method) {

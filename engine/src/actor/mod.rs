@@ -16,6 +16,7 @@ pub mod charges;
 pub mod customer;
 mod customer_create;
 pub mod customer_update;
+pub mod erasure;
 pub mod gateway_events;
 pub mod messages;
 pub mod payment_methods;

@@ -21,7 +21,7 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
         }
         let customer_id = self.key.customer.clone();
         let mut changes = self.changes();
-        let state = self.accepting()?;
+        let state = self.living()?;
         if state.payment_methods.len() >= PAYMENT_METHODS_PER_CUSTOMER_MAX {
             return Err(ActorError::invalid(
                 "validation_error",
@@ -44,6 +44,7 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
             }),
             created: now_unix_secs(),
             kind: message.kind,
+            sealed: None,
         };
         let mut customer = state.customer.clone();
         if customer.default_payment_method.is_none() {

@@ -15,7 +15,9 @@ pub fn resource(route: Route) -> Option<Resource> {
         CreateAccount | ListAccounts | RetrieveAccount | UpdateAccount | CreateApiKey
         | ListApiKeys | UpdateApiKey | RevokeApiKey => return None,
         RetrieveOwnAccount | UpdateOwnAccount => Resource::Account,
-        CreateCustomer | ListCustomers | RetrieveCustomer | UpdateCustomer => Resource::Customers,
+        CreateCustomer | ListCustomers | RetrieveCustomer | UpdateCustomer | EraseCustomer => {
+            Resource::Customers
+        }
         CustomerEntitlements | CustomerEntitlement => Resource::Entitlements,
         CustomerSubscriptions => Resource::Subscriptions,
         AttachPaymentMethod | ListPaymentMethods | DetachPaymentMethod => Resource::PaymentMethods,

@@ -19,6 +19,7 @@ pub enum Route {
     ListCustomers,
     RetrieveCustomer,
     UpdateCustomer,
+    EraseCustomer,
     CustomerEntitlements,
     CustomerEntitlement,
     CustomerSubscriptions,
@@ -143,6 +144,7 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(ListCustomers, Method::GET, "/v1/customers"),
     keyed(RetrieveCustomer, Method::GET, "/v1/customers/{id}"),
     keyed(UpdateCustomer, Method::POST, "/v1/customers/{id}"),
+    keyed(EraseCustomer, Method::DELETE, "/v1/customers/{id}"),
     keyed(CustomerEntitlements, Method::GET, "/v1/customers/{id}/entitlements"),
     keyed(CustomerEntitlement, Method::GET, "/v1/customers/{id}/entitlements/{feature}"),
     keyed(CustomerSubscriptions, Method::GET, "/v1/customers/{id}/subscriptions"),
@@ -323,7 +325,7 @@ mod tests {
             _ => panic!("a route"),
         }
         match find(&Method::PATCH, &["v1", "customers", "cus_1"]) {
-            Found::OtherMethods(methods) => assert_eq!(methods, ["GET", "POST"]),
+            Found::OtherMethods(methods) => assert_eq!(methods, ["GET", "POST", "DELETE"]),
             _ => panic!("other methods"),
         }
         assert!(matches!(find(&Method::GET, &["v1", "customers", "cus_1", "x"]), Found::Nothing));

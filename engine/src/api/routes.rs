@@ -42,6 +42,7 @@ pub async fn dispatch(
         Route::ListCustomers => customers::list(app, request, account()?).await,
         Route::RetrieveCustomer => customers::retrieve(app, account()?, id()).await,
         Route::UpdateCustomer => customers::update(app, request, account()?, id()).await,
+        Route::EraseCustomer => customers::erase(app, request, account()?, id()).await,
         Route::CustomerEntitlements => customers::entitlements(app, account()?, id(), None).await,
         Route::CustomerEntitlement => {
             customers::entitlements(app, account()?, id(), Some(params[1])).await

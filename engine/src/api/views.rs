@@ -17,8 +17,10 @@ use crate::store::Outcome;
 use kassa_gateways::DeclineCode;
 use kassa_gateways::sandbox::{EntryKind, LedgerEntry};
 
+/// An erased customer shows `deleted: true` (its personal fields empty); others have no
+/// `deleted` field, as Stripe shows them.
 pub fn customer(customer: &Customer) -> Value {
-    json!({
+    let mut view = json!({
         "id": customer.id.as_str(),
         "object": "customer",
         "email": customer.email,
@@ -40,7 +42,11 @@ pub fn customer(customer: &Customer) -> Value {
         "currency": customer.currency.map(currency_code),
         "invoice_prefix": customer.invoice_prefix,
         "test_clock": customer.test_clock.as_ref().map(|id| id.as_str()),
-    })
+    });
+    if customer.deleted {
+        view["deleted"] = json!(true);
+    }
+    view
 }
 
 pub fn payment_method(method: &PaymentMethod) -> Value {

@@ -144,6 +144,18 @@ impl Config {
         if let Some(key) = env("KASSA_DATA_KEY") {
             self.storage.data_key = SecretValue::new(key);
         }
+        if let Some(seal) = env("KASSA_SEAL_PERSONAL_DATA") {
+            self.storage.seal_personal_data = match seal.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(config_error(
+                        "KASSA_SEAL_PERSONAL_DATA",
+                        format!("`{seal}` is not true or false"),
+                    ));
+                }
+            };
+        }
         if let Some(level) = env("KASSA_LOG") {
             self.log.level = level;
         }

@@ -73,6 +73,10 @@ pub struct StorageConfig {
     /// Base64 of the 32-byte data key (see [`crate::data_key`]); unset: generated on first
     /// start into `<path>/dev-data-key` and read from there after.
     pub data_key: SecretValue,
+    /// Seal customers' personal data and payment methods' display fields on write (see
+    /// `store::sealing`). Off only to measure what sealing costs: reads open sealed records
+    /// either way.
+    pub seal_personal_data: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -295,6 +299,7 @@ impl Default for StorageConfig {
             path: PathBuf::from("./data"),
             cache_mib: STORE_CACHE_BYTES_DEFAULT / (1024 * 1024),
             data_key: SecretValue::default(),
+            seal_personal_data: true,
         }
     }
 }

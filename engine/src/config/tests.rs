@@ -388,3 +388,14 @@ fn a_short_admin_key_or_one_shared_with_an_account_is_refused() {
     let unknown = "[accounts]\nadmin_keys = \"x\"\n";
     assert_eq!(Config::parse(unknown).unwrap_err().key, "accounts.admin_keys");
 }
+
+#[test]
+fn sealing_is_on_unless_turned_off() {
+    assert!(Config::load(None, &no_env).unwrap().storage.seal_personal_data);
+    let off = |name: &str| (name == "KASSA_SEAL_PERSONAL_DATA").then(|| "false".to_owned());
+    assert!(!Config::load(None, &off).unwrap().storage.seal_personal_data);
+    let bad = |name: &str| (name == "KASSA_SEAL_PERSONAL_DATA").then(|| "no".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_SEAL_PERSONAL_DATA");
+    let file = load_text("[storage]\nseal_personal_data = false\n", &no_env).unwrap();
+    assert!(!file.storage.seal_personal_data);
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, CustomerId, PaymentMethodId, Purchase, TestClockId};
+use super::{Currency, CustomerId, PaymentMethodId, Purchase, Sealed, TestClockId};
 
 /// Free-form key/value pairs the platform attaches to its objects (bounded in `limits`).
 pub type Metadata = BTreeMap<String, String>;
@@ -62,6 +62,13 @@ pub struct Customer {
     /// record is next written).
     #[serde(default)]
     pub purchases: Vec<Purchase>,
+    /// Erased (`DELETE /v1/customers/{id}`): its personal data is gone, its books stay.
+    #[serde(default)]
+    pub deleted: bool,
+    /// At rest only: the personal fields above (email, name, phone, address, metadata),
+    /// sealed, with the fields themselves left empty. Always `None` in memory.
+    #[serde(default)]
+    pub sealed: Option<Sealed>,
 }
 
 impl Customer {

@@ -36,10 +36,12 @@ pub enum EventKind {
     /// The gateway reported another amount than the charge's: held for an operator.
     ChargeHeldForReview,
     InvoicePaid,
+    /// Erased: its personal data is gone, its books stay.
+    CustomerDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 25] = [
+    pub const ALL: [EventKind; 26] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -65,6 +67,7 @@ impl EventKind {
         EventKind::InvoiceOverdue,
         EventKind::ChargeHeldForReview,
         EventKind::InvoicePaid,
+        EventKind::CustomerDeleted,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -98,6 +101,7 @@ impl EventKind {
             EventKind::InvoiceOverdue => "invoice.overdue",
             EventKind::ChargeHeldForReview => "charge.held_for_review",
             EventKind::InvoicePaid => "invoice.paid",
+            EventKind::CustomerDeleted => "customer.deleted",
         }
     }
 }

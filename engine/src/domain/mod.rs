@@ -17,6 +17,7 @@ pub mod plan;
 pub mod plugin;
 pub mod purchase;
 pub mod refund;
+pub mod sealed;
 pub mod subscription;
 pub mod test_clock;
 pub mod time;
@@ -45,6 +46,7 @@ pub use plugin::{
 };
 pub use purchase::{FeatureGrant, Purchase};
 pub use refund::{Refund, RefundReason, RefundStatus};
+pub use sealed::Sealed;
 pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };

@@ -44,6 +44,10 @@ pub struct PaymentMethod {
     /// A card unless it says otherwise.
     #[serde(default)]
     pub kind: PaymentMethodKind,
+    /// At rest only: `token` (an M-Pesa number is one) and `card`, sealed, with the fields
+    /// themselves left empty. Always `None` in memory.
+    #[serde(default)]
+    pub sealed: Option<super::Sealed>,
 }
 
 impl PaymentMethod {

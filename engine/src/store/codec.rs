@@ -58,6 +58,8 @@ mod tests {
             credit_notes_numbered: 0,
             test_clock: None,
             purchases: Vec::new(),
+            deleted: false,
+            sealed: None,
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

@@ -18,6 +18,7 @@ mod flush_hold;
 pub mod group_commit;
 pub mod keys;
 pub mod payloads;
+pub mod sealing;
 pub mod sled_store;
 pub mod wal;
 
@@ -54,6 +55,8 @@ pub enum Write {
     Customer(Customer),
     PaymentMethod(PaymentMethod),
     RemovePaymentMethod(PaymentMethodId),
+    /// Destroys the customer's key (erasure): what was sealed under it no longer opens.
+    ForgetCustomerKey,
     /// A charge just created: its record (its breakdown in it) and its id index entry.
     NewCharge(Charge),
     /// A charge as it stands now, its breakdown in it.

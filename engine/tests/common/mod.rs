@@ -72,6 +72,8 @@ pub struct Config {
     pub server_toml: String,
     /// `accounts.admin_key`: the admin routes exist only with one.
     pub admin_key: Option<&'static str>,
+    /// `key = value` lines of the `[storage]` table.
+    pub storage_toml: String,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             extra_toml: String::new(),
             server_toml: String::new(),
             admin_key: None,
+            storage_toml: String::new(),
         }
     }
 }
@@ -128,6 +131,13 @@ impl Config {
     }
 
     /// Appends `toml` (whole tables: `[gateways.stripe]`, `[[routing.rules]]`, …) to the file.
+    /// A `key = value` line of the `[storage]` table (`seal_personal_data = false`).
+    pub fn with_storage(mut self, line: &str) -> Self {
+        self.storage_toml.push_str(line);
+        self.storage_toml.push('\n');
+        self
+    }
+
     /// The admin key: the accounts are then written as an `[accounts]` table beside it.
     pub fn with_admin_key(mut self) -> Self {
         self.admin_key = Some(ADMIN_KEY);
@@ -165,6 +175,7 @@ impl Config {
             extra_toml,
             server_toml,
             admin_key,
+            storage_toml,
         } = self;
         let data_dir = data_dir.display();
         let accounts = match admin_key {
@@ -185,7 +196,7 @@ listen = "127.0.0.1:0"
 {server_toml}
 [storage]
 path = '{data_dir}'
-
+{storage_toml}
 [actors]
 idle_timeout_secs = {idle_timeout_secs}
 resident_max = {resident_max}

@@ -48,7 +48,7 @@ impl CustomerActor {
     fn begin_subscription(&mut self, message: &CreateSubscription) -> Result<Decided, ActorError> {
         let now = self.billing_now()?;
         let plan = &message.plan;
-        let state = self.accepting()?;
+        let state = self.living()?;
         if let Some(currency) = state.customer.currency
             && currency != plan.currency
         {
@@ -441,6 +441,23 @@ impl CustomerActor {
             self.show_next_retry(changes, dunning)?;
         }
         Ok(())
+    }
+
+    /// Cancels a running subscription at once, crediting nothing and collecting nothing: its
+    /// customer is being erased.
+    pub(crate) fn cancel_for_erasure(
+        &mut self,
+        id: &SubscriptionId,
+        cause: &Cause,
+    ) -> Result<(), ActorError> {
+        let message = CancelSubscription {
+            id: id.clone(),
+            at_period_end: false,
+            prorate: false,
+            idempotency: None,
+            cause: cause.clone(),
+        };
+        self.cancel(&message).map(|_| ())
     }
 
     fn cancel(&mut self, message: &CancelSubscription) -> Result<Decided, ActorError> {

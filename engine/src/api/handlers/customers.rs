@@ -3,10 +3,12 @@
 //! (`Registry::create_customer`): its id is fresh, so no actor can hold its state yet.
 
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{Reply, test_clocks};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{CustomerEntitlements, CustomerUpdate, UpdateCustomer};
+use crate::actor::erasure::EraseCustomer;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
@@ -81,6 +83,8 @@ fn parse(app: &App, account: &AccountId, request: &ApiRequest) -> Result<Custome
         credit_notes_numbered: 0,
         test_clock,
         purchases: Vec::new(),
+        deleted: false,
+        sealed: None,
     })
 }
 
@@ -133,6 +137,21 @@ struct UpdateInput {
     address: Option<Option<AddressInput>>,
     metadata: Option<Metadata>,
     default_payment_method: Option<String>,
+}
+
+/// `DELETE /v1/customers/{id}`: erasure ([`crate::actor::erasure`]). Answered as Stripe answers
+/// a deleted customer; erasing an erased one answers the same.
+pub async fn erase(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let customer = find(app, account, id)?;
+    let key = CustomerKey { account: account.clone(), customer: customer.id };
+    let message = EraseCustomer { cause: request.cause() };
+    let erased = app.registry.send(&key, message).await??.await?;
+    Ok(Reply::ok(json!({ "id": erased.id.as_str(), "object": "customer", "deleted": true })))
 }
 
 pub async fn update(

@@ -136,7 +136,14 @@ impl SledStore {
         starting_after: Option<&CustomerId>,
     ) -> Result<Page<Customer>, StoreError> {
         let starting_after = starting_after.map(CustomerId::as_str);
-        page_by_id(self.tree(TreeId::Customers), account, limit, starting_after, |_| true)
+        let page: Page<Customer> =
+            page_by_id(self.tree(TreeId::Customers), account, limit, starting_after, |_| true)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|customer| self.opened_customer(account, customer))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, has_more: page.has_more })
     }
 
     pub(super) fn insert_plan(

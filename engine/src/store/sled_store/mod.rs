@@ -26,6 +26,7 @@ mod gateway_trees;
 mod logged;
 mod ops;
 mod overlay;
+mod personal;
 #[cfg(test)]
 mod tests;
 mod tree_ids;
@@ -40,6 +41,7 @@ use super::checkpointer::{AppliedLog, read_checkpoint};
 use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
 use super::payloads::PayloadLog;
+use super::sealing::Sealer;
 use super::wal::Wal;
 use super::{
     AuditFilter, ChangeSet, ChargeFilter, CreditNoteFilter, CustomerStore, DueEntry, Durable,
@@ -80,9 +82,18 @@ pub struct SledStore {
     /// Gateway events' raw payloads (see [`super::payloads`]).
     payloads: PayloadLog,
     unapplied: UnappliedEvents,
+    /// Seals personal data on write and opens it on read; `None`: kept as written (a store
+    /// opened without a data key, as in unit tests).
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl SledStore {
+    /// The store, sealing personal data with `sealer` from now on.
+    pub fn sealed_by(mut self, sealer: Sealer) -> SledStore {
+        self.sealer = Some(Arc::new(sealer));
+        self
+    }
+
     /// Opens (or creates) the store in `path` with sled's page cache at its default size.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         SledStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
@@ -141,6 +152,7 @@ impl SledStore {
             group_commit,
             payloads,
             unapplied: UnappliedEvents::default(),
+            sealer: None,
         };
         store.backfill_audit_index()?;
         Ok(store)
@@ -256,6 +268,9 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
                 ));
                 ops.push(Op::put(TreeId::PaymentMethodOwners, keys::by_id(account, id), owner()));
             }
+            Write::ForgetCustomerKey => {
+                ops.push(Op::remove(TreeId::CustomerKeys, keys::customer(account, customer)));
+            }
             Write::RemovePaymentMethod(id) => {
                 ops.push(Op::remove(
                     TreeId::PaymentMethods,
@@ -347,7 +362,17 @@ impl Durable for SledStore {
 
 impl CustomerStore for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        self.commit_ops(ops_of(changes))
+        let (changes, key_ops, new_keys) = self.seal_change_set(changes)?;
+        let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
+        let customer = changes.customer.clone();
+        let mut ops = ops_of(changes);
+        ops.extend(key_ops);
+        let ticket = self.commit_ops(ops)?;
+        self.keep_new_keys(new_keys);
+        if forgets && let Some(sealer) = &self.sealer {
+            sealer.forget(&customer);
+        }
+        Ok(ticket)
     }
 
     fn customer(
@@ -355,7 +380,8 @@ impl CustomerStore for SledStore {
         account: &AccountId,
         id: &CustomerId,
     ) -> Result<Option<Customer>, StoreError> {
-        self.get(TreeId::Customers, &keys::customer(account, id))
+        let stored: Option<Customer> = self.get(TreeId::Customers, &keys::customer(account, id))?;
+        stored.map(|customer| self.opened_customer(account, customer)).transpose()
     }
 
     fn payment_methods(
@@ -363,7 +389,9 @@ impl CustomerStore for SledStore {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Vec<PaymentMethod>, StoreError> {
-        self.scan_customer(TreeId::PaymentMethods, account, customer)
+        let stored: Vec<PaymentMethod> =
+            self.scan_customer(TreeId::PaymentMethods, account, customer)?;
+        stored.into_iter().map(|method| self.opened_method(account, method)).collect()
     }
 
     fn payment_method_owner(
@@ -444,7 +472,9 @@ impl CustomerStore for SledStore {
         account: &AccountId,
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get(TreeId::Idempotency, &keys::idempotency(account, key))
+        let stored: Option<IdempotencyRecord> =
+            self.get(TreeId::Idempotency, &keys::idempotency(account, key))?;
+        stored.map(|record| self.opened_record(account, record)).transpose()
     }
 
     fn put_idempotency(

@@ -33,6 +33,8 @@ fn customer() -> Customer {
         credit_notes_numbered: 0,
         test_clock: None,
         purchases: Vec::new(),
+        deleted: false,
+        sealed: None,
     }
 }
 

@@ -54,6 +54,8 @@ pub(super) enum TreeId {
     AccountKeys,
     /// `account/evt_…` → customer: the account-wide audit trail, newest first.
     AuditIndex,
+    /// Each customer's key, wrapped (`account/customer`; see `store::sealing`).
+    CustomerKeys,
 }
 
 impl TreeId {
@@ -63,7 +65,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 33] = [
+pub(super) const TREE_NAMES: [&str; 34] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -99,4 +101,5 @@ pub(super) const TREE_NAMES: [&str; 33] = [
     "accounts",
     "account_keys",
     "audit_index",
+    "customer_keys",
 ];

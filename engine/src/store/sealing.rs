@@ -1,0 +1,168 @@
+//! Personal data sealed at rest. Each customer gets a key of its own (AES-256-GCM, random),
+//! kept wrapped by a key the data key derives for that purpose alone; a customer's personal
+//! fields and its payment methods' display fields are stored only as ciphertext under it, in
+//! every copy the store writes (records, the log, idempotency answers). Erasing a customer
+//! destroys its key, so copies that cannot be rewritten can no longer be read.
+//!
+//! The customer's id is the associated data of every seal, so a ciphertext moved to another
+//! customer's record does not open. A wrapped key names the data key it was made with (the
+//! first 8 bytes of its fingerprint), so a start with another data key is told apart from a
+//! damaged key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::data_key::DataKey;
+use crate::domain::{CustomerId, Sealed};
+
+/// A customer's key as stored: wrapped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey {
+    /// The data key it was wrapped with: 16 hex digits of its fingerprint.
+    pub data_key: String,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+/// A customer's key, unwrapped, or `None` for a customer erased (its key destroyed).
+pub type CustomerKey = Option<Arc<Aes256Gcm>>;
+
+pub struct Sealer {
+    wrapping: Aes256Gcm,
+    data_key: String,
+    /// Whether writes are sealed (`storage.seal_personal_data`); reads open sealed records
+    /// either way.
+    seal_writes: bool,
+    keys: Mutex<HashMap<CustomerId, CustomerKey>>,
+}
+
+impl Sealer {
+    pub fn new(data_key: &DataKey, seal_writes: bool) -> Sealer {
+        let wrapping = Aes256Gcm::new(&data_key.derive("kassa customer-key wrap v1").into());
+        Sealer {
+            wrapping,
+            data_key: data_key.fingerprint()[..16].to_owned(),
+            seal_writes,
+            keys: Mutex::default(),
+        }
+    }
+
+    pub fn seals_writes(&self) -> bool {
+        self.seal_writes
+    }
+
+    /// The key the cache holds for the customer: `None` if it holds none yet.
+    pub fn cached(&self, customer: &CustomerId) -> Option<CustomerKey> {
+        self.lock().get(customer).cloned()
+    }
+
+    pub fn remember(&self, customer: &CustomerId, key: CustomerKey) {
+        self.lock().insert(customer.clone(), key);
+    }
+
+    /// A new key for the customer, and its wrapped form to store.
+    pub fn new_key(&self, customer: &CustomerId) -> (Arc<Aes256Gcm>, WrappedKey) {
+        let mut raw = [0u8; 32];
+        rand::rng().fill(&mut raw);
+        let key = Arc::new(Aes256Gcm::new(&raw.into()));
+        let nonce = random_nonce();
+        let ciphertext = self
+            .wrapping
+            .encrypt(&nonce.into(), Payload { msg: &raw, aad: customer.as_str().as_bytes() })
+            .expect("AES-GCM seals any message of this size");
+        raw.fill(0);
+        (key, WrappedKey { data_key: self.data_key.clone(), nonce, ciphertext })
+    }
+
+    pub fn unwrap(
+        &self,
+        customer: &CustomerId,
+        wrapped: &WrappedKey,
+    ) -> Result<Aes256Gcm, StoreError> {
+        if wrapped.data_key != self.data_key {
+            return Err(StoreError::Corrupt(format!(
+                "customer {customer}'s key was wrapped with the data key {}, not this one ({})",
+                wrapped.data_key, self.data_key
+            )));
+        }
+        let payload = Payload { msg: &wrapped.ciphertext, aad: customer.as_str().as_bytes() };
+        let mut raw = self
+            .wrapping
+            .decrypt(&wrapped.nonce.into(), payload)
+            .map_err(|_| StoreError::Corrupt(format!("customer {customer}'s key does not open")))?;
+        let key = <[u8; 32]>::try_from(raw.as_slice())
+            .map(|raw| Aes256Gcm::new(&raw.into()))
+            .map_err(|_| StoreError::Corrupt(format!("customer {customer}'s key is not 32 bytes")));
+        raw.fill(0);
+        key
+    }
+
+    /// Forgets the customer's key: it is erased.
+    pub fn forget(&self, customer: &CustomerId) {
+        self.lock().insert(customer.clone(), None);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, CustomerKey>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub fn seal(key: &Aes256Gcm, customer: &CustomerId, plaintext: &[u8]) -> Sealed {
+    let nonce = random_nonce();
+    let ciphertext = key
+        .encrypt(&nonce.into(), Payload { msg: plaintext, aad: customer.as_str().as_bytes() })
+        .expect("AES-GCM seals any message of this size");
+    Sealed { nonce, ciphertext }
+}
+
+pub fn open(
+    key: &Aes256Gcm,
+    customer: &CustomerId,
+    sealed: &Sealed,
+) -> Result<Vec<u8>, StoreError> {
+    let payload = Payload { msg: &sealed.ciphertext, aad: customer.as_str().as_bytes() };
+    key.decrypt(&sealed.nonce.into(), payload)
+        .map_err(|_| StoreError::Corrupt(format!("a record of customer {customer} does not open")))
+}
+
+/// 96 random bits: with a key per customer, far from the 2^32 messages a random GCM nonce
+/// allows one key.
+fn random_nonce() -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    rand::rng().fill(&mut nonce);
+    nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealer_of(byte: u8) -> Sealer {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
+        Sealer::new(&DataKey::from_base64(&text).unwrap(), true)
+    }
+
+    #[test]
+    fn a_seal_opens_with_its_key_for_its_customer_only() {
+        let sealer = sealer_of(1);
+        let (alice, bob) = (CustomerId::generate(), CustomerId::generate());
+        let (key, wrapped) = sealer.new_key(&alice);
+        let sealed = seal(&key, &alice, b"alice@example.com");
+        assert!(!sealed.ciphertext.windows(5).any(|window| window == b"alice"));
+        assert_eq!(open(&key, &alice, &sealed).unwrap(), b"alice@example.com");
+        assert!(open(&key, &bob, &sealed).is_err(), "moved to another customer");
+
+        let unwrapped = sealer.unwrap(&alice, &wrapped).unwrap();
+        assert_eq!(open(&unwrapped, &alice, &sealed).unwrap(), b"alice@example.com");
+        assert!(sealer.unwrap(&bob, &wrapped).is_err(), "another customer's key");
+        let error = sealer_of(2).unwrap(&alice, &wrapped).err().unwrap().to_string();
+        assert!(error.contains("wrapped with the data key"), "{error}");
+    }
+}

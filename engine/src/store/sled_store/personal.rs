@@ -1,0 +1,231 @@
+//! The sled store's side of sealing (`store::sealing`): a change set's customers, payment
+//! methods and idempotency answers are sealed before they are encoded, so the log and sled
+//! only ever hold ciphertext of them; reads open them again. A customer's key is made with its
+//! first sealed write and stored (wrapped) in the same change set, `account/customer` in the
+//! `CustomerKeys` tree; it is cached only once that change set is in the log.
+
+use std::sync::Arc;
+
+use aes_gcm::Aes256Gcm;
+use serde::{Deserialize, Serialize};
+
+use super::ops::Op;
+use super::tree_ids::TreeId;
+use super::{SledStore, encode};
+use crate::domain::{
+    AccountId, Address, CardDisplay, Customer, CustomerId, Metadata, PaymentMethod,
+};
+use crate::store::sealing::{self, CustomerKey, WrappedKey};
+use crate::store::{
+    ChangeSet, IdempotencyRecord, IdempotencyState, Outcome, StoreError, Write, keys,
+};
+
+/// A customer's personal fields, as sealed.
+#[derive(Serialize, Deserialize)]
+struct CustomerPersonal {
+    email: Option<String>,
+    name: Option<String>,
+    phone: Option<String>,
+    address: Option<Address>,
+    metadata: Metadata,
+}
+
+/// A payment method's token and display fields, as sealed.
+#[derive(Serialize, Deserialize)]
+struct MethodPersonal {
+    token: String,
+    card: Option<CardDisplay>,
+}
+
+/// Keys made while sealing a change set, cached once it is committed.
+pub(super) type NewKeys = Vec<(CustomerId, Arc<Aes256Gcm>)>;
+
+impl SledStore {
+    /// The change set with its personal data sealed, the puts of the keys it made, and those
+    /// keys. Without a sealer, or with sealing off, it is returned as it is.
+    pub(super) fn seal_change_set(
+        &self,
+        mut changes: ChangeSet,
+    ) -> Result<(ChangeSet, Vec<Op>, NewKeys), StoreError> {
+        let mut key_ops = Vec::new();
+        let mut new_keys = Vec::new();
+        let Some(sealer) = self.sealer.as_ref().filter(|sealer| sealer.seals_writes()) else {
+            return Ok((changes, key_ops, new_keys));
+        };
+        let account = changes.account.clone();
+        let customer = changes.customer.clone();
+        let mut key: Option<CustomerKey> = None;
+        for write in &mut changes.writes {
+            if !holds_personal_data(write) {
+                continue;
+            }
+            let key = match &key {
+                Some(key) => key,
+                None => key.insert(match self.customer_key(&account, &customer)? {
+                    Some(key) => key,
+                    None => {
+                        let (made, wrapped) = sealer.new_key(&customer);
+                        let place = keys::customer(&account, &customer);
+                        key_ops.push(Op::put(TreeId::CustomerKeys, place, encode(&wrapped)));
+                        new_keys.push((customer.clone(), Arc::clone(&made)));
+                        Some(made)
+                    }
+                }),
+            };
+            // An erased customer has no key: its record, emptied of personal data, is written
+            // as it is.
+            if let Some(key) = key {
+                seal_write(write, key, &customer);
+            }
+        }
+        Ok((changes, key_ops, new_keys))
+    }
+
+    /// Caches the keys a committed change set made.
+    pub(super) fn keep_new_keys(&self, new_keys: NewKeys) {
+        if let Some(sealer) = &self.sealer {
+            for (customer, key) in new_keys {
+                sealer.remember(&customer, Some(key));
+            }
+        }
+    }
+
+    /// The customer's key: `None` if it has none yet, `Some(None)` if it was erased.
+    fn customer_key(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<CustomerKey>, StoreError> {
+        let Some(sealer) = &self.sealer else { return Ok(Some(None)) };
+        if let Some(key) = sealer.cached(customer) {
+            return Ok(Some(key));
+        }
+        let wrapped: Option<WrappedKey> =
+            self.get(TreeId::CustomerKeys, &keys::customer(account, customer))?;
+        let key = match wrapped {
+            Some(wrapped) => Some(Arc::new(sealer.unwrap(customer, &wrapped)?)),
+            None if self.customer_erased(account, customer)? => None,
+            None => return Ok(None),
+        };
+        sealer.remember(customer, key.clone());
+        Ok(Some(key))
+    }
+
+    /// Whether the customer's record says it was erased (its key is then gone for good).
+    fn customer_erased(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<bool, StoreError> {
+        let record: Option<Customer> =
+            self.get(TreeId::Customers, &keys::customer(account, customer))?;
+        Ok(record.is_some_and(|record| record.deleted))
+    }
+
+    /// A stored customer as the engine works with it: its personal fields opened, or left
+    /// empty when the customer was erased.
+    pub(super) fn opened_customer(
+        &self,
+        account: &AccountId,
+        mut customer: Customer,
+    ) -> Result<Customer, StoreError> {
+        let Some(sealed) = customer.sealed.take() else { return Ok(customer) };
+        let Some(Some(key)) = self.customer_key(account, &customer.id)? else {
+            return Ok(customer);
+        };
+        let personal: CustomerPersonal =
+            rmp_serde::from_slice(&sealing::open(&key, &customer.id, &sealed)?)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        customer.email = personal.email;
+        customer.name = personal.name;
+        customer.phone = personal.phone;
+        customer.address = personal.address;
+        customer.metadata = personal.metadata;
+        Ok(customer)
+    }
+
+    pub(super) fn opened_method(
+        &self,
+        account: &AccountId,
+        mut method: PaymentMethod,
+    ) -> Result<PaymentMethod, StoreError> {
+        let Some(sealed) = method.sealed.take() else { return Ok(method) };
+        let Some(Some(key)) = self.customer_key(account, &method.customer)? else {
+            return Ok(method);
+        };
+        let personal: MethodPersonal =
+            rmp_serde::from_slice(&sealing::open(&key, &method.customer, &sealed)?)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?;
+        method.token = personal.token;
+        method.card = personal.card;
+        Ok(method)
+    }
+
+    /// An idempotency record whose answer is a customer or a payment method, opened.
+    pub(super) fn opened_record(
+        &self,
+        account: &AccountId,
+        mut record: IdempotencyRecord,
+    ) -> Result<IdempotencyRecord, StoreError> {
+        if let IdempotencyState::Completed(outcome) = &mut record.state {
+            match outcome.as_mut() {
+                Outcome::Customer(customer) => {
+                    *customer = self.opened_customer(account, customer.clone())?;
+                }
+                Outcome::PaymentMethod(method) => {
+                    *method = self.opened_method(account, method.clone())?;
+                }
+                _ => {}
+            }
+        }
+        Ok(record)
+    }
+}
+
+fn holds_personal_data(write: &Write) -> bool {
+    match write {
+        Write::Customer(_) | Write::PaymentMethod(_) => true,
+        Write::Idempotency { record, .. } => matches!(
+            &record.state,
+            IdempotencyState::Completed(outcome)
+                if matches!(outcome.as_ref(), Outcome::Customer(_) | Outcome::PaymentMethod(_))
+        ),
+        _ => false,
+    }
+}
+
+fn seal_write(write: &mut Write, key: &Aes256Gcm, customer: &CustomerId) {
+    match write {
+        Write::Customer(record) => seal_customer(record, key),
+        Write::PaymentMethod(method) => seal_method(method, key, customer),
+        Write::Idempotency { record, .. } => {
+            if let IdempotencyState::Completed(outcome) = &mut record.state {
+                match outcome.as_mut() {
+                    Outcome::Customer(record) => seal_customer(record, key),
+                    Outcome::PaymentMethod(method) => seal_method(method, key, customer),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn seal_customer(customer: &mut Customer, key: &Aes256Gcm) {
+    let personal = CustomerPersonal {
+        email: customer.email.take(),
+        name: customer.name.take(),
+        phone: customer.phone.take(),
+        address: customer.address.take(),
+        metadata: std::mem::take(&mut customer.metadata),
+    };
+    let plaintext = rmp_serde::to_vec(&personal).expect("personal fields always encode");
+    customer.sealed = Some(sealing::seal(key, &customer.id, &plaintext));
+}
+
+fn seal_method(method: &mut PaymentMethod, key: &Aes256Gcm, customer: &CustomerId) {
+    let personal =
+        MethodPersonal { token: std::mem::take(&mut method.token), card: method.card.take() };
+    let plaintext = rmp_serde::to_vec(&personal).expect("display fields always encode");
+    method.sealed = Some(sealing::seal(key, customer, &plaintext));
+}
