@@ -131,7 +131,8 @@ impl Cli {
             | Scenario::Mixed
             | Scenario::Replay
             | Scenario::Webhooks
-            | Scenario::Renewals => CUSTOMERS_DEFAULT,
+            | Scenario::Renewals
+            | Scenario::Customers => CUSTOMERS_DEFAULT,
         });
         if !(1..=CUSTOMERS_MAX).contains(&customers) {
             return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));

@@ -36,12 +36,17 @@ pub enum Scenario {
     /// `GET /v1/customers/{id}/entitlements` in turn over --customers (10 000), each with an
     /// active subscription to one plan with features; one answer in 64 is checked in full.
     Entitlements,
+    /// `GET /v1/customers/{id}` in turn over --customers (1 000), each made with an email, name,
+    /// phone, address and metadata: what sealing personal data at rest costs a read. Compare a
+    /// run against an engine started with `KASSA_SEAL_PERSONAL_DATA=false`.
+    Customers,
 }
 
 impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Charge => "charge",
+            Scenario::Customers => "customers",
             Scenario::ChargeHot => "charge-hot",
             Scenario::Mixed => "mixed",
             Scenario::Replay => "replay",

@@ -39,8 +39,9 @@ use crate::setup::{self, Caller};
 use crate::stats::{RunStats, series};
 use crate::target::Endpoint;
 use crate::workload::{
-    CUSTOMER_COUNTRY, ChargeWorkload, EntitlementsWorkload, KnownCharges, MixedWorkload,
-    PricedChargeWorkload, ReplayWorkload, WebhookWorkload, Workload, taxable_customer_body,
+    CUSTOMER_COUNTRY, ChargeWorkload, CustomerReadWorkload, EntitlementsWorkload, KnownCharges,
+    MixedWorkload, PERSONAL_CUSTOMER_BODY, PricedChargeWorkload, ReplayWorkload, WebhookWorkload,
+    Workload, taxable_customer_body,
 };
 
 /// The engine's charge route, for `charge`, `charge-hot` and both sides of `charge-priced`.
@@ -223,6 +224,10 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             eprintln!("setup: {} customers in {CUSTOMER_COUNTRY} with a card each", plan.customers);
             taxable_customer_body()
         }
+        Scenario::Customers => {
+            eprintln!("setup: {} customers with personal data and a card each", plan.customers);
+            PERSONAL_CUSTOMER_BODY.to_owned()
+        }
         _ => {
             eprintln!("setup: {} customers with a card each", plan.customers);
             PLAIN_CUSTOMER_BODY.to_owned()
@@ -246,6 +251,7 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             made.iter().for_each(|charge| known.add(charge.id.clone()));
             (Workload::Mixed(MixedWorkload::new(customers, known)), made.len())
         }
+        Scenario::Customers => (Workload::Customers(CustomerReadWorkload::new(customers)), 0),
         Scenario::Webhooks => unreachable!("prepare_webhooks makes the webhooks' load"),
         Scenario::Renewals => unreachable!("renewals::run sets its scenario up"),
         Scenario::Entitlements => unreachable!("prepare_entitlements makes the subscriptions"),

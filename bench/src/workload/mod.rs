@@ -12,8 +12,11 @@
 //!   out-of-order pairs, each answer checked for the `duplicate` flag it must carry.
 //! - `entitlements`: `GET /v1/customers/{id}/entitlements` in turn over subscribed customers, a
 //!   random sample of the answers checked against the plan's features and the subscription.
+//! - `customers`: `GET /v1/customers/{id}` in turn over customers with personal data, which the
+//!   engine keeps sealed.
 
 mod charge;
+mod customers;
 mod entitlements;
 mod keys;
 mod mixed;
@@ -25,6 +28,7 @@ use rand::rngs::SmallRng;
 use serde::Deserialize;
 
 pub use charge::{AMOUNT_MINOR_RANGE, ChargeWorkload};
+pub use customers::{CustomerReadWorkload, PERSONAL_CUSTOMER_BODY};
 pub use entitlements::{
     ENTITLEMENTS_MISMATCH, EntitlementChecks, EntitlementsFleet, EntitlementsWorkload, Subscriber,
 };
@@ -45,6 +49,7 @@ pub const KIND_PRICED_CHARGE: Kind = "priced_charge";
 pub const KIND_REFUND: Kind = "refund";
 pub const KIND_READ_CHARGE: Kind = "read_charge";
 pub const KIND_LIST_CHARGES: Kind = "list_charges";
+pub const KIND_READ_CUSTOMER: Kind = "read_customer";
 pub const KIND_REPLAY: Kind = "replay";
 /// A new Stripe event's first delivery.
 pub const KIND_EVENT: Kind = "event";
@@ -82,6 +87,7 @@ pub enum Workload {
     Replay(ReplayWorkload),
     Webhooks(WebhookWorkload),
     Entitlements(EntitlementsWorkload),
+    Customers(CustomerReadWorkload),
 }
 
 impl Workload {
@@ -93,13 +99,16 @@ impl Workload {
             Workload::Replay(workload) => workload.plan(rng),
             Workload::Webhooks(workload) => workload.plan(rng),
             Workload::Entitlements(workload) => workload.plan(rng),
+            Workload::Customers(workload) => workload.plan(rng),
         }
     }
 
     /// `Ok` when the answer is what the scenario expects, else the error code to count it under.
     pub fn judge(&self, planned: &Planned, answer: &Answer) -> Result<(), String> {
         match self {
-            Workload::Charges(_) | Workload::PricedCharges(_) => expect_success(answer),
+            Workload::Charges(_) | Workload::PricedCharges(_) | Workload::Customers(_) => {
+                expect_success(answer)
+            }
             Workload::Mixed(workload) => workload.judge(planned, answer),
             Workload::Replay(_) => replay::judge(answer),
             Workload::Webhooks(workload) => workload.judge(planned, answer),
