@@ -81,7 +81,7 @@ pub async fn run_with(
     check_data_key(&data_key, &data_dir)?;
     let sealer = Sealer::new(&data_key, config.storage.seal_personal_data);
     let sled = SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?;
-    let sled = Arc::new(sled.sealed_by(sealer));
+    let sled = Arc::new(sled.sealed_by(sealer).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {

@@ -88,6 +88,18 @@ async fn erasure_leaves_nothing_personal_and_keeps_the_books() {
     assert!(!invoices_before.is_empty());
     let found = api.get_ok(&format!("/v1/customers?email={EMAIL}")).await;
     assert_eq!(ids(found["data"].as_array().unwrap()), [customer.as_str()], "the email filter");
+    // The filter is exact, and follows a change of email.
+    let other = api.create_customer_with(&json!({"email": "someone.else@example.org"})).await;
+    let other = str_field(&other, "id").to_owned();
+    let upper = api.get_ok(&format!("/v1/customers?email={}", EMAIL.to_uppercase())).await;
+    assert_eq!(upper["data"], json!([]));
+    api.post(&format!("/v1/customers/{other}"), &json!({"email": "renamed@example.org"}))
+        .await
+        .ok();
+    let old = api.get_ok("/v1/customers?email=someone.else@example.org").await;
+    assert_eq!(old["data"], json!([]));
+    let new = api.get_ok("/v1/customers?email=renamed@example.org").await;
+    assert_eq!(ids(new["data"].as_array().unwrap()), [other.as_str()]);
 
     // Sealed at rest while the API shows it.
     assert_eq!(api.get_ok(&format!("/v1/customers/{customer}")).await["name"], NAME);
@@ -157,6 +169,8 @@ async fn erasure_leaves_nothing_personal_and_keeps_the_books() {
         .await;
     assert!(replay.is_replay(), "{}", replay.text);
     assert_eq!(replay.ok()["email"], Value::Null, "{}", replay.text);
+    let by_email = api.get_ok(&format!("/v1/customers?email={EMAIL}")).await;
+    assert_eq!(by_email["data"], json!([]), "an erased customer is found by its old email");
     assert!(!replay.text.contains(NAME), "{}", replay.text);
     assert_error(&api.charge(&customer, 100, "kes").await, 400, "customer_deleted");
     assert!(engine.stop_graceful().await.success());

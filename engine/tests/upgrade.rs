@@ -63,6 +63,11 @@ async fn a_data_directory_of_0_1_0_opens_and_reads_back_as_it_was_answered() {
         assert_eq!(&now[name], then, "{name} reads back otherwise than 0.1.0 answered it");
     }
 
+    // Its customers' emails, written before the email index existed, are indexed at start.
+    let email = recorded["answers"]["customer"]["email"].as_str().expect("an email");
+    let found = api.get_ok(&format!("/v1/customers?email={email}")).await;
+    assert_eq!(found["data"][0]["id"], recorded["ids"]["customer"], "{found}");
+
     // Its audit events, written before the account-wide index existed, are indexed at start:
     // the account's trail holds the customer's own.
     let customer = recorded["ids"]["customer"].as_str().expect("the customer");

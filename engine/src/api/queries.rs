@@ -40,6 +40,11 @@ impl Queries {
         self.store.customer(account, id)
     }
 
+    /// The account's customers with exactly this email, newest first.
+    pub fn customers_with_email(&self, account: &AccountId, email: &str) -> Read<Vec<Customer>> {
+        self.store.customers_with_email(account, email)
+    }
+
     pub fn customers(
         &self,
         account: &AccountId,

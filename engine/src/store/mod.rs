@@ -384,6 +384,12 @@ pub trait CustomerStore: Durable {
         reference: &str,
     ) -> Result<Option<(AccountId, CustomerId, ChargeId)>, StoreError>;
     fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError>;
+    /// The account's customers with exactly this email, newest first.
+    fn customers_with_email(
+        &self,
+        account: &AccountId,
+        email: &str,
+    ) -> Result<Vec<Customer>, StoreError>;
     /// An account's customers, newest first.
     fn customers(
         &self,

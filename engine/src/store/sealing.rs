@@ -4,6 +4,9 @@
 //! every copy the store writes (records, the log, idempotency answers). Erasing a customer
 //! destroys its key, so copies that cannot be rewritten can no longer be read.
 //!
+//! The `email=` filter finds customers through an index of their emails' keyed hashes (see
+//! [`Sealer::email_digest`]), so it needs neither the email in the clear nor a scan.
+//!
 //! The customer's id is the associated data of every seal, so a ciphertext moved to another
 //! customer's record does not open. A wrapped key names the data key it was made with (the
 //! first 8 bytes of its fingerprint), so a start with another data key is told apart from a
@@ -35,6 +38,8 @@ pub type CustomerKey = Option<Arc<Aes256Gcm>>;
 
 pub struct Sealer {
     wrapping: Aes256Gcm,
+    /// Keys the `email=` index: an email's HMAC under it, never the email.
+    email_index: [u8; 32],
     data_key: String,
     /// Whether writes are sealed (`storage.seal_personal_data`); reads open sealed records
     /// either way.
@@ -47,6 +52,7 @@ impl Sealer {
         let wrapping = Aes256Gcm::new(&data_key.derive("kassa customer-key wrap v1").into());
         Sealer {
             wrapping,
+            email_index: data_key.derive("kassa email index v1"),
             data_key: data_key.fingerprint()[..16].to_owned(),
             seal_writes,
             keys: Mutex::default(),
@@ -55,6 +61,16 @@ impl Sealer {
 
     pub fn seals_writes(&self) -> bool {
         self.seal_writes
+    }
+
+    /// An email as the index keeps it: 16 bytes of its HMAC-SHA256, in hex. Exact, as the
+    /// filter is (`A@x` and `a@x` are two emails).
+    pub fn email_digest(&self, email: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.email_index)
+            .expect("HMAC takes a key of any length");
+        mac.update(email.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// The key the cache holds for the customer: `None` if it holds none yet.

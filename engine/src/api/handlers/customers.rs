@@ -190,9 +190,6 @@ pub async fn update(
     Ok(Reply::answer(answer))
 }
 
-/// Customers read per page of an `email=` search at most: the filter is a scan.
-const EMAIL_SCAN_MAX: usize = 10_000;
-
 pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Reply, ApiError> {
     let (page, filters) = PageRequest::parse_filtered(&request.query, &["email"])?;
     let starting_after = match &page.starting_after {
@@ -207,15 +204,8 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
             (found.items, found.has_more)
         }
         Some(email) => {
-            let found = app.queries.customers(account, EMAIL_SCAN_MAX, starting_after.as_ref())?;
-            let mut matching: Vec<Customer> = found
-                .items
-                .into_iter()
-                .filter(|customer| customer.email.as_deref() == Some(email.as_str()))
-                .collect();
-            let has_more = matching.len() > page.limit;
-            matching.truncate(page.limit);
-            (matching, has_more)
+            let matching = app.queries.customers_with_email(account, email)?;
+            page.apply(matching, |customer| customer.id.as_str())
         }
     };
     let data: Vec<serde_json::Value> = items.iter().map(views::customer).collect();

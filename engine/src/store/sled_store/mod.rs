@@ -88,10 +88,12 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// The store, sealing personal data with `sealer` from now on.
-    pub fn sealed_by(mut self, sealer: Sealer) -> SledStore {
+    /// The store, sealing personal data with `sealer` from now on (and its customers' emails
+    /// indexed by their keyed hash, the first time).
+    pub fn sealed_by(mut self, sealer: Sealer) -> Result<SledStore, StoreError> {
         self.sealer = Some(Arc::new(sealer));
-        self
+        self.backfill_email_index()?;
+        Ok(self)
     }
 
     /// Opens (or creates) the store in `path` with sled's page cache at its default size.
@@ -560,6 +562,14 @@ impl CustomerStore for SledStore {
 
     fn dispute(&self, account: &AccountId, id: &DisputeId) -> Result<Option<Dispute>, StoreError> {
         self.owned_by_id(TreeId::DisputeOwners, TreeId::Disputes, account, id.as_str())
+    }
+
+    fn customers_with_email(
+        &self,
+        account: &AccountId,
+        email: &str,
+    ) -> Result<Vec<Customer>, StoreError> {
+        self.find_by_email(account, email)
     }
 
     fn customers(

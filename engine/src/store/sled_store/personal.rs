@@ -11,13 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, encode};
+use super::{SledStore, decode, encode};
 use crate::domain::{
     AccountId, Address, CardDisplay, Customer, CustomerId, Metadata, PaymentMethod,
 };
-use crate::store::sealing::{self, CustomerKey, WrappedKey};
+use crate::store::sealing::{self, CustomerKey, Sealer, WrappedKey};
 use crate::store::{
-    ChangeSet, IdempotencyRecord, IdempotencyState, Outcome, StoreError, Write, keys,
+    ChangeSet, CustomerStore, IdempotencyRecord, IdempotencyState, Outcome, StoreError, Write, keys,
 };
 
 /// A customer's personal fields, as sealed.
@@ -49,9 +49,11 @@ impl SledStore {
     ) -> Result<(ChangeSet, Vec<Op>, NewKeys), StoreError> {
         let mut key_ops = Vec::new();
         let mut new_keys = Vec::new();
-        let Some(sealer) = self.sealer.as_ref().filter(|sealer| sealer.seals_writes()) else {
+        let Some(sealer) = &self.sealer else { return Ok((changes, key_ops, new_keys)) };
+        self.index_emails(sealer, &changes, &mut key_ops)?;
+        if !sealer.seals_writes() {
             return Ok((changes, key_ops, new_keys));
-        };
+        }
         let account = changes.account.clone();
         let customer = changes.customer.clone();
         let mut key: Option<CustomerKey> = None;
@@ -79,6 +81,111 @@ impl SledStore {
             }
         }
         Ok((changes, key_ops, new_keys))
+    }
+
+    /// Moves the `email=` index entry of each customer the set writes whose email changes.
+    fn index_emails(
+        &self,
+        sealer: &Sealer,
+        changes: &ChangeSet,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), StoreError> {
+        for write in &changes.writes {
+            let Write::Customer(record) = write else { continue };
+            let stored = self.customer(&changes.account, &record.id)?;
+            let before = stored.and_then(|customer| customer.email);
+            if before == record.email {
+                continue;
+            }
+            let place = |email: &str| {
+                email_key(&changes.account, &sealer.email_digest(email), record.id.as_str())
+            };
+            if let Some(before) = &before {
+                ops.push(Op::remove(TreeId::CustomerEmails, place(before)));
+            }
+            if let Some(email) = &record.email {
+                ops.push(Op::put(TreeId::CustomerEmails, place(email), Vec::new()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's customers with exactly this email, newest first: through the index, or
+    /// (a store without a sealer) by reading them all.
+    pub(super) fn find_by_email(
+        &self,
+        account: &AccountId,
+        email: &str,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let candidates: Vec<CustomerId> = match &self.sealer {
+            Some(sealer) => {
+                let prefix = email_key(account, &sealer.email_digest(email), "");
+                let mut ids = Vec::new();
+                for item in self.tree(TreeId::CustomerEmails).scan_prefix(&prefix) {
+                    let (key, _) = item?;
+                    let id =
+                        std::str::from_utf8(&key[prefix.len()..]).ok().and_then(CustomerId::parse);
+                    ids.push(
+                        id.ok_or_else(|| StoreError::Corrupt(format!("email index key {key:?}")))?,
+                    );
+                }
+                ids
+            }
+            None => {
+                let all = self.tree(TreeId::Customers).scan_prefix(keys::account_prefix(account));
+                let mut ids = Vec::new();
+                for item in all {
+                    let customer: Customer = decode(&item?.1)?;
+                    ids.push(customer.id);
+                }
+                ids
+            }
+        };
+        let mut found = Vec::new();
+        for id in candidates {
+            // The index names candidates; the record says whether the email is still theirs.
+            if let Some(customer) = self.customer(account, &id)?
+                && customer.email.as_deref() == Some(email)
+            {
+                found.push(customer);
+            }
+        }
+        found.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok(found)
+    }
+
+    /// Indexes the emails of the customers of a data directory written before the index, once,
+    /// when the store gets its sealer. A directory with no customers yet is only marked.
+    pub(super) fn backfill_email_index(&self) -> Result<(), StoreError> {
+        let Some(sealer) = &self.sealer else { return Ok(()) };
+        if self.tree(TreeId::CustomerEmails).get(EMAIL_INDEX_COMPLETE)?.is_some() {
+            return Ok(());
+        }
+        let mut ops = Vec::new();
+        for item in self.tree(TreeId::Customers).iter() {
+            let (key, value) = item?;
+            let account = keys::account_prefix_of(&key);
+            let account = std::str::from_utf8(&account[..account.len().saturating_sub(1)])
+                .ok()
+                .and_then(AccountId::parse)
+                .ok_or_else(|| StoreError::Corrupt(format!("customer key {key:?}")))?;
+            let customer = self.opened_customer(&account, decode(&value)?)?;
+            if let Some(email) = &customer.email {
+                let place = email_key(&account, &sealer.email_digest(email), customer.id.as_str());
+                ops.push(Op::put(TreeId::CustomerEmails, place, Vec::new()));
+            }
+        }
+        if ops.is_empty() {
+            let index = &self.trees[TreeId::CustomerEmails as usize];
+            index.insert(EMAIL_INDEX_COMPLETE, Vec::new())?;
+            index.flush()?;
+            return Ok(());
+        }
+        let indexed = ops.len();
+        ops.push(Op::put(TreeId::CustomerEmails, EMAIL_INDEX_COMPLETE.to_vec(), Vec::new()));
+        self.commit_ops(ops)?;
+        tracing::info!(indexed, "indexed the customers' emails of an older data directory");
+        Ok(())
     }
 
     /// Caches the keys a committed change set made.
@@ -180,6 +287,14 @@ impl SledStore {
         }
         Ok(record)
     }
+}
+
+/// Sorts after every `acct_…` key: marks the email index as holding every customer.
+const EMAIL_INDEX_COMPLETE: &[u8] = b"\xff complete";
+
+/// `account/<email digest>/customer`.
+fn email_key(account: &AccountId, digest: &str, customer: &str) -> Vec<u8> {
+    keys::by_id(account, &format!("{digest}/{customer}"))
 }
 
 fn holds_personal_data(write: &Write) -> bool {

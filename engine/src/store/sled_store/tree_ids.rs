@@ -56,6 +56,8 @@ pub(super) enum TreeId {
     AuditIndex,
     /// Each customer's key, wrapped (`account/customer`; see `store::sealing`).
     CustomerKeys,
+    /// `account/<email digest>/customer`: the `email=` filter's index (see `store::sealing`).
+    CustomerEmails,
 }
 
 impl TreeId {
@@ -65,7 +67,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 34] = [
+pub(super) const TREE_NAMES: [&str; 35] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -102,4 +104,5 @@ pub(super) const TREE_NAMES: [&str; 34] = [
     "account_keys",
     "audit_index",
     "customer_keys",
+    "customer_emails",
 ];
