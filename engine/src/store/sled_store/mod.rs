@@ -364,11 +364,11 @@ impl Durable for SledStore {
 
 impl CustomerStore for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        let (changes, key_ops, new_keys) = self.seal_change_set(changes)?;
+        let (changes, added, new_keys) = self.seal_change_set(changes)?;
         let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
         let customer = changes.customer.clone();
         let mut ops = ops_of(changes);
-        ops.extend(key_ops);
+        ops.extend(added);
         let ticket = self.commit_ops(ops)?;
         self.keep_new_keys(new_keys);
         if forgets && let Some(sealer) = &self.sealer {

@@ -41,18 +41,19 @@ struct MethodPersonal {
 pub(super) type NewKeys = Vec<(CustomerId, Arc<Aes256Gcm>)>;
 
 impl SledStore {
-    /// The change set with its personal data sealed, the puts of the keys it made, and those
-    /// keys. Without a sealer, or with sealing off, it is returned as it is.
+    /// The change set with its personal data sealed, the operations it adds (the keys it
+    /// made, the moves of its email index entries), and the keys it made. Without a sealer it
+    /// is returned as it is; with sealing off only its emails are indexed.
     pub(super) fn seal_change_set(
         &self,
         mut changes: ChangeSet,
     ) -> Result<(ChangeSet, Vec<Op>, NewKeys), StoreError> {
-        let mut key_ops = Vec::new();
+        let mut added = Vec::new();
         let mut new_keys = Vec::new();
-        let Some(sealer) = &self.sealer else { return Ok((changes, key_ops, new_keys)) };
-        self.index_emails(sealer, &changes, &mut key_ops)?;
+        let Some(sealer) = &self.sealer else { return Ok((changes, added, new_keys)) };
+        self.index_emails(sealer, &changes, &mut added)?;
         if !sealer.seals_writes() {
-            return Ok((changes, key_ops, new_keys));
+            return Ok((changes, added, new_keys));
         }
         let account = changes.account.clone();
         let customer = changes.customer.clone();
@@ -68,7 +69,7 @@ impl SledStore {
                     None => {
                         let (made, wrapped) = sealer.new_key(&customer);
                         let place = keys::customer(&account, &customer);
-                        key_ops.push(Op::put(TreeId::CustomerKeys, place, encode(&wrapped)));
+                        added.push(Op::put(TreeId::CustomerKeys, place, encode(&wrapped)));
                         new_keys.push((customer.clone(), Arc::clone(&made)));
                         Some(made)
                     }
@@ -80,7 +81,7 @@ impl SledStore {
                 seal_write(write, key, &customer);
             }
         }
-        Ok((changes, key_ops, new_keys))
+        Ok((changes, added, new_keys))
     }
 
     /// Moves the `email=` index entry of each customer the set writes whose email changes.
