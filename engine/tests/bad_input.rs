@@ -15,7 +15,6 @@
 mod common;
 
 use common::*;
-use std::path::{Path, PathBuf};
 
 /// One request expected to be refused.
 struct Case {
@@ -316,12 +315,12 @@ async fn raw_card_numbers_are_refused_and_never_kept() {
     // Control: the scan does see what the engine stores in the clear (the baseline charge's
     // id; personal data is sealed), so not finding the card numbers means something.
     assert!(
-        !files_containing(engine.data_dir(), charge_id.as_bytes()).is_empty(),
+        !files_holding(engine.data_dir(), charge_id.as_bytes()).is_empty(),
         "the data directory scan found no stored charge id; it cannot prove anything"
     );
     let mut found = Vec::new();
     for number in CARD_NUMBERS {
-        for path in files_containing(engine.data_dir(), number.as_bytes()) {
+        for path in files_holding(engine.data_dir(), number.as_bytes()) {
             found.push(format!("{} holds {number}", path.display()));
         }
         if engine.log_text().contains(number) {
@@ -329,26 +328,6 @@ async fn raw_card_numbers_are_refused_and_never_kept() {
         }
     }
     assert!(found.is_empty(), "a raw card number was kept: {found:?}");
-}
-
-/// Every file under `dir` (recursively) whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(dir)
-        .unwrap_or_else(|error| panic!("read directory {}: {error}", dir.display()));
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry.expect("directory entry").path();
-        if path.is_dir() {
-            found.extend(files_containing(&path, needle));
-            continue;
-        }
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
-        if bytes.windows(needle.len()).any(|window| window == needle) {
-            found.push(path);
-        }
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

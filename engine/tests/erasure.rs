@@ -9,14 +9,10 @@
 //! of it after erasure; and that sealing on and off read the same answers, the search seeing
 //! the text when it is off.
 //! How: the real engine over HTTP; "in no file" is a byte search of every file under the data
-//! directory after the engine stopped (sled 0.34 compresses nothing, so stored text is there as
-//! written, which the run with sealing off shows).
+//! directory after the engine stopped (`files_holding`; the run with sealing off shows that the
+//! search finds stored text).
 
 mod common;
-#[path = "common/subscription_fixture.rs"]
-mod fixture;
-
-use std::path::{Path, PathBuf};
 
 use common::*;
 
@@ -25,33 +21,18 @@ const NAME: &str = "Ada Lovelace-Byron";
 const PHONE: &str = "+254712345678";
 const GUARDIAN: &str = "Annabella Milbanke";
 
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(directory) = pending.pop() {
-        for entry in std::fs::read_dir(&directory).expect("a readable directory") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if std::fs::read(&path)
-                .expect("a readable file")
-                .windows(needle.len())
-                .any(|window| window == needle.as_bytes())
-            {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 fn personal() -> Value {
     json!({
         "email": EMAIL, "name": NAME, "phone": PHONE,
         "address": {"country": "KE", "region": "Nairobi", "postal_code": "00100"},
         "metadata": {"guardian": GUARDIAN},
     })
+}
+
+/// Creates the customer with all its personal data, under an Idempotency-Key.
+async fn create_with_key(api: &Api, key: &str) -> Resp {
+    let body = Some(to_bytes(&personal()));
+    api.send(reqwest::Method::POST, "/v1/customers", body, Some(key)).await
 }
 
 fn assert_nothing_personal_on_disk(engine: &Engine) {
@@ -66,14 +47,7 @@ async fn erasure_leaves_nothing_personal_and_keeps_the_books() {
     let mut engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
     let created_key = unique_key("create-customer");
-    let created = api
-        .send(
-            reqwest::Method::POST,
-            "/v1/customers",
-            Some(to_bytes(&personal())),
-            Some(&created_key),
-        )
-        .await;
+    let created = create_with_key(&api, &created_key).await;
     let customer = created.id();
     assert_eq!(created.ok()["email"], EMAIL);
     api.add_payment_method(&customer, "pm_card_visa").await;
@@ -159,14 +133,7 @@ async fn erasure_leaves_nothing_personal_and_keeps_the_books() {
     engine.restart_after_kill().await;
     let api = engine.api_a();
     assert_eq!(api.get_ok(&path).await, record);
-    let replay = api
-        .send(
-            reqwest::Method::POST,
-            "/v1/customers",
-            Some(to_bytes(&personal())),
-            Some(&created_key),
-        )
-        .await;
+    let replay = create_with_key(&api, &created_key).await;
     assert!(replay.is_replay(), "{}", replay.text);
     assert_eq!(replay.ok()["email"], Value::Null, "{}", replay.text);
     let by_email = api.get_ok(&format!("/v1/customers?email={EMAIL}")).await;

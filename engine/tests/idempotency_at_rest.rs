@@ -16,29 +16,9 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::*;
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(directory) = pending.pop() {
-        for entry in std::fs::read_dir(&directory).expect("read a data directory") {
-            let path = entry.expect("a directory entry").path();
-            if path.is_dir() {
-                pending.push(path);
-                continue;
-            }
-            let bytes = std::fs::read(&path).expect("read a data file");
-            if bytes.windows(needle.len()).any(|window| window == needle.as_bytes()) {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
 
 fn data_key_file(engine: &Engine) -> (String, u32) {
     let path = engine.data_dir().join("dev-data-key");
@@ -111,23 +91,6 @@ async fn a_key_holding_a_card_number_replays_and_is_kept_only_as_a_keyed_hash() 
     assert_eq!(ledger_of_kind(&ledger, "refund").len(), 1, "{ledger:?}");
 }
 
-/// Every file under `dir`, with its bytes.
-fn contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(directory) = pending.pop() {
-        for entry in std::fs::read_dir(&directory).expect("a readable directory") {
-            let path = entry.expect("an entry").path();
-            match path.is_dir() {
-                true => pending.push(path),
-                false => found.push((path.clone(), std::fs::read(&path).expect("a file"))),
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_data_key_is_refused_at_start_and_changes_nothing() {
     let mut engine = Engine::start(Config::default()).await;
@@ -139,7 +102,7 @@ async fn another_data_key_is_refused_at_start_and_changes_nothing() {
     assert_eq!(first.status, 200, "{}", first.text);
     assert!(engine.stop_graceful().await.success());
     let data_dir = engine.data_dir().to_path_buf();
-    let before = contents(&data_dir);
+    let before = file_contents(&data_dir);
 
     let other = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI="; // base64 of 32 × 'B'
     let config = data_dir.parent().expect("the engine's directory").join("empty.toml");
@@ -174,7 +137,7 @@ async fn another_data_key_is_refused_at_start_and_changes_nothing() {
     assert!(!refused.status.success(), "started with another data key: {said}");
     assert!(said.contains("is not the one") && said.contains("fingerprint"), "{said}");
     assert!(!said.contains(other), "the key was printed: {said}");
-    assert!(before == contents(&data_dir), "the refused start changed the data directory");
+    assert!(before == file_contents(&data_dir), "the refused start changed the data directory");
 
     // The right key (the generated one, still in its file) starts and replays.
     engine.launch().await;

@@ -697,3 +697,38 @@ pub fn parse_metric(text: &str, name: &str) -> Option<f64> {
     }
     total
 }
+
+/// Every file under `dir`, with its bytes, sorted by path: what a test compares a data directory
+/// by, or searches for stored text.
+pub fn file_contents(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        let entries = std::fs::read_dir(&directory)
+            .unwrap_or_else(|error| panic!("read directory {}: {error}", directory.display()));
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|error| panic!("read {}: {error}", path.display()));
+            found.push((path, bytes));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every file under `dir` whose bytes contain `needle`. sled 0.34 compresses nothing unless
+/// built with its `compression` feature, which Kassa does not enable, so stored text is there
+/// as written.
+pub fn files_holding(dir: &Path, needle: impl AsRef<[u8]>) -> Vec<PathBuf> {
+    let needle = needle.as_ref();
+    file_contents(dir)
+        .into_iter()
+        .filter(|(_, bytes)| bytes.windows(needle.len()).any(|window| window == needle))
+        .map(|(path, _)| path)
+        .collect()
+}
