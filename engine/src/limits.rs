@@ -224,3 +224,7 @@ pub const ACCOUNT_NUMBER_LEN_MAX: usize = 34;
 /// A statement descriptor's length, as the card networks take it.
 pub const STATEMENT_DESCRIPTOR_LEN_MIN: usize = 5;
 pub const STATEMENT_DESCRIPTOR_LEN_MAX: usize = 22;
+
+/// Customers' unwrapped keys held in memory at most (`store::sealing`): each is an AES-256-GCM
+/// key schedule of well under a kilobyte, and one dropped is unwrapped again from the store.
+pub const SEALING_KEYS_CACHED_MAX: usize = 100_000;

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::data_key::DataKey;
 use crate::domain::{CustomerId, Sealed};
+use crate::limits::SEALING_KEYS_CACHED_MAX;
 
 /// A customer's key as stored: wrapped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +79,17 @@ impl Sealer {
         self.lock().get(customer).cloned()
     }
 
+    /// Caches the customer's key. The cache is bounded: past `SEALING_KEYS_CACHED_MAX`
+    /// customers one is dropped (any one: its key is unwrapped again when next needed).
     pub fn remember(&self, customer: &CustomerId, key: CustomerKey) {
-        self.lock().insert(customer.clone(), key);
+        let mut keys = self.lock();
+        if keys.len() >= SEALING_KEYS_CACHED_MAX && !keys.contains_key(customer) {
+            let dropped = keys.keys().next().cloned();
+            if let Some(dropped) = dropped {
+                keys.remove(&dropped);
+            }
+        }
+        keys.insert(customer.clone(), key);
     }
 
     /// A new key for the customer, and its wrapped form to store.
@@ -121,7 +131,7 @@ impl Sealer {
 
     /// Forgets the customer's key: it is erased.
     pub fn forget(&self, customer: &CustomerId) {
-        self.lock().insert(customer.clone(), None);
+        self.remember(customer, None);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, CustomerKey>> {
@@ -180,5 +190,14 @@ mod tests {
         assert!(sealer.unwrap(&bob, &wrapped).is_err(), "another customer's key");
         let error = sealer_of(2).unwrap(&alice, &wrapped).err().unwrap().to_string();
         assert!(error.contains("wrapped with the data key"), "{error}");
+    }
+
+    #[test]
+    fn the_key_cache_is_bounded() {
+        let sealer = sealer_of(1);
+        for _ in 0..SEALING_KEYS_CACHED_MAX + 10 {
+            sealer.remember(&CustomerId::generate(), None);
+        }
+        assert_eq!(sealer.lock().len(), SEALING_KEYS_CACHED_MAX);
     }
 }
