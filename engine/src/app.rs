@@ -78,8 +78,9 @@ pub async fn run_with(
     // The data key first: a directory written with another key is refused before anything in
     // it is opened or changed.
     let data_key = data_key(&config, &data_dir)?;
-    check_data_key(&data_key, &data_dir)?;
-    let sealer = Sealer::new(&data_key, config.storage.seal_personal_data);
+    let previous_keys = config.previous_data_keys();
+    check_data_key(&data_key, &previous_keys, &data_dir)?;
+    let sealer = Sealer::new(&data_key, &previous_keys, config.storage.seal_personal_data);
     let sled = SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?;
     let sled = Arc::new(sled.sealed_by(sealer).map_err(store_error)?);
     let store: Arc<dyn Store> = sled.clone();
@@ -148,6 +149,9 @@ pub async fn run_with(
     }
 
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
+    if !previous_keys.is_empty() {
+        tokio::spawn(rotate_data_key(Arc::clone(&sled), data_key.clone(), data_dir.clone()));
+    }
     billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
     tokio::spawn(billing::scheduler::run_live(
         store.clone(),
@@ -175,7 +179,7 @@ pub async fn run_with(
         rate_limits: api::rate_limit::RateLimits::new(&config.limits.rate),
         idempotency: api::idempotency::Idempotency::new(
             store.clone(),
-            IdempotencyKeys::new(&data_key),
+            IdempotencyKeys::new(&data_key, &previous_keys),
         ),
         rules,
         seller: config.billing.seller.clone(),
@@ -399,38 +403,154 @@ fn data_key(config: &Config, data_dir: &Path) -> Result<DataKey, StartError> {
     Ok(key)
 }
 
-/// Refuses a data key other than the one the data directory was written with: with it, every
-/// Idempotency-Key kept would be forgotten (a retry could charge again) and sealed data locked
-/// out. The directory keeps the key's fingerprint (`<data dir>/data-key-fingerprint`), written
-/// by the first start that finds none.
-fn check_data_key(key: &DataKey, data_dir: &Path) -> Result<(), StartError> {
-    let path = data_dir.join("data-key-fingerprint");
+/// `<data dir>/data-key-fingerprint`: the fingerprint of the data key the directory is written
+/// with, then one `retired <fingerprint> <until>` line per key rotated out whose Idempotency-Key
+/// hashes may still be kept (until that Unix second).
+const FINGERPRINT_FILE: &str = "data-key-fingerprint";
+
+/// What the data directory says of the keys it was written with.
+struct KeptFingerprints {
+    current: String,
+    retired: Vec<(String, i64)>,
+}
+
+impl KeptFingerprints {
+    fn parse(text: &str) -> Option<KeptFingerprints> {
+        let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+        let current = lines.next()?.to_owned();
+        let mut retired = Vec::new();
+        for line in lines {
+            let mut words = line.split_whitespace();
+            let (Some("retired"), Some(fingerprint), Some(until)) =
+                (words.next(), words.next(), words.next())
+            else {
+                return None;
+            };
+            retired.push((fingerprint.to_owned(), until.parse().ok()?));
+        }
+        Some(KeptFingerprints { current, retired })
+    }
+
+    fn render(&self) -> String {
+        let mut text = self.current.clone();
+        for (fingerprint, until) in &self.retired {
+            text.push_str(&format!("\nretired {fingerprint} {until}"));
+        }
+        text
+    }
+}
+
+/// Refuses a data key other than the one the data directory was written with, or one it is
+/// being rotated from (`storage.previous_data_keys`): with another, every Idempotency-Key kept
+/// would be forgotten (a retry could charge again) and sealed data locked out. A key rotated out
+/// less than a day ago must still be configured as a previous key, for the same Idempotency-Keys.
+/// The first start that finds no fingerprint writes the key's.
+fn check_data_key(key: &DataKey, previous: &[DataKey], data_dir: &Path) -> Result<(), StartError> {
+    let path = data_dir.join(FINGERPRINT_FILE);
     let failed = |problem: String| {
         StartError::DataKey(format!("data key fingerprint {}: {problem}", path.display()))
     };
     let fingerprint = key.fingerprint();
-    match std::fs::read_to_string(&path) {
-        Ok(kept) if kept.trim() == fingerprint => Ok(()),
-        Ok(kept) if !kept.trim().is_empty() => Err(StartError::DataKey(format!(
-            "the data key (storage.data_key, KASSA_DATA_KEY or {}) is not the one {} was              written with: its fingerprint is {fingerprint}, the directory's is {}. Start with              that key; nothing was changed",
+    let previous: Vec<String> = previous.iter().map(DataKey::fingerprint).collect();
+    let kept = match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => None,
+        Ok(text) => Some(KeptFingerprints::parse(&text).ok_or_else(|| {
+            failed("is not a fingerprint and `retired <fingerprint> <until>` lines".to_owned())
+        })?),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(failed(error.to_string())),
+    };
+    let Some(kept) = kept else {
+        let first = KeptFingerprints { current: fingerprint, retired: Vec::new() };
+        return write_fingerprints(&path, &first, data_dir).map_err(failed);
+    };
+    if kept.current != fingerprint && !previous.contains(&kept.current) {
+        return Err(StartError::DataKey(format!(
+            "the data key (storage.data_key, KASSA_DATA_KEY or {}) is not the one {} was written \
+             with: its fingerprint is {fingerprint}, the directory's is {}. Start with that key \
+             (or, to rotate to this one, give that key in storage.previous_data_keys); nothing \
+             was changed",
             data_dir.join("dev-data-key").display(),
             data_dir.display(),
-            kept.trim()
-        ))),
-        Ok(_) => write_fingerprint(&path, &fingerprint, data_dir).map_err(failed),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            write_fingerprint(&path, &fingerprint, data_dir).map_err(failed)
-        }
-        Err(error) => Err(failed(error.to_string())),
+            kept.current
+        )));
     }
+    let now = now_unix_secs();
+    let needed =
+        kept.retired.iter().find(|(retired, until)| *until > now && !previous.contains(retired));
+    if let Some((retired, until)) = needed {
+        return Err(StartError::DataKey(format!(
+            "the data key with fingerprint {retired} was rotated out, and Idempotency-Keys hashed \
+             with it are kept until {until} (Unix time): give it in storage.previous_data_keys \
+             (KASSA_PREVIOUS_DATA_KEYS) until then; nothing was changed"
+        )));
+    }
+    Ok(())
 }
 
-fn write_fingerprint(path: &Path, fingerprint: &str, data_dir: &Path) -> Result<(), String> {
+/// Records that the data directory is now written with `key` alone: the keys rotated out are
+/// retired, each kept in mind for as long as Idempotency-Keys hashed with it may be.
+fn finish_rotation(key: &DataKey, data_dir: &Path) -> Result<i64, String> {
+    let path = data_dir.join(FINGERPRINT_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|error| error.to_string())?;
+    let kept = KeptFingerprints::parse(&text).ok_or("the fingerprint file does not parse")?;
+    let fingerprint = key.fingerprint();
+    let now = now_unix_secs();
+    let until = now + IDEMPOTENCY_RETENTION_SECS;
+    let mut retired: Vec<(String, i64)> =
+        kept.retired.into_iter().filter(|(_, until)| *until > now).collect();
+    if kept.current != fingerprint {
+        retired.push((kept.current, until));
+    }
+    let rotated = KeptFingerprints { current: fingerprint, retired };
+    write_fingerprints(&path, &rotated, data_dir)?;
+    Ok(until)
+}
+
+fn write_fingerprints(path: &Path, kept: &KeptFingerprints, data_dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(data_dir).map_err(|error| error.to_string())?;
-    write_private(path, fingerprint).map_err(|error| error.to_string())?;
+    write_private(path, &kept.render()).map_err(|error| error.to_string())?;
     std::fs::File::open(data_dir)
         .and_then(|directory| directory.sync_all())
         .map_err(|error| error.to_string())
+}
+
+/// Re-wraps in the background what the previous data keys still hold, then records the
+/// rotation as finished ([`finish_rotation`]).
+async fn rotate_data_key(store: Arc<SledStore>, key: DataKey, data_dir: std::path::PathBuf) {
+    let started = std::time::Instant::now();
+    let rotating = tokio::task::spawn_blocking(move || {
+        let rotated = store.rotate_data_key();
+        (store, rotated)
+    });
+    let (store, rotated) = match rotating.await {
+        Ok(done) => done,
+        Err(error) => return tracing::error!(%error, "the data key rotation stopped"),
+    };
+    let (rotated, ticket) = match rotated {
+        Ok(done) => done,
+        Err(error) => {
+            return tracing::error!(%error, "the data key rotation failed; the next start tries again");
+        }
+    };
+    if let Some(ticket) = ticket
+        && let Err(error) = ticket.wait().await
+    {
+        return tracing::error!(%error, "the data key rotation was not made durable");
+    }
+    drop(store);
+    match finish_rotation(&key, &data_dir) {
+        Ok(until) => tracing::info!(
+            keys_rewrapped = rotated.keys_rewrapped,
+            emails_reindexed = rotated.emails_reindexed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            keep_previous_keys_until = until,
+            "data key rotation finished: keep storage.previous_data_keys configured until then (Idempotency-Keys hashed with them are kept 24 h), then remove them"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "the data key rotation could not be recorded; the next start does it again")
+        }
+    }
 }
 
 fn generate_key() -> String {

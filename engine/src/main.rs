@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Start the engine (the default).
     Serve,
+    /// Make a new data key and say how to rotate to it: the engine, restarted with the new key
+    /// and the current one as a previous key, re-wraps every customer's key in the background.
+    RotateDataKey,
 }
 
 fn main() -> ExitCode {
@@ -43,7 +46,26 @@ fn main() -> ExitCode {
     init_logging(&config);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::RotateDataKey => rotate_data_key(),
     }
+}
+
+/// Prints a new data key and the steps of a rotation. The engine holds the data directory, so
+/// the re-wrapping is its own: it runs in the background once it starts with both keys.
+fn rotate_data_key() -> ExitCode {
+    let key = kassa::data_key::DataKey::generate();
+    println!("A new data key (fingerprint {}):\n\n  {}\n", key.fingerprint(), key.to_base64());
+    println!(
+        "To rotate to it:
+1. Set storage.data_key (KASSA_DATA_KEY) to it, and storage.previous_data_keys
+   (KASSA_PREVIOUS_DATA_KEYS, comma-separated) to the key in use now
+   (<data dir>/dev-data-key if none was configured).
+2. Restart Kassa. It serves at once, and re-wraps every customer's key under the new data key
+   in the background; the log says `data key rotation finished`.
+3. Keep the previous key configured until the time that line names (24 hours: the
+   Idempotency-Keys hashed with it are kept that long), then remove it."
+    );
+    ExitCode::SUCCESS
 }
 
 /// mimalloc asks for transparent huge pages on its arenas, so the first touch of fresh memory (or

@@ -132,10 +132,20 @@ where
     // that.
     let idempotency = &app.idempotency;
     let key = idempotency.keys.digest(&sent);
+    // Records kept from before a data-key rotation are found under the previous keys' digests.
+    let earlier = idempotency.keys.previous_digests(&sent);
     let store = &idempotency.store;
+    let find = || -> Result<Option<IdempotencyRecord>, ApiError> {
+        for digest in std::iter::once(&key).chain(&earlier) {
+            if let Some(record) = store.idempotency(account, digest)? {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    };
     let fingerprint = fingerprint(request);
     // A finished request is replayed without a claim, so its replays never wait on each other.
-    if let Some(record) = store.idempotency(account, &key)?
+    if let Some(record) = find()?
         && matches!(record.state, IdempotencyState::Completed(_))
     {
         return replay(store, account, record, &fingerprint).await;
@@ -143,7 +153,7 @@ where
     let _claim =
         idempotency.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
     // Read again under the claim: the request may have finished since.
-    match store.idempotency(account, &key)? {
+    match find()? {
         None => {
             let ticket = IdempotencyTicket { key, fingerprint };
             Ok(Answer { outcome: execute(Some(ticket)).await?, replayed: false })

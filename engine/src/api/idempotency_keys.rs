@@ -20,20 +20,34 @@ const PURPOSE: &str = "kassa idempotency-key v1";
 pub struct IdempotencyKeys {
     /// Keyed once; cloned per key, which is cheaper than keying again.
     mac: Hmac<Sha256>,
+    /// The same under each data key rotated out: records made with them are kept 24 hours.
+    previous: Vec<Hmac<Sha256>>,
+}
+
+fn keyed(data_key: &DataKey) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(&data_key.derive(PURPOSE))
+        .expect("HMAC takes a key of any length")
+}
+
+fn digest_with(mac: &Hmac<Sha256>, key: &str) -> String {
+    let mut mac = mac.clone();
+    mac.update(key.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 impl IdempotencyKeys {
-    pub fn new(data_key: &DataKey) -> IdempotencyKeys {
-        let mac = <Hmac<Sha256> as Mac>::new_from_slice(&data_key.derive(PURPOSE))
-            .expect("HMAC takes a key of any length");
-        IdempotencyKeys { mac }
+    pub fn new(data_key: &DataKey, previous: &[DataKey]) -> IdempotencyKeys {
+        IdempotencyKeys { mac: keyed(data_key), previous: previous.iter().map(keyed).collect() }
     }
 
     /// The stored form of `key`: 64 lowercase hex digits.
     pub fn digest(&self, key: &str) -> String {
-        let mut mac = self.mac.clone();
-        mac.update(key.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        digest_with(&self.mac, key)
+    }
+
+    /// Its stored forms under the data keys rotated out, to find records made before.
+    pub fn previous_digests(&self, key: &str) -> Vec<String> {
+        self.previous.iter().map(|mac| digest_with(mac, key)).collect()
     }
 }
 
@@ -48,7 +62,7 @@ mod tests {
 
     #[test]
     fn a_key_is_stored_as_a_keyed_hash_of_it() {
-        let keys = IdempotencyKeys::new(&data_key(1));
+        let keys = IdempotencyKeys::new(&data_key(1), &[]);
         let raw = "4242424242424242-retry";
         let digest = keys.digest(raw);
         assert_eq!(digest.len(), 64);
@@ -56,6 +70,10 @@ mod tests {
         assert!(!digest.contains("4242424242424242"));
         assert_eq!(digest, keys.digest(raw), "the same key finds the same record");
         assert_ne!(digest, keys.digest("4242424242424242-retrY"));
-        assert_ne!(digest, IdempotencyKeys::new(&data_key(2)).digest(raw), "the hash is keyed");
+        assert_ne!(
+            digest,
+            IdempotencyKeys::new(&data_key(2), &[]).digest(raw),
+            "the hash is keyed"
+        );
     }
 }

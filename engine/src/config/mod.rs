@@ -144,6 +144,13 @@ impl Config {
         if let Some(key) = env("KASSA_DATA_KEY") {
             self.storage.data_key = SecretValue::new(key);
         }
+        if let Some(keys) = env("KASSA_PREVIOUS_DATA_KEYS") {
+            self.storage.previous_data_keys = keys
+                .split(',')
+                .filter(|key| !key.trim().is_empty())
+                .map(|key| SecretValue::new(key.trim()))
+                .collect();
+        }
         if let Some(seal) = env("KASSA_SEAL_PERSONAL_DATA") {
             self.storage.seal_personal_data = match seal.as_str() {
                 "true" => true,
@@ -235,16 +242,36 @@ impl Config {
     /// A configured data key (file or `KASSA_DATA_KEY`) is 32 bytes of base64. Checked here so a
     /// bad one stops start-up before the data directory is opened.
     fn validate_data_key(&self) -> Result<(), ConfigError> {
-        match self.data_key() {
-            Some(Err(error)) => Err(config_error(
+        if let Some(Err(error)) = self.data_key() {
+            return Err(config_error(
                 "storage.data_key",
                 format!(
                     "{error} (as set here or by KASSA_DATA_KEY); make one with \
                      `openssl rand -base64 32`"
                 ),
-            )),
-            _ => Ok(()),
+            ));
         }
+        for (index, key) in self.storage.previous_data_keys.iter().enumerate() {
+            if let Err(error) = DataKey::from_base64(key.expose()) {
+                return Err(config_error(
+                    &format!("storage.previous_data_keys[{index}]"),
+                    format!("{error} (as set here or by KASSA_PREVIOUS_DATA_KEYS)"),
+                ));
+            }
+        }
+        if !self.storage.previous_data_keys.is_empty() && self.data_key().is_none() {
+            return Err(config_error(
+                "storage.previous_data_keys",
+                "rotating needs the new key in storage.data_key (or KASSA_DATA_KEY)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The data keys rotated out, checked when the config was read.
+    pub fn previous_data_keys(&self) -> Vec<DataKey> {
+        let keys = &self.storage.previous_data_keys;
+        keys.iter().filter_map(|key| DataKey::from_base64(key.expose()).ok()).collect()
     }
 
     /// The configured data key, if one is: unset means the engine keeps its own (sled).

@@ -73,6 +73,10 @@ pub struct StorageConfig {
     /// Base64 of the 32-byte data key (see [`crate::data_key`]); unset: generated on first
     /// start into `<path>/dev-data-key` and read from there after.
     pub data_key: SecretValue,
+    /// Data keys rotated out (`storage.previous_data_keys`, `KASSA_PREVIOUS_DATA_KEYS`):
+    /// still opened with while the engine re-wraps what they wrapped, and kept for the
+    /// Idempotency-Keys hashed with them (see `kassa rotate-data-key`).
+    pub previous_data_keys: Vec<SecretValue>,
     /// Seal customers' personal data and payment methods' display fields on write (see
     /// `store::sealing`). Off only to measure what sealing costs: reads open sealed records
     /// either way.
@@ -299,6 +303,7 @@ impl Default for StorageConfig {
             path: PathBuf::from("./data"),
             cache_mib: STORE_CACHE_BYTES_DEFAULT / (1024 * 1024),
             data_key: SecretValue::default(),
+            previous_data_keys: Vec::new(),
             seal_personal_data: true,
         }
     }

@@ -399,3 +399,23 @@ fn sealing_is_on_unless_turned_off() {
     let file = load_text("[storage]\nseal_personal_data = false\n", &no_env).unwrap();
     assert!(!file.storage.seal_personal_data);
 }
+
+#[test]
+fn previous_data_keys_come_with_a_new_key_and_are_keys() {
+    let old = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let new = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+    let env = |name: &str| match name {
+        "KASSA_DATA_KEY" => Some(new.to_owned()),
+        "KASSA_PREVIOUS_DATA_KEYS" => Some(format!("{old}, ")),
+        _ => None,
+    };
+    assert_eq!(Config::load(None, &env).unwrap().previous_data_keys().len(), 1);
+    let alone = |name: &str| (name == "KASSA_PREVIOUS_DATA_KEYS").then(|| old.to_owned());
+    assert_eq!(Config::load(None, &alone).unwrap_err().key, "storage.previous_data_keys");
+    let bad = "[storage]\ndata_key = \"QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=\"\nprevious_data_keys = [\"short\"]\n";
+    let error = load_text(bad, &no_env).unwrap_err();
+    assert_eq!(error.key, "storage.previous_data_keys[0]");
+    assert!(
+        !format!("{:?}", load_text(&bad.replace("short", old), &no_env).unwrap()).contains(old)
+    );
+}

@@ -7,6 +7,10 @@
 //! The `email=` filter finds customers through an index of their emails' keyed hashes (see
 //! [`Sealer::email_digest`]), so it needs neither the email in the clear nor a scan.
 //!
+//! A data key is rotated without touching what is sealed: each customer's key is wrapped again
+//! under the new data key (`SledStore::rotate_data_key`), while the old one still opens what it
+//! wrapped.
+//!
 //! The customer's id is the associated data of every seal, so a ciphertext moved to another
 //! customer's record does not open. A wrapped key names the data key it was made with (the
 //! first 8 bytes of its fingerprint), so a start with another data key is told apart from a
@@ -42,6 +46,9 @@ pub struct Sealer {
     /// Keys the `email=` index: an email's HMAC under it, never the email.
     email_index: [u8; 32],
     data_key: String,
+    /// The data keys rotated out, while what they wrapped is re-wrapped
+    /// (`SledStore::rotate_data_key`): each one's name, wrapping key and email index key.
+    previous: Vec<(String, Aes256Gcm, [u8; 32])>,
     /// Whether writes are sealed (`storage.seal_personal_data`); reads open sealed records
     /// either way.
     seal_writes: bool,
@@ -49,15 +56,44 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    pub fn new(data_key: &DataKey, seal_writes: bool) -> Sealer {
-        let wrapping = Aes256Gcm::new(&data_key.derive("kassa customer-key wrap v1").into());
+    pub fn new(data_key: &DataKey, previous: &[DataKey], seal_writes: bool) -> Sealer {
         Sealer {
-            wrapping,
-            email_index: data_key.derive("kassa email index v1"),
-            data_key: data_key.fingerprint()[..16].to_owned(),
+            wrapping: wrapping_key(data_key),
+            email_index: data_key.derive(EMAIL_INDEX_PURPOSE),
+            data_key: key_name(data_key),
+            previous: previous
+                .iter()
+                .map(|key| (key_name(key), wrapping_key(key), key.derive(EMAIL_INDEX_PURPOSE)))
+                .collect(),
             seal_writes,
             keys: Mutex::default(),
         }
+    }
+
+    /// Whether `wrapped` was wrapped with a data key rotated out.
+    pub fn wrapped_before(&self, wrapped: &WrappedKey) -> bool {
+        wrapped.data_key != self.data_key
+    }
+
+    /// `wrapped`, wrapped again with the current data key: the customer's key itself stays, and
+    /// so does everything sealed under it.
+    pub fn rewrap(
+        &self,
+        customer: &CustomerId,
+        wrapped: &WrappedKey,
+    ) -> Result<WrappedKey, StoreError> {
+        let mut raw = self.unwrap_raw(customer, wrapped)?;
+        let rewrapped = self.wrap(customer, &raw);
+        raw.fill(0);
+        Ok(rewrapped)
+    }
+
+    /// The digests an email may be indexed under: the current data key's, then each rotated
+    /// out one's (found until re-indexed).
+    pub fn email_digests(&self, email: &str) -> Vec<String> {
+        let mut digests = vec![self.email_digest(email)];
+        digests.extend(self.previous.iter().map(|(_, _, key)| digest_with(key, email)));
+        digests
     }
 
     pub fn seals_writes(&self) -> bool {
@@ -67,11 +103,7 @@ impl Sealer {
     /// An email as the index keeps it: 16 bytes of its HMAC-SHA256, in hex. Exact, as the
     /// filter is (`A@x` and `a@x` are two emails).
     pub fn email_digest(&self, email: &str) -> String {
-        use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.email_index)
-            .expect("HMAC takes a key of any length");
-        mac.update(email.as_bytes());
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        digest_with(&self.email_index, email)
     }
 
     /// The key the cache holds for the customer: `None` if it holds none yet.
@@ -97,13 +129,18 @@ impl Sealer {
         let mut raw = [0u8; 32];
         rand::rng().fill(&mut raw);
         let key = Arc::new(Aes256Gcm::new(&raw.into()));
+        let wrapped = self.wrap(customer, &raw);
+        raw.fill(0);
+        (key, wrapped)
+    }
+
+    fn wrap(&self, customer: &CustomerId, raw: &[u8; 32]) -> WrappedKey {
         let nonce = random_nonce();
         let ciphertext = self
             .wrapping
-            .encrypt(&nonce.into(), Payload { msg: &raw, aad: customer.as_str().as_bytes() })
+            .encrypt(&nonce.into(), Payload { msg: raw, aad: customer.as_str().as_bytes() })
             .expect("AES-GCM seals any message of this size");
-        raw.fill(0);
-        (key, WrappedKey { data_key: self.data_key.clone(), nonce, ciphertext })
+        WrappedKey { data_key: self.data_key.clone(), nonce, ciphertext }
     }
 
     pub fn unwrap(
@@ -111,22 +148,38 @@ impl Sealer {
         customer: &CustomerId,
         wrapped: &WrappedKey,
     ) -> Result<Aes256Gcm, StoreError> {
-        if wrapped.data_key != self.data_key {
-            return Err(StoreError::Corrupt(format!(
-                "customer {customer}'s key was wrapped with the data key {}, not this one ({})",
-                wrapped.data_key, self.data_key
-            )));
-        }
+        let mut raw = self.unwrap_raw(customer, wrapped)?;
+        let key = Aes256Gcm::new(&raw.into());
+        raw.fill(0);
+        Ok(key)
+    }
+
+    fn unwrap_raw(
+        &self,
+        customer: &CustomerId,
+        wrapped: &WrappedKey,
+    ) -> Result<[u8; 32], StoreError> {
+        let wrapping = if wrapped.data_key == self.data_key {
+            &self.wrapping
+        } else {
+            let previous = self.previous.iter().find(|(name, _, _)| *name == wrapped.data_key);
+            let Some((_, wrapping, _)) = previous else {
+                return Err(StoreError::Corrupt(format!(
+                    "customer {customer}'s key was wrapped with the data key {}, which is not \
+                     configured (this one is {})",
+                    wrapped.data_key, self.data_key
+                )));
+            };
+            wrapping
+        };
         let payload = Payload { msg: &wrapped.ciphertext, aad: customer.as_str().as_bytes() };
-        let mut raw = self
-            .wrapping
+        let mut opened = wrapping
             .decrypt(&wrapped.nonce.into(), payload)
             .map_err(|_| StoreError::Corrupt(format!("customer {customer}'s key does not open")))?;
-        let key = <[u8; 32]>::try_from(raw.as_slice())
-            .map(|raw| Aes256Gcm::new(&raw.into()))
+        let raw = <[u8; 32]>::try_from(opened.as_slice())
             .map_err(|_| StoreError::Corrupt(format!("customer {customer}'s key is not 32 bytes")));
-        raw.fill(0);
-        key
+        opened.fill(0);
+        raw
     }
 
     /// Forgets the customer's key: it is erased.
@@ -137,6 +190,26 @@ impl Sealer {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CustomerId, CustomerKey>> {
         self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+const EMAIL_INDEX_PURPOSE: &str = "kassa email index v1";
+
+fn wrapping_key(data_key: &DataKey) -> Aes256Gcm {
+    Aes256Gcm::new(&data_key.derive("kassa customer-key wrap v1").into())
+}
+
+/// A data key's name in a wrapped key: 16 hex digits of its fingerprint.
+fn key_name(data_key: &DataKey) -> String {
+    data_key.fingerprint()[..16].to_owned()
+}
+
+/// 16 bytes of an email's HMAC-SHA256 under `key`, in hex.
+fn digest_with(key: &[u8; 32], email: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    mac.update(email.as_bytes());
+    hex::encode(&mac.finalize().into_bytes()[..16])
 }
 
 pub fn seal(key: &Aes256Gcm, customer: &CustomerId, plaintext: &[u8]) -> Sealed {
@@ -169,10 +242,14 @@ fn random_nonce() -> [u8; 12] {
 mod tests {
     use super::*;
 
-    fn sealer_of(byte: u8) -> Sealer {
+    fn data_key(byte: u8) -> DataKey {
         use base64::Engine as _;
         let text = base64::engine::general_purpose::STANDARD.encode([byte; 32]);
-        Sealer::new(&DataKey::from_base64(&text).unwrap(), true)
+        DataKey::from_base64(&text).unwrap()
+    }
+
+    fn sealer_of(byte: u8) -> Sealer {
+        Sealer::new(&data_key(byte), &[], true)
     }
 
     #[test]
@@ -190,6 +267,26 @@ mod tests {
         assert!(sealer.unwrap(&bob, &wrapped).is_err(), "another customer's key");
         let error = sealer_of(2).unwrap(&alice, &wrapped).err().unwrap().to_string();
         assert!(error.contains("wrapped with the data key"), "{error}");
+    }
+
+    #[test]
+    fn a_key_rewrapped_with_the_new_data_key_opens_what_it_sealed() {
+        let old = sealer_of(1);
+        let customer = CustomerId::generate();
+        let (key, wrapped) = old.new_key(&customer);
+        let sealed = seal(&key, &customer, b"thandi@example.co.za");
+
+        let rotating = Sealer::new(&data_key(2), &[data_key(1)], true);
+        assert!(rotating.wrapped_before(&wrapped));
+        let rewrapped = rotating.rewrap(&customer, &wrapped).unwrap();
+        assert!(!rotating.wrapped_before(&rewrapped));
+        let rotated = sealer_of(2);
+        let opened = rotated.unwrap(&customer, &rewrapped).unwrap();
+        assert_eq!(open(&opened, &customer, &sealed).unwrap(), b"thandi@example.co.za");
+        assert!(rotated.unwrap(&customer, &wrapped).is_err(), "the old key is not configured");
+        let digests = rotating.email_digests("a@example.org");
+        let expected = [rotated.email_digest("a@example.org"), old.email_digest("a@example.org")];
+        assert_eq!(digests, expected);
     }
 
     #[test]

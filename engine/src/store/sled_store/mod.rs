@@ -27,6 +27,7 @@ mod logged;
 mod ops;
 mod overlay;
 mod personal;
+mod rotation;
 #[cfg(test)]
 mod tests;
 mod tree_ids;
@@ -64,6 +65,8 @@ use overlay::Overlay;
 use tree_ids::{TREE_NAMES, TreeId};
 use unapplied::UnappliedEvents;
 use view::TreeView;
+
+pub use rotation::Rotated;
 
 pub struct SledStore {
     /// For tests to read the checkpoint; the store itself reaches sled through its trees.

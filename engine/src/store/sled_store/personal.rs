@@ -119,17 +119,22 @@ impl SledStore {
         email: &str,
     ) -> Result<Vec<Customer>, StoreError> {
         let candidates: Vec<CustomerId> = match &self.sealer {
+            // Under every configured data key's digest: a rotation may not have re-indexed it.
             Some(sealer) => {
-                let prefix = email_key(account, &sealer.email_digest(email), "");
                 let mut ids = Vec::new();
-                for item in self.tree(TreeId::CustomerEmails).scan_prefix(&prefix) {
-                    let (key, _) = item?;
-                    let id =
-                        std::str::from_utf8(&key[prefix.len()..]).ok().and_then(CustomerId::parse);
-                    ids.push(
-                        id.ok_or_else(|| StoreError::Corrupt(format!("email index key {key:?}")))?,
-                    );
+                for digest in sealer.email_digests(email) {
+                    let prefix = email_key(account, &digest, "");
+                    for item in self.tree(TreeId::CustomerEmails).scan_prefix(&prefix) {
+                        let (key, _) = item?;
+                        let id = std::str::from_utf8(&key[prefix.len()..])
+                            .ok()
+                            .and_then(CustomerId::parse);
+                        let corrupt = || StoreError::Corrupt(format!("email index key {key:?}"));
+                        ids.push(id.ok_or_else(corrupt)?);
+                    }
                 }
+                ids.sort();
+                ids.dedup();
                 ids
             }
             None => {
@@ -294,7 +299,7 @@ impl SledStore {
 const EMAIL_INDEX_COMPLETE: &[u8] = b"\xff complete";
 
 /// `account/<email digest>/customer`.
-fn email_key(account: &AccountId, digest: &str, customer: &str) -> Vec<u8> {
+pub(super) fn email_key(account: &AccountId, digest: &str, customer: &str) -> Vec<u8> {
     keys::by_id(account, &format!("{digest}/{customer}"))
 }
 
