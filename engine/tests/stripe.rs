@@ -93,6 +93,31 @@ async fn a_card_charge_is_one_payment_intent_keyed_by_the_charge_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_customer_detaches_its_cards_at_stripe() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    api.add_payment_method(&customer, "pm_card_mastercard").await;
+    api.charge_ok(&customer, 2500, "usd").await;
+    assert!(!stripe.was_detached("pm_card_mastercard"));
+
+    let erased = api.delete(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(erased.ok()["deleted"], true);
+    assert!(stripe.was_detached("pm_card_mastercard"), "the card is still attached at Stripe");
+    let detaches = stripe
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.path == "/v1/payment_methods/pm_card_mastercard/detach")
+        .count();
+    assert_eq!(detaches, 1);
+    // Erasing again asks Stripe nothing more.
+    api.delete(&format!("/v1/customers/{customer}")).await.ok();
+    let again = stripe.seen().into_iter().filter(|seen| seen.path.ends_with("/detach")).count();
+    assert_eq!(again, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stripe_decline_answers_402_with_its_decline_code() {
     let stripe = FakeStripe::start().await;
     let engine = Engine::start(stripe_config(&stripe.api_base())).await;

@@ -59,6 +59,15 @@ pub trait Gateway: Send + Sync {
         token: &str,
     ) -> Result<PaymentMethodDetails, GatewayError>;
 
+    /// Forgets a payment method at the gateway, when its customer is erased, so that it can no
+    /// longer be charged there (Stripe: detached from its customer). Gateways that keep nothing
+    /// of it (the sandbox, M-Pesa) have nothing to do. One the gateway no longer knows is
+    /// forgotten already.
+    async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
+        let _ = token;
+        Ok(())
+    }
+
     /// Refuses, before anything is recorded or sent, a charge this gateway can never carry out
     /// as asked (M-Pesa: not KES, not whole shillings, not a Kenyan mobile number). The engine
     /// calls it while validating the request, so the client gets a 400 and no charge is kept.

@@ -41,7 +41,9 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::{RetrievePaymentIntent, SearchPaymentIntent};
 use stripe_core::refund::{ListRefund, RetrieveRefund};
-use stripe_payment::payment_method::{AttachPaymentMethod, RetrievePaymentMethod};
+use stripe_payment::payment_method::{
+    AttachPaymentMethod, DetachPaymentMethod, RetrievePaymentMethod,
+};
 
 pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
 pub use store::TREES;
@@ -452,6 +454,17 @@ fn replayed_refund_error(error: StripeCallError) -> Result<Option<RefundOutcome>
 impl Gateway for StripeGateway {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// Detaches the PaymentMethod from its Stripe customer. One Stripe does not know (404), or
+    /// that is attached to no customer (400), is detached already.
+    async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
+        let token = transformers::checked_payment_method(token)?;
+        match self.send(&DetachPaymentMethod::new(token), None).await {
+            Ok(_) | Err(StripeCallError::Answered { status: 400 | 404, .. }) => Ok(()),
+            Err(StripeCallError::NotProcessed(message)) => Err(GatewayError::NotAttempted(message)),
+            Err(other) => Err(transformers::lookup_error(other)),
+        }
     }
 
     async fn describe_payment_method(

@@ -47,6 +47,8 @@ struct State {
     customers: BTreeMap<String, Value>,
     /// (PaymentMethod, customer) pairs attached.
     attached: BTreeSet<(String, String)>,
+    /// PaymentMethods detached.
+    detached: BTreeSet<String>,
     /// (PaymentMethod, customer) pairs a PaymentIntent used without them being attached.
     used_unattached: BTreeSet<(String, String)>,
     seen: Vec<Seen>,
@@ -140,6 +142,11 @@ impl FakeStripe {
 
     pub fn customers_created(&self) -> usize {
         self.state.lock().unwrap().customers.len()
+    }
+
+    /// Whether the PaymentMethod was detached.
+    pub fn was_detached(&self, payment_method: &str) -> bool {
+        self.state.lock().unwrap().detached.contains(payment_method)
     }
 
     /// Whether the PaymentMethod is attached to the customer.
@@ -269,6 +276,7 @@ fn route(
             None => missing("payment_method"),
         },
         ("POST", ["payment_methods", id, "attach"]) => attach_payment_method(state, id, form),
+        ("POST", ["payment_methods", id, "detach"]) => detach_payment_method(state, id),
         _ => error(404, "invalid_request_error", None, None, "Unrecognized request URL"),
     }
 }
@@ -340,6 +348,28 @@ fn attach_payment_method(state: &mut State, id: &str, form: &BTreeMap<String, St
     let mut method = payment_method(id, card);
     method["customer"] = json!(customer);
     ok(method)
+}
+
+/// Detaches a PaymentMethod from every customer it is attached to; one attached to none is
+/// refused as Stripe refuses it.
+fn detach_payment_method(state: &mut State, id: &str) -> Answer {
+    let Some(card) = card_of(id) else {
+        return missing("payment_method");
+    };
+    let before = state.attached.len();
+    state.attached.retain(|(method, _)| method != id);
+    if state.attached.len() == before {
+        let message = "The payment method you provided is not attached to a customer.";
+        return error(
+            400,
+            "invalid_request_error",
+            Some("payment_method_unexpected_state"),
+            None,
+            message,
+        );
+    }
+    state.detached.insert(id.to_owned());
+    ok(payment_method(id, card))
 }
 
 /// Stripe's refusal of a PaymentMethod used before without being attached to the customer.

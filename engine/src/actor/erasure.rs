@@ -2,14 +2,16 @@
 //! Its running subscriptions are canceled at once (each its own change set, as a cancellation
 //! is), then one change set removes its payment methods, empties its record of personal data,
 //! marks it `deleted` and destroys its key, so every copy sealed under it (the log, idempotency
-//! answers, sled's older pages) can no longer be read. Charges, refunds, invoices and their
+//! answers, sled's older pages) can no longer be read; once that is durable, each payment
+//! method's gateway is asked to forget it. Charges, refunds, invoices and their
 //! amounts stay. Erasing an erased customer changes nothing; a crash half-way is finished by
 //! the next request to erase it.
 
 use actix::{Context, Handler, Message};
+use kassa_gateways::Router;
 
 use super::{ActorError, CustomerActor, Durably};
-use crate::domain::{Cause, Customer, Event, EventKind, SubscriptionId};
+use crate::domain::{Cause, Customer, Event, EventKind, PaymentMethod, SubscriptionId};
 use crate::store::Write;
 
 #[derive(Clone, Message)]
@@ -63,12 +65,26 @@ impl Handler<EraseCustomer> for CustomerActor {
         changes.push(Write::Event(erased));
         let durable = self.commit(changes)?;
         let state = self.accepting()?;
+        let methods = std::mem::take(&mut state.payment_methods);
         state.customer = customer.clone();
-        state.payment_methods.clear();
         tracing::info!(customer = %customer.id, canceled = running.len(), "customer erased");
+        let router = self.services.gateways.clone();
         Ok(Box::pin(async move {
             durable.wait().await?;
+            forget_at_gateways(&router, &customer, methods).await;
             Ok(customer)
         }))
+    }
+}
+
+/// Asks each payment method's gateway to forget it (Stripe detaches it from its customer), once
+/// the erasure is durable. A gateway that fails is logged, not retried: the payment method is
+/// gone from Kassa, and nothing of Kassa charges it again.
+async fn forget_at_gateways(router: &Router, customer: &Customer, methods: Vec<PaymentMethod>) {
+    for method in methods {
+        let Ok(gateway) = router.by_name(&method.gateway) else { continue };
+        if let Err(error) = gateway.forget_payment_method(&method.token).await {
+            tracing::warn!(customer = %customer.id, payment_method = %method.id, gateway = %method.gateway, %error, "the gateway did not forget an erased customer's payment method");
+        }
     }
 }

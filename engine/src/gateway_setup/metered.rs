@@ -113,6 +113,11 @@ impl Gateway for Metered {
         record(timer, self.0.describe_payment_method(token).await, |_| "described")
     }
 
+    async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
+        let timer = CallTimer::start(self.name(), "forget");
+        record(timer, self.0.forget_payment_method(token).await, |_| "forgotten")
+    }
+
     fn check_charge(&self, request: &ChargeRequest) -> Result<(), GatewayError> {
         self.0.check_charge(request)
     }
