@@ -43,12 +43,17 @@ pub type CustomerKey = Option<Arc<Aes256Gcm>>;
 
 pub struct Sealer {
     wrapping: Aes256Gcm,
+    /// Seals gateway events' payloads (a Stripe event may carry a name or an email), which
+    /// arrive before anyone knows whose they are: under the data key, not a customer's.
+    payloads: Aes256Gcm,
     /// Keys the `email=` index: an email's HMAC under it, never the email.
     email_index: [u8; 32],
     data_key: String,
     /// The data keys rotated out, while what they wrapped is re-wrapped
     /// (`SledStore::rotate_data_key`): each one's name, wrapping key and email index key.
     previous: Vec<(String, Aes256Gcm, [u8; 32])>,
+    /// The payload keys of the data keys rotated out, by name: payloads are not re-sealed.
+    previous_payloads: Vec<(String, Aes256Gcm)>,
     /// Whether writes are sealed (`storage.seal_personal_data`); reads open sealed records
     /// either way.
     seal_writes: bool,
@@ -59,6 +64,11 @@ impl Sealer {
     pub fn new(data_key: &DataKey, previous: &[DataKey], seal_writes: bool) -> Sealer {
         Sealer {
             wrapping: wrapping_key(data_key),
+            payloads: payload_key(data_key),
+            previous_payloads: previous
+                .iter()
+                .map(|key| (key_name(key), payload_key(key)))
+                .collect(),
             email_index: data_key.derive(EMAIL_INDEX_PURPOSE),
             data_key: key_name(data_key),
             previous: previous
@@ -68,6 +78,52 @@ impl Sealer {
             seal_writes,
             keys: Mutex::default(),
         }
+    }
+
+    /// A gateway event's payload as stored: `KSP1`, the data key's name, a nonce and the
+    /// ciphertext, with the event's id as associated data. As it came when sealing is off.
+    pub fn seal_payload(&self, event: &str, payload: &[u8]) -> Vec<u8> {
+        if !self.seal_writes {
+            return payload.to_vec();
+        }
+        let nonce = random_nonce();
+        let ciphertext = self
+            .payloads
+            .encrypt(&nonce.into(), Payload { msg: payload, aad: event.as_bytes() })
+            .expect("AES-GCM seals any message of this size");
+        let mut stored = PAYLOAD_MAGIC.to_vec();
+        stored.extend_from_slice(self.data_key.as_bytes());
+        stored.extend_from_slice(&nonce);
+        stored.extend_from_slice(&ciphertext);
+        stored
+    }
+
+    /// A payload as it came: opened when it was stored sealed, as it is otherwise (stored with
+    /// sealing off, or before sealing).
+    pub fn open_payload(&self, event: &str, stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let Some(rest) = stored.strip_prefix(PAYLOAD_MAGIC) else { return Ok(stored) };
+        let corrupt = || StoreError::Corrupt(format!("the payload of {event} does not open"));
+        if rest.len() < KEY_NAME_LEN + 12 {
+            return Err(corrupt());
+        }
+        let (name, rest) = rest.split_at(KEY_NAME_LEN);
+        let (nonce, ciphertext) = rest.split_at(12);
+        let name = std::str::from_utf8(name).map_err(|_| corrupt())?;
+        let key = match name == self.data_key {
+            true => &self.payloads,
+            false => match self.previous_payloads.iter().find(|(previous, _)| previous == name) {
+                Some((_, key)) => key,
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "the payload of {event} was sealed with the data key {name}, which is \
+                         not configured"
+                    )));
+                }
+            },
+        };
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| corrupt())?;
+        key.decrypt(&nonce.into(), Payload { msg: ciphertext, aad: event.as_bytes() })
+            .map_err(|_| corrupt())
     }
 
     /// Whether `wrapped` was wrapped with a data key rotated out.
@@ -194,6 +250,15 @@ impl Sealer {
 
 const EMAIL_INDEX_PURPOSE: &str = "kassa email index v1";
 
+/// What starts a sealed payload: no gateway's JSON does.
+const PAYLOAD_MAGIC: &[u8] = b"KSP1";
+/// A data key's name: 16 hex digits.
+const KEY_NAME_LEN: usize = 16;
+
+fn payload_key(data_key: &DataKey) -> Aes256Gcm {
+    Aes256Gcm::new(&data_key.derive("kassa payload seal v1").into())
+}
+
 fn wrapping_key(data_key: &DataKey) -> Aes256Gcm {
     Aes256Gcm::new(&data_key.derive("kassa customer-key wrap v1").into())
 }
@@ -287,6 +352,20 @@ mod tests {
         let digests = rotating.email_digests("a@example.org");
         let expected = [rotated.email_digest("a@example.org"), old.email_digest("a@example.org")];
         assert_eq!(digests, expected);
+    }
+
+    #[test]
+    fn a_payload_is_sealed_for_its_event_and_opens_after_a_rotation() {
+        let old = sealer_of(1);
+        let payload = br#"{"billing_details":{"email":"parent@example.org"}}"#;
+        let stored = old.seal_payload("evt_1", payload);
+        assert!(!stored.windows(6).any(|window| window == b"parent"));
+        assert_eq!(old.open_payload("evt_1", stored.clone()).unwrap(), payload);
+        assert!(old.open_payload("evt_2", stored.clone()).is_err(), "another event's");
+        let rotating = Sealer::new(&data_key(2), &[data_key(1)], true);
+        assert_eq!(rotating.open_payload("evt_1", stored.clone()).unwrap(), payload);
+        assert!(sealer_of(2).open_payload("evt_1", stored).is_err(), "the old key is gone");
+        assert_eq!(old.open_payload("evt_3", payload.to_vec()).unwrap(), payload, "plain");
     }
 
     #[test]

@@ -86,6 +86,10 @@ impl SledStore {
             tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
             return Ok(None);
         };
+        let payload = match &self.sealer {
+            Some(sealer) => sealer.open_payload(stored.id.as_str(), payload)?,
+            None => payload,
+        };
         let payload = String::from_utf8(payload)
             .map_err(|_| StoreError::Corrupt(format!("payload of {} is not UTF-8", stored.id)))?;
         Ok(Some(stored.into_event(payload)))
@@ -127,7 +131,11 @@ impl SledStore {
         }
         // Appended before the lock, so that concurrent deliveries append side by side: the copy
         // of one that loses the race below is never pointed at, and costs only its bytes.
-        let payload = self.payloads.append(event.payload.as_bytes())?;
+        let payload = match &self.sealer {
+            Some(sealer) => sealer.seal_payload(event.id.as_str(), event.payload.as_bytes()),
+            None => event.payload.as_bytes().to_vec(),
+        };
+        let payload = self.payloads.append(&payload)?;
         let stored = StoredGatewayEvent::of(event, payload);
         let order = self.write_order();
         if let Some(stored) = earlier()? {
