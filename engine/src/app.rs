@@ -23,7 +23,7 @@ use crate::billing;
 use crate::config::{AccountConfig, Config, MetricsListen, SecretValue};
 use crate::data_key::DataKey;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{Account, AccountId};
+use crate::domain::{Account, AccountId, Cause, Event, EventKind};
 use crate::gateway_setup::{Gateways, Registration};
 use crate::limits::{
     IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
@@ -319,7 +319,12 @@ async fn register_accounts(
             let settings = Default::default();
             let account =
                 Account { id, name, metadata: Default::default(), created: now, settings };
-            store.put_account(&account, None)?.wait().await?;
+            let created = Event::new(
+                EventKind::AccountCreated,
+                account.id.as_str(),
+                &Cause::system("configuration"),
+            );
+            store.put_account(&account, None, Some(&created))?.wait().await?;
         }
     }
     Ok(AccountDirectory::new(store.accounts()?))

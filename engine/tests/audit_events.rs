@@ -108,6 +108,31 @@ async fn a_requests_changes_name_its_key_its_request_and_the_statuses() {
     let restricted = admin.post("/v1/accounts/acct_a/keys", &charges_only).await.ok().clone();
     let restricted = engine.api(str_field(&restricted, "secret"));
     assert_error(&restricted.get("/v1/audit_events").await, 403, "permission_denied");
+
+    // The account's own changes are in its trail too: its keys, by the admin; its settings, by
+    // the key that changed them.
+    let restricted_id = restricted_key_id(&admin).await;
+    admin.delete(&format!("/v1/accounts/acct_a/keys/{restricted_id}")).await.ok();
+    api.post("/v1/account", &json!({"settings": {"country": "KE"}})).await.ok();
+    let own = api.list_all("/v1/audit_events?type=api_key.created", "id").await;
+    assert!(own.iter().any(|event| event["object_id"] == key_id.as_str()), "{own:?}");
+    assert!(own.iter().all(|event| event["actor"] == json!({"type": "api_key", "id": "admin"})));
+    let revoked =
+        api.get_ok(&format!("/v1/audit_events?object={restricted_id}&type=api_key.revoked")).await;
+    let revoked = &revoked["data"][0];
+    assert_eq!((&revoked["before"], &revoked["after"]), (&json!("active"), &json!("revoked")));
+    let updated = api.get_ok("/v1/audit_events?type=account.updated").await;
+    assert_eq!(updated["data"][0]["object_id"], ACCOUNT_A);
+    assert_eq!(updated["data"][0]["actor"], json!({"type": "api_key", "id": key_id}));
+    let others = engine.api_b().get_ok("/v1/audit_events?type=api_key.created").await;
+    assert_eq!(others["data"], json!([]), "B sees A's keys' events");
+}
+
+/// The id of A's newest restricted key.
+async fn restricted_key_id(admin: &Api) -> String {
+    let keys = admin.list_all("/v1/accounts/acct_a/keys", "id").await;
+    let restricted = keys.iter().find(|key| key["mode"] == "restricted").expect("a restricted key");
+    str_field(restricted, "id").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

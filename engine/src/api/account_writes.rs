@@ -10,7 +10,7 @@ use super::error::ApiError;
 use crate::account_directory::AccountDirectory;
 use crate::actor::{IdempotencyTicket, Registry};
 use crate::billing::scheduler;
-use crate::domain::{Account, AccountId, Plan, TestClock};
+use crate::domain::{Account, AccountId, Event, Plan, TestClock};
 use crate::store::{CustomerStore, Outcome, Store, StoreError};
 
 pub struct AccountWrites {
@@ -40,11 +40,12 @@ impl AccountWrites {
         account: Account,
         ticket: Option<IdempotencyTicket>,
         directory: &AccountDirectory,
+        audit: Event,
     ) -> Result<Outcome, ApiError> {
         let outcome = Outcome::Account(account.clone());
         let record = ticket.map(|ticket| super::idempotency::completed(ticket, outcome.clone()));
         let answered = record.as_ref().map(|(key, record)| (key.as_str(), record));
-        self.store.put_account(&account, answered)?.wait().await?;
+        self.store.put_account(&account, answered, Some(&audit))?.wait().await?;
         directory.put(&account);
         Ok(outcome)
     }

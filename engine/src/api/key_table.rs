@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use crate::domain::{AccountId, ApiKey, ApiKeyId, KeyRefusal, Permissions};
+use crate::domain::{AccountId, ApiKey, ApiKeyId, Event, KeyRefusal, Permissions};
 use crate::store::{AccountStore, DurableTicket, IdempotencyRecord, StoreError};
 
 /// `last_used` is written to the store at most this often per key: a busy key must not cost a
@@ -127,13 +127,14 @@ impl KeyTable {
         found
     }
 
-    /// Writes a new key durably, then lets requests use it.
+    /// Writes a new key durably, with its audit event, then lets requests use it.
     pub async fn insert(
         &self,
         record: ApiKey,
         answered: Option<(&str, &IdempotencyRecord)>,
+        audit: &Event,
     ) -> Result<(), StoreError> {
-        self.store.put_api_key(&record, answered)?.wait().await?;
+        self.store.put_api_key(&record, answered, Some(audit))?.wait().await?;
         self.show(record);
         Ok(())
     }
@@ -141,12 +142,13 @@ impl KeyTable {
     /// Changes a key's record (its expiry, its revocation) durably, then shows the change to
     /// requests. Returns the record as changed.
     /// `answered` gives the idempotency record of the request that made the change, written
-    /// with it.
+    /// with it, and `audit` the change's audit event.
     pub async fn change(
         &self,
         entry: &KeyEntry,
         change: impl FnOnce(&mut ApiKey),
         answered: impl FnOnce(&ApiKey) -> Option<(String, IdempotencyRecord)>,
+        audit: Option<Event>,
     ) -> Result<ApiKey, StoreError> {
         let (changed, ticket) = {
             let mut record = entry.lock();
@@ -154,7 +156,7 @@ impl KeyTable {
             change(&mut changed);
             let answered = answered(&changed);
             let answered = answered.as_ref().map(|(key, record)| (key.as_str(), record));
-            let ticket = self.store.put_api_key(&changed, answered)?;
+            let ticket = self.store.put_api_key(&changed, answered, audit.as_ref())?;
             *record = changed.clone();
             (changed, ticket)
         };
@@ -181,7 +183,7 @@ impl KeyTable {
         let written: Result<DurableTicket, StoreError> = {
             let mut record = entry.lock();
             record.last_used = Some(now);
-            self.store.put_api_key(&record, None)
+            self.store.put_api_key(&record, None, None)
         };
         if let Err(error) = written {
             tracing::warn!(key = %entry.id, %error, "could not record when the key was last used");

@@ -116,7 +116,7 @@ pub async fn dispatch(
         Route::CreateApiKey => accounts::create_key(app, request, id()).await,
         Route::ListApiKeys => accounts::list_keys(app, request, id()).await,
         Route::UpdateApiKey => accounts::update_key(app, request, id(), params[1]).await,
-        Route::RevokeApiKey => accounts::revoke_key(app, id(), params[1]).await,
+        Route::RevokeApiKey => accounts::revoke_key(app, request, id(), params[1]).await,
     }
 }
 

@@ -38,10 +38,16 @@ pub enum EventKind {
     InvoicePaid,
     /// Erased: its personal data is gone, its books stay.
     CustomerDeleted,
+    /// The account's own changes, by the admin key or the account's keys.
+    AccountCreated,
+    AccountUpdated,
+    ApiKeyCreated,
+    ApiKeyUpdated,
+    ApiKeyRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 26] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -68,6 +74,11 @@ impl EventKind {
         EventKind::ChargeHeldForReview,
         EventKind::InvoicePaid,
         EventKind::CustomerDeleted,
+        EventKind::AccountCreated,
+        EventKind::AccountUpdated,
+        EventKind::ApiKeyCreated,
+        EventKind::ApiKeyUpdated,
+        EventKind::ApiKeyRevoked,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -102,6 +113,11 @@ impl EventKind {
             EventKind::ChargeHeldForReview => "charge.held_for_review",
             EventKind::InvoicePaid => "invoice.paid",
             EventKind::CustomerDeleted => "customer.deleted",
+            EventKind::AccountCreated => "account.created",
+            EventKind::AccountUpdated => "account.updated",
+            EventKind::ApiKeyCreated => "api_key.created",
+            EventKind::ApiKeyUpdated => "api_key.updated",
+            EventKind::ApiKeyRevoked => "api_key.revoked",
         }
     }
 }

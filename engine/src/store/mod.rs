@@ -527,21 +527,23 @@ pub trait AccountStore: Durable {
     /// Every account. There are as many as an operator has tenants, so the API pages them in
     /// memory.
     fn accounts(&self) -> Result<Vec<Account>, StoreError>;
-    /// Writes a new or changed account, with the idempotency record of the admin request that
-    /// did it (one atomic write).
+    /// Writes a new or changed account, with the idempotency record of the request that did it
+    /// and the change's audit event (one atomic write).
     fn put_account(
         &self,
         account: &Account,
         answered: Option<(&str, &IdempotencyRecord)>,
+        audit: Option<&Event>,
     ) -> Result<DurableTicket, StoreError>;
     /// Every key made through the API, revoked ones included, for the key table at start.
     fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
     /// Writes a new or changed key, with the idempotency record of the admin request that did
-    /// it.
+    /// it and the change's audit event (none for a note of its last use).
     fn put_api_key(
         &self,
         key: &ApiKey,
         answered: Option<(&str, &IdempotencyRecord)>,
+        audit: Option<&Event>,
     ) -> Result<DurableTicket, StoreError>;
 }
 

@@ -12,7 +12,8 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
 use crate::domain::{
-    Account, AccountId, AccountSettings, BankDetails, Metadata, Seller, TaxBehavior,
+    Account, AccountId, AccountSettings, BankDetails, Event, EventKind, Metadata, Seller,
+    TaxBehavior,
 };
 use crate::limits::{
     ACCOUNT_NUMBER_LEN_MAX, SELLER_ADDRESS_LEN_MAX, SELLER_NAME_LEN_MAX,
@@ -138,7 +139,8 @@ async fn save(
 ) -> Result<Reply, ApiError> {
     let answer = idempotency::run(app, scope, request, |ticket| async move {
         tracing::info!(account = %record.id, "account settings changed");
-        app.account_writes.save_account(record, ticket, &app.accounts).await
+        let audit = Event::new(EventKind::AccountUpdated, record.id.as_str(), &request.cause());
+        app.account_writes.save_account(record, ticket, &app.accounts, audit).await
     })
     .await?;
     Ok(Reply::answer(answer))

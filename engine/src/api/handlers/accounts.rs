@@ -17,7 +17,8 @@ use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Access, Account, AccountId, ApiKey, ApiKeyId, KeyMode, Metadata, Permissions, Resource,
+    Access, Account, AccountId, ApiKey, ApiKeyId, Event, EventKind, KeyMode, Metadata, Permissions,
+    Resource,
 };
 use crate::limits::KEY_EXPIRES_AT_MAX;
 use crate::secrets::random_alphanumeric;
@@ -46,7 +47,8 @@ pub async fn create(app: &App, request: &ApiRequest) -> Result<Reply, ApiError> 
     };
     let answer = idempotency::run(app, &AccountId::admin_scope(), request, |ticket| async move {
         tracing::info!(account = %account.id, "account created");
-        app.account_writes.save_account(account, ticket, &app.accounts).await
+        let audit = Event::new(EventKind::AccountCreated, account.id.as_str(), &request.cause());
+        app.account_writes.save_account(account, ticket, &app.accounts, audit).await
     })
     .await?;
     Ok(Reply::answer(answer))
@@ -143,7 +145,9 @@ pub async fn create_key(
             idempotency::completed(ticket, Outcome::ApiKey(key.clone()))
         });
         let answered = record.as_ref().map(|(hashed, record)| (hashed.as_str(), record));
-        app.api_keys.made.insert(key.clone(), answered).await?;
+        let audit = Event::new(EventKind::ApiKeyCreated, key.id.as_str(), &request.cause())
+            .status(None, "active");
+        app.api_keys.made.insert(key.clone(), answered, &audit).await?;
         tracing::info!(account = %key.account, key = %key.id, mode = key.mode.as_str(), "API key created");
         Ok(Outcome::ApiKey(key))
     })
@@ -265,7 +269,9 @@ pub async fn update_key(
         let answered = |changed: &ApiKey| {
             ticket.map(|ticket| idempotency::completed(ticket, Outcome::ApiKey(changed.clone())))
         };
-        let key = app.api_keys.made.change(&entry, |key| key.expires_at = expires_at, answered);
+        let audit = Event::new(EventKind::ApiKeyUpdated, entry.id.as_str(), &request.cause());
+        let change = |key: &mut ApiKey| key.expires_at = expires_at;
+        let key = app.api_keys.made.change(&entry, change, answered, Some(audit));
         Ok(Outcome::ApiKey(key.await?))
     })
     .await?;
@@ -273,11 +279,19 @@ pub async fn update_key(
 }
 
 /// `DELETE`: the key stops working on the next request. Revoking a revoked key answers the same.
-pub async fn revoke_key(app: &App, account_id: &str, key_id: &str) -> Result<Reply, ApiError> {
+pub async fn revoke_key(
+    app: &App,
+    request: &ApiRequest,
+    account_id: &str,
+    key_id: &str,
+) -> Result<Reply, ApiError> {
     let entry = find_key(app, account_id, key_id)?;
     let now = now_unix_secs();
     if entry.snapshot().revoked_at.is_none() {
-        app.api_keys.made.change(&entry, |key| key.revoked_at = Some(now), |_| None).await?;
+        let audit = Event::new(EventKind::ApiKeyRevoked, entry.id.as_str(), &request.cause())
+            .status(Some("active"), "revoked");
+        let revoke = |key: &mut ApiKey| key.revoked_at = Some(now);
+        app.api_keys.made.change(&entry, revoke, |_| None, Some(audit)).await?;
         tracing::info!(account = %entry.account, key = %entry.id, "API key revoked");
     }
     Ok(Reply::ok(json!({ "id": entry.id.as_str(), "object": "api_key", "deleted": true })))

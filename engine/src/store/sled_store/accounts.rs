@@ -3,7 +3,7 @@
 use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{SledStore, decode, encode};
-use crate::domain::{Account, AccountId, ApiKey};
+use crate::domain::{Account, AccountId, ApiKey, Event};
 use crate::store::{AccountStore, DurableTicket, IdempotencyRecord, StoreError, keys};
 
 /// The idempotency record of the admin request that made a change, kept under the admin's own
@@ -51,13 +51,14 @@ impl AccountStore for SledStore {
         &self,
         account: &Account,
         answered: Option<(&str, &IdempotencyRecord)>,
+        audit: Option<&Event>,
     ) -> Result<DurableTicket, StoreError> {
-        let mut ops = vec![Op::put(
-            TreeId::Accounts,
-            account.id.as_str().as_bytes().to_vec(),
-            encode(account),
-        )];
+        let id = account.id.as_str().as_bytes().to_vec();
+        let mut ops = vec![Op::put(TreeId::Accounts, id, encode(account))];
         ops.extend(answered_op(answered));
+        if let Some(event) = audit {
+            super::audit::account_event_ops(&mut ops, &account.id, event);
+        }
         self.commit_ops(ops)
     }
 
@@ -69,6 +70,7 @@ impl AccountStore for SledStore {
         &self,
         key: &ApiKey,
         answered: Option<(&str, &IdempotencyRecord)>,
+        audit: Option<&Event>,
     ) -> Result<DurableTicket, StoreError> {
         let mut ops = vec![Op::put(
             TreeId::AccountKeys,
@@ -76,6 +78,9 @@ impl AccountStore for SledStore {
             encode(key),
         )];
         ops.extend(answered_op(answered));
+        if let Some(event) = audit {
+            super::audit::account_event_ops(&mut ops, &key.account, event);
+        }
         self.commit_ops(ops)
     }
 }

@@ -1,6 +1,7 @@
 //! The audit trail's part of the sled store: each event is kept under its customer
 //! (`account/customer/evt_…`, the customer's trail) and indexed `account/evt_…` → customer, so
-//! the account-wide trail is a range scan newest first.
+//! the account-wide trail is a range scan newest first. The account's own events (its settings,
+//! its keys) are kept `account/evt_…` and indexed with no customer.
 
 use super::billing::{newest_first, page};
 use super::ops::Op;
@@ -30,6 +31,14 @@ pub(super) fn event_ops(
     ));
 }
 
+/// An event of the account itself (its settings, its keys): kept `account/evt_…` in
+/// `AccountEvents`, and indexed with no customer.
+pub(super) fn account_event_ops(ops: &mut Vec<Op>, account: &AccountId, event: &Event) {
+    let key = keys::by_id(account, event.id.as_str());
+    ops.push(Op::put(TreeId::AccountEvents, key.clone(), encode(event)));
+    ops.push(Op::put(TreeId::AuditIndex, key, Vec::new()));
+}
+
 impl SledStore {
     pub(super) fn list_audit_events(
         &self,
@@ -46,11 +55,16 @@ impl SledStore {
                 let id = &key[keys::account_prefix(account).len()..];
                 let corrupt = || StoreError::Corrupt(format!("audit index entry {key:?}"));
                 let id = std::str::from_utf8(id).map_err(|_| corrupt())?;
+                // No customer: an event of the account itself.
+                if customer.is_empty() {
+                    let event: Option<Event> = self.get(TreeId::AccountEvents, &key)?;
+                    return Ok::<_, StoreError>(event);
+                }
                 let customer = std::str::from_utf8(&customer).ok().and_then(CustomerId::parse);
                 let customer = customer.ok_or_else(corrupt)?;
                 let event: Option<Event> =
                     self.get(TreeId::Events, &keys::owned(account, &customer, id))?;
-                Ok::<_, StoreError>(event)
+                Ok(event)
             })
             // Ids are time-ordered: past the lower bound, nothing older can match.
             .take_while(|event| !matches!(event, Ok(Some(event)) if filter.before_range(event)))

@@ -58,6 +58,8 @@ pub(super) enum TreeId {
     CustomerKeys,
     /// `account/<email digest>/customer`: the `email=` filter's index (see `store::sealing`).
     CustomerEmails,
+    /// The account's own audit events (`account/evt_…`): its settings, its keys.
+    AccountEvents,
 }
 
 impl TreeId {
@@ -67,7 +69,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 35] = [
+pub(super) const TREE_NAMES: [&str; 36] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -105,4 +107,5 @@ pub(super) const TREE_NAMES: [&str; 35] = [
     "audit_index",
     "customer_keys",
     "customer_emails",
+    "account_events",
 ];
