@@ -24,6 +24,7 @@ use crate::config::{AccountConfig, Config, MetricsListen, SecretValue};
 use crate::data_key::DataKey;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Account, AccountId, Cause, Event, EventKind};
+use crate::events_out::{Outbox, OutboxSignal};
 use crate::gateway_setup::{Gateways, Registration};
 use crate::limits::{
     IDEMPOTENCY_RETENTION_SECS, IDEMPOTENCY_SWEEP_INTERVAL, METRICS_CONNECTIONS_MAX,
@@ -54,6 +55,8 @@ pub enum StartError {
     DataKey(String),
     #[error("{0}")]
     Rules(#[from] RulesError),
+    #[error("{0}")]
+    Outbox(crate::events_out::OutboxError),
 }
 
 /// File descriptors the engine needs besides its connections: the store, the listeners, logs.
@@ -104,6 +107,7 @@ pub async fn run_with(
     let billing = Arc::new(config.billing.clone());
     let entitlements =
         Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
+    let outbox_signal = Arc::new(OutboxSignal::default());
     let services = Services {
         store: store.clone(),
         gateways: gateways.clone(),
@@ -115,6 +119,7 @@ pub async fn run_with(
         prompt_hours: prompt_hours(&config),
         plan_features: Arc::clone(&plan_features),
         entitlements: Arc::clone(&entitlements),
+        outbox: Arc::clone(&outbox_signal),
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &sled).await?;
@@ -159,6 +164,9 @@ pub async fn run_with(
         Duration::from_millis(config.billing.scheduler_interval_ms),
     ));
 
+    let outbox = Outbox::start(store.clone(), Arc::clone(&outbox_signal), &config.webhooks)
+        .map_err(StartError::Outbox)?;
+
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
@@ -188,6 +196,8 @@ pub async fn run_with(
         upload_max_bytes: usize::try_from(config.rules.upload_max_bytes).unwrap_or(usize::MAX),
         request_timeout: Duration::from_millis(config.server.request_timeout_ms),
         body_timeout: Duration::from_millis(config.server.body_timeout_ms),
+        outbox_store: store.clone(),
+        outbox,
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

@@ -9,7 +9,8 @@
 //! - [`rules`]: the WebAssembly host for pricing, proration and tax rules;
 //! - [`gateway_setup`]: the payment gateways opened from config or registered by an embedding
 //!   program, metered, and the router over them (the adapters are the `kassa_gateways` crate);
-//! - [`webhooks`]: the gateways' events after the fact, kept and applied;
+//! - [`webhooks`]: the gateways' events after the fact, kept and applied; [`events_out`]: the
+//!   platform's own events, delivered to its endpoints;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
@@ -24,6 +25,7 @@ pub mod billing;
 pub mod config;
 pub mod data_key;
 pub mod domain;
+pub mod events_out;
 pub mod gateway_setup;
 pub mod limits;
 pub mod metrics;

@@ -134,10 +134,27 @@ impl CustomerActor {
         ChangeSet::new(&self.key.account, &self.key.customer)
     }
 
-    pub(super) fn commit(&self, mut changes: ChangeSet) -> Result<DurableTicket, ActorError> {
-        super::audit_status::record_statuses(&mut changes, self.services.store.as_ref())?;
-        Ok(self.services.store.commit(changes)?)
+    pub(super) fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, ActorError> {
+        commit(&self.services, changes)
     }
+}
+
+/// Commits a change set of one customer: the statuses its audit events record and the
+/// outgoing events it announces are added first (see [`super::audit_status`] and
+/// [`super::announce`]), and the dispatcher is woken for those.
+pub(super) fn commit(
+    services: &Services,
+    mut changes: ChangeSet,
+) -> Result<DurableTicket, ActorError> {
+    let store = services.store.as_ref();
+    super::audit_status::record_statuses(&mut changes, store)?;
+    super::announce::announce(&mut changes, store)?;
+    let announces = changes.writes.iter().any(|write| matches!(write, Write::Outgoing(_)));
+    let ticket = store.commit(changes)?;
+    if announces {
+        services.outbox.wake();
+    }
+    Ok(ticket)
 }
 
 /// Runs `call` (a gateway call, after its record is durable) outside the actor's turn, applies

@@ -27,7 +27,7 @@ impl Registry {
                 Outcome::Customer(customer.clone()),
             ));
         }
-        self.services().store.commit(changes)?.wait().await?;
+        super::customer::commit(self.services(), changes)?.wait().await?;
         tracing::info!(customer = %id, "customer created");
         Ok(customer)
     }

@@ -10,6 +10,7 @@
 //!   [`billing`]: subscriptions, renewals and invoices; `audit_status`: the statuses an
 //!   audit event records.
 
+mod announce;
 mod audit_status;
 pub mod billing;
 pub mod charges;
@@ -65,6 +66,8 @@ pub struct Services {
     pub plan_features: Arc<crate::billing::plan_features::PlanFeatures>,
     /// Where actors publish what their customers' entitlements are computed from.
     pub entitlements: Arc<crate::billing::entitlement_index::EntitlementIndex>,
+    /// Wakes the dispatcher of outgoing events when a commit queued some.
+    pub outbox: Arc<crate::events_out::OutboxSignal>,
 }
 
 /// Which customer an actor serves.

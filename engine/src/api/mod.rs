@@ -26,6 +26,7 @@ pub mod route_table;
 pub mod routes;
 pub mod validate;
 pub mod views;
+pub mod webhook_views;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -80,6 +81,10 @@ pub struct App {
     pub request_timeout: Duration,
     /// A request's whole body must arrive within this of its head (`server.body_timeout_ms`).
     pub body_timeout: Duration,
+    /// The outgoing events, the account's webhook endpoints and their deliveries, read and
+    /// written here (no customer's actor orders them); the dispatcher is told of each change.
+    pub outbox_store: Arc<dyn crate::store::OutboxStore>,
+    pub outbox: crate::events_out::Outbox,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
 }

@@ -44,7 +44,14 @@ pub fn resource(route: Route) -> Option<Resource> {
             Resource::TestClocks
         }
         CreateRefund | RetrieveRefund => Resource::Refunds,
-        ListEvents => Resource::Events,
+        ListEvents | RedeliverEvent => Resource::Events,
+        CreateWebhookEndpoint
+        | ListWebhookEndpoints
+        | RetrieveWebhookEndpoint
+        | UpdateWebhookEndpoint
+        | DeleteWebhookEndpoint
+        | RotateWebhookEndpointSecret
+        | ListWebhookDeliveries => Resource::WebhookEndpoints,
         RetrieveDispute => Resource::Disputes,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,

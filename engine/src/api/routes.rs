@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::handlers::{
     Reply, account_settings, accounts, audit_events, charges, credit_notes, customers, disputes,
     events, health, invoices, payment_methods, plans, plugins, receipts, refunds, sandbox,
-    subscriptions, test_clocks, webhooks,
+    subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -97,6 +97,20 @@ pub async fn dispatch(
         Route::CreateRefund => refunds::create(app, request, account()?).await,
         Route::RetrieveRefund => refunds::retrieve(app, account()?, id()).await,
         Route::ListEvents => events::list(app, request, account()?).await,
+        Route::RedeliverEvent => events::redeliver(app, request, account()?, id()).await,
+        Route::CreateWebhookEndpoint => webhook_endpoints::create(app, request, account()?).await,
+        Route::ListWebhookEndpoints => webhook_endpoints::list(app, request, account()?).await,
+        Route::RetrieveWebhookEndpoint => webhook_endpoints::retrieve(app, account()?, id()).await,
+        Route::UpdateWebhookEndpoint => {
+            webhook_endpoints::update(app, request, account()?, id()).await
+        }
+        Route::DeleteWebhookEndpoint => webhook_endpoints::delete(app, account()?, id()).await,
+        Route::RotateWebhookEndpointSecret => {
+            webhook_endpoints::rotate_secret(app, request, account()?, id()).await
+        }
+        Route::ListWebhookDeliveries => {
+            webhook_endpoints::deliveries(app, request, account()?, id()).await
+        }
         Route::RetrieveDispute => disputes::retrieve(app, account()?, id()).await,
         Route::SandboxLedger => sandbox::ledger(app, request, account()?).await,
         Route::ListPlugins => plugins::list(app, account()?).await,

@@ -384,6 +384,9 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::Plugin(listing) => (StatusCode::OK, to_json(&plugin(listing))),
         Outcome::Account(record) => (StatusCode::OK, to_json(&account(record))),
         Outcome::ApiKey(record) => (StatusCode::OK, to_json(&api_key(record))),
+        Outcome::WebhookEndpoint(record) => {
+            (StatusCode::OK, to_json(&super::webhook_views::endpoint(record, None)))
+        }
     }
 }
 

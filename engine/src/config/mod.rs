@@ -30,7 +30,7 @@ pub use sections::{
     AccountConfig, AccountsConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig,
     FinalAction, LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen,
     RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig,
-    WebhooksConfig,
+    WebhookRetryConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -17,11 +17,44 @@ pub struct WebhooksConfig {
     /// Waits this long after acknowledging an event before applying it. For drills: a crash
     /// in this window must lose nothing (the next start applies the event).
     pub apply_delay_ms: u64,
+    /// Outgoing: endpoints may be `http://` (else `https://` only).
+    pub allow_http: bool,
+    /// Outgoing: endpoints may resolve to loopback, private and link-local addresses.
+    pub allow_private_networks: bool,
+    pub retry: WebhookRetryConfig,
+    /// Outgoing deliveries under way at once, in all.
+    pub delivery_concurrency: usize,
+    /// Outgoing deliveries under way at once to one endpoint.
+    pub endpoint_concurrency: usize,
 }
 
 impl Default for WebhooksConfig {
     fn default() -> Self {
-        WebhooksConfig { apply_concurrency: 64, apply_delay_ms: 0 }
+        WebhooksConfig {
+            apply_concurrency: 64,
+            apply_delay_ms: 0,
+            allow_http: false,
+            allow_private_networks: false,
+            retry: WebhookRetryConfig::default(),
+            delivery_concurrency: 256,
+            endpoint_concurrency: 16,
+        }
+    }
+}
+
+/// When a failed outgoing delivery is tried again: after `initial_ms`, doubling (with ±20 %
+/// jitter) up to `max_ms` apart, until `give_up_after_s` after the first attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookRetryConfig {
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub give_up_after_s: u64,
+}
+
+impl Default for WebhookRetryConfig {
+    fn default() -> Self {
+        WebhookRetryConfig { initial_ms: 1_000, max_ms: 3_600_000, give_up_after_s: 259_200 }
     }
 }
 

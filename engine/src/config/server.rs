@@ -1,4 +1,5 @@
-//! `server.*` connection limits and `limits.rate.*`: their environment overrides and bounds.
+//! `server.*` connection limits, `limits.rate.*` and outgoing webhooks' `webhooks.*`: their
+//! environment overrides and bounds.
 
 use super::{Config, ConfigError, config_error};
 use crate::limits::{RATE_LIMIT_RPS_MAX, SERVER_CONNECTIONS_MAX, SERVER_TIMEOUT_MS_MAX};
@@ -35,6 +36,26 @@ impl Config {
                 *slot = u32::try_from(rps).unwrap_or(u32::MAX);
             }
         }
+        let webhooks = &mut self.webhooks;
+        let retry: [(&str, &mut u64); 3] = [
+            ("KASSA_WEBHOOKS_RETRY_INITIAL_MS", &mut webhooks.retry.initial_ms),
+            ("KASSA_WEBHOOKS_RETRY_MAX_MS", &mut webhooks.retry.max_ms),
+            ("KASSA_WEBHOOKS_RETRY_GIVE_UP_AFTER_S", &mut webhooks.retry.give_up_after_s),
+        ];
+        for (name, slot) in retry {
+            if let Some(value) = env(name) {
+                *slot = env_number(name, &value)?;
+            }
+        }
+        let switches: [(&str, &mut bool); 2] = [
+            ("KASSA_WEBHOOKS_ALLOW_HTTP", &mut webhooks.allow_http),
+            ("KASSA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", &mut webhooks.allow_private_networks),
+        ];
+        for (name, slot) in switches {
+            if let Some(value) = env(name) {
+                *slot = env_bool(name, &value)?;
+            }
+        }
         Ok(())
     }
 
@@ -63,7 +84,45 @@ impl Config {
                 return Err(config_error(key, format!("must be at most {RATE_LIMIT_RPS_MAX}")));
             }
         }
+        let webhooks = &self.webhooks;
+        super::checks::within(
+            "webhooks.retry.initial_ms",
+            webhooks.retry.initial_ms,
+            RETRY_MS_MAX,
+        )?;
+        super::checks::within("webhooks.retry.max_ms", webhooks.retry.max_ms, RETRY_MS_MAX)?;
+        let give_up = webhooks.retry.give_up_after_s;
+        super::checks::within("webhooks.retry.give_up_after_s", give_up, RETRY_WINDOW_S_MAX)?;
+        if webhooks.retry.max_ms < webhooks.retry.initial_ms {
+            return Err(config_error(
+                "webhooks.retry.max_ms",
+                "must be at least webhooks.retry.initial_ms",
+            ));
+        }
+        let delivery = [
+            ("webhooks.delivery_concurrency", webhooks.delivery_concurrency),
+            ("webhooks.endpoint_concurrency", webhooks.endpoint_concurrency),
+        ];
+        for (key, value) in delivery {
+            super::checks::within(key, value as u64, DELIVERY_CONCURRENCY_MAX)?;
+        }
         Ok(())
+    }
+}
+
+/// Retries wait at most a day apart: a longer wait is a misplaced unit.
+const RETRY_MS_MAX: u64 = 86_400_000;
+/// Deliveries are retried for at most 30 days.
+const RETRY_WINDOW_S_MAX: u64 = 30 * 86_400;
+/// Past this many deliveries at once, more only spread a host's descriptors thinner.
+const DELIVERY_CONCURRENCY_MAX: u64 = 4_096;
+
+/// `true` or `false` from the environment, or an error naming the variable.
+pub(super) fn env_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(config_error(name, format!("`{value}` is not true or false"))),
     }
 }
 

@@ -419,3 +419,33 @@ fn previous_data_keys_come_with_a_new_key_and_are_keys() {
         !format!("{:?}", load_text(&bad.replace("short", old), &no_env).unwrap()).contains(old)
     );
 }
+
+#[test]
+fn outgoing_webhook_settings_come_from_the_file_or_the_environment_and_are_checked() {
+    let defaults = Config::default().webhooks;
+    assert!(!defaults.allow_http && !defaults.allow_private_networks);
+    assert_eq!(
+        defaults.retry,
+        WebhookRetryConfig { initial_ms: 1_000, max_ms: 3_600_000, give_up_after_s: 259_200 }
+    );
+    let text = "[webhooks]\nallow_http = true\n\n[webhooks.retry]\ninitial_ms = 50\n";
+    let env = |name: &str| match name {
+        "KASSA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS" => Some("true".to_owned()),
+        "KASSA_WEBHOOKS_RETRY_MAX_MS" => Some("200".to_owned()),
+        "KASSA_WEBHOOKS_RETRY_GIVE_UP_AFTER_S" => Some("60".to_owned()),
+        _ => None,
+    };
+    let config = load_text(text, &env).unwrap();
+    assert!(config.webhooks.allow_http && config.webhooks.allow_private_networks);
+    assert_eq!(
+        config.webhooks.retry,
+        WebhookRetryConfig { initial_ms: 50, max_ms: 200, give_up_after_s: 60 }
+    );
+
+    let bad = |name: &str| (name == "KASSA_WEBHOOKS_ALLOW_HTTP").then(|| "yes".to_owned());
+    assert_eq!(load_text("", &bad).unwrap_err().key, "KASSA_WEBHOOKS_ALLOW_HTTP");
+    let error = load_text("[webhooks.retry]\ninitial_ms = 5000\nmax_ms = 1000\n", &no_env);
+    assert_eq!(error.unwrap_err().key, "webhooks.retry.max_ms");
+    let error = load_text("[webhooks.retry]\ngive_up_after_s = 0\n", &no_env);
+    assert_eq!(error.unwrap_err().key, "webhooks.retry.give_up_after_s");
+}

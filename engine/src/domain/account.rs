@@ -133,10 +133,12 @@ pub enum Resource {
     AuditEvents,
     /// The key's own account and its settings (`/v1/account`).
     Account,
+    /// Where the account's events are sent (`/v1/webhook_endpoints`).
+    WebhookEndpoints,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 16] = [
+    pub const ALL: [Resource; 17] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -153,6 +155,7 @@ impl Resource {
         Resource::Sandbox,
         Resource::AuditEvents,
         Resource::Account,
+        Resource::WebhookEndpoints,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -173,6 +176,7 @@ impl Resource {
             Resource::Sandbox => "sandbox",
             Resource::AuditEvents => "audit_events",
             Resource::Account => "account",
+            Resource::WebhookEndpoints => "webhook_endpoints",
         }
     }
 

@@ -82,6 +82,7 @@ prefixed_id!(InvoiceLineId, "il_");
 prefixed_id!(TestClockId, "clock_");
 prefixed_id!(CreditNoteId, "cn_");
 prefixed_id!(ApiKeyId, "key_");
+prefixed_id!(WebhookEndpointId, "we_");
 
 /// An account configured by the operator has a name for its id (`acct_default`, `acct_school`);
 /// one made through the admin API has `acct_` and a ULID.

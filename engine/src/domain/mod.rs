@@ -12,6 +12,7 @@ pub mod gateway_event;
 pub mod ids;
 pub mod invoice;
 pub mod money;
+pub mod outgoing_event;
 pub mod payment_method;
 pub mod plan;
 pub mod plugin;
@@ -21,6 +22,7 @@ pub mod sealed;
 pub mod subscription;
 pub mod test_clock;
 pub mod time;
+pub mod webhook_endpoint;
 
 pub use account::{
     Access, Account, AccountSettings, ApiKey, BankDetails, KeyMode, KeyRefusal, Permissions,
@@ -36,9 +38,11 @@ pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId,
     InvoiceLineId, PaymentMethodId, PlanId, RefundId, SubscriptionId, TestClockId,
+    WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
+pub use outgoing_event::OutgoingEvent;
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{
@@ -51,3 +55,6 @@ pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };
 pub use test_clock::{TestClock, TestClockStatus};
+pub use webhook_endpoint::{
+    Attempt, Delivery, DeliveryStatus, EndpointStatus, RetiringSecret, WebhookEndpoint,
+};

@@ -3,8 +3,9 @@
 //! - The store's parts, by concern, each user given only the one it needs: [`CustomerStore`]
 //!   (customers, everything theirs, and billing: the actors, the scheduler, recovery),
 //!   [`InboxStore`] (the webhook inbox), [`AccountStore`] (accounts and their keys), [`PluginStore`]
-//!   (the rules host); [`Store`] is all of them (the API, start-up). Nothing in them names a
-//!   backend: another (a database that several nodes share) implements the same parts.
+//!   (the rules host), [`OutboxStore`] (outgoing events, endpoints, deliveries); [`Store`] is
+//!   all of them (the API, start-up). Nothing in them names a backend: another (a database
+//!   that several nodes share) implements the same parts.
 //! - [`ChangeSet`]: every state change of one customer — records, audit event, idempotency
 //!   record — committed as one atomic unit.
 //! - [`DurableTicket`]: resolves once a flush that started after the commit has finished; a 2xx
@@ -25,12 +26,13 @@ pub mod wal;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Delivery;
 use crate::domain::{
     Account, AccountId, ApiKey, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
     CustomerId, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice, InvoiceId,
-    KindListing, NewGatewayEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory,
-    PluginKind, Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock,
-    TestClockId,
+    KindListing, NewGatewayEvent, OutgoingEvent, PaymentMethod, PaymentMethodId, Plan, PlanId,
+    PluginHistory, PluginKind, Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus,
+    TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -80,6 +82,9 @@ pub enum Write {
     Invoice(Invoice),
     CreditNote(CreditNote),
     Event(Event),
+    /// An event for the platform's endpoints (the outbox); the store gives it its id and the
+    /// account's next sequence number, and queues it for delivery.
+    Outgoing(OutgoingEvent),
     Idempotency {
         key: String,
         record: IdempotencyRecord,
@@ -198,6 +203,9 @@ pub enum Outcome {
     /// An admin request's API key, as replays show it: without its secret, which only the
     /// first answer held.
     ApiKey(ApiKey),
+    /// A webhook endpoint as a request left it, its secrets emptied: only the answer that made
+    /// (or rotated) it showed the secret.
+    WebhookEndpoint(WebhookEndpoint),
 }
 
 /// A schedule entry: the subscription has something due at `due`.
@@ -229,6 +237,20 @@ impl AuditFilter {
     /// Whether the event is older than the range: every older one is too.
     pub fn before_range(&self, event: &Event) -> bool {
         self.created_gte.is_some_and(|gte| event.created < gte)
+    }
+}
+
+/// Which outgoing events a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingFilter {
+    pub kind: Option<String>,
+    pub object_id: Option<String>,
+}
+
+impl OutgoingFilter {
+    pub fn keeps(&self, event: &OutgoingEvent) -> bool {
+        self.kind.as_ref().is_none_or(|kind| event.kind == *kind)
+            && self.object_id.as_ref().is_none_or(|id| event.object_id == *id)
     }
 }
 
@@ -477,6 +499,72 @@ pub trait CustomerStore: Durable {
     /// Invoices whose automatic payment attempt was decided and whose charge is not yet
     /// recorded, for start-up to resume: `(account, customer, invoice)`.
     fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError>;
+    /// The `version` the latest outgoing event about the object gave it; 0 if none did.
+    fn object_version(&self, account: &AccountId, object_id: &str) -> Result<u64, StoreError>;
+}
+
+/// The outbox and where it goes: the outgoing events (written by change sets, see
+/// [`Write::Outgoing`]), the platform's webhook endpoints, and each event's delivery to each.
+pub trait OutboxStore: Durable {
+    /// Writes the account's own event (not a customer's), queued like every other.
+    fn emit(&self, event: OutgoingEvent) -> Result<DurableTicket, StoreError>;
+    fn outgoing_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<OutgoingEvent>, StoreError>;
+    /// The account's outgoing events that `filter` keeps, newest first.
+    fn outgoing_events(
+        &self,
+        account: &AccountId,
+        filter: &OutgoingFilter,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<OutgoingEvent>, StoreError>;
+    /// Events not yet handed to their endpoints, in commit order, at most `limit`.
+    fn queued_events(&self, limit: usize) -> Result<Vec<OutgoingEvent>, StoreError>;
+    /// Takes `events` off the queue and writes their `deliveries`, as one atomic write.
+    fn fan_out(
+        &self,
+        events: &[OutgoingEvent],
+        deliveries: &[Delivery],
+    ) -> Result<DurableTicket, StoreError>;
+    fn put_delivery(&self, delivery: &Delivery) -> Result<DurableTicket, StoreError>;
+    fn delivery(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpointId,
+        event: &EventId,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// An endpoint's deliveries, newest event first.
+    fn deliveries(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpointId,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// Every delivery still pending, for the dispatcher at start.
+    fn pending_deliveries(&self) -> Result<Vec<Delivery>, StoreError>;
+    /// Writes a new or changed endpoint, with the idempotency record of the request that did it.
+    fn put_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        answered: Option<(&str, &IdempotencyRecord)>,
+    ) -> Result<DurableTicket, StoreError>;
+    /// Removes an endpoint and its pending deliveries' places in the queue.
+    fn remove_endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> Result<DurableTicket, StoreError>;
+    fn endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError>;
+    /// An account's endpoints, oldest first.
+    fn endpoints(&self, account: &AccountId) -> Result<Vec<WebhookEndpoint>, StoreError>;
 }
 
 /// The webhook inbox: gateways' events, stored once each, and what applying them did.
@@ -570,6 +658,6 @@ pub trait PluginStore: Durable {
 
 /// The whole store, for what needs every part of it (the API, start-up). Each other user is
 /// given only the part it needs, and a backend implements each part.
-pub trait Store: CustomerStore + InboxStore + AccountStore + PluginStore {}
+pub trait Store: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore {}
 
-impl<T: CustomerStore + InboxStore + AccountStore + PluginStore> Store for T {}
+impl<T: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore> Store for T {}

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod raw;
+pub mod receiver;
 pub use api::*;
 
 use std::collections::VecDeque;

@@ -19,6 +19,7 @@ pub mod refunds;
 pub mod sandbox;
 pub mod subscriptions;
 pub mod test_clocks;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 use serde::Serialize;

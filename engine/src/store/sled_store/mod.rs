@@ -25,6 +25,7 @@ mod gateway_events;
 mod gateway_trees;
 mod logged;
 mod ops;
+mod outbox;
 mod overlay;
 mod personal;
 mod rotation;
@@ -51,9 +52,9 @@ use super::{
 };
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
-    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
-    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, RefundStatus,
-    Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, OutgoingEvent,
+    PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId,
+    RefundStatus, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
@@ -88,6 +89,8 @@ pub struct SledStore {
     /// Seals personal data on write and opens it on read; `None`: kept as written (a store
     /// opened without a data key, as in unit tests).
     sealer: Option<Arc<Sealer>>,
+    /// Each account's latest outgoing event's sequence number.
+    sequences: outbox::Sequences,
 }
 
 impl SledStore {
@@ -158,6 +161,7 @@ impl SledStore {
             payloads,
             unapplied: UnappliedEvents::default(),
             sealer: None,
+            sequences: outbox::Sequences::default(),
         };
         store.backfill_audit_index()?;
         Ok(store)
@@ -330,6 +334,7 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
             Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
             Write::CreditNote(note) => billing::credit_note_ops(&mut ops, account, customer, &note),
             Write::Event(event) => audit::event_ops(&mut ops, account, customer, &event),
+            Write::Outgoing(_) => unreachable!("taken out of the set before: see `commit`"),
             Write::Idempotency { key, record } => {
                 ops.push(Op::put(
                     TreeId::Idempotency,
@@ -343,6 +348,19 @@ fn ops_of(changes: ChangeSet) -> Vec<Op> {
         }
     }
     ops
+}
+
+/// The set's outgoing events, taken out: they get their ids holding the write order.
+fn take_outgoing(changes: &mut ChangeSet) -> Vec<OutgoingEvent> {
+    let mut outgoing = Vec::new();
+    changes.writes.retain_mut(|write| match write {
+        Write::Outgoing(event) => {
+            outgoing.push(event.clone());
+            false
+        }
+        _ => true,
+    });
+    outgoing
 }
 
 /// A charge's record, breakdown included, and its place in the unsettled index.
@@ -367,12 +385,17 @@ impl Durable for SledStore {
 
 impl CustomerStore for SledStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
-        let (changes, added, new_keys) = self.seal_change_set(changes)?;
+        let (mut changes, added, new_keys) = self.seal_change_set(changes)?;
         let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
         let customer = changes.customer.clone();
+        let outgoing = take_outgoing(&mut changes);
         let mut ops = ops_of(changes);
         ops.extend(added);
-        let ticket = self.commit_ops(ops)?;
+        let order = self.write_order();
+        self.outgoing_ops(outgoing, &mut ops)?;
+        self.append_and_apply(&order, &ops)?;
+        drop(order);
+        let ticket = self.group_commit.written();
         self.keep_new_keys(new_keys);
         if forgets && let Some(sealer) = &self.sealer {
             sealer.forget(&customer);
@@ -698,6 +721,10 @@ impl CustomerStore for SledStore {
 
     fn remove_due(&self, scope: &str, entry: &DueEntry) -> Result<(), StoreError> {
         self.remove_due_entry(scope, entry)
+    }
+
+    fn object_version(&self, account: &AccountId, object_id: &str) -> Result<u64, StoreError> {
+        self.stored_object_version(account, object_id)
     }
 
     fn collecting_invoices(&self) -> Result<Vec<(AccountId, CustomerId, InvoiceId)>, StoreError> {

@@ -57,9 +57,12 @@ impl SledStore {
         }
         let account = changes.account.clone();
         let customer = changes.customer.clone();
+        // An erasure's own events show the customer as erased, and go out after its key is
+        // gone: they hold nothing to seal.
+        let erases = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
         let mut key: Option<CustomerKey> = None;
         for write in &mut changes.writes {
-            if !holds_personal_data(write) {
+            if !holds_personal_data(write) || (erases && matches!(write, Write::Outgoing(_))) {
                 continue;
             }
             let key = match &key {
@@ -204,7 +207,7 @@ impl SledStore {
     }
 
     /// The customer's key: `None` if it has none yet, `Some(None)` if it was erased.
-    fn customer_key(
+    pub(super) fn customer_key(
         &self,
         account: &AccountId,
         customer: &CustomerId,
@@ -306,6 +309,7 @@ pub(super) fn email_key(account: &AccountId, digest: &str, customer: &str) -> Ve
 fn holds_personal_data(write: &Write) -> bool {
     match write {
         Write::Customer(_) | Write::PaymentMethod(_) => true,
+        Write::Outgoing(event) => event.customer.is_some(),
         Write::Idempotency { record, .. } => matches!(
             &record.state,
             IdempotencyState::Completed(outcome)
@@ -319,6 +323,11 @@ fn seal_write(write: &mut Write, key: &Aes256Gcm, customer: &CustomerId) {
     match write {
         Write::Customer(record) => seal_customer(record, key),
         Write::PaymentMethod(method) => seal_method(method, key, customer),
+        Write::Outgoing(event) => {
+            if let Some(data) = event.data.take() {
+                event.sealed = Some(sealing::seal(key, customer, &data));
+            }
+        }
         Write::Idempotency { record, .. } => {
             if let IdempotencyState::Completed(outcome) = &mut record.state {
                 match outcome.as_mut() {

@@ -60,6 +60,18 @@ pub(super) enum TreeId {
     CustomerEmails,
     /// The account's own audit events (`account/evt_…`): its settings, its keys.
     AccountEvents,
+    /// Outgoing events, `account/evt_…` (ids given in commit order).
+    OutgoingEvents,
+    /// `evt_…` → account: outgoing events not yet handed to their endpoints.
+    OutboxQueue,
+    /// `account/object id` → the `version` its latest outgoing event gave it (u64, big-endian).
+    ObjectVersions,
+    /// `account/we_…`: the platform's webhook endpoints, secrets sealed.
+    WebhookEndpoints,
+    /// `account/we_…/evt_…`: each event's delivery to each endpoint.
+    Deliveries,
+    /// `account/we_…/evt_…` of the deliveries still pending, for the dispatcher at start.
+    PendingDeliveries,
 }
 
 impl TreeId {
@@ -69,7 +81,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 36] = [
+pub(super) const TREE_NAMES: [&str; 42] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -108,4 +120,10 @@ pub(super) const TREE_NAMES: [&str; 36] = [
     "customer_keys",
     "customer_emails",
     "account_events",
+    "outgoing_events",
+    "outbox_queue",
+    "object_versions",
+    "webhook_endpoints",
+    "deliveries",
+    "pending_deliveries",
 ];

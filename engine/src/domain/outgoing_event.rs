@@ -1,0 +1,112 @@
+//! The events Kassa sends out to the platform's own services: one per change a platform can act
+//! on, written in the same change set as the change (the outbox), so none is lost and none
+//! announces what did not happen.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AccountId, CustomerId, EventId, Sealed};
+
+/// An outgoing event as stored. Its id and the account's sequence number are given at commit,
+/// in the order the log takes change sets, so both sort as the account's events happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingEvent {
+    pub id: EventId,
+    pub account: AccountId,
+    /// The customer the object belongs to; its key seals `data`. `None`: the account's own.
+    pub customer: Option<CustomerId>,
+    /// As Stripe names it where Stripe has one (`charge.succeeded`).
+    pub kind: String,
+    /// The id of the object the event is about.
+    pub object_id: String,
+    pub created: i64,
+    /// Counts the account's events from 1, in commit order.
+    pub sequence: u64,
+    /// Counts the events about the object from 1; `data.object.version` shows it.
+    pub version: u64,
+    /// `{object, previous_attributes?}` as JSON, the object as the API showed it then; `None`
+    /// while it is sealed or once its customer was erased.
+    pub data: Option<Vec<u8>>,
+    pub sealed: Option<Sealed>,
+}
+
+impl OutgoingEvent {
+    /// An event whose id and sequence number the store gives it at commit.
+    pub fn new(
+        account: &AccountId,
+        customer: Option<&CustomerId>,
+        kind: &str,
+        object_id: &str,
+        version: u64,
+        data: &serde_json::Value,
+    ) -> OutgoingEvent {
+        OutgoingEvent {
+            id: EventId::generate(),
+            account: account.clone(),
+            customer: customer.cloned(),
+            kind: kind.to_owned(),
+            object_id: object_id.to_owned(),
+            created: super::time::now_unix_secs(),
+            sequence: 0,
+            version,
+            data: Some(serde_json::to_vec(data).expect("a JSON value always encodes")),
+            sealed: None,
+        }
+    }
+
+    /// The event as the API lists it and endpoints receive it. An erased customer's event
+    /// keeps its type, object id and times, and shows the object as erased.
+    pub fn to_json(&self) -> serde_json::Value {
+        let data = match &self.data {
+            Some(bytes) => serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null),
+            None => serde_json::json!({ "object": { "id": self.object_id, "erased": true } }),
+        };
+        serde_json::json!({
+            "id": self.id.as_str(),
+            "object": "event",
+            "type": self.kind,
+            "created": self.created,
+            "account": self.account.as_str(),
+            "sequence": self.sequence,
+            "data": data,
+        })
+    }
+}
+
+/// The event a platform learns a delivery was given up from, and its endpoint disabled from.
+pub const DELIVERY_FAILED: &str = "webhook_endpoint.delivery_failed";
+pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
+
+/// Every type an endpoint may subscribe to; `*` stands for all of them.
+pub const EVENT_TYPES: &[&str] = &[
+    "charge.succeeded",
+    "charge.failed",
+    "charge.pending",
+    "charge.refunded",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "customer.created",
+    "customer.updated",
+    "customer.deleted",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "customer.subscription.paused",
+    "customer.subscription.resumed",
+    "invoice.created",
+    "invoice.finalized",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.voided",
+    "invoice.marked_uncollectible",
+    "invoice.overdue",
+    "credit_note.created",
+    "payment_method.attached",
+    "payment_method.detached",
+    DELIVERY_FAILED,
+    ENDPOINT_DISABLED,
+];

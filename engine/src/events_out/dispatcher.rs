@@ -1,0 +1,554 @@
+//! The dispatcher: one task that hands queued events to the endpoints that want them and
+//! delivers them, each POST on a task of its own so a slow endpoint holds up nothing else.
+//!
+//! - An event leaves the queue only once the change set that wrote it is durable (a `sync`
+//!   after reading it), and becomes one delivery per endpoint in one atomic write; a delivery is
+//!   sent only once that write is durable too, so a crash never makes a second copy of one.
+//! - Per endpoint ([`Lane`]), the deliveries about one object wait in line: only the first is
+//!   sent, and the next once it is delivered or given up. Different objects go out at once, up
+//!   to `webhooks.endpoint_concurrency` per endpoint and `webhooks.delivery_concurrency` in all.
+//! - A failed delivery is tried again on the retry schedule ([`super::retry`]) until its window
+//!   closes; then it is kept as failed, releases those behind it, and the account gets a
+//!   `webhook_endpoint.delivery_failed` event. An endpoint failing for the whole window is
+//!   disabled, with a `webhook_endpoint.disabled` event.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Client;
+use tokio::sync::{mpsc, oneshot};
+
+use super::destination::DestinationPolicy;
+use super::sender::{self, Outgoing};
+use super::{Command, OutboxSignal, retry};
+use crate::config::WebhookRetryConfig;
+use crate::domain::outgoing_event::{DELIVERY_FAILED, ENDPOINT_DISABLED};
+use crate::domain::{
+    AccountId, Attempt, Delivery, DeliveryStatus, EndpointStatus, EventId, OutgoingEvent,
+    WebhookEndpoint, WebhookEndpointId,
+};
+use crate::store::{OutboxStore, StoreError};
+
+/// Events taken off the queue at a time.
+const FAN_OUT_BATCH: usize = 512;
+/// The dispatcher looks at the queue at least this often, whether or not it was woken.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+pub struct Settings {
+    pub policy: DestinationPolicy,
+    pub retry: WebhookRetryConfig,
+    pub delivery_concurrency: usize,
+    pub endpoint_concurrency: usize,
+}
+
+/// One endpoint's pending deliveries, in line per object.
+struct Lane {
+    endpoint: WebhookEndpoint,
+    /// Tells this lane from one the endpoint had before it was disabled and enabled again:
+    /// attempts that come back to an earlier lane are recorded on their own.
+    generation: u64,
+    objects: HashMap<String, VecDeque<Delivery>>,
+    /// Objects whose first delivery is due and waits for a free slot.
+    ready: VecDeque<String>,
+    in_flight: usize,
+}
+
+/// An attempt that came back.
+struct Finished {
+    account: AccountId,
+    endpoint: WebhookEndpointId,
+    generation: u64,
+    object_id: String,
+    event: EventId,
+    attempt: Attempt,
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn OutboxStore>,
+    client: Client,
+    settings: Settings,
+    lanes: HashMap<WebhookEndpointId, Lane>,
+    /// `(due in Unix ms, endpoint, object)` for each object whose first delivery waits.
+    due: BinaryHeap<Reverse<(i64, WebhookEndpointId, String)>>,
+    in_flight: usize,
+    lanes_made: u64,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    finished_rx: mpsc::UnboundedReceiver<Finished>,
+}
+
+impl Dispatcher {
+    pub fn new(store: Arc<dyn OutboxStore>, client: Client, settings: Settings) -> Dispatcher {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        Dispatcher {
+            store,
+            client,
+            settings,
+            lanes: HashMap::new(),
+            due: BinaryHeap::new(),
+            in_flight: 0,
+            lanes_made: 0,
+            finished_tx,
+            finished_rx,
+        }
+    }
+
+    /// Runs until the engine stops: loads the deliveries a stop left pending, then takes
+    /// events as commits queue them.
+    pub async fn run(mut self, signal: Arc<OutboxSignal>, mut commands: mpsc::Receiver<Command>) {
+        if let Err(error) = self.load_pending() {
+            tracing::error!(%error, "cannot load pending outgoing deliveries");
+        }
+        loop {
+            if let Err(error) = self.fan_out_queued().await {
+                tracing::error!(%error, "cannot hand outgoing events to their endpoints");
+            }
+            self.start_due();
+            let wait = self.next_due_in().min(IDLE_WAKE);
+            tokio::select! {
+                _ = signal.woken() => {}
+                Some(finished) = self.finished_rx.recv() => self.finish(finished).await,
+                Some(command) = commands.recv() => self.command(command).await,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn load_pending(&mut self) -> Result<(), StoreError> {
+        let mut pending = self.store.pending_deliveries()?;
+        pending.sort_by(|a, b| a.event.cmp(&b.event));
+        let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
+        for delivery in pending {
+            if !endpoints.contains_key(&delivery.account) {
+                let found = self.store.endpoints(&delivery.account)?;
+                endpoints.insert(delivery.account.clone(), found);
+            }
+            let endpoint = endpoints[&delivery.account].iter().find(|e| e.id == delivery.endpoint);
+            match endpoint {
+                Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
+                    self.enqueue(endpoint, delivery);
+                }
+                // Kept pending in the store: enabling the endpoint again picks them up.
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the queued events, once durable, and makes their deliveries.
+    async fn fan_out_queued(&mut self) -> Result<(), StoreError> {
+        loop {
+            let events = self.store.queued_events(FAN_OUT_BATCH)?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            // Read from the log's memory: announced only once the change itself is durable.
+            self.store.sync().wait().await?;
+            let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
+            let mut deliveries = Vec::new();
+            let now_ms = now_ms();
+            for event in &events {
+                if !endpoints.contains_key(&event.account) {
+                    endpoints.insert(event.account.clone(), self.store.endpoints(&event.account)?);
+                }
+                for endpoint in &endpoints[&event.account] {
+                    if endpoint.wants(&event.kind) {
+                        deliveries.push(new_delivery(endpoint, event, now_ms));
+                    }
+                }
+            }
+            self.store.fan_out(&events, &deliveries)?.wait().await?;
+            for delivery in deliveries {
+                let endpoint =
+                    endpoints[&delivery.account].iter().find(|e| e.id == delivery.endpoint);
+                if let Some(endpoint) = endpoint {
+                    let endpoint = endpoint.clone();
+                    self.enqueue(&endpoint, delivery);
+                }
+            }
+        }
+    }
+
+    /// Puts a delivery in line behind the others about its object.
+    fn enqueue(&mut self, endpoint: &WebhookEndpoint, delivery: Delivery) {
+        if !self.lanes.contains_key(&endpoint.id) {
+            self.lanes_made += 1;
+        }
+        let generation = self.lanes_made;
+        let lane = self.lanes.entry(endpoint.id.clone()).or_insert_with(|| Lane {
+            endpoint: endpoint.clone(),
+            generation,
+            objects: HashMap::new(),
+            ready: VecDeque::new(),
+            in_flight: 0,
+        });
+        let line = lane.objects.entry(delivery.object_id.clone()).or_default();
+        let first = line.is_empty();
+        let (due, object) = (delivery.next_attempt_ms, delivery.object_id.clone());
+        line.push_back(delivery);
+        if first {
+            self.due.push(Reverse((due, endpoint.id.clone(), object)));
+        }
+    }
+
+    fn next_due_in(&self) -> Duration {
+        let waiting = self.lanes.values().any(|lane| !lane.ready.is_empty());
+        match self.due.peek() {
+            _ if waiting && self.in_flight < self.settings.delivery_concurrency => Duration::ZERO,
+            Some(Reverse((due, _, _))) => {
+                Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+            }
+            None => IDLE_WAKE,
+        }
+    }
+
+    /// Starts every delivery that is due, as far as the limits allow.
+    fn start_due(&mut self) {
+        let now = now_ms();
+        while let Some(Reverse((due, _, _))) = self.due.peek()
+            && *due <= now
+        {
+            let Reverse((_, endpoint, object)) = self.due.pop().expect("peeked");
+            if let Some(lane) = self.lanes.get_mut(&endpoint) {
+                lane.ready.push_back(object);
+            }
+        }
+        let ids: Vec<WebhookEndpointId> = self.lanes.keys().cloned().collect();
+        for id in ids {
+            while self.in_flight < self.settings.delivery_concurrency {
+                let lane = self.lanes.get_mut(&id).expect("listed");
+                if lane.in_flight >= self.settings.endpoint_concurrency {
+                    break;
+                }
+                let Some(object) = lane.ready.pop_front() else { break };
+                let Some(delivery) = lane.objects.get(&object).and_then(|line| line.front()) else {
+                    continue;
+                };
+                let event = delivery.event.clone();
+                lane.in_flight += 1;
+                self.in_flight += 1;
+                self.spawn_attempt(id.clone(), object, event);
+            }
+        }
+    }
+
+    fn spawn_attempt(&self, endpoint: WebhookEndpointId, object_id: String, event: EventId) {
+        let lane = &self.lanes[&endpoint];
+        let (account, generation) = (lane.endpoint.account.clone(), lane.generation);
+        let url = lane.endpoint.url.clone();
+        let now = crate::domain::time::now_unix_secs();
+        let secrets: Vec<String> =
+            lane.endpoint.signing_secrets(now).into_iter().map(str::to_owned).collect();
+        let (store, client, policy) =
+            (Arc::clone(&self.store), self.client.clone(), self.settings.policy);
+        let finished = self.finished_tx.clone();
+        tokio::spawn(async move {
+            let attempt = match store.outgoing_event(&account, &event) {
+                Ok(Some(event)) => {
+                    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                    let body = serde_json::to_vec(&event.to_json()).expect("JSON encodes");
+                    let outgoing =
+                        Outgoing { url: &url, secrets: &secrets, body, redelivery: false };
+                    sender::send(&client, policy, outgoing).await
+                }
+                Ok(None) => unsent(format!("event {event} is not stored")),
+                Err(error) => unsent(error.to_string()),
+            };
+            let _ = finished.send(Finished {
+                account,
+                endpoint,
+                generation,
+                object_id,
+                event,
+                attempt,
+            });
+        });
+    }
+
+    /// Records what an attempt did and lets the next in line go.
+    async fn finish(&mut self, finished: Finished) {
+        self.in_flight -= 1;
+        let lane = self
+            .lanes
+            .get_mut(&finished.endpoint)
+            .filter(|lane| lane.generation == finished.generation);
+        let Some(lane) = lane else {
+            self.record_apart(&finished);
+            return;
+        };
+        lane.in_flight -= 1;
+        let Finished { endpoint, object_id, attempt, .. } = finished;
+        let Some(line) = lane.objects.get_mut(&object_id) else { return };
+        let Some(delivery) = line.front_mut() else { return };
+        let succeeded = attempt.succeeded();
+        let first_at = delivery.attempts.first().map_or(attempt.at, |first| first.at);
+        let failures = delivery.attempt_count + 1;
+        delivery.record(attempt);
+        let now = now_ms();
+        let mut done = true;
+        if succeeded {
+            delivery.status = DeliveryStatus::Delivered;
+        } else {
+            let next = now + delay(&self.settings.retry, failures);
+            if retry::may_retry_at(&self.settings.retry, first_at, next / 1000) {
+                delivery.next_attempt_ms = next;
+                done = false;
+            } else {
+                delivery.status = DeliveryStatus::Failed;
+            }
+        }
+        let delivery = delivery.clone();
+        if let Err(error) = self.store.put_delivery(&delivery) {
+            tracing::error!(%error, endpoint = %endpoint, event = %delivery.event, "cannot record a delivery");
+        }
+        let next_due = match done {
+            true => {
+                line.pop_front();
+                line.front().map(|next| next.next_attempt_ms.max(now))
+            }
+            false => Some(delivery.next_attempt_ms),
+        };
+        match next_due {
+            Some(due) => self.due.push(Reverse((due, endpoint.clone(), object_id))),
+            None => {
+                lane.objects.remove(&object_id);
+            }
+        }
+        if delivery.status == DeliveryStatus::Failed {
+            self.announce_failure(&delivery);
+        }
+        self.track_health(&endpoint, succeeded);
+    }
+
+    /// Records an attempt whose endpoint was disabled or removed while it was under way: a 2xx
+    /// still counts, so enabling the endpoint again does not send the event twice.
+    fn record_apart(&self, finished: &Finished) {
+        let stored = self.store.delivery(&finished.account, &finished.endpoint, &finished.event);
+        let Ok(Some(mut delivery)) = stored else { return };
+        if delivery.status != DeliveryStatus::Pending {
+            return;
+        }
+        if finished.attempt.succeeded() {
+            delivery.status = DeliveryStatus::Delivered;
+        }
+        delivery.record(finished.attempt.clone());
+        if let Err(error) = self.store.put_delivery(&delivery) {
+            tracing::error!(%error, endpoint = %delivery.endpoint, event = %delivery.event, "cannot record a delivery");
+        }
+    }
+
+    /// `webhook_endpoint.delivery_failed` for a delivery given up, unless it carried one of
+    /// those itself (a failing endpoint would otherwise feed itself events for ever).
+    fn announce_failure(&self, delivery: &Delivery) {
+        if delivery.kind == DELIVERY_FAILED || delivery.kind == ENDPOINT_DISABLED {
+            return;
+        }
+        let Some(lane) = self.lanes.get(&delivery.endpoint) else { return };
+        let data = serde_json::json!({
+            "object": crate::api::webhook_views::endpoint(&lane.endpoint, None),
+            "event": delivery.event.as_str(),
+            "event_type": delivery.kind,
+            "event_object": delivery.object_id,
+        });
+        let event = OutgoingEvent::new(
+            &delivery.account,
+            None,
+            DELIVERY_FAILED,
+            delivery.endpoint.as_str(),
+            0,
+            &data,
+        );
+        if let Err(error) = self.store.emit(event) {
+            tracing::error!(%error, "cannot record a delivery_failed event");
+        }
+    }
+
+    /// Notes when an endpoint began failing, and disables one that failed for the whole retry
+    /// window with no success between.
+    fn track_health(&mut self, endpoint: &WebhookEndpointId, succeeded: bool) {
+        let Some(lane) = self.lanes.get_mut(endpoint) else { return };
+        let now = crate::domain::time::now_unix_secs();
+        let record = &mut lane.endpoint;
+        let changed = match (succeeded, record.failing_since) {
+            (true, Some(_)) => {
+                record.failing_since = None;
+                true
+            }
+            (false, None) => {
+                record.failing_since = Some(now);
+                true
+            }
+            (false, Some(since)) if !retry::may_retry_at(&self.settings.retry, since, now) => {
+                record.status = EndpointStatus::Disabled;
+                true
+            }
+            _ => false,
+        };
+        if !changed {
+            return;
+        }
+        // The stored record, with only the health fields changed: the API may have changed
+        // the rest meanwhile.
+        let stored = self.store.endpoint(&record.account, &record.id);
+        let Ok(Some(mut stored)) = stored else { return };
+        stored.failing_since = record.failing_since;
+        let disabled = record.status == EndpointStatus::Disabled;
+        if disabled {
+            stored.status = EndpointStatus::Disabled;
+        }
+        if let Err(error) = self.store.put_endpoint(&stored, None) {
+            tracing::error!(%error, endpoint = %stored.id, "cannot record an endpoint's health");
+        }
+        if disabled {
+            tracing::warn!(endpoint = %stored.id, "disabled an endpoint failing for the whole retry window");
+            let data =
+                serde_json::json!({ "object": crate::api::webhook_views::endpoint(&stored, None) });
+            let event = OutgoingEvent::new(
+                &stored.account,
+                None,
+                ENDPOINT_DISABLED,
+                stored.id.as_str(),
+                0,
+                &data,
+            );
+            if let Err(error) = self.store.emit(event) {
+                tracing::error!(%error, "cannot record a webhook_endpoint.disabled event");
+            }
+            self.lanes.remove(endpoint);
+        }
+    }
+
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::EndpointChanged { account, id } => self.reload_endpoint(&account, &id),
+            Command::Redeliver { account, event, endpoint, reply } => {
+                self.redeliver(&account, &event, &endpoint, reply);
+            }
+        }
+    }
+
+    /// Takes an endpoint's change: a removed or disabled one's lane goes (its pending
+    /// deliveries stay stored), an enabled one's picks up what is pending for it.
+    fn reload_endpoint(&mut self, account: &AccountId, id: &WebhookEndpointId) {
+        let endpoint = match self.store.endpoint(account, id) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                tracing::error!(%error, endpoint = %id, "cannot reload an endpoint");
+                return;
+            }
+        };
+        match endpoint {
+            Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
+                if let Some(lane) = self.lanes.get_mut(id) {
+                    lane.endpoint = endpoint;
+                    return;
+                }
+                let pending = match self.store.pending_deliveries() {
+                    Ok(pending) => pending,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot load pending outgoing deliveries");
+                        return;
+                    }
+                };
+                let mut mine: Vec<Delivery> =
+                    pending.into_iter().filter(|delivery| delivery.endpoint == *id).collect();
+                mine.sort_by(|a, b| a.event.cmp(&b.event));
+                for delivery in mine {
+                    self.enqueue(&endpoint, delivery);
+                }
+            }
+            // Attempts under way finish and are recorded apart; nothing more is sent.
+            _ => {
+                self.lanes.remove(id);
+            }
+        }
+    }
+
+    /// Sends one event to one endpoint now, outside its line, marked as a redelivery; the
+    /// attempt is recorded with the event's delivery to that endpoint.
+    fn redeliver(
+        &self,
+        account: &AccountId,
+        event: &EventId,
+        endpoint: &WebhookEndpointId,
+        reply: oneshot::Sender<Result<Option<Delivery>, StoreError>>,
+    ) {
+        let found =
+            (self.store.outgoing_event(account, event), self.store.endpoint(account, endpoint));
+        let (event, endpoint) = match found {
+            (Ok(Some(event)), Ok(Some(endpoint))) => (event, endpoint),
+            (Err(error), _) | (_, Err(error)) => {
+                let _ = reply.send(Err(error));
+                return;
+            }
+            _ => {
+                let _ = reply.send(Ok(None));
+                return;
+            }
+        };
+        let (store, client, policy) =
+            (Arc::clone(&self.store), self.client.clone(), self.settings.policy);
+        tokio::spawn(async move {
+            let now = crate::domain::time::now_unix_secs();
+            let secrets = endpoint.signing_secrets(now);
+            let body = serde_json::to_vec(&event.to_json()).expect("JSON encodes");
+            let outgoing =
+                Outgoing { url: &endpoint.url, secrets: &secrets, body, redelivery: true };
+            let attempt = sender::send(&client, policy, outgoing).await;
+            let recorded = async {
+                let mut delivery = match store.delivery(&event.account, &endpoint.id, &event.id)? {
+                    Some(delivery) => delivery,
+                    None => {
+                        let mut made = new_delivery(&endpoint, &event, now_ms());
+                        made.status = DeliveryStatus::Failed;
+                        made
+                    }
+                };
+                // A redelivery that succeeds settles a delivery given up; one still pending
+                // stays in its line, which sends it as usual.
+                if attempt.succeeded() && delivery.status == DeliveryStatus::Failed {
+                    delivery.status = DeliveryStatus::Delivered;
+                }
+                delivery.record(attempt);
+                store.put_delivery(&delivery)?.wait().await?;
+                Ok(Some(delivery))
+            };
+            let _ = reply.send(recorded.await);
+        });
+    }
+}
+
+fn new_delivery(endpoint: &WebhookEndpoint, event: &OutgoingEvent, now_ms: i64) -> Delivery {
+    Delivery {
+        account: event.account.clone(),
+        endpoint: endpoint.id.clone(),
+        event: event.id.clone(),
+        kind: event.kind.clone(),
+        object_id: event.object_id.clone(),
+        status: DeliveryStatus::Pending,
+        created: now_ms / 1000,
+        next_attempt_ms: now_ms,
+        attempts: Vec::new(),
+        attempt_count: 0,
+    }
+}
+
+fn unsent(error: String) -> Attempt {
+    Attempt {
+        at: crate::domain::time::now_unix_secs(),
+        status_code: None,
+        latency_ms: 0,
+        error: Some(error),
+        redelivery: false,
+    }
+}
+
+fn delay(config: &WebhookRetryConfig, failures: u32) -> i64 {
+    i64::try_from(retry::delay_ms(config, failures)).unwrap_or(i64::MAX)
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |since| i64::try_from(since.as_millis()).unwrap_or(i64::MAX))
+}

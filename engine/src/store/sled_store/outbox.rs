@@ -1,0 +1,338 @@
+//! The outbox's part of the sled store. An outgoing event is kept `account/evt_…` and queued
+//! `evt_…` → account until the dispatcher hands it to the account's endpoints, which makes a
+//! delivery per endpoint (`account/we_…/evt_…`, with the pending ones indexed apart so a start
+//! finds them without reading every delivery ever made). Events get their ids and the account's
+//! sequence numbers holding the write order, so both follow the log's order and the newest
+//! event of an account holds its highest sequence number.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::billing::{newest_first, page};
+use super::ops::Op;
+use super::tree_ids::TreeId;
+use super::{SledStore, decode, encode};
+use crate::domain::{
+    AccountId, Delivery, DeliveryStatus, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
+};
+use crate::store::sealing;
+use crate::store::{
+    DurableTicket, IdempotencyRecord, OutboxStore, OutgoingFilter, Page, StoreError, keys,
+};
+
+/// Each account's latest sequence number, read from its newest event the first time.
+#[derive(Default)]
+pub(super) struct Sequences(Mutex<HashMap<AccountId, u64>>);
+
+impl SledStore {
+    /// Gives each event its id and the account's next sequence number, and adds the ops that
+    /// keep and queue it. The caller holds the write order and appends `ops` before letting go.
+    pub(super) fn outgoing_ops(
+        &self,
+        events: Vec<OutgoingEvent>,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut sequences =
+            self.sequences.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for mut event in events {
+            let sequence = match sequences.get(&event.account) {
+                Some(latest) => latest + 1,
+                None => self.latest_sequence(&event.account)? + 1,
+            };
+            sequences.insert(event.account.clone(), sequence);
+            event.id = EventId::generate();
+            event.sequence = sequence;
+            let key = keys::by_id(&event.account, event.id.as_str());
+            ops.push(Op::put(
+                TreeId::OutboxQueue,
+                event.id.as_str().as_bytes().to_vec(),
+                event.account.as_str().as_bytes().to_vec(),
+            ));
+            if event.version > 0 {
+                ops.push(Op::put(
+                    TreeId::ObjectVersions,
+                    keys::by_id(&event.account, &event.object_id),
+                    event.version.to_be_bytes().to_vec(),
+                ));
+            }
+            ops.push(Op::put(TreeId::OutgoingEvents, key, encode(&event)));
+        }
+        Ok(())
+    }
+
+    fn latest_sequence(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let newest =
+            newest_first(self.tree(TreeId::OutgoingEvents), keys::account_prefix(account), None)
+                .next()
+                .transpose()?;
+        match newest {
+            Some((_, value)) => Ok(decode::<OutgoingEvent>(&value)?.sequence),
+            None => Ok(0),
+        }
+    }
+
+    pub(super) fn stored_object_version(
+        &self,
+        account: &AccountId,
+        object_id: &str,
+    ) -> Result<u64, StoreError> {
+        let Some(bytes) = self.tree(TreeId::ObjectVersions).get(keys::by_id(account, object_id))?
+        else {
+            return Ok(0);
+        };
+        let bytes: [u8; 8] = bytes
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt(format!("the version of {object_id}")))?;
+        Ok(u64::from_be_bytes(bytes))
+    }
+
+    /// An event as the engine sends it: its data opened with its customer's key, or left out
+    /// once the customer was erased.
+    fn opened_outgoing(&self, mut event: OutgoingEvent) -> Result<OutgoingEvent, StoreError> {
+        let (Some(sealed), Some(customer)) = (event.sealed.take(), event.customer.clone()) else {
+            return Ok(event);
+        };
+        if let Some(Some(key)) = self.customer_key(&event.account, &customer)? {
+            event.data = Some(sealing::open(&key, &customer, &sealed)?);
+        }
+        Ok(event)
+    }
+
+    fn stored_outgoing(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<Option<OutgoingEvent>, StoreError> {
+        match self.get(TreeId::OutgoingEvents, &keys::by_id(account, id))? {
+            Some(event) => self.opened_outgoing(event).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An endpoint as stored: its secrets sealed under the data key, the endpoint's id bound
+    /// to them, and hex-encoded.
+    fn sealed_endpoint(&self, endpoint: &WebhookEndpoint) -> WebhookEndpoint {
+        let mut stored = endpoint.clone();
+        let seal = |secret: &str| {
+            let bytes = match &self.sealer {
+                Some(sealer) => sealer.seal_payload(endpoint.id.as_str(), secret.as_bytes()),
+                None => secret.as_bytes().to_vec(),
+            };
+            hex::encode(bytes)
+        };
+        stored.secret = seal(&endpoint.secret);
+        if let Some(previous) = &mut stored.previous_secret {
+            previous.secret = seal(&previous.secret);
+        }
+        stored
+    }
+
+    fn opened_endpoint(
+        &self,
+        mut endpoint: WebhookEndpoint,
+    ) -> Result<WebhookEndpoint, StoreError> {
+        let id = endpoint.id.clone();
+        let open = |stored: &str| -> Result<String, StoreError> {
+            let corrupt = || StoreError::Corrupt(format!("the secret of {id}"));
+            let bytes = hex::decode(stored).map_err(|_| corrupt())?;
+            let bytes = match &self.sealer {
+                Some(sealer) => sealer.open_payload(id.as_str(), bytes)?,
+                None => bytes,
+            };
+            String::from_utf8(bytes).map_err(|_| corrupt())
+        };
+        endpoint.secret = open(&endpoint.secret)?;
+        if let Some(previous) = &mut endpoint.previous_secret {
+            previous.secret = open(&previous.secret)?;
+        }
+        Ok(endpoint)
+    }
+}
+
+/// `account/we_…/evt_…`.
+fn delivery_key(account: &AccountId, endpoint: &WebhookEndpointId, event: &EventId) -> Vec<u8> {
+    keys::by_id(account, &format!("{endpoint}/{event}"))
+}
+
+/// `account/we_…/`: the prefix of an endpoint's deliveries.
+fn endpoint_prefix(account: &AccountId, endpoint: &WebhookEndpointId) -> Vec<u8> {
+    keys::by_id(account, &format!("{endpoint}/"))
+}
+
+fn delivery_ops(ops: &mut Vec<Op>, delivery: &Delivery) {
+    let key = delivery_key(&delivery.account, &delivery.endpoint, &delivery.event);
+    match delivery.status {
+        DeliveryStatus::Pending => {
+            ops.push(Op::put(TreeId::PendingDeliveries, key.clone(), Vec::new()))
+        }
+        DeliveryStatus::Delivered | DeliveryStatus::Failed => {
+            ops.push(Op::remove(TreeId::PendingDeliveries, key.clone()));
+        }
+    }
+    ops.push(Op::put(TreeId::Deliveries, key, encode(delivery)));
+}
+
+impl OutboxStore for SledStore {
+    fn emit(&self, event: OutgoingEvent) -> Result<DurableTicket, StoreError> {
+        debug_assert!(event.customer.is_none(), "a customer's events come with its change sets");
+        let order = self.write_order();
+        let mut ops = Vec::new();
+        self.outgoing_ops(vec![event], &mut ops)?;
+        self.append_and_apply(&order, &ops)?;
+        drop(order);
+        Ok(self.group_commit.written())
+    }
+
+    fn outgoing_event(
+        &self,
+        account: &AccountId,
+        id: &EventId,
+    ) -> Result<Option<OutgoingEvent>, StoreError> {
+        self.stored_outgoing(account, id.as_str())
+    }
+
+    fn outgoing_events(
+        &self,
+        account: &AccountId,
+        filter: &OutgoingFilter,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<OutgoingEvent>, StoreError> {
+        let starting_after = starting_after.map(|id| keys::by_id(account, id.as_str()));
+        let tree = self.tree(TreeId::OutgoingEvents);
+        let found = newest_first(tree, keys::account_prefix(account), starting_after).map(|item| {
+            let event: OutgoingEvent = decode(&item?.1)?;
+            match filter.keeps(&event) {
+                true => self.opened_outgoing(event).map(Some),
+                false => Ok(None),
+            }
+        });
+        page(found, limit)
+    }
+
+    fn queued_events(&self, limit: usize) -> Result<Vec<OutgoingEvent>, StoreError> {
+        let mut events = Vec::new();
+        for item in self.tree(TreeId::OutboxQueue).iter().take(limit) {
+            let (id, account) = item?;
+            let corrupt = || StoreError::Corrupt(format!("outbox queue entry {id:?}"));
+            let account = std::str::from_utf8(&account).ok().and_then(AccountId::parse);
+            let id = std::str::from_utf8(&id).map_err(|_| corrupt())?;
+            let event = self.stored_outgoing(&account.ok_or_else(corrupt)?, id)?;
+            events.push(event.ok_or_else(corrupt)?);
+        }
+        Ok(events)
+    }
+
+    fn fan_out(
+        &self,
+        events: &[OutgoingEvent],
+        deliveries: &[Delivery],
+    ) -> Result<DurableTicket, StoreError> {
+        let mut ops = Vec::with_capacity(events.len() + deliveries.len() * 2);
+        for event in events {
+            ops.push(Op::remove(TreeId::OutboxQueue, event.id.as_str().as_bytes().to_vec()));
+        }
+        for delivery in deliveries {
+            delivery_ops(&mut ops, delivery);
+        }
+        self.commit_ops(ops)
+    }
+
+    fn put_delivery(&self, delivery: &Delivery) -> Result<DurableTicket, StoreError> {
+        let mut ops = Vec::with_capacity(2);
+        delivery_ops(&mut ops, delivery);
+        self.commit_ops(ops)
+    }
+
+    fn delivery(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpointId,
+        event: &EventId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        self.get(TreeId::Deliveries, &delivery_key(account, endpoint, event))
+    }
+
+    fn deliveries(
+        &self,
+        account: &AccountId,
+        endpoint: &WebhookEndpointId,
+        limit: usize,
+        starting_after: Option<&EventId>,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let starting_after = starting_after.map(|event| delivery_key(account, endpoint, event));
+        let tree = self.tree(TreeId::Deliveries);
+        let found = newest_first(tree, endpoint_prefix(account, endpoint), starting_after)
+            .map(|item| decode(&item?.1).map(Some));
+        page(found, limit)
+    }
+
+    fn pending_deliveries(&self) -> Result<Vec<Delivery>, StoreError> {
+        let mut pending = Vec::new();
+        for item in self.tree(TreeId::PendingDeliveries).iter() {
+            let (key, _) = item?;
+            match self.tree(TreeId::Deliveries).get(&key)? {
+                Some(value) => pending.push(decode(&value)?),
+                None => return Err(StoreError::Corrupt(format!("pending delivery {key:?}"))),
+            }
+        }
+        Ok(pending)
+    }
+
+    fn put_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        answered: Option<(&str, &IdempotencyRecord)>,
+    ) -> Result<DurableTicket, StoreError> {
+        let mut ops = vec![Op::put(
+            TreeId::WebhookEndpoints,
+            keys::by_id(&endpoint.account, endpoint.id.as_str()),
+            encode(&self.sealed_endpoint(endpoint)),
+        )];
+        if let Some((key, record)) = answered {
+            ops.push(Op::put(
+                TreeId::Idempotency,
+                keys::idempotency(&endpoint.account, key),
+                encode(record),
+            ));
+        }
+        self.commit_ops(ops)
+    }
+
+    fn remove_endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> Result<DurableTicket, StoreError> {
+        let mut ops = vec![Op::remove(TreeId::WebhookEndpoints, keys::by_id(account, id.as_str()))];
+        let prefix = endpoint_prefix(account, id);
+        for tree in [TreeId::PendingDeliveries, TreeId::Deliveries] {
+            for item in self.tree(tree).scan_prefix(&prefix) {
+                ops.push(Op::remove(tree, item?.0.to_vec()));
+            }
+        }
+        self.commit_ops(ops)
+    }
+
+    fn endpoint(
+        &self,
+        account: &AccountId,
+        id: &WebhookEndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StoreError> {
+        match self.get(TreeId::WebhookEndpoints, &keys::by_id(account, id.as_str()))? {
+            Some(endpoint) => self.opened_endpoint(endpoint).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn endpoints(&self, account: &AccountId) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.tree(TreeId::WebhookEndpoints)
+            .scan_prefix(keys::account_prefix(account))
+            .map(|item| self.opened_endpoint(decode(&item?.1)?))
+            .collect()
+    }
+}
