@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::engine_process::engine_binary;
 use crate::error::BenchError;
+use crate::events_out::ReceiverMix;
 use crate::limits::{
     CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX,
     ENTITLEMENTS_CUSTOMERS_DEFAULT, FIND_MAX_START_RATE_PER_SEC, IN_FLIGHT_MAX_DEFAULT,
@@ -73,6 +74,13 @@ pub struct Cli {
     /// its newer `payment_intent.succeeded`.
     #[arg(long, default_value_t = 0.1)]
     pub out_of_order_share: f64,
+    /// `events-out`: the share of deliveries the receiver answers 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub receiver_fail_share: f64,
+    /// `events-out`: the share of deliveries the receiver never answers (the engine gives up
+    /// after 10 s and tries again).
+    #[arg(long, default_value_t = 0.0)]
+    pub receiver_hang_share: f64,
 
     /// Open loop at this many requests per second (with --find-max: the first step's rate).
     /// `renewals` always runs its ordinary charges in an open loop [default there: 100].
@@ -132,7 +140,8 @@ impl Cli {
             | Scenario::Replay
             | Scenario::Webhooks
             | Scenario::Renewals
-            | Scenario::Customers => CUSTOMERS_DEFAULT,
+            | Scenario::Customers
+            | Scenario::EventsOut => CUSTOMERS_DEFAULT,
         });
         if !(1..=CUSTOMERS_MAX).contains(&customers) {
             return usage(format!("--customers must be 1..={CUSTOMERS_MAX}"));
@@ -153,6 +162,7 @@ impl Cli {
             replay_keys: self.replay_keys,
             subscriptions: self.subscriptions,
             event_mix: self.event_mix()?,
+            receiver_mix: self.receiver_mix()?,
             load: self.load()?,
             request_timeout_ms: self.timeout_ms,
             ceiling: !self.no_ceiling && self.scenario.measures_ceiling(),
@@ -193,6 +203,19 @@ impl Cli {
             ));
         }
         Ok(EventMix { duplicate_share: duplicate, out_of_order_share: out_of_order })
+    }
+
+    fn receiver_mix(&self) -> Result<ReceiverMix, BenchError> {
+        let (fail, hang) = (self.receiver_fail_share, self.receiver_hang_share);
+        let share_ok = |share: f64| (0.0..=1.0).contains(&share);
+        if !share_ok(fail) || !share_ok(hang) || fail + hang >= 1.0 {
+            return Err(BenchError::Usage(
+                "--receiver-fail-share and --receiver-hang-share must be in [0, 1], with some \
+                 deliveries left to answer 2xx"
+                    .into(),
+            ));
+        }
+        Ok(ReceiverMix { fail_share: fail, hang_share: hang })
     }
 
     fn load(&self) -> Result<LoadPlan, BenchError> {

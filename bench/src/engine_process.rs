@@ -61,6 +61,12 @@ impl EngineProcess {
             // the sandbox.
             .env("KASSA_STRIPE_WEBHOOK_SECRET", SPAWN_WEBHOOK_SECRET)
             .env("KASSA_LOG", SPAWN_LOG_FILTER)
+            // `events-out` subscribes a receiver on 127.0.0.1, over http, and waits for every
+            // retry to end: retries come back within a second.
+            .env("KASSA_WEBHOOKS_ALLOW_HTTP", "true")
+            .env("KASSA_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("KASSA_WEBHOOKS_RETRY_INITIAL_MS", "100")
+            .env("KASSA_WEBHOOKS_RETRY_MAX_MS", "1000")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -15,6 +15,7 @@
 //! - `entitlements`: the `entitlements` scenario's setup, a plan with features and a subscription
 //!   for each customer (its reads and their checks are a workload).
 //! - `applied`: after `webhooks`, whether the engine applied the events it acknowledged.
+//! - `events_out`: the `events-out` scenario's receiver, probe and check of what arrived.
 //! - `renewals`: the `renewals` scenario end to end: subscriptions on a test clock, the renewal
 //!   burst with ordinary charges beside it, and the check of every invoice and ledger entry.
 //! - `load`: closed loop, open loop (no coordinated omission) and `--find-max`.
@@ -33,6 +34,7 @@ pub mod client;
 pub mod engine_process;
 pub mod entitlements;
 pub mod error;
+pub mod events_out;
 pub mod limits;
 pub mod load;
 pub mod plan;

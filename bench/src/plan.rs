@@ -40,6 +40,12 @@ pub enum Scenario {
     /// phone, address and metadata: what sealing personal data at rest costs a read. Compare a
     /// run against an engine started with `KASSA_SEAL_PERSONAL_DATA=false`.
     Customers,
+    /// Charges with a receiver in this tool subscribed to every outgoing event, its endpoint
+    /// disabled and enabled in turn (the ratio is the cost of delivering); the receiver answers
+    /// 2xx, 5xx (--receiver-fail-share) or not at all (--receiver-hang-share). Reports events
+    /// delivered per second and the lag from a charge's 2xx to its event (p50/p99), and checks
+    /// that every event arrived exactly once and each object's in order.
+    EventsOut,
 }
 
 impl Scenario {
@@ -54,6 +60,7 @@ impl Scenario {
             Scenario::Webhooks => "webhooks",
             Scenario::Renewals => "renewals",
             Scenario::Entitlements => "entitlements",
+            Scenario::EventsOut => "events-out",
         }
     }
 
@@ -66,7 +73,7 @@ impl Scenario {
     /// Whether the run also measures plain-amount charges on the engine, as the baseline of a
     /// ratio: the cost of what the scenario adds to a charge.
     pub fn has_plain_baseline(self) -> bool {
-        matches!(self, Scenario::ChargePriced)
+        matches!(self, Scenario::ChargePriced | Scenario::EventsOut)
     }
 }
 
@@ -122,6 +129,8 @@ pub struct Plan {
     pub subscriptions: usize,
     /// `webhooks` only: what share of deliveries are re-sends and older events sent late.
     pub event_mix: EventMix,
+    /// `events-out` only: how the receiver answers.
+    pub receiver_mix: crate::events_out::ReceiverMix,
     pub load: LoadPlan,
     pub request_timeout_ms: u64,
     pub ceiling: bool,

@@ -27,6 +27,7 @@ use crate::ceiling::{self, CeilingServer};
 use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
 use crate::entitlements;
 use crate::error::BenchError;
+use crate::events_out::{self, EventsOutSummary};
 use crate::load::{self, LoadConfig, find_max};
 use crate::plan::{LoadRun, Plan, Scenario, TargetPlan};
 use crate::renewals;
@@ -44,6 +45,8 @@ use crate::workload::{
     Workload, taxable_customer_body,
 };
 
+/// Customers the `events-out` probe charges, apart from the load's.
+const PROBE_CUSTOMERS: usize = 10;
 /// The engine's charge route, for `charge`, `charge-hot` and both sides of `charge-priced`.
 const CHARGES_PATH: &str = "/v1/charges";
 /// The body of a customer in scenarios that do not price: no address, nothing to tax.
@@ -78,6 +81,7 @@ struct Measured {
     webhooks: Option<WebhookSummary>,
     renewals: Option<RenewalsSummary>,
     entitlements: Option<EntitlementsSummary>,
+    events_out: Option<EventsOutSummary>,
 }
 
 pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError> {
@@ -95,8 +99,16 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
     measured.engine.engine_log_problems = target.process.as_ref().map(EngineProcess::log_problems);
     drop(target);
 
-    let Measured { setup, ceiling, plain_amount, engine, webhooks, renewals, entitlements } =
-        measured;
+    let Measured {
+        setup,
+        ceiling,
+        plain_amount,
+        engine,
+        webhooks,
+        renewals,
+        entitlements,
+        events_out,
+    } = measured;
     let ratio = ceiling.as_ref().map(|ceiling| Ratios::between(&engine, ceiling));
     let ratio_to_plain_amount =
         plain_amount.as_ref().map(|plain_amount| Ratios::between(&engine, plain_amount));
@@ -116,6 +128,7 @@ pub async fn run(plan: Plan, command: String) -> Result<BenchResult, BenchError>
         webhooks,
         renewals,
         entitlements,
+        events_out,
     };
     report::write(&plan.out_dir, &result)?;
     Ok(result)
@@ -129,7 +142,14 @@ async fn measure_load(plan: &Plan, target: &Target) -> Result<Measured, BenchErr
         false => None,
     };
     let workload = Arc::new(prepared.workload);
+    let mut events_out = None;
     let (plain_amount, engine) = match prepared.plain_amount {
+        Some(plain) if plan.scenario == Scenario::EventsOut => {
+            let (without, with, summary) =
+                measure_events_out(plan, &prepared.endpoint, &Arc::new(plain), &workload).await?;
+            events_out = Some(summary);
+            (Some(without), with)
+        }
         Some(plain) => {
             let plain = Arc::new(plain);
             let (plain, priced) =
@@ -156,6 +176,7 @@ async fn measure_load(plan: &Plan, target: &Target) -> Result<Measured, BenchErr
         webhooks,
         renewals: None,
         entitlements,
+        events_out,
     })
 }
 
@@ -170,6 +191,7 @@ async fn measure_renewals(plan: &Plan, endpoint: &Endpoint) -> Result<Measured, 
         webhooks: None,
         renewals: Some(run.summary),
         entitlements: None,
+        events_out: None,
     })
 }
 
@@ -237,6 +259,11 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
     let mut plain_amount = None;
     let (workload, charges) = match plan.scenario {
         Scenario::Charge | Scenario::ChargeHot => {
+            (Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers)), 0)
+        }
+        Scenario::EventsOut => {
+            let without = ChargeWorkload::new(CHARGES_PATH, customers.clone());
+            plain_amount = Some(Workload::Charges(without));
             (Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers)), 0)
         }
         Scenario::ChargePriced => {
@@ -352,6 +379,59 @@ async fn measure_both_sides(
         SideResult::new(endpoint.url.clone(), measured_secs, first.join(second))
     };
     (side(plain_first, plain_second), side(priced_first, priced_second))
+}
+
+/// `events-out`: charges with the receiver's endpoint disabled and enabled, in the order off,
+/// on, on, off, each for half the duration after its own warm-up (as `measure_both_sides`), a
+/// probe's charges beside the enabled halves; then the drain and the check of what arrived.
+async fn measure_events_out(
+    plan: &Plan,
+    endpoint: &Endpoint,
+    without: &Arc<Workload>,
+    with: &Arc<Workload>,
+) -> Result<(SideResult, SideResult, EventsOutSummary), BenchError> {
+    let LoadRun::Fixed(config) = plan.load_run() else {
+        return Err(BenchError::Usage("events-out runs a fixed load, not --find-max".into()));
+    };
+    let caller = Caller::new(endpoint, plan.request_timeout());
+    let receiver = events_out::Receiver::start(plan.receiver_mix).await?;
+    let subscribed = events_out::subscribe(&caller, &receiver).await?;
+    let probe_customers = caller.create_customers(PROBE_CUSTOMERS, PLAIN_CUSTOMER_BODY).await?;
+    let half = LoadConfig { duration: config.duration / 2, ..config };
+
+    events_out::set_enabled(&caller, &subscribed, false).await?;
+    let off_first = load::run("no endpoint", endpoint, without, &half).await;
+    events_out::set_enabled(&caller, &subscribed, true).await?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let probe_caller = Arc::new(Caller::new(endpoint, plan.request_timeout()));
+    let probe = tokio::spawn(events_out::probe(probe_caller, probe_customers, Arc::clone(&stop)));
+    let on_first = load::run("endpoint", endpoint, with, &half).await;
+    let on_second = load::run("endpoint", endpoint, with, &half).await;
+    stop.notify_one();
+    let probed = probe.await.unwrap_or_default();
+    events_out::set_enabled(&caller, &subscribed, false).await?;
+    let off_second = load::run("no endpoint", endpoint, without, &half).await;
+    // Enabled again for the drain: deliveries still pending are sent, nothing new is made.
+    events_out::set_enabled(&caller, &subscribed, true).await?;
+    let summary = events_out::summarize(&caller, &subscribed, &receiver, &probed).await?;
+    eprintln!(
+        "events-out: {} delivered ({:.0}/s), lag p50 {:?} ms p99 {:?} ms ({} samples), \
+         duplicates {}, missing {}, out of order {}: {}",
+        summary.delivered,
+        summary.delivered_per_sec,
+        summary.lag_p50_ms,
+        summary.lag_p99_ms,
+        summary.lag_samples,
+        summary.duplicates,
+        summary.missing,
+        summary.out_of_order_objects,
+        if summary.verified { "verified" } else { "NOT VERIFIED" },
+    );
+    let measured_secs = 2.0 * half.duration.as_secs_f64();
+    let side = |first: RunStats, second| {
+        SideResult::new(endpoint.url.clone(), measured_secs, first.join(second))
+    };
+    Ok((side(off_first, off_second), side(on_first, on_second), summary))
 }
 
 async fn measure(

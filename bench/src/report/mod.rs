@@ -72,6 +72,9 @@ pub struct BenchResult {
     /// `entitlements` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entitlements: Option<EntitlementsSummary>,
+    /// `events-out` only; `plain_amount` is then the charges with the endpoint disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_out: Option<crate::events_out::EventsOutSummary>,
 }
 
 /// The engine's side measured beside `engine` as its yardstick: plain-amount charges for

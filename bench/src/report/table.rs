@@ -194,6 +194,7 @@ mod tests {
                 customers: 1,
                 replay_keys: 1,
                 subscriptions: 1,
+                receiver_mix: crate::events_out::ReceiverMix { fail_share: 0.0, hang_share: 0.0 },
                 event_mix: crate::workload::EventMix {
                     duplicate_share: 0.1,
                     out_of_order_share: 0.1,
@@ -218,6 +219,7 @@ mod tests {
             webhooks: None,
             renewals: None,
             entitlements: None,
+            events_out: None,
         }
     }
 
