@@ -14,11 +14,14 @@
 //! `webhooks.allow_http` and `allow_private_networks` on (off in the guard's own test).
 
 mod common;
+#[path = "common/subscription_fixture.rs"]
+mod fixture;
 
 use std::time::Duration;
 
 use common::receiver::{Answer, Receiver, verify};
 use common::*;
+use fixture::{BASIC, billing};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -344,6 +347,48 @@ async fn accounts_see_and_get_only_their_own() {
     let foreign =
         b.post(&format!("/v1/events/{event}/redeliver"), &json!({"endpoint": endpoint})).await;
     assert_eq!(foreign.status, 404);
+}
+
+#[tokio::test]
+async fn a_trial_is_announced_three_days_before_it_ends_and_its_subscription_followed() {
+    let engine = Engine::start(config(60)).await;
+    let b = billing(&engine).await;
+    let receiver = Receiver::start().await;
+    subscribe(
+        &b.api,
+        &receiver,
+        json!([
+            "customer.subscription.created",
+            "customer.subscription.trial_will_end",
+            "customer.subscription.updated"
+        ]),
+    )
+    .await;
+    let plan = b.trial_plan(BASIC as u64).await;
+    let subscription = b.api.subscribe_ok(&b.customer, &plan).await;
+    let id = subscription["id"].as_str().unwrap().to_owned();
+    let trial_end = subscription["trial_end"].as_i64().unwrap();
+    receiver.wait_for(1, WAIT).await;
+
+    b.advance(trial_end - 3 * 86_400 - 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(types(&receiver.received()), ["customer.subscription.created"], "not yet");
+    b.advance(trial_end - 3 * 86_400).await;
+    let received = receiver.wait_for(2, WAIT).await;
+    let notice = received[1].json();
+    assert_eq!(notice["type"], "customer.subscription.trial_will_end");
+    assert_eq!(notice["data"]["object"]["id"], id.as_str());
+    assert_eq!(notice["data"]["object"]["status"], "trialing");
+
+    b.advance(trial_end + 3_600).await;
+    let received = receiver.wait_for(3, WAIT).await;
+    let ended = received[2].json();
+    assert_eq!(ended["type"], "customer.subscription.updated");
+    assert_eq!(ended["data"]["object"]["status"], "active");
+    assert_eq!(ended["data"]["previous_attributes"]["status"], "trialing");
+    let versions: Vec<u64> =
+        received.iter().map(|r| r.json()["data"]["object"]["version"].as_u64().unwrap()).collect();
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 /// Polls `check` until it holds, or fails the test after [`WAIT`].

@@ -122,6 +122,7 @@ fn outgoing_kinds(
             kinds
         }
         EventKind::SubscriptionCanceled => own(&["customer.subscription.deleted"]),
+        EventKind::SubscriptionTrialWillEnd => own(&["customer.subscription.trial_will_end"]),
         EventKind::InvoiceFinalized => match before {
             None => own(&["invoice.created", "invoice.finalized"]),
             Some(_) => own(&["invoice.finalized"]),

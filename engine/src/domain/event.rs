@@ -44,10 +44,12 @@ pub enum EventKind {
     ApiKeyCreated,
     ApiKeyUpdated,
     ApiKeyRevoked,
+    /// Three days before a trial ends.
+    SubscriptionTrialWillEnd,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 31] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -79,6 +81,7 @@ impl EventKind {
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyUpdated,
         EventKind::ApiKeyRevoked,
+        EventKind::SubscriptionTrialWillEnd,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -118,6 +121,7 @@ impl EventKind {
             EventKind::ApiKeyCreated => "api_key.created",
             EventKind::ApiKeyUpdated => "api_key.updated",
             EventKind::ApiKeyRevoked => "api_key.revoked",
+            EventKind::SubscriptionTrialWillEnd => "customer.subscription.trial_will_end",
         }
     }
 }

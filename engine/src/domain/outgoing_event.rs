@@ -96,6 +96,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "customer.subscription.deleted",
     "customer.subscription.paused",
     "customer.subscription.resumed",
+    "customer.subscription.trial_will_end",
     "invoice.created",
     "invoice.finalized",
     "invoice.paid",

@@ -93,6 +93,9 @@ pub struct PendingLine {
     pub rule: Option<PluginRef>,
 }
 
+/// How long before a trial ends it is announced.
+pub const TRIAL_WILL_END_NOTICE_SECS: i64 = 3 * 86_400;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subscription {
     pub id: SubscriptionId,
@@ -141,6 +144,9 @@ pub struct Subscription {
     /// refunded in full or lost in a dispute (`billing.refund_revokes_access`).
     #[serde(default)]
     pub access_withdrawn_until: Option<i64>,
+    /// Whether `customer.subscription.trial_will_end` went out for this trial.
+    #[serde(default)]
+    pub trial_will_end_sent: bool,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed
@@ -218,7 +224,10 @@ impl Subscription {
             SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired => None,
             SubscriptionStatus::Paused => self.resumes_at,
             SubscriptionStatus::Incomplete => Some(self.created + INCOMPLETE_EXPIRY_SECS),
-            SubscriptionStatus::Trialing => self.trial_end,
+            SubscriptionStatus::Trialing => match self.trial_will_end_sent {
+                true => self.trial_end,
+                false => self.trial_will_end_at(),
+            },
             SubscriptionStatus::Active
             | SubscriptionStatus::PastDue
             | SubscriptionStatus::Unpaid => {
@@ -228,6 +237,14 @@ impl Subscription {
                 due.into_iter().flatten().min()
             }
         }
+    }
+
+    /// When the trial's end is announced (`customer.subscription.trial_will_end`): three days
+    /// before it, as Stripe does, or at its start when it is shorter.
+    pub fn trial_will_end_at(&self) -> Option<i64> {
+        let end = self.trial_end?;
+        let start = self.trial_start.unwrap_or(self.created);
+        Some((end - TRIAL_WILL_END_NOTICE_SECS).max(start))
     }
 
     /// The boundary after the current period's end.

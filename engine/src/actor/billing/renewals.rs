@@ -1,6 +1,6 @@
-//! What falls due for a subscription, run when the scheduler says so: the end of a trial, a
-//! renewal, a cancellation scheduled for the period's end, the expiry of an unpaid first
-//! invoice. Each is one atomic change set; a renewal moves the period only together with the
+//! What falls due for a subscription, run when the scheduler says so: the notice of a trial's
+//! end three days before it, the end of a trial, a renewal, a cancellation scheduled for the
+//! period's end, the expiry of an unpaid first invoice. Each is one atomic change set; a renewal moves the period only together with the
 //! period's invoice, so it happens once per (subscription, period start) however often it is
 //! asked, and a renewal due while the engine was down happens when it next runs.
 
@@ -65,6 +65,9 @@ impl CustomerActor {
         }
         match subscription.status {
             SubscriptionStatus::Incomplete => self.expire_incomplete(subscription, due),
+            SubscriptionStatus::Trialing if !subscription.trial_will_end_sent => {
+                self.announce_trial_end(subscription)
+            }
             SubscriptionStatus::Trialing => {
                 self.start_paid_period(self.changes(), subscription, due)
             }
@@ -83,6 +86,19 @@ impl CustomerActor {
                 Ok(Step::Nothing)
             }
         }
+    }
+
+    /// Three days before the trial ends: `customer.subscription.trial_will_end`, once.
+    fn announce_trial_end(&mut self, mut subscription: Subscription) -> Result<Step, ActorError> {
+        let mut changes = self.changes();
+        subscription.trial_will_end_sent = true;
+        changes.push(Write::Event(Event::new(
+            EventKind::SubscriptionTrialWillEnd,
+            subscription.id.as_str(),
+            &Cause::system("billing"),
+        )));
+        self.put_subscription(&mut changes, subscription)?;
+        Ok(Step::Done { durable: self.commit(changes)?, collect: None })
     }
 
     /// The next period: its invoice (the plan's line and every proration waiting for it),

@@ -182,6 +182,7 @@ impl CustomerActor {
             dunning: None,
             resumes_at: None,
             access_withdrawn_until: None,
+            trial_will_end_sent: false,
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
