@@ -1,9 +1,9 @@
 //! The dispatcher: one task that hands queued events to the endpoints that want them and
 //! delivers them, each POST on a task of its own so a slow endpoint holds up nothing else.
 //!
-//! - An event leaves the queue only once the change set that wrote it is durable (a `sync`
-//!   after reading it), and becomes one delivery per endpoint in one atomic write; a delivery is
-//!   sent only once that write is durable too, so a crash never makes a second copy of one.
+//! - An event leaves the queue as one delivery per endpoint in one atomic write, appended after
+//!   the change set that wrote the event; a delivery is sent only once that write is durable, so
+//!   the change it announces is too, and a crash never makes a second copy of one.
 //! - Per endpoint ([`Lane`]), the deliveries about one object wait in line: only the first is
 //!   sent, and the next once it is delivered or given up. Different objects go out at once, up
 //!   to `webhooks.endpoint_concurrency` per endpoint and `webhooks.delivery_concurrency` in all.
@@ -29,10 +29,10 @@ use crate::domain::{
     AccountId, Attempt, Delivery, DeliveryStatus, EndpointStatus, EventId, OutgoingEvent,
     WebhookEndpoint, WebhookEndpointId,
 };
-use crate::store::{OutboxStore, StoreError};
+use crate::store::{DurableTicket, OutboxStore, StoreError};
 
 /// Events taken off the queue at a time.
-const FAN_OUT_BATCH: usize = 512;
+const FAN_OUT_BATCH: usize = 2_048;
 /// The dispatcher looks at the queue at least this often, whether or not it was woken.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
@@ -55,6 +55,34 @@ struct Lane {
     in_flight: usize,
 }
 
+/// Deliveries made from a batch of queued events, with the endpoints they go to.
+struct FannedOut {
+    endpoints: Vec<WebhookEndpoint>,
+    deliveries: Vec<Delivery>,
+}
+
+/// Waits for each fan-out to be durable, in the order they were written, and hands them back in
+/// that order: deliveries about one object join their line in the order of their events.
+async fn wait_in_order(
+    mut fanning: mpsc::UnboundedReceiver<(DurableTicket, FannedOut)>,
+    fanned: mpsc::UnboundedSender<FannedOut>,
+) {
+    while let Some((durable, batch)) = fanning.recv().await {
+        match durable.wait().await {
+            Ok(()) => {
+                if fanned.send(batch).is_err() {
+                    return;
+                }
+            }
+            // The store cannot make anything durable any more: nothing may be sent.
+            Err(error) => {
+                tracing::error!(%error, "a fan-out of outgoing events did not become durable");
+                return;
+            }
+        }
+    }
+}
+
 /// An attempt that came back.
 struct Finished {
     account: AccountId,
@@ -74,13 +102,20 @@ pub struct Dispatcher {
     due: BinaryHeap<Reverse<(i64, WebhookEndpointId, String)>>,
     in_flight: usize,
     lanes_made: u64,
+    /// Deliveries changed by attempts that came back, written together.
+    unrecorded: Vec<Delivery>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
+    /// Fan-outs written and not yet known durable, for [`wait_in_order`].
+    fanning_tx: mpsc::UnboundedSender<(DurableTicket, FannedOut)>,
+    /// Taken by [`Dispatcher::run`] for the waiter.
+    fanning_rx: Option<mpsc::UnboundedReceiver<(DurableTicket, FannedOut)>>,
 }
 
 impl Dispatcher {
     pub fn new(store: Arc<dyn OutboxStore>, client: Client, settings: Settings) -> Dispatcher {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        let (fanning_tx, fanning_rx) = mpsc::unbounded_channel();
         Dispatcher {
             store,
             client,
@@ -89,8 +124,11 @@ impl Dispatcher {
             due: BinaryHeap::new(),
             in_flight: 0,
             lanes_made: 0,
+            unrecorded: Vec::new(),
             finished_tx,
             finished_rx,
+            fanning_tx,
+            fanning_rx: Some(fanning_rx),
         }
     }
 
@@ -100,15 +138,38 @@ impl Dispatcher {
         if let Err(error) = self.load_pending() {
             tracing::error!(%error, "cannot load pending outgoing deliveries");
         }
+        let (fanned_tx, mut fanned_rx) = mpsc::unbounded_channel();
+        if let Some(fanning) = self.fanning_rx.take() {
+            tokio::spawn(wait_in_order(fanning, fanned_tx));
+        }
         loop {
-            if let Err(error) = self.fan_out_queued().await {
-                tracing::error!(%error, "cannot hand outgoing events to their endpoints");
-            }
+            let more_queued = match self.fan_out_queued() {
+                Ok(more) => more,
+                Err(error) => {
+                    tracing::error!(%error, "cannot hand outgoing events to their endpoints");
+                    false
+                }
+            };
             self.start_due();
-            let wait = self.next_due_in().min(IDLE_WAKE);
+            let wait = match more_queued {
+                true => Duration::ZERO,
+                false => self.next_due_in().min(IDLE_WAKE),
+            };
             tokio::select! {
                 _ = signal.woken() => {}
-                Some(finished) = self.finished_rx.recv() => self.finish(finished).await,
+                Some(batch) = fanned_rx.recv() => {
+                    self.take_fanned_out(batch);
+                    while let Ok(batch) = fanned_rx.try_recv() {
+                        self.take_fanned_out(batch);
+                    }
+                }
+                Some(finished) = self.finished_rx.recv() => {
+                    self.finish(finished);
+                    while let Ok(finished) = self.finished_rx.try_recv() {
+                        self.finish(finished);
+                    }
+                    self.record_finished();
+                }
                 Some(command) = commands.recv() => self.command(command).await,
                 _ = tokio::time::sleep(wait) => {}
             }
@@ -136,36 +197,40 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Takes the queued events, once durable, and makes their deliveries.
-    async fn fan_out_queued(&mut self) -> Result<(), StoreError> {
-        loop {
-            let events = self.store.queued_events(FAN_OUT_BATCH)?;
-            if events.is_empty() {
-                return Ok(());
+    /// Takes a batch of queued events off the queue and makes their deliveries, in one write
+    /// appended after the events' own: once it is durable, so are they. The wait runs in
+    /// [`wait_in_order`], so sending goes on meanwhile; answers whether the batch was full
+    /// (more may be queued).
+    fn fan_out_queued(&mut self) -> Result<bool, StoreError> {
+        let events = self.store.queued_events(FAN_OUT_BATCH)?;
+        if events.is_empty() {
+            return Ok(false);
+        }
+        let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
+        let mut deliveries = Vec::new();
+        let now_ms = now_ms();
+        for event in &events {
+            if !endpoints.contains_key(&event.account) {
+                endpoints.insert(event.account.clone(), self.store.endpoints(&event.account)?);
             }
-            // Read from the log's memory: announced only once the change itself is durable.
-            self.store.sync().wait().await?;
-            let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
-            let mut deliveries = Vec::new();
-            let now_ms = now_ms();
-            for event in &events {
-                if !endpoints.contains_key(&event.account) {
-                    endpoints.insert(event.account.clone(), self.store.endpoints(&event.account)?);
-                }
-                for endpoint in &endpoints[&event.account] {
-                    if endpoint.wants(&event.kind) {
-                        deliveries.push(new_delivery(endpoint, event, now_ms));
-                    }
+            for endpoint in &endpoints[&event.account] {
+                if endpoint.wants(&event.kind) {
+                    deliveries.push(new_delivery(endpoint, event, now_ms));
                 }
             }
-            self.store.fan_out(&events, &deliveries)?.wait().await?;
-            for delivery in deliveries {
-                let endpoint =
-                    endpoints[&delivery.account].iter().find(|e| e.id == delivery.endpoint);
-                if let Some(endpoint) = endpoint {
-                    let endpoint = endpoint.clone();
-                    self.enqueue(&endpoint, delivery);
-                }
+        }
+        let durable = self.store.fan_out(&events, &deliveries)?;
+        let endpoints = endpoints.into_values().flatten().collect();
+        // Only fails once the waiter is gone, with the engine.
+        let _ = self.fanning_tx.send((durable, FannedOut { endpoints, deliveries }));
+        Ok(events.len() == FAN_OUT_BATCH)
+    }
+
+    /// A batch whose fan-out is durable: its deliveries join their lines.
+    fn take_fanned_out(&mut self, batch: FannedOut) {
+        for delivery in batch.deliveries {
+            if let Some(endpoint) = batch.endpoints.iter().find(|e| e.id == delivery.endpoint) {
+                self.enqueue(endpoint, delivery);
             }
         }
     }
@@ -193,7 +258,11 @@ impl Dispatcher {
     }
 
     fn next_due_in(&self) -> Duration {
-        let waiting = self.lanes.values().any(|lane| !lane.ready.is_empty());
+        // Due deliveries that a free slot could start now; those held by their endpoint's own
+        // limit wait for an attempt to come back, which wakes the loop anyway.
+        let waiting = self.lanes.values().any(|lane| {
+            !lane.ready.is_empty() && lane.in_flight < self.settings.endpoint_concurrency
+        });
         match self.due.peek() {
             _ if waiting && self.in_flight < self.settings.delivery_concurrency => Duration::ZERO,
             Some(Reverse((due, _, _))) => {
@@ -267,7 +336,7 @@ impl Dispatcher {
     }
 
     /// Records what an attempt did and lets the next in line go.
-    async fn finish(&mut self, finished: Finished) {
+    fn finish(&mut self, finished: Finished) {
         self.in_flight -= 1;
         let lane = self
             .lanes
@@ -299,9 +368,7 @@ impl Dispatcher {
             }
         }
         let delivery = delivery.clone();
-        if let Err(error) = self.store.put_delivery(&delivery) {
-            tracing::error!(%error, endpoint = %endpoint, event = %delivery.event, "cannot record a delivery");
-        }
+        self.unrecorded.push(delivery.clone());
         let next_due = match done {
             true => {
                 line.pop_front();
@@ -321,6 +388,17 @@ impl Dispatcher {
         self.track_health(&endpoint, succeeded);
     }
 
+    /// Writes the deliveries attempts came back for since the last write, in one record.
+    fn record_finished(&mut self) {
+        if self.unrecorded.is_empty() {
+            return;
+        }
+        let deliveries = std::mem::take(&mut self.unrecorded);
+        if let Err(error) = self.store.put_deliveries(&deliveries) {
+            tracing::error!(%error, count = deliveries.len(), "cannot record deliveries");
+        }
+    }
+
     /// Records an attempt whose endpoint was disabled or removed while it was under way: a 2xx
     /// still counts, so enabling the endpoint again does not send the event twice.
     fn record_apart(&self, finished: &Finished) {
@@ -333,7 +411,7 @@ impl Dispatcher {
             delivery.status = DeliveryStatus::Delivered;
         }
         delivery.record(finished.attempt.clone());
-        if let Err(error) = self.store.put_delivery(&delivery) {
+        if let Err(error) = self.store.put_deliveries(&[delivery.clone()]) {
             tracing::error!(%error, endpoint = %delivery.endpoint, event = %delivery.event, "cannot record a delivery");
         }
     }
@@ -511,7 +589,7 @@ impl Dispatcher {
                     delivery.status = DeliveryStatus::Delivered;
                 }
                 delivery.record(attempt);
-                store.put_delivery(&delivery)?.wait().await?;
+                store.put_deliveries(std::slice::from_ref(&delivery))?.wait().await?;
                 Ok(Some(delivery))
             };
             let _ = reply.send(recorded.await);

@@ -529,7 +529,8 @@ pub trait OutboxStore: Durable {
         events: &[OutgoingEvent],
         deliveries: &[Delivery],
     ) -> Result<DurableTicket, StoreError>;
-    fn put_delivery(&self, delivery: &Delivery) -> Result<DurableTicket, StoreError>;
+    /// Writes deliveries as they now stand, as one atomic write.
+    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<DurableTicket, StoreError>;
     fn delivery(
         &self,
         account: &AccountId,

@@ -242,9 +242,11 @@ impl OutboxStore for SledStore {
         self.commit_ops(ops)
     }
 
-    fn put_delivery(&self, delivery: &Delivery) -> Result<DurableTicket, StoreError> {
-        let mut ops = Vec::with_capacity(2);
-        delivery_ops(&mut ops, delivery);
+    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<DurableTicket, StoreError> {
+        let mut ops = Vec::with_capacity(deliveries.len() * 2);
+        for delivery in deliveries {
+            delivery_ops(&mut ops, delivery);
+        }
         self.commit_ops(ops)
     }
 
