@@ -37,7 +37,7 @@ impl Default for WebhooksConfig {
             allow_private_networks: false,
             retry: WebhookRetryConfig::default(),
             delivery_concurrency: 256,
-            endpoint_concurrency: 16,
+            endpoint_concurrency: 64,
         }
     }
 }

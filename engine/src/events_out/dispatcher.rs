@@ -88,6 +88,7 @@ struct Finished {
     account: AccountId,
     endpoint: WebhookEndpointId,
     generation: u64,
+    kind: String,
     object_id: String,
     event: EventId,
     attempt: Attempt,
@@ -104,6 +105,16 @@ pub struct Dispatcher {
     lanes_made: u64,
     /// Deliveries changed by attempts that came back, written together.
     unrecorded: Vec<Delivery>,
+    /// The last queued event taken; later ones are new.
+    cursor: Option<EventId>,
+    /// Until the queue has been read to its end once after a start: deliveries may have been
+    /// attempted before the stop, so each is looked up first.
+    resuming: bool,
+    /// Per event taken: its deliveries not yet settled (delivered, given up, or dropped with a
+    /// disabled endpoint). At zero the event leaves the queue.
+    outstanding: HashMap<EventId, usize>,
+    /// Events settled since the last write, taken off the queue with it.
+    settled: Vec<EventId>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
     /// Fan-outs written and not yet known durable, for [`wait_in_order`].
@@ -125,6 +136,10 @@ impl Dispatcher {
             in_flight: 0,
             lanes_made: 0,
             unrecorded: Vec::new(),
+            cursor: None,
+            resuming: true,
+            outstanding: HashMap::new(),
+            settled: Vec::new(),
             finished_tx,
             finished_rx,
             fanning_tx,
@@ -132,12 +147,9 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until the engine stops: loads the deliveries a stop left pending, then takes
-    /// events as commits queue them.
+    /// Runs until the engine stops: takes what a stop left queued, then events as commits
+    /// queue them.
     pub async fn run(mut self, signal: Arc<OutboxSignal>, mut commands: mpsc::Receiver<Command>) {
-        if let Err(error) = self.load_pending() {
-            tracing::error!(%error, "cannot load pending outgoing deliveries");
-        }
         let (fanned_tx, mut fanned_rx) = mpsc::unbounded_channel();
         if let Some(fanning) = self.fanning_rx.take() {
             tokio::spawn(wait_in_order(fanning, fanned_tx));
@@ -150,6 +162,7 @@ impl Dispatcher {
                     false
                 }
             };
+            self.record_finished();
             self.start_due();
             let wait = match more_queued {
                 true => Duration::ZERO,
@@ -176,36 +189,17 @@ impl Dispatcher {
         }
     }
 
-    fn load_pending(&mut self) -> Result<(), StoreError> {
-        let mut pending = self.store.pending_deliveries()?;
-        pending.sort_by(|a, b| a.event.cmp(&b.event));
-        let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
-        for delivery in pending {
-            if !endpoints.contains_key(&delivery.account) {
-                let found = self.store.endpoints(&delivery.account)?;
-                endpoints.insert(delivery.account.clone(), found);
-            }
-            let endpoint = endpoints[&delivery.account].iter().find(|e| e.id == delivery.endpoint);
-            match endpoint {
-                Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
-                    self.enqueue(endpoint, delivery);
-                }
-                // Kept pending in the store: enabling the endpoint again picks them up.
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes a batch of queued events off the queue and makes their deliveries, in one write
-    /// appended after the events' own: once it is durable, so are they. The wait runs in
-    /// [`wait_in_order`], so sending goes on meanwhile; answers whether the batch was full
-    /// (more may be queued).
+    /// Takes the next batch of queued events and makes their deliveries, one per endpoint that
+    /// wants the event (and existed when it was made). They are sent once what was read is
+    /// durable: the wait runs in [`wait_in_order`], so sending goes on meanwhile. An event no
+    /// endpoint takes is settled at once. Answers whether the batch was full (more may wait).
     fn fan_out_queued(&mut self) -> Result<bool, StoreError> {
-        let events = self.store.queued_events(FAN_OUT_BATCH)?;
-        if events.is_empty() {
+        let events = self.store.queued_events(self.cursor.as_ref(), FAN_OUT_BATCH)?;
+        let Some(last) = events.last() else {
+            self.resuming = false;
             return Ok(false);
-        }
+        };
+        self.cursor = Some(last.id.clone());
         let mut endpoints: HashMap<AccountId, Vec<WebhookEndpoint>> = HashMap::new();
         let mut deliveries = Vec::new();
         let now_ms = now_ms();
@@ -213,17 +207,55 @@ impl Dispatcher {
             if !endpoints.contains_key(&event.account) {
                 endpoints.insert(event.account.clone(), self.store.endpoints(&event.account)?);
             }
+            let mut taken = 0;
             for endpoint in &endpoints[&event.account] {
-                if endpoint.wants(&event.kind) {
-                    deliveries.push(new_delivery(endpoint, event, now_ms));
+                if !endpoint.wants(&event.kind) || endpoint.created > event.created {
+                    continue;
+                }
+                let delivery = match self.resuming {
+                    true => self.store.delivery(&event.account, &endpoint.id, &event.id)?,
+                    false => None,
+                };
+                match delivery {
+                    Some(done) if done.status != DeliveryStatus::Pending => continue,
+                    Some(pending) => deliveries.push(pending),
+                    None => deliveries.push(new_delivery(endpoint, event, now_ms)),
+                }
+                taken += 1;
+            }
+            match taken {
+                0 => self.settled.push(event.id.clone()),
+                _ => {
+                    self.outstanding.insert(event.id.clone(), taken);
                 }
             }
         }
-        let durable = self.store.fan_out(&events, &deliveries)?;
+        let durable = self.store.sync();
         let endpoints = endpoints.into_values().flatten().collect();
         // Only fails once the waiter is gone, with the engine.
         let _ = self.fanning_tx.send((durable, FannedOut { endpoints, deliveries }));
         Ok(events.len() == FAN_OUT_BATCH)
+    }
+
+    /// One of the event's deliveries is settled; the event leaves the queue with its last.
+    fn settle(&mut self, event: &EventId) {
+        let Some(left) = self.outstanding.get_mut(event) else { return };
+        *left -= 1;
+        if *left == 0 {
+            self.outstanding.remove(event);
+            self.settled.push(event.clone());
+        }
+    }
+
+    /// Stops sending to an endpoint (disabled, removed): what waited in its lines is dropped.
+    /// Attempts under way come back to no lane and are recorded apart.
+    fn drop_lane(&mut self, id: &WebhookEndpointId) {
+        let Some(lane) = self.lanes.remove(id) else { return };
+        for line in lane.objects.into_values() {
+            for delivery in line {
+                self.settle(&delivery.event);
+            }
+        }
     }
 
     /// A batch whose fan-out is durable: its deliveries join their lines.
@@ -294,15 +326,17 @@ impl Dispatcher {
                 let Some(delivery) = lane.objects.get(&object).and_then(|line| line.front()) else {
                     continue;
                 };
-                let event = delivery.event.clone();
+                let delivery = delivery.clone();
                 lane.in_flight += 1;
                 self.in_flight += 1;
-                self.spawn_attempt(id.clone(), object, event);
+                self.spawn_attempt(id.clone(), &delivery);
             }
         }
     }
 
-    fn spawn_attempt(&self, endpoint: WebhookEndpointId, object_id: String, event: EventId) {
+    fn spawn_attempt(&self, endpoint: WebhookEndpointId, delivery: &Delivery) {
+        let (object_id, event, kind) =
+            (delivery.object_id.clone(), delivery.event.clone(), delivery.kind.clone());
         let lane = &self.lanes[&endpoint];
         let (account, generation) = (lane.endpoint.account.clone(), lane.generation);
         let url = lane.endpoint.url.clone();
@@ -328,6 +362,7 @@ impl Dispatcher {
                 account,
                 endpoint,
                 generation,
+                kind,
                 object_id,
                 event,
                 attempt,
@@ -369,6 +404,11 @@ impl Dispatcher {
         }
         let delivery = delivery.clone();
         self.unrecorded.push(delivery.clone());
+        if done {
+            self.settle(&delivery.event);
+        }
+        let Some(lane) = self.lanes.get_mut(&endpoint) else { return };
+        let Some(line) = lane.objects.get_mut(&object_id) else { return };
         let next_due = match done {
             true => {
                 line.pop_front();
@@ -390,28 +430,44 @@ impl Dispatcher {
 
     /// Writes the deliveries attempts came back for since the last write, in one record.
     fn record_finished(&mut self) {
-        if self.unrecorded.is_empty() {
+        if self.unrecorded.is_empty() && self.settled.is_empty() {
             return;
         }
         let deliveries = std::mem::take(&mut self.unrecorded);
-        if let Err(error) = self.store.put_deliveries(&deliveries) {
+        let settled = std::mem::take(&mut self.settled);
+        if let Err(error) = self.store.record_deliveries(&deliveries, &settled) {
             tracing::error!(%error, count = deliveries.len(), "cannot record deliveries");
         }
     }
 
-    /// Records an attempt whose endpoint was disabled or removed while it was under way: a 2xx
-    /// still counts, so enabling the endpoint again does not send the event twice.
+    /// Records an attempt whose endpoint was disabled or removed while it was under way, so
+    /// what the endpoint answered can still be inspected.
     fn record_apart(&self, finished: &Finished) {
         let stored = self.store.delivery(&finished.account, &finished.endpoint, &finished.event);
-        let Ok(Some(mut delivery)) = stored else { return };
-        if delivery.status != DeliveryStatus::Pending {
-            return;
-        }
-        if finished.attempt.succeeded() {
-            delivery.status = DeliveryStatus::Delivered;
-        }
+        let mut delivery = match stored {
+            Ok(Some(delivery)) if delivery.status != DeliveryStatus::Pending => return,
+            Ok(Some(delivery)) => delivery,
+            Ok(None) => Delivery {
+                account: finished.account.clone(),
+                endpoint: finished.endpoint.clone(),
+                event: finished.event.clone(),
+                kind: finished.kind.clone(),
+                object_id: finished.object_id.clone(),
+                status: DeliveryStatus::Pending,
+                created: finished.attempt.at,
+                next_attempt_ms: finished.attempt.at * 1_000,
+                attempts: Vec::new(),
+                attempt_count: 0,
+            },
+            Err(_) => return,
+        };
+        delivery.status = match finished.attempt.succeeded() {
+            true => DeliveryStatus::Delivered,
+            // Its endpoint no longer takes it: given up.
+            false => DeliveryStatus::Failed,
+        };
         delivery.record(finished.attempt.clone());
-        if let Err(error) = self.store.put_deliveries(&[delivery.clone()]) {
+        if let Err(error) = self.store.record_deliveries(std::slice::from_ref(&delivery), &[]) {
             tracing::error!(%error, endpoint = %delivery.endpoint, event = %delivery.event, "cannot record a delivery");
         }
     }
@@ -493,7 +549,7 @@ impl Dispatcher {
             if let Err(error) = self.store.emit(event) {
                 tracing::error!(%error, "cannot record a webhook_endpoint.disabled event");
             }
-            self.lanes.remove(endpoint);
+            self.drop_lane(endpoint);
         }
     }
 
@@ -506,8 +562,8 @@ impl Dispatcher {
         }
     }
 
-    /// Takes an endpoint's change: a removed or disabled one's lane goes (its pending
-    /// deliveries stay stored), an enabled one's picks up what is pending for it.
+    /// Takes an endpoint's change. A removed or disabled one's lane goes with what waited in it:
+    /// a disabled endpoint gets nothing, and enabled again it gets what is made from then on.
     fn reload_endpoint(&mut self, account: &AccountId, id: &WebhookEndpointId) {
         let endpoint = match self.store.endpoint(account, id) {
             Ok(endpoint) => endpoint,
@@ -520,26 +576,9 @@ impl Dispatcher {
             Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
                 if let Some(lane) = self.lanes.get_mut(id) {
                     lane.endpoint = endpoint;
-                    return;
-                }
-                let pending = match self.store.pending_deliveries() {
-                    Ok(pending) => pending,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot load pending outgoing deliveries");
-                        return;
-                    }
-                };
-                let mut mine: Vec<Delivery> =
-                    pending.into_iter().filter(|delivery| delivery.endpoint == *id).collect();
-                mine.sort_by(|a, b| a.event.cmp(&b.event));
-                for delivery in mine {
-                    self.enqueue(&endpoint, delivery);
                 }
             }
-            // Attempts under way finish and are recorded apart; nothing more is sent.
-            _ => {
-                self.lanes.remove(id);
-            }
+            _ => self.drop_lane(id),
         }
     }
 
@@ -589,7 +628,7 @@ impl Dispatcher {
                     delivery.status = DeliveryStatus::Delivered;
                 }
                 delivery.record(attempt);
-                store.put_deliveries(std::slice::from_ref(&delivery))?.wait().await?;
+                store.record_deliveries(std::slice::from_ref(&delivery), &[])?.wait().await?;
                 Ok(Some(delivery))
             };
             let _ = reply.send(recorded.await);

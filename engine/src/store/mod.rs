@@ -521,16 +521,20 @@ pub trait OutboxStore: Durable {
         limit: usize,
         starting_after: Option<&EventId>,
     ) -> Result<Page<OutgoingEvent>, StoreError>;
-    /// Events not yet handed to their endpoints, in commit order, at most `limit`.
-    fn queued_events(&self, limit: usize) -> Result<Vec<OutgoingEvent>, StoreError>;
-    /// Takes `events` off the queue and writes their `deliveries`, as one atomic write.
-    fn fan_out(
+    /// Queued events (not yet settled at every endpoint that took them) after `after`, in
+    /// commit order, at most `limit`.
+    fn queued_events(
         &self,
-        events: &[OutgoingEvent],
+        after: Option<&EventId>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingEvent>, StoreError>;
+    /// Writes deliveries as attempts left them, and takes `settled` events (delivered or given
+    /// up at every endpoint that took them) off the queue, as one atomic write.
+    fn record_deliveries(
+        &self,
         deliveries: &[Delivery],
+        settled: &[EventId],
     ) -> Result<DurableTicket, StoreError>;
-    /// Writes deliveries as they now stand, as one atomic write.
-    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<DurableTicket, StoreError>;
     fn delivery(
         &self,
         account: &AccountId,
@@ -545,15 +549,13 @@ pub trait OutboxStore: Durable {
         limit: usize,
         starting_after: Option<&EventId>,
     ) -> Result<Page<Delivery>, StoreError>;
-    /// Every delivery still pending, for the dispatcher at start.
-    fn pending_deliveries(&self) -> Result<Vec<Delivery>, StoreError>;
     /// Writes a new or changed endpoint, with the idempotency record of the request that did it.
     fn put_endpoint(
         &self,
         endpoint: &WebhookEndpoint,
         answered: Option<(&str, &IdempotencyRecord)>,
     ) -> Result<DurableTicket, StoreError>;
-    /// Removes an endpoint and its pending deliveries' places in the queue.
+    /// Removes an endpoint and its deliveries.
     fn remove_endpoint(
         &self,
         account: &AccountId,

@@ -1,9 +1,10 @@
 //! The outbox's part of the sled store. An outgoing event is kept `account/evt_…` and queued
-//! `evt_…` → account until the dispatcher hands it to the account's endpoints, which makes a
-//! delivery per endpoint (`account/we_…/evt_…`, with the pending ones indexed apart so a start
-//! finds them without reading every delivery ever made). Events get their ids and the account's
-//! sequence numbers holding the write order, so both follow the log's order and the newest
-//! event of an account holds its highest sequence number.
+//! `evt_…` → account until it is settled (delivered or given up) at every endpoint that took it;
+//! a start finds in the queue everything still to send. A delivery (`account/we_…/evt_…`) is
+//! written when an attempt comes back, so what each endpoint answered can be inspected and a
+//! start resumes a delivery's retries where they were. Events get their ids and the account's
+//! sequence numbers holding the write order, so both follow the log's order and the newest event
+//! of an account holds its highest sequence number.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,7 +14,7 @@ use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{SledStore, decode, encode};
 use crate::domain::{
-    AccountId, Delivery, DeliveryStatus, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
+    AccountId, Delivery, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::store::sealing;
 use crate::store::{
@@ -163,19 +164,6 @@ fn endpoint_prefix(account: &AccountId, endpoint: &WebhookEndpointId) -> Vec<u8>
     keys::by_id(account, &format!("{endpoint}/"))
 }
 
-fn delivery_ops(ops: &mut Vec<Op>, delivery: &Delivery) {
-    let key = delivery_key(&delivery.account, &delivery.endpoint, &delivery.event);
-    match delivery.status {
-        DeliveryStatus::Pending => {
-            ops.push(Op::put(TreeId::PendingDeliveries, key.clone(), Vec::new()))
-        }
-        DeliveryStatus::Delivered | DeliveryStatus::Failed => {
-            ops.push(Op::remove(TreeId::PendingDeliveries, key.clone()));
-        }
-    }
-    ops.push(Op::put(TreeId::Deliveries, key, encode(delivery)));
-}
-
 impl OutboxStore for SledStore {
     fn emit(&self, event: OutgoingEvent) -> Result<DurableTicket, StoreError> {
         debug_assert!(event.customer.is_none(), "a customer's events come with its change sets");
@@ -214,9 +202,21 @@ impl OutboxStore for SledStore {
         page(found, limit)
     }
 
-    fn queued_events(&self, limit: usize) -> Result<Vec<OutgoingEvent>, StoreError> {
+    fn queued_events(
+        &self,
+        after: Option<&EventId>,
+        limit: usize,
+    ) -> Result<Vec<OutgoingEvent>, StoreError> {
+        let queue = self.tree(TreeId::OutboxQueue);
+        let entries = match after {
+            Some(after) => queue.range((
+                std::ops::Bound::Excluded(after.as_str().as_bytes().to_vec()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => queue.iter(),
+        };
         let mut events = Vec::new();
-        for item in self.tree(TreeId::OutboxQueue).iter().take(limit) {
+        for item in entries.take(limit) {
             let (id, account) = item?;
             let corrupt = || StoreError::Corrupt(format!("outbox queue entry {id:?}"));
             let account = std::str::from_utf8(&account).ok().and_then(AccountId::parse);
@@ -227,25 +227,18 @@ impl OutboxStore for SledStore {
         Ok(events)
     }
 
-    fn fan_out(
+    fn record_deliveries(
         &self,
-        events: &[OutgoingEvent],
         deliveries: &[Delivery],
+        settled: &[EventId],
     ) -> Result<DurableTicket, StoreError> {
-        let mut ops = Vec::with_capacity(events.len() + deliveries.len() * 2);
-        for event in events {
-            ops.push(Op::remove(TreeId::OutboxQueue, event.id.as_str().as_bytes().to_vec()));
-        }
+        let mut ops = Vec::with_capacity(deliveries.len() + settled.len());
         for delivery in deliveries {
-            delivery_ops(&mut ops, delivery);
+            let key = delivery_key(&delivery.account, &delivery.endpoint, &delivery.event);
+            ops.push(Op::put(TreeId::Deliveries, key, encode(delivery)));
         }
-        self.commit_ops(ops)
-    }
-
-    fn put_deliveries(&self, deliveries: &[Delivery]) -> Result<DurableTicket, StoreError> {
-        let mut ops = Vec::with_capacity(deliveries.len() * 2);
-        for delivery in deliveries {
-            delivery_ops(&mut ops, delivery);
+        for event in settled {
+            ops.push(Op::remove(TreeId::OutboxQueue, event.as_str().as_bytes().to_vec()));
         }
         self.commit_ops(ops)
     }
@@ -271,18 +264,6 @@ impl OutboxStore for SledStore {
         let found = newest_first(tree, endpoint_prefix(account, endpoint), starting_after)
             .map(|item| decode(&item?.1).map(Some));
         page(found, limit)
-    }
-
-    fn pending_deliveries(&self) -> Result<Vec<Delivery>, StoreError> {
-        let mut pending = Vec::new();
-        for item in self.tree(TreeId::PendingDeliveries).iter() {
-            let (key, _) = item?;
-            match self.tree(TreeId::Deliveries).get(&key)? {
-                Some(value) => pending.push(decode(&value)?),
-                None => return Err(StoreError::Corrupt(format!("pending delivery {key:?}"))),
-            }
-        }
-        Ok(pending)
     }
 
     fn put_endpoint(
@@ -311,11 +292,8 @@ impl OutboxStore for SledStore {
         id: &WebhookEndpointId,
     ) -> Result<DurableTicket, StoreError> {
         let mut ops = vec![Op::remove(TreeId::WebhookEndpoints, keys::by_id(account, id.as_str()))];
-        let prefix = endpoint_prefix(account, id);
-        for tree in [TreeId::PendingDeliveries, TreeId::Deliveries] {
-            for item in self.tree(tree).scan_prefix(&prefix) {
-                ops.push(Op::remove(tree, item?.0.to_vec()));
-            }
+        for item in self.tree(TreeId::Deliveries).scan_prefix(endpoint_prefix(account, id)) {
+            ops.push(Op::remove(TreeId::Deliveries, item?.0.to_vec()));
         }
         self.commit_ops(ops)
     }

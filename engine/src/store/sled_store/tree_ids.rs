@@ -62,16 +62,14 @@ pub(super) enum TreeId {
     AccountEvents,
     /// Outgoing events, `account/evt_…` (ids given in commit order).
     OutgoingEvents,
-    /// `evt_…` → account: outgoing events not yet handed to their endpoints.
+    /// `evt_…` → account: outgoing events not yet settled at every endpoint that took them.
     OutboxQueue,
     /// `account/object id` → the `version` its latest outgoing event gave it (u64, big-endian).
     ObjectVersions,
     /// `account/we_…`: the platform's webhook endpoints, secrets sealed.
     WebhookEndpoints,
-    /// `account/we_…/evt_…`: each event's delivery to each endpoint.
+    /// `account/we_…/evt_…`: each event's delivery to each endpoint, once attempted.
     Deliveries,
-    /// `account/we_…/evt_…` of the deliveries still pending, for the dispatcher at start.
-    PendingDeliveries,
 }
 
 impl TreeId {
@@ -81,7 +79,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 42] = [
+pub(super) const TREE_NAMES: [&str; 41] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -125,5 +123,4 @@ pub(super) const TREE_NAMES: [&str; 42] = [
     "object_versions",
     "webhook_endpoints",
     "deliveries",
-    "pending_deliveries",
 ];
