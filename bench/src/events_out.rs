@@ -44,8 +44,8 @@ pub struct EventsOutSummary {
     /// Requests the receiver got, and of them answered 2xx.
     pub requests: u64,
     pub delivered: u64,
-    /// 2xx-answered events per second, from the first arrival to the last.
-    pub delivered_per_sec: f64,
+    /// A backlog delivered with no load beside it (see [`measure_drain`]).
+    pub drain: Option<Drain>,
     /// From a probe charge's 2xx to its event's arrival, in milliseconds.
     pub lag_p50_ms: Option<f64>,
     pub lag_p99_ms: Option<f64>,
@@ -80,6 +80,8 @@ struct Arrivals {
 pub struct Receiver {
     pub url: String,
     mix: ReceiverMix,
+    /// Answers 503 to everything while set: how the drain's backlog is made.
+    refusing: Arc<std::sync::atomic::AtomicBool>,
     arrivals: Arc<Mutex<Arrivals>>,
 }
 
@@ -91,8 +93,12 @@ impl Receiver {
         let address = listener
             .local_addr()
             .map_err(|error| BenchError::Setup(format!("the receiver's address: {error}")))?;
-        let receiver =
-            Receiver { url: format!("http://{address}/events"), mix, arrivals: Arc::default() };
+        let receiver = Receiver {
+            url: format!("http://{address}/events"),
+            mix,
+            refusing: Arc::default(),
+            arrivals: Arc::default(),
+        };
         let serving = receiver.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -131,6 +137,9 @@ impl Receiver {
     }
 
     fn answer(&self) -> Answer {
+        if self.refusing.load(std::sync::atomic::Ordering::Relaxed) {
+            return Answer::Fail;
+        }
         let mut arrivals = self.arrivals.lock();
         arrivals.turn += 1;
         // A fixed pattern per 1 000 requests: the shares hold exactly, with no random source.
@@ -163,7 +172,11 @@ impl Receiver {
         arrivals.last = Some(now);
     }
 
-    fn delivered_count(&self) -> u64 {
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn delivered_count(&self) -> u64 {
         self.arrivals.lock().delivered.values().map(|&times| u64::from(times)).sum()
     }
 }
@@ -261,13 +274,37 @@ pub async fn probe(
     acknowledged
 }
 
-/// Waits for the deliveries to drain, then checks them against the engine's records.
-pub async fn summarize(
-    api: &Caller,
-    endpoint: &str,
+/// How fast a backlog is delivered with nothing else running: the receiver refuses while
+/// `make_backlog` runs (deliveries pile up in their retries), then takes everything; the rate is
+/// the backlog over the time from the first 2xx after that to the last.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drain {
+    pub backlog: u64,
+    pub secs: f64,
+    pub per_sec: f64,
+}
+
+pub async fn measure_drain(
     receiver: &Receiver,
-    probed: &[(String, Instant)],
-) -> Result<EventsOutSummary, BenchError> {
+    make_backlog: impl std::future::Future<Output = ()>,
+) -> Drain {
+    receiver.refuse(true);
+    make_backlog.await;
+    let before = receiver.delivered_count();
+    receiver.arrivals.lock().first = None;
+    receiver.refuse(false);
+    wait_quiet(receiver).await;
+    let arrivals = receiver.arrivals.lock();
+    let backlog = arrivals.delivered.values().map(|&times| u64::from(times)).sum::<u64>() - before;
+    let secs = match (arrivals.first, arrivals.last) {
+        (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
+        _ => 0.0,
+    };
+    Drain { backlog, secs, per_sec: if secs > 0.0 { backlog as f64 / secs } else { 0.0 } }
+}
+
+/// Until nothing new arrived for [`DRAIN_QUIET`], or [`DRAIN_MAX`].
+async fn wait_quiet(receiver: &Receiver) {
     let started = Instant::now();
     let mut last_count = receiver.delivered_count();
     let mut quiet_since = Instant::now();
@@ -278,6 +315,16 @@ pub async fn summarize(
             (last_count, quiet_since) = (count, Instant::now());
         }
     }
+}
+
+/// Waits for the deliveries to drain, then checks them against the engine's records.
+pub async fn summarize(
+    api: &Caller,
+    endpoint: &str,
+    receiver: &Receiver,
+    probed: &[(String, Instant)],
+) -> Result<EventsOutSummary, BenchError> {
+    wait_quiet(receiver).await;
     let recorded = recorded_deliveries(api, endpoint).await?;
     let arrivals = receiver.arrivals.lock();
     let delivered_records = recorded.iter().filter(|(_, status)| status == "delivered").count();
@@ -296,16 +343,12 @@ pub async fn summarize(
         }
     }
     let delivered: u64 = arrivals.delivered.values().map(|&times| u64::from(times)).sum();
-    let span = match (arrivals.first, arrivals.last) {
-        (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
-        _ => 0.0,
-    };
     let quantile = |q: f64| (!lags.is_empty()).then(|| lags.value_at_quantile(q) as f64 / 1_000.0);
     Ok(EventsOutSummary {
         mix: receiver.mix,
         requests: arrivals.requests,
         delivered,
-        delivered_per_sec: if span > 0.0 { delivered as f64 / span } else { 0.0 },
+        drain: None,
         lag_p50_ms: quantile(0.5),
         lag_p99_ms: quantile(0.99),
         lag_samples: lags.len(),

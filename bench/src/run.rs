@@ -18,6 +18,7 @@
 //! charges before and during the renewal burst, then the verification.
 
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
@@ -45,6 +46,8 @@ use crate::workload::{
     Workload, taxable_customer_body,
 };
 
+/// The shortest load `events-out` builds its drain's backlog with.
+const MIN_BACKLOG: Duration = Duration::from_secs(3);
 /// Customers the `events-out` probe charges, apart from the load's.
 const PROBE_CUSTOMERS: usize = 10;
 /// The engine's charge route, for `charge`, `charge-hot` and both sides of `charge-priced`.
@@ -411,14 +414,23 @@ async fn measure_events_out(
     let probed = probe.await.unwrap_or_default();
     events_out::set_enabled(&caller, &subscribed, false).await?;
     let off_second = load::run("no endpoint", endpoint, without, &half).await;
-    // Enabled again for the drain: deliveries still pending are sent, nothing new is made.
+    // A backlog: the same load for a warm-up's time while the receiver refuses, then delivered
+    // with nothing else running.
     events_out::set_enabled(&caller, &subscribed, true).await?;
-    let summary = events_out::summarize(&caller, &subscribed, &receiver, &probed).await?;
+    let backlog =
+        LoadConfig { warmup: Duration::ZERO, duration: config.warmup.max(MIN_BACKLOG), ..config };
+    let drain = events_out::measure_drain(&receiver, async {
+        load::run("backlog", endpoint, with, &backlog).await;
+    })
+    .await;
+    let mut summary = events_out::summarize(&caller, &subscribed, &receiver, &probed).await?;
+    summary.drain = Some(drain.clone());
     eprintln!(
-        "events-out: {} delivered ({:.0}/s), lag p50 {:?} ms p99 {:?} ms ({} samples), \
-         duplicates {}, missing {}, out of order {}: {}",
+        "events-out: {} delivered, a backlog of {} at {:.0}/s, lag p50 {:?} ms p99 {:?} ms \
+         ({} samples), duplicates {}, missing {}, out of order {}: {}",
         summary.delivered,
-        summary.delivered_per_sec,
+        drain.backlog,
+        drain.per_sec,
         summary.lag_p50_ms,
         summary.lag_p99_ms,
         summary.lag_samples,
