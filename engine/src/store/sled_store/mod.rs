@@ -91,6 +91,8 @@ pub struct SledStore {
     sealer: Option<Arc<Sealer>>,
     /// Each account's latest outgoing event's sequence number.
     sequences: outbox::Sequences,
+    /// The accounts whose events are queued for delivery.
+    listening: outbox::Listening,
 }
 
 impl SledStore {
@@ -162,8 +164,10 @@ impl SledStore {
             unapplied: UnappliedEvents::default(),
             sealer: None,
             sequences: outbox::Sequences::default(),
+            listening: outbox::Listening::default(),
         };
         store.backfill_audit_index()?;
+        store.note_listening(None)?;
         Ok(store)
     }
 

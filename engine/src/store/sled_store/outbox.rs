@@ -6,15 +6,15 @@
 //! sequence numbers holding the write order, so both follow the log's order and the newest event
 //! of an account holds its highest sequence number.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, RwLock};
 
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{SledStore, decode, encode};
 use crate::domain::{
-    AccountId, Delivery, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
+    AccountId, Delivery, EndpointStatus, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::store::sealing;
 use crate::store::{
@@ -24,6 +24,26 @@ use crate::store::{
 /// Each account's latest sequence number, read from its newest event the first time.
 #[derive(Default)]
 pub(super) struct Sequences(Mutex<HashMap<AccountId, u64>>);
+
+/// The accounts with an enabled endpoint. An event is queued only for them: an endpoint gets
+/// the events committed after it was made (or enabled), so with none the queue would only be
+/// written and emptied again.
+#[derive(Default)]
+pub(super) struct Listening(RwLock<HashSet<AccountId>>);
+
+impl Listening {
+    fn has(&self, account: &AccountId) -> bool {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(account)
+    }
+
+    fn set(&self, account: &AccountId, listening: bool) {
+        let mut accounts = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match listening {
+            true => accounts.insert(account.clone()),
+            false => accounts.remove(account),
+        };
+    }
+}
 
 impl SledStore {
     /// Gives each event its id and the account's next sequence number, and adds the ops that
@@ -47,11 +67,13 @@ impl SledStore {
             event.id = EventId::generate();
             event.sequence = sequence;
             let key = keys::by_id(&event.account, event.id.as_str());
-            ops.push(Op::put(
-                TreeId::OutboxQueue,
-                event.id.as_str().as_bytes().to_vec(),
-                event.account.as_str().as_bytes().to_vec(),
-            ));
+            if self.listening.has(&event.account) {
+                ops.push(Op::put(
+                    TreeId::OutboxQueue,
+                    event.id.as_str().as_bytes().to_vec(),
+                    event.account.as_str().as_bytes().to_vec(),
+                ));
+            }
             if event.version > 0 {
                 ops.push(Op::put(
                     TreeId::ObjectVersions,
@@ -60,6 +82,22 @@ impl SledStore {
                 ));
             }
             ops.push(Op::put(TreeId::OutgoingEvents, key, encode(&event)));
+        }
+        Ok(())
+    }
+
+    /// Notes which accounts have an enabled endpoint: at open, and after each endpoint change.
+    pub(super) fn note_listening(&self, account: Option<&AccountId>) -> Result<(), StoreError> {
+        let tree = self.tree(TreeId::WebhookEndpoints);
+        let prefix = account.map(keys::account_prefix).unwrap_or_default();
+        if let Some(account) = account {
+            self.listening.set(account, false);
+        }
+        for item in tree.scan_prefix(prefix) {
+            let endpoint: WebhookEndpoint = decode(&item?.1)?;
+            if endpoint.status == EndpointStatus::Enabled {
+                self.listening.set(&endpoint.account, true);
+            }
         }
         Ok(())
     }
@@ -283,7 +321,9 @@ impl OutboxStore for SledStore {
                 encode(record),
             ));
         }
-        self.commit_ops(ops)
+        let durable = self.commit_ops(ops)?;
+        self.note_listening(Some(&endpoint.account))?;
+        Ok(durable)
     }
 
     fn remove_endpoint(
@@ -295,7 +335,9 @@ impl OutboxStore for SledStore {
         for item in self.tree(TreeId::Deliveries).scan_prefix(endpoint_prefix(account, id)) {
             ops.push(Op::remove(TreeId::Deliveries, item?.0.to_vec()));
         }
-        self.commit_ops(ops)
+        let durable = self.commit_ops(ops)?;
+        self.note_listening(Some(account))?;
+        Ok(durable)
     }
 
     fn endpoint(
