@@ -12,6 +12,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Longest endpoint URL accepted.
 const URL_LEN_MAX: usize = 2_048;
+/// How long making an endpoint waits for its name to resolve: a resolver that does not answer
+/// must not hold the request up.
+const RESOLVE_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DestinationPolicy {
@@ -56,12 +59,16 @@ impl DestinationPolicy {
     }
 
     /// What `url`'s host resolves to now, refused if any address is not allowed. A name that
-    /// does not resolve now is let through: the delivery's resolver checks again.
+    /// does not resolve now, or not within [`RESOLVE_WAIT_MAX`], is let through: the
+    /// delivery's resolver checks again.
     pub async fn check_resolved(&self, url: &Url) -> Result<(), String> {
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
             return Ok(());
         };
-        let Ok(addresses) = tokio::net::lookup_host((host, port)).await else { return Ok(()) };
+        let lookup = tokio::net::lookup_host((host, port));
+        let Ok(Ok(addresses)) = tokio::time::timeout(RESOLVE_WAIT_MAX, lookup).await else {
+            return Ok(());
+        };
         for address in addresses {
             self.check_address(address.ip())?;
         }
