@@ -80,7 +80,6 @@ pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
 pub const EVENT_TYPES: &[&str] = &[
     "charge.succeeded",
     "charge.failed",
-    "charge.pending",
     "charge.refunded",
     "charge.dispute.created",
     "charge.dispute.updated",

@@ -1,9 +1,10 @@
 //! The dispatcher: one task that hands queued events to the endpoints that want them and
 //! delivers them, each POST on a task of its own so a slow endpoint holds up nothing else.
 //!
-//! - An event leaves the queue as one delivery per endpoint in one atomic write, appended after
-//!   the change set that wrote the event; a delivery is sent only once that write is durable, so
-//!   the change it announces is too, and a crash never makes a second copy of one.
+//! - A queued event becomes one delivery per endpoint that wants it, sent only once the change
+//!   set that wrote it is durable. It leaves the queue when every one of them is settled, in
+//!   the same write as their outcome, so a start finds every event not yet settled and looks up
+//!   what each endpoint already answered: nothing answered 2xx is sent again.
 //! - Per endpoint ([`Lane`]), the deliveries about one object wait in line: only the first is
 //!   sent, and the next once it is delivered or given up. Different objects go out at once, up
 //!   to `webhooks.endpoint_concurrency` per endpoint and `webhooks.delivery_concurrency` in all.
@@ -31,7 +32,7 @@ use crate::domain::{
 };
 use crate::store::{DurableTicket, OutboxStore, StoreError};
 
-/// Events taken off the queue at a time.
+/// Queued events taken at a time.
 const FAN_OUT_BATCH: usize = 2_048;
 /// The dispatcher looks at the queue at least this often, whether or not it was woken.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
@@ -61,8 +62,8 @@ struct FannedOut {
     deliveries: Vec<Delivery>,
 }
 
-/// Waits for each fan-out to be durable, in the order they were written, and hands them back in
-/// that order: deliveries about one object join their line in the order of their events.
+/// Waits until what each batch was read from is durable, batch after batch, and hands them
+/// back in that order: deliveries about one object join their line in the order of their events.
 async fn wait_in_order(
     mut fanning: mpsc::UnboundedReceiver<(DurableTicket, FannedOut)>,
     fanned: mpsc::UnboundedSender<FannedOut>,
@@ -117,7 +118,7 @@ pub struct Dispatcher {
     settled: Vec<EventId>,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
-    /// Fan-outs written and not yet known durable, for [`wait_in_order`].
+    /// Batches taken and not yet known durable, for [`wait_in_order`].
     fanning_tx: mpsc::UnboundedSender<(DurableTicket, FannedOut)>,
     /// Taken by [`Dispatcher::run`] for the waiter.
     fanning_rx: Option<mpsc::UnboundedReceiver<(DurableTicket, FannedOut)>>,
