@@ -146,9 +146,10 @@ fn outgoing_kinds(
 }
 
 /// Whether an event of this type shows what the object's changed fields were: an update does,
-/// a creation has no earlier state, and a deletion (an erasure above all) shows none.
+/// as Stripe's `*.updated` events do. Others say what happened by their type, and a creation or
+/// a deletion (an erasure above all) has nothing earlier to show.
 fn shows_previous_attributes(kind: &str) -> bool {
-    !(kind.ends_with(".created") || kind.ends_with(".deleted"))
+    kind.ends_with(".updated")
 }
 
 /// The fields of `after` whose values differ in `before`, with their values in `before`.
@@ -307,9 +308,10 @@ mod tests {
     }
 
     #[test]
-    fn creations_and_deletions_show_no_previous_attributes() {
+    fn only_updates_show_previous_attributes() {
         assert!(shows_previous_attributes("customer.subscription.updated"));
-        assert!(shows_previous_attributes("invoice.paid"));
+        assert!(shows_previous_attributes("charge.dispute.updated"));
+        assert!(!shows_previous_attributes("invoice.paid"));
         assert!(!shows_previous_attributes("customer.created"));
         assert!(!shows_previous_attributes("customer.deleted"));
     }
