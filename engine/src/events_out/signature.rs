@@ -3,8 +3,7 @@
 //! deliveries with the code it would write for Stripe's. While a rotated secret still signs, a
 //! second `v1` follows; a receiver accepts the delivery if any `v1` matches.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use kassa_gateways::stripe::signature::v1;
 
 pub const HEADER: &str = "Kassa-Signature";
 
@@ -12,22 +11,16 @@ pub fn header_value(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
     let mut value = format!("t={timestamp}");
     for secret in secrets {
         value.push_str(",v1=");
-        value.push_str(&hex::encode(signature(secret, timestamp, body)));
+        value.push_str(&v1(secret.as_bytes(), body, timestamp));
     }
     value
 }
 
-fn signature(secret: &str, timestamp: i64, body: &[u8]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes a key of any length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.finalize().into_bytes().into()
-}
-
 #[cfg(test)]
 mod tests {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+
     use super::*;
 
     /// The value Stripe's documented recipe gives, computed apart: HMAC-SHA256 over
