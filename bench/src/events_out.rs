@@ -72,8 +72,6 @@ struct Arrivals {
     charge_arrivals: HashMap<String, Instant>,
     first: Option<Instant>,
     last: Option<Instant>,
-    /// Counts requests, to answer by the mix's shares deterministically.
-    turn: u64,
 }
 
 #[derive(Clone)]
@@ -119,7 +117,6 @@ impl Receiver {
                     return;
                 }
                 Answer::Fail => {
-                    self.arrivals.lock().requests += 1;
                     let reply = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
                     if stream.write_all(reply).await.is_err() {
                         return;
@@ -136,16 +133,16 @@ impl Receiver {
         }
     }
 
+    /// Counts the request and decides its answer.
     fn answer(&self) -> Answer {
+        let mut arrivals = self.arrivals.lock();
+        arrivals.requests += 1;
         if self.refusing.load(std::sync::atomic::Ordering::Relaxed) {
             return Answer::Fail;
         }
-        let mut arrivals = self.arrivals.lock();
-        arrivals.turn += 1;
         // A fixed pattern per 1 000 requests: the shares hold exactly, with no random source.
-        let at = (arrivals.turn % 1_000) as f64 / 1_000.0;
+        let at = (arrivals.requests % 1_000) as f64 / 1_000.0;
         if at < self.mix.hang_share {
-            arrivals.requests += 1;
             Answer::Hang
         } else if at < self.mix.hang_share + self.mix.fail_share {
             Answer::Fail
@@ -162,7 +159,6 @@ impl Receiver {
         let object_id = object["id"].as_str().unwrap_or_default().to_owned();
         let version = object["version"].as_u64().unwrap_or(0);
         let mut arrivals = self.arrivals.lock();
-        arrivals.requests += 1;
         *arrivals.delivered.entry(id).or_default() += 1;
         if event["type"] == "charge.succeeded" {
             arrivals.charge_arrivals.insert(object_id.clone(), now);
