@@ -37,6 +37,8 @@ impl Received {
 
 #[derive(Default)]
 struct Script {
+    /// Answers for requests whose body holds the text, before anything else.
+    when: Vec<(String, Answer)>,
     next: VecDeque<Answer>,
     otherwise: Option<Answer>,
     received: Vec<Received>,
@@ -66,6 +68,11 @@ impl Receiver {
     /// Answers these to the next requests, in order, then as before.
     pub fn answer_next(&self, answers: impl IntoIterator<Item = Answer>) {
         self.script.lock().unwrap().next.extend(answers);
+    }
+
+    /// Answers this to every request whose body holds `text`, whatever else is scripted.
+    pub fn answer_when(&self, text: &str, answer: Answer) {
+        self.script.lock().unwrap().when.push((text.to_owned(), answer));
     }
 
     /// Answers this to every request not scripted by [`Receiver::answer_next`].
@@ -102,9 +109,14 @@ async fn serve(mut stream: TcpStream, script: Arc<Mutex<Script>>) {
         let Some((headers, body)) = read_request(&mut stream, &mut buffer).await else { return };
         let answer = {
             let mut script = script.lock().unwrap();
+            let ruled = script
+                .when
+                .iter()
+                .find(|(text, _)| body.windows(text.len()).any(|window| window == text.as_bytes()));
+            let ruled = ruled.map(|(_, answer)| *answer);
             script.received.push(Received { headers, body });
             let otherwise = script.otherwise.unwrap_or(Answer::Status(200));
-            script.next.pop_front().unwrap_or(otherwise)
+            ruled.unwrap_or_else(|| script.next.pop_front().unwrap_or(otherwise))
         };
         match answer {
             Answer::Status(code) => {
