@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::api::{billing_views, views};
 use crate::domain::{
-    AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventKind, InvoiceId, OutgoingEvent,
-    PaymentMethodId, RefundId, SubscriptionId,
+    AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventKind, InvoiceId,
+    NewOutgoingEvent, PaymentMethodId, RefundId, SubscriptionId,
 };
 use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 
@@ -34,8 +34,10 @@ pub fn announce(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<()
     let mut outgoing = Vec::with_capacity(announced.len());
     for (kind, object_id) in announced {
         let Some(after) = render(changes, store, &object_id, Side::After)? else { continue };
-        let earlier =
-            outgoing.iter().filter(|event: &&OutgoingEvent| event.object_id == object_id).count();
+        let earlier = outgoing
+            .iter()
+            .filter(|event: &&NewOutgoingEvent| event.object_id == object_id)
+            .count();
         let version = store.object_version(&changes.account, &object_id)? + earlier as u64 + 1;
         let mut object = after;
         object["version"] = Value::from(version);
@@ -49,7 +51,7 @@ pub fn announce(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<()
             }
         }
         data.insert("object".into(), object);
-        outgoing.push(OutgoingEvent::new(
+        outgoing.push(NewOutgoingEvent::new(
             &changes.account,
             Some(&changes.customer),
             kind,

@@ -42,7 +42,7 @@ pub use ids::{
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
-pub use outgoing_event::OutgoingEvent;
+pub use outgoing_event::{NewOutgoingEvent, OutgoingEvent};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{

@@ -29,8 +29,20 @@ pub struct OutgoingEvent {
     pub sealed: Option<Sealed>,
 }
 
-impl OutgoingEvent {
-    /// An event whose id and sequence number the store gives it at commit.
+/// An outgoing event as a change set carries it, before the store numbers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutgoingEvent {
+    pub account: AccountId,
+    pub customer: Option<CustomerId>,
+    pub kind: String,
+    pub object_id: String,
+    pub created: i64,
+    pub version: u64,
+    pub data: Option<Vec<u8>>,
+    pub sealed: Option<Sealed>,
+}
+
+impl NewOutgoingEvent {
     pub fn new(
         account: &AccountId,
         customer: Option<&CustomerId>,
@@ -38,21 +50,39 @@ impl OutgoingEvent {
         object_id: &str,
         version: u64,
         data: &serde_json::Value,
-    ) -> OutgoingEvent {
-        OutgoingEvent {
-            id: EventId::generate(),
+    ) -> NewOutgoingEvent {
+        NewOutgoingEvent {
             account: account.clone(),
             customer: customer.cloned(),
             kind: kind.to_owned(),
             object_id: object_id.to_owned(),
             created: super::time::now_unix_secs(),
-            sequence: 0,
             version,
             data: Some(serde_json::to_vec(data).expect("a JSON value always encodes")),
             sealed: None,
         }
     }
 
+    /// The event with the id and the account's sequence number the store gave it at commit.
+    pub fn numbered(self, id: EventId, sequence: u64) -> OutgoingEvent {
+        let NewOutgoingEvent { account, customer, kind, object_id, created, version, data, sealed } =
+            self;
+        OutgoingEvent {
+            id,
+            account,
+            customer,
+            kind,
+            object_id,
+            created,
+            sequence,
+            version,
+            data,
+            sealed,
+        }
+    }
+}
+
+impl OutgoingEvent {
     /// The event as the API lists it and endpoints receive it. An erased customer's event
     /// keeps its type, object id and times, and shows the object as erased.
     pub fn to_json(&self) -> serde_json::Value {

@@ -27,8 +27,8 @@ use super::{Command, OutboxSignal, retry};
 use crate::config::WebhookRetryConfig;
 use crate::domain::outgoing_event::{DELIVERY_FAILED, ENDPOINT_DISABLED};
 use crate::domain::{
-    AccountId, Attempt, Delivery, DeliveryStatus, EndpointStatus, EventId, OutgoingEvent,
-    WebhookEndpoint, WebhookEndpointId,
+    AccountId, Attempt, Delivery, DeliveryStatus, EndpointStatus, EventId, NewOutgoingEvent,
+    OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
 };
 use crate::store::{DurableTicket, OutboxStore, StoreError};
 
@@ -486,7 +486,7 @@ impl Dispatcher {
             "event_type": delivery.kind,
             "event_object": delivery.object_id,
         });
-        let event = OutgoingEvent::new(
+        let event = NewOutgoingEvent::new(
             &delivery.account,
             None,
             DELIVERY_FAILED,
@@ -539,7 +539,7 @@ impl Dispatcher {
             tracing::warn!(endpoint = %stored.id, "disabled an endpoint failing for the whole retry window");
             let data =
                 serde_json::json!({ "object": crate::api::webhook_views::endpoint(&stored, None) });
-            let event = OutgoingEvent::new(
+            let event = NewOutgoingEvent::new(
                 &stored.account,
                 None,
                 ENDPOINT_DISABLED,

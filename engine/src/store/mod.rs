@@ -26,13 +26,12 @@ pub mod wal;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Delivery;
 use crate::domain::{
     Account, AccountId, ApiKey, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
-    CustomerId, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice, InvoiceId,
-    KindListing, NewGatewayEvent, OutgoingEvent, PaymentMethod, PaymentMethodId, Plan, PlanId,
-    PluginHistory, PluginKind, Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus,
-    TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice,
+    InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent, OutgoingEvent, PaymentMethod,
+    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription,
+    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -84,7 +83,7 @@ pub enum Write {
     Event(Event),
     /// An event for the platform's endpoints (the outbox); the store gives it its id and the
     /// account's next sequence number, and queues it for delivery.
-    Outgoing(OutgoingEvent),
+    Outgoing(NewOutgoingEvent),
     Idempotency {
         key: String,
         record: IdempotencyRecord,
@@ -507,7 +506,7 @@ pub trait CustomerStore: Durable {
 /// [`Write::Outgoing`]), the platform's webhook endpoints, and each event's delivery to each.
 pub trait OutboxStore: Durable {
     /// Writes the account's own event (not a customer's), queued like every other.
-    fn emit(&self, event: OutgoingEvent) -> Result<DurableTicket, StoreError>;
+    fn emit(&self, event: NewOutgoingEvent) -> Result<DurableTicket, StoreError>;
     fn outgoing_event(
         &self,
         account: &AccountId,

@@ -4,7 +4,7 @@
 use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{audit, billing, encode};
-use crate::domain::{Charge, OutgoingEvent, RefundStatus};
+use crate::domain::{Charge, NewOutgoingEvent, RefundStatus};
 use crate::store::{ChangeSet, Write, keys};
 
 /// The puts and removals a change set makes: its records and the indexes derived from them, so
@@ -107,7 +107,7 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
 }
 
 /// The set's outgoing events, taken out: they get their ids holding the write order.
-pub(super) fn take_outgoing(changes: &mut ChangeSet) -> Vec<OutgoingEvent> {
+pub(super) fn take_outgoing(changes: &mut ChangeSet) -> Vec<NewOutgoingEvent> {
     let mut outgoing = Vec::new();
     changes.writes.retain_mut(|write| match write {
         Write::Outgoing(event) => {

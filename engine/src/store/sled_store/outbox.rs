@@ -14,7 +14,8 @@ use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{SledStore, decode, encode};
 use crate::domain::{
-    AccountId, Delivery, EndpointStatus, EventId, OutgoingEvent, WebhookEndpoint, WebhookEndpointId,
+    AccountId, Delivery, EndpointStatus, EventId, NewOutgoingEvent, OutgoingEvent, WebhookEndpoint,
+    WebhookEndpointId,
 };
 use crate::store::sealing;
 use crate::store::{
@@ -50,7 +51,7 @@ impl SledStore {
     /// keep and queue it. The caller holds the write order and appends `ops` before letting go.
     pub(super) fn outgoing_ops(
         &self,
-        events: Vec<OutgoingEvent>,
+        events: Vec<NewOutgoingEvent>,
         ops: &mut Vec<Op>,
     ) -> Result<(), StoreError> {
         if events.is_empty() {
@@ -58,14 +59,13 @@ impl SledStore {
         }
         let mut sequences =
             self.sequences.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        for mut event in events {
+        for event in events {
             let sequence = match sequences.get(&event.account) {
                 Some(latest) => latest + 1,
                 None => self.latest_sequence(&event.account)? + 1,
             };
             sequences.insert(event.account.clone(), sequence);
-            event.id = EventId::generate();
-            event.sequence = sequence;
+            let event = event.numbered(EventId::generate(), sequence);
             let key = keys::by_id(&event.account, event.id.as_str());
             if self.listening.has(&event.account) {
                 ops.push(Op::put(
@@ -203,7 +203,7 @@ fn endpoint_prefix(account: &AccountId, endpoint: &WebhookEndpointId) -> Vec<u8>
 }
 
 impl OutboxStore for SledStore {
-    fn emit(&self, event: OutgoingEvent) -> Result<DurableTicket, StoreError> {
+    fn emit(&self, event: NewOutgoingEvent) -> Result<DurableTicket, StoreError> {
         debug_assert!(event.customer.is_none(), "a customer's events come with its change sets");
         let order = self.write_order();
         let mut ops = Vec::new();
