@@ -194,18 +194,24 @@ async fn undelivered_events_survive_kill_9_and_a_delivered_one_is_not_sent_again
     engine.launch().await;
 
     let api = engine.api_a();
+    // Each pending event arrives again. (The list of deliveries alone cannot say so: an attempt
+    // whose record the kill cut off is not listed until it is made again.)
+    let delivered_since = |before: usize| -> Vec<String> {
+        let after = receiver.received()[before..].iter().map(|r| r.json()).collect::<Vec<_>>();
+        after.iter().map(|e| e["data"]["object"]["id"].as_str().unwrap().to_owned()).collect()
+    };
+    wait_until(|| async {
+        let objects = delivered_since(before);
+        pending.iter().all(|customer| objects.contains(customer))
+    })
+    .await;
     wait_until(|| async {
         let listed = api.get_ok(&format!("{deliveries}?limit=100")).await;
         listed["data"].as_array().unwrap().iter().all(|d| d["status"] == "delivered")
     })
     .await;
-    let after: Vec<Value> = receiver.received()[before..].iter().map(|r| r.json()).collect();
-    let objects: Vec<&str> =
-        after.iter().map(|e| e["data"]["object"]["id"].as_str().unwrap()).collect();
-    for customer in &pending {
-        assert!(objects.contains(&customer.as_str()), "{customer} delivered after the restart");
-    }
-    assert!(!objects.contains(&first.as_str()), "delivered before the kill: not again");
+    let objects = delivered_since(before);
+    assert!(!objects.contains(&first), "delivered before the kill: not again");
 }
 
 #[tokio::test]
@@ -263,7 +269,9 @@ async fn a_disabled_endpoint_gets_nothing_and_a_redelivery_is_marked() {
 
 #[tokio::test]
 async fn a_delivery_out_of_retries_fails_releases_the_next_and_is_announced() {
-    let engine = Engine::start(config(1)).await;
+    // A window of seconds, not one: the endpoint is disabled when a whole window passes with no
+    // success, and on a loaded machine the healthy customer's deliveries can be a second apart.
+    let engine = Engine::start(config(3)).await;
     let api = engine.api_a();
     let failing = Receiver::start().await;
     failing.answer_always(Answer::Status(500));
