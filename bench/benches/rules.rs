@@ -12,15 +12,20 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kassa::config::RulesConfig;
-use kassa::domain::{Currency, PluginKind};
+use kassa::domain::{CouponId, CouponOff, Currency, PluginKind};
 use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
-use kassa::rules::types::{CustomerContext, LineItem, PricingRequest, TaxRequest, TaxableLine};
+use kassa::rules::types::{
+    CustomerContext, LineItem, PricingCoupon, PricingRequest, TaxRequest, TaxableLine,
+};
 use kassa::rules::{Lane, RuleHost};
 use kassa_rules_sdk as sdk;
 use sdk::{PricingRule, TaxRule};
 
-/// 2026-06-01T00:00:00Z, while WELCOME10 is valid.
+/// 2026-06-01T00:00:00Z.
 const NOW: i64 = 1_780_272_000;
+
+/// 10 % off, as the engine hands a resolved coupon to the rule.
+const COUPON_OFF_BPS: u32 = 1_000;
 
 fn cart() -> PricingRequest {
     PricingRequest {
@@ -31,7 +36,10 @@ fn cart() -> PricingRequest {
         ],
         currency: Currency::USD,
         customer: CustomerContext { country: Some("ZA".into()), ..CustomerContext::default() },
-        coupons: vec!["WELCOME10".into()],
+        coupons: vec![PricingCoupon {
+            id: CouponId::parse("WELCOME10").expect("a coupon id"),
+            off: CouponOff::PercentBps(COUPON_OFF_BPS),
+        }],
         now: NOW,
     }
 }
@@ -49,7 +57,10 @@ fn native_cart() -> sdk::PricingInput {
             .collect(),
         currency: "usd".into(),
         customer: sdk::CustomerContext { country: Some("ZA".into()), ..Default::default() },
-        coupons: vec!["WELCOME10".into()],
+        coupons: vec![sdk::Coupon {
+            id: "WELCOME10".into(),
+            off: sdk::CouponOff::PercentOffBps(COUPON_OFF_BPS),
+        }],
         now: NOW,
     }
 }

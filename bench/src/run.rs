@@ -39,7 +39,7 @@ use crate::report::{
 };
 use crate::setup::{self, Caller};
 use crate::stats::{RunStats, series};
-use crate::target::Endpoint;
+use crate::target::{Endpoint, RequestSpec};
 use crate::workload::{
     CUSTOMER_COUNTRY, ChargeWorkload, CustomerReadWorkload, EntitlementsWorkload, KnownCharges,
     MixedWorkload, PERSONAL_CUSTOMER_BODY, PricedChargeWorkload, ReplayWorkload, WebhookWorkload,
@@ -270,6 +270,9 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             (Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers)), 0)
         }
         Scenario::ChargePriced => {
+            eprintln!("setup: the coupon {}", crate::workload::priced::COUPON);
+            let coupon = crate::workload::priced::coupon_body();
+            caller.call(RequestSpec::post("/v1/coupons", coupon, caller.next_key())).await?;
             let plain = ChargeWorkload::new(CHARGES_PATH, customers.clone());
             plain_amount = Some(Workload::Charges(plain));
             (Workload::PricedCharges(PricedChargeWorkload::new(CHARGES_PATH, customers)), 0)

@@ -21,6 +21,7 @@ use crate::api::key_table::KeyTable;
 use crate::api::{self, App};
 use crate::billing;
 use crate::config::{AccountConfig, Config, MetricsListen, SecretValue};
+use crate::coupons::RedemptionBook;
 use crate::data_key::DataKey;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{Account, AccountId, Cause, Event, EventKind};
@@ -108,6 +109,7 @@ pub async fn run_with(
     let entitlements =
         Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
     let outbox_signal = Arc::new(OutboxSignal::default());
+    let redemptions = Arc::new(RedemptionBook::new(sled.clone()));
     let services = Services {
         store: store.clone(),
         gateways: gateways.clone(),
@@ -120,6 +122,7 @@ pub async fn run_with(
         plan_features: Arc::clone(&plan_features),
         entitlements: Arc::clone(&entitlements),
         outbox: Arc::clone(&outbox_signal),
+        redemptions: Arc::clone(&redemptions),
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &sled).await?;
@@ -198,6 +201,8 @@ pub async fn run_with(
         body_timeout: Duration::from_millis(config.server.body_timeout_ms),
         outbox_store: store.clone(),
         outbox,
+        coupon_store: store.clone(),
+        redemptions,
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

@@ -23,6 +23,7 @@ pub mod api;
 pub mod app;
 pub mod billing;
 pub mod config;
+pub mod coupons;
 pub mod data_key;
 pub mod domain;
 pub mod events_out;

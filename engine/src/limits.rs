@@ -135,9 +135,8 @@ pub const RULE_ROUNDS_MAX: u32 = 512;
 /// sandbox and back).
 pub const LINE_ITEMS_MAX: usize = 250;
 
-/// A sku and a coupon code: identifiers, not prose.
+/// A sku: an identifier, not prose.
 pub const SKU_LEN_MAX: usize = 100;
-pub const COUPON_LEN_MAX: usize = 64;
 
 /// Tax registrations one customer may have.
 pub const TAX_IDS_MAX: usize = 5;

@@ -350,6 +350,8 @@ async fn a_charge_receipt_shows_its_priced_lines_discount_tax_and_refund_with_th
     let engine = Engine::start(config()).await;
     let api = engine.api_a();
     let (customer, card) = named_customer(&api, None, "ZA", HOSTILE_NAME).await;
+    let coupon = json!({"id": "WELCOME10", "percent_off_bps": 1000, "duration": "once"});
+    api.post("/v1/coupons", &coupon).await.ok();
     let charge = api
         .post(
             "/v1/charges",

@@ -287,6 +287,8 @@ impl Baseline {
                     // Ids of no object: these routes read the body before the id.
                     "webhook_endpoints" => "we_01KG3ZB1C2D3E4F5G6H7J8K9M0",
                     "events" => "evt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "promotion_codes" => "promo_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "coupons" => "WELCOME10",
                     _ => panic!("{template}: a new route with a path parameter; give it an id"),
                 }
             })

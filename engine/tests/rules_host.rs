@@ -8,18 +8,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use kassa::config::RulesConfig;
-use kassa::domain::{AccountId, Currency, PluginKind, TaxId};
+use kassa::domain::{AccountId, CouponId, CouponOff, Currency, Money, PluginKind, TaxId};
 use kassa::rules::bundled::{PLUGINS_WASM_DIR, embedded};
 use kassa::rules::types::{
-    CustomerContext, LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine,
+    CustomerContext, LineItem, PricingCoupon, PricingRequest, ProrationRequest, TaxRequest,
+    TaxableLine,
 };
 use kassa::rules::{CallError, Catalog, Lane, Plugin, RuleHost, sha256_hex};
 use kassa::store::{SledStore, Store, StoreError};
 
-/// 2026-06-01T00:00:00Z: before both bundled coupons expire.
+/// 2026-06-01T00:00:00Z.
 const NOW: i64 = 1_780_272_000;
-/// WELCOME10's expiry: 2028-01-01T00:00:00Z, the first second it no longer applies.
-const WELCOME10_EXPIRES_AT: i64 = 1_830_297_600;
 
 fn host() -> RuleHost {
     RuleHost::new(&RulesConfig::default(), None).expect("the host starts")
@@ -38,12 +37,23 @@ fn line(sku: &str, quantity: u32, unit_amount_minor: i64) -> LineItem {
     LineItem { sku: sku.into(), quantity, unit_amount_minor }
 }
 
-fn cart(lines: Vec<LineItem>, coupons: &[&str], now: i64) -> PricingRequest {
+/// A coupon as the engine hands it to a rule: 10 % off.
+fn welcome10() -> PricingCoupon {
+    PricingCoupon { id: CouponId::parse("WELCOME10").unwrap(), off: CouponOff::PercentBps(1_000) }
+}
+
+/// $5.00 off.
+fn fiveoff() -> PricingCoupon {
+    let off = Money { amount_minor: 500, currency: Currency::USD };
+    PricingCoupon { id: CouponId::parse("FIVEOFF").unwrap(), off: CouponOff::Amount(off) }
+}
+
+fn cart(lines: Vec<LineItem>, coupons: &[PricingCoupon], now: i64) -> PricingRequest {
     PricingRequest {
         lines,
         currency: Currency::USD,
         customer: CustomerContext::default(),
-        coupons: coupons.iter().map(|code| code.to_string()).collect(),
+        coupons: coupons.to_vec(),
         now,
     }
 }
@@ -106,24 +116,19 @@ fn volume_tiers_price_every_unit_at_the_tier_reached() {
 }
 
 #[test]
-fn a_coupon_applies_until_the_second_it_expires() {
+fn the_bundled_rule_takes_structured_coupons_off_the_subtotal() {
     let host = host();
     let pricing = bundled(&host, PluginKind::Pricing);
     let lines = || vec![line("course", 1, 10_000)];
-    let last_second = pricing.price(&cart(lines(), &["WELCOME10"], WELCOME10_EXPIRES_AT - 1));
-    let last_second = last_second.unwrap();
-    assert_eq!(last_second.discounts.len(), 1);
-    assert_eq!(last_second.discounts[0].amount_minor, 1_000);
-    assert_eq!(last_second.total_minor, 9_000);
-    let expired = pricing.price(&cart(lines(), &["WELCOME10"], WELCOME10_EXPIRES_AT));
-    match expired {
-        Err(CallError::Refused { message, .. }) => {
-            assert!(message.contains("WELCOME10"), "{message}")
-        }
-        other => panic!("an expired coupon is refused, got {other:?}"),
-    }
-    let fixed = pricing.price(&cart(lines(), &["FIVEOFF"], NOW)).unwrap();
+    let percent = pricing.price(&cart(lines(), &[welcome10()], NOW)).unwrap();
+    assert_eq!(percent.discounts.len(), 1);
+    assert_eq!(percent.discounts[0].code, "WELCOME10");
+    assert_eq!(percent.discounts[0].amount_minor, 1_000);
+    assert_eq!(percent.total_minor, 9_000);
+    let fixed = pricing.price(&cart(lines(), &[fiveoff()], NOW)).unwrap();
     assert_eq!(fixed.total_minor, 9_500);
+    let both = pricing.price(&cart(lines(), &[welcome10(), fiveoff()], NOW)).unwrap();
+    assert_eq!(both.total_minor, 10_000 - 1_000 - 500);
 }
 
 #[test]
@@ -193,7 +198,7 @@ fn eu_reverse_charge_applies_only_to_a_business_in_another_member_state() {
 fn calls_are_deterministic_and_independent() {
     let host = host();
     let pricing = bundled(&host, PluginKind::Pricing);
-    let request = cart(vec![line("seat", 12, 0), line("course", 2, 4_999)], &["WELCOME10"], NOW);
+    let request = cart(vec![line("seat", 12, 0), line("course", 2, 4_999)], &[welcome10()], NOW);
     let first = pricing.price(&request).unwrap();
     for _ in 0..50 {
         assert_eq!(pricing.price(&request).unwrap(), first, "a fresh instance every call");
@@ -286,7 +291,7 @@ fn an_inline_call_hands_back_what_it_cannot_finish_and_answers_the_rest() {
     assert_eq!(inline("course").unwrap().total_minor, 2_000);
     // A rule that fits answers inline exactly as it does in full.
     let pricing = bundled(&host, PluginKind::Pricing);
-    let fits = cart(vec![line("seat", 12, 0), line("storage-gb", 150, 0)], &["WELCOME10"], NOW);
+    let fits = cart(vec![line("seat", 12, 0), line("storage-gb", 150, 0)], &[welcome10()], NOW);
     assert_eq!(pricing.price_in(&fits, Lane::Inline).unwrap(), pricing.price(&fits).unwrap());
     let tax = bundled(&host, PluginKind::Tax);
     let taxable = tax_request(&[10_000, 333], Currency::EUR, customer("FR", None));
@@ -341,7 +346,7 @@ fn uploads_that_are_not_usable_rules_are_refused_with_their_reason() {
     let truncated = refusal(PluginKind::Tax, &vat[..vat.len() / 2]);
     assert!(truncated.contains("not a valid component"), "{truncated}");
     let other_world = refusal(PluginKind::Pricing, vat);
-    assert!(other_world.contains("does not export `kassa:rules/pricing@0.1.0`"), "{other_world}");
+    assert!(other_world.contains("does not export `kassa:rules/pricing@0.2.0`"), "{other_world}");
     assert!(other_world.contains("/v1/plugins/tax"), "the message says where it belongs");
     let text = refusal(PluginKind::Pricing, b"hello, world");
     assert!(text.contains("not a WebAssembly binary"), "{text}");

@@ -20,7 +20,7 @@ mod customers;
 mod entitlements;
 mod keys;
 mod mixed;
-mod priced;
+pub mod priced;
 mod replay;
 mod webhooks;
 

@@ -15,8 +15,13 @@ use crate::target::RequestSpec;
 /// The country the setup gives every customer: the bundled VAT rule taxes it (15 %), and a
 /// customer without an address cannot be taxed at all. Plain-amount charges ignore it.
 pub const CUSTOMER_COUNTRY: &str = "ZA";
-/// A coupon the bundled pricing rule knows (10 % off, valid until 2028).
-const COUPON: &str = "WELCOME10";
+/// The coupon the setup makes (10 % off, no limit), which each priced charge redeems.
+pub const COUPON: &str = "WELCOME10";
+
+/// The body that makes [`COUPON`].
+pub fn coupon_body() -> String {
+    format!(r#"{{"id":"{COUPON}","percent_off_bps":1000,"duration":"forever"}}"#)
+}
 /// Seats and storage are priced by the rule's tiers (their `unit_amount` is not used); 12 seats
 /// cross the first graduated tier edge and 150 GB the first volume one, so both tier kinds work.
 const SEATS: u32 = 12;

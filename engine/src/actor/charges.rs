@@ -24,7 +24,7 @@ use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod,
+    AppliedCoupon, Cause, Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod,
     PaymentMethodKind,
 };
 use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
@@ -246,6 +246,10 @@ impl CustomerActor {
             invoice: message.invoice.clone(),
             grants: message.grants,
             review: None,
+            coupon: message.coupon.as_ref().map(|resolved| AppliedCoupon {
+                coupon: resolved.coupon.id.clone(),
+                promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
+            }),
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -272,7 +276,14 @@ impl CustomerActor {
             let in_flight = InFlightObject::Charge(charge.id.clone());
             changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
         }
-        let recorded = self.commit(changes)?;
+        if let Some(resolved) = &message.coupon {
+            changes.push(self.reserve_redemption(resolved, charge.id.as_str())?);
+        }
+        let recorded = self.commit(changes).inspect_err(|_| {
+            if let Some(applied) = &charge.coupon {
+                self.coupon_settled(applied, &charge.id, false);
+            }
+        })?;
         Ok(StartedCharge { charge, recorded, route, request })
     }
 
@@ -343,6 +354,9 @@ impl CustomerActor {
                 if charge.status == ChargeStatus::Succeeded {
                     self.grant_purchases(&mut changes, &charge)?;
                 }
+                if let Some(applied) = &charge.coupon {
+                    changes.push(self.coupon_redemption_settled(applied, &charge));
+                }
                 let in_flight = InFlightObject::Charge(charge.id.clone());
                 let outcome = Outcome::Charge(charge.clone());
                 if let Some(write) = self.idempotency_settlement(
@@ -356,6 +370,9 @@ impl CustomerActor {
             }
         }
         let durable = self.commit(changes)?;
+        if let Some(applied) = &charge.coupon {
+            self.coupon_settled(applied, &charge.id, charge.status == ChargeStatus::Succeeded);
+        }
         crate::metrics::global().count_charge(charge.status.as_str(), &charge.gateway);
         tracing::info!(charge = %charge.id, status = charge.status.as_str(), gateway = %charge.gateway, "charge settled");
         Ok((charge, Some(durable)))
@@ -545,6 +562,7 @@ mod tests {
             invoice: None,
             grants: Vec::new(),
             review: None,
+            coupon: None,
         }
     }
 

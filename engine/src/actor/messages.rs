@@ -62,6 +62,8 @@ pub struct CreateCharge {
     pub off_session: bool,
     /// Features granted once the charge succeeds (a one-time purchase).
     pub grants: Vec<FeatureGrant>,
+    /// The coupon it was priced with: reserved against its limits with the charge.
+    pub coupon: Option<crate::coupons::Resolved>,
 }
 
 #[derive(Clone, Message)]

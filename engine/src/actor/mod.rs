@@ -23,6 +23,7 @@ pub mod messages;
 pub mod payment_methods;
 pub mod purchases;
 pub mod reconcile;
+mod redemptions;
 pub mod refunds;
 pub mod registry;
 pub mod review;
@@ -68,6 +69,8 @@ pub struct Services {
     pub entitlements: Arc<crate::billing::entitlement_index::EntitlementIndex>,
     /// Wakes the dispatcher of outgoing events when a commit queued some.
     pub outbox: Arc<crate::events_out::OutboxSignal>,
+    /// Coupon and promotion code redemptions, counted against their limits across customers.
+    pub redemptions: Arc<crate::coupons::RedemptionBook>,
 }
 
 /// Which customer an actor serves.

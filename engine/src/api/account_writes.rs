@@ -85,7 +85,7 @@ impl AccountWrites {
 
     /// Records `outcome` as the answer of the request `ticket` came with, durably: no actor
     /// writes it with the effect, as no customer changed.
-    async fn answered(
+    pub async fn answered(
         &self,
         account: &AccountId,
         ticket: Option<IdempotencyTicket>,

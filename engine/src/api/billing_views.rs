@@ -84,7 +84,12 @@ pub fn subscription(subscription: &Subscription) -> Value {
             "invoice": pending.invoice.as_str(),
             "expires_at": pending.expires_at,
         })),
-        "discount": Value::Null,
+        "discount": subscription.discount.as_ref().map(|discount| json!({
+            "coupon": discount.coupon.as_str(),
+            "promotion_code": discount.promotion_code.as_ref().map(|code| code.as_str()),
+            "start": discount.start,
+            "end": discount.end,
+        })),
         "test_clock": subscription.test_clock.as_ref().map(|id| id.as_str()),
         "metadata": subscription.metadata,
         "created": subscription.created,
@@ -108,7 +113,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "subtotal": invoice.subtotal_minor,
         "discounts": invoice.discounts.iter().map(|discount| json!({
             "coupon": discount.code,
-            "promotion_code": Value::Null,
+            "promotion_code": discount.promotion_code.as_ref().map(|code| code.as_str()),
             "amount": discount.amount_minor,
         })).collect::<Vec<_>>(),
         "tax": invoice.tax.iter().map(tax_line).collect::<Vec<_>>(),

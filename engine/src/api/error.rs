@@ -207,6 +207,17 @@ impl ApiError {
     }
 }
 
+impl From<crate::coupons::ResolveError> for ApiError {
+    fn from(error: crate::coupons::ResolveError) -> ApiError {
+        match error {
+            crate::coupons::ResolveError::Refused(refused) => {
+                ApiError::invalid(refused.code, refused.message).with_param(refused.param)
+            }
+            crate::coupons::ResolveError::Store(error) => error.into(),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         ApiError::internal(error)

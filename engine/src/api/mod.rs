@@ -10,6 +10,7 @@ pub mod account_writes;
 pub mod admission;
 pub mod auth;
 pub mod billing_views;
+pub mod coupon_views;
 pub mod error;
 pub mod free_text;
 pub mod handlers;
@@ -85,6 +86,10 @@ pub struct App {
     /// written here (no customer's actor orders them); the dispatcher is told of each change.
     pub outbox_store: Arc<dyn crate::store::OutboxStore>,
     pub outbox: crate::events_out::Outbox,
+    /// The account's coupons and promotion codes, written here (no customer's actor orders
+    /// them), and how often each was redeemed.
+    pub coupon_store: Arc<dyn crate::store::CouponStore>,
+    pub redemptions: Arc<crate::coupons::RedemptionBook>,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
 }

@@ -25,6 +25,14 @@ pub fn resource(route: Route) -> Option<Resource> {
             Resource::Charges
         }
         CreatePlan | ListPlans | RetrievePlan | UpdatePlan => Resource::Plans,
+        CreateCoupon
+        | ListCoupons
+        | RetrieveCoupon
+        | DeleteCoupon
+        | CreatePromotionCode
+        | ListPromotionCodes
+        | RetrievePromotionCode
+        | UpdatePromotionCode => Resource::Coupons,
         CreateSubscription
         | RetrieveSubscription
         | UpdateSubscription

@@ -6,9 +6,9 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, account_settings, accounts, audit_events, charges, credit_notes, customers, disputes,
-    events, health, invoices, payment_methods, plans, plugins, receipts, refunds, sandbox,
-    subscriptions, test_clocks, webhook_endpoints, webhooks,
+    Reply, account_settings, accounts, audit_events, charges, coupons, credit_notes, customers,
+    disputes, events, health, invoices, payment_methods, plans, plugins, receipts, refunds,
+    sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -58,6 +58,20 @@ pub async fn dispatch(
         Route::ListPlans => plans::list(app, request, account()?).await,
         Route::RetrievePlan => plans::retrieve(app, account()?, id()).await,
         Route::UpdatePlan => plans::update(app, request, account()?, id()).await,
+        Route::CreateCoupon => coupons::create_coupon(app, request, account()?).await,
+        Route::ListCoupons => coupons::list_coupons(app, request, account()?).await,
+        Route::RetrieveCoupon => coupons::retrieve_coupon(app, account()?, id()).await,
+        Route::DeleteCoupon => coupons::delete_coupon(app, request, account()?, id()).await,
+        Route::CreatePromotionCode => {
+            coupons::create_promotion_code(app, request, account()?).await
+        }
+        Route::ListPromotionCodes => coupons::list_promotion_codes(app, request, account()?).await,
+        Route::RetrievePromotionCode => {
+            coupons::retrieve_promotion_code(app, account()?, id()).await
+        }
+        Route::UpdatePromotionCode => {
+            coupons::update_promotion_code(app, request, account()?, id()).await
+        }
         Route::CreateSubscription => subscriptions::create(app, request, account()?).await,
         Route::RetrieveSubscription => subscriptions::retrieve(app, account()?, id()).await,
         Route::UpdateSubscription => subscriptions::update(app, request, account()?, id()).await,

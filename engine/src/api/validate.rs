@@ -6,7 +6,7 @@ use crate::domain::card_number::looks_like_card_number;
 use crate::domain::money::{self, MoneyError};
 use crate::domain::{Currency, FeatureGrant, Metadata, TaxId};
 use crate::limits::{
-    AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, COUPON_LEN_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
+    AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
     METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX,
     TEXT_FIELD_LEN_MAX,
 };
@@ -157,15 +157,6 @@ pub fn line_items(
             Ok(line)
         })
         .collect()
-}
-
-pub fn coupon(value: Option<String>) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(code) if code.is_empty() || code.chars().count() > COUPON_LEN_MAX => Err(
-            ApiError::validation("coupon", format!("a coupon is 1 to {COUPON_LEN_MAX} characters")),
-        ),
-        other => text("coupon", other),
-    }
 }
 
 /// The total the rules arrived at must itself be a chargeable amount.

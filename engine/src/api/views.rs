@@ -4,8 +4,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use warp::http::StatusCode;
 
-use super::billing_views;
 use super::error::ApiError;
+use super::{billing_views, coupon_views};
 use crate::domain::money::currency_code;
 use crate::domain::{
     Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId,
@@ -362,6 +362,16 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::Charge(record) => charge_reply(record),
         Outcome::Refund(record) => (StatusCode::OK, to_json(&refund(record))),
         Outcome::Plan(record) => (StatusCode::OK, to_json(&billing_views::plan(record))),
+        Outcome::Coupon { coupon, times_redeemed } => {
+            (StatusCode::OK, to_json(&coupon_views::coupon(coupon, *times_redeemed)))
+        }
+        Outcome::PromotionCode { code, times_redeemed } => {
+            (StatusCode::OK, to_json(&coupon_views::promotion_code(code, *times_redeemed)))
+        }
+        Outcome::CouponDeleted(id) => (
+            StatusCode::OK,
+            to_json(&json!({ "id": id.as_str(), "object": "coupon", "deleted": true })),
+        ),
         Outcome::TestClock(record) => (StatusCode::OK, to_json(&billing_views::test_clock(record))),
         Outcome::Subscription(record) => {
             (StatusCode::OK, to_json(&billing_views::subscription(record)))
@@ -500,7 +510,11 @@ mod tests {
             breakdown: Some(Box::new(Breakdown {
                 lines: vec![PricedLine { sku: "seat".into(), quantity: 2, amount_minor: 10_000 }],
                 subtotal_minor: 10_000,
-                discounts: vec![Discount { code: "WELCOME10".into(), amount_minor: 1_000 }],
+                discounts: vec![Discount {
+                    code: "WELCOME10".into(),
+                    amount_minor: 1_000,
+                    promotion_code: None,
+                }],
                 tax: vec![TaxLine {
                     name: "VAT".into(),
                     jurisdiction: "ZA".into(),
@@ -521,6 +535,7 @@ mod tests {
             invoice: None,
             grants: Vec::new(),
             review: None,
+            coupon: None,
         }
     }
 

@@ -14,12 +14,14 @@
 use crate::domain::PluginRef;
 use crate::domain::{
     AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, PlanId, PluginKind,
-    RuleEvaluation, TaxBehavior, TaxLine,
+    RuleEvaluation, SubscriptionDiscount, TaxBehavior, TaxLine,
 };
 use crate::rules::CallError;
 use crate::rules::quote::{customer_context, spread_discount};
 use crate::rules::turn::{TurnCallError, TurnRules};
-use crate::rules::types::{LineItem, PricingRequest, ProrationRequest, TaxRequest, TaxableLine};
+use crate::rules::types::{
+    LineItem, PricingCoupon, PricingRequest, ProrationRequest, TaxRequest, TaxableLine,
+};
 
 /// A line to put on an invoice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +63,9 @@ pub struct InvoiceInput<'a> {
     pub currency: Currency,
     pub tax_behavior: TaxBehavior,
     pub lines: Vec<DraftLine>,
+    /// The subscription's coupon, when it discounts this invoice: handed to the pricing rule
+    /// with the plan lines.
+    pub discount: Option<&'a SubscriptionDiscount>,
     pub now: i64,
 }
 
@@ -111,7 +116,11 @@ pub fn price_invoice(
                 .collect(),
             currency: input.currency,
             customer: context.clone(),
-            coupons: Vec::new(),
+            coupons: input
+                .discount
+                .iter()
+                .map(|discount| PricingCoupon { id: discount.coupon.clone(), off: discount.off })
+                .collect(),
             now: input.now,
         };
         let priced = rules.price(&pricing, request)?;
@@ -132,6 +141,14 @@ pub fn price_invoice(
             discount_shares[*index] = share;
         }
         discounts = priced.discounts;
+        // The promotion code a discount came through, for the invoice to show.
+        if let Some(discount) = input.discount {
+            for line in &mut discounts {
+                if line.code == discount.coupon.as_str() {
+                    line.promotion_code = discount.promotion_code.clone();
+                }
+            }
+        }
     }
 
     let mut lines = Vec::with_capacity(input.lines.len());

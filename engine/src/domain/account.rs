@@ -135,10 +135,12 @@ pub enum Resource {
     Account,
     /// Where the account's events are sent (`/v1/webhook_endpoints`).
     WebhookEndpoints,
+    /// Coupons and their promotion codes.
+    Coupons,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 17] = [
+    pub const ALL: [Resource; 18] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -156,6 +158,7 @@ impl Resource {
         Resource::AuditEvents,
         Resource::Account,
         Resource::WebhookEndpoints,
+        Resource::Coupons,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +180,7 @@ impl Resource {
             Resource::AuditEvents => "audit_events",
             Resource::Account => "account",
             Resource::WebhookEndpoints => "webhook_endpoints",
+            Resource::Coupons => "coupons",
         }
     }
 

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::PromotionCodeId;
 use super::plugin::PluginRef;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,8 +16,12 @@ pub struct PricedLine {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Discount {
+    /// The coupon's id.
     pub code: String,
     pub amount_minor: i64,
+    /// The promotion code the coupon came through, where the engine knows it (invoices).
+    #[serde(default)]
+    pub promotion_code: Option<PromotionCodeId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

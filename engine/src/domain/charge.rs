@@ -7,8 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata, Money,
-    PaymentMethodId,
+    AppliedCoupon, Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata,
+    Money, PaymentMethodId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +117,9 @@ pub struct Charge {
     /// held for an operator, and no later word from the gateway settles it.
     #[serde(default)]
     pub review: Option<AmountReview>,
+    /// The coupon it was priced with: redeemed when it succeeds.
+    #[serde(default)]
+    pub coupon: Option<AppliedCoupon>,
 }
 
 /// Why a charge is held for review: the gateway says another amount moved than the one charged

@@ -18,7 +18,7 @@ fn next_ulid() -> ulid::Ulid {
 /// ids back in request bodies, where such a run is refused as a card number
 /// ([`super::card_number::looks_like_card_number`]); about one random ULID in a million and a
 /// half holds one, and the next ULID from the generator differs in its last characters.
-fn next_id(prefix: &str) -> String {
+pub(super) fn next_id(prefix: &str) -> String {
     first_without_card_number(prefix, || next_ulid().to_string())
 }
 
@@ -76,6 +76,11 @@ prefixed_id!(RefundId, "re_");
 prefixed_id!(EventId, "evt_");
 prefixed_id!(DisputeId, "dp_");
 prefixed_id!(PlanId, "plan_");
+prefixed_id!(
+    /// A promotion code's id, not the code customers type.
+    PromotionCodeId,
+    "promo_"
+);
 prefixed_id!(SubscriptionId, "sub_");
 prefixed_id!(InvoiceId, "in_");
 prefixed_id!(InvoiceLineId, "il_");

@@ -4,6 +4,7 @@ pub mod account;
 pub mod breakdown;
 pub mod card_number;
 pub mod charge;
+pub mod coupon;
 pub mod credit_note;
 pub mod customer;
 pub mod dispute;
@@ -30,6 +31,10 @@ pub use account::{
 };
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
+pub use coupon::{
+    AppliedCoupon, Coupon, CouponDuration, CouponId, CouponOff, NotRedeemable, PromotionCode,
+    Redemption, SubscriptionDiscount,
+};
 pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
@@ -37,7 +42,7 @@ pub use event::{Actor, Cause, Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId,
-    InvoiceLineId, PaymentMethodId, PlanId, RefundId, SubscriptionId, TestClockId,
+    InvoiceLineId, PaymentMethodId, PlanId, PromotionCodeId, RefundId, SubscriptionId, TestClockId,
     WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, PluginRef, SubscriptionId,
-    TestClockId,
+    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, PluginRef, SubscriptionDiscount,
+    SubscriptionId, TestClockId,
 };
 use crate::billing::periods::Interval;
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
@@ -147,6 +147,9 @@ pub struct Subscription {
     /// Whether `customer.subscription.trial_will_end` went out for this trial.
     #[serde(default)]
     pub trial_will_end_sent: bool,
+    /// The coupon attached to it, and which of its invoices it discounts.
+    #[serde(default)]
+    pub discount: Option<Box<SubscriptionDiscount>>,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed

@@ -24,6 +24,6 @@ pub mod tax {
 pub use pricing::kassa::rules::types::{CustomerContext, RuleError, TaxId};
 
 /// The interface each world exports, as named in a component's exports.
-pub const PRICING_EXPORT: &str = "kassa:rules/pricing@0.1.0";
-pub const PRORATION_EXPORT: &str = "kassa:rules/proration@0.1.0";
-pub const TAX_EXPORT: &str = "kassa:rules/tax@0.1.0";
+pub const PRICING_EXPORT: &str = "kassa:rules/pricing@0.2.0";
+pub const PRORATION_EXPORT: &str = "kassa:rules/proration@0.2.0";
+pub const TAX_EXPORT: &str = "kassa:rules/tax@0.2.0";

@@ -45,7 +45,11 @@ pub fn priced(request: &PricingRequest, output: WitPricingOutput) -> Result<Pric
                 discount.code, discount.amount
             ));
         }
-        discounts.push(Discount { code: discount.code, amount_minor: discount.amount });
+        discounts.push(Discount {
+            code: discount.code,
+            amount_minor: discount.amount,
+            promotion_code: None,
+        });
     }
     let discounted = sum_of(discounts.iter().map(|discount| discount.amount_minor))?;
     if discounted > output.subtotal {

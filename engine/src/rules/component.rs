@@ -77,7 +77,7 @@ pub fn load(
     check_imports(runtime, &component)?;
     check_exports(runtime, &component, kind)?;
     let mismatch = |error: wasmtime::Error| {
-        PluginInvalid(format!("it does not fit kassa:rules@0.1.0: {}", root_cause(&error)))
+        PluginInvalid(format!("it does not fit kassa:rules@0.2.0: {}", root_cause(&error)))
     };
     let inline_linker = runtime.inline_linker(&component).map_err(mismatch)?;
     let pres = LanePres {

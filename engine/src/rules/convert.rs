@@ -2,7 +2,8 @@
 //! them into engine types only once they are known to be sound.)
 
 use super::bindings::{self, pricing, proration, tax};
-use super::types::{CustomerContext, PricingRequest, ProrationRequest, TaxRequest};
+use super::types::{CustomerContext, PricingCoupon, PricingRequest, ProrationRequest, TaxRequest};
+use crate::domain::CouponOff;
 use crate::domain::money::currency_code;
 
 fn customer(context: &CustomerContext) -> bindings::CustomerContext {
@@ -16,6 +17,17 @@ fn customer(context: &CustomerContext) -> bindings::CustomerContext {
             .map(|id| bindings::TaxId { kind: id.kind.replace('_', "-"), value: id.value.clone() })
             .collect(),
         metadata: context.metadata.clone(),
+    }
+}
+
+fn coupon(coupon: &PricingCoupon) -> pricing::exports::kassa::rules::pricing::Coupon {
+    use pricing::exports::kassa::rules::pricing::{Coupon, CouponOff as Off};
+    Coupon {
+        id: coupon.id.to_string(),
+        off: match coupon.off {
+            CouponOff::PercentBps(bps) => Off::PercentOffBps(bps),
+            CouponOff::Amount(money) => Off::AmountOff(money.amount_minor),
+        },
     }
 }
 
@@ -35,7 +47,7 @@ pub fn pricing_input(
             .collect(),
         currency: currency_code(request.currency),
         customer: customer(&request.customer),
-        coupons: request.coupons.clone(),
+        coupons: request.coupons.iter().map(coupon).collect(),
         now: request.now,
     }
 }

@@ -18,7 +18,9 @@ use super::plugin::{CallError, Lane};
 use super::pool::RulePool;
 use super::slots::CallSlots;
 use super::turn::{MadeCall, PendingCall};
-use super::types::{CustomerContext, LineItem, Priced, PricingRequest, TaxRequest, TaxableLine};
+use super::types::{
+    CustomerContext, LineItem, Priced, PricingCoupon, PricingRequest, TaxRequest, TaxableLine,
+};
 use crate::account_directory::AccountDirectory;
 use crate::config::RulesConfig;
 use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEvaluation};
@@ -28,7 +30,7 @@ use crate::domain::{AccountId, Breakdown, Currency, Customer, PluginKind, RuleEv
 pub struct Cart {
     pub lines: Vec<LineItem>,
     pub currency: Currency,
-    pub coupons: Vec<String>,
+    pub coupons: Vec<PricingCoupon>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! What the engine asks of a rule and what it gets back, in the engine's own types. The WIT
 //! bindings never leave `bindings` and `convert`: a WIT change breaks only those two files.
 
-use crate::domain::{Currency, Discount, PricedLine, TaxId, TaxLine};
+use crate::domain::{CouponId, CouponOff, Currency, Discount, PricedLine, TaxId, TaxLine};
 
 /// The customer as a rule sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,12 +20,20 @@ pub struct LineItem {
     pub unit_amount_minor: i64,
 }
 
+/// A coupon as a pricing rule gets it: resolved and checked by the engine (an amount off is in
+/// the request's currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricingCoupon {
+    pub id: CouponId,
+    pub off: CouponOff,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricingRequest {
     pub lines: Vec<LineItem>,
     pub currency: Currency,
     pub customer: CustomerContext,
-    pub coupons: Vec<String>,
+    pub coupons: Vec<PricingCoupon>,
     /// Unix seconds: the only clock a rule has.
     pub now: i64,
 }

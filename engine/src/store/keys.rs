@@ -60,6 +60,19 @@ pub fn by_id(account: &AccountId, object_id: &str) -> Vec<u8> {
     join(&[account.as_str(), object_id])
 }
 
+/// `account/coupon/holder`: a charge's or subscription's redemption of a coupon. Coupon ids
+/// hold no `/`.
+pub fn redemption(account: &AccountId, coupon: &str, holder: &str) -> Vec<u8> {
+    join(&[account.as_str(), coupon, holder])
+}
+
+/// `account/coupon/`: the prefix of a coupon's redemptions.
+pub fn redemptions_prefix(account: &AccountId, coupon: &str) -> Vec<u8> {
+    let mut prefix = join(&[account.as_str(), coupon]);
+    prefix.push(SEPARATOR);
+    prefix
+}
+
 /// `gateway/id`: an object as a gateway names it (a PaymentIntent, a webhook event). Gateway
 /// names hold no `/`; the id is last, so whatever it holds cannot collide.
 pub fn gateway_object(gateway: &str, id: &str) -> Vec<u8> {

@@ -27,11 +27,12 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Account, AccountId, ApiKey, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
-    CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice,
-    InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent, OutgoingEvent, PaymentMethod,
-    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    Account, AccountId, ApiKey, Applied, Charge, ChargeId, Coupon, CouponId, CreditNote,
+    CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind,
+    GatewayEvent, Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent,
+    OutgoingEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind,
+    PromotionCode, PromotionCodeId, Redemption, Refund, RefundId, Subscription, SubscriptionId,
+    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -87,6 +88,13 @@ pub enum Write {
     Idempotency {
         key: String,
         record: IdempotencyRecord,
+    },
+    /// A redemption of a coupon, reserved or counted.
+    Redemption(Redemption),
+    /// A reservation released: its charge failed, its subscription was never paid.
+    RemoveRedemption {
+        coupon: CouponId,
+        holder: String,
     },
     /// Frees a key whose request provably did nothing (recovery found the gateway never saw
     /// it), so the client's retry with that key is carried out instead of answered with a failure.
@@ -205,6 +213,17 @@ pub enum Outcome {
     /// A webhook endpoint as a request left it, its secrets emptied: only the answer that made
     /// (or rotated) it showed the secret.
     WebhookEndpoint(WebhookEndpoint),
+    /// A coupon as a request left it, and how often it was redeemed then.
+    Coupon {
+        coupon: Box<Coupon>,
+        times_redeemed: u32,
+    },
+    PromotionCode {
+        code: Box<PromotionCode>,
+        times_redeemed: u32,
+    },
+    /// A coupon deleted.
+    CouponDeleted(CouponId),
 }
 
 /// A schedule entry: the subscription has something due at `due`.
@@ -660,6 +679,76 @@ pub trait PluginStore: Durable {
 
 /// The whole store, for what needs every part of it (the API, start-up). Each other user is
 /// given only the part it needs, and a backend implements each part.
-pub trait Store: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore {}
+/// A coupon or promotion code not written: the account has one with its id, or its code,
+/// already.
+#[derive(Debug)]
+pub struct Taken;
 
-impl<T: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore> Store for T {}
+/// The account's coupons and promotion codes, and the redemptions charges make of them (written
+/// in the customers' change sets, read here to count them).
+pub trait CouponStore: Durable {
+    /// Writes a new coupon, unless the account has one with its id already.
+    fn create_coupon(
+        &self,
+        account: &AccountId,
+        coupon: &Coupon,
+    ) -> Result<Result<DurableTicket, Taken>, StoreError>;
+    /// Writes a changed coupon (its name, metadata, deletion).
+    fn put_coupon(&self, account: &AccountId, coupon: &Coupon)
+    -> Result<DurableTicket, StoreError>;
+    fn coupon(&self, account: &AccountId, id: &CouponId) -> Result<Option<Coupon>, StoreError>;
+    /// The account's coupons that are not deleted, by id, last first.
+    fn coupons(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&CouponId>,
+    ) -> Result<Page<Coupon>, StoreError>;
+    /// Writes a new promotion code, unless its code (whatever its case) is taken.
+    fn create_promotion_code(
+        &self,
+        account: &AccountId,
+        code: &PromotionCode,
+    ) -> Result<Result<DurableTicket, Taken>, StoreError>;
+    /// Writes a changed promotion code (`active`, metadata); its code never changes.
+    fn put_promotion_code(
+        &self,
+        account: &AccountId,
+        code: &PromotionCode,
+    ) -> Result<DurableTicket, StoreError>;
+    fn promotion_code(
+        &self,
+        account: &AccountId,
+        id: &PromotionCodeId,
+    ) -> Result<Option<PromotionCode>, StoreError>;
+    /// The promotion code spelled `code`, in any case.
+    fn promotion_code_named(
+        &self,
+        account: &AccountId,
+        code: &str,
+    ) -> Result<Option<PromotionCode>, StoreError>;
+    /// The account's promotion codes, newest first, only `coupon`'s when it is given.
+    fn promotion_codes(
+        &self,
+        account: &AccountId,
+        coupon: Option<&CouponId>,
+        limit: usize,
+        starting_after: Option<&PromotionCodeId>,
+    ) -> Result<Page<PromotionCode>, StoreError>;
+    /// Every redemption of a coupon, reserved or counted.
+    fn redemptions(
+        &self,
+        account: &AccountId,
+        coupon: &CouponId,
+    ) -> Result<Vec<Redemption>, StoreError>;
+}
+
+pub trait Store:
+    CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore
+{
+}
+
+impl<T: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore> Store
+    for T
+{
+}

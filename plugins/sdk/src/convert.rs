@@ -46,7 +46,17 @@ pub fn price<R: PricingRule>(
             .collect(),
         currency: input.currency,
         customer: customer_from!(input.customer),
-        coupons: input.coupons,
+        coupons: input
+            .coupons
+            .into_iter()
+            .map(|coupon| Coupon {
+                id: coupon.id,
+                off: match coupon.off {
+                    wit_pricing::CouponOff::PercentOffBps(bps) => CouponOff::PercentOffBps(bps),
+                    wit_pricing::CouponOff::AmountOff(amount) => CouponOff::AmountOff(amount),
+                },
+            })
+            .collect(),
         now: input.now,
     };
     match R::price(input) {

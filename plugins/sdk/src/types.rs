@@ -39,13 +39,32 @@ pub struct LineItem {
     pub unit_amount: Amount,
 }
 
+/// What a coupon takes off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponOff {
+    /// A share of the subtotal in basis points, 1 to 10000: 2500 is 25 %.
+    PercentOffBps(u32),
+    /// A fixed amount in the input's currency (the engine passes no coupon in another).
+    AmountOff(Amount),
+}
+
+/// A coupon the engine has resolved and checked (it exists, is valid now, is in this currency
+/// and applies to these lines): the rule decides how it applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Coupon {
+    /// The coupon's id: what its discount line names.
+    pub id: String,
+    pub off: CouponOff,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricingInput {
     pub lines: Vec<LineItem>,
     /// Lower-case ISO-4217 code.
     pub currency: String,
     pub customer: CustomerContext,
-    pub coupons: Vec<String>,
+    /// In the order they apply.
+    pub coupons: Vec<Coupon>,
     pub now: Timestamp,
 }
 
@@ -58,6 +77,7 @@ pub struct PricedLine {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiscountLine {
+    /// The id of the coupon it comes from.
     pub code: String,
     /// A positive amount taken off the subtotal.
     pub amount: Amount,

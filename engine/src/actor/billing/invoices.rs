@@ -14,6 +14,7 @@ use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
 use crate::config::FinalAction;
+use crate::domain::CouponDuration;
 use crate::domain::{
     BillingReason, Cause, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event,
     EventKind, Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
@@ -52,9 +53,19 @@ impl CustomerActor {
         spec: InvoiceSpec,
     ) -> Result<Invoice, ActorError> {
         let invoice = self.draft_invoice(subscription, spec)?;
+        // A `once` coupon is spent on the first invoice that got it.
+        if let Some(discount) = &mut subscription.discount
+            && invoice.discounts.iter().any(|line| line.code == discount.coupon.as_str())
+            && discount.duration == CouponDuration::Once
+        {
+            discount.used = true;
+        }
         // An `unpaid` subscription's later invoices are made but not charged until one is paid.
         let charge = subscription.status != SubscriptionStatus::Unpaid;
         let mut invoice = self.finalize_invoice(changes, invoice, charge)?;
+        if invoice.status == InvoiceStatus::Paid {
+            self.discount_paid(changes, subscription);
+        }
         if self.watch_due_date(subscription, &invoice) {
             invoice.next_reminder_at = invoice.due_date;
             changes.push(Write::Invoice(invoice.clone()));
@@ -79,6 +90,10 @@ impl CustomerActor {
                 currency: plan.currency,
                 tax_behavior: spec.tax_behavior,
                 lines: spec.lines,
+                discount: subscription
+                    .discount
+                    .as_deref()
+                    .filter(|discount| discount.applies(spec.period_start, &subscription.plan)),
                 now: spec.now,
             },
         )?;
@@ -198,6 +213,7 @@ impl CustomerActor {
             invoice: Some(invoice.id.clone()),
             off_session: presence == Presence::OffSession,
             grants: Vec::new(),
+            coupon: None,
         };
         let actor = ctx.address();
         async move {
@@ -339,6 +355,7 @@ impl CustomerActor {
             Payment::Paid => {
                 invoice.next_payment_attempt = None;
                 invoice.next_reminder_at = None;
+                self.discount_paid(changes, &mut subscription);
                 let mut still_overdue = false;
                 if dunned {
                     // Invoices made meanwhile (an `unpaid` subscription's are not charged) are

@@ -35,6 +35,8 @@ pub struct CreateSubscription {
     pub metadata: Metadata,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
+    /// The coupon it is created with, resolved and checked by the API.
+    pub coupon: Option<crate::coupons::Resolved>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -70,6 +70,7 @@ impl CustomerActor {
                 currency: plan.currency,
                 tax_behavior: plan.tax_behavior,
                 lines: vec![plan_line(plan, quantity, now, now)],
+                discount: None,
                 now,
             },
         )?;

@@ -13,10 +13,12 @@ use super::messages::{
 use super::renewals::Step;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::lines::plan_line;
+use crate::billing::periods::{Interval, IntervalUnit};
+use crate::coupons::Resolved;
 use crate::domain::{
-    BillingReason, Cause, Charge, ChargeStatus, CollectionMethod, Event, EventKind, Invoice,
-    InvoiceStatus, Money, PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionId,
-    SubscriptionStatus,
+    BillingReason, Cause, Charge, ChargeStatus, CollectionMethod, CouponDuration, Event, EventKind,
+    Invoice, InvoiceStatus, Money, PaymentMethodId, PaymentMethodKind, Subscription,
+    SubscriptionDiscount, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::DAYS_UNTIL_DUE_MAX;
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Write};
@@ -32,6 +34,28 @@ struct Decided {
     collect: Option<Invoice>,
 }
 
+/// A coupon as a new subscription keeps it: its terms now, and until when it discounts.
+fn attached_discount(resolved: &Resolved, now: i64) -> SubscriptionDiscount {
+    let coupon = &resolved.coupon;
+    let end = match coupon.duration {
+        CouponDuration::Repeating { months } => {
+            Some(Interval { unit: IntervalUnit::Month, count: months }.boundary(now, 1))
+        }
+        CouponDuration::Once | CouponDuration::Forever => None,
+    };
+    SubscriptionDiscount {
+        coupon: coupon.id.clone(),
+        promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
+        off: coupon.off,
+        duration: coupon.duration,
+        applies_to_plans: coupon.applies_to_plans.clone(),
+        start: now,
+        end,
+        used: false,
+        redeemed: false,
+    }
+}
+
 pub(super) fn canceled(subscription: &Subscription) -> ActorError {
     ActorError::invalid(
         "subscription_canceled",
@@ -45,7 +69,36 @@ pub(super) fn canceled(subscription: &Subscription) -> ActorError {
 }
 
 impl CustomerActor {
+    /// A new subscription; its coupon, if it has one, is reserved against the coupon's limits
+    /// first, and let go again if the subscription is not made after all.
     fn begin_subscription(&mut self, message: &CreateSubscription) -> Result<Decided, ActorError> {
+        let id = SubscriptionId::generate();
+        let reservation = match &message.coupon {
+            Some(resolved) => Some(self.reserve_redemption(resolved, id.as_str())?),
+            None => None,
+        };
+        let opened = self.open_subscription(message, id.clone(), reservation);
+        if opened.is_err()
+            && let Some(resolved) = &message.coupon
+        {
+            let code = resolved.code.as_ref().map(|code| &code.id);
+            self.services.redemptions.settled(
+                &self.key.account,
+                &resolved.coupon.id,
+                code,
+                id.as_str(),
+                false,
+            );
+        }
+        opened
+    }
+
+    fn open_subscription(
+        &mut self,
+        message: &CreateSubscription,
+        id: SubscriptionId,
+        reservation: Option<Write>,
+    ) -> Result<Decided, ActorError> {
         let now = self.billing_now()?;
         let plan = &message.plan;
         let state = self.living()?;
@@ -151,7 +204,7 @@ impl CustomerActor {
             None => plan.interval.boundary(now, 1),
         };
         let mut subscription = Subscription {
-            id: SubscriptionId::generate(),
+            id,
             customer: customer.id.clone(),
             plan: plan.id.clone(),
             quantity: message.quantity,
@@ -183,6 +236,10 @@ impl CustomerActor {
             resumes_at: None,
             access_withdrawn_until: None,
             trial_will_end_sent: false,
+            discount: message
+                .coupon
+                .as_ref()
+                .map(|resolved| Box::new(attached_discount(resolved, now))),
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(
@@ -190,6 +247,9 @@ impl CustomerActor {
             subscription.id.as_str(),
             &message.cause,
         )));
+        if let Some(reservation) = reservation {
+            changes.push(reservation);
+        }
         let mut collect = None;
         if trial_end.is_none() {
             let line = if anchor > now {
@@ -491,6 +551,7 @@ impl CustomerActor {
             subscription.status = SubscriptionStatus::Canceled;
             subscription.canceled_at = Some(now);
             subscription.ended_at = Some(now);
+            self.discount_released(&mut changes, &subscription);
             collect = self.settle_pending_lines(&mut changes, &mut subscription, now)?;
             changes.push(Write::Event(Event::new(
                 EventKind::SubscriptionCanceled,

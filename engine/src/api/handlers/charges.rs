@@ -19,6 +19,7 @@ use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
+use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, Breakdown, ChargeId, Currency, CustomerId, FeatureGrant, Metadata, Money,
@@ -26,8 +27,8 @@ use crate::domain::{
 };
 use crate::domain::{ChargeStatus, InvoiceId};
 use crate::rules::Cart;
-use crate::rules::types::LineItem;
-use crate::store::{ChargeFilter, Outcome};
+use crate::rules::types::{LineItem, PricingCoupon};
+use crate::store::{ChargeFilter, Outcome, StoreError};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,7 @@ struct ChargeInput {
     amount: Option<i64>,
     line_items: Option<Vec<LineItemInput>>,
     coupon: Option<String>,
+    promotion_code: Option<String>,
     currency: String,
     payment_method: Option<String>,
     description: Option<String>,
@@ -58,10 +60,11 @@ struct LineItemInput {
     unit_amount: i64,
 }
 
-/// What is charged: a fixed amount, or a cart the account's rules price and tax.
+/// What is charged: a fixed amount, or a cart the account's rules price and tax, with the
+/// coupon the request names.
 enum Pricing {
     Amount(i64),
-    Cart(Cart),
+    Cart(Cart, Option<Requested>),
 }
 
 struct ParsedCharge {
@@ -77,25 +80,43 @@ struct ParsedCharge {
 fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     let input: ChargeInput = request.json()?;
     let currency = validate::currency(&input.currency)?;
+    let requested = match (input.coupon, input.promotion_code) {
+        (None, None) => None,
+        (Some(coupon), None) => Some(Requested::Coupon(coupon)),
+        (None, Some(code)) => Some(Requested::PromotionCode(code)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "promotion_code",
+                "give `coupon` or `promotion_code`, not both",
+            ));
+        }
+    };
     let pricing = match (input.amount, input.line_items) {
         (Some(amount), None) => {
-            if input.coupon.is_some() {
+            if let Some(requested) = &requested {
+                let param = match requested {
+                    Requested::Coupon(_) => "coupon",
+                    Requested::PromotionCode(_) => "promotion_code",
+                };
                 return Err(ApiError::validation(
-                    "coupon",
+                    param,
                     "a coupon applies to `line_items`, not to a fixed `amount`",
                 ));
             }
             Pricing::Amount(validate::amount(amount)?)
         }
-        (None, Some(lines)) => Pricing::Cart(Cart {
-            lines: validate::line_items(lines.into_iter().map(|line| LineItem {
-                sku: line.sku,
-                quantity: line.quantity,
-                unit_amount_minor: line.unit_amount,
-            }))?,
-            currency,
-            coupons: validate::coupon(input.coupon)?.into_iter().collect(),
-        }),
+        (None, Some(lines)) => Pricing::Cart(
+            Cart {
+                lines: validate::line_items(lines.into_iter().map(|line| LineItem {
+                    sku: line.sku,
+                    quantity: line.quantity,
+                    unit_amount_minor: line.unit_amount,
+                }))?,
+                currency,
+                coupons: Vec::new(),
+            },
+            requested,
+        ),
         (Some(_), Some(_)) => {
             return Err(ApiError::validation(
                 "amount",
@@ -127,22 +148,73 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     })
 }
 
-/// The amount to charge, and its breakdown when the account's rules priced it.
+/// What a charge comes to: its amount, the breakdown when the account's rules priced it, and
+/// the coupon it redeems.
+struct Priced {
+    amount: Money,
+    breakdown: Option<Box<Breakdown>>,
+    coupon: Option<Resolved>,
+}
+
+/// Prices the charge; a coupon or promotion code is resolved and checked first, and handed to
+/// the pricing rule as a structured discount.
 async fn price(
     app: &App,
     account: &AccountId,
     customer: &CustomerId,
     currency: Currency,
     pricing: Pricing,
-) -> Result<(Money, Option<Box<Breakdown>>), ApiError> {
-    let cart = match pricing {
-        Pricing::Amount(amount_minor) => return Ok((Money { amount_minor, currency }, None)),
-        Pricing::Cart(cart) => cart,
+) -> Result<Priced, ApiError> {
+    let (mut cart, requested) = match pricing {
+        Pricing::Amount(amount_minor) => {
+            let amount = Money { amount_minor, currency };
+            return Ok(Priced { amount, breakdown: None, coupon: None });
+        }
+        Pricing::Cart(cart, requested) => (cart, requested),
     };
-    let customer = customers::find(app, account, customer.as_str())?;
-    let breakdown = app.rules.quote(account, &customer, cart, now_unix_secs()).await?;
+    let now = now_unix_secs();
+    let coupon = match &requested {
+        Some(requested) => {
+            let store = app.coupon_store.as_ref();
+            let resolved =
+                coupons::resolve(store, account, requested, currency, Purchase::LineItems, now)?;
+            cart.coupons
+                .push(PricingCoupon { id: resolved.coupon.id.clone(), off: resolved.coupon.off });
+            Some(resolved)
+        }
+        None => None,
+    };
+    let customer_record = customers::find(app, account, customer.as_str())?;
+    let breakdown = app.rules.quote(account, &customer_record, cart, now).await?;
+    if let Some(resolved) = &coupon {
+        let subtotal = Money { amount_minor: breakdown.subtotal_minor, currency };
+        resolved.check_restrictions(subtotal, || has_paid(app, account, customer))?;
+    }
     let amount_minor = validate::priced_total(breakdown.total_minor)?;
-    Ok((Money { amount_minor, currency }, Some(Box::new(breakdown))))
+    Ok(Priced {
+        amount: Money { amount_minor, currency },
+        breakdown: Some(Box::new(breakdown)),
+        coupon,
+    })
+}
+
+/// Whether the customer ever paid the account: a succeeded charge, however long ago.
+pub(super) fn has_paid(
+    app: &App,
+    account: &AccountId,
+    customer: &CustomerId,
+) -> Result<bool, StoreError> {
+    let mut starting_after = None;
+    loop {
+        let page = app.queries.charges(account, customer, 100, starting_after.as_ref())?;
+        if page.items.iter().any(|charge| charge.status == ChargeStatus::Succeeded) {
+            return Ok(true);
+        }
+        match (page.has_more, page.items.last()) {
+            (true, Some(last)) => starting_after = Some(last.id.clone()),
+            _ => return Ok(false),
+        }
+    }
 }
 
 pub async fn create(
@@ -163,11 +235,11 @@ pub async fn create(
     let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced under the key's claim: a replay answers from its record without running the
         // rules again, and two requests with one key never both price.
-        let (amount, breakdown) =
-            price(app, account, &key.customer, charge.currency, charge.pricing).await?;
+        let priced = price(app, account, &key.customer, charge.currency, charge.pricing).await?;
         let message = CreateCharge {
-            amount,
-            breakdown,
+            amount: priced.amount,
+            breakdown: priced.breakdown,
+            coupon: priced.coupon,
             payment_method,
             description: charge.description,
             metadata: charge.metadata,

@@ -5,6 +5,7 @@ pub mod account_settings;
 pub mod accounts;
 pub mod audit_events;
 pub mod charges;
+pub mod coupons;
 pub mod credit_notes;
 pub mod customers;
 pub mod disputes;

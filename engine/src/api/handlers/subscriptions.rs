@@ -8,7 +8,7 @@ use actix::{Actor, Handler, Message};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Reply, customers, plans};
+use super::{Reply, charges, customers, plans};
 use crate::actor::billing::messages::{
     CancelSubscription, CreateSubscription, PauseSubscription, PaymentBehavior, PlanChange,
     PreviewInvoice, ProrationBehavior, ReactivateSubscription, ResumeSubscription, TrialEnd,
@@ -19,8 +19,10 @@ use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate, views};
+use crate::coupons::{self, Purchase, Requested, Resolved};
+use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Cause, CollectionMethod, Metadata, PaymentMethodId, Plan, Subscription,
+    AccountId, Cause, CollectionMethod, Metadata, Money, PaymentMethodId, Plan, Subscription,
     SubscriptionId,
 };
 use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
@@ -38,6 +40,8 @@ struct CreateInput {
     payment_method: Option<String>,
     collection_method: Option<String>,
     days_until_due: Option<u32>,
+    coupon: Option<String>,
+    promotion_code: Option<String>,
     metadata: Option<Metadata>,
 }
 
@@ -135,6 +139,17 @@ pub async fn create(
             })
         })
         .transpose()?;
+    let requested = match (input.coupon, input.promotion_code) {
+        (None, None) => None,
+        (Some(coupon), None) => Some(Requested::Coupon(coupon)),
+        (None, Some(code)) => Some(Requested::PromotionCode(code)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "promotion_code",
+                "give `coupon` or `promotion_code`, not both",
+            ));
+        }
+    };
     let message = CreateSubscription {
         plan,
         quantity: quantity(input.quantity)?,
@@ -146,14 +161,41 @@ pub async fn create(
         metadata: validate::metadata(input.metadata)?,
         idempotency: None,
         cause: request.cause(),
+        coupon: None,
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let message = CreateSubscription { idempotency: ticket, ..message };
+        // Resolved under the key's claim: a replay answers from its record, whatever became of
+        // the coupon since.
+        let coupon = match &requested {
+            Some(requested) => Some(subscription_coupon(app, account, &key, &message, requested)?),
+            None => None,
+        };
+        let message = CreateSubscription { idempotency: ticket, coupon, ..message };
         Ok(app.registry.send(&key, message).await??)
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// The coupon a new subscription names, checked against its plan: in the plan's currency, for
+/// that plan, and the promotion code's minimum against a whole period's price before discounts.
+fn subscription_coupon(
+    app: &App,
+    account: &AccountId,
+    key: &CustomerKey,
+    message: &CreateSubscription,
+    requested: &Requested,
+) -> Result<Resolved, ApiError> {
+    let plan = &message.plan;
+    let store = app.coupon_store.as_ref();
+    let purchase = Purchase::Plan(&plan.id);
+    let resolved =
+        coupons::resolve(store, account, requested, plan.currency, purchase, now_unix_secs())?;
+    let period_price = plan.amount_minor.saturating_mul(i64::from(message.quantity));
+    let subtotal = Money { amount_minor: period_price, currency: plan.currency };
+    resolved.check_restrictions(subtotal, || charges::has_paid(app, account, &key.customer))?;
+    Ok(resolved)
 }
 
 /// The account's subscription with this id, or a 404.

@@ -3,7 +3,7 @@
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{audit, billing, encode};
+use super::{audit, billing, coupons, encode};
 use crate::domain::{Charge, NewOutgoingEvent, RefundStatus};
 use crate::store::{ChangeSet, Write, keys};
 
@@ -97,6 +97,12 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
                     keys::idempotency(account, &key),
                     encode(&record),
                 ));
+            }
+            Write::Redemption(redemption) => {
+                coupons::redemption_ops(&mut ops, account, &redemption);
+            }
+            Write::RemoveRedemption { coupon, holder } => {
+                ops.push(coupons::remove_redemption_op(account, &coupon, &holder));
             }
             Write::RemoveIdempotency { key } => {
                 ops.push(Op::remove(TreeId::Idempotency, keys::idempotency(account, &key)));

@@ -22,6 +22,7 @@ mod applier;
 mod audit;
 mod billing;
 mod change_ops;
+mod coupons;
 mod gateway_events;
 mod gateway_trees;
 mod logged;

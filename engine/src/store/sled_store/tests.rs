@@ -60,6 +60,7 @@ fn charge(customer: &CustomerId) -> Charge {
         invoice: None,
         grants: Vec::new(),
         review: None,
+        coupon: None,
     }
 }
 

@@ -70,6 +70,14 @@ pub(super) enum TreeId {
     WebhookEndpoints,
     /// `account/we_…/evt_…`: each event's delivery to each endpoint, once attempted.
     Deliveries,
+    /// `account/coupon id`: the account's coupons.
+    Coupons,
+    /// `account/promo_…`: the account's promotion codes.
+    PromotionCodes,
+    /// `account/CODE` (upper case) → `promo_…`: what finds a code as a customer types it.
+    PromotionCodeNames,
+    /// `account/coupon id/ch_…`: each charge's redemption of a coupon.
+    Redemptions,
 }
 
 impl TreeId {
@@ -79,7 +87,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 41] = [
+pub(super) const TREE_NAMES: [&str; 45] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -123,4 +131,8 @@ pub(super) const TREE_NAMES: [&str; 41] = [
     "object_versions",
     "webhook_endpoints",
     "deliveries",
+    "coupons",
+    "promotion_codes",
+    "promotion_code_names",
+    "redemptions",
 ];

@@ -15,8 +15,9 @@ pub struct StudentPricing;
 
 impl PricingRule for StudentPricing {
     fn price(input: PricingInput) -> Result<PricingOutput, RuleError> {
-        if let Some(code) = input.coupons.first() {
-            return Err(RuleError::Unsupported(format!("coupon `{code}`: this rule takes none")));
+        if let Some(coupon) = input.coupons.first() {
+            let id = &coupon.id;
+            return Err(RuleError::Unsupported(format!("coupon `{id}`: this rule takes none")));
         }
         let mut lines = Vec::with_capacity(input.lines.len());
         for line in &input.lines {
@@ -48,7 +49,7 @@ kassa_rules_sdk::export_pricing_rule!(StudentPricing);
 
 #[cfg(test)]
 mod tests {
-    use kassa_rules_sdk::{CustomerContext, LineItem};
+    use kassa_rules_sdk::{Coupon, CouponOff, CustomerContext, LineItem};
 
     use super::*;
 
@@ -62,7 +63,10 @@ mod tests {
             ],
             currency: "usd".into(),
             customer: CustomerContext { metadata, ..Default::default() },
-            coupons: coupons.iter().map(|code| code.to_string()).collect(),
+            coupons: coupons
+                .iter()
+                .map(|id| Coupon { id: id.to_string(), off: CouponOff::PercentOffBps(1_000) })
+                .collect(),
             now: 1_780_272_000,
         }
     }
