@@ -33,6 +33,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
         purchases: Vec::new(),
         deleted: false,
         sealed: None,
+        grants: Vec::new(),
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("bench"));

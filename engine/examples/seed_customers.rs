@@ -54,6 +54,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         purchases: Vec::new(),
         deleted: false,
         sealed: None,
+        grants: Vec::new(),
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("seed"));

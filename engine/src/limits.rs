@@ -177,6 +177,13 @@ pub const CREDIT_NOTE_LINES_MAX: usize = 100;
 /// Features one charge may grant (a course bundle, not a catalogue).
 pub const CHARGE_GRANTS_MAX: usize = 20;
 
+/// The last instant a client may name (a test clock's time, a grant's end): the end of the
+/// year 9999, as far as receipts can print.
+pub const INSTANT_MAX: i64 = 253_402_300_799;
+
+/// Promotional grants a customer holds at once (expired ones are dropped as new ones come).
+pub const PROMOTIONAL_GRANTS_PER_CUSTOMER_MAX: usize = 100;
+
 /// Longest a one-time purchase grants a feature for, in days: ten years; longer is for good.
 pub const GRANT_DURATION_DAYS_MAX: u32 = 3_660;
 

@@ -304,6 +304,7 @@ fn plausible_body(path: &str, owned: &Owned) -> Value {
     match path {
         p if p.ends_with("/payment_methods") => json!({"token": "pm_card_visa"}),
         p if p.ends_with("/advance") => json!({"frozen_time": apr_1()}),
+        p if p.ends_with("/grants") => json!({"feature": "course:algebra-1"}),
         p if p.starts_with("/v1/plans/") => json!({"name": "Renamed"}),
         p if p.starts_with("/v1/customers/") => json!({"name": "Renamed"}),
         p if p.starts_with("/v1/subscriptions/") && p.matches('/').count() == 3 => {

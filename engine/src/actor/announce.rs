@@ -133,8 +133,9 @@ fn outgoing_kinds(
         EventKind::InvoiceVoided => own(&["invoice.voided"]),
         EventKind::InvoiceMarkedUncollectible => own(&["invoice.marked_uncollectible"]),
         EventKind::InvoiceOverdue => own(&["invoice.overdue"]),
-        // The engine's own steps (a charge sent, rerouted, held for an operator) and the
-        // account's own changes are in the audit trail, not announced.
+        // The engine's own steps (a charge sent, rerouted, held for an operator), the account's
+        // own changes and its promotional grants (the platform made them) are in the audit
+        // trail, not announced.
         EventKind::ChargeProcessing
         | EventKind::ChargeRerouted
         | EventKind::ChargeHeldForReview
@@ -142,7 +143,9 @@ fn outgoing_kinds(
         | EventKind::AccountUpdated
         | EventKind::ApiKeyCreated
         | EventKind::ApiKeyUpdated
-        | EventKind::ApiKeyRevoked => Vec::new(),
+        | EventKind::ApiKeyRevoked
+        | EventKind::GrantCreated
+        | EventKind::GrantDeleted => Vec::new(),
     };
     Ok(kinds)
 }

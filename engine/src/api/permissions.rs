@@ -18,7 +18,9 @@ pub fn resource(route: Route) -> Option<Resource> {
         CreateCustomer | ListCustomers | RetrieveCustomer | UpdateCustomer | EraseCustomer => {
             Resource::Customers
         }
-        CustomerEntitlements | CustomerEntitlement => Resource::Entitlements,
+        CustomerEntitlements | CustomerEntitlement | CreateGrant | ListGrants | WithdrawGrant => {
+            Resource::Entitlements
+        }
         CustomerSubscriptions => Resource::Subscriptions,
         AttachPaymentMethod | ListPaymentMethods | DetachPaymentMethod => Resource::PaymentMethods,
         CustomerCharges | CreateCharge | ListCharges | RetrieveCharge | ChargeReceipt => {

@@ -7,7 +7,7 @@ use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
     Reply, account_settings, accounts, audit_events, charges, coupons, credit_notes, customers,
-    disputes, events, health, invoices, payment_methods, plans, plugins, receipts, refunds,
+    disputes, events, grants, health, invoices, payment_methods, plans, plugins, receipts, refunds,
     sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
@@ -50,6 +50,9 @@ pub async fn dispatch(
         Route::CustomerSubscriptions => {
             subscriptions::list_for_customer(app, request, account()?, id()).await
         }
+        Route::CreateGrant => grants::create(app, request, account()?, id()).await,
+        Route::ListGrants => grants::list(app, request, account()?, id()).await,
+        Route::WithdrawGrant => grants::withdraw(app, request, account()?, id(), params[1]).await,
         Route::AttachPaymentMethod => payment_methods::attach(app, request, account()?, id()).await,
         Route::ListPaymentMethods => payment_methods::list(app, request, account()?, id()).await,
         Route::DetachPaymentMethod => payment_methods::detach(app, request, account()?, id()).await,

@@ -8,9 +8,9 @@ use super::error::ApiError;
 use super::{billing_views, coupon_views};
 use crate::domain::money::currency_code;
 use crate::domain::{
-    Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, Dispute, DisputeId,
-    FeatureGrant, GatewayEvent, Metadata, NextAction, PaymentMethod, Permissions, PluginRef,
-    Refund, TaxBehavior,
+    Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, CustomerId, Dispute,
+    DisputeId, FeatureGrant, GatewayEvent, Metadata, NextAction, PaymentMethod, Permissions,
+    PluginRef, PromotionalGrant, Refund, TaxBehavior,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -47,6 +47,19 @@ pub fn customer(customer: &Customer) -> Value {
         view["deleted"] = json!(true);
     }
     view
+}
+
+/// A promotional grant; its `expires_at` is `null` when it lasts until withdrawn.
+pub fn promotional_grant(customer: &CustomerId, grant: &PromotionalGrant) -> Value {
+    json!({
+        "id": grant.id.as_str(),
+        "object": "grant",
+        "customer": customer.as_str(),
+        "feature": grant.feature,
+        "expires_at": grant.expires_at,
+        "reason": grant.reason,
+        "created": grant.created,
+    })
 }
 
 pub fn payment_method(method: &PaymentMethod) -> Value {
@@ -371,6 +384,13 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::CouponDeleted(id) => (
             StatusCode::OK,
             to_json(&json!({ "id": id.as_str(), "object": "coupon", "deleted": true })),
+        ),
+        Outcome::Grant { customer, grant } => {
+            (StatusCode::OK, to_json(&promotional_grant(customer, grant)))
+        }
+        Outcome::GrantDeleted(id) => (
+            StatusCode::OK,
+            to_json(&json!({ "id": id.as_str(), "object": "grant", "deleted": true })),
         ),
         Outcome::TestClock(record) => (StatusCode::OK, to_json(&billing_views::test_clock(record))),
         Outcome::Subscription(record) => {

@@ -2,7 +2,7 @@
 //! that `GET /v1/customers/{id}/entitlements` (asked on every page load of a platform) is
 //! answered on the API's own thread: no message to the actor, no storage read.
 //!
-//! The actor publishes its subscriptions and purchases after every change of them, in the turn
+//! The actor publishes its subscriptions, purchases and promotional grants after every change of them, in the turn
 //! that makes the change, and withdraws them when it stops; a customer without a published
 //! entry (not resident, or on a test clock, whose "now" is its clock's) is answered by its actor.
 //! An entry is tagged with the publishing actor's generation, so a stopping actor never removes
@@ -18,7 +18,7 @@ use super::entitlements::{Grant, grants};
 use super::plan_features::PlanFeatures;
 use crate::actor::CustomerKey;
 use crate::config::BillingConfig;
-use crate::domain::{Purchase, Subscription};
+use crate::domain::{PromotionalGrant, Purchase, Subscription};
 use crate::store::CustomerStore;
 
 /// Shards of the index: readers of different customers rarely meet on one lock.
@@ -28,6 +28,7 @@ const SHARDS: usize = 64;
 pub struct GrantSources {
     pub subscriptions: Vec<Subscription>,
     pub purchases: Vec<Purchase>,
+    pub promotional: Vec<PromotionalGrant>,
 }
 
 struct Entry {
@@ -79,17 +80,15 @@ impl EntitlementIndex {
         now: i64,
     ) -> Option<Vec<Grant>> {
         let sources = Arc::clone(&self.shard(key).read().get(key)?.sources);
-        Some(self.compute(store, key, &sources.subscriptions, &sources.purchases, now))
+        Some(self.compute(store, key, &sources, now))
     }
 
-    /// The grants of `subscriptions` and `purchases` of `key` at `now`, with the plans'
-    /// features from memory.
+    /// The grants of `key` from `sources` at `now`, with the plans' features from memory.
     pub fn compute(
         &self,
         store: &dyn CustomerStore,
         key: &CustomerKey,
-        subscriptions: &[Subscription],
-        purchases: &[Purchase],
+        sources: &GrantSources,
         now: i64,
     ) -> Vec<Grant> {
         // A plan that cannot be read grants nothing rather than failing the whole answer.
@@ -104,7 +103,8 @@ impl EntitlementIndex {
                 Arc::from([])
             }
         };
-        grants(subscriptions, purchases, features_of, now, &self.billing)
+        let GrantSources { subscriptions, purchases, promotional } = sources;
+        grants(subscriptions, purchases, promotional, features_of, now, &self.billing)
     }
 }
 
@@ -117,7 +117,11 @@ mod tests {
     fn sources(feature: &str) -> GrantSources {
         let purchase =
             Purchase { charge: ChargeId::generate(), feature: feature.into(), expires_at: None };
-        GrantSources { subscriptions: Vec::new(), purchases: vec![purchase] }
+        GrantSources {
+            subscriptions: Vec::new(),
+            purchases: vec![purchase],
+            promotional: Vec::new(),
+        }
     }
 
     fn features(grants: Option<Vec<Grant>>) -> Option<Vec<String>> {

@@ -1,9 +1,10 @@
 //! What a customer may use now: the features of its subscriptions that are `trialing` or
 //! `active`, and of those behind on a payment (`past_due`, `unpaid`) until their grace period
-//! ends, and of its one-time purchases until they expire.
+//! ends, of its one-time purchases until they expire, and the account's promotional grants to
+//! it until they expire or are withdrawn.
 
 use crate::config::BillingConfig;
-use crate::domain::{Purchase, Subscription, SubscriptionStatus};
+use crate::domain::{PromotionalGrant, Purchase, Subscription, SubscriptionStatus};
 
 const SECS_PER_DAY: i64 = 86_400;
 
@@ -11,17 +12,19 @@ const SECS_PER_DAY: i64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub feature: String,
-    /// The subscription (`sub_…`) or the purchase's charge (`ch_…`) that grants it.
+    /// The subscription (`sub_…`), the purchase's charge (`ch_…`) or the promotional grant
+    /// (`grant_…`) that grants it.
     pub source: String,
     /// When the grant ends if nothing changes; `None`: while its source stays valid.
     pub expires_at: Option<i64>,
 }
 
-/// The grants of `subscriptions` and `purchases` at `now`, `features_of` answering each
-/// subscription's plan features, sorted by feature then source.
+/// The grants of `subscriptions`, `purchases` and `promotional` grants at `now`, `features_of`
+/// answering each subscription's plan features, sorted by feature then source.
 pub fn grants<F: AsRef<[String]>>(
     subscriptions: &[Subscription],
     purchases: &[Purchase],
+    promotional: &[PromotionalGrant],
     mut features_of: impl FnMut(&Subscription) -> F,
     now: i64,
     billing: &BillingConfig,
@@ -63,6 +66,11 @@ pub fn grants<F: AsRef<[String]>>(
             source: purchase.charge.to_string(),
             expires_at: purchase.expires_at,
         }
+    }));
+    grants.extend(promotional.iter().filter(|grant| grant.is_current(now)).map(|grant| Grant {
+        feature: grant.feature.clone(),
+        source: grant.id.to_string(),
+        expires_at: grant.expires_at,
     }));
     grants.sort_by(|a, b| (&a.feature, &a.source).cmp(&(&b.feature, &b.source)));
     grants

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, CustomerId, PaymentMethodId, Purchase, Sealed, TestClockId};
+use super::{
+    Currency, CustomerId, PaymentMethodId, PromotionalGrant, Purchase, Sealed, TestClockId,
+};
 
 /// Free-form key/value pairs the platform attaches to its objects (bounded in `limits`).
 pub type Metadata = BTreeMap<String, String>;
@@ -69,6 +71,9 @@ pub struct Customer {
     /// sealed, with the fields themselves left empty. Always `None` in memory.
     #[serde(default)]
     pub sealed: Option<Sealed>,
+    /// Features the account gave it without a payment, until withdrawn.
+    #[serde(default)]
+    pub grants: Vec<PromotionalGrant>,
 }
 
 impl Customer {

@@ -46,10 +46,12 @@ pub enum EventKind {
     ApiKeyRevoked,
     /// Three days before a trial ends.
     SubscriptionTrialWillEnd,
+    GrantCreated,
+    GrantDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 32] = [
+    pub const ALL: [EventKind; 34] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -82,6 +84,8 @@ impl EventKind {
         EventKind::ApiKeyUpdated,
         EventKind::ApiKeyRevoked,
         EventKind::SubscriptionTrialWillEnd,
+        EventKind::GrantCreated,
+        EventKind::GrantDeleted,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -122,6 +126,8 @@ impl EventKind {
             EventKind::ApiKeyUpdated => "api_key.updated",
             EventKind::ApiKeyRevoked => "api_key.revoked",
             EventKind::SubscriptionTrialWillEnd => "customer.subscription.trial_will_end",
+            EventKind::GrantCreated => "grant.created",
+            EventKind::GrantDeleted => "grant.deleted",
         }
     }
 }

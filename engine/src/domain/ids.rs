@@ -76,6 +76,7 @@ prefixed_id!(RefundId, "re_");
 prefixed_id!(EventId, "evt_");
 prefixed_id!(DisputeId, "dp_");
 prefixed_id!(PlanId, "plan_");
+prefixed_id!(GrantId, "grant_");
 prefixed_id!(
     /// A promotion code's id, not the code customers type.
     PromotionCodeId,

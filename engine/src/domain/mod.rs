@@ -10,6 +10,7 @@ pub mod customer;
 pub mod dispute;
 pub mod event;
 pub mod gateway_event;
+pub mod grant;
 pub mod ids;
 pub mod invoice;
 pub mod money;
@@ -40,10 +41,11 @@ pub use customer::{Address, Customer, Metadata, TaxId};
 pub use dispute::Dispute;
 pub use event::{Actor, Cause, Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
+pub use grant::PromotionalGrant;
 pub use ids::{
-    AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, InvoiceId,
-    InvoiceLineId, PaymentMethodId, PlanId, PromotionCodeId, RefundId, SubscriptionId, TestClockId,
-    WebhookEndpointId,
+    AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, GrantId,
+    InvoiceId, InvoiceLineId, PaymentMethodId, PlanId, PromotionCodeId, RefundId, SubscriptionId,
+    TestClockId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};

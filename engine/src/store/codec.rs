@@ -60,6 +60,7 @@ mod tests {
             purchases: Vec::new(),
             deleted: false,
             sealed: None,
+            grants: Vec::new(),
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

@@ -29,10 +29,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     Account, AccountId, ApiKey, Applied, Charge, ChargeId, Coupon, CouponId, CreditNote,
     CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind,
-    GatewayEvent, Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent,
+    GatewayEvent, GrantId, Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent,
     OutgoingEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind,
-    PromotionCode, PromotionCodeId, Redemption, Refund, RefundId, Subscription, SubscriptionId,
-    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    PromotionCode, PromotionCodeId, PromotionalGrant, Redemption, Refund, RefundId, Subscription,
+    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -224,6 +224,12 @@ pub enum Outcome {
     },
     /// A coupon deleted.
     CouponDeleted(CouponId),
+    /// A promotional grant given to `customer`.
+    Grant {
+        customer: CustomerId,
+        grant: PromotionalGrant,
+    },
+    GrantDeleted(GrantId),
 }
 
 /// A schedule entry: the subscription has something due at `due`.

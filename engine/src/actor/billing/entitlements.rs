@@ -1,5 +1,5 @@
-//! `GET /v1/customers/{id}/entitlements`: the grants of the customer's subscriptions and
-//! purchases as they stand in the actor, at the customer's now (its test clock's, if it has
+//! `GET /v1/customers/{id}/entitlements`: the grants of the customer's subscriptions,
+//! purchases and promotional grants as they stand in the actor, at the customer's now (its test clock's, if it has
 //! one), with the plans' features from memory. The API answers from what the actor publishes
 //! ([`EntitlementIndex`]) and asks the actor only when nothing is published.
 //!
@@ -8,6 +8,7 @@
 use actix::{Context, Handler};
 
 use super::messages::CustomerEntitlements;
+use crate::actor::customer::CustomerState;
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::entitlement_index::GrantSources;
 use crate::billing::entitlements::Grant;
@@ -21,11 +22,15 @@ impl CustomerActor {
         if state.customer.test_clock.is_some() {
             return;
         }
-        let sources = GrantSources {
-            subscriptions: state.subscriptions.clone(),
-            purchases: state.customer.purchases.clone(),
-        };
-        self.services.entitlements.publish(&self.key, self.generation, sources);
+        self.services.entitlements.publish(&self.key, self.generation, grant_sources(state));
+    }
+}
+
+fn grant_sources(state: &CustomerState) -> GrantSources {
+    GrantSources {
+        subscriptions: state.subscriptions.clone(),
+        purchases: state.customer.purchases.clone(),
+        promotional: state.customer.grants.clone(),
     }
 }
 
@@ -36,7 +41,6 @@ impl Handler<CustomerEntitlements> for CustomerActor {
         let now = self.billing_now()?;
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
         let store = self.services.store.as_ref();
-        let (subscriptions, purchases) = (&state.subscriptions, &state.customer.purchases);
-        Ok(self.services.entitlements.compute(store, &self.key, subscriptions, purchases, now))
+        Ok(self.services.entitlements.compute(store, &self.key, &grant_sources(state), now))
     }
 }

@@ -257,3 +257,23 @@ pub struct CreateCreditNote {
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
 }
+
+/// Give the customer `feature` without a payment, until `expires_at` or until withdrawn.
+/// Answers `Outcome::Grant`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct GrantFeature {
+    pub feature: String,
+    pub expires_at: Option<i64>,
+    pub reason: Option<String>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// Withdraw a promotional grant. Answers `Outcome::GrantDeleted`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct WithdrawGrant {
+    pub id: crate::domain::GrantId,
+    pub cause: Cause,
+}

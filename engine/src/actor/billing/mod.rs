@@ -8,7 +8,8 @@
 //! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
 //!   booked against their invoice;
 //! - [`overdue`]: dunning by reminders for invoices paid by hand;
-//! - [`entitlements`]: what the customer's subscriptions and purchases grant now;
+//! - [`entitlements`]: what the customer's subscriptions, purchases and promotional grants
+//!   grant now; [`grants`]: the promotional grants given and withdrawn;
 //! - [`rule_rounds`]: turns run again after a rule call too long for the actor's thread.
 //!
 //! Every step is one atomic change set of the subscription, its invoice and the customer (its
@@ -18,6 +19,7 @@
 
 pub mod credit_notes;
 pub mod entitlements;
+pub mod grants;
 pub mod invoices;
 pub mod messages;
 pub mod overdue;

@@ -85,6 +85,7 @@ fn parse(app: &App, account: &AccountId, request: &ApiRequest) -> Result<Custome
         purchases: Vec::new(),
         deleted: false,
         sealed: None,
+        grants: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ pub mod credit_notes;
 pub mod customers;
 pub mod disputes;
 pub mod events;
+pub mod grants;
 pub mod health;
 pub mod invoices;
 pub mod payment_methods;

@@ -14,7 +14,7 @@ use crate::api::{App, billing_views, idempotency, validate};
 use crate::billing::periods::add_months;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockId, TestClockStatus};
-use crate::limits::TEST_CLOCK_ADVANCE_MONTHS_MAX;
+use crate::limits::{INSTANT_MAX, TEST_CLOCK_ADVANCE_MONTHS_MAX};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,16 +33,13 @@ fn clock_invalid(message: impl Into<String>) -> ApiError {
     ApiError::invalid("test_clock_invalid", message).with_param("frozen_time")
 }
 
-/// Instants a clock may show: from 1970 to the year 9999.
-const FROZEN_TIME_MAX: i64 = 253_402_300_799;
-
 pub async fn create(
     app: &App,
     request: &ApiRequest,
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
     let input: CreateClock = request.json()?;
-    if !(0..=FROZEN_TIME_MAX).contains(&input.frozen_time) {
+    if !(0..=INSTANT_MAX).contains(&input.frozen_time) {
         return Err(clock_invalid("`frozen_time` is Unix seconds from 1970 to 9999"));
     }
     let clock = TestClock {

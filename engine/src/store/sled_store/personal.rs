@@ -14,6 +14,7 @@ use super::tree_ids::TreeId;
 use super::{SledStore, decode, encode};
 use crate::domain::{
     AccountId, Address, CardDisplay, Customer, CustomerId, Metadata, PaymentMethod,
+    PromotionalGrant,
 };
 use crate::store::sealing::{self, CustomerKey, Sealer, WrappedKey};
 use crate::store::{
@@ -257,6 +258,9 @@ impl SledStore {
         customer.phone = personal.phone;
         customer.address = personal.address;
         customer.metadata = personal.metadata;
+        for grant in &mut customer.grants {
+            open_grant(grant, &key, &customer.id)?;
+        }
         Ok(customer)
     }
 
@@ -291,6 +295,11 @@ impl SledStore {
                 Outcome::PaymentMethod(method) => {
                     *method = self.opened_method(account, method.clone())?;
                 }
+                Outcome::Grant { customer, grant } if grant.sealed.is_some() => {
+                    if let Some(Some(key)) = self.customer_key(account, customer)? {
+                        open_grant(grant, &key, customer)?;
+                    }
+                }
                 _ => {}
             }
         }
@@ -312,8 +321,10 @@ fn holds_personal_data(write: &Write) -> bool {
         Write::Outgoing(event) => event.customer.is_some(),
         Write::Idempotency { record, .. } => matches!(
             &record.state,
-            IdempotencyState::Completed(outcome)
-                if matches!(outcome.as_ref(), Outcome::Customer(_) | Outcome::PaymentMethod(_))
+            IdempotencyState::Completed(outcome) if matches!(
+                outcome.as_ref(),
+                Outcome::Customer(_) | Outcome::PaymentMethod(_) | Outcome::Grant { .. }
+            )
         ),
         _ => false,
     }
@@ -333,6 +344,7 @@ fn seal_write(write: &mut Write, key: &Aes256Gcm, customer: &CustomerId) {
                 match outcome.as_mut() {
                     Outcome::Customer(record) => seal_customer(record, key),
                     Outcome::PaymentMethod(method) => seal_method(method, key, customer),
+                    Outcome::Grant { grant, .. } => seal_grant(grant, key, customer),
                     _ => {}
                 }
             }
@@ -351,6 +363,27 @@ fn seal_customer(customer: &mut Customer, key: &Aes256Gcm) {
     };
     let plaintext = rmp_serde::to_vec(&personal).expect("personal fields always encode");
     customer.sealed = Some(sealing::seal(key, &customer.id, &plaintext));
+    for grant in &mut customer.grants {
+        seal_grant(grant, key, &customer.id);
+    }
+}
+
+fn seal_grant(grant: &mut PromotionalGrant, key: &Aes256Gcm, customer: &CustomerId) {
+    if let Some(reason) = grant.reason.take() {
+        grant.sealed = Some(sealing::seal(key, customer, reason.as_bytes()));
+    }
+}
+
+fn open_grant(
+    grant: &mut PromotionalGrant,
+    key: &Aes256Gcm,
+    customer: &CustomerId,
+) -> Result<(), StoreError> {
+    let Some(sealed) = grant.sealed.take() else { return Ok(()) };
+    let reason = String::from_utf8(sealing::open(key, customer, &sealed)?)
+        .map_err(|error| StoreError::Corrupt(format!("grant {}'s reason: {error}", grant.id)))?;
+    grant.reason = Some(reason);
+    Ok(())
 }
 
 fn seal_method(method: &mut PaymentMethod, key: &Aes256Gcm, customer: &CustomerId) {

@@ -35,6 +35,7 @@ fn customer() -> Customer {
         purchases: Vec::new(),
         deleted: false,
         sealed: None,
+        grants: Vec::new(),
     }
 }
 
