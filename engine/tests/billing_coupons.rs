@@ -3,7 +3,12 @@
 //! percent and amount off, exactly. A subscription shows its `discount`, its invoices their
 //! discount lines with the coupon and the promotion code. The redemption is reserved when the
 //! coupon is attached, counted at the first payment, and let go when the subscription expires
-//! unpaid. A coupon that does not fit the plan is a 400 that makes nothing.
+//! unpaid. A coupon that does not fit the plan is a 400 that makes nothing. A change of plan
+//! mid-period prorates the coupon with the price: the new plan's remaining days carry the
+//! coupon's share as a discount line (an `amount_off` prorated, so the period gets it once), the
+//! credit is the unused share of what was paid, and a plan outside the coupon's `applies_to`
+//! gets nothing off; a first period cut short by `billing_cycle_anchor` gets the coupon's share
+//! of it.
 //! How: the customers live on a test clock started 2024-03-01T00:00:00Z, renewals run by
 //! advancing it month by month, never by waiting.
 
@@ -154,4 +159,121 @@ async fn a_redemption_waits_for_the_first_payment_and_is_let_go_when_it_never_co
         api.subscribe(&json!({"customer": b.customer, "plan": b.basic, "coupon": "ONE"})).await;
     assert_eq!(totals(api, str_field(paid.ok(), "id")).await, vec![800]);
     assert_eq!(api.get_ok("/v1/coupons/ONE").await["times_redeemed"], 1);
+}
+
+/// One discount line of an invoice: `(coupon, amount)`.
+fn discounts(invoice: &Value) -> Vec<(String, i64)> {
+    let shown = invoice["discounts"].as_array().unwrap_or_else(|| panic!("discounts: {invoice}"));
+    shown
+        .iter()
+        .map(|line| (str_field(line, "coupon").to_owned(), i64_field(line, "amount")))
+        .collect()
+}
+
+/// The amounts of a proration invoice's lines, and the line discounts, sorted.
+fn line_amounts(invoice: &Value) -> Vec<(i64, i64)> {
+    let lines = invoice["lines"].as_array().unwrap_or_else(|| panic!("lines: {invoice}"));
+    let mut amounts: Vec<(i64, i64)> = lines
+        .iter()
+        .map(|line| {
+            let off = line["discount_amounts"]
+                .as_array()
+                .map_or(0, |shares| shares.iter().map(|share| i64_field(share, "amount")).sum());
+            (i64_field(line, "amount"), off)
+        })
+        .collect();
+    amounts.sort();
+    amounts
+}
+
+#[tokio::test]
+async fn a_change_of_plan_mid_period_prorates_the_coupon_with_the_price() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    let api = &b.api;
+    let quarter =
+        coupon(api, json!({"id": "QUARTER_OFF", "percent_off_bps": 2500, "duration": "forever"}))
+            .await;
+    let six_off = coupon(
+        api,
+        json!({"id": "SIX_OFF", "amount_off": 600, "currency": "usd", "duration": "forever"}),
+    )
+    .await;
+    let basic_only = coupon(
+        api,
+        json!({"id": "HALF_BASIC", "percent_off_bps": 5000, "duration": "forever",
+               "applies_to": {"plans": [b.basic]}}),
+    )
+    .await;
+    let mut subscriptions = Vec::new();
+    for id in [&quarter, &six_off, &basic_only] {
+        let customer = api.clock_customer_with_card(&b.clock, "US", "pm_card_visa").await;
+        let body = json!({"customer": customer, "plan": b.basic, "coupon": id});
+        subscriptions.push(api.subscribe(&body).await.ok()["id"].as_str().unwrap().to_owned());
+    }
+    b.advance(mar_11()).await;
+    let left = apr_1() - mar_11();
+    let upgrade = json!({"plan": b.pro, "proration_behavior": "always_invoice"});
+    for id in &subscriptions {
+        api.update_subscription(id, &upgrade).await.ok();
+    }
+    let proration = |invoices: &[Value]| invoices[1].clone();
+
+    // 25 % off: the credit is the unused share of the 750 paid; the new plan's rest of the
+    // period is its price's share, less the coupon's share of it.
+    let invoices = api.subscription_invoices(&subscriptions[0]).await;
+    let credit = prorated(750, left, march_secs());
+    let gross = prorated(PRO, left, march_secs());
+    let off = gross - prorated(PRO * 3 / 4, left, march_secs());
+    let made = proration(&invoices);
+    assert_eq!(line_amounts(&made), [(-credit, 0), (gross, off)], "{made}");
+    assert_eq!(discounts(&made), [(quarter.clone(), off)], "{made}");
+    assert_eq!(i64_field(&made, "total"), gross - off - credit, "{made}");
+
+    // 6.00 off each period: prorated on both sides, so over the period the coupon takes 6.00
+    // once, whichever plan the days were on.
+    let invoices = api.subscription_invoices(&subscriptions[1]).await;
+    let credit = prorated(BASIC - 600, left, march_secs());
+    let off = gross - prorated(PRO - 600, left, march_secs());
+    let made = proration(&invoices);
+    assert_eq!(line_amounts(&made), [(-credit, 0), (gross, off)], "{made}");
+    assert_eq!(discounts(&made), [(six_off.clone(), off)], "{made}");
+    assert_eq!(i64_field(&invoices[0], "total") + i64_field(&made, "total"), {
+        let used_basic = (BASIC - 600) - credit;
+        used_basic + gross - off
+    });
+
+    // A coupon for the basic plan only: the pro plan's days are not discounted.
+    let invoices = api.subscription_invoices(&subscriptions[2]).await;
+    let credit = prorated(BASIC / 2, left, march_secs());
+    let made = proration(&invoices);
+    assert_eq!(line_amounts(&made), [(-credit, 0), (gross, 0)], "{made}");
+    assert!(discounts(&made).is_empty(), "{made}");
+
+    // The renewals: the whole new plan, with the coupon where it applies.
+    b.advance(apr_1() + 60).await;
+    let renewal_totals = [PRO * 3 / 4, PRO - 600, PRO];
+    for (id, expected) in subscriptions.iter().zip(renewal_totals) {
+        assert_eq!(totals(api, id).await.last(), Some(&expected), "{id}");
+    }
+}
+
+#[tokio::test]
+async fn a_first_period_cut_short_by_an_anchor_gets_the_coupons_share() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    let api = &b.api;
+    let quarter = coupon(api, json!({"percent_off_bps": 2500, "duration": "forever"})).await;
+    let body = json!({"customer": b.customer, "plan": b.basic, "coupon": quarter,
+                      "billing_cycle_anchor": mar_11()});
+    let subscription = api.subscribe(&body).await.ok().clone();
+    let invoices = api.subscription_invoices(str_field(&subscription, "id")).await;
+    let first = &invoices[0];
+    let days = mar_11() - mar_1();
+    let whole = utc(2024, 3, 11, 0, 0, 0) - utc(2024, 2, 11, 0, 0, 0);
+    let gross = prorated(BASIC, days, whole);
+    let off = gross - prorated(BASIC * 3 / 4, days, whole);
+    assert_eq!(line_amounts(first), [(gross, off)], "{first}");
+    assert_eq!(discounts(first), [(quarter, off)], "{first}");
+    assert_eq!(i64_field(first, "total"), gross - off, "{first}");
 }

@@ -13,8 +13,8 @@
 
 use crate::domain::PluginRef;
 use crate::domain::{
-    AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, PlanId, PluginKind,
-    RuleEvaluation, SubscriptionDiscount, TaxBehavior, TaxLine,
+    AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, LineDiscount, PlanId,
+    PluginKind, RuleEvaluation, SubscriptionDiscount, TaxBehavior, TaxLine,
 };
 use crate::rules::CallError;
 use crate::rules::quote::{customer_context, spread_discount};
@@ -38,8 +38,14 @@ pub struct DraftLine {
 pub enum DraftAmount {
     /// Priced by the pricing rule: `quantity` of `sku` at `unit_amount_minor` each.
     Priced { sku: String, unit_amount_minor: i64 },
-    /// Already computed (a proration) by `rule`; negative for a credit.
-    Fixed { amount_minor: i64, sku: String, rule: Option<PluginRef> },
+    /// Already computed (a proration) by `rule`; negative for a credit. A coupon's share of it,
+    /// prorated with it, is the line's discount.
+    Fixed {
+        amount_minor: i64,
+        sku: String,
+        rule: Option<PluginRef>,
+        discount: Option<LineDiscount>,
+    },
 }
 
 /// What an invoice's lines come to.
@@ -141,12 +147,27 @@ pub fn price_invoice(
             discount_shares[*index] = share;
         }
         discounts = priced.discounts;
-        // The promotion code a discount came through, for the invoice to show.
-        if let Some(discount) = input.discount {
-            for line in &mut discounts {
-                if line.code == discount.coupon.as_str() {
-                    line.promotion_code = discount.promotion_code.clone();
-                }
+    }
+    // Prorated lines were discounted when they were prorated: their shares join the invoice's
+    // discount of the same coupon.
+    for (index, line) in input.lines.iter().enumerate() {
+        let DraftAmount::Fixed { discount: Some(discount), .. } = &line.amount else { continue };
+        discount_shares[index] = discount.amount_minor;
+        let code = discount.coupon.as_str();
+        match discounts.iter_mut().find(|shown| shown.code == code) {
+            Some(shown) => shown.amount_minor += discount.amount_minor,
+            None => discounts.push(Discount {
+                code: code.to_owned(),
+                amount_minor: discount.amount_minor,
+                promotion_code: None,
+            }),
+        }
+    }
+    // The promotion code a discount came through, for the invoice to show.
+    if let Some(discount) = input.discount {
+        for line in &mut discounts {
+            if line.code == discount.coupon.as_str() {
+                line.promotion_code = discount.promotion_code.clone();
             }
         }
     }

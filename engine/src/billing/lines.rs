@@ -2,7 +2,7 @@
 
 use super::invoicing::{DraftAmount, DraftLine};
 use super::periods::civil_from_days;
-use crate::domain::{PendingLine, Plan, PluginRef};
+use crate::domain::{LineDiscount, PendingLine, Plan, PluginRef};
 
 /// The plan's line for a whole period `[start, end)`: priced by the pricing rule.
 pub fn plan_line(plan: &Plan, quantity: u32, start: i64, end: i64) -> DraftLine {
@@ -28,6 +28,7 @@ pub fn pending_line(pending: &PendingLine) -> DraftLine {
             amount_minor: pending.amount_minor,
             sku: pending.sku.clone(),
             rule: pending.rule.clone(),
+            discount: pending.discount.clone(),
         },
     }
 }
@@ -49,14 +50,16 @@ pub fn unused_time(
         period_start: at,
         period_end: end,
         rule: Some(rule.clone()),
+        discount: None,
     }
 }
 
-/// The charge for the rest of a period on `plan`, from `at`.
+/// The charge for the rest of a period on `plan`, from `at`: `charge_minor` before the
+/// subscription's coupon, and the coupon's share of it.
 pub fn remaining_time(
     plan: &Plan,
     quantity: u32,
-    charge_minor: i64,
+    (charge_minor, discount): (i64, Option<LineDiscount>),
     (at, end): (i64, i64),
     rule: &PluginRef,
 ) -> PendingLine {
@@ -69,6 +72,7 @@ pub fn remaining_time(
         period_start: at,
         period_end: end,
         rule: Some(rule.clone()),
+        discount,
     }
 }
 

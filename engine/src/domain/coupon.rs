@@ -201,6 +201,14 @@ impl SubscriptionDiscount {
     }
 }
 
+/// A coupon's share of a line whose amount was prorated, not priced: the line's amount is before
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineDiscount {
+    pub coupon: CouponId,
+    pub amount_minor: i64,
+}
+
 /// The coupon a charge was priced with, and the promotion code it came through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedCoupon {

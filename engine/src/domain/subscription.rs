@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CustomerId, InvoiceId, Metadata, PaymentMethodId, PlanId, PluginRef, SubscriptionDiscount,
-    SubscriptionId, TestClockId,
+    CustomerId, InvoiceId, LineDiscount, Metadata, PaymentMethodId, PlanId, PluginRef,
+    SubscriptionDiscount, SubscriptionId, TestClockId,
 };
 use crate::billing::periods::Interval;
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
@@ -91,6 +91,9 @@ pub struct PendingLine {
     /// The proration rule that computed the amount.
     #[serde(default)]
     pub rule: Option<PluginRef>,
+    /// The subscription's coupon's share of the amount, prorated as the amount is.
+    #[serde(default)]
+    pub discount: Option<LineDiscount>,
 }
 
 /// How long before a trial ends it is announced.

@@ -10,11 +10,17 @@ use crate::billing::invoicing::{
 };
 use crate::billing::lines::{pending_line, plan_line, remaining_time, unused_time};
 use crate::domain::{
-    BillingReason, Currency, Invoice, InvoiceStatus, PendingLine, PendingUpdate, Plan, PluginRef,
-    Subscription, SubscriptionStatus, TaxBehavior,
+    BillingReason, Currency, Invoice, InvoiceStatus, LineDiscount, PendingLine, PendingUpdate,
+    Plan, PluginRef, Subscription, SubscriptionDiscount, SubscriptionStatus, TaxBehavior,
 };
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
 use crate::store::{ChangeSet, Write};
+
+/// What a plan costs for a whole period, before and after the subscription's coupon.
+pub(super) struct PeriodPrice {
+    pub gross_minor: i64,
+    pub net_minor: i64,
+}
 
 /// What an open invoice of the current period took of a credit.
 pub(super) struct TakenCredit {
@@ -31,36 +37,42 @@ impl CustomerActor {
         &self,
         plan: &Plan,
         quantity: u32,
-        now: i64,
-        anchor: i64,
+        discount: Option<&SubscriptionDiscount>,
+        (now, anchor): (i64, i64),
     ) -> Result<DraftLine, ActorError> {
         let full_start = plan.interval.boundary(anchor, -1);
-        let full = self.full_period_price(plan, quantity, now)?;
-        let proration = prorate(
-            &self.turn_rules(),
-            ProrationInput {
-                account: &self.key.account,
-                currency: plan.currency,
-                credited_minor: 0,
-                new_full_minor: full,
-                period_start: full_start,
-                period_end: anchor,
-                changed_at: now.max(full_start),
-            },
-        )?;
-        let charge = proration.charge_minor;
+        let full = self.full_period_price(plan, quantity, discount, now)?;
+        let share = |full_minor: i64| {
+            prorate(
+                &self.turn_rules(),
+                ProrationInput {
+                    account: &self.key.account,
+                    currency: plan.currency,
+                    credited_minor: 0,
+                    new_full_minor: full_minor,
+                    period_start: full_start,
+                    period_end: anchor,
+                    changed_at: now.max(full_start),
+                },
+            )
+        };
+        let proration = share(full.gross_minor)?;
+        let charge = Self::discounted_share(&full, discount, proration.charge_minor, |net| {
+            Ok(share(net)?.charge_minor)
+        })?;
         let line = remaining_time(plan, quantity, charge, (now, anchor), &proration.rule);
         Ok(pending_line(&line))
     }
 
-    /// What `quantity` of `plan` costs for a whole period, after discounts, as the pricing
-    /// rule prices it at `now` (tax-inclusive when the plan is).
+    /// What `quantity` of `plan` costs for a whole period as the pricing rule prices it at
+    /// `now` (tax-inclusive when the plan is), before and after `discount`.
     pub(super) fn full_period_price(
         &self,
         plan: &Plan,
         quantity: u32,
+        discount: Option<&SubscriptionDiscount>,
         now: i64,
-    ) -> Result<i64, ActorError> {
+    ) -> Result<PeriodPrice, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
         let totals = price_invoice(
             &self.turn_rules(),
@@ -70,12 +82,43 @@ impl CustomerActor {
                 currency: plan.currency,
                 tax_behavior: plan.tax_behavior,
                 lines: vec![plan_line(plan, quantity, now, now)],
-                discount: None,
+                discount,
                 now,
             },
         )?;
         let line = &totals.lines[0];
-        Ok(line.amount_minor - line.discount_minor)
+        Ok(PeriodPrice {
+            gross_minor: line.amount_minor,
+            net_minor: line.amount_minor - line.discount_minor,
+        })
+    }
+
+    /// A prorated charge of `full`'s price, `gross_share_minor` before `discount`, as a line
+    /// amount and the coupon's share: the proration rule prorates the discounted price too
+    /// (`prorate_net`), so an `amount_off` is prorated as the price is, and the coupon's share
+    /// is the difference.
+    fn discounted_share(
+        full: &PeriodPrice,
+        discount: Option<&SubscriptionDiscount>,
+        gross_share_minor: i64,
+        prorate_net: impl FnOnce(i64) -> Result<i64, ActorError>,
+    ) -> Result<(i64, Option<LineDiscount>), ActorError> {
+        let Some(discount) = discount.filter(|_| full.net_minor < full.gross_minor) else {
+            return Ok((gross_share_minor, None));
+        };
+        let net_share_minor = prorate_net(full.net_minor)?;
+        let off = (gross_share_minor - net_share_minor).clamp(0, gross_share_minor);
+        let line_discount = LineDiscount { coupon: discount.coupon.clone(), amount_minor: off };
+        Ok((gross_share_minor, (off > 0).then_some(line_discount)))
+    }
+
+    /// The subscription's coupon, when it discounts `plan` in the current period.
+    fn period_discount<'a>(
+        subscription: &'a Subscription,
+        plan: &Plan,
+    ) -> Option<&'a SubscriptionDiscount> {
+        let discount = subscription.discount.as_deref()?;
+        discount.applies(subscription.current_period_start, &plan.id).then_some(discount)
     }
 
     /// Applies a change of plan and/or seats to `subscription` at `now`; answers the invoice
@@ -113,8 +156,9 @@ impl CustomerActor {
             self.write_credited_invoice(changes, subscription, credited)?;
             // From now on the period counts as invoiced at the new plan's price: a later
             // change credits the unused share of that.
+            let discount = Self::period_discount(subscription, &new_plan);
             subscription.period_invoiced_minor =
-                self.full_period_price(&new_plan, quantity, now)?;
+                self.full_period_price(&new_plan, quantity, discount, now)?.net_minor;
         }
         subscription.plan = new_plan.id.clone();
         subscription.quantity = quantity;
@@ -303,9 +347,10 @@ impl CustomerActor {
         quantity: u32,
         at: i64,
     ) -> Result<(Vec<PendingLine>, Option<Invoice>), ActorError> {
-        let new_full = self.full_period_price(new_plan, quantity, at)?;
+        let discount = Self::period_discount(subscription, new_plan);
+        let new_full = self.full_period_price(new_plan, quantity, discount, at)?;
         let proration =
-            self.prorate_rest_of_period(subscription, new_plan.currency, new_full, at)?;
+            self.prorate_rest_of_period(subscription, new_plan.currency, new_full.gross_minor, at)?;
         let end = subscription.current_period_end;
         let taken = self.credit_open_period_invoice(subscription, proration.credit_minor, at)?;
         let credit = proration.credit_minor - taken.as_ref().map_or(0, |taken| taken.taken_minor);
@@ -315,7 +360,11 @@ impl CustomerActor {
             lines.push(unused_time(old_plan, quantity_before, credit, (at, end), &proration.rule));
         }
         if proration.charge_minor > 0 {
-            let charge = proration.charge_minor;
+            let charge =
+                Self::discounted_share(&new_full, discount, proration.charge_minor, |net| {
+                    let currency = new_plan.currency;
+                    Ok(self.prorate_rest_of_period(subscription, currency, net, at)?.charge_minor)
+                })?;
             lines.push(remaining_time(new_plan, quantity, charge, (at, end), &proration.rule));
         }
         Ok((lines, taken.map(|taken| taken.invoice)))

@@ -253,7 +253,8 @@ impl CustomerActor {
         let mut collect = None;
         if trial_end.is_none() {
             let line = if anchor > now {
-                self.partial_period_line(plan, message.quantity, now, anchor)?
+                let discount = subscription.discount.as_deref();
+                self.partial_period_line(plan, message.quantity, discount, (now, anchor))?
             } else {
                 plan_line(plan, message.quantity, now, period_end)
             };
