@@ -1,6 +1,7 @@
 //! Coupons and promotion codes over HTTP: made, read, listed and deleted; redeemed by charges
 //! priced from line items (the engine resolves the code, the bundled rule applies it exactly);
-//! every refusal a 400 that charges nothing; and a limit that 50 concurrent charges cannot pass.
+//! every refusal a 400 that charges nothing; a limit that 50 concurrent charges cannot pass; and
+//! a first-time-only code that one customer's concurrent first payments redeem once.
 
 mod common;
 
@@ -221,4 +222,33 @@ async fn fifty_concurrent_redemptions_of_a_code_limited_to_ten_make_exactly_ten(
     let charged = ledger.iter().filter(|entry| entry["kind"] == "charge");
     assert_eq!(charged.count(), 10, "the sandbox charged ten times");
     assert_eq!(api.get_ok("/v1/coupons/RUSH").await["times_redeemed"], 10);
+}
+
+#[tokio::test]
+async fn concurrent_first_payments_of_one_customer_redeem_a_first_time_code_once() {
+    // A slow processor: every charge is still `processing` while the others are checked.
+    let engine = Engine::start(Config::default().with_sandbox_latency_ms(200)).await;
+    let api = engine.api_a();
+    api.post("/v1/coupons", &json!({"id": "HELLO", "percent_off_bps": 5000, "duration": "once"}))
+        .await
+        .ok();
+    let restrictions = json!({"first_time_transaction": true});
+    let code = json!({"coupon": "HELLO", "code": "FIRSTBUY", "restrictions": restrictions});
+    api.post("/v1/promotion_codes", &code).await.ok();
+    let customer = buyer(&api).await;
+    let attempts = (0..8).map(|_| {
+        let api = api.clone();
+        let mut body = cart(&customer);
+        body["promotion_code"] = json!("firstbuy");
+        async move { api.post("/v1/charges", &body).await }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let discounted: Vec<_> = answers.iter().filter(|resp| resp.status == 200).collect();
+    assert_eq!(discounted.len(), 1, "one first payment: {answers:#?}");
+    assert_eq!(discounted[0].body["amount"], 5_000, "{:?}", discounted[0]);
+    for refused in answers.iter().filter(|resp| resp.status != 200) {
+        assert_error(refused, 400, "promotion_code_invalid");
+    }
+    let ledger = api.ledger().await;
+    assert_eq!(ledger.iter().filter(|entry| entry["kind"] == "charge").count(), 1);
 }

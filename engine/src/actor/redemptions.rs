@@ -9,7 +9,7 @@ use crate::coupons::{Refused, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AppliedCoupon, Charge, ChargeId, ChargeStatus, CouponId, PromotionCodeId, Redemption,
-    Subscription,
+    Subscription, SubscriptionStatus,
 };
 use crate::store::{ChangeSet, Write};
 
@@ -23,6 +23,19 @@ impl CustomerActor {
     ) -> Result<Write, ActorError> {
         let account = &self.key.account;
         let code = resolved.code.as_ref();
+        if let Some(code) = code.filter(|code| code.first_time_transaction)
+            && self.paid_or_paying()?
+        {
+            // The API checked before, but only here, one request of the customer at a time,
+            // can two concurrent first payments not both pass.
+            let message =
+                format!("promotion code {} is for a customer's first payment only", code.code);
+            return Err(ActorError::invalid(
+                "promotion_code_invalid",
+                Some("promotion_code"),
+                message,
+            ));
+        }
         if let Err(limit) =
             self.services.redemptions.reserve(account, &resolved.coupon, code, holder)?
         {
@@ -30,6 +43,31 @@ impl CustomerActor {
             return Err(ActorError::invalid(code, Some(param), message));
         }
         Ok(self.redemption(&resolved.coupon.id, code.map(|code| &code.id), holder, false))
+    }
+
+    /// Whether the customer paid the account, or a payment of it may yet succeed: a charge
+    /// succeeded, under way or awaiting the customer's action, or a subscription waiting for
+    /// its first payment.
+    fn paid_or_paying(&self) -> Result<bool, ActorError> {
+        let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
+        let starting = SubscriptionStatus::Incomplete;
+        if state.subscriptions.iter().any(|subscription| subscription.status == starting) {
+            return Ok(true);
+        }
+        let (account, customer) = (&self.key.account, &self.key.customer);
+        let mut starting_after = None;
+        loop {
+            let page =
+                self.services.store.charges(account, customer, 100, starting_after.as_ref())?;
+            let paying = |charge: &Charge| charge.status != ChargeStatus::Failed;
+            if page.items.iter().any(paying) {
+                return Ok(true);
+            }
+            match (page.has_more, page.items.last()) {
+                (true, Some(last)) => starting_after = Some(last.id.clone()),
+                _ => return Ok(false),
+            }
+        }
     }
 
     fn redemption(
