@@ -136,6 +136,7 @@ impl Cli {
             // `webhooks` creates none: its count sizes the ceiling's load only.
             Scenario::Charge
             | Scenario::ChargePriced
+            | Scenario::ChargeCoupon
             | Scenario::Mixed
             | Scenario::Replay
             | Scenario::Webhooks

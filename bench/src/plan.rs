@@ -25,6 +25,9 @@ pub enum Scenario {
     /// Charges priced from a 3-line cart and a coupon by the account's pricing and tax rules,
     /// measured right after plain-amount charges to the same customers, same load.
     ChargePriced,
+    /// The same priced charges with the coupon (resolved, reserved and counted by the engine,
+    /// applied by the pricing rule) and without it, interleaved: what a coupon costs a charge.
+    ChargeCoupon,
     /// Signed Stripe events to `POST /v1/webhooks/stripe` (no API key), with re-sends
     /// (--duplicate-share) and older events sent after newer ones (--out-of-order-share); every
     /// answer's `duplicate` is checked, and afterwards that the engine applied the events.
@@ -57,6 +60,7 @@ impl Scenario {
             Scenario::Mixed => "mixed",
             Scenario::Replay => "replay",
             Scenario::ChargePriced => "charge-priced",
+            Scenario::ChargeCoupon => "charge-coupon",
             Scenario::Webhooks => "webhooks",
             Scenario::Renewals => "renewals",
             Scenario::Entitlements => "entitlements",
@@ -70,11 +74,72 @@ impl Scenario {
         !matches!(self, Scenario::Renewals)
     }
 
-    /// Whether the run also measures plain-amount charges on the engine, as the baseline of a
-    /// ratio: the cost of what the scenario adds to a charge.
+    /// Whether the run also measures charges without what the scenario adds, on the same
+    /// engine, as the baseline of a ratio: the cost of what the scenario adds to a charge.
     pub fn has_plain_baseline(self) -> bool {
-        matches!(self, Scenario::ChargePriced | Scenario::EventsOut)
+        self.comparison().is_some()
     }
+
+    /// How the run names its two sides on the engine, and the target their ratio answers to.
+    pub fn comparison(self) -> Option<Comparison> {
+        match self {
+            Scenario::ChargePriced => Some(Comparison {
+                engine: "priced",
+                baseline: "plain amount",
+                ratio: "priced ÷ plain",
+                to_ceiling: "priced ÷ ceiling",
+                engine_plot: "engine, priced charges",
+                baseline_plot: "engine, plain-amount charges",
+                headline: "Charges priced from line items, against plain-amount charges",
+                target: Some(Target { floor: 0.8, source: "issue 3's target" }),
+            }),
+            Scenario::ChargeCoupon => Some(Comparison {
+                engine: "coupon",
+                baseline: "no coupon",
+                ratio: "coupon ÷ none",
+                to_ceiling: "coupon ÷ ceiling",
+                engine_plot: "engine, priced charges with a coupon",
+                baseline_plot: "engine, priced charges without one",
+                headline: "Priced charges with a coupon, against the same charges without one",
+                target: Some(Target { floor: 0.95, source: "issue 23's target" }),
+            }),
+            Scenario::EventsOut => Some(Comparison {
+                engine: "delivering",
+                baseline: "endpoint off",
+                ratio: "delivering ÷ off",
+                to_ceiling: "delivering ÷ ceiling",
+                engine_plot: "engine, charges with their events delivered",
+                baseline_plot: "engine, charges with the endpoint disabled",
+                headline: "Charges with their events delivered, against the endpoint disabled",
+                target: None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The two sides of a run that measures the engine against itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Comparison {
+    /// The sides and their ratio as the table's columns name them.
+    pub engine: &'static str,
+    pub baseline: &'static str,
+    pub ratio: &'static str,
+    /// The engine's side over the ceiling.
+    pub to_ceiling: &'static str,
+    /// The sides as the plots name them.
+    pub engine_plot: &'static str,
+    pub baseline_plot: &'static str,
+    /// The report's headline sentence begins with it.
+    pub headline: &'static str,
+    pub target: Option<Target>,
+}
+
+/// The least a throughput (or maximum-rate) ratio must reach, and the issue that set it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub floor: f64,
+    pub source: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]

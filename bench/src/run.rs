@@ -5,7 +5,8 @@
 //! `charge-priced` measures the engine on two sides: plain-amount charges and charges priced from
 //! line items, to the same customers with the same client and load, interleaved (plain, priced,
 //! priced, plain), so the cost of the rules is a ratio taken within one minute on one machine
-//! (issue 3 states its target that way).
+//! (issue 3 states its target that way). `charge-coupon` does the same with the priced charges
+//! with a coupon and without one (issue 23's target).
 //!
 //! `webhooks` sends its load without the API key (Stripe has none), and once it ends reads
 //! `GET /v1/events` with the key to see whether the engine applied what it acknowledged.
@@ -70,7 +71,8 @@ struct Prepared {
     /// Where the load goes: the API with its key, or for `webhooks` the engine without one.
     endpoint: Endpoint,
     workload: Workload,
-    /// `charge-priced` only: plain-amount charges to the same customers, the ratio's baseline.
+    /// `charge-priced`, `charge-coupon` and `events-out`: the charges without what the scenario
+    /// adds, to the same customers, the ratio's baseline.
     plain_amount: Option<Workload>,
     setup: SetupSummary,
 }
@@ -245,7 +247,7 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
     let started = Instant::now();
     let caller = Caller::new(endpoint, plan.request_timeout());
     let customer_body = match plan.scenario {
-        Scenario::ChargePriced => {
+        Scenario::ChargePriced | Scenario::ChargeCoupon => {
             eprintln!("setup: {} customers in {CUSTOMER_COUNTRY} with a card each", plan.customers);
             taxable_customer_body()
         }
@@ -269,12 +271,17 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             plain_amount = Some(Workload::Charges(without));
             (Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers)), 0)
         }
-        Scenario::ChargePriced => {
+        Scenario::ChargePriced | Scenario::ChargeCoupon => {
             eprintln!("setup: the coupon {}", crate::workload::priced::COUPON);
             let coupon = crate::workload::priced::coupon_body();
             caller.call(RequestSpec::post("/v1/coupons", coupon, caller.next_key())).await?;
-            let plain = ChargeWorkload::new(CHARGES_PATH, customers.clone());
-            plain_amount = Some(Workload::Charges(plain));
+            let baseline = match plan.scenario {
+                Scenario::ChargeCoupon => Workload::PricedCharges(
+                    PricedChargeWorkload::without_coupon(CHARGES_PATH, customers.clone()),
+                ),
+                _ => Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers.clone())),
+            };
+            plain_amount = Some(baseline);
             (Workload::PricedCharges(PricedChargeWorkload::new(CHARGES_PATH, customers)), 0)
         }
         Scenario::Mixed => {
@@ -361,25 +368,28 @@ async fn summarize_webhooks(plan: &Plan, api: &Endpoint, engine: &SideResult) ->
     WebhookSummary::new(plan.event_mix, &plan.load, engine, applied)
 }
 
-/// `charge-priced`'s two sides. A fixed load measures them in the order plain, priced, priced,
-/// plain, each for half the duration after its own warm-up: the store grows with every charge
-/// and the machine drifts, and measuring one side after the other put all of that drift on the
-/// second. In this order a steady drift weighs on both sides alike. `--find-max` searches each side in turn.
+/// The two sides of `charge-priced` (plain, priced) and `charge-coupon` (no coupon, coupon). A
+/// fixed load measures them in the order baseline, scenario, scenario, baseline, each for half
+/// the duration after its own warm-up: the store grows with every charge and the machine drifts,
+/// and measuring one side after the other put all of that drift on the second. In this order a
+/// steady drift weighs on both sides alike. `--find-max` searches each side in turn.
 async fn measure_both_sides(
     plan: &Plan,
     endpoint: &Endpoint,
     plain: &Arc<Workload>,
     priced: &Arc<Workload>,
 ) -> (SideResult, SideResult) {
+    let (engine, baseline) =
+        plan.scenario.comparison().map_or(("priced", "plain"), |c| (c.engine, c.baseline));
     let LoadRun::Fixed(config) = plan.load_run() else {
-        let plain = measure(plan, "plain", endpoint, plain).await;
-        return (plain, measure(plan, "priced", endpoint, priced).await);
+        let plain = measure(plan, baseline, endpoint, plain).await;
+        return (plain, measure(plan, engine, endpoint, priced).await);
     };
     let half = LoadConfig { duration: config.duration / 2, ..config };
-    let plain_first = load::run("plain", endpoint, plain, &half).await;
-    let priced_first = load::run("priced", endpoint, priced, &half).await;
-    let priced_second = load::run("priced", endpoint, priced, &half).await;
-    let plain_second = load::run("plain", endpoint, plain, &half).await;
+    let plain_first = load::run(baseline, endpoint, plain, &half).await;
+    let priced_first = load::run(engine, endpoint, priced, &half).await;
+    let priced_second = load::run(engine, endpoint, priced, &half).await;
+    let plain_second = load::run(baseline, endpoint, plain, &half).await;
     let measured_secs = 2.0 * half.duration.as_secs_f64();
     let side = |first: RunStats, second| {
         SideResult::new(endpoint.url.clone(), measured_secs, first.join(second))

@@ -8,7 +8,7 @@ use super::format::{count, escape, latency_us, ratio};
 use super::table::{column_titles, headline_ratio, headline_rows, plain_comparison};
 use super::{BenchResult, SideResult, plots};
 use crate::load::find_max::FindMaxOutcome;
-use crate::plan::LoadPlan;
+use crate::plan::{LoadPlan, Scenario};
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}\
@@ -33,12 +33,12 @@ pub fn page(result: &BenchResult) -> String {
         result.tool,
         result.version
     );
-    if let Some(comparison) = plain_comparison(result) {
+    if let (Some(sentence), Some(comparison)) = (plain_comparison(result), result.comparison()) {
         let _ = write!(
             html,
-            "<p><strong>Charges priced from line items, against plain-amount charges measured \
-             right before them in the same run: {}.</strong></p>",
-            escape(&comparison)
+            "<p><strong>{}, measured beside them in the same run: {}.</strong></p>",
+            escape(comparison.headline),
+            escape(&sentence)
         );
     }
     if let Some(ratio_value) = result.ratio.as_ref().and_then(headline_ratio) {
@@ -134,15 +134,24 @@ fn headline_table(html: &mut String, result: &BenchResult) {
          capacity the engine keeps (1 = the ceiling). Latency ratios are how many times slower the \
          engine answers. Latencies are from each request's intended send time in open-loop runs.</p>",
     );
-    if result.plain_amount.is_some() {
-        html.push_str(
+    let note = match result.comparison().map(|_| result.config.scenario) {
+        Some(Scenario::ChargePriced) => {
             "<p class=\"note\">Priced ÷ plain compares the engine with itself: charges priced from \
              a 3-line cart and a coupon by the account's pricing and tax rules, over charges with a \
              plain <code>amount</code> to the same customers, with the same client and load, \
              measured right before them. Below 1, a throughput ratio is the share the rules leave; \
-             above 1, a latency ratio is how many times slower a priced charge answers.</p>",
-        );
-    }
+             above 1, a latency ratio is how many times slower a priced charge answers.</p>"
+        }
+        Some(Scenario::ChargeCoupon) => {
+            "<p class=\"note\">Coupon ÷ none compares the engine with itself: the same priced \
+             charges (a 3-line cart, the pricing and tax rules) with a coupon the engine resolves, \
+             reserves a redemption of and counts, and the pricing rule applies, over the same \
+             charges without one, to the same customers, with the same client and load, \
+             interleaved. Below 1, a throughput ratio is the share the coupon leaves.</p>"
+        }
+        _ => return,
+    };
+    html.push_str(note);
 }
 
 fn errors_table(html: &mut String, result: &BenchResult) {
@@ -216,17 +225,16 @@ fn details(html: &mut String, result: &BenchResult) {
             .collect();
         let _ = write!(html, "<li>{label} requests by kind: {}</li>", escape(&kinds.join(", ")));
     }
-    if result.plain_amount.is_some() {
+    if let Some(comparison) = result.comparison() {
+        let (engine, baseline) = (comparison.engine, comparison.baseline);
         let order = match result.config.load {
-            LoadPlan::FindMax { .. } => {
-                "ceiling (if measured), plain-amount charges, priced charges"
-            }
-            LoadPlan::Fixed { .. } => {
-                "ceiling (if measured), then plain, priced, priced, plain charges, each for half \
-                 the duration after its own warm-up"
-            }
+            LoadPlan::FindMax { .. } => format!("ceiling (if measured), {baseline}, {engine}"),
+            LoadPlan::Fixed { .. } => format!(
+                "ceiling (if measured), then {baseline}, {engine}, {engine}, {baseline}, each for \
+                 half the duration after its own warm-up"
+            ),
         };
-        let _ = write!(html, "<li>order: {order}</li>");
+        let _ = write!(html, "<li>order: {}</li>", escape(&order));
     }
     if let Some(problems) = result.engine.engine_log_problems {
         let _ = write!(

@@ -8,7 +8,9 @@
 //!
 //! `charge-priced` adds a second comparison, engine ÷ engine: charges priced from line items over
 //! plain-amount charges measured right before them, same customers, client and load. Its ratios
-//! read the same way and say what the pricing and tax rules cost a charge.
+//! read the same way and say what the pricing and tax rules cost a charge. `charge-coupon` does
+//! the same for priced charges with a coupon over the same charges without one, and
+//! `events-out` for charges whose events are delivered over charges with the endpoint disabled.
 //!
 //! `webhooks` adds the deliveries as sent, the duplicates answered, whether the engine applied
 //! the events, and its target's verdict (`webhooks.rs`).
@@ -90,22 +92,27 @@ pub struct Baseline<'a> {
 }
 
 impl BenchResult {
-    /// What the engine's side is called: `priced` when plain-amount charges sit beside it,
-    /// `during burst` for the ordinary charges of `renewals`.
+    /// What the engine's side is called: as the scenario's comparison names it when a baseline
+    /// on the engine sits beside it, `during burst` for the ordinary charges of `renewals`.
     pub fn engine_label(&self) -> &'static str {
-        match (&self.plain_amount, &self.renewals) {
-            (Some(_), _) => "priced",
+        match (self.comparison(), &self.renewals) {
+            (Some(comparison), _) => comparison.engine,
             (None, Some(_)) => "during burst",
             (None, None) => "engine",
         }
     }
 
+    /// The scenario's comparison on the engine, when this run measured its baseline.
+    pub fn comparison(&self) -> Option<crate::plan::Comparison> {
+        self.plain_amount.as_ref().and(self.config.scenario.comparison())
+    }
+
     /// The engine's own yardstick, if the scenario measures one.
     pub fn engine_baseline(&self) -> Option<Baseline<'_>> {
-        if let Some(plain_amount) = &self.plain_amount {
+        if let (Some(plain_amount), Some(comparison)) = (&self.plain_amount, self.comparison()) {
             return Some(Baseline {
-                label: "plain amount",
-                ratio_label: "priced ÷ plain",
+                label: comparison.baseline,
+                ratio_label: comparison.ratio,
                 side: plain_amount,
                 ratios: self.ratio_to_plain_amount.unwrap_or_default(),
             });

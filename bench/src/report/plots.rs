@@ -17,10 +17,10 @@ const TICKS_LINEAR: usize = 6;
 /// `charge-priced`, charges before the burst for `renewals`) and the ceiling, each if measured.
 fn sides(result: &BenchResult) -> Vec<(&'static str, &'static str, &SideResult)> {
     let mut sides = Vec::new();
-    match (&result.plain_amount, &result.renewals) {
-        (Some(plain_amount), _) => {
-            sides.push(("engine, priced charges", ENGINE_COLOR, &result.engine));
-            sides.push(("engine, plain-amount charges", PLAIN_AMOUNT_COLOR, plain_amount));
+    match (result.plain_amount.as_ref().zip(result.comparison()), &result.renewals) {
+        (Some((plain_amount, comparison)), _) => {
+            sides.push((comparison.engine_plot, ENGINE_COLOR, &result.engine));
+            sides.push((comparison.baseline_plot, PLAIN_AMOUNT_COLOR, plain_amount));
         }
         (None, Some(renewals)) => {
             sides.push(("charges during the renewal burst", ENGINE_COLOR, &result.engine));

@@ -3,7 +3,8 @@
 //! (graduated `seat` tiers, volume `storage-gb` tiers, a catalogue line, `WELCOME10`) and then the
 //! VAT rule for the customer's country, each in a fresh isolated instance, before the charge
 //! travels the same path as a plain one. The run measures the same customers with plain-amount
-//! charges too, so the cost of the rules is the ratio between the two.
+//! charges too, so the cost of the rules is the ratio between the two. `charge-coupon` measures
+//! the same carts with the coupon and without it, so the cost of a coupon is the ratio.
 
 use rand::Rng;
 use rand::rngs::SmallRng;
@@ -30,19 +31,31 @@ const STORAGE_GB: u32 = 150;
 pub struct PricedChargeWorkload {
     path: &'static str,
     customers: Vec<String>,
+    with_coupon: bool,
     keys: KeySource,
 }
 
 impl PricedChargeWorkload {
+    /// Carts with [`COUPON`].
     pub fn new(path: &'static str, customers: Vec<String>) -> Self {
         assert!(!customers.is_empty(), "a priced charge workload needs customers");
-        Self { path, customers, keys: KeySource::new("priced") }
+        Self { path, customers, with_coupon: true, keys: KeySource::new("priced") }
+    }
+
+    /// The same carts without a coupon.
+    pub fn without_coupon(path: &'static str, customers: Vec<String>) -> Self {
+        let keys = KeySource::new("priced-no-coupon");
+        Self { with_coupon: false, keys, ..Self::new(path, customers) }
     }
 
     /// A random customer's cart, the catalogue line at a random price so no two bodies repeat.
     pub fn plan(&self, rng: &mut SmallRng) -> Planned {
         let customer = &self.customers[rng.random_range(0..self.customers.len())];
-        let body = priced_body(customer, rng.random_range(AMOUNT_MINOR_RANGE));
+        let course_unit_minor = rng.random_range(AMOUNT_MINOR_RANGE);
+        let body = match self.with_coupon {
+            true => priced_body(customer, course_unit_minor),
+            false => uncouponed_body(customer, course_unit_minor),
+        };
         Planned::call(KIND_PRICED_CHARGE, RequestSpec::post(self.path, body, self.keys.next_key()))
     }
 }
@@ -63,6 +76,12 @@ pub fn priced_body(customer: &str, course_unit_minor: u64) -> String {
         course = course_unit_minor,
         coupon = COUPON,
     )
+}
+
+/// [`priced_body`] without the coupon.
+pub fn uncouponed_body(customer: &str, course_unit_minor: u64) -> String {
+    let with_coupon = priced_body(customer, course_unit_minor);
+    with_coupon.replace(&format!(r#","coupon":"{COUPON}""#), "")
 }
 
 /// The body of a customer that `charge-priced` can tax.
@@ -96,6 +115,25 @@ mod tests {
         assert_eq!(lines[1]["quantity"], 150);
         let course = lines[2]["unit_amount"].as_u64().unwrap();
         assert!(AMOUNT_MINOR_RANGE.contains(&course), "{course}");
+    }
+
+    #[test]
+    fn the_uncouponed_side_plans_the_same_carts_without_the_coupon_under_its_own_keys() {
+        let customers = vec!["cus_1".to_owned()];
+        let with = PricedChargeWorkload::new("/v1/charges", customers.clone());
+        let without = PricedChargeWorkload::without_coupon("/v1/charges", customers);
+        let body = |workload: &PricedChargeWorkload| {
+            let planned = workload.plan(&mut SmallRng::seed_from_u64(7));
+            let key = planned.spec.idempotency_key.clone().unwrap();
+            let body: serde_json::Value =
+                serde_json::from_slice(planned.spec.body.as_deref().unwrap()).unwrap();
+            (body, key)
+        };
+        let ((mut couponed, key_with), (uncouponed, key_without)) = (body(&with), body(&without));
+        assert!(uncouponed.get("coupon").is_none(), "{uncouponed}");
+        couponed.as_object_mut().unwrap().remove("coupon");
+        assert_eq!(couponed, uncouponed);
+        assert_ne!(key_with, key_without);
     }
 
     #[test]
