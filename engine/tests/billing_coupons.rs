@@ -3,12 +3,12 @@
 //! percent and amount off, exactly. A subscription shows its `discount`, its invoices their
 //! discount lines with the coupon and the promotion code. The redemption is reserved when the
 //! coupon is attached, counted at the first payment, and let go when the subscription expires
-//! unpaid. A coupon that does not fit the plan is a 400 that makes nothing. A change of plan
-//! mid-period prorates the coupon with the price: the new plan's remaining days carry the
-//! coupon's share as a discount line (an `amount_off` prorated, so the period gets it once), the
-//! credit is the unused share of what was paid, and a plan outside the coupon's `applies_to`
-//! gets nothing off; a first period cut short by `billing_cycle_anchor` gets the coupon's share
-//! of it.
+//! unpaid or the invoice that carried it is voided (the subscription's discount going with it). A
+//! coupon that does not fit the plan is a 400 that makes nothing. A change of plan mid-period
+//! prorates the coupon with the price: the new plan's remaining days carry the coupon's share as a
+//! discount line (an `amount_off` prorated, so the period gets it once), the credit is the unused
+//! share of what was paid, and a plan outside the coupon's `applies_to` gets nothing off; a first
+//! period cut short by `billing_cycle_anchor` gets the coupon's share of it.
 //! How: the customers live on a test clock started 2024-03-01T00:00:00Z, renewals run by
 //! advancing it month by month, never by waiting.
 
@@ -276,4 +276,36 @@ async fn a_first_period_cut_short_by_an_anchor_gets_the_coupons_share() {
     assert_eq!(line_amounts(first), [(gross, off)], "{first}");
     assert_eq!(discounts(first), [(quarter, off)], "{first}");
     assert_eq!(i64_field(first, "total"), gross - off, "{first}");
+}
+
+#[tokio::test]
+async fn voiding_the_invoice_that_carried_an_unpaid_coupon_lets_its_redemption_go() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    let api = &b.api;
+    let body = json!({"id": "ONLY_ONE", "percent_off_bps": 2000, "duration": "forever",
+                      "max_redemptions": 1});
+    let only_one = coupon(api, body).await;
+    let by_hand = |customer: &str| {
+        json!({"customer": customer, "plan": b.basic, "coupon": only_one,
+               "collection_method": "send_invoice", "days_until_due": 10})
+    };
+    let first = api.subscribe(&by_hand(&b.customer)).await.ok().clone();
+    let first_id = str_field(&first, "id").to_owned();
+    let invoice = str_field(&first, "latest_invoice").to_owned();
+    assert_eq!(api.get_ok(&format!("/v1/invoices/{invoice}")).await["total"], 800);
+    let second = api.clock_customer_with_card(&b.clock, "US", "pm_card_visa").await;
+    let refused = api.subscribe(&by_hand(&second)).await;
+    assert_error(&refused, 400, "coupon_invalid");
+
+    api.post(&format!("/v1/invoices/{invoice}/void"), &json!({})).await.ok();
+    let voided = api.get_ok(&format!("/v1/subscriptions/{first_id}")).await;
+    assert!(voided["discount"].is_null(), "the discount went with its reservation: {voided}");
+    assert_eq!(api.get_ok(&format!("/v1/coupons/{only_one}")).await["times_redeemed"], 0);
+    let taken = api.subscribe(&by_hand(&second)).await.ok().clone();
+    assert_eq!(taken["discount"]["coupon"], only_one.as_str(), "{taken}");
+
+    b.advance(apr_1() + 60).await;
+    assert_eq!(totals(api, &first_id).await.last(), Some(&BASIC), "renewed without the coupon");
+    assert_eq!(totals(api, str_field(&taken, "id")).await.last(), Some(&800));
 }

@@ -559,6 +559,7 @@ impl CustomerActor {
             InvoiceAction::Void => {
                 self.void_invoice(&mut changes, &mut invoice, now)?;
                 self.forget_period_credit(&mut changes, &invoice)?;
+                self.release_voided_discount(&mut changes, &invoice)?;
             }
             InvoiceAction::MarkUncollectible => {
                 invoice.status = InvoiceStatus::Uncollectible;
@@ -588,6 +589,28 @@ impl CustomerActor {
         state.customer.balance_minor -= invoice.balance_applied_minor;
         changes.push(Write::Customer(state.customer.clone()));
         Ok(())
+    }
+
+    /// A voided invoice that carried its subscription's coupon before any invoice paid for it:
+    /// the coupon's reservation is let go and the subscription's discount with it, so a limit
+    /// counts only the redemptions that may still be paid for.
+    fn release_voided_discount(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &Invoice,
+    ) -> Result<(), ActorError> {
+        let Some(id) = &invoice.subscription else { return Ok(()) };
+        let mut subscription = self.subscription(id)?;
+        let Some(discount) = subscription.discount.as_ref().filter(|discount| !discount.redeemed)
+        else {
+            return Ok(());
+        };
+        if !invoice.discounts.iter().any(|line| line.code == discount.coupon.as_str()) {
+            return Ok(());
+        }
+        self.discount_released(changes, &subscription);
+        subscription.discount = None;
+        self.put_subscription(changes, subscription)
     }
 
     /// A period whose invoice is void or uncollectible gives no credit at a later change, and
