@@ -2,6 +2,7 @@
 //! the field.
 
 use super::error::ApiError;
+use crate::coupons::Requested;
 use crate::domain::card_number::looks_like_card_number;
 use crate::domain::money::{self, MoneyError};
 use crate::domain::{Currency, FeatureGrant, Metadata, TaxId};
@@ -203,6 +204,22 @@ pub fn tax_ids(ids: Vec<(String, String)>) -> Result<Vec<TaxId>, ApiError> {
             Ok(TaxId { kind, value: value.to_ascii_uppercase() })
         })
         .collect()
+}
+
+/// A request's `coupon` or `promotion_code` (the customer-facing code), at most one of them.
+pub fn coupon_request(
+    coupon: Option<String>,
+    promotion_code: Option<String>,
+) -> Result<Option<Requested>, ApiError> {
+    match (coupon, promotion_code) {
+        (None, None) => Ok(None),
+        (Some(coupon), None) => Ok(Some(Requested::Coupon(coupon))),
+        (None, Some(code)) => Ok(Some(Requested::PromotionCode(code))),
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "promotion_code",
+            "give `coupon` or `promotion_code`, not both",
+        )),
+    }
 }
 
 /// A feature's name, as plans and one-time purchases grant it and entitlements answer it.

@@ -80,17 +80,7 @@ struct ParsedCharge {
 fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     let input: ChargeInput = request.json()?;
     let currency = validate::currency(&input.currency)?;
-    let requested = match (input.coupon, input.promotion_code) {
-        (None, None) => None,
-        (Some(coupon), None) => Some(Requested::Coupon(coupon)),
-        (None, Some(code)) => Some(Requested::PromotionCode(code)),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "promotion_code",
-                "give `coupon` or `promotion_code`, not both",
-            ));
-        }
-    };
+    let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
     let pricing = match (input.amount, input.line_items) {
         (Some(amount), None) => {
             if let Some(requested) = &requested {

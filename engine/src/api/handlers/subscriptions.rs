@@ -139,17 +139,7 @@ pub async fn create(
             })
         })
         .transpose()?;
-    let requested = match (input.coupon, input.promotion_code) {
-        (None, None) => None,
-        (Some(coupon), None) => Some(Requested::Coupon(coupon)),
-        (None, Some(code)) => Some(Requested::PromotionCode(code)),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "promotion_code",
-                "give `coupon` or `promotion_code`, not both",
-            ));
-        }
-    };
+    let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
     let message = CreateSubscription {
         plan,
         quantity: quantity(input.quantity)?,
