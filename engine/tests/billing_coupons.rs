@@ -1,14 +1,15 @@
 //! Coupons on subscriptions, over a year of renewals on a test clock: `once` discounts the first
 //! invoice, `repeating` the invoices whose period starts within its months, `forever` every one;
 //! percent and amount off, exactly. A subscription shows its `discount`, its invoices their
-//! discount lines with the coupon and the promotion code. The redemption is reserved when the
-//! coupon is attached, counted at the first payment, and let go when the subscription expires
-//! unpaid or the invoice that carried it is voided (the subscription's discount going with it). A
-//! coupon that does not fit the plan is a 400 that makes nothing. A change of plan mid-period
-//! prorates the coupon with the price: the new plan's remaining days carry the coupon's share as a
-//! discount line (an `amount_off` prorated, so the period gets it once), the credit is the unused
-//! share of what was paid, and a plan outside the coupon's `applies_to` gets nothing off; a first
-//! period cut short by `billing_cycle_anchor` gets the coupon's share of it.
+//! discount lines with the coupon and the promotion code, and those it discounted the `discount`.
+//! The redemption is reserved when the coupon is attached, counted at the first payment, and let go
+//! when the subscription expires unpaid or the invoice that carried it is voided (the
+//! subscription's discount going with it). A coupon that does not fit the plan is a 400 that makes
+//! nothing. A change of plan mid-period prorates the coupon with the price: the new plan's
+//! remaining days carry the coupon's share as a discount line (an `amount_off` prorated, so the
+//! period gets it once), the credit is the unused share of what was paid, and a plan outside the
+//! coupon's `applies_to` gets nothing off; a first period cut short by `billing_cycle_anchor` gets
+//! the coupon's share of it.
 //! How: the customers live on a test clock started 2024-03-01T00:00:00Z, renewals run by
 //! advancing it month by month, never by waiting.
 
@@ -87,11 +88,18 @@ async fn each_duration_discounts_its_invoices_over_a_year_of_renewals() {
     // 33.33 % of 1 000 is 333.3: 333 off, every month.
     assert_eq!(totals(api, ids[2]).await, vec![667; 13]);
 
-    let first = &api.subscription_invoices(ids[1]).await[0];
+    let welcomed = api.subscription_invoices(ids[1]).await;
     assert_eq!(
-        first["discounts"],
+        welcomed[0]["discounts"],
         json!([{"coupon": "WELCOME", "promotion_code": code["id"], "amount": 300}])
     );
+    let shown =
+        json!({"coupon": "WELCOME", "promotion_code": code["id"], "start": mar_1(), "end": null});
+    assert_eq!(welcomed[0]["discount"], shown, "the invoice the coupon discounted shows it");
+    assert!(welcomed[1]["discount"].is_null(), "the next one, undiscounted, does not");
+    let quartered = api.subscription_invoices(ids[0]).await;
+    assert_eq!(quartered[2]["discount"]["end"], utc(2024, 6, 1, 0, 0, 0));
+    assert!(quartered[3]["discount"].is_null(), "June's period starts at the coupon's end");
     for (id, redeemed) in [("QUARTER", 1), ("WELCOME", 1), ("LOYAL", 1)] {
         assert_eq!(
             api.get_ok(&format!("/v1/coupons/{id}")).await["times_redeemed"],

@@ -116,6 +116,12 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
             "promotion_code": discount.promotion_code.as_ref().map(|code| code.as_str()),
             "amount": discount.amount_minor,
         })).collect::<Vec<_>>(),
+        "discount": invoice.discount.as_ref().map(|discount| json!({
+            "coupon": discount.coupon.as_str(),
+            "promotion_code": discount.promotion_code.as_ref().map(|code| code.as_str()),
+            "start": discount.start,
+            "end": discount.end,
+        })),
         "tax": invoice.tax.iter().map(tax_line).collect::<Vec<_>>(),
         "reverse_charge": invoice.reverse_charge,
         "total": invoice.total_minor,

@@ -201,6 +201,26 @@ impl SubscriptionDiscount {
     }
 }
 
+/// The subscription's coupon as an invoice it discounted shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceDiscount {
+    pub coupon: CouponId,
+    pub promotion_code: Option<PromotionCodeId>,
+    pub start: i64,
+    pub end: Option<i64>,
+}
+
+impl InvoiceDiscount {
+    pub fn of(discount: &SubscriptionDiscount) -> InvoiceDiscount {
+        InvoiceDiscount {
+            coupon: discount.coupon.clone(),
+            promotion_code: discount.promotion_code.clone(),
+            start: discount.start,
+            end: discount.end,
+        }
+    }
+}
+
 /// A coupon's share of a line whose amount was prorated, not priced: the line's amount is before
 /// it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

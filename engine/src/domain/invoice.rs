@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChargeId, CollectionMethod, Currency, CustomerId, Discount, InvoiceId, InvoiceLineId, PlanId,
-    PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
+    ChargeId, CollectionMethod, Currency, CustomerId, Discount, InvoiceDiscount, InvoiceId,
+    InvoiceLineId, PlanId, PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +153,9 @@ pub struct Invoice {
     /// and its receipt say so.
     #[serde(default)]
     pub reverse_charge: bool,
+    /// The subscription's coupon, when it discounted this invoice.
+    #[serde(default)]
+    pub discount: Option<InvoiceDiscount>,
 }
 
 impl Invoice {

@@ -33,8 +33,8 @@ pub use account::{
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use coupon::{
-    AppliedCoupon, Coupon, CouponDuration, CouponId, CouponOff, LineDiscount, NotRedeemable,
-    PromotionCode, Redemption, SubscriptionDiscount,
+    AppliedCoupon, Coupon, CouponDuration, CouponId, CouponOff, InvoiceDiscount, LineDiscount,
+    NotRedeemable, PromotionCode, Redemption, SubscriptionDiscount,
 };
 pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};

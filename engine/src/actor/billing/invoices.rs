@@ -14,12 +14,12 @@ use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
 use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
 use crate::config::FinalAction;
-use crate::domain::CouponDuration;
 use crate::domain::{
     BillingReason, Cause, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event,
     EventKind, Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
     PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
+use crate::domain::{CouponDuration, InvoiceDiscount};
 use crate::limits::UNPAID_SCAN_MAX;
 use crate::store::{ChangeSet, InFlightObject, InvoiceFilter, Outcome, Write};
 
@@ -100,6 +100,14 @@ impl CustomerActor {
         if plan.currency.code() == "KES" && self.pays_by_mpesa(subscription) {
             round_to_whole_shillings(&mut totals, spec.period_start, spec.period_end);
         }
+        // Shown on the invoice only when the coupon did discount it.
+        let discount = subscription
+            .discount
+            .as_deref()
+            .filter(|discount| {
+                totals.discounts.iter().any(|line| line.code == discount.coupon.as_str())
+            })
+            .map(InvoiceDiscount::of);
         let due_date = match subscription.collection_method {
             CollectionMethod::SendInvoice => {
                 Some(spec.now + i64::from(subscription.days_until_due) * 86_400)
@@ -152,6 +160,7 @@ impl CustomerActor {
             reminders_sent: 0,
             next_reminder_at: None,
             reverse_charge: totals.reverse_charge,
+            discount,
         })
     }
 

@@ -69,6 +69,7 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         reminders_sent: 0,
         next_reminder_at: None,
         reverse_charge: false,
+        discount: None,
     }
 }
 
