@@ -9,7 +9,9 @@
 //! upcoming-invoice preview of a renewal or of a change at a given instant is, line for line and
 //! total for total, the invoice then made, and is not stored; and that a downgrade whose net is
 //! negative becomes a credit on the customer's balance that the next invoices use
-//! (`balance_applied`) before anything is charged.
+//! (`balance_applied`) before anything is charged; and that a change in a first period cut short
+//! by `billing_cycle_anchor` credits and charges the days left at the plans' rates over the whole
+//! period that first invoice was a share of.
 //! How: a fresh engine per test (see `common`); each customer lives on a test clock started at
 //! 2024-03-01T00:00:00Z (March: 31 days, `common/subscription_fixture.rs`), renewals run by
 //! advancing it; expected proration amounts are computed with `prorated` and spot-checked as
@@ -372,4 +374,33 @@ async fn a_downgrade_leaves_a_credit_on_the_balance_that_the_next_invoices_use()
     assert_eq!(may["status"], "paid", "{may}");
     assert_eq!(ledger_amounts(&b.api, str_field(&may, "charge")).await, [645]);
     assert_eq!(b.balance().await, 0);
+}
+
+#[tokio::test]
+async fn a_change_in_a_first_period_cut_short_by_an_anchor_prorates_over_the_whole_period() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    // Subscribed on Mar 1, anchored on Mar 11: the first period is the last 10 of the 29 days
+    // from Feb 11, billed at that share of the plan's price.
+    let body = json!({"customer": b.customer, "plan": b.basic, "billing_cycle_anchor": mar_11()});
+    let subscription = b.api.subscribe(&body).await.ok().clone();
+    let id = str_field(&subscription, "id");
+    let whole = mar_11() - utc(2024, 2, 11, 0, 0, 0);
+    let first = &b.api.subscription_invoices(id).await[0];
+    assert_eq!(first["total"], prorated(BASIC, mar_11() - mar_1(), whole), "{first}");
+
+    // Five days in, an upgrade: the five days left are credited and charged at the plans'
+    // rates over the whole period, as the first invoice charged them.
+    let mar_6 = utc(2024, 3, 6, 0, 0, 0);
+    b.advance(mar_6).await;
+    let body = json!({"plan": b.pro, "proration_behavior": "always_invoice"});
+    b.api.update_subscription(id, &body).await.ok();
+    let change = &b.api.subscription_invoices(id).await[1];
+    let left = mar_11() - mar_6;
+    let mut expected = vec![
+        expected_line(&b.basic, 1, -prorated(BASIC, left, whole), (mar_6, mar_11()), true),
+        expected_line(&b.pro, 1, prorated(PRO, left, whole), (mar_6, mar_11()), true),
+    ];
+    expected.sort();
+    assert_eq!(line_summaries(change), expected, "{change}");
 }

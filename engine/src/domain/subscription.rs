@@ -224,6 +224,19 @@ impl Subscription {
         self.test_clock.as_ref().map_or(crate::store::keys::LIVE_SCOPE, TestClockId::as_str)
     }
 
+    /// The start of the whole period a change in the current one is prorated over: the current
+    /// period's, or for a first period cut short by `billing_cycle_anchor` (invoiced as a share
+    /// of a whole one), the start of the whole interval that ends at the anchor.
+    pub fn proration_start(&self) -> i64 {
+        let cut_short = self.current_period_end == self.billing_cycle_anchor
+            && self.current_period_start < self.billing_cycle_anchor
+            && self.trial_end != Some(self.current_period_end);
+        match cut_short {
+            true => self.interval.boundary(self.current_period_end, -1),
+            false => self.current_period_start,
+        }
+    }
+
     /// When something next falls due for it, if anything ever does.
     pub fn next_due(&self) -> Option<i64> {
         match self.status {

@@ -32,14 +32,15 @@ pub(super) struct TakenCredit {
 
 impl CustomerActor {
     /// The line of a first period cut short by a later `billing_cycle_anchor`: the plan's price
-    /// prorated over the part of a whole period that is billed.
+    /// prorated over the part of a whole period that is billed; and the whole period's price, as
+    /// the period counts as invoiced for a later change.
     pub(super) fn partial_period_line(
         &self,
         plan: &Plan,
         quantity: u32,
         discount: Option<&SubscriptionDiscount>,
         (now, anchor): (i64, i64),
-    ) -> Result<DraftLine, ActorError> {
+    ) -> Result<(DraftLine, PeriodPrice), ActorError> {
         let full_start = plan.interval.boundary(anchor, -1);
         let full = self.full_period_price(plan, quantity, discount, now)?;
         let share = |full_minor: i64| {
@@ -61,7 +62,7 @@ impl CustomerActor {
             Ok(share(net)?.charge_minor)
         })?;
         let line = remaining_time(plan, quantity, charge, (now, anchor), &proration.rule);
-        Ok(pending_line(&line))
+        Ok((pending_line(&line), full))
     }
 
     /// What `quantity` of `plan` costs for a whole period as the pricing rule prices it at
@@ -318,6 +319,8 @@ impl CustomerActor {
 
     /// The account's proration rule over the current period from `at` to its end: the unused
     /// share of what the period was invoiced for, and `new_full_minor`'s share of the same rest.
+    /// A first period cut short by the anchor counts as the whole period it was cut from, invoiced
+    /// at the whole period's price (see `Subscription::proration_start`).
     fn prorate_rest_of_period(
         &self,
         subscription: &Subscription,
@@ -330,7 +333,7 @@ impl CustomerActor {
             currency,
             credited_minor: subscription.period_invoiced_minor,
             new_full_minor,
-            period_start: subscription.current_period_start,
+            period_start: subscription.proration_start(),
             period_end: subscription.current_period_end,
             changed_at: at,
         };

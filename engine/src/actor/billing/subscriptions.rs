@@ -252,11 +252,13 @@ impl CustomerActor {
         }
         let mut collect = None;
         if trial_end.is_none() {
-            let line = if anchor > now {
+            let (line, whole_period) = if anchor > now {
                 let discount = subscription.discount.as_deref();
-                self.partial_period_line(plan, message.quantity, discount, (now, anchor))?
+                let (line, whole) =
+                    self.partial_period_line(plan, message.quantity, discount, (now, anchor))?;
+                (line, Some(whole.net_minor))
             } else {
-                plan_line(plan, message.quantity, now, period_end)
+                (plan_line(plan, message.quantity, now, period_end), None)
             };
             let spec = InvoiceSpec {
                 reason: BillingReason::SubscriptionCreate,
@@ -267,7 +269,8 @@ impl CustomerActor {
                 now,
             };
             let invoice = self.issue_invoice(&mut changes, &mut subscription, spec)?;
-            subscription.period_invoiced_minor = invoice.period_line_amount();
+            subscription.period_invoiced_minor =
+                whole_period.unwrap_or_else(|| invoice.period_line_amount());
             subscription.period_invoice = Some(invoice.id.clone());
             subscription.latest_invoice = Some(invoice.id.clone());
             subscription.status = match (invoice.status, collection_method) {
