@@ -404,3 +404,32 @@ async fn a_change_in_a_first_period_cut_short_by_an_anchor_prorates_over_the_who
     expected.sort();
     assert_eq!(line_summaries(change), expected, "{change}");
 }
+
+#[tokio::test]
+async fn a_change_in_the_stub_after_a_trial_prorates_over_the_stub_it_billed() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    // A 14-day trial from Mar 1 and an anchor on Mar 25: after the trial, the stub Mar 15 –
+    // Mar 25 is billed at the plan's whole price, so a change in it prorates over the stub.
+    let plan = b.trial_plan(BASIC as u64).await;
+    let (trial_end, anchor) = (utc(2024, 3, 15, 0, 0, 0), utc(2024, 3, 25, 0, 0, 0));
+    let body = json!({"customer": b.customer, "plan": plan, "billing_cycle_anchor": anchor});
+    let subscription = b.api.subscribe(&body).await.ok().clone();
+    let id = str_field(&subscription, "id");
+    b.advance(trial_end + 60).await;
+    let stub = billed(b.api.subscription_invoices(id).await);
+    assert_eq!(stub[0]["total"], BASIC, "{stub:#?}");
+
+    let mar_20 = utc(2024, 3, 20, 0, 0, 0);
+    b.advance(mar_20).await;
+    let body = json!({"plan": b.pro, "proration_behavior": "always_invoice"});
+    b.api.update_subscription(id, &body).await.ok();
+    let change = billed(b.api.subscription_invoices(id).await).pop().unwrap();
+    let (left, stub_secs) = (anchor - mar_20, anchor - trial_end);
+    let mut expected = vec![
+        expected_line(&plan, 1, -prorated(BASIC, left, stub_secs), (mar_20, anchor), true),
+        expected_line(&b.pro, 1, prorated(PRO, left, stub_secs), (mar_20, anchor), true),
+    ];
+    expected.sort();
+    assert_eq!(line_summaries(&change), expected, "{change}");
+}

@@ -228,9 +228,11 @@ impl Subscription {
     /// period's, or for a first period cut short by `billing_cycle_anchor` (invoiced as a share
     /// of a whole one), the start of the whole interval that ends at the anchor.
     pub fn proration_start(&self) -> i64 {
+        // Only a subscription made without a trial starts with such a period: after a trial,
+        // the stub up to a later anchor is billed at the whole period's price.
         let cut_short = self.current_period_end == self.billing_cycle_anchor
             && self.current_period_start < self.billing_cycle_anchor
-            && self.trial_end != Some(self.current_period_end);
+            && self.trial_end.is_none();
         match cut_short {
             true => self.interval.boundary(self.current_period_end, -1),
             false => self.current_period_start,
