@@ -11,7 +11,7 @@
 //! grant of another customer and an unknown customer are 404; and that bad input — no or a
 //! malformed feature, an end not after the customer's now or beyond the year 9999, a reason
 //! holding a card number, wrong types, unknown fields, an erased customer — is a 400 that gives
-//! nothing.
+//! nothing, and that erasure keeps a customer's grants but not their reasons.
 //! How: a fresh engine per test (see `common`) on the sandbox gateway; customers on test clocks
 //! where time matters.
 
@@ -162,7 +162,7 @@ async fn a_withdrawn_grant_leaves_the_entitlements_at_once_and_a_purchase_stays(
 
 #[tokio::test]
 async fn bad_grants_are_refused_and_give_nothing() {
-    let engine = Engine::start(Config::default()).await;
+    let mut engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
     let clock = api.create_clock(utc(2025, 6, 1, 0, 0, 0)).await;
     let customer = api.clock_customer(&clock, "KE").await;
@@ -197,7 +197,22 @@ async fn bad_grants_are_refused_and_give_nothing() {
     let taken = grant_ok(&api, &customer, json!({"feature": "maths", "expires_at": now + 1})).await;
     assert_eq!(taken["expires_at"], now + 1, "{taken}");
 
+    let reasoned = json!({"feature": "reading", "reason": "Bursary: Thandi, Grade 9"});
+    let reading = grant_ok(&api, &customer, reasoned).await;
     api.delete(&format!("/v1/customers/{customer}")).await.ok();
     let after_erasure = grant(&api, &customer, json!({"feature": "maths"})).await;
     assert_error(&after_erasure, 400, "customer_deleted");
+    // Erasure keeps what was granted and drops why: the reason was about the person, and a
+    // later write of the erased customer (a grant withdrawn) must not bring it back in clear.
+    let kept = api.get_ok(&format!("/v1/customers/{customer}/grants")).await;
+    assert_eq!(kept["data"][0]["feature"], "reading", "{kept}");
+    assert!(kept["data"][0]["reason"].is_null(), "{kept}");
+    let path = format!("/v1/customers/{customer}/grants/{}", str_field(&taken, "id"));
+    api.delete(&path).await.ok();
+    engine.restart_graceful().await;
+    let in_clear = files_holding(engine.data_dir(), "Thandi, Grade 9");
+    assert!(in_clear.is_empty(), "an erased customer's grant reason in clear in {in_clear:?}");
+    let api = engine.api_a();
+    let kept = api.get_ok(&format!("/v1/customers/{customer}/grants")).await;
+    assert_eq!(ids(kept["data"].as_array().unwrap()), [str_field(&reading, "id")]);
 }

@@ -57,6 +57,11 @@ impl Handler<EraseCustomer> for CustomerActor {
         customer.address = None;
         customer.metadata.clear();
         customer.tax_ids.clear();
+        // The grants stay (the books keep what was given); why they were given is the
+        // platform's free text about the person, and goes.
+        for grant in &mut customer.grants {
+            grant.reason = None;
+        }
         customer.default_payment_method = None;
         customer.deleted = true;
         changes.push(Write::Customer(customer.clone()));
