@@ -317,3 +317,48 @@ async fn voiding_the_invoice_that_carried_an_unpaid_coupon_lets_its_redemption_g
     assert_eq!(totals(api, &first_id).await.last(), Some(&BASIC), "renewed without the coupon");
     assert_eq!(totals(api, str_field(&taken, "id")).await.last(), Some(&800));
 }
+
+#[tokio::test]
+async fn a_canceled_subscription_keeps_its_coupon_reserved_while_its_invoice_may_be_paid() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    let api = &b.api;
+    let body = json!({"id": "ONE_SEAT", "percent_off_bps": 2000, "duration": "forever",
+                      "max_redemptions": 1});
+    let one_seat = coupon(api, body).await;
+    let by_hand = |customer: &str| {
+        json!({"customer": customer, "plan": b.basic, "coupon": one_seat,
+               "collection_method": "send_invoice", "days_until_due": 10})
+    };
+    let first = api.subscribe(&by_hand(&b.customer)).await.ok().clone();
+    let (first_id, invoice) = (str_field(&first, "id"), str_field(&first, "latest_invoice"));
+    api.post(&format!("/v1/subscriptions/{first_id}/cancel"), &json!({})).await.ok();
+
+    // The canceled subscription's open invoice, 20 % off, may still be paid: the redemption
+    // stays held, so the coupon's one redemption cannot go to someone else as well.
+    let second = api.clock_customer_with_card(&b.clock, "US", "pm_card_visa").await;
+    assert_error(&api.subscribe(&by_hand(&second)).await, 400, "coupon_invalid");
+    let paid = api.post(&format!("/v1/invoices/{invoice}/pay"), &json!({})).await.ok().clone();
+    assert_eq!((&paid["status"], &paid["amount_paid"]), (&json!("paid"), &json!(800)), "{paid}");
+    assert_eq!(api.get_ok(&format!("/v1/coupons/{one_seat}")).await["times_redeemed"], 1);
+    assert_error(&api.subscribe(&by_hand(&second)).await, 400, "coupon_invalid");
+}
+
+#[tokio::test]
+async fn a_first_time_code_held_by_an_unpaid_subscription_is_not_first_time_again() {
+    let engine = Engine::start(Config::default()).await;
+    let b = billing(&engine).await;
+    let api = &b.api;
+    coupon(api, json!({"id": "HELLO", "percent_off_bps": 5000, "duration": "once"})).await;
+    let restrictions = json!({"first_time_transaction": true});
+    let code = json!({"coupon": "HELLO", "code": "FIRSTBUY", "restrictions": restrictions});
+    api.post("/v1/promotion_codes", &code).await.ok();
+    let body = json!({"customer": b.customer, "plan": b.basic, "promotion_code": "firstbuy",
+                      "collection_method": "send_invoice", "days_until_due": 10});
+    api.subscribe(&body).await.ok();
+    // Its invoice is open, nothing is charged yet: the customer's first payment is that one.
+    let again = json!({"customer": b.customer, "plan": b.pro, "promotion_code": "firstbuy"});
+    let refused = api.subscribe(&again).await;
+    assert_error(&refused, 400, "promotion_code_invalid");
+    assert!(refused.text.contains("first"), "{}", refused.text);
+}

@@ -4,14 +4,16 @@
 //! paid, and let go if it never is. The book's counts follow, so the next redemption anywhere
 //! sees them.
 
+use std::collections::HashMap;
+
 use super::{ActorError, CustomerActor};
 use crate::coupons::{Refused, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AppliedCoupon, Charge, ChargeId, ChargeStatus, CouponId, PromotionCodeId, Redemption,
-    Subscription, SubscriptionStatus,
+    AppliedCoupon, Charge, ChargeId, ChargeStatus, CouponId, Invoice, InvoiceId, PromotionCodeId,
+    Redemption, Subscription, SubscriptionStatus,
 };
-use crate::store::{ChangeSet, Write};
+use crate::store::{ChangeSet, InvoiceFilter, Write};
 
 impl CustomerActor {
     /// Holds a redemption of `resolved` for `holder` (a charge or subscription id), or refuses
@@ -46,12 +48,20 @@ impl CustomerActor {
     }
 
     /// Whether the customer paid the account, or a payment of it may yet succeed: a charge
-    /// succeeded, under way or awaiting the customer's action, or a subscription waiting for
-    /// its first payment.
+    /// succeeded, under way or awaiting the customer's action, a subscription waiting for its
+    /// first payment, or one holding a coupon no invoice has paid for yet (a trial's, or an
+    /// invoice's sent to be paid by hand).
     fn paid_or_paying(&self) -> Result<bool, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
-        let starting = SubscriptionStatus::Incomplete;
-        if state.subscriptions.iter().any(|subscription| subscription.status == starting) {
+        let paying = |subscription: &Subscription| {
+            subscription.status == SubscriptionStatus::Incomplete
+                || subscription.discount.as_ref().is_some_and(|discount| !discount.redeemed)
+                    && !matches!(
+                        subscription.status,
+                        SubscriptionStatus::Canceled | SubscriptionStatus::IncompleteExpired
+                    )
+        };
+        if state.subscriptions.iter().any(paying) {
             return Ok(true);
         }
         let (account, customer) = (&self.key.account, &self.key.customer);
@@ -142,16 +152,68 @@ impl CustomerActor {
         self.redemption_settled(coupon, code, subscription.id.as_str(), true);
     }
 
-    /// A subscription ends without its first invoice paid (expired incomplete, canceled in its
-    /// trial): its coupon's reservation is let go.
-    pub(crate) fn discount_released(&self, changes: &mut ChangeSet, subscription: &Subscription) {
+    /// A subscription gives its coupon up before any invoice paid for it (it expired incomplete,
+    /// was canceled, or the invoice that carried the coupon was voided): the reservation is let
+    /// go, unless an invoice carrying the coupon may still be paid (then its payment counts it).
+    /// Answers whether it was let go.
+    pub(crate) fn discount_released(
+        &self,
+        changes: &mut ChangeSet,
+        subscription: &Subscription,
+    ) -> Result<bool, ActorError> {
         let Some(discount) = subscription.discount.as_ref().filter(|discount| !discount.redeemed)
         else {
-            return;
+            return Ok(false);
         };
+        if self.coupon_still_payable(changes, subscription, &discount.coupon)? {
+            return Ok(false);
+        }
         let holder = subscription.id.to_string();
         changes.push(Write::RemoveRedemption { coupon: discount.coupon.clone(), holder });
         let code = discount.promotion_code.as_ref();
         self.redemption_settled(&discount.coupon, code, subscription.id.as_str(), false);
+        Ok(true)
+    }
+
+    /// Whether an invoice of `subscription` that carries `coupon` is open or uncollectible (may
+    /// yet be paid), as the store holds it with `changes` on top (an invoice voided or made in
+    /// the same change set counts as it will be).
+    fn coupon_still_payable(
+        &self,
+        changes: &ChangeSet,
+        subscription: &Subscription,
+        coupon: &CouponId,
+    ) -> Result<bool, ActorError> {
+        let mut invoices: HashMap<InvoiceId, Invoice> = HashMap::new();
+        let filter = InvoiceFilter {
+            customer: Some(subscription.customer.clone()),
+            subscription: Some(subscription.id.clone()),
+            status: None,
+        };
+        let mut starting_after = None;
+        loop {
+            let page = self.services.store.invoices(
+                &self.key.account,
+                &filter,
+                100,
+                starting_after.as_ref(),
+            )?;
+            starting_after = page.items.last().map(|invoice| invoice.id.clone());
+            invoices.extend(page.items.into_iter().map(|invoice| (invoice.id.clone(), invoice)));
+            if !page.has_more {
+                break;
+            }
+        }
+        for write in &changes.writes {
+            if let Write::Invoice(invoice) = write
+                && invoice.subscription.as_ref() == Some(&subscription.id)
+            {
+                invoices.insert(invoice.id.clone(), invoice.clone());
+            }
+        }
+        Ok(invoices.values().any(|invoice| {
+            invoice.status.is_collectible()
+                && invoice.discounts.iter().any(|line| line.code == coupon.as_str())
+        }))
     }
 }

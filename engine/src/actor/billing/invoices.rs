@@ -568,7 +568,6 @@ impl CustomerActor {
             InvoiceAction::Void => {
                 self.void_invoice(&mut changes, &mut invoice, now)?;
                 self.forget_period_credit(&mut changes, &invoice)?;
-                self.release_voided_discount(&mut changes, &invoice)?;
             }
             InvoiceAction::MarkUncollectible => {
                 invoice.status = InvoiceStatus::Uncollectible;
@@ -576,6 +575,9 @@ impl CustomerActor {
             }
         }
         changes.push(Write::Invoice(invoice.clone()));
+        if message.action == InvoiceAction::Void {
+            self.release_voided_discount(&mut changes, &invoice)?;
+        }
         if let Some(ticket) = &message.idempotency {
             let outcome = Outcome::Invoice(invoice.clone());
             changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
@@ -601,8 +603,9 @@ impl CustomerActor {
     }
 
     /// A voided invoice that carried its subscription's coupon before any invoice paid for it:
-    /// the coupon's reservation is let go and the subscription's discount with it, so a limit
-    /// counts only the redemptions that may still be paid for.
+    /// unless another invoice carrying it may still be paid, the coupon's reservation is let go
+    /// and the subscription's discount with it, so a limit counts only the redemptions that may
+    /// still be paid for. `changes` holds the invoice as voided.
     fn release_voided_discount(
         &mut self,
         changes: &mut ChangeSet,
@@ -617,9 +620,11 @@ impl CustomerActor {
         if !invoice.discounts.iter().any(|line| line.code == discount.coupon.as_str()) {
             return Ok(());
         }
-        self.discount_released(changes, &subscription);
-        subscription.discount = None;
-        self.put_subscription(changes, subscription)
+        if self.discount_released(changes, &subscription)? {
+            subscription.discount = None;
+            self.put_subscription(changes, subscription)?;
+        }
+        Ok(())
     }
 
     /// A period whose invoice is void or uncollectible gives no credit at a later change, and

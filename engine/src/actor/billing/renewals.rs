@@ -238,7 +238,7 @@ impl CustomerActor {
         }
         subscription.status = SubscriptionStatus::IncompleteExpired;
         subscription.ended_at = Some(at);
-        self.discount_released(&mut changes, &subscription);
+        self.discount_released(&mut changes, &subscription)?;
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionCanceled,
             subscription.id.as_str(),

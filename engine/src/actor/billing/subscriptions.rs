@@ -555,8 +555,8 @@ impl CustomerActor {
             subscription.status = SubscriptionStatus::Canceled;
             subscription.canceled_at = Some(now);
             subscription.ended_at = Some(now);
-            self.discount_released(&mut changes, &subscription);
             collect = self.settle_pending_lines(&mut changes, &mut subscription, now)?;
+            self.discount_released(&mut changes, &subscription)?;
             changes.push(Write::Event(Event::new(
                 EventKind::SubscriptionCanceled,
                 subscription.id.as_str(),
