@@ -9,9 +9,10 @@
 //! upcoming-invoice preview of a renewal or of a change at a given instant is, line for line and
 //! total for total, the invoice then made, and is not stored; and that a downgrade whose net is
 //! negative becomes a credit on the customer's balance that the next invoices use
-//! (`balance_applied`) before anything is charged; and that a change in a first period cut short
-//! by `billing_cycle_anchor` credits and charges the days left at the plans' rates over the whole
-//! period that first invoice was a share of.
+//! (`balance_applied`) before anything is charged; and that a period cut short by
+//! `billing_cycle_anchor` (the first, or the stub after a trial) is billed its share of the whole
+//! period, and a change in it credits and charges the days left at the plans' rates over that
+//! whole period.
 //! How: a fresh engine per test (see `common`); each customer lives on a test clock started at
 //! 2024-03-01T00:00:00Z (March: 31 days, `common/subscription_fixture.rs`), renewals run by
 //! advancing it; expected proration amounts are computed with `prorated` and spot-checked as
@@ -406,30 +407,41 @@ async fn a_change_in_a_first_period_cut_short_by_an_anchor_prorates_over_the_who
 }
 
 #[tokio::test]
-async fn a_change_in_the_stub_after_a_trial_prorates_over_the_stub_it_billed() {
+async fn the_stub_after_a_trial_is_billed_and_changed_as_a_share_of_a_whole_period() {
     let engine = Engine::start(Config::default()).await;
     let b = billing(&engine).await;
     // A 14-day trial from Mar 1 and an anchor on Mar 25: after the trial, the stub Mar 15 –
-    // Mar 25 is billed at the plan's whole price, so a change in it prorates over the stub.
+    // Mar 25 is 10 of the 29 days from Feb 25, and billed that share of the plan's price.
     let plan = b.trial_plan(BASIC as u64).await;
     let (trial_end, anchor) = (utc(2024, 3, 15, 0, 0, 0), utc(2024, 3, 25, 0, 0, 0));
+    let whole = anchor - utc(2024, 2, 25, 0, 0, 0);
     let body = json!({"customer": b.customer, "plan": plan, "billing_cycle_anchor": anchor});
     let subscription = b.api.subscribe(&body).await.ok().clone();
     let id = str_field(&subscription, "id");
     b.advance(trial_end + 60).await;
     let stub = billed(b.api.subscription_invoices(id).await);
-    assert_eq!(stub[0]["total"], BASIC, "{stub:#?}");
+    assert_eq!(stub[0]["total"], prorated(BASIC, anchor - trial_end, whole), "{stub:#?}");
 
+    // Five days before the anchor, an upgrade: the days left, credited and charged at the
+    // plans' rates over that whole period, as the stub was billed.
     let mar_20 = utc(2024, 3, 20, 0, 0, 0);
     b.advance(mar_20).await;
     let body = json!({"plan": b.pro, "proration_behavior": "always_invoice"});
     b.api.update_subscription(id, &body).await.ok();
     let change = billed(b.api.subscription_invoices(id).await).pop().unwrap();
-    let (left, stub_secs) = (anchor - mar_20, anchor - trial_end);
+    let left = anchor - mar_20;
     let mut expected = vec![
-        expected_line(&plan, 1, -prorated(BASIC, left, stub_secs), (mar_20, anchor), true),
-        expected_line(&b.pro, 1, prorated(PRO, left, stub_secs), (mar_20, anchor), true),
+        expected_line(&plan, 1, -prorated(BASIC, left, whole), (mar_20, anchor), true),
+        expected_line(&b.pro, 1, prorated(PRO, left, whole), (mar_20, anchor), true),
     ];
     expected.sort();
     assert_eq!(line_summaries(&change), expected, "{change}");
+
+    // From the anchor on, whole periods at the whole price.
+    b.advance(anchor + 60).await;
+    let renewal = billed(b.api.subscription_invoices(id).await).pop().unwrap();
+    assert_eq!(
+        (renewal["period_start"].as_i64(), renewal["total"].as_i64()),
+        (Some(anchor), Some(PRO))
+    );
 }

@@ -224,18 +224,23 @@ impl Subscription {
         self.test_clock.as_ref().map_or(crate::store::keys::LIVE_SCOPE, TestClockId::as_str)
     }
 
+    /// Whether the current period is shorter than its interval: a first period, or the one
+    /// after a trial, cut short by a later `billing_cycle_anchor`. Such a period is invoiced as a
+    /// share of the whole interval that ends at its end. (A period between two boundaries of the
+    /// anchor is never shorter: a month-end anchor's clamped boundary only brings the next one
+    /// closer to a whole month, not past it.)
+    pub fn is_stub(start: i64, end: i64, interval: Interval) -> bool {
+        end < interval.boundary(start, 1)
+    }
+
     /// The start of the whole period a change in the current one is prorated over: the current
-    /// period's, or for a first period cut short by `billing_cycle_anchor` (invoiced as a share
-    /// of a whole one), the start of the whole interval that ends at the anchor.
+    /// period's, or for a stub (see [`Subscription::is_stub`]) the start of the whole interval
+    /// it is a share of.
     pub fn proration_start(&self) -> i64 {
-        // Only a subscription made without a trial starts with such a period: after a trial,
-        // the stub up to a later anchor is billed at the whole period's price.
-        let cut_short = self.current_period_end == self.billing_cycle_anchor
-            && self.current_period_start < self.billing_cycle_anchor
-            && self.trial_end.is_none();
-        match cut_short {
-            true => self.interval.boundary(self.current_period_end, -1),
-            false => self.current_period_start,
+        let (start, end) = (self.current_period_start, self.current_period_end);
+        match Subscription::is_stub(start, end, self.interval) {
+            true => self.interval.boundary(end, -1),
+            false => start,
         }
     }
 

@@ -153,7 +153,22 @@ impl CustomerActor {
     ) -> Result<Step, ActorError> {
         let plan = self.plan(&subscription.plan)?;
         let mut lines: Vec<_> = subscription.pending_lines.iter().map(pending_line).collect();
-        lines.push(plan_line(&plan, subscription.quantity, start, end));
+        let quantity = subscription.quantity;
+        // The stub after a trial, up to a later anchor, is billed its share of a whole period.
+        let whole_period = match Subscription::is_stub(start, end, subscription.interval) {
+            true => {
+                let discount = subscription.discount.as_deref();
+                let discount = discount.filter(|discount| discount.applies(start, &plan.id));
+                let (line, whole) =
+                    self.partial_period_line(&plan, quantity, discount, (start, end))?;
+                lines.push(line);
+                Some(whole.net_minor)
+            }
+            false => {
+                lines.push(plan_line(&plan, quantity, start, end));
+                None
+            }
+        };
         let spec = InvoiceSpec {
             reason: BillingReason::SubscriptionCycle,
             tax_behavior: plan.tax_behavior,
@@ -163,7 +178,8 @@ impl CustomerActor {
             now: start,
         };
         let invoice = self.issue_invoice(&mut changes, subscription, spec)?;
-        subscription.period_invoiced_minor = invoice.period_line_amount();
+        subscription.period_invoiced_minor =
+            whole_period.unwrap_or_else(|| invoice.period_line_amount());
         subscription.period_invoice = Some(invoice.id.clone());
         subscription.current_period_start = start;
         subscription.current_period_end = end;
