@@ -13,7 +13,7 @@ use crate::domain::{
     AppliedCoupon, Charge, ChargeId, ChargeStatus, CouponId, Invoice, InvoiceId, PromotionCodeId,
     Redemption, Subscription, SubscriptionStatus,
 };
-use crate::store::{ChangeSet, InvoiceFilter, Write};
+use crate::store::{ChangeSet, InvoiceFilter, Write, any_charge};
 
 impl CustomerActor {
     /// Holds a redemption of `resolved` for `holder` (a charge or subscription id), or refuses
@@ -65,19 +65,8 @@ impl CustomerActor {
             return Ok(true);
         }
         let (account, customer) = (&self.key.account, &self.key.customer);
-        let mut starting_after = None;
-        loop {
-            let page =
-                self.services.store.charges(account, customer, 100, starting_after.as_ref())?;
-            let paying = |charge: &Charge| charge.status != ChargeStatus::Failed;
-            if page.items.iter().any(paying) {
-                return Ok(true);
-            }
-            match (page.has_more, page.items.last()) {
-                (true, Some(last)) => starting_after = Some(last.id.clone()),
-                _ => return Ok(false),
-            }
-        }
+        let paying = |charge: &Charge| charge.status != ChargeStatus::Failed;
+        Ok(any_charge(self.services.store.as_ref(), account, customer, paying)?)
     }
 
     fn redemption(
@@ -211,9 +200,8 @@ impl CustomerActor {
                 invoices.insert(invoice.id.clone(), invoice.clone());
             }
         }
-        Ok(invoices.values().any(|invoice| {
-            invoice.status.is_collectible()
-                && invoice.discounts.iter().any(|line| line.code == coupon.as_str())
-        }))
+        Ok(invoices
+            .values()
+            .any(|invoice| invoice.status.is_collectible() && invoice.discounted_by(coupon)))
     }
 }

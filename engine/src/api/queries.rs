@@ -84,6 +84,16 @@ impl Queries {
         self.store.charges(account, customer, limit, starting_after)
     }
 
+    /// Whether any of the customer's charges is one `keep` asks for.
+    pub fn any_charge(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        keep: impl Fn(&Charge) -> bool,
+    ) -> Read<bool> {
+        crate::store::any_charge(self.store.as_ref(), account, customer, keep)
+    }
+
     pub fn account_charges(
         &self,
         account: &AccountId,

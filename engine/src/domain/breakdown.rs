@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::PromotionCodeId;
 use super::plugin::PluginRef;
+use super::{CouponId, PromotionCodeId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricedLine {
@@ -22,6 +22,13 @@ pub struct Discount {
     /// The promotion code the coupon came through, where the engine knows it (invoices).
     #[serde(default)]
     pub promotion_code: Option<PromotionCodeId>,
+}
+
+impl Discount {
+    /// Whether `coupon` took something off in `discounts`.
+    pub fn any_of(discounts: &[Discount], coupon: &CouponId) -> bool {
+        discounts.iter().any(|discount| discount.code == coupon.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

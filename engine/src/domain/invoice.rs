@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ChargeId, CollectionMethod, Currency, CustomerId, Discount, InvoiceDiscount, InvoiceId,
-    InvoiceLineId, PlanId, PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior, TaxLine,
+    ChargeId, CollectionMethod, CouponId, Currency, CustomerId, Discount, InvoiceDiscount,
+    InvoiceId, InvoiceLineId, PlanId, PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior,
+    TaxLine,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,6 +169,11 @@ impl Invoice {
     /// The line that bills a period of the plan (not a proration, not a rounding).
     pub fn period_line(&self) -> Option<&InvoiceLine> {
         self.lines.iter().rev().find(|line| line.plan.is_some() && !line.proration)
+    }
+
+    /// Whether `coupon` took something off it.
+    pub fn discounted_by(&self, coupon: &CouponId) -> bool {
+        Discount::any_of(&self.discounts, coupon)
     }
 
     /// What the period's line came to after its discounts, before tax: what a later change's

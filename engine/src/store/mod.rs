@@ -346,6 +346,27 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+/// Whether any of the customer's charges, however old, is one `keep` asks for: its pages read
+/// until one is found.
+pub fn any_charge(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    customer: &CustomerId,
+    keep: impl Fn(&Charge) -> bool,
+) -> Result<bool, StoreError> {
+    let mut starting_after = None;
+    loop {
+        let page = store.charges(account, customer, 100, starting_after.as_ref())?;
+        if page.items.iter().any(&keep) {
+            return Ok(true);
+        }
+        match (page.has_more, page.items.last()) {
+            (true, Some(last)) => starting_after = Some(last.id.clone()),
+            _ => return Ok(false),
+        }
+    }
+}
+
 /// What every part of the store shares: how a caller learns that what it wrote is durable.
 pub trait Durable: Send + Sync + 'static {
     /// A ticket for everything written so far, by this store or beside it in the same database.

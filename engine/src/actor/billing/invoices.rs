@@ -19,7 +19,7 @@ use crate::domain::{
     EventKind, Invoice, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, Money, PaymentMethod,
     PaymentMethodId, PaymentMethodKind, Subscription, SubscriptionStatus, TaxBehavior,
 };
-use crate::domain::{CouponDuration, InvoiceDiscount};
+use crate::domain::{CouponDuration, Discount, InvoiceDiscount};
 use crate::limits::UNPAID_SCAN_MAX;
 use crate::store::{ChangeSet, InFlightObject, InvoiceFilter, Outcome, Write};
 
@@ -55,7 +55,7 @@ impl CustomerActor {
         let invoice = self.draft_invoice(subscription, spec)?;
         // A `once` coupon is spent on the first invoice that got it.
         if let Some(discount) = &mut subscription.discount
-            && invoice.discounts.iter().any(|line| line.code == discount.coupon.as_str())
+            && invoice.discounted_by(&discount.coupon)
             && discount.duration == CouponDuration::Once
         {
             discount.used = true;
@@ -104,9 +104,7 @@ impl CustomerActor {
         let discount = subscription
             .discount
             .as_deref()
-            .filter(|discount| {
-                totals.discounts.iter().any(|line| line.code == discount.coupon.as_str())
-            })
+            .filter(|discount| Discount::any_of(&totals.discounts, &discount.coupon))
             .map(InvoiceDiscount::of);
         let due_date = match subscription.collection_method {
             CollectionMethod::SendInvoice => {
@@ -617,7 +615,7 @@ impl CustomerActor {
         else {
             return Ok(());
         };
-        if !invoice.discounts.iter().any(|line| line.code == discount.coupon.as_str()) {
+        if !invoice.discounted_by(&discount.coupon) {
             return Ok(());
         }
         if self.discount_released(changes, &subscription)? {

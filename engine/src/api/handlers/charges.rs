@@ -194,17 +194,7 @@ pub(super) fn has_paid(
     account: &AccountId,
     customer: &CustomerId,
 ) -> Result<bool, StoreError> {
-    let mut starting_after = None;
-    loop {
-        let page = app.queries.charges(account, customer, 100, starting_after.as_ref())?;
-        if page.items.iter().any(|charge| charge.status == ChargeStatus::Succeeded) {
-            return Ok(true);
-        }
-        match (page.has_more, page.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => return Ok(false),
-        }
-    }
+    app.queries.any_charge(account, customer, |charge| charge.status == ChargeStatus::Succeeded)
 }
 
 pub async fn create(
