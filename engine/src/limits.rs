@@ -177,6 +177,9 @@ pub const CREDIT_NOTE_LINES_MAX: usize = 100;
 /// Features one charge may grant (a course bundle, not a catalogue).
 pub const CHARGE_GRANTS_MAX: usize = 20;
 
+/// Features one payment plan may grant, as a charge may.
+pub const PAYMENT_PLAN_GRANTS_MAX: usize = CHARGE_GRANTS_MAX;
+
 /// The last instant a client may name (a test clock's time, a grant's end): the end of the
 /// year 9999, as far as receipts can print.
 pub const INSTANT_MAX: i64 = 253_402_300_799;

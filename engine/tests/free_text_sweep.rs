@@ -289,6 +289,7 @@ impl Baseline {
                     "events" => "evt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "promotion_codes" => "promo_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "coupons" => "WELCOME10",
+                    "payment_plans" => "pp_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     _ => panic!("{template}: a new route with a path parameter; give it an id"),
                 }
             })

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::api::{billing_views, views};
 use crate::domain::{
     AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventKind, InvoiceId,
-    NewOutgoingEvent, PaymentMethodId, RefundId, SubscriptionId,
+    NewOutgoingEvent, PaymentMethodId, PaymentPlanId, RefundId, SubscriptionId,
 };
 use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 
@@ -133,6 +133,9 @@ fn outgoing_kinds(
         EventKind::InvoiceVoided => own(&["invoice.voided"]),
         EventKind::InvoiceMarkedUncollectible => own(&["invoice.marked_uncollectible"]),
         EventKind::InvoiceOverdue => own(&["invoice.overdue"]),
+        EventKind::PaymentPlanCreated => own(&["payment_plan.created"]),
+        EventKind::PaymentPlanUpdated => own(&["payment_plan.updated"]),
+        EventKind::PaymentPlanCanceled => own(&["payment_plan.canceled"]),
         // The engine's own steps (a charge sent, rerouted, held for an operator), the account's
         // own changes and its promotional grants (the platform made them) are in the audit
         // trail, not announced.
@@ -254,6 +257,9 @@ fn render_written(changes: &ChangeSet, object_id: &str) -> Option<Value> {
         Write::CreditNote(note) if note.id.as_str() == object_id => {
             Some(billing_views::credit_note(note))
         }
+        Write::PaymentPlan { record, .. } if record.id.as_str() == object_id => {
+            Some(billing_views::payment_plan(record))
+        }
         _ => None,
     })
 }
@@ -294,6 +300,10 @@ fn render_stored(
     if let Some(id) = CreditNoteId::parse(object_id) {
         let note = store.credit_note(account, &id)?;
         return Ok(note.map(|note| billing_views::credit_note(&note)));
+    }
+    if let Some(id) = PaymentPlanId::parse(object_id) {
+        let plan = store.payment_plan(account, &id)?;
+        return Ok(plan.map(|plan| billing_views::payment_plan(&plan)));
     }
     Ok(None)
 }

@@ -8,8 +8,8 @@
 //! trail.
 
 use crate::domain::{
-    Actor, Cause, ChargeId, DisputeId, Event, EventKind, InvoiceId, InvoiceStatus, RefundId,
-    SubscriptionId,
+    Actor, Cause, ChargeId, DisputeId, Event, EventKind, InvoiceId, InvoiceStatus, PaymentPlanId,
+    RefundId, SubscriptionId,
 };
 use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 
@@ -45,6 +45,9 @@ fn record_unannounced(
         let (id, after, kind) = match write {
             Write::Subscription { record, .. } => {
                 (record.id.as_str(), record.status.as_str(), EventKind::SubscriptionUpdated)
+            }
+            Write::PaymentPlan { record, .. } => {
+                (record.id.as_str(), record.status.as_str(), EventKind::PaymentPlanUpdated)
             }
             Write::Invoice(invoice) if invoice.status == InvoiceStatus::Paid => {
                 (invoice.id.as_str(), invoice.status.as_str(), EventKind::InvoicePaid)
@@ -101,6 +104,9 @@ fn status_in(write: &Write, object_id: &str) -> Option<String> {
         Write::Subscription { record, .. } if record.id.as_str() == object_id => {
             record.status.as_str()
         }
+        Write::PaymentPlan { record, .. } if record.id.as_str() == object_id => {
+            record.status.as_str()
+        }
         Write::Invoice(invoice) if invoice.id.as_str() == object_id => invoice.status.as_str(),
         _ => return None,
     };
@@ -126,6 +132,8 @@ fn stored_status(
             .map(|subscription| subscription.status.as_str().to_owned())
     } else if let Some(id) = InvoiceId::parse(id) {
         store.invoice(account, &id)?.map(|invoice| invoice.status.as_str().to_owned())
+    } else if let Some(id) = PaymentPlanId::parse(id) {
+        store.payment_plan(account, &id)?.map(|plan| plan.status.as_str().to_owned())
     } else {
         None
     };

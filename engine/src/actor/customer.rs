@@ -20,7 +20,9 @@ use super::IdempotencyTicket;
 use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
-use crate::domain::{ChargeId, Customer, InvoiceId, PaymentMethod, RefundStatus, Subscription};
+use crate::domain::{
+    ChargeId, Customer, InvoiceId, PaymentMethod, PaymentPlan, RefundStatus, Subscription,
+};
 use crate::limits::RECONCILE_DELAY_MAX;
 use crate::store::{
     ChangeSet, DurableTicket, IdempotencyState, InFlightObject, Outcome, StoreError, Unsettled,
@@ -37,6 +39,8 @@ pub(super) struct CustomerState {
     pub refunds_pending: HashMap<ChargeId, i64>,
     /// Oldest first; every one the customer ever had, ended ones included.
     pub subscriptions: Vec<Subscription>,
+    /// Oldest first, as subscriptions are.
+    pub payment_plans: Vec<PaymentPlan>,
 }
 
 pub struct CustomerActor {
@@ -237,6 +241,9 @@ impl CustomerActor {
             IdempotencyState::InFlight(InFlightObject::Invoice(id)) => {
                 store.invoice(account, &id)?.map(Outcome::Invoice)
             }
+            IdempotencyState::InFlight(InFlightObject::PaymentPlan(id)) => {
+                store.payment_plan(account, &id)?.map(Outcome::PaymentPlan)
+            }
         };
         Ok(outcome)
     }
@@ -300,7 +307,8 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
         }
     }
     let subscriptions = store.subscriptions(&key.account, &key.customer)?;
-    Ok(CustomerState { customer, payment_methods, refunds_pending, subscriptions })
+    let payment_plans = store.payment_plans(&key.account, &key.customer)?;
+    Ok(CustomerState { customer, payment_methods, refunds_pending, subscriptions, payment_plans })
 }
 
 impl Actor for CustomerActor {

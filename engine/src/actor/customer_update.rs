@@ -26,8 +26,8 @@ impl Handler<UpdateCustomer> for CustomerActor {
 
 impl CustomerActor {
     /// A new default payment method is tried at once on every invoice in dunning (whatever the
-    /// earlier decline, `unpaid` included), oldest first: each subscription's retry is moved to
-    /// now, and the schedule runs them in the order they fall due.
+    /// earlier decline, `unpaid` included), oldest first: each subscription's and payment
+    /// plan's retry is moved to now, and the schedule runs them in the order they fall due.
     fn retry_dunning_now(&mut self, changes: &mut ChangeSet) -> Result<(), ActorError> {
         let now = self.billing_now()?;
         let state = self.accepting()?;
@@ -50,6 +50,16 @@ impl CustomerActor {
                 self.show_next_retry(changes, dunning)?;
             }
             self.put_subscription(changes, subscription)?;
+        }
+        let state = self.accepting()?;
+        let waiting: Vec<_> =
+            state.payment_plans.iter().filter(|plan| plan.dunning.is_some()).cloned().collect();
+        for mut plan in waiting {
+            if let Some(dunning) = plan.dunning.as_mut() {
+                dunning.next_retry_at = Some(now);
+                self.show_next_retry(changes, dunning)?;
+            }
+            self.put_payment_plan(changes, plan)?;
         }
         Ok(())
     }

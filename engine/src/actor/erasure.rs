@@ -1,6 +1,6 @@
 //! Erasure (`DELETE /v1/customers/{id}`): the customer's personal data goes, its books stay.
-//! Its running subscriptions are canceled at once (each its own change set, as a cancellation
-//! is), then one change set removes its payment methods, empties its record of personal data,
+//! Its running subscriptions and payment plans are canceled at once (each its own change set,
+//! as a cancellation is), then one change set removes its payment methods, empties its record of personal data,
 //! marks it `deleted` and destroys its key, so every copy sealed under it (the log, idempotency
 //! answers, sled's older pages) can no longer be read; once that is durable, each payment
 //! method's gateway is asked to forget it. Charges, refunds, invoices and their
@@ -41,6 +41,7 @@ impl Handler<EraseCustomer> for CustomerActor {
         for id in &running {
             self.cancel_for_erasure(id, &message.cause)?;
         }
+        self.cancel_payment_plans_for_erasure(&message.cause)?;
 
         let mut changes = self.changes();
         let state = self.accepting()?;
@@ -64,6 +65,7 @@ impl Handler<EraseCustomer> for CustomerActor {
         }
         customer.default_payment_method = None;
         customer.deleted = true;
+        self.forget_payment_plan_texts(&mut changes)?;
         changes.push(Write::Customer(customer.clone()));
         changes.push(Write::ForgetCustomerKey);
         let erased = Event::new(EventKind::CustomerDeleted, customer.id.as_str(), &message.cause);

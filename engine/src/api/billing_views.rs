@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    CreditNote, Invoice, InvoiceLine, Plan, PluginRef, Subscription, TaxLine, TestClock,
+    CreditNote, Invoice, InvoiceLine, PaymentPlan, Plan, PluginRef, Subscription, TaxLine,
+    TestClock,
 };
 
 pub fn plan(plan: &Plan) -> Value {
@@ -105,6 +106,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "number": invoice.number,
         "customer": invoice.customer.as_str(),
         "subscription": invoice.subscription.as_ref().map(|id| id.as_str()),
+        "payment_plan": invoice.payment_plan.as_ref().map(|id| id.as_str()),
         "status": invoice.status.as_str(),
         "billing_reason": invoice.billing_reason.as_str(),
         "currency": currency_code(invoice.currency),
@@ -152,6 +154,37 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "finalized_at": invoice.finalized_at,
         "paid_at": invoice.paid_at,
         "voided_at": invoice.voided_at,
+    })
+}
+
+pub fn payment_plan(plan: &PaymentPlan) -> Value {
+    json!({
+        "id": plan.id.as_str(),
+        "object": "payment_plan",
+        "customer": plan.customer.as_str(),
+        "amount": plan.amount_minor,
+        "currency": currency_code(plan.currency),
+        "instalments": plan.schedule.len(),
+        "interval": plan.interval.unit.as_str(),
+        "start": plan.start,
+        "description": plan.description,
+        "payment_method": plan.payment_method.as_ref().map(|id| id.as_str()),
+        "status": plan.status.as_str(),
+        "schedule": plan.schedule.iter().map(|instalment| json!({
+            "due": instalment.due,
+            "amount": instalment.amount_minor,
+            "invoice": instalment.invoice.as_ref().map(|id| id.as_str()),
+            "status": instalment.status.as_str(),
+        })).collect::<Vec<_>>(),
+        "amount_paid": plan.amount_paid(),
+        "amount_remaining": plan.amount_remaining(),
+        "next_payment_attempt": plan.dunning.as_ref().and_then(|dunning| dunning.next_retry_at),
+        "grants": plan.grants,
+        "test_clock": plan.test_clock.as_ref().map(|id| id.as_str()),
+        "metadata": plan.metadata,
+        "created": plan.created,
+        "canceled_at": plan.canceled_at,
+        "paid_at": plan.paid_at,
     })
 }
 

@@ -210,6 +210,11 @@ fn current(
                 ApiError::internal(format!("idempotency record names missing invoice {id}"))
             })
         }
+        InFlightObject::PaymentPlan(id) => {
+            store.payment_plan(account, &id)?.map(Outcome::PaymentPlan).ok_or_else(|| {
+                ApiError::internal(format!("idempotency record names missing payment plan {id}"))
+            })
+        }
     }
 }
 

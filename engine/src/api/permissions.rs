@@ -22,6 +22,11 @@ pub fn resource(route: Route) -> Option<Resource> {
             Resource::Entitlements
         }
         CustomerSubscriptions => Resource::Subscriptions,
+        CustomerPaymentPlans
+        | CreatePaymentPlan
+        | RetrievePaymentPlan
+        | PayRemainingPaymentPlan
+        | CancelPaymentPlan => Resource::PaymentPlans,
         AttachPaymentMethod | ListPaymentMethods | DetachPaymentMethod => Resource::PaymentMethods,
         CustomerCharges | CreateCharge | ListCharges | RetrieveCharge | ChargeReceipt => {
             Resource::Charges

@@ -11,7 +11,8 @@ use crate::billing::entitlements::Grant;
 use crate::domain::{
     Account, AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
     DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId,
-    Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
+    PaymentPlan, PaymentPlanId, Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId,
+    TestClock, TestClockId,
 };
 use crate::store::{
     AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError,
@@ -144,6 +145,22 @@ impl Queries {
         customer: &CustomerId,
     ) -> Read<Vec<Subscription>> {
         self.store.subscriptions(account, customer)
+    }
+
+    pub fn payment_plan(
+        &self,
+        account: &AccountId,
+        id: &PaymentPlanId,
+    ) -> Read<Option<PaymentPlan>> {
+        self.store.payment_plan(account, id)
+    }
+
+    pub fn payment_plans(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Read<Vec<PaymentPlan>> {
+        self.store.payment_plans(account, customer)
     }
 
     pub fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Read<Option<Invoice>> {

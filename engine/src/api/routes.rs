@@ -7,8 +7,8 @@ use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
     Reply, account_settings, accounts, audit_events, charges, coupons, credit_notes, customers,
-    disputes, events, grants, health, invoices, payment_methods, plans, plugins, receipts, refunds,
-    sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
+    disputes, events, grants, health, invoices, payment_methods, payment_plans, plans, plugins,
+    receipts, refunds, sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -50,6 +50,15 @@ pub async fn dispatch(
         Route::CustomerSubscriptions => {
             subscriptions::list_for_customer(app, request, account()?, id()).await
         }
+        Route::CustomerPaymentPlans => {
+            payment_plans::list_for_customer(app, request, account()?, id()).await
+        }
+        Route::CreatePaymentPlan => payment_plans::create(app, request, account()?).await,
+        Route::RetrievePaymentPlan => payment_plans::retrieve(app, account()?, id()).await,
+        Route::PayRemainingPaymentPlan => {
+            payment_plans::pay_remaining(app, request, account()?, id()).await
+        }
+        Route::CancelPaymentPlan => payment_plans::cancel(app, request, account()?, id()).await,
         Route::CreateGrant => grants::create(app, request, account()?, id()).await,
         Route::ListGrants => grants::list(app, request, account()?, id()).await,
         Route::WithdrawGrant => grants::withdraw(app, request, account()?, id(), params[1]).await,

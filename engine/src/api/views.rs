@@ -393,6 +393,9 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
             to_json(&json!({ "id": id.as_str(), "object": "grant", "deleted": true })),
         ),
         Outcome::TestClock(record) => (StatusCode::OK, to_json(&billing_views::test_clock(record))),
+        Outcome::PaymentPlan(record) => {
+            (StatusCode::OK, to_json(&billing_views::payment_plan(record)))
+        }
         Outcome::Subscription(record) => {
             (StatusCode::OK, to_json(&billing_views::subscription(record)))
         }

@@ -14,22 +14,15 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::entitlements::{Grant, grants};
+use super::entitlements::{Grant, GrantSources, grants};
 use super::plan_features::PlanFeatures;
 use crate::actor::CustomerKey;
 use crate::config::BillingConfig;
-use crate::domain::{PromotionalGrant, Purchase, Subscription};
+use crate::domain::Subscription;
 use crate::store::CustomerStore;
 
 /// Shards of the index: readers of different customers rarely meet on one lock.
 const SHARDS: usize = 64;
-
-/// What one customer's grants are computed from.
-pub struct GrantSources {
-    pub subscriptions: Vec<Subscription>,
-    pub purchases: Vec<Purchase>,
-    pub promotional: Vec<PromotionalGrant>,
-}
 
 struct Entry {
     generation: u64,
@@ -103,15 +96,14 @@ impl EntitlementIndex {
                 Arc::from([])
             }
         };
-        let GrantSources { subscriptions, purchases, promotional } = sources;
-        grants(subscriptions, purchases, promotional, features_of, now, &self.billing)
+        grants(sources, features_of, now, &self.billing)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{AccountId, ChargeId, CustomerId};
+    use crate::domain::{AccountId, ChargeId, CustomerId, Purchase};
     use crate::store::SledStore;
 
     fn sources(feature: &str) -> GrantSources {
@@ -119,6 +111,7 @@ mod tests {
             Purchase { charge: ChargeId::generate(), feature: feature.into(), expires_at: None };
         GrantSources {
             subscriptions: Vec::new(),
+            payment_plans: Vec::new(),
             purchases: vec![purchase],
             promotional: Vec::new(),
         }

@@ -77,7 +77,7 @@ pub fn remaining_time(
 }
 
 /// `YYYY-MM-DD` in UTC.
-fn date(instant: i64) -> String {
+pub fn date(instant: i64) -> String {
     let (year, month, day) = civil_from_days(instant.div_euclid(86_400));
     format!("{year:04}-{month:02}-{day:02}")
 }

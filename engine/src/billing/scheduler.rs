@@ -1,6 +1,6 @@
-//! The durable schedule's runner. Every subscription's next due instant is an entry of the
-//! schedule, written with the subscription (see `Write::Subscription`); this turns the entries
-//! that are due into [`RunDue`] messages to the owning customers' actors.
+//! The durable schedule's runner. Every subscription's and payment plan's next due instant is an
+//! entry of the schedule, written with it (see `Write::Subscription`, `Write::PaymentPlan`);
+//! this turns the entries that are due into [`RunDue`] messages to the owning customers' actors.
 //!
 //! Real time: a loop every `billing.scheduler_interval_ms` runs what is due by now, so a
 //! renewal due while the engine was down runs at its next start. A test clock: an advance runs
@@ -16,9 +16,9 @@ use futures::StreamExt;
 use crate::actor::billing::messages::{Ran, ResumeCollection, RunDue};
 use crate::actor::{CustomerKey, Registry};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, SubscriptionId, TestClock, TestClockStatus};
+use crate::domain::{AccountId, TestClock, TestClockStatus};
 use crate::limits::{RENEWALS_IN_FLIGHT_MAX, SCHEDULE_BATCH_MAX};
-use crate::store::{CustomerStore, DueEntry, StoreError, keys};
+use crate::store::{CustomerStore, DueEntry, Scheduled, StoreError, keys};
 
 /// How a run walks the schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,14 +37,14 @@ async fn run_scope(
     up_to: i64,
     order: Order,
 ) -> Result<usize, StoreError> {
-    // A subscription whose step failed or could not move on is left for the next run: it must
-    // not hold the others back, nor be asked again and again in this one.
-    let mut held: HashSet<SubscriptionId> = HashSet::new();
+    // An object whose step failed or could not move on is left for the next run: it must not
+    // hold the others back, nor be asked again and again in this one.
+    let mut held: HashSet<Scheduled> = HashSet::new();
     let mut ran = 0;
     loop {
         let fetched = store.due(scope, up_to, SCHEDULE_BATCH_MAX + held.len())?;
         let entries: Vec<DueEntry> =
-            fetched.into_iter().filter(|entry| !held.contains(&entry.subscription)).collect();
+            fetched.into_iter().filter(|entry| !held.contains(&entry.object)).collect();
         let Some(first) = entries.first() else { return Ok(ran) };
         let instant = first.due;
         let (batch, at): (Vec<DueEntry>, i64) = match order {
@@ -59,7 +59,7 @@ async fn run_scope(
                     account: entry.account.clone(),
                     customer: entry.customer.clone(),
                 };
-                let message = RunDue { subscription: entry.subscription.clone(), at };
+                let message = RunDue { object: entry.object.clone(), at };
                 let answer = registry.send(&key, message).await.and_then(|answer| answer);
                 (entry, answer.map_err(|error| error.to_string()))
             })
@@ -77,11 +77,11 @@ async fn run_scope(
                     }
                 }
                 Ok(_) => {
-                    held.insert(entry.subscription);
+                    held.insert(entry.object);
                 }
                 Err(error) => {
-                    tracing::error!(subscription = %entry.subscription, customer = %entry.customer, %error, "a due step failed; it is tried again on the next run");
-                    held.insert(entry.subscription);
+                    tracing::error!(object = entry.object.as_str(), customer = %entry.customer, %error, "a due step failed; it is tried again on the next run");
+                    held.insert(entry.object);
                 }
             }
         }

@@ -137,10 +137,11 @@ pub enum Resource {
     WebhookEndpoints,
     /// Coupons and their promotion codes.
     Coupons,
+    PaymentPlans,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 18] = [
+    pub const ALL: [Resource; 19] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -159,6 +160,7 @@ impl Resource {
         Resource::Account,
         Resource::WebhookEndpoints,
         Resource::Coupons,
+        Resource::PaymentPlans,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +183,7 @@ impl Resource {
             Resource::Account => "account",
             Resource::WebhookEndpoints => "webhook_endpoints",
             Resource::Coupons => "coupons",
+            Resource::PaymentPlans => "payment_plans",
         }
     }
 

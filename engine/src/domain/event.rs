@@ -48,10 +48,14 @@ pub enum EventKind {
     SubscriptionTrialWillEnd,
     GrantCreated,
     GrantDeleted,
+    PaymentPlanCreated,
+    /// An instalment invoiced or paid, a retry planned, the plan paid in full.
+    PaymentPlanUpdated,
+    PaymentPlanCanceled,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 34] = [
+    pub const ALL: [EventKind; 37] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -86,6 +90,9 @@ impl EventKind {
         EventKind::SubscriptionTrialWillEnd,
         EventKind::GrantCreated,
         EventKind::GrantDeleted,
+        EventKind::PaymentPlanCreated,
+        EventKind::PaymentPlanUpdated,
+        EventKind::PaymentPlanCanceled,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -128,6 +135,9 @@ impl EventKind {
             EventKind::SubscriptionTrialWillEnd => "customer.subscription.trial_will_end",
             EventKind::GrantCreated => "grant.created",
             EventKind::GrantDeleted => "grant.deleted",
+            EventKind::PaymentPlanCreated => "payment_plan.created",
+            EventKind::PaymentPlanUpdated => "payment_plan.updated",
+            EventKind::PaymentPlanCanceled => "payment_plan.canceled",
         }
     }
 }

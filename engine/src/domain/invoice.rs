@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChargeId, CollectionMethod, CouponId, Currency, CustomerId, Discount, InvoiceDiscount,
-    InvoiceId, InvoiceLineId, PlanId, PluginRef, RuleEvaluation, SubscriptionId, TaxBehavior,
-    TaxLine,
+    InvoiceId, InvoiceLineId, PaymentPlanId, PlanId, PluginRef, RuleEvaluation, SubscriptionId,
+    TaxBehavior, TaxLine,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,8 @@ pub enum BillingReason {
     SubscriptionCreate,
     SubscriptionCycle,
     SubscriptionUpdate,
+    /// An instalment of a payment plan (or the rest of them, paid early).
+    PaymentPlan,
 }
 
 impl BillingReason {
@@ -61,6 +63,7 @@ impl BillingReason {
             BillingReason::SubscriptionCreate => "subscription_create",
             BillingReason::SubscriptionCycle => "subscription_cycle",
             BillingReason::SubscriptionUpdate => "subscription_update",
+            BillingReason::PaymentPlan => "payment_plan",
         }
     }
 }
@@ -157,6 +160,9 @@ pub struct Invoice {
     /// The subscription's coupon, when it discounted this invoice.
     #[serde(default)]
     pub discount: Option<InvoiceDiscount>,
+    /// The payment plan whose instalment(s) it collects.
+    #[serde(default)]
+    pub payment_plan: Option<PaymentPlanId>,
 }
 
 impl Invoice {

@@ -16,6 +16,7 @@ pub mod invoice;
 pub mod money;
 pub mod outgoing_event;
 pub mod payment_method;
+pub mod payment_plan;
 pub mod plan;
 pub mod plugin;
 pub mod purchase;
@@ -44,13 +45,14 @@ pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, GrantId,
-    InvoiceId, InvoiceLineId, PaymentMethodId, PlanId, PromotionCodeId, RefundId, SubscriptionId,
-    TestClockId, WebhookEndpointId,
+    InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId, RefundId,
+    SubscriptionId, TestClockId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
 pub use outgoing_event::{NewOutgoingEvent, OutgoingEvent};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
+pub use payment_plan::{Instalment, InstalmentStatus, PaymentPlan, PaymentPlanStatus};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{
     KindListing, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion, VersionListing,

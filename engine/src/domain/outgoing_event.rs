@@ -137,6 +137,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "credit_note.created",
     "payment_method.attached",
     "payment_method.detached",
+    "payment_plan.created",
+    "payment_plan.updated",
+    "payment_plan.canceled",
     DELIVERY_FAILED,
     ENDPOINT_DISABLED,
 ];

@@ -168,6 +168,13 @@ pub struct Dunning {
     pub next_retry_at: Option<i64>,
 }
 
+impl Dunning {
+    /// The dunning of `invoice`, whose payment first failed at `now`; its retry still to plan.
+    pub fn first_failure(invoice: &InvoiceId, now: i64) -> Dunning {
+        Dunning { invoice: invoice.clone(), first_failed_at: now, retries: 0, next_retry_at: None }
+    }
+}
+
 /// A change of plan or seats that applies only once its invoice is paid, and is dropped (its
 /// invoice voided) at `expires_at` if it is not: the terms the subscription will have then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -97,7 +97,7 @@ pub fn split_plugin(key: &[u8]) -> Option<(&str, &str)> {
 /// The schedule scope of real time; a test clock's scope is its id (`clock_…`).
 pub const LIVE_SCOPE: &str = "live";
 
-/// `scope/due/account/customer/subscription`: one entry of the durable schedule. `due` is
+/// `scope/due/account/customer/object` (a subscription or a payment plan): one entry of the durable schedule. `due` is
 /// written as 16 hex digits of the instant offset by 2^63, so keys sort by instant (negative
 /// ones too) and one scope's entries up to an instant are one range scan.
 pub fn schedule(
@@ -105,9 +105,9 @@ pub fn schedule(
     due: i64,
     account: &AccountId,
     customer: &CustomerId,
-    subscription: &str,
+    object: &str,
 ) -> Vec<u8> {
-    join(&[scope, &schedule_instant(due), account.as_str(), customer.as_str(), subscription])
+    join(&[scope, &schedule_instant(due), account.as_str(), customer.as_str(), object])
 }
 
 /// `scope/`: every entry of one scope.
@@ -126,7 +126,7 @@ fn schedule_instant(due: i64) -> String {
     format!("{:016x}", (due as u64) ^ (1 << 63))
 }
 
-/// Splits a schedule key into `(due, account, customer, subscription)`.
+/// Splits a schedule key into `(due, account, customer, object)`.
 pub fn split_schedule(key: &[u8]) -> Option<(i64, &str, &str, &str)> {
     let text = std::str::from_utf8(key).ok()?;
     let mut parts = text.splitn(5, SEPARATOR as char);

@@ -30,9 +30,10 @@ use crate::domain::{
     Account, AccountId, ApiKey, Applied, Charge, ChargeId, Coupon, CouponId, CreditNote,
     CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind,
     GatewayEvent, GrantId, Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent,
-    OutgoingEvent, PaymentMethod, PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind,
-    PromotionCode, PromotionCodeId, PromotionalGrant, Redemption, Refund, RefundId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    OutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId,
+    PluginHistory, PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant, Redemption,
+    Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -76,6 +77,12 @@ pub enum Write {
     /// entry then), so the store moves the entry to [`Subscription::next_due`].
     Subscription {
         record: Subscription,
+        due_before: Option<i64>,
+    },
+    /// A payment plan as it stands now, and when it was due before this change, as for a
+    /// subscription.
+    PaymentPlan {
+        record: PaymentPlan,
         due_before: Option<i64>,
     },
     /// An invoice as it stands now; its `collecting` flag keeps it in the index a restart reads.
@@ -182,6 +189,8 @@ pub enum InFlightObject {
     Subscription(SubscriptionId),
     /// An invoice being paid: a replay shows it as it stands.
     Invoice(InvoiceId),
+    /// A payment plan whose instalment is being charged: a replay shows it as it stands.
+    PaymentPlan(PaymentPlanId),
 }
 
 /// The object a request produced, as it was when first answered. The API renders the response
@@ -230,15 +239,39 @@ pub enum Outcome {
         grant: PromotionalGrant,
     },
     GrantDeleted(GrantId),
+    PaymentPlan(PaymentPlan),
 }
 
-/// A schedule entry: the subscription has something due at `due`.
+/// A schedule entry: the object has something due at `due`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueEntry {
     pub due: i64,
     pub account: AccountId,
     pub customer: CustomerId,
-    pub subscription: SubscriptionId,
+    pub object: Scheduled,
+}
+
+/// What the schedule holds entries for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scheduled {
+    Subscription(SubscriptionId),
+    PaymentPlan(PaymentPlanId),
+}
+
+impl Scheduled {
+    /// By its id's prefix, as a schedule key names it.
+    pub fn parse(id: &str) -> Option<Scheduled> {
+        SubscriptionId::parse(id)
+            .map(Scheduled::Subscription)
+            .or_else(|| PaymentPlanId::parse(id).map(Scheduled::PaymentPlan))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Scheduled::Subscription(id) => id.as_str(),
+            Scheduled::PaymentPlan(id) => id.as_str(),
+        }
+    }
 }
 
 /// Which audit events a list shows.
@@ -504,6 +537,17 @@ pub trait CustomerStore: Durable {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Vec<Subscription>, StoreError>;
+    fn payment_plan(
+        &self,
+        account: &AccountId,
+        id: &PaymentPlanId,
+    ) -> Result<Option<PaymentPlan>, StoreError>;
+    /// A customer's payment plans, oldest first.
+    fn payment_plans(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<PaymentPlan>, StoreError>;
     /// How many subscriptions there are in each status, across every account (for metrics,
     /// counted once at start).
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError>;

@@ -1,5 +1,5 @@
 //! `GET /v1/customers/{id}/entitlements`: the grants of the customer's subscriptions,
-//! purchases and promotional grants as they stand in the actor, at the customer's now (its test clock's, if it has
+//! payment plans, purchases and promotional grants as they stand in the actor, at the customer's now (its test clock's, if it has
 //! one), with the plans' features from memory. The API answers from what the actor publishes
 //! ([`EntitlementIndex`]) and asks the actor only when nothing is published.
 //!
@@ -10,8 +10,7 @@ use actix::{Context, Handler};
 use super::messages::CustomerEntitlements;
 use crate::actor::customer::CustomerState;
 use crate::actor::{ActorError, CustomerActor};
-use crate::billing::entitlement_index::GrantSources;
-use crate::billing::entitlements::Grant;
+use crate::billing::entitlements::{Grant, GrantSources};
 
 impl CustomerActor {
     /// Publishes what the customer's grants are computed from, after a change of them. A
@@ -29,6 +28,7 @@ impl CustomerActor {
 fn grant_sources(state: &CustomerState) -> GrantSources {
     GrantSources {
         subscriptions: state.subscriptions.clone(),
+        payment_plans: state.payment_plans.clone(),
         purchases: state.customer.purchases.clone(),
         promotional: state.customer.grants.clone(),
     }

@@ -97,7 +97,8 @@ impl CustomerActor {
                 now: spec.now,
             },
         )?;
-        if plan.currency.code() == "KES" && self.pays_by_mpesa(subscription) {
+        if plan.currency.code() == "KES" && self.pays_by_mpesa(subscription.payment_method.as_ref())
+        {
             round_to_whole_shillings(&mut totals, spec.period_start, spec.period_end);
         }
         // Shown on the invoice only when the coupon did discount it.
@@ -115,7 +116,8 @@ impl CustomerActor {
         let (mut balance_applied_minor, mut amount_due_minor) =
             apply_balance(totals.total_minor, customer.balance_minor);
         let amount = Money { amount_minor: amount_due_minor, currency: plan.currency };
-        if amount_due_minor > 0 && amount_due_minor < self.min_chargeable(subscription, amount) {
+        let minimum = self.min_chargeable(subscription.payment_method.as_ref(), amount);
+        if amount_due_minor > 0 && amount_due_minor < minimum {
             // Below what the gateway takes: carried to the balance (owed on the next invoice),
             // the invoice paid as Stripe does it.
             balance_applied_minor = totals.total_minor;
@@ -159,13 +161,14 @@ impl CustomerActor {
             next_reminder_at: None,
             reverse_charge: totals.reverse_charge,
             discount,
+            payment_plan: None,
         })
     }
 
     /// Numbers the draft, applies the customer's balance and opens it; with nothing due it is
     /// paid at once, without a charge. An automatic one is marked `collecting` with its first
     /// attempt decided, when it is to be charged (`charge`).
-    fn finalize_invoice(
+    pub(super) fn finalize_invoice(
         &mut self,
         changes: &mut ChangeSet,
         mut invoice: Invoice,
@@ -245,11 +248,7 @@ impl CustomerActor {
         invoice.collecting = false;
         let mut changes = self.changes();
         // Nothing to retry with (no payment method, a route refused) until the method changes.
-        self.subscription_after_payment(
-            &mut changes,
-            &mut invoice,
-            Payment::Failed { hard: true },
-        )?;
+        self.after_payment(&mut changes, &mut invoice, Payment::Failed { hard: true })?;
         changes.push(Write::Invoice(invoice));
         Ok(Some(self.commit(changes)?))
     }
@@ -313,7 +312,7 @@ impl CustomerActor {
             true => Payment::Paid,
             false => Payment::Failed { hard: is_hard_decline(charge) },
         };
-        self.subscription_after_payment(changes, &mut invoice, payment)?;
+        self.after_payment(changes, &mut invoice, payment)?;
         changes.push(Write::Invoice(invoice));
         Ok(())
     }
@@ -328,7 +327,18 @@ impl CustomerActor {
     ) -> Result<(), ActorError> {
         invoice.status = InvoiceStatus::Paid;
         invoice.paid_at = Some(at);
-        self.subscription_after_payment(changes, invoice, Payment::Paid)
+        self.after_payment(changes, invoice, Payment::Paid)
+    }
+
+    /// What an attempt to pay `invoice` does to the subscription or payment plan it bills.
+    fn after_payment(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &mut Invoice,
+        payment: Payment,
+    ) -> Result<(), ActorError> {
+        self.subscription_after_payment(changes, invoice, payment)?;
+        self.payment_plan_after_payment(changes, invoice, payment)
     }
 
     /// The subscription of `invoice` after an attempt to pay it: paid brings it back to
@@ -467,26 +477,29 @@ impl CustomerActor {
         hard: bool,
         now: i64,
     ) {
-        let by_mpesa = self.pays_by_mpesa(subscription);
-        let dunning = subscription.dunning.get_or_insert_with(|| Dunning {
-            invoice: invoice.id.clone(),
-            first_failed_at: now,
-            retries: 0,
-            next_retry_at: None,
-        });
-        let policy = &self.services.billing.dunning;
-        let offset = policy.retry_days.get(dunning.retries as usize);
-        let mut next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
-        if by_mpesa {
-            // An STK Push rings the payer's phone: never at night in the account's time zone.
-            next = next.map(|at| self.services.prompt_hours.next_within(at));
-        }
+        let by_mpesa = self.pays_by_mpesa(subscription.payment_method.as_ref());
+        let dunning =
+            subscription.dunning.get_or_insert_with(|| Dunning::first_failure(&invoice.id, now));
+        let next = self.next_retry_at(dunning, by_mpesa);
         dunning.next_retry_at = if hard { None } else { next };
         invoice.next_payment_attempt = dunning.next_retry_at;
         if hard || next.is_some() {
             return;
         }
         self.final_action(subscription, invoice, now);
+    }
+
+    /// The configured day after the first failure for the dunning's next retry (by M-Pesa:
+    /// within the local hours); `None` after the last.
+    pub(super) fn next_retry_at(&self, dunning: &Dunning, by_mpesa: bool) -> Option<i64> {
+        let policy = &self.services.billing.dunning;
+        let offset = policy.retry_days.get(dunning.retries as usize);
+        let next = offset.map(|days| dunning.first_failed_at + i64::from(*days) * SECS_PER_DAY);
+        match by_mpesa {
+            // An STK Push rings the payer's phone: never at night in the account's time zone.
+            true => next.map(|at| self.services.prompt_hours.next_within(at)),
+            false => next,
+        }
     }
 
     /// After the last retry (or reminder) of `invoice` failed: `billing.dunning.final_action`.
@@ -566,6 +579,7 @@ impl CustomerActor {
             InvoiceAction::Void => {
                 self.void_invoice(&mut changes, &mut invoice, now)?;
                 self.forget_period_credit(&mut changes, &invoice)?;
+                self.payment_plan_invoice_voided(&mut changes, &invoice, now)?;
             }
             InvoiceAction::MarkUncollectible => {
                 invoice.status = InvoiceStatus::Uncollectible;
@@ -699,24 +713,31 @@ impl CustomerActor {
 }
 
 impl CustomerActor {
-    /// The payment method the subscription's invoices are charged to: its own, else the
-    /// customer's default.
-    fn paying_method(&self, subscription: &Subscription) -> Option<&PaymentMethod> {
+    /// The payment method a subscription's or payment plan's invoices are charged to: its
+    /// `own`, else the customer's default.
+    fn paying_method(&self, own: Option<&PaymentMethodId>) -> Option<&PaymentMethod> {
         let state = self.state.as_ref().ok()?;
-        let method =
-            subscription.payment_method.as_ref().or(state.customer.default_payment_method.as_ref());
-        state.payment_methods.iter().find(|own| Some(&own.id) == method)
+        let method = own.or(state.customer.default_payment_method.as_ref());
+        state.payment_methods.iter().find(|method_held| Some(&method_held.id) == method)
     }
 
-    fn pays_by_mpesa(&self, subscription: &Subscription) -> bool {
-        self.paying_method(subscription)
-            .is_some_and(|method| method.kind == PaymentMethodKind::Mpesa)
+    pub(super) fn pays_by_mpesa(&self, own: Option<&PaymentMethodId>) -> bool {
+        self.paying_method(own).is_some_and(|method| method.kind == PaymentMethodKind::Mpesa)
+    }
+
+    /// The payment method the subscription or payment plan that `invoice` bills asks for, if
+    /// it names one.
+    fn billed_payment_method(&self, invoice: &Invoice) -> Option<PaymentMethodId> {
+        if let Some(id) = &invoice.subscription {
+            return self.subscription(id).ok()?.payment_method;
+        }
+        self.payment_plan(invoice.payment_plan.as_ref()?).ok()?.payment_method
     }
 
     /// The smallest amount the gateway that would charge `amount` takes (0: any, or no payment
     /// method to route by yet).
-    fn min_chargeable(&self, subscription: &Subscription, amount: Money) -> i64 {
-        let Some(method) = self.paying_method(subscription) else { return 0 };
+    pub(super) fn min_chargeable(&self, own: Option<&PaymentMethodId>, amount: Money) -> i64 {
+        let Some(method) = self.paying_method(own) else { return 0 };
         let gateway = self.first_gateway_for(method, amount);
         self.services.gateway_policies.min_amount(gateway, amount.currency)
     }
@@ -750,7 +771,7 @@ fn round_to_whole_shillings(totals: &mut Totals, period_start: i64, period_end: 
 
 /// What an attempt to pay an invoice came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Payment {
+pub(super) enum Payment {
     Paid,
     /// `hard`: not worth trying again with the same payment method.
     Failed {
@@ -802,10 +823,8 @@ impl Handler<ActOnInvoice> for CustomerActor {
                 .into_actor(self),
             );
         }
-        let payment_method = message.payment_method.clone().or_else(|| {
-            let subscription = invoice.subscription.as_ref()?;
-            self.subscription(subscription).ok()?.payment_method
-        });
+        let payment_method =
+            message.payment_method.clone().or_else(|| self.billed_payment_method(&invoice));
         let ticket = message.idempotency.clone();
         Box::pin(
             self.collect_then_answer(
@@ -851,11 +870,7 @@ impl Handler<ResumeCollection> for CustomerActor {
             Ok(_) => return Box::pin(fut::ready(Ok(()))),
             Err(error) => return Box::pin(fut::ready(Err(error.into()))),
         };
-        let payment_method = invoice
-            .subscription
-            .as_ref()
-            .and_then(|id| self.subscription(id).ok())
-            .and_then(|subscription| subscription.payment_method);
+        let payment_method = self.billed_payment_method(&invoice);
         let recorded = self.services.store.sync();
         Box::pin(
             self.collect_then_answer(

@@ -5,11 +5,12 @@ use actix::Message;
 
 use crate::actor::{ActorError, IdempotencyTicket};
 use crate::billing::credit_notes::CreditAsk;
+use crate::billing::periods::Interval;
 use crate::domain::{
-    Cause, CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, PaymentMethodId,
-    Plan, SubscriptionId,
+    Cause, CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, Money,
+    PaymentMethodId, PaymentPlanId, Plan, SubscriptionId,
 };
-use crate::store::Outcome;
+use crate::store::{Outcome, Scheduled};
 
 /// How a new subscription's trial is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,21 +162,21 @@ pub struct PreviewInvoice {
 #[rtype(result = "Result<Vec<crate::billing::entitlements::Grant>, ActorError>")]
 pub struct CustomerEntitlements;
 
-/// From the scheduler: run what falls due for the subscription up to `at`. Answers the
-/// subscription's next due instant afterwards.
+/// From the scheduler: run what falls due for the subscription or payment plan up to `at`.
+/// Answers its next due instant afterwards.
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Ran, ActorError>")]
 pub struct RunDue {
-    pub subscription: SubscriptionId,
+    pub object: Scheduled,
     pub at: i64,
 }
 
 /// What a [`RunDue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ran {
-    /// Whether any step ran: each moved the subscription's schedule entry with its own write.
+    /// Whether any step ran: each moved the object's schedule entry with its own write.
     pub steps: bool,
-    /// The subscription's next due instant afterwards.
+    /// The object's next due instant afterwards.
     pub next_due: Option<i64>,
 }
 
@@ -275,5 +276,41 @@ pub struct GrantFeature {
 #[rtype(result = "Result<Outcome, ActorError>")]
 pub struct WithdrawGrant {
     pub id: crate::domain::GrantId,
+    pub cause: Cause,
+}
+
+/// `POST /v1/payment_plans`: `amount` split into `instalments`, one `interval` apart from
+/// `start` (the customer's now when `None`). Answers `Outcome::PaymentPlan`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct CreatePaymentPlan {
+    pub amount: Money,
+    pub instalments: u32,
+    pub interval: Interval,
+    pub start: Option<i64>,
+    pub description: Option<String>,
+    pub payment_method: Option<PaymentMethodId>,
+    pub grants: Vec<String>,
+    pub metadata: Metadata,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// `POST /v1/payment_plans/{id}/pay_remaining`: every unpaid instalment, charged now.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct PayRemaining {
+    pub id: PaymentPlanId,
+    pub payment_method: Option<PaymentMethodId>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// `POST /v1/payment_plans/{id}/cancel`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct CancelPaymentPlan {
+    pub id: PaymentPlanId,
+    pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
 }

@@ -8,6 +8,7 @@
 //! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
 //!   booked against their invoice;
 //! - [`overdue`]: dunning by reminders for invoices paid by hand;
+//! - [`payment_plans`]: a total paid in instalments, each an invoice charged when due;
 //! - [`entitlements`]: what the customer's subscriptions, purchases and promotional grants
 //!   grant now; [`grants`]: the promotional grants given and withdrawn;
 //! - [`rule_rounds`]: turns run again after a rule call too long for the actor's thread.
@@ -23,6 +24,7 @@ pub mod grants;
 pub mod invoices;
 pub mod messages;
 pub mod overdue;
+pub mod payment_plans;
 pub mod preview;
 pub mod proration;
 pub mod renewals;

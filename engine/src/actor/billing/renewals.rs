@@ -15,7 +15,7 @@ use crate::domain::{
     Subscription, SubscriptionId, SubscriptionStatus,
 };
 use crate::limits::RENEWALS_PER_STEP_MAX;
-use crate::store::{ChangeSet, DurableTicket, Write};
+use crate::store::{ChangeSet, DurableTicket, Scheduled, Write};
 
 /// An invoice to charge now, with the payment method to use (the customer's default when
 /// `None`).
@@ -339,15 +339,30 @@ impl CustomerActor {
         Ok(true)
     }
 
+    /// Runs the subscription's or payment plan's next due step at or before `at`, if any.
+    fn object_due_step(&mut self, object: &Scheduled, at: i64) -> Result<Step, ActorError> {
+        match object {
+            Scheduled::Subscription(id) => self.due_step(id, at),
+            Scheduled::PaymentPlan(id) => self.payment_plan_due_step(id, at),
+        }
+    }
+
+    fn object_next_due(&self, object: &Scheduled) -> Result<Option<i64>, ActorError> {
+        match object {
+            Scheduled::Subscription(id) => Ok(self.subscription(id)?.next_due()),
+            Scheduled::PaymentPlan(id) => Ok(self.payment_plan(id)?.next_due()),
+        }
+    }
+
     /// Runs due steps up to `at` until one needs a charge; answers what was done.
     fn run_due_steps(
         &mut self,
-        id: &SubscriptionId,
+        object: &Scheduled,
         at: i64,
     ) -> Result<(Vec<DurableTicket>, Option<Box<Collection>>), ActorError> {
         let mut durables = Vec::new();
         for _ in 0..RENEWALS_PER_STEP_MAX {
-            let step = match self.due_step(id, at) {
+            let step = match self.object_due_step(object, at) {
                 // What is done is answered; the scheduler asks again for the rest, and that
                 // turn makes the rule call on the rule threads.
                 Err(ActorError::NeedsRuleThreads(_)) if !durables.is_empty() => break,
@@ -384,14 +399,14 @@ impl CustomerActor {
         let ran = self
             .accepting()
             .map(|_| ())
-            .and_then(|()| self.run_due_steps(&message.subscription, message.at));
+            .and_then(|()| self.run_due_steps(&message.object, message.at));
         let (mut durables, collect) = match ran {
             Ok(ran) => ran,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
         let Some(collection) = collect else {
             let steps = !durables.is_empty();
-            let next_due = self.subscription(&message.subscription).map(|sub| sub.next_due());
+            let next_due = self.object_next_due(&message.object);
             return Box::pin(
                 async move {
                     for durable in durables {
@@ -418,8 +433,8 @@ impl CustomerActor {
                 Presence::OffSession,
             )
             .then(move |_charged, actor, _| {
-                // A declined renewal is the subscription's news (past_due), not a failure
-                // of the schedule: what else is due runs next.
+                // A declined renewal or instalment is its object's news (past_due), not a
+                // failure of the schedule: what else is due runs next.
                 async move {
                     let rest = address
                         .send(again)

@@ -14,6 +14,7 @@ pub mod grants;
 pub mod health;
 pub mod invoices;
 pub mod payment_methods;
+pub mod payment_plans;
 pub mod plans;
 pub mod plugins;
 pub mod receipts;

@@ -70,6 +70,7 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         next_reminder_at: None,
         reverse_charge: false,
         discount: None,
+        payment_plan: None,
     }
 }
 

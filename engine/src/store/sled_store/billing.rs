@@ -7,13 +7,13 @@
 use super::view::TreeView;
 use super::{Op, SledStore, TreeId};
 use crate::domain::{
-    AccountId, Customer, CustomerId, Invoice, InvoiceId, Plan, PlanId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, TestClockStatus,
+    AccountId, Customer, CustomerId, Invoice, InvoiceId, PaymentPlan, PaymentPlanId, Plan, PlanId,
+    Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId, TestClockStatus,
 };
 use crate::domain::{Charge, ChargeId, CreditNote, CreditNoteId};
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    ChargeFilter, CreditNoteFilter, DueEntry, InvoiceFilter, Page, StoreError, keys,
+    ChargeFilter, CreditNoteFilter, DueEntry, InvoiceFilter, Page, Scheduled, StoreError, keys,
 };
 
 pub(super) fn subscription_ops(
@@ -24,29 +24,58 @@ pub(super) fn subscription_ops(
     due_before: Option<i64>,
 ) {
     let id = record.id.as_str();
-    let scope = record.schedule_scope();
-    let due_now = record.next_due();
-    if let Some(before) = due_before
-        && Some(before) != due_now
-    {
-        ops.push(Op::remove(
-            TreeId::Schedule,
-            keys::schedule(scope, before, account, customer, id),
-        ));
-    }
-    if let Some(due) = due_now {
-        ops.push(Op::put(
-            TreeId::Schedule,
-            keys::schedule(scope, due, account, customer, id),
-            Vec::new(),
-        ));
-    }
+    let due = Due { scope: record.schedule_scope(), before: due_before, now: record.next_due() };
+    schedule_ops(ops, account, customer, id, due);
     ops.push(Op::put(TreeId::Subscriptions, keys::owned(account, customer, id), encode(record)));
     ops.push(Op::put(
         TreeId::SubscriptionOwners,
         keys::by_id(account, id),
         customer.as_str().as_bytes().to_vec(),
     ));
+}
+
+pub(super) fn payment_plan_ops(
+    ops: &mut Vec<Op>,
+    account: &AccountId,
+    customer: &CustomerId,
+    record: &PaymentPlan,
+    due_before: Option<i64>,
+) {
+    let id = record.id.as_str();
+    let due = Due { scope: record.schedule_scope(), before: due_before, now: record.next_due() };
+    schedule_ops(ops, account, customer, id, due);
+    ops.push(Op::put(TreeId::PaymentPlans, keys::owned(account, customer, id), encode(record)));
+    ops.push(Op::put(
+        TreeId::PaymentPlanOwners,
+        keys::by_id(account, id),
+        customer.as_str().as_bytes().to_vec(),
+    ));
+}
+
+/// Where a scheduled object's entry was and is now.
+struct Due<'a> {
+    scope: &'a str,
+    before: Option<i64>,
+    now: Option<i64>,
+}
+
+/// Moves the object's schedule entry from where it was due to where it is due now.
+fn schedule_ops(ops: &mut Vec<Op>, account: &AccountId, customer: &CustomerId, id: &str, due: Due) {
+    if let Some(before) = due.before
+        && Some(before) != due.now
+    {
+        ops.push(Op::remove(
+            TreeId::Schedule,
+            keys::schedule(due.scope, before, account, customer, id),
+        ));
+    }
+    if let Some(now) = due.now {
+        ops.push(Op::put(
+            TreeId::Schedule,
+            keys::schedule(due.scope, now, account, customer, id),
+            Vec::new(),
+        ));
+    }
 }
 
 pub(super) fn invoice_ops(
@@ -244,6 +273,22 @@ impl SledStore {
         self.scan_customer(TreeId::Subscriptions, account, customer)
     }
 
+    pub(super) fn read_payment_plan(
+        &self,
+        account: &AccountId,
+        id: &PaymentPlanId,
+    ) -> Result<Option<PaymentPlan>, StoreError> {
+        self.owned_by_id(TreeId::PaymentPlanOwners, TreeId::PaymentPlans, account, id.as_str())
+    }
+
+    pub(super) fn customer_payment_plans(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<PaymentPlan>, StoreError> {
+        self.scan_customer(TreeId::PaymentPlans, account, customer)
+    }
+
     pub(super) fn count_subscriptions_by_status(
         &self,
     ) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {
@@ -404,13 +449,13 @@ impl SledStore {
         for item in self.tree(TreeId::Schedule).range(range).take(limit) {
             let (key, _) = item?;
             let corrupt = || StoreError::Corrupt("schedule key".into());
-            let (due, account, customer, subscription) =
+            let (due, account, customer, object) =
                 keys::split_schedule(&key).ok_or_else(corrupt)?;
             found.push(DueEntry {
                 due,
                 account: AccountId::parse(account).ok_or_else(corrupt)?,
                 customer: CustomerId::parse(customer).ok_or_else(corrupt)?,
-                subscription: SubscriptionId::parse(subscription).ok_or_else(corrupt)?,
+                object: Scheduled::parse(object).ok_or_else(corrupt)?,
             });
         }
         Ok(found)
@@ -422,7 +467,7 @@ impl SledStore {
             entry.due,
             &entry.account,
             &entry.customer,
-            entry.subscription.as_str(),
+            entry.object.as_str(),
         );
         // Durable with the next flush: a due entry found again after a crash is looked at again.
         self.commit_ops(vec![Op::remove(TreeId::Schedule, key)]).map(drop)

@@ -87,6 +87,9 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
             Write::Subscription { record, due_before } => {
                 billing::subscription_ops(&mut ops, account, customer, &record, due_before);
             }
+            Write::PaymentPlan { record, due_before } => {
+                billing::payment_plan_ops(&mut ops, account, customer, &record, due_before);
+            }
             Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
             Write::CreditNote(note) => billing::credit_note_ops(&mut ops, account, customer, &note),
             Write::Event(event) => audit::event_ops(&mut ops, account, customer, &event),

@@ -55,8 +55,8 @@ use super::{
 use crate::domain::{
     AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
     DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
-    PaymentMethodId, Plan, PlanId, PluginHistory, PluginKind, Refund, RefundId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId, PluginHistory, PluginKind, Refund,
+    RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
@@ -548,6 +548,22 @@ impl CustomerStore for SledStore {
         customer: &CustomerId,
     ) -> Result<Vec<Subscription>, StoreError> {
         self.customer_subscriptions(account, customer)
+    }
+
+    fn payment_plan(
+        &self,
+        account: &AccountId,
+        id: &PaymentPlanId,
+    ) -> Result<Option<PaymentPlan>, StoreError> {
+        self.read_payment_plan(account, id)
+    }
+
+    fn payment_plans(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Vec<PaymentPlan>, StoreError> {
+        self.customer_payment_plans(account, customer)
     }
 
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {

@@ -78,6 +78,9 @@ pub(super) enum TreeId {
     PromotionCodeNames,
     /// `account/coupon id/ch_…`: each charge's redemption of a coupon.
     Redemptions,
+    /// `account/customer/pp_…`: payment plans, and their `account/pp_…` → customer index.
+    PaymentPlans,
+    PaymentPlanOwners,
 }
 
 impl TreeId {
@@ -87,7 +90,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 45] = [
+pub(super) const TREE_NAMES: [&str; 47] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -135,4 +138,6 @@ pub(super) const TREE_NAMES: [&str; 45] = [
     "promotion_codes",
     "promotion_code_names",
     "redemptions",
+    "payment_plans",
+    "payment_plan_owners",
 ];
