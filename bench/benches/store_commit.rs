@@ -34,6 +34,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
         deleted: false,
         sealed: None,
         grants: Vec::new(),
+        bank_transfer_reference: None,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("bench"));

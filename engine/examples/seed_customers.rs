@@ -55,6 +55,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         deleted: false,
         sealed: None,
         grants: Vec::new(),
+        bank_transfer_reference: None,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("seed"));

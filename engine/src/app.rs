@@ -123,6 +123,7 @@ pub async fn run_with(
         entitlements: Arc::clone(&entitlements),
         outbox: Arc::clone(&outbox_signal),
         redemptions: Arc::clone(&redemptions),
+        accounts: accounts.clone(),
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &sled).await?;
@@ -203,6 +204,13 @@ pub async fn run_with(
         outbox,
         coupon_store: store.clone(),
         redemptions,
+        statement_store: store.clone(),
+        statement_lock: Default::default(),
+        statement_columns: crate::bank_statements::Columns::parse(
+            &config.billing.bank_transfer.csv,
+        )
+        .expect("checked with the config"),
+        statement_body_max: usize::try_from(config.limits.statement_body_max).unwrap_or(usize::MAX),
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

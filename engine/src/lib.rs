@@ -12,6 +12,7 @@
 //! - [`webhooks`]: the gateways' events after the fact, kept and applied; [`events_out`]: the
 //!   platform's own events, delivered to its endpoints;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
+//!   [`bank_statements`]: bank statements (camt.053, CSV) read into lines to reconcile;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
 //! - [`account_directory`]: the accounts this engine serves, for what looks across them;
@@ -21,6 +22,7 @@ pub mod account_directory;
 pub mod actor;
 pub mod api;
 pub mod app;
+pub mod bank_statements;
 pub mod billing;
 pub mod config;
 pub mod coupons;

@@ -237,3 +237,16 @@ pub const STATEMENT_DESCRIPTOR_LEN_MAX: usize = 22;
 /// Customers' unwrapped keys held in memory at most (`store::sealing`): each is an AES-256-GCM
 /// key schedule of well under a kilobyte, and one dropped is unwrapped again from the store.
 pub const SEALING_KEYS_CACHED_MAX: usize = 100_000;
+
+/// The longest a bank transfer may be awaited (`billing.bank_transfer.expiry_days`).
+pub const BANK_TRANSFER_EXPIRY_DAYS_MAX: u32 = 90;
+
+/// The largest `limits.statement_body_max` an operator may set: a year of a busy account's
+/// statement lines.
+pub const STATEMENT_BODY_BYTES_MAX: u64 = 256 * 1024 * 1024;
+
+/// Customers whose statement lines are applied at once, each by its own actor.
+pub const STATEMENT_CUSTOMERS_IN_FLIGHT: usize = 64;
+
+/// Credits of one customer a recall is looked for among, newest first.
+pub const BANK_CREDITS_SCAN_MAX: usize = 1_000;

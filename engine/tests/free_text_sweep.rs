@@ -290,6 +290,8 @@ impl Baseline {
                     "promotion_codes" => "promo_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "coupons" => "WELCOME10",
                     "payment_plans" => "pp_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "bank_statements" => "stmt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "lines" => "0",
                     _ => panic!("{template}: a new route with a path parameter; give it an id"),
                 }
             })

@@ -27,7 +27,7 @@ use crate::domain::{
     AppliedCoupon, Cause, Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod,
     PaymentMethodKind,
 };
-use crate::store::{DurableTicket, InFlightObject, Outcome, Unsettled, Write};
+use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 struct StartedCharge {
     charge: Charge,
@@ -55,16 +55,22 @@ impl RouteInput {
     }
 }
 
+/// How routing rules see a method. A bank transfer never reaches a gateway (see
+/// `actor::bank_transfers`); routing asks about one only in `route_for`, which answers none.
 fn method_type(method: &PaymentMethod) -> PaymentMethodType {
     match method.kind {
-        PaymentMethodKind::Card => PaymentMethodType::Card,
+        PaymentMethodKind::Card | PaymentMethodKind::BankTransfer => PaymentMethodType::Card,
         PaymentMethodKind::Mpesa => PaymentMethodType::Mpesa,
     }
 }
 
 impl CustomerActor {
-    /// The gateways a charge of `amount` with `method` would go to, in order.
+    /// The gateways a charge of `amount` with `method` would go to, in order: none for a bank
+    /// transfer.
     fn route_for(&self, method: &PaymentMethod, amount: Money) -> Vec<&'static str> {
+        if method.kind == PaymentMethodKind::BankTransfer {
+            return Vec::new();
+        }
         let state = self.state.as_ref().ok();
         let address = state.and_then(|state| state.customer.address.as_ref());
         let route = RouteInput {
@@ -76,9 +82,14 @@ impl CustomerActor {
         self.services.gateways.route(&route.query())
     }
 
-    /// The gateway a charge of `amount` with `method` would go to first.
-    pub(super) fn first_gateway_for(&self, method: &PaymentMethod, amount: Money) -> &'static str {
-        self.route_for(method, amount)[0]
+    /// The gateway a charge of `amount` with `method` would go to first; `None` for a bank
+    /// transfer.
+    pub(super) fn first_gateway_for(
+        &self,
+        method: &PaymentMethod,
+        amount: Money,
+    ) -> Option<&'static str> {
+        self.route_for(method, amount).first().copied()
     }
 
     /// Objects on a test clock move no real money: they are served by the sandbox only, and a
@@ -250,6 +261,7 @@ impl CustomerActor {
                 coupon: resolved.coupon.id.clone(),
                 promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
             }),
+            bank_transfer: None,
         };
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
@@ -296,7 +308,7 @@ impl CustomerActor {
         settlement: Settlement,
         cause: &Cause,
     ) -> Result<(Charge, Option<DurableTicket>), ActorError> {
-        let mut charge =
+        let charge =
             self.services.store.charge(&self.key.account, charge_id)?.ok_or_else(|| {
                 ActorError::NotFound { kind: "charge", id: charge_id.to_string() }
             })?;
@@ -310,7 +322,18 @@ impl CustomerActor {
             tracing::warn!(charge = %charge.id, %cause, "charge held for review: the gateway's answer is not applied");
             return Ok((charge, None));
         }
-        let mut changes = self.changes();
+        self.settle_loaded(self.changes(), charge, settlement, cause)
+    }
+
+    /// [`CustomerActor::settle_charge`] of `charge` as the caller holds it (not final, not held
+    /// for review), in one change set with the caller's `changes`.
+    pub(super) fn settle_loaded(
+        &mut self,
+        mut changes: ChangeSet,
+        mut charge: Charge,
+        settlement: Settlement,
+        cause: &Cause,
+    ) -> Result<(Charge, Option<DurableTicket>), ActorError> {
         let reference_before = charge.gateway_reference.clone();
         let status_before = charge.status;
         let advanced = advance(&mut charge, settlement);
@@ -325,7 +348,10 @@ impl CustomerActor {
             });
         }
         match advanced {
-            Advance::Nothing => return Ok((charge, Some(self.written()))),
+            Advance::Nothing if changes.writes.is_empty() => {
+                return Ok((charge, Some(self.written())));
+            }
+            Advance::Nothing => return Ok((charge, Some(self.commit(changes)?))),
             Advance::Progress(event) => {
                 changes.push(Write::Charge(charge.clone()));
                 if let Some(kind) = event {
@@ -430,6 +456,19 @@ impl Handler<CreateCharge> for CustomerActor {
             }
             Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
             Err(error) => return Box::pin(fut::ready(Err(error))),
+        }
+        if let Some(method) = self.bank_transfer_method(&message) {
+            // No gateway to ask: the charge waits, `processing`, for the money.
+            return match self.begin_bank_transfer(message, method) {
+                Ok((charge, recorded)) => Box::pin(
+                    async move {
+                        recorded.wait().await?;
+                        Ok(charge)
+                    }
+                    .into_actor(self),
+                ),
+                Err(error) => Box::pin(fut::ready(Err(error))),
+            };
         }
         let cause = message.cause.clone();
         let off_session = message.off_session;
@@ -563,6 +602,7 @@ mod tests {
             grants: Vec::new(),
             review: None,
             coupon: None,
+            bank_transfer: None,
         }
     }
 

@@ -54,6 +54,9 @@ pub struct CustomerActor {
     /// Invoices whose decided payment attempt this actor is carrying out: a resumed collection
     /// (the scheduler's, for attempts a crash left behind) leaves them alone.
     pub(super) collections_under_way: HashSet<InvoiceId>,
+    /// Invoices a change set being made pays together (a bank credit paying several): not
+    /// "unpaid" to the dunning that moves on from one of them, though the store still says so.
+    pub(super) paid_together: HashSet<InvoiceId>,
     /// Answers of rule calls made on the rule threads for turns that could not make them inline.
     pub(super) rule_answers: crate::rules::turn::RuleAnswers,
     /// Set when the actor has decided to stop: it then refuses new state changes, which the
@@ -80,6 +83,7 @@ impl CustomerActor {
             state,
             in_flight: 0,
             collections_under_way: HashSet::new(),
+            paid_together: HashSet::new(),
             rule_answers: Default::default(),
             stopping: false,
         }

@@ -12,6 +12,7 @@
 
 mod announce;
 mod audit_status;
+pub mod bank_transfers;
 pub mod billing;
 pub mod charges;
 pub mod customer;
@@ -71,6 +72,8 @@ pub struct Services {
     pub outbox: Arc<crate::events_out::OutboxSignal>,
     /// Coupon and promotion code redemptions, counted against their limits across customers.
     pub redemptions: Arc<crate::coupons::RedemptionBook>,
+    /// The accounts' settings (a bank transfer's bank details).
+    pub accounts: crate::account_directory::AccountDirectory,
 }
 
 /// Which customer an actor serves.

@@ -6,7 +6,9 @@ use actix::{Context, Handler};
 use super::messages::{AttachPaymentMethod, DetachPaymentMethod};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{CardDisplay, Event, EventKind, PaymentMethod, PaymentMethodId};
+use crate::domain::{
+    CardDisplay, Event, EventKind, PaymentMethod, PaymentMethodId, PaymentMethodKind,
+};
 use crate::limits::PAYMENT_METHODS_PER_CUSTOMER_MAX;
 use crate::store::{Outcome, Write};
 
@@ -21,6 +23,16 @@ impl Handler<AttachPaymentMethod> for CustomerActor {
         }
         let customer_id = self.key.customer.clone();
         let mut changes = self.changes();
+        if message.kind == PaymentMethodKind::BankTransfer {
+            self.bank_details()?;
+            let state = self.living()?;
+            let held = state.payment_methods.iter().find(|method| method.kind == message.kind);
+            // A customer pays by bank transfer one way: asked again, it answers the one it has.
+            if let Some(method) = held.cloned() {
+                return Ok(Box::pin(self.once_durable(method)));
+            }
+            self.permanent_reference(&mut changes)?;
+        }
         let state = self.living()?;
         if state.payment_methods.len() >= PAYMENT_METHODS_PER_CUSTOMER_MAX {
             return Err(ActorError::invalid(

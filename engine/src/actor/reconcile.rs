@@ -30,6 +30,10 @@ impl Handler<Reconcile> for CustomerActor {
     }
 }
 
+fn is_bank_transfer(item: &Unsettled) -> bool {
+    matches!(item, Unsettled::Charge { charge, .. } if charge.bank_transfer.is_some())
+}
+
 impl CustomerActor {
     /// Asks the gateway about each item and settles what it answers; what it cannot answer is
     /// asked about again after `retry_after`. Resolves to the number settled now.
@@ -40,10 +44,11 @@ impl CustomerActor {
     ) -> ResponseActFuture<Self, Result<usize, ActorError>> {
         // A charge held for review is not asked about: the gateway's answer would not be
         // applied (see `actor::review`), and asking again forever would only load the gateway.
+        // Nor is a bank transfer: no gateway knows of it; statements settle it.
         let lookups: Vec<_> = items
             .into_iter()
             .map(|item| self.as_recorded_now(item))
-            .filter(|item| !is_held_for_review(item))
+            .filter(|item| !is_held_for_review(item) && !is_bank_transfer(item))
             .map(|item| self.look_up(item))
             .collect();
         let call = async move { Ok(futures::future::join_all(lookups).await) };

@@ -67,6 +67,18 @@ impl CustomerActor {
                 ));
             }
         };
+        if charge.bank_transfer.is_some() {
+            // No processor holds the money to send back: the platform pays it back by EFT and
+            // books it with a credit note settled outside (`out_of_band_amount`).
+            return Err(ActorError::invalid(
+                "validation_error",
+                Some("charge"),
+                format!(
+                    "charge {} was paid by bank transfer: pay it back by EFT and record it with                      a credit note's `out_of_band_amount`, or credit the customer's balance",
+                    charge.id
+                ),
+            ));
+        }
         let gateway = self
             .services
             .gateways

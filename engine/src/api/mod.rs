@@ -90,6 +90,14 @@ pub struct App {
     /// them), and how often each was redeemed.
     pub coupon_store: Arc<dyn crate::store::CouponStore>,
     pub redemptions: Arc<crate::coupons::RedemptionBook>,
+    /// Uploaded bank statements, written here (each line's effect by its customer's actor).
+    pub statement_store: Arc<dyn crate::store::StatementStore>,
+    /// Statement uploads and allocations, one at a time.
+    pub statement_lock: tokio::sync::Mutex<()>,
+    /// A CSV statement's columns unless the request names its own (`billing.bank_transfer.csv`).
+    pub statement_columns: crate::bank_statements::Columns,
+    /// Largest statement upload (`limits.statement_body_max`).
+    pub statement_body_max: usize,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
 }
@@ -135,8 +143,9 @@ where
     let segments: Vec<&str> = path.split('/').filter(|segment| !segment.is_empty()).collect();
     let found = route_table::find(&method, &segments);
     let route = routes::route_label(&found);
-    let body_limit =
-        found.spec().map_or(BODY_BYTES_MAX, |spec| spec.body_limit(app.upload_max_bytes));
+    let body_limit = found.spec().map_or(BODY_BYTES_MAX, |spec| {
+        spec.body_limit(app.upload_max_bytes, app.statement_body_max)
+    });
     // A 405 says which methods the path has.
     let allow = match &found {
         route_table::Found::OtherMethods(methods) => Some(methods.join(", ")),

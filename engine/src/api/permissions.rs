@@ -71,6 +71,10 @@ pub fn resource(route: Route) -> Option<Resource> {
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
         CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,
+        UploadBankStatement
+        | ListBankStatements
+        | RetrieveBankStatement
+        | AllocateBankStatementLine => Resource::BankStatements,
     };
     Some(resource)
 }

@@ -163,6 +163,22 @@ impl Queries {
         self.store.payment_plans(account, customer)
     }
 
+    pub fn bank_reference(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> Read<Option<crate::domain::ReferenceTarget>> {
+        self.store.bank_reference(account, reference)
+    }
+
+    pub fn bank_line(
+        &self,
+        account: &AccountId,
+        identity: &str,
+    ) -> Read<Option<crate::domain::BankLineRecord>> {
+        self.store.bank_line(account, identity)
+    }
+
     pub fn invoice(&self, account: &AccountId, id: &InvoiceId) -> Read<Option<Invoice>> {
         self.store.invoice(account, id)
     }

@@ -28,6 +28,10 @@ pub enum Route {
     RetrievePaymentPlan,
     PayRemainingPaymentPlan,
     CancelPaymentPlan,
+    UploadBankStatement,
+    ListBankStatements,
+    RetrieveBankStatement,
+    AllocateBankStatementLine,
     CreateGrant,
     ListGrants,
     WithdrawGrant,
@@ -125,6 +129,8 @@ pub enum BodySize {
     Webhook,
     /// A rule's component (`rules.upload_max_bytes`).
     Upload,
+    /// A bank statement (`limits.statement_body_max`).
+    Statement,
 }
 
 pub struct RouteSpec {
@@ -153,7 +159,7 @@ const fn admin(route: Route, method: Method, template: &'static str) -> RouteSpe
     spec(route, method, template, Caller::Admin, BodySize::Json)
 }
 
-use BodySize::{Upload, Webhook};
+use BodySize::{Statement, Upload, Webhook};
 use Caller::{Anyone, Gateway};
 use Route::*;
 
@@ -177,6 +183,14 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(RetrievePaymentPlan, Method::GET, "/v1/payment_plans/{id}"),
     keyed(PayRemainingPaymentPlan, Method::POST, "/v1/payment_plans/{id}/pay_remaining"),
     keyed(CancelPaymentPlan, Method::POST, "/v1/payment_plans/{id}/cancel"),
+    spec(UploadBankStatement, Method::POST, "/v1/bank_statements", Caller::ApiKey, Statement),
+    keyed(ListBankStatements, Method::GET, "/v1/bank_statements"),
+    keyed(RetrieveBankStatement, Method::GET, "/v1/bank_statements/{id}"),
+    keyed(
+        AllocateBankStatementLine,
+        Method::POST,
+        "/v1/bank_statements/{id}/lines/{index}/allocate",
+    ),
     keyed(CreateGrant, Method::POST, "/v1/customers/{id}/grants"),
     keyed(ListGrants, Method::GET, "/v1/customers/{id}/grants"),
     keyed(WithdrawGrant, Method::DELETE, "/v1/customers/{id}/grants/{grant_id}"),
@@ -300,11 +314,12 @@ fn matches<'a>(template: &str, segments: &[&'a str]) -> Option<Vec<&'a str>> {
 }
 
 impl RouteSpec {
-    pub fn body_limit(&self, upload_max_bytes: usize) -> usize {
+    pub fn body_limit(&self, upload_max_bytes: usize, statement_max_bytes: usize) -> usize {
         match self.body {
             BodySize::Json => BODY_BYTES_MAX,
             BodySize::Webhook => WEBHOOK_BODY_BYTES_MAX,
             BodySize::Upload => upload_max_bytes,
+            BodySize::Statement => statement_max_bytes,
         }
     }
 }

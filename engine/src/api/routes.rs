@@ -6,9 +6,10 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, account_settings, accounts, audit_events, charges, coupons, credit_notes, customers,
-    disputes, events, grants, health, invoices, payment_methods, payment_plans, plans, plugins,
-    receipts, refunds, sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
+    Reply, account_settings, accounts, audit_events, bank_statements, charges, coupons,
+    credit_notes, customers, disputes, events, grants, health, invoices, payment_methods,
+    payment_plans, plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks,
+    webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -59,6 +60,12 @@ pub async fn dispatch(
             payment_plans::pay_remaining(app, request, account()?, id()).await
         }
         Route::CancelPaymentPlan => payment_plans::cancel(app, request, account()?, id()).await,
+        Route::UploadBankStatement => bank_statements::upload(app, request, account()?).await,
+        Route::ListBankStatements => bank_statements::list(app, request, account()?).await,
+        Route::RetrieveBankStatement => bank_statements::retrieve(app, account()?, id()).await,
+        Route::AllocateBankStatementLine => {
+            bank_statements::allocate(app, request, account()?, id(), params[1]).await
+        }
         Route::CreateGrant => grants::create(app, request, account()?, id()).await,
         Route::ListGrants => grants::list(app, request, account()?, id()).await,
         Route::WithdrawGrant => grants::withdraw(app, request, account()?, id(), params[1]).await,

@@ -8,9 +8,9 @@ use super::error::ApiError;
 use super::{billing_views, coupon_views};
 use crate::domain::money::currency_code;
 use crate::domain::{
-    Account, AmountReview, ApiKey, Breakdown, Charge, ChargeStatus, Customer, CustomerId, Dispute,
-    DisputeId, FeatureGrant, GatewayEvent, Metadata, NextAction, PaymentMethod, Permissions,
-    PluginRef, PromotionalGrant, Refund, TaxBehavior,
+    Account, AmountReview, ApiKey, BankTransfer, Breakdown, Charge, ChargeStatus, Customer,
+    CustomerId, Dispute, DisputeId, FeatureGrant, GatewayEvent, Metadata, NextAction,
+    PaymentMethod, Permissions, PluginRef, PromotionalGrant, Refund, TaxBehavior,
 };
 use crate::rules::KindListing;
 use crate::store::Outcome;
@@ -42,6 +42,7 @@ pub fn customer(customer: &Customer) -> Value {
         "currency": customer.currency.map(currency_code),
         "invoice_prefix": customer.invoice_prefix,
         "test_clock": customer.test_clock.as_ref().map(|id| id.as_str()),
+        "bank_transfer_reference": customer.bank_transfer_reference,
     });
     if customer.deleted {
         view["deleted"] = json!(true);
@@ -109,6 +110,33 @@ pub struct ChargeView<'a> {
     invoice: Option<&'a str>,
     grants: &'a [FeatureGrant],
     review: Option<ReviewView<'a>>,
+    bank_transfer: Option<BankTransferView<'a>>,
+}
+
+/// Where and under which reference to pay a charge by bank transfer, and what has arrived.
+#[derive(Serialize)]
+pub struct BankTransferView<'a> {
+    reference: &'a str,
+    bank_name: &'a str,
+    account_holder: &'a str,
+    account_number: &'a str,
+    branch_code: &'a str,
+    swift: Option<&'a str>,
+    amount_received: i64,
+    expires_at: i64,
+}
+
+fn bank_transfer(transfer: &BankTransfer) -> BankTransferView<'_> {
+    BankTransferView {
+        reference: &transfer.reference,
+        bank_name: &transfer.bank.bank_name,
+        account_holder: &transfer.bank.account_holder,
+        account_number: &transfer.bank.account_number,
+        branch_code: &transfer.bank.branch_code,
+        swift: transfer.bank.swift.as_deref(),
+        amount_received: transfer.amount_received_minor,
+        expires_at: transfer.expires_at,
+    }
 }
 
 /// Why a `processing` charge waits for an operator rather than its gateway.
@@ -155,6 +183,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         invoice: charge.invoice.as_ref().map(|id| id.as_str()),
         grants: &charge.grants,
         review: charge.review.as_ref().map(review),
+        bank_transfer: charge.bank_transfer.as_deref().map(bank_transfer),
     }
 }
 
@@ -559,6 +588,7 @@ mod tests {
             grants: Vec::new(),
             review: None,
             coupon: None,
+            bank_transfer: None,
         }
     }
 
@@ -605,6 +635,7 @@ mod tests {
                 "invoice": null,
                 "grants": [],
                 "review": null,
+                "bank_transfer": null,
             })
         );
     }

@@ -6,9 +6,10 @@ use kassa_gateways::router::RoutingRule;
 use super::{Config, ConfigError, config_error};
 use crate::domain::AccountId;
 use crate::limits::{
-    DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX, RECONCILE_AFTER_SECS_MAX,
-    RULE_CALL_TIMEOUT_MS_MAX, RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX,
-    RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX, RULE_VERSIONS_KEPT_MAX,
+    BANK_TRANSFER_EXPIRY_DAYS_MAX, DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX,
+    RECONCILE_AFTER_SECS_MAX, RULE_CALL_TIMEOUT_MS_MAX, RULE_CONCURRENT_CALLS_MAX,
+    RULE_FUEL_PER_CALL_MAX, RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX,
+    RULE_VERSIONS_KEPT_MAX, STATEMENT_BODY_BYTES_MAX,
 };
 
 impl Config {
@@ -37,6 +38,25 @@ impl Config {
         )?;
         for (index, rule) in routing.rules.iter().enumerate() {
             validate_routing_rule(index, rule, &enabled)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_bank_transfer(&self) -> Result<(), ConfigError> {
+        let transfer = &self.billing.bank_transfer;
+        if !(1..=BANK_TRANSFER_EXPIRY_DAYS_MAX).contains(&transfer.expiry_days) {
+            return Err(config_error(
+                "billing.bank_transfer.expiry_days",
+                format!("must be 1 to {BANK_TRANSFER_EXPIRY_DAYS_MAX}"),
+            ));
+        }
+        crate::bank_statements::Columns::parse(&transfer.csv)
+            .map_err(|error| config_error("billing.bank_transfer.csv", error))?;
+        if !(1..=STATEMENT_BODY_BYTES_MAX).contains(&self.limits.statement_body_max) {
+            return Err(config_error(
+                "limits.statement_body_max",
+                format!("must be 1 to {STATEMENT_BODY_BYTES_MAX} bytes"),
+            ));
         }
         Ok(())
     }

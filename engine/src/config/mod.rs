@@ -218,6 +218,7 @@ impl Config {
         }
         positive("billing.scheduler_interval_ms", self.billing.scheduler_interval_ms)?;
         self.validate_dunning()?;
+        self.validate_bank_transfer()?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
             return Err(config_error(
                 "gateways.reconcile_after_secs",

@@ -59,10 +59,18 @@ impl Default for WebhookRetryConfig {
 }
 
 /// `limits.*`: bounds an operator tunes on what clients may ask of the engine.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub rate: RateLimitsConfig,
+    /// The largest bank statement `POST /v1/bank_statements` takes, in bytes.
+    pub statement_body_max: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { rate: RateLimitsConfig::default(), statement_body_max: 16 * 1024 * 1024 }
+    }
 }
 
 /// Token buckets refilled at these rates a second, each holding two seconds of its rate (the
@@ -394,6 +402,24 @@ pub struct BillingConfig {
     /// The account's time zone (IANA), until per-account settings hold it: what
     /// `dunning.local_hours` are read in.
     pub timezone: String,
+    pub bank_transfer: BankTransferConfig,
+}
+
+/// Bank transfers (EFT): how long a charge waits for its money, and how CSV statements read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankTransferConfig {
+    /// Days after which an unpaid transfer fails its charge.
+    pub expiry_days: u32,
+    /// The columns of the bank's CSV export, in order (`date`, `amount` or `credit`/`debit`,
+    /// `reference` one or more times, `balance`, `skip`), unless a request names its own.
+    pub csv: String,
+}
+
+impl Default for BankTransferConfig {
+    fn default() -> Self {
+        BankTransferConfig { expiry_days: 7, csv: "date,amount,reference".to_owned() }
+    }
 }
 
 impl Default for BillingConfig {
@@ -405,6 +431,7 @@ impl Default for BillingConfig {
             refund_revokes_access: true,
             seller: SellerConfig::default(),
             timezone: "UTC".to_owned(),
+            bank_transfer: BankTransferConfig::default(),
         }
     }
 }

@@ -138,10 +138,12 @@ pub enum Resource {
     /// Coupons and their promotion codes.
     Coupons,
     PaymentPlans,
+    /// Bank statements uploaded and their lines allocated.
+    BankStatements,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 19] = [
+    pub const ALL: [Resource; 20] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -161,6 +163,7 @@ impl Resource {
         Resource::WebhookEndpoints,
         Resource::Coupons,
         Resource::PaymentPlans,
+        Resource::BankStatements,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -184,6 +187,7 @@ impl Resource {
             Resource::WebhookEndpoints => "webhook_endpoints",
             Resource::Coupons => "coupons",
             Resource::PaymentPlans => "payment_plans",
+            Resource::BankStatements => "bank_statements",
         }
     }
 

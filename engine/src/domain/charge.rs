@@ -7,8 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppliedCoupon, Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata,
-    Money, PaymentMethodId,
+    AppliedCoupon, BankTransfer, Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant,
+    InvoiceId, Metadata, Money, PaymentMethodId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +120,10 @@ pub struct Charge {
     /// The coupon it was priced with: redeemed when it succeeds.
     #[serde(default)]
     pub coupon: Option<AppliedCoupon>,
+    /// Paid by bank transfer: the reference and bank details the payer was given, and what
+    /// has arrived.
+    #[serde(default)]
+    pub bank_transfer: Option<Box<BankTransfer>>,
 }
 
 /// Why a charge is held for review: the gateway says another amount moved than the one charged

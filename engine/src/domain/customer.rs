@@ -74,6 +74,10 @@ pub struct Customer {
     /// Features the account gave it without a payment, until withdrawn.
     #[serde(default)]
     pub grants: Vec<PromotionalGrant>,
+    /// Its permanent bank-transfer reference, given with its first `bank_transfer` payment
+    /// method: money under it pays its open invoices.
+    #[serde(default)]
+    pub bank_transfer_reference: Option<String>,
 }
 
 impl Customer {

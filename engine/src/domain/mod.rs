@@ -1,6 +1,8 @@
 //! Kassa's domain: the records a payment engine keeps, independent of HTTP, storage and gateways.
 
 pub mod account;
+pub mod bank_reference;
+pub mod bank_transfer;
 pub mod breakdown;
 pub mod card_number;
 pub mod charge;
@@ -31,6 +33,9 @@ pub use account::{
     Access, Account, AccountSettings, ApiKey, BankDetails, KeyMode, KeyRefusal, Permissions,
     Resource, Seller,
 };
+pub use bank_transfer::{
+    BankLineRecord, BankStatement, BankTransfer, LineOutcome, ReferenceTarget, StatementLine,
+};
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use coupon::{
@@ -46,7 +51,7 @@ pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, GrantId,
     InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId, RefundId,
-    SubscriptionId, TestClockId, WebhookEndpointId,
+    StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};

@@ -21,6 +21,8 @@ pub enum PaymentMethodKind {
     Card,
     /// A Kenyan mobile number, normalised to `2547XXXXXXXX` / `2541XXXXXXXX`, charged by STK Push.
     Mpesa,
+    /// A bank transfer (EFT) the customer makes: no token, no gateway; statements settle it.
+    BankTransfer,
 }
 
 impl PaymentMethodKind {
@@ -28,6 +30,7 @@ impl PaymentMethodKind {
         match self {
             PaymentMethodKind::Card => "card",
             PaymentMethodKind::Mpesa => "mpesa",
+            PaymentMethodKind::BankTransfer => "bank_transfer",
         }
     }
 }
@@ -59,7 +62,7 @@ impl PaymentMethod {
     pub fn phone_last4(&self) -> Option<&str> {
         match self.kind {
             PaymentMethodKind::Mpesa => self.token.get(self.token.len().saturating_sub(4)..),
-            PaymentMethodKind::Card => None,
+            PaymentMethodKind::Card | PaymentMethodKind::BankTransfer => None,
         }
     }
 }

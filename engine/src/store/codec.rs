@@ -61,6 +61,7 @@ mod tests {
             deleted: false,
             sealed: None,
             grants: Vec::new(),
+            bank_transfer_reference: None,
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

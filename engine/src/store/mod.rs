@@ -27,13 +27,13 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Account, AccountId, ApiKey, Applied, Charge, ChargeId, Coupon, CouponId, CreditNote,
-    CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind,
-    GatewayEvent, GrantId, Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent,
-    OutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId,
-    PluginHistory, PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant, Redemption,
-    Refund, RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
-    WebhookEndpoint, WebhookEndpointId,
+    Account, AccountId, ApiKey, Applied, BankLineRecord, BankStatement, Charge, ChargeId, Coupon,
+    CouponId, CreditNote, CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event,
+    EventId, EventKind, GatewayEvent, GrantId, Invoice, InvoiceId, KindListing, NewGatewayEvent,
+    NewOutgoingEvent, OutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
+    Plan, PlanId, PluginHistory, PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant,
+    Redemption, ReferenceTarget, Refund, RefundId, StatementId, Subscription, SubscriptionId,
+    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -98,6 +98,24 @@ pub enum Write {
     },
     /// A redemption of a coupon, reserved or counted.
     Redemption(Redemption),
+    /// A bank-transfer reference and what it pays.
+    BankReference {
+        reference: String,
+        target: ReferenceTarget,
+    },
+    /// What a statement line did, under its identity: written with its effect, so a line is
+    /// never applied twice.
+    BankLine {
+        identity: String,
+        record: BankLineRecord,
+    },
+    /// A schedule entry for `object` at `due` (a bank transfer's expiry); removed by the
+    /// scheduler once nothing is due for it.
+    Due {
+        scope: String,
+        due: i64,
+        object: Scheduled,
+    },
     /// A reservation released: its charge failed, its subscription was never paid.
     RemoveRedemption {
         coupon: CouponId,
@@ -256,6 +274,8 @@ pub struct DueEntry {
 pub enum Scheduled {
     Subscription(SubscriptionId),
     PaymentPlan(PaymentPlanId),
+    /// A charge paid by bank transfer, until it expires.
+    Charge(ChargeId),
 }
 
 impl Scheduled {
@@ -264,12 +284,14 @@ impl Scheduled {
         SubscriptionId::parse(id)
             .map(Scheduled::Subscription)
             .or_else(|| PaymentPlanId::parse(id).map(Scheduled::PaymentPlan))
+            .or_else(|| ChargeId::parse(id).map(Scheduled::Charge))
     }
 
     pub fn as_str(&self) -> &str {
         match self {
             Scheduled::Subscription(id) => id.as_str(),
             Scheduled::PaymentPlan(id) => id.as_str(),
+            Scheduled::Charge(id) => id.as_str(),
         }
     }
 }
@@ -548,6 +570,26 @@ pub trait CustomerStore: Durable {
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Vec<PaymentPlan>, StoreError>;
+    /// What a bank-transfer reference pays, if it is one of the account's.
+    fn bank_reference(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> Result<Option<ReferenceTarget>, StoreError>;
+    /// What the statement line with this identity did, if it was seen before.
+    fn bank_line(
+        &self,
+        account: &AccountId,
+        identity: &str,
+    ) -> Result<Option<BankLineRecord>, StoreError>;
+    /// The credits applied to the customer's charges or balance by statement lines, newest
+    /// first, at most `limit`: where a recall finds what it returns.
+    fn bank_credits(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: usize,
+    ) -> Result<Vec<(String, BankLineRecord)>, StoreError>;
     /// How many subscriptions there are in each status, across every account (for metrics,
     /// counted once at start).
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError>;
@@ -757,6 +799,29 @@ pub struct Taken;
 
 /// The account's coupons and promotion codes, and the redemptions charges make of them (written
 /// in the customers' change sets, read here to count them).
+/// Uploaded bank statements: the account's, each written with the outcomes of its lines that
+/// no customer's change set wrote (unmatched, debits).
+pub trait StatementStore: Durable {
+    fn put_statement(
+        &self,
+        account: &AccountId,
+        statement: &BankStatement,
+        lines: &[(String, BankLineRecord)],
+    ) -> Result<DurableTicket, StoreError>;
+    fn statement(
+        &self,
+        account: &AccountId,
+        id: &StatementId,
+    ) -> Result<Option<BankStatement>, StoreError>;
+    /// The account's statements, newest first.
+    fn statements(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&StatementId>,
+    ) -> Result<Page<BankStatement>, StoreError>;
+}
+
 pub trait CouponStore: Durable {
     /// Writes a new coupon, unless the account has one with its id already.
     fn create_coupon(
@@ -815,11 +880,18 @@ pub trait CouponStore: Durable {
 }
 
 pub trait Store:
-    CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore
+    CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore + StatementStore
 {
 }
 
-impl<T: CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore> Store
-    for T
+impl<
+    T: CustomerStore
+        + InboxStore
+        + AccountStore
+        + PluginStore
+        + OutboxStore
+        + CouponStore
+        + StatementStore,
+> Store for T
 {
 }

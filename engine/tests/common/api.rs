@@ -201,6 +201,33 @@ impl Api {
             .unwrap_or_else(|error| panic!("PUT {path}: transport error: {error:?}"))
     }
 
+    /// POSTs bytes with their content type and a query (bank statements: CSV or camt.053).
+    pub async fn send_bytes(
+        &self,
+        path: &str,
+        query: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Resp {
+        let what = format!("POST {path}?{query}");
+        let separator = if query.is_empty() { "" } else { "?" };
+        let mut request = self
+            .http
+            .post(format!("{}{path}{separator}{query}", self.base_url))
+            .header("Content-Type", content_type)
+            .body(body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{what}: transport error: {error:?}"));
+        Resp::read(what.clone(), response)
+            .await
+            .unwrap_or_else(|error| panic!("{what}: transport error: {error:?}"))
+    }
+
     /// Uploads a component as this account's `kind` rule.
     pub async fn upload_rule(&self, kind: &str, wasm: Vec<u8>) -> Resp {
         self.put_bytes(&format!("/v1/plugins/{kind}"), wasm, "application/wasm").await

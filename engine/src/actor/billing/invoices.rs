@@ -319,7 +319,7 @@ impl CustomerActor {
 
     /// `invoice` has nothing left due (a credit note took it): paid without a charge, which
     /// ends a dunning on it as a payment would.
-    pub(super) fn invoice_settled_by_credit(
+    pub(crate) fn invoice_settled_by_credit(
         &mut self,
         changes: &mut ChangeSet,
         invoice: &mut Invoice,
@@ -328,6 +328,16 @@ impl CustomerActor {
         invoice.status = InvoiceStatus::Paid;
         invoice.paid_at = Some(at);
         self.after_payment(changes, invoice, Payment::Paid)
+    }
+
+    /// A payment of `invoice` was taken back (a recalled bank transfer): its subscription or
+    /// payment plan falls behind as after a failed attempt, its dunning resumed.
+    pub(crate) fn invoice_payment_returned(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &mut Invoice,
+    ) -> Result<(), ActorError> {
+        self.after_payment(changes, invoice, Payment::Failed { hard: false })
     }
 
     /// What an attempt to pay `invoice` does to the subscription or payment plan it bills.
@@ -459,10 +469,12 @@ impl CustomerActor {
         };
         let page =
             self.services.store.invoices(&self.key.account, &filter, UNPAID_SCAN_MAX, None)?;
-        let oldest =
-            page.items.into_iter().rev().find(|invoice| {
-                &invoice.id != paid && !invoice.payment_pending && !invoice.collecting
-            });
+        let oldest = page.items.into_iter().rev().find(|invoice| {
+            &invoice.id != paid
+                && !self.paid_together.contains(&invoice.id)
+                && !invoice.payment_pending
+                && !invoice.collecting
+        });
         Ok(oldest)
     }
 
@@ -738,7 +750,7 @@ impl CustomerActor {
     /// method to route by yet).
     pub(super) fn min_chargeable(&self, own: Option<&PaymentMethodId>, amount: Money) -> i64 {
         let Some(method) = self.paying_method(own) else { return 0 };
-        let gateway = self.first_gateway_for(method, amount);
+        let Some(gateway) = self.first_gateway_for(method, amount) else { return 0 };
         self.services.gateway_policies.min_amount(gateway, amount.currency)
     }
 }

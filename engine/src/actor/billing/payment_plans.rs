@@ -451,6 +451,7 @@ impl CustomerActor {
         let oldest = page.items.into_iter().rev().find(|invoice| {
             invoice.payment_plan.as_ref() == Some(&plan.id)
                 && &invoice.id != paid
+                && !self.paid_together.contains(&invoice.id)
                 && !invoice.payment_pending
                 && !invoice.collecting
         });

@@ -344,6 +344,7 @@ impl CustomerActor {
         match object {
             Scheduled::Subscription(id) => self.due_step(id, at),
             Scheduled::PaymentPlan(id) => self.payment_plan_due_step(id, at),
+            Scheduled::Charge(id) => self.bank_transfer_due_step(id, at),
         }
     }
 
@@ -351,6 +352,10 @@ impl CustomerActor {
         match object {
             Scheduled::Subscription(id) => Ok(self.subscription(id)?.next_due()),
             Scheduled::PaymentPlan(id) => Ok(self.payment_plan(id)?.next_due()),
+            Scheduled::Charge(id) => {
+                let charge = self.services.store.charge(&self.key.account, id)?;
+                Ok(charge.as_ref().and_then(crate::actor::bank_transfers::bank_transfer_due))
+            }
         }
     }
 

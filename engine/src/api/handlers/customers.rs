@@ -86,6 +86,7 @@ fn parse(app: &App, account: &AccountId, request: &ApiRequest) -> Result<Custome
         deleted: false,
         sealed: None,
         grants: Vec::new(),
+        bank_transfer_reference: None,
     })
 }
 

@@ -4,6 +4,7 @@
 pub mod account_settings;
 pub mod accounts;
 pub mod audit_events;
+pub mod bank_statements;
 pub mod charges;
 pub mod coupons;
 pub mod credit_notes;

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::Reply;
 use super::customers;
 use crate::actor::CustomerKey;
+use crate::actor::bank_transfers::BANK_TRANSFER_GATEWAY;
 use crate::actor::messages::{AttachPaymentMethod, DetachPaymentMethod};
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
@@ -20,7 +21,7 @@ use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
-use kassa_gateways::{Gateway, GatewayError, PaymentMethodType};
+use kassa_gateways::{Gateway, GatewayError, PaymentMethodDetails, PaymentMethodType};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +41,8 @@ enum NewMethod {
     Mpesa {
         phone: String,
     },
+    /// Nothing to check: the account's bank details say where to pay.
+    BankTransfer,
 }
 
 fn parse_method(request: &ApiRequest) -> Result<NewMethod, ApiError> {
@@ -51,6 +54,11 @@ fn parse_method(request: &ApiRequest) -> Result<NewMethod, ApiError> {
         (Some("mpesa"), Some(_), _) => Err(ApiError::validation(
             "token",
             "an M-Pesa payment method is a `phone`, not a `token`",
+        )),
+        (Some("bank_transfer"), None, None) => Ok(NewMethod::BankTransfer),
+        (Some("bank_transfer"), token, _) => Err(ApiError::validation(
+            if token.is_some() { "token" } else { "phone" },
+            "a bank_transfer payment method takes no `token` or `phone`",
         )),
         (Some("mpesa"), None, None) => {
             Err(ApiError::validation("phone", "`phone` is required for type `mpesa`"))
@@ -114,6 +122,18 @@ pub async fn attach(
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let (kind, gateway, token, param) = match method {
+            NewMethod::BankTransfer => {
+                let message = AttachPaymentMethod {
+                    kind: PaymentMethodKind::BankTransfer,
+                    gateway: BANK_TRANSFER_GATEWAY.to_owned(),
+                    token: String::new(),
+                    details: PaymentMethodDetails { card: None },
+                    idempotency: ticket,
+                    cause: request.cause(),
+                };
+                let method = app.registry.send(&key, message).await??.await?;
+                return Ok(Outcome::PaymentMethod(method));
+            }
             NewMethod::Card { token } => (PaymentMethodKind::Card, card_gateway(app)?, token, "token"),
             NewMethod::Mpesa { phone } => {
                 let gateway = mpesa_gateway(app)?;

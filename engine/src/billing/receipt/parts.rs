@@ -40,6 +40,7 @@ pub fn payment_method_fact(out: &mut String, method: Option<&PaymentMethod>) {
                 ),
                 None => "Card".to_owned(),
             },
+            PaymentMethodKind::BankTransfer => "Bank transfer (EFT)".to_owned(),
             PaymentMethodKind::Mpesa => match method.phone_last4() {
                 Some(last4) => format!("M-Pesa ending in {}", escape(last4)),
                 None => "M-Pesa".to_owned(),

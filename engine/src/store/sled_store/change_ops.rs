@@ -3,7 +3,7 @@
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{audit, billing, coupons, encode};
+use super::{audit, bank, billing, coupons, encode};
 use crate::domain::{Charge, NewOutgoingEvent, RefundStatus};
 use crate::store::{ChangeSet, Write, keys};
 
@@ -103,6 +103,16 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
             }
             Write::Redemption(redemption) => {
                 coupons::redemption_ops(&mut ops, account, &redemption);
+            }
+            Write::BankReference { reference, target } => {
+                ops.push(bank::reference_op(account, &reference, &target));
+            }
+            Write::BankLine { identity, record } => {
+                bank::line_ops(&mut ops, account, &identity, &record);
+            }
+            Write::Due { scope, due, object } => {
+                let key = keys::schedule(&scope, due, account, customer, object.as_str());
+                ops.push(Op::put(TreeId::Schedule, key, Vec::new()));
             }
             Write::RemoveRedemption { coupon, holder } => {
                 ops.push(coupons::remove_redemption_op(account, &coupon, &holder));

@@ -20,6 +20,7 @@
 mod accounts;
 mod applier;
 mod audit;
+mod bank;
 mod billing;
 mod change_ops;
 mod coupons;
@@ -53,10 +54,11 @@ use super::{
     Page, PluginStore, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
-    AccountId, Applied, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
-    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod,
-    PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId, PluginHistory, PluginKind, Refund,
-    RefundId, Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
+    AccountId, Applied, BankLineRecord, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
+    CustomerId, Dispute, DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId,
+    NewGatewayEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId,
+    PluginHistory, PluginKind, ReferenceTarget, Refund, RefundId, Subscription, SubscriptionId,
+    SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
@@ -564,6 +566,31 @@ impl CustomerStore for SledStore {
         customer: &CustomerId,
     ) -> Result<Vec<PaymentPlan>, StoreError> {
         self.customer_payment_plans(account, customer)
+    }
+
+    fn bank_reference(
+        &self,
+        account: &AccountId,
+        reference: &str,
+    ) -> Result<Option<ReferenceTarget>, StoreError> {
+        self.read_bank_reference(account, reference)
+    }
+
+    fn bank_line(
+        &self,
+        account: &AccountId,
+        identity: &str,
+    ) -> Result<Option<BankLineRecord>, StoreError> {
+        self.read_bank_line(account, identity)
+    }
+
+    fn bank_credits(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+        limit: usize,
+    ) -> Result<Vec<(String, BankLineRecord)>, StoreError> {
+        self.customer_bank_credits(account, customer, limit)
     }
 
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {

@@ -36,6 +36,7 @@ fn customer() -> Customer {
         deleted: false,
         sealed: None,
         grants: Vec::new(),
+        bank_transfer_reference: None,
     }
 }
 
@@ -62,6 +63,7 @@ fn charge(customer: &CustomerId) -> Charge {
         grants: Vec::new(),
         review: None,
         coupon: None,
+        bank_transfer: None,
     }
 }
 

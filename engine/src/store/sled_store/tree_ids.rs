@@ -81,6 +81,14 @@ pub(super) enum TreeId {
     /// `account/customer/pp_…`: payment plans, and their `account/pp_…` → customer index.
     PaymentPlans,
     PaymentPlanOwners,
+    /// `account/REFERENCE` → the charge or customer a bank-transfer reference pays.
+    BankReferences,
+    /// `account/identity` → what a statement line did (see `bank_statements::identities`).
+    BankLines,
+    /// `account/stmt_…`: uploaded bank statements.
+    BankStatements,
+    /// `account/customer/identity` → a statement line's record that credited the customer.
+    BankCredits,
 }
 
 impl TreeId {
@@ -90,7 +98,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 47] = [
+pub(super) const TREE_NAMES: [&str; 51] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -140,4 +148,8 @@ pub(super) const TREE_NAMES: [&str; 47] = [
     "redemptions",
     "payment_plans",
     "payment_plan_owners",
+    "bank_references",
+    "bank_lines",
+    "bank_statements",
+    "bank_credits",
 ];
