@@ -246,7 +246,7 @@ pub const BANK_TRANSFER_EXPIRY_DAYS_MAX: u32 = 90;
 pub const STATEMENT_BODY_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 /// Customers whose statement lines are applied at once, each by its own actor.
-pub const STATEMENT_CUSTOMERS_IN_FLIGHT: usize = 64;
+pub const STATEMENT_CUSTOMERS_IN_FLIGHT: usize = 256;
 
 /// Credits of one customer a recall is looked for among, newest first.
 pub const BANK_CREDITS_SCAN_MAX: usize = 1_000;

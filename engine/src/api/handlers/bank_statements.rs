@@ -172,12 +172,17 @@ async fn apply_matched(
     request: &ApiRequest,
     resolved: &[Resolved],
 ) -> Result<HashMap<usize, LineApplied>, ApiError> {
+    // Each customer's lines in file order; customers in the order they first appear.
     let mut by_customer: Vec<(CustomerId, Vec<usize>)> = Vec::new();
+    let mut place: HashMap<&CustomerId, usize> = HashMap::new();
     for (index, line) in resolved.iter().enumerate() {
         let Some(target) = line.target.as_ref().filter(|_| !line.seen) else { continue };
-        match by_customer.iter_mut().find(|(customer, _)| *customer == target.customer) {
-            Some((_, indexes)) => indexes.push(index),
-            None => by_customer.push((target.customer.clone(), vec![index])),
+        match place.get(&target.customer) {
+            Some(at) => by_customer[*at].1.push(index),
+            None => {
+                place.insert(&target.customer, by_customer.len());
+                by_customer.push((target.customer.clone(), vec![index]));
+            }
         }
     }
     let cause = request.cause();
