@@ -51,7 +51,17 @@ impl Connection {
 
     /// Sends `request` and reads its answer, giving up at `deadline`.
     pub async fn exchange(&mut self, request: Request<Full<Bytes>>, deadline: Instant) -> Exchange {
-        match tokio::time::timeout_at(deadline, self.exchange_unbounded(request)).await {
+        self.exchange_up_to(request, deadline, RESPONSE_BYTES_MAX).await
+    }
+
+    /// [`Connection::exchange`] of an answer that may be up to `max_bytes` long (a statement's).
+    pub async fn exchange_up_to(
+        &mut self,
+        request: Request<Full<Bytes>>,
+        deadline: Instant,
+        max_bytes: usize,
+    ) -> Exchange {
+        match tokio::time::timeout_at(deadline, self.exchange_unbounded(request, max_bytes)).await {
             Ok(Ok(answer)) => Exchange::Answered(answer),
             Ok(Err(stage)) => {
                 self.sender = None;
@@ -67,13 +77,14 @@ impl Connection {
     async fn exchange_unbounded(
         &mut self,
         request: Request<Full<Bytes>>,
+        max_bytes: usize,
     ) -> Result<Answer, &'static str> {
         let sender = self.ready_sender().await?;
         let response = sender.send_request(request).await.map_err(|_| "transport_send")?;
         let status = response.status();
         let replayed =
             response.headers().get("idempotent-replayed").is_some_and(|value| value == "true");
-        let body = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
+        let body = Limited::new(response.into_body(), max_bytes)
             .collect()
             .await
             .map_err(|_| "transport_read")?

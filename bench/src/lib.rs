@@ -22,6 +22,7 @@
 //! - `stats`: the recorder, HdrHistogram percentiles and the per-second series.
 //! - `report`: `result.json`, the self-contained `report.html`, and the stdout table.
 //! - `limits`: every bound, with its reason.
+//! - `statement`: `kassa-bench-statement` (src/bin), the reconciliation of a large bank statement.
 //!
 //! `benches/store_commit.rs` measures the durable write path (sled commit + group-commit flush +
 //! fdatasync) that every acknowledged state change waits on:
@@ -42,6 +43,7 @@ pub mod renewals;
 pub mod report;
 pub mod run;
 pub mod setup;
+pub mod statement;
 pub mod stats;
 pub mod target;
 pub mod workload;

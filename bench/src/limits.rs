@@ -130,3 +130,6 @@ pub const ENTITLEMENTS_MISMATCHES_KEPT_MAX: usize = 20;
 /// `entitlements`: the setup prints a progress line each time this many more subscriptions exist
 /// (a few seconds apart at the setup's pace on 2 cores).
 pub const ENTITLEMENTS_SETUP_PROGRESS_EVERY: usize = 2_000;
+
+/// The largest answer `kassa-bench-statement` reads: a 100 000-line statement's is about 15 MB.
+pub const STATEMENT_RESPONSE_BYTES_MAX: usize = 256 << 20;
