@@ -11,6 +11,7 @@
 use actix::{Context, Handler, Message, ResponseActFuture, WrapFuture};
 
 use super::billing::renewals::Step;
+use super::charges::processing_charge;
 use super::messages::CreateCharge;
 use super::settlement::Settlement;
 use super::{ActorError, CustomerActor};
@@ -20,9 +21,7 @@ use crate::domain::{
     PaymentMethodKind, ReferenceTarget, bank_reference,
 };
 use crate::limits::{BANK_CREDITS_SCAN_MAX, UNPAID_SCAN_MAX};
-use crate::store::{
-    ChangeSet, DurableTicket, InFlightObject, InvoiceFilter, Scheduled, StoreError, Write, keys,
-};
+use crate::store::{ChangeSet, DurableTicket, InvoiceFilter, Scheduled, StoreError, Write, keys};
 
 /// The name a bank-transfer charge shows as its gateway: no processor is asked about it.
 pub const BANK_TRANSFER_GATEWAY: &str = "bank_transfer";
@@ -115,18 +114,14 @@ impl CustomerActor {
     /// account's bank details and when it expires; its expiry is put on the schedule.
     pub(super) fn begin_bank_transfer(
         &mut self,
-        message: CreateCharge,
+        mut message: CreateCharge,
         method: PaymentMethod,
     ) -> Result<(Charge, DurableTicket), ActorError> {
         let bank = self.bank_details()?;
         let now = self.billing_now()?;
         let reference = self.unused_reference()?;
-        let state = self.living()?;
-        let scope = state
-            .customer
-            .test_clock
-            .as_ref()
-            .map_or(keys::LIVE_SCOPE.to_owned(), |clock| clock.as_str().to_owned());
+        self.living()?;
+        let scope = self.schedule_scope();
         let expiry_days = i64::from(self.services.billing.bank_transfer.expiry_days);
         let transfer = BankTransfer {
             reference: reference.clone(),
@@ -134,62 +129,23 @@ impl CustomerActor {
             amount_received_minor: 0,
             expires_at: now + expiry_days * SECS_PER_DAY,
         };
-        let charge = Charge {
-            id: ChargeId::generate(),
-            customer: self.key.customer.clone(),
-            amount: message.amount,
-            payment_method: method.id,
-            gateway: BANK_TRANSFER_GATEWAY.to_owned(),
-            gateway_reference: None,
-            status: ChargeStatus::Processing,
-            failure: None,
-            amount_refunded_minor: 0,
-            description: message.description,
-            metadata: message.metadata,
-            created: crate::domain::time::now_unix_secs(),
-            idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
-            breakdown: message.breakdown,
-            attempt: 1,
-            next_action: None,
-            dispute: None,
-            invoice: message.invoice.clone(),
-            grants: message.grants,
-            review: None,
-            coupon: message.coupon.as_ref().map(|resolved| crate::domain::AppliedCoupon {
-                coupon: resolved.coupon.id.clone(),
-                promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
-            }),
-            bank_transfer: Some(Box::new(transfer.clone())),
-        };
-        let mut changes = self.changes();
-        if let Some(invoice) = &message.invoice {
-            changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
-        }
-        changes.push(Write::NewCharge(charge.clone()));
-        changes.push(Write::Event(
-            Event::new(EventKind::ChargeProcessing, charge.id.as_str(), &message.cause)
-                .status(None, charge.status.as_str()),
-        ));
-        if let Some(ticket) = &message.idempotency {
-            let in_flight = InFlightObject::Charge(charge.id.clone());
-            changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
-        }
-        if let Some(resolved) = &message.coupon {
-            changes.push(self.reserve_redemption(resolved, charge.id.as_str())?);
-        }
+        let mut charge = processing_charge(
+            &mut message,
+            self.key.customer.clone(),
+            method.id,
+            BANK_TRANSFER_GATEWAY,
+        );
+        charge.bank_transfer = Some(Box::new(transfer.clone()));
         let target =
             ReferenceTarget { customer: charge.customer.clone(), charge: Some(charge.id.clone()) };
+        let mut changes = self.changes();
         changes.push(Write::BankReference { reference, target });
         changes.push(Write::Due {
             scope,
             due: transfer.expires_at,
             object: Scheduled::Charge(charge.id.clone()),
         });
-        let recorded = self.commit(changes).inspect_err(|_| {
-            if let Some(applied) = &charge.coupon {
-                self.coupon_settled(applied, &charge.id, false);
-            }
-        })?;
+        let recorded = self.record_new_charge(changes, &charge, &message)?;
         tracing::info!(charge = %charge.id, expires_at = transfer.expires_at, "bank transfer awaited");
         Ok((charge, recorded))
     }

@@ -24,8 +24,8 @@ use super::settlement::{Settlement, charge_answer, contained};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AppliedCoupon, Cause, Charge, ChargeId, ChargeStatus, Event, EventKind, Money, PaymentMethod,
-    PaymentMethodKind,
+    AppliedCoupon, Cause, Charge, ChargeId, ChargeStatus, CustomerId, Event, EventKind, Money,
+    PaymentMethod, PaymentMethodId, PaymentMethodKind,
 };
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
@@ -143,6 +143,43 @@ fn charge_refused_up_front(error: GatewayError) -> ActorError {
     }
 }
 
+/// The charge `message` asks for, `processing` at `gateway` and not yet sent: what the request
+/// describes is moved out of it.
+pub(super) fn processing_charge(
+    message: &mut CreateCharge,
+    customer: CustomerId,
+    payment_method: PaymentMethodId,
+    gateway: &str,
+) -> Charge {
+    Charge {
+        id: ChargeId::generate(),
+        customer,
+        amount: message.amount,
+        payment_method,
+        gateway: gateway.to_owned(),
+        gateway_reference: None,
+        status: ChargeStatus::Processing,
+        failure: None,
+        amount_refunded_minor: 0,
+        description: message.description.take(),
+        metadata: std::mem::take(&mut message.metadata),
+        created: now_unix_secs(),
+        idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
+        breakdown: message.breakdown.take(),
+        attempt: 1,
+        next_action: None,
+        dispute: None,
+        invoice: message.invoice.clone(),
+        grants: std::mem::take(&mut message.grants),
+        review: None,
+        coupon: message.coupon.as_ref().map(|resolved| AppliedCoupon {
+            coupon: resolved.coupon.id.clone(),
+            promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
+        }),
+        bank_transfer: None,
+    }
+}
+
 /// How far a settlement moves a charge that is not yet final.
 enum Advance {
     /// Nothing to record (an unknown outcome, or news the charge already has).
@@ -195,13 +232,13 @@ fn advance(charge: &mut Charge, settlement: Settlement) -> Advance {
 }
 
 impl CustomerActor {
-    fn begin_charge(&mut self, message: CreateCharge) -> Result<StartedCharge, ActorError> {
+    fn begin_charge(&mut self, mut message: CreateCharge) -> Result<StartedCharge, ActorError> {
         let account = self.key.account.clone();
         let customer_id = self.key.customer.clone();
-        let mut changes = self.changes();
         let state = self.living()?;
         let method_id = message
             .payment_method
+            .clone()
             .or_else(|| state.customer.default_payment_method.clone())
             .ok_or_else(|| {
                 ActorError::invalid(
@@ -235,34 +272,7 @@ impl CustomerActor {
         };
         let router = &self.services.gateways;
         let gateways = router.route(&route.query());
-        let first_gateway = gateways[0];
-        let charge = Charge {
-            id: ChargeId::generate(),
-            customer: customer_id,
-            amount: message.amount,
-            payment_method: method.id.clone(),
-            gateway: first_gateway.to_owned(),
-            gateway_reference: None,
-            status: ChargeStatus::Processing,
-            failure: None,
-            amount_refunded_minor: 0,
-            description: message.description,
-            metadata: message.metadata,
-            created: now_unix_secs(),
-            idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
-            breakdown: message.breakdown,
-            attempt: 1,
-            next_action: None,
-            dispute: None,
-            invoice: message.invoice.clone(),
-            grants: message.grants,
-            review: None,
-            coupon: message.coupon.as_ref().map(|resolved| AppliedCoupon {
-                coupon: resolved.coupon.id.clone(),
-                promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
-            }),
-            bank_transfer: None,
-        };
+        let charge = processing_charge(&mut message, customer_id, method.id.clone(), gateways[0]);
         let request = ChargeRequest {
             idempotency_key: charge.gateway_idempotency_key().to_owned(),
             amount_minor: charge.amount.amount_minor,
@@ -276,6 +286,19 @@ impl CustomerActor {
             self.refuse_live_route(&gateways)?;
         }
         router.check_charge(&route.query(), &request).map_err(charge_refused_up_front)?;
+        let recorded = self.record_new_charge(self.changes(), &charge, &message)?;
+        Ok(StartedCharge { charge, recorded, route, request })
+    }
+
+    /// Records a new `processing` charge in one change set with `changes`: the invoice it pays
+    /// notes it, its audit event, the request's key in flight, its coupon reserved (and let go
+    /// again if the commit fails).
+    pub(super) fn record_new_charge(
+        &mut self,
+        mut changes: ChangeSet,
+        charge: &Charge,
+        message: &CreateCharge,
+    ) -> Result<DurableTicket, ActorError> {
         if let Some(invoice) = &message.invoice {
             changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
         }
@@ -291,12 +314,11 @@ impl CustomerActor {
         if let Some(resolved) = &message.coupon {
             changes.push(self.reserve_redemption(resolved, charge.id.as_str())?);
         }
-        let recorded = self.commit(changes).inspect_err(|_| {
+        self.commit(changes).inspect_err(|_| {
             if let Some(applied) = &charge.coupon {
                 self.coupon_settled(applied, &charge.id, false);
             }
-        })?;
-        Ok(StartedCharge { charge, recorded, route, request })
+        })
     }
 
     /// Applies what the gateway said to a charge that is not final yet. A final charge (recovery

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use crate::coupons::Requested;
 use crate::domain::card_number::looks_like_card_number;
 use crate::domain::money::{self, MoneyError};
-use crate::domain::{Currency, FeatureGrant, Metadata, TaxId};
+use crate::domain::{Currency, FeatureGrant, Metadata, PaymentMethodId, TaxId};
 use crate::limits::{
     AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
     METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX,
@@ -267,4 +267,12 @@ pub fn grants(grants: Vec<(String, Option<u32>)>) -> Result<Vec<FeatureGrant>, A
             Ok(FeatureGrant { feature, duration_days })
         })
         .collect()
+}
+
+/// A payment method a request names: one of no valid shape is a 404, as an unknown one is.
+pub fn payment_method(id: Option<String>) -> Result<Option<PaymentMethodId>, ApiError> {
+    id.map(|id| {
+        PaymentMethodId::parse(&id).ok_or_else(|| ApiError::not_found("payment_method", &id))
+    })
+    .transpose()
 }

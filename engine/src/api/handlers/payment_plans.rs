@@ -14,7 +14,7 @@ use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::billing::periods::{Interval, IntervalUnit};
 use crate::domain::payment_plan::{INSTALMENTS_MAX, INSTALMENTS_MIN};
-use crate::domain::{AccountId, Metadata, Money, PaymentMethodId, PaymentPlan, PaymentPlanId};
+use crate::domain::{AccountId, Metadata, Money, PaymentPlan, PaymentPlanId};
 use crate::limits::{INSTANT_MAX, PAYMENT_PLAN_GRANTS_MAX};
 
 #[derive(Deserialize)]
@@ -42,13 +42,6 @@ struct PayRemainingInput {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CancelInput {}
-
-fn payment_method(id: Option<String>) -> Result<Option<PaymentMethodId>, ApiError> {
-    id.map(|id| {
-        PaymentMethodId::parse(&id).ok_or_else(|| ApiError::not_found("payment_method", &id))
-    })
-    .transpose()
-}
 
 fn interval(text: &str) -> Result<Interval, ApiError> {
     match IntervalUnit::parse(text) {
@@ -105,7 +98,7 @@ pub async fn create(
         interval,
         start: input.start,
         description: validate::text("description", input.description)?,
-        payment_method: payment_method(input.payment_method)?,
+        payment_method: validate::payment_method(input.payment_method)?,
         grants: grants(input.grants)?,
         metadata: validate::metadata(input.metadata)?,
         idempotency: None,
@@ -156,7 +149,7 @@ pub async fn pay_remaining(
 ) -> Result<Reply, ApiError> {
     let input: PayRemainingInput =
         if request.body.is_empty() { PayRemainingInput::default() } else { request.json()? };
-    let payment_method = payment_method(input.payment_method)?;
+    let payment_method = validate::payment_method(input.payment_method)?;
     let plan = find(app, account, id)?;
     let key = CustomerKey { account: account.clone(), customer: plan.customer };
     let answer = idempotency::run(app, account, request, |ticket| async move {

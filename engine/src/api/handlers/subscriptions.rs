@@ -22,8 +22,7 @@ use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Cause, CollectionMethod, Metadata, Money, PaymentMethodId, Plan, Subscription,
-    SubscriptionId,
+    AccountId, Cause, CollectionMethod, Metadata, Money, Plan, Subscription, SubscriptionId,
 };
 use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
 use crate::store::Outcome;
@@ -99,13 +98,6 @@ fn plan_for_subscription(app: &App, account: &AccountId, id: &str) -> Result<Pla
     Ok(plan)
 }
 
-fn payment_method(id: Option<String>) -> Result<Option<PaymentMethodId>, ApiError> {
-    id.map(|id| {
-        PaymentMethodId::parse(&id).ok_or_else(|| ApiError::not_found("payment_method", &id))
-    })
-    .transpose()
-}
-
 pub async fn create(
     app: &App,
     request: &ApiRequest,
@@ -145,7 +137,7 @@ pub async fn create(
         quantity: quantity(input.quantity)?,
         trial,
         billing_cycle_anchor: input.billing_cycle_anchor,
-        payment_method: payment_method(input.payment_method)?,
+        payment_method: validate::payment_method(input.payment_method)?,
         collection_method,
         days_until_due: input.days_until_due,
         metadata: validate::metadata(input.metadata)?,
@@ -287,7 +279,7 @@ pub async fn update(
         trial_end,
         cancel_at_period_end: input.cancel_at_period_end,
         metadata,
-        payment_method: payment_method(input.payment_method)?,
+        payment_method: validate::payment_method(input.payment_method)?,
         idempotency: None,
         cause: request.cause(),
     };
