@@ -317,8 +317,9 @@ impl CustomerActor {
         Ok(())
     }
 
-    /// `invoice` has nothing left due (a credit note took it): paid without a charge, which
-    /// ends a dunning on it as a payment would.
+    /// `invoice` is paid without a charge of its own (a credit note took what was due, or a
+    /// bank transfer under the customer's reference paid it), which ends a dunning on it as a
+    /// payment would.
     pub(crate) fn invoice_settled_by_credit(
         &mut self,
         changes: &mut ChangeSet,

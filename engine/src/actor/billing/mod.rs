@@ -8,7 +8,8 @@
 //! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
 //!   booked against their invoice;
 //! - [`overdue`]: dunning by reminders for invoices paid by hand;
-//! - [`payment_plans`]: a total paid in instalments, each an invoice charged when due;
+//! - [`payment_plans`]: a total paid in instalments; [`instalments`]: each an invoice charged
+//!   when due, retried, and settled;
 //! - [`entitlements`]: what the customer's subscriptions, purchases and promotional grants
 //!   grant now; [`grants`]: the promotional grants given and withdrawn;
 //! - [`rule_rounds`]: turns run again after a rule call too long for the actor's thread.
@@ -21,6 +22,7 @@
 pub mod credit_notes;
 pub mod entitlements;
 pub mod grants;
+pub mod instalments;
 pub mod invoices;
 pub mod messages;
 pub mod overdue;
