@@ -12,7 +12,8 @@
 //! entry listed twice in it counts once, and malformed, entity-declaring and oversized XML are
 //! refused with nothing changed; that a recalled credit (a debit of the same amount under the
 //! reference) is `reversed` and the charge waits again; that the customer's permanent
-//! reference pays its open invoices oldest first and credits the rest; that an unpaid transfer
+//! reference pays its open invoices oldest first and credits the rest, and its recall reopens
+//! them and takes the credit back; that an unpaid transfer
 //! expires on its day on a test clock, failing the charge, and money booked after that is
 //! `late` and credited to the balance; that an unmatched line is allocated by hand once; and
 //! that a statement of 100 000 lines is reconciled whole.
@@ -287,6 +288,16 @@ async fn a_permanent_reference_pays_open_invoices_oldest_first_and_transfers_exp
     let credited = upload(&api, "text/csv", "", &late).await.ok().clone();
     assert_eq!(outcomes(&credited), ["late"]);
     assert_eq!(balance(&api, &customer).await, -(25_000 - owed) - 30_000, "late money is kept");
+
+    // The family's bank recalls the payment that paid both invoices.
+    let recall = format!("2025-02-11,-250.00,RECALL {family}\n");
+    let recalled = upload(&api, "text/csv", "", &recall).await.ok().clone();
+    assert_eq!(outcomes(&recalled), ["reversed"]);
+    let invoices = api.customer_invoices(&customer).await;
+    assert!(invoices.iter().all(|invoice| invoice["status"] == "open"), "{invoices:#?}");
+    assert_eq!(balance(&api, &customer).await, -30_000, "the recalled credit is taken back");
+    let subscription = api.get_ok(&format!("/v1/customers/{customer}/subscriptions")).await;
+    assert_eq!(subscription["data"][0]["status"], "past_due", "behind again: {subscription}");
 }
 
 #[tokio::test]
