@@ -13,8 +13,10 @@
 
 use crate::domain::PluginRef;
 use crate::domain::{
-    AccountId, Currency, Customer, Discount, InvoiceLine, InvoiceLineId, LineDiscount, PlanId,
-    PluginKind, RuleEvaluation, SubscriptionDiscount, TaxBehavior, TaxLine,
+    AccountId, BillingReason, CollectionMethod, Currency, Customer, CustomerId, Discount, Invoice,
+    InvoiceDiscount, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, LineDiscount,
+    PaymentPlanId, PlanId, PluginKind, RuleEvaluation, SubscriptionDiscount, SubscriptionId,
+    TaxBehavior, TaxLine,
 };
 use crate::rules::CallError;
 use crate::rules::quote::{customer_context, spread_discount};
@@ -61,6 +63,73 @@ pub struct Totals {
     pub proration_rule: Option<PluginRef>,
     /// The tax rule said the buyer accounts for the tax (EU B2B across borders).
     pub reverse_charge: bool,
+}
+
+/// What a new invoice is besides what its lines come to: whom it bills, for what, and how it
+/// is collected.
+pub struct InvoiceHeader {
+    pub customer: CustomerId,
+    pub subscription: Option<SubscriptionId>,
+    pub payment_plan: Option<PaymentPlanId>,
+    pub billing_reason: BillingReason,
+    pub currency: Currency,
+    pub tax_behavior: TaxBehavior,
+    pub collection_method: CollectionMethod,
+    pub due_date: Option<i64>,
+    /// The customer's balance applied to it, and what is left due.
+    pub balance_applied_minor: i64,
+    pub amount_due_minor: i64,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub created: i64,
+    pub discount: Option<InvoiceDiscount>,
+}
+
+impl Totals {
+    /// The draft invoice these totals make under `header`: not numbered, nothing paid or
+    /// attempted yet.
+    pub fn into_draft(self, header: InvoiceHeader) -> Invoice {
+        Invoice {
+            id: InvoiceId::generate(),
+            number: None,
+            customer: header.customer,
+            subscription: header.subscription,
+            status: InvoiceStatus::Draft,
+            billing_reason: header.billing_reason,
+            currency: header.currency,
+            tax_behavior: header.tax_behavior,
+            lines: self.lines,
+            subtotal_minor: self.subtotal_minor,
+            discounts: self.discounts,
+            tax: self.tax,
+            total_minor: self.total_minor,
+            balance_applied_minor: header.balance_applied_minor,
+            amount_due_minor: header.amount_due_minor,
+            amount_paid_minor: 0,
+            attempt_count: 0,
+            collection_method: header.collection_method,
+            due_date: header.due_date,
+            charge: None,
+            payment_pending: false,
+            collecting: false,
+            rules: Some(self.rules),
+            proration_rule: self.proration_rule,
+            period_start: header.period_start,
+            period_end: header.period_end,
+            created: header.created,
+            finalized_at: None,
+            paid_at: None,
+            voided_at: None,
+            credited_minor: 0,
+            post_payment_credited_minor: 0,
+            next_payment_attempt: None,
+            reminders_sent: 0,
+            next_reminder_at: None,
+            reverse_charge: self.reverse_charge,
+            discount: header.discount,
+            payment_plan: header.payment_plan,
+        }
+    }
 }
 
 pub struct InvoiceInput<'a> {

@@ -8,7 +8,9 @@ use super::overdue::{dunning_for, is_overdue};
 use super::payment_plans::cancel_schedule;
 use super::renewals::{Collection, Step};
 use crate::actor::{ActorError, CustomerActor};
-use crate::billing::invoicing::{DraftAmount, DraftLine, InvoiceInput, price_invoice};
+use crate::billing::invoicing::{
+    DraftAmount, DraftLine, InvoiceHeader, InvoiceInput, price_invoice,
+};
 use crate::billing::lines::date;
 use crate::config::FinalAction;
 use crate::domain::{
@@ -77,46 +79,22 @@ impl CustomerActor {
         )?;
         let (balance_applied_minor, amount_due_minor) =
             apply_balance(totals.total_minor, state.customer.balance_minor);
-        let draft = Invoice {
-            id: InvoiceId::generate(),
-            number: None,
+        let draft = totals.into_draft(InvoiceHeader {
             customer: plan.customer.clone(),
             subscription: None,
-            status: InvoiceStatus::Draft,
+            payment_plan: Some(plan.id.clone()),
             billing_reason: BillingReason::PaymentPlan,
             currency: plan.currency,
             tax_behavior: TaxBehavior::Inclusive,
-            lines: totals.lines,
-            subtotal_minor: totals.subtotal_minor,
-            discounts: totals.discounts,
-            tax: totals.tax,
-            total_minor: totals.total_minor,
-            balance_applied_minor,
-            amount_due_minor,
-            amount_paid_minor: 0,
-            attempt_count: 0,
             collection_method: CollectionMethod::ChargeAutomatically,
             due_date: None,
-            charge: None,
-            payment_pending: false,
-            collecting: false,
-            rules: Some(totals.rules),
-            proration_rule: None,
+            balance_applied_minor,
+            amount_due_minor,
             period_start,
             period_end,
             created: now,
-            finalized_at: None,
-            paid_at: None,
-            voided_at: None,
-            credited_minor: 0,
-            post_payment_credited_minor: 0,
-            next_payment_attempt: None,
-            reminders_sent: 0,
-            next_reminder_at: None,
-            reverse_charge: totals.reverse_charge,
             discount: None,
-            payment_plan: Some(plan.id.clone()),
-        };
+        });
         let invoice = self.finalize_invoice(changes, draft, true)?;
         let status = match invoice.status {
             InvoiceStatus::Paid => InstalmentStatus::Paid,

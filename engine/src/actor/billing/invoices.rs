@@ -12,7 +12,7 @@ use super::messages::{ActOnInvoice, InvoiceAction, ResumeCollection};
 use super::overdue::{dunning_for, is_overdue};
 use crate::actor::messages::CreateCharge;
 use crate::actor::{ActorError, CustomerActor, IdempotencyTicket};
-use crate::billing::invoicing::{DraftLine, InvoiceInput, Totals, price_invoice};
+use crate::billing::invoicing::{DraftLine, InvoiceHeader, InvoiceInput, Totals, price_invoice};
 use crate::config::FinalAction;
 use crate::domain::{
     BillingReason, Cause, Charge, ChargeId, ChargeStatus, CollectionMethod, Dunning, Event,
@@ -123,46 +123,22 @@ impl CustomerActor {
             balance_applied_minor = totals.total_minor;
             amount_due_minor = 0;
         }
-        Ok(Invoice {
-            id: InvoiceId::generate(),
-            number: None,
+        Ok(totals.into_draft(InvoiceHeader {
             customer: customer.id.clone(),
             subscription: Some(subscription.id.clone()),
-            status: InvoiceStatus::Draft,
+            payment_plan: None,
             billing_reason: spec.reason,
             currency: plan.currency,
             tax_behavior: spec.tax_behavior,
-            lines: totals.lines,
-            subtotal_minor: totals.subtotal_minor,
-            discounts: totals.discounts,
-            tax: totals.tax,
-            total_minor: totals.total_minor,
-            balance_applied_minor,
-            amount_due_minor,
-            amount_paid_minor: 0,
-            attempt_count: 0,
             collection_method: subscription.collection_method,
             due_date,
-            charge: None,
-            payment_pending: false,
-            collecting: false,
-            rules: Some(totals.rules),
-            proration_rule: totals.proration_rule,
+            balance_applied_minor,
+            amount_due_minor,
             period_start: spec.period_start,
             period_end: spec.period_end,
             created: spec.now,
-            finalized_at: None,
-            paid_at: None,
-            voided_at: None,
-            credited_minor: 0,
-            post_payment_credited_minor: 0,
-            next_payment_attempt: None,
-            reminders_sent: 0,
-            next_reminder_at: None,
-            reverse_charge: totals.reverse_charge,
             discount,
-            payment_plan: None,
-        })
+        }))
     }
 
     /// Numbers the draft, applies the customer's balance and opens it; with nothing due it is
