@@ -101,13 +101,8 @@ impl CustomerActor {
     /// The payment method a charge would use, when it is a bank transfer.
     pub(super) fn bank_transfer_method(&self, message: &CreateCharge) -> Option<PaymentMethod> {
         let state = self.state.as_ref().ok()?;
-        let id =
-            message.payment_method.as_ref().or(state.customer.default_payment_method.as_ref())?;
-        state
-            .payment_methods
-            .iter()
-            .find(|method| &method.id == id && method.kind == PaymentMethodKind::BankTransfer)
-            .cloned()
+        let method = state.charging_method(message.payment_method.as_ref()).ok()?;
+        (method.kind == PaymentMethodKind::BankTransfer).then_some(method)
     }
 
     /// Records a charge paid by bank transfer: `processing`, with its own reference, the
@@ -494,8 +489,8 @@ impl CustomerActor {
 
     /// The schedule scope of this customer: its test clock's, or real time's.
     fn schedule_scope(&self) -> String {
-        let clock = self.state.as_ref().ok().and_then(|state| state.customer.test_clock.clone());
-        clock.map_or(keys::LIVE_SCOPE.to_owned(), |clock| clock.as_str().to_owned())
+        let clock = self.state.as_ref().ok().and_then(|state| state.customer.test_clock.as_ref());
+        keys::scope_of(clock).to_owned()
     }
 }
 

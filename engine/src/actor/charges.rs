@@ -236,26 +236,7 @@ impl CustomerActor {
         let account = self.key.account.clone();
         let customer_id = self.key.customer.clone();
         let state = self.living()?;
-        let method_id = message
-            .payment_method
-            .clone()
-            .or_else(|| state.customer.default_payment_method.clone())
-            .ok_or_else(|| {
-                ActorError::invalid(
-                    "payment_method_invalid",
-                    Some("payment_method"),
-                    "the customer has no payment method: attach one or pass `payment_method`",
-                )
-            })?;
-        let method = state
-            .payment_methods
-            .iter()
-            .find(|method| method.id == method_id)
-            .cloned()
-            .ok_or_else(|| ActorError::NotFound {
-                kind: "payment_method",
-                id: method_id.to_string(),
-            })?;
+        let method = state.charging_method(message.payment_method.as_ref())?;
         let customer = &state.customer;
         let on_test_clock = customer.test_clock.is_some();
         let route = RouteInput {

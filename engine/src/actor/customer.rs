@@ -21,7 +21,8 @@ use super::messages::StopIfIdle;
 use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
 use crate::domain::{
-    ChargeId, Customer, InvoiceId, PaymentMethod, PaymentPlan, RefundStatus, Subscription,
+    ChargeId, Customer, InvoiceId, PaymentMethod, PaymentMethodId, PaymentPlan, RefundStatus,
+    Subscription,
 };
 use crate::limits::RECONCILE_DELAY_MAX;
 use crate::store::{
@@ -41,6 +42,28 @@ pub(super) struct CustomerState {
     pub subscriptions: Vec<Subscription>,
     /// Oldest first, as subscriptions are.
     pub payment_plans: Vec<PaymentPlan>,
+}
+
+impl CustomerState {
+    /// The payment method a charge is made with: the one asked for, else the customer's
+    /// default; either must be one of its own.
+    pub(super) fn charging_method(
+        &self,
+        asked: Option<&PaymentMethodId>,
+    ) -> Result<PaymentMethod, ActorError> {
+        let id = asked.or(self.customer.default_payment_method.as_ref()).ok_or_else(|| {
+            ActorError::invalid(
+                "payment_method_invalid",
+                Some("payment_method"),
+                "the customer has no payment method: attach one or pass `payment_method`",
+            )
+        })?;
+        self.payment_methods
+            .iter()
+            .find(|method| &method.id == id)
+            .cloned()
+            .ok_or_else(|| ActorError::NotFound { kind: "payment_method", id: id.to_string() })
+    }
 }
 
 pub struct CustomerActor {

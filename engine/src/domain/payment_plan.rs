@@ -143,7 +143,7 @@ impl PaymentPlan {
 
     /// The schedule its due instants are kept in: its test clock's, or real time's.
     pub fn schedule_scope(&self) -> &str {
-        self.test_clock.as_ref().map_or(crate::store::keys::LIVE_SCOPE, TestClockId::as_str)
+        crate::store::keys::scope_of(self.test_clock.as_ref())
     }
 
     /// The first instalment not yet invoiced, by its place in the schedule.

@@ -228,7 +228,7 @@ impl PendingUpdate {
 impl Subscription {
     /// The schedule its due instants are kept in: its test clock's, or real time's.
     pub fn schedule_scope(&self) -> &str {
-        self.test_clock.as_ref().map_or(crate::store::keys::LIVE_SCOPE, TestClockId::as_str)
+        crate::store::keys::scope_of(self.test_clock.as_ref())
     }
 
     /// Whether the current period is shorter than its interval: a first period, or the one

@@ -5,7 +5,7 @@
 //! Account ids are `acct_[A-Za-z0-9_]+` and object ids `prefix_ULID`: neither holds a `/`, so the
 //! separator cannot be forged from inside an id.
 
-use crate::domain::{AccountId, CustomerId};
+use crate::domain::{AccountId, CustomerId, TestClockId};
 
 pub const SEPARATOR: u8 = b'/';
 
@@ -97,7 +97,13 @@ pub fn split_plugin(key: &[u8]) -> Option<(&str, &str)> {
 /// The schedule scope of real time; a test clock's scope is its id (`clock_…`).
 pub const LIVE_SCOPE: &str = "live";
 
-/// `scope/due/account/customer/object` (a subscription or a payment plan): one entry of the durable schedule. `due` is
+/// The schedule scope of what lives by `test_clock`: the clock's, or real time's.
+pub fn scope_of(test_clock: Option<&TestClockId>) -> &str {
+    test_clock.map_or(LIVE_SCOPE, TestClockId::as_str)
+}
+
+/// `scope/due/account/customer/object` (a subscription, a payment plan, a bank transfer's
+/// charge): one entry of the durable schedule. `due` is
 /// written as 16 hex digits of the instant offset by 2^63, so keys sort by instant (negative
 /// ones too) and one scope's entries up to an instant are one range scan.
 pub fn schedule(

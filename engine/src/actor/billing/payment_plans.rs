@@ -90,31 +90,11 @@ impl CustomerActor {
                 ),
             ));
         }
-        let method_id = message
-            .payment_method
-            .clone()
-            .or_else(|| state.customer.default_payment_method.clone())
-            .ok_or_else(|| {
-                ActorError::invalid(
-                    "payment_method_invalid",
-                    Some("payment_method"),
-                    "the customer has no payment method to charge: attach one or pass \
-                     `payment_method`",
-                )
-            })?;
-        let method = state
-            .payment_methods
-            .iter()
-            .find(|method| method.id == method_id)
-            .cloned()
-            .ok_or_else(|| ActorError::NotFound {
-                kind: "payment_method",
-                id: method_id.to_string(),
-            })?;
+        let method = state.charging_method(message.payment_method.as_ref())?;
         let customer = state.customer.clone();
         let smallest = Money { amount_minor: *parts.last().expect("2 or more parts"), currency };
         self.refuse_live_gateway_on_clock(&method, smallest)?;
-        let minimum = self.min_chargeable(Some(&method_id), smallest);
+        let minimum = self.min_chargeable(Some(&method.id), smallest);
         if smallest.amount_minor < minimum {
             return Err(ActorError::invalid(
                 "amount_too_small",
