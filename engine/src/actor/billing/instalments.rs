@@ -3,7 +3,8 @@
 //! the instalment), charged, retried through the account's dunning, and moved on by its
 //! invoice's settlement ([`CustomerActor::payment_plan_after_payment`]) or voiding.
 
-use super::invoices::{Payment, apply_balance};
+use super::dunning::Payment;
+use super::invoices::apply_balance;
 use super::overdue::{dunning_for, is_overdue};
 use super::payment_plans::cancel_schedule;
 use super::renewals::{Collection, Step};

@@ -4,7 +4,8 @@
 //!   or seats costs; [`preview`]: the upcoming invoice;
 //! - [`renewals`]: what falls due — trial ends, renewals, scheduled cancellations, expiry;
 //! - [`invoices`]: making, finalizing, paying, voiding an invoice, settling it from the
-//!   charge that paid it, and retrying a failed payment (dunning);
+//!   charge that paid it; [`dunning`]: what a payment attempt does to the subscription or
+//!   plan it bills, and retrying a failed one;
 //! - [`credit_notes`]: invoices reversed in whole or in part, and refunds of invoice charges
 //!   booked against their invoice;
 //! - [`overdue`]: dunning by reminders for invoices paid by hand;
@@ -20,6 +21,7 @@
 //! Idempotency-Key derives from the invoice and the attempt, so no attempt is ever charged twice.
 
 pub mod credit_notes;
+pub mod dunning;
 pub mod entitlements;
 pub mod grants;
 pub mod instalments;
