@@ -211,6 +211,10 @@ pub async fn run_with(
         )
         .expect("checked with the config"),
         statement_body_max: usize::try_from(config.limits.statement_body_max).unwrap_or(usize::MAX),
+        public_url: match config.server.public_url.as_str() {
+            "" => format!("http://{address}"),
+            configured => configured.to_owned(),
+        },
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

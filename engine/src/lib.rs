@@ -24,6 +24,7 @@ pub mod api;
 pub mod app;
 pub mod bank_statements;
 pub mod billing;
+pub mod checkout;
 pub mod config;
 pub mod coupons;
 pub mod data_key;

@@ -52,6 +52,8 @@ pub const TEXT_FIELD_LEN_MAX: usize = 500;
 
 /// Payment-method tokens are gateway ids, never long.
 pub const TOKEN_LEN_MAX: usize = 255;
+/// Longest `success_url` or `cancel_url` a checkout session takes.
+pub const URL_LEN_MAX: usize = 2048;
 
 /// Payment methods one customer may keep: an actor holds them all in memory.
 pub const PAYMENT_METHODS_PER_CUSTOMER_MAX: usize = 100;

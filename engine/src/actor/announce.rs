@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::api::{billing_views, views};
 use crate::domain::{
-    AccountId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventKind, InvoiceId,
-    NewOutgoingEvent, PaymentMethodId, PaymentPlanId, RefundId, SubscriptionId,
+    AccountId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventKind,
+    InvoiceId, NewOutgoingEvent, PaymentMethodId, PaymentPlanId, RefundId, SubscriptionId,
 };
 use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 
@@ -136,6 +136,8 @@ fn outgoing_kinds(
         EventKind::PaymentPlanCreated => own(&["payment_plan.created"]),
         EventKind::PaymentPlanUpdated => own(&["payment_plan.updated"]),
         EventKind::PaymentPlanCanceled => own(&["payment_plan.canceled"]),
+        EventKind::CheckoutSessionCompleted => own(&["checkout.session.completed"]),
+        EventKind::CheckoutSessionExpired => own(&["checkout.session.expired"]),
         // The engine's own steps (a charge sent, rerouted, held for an operator), the account's
         // own changes and its promotional grants (the platform made them) are in the audit
         // trail, not announced.
@@ -148,7 +150,9 @@ fn outgoing_kinds(
         | EventKind::ApiKeyUpdated
         | EventKind::ApiKeyRevoked
         | EventKind::GrantCreated
-        | EventKind::GrantDeleted => Vec::new(),
+        | EventKind::GrantDeleted
+        | EventKind::CheckoutSessionCreated
+        | EventKind::CheckoutSessionUpdated => Vec::new(),
     };
     Ok(kinds)
 }
@@ -260,6 +264,9 @@ fn render_written(changes: &ChangeSet, object_id: &str) -> Option<Value> {
         Write::PaymentPlan { record, .. } if record.id.as_str() == object_id => {
             Some(billing_views::payment_plan(record))
         }
+        Write::CheckoutSession(session) if session.id.as_str() == object_id => {
+            Some(billing_views::checkout_session(session, session.status))
+        }
         _ => None,
     })
 }
@@ -278,6 +285,10 @@ fn render_stored(
         let methods = store.payment_methods(account, customer)?;
         let method = methods.into_iter().find(|method| method.id == id);
         return Ok(method.map(|method| views::payment_method(&method)));
+    }
+    if let Some(id) = CheckoutSessionId::parse(object_id) {
+        let session = store.checkout_session(&id)?;
+        return Ok(session.map(|session| billing_views::checkout_session(&session, session.status)));
     }
     if let Some(id) = ChargeId::parse(object_id) {
         let charge = store.charge(account, &id)?;

@@ -177,6 +177,7 @@ pub(super) fn processing_charge(
             promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
         }),
         bank_transfer: None,
+        checkout_session: message.checkout_session.clone(),
     }
 }
 
@@ -282,6 +283,9 @@ impl CustomerActor {
     ) -> Result<DurableTicket, ActorError> {
         if let Some(invoice) = &message.invoice {
             changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
+        }
+        if let Some(session) = &message.checkout_session {
+            changes.push(self.checkout_paid_by_charge(session, &charge.id)?);
         }
         changes.push(Write::NewCharge(charge.clone()));
         changes.push(Write::Event(
@@ -606,6 +610,7 @@ mod tests {
             review: None,
             coupon: None,
             bank_transfer: None,
+            checkout_session: None,
         }
     }
 

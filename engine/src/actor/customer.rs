@@ -178,6 +178,7 @@ pub(super) fn commit(
     mut changes: ChangeSet,
 ) -> Result<DurableTicket, ActorError> {
     let store = services.store.as_ref();
+    super::checkout::complete_paid_sessions(&mut changes, store)?;
     super::audit_status::record_statuses(&mut changes, store)?;
     super::announce::announce(&mut changes, store)?;
     let announces = changes.writes.iter().any(|write| matches!(write, Write::Outgoing(_)));

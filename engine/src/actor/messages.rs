@@ -8,8 +8,8 @@ use super::settlement::Settlement;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Cause, Charge, ChargeStatus, FeatureGrant};
 use crate::domain::{
-    ChargeId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod, PaymentMethodId,
-    PaymentMethodKind, Refund, RefundReason,
+    ChargeId, CheckoutSessionId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod,
+    PaymentMethodId, PaymentMethodKind, Refund, RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -64,6 +64,9 @@ pub struct CreateCharge {
     pub grants: Vec<FeatureGrant>,
     /// The coupon it was priced with: reserved against its limits with the charge.
     pub coupon: Option<crate::coupons::Resolved>,
+    /// The checkout session it pays: recorded on the session with the charge, refused if the
+    /// session is not open or has a payment under way.
+    pub checkout_session: Option<CheckoutSessionId>,
 }
 
 #[derive(Clone, Message)]

@@ -15,6 +15,7 @@ mod audit_status;
 pub mod bank_transfers;
 pub mod billing;
 pub mod charges;
+pub mod checkout;
 pub mod customer;
 mod customer_create;
 pub mod customer_update;

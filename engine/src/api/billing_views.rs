@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
 use crate::domain::{
-    CreditNote, Invoice, InvoiceLine, PaymentPlan, Plan, PluginRef, Subscription, TaxLine,
-    TestClock,
+    CheckoutItems, CheckoutSession, CheckoutStatus, CreditNote, Invoice, InvoiceLine, PaymentPlan,
+    Plan, PluginRef, Subscription, TaxLine, TestClock,
 };
 
 pub fn plan(plan: &Plan) -> Value {
@@ -245,5 +245,67 @@ fn plugin_ref(rule: &PluginRef) -> Value {
         "version": rule.version,
         "source": rule.source.as_str(),
         "sha256": rule.sha256,
+    })
+}
+
+/// A checkout session, with its status as of now (see `actor::checkout::status_at`).
+pub fn checkout_session(session: &CheckoutSession, status: CheckoutStatus) -> Value {
+    let breakdown = session.breakdown();
+    let (plan, quantity) = match &session.items {
+        CheckoutItems::Plan { plan, quantity, .. } => (Some(plan.as_str()), Some(*quantity)),
+        _ => (None, None),
+    };
+    json!({
+        "id": session.id.as_str(),
+        "object": "checkout_session",
+        "url": session.url,
+        "mode": session.mode.as_str(),
+        "status": status.as_str(),
+        "customer": session.customer.as_str(),
+        "currency": currency_code(session.currency),
+        "amount_subtotal": session.amount_subtotal_minor,
+        "amount_total": session.amount_total_minor,
+        "line_items": breakdown.map(|breakdown| breakdown.lines.iter().map(|line| json!({
+            "sku": line.sku,
+            "quantity": line.quantity,
+            "amount": line.amount_minor,
+        })).collect::<Vec<_>>()),
+        "plan": plan,
+        "quantity": quantity,
+        "discounts": match (breakdown, &session.coupon) {
+            (Some(breakdown), _) => breakdown.discounts.iter().map(|discount| json!({
+                "coupon": discount.code,
+                "amount": discount.amount_minor,
+            })).collect::<Vec<_>>(),
+            (None, Some(applied)) => vec![json!({
+                "coupon": applied.coupon.as_str(),
+                "amount": session.discount_minor(),
+            })],
+            (None, None) => Vec::new(),
+        },
+        "tax": breakdown.map_or_else(Vec::new, |breakdown| {
+            breakdown.tax.iter().map(|tax| json!({
+                "name": tax.name,
+                "jurisdiction": tax.jurisdiction,
+                "rate_bps": tax.rate_bps,
+                "amount": tax.amount_minor,
+            })).collect()
+        }),
+        "coupon": session.coupon.as_ref().map(|applied| applied.coupon.as_str()),
+        "promotion_code": session.coupon.as_ref()
+            .and_then(|applied| applied.promotion_code.as_ref())
+            .map(|id| id.as_str()),
+        "allow_promotion_codes": session.allow_promotion_codes,
+        "payment_method_types": session.payment_method_types.iter()
+            .map(|method| method.as_str()).collect::<Vec<_>>(),
+        "charge": session.charge.as_ref().map(|id| id.as_str()),
+        "subscription": session.subscription.as_ref().map(|id| id.as_str()),
+        "success_url": session.success_url,
+        "cancel_url": session.cancel_url,
+        "expires_at": session.expires_at,
+        "test_clock": session.test_clock.as_ref().map(|id| id.as_str()),
+        "metadata": session.metadata,
+        "created": session.created,
+        "completed_at": session.completed_at,
     })
 }

@@ -49,6 +49,8 @@ use request::ApiRequest;
 
 /// Everything the API serves from.
 pub struct App {
+    /// Where buyers reach the engine (`server.public_url`): checkout and invoice links.
+    pub public_url: String,
     /// Reads, and only reads: changes go through `registry` (customers and what is theirs) or
     /// `account_writes` (plans, test clocks).
     pub queries: queries::Queries,
@@ -262,12 +264,26 @@ struct Framing {
     allow: Option<String>,
 }
 
+use crate::billing::receipt::html::CONTENT_SECURITY_POLICY;
+
 fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Response {
-    let is_page = matches!(reply.body, Body::Html(_));
+    let mut policy = None;
+    let mut location = None;
     let (bytes, content_type) = match reply.body {
         Body::Json(bytes) => (bytes, "application/json"),
         Body::Text(text) => (text.into_bytes(), "text/plain; version=0.0.4"),
-        Body::Html(page) => (page.into_bytes(), "text/html; charset=utf-8"),
+        Body::Html(page) => {
+            policy = Some(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+            (page.into_bytes(), "text/html; charset=utf-8")
+        }
+        Body::Page { html, policy: own } => {
+            policy = HeaderValue::from_str(&own).ok();
+            (html.into_bytes(), "text/html; charset=utf-8")
+        }
+        Body::Redirect(to) => {
+            location = HeaderValue::from_str(&to).ok();
+            (Vec::new(), "text/plain; charset=utf-8")
+        }
     };
     let mut response = warp::reply::Response::new(bytes.into());
     *response.status_mut() = reply.status;
@@ -279,8 +295,12 @@ fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Res
     if reply.replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    if is_page {
-        page_headers(headers);
+    if let Some(policy) = policy {
+        page_headers(headers, policy);
+    }
+    if let Some(location) = location {
+        headers.insert("location", location);
+        headers.insert("cache-control", HeaderValue::from_static("no-store"));
     }
     if framing.body_unread {
         headers.insert("connection", HeaderValue::from_static("close"));
@@ -294,11 +314,11 @@ fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Res
     response
 }
 
-/// A page (a receipt) holds a customer's details: it runs and loads nothing, is never sniffed
-/// into another type, and is not kept by caches or leaked in a referrer.
-fn page_headers(headers: &mut HeaderMap) {
-    use crate::billing::receipt::html::CONTENT_SECURITY_POLICY;
-    headers.insert("content-security-policy", HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+/// A page (a receipt, a checkout) holds a customer's details: it runs and loads only what its
+/// policy allows, is never sniffed into another type, and is not kept by caches or leaked in a
+/// referrer.
+fn page_headers(headers: &mut HeaderMap, policy: HeaderValue) {
+    headers.insert("content-security-policy", policy);
     headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     headers.insert("cache-control", HeaderValue::from_static("private, no-store"));
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));

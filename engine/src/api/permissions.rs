@@ -12,6 +12,11 @@ pub fn resource(route: Route) -> Option<Resource> {
     use Route::*;
     let resource = match route {
         Healthz | Readyz | OpenApi | GatewayWebhook | GatewayWebhookWithToken => return None,
+        // A buyer's pages: the session's random id is all they need.
+        CheckoutPage | PayCheckoutPage | CheckoutPageStatus => return None,
+        CreateCheckoutSession | RetrieveCheckoutSession | ExpireCheckoutSession => {
+            Resource::CheckoutSessions
+        }
         CreateAccount | ListAccounts | RetrieveAccount | UpdateAccount | CreateApiKey
         | ListApiKeys | UpdateApiKey | RevokeApiKey => return None,
         RetrieveOwnAccount | UpdateOwnAccount => Resource::Account,

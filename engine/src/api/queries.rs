@@ -9,10 +9,10 @@ use crate::actor::CustomerKey;
 use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::entitlements::Grant;
 use crate::domain::{
-    Account, AccountId, Charge, ChargeId, CreditNote, CreditNoteId, Customer, CustomerId, Dispute,
-    DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId,
-    PaymentPlan, PaymentPlanId, Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId,
-    TestClock, TestClockId,
+    Account, AccountId, Charge, ChargeId, CheckoutSession, CheckoutSessionId, CheckoutStatus,
+    CreditNote, CreditNoteId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
+    Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
 };
 use crate::store::{
     AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError,
@@ -153,6 +153,15 @@ impl Queries {
         id: &PaymentPlanId,
     ) -> Read<Option<PaymentPlan>> {
         self.store.payment_plan(account, id)
+    }
+
+    pub fn checkout_session(&self, id: &CheckoutSessionId) -> Read<Option<CheckoutSession>> {
+        self.store.checkout_session(id)
+    }
+
+    /// The session's status as of `now` (see [`crate::actor::checkout::status_at`]).
+    pub fn checkout_status(&self, session: &CheckoutSession, now: i64) -> Read<CheckoutStatus> {
+        crate::actor::checkout::status_at(self.store.as_ref(), session, now)
     }
 
     pub fn payment_plans(

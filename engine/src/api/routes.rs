@@ -6,10 +6,10 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, account_settings, accounts, audit_events, bank_statements, charges, coupons,
-    credit_notes, customers, disputes, events, grants, health, invoices, payment_methods,
-    payment_plans, plans, plugins, receipts, refunds, sandbox, subscriptions, test_clocks,
-    webhook_endpoints, webhooks,
+    Reply, account_settings, accounts, audit_events, bank_statements, charges, checkout_page,
+    checkout_sessions, coupons, credit_notes, customers, disputes, events, grants, health,
+    invoices, payment_methods, payment_plans, plans, plugins, receipts, refunds, sandbox,
+    subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -38,6 +38,14 @@ pub async fn dispatch(
         Route::OpenApi => Ok(health::openapi()),
         Route::GatewayWebhook | Route::GatewayWebhookWithToken => {
             webhooks::receive(app, request, id()).await
+        }
+        Route::CheckoutPage => checkout_page::show(app, request, id()).await,
+        Route::PayCheckoutPage => checkout_page::pay(app, request, id()).await,
+        Route::CheckoutPageStatus => checkout_page::status(app, id()).await,
+        Route::CreateCheckoutSession => checkout_sessions::create(app, request, account()?).await,
+        Route::RetrieveCheckoutSession => checkout_sessions::retrieve(app, account()?, id()).await,
+        Route::ExpireCheckoutSession => {
+            checkout_sessions::expire(app, request, account()?, id()).await
         }
         Route::CreateCustomer => customers::create(app, request, account()?).await,
         Route::ListCustomers => customers::list(app, request, account()?).await,

@@ -425,6 +425,9 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::PaymentPlan(record) => {
             (StatusCode::OK, to_json(&billing_views::payment_plan(record)))
         }
+        Outcome::CheckoutSession(session) => {
+            (StatusCode::OK, to_json(&billing_views::checkout_session(session, session.status)))
+        }
         Outcome::Subscription(record) => {
             (StatusCode::OK, to_json(&billing_views::subscription(record)))
         }
@@ -589,6 +592,7 @@ mod tests {
             review: None,
             coupon: None,
             bank_transfer: None,
+            checkout_session: None,
         }
     }
 

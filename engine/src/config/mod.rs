@@ -195,6 +195,7 @@ impl Config {
             _ => Ok(()),
         };
         positive("server.request_timeout_ms", self.server.request_timeout_ms)?;
+        check_public_url(&self.server.public_url)?;
         self.validate_server()?;
         positive("actors.idle_timeout_secs", self.actors.idle_timeout_secs)?;
         positive("storage.cache_mib", self.storage.cache_mib)?;
@@ -313,5 +314,24 @@ impl Config {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.actors.idle_timeout_secs)
+    }
+}
+
+/// A public URL is a base buyers' browsers can reach: `http(s)://host[:port][/path]`, no trailing
+/// slash, nothing that would end up inside an HTML attribute unescaped.
+fn check_public_url(url: &str) -> Result<(), ConfigError> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let well_formed = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.ends_with('/')
+        && url.bytes().all(|byte| byte.is_ascii_graphic() && !b"\"'<>`".contains(&byte));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(config_error(
+            "server.public_url",
+            format!("`{url}` is not a base URL like https://pay.example.com (no trailing slash)"),
+        ))
     }
 }

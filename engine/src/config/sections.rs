@@ -103,6 +103,9 @@ pub struct ServerConfig {
     /// A request's whole body must have arrived this long after its head; else 408 and the
     /// connection is closed, and nothing of the request is done.
     pub body_timeout_ms: u64,
+    /// Where buyers reach this engine (`https://pay.example.com`), for the links to checkout
+    /// and invoice pages; empty: `http://` and the address it listens on.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +337,7 @@ impl Default for ServerConfig {
             header_timeout_ms: 10_000,
             idle_timeout_ms: 60_000,
             body_timeout_ms: 30_000,
+            public_url: String::new(),
         }
     }
 }

@@ -20,6 +20,9 @@ impl Config {
                 *slot = env_number(name, &value)?;
             }
         }
+        if let Some(url) = env("KASSA_PUBLIC_URL") {
+            server.public_url = url;
+        }
         if let Some(value) = env("KASSA_MAX_CONNECTIONS") {
             let connections = env_number("KASSA_MAX_CONNECTIONS", &value)?;
             server.max_connections = usize::try_from(connections).unwrap_or(usize::MAX);

@@ -140,10 +140,11 @@ pub enum Resource {
     PaymentPlans,
     /// Bank statements uploaded and their lines allocated.
     BankStatements,
+    CheckoutSessions,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 20] = [
+    pub const ALL: [Resource; 21] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -164,6 +165,7 @@ impl Resource {
         Resource::Coupons,
         Resource::PaymentPlans,
         Resource::BankStatements,
+        Resource::CheckoutSessions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,6 +190,7 @@ impl Resource {
             Resource::Coupons => "coupons",
             Resource::PaymentPlans => "payment_plans",
             Resource::BankStatements => "bank_statements",
+            Resource::CheckoutSessions => "checkout_sessions",
         }
     }
 

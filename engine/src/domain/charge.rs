@@ -7,8 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppliedCoupon, BankTransfer, Breakdown, ChargeId, CustomerId, DisputeId, FeatureGrant,
-    InvoiceId, Metadata, Money, PaymentMethodId,
+    AppliedCoupon, BankTransfer, Breakdown, ChargeId, CheckoutSessionId, CustomerId, DisputeId,
+    FeatureGrant, InvoiceId, Metadata, Money, PaymentMethodId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +124,9 @@ pub struct Charge {
     /// has arrived.
     #[serde(default)]
     pub bank_transfer: Option<Box<BankTransfer>>,
+    /// The checkout session it pays: the session completes in the change that settles it.
+    #[serde(default)]
+    pub checkout_session: Option<CheckoutSessionId>,
 }
 
 /// Why a charge is held for review: the gateway says another amount moved than the one charged

@@ -52,10 +52,16 @@ pub enum EventKind {
     /// An instalment invoiced or paid, a retry planned, the plan paid in full.
     PaymentPlanUpdated,
     PaymentPlanCanceled,
+    CheckoutSessionCreated,
+    /// A promotion code applied on its page.
+    CheckoutSessionUpdated,
+    /// Its payment succeeded (or its subscription began).
+    CheckoutSessionCompleted,
+    CheckoutSessionExpired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 37] = [
+    pub const ALL: [EventKind; 41] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -93,6 +99,10 @@ impl EventKind {
         EventKind::PaymentPlanCreated,
         EventKind::PaymentPlanUpdated,
         EventKind::PaymentPlanCanceled,
+        EventKind::CheckoutSessionCreated,
+        EventKind::CheckoutSessionUpdated,
+        EventKind::CheckoutSessionCompleted,
+        EventKind::CheckoutSessionExpired,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -138,6 +148,10 @@ impl EventKind {
             EventKind::PaymentPlanCreated => "payment_plan.created",
             EventKind::PaymentPlanUpdated => "payment_plan.updated",
             EventKind::PaymentPlanCanceled => "payment_plan.canceled",
+            EventKind::CheckoutSessionCreated => "checkout.session.created",
+            EventKind::CheckoutSessionUpdated => "checkout.session.updated",
+            EventKind::CheckoutSessionCompleted => "checkout.session.completed",
+            EventKind::CheckoutSessionExpired => "checkout.session.expired",
         }
     }
 }

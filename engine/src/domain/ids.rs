@@ -92,6 +92,36 @@ prefixed_id!(CreditNoteId, "cn_");
 prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookEndpointId, "we_");
 
+/// A checkout session's id: `cs_` and 128 random bits (written as a ULID's 26 characters), not
+/// time-ordered: the id is all a buyer's link holds, so it must not be guessed from another.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CheckoutSessionId(String);
+
+impl CheckoutSessionId {
+    pub const PREFIX: &'static str = "cs_";
+
+    pub fn generate() -> CheckoutSessionId {
+        CheckoutSessionId(first_without_card_number(Self::PREFIX, || {
+            ulid::Ulid::from(rand::random::<u128>()).to_string()
+        }))
+    }
+
+    pub fn parse(text: &str) -> Option<CheckoutSessionId> {
+        let suffix = text.strip_prefix(Self::PREFIX)?;
+        is_ulid(suffix).then(|| CheckoutSessionId(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckoutSessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An account configured by the operator has a name for its id (`acct_default`, `acct_school`);
 /// one made through the admin API has `acct_` and a ULID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -6,6 +6,7 @@ pub mod bank_transfer;
 pub mod breakdown;
 pub mod card_number;
 pub mod charge;
+pub mod checkout;
 pub mod coupon;
 pub mod credit_note;
 pub mod customer;
@@ -38,6 +39,9 @@ pub use bank_transfer::{
 };
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
+pub use checkout::{
+    CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession, CheckoutStatus,
+};
 pub use coupon::{
     AppliedCoupon, Coupon, CouponDuration, CouponId, CouponOff, InvoiceDiscount, LineDiscount,
     NotRedeemable, PromotionCode, Redemption, SubscriptionDiscount,
@@ -49,9 +53,9 @@ pub use event::{Actor, Cause, Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use grant::PromotionalGrant;
 pub use ids::{
-    AccountId, ApiKeyId, ChargeId, CreditNoteId, CustomerId, DisputeId, EventId, GrantId,
-    InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId, RefundId,
-    StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
+    AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
+    GrantId, InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId,
+    RefundId, StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CustomerId, InvoiceId, LineDiscount, Metadata, PaymentMethodId, PlanId, PluginRef,
-    SubscriptionDiscount, SubscriptionId, TestClockId,
+    CheckoutSessionId, CustomerId, InvoiceId, LineDiscount, Metadata, PaymentMethodId, PlanId,
+    PluginRef, SubscriptionDiscount, SubscriptionId, TestClockId,
 };
 use crate::billing::periods::Interval;
 use crate::limits::INCOMPLETE_EXPIRY_SECS;
@@ -153,6 +153,10 @@ pub struct Subscription {
     /// The coupon attached to it, and which of its invoices it discounts.
     #[serde(default)]
     pub discount: Option<Box<SubscriptionDiscount>>,
+    /// The checkout session that started it: the session completes when it first pays (or its
+    /// trial begins).
+    #[serde(default)]
+    pub checkout_session: Option<CheckoutSessionId>,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed

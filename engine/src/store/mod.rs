@@ -27,13 +27,14 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Account, AccountId, ApiKey, Applied, BankLineRecord, BankStatement, Charge, ChargeId, Coupon,
-    CouponId, CreditNote, CreditNoteId, Customer, CustomerId, Delivery, Dispute, DisputeId, Event,
-    EventId, EventKind, GatewayEvent, GrantId, Invoice, InvoiceId, KindListing, NewGatewayEvent,
-    NewOutgoingEvent, OutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
-    Plan, PlanId, PluginHistory, PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant,
-    Redemption, ReferenceTarget, Refund, RefundId, StatementId, Subscription, SubscriptionId,
-    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    Account, AccountId, ApiKey, Applied, BankLineRecord, BankStatement, Charge, ChargeId,
+    CheckoutSession, CheckoutSessionId, Coupon, CouponId, CreditNote, CreditNoteId, Customer,
+    CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, GrantId,
+    Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent, OutgoingEvent,
+    PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId, PluginHistory,
+    PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant, Redemption, ReferenceTarget,
+    Refund, RefundId, StatementId, Subscription, SubscriptionId, SubscriptionStatus, TestClock,
+    TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -126,6 +127,8 @@ pub enum Write {
     RemoveIdempotency {
         key: String,
     },
+    /// A checkout session as it stands now, under its id alone: its page finds it by that.
+    CheckoutSession(Box<CheckoutSession>),
 }
 
 /// All writes of one state change of one customer; committed atomically or not at all.
@@ -258,6 +261,7 @@ pub enum Outcome {
     },
     GrantDeleted(GrantId),
     PaymentPlan(PaymentPlan),
+    CheckoutSession(Box<CheckoutSession>),
 }
 
 /// A schedule entry: the object has something due at `due`.
@@ -276,6 +280,8 @@ pub enum Scheduled {
     PaymentPlan(PaymentPlanId),
     /// A charge paid by bank transfer, until it expires.
     Charge(ChargeId),
+    /// A checkout session, until it expires.
+    CheckoutSession(CheckoutSessionId),
 }
 
 impl Scheduled {
@@ -285,6 +291,7 @@ impl Scheduled {
             .map(Scheduled::Subscription)
             .or_else(|| PaymentPlanId::parse(id).map(Scheduled::PaymentPlan))
             .or_else(|| ChargeId::parse(id).map(Scheduled::Charge))
+            .or_else(|| CheckoutSessionId::parse(id).map(Scheduled::CheckoutSession))
     }
 
     pub fn as_str(&self) -> &str {
@@ -292,6 +299,7 @@ impl Scheduled {
             Scheduled::Subscription(id) => id.as_str(),
             Scheduled::PaymentPlan(id) => id.as_str(),
             Scheduled::Charge(id) => id.as_str(),
+            Scheduled::CheckoutSession(id) => id.as_str(),
         }
     }
 }
@@ -564,6 +572,11 @@ pub trait CustomerStore: Durable {
         account: &AccountId,
         id: &PaymentPlanId,
     ) -> Result<Option<PaymentPlan>, StoreError>;
+    /// A checkout session by its id alone (its page has no account to ask with).
+    fn checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<CheckoutSession>, StoreError>;
     /// A customer's payment plans, oldest first.
     fn payment_plans(
         &self,

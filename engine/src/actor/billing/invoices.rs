@@ -198,6 +198,7 @@ impl CustomerActor {
             off_session: presence == Presence::OffSession,
             grants: Vec::new(),
             coupon: None,
+            checkout_session: None,
         };
         let actor = ctx.address();
         async move {

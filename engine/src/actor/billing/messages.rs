@@ -38,6 +38,8 @@ pub struct CreateSubscription {
     pub cause: Cause,
     /// The coupon it is created with, resolved and checked by the API.
     pub coupon: Option<crate::coupons::Resolved>,
+    /// The checkout session that starts it: refused unless the session may be paid now.
+    pub checkout_session: Option<crate::domain::CheckoutSessionId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

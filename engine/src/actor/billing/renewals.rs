@@ -345,6 +345,7 @@ impl CustomerActor {
             Scheduled::Subscription(id) => self.due_step(id, at),
             Scheduled::PaymentPlan(id) => self.payment_plan_due_step(id, at),
             Scheduled::Charge(id) => self.bank_transfer_due_step(id, at),
+            Scheduled::CheckoutSession(id) => self.checkout_due_step(id, at),
         }
     }
 
@@ -356,6 +357,7 @@ impl CustomerActor {
                 let charge = self.services.store.charge(&self.key.account, id)?;
                 Ok(charge.as_ref().and_then(crate::actor::bank_transfers::bank_transfer_due))
             }
+            Scheduled::CheckoutSession(id) => self.checkout_next_due(id),
         }
     }
 

@@ -240,8 +240,12 @@ impl CustomerActor {
                 .coupon
                 .as_ref()
                 .map(|resolved| Box::new(attached_discount(resolved, now))),
+            checkout_session: message.checkout_session.clone(),
         };
         let mut changes = self.changes();
+        if let Some(session) = &message.checkout_session {
+            changes.push(self.checkout_started_subscription(session, &subscription.id)?);
+        }
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionCreated,
             subscription.id.as_str(),

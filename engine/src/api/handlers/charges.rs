@@ -62,7 +62,7 @@ struct LineItemInput {
 
 /// What is charged: a fixed amount, or a cart the account's rules price and tax, with the
 /// coupon the request names.
-enum Pricing {
+pub(super) enum Pricing {
     Amount(i64),
     Cart(Cart, Option<Requested>),
 }
@@ -140,15 +140,15 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
 
 /// What a charge comes to: its amount, the breakdown when the account's rules priced it, and
 /// the coupon it redeems.
-struct Priced {
-    amount: Money,
-    breakdown: Option<Box<Breakdown>>,
-    coupon: Option<Resolved>,
+pub(super) struct Priced {
+    pub(super) amount: Money,
+    pub(super) breakdown: Option<Box<Breakdown>>,
+    pub(super) coupon: Option<Resolved>,
 }
 
 /// Prices the charge; a coupon or promotion code is resolved and checked first, and handed to
 /// the pricing rule as a structured discount.
-async fn price(
+pub(super) async fn price(
     app: &App,
     account: &AccountId,
     customer: &CustomerId,
@@ -228,6 +228,7 @@ pub async fn create(
             invoice: None,
             off_session: false,
             grants: charge.grants,
+            checkout_session: None,
         };
         let charge = app.registry.send(&key, message).await??;
         Ok(Outcome::Charge(charge))

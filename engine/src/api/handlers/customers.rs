@@ -65,29 +65,42 @@ fn parse(app: &App, account: &AccountId, request: &ApiRequest) -> Result<Custome
         None => None,
     };
     Ok(Customer {
-        id: CustomerId::generate(),
-        email: validate::email(input.email)?,
         name: validate::text("name", input.name)?,
         phone: validate::phone(input.phone)?,
         address,
         metadata: validate::metadata(input.metadata)?,
-        created: now_unix_secs(),
-        default_payment_method: None,
         tax_ids: validate::tax_ids(
             input.tax_ids.unwrap_or_default().into_iter().map(|id| (id.kind, id.value)).collect(),
         )?,
+        test_clock,
+        ..new_customer(validate::email(input.email)?)
+    })
+}
+
+/// A new customer with nothing but an email address (a buyer at checkout).
+pub(super) fn new_customer(email: Option<String>) -> Customer {
+    Customer {
+        id: CustomerId::generate(),
+        email,
+        name: None,
+        phone: None,
+        address: None,
+        metadata: Metadata::default(),
+        created: now_unix_secs(),
+        default_payment_method: None,
+        tax_ids: Vec::new(),
         balance_minor: 0,
         currency: None,
         invoice_prefix: generate_invoice_prefix(),
         invoices_numbered: 0,
         credit_notes_numbered: 0,
-        test_clock,
+        test_clock: None,
         purchases: Vec::new(),
         deleted: false,
         sealed: None,
         grants: Vec::new(),
         bank_transfer_reference: None,
-    })
+    }
 }
 
 pub async fn create(

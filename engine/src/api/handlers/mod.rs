@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod audit_events;
 pub mod bank_statements;
 pub mod charges;
+pub mod checkout_page;
+pub mod checkout_sessions;
 pub mod coupons;
 pub mod credit_notes;
 pub mod customers;
@@ -47,6 +49,13 @@ pub enum Body {
     Text(String),
     /// A whole HTML document, served with a policy that lets nothing on it run.
     Html(String),
+    /// A page served with its own Content-Security-Policy (a checkout page).
+    Page {
+        html: String,
+        policy: String,
+    },
+    /// `303 See Other` to this location.
+    Redirect(String),
 }
 
 impl Body {
@@ -62,6 +71,14 @@ impl Reply {
 
     pub fn html(page: String) -> Reply {
         Reply { status: StatusCode::OK, body: Body::Html(page), replayed: false }
+    }
+
+    pub fn page(status: StatusCode, html: String, policy: String) -> Reply {
+        Reply { status, body: Body::Page { html, policy }, replayed: false }
+    }
+
+    pub fn see_other(location: String) -> Reply {
+        Reply { status: StatusCode::SEE_OTHER, body: Body::Redirect(location), replayed: false }
     }
 
     pub fn answer(answer: Answer) -> Reply {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::Reply;
 use super::customers;
 use crate::actor::CustomerKey;
+use crate::actor::IdempotencyTicket;
 use crate::actor::bank_transfers::BANK_TRANSFER_GATEWAY;
 use crate::actor::messages::{AttachPaymentMethod, DetachPaymentMethod};
 use crate::api::error::ApiError;
@@ -17,7 +18,7 @@ use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, views};
 use crate::domain::card_number::looks_like_card_number;
-use crate::domain::{AccountId, PaymentMethodId, PaymentMethodKind};
+use crate::domain::{AccountId, Cause, PaymentMethod, PaymentMethodId, PaymentMethodKind};
 use crate::limits::TOKEN_LEN_MAX;
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
@@ -33,7 +34,7 @@ struct AttachInput {
 }
 
 /// What the client asked to attach.
-enum NewMethod {
+pub(super) enum NewMethod {
     Card {
         token: String,
     },
@@ -69,7 +70,7 @@ fn parse_method(request: &ApiRequest) -> Result<NewMethod, ApiError> {
         (None | Some("card"), token, None) => {
             let token =
                 token.ok_or_else(|| ApiError::validation("token", "`token` is required"))?;
-            Ok(NewMethod::Card { token: checked_token(token)? })
+            Ok(NewMethod::Card { token })
         }
         (Some(kind), _, _) => {
             Err(ApiError::validation("type", format!("unknown payment method type `{kind}`")))
@@ -121,42 +122,57 @@ pub async fn attach(
     let customer = customers::find(app, account, customer_id)?;
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let (kind, gateway, token, param) = match method {
-            NewMethod::BankTransfer => {
-                let message = AttachPaymentMethod {
-                    kind: PaymentMethodKind::BankTransfer,
-                    gateway: BANK_TRANSFER_GATEWAY.to_owned(),
-                    token: String::new(),
-                    details: PaymentMethodDetails { card: None },
-                    idempotency: ticket,
-                    cause: request.cause(),
-                };
-                let method = app.registry.send(&key, message).await??.await?;
-                return Ok(Outcome::PaymentMethod(method));
-            }
-            NewMethod::Card { token } => (PaymentMethodKind::Card, card_gateway(app)?, token, "token"),
-            NewMethod::Mpesa { phone } => {
-                let gateway = mpesa_gateway(app)?;
-                let phone = normalize_phone(&phone).map_err(|error| describe_error(error, "phone"))?;
-                (PaymentMethodKind::Mpesa, gateway, phone, "phone")
-            }
-        };
-        let details =
-            gateway.describe_payment_method(&token).await.map_err(|error| describe_error(error, param))?;
-        let message = AttachPaymentMethod {
-            kind,
-            gateway: gateway.name().to_owned(),
-            token,
-            details,
-            idempotency: ticket,
-            cause: request.cause(),
-        };
-        let method = app.registry.send(&key, message).await??.await?;
-        tracing::info!(customer = %key.customer, payment_method = %method.id, "payment method attached");
+        let method = attach_new(app, &key, method, ticket, request.cause()).await?;
         Ok(Outcome::PaymentMethod(method))
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// Checks `method` with its gateway and has the customer's actor record it.
+pub(super) async fn attach_new(
+    app: &App,
+    key: &CustomerKey,
+    method: NewMethod,
+    ticket: Option<IdempotencyTicket>,
+    cause: Cause,
+) -> Result<PaymentMethod, ApiError> {
+    let (kind, gateway, token, param) = match method {
+        NewMethod::BankTransfer => {
+            let message = AttachPaymentMethod {
+                kind: PaymentMethodKind::BankTransfer,
+                gateway: BANK_TRANSFER_GATEWAY.to_owned(),
+                token: String::new(),
+                details: PaymentMethodDetails { card: None },
+                idempotency: ticket,
+                cause,
+            };
+            return Ok(app.registry.send(key, message).await??.await?);
+        }
+        NewMethod::Card { token } => {
+            (PaymentMethodKind::Card, card_gateway(app)?, checked_token(token)?, "token")
+        }
+        NewMethod::Mpesa { phone } => {
+            let gateway = mpesa_gateway(app)?;
+            let phone = normalize_phone(&phone).map_err(|error| describe_error(error, "phone"))?;
+            (PaymentMethodKind::Mpesa, gateway, phone, "phone")
+        }
+    };
+    let details = gateway
+        .describe_payment_method(&token)
+        .await
+        .map_err(|error| describe_error(error, param))?;
+    let message = AttachPaymentMethod {
+        kind,
+        gateway: gateway.name().to_owned(),
+        token,
+        details,
+        idempotency: ticket,
+        cause,
+    };
+    let method = app.registry.send(key, message).await??.await?;
+    tracing::info!(customer = %key.customer, payment_method = %method.id, "payment method attached");
+    Ok(method)
 }
 
 /// Card tokens are checked by the default gateway when it takes cards, else by the first live

@@ -22,7 +22,8 @@ use crate::api::{App, billing_views, idempotency, validate, views};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Cause, CollectionMethod, Metadata, Money, Plan, Subscription, SubscriptionId,
+    AccountId, Cause, CollectionMethod, CustomerId, Metadata, Money, Plan, Subscription,
+    SubscriptionId,
 };
 use crate::limits::{SUBSCRIPTION_QUANTITY_MAX, TRIAL_DAYS_MAX};
 use crate::store::Outcome;
@@ -72,7 +73,7 @@ struct CancelInput {
     prorate: Option<bool>,
 }
 
-fn quantity(quantity: Option<u32>) -> Result<u32, ApiError> {
+pub(super) fn quantity(quantity: Option<u32>) -> Result<u32, ApiError> {
     let quantity = quantity.unwrap_or(1);
     if !(1..=SUBSCRIPTION_QUANTITY_MAX).contains(&quantity) {
         return Err(ApiError::validation(
@@ -144,6 +145,7 @@ pub async fn create(
         idempotency: None,
         cause: request.cause(),
         coupon: None,
+        checkout_session: None,
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
@@ -169,14 +171,26 @@ fn subscription_coupon(
     message: &CreateSubscription,
     requested: &Requested,
 ) -> Result<Resolved, ApiError> {
-    let plan = &message.plan;
+    plan_coupon(app, account, &key.customer, &message.plan, message.quantity, requested)
+}
+
+/// The coupon a subscription to `plan` names (or a checkout session selling one), checked as
+/// [`subscription_coupon`] says.
+pub(super) fn plan_coupon(
+    app: &App,
+    account: &AccountId,
+    customer: &CustomerId,
+    plan: &Plan,
+    quantity: u32,
+    requested: &Requested,
+) -> Result<Resolved, ApiError> {
     let store = app.coupon_store.as_ref();
     let purchase = Purchase::Plan(&plan.id);
     let resolved =
         coupons::resolve(store, account, requested, plan.currency, purchase, now_unix_secs())?;
-    let period_price = plan.amount_minor.saturating_mul(i64::from(message.quantity));
+    let period_price = plan.amount_minor.saturating_mul(i64::from(quantity));
     let subtotal = Money { amount_minor: period_price, currency: plan.currency };
-    resolved.check_restrictions(subtotal, || charges::has_paid(app, account, &key.customer))?;
+    resolved.check_restrictions(subtotal, || charges::has_paid(app, account, customer))?;
     Ok(resolved)
 }
 

@@ -117,6 +117,10 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
             Write::RemoveRedemption { coupon, holder } => {
                 ops.push(coupons::remove_redemption_op(account, &coupon, &holder));
             }
+            Write::CheckoutSession(session) => {
+                let key = session.id.as_str().as_bytes().to_vec();
+                ops.push(Op::put(TreeId::CheckoutSessions, key, encode(&*session)));
+            }
             Write::RemoveIdempotency { key } => {
                 ops.push(Op::remove(TreeId::Idempotency, keys::idempotency(account, &key)));
             }

@@ -54,11 +54,11 @@ use super::{
     Page, PluginStore, StoreError, Unsettled, Write, keys,
 };
 use crate::domain::{
-    AccountId, Applied, BankLineRecord, Charge, ChargeId, CreditNote, CreditNoteId, Customer,
-    CustomerId, Dispute, DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId,
-    NewGatewayEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId,
-    PluginHistory, PluginKind, ReferenceTarget, Refund, RefundId, Subscription, SubscriptionId,
-    SubscriptionStatus, TestClock, TestClockId,
+    AccountId, Applied, BankLineRecord, Charge, ChargeId, CheckoutSession, CheckoutSessionId,
+    CreditNote, CreditNoteId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
+    GatewayEvent, Invoice, InvoiceId, NewGatewayEvent, PaymentMethod, PaymentMethodId, PaymentPlan,
+    PaymentPlanId, Plan, PlanId, PluginHistory, PluginKind, ReferenceTarget, Refund, RefundId,
+    Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId,
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
@@ -558,6 +558,13 @@ impl CustomerStore for SledStore {
         id: &PaymentPlanId,
     ) -> Result<Option<PaymentPlan>, StoreError> {
         self.read_payment_plan(account, id)
+    }
+
+    fn checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<CheckoutSession>, StoreError> {
+        self.get(TreeId::CheckoutSessions, id.as_str().as_bytes())
     }
 
     fn payment_plans(

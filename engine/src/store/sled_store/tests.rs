@@ -64,6 +64,7 @@ fn charge(customer: &CustomerId) -> Charge {
         review: None,
         coupon: None,
         bank_transfer: None,
+        checkout_session: None,
     }
 }
 

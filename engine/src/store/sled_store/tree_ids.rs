@@ -89,6 +89,8 @@ pub(super) enum TreeId {
     BankStatements,
     /// `account/customer/identity` → a statement line's record that credited the customer.
     BankCredits,
+    /// `cs_…` → a checkout session (its id is its key: the page has no account).
+    CheckoutSessions,
 }
 
 impl TreeId {
@@ -98,7 +100,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 51] = [
+pub(super) const TREE_NAMES: [&str; 52] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -152,4 +154,5 @@ pub(super) const TREE_NAMES: [&str; 51] = [
     "bank_lines",
     "bank_statements",
     "bank_credits",
+    "checkout_sessions",
 ];

@@ -1,0 +1,350 @@
+//! Checkout sessions in the customer's actor. A session is opened, paid and expired only here,
+//! one turn at a time: a payment records itself on the session in the change set that records
+//! the charge (or the subscription), so a second tab finds a payment under way and is refused,
+//! and a session whose payment succeeded completes in the same change set as that success
+//! ([`complete_paid_sessions`], run at every commit), whichever path settled it: the gateway's
+//! answer, an M-Pesa callback, a bank statement.
+
+use actix::{Context, Handler, Message};
+
+use super::billing::renewals::Step;
+use super::{ActorError, CustomerActor, Durably, IdempotencyTicket};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{
+    AppliedCoupon, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
+    CheckoutStatus, Event, EventKind, SubscriptionStatus,
+};
+use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
+
+/// `POST /v1/checkout/sessions`: the session as the API made it, recorded with its expiry on
+/// the schedule.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<CheckoutSession>, ActorError>")]
+pub struct OpenCheckoutSession {
+    pub session: CheckoutSession,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// A promotion code typed on the page: the session priced again with it.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<CheckoutSession>, ActorError>")]
+pub struct RepriceCheckoutSession {
+    pub id: CheckoutSessionId,
+    pub items: CheckoutItems,
+    pub amount_subtotal_minor: i64,
+    pub amount_total_minor: i64,
+    pub coupon: Option<AppliedCoupon>,
+    pub cause: Cause,
+}
+
+/// `POST /v1/checkout/sessions/{id}/expire`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<CheckoutSession>, ActorError>")]
+pub struct ExpireCheckoutSession {
+    pub id: CheckoutSessionId,
+    pub cause: Cause,
+}
+
+/// Whether a payment of the session may yet succeed: its charge is under way.
+fn payment_under_way(
+    store: &dyn CustomerStore,
+    session: &CheckoutSession,
+) -> Result<bool, StoreError> {
+    let Some(charge) = &session.charge else { return Ok(false) };
+    let charge = store.charge(&session.account, charge)?;
+    Ok(charge.is_some_and(|charge| {
+        matches!(charge.status, ChargeStatus::Processing | ChargeStatus::RequiresAction)
+    }))
+}
+
+/// The session's status as a buyer or the API sees it at `now`: an open session past its
+/// expiry with no payment under way is expired, whether or not the schedule has run yet.
+pub fn status_at(
+    store: &dyn CustomerStore,
+    session: &CheckoutSession,
+    now: i64,
+) -> Result<CheckoutStatus, StoreError> {
+    if session.status == CheckoutStatus::Open
+        && now >= session.expires_at
+        && !payment_under_way(store, session)?
+    {
+        return Ok(CheckoutStatus::Expired);
+    }
+    Ok(session.status)
+}
+
+impl CustomerActor {
+    fn checkout_session(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, ActorError> {
+        self.services
+            .store
+            .checkout_session(id)?
+            .filter(|session| {
+                session.account == self.key.account && session.customer == self.key.customer
+            })
+            .ok_or_else(|| ActorError::NotFound { kind: "checkout_session", id: id.to_string() })
+    }
+
+    /// The session, when a new payment of it may start: open, not expired, and with no
+    /// payment under way or succeeded.
+    pub(super) fn payable_checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, ActorError> {
+        let session = self.checkout_session(id)?;
+        let now = self.billing_now()?;
+        let store = self.services.store.as_ref();
+        match status_at(store, &session, now)? {
+            CheckoutStatus::Complete => Err(ActorError::invalid(
+                "checkout_session_complete",
+                None,
+                format!("checkout session {id} is paid already"),
+            )),
+            CheckoutStatus::Expired => Err(ActorError::invalid(
+                "checkout_session_expired",
+                None,
+                format!("checkout session {id} has expired: nothing was charged"),
+            )),
+            CheckoutStatus::Open if payment_under_way(store, &session)? => {
+                Err(ActorError::invalid(
+                    "checkout_session_payment_under_way",
+                    None,
+                    format!("a payment of checkout session {id} is under way"),
+                ))
+            }
+            CheckoutStatus::Open => Ok(session),
+        }
+    }
+
+    /// The write that records `charge` as the session's payment.
+    pub(super) fn checkout_paid_by_charge(
+        &self,
+        id: &CheckoutSessionId,
+        charge: &crate::domain::ChargeId,
+    ) -> Result<Write, ActorError> {
+        let mut session = self.payable_checkout_session(id)?;
+        session.charge = Some(charge.clone());
+        Ok(Write::CheckoutSession(Box::new(session)))
+    }
+
+    /// The write that records `subscription` as what the session started.
+    pub(super) fn checkout_started_subscription(
+        &self,
+        id: &CheckoutSessionId,
+        subscription: &crate::domain::SubscriptionId,
+    ) -> Result<Write, ActorError> {
+        let mut session = self.payable_checkout_session(id)?;
+        if session.subscription.is_some() {
+            return Err(ActorError::invalid(
+                "checkout_session_payment_under_way",
+                None,
+                format!("checkout session {id} started its subscription already"),
+            ));
+        }
+        session.subscription = Some(subscription.clone());
+        Ok(Write::CheckoutSession(Box::new(session)))
+    }
+
+    fn open_checkout_session(
+        &mut self,
+        message: OpenCheckoutSession,
+    ) -> Result<Durably<CheckoutSession>, ActorError> {
+        self.living()?;
+        let session = message.session;
+        let mut changes = self.changes();
+        changes.push(Write::Due {
+            scope: session.schedule_scope(),
+            due: session.expires_at,
+            object: Scheduled::CheckoutSession(session.id.clone()),
+        });
+        changes.push(Write::Event(Event::new(
+            EventKind::CheckoutSessionCreated,
+            session.id.as_str(),
+            &message.cause,
+        )));
+        changes.push(Write::CheckoutSession(Box::new(session.clone())));
+        if let Some(ticket) = &message.idempotency {
+            let outcome = Outcome::CheckoutSession(Box::new(session.clone()));
+            changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
+        }
+        let durable = self.commit(changes)?;
+        tracing::info!(checkout_session = %session.id, mode = session.mode.as_str(), "checkout session opened");
+        Ok(Box::pin(async move {
+            durable.wait().await?;
+            Ok(session)
+        }))
+    }
+
+    /// Expires the session: nothing can be paid through it any more.
+    fn expire_checkout_session(
+        &mut self,
+        changes: &mut ChangeSet,
+        session: &mut CheckoutSession,
+        cause: &Cause,
+    ) {
+        session.status = CheckoutStatus::Expired;
+        changes.push(Write::CheckoutSession(Box::new(session.clone())));
+        changes.push(Write::Event(Event::new(
+            EventKind::CheckoutSessionExpired,
+            session.id.as_str(),
+            cause,
+        )));
+    }
+
+    fn expire_on_request(
+        &mut self,
+        message: ExpireCheckoutSession,
+    ) -> Result<Durably<CheckoutSession>, ActorError> {
+        let mut session = self.checkout_session(&message.id)?;
+        let store = self.services.store.as_ref();
+        if session.status == CheckoutStatus::Expired {
+            return Ok(Box::pin(self.once_durable(session)));
+        }
+        if session.status == CheckoutStatus::Complete {
+            return Err(ActorError::invalid(
+                "checkout_session_complete",
+                None,
+                format!("checkout session {} is paid already: it cannot expire", session.id),
+            ));
+        }
+        if payment_under_way(store, &session)? {
+            return Err(ActorError::invalid(
+                "checkout_session_payment_under_way",
+                None,
+                format!("a payment of checkout session {} is under way", session.id),
+            ));
+        }
+        let mut changes = self.changes();
+        self.expire_checkout_session(&mut changes, &mut session, &message.cause);
+        let durable = self.commit(changes)?;
+        Ok(Box::pin(async move {
+            durable.wait().await?;
+            Ok(session)
+        }))
+    }
+
+    /// The schedule's step for a session: still open at its expiry with no payment under way,
+    /// it expires. One whose payment is under way then is settled by that payment; if it
+    /// fails, the session reads as expired ([`status_at`]).
+    pub(crate) fn checkout_due_step(
+        &mut self,
+        id: &CheckoutSessionId,
+        at: i64,
+    ) -> Result<Step, ActorError> {
+        let Ok(mut session) = self.checkout_session(id) else { return Ok(Step::Nothing) };
+        let open = session.status == CheckoutStatus::Open;
+        if !open
+            || session.expires_at > at
+            || payment_under_way(self.services.store.as_ref(), &session)?
+        {
+            return Ok(Step::Nothing);
+        }
+        let mut changes = self.changes();
+        let cause = Cause::system("checkout_session_expiry");
+        self.expire_checkout_session(&mut changes, &mut session, &cause);
+        Ok(Step::Done { durable: self.commit(changes)?, collect: None })
+    }
+
+    /// When the schedule next has something for the session: its expiry, while it is open.
+    pub(crate) fn checkout_next_due(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<Option<i64>, ActorError> {
+        let Ok(session) = self.checkout_session(id) else { return Ok(None) };
+        let waiting = session.status == CheckoutStatus::Open
+            && !payment_under_way(self.services.store.as_ref(), &session)?;
+        Ok(waiting.then_some(session.expires_at))
+    }
+}
+
+impl Handler<OpenCheckoutSession> for CustomerActor {
+    type Result = Result<Durably<CheckoutSession>, ActorError>;
+
+    fn handle(&mut self, message: OpenCheckoutSession, _: &mut Context<Self>) -> Self::Result {
+        self.open_checkout_session(message)
+    }
+}
+
+impl Handler<RepriceCheckoutSession> for CustomerActor {
+    type Result = Result<Durably<CheckoutSession>, ActorError>;
+
+    fn handle(&mut self, message: RepriceCheckoutSession, _: &mut Context<Self>) -> Self::Result {
+        let mut session = self.payable_checkout_session(&message.id)?;
+        session.items = message.items;
+        session.amount_subtotal_minor = message.amount_subtotal_minor;
+        session.amount_total_minor = message.amount_total_minor;
+        session.coupon = message.coupon;
+        let mut changes = self.changes();
+        changes.push(Write::Event(Event::new(
+            EventKind::CheckoutSessionUpdated,
+            session.id.as_str(),
+            &message.cause,
+        )));
+        changes.push(Write::CheckoutSession(Box::new(session.clone())));
+        let durable = self.commit(changes)?;
+        Ok(Box::pin(async move {
+            durable.wait().await?;
+            Ok(session)
+        }))
+    }
+}
+
+impl Handler<ExpireCheckoutSession> for CustomerActor {
+    type Result = Result<Durably<CheckoutSession>, ActorError>;
+
+    fn handle(&mut self, message: ExpireCheckoutSession, _: &mut Context<Self>) -> Self::Result {
+        self.expire_on_request(message)
+    }
+}
+
+/// At commit: every session whose payment this change set makes succeed (its charge succeeded,
+/// or its subscription became active or began its trial) completes in the same set.
+pub(super) fn complete_paid_sessions(
+    changes: &mut ChangeSet,
+    store: &dyn CustomerStore,
+) -> Result<(), StoreError> {
+    let paid: Vec<CheckoutSessionId> = changes
+        .writes
+        .iter()
+        .filter_map(|write| match write {
+            Write::Charge(charge) | Write::NewCharge(charge)
+                if charge.status == ChargeStatus::Succeeded =>
+            {
+                charge.checkout_session.clone()
+            }
+            Write::Subscription { record, .. }
+                if matches!(
+                    record.status,
+                    SubscriptionStatus::Active | SubscriptionStatus::Trialing
+                ) =>
+            {
+                record.checkout_session.clone()
+            }
+            _ => None,
+        })
+        .collect();
+    for id in paid {
+        let written = changes.writes.iter().rev().find_map(|write| match write {
+            Write::CheckoutSession(session) if session.id == id => Some((**session).clone()),
+            _ => None,
+        });
+        let Some(mut session) =
+            written.map_or_else(|| store.checkout_session(&id), |s| Ok(Some(s)))?
+        else {
+            continue;
+        };
+        if session.status == CheckoutStatus::Complete {
+            continue;
+        }
+        session.status = CheckoutStatus::Complete;
+        session.completed_at = Some(now_unix_secs());
+        let cause = Cause::system("checkout_session_paid");
+        changes.push(Write::Event(Event::new(
+            EventKind::CheckoutSessionCompleted,
+            session.id.as_str(),
+            &cause,
+        )));
+        changes.push(Write::CheckoutSession(Box::new(session)));
+    }
+    Ok(())
+}

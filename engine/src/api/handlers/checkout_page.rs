@@ -1,0 +1,338 @@
+//! `GET /checkout/{id}`, `POST /checkout/{id}/pay`, `GET /checkout/{id}/status`: the buyer's
+//! side of a checkout session, reached with no API key (the session's 128 random bits are the
+//! credential). A payment is the customer's actor's to make: it refuses a second one while one
+//! is under way or after one succeeded, so two tabs submitting at once charge once.
+//!
+//! The pay form answers `303 See Other` back to the page (or an error page), so a reload never
+//! submits twice; the page of a completed session sends the buyer on to `success_url`.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::payment_methods::{self, NewMethod};
+use super::{Reply, checkout_sessions};
+use crate::actor::CustomerKey;
+use crate::actor::billing::messages::{
+    ActOnInvoice, CreateSubscription, InvoiceAction, TrialRequest,
+};
+use crate::actor::messages::CreateCharge;
+use crate::api::App;
+use crate::api::error::ApiError;
+use crate::api::request::ApiRequest;
+use crate::checkout::page::{self, Payment, SANDBOX_CARDS, Seller};
+use crate::coupons::{self, Purchase, Requested, Resolved};
+use crate::domain::{
+    Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession,
+    CheckoutSessionId, CheckoutStatus, Money, PaymentMethod, SubscriptionStatus,
+};
+
+#[derive(Deserialize)]
+struct PayForm {
+    method: String,
+    card: Option<String>,
+    phone: Option<String>,
+    code: Option<String>,
+}
+
+/// The session, and its status and latest charge as of now.
+struct Current {
+    session: CheckoutSession,
+    status: CheckoutStatus,
+    charge: Option<Charge>,
+}
+
+fn load(app: &App, id: &str) -> Result<Option<Current>, ApiError> {
+    let Some(id) = CheckoutSessionId::parse(id) else { return Ok(None) };
+    let Some(session) = app.queries.checkout_session(&id)? else { return Ok(None) };
+    let now = session_now(app, &session)?;
+    let status = app.queries.checkout_status(&session, now)?;
+    let charge = match &session.charge {
+        Some(charge) => app.queries.charge(&session.account, charge)?,
+        None => None,
+    };
+    Ok(Some(Current { session, status, charge }))
+}
+
+fn session_now(app: &App, session: &CheckoutSession) -> Result<i64, ApiError> {
+    let customer = app.queries.customer(&session.account, &session.customer)?;
+    match customer {
+        Some(customer) => checkout_sessions::customer_now(app, &session.account, &customer),
+        None => Ok(crate::domain::time::now_unix_secs()),
+    }
+}
+
+fn not_found() -> Reply {
+    let page = page::notice(
+        "Checkout not found",
+        "This checkout link is not valid. Ask the seller for a new one.",
+        None,
+    );
+    Reply::page(warp::http::StatusCode::NOT_FOUND, page, page::policy(""))
+}
+
+pub async fn show(app: &App, _request: &ApiRequest, id: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, id)? else { return Ok(not_found()) };
+    Ok(render(app, &current, None))
+}
+
+fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
+    let session = &current.session;
+    let policy = page::policy(&session.success_url);
+    let ok = warp::http::StatusCode::OK;
+    match current.status {
+        CheckoutStatus::Complete => Reply::see_other(session.success_location()),
+        CheckoutStatus::Expired => Reply::page(
+            warp::http::StatusCode::GONE,
+            page::notice(
+                "Checkout expired",
+                "This checkout has expired. Nothing was charged.",
+                Some((&session.cancel_url, "Return to the seller")),
+            ),
+            policy,
+        ),
+        CheckoutStatus::Open => {
+            let payment = match &current.charge {
+                Some(charge) if charge.status == ChargeStatus::Processing => {
+                    match &charge.bank_transfer {
+                        Some(transfer) => Payment::BankTransfer {
+                            transfer,
+                            amount_minor: charge.amount.amount_minor,
+                        },
+                        None => Payment::Mpesa,
+                    }
+                }
+                Some(charge) if charge.status == ChargeStatus::Failed => Payment::Choose {
+                    failure: charge.failure.as_ref().map(|failure| failure.message.as_str()),
+                },
+                _ => Payment::Choose { failure: None },
+            };
+            let seller = seller_name(app, session);
+            let plan_name = plan_name(app, session);
+            let html = page::open(
+                session,
+                plan_name.as_deref(),
+                &Seller { name: &seller },
+                &payment,
+                error,
+            );
+            let status = if error.is_some() { warp::http::StatusCode::BAD_REQUEST } else { ok };
+            Reply::page(status, html, policy)
+        }
+    }
+}
+
+fn seller_name(app: &App, session: &CheckoutSession) -> String {
+    let settings = app.accounts.settings(&session.account);
+    match &settings.seller {
+        Some(seller) => seller.name.clone(),
+        None if !app.seller.name.is_empty() => app.seller.name.clone(),
+        None => "the seller".to_owned(),
+    }
+}
+
+fn plan_name(app: &App, session: &CheckoutSession) -> Option<String> {
+    let CheckoutItems::Plan { plan, .. } = &session.items else { return None };
+    app.queries.plan(&session.account, plan).ok().flatten().map(|plan| plan.name)
+}
+
+/// `GET /checkout/{id}/status`: what the page's script follows. Nothing personal: the
+/// session's status and its payment's.
+pub async fn status(app: &App, id: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, id)? else {
+        return Err(ApiError::not_found("checkout_session", id));
+    };
+    let payment = current.charge.as_ref().map(|charge| charge.status.as_str());
+    Ok(Reply::ok(json!({ "status": current.status.as_str(), "payment": payment })))
+}
+
+pub async fn pay(app: &App, request: &ApiRequest, id: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, id)? else { return Ok(not_found()) };
+    if current.status != CheckoutStatus::Open {
+        return Ok(render(app, &current, None));
+    }
+    let back = Reply::see_other(format!("/checkout/{}", current.session.id));
+    match attempt(app, request, &current.session).await {
+        Ok(()) => Ok(back),
+        Err(error) => {
+            // The session as it now stands: another tab may have paid or started a payment.
+            let Some(current) = load(app, id)? else { return Ok(not_found()) };
+            if current.status != CheckoutStatus::Open
+                || current
+                    .charge
+                    .as_ref()
+                    .is_some_and(|charge| charge.status == ChargeStatus::Processing)
+            {
+                return Ok(back);
+            }
+            Ok(render(app, &current, Some(&error.message)))
+        }
+    }
+}
+
+/// One submission of the page's form.
+async fn attempt(
+    app: &App,
+    request: &ApiRequest,
+    session: &CheckoutSession,
+) -> Result<(), ApiError> {
+    let form: PayForm = serde_urlencoded::from_bytes(&request.body).map_err(|_| {
+        ApiError::validation("method", "the form was not understood: reload the page")
+    })?;
+    let key = CustomerKey { account: session.account.clone(), customer: session.customer.clone() };
+    let cause = request.cause();
+    let chosen = match form.method.as_str() {
+        "promotion_code" => {
+            let code = form.code.unwrap_or_default();
+            return apply_promotion_code(app, session, &key, code.trim(), cause).await;
+        }
+        other => CheckoutMethod::parse(other)
+            .filter(|method| session.payment_method_types.contains(method))
+            .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?,
+    };
+    let method = match chosen {
+        CheckoutMethod::Card => {
+            let token = form.card.unwrap_or_default();
+            if !SANDBOX_CARDS.iter().any(|(known, _)| *known == token) {
+                return Err(ApiError::validation("card", "choose one of the test cards shown"));
+            }
+            NewMethod::Card { token }
+        }
+        CheckoutMethod::Mpesa => NewMethod::Mpesa { phone: form.phone.unwrap_or_default() },
+        CheckoutMethod::BankTransfer => NewMethod::BankTransfer,
+    };
+    let method = payment_methods::attach_new(app, &key, method, None, cause.clone()).await?;
+    match session.mode {
+        CheckoutMode::Payment => charge(app, session, &key, &method, cause).await,
+        CheckoutMode::Subscription => subscribe(app, session, &key, &method, cause).await,
+    }
+}
+
+/// The session's coupon, resolved again now: it may have run out since the session was made.
+fn coupon(app: &App, session: &CheckoutSession) -> Result<Option<Resolved>, ApiError> {
+    let Some(applied) = &session.coupon else { return Ok(None) };
+    let requested = match &applied.promotion_code {
+        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
+        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
+    };
+    let purchase = match &session.items {
+        CheckoutItems::Plan { plan, .. } => Purchase::Plan(plan),
+        _ => Purchase::LineItems,
+    };
+    let now = session_now(app, session)?;
+    let store = app.coupon_store.as_ref();
+    Ok(Some(coupons::resolve(
+        store,
+        &session.account,
+        &requested,
+        session.currency,
+        purchase,
+        now,
+    )?))
+}
+
+async fn charge(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    method: &PaymentMethod,
+    cause: Cause,
+) -> Result<(), ApiError> {
+    let message = CreateCharge {
+        amount: Money { amount_minor: session.amount_total_minor, currency: session.currency },
+        breakdown: session.breakdown().cloned().map(Box::new),
+        payment_method: Some(method.id.clone()),
+        description: None,
+        metadata: session.metadata.clone(),
+        idempotency: None,
+        cause,
+        invoice: None,
+        off_session: false,
+        grants: Vec::new(),
+        coupon: coupon(app, session)?,
+        checkout_session: Some(session.id.clone()),
+    };
+    app.registry.send(key, message).await??;
+    Ok(())
+}
+
+/// Starts the session's subscription with the buyer's card; once started, a further attempt
+/// (its first payment was declined) pays its open invoice with the card chosen now.
+async fn subscribe(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    method: &PaymentMethod,
+    cause: Cause,
+) -> Result<(), ApiError> {
+    if let Some(subscription) = &session.subscription {
+        let subscription = app.queries.subscription(&session.account, subscription)?;
+        let invoice = subscription
+            .filter(|subscription| subscription.status == SubscriptionStatus::Incomplete)
+            .and_then(|subscription| subscription.latest_invoice)
+            .ok_or_else(|| {
+                ApiError::invalid("checkout_session_complete", "this checkout is done already")
+            })?;
+        let message = ActOnInvoice {
+            id: invoice,
+            action: InvoiceAction::Pay,
+            payment_method: Some(method.id.clone()),
+            idempotency: None,
+            cause,
+        };
+        app.registry.send(key, message).await??;
+        return Ok(());
+    }
+    let CheckoutItems::Plan { plan, quantity, .. } = &session.items else {
+        return Err(ApiError::internal("a subscription session without a plan"));
+    };
+    let plan = super::plans::find(app, &session.account, plan.as_str())?;
+    let message = CreateSubscription {
+        plan,
+        quantity: *quantity,
+        trial: TrialRequest::PlanDefault,
+        billing_cycle_anchor: None,
+        payment_method: Some(method.id.clone()),
+        collection_method: None,
+        days_until_due: None,
+        metadata: session.metadata.clone(),
+        idempotency: None,
+        cause,
+        coupon: coupon(app, session)?,
+        checkout_session: Some(session.id.clone()),
+    };
+    // A declined first payment leaves the session open, its subscription incomplete.
+    app.registry.send(key, message).await??;
+    Ok(())
+}
+
+/// A promotion code typed on the page: the session is priced again with it.
+async fn apply_promotion_code(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    code: &str,
+    cause: Cause,
+) -> Result<(), ApiError> {
+    if !session.allow_promotion_codes || session.coupon.is_some() {
+        return Err(ApiError::validation("code", "this checkout takes no promotion code"));
+    }
+    let customer = app
+        .queries
+        .customer(&session.account, &session.customer)?
+        .ok_or_else(|| ApiError::not_found("customer", session.customer.as_str()))?;
+    let requested = Requested::PromotionCode(code.to_owned());
+    let selling = checkout_sessions::selling_again(app, session)?;
+    let (items, subtotal, total, coupon) =
+        checkout_sessions::priced(app, &session.account, &customer, selling, Some(&requested))
+            .await?;
+    let message = crate::actor::checkout::RepriceCheckoutSession {
+        id: session.id.clone(),
+        items,
+        amount_subtotal_minor: subtotal,
+        amount_total_minor: total,
+        coupon,
+        cause,
+    };
+    app.registry.send(key, message).await??.await?;
+    Ok(())
+}

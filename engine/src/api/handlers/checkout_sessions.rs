@@ -1,0 +1,509 @@
+//! `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
+//! `POST /v1/checkout/sessions/{id}/expire`: sessions a platform opens for its buyers, who pay
+//! them on the session's page ([`super::checkout_page`]).
+//!
+//! What a session sells is priced here, when it is made, as a charge from line items is: the
+//! page shows exactly what its charge will take. A session with no `customer` gets one of its
+//! own (with `customer_email`), since the session, its payments and their keys belong to a
+//! customer's actor.
+
+use serde::Deserialize;
+
+use super::charges::{self, Pricing};
+use super::{Reply, customers};
+use crate::actor::CustomerKey;
+use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
+use crate::api::error::ApiError;
+use crate::api::request::ApiRequest;
+use crate::api::{App, billing_views, idempotency, validate};
+use crate::coupons::{self, Requested};
+use crate::domain::checkout::{EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{
+    AccountId, AppliedCoupon, CartLine, CheckoutItems, CheckoutMethod, CheckoutMode,
+    CheckoutSession, CheckoutSessionId, CheckoutStatus, CouponOff, Currency, Customer, Metadata,
+    Money,
+};
+use crate::limits::URL_LEN_MAX;
+use crate::rules::Cart;
+use crate::rules::types::LineItem;
+use crate::store::Outcome;
+use kassa_gateways::PaymentMethodType;
+
+/// A session may not expire sooner than this after it is made: a buyer needs time to pay.
+const EXPIRES_AFTER_MIN_SECS: i64 = 30 * 60;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateInput {
+    mode: String,
+    customer: Option<String>,
+    customer_email: Option<String>,
+    line_items: Option<Vec<LineItemInput>>,
+    amount: Option<i64>,
+    currency: Option<String>,
+    plan: Option<String>,
+    quantity: Option<u32>,
+    coupon: Option<String>,
+    promotion_code: Option<String>,
+    allow_promotion_codes: Option<bool>,
+    payment_method_types: Option<Vec<String>>,
+    success_url: String,
+    cancel_url: String,
+    expires_at: Option<i64>,
+    metadata: Option<Metadata>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineItemInput {
+    sku: String,
+    quantity: u32,
+    unit_amount: i64,
+}
+
+/// Expiring takes no fields; an empty object is accepted as no body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpireInput {}
+
+/// What the request asks to sell, checked before anything is made.
+pub(super) enum Selling {
+    Amount(Money),
+    Cart(Cart),
+    Plan(crate::domain::Plan, u32),
+}
+
+/// A page buyers are sent to: absolute http(s), short, and nothing that could leave an HTML
+/// attribute or a `Location` header.
+fn redirect_url(param: &'static str, url: String) -> Result<String, ApiError> {
+    let well_formed = (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() > "https://".len()
+        && url.len() <= URL_LEN_MAX
+        && url.bytes().all(|byte| byte.is_ascii_graphic() && !b"\"'<>`\\".contains(&byte));
+    match well_formed {
+        true => Ok(url),
+        false => Err(ApiError::validation(
+            param,
+            format!(
+                "`{param}` is an absolute http(s) URL of at most {URL_LEN_MAX} characters, \
+                 without spaces or quotes"
+            ),
+        )),
+    }
+}
+
+fn selling(
+    app: &App,
+    account: &AccountId,
+    input: &mut CreateInput,
+) -> Result<(CheckoutMode, Selling), ApiError> {
+    let mode = CheckoutMode::parse(&input.mode)
+        .ok_or_else(|| ApiError::validation("mode", "`mode` is payment or subscription"))?;
+    let currency = input.currency.as_deref().map(validate::currency).transpose()?;
+    match mode {
+        CheckoutMode::Payment => {
+            if input.plan.is_some() || input.quantity.is_some() {
+                return Err(ApiError::validation(
+                    "plan",
+                    "`plan` and `quantity` are for mode subscription",
+                ));
+            }
+            let currency = currency.ok_or_else(|| {
+                ApiError::validation("currency", "`currency` is required in mode payment")
+            })?;
+            let selling = match (input.amount, input.line_items.take()) {
+                (Some(amount), None) => {
+                    if input.coupon.is_some() || input.promotion_code.is_some() {
+                        return Err(ApiError::validation(
+                            "coupon",
+                            "a coupon applies to `line_items`, not to a fixed `amount`",
+                        ));
+                    }
+                    Selling::Amount(Money { amount_minor: validate::amount(amount)?, currency })
+                }
+                (None, Some(lines)) => Selling::Cart(Cart {
+                    lines: validate::line_items(lines.into_iter().map(|line| LineItem {
+                        sku: line.sku,
+                        quantity: line.quantity,
+                        unit_amount_minor: line.unit_amount,
+                    }))?,
+                    currency,
+                    coupons: Vec::new(),
+                }),
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::validation(
+                        "amount",
+                        "give either `amount` or `line_items`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(ApiError::validation(
+                        "amount",
+                        "give `amount` and `currency`, or `line_items`, in mode payment",
+                    ));
+                }
+            };
+            Ok((mode, selling))
+        }
+        CheckoutMode::Subscription => {
+            if input.amount.is_some() || input.line_items.is_some() {
+                return Err(ApiError::validation(
+                    "amount",
+                    "`amount` and `line_items` are for mode payment; a subscription sells its `plan`",
+                ));
+            }
+            let plan_id = input.plan.as_deref().ok_or_else(|| {
+                ApiError::validation("plan", "`plan` is required in mode subscription")
+            })?;
+            let plan = super::plans::find(app, account, plan_id)?;
+            if !plan.active {
+                return Err(ApiError::validation("plan", format!("plan {plan_id} is archived")));
+            }
+            if let Some(currency) = currency.filter(|currency| *currency != plan.currency) {
+                return Err(ApiError::validation(
+                    "currency",
+                    format!(
+                        "plan {plan_id} bills in {}, not {}",
+                        currency_code(plan.currency),
+                        currency_code(currency)
+                    ),
+                ));
+            }
+            let quantity = super::subscriptions::quantity(input.quantity)?;
+            Ok((mode, Selling::Plan(plan, quantity)))
+        }
+    }
+}
+
+fn currency_code(currency: Currency) -> String {
+    crate::domain::money::currency_code(currency)
+}
+
+/// The ways to pay the account can take for this session: a card where the sandbox takes
+/// cards, M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
+/// where the account has bank details. A subscription renews off-session: by card only.
+fn available_methods(
+    app: &App,
+    account: &AccountId,
+    mode: CheckoutMode,
+    currency: Currency,
+) -> Vec<CheckoutMethod> {
+    let card = app
+        .gateways
+        .gateway_for_new(PaymentMethodType::Card)
+        .is_some_and(|gateway| gateway.name() == "sandbox");
+    let one_time = mode == CheckoutMode::Payment;
+    let mpesa = one_time
+        && currency.code() == "KES"
+        && app.gateways.gateway_for_new(PaymentMethodType::Mpesa).is_some();
+    let bank = one_time && app.accounts.settings(account).bank_transfer.is_some();
+    [
+        (CheckoutMethod::Card, card),
+        (CheckoutMethod::Mpesa, mpesa),
+        (CheckoutMethod::BankTransfer, bank),
+    ]
+    .into_iter()
+    .filter_map(|(method, available)| available.then_some(method))
+    .collect()
+}
+
+/// The methods asked for, each one the account can take for this session; by default all of
+/// those. None at all is refused: a session nobody can pay is no use.
+fn payment_methods(
+    asked: Option<Vec<String>>,
+    available: &[CheckoutMethod],
+) -> Result<Vec<CheckoutMethod>, ApiError> {
+    let param = "payment_method_types";
+    let methods = match asked {
+        None => available.to_vec(),
+        Some(asked) => {
+            let mut methods = Vec::new();
+            for text in asked {
+                let method = CheckoutMethod::parse(&text).ok_or_else(|| {
+                    ApiError::validation(param, format!("`{text}` is card, mpesa or bank_transfer"))
+                })?;
+                if !available.contains(&method) {
+                    return Err(ApiError::validation(
+                        param,
+                        format!("this session cannot be paid by {text} on this account"),
+                    ));
+                }
+                if !methods.contains(&method) {
+                    methods.push(method);
+                }
+            }
+            methods
+        }
+    };
+    if methods.is_empty() {
+        return Err(ApiError::invalid(
+            "checkout_unpayable",
+            "no way to pay this session: the account takes no card, M-Pesa or bank transfer \
+             for it (configure a gateway, or bank details in the account's settings)",
+        )
+        .with_param(param));
+    }
+    Ok(methods)
+}
+
+/// The customer the session is for: the one named, or a new one with `customer_email`.
+async fn buyer(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    customer: Option<String>,
+    email: Option<String>,
+) -> Result<Customer, ApiError> {
+    match (customer, email) {
+        (Some(id), None) => customers::find(app, account, &id),
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "customer_email",
+            "give `customer` or `customer_email`, not both",
+        )),
+        (None, email) => {
+            let customer = customers::new_customer(validate::email(email)?);
+            Ok(app.registry.create_customer(account, customer, None, &request.cause()).await?)
+        }
+    }
+}
+
+/// The customer's "now": its test clock's time when it has one.
+pub(super) fn customer_now(
+    app: &App,
+    account: &AccountId,
+    customer: &Customer,
+) -> Result<i64, ApiError> {
+    match &customer.test_clock {
+        Some(clock) => Ok(app
+            .queries
+            .test_clock(account, clock)?
+            .map_or_else(now_unix_secs, |clock| clock.frozen_time)),
+        None => Ok(now_unix_secs()),
+    }
+}
+
+/// The discount a coupon gives on a plan's first period, as its invoice will: half-up on a
+/// share, never more than the price.
+fn plan_discount(off: CouponOff, subtotal: i64) -> i64 {
+    let off = match off {
+        CouponOff::PercentBps(bps) => crate::billing::invoicing::divide_half_up(
+            i128::from(subtotal) * i128::from(bps),
+            10_000,
+        ),
+        CouponOff::Amount(money) => money.amount_minor,
+    };
+    off.clamp(0, subtotal)
+}
+
+pub async fn create(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+) -> Result<Reply, ApiError> {
+    let mut input: CreateInput = request.json()?;
+    let (mode, selling) = selling(app, account, &mut input)?;
+    let success_url = redirect_url("success_url", input.success_url)?;
+    let cancel_url = redirect_url("cancel_url", input.cancel_url)?;
+    let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
+    let metadata = validate::metadata(input.metadata)?;
+    let currency = match &selling {
+        Selling::Amount(money) => money.currency,
+        Selling::Cart(cart) => cart.currency,
+        Selling::Plan(plan, _) => plan.currency,
+    };
+    let methods = payment_methods(
+        input.payment_method_types,
+        &available_methods(app, account, mode, currency),
+    )?;
+    if let Some(email) = &input.customer_email {
+        validate::email(Some(email.clone()))?;
+    }
+    let answer = idempotency::run(app, account, request, |ticket| async move {
+        let customer = buyer(app, request, account, input.customer, input.customer_email).await?;
+        let now = customer_now(app, account, &customer)?;
+        let expires_at = match input.expires_at {
+            None => now + EXPIRES_AFTER_DEFAULT_SECS,
+            Some(at)
+                if (now + EXPIRES_AFTER_MIN_SECS..=now + EXPIRES_AFTER_MAX_SECS).contains(&at) =>
+            {
+                at
+            }
+            Some(at) => {
+                return Err(ApiError::validation(
+                    "expires_at",
+                    format!(
+                        "`expires_at` {at} is not between 30 minutes and 7 days from now ({now})"
+                    ),
+                ));
+            }
+        };
+        let (items, subtotal, total, coupon) =
+            priced(app, account, &customer, selling, requested.as_ref()).await?;
+        let id = CheckoutSessionId::generate();
+        let session = CheckoutSession {
+            url: format!("{}/checkout/{id}", app.public_url),
+            id,
+            account: account.clone(),
+            customer: customer.id.clone(),
+            mode,
+            status: CheckoutStatus::Open,
+            items,
+            currency,
+            amount_subtotal_minor: subtotal,
+            amount_total_minor: total,
+            coupon,
+            allow_promotion_codes: input.allow_promotion_codes.unwrap_or(false),
+            payment_method_types: methods,
+            success_url,
+            cancel_url,
+            expires_at,
+            metadata,
+            charge: None,
+            subscription: None,
+            test_clock: customer.test_clock.clone(),
+            created: now,
+            completed_at: None,
+        };
+        let key = CustomerKey { account: account.clone(), customer: customer.id };
+        let message = OpenCheckoutSession { session, idempotency: ticket, cause: request.cause() };
+        let session = app.registry.send(&key, message).await??.await?;
+        Ok(Outcome::CheckoutSession(Box::new(session)))
+    })
+    .await?;
+    Ok(Reply::answer(answer))
+}
+
+/// What the session comes to: its items as sold, subtotal, total due today, and its coupon.
+pub(super) async fn priced(
+    app: &App,
+    account: &AccountId,
+    customer: &Customer,
+    selling: Selling,
+    requested: Option<&Requested>,
+) -> Result<(CheckoutItems, i64, i64, Option<AppliedCoupon>), ApiError> {
+    let applied = |resolved: &coupons::Resolved| AppliedCoupon {
+        coupon: resolved.coupon.id.clone(),
+        promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
+    };
+    match selling {
+        Selling::Amount(money) => {
+            Ok((CheckoutItems::Amount, money.amount_minor, money.amount_minor, None))
+        }
+        Selling::Cart(cart) => {
+            let currency = cart.currency;
+            let lines = cart
+                .lines
+                .iter()
+                .map(|line| CartLine {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_amount_minor: line.unit_amount_minor,
+                })
+                .collect();
+            let pricing = Pricing::Cart(cart, requested.cloned());
+            let priced = charges::price(app, account, &customer.id, currency, pricing).await?;
+            let breakdown = priced
+                .breakdown
+                .ok_or_else(|| ApiError::internal("line items priced without a breakdown"))?;
+            let subtotal = breakdown.subtotal_minor;
+            let coupon = priced.coupon.as_ref().map(applied);
+            let items = CheckoutItems::Priced { cart: lines, breakdown };
+            Ok((items, subtotal, priced.amount.amount_minor, coupon))
+        }
+        Selling::Plan(plan, quantity) => {
+            let subtotal = plan.amount_minor.saturating_mul(i64::from(quantity));
+            let resolved = match requested {
+                Some(requested) => Some(super::subscriptions::plan_coupon(
+                    app,
+                    account,
+                    &customer.id,
+                    &plan,
+                    quantity,
+                    requested,
+                )?),
+                None => None,
+            };
+            let discount = resolved
+                .as_ref()
+                .map_or(0, |resolved| plan_discount(resolved.coupon.off, subtotal));
+            let total = if plan.trial_days > 0 { 0 } else { subtotal - discount };
+            let items = CheckoutItems::Plan {
+                plan: plan.id.clone(),
+                quantity,
+                trial_days: plan.trial_days,
+                discount_minor: discount,
+            };
+            Ok((items, subtotal, total, resolved.as_ref().map(applied)))
+        }
+    }
+}
+
+/// What an open session sells, to price again (with a promotion code typed on its page).
+pub(super) fn selling_again(app: &App, session: &CheckoutSession) -> Result<Selling, ApiError> {
+    Ok(match &session.items {
+        CheckoutItems::Amount => Selling::Amount(Money {
+            amount_minor: session.amount_subtotal_minor,
+            currency: session.currency,
+        }),
+        CheckoutItems::Priced { cart, .. } => Selling::Cart(Cart {
+            lines: cart
+                .iter()
+                .map(|line| LineItem {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_amount_minor: line.unit_amount_minor,
+                })
+                .collect(),
+            currency: session.currency,
+            coupons: Vec::new(),
+        }),
+        CheckoutItems::Plan { plan, quantity, .. } => {
+            Selling::Plan(super::plans::find(app, &session.account, plan.as_str())?, *quantity)
+        }
+    })
+}
+
+/// The account's checkout session with this id, or a 404.
+pub(super) fn find(app: &App, account: &AccountId, id: &str) -> Result<CheckoutSession, ApiError> {
+    let not_found = || ApiError::not_found("checkout_session", id);
+    let id = CheckoutSessionId::parse(id).ok_or_else(not_found)?;
+    app.queries
+        .checkout_session(&id)?
+        .filter(|session| &session.account == account)
+        .ok_or_else(not_found)
+}
+
+/// The session as the API shows it now.
+pub(super) fn view(app: &App, session: &CheckoutSession) -> Result<serde_json::Value, ApiError> {
+    let now = match &session.test_clock {
+        Some(clock) => app
+            .queries
+            .test_clock(&session.account, clock)?
+            .map_or_else(now_unix_secs, |clock| clock.frozen_time),
+        None => now_unix_secs(),
+    };
+    let status = app.queries.checkout_status(session, now)?;
+    Ok(billing_views::checkout_session(session, status))
+}
+
+pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
+    let session = find(app, account, id)?;
+    Ok(Reply::ok(view(app, &session)?))
+}
+
+pub async fn expire(
+    app: &App,
+    request: &ApiRequest,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    if !request.body.is_empty() {
+        let _: ExpireInput = request.json()?;
+    }
+    let session = find(app, account, id)?;
+    let key = CustomerKey { account: account.clone(), customer: session.customer.clone() };
+    let message = ExpireCheckoutSession { id: session.id, cause: request.cause() };
+    let session = app.registry.send(&key, message).await??.await?;
+    Ok(Reply::ok(view(app, &session)?))
+}
