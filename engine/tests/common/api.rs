@@ -124,6 +124,25 @@ impl Api {
         self.send(reqwest::Method::GET, path, None, None).await
     }
 
+    /// POSTs a form as a browser does, without following the redirect it answers with.
+    pub async fn post_form(&self, path: &str, form: &str) -> Resp {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let request = client
+            .post(format!("{}{path}", self.base_url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("POST {path}: transport error: {error:?}"));
+        Resp::read(format!("POST {path}"), response)
+            .await
+            .unwrap_or_else(|error| panic!("POST {path}: transport error: {error:?}"))
+    }
+
     pub async fn delete(&self, path: &str) -> Resp {
         self.send(reqwest::Method::DELETE, path, None, None).await
     }

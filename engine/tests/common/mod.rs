@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 mod api;
+pub mod browser;
 pub mod raw;
 pub mod receiver;
 pub use api::*;

@@ -16,7 +16,7 @@ use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
-use crate::coupons::{self, Requested};
+use crate::coupons::{self, Purchase, Requested};
 use crate::domain::checkout::{EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
@@ -247,27 +247,6 @@ fn payment_methods(
     Ok(methods)
 }
 
-/// The customer the session is for: the one named, or a new one with `customer_email`.
-async fn buyer(
-    app: &App,
-    request: &ApiRequest,
-    account: &AccountId,
-    customer: Option<String>,
-    email: Option<String>,
-) -> Result<Customer, ApiError> {
-    match (customer, email) {
-        (Some(id), None) => customers::find(app, account, &id),
-        (Some(_), Some(_)) => Err(ApiError::validation(
-            "customer_email",
-            "give `customer` or `customer_email`, not both",
-        )),
-        (None, email) => {
-            let customer = customers::new_customer(validate::email(email)?);
-            Ok(app.registry.create_customer(account, customer, None, &request.cause()).await?)
-        }
-    }
-}
-
 /// The customer's "now": its test clock's time when it has one.
 pub(super) fn customer_now(
     app: &App,
@@ -316,26 +295,47 @@ pub async fn create(
         input.payment_method_types,
         &available_methods(app, account, mode, currency),
     )?;
-    if let Some(email) = &input.customer_email {
-        validate::email(Some(email.clone()))?;
+    // Everything is checked before a buyer without a `customer` is given one.
+    let named = match (&input.customer, &input.customer_email) {
+        (Some(id), None) => Some(customers::find(app, account, id)?),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "customer_email",
+                "give `customer` or `customer_email`, not both",
+            ));
+        }
+        (None, _) => None,
+    };
+    let email = validate::email(input.customer_email)?;
+    let now = match &named {
+        Some(customer) => customer_now(app, account, customer)?,
+        None => now_unix_secs(),
+    };
+    let expires_at = match input.expires_at {
+        None => now + EXPIRES_AFTER_DEFAULT_SECS,
+        Some(at) if (now + EXPIRES_AFTER_MIN_SECS..=now + EXPIRES_AFTER_MAX_SECS).contains(&at) => {
+            at
+        }
+        Some(at) => {
+            return Err(ApiError::validation(
+                "expires_at",
+                format!("`expires_at` {at} is not between 30 minutes and 7 days from now ({now})"),
+            ));
+        }
+    };
+    if let Some(requested) = &requested {
+        let purchase = match &selling {
+            Selling::Plan(plan, _) => Purchase::Plan(&plan.id),
+            _ => Purchase::LineItems,
+        };
+        coupons::resolve(app.coupon_store.as_ref(), account, requested, currency, purchase, now)?;
     }
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let customer = buyer(app, request, account, input.customer, input.customer_email).await?;
-        let now = customer_now(app, account, &customer)?;
-        let expires_at = match input.expires_at {
-            None => now + EXPIRES_AFTER_DEFAULT_SECS,
-            Some(at)
-                if (now + EXPIRES_AFTER_MIN_SECS..=now + EXPIRES_AFTER_MAX_SECS).contains(&at) =>
-            {
-                at
-            }
-            Some(at) => {
-                return Err(ApiError::validation(
-                    "expires_at",
-                    format!(
-                        "`expires_at` {at} is not between 30 minutes and 7 days from now ({now})"
-                    ),
-                ));
+        let customer = match named {
+            Some(customer) => customer,
+            None => {
+                let customer = customers::new_customer(email);
+                app.registry.create_customer(account, customer, None, &request.cause()).await?
             }
         };
         let (items, subtotal, total, coupon) =

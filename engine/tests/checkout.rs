@@ -1,0 +1,386 @@
+//! Hosted checkout, in a real headless browser (Debian's chromium, driven over the DevTools
+//! protocol: see `common/browser.rs`) against the real engine.
+//!
+//! Proves that a buyer sent to a session's `url` sees what they pay for (lines, discount, tax,
+//! total, money per currency), every field labelled, and that the page loads nothing but from
+//! the engine and is served under a policy that forbids anything from elsewhere; that a
+//! declined test card shows why and lets them try again, and a good one sends them to
+//! `success_url` with the session's id, the session `complete` with one charge on the
+//! sandbox's ledger; that two tabs paying one session at once charge once; that a subscription
+//! with a trial starts trialing with nothing charged; that an M-Pesa payment is followed on the
+//! page until Safaricom's callback settles it; that a bank transfer shows the reference and bank
+//! details and completes when a statement pays it; that an expired session (on a test clock)
+//! shows so and takes nothing; and that bad input is a 400 that makes nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::{Browser, Tab};
+use common::*;
+use kassa_testkit::fake_daraja::FakeDaraja;
+
+const MPESA_TOKEN: &str = "callback-token-0123456789abcdef";
+const PAGE_WAIT: Duration = Duration::from_secs(30);
+
+fn success_url(engine: &Engine) -> String {
+    format!("{}/healthz?session={{CHECKOUT_SESSION_ID}}", engine.base_url())
+}
+
+async fn session(api: &Api, engine: &Engine, body: Value) -> Value {
+    let mut body = body;
+    body["success_url"] = json!(success_url(engine));
+    body["cancel_url"] = json!("https://school.example/cart");
+    api.post("/v1/checkout/sessions", &body).await.ok().clone()
+}
+
+async fn session_now(api: &Api, session: &Value) -> Value {
+    api.get_ok(&format!("/v1/checkout/sessions/{}", str_field(session, "id"))).await
+}
+
+/// The ledger's charges of this customer's payments.
+async fn charges_of(api: &Api, customer: &str) -> Vec<Value> {
+    let listed = api.get_ok(&format!("/v1/customers/{customer}/charges")).await;
+    listed["data"].as_array().unwrap().clone()
+}
+
+/// Where the browser lands once a session is paid: `success_url` with the id filled in.
+fn landed(session: &Value) -> String {
+    format!("/healthz?session={}", str_field(session, "id"))
+}
+
+fn wait_for_location(browser: &mut Browser, tab: &Tab, ending: &str) {
+    browser.wait_until(tab, &format!("location.href.endsWith({ending:?})"), PAGE_WAIT);
+}
+
+fn assert_only_from(browser: &Browser, engine: &Engine, also: &[&str]) {
+    for url in browser.requested() {
+        let own = url.starts_with(engine.base_url()) || also.iter().any(|ok| url.starts_with(ok));
+        assert!(own || url == "about:blank", "the page asked for {url} from elsewhere");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let customer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
+    let customer = str_field(&customer, "id").to_owned();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "customer": customer, "currency": "zar",
+               "line_items": [{"sku": "course-algebra", "quantity": 2, "unit_amount": 22_500}]}),
+    )
+    .await;
+    // The bundled rules tax South Africa at 15 %: 45 000 + 6 750.
+    assert_eq!(created["amount_subtotal"], 45_000, "{created}");
+    assert_eq!(created["amount_total"], 51_750, "{created}");
+    assert_eq!(created["status"], "open");
+    let url = str_field(&created, "url").to_owned();
+    assert!(url.starts_with(engine.base_url()), "{url}");
+    let id = str_field(&created, "id");
+    assert_eq!(id.len(), "cs_".len() + 26, "{id}");
+
+    let page = engine.api_with_authorization(None).get(&format!("/checkout/{id}")).await;
+    assert_eq!(page.status, 200);
+    let policy = page.header("content-security-policy").expect("a policy");
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+    assert!(policy.contains("connect-src 'self'") && policy.contains("img-src 'none'"), "{policy}");
+
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, &url);
+    let text = browser.text(&tab);
+    for shown in ["course-algebra × 2", "ZAR 450.00", "VAT 15% (ZA)", "ZAR 67.50", "ZAR 517.50"] {
+        assert!(text.contains(shown), "the page does not show {shown}:\n{text}");
+    }
+    let unlabelled = browser.eval(
+        &tab,
+        "[...document.querySelectorAll('input:not([type=hidden]), select')]\
+         .filter(e => !document.querySelector('label[for=\"' + e.id + '\"]')).length",
+    );
+    assert_eq!(unlabelled, 0, "every field has a label");
+
+    browser.fill(&tab, "#card", "pm_card_chargeDeclined");
+    browser.click(&tab, "#pay-card");
+    browser.wait_until(&tab, "document.querySelector('.error')", PAGE_WAIT);
+    assert!(browser.text(&tab).contains("Your card was declined."), "{}", browser.text(&tab));
+    assert_eq!(session_now(&api, &created).await["status"], "open");
+
+    browser.fill(&tab, "#card", "pm_card_visa");
+    browser.click(&tab, "#pay-card");
+    wait_for_location(&mut browser, &tab, &landed(&created));
+
+    let paid = session_now(&api, &created).await;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["status"], "succeeded", "{charge}");
+    assert_eq!(charge["amount"], 51_750, "{charge}");
+    let succeeded: Vec<Value> = charges_of(&api, &customer)
+        .await
+        .into_iter()
+        .filter(|c| c["status"] == "succeeded")
+        .collect();
+    assert_eq!(succeeded.len(), 1, "{succeeded:?}");
+    let ledger = api.ledger().await;
+    assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
+
+    // Paid: the page sends the buyer on, and a further submission charges nothing.
+    let again = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/checkout/{id}/pay"), "method=card&card=pm_card_visa")
+        .await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    assert_eq!(ledger_of_kind(&api.ledger().await, "charge").len(), 1);
+    assert_only_from(&browser, &engine, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tabs_paying_one_session_charge_once() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "customer_email": "parent@example.com",
+               "amount": 120_000, "currency": "zar"}),
+    )
+    .await;
+    let url = str_field(&created, "url").to_owned();
+    let mut browser = Browser::launch();
+    let (first, second) = (browser.tab(), browser.tab());
+    browser.navigate(&first, &url);
+    browser.navigate(&second, &url);
+    // Both forms are submitted before either answer is read.
+    browser.click(&first, "#pay-card");
+    browser.click(&second, "#pay-card");
+    wait_for_location(&mut browser, &first, &landed(&created));
+    wait_for_location(&mut browser, &second, &landed(&created));
+
+    let paid = session_now(&api, &created).await;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    let charges = charges_of(&api, str_field(&paid, "customer")).await;
+    assert_eq!(charges.len(), 1, "one charge for one session: {charges:?}");
+    assert_eq!(ledger_of_kind(&api.ledger().await, "charge").len(), 1);
+    let customer = api.get_ok(&format!("/v1/customers/{}", str_field(&paid, "customer"))).await;
+    assert_eq!(customer["email"], "parent@example.com", "{customer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_with_a_trial_starts_trialing_and_charges_nothing() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let plan = api
+        .create_plan(&json!({"name": "Family", "amount": 19_900, "currency": "zar",
+                             "interval": "month", "trial_days": 14}))
+        .await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "subscription", "plan": plan["id"], "quantity": 2,
+               "customer_email": "family@example.com"}),
+    )
+    .await;
+    assert_eq!(created["amount_subtotal"], 39_800, "{created}");
+    assert_eq!(created["amount_total"], 0, "{created}");
+    assert_eq!(created["payment_method_types"], json!(["card"]), "{created}");
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    let text = browser.text(&tab);
+    assert!(text.contains("Family × 2") && text.contains("14-day free trial"), "{text}");
+    browser.click(&tab, "#pay-card");
+    wait_for_location(&mut browser, &tab, &landed(&created));
+
+    let paid = session_now(&api, &created).await;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    let subscription =
+        api.get_ok(&format!("/v1/subscriptions/{}", str_field(&paid, "subscription"))).await;
+    assert_eq!(subscription["status"], "trialing", "{subscription}");
+    assert_eq!(subscription["quantity"], 2);
+    assert!(subscription["payment_method"].is_string(), "renewals charge the card: {subscription}");
+    assert!(api.ledger().await.is_empty(), "a trial charges nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mpesa_payment_is_followed_until_the_callback_settles_it() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(Config::default().with_toml(&daraja.engine_toml(MPESA_TOKEN))).await;
+    let api = engine.api_a();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "amount": 150_000, "currency": "kes",
+               "payment_method_types": ["mpesa"]}),
+    )
+    .await;
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    assert!(browser.text(&tab).contains("KES 1,500.00"), "{}", browser.text(&tab));
+    browser.fill(&tab, "#phone", "0712 345 678");
+    browser.click(&tab, "#pay-mpesa");
+    browser.wait_until(&tab, "document.getElementById('follow')", PAGE_WAIT);
+    assert!(browser.text(&tab).contains("Check your phone"), "{}", browser.text(&tab));
+
+    let pushes = daraja.checkout_request_ids();
+    assert_eq!(pushes.len(), 1, "one STK push: {pushes:?}");
+    let callback = json!({"Body": {"stkCallback": {
+        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": pushes[0],
+        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": 1500}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+            {"Name": "TransactionDate", "Value": 20191219102115u64},
+            {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
+    let path = format!("/v1/webhooks/mpesa/{MPESA_TOKEN}");
+    engine.api_with_authorization(None).post(&path, &callback).await.ok();
+    // The page's script (or its refresh) moves on by itself.
+    wait_for_location(&mut browser, &tab, &landed(&created));
+    let paid = session_now(&api, &created).await;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    assert_only_from(&browser, &engine, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_transfer_completes_the_session_when_a_statement_pays_it() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
+        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
+        "account_number": "62000000001", "branch_code": "250655"}}});
+    api.post("/v1/account", &body).await.ok();
+    let created =
+        session(&api, &engine, json!({"mode": "payment", "amount": 350_000, "currency": "zar"}))
+            .await;
+    assert_eq!(created["payment_method_types"], json!(["card", "bank_transfer"]), "{created}");
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    browser.click(&tab, "#pay-bank-transfer");
+    browser.wait_until(&tab, "document.querySelector('.bank-transfer-details')", PAGE_WAIT);
+    let text = browser.text(&tab);
+    for shown in ["ZAR 3,500.00", "First National Bank", "62000000001", "250655"] {
+        assert!(text.contains(shown), "the page does not show {shown}:\n{text}");
+    }
+    let pending = session_now(&api, &created).await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&pending, "charge"))).await;
+    let reference = str_field(&charge["bank_transfer"], "reference").to_owned();
+    assert!(text.contains(&reference), "the page shows the reference {reference}:\n{text}");
+    // A second submission while the transfer is awaited makes no second charge.
+    let again = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/checkout/{}/pay", str_field(&created, "id")), "method=bank_transfer")
+        .await;
+    assert_eq!(again.status, 303, "{}", again.text);
+    assert_eq!(charges_of(&api, str_field(&created, "customer")).await.len(), 1);
+
+    let csv = format!("date,amount,reference\n2026-12-05,3500.00,EFT {reference} SMITH\n");
+    let statement = api.send_bytes("/v1/bank_statements", "", csv.into_bytes(), "text/csv").await;
+    assert_eq!(statement.ok()["lines"][0]["outcome"], "settled", "{}", statement.text);
+    browser.navigate(&tab, str_field(&created, "url"));
+    wait_for_location(&mut browser, &tab, &landed(&created));
+    assert_eq!(session_now(&api, &created).await["status"], "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_shows_so_and_takes_nothing() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let start = utc(2026, 3, 1, 9, 0, 0);
+    let clock = api.create_clock(start).await;
+    let customer = api.create_customer_with(&json!({"test_clock": clock})).await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "customer": customer["id"], "amount": 9_900,
+               "currency": "usd", "expires_at": start + 3600}),
+    )
+    .await;
+    assert_eq!(created["expires_at"], start + 3600);
+    api.advance_clock(&clock, start + 3600).await;
+    let expired = session_now(&api, &created).await;
+    assert_eq!(expired["status"], "expired", "{expired}");
+
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    assert!(browser.text(&tab).contains("This checkout has expired. Nothing was charged."));
+    let id = str_field(&created, "id");
+    let paid = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/checkout/{id}/pay"), "method=card&card=pm_card_visa")
+        .await;
+    assert_eq!(paid.status, 410, "{}", paid.text);
+    assert!(charges_of(&api, str_field(&created, "customer")).await.is_empty());
+    assert!(api.ledger().await.is_empty());
+    let events = api.get_ok("/v1/events?direction=out&type=checkout.session.expired").await;
+    assert_eq!(events["data"].as_array().map(Vec::len), Some(1), "{events}");
+}
+
+#[tokio::test]
+async fn bad_sessions_are_refused_and_make_nothing() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let plan = api.plan(19_900, "zar", "month").await;
+    let base = json!({"success_url": "https://school.example/paid",
+                      "cancel_url": "https://school.example/cart",
+                      "customer_email": "someone@example.com"});
+    let with = |fields: Value| {
+        let mut body = base.clone();
+        for (key, value) in fields.as_object().unwrap() {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let refusals = [
+        (
+            with(json!({"mode": "payment", "amount": 100, "currency": "zar",
+                     "payment_method_types": ["mpesa"]})),
+            "payment_method_types",
+        ),
+        (
+            with(json!({"mode": "subscription", "plan": plan,
+                     "payment_method_types": ["bank_transfer"]})),
+            "payment_method_types",
+        ),
+        (with(json!({"mode": "payment", "amount": -5, "currency": "zar"})), "amount"),
+        (with(json!({"mode": "payment", "amount": 100, "currency": "zzz"})), "currency"),
+        (
+            with(json!({"mode": "payment", "amount": 100, "currency": "zar",
+                     "line_items": [{"sku": "a", "quantity": 1, "unit_amount": 100}]})),
+            "amount",
+        ),
+        (
+            with(json!({"mode": "payment", "amount": 100, "currency": "zar",
+                     "success_url": "javascript:alert(1)"})),
+            "success_url",
+        ),
+        (
+            with(json!({"mode": "payment", "amount": 100, "currency": "zar",
+                     "expires_at": 4_000_000_000i64})),
+            "expires_at",
+        ),
+        (
+            with(json!({"mode": "payment", "currency": "zar",
+                     "line_items": [{"sku": "a", "quantity": 1, "unit_amount": 100}],
+                     "coupon": "NO_SUCH_COUPON"})),
+            "coupon",
+        ),
+        (with(json!({"mode": "rent", "amount": 100, "currency": "zar"})), "mode"),
+    ];
+    for (body, param) in refusals {
+        let refused = api.post("/v1/checkout/sessions", &body).await;
+        assert_eq!(refused.status, 400, "{body}: {}", refused.text);
+        assert_eq!(refused.body["error"]["param"], param, "{body}: {}", refused.text);
+    }
+    let none =
+        engine.api_with_authorization(None).get("/checkout/cs_00000000000000000000000000").await;
+    assert_eq!(none.status, 404);
+    let customers = api.get_ok("/v1/customers").await;
+    assert_eq!(
+        customers["data"].as_array().map(Vec::len),
+        Some(0),
+        "nothing was made: {customers}"
+    );
+}
