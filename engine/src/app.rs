@@ -110,6 +110,18 @@ pub async fn run_with(
         Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
     let outbox_signal = Arc::new(OutboxSignal::default());
     let redemptions = Arc::new(RedemptionBook::new(sled.clone()));
+    // Bound before anything is served, so the links buyers get (checkout and invoice pages)
+    // can name the address when no public URL is configured.
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
+    let address = listener
+        .local_addr()
+        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
+    let public_url = match config.server.public_url.as_str() {
+        "" => format!("http://{address}"),
+        configured => configured.to_owned(),
+    };
     let services = Services {
         store: store.clone(),
         gateways: gateways.clone(),
@@ -124,6 +136,7 @@ pub async fn run_with(
         outbox: Arc::clone(&outbox_signal),
         redemptions: Arc::clone(&redemptions),
         accounts: accounts.clone(),
+        public_url: public_url.clone(),
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &sled).await?;
@@ -171,12 +184,6 @@ pub async fn run_with(
     let outbox = Outbox::start(store.clone(), Arc::clone(&outbox_signal), &config.webhooks)
         .map_err(StartError::Outbox)?;
 
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
-    let address = listener
-        .local_addr()
-        .map_err(|error| StartError::Listen { address: config.server.listen, error })?;
     let app = Arc::new(App {
         queries: api::queries::Queries::new(store.clone()),
         registry,
@@ -211,10 +218,7 @@ pub async fn run_with(
         )
         .expect("checked with the config"),
         statement_body_max: usize::try_from(config.limits.statement_body_max).unwrap_or(usize::MAX),
-        public_url: match config.server.public_url.as_str() {
-            "" => format!("http://{address}"),
-            configured => configured.to_owned(),
-        },
+        public_url,
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

@@ -368,6 +368,12 @@ async fn bad_sessions_are_refused_and_make_nothing() {
             "coupon",
         ),
         (with(json!({"mode": "rent", "amount": 100, "currency": "zar"})), "mode"),
+        // A guest has no country for the tax rule to tax line items by.
+        (
+            with(json!({"mode": "payment", "currency": "zar",
+                     "line_items": [{"sku": "a", "quantity": 1, "unit_amount": 100}]})),
+            "line_items",
+        ),
     ];
     for (body, param) in refusals {
         let refused = api.post("/v1/checkout/sessions", &body).await;
@@ -383,4 +389,112 @@ async fn bad_sessions_are_refused_and_make_nothing() {
         Some(0),
         "nothing was made: {customers}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_invoice_invoice_is_paid_on_the_page_its_event_links() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let plan = api.plan(250_000, "zar", "month").await;
+    let customer = api.create_customer().await;
+    let subscription = api
+        .post(
+            "/v1/subscriptions",
+            &json!({"customer": customer, "plan": plan, "collection_method": "send_invoice",
+                    "days_until_due": 30}),
+        )
+        .await
+        .ok()
+        .clone();
+    let invoice_id = str_field(&subscription, "latest_invoice").to_owned();
+    let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+    assert_eq!(invoice["status"], "open", "{invoice}");
+    let url = str_field(&invoice, "hosted_invoice_url").to_owned();
+    assert!(url.starts_with(&format!("{}/invoice/", engine.base_url())), "{url}");
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(token.len(), 26, "128 random bits: {token}");
+    let events = api.get_ok("/v1/events?direction=out&type=invoice.finalized").await;
+    let linked = events["data"][0]["data"]["object"]["hosted_invoice_url"].clone();
+    assert_eq!(linked, json!(url), "the finalized event links the page: {events}");
+
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, &url);
+    let text = browser.text(&tab);
+    let number = str_field(&invoice, "number");
+    for shown in [number, "ZAR 2,500.00", "Amount due"] {
+        assert!(text.contains(shown), "the page does not show {shown}:\n{text}");
+    }
+    browser.fill(&tab, "#card", "pm_card_chargeDeclinedInsufficientFunds");
+    browser.click(&tab, "#pay-card");
+    browser.wait_until(&tab, "document.querySelector('.error')", PAGE_WAIT);
+    assert!(browser.text(&tab).contains("insufficient funds"), "{}", browser.text(&tab));
+    browser.fill(&tab, "#card", "pm_card_visa");
+    browser.click(&tab, "#pay-card");
+    browser.wait_until(&tab, "document.body.innerText.includes('is paid')", PAGE_WAIT);
+
+    let paid = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(ledger_of_kind(&api.ledger().await, "charge").len(), 1);
+    let again = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/invoice/{token}/pay"), "method=card&card=pm_card_visa")
+        .await;
+    assert_eq!(again.status, 200, "a paid invoice's page says so: {}", again.text);
+    assert_eq!(ledger_of_kind(&api.ledger().await, "charge").len(), 1, "paid once");
+    let unknown =
+        engine.api_with_authorization(None).get("/invoice/00000000000000000000000000").await;
+    assert_eq!(unknown.status, 404);
+    assert_only_from(&browser, &engine, &[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_code_typed_on_the_page_discounts_the_charge() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let coupon = api
+        .post(
+            "/v1/coupons",
+            &json!({"id": "WELCOME", "percent_off_bps": 2_000, "duration": "once"}),
+        )
+        .await
+        .ok()
+        .clone();
+    api.post("/v1/promotion_codes", &json!({"coupon": coupon["id"], "code": "WELCOME20"}))
+        .await
+        .ok();
+    let customer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "customer": customer["id"], "currency": "zar",
+               "allow_promotion_codes": true,
+               "line_items": [{"sku": "course-physics", "quantity": 1, "unit_amount": 10_000}]}),
+    )
+    .await;
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    browser.fill(&tab, "#code", "NOPE");
+    browser.click(&tab, "#apply-code");
+    browser.wait_until(&tab, "document.querySelector('.error')", PAGE_WAIT);
+    browser.fill(&tab, "#code", "welcome20");
+    browser.click(&tab, "#apply-code");
+    browser.wait_until(&tab, "document.querySelector('tr.discount')", PAGE_WAIT);
+    let text = browser.text(&tab);
+    // 20 % off 100.00, then 15 % VAT on the 80.00 left.
+    for shown in ["-ZAR 20.00", "ZAR 12.00", "ZAR 92.00"] {
+        assert!(text.contains(shown), "the page does not show {shown}:\n{text}");
+    }
+    assert!(browser.eval(&tab, "!document.querySelector('#code')") == json!(true));
+    browser.click(&tab, "#pay-card");
+    wait_for_location(&mut browser, &tab, &landed(&created));
+
+    let paid = session_now(&api, &created).await;
+    assert_eq!(paid["amount_total"], 9_200, "{paid}");
+    assert_eq!(paid["coupon"], "WELCOME", "{paid}");
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["amount"], 9_200, "{charge}");
+    let coupon = api.get_ok("/v1/coupons/WELCOME").await;
+    assert_eq!(coupon["times_redeemed"], 1, "{coupon}");
 }

@@ -75,6 +75,8 @@ pub struct Services {
     pub redemptions: Arc<crate::coupons::RedemptionBook>,
     /// The accounts' settings (a bank transfer's bank details).
     pub accounts: crate::account_directory::AccountDirectory,
+    /// Where buyers reach the engine (`server.public_url`): invoice pages' links.
+    pub public_url: String,
 }
 
 /// Which customer an actor serves.

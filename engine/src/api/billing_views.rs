@@ -107,6 +107,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "customer": invoice.customer.as_str(),
         "subscription": invoice.subscription.as_ref().map(|id| id.as_str()),
         "payment_plan": invoice.payment_plan.as_ref().map(|id| id.as_str()),
+        "hosted_invoice_url": invoice.hosted_invoice_url,
         "status": invoice.status.as_str(),
         "billing_reason": invoice.billing_reason.as_str(),
         "currency": currency_code(invoice.currency),

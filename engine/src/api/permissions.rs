@@ -13,7 +13,8 @@ pub fn resource(route: Route) -> Option<Resource> {
     let resource = match route {
         Healthz | Readyz | OpenApi | GatewayWebhook | GatewayWebhookWithToken => return None,
         // A buyer's pages: the session's random id is all they need.
-        CheckoutPage | PayCheckoutPage | CheckoutPageStatus => return None,
+        CheckoutPage | PayCheckoutPage | CheckoutPageStatus | InvoicePage | PayInvoicePage
+        | InvoicePageStatus => return None,
         CreateCheckoutSession | RetrieveCheckoutSession | ExpireCheckoutSession => {
             Resource::CheckoutSessions
         }

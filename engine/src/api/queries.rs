@@ -155,6 +155,10 @@ impl Queries {
         self.store.payment_plan(account, id)
     }
 
+    pub fn invoice_by_page(&self, token: &str) -> Read<Option<(AccountId, Invoice)>> {
+        self.store.invoice_by_page(token)
+    }
+
     pub fn checkout_session(&self, id: &CheckoutSessionId) -> Read<Option<CheckoutSession>> {
         self.store.checkout_session(id)
     }

@@ -8,8 +8,8 @@ use super::error::ApiError;
 use super::handlers::{
     Reply, account_settings, accounts, audit_events, bank_statements, charges, checkout_page,
     checkout_sessions, coupons, credit_notes, customers, disputes, events, grants, health,
-    invoices, payment_methods, payment_plans, plans, plugins, receipts, refunds, sandbox,
-    subscriptions, test_clocks, webhook_endpoints, webhooks,
+    invoice_page, invoices, payment_methods, payment_plans, plans, plugins, receipts, refunds,
+    sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -42,6 +42,9 @@ pub async fn dispatch(
         Route::CheckoutPage => checkout_page::show(app, request, id()).await,
         Route::PayCheckoutPage => checkout_page::pay(app, request, id()).await,
         Route::CheckoutPageStatus => checkout_page::status(app, id()).await,
+        Route::InvoicePage => invoice_page::show(app, id()).await,
+        Route::PayInvoicePage => invoice_page::pay(app, request, id()).await,
+        Route::InvoicePageStatus => invoice_page::status(app, id()).await,
         Route::CreateCheckoutSession => checkout_sessions::create(app, request, account()?).await,
         Route::RetrieveCheckoutSession => checkout_sessions::retrieve(app, account()?, id()).await,
         Route::ExpireCheckoutSession => {
@@ -189,10 +192,15 @@ fn unrouted(request: &ApiRequest, segments: &[&str], found: &Found<'_>) -> ApiEr
 }
 
 /// The path as logs and error messages show it: a webhook path may hold its gateway's secret
-/// token, whether or not it matched a route, so it shows as its template.
+/// token, and an invoice page's path its token, whether or not it matched a route, so they show
+/// as their templates.
 pub fn shown_path<'a>(path: &'a str, segments: &[&str]) -> &'a str {
     match segments {
         ["v1", "webhooks", _, _, ..] => "/v1/webhooks/{gateway}/{token}",
+        // An invoice page's token is the page's only credential: kept out of logs.
+        ["invoice", _] => "/invoice/{token}",
+        ["invoice", _, "pay"] => "/invoice/{token}/pay",
+        ["invoice", _, "status"] => "/invoice/{token}/status",
         _ => path,
     }
 }

@@ -128,6 +128,8 @@ impl Totals {
             reverse_charge: self.reverse_charge,
             discount: header.discount,
             payment_plan: header.payment_plan,
+            hosted_invoice_url: None,
+            page_token: None,
         }
     }
 }

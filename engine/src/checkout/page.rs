@@ -40,12 +40,13 @@ static FOLLOW_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
 /// The page's policy: nothing from elsewhere, the following script by its hash, status reads
 /// from the engine, and forms posted to the engine (whose answer may send the buyer on to
 /// `success_url`, whose origin is allowed for that).
-pub fn policy(success_url: &str) -> String {
-    let success_origin = origin(success_url).unwrap_or("'self'");
+pub fn policy(success_url: Option<&str>) -> String {
+    let success_origin = success_url.and_then(origin).map(|origin| format!(" {origin}"));
     format!(
         "default-src 'none'; style-src 'unsafe-inline'; script-src {script}; \
          connect-src 'self'; img-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
-         form-action 'self' {success_origin}",
+         form-action 'self'{}",
+        success_origin.unwrap_or_default(),
         script = *FOLLOW_SCRIPT_HASH
     )
 }
@@ -72,10 +73,98 @@ pub struct Seller<'a> {
     pub name: &'a str,
 }
 
-/// The page of an open session.
+/// What is being paid, as the page lists it: every amount in `currency`'s minor units.
+pub struct Bill {
+    pub currency: Currency,
+    /// Each line's label and amount.
+    pub lines: Vec<(String, i64)>,
+    pub subtotal_minor: i64,
+    /// The discount's label and what it takes off.
+    pub discount: Option<(String, i64)>,
+    /// Each tax's label and amount; `None`: tax is not known here (a subscription's is added
+    /// by its invoice).
+    pub tax: Option<Vec<(String, i64)>>,
+    /// What `total_minor` is called (`Total due today`, `Amount due`).
+    pub total_label: &'static str,
+    pub total_minor: i64,
+    /// A sentence under the table (a trial's terms, a due date).
+    pub note: Option<String>,
+}
+
+/// Where the page's forms go and what they offer.
+pub struct Offer<'a> {
+    /// The page's own path (`/checkout/{id}`): forms post to `{path}/pay`, the script reads
+    /// `{path}/status`.
+    pub path: &'a str,
+    pub methods: &'a [CheckoutMethod],
+    pub promotion_code: bool,
+    pub cancel: Option<&'a str>,
+}
+
+impl Bill {
+    /// A checkout session's bill.
+    pub fn of_session(session: &CheckoutSession, plan_name: Option<&str>) -> Bill {
+        let mut lines = Vec::new();
+        match &session.items {
+            CheckoutItems::Amount => {
+                lines.push(("Payment".to_owned(), session.amount_subtotal_minor))
+            }
+            CheckoutItems::Priced { breakdown, .. } => {
+                for line in &breakdown.lines {
+                    lines.push((format!("{} × {}", line.sku, line.quantity), line.amount_minor));
+                }
+            }
+            CheckoutItems::Plan { quantity, .. } => lines.push((
+                format!("{} × {quantity}", plan_name.unwrap_or("Subscription")),
+                session.amount_subtotal_minor,
+            )),
+        }
+        let discount_minor = session.discount_minor();
+        let discount = (discount_minor > 0).then(|| {
+            let coupon = session.coupon.as_ref().map_or("", |applied| applied.coupon.as_str());
+            (format!("Discount ({coupon})"), discount_minor)
+        });
+        let tax = match (&session.items, session.breakdown()) {
+            (CheckoutItems::Plan { .. }, _) => None,
+            (_, Some(breakdown)) => Some(
+                breakdown
+                    .tax
+                    .iter()
+                    .map(|tax| {
+                        let label =
+                            format!("{} {} ({})", tax.name, rate(tax.rate_bps), tax.jurisdiction);
+                        (label, tax.amount_minor)
+                    })
+                    .collect(),
+            ),
+            (_, None) => Some(Vec::new()),
+        };
+        let note = match &session.items {
+            CheckoutItems::Plan { trial_days, .. } if *trial_days > 0 => Some(format!(
+                "Your {trial_days}-day free trial starts today; the first payment of {} is taken \
+                 when it ends.",
+                money(session.amount_subtotal_minor - discount_minor, session.currency)
+            )),
+            _ => None,
+        };
+        Bill {
+            currency: session.currency,
+            lines,
+            subtotal_minor: session.amount_subtotal_minor,
+            discount,
+            tax,
+            total_label: "Total due today",
+            total_minor: session.amount_total_minor,
+            note,
+        }
+    }
+}
+
+/// The page of something still to pay: what it is, then the payment under way or the ways to
+/// pay it.
 pub fn open(
-    session: &CheckoutSession,
-    plan_name: Option<&str>,
+    bill: &Bill,
+    offer: &Offer<'_>,
     seller: &Seller<'_>,
     payment: &Payment<'_>,
     error: Option<&str>,
@@ -85,7 +174,7 @@ pub fn open(
     if let Some(error) = error {
         body.push_str(&format!("<p class=\"error\" role=\"alert\">{}</p>\n", escape(error)));
     }
-    body.push_str(&summary(session, plan_name));
+    body.push_str(&summary(bill));
     match payment {
         Payment::Choose { failure } => {
             if let Some(failure) = failure {
@@ -95,22 +184,20 @@ pub fn open(
                     escape(failure)
                 ));
             }
-            body.push_str(&choices(session));
+            body.push_str(&choices(bill, offer));
         }
-        Payment::Mpesa => body.push_str(&following(session)),
+        Payment::Mpesa => body.push_str(&following(bill, offer)),
         Payment::BankTransfer { transfer, amount_minor } => {
-            body.push_str(&bank_transfer(session, transfer, *amount_minor))
+            body.push_str(&bank_transfer(bill.currency, transfer, *amount_minor))
         }
     }
-    body.push_str(&format!(
-        "<p class=\"cancel\"><a href=\"{}\">Cancel and return</a></p>\n",
-        escape(&session.cancel_url)
-    ));
-    document("Checkout", &body, refreshes(payment))
-}
-
-fn refreshes(payment: &Payment<'_>) -> bool {
-    matches!(payment, Payment::Mpesa)
+    if let Some(cancel) = offer.cancel {
+        body.push_str(&format!(
+            "<p class=\"cancel\"><a href=\"{}\">Cancel and return</a></p>\n",
+            escape(cancel)
+        ));
+    }
+    document("Checkout", &body, matches!(payment, Payment::Mpesa))
 }
 
 /// A page that only says something: an expired session, a paid one, an unknown link.
@@ -122,69 +209,38 @@ pub fn notice(title: &str, message: &str, link: Option<(&str, &str)>) -> String 
     document(title, &body, false)
 }
 
-fn summary(session: &CheckoutSession, plan_name: Option<&str>) -> String {
-    let currency = session.currency;
-    let mut rows = String::new();
-    match &session.items {
-        CheckoutItems::Amount => {
-            rows.push_str(&row("Payment", session.amount_subtotal_minor, currency))
-        }
-        CheckoutItems::Priced { breakdown, .. } => {
-            for line in &breakdown.lines {
-                let label = format!("{} × {}", line.sku, line.quantity);
-                rows.push_str(&row(&label, line.amount_minor, currency));
-            }
-        }
-        CheckoutItems::Plan { quantity, .. } => {
-            let label = format!("{} × {quantity}", plan_name.unwrap_or("Subscription"));
-            rows.push_str(&row(&label, session.amount_subtotal_minor, currency));
-        }
+fn summary(bill: &Bill) -> String {
+    let currency = bill.currency;
+    let rows: String = bill
+        .lines
+        .iter()
+        .map(|(label, amount)| row_class("line", label, *amount, currency))
+        .collect();
+    let mut totals = row_class("subtotal", "Subtotal", bill.subtotal_minor, currency);
+    if let Some((label, amount)) = &bill.discount {
+        totals.push_str(&row_class("discount", label, -amount, currency));
     }
-    let mut totals = row_class("subtotal", "Subtotal", session.amount_subtotal_minor, currency);
-    let discount = session.discount_minor();
-    if discount > 0 {
-        let coupon = session.coupon.as_ref().map_or("", |applied| applied.coupon.as_str());
-        totals.push_str(&row_class(
-            "discount",
-            &format!("Discount ({coupon})"),
-            -discount,
-            currency,
-        ));
-    }
-    match session.breakdown() {
-        Some(breakdown) => {
-            for tax in &breakdown.tax {
-                let label = format!("{} {} ({})", tax.name, rate(tax.rate_bps), tax.jurisdiction);
-                totals.push_str(&row_class("tax", &label, tax.amount_minor, currency));
-            }
-            if breakdown.tax.is_empty() {
-                totals.push_str(&row_class("tax", "Tax", 0, currency));
+    match &bill.tax {
+        Some(taxes) if taxes.is_empty() => totals.push_str(&row_class("tax", "Tax", 0, currency)),
+        Some(taxes) => {
+            for (label, amount) in taxes {
+                totals.push_str(&row_class("tax", label, *amount, currency));
             }
         }
-        None if matches!(session.items, CheckoutItems::Plan { .. }) => totals.push_str(
-            "<tr class=\"tax\"><th scope=\"row\">Tax</th><td class=\"amount\">as your invoice shows it</td></tr>\n",
+        None => totals.push_str(
+            "<tr class=\"tax\"><th scope=\"row\">Tax</th>\
+             <td class=\"amount\">as your invoice shows it</td></tr>\n",
         ),
-        None => totals.push_str(&row_class("tax", "Tax", 0, currency)),
     }
-    totals.push_str(&row_class("total", "Total due today", session.amount_total_minor, currency));
+    totals.push_str(&row_class("total", bill.total_label, bill.total_minor, currency));
     let mut out = format!(
         "<table class=\"lines\"><caption>What you pay for</caption>\n<tbody>\n{rows}</tbody>\n\
          <tfoot>\n{totals}</tfoot>\n</table>\n"
     );
-    if let CheckoutItems::Plan { trial_days, .. } = &session.items
-        && *trial_days > 0
-    {
-        out.push_str(&format!(
-            "<p class=\"trial\">Your {trial_days}-day free trial starts today; the first \
-             payment of {} is taken when it ends.</p>\n",
-            escape(&money(session.amount_subtotal_minor - discount, currency))
-        ));
+    if let Some(note) = &bill.note {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", escape(note)));
     }
     out
-}
-
-fn row(label: &str, amount_minor: i64, currency: Currency) -> String {
-    row_class("line", label, amount_minor, currency)
 }
 
 fn row_class(class: &str, label: &str, amount_minor: i64, currency: Currency) -> String {
@@ -196,13 +252,12 @@ fn row_class(class: &str, label: &str, amount_minor: i64, currency: Currency) ->
 }
 
 /// One form per way to pay.
-fn choices(session: &CheckoutSession) -> String {
-    let action = format!("/checkout/{}/pay", session.id);
-    let total = escape(&money(session.amount_total_minor, session.currency));
-    let verb =
-        if session.amount_total_minor == 0 { "Start".to_owned() } else { format!("Pay {total}") };
+fn choices(bill: &Bill, offer: &Offer<'_>) -> String {
+    let action = format!("{}/pay", offer.path);
+    let total = escape(&money(bill.total_minor, bill.currency));
+    let verb = if bill.total_minor == 0 { "Start".to_owned() } else { format!("Pay {total}") };
     let mut out = String::from("<h2>How would you like to pay?</h2>\n");
-    for method in &session.payment_method_types {
+    for method in offer.methods {
         out.push_str(&match method {
             CheckoutMethod::Card => {
                 let options: String = SANDBOX_CARDS
@@ -239,7 +294,7 @@ fn choices(session: &CheckoutSession) -> String {
             ),
         });
     }
-    if session.allow_promotion_codes && session.coupon.is_none() {
+    if offer.promotion_code {
         out.push_str(&format!(
             "<form method=\"post\" action=\"{action}\" class=\"promotion-code\">\
              <input type=\"hidden\" name=\"method\" value=\"promotion_code\">\
@@ -252,23 +307,23 @@ fn choices(session: &CheckoutSession) -> String {
 }
 
 /// Waiting on a payment the buyer completes elsewhere (the M-Pesa prompt on their phone).
-fn following(session: &CheckoutSession) -> String {
+fn following(bill: &Bill, offer: &Offer<'_>) -> String {
     format!(
-        "<section id=\"follow\" data-status-url=\"/checkout/{id}/status\" \
+        "<section id=\"follow\" data-status-url=\"{path}/status\" \
          data-payment=\"processing\" aria-live=\"polite\">\
          <h2>Check your phone</h2><p>Approve the M-Pesa prompt for {amount} on your phone \
          and enter your PIN. This page moves on by itself once M-Pesa confirms; if it does not, \
-         <a href=\"/checkout/{id}\">refresh it</a>.</p></section>\n\
+         <a href=\"{path}\">refresh it</a>.</p></section>\n\
          <script>{FOLLOW_SCRIPT}</script>\n",
-        id = session.id,
-        amount = escape(&money(session.amount_total_minor, session.currency)),
+        path = offer.path,
+        amount = escape(&money(bill.total_minor, bill.currency)),
     )
 }
 
-fn bank_transfer(session: &CheckoutSession, transfer: &BankTransfer, amount_minor: i64) -> String {
+fn bank_transfer(currency: Currency, transfer: &BankTransfer, amount_minor: i64) -> String {
     let bank = &transfer.bank;
     let mut details = vec![
-        ("Amount", money(amount_minor, session.currency)),
+        ("Amount", money(amount_minor, currency)),
         ("Reference", transfer.reference.clone()),
         ("Bank", bank.bank_name.clone()),
         ("Account holder", bank.account_holder.clone()),
@@ -279,7 +334,7 @@ fn bank_transfer(session: &CheckoutSession, transfer: &BankTransfer, amount_mino
         details.push(("SWIFT", swift.clone()));
     }
     if transfer.amount_received_minor > 0 {
-        details.push(("Received so far", money(transfer.amount_received_minor, session.currency)));
+        details.push(("Received so far", money(transfer.amount_received_minor, currency)));
     }
     let rows: String = details
         .iter()
@@ -332,10 +387,11 @@ mod tests {
 
     #[test]
     fn the_policy_allows_the_success_pages_origin_for_forms_and_nothing_from_elsewhere() {
-        let policy = policy("https://school.example:8443/paid?session={CHECKOUT_SESSION_ID}");
+        let policy = policy(Some("https://school.example:8443/paid?session={CHECKOUT_SESSION_ID}"));
         assert!(policy.starts_with("default-src 'none';"));
         assert!(policy.ends_with("form-action 'self' https://school.example:8443"));
         assert!(policy.contains("script-src 'sha256-"));
+        assert!(self::policy(None).ends_with("form-action 'self'"));
         assert_eq!(origin("http://127.0.0.1:9/"), Some("http://127.0.0.1:9"));
         assert_eq!(origin("https://a.example"), Some("https://a.example"));
     }

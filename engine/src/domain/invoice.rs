@@ -163,6 +163,17 @@ pub struct Invoice {
     /// The payment plan whose instalment(s) it collects.
     #[serde(default)]
     pub payment_plan: Option<PaymentPlanId>,
+    /// A `send_invoice` invoice's page, where the customer pays it (`GET /invoice/{token}`):
+    /// its link, and the 128 random bits that are the link's only credential.
+    #[serde(default)]
+    pub hosted_invoice_url: Option<String>,
+    #[serde(default)]
+    pub page_token: Option<String>,
+}
+
+/// A new invoice page's token: 128 random bits, written as 26 Crockford base-32 characters.
+pub fn new_page_token() -> String {
+    ulid::Ulid::from(rand::random::<u128>()).to_string()
 }
 
 impl Invoice {

@@ -572,6 +572,8 @@ pub trait CustomerStore: Durable {
         account: &AccountId,
         id: &PaymentPlanId,
     ) -> Result<Option<PaymentPlan>, StoreError>;
+    /// The invoice whose page has this token, and its account.
+    fn invoice_by_page(&self, token: &str) -> Result<Option<(AccountId, Invoice)>, StoreError>;
     /// A checkout session by its id alone (its page has no account to ask with).
     fn checkout_session(
         &self,

@@ -148,6 +148,7 @@ impl CustomerActor {
         mut invoice: Invoice,
         charge: bool,
     ) -> Result<Invoice, ActorError> {
+        let pages = self.services.public_url.clone();
         let state = self.accepting()?;
         let customer = &mut state.customer;
         invoice.number = Some(customer.next_invoice_number());
@@ -161,6 +162,11 @@ impl CustomerActor {
             if charge && invoice.collection_method == CollectionMethod::ChargeAutomatically {
                 invoice.attempt_count = 1;
                 invoice.collecting = true;
+            }
+            if invoice.collection_method == CollectionMethod::SendInvoice {
+                let token = crate::domain::invoice::new_page_token();
+                invoice.hosted_invoice_url = Some(format!("{pages}/invoice/{token}"));
+                invoice.page_token = Some(token);
             }
         }
         changes.push(Write::Customer(customer.clone()));

@@ -22,7 +22,7 @@ use crate::api::{App, idempotency, validate, views};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Breakdown, ChargeId, Currency, CustomerId, FeatureGrant, Metadata, Money,
+    AccountId, Breakdown, ChargeId, Currency, Customer, CustomerId, FeatureGrant, Metadata, Money,
     PaymentMethodId,
 };
 use crate::domain::{ChargeStatus, InvoiceId};
@@ -151,7 +151,7 @@ pub(super) struct Priced {
 pub(super) async fn price(
     app: &App,
     account: &AccountId,
-    customer: &CustomerId,
+    customer: &Customer,
     currency: Currency,
     pricing: Pricing,
 ) -> Result<Priced, ApiError> {
@@ -174,11 +174,10 @@ pub(super) async fn price(
         }
         None => None,
     };
-    let customer_record = customers::find(app, account, customer.as_str())?;
-    let breakdown = app.rules.quote(account, &customer_record, cart, now).await?;
+    let breakdown = app.rules.quote(account, customer, cart, now).await?;
     if let Some(resolved) = &coupon {
         let subtotal = Money { amount_minor: breakdown.subtotal_minor, currency };
-        resolved.check_restrictions(subtotal, || has_paid(app, account, customer))?;
+        resolved.check_restrictions(subtotal, || has_paid(app, account, &customer.id))?;
     }
     let amount_minor = validate::priced_total(breakdown.total_minor)?;
     Ok(Priced {
@@ -215,7 +214,8 @@ pub async fn create(
     let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced under the key's claim: a replay answers from its record without running the
         // rules again, and two requests with one key never both price.
-        let priced = price(app, account, &key.customer, charge.currency, charge.pricing).await?;
+        let customer = customers::find(app, account, key.customer.as_str())?;
+        let priced = price(app, account, &customer, charge.currency, charge.pricing).await?;
         let message = CreateCharge {
             amount: priced.amount,
             breakdown: priced.breakdown,

@@ -19,19 +19,19 @@ use crate::actor::messages::CreateCharge;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
-use crate::checkout::page::{self, Payment, SANDBOX_CARDS, Seller};
+use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::{
-    Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession,
-    CheckoutSessionId, CheckoutStatus, Money, PaymentMethod, SubscriptionStatus,
+    AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
+    CheckoutSession, CheckoutSessionId, CheckoutStatus, Money, PaymentMethod, SubscriptionStatus,
 };
 
 #[derive(Deserialize)]
-struct PayForm {
-    method: String,
-    card: Option<String>,
-    phone: Option<String>,
-    code: Option<String>,
+pub(super) struct PayForm {
+    pub(super) method: String,
+    pub(super) card: Option<String>,
+    pub(super) phone: Option<String>,
+    pub(super) code: Option<String>,
 }
 
 /// The session, and its status and latest charge as of now.
@@ -61,13 +61,13 @@ fn session_now(app: &App, session: &CheckoutSession) -> Result<i64, ApiError> {
     }
 }
 
-fn not_found() -> Reply {
+pub(super) fn not_found() -> Reply {
     let page = page::notice(
         "Checkout not found",
         "This checkout link is not valid. Ask the seller for a new one.",
         None,
     );
-    Reply::page(warp::http::StatusCode::NOT_FOUND, page, page::policy(""))
+    Reply::page(warp::http::StatusCode::NOT_FOUND, page, page::policy(None))
 }
 
 pub async fn show(app: &App, _request: &ApiRequest, id: &str) -> Result<Reply, ApiError> {
@@ -77,7 +77,7 @@ pub async fn show(app: &App, _request: &ApiRequest, id: &str) -> Result<Reply, A
 
 fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
     let session = &current.session;
-    let policy = page::policy(&session.success_url);
+    let policy = page::policy(Some(&session.success_url));
     let ok = warp::http::StatusCode::OK;
     match current.status {
         CheckoutStatus::Complete => Reply::see_other(session.success_location()),
@@ -91,38 +91,44 @@ fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
             policy,
         ),
         CheckoutStatus::Open => {
-            let payment = match &current.charge {
-                Some(charge) if charge.status == ChargeStatus::Processing => {
-                    match &charge.bank_transfer {
-                        Some(transfer) => Payment::BankTransfer {
-                            transfer,
-                            amount_minor: charge.amount.amount_minor,
-                        },
-                        None => Payment::Mpesa,
-                    }
-                }
-                Some(charge) if charge.status == ChargeStatus::Failed => Payment::Choose {
-                    failure: charge.failure.as_ref().map(|failure| failure.message.as_str()),
-                },
-                _ => Payment::Choose { failure: None },
-            };
-            let seller = seller_name(app, session);
+            let payment = payment_shown(current.charge.as_ref());
+            let seller = seller_name(app, &session.account);
             let plan_name = plan_name(app, session);
-            let html = page::open(
-                session,
-                plan_name.as_deref(),
-                &Seller { name: &seller },
-                &payment,
-                error,
-            );
+            let path = format!("/checkout/{}", session.id);
+            let offer = Offer {
+                path: &path,
+                methods: &session.payment_method_types,
+                promotion_code: session.allow_promotion_codes && session.coupon.is_none(),
+                cancel: Some(&session.cancel_url),
+            };
+            let bill = Bill::of_session(session, plan_name.as_deref());
+            let html = page::open(&bill, &offer, &Seller { name: &seller }, &payment, error);
             let status = if error.is_some() { warp::http::StatusCode::BAD_REQUEST } else { ok };
             Reply::page(status, html, policy)
         }
     }
 }
 
-fn seller_name(app: &App, session: &CheckoutSession) -> String {
-    let settings = app.accounts.settings(&session.account);
+/// What a page says of its latest charge: under way (an M-Pesa prompt, a bank transfer
+/// awaited), failed (why), or nothing yet.
+pub(super) fn payment_shown(charge: Option<&Charge>) -> Payment<'_> {
+    match charge {
+        Some(charge) if charge.status == ChargeStatus::Processing => match &charge.bank_transfer {
+            Some(transfer) => {
+                Payment::BankTransfer { transfer, amount_minor: charge.amount.amount_minor }
+            }
+            None => Payment::Mpesa,
+        },
+        Some(charge) if charge.status == ChargeStatus::Failed => Payment::Choose {
+            failure: charge.failure.as_ref().map(|failure| failure.message.as_str()),
+        },
+        _ => Payment::Choose { failure: None },
+    }
+}
+
+/// Who is paid: the account's seller, else the engine's (`billing.seller`).
+pub(super) fn seller_name(app: &App, account: &AccountId) -> String {
+    let settings = app.accounts.settings(account);
     match &settings.seller {
         Some(seller) => seller.name.clone(),
         None if !app.seller.name.is_empty() => app.seller.name.clone(),
@@ -189,22 +195,32 @@ async fn attempt(
             .filter(|method| session.payment_method_types.contains(method))
             .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?,
     };
-    let method = match chosen {
-        CheckoutMethod::Card => {
-            let token = form.card.unwrap_or_default();
-            if !SANDBOX_CARDS.iter().any(|(known, _)| *known == token) {
-                return Err(ApiError::validation("card", "choose one of the test cards shown"));
-            }
-            NewMethod::Card { token }
-        }
-        CheckoutMethod::Mpesa => NewMethod::Mpesa { phone: form.phone.unwrap_or_default() },
-        CheckoutMethod::BankTransfer => NewMethod::BankTransfer,
-    };
+    let method = new_method(chosen, form.card, form.phone)?;
     let method = payment_methods::attach_new(app, &key, method, None, cause.clone()).await?;
     match session.mode {
         CheckoutMode::Payment => charge(app, session, &key, &method, cause).await,
         CheckoutMode::Subscription => subscribe(app, session, &key, &method, cause).await,
     }
+}
+
+/// The payment method a page's form asks for: one of the sandbox's test cards listed (never a
+/// card number), an M-Pesa phone, or a bank transfer.
+pub(super) fn new_method(
+    chosen: CheckoutMethod,
+    card: Option<String>,
+    phone: Option<String>,
+) -> Result<NewMethod, ApiError> {
+    Ok(match chosen {
+        CheckoutMethod::Card => {
+            let token = card.unwrap_or_default();
+            if !SANDBOX_CARDS.iter().any(|(known, _)| *known == token) {
+                return Err(ApiError::validation("card", "choose one of the test cards shown"));
+            }
+            NewMethod::Card { token }
+        }
+        CheckoutMethod::Mpesa => NewMethod::Mpesa { phone: phone.unwrap_or_default() },
+        CheckoutMethod::BankTransfer => NewMethod::BankTransfer,
+    })
 }
 
 /// The session's coupon, resolved again now: it may have run out since the session was made.

@@ -183,7 +183,7 @@ fn currency_code(currency: Currency) -> String {
 /// The ways to pay the account can take for this session: a card where the sandbox takes
 /// cards, M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
 /// where the account has bank details. A subscription renews off-session: by card only.
-fn available_methods(
+pub(super) fn available_methods(
     app: &App,
     account: &AccountId,
     mode: CheckoutMode,
@@ -331,15 +331,14 @@ pub async fn create(
         coupons::resolve(app.coupon_store.as_ref(), account, requested, currency, purchase, now)?;
     }
     let answer = idempotency::run(app, account, request, |ticket| async move {
-        let customer = match named {
-            Some(customer) => customer,
-            None => {
-                let customer = customers::new_customer(email);
-                app.registry.create_customer(account, customer, None, &request.cause()).await?
-            }
-        };
+        // Priced first: a guest is saved only for a session that can be made.
+        let buyer = named.unwrap_or_else(|| customers::new_customer(email));
         let (items, subtotal, total, coupon) =
-            priced(app, account, &customer, selling, requested.as_ref()).await?;
+            priced(app, account, &buyer, selling, requested.as_ref()).await?;
+        let customer = match app.queries.customer(account, &buyer.id)? {
+            Some(customer) => customer,
+            None => app.registry.create_customer(account, buyer, None, &request.cause()).await?,
+        };
         let id = CheckoutSessionId::generate();
         let session = CheckoutSession {
             url: format!("{}/checkout/{id}", app.public_url),
@@ -402,7 +401,7 @@ pub(super) async fn priced(
                 })
                 .collect();
             let pricing = Pricing::Cart(cart, requested.cloned());
-            let priced = charges::price(app, account, &customer.id, currency, pricing).await?;
+            let priced = charges::price(app, account, customer, currency, pricing).await?;
             let breakdown = priced
                 .breakdown
                 .ok_or_else(|| ApiError::internal("line items priced without a breakdown"))?;

@@ -15,6 +15,7 @@ pub mod disputes;
 pub mod events;
 pub mod grants;
 pub mod health;
+pub mod invoice_page;
 pub mod invoices;
 pub mod payment_methods;
 pub mod payment_plans;

@@ -71,6 +71,8 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         reverse_charge: false,
         discount: None,
         payment_plan: None,
+        hosted_invoice_url: None,
+        page_token: None,
     }
 }
 

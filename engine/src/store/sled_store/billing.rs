@@ -96,6 +96,10 @@ pub(super) fn invoice_ops(
         true => Op::put(TreeId::Collecting, key, Vec::new()),
         false => Op::remove(TreeId::Collecting, key),
     });
+    if let Some(token) = &invoice.page_token {
+        let page = (account, &invoice.id);
+        ops.push(Op::put(TreeId::InvoicePages, token.as_bytes().to_vec(), encode(&page)));
+    }
 }
 
 pub(super) fn credit_note_ops(

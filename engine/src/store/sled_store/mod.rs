@@ -560,6 +560,13 @@ impl CustomerStore for SledStore {
         self.read_payment_plan(account, id)
     }
 
+    fn invoice_by_page(&self, token: &str) -> Result<Option<(AccountId, Invoice)>, StoreError> {
+        let page: Option<(AccountId, InvoiceId)> =
+            self.get(TreeId::InvoicePages, token.as_bytes())?;
+        let Some((account, invoice)) = page else { return Ok(None) };
+        Ok(self.invoice(&account, &invoice)?.map(|invoice| (account, invoice)))
+    }
+
     fn checkout_session(
         &self,
         id: &CheckoutSessionId,

@@ -91,6 +91,8 @@ pub(super) enum TreeId {
     BankCredits,
     /// `cs_…` → a checkout session (its id is its key: the page has no account).
     CheckoutSessions,
+    /// An invoice page's token → `(account, in_…)`: what its page finds the invoice by.
+    InvoicePages,
 }
 
 impl TreeId {
@@ -100,7 +102,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 52] = [
+pub(super) const TREE_NAMES: [&str; 53] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -155,4 +157,5 @@ pub(super) const TREE_NAMES: [&str; 52] = [
     "bank_statements",
     "bank_credits",
     "checkout_sessions",
+    "invoice_pages",
 ];

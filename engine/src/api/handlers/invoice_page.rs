@@ -1,0 +1,182 @@
+//! `GET /invoice/{token}`, `POST /invoice/{token}/pay`, `GET /invoice/{token}/status`: the
+//! page of a `send_invoice` invoice, linked from its `invoice.finalized` event
+//! (`hosted_invoice_url`), where a parent pays a school's invoice by card, M-Pesa or bank
+//! transfer with no API key (the token's 128 random bits are the credential). Paying is the
+//! invoice's ordinary payment by hand, in the customer's actor: one payment under way at a
+//! time, and none once it is paid.
+
+use serde_json::json;
+use warp::http::StatusCode;
+
+use super::checkout_page::{PayForm, new_method, not_found, payment_shown, seller_name};
+use super::{Reply, checkout_sessions, payment_methods};
+use crate::actor::CustomerKey;
+use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
+use crate::api::App;
+use crate::api::error::ApiError;
+use crate::api::request::ApiRequest;
+use crate::billing::receipt::format::rate;
+use crate::checkout::page::{self, Bill, Offer, Seller};
+use crate::domain::{AccountId, Charge, CheckoutMethod, CheckoutMode, Invoice, InvoiceStatus};
+
+struct Current {
+    account: AccountId,
+    invoice: Invoice,
+    charge: Option<Charge>,
+}
+
+fn load(app: &App, token: &str) -> Result<Option<Current>, ApiError> {
+    let Some((account, invoice)) = app.queries.invoice_by_page(token)? else { return Ok(None) };
+    let charge = match &invoice.charge {
+        Some(charge) => app.queries.charge(&account, charge)?,
+        None => None,
+    };
+    Ok(Some(Current { account, invoice, charge }))
+}
+
+/// The invoice as its page lists it.
+fn bill(invoice: &Invoice) -> Bill {
+    let discount: i64 = invoice.discounts.iter().map(|discount| discount.amount_minor).sum();
+    let number = invoice.number.as_deref().unwrap_or("");
+    Bill {
+        currency: invoice.currency,
+        lines: invoice
+            .lines
+            .iter()
+            .map(|line| (line.description.clone(), line.amount_minor))
+            .collect(),
+        subtotal_minor: invoice.subtotal_minor,
+        discount: (discount > 0).then(|| ("Discount".to_owned(), discount)),
+        tax: Some(
+            invoice
+                .tax
+                .iter()
+                .map(|tax| {
+                    (
+                        format!("{} {} ({})", tax.name, rate(tax.rate_bps), tax.jurisdiction),
+                        tax.amount_minor,
+                    )
+                })
+                .collect(),
+        ),
+        total_label: "Amount due",
+        total_minor: invoice.amount_due_minor
+            - invoice.amount_paid_minor.min(invoice.amount_due_minor),
+        note: Some(match invoice.due_date {
+            Some(due) => format!("Invoice {number}, due {}.", due_date(due)),
+            None => format!("Invoice {number}."),
+        }),
+    }
+}
+
+fn due_date(instant: i64) -> String {
+    crate::billing::receipt::format::date(instant, &jiff::tz::TimeZone::UTC)
+}
+
+pub async fn show(app: &App, token: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, token)? else { return Ok(not_found()) };
+    Ok(render(app, token, &current, None))
+}
+
+fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Reply {
+    let invoice = &current.invoice;
+    let policy = page::policy(None);
+    let number = invoice.number.as_deref().unwrap_or("");
+    match invoice.status {
+        InvoiceStatus::Paid => Reply::page(
+            StatusCode::OK,
+            page::notice(
+                &format!("Invoice {number} is paid"),
+                "Thank you: this invoice is paid in full.",
+                None,
+            ),
+            policy,
+        ),
+        InvoiceStatus::Open => {
+            let methods = checkout_sessions::available_methods(
+                app,
+                &current.account,
+                CheckoutMode::Payment,
+                invoice.currency,
+            );
+            let path = format!("/invoice/{token}");
+            let offer =
+                Offer { path: &path, methods: &methods, promotion_code: false, cancel: None };
+            let seller = seller_name(app, &current.account);
+            let payment = payment_shown(current.charge.as_ref());
+            let html =
+                page::open(&bill(invoice), &offer, &Seller { name: &seller }, &payment, error);
+            let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+            Reply::page(status, html, policy)
+        }
+        _ => Reply::page(
+            StatusCode::GONE,
+            page::notice(
+                &format!("Invoice {number}"),
+                "This invoice is no longer payable. Nothing was charged through this page.",
+                None,
+            ),
+            policy,
+        ),
+    }
+}
+
+/// `GET /invoice/{token}/status`: what the page's script follows.
+pub async fn status(app: &App, token: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, token)? else {
+        return Err(ApiError::not_found("invoice_page", token));
+    };
+    let status = match current.invoice.status {
+        InvoiceStatus::Open => "open",
+        InvoiceStatus::Paid => "complete",
+        _ => "expired",
+    };
+    let payment = current.charge.as_ref().map(|charge| charge.status.as_str());
+    Ok(Reply::ok(json!({ "status": status, "payment": payment })))
+}
+
+pub async fn pay(app: &App, request: &ApiRequest, token: &str) -> Result<Reply, ApiError> {
+    let Some(current) = load(app, token)? else { return Ok(not_found()) };
+    if current.invoice.status != InvoiceStatus::Open {
+        return Ok(render(app, token, &current, None));
+    }
+    let back = Reply::see_other(format!("/invoice/{token}"));
+    match attempt(app, request, &current).await {
+        Ok(()) => Ok(back),
+        Err(error) => {
+            let Some(current) = load(app, token)? else { return Ok(not_found()) };
+            if current.invoice.status != InvoiceStatus::Open || current.invoice.payment_pending {
+                return Ok(back);
+            }
+            Ok(render(app, token, &current, Some(&error.message)))
+        }
+    }
+}
+
+async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(), ApiError> {
+    let form: PayForm = serde_urlencoded::from_bytes(&request.body).map_err(|_| {
+        ApiError::validation("method", "the form was not understood: reload the page")
+    })?;
+    let invoice = &current.invoice;
+    let offered = checkout_sessions::available_methods(
+        app,
+        &current.account,
+        CheckoutMode::Payment,
+        invoice.currency,
+    );
+    let chosen = CheckoutMethod::parse(&form.method)
+        .filter(|method| offered.contains(method))
+        .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;
+    let key = CustomerKey { account: current.account.clone(), customer: invoice.customer.clone() };
+    let method = new_method(chosen, form.card, form.phone)?;
+    let method = payment_methods::attach_new(app, &key, method, None, request.cause()).await?;
+    let message = ActOnInvoice {
+        id: invoice.id.clone(),
+        action: InvoiceAction::Pay,
+        payment_method: Some(method.id),
+        idempotency: None,
+        cause: request.cause(),
+    };
+    app.registry.send(&key, message).await??;
+    Ok(())
+}
