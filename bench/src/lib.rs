@@ -23,6 +23,7 @@
 //! - `report`: `result.json`, the self-contained `report.html`, and the stdout table.
 //! - `limits`: every bound, with its reason.
 //! - `statement`: `kassa-bench-statement` (src/bin), the reconciliation of a large bank statement.
+//! - `checkout`: `kassa-bench-checkout` (src/bin), hosted checkout's steps under load.
 //!
 //! `benches/store_commit.rs` measures the durable write path (sled commit + group-commit flush +
 //! fdatasync) that every acknowledged state change waits on:
@@ -30,6 +31,7 @@
 
 pub mod applied;
 pub mod ceiling;
+pub mod checkout;
 pub mod cli;
 pub mod client;
 pub mod engine_process;

@@ -210,7 +210,7 @@ pub(super) fn available_methods(
 
 /// The methods asked for, each one the account can take for this session; by default all of
 /// those. None at all is refused: a session nobody can pay is no use.
-fn payment_methods(
+fn offered_methods(
     asked: Option<Vec<String>>,
     available: &[CheckoutMethod],
 ) -> Result<Vec<CheckoutMethod>, ApiError> {
@@ -291,7 +291,7 @@ pub async fn create(
         Selling::Cart(cart) => cart.currency,
         Selling::Plan(plan, _) => plan.currency,
     };
-    let methods = payment_methods(
+    let methods = offered_methods(
         input.payment_method_types,
         &available_methods(app, account, mode, currency),
     )?;
