@@ -498,3 +498,46 @@ async fn a_promotion_code_typed_on_the_page_discounts_the_charge() {
     let coupon = api.get_ok("/v1/coupons/WELCOME").await;
     assert_eq!(coupon["times_redeemed"], 1, "{coupon}");
 }
+
+#[tokio::test]
+async fn a_session_holds_its_promotion_code_until_it_expires_or_is_paid() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    api.post(
+        "/v1/coupons",
+        &json!({"id": "LASTSEAT", "percent_off_bps": 5_000, "duration": "once"}),
+    )
+    .await
+    .ok();
+    let code = json!({"coupon": "LASTSEAT", "code": "LASTSEAT50", "max_redemptions": 1});
+    api.post("/v1/promotion_codes", &code).await.ok();
+    let customer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
+    let body = json!({"mode": "payment", "customer": customer["id"], "currency": "zar",
+                      "promotion_code": "lastseat50",
+                      "line_items": [{"sku": "course-chemistry", "quantity": 1, "unit_amount": 20_000}]});
+    let first = session(&api, &engine, body.clone()).await;
+    assert_eq!(first["promotion_code"].as_str().map(|id| id.starts_with("promo_")), Some(true));
+
+    // The first session holds the code's only redemption.
+    let mut second = body.clone();
+    second["success_url"] = json!("https://school.example/paid");
+    second["cancel_url"] = json!("https://school.example/cart");
+    let refused = api.post("/v1/checkout/sessions", &second).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(refused.error_code(), Some("promotion_code_invalid"), "{}", refused.text);
+
+    // Expired, it lets the code go; the next session takes it and its payment counts it.
+    let expire = format!("/v1/checkout/sessions/{}/expire", str_field(&first, "id"));
+    assert_eq!(api.post(&expire, &json!({})).await.ok()["status"], "expired");
+    let next = session(&api, &engine, body).await;
+    let id = str_field(&next, "id");
+    let paid = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/checkout/{id}/pay"), "method=card&card=pm_card_visa")
+        .await;
+    assert_eq!(paid.status, 303, "{}", paid.text);
+    assert_eq!(session_now(&api, &next).await["status"], "complete");
+    let code = api.get_ok("/v1/promotion_codes?code=LASTSEAT50").await;
+    assert_eq!(code["data"][0]["times_redeemed"], 1, "{code}");
+    assert_eq!(api.get_ok("/v1/coupons/LASTSEAT").await["times_redeemed"], 1);
+}

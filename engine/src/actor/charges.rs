@@ -285,7 +285,7 @@ impl CustomerActor {
             changes.push(self.invoice_charge_recorded(invoice, &charge.id)?);
         }
         if let Some(session) = &message.checkout_session {
-            changes.push(self.checkout_paid_by_charge(session, &charge.id)?);
+            changes.extend(self.checkout_paid_by_charge(session, &charge.id)?);
         }
         changes.push(Write::NewCharge(charge.clone()));
         changes.push(Write::Event(

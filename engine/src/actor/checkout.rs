@@ -9,10 +9,11 @@ use actix::{Context, Handler, Message};
 
 use super::billing::renewals::Step;
 use super::{ActorError, CustomerActor, Durably, IdempotencyTicket};
+use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AppliedCoupon, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
-    CheckoutStatus, Event, EventKind, SubscriptionStatus,
+    Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId, CheckoutStatus, Event,
+    EventKind, SubscriptionStatus,
 };
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
 
@@ -22,6 +23,9 @@ use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Wri
 #[rtype(result = "Result<Durably<CheckoutSession>, ActorError>")]
 pub struct OpenCheckoutSession {
     pub session: CheckoutSession,
+    /// The session's coupon, resolved and checked by the API: held against its limits while the
+    /// session is open.
+    pub coupon: Option<Resolved>,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
 }
@@ -34,7 +38,7 @@ pub struct RepriceCheckoutSession {
     pub items: CheckoutItems,
     pub amount_subtotal_minor: i64,
     pub amount_total_minor: i64,
-    pub coupon: Option<AppliedCoupon>,
+    pub coupon: Option<Resolved>,
     pub cause: Cause,
 }
 
@@ -116,23 +120,28 @@ impl CustomerActor {
         }
     }
 
-    /// The write that records `charge` as the session's payment.
+    /// The writes that record `charge` as the session's payment. The charge takes the
+    /// session's coupon over: the session's hold on it is let go first, so the charge's own
+    /// reservation fits within the limit the hold kept.
     pub(super) fn checkout_paid_by_charge(
         &self,
         id: &CheckoutSessionId,
         charge: &crate::domain::ChargeId,
-    ) -> Result<Write, ActorError> {
+    ) -> Result<Vec<Write>, ActorError> {
         let mut session = self.payable_checkout_session(id)?;
         session.charge = Some(charge.clone());
-        Ok(Write::CheckoutSession(Box::new(session)))
+        let mut writes = Vec::from_iter(self.coupon_hold_released(&session));
+        writes.push(Write::CheckoutSession(Box::new(session)));
+        Ok(writes)
     }
 
-    /// The write that records `subscription` as what the session started.
+    /// The writes that record `subscription` as what the session started; the subscription
+    /// takes the session's coupon over, as a charge does.
     pub(super) fn checkout_started_subscription(
         &self,
         id: &CheckoutSessionId,
         subscription: &crate::domain::SubscriptionId,
-    ) -> Result<Write, ActorError> {
+    ) -> Result<Vec<Write>, ActorError> {
         let mut session = self.payable_checkout_session(id)?;
         if session.subscription.is_some() {
             return Err(ActorError::invalid(
@@ -142,7 +151,9 @@ impl CustomerActor {
             ));
         }
         session.subscription = Some(subscription.clone());
-        Ok(Write::CheckoutSession(Box::new(session)))
+        let mut writes = Vec::from_iter(self.coupon_hold_released(&session));
+        writes.push(Write::CheckoutSession(Box::new(session)));
+        Ok(writes)
     }
 
     fn open_checkout_session(
@@ -152,6 +163,9 @@ impl CustomerActor {
         self.living()?;
         let session = message.session;
         let mut changes = self.changes();
+        if let Some(resolved) = &message.coupon {
+            changes.push(self.reserve_redemption(resolved, session.id.as_str())?);
+        }
         changes.push(Write::Due {
             scope: session.schedule_scope(),
             due: session.expires_at,
@@ -167,7 +181,7 @@ impl CustomerActor {
             let outcome = Outcome::CheckoutSession(Box::new(session.clone()));
             changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
         }
-        let durable = self.commit(changes)?;
+        let durable = self.commit(changes).inspect_err(|_| self.coupon_hold_lost(&session))?;
         tracing::info!(checkout_session = %session.id, mode = session.mode.as_str(), "checkout session opened");
         Ok(Box::pin(async move {
             durable.wait().await?;
@@ -183,6 +197,7 @@ impl CustomerActor {
         cause: &Cause,
     ) {
         session.status = CheckoutStatus::Expired;
+        changes.extend(self.coupon_hold_released(session));
         changes.push(Write::CheckoutSession(Box::new(session.clone())));
         changes.push(Write::Event(Event::new(
             EventKind::CheckoutSessionExpired,
@@ -257,6 +272,26 @@ impl CustomerActor {
     }
 }
 
+impl CustomerActor {
+    /// The session's hold on its coupon let go (it expired, was priced again, or a payment took
+    /// the coupon over): the write that removes it, the book told at once.
+    fn coupon_hold_released(&self, session: &CheckoutSession) -> Option<Write> {
+        let applied = session.coupon.as_ref()?;
+        self.coupon_hold_lost(session);
+        let holder = session.id.to_string();
+        Some(Write::RemoveRedemption { coupon: applied.coupon.clone(), holder })
+    }
+
+    /// Tells the book the session holds its coupon no more (or never came to).
+    fn coupon_hold_lost(&self, session: &CheckoutSession) {
+        if let Some(applied) = &session.coupon {
+            let code = applied.promotion_code.as_ref();
+            let (account, holder) = (&self.key.account, session.id.as_str());
+            self.services.redemptions.settled(account, &applied.coupon, code, holder, false);
+        }
+    }
+}
+
 impl Handler<OpenCheckoutSession> for CustomerActor {
     type Result = Result<Durably<CheckoutSession>, ActorError>;
 
@@ -270,18 +305,22 @@ impl Handler<RepriceCheckoutSession> for CustomerActor {
 
     fn handle(&mut self, message: RepriceCheckoutSession, _: &mut Context<Self>) -> Self::Result {
         let mut session = self.payable_checkout_session(&message.id)?;
+        let mut changes = self.changes();
+        changes.extend(self.coupon_hold_released(&session));
+        if let Some(resolved) = &message.coupon {
+            changes.push(self.reserve_redemption(resolved, session.id.as_str())?);
+        }
         session.items = message.items;
         session.amount_subtotal_minor = message.amount_subtotal_minor;
         session.amount_total_minor = message.amount_total_minor;
-        session.coupon = message.coupon;
-        let mut changes = self.changes();
+        session.coupon = message.coupon.as_ref().map(Resolved::applied);
         changes.push(Write::Event(Event::new(
             EventKind::CheckoutSessionUpdated,
             session.id.as_str(),
             &message.cause,
         )));
         changes.push(Write::CheckoutSession(Box::new(session.clone())));
-        let durable = self.commit(changes)?;
+        let durable = self.commit(changes).inspect_err(|_| self.coupon_hold_lost(&session))?;
         Ok(Box::pin(async move {
             durable.wait().await?;
             Ok(session)

@@ -23,6 +23,16 @@ pub struct Resolved {
     pub code: Option<PromotionCode>,
 }
 
+impl Resolved {
+    /// The coupon as an object carries it once applied.
+    pub fn applied(&self) -> crate::domain::AppliedCoupon {
+        crate::domain::AppliedCoupon {
+            coupon: self.coupon.id.clone(),
+            promotion_code: self.code.as_ref().map(|code| code.id.clone()),
+        }
+    }
+}
+
 /// Why a request's coupon or promotion code is refused: 400 with the code and param the
 /// contract names for each (`coupon_invalid` / `promotion_code_invalid`).
 #[derive(Debug, Clone, PartialEq, Eq)]

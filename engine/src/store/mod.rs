@@ -154,6 +154,12 @@ impl ChangeSet {
     }
 }
 
+impl Extend<Write> for ChangeSet {
+    fn extend<T: IntoIterator<Item = Write>>(&mut self, writes: T) {
+        self.writes.extend(writes);
+    }
+}
+
 impl Write {
     /// The idempotency record of a request answered now, in the same change as its effect.
     pub fn idempotency_completed(key: &str, fingerprint: [u8; 32], outcome: Outcome) -> Write {

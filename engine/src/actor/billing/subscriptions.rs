@@ -73,11 +73,17 @@ impl CustomerActor {
     /// first, and let go again if the subscription is not made after all.
     fn begin_subscription(&mut self, message: &CreateSubscription) -> Result<Decided, ActorError> {
         let id = SubscriptionId::generate();
+        // A checkout session's hold on the coupon goes first, so the subscription's own
+        // reservation fits within the limit it kept.
+        let checkout = match &message.checkout_session {
+            Some(session) => self.checkout_started_subscription(session, &id)?,
+            None => Vec::new(),
+        };
         let reservation = match &message.coupon {
             Some(resolved) => Some(self.reserve_redemption(resolved, id.as_str())?),
             None => None,
         };
-        let opened = self.open_subscription(message, id.clone(), reservation);
+        let opened = self.open_subscription(message, id.clone(), reservation, checkout);
         if opened.is_err()
             && let Some(resolved) = &message.coupon
         {
@@ -98,6 +104,7 @@ impl CustomerActor {
         message: &CreateSubscription,
         id: SubscriptionId,
         reservation: Option<Write>,
+        checkout: Vec<Write>,
     ) -> Result<Decided, ActorError> {
         let now = self.billing_now()?;
         let plan = &message.plan;
@@ -243,9 +250,7 @@ impl CustomerActor {
             checkout_session: message.checkout_session.clone(),
         };
         let mut changes = self.changes();
-        if let Some(session) = &message.checkout_session {
-            changes.push(self.checkout_started_subscription(session, &subscription.id)?);
-        }
+        changes.extend(checkout);
         changes.push(Write::Event(Event::new(
             EventKind::SubscriptionCreated,
             subscription.id.as_str(),

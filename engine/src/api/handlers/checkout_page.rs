@@ -338,15 +338,15 @@ async fn apply_promotion_code(
         .ok_or_else(|| ApiError::not_found("customer", session.customer.as_str()))?;
     let requested = Requested::PromotionCode(code.to_owned());
     let selling = checkout_sessions::selling_again(app, session)?;
-    let (items, subtotal, total, coupon) =
+    let price =
         checkout_sessions::priced(app, &session.account, &customer, selling, Some(&requested))
             .await?;
     let message = crate::actor::checkout::RepriceCheckoutSession {
         id: session.id.clone(),
-        items,
-        amount_subtotal_minor: subtotal,
-        amount_total_minor: total,
-        coupon,
+        items: price.items,
+        amount_subtotal_minor: price.subtotal_minor,
+        amount_total_minor: price.total_minor,
+        coupon: price.coupon,
         cause,
     };
     app.registry.send(key, message).await??.await?;

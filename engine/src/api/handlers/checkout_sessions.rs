@@ -16,13 +16,12 @@ use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
-use crate::coupons::{self, Purchase, Requested};
+use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::checkout::{EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AppliedCoupon, CartLine, CheckoutItems, CheckoutMethod, CheckoutMode,
-    CheckoutSession, CheckoutSessionId, CheckoutStatus, CouponOff, Currency, Customer, Metadata,
-    Money,
+    AccountId, CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession,
+    CheckoutSessionId, CheckoutStatus, CouponOff, Currency, Customer, Metadata, Money,
 };
 use crate::limits::URL_LEN_MAX;
 use crate::rules::Cart;
@@ -333,8 +332,7 @@ pub async fn create(
     let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced first: a guest is saved only for a session that can be made.
         let buyer = named.unwrap_or_else(|| customers::new_customer(email));
-        let (items, subtotal, total, coupon) =
-            priced(app, account, &buyer, selling, requested.as_ref()).await?;
+        let price = priced(app, account, &buyer, selling, requested.as_ref()).await?;
         let customer = match app.queries.customer(account, &buyer.id)? {
             Some(customer) => customer,
             None => app.registry.create_customer(account, buyer, None, &request.cause()).await?,
@@ -347,11 +345,11 @@ pub async fn create(
             customer: customer.id.clone(),
             mode,
             status: CheckoutStatus::Open,
-            items,
+            items: price.items,
             currency,
-            amount_subtotal_minor: subtotal,
-            amount_total_minor: total,
-            coupon,
+            amount_subtotal_minor: price.subtotal_minor,
+            amount_total_minor: price.total_minor,
+            coupon: price.coupon.as_ref().map(Resolved::applied),
             allow_promotion_codes: input.allow_promotion_codes.unwrap_or(false),
             payment_method_types: methods,
             success_url,
@@ -365,7 +363,12 @@ pub async fn create(
             completed_at: None,
         };
         let key = CustomerKey { account: account.clone(), customer: customer.id };
-        let message = OpenCheckoutSession { session, idempotency: ticket, cause: request.cause() };
+        let message = OpenCheckoutSession {
+            session,
+            coupon: price.coupon,
+            idempotency: ticket,
+            cause: request.cause(),
+        };
         let session = app.registry.send(&key, message).await??.await?;
         Ok(Outcome::CheckoutSession(Box::new(session)))
     })
@@ -373,22 +376,31 @@ pub async fn create(
     Ok(Reply::answer(answer))
 }
 
-/// What the session comes to: its items as sold, subtotal, total due today, and its coupon.
+/// What a session comes to.
+pub(super) struct SessionPrice {
+    pub(super) items: CheckoutItems,
+    pub(super) subtotal_minor: i64,
+    /// Due today.
+    pub(super) total_minor: i64,
+    /// The coupon it redeems, resolved and checked: the session holds it while open.
+    pub(super) coupon: Option<Resolved>,
+}
+
+/// Prices what a session sells, with the coupon it names.
 pub(super) async fn priced(
     app: &App,
     account: &AccountId,
     customer: &Customer,
     selling: Selling,
     requested: Option<&Requested>,
-) -> Result<(CheckoutItems, i64, i64, Option<AppliedCoupon>), ApiError> {
-    let applied = |resolved: &coupons::Resolved| AppliedCoupon {
-        coupon: resolved.coupon.id.clone(),
-        promotion_code: resolved.code.as_ref().map(|code| code.id.clone()),
-    };
+) -> Result<SessionPrice, ApiError> {
     match selling {
-        Selling::Amount(money) => {
-            Ok((CheckoutItems::Amount, money.amount_minor, money.amount_minor, None))
-        }
+        Selling::Amount(money) => Ok(SessionPrice {
+            items: CheckoutItems::Amount,
+            subtotal_minor: money.amount_minor,
+            total_minor: money.amount_minor,
+            coupon: None,
+        }),
         Selling::Cart(cart) => {
             let currency = cart.currency;
             let lines = cart
@@ -405,14 +417,16 @@ pub(super) async fn priced(
             let breakdown = priced
                 .breakdown
                 .ok_or_else(|| ApiError::internal("line items priced without a breakdown"))?;
-            let subtotal = breakdown.subtotal_minor;
-            let coupon = priced.coupon.as_ref().map(applied);
-            let items = CheckoutItems::Priced { cart: lines, breakdown };
-            Ok((items, subtotal, priced.amount.amount_minor, coupon))
+            Ok(SessionPrice {
+                subtotal_minor: breakdown.subtotal_minor,
+                total_minor: priced.amount.amount_minor,
+                items: CheckoutItems::Priced { cart: lines, breakdown },
+                coupon: priced.coupon,
+            })
         }
         Selling::Plan(plan, quantity) => {
             let subtotal = plan.amount_minor.saturating_mul(i64::from(quantity));
-            let resolved = match requested {
+            let coupon = match requested {
                 Some(requested) => Some(super::subscriptions::plan_coupon(
                     app,
                     account,
@@ -423,9 +437,8 @@ pub(super) async fn priced(
                 )?),
                 None => None,
             };
-            let discount = resolved
-                .as_ref()
-                .map_or(0, |resolved| plan_discount(resolved.coupon.off, subtotal));
+            let discount =
+                coupon.as_ref().map_or(0, |resolved| plan_discount(resolved.coupon.off, subtotal));
             let total = if plan.trial_days > 0 { 0 } else { subtotal - discount };
             let items = CheckoutItems::Plan {
                 plan: plan.id.clone(),
@@ -433,7 +446,7 @@ pub(super) async fn priced(
                 trial_days: plan.trial_days,
                 discount_minor: discount,
             };
-            Ok((items, subtotal, total, resolved.as_ref().map(applied)))
+            Ok(SessionPrice { items, subtotal_minor: subtotal, total_minor: total, coupon })
         }
     }
 }
