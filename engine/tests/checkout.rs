@@ -117,6 +117,7 @@ async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
     let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
     assert_eq!(charge["status"], "succeeded", "{charge}");
     assert_eq!(charge["amount"], 51_750, "{charge}");
+    assert_eq!(charge["checkout_session"], created["id"], "{charge}");
     let succeeded: Vec<Value> = charges_of(&api, &customer)
         .await
         .into_iter()

@@ -111,6 +111,7 @@ pub struct ChargeView<'a> {
     grants: &'a [FeatureGrant],
     review: Option<ReviewView<'a>>,
     bank_transfer: Option<BankTransferView<'a>>,
+    checkout_session: Option<&'a str>,
 }
 
 /// Where and under which reference to pay a charge by bank transfer, and what has arrived.
@@ -184,6 +185,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         grants: &charge.grants,
         review: charge.review.as_ref().map(review),
         bank_transfer: charge.bank_transfer.as_deref().map(bank_transfer),
+        checkout_session: charge.checkout_session.as_ref().map(|id| id.as_str()),
     }
 }
 
@@ -640,6 +642,7 @@ mod tests {
                 "grants": [],
                 "review": null,
                 "bank_transfer": null,
+                "checkout_session": null,
             })
         );
     }

@@ -261,6 +261,20 @@ pub(super) fn customer_now(
     }
 }
 
+/// When a session made at `now` expires: as asked, 30 minutes to 7 days on, else in 24 hours.
+fn expiry(asked: Option<i64>, now: i64) -> Result<i64, ApiError> {
+    match asked {
+        None => Ok(now + EXPIRES_AFTER_DEFAULT_SECS),
+        Some(at) if (now + EXPIRES_AFTER_MIN_SECS..=now + EXPIRES_AFTER_MAX_SECS).contains(&at) => {
+            Ok(at)
+        }
+        Some(at) => Err(ApiError::validation(
+            "expires_at",
+            format!("`expires_at` {at} is not between 30 minutes and 7 days from now ({now})"),
+        )),
+    }
+}
+
 /// The discount a coupon gives on a plan's first period, as its invoice will: half-up on a
 /// share, never more than the price.
 fn plan_discount(off: CouponOff, subtotal: i64) -> i64 {
@@ -310,18 +324,7 @@ pub async fn create(
         Some(customer) => customer_now(app, account, customer)?,
         None => now_unix_secs(),
     };
-    let expires_at = match input.expires_at {
-        None => now + EXPIRES_AFTER_DEFAULT_SECS,
-        Some(at) if (now + EXPIRES_AFTER_MIN_SECS..=now + EXPIRES_AFTER_MAX_SECS).contains(&at) => {
-            at
-        }
-        Some(at) => {
-            return Err(ApiError::validation(
-                "expires_at",
-                format!("`expires_at` {at} is not between 30 minutes and 7 days from now ({now})"),
-            ));
-        }
-    };
+    let expires_at = expiry(input.expires_at, now)?;
     if let Some(requested) = &requested {
         let purchase = match &selling {
             Selling::Plan(plan, _) => Purchase::Plan(&plan.id),
