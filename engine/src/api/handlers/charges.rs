@@ -54,10 +54,43 @@ struct GrantInput {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LineItemInput {
+pub(super) struct LineItemInput {
     sku: String,
     quantity: u32,
     unit_amount: i64,
+}
+
+/// What a request sells: a fixed amount (minor units), or a cart for the account's rules.
+pub(super) enum Sold {
+    Amount(i64),
+    Cart(Cart),
+}
+
+/// The request's `amount` or its `line_items`, exactly one of them, checked.
+pub(super) fn amount_or_cart(
+    amount: Option<i64>,
+    line_items: Option<Vec<LineItemInput>>,
+    currency: Currency,
+) -> Result<Sold, ApiError> {
+    match (amount, line_items) {
+        (Some(amount), None) => Ok(Sold::Amount(validate::amount(amount)?)),
+        (None, Some(lines)) => Ok(Sold::Cart(Cart {
+            lines: validate::line_items(lines.into_iter().map(|line| LineItem {
+                sku: line.sku,
+                quantity: line.quantity,
+                unit_amount_minor: line.unit_amount,
+            }))?,
+            currency,
+            coupons: Vec::new(),
+        })),
+        (Some(_), Some(_)) => {
+            Err(ApiError::validation("amount", "give either `amount` or `line_items`, not both"))
+        }
+        (None, None) => Err(ApiError::validation(
+            "amount",
+            "give `amount` (in the currency's minor unit) or `line_items` to price",
+        )),
+    }
 }
 
 /// What is charged: a fixed amount, or a cart the account's rules price and tax, with the
@@ -81,8 +114,8 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
     let input: ChargeInput = request.json()?;
     let currency = validate::currency(&input.currency)?;
     let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
-    let pricing = match (input.amount, input.line_items) {
-        (Some(amount), None) => {
+    let pricing = match amount_or_cart(input.amount, input.line_items, currency)? {
+        Sold::Amount(amount) => {
             if let Some(requested) = &requested {
                 let param = match requested {
                     Requested::Coupon(_) => "coupon",
@@ -93,32 +126,9 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
                     "a coupon applies to `line_items`, not to a fixed `amount`",
                 ));
             }
-            Pricing::Amount(validate::amount(amount)?)
+            Pricing::Amount(amount)
         }
-        (None, Some(lines)) => Pricing::Cart(
-            Cart {
-                lines: validate::line_items(lines.into_iter().map(|line| LineItem {
-                    sku: line.sku,
-                    quantity: line.quantity,
-                    unit_amount_minor: line.unit_amount,
-                }))?,
-                currency,
-                coupons: Vec::new(),
-            },
-            requested,
-        ),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
-                "amount",
-                "give either `amount` or `line_items`, not both",
-            ));
-        }
-        (None, None) => {
-            return Err(ApiError::validation(
-                "amount",
-                "give `amount` (in the currency's minor unit) or `line_items` to price",
-            ));
-        }
+        Sold::Cart(cart) => Pricing::Cart(cart, requested),
     };
     Ok(ParsedCharge {
         customer: input.customer,

@@ -9,7 +9,7 @@
 
 use serde::Deserialize;
 
-use super::charges::{self, Pricing};
+use super::charges::{self, LineItemInput, Pricing, Sold};
 use super::{Reply, customers};
 use crate::actor::CustomerKey;
 use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
@@ -51,14 +51,6 @@ struct CreateInput {
     cancel_url: String,
     expires_at: Option<i64>,
     metadata: Option<Metadata>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LineItemInput {
-    sku: String,
-    quantity: u32,
-    unit_amount: i64,
 }
 
 /// Expiring takes no fields; an empty object is accepted as no body.
@@ -111,38 +103,19 @@ fn selling(
             let currency = currency.ok_or_else(|| {
                 ApiError::validation("currency", "`currency` is required in mode payment")
             })?;
-            let selling = match (input.amount, input.line_items.take()) {
-                (Some(amount), None) => {
-                    if input.coupon.is_some() || input.promotion_code.is_some() {
-                        return Err(ApiError::validation(
-                            "coupon",
-                            "a coupon applies to `line_items`, not to a fixed `amount`",
-                        ));
+            let selling =
+                match charges::amount_or_cart(input.amount, input.line_items.take(), currency)? {
+                    Sold::Amount(amount_minor) => {
+                        if input.coupon.is_some() || input.promotion_code.is_some() {
+                            return Err(ApiError::validation(
+                                "coupon",
+                                "a coupon applies to `line_items`, not to a fixed `amount`",
+                            ));
+                        }
+                        Selling::Amount(Money { amount_minor, currency })
                     }
-                    Selling::Amount(Money { amount_minor: validate::amount(amount)?, currency })
-                }
-                (None, Some(lines)) => Selling::Cart(Cart {
-                    lines: validate::line_items(lines.into_iter().map(|line| LineItem {
-                        sku: line.sku,
-                        quantity: line.quantity,
-                        unit_amount_minor: line.unit_amount,
-                    }))?,
-                    currency,
-                    coupons: Vec::new(),
-                }),
-                (Some(_), Some(_)) => {
-                    return Err(ApiError::validation(
-                        "amount",
-                        "give either `amount` or `line_items`, not both",
-                    ));
-                }
-                (None, None) => {
-                    return Err(ApiError::validation(
-                        "amount",
-                        "give `amount` and `currency`, or `line_items`, in mode payment",
-                    ));
-                }
-            };
+                    Sold::Cart(cart) => Selling::Cart(cart),
+                };
             Ok((mode, selling))
         }
         CheckoutMode::Subscription => {
