@@ -185,7 +185,6 @@ async fn a_subscription_with_a_trial_starts_trialing_and_charges_nothing() {
     .await;
     assert_eq!(created["amount_subtotal"], 39_800, "{created}");
     assert_eq!(created["amount_total"], 0, "{created}");
-    assert_eq!(created["payment_method_types"], json!(["card"]), "{created}");
     let mut browser = Browser::launch();
     let tab = browser.tab();
     browser.navigate(&tab, str_field(&created, "url"));
@@ -541,4 +540,108 @@ async fn a_session_holds_its_promotion_code_until_it_expires_or_is_paid() {
     let code = api.get_ok("/v1/promotion_codes?code=LASTSEAT50").await;
     assert_eq!(code["data"][0]["times_redeemed"], 1, "{code}");
     assert_eq!(api.get_ok("/v1/coupons/LASTSEAT").await["times_redeemed"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_bought_by_mpesa_completes_when_its_first_invoice_is_paid() {
+    let daraja = FakeDaraja::start().await;
+    let engine = Engine::start(Config::default().with_toml(&daraja.engine_toml(MPESA_TOKEN))).await;
+    let api = engine.api_a();
+    let plan = api.plan(100_000, "kes", "month").await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "subscription", "plan": plan, "payment_method_types": ["mpesa"]}),
+    )
+    .await;
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    browser.fill(&tab, "#phone", "0712 345 678");
+    browser.click(&tab, "#pay-mpesa");
+    browser.wait_until(&tab, "document.getElementById('follow')", PAGE_WAIT);
+    let pending = session_now(&api, &created).await;
+    assert_eq!(pending["status"], "open", "{pending}");
+    let subscription = str_field(&pending, "subscription").to_owned();
+    let started = api.get_ok(&format!("/v1/subscriptions/{subscription}")).await;
+    let invoice =
+        api.get_ok(&format!("/v1/invoices/{}", str_field(&started, "latest_invoice"))).await;
+    assert_eq!(invoice["status"], "open", "{invoice}");
+    assert_eq!(invoice["payment_pending"], true, "the prompt pays the first invoice: {invoice}");
+
+    // The page now shows the first invoice, tax and all: what the prompt asks for.
+    let due = invoice["amount_due"].as_i64().unwrap();
+    let shown = format!("KES {},{:03}.00", due / 100_000, due / 100 % 1_000);
+    assert!(browser.text(&tab).contains(&shown), "{shown}: {}", browser.text(&tab));
+    let pushes = daraja.checkout_request_ids();
+    assert_eq!(pushes.len(), 1, "one STK push: {pushes:?}");
+    let callback = json!({"Body": {"stkCallback": {
+        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": pushes[0],
+        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": due / 100}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+            {"Name": "TransactionDate", "Value": 20191219102115u64},
+            {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
+    let path = format!("/v1/webhooks/mpesa/{MPESA_TOKEN}");
+    engine.api_with_authorization(None).post(&path, &callback).await.ok();
+    wait_for_location(&mut browser, &tab, &landed(&created));
+    assert_eq!(session_now(&api, &created).await["status"], "complete");
+    let active = api.get_ok(&format!("/v1/subscriptions/{subscription}")).await;
+    assert_eq!(active["status"], "active", "{active}");
+    let paid = api.get_ok(&format!("/v1/invoices/{}", str_field(&invoice, "id"))).await;
+    assert_eq!(paid["status"], "paid", "{paid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_bought_by_bank_transfer_completes_when_the_statement_pays_it() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
+        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
+        "account_number": "62000000001", "branch_code": "250655"}}});
+    api.post("/v1/account", &body).await.ok();
+    let plan = api.plan(95_000, "zar", "month").await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "subscription", "plan": plan, "customer_email": "school@example.com"}),
+    )
+    .await;
+    assert_eq!(created["payment_method_types"], json!(["card", "bank_transfer"]), "{created}");
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    browser.click(&tab, "#pay-bank-transfer");
+    browser.wait_until(&tab, "document.querySelector('.bank-transfer-details')", PAGE_WAIT);
+    let pending = session_now(&api, &created).await;
+    let subscription =
+        api.get_ok(&format!("/v1/subscriptions/{}", str_field(&pending, "subscription"))).await;
+    let invoice =
+        api.get_ok(&format!("/v1/invoices/{}", str_field(&subscription, "latest_invoice"))).await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&invoice, "charge"))).await;
+    let reference = str_field(&charge["bank_transfer"], "reference").to_owned();
+    assert!(browser.text(&tab).contains(&reference), "{}", browser.text(&tab));
+    // While the transfer is awaited the session does not expire under it.
+    let expire = format!("/v1/checkout/sessions/{}/expire", str_field(&created, "id"));
+    let refused = api.post(&expire, &json!({})).await;
+    assert_eq!(
+        refused.error_code(),
+        Some("checkout_session_payment_under_way"),
+        "{}",
+        refused.text
+    );
+
+    let amount = invoice["amount_due"].as_i64().unwrap();
+    let csv = format!(
+        "date,amount,reference\n2026-12-05,{}.{:02},{reference}\n",
+        amount / 100,
+        amount % 100
+    );
+    let statement = api.send_bytes("/v1/bank_statements", "", csv.into_bytes(), "text/csv").await;
+    assert_eq!(statement.ok()["lines"][0]["outcome"], "settled", "{}", statement.text);
+    browser.navigate(&tab, str_field(&created, "url"));
+    wait_for_location(&mut browser, &tab, &landed(&created));
+    assert_eq!(session_now(&api, &created).await["status"], "complete");
+    let paid = api.get_ok(&format!("/v1/subscriptions/{}", str_field(&subscription, "id"))).await;
+    assert_eq!(paid["status"], "active", "{paid}");
 }

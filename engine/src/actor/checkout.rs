@@ -12,8 +12,8 @@ use super::{ActorError, CustomerActor, Durably, IdempotencyTicket};
 use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId, CheckoutStatus, Event,
-    EventKind, SubscriptionStatus,
+    BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
+    CheckoutStatus, Event, EventKind, InvoiceStatus, SubscriptionStatus,
 };
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
 
@@ -50,16 +50,49 @@ pub struct ExpireCheckoutSession {
     pub cause: Cause,
 }
 
-/// Whether a payment of the session may yet succeed: its charge is under way.
+/// Whether a payment of the session may yet succeed: its charge, or its subscription's first
+/// invoice's, is under way.
 fn payment_under_way(
     store: &dyn CustomerStore,
     session: &CheckoutSession,
 ) -> Result<bool, StoreError> {
-    let Some(charge) = &session.charge else { return Ok(false) };
-    let charge = store.charge(&session.account, charge)?;
-    Ok(charge.is_some_and(|charge| {
+    let account = &session.account;
+    let charge = match (&session.charge, &session.subscription) {
+        (Some(charge), _) => Some(charge.clone()),
+        (None, Some(subscription)) => {
+            let invoice = match store.subscription(account, subscription)? {
+                Some(subscription) => subscription.latest_invoice,
+                None => None,
+            };
+            match invoice {
+                Some(invoice) => {
+                    store.invoice(account, &invoice)?.and_then(|invoice| invoice.charge)
+                }
+                None => None,
+            }
+        }
+        (None, None) => None,
+    };
+    let Some(charge) = charge else { return Ok(false) };
+    Ok(store.charge(account, &charge)?.is_some_and(|charge| {
         matches!(charge.status, ChargeStatus::Processing | ChargeStatus::RequiresAction)
     }))
+}
+
+/// The subscription as this change set leaves it, else as the store holds it.
+fn latest_subscription(
+    changes: &ChangeSet,
+    store: &dyn CustomerStore,
+    id: &crate::domain::SubscriptionId,
+) -> Result<Option<crate::domain::Subscription>, StoreError> {
+    let written = changes.writes.iter().rev().find_map(|write| match write {
+        Write::Subscription { record, .. } if &record.id == id => Some(record.clone()),
+        _ => None,
+    });
+    match written {
+        Some(record) => Ok(Some(record)),
+        None => store.subscription(&changes.account, id),
+    }
 }
 
 /// The session's status as a buyer or the API sees it at `now`: an open session past its
@@ -337,31 +370,34 @@ impl Handler<ExpireCheckoutSession> for CustomerActor {
 }
 
 /// At commit: every session whose payment this change set makes succeed (its charge succeeded,
-/// or its subscription became active or began its trial) completes in the same set.
+/// its subscription's first invoice was paid, or its subscription began a trial) completes in
+/// the same set.
 pub(super) fn complete_paid_sessions(
     changes: &mut ChangeSet,
     store: &dyn CustomerStore,
 ) -> Result<(), StoreError> {
-    let paid: Vec<CheckoutSessionId> = changes
-        .writes
-        .iter()
-        .filter_map(|write| match write {
+    let mut paid: Vec<CheckoutSessionId> = Vec::new();
+    for write in &changes.writes {
+        let session = match write {
             Write::Charge(charge) | Write::NewCharge(charge)
                 if charge.status == ChargeStatus::Succeeded =>
             {
                 charge.checkout_session.clone()
             }
-            Write::Subscription { record, .. }
-                if matches!(
-                    record.status,
-                    SubscriptionStatus::Active | SubscriptionStatus::Trialing
-                ) =>
-            {
+            Write::Subscription { record, .. } if record.status == SubscriptionStatus::Trialing => {
                 record.checkout_session.clone()
             }
+            Write::Invoice(invoice)
+                if invoice.status == InvoiceStatus::Paid
+                    && invoice.billing_reason == BillingReason::SubscriptionCreate =>
+            {
+                let Some(id) = &invoice.subscription else { continue };
+                latest_subscription(changes, store, id)?.and_then(|record| record.checkout_session)
+            }
             _ => None,
-        })
-        .collect();
+        };
+        paid.extend(session);
+    }
     for id in paid {
         let written = changes.writes.iter().rev().find_map(|write| match write {
             Write::CheckoutSession(session) if session.id == id => Some((**session).clone()),

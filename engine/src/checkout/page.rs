@@ -147,13 +147,17 @@ impl Bill {
             )),
             _ => None,
         };
+        let total_label = match tax {
+            Some(_) => "Total due today",
+            None => "Total due today, before tax",
+        };
         Bill {
             currency: session.currency,
             lines,
             subtotal_minor: session.amount_subtotal_minor,
             discount,
             tax,
-            total_label: "Total due today",
+            total_label,
             total_minor: session.amount_total_minor,
             note,
         }

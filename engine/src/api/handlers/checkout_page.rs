@@ -23,8 +23,10 @@ use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
-    CheckoutSession, CheckoutSessionId, CheckoutStatus, Money, PaymentMethod, SubscriptionStatus,
+    CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, Invoice, InvoiceStatus,
+    Money, PaymentMethod, Subscription,
 };
+use crate::store::Outcome;
 
 #[derive(Deserialize)]
 pub(super) struct PayForm {
@@ -38,6 +40,8 @@ pub(super) struct PayForm {
 struct Current {
     session: CheckoutSession,
     status: CheckoutStatus,
+    /// The first invoice of the subscription the session started, once it has one.
+    invoice: Option<Invoice>,
     charge: Option<Charge>,
 }
 
@@ -46,11 +50,23 @@ fn load(app: &App, id: &str) -> Result<Option<Current>, ApiError> {
     let Some(session) = app.queries.checkout_session(&id)? else { return Ok(None) };
     let now = session_now(app, &session)?;
     let status = app.queries.checkout_status(&session, now)?;
-    let charge = match &session.charge {
-        Some(charge) => app.queries.charge(&session.account, charge)?,
+    let invoice = first_invoice(app, &session)?;
+    // The session's latest payment: its own charge, or its subscription's first invoice's.
+    let charge = session.charge.clone().or_else(|| invoice.as_ref()?.charge.clone());
+    let charge = match charge {
+        Some(charge) => app.queries.charge(&session.account, &charge)?,
         None => None,
     };
-    Ok(Some(Current { session, status, charge }))
+    Ok(Some(Current { session, status, invoice, charge }))
+}
+
+fn first_invoice(app: &App, session: &CheckoutSession) -> Result<Option<Invoice>, ApiError> {
+    let Some(subscription) = &session.subscription else { return Ok(None) };
+    let subscription = app.queries.subscription(&session.account, subscription)?;
+    let Some(invoice) = subscription.and_then(|subscription| subscription.latest_invoice) else {
+        return Ok(None);
+    };
+    Ok(app.queries.invoice(&session.account, &invoice)?)
 }
 
 fn session_now(app: &App, session: &CheckoutSession) -> Result<i64, ApiError> {
@@ -101,7 +117,11 @@ fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
                 promotion_code: session.allow_promotion_codes && session.coupon.is_none(),
                 cancel: Some(&session.cancel_url),
             };
-            let bill = Bill::of_session(session, plan_name.as_deref());
+            // Once the subscription has its first invoice, that is what is paid, tax and all.
+            let bill = match &current.invoice {
+                Some(invoice) => super::invoice_page::bill(invoice),
+                None => Bill::of_session(session, plan_name.as_deref()),
+            };
             let html = page::open(&bill, &offer, &Seller { name: &seller }, &payment, error);
             let status = if error.is_some() { warp::http::StatusCode::BAD_REQUEST } else { ok };
             Reply::page(status, html, policy)
@@ -271,8 +291,10 @@ async fn charge(
     Ok(())
 }
 
-/// Starts the session's subscription with the buyer's card; once started, a further attempt
-/// (its first payment was declined) pays its open invoice with the card chosen now.
+/// Starts the session's subscription with the buyer's payment method: a card's or a bank
+/// transfer's first payment is made as the subscription is created; a subscription bought by
+/// M-Pesa is billed by invoice, which is then paid by an STK prompt. Once started, a further
+/// attempt (its first payment failed) pays its open invoice with the method chosen now.
 async fn subscribe(
     app: &App,
     session: &CheckoutSession,
@@ -280,24 +302,52 @@ async fn subscribe(
     method: &PaymentMethod,
     cause: Cause,
 ) -> Result<(), ApiError> {
-    if let Some(subscription) = &session.subscription {
-        let subscription = app.queries.subscription(&session.account, subscription)?;
-        let invoice = subscription
-            .filter(|subscription| subscription.status == SubscriptionStatus::Incomplete)
-            .and_then(|subscription| subscription.latest_invoice)
-            .ok_or_else(|| {
-                ApiError::invalid("checkout_session_complete", "this checkout is done already")
-            })?;
-        let message = ActOnInvoice {
-            id: invoice,
-            action: InvoiceAction::Pay,
-            payment_method: Some(method.id.clone()),
-            idempotency: None,
-            cause,
-        };
-        app.registry.send(key, message).await??;
-        return Ok(());
-    }
+    let started = match &session.subscription {
+        Some(id) => app.queries.subscription(&session.account, id)?,
+        None => None,
+    };
+    let subscription = match started {
+        Some(subscription) => subscription,
+        None => {
+            let subscription = start_subscription(app, session, key, method, cause.clone()).await?;
+            if subscription.collection_method == CollectionMethod::ChargeAutomatically {
+                return Ok(());
+            }
+            subscription
+        }
+    };
+    let invoice = match &subscription.latest_invoice {
+        Some(invoice) => app.queries.invoice(&session.account, invoice)?,
+        None => None,
+    };
+    let invoice = invoice
+        .filter(|invoice| invoice.status == InvoiceStatus::Open && !invoice.payment_pending)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "checkout_session_payment_under_way",
+                "this checkout's payment is under way or done",
+            )
+        })?;
+    let message = ActOnInvoice {
+        id: invoice.id,
+        action: InvoiceAction::Pay,
+        payment_method: Some(method.id.clone()),
+        idempotency: None,
+        cause,
+    };
+    app.registry.send(key, message).await??;
+    Ok(())
+}
+
+/// The session's subscription, made now with `method`; a declined first payment leaves it
+/// `incomplete` and the session open.
+async fn start_subscription(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    method: &PaymentMethod,
+    cause: Cause,
+) -> Result<Subscription, ApiError> {
     let CheckoutItems::Plan { plan, quantity, .. } = &session.items else {
         return Err(ApiError::internal("a subscription session without a plan"));
     };
@@ -316,9 +366,11 @@ async fn subscribe(
         coupon: coupon(app, session)?,
         checkout_session: Some(session.id.clone()),
     };
-    // A declined first payment leaves the session open, its subscription incomplete.
-    app.registry.send(key, message).await??;
-    Ok(())
+    match app.registry.send(key, message).await?? {
+        Outcome::Subscription(subscription) => Ok(subscription),
+        Outcome::SubscriptionDeclined { subscription, .. } => Ok(*subscription),
+        other => Err(ApiError::internal(format!("a subscription was answered with {other:?}"))),
+    }
 }
 
 /// A promotion code typed on the page: the session is priced again with it.

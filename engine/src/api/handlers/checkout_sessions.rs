@@ -152,24 +152,22 @@ fn currency_code(currency: Currency) -> String {
     crate::domain::money::currency_code(currency)
 }
 
-/// The ways to pay the account can take for this session: a card where the sandbox takes
-/// cards, M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
-/// where the account has bank details. A subscription renews off-session: by card only.
+/// The ways to pay the account can take for a session in `currency`: a card where the sandbox
+/// takes cards, M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
+/// where the account has bank details. A subscription bought by M-Pesa is billed by invoice
+/// (renewals are paid the same way); one bought by bank transfer awaits each renewal's transfer.
 pub(super) fn available_methods(
     app: &App,
     account: &AccountId,
-    mode: CheckoutMode,
     currency: Currency,
 ) -> Vec<CheckoutMethod> {
     let card = app
         .gateways
         .gateway_for_new(PaymentMethodType::Card)
         .is_some_and(|gateway| gateway.name() == "sandbox");
-    let one_time = mode == CheckoutMode::Payment;
-    let mpesa = one_time
-        && currency.code() == "KES"
+    let mpesa = currency.code() == "KES"
         && app.gateways.gateway_for_new(PaymentMethodType::Mpesa).is_some();
-    let bank = one_time && app.accounts.settings(account).bank_transfer.is_some();
+    let bank = app.accounts.settings(account).bank_transfer.is_some();
     [
         (CheckoutMethod::Card, card),
         (CheckoutMethod::Mpesa, mpesa),
@@ -277,10 +275,8 @@ pub async fn create(
         Selling::Cart(cart) => cart.currency,
         Selling::Plan(plan, _) => plan.currency,
     };
-    let methods = offered_methods(
-        input.payment_method_types,
-        &available_methods(app, account, mode, currency),
-    )?;
+    let methods =
+        offered_methods(input.payment_method_types, &available_methods(app, account, currency))?;
     // Everything is checked before a buyer without a `customer` is given one.
     let named = match (&input.customer, &input.customer_email) {
         (Some(id), None) => Some(customers::find(app, account, id)?),

@@ -17,7 +17,7 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::billing::receipt::format::rate;
 use crate::checkout::page::{self, Bill, Offer, Seller};
-use crate::domain::{AccountId, Charge, CheckoutMethod, CheckoutMode, Invoice, InvoiceStatus};
+use crate::domain::{AccountId, Charge, CheckoutMethod, Invoice, InvoiceStatus};
 
 struct Current {
     account: AccountId,
@@ -34,8 +34,8 @@ fn load(app: &App, token: &str) -> Result<Option<Current>, ApiError> {
     Ok(Some(Current { account, invoice, charge }))
 }
 
-/// The invoice as its page lists it.
-fn bill(invoice: &Invoice) -> Bill {
+/// The invoice as its page (or a checkout page paying it) lists it.
+pub(super) fn bill(invoice: &Invoice) -> Bill {
     let discount: i64 = invoice.discounts.iter().map(|discount| discount.amount_minor).sum();
     let number = invoice.number.as_deref().unwrap_or("");
     Bill {
@@ -93,12 +93,8 @@ fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Rep
             policy,
         ),
         InvoiceStatus::Open => {
-            let methods = checkout_sessions::available_methods(
-                app,
-                &current.account,
-                CheckoutMode::Payment,
-                invoice.currency,
-            );
+            let methods =
+                checkout_sessions::available_methods(app, &current.account, invoice.currency);
             let path = format!("/invoice/{token}");
             let offer =
                 Offer { path: &path, methods: &methods, promotion_code: false, cancel: None };
@@ -158,12 +154,7 @@ async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(
         ApiError::validation("method", "the form was not understood: reload the page")
     })?;
     let invoice = &current.invoice;
-    let offered = checkout_sessions::available_methods(
-        app,
-        &current.account,
-        CheckoutMode::Payment,
-        invoice.currency,
-    );
+    let offered = checkout_sessions::available_methods(app, &current.account, invoice.currency);
     let chosen = CheckoutMethod::parse(&form.method)
         .filter(|method| offered.contains(method))
         .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;
