@@ -107,6 +107,12 @@ async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
     browser.wait_until(&tab, "document.querySelector('.error')", PAGE_WAIT);
     assert!(browser.text(&tab).contains("Your card was declined."), "{}", browser.text(&tab));
     assert_eq!(session_now(&api, &created).await["status"], "open");
+    // The same card again: declined again, and kept once among the customer's methods.
+    let again = engine
+        .api_with_authorization(None)
+        .post_form(&format!("/checkout/{id}/pay"), "method=card&card=pm_card_chargeDeclined")
+        .await;
+    assert_eq!(again.status, 303, "{}", again.text);
 
     browser.fill(&tab, "#card", "pm_card_visa");
     browser.click(&tab, "#pay-card");
@@ -126,6 +132,8 @@ async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
     assert_eq!(succeeded.len(), 1, "{succeeded:?}");
     let ledger = api.ledger().await;
     assert_eq!(ledger_of_kind(&ledger, "charge").len(), 1, "{ledger:?}");
+    let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;
+    assert_eq!(methods["data"].as_array().map(Vec::len), Some(2), "{methods}");
 
     // Paid: the page sends the buyer on, and a further submission charges nothing.
     let again = engine
@@ -380,14 +388,34 @@ async fn bad_sessions_are_refused_and_make_nothing() {
         assert_eq!(refused.status, 400, "{body}: {}", refused.text);
         assert_eq!(refused.body["error"]["param"], param, "{body}: {}", refused.text);
     }
+    // A page's form with what no page sends: a card number, an unknown way, an unread body.
+    let open = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "amount": 5_000, "currency": "zar", "customer_email": "a@example.com"}),
+    )
+    .await;
+    let pay = format!("/checkout/{}/pay", str_field(&open, "id"));
+    let page = engine.api_with_authorization(None);
+    for form in ["method=card&card=4242424242424242", "method=cash", "method=%ZZ", ""] {
+        let refused = page.post_form(&pay, form).await;
+        assert_eq!(refused.status, 400, "{form}: {}", refused.text);
+        assert!(!refused.text.contains("4242424242424242"), "the number is never echoed");
+    }
+    let buyer = str_field(&open, "customer");
+    let methods = api.get_ok(&format!("/v1/customers/{buyer}/payment_methods")).await;
+    assert_eq!(methods["data"].as_array().map(Vec::len), Some(0), "{methods}");
+    assert!(charges_of(&api, buyer).await.is_empty());
+    assert_eq!(session_now(&api, &open).await["status"], "open");
+
     let none =
         engine.api_with_authorization(None).get("/checkout/cs_00000000000000000000000000").await;
     assert_eq!(none.status, 404);
     let customers = api.get_ok("/v1/customers").await;
     assert_eq!(
         customers["data"].as_array().map(Vec::len),
-        Some(0),
-        "nothing was made: {customers}"
+        Some(1),
+        "the refused sessions made nothing; the open one made its buyer: {customers}"
     );
 }
 

@@ -24,9 +24,10 @@ use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
     CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, Invoice, InvoiceStatus,
-    Money, PaymentMethod, Subscription,
+    Money, PaymentMethod, PaymentMethodKind, Subscription,
 };
 use crate::store::Outcome;
+use kassa_gateways::mpesa::normalize_phone;
 
 #[derive(Deserialize)]
 pub(super) struct PayForm {
@@ -215,17 +216,49 @@ async fn attempt(
             .filter(|method| session.payment_method_types.contains(method))
             .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?,
     };
-    let method = new_method(chosen, form.card, form.phone)?;
-    let method = payment_methods::attach_new(app, &key, method, None, cause.clone()).await?;
+    let method = page_method(app, &key, chosen, form.card, form.phone, cause.clone()).await?;
     match session.mode {
         CheckoutMode::Payment => charge(app, session, &key, &method, cause).await,
         CheckoutMode::Subscription => subscribe(app, session, &key, &method, cause).await,
     }
 }
 
+/// The payment method a page's form asks for, attached to the customer, or the one it has
+/// already: a buyer who tries the same card or phone again (or a tab submitted twice) does not
+/// fill the customer's payment methods.
+pub(super) async fn page_method(
+    app: &App,
+    key: &CustomerKey,
+    chosen: CheckoutMethod,
+    card: Option<String>,
+    phone: Option<String>,
+    cause: Cause,
+) -> Result<PaymentMethod, ApiError> {
+    let wanted = match new_method(chosen, card, phone)? {
+        NewMethod::Mpesa { phone } => {
+            NewMethod::Mpesa { phone: normalize_phone(&phone).unwrap_or(phone) }
+        }
+        other => other,
+    };
+    let held = app.queries.payment_methods(&key.account, &key.customer)?;
+    let same = held.into_iter().find(|method| match &wanted {
+        NewMethod::Card { token } => {
+            method.kind == PaymentMethodKind::Card && &method.token == token
+        }
+        NewMethod::Mpesa { phone } => {
+            method.kind == PaymentMethodKind::Mpesa && &method.token == phone
+        }
+        NewMethod::BankTransfer => method.kind == PaymentMethodKind::BankTransfer,
+    });
+    match same {
+        Some(method) => Ok(method),
+        None => payment_methods::attach_new(app, key, wanted, None, cause).await,
+    }
+}
+
 /// The payment method a page's form asks for: one of the sandbox's test cards listed (never a
 /// card number), an M-Pesa phone, or a bank transfer.
-pub(super) fn new_method(
+fn new_method(
     chosen: CheckoutMethod,
     card: Option<String>,
     phone: Option<String>,

@@ -8,8 +8,8 @@
 use serde_json::json;
 use warp::http::StatusCode;
 
-use super::checkout_page::{PayForm, new_method, not_found, payment_shown, seller_name};
-use super::{Reply, checkout_sessions, payment_methods};
+use super::checkout_page::{PayForm, not_found, page_method, payment_shown, seller_name};
+use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
 use crate::api::App;
@@ -159,8 +159,7 @@ async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(
         .filter(|method| offered.contains(method))
         .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;
     let key = CustomerKey { account: current.account.clone(), customer: invoice.customer.clone() };
-    let method = new_method(chosen, form.card, form.phone)?;
-    let method = payment_methods::attach_new(app, &key, method, None, request.cause()).await?;
+    let method = page_method(app, &key, chosen, form.card, form.phone, request.cause()).await?;
     let message = ActOnInvoice {
         id: invoice.id.clone(),
         action: InvoiceAction::Pay,
