@@ -412,7 +412,12 @@ pub(super) fn complete_paid_sessions(
             continue;
         }
         session.status = CheckoutStatus::Complete;
-        session.completed_at = Some(now_unix_secs());
+        // On the session's test clock, if it has one, as every billing instant is.
+        let clock = match &session.test_clock {
+            Some(clock) => store.test_clock(&session.account, clock)?,
+            None => None,
+        };
+        session.completed_at = Some(clock.map_or_else(now_unix_secs, |clock| clock.frozen_time));
         let cause = Cause::system("checkout_session_paid");
         changes.push(Write::Event(Event::new(
             EventKind::CheckoutSessionCompleted,

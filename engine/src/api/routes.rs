@@ -39,7 +39,7 @@ pub async fn dispatch(
         Route::GatewayWebhook | Route::GatewayWebhookWithToken => {
             webhooks::receive(app, request, id()).await
         }
-        Route::CheckoutPage => checkout_page::show(app, request, id()).await,
+        Route::CheckoutPage => checkout_page::show(app, id()).await,
         Route::PayCheckoutPage => checkout_page::pay(app, request, id()).await,
         Route::CheckoutPageStatus => checkout_page::status(app, id()).await,
         Route::InvoicePage => invoice_page::show(app, id()).await,

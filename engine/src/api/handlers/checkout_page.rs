@@ -49,7 +49,7 @@ struct Current {
 fn load(app: &App, id: &str) -> Result<Option<Current>, ApiError> {
     let Some(id) = CheckoutSessionId::parse(id) else { return Ok(None) };
     let Some(session) = app.queries.checkout_session(&id)? else { return Ok(None) };
-    let now = session_now(app, &session)?;
+    let now = checkout_sessions::session_now(app, &session)?;
     let status = app.queries.checkout_status(&session, now)?;
     let invoice = first_invoice(app, &session)?;
     // The session's latest payment: its own charge, or its subscription's first invoice's.
@@ -70,14 +70,6 @@ fn first_invoice(app: &App, session: &CheckoutSession) -> Result<Option<Invoice>
     Ok(app.queries.invoice(&session.account, &invoice)?)
 }
 
-fn session_now(app: &App, session: &CheckoutSession) -> Result<i64, ApiError> {
-    let customer = app.queries.customer(&session.account, &session.customer)?;
-    match customer {
-        Some(customer) => checkout_sessions::customer_now(app, &session.account, &customer),
-        None => Ok(crate::domain::time::now_unix_secs()),
-    }
-}
-
 pub(super) fn not_found() -> Reply {
     let page = page::notice(
         "Checkout not found",
@@ -87,7 +79,7 @@ pub(super) fn not_found() -> Reply {
     Reply::page(warp::http::StatusCode::NOT_FOUND, page, page::policy(None))
 }
 
-pub async fn show(app: &App, _request: &ApiRequest, id: &str) -> Result<Reply, ApiError> {
+pub async fn show(app: &App, id: &str) -> Result<Reply, ApiError> {
     let Some(current) = load(app, id)? else { return Ok(not_found()) };
     Ok(render(app, &current, None))
 }
@@ -287,7 +279,7 @@ fn coupon(app: &App, session: &CheckoutSession) -> Result<Option<Resolved>, ApiE
         CheckoutItems::Plan { plan, .. } => Purchase::Plan(plan),
         _ => Purchase::LineItems,
     };
-    let now = session_now(app, session)?;
+    let now = checkout_sessions::session_now(app, session)?;
     let store = app.coupon_store.as_ref();
     Ok(Some(coupons::resolve(
         store,

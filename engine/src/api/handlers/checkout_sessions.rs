@@ -21,7 +21,7 @@ use crate::domain::checkout::{EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession,
-    CheckoutSessionId, CheckoutStatus, CouponOff, Currency, Customer, Metadata, Money,
+    CheckoutSessionId, CheckoutStatus, CouponOff, Currency, Customer, Metadata, Money, TestClockId,
 };
 use crate::limits::URL_LEN_MAX;
 use crate::rules::Cart;
@@ -217,13 +217,9 @@ fn offered_methods(
     Ok(methods)
 }
 
-/// The customer's "now": its test clock's time when it has one.
-pub(super) fn customer_now(
-    app: &App,
-    account: &AccountId,
-    customer: &Customer,
-) -> Result<i64, ApiError> {
-    match &customer.test_clock {
+/// "Now" on a test clock (its frozen time), or the real time without one.
+fn clock_now(app: &App, account: &AccountId, clock: Option<&TestClockId>) -> Result<i64, ApiError> {
+    match clock {
         Some(clock) => Ok(app
             .queries
             .test_clock(account, clock)?
@@ -290,7 +286,7 @@ pub async fn create(
     };
     let email = validate::email(input.customer_email)?;
     let now = match &named {
-        Some(customer) => customer_now(app, account, customer)?,
+        Some(customer) => clock_now(app, account, customer.test_clock.as_ref())?,
         None => now_unix_secs(),
     };
     let expires_at = expiry(input.expires_at, now)?;
@@ -458,15 +454,14 @@ pub(super) fn find(app: &App, account: &AccountId, id: &str) -> Result<CheckoutS
         .ok_or_else(not_found)
 }
 
+/// The session's "now": its customer's test clock's time when it has one.
+pub(super) fn session_now(app: &App, session: &CheckoutSession) -> Result<i64, ApiError> {
+    clock_now(app, &session.account, session.test_clock.as_ref())
+}
+
 /// The session as the API shows it now.
 pub(super) fn view(app: &App, session: &CheckoutSession) -> Result<serde_json::Value, ApiError> {
-    let now = match &session.test_clock {
-        Some(clock) => app
-            .queries
-            .test_clock(&session.account, clock)?
-            .map_or_else(now_unix_secs, |clock| clock.frozen_time),
-        None => now_unix_secs(),
-    };
+    let now = session_now(app, session)?;
     let status = app.queries.checkout_status(session, now)?;
     Ok(billing_views::checkout_session(session, status))
 }
