@@ -124,6 +124,10 @@ async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
     assert_eq!(charge["status"], "succeeded", "{charge}");
     assert_eq!(charge["amount"], 51_750, "{charge}");
     assert_eq!(charge["checkout_session"], created["id"], "{charge}");
+    let events = api.get_ok("/v1/events?direction=out&type=checkout.session.completed").await;
+    let announced = &events["data"][0]["data"]["object"];
+    assert_eq!(announced["id"], created["id"], "{events}");
+    assert_eq!(announced["status"], "complete", "the event shows the session paid: {events}");
     let succeeded: Vec<Value> = charges_of(&api, &customer)
         .await
         .into_iter()
