@@ -52,6 +52,9 @@ pub const TEXT_FIELD_LEN_MAX: usize = 500;
 
 /// Payment-method tokens are gateway ids, never long.
 pub const TOKEN_LEN_MAX: usize = 255;
+/// Payments a checkout session's page may try, declined ones included: its link is public, and
+/// a page that takes any number of card attempts is a card-testing tool.
+pub const CHECKOUT_ATTEMPTS_MAX: u32 = 10;
 /// Longest `success_url` or `cancel_url` a checkout session takes.
 pub const URL_LEN_MAX: usize = 2048;
 

@@ -677,3 +677,28 @@ async fn a_subscription_bought_by_bank_transfer_completes_when_the_statement_pay
     let paid = api.get_ok(&format!("/v1/subscriptions/{}", str_field(&subscription, "id"))).await;
     assert_eq!(paid["status"], "active", "{paid}");
 }
+
+#[tokio::test]
+async fn a_session_takes_ten_tries_and_then_refuses_more() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "amount": 2_500, "currency": "usd", "customer_email": "t@example.com"}),
+    )
+    .await;
+    let pay = format!("/checkout/{}/pay", str_field(&created, "id"));
+    let page = engine.api_with_authorization(None);
+    for _ in 0..10 {
+        let declined = page.post_form(&pay, "method=card&card=pm_card_chargeDeclined").await;
+        assert_eq!(declined.status, 303, "{}", declined.text);
+    }
+    let refused = page.post_form(&pay, "method=card&card=pm_card_visa").await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("ask the seller for a new link"), "{}", refused.text);
+    let charges = charges_of(&api, str_field(&created, "customer")).await;
+    assert_eq!(charges.len(), 10, "ten tries, ten declined charges, no eleventh");
+    assert!(charges.iter().all(|charge| charge["status"] == "failed"), "{charges:?}");
+    assert_eq!(session_now(&api, &created).await["status"], "open");
+}

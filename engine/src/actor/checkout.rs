@@ -15,6 +15,7 @@ use crate::domain::{
     BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
     CheckoutStatus, Event, EventKind, InvoiceStatus, SubscriptionStatus,
 };
+use crate::limits::CHECKOUT_ATTEMPTS_MAX;
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
 
 /// `POST /v1/checkout/sessions`: the session as the API made it, recorded with its expiry on
@@ -40,6 +41,14 @@ pub struct RepriceCheckoutSession {
     pub amount_total_minor: i64,
     pub coupon: Option<Resolved>,
     pub cause: Cause,
+}
+
+/// A payment is about to be tried on the session's page: counted, and refused past
+/// [`CHECKOUT_ATTEMPTS_MAX`] or when the session cannot be paid now.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<()>, ActorError>")]
+pub struct CountCheckoutAttempt {
+    pub id: CheckoutSessionId,
 }
 
 /// `POST /v1/checkout/sessions/{id}/expire`.
@@ -358,6 +367,30 @@ impl Handler<RepriceCheckoutSession> for CustomerActor {
             durable.wait().await?;
             Ok(session)
         }))
+    }
+}
+
+impl Handler<CountCheckoutAttempt> for CustomerActor {
+    type Result = Result<Durably<()>, ActorError>;
+
+    fn handle(&mut self, message: CountCheckoutAttempt, _: &mut Context<Self>) -> Self::Result {
+        let mut session = self.payable_checkout_session(&message.id)?;
+        if session.attempts >= CHECKOUT_ATTEMPTS_MAX {
+            return Err(ActorError::invalid(
+                "checkout_session_attempts_exhausted",
+                None,
+                format!(
+                    "checkout session {} was tried {CHECKOUT_ATTEMPTS_MAX} times: ask the seller \
+                     for a new link",
+                    session.id
+                ),
+            ));
+        }
+        session.attempts += 1;
+        let mut changes = self.changes();
+        changes.push(Write::CheckoutSession(Box::new(session)));
+        let durable = self.commit(changes)?;
+        Ok(Box::pin(async move { Ok(durable.wait().await?) }))
     }
 }
 

@@ -139,6 +139,10 @@ pub struct CheckoutSession {
     pub test_clock: Option<TestClockId>,
     pub created: i64,
     pub completed_at: Option<i64>,
+    /// Payments tried through its page, failed ones included (see
+    /// [`crate::limits::CHECKOUT_ATTEMPTS_MAX`]).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl CheckoutSession {

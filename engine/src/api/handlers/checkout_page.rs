@@ -208,6 +208,8 @@ async fn attempt(
             .filter(|method| session.payment_method_types.contains(method))
             .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?,
     };
+    let counted = crate::actor::checkout::CountCheckoutAttempt { id: session.id.clone() };
+    app.registry.send(&key, counted).await??.await?;
     let method = page_method(app, &key, chosen, form.card, form.phone, cause.clone()).await?;
     match session.mode {
         CheckoutMode::Payment => charge(app, session, &key, &method, cause).await,

@@ -329,6 +329,7 @@ pub async fn create(
             test_clock: customer.test_clock.clone(),
             created: now,
             completed_at: None,
+            attempts: 0,
         };
         let key = CustomerKey { account: account.clone(), customer: customer.id };
         let message = OpenCheckoutSession {
