@@ -100,6 +100,44 @@ pub trait Gateway: Send + Sync {
         kind: AttemptKind,
         idempotency_key: &str,
     ) -> Result<Option<Attempt>, GatewayError>;
+
+    /// A page at the processor where a buyer pays by card (Stripe Checkout), for the gateways
+    /// that have one. Nothing is charged by the call: the processor's webhook says when the
+    /// buyer paid ([`webhooks::EventEffect::HostedPayment`]).
+    async fn start_hosted_payment(
+        &self,
+        request: &HostedPaymentRequest,
+    ) -> Result<HostedPayment, GatewayError> {
+        let _ = request;
+        Err(GatewayError::NotAttempted(format!("{} has no hosted payment page", self.name())))
+    }
+}
+
+/// What a hosted payment page is to take.
+#[derive(Debug, Clone)]
+pub struct HostedPaymentRequest {
+    /// The Kassa checkout session it pays: the webhook names it.
+    pub checkout_session: String,
+    /// The same page for every request with this key (two tabs get one page).
+    pub idempotency_key: String,
+    pub customer: CustomerRef,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    /// What the processor's page names the payment.
+    pub description: String,
+    /// Where the buyer returns after paying, or giving up.
+    pub return_url: String,
+    /// When the page stops taking payments (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A hosted payment page to send the buyer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedPayment {
+    /// The processor's id of the page (a Checkout Session's `cs_…`).
+    pub reference: String,
+    pub url: String,
+    pub expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,7 @@
 //! [`Gateway::retrieve`] can always find the truth (re-send under the same key while Stripe still
 //! remembers it, search by metadata after that).
 
+mod checkout;
 mod currencies;
 mod event;
 pub mod signature;
@@ -45,6 +46,7 @@ use stripe_payment::payment_method::{
     AttachPaymentMethod, DetachPaymentMethod, RetrievePaymentMethod,
 };
 
+pub use checkout::METADATA_CHECKOUT_SESSION;
 pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
 pub use store::TREES;
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
@@ -56,7 +58,8 @@ use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
-    PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
+    HostedPayment, HostedPaymentRequest, PaymentMethodDetails, RefundOutcome, RefundRequest,
+    Secret,
 };
 
 /// The name charges made through Stripe carry, and its webhook path segment.
@@ -458,6 +461,13 @@ impl Gateway for StripeGateway {
 
     /// Detaches the PaymentMethod from its Stripe customer. One Stripe does not know (404), or
     /// that is attached to no customer (400), is detached already.
+    async fn start_hosted_payment(
+        &self,
+        request: &HostedPaymentRequest,
+    ) -> Result<HostedPayment, GatewayError> {
+        self.create_checkout_session(request).await
+    }
+
     async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
         let token = transformers::checked_payment_method(token)?;
         match self.send(&DetachPaymentMethod::new(token), None).await {

@@ -45,6 +45,8 @@ struct State {
     intents: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
     customers: BTreeMap<String, Value>,
+    /// Checkout Sessions, by id.
+    checkout_sessions: BTreeMap<String, Value>,
     /// (PaymentMethod, customer) pairs attached.
     attached: BTreeSet<(String, String)>,
     /// PaymentMethods detached.
@@ -155,6 +157,38 @@ impl FakeStripe {
         self.state.lock().unwrap().attached.contains(&pair)
     }
 
+    /// The Checkout Sessions made, oldest first.
+    pub fn checkout_sessions(&self) -> Vec<Value> {
+        self.state.lock().unwrap().checkout_sessions.values().cloned().collect()
+    }
+
+    /// A buyer pays the Checkout Session with `payment_method`, as on Stripe's page: its
+    /// PaymentIntent succeeds (refundable like any other) and is answered, for the test to
+    /// deliver as `payment_intent.succeeded`.
+    pub fn pay_checkout_session(&self, id: &str, payment_method: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let session = state.checkout_sessions.get(id).cloned().expect("a Checkout Session made");
+        let intent_id = next_id(&mut state, "pi");
+        let amount = session["amount_total"].clone();
+        let intent = json!({
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": amount,
+            "currency": session["currency"],
+            "customer": session["customer"],
+            "payment_method": payment_method,
+            "status": "succeeded",
+            "metadata": session["payment_intent_data"]["metadata"],
+        });
+        state.intents.insert(intent_id.clone(), intent.clone());
+        let paid = state.checkout_sessions.get_mut(id).expect("a Checkout Session made");
+        paid["payment_intent"] = json!(intent_id);
+        paid["payment_status"] = json!("paid");
+        paid["status"] = json!("complete");
+        intent
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -259,6 +293,7 @@ fn route(
     let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["customers"]) => create_customer(state, form),
+        ("POST", ["checkout", "sessions"]) => create_checkout_session(state, form),
         ("POST", ["payment_intents"]) => create_intent(state, form),
         ("GET", ["payment_intents", "search"]) => search_intents(state, query),
         ("GET", ["payment_intents", id]) => match state.intents.get(*id) {
@@ -323,6 +358,58 @@ fn metadata_of(form: &BTreeMap<String, String>) -> Value {
         })
         .collect();
     json!(metadata)
+}
+
+/// A Checkout Session in payment mode, as Stripe answers its creation: the fields async-stripe
+/// requires, what the request set, and where the buyer would pay.
+fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let field = |name: &str| form.get(name).cloned();
+    let Some(success_url) = field("success_url") else { return missing("success_url") };
+    let id = next_id(state, "cs_test");
+    let amount: i64 = field("line_items[0][price_data][unit_amount]")
+        .and_then(|amount| amount.parse().ok())
+        .unwrap_or(0);
+    let quantity: i64 =
+        field("line_items[0][quantity]").and_then(|quantity| quantity.parse().ok()).unwrap_or(1);
+    let session = json!({
+        "id": id,
+        "object": "checkout.session",
+        "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
+        "amount_subtotal": amount * quantity,
+        "amount_total": amount * quantity,
+        "client_reference_id": field("client_reference_id"),
+        "created": 1_700_000_000,
+        "currency": field("line_items[0][price_data][currency]"),
+        "custom_fields": [],
+        "custom_text": {"after_submit": null, "shipping_address": null, "submit": null,
+                        "terms_of_service_acceptance": null},
+        "customer": field("customer"),
+        "expires_at": field("expires_at").and_then(|at| at.parse::<i64>().ok()).unwrap_or(0),
+        "livemode": false,
+        "metadata": metadata_of(form),
+        "mode": field("mode").unwrap_or_default(),
+        "payment_intent": null,
+        "payment_method_types": ["card"],
+        "payment_status": "unpaid",
+        "shipping_options": [],
+        "status": "open",
+        "success_url": success_url,
+        "cancel_url": field("cancel_url"),
+        "url": format!("https://checkout.stripe.test/c/pay/{id}"),
+        // What the request asked of the PaymentIntent, for the tests to read.
+        "payment_intent_data": {
+            "setup_future_usage": field("payment_intent_data[setup_future_usage]"),
+            "metadata": form.iter()
+                .filter_map(|(name, value)| {
+                    let key = name.strip_prefix("payment_intent_data[metadata][")?.strip_suffix(']')?;
+                    Some((key.to_owned(), json!(value)))
+                })
+                .collect::<serde_json::Map<String, Value>>(),
+        },
+        "product": field("line_items[0][price_data][product_data][name]"),
+    });
+    state.checkout_sessions.insert(id, session.clone());
+    ok(session)
 }
 
 fn create_customer(state: &mut State, form: &BTreeMap<String, String>) -> Answer {

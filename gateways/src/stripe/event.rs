@@ -64,6 +64,8 @@ pub struct StripeObject {
     pub client_secret: Option<String>,
     /// A Charge's refunds (Stripe includes them in events of API versions before 2022-11-15).
     pub refunds: Option<RefundList>,
+    /// A PaymentIntent's payment method.
+    pub payment_method: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

@@ -94,9 +94,21 @@ fn charge_ref(event: &StripeEvent) -> Option<ChargeRef> {
 fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
     let kind = event.kind.as_str();
     match object.object.as_str() {
-        "payment_intent" => {
-            kind.strip_prefix("payment_intent.").and_then(|what| intent_effect(what, object))
-        }
+        "payment_intent" => match object.metadata.get(super::METADATA_CHECKOUT_SESSION) {
+            // Paid on Stripe Checkout for a Kassa checkout session: no Kassa charge yet.
+            Some(session) => {
+                (kind == "payment_intent.succeeded").then(|| EventEffect::HostedPayment {
+                    checkout_session: session.clone(),
+                    reference: object.id.clone(),
+                    payment_method: object.payment_method.clone(),
+                    amount: object.amount.unwrap_or(0),
+                    currency: object.currency.clone(),
+                })
+            }
+            None => {
+                kind.strip_prefix("payment_intent.").and_then(|what| intent_effect(what, object))
+            }
+        },
         "charge" if kind == "charge.refunded" => Some(EventEffect::Refunds {
             refunds: object.refunds.as_ref().map(|list| {
                 list.data

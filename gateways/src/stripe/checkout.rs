@@ -1,0 +1,69 @@
+//! Card payments on a Kassa checkout page, taken by Stripe Checkout: a Checkout Session in
+//! payment mode for the Kassa customer's own Stripe customer, saving the card for off-session
+//! payments later (`setup_future_usage`), never a Stripe subscription or price (Kassa bills).
+//! Its PaymentIntent carries the Kassa checkout session's id, so the `payment_intent.succeeded`
+//! webhook names the session it pays ([`super::webhooks`]).
+
+use std::collections::HashMap;
+
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    ProductData,
+};
+use stripe_shared::CheckoutSessionMode;
+
+use super::transformers::{self, stripe_currency};
+use super::{StripeGateway, amount_to_stripe};
+use crate::{GatewayError, HostedPayment, HostedPaymentRequest};
+
+/// The PaymentIntent metadata key naming the Kassa checkout session it pays.
+pub const METADATA_CHECKOUT_SESSION: &str = "kassa_checkout_session";
+
+impl StripeGateway {
+    pub(super) async fn create_checkout_session(
+        &self,
+        request: &HostedPaymentRequest,
+    ) -> Result<HostedPayment, GatewayError> {
+        let amount = amount_to_stripe(request.amount_minor, request.currency)
+            .map_err(|error| GatewayError::InvalidRequest(error.to_string()))?;
+        let customer = self.stripe_customer(&request.customer).await?;
+        let tag = HashMap::from([(
+            METADATA_CHECKOUT_SESSION.to_owned(),
+            request.checkout_session.clone(),
+        )]);
+        let mut price =
+            CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(request.currency));
+        price.unit_amount = Some(amount);
+        price.product_data = Some(ProductData::new(request.description.as_str()));
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price_data = Some(price);
+        line.quantity = Some(1);
+        let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+        intent.setup_future_usage =
+            Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
+        intent.metadata = Some(tag.clone());
+        let create = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .customer(customer)
+            .client_reference_id(request.checkout_session.as_str())
+            .line_items(vec![line])
+            .payment_intent_data(intent)
+            .metadata(tag)
+            .success_url(request.return_url.as_str())
+            .cancel_url(request.return_url.as_str())
+            .expires_at(request.expires_at);
+        let session = self
+            .send(&create, Some(&request.idempotency_key))
+            .await
+            .map_err(transformers::customer_error)?;
+        let url = session.url.ok_or_else(|| {
+            GatewayError::Ambiguous("Stripe's Checkout Session came without a url".into())
+        })?;
+        Ok(HostedPayment {
+            reference: session.id.as_str().to_owned(),
+            url,
+            expires_at: session.expires_at,
+        })
+    }
+}
