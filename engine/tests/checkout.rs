@@ -702,3 +702,95 @@ async fn a_session_takes_ten_tries_and_then_refuses_more() {
     assert!(charges.iter().all(|charge| charge["status"] == "failed"), "{charges:?}");
     assert_eq!(session_now(&api, &created).await["status"], "open");
 }
+
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_checkout_0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes_the_session() {
+    let stripe = kassa_testkit::fake_stripe::FakeStripe::start().await;
+    let toml = format!(
+        "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\nwebhook_secret = \"{STRIPE_WEBHOOK_SECRET}\"\n",
+        kassa_testkit::fake_stripe::SECRET_KEY,
+        stripe.api_base()
+    );
+    let engine =
+        Engine::start(Config::default().with_default_gateway("stripe").with_toml(&toml)).await;
+    let api = engine.api_a();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "amount": 45_000, "currency": "zar",
+               "customer_email": "parent@example.com"}),
+    )
+    .await;
+    assert_eq!(created["payment_method_types"], json!(["card"]), "{created}");
+    let id = str_field(&created, "id").to_owned();
+
+    // The page offers a card without any test cards: it is entered at Stripe.
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    assert_eq!(browser.eval(&tab, "!!document.querySelector('#pay-card')"), json!(true));
+    assert_eq!(browser.eval(&tab, "!document.querySelector('#card')"), json!(true));
+
+    // Two submissions (two tabs) are sent to the one Stripe page.
+    let page = engine.api_with_authorization(None);
+    let first = page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let second = page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let made = stripe.checkout_sessions();
+    assert_eq!(made.len(), 1, "one Stripe Checkout Session: {made:?}");
+    let stripe_session = &made[0];
+    let stripe_url = str_field(stripe_session, "url");
+    assert!(first.text.contains(stripe_url) && second.text.contains(stripe_url), "{}", first.text);
+    assert_eq!(stripe_session["mode"], "payment");
+    assert_eq!(stripe_session["amount_total"], 45_000);
+    assert_eq!(stripe_session["currency"], "zar");
+    assert_eq!(stripe_session["client_reference_id"], json!(id));
+    assert_eq!(stripe_session["payment_intent_data"]["setup_future_usage"], "off_session");
+    assert_eq!(
+        stripe_session["payment_intent_data"]["metadata"]["kassa_checkout_session"],
+        json!(id)
+    );
+    assert!(
+        str_field(stripe_session, "customer").starts_with("cus_"),
+        "Kassa's own Stripe customer"
+    );
+    assert_eq!(session_now(&api, &created).await["status"], "open", "nothing paid yet");
+
+    // The buyer pays on Stripe's page; its webhook says so, delivered twice.
+    let intent = stripe.pay_checkout_session(str_field(stripe_session, "id"), "pm_card_visa");
+    let event = json!({
+        "id": "evt_checkout_1", "object": "event", "type": "payment_intent.succeeded",
+        "created": now_secs(), "data": {"object": intent}});
+    let body = serde_json::to_vec(&event).unwrap();
+    for _ in 0..2 {
+        let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
+        let delivered = page.post_webhook("/v1/webhooks/stripe", body.clone(), Some(&header)).await;
+        assert_eq!(delivered.status, 200, "{}", delivered.text);
+    }
+    let paid = wait_for("the session to complete", Duration::from_secs(15), || async {
+        let session = session_now(&api, &created).await;
+        (session["status"] == "complete").then_some(session)
+    })
+    .await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["status"], "succeeded", "{charge}");
+    assert_eq!(charge["gateway"], "stripe");
+    assert_eq!(charge["gateway_reference"], intent["id"]);
+    assert_eq!(charge["amount"], 45_000);
+    let customer = str_field(&paid, "customer");
+    assert_eq!(charges_of(&api, customer).await.len(), 1, "the second delivery changed nothing");
+    let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;
+    assert_eq!(methods["data"][0]["type"], "card", "{methods}");
+    let buyer = api.get_ok(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(buyer["default_payment_method"], methods["data"][0]["id"], "saved for renewals");
+
+    // Back from Stripe, the buyer's page sends them on.
+    browser.navigate(&tab, str_field(&created, "url"));
+    wait_for_location(&mut browser, &tab, &landed(&created));
+
+    // The payment is an ordinary Stripe charge: refunded through Stripe.
+    let refund = api.post("/v1/refunds", &json!({"charge": charge["id"], "amount": 5_000})).await;
+    assert_eq!(refund.ok()["status"], "succeeded", "{}", refund.text);
+}

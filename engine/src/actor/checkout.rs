@@ -121,7 +121,10 @@ pub fn status_at(
 }
 
 impl CustomerActor {
-    fn checkout_session(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, ActorError> {
+    pub(super) fn checkout_session(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, ActorError> {
         self.services
             .store
             .checkout_session(id)?

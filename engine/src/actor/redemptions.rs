@@ -69,7 +69,7 @@ impl CustomerActor {
         Ok(any_charge(self.services.store.as_ref(), account, customer, paying)?)
     }
 
-    fn redemption(
+    pub(super) fn redemption(
         &self,
         coupon: &CouponId,
         code: Option<&PromotionCodeId>,
@@ -87,7 +87,7 @@ impl CustomerActor {
     }
 
     /// Tells the book a reservation was paid for, or let go.
-    fn redemption_settled(
+    pub(super) fn redemption_settled(
         &self,
         coupon: &CouponId,
         code: Option<&PromotionCodeId>,

@@ -97,6 +97,9 @@ pub struct Offer<'a> {
     /// `{path}/status`.
     pub path: &'a str,
     pub methods: &'a [CheckoutMethod],
+    /// Cards are paid on the processor's own page (Stripe Checkout), not chosen here from the
+    /// sandbox's test cards.
+    pub hosted_card: bool,
     pub promotion_code: bool,
     pub cancel: Option<&'a str>,
 }
@@ -204,6 +207,18 @@ pub fn open(
     document("Checkout", &body, matches!(payment, Payment::Mpesa))
 }
 
+/// The hand-off to a processor's hosted page: on at once, with a link for browsers that do not
+/// follow the refresh.
+pub fn hand_off(url: &str) -> String {
+    let url = escape(url);
+    let body = format!(
+        "<h1>Pay by card</h1>\n<p>Taking you to our payment processor's secure page. If nothing \
+         happens, <a id=\"continue\" href=\"{url}\">continue to pay by card</a>.</p>\n"
+    );
+    let refresh = format!("<meta http-equiv=\"refresh\" content=\"0;url={url}\">\n");
+    document_with("Pay by card", &body, &refresh)
+}
+
 /// A page that only says something: an expired session, a paid one, an unknown link.
 pub fn notice(title: &str, message: &str, link: Option<(&str, &str)>) -> String {
     let mut body = format!("<h1>{}</h1>\n<p>{}</p>\n", escape(title), escape(message));
@@ -263,6 +278,14 @@ fn choices(bill: &Bill, offer: &Offer<'_>) -> String {
     let mut out = String::from("<h2>How would you like to pay?</h2>\n");
     for method in offer.methods {
         out.push_str(&match method {
+            CheckoutMethod::Card if offer.hosted_card => format!(
+                "<form method=\"post\" action=\"{action}\" class=\"method card\">\
+                 <input type=\"hidden\" name=\"method\" value=\"card\">\
+                 <fieldset><legend>Card</legend>\
+                 <p>You enter your card on our payment processor's secure page.</p>\
+                 <button type=\"submit\" id=\"pay-card\">{verb} by card</button>\
+                 </fieldset></form>\n"
+            ),
             CheckoutMethod::Card => {
                 let options: String = SANDBOX_CARDS
                     .iter()
@@ -358,9 +381,14 @@ fn document(title: &str, body: &str, refresh: bool) -> String {
     } else {
         String::new()
     };
+    document_with(title, body, &refresh)
+}
+
+/// A whole page, with `head` (meta elements) in its head.
+fn document_with(title: &str, body: &str, head: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{refresh}\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{head}\
          <meta name=\"referrer\" content=\"no-referrer\">\n\
          <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <main class=\"checkout\">\n{body}</main>\n</body>\n</html>\n",

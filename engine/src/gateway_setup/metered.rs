@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kassa_gateways::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError,
-    PaymentMethodDetails, PaymentMethodType, RefundOutcome, RefundRequest,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError, HostedPayment,
+    HostedPaymentRequest, PaymentMethodDetails, PaymentMethodType, RefundOutcome, RefundRequest,
 };
 
 pub struct Metered(Arc<dyn Gateway>);
@@ -143,5 +143,13 @@ impl Gateway for Metered {
     ) -> Result<Option<Attempt>, GatewayError> {
         let timer = CallTimer::start(self.name(), "retrieve");
         record(timer, self.0.retrieve(kind, idempotency_key).await, retrieve_outcome)
+    }
+
+    async fn start_hosted_payment(
+        &self,
+        request: &HostedPaymentRequest,
+    ) -> Result<HostedPayment, GatewayError> {
+        let timer = CallTimer::start(self.name(), "hosted_payment");
+        record(timer, self.0.start_hosted_payment(request).await, |_| "opened")
     }
 }

@@ -10,6 +10,7 @@ use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
+use crate::actor::hosted_payments::RecordHostedPayment;
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_settlement};
@@ -17,7 +18,8 @@ use crate::actor::{ActorError, CustomerKey, Durably, Registry};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, Cause, Charge, ChargeId, Failure, GatewayEvent, RefundReason,
+    AccountId, AmountReview, Cause, Charge, ChargeId, CheckoutSessionId, Failure, GatewayEvent,
+    Money, RefundReason,
 };
 use crate::store::{CustomerStore, StoreError};
 
@@ -141,6 +143,9 @@ impl Applier {
                 Err(error) => return Ok(EventOutcome::unowned(format!("ignored: {error}"))),
             },
         };
+        if let Some(EventEffect::HostedPayment { .. }) = &event.effect {
+            return self.hosted_payment(source.as_ref(), stored, event).await;
+        }
         let target = match &event.charge {
             Some(named) => self.locate(source.as_ref(), named).map_err(ActorError::from)?,
             None => None,
@@ -205,6 +210,70 @@ impl Applier {
         }
         tracing::warn!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: no Kassa charge");
         Ok(EventOutcome::unowned(format!("ignored: no Kassa charge for {reference}")))
+    }
+
+    /// A buyer paid a checkout session on the processor's own page: the session's customer
+    /// records the payment (see [`crate::actor::hosted_payments`]).
+    async fn hosted_payment(
+        &self,
+        source: &dyn WebhookSource,
+        stored: &GatewayEvent,
+        event: &IncomingEvent,
+    ) -> Result<EventOutcome, NotApplied> {
+        let Some(EventEffect::HostedPayment {
+            checkout_session,
+            reference,
+            payment_method,
+            amount,
+            currency,
+        }) = &event.effect
+        else {
+            return Ok(EventOutcome::unowned("ignored: not a hosted payment".to_owned()));
+        };
+        let session = match CheckoutSessionId::parse(checkout_session) {
+            Some(id) => self.store.checkout_session(&id).map_err(ActorError::from)?,
+            None => None,
+        };
+        let Some(session) = session else {
+            tracing::error!(
+                gateway = source.gateway(),
+                reference,
+                checkout_session,
+                "a hosted payment for no checkout session Kassa knows"
+            );
+            let text = format!("ignored: no checkout session {checkout_session}");
+            return Ok(EventOutcome::unowned(text));
+        };
+        let owner = EventOutcome { text: String::new(), owner: Some(session.account.clone()) };
+        let stated = currency.as_deref().unwrap_or("");
+        if !stated.eq_ignore_ascii_case(session.currency.code()) {
+            let text = format!(
+                "ignored: paid in {stated}, checkout session {} is in {}",
+                session.id,
+                currency_code(session.currency)
+            );
+            return Ok(EventOutcome { text, ..owner });
+        }
+        let amount_minor = match source.amount_in_minor_units(*amount, session.currency) {
+            Ok(amount) => amount,
+            Err(error) => return Ok(EventOutcome { text: format!("ignored: {error}"), ..owner }),
+        };
+        let key =
+            CustomerKey { account: session.account.clone(), customer: session.customer.clone() };
+        let message = RecordHostedPayment {
+            session: session.id.clone(),
+            gateway: source.gateway(),
+            reference: reference.clone(),
+            payment_method: payment_method.clone(),
+            amount: Money { amount_minor, currency: session.currency },
+            cause: cause(stored),
+        };
+        let text = match self.registry.send(&key, message).await.and_then(|sent| sent) {
+            Ok(durably) => durably.await?,
+            Err(ActorError::NotFound { kind, id }) => format!("ignored: no {kind} {id}"),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(EventOutcome { text, ..owner })
     }
 
     async fn settle(
@@ -324,6 +393,10 @@ fn in_kassa_terms(
                 event_at: *at,
                 cause: cause(stored),
             })
+        }
+        // Applied apart, before any charge is looked for (see `Applier::hosted_payment`).
+        EventEffect::HostedPayment { .. } => {
+            return Err("ignored: a hosted payment is about no charge".to_owned());
         }
     })
 }

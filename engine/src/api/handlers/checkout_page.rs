@@ -9,6 +9,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
+use super::checkout_sessions::Cards;
 use super::payment_methods::{self, NewMethod};
 use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
@@ -28,6 +29,11 @@ use crate::domain::{
 };
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
+use kassa_gateways::{CustomerRef, Gateway, HostedPaymentRequest};
+
+/// How long a processor's hosted page stays open: Stripe's bounds, with a minute to spare.
+const HOSTED_PAGE_MIN_SECS: i64 = 31 * 60;
+const HOSTED_PAGE_MAX_SECS: i64 = 23 * 3600;
 
 #[derive(Deserialize)]
 pub(super) struct PayForm {
@@ -107,6 +113,7 @@ fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
             let offer = Offer {
                 path: &path,
                 methods: &session.payment_method_types,
+                hosted_card: matches!(checkout_sessions::cards(app), Cards::Hosted(_)),
                 promotion_code: session.allow_promotion_codes && session.coupon.is_none(),
                 cancel: Some(&session.cancel_url),
             };
@@ -171,7 +178,12 @@ pub async fn pay(app: &App, request: &ApiRequest, id: &str) -> Result<Reply, Api
     }
     let back = Reply::see_other(format!("/checkout/{}", current.session.id));
     match attempt(app, request, &current.session).await {
-        Ok(()) => Ok(back),
+        Ok(Some(hosted)) => Ok(Reply::page(
+            warp::http::StatusCode::OK,
+            page::hand_off(&hosted),
+            page::policy(Some(&current.session.success_url)),
+        )),
+        Ok(None) => Ok(back),
         Err(error) => {
             // The session as it now stands: another tab may have paid or started a payment.
             let Some(current) = load(app, id)? else { return Ok(not_found()) };
@@ -188,12 +200,13 @@ pub async fn pay(app: &App, request: &ApiRequest, id: &str) -> Result<Reply, Api
     }
 }
 
-/// One submission of the page's form.
+/// One submission of the page's form; answers the processor's page to send the buyer to, when
+/// a card is paid there.
 async fn attempt(
     app: &App,
     request: &ApiRequest,
     session: &CheckoutSession,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let form: PayForm = serde_urlencoded::from_bytes(&request.body).map_err(|_| {
         ApiError::validation("method", "the form was not understood: reload the page")
     })?;
@@ -202,7 +215,8 @@ async fn attempt(
     let chosen = match form.method.as_str() {
         "promotion_code" => {
             let code = form.code.unwrap_or_default();
-            return apply_promotion_code(app, session, &key, code.trim(), cause).await;
+            apply_promotion_code(app, session, &key, code.trim(), cause).await?;
+            return Ok(None);
         }
         other => CheckoutMethod::parse(other)
             .filter(|method| session.payment_method_types.contains(method))
@@ -210,11 +224,60 @@ async fn attempt(
     };
     let counted = crate::actor::checkout::CountCheckoutAttempt { id: session.id.clone() };
     app.registry.send(&key, counted).await??.await?;
+    if chosen == CheckoutMethod::Card
+        && let Cards::Hosted(gateway) = checkout_sessions::cards(app)
+    {
+        return Ok(Some(hosted_card(app, session, gateway.as_ref()).await?));
+    }
     let method = page_method(app, &key, chosen, form.card, form.phone, cause.clone()).await?;
     match session.mode {
-        CheckoutMode::Payment => charge(app, session, &key, &method, cause).await,
-        CheckoutMode::Subscription => subscribe(app, session, &key, &method, cause).await,
+        CheckoutMode::Payment => charge(app, session, &key, &method, cause).await?,
+        CheckoutMode::Subscription => subscribe(app, session, &key, &method, cause).await?,
     }
+    Ok(None)
+}
+
+/// A Stripe Checkout page for the session's card payment: one per session (its key), so two
+/// tabs are sent to the same page, which takes one payment. Stripe's webhook records it
+/// (`webhooks::apply`); the buyer comes back to this session's page.
+async fn hosted_card(
+    app: &App,
+    session: &CheckoutSession,
+    gateway: &dyn Gateway,
+) -> Result<String, ApiError> {
+    if session.mode != CheckoutMode::Payment {
+        return Err(ApiError::validation("method", "choose one of the ways to pay shown"));
+    }
+    let customer = app
+        .queries
+        .customer(&session.account, &session.customer)?
+        .ok_or_else(|| ApiError::not_found("customer", session.customer.as_str()))?;
+    let now = checkout_sessions::session_now(app, session)?;
+    let request = HostedPaymentRequest {
+        checkout_session: session.id.to_string(),
+        idempotency_key: format!("kassa_checkout_{}", session.id),
+        // As charges name the customer to the gateway: one Stripe customer per Kassa customer.
+        customer: CustomerRef {
+            id: format!("{}/{}", session.account, session.customer),
+            email: customer.email,
+            name: customer.name,
+        },
+        amount_minor: session.amount_total_minor,
+        currency: session.currency,
+        description: format!("{} ({})", seller_name(app, &session.account), session.id),
+        return_url: format!("{}/checkout/{}", app.public_url, session.id),
+        // Stripe keeps a page open from 30 minutes to 24 hours.
+        expires_at: session
+            .expires_at
+            .clamp(now + HOSTED_PAGE_MIN_SECS, now + HOSTED_PAGE_MAX_SECS),
+    };
+    let hosted = gateway.start_hosted_payment(&request).await.map_err(|error| {
+        tracing::warn!(checkout_session = %session.id, %error, "no hosted card page");
+        ApiError::gateway_unavailable(format!(
+            "the card processor's page could not be opened: {error}"
+        ))
+    })?;
+    Ok(hosted.url)
 }
 
 /// The payment method a page's form asks for, attached to the customer, or the one it has

@@ -27,7 +27,9 @@ use crate::limits::URL_LEN_MAX;
 use crate::rules::Cart;
 use crate::rules::types::LineItem;
 use crate::store::Outcome;
-use kassa_gateways::PaymentMethodType;
+use std::sync::Arc;
+
+use kassa_gateways::{Gateway, PaymentMethodType};
 
 /// A session may not expire sooner than this after it is made: a buyer needs time to pay.
 const EXPIRES_AFTER_MIN_SECS: i64 = 30 * 60;
@@ -152,19 +154,40 @@ fn currency_code(currency: Currency) -> String {
     crate::domain::money::currency_code(currency)
 }
 
-/// The ways to pay the account can take for a session in `currency`: a card where the sandbox
-/// takes cards, M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
-/// where the account has bank details. A subscription bought by M-Pesa is billed by invoice
-/// (renewals are paid the same way); one bought by bank transfer awaits each renewal's transfer.
+/// How a page takes cards: from the sandbox's test cards, or on the card gateway's own hosted
+/// page (Stripe Checkout).
+pub(super) enum Cards {
+    Sandbox,
+    Hosted(Arc<dyn Gateway>),
+    None,
+}
+
+pub(super) fn cards(app: &App) -> Cards {
+    match app.gateways.gateway_for_new(PaymentMethodType::Card) {
+        Some(gateway) if gateway.name() == "sandbox" => Cards::Sandbox,
+        Some(gateway) if gateway.name() == kassa_gateways::stripe::NAME => {
+            Cards::Hosted(Arc::clone(gateway))
+        }
+        _ => Cards::None,
+    }
+}
+
+/// The ways to pay the account can take for a page in `currency`: a card where the sandbox
+/// takes cards, or where Stripe does and `hosted_cards` (a one-time payment: Stripe Checkout
+/// takes it), M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
+/// where the account has bank details. A subscription bought by M-Pesa or bank transfer is
+/// collected the same way at each renewal.
 pub(super) fn available_methods(
     app: &App,
     account: &AccountId,
     currency: Currency,
+    hosted_cards: bool,
 ) -> Vec<CheckoutMethod> {
-    let card = app
-        .gateways
-        .gateway_for_new(PaymentMethodType::Card)
-        .is_some_and(|gateway| gateway.name() == "sandbox");
+    let card = match cards(app) {
+        Cards::Sandbox => true,
+        Cards::Hosted(_) => hosted_cards,
+        Cards::None => false,
+    };
     let mpesa = currency.code() == "KES"
         && app.gateways.gateway_for_new(PaymentMethodType::Mpesa).is_some();
     let bank = app.accounts.settings(account).bank_transfer.is_some();
@@ -271,8 +294,10 @@ pub async fn create(
         Selling::Cart(cart) => cart.currency,
         Selling::Plan(plan, _) => plan.currency,
     };
-    let methods =
-        offered_methods(input.payment_method_types, &available_methods(app, account, currency))?;
+    let methods = offered_methods(
+        input.payment_method_types,
+        &available_methods(app, account, currency, mode == CheckoutMode::Payment),
+    )?;
     // Everything is checked before a buyer without a `customer` is given one.
     let named = match (&input.customer, &input.customer_email) {
         (Some(id), None) => Some(customers::find(app, account, id)?),

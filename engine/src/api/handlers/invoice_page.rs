@@ -93,11 +93,20 @@ fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Rep
             policy,
         ),
         InvoiceStatus::Open => {
-            let methods =
-                checkout_sessions::available_methods(app, &current.account, invoice.currency);
+            let methods = checkout_sessions::available_methods(
+                app,
+                &current.account,
+                invoice.currency,
+                false,
+            );
             let path = format!("/invoice/{token}");
-            let offer =
-                Offer { path: &path, methods: &methods, promotion_code: false, cancel: None };
+            let offer = Offer {
+                path: &path,
+                methods: &methods,
+                hosted_card: false,
+                promotion_code: false,
+                cancel: None,
+            };
             let seller = seller_name(app, &current.account);
             let payment = payment_shown(current.charge.as_ref());
             let html =
@@ -154,7 +163,8 @@ async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(
         ApiError::validation("method", "the form was not understood: reload the page")
     })?;
     let invoice = &current.invoice;
-    let offered = checkout_sessions::available_methods(app, &current.account, invoice.currency);
+    let offered =
+        checkout_sessions::available_methods(app, &current.account, invoice.currency, false);
     let chosen = CheckoutMethod::parse(&form.method)
         .filter(|method| offered.contains(method))
         .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;

@@ -1,0 +1,152 @@
+//! A checkout session paid on a processor's hosted page (Stripe Checkout): the processor took
+//! the money and its webhook says so; here, in one change set, the card it saved becomes the
+//! customer's payment method, the payment a succeeded charge (indexed by the processor's
+//! reference, so its refunds and disputes find it), the session's coupon hold a counted
+//! redemption, and the session complete. A second delivery of the same payment changes nothing.
+
+use actix::{Context, Handler, Message};
+
+use super::charges::processing_charge;
+use super::messages::CreateCharge;
+use super::{ActorError, CustomerActor, Durably};
+use crate::domain::time::now_unix_secs;
+use crate::domain::{
+    Cause, CheckoutSessionId, CheckoutStatus, Event, EventKind, Money, PaymentMethod,
+    PaymentMethodId, PaymentMethodKind,
+};
+use crate::store::Write;
+
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<String>, ActorError>")]
+pub struct RecordHostedPayment {
+    pub session: CheckoutSessionId,
+    pub gateway: &'static str,
+    /// The processor's reference of the payment (a PaymentIntent).
+    pub reference: String,
+    /// The payment method the processor saved for later payments.
+    pub payment_method: Option<String>,
+    /// What the processor says it took.
+    pub amount: Money,
+    pub cause: Cause,
+}
+
+impl CustomerActor {
+    fn record_hosted_payment(
+        &mut self,
+        message: RecordHostedPayment,
+    ) -> Result<Durably<String>, ActorError> {
+        let store = &self.services.store;
+        let mut session = self.checkout_session(&message.session)?;
+        if store.charge_by_reference(message.gateway, &message.reference)?.is_some() {
+            let text = format!("no change: payment {} is recorded", message.reference);
+            return Ok(Box::pin(self.once_durable(text)));
+        }
+        // Money the processor took is recorded whatever else happened, so it can be found and
+        // refunded: a session paid already another way, or another amount than the session's
+        // (which then does not complete the session).
+        if session.status == CheckoutStatus::Complete {
+            tracing::error!(checkout_session = %session.id, reference = %message.reference, "a paid checkout session was paid again at the processor");
+        }
+        let due = Money { amount_minor: session.amount_total_minor, currency: session.currency };
+        let pays_session = message.amount == due;
+        if !pays_session {
+            tracing::error!(checkout_session = %session.id, reference = %message.reference, taken = message.amount.amount_minor, due = due.amount_minor, "the processor took another amount than the checkout session's");
+        }
+        let mut changes = self.changes();
+        let method = self.hosted_payment_method(&mut changes, &message)?;
+        let mut create = CreateCharge {
+            amount: message.amount,
+            breakdown: session.breakdown().filter(|_| pays_session).cloned().map(Box::new),
+            payment_method: Some(method.clone()),
+            description: None,
+            metadata: session.metadata.clone(),
+            idempotency: None,
+            cause: message.cause.clone(),
+            invoice: None,
+            off_session: false,
+            grants: Vec::new(),
+            coupon: None,
+            checkout_session: pays_session.then(|| session.id.clone()),
+        };
+        let mut charge =
+            processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
+        charge.succeed(message.reference.clone());
+        let redeems = session.coupon.clone().filter(|_| pays_session && session.charge.is_none());
+        if let Some(applied) = &redeems {
+            // The session's hold is what the payment redeems.
+            let code = applied.promotion_code.as_ref();
+            changes.push(self.redemption(&applied.coupon, code, session.id.as_str(), true));
+            self.redemption_settled(&applied.coupon, code, session.id.as_str(), true);
+        }
+        charge.coupon = redeems;
+        if pays_session && session.status != CheckoutStatus::Complete {
+            session.charge = Some(charge.id.clone());
+        }
+        changes.push(Write::NewCharge(charge.clone()));
+        changes.push(Write::ChargeReference {
+            gateway: message.gateway.to_owned(),
+            reference: message.reference.clone(),
+            charge: charge.id.clone(),
+        });
+        changes.push(Write::Event(
+            Event::new(EventKind::ChargeSucceeded, charge.id.as_str(), &message.cause)
+                .status(None, charge.status.as_str()),
+        ));
+        changes.push(Write::CheckoutSession(Box::new(session)));
+        let durable = self.commit(changes)?;
+        tracing::info!(charge = %charge.id, reference = %message.reference, "hosted payment recorded");
+        let text = format!("charge {} succeeded", charge.id);
+        Ok(Box::pin(async move {
+            durable.wait().await?;
+            Ok(text)
+        }))
+    }
+
+    /// The card the processor saved: the customer's payment method for later payments, the
+    /// default if it has none.
+    fn hosted_payment_method(
+        &mut self,
+        changes: &mut crate::store::ChangeSet,
+        message: &RecordHostedPayment,
+    ) -> Result<PaymentMethodId, ActorError> {
+        let token = message.payment_method.clone().unwrap_or_default();
+        let customer = self.key.customer.clone();
+        let state = self.accepting()?;
+        let held = state.payment_methods.iter().find(|method| {
+            !token.is_empty() && method.gateway == message.gateway && method.token == token
+        });
+        if let Some(method) = held {
+            return Ok(method.id.clone());
+        }
+        let method = PaymentMethod {
+            id: PaymentMethodId::generate(),
+            customer,
+            gateway: message.gateway.to_owned(),
+            token,
+            card: None,
+            created: now_unix_secs(),
+            kind: PaymentMethodKind::Card,
+            sealed: None,
+        };
+        state.payment_methods.push(method.clone());
+        if state.customer.default_payment_method.is_none() && !method.token.is_empty() {
+            state.customer.default_payment_method = Some(method.id.clone());
+            changes.push(Write::Customer(state.customer.clone()));
+        }
+        changes.push(Write::PaymentMethod(method.clone()));
+        changes.push(Write::Event(Event::new(
+            EventKind::PaymentMethodAttached,
+            method.id.as_str(),
+            &message.cause,
+        )));
+        Ok(method.id)
+    }
+}
+
+impl Handler<RecordHostedPayment> for CustomerActor {
+    type Result = Result<Durably<String>, ActorError>;
+
+    fn handle(&mut self, message: RecordHostedPayment, _: &mut Context<Self>) -> Self::Result {
+        self.record_hosted_payment(message)
+    }
+}
