@@ -113,11 +113,20 @@ pub trait Gateway: Send + Sync {
     }
 }
 
+/// What a hosted payment pays, as the processor's webhook names it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostedFor {
+    /// A Kassa checkout session (`cs_…`).
+    CheckoutSession(String),
+    /// A Kassa invoice (`in_…`), paid on its page.
+    Invoice(String),
+}
+
 /// What a hosted payment page is to take.
 #[derive(Debug, Clone)]
 pub struct HostedPaymentRequest {
-    /// The Kassa checkout session it pays: the webhook names it.
-    pub checkout_session: String,
+    /// What it pays: the webhook names it.
+    pub pays: HostedFor,
     /// The same page for every request with this key (two tabs get one page).
     pub idempotency_key: String,
     pub customer: CustomerRef,

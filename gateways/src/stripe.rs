@@ -46,7 +46,7 @@ use stripe_payment::payment_method::{
     AttachPaymentMethod, DetachPaymentMethod, RetrievePaymentMethod,
 };
 
-pub use checkout::METADATA_CHECKOUT_SESSION;
+pub use checkout::{METADATA_CHECKOUT_SESSION, METADATA_INVOICE};
 pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
 pub use store::TREES;
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};

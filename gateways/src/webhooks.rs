@@ -158,11 +158,11 @@ pub enum EventEffect {
         /// When the processor made the event: orders events about the same dispute.
         at: i64,
     },
-    /// A buyer paid on the processor's hosted page for a Kassa checkout session (about no
-    /// charge Kassa has yet: the payment makes one).
+    /// A buyer paid on the processor's hosted page for a Kassa checkout session or invoice
+    /// (about no charge Kassa has yet: the payment makes one).
     HostedPayment {
-        /// The Kassa checkout session's id, as the page was asked to carry it.
-        checkout_session: String,
+        /// What it pays, as the page was asked to carry it.
+        pays: crate::HostedFor,
         /// The processor's reference of the payment (a PaymentIntent).
         reference: String,
         /// The payment method it saved for later payments, where it names one.

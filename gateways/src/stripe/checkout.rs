@@ -1,8 +1,8 @@
 //! Card payments on a Kassa checkout page, taken by Stripe Checkout: a Checkout Session in
 //! payment mode for the Kassa customer's own Stripe customer, saving the card for off-session
 //! payments later (`setup_future_usage`), never a Stripe subscription or price (Kassa bills).
-//! Its PaymentIntent carries the Kassa checkout session's id, so the `payment_intent.succeeded`
-//! webhook names the session it pays ([`super::webhooks`]).
+//! Its PaymentIntent carries the id of the Kassa checkout session (or invoice) it pays, so the
+//! `payment_intent.succeeded` webhook names it ([`super::webhooks`]).
 
 use std::collections::HashMap;
 
@@ -15,10 +15,27 @@ use stripe_shared::CheckoutSessionMode;
 
 use super::transformers::{self, stripe_currency};
 use super::{StripeGateway, amount_to_stripe};
-use crate::{GatewayError, HostedPayment, HostedPaymentRequest};
+use crate::{GatewayError, HostedFor, HostedPayment, HostedPaymentRequest};
 
-/// The PaymentIntent metadata key naming the Kassa checkout session it pays.
+/// The PaymentIntent metadata keys naming the Kassa checkout session, or invoice, it pays.
 pub const METADATA_CHECKOUT_SESSION: &str = "kassa_checkout_session";
+pub const METADATA_INVOICE: &str = "kassa_invoice";
+
+/// The metadata key and value that name what a payment pays.
+fn tag_of(pays: &HostedFor) -> (&'static str, &str) {
+    match pays {
+        HostedFor::CheckoutSession(id) => (METADATA_CHECKOUT_SESSION, id),
+        HostedFor::Invoice(id) => (METADATA_INVOICE, id),
+    }
+}
+
+/// What a PaymentIntent's metadata says it pays, if Kassa opened its page.
+pub(super) fn hosted_for(metadata: &HashMap<String, String>) -> Option<HostedFor> {
+    if let Some(session) = metadata.get(METADATA_CHECKOUT_SESSION) {
+        return Some(HostedFor::CheckoutSession(session.clone()));
+    }
+    metadata.get(METADATA_INVOICE).map(|invoice| HostedFor::Invoice(invoice.clone()))
+}
 
 impl StripeGateway {
     pub(super) async fn create_checkout_session(
@@ -28,10 +45,8 @@ impl StripeGateway {
         let amount = amount_to_stripe(request.amount_minor, request.currency)
             .map_err(|error| GatewayError::InvalidRequest(error.to_string()))?;
         let customer = self.stripe_customer(&request.customer).await?;
-        let tag = HashMap::from([(
-            METADATA_CHECKOUT_SESSION.to_owned(),
-            request.checkout_session.clone(),
-        )]);
+        let (key, pays) = tag_of(&request.pays);
+        let tag = HashMap::from([(key.to_owned(), pays.to_owned())]);
         let mut price =
             CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(request.currency));
         price.unit_amount = Some(amount);
@@ -46,7 +61,7 @@ impl StripeGateway {
         let create = CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Payment)
             .customer(customer)
-            .client_reference_id(request.checkout_session.as_str())
+            .client_reference_id(pays)
             .line_items(vec![line])
             .payment_intent_data(intent)
             .metadata(tag)

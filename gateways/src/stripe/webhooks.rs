@@ -94,11 +94,11 @@ fn charge_ref(event: &StripeEvent) -> Option<ChargeRef> {
 fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
     let kind = event.kind.as_str();
     match object.object.as_str() {
-        "payment_intent" => match object.metadata.get(super::METADATA_CHECKOUT_SESSION) {
-            // Paid on Stripe Checkout for a Kassa checkout session: no Kassa charge yet.
-            Some(session) => {
+        "payment_intent" => match super::checkout::hosted_for(&object.metadata) {
+            // Paid on a Stripe Checkout page Kassa opened: no Kassa charge yet.
+            Some(pays) => {
                 (kind == "payment_intent.succeeded").then(|| EventEffect::HostedPayment {
-                    checkout_session: session.clone(),
+                    pays,
                     reference: object.id.clone(),
                     payment_method: object.payment_method.clone(),
                     amount: object.amount.unwrap_or(0),
