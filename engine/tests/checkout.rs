@@ -794,3 +794,65 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
     let refund = api.post("/v1/refunds", &json!({"charge": charge["id"], "amount": 5_000})).await;
     assert_eq!(refund.ok()["status"], "succeeded", "{}", refund.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_an_invoice_page_takes_a_card_on_stripe_checkout() {
+    let stripe = kassa_testkit::fake_stripe::FakeStripe::start().await;
+    let toml = format!(
+        "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\nwebhook_secret = \"{STRIPE_WEBHOOK_SECRET}\"\n",
+        kassa_testkit::fake_stripe::SECRET_KEY,
+        stripe.api_base()
+    );
+    let engine =
+        Engine::start(Config::default().with_default_gateway("stripe").with_toml(&toml)).await;
+    let api = engine.api_a();
+    let plan = api.plan(250_000, "zar", "month").await;
+    let customer = api.create_customer().await;
+    let subscription = api
+        .post(
+            "/v1/subscriptions",
+            &json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"}),
+        )
+        .await
+        .ok()
+        .clone();
+    let invoice_id = str_field(&subscription, "latest_invoice").to_owned();
+    let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+    let url = str_field(&invoice, "hosted_invoice_url").to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let page = engine.api_with_authorization(None);
+    let shown = page.get(&format!("/invoice/{token}")).await;
+    assert!(
+        shown.text.contains("id=\"pay-card\"") && !shown.text.contains("id=\"card\""),
+        "{} {}",
+        shown.status,
+        shown.text
+    );
+
+    let handed = page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    let made = stripe.checkout_sessions();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(handed.text.contains(str_field(&made[0], "url")), "{}", handed.text);
+    assert_eq!(made[0]["amount_total"], invoice["amount_due"]);
+    assert_eq!(made[0]["payment_intent_data"]["metadata"]["kassa_invoice"], json!(invoice_id));
+
+    let intent = stripe.pay_checkout_session(str_field(&made[0], "id"), "pm_card_visa");
+    let event = json!({
+        "id": "evt_invoice_1", "object": "event", "type": "payment_intent.succeeded",
+        "created": now_secs(), "data": {"object": intent}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
+    page.post_webhook("/v1/webhooks/stripe", body, Some(&header)).await.ok();
+    let paid = wait_for("the invoice to be paid", Duration::from_secs(15), || async {
+        let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+        (invoice["status"] == "paid").then_some(invoice)
+    })
+    .await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["gateway_reference"], intent["id"], "{charge}");
+    assert_eq!(charge["invoice"], json!(invoice_id));
+    assert_eq!(paid["amount_paid"], invoice["amount_due"]);
+    let after = page.get(&format!("/invoice/{token}")).await;
+    assert!(after.text.contains("is paid"), "{}", after.text);
+}

@@ -1,8 +1,9 @@
-//! A checkout session paid on a processor's hosted page (Stripe Checkout): the processor took
-//! the money and its webhook says so; here, in one change set, the card it saved becomes the
-//! customer's payment method, the payment a succeeded charge (indexed by the processor's
-//! reference, so its refunds and disputes find it), the session's coupon hold a counted
-//! redemption, and the session complete. A second delivery of the same payment changes nothing.
+//! A checkout session or an invoice paid on a processor's hosted page (Stripe Checkout): the
+//! processor took the money and its webhook says so; here, in one change set, the card it saved
+//! becomes the customer's payment method, the payment a succeeded charge (indexed by the
+//! processor's reference, so its refunds and disputes find it), and the session complete (its
+//! coupon hold a counted redemption) or the invoice paid. A second delivery of the same payment
+//! changes nothing.
 
 use actix::{Context, Handler, Message};
 
@@ -11,15 +12,22 @@ use super::messages::CreateCharge;
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, CheckoutSessionId, CheckoutStatus, Event, EventKind, Money, PaymentMethod,
+    Cause, CheckoutSessionId, CheckoutStatus, Event, EventKind, InvoiceId, Money, PaymentMethod,
     PaymentMethodId, PaymentMethodKind,
 };
 use crate::store::Write;
 
+/// What a hosted payment pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostedTarget {
+    CheckoutSession(CheckoutSessionId),
+    Invoice(InvoiceId),
+}
+
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<String>, ActorError>")]
 pub struct RecordHostedPayment {
-    pub session: CheckoutSessionId,
+    pub pays: HostedTarget,
     pub gateway: &'static str,
     /// The processor's reference of the payment (a PaymentIntent).
     pub reference: String,
@@ -36,11 +44,22 @@ impl CustomerActor {
         message: RecordHostedPayment,
     ) -> Result<Durably<String>, ActorError> {
         let store = &self.services.store;
-        let mut session = self.checkout_session(&message.session)?;
         if store.charge_by_reference(message.gateway, &message.reference)?.is_some() {
             let text = format!("no change: payment {} is recorded", message.reference);
             return Ok(Box::pin(self.once_durable(text)));
         }
+        match message.pays.clone() {
+            HostedTarget::CheckoutSession(id) => self.record_hosted_session_payment(&id, message),
+            HostedTarget::Invoice(id) => self.record_hosted_invoice_payment(&id, message),
+        }
+    }
+
+    fn record_hosted_session_payment(
+        &mut self,
+        id: &CheckoutSessionId,
+        message: RecordHostedPayment,
+    ) -> Result<Durably<String>, ActorError> {
+        let mut session = self.checkout_session(id)?;
         // Money the processor took is recorded whatever else happened, so it can be found and
         // refunded: a session paid already another way, or another amount than the session's
         // (which then does not complete the session).
@@ -82,6 +101,61 @@ impl CustomerActor {
         if pays_session && session.status != CheckoutStatus::Complete {
             session.charge = Some(charge.id.clone());
         }
+        changes.push(Write::CheckoutSession(Box::new(session)));
+        self.record_hosted_charge(changes, charge, &message)
+    }
+
+    fn record_hosted_invoice_payment(
+        &mut self,
+        id: &InvoiceId,
+        message: RecordHostedPayment,
+    ) -> Result<Durably<String>, ActorError> {
+        let invoice = self
+            .services
+            .store
+            .invoice(&self.key.account, id)?
+            .ok_or_else(|| ActorError::NotFound { kind: "invoice", id: id.to_string() })?;
+        let due = Money { amount_minor: invoice.amount_due_minor, currency: invoice.currency };
+        let pays_invoice = message.amount == due;
+        if !pays_invoice {
+            tracing::error!(invoice = %invoice.id, reference = %message.reference, taken = message.amount.amount_minor, due = due.amount_minor, "the processor took another amount than the invoice's");
+        }
+        let mut changes = self.changes();
+        let method = self.hosted_payment_method(&mut changes, &message)?;
+        let mut create = CreateCharge {
+            amount: message.amount,
+            breakdown: None,
+            payment_method: Some(method.clone()),
+            description: invoice.number.as_ref().map(|number| format!("Invoice {number}")),
+            metadata: Default::default(),
+            idempotency: None,
+            cause: message.cause.clone(),
+            invoice: pays_invoice.then(|| invoice.id.clone()),
+            off_session: false,
+            grants: Vec::new(),
+            coupon: None,
+            checkout_session: None,
+        };
+        let mut charge =
+            processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
+        charge.succeed(message.reference.clone());
+        let paid = pays_invoice && self.invoice_paid_by_charge(&mut changes, invoice, &charge)?;
+        if pays_invoice && !paid {
+            // Paid another way meanwhile, or a payment of it under way: the money is kept on
+            // record for a refund.
+            tracing::error!(charge = %charge.id, reference = %message.reference, "a hosted payment for an invoice no longer open");
+            charge.invoice = None;
+        }
+        self.record_hosted_charge(changes, charge, &message)
+    }
+
+    /// The succeeded charge of a hosted payment, in `changes` with what it paid.
+    fn record_hosted_charge(
+        &mut self,
+        mut changes: crate::store::ChangeSet,
+        charge: crate::domain::Charge,
+        message: &RecordHostedPayment,
+    ) -> Result<Durably<String>, ActorError> {
         changes.push(Write::NewCharge(charge.clone()));
         changes.push(Write::ChargeReference {
             gateway: message.gateway.to_owned(),
@@ -92,7 +166,6 @@ impl CustomerActor {
             Event::new(EventKind::ChargeSucceeded, charge.id.as_str(), &message.cause)
                 .status(None, charge.status.as_str()),
         ));
-        changes.push(Write::CheckoutSession(Box::new(session)));
         let durable = self.commit(changes)?;
         tracing::info!(charge = %charge.id, reference = %message.reference, "hosted payment recorded");
         let text = format!("charge {} succeeded", charge.id);

@@ -275,6 +275,11 @@ fn choices(bill: &Bill, offer: &Offer<'_>) -> String {
     let action = format!("{}/pay", offer.path);
     let total = escape(&money(bill.total_minor, bill.currency));
     let verb = if bill.total_minor == 0 { "Start".to_owned() } else { format!("Pay {total}") };
+    if offer.methods.is_empty() {
+        return "<p class=\"error\" role=\"alert\">This cannot be paid here: ask the seller how to \
+                pay it.</p>\n"
+            .to_owned();
+    }
     let mut out = String::from("<h2>How would you like to pay?</h2>\n");
     for method in offer.methods {
         out.push_str(&match method {

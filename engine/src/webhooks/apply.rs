@@ -5,12 +5,13 @@
 
 use std::sync::Arc;
 
+use kassa_gateways::HostedFor;
 use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen, WebhookSource};
 
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
-use crate::actor::hosted_payments::RecordHostedPayment;
+use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment};
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_settlement};
@@ -18,8 +19,8 @@ use crate::actor::{ActorError, CustomerKey, Durably, Registry};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, Cause, Charge, ChargeId, CheckoutSessionId, Failure, GatewayEvent,
-    Money, RefundReason,
+    AccountId, AmountReview, Cause, Charge, ChargeId, CheckoutSessionId, Currency, Failure,
+    GatewayEvent, InvoiceId, Money, RefundReason,
 };
 use crate::store::{CustomerStore, StoreError};
 
@@ -212,60 +213,45 @@ impl Applier {
         Ok(EventOutcome::unowned(format!("ignored: no Kassa charge for {reference}")))
     }
 
-    /// A buyer paid a checkout session on the processor's own page: the session's customer
-    /// records the payment (see [`crate::actor::hosted_payments`]).
+    /// A buyer paid a checkout session, or an invoice, on the processor's own page: its
+    /// customer records the payment (see [`crate::actor::hosted_payments`]).
     async fn hosted_payment(
         &self,
         source: &dyn WebhookSource,
         stored: &GatewayEvent,
         event: &IncomingEvent,
     ) -> Result<EventOutcome, NotApplied> {
-        let Some(EventEffect::HostedPayment {
-            checkout_session,
-            reference,
-            payment_method,
-            amount,
-            currency,
-        }) = &event.effect
+        let Some(EventEffect::HostedPayment { pays, reference, payment_method, amount, currency }) =
+            &event.effect
         else {
             return Ok(EventOutcome::unowned("ignored: not a hosted payment".to_owned()));
         };
-        let session = match CheckoutSessionId::parse(checkout_session) {
-            Some(id) => self.store.checkout_session(&id).map_err(ActorError::from)?,
-            None => None,
-        };
-        let Some(session) = session else {
+        let Some((key, target, expected)) = self.hosted_target(pays).map_err(ActorError::from)?
+        else {
             tracing::error!(
                 gateway = source.gateway(),
                 reference,
-                checkout_session,
-                "a hosted payment for no checkout session Kassa knows"
+                ?pays,
+                "a hosted payment for nothing Kassa knows"
             );
-            let text = format!("ignored: no checkout session {checkout_session}");
-            return Ok(EventOutcome::unowned(text));
+            return Ok(EventOutcome::unowned(format!("ignored: no Kassa object for {pays:?}")));
         };
-        let owner = EventOutcome { text: String::new(), owner: Some(session.account.clone()) };
+        let owner = EventOutcome { text: String::new(), owner: Some(key.account.clone()) };
         let stated = currency.as_deref().unwrap_or("");
-        if !stated.eq_ignore_ascii_case(session.currency.code()) {
-            let text = format!(
-                "ignored: paid in {stated}, checkout session {} is in {}",
-                session.id,
-                currency_code(session.currency)
-            );
+        if !stated.eq_ignore_ascii_case(expected.code()) {
+            let text = format!("ignored: paid in {stated}, not {}", currency_code(expected));
             return Ok(EventOutcome { text, ..owner });
         }
-        let amount_minor = match source.amount_in_minor_units(*amount, session.currency) {
+        let amount_minor = match source.amount_in_minor_units(*amount, expected) {
             Ok(amount) => amount,
             Err(error) => return Ok(EventOutcome { text: format!("ignored: {error}"), ..owner }),
         };
-        let key =
-            CustomerKey { account: session.account.clone(), customer: session.customer.clone() };
         let message = RecordHostedPayment {
-            session: session.id.clone(),
+            pays: target,
             gateway: source.gateway(),
             reference: reference.clone(),
             payment_method: payment_method.clone(),
-            amount: Money { amount_minor, currency: session.currency },
+            amount: Money { amount_minor, currency: expected },
             cause: cause(stored),
         };
         let text = match self.registry.send(&key, message).await.and_then(|sent| sent) {
@@ -274,6 +260,33 @@ impl Applier {
             Err(error) => return Err(error.into()),
         };
         Ok(EventOutcome { text, ..owner })
+    }
+
+    /// Whose a hosted payment is, what it pays and in which currency.
+    fn hosted_target(
+        &self,
+        pays: &HostedFor,
+    ) -> Result<Option<(CustomerKey, HostedTarget, Currency)>, StoreError> {
+        match pays {
+            HostedFor::CheckoutSession(id) => {
+                let Some(id) = CheckoutSessionId::parse(id) else { return Ok(None) };
+                Ok(self.store.checkout_session(&id)?.map(|session| {
+                    let key = CustomerKey { account: session.account, customer: session.customer };
+                    (key, HostedTarget::CheckoutSession(session.id), session.currency)
+                }))
+            }
+            HostedFor::Invoice(id) => {
+                let Some(id) = InvoiceId::parse(id) else { return Ok(None) };
+                for account in &self.accounts.all() {
+                    if let Some(invoice) = self.store.invoice(account, &id)? {
+                        let key =
+                            CustomerKey { account: account.clone(), customer: invoice.customer };
+                        return Ok(Some((key, HostedTarget::Invoice(id), invoice.currency)));
+                    }
+                }
+                Ok(None)
+            }
+        }
     }
 
     async fn settle(

@@ -298,6 +298,29 @@ impl CustomerActor {
         Ok(())
     }
 
+    /// `invoice` is paid by `charge`, a payment made outside Kassa's own attempts (on the
+    /// processor's hosted page): it becomes the invoice's charge and pays it as an attempt's
+    /// success would, ending a dunning on it. Answers whether it paid it (it was still open).
+    pub(crate) fn invoice_paid_by_charge(
+        &mut self,
+        changes: &mut ChangeSet,
+        mut invoice: Invoice,
+        charge: &Charge,
+    ) -> Result<bool, ActorError> {
+        if !invoice.status.is_collectible() || invoice.payment_pending {
+            return Ok(false);
+        }
+        invoice.charge = Some(charge.id.clone());
+        invoice.collecting = false;
+        invoice.status = InvoiceStatus::Paid;
+        invoice.amount_paid_minor = invoice.amount_due_minor;
+        invoice.paid_at = Some(self.settlement_now());
+        crate::metrics::global().count_invoice_payment(invoice.attempt_count > 1, true);
+        self.after_payment(changes, &mut invoice, Payment::Paid)?;
+        changes.push(Write::Invoice(invoice));
+        Ok(true)
+    }
+
     /// `invoice` is paid without a charge of its own (a credit note took what was due, or a
     /// bank transfer under the customer's reference paid it), which ends a dunning on it as a
     /// payment would.

@@ -24,16 +24,17 @@ use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
 use crate::coupons::{self, Purchase, Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
-    CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, Invoice, InvoiceStatus,
-    Money, PaymentMethod, PaymentMethodKind, Subscription,
+    CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, CustomerId, Invoice,
+    InvoiceStatus, Money, PaymentMethod, PaymentMethodKind, Subscription,
 };
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
-use kassa_gateways::{CustomerRef, Gateway, HostedPaymentRequest};
+use kassa_gateways::{CustomerRef, Gateway, HostedFor, HostedPaymentRequest};
 
-/// How long a processor's hosted page stays open: Stripe's bounds, with a minute to spare.
+/// How long a processor's hosted page stays open: Stripe's bounds (30 minutes to 24 hours),
+/// with a margin.
 const HOSTED_PAGE_MIN_SECS: i64 = 31 * 60;
-const HOSTED_PAGE_MAX_SECS: i64 = 23 * 3600;
+pub(super) const HOSTED_PAGE_MAX_SECS: i64 = 23 * 3600;
 
 #[derive(Deserialize)]
 pub(super) struct PayForm {
@@ -248,31 +249,43 @@ async fn hosted_card(
     if session.mode != CheckoutMode::Payment {
         return Err(ApiError::validation("method", "choose one of the ways to pay shown"));
     }
-    let customer = app
-        .queries
-        .customer(&session.account, &session.customer)?
-        .ok_or_else(|| ApiError::not_found("customer", session.customer.as_str()))?;
     let now = checkout_sessions::session_now(app, session)?;
     let request = HostedPaymentRequest {
-        checkout_session: session.id.to_string(),
+        pays: HostedFor::CheckoutSession(session.id.to_string()),
         idempotency_key: format!("kassa_checkout_{}", session.id),
-        // As charges name the customer to the gateway: one Stripe customer per Kassa customer.
-        customer: CustomerRef {
-            id: format!("{}/{}", session.account, session.customer),
-            email: customer.email,
-            name: customer.name,
-        },
+        customer: hosted_customer(app, &session.account, &session.customer)?,
         amount_minor: session.amount_total_minor,
         currency: session.currency,
         description: format!("{} ({})", seller_name(app, &session.account), session.id),
         return_url: format!("{}/checkout/{}", app.public_url, session.id),
-        // Stripe keeps a page open from 30 minutes to 24 hours.
         expires_at: session
             .expires_at
             .clamp(now + HOSTED_PAGE_MIN_SECS, now + HOSTED_PAGE_MAX_SECS),
     };
-    let hosted = gateway.start_hosted_payment(&request).await.map_err(|error| {
-        tracing::warn!(checkout_session = %session.id, %error, "no hosted card page");
+    hosted_page(gateway, &request).await
+}
+
+/// The customer as a processor's hosted page is made for, named as charges name it to the
+/// gateway: one Stripe customer per Kassa customer.
+pub(super) fn hosted_customer(
+    app: &App,
+    account: &AccountId,
+    customer: &CustomerId,
+) -> Result<CustomerRef, ApiError> {
+    let record = app
+        .queries
+        .customer(account, customer)?
+        .ok_or_else(|| ApiError::not_found("customer", customer.as_str()))?;
+    Ok(CustomerRef { id: format!("{account}/{customer}"), email: record.email, name: record.name })
+}
+
+/// Opens the processor's page for `request`; answers where to send the buyer.
+pub(super) async fn hosted_page(
+    gateway: &dyn Gateway,
+    request: &HostedPaymentRequest,
+) -> Result<String, ApiError> {
+    let hosted = gateway.start_hosted_payment(request).await.map_err(|error| {
+        tracing::warn!(pays = ?request.pays, %error, "no hosted card page");
         ApiError::gateway_unavailable(format!(
             "the card processor's page could not be opened: {error}"
         ))

@@ -8,7 +8,11 @@
 use serde_json::json;
 use warp::http::StatusCode;
 
-use super::checkout_page::{PayForm, not_found, page_method, payment_shown, seller_name};
+use super::checkout_page::{
+    HOSTED_PAGE_MAX_SECS, PayForm, hosted_customer, hosted_page, not_found, page_method,
+    payment_shown, seller_name,
+};
+use super::checkout_sessions::Cards;
 use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
@@ -17,7 +21,9 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::billing::receipt::format::rate;
 use crate::checkout::page::{self, Bill, Offer, Seller};
+use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Charge, CheckoutMethod, Invoice, InvoiceStatus};
+use kassa_gateways::{HostedFor, HostedPaymentRequest};
 
 struct Current {
     account: AccountId,
@@ -93,17 +99,13 @@ fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Rep
             policy,
         ),
         InvoiceStatus::Open => {
-            let methods = checkout_sessions::available_methods(
-                app,
-                &current.account,
-                invoice.currency,
-                false,
-            );
+            let methods =
+                checkout_sessions::available_methods(app, &current.account, invoice.currency, true);
             let path = format!("/invoice/{token}");
             let offer = Offer {
                 path: &path,
                 methods: &methods,
-                hosted_card: false,
+                hosted_card: matches!(checkout_sessions::cards(app), Cards::Hosted(_)),
                 promotion_code: false,
                 cancel: None,
             };
@@ -146,8 +148,11 @@ pub async fn pay(app: &App, request: &ApiRequest, token: &str) -> Result<Reply, 
         return Ok(render(app, token, &current, None));
     }
     let back = Reply::see_other(format!("/invoice/{token}"));
-    match attempt(app, request, &current).await {
-        Ok(()) => Ok(back),
+    match attempt(app, request, token, &current).await {
+        Ok(Some(hosted)) => {
+            Ok(Reply::page(StatusCode::OK, page::hand_off(&hosted), page::policy(None)))
+        }
+        Ok(None) => Ok(back),
         Err(error) => {
             let Some(current) = load(app, token)? else { return Ok(not_found()) };
             if current.invoice.status != InvoiceStatus::Open || current.invoice.payment_pending {
@@ -158,17 +163,45 @@ pub async fn pay(app: &App, request: &ApiRequest, token: &str) -> Result<Reply, 
     }
 }
 
-async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(), ApiError> {
+/// One submission of the page's form; answers the processor's page to send the buyer to, when
+/// a card is paid there.
+async fn attempt(
+    app: &App,
+    request: &ApiRequest,
+    token: &str,
+    current: &Current,
+) -> Result<Option<String>, ApiError> {
     let form: PayForm = serde_urlencoded::from_bytes(&request.body).map_err(|_| {
         ApiError::validation("method", "the form was not understood: reload the page")
     })?;
     let invoice = &current.invoice;
     let offered =
-        checkout_sessions::available_methods(app, &current.account, invoice.currency, false);
+        checkout_sessions::available_methods(app, &current.account, invoice.currency, true);
     let chosen = CheckoutMethod::parse(&form.method)
         .filter(|method| offered.contains(method))
         .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;
     let key = CustomerKey { account: current.account.clone(), customer: invoice.customer.clone() };
+    if chosen == CheckoutMethod::Card
+        && let Cards::Hosted(gateway) = checkout_sessions::cards(app)
+    {
+        let now = now_unix_secs();
+        let request = HostedPaymentRequest {
+            pays: HostedFor::Invoice(invoice.id.to_string()),
+            // One page a day per invoice: tabs share it, and a page that expired is replaced.
+            idempotency_key: format!("kassa_invoice_{}_{}", invoice.id, now / 86_400),
+            customer: hosted_customer(app, &current.account, &invoice.customer)?,
+            amount_minor: invoice.amount_due_minor,
+            currency: invoice.currency,
+            description: format!(
+                "{} invoice {}",
+                seller_name(app, &current.account),
+                invoice.number.as_deref().unwrap_or("")
+            ),
+            return_url: format!("{}/invoice/{token}", app.public_url),
+            expires_at: now + HOSTED_PAGE_MAX_SECS,
+        };
+        return Ok(Some(hosted_page(gateway.as_ref(), &request).await?));
+    }
     let method = page_method(app, &key, chosen, form.card, form.phone, request.cause()).await?;
     let message = ActOnInvoice {
         id: invoice.id.clone(),
@@ -178,5 +211,5 @@ async fn attempt(app: &App, request: &ApiRequest, current: &Current) -> Result<(
         cause: request.cause(),
     };
     app.registry.send(&key, message).await??;
-    Ok(())
+    Ok(None)
 }
