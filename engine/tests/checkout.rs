@@ -19,6 +19,7 @@ use std::time::Duration;
 use common::browser::{Browser, Tab};
 use common::*;
 use kassa_testkit::fake_daraja::FakeDaraja;
+use kassa_testkit::fake_stripe::FakeStripe;
 
 const MPESA_TOKEN: &str = "callback-token-0123456789abcdef";
 const PAGE_WAIT: Duration = Duration::from_secs(30);
@@ -705,9 +706,9 @@ async fn a_session_takes_ten_tries_and_then_refuses_more() {
 
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_checkout_0123456789";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes_the_session() {
-    let stripe = kassa_testkit::fake_stripe::FakeStripe::start().await;
+/// An engine whose card gateway is a fake Stripe taking signed webhooks.
+async fn stripe_engine() -> (FakeStripe, Engine) {
+    let stripe = FakeStripe::start().await;
     let toml = format!(
         "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\nwebhook_secret = \"{STRIPE_WEBHOOK_SECRET}\"\n",
         kassa_testkit::fake_stripe::SECRET_KEY,
@@ -715,6 +716,26 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
     );
     let engine =
         Engine::start(Config::default().with_default_gateway("stripe").with_toml(&toml)).await;
+    (stripe, engine)
+}
+
+/// Stripe's `payment_intent.succeeded` for `intent`, signed and delivered.
+async fn deliver_succeeded(engine: &Engine, event_id: &str, intent: &Value) {
+    let event = json!({
+        "id": event_id, "object": "event", "type": "payment_intent.succeeded",
+        "created": now_secs(), "data": {"object": intent}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
+    let delivered = engine
+        .api_with_authorization(None)
+        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
+        .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes_the_session() {
+    let (stripe, engine) = stripe_engine().await;
     let api = engine.api_a();
     let created = session(
         &api,
@@ -760,14 +781,8 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
 
     // The buyer pays on Stripe's page; its webhook says so, delivered twice.
     let intent = stripe.pay_checkout_session(str_field(stripe_session, "id"), "pm_card_visa");
-    let event = json!({
-        "id": "evt_checkout_1", "object": "event", "type": "payment_intent.succeeded",
-        "created": now_secs(), "data": {"object": intent}});
-    let body = serde_json::to_vec(&event).unwrap();
     for _ in 0..2 {
-        let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
-        let delivered = page.post_webhook("/v1/webhooks/stripe", body.clone(), Some(&header)).await;
-        assert_eq!(delivered.status, 200, "{}", delivered.text);
+        deliver_succeeded(&engine, "evt_checkout_1", &intent).await;
     }
     let paid = wait_for("the session to complete", Duration::from_secs(15), || async {
         let session = session_now(&api, &created).await;
@@ -797,14 +812,7 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_stripe_an_invoice_page_takes_a_card_on_stripe_checkout() {
-    let stripe = kassa_testkit::fake_stripe::FakeStripe::start().await;
-    let toml = format!(
-        "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\nwebhook_secret = \"{STRIPE_WEBHOOK_SECRET}\"\n",
-        kassa_testkit::fake_stripe::SECRET_KEY,
-        stripe.api_base()
-    );
-    let engine =
-        Engine::start(Config::default().with_default_gateway("stripe").with_toml(&toml)).await;
+    let (stripe, engine) = stripe_engine().await;
     let api = engine.api_a();
     let plan = api.plan(250_000, "zar", "month").await;
     let customer = api.create_customer().await;
@@ -838,12 +846,7 @@ async fn with_stripe_an_invoice_page_takes_a_card_on_stripe_checkout() {
     assert_eq!(made[0]["payment_intent_data"]["metadata"]["kassa_invoice"], json!(invoice_id));
 
     let intent = stripe.pay_checkout_session(str_field(&made[0], "id"), "pm_card_visa");
-    let event = json!({
-        "id": "evt_invoice_1", "object": "event", "type": "payment_intent.succeeded",
-        "created": now_secs(), "data": {"object": intent}});
-    let body = serde_json::to_vec(&event).unwrap();
-    let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
-    page.post_webhook("/v1/webhooks/stripe", body, Some(&header)).await.ok();
+    deliver_succeeded(&engine, "evt_invoice_1", &intent).await;
     let paid = wait_for("the invoice to be paid", Duration::from_secs(15), || async {
         let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
         (invoice["status"] == "paid").then_some(invoice)
