@@ -164,6 +164,7 @@ pub async fn run_with(
         registry.clone(),
         Arc::clone(&webhooks),
         accounts.clone(),
+        gateways.clone(),
     );
     let resumed = inbox.resume().map_err(store_error)?;
     if resumed > 0 {
@@ -301,6 +302,7 @@ fn open_inbox(
     registry: Registry,
     webhooks: Arc<WebhookSources>,
     accounts: AccountDirectory,
+    gateways: kassa_gateways::Router,
 ) -> Inbox {
     let configured: Vec<AccountId> = config.accounts.list.iter().map(configured_id).collect();
     let default_account = match configured.iter().any(|id| id.as_str() == AccountId::DEFAULT) {
@@ -313,7 +315,11 @@ fn open_inbox(
         apply_delay: Duration::from_millis(config.webhooks.apply_delay_ms),
         default_account,
     };
-    Inbox::start(store.clone(), Applier::new(store, registry, webhooks, accounts), settings)
+    Inbox::start(
+        store.clone(),
+        Applier::new(store, registry, webhooks, accounts, gateways),
+        settings,
+    )
 }
 
 fn registry_limits(config: &Config) -> RegistryLimits {

@@ -798,6 +798,8 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
     assert_eq!(charges_of(&api, customer).await.len(), 1, "the second delivery changed nothing");
     let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;
     assert_eq!(methods["data"][0]["type"], "card", "{methods}");
+    assert_eq!(methods["data"][0]["card"]["brand"], "visa", "described by Stripe: {methods}");
+    assert_eq!(methods["data"][0]["card"]["last4"], "4242", "{methods}");
     let buyer = api.get_ok(&format!("/v1/customers/{customer}")).await;
     assert_eq!(buyer["default_payment_method"], methods["data"][0]["id"], "saved for renewals");
 

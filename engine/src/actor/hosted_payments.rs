@@ -12,8 +12,8 @@ use super::messages::CreateCharge;
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, CheckoutSessionId, CheckoutStatus, Event, EventKind, InvoiceId, Money, PaymentMethod,
-    PaymentMethodId, PaymentMethodKind,
+    CardDisplay, Cause, CheckoutSessionId, CheckoutStatus, Event, EventKind, InvoiceId, Money,
+    PaymentMethod, PaymentMethodId, PaymentMethodKind,
 };
 use crate::store::Write;
 
@@ -31,8 +31,10 @@ pub struct RecordHostedPayment {
     pub gateway: &'static str,
     /// The processor's reference of the payment (a PaymentIntent).
     pub reference: String,
-    /// The payment method the processor saved for later payments.
+    /// The payment method the processor saved for later payments, and its card as the
+    /// processor describes it.
     pub payment_method: Option<String>,
+    pub card: Option<CardDisplay>,
     /// What the processor says it took.
     pub amount: Money,
     pub cause: Cause,
@@ -196,7 +198,7 @@ impl CustomerActor {
             customer,
             gateway: message.gateway.to_owned(),
             token,
-            card: None,
+            card: message.card.clone(),
             created: now_unix_secs(),
             kind: PaymentMethodKind::Card,
             sealed: None,

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use kassa_gateways::HostedFor;
 use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen, WebhookSource};
+use kassa_gateways::{HostedFor, Router};
 
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
@@ -19,8 +19,8 @@ use crate::actor::{ActorError, CustomerKey, Durably, Registry};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, Cause, Charge, ChargeId, CheckoutSessionId, Currency, Failure,
-    GatewayEvent, InvoiceId, Money, RefundReason,
+    AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutSessionId, Currency,
+    Failure, GatewayEvent, InvoiceId, Money, RefundReason,
 };
 use crate::store::{CustomerStore, StoreError};
 
@@ -67,6 +67,8 @@ pub struct Applier {
     sources: Arc<WebhookSources>,
     /// Every account the engine serves: an event names the Kassa charge but not its account.
     accounts: AccountDirectory,
+    /// The gateways, to describe the card a hosted payment saved.
+    gateways: Router,
 }
 
 impl Applier {
@@ -75,8 +77,9 @@ impl Applier {
         registry: Registry,
         sources: Arc<WebhookSources>,
         accounts: AccountDirectory,
+        gateways: Router,
     ) -> Applier {
-        Applier { store, registry, sources, accounts }
+        Applier { store, registry, sources, accounts, gateways }
     }
 
     /// The account's charge with this id, of `gateway`, whichever account it is in.
@@ -246,11 +249,16 @@ impl Applier {
             Ok(amount) => amount,
             Err(error) => return Ok(EventOutcome { text: format!("ignored: {error}"), ..owner }),
         };
+        let card = match payment_method {
+            Some(token) => self.card_of(source.gateway(), token).await,
+            None => None,
+        };
         let message = RecordHostedPayment {
             pays: target,
             gateway: source.gateway(),
             reference: reference.clone(),
             payment_method: payment_method.clone(),
+            card,
             amount: Money { amount_minor, currency: expected },
             cause: cause(stored),
         };
@@ -260,6 +268,24 @@ impl Applier {
             Err(error) => return Err(error.into()),
         };
         Ok(EventOutcome { text, ..owner })
+    }
+
+    /// The card a hosted payment saved, as its gateway describes it (brand and last four digits
+    /// for receipts); `None` when the gateway cannot say now, which records the card without.
+    async fn card_of(&self, gateway: &str, token: &str) -> Option<CardDisplay> {
+        let gateway = self.gateways.by_name(gateway).ok()?;
+        match gateway.describe_payment_method(token).await {
+            Ok(details) => details.card.map(|card| CardDisplay {
+                brand: card.brand,
+                last4: card.last4,
+                exp_month: card.exp_month,
+                exp_year: card.exp_year,
+            }),
+            Err(error) => {
+                tracing::warn!(gateway = gateway.name(), %error, "a hosted payment's card was not described");
+                None
+            }
+        }
     }
 
     /// Whose a hosted payment is, what it pays and in which currency.
