@@ -49,3 +49,25 @@ pub mod statement;
 pub mod stats;
 pub mod target;
 pub mod workload;
+
+/// Runs a one-shot tool's `work` on a multi-threaded runtime and answers its exit code, the
+/// failure printed under the tool's `name` (`kassa-bench-statement`, `kassa-bench-checkout`).
+pub fn run_to_exit(
+    name: &str,
+    work: impl std::future::Future<Output = Result<(), error::BenchError>>,
+) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("{name}: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -89,19 +89,5 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("kassa-bench-checkout: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("kassa-bench-checkout: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    kassa_bench::run_to_exit("kassa-bench-checkout", run(Cli::parse()))
 }

@@ -92,19 +92,5 @@ async fn run(cli: Cli) -> Result<(), BenchError> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("kassa-bench-statement: cannot start the runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("kassa-bench-statement: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    kassa_bench::run_to_exit("kassa-bench-statement", run(Cli::parse()))
 }
