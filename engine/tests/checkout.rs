@@ -61,6 +61,28 @@ fn assert_only_from(browser: &Browser, engine: &Engine, also: &[&str]) {
     }
 }
 
+/// The account's bank details, which bank transfers need.
+async fn set_bank_details(api: &Api) {
+    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
+        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
+        "account_number": "62000000001", "branch_code": "250655"}}});
+    api.post("/v1/account", &body).await.ok();
+}
+
+/// Safaricom's callback that the STK push `checkout_request_id` was paid, `amount_kes` taken.
+async fn confirm_mpesa(engine: &Engine, checkout_request_id: &str, amount_kes: i64) {
+    let callback = json!({"Body": {"stkCallback": {
+        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": checkout_request_id,
+        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
+        "CallbackMetadata": {"Item": [
+            {"Name": "Amount", "Value": amount_kes},
+            {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
+            {"Name": "TransactionDate", "Value": 20191219102115u64},
+            {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
+    let path = format!("/v1/webhooks/mpesa/{MPESA_TOKEN}");
+    engine.api_with_authorization(None).post(&path, &callback).await.ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buyer_pays_a_priced_session_by_test_card_after_a_decline() {
     let engine = Engine::start(Config::default()).await;
@@ -239,15 +261,7 @@ async fn an_mpesa_payment_is_followed_until_the_callback_settles_it() {
 
     let pushes = daraja.checkout_request_ids();
     assert_eq!(pushes.len(), 1, "one STK push: {pushes:?}");
-    let callback = json!({"Body": {"stkCallback": {
-        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": pushes[0],
-        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": 1500}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
-            {"Name": "TransactionDate", "Value": 20191219102115u64},
-            {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
-    let path = format!("/v1/webhooks/mpesa/{MPESA_TOKEN}");
-    engine.api_with_authorization(None).post(&path, &callback).await.ok();
+    confirm_mpesa(&engine, &pushes[0], 1500).await;
     // The page's script (or its refresh) moves on by itself.
     wait_for_location(&mut browser, &tab, &landed(&created));
     let paid = session_now(&api, &created).await;
@@ -259,10 +273,7 @@ async fn an_mpesa_payment_is_followed_until_the_callback_settles_it() {
 async fn a_bank_transfer_completes_the_session_when_a_statement_pays_it() {
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
-    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
-        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
-        "account_number": "62000000001", "branch_code": "250655"}}});
-    api.post("/v1/account", &body).await.ok();
+    set_bank_details(&api).await;
     let created =
         session(&api, &engine, json!({"mode": "payment", "amount": 350_000, "currency": "zar"}))
             .await;
@@ -608,15 +619,7 @@ async fn a_subscription_bought_by_mpesa_completes_when_its_first_invoice_is_paid
     assert!(browser.text(&tab).contains(&shown), "{shown}: {}", browser.text(&tab));
     let pushes = daraja.checkout_request_ids();
     assert_eq!(pushes.len(), 1, "one STK push: {pushes:?}");
-    let callback = json!({"Body": {"stkCallback": {
-        "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": pushes[0],
-        "ResultCode": 0, "ResultDesc": "The service request is processed successfully.",
-        "CallbackMetadata": {"Item": [
-            {"Name": "Amount", "Value": due / 100}, {"Name": "MpesaReceiptNumber", "Value": "NLJ7RT61SV"},
-            {"Name": "TransactionDate", "Value": 20191219102115u64},
-            {"Name": "PhoneNumber", "Value": 254712345678u64}]}}}});
-    let path = format!("/v1/webhooks/mpesa/{MPESA_TOKEN}");
-    engine.api_with_authorization(None).post(&path, &callback).await.ok();
+    confirm_mpesa(&engine, &pushes[0], due / 100).await;
     wait_for_location(&mut browser, &tab, &landed(&created));
     assert_eq!(session_now(&api, &created).await["status"], "complete");
     let active = api.get_ok(&format!("/v1/subscriptions/{subscription}")).await;
@@ -629,10 +632,7 @@ async fn a_subscription_bought_by_mpesa_completes_when_its_first_invoice_is_paid
 async fn a_subscription_bought_by_bank_transfer_completes_when_the_statement_pays_it() {
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
-    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
-        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
-        "account_number": "62000000001", "branch_code": "250655"}}});
-    api.post("/v1/account", &body).await.ok();
+    set_bank_details(&api).await;
     let plan = api.plan(95_000, "zar", "month").await;
     let created = session(
         &api,
