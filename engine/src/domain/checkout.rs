@@ -10,8 +10,10 @@ use super::{
     Metadata, PlanId, SubscriptionId, TestClockId,
 };
 
-/// A session lives 24 hours unless its creator says otherwise, and at most a week.
+/// A session lives 24 hours unless its creator says otherwise, at least 30 minutes (a buyer
+/// needs time to pay) and at most a week.
 pub const EXPIRES_AFTER_DEFAULT_SECS: i64 = 24 * 3600;
+pub const EXPIRES_AFTER_MIN_SECS: i64 = 30 * 60;
 pub const EXPIRES_AFTER_MAX_SECS: i64 = 7 * 24 * 3600;
 /// The placeholder a `success_url` may hold for the session's id.
 pub const SESSION_ID_PLACEHOLDER: &str = "{CHECKOUT_SESSION_ID}";
@@ -172,10 +174,5 @@ impl CheckoutSession {
             }
             CheckoutItems::Plan { discount_minor, .. } => *discount_minor,
         }
-    }
-
-    pub fn tax_minor(&self) -> i64 {
-        self.breakdown()
-            .map_or(0, |breakdown| breakdown.tax.iter().map(|tax| tax.amount_minor).sum())
     }
 }

@@ -7,6 +7,8 @@
 //! own (with `customer_email`), since the session, its payments and their keys belong to a
 //! customer's actor.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use super::charges::{self, LineItemInput, Pricing, Sold};
@@ -17,7 +19,9 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
 use crate::coupons::{self, Purchase, Requested, Resolved};
-use crate::domain::checkout::{EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS};
+use crate::domain::checkout::{
+    EXPIRES_AFTER_DEFAULT_SECS, EXPIRES_AFTER_MAX_SECS, EXPIRES_AFTER_MIN_SECS,
+};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession,
@@ -27,12 +31,7 @@ use crate::limits::URL_LEN_MAX;
 use crate::rules::Cart;
 use crate::rules::types::LineItem;
 use crate::store::Outcome;
-use std::sync::Arc;
-
 use kassa_gateways::{Gateway, PaymentMethodType};
-
-/// A session may not expire sooner than this after it is made: a buyer needs time to pay.
-const EXPIRES_AFTER_MIN_SECS: i64 = 30 * 60;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
