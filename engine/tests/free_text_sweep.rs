@@ -290,6 +290,7 @@ impl Baseline {
                     "promotion_codes" => "promo_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "coupons" => "WELCOME10",
                     "payment_plans" => "pp_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "sponsorships" => "spons_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "bank_statements" => "stmt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "lines" => "0",
                     "sessions" | "checkout" => "cs_3ZK1X9M4T7Q2W8E5R6Y0U3I1OP",

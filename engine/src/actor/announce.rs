@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use crate::api::{billing_views, views};
 use crate::domain::{
     AccountId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventKind,
-    InvoiceId, NewOutgoingEvent, PaymentMethodId, PaymentPlanId, RefundId, SubscriptionId,
+    InvoiceId, NewOutgoingEvent, PaymentMethodId, PaymentPlanId, RefundId, SponsorshipId,
+    SubscriptionId,
 };
 use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 
@@ -138,6 +139,8 @@ fn outgoing_kinds(
         EventKind::PaymentPlanCanceled => own(&["payment_plan.canceled"]),
         EventKind::CheckoutSessionCompleted => own(&["checkout.session.completed"]),
         EventKind::CheckoutSessionExpired => own(&["checkout.session.expired"]),
+        EventKind::SponsorshipCreated => own(&["sponsorship.created"]),
+        EventKind::SponsorshipUpdated => own(&["sponsorship.updated"]),
         // The engine's own steps (a charge sent, rerouted, held for an operator), the account's
         // own changes and its promotional grants (the platform made them) are in the audit
         // trail, not announced.
@@ -267,6 +270,9 @@ fn render_written(changes: &ChangeSet, object_id: &str) -> Option<Value> {
         Write::CheckoutSession(session) if session.id.as_str() == object_id => {
             Some(billing_views::checkout_session(session, session.status))
         }
+        Write::Sponsorship(record) if record.id.as_str() == object_id => {
+            Some(billing_views::sponsorship(record, record.last_changed()))
+        }
         _ => None,
     })
 }
@@ -315,6 +321,12 @@ fn render_stored(
     if let Some(id) = PaymentPlanId::parse(object_id) {
         let plan = store.payment_plan(account, &id)?;
         return Ok(plan.map(|plan| billing_views::payment_plan(&plan)));
+    }
+    if let Some(id) = SponsorshipId::parse(object_id) {
+        let sponsorship = store.sponsorship(account, &id)?;
+        return Ok(
+            sponsorship.map(|record| billing_views::sponsorship(&record, record.last_changed()))
+        );
     }
     Ok(None)
 }

@@ -488,7 +488,7 @@ impl CustomerActor {
     }
 
     /// The schedule scope of this customer: its test clock's, or real time's.
-    fn schedule_scope(&self) -> String {
+    pub(crate) fn schedule_scope(&self) -> String {
         let clock = self.state.as_ref().ok().and_then(|state| state.customer.test_clock.as_ref());
         keys::scope_of(clock).to_owned()
     }

@@ -22,7 +22,7 @@ use super::registry::RegistryInner;
 use super::{ActorError, CustomerKey, Services};
 use crate::domain::{
     ChargeId, Customer, InvoiceId, PaymentMethod, PaymentMethodId, PaymentPlan, RefundStatus,
-    Subscription,
+    Sponsorship, Subscription,
 };
 use crate::limits::RECONCILE_DELAY_MAX;
 use crate::store::{
@@ -42,6 +42,9 @@ pub(super) struct CustomerState {
     pub subscriptions: Vec<Subscription>,
     /// Oldest first, as subscriptions are.
     pub payment_plans: Vec<PaymentPlan>,
+    /// The sponsorships of which this customer is the beneficiary, oldest first: they change
+    /// here, with the invoices they pay shares of.
+    pub sponsorships: Vec<Sponsorship>,
 }
 
 impl CustomerState {
@@ -336,7 +339,15 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
     }
     let subscriptions = store.subscriptions(&key.account, &key.customer)?;
     let payment_plans = store.payment_plans(&key.account, &key.customer)?;
-    Ok(CustomerState { customer, payment_methods, refunds_pending, subscriptions, payment_plans })
+    let sponsorships = store.sponsorships(&key.account, &key.customer)?;
+    Ok(CustomerState {
+        customer,
+        payment_methods,
+        refunds_pending,
+        subscriptions,
+        payment_plans,
+        sponsorships,
+    })
 }
 
 impl Actor for CustomerActor {

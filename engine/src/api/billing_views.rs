@@ -7,7 +7,7 @@ use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
 use crate::domain::{
     CheckoutItems, CheckoutSession, CheckoutStatus, CreditNote, Invoice, InvoiceLine, PaymentPlan,
-    Plan, PluginRef, Subscription, TaxLine, TestClock,
+    Plan, PluginRef, SponsorShare, Sponsorship, Subscription, TaxLine, TestClock,
 };
 
 pub fn plan(plan: &Plan) -> Value {
@@ -189,6 +189,33 @@ pub fn payment_plan(plan: &PaymentPlan) -> Value {
     })
 }
 
+/// A sponsorship, its status as of `now` (its beneficiary's clock).
+pub fn sponsorship(sponsorship: &Sponsorship, now: i64) -> Value {
+    let (percent_off_bps, amount_per_period) = match sponsorship.share {
+        SponsorShare::Percent { bps } => (Some(bps), None),
+        SponsorShare::PerPeriod { amount_minor } => (None, Some(amount_minor)),
+    };
+    json!({
+        "id": sponsorship.id.as_str(),
+        "object": "sponsorship",
+        "sponsor": sponsorship.sponsor.as_str(),
+        "beneficiary": sponsorship.beneficiary.as_str(),
+        "subscription": sponsorship.subscription.as_str(),
+        "currency": currency_code(sponsorship.currency),
+        "percent_off_bps": percent_off_bps,
+        "amount_per_period": amount_per_period,
+        "cap_amount": sponsorship.cap_minor,
+        "amount_used": sponsorship.used_minor,
+        "status": sponsorship.status(now).as_str(),
+        "on_default": sponsorship.on_default.as_str(),
+        "starts_at": sponsorship.starts_at,
+        "ends_at": sponsorship.ends_at,
+        "ended_at": sponsorship.ended_at,
+        "test_clock": sponsorship.test_clock.as_ref().map(|id| id.as_str()),
+        "created": sponsorship.created,
+    })
+}
+
 pub fn credit_note(note: &CreditNote) -> Value {
     json!({
         "id": note.id.as_str(),
@@ -228,6 +255,11 @@ fn invoice_line(invoice: &Invoice, line: &InvoiceLine, preview: bool) -> Value {
         "discount_amounts": if line.discount_minor == 0 { Vec::new() } else { vec![json!({ "amount": line.discount_minor })] },
         "tax_amounts": line.tax.iter().map(tax_line).collect::<Vec<_>>(),
         "net_amount": line.net_amount_minor(invoice.tax_behavior),
+        "sponsored_by": line.sponsored_by.as_ref().map(|id| id.as_str()),
+        "amount_sponsored": line.sponsored_minor,
+        "beneficiary": line.beneficiary.as_ref().map(|id| id.as_str()),
+        "beneficiary_invoice": line.beneficiary_invoice.as_ref().map(|id| id.as_str()),
+        "sponsorship": line.sponsorship.as_ref().map(|id| id.as_str()),
     })
 }
 

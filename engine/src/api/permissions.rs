@@ -33,6 +33,9 @@ pub fn resource(route: Route) -> Option<Resource> {
         | RetrievePaymentPlan
         | PayRemainingPaymentPlan
         | CancelPaymentPlan => Resource::PaymentPlans,
+        CustomerSponsorships | CreateSponsorship | RetrieveSponsorship | EndSponsorship => {
+            Resource::Sponsorships
+        }
         AttachPaymentMethod | ListPaymentMethods | DetachPaymentMethod => Resource::PaymentMethods,
         CustomerCharges | CreateCharge | ListCharges | RetrieveCharge | ChargeReceipt => {
             Resource::Charges

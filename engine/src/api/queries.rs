@@ -12,7 +12,8 @@ use crate::domain::{
     Account, AccountId, Charge, ChargeId, CheckoutSession, CheckoutSessionId, CheckoutStatus,
     CreditNote, CreditNoteId, Customer, CustomerId, Dispute, DisputeId, Event, EventId,
     GatewayEvent, Invoice, InvoiceId, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
-    Plan, PlanId, Refund, RefundId, Subscription, SubscriptionId, TestClock, TestClockId,
+    Plan, PlanId, Refund, RefundId, Sponsorship, SponsorshipId, Subscription, SubscriptionId,
+    TestClock, TestClockId,
 };
 use crate::store::{
     AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError,
@@ -166,6 +167,32 @@ impl Queries {
     /// The session's status as of `now` (see [`crate::actor::checkout::status_at`]).
     pub fn checkout_status(&self, session: &CheckoutSession, now: i64) -> Read<CheckoutStatus> {
         crate::actor::checkout::status_at(self.store.as_ref(), session, now)
+    }
+
+    pub fn sponsorship(
+        &self,
+        account: &AccountId,
+        id: &SponsorshipId,
+    ) -> Read<Option<Sponsorship>> {
+        self.store.sponsorship(account, id)
+    }
+
+    /// The sponsorships `customer` benefits from, oldest first.
+    pub fn sponsorships(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Read<Vec<Sponsorship>> {
+        self.store.sponsorships(account, customer)
+    }
+
+    /// The sponsorships `customer` pays for, oldest first.
+    pub fn sponsorships_paid_by(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Read<Vec<Sponsorship>> {
+        self.store.sponsorships_paid_by(account, customer)
     }
 
     pub fn payment_plans(

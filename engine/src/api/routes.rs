@@ -9,7 +9,7 @@ use super::handlers::{
     Reply, account_settings, accounts, audit_events, bank_statements, charges, checkout_page,
     checkout_sessions, coupons, credit_notes, customers, disputes, events, grants, health,
     invoice_page, invoices, payment_methods, payment_plans, plans, plugins, receipts, refunds,
-    sandbox, subscriptions, test_clocks, webhook_endpoints, webhooks,
+    sandbox, sponsorships, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -71,6 +71,12 @@ pub async fn dispatch(
             payment_plans::pay_remaining(app, request, account()?, id()).await
         }
         Route::CancelPaymentPlan => payment_plans::cancel(app, request, account()?, id()).await,
+        Route::CustomerSponsorships => {
+            sponsorships::list_for_customer(app, request, account()?, id()).await
+        }
+        Route::CreateSponsorship => sponsorships::create(app, request, account()?).await,
+        Route::RetrieveSponsorship => sponsorships::retrieve(app, account()?, id()).await,
+        Route::EndSponsorship => sponsorships::end(app, request, account()?, id()).await,
         Route::UploadBankStatement => bank_statements::upload(app, request, account()?).await,
         Route::ListBankStatements => bank_statements::list(app, request, account()?).await,
         Route::RetrieveBankStatement => bank_statements::retrieve(app, account()?, id()).await,

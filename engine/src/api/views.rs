@@ -430,6 +430,9 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::CheckoutSession(session) => {
             (StatusCode::OK, to_json(&billing_views::checkout_session(session, session.status)))
         }
+        Outcome::Sponsorship(record) => {
+            (StatusCode::OK, to_json(&billing_views::sponsorship(record, record.last_changed())))
+        }
         Outcome::Subscription(record) => {
             (StatusCode::OK, to_json(&billing_views::subscription(record)))
         }

@@ -151,11 +151,14 @@ fn largest_remainder(total: i64, weights: &[i64]) -> Vec<i64> {
 }
 
 fn what_is_left<'a>(invoice: &'a Invoice, earlier: &[CreditNote]) -> Vec<Left<'a>> {
+    // A sponsor's share is not the customer's to be given back: the customer's lines are
+    // what is left of them after it (see `Invoice::own_net_minor`).
     invoice
         .lines
         .iter()
+        .filter(|line| line.sponsored_by.is_none())
         .map(|line| {
-            let base = line.amount_minor - line.discount_minor;
+            let base = line.amount_minor - line.discount_minor - line.sponsored_minor;
             let mut amount = base;
             let mut tax: Vec<i64> = line.tax.iter().map(|tax| tax.amount_minor).collect();
             let credited = earlier

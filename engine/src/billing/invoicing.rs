@@ -7,16 +7,21 @@
 //! Tax-inclusive lines (consumer prices in ZA and KE) keep their amount: the tax rule gives each
 //! line's rates, and the tax inside the price is extracted from it, half-up per line.
 //!
+//! A sponsor's share comes after the coupon and before tax: each line keeps the part sponsors
+//! pay (`sponsored_minor`) and is taxed on the rest, and each sponsor's share is a line of its
+//! own, untaxed here, since the sponsor is taxed on it on its own invoice.
+//!
 //! Rules are called here inside the customer's actor turn, through [`TurnRules`]: an invoice is
 //! made inside the turn that decides it, so the numbers cannot drift from the state they were
 //! computed for, and a call too long for the actor's thread is made on the rule threads first.
 
 use crate::domain::PluginRef;
+use crate::domain::Sponsorship;
 use crate::domain::{
     AccountId, BillingReason, CollectionMethod, Currency, Customer, CustomerId, Discount, Invoice,
     InvoiceDiscount, InvoiceId, InvoiceLine, InvoiceLineId, InvoiceStatus, LineDiscount,
-    PaymentPlanId, PlanId, PluginKind, RuleEvaluation, SubscriptionDiscount, SubscriptionId,
-    TaxBehavior, TaxLine,
+    PaymentPlanId, PlanId, PluginKind, RuleEvaluation, SponsorshipId, SubscriptionDiscount,
+    SubscriptionId, TaxBehavior, TaxLine,
 };
 use crate::rules::CallError;
 use crate::rules::quote::{customer_context, spread_discount};
@@ -130,6 +135,7 @@ impl Totals {
             payment_plan: header.payment_plan,
             hosted_invoice_url: None,
             page_token: None,
+            sponsor_defaulted_at: None,
         }
     }
 }
@@ -143,6 +149,8 @@ pub struct InvoiceInput<'a> {
     /// The subscription's coupon, when it discounts this invoice: handed to the pricing rule
     /// with the plan lines.
     pub discount: Option<&'a SubscriptionDiscount>,
+    /// The sponsorships that pay a share of it, in the order they take their shares.
+    pub sponsors: Vec<&'a Sponsorship>,
     pub now: i64,
 }
 
@@ -243,12 +251,20 @@ pub fn price_invoice(
         }
     }
 
-    let mut lines = Vec::with_capacity(input.lines.len());
+    let after_discounts: Vec<i64> =
+        amounts.iter().zip(&discount_shares).map(|(amount, discount)| amount - discount).collect();
+    let (sponsored, sponsor_shares) = sponsor_shares(&input.sponsors, &after_discounts);
+    let period = (
+        input.lines.iter().map(|line| line.period_start).min().unwrap_or(input.now),
+        input.lines.iter().map(|line| line.period_end).max().unwrap_or(input.now),
+    );
+
+    let mut lines = Vec::with_capacity(input.lines.len() + sponsor_shares.len());
     let mut tax_totals: Vec<TaxLine> = Vec::new();
     let mut reverse_charge = false;
     for (index, draft) in input.lines.into_iter().enumerate() {
         let amount_minor = amounts[index];
-        let after_discount = amount_minor - discount_shares[index];
+        let after_discount = after_discounts[index] - sponsored[index];
         let sku = match &draft.amount {
             DraftAmount::Priced { sku, .. } | DraftAmount::Fixed { sku, .. } => sku.clone(),
         };
@@ -279,6 +295,32 @@ pub fn price_invoice(
             proration: matches!(draft.amount, DraftAmount::Fixed { .. }),
             discount_minor: discount_shares[index],
             tax,
+            sponsored_by: None,
+            sponsor_returned_minor: 0,
+            sponsored_minor: sponsored[index],
+            beneficiary: None,
+            beneficiary_invoice: None,
+            sponsorship: None,
+        });
+    }
+    for (sponsorship, share) in sponsor_shares {
+        lines.push(InvoiceLine {
+            id: InvoiceLineId::generate(),
+            description: format!("Paid by sponsor {} (sponsorship {sponsorship})", share.sponsor),
+            plan: None,
+            quantity: 1,
+            amount_minor: -share.amount_minor,
+            period_start: period.0,
+            period_end: period.1,
+            proration: false,
+            discount_minor: 0,
+            tax: Vec::new(),
+            sponsored_by: Some(sponsorship),
+            sponsor_returned_minor: 0,
+            sponsored_minor: 0,
+            beneficiary: None,
+            beneficiary_invoice: None,
+            sponsorship: None,
         });
     }
     let subtotal_minor: i64 = lines.iter().map(|line| line.amount_minor).sum();
@@ -302,6 +344,38 @@ pub fn price_invoice(
         proration_rule,
         reverse_charge,
     })
+}
+
+/// A sponsor's share of an invoice, as [`sponsor_shares`] found it.
+struct SponsorPart {
+    sponsor: crate::domain::CustomerId,
+    amount_minor: i64,
+}
+
+/// What each sponsor pays of lines that come to `after_discounts` (after their coupon, before
+/// tax), each clamped to what the earlier ones left: per line, the part sponsors pay, and each
+/// sponsor's share, spread over the lines in proportion to what is left of them.
+fn sponsor_shares(
+    sponsors: &[&Sponsorship],
+    after_discounts: &[i64],
+) -> (Vec<i64>, Vec<(SponsorshipId, SponsorPart)>) {
+    let mut sponsored = vec![0i64; after_discounts.len()];
+    let mut shares = Vec::new();
+    for sponsorship in sponsors {
+        let left: Vec<i64> =
+            after_discounts.iter().zip(&sponsored).map(|(amount, paid)| amount - paid).collect();
+        let amount_minor = sponsorship.share_of(left.iter().sum());
+        if amount_minor == 0 {
+            continue;
+        }
+        let weights: Vec<i64> = left.iter().map(|left| (*left).max(0)).collect();
+        for (paid, part) in sponsored.iter_mut().zip(spread_discount(amount_minor, &weights)) {
+            *paid += part;
+        }
+        let share = SponsorPart { sponsor: sponsorship.sponsor.clone(), amount_minor };
+        shares.push((sponsorship.id.clone(), share));
+    }
+    (sponsored, shares)
 }
 
 /// The tax of one line of `amount_minor` (negative for a credit) from the rule's answer for its

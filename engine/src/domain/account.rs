@@ -141,10 +141,11 @@ pub enum Resource {
     /// Bank statements uploaded and their lines allocated.
     BankStatements,
     CheckoutSessions,
+    Sponsorships,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 21] = [
+    pub const ALL: [Resource; 22] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -166,6 +167,7 @@ impl Resource {
         Resource::PaymentPlans,
         Resource::BankStatements,
         Resource::CheckoutSessions,
+        Resource::Sponsorships,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -191,6 +193,7 @@ impl Resource {
             Resource::PaymentPlans => "payment_plans",
             Resource::BankStatements => "bank_statements",
             Resource::CheckoutSessions => "checkout_sessions",
+            Resource::Sponsorships => "sponsorships",
         }
     }
 

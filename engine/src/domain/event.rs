@@ -58,10 +58,13 @@ pub enum EventKind {
     /// Its payment succeeded (or its subscription began).
     CheckoutSessionCompleted,
     CheckoutSessionExpired,
+    SponsorshipCreated,
+    /// A share taken or given back, or the sponsorship ended.
+    SponsorshipUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 41] = [
+    pub const ALL: [EventKind; 43] = [
         EventKind::CustomerCreated,
         EventKind::PaymentMethodAttached,
         EventKind::PaymentMethodDetached,
@@ -103,6 +106,8 @@ impl EventKind {
         EventKind::CheckoutSessionUpdated,
         EventKind::CheckoutSessionCompleted,
         EventKind::CheckoutSessionExpired,
+        EventKind::SponsorshipCreated,
+        EventKind::SponsorshipUpdated,
     ];
 
     pub fn parse(text: &str) -> Option<EventKind> {
@@ -152,6 +157,8 @@ impl EventKind {
             EventKind::CheckoutSessionUpdated => "checkout.session.updated",
             EventKind::CheckoutSessionCompleted => "checkout.session.completed",
             EventKind::CheckoutSessionExpired => "checkout.session.expired",
+            EventKind::SponsorshipCreated => "sponsorship.created",
+            EventKind::SponsorshipUpdated => "sponsorship.updated",
         }
     }
 }

@@ -84,6 +84,7 @@ prefixed_id!(
 );
 prefixed_id!(SubscriptionId, "sub_");
 prefixed_id!(PaymentPlanId, "pp_");
+prefixed_id!(SponsorshipId, "spons_");
 prefixed_id!(StatementId, "stmt_");
 prefixed_id!(InvoiceId, "in_");
 prefixed_id!(InvoiceLineId, "il_");

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ChargeId, CollectionMethod, CouponId, Currency, CustomerId, Discount, InvoiceDiscount,
-    InvoiceId, InvoiceLineId, PaymentPlanId, PlanId, PluginRef, RuleEvaluation, SubscriptionId,
-    TaxBehavior, TaxLine,
+    InvoiceId, InvoiceLineId, PaymentPlanId, PlanId, PluginRef, RuleEvaluation, SponsorshipId,
+    SubscriptionId, TaxBehavior, TaxLine,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +55,8 @@ pub enum BillingReason {
     SubscriptionUpdate,
     /// An instalment of a payment plan (or the rest of them, paid early).
     PaymentPlan,
+    /// A sponsor's shares of its beneficiaries' invoices of one month.
+    Sponsorship,
 }
 
 impl BillingReason {
@@ -64,6 +66,7 @@ impl BillingReason {
             BillingReason::SubscriptionCycle => "subscription_cycle",
             BillingReason::SubscriptionUpdate => "subscription_update",
             BillingReason::PaymentPlan => "payment_plan",
+            BillingReason::Sponsorship => "sponsorship",
         }
     }
 }
@@ -83,12 +86,30 @@ pub struct InvoiceLine {
     pub discount_minor: i64,
     /// The line's tax (negative on a credit), one entry per tax line of the invoice it adds to.
     pub tax: Vec<TaxLine>,
+    /// On a beneficiary's invoice, the line that is a sponsor's share (negative, untaxed: the
+    /// sponsor is taxed on it on its own invoice), and how much of it was given back since.
+    #[serde(default)]
+    pub sponsored_by: Option<SponsorshipId>,
+    #[serde(default)]
+    pub sponsor_returned_minor: i64,
+    /// The part of this line, after its discounts and before tax, that sponsors pay: the
+    /// line's tax is the tax of the rest.
+    #[serde(default)]
+    pub sponsored_minor: i64,
+    /// On a sponsor's invoice, whose invoice the line is the sponsor's share of, and under
+    /// which sponsorship.
+    #[serde(default)]
+    pub beneficiary: Option<CustomerId>,
+    #[serde(default)]
+    pub beneficiary_invoice: Option<InvoiceId>,
+    #[serde(default)]
+    pub sponsorship: Option<SponsorshipId>,
 }
 
 impl InvoiceLine {
     /// What the line is before tax, after its discounts: what a later credit is a share of.
     pub fn net_amount_minor(&self, tax_behavior: TaxBehavior) -> i64 {
-        let after_discount = self.amount_minor - self.discount_minor;
+        let after_discount = self.amount_minor - self.discount_minor - self.sponsored_minor;
         match tax_behavior {
             TaxBehavior::Exclusive => after_discount,
             TaxBehavior::Inclusive => {
@@ -169,6 +190,10 @@ pub struct Invoice {
     pub hosted_invoice_url: Option<String>,
     #[serde(default)]
     pub page_token: Option<String>,
+    /// A sponsor's invoice still unpaid when its grace ended: when its sponsorships' `on_default`
+    /// was carried out.
+    #[serde(default)]
+    pub sponsor_defaulted_at: Option<i64>,
 }
 
 /// A new invoice page's token: 128 random bits, written as 26 Crockford base-32 characters.
@@ -191,6 +216,20 @@ impl Invoice {
     /// Whether `coupon` took something off it.
     pub fn discounted_by(&self, coupon: &CouponId) -> bool {
         Discount::any_of(&self.discounts, coupon)
+    }
+
+    /// Its lines that are sponsors' shares.
+    pub fn sponsor_lines(&self) -> impl Iterator<Item = &InvoiceLine> {
+        self.lines.iter().filter(|line| line.sponsored_by.is_some())
+    }
+
+    /// What the customer itself is billed before tax, after discounts and sponsors' shares.
+    pub fn own_net_minor(&self) -> i64 {
+        self.lines
+            .iter()
+            .filter(|line| line.sponsored_by.is_none())
+            .map(|line| line.amount_minor - line.discount_minor - line.sponsored_minor)
+            .sum()
     }
 
     /// What the period's line came to after its discounts, before tax: what a later change's

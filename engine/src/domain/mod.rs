@@ -25,6 +25,7 @@ pub mod plugin;
 pub mod purchase;
 pub mod refund;
 pub mod sealed;
+pub mod sponsorship;
 pub mod subscription;
 pub mod test_clock;
 pub mod time;
@@ -55,7 +56,7 @@ pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
     GrantId, InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId,
-    RefundId, StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
+    RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use money::{Currency, Money};
@@ -69,6 +70,7 @@ pub use plugin::{
 pub use purchase::{FeatureGrant, Purchase};
 pub use refund::{Refund, RefundReason, RefundStatus};
 pub use sealed::Sealed;
+pub use sponsorship::{OnDefault, SponsorItem, SponsorShare, Sponsorship, SponsorshipStatus};
 pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };

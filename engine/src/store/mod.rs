@@ -21,7 +21,10 @@ pub mod keys;
 pub mod payloads;
 pub mod sealing;
 pub mod sled_store;
+pub mod sponsors;
 pub mod wal;
+
+pub use sponsors::SponsorStore;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -33,8 +36,8 @@ use crate::domain::{
     Invoice, InvoiceId, KindListing, NewGatewayEvent, NewOutgoingEvent, OutgoingEvent,
     PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId, Plan, PlanId, PluginHistory,
     PluginKind, PromotionCode, PromotionCodeId, PromotionalGrant, Redemption, ReferenceTarget,
-    Refund, RefundId, StatementId, Subscription, SubscriptionId, SubscriptionStatus, TestClock,
-    TestClockId, WebhookEndpoint, WebhookEndpointId,
+    Refund, RefundId, SponsorItem, Sponsorship, StatementId, Subscription, SubscriptionId,
+    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use sled_store::SledStore;
@@ -129,6 +132,21 @@ pub enum Write {
     },
     /// A checkout session as it stands now, under its id alone: its page finds it by that.
     CheckoutSession(Box<CheckoutSession>),
+    /// A sponsorship as it stands now, written by its beneficiary's actor.
+    Sponsorship(Box<Sponsorship>),
+    /// A share a sponsor owes, and the schedule entry of the sponsor's invoice that takes it.
+    SponsorItem(Box<SponsorItem>),
+    /// A share put on the sponsor's invoice, in the change set that made the invoice.
+    RemoveSponsorItem {
+        id: String,
+    },
+    /// A share its sponsor did not pay by the end of its grace, for the beneficiary's actor to
+    /// act on (its sponsorship's `on_default`), with the beneficiary's schedule entry for it.
+    SponsorDefault(Box<SponsorItem>),
+    /// A default acted on, in the change set that carried it out.
+    RemoveSponsorDefault {
+        id: String,
+    },
 }
 
 /// All writes of one state change of one customer; committed atomically or not at all.
@@ -268,6 +286,7 @@ pub enum Outcome {
     GrantDeleted(GrantId),
     PaymentPlan(PaymentPlan),
     CheckoutSession(Box<CheckoutSession>),
+    Sponsorship(Box<Sponsorship>),
 }
 
 /// A schedule entry: the object has something due at `due`.
@@ -288,6 +307,8 @@ pub enum Scheduled {
     Charge(ChargeId),
     /// A checkout session, until it expires.
     CheckoutSession(CheckoutSessionId),
+    /// A sponsor's shares, each month's invoiced at the start of the next.
+    Sponsor(CustomerId),
 }
 
 impl Scheduled {
@@ -298,6 +319,7 @@ impl Scheduled {
             .or_else(|| PaymentPlanId::parse(id).map(Scheduled::PaymentPlan))
             .or_else(|| ChargeId::parse(id).map(Scheduled::Charge))
             .or_else(|| CheckoutSessionId::parse(id).map(Scheduled::CheckoutSession))
+            .or_else(|| CustomerId::parse(id).map(Scheduled::Sponsor))
     }
 
     pub fn as_str(&self) -> &str {
@@ -306,6 +328,7 @@ impl Scheduled {
             Scheduled::PaymentPlan(id) => id.as_str(),
             Scheduled::Charge(id) => id.as_str(),
             Scheduled::CheckoutSession(id) => id.as_str(),
+            Scheduled::Sponsor(id) => id.as_str(),
         }
     }
 }
@@ -445,7 +468,7 @@ pub trait Durable: Send + Sync + 'static {
 /// Customers and everything that is theirs (payment methods, charges, refunds, disputes,
 /// subscriptions, invoices, credit notes), the account-wide billing records they are billed by
 /// (plans, test clocks, the renewal schedule), and the idempotency records of their requests.
-pub trait CustomerStore: Durable {
+pub trait CustomerStore: Durable + SponsorStore {
     /// Applies the change set atomically; the ticket says when it is durable.
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
     fn customer(

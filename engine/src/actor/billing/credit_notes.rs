@@ -14,7 +14,7 @@ use crate::actor::messages::CreateRefund;
 use crate::actor::{ActorError, CustomerActor};
 use crate::billing::credit_notes::{Credit, CreditAsk, CreditError, credit};
 use crate::domain::{
-    Charge, CreditNote, CreditNoteId, Invoice, InvoiceStatus, RefundId, RefundReason,
+    Charge, CreditNote, CreditNoteId, Invoice, InvoiceLineId, InvoiceStatus, RefundId, RefundReason,
 };
 use crate::store::{ChangeSet, Outcome, Write};
 
@@ -187,6 +187,45 @@ impl CustomerActor {
         Ok(())
     }
 
+    /// A credit note taking `lines` (each what is left of it) off open `invoice` before it is
+    /// paid: what it no longer asks for. `invoice` is changed; the caller writes it.
+    pub(crate) fn credit_open_lines(
+        &mut self,
+        changes: &mut ChangeSet,
+        invoice: &mut Invoice,
+        lines: &[InvoiceLineId],
+        at: i64,
+    ) -> Result<(), ActorError> {
+        let store = &self.services.store;
+        let earlier =
+            store.invoice_credit_notes(&self.key.account, &self.key.customer, &invoice.id)?;
+        let ask: Vec<(InvoiceLineId, i64)> = lines
+            .iter()
+            .filter_map(|id| {
+                let line = invoice.lines.iter().find(|line| &line.id == id)?;
+                let credited: i64 = earlier
+                    .iter()
+                    .flat_map(|note| &note.lines)
+                    .filter(|credited| &credited.invoice_line == id)
+                    .map(|credited| credited.amount_minor)
+                    .sum();
+                let left = line.amount_minor - line.discount_minor - credited;
+                (left > 0).then(|| (id.clone(), left))
+            })
+            .collect();
+        if ask.is_empty() {
+            return Ok(());
+        }
+        let credit = credit(invoice, &earlier, CreditAsk::Lines(ask)).map_err(credit_error)?;
+        let taken = credit.total_minor.min(invoice.amount_due_minor);
+        let allocation = Allocation { pre_payment: taken, refund: 0, credit: 0, out_of_band: 0 };
+        let note = self.issue_credit_note(invoice, credit, &allocation, None, None, at)?;
+        tracing::info!(credit_note = %note.id, invoice = %invoice.id, taken, "credit note for lines no longer asked for");
+        changes.push(Write::Customer(self.settling()?.customer.clone()));
+        changes.push(Write::CreditNote(note));
+        Ok(())
+    }
+
     /// What is left to give back of invoice `id`, tax included, after its credit notes.
     pub(crate) fn invoice_left_to_credit(
         &self,
@@ -241,6 +280,8 @@ impl CustomerActor {
             now,
         )?;
         tracing::info!(credit_note = %note.id, invoice = %invoice.id, %refund, amount, "credit note for a refund");
+        let own_total = invoice.total_minor;
+        self.return_sponsor_shares(changes, &mut invoice, note.total_minor, own_total)?;
         let id = note.id.clone();
         changes.push(Write::Customer(self.settling()?.customer.clone()));
         changes.push(Write::Invoice(invoice));
@@ -351,6 +392,8 @@ impl CustomerActor {
             now,
         )?;
         let mut changes = self.changes();
+        let own_total = invoice.total_minor;
+        self.return_sponsor_shares(&mut changes, &mut invoice, note.total_minor, own_total)?;
         if invoice.status == InvoiceStatus::Open && invoice.amount_due_minor == 0 {
             self.invoice_settled_by_credit(&mut changes, &mut invoice, now)?;
         }

@@ -75,6 +75,7 @@ impl CustomerActor {
                 tax_behavior: TaxBehavior::Inclusive,
                 lines,
                 discount: None,
+                sponsors: Vec::new(),
                 now,
             },
         )?;

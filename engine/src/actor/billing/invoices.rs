@@ -61,6 +61,8 @@ impl CustomerActor {
         // An `unpaid` subscription's later invoices are made but not charged until one is paid.
         let charge = subscription.status != SubscriptionStatus::Unpaid;
         let mut invoice = self.finalize_invoice(changes, invoice, charge)?;
+        let sku = self.plan(&subscription.plan)?.sku;
+        self.record_sponsor_shares(changes, &invoice, &sku)?;
         if invoice.status == InvoiceStatus::Paid {
             self.discount_paid(changes, subscription);
         }
@@ -92,6 +94,7 @@ impl CustomerActor {
                     .discount
                     .as_deref()
                     .filter(|discount| discount.applies(spec.period_start, &subscription.plan)),
+                sponsors: self.sponsors_of(&subscription.id, spec.period_start)?,
                 now: spec.now,
             },
         )?;
@@ -431,6 +434,8 @@ impl CustomerActor {
         invoice.status = InvoiceStatus::Void;
         invoice.voided_at = Some(at);
         invoice.collecting = false;
+        let own_total = invoice.total_minor;
+        self.return_sponsor_shares(changes, invoice, own_total, own_total)?;
         let state = self.accepting()?;
         state.customer.balance_minor -= invoice.balance_applied_minor;
         changes.push(Write::Customer(state.customer.clone()));
@@ -587,6 +592,12 @@ fn round_to_whole_shillings(totals: &mut Totals, period_start: i64, period_end: 
         proration: false,
         discount_minor: 0,
         tax: Vec::new(),
+        sponsored_by: None,
+        sponsor_returned_minor: 0,
+        sponsored_minor: 0,
+        beneficiary: None,
+        beneficiary_invoice: None,
+        sponsorship: None,
     });
     totals.subtotal_minor += rounding;
     totals.total_minor += rounding;

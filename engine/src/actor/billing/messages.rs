@@ -7,8 +7,9 @@ use crate::actor::{ActorError, IdempotencyTicket};
 use crate::billing::credit_notes::CreditAsk;
 use crate::billing::periods::Interval;
 use crate::domain::{
-    Cause, CollectionMethod, CreditNote, Customer, Invoice, InvoiceId, Metadata, Money,
-    PaymentMethodId, PaymentPlanId, Plan, SubscriptionId,
+    Cause, CollectionMethod, CreditNote, Customer, CustomerId, Invoice, InvoiceId, Metadata, Money,
+    OnDefault, PaymentMethodId, PaymentPlanId, Plan, SponsorShare, SponsorshipId, SubscriptionId,
+    TestClockId,
 };
 use crate::store::{Outcome, Scheduled};
 
@@ -313,6 +314,32 @@ pub struct PayRemaining {
 #[rtype(result = "Result<Outcome, ActorError>")]
 pub struct CancelPaymentPlan {
     pub id: PaymentPlanId,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// `POST /v1/sponsorships`, to the beneficiary's actor. Answers `Outcome::Sponsorship`.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct CreateSponsorship {
+    pub sponsor: CustomerId,
+    /// The sponsor's test clock: the beneficiary must be on the same one.
+    pub sponsor_clock: Option<TestClockId>,
+    pub subscription: Option<SubscriptionId>,
+    pub share: SponsorShare,
+    pub cap_minor: Option<i64>,
+    pub starts_at: Option<i64>,
+    pub ends_at: Option<i64>,
+    pub on_default: OnDefault,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+}
+
+/// `POST /v1/sponsorships/{id}/end`, to the beneficiary's actor.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Outcome, ActorError>")]
+pub struct EndSponsorship {
+    pub id: SponsorshipId,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
 }

@@ -13,6 +13,8 @@
 //!   when due, retried, and settled;
 //! - [`entitlements`]: what the customer's subscriptions, purchases and promotional grants
 //!   grant now; [`grants`]: the promotional grants given and withdrawn;
+//! - [`sponsorships`]: a sponsor's share of a beneficiary's invoices, counted against its cap;
+//!   [`sponsor_invoices`]: the sponsor's one invoice a month for all of them;
 //! - [`rule_rounds`]: turns run again after a rule call too long for the actor's thread.
 //!
 //! Every step is one atomic change set of the subscription, its invoice and the customer (its
@@ -33,6 +35,8 @@ pub mod preview;
 pub mod proration;
 pub mod renewals;
 pub mod rule_rounds;
+pub mod sponsor_invoices;
+pub mod sponsorships;
 pub mod subscriptions;
 
 use super::{ActorError, CustomerActor};

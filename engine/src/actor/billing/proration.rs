@@ -84,6 +84,7 @@ impl CustomerActor {
                 tax_behavior: plan.tax_behavior,
                 lines: vec![plan_line(plan, quantity, now, now)],
                 discount,
+                sponsors: Vec::new(),
                 now,
             },
         )?;

@@ -34,7 +34,7 @@ pub(crate) enum Step {
     },
 }
 
-fn collection(
+pub(super) fn collection(
     invoice: Option<Invoice>,
     payment_method: Option<PaymentMethodId>,
 ) -> Option<Box<Collection>> {
@@ -346,6 +346,7 @@ impl CustomerActor {
             Scheduled::PaymentPlan(id) => self.payment_plan_due_step(id, at),
             Scheduled::Charge(id) => self.bank_transfer_due_step(id, at),
             Scheduled::CheckoutSession(id) => self.checkout_due_step(id, at),
+            Scheduled::Sponsor(_) => self.sponsorship_due_step(at),
         }
     }
 
@@ -358,6 +359,7 @@ impl CustomerActor {
                 Ok(charge.as_ref().and_then(crate::actor::bank_transfers::bank_transfer_due))
             }
             Scheduled::CheckoutSession(id) => self.checkout_next_due(id),
+            Scheduled::Sponsor(_) => self.sponsorship_next_due(),
         }
     }
 

@@ -240,7 +240,11 @@ fn offered_methods(
 }
 
 /// "Now" on a test clock (its frozen time), or the real time without one.
-fn clock_now(app: &App, account: &AccountId, clock: Option<&TestClockId>) -> Result<i64, ApiError> {
+pub(super) fn clock_now(
+    app: &App,
+    account: &AccountId,
+    clock: Option<&TestClockId>,
+) -> Result<i64, ApiError> {
     match clock {
         Some(clock) => Ok(app
             .queries

@@ -24,6 +24,7 @@ pub mod plugins;
 pub mod receipts;
 pub mod refunds;
 pub mod sandbox;
+pub mod sponsorships;
 pub mod subscriptions;
 pub mod test_clocks;
 pub mod webhook_endpoints;

@@ -21,6 +21,12 @@ fn line(amount_minor: i64, discount_minor: i64, tax: i64) -> InvoiceLine {
         proration: false,
         discount_minor,
         tax: vec![vat(tax)],
+        sponsored_by: None,
+        sponsor_returned_minor: 0,
+        sponsored_minor: 0,
+        beneficiary: None,
+        beneficiary_invoice: None,
+        sponsorship: None,
     }
 }
 
@@ -73,6 +79,7 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         payment_plan: None,
         hosted_invoice_url: None,
         page_token: None,
+        sponsor_defaulted_at: None,
     }
 }
 

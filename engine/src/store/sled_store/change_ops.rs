@@ -3,7 +3,7 @@
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{audit, bank, billing, coupons, encode};
+use super::{audit, bank, billing, coupons, encode, sponsors};
 use crate::domain::{Charge, NewOutgoingEvent, RefundStatus};
 use crate::store::{ChangeSet, Write, keys};
 
@@ -120,6 +120,15 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
             Write::CheckoutSession(session) => {
                 let key = session.id.as_str().as_bytes().to_vec();
                 ops.push(Op::put(TreeId::CheckoutSessions, key, encode(&*session)));
+            }
+            Write::Sponsorship(record) => sponsors::sponsorship_ops(&mut ops, account, &record),
+            Write::SponsorItem(item) => sponsors::item_ops(&mut ops, account, &item),
+            Write::RemoveSponsorItem { id } => {
+                ops.push(Op::remove(TreeId::SponsorItems, keys::owned(account, customer, &id)));
+            }
+            Write::SponsorDefault(item) => sponsors::default_ops(&mut ops, account, &item),
+            Write::RemoveSponsorDefault { id } => {
+                ops.push(Op::remove(TreeId::SponsorDefaults, keys::owned(account, customer, &id)));
             }
             Write::RemoveIdempotency { key } => {
                 ops.push(Op::remove(TreeId::Idempotency, keys::idempotency(account, &key)));

@@ -32,6 +32,7 @@ mod outbox;
 mod overlay;
 mod personal;
 mod rotation;
+mod sponsors;
 #[cfg(test)]
 mod tests;
 mod tree_ids;

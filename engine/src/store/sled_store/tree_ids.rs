@@ -93,6 +93,16 @@ pub(super) enum TreeId {
     CheckoutSessions,
     /// An invoice page's token → `(account, in_…)`: what its page finds the invoice by.
     InvoicePages,
+    /// `account/beneficiary/spons_…`: sponsorships, under the customer whose actor changes
+    /// them, with their `account/spons_…` → beneficiary index, and `account/sponsor/spons_…`
+    /// → beneficiary: what a sponsor pays for.
+    Sponsorships,
+    SponsorshipOwners,
+    SponsorSponsorships,
+    /// `account/sponsor/item`: shares a sponsor owes, not yet on one of its invoices.
+    SponsorItems,
+    /// `account/beneficiary/item`: shares a sponsor did not pay, for the beneficiary's actor.
+    SponsorDefaults,
 }
 
 impl TreeId {
@@ -102,7 +112,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 53] = [
+pub(super) const TREE_NAMES: [&str; 58] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -158,4 +168,9 @@ pub(super) const TREE_NAMES: [&str; 53] = [
     "bank_credits",
     "checkout_sessions",
     "invoice_pages",
+    "sponsorships",
+    "sponsorship_owners",
+    "sponsor_sponsorships",
+    "sponsor_items",
+    "sponsor_defaults",
 ];
