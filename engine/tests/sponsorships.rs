@@ -10,6 +10,10 @@
 //! also with 200 beneficiaries (one invoice whose lines sum to its total); that ending a
 //! sponsorship leaves the next invoice to the beneficiary; that a credit note of a beneficiary
 //! invoice gives the sponsor its part back (a credit on its next invoice) and restores the cap;
+//! that a sponsor's invoice unpaid at the end of its grace (`billing.grace_days` after its due
+//! date, to the second) bills the share to a `bill_beneficiary` family (and credits it off the
+//! sponsor's invoice), withdraws a `revoke` family's features for the rest of its period, and
+//! leaves an `absorb` family alone, while until then every family keeps its features;
 //! and that every refused request (a share above the invoice, a percentage out of range, both
 //! or neither share, a customer sponsoring itself, another clock, no subscription, an end
 //! before the start, unknown fields) is a 400 that makes nothing.
@@ -236,6 +240,18 @@ async fn ending_a_sponsorship_and_a_credit_note_give_the_sponsor_back_its_part()
         .collect();
     assert_eq!(amounts, [4_000, -2_000], "{}", fund_invoices[0]);
     assert_eq!(fund_invoices[0]["total"], 2_300, "{}", fund_invoices[0]);
+
+    // The fund pays it by card: paid, and nothing defaults after its grace.
+    api.add_payment_method(&fund, "pm_card_visa").await;
+    let path = format!("/v1/invoices/{}/pay", str_field(&fund_invoices[0], "id"));
+    let paid = api.post(&path, &json!({})).await.ok().clone();
+    assert_eq!(
+        (paid["status"].clone(), paid["amount_paid"].clone()),
+        (json!("paid"), json!(2_300))
+    );
+    api.advance_clock(&clock, utc(2027, 4, 15, 9, 0, 0)).await;
+    let april = api.subscription_invoices(&subscription).await;
+    assert_eq!(april.len(), 4, "January to April, nothing billed for the fund: {april:?}");
 }
 
 #[tokio::test]
