@@ -4,7 +4,9 @@
 //! (`sponsored_by`), taxes only the family's rest and bills the family that rest; that the
 //! share is the coupon's rest's percentage (half-up) or a fixed amount, clamped to what is left
 //! and to the cap, so that over a year on a test clock the cap is reached mid-year to the cent,
-//! the sponsorship turns `exhausted` and later invoices are the beneficiary's alone; that the
+//! the sponsorship turns `exhausted` and later invoices are the beneficiary's alone; that a
+//! fixed share is paid once a period (not again on a change's proration invoice) while a
+//! percentage takes its share of the change too; that the
 //! sponsor gets one `send_invoice` invoice per month, made at the month's end and due 30 days
 //! later, taxed for the sponsor, with a line per share naming the beneficiary and its invoice,
 //! also with 200 beneficiaries (one invoice whose lines sum to its total); that ending a
@@ -402,4 +404,40 @@ async fn an_unpaid_sponsor_invoice_defaults_at_the_end_of_its_grace_as_each_spon
     assert_eq!(features(&api, &revoked.0).await, ["course:maths"]);
     let april = api.subscription_invoices(&revoked.1).await.pop().expect("renewed");
     assert_eq!(i64_field(&april, "total"), 11_500, "no share of an ended sponsorship: {april}");
+}
+
+#[tokio::test]
+async fn a_fixed_share_is_paid_once_a_period_and_a_percentage_of_a_change_too() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let jan_1 = utc(2027, 1, 1, 9, 0, 0);
+    let clock = api.create_clock(jan_1).await;
+    let plan = api.plan(10_000, "zar", "month").await;
+    let fund = api.clock_customer(&clock, "ZA").await;
+    let mut changed = Vec::new();
+    for share in [json!({"amount_per_period": 3_000}), json!({"percent_off_bps": 5_000})] {
+        let (family, subscription) = subscribed(&api, &clock, &plan).await;
+        let mut body = json!({"sponsor": fund, "beneficiary": family});
+        body.as_object_mut().unwrap().extend(share.as_object().unwrap().clone());
+        sponsor(&api, &body).await.ok();
+        changed.push(subscription);
+    }
+    api.advance_clock(&clock, utc(2027, 1, 16, 9, 0, 0)).await;
+    let seats = json!({"quantity": 2, "proration_behavior": "always_invoice"});
+    for subscription in &changed {
+        api.update_subscription(subscription, &seats).await.ok();
+    }
+    let fixed = api.subscription_invoices(&changed[0]).await.pop().expect("the change's invoice");
+    assert_eq!(fixed["billing_reason"], "subscription_update", "{fixed}");
+    assert!(sponsor_lines(&fixed).is_empty(), "the period's fixed share is paid: {fixed}");
+    let percent = api.subscription_invoices(&changed[1]).await.pop().expect("the change's invoice");
+    let lines = percent["lines"].as_array().expect("lines");
+    let net: i64 = lines
+        .iter()
+        .filter(|line| line["sponsored_by"].is_null())
+        .map(|line| i64_field(line, "amount"))
+        .sum();
+    assert!(net > 0, "{percent}");
+    let share: i64 = sponsor_lines(&percent).iter().map(|line| -i64_field(line, "amount")).sum();
+    assert_eq!(share, (net + 1) / 2, "half of the change, half-up: {percent}");
 }

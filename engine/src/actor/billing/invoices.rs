@@ -94,7 +94,7 @@ impl CustomerActor {
                     .discount
                     .as_deref()
                     .filter(|discount| discount.applies(spec.period_start, &subscription.plan)),
-                sponsors: self.sponsors_of(&subscription.id, spec.period_start)?,
+                sponsors: self.sponsors_of(&subscription.id, spec.reason, spec.period_start)?,
                 now: spec.now,
             },
         )?;

@@ -51,18 +51,26 @@ impl CustomerActor {
         Ok(())
     }
 
-    /// The sponsorships that pay a share of `subscription`'s invoice for a period starting at
-    /// `period_start`, oldest first: the order they take their shares in.
+    /// The sponsorships that pay a share of `subscription`'s invoice for `reason`, for a period
+    /// starting at `period_start`, oldest first: the order they take their shares in. A fixed
+    /// amount is paid once per period, on the period's invoice; a percentage of every invoice,
+    /// prorations included.
     pub(super) fn sponsors_of(
         &self,
         subscription: &crate::domain::SubscriptionId,
+        reason: BillingReason,
         period_start: i64,
     ) -> Result<Vec<&Sponsorship>, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
+        let period_invoice =
+            matches!(reason, BillingReason::SubscriptionCreate | BillingReason::SubscriptionCycle);
         Ok(state
             .sponsorships
             .iter()
             .filter(|sponsorship| sponsorship.covers(subscription, period_start))
+            .filter(|sponsorship| {
+                period_invoice || matches!(sponsorship.share, SponsorShare::Percent { .. })
+            })
             .collect())
     }
 
