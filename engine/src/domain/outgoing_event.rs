@@ -140,6 +140,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "payment_plan.created",
     "payment_plan.updated",
     "payment_plan.canceled",
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "sponsorship.created",
+    "sponsorship.updated",
     DELIVERY_FAILED,
     ENDPOINT_DISABLED,
 ];
