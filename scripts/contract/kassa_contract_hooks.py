@@ -51,6 +51,9 @@ _EXPECTED_400 = [
     ("validation_error", r"^grants$", r"is granted twice"),
     # well-formed references that name nothing usable (documented per field)
     ("validation_error", r"^plan$", r"^no such plan: "),
+    ("validation_error", r"^(sponsor|beneficiary)$", r"^(no customer `|a customer cannot sponsor itself)"),
+    # exactly one of a sponsorship's `percent_off_bps` and `amount_per_period` (documented on the body)
+    ("validation_error", r"^percent_off_bps$", r"^give either "),
     ("payment_method_invalid", r"", r""),  # unknown token, not the customer's, no default method, M-Pesa off
     ("plan_inactive", r"", r""), ("currency_mismatch", r"", r""),
     # the object's state, or the customer's or test clock's now (documented per operation)
