@@ -101,9 +101,10 @@ pub trait Gateway: Send + Sync {
         idempotency_key: &str,
     ) -> Result<Option<Attempt>, GatewayError>;
 
-    /// A page at the processor where a buyer pays by card (Stripe Checkout), for the gateways
-    /// that have one. Nothing is charged by the call: the processor's webhook says when the
-    /// buyer paid ([`webhooks::EventEffect::HostedPayment`]).
+    /// A page at the processor where a buyer pays by card, or saves one (Stripe Checkout), for
+    /// the gateways that have one. Nothing is charged by the call: the processor's webhook says
+    /// when the buyer paid ([`webhooks::EventEffect::HostedPayment`]) or saved the card
+    /// ([`webhooks::EventEffect::HostedSetup`]).
     async fn start_hosted_payment(
         &self,
         request: &HostedPaymentRequest,
@@ -130,7 +131,7 @@ pub struct HostedPaymentRequest {
     /// The same page for every request with this key (two tabs get one page).
     pub idempotency_key: String,
     pub customer: CustomerRef,
-    pub amount_minor: i64,
+    pub take: HostedTake,
     pub currency: Currency,
     /// What the processor's page names the payment.
     pub description: String,
@@ -138,6 +139,16 @@ pub struct HostedPaymentRequest {
     pub return_url: String,
     /// When the page stops taking payments (Unix seconds).
     pub expires_at: i64,
+}
+
+/// What a hosted page takes from the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostedTake {
+    /// A payment of this amount, the card saved for later off-session payments.
+    Payment { amount_minor: i64 },
+    /// The card alone, saved for off-session payments: what a subscription needs whose first
+    /// payment Kassa makes itself (after a trial, or on its first invoice).
+    Setup,
 }
 
 /// A hosted payment page to send the buyer to.

@@ -170,6 +170,15 @@ pub enum EventEffect {
         amount: i64,
         currency: Option<String>,
     },
+    /// A buyer saved a card on the processor's hosted page for a Kassa checkout session whose
+    /// payments Kassa makes itself (a subscription).
+    HostedSetup {
+        pays: crate::HostedFor,
+        /// The processor's reference of the setup (a SetupIntent).
+        reference: String,
+        /// The payment method saved.
+        payment_method: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

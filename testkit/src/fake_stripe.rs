@@ -189,6 +189,31 @@ impl FakeStripe {
         intent
     }
 
+    /// A buyer saves a card on a Checkout Session in setup mode, as on Stripe's page: the
+    /// PaymentMethod is attached to the session's customer, and its SetupIntent answered for
+    /// the test to deliver as `setup_intent.succeeded`.
+    pub fn save_card_on_checkout_session(&self, id: &str, payment_method: &str) -> Value {
+        let mut state = self.state.lock().unwrap();
+        let session = state.checkout_sessions.get(id).cloned().expect("a Checkout Session made");
+        assert_eq!(session["mode"], "setup", "a card is saved on a session in setup mode");
+        let customer = session["customer"].as_str().unwrap_or_default().to_owned();
+        state.attached.insert((payment_method.to_owned(), customer));
+        let intent_id = next_id(&mut state, "seti");
+        let intent = json!({
+            "id": intent_id,
+            "object": "setup_intent",
+            "customer": session["customer"],
+            "payment_method": payment_method,
+            "status": "succeeded",
+            "usage": "off_session",
+            "metadata": session["setup_intent_data"]["metadata"],
+        });
+        let saved = state.checkout_sessions.get_mut(id).expect("a Checkout Session made");
+        saved["setup_intent"] = json!(intent_id);
+        saved["status"] = json!("complete");
+        intent
+    }
+
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
@@ -360,8 +385,8 @@ fn metadata_of(form: &BTreeMap<String, String>) -> Value {
     json!(metadata)
 }
 
-/// A Checkout Session in payment mode, as Stripe answers its creation: the fields async-stripe
-/// requires, what the request set, and where the buyer would pay.
+/// A Checkout Session in payment or setup mode, as Stripe answers its creation: the fields
+/// async-stripe requires, what the request set, and where the buyer would pay.
 fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
     let field = |name: &str| form.get(name).cloned();
     let Some(success_url) = field("success_url") else { return missing("success_url") };
@@ -379,7 +404,7 @@ fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -
         "amount_total": amount * quantity,
         "client_reference_id": field("client_reference_id"),
         "created": 1_700_000_000,
-        "currency": field("line_items[0][price_data][currency]"),
+        "currency": field("line_items[0][price_data][currency]").or_else(|| field("currency")),
         "custom_fields": [],
         "custom_text": {"after_submit": null, "shipping_address": null, "submit": null,
                         "terms_of_service_acceptance": null},
@@ -407,6 +432,16 @@ fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -
                 .collect::<serde_json::Map<String, Value>>(),
         },
         "product": field("line_items[0][price_data][product_data][name]"),
+        // What the request asked of the SetupIntent (setup mode).
+        "setup_intent_data": {
+            "description": field("setup_intent_data[description]"),
+            "metadata": form.iter()
+                .filter_map(|(name, value)| {
+                    let key = name.strip_prefix("setup_intent_data[metadata][")?.strip_suffix(']')?;
+                    Some((key.to_owned(), json!(value)))
+                })
+                .collect::<serde_json::Map<String, Value>>(),
+        },
     });
     state.checkout_sessions.insert(id, session.clone());
     ok(session)

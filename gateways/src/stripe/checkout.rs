@@ -2,20 +2,22 @@
 //! payment mode for the Kassa customer's own Stripe customer, saving the card for off-session
 //! payments later (`setup_future_usage`), never a Stripe subscription or price (Kassa bills).
 //! Its PaymentIntent carries the id of the Kassa checkout session (or invoice) it pays, so the
-//! `payment_intent.succeeded` webhook names it ([`super::webhooks`]).
+//! `payment_intent.succeeded` webhook names it ([`super::webhooks`]). A subscription's session
+//! is in setup mode: the card alone is saved (its SetupIntent tagged the same way, named by
+//! `setup_intent.succeeded`), and Kassa makes the subscription's payments with it.
 
 use std::collections::HashMap;
 
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
-    ProductData,
+    CreateCheckoutSessionSetupIntentData, ProductData,
 };
 use stripe_shared::CheckoutSessionMode;
 
 use super::transformers::{self, stripe_currency};
 use super::{StripeGateway, amount_to_stripe};
-use crate::{GatewayError, HostedFor, HostedPayment, HostedPaymentRequest};
+use crate::{GatewayError, HostedFor, HostedPayment, HostedPaymentRequest, HostedTake};
 
 /// The PaymentIntent metadata keys naming the Kassa checkout session, or invoice, it pays.
 pub const METADATA_CHECKOUT_SESSION: &str = "kassa_checkout_session";
@@ -42,32 +44,46 @@ impl StripeGateway {
         &self,
         request: &HostedPaymentRequest,
     ) -> Result<HostedPayment, GatewayError> {
-        let amount = amount_to_stripe(request.amount_minor, request.currency)
-            .map_err(|error| GatewayError::InvalidRequest(error.to_string()))?;
         let customer = self.stripe_customer(&request.customer).await?;
         let (key, pays) = tag_of(&request.pays);
         let tag = HashMap::from([(key.to_owned(), pays.to_owned())]);
-        let mut price =
-            CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(request.currency));
-        price.unit_amount = Some(amount);
-        price.product_data = Some(ProductData::new(request.description.as_str()));
-        let mut line = CreateCheckoutSessionLineItems::new();
-        line.price_data = Some(price);
-        line.quantity = Some(1);
-        let mut intent = CreateCheckoutSessionPaymentIntentData::new();
-        intent.setup_future_usage =
-            Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
-        intent.metadata = Some(tag.clone());
         let create = CreateCheckoutSession::new()
-            .mode(CheckoutSessionMode::Payment)
             .customer(customer)
             .client_reference_id(pays)
-            .line_items(vec![line])
-            .payment_intent_data(intent)
-            .metadata(tag)
+            .metadata(tag.clone())
             .success_url(request.return_url.as_str())
             .cancel_url(request.return_url.as_str())
             .expires_at(request.expires_at);
+        let create = match request.take {
+            HostedTake::Payment { amount_minor } => {
+                let amount = amount_to_stripe(amount_minor, request.currency)
+                    .map_err(|error| GatewayError::InvalidRequest(error.to_string()))?;
+                let mut price =
+                    CreateCheckoutSessionLineItemsPriceData::new(stripe_currency(request.currency));
+                price.unit_amount = Some(amount);
+                price.product_data = Some(ProductData::new(request.description.as_str()));
+                let mut line = CreateCheckoutSessionLineItems::new();
+                line.price_data = Some(price);
+                line.quantity = Some(1);
+                let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+                intent.setup_future_usage =
+                    Some(CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession);
+                intent.metadata = Some(tag);
+                create
+                    .mode(CheckoutSessionMode::Payment)
+                    .line_items(vec![line])
+                    .payment_intent_data(intent)
+            }
+            HostedTake::Setup => {
+                let mut setup = CreateCheckoutSessionSetupIntentData::new();
+                setup.description = Some(request.description.clone());
+                setup.metadata = Some(tag);
+                create
+                    .mode(CheckoutSessionMode::Setup)
+                    .currency(stripe_currency(request.currency))
+                    .setup_intent_data(setup)
+            }
+        };
         let session = self
             .send(&create, Some(&request.idempotency_key))
             .await

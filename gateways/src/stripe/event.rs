@@ -64,7 +64,7 @@ pub struct StripeObject {
     pub client_secret: Option<String>,
     /// A Charge's refunds (Stripe includes them in events of API versions before 2022-11-15).
     pub refunds: Option<RefundList>,
-    /// A PaymentIntent's payment method.
+    /// A PaymentIntent's or a SetupIntent's payment method.
     pub payment_method: Option<String>,
 }
 

@@ -109,6 +109,14 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
                 kind.strip_prefix("payment_intent.").and_then(|what| intent_effect(what, object))
             }
         },
+        // A card saved on a Stripe Checkout page Kassa opened for a subscription.
+        "setup_intent" if kind == "setup_intent.succeeded" => {
+            super::checkout::hosted_for(&object.metadata).map(|pays| EventEffect::HostedSetup {
+                pays,
+                reference: object.id.clone(),
+                payment_method: object.payment_method.clone(),
+            })
+        }
         "charge" if kind == "charge.refunded" => Some(EventEffect::Refunds {
             refunds: object.refunds.as_ref().map(|list| {
                 list.data
@@ -257,6 +265,31 @@ mod tests {
                 at: 7,
             })
         );
+    }
+
+    #[test]
+    fn a_card_saved_for_a_kassa_checkout_session_names_the_session_and_the_card() {
+        let body = br#"{"id":"evt_4","type":"setup_intent.succeeded","created":9,
+            "data":{"object":{"id":"seti_1","object":"setup_intent","status":"succeeded",
+            "payment_method":"pm_1","metadata":{"kassa_checkout_session":"cs_ABC"}}}}"#;
+        let event = webhooks().read(body).unwrap();
+        assert_eq!(event.charge, None, "about no charge");
+        assert_eq!(
+            event.effect,
+            Some(EventEffect::HostedSetup {
+                pays: crate::HostedFor::CheckoutSession("cs_ABC".into()),
+                reference: "seti_1".into(),
+                payment_method: Some("pm_1".into()),
+            })
+        );
+        // A SetupIntent Kassa did not open (no tag), or one not yet succeeded, does nothing.
+        let untagged = br#"{"id":"evt_5","type":"setup_intent.succeeded","created":9,
+            "data":{"object":{"id":"seti_2","object":"setup_intent","payment_method":"pm_1"}}}"#;
+        assert_eq!(webhooks().read(untagged).unwrap().effect, None);
+        let created = br#"{"id":"evt_6","type":"setup_intent.created","created":9,
+            "data":{"object":{"id":"seti_1","object":"setup_intent",
+            "metadata":{"kassa_checkout_session":"cs_ABC"}}}}"#;
+        assert_eq!(webhooks().read(created).unwrap().effect, None);
     }
 
     #[test]
