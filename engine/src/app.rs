@@ -317,7 +317,7 @@ fn open_inbox(
     };
     Inbox::start(
         store.clone(),
-        Applier::new(store, registry, webhooks, accounts, gateways),
+        Applier::new(store.clone(), registry, webhooks, accounts, gateways, store),
         settings,
     )
 }

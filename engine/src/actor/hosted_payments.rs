@@ -40,6 +40,18 @@ pub struct RecordHostedPayment {
     pub cause: Cause,
 }
 
+/// A card saved on the processor's hosted page, and nothing paid (a subscription's session in
+/// setup mode): it becomes the customer's payment method, as a paid page's card does. Answers
+/// its id once durable.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<PaymentMethodId>, ActorError>")]
+pub struct SaveHostedCard {
+    pub gateway: &'static str,
+    pub payment_method: String,
+    pub card: Option<CardDisplay>,
+    pub cause: Cause,
+}
+
 impl CustomerActor {
     fn record_hosted_payment(
         &mut self,
@@ -74,7 +86,7 @@ impl CustomerActor {
             tracing::error!(checkout_session = %session.id, reference = %message.reference, taken = message.amount.amount_minor, due = due.amount_minor, "the processor took another amount than the checkout session's");
         }
         let mut changes = self.changes();
-        let method = self.hosted_payment_method(&mut changes, &message)?;
+        let method = self.hosted_payment_method(&mut changes, &saved_card(&message))?;
         let mut create = CreateCharge {
             amount: message.amount,
             breakdown: session.breakdown().filter(|_| pays_session).cloned().map(Box::new),
@@ -123,7 +135,7 @@ impl CustomerActor {
             tracing::error!(invoice = %invoice.id, reference = %message.reference, taken = message.amount.amount_minor, due = due.amount_minor, "the processor took another amount than the invoice's");
         }
         let mut changes = self.changes();
-        let method = self.hosted_payment_method(&mut changes, &message)?;
+        let method = self.hosted_payment_method(&mut changes, &saved_card(&message))?;
         let mut create = CreateCharge {
             amount: message.amount,
             breakdown: None,
@@ -178,17 +190,17 @@ impl CustomerActor {
     }
 
     /// The card the processor saved: the customer's payment method for later payments, the
-    /// default if it has none.
+    /// default if it has none. The same card saved again is the method it already is.
     fn hosted_payment_method(
         &mut self,
         changes: &mut crate::store::ChangeSet,
-        message: &RecordHostedPayment,
+        saved: &SaveHostedCard,
     ) -> Result<PaymentMethodId, ActorError> {
-        let token = message.payment_method.clone().unwrap_or_default();
+        let token = saved.payment_method.clone();
         let customer = self.key.customer.clone();
         let state = self.accepting()?;
         let held = state.payment_methods.iter().find(|method| {
-            !token.is_empty() && method.gateway == message.gateway && method.token == token
+            !token.is_empty() && method.gateway == saved.gateway && method.token == token
         });
         if let Some(method) = held {
             return Ok(method.id.clone());
@@ -196,9 +208,9 @@ impl CustomerActor {
         let method = PaymentMethod {
             id: PaymentMethodId::generate(),
             customer,
-            gateway: message.gateway.to_owned(),
+            gateway: saved.gateway.to_owned(),
             token,
-            card: message.card.clone(),
+            card: saved.card.clone(),
             created: now_unix_secs(),
             kind: PaymentMethodKind::Card,
             sealed: None,
@@ -212,9 +224,39 @@ impl CustomerActor {
         changes.push(Write::Event(Event::new(
             EventKind::PaymentMethodAttached,
             method.id.as_str(),
-            &message.cause,
+            &saved.cause,
         )));
         Ok(method.id)
+    }
+
+    fn save_hosted_card(
+        &mut self,
+        message: &SaveHostedCard,
+    ) -> Result<Durably<PaymentMethodId>, ActorError> {
+        if message.payment_method.is_empty() {
+            return Err(ActorError::invalid(
+                "payment_method_invalid",
+                None,
+                "the processor saved no payment method",
+            ));
+        }
+        let mut changes = self.changes();
+        let method = self.hosted_payment_method(&mut changes, message)?;
+        let durable = self.commit(changes)?;
+        Ok(Box::pin(async move {
+            durable.wait().await?;
+            Ok(method)
+        }))
+    }
+}
+
+/// The card a hosted payment saved, as [`CustomerActor::hosted_payment_method`] records it.
+fn saved_card(message: &RecordHostedPayment) -> SaveHostedCard {
+    SaveHostedCard {
+        gateway: message.gateway,
+        payment_method: message.payment_method.clone().unwrap_or_default(),
+        card: message.card.clone(),
+        cause: message.cause.clone(),
     }
 }
 
@@ -223,5 +265,13 @@ impl Handler<RecordHostedPayment> for CustomerActor {
 
     fn handle(&mut self, message: RecordHostedPayment, _: &mut Context<Self>) -> Self::Result {
         self.record_hosted_payment(message)
+    }
+}
+
+impl Handler<SaveHostedCard> for CustomerActor {
+    type Result = Result<Durably<PaymentMethodId>, ActorError>;
+
+    fn handle(&mut self, message: SaveHostedCard, _: &mut Context<Self>) -> Self::Result {
+        self.save_hosted_card(&message)
     }
 }

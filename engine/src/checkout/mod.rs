@@ -3,3 +3,4 @@
 //! changed in its actor (`actor::checkout`); the page is rendered here.
 
 pub mod page;
+pub mod subscription;

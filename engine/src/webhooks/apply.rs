@@ -11,18 +11,20 @@ use kassa_gateways::{HostedFor, Router};
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
-use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment};
+use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment, SaveHostedCard};
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_settlement};
-use crate::actor::{ActorError, CustomerKey, Durably, Registry};
+use crate::actor::{ActorError, CustomerKey, Durably, IdempotencyTicket, Registry};
+use crate::checkout::subscription::{session_coupon, start_message};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutSessionId, Currency,
-    Failure, GatewayEvent, InvoiceId, Money, RefundReason,
+    AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutItems, CheckoutSession,
+    CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money, RefundReason,
 };
-use crate::store::{CustomerStore, StoreError};
+use crate::store::{CouponStore, CustomerStore, Outcome, StoreError};
+use sha2::{Digest, Sha256};
 
 /// A charge an event is about: whose it is and its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,9 @@ pub struct Applier {
     accounts: AccountDirectory,
     /// The gateways, to describe the card a hosted payment saved.
     gateways: Router,
+    /// A checkout session's coupon, resolved again when Stripe's webhook starts its
+    /// subscription.
+    coupons: Arc<dyn CouponStore>,
 }
 
 impl Applier {
@@ -78,8 +83,9 @@ impl Applier {
         sources: Arc<WebhookSources>,
         accounts: AccountDirectory,
         gateways: Router,
+        coupons: Arc<dyn CouponStore>,
     ) -> Applier {
-        Applier { store, registry, sources, accounts, gateways }
+        Applier { store, registry, sources, accounts, gateways, coupons }
     }
 
     /// The account's charge with this id, of `gateway`, whichever account it is in.
@@ -147,8 +153,14 @@ impl Applier {
                 Err(error) => return Ok(EventOutcome::unowned(format!("ignored: {error}"))),
             },
         };
-        if let Some(EventEffect::HostedPayment { .. }) = &event.effect {
-            return self.hosted_payment(source.as_ref(), stored, event).await;
+        match &event.effect {
+            Some(EventEffect::HostedPayment { .. }) => {
+                return self.hosted_payment(source.as_ref(), stored, event).await;
+            }
+            Some(EventEffect::HostedSetup { pays, payment_method, .. }) => {
+                return self.hosted_setup(source.gateway(), stored, pays, payment_method).await;
+            }
+            _ => {}
         }
         let target = match &event.charge {
             Some(named) => self.locate(source.as_ref(), named).map_err(ActorError::from)?,
@@ -268,6 +280,83 @@ impl Applier {
             Err(error) => return Err(error.into()),
         };
         Ok(EventOutcome { text, ..owner })
+    }
+
+    /// A buyer saved a card on the processor's page for a subscription's checkout session: the
+    /// card becomes the customer's, and the session's subscription starts with it (its trial
+    /// begun, or its first invoice charged) under a key derived from the session, so a second
+    /// delivery starts nothing more.
+    async fn hosted_setup(
+        &self,
+        gateway: &'static str,
+        stored: &GatewayEvent,
+        pays: &HostedFor,
+        payment_method: &Option<String>,
+    ) -> Result<EventOutcome, NotApplied> {
+        let id = match pays {
+            HostedFor::CheckoutSession(id) => CheckoutSessionId::parse(id),
+            HostedFor::Invoice(_) => None,
+        };
+        let session = match id {
+            Some(id) => self.store.checkout_session(&id).map_err(ActorError::from)?,
+            None => None,
+        };
+        let Some(session) = session else {
+            tracing::error!(gateway, ?pays, "a card saved for nothing Kassa knows");
+            return Ok(EventOutcome::unowned(format!("ignored: no checkout session {pays:?}")));
+        };
+        let owner = EventOutcome { text: String::new(), owner: Some(session.account.clone()) };
+        let ignored = |text: String| Ok(EventOutcome { text, ..owner.clone() });
+        if let Some(subscription) = &session.subscription {
+            return ignored(format!("no change: subscription {subscription} started"));
+        }
+        let (Some(token), CheckoutItems::Plan { plan, .. }) = (payment_method, &session.items)
+        else {
+            return ignored("ignored: no card saved for a subscription".to_owned());
+        };
+        let Some(plan) = self.store.plan(&session.account, plan).map_err(ActorError::from)? else {
+            return ignored(format!("ignored: no plan {plan}"));
+        };
+        let key =
+            CustomerKey { account: session.account.clone(), customer: session.customer.clone() };
+        let card = self.card_of(gateway, token).await;
+        let saved =
+            SaveHostedCard { gateway, payment_method: token.clone(), card, cause: cause(stored) };
+        let method = self.registry.send(&key, saved).await.and_then(|sent| sent)?.await?;
+        let now = self.session_now(&session).map_err(ActorError::from)?;
+        let coupon = session_coupon(self.coupons.as_ref(), &session, now).unwrap_or_else(|error| {
+            tracing::warn!(checkout_session = %session.id, ?error, "started without its coupon");
+            None
+        });
+        let idempotency = format!("kassa:checkout:{}:subscription", session.id);
+        let ticket = IdempotencyTicket {
+            fingerprint: Sha256::digest(idempotency.as_bytes()).into(),
+            key: idempotency,
+        };
+        let Some(message) =
+            start_message(&session, plan, method, coupon, Some(ticket), cause(stored))
+        else {
+            return ignored("ignored: the session sells no subscription".to_owned());
+        };
+        let text = match self.registry.send(&key, message).await.and_then(|sent| sent) {
+            Ok(Outcome::Subscription(subscription)) => {
+                format!("subscription {} started", subscription.id)
+            }
+            Ok(Outcome::SubscriptionDeclined { subscription, .. }) => {
+                format!("subscription {} started; its first payment declined", subscription.id)
+            }
+            Ok(other) => format!("no change: answered {other:?}"),
+            Err(ActorError::Invalid { message, .. }) => format!("refused: {message}"),
+            Err(error) => return Err(error.into()),
+        };
+        ignored(text)
+    }
+
+    /// "Now" for a checkout session: its test clock's time, or the real time.
+    fn session_now(&self, session: &CheckoutSession) -> Result<i64, StoreError> {
+        let Some(clock) = &session.test_clock else { return Ok(now_unix_secs()) };
+        let clock = self.store.test_clock(&session.account, clock)?;
+        Ok(clock.map_or_else(now_unix_secs, |clock| clock.frozen_time))
     }
 
     /// The card a hosted payment saved, as its gateway describes it (brand and last four digits
@@ -434,8 +523,8 @@ fn in_kassa_terms(
             })
         }
         // Applied apart, before any charge is looked for (see `Applier::hosted_payment`).
-        EventEffect::HostedPayment { .. } => {
-            return Err("ignored: a hosted payment is about no charge".to_owned());
+        EventEffect::HostedPayment { .. } | EventEffect::HostedSetup { .. } => {
+            return Err("ignored: a hosted page's payment is about no charge".to_owned());
         }
     })
 }

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod browser;
+pub mod checkout;
 pub mod raw;
 pub mod receiver;
 pub use api::*;

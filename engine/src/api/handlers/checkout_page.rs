@@ -13,15 +13,14 @@ use super::checkout_sessions::Cards;
 use super::payment_methods::{self, NewMethod};
 use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
-use crate::actor::billing::messages::{
-    ActOnInvoice, CreateSubscription, InvoiceAction, TrialRequest,
-};
+use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
 use crate::actor::messages::CreateCharge;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
-use crate::coupons::{self, Purchase, Requested, Resolved};
+use crate::checkout::subscription::start_message;
+use crate::coupons::{Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
     CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, CustomerId, Invoice,
@@ -29,7 +28,7 @@ use crate::domain::{
 };
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
-use kassa_gateways::{CustomerRef, Gateway, HostedFor, HostedPaymentRequest};
+use kassa_gateways::{CustomerRef, Gateway, HostedFor, HostedPaymentRequest, HostedTake};
 
 /// How long a processor's hosted page stays open: Stripe's bounds (30 minutes to 24 hours),
 /// with a margin.
@@ -238,23 +237,26 @@ async fn attempt(
     Ok(None)
 }
 
-/// A Stripe Checkout page for the session's card payment: one per session (its key), so two
-/// tabs are sent to the same page, which takes one payment. Stripe's webhook records it
-/// (`webhooks::apply`); the buyer comes back to this session's page.
+/// A Stripe Checkout page for the session's card payment (or, for a subscription, the card
+/// alone): one per session (its key), so two tabs are sent to the same page, which takes one
+/// payment. Stripe's webhook records it (`webhooks::apply`), or starts the subscription with the
+/// card saved; the buyer comes back to this session's page.
 async fn hosted_card(
     app: &App,
     session: &CheckoutSession,
     gateway: &dyn Gateway,
 ) -> Result<String, ApiError> {
-    if session.mode != CheckoutMode::Payment {
-        return Err(ApiError::validation("method", "choose one of the ways to pay shown"));
-    }
+    // A subscription's payments are Kassa's to make: its page only saves the card.
+    let take = match session.mode {
+        CheckoutMode::Payment => HostedTake::Payment { amount_minor: session.amount_total_minor },
+        CheckoutMode::Subscription => HostedTake::Setup,
+    };
     let now = checkout_sessions::session_now(app, session)?;
     let request = HostedPaymentRequest {
         pays: HostedFor::CheckoutSession(session.id.to_string()),
         idempotency_key: format!("kassa_checkout_{}", session.id),
         customer: hosted_customer(app, &session.account, &session.customer)?,
-        amount_minor: session.amount_total_minor,
+        take,
         currency: session.currency,
         description: format!("{} ({})", seller_name(app, &session.account), session.id),
         return_url: format!("{}/checkout/{}", app.public_url, session.id),
@@ -348,25 +350,8 @@ fn new_method(
 
 /// The session's coupon, resolved again now: it may have run out since the session was made.
 fn coupon(app: &App, session: &CheckoutSession) -> Result<Option<Resolved>, ApiError> {
-    let Some(applied) = &session.coupon else { return Ok(None) };
-    let requested = match &applied.promotion_code {
-        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
-        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
-    };
-    let purchase = match &session.items {
-        CheckoutItems::Plan { plan, .. } => Purchase::Plan(plan),
-        _ => Purchase::LineItems,
-    };
     let now = checkout_sessions::session_now(app, session)?;
-    let store = app.coupon_store.as_ref();
-    Ok(Some(coupons::resolve(
-        store,
-        &session.account,
-        &requested,
-        session.currency,
-        purchase,
-        now,
-    )?))
+    Ok(crate::checkout::subscription::session_coupon(app.coupon_store.as_ref(), session, now)?)
 }
 
 async fn charge(
@@ -451,24 +436,14 @@ async fn start_subscription(
     method: &PaymentMethod,
     cause: Cause,
 ) -> Result<Subscription, ApiError> {
-    let CheckoutItems::Plan { plan, quantity, .. } = &session.items else {
+    let CheckoutItems::Plan { plan, .. } = &session.items else {
         return Err(ApiError::internal("a subscription session without a plan"));
     };
     let plan = super::plans::find(app, &session.account, plan.as_str())?;
-    let message = CreateSubscription {
-        plan,
-        quantity: *quantity,
-        trial: TrialRequest::PlanDefault,
-        billing_cycle_anchor: None,
-        payment_method: Some(method.id.clone()),
-        collection_method: None,
-        days_until_due: None,
-        metadata: session.metadata.clone(),
-        idempotency: None,
-        cause,
-        coupon: coupon(app, session)?,
-        checkout_session: Some(session.id.clone()),
-    };
+    let coupon = coupon(app, session)?;
+    let method = method.id.clone();
+    let message = start_message(session, plan, method, coupon, None, cause)
+        .ok_or_else(|| ApiError::internal("a subscription session without a plan"))?;
     match app.registry.send(key, message).await?? {
         Outcome::Subscription(subscription) => Ok(subscription),
         Outcome::SubscriptionDeclined { subscription, .. } => Ok(*subscription),

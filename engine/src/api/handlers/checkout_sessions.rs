@@ -171,22 +171,17 @@ pub(super) fn cards(app: &App) -> Cards {
     }
 }
 
-/// The ways to pay the account can take for a page in `currency`: a card where the sandbox
-/// takes cards, or where Stripe does and `hosted_cards` (a one-time payment: Stripe Checkout
-/// takes it), M-Pesa where its gateway is on and the amount is in shillings, a bank transfer
-/// where the account has bank details. A subscription bought by M-Pesa or bank transfer is
-/// collected the same way at each renewal.
+/// The ways to pay the account can take for a page in `currency`: a card where the sandbox or
+/// Stripe takes cards (Stripe Checkout takes a payment, or saves the card of a subscription),
+/// M-Pesa where its gateway is on and the amount is in shillings, a bank transfer where the
+/// account has bank details. A subscription bought by M-Pesa or bank transfer is collected the
+/// same way at each renewal.
 pub(super) fn available_methods(
     app: &App,
     account: &AccountId,
     currency: Currency,
-    hosted_cards: bool,
 ) -> Vec<CheckoutMethod> {
-    let card = match cards(app) {
-        Cards::Sandbox => true,
-        Cards::Hosted(_) => hosted_cards,
-        Cards::None => false,
-    };
+    let card = !matches!(cards(app), Cards::None);
     let mpesa = currency.code() == "KES"
         && app.gateways.gateway_for_new(PaymentMethodType::Mpesa).is_some();
     let bank = app.accounts.settings(account).bank_transfer.is_some();
@@ -297,10 +292,8 @@ pub async fn create(
         Selling::Cart(cart) => cart.currency,
         Selling::Plan(plan, _) => plan.currency,
     };
-    let methods = offered_methods(
-        input.payment_method_types,
-        &available_methods(app, account, currency, mode == CheckoutMode::Payment),
-    )?;
+    let methods =
+        offered_methods(input.payment_method_types, &available_methods(app, account, currency))?;
     // Everything is checked before a buyer without a `customer` is given one.
     let named = match (&input.customer, &input.customer_email) {
         (Some(id), None) => Some(customers::find(app, account, id)?),

@@ -23,7 +23,7 @@ use crate::billing::receipt::format::rate;
 use crate::checkout::page::{self, Bill, Offer, Seller};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, Charge, CheckoutMethod, Invoice, InvoiceStatus};
-use kassa_gateways::{HostedFor, HostedPaymentRequest};
+use kassa_gateways::{HostedFor, HostedPaymentRequest, HostedTake};
 
 struct Current {
     account: AccountId,
@@ -100,7 +100,7 @@ fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Rep
         ),
         InvoiceStatus::Open => {
             let methods =
-                checkout_sessions::available_methods(app, &current.account, invoice.currency, true);
+                checkout_sessions::available_methods(app, &current.account, invoice.currency);
             let path = format!("/invoice/{token}");
             let offer = Offer {
                 path: &path,
@@ -175,8 +175,7 @@ async fn attempt(
         ApiError::validation("method", "the form was not understood: reload the page")
     })?;
     let invoice = &current.invoice;
-    let offered =
-        checkout_sessions::available_methods(app, &current.account, invoice.currency, true);
+    let offered = checkout_sessions::available_methods(app, &current.account, invoice.currency);
     let chosen = CheckoutMethod::parse(&form.method)
         .filter(|method| offered.contains(method))
         .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?;
@@ -190,7 +189,7 @@ async fn attempt(
             // One page a day per invoice: tabs share it, and a page that expired is replaced.
             idempotency_key: format!("kassa_invoice_{}_{}", invoice.id, now / 86_400),
             customer: hosted_customer(app, &current.account, &invoice.customer)?,
-            amount_minor: invoice.amount_due_minor,
+            take: HostedTake::Payment { amount_minor: invoice.amount_due_minor },
             currency: invoice.currency,
             description: format!(
                 "{} invoice {}",

@@ -1,0 +1,257 @@
+//! Hosted checkout with Stripe as the card gateway: the card is entered on Stripe Checkout,
+//! never on Kassa's page, and Stripe's webhook completes what it paid.
+//!
+//! Proves that a one-time session's card is paid on one Stripe Checkout Session in payment mode
+//! (two tabs, one page) for Kassa's own Stripe customer, saving the card off-session, and that
+//! its `payment_intent.succeeded`, delivered twice, completes the session with one Stripe charge
+//! and the card as the customer's default; that a `send_invoice` invoice's page does the same
+//! for the invoice; and that a subscription's session saves the card alone (setup mode) and its
+//! `setup_intent.succeeded`, delivered twice, starts one subscription with that card: a trial
+//! begins with nothing charged, and without a trial its first invoice is charged through Stripe.
+//! How: a fake Stripe (testkit) behind the engine's Stripe adapter, webhooks signed with the
+//! engine's secret, the page in Debian's chromium where the buyer sees it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::browser::Browser;
+use common::checkout::*;
+use common::*;
+use kassa_testkit::fake_stripe::FakeStripe;
+
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_checkout_0123456789";
+
+/// An engine whose card gateway is a fake Stripe taking signed webhooks.
+async fn stripe_engine() -> (FakeStripe, Engine) {
+    let stripe = FakeStripe::start().await;
+    let toml = format!(
+        "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\nwebhook_secret = \"{STRIPE_WEBHOOK_SECRET}\"\n",
+        kassa_testkit::fake_stripe::SECRET_KEY,
+        stripe.api_base()
+    );
+    let engine =
+        Engine::start(Config::default().with_default_gateway("stripe").with_toml(&toml)).await;
+    (stripe, engine)
+}
+
+/// Stripe's event `kind` about `object`, signed and delivered.
+async fn deliver(engine: &Engine, event_id: &str, kind: &str, object: &Value) {
+    let event = json!({
+        "id": event_id, "object": "event", "type": kind,
+        "created": now_secs(), "data": {"object": object}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
+    let delivered = engine
+        .api_with_authorization(None)
+        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
+        .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes_the_session() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "amount": 45_000, "currency": "zar",
+               "customer_email": "parent@example.com"}),
+    )
+    .await;
+    assert_eq!(created["payment_method_types"], json!(["card"]), "{created}");
+    let id = str_field(&created, "id").to_owned();
+
+    // The page offers a card without any test cards: it is entered at Stripe.
+    let mut browser = Browser::launch();
+    let tab = browser.tab();
+    browser.navigate(&tab, str_field(&created, "url"));
+    assert_eq!(browser.eval(&tab, "!!document.querySelector('#pay-card')"), json!(true));
+    assert_eq!(browser.eval(&tab, "!document.querySelector('#card')"), json!(true));
+
+    // Two submissions (two tabs) are sent to the one Stripe page.
+    let page = engine.api_with_authorization(None);
+    let first = page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let second = page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let made = stripe.checkout_sessions();
+    assert_eq!(made.len(), 1, "one Stripe Checkout Session: {made:?}");
+    let stripe_session = &made[0];
+    let stripe_url = str_field(stripe_session, "url");
+    assert!(first.text.contains(stripe_url) && second.text.contains(stripe_url), "{}", first.text);
+    assert_eq!(stripe_session["mode"], "payment");
+    assert_eq!(stripe_session["amount_total"], 45_000);
+    assert_eq!(stripe_session["currency"], "zar");
+    assert_eq!(stripe_session["client_reference_id"], json!(id));
+    assert_eq!(stripe_session["payment_intent_data"]["setup_future_usage"], "off_session");
+    assert_eq!(
+        stripe_session["payment_intent_data"]["metadata"]["kassa_checkout_session"],
+        json!(id)
+    );
+    assert!(
+        str_field(stripe_session, "customer").starts_with("cus_"),
+        "Kassa's own Stripe customer"
+    );
+    assert_eq!(session_now(&api, &created).await["status"], "open", "nothing paid yet");
+
+    // The buyer pays on Stripe's page; its webhook says so, delivered twice.
+    let intent = stripe.pay_checkout_session(str_field(stripe_session, "id"), "pm_card_visa");
+    for _ in 0..2 {
+        deliver(&engine, "evt_checkout_1", "payment_intent.succeeded", &intent).await;
+    }
+    let paid = wait_for("the session to complete", Duration::from_secs(15), || async {
+        let session = session_now(&api, &created).await;
+        (session["status"] == "complete").then_some(session)
+    })
+    .await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["status"], "succeeded", "{charge}");
+    assert_eq!(charge["gateway"], "stripe");
+    assert_eq!(charge["gateway_reference"], intent["id"]);
+    assert_eq!(charge["amount"], 45_000);
+    let customer = str_field(&paid, "customer");
+    assert_eq!(charges_of(&api, customer).await.len(), 1, "the second delivery changed nothing");
+    let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;
+    assert_eq!(methods["data"][0]["type"], "card", "{methods}");
+    assert_eq!(methods["data"][0]["card"]["brand"], "visa", "described by Stripe: {methods}");
+    assert_eq!(methods["data"][0]["card"]["last4"], "4242", "{methods}");
+    let buyer = api.get_ok(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(buyer["default_payment_method"], methods["data"][0]["id"], "saved for renewals");
+
+    // Back from Stripe, the buyer's page sends them on.
+    browser.navigate(&tab, str_field(&created, "url"));
+    wait_for_location(&mut browser, &tab, &landed(&created));
+
+    // The payment is an ordinary Stripe charge: refunded through Stripe.
+    let refund = api.post("/v1/refunds", &json!({"charge": charge["id"], "amount": 5_000})).await;
+    assert_eq!(refund.ok()["status"], "succeeded", "{}", refund.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_an_invoice_page_takes_a_card_on_stripe_checkout() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    let plan = api.plan(250_000, "zar", "month").await;
+    let customer = api.create_customer().await;
+    let subscription = api
+        .post(
+            "/v1/subscriptions",
+            &json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"}),
+        )
+        .await
+        .ok()
+        .clone();
+    let invoice_id = str_field(&subscription, "latest_invoice").to_owned();
+    let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+    let url = str_field(&invoice, "hosted_invoice_url").to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let page = engine.api_with_authorization(None);
+    let shown = page.get(&format!("/invoice/{token}")).await;
+    assert!(
+        shown.text.contains("id=\"pay-card\"") && !shown.text.contains("id=\"card\""),
+        "{} {}",
+        shown.status,
+        shown.text
+    );
+
+    let handed = page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    let made = stripe.checkout_sessions();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(handed.text.contains(str_field(&made[0], "url")), "{}", handed.text);
+    assert_eq!(made[0]["amount_total"], invoice["amount_due"]);
+    assert_eq!(made[0]["payment_intent_data"]["metadata"]["kassa_invoice"], json!(invoice_id));
+
+    let intent = stripe.pay_checkout_session(str_field(&made[0], "id"), "pm_card_visa");
+    deliver(&engine, "evt_invoice_1", "payment_intent.succeeded", &intent).await;
+    let paid = wait_for("the invoice to be paid", Duration::from_secs(15), || async {
+        let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
+        (invoice["status"] == "paid").then_some(invoice)
+    })
+    .await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["gateway_reference"], intent["id"], "{charge}");
+    assert_eq!(charge["invoice"], json!(invoice_id));
+    assert_eq!(paid["amount_paid"], invoice["amount_due"]);
+    let after = page.get(&format!("/invoice/{token}")).await;
+    assert!(after.text.contains("is paid"), "{}", after.text);
+}
+
+/// A subscription's session with Stripe: the buyer saves a card on Stripe's page (setup mode)
+/// and its webhook starts the subscription; `trial_days` 0 charges the first invoice at once.
+async fn subscribe_on_stripe(trial_days: u32) -> (FakeStripe, Engine, Value, Value) {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    let plan = api
+        .create_plan(&json!({
+            "name": "Family", "amount": 20_000, "currency": "zar", "interval": "month",
+            "tax_behavior": "inclusive", "trial_days": trial_days,
+        }))
+        .await;
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "subscription", "plan": plan["id"], "customer_email": "parent@example.com"}),
+    )
+    .await;
+    assert_eq!(created["payment_method_types"], json!(["card"]), "{created}");
+    let id = str_field(&created, "id").to_owned();
+    let page = engine.api_with_authorization(None);
+    let handed = page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    let made = stripe.checkout_sessions();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(handed.text.contains(str_field(&made[0], "url")), "{}", handed.text);
+    assert_eq!(made[0]["mode"], "setup", "the card alone: Kassa bills the subscription");
+    assert_eq!(made[0]["currency"], "zar");
+    assert_eq!(made[0]["setup_intent_data"]["metadata"]["kassa_checkout_session"], json!(id));
+    assert_eq!(made[0]["amount_total"], 0, "no price at Stripe: {}", made[0]);
+
+    let intent = stripe.save_card_on_checkout_session(str_field(&made[0], "id"), "pm_card_visa");
+    for _ in 0..2 {
+        deliver(&engine, "evt_setup_1", "setup_intent.succeeded", &intent).await;
+    }
+    let complete = wait_for("the session to complete", Duration::from_secs(15), || async {
+        let session = session_now(&api, &created).await;
+        (session["status"] == "complete").then_some(session)
+    })
+    .await;
+    (stripe, engine, created, complete)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_trial_subscription_saves_the_card_and_charges_nothing() {
+    let (stripe, engine, _, complete) = subscribe_on_stripe(14).await;
+    let api = engine.api_a();
+    let subscription = api.subscription(str_field(&complete, "subscription")).await;
+    assert_eq!(subscription["status"], "trialing", "{subscription}");
+    let customer = str_field(&complete, "customer");
+    let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;
+    assert_eq!(methods["data"].as_array().map(Vec::len), Some(1), "{methods}");
+    assert_eq!(methods["data"][0]["card"]["last4"], "4242", "described by Stripe: {methods}");
+    assert_eq!(subscription["payment_method"], methods["data"][0]["id"], "{subscription}");
+    assert!(stripe.intent_creates().is_empty(), "nothing charged during the trial");
+    assert_eq!(api.customer_subscriptions(customer).await.len(), 1, "one, for two deliveries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_subscription_without_a_trial_charges_its_first_invoice_with_the_card() {
+    let (stripe, engine, _, complete) = subscribe_on_stripe(0).await;
+    let api = engine.api_a();
+    let subscription = api.subscription(str_field(&complete, "subscription")).await;
+    assert_eq!(subscription["status"], "active", "{subscription}");
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    assert_eq!(
+        (invoice["status"].clone(), invoice["total"].clone()),
+        (json!("paid"), json!(20_000))
+    );
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&invoice, "charge"))).await;
+    assert_eq!(
+        (charge["gateway"].clone(), charge["amount"].clone()),
+        (json!("stripe"), json!(20_000))
+    );
+    assert_eq!(stripe.intent_creates().len(), 1, "one PaymentIntent, for two deliveries");
+    let customer = str_field(&complete, "customer");
+    assert_eq!(api.customer_subscriptions(customer).await.len(), 1);
+}
