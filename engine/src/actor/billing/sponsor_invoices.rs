@@ -79,9 +79,12 @@ impl CustomerActor {
             .collect())
     }
 
-    /// When an open sponsor's invoice defaults: at the end of the grace after its due date.
+    /// When an open sponsor's invoice defaults: at the end of the grace after its due date. One
+    /// being paid (a bank transfer awaited, an M-Pesa prompt) does not default under it.
     fn default_at(&self, invoice: &Invoice) -> Option<i64> {
-        if invoice.sponsor_defaulted_at.is_some() || invoice.status != InvoiceStatus::Open {
+        let paying = invoice.payment_pending || invoice.collecting;
+        if invoice.sponsor_defaulted_at.is_some() || invoice.status != InvoiceStatus::Open || paying
+        {
             return None;
         }
         let grace = i64::from(self.services.billing.grace_days) * 86_400;

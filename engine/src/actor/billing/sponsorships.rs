@@ -294,31 +294,24 @@ impl CustomerActor {
     ) -> Result<(), ActorError> {
         for line in invoice.sponsor_lines() {
             let Some(id) = &line.sponsored_by else { continue };
-            let mut sponsorship = self.sponsorship(id)?;
-            let share = -line.amount_minor;
-            sponsorship.used_minor += share;
-            let item = sponsor_item(&sponsorship, invoice, share, sku, invoice.created);
-            changes.push(Write::SponsorItem(Box::new(item)));
-            changes.push(Write::Event(Event::new(
-                EventKind::SponsorshipUpdated,
-                sponsorship.id.as_str(),
-                &Cause::system("billing"),
-            )));
-            self.put_sponsorship(changes, sponsorship)?;
+            let sponsorship = self.sponsorship(id)?;
+            let item =
+                sponsor_item(&sponsorship, invoice, -line.amount_minor, sku, invoice.created);
+            self.count_share(changes, sponsorship, item)?;
         }
         Ok(())
     }
 
-    /// `invoice` gave back `given_back` of the `own_net` the customer itself was billed
-    /// (before tax): each sponsor gets back the same share of its part, and its cap as much.
-    /// A void gives everything back (`given_back == own_net`). `invoice` is changed; the caller
+    /// `invoice` gave back `given_back` of the `own_total` the customer itself was billed (tax
+    /// included): each sponsor gets back the same share of its part, and its cap as much. A
+    /// void gives everything back (`given_back == own_total`). `invoice` is changed; the caller
     /// writes it.
     pub(super) fn return_sponsor_shares(
         &mut self,
         changes: &mut ChangeSet,
         invoice: &mut Invoice,
         given_back: i64,
-        own_net: i64,
+        own_total: i64,
     ) -> Result<(), ActorError> {
         let sku = match &invoice.subscription {
             Some(id) => self.plan(&self.subscription(id)?.plan)?.sku,
@@ -330,11 +323,11 @@ impl CustomerActor {
             let Some(id) = line.sponsored_by.clone() else { continue };
             let paid = -line.amount_minor;
             let left = paid - line.sponsor_returned_minor;
-            let back = match given_back >= own_net {
+            let back = match given_back >= own_total {
                 true => left,
                 false => divide_half_up(
                     i128::from(paid) * i128::from(given_back.max(0)),
-                    i128::from(own_net.max(1)),
+                    i128::from(own_total.max(1)),
                 )
                 .min(left),
             };
@@ -342,18 +335,29 @@ impl CustomerActor {
                 continue;
             }
             line.sponsor_returned_minor += back;
-            let mut sponsorship = self.sponsorship(&id)?;
-            sponsorship.used_minor -= back;
+            let sponsorship = self.sponsorship(&id)?;
             let item = sponsor_item(&sponsorship, &snapshot, -back, &sku, now);
-            changes.push(Write::SponsorItem(Box::new(item)));
-            changes.push(Write::Event(Event::new(
-                EventKind::SponsorshipUpdated,
-                sponsorship.id.as_str(),
-                &Cause::system("billing"),
-            )));
-            self.put_sponsorship(changes, sponsorship)?;
+            self.count_share(changes, sponsorship, item)?;
         }
         Ok(())
+    }
+
+    /// Counts `item` (a share taken, or given back when negative) against its sponsorship and
+    /// writes it down for the sponsor's invoice.
+    fn count_share(
+        &mut self,
+        changes: &mut ChangeSet,
+        mut sponsorship: Sponsorship,
+        item: SponsorItem,
+    ) -> Result<(), ActorError> {
+        sponsorship.used_minor += item.amount_minor;
+        changes.push(Write::SponsorItem(Box::new(item)));
+        changes.push(Write::Event(Event::new(
+            EventKind::SponsorshipUpdated,
+            sponsorship.id.as_str(),
+            &Cause::system("billing"),
+        )));
+        self.put_sponsorship(changes, sponsorship)
     }
 }
 
