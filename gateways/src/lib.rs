@@ -112,6 +112,23 @@ pub trait Gateway: Send + Sync {
         let _ = request;
         Err(GatewayError::NotAttempted(format!("{} has no hosted payment page", self.name())))
     }
+
+    /// Closes a hosted page opened by [`Gateway::start_hosted_payment`] (`reference` is its
+    /// [`HostedPayment::reference`]) before the buyer pays another way, so it can take nothing
+    /// more; answers [`HostedClosed::Paid`] when the buyer paid on it first.
+    async fn close_hosted_payment(&self, reference: &str) -> Result<HostedClosed, GatewayError> {
+        let _ = reference;
+        Err(GatewayError::NotAttempted(format!("{} has no hosted payment page", self.name())))
+    }
+}
+
+/// What closing a hosted page found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostedClosed {
+    /// It takes nothing now (closed by this call, or expired before).
+    Closed,
+    /// The buyer paid (or saved the card) on it: its webhook is on the way.
+    Paid,
 }
 
 /// What a hosted payment pays, as the processor's webhook names it back.

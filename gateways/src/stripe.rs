@@ -58,8 +58,8 @@ use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
-    HostedPayment, HostedPaymentRequest, PaymentMethodDetails, RefundOutcome, RefundRequest,
-    Secret,
+    HostedClosed, HostedPayment, HostedPaymentRequest, PaymentMethodDetails, RefundOutcome,
+    RefundRequest, Secret,
 };
 
 /// The name charges made through Stripe carry, and its webhook path segment.
@@ -466,6 +466,10 @@ impl Gateway for StripeGateway {
         request: &HostedPaymentRequest,
     ) -> Result<HostedPayment, GatewayError> {
         self.create_checkout_session(request).await
+    }
+
+    async fn close_hosted_payment(&self, reference: &str) -> Result<HostedClosed, GatewayError> {
+        self.expire_checkout_session(reference).await
     }
 
     async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {

@@ -168,6 +168,7 @@ impl FakeStripe {
     pub fn pay_checkout_session(&self, id: &str, payment_method: &str) -> Value {
         let mut state = self.state.lock().unwrap();
         let session = state.checkout_sessions.get(id).cloned().expect("a Checkout Session made");
+        assert_eq!(session["status"], "open", "Stripe's page takes nothing once closed: {session}");
         let intent_id = next_id(&mut state, "pi");
         let amount = session["amount_total"].clone();
         let intent = json!({
@@ -319,6 +320,11 @@ fn route(
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["customers"]) => create_customer(state, form),
         ("POST", ["checkout", "sessions"]) => create_checkout_session(state, form),
+        ("GET", ["checkout", "sessions", id]) => match state.checkout_sessions.get(*id) {
+            Some(session) => ok(session.clone()),
+            None => missing("session"),
+        },
+        ("POST", ["checkout", "sessions", id, "expire"]) => expire_checkout_session(state, id),
         ("POST", ["payment_intents"]) => create_intent(state, form),
         ("GET", ["payment_intents", "search"]) => search_intents(state, query),
         ("GET", ["payment_intents", id]) => match state.intents.get(*id) {
@@ -445,6 +451,21 @@ fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -
     });
     state.checkout_sessions.insert(id, session.clone());
     ok(session)
+}
+
+/// Stripe expires an open Checkout Session and refuses one that is complete or expired.
+fn expire_checkout_session(state: &mut State, id: &str) -> Answer {
+    let Some(session) = state.checkout_sessions.get_mut(id) else { return missing("session") };
+    if session["status"] != "open" {
+        let message = format!(
+            "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout \
+             Session has a status of \"{}\".",
+            session["status"].as_str().unwrap_or_default()
+        );
+        return error(400, "invalid_request_error", None, None, &message);
+    }
+    session["status"] = json!("expired");
+    ok(session.clone())
 }
 
 fn create_customer(state: &mut State, form: &BTreeMap<String, String>) -> Answer {

@@ -11,13 +11,17 @@ use std::collections::HashMap;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionLineItemsPriceData,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
-    CreateCheckoutSessionSetupIntentData, ProductData,
+    CreateCheckoutSessionSetupIntentData, ExpireCheckoutSession, ProductData,
+    RetrieveCheckoutSession,
 };
-use stripe_shared::CheckoutSessionMode;
+use stripe_shared::{CheckoutSessionMode, CheckoutSessionStatus};
 
+use super::StripeCallError;
 use super::transformers::{self, stripe_currency};
 use super::{StripeGateway, amount_to_stripe};
-use crate::{GatewayError, HostedFor, HostedPayment, HostedPaymentRequest, HostedTake};
+use crate::{
+    GatewayError, HostedClosed, HostedFor, HostedPayment, HostedPaymentRequest, HostedTake,
+};
 
 /// The PaymentIntent metadata keys naming the Kassa checkout session, or invoice, it pays.
 pub const METADATA_CHECKOUT_SESSION: &str = "kassa_checkout_session";
@@ -96,5 +100,30 @@ impl StripeGateway {
             url,
             expires_at: session.expires_at,
         })
+    }
+
+    /// Expires the Checkout Session `reference` so that it takes nothing more. Stripe refuses
+    /// to expire one that is complete (paid, or its card saved) or already expired: its status
+    /// then says which.
+    pub(super) async fn expire_checkout_session(
+        &self,
+        reference: &str,
+    ) -> Result<HostedClosed, GatewayError> {
+        match self.send(&ExpireCheckoutSession::new(reference), None).await {
+            Ok(_) => return Ok(HostedClosed::Closed),
+            Err(StripeCallError::Answered { status: 400, .. }) => {}
+            Err(other) => return Err(transformers::lookup_error(other)),
+        }
+        let session = self
+            .send(&RetrieveCheckoutSession::new(reference), None)
+            .await
+            .map_err(transformers::lookup_error)?;
+        match session.status {
+            Some(CheckoutSessionStatus::Complete) => Ok(HostedClosed::Paid),
+            Some(CheckoutSessionStatus::Expired) => Ok(HostedClosed::Closed),
+            status => Err(GatewayError::Ambiguous(format!(
+                "Stripe would not expire Checkout Session {reference}, which is {status:?}"
+            ))),
+        }
     }
 }
