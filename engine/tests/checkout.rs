@@ -28,13 +28,6 @@ fn assert_only_from(browser: &Browser, engine: &Engine, also: &[&str]) {
 }
 
 /// The account's bank details, which bank transfers need.
-async fn set_bank_details(api: &Api) {
-    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
-        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
-        "account_number": "62000000001", "branch_code": "250655"}}});
-    api.post("/v1/account", &body).await.ok();
-}
-
 /// Safaricom's callback that the STK push `checkout_request_id` was paid, `amount_kes` taken.
 async fn confirm_mpesa(engine: &Engine, checkout_request_id: &str, amount_kes: i64) {
     let callback = json!({"Body": {"stkCallback": {

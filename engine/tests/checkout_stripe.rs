@@ -7,7 +7,9 @@
 //! and the card as the customer's default; that a `send_invoice` invoice's page does the same
 //! for the invoice; and that a subscription's session saves the card alone (setup mode) and its
 //! `setup_intent.succeeded`, delivered twice, starts one subscription with that card: a trial
-//! begins with nothing charged, and without a trial its first invoice is charged through Stripe.
+//! begins with nothing charged, and without a trial its first invoice is charged through Stripe;
+//! and that paying another way first expires the open Stripe page, or is refused when the buyer
+//! paid there already, so a session is never paid on both.
 //! How: a fake Stripe (testkit) behind the engine's Stripe adapter, webhooks signed with the
 //! engine's secret, the page in Debian's chromium where the buyer sees it.
 
@@ -254,4 +256,46 @@ async fn with_stripe_a_subscription_without_a_trial_charges_its_first_invoice_wi
     assert_eq!(stripe.intent_creates().len(), 1, "one PaymentIntent, for two deliveries");
     let customer = str_field(&complete, "customer");
     assert_eq!(api.customer_subscriptions(customer).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_paying_another_way_closes_the_card_page_first() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    set_bank_details(&api).await;
+    let page = engine.api_with_authorization(None);
+    let body = json!({"mode": "payment", "amount": 45_000, "currency": "zar",
+                      "customer_email": "parent@example.com"});
+
+    // The buyer opens Stripe's page, comes back and pays by bank transfer instead: Stripe's
+    // page is expired first, so it can take nothing.
+    let switched = session(&api, &engine, body.clone()).await;
+    let id = str_field(&switched, "id");
+    page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let by_bank = page.post_form(&format!("/checkout/{id}/pay"), "method=bank_transfer").await;
+    assert_eq!(by_bank.status, 303, "{}", by_bank.text);
+    let first_page = stripe.checkout_sessions().remove(0);
+    assert_eq!(first_page["status"], "expired", "{first_page}");
+    let charges = charges_of(&api, str_field(&switched, "customer")).await;
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["status"], "processing", "awaiting the transfer: {charges:?}");
+
+    // The buyer paid on Stripe's page, and before its webhook arrives tries a bank transfer:
+    // refused, nothing else charged; the webhook then completes the session with one charge.
+    let paid_first = session(&api, &engine, body).await;
+    let id = str_field(&paid_first, "id");
+    page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let stripe_page = stripe.checkout_sessions().pop().expect("a second page");
+    let intent = stripe.pay_checkout_session(str_field(&stripe_page, "id"), "pm_card_visa");
+    let refused = page.post_form(&format!("/checkout/{id}/pay"), "method=bank_transfer").await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.text.contains("being confirmed"), "{}", refused.text);
+    let customer = str_field(&paid_first, "customer");
+    assert!(charges_of(&api, customer).await.is_empty(), "no bank transfer started");
+    deliver(&engine, "evt_checkout_2", "payment_intent.succeeded", &intent).await;
+    wait_for("the session to complete", Duration::from_secs(15), || async {
+        (session_now(&api, &paid_first).await["status"] == "complete").then_some(())
+    })
+    .await;
+    assert_eq!(charges_of(&api, customer).await.len(), 1, "one payment");
 }

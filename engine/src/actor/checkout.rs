@@ -13,7 +13,7 @@ use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
-    CheckoutStatus, Event, EventKind, InvoiceStatus, SubscriptionStatus,
+    CheckoutStatus, Event, EventKind, HostedPage, InvoiceStatus, SubscriptionStatus,
 };
 use crate::limits::CHECKOUT_ATTEMPTS_MAX;
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
@@ -49,6 +49,25 @@ pub struct RepriceCheckoutSession {
 #[rtype(result = "Result<Durably<()>, ActorError>")]
 pub struct CountCheckoutAttempt {
     pub id: CheckoutSessionId,
+}
+
+/// The processor's page opened for the session's card (the same page for every tab: its key
+/// is the session's): closed before the session is paid another way.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<()>, ActorError>")]
+pub struct NoteHostedPage {
+    pub id: CheckoutSessionId,
+    pub page: HostedPage,
+}
+
+/// The processor's page `reference` is done: closed having taken nothing (the session may be
+/// paid another way, and a card later on a new page), or its card saved for the session's
+/// subscription.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<()>, ActorError>")]
+pub struct HostedPageClosed {
+    pub id: CheckoutSessionId,
+    pub reference: String,
 }
 
 /// `POST /v1/checkout/sessions/{id}/expire`.
@@ -165,6 +184,21 @@ impl CustomerActor {
         }
     }
 
+    /// The session, when a new payment of it may start here and no processor's page is open
+    /// for its card: the page is closed first (see `api::handlers::checkout_page`), so that it
+    /// and this payment can never both take money.
+    fn payable_here(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, ActorError> {
+        let session = self.payable_checkout_session(id)?;
+        if session.hosted_page.is_some() {
+            return Err(ActorError::invalid(
+                "checkout_session_payment_under_way",
+                None,
+                format!("checkout session {id} has its card page open at the processor"),
+            ));
+        }
+        Ok(session)
+    }
+
     /// The writes that record `charge` as the session's payment. The charge takes the
     /// session's coupon over: the session's hold on it is let go first, so the charge's own
     /// reservation fits within the limit the hold kept.
@@ -173,7 +207,7 @@ impl CustomerActor {
         id: &CheckoutSessionId,
         charge: &crate::domain::ChargeId,
     ) -> Result<Vec<Write>, ActorError> {
-        let mut session = self.payable_checkout_session(id)?;
+        let mut session = self.payable_here(id)?;
         session.charge = Some(charge.clone());
         let mut writes = Vec::from_iter(self.coupon_hold_released(&session));
         writes.push(Write::CheckoutSession(Box::new(session)));
@@ -187,7 +221,7 @@ impl CustomerActor {
         id: &CheckoutSessionId,
         subscription: &crate::domain::SubscriptionId,
     ) -> Result<Vec<Write>, ActorError> {
-        let mut session = self.payable_checkout_session(id)?;
+        let mut session = self.payable_here(id)?;
         if session.subscription.is_some() {
             return Err(ActorError::invalid(
                 "checkout_session_payment_under_way",
@@ -349,7 +383,7 @@ impl Handler<RepriceCheckoutSession> for CustomerActor {
     type Result = Result<Durably<CheckoutSession>, ActorError>;
 
     fn handle(&mut self, message: RepriceCheckoutSession, _: &mut Context<Self>) -> Self::Result {
-        let mut session = self.payable_checkout_session(&message.id)?;
+        let mut session = self.payable_here(&message.id)?;
         let mut changes = self.changes();
         changes.extend(self.coupon_hold_released(&session));
         if let Some(resolved) = &message.coupon {
@@ -377,7 +411,7 @@ impl Handler<CountCheckoutAttempt> for CustomerActor {
     type Result = Result<Durably<()>, ActorError>;
 
     fn handle(&mut self, message: CountCheckoutAttempt, _: &mut Context<Self>) -> Self::Result {
-        let mut session = self.payable_checkout_session(&message.id)?;
+        let mut session = self.payable_here(&message.id)?;
         if session.attempts >= CHECKOUT_ATTEMPTS_MAX {
             return Err(ActorError::invalid(
                 "checkout_session_attempts_exhausted",
@@ -393,6 +427,38 @@ impl Handler<CountCheckoutAttempt> for CustomerActor {
         let mut changes = self.changes();
         changes.push(Write::CheckoutSession(Box::new(session)));
         let durable = self.commit(changes)?;
+        Ok(Box::pin(async move { Ok(durable.wait().await?) }))
+    }
+}
+
+impl Handler<NoteHostedPage> for CustomerActor {
+    type Result = Result<Durably<()>, ActorError>;
+
+    fn handle(&mut self, message: NoteHostedPage, _: &mut Context<Self>) -> Self::Result {
+        if self.checkout_session(&message.id)?.hosted_page.as_ref() == Some(&message.page) {
+            return Ok(Box::pin(self.once_durable(())));
+        }
+        let mut session = self.payable_here(&message.id)?;
+        session.hosted_page = Some(message.page);
+        let durable =
+            self.commit(self.changes().with(Write::CheckoutSession(Box::new(session))))?;
+        Ok(Box::pin(async move { Ok(durable.wait().await?) }))
+    }
+}
+
+impl Handler<HostedPageClosed> for CustomerActor {
+    type Result = Result<Durably<()>, ActorError>;
+
+    fn handle(&mut self, message: HostedPageClosed, _: &mut Context<Self>) -> Self::Result {
+        let mut session = self.checkout_session(&message.id)?;
+        let open = session.hosted_page.as_ref().map(|page| page.reference.as_str());
+        if open != Some(message.reference.as_str()) {
+            return Ok(Box::pin(self.once_durable(())));
+        }
+        session.hosted_page = None;
+        session.hosted_pages_closed += 1;
+        let durable =
+            self.commit(self.changes().with(Write::CheckoutSession(Box::new(session))))?;
         Ok(Box::pin(async move { Ok(durable.wait().await?) }))
     }
 }

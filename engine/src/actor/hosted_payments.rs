@@ -115,6 +115,8 @@ impl CustomerActor {
         if pays_session && session.status != CheckoutStatus::Complete {
             session.charge = Some(charge.id.clone());
         }
+        // Its page is used: the session takes nothing more there.
+        session.hosted_page = None;
         changes.push(Write::CheckoutSession(Box::new(session)));
         self.record_hosted_charge(changes, charge, &message)
     }

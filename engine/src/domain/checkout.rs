@@ -145,6 +145,21 @@ pub struct CheckoutSession {
     /// [`crate::limits::CHECKOUT_ATTEMPTS_MAX`]).
     #[serde(default)]
     pub attempts: u32,
+    /// The processor's page its card is being taken on (Stripe Checkout), while one is open,
+    /// and how many were closed before (so that a new one gets a key of its own).
+    #[serde(default)]
+    pub hosted_page: Option<HostedPage>,
+    #[serde(default)]
+    pub hosted_pages_closed: u32,
+}
+
+/// A processor's hosted page opened for a session: closed before the session is paid another
+/// way, so the two can never both take money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedPage {
+    pub gateway: String,
+    /// The processor's id of the page (a Stripe Checkout Session's `cs_…`).
+    pub reference: String,
 }
 
 impl CheckoutSession {

@@ -42,6 +42,7 @@ pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
 pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
 pub use checkout::{
     CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession, CheckoutStatus,
+    HostedPage,
 };
 pub use coupon::{
     AppliedCoupon, Coupon, CouponDuration, CouponId, CouponOff, InvoiceDiscount, LineDiscount,

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kassa_gateways::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError, HostedPayment,
-    HostedPaymentRequest, PaymentMethodDetails, PaymentMethodType, RefundOutcome, RefundRequest,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError, HostedClosed,
+    HostedPayment, HostedPaymentRequest, PaymentMethodDetails, PaymentMethodType, RefundOutcome,
+    RefundRequest,
 };
 
 pub struct Metered(Arc<dyn Gateway>);
@@ -151,5 +152,13 @@ impl Gateway for Metered {
     ) -> Result<HostedPayment, GatewayError> {
         let timer = CallTimer::start(self.name(), "hosted_payment");
         record(timer, self.0.start_hosted_payment(request).await, |_| "opened")
+    }
+
+    async fn close_hosted_payment(&self, reference: &str) -> Result<HostedClosed, GatewayError> {
+        let timer = CallTimer::start(self.name(), "close_hosted_payment");
+        record(timer, self.0.close_hosted_payment(reference).await, |closed| match closed {
+            HostedClosed::Closed => "closed",
+            HostedClosed::Paid => "paid",
+        })
     }
 }

@@ -10,6 +10,7 @@ use kassa_gateways::{HostedFor, Router};
 
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
+use crate::actor::checkout::HostedPageClosed;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment, SaveHostedCard};
 use crate::actor::messages::{SettleCharge, SettledCharge};
@@ -323,6 +324,12 @@ impl Applier {
         let saved =
             SaveHostedCard { gateway, payment_method: token.clone(), card, cause: cause(stored) };
         let method = self.registry.send(&key, saved).await.and_then(|sent| sent)?.await?;
+        // Its page is used: the subscription may now start, which an open page would refuse.
+        if let Some(page) = &session.hosted_page {
+            let used =
+                HostedPageClosed { id: session.id.clone(), reference: page.reference.clone() };
+            self.registry.send(&key, used).await.and_then(|sent| sent)?.await?;
+        }
         let now = self.session_now(&session).map_err(ActorError::from)?;
         let coupon = session_coupon(self.coupons.as_ref(), &session, now).unwrap_or_else(|error| {
             tracing::warn!(checkout_session = %session.id, ?error, "started without its coupon");

@@ -39,3 +39,11 @@ pub fn landed(session: &Value) -> String {
 pub fn wait_for_location(browser: &mut Browser, tab: &Tab, ending: &str) {
     browser.wait_until(tab, &format!("location.href.endsWith({ending:?})"), PAGE_WAIT);
 }
+
+/// Gives the account bank details, so that its pages offer a bank transfer.
+pub async fn set_bank_details(api: &Api) {
+    let body = json!({"settings": {"default_currency": "zar", "bank_transfer": {
+        "bank_name": "First National Bank", "account_holder": "Sunrise Academy",
+        "account_number": "62000000001", "branch_code": "250655"}}});
+    api.post("/v1/account", &body).await.ok();
+}

@@ -351,6 +351,8 @@ pub async fn create(
             created: now,
             completed_at: None,
             attempts: 0,
+            hosted_page: None,
+            hosted_pages_closed: 0,
         };
         let key = CustomerKey { account: account.clone(), customer: customer.id };
         let message = OpenCheckoutSession {
