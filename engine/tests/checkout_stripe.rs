@@ -8,8 +8,9 @@
 //! for the invoice; and that a subscription's session saves the card alone (setup mode) and its
 //! `setup_intent.succeeded`, delivered twice, starts one subscription with that card: a trial
 //! begins with nothing charged, and without a trial its first invoice is charged through Stripe;
-//! and that paying another way first expires the open Stripe page, or is refused when the buyer
-//! paid there already, so a session is never paid on both.
+//! and that paying another way first (on the page, or an invoice through the API) expires the
+//! open Stripe page, or is refused when the buyer paid there already (as is a void), so a session
+//! or an invoice is never paid on both.
 //! How: a fake Stripe (testkit) behind the engine's Stripe adapter, webhooks signed with the
 //! engine's secret, the page in Debian's chromium where the buyer sees it.
 
@@ -298,4 +299,48 @@ async fn with_stripe_paying_another_way_closes_the_card_page_first() {
     })
     .await;
     assert_eq!(charges_of(&api, customer).await.len(), 1, "one payment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_too() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    let plan = api.plan(250_000, "zar", "month").await;
+    let page = engine.api_with_authorization(None);
+    let send_invoice = |customer: String| json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
+
+    // The parent opens the invoice's card page; the school then charges the saved card through
+    // the API: Stripe's page is expired first, and the invoice is paid once.
+    let customer = api.create_customer().await;
+    api.add_payment_method(&customer, "pm_card_visa").await;
+    let subscription = api.subscribe(&send_invoice(customer.clone())).await.ok().clone();
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let url = str_field(&invoice, "hosted_invoice_url");
+    let token = url.rsplit('/').next().unwrap();
+    page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    let path = format!("/v1/invoices/{}/pay", str_field(&invoice, "id"));
+    let paid = api.post(&path, &json!({})).await.ok().clone();
+    assert_eq!(paid["status"], "paid", "{paid}");
+    assert_eq!(stripe.checkout_sessions()[0]["status"], "expired", "closed before the charge");
+
+    // The parent paid on Stripe's page first: a void is refused until its webhook records it.
+    let customer = api.create_customer().await;
+    let subscription = api.subscribe(&send_invoice(customer)).await.ok().clone();
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let id = str_field(&invoice, "id").to_owned();
+    let url = str_field(&invoice, "hosted_invoice_url");
+    let token = url.rsplit('/').next().unwrap();
+    page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    let stripe_page = stripe.checkout_sessions().pop().expect("its page");
+    let intent = stripe.pay_checkout_session(str_field(&stripe_page, "id"), "pm_card_visa");
+    let void = api.post(&format!("/v1/invoices/{id}/void"), &json!({})).await;
+    assert_error(&void, 400, "invoice_state_invalid");
+    assert!(void.text.contains("being confirmed"), "{}", void.text);
+    deliver(&engine, "evt_invoice_2", "payment_intent.succeeded", &intent).await;
+    let paid = wait_for("the invoice to be paid", Duration::from_secs(15), || async {
+        let invoice = api.invoice(&id).await;
+        (invoice["status"] == "paid").then_some(invoice)
+    })
+    .await;
+    assert_eq!(paid["amount_paid"], invoice["amount_due"], "{paid}");
 }

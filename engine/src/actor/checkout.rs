@@ -13,7 +13,7 @@ use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
-    CheckoutStatus, Event, EventKind, HostedPage, InvoiceStatus, SubscriptionStatus,
+    CheckoutStatus, Event, EventKind, InvoiceStatus, SubscriptionStatus,
 };
 use crate::limits::CHECKOUT_ATTEMPTS_MAX;
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
@@ -49,25 +49,6 @@ pub struct RepriceCheckoutSession {
 #[rtype(result = "Result<Durably<()>, ActorError>")]
 pub struct CountCheckoutAttempt {
     pub id: CheckoutSessionId,
-}
-
-/// The processor's page opened for the session's card (the same page for every tab: its key
-/// is the session's): closed before the session is paid another way.
-#[derive(Clone, Message)]
-#[rtype(result = "Result<Durably<()>, ActorError>")]
-pub struct NoteHostedPage {
-    pub id: CheckoutSessionId,
-    pub page: HostedPage,
-}
-
-/// The processor's page `reference` is done: closed having taken nothing (the session may be
-/// paid another way, and a card later on a new page), or its card saved for the session's
-/// subscription.
-#[derive(Clone, Message)]
-#[rtype(result = "Result<Durably<()>, ActorError>")]
-pub struct HostedPageClosed {
-    pub id: CheckoutSessionId,
-    pub reference: String,
 }
 
 /// `POST /v1/checkout/sessions/{id}/expire`.
@@ -187,7 +168,10 @@ impl CustomerActor {
     /// The session, when a new payment of it may start here and no processor's page is open
     /// for its card: the page is closed first (see `api::handlers::checkout_page`), so that it
     /// and this payment can never both take money.
-    fn payable_here(&self, id: &CheckoutSessionId) -> Result<CheckoutSession, ActorError> {
+    pub(super) fn payable_here(
+        &self,
+        id: &CheckoutSessionId,
+    ) -> Result<CheckoutSession, ActorError> {
         let session = self.payable_checkout_session(id)?;
         if session.hosted_page.is_some() {
             return Err(ActorError::invalid(
@@ -427,38 +411,6 @@ impl Handler<CountCheckoutAttempt> for CustomerActor {
         let mut changes = self.changes();
         changes.push(Write::CheckoutSession(Box::new(session)));
         let durable = self.commit(changes)?;
-        Ok(Box::pin(async move { Ok(durable.wait().await?) }))
-    }
-}
-
-impl Handler<NoteHostedPage> for CustomerActor {
-    type Result = Result<Durably<()>, ActorError>;
-
-    fn handle(&mut self, message: NoteHostedPage, _: &mut Context<Self>) -> Self::Result {
-        if self.checkout_session(&message.id)?.hosted_page.as_ref() == Some(&message.page) {
-            return Ok(Box::pin(self.once_durable(())));
-        }
-        let mut session = self.payable_here(&message.id)?;
-        session.hosted_page = Some(message.page);
-        let durable =
-            self.commit(self.changes().with(Write::CheckoutSession(Box::new(session))))?;
-        Ok(Box::pin(async move { Ok(durable.wait().await?) }))
-    }
-}
-
-impl Handler<HostedPageClosed> for CustomerActor {
-    type Result = Result<Durably<()>, ActorError>;
-
-    fn handle(&mut self, message: HostedPageClosed, _: &mut Context<Self>) -> Self::Result {
-        let mut session = self.checkout_session(&message.id)?;
-        let open = session.hosted_page.as_ref().map(|page| page.reference.as_str());
-        if open != Some(message.reference.as_str()) {
-            return Ok(Box::pin(self.once_durable(())));
-        }
-        session.hosted_page = None;
-        session.hosted_pages_closed += 1;
-        let durable =
-            self.commit(self.changes().with(Write::CheckoutSession(Box::new(session))))?;
         Ok(Box::pin(async move { Ok(durable.wait().await?) }))
     }
 }

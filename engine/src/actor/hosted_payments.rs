@@ -126,11 +126,13 @@ impl CustomerActor {
         id: &InvoiceId,
         message: RecordHostedPayment,
     ) -> Result<Durably<String>, ActorError> {
-        let invoice = self
+        let mut invoice = self
             .services
             .store
             .invoice(&self.key.account, id)?
             .ok_or_else(|| ActorError::NotFound { kind: "invoice", id: id.to_string() })?;
+        // Its page is used: the invoice takes nothing more there.
+        invoice.hosted_page = None;
         let due = Money { amount_minor: invoice.amount_due_minor, currency: invoice.currency };
         let pays_invoice = message.amount == due;
         if !pays_invoice {

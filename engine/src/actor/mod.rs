@@ -21,6 +21,7 @@ mod customer_create;
 pub mod customer_update;
 pub mod erasure;
 pub mod gateway_events;
+pub mod hosted_pages;
 pub mod hosted_payments;
 pub mod messages;
 pub mod payment_methods;

@@ -136,6 +136,8 @@ impl Totals {
             hosted_invoice_url: None,
             page_token: None,
             sponsor_defaulted_at: None,
+            hosted_page: None,
+            hosted_pages_closed: 0,
         }
     }
 }

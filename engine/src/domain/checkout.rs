@@ -153,13 +153,22 @@ pub struct CheckoutSession {
     pub hosted_pages_closed: u32,
 }
 
-/// A processor's hosted page opened for a session: closed before the session is paid another
-/// way, so the two can never both take money.
+/// A processor's hosted page opened for a session's or an invoice's card: closed before it is
+/// paid another way, so the two can never both take money.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostedPage {
     pub gateway: String,
     /// The processor's id of the page (a Stripe Checkout Session's `cs_…`).
     pub reference: String,
+    /// When the processor stops taking payments on it (real time, Unix seconds).
+    pub expires_at: i64,
+}
+
+impl HostedPage {
+    /// Whether it has expired by `now` (real time): a card then needs a new page.
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at <= now
+    }
 }
 
 impl CheckoutSession {

@@ -194,6 +194,12 @@ pub struct Invoice {
     /// was carried out.
     #[serde(default)]
     pub sponsor_defaulted_at: Option<i64>,
+    /// Its card page at the processor, while one may take money, and how many were closed
+    /// before (see [`super::checkout::HostedPage`]).
+    #[serde(default)]
+    pub hosted_page: Option<super::HostedPage>,
+    #[serde(default)]
+    pub hosted_pages_closed: u32,
 }
 
 /// A new invoice page's token: 128 random bits, written as 26 Crockford base-32 characters.

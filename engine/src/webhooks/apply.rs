@@ -10,8 +10,8 @@ use kassa_gateways::{HostedFor, Router};
 
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
-use crate::actor::checkout::HostedPageClosed;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
+use crate::actor::hosted_pages::{HostedPageClosed, PageFor};
 use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment, SaveHostedCard};
 use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
@@ -326,8 +326,10 @@ impl Applier {
         let method = self.registry.send(&key, saved).await.and_then(|sent| sent)?.await?;
         // Its page is used: the subscription may now start, which an open page would refuse.
         if let Some(page) = &session.hosted_page {
-            let used =
-                HostedPageClosed { id: session.id.clone(), reference: page.reference.clone() };
+            let used = HostedPageClosed {
+                page_for: PageFor::CheckoutSession(session.id.clone()),
+                reference: page.reference.clone(),
+            };
             self.registry.send(&key, used).await.and_then(|sent| sent)?.await?;
         }
         let now = self.session_now(&session).map_err(ActorError::from)?;

@@ -378,6 +378,9 @@ impl CustomerActor {
                 ),
             ));
         }
+        if message.action != InvoiceAction::MarkUncollectible {
+            crate::actor::hosted_pages::refuse_open_page(&invoice)?;
+        }
         if message.action == InvoiceAction::Pay && (invoice.payment_pending || invoice.collecting) {
             return Err(ActorError::invalid(
                 "invoice_state_invalid",

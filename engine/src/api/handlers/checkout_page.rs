@@ -10,11 +10,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::checkout_sessions::Cards;
+use super::hosted_pages::{self, Pages};
 use super::payment_methods::{self, NewMethod};
 use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
-use crate::actor::checkout::{CountCheckoutAttempt, HostedPageClosed, NoteHostedPage};
+use crate::actor::checkout::CountCheckoutAttempt;
+use crate::actor::hosted_pages::PageFor;
 use crate::actor::messages::CreateCharge;
 use crate::api::App;
 use crate::api::error::ApiError;
@@ -24,14 +26,12 @@ use crate::checkout::subscription::start_message;
 use crate::coupons::{Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
-    CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, CustomerId, HostedPage,
-    Invoice, InvoiceStatus, Money, PaymentMethod, PaymentMethodKind, Subscription,
+    CheckoutSession, CheckoutSessionId, CheckoutStatus, CollectionMethod, CustomerId, Invoice,
+    InvoiceStatus, Money, PaymentMethod, PaymentMethodKind, Subscription,
 };
 use crate::store::Outcome;
 use kassa_gateways::mpesa::normalize_phone;
-use kassa_gateways::{
-    CustomerRef, Gateway, HostedClosed, HostedFor, HostedPayment, HostedPaymentRequest, HostedTake,
-};
+use kassa_gateways::{CustomerRef, Gateway, HostedFor, HostedPaymentRequest, HostedTake};
 
 /// How long a processor's hosted page stays open: Stripe's bounds (30 minutes to 24 hours),
 /// with a margin.
@@ -230,9 +230,8 @@ async fn attempt(
     {
         return Ok(Some(hosted_card(app, session, &key, gateway.as_ref()).await?));
     }
-    if let Some(page) = &session.hosted_page {
-        close_hosted_page(app, session, &key, page).await?;
-    }
+    let page_for = PageFor::CheckoutSession(session.id.clone());
+    hosted_pages::close_open(app, &key, &page_for, session.hosted_page.as_ref()).await?;
     let counted = CountCheckoutAttempt { id: session.id.clone() };
     app.registry.send(&key, counted).await??.await?;
     let method = page_method(app, &key, chosen, form.card, form.phone, cause.clone()).await?;
@@ -244,11 +243,9 @@ async fn attempt(
 }
 
 /// A Stripe Checkout page for the session's card payment (or, for a subscription, the card
-/// alone): one per session (its key), so two tabs are sent to the same page, which takes one
-/// payment. Stripe's webhook records it (`webhooks::apply`), or starts the subscription with the
-/// card saved; the buyer comes back to this session's page. The page is noted on the session,
-/// which then takes no other payment until the page is closed; one opened while another
-/// payment started is closed at once.
+/// alone): the session's one open page, shared by every tab, which takes one payment. Stripe's
+/// webhook records it (`webhooks::apply`), or starts the subscription with the card saved; the
+/// buyer comes back to this session's page.
 async fn hosted_card(
     app: &App,
     session: &CheckoutSession,
@@ -267,10 +264,7 @@ async fn hosted_card(
     let now = checkout_sessions::session_now(app, session)?;
     let request = HostedPaymentRequest {
         pays: HostedFor::CheckoutSession(session.id.to_string()),
-        idempotency_key: match session.hosted_pages_closed {
-            0 => format!("kassa_checkout_{}", session.id),
-            closed => format!("kassa_checkout_{}_{closed}", session.id),
-        },
+        idempotency_key: String::new(),
         customer: hosted_customer(app, &session.account, &session.customer)?,
         take,
         currency: session.currency,
@@ -280,49 +274,13 @@ async fn hosted_card(
             .expires_at
             .clamp(now + HOSTED_PAGE_MIN_SECS, now + HOSTED_PAGE_MAX_SECS),
     };
-    let hosted = open_hosted_page(gateway, &request).await?;
-    let page = HostedPage { gateway: gateway.name().to_owned(), reference: hosted.reference };
-    let noted = NoteHostedPage { id: session.id.clone(), page: page.clone() };
-    match app.registry.send(key, noted).await.and_then(|sent| sent) {
-        Ok(durably) => durably.await?,
-        Err(error) => {
-            // Another way to pay started meanwhile: the new page must take nothing.
-            if let Err(closing) = gateway.close_hosted_payment(&page.reference).await {
-                tracing::error!(checkout_session = %session.id, reference = %page.reference, %closing, "a card page not closed");
-            }
-            return Err(error.into());
-        }
-    }
-    Ok(hosted.url)
-}
-
-/// Closes the session's card page at the processor before it is paid another way; refused
-/// when the buyer paid there first (its webhook completes the session) or the processor cannot
-/// say.
-async fn close_hosted_page(
-    app: &App,
-    session: &CheckoutSession,
-    key: &CustomerKey,
-    page: &HostedPage,
-) -> Result<(), ApiError> {
-    let gateway = app.gateways.by_name(&page.gateway).map_err(|error| {
-        ApiError::gateway_unavailable(format!("the card page cannot be closed: {error}"))
-    })?;
-    match gateway.close_hosted_payment(&page.reference).await {
-        Ok(HostedClosed::Closed) => {
-            let closed =
-                HostedPageClosed { id: session.id.clone(), reference: page.reference.clone() };
-            app.registry.send(key, closed).await??.await?;
-            Ok(())
-        }
-        Ok(HostedClosed::Paid) => Err(ApiError::invalid(
-            "checkout_session_payment_under_way",
-            "your card payment is being confirmed: this page shows it in a moment",
-        )),
-        Err(error) => Err(ApiError::gateway_unavailable(format!(
-            "the card page could not be closed, so nothing else was charged: {error}"
-        ))),
-    }
+    let pages = Pages {
+        page_for: PageFor::CheckoutSession(session.id.clone()),
+        open: session.hosted_page.as_ref(),
+        closed: session.hosted_pages_closed,
+    };
+    let key_base = format!("kassa_checkout_{}", session.id);
+    hosted_pages::card_page(app, key, pages, gateway, request, &key_base).await
 }
 
 /// The customer as a processor's hosted page is made for, named as charges name it to the
@@ -337,26 +295,6 @@ pub(super) fn hosted_customer(
         .customer(account, customer)?
         .ok_or_else(|| ApiError::not_found("customer", customer.as_str()))?;
     Ok(CustomerRef { id: format!("{account}/{customer}"), email: record.email, name: record.name })
-}
-
-/// Opens the processor's page for `request`; answers where to send the buyer.
-pub(super) async fn hosted_page(
-    gateway: &dyn Gateway,
-    request: &HostedPaymentRequest,
-) -> Result<String, ApiError> {
-    Ok(open_hosted_page(gateway, request).await?.url)
-}
-
-async fn open_hosted_page(
-    gateway: &dyn Gateway,
-    request: &HostedPaymentRequest,
-) -> Result<HostedPayment, ApiError> {
-    gateway.start_hosted_payment(request).await.map_err(|error| {
-        tracing::warn!(pays = ?request.pays, %error, "no hosted card page");
-        ApiError::gateway_unavailable(format!(
-            "the card processor's page could not be opened: {error}"
-        ))
-    })
 }
 
 /// The payment method a page's form asks for, attached to the customer, or the one it has

@@ -9,13 +9,15 @@ use serde_json::json;
 use warp::http::StatusCode;
 
 use super::checkout_page::{
-    HOSTED_PAGE_MAX_SECS, PayForm, hosted_customer, hosted_page, not_found, page_method,
-    payment_shown, seller_name,
+    HOSTED_PAGE_MAX_SECS, PayForm, hosted_customer, not_found, page_method, payment_shown,
+    seller_name,
 };
 use super::checkout_sessions::Cards;
+use super::hosted_pages::{self, Pages};
 use super::{Reply, checkout_sessions};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
+use crate::actor::hosted_pages::PageFor;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
@@ -186,8 +188,7 @@ async fn attempt(
         let now = now_unix_secs();
         let request = HostedPaymentRequest {
             pays: HostedFor::Invoice(invoice.id.to_string()),
-            // One page a day per invoice: tabs share it, and a page that expired is replaced.
-            idempotency_key: format!("kassa_invoice_{}_{}", invoice.id, now / 86_400),
+            idempotency_key: String::new(),
             customer: hosted_customer(app, &current.account, &invoice.customer)?,
             take: HostedTake::Payment { amount_minor: invoice.amount_due_minor },
             currency: invoice.currency,
@@ -199,8 +200,18 @@ async fn attempt(
             return_url: format!("{}/invoice/{token}", app.public_url),
             expires_at: now + HOSTED_PAGE_MAX_SECS,
         };
-        return Ok(Some(hosted_page(gateway.as_ref(), &request).await?));
+        let pages = Pages {
+            page_for: PageFor::Invoice(invoice.id.clone()),
+            open: invoice.hosted_page.as_ref(),
+            closed: invoice.hosted_pages_closed,
+        };
+        let key_base = format!("kassa_invoice_{}", invoice.id);
+        let url =
+            hosted_pages::card_page(app, &key, pages, gateway.as_ref(), request, &key_base).await?;
+        return Ok(Some(url));
     }
+    let page_for = PageFor::Invoice(invoice.id.clone());
+    hosted_pages::close_open(app, &key, &page_for, invoice.hosted_page.as_ref()).await?;
     let method = page_method(app, &key, chosen, form.card, form.phone, request.cause()).await?;
     let message = ActOnInvoice {
         id: invoice.id.clone(),

@@ -6,8 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Reply;
+use super::hosted_pages;
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{ActOnInvoice, InvoiceAction};
+use crate::actor::hosted_pages::PageFor;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
@@ -93,6 +95,10 @@ pub async fn act(
     };
     let invoice = find(app, account, id)?;
     let key = CustomerKey { account: account.clone(), customer: invoice.customer.clone() };
+    if action != InvoiceAction::MarkUncollectible {
+        let page_for = PageFor::Invoice(invoice.id.clone());
+        hosted_pages::close_open(app, &key, &page_for, invoice.hosted_page.as_ref()).await?;
+    }
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = ActOnInvoice {
             id: invoice.id,

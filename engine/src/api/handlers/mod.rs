@@ -15,6 +15,7 @@ pub mod disputes;
 pub mod events;
 pub mod grants;
 pub mod health;
+mod hosted_pages;
 pub mod invoice_page;
 pub mod invoices;
 pub mod payment_methods;

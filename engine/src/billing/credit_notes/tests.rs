@@ -80,6 +80,8 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         hosted_invoice_url: None,
         page_token: None,
         sponsor_defaulted_at: None,
+        hosted_page: None,
+        hosted_pages_closed: 0,
     }
 }
 
