@@ -9,8 +9,9 @@
 //! `setup_intent.succeeded`, delivered twice, starts one subscription with that card: a trial
 //! begins with nothing charged, and without a trial its first invoice is charged through Stripe;
 //! and that paying another way first (on the page, or an invoice through the API) expires the
-//! open Stripe page, or is refused when the buyer paid there already (as is a void), so a session
-//! or an invoice is never paid on both.
+//! open Stripe page, or is refused when the buyer paid there already (as are a void and a
+//! session's expiry), so a session or an invoice is never paid on both, and an expired session
+//! has no page left that could take money.
 //! How: a fake Stripe (testkit) behind the engine's Stripe adapter, webhooks signed with the
 //! engine's secret, the page in Debian's chromium where the buyer sees it.
 
@@ -343,4 +344,34 @@ async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_t
     })
     .await;
     assert_eq!(paid["amount_paid"], invoice["amount_due"], "{paid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_expiring_a_session_closes_its_card_page_first() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    let page = engine.api_with_authorization(None);
+    let body = json!({"mode": "payment", "amount": 45_000, "currency": "zar",
+                      "customer_email": "parent@example.com"});
+
+    let abandoned = session(&api, &engine, body.clone()).await;
+    let id = str_field(&abandoned, "id");
+    page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let expired = api.post(&format!("/v1/checkout/sessions/{id}/expire"), &json!({})).await;
+    assert_eq!(expired.ok()["status"], "expired", "{}", expired.text);
+    assert_eq!(stripe.checkout_sessions()[0]["status"], "expired", "its Stripe page too");
+
+    // Paid on Stripe's page first: the session cannot expire; the webhook completes it.
+    let paid = session(&api, &engine, body).await;
+    let id = str_field(&paid, "id");
+    page.post_form(&format!("/checkout/{id}/pay"), "method=card").await;
+    let stripe_page = stripe.checkout_sessions().pop().expect("its page");
+    let intent = stripe.pay_checkout_session(str_field(&stripe_page, "id"), "pm_card_visa");
+    let refused = api.post(&format!("/v1/checkout/sessions/{id}/expire"), &json!({})).await;
+    assert_error(&refused, 400, "checkout_session_payment_under_way");
+    deliver(&engine, "evt_checkout_3", "payment_intent.succeeded", &intent).await;
+    wait_for("the session to complete", Duration::from_secs(15), || async {
+        (session_now(&api, &paid).await["status"] == "complete").then_some(())
+    })
+    .await;
 }

@@ -112,7 +112,7 @@ pub fn status_at(
     now: i64,
 ) -> Result<CheckoutStatus, StoreError> {
     if session.status == CheckoutStatus::Open
-        && now >= session.expires_at
+        && now >= session.payable_until()
         && !payment_under_way(store, session)?
     {
         return Ok(CheckoutStatus::Expired);
@@ -285,7 +285,8 @@ impl CustomerActor {
                 format!("checkout session {} is paid already: it cannot expire", session.id),
             ));
         }
-        if payment_under_way(store, &session)? {
+        // A card page still open is closed at the processor first (by the API).
+        if session.hosted_page.is_some() || payment_under_way(store, &session)? {
             return Err(ActorError::invalid(
                 "checkout_session_payment_under_way",
                 None,
@@ -312,7 +313,7 @@ impl CustomerActor {
         let Ok(mut session) = self.checkout_session(id) else { return Ok(Step::Nothing) };
         let open = session.status == CheckoutStatus::Open;
         if !open
-            || session.expires_at > at
+            || session.payable_until() > at
             || payment_under_way(self.services.store.as_ref(), &session)?
         {
             return Ok(Step::Nothing);
@@ -323,7 +324,8 @@ impl CustomerActor {
         Ok(Step::Done { durable: self.commit(changes)?, collect: None })
     }
 
-    /// When the schedule next has something for the session: its expiry, while it is open.
+    /// When the schedule next has something for the session: its expiry (see
+    /// [`CheckoutSession::payable_until`]), while it is open.
     pub(crate) fn checkout_next_due(
         &self,
         id: &CheckoutSessionId,
@@ -331,7 +333,7 @@ impl CustomerActor {
         let Ok(session) = self.checkout_session(id) else { return Ok(None) };
         let waiting = session.status == CheckoutStatus::Open
             && !payment_under_way(self.services.store.as_ref(), &session)?;
-        Ok(waiting.then_some(session.expires_at))
+        Ok(waiting.then_some(session.payable_until()))
     }
 }
 

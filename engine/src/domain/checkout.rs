@@ -172,6 +172,14 @@ impl HostedPage {
 }
 
 impl CheckoutSession {
+    /// When it stops taking payments: its expiry, or its open card page's at the processor
+    /// when that is later (Stripe's pages last at least 30 minutes), so that an expired session
+    /// has no page left that could take money.
+    pub fn payable_until(&self) -> i64 {
+        let page = self.hosted_page.as_ref().map_or(i64::MIN, |page| page.expires_at);
+        self.expires_at.max(page)
+    }
+
     /// `success_url` with the placeholder replaced by the session's id.
     pub fn success_location(&self) -> String {
         self.success_url.replace(SESSION_ID_PLACEHOLDER, self.id.as_str())

@@ -15,6 +15,7 @@ use super::charges::{self, LineItemInput, Pricing, Sold};
 use super::{Reply, customers};
 use crate::actor::CustomerKey;
 use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
+use crate::actor::hosted_pages::PageFor;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, billing_views, idempotency, validate};
@@ -506,6 +507,8 @@ pub async fn expire(
     }
     let session = find(app, account, id)?;
     let key = CustomerKey { account: account.clone(), customer: session.customer.clone() };
+    let page_for = PageFor::CheckoutSession(session.id.clone());
+    super::hosted_pages::close_open(app, &key, &page_for, session.hosted_page.as_ref()).await?;
     let message = ExpireCheckoutSession { id: session.id, cause: request.cause() };
     let session = app.registry.send(&key, message).await??.await?;
     Ok(Reply::ok(view(app, &session)?))
