@@ -11,7 +11,8 @@
 //! and that paying another way first (on the page, or an invoice through the API) expires the
 //! open Stripe page, or is refused when the buyer paid there already (as are a void and a
 //! session's expiry), so a session or an invoice is never paid on both, and an expired session
-//! has no page left that could take money.
+//! has no page left that could take money; and that a bank transfer under the family's reference
+//! that pays an invoice (money that cannot be refused) closes its Stripe page.
 //! How: a fake Stripe (testkit) behind the engine's Stripe adapter, webhooks signed with the
 //! engine's secret, the page in Debian's chromium where the buyer sees it.
 
@@ -374,4 +375,33 @@ async fn with_stripe_expiring_a_session_closes_its_card_page_first() {
         (session_now(&api, &paid).await["status"] == "complete").then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_transfer_that_pays_an_invoice_closes_its_card_page() {
+    let (stripe, engine) = stripe_engine().await;
+    let api = engine.api_a();
+    set_bank_details(&api).await;
+    let plan = api.plan(250_000, "zar", "month").await;
+    let customer = api.create_customer().await;
+    let path = format!("/v1/customers/{customer}/payment_methods");
+    api.post(&path, &json!({"type": "bank_transfer"})).await.ok();
+    let reference = api.get_ok(&format!("/v1/customers/{customer}")).await;
+    let reference = str_field(&reference, "bank_transfer_reference").to_owned();
+    let body = json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
+    let subscription = api.subscribe(&body).await.ok().clone();
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let token = str_field(&invoice, "hosted_invoice_url").rsplit('/').next().unwrap().to_owned();
+    let page = engine.api_with_authorization(None);
+    page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+
+    // The parent pays by EFT under the family's reference instead: money that cannot be
+    // refused pays the invoice, and its Stripe page is closed so it takes nothing more.
+    let due = i64_field(&invoice, "amount_due");
+    let csv = format!("2026-12-01,{}.{:02},{reference}\n", due / 100, due % 100);
+    let statement =
+        api.send_bytes("/v1/bank_statements", "", csv.into_bytes(), "text/csv").await.ok().clone();
+    assert_eq!(statement["lines"][0]["outcome"], "settled", "{statement}");
+    assert_eq!(api.invoice(str_field(&invoice, "id")).await["status"], "paid");
+    assert_eq!(stripe.checkout_sessions()[0]["status"], "expired", "the card page closed");
 }

@@ -54,6 +54,8 @@ pub struct LineApplied {
     pub outcome: LineOutcome,
     pub charge: Option<ChargeId>,
     pub customer: CustomerId,
+    /// The open invoices the customer's reference paid, oldest first.
+    pub invoices_paid: Vec<crate::domain::InvoiceId>,
 }
 
 impl CustomerActor {
@@ -195,6 +197,7 @@ impl CustomerActor {
             outcome,
             charge: line.target.charge.clone(),
             customer: self.key.customer.clone(),
+            invoices_paid: Vec::new(),
         }
     }
 
@@ -347,9 +350,12 @@ impl CustomerActor {
         settled?;
         self.credit_balance(&mut changes, left, line.currency)?;
         record.credited_minor = left;
+        let invoices_paid = record.invoices_paid.iter().map(|(id, _)| id.clone()).collect();
         changes.push(Write::BankLine { identity: line.identity.clone(), record });
         let durable = self.commit(changes)?;
-        Ok((self.line_applied(LineOutcome::Settled, line), Some(durable)))
+        let applied =
+            LineApplied { invoices_paid, ..self.line_applied(LineOutcome::Settled, line) };
+        Ok((applied, Some(durable)))
     }
 
     /// Marks `paying` paid by a bank credit, in `changes`, ending their dunning.

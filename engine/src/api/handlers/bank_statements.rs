@@ -235,6 +235,10 @@ pub async fn upload(
     let _one_at_a_time = app.statement_lock.lock().await;
     let resolved = resolve_lines(app, account, lines, fallback)?;
     let applied = apply_matched(app, account, request, &resolved).await?;
+    for done in applied.values().filter(|done| !done.invoices_paid.is_empty()) {
+        let key = CustomerKey { account: account.clone(), customer: done.customer.clone() };
+        super::hosted_pages::close_after_payment(app, &key, &done.invoices_paid).await;
+    }
     let mut statement_lines = Vec::with_capacity(resolved.len());
     let mut records = Vec::new();
     for (index, line) in resolved.into_iter().enumerate() {
@@ -378,6 +382,7 @@ pub async fn allocate(
             ),
         ));
     }
+    super::hosted_pages::close_after_payment(app, &key, &done.invoices_paid).await;
     line.outcome = done.outcome;
     line.charge = done.charge;
     line.customer = Some(done.customer);

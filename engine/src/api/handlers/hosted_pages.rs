@@ -10,8 +10,8 @@ use crate::actor::CustomerKey;
 use crate::actor::hosted_pages::{HostedPageClosed, NoteHostedPage, PageFor};
 use crate::api::App;
 use crate::api::error::ApiError;
-use crate::domain::HostedPage;
 use crate::domain::time::now_unix_secs;
+use crate::domain::{HostedPage, InvoiceId};
 
 /// The object's page and how many it closed before.
 pub(super) struct Pages<'a> {
@@ -114,5 +114,20 @@ async fn close(
         Err(error) => Err(ApiError::gateway_unavailable(format!(
             "the card page could not be closed, so nothing else was charged: {error}"
         ))),
+    }
+}
+
+/// Closes the card pages still open for `invoices`, which money that could not be refused (a
+/// bank transfer under the customer's reference) has just paid, so that they take nothing more.
+/// A page the buyer paid on meanwhile has taken a second payment: its webhook records it, kept
+/// for a refund, and it is logged here.
+pub(super) async fn close_after_payment(app: &App, key: &CustomerKey, invoices: &[InvoiceId]) {
+    for id in invoices {
+        let Ok(Some(invoice)) = app.queries.invoice(&key.account, id) else { continue };
+        let Some(page) = &invoice.hosted_page else { continue };
+        let page_for = PageFor::Invoice(invoice.id.clone());
+        if let Err(error) = close(app, key, &page_for, page).await {
+            tracing::error!(invoice = %invoice.id, reference = %page.reference, error = %error.message, "an invoice paid by transfer has its card page still open");
+        }
     }
 }
