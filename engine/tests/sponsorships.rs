@@ -15,7 +15,8 @@
 //! that a sponsor's invoice unpaid at the end of its grace (`billing.grace_days` after its due
 //! date, to the second) bills the share to a `bill_beneficiary` family (and credits it off the
 //! sponsor's invoice), withdraws a `revoke` family's features for the rest of its period, and
-//! leaves an `absorb` family alone, while until then every family keeps its features;
+//! leaves an `absorb` family alone, while until then every family keeps its features, and a
+//! bank transfer the sponsor started holds the default off until it expires unpaid;
 //! and that every refused request (a share above the invoice, a percentage out of range, both
 //! or neither share, a customer sponsoring itself, another clock, no subscription, an end
 //! before the start, unknown fields) is a 400 that makes nothing.
@@ -440,4 +441,39 @@ async fn a_fixed_share_is_paid_once_a_period_and_a_percentage_of_a_change_too() 
     assert!(net > 0, "{percent}");
     let share: i64 = sponsor_lines(&percent).iter().map(|line| -i64_field(line, "amount")).sum();
     assert_eq!(share, (net + 1) / 2, "half of the change, half-up: {percent}");
+}
+
+#[tokio::test]
+async fn a_transfer_under_way_holds_off_a_default_until_it_fails() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    common::checkout::set_bank_details(&api).await;
+    let jan_15 = utc(2027, 1, 15, 9, 0, 0);
+    let clock = api.create_clock(jan_15).await;
+    let plan = api.plan(10_000, "zar", "month").await;
+    let (family, subscription) = subscribed(&api, &clock, &plan).await;
+    let fund = api.clock_customer(&clock, "ZA").await;
+    let body = json!({"sponsor": fund, "beneficiary": family, "percent_off_bps": 5_000});
+    sponsor(&api, &body).await.ok();
+    api.advance_clock(&clock, utc(2027, 3, 1, 0, 0, 0)).await;
+    let march = api.customer_invoices(&fund).await.remove(0);
+    let grace_end = utc(2027, 3, 1, 0, 0, 0) + 37 * DAY;
+
+    // Two days before the grace ends the fund starts a bank transfer: nothing defaults under it.
+    api.advance_clock(&clock, grace_end - 2 * DAY).await;
+    let path = format!("/v1/customers/{fund}/payment_methods");
+    let method = api.post(&path, &json!({"type": "bank_transfer"})).await.ok().clone();
+    let pay = format!("/v1/invoices/{}/pay", str_field(&march, "id"));
+    api.post(&pay, &json!({"payment_method": method["id"]})).await.ok();
+    let renewed = api.subscription_invoices(&subscription).await.len();
+    api.advance_clock(&clock, grace_end + DAY).await;
+    assert_eq!(api.subscription_invoices(&subscription).await.len(), renewed, "no default yet");
+
+    // The transfer never arrives: it expires after 7 days, and the default follows at once.
+    let expired = grace_end - 2 * DAY + 7 * DAY;
+    api.advance_clock(&clock, expired).await;
+    let invoices = api.subscription_invoices(&subscription).await;
+    let billed = invoices.last().expect("invoices");
+    assert_eq!(billed["billing_reason"], "sponsorship", "the unpaid share billed: {billed}");
+    assert_eq!(billed["created"], expired, "{billed}");
 }

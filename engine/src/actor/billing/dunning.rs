@@ -21,7 +21,9 @@ impl CustomerActor {
         payment: Payment,
     ) -> Result<(), ActorError> {
         self.subscription_after_payment(changes, invoice, payment)?;
-        self.payment_plan_after_payment(changes, invoice, payment)
+        self.payment_plan_after_payment(changes, invoice, payment)?;
+        self.sponsor_invoice_after_payment(changes, invoice, payment);
+        Ok(())
     }
 
     /// The subscription of `invoice` after an attempt to pay it: paid brings it back to

@@ -79,6 +79,26 @@ impl CustomerActor {
             .collect())
     }
 
+    /// A sponsor's invoice whose payment failed (a transfer that expired, a declined card) may
+    /// default again: its default is put back on the schedule (at once, when past).
+    pub(super) fn sponsor_invoice_after_payment(
+        &self,
+        changes: &mut ChangeSet,
+        invoice: &Invoice,
+        payment: super::dunning::Payment,
+    ) {
+        if invoice.billing_reason != BillingReason::Sponsorship
+            || !matches!(payment, super::dunning::Payment::Failed { .. })
+        {
+            return;
+        }
+        if let Some(due) = self.default_at(invoice) {
+            let due = due.max(self.settlement_now());
+            let object = Scheduled::Sponsor(self.key.customer.clone());
+            changes.push(Write::Due { scope: self.schedule_scope(), due, object });
+        }
+    }
+
     /// When an open sponsor's invoice defaults: at the end of the grace after its due date. One
     /// being paid (a bank transfer awaited, an M-Pesa prompt) does not default under it.
     fn default_at(&self, invoice: &Invoice) -> Option<i64> {
