@@ -6,20 +6,20 @@
 //! and to the cap, so that over a year on a test clock the cap is reached mid-year to the cent,
 //! the sponsorship turns `exhausted` and later invoices are the beneficiary's alone; that a
 //! fixed share is paid once a period (not again on a change's proration invoice) while a
-//! percentage takes its share of the change too; that the
-//! sponsor gets one `send_invoice` invoice per month, made at the month's end and due 30 days
-//! later, taxed for the sponsor, with a line per share naming the beneficiary and its invoice,
-//! also with 200 beneficiaries (one invoice whose lines sum to its total); that ending a
-//! sponsorship leaves the next invoice to the beneficiary; that a credit note of a beneficiary
-//! invoice gives the sponsor its part back (a credit on its next invoice) and restores the cap;
-//! that a sponsor's invoice unpaid at the end of its grace (`billing.grace_days` after its due
-//! date, to the second) bills the share to a `bill_beneficiary` family (and credits it off the
-//! sponsor's invoice), withdraws a `revoke` family's features for the rest of its period, and
-//! leaves an `absorb` family alone, while until then every family keeps its features, and a
-//! bank transfer the sponsor started holds the default off until it expires unpaid;
-//! and that every refused request (a share above the invoice, a percentage out of range, both
-//! or neither share, a customer sponsoring itself, another clock, no subscription, an end
-//! before the start, unknown fields) is a 400 that makes nothing.
+//! percentage takes its share of the change too; that the sponsor gets one `send_invoice`
+//! invoice per month, made at the month's end and due 30 days later, taxed for the sponsor,
+//! with a line per share naming the beneficiary and its invoice, also with 200 beneficiaries
+//! (one invoice whose lines sum to its total), and pays it by card; that ending a sponsorship
+//! leaves the next invoice to the beneficiary; that a credit note of a beneficiary invoice gives
+//! the sponsor its part back (a credit on its next invoice) and restores the cap; that a
+//! sponsor's invoice is reminded as any overdue invoice and, unpaid at the end of its grace
+//! (`billing.grace_days` after its due date, to the second), bills the share to a
+//! `bill_beneficiary` family (credited off the sponsor's invoice), withdraws a `revoke` family's
+//! features for the rest of its period and leaves an `absorb` family alone, every family keeping
+//! its features until then, and that a bank transfer the sponsor started holds the default off
+//! until it expires unpaid; and that every refused request (a share above the invoice, a
+//! percentage out of range, both or neither share, a customer sponsoring itself, another clock,
+//! no subscription, an end before the start, unknown fields) is a 400 that makes nothing.
 //! How: a fresh engine per test (see `common`), customers on a test clock in ZA (15 % VAT,
 //! exclusive plans), renewals charged on the sandbox.
 
@@ -372,6 +372,10 @@ async fn an_unpaid_sponsor_invoice_defaults_at_the_end_of_its_grace_as_each_spon
     // Due March 31st; the grace (`billing.grace_days`, 7) ends on April 7th.
     let grace_end = utc(2027, 3, 1, 0, 0, 0) + 37 * DAY;
     api.advance_clock(&clock, grace_end - 1).await;
+    // Reminded on its due date and 1, 3 and 5 days after (`billing.dunning.retry_days`).
+    let reminded = api.invoice(str_field(&march, "id")).await;
+    assert_eq!(reminded["reminders_sent"], 4, "{reminded}");
+    assert_eq!(reminded["next_reminder_at"], grace_end, "{reminded}");
     for (family, _, id) in &families {
         assert_eq!(features(&api, family).await, ["course:maths"], "kept until the grace ends");
         assert_eq!(api.get_ok(&format!("/v1/sponsorships/{id}")).await["status"], "active");

@@ -6,7 +6,9 @@
 //! The shares are written by the beneficiaries' actors; this one only reads them and removes
 //! those it invoiced, in the change set of the invoice, so each is billed exactly once.
 //!
-//! An invoice still unpaid when the sponsor's grace ends (`billing.grace_days` after its due
+//! An overdue one is reminded (`invoice.overdue`) on its due date and the days after it that
+//! `billing.dunning.retry_days` names, as a subscription's is. An invoice still unpaid when the
+//! sponsor's grace ends (`billing.grace_days` after its due
 //! date) defaults: each share on it goes to its beneficiary's actor to be acted on as its
 //! sponsorship's `on_default` says ([`super::sponsorships`]), and the shares the beneficiaries
 //! are billed for instead are taken off it by a credit note.
@@ -18,8 +20,8 @@ use crate::billing::invoicing::{
     DraftAmount, DraftLine, InvoiceHeader, InvoiceInput, price_invoice,
 };
 use crate::domain::{
-    BillingReason, CollectionMethod, Currency, Invoice, InvoiceLineId, InvoiceStatus, OnDefault,
-    SponsorItem, TaxBehavior,
+    BillingReason, Cause, CollectionMethod, Currency, Event, EventKind, Invoice, InvoiceLineId,
+    InvoiceStatus, OnDefault, SponsorItem, TaxBehavior,
 };
 use crate::store::{ChangeSet, InvoiceFilter, Scheduled, Write};
 
@@ -36,14 +38,43 @@ impl CustomerActor {
         if let Step::Done { durable, collect } = self.invoice_sponsor_month(at)? {
             return Ok(Step::Done { durable, collect });
         }
-        if let Some(invoice) = self
-            .open_sponsor_invoices()?
-            .into_iter()
-            .find(|invoice| self.default_at(invoice).is_some_and(|due| due <= at))
+        let open = self.open_sponsor_invoices()?;
+        if let Some(invoice) =
+            open.iter().find(|invoice| reminder_at(invoice).is_some_and(|due| due <= at))
+        {
+            return self.remind_sponsor(invoice.clone());
+        }
+        if let Some(invoice) =
+            open.into_iter().find(|invoice| self.default_at(invoice).is_some_and(|due| due <= at))
         {
             return self.default_sponsor_invoice(invoice, at);
         }
         self.act_on_sponsor_default(at)
+    }
+
+    /// An overdue sponsor's invoice reminded (`invoice.overdue`), on the days after its due
+    /// date that `billing.dunning.retry_days` names, as an overdue invoice of a subscription is.
+    fn remind_sponsor(&mut self, mut invoice: Invoice) -> Result<Step, ActorError> {
+        let Some(due) = invoice.due_date else { return Ok(Step::Nothing) };
+        let offsets = &self.services.billing.dunning.retry_days;
+        let next = offsets
+            .get(invoice.reminders_sent as usize)
+            .map(|days| due + i64::from(*days) * 86_400);
+        invoice.reminders_sent += 1;
+        invoice.next_reminder_at = next;
+        let mut changes = self.changes();
+        changes.push(Write::Event(Event::new(
+            EventKind::InvoiceOverdue,
+            invoice.id.as_str(),
+            &Cause::system("billing"),
+        )));
+        if let Some(next) = next {
+            let object = Scheduled::Sponsor(self.key.customer.clone());
+            changes.push(Write::Due { scope: self.schedule_scope(), due: next, object });
+        }
+        tracing::info!(invoice = %invoice.id, reminder = invoice.reminders_sent, next = ?next, "overdue sponsor's invoice reminded");
+        changes.push(Write::Invoice(invoice));
+        Ok(Step::Done { durable: self.commit(changes)?, collect: None })
     }
 
     /// When the customer's next sponsorship step is due.
@@ -57,6 +88,7 @@ impl CustomerActor {
             .chain(&defaults)
             .map(|item| item.invoice_at)
             .chain(open.iter().filter_map(|invoice| self.default_at(invoice)))
+            .chain(open.iter().filter_map(reminder_at))
             .min())
     }
 
@@ -243,7 +275,7 @@ impl CustomerActor {
         let (balance_applied_minor, amount_due_minor) =
             apply_balance(totals.total_minor, state.customer.balance_minor);
         let month_start = crate::billing::periods::add_months(month_end, -1);
-        let draft = totals.into_draft(InvoiceHeader {
+        let mut draft = totals.into_draft(InvoiceHeader {
             customer: self.key.customer.clone(),
             subscription: None,
             payment_plan: None,
@@ -259,13 +291,20 @@ impl CustomerActor {
             created: month_end,
             discount: None,
         });
+        draft.next_reminder_at = draft.due_date;
         let invoice = self.finalize_invoice(changes, draft, false)?;
-        if let Some(due) = self.default_at(&invoice) {
-            let scope = self.schedule_scope();
-            let object = Scheduled::Sponsor(self.key.customer.clone());
+        let object = Scheduled::Sponsor(self.key.customer.clone());
+        for due in [reminder_at(&invoice), self.default_at(&invoice)].into_iter().flatten() {
+            let (scope, object) = (self.schedule_scope(), object.clone());
             changes.push(Write::Due { scope, due, object });
         }
         tracing::info!(invoice = %invoice.id, shares = items.len(), total = invoice.total_minor, "sponsor invoiced");
         Ok(())
     }
+}
+
+/// When an open sponsor's invoice is next reminded, unless a payment of it is under way.
+fn reminder_at(invoice: &Invoice) -> Option<i64> {
+    let paying = invoice.payment_pending || invoice.collecting;
+    (invoice.status == InvoiceStatus::Open && !paying).then_some(invoice.next_reminder_at)?
 }
