@@ -6,7 +6,7 @@
 //! and to the cap, so that over a year on a test clock the cap is reached mid-year to the cent,
 //! the sponsorship turns `exhausted` and later invoices are the beneficiary's alone; that a
 //! fixed share is paid once a period (not again on a change's proration invoice) while a
-//! percentage takes its share of the change too; that the sponsor gets one `send_invoice`
+//! percentage takes its share of the change too, and gets its part of a credit back; that the sponsor gets one `send_invoice`
 //! invoice per month, made at the month's end and due 30 days later, taxed for the sponsor,
 //! with a line per share naming the beneficiary and its invoice, also with 200 beneficiaries
 //! (one invoice whose lines sum to its total), and pays it by card; that ending a sponsorship
@@ -445,6 +445,32 @@ async fn a_fixed_share_is_paid_once_a_period_and_a_percentage_of_a_change_too() 
     assert!(net > 0, "{percent}");
     let share: i64 = sponsor_lines(&percent).iter().map(|line| -i64_field(line, "amount")).sum();
     assert_eq!(share, (net + 1) / 2, "half of the change, half-up: {percent}");
+
+    // Back to one seat a week later: the credit is shared too, half of it back to the sponsor.
+    api.advance_clock(&clock, utc(2027, 1, 23, 9, 0, 0)).await;
+    let used_before = sponsorship_of(&api, &changed[1]).await["amount_used"].as_i64().unwrap();
+    let one_seat = json!({"quantity": 1, "proration_behavior": "always_invoice"});
+    api.update_subscription(&changed[1], &one_seat).await.ok();
+    let credit = api.subscription_invoices(&changed[1]).await.pop().expect("the credit");
+    let lines = credit["lines"].as_array().expect("lines");
+    let net: i64 = lines
+        .iter()
+        .filter(|line| line["sponsored_by"].is_null())
+        .map(|line| i64_field(line, "amount"))
+        .sum();
+    assert!(net < 0, "a credit: {credit}");
+    let back: i64 = sponsor_lines(&credit).iter().map(|line| i64_field(line, "amount")).sum();
+    assert_eq!(back, (-net + 1) / 2, "half of the credit is the sponsor's: {credit}");
+    let used_after = sponsorship_of(&api, &changed[1]).await["amount_used"].as_i64().unwrap();
+    assert_eq!(used_after, used_before - back, "its part given back");
+}
+
+/// The sponsorship of `subscription`, as its beneficiary's list shows it.
+async fn sponsorship_of(api: &Api, subscription: &str) -> Value {
+    let customer = api.subscription(subscription).await;
+    let path = format!("/v1/customers/{}/sponsorships", str_field(&customer, "customer"));
+    let listed = api.list_all(&path, "id").await;
+    listed.into_iter().find(|one| one["subscription"] == subscription).expect("sponsored")
 }
 
 #[tokio::test]

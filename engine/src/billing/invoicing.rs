@@ -308,7 +308,13 @@ pub fn price_invoice(
     for (sponsorship, share) in sponsor_shares {
         lines.push(InvoiceLine {
             id: InvoiceLineId::generate(),
-            description: format!("Paid by sponsor {} (sponsorship {sponsorship})", share.sponsor),
+            description: match share.amount_minor > 0 {
+                true => format!("Paid by sponsor {} (sponsorship {sponsorship})", share.sponsor),
+                false => format!(
+                    "Given back to sponsor {} (sponsorship {sponsorship}): its part of the credit",
+                    share.sponsor
+                ),
+            },
             plan: None,
             quantity: 1,
             amount_minor: -share.amount_minor,
@@ -356,7 +362,8 @@ struct SponsorPart {
 
 /// What each sponsor pays of lines that come to `after_discounts` (after their coupon, before
 /// tax), each clamped to what the earlier ones left: per line, the part sponsors pay, and each
-/// sponsor's share, spread over the lines in proportion to what is left of them.
+/// sponsor's share, spread over the lines in proportion to what is left of them. Lines that
+/// come to a credit give each sponsor back its part of it (negative shares).
 fn sponsor_shares(
     sponsors: &[&Sponsorship],
     after_discounts: &[i64],
@@ -366,13 +373,19 @@ fn sponsor_shares(
     for sponsorship in sponsors {
         let left: Vec<i64> =
             after_discounts.iter().zip(&sponsored).map(|(amount, paid)| amount - paid).collect();
-        let amount_minor = sponsorship.share_of(left.iter().sum());
+        let total: i64 = left.iter().sum();
+        // A credit (a change to a cheaper plan) gives the sponsor back its part of it.
+        let (amount_minor, sign) = match total >= 0 {
+            true => (sponsorship.share_of(total), 1),
+            false => (-sponsorship.share_of_credit(-total), -1),
+        };
         if amount_minor == 0 {
             continue;
         }
-        let weights: Vec<i64> = left.iter().map(|left| (*left).max(0)).collect();
-        for (paid, part) in sponsored.iter_mut().zip(spread_discount(amount_minor, &weights)) {
-            *paid += part;
+        let weights: Vec<i64> = left.iter().map(|left| (sign * left).max(0)).collect();
+        let parts = spread_discount(amount_minor.abs(), &weights);
+        for (paid, part) in sponsored.iter_mut().zip(parts) {
+            *paid += sign * part;
         }
         let share = SponsorPart { sponsor: sponsorship.sponsor.clone(), amount_minor };
         shares.push((sponsorship.id.clone(), share));

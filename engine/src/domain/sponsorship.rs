@@ -145,6 +145,19 @@ impl Sponsorship {
         self.cap_left().map_or(share, |cap_left| share.min(cap_left))
     }
 
+    /// Its part of a credit of `credit` (an invoice that comes to less than nothing: a change
+    /// to a cheaper plan): a percentage gets its share of it back, half-up, never more than it
+    /// has paid; a fixed amount, paid once a period, gets nothing back.
+    pub fn share_of_credit(&self, credit: i64) -> i64 {
+        match self.share {
+            SponsorShare::Percent { bps } if credit > 0 => {
+                divide_half_up(i128::from(credit) * i128::from(bps), 10_000)
+                    .min(self.used_minor.max(0))
+            }
+            _ => 0,
+        }
+    }
+
     pub fn schedule_scope(&self) -> &str {
         crate::store::keys::scope_of(self.test_clock.as_ref())
     }
@@ -227,6 +240,10 @@ mod tests {
         let fixed = sponsorship(SponsorShare::PerPeriod { amount_minor: 700 }, Some(1_000), 600);
         assert_eq!(fixed.share_of(500), 400, "the cap's 400 left");
         assert_eq!(fixed.share_of(300), 300, "what the invoice has left");
+        let paid = sponsorship(SponsorShare::Percent { bps: 5_000 }, None, 300);
+        assert_eq!(paid.share_of_credit(401), 201, "half of a credit, half-up");
+        assert_eq!(paid.share_of_credit(1_000), 300, "never more than it paid");
+        assert_eq!(fixed.share_of_credit(1_000), 0, "a fixed share is not given back");
         let spent = sponsorship(SponsorShare::PerPeriod { amount_minor: 700 }, Some(1_000), 1_000);
         assert_eq!(spent.share_of(5_000), 0);
         assert_eq!(spent.status(150), SponsorshipStatus::Exhausted);
