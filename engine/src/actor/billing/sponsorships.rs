@@ -62,6 +62,10 @@ impl CustomerActor {
         period_start: i64,
     ) -> Result<Vec<&Sponsorship>, ActorError> {
         let state = self.state.as_ref().map_err(|error| ActorError::Store(error.clone()))?;
+        // A sponsor's unpaid share billed to the family is not another sponsor's to pay.
+        if reason == BillingReason::Sponsorship {
+            return Ok(Vec::new());
+        }
         let period_invoice =
             matches!(reason, BillingReason::SubscriptionCreate | BillingReason::SubscriptionCycle);
         Ok(state

@@ -94,14 +94,11 @@ pub async fn create(
     if input.sponsor == input.beneficiary {
         return Err(ApiError::validation("sponsor", "a customer cannot sponsor itself"));
     }
-    let sponsor = customers::find(app, account, &input.sponsor)
-        .map_err(|_| ApiError::validation("sponsor", format!("no customer `{}`", input.sponsor)))?;
+    let sponsor = named_customer(app, account, "sponsor", &input.sponsor)?;
     if sponsor.deleted {
         return Err(ApiError::validation("sponsor", format!("customer {} is deleted", sponsor.id)));
     }
-    let beneficiary = customers::find(app, account, &input.beneficiary).map_err(|_| {
-        ApiError::validation("beneficiary", format!("no customer `{}`", input.beneficiary))
-    })?;
+    let beneficiary = named_customer(app, account, "beneficiary", &input.beneficiary)?;
     let message = CreateSponsorship {
         sponsor: sponsor.id,
         sponsor_clock: sponsor.test_clock,
@@ -121,6 +118,20 @@ pub async fn create(
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// The customer a field of the body names: one the account does not have is the body's fault
+/// (a 400 naming the field), not a missing resource.
+fn named_customer(
+    app: &App,
+    account: &AccountId,
+    param: &str,
+    id: &str,
+) -> Result<crate::domain::Customer, ApiError> {
+    customers::find(app, account, id).map_err(|error| match error.status.as_u16() {
+        404 => ApiError::validation(param, format!("no customer `{id}`")),
+        _ => error,
+    })
 }
 
 /// The account's sponsorship with this id, or a 404.
