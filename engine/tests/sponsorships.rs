@@ -29,6 +29,25 @@ use common::*;
 
 const DAY: i64 = 24 * 60 * 60;
 
+/// A fresh engine (see `common`), a test clock at `at`, a monthly plan of `amount` in ZAR (VAT
+/// exclusive) and a fund, in ZA, on the clock.
+struct World {
+    engine: Engine,
+    api: Api,
+    clock: String,
+    plan: String,
+    fund: String,
+}
+
+async fn world(at: i64, amount: u64) -> World {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let clock = api.create_clock(at).await;
+    let plan = api.plan(amount, "zar", "month").await;
+    let fund = api.clock_customer(&clock, "ZA").await;
+    World { engine, api, clock, plan, fund }
+}
+
 async fn sponsor(api: &Api, body: &Value) -> Resp {
     api.post("/v1/sponsorships", body).await
 }
@@ -54,13 +73,9 @@ async fn advance_monthly(api: &Api, clock: &str, months: u32) {
 
 #[tokio::test]
 async fn a_year_of_a_capped_sponsorship_reaches_its_cap_mid_year() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
     let jan_15 = utc(2027, 1, 15, 9, 0, 0);
-    let clock = api.create_clock(jan_15).await;
-    let plan = api.plan(10_000, "zar", "month").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(jan_15, 10_000).await;
     let (family, subscription) = subscribed(&api, &clock, &plan).await;
-    let fund = api.clock_customer(&clock, "ZA").await;
     let created = sponsor(
         &api,
         &json!({
@@ -143,12 +158,8 @@ async fn a_year_of_a_capped_sponsorship_reaches_its_cap_mid_year() {
 
 #[tokio::test]
 async fn a_sponsor_of_200_beneficiaries_gets_one_invoice_a_month() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
     let mar_1 = utc(2027, 3, 1, 9, 0, 0);
-    let clock = api.create_clock(mar_1).await;
-    let plan = api.plan(5_000, "zar", "month").await;
-    let fund = api.clock_customer(&clock, "ZA").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(mar_1, 5_000).await;
     let mut beneficiaries = Vec::new();
     for index in 0..200 {
         let (family, subscription) = subscribed(&api, &clock, &plan).await;
@@ -191,13 +202,9 @@ async fn a_sponsor_of_200_beneficiaries_gets_one_invoice_a_month() {
 
 #[tokio::test]
 async fn ending_a_sponsorship_and_a_credit_note_give_the_sponsor_back_its_part() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
     let jan_15 = utc(2027, 1, 15, 9, 0, 0);
-    let clock = api.create_clock(jan_15).await;
-    let plan = api.plan(10_000, "zar", "month").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(jan_15, 10_000).await;
     let (family, subscription) = subscribed(&api, &clock, &plan).await;
-    let fund = api.clock_customer(&clock, "ZA").await;
     let body = json!({
         "sponsor": fund, "beneficiary": family, "amount_per_period": 4_000, "cap_amount": 100_000,
     });
@@ -259,13 +266,9 @@ async fn ending_a_sponsorship_and_a_credit_note_give_the_sponsor_back_its_part()
 
 #[tokio::test]
 async fn refused_sponsorships_are_400_and_make_nothing() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
     let jan_15 = utc(2027, 1, 15, 9, 0, 0);
-    let clock = api.create_clock(jan_15).await;
-    let plan = api.plan(10_000, "zar", "month").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(jan_15, 10_000).await;
     let (family, subscription) = subscribed(&api, &clock, &plan).await;
-    let fund = api.clock_customer(&clock, "ZA").await;
     let elsewhere = api.create_customer().await;
     let unsubscribed = api.clock_customer(&clock, "ZA").await;
     let base = json!({"sponsor": fund, "beneficiary": family, "subscription": subscription});
@@ -413,12 +416,8 @@ async fn an_unpaid_sponsor_invoice_defaults_at_the_end_of_its_grace_as_each_spon
 
 #[tokio::test]
 async fn a_fixed_share_is_paid_once_a_period_and_a_percentage_of_a_change_too() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
     let jan_1 = utc(2027, 1, 1, 9, 0, 0);
-    let clock = api.create_clock(jan_1).await;
-    let plan = api.plan(10_000, "zar", "month").await;
-    let fund = api.clock_customer(&clock, "ZA").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(jan_1, 10_000).await;
     let mut changed = Vec::new();
     for share in [json!({"amount_per_period": 3_000}), json!({"percent_off_bps": 5_000})] {
         let (family, subscription) = subscribed(&api, &clock, &plan).await;
@@ -475,14 +474,10 @@ async fn sponsorship_of(api: &Api, subscription: &str) -> Value {
 
 #[tokio::test]
 async fn a_transfer_under_way_holds_off_a_default_until_it_fails() {
-    let engine = Engine::start(Config::default()).await;
-    let api = engine.api_a();
-    common::checkout::set_bank_details(&api).await;
     let jan_15 = utc(2027, 1, 15, 9, 0, 0);
-    let clock = api.create_clock(jan_15).await;
-    let plan = api.plan(10_000, "zar", "month").await;
+    let World { engine: _engine, api, clock, plan, fund } = world(jan_15, 10_000).await;
+    common::checkout::set_bank_details(&api).await;
     let (family, subscription) = subscribed(&api, &clock, &plan).await;
-    let fund = api.clock_customer(&clock, "ZA").await;
     let body = json!({"sponsor": fund, "beneficiary": family, "percent_off_bps": 5_000});
     sponsor(&api, &body).await.ok();
     api.advance_clock(&clock, utc(2027, 3, 1, 0, 0, 0)).await;
