@@ -256,7 +256,10 @@ async fn with_stripe_a_subscription_without_a_trial_charges_its_first_invoice_wi
         (charge["gateway"].clone(), charge["amount"].clone()),
         (json!("stripe"), json!(20_000))
     );
-    assert_eq!(stripe.intent_creates().len(), 1, "one PaymentIntent, for two deliveries");
+    let creates = stripe.intent_creates();
+    assert_eq!(creates.len(), 1, "one PaymentIntent, for two deliveries");
+    let off_session = creates[0].form.get("off_session").map(String::as_str);
+    assert_eq!(off_session, Some("true"), "the buyer is gone: charged off-session");
     let customer = str_field(&complete, "customer");
     assert_eq!(api.customer_subscriptions(customer).await.len(), 1);
 }

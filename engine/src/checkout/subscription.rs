@@ -29,6 +29,14 @@ pub fn session_coupon(
     Ok(Some(resolved))
 }
 
+/// How the session's subscription is started: by the buyer on the page, or by the
+/// processor's webhook once the buyer saved a card there (the buyer gone: its first payment is
+/// made off-session, under a key derived from the session).
+pub enum Started {
+    OnThePage,
+    ByWebhook(IdempotencyTicket),
+}
+
 /// What starts the session's subscription of `plan` (the session's own) with `payment_method`;
 /// `None` for a session that sells no subscription.
 pub fn start_message(
@@ -36,9 +44,13 @@ pub fn start_message(
     plan: Plan,
     payment_method: PaymentMethodId,
     coupon: Option<Resolved>,
-    idempotency: Option<IdempotencyTicket>,
+    started: Started,
     cause: Cause,
 ) -> Option<CreateSubscription> {
+    let (idempotency, off_session) = match started {
+        Started::OnThePage => (None, false),
+        Started::ByWebhook(ticket) => (Some(ticket), true),
+    };
     let CheckoutItems::Plan { quantity, .. } = &session.items else { return None };
     Some(CreateSubscription {
         plan,
@@ -53,5 +65,6 @@ pub fn start_message(
         cause,
         coupon,
         checkout_session: Some(session.id.clone()),
+        off_session,
     })
 }

@@ -17,7 +17,7 @@ use crate::actor::messages::{SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_settlement};
 use crate::actor::{ActorError, CustomerKey, Durably, IdempotencyTicket, Registry};
-use crate::checkout::subscription::{session_coupon, start_message};
+use crate::checkout::subscription::{Started, session_coupon, start_message};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
@@ -342,8 +342,8 @@ impl Applier {
             fingerprint: Sha256::digest(idempotency.as_bytes()).into(),
             key: idempotency,
         };
-        let Some(message) =
-            start_message(&session, plan, method, coupon, Some(ticket), cause(stored))
+        let started = Started::ByWebhook(ticket);
+        let Some(message) = start_message(&session, plan, method, coupon, started, cause(stored))
         else {
             return ignored("ignored: the session sells no subscription".to_owned());
         };

@@ -41,6 +41,9 @@ pub struct CreateSubscription {
     pub coupon: Option<crate::coupons::Resolved>,
     /// The checkout session that starts it: refused unless the session may be paid now.
     pub checkout_session: Option<crate::domain::CheckoutSessionId>,
+    /// The customer is not there (a processor's webhook starts it, with the card it saved for
+    /// later): its first payment is made off-session, as a renewal's is.
+    pub off_session: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -334,6 +334,7 @@ impl CustomerActor {
         decided: Decided,
         ticket: Option<IdempotencyTicket>,
         cause: &Cause,
+        presence: Presence,
     ) -> ResponseActFuture<Self, Result<Outcome, ActorError>> {
         let Decided { subscription, durable, collect } = decided;
         let Some(invoice) = collect else {
@@ -347,7 +348,6 @@ impl CustomerActor {
         };
         let payment_method = subscription.payment_method.clone();
         let id = subscription.id.clone();
-        let presence = Presence::OnSession;
         Box::pin(
             self.collect_then_answer(ctx, invoice, payment_method, durable, cause, presence).then(
                 move |paid, actor, _| {
@@ -694,7 +694,10 @@ impl CustomerActor {
 /// Runs `decide` unless the request's key answered before, then answers as decided; in rule
 /// rounds (`rule_rounds`), since a change may price an invoice.
 macro_rules! keyed {
-    ($actor:expr, $ctx:expr, $message:expr, $decide:ident) => {{
+    ($actor:expr, $ctx:expr, $message:expr, $decide:ident) => {
+        keyed!($actor, $ctx, $message, $decide, Presence::OnSession)
+    };
+    ($actor:expr, $ctx:expr, $message:expr, $decide:ident, $presence:expr) => {{
         match $actor.earlier_outcome($message.idempotency.as_ref()) {
             Ok(None) => {}
             Ok(Some(
@@ -704,9 +707,13 @@ macro_rules! keyed {
             Err(error) => return Box::pin(fut::ready(Err(error))),
         }
         match $actor.$decide(&$message) {
-            Ok(decided) => {
-                $actor.answer($ctx, decided, $message.idempotency.clone(), &$message.cause)
-            }
+            Ok(decided) => $actor.answer(
+                $ctx,
+                decided,
+                $message.idempotency.clone(),
+                &$message.cause,
+                $presence,
+            ),
             Err(error) => Box::pin(fut::ready(Err(error))),
         }
     }};
@@ -717,7 +724,13 @@ impl Handler<CreateSubscription> for CustomerActor {
 
     fn handle(&mut self, message: CreateSubscription, ctx: &mut Context<Self>) -> Self::Result {
         self.in_rule_rounds(ctx, message, |actor, message, ctx| {
-            keyed!(actor, ctx, message, begin_subscription)
+            // A subscription started for a customer who is not there (by a processor's
+            // webhook, with the card it saved for later) makes its first payment off-session.
+            let presence = match message.off_session {
+                true => Presence::OffSession,
+                false => Presence::OnSession,
+            };
+            keyed!(actor, ctx, message, begin_subscription, presence)
         })
     }
 }

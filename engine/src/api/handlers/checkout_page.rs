@@ -22,7 +22,7 @@ use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
-use crate::checkout::subscription::start_message;
+use crate::checkout::subscription::{Started, start_message};
 use crate::coupons::{Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
@@ -444,7 +444,7 @@ async fn start_subscription(
     let plan = super::plans::find(app, &session.account, plan.as_str())?;
     let coupon = coupon(app, session)?;
     let method = method.id.clone();
-    let message = start_message(session, plan, method, coupon, None, cause)
+    let message = start_message(session, plan, method, coupon, Started::OnThePage, cause)
         .ok_or_else(|| ApiError::internal("a subscription session without a plan"))?;
     match app.registry.send(key, message).await?? {
         Outcome::Subscription(subscription) => Ok(subscription),

@@ -146,6 +146,7 @@ pub async fn create(
         cause: request.cause(),
         coupon: None,
         checkout_session: None,
+        off_session: false,
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
