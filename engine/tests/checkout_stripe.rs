@@ -348,6 +348,23 @@ async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_t
     })
     .await;
     assert_eq!(paid["amount_paid"], invoice["amount_due"], "{paid}");
+
+    // A credit note lowers what an open invoice is due: its page, open for the old amount, is
+    // closed first, and the next page asks for the new one.
+    let customer = api.create_customer().await;
+    let subscription = api.subscribe(&send_invoice(customer)).await.ok().clone();
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let url = str_field(&invoice, "hosted_invoice_url");
+    let token = url.rsplit('/').next().unwrap();
+    page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    let note = json!({"invoice": invoice["id"], "amount": 10_000});
+    api.post("/v1/credit_notes", &note).await.ok();
+    let pages = stripe.checkout_sessions();
+    assert_eq!(pages.last().unwrap()["status"], "expired", "the old amount's page closed");
+    page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
+    let new_page = stripe.checkout_sessions().pop().expect("a new page");
+    assert_eq!(new_page["status"], "open");
+    assert_eq!(new_page["amount_total"], i64_field(&invoice, "amount_due") - 10_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -374,6 +374,9 @@ impl CustomerActor {
     fn decide_credit_note(&mut self, message: &CreateCreditNote) -> Result<Decided, ActorError> {
         self.accepting()?;
         let mut invoice = self.invoice_to_credit(&message.invoice)?;
+        if invoice.status.is_collectible() {
+            crate::actor::hosted_pages::refuse_open_page(&invoice)?;
+        }
         let earlier = self.services.store.invoice_credit_notes(
             &self.key.account,
             &self.key.customer,

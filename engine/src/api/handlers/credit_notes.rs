@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::Reply;
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::CreateCreditNote;
+use crate::actor::hosted_pages::PageFor;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
@@ -109,7 +110,12 @@ pub async fn create(
     let not_found = || ApiError::not_found("invoice", &input.invoice);
     let invoice_id = InvoiceId::parse(&input.invoice).ok_or_else(not_found)?;
     let invoice = app.queries.invoice(account, &invoice_id)?.ok_or_else(not_found)?;
-    let key = CustomerKey { account: account.clone(), customer: invoice.customer };
+    let key = CustomerKey { account: account.clone(), customer: invoice.customer.clone() };
+    // What an open invoice is due changes: a card page open for the old amount is closed first.
+    if invoice.status.is_collectible() {
+        let page_for = PageFor::Invoice(invoice.id.clone());
+        super::hosted_pages::close_open(app, &key, &page_for, invoice.hosted_page.as_ref()).await?;
+    }
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateCreditNote {
             invoice: invoice_id,
