@@ -162,6 +162,9 @@ pub struct HostedPage {
     pub reference: String,
     /// When the processor stops taking payments on it (real time, Unix seconds).
     pub expires_at: i64,
+    /// Where the buyer pays on it: every tab is sent there while it is open.
+    #[serde(default)]
+    pub url: String,
 }
 
 impl HostedPage {

@@ -20,9 +20,9 @@ pub(super) struct Pages<'a> {
     pub closed: u32,
 }
 
-/// Where to send the buyer to pay `request` by card: the object's open page, or a new one
-/// (an expired page closed first). Keyed by `key_base` and the pages closed, so every tab gets
-/// the one page. A page opened while another payment started is closed at once.
+/// Where to send the buyer to pay `request` by card: the object's open page (every tab gets
+/// the one page), or a new one, keyed by `key_base` and the pages closed before (an expired
+/// page is closed first). A page opened while another payment started is closed at once.
 pub(super) async fn card_page(
     app: &App,
     key: &CustomerKey,
@@ -32,7 +32,10 @@ pub(super) async fn card_page(
     key_base: &str,
 ) -> Result<String, ApiError> {
     let mut closed = pages.closed;
-    if let Some(page) = pages.open.filter(|page| page.expired(now_unix_secs())) {
+    if let Some(page) = pages.open {
+        if !page.expired(now_unix_secs()) && !page.url.is_empty() {
+            return Ok(page.url.clone());
+        }
         close(app, key, &pages.page_for, page).await?;
         closed += 1;
     }
@@ -45,6 +48,7 @@ pub(super) async fn card_page(
         gateway: gateway.name().to_owned(),
         reference: hosted.reference,
         expires_at: hosted.expires_at,
+        url: hosted.url.clone(),
     };
     let noted = NoteHostedPage { page_for: pages.page_for.clone(), page: page.clone() };
     match app.registry.send(key, noted).await.and_then(|sent| sent) {
