@@ -152,7 +152,7 @@ fn largest_remainder(total: i64, weights: &[i64]) -> Vec<i64> {
 
 fn what_is_left<'a>(invoice: &'a Invoice, earlier: &[CreditNote]) -> Vec<Left<'a>> {
     // A sponsor's share is not the customer's to be given back: the customer's lines are
-    // what is left of them after it (see `Invoice::own_net_minor`).
+    // what is left of them after the part sponsors paid (`sponsored_minor`).
     invoice
         .lines
         .iter()

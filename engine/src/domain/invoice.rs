@@ -229,15 +229,6 @@ impl Invoice {
         self.lines.iter().filter(|line| line.sponsored_by.is_some())
     }
 
-    /// What the customer itself is billed before tax, after discounts and sponsors' shares.
-    pub fn own_net_minor(&self) -> i64 {
-        self.lines
-            .iter()
-            .filter(|line| line.sponsored_by.is_none())
-            .map(|line| line.amount_minor - line.discount_minor - line.sponsored_minor)
-            .sum()
-    }
-
     /// What the period's line came to after its discounts, before tax: what a later change's
     /// credit is the unused share of.
     pub fn period_line_amount(&self) -> i64 {

@@ -61,8 +61,7 @@ impl CustomerActor {
         // An `unpaid` subscription's later invoices are made but not charged until one is paid.
         let charge = subscription.status != SubscriptionStatus::Unpaid;
         let mut invoice = self.finalize_invoice(changes, invoice, charge)?;
-        let sku = self.plan(&subscription.plan)?.sku;
-        self.record_sponsor_shares(changes, &invoice, &sku)?;
+        self.record_sponsor_shares(changes, &invoice, subscription)?;
         if invoice.status == InvoiceStatus::Paid {
             self.discount_paid(changes, subscription);
         }

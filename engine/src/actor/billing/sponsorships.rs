@@ -21,7 +21,7 @@ use crate::billing::lines::date;
 use crate::domain::sponsorship::month_after;
 use crate::domain::{
     BillingReason, Cause, Event, EventKind, Invoice, OnDefault, SponsorItem, SponsorShare,
-    Sponsorship, SponsorshipId, SponsorshipStatus, SubscriptionStatus,
+    Sponsorship, SponsorshipId, SponsorshipStatus, Subscription, SubscriptionStatus,
 };
 use crate::store::{ChangeSet, DurableTicket, Outcome, Write};
 
@@ -199,20 +199,32 @@ impl CustomerActor {
         let mut sponsorship = self.sponsorship(&message.id)?;
         let mut changes = self.changes();
         if sponsorship.status(now) != SponsorshipStatus::Ended {
-            sponsorship.ended_at = Some(now);
-            sponsorship.ends_at = Some(now);
-            changes.push(Write::Event(Event::new(
-                EventKind::SponsorshipUpdated,
-                sponsorship.id.as_str(),
-                &message.cause,
-            )));
-            self.put_sponsorship(&mut changes, sponsorship.clone())?;
+            self.end_at(&mut changes, &mut sponsorship, now, &message.cause)?;
         }
         if let Some(ticket) = &message.idempotency {
             let outcome = Outcome::Sponsorship(Box::new(sponsorship.clone()));
             changes.push(Write::idempotency_completed(&ticket.key, ticket.fingerprint, outcome));
         }
         Ok((sponsorship, self.commit(changes)?))
+    }
+
+    /// Ends `sponsorship` at `at` (or at its own end, if earlier), in `changes`: invoices for
+    /// periods starting from then are the beneficiary's alone.
+    fn end_at(
+        &mut self,
+        changes: &mut ChangeSet,
+        sponsorship: &mut Sponsorship,
+        at: i64,
+        cause: &Cause,
+    ) -> Result<(), ActorError> {
+        sponsorship.ended_at = Some(at);
+        sponsorship.ends_at = Some(sponsorship.ends_at.map_or(at, |end| end.min(at)));
+        changes.push(Write::Event(Event::new(
+            EventKind::SponsorshipUpdated,
+            sponsorship.id.as_str(),
+            cause,
+        )));
+        self.put_sponsorship(changes, sponsorship.clone())
     }
 
     /// The earliest share a sponsor did not pay, due at or before `at`, acted on as its
@@ -233,14 +245,7 @@ impl CustomerActor {
         let mut subscription = self.subscription(&sponsorship.subscription)?;
         let mut collect = None;
         if sponsorship.on_default != OnDefault::Absorb && sponsorship.ended_at.is_none() {
-            sponsorship.ended_at = Some(at);
-            sponsorship.ends_at = Some(sponsorship.ends_at.map_or(at, |end| end.min(at)));
-            changes.push(Write::Event(Event::new(
-                EventKind::SponsorshipUpdated,
-                sponsorship.id.as_str(),
-                &Cause::system("billing"),
-            )));
-            self.put_sponsorship(&mut changes, sponsorship.clone())?;
+            self.end_at(&mut changes, &mut sponsorship, at, &Cause::system("billing"))?;
         }
         match sponsorship.on_default {
             OnDefault::Absorb => {}
@@ -294,13 +299,17 @@ impl CustomerActor {
         &mut self,
         changes: &mut ChangeSet,
         invoice: &Invoice,
-        sku: &str,
+        subscription: &Subscription,
     ) -> Result<(), ActorError> {
+        if invoice.sponsor_lines().next().is_none() {
+            return Ok(());
+        }
+        let sku = self.plan(&subscription.plan)?.sku;
         for line in invoice.sponsor_lines() {
             let Some(id) = &line.sponsored_by else { continue };
             let sponsorship = self.sponsorship(id)?;
             let item =
-                sponsor_item(&sponsorship, invoice, -line.amount_minor, sku, invoice.created);
+                sponsor_item(&sponsorship, invoice, -line.amount_minor, &sku, invoice.created);
             self.count_share(changes, sponsorship, item)?;
         }
         Ok(())
@@ -318,8 +327,10 @@ impl CustomerActor {
         own_total: i64,
     ) -> Result<(), ActorError> {
         let sku = match &invoice.subscription {
-            Some(id) => self.plan(&self.subscription(id)?.plan)?.sku,
-            None => return Ok(()),
+            Some(id) if invoice.sponsor_lines().next().is_some() => {
+                self.plan(&self.subscription(id)?.plan)?.sku
+            }
+            _ => return Ok(()),
         };
         let snapshot = invoice.clone();
         let now = self.settlement_now();
