@@ -136,7 +136,7 @@ impl CustomerActor {
 
     /// The session, when a new payment of it may start: open, not expired, and with no
     /// payment under way or succeeded.
-    pub(super) fn payable_checkout_session(
+    fn payable_checkout_session(
         &self,
         id: &CheckoutSessionId,
     ) -> Result<CheckoutSession, ActorError> {

@@ -26,7 +26,7 @@ use crate::domain::{
 use crate::store::{ChangeSet, InvoiceFilter, Scheduled, Write};
 
 /// Days a sponsor's invoice gives before it is due.
-pub(crate) const SPONSOR_INVOICE_DAYS_DUE: i64 = 30;
+const SPONSOR_INVOICE_DAYS_DUE: i64 = 30;
 
 /// Open sponsor's invoices looked at for a default at once, at most.
 const OPEN_SPONSOR_INVOICES_MAX: usize = 1_000;

@@ -64,7 +64,7 @@ pub(super) async fn card_page(
 }
 
 /// Opens the processor's page for `request`.
-pub(super) async fn open(
+async fn open(
     gateway: &dyn Gateway,
     request: &HostedPaymentRequest,
 ) -> Result<HostedPayment, ApiError> {
