@@ -54,6 +54,15 @@ async fn deliver(engine: &Engine, event_id: &str, kind: &str, object: &Value) {
     assert_eq!(delivered.status, 200, "{}", delivered.text);
 }
 
+/// `customer`'s first invoice of `plan`, paid by hand (`send_invoice`), and its page's token.
+async fn invoice_with_page(api: &Api, customer: &str, plan: &str) -> (Value, String) {
+    let body = json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
+    let subscription = api.subscribe(&body).await.ok().clone();
+    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let token = str_field(&invoice, "hosted_invoice_url").rsplit('/').next().unwrap().to_owned();
+    (invoice, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes_the_session() {
     let (stripe, engine) = stripe_engine().await;
@@ -139,18 +148,8 @@ async fn with_stripe_an_invoice_page_takes_a_card_on_stripe_checkout() {
     let api = engine.api_a();
     let plan = api.plan(250_000, "zar", "month").await;
     let customer = api.create_customer().await;
-    let subscription = api
-        .post(
-            "/v1/subscriptions",
-            &json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"}),
-        )
-        .await
-        .ok()
-        .clone();
-    let invoice_id = str_field(&subscription, "latest_invoice").to_owned();
-    let invoice = api.get_ok(&format!("/v1/invoices/{invoice_id}")).await;
-    let url = str_field(&invoice, "hosted_invoice_url").to_owned();
-    let token = url.rsplit('/').next().unwrap().to_owned();
+    let (invoice, token) = invoice_with_page(&api, &customer, &plan).await;
+    let invoice_id = str_field(&invoice, "id").to_owned();
     let page = engine.api_with_authorization(None);
     let shown = page.get(&format!("/invoice/{token}")).await;
     assert!(
@@ -312,16 +311,12 @@ async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_t
     let api = engine.api_a();
     let plan = api.plan(250_000, "zar", "month").await;
     let page = engine.api_with_authorization(None);
-    let send_invoice = |customer: String| json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
 
     // The parent opens the invoice's card page; the school then charges the saved card through
     // the API: Stripe's page is expired first, and the invoice is paid once.
     let customer = api.create_customer().await;
     api.add_payment_method(&customer, "pm_card_visa").await;
-    let subscription = api.subscribe(&send_invoice(customer.clone())).await.ok().clone();
-    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
-    let url = str_field(&invoice, "hosted_invoice_url");
-    let token = url.rsplit('/').next().unwrap();
+    let (invoice, token) = invoice_with_page(&api, &customer, &plan).await;
     page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
     let path = format!("/v1/invoices/{}/pay", str_field(&invoice, "id"));
     let paid = api.post(&path, &json!({})).await.ok().clone();
@@ -330,11 +325,8 @@ async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_t
 
     // The parent paid on Stripe's page first: a void is refused until its webhook records it.
     let customer = api.create_customer().await;
-    let subscription = api.subscribe(&send_invoice(customer)).await.ok().clone();
-    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
+    let (invoice, token) = invoice_with_page(&api, &customer, &plan).await;
     let id = str_field(&invoice, "id").to_owned();
-    let url = str_field(&invoice, "hosted_invoice_url");
-    let token = url.rsplit('/').next().unwrap();
     page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
     let stripe_page = stripe.checkout_sessions().pop().expect("its page");
     let intent = stripe.pay_checkout_session(str_field(&stripe_page, "id"), "pm_card_visa");
@@ -352,10 +344,7 @@ async fn with_stripe_an_invoice_is_never_paid_on_its_card_page_and_another_way_t
     // A credit note lowers what an open invoice is due: its page, open for the old amount, is
     // closed first, and the next page asks for the new one.
     let customer = api.create_customer().await;
-    let subscription = api.subscribe(&send_invoice(customer)).await.ok().clone();
-    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
-    let url = str_field(&invoice, "hosted_invoice_url");
-    let token = url.rsplit('/').next().unwrap();
+    let (invoice, token) = invoice_with_page(&api, &customer, &plan).await;
     page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
     let note = json!({"invoice": invoice["id"], "amount": 10_000});
     api.post("/v1/credit_notes", &note).await.ok();
@@ -408,10 +397,7 @@ async fn with_stripe_a_transfer_that_pays_an_invoice_closes_its_card_page() {
     api.post(&path, &json!({"type": "bank_transfer"})).await.ok();
     let reference = api.get_ok(&format!("/v1/customers/{customer}")).await;
     let reference = str_field(&reference, "bank_transfer_reference").to_owned();
-    let body = json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
-    let subscription = api.subscribe(&body).await.ok().clone();
-    let invoice = api.invoice(str_field(&subscription, "latest_invoice")).await;
-    let token = str_field(&invoice, "hosted_invoice_url").rsplit('/').next().unwrap().to_owned();
+    let (invoice, token) = invoice_with_page(&api, &customer, &plan).await;
     let page = engine.api_with_authorization(None);
     page.post_form(&format!("/invoice/{token}/pay"), "method=card").await;
 

@@ -381,10 +381,16 @@ fn next_id(state: &mut State, prefix: &str) -> String {
 }
 
 fn metadata_of(form: &BTreeMap<String, String>) -> Value {
+    metadata_under(form, "metadata[")
+}
+
+/// The metadata the form sets under `prefix` (`metadata[`, `payment_intent_data[metadata][`),
+/// as Stripe shows it back.
+fn metadata_under(form: &BTreeMap<String, String>, prefix: &str) -> Value {
     let metadata: BTreeMap<&str, &str> = form
         .iter()
         .filter_map(|(name, value)| {
-            let key = name.strip_prefix("metadata[")?.strip_suffix(']')?;
+            let key = name.strip_prefix(prefix)?.strip_suffix(']')?;
             Some((key, value.as_str()))
         })
         .collect();
@@ -430,23 +436,13 @@ fn create_checkout_session(state: &mut State, form: &BTreeMap<String, String>) -
         // What the request asked of the PaymentIntent, for the tests to read.
         "payment_intent_data": {
             "setup_future_usage": field("payment_intent_data[setup_future_usage]"),
-            "metadata": form.iter()
-                .filter_map(|(name, value)| {
-                    let key = name.strip_prefix("payment_intent_data[metadata][")?.strip_suffix(']')?;
-                    Some((key.to_owned(), json!(value)))
-                })
-                .collect::<serde_json::Map<String, Value>>(),
+            "metadata": metadata_under(form, "payment_intent_data[metadata]["),
         },
         "product": field("line_items[0][price_data][product_data][name]"),
         // What the request asked of the SetupIntent (setup mode).
         "setup_intent_data": {
             "description": field("setup_intent_data[description]"),
-            "metadata": form.iter()
-                .filter_map(|(name, value)| {
-                    let key = name.strip_prefix("setup_intent_data[metadata][")?.strip_suffix(']')?;
-                    Some((key.to_owned(), json!(value)))
-                })
-                .collect::<serde_json::Map<String, Value>>(),
+            "metadata": metadata_under(form, "setup_intent_data[metadata]["),
         },
     });
     state.checkout_sessions.insert(id, session.clone());
