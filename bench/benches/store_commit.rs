@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use kassa::domain::{AccountId, Cause, Customer, CustomerId, Event, EventKind};
-use kassa::store::{ChangeSet, SledStore, Store, Write};
+use kassa::store::{ChangeSet, Store, TreeStore, Write};
 
 fn change_set(account: &AccountId) -> ChangeSet {
     let customer = Customer {
@@ -44,7 +44,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
 fn durable_commits(criterion: &mut Criterion) {
     let directory = tempfile::tempdir().expect("a temp dir");
     let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(directory.path()).expect("the store opens"));
+        Arc::new(TreeStore::open(directory.path()).expect("the store opens"));
     let account = AccountId::default_account();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let mut group = criterion.benchmark_group("durable_commit");

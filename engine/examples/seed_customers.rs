@@ -13,7 +13,7 @@ use kassa::domain::{
     AccountId, CardDisplay, Cause, Customer, CustomerId, Event, EventKind, PaymentMethod,
     PaymentMethodId, PaymentMethodKind,
 };
-use kassa::store::{ChangeSet, CustomerStore, SledStore, Write};
+use kassa::store::{ChangeSet, CustomerStore, TreeStore, Write};
 
 /// Commits in flight before waiting for their flush: bounds memory, keeps flushes grouped.
 const COMMITS_PER_WAIT: usize = 10_000;
@@ -73,7 +73,7 @@ fn main() {
     };
     let customers: usize =
         args.next().map_or(1_000_000, |count| count.parse().expect("a customer count"));
-    let store = SledStore::open(&data_dir).expect("the store opens");
+    let store = TreeStore::open(&data_dir).expect("the store opens");
     let account = AccountId::default_account();
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");

@@ -20,7 +20,7 @@ use crate::api::idempotency_keys::IdempotencyKeys;
 use crate::api::key_table::KeyTable;
 use crate::api::{self, App};
 use crate::billing;
-use crate::config::{AccountConfig, Config, MetricsListen, SecretValue};
+use crate::config::{AccountConfig, Config, MetricsListen, SecretValue, StorageBackend};
 use crate::coupons::RedemptionBook;
 use crate::data_key::DataKey;
 use crate::domain::time::now_unix_secs;
@@ -34,7 +34,7 @@ use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
 use crate::store::sealing::Sealer;
-use crate::store::{AccountStore, SledStore, Store, StoreError};
+use crate::store::{AccountStore, Store, StoreError, TreeStore};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings, WebhookSources};
 
@@ -85,9 +85,14 @@ pub async fn run_with(
     let previous_keys = config.previous_data_keys();
     check_data_key(&data_key, &previous_keys, &data_dir)?;
     let sealer = Sealer::new(&data_key, &previous_keys, config.storage.seal_personal_data);
-    let sled = SledStore::open_with_cache(&data_dir, cache_bytes).map_err(store_error)?;
-    let sled = Arc::new(sled.sealed_by(sealer).map_err(store_error)?);
-    let store: Arc<dyn Store> = sled.clone();
+    let trees = match config.storage.backend {
+        StorageBackend::Sled => TreeStore::open_with_cache(&data_dir, cache_bytes),
+        StorageBackend::Postgres => {
+            TreeStore::open_postgres(config.storage.postgres.url.expose(), &data_dir)
+        }
+    };
+    let trees = Arc::new(trees.and_then(|opened| opened.sealed_by(sealer)).map_err(store_error)?);
+    let store: Arc<dyn Store> = trees.clone();
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
@@ -96,7 +101,7 @@ pub async fn run_with(
     let Gateways { router: gateways, sandbox, webhooks, names: gateway_names, policies } =
         crate::gateway_setup::open(
             &config,
-            Arc::clone(&sled) as Arc<dyn kassa_gateways::trees::Trees>,
+            Arc::clone(&trees) as Arc<dyn kassa_gateways::trees::Trees>,
             registrations,
         )
         .map_err(StartError::Gateway)?;
@@ -109,7 +114,7 @@ pub async fn run_with(
     let entitlements =
         Arc::new(EntitlementIndex::new(Arc::clone(&billing), Arc::clone(&plan_features)));
     let outbox_signal = Arc::new(OutboxSignal::default());
-    let redemptions = Arc::new(RedemptionBook::new(sled.clone()));
+    let redemptions = Arc::new(RedemptionBook::new(trees.clone()));
     // Bound before anything is served, so the links buyers get (checkout and invoice pages)
     // can name the address when no public URL is configured.
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -139,7 +144,7 @@ pub async fn run_with(
         public_url: public_url.clone(),
     };
     let registry = Registry::start(services, registry_limits(&config));
-    ensure_dev_key(&config, &sled).await?;
+    ensure_dev_key(&config, &trees).await?;
     let made_keys = KeyTable::load(store.clone()).map_err(store_error)?;
     let admin_key = config.accounts.admin_key.is_set().then(|| config.accounts.admin_key.expose());
     let api_keys = ApiKeys::new(configured_keys(&config), made_keys, admin_key, store.clone());
@@ -173,7 +178,7 @@ pub async fn run_with(
 
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
     if !previous_keys.is_empty() {
-        tokio::spawn(rotate_data_key(Arc::clone(&sled), data_key.clone(), data_dir.clone()));
+        tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
     billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
     tokio::spawn(billing::scheduler::run_live(
@@ -248,7 +253,7 @@ pub async fn run_with(
     }
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
-    tokio::task::spawn_blocking(move || sled.close())
+    tokio::task::spawn_blocking(move || trees.close())
         .await
         .map_err(|error| store_error(StoreError::Storage(error.to_string())))?;
     tracing::info!("storage checkpointed: nothing to replay at the next start");
@@ -380,7 +385,7 @@ fn configured_keys(config: &Config) -> HashMap<[u8; 32], AccountId> {
 
 /// With no API key configured at all, the default account gets a generated one on first start:
 /// stored hashed, printed once, and written to `<data dir>/dev-api-key` (mode 0600).
-async fn ensure_dev_key(config: &Config, store: &SledStore) -> Result<(), StartError> {
+async fn ensure_dev_key(config: &Config, store: &TreeStore) -> Result<(), StartError> {
     let any_configured = config.accounts.list.iter().any(|account| !account.api_keys.is_empty());
     let account = AccountId::default_account();
     let store_error = |error| StartError::Store { path: store.path().display().to_string(), error };
@@ -559,7 +564,7 @@ fn write_fingerprints(path: &Path, kept: &KeptFingerprints, data_dir: &Path) -> 
 
 /// Re-wraps in the background what the previous data keys still hold, then records the
 /// rotation as finished ([`finish_rotation`]).
-async fn rotate_data_key(store: Arc<SledStore>, key: DataKey, data_dir: std::path::PathBuf) {
+async fn rotate_data_key(store: Arc<TreeStore>, key: DataKey, data_dir: std::path::PathBuf) {
     let started = std::time::Instant::now();
     let rotating = tokio::task::spawn_blocking(move || {
         let rotated = store.rotate_data_key();

@@ -15,7 +15,7 @@ use kassa::rules::types::{
     TaxableLine,
 };
 use kassa::rules::{CallError, Catalog, Lane, Plugin, RuleHost, sha256_hex};
-use kassa::store::{SledStore, Store, StoreError};
+use kassa::store::{Store, StoreError, TreeStore};
 
 /// 2026-06-01T00:00:00Z.
 const NOW: i64 = 1_780_272_000;
@@ -360,10 +360,10 @@ fn catalog(config: &RulesConfig, data_dir: &Path) -> Catalog {
 /// Opens the store in `path`. A store dropped just before in this process may hold sled's file
 /// lock a moment longer (sled's own I/O threads let go of it after the last handle), which a
 /// restarted process never meets: wait for it rather than fail.
-fn open_store(path: &Path) -> SledStore {
+fn open_store(path: &Path) -> TreeStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match SledStore::open(path) {
+        match TreeStore::open(path) {
             Ok(store) => return store,
             Err(StoreError::Storage(message))
                 if message.contains("could not acquire lock")

@@ -6,10 +6,12 @@
 //!   real adapters over real HTTP.
 //! - [`fake_processor`]: FakePay, a complete adapter for an in-memory processor, written as a
 //!   new gateway would be, and registered in a test engine.
+//! - [`postgres`]: a real PostgreSQL server, and a fresh database in it per test.
 
 pub mod fake_daraja;
 pub mod fake_processor;
 pub mod fake_stripe;
+pub mod postgres;
 
 use std::net::SocketAddr;
 

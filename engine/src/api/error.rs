@@ -220,7 +220,18 @@ impl From<crate::coupons::ResolveError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
-        ApiError::internal(error)
+        match error {
+            StoreError::Unavailable(why) => {
+                tracing::warn!(%why, "storage unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    "storage_unavailable",
+                    "storage is unreachable for now: retry later (with the same Idempotency-Key)",
+                )
+            }
+            error => ApiError::internal(error),
+        }
     }
 }
 
@@ -283,7 +294,7 @@ impl From<ActorError> for ApiError {
             )
             .with_param("charge"),
             ActorError::IdempotencyReused => ApiError::idempotency_reused(),
-            ActorError::Store(error) => ApiError::internal(error),
+            ActorError::Store(error) => ApiError::from(error),
             ActorError::Unavailable(message) => ApiError::gateway_unavailable(message),
             ActorError::Stopping => ApiError::internal("an actor's stop reached the API"),
             ActorError::NeedsRuleThreads(_) => {

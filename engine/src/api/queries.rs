@@ -30,6 +30,11 @@ impl Queries {
         Queries { store }
     }
 
+    /// Whether storage answers now (see [`crate::store::Durable::reachable`]).
+    pub fn reachable(&self) -> Read<()> {
+        self.store.reachable()
+    }
+
     pub fn account(&self, id: &AccountId) -> Read<Option<Account>> {
         self.store.account(id)
     }

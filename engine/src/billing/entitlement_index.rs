@@ -104,7 +104,7 @@ impl EntitlementIndex {
 mod tests {
     use super::*;
     use crate::domain::{AccountId, ChargeId, CustomerId, Purchase};
-    use crate::store::SledStore;
+    use crate::store::TreeStore;
 
     fn sources(feature: &str) -> GrantSources {
         let purchase =
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn a_stopping_actor_never_withdraws_what_its_successor_published() {
         let directory = tempfile::tempdir().unwrap();
-        let store = SledStore::open(directory.path()).unwrap();
+        let store = TreeStore::open(directory.path()).unwrap();
         let index = EntitlementIndex::new(Default::default(), Default::default());
         let key =
             CustomerKey { account: AccountId::default_account(), customer: CustomerId::generate() };

@@ -27,10 +27,10 @@ pub use gateways::{
     StripeGatewayConfig,
 };
 pub use sections::{
-    AccountConfig, AccountsConfig, ActorsConfig, BillingConfig, BreakerSettings, DunningConfig,
-    FinalAction, LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen,
-    RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig, ServerConfig, StorageConfig,
-    WebhookRetryConfig, WebhooksConfig,
+    AccountConfig, AccountsConfig, ActorsConfig, BillingConfig, BreakerSettings, ClusterConfig,
+    DunningConfig, FinalAction, LimitsConfig, LogConfig, LogFormat, MetricsConfig, MetricsListen,
+    PostgresConfig, RateLimitsConfig, RoutingConfig, RulesConfig, SellerConfig, ServerConfig,
+    StorageBackend, StorageConfig, WebhookRetryConfig, WebhooksConfig,
 };
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,6 +38,7 @@ pub use sections::{
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub cluster: ClusterConfig,
     pub log: LogConfig,
     pub actors: ActorsConfig,
     pub accounts: AccountsConfig,
@@ -141,6 +142,25 @@ impl Config {
         if let Some(path) = env("KASSA_DATA_DIR") {
             self.storage.path = PathBuf::from(path);
         }
+        if let Some(backend) = env("KASSA_STORAGE_BACKEND") {
+            self.storage.backend = StorageBackend::parse(&backend).ok_or_else(|| {
+                config_error(
+                    "KASSA_STORAGE_BACKEND",
+                    format!("`{backend}` is not sled or postgres"),
+                )
+            })?;
+        }
+        if let Some(url) = env("KASSA_DATABASE_URL") {
+            self.storage.postgres.url = SecretValue::new(url);
+        }
+        if let Some(lease) = env("KASSA_CLUSTER_LEASE_MS") {
+            self.cluster.lease_ms = lease.parse().map_err(|_| {
+                config_error(
+                    "KASSA_CLUSTER_LEASE_MS",
+                    format!("`{lease}` is not a number of milliseconds"),
+                )
+            })?;
+        }
         if let Some(key) = env("KASSA_DATA_KEY") {
             self.storage.data_key = SecretValue::new(key);
         }
@@ -230,6 +250,8 @@ impl Config {
             return Err(config_error("storage.path", "must not be empty"));
         }
         self.validate_data_key()?;
+        self.validate_postgres()?;
+        positive("cluster.lease_ms", self.cluster.lease_ms)?;
         if let Err(error) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(config_error("log.level", error.to_string()));
         }
@@ -265,6 +287,30 @@ impl Config {
             return Err(config_error(
                 "storage.previous_data_keys",
                 "rotating needs the new key in storage.data_key (or KASSA_DATA_KEY)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL needs its URL, and a data key every node shares: a key generated into one
+    /// node's data directory could not open what the others seal.
+    fn validate_postgres(&self) -> Result<(), ConfigError> {
+        if self.storage.backend != StorageBackend::Postgres {
+            return Ok(());
+        }
+        let url = self.storage.postgres.url.expose();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(config_error(
+                "storage.postgres.url",
+                "the postgres backend needs postgres://user:password@host:port/database \
+                 (as set here or by KASSA_DATABASE_URL)",
+            ));
+        }
+        if self.data_key().is_none() {
+            return Err(config_error(
+                "storage.data_key",
+                "the postgres backend needs the data key every node shares (as set here or by \
+                 KASSA_DATA_KEY); make one with `openssl rand -base64 32`",
             ));
         }
         Ok(())

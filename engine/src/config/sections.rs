@@ -111,6 +111,11 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
+    /// Where the store's records live: sled in `path` (one node), or PostgreSQL (several nodes
+    /// on one database).
+    pub backend: StorageBackend,
+    pub postgres: PostgresConfig,
+    /// The data directory: sled's files, and a node's own files with either backend.
     pub path: PathBuf,
     /// sled's page cache, in MiB.
     pub cache_mib: u64,
@@ -125,6 +130,46 @@ pub struct StorageConfig {
     /// `store::sealing`). Off only to measure what sealing costs: reads open sealed records
     /// either way.
     pub seal_personal_data: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Sled,
+    Postgres,
+}
+
+impl StorageBackend {
+    pub fn parse(name: &str) -> Option<StorageBackend> {
+        match name {
+            "sled" => Some(StorageBackend::Sled),
+            "postgres" => Some(StorageBackend::Postgres),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/database` (a secret: it may hold the password).
+    pub url: SecretValue,
+}
+
+/// Several nodes on one database (the PostgreSQL backend).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// How long a node's claim on a customer's background work (renewals, retries,
+    /// reconciliation) holds without being renewed: a node that dies loses it after this.
+    pub lease_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { lease_ms: 10_000 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -345,6 +390,8 @@ impl Default for ServerConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
+            backend: StorageBackend::Sled,
+            postgres: PostgresConfig::default(),
             path: PathBuf::from("./data"),
             cache_mib: STORE_CACHE_BYTES_DEFAULT / (1024 * 1024),
             data_key: SecretValue::default(),

@@ -28,7 +28,7 @@ pub struct GatewayEvent {
 }
 
 /// A delivery about to be stored: everything but the id, which the store gives it (see
-/// `store::sled_store::unapplied` for why there).
+/// `store::tree_store::unapplied` for why there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGatewayEvent {
     pub account: AccountId,

@@ -12,7 +12,7 @@
 //!   idempotency record — committed as one atomic unit.
 //! - [`DurableTicket`]: resolves once a flush that started after the commit has finished; a 2xx
 //!   waits on it (group commit: concurrent writers share one flush and one fdatasync).
-//! - [`sled_store`]: the sled 0.34 implementation; [`keys`] its layout, [`codec`] its encoding,
+//! - [`tree_store`]: the sled 0.34 implementation; [`keys`] its layout, [`codec`] its encoding,
 //!   [`group_commit`] its single flusher.
 
 mod change_set;
@@ -23,8 +23,8 @@ pub mod group_commit;
 pub mod keys;
 pub mod payloads;
 pub mod sealing;
-pub mod sled_store;
 pub mod sponsors;
+pub mod tree_store;
 pub mod wal;
 
 pub use change_set::{
@@ -44,7 +44,7 @@ use crate::domain::{
     SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
-pub use sled_store::SledStore;
+pub use tree_store::TreeStore;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -52,6 +52,10 @@ pub enum StoreError {
     Storage(String),
     #[error("a stored record could not be decoded: {0}")]
     Corrupt(String),
+    /// The storage cannot be reached now (a database down or restarting): nothing was
+    /// written, and the same call may succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<sled::Error> for StoreError {
@@ -198,6 +202,11 @@ impl DurableTicket {
         DurableTicket(wait)
     }
 
+    /// A ticket for what is durable already.
+    pub fn ready() -> DurableTicket {
+        DurableTicket(Box::pin(async { Ok(()) }))
+    }
+
     pub async fn wait(self) -> Result<(), StoreError> {
         self.0.await
     }
@@ -234,6 +243,12 @@ pub fn any_charge(
 pub trait Durable: Send + Sync + 'static {
     /// A ticket for everything written so far, by this store or beside it in the same database.
     fn sync(&self) -> DurableTicket;
+
+    /// Whether the storage answers now (a database's server may be down for a while; an
+    /// embedded store is there while the process is).
+    fn reachable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Customers and everything that is theirs (payment methods, charges, refunds, disputes,

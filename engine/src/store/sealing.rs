@@ -8,7 +8,7 @@
 //! [`Sealer::email_digest`]), so it needs neither the email in the clear nor a scan.
 //!
 //! A data key is rotated without touching what is sealed: each customer's key is wrapped again
-//! under the new data key (`SledStore::rotate_data_key`), while the old one still opens what it
+//! under the new data key (`TreeStore::rotate_data_key`), while the old one still opens what it
 //! wrapped.
 //!
 //! The customer's id is the associated data of every seal, so a ciphertext moved to another
@@ -50,7 +50,7 @@ pub struct Sealer {
     email_index: [u8; 32],
     data_key: String,
     /// The data keys rotated out, while what they wrapped is re-wrapped
-    /// (`SledStore::rotate_data_key`): each one's name, wrapping key and email index key.
+    /// (`TreeStore::rotate_data_key`): each one's name, wrapping key and email index key.
     previous: Vec<(String, Aes256Gcm, [u8; 32])>,
     /// The payload keys of the data keys rotated out, by name: payloads are not re-sealed.
     previous_payloads: Vec<(String, Aes256Gcm)>,

@@ -1,5 +1,5 @@
 //! `/openapi.json`, `/healthz` (the process answers), `/readyz` (start-up, recovery included, is
-//! done; a storage failure stops the process) and `/metrics` (Prometheus text, served on the
+//! done, and storage answers; a sled failure stops the process, a database may come back) and `/metrics` (Prometheus text, served on the
 //! metrics listener only).
 
 use std::sync::atomic::Ordering;
@@ -27,14 +27,18 @@ pub fn healthz() -> Reply {
 }
 
 pub fn readyz(app: &App) -> Reply {
-    if app.ready.load(Ordering::SeqCst) {
-        Reply::ok(json!({ "status": "ready" }))
-    } else {
-        Reply {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            body: Body::json(&json!({ "status": "starting" })),
-            replayed: false,
+    let status = match (app.ready.load(Ordering::SeqCst), app.queries.reachable()) {
+        (false, _) => "starting",
+        (true, Err(error)) => {
+            tracing::warn!(%error, "not ready: storage unreachable");
+            "storage_unavailable"
         }
+        (true, Ok(())) => return Reply::ok(json!({ "status": "ready" })),
+    };
+    Reply {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        body: Body::json(&json!({ "status": status })),
+        replayed: false,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{
     AccountId, BankLineRecord, BankStatement, CustomerId, ReferenceTarget, StatementId,
 };
@@ -29,7 +29,7 @@ pub(super) fn line_ops(
     }
 }
 
-impl SledStore {
+impl TreeStore {
     pub(super) fn read_bank_reference(
         &self,
         account: &AccountId,
@@ -70,7 +70,7 @@ impl SledStore {
     }
 }
 
-impl StatementStore for SledStore {
+impl StatementStore for TreeStore {
     fn put_statement(
         &self,
         account: &AccountId,

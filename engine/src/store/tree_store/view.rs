@@ -7,33 +7,35 @@ use std::ops::{Bound, RangeBounds};
 
 use sled::IVec;
 
+use super::base::{BaseRange, BaseTree};
 use super::overlay::Overlay;
+use crate::store::StoreError;
 
-type Item = sled::Result<(IVec, IVec)>;
+type Item = Result<(IVec, IVec), StoreError>;
 
 #[derive(Clone, Copy)]
 pub(super) struct TreeView<'a> {
-    pub tree: &'a sled::Tree,
+    pub base: BaseTree<'a>,
     pub number: u8,
     pub overlay: &'a Overlay,
 }
 
 impl<'a> TreeView<'a> {
-    pub fn get(&self, key: impl AsRef<[u8]>) -> sled::Result<Option<IVec>> {
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<IVec>, StoreError> {
         match self.overlay.get(self.number, key.as_ref()) {
             Some(value) => Ok(value),
-            None => self.tree.get(key),
+            None => self.base.get(self.number, key.as_ref()),
         }
     }
 
-    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged {
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Merged<'a> {
         let lower = owned(range.start_bound());
         let upper = owned(range.end_bound());
         let overlay = self.overlay.entries(self.number, (borrowed(&lower), borrowed(&upper)));
-        Merged::new(self.tree.range::<Vec<u8>, _>((lower, upper)), overlay)
+        Merged::new(self.base.range(self.number, lower, upper), overlay)
     }
 
-    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Merged {
+    pub fn scan_prefix(&self, prefix: impl AsRef<[u8]>) -> Merged<'a> {
         let prefix = prefix.as_ref().to_vec();
         match first_key_after_prefix(&prefix) {
             Some(end) => self.range(prefix..end),
@@ -41,7 +43,7 @@ impl<'a> TreeView<'a> {
         }
     }
 
-    pub fn iter(&self) -> Merged {
+    pub fn iter(&self) -> Merged<'a> {
         self.range::<Vec<u8>, _>(..)
     }
 }
@@ -75,15 +77,15 @@ fn borrowed(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
     }
 }
 
-/// sled's entries in a range with the overlay's laid over them: an overlay entry replaces
+/// The base's entries in a range with the overlay's laid over them: an overlay entry replaces
 /// sled's under the same key, and a removal hides it. Read from one end only: forwards, or
 /// backwards after `.rev()`.
 ///
 /// sled's iterator is not a snapshot: the applier may put an overlay entry into sled while this
 /// reads, and sled then gives out a key the overlay gave out already (even after it said it had
 /// no more). So sled's entries are taken only past the last key given out.
-pub(super) struct Merged {
-    sled: sled::Iter,
+pub(super) struct Merged<'a> {
+    sled: BaseRange<'a>,
     overlay: VecDeque<(Vec<u8>, Option<IVec>)>,
     /// sled's next entry from the end being read, taken but not yet given out.
     peeked: Option<Item>,
@@ -91,12 +93,12 @@ pub(super) struct Merged {
     last: Option<Vec<u8>>,
 }
 
-impl Merged {
-    pub fn keys(self) -> impl DoubleEndedIterator<Item = sled::Result<IVec>> {
+impl<'a> Merged<'a> {
+    pub fn keys(self) -> impl DoubleEndedIterator<Item = Result<IVec, StoreError>> + 'a {
         self.map(|item| item.map(|(key, _)| key))
     }
 
-    fn new(sled: sled::Iter, overlay: VecDeque<(Vec<u8>, Option<IVec>)>) -> Merged {
+    fn new(sled: BaseRange<'a>, overlay: VecDeque<(Vec<u8>, Option<IVec>)>) -> Merged<'a> {
         Merged { sled, overlay, peeked: None, last: None }
     }
 
@@ -163,7 +165,7 @@ impl Merged {
     }
 }
 
-impl Iterator for Merged {
+impl Iterator for Merged<'_> {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
@@ -171,7 +173,7 @@ impl Iterator for Merged {
     }
 }
 
-impl DoubleEndedIterator for Merged {
+impl DoubleEndedIterator for Merged<'_> {
     fn next_back(&mut self) -> Option<Item> {
         self.step(false)
     }
@@ -180,7 +182,7 @@ impl DoubleEndedIterator for Merged {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sled_store::ops::Op;
+    use crate::store::tree_store::ops::Op;
 
     fn keys_and_values(items: impl Iterator<Item = Item>) -> Vec<(String, String)> {
         items
@@ -217,7 +219,7 @@ mod tests {
         overlay
             .put(2, &[op("a/2", Some("new a/2")), op("a/0", Some("a/0")), op("a/4", Some("a/4"))]);
         overlay.put(3, &[op("a/5", None)]);
-        let view = TreeView { tree: &tree, number: 3, overlay: &overlay };
+        let view = TreeView { base: BaseTree::Sled(&tree), number: 3, overlay: &overlay };
 
         let expected =
             pairs(&[("a/0", "a/0"), ("a/1", "sled a/1"), ("a/2", "new a/2"), ("a/4", "a/4")]);

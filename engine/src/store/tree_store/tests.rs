@@ -1,4 +1,4 @@
-//! Against a real sled directory: change sets are atomic and durable across a reopen, indexes
+//! Against a real sled directory and a real PostgreSQL database: change sets are atomic and durable across a reopen, indexes
 //! follow the records, a customer's charges page newest first, and gateway events are stored
 //! once and found again at a start until applied.
 
@@ -68,13 +68,84 @@ fn charge(customer: &CustomerId) -> Charge {
     }
 }
 
+/// Where a test's store lives: a sled directory, or a fresh PostgreSQL database (with a directory
+/// for the node's own files).
+struct Backend {
+    directory: tempfile::TempDir,
+    database: Option<String>,
+}
+
+impl Backend {
+    fn sled() -> Backend {
+        Backend { directory: tempfile::tempdir().unwrap(), database: None }
+    }
+
+    fn postgres() -> Backend {
+        let database = Some(kassa_testkit::postgres::fresh_database());
+        Backend { directory: tempfile::tempdir().unwrap(), database }
+    }
+
+    /// Opens the store, again after an earlier one was dropped: a restart.
+    fn open(&self) -> TreeStore {
+        match &self.database {
+            None => open_sled(&self.directory),
+            Some(url) => TreeStore::open_postgres(url, self.directory.path())
+                .unwrap_or_else(|error| panic!("the store opens on {url}: {error}")),
+        }
+    }
+}
+
+/// The store's contract, which both backends keep: each test named here runs on each.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod on_sled {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Backend::sled()).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Backend::postgres()).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_change_set_is_durable_across_a_reopen,
+    settling_a_charge_leaves_the_unsettled_index,
+    a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempotency_record,
+    an_event_applied_to_another_accounts_charge_is_filed_there_alone,
+    a_gateway_event_is_stored_once_and_found_unapplied_until_applied,
+    of_concurrent_deliveries_of_one_event_exactly_one_is_stored,
+    a_start_finds_every_unapplied_event_from_the_watermark_on,
+    only_finished_idempotency_records_past_retention_expire,
+    accounts_do_not_see_each_other,
+    charges_page_newest_first,
+    a_gateway_tree_keeps_the_first_of_two_writes_and_lists_last_first,
+);
+
+/// The sled base of a store opened on sled.
+fn sled(store: &TreeStore) -> &SledBase {
+    match &store.base {
+        Base::Sled(sled) => sled,
+        Base::Postgres(_) => panic!("a sled store"),
+    }
+}
+
 /// Opens the store in `directory`. A store dropped just before may hold sled's file lock for a
 /// moment longer (sled's background flusher lets go of it after the last handle), which a
 /// restarted process never meets: wait for it rather than fail.
-fn open(directory: &tempfile::TempDir) -> SledStore {
+fn open_sled(directory: &tempfile::TempDir) -> TreeStore {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        match SledStore::open(directory.path()) {
+        match TreeStore::open(directory.path()) {
             Ok(store) => return store,
             Err(StoreError::Storage(message))
                 if message.contains("could not acquire lock")
@@ -87,17 +158,15 @@ fn open(directory: &tempfile::TempDir) -> SledStore {
     }
 }
 
-async fn commit(store: &SledStore, changes: ChangeSet) {
+async fn commit(store: &TreeStore, changes: ChangeSet) {
     store.commit(changes).unwrap().wait().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_change_set_is_durable_across_a_reopen() {
-    let directory = tempfile::tempdir().unwrap();
+async fn a_change_set_is_durable_across_a_reopen(backend: Backend) {
     let customer = customer();
     let charge = charge(&customer.id);
     {
-        let store = open(&directory);
+        let store = backend.open();
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
             .with(Write::NewCharge(charge.clone()))
@@ -113,7 +182,7 @@ async fn a_change_set_is_durable_across_a_reopen() {
             ));
         commit(&store, changes).await;
     }
-    let store = open(&directory);
+    let store = backend.open();
     assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer.clone()));
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     assert_eq!(store.events(&account(), &customer.id).unwrap().len(), 1);
@@ -132,17 +201,17 @@ async fn a_change_set_in_the_log_but_not_in_sled_is_applied_at_open() {
         .with(Write::Customer(customer.clone()))
         .with(Write::NewCharge(charge.clone()));
     {
-        let store = open(&directory);
+        let store = open_sled(&directory);
         // The crash point: the record is in the log, durably, and none of its puts are in sled.
-        let sequence = store.log.wal.append(&ops::encode(&ops_of(changes))).unwrap();
-        assert_eq!(store.log.wal.sync().unwrap(), sequence);
+        let sequence = sled(&store).log.wal.append(&ops::encode(&ops_of(changes))).unwrap();
+        assert_eq!(sled(&store).log.wal.sync().unwrap(), sequence);
         assert_eq!(store.customer(&account(), &customer.id).unwrap(), None);
     }
-    let store = open(&directory);
+    let store = open_sled(&directory);
     assert_eq!(store.customer(&account(), &customer.id).unwrap(), Some(customer));
     assert_eq!(store.charge(&account(), &charge.id).unwrap(), Some(charge.clone()));
     assert_eq!(store.unsettled().unwrap(), vec![Unsettled::Charge { account: account(), charge }]);
-    assert_eq!(store.log.applied.load(Ordering::SeqCst), 1, "numbering goes on after it");
+    assert_eq!(sled(&store).log.applied.load(Ordering::SeqCst), 1, "numbering goes on after it");
 }
 
 #[tokio::test]
@@ -150,7 +219,7 @@ async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
     let directory = tempfile::tempdir().unwrap();
     let customer = customer();
     {
-        let store = open(&directory);
+        let store = open_sled(&directory);
         for _ in 0..3 {
             commit(
                 &store,
@@ -160,10 +229,10 @@ async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
         }
         applied_reaches(&store, 3).await;
     }
-    let store = open(&directory);
-    assert_eq!(read_checkpoint(&store.db).unwrap(), 3, "sled holds all three");
-    assert_eq!(store.log.applied.load(Ordering::SeqCst), 3, "nothing after the checkpoint");
-    let segments = store.log.wal.segments();
+    let store = open_sled(&directory);
+    assert_eq!(read_checkpoint(store.db.as_ref().unwrap()).unwrap(), 3, "sled holds all three");
+    assert_eq!(sled(&store).log.applied.load(Ordering::SeqCst), 3, "nothing after the checkpoint");
+    let segments = sled(&store).log.wal.segments();
     assert_eq!(segments.len(), 1, "only the segment appends go to: {segments:?}");
     commit(
         &store,
@@ -175,19 +244,17 @@ async fn a_graceful_stop_checkpoints_everything_and_a_start_replays_nothing() {
 
 /// Waits for the applier to have put the log into sled up to `sequence` (it does so after the
 /// sync that made it durable, off the acknowledgement path).
-async fn applied_reaches(store: &SledStore, sequence: u64) {
+async fn applied_reaches(store: &TreeStore, sequence: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while store.log.applied.load(Ordering::SeqCst) < sequence {
+    while sled(store).log.applied.load(Ordering::SeqCst) < sequence {
         assert!(std::time::Instant::now() < deadline, "the applier never reached {sequence}");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    assert_eq!(store.log.applied.load(Ordering::SeqCst), sequence);
+    assert_eq!(sled(store).log.applied.load(Ordering::SeqCst), sequence);
 }
 
-#[tokio::test]
-async fn settling_a_charge_leaves_the_unsettled_index() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn settling_a_charge_leaves_the_unsettled_index(backend: Backend) {
+    let store = backend.open();
     let customer = customer();
     let mut charge = charge(&customer.id);
     commit(&store, ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(charge.clone())))
@@ -226,10 +293,10 @@ fn breakdown() -> Box<Breakdown> {
     })
 }
 
-#[tokio::test]
-async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempotency_record() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempotency_record(
+    backend: Backend,
+) {
+    let store = backend.open();
     let customer = customer();
     let mut charge = charge(&customer.id);
     charge.breakdown = Some(breakdown());
@@ -285,19 +352,17 @@ fn applied(outcome: &str) -> Applied {
     Applied { at: 3, outcome: outcome.into() }
 }
 
-#[tokio::test]
-async fn an_event_applied_to_another_accounts_charge_is_filed_there_alone() {
-    let directory = tempfile::tempdir().unwrap();
+async fn an_event_applied_to_another_accounts_charge_is_filed_there_alone(backend: Backend) {
     let owner = AccountId::parse("acct_owner").unwrap();
     let event = {
-        let store = open(&directory);
+        let store = backend.open();
         let event = stored(store.insert_gateway_event(gateway_event("evt_moved")).unwrap());
         let outcome = applied("charge ch_1 succeeded");
         store.complete_gateway_event(&account(), &event.id, &outcome, &owner).unwrap();
         store.sync().wait().await.unwrap();
         event
     };
-    let store = open(&directory);
+    let store = backend.open();
     assert!(store.gateway_events(&account(), None, 10, None).unwrap().items.is_empty());
     assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
     let listed = store.gateway_events(&owner, None, 10, None).unwrap().items;
@@ -310,18 +375,16 @@ async fn an_event_applied_to_another_accounts_charge_is_filed_there_alone() {
     assert_eq!(again, InsertedEvent::Duplicate(listed[0].clone()));
 }
 
-#[tokio::test]
-async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
-    let directory = tempfile::tempdir().unwrap();
+async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied(backend: Backend) {
     let first = {
-        let store = open(&directory);
+        let store = backend.open();
         let first = stored(store.insert_gateway_event(gateway_event("evt_1")).unwrap());
         let again = store.insert_gateway_event(gateway_event("evt_1")).unwrap();
         assert_eq!(again, InsertedEvent::Duplicate(first.clone()));
         store.sync().wait().await.unwrap();
         first
     };
-    let store = open(&directory);
+    let store = backend.open();
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![first.clone()]);
 
     let outcome = applied("charge ch_1 succeeded");
@@ -347,10 +410,8 @@ async fn a_gateway_event_is_stored_once_and_found_unapplied_until_applied() {
     assert!(store.gateway_events(&other, None, 10, None).unwrap().items.is_empty());
 }
 
-#[test]
-fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored(backend: Backend) {
+    let store = backend.open();
     const DELIVERIES: usize = 4;
     const EVENTS: usize = 300;
     // Every thread delivers every event, all starting each event together: a delivery that
@@ -384,12 +445,10 @@ fn of_concurrent_deliveries_of_one_event_exactly_one_is_stored() {
     assert!(listed.has_more);
 }
 
-#[tokio::test]
-async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
-    let directory = tempfile::tempdir().unwrap();
+async fn a_start_finds_every_unapplied_event_from_the_watermark_on(backend: Backend) {
     let other = AccountId::parse("acct_test_other").unwrap();
     let (first, second) = {
-        let store = open(&directory);
+        let store = backend.open();
         let first = stored(store.insert_gateway_event(gateway_event("evt_a")).unwrap());
         let second = stored(
             store
@@ -414,7 +473,7 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
         store.sync().wait().await.unwrap();
         (first, second)
     };
-    let store = open(&directory);
+    let store = backend.open();
     assert_eq!(
         store.unapplied_gateway_events().unwrap(),
         vec![second],
@@ -427,7 +486,7 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on() {
 async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
     let directory = tempfile::tempdir().unwrap();
     let event = {
-        let store = open(&directory);
+        let store = open_sled(&directory);
         let event = stored(store.insert_gateway_event(gateway_event("evt_lost")).unwrap());
         store.sync().wait().await.unwrap();
         event
@@ -438,7 +497,7 @@ async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
         .open(directory.path().join(PAYLOAD_LOG_FILE))
         .unwrap();
     log.set_len(0).unwrap();
-    let store = open(&directory);
+    let store = open_sled(&directory);
     assert_eq!(store.gateway_event(&account(), &event.id).unwrap(), None);
     assert!(store.unapplied_gateway_events().unwrap().is_empty());
     // Stripe sends it again: stored anew, not answered as a duplicate.
@@ -446,10 +505,8 @@ async fn a_gateway_event_whose_payload_was_lost_reads_as_never_stored() {
     assert_eq!(store.unapplied_gateway_events().unwrap(), vec![again]);
 }
 
-#[tokio::test]
-async fn only_finished_idempotency_records_past_retention_expire() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn only_finished_idempotency_records_past_retention_expire(backend: Backend) {
+    let store = backend.open();
     let customer = customer();
     let charge = charge(&customer.id);
     let record = |created, state| IdempotencyRecord { fingerprint: [1; 32], created, state };
@@ -466,10 +523,8 @@ async fn only_finished_idempotency_records_past_retention_expire() {
     assert!(store.idempotency(&account(), "new-done").unwrap().is_some());
 }
 
-#[tokio::test]
-async fn accounts_do_not_see_each_other() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn accounts_do_not_see_each_other(backend: Backend) {
+    let store = backend.open();
     let customer = customer();
     let charge = charge(&customer.id);
     let changes = ChangeSet::new(&account(), &customer.id)
@@ -482,10 +537,8 @@ async fn accounts_do_not_see_each_other() {
     assert!(store.charges(&other, &customer.id, 10, None).unwrap().items.is_empty());
 }
 
-#[tokio::test]
-async fn charges_page_newest_first() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+async fn charges_page_newest_first(backend: Backend) {
+    let store = backend.open();
     let customer = customer();
     let mut ids = Vec::new();
     for _ in 0..25 {
@@ -506,7 +559,7 @@ async fn charges_page_newest_first() {
 #[tokio::test]
 async fn concurrent_writers_share_flushes() {
     let directory = tempfile::tempdir().unwrap();
-    let store = open(&directory);
+    let store = open_sled(&directory);
     let tickets: Vec<_> = (0..200)
         .map(|_| {
             let customer = customer();
@@ -526,10 +579,10 @@ async fn concurrent_writers_share_flushes() {
 #[tokio::test]
 async fn a_gateways_writes_are_logged_and_replayed_into_its_own_trees() {
     use kassa_gateways::trees::{Put, Trees};
-    let directory = tempfile::tempdir().unwrap();
     let tree = GATEWAY_TREE_NAMES[0];
+    let directory = tempfile::tempdir().unwrap();
     {
-        let store = open(&directory);
+        let store = open_sled(&directory);
         let put = Put { tree, key: b"ch_key", value: b"charged" };
         assert_eq!(store.insert_unless_present(tree, b"ch_key", &[put]).unwrap(), None);
         let again = Put { tree, key: b"ch_key", value: b"charged twice" };
@@ -542,13 +595,39 @@ async fn a_gateways_writes_are_logged_and_replayed_into_its_own_trees() {
         // The crash point: a second write in the log, durably, but not in sled.
         let (number, _) = store.gateway_tree(tree).unwrap();
         let op = Op { tree: number, key: b"ch_other".to_vec(), value: Some(b"logged".to_vec()) };
-        store.log.wal.append(&ops::encode(&[op])).unwrap();
-        store.log.wal.sync().unwrap();
+        sled(&store).log.wal.append(&ops::encode(&[op])).unwrap();
+        sled(&store).log.wal.sync().unwrap();
     }
-    let store = open(&directory);
+    let store = open_sled(&directory);
     assert_eq!(Trees::get(&store, tree, b"ch_key").unwrap().as_deref(), Some(&b"charged"[..]));
     assert_eq!(Trees::get(&store, tree, b"ch_other").unwrap().as_deref(), Some(&b"logged"[..]));
     let listed: Vec<_> = store.range_rev(tree, b"ch_", b"ch_~").map(Result::unwrap).collect();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0].0, b"ch_other", "last first");
+}
+
+async fn a_gateway_tree_keeps_the_first_of_two_writes_and_lists_last_first(backend: Backend) {
+    use kassa_gateways::trees::{Put, Trees};
+    let tree = GATEWAY_TREE_NAMES[0];
+    {
+        let store = backend.open();
+        for key in [&b"ch_key"[..], b"ch_other"] {
+            let put = Put { tree, key, value: b"charged" };
+            assert_eq!(store.insert_unless_present(tree, key, &[put]).unwrap(), None);
+        }
+        let again = Put { tree, key: b"ch_key", value: b"charged twice" };
+        assert_eq!(
+            store.insert_unless_present(tree, b"ch_key", &[again]).unwrap().as_deref(),
+            Some(&b"charged"[..]),
+            "the first write stands"
+        );
+        Trees::sync(&store).await.unwrap();
+    }
+    let store = backend.open();
+    assert_eq!(Trees::get(&store, tree, b"ch_key").unwrap().as_deref(), Some(&b"charged"[..]));
+    let listed: Vec<_> = store.range_rev(tree, b"ch_", b"ch_~").map(Result::unwrap).collect();
+    let keys: Vec<&[u8]> = listed.iter().map(|(key, _)| key.as_slice()).collect();
+    assert_eq!(keys, [&b"ch_other"[..], b"ch_key"], "last first");
+    Trees::remove(&store, tree, b"ch_key").unwrap();
+    assert_eq!(Trees::get(&store, tree, b"ch_key").unwrap(), None);
 }

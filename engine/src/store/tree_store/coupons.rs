@@ -4,7 +4,7 @@
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{AccountId, Coupon, CouponId, PromotionCode, PromotionCodeId, Redemption};
 use crate::store::{CouponStore, DurableTicket, Page, StoreError, Taken, keys};
 
@@ -21,20 +21,20 @@ pub(super) fn remove_redemption_op(account: &AccountId, coupon: &CouponId, holde
     Op::remove(TreeId::Redemptions, keys::redemption(account, coupon.as_str(), holder))
 }
 
-impl CouponStore for SledStore {
+impl CouponStore for TreeStore {
     fn create_coupon(
         &self,
         account: &AccountId,
         coupon: &Coupon,
     ) -> Result<Result<DurableTicket, Taken>, StoreError> {
         let key = keys::by_id(account, coupon.id.as_str());
-        let order = self.write_order();
+        let order = self.write_order()?;
         if self.tree(TreeId::Coupons).get(&key)?.is_some() {
             return Ok(Err(Taken));
         }
         self.append_and_apply(&order, &[Op::put(TreeId::Coupons, key, encode(coupon))])?;
         drop(order);
-        Ok(Ok(self.group_commit.written()))
+        Ok(Ok(self.written()))
     }
 
     fn put_coupon(
@@ -74,7 +74,7 @@ impl CouponStore for SledStore {
         code: &PromotionCode,
     ) -> Result<Result<DurableTicket, Taken>, StoreError> {
         let name = code_key(account, &code.code);
-        let order = self.write_order();
+        let order = self.write_order()?;
         if self.tree(TreeId::PromotionCodeNames).get(&name)?.is_some() {
             return Ok(Err(Taken));
         }
@@ -84,7 +84,7 @@ impl CouponStore for SledStore {
         ];
         self.append_and_apply(&order, &ops)?;
         drop(order);
-        Ok(Ok(self.group_commit.written()))
+        Ok(Ok(self.written()))
     }
 
     fn put_promotion_code(

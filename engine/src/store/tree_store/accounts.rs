@@ -2,7 +2,7 @@
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{Account, AccountId, ApiKey, Event};
 use crate::store::{AccountStore, DurableTicket, IdempotencyRecord, StoreError, keys};
 
@@ -15,7 +15,7 @@ fn answered_op(answered: Option<(&str, &IdempotencyRecord)>) -> Option<Op> {
     })
 }
 
-impl AccountStore for SledStore {
+impl AccountStore for TreeStore {
     fn api_key_account(&self, key_sha256: &[u8; 32]) -> Result<Option<AccountId>, StoreError> {
         let account = self.tree(TreeId::ApiKeys).get(key_sha256)?;
         Ok(account.and_then(|bytes| std::str::from_utf8(&bytes).ok().and_then(AccountId::parse)))

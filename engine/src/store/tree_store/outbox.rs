@@ -12,7 +12,7 @@ use std::sync::{Mutex, RwLock};
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{
     AccountId, Delivery, EndpointStatus, EventId, NewOutgoingEvent, OutgoingEvent, WebhookEndpoint,
     WebhookEndpointId,
@@ -46,7 +46,7 @@ impl Listening {
     }
 }
 
-impl SledStore {
+impl TreeStore {
     /// Gives each event its id and the account's next sequence number, and adds the ops that
     /// keep and queue it. The caller holds the write order and appends `ops` before letting go.
     pub(super) fn outgoing_ops(
@@ -202,15 +202,15 @@ fn endpoint_prefix(account: &AccountId, endpoint: &WebhookEndpointId) -> Vec<u8>
     keys::by_id(account, &format!("{endpoint}/"))
 }
 
-impl OutboxStore for SledStore {
+impl OutboxStore for TreeStore {
     fn emit(&self, event: NewOutgoingEvent) -> Result<DurableTicket, StoreError> {
         debug_assert!(event.customer.is_none(), "a customer's events come with its change sets");
-        let order = self.write_order();
+        let order = self.write_order()?;
         let mut ops = Vec::new();
         self.outgoing_ops(vec![event], &mut ops)?;
         self.append_and_apply(&order, &ops)?;
         drop(order);
-        Ok(self.group_commit.written())
+        Ok(self.written())
     }
 
     fn outgoing_event(

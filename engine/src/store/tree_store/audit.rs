@@ -6,7 +6,7 @@
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{AccountId, CustomerId, Event, EventId};
 use crate::store::{AuditFilter, Page, StoreError, keys};
 
@@ -39,7 +39,7 @@ pub(super) fn account_event_ops(ops: &mut Vec<Op>, account: &AccountId, event: &
     ops.push(Op::put(TreeId::AuditIndex, key, Vec::new()));
 }
 
-impl SledStore {
+impl TreeStore {
     pub(super) fn list_audit_events(
         &self,
         account: &AccountId,
@@ -99,10 +99,7 @@ impl SledStore {
         }
         indexed += ops.len();
         if indexed == 0 {
-            let index = &self.trees[TreeId::AuditIndex as usize];
-            index.insert(INDEX_COMPLETE, Vec::new())?;
-            index.flush()?;
-            return Ok(());
+            return self.mark_complete(TreeId::AuditIndex, INDEX_COMPLETE);
         }
         ops.push(Op::put(TreeId::AuditIndex, INDEX_COMPLETE.to_vec(), Vec::new()));
         self.commit_ops(ops)?;

@@ -1,51 +1,26 @@
-//! Writing through the log: each write's ops appended as one record, then laid in the overlay
-//! that the applier empties into sled, in the log's order; and how a record's tree numbers find
-//! their trees.
+//! Committing ops under the write order (see [`super::base`]), the pace sled's writers keep with
+//! the applier, and how a log record's tree numbers find their trees.
 
-use std::sync::MutexGuard;
 use std::time::Duration;
 
 use super::gateway_trees::{GATEWAY_TREE_NAMES, GATEWAY_TREES_FIRST};
-use super::ops::{self, Op};
-use super::{SledStore, TREE_NAMES};
+use super::ops::Op;
+use super::{TREE_NAMES, TreeStore};
 use crate::store::{DurableTicket, StoreError};
 
-impl SledStore {
+impl TreeStore {
     /// Appends `ops` to the log as one record and applies them (see the module's comment); the
     /// ticket says when they are durable.
     pub(super) fn commit_ops(&self, ops: Vec<Op>) -> Result<DurableTicket, StoreError> {
-        let order = self.write_order();
+        let order = self.write_order()?;
         self.append_and_apply(&order, &ops)?;
         drop(order);
-        Ok(self.group_commit.written())
-    }
-
-    /// Held while deciding a write from what the store holds (a compare-and-swap) and making it.
-    /// Every writer takes it, so every writer waits here while the applier is far behind.
-    pub(super) fn write_order(&self) -> MutexGuard<'_, ()> {
-        self.wait_for_the_applier();
-        self.write_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    pub(super) fn append_and_apply(
-        &self,
-        _order: &MutexGuard<'_, ()>,
-        ops: &[Op],
-    ) -> Result<(), StoreError> {
-        if ops.is_empty() {
-            // A change set that changes nothing (a state change decided to be none): no record.
-            return Ok(());
-        }
-        // An append that fails leaves nothing behind (the log cuts a partial record off).
-        let sequence = self.log.wal.append(&ops::encode(ops))?;
-        // Readable from here on; the applier puts it into sled once the log's sync covers it.
-        self.overlay.put(sequence, ops);
-        Ok(())
+        Ok(self.written())
     }
 
     /// Waits while the applier is far behind the log: the overlay holds in memory what sled
     /// does not yet, and must not grow without bound when sled is slower than the log.
-    fn wait_for_the_applier(&self) {
+    pub(super) fn wait_for_the_applier(&self) {
         while self.overlay.sealed_entries() >= OVERLAY_ENTRIES_MAX {
             self.overlay.wait_for_change(Duration::from_millis(10), || {
                 self.overlay.sealed_entries() < OVERLAY_ENTRIES_MAX

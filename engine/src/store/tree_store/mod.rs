@@ -1,10 +1,12 @@
-//! The sled 0.34 implementation of [`Store`], behind Kassa's write-ahead log.
+//! The implementation of [`Store`] as trees of keys and values: on sled 0.34 behind Kassa's
+//! write-ahead log (one node), or on PostgreSQL (several nodes on one database), the two bases
+//! of [`base`]. Everything else here is the same code on both.
 //!
 //! Trees by record kind; keys from [`keys`]; values from [`codec`]; index entries are derived
 //! from the records in [`change_ops`], so callers cannot forget one.
 //!
-//! A change set becomes its puts and removals ([`Op`]s), encoded once and appended to the log as
-//! one record, and laid in the [`overlay`] under one lock, so that both receive change sets in
+//! A change set becomes its puts and removals ([`Op`]s). On PostgreSQL they are one transaction
+//! ([`postgres`]). On sled they are encoded once and appended to the log as one record, and laid in the [`overlay`] under one lock, so that both receive change sets in
 //! the log's order. The log is what makes a change set atomic and durable: the flusher syncs
 //! it. sled is written later, off the acknowledgement path: the [`applier`] puts each durable
 //! layer of the overlay into sled, every key's latest value once, and reads see the overlay laid
@@ -21,6 +23,7 @@ mod accounts;
 mod applier;
 mod audit;
 mod bank;
+mod base;
 mod billing;
 mod change_ops;
 mod coupons;
@@ -31,6 +34,7 @@ mod ops;
 mod outbox;
 mod overlay;
 mod personal;
+mod postgres;
 mod rotation;
 mod sponsors;
 #[cfg(test)]
@@ -40,7 +44,7 @@ mod unapplied;
 mod view;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::checkpointer::{AppliedLog, read_checkpoint};
@@ -63,34 +67,29 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
+use base::{Base, PostgresBase, SledBase};
 use change_ops::{ops_of, take_outgoing};
 use gateway_events::PAYLOAD_LOG_FILE;
 use gateway_trees::GATEWAY_TREE_NAMES;
 use logged::{WAL_DIR, WAL_SEGMENT_BYTES, apply};
 use ops::Op;
 use overlay::Overlay;
+use postgres::PgTrees;
 use tree_ids::{TREE_NAMES, TreeId};
 use unapplied::UnappliedEvents;
-use view::TreeView;
 
 pub use rotation::Rotated;
 
-pub struct SledStore {
+pub struct TreeStore {
     /// For tests to read the checkpoint; the store itself reaches sled through its trees.
     #[cfg(test)]
-    db: sled::Db,
+    db: Option<sled::Db>,
+    /// The data directory: node-local files live here whichever base holds the trees.
     path: PathBuf,
-    trees: Vec<sled::Tree>,
-    /// The write-ahead log, and how far sled has applied it.
-    log: Arc<AppliedLog>,
-    /// What the log holds and sled not yet, read before sled.
+    base: Base,
+    /// On sled, what the log holds and sled not yet, read before sled; always empty on
+    /// PostgreSQL, where a write is readable once committed.
     overlay: Arc<Overlay>,
-    /// Held from a record's append to its place in the overlay: the overlay, and so sled,
-    /// receives records in the log's order.
-    write_order: Mutex<()>,
-    group_commit: Arc<GroupCommit>,
-    /// Gateway events' raw payloads (see [`super::payloads`]).
-    payloads: PayloadLog,
     unapplied: UnappliedEvents,
     /// Seals personal data on write and opens it on read; `None`: kept as written (a store
     /// opened without a data key, as in unit tests).
@@ -101,22 +100,22 @@ pub struct SledStore {
     listening: outbox::Listening,
 }
 
-impl SledStore {
+impl TreeStore {
     /// The store, sealing personal data with `sealer` from now on (and its customers' emails
     /// indexed by their keyed hash, the first time).
-    pub fn sealed_by(mut self, sealer: Sealer) -> Result<SledStore, StoreError> {
+    pub fn sealed_by(mut self, sealer: Sealer) -> Result<TreeStore, StoreError> {
         self.sealer = Some(Arc::new(sealer));
         self.backfill_email_index()?;
         Ok(self)
     }
 
     /// Opens (or creates) the store in `path` with sled's page cache at its default size.
-    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
-        SledStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
+    pub fn open(path: &Path) -> Result<TreeStore, StoreError> {
+        TreeStore::open_with_cache(path, STORE_CACHE_BYTES_DEFAULT)
     }
 
     /// Opens the store with a page cache of at most `cache_bytes` (`storage.cache_mib`).
-    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<TreeStore, StoreError> {
         std::fs::create_dir_all(path).map_err(|error| {
             StoreError::Storage(format!("cannot create {}: {error}", path.display()))
         })?;
@@ -157,37 +156,69 @@ impl SledStore {
             applier,
             payloads.sync_handle()?,
         )?;
-        let store = SledStore {
-            #[cfg(test)]
-            db,
-            path: path.to_owned(),
+        let base = Base::Sled(SledBase {
             trees,
             log,
-            overlay,
             write_order: Mutex::new(()),
             group_commit,
             payloads,
+        });
+        #[cfg(test)]
+        let store = TreeStore::on(base, overlay, path, Some(db));
+        #[cfg(not(test))]
+        let store = TreeStore::on(base, overlay, path);
+        store.ready()
+    }
+
+    /// Opens the store on the PostgreSQL database at `url`, creating or migrating its schema;
+    /// `path` keeps the node's own files (none of the store's records).
+    pub fn open_postgres(url: &str, path: &Path) -> Result<TreeStore, StoreError> {
+        let trees = PgTrees::open(url)?;
+        let base = Base::Postgres(Box::new(PostgresBase { trees, committed: AtomicU64::new(0) }));
+        let overlay = Arc::new(Overlay::default());
+        #[cfg(test)]
+        let store = TreeStore::on(base, overlay, path, None);
+        #[cfg(not(test))]
+        let store = TreeStore::on(base, overlay, path);
+        store.ready()
+    }
+
+    fn on(
+        base: Base,
+        overlay: Arc<Overlay>,
+        path: &Path,
+        #[cfg(test)] db: Option<sled::Db>,
+    ) -> TreeStore {
+        TreeStore {
+            #[cfg(test)]
+            db,
+            path: path.to_owned(),
+            base,
+            overlay,
             unapplied: UnappliedEvents::default(),
             sealer: None,
             sequences: outbox::Sequences::default(),
             listening: outbox::Listening::default(),
-        };
-        store.backfill_audit_index()?;
-        store.note_listening(None)?;
-        Ok(store)
+        }
+    }
+
+    /// Backfills what an older store lacks and notes where events are listened for.
+    fn ready(self) -> Result<TreeStore, StoreError> {
+        self.backfill_audit_index()?;
+        self.note_listening(None)?;
+        Ok(self)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Flushes completed since the store opened.
+    /// Flushes completed since the store opened (commits, on PostgreSQL).
     pub fn flushes(&self) -> u64 {
-        self.group_commit.flushes()
-    }
-
-    fn tree(&self, id: TreeId) -> TreeView<'_> {
-        TreeView { tree: &self.trees[id as usize], number: id.number(), overlay: &self.overlay }
+        match &self.base {
+            Base::Sled(sled) => sled.group_commit.flushes(),
+            Base::Postgres(postgres) => postgres.committed.load(Ordering::SeqCst),
+        }
     }
 
     fn get<T: serde::de::DeserializeOwned>(
@@ -245,29 +276,38 @@ impl SledStore {
     }
 }
 
-impl SledStore {
+impl TreeStore {
     /// Ends the store at a graceful stop: flushes what is pending, lets sled take everything
     /// durable and makes the last checkpoint, so the next start has nothing to replay. Other
     /// handles on the store may outlive this (threads that end with the process), so the stop
     /// cannot wait for the last one to be dropped. Nothing written after it is acknowledged.
     pub fn close(&self) {
-        self.group_commit.stop();
+        if let Base::Sled(sled) = &self.base {
+            sled.group_commit.stop();
+        }
     }
 }
 
-impl Drop for SledStore {
+impl Drop for TreeStore {
     fn drop(&mut self) {
-        self.group_commit.stop();
+        self.close();
     }
 }
 
-impl Durable for SledStore {
+impl Durable for TreeStore {
     fn sync(&self) -> DurableTicket {
-        self.group_commit.written()
+        self.written()
+    }
+
+    fn reachable(&self) -> Result<(), StoreError> {
+        match &self.base {
+            Base::Sled(_) => Ok(()),
+            Base::Postgres(postgres) => postgres.trees.ping(),
+        }
     }
 }
 
-impl CustomerStore for SledStore {
+impl CustomerStore for TreeStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
         let (mut changes, added, new_keys) = self.seal_change_set(changes)?;
         let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
@@ -275,11 +315,11 @@ impl CustomerStore for SledStore {
         let outgoing = take_outgoing(&mut changes);
         let mut ops = ops_of(changes);
         ops.extend(added);
-        let order = self.write_order();
+        let order = self.write_order()?;
         self.outgoing_ops(outgoing, &mut ops)?;
         self.append_and_apply(&order, &ops)?;
         drop(order);
-        let ticket = self.group_commit.written();
+        let ticket = self.written();
         self.keep_new_keys(new_keys);
         if forgets && let Some(sealer) = &self.sealer {
             sealer.forget(&customer);
@@ -420,7 +460,7 @@ impl CustomerStore for SledStore {
                 continue;
             }
             // Compare-and-swap: a record rewritten since it was read is not the one that expired.
-            let order = self.write_order();
+            let order = self.write_order()?;
             if tree.get(&key)?.as_deref() == Some(&bytes[..]) {
                 self.append_and_apply(&order, &[Op::remove(TreeId::Idempotency, key.to_vec())])?;
                 expired += 1;
@@ -671,7 +711,7 @@ impl CustomerStore for SledStore {
     }
 }
 
-impl InboxStore for SledStore {
+impl InboxStore for TreeStore {
     fn insert_gateway_event(&self, event: NewGatewayEvent) -> Result<InsertedEvent, StoreError> {
         self.insert_event(event)
     }
@@ -709,7 +749,7 @@ impl InboxStore for SledStore {
     }
 }
 
-impl PluginStore for SledStore {
+impl PluginStore for TreeStore {
     fn plugin_history(
         &self,
         account: &AccountId,

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use super::ops::Op;
-use super::{SledStore, TreeId};
+use super::{TreeId, TreeStore};
 use crate::domain::{AccountId, Applied, EventId, GatewayEvent, NewGatewayEvent};
 use crate::store::codec::{decode, encode};
 use crate::store::payloads::PayloadRef;
@@ -65,7 +65,7 @@ impl StoredGatewayEvent {
     }
 }
 
-impl SledStore {
+impl TreeStore {
     /// The gateway event stored under `key`, with its outcome once applied.
     pub(super) fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
         match self.tree(TreeId::GatewayEvents).get(key)? {
@@ -82,7 +82,7 @@ impl SledStore {
 
     /// `stored` with its payload read from the payload log.
     fn with_payload(&self, stored: StoredGatewayEvent) -> Result<Option<GatewayEvent>, StoreError> {
-        let Some(payload) = self.payloads.read(stored.payload)? else {
+        let Some(payload) = self.read_payload(stored.payload)? else {
             tracing::warn!(event = %stored.id, "a gateway event's payload is missing: treated as never stored");
             return Ok(None);
         };
@@ -135,9 +135,9 @@ impl SledStore {
             Some(sealer) => sealer.seal_payload(event.id.as_str(), event.payload.as_bytes()),
             None => event.payload.as_bytes().to_vec(),
         };
-        let payload = self.payloads.append(&payload)?;
+        let payload = self.append_payload(&payload)?;
         let stored = StoredGatewayEvent::of(event, payload);
-        let order = self.write_order();
+        let order = self.write_order()?;
         if let Some(stored) = earlier()? {
             return Ok(Some(stored));
         }
@@ -187,7 +187,7 @@ impl SledStore {
                     // payload log's end, where it pointed, is written again.
                     None => {
                         let op = Op::remove(TreeId::GatewayEvents, key.to_vec());
-                        self.append_and_apply(&self.write_order(), &[op])?;
+                        self.append_and_apply(&self.write_order()?, &[op])?;
                     }
                 }
             }
@@ -219,15 +219,13 @@ impl SledStore {
             true => vec![Op::put(TreeId::GatewayEvents, key, encode(&stored))],
             false => moved(&key, stored, owner),
         };
-        self.append_and_apply(&self.write_order(), &ops)?;
-        let (sequence, ticket) = self.group_commit.written_as();
+        self.append_and_apply(&self.write_order()?, &ops)?;
+        let (sequence, ticket) = self.written_as();
         self.unapplied.applied(id, sequence);
-        if let Some(watermark) =
-            self.unapplied.watermark_due(self.group_commit.durable(), Instant::now())
-        {
+        if let Some(watermark) = self.unapplied.watermark_due(self.durable(), Instant::now()) {
             let value = watermark.as_str().as_bytes().to_vec();
             let op = Op::put(TreeId::EventInbox, WATERMARK_KEY.to_vec(), value);
-            self.append_and_apply(&self.write_order(), &[op])?;
+            self.append_and_apply(&self.write_order()?, &[op])?;
         }
         Ok(ticket)
     }

@@ -5,7 +5,7 @@
 //! a change is harmless (the actor finds nothing due and the scheduler removes it).
 
 use super::view::TreeView;
-use super::{Op, SledStore, TreeId};
+use super::{Op, TreeId, TreeStore};
 use crate::domain::{
     AccountId, Customer, CustomerId, Invoice, InvoiceId, PaymentPlan, PaymentPlanId, Plan, PlanId,
     Subscription, SubscriptionId, SubscriptionStatus, TestClock, TestClockId, TestClockStatus,
@@ -119,11 +119,11 @@ pub(super) fn credit_note_ops(
 
 /// The entries of `tree` under `prefix`, newest first (ids are time-ordered), below the key of
 /// `starting_after` when a page continues a list.
-pub(super) fn newest_first(
-    tree: TreeView<'_>,
+pub(super) fn newest_first<'a>(
+    tree: TreeView<'a>,
     prefix: Vec<u8>,
     starting_after: Option<Vec<u8>>,
-) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + 'a {
     let upper = starting_after.unwrap_or_else(|| keys::prefix_end(&prefix));
     tree.range(prefix..upper).rev()
 }
@@ -161,7 +161,7 @@ fn page_by_id<T: serde::de::DeserializeOwned>(
     page(found, limit)
 }
 
-impl SledStore {
+impl TreeStore {
     pub(super) fn list_customers(
         &self,
         account: &AccountId,

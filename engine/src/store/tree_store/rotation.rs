@@ -7,7 +7,7 @@
 use super::ops::Op;
 use super::personal::email_key;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{AccountId, CustomerId};
 use crate::store::sealing::WrappedKey;
 use crate::store::{CustomerStore, DurableTicket, StoreError, keys};
@@ -22,7 +22,7 @@ pub struct Rotated {
     pub emails_reindexed: usize,
 }
 
-impl SledStore {
+impl TreeStore {
     /// Rotates what the configured previous data keys still hold; the ticket says when it is
     /// durable. A store without a sealer has nothing to rotate.
     pub fn rotate_data_key(&self) -> Result<(Rotated, Option<DurableTicket>), StoreError> {

@@ -2,7 +2,7 @@
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, encode};
+use super::{TreeStore, encode};
 use crate::domain::{AccountId, CustomerId, SponsorItem, Sponsorship, SponsorshipId};
 use crate::store::{SponsorStore, StoreError, keys};
 
@@ -52,7 +52,7 @@ pub(super) fn default_ops(ops: &mut Vec<Op>, account: &AccountId, item: &Sponsor
     ));
 }
 
-impl SponsorStore for SledStore {
+impl SponsorStore for TreeStore {
     fn sponsorship(
         &self,
         account: &AccountId,

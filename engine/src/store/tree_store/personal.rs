@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ops::Op;
 use super::tree_ids::TreeId;
-use super::{SledStore, decode, encode};
+use super::{TreeStore, decode, encode};
 use crate::domain::{
     AccountId, Address, CardDisplay, Customer, CustomerId, Metadata, PaymentMethod,
     PromotionalGrant,
@@ -41,7 +41,7 @@ struct MethodPersonal {
 /// Keys made while sealing a change set, cached once it is committed.
 pub(super) type NewKeys = Vec<(CustomerId, Arc<Aes256Gcm>)>;
 
-impl SledStore {
+impl TreeStore {
     /// The change set with its personal data sealed, the operations it adds (the keys it
     /// made, the moves of its email index entries), and the keys it made. Without a sealer it
     /// is returned as it is; with sealing off only its emails are indexed.
@@ -186,10 +186,7 @@ impl SledStore {
             }
         }
         if ops.is_empty() {
-            let index = &self.trees[TreeId::CustomerEmails as usize];
-            index.insert(EMAIL_INDEX_COMPLETE, Vec::new())?;
-            index.flush()?;
-            return Ok(());
+            return self.mark_complete(TreeId::CustomerEmails, EMAIL_INDEX_COMPLETE);
         }
         let indexed = ops.len();
         ops.push(Op::put(TreeId::CustomerEmails, EMAIL_INDEX_COMPLETE.to_vec(), Vec::new()));

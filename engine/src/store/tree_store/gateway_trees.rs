@@ -8,7 +8,7 @@ use kassa_gateways::trees::{Entry, Put, Trees};
 
 use super::ops::Op;
 use super::view::TreeView;
-use super::{SledStore, TREE_NAMES};
+use super::{TREE_NAMES, TreeStore};
 use crate::store::StoreError;
 
 /// The gateways' trees; a log record numbers them from [`GATEWAY_TREES_FIRST`] in this order, so
@@ -26,7 +26,7 @@ fn gateway_error(error: StoreError) -> GatewayError {
     GatewayError::Storage(error.to_string())
 }
 
-impl SledStore {
+impl TreeStore {
     /// The log's number for the gateway tree `name`, and the tree as reads see it.
     pub(super) fn gateway_tree(&self, name: &str) -> Result<(u8, TreeView<'_>), GatewayError> {
         let position = GATEWAY_TREE_NAMES
@@ -34,8 +34,7 @@ impl SledStore {
             .position(|known| *known == name)
             .ok_or_else(|| GatewayError::Storage(format!("no gateway tree {name}")))?;
         let number = GATEWAY_TREES_FIRST + u8::try_from(position).expect("few gateway trees");
-        let tree = &self.trees[TREE_NAMES.len() + position];
-        Ok((number, TreeView { tree, number, overlay: &self.overlay }))
+        Ok((number, self.numbered(number)))
     }
 
     fn ops_of_puts(&self, puts: &[Put<'_>]) -> Result<Vec<Op>, GatewayError> {
@@ -49,16 +48,16 @@ impl SledStore {
 }
 
 #[async_trait::async_trait]
-impl Trees for SledStore {
+impl Trees for TreeStore {
     fn get(&self, tree: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, GatewayError> {
         let (_, tree) = self.gateway_tree(tree)?;
-        let value = tree.get(key).map_err(|error| gateway_error(error.into()))?;
+        let value = tree.get(key).map_err(gateway_error)?;
         Ok(value.map(|value| value.to_vec()))
     }
 
     fn insert(&self, puts: &[Put<'_>]) -> Result<(), GatewayError> {
         let ops = self.ops_of_puts(puts)?;
-        let order = self.write_order();
+        let order = self.write_order().map_err(gateway_error)?;
         self.append_and_apply(&order, &ops).map_err(gateway_error)
     }
 
@@ -70,8 +69,8 @@ impl Trees for SledStore {
     ) -> Result<Option<Vec<u8>>, GatewayError> {
         let ops = self.ops_of_puts(puts)?;
         let (_, checked) = self.gateway_tree(tree)?;
-        let order = self.write_order();
-        if let Some(present) = checked.get(key).map_err(|error| gateway_error(error.into()))? {
+        let order = self.write_order().map_err(gateway_error)?;
+        if let Some(present) = checked.get(key).map_err(gateway_error)? {
             return Ok(Some(present.to_vec()));
         }
         self.append_and_apply(&order, &ops).map_err(gateway_error)?;
@@ -89,14 +88,13 @@ impl Trees for SledStore {
             Err(error) => return Box::new(std::iter::once(Err(error))),
         };
         Box::new(tree.range(from.to_vec()..to.to_vec()).rev().map(|item| {
-            item.map(|(key, value)| (key.to_vec(), value.to_vec()))
-                .map_err(|error| gateway_error(error.into()))
+            item.map(|(key, value)| (key.to_vec(), value.to_vec())).map_err(gateway_error)
         }))
     }
 
     fn remove(&self, tree: &'static str, key: &[u8]) -> Result<(), GatewayError> {
         let (tree, _) = self.gateway_tree(tree)?;
-        let order = self.write_order();
+        let order = self.write_order().map_err(gateway_error)?;
         self.append_and_apply(&order, &[Op { tree, key: key.to_vec(), value: None }])
             .map_err(gateway_error)
     }
