@@ -5,6 +5,7 @@
 //! context, whose results come back into the actor between messages. So a slow gateway never
 //! blocks the customer's other messages, and two state changes never interleave.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 
@@ -88,6 +89,13 @@ pub struct CustomerActor {
     /// Set when the actor has decided to stop: it then refuses new state changes, which the
     /// registry retries on a fresh actor.
     stopping: bool,
+    /// The customer's version the state reflects, where other nodes may change the customer
+    /// too (PostgreSQL); `None` on sled, where this actor is its only writer. A commit is
+    /// decided at it and moves it on (a cell: commits are made from `&self`).
+    version: Cell<Option<u64>>,
+    /// A commit failed (refused as decided on an older version, or its outcome unknown): the
+    /// state is loaded again before the next message.
+    stale: Cell<bool>,
 }
 
 impl CustomerActor {
@@ -97,10 +105,13 @@ impl CustomerActor {
         services: Services,
         registry: Weak<RegistryInner>,
     ) -> CustomerActor {
-        let state = hydrate(&services, &key);
-        if let Err(error) = &state {
-            tracing::error!(account = %key.account, customer = %key.customer, %error, "cannot load customer");
-        }
+        let (state, version) = match hydrate(&services, &key) {
+            Ok((state, version)) => (Ok(state), version),
+            Err(error) => {
+                tracing::error!(account = %key.account, customer = %key.customer, %error, "cannot load customer");
+                (Err(error), None)
+            }
+        };
         CustomerActor {
             key,
             generation,
@@ -112,6 +123,8 @@ impl CustomerActor {
             paid_together: HashSet::new(),
             rule_answers: Default::default(),
             stopping: false,
+            version: Cell::new(version),
+            stale: Cell::new(false),
         }
     }
 
@@ -152,7 +165,12 @@ impl CustomerActor {
     /// what it changed without committing. An actor that cannot reload refuses new changes
     /// (the registry takes them to a fresh actor) and stops once its flows under way are done.
     pub(super) fn reload_state(&mut self, ctx: &mut Context<Self>) {
-        self.state = hydrate(&self.services, &self.key);
+        let hydrated = hydrate(&self.services, &self.key);
+        self.stale.set(false);
+        self.state = hydrated.map(|(state, version)| {
+            self.version.set(version);
+            state
+        });
         if let Err(error) = &self.state {
             tracing::error!(account = %self.key.account, customer = %self.key.customer, %error, "cannot reload customer");
             self.stopping = true;
@@ -168,8 +186,50 @@ impl CustomerActor {
         ChangeSet::new(&self.key.account, &self.key.customer)
     }
 
-    pub(super) fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, ActorError> {
-        commit(&self.services, changes)
+    /// Commits a change this turn decided on the state as the actor holds it: refused (409)
+    /// if another node changed the customer since.
+    pub(super) fn commit(&self, mut changes: ChangeSet) -> Result<DurableTicket, ActorError> {
+        changes.decided_at = self.version.get();
+        let committed = commit(&self.services, changes);
+        match &committed {
+            Ok(_) => self.version.set(self.version.get().map(|version| version + 1)),
+            Err(_) => self.stale.set(true),
+        }
+        committed
+    }
+
+    /// Before a message from outside: loads the state again if another node changed the
+    /// customer (or a commit of this actor's failed), so that every answer, a refusal too, is
+    /// decided on the customer as it is now.
+    pub(super) fn refresh(&mut self, ctx: &mut Context<Self>) {
+        if self.state.is_err() {
+            return;
+        }
+        let current =
+            match self.services.store.customer_version(&self.key.account, &self.key.customer) {
+                Ok(current) => current,
+                // The message's own reads and commit meet the same failure and answer it.
+                Err(_) => return,
+            };
+        if self.stale.get() || current != self.version.get() {
+            self.reload_state(ctx);
+        }
+    }
+}
+
+/// Sent ahead of every message from outside the actor (see
+/// [`super::registry::Registry::send`]): the state is refreshed before that message.
+pub(super) struct Refresh;
+
+impl actix::Message for Refresh {
+    type Result = ();
+}
+
+impl Handler<Refresh> for CustomerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Refresh, ctx: &mut Context<Self>) {
+        self.refresh(ctx);
     }
 }
 
@@ -324,8 +384,14 @@ impl CustomerActor {
     }
 }
 
-fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, StoreError> {
+/// The customer's state from the store, and the version it reflects: read first, so that a
+/// commit landing between the two makes the state newer than the version, never older.
+fn hydrate(
+    services: &Services,
+    key: &CustomerKey,
+) -> Result<(CustomerState, Option<u64>), StoreError> {
     let store = &services.store;
+    let version = store.customer_version(&key.account, &key.customer)?;
     let customer = store
         .customer(&key.account, &key.customer)?
         .ok_or_else(|| StoreError::Corrupt(format!("customer {} vanished", key.customer)))?;
@@ -340,14 +406,15 @@ fn hydrate(services: &Services, key: &CustomerKey) -> Result<CustomerState, Stor
     let subscriptions = store.subscriptions(&key.account, &key.customer)?;
     let payment_plans = store.payment_plans(&key.account, &key.customer)?;
     let sponsorships = store.sponsorships(&key.account, &key.customer)?;
-    Ok(CustomerState {
+    let state = CustomerState {
         customer,
         payment_methods,
         refunds_pending,
         subscriptions,
         payment_plans,
         sponsorships,
-    })
+    };
+    Ok((state, version))
 }
 
 impl Actor for CustomerActor {

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use actix::dev::ToEnvelope;
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Handler, MailboxError, Message};
 
+use super::customer::Refresh;
 use super::messages::StopIfIdle;
 use super::{ActorError, CustomerActor, CustomerKey, Services};
 use crate::limits::{ACTOR_RESOLVE_ATTEMPTS_MAX, SWEEP_GAP_MIN};
@@ -118,6 +119,9 @@ impl Registry {
             let (addr, generation) = self.resolve(key)?;
             let answer = {
                 let _counted = MessageInFlight::new();
+                // Ahead of the message in the mailbox: the message is decided on the customer
+                // as it is now, should another node have changed it.
+                addr.do_send::<Refresh>(Refresh);
                 addr.send(message.clone()).await
             };
             match answer {

@@ -230,6 +230,16 @@ impl From<StoreError> for ApiError {
                     "storage is unreachable for now: retry later (with the same Idempotency-Key)",
                 )
             }
+            StoreError::Conflict(why) => {
+                tracing::info!(%why, "refused a change decided on an older customer");
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "invalid_request_error",
+                    "conflict",
+                    "another node changed the customer first; nothing was changed: retry",
+                )
+            }
+            StoreError::KeyInUse => ApiError::idempotency_in_use(),
             error => ApiError::internal(error),
         }
     }

@@ -111,11 +111,20 @@ pub struct ChangeSet {
     pub account: AccountId,
     pub customer: CustomerId,
     pub writes: Vec<Write>,
+    /// The customer's version (see [`super::CustomerStore::customer_version`]) the change was
+    /// decided on: the commit is refused with [`super::StoreError::Conflict`] if another node
+    /// changed the customer since. `None`: committed whatever the version.
+    pub decided_at: Option<u64>,
 }
 
 impl ChangeSet {
     pub fn new(account: &AccountId, customer: &CustomerId) -> ChangeSet {
-        ChangeSet { account: account.clone(), customer: customer.clone(), writes: Vec::new() }
+        ChangeSet {
+            account: account.clone(),
+            customer: customer.clone(),
+            writes: Vec::new(),
+            decided_at: None,
+        }
     }
 
     pub fn with(mut self, write: Write) -> ChangeSet {

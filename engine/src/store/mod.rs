@@ -52,6 +52,14 @@ pub enum StoreError {
     Storage(String),
     #[error("a stored record could not be decoded: {0}")]
     Corrupt(String),
+    /// Another node changed the customer after this one decided the change: nothing was
+    /// written; deciding again on what the store holds now may succeed.
+    #[error("the customer changed meanwhile: {0}")]
+    Conflict(String),
+    /// An Idempotency-Key another request (on another node) holds in flight: nothing was
+    /// written.
+    #[error("the Idempotency-Key is in use by another request")]
+    KeyInUse,
     /// The storage cannot be reached now (a database down or restarting): nothing was
     /// written, and the same call may succeed later.
     #[error("storage unavailable: {0}")]
@@ -257,6 +265,14 @@ pub trait Durable: Send + Sync + 'static {
 pub trait CustomerStore: Durable + SponsorStore {
     /// Applies the change set atomically; the ticket says when it is durable.
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
+    /// How many change sets have been committed for the customer, where several nodes may
+    /// change it (PostgreSQL); `None` where this process is its only writer (sled), so what an
+    /// actor holds in memory is always current.
+    fn customer_version(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<u64>, StoreError>;
     fn customer(
         &self,
         account: &AccountId,

@@ -41,6 +41,7 @@ mod sponsors;
 mod tests;
 mod tree_ids;
 mod unapplied;
+mod versions;
 mod view;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,7 @@ use overlay::Overlay;
 use postgres::PgTrees;
 use tree_ids::{TREE_NAMES, TreeId};
 use unapplied::UnappliedEvents;
+use versions::keys_in_flight;
 
 pub use rotation::Rotated;
 
@@ -311,11 +313,18 @@ impl CustomerStore for TreeStore {
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
         let (mut changes, added, new_keys) = self.seal_change_set(changes)?;
         let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));
-        let customer = changes.customer.clone();
+        let (account, customer) = (changes.account.clone(), changes.customer.clone());
+        let decided_at = changes.decided_at;
+        let keys_in_flight = keys_in_flight(&changes);
         let outgoing = take_outgoing(&mut changes);
         let mut ops = ops_of(changes);
         ops.extend(added);
         let order = self.write_order()?;
+        if let Base::Postgres(_) = &self.base {
+            // Under the write order, which on PostgreSQL every node's writers share.
+            self.check_keys_in_flight(&account, &keys_in_flight)?;
+            ops.push(self.next_version(&account, &customer, decided_at)?);
+        }
         self.outgoing_ops(outgoing, &mut ops)?;
         self.append_and_apply(&order, &ops)?;
         drop(order);
@@ -325,6 +334,17 @@ impl CustomerStore for TreeStore {
             sealer.forget(&customer);
         }
         Ok(ticket)
+    }
+
+    fn customer_version(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<u64>, StoreError> {
+        match &self.base {
+            Base::Sled(_) => Ok(None),
+            Base::Postgres(_) => self.stored_version(account, customer).map(Some),
+        }
     }
 
     fn customer(

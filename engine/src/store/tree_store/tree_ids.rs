@@ -103,6 +103,10 @@ pub(super) enum TreeId {
     SponsorItems,
     /// `account/beneficiary/item`: shares a sponsor did not pay, for the beneficiary's actor.
     SponsorDefaults,
+    /// `account/customer` → the number of change sets committed for the customer (u64 big
+    /// endian), which several nodes on PostgreSQL check their memory of the customer against.
+    /// Not written on sled, where one process is the only writer.
+    CustomerVersions,
 }
 
 impl TreeId {
@@ -112,7 +116,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 58] = [
+pub(super) const TREE_NAMES: [&str; 59] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -173,4 +177,5 @@ pub(super) const TREE_NAMES: [&str; 58] = [
     "sponsor_sponsorships",
     "sponsor_items",
     "sponsor_defaults",
+    "customer_versions",
 ];

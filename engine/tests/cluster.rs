@@ -1,0 +1,126 @@
+//! Several Kassa nodes on one PostgreSQL database (a real server, see
+//! `kassa_testkit::postgres`): any node serves any customer, a node's memory of a customer never
+//! decides an answer after another node changed it, and the sandbox ledger they share
+//! reconciles with what the nodes answered: one charge per Idempotency-Key, refunds never above
+//! their charge.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use common::*;
+
+/// A data key every node shares (base64 of 32 bytes), as the PostgreSQL backend requires.
+const DATA_KEY: &str = "S2Fzc2EgY2x1c3RlciB0ZXN0IGRhdGEga2V5ICEhISE=";
+
+fn on_database(url: &str) -> Config {
+    Config::default()
+        .with_storage("backend = \"postgres\"")
+        .with_storage(&format!("data_key = \"{DATA_KEY}\""))
+        .with_storage("[storage.postgres]")
+        .with_storage(&format!("url = \"{url}\""))
+}
+
+async fn nodes(count: usize) -> Vec<Engine> {
+    let config = on_database(&kassa_testkit::postgres::fresh_database());
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        nodes.push(Engine::start(config.clone()).await);
+    }
+    nodes
+}
+
+/// Posts until a node answers other than 409 (the same key in flight on another node, or the
+/// customer changed there first: both say "retry"); each try goes to the next node.
+async fn post_until_decided(apis: &[Api], path: &str, body: &Value, key: &str) -> Value {
+    for attempt in 0..50 {
+        let api = &apis[attempt % apis.len()];
+        let answer = api.post_with_key(path, body, key).await;
+        if answer.status == 409 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
+        }
+        return answer.ok().clone();
+    }
+    panic!("POST {path} with key {key} answered 409 fifty times");
+}
+
+#[tokio::test]
+async fn a_node_decides_on_what_another_node_changed() {
+    let nodes = nodes(2).await;
+    let (a, b) = (nodes[0].api_a(), nodes[1].api_a());
+    let (customer, _) = a.customer_with_card("pm_card_visa").await;
+    a.charge_ok(&customer, 1_000, "zar").await;
+    // Node A's actor holds the customer in memory; node B adds a card and makes it the default.
+    let added = b.add_payment_method(&customer, "pm_card_mastercard").await;
+    let method = added["id"].as_str().unwrap();
+    let body = json!({"default_payment_method": method});
+    b.post(&format!("/v1/customers/{customer}"), &body).await.ok();
+    // Node A charges the default card: the one node B set.
+    let charge = a.charge_ok(&customer, 2_000, "zar").await;
+    assert_eq!(charge["payment_method"], method, "{charge}");
+    let listed = a.payment_methods(&customer).await;
+    assert_eq!(listed.len(), 2, "node A lists node B's card: {listed:?}");
+}
+
+#[tokio::test]
+async fn keys_spread_over_three_nodes_charge_once_and_refunds_never_exceed_a_charge() {
+    let nodes = nodes(3).await;
+    let apis: Vec<Api> = nodes.iter().map(Engine::api_a).collect();
+    let mut customers = Vec::new();
+    for node in 0..4 {
+        customers.push(apis[node % apis.len()].customer_with_card("pm_card_visa").await.0);
+    }
+    // Every key is sent to every node at once, for the same few customers.
+    const KEYS: usize = 24;
+    let mut charges: HashMap<String, String> = HashMap::new();
+    for index in 0..KEYS {
+        let key = format!("cluster-charge-{index}");
+        let customer = &customers[index % customers.len()];
+        let body = json!({"customer": customer, "amount": 1_500, "currency": "zar"});
+        let sends = apis.iter().map(|api| api.post_with_key("/v1/charges", &body, &key));
+        let answers = futures::future::join_all(sends).await;
+        for answer in &answers {
+            assert!(
+                answer.status == 200 || answer.status == 409,
+                "key {key}: {} {:?}",
+                answer.status,
+                answer.body
+            );
+        }
+        let decided = post_until_decided(&apis, "/v1/charges", &body, &key).await;
+        let id = decided["id"].as_str().unwrap().to_owned();
+        for answer in answers.iter().filter(|answer| answer.status == 200) {
+            assert_eq!(answer.ok()["id"], id.as_str(), "key {key}: one charge, whichever node");
+        }
+        charges.insert(key, id);
+    }
+    // Refunds of 60 % of a charge, sent to every node at once: at most one fits.
+    let mut refunds = 0;
+    for (index, charge) in charges.values().take(6).enumerate() {
+        let body = json!({"charge": charge, "amount": 900});
+        let keys: Vec<String> =
+            (0..apis.len()).map(|node| format!("cluster-refund-{index}-{node}")).collect();
+        let sends =
+            apis.iter().zip(&keys).map(|(api, key)| api.post_with_key("/v1/refunds", &body, key));
+        let answers = futures::future::join_all(sends).await;
+        let refunded = answers.iter().filter(|answer| answer.status == 200).count();
+        assert!(refunded <= 1, "charge {charge}: {refunded} refunds of 60 % each");
+        refunds += refunded;
+        let stored = apis[index % apis.len()].get_ok(&format!("/v1/charges/{charge}")).await;
+        assert!(stored["amount_refunded"].as_u64().unwrap() <= 1_500, "{stored}");
+    }
+
+    let ledger = apis[1].ledger().await;
+    let ledger_charges: Vec<&Value> =
+        ledger.iter().filter(|entry| entry["kind"] == "charge").collect();
+    assert_eq!(ledger_charges.len(), KEYS, "one processor charge per key: {ledger_charges:?}");
+    let charged: HashSet<&str> =
+        ledger_charges.iter().map(|entry| entry["idempotency_key"].as_str().unwrap()).collect();
+    let answered: HashSet<&str> = charges.values().map(String::as_str).collect();
+    assert_eq!(charged, answered, "the processor charged exactly the charges answered");
+    let ledger_refunds: Vec<&Value> =
+        ledger.iter().filter(|entry| entry["kind"] == "refund").collect();
+    assert_eq!(ledger_refunds.len(), refunds, "one processor refund per refund answered");
+    assert!(refunds >= 1, "refunds were made at all");
+}
