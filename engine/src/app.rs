@@ -20,6 +20,7 @@ use crate::api::idempotency_keys::IdempotencyKeys;
 use crate::api::key_table::KeyTable;
 use crate::api::{self, App};
 use crate::billing;
+use crate::cluster::{self, Claims, Work};
 use crate::config::{AccountConfig, Config, MetricsListen, SecretValue, StorageBackend};
 use crate::coupons::RedemptionBook;
 use crate::data_key::DataKey;
@@ -153,7 +154,13 @@ pub async fn run_with(
         let labels = crate::metrics::SubscriptionLabels { status: status.as_str() };
         crate::metrics::global().subscriptions.get_or_create(&labels).set(count as i64);
     }
-    let report = recovery::run(store.as_ref(), &registry).await?;
+    let claims = Claims::take(store.as_ref(), Duration::from_millis(config.cluster.lease_ms));
+    // Nodes sharing the store leave it to the holder of the reconciliation claim (see
+    // `cluster::run`): what is unsettled may be another live node's call under way.
+    let report = match store.shared() {
+        false => recovery::run(store.as_ref(), &registry).await?,
+        true => recovery::RecoveryReport::default(),
+    };
     if report.found > 0 {
         tracing::info!(
             found = report.found,
@@ -180,15 +187,31 @@ pub async fn run_with(
     if !previous_keys.is_empty() {
         tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
-    billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
+    if claims.holds(Work::Schedule) {
+        billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
+    }
     tokio::spawn(billing::scheduler::run_live(
         store.clone(),
         registry.clone(),
         Duration::from_millis(config.billing.scheduler_interval_ms),
+        Arc::clone(&claims),
+    ));
+    // What stayed unsettled this long is no live node's call: every gateway call has ended.
+    let settled_within = config.reconcile_after().max(config.gateway_timeout() * 2);
+    tokio::spawn(cluster::run(
+        Arc::clone(&claims),
+        store.clone(),
+        registry.clone(),
+        settled_within,
     ));
 
-    let outbox = Outbox::start(store.clone(), Arc::clone(&outbox_signal), &config.webhooks)
-        .map_err(StartError::Outbox)?;
+    let outbox = Outbox::start(
+        store.clone(),
+        Arc::clone(&outbox_signal),
+        &config.webhooks,
+        Arc::clone(&claims),
+    )
+    .map_err(StartError::Outbox)?;
 
     let app = Arc::new(App {
         queries: api::queries::Queries::new(store.clone()),
@@ -253,6 +276,8 @@ pub async fn run_with(
     }
     tracing::info!("stopping: flushing storage");
     store.sync().wait().await.map_err(store_error)?;
+    let releasing = store.clone();
+    let _ = tokio::task::spawn_blocking(move || claims.release(releasing.as_ref())).await;
     tokio::task::spawn_blocking(move || trees.close())
         .await
         .map_err(|error| store_error(StoreError::Storage(error.to_string())))?;

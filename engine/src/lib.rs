@@ -25,6 +25,7 @@ pub mod app;
 pub mod bank_statements;
 pub mod billing;
 pub mod checkout;
+pub mod cluster;
 pub mod config;
 pub mod coupons;
 pub mod data_key;

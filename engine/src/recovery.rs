@@ -32,7 +32,24 @@ pub async fn run(
     store: &dyn CustomerStore,
     registry: &Registry,
 ) -> Result<RecoveryReport, RecoveryError> {
-    let unsettled = store.unsettled()?;
+    run_older_than(store, registry, None).await
+}
+
+/// [`run`] for what was recorded at or before `cutoff` (Unix seconds) only: where other nodes
+/// share the store, what is younger may still be in a live node's gateway call, and asking the
+/// gateway about it now could fail an attempt the gateway is about to make.
+pub async fn run_older_than(
+    store: &dyn CustomerStore,
+    registry: &Registry,
+    cutoff: Option<i64>,
+) -> Result<RecoveryReport, RecoveryError> {
+    let mut unsettled = store.unsettled()?;
+    if let Some(cutoff) = cutoff {
+        unsettled.retain(|item| match item {
+            Unsettled::Charge { charge, .. } => charge.created <= cutoff,
+            Unsettled::Refund { refund, .. } => refund.created <= cutoff,
+        });
+    }
     let found = unsettled.len();
     let mut by_customer: HashMap<CustomerKey, Vec<Unsettled>> = HashMap::new();
     for item in unsettled {

@@ -124,3 +124,55 @@ async fn keys_spread_over_three_nodes_charge_once_and_refunds_never_exceed_a_cha
     assert_eq!(ledger_refunds.len(), refunds, "one processor refund per refund answered");
     assert!(refunds >= 1, "refunds were made at all");
 }
+
+#[tokio::test]
+async fn a_charge_a_killed_node_left_processing_is_settled_by_another() {
+    let config = on_database(&kassa_testkit::postgres::fresh_database())
+        .with_sandbox_latency_ms(1_500)
+        .with_gateway_timeout_ms(2_000)
+        .with_reconcile_after_secs(1)
+        .with_toml("[cluster]\nlease_ms = 1000\n");
+    // The first node holds every claim; the second takes them over when it dies.
+    let mut first = Engine::start(config.clone()).await;
+    let second = Engine::start(config).await;
+    let (customer, _) = first.api_a().customer_with_card("pm_card_visa").await;
+    let api = first.api_a();
+    let body = json!({"customer": customer, "amount": 2_500, "currency": "zar"});
+    let in_flight =
+        tokio::spawn(
+            async move { api.try_post_with_key("/v1/charges", &body, "left-behind").await },
+        );
+    // Mid-call: the charge is recorded `processing`, the sandbox still working on it.
+    let survivor = second.api_a();
+    let charge = loop {
+        let charges = survivor.customer_charges(&customer).await;
+        if let Some(charge) = charges.first() {
+            break charge["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    first.kill();
+    let _ = in_flight.await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let settled = loop {
+        let stored = survivor.get_ok(&format!("/v1/charges/{charge}")).await;
+        if stored["status"] != "processing" {
+            break stored;
+        }
+        assert!(std::time::Instant::now() < deadline, "still processing: {stored}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let charged: Vec<Value> = survivor
+        .ledger()
+        .await
+        .into_iter()
+        .filter(|entry| entry["kind"] == "charge" && entry["idempotency_key"] == charge.as_str())
+        .collect();
+    match settled["status"].as_str() {
+        Some("succeeded") => assert_eq!(charged.len(), 1, "the processor charged it: {settled}"),
+        Some("failed") => assert!(charged.is_empty(), "failed, yet charged: {charged:?}"),
+        other => panic!("settled as {other:?}: {settled}"),
+    }
+    assert!(second.log_text().contains("took over lapsed claims"), "{}", second.log_tail());
+}

@@ -15,6 +15,7 @@ use futures::StreamExt;
 
 use crate::actor::billing::messages::{Ran, ResumeCollection, RunDue};
 use crate::actor::{CustomerKey, Registry};
+use crate::cluster::{Claims, Work};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockStatus};
 use crate::limits::{RENEWALS_IN_FLIGHT_MAX, SCHEDULE_BATCH_MAX};
@@ -90,11 +91,20 @@ async fn run_scope(
 
 /// Real time: runs what is due every `interval`, forever, and makes again the invoice payment
 /// attempts whose charge never reached the processor.
-pub async fn run_live(store: Arc<dyn CustomerStore>, registry: Registry, interval: Duration) {
+pub async fn run_live(
+    store: Arc<dyn CustomerStore>,
+    registry: Registry,
+    interval: Duration,
+    claims: Arc<Claims>,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        // Where nodes share the store, the node holding the schedule's claim runs it.
+        if !claims.holds(Work::Schedule) {
+            continue;
+        }
         if let Err(error) = resume_collections(&store, &registry).await {
             tracing::error!(%error, "invoices waiting for a payment attempt could not be read");
         }

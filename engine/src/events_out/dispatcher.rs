@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::destination::DestinationPolicy;
 use super::sender::{self, Outgoing};
 use super::{Command, OutboxSignal, retry};
+use crate::cluster::{Claims, Work};
 use crate::config::WebhookRetryConfig;
 use crate::domain::outgoing_event::{DELIVERY_FAILED, ENDPOINT_DISABLED};
 use crate::domain::{
@@ -36,6 +37,9 @@ use crate::store::{DurableTicket, OutboxStore, StoreError};
 const FAN_OUT_BATCH: usize = 2_048;
 /// The dispatcher looks at the queue at least this often, whether or not it was woken.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+/// How often a node that does not deliver looks whether it holds the claim to.
+const CLAIM_WAIT: Duration = Duration::from_millis(500);
 
 pub struct Settings {
     pub policy: DestinationPolicy,
@@ -99,6 +103,8 @@ pub struct Dispatcher {
     store: Arc<dyn OutboxStore>,
     client: Client,
     settings: Settings,
+    /// Whether this node delivers now (see [`crate::cluster`]).
+    claims: Arc<Claims>,
     lanes: HashMap<WebhookEndpointId, Lane>,
     /// `(due in Unix ms, endpoint, object)` for each object whose first delivery waits.
     due: BinaryHeap<Reverse<(i64, WebhookEndpointId, String)>>,
@@ -125,13 +131,19 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(store: Arc<dyn OutboxStore>, client: Client, settings: Settings) -> Dispatcher {
+    pub fn new(
+        store: Arc<dyn OutboxStore>,
+        client: Client,
+        settings: Settings,
+        claims: Arc<Claims>,
+    ) -> Dispatcher {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         let (fanning_tx, fanning_rx) = mpsc::unbounded_channel();
         Dispatcher {
             store,
             client,
             settings,
+            claims,
             lanes: HashMap::new(),
             due: BinaryHeap::new(),
             in_flight: 0,
@@ -156,6 +168,17 @@ impl Dispatcher {
             tokio::spawn(wait_in_order(fanning, fanned_tx));
         }
         loop {
+            if !self.claims.holds(Work::Deliveries) {
+                // Another node delivers (nodes sharing the store); this one reads the queue from
+                // its start again once it holds the claim.
+                self.cursor = None;
+                self.resuming = true;
+                tokio::select! {
+                    Some(command) = commands.recv() => self.command(command).await,
+                    _ = tokio::time::sleep(CLAIM_WAIT) => {}
+                }
+                continue;
+            }
             let more_queued = match self.fan_out_queued() {
                 Ok(more) => more,
                 Err(error) => {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use crate::cluster::Claims;
 use crate::config::WebhooksConfig;
 use crate::domain::{AccountId, Delivery, EventId, WebhookEndpointId};
 use crate::store::{OutboxStore, StoreError};
@@ -73,6 +74,7 @@ impl Outbox {
         store: Arc<dyn OutboxStore>,
         signal: Arc<OutboxSignal>,
         config: &WebhooksConfig,
+        claims: Arc<Claims>,
     ) -> Result<Outbox, OutboxError> {
         let policy = DestinationPolicy {
             allow_http: config.allow_http,
@@ -92,7 +94,7 @@ impl Outbox {
             endpoint_concurrency: config.endpoint_concurrency,
         };
         let (commands, received) = mpsc::channel(COMMANDS_QUEUED_MAX);
-        tokio::spawn(Dispatcher::new(store, client, settings).run(signal, received));
+        tokio::spawn(Dispatcher::new(store, client, settings, claims).run(signal, received));
         Ok(Outbox { policy, commands })
     }
 

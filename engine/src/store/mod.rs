@@ -32,6 +32,8 @@ pub use change_set::{
 };
 pub use sponsors::SponsorStore;
 
+use std::time::Duration;
+
 use futures::future::BoxFuture;
 
 use crate::domain::{
@@ -255,6 +257,24 @@ pub trait Durable: Send + Sync + 'static {
     /// Whether the storage answers now (a database's server may be down for a while; an
     /// embedded store is there while the process is).
     fn reachable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Whether other nodes share this storage (PostgreSQL): work that belongs to no request is
+    /// then claimed (see [`crate::cluster`]).
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Takes or renews the claim on `work` for `node` until `lease` from now, unless another
+    /// node holds it unexpired: answers whether `node` holds it. An unshared store's one
+    /// process holds every claim.
+    fn claim(&self, _work: &str, _node: &str, _lease: Duration) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    /// Lets go of every claim `node` holds.
+    fn release_claims(&self, _node: &str) -> Result<(), StoreError> {
         Ok(())
     }
 }

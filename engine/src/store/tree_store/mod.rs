@@ -47,6 +47,7 @@ mod view;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::checkpointer::{AppliedLog, read_checkpoint};
 use super::codec::{decode, encode};
@@ -305,6 +306,24 @@ impl Durable for TreeStore {
         match &self.base {
             Base::Sled(_) => Ok(()),
             Base::Postgres(postgres) => postgres.trees.ping(),
+        }
+    }
+
+    fn shared(&self) -> bool {
+        matches!(self.base, Base::Postgres(_))
+    }
+
+    fn claim(&self, work: &str, node: &str, lease: Duration) -> Result<bool, StoreError> {
+        match &self.base {
+            Base::Sled(_) => Ok(true),
+            Base::Postgres(postgres) => postgres.trees.claim(work, node, lease),
+        }
+    }
+
+    fn release_claims(&self, node: &str) -> Result<(), StoreError> {
+        match &self.base {
+            Base::Sled(_) => Ok(()),
+            Base::Postgres(postgres) => postgres.trees.release_claims(node),
         }
     }
 }

@@ -18,6 +18,7 @@ use std::future::Future;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use sled::IVec;
 use tokio_postgres::types::ToSql;
@@ -33,7 +34,7 @@ mod embedded {
 /// Connections for reads: reads on one connection are pipelined, so a few serve many callers.
 const READ_CONNECTIONS: usize = 4;
 
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Rows a range reads at first; each further read of the same range reads twice as many.
 const FIRST_CHUNK: i64 = 64;
@@ -217,6 +218,29 @@ impl PgTrees {
     pub fn ping(&self) -> Result<(), StoreError> {
         let connection = self.reader()?;
         wait(connection.client.simple_query("SELECT 1")).map(drop)
+    }
+
+    /// Takes or renews the claim on `work` for `node` (see [`crate::store::Durable::claim`]):
+    /// one statement, so two nodes asking at once cannot both get it. Expiry is read on the
+    /// database's clock, the one clock every node shares.
+    pub fn claim(&self, work: &str, node: &str, lease: Duration) -> Result<bool, StoreError> {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let connection = self.reader()?;
+        let claimed = wait(connection.client.query_opt(
+            "INSERT INTO claims (name, node, until_ms) VALUES ($1, $2, \
+                 (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $3) \
+             ON CONFLICT (name) DO UPDATE SET node = EXCLUDED.node, until_ms = EXCLUDED.until_ms \
+             WHERE claims.node = EXCLUDED.node \
+                OR claims.until_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
+             RETURNING node",
+            &[&work, &node, &lease],
+        ))?;
+        Ok(claimed.is_some())
+    }
+
+    pub fn release_claims(&self, node: &str) -> Result<(), StoreError> {
+        let connection = self.reader()?;
+        wait(connection.client.execute("DELETE FROM claims WHERE node = $1", &[&node])).map(drop)
     }
 
     pub fn append_payload(&self, payload: &[u8]) -> Result<u64, StoreError> {
