@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
+use super::base::Base;
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
@@ -59,15 +60,27 @@ impl TreeStore {
         }
         let mut sequences =
             self.sequences.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Where nodes share the store, another node may have numbered the account's events
+        // since: the latest number is read under the write order, which they share.
+        let shared = matches!(self.base, Base::Postgres(_));
         for event in events {
             let sequence = match sequences.get(&event.account) {
-                Some(latest) => latest + 1,
-                None => self.latest_sequence(&event.account)? + 1,
+                Some(latest) if !shared => latest + 1,
+                _ => self.latest_sequence(&event.account)? + 1,
             };
             sequences.insert(event.account.clone(), sequence);
             let event = event.numbered(EventId::generate(), sequence);
             let key = keys::by_id(&event.account, event.id.as_str());
-            if self.listening.has(&event.account) {
+            if shared {
+                ops.push(Op::put(
+                    TreeId::AccountSequences,
+                    event.account.as_str().as_bytes().to_vec(),
+                    sequence.to_be_bytes().to_vec(),
+                ));
+            }
+            // Where nodes share the store, an endpoint may have been made on another node:
+            // every event is queued, and one no endpoint takes is settled at once.
+            if shared || self.listening.has(&event.account) {
                 ops.push(Op::put(
                     TreeId::OutboxQueue,
                     event.id.as_str().as_bytes().to_vec(),
@@ -103,6 +116,18 @@ impl TreeStore {
     }
 
     fn latest_sequence(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let numbered = match self.base {
+            Base::Postgres(_) => {
+                self.tree(TreeId::AccountSequences).get(account.as_str().as_bytes())?
+            }
+            Base::Sled(_) => None,
+        };
+        if let Some(bytes) = numbered {
+            let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                StoreError::Corrupt(format!("the latest event sequence of {account}"))
+            })?;
+            return Ok(u64::from_be_bytes(bytes));
+        }
         let newest =
             newest_first(self.tree(TreeId::OutgoingEvents), keys::account_prefix(account), None)
                 .next()

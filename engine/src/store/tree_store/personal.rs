@@ -9,6 +9,7 @@ use std::sync::Arc;
 use aes_gcm::Aes256Gcm;
 use serde::{Deserialize, Serialize};
 
+use super::base::Base;
 use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{TreeStore, decode, encode};
@@ -211,7 +212,10 @@ impl TreeStore {
         customer: &CustomerId,
     ) -> Result<Option<CustomerKey>, StoreError> {
         let Some(sealer) = &self.sealer else { return Ok(Some(None)) };
-        if let Some(key) = sealer.cached(customer) {
+        // Where nodes share the store, another node may have erased the customer (and its key)
+        // since this one cached it: the key is read from the store every time.
+        let shared = matches!(self.base, Base::Postgres(_));
+        if !shared && let Some(key) = sealer.cached(customer) {
             return Ok(Some(key));
         }
         let wrapped: Option<WrappedKey> =

@@ -107,6 +107,10 @@ pub(super) enum TreeId {
     /// endian), which several nodes on PostgreSQL check their memory of the customer against.
     /// Not written on sled, where one process is the only writer.
     CustomerVersions,
+    /// `account` → the sequence number of the account's latest outgoing event (u64 big
+    /// endian), where nodes sharing the store number events (PostgreSQL); sled's one process
+    /// keeps it in memory.
+    AccountSequences,
 }
 
 impl TreeId {
@@ -116,7 +120,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 59] = [
+pub(super) const TREE_NAMES: [&str; 60] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -178,4 +182,5 @@ pub(super) const TREE_NAMES: [&str; 59] = [
     "sponsor_items",
     "sponsor_defaults",
     "customer_versions",
+    "account_sequences",
 ];
