@@ -67,6 +67,21 @@ const FILE_DESCRIPTORS_SPARE: u128 = 64;
 /// Added to the request timeout to bound a graceful stop.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
+/// The store the config names: sled in the data directory, or the PostgreSQL database (its
+/// schema created or migrated).
+pub fn open_store(config: &Config) -> Result<TreeStore, StoreError> {
+    let data_dir = &config.storage.path;
+    match config.storage.backend {
+        StorageBackend::Sled => {
+            let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
+            TreeStore::open_with_cache(data_dir, cache_bytes)
+        }
+        StorageBackend::Postgres => {
+            TreeStore::open_postgres(config.storage.postgres.url.expose(), data_dir)
+        }
+    }
+}
+
 /// Runs the engine until it is asked to stop.
 pub async fn run(config: Config) -> Result<(), StartError> {
     run_with(config, Vec::new()).await
@@ -79,19 +94,13 @@ pub async fn run_with(
 ) -> Result<(), StartError> {
     let data_dir = config.storage.path.clone();
     let store_error = |error| StartError::Store { path: data_dir.display().to_string(), error };
-    let cache_bytes = config.storage.cache_mib.saturating_mul(1024 * 1024);
     // The data key first: a directory written with another key is refused before anything in
     // it is opened or changed.
     let data_key = data_key(&config, &data_dir)?;
     let previous_keys = config.previous_data_keys();
     check_data_key(&data_key, &previous_keys, &data_dir)?;
     let sealer = Sealer::new(&data_key, &previous_keys, config.storage.seal_personal_data);
-    let trees = match config.storage.backend {
-        StorageBackend::Sled => TreeStore::open_with_cache(&data_dir, cache_bytes),
-        StorageBackend::Postgres => {
-            TreeStore::open_postgres(config.storage.postgres.url.expose(), &data_dir)
-        }
-    };
+    let trees = open_store(&config);
     let trees = Arc::new(trees.and_then(|opened| opened.sealed_by(sealer)).map_err(store_error)?);
     let store: Arc<dyn Store> = trees.clone();
 

@@ -29,6 +29,14 @@ enum Command {
     /// Make a new data key and say how to rotate to it: the engine, restarted with the new key
     /// and the current one as a previous key, re-wraps every customer's key in the background.
     RotateDataKey,
+    /// Create or migrate the PostgreSQL backend's schema and stop (nodes also do it at start).
+    Migrate,
+    /// Write the whole store of the configured backend to FILE, for `restore` (sled: stop the
+    /// engine first). Prints what it wrote: entries per tree and their digest.
+    Dump { file: PathBuf },
+    /// Restore a dump into the configured backend, which must be empty (no node running on
+    /// it): the file is checked first, and the store read back and checked against it after.
+    Restore { file: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -47,6 +55,59 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::RotateDataKey => rotate_data_key(),
+        Command::Migrate => with_store(&config, |store| {
+            println!("storage ready: {:?} backend, schema up to date", config.storage.backend);
+            Ok(store.summary().map(drop)?)
+        }),
+        Command::Dump { file } => with_store(&config, |store| {
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&file)?);
+            let summary = store.dump(&mut out)?;
+            out.into_inner().map_err(|error| error.into_error())?.sync_all()?;
+            print_summary("dumped", &file, &summary);
+            Ok(())
+        }),
+        Command::Restore { file } => with_store(&config, |store| {
+            let open = || -> std::io::Result<Box<dyn std::io::BufRead>> {
+                Ok(Box::new(std::io::BufReader::new(std::fs::File::open(&file)?)))
+            };
+            let summary = store.restore(open)?;
+            print_summary("restored", &file, &summary);
+            Ok(())
+        }),
+    }
+}
+
+/// Opens the configured store, runs `work` on it, and closes it (sled: checkpointed).
+fn with_store(
+    config: &Config,
+    work: impl FnOnce(&kassa::store::tree_store::TreeStore) -> Result<(), Box<dyn std::error::Error>>,
+) -> ExitCode {
+    let store = match kassa::app::open_store(config) {
+        Ok(store) => store,
+        Err(error) => {
+            eprintln!("kassa: cannot open the store: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let done = work(&store);
+    store.close();
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kassa: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_summary(
+    done: &str,
+    file: &std::path::Path,
+    summary: &kassa::store::tree_store::DumpSummary,
+) {
+    println!("{done} {} entries ({}), sha256 {}", summary.total, file.display(), summary.digest);
+    for (tree, count) in &summary.entries {
+        println!("  {tree}: {count}");
     }
 }
 

@@ -66,6 +66,29 @@ impl StoredGatewayEvent {
 }
 
 impl TreeStore {
+    /// A stored event record's payload as kept (sealed), and the record with its payload's
+    /// place left out: what a dump holds of it, the same whichever base it came from.
+    pub(super) fn detach_payload(
+        &self,
+        record: &[u8],
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
+        let mut stored: StoredGatewayEvent = decode(record)?;
+        let payload = self.read_payload(stored.payload)?;
+        stored.payload = PayloadRef { offset: 0, len: 0 };
+        Ok((encode(&stored), payload))
+    }
+
+    /// A record [`TreeStore::detach_payload`] made, its payload kept again in this store.
+    pub(super) fn attach_payload(
+        &self,
+        record: &[u8],
+        payload: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut stored: StoredGatewayEvent = decode(record)?;
+        stored.payload = self.append_payload(payload)?;
+        Ok(encode(&stored))
+    }
+
     /// The gateway event stored under `key`, with its outcome once applied.
     pub(super) fn gateway_event_at(&self, key: &[u8]) -> Result<Option<GatewayEvent>, StoreError> {
         match self.tree(TreeId::GatewayEvents).get(key)? {

@@ -39,6 +39,7 @@ mod rotation;
 mod sponsors;
 #[cfg(test)]
 mod tests;
+mod transfer;
 mod tree_ids;
 mod unapplied;
 mod versions;
@@ -82,6 +83,7 @@ use unapplied::UnappliedEvents;
 use versions::keys_in_flight;
 
 pub use rotation::Rotated;
+pub use transfer::DumpSummary;
 
 pub struct TreeStore {
     /// For tests to read the checkpoint; the store itself reaches sled through its trees.
