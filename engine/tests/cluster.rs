@@ -176,3 +176,94 @@ async fn a_charge_a_killed_node_left_processing_is_settled_by_another() {
     }
     assert!(second.log_text().contains("took over lapsed claims"), "{}", second.log_tail());
 }
+
+#[tokio::test]
+async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing_twice() {
+    let config = on_database(&kassa_testkit::postgres::fresh_database())
+        .with_sandbox_latency_ms(20)
+        .with_gateway_timeout_ms(1_000)
+        .with_reconcile_after_secs(1)
+        .with_toml("[cluster]\nlease_ms = 1000\n");
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Engine::start(config.clone()).await);
+    }
+    let apis: Vec<Api> = nodes.iter().map(Engine::api_a).collect();
+    let mut customers = Vec::new();
+    for index in 0..6 {
+        customers.push(apis[index % 3].customer_with_card("pm_card_visa").await.0);
+    }
+    // Clients spread charges and their retries over every node; a node that does not answer
+    // (killed) or answers 409 is retried on the next with the same key.
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let apis = apis.clone();
+            let customers = customers.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for index in 0..40 {
+                    let key = format!("load-{client}-{index}");
+                    let customer = &customers[(client + index) % customers.len()];
+                    let body = json!({"customer": customer, "amount": 1_100, "currency": "zar"});
+                    for attempt in 0..60 {
+                        let api = &apis[(client + index + attempt) % apis.len()];
+                        match api.try_post_with_key("/v1/charges", &body, &key).await {
+                            Ok(answer) if answer.status == 200 => {
+                                acknowledged.push((key.clone(), answer.body["id"].clone()));
+                                break;
+                            }
+                            Ok(answer) if answer.status == 409 || answer.status == 503 => {}
+                            Ok(answer) => panic!("{key}: {} {}", answer.status, answer.body),
+                            Err(_killed) => {}
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    nodes[0].kill();
+    let mut acknowledged = Vec::new();
+    for client in clients {
+        acknowledged.extend(client.await.unwrap());
+    }
+    assert_eq!(acknowledged.len(), 160, "every key was decided on a surviving node");
+
+    // Whatever the killed node left processing, a survivor settles.
+    let survivor = &apis[1];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let charges = loop {
+        let mut charges = Vec::new();
+        for customer in &customers {
+            charges.extend(survivor.customer_charges(customer).await);
+        }
+        if charges.iter().all(|charge| charge["status"] != "processing") {
+            break charges;
+        }
+        assert!(std::time::Instant::now() < deadline, "charges left processing");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    for (key, id) in &acknowledged {
+        let stored = charges.iter().find(|charge| charge["id"] == *id);
+        assert!(stored.is_some(), "{key}: acknowledged charge {id} lost");
+    }
+    let ledger = survivor.ledger().await;
+    let mut charged: Vec<&str> = ledger
+        .iter()
+        .filter(|entry| entry["kind"] == "charge")
+        .map(|entry| entry["idempotency_key"].as_str().unwrap())
+        .collect();
+    let processor_charges = charged.len();
+    charged.sort();
+    charged.dedup();
+    assert_eq!(charged.len(), processor_charges, "no charge made twice at the processor");
+    let mut succeeded: Vec<&str> = charges
+        .iter()
+        .filter(|charge| charge["status"] == "succeeded")
+        .map(|charge| charge["id"].as_str().unwrap())
+        .collect();
+    succeeded.sort();
+    assert_eq!(charged, succeeded, "the processor charged exactly the charges that succeeded");
+}

@@ -23,8 +23,15 @@ struct Server {
 
 static SERVER: OnceLock<Server> = OnceLock::new();
 
-/// The private server's directory and binaries, for the exit hook to stop and remove it.
-static PRIVATE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+/// The private server: its directory, binaries and start options, for the exit hook to stop and
+/// remove it and for tests to stop and start it.
+static PRIVATE: OnceLock<Private> = OnceLock::new();
+
+struct Private {
+    directory: PathBuf,
+    bin: PathBuf,
+    options: String,
+}
 
 static NEXT_DATABASE: AtomicU32 = AtomicU32::new(0);
 
@@ -73,29 +80,56 @@ fn start_private() -> Server {
          -c shared_buffers=64MB -c fsync=on -c synchronous_commit=on",
         path_str(&directory)
     );
-    PRIVATE.set((directory.clone(), bin.clone())).expect("one private server per process");
+    let private = PRIVATE.get_or_init(|| Private { directory: directory.clone(), bin, options });
     // Stops the server when the test process exits, whatever the tests did.
     unsafe { libc_atexit(stop_private) };
-    let output = as_owner
-        .command(&bin.join("pg_ctl"))
-        .args(["-D", path_str(&data), "-o", &options, "-l"])
-        .arg(directory.join("server.log"))
-        .args(["-w", "-t", "60", "start"])
-        .output()
-        .expect("run pg_ctl start");
-    succeeded(&output, "pg_ctl start");
+    private.start();
     let base_url = format!("postgres://kassa@127.0.0.1:{port}");
     Server { admin_url: format!("{base_url}/postgres"), base_url }
 }
 
+impl Private {
+    fn pg_ctl(&self) -> Command {
+        let as_owner = OwnerOfFiles::for_this_process(&self.directory);
+        let mut command = as_owner.command(&self.bin.join("pg_ctl"));
+        command.args(["-D", path_str(&self.directory.join("data"))]);
+        command
+    }
+
+    fn start(&self) {
+        let output = self
+            .pg_ctl()
+            .args(["-o", &self.options, "-l"])
+            .arg(self.directory.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            .output()
+            .expect("run pg_ctl start");
+        succeeded(&output, "pg_ctl start");
+    }
+
+    fn stop(&self, mode: &str) -> Output {
+        self.pg_ctl().args(["-m", mode, "-w", "stop"]).output().expect("run pg_ctl stop")
+    }
+}
+
+/// Stops the private server (as its host going down would: connections cut at once), for a
+/// test of what clients see meanwhile. Only for a test binary of its own: every test of the
+/// process loses the server.
+pub fn stop_server() {
+    let private =
+        PRIVATE.get().expect("a private server was started (KASSA_TEST_DATABASE_URL unset)");
+    succeeded(&private.stop("immediate"), "pg_ctl stop");
+}
+
+/// Starts the private server again after [`stop_server`], on the same port and data.
+pub fn start_server() {
+    PRIVATE.get().expect("a private server was started").start();
+}
+
 extern "C" fn stop_private() {
-    let Some((directory, bin)) = PRIVATE.get() else { return };
-    let as_owner = OwnerOfFiles::for_this_process(directory);
-    let _ = as_owner
-        .command(&bin.join("pg_ctl"))
-        .args(["-D", path_str(&directory.join("data")), "-m", "immediate", "-w", "stop"])
-        .output();
-    let _ = std::fs::remove_dir_all(directory);
+    let Some(private) = PRIVATE.get() else { return };
+    let _ = private.stop("immediate");
+    let _ = std::fs::remove_dir_all(&private.directory);
 }
 
 unsafe extern "C" {

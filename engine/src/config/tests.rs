@@ -449,3 +449,35 @@ fn outgoing_webhook_settings_come_from_the_file_or_the_environment_and_are_check
     let error = load_text("[webhooks.retry]\ngive_up_after_s = 0\n", &no_env);
     assert_eq!(error.unwrap_err().key, "webhooks.retry.give_up_after_s");
 }
+
+#[test]
+fn the_postgres_backend_needs_its_url_and_a_shared_data_key() {
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const URL: &str = "postgres://kassa:hunter2pw@127.0.0.1:5432/kassa";
+    let defaults = Config::load(None, &no_env).unwrap();
+    assert_eq!(defaults.storage.backend, StorageBackend::Sled);
+    assert_eq!(defaults.cluster.lease_ms, 10_000);
+
+    let env = |name: &str| match name {
+        "KASSA_STORAGE_BACKEND" => Some("postgres".to_owned()),
+        "KASSA_DATABASE_URL" => Some(URL.to_owned()),
+        "KASSA_DATA_KEY" => Some(KEY.to_owned()),
+        "KASSA_CLUSTER_LEASE_MS" => Some("2500".to_owned()),
+        _ => None,
+    };
+    let config = Config::load(None, &env).unwrap();
+    assert_eq!(config.storage.backend, StorageBackend::Postgres);
+    assert_eq!(config.storage.postgres.url.expose(), URL);
+    assert_eq!(config.cluster.lease_ms, 2_500);
+    assert!(!format!("{config:?}").contains("hunter2pw"), "Debug never shows the password");
+
+    let no_url = "[storage]\nbackend = \"postgres\"\ndata_key = \"".to_owned() + KEY + "\"\n";
+    assert_eq!(load_text(&no_url, &no_env).unwrap_err().key, "storage.postgres.url");
+    let no_key =
+        format!("[storage]\nbackend = \"postgres\"\n[storage.postgres]\nurl = \"{URL}\"\n");
+    assert_eq!(load_text(&no_key, &no_env).unwrap_err().key, "storage.data_key");
+    let unknown = |name: &str| (name == "KASSA_STORAGE_BACKEND").then(|| "mysql".to_owned());
+    assert_eq!(Config::load(None, &unknown).unwrap_err().key, "KASSA_STORAGE_BACKEND");
+    let zero = load_text("[cluster]\nlease_ms = 0\n", &no_env).unwrap_err();
+    assert_eq!(zero.key, "cluster.lease_ms");
+}

@@ -7,6 +7,10 @@
 //! `stop_graceful` is SIGTERM. The helpers below page through lists, read the sandbox ledger and
 //! Prometheus gauges, and check the error envelope, so each test file states its claims in a few
 //! lines. Every wait is bounded; a timeout panics with the engine's captured output.
+//!
+//! With `KASSA_TEST_STORAGE=postgres` every engine a test starts (unless its config names a
+//! backend) runs on a fresh PostgreSQL database of its own (see `kassa_testkit::postgres`)
+//! instead of sled: the same tests, on the other backend.
 
 // Each test binary uses a different subset of this module.
 #![allow(dead_code)]
@@ -249,6 +253,27 @@ pub struct Engine {
     /// Where `/metrics` is served (the metrics listener, loopback on a free port).
     metrics_url: String,
     http: reqwest::Client,
+    /// The storage settings every start of this engine is given (see the module's comment).
+    storage_env: Vec<(&'static str, String)>,
+}
+
+/// A data key for engines the harness puts on PostgreSQL (base64 of 32 bytes).
+const POSTGRES_DATA_KEY: &str = "S2Fzc2EgdGVzdHMgb24gUG9zdGdyZVNRTCAhISEhISE=";
+
+/// `KASSA_TEST_STORAGE=postgres`: the storage settings that put an engine on a fresh database.
+fn storage_env(config: &Config) -> Vec<(&'static str, String)> {
+    let postgres = std::env::var("KASSA_TEST_STORAGE").is_ok_and(|storage| storage == "postgres");
+    if !postgres || config.storage_toml.contains("backend") {
+        return Vec::new();
+    }
+    let mut env = vec![
+        ("KASSA_STORAGE_BACKEND", "postgres".to_owned()),
+        ("KASSA_DATABASE_URL", kassa_testkit::postgres::fresh_database()),
+    ];
+    if !config.storage_toml.contains("data_key") {
+        env.push(("KASSA_DATA_KEY", POSTGRES_DATA_KEY.to_owned()));
+    }
+    env
 }
 
 impl Engine {
@@ -264,6 +289,7 @@ impl Engine {
         prepare(&data_dir);
         let config_path = dir.path().join("kassa.toml");
         std::fs::write(&config_path, config.to_toml(&data_dir)).expect("write the config file");
+        let storage_env = storage_env(&config);
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
@@ -279,6 +305,7 @@ impl Engine {
             base_url: String::new(),
             metrics_url: String::new(),
             http,
+            storage_env,
         };
         engine.launch().await;
         engine
@@ -294,6 +321,7 @@ impl Engine {
             work_dir: self.dir.path().to_path_buf(),
             log: self.log.clone(),
             start_number: self.starts,
+            storage_env: self.storage_env.clone(),
         };
         // Reading the child's output blocks, so it runs off the async runtime.
         let (child, base_url, metrics_url) = tokio::task::spawn_blocking(move || launch.run())
@@ -545,6 +573,7 @@ struct Launch {
     work_dir: PathBuf,
     log: Log,
     start_number: usize,
+    storage_env: Vec<(&'static str, String)>,
 }
 
 impl Launch {
@@ -567,6 +596,7 @@ impl Launch {
             .env("KASSA_LOG", "info")
             .env(HOLD_FLUSH_ENV, hold_flush_path(&self.work_dir))
             .env("NO_COLOR", "1")
+            .envs(self.storage_env.iter().map(|(name, value)| (name, value)))
             .env_remove("RUST_LOG")
             .current_dir(&self.work_dir)
             .stdin(Stdio::null())

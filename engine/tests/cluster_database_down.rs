@@ -1,0 +1,105 @@
+//! The database stopped and started again under load (a test binary of its own: it stops the
+//! test process's PostgreSQL server). While it is down every request is refused cleanly — 503
+//! `storage_unavailable`, `/readyz` 503 — and afterwards nothing is half-written: every charge
+//! the nodes answered is in the database, each settled once, and the shared sandbox ledger holds
+//! exactly the charges that succeeded.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const DATA_KEY: &str = "S2Fzc2EgY2x1c3RlciB0ZXN0IGRhdGEga2V5ICEhISE=";
+
+#[tokio::test]
+async fn requests_fail_cleanly_while_the_database_is_down_and_nothing_is_half_written() {
+    let config = Config::default()
+        .with_storage("backend = \"postgres\"")
+        .with_storage(&format!("data_key = \"{DATA_KEY}\""))
+        .with_storage("[storage.postgres]")
+        .with_storage(&format!("url = \"{}\"", kassa_testkit::postgres::fresh_database()))
+        .with_reconcile_after_secs(1)
+        .with_gateway_timeout_ms(1_000)
+        .with_toml("[cluster]\nlease_ms = 1000\n");
+    let nodes = [Engine::start(config.clone()).await, Engine::start(config).await];
+    let apis: Vec<Api> = nodes.iter().map(Engine::api_a).collect();
+    let (customer, _) = apis[0].customer_with_card("pm_card_visa").await;
+
+    // Charges keep coming, one key each, to either node, while the database goes away.
+    let load = {
+        let apis = apis.clone();
+        let customer = customer.clone();
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for index in 0..400 {
+                let api = &apis[index % apis.len()];
+                let body = json!({"customer": customer, "amount": 700, "currency": "zar"});
+                let key = format!("while-down-{index}");
+                match api.try_post_with_key("/v1/charges", &body, &key).await {
+                    Ok(answer) => answers.push((key, answer.status, answer.body)),
+                    Err(error) => panic!("no answer to {key}: {error}"),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            answers
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    kassa_testkit::postgres::stop_server();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let ready = apis[1].get("/readyz").await;
+    assert_eq!(ready.status, 503, "{:?}", ready.body);
+    assert_eq!(ready.body["status"], "storage_unavailable");
+    kassa_testkit::postgres::start_server();
+    let answers = load.await.unwrap();
+
+    let mut refused = 0;
+    for (key, status, body) in &answers {
+        match status {
+            200 => {}
+            503 => {
+                assert_eq!(body["error"]["code"], "storage_unavailable", "{key}: {body}");
+                refused += 1;
+            }
+            other => panic!("{key}: {other} {body}"),
+        }
+    }
+    assert!(refused > 0, "the database was down for some requests");
+    assert!(answers.iter().any(|(_, status, _)| *status == 200), "and up for others");
+
+    // Once it is back: ready again, and whatever was left processing settles.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let charges = loop {
+        let ready = apis[0].get("/readyz").await;
+        if ready.status == 200 {
+            let charges = apis[0].customer_charges(&customer).await;
+            if charges.iter().all(|charge| charge["status"] != "processing") {
+                break charges;
+            }
+        }
+        assert!(Instant::now() < deadline, "the nodes did not recover");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    for (key, status, body) in &answers {
+        if *status == 200 {
+            let id = body["id"].as_str().unwrap();
+            assert!(charges.iter().any(|charge| charge["id"] == id), "{key}: {id} not stored");
+        }
+    }
+    let succeeded: Vec<&str> = charges
+        .iter()
+        .filter(|charge| charge["status"] == "succeeded")
+        .map(|charge| charge["id"].as_str().unwrap())
+        .collect();
+    let ledger = apis[1].ledger().await;
+    let mut charged: Vec<&str> = ledger
+        .iter()
+        .filter(|entry| entry["kind"] == "charge")
+        .map(|entry| entry["idempotency_key"].as_str().unwrap())
+        .collect();
+    charged.sort();
+    let mut expected = succeeded.clone();
+    expected.sort();
+    assert_eq!(charged, expected, "the processor charged exactly the charges that succeeded");
+}
