@@ -1,5 +1,6 @@
 # The project's front door: `make run` starts the engine on its embedded defaults,
-# `make test` runs every test. Both first make sure the toolchain has what the build needs.
+# `make test` runs every test (PostgreSQL's from Debian's packages must be installed: the tests
+# start a private server of it). Both first make sure the toolchain has what the build needs.
 
 CARGO ?= cargo
 
@@ -18,8 +19,15 @@ plugins: setup
 run: setup
 	$(CARGO) run --release -p kassa-engine --bin kassa -- serve
 
+# The integration tests of the API's behaviour, run a second time with every engine on a
+# PostgreSQL database of its own (the store's own tests run on both backends in the first run).
+POSTGRES_SUITE = charges refunds idempotency priced_charges coupons payment_plans bank_transfers \
+	billing_subscriptions billing_invoices billing_clocks billing_proration billing_dunning \
+	sponsorships events_out webhooks
+
 test: setup
 	$(CARGO) test --workspace
+	KASSA_TEST_STORAGE=postgres $(CARGO) test --workspace $(addprefix --test ,$(POSTGRES_SUITE))
 	cd plugins && $(CARGO) test
 
 lint: setup

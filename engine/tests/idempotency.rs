@@ -234,7 +234,7 @@ async fn fifty_concurrent_copies_charge_once() {
 
 #[tokio::test]
 async fn a_replay_answers_only_once_the_answer_it_replays_is_durable() {
-    let engine = Engine::start(Config::default()).await;
+    let engine = Engine::start(Config::default().on_sled()).await;
     let api = engine.api_a();
     let customer = api.create_customer().await;
     let trial = json!({

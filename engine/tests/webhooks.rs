@@ -463,7 +463,7 @@ async fn a_charge_its_webhook_settled_first_is_answered_only_once_that_is_durabl
     // webhook, taken at once, is applied 300 ms later: the webhook settles the charge first.
     const STRIPE_LATE_BY: Duration = Duration::from_secs(2);
     let stripe = FakeStripe::start().await;
-    let engine = Engine::start(config(&stripe.api_base(), 300)).await;
+    let engine = Engine::start(config(&stripe.api_base(), 300).on_sled()).await;
     let api = engine.api_a();
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
     // The first charge makes the Stripe customer, so the stall below meets the charge's own

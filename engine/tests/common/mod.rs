@@ -257,6 +257,14 @@ pub struct Engine {
     storage_env: Vec<(&'static str, String)>,
 }
 
+impl Config {
+    /// Pins sled, whatever `KASSA_TEST_STORAGE` says: for a test of sled's own machinery (its
+    /// group commit held back by `hold_flushes`).
+    pub fn on_sled(self) -> Self {
+        self.with_storage("backend = \"sled\"")
+    }
+}
+
 /// A data key for engines the harness puts on PostgreSQL (base64 of 32 bytes).
 const POSTGRES_DATA_KEY: &str = "S2Fzc2EgdGVzdHMgb24gUG9zdGdyZVNRTCAhISEhISE=";
 
