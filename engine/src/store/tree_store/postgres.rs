@@ -204,10 +204,9 @@ impl PgTrees {
     pub fn serialize(&self) -> Result<Serialized<'_>, StoreError> {
         let guard = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let connection = self.live(&self.writer)?;
-        wait(connection.client.batch_execute("BEGIN"))?;
-        let locked =
-            wait(connection.client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]));
-        if let Err(error) = locked {
+        // One round trip: the transaction and its lock.
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        if let Err(error) = wait(connection.client.batch_execute(&begin)) {
             let _ = wait(connection.client.batch_execute("ROLLBACK"));
             return Err(error);
         }
@@ -309,15 +308,6 @@ impl Serialized<'_> {
         if !self.open.replace(false) {
             return Err(StoreError::Storage("a write committed twice under one lock".into()));
         }
-        let made =
-            self.make(ops).and_then(|()| wait(self.connection.client.batch_execute("COMMIT")));
-        if made.is_err() {
-            let _ = wait(self.connection.client.batch_execute("ROLLBACK"));
-        }
-        made
-    }
-
-    fn make(&self, ops: &[Op]) -> Result<(), StoreError> {
         let mut last: BTreeMap<(u8, &[u8]), Option<&[u8]>> = BTreeMap::new();
         for op in ops {
             last.insert((op.tree, op.key.as_slice()), op.value.as_deref());
@@ -337,15 +327,33 @@ impl Serialized<'_> {
                 }
             }
         }
-        let client = &self.connection.client;
-        if !put_keys.is_empty() {
-            let params: [&(dyn ToSql + Sync); 3] = [&put_trees, &put_keys, &put_values];
-            wait(client.execute(&self.connection.put, &params))?;
+        let (client, connection) = (&self.connection.client, &self.connection);
+        let puts: [&(dyn ToSql + Sync); 3] = [&put_trees, &put_keys, &put_values];
+        let removals: [&(dyn ToSql + Sync); 2] = [&removed_trees, &removed_keys];
+        // Sent together and answered in order, in one round trip: a write that fails aborts
+        // the transaction, and the COMMIT behind it then rolls it back.
+        let (put, removed, committed) = futures::executor::block_on(async {
+            futures::join!(
+                async {
+                    match put_keys.is_empty() {
+                        true => Ok(0),
+                        false => client.execute(&connection.put, &puts).await,
+                    }
+                },
+                async {
+                    match removed_keys.is_empty() {
+                        true => Ok(0),
+                        false => client.execute(&connection.remove, &removals).await,
+                    }
+                },
+                client.batch_execute("COMMIT"),
+            )
+        });
+        let made = put.and(removed).and(committed).map(drop).map_err(database_error);
+        if made.is_err() && !client.is_closed() {
+            let _ = wait(client.batch_execute("ROLLBACK"));
         }
-        if !removed_keys.is_empty() {
-            wait(client.execute(&self.connection.remove, &[&removed_trees, &removed_keys]))?;
-        }
-        Ok(())
+        made
     }
 }
 
