@@ -35,7 +35,7 @@ use crate::recovery;
 use crate::rules::{Catalog, Rules, RulesError};
 use crate::serve;
 use crate::store::sealing::Sealer;
-use crate::store::{AccountStore, Store, StoreError, TreeStore};
+use crate::store::{AccountStore, Durable, Store, StoreError, TreeStore};
 use crate::webhooks::apply::Applier;
 use crate::webhooks::{Inbox, InboxSettings, WebhookSources};
 
@@ -100,8 +100,22 @@ pub async fn run_with(
     let previous_keys = config.previous_data_keys();
     check_data_key(&data_key, &previous_keys, &data_dir)?;
     let sealer = Sealer::new(&data_key, &previous_keys, config.storage.seal_personal_data);
-    let trees = open_store(&config);
-    let trees = Arc::new(trees.and_then(|opened| opened.sealed_by(sealer)).map_err(store_error)?);
+    let trees = open_store(&config).map_err(store_error)?;
+    // A database several nodes share keeps the fingerprint itself: every node must seal with
+    // the key it is written with (the first node's), or be rotating from it.
+    if trees.shared() {
+        let fingerprint = data_key.fingerprint();
+        let previous: Vec<String> = previous_keys.iter().map(DataKey::fingerprint).collect();
+        if let Some(held) = trees.hold_data_key(&fingerprint, &previous).map_err(store_error)? {
+            return Err(StartError::DataKey(format!(
+                "the data key (storage.data_key or KASSA_DATA_KEY) is not the one the database \
+                 was written with: its fingerprint is {fingerprint}, the database's is {held}. \
+                 Start every node with that key (or, to rotate to this one, give that key in \
+                 storage.previous_data_keys); nothing was changed"
+            )));
+        }
+    }
+    let trees = Arc::new(trees.sealed_by(sealer).map_err(store_error)?);
     let store: Arc<dyn Store> = trees.clone();
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {

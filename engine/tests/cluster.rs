@@ -10,15 +10,8 @@ use std::collections::{HashMap, HashSet};
 
 use common::*;
 
-/// A data key every node shares (base64 of 32 bytes), as the PostgreSQL backend requires.
-const DATA_KEY: &str = "S2Fzc2EgY2x1c3RlciB0ZXN0IGRhdGEga2V5ICEhISE=";
-
 fn on_database(url: &str) -> Config {
-    Config::default()
-        .with_storage("backend = \"postgres\"")
-        .with_storage(&format!("data_key = \"{DATA_KEY}\""))
-        .with_storage("[storage.postgres]")
-        .with_storage(&format!("url = \"{url}\""))
+    Config::default().on_postgres(url, CLUSTER_DATA_KEY)
 }
 
 async fn nodes(count: usize) -> Vec<Engine> {
@@ -249,16 +242,10 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing
         let stored = charges.iter().find(|charge| charge["id"] == *id);
         assert!(stored.is_some(), "{key}: acknowledged charge {id} lost");
     }
-    let ledger = survivor.ledger().await;
-    let mut charged: Vec<&str> = ledger
-        .iter()
-        .filter(|entry| entry["kind"] == "charge")
-        .map(|entry| entry["idempotency_key"].as_str().unwrap())
-        .collect();
-    let processor_charges = charged.len();
-    charged.sort();
-    charged.dedup();
-    assert_eq!(charged.len(), processor_charges, "no charge made twice at the processor");
+    let charged = survivor.processor_charges().await;
+    let mut once = charged.clone();
+    once.dedup();
+    assert_eq!(once, charged, "no charge made twice at the processor");
     let mut succeeded: Vec<&str> = charges
         .iter()
         .filter(|charge| charge["status"] == "succeeded")
@@ -266,4 +253,33 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing
         .collect();
     succeeded.sort();
     assert_eq!(charged, succeeded, "the processor charged exactly the charges that succeeded");
+}
+
+#[tokio::test]
+async fn a_node_with_another_data_key_is_refused_before_it_changes_anything() {
+    let database = kassa_testkit::postgres::fresh_database();
+    let first = Engine::start(on_database(&database)).await;
+    let (customer, _) = first.api_a().customer_with_card("pm_card_visa").await;
+    let work = tempfile::tempdir().unwrap();
+    let other_key = "T3RoZXIga2V5IGZvciB0aGUgY2x1c3RlciB0ZXN0ISE=";
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kassa"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("KASSA_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command
+        .arg("serve")
+        .current_dir(work.path())
+        .env("KASSA_STORAGE_BACKEND", "postgres")
+        .env("KASSA_DATABASE_URL", &database)
+        .env("KASSA_DATA_KEY", other_key)
+        .env("KASSA_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run kassa");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a node with another key started: {said}");
+    assert!(said.contains("not the one the database was written with"), "{said}");
+    let stored = first.api_a().get_ok(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(stored["email"], "someone@example.com", "the first node still reads its data");
 }

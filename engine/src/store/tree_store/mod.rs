@@ -27,6 +27,7 @@ mod base;
 mod billing;
 mod change_ops;
 mod coupons;
+mod fingerprint;
 mod gateway_events;
 mod gateway_trees;
 mod logged;

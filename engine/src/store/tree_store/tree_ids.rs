@@ -111,6 +111,9 @@ pub(super) enum TreeId {
     /// endian), where nodes sharing the store number events (PostgreSQL); sled's one process
     /// keeps it in memory.
     AccountSequences,
+    /// `current` → the fingerprint of the data key a shared database is written with (see
+    /// [`super::fingerprint`]).
+    DataKeyFingerprint,
 }
 
 impl TreeId {
@@ -120,7 +123,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 60] = [
+pub(super) const TREE_NAMES: [&str; 61] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -183,4 +186,5 @@ pub(super) const TREE_NAMES: [&str; 60] = [
     "sponsor_defaults",
     "customer_versions",
     "account_sequences",
+    "data_key_fingerprint",
 ];
