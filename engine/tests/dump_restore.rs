@@ -34,14 +34,6 @@ fn summary(output: &Output) -> (String, String) {
     (words[1].to_owned(), words.last().unwrap().to_string())
 }
 
-fn on_postgres(url: &str, data_key: &str) -> Config {
-    Config::default()
-        .with_storage("backend = \"postgres\"")
-        .with_storage(&format!("data_key = \"{data_key}\""))
-        .with_storage("[storage.postgres]")
-        .with_storage(&format!("url = \"{url}\""))
-}
-
 #[tokio::test]
 async fn an_installation_moves_from_sled_to_postgres_and_back() {
     let work = tempfile::tempdir().unwrap();
@@ -83,7 +75,7 @@ async fn an_installation_moves_from_sled_to_postgres_and_back() {
     let again = kassa(&["restore", dump], &postgres_env, work.path());
     assert!(!again.status.success(), "a restore into a store that is not empty");
 
-    let mut second = Engine::start(on_postgres(&database, data_key)).await;
+    let mut second = Engine::start(Config::default().on_postgres(&database, data_key)).await;
     let api = second.api_a();
     assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await, charge_before);
     assert_eq!(api.ledger().await, ledger_before, "the sandbox's ledger moved with it");

@@ -362,6 +362,20 @@ impl Api {
     pub async fn ledger(&self) -> Vec<Value> {
         self.list_all("/v1/sandbox/ledger", "gateway_reference").await
     }
+
+    /// The charges the sandbox processor made, by the Kassa charge each was for, sorted (a
+    /// charge made twice is there twice).
+    pub async fn processor_charges(&self) -> Vec<String> {
+        let mut charged: Vec<String> = self
+            .ledger()
+            .await
+            .iter()
+            .filter(|entry| entry["kind"] == "charge")
+            .map(|entry| str_field(entry, "idempotency_key").to_owned())
+            .collect();
+        charged.sort();
+        charged
+    }
 }
 
 /// `Stripe-Signature` for `body` signed with `secret` at `timestamp`, as Stripe computes it.

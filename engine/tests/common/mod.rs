@@ -263,7 +263,19 @@ impl Config {
     pub fn on_sled(self) -> Self {
         self.with_storage("backend = \"sled\"")
     }
+
+    /// The PostgreSQL database at `url`, sealed with `data_key` (every node of a cluster test
+    /// is given the same).
+    pub fn on_postgres(self, url: &str, data_key: &str) -> Self {
+        self.with_storage("backend = \"postgres\"")
+            .with_storage(&format!("data_key = \"{data_key}\""))
+            .with_storage("[storage.postgres]")
+            .with_storage(&format!("url = \"{url}\""))
+    }
 }
+
+/// A data key the cluster tests give every node (base64 of 32 bytes).
+pub const CLUSTER_DATA_KEY: &str = "S2Fzc2EgY2x1c3RlciB0ZXN0IGRhdGEga2V5ICEhISE=";
 
 /// A data key for engines the harness puts on PostgreSQL (base64 of 32 bytes).
 const POSTGRES_DATA_KEY: &str = "S2Fzc2EgdGVzdHMgb24gUG9zdGdyZVNRTCAhISEhISE=";
