@@ -157,6 +157,12 @@ impl TreeStore {
         Ok(())
     }
 
+    /// Whether other nodes share the base (PostgreSQL): what one node keeps in memory of the
+    /// store may then be out of date.
+    pub(super) fn is_shared(&self) -> bool {
+        matches!(self.base, Base::Postgres(_))
+    }
+
     /// A ticket for everything written so far.
     pub(super) fn written(&self) -> DurableTicket {
         self.written_as().1

@@ -313,7 +313,7 @@ impl Durable for TreeStore {
     }
 
     fn shared(&self) -> bool {
-        matches!(self.base, Base::Postgres(_))
+        self.is_shared()
     }
 
     fn claim(&self, work: &str, node: &str, lease: Duration) -> Result<bool, StoreError> {
@@ -342,7 +342,7 @@ impl CustomerStore for TreeStore {
         let mut ops = ops_of(changes);
         ops.extend(added);
         let order = self.write_order()?;
-        if let Base::Postgres(_) = &self.base {
+        if self.is_shared() {
             // Under the write order, which on PostgreSQL every node's writers share.
             self.check_keys_in_flight(&account, &keys_in_flight)?;
             ops.push(self.next_version(&account, &customer, decided_at)?);

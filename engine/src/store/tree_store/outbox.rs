@@ -9,7 +9,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 
-use super::base::Base;
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::tree_ids::TreeId;
@@ -62,7 +61,7 @@ impl TreeStore {
             self.sequences.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Where nodes share the store, another node may have numbered the account's events
         // since: the latest number is read under the write order, which they share.
-        let shared = matches!(self.base, Base::Postgres(_));
+        let shared = self.is_shared();
         for event in events {
             let sequence = match sequences.get(&event.account) {
                 Some(latest) if !shared => latest + 1,
@@ -116,11 +115,9 @@ impl TreeStore {
     }
 
     fn latest_sequence(&self, account: &AccountId) -> Result<u64, StoreError> {
-        let numbered = match self.base {
-            Base::Postgres(_) => {
-                self.tree(TreeId::AccountSequences).get(account.as_str().as_bytes())?
-            }
-            Base::Sled(_) => None,
+        let numbered = match self.is_shared() {
+            true => self.tree(TreeId::AccountSequences).get(account.as_str().as_bytes())?,
+            false => None,
         };
         if let Some(bytes) = numbered {
             let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {

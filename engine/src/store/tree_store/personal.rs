@@ -9,7 +9,6 @@ use std::sync::Arc;
 use aes_gcm::Aes256Gcm;
 use serde::{Deserialize, Serialize};
 
-use super::base::Base;
 use super::ops::Op;
 use super::tree_ids::TreeId;
 use super::{TreeStore, decode, encode};
@@ -214,7 +213,7 @@ impl TreeStore {
         let Some(sealer) = &self.sealer else { return Ok(Some(None)) };
         // Where nodes share the store, another node may have erased the customer (and its key)
         // since this one cached it: the key is read from the store every time.
-        let shared = matches!(self.base, Base::Postgres(_));
+        let shared = self.is_shared();
         if !shared && let Some(key) = sealer.cached(customer) {
             return Ok(Some(key));
         }
