@@ -193,17 +193,21 @@ pub async fn run_with(
     }
 
     let webhooks = Arc::new(webhooks);
-    let inbox = open_inbox(
+    let inbox = Arc::new(open_inbox(
         &config,
         Arc::clone(&store),
         registry.clone(),
         Arc::clone(&webhooks),
         accounts.clone(),
         gateways.clone(),
-    );
-    let resumed = inbox.resume().map_err(store_error)?;
-    if resumed > 0 {
-        tracing::info!(resumed, "applying gateway events persisted before the last stop");
+    ));
+    // Where nodes share the store, what is unapplied may be another live node's to apply: the
+    // holder of the inbox's claim takes up what stays so (see `cluster::run`).
+    if !store.shared() {
+        let resumed = inbox.resume().map_err(store_error)?;
+        if resumed > 0 {
+            tracing::info!(resumed, "applying gateway events persisted before the last stop");
+        }
     }
 
     tokio::spawn(expire_idempotency_records(Arc::clone(&store)));
@@ -219,14 +223,14 @@ pub async fn run_with(
         Duration::from_millis(config.billing.scheduler_interval_ms),
         Arc::clone(&claims),
     ));
-    // What stayed unsettled this long is no live node's call: every gateway call has ended.
-    let settled_within = config.reconcile_after().max(config.gateway_timeout() * 2);
-    tokio::spawn(cluster::run(
-        Arc::clone(&claims),
-        store.clone(),
-        registry.clone(),
-        settled_within,
-    ));
+    // What stayed undone this long is no live node's work: every gateway call has ended.
+    let leftovers = cluster::Leftovers {
+        store: store.clone(),
+        registry: registry.clone(),
+        inbox: Arc::clone(&inbox),
+        done_within: config.reconcile_after().max(config.gateway_timeout() * 2),
+    };
+    tokio::spawn(cluster::run(Arc::clone(&claims), leftovers));
 
     let outbox = Outbox::start(
         store.clone(),

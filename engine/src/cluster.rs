@@ -1,6 +1,6 @@
 //! Work that belongs to no request, where several nodes share one database: the billing
-//! schedule, outgoing webhook deliveries and the reconciliation of charges and refunds left
-//! unsettled are each claimed by one node at a time (see [`crate::store::Durable::claim`]). A
+//! schedule, outgoing webhook deliveries, the reconciliation of charges and refunds left
+//! unsettled and the gateway events left unapplied are each claimed by one node at a time (see [`crate::store::Durable::claim`]). A
 //! node renews its claims every third of `cluster.lease_ms`; one that stops renewing (killed,
 //! cut off from the database) loses them to another node within the lease. On sled the one
 //! process holds every claim.
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::actor::Registry;
 use crate::store::Store;
+use crate::webhooks::Inbox;
 
 /// A kind of work one node at a time does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,16 +23,20 @@ pub enum Work {
     /// Settling charges and refunds that stayed unsettled past every gateway call's time
     /// limit: those of a node that stopped mid-call.
     Reconciliation,
+    /// Applying the gateway events that stayed unapplied as long: those a node that stopped
+    /// had taken in (each node applies what it takes in).
+    Inbox,
 }
 
 impl Work {
-    const ALL: [Work; 3] = [Work::Schedule, Work::Deliveries, Work::Reconciliation];
+    const ALL: [Work; 4] = [Work::Schedule, Work::Deliveries, Work::Reconciliation, Work::Inbox];
 
     fn name(self) -> &'static str {
         match self {
             Work::Schedule => "schedule",
             Work::Deliveries => "deliveries",
             Work::Reconciliation => "reconciliation",
+            Work::Inbox => "inbox",
         }
     }
 }
@@ -40,7 +45,7 @@ impl Work {
 pub struct Claims {
     node: String,
     lease: Duration,
-    held: [AtomicBool; 3],
+    held: [AtomicBool; Work::ALL.len()],
 }
 
 impl Claims {
@@ -96,15 +101,20 @@ impl Claims {
     }
 }
 
-/// Renews the claims until the engine stops; while this node holds reconciliation on a shared
-/// database, settles what stayed unsettled longer than `settled_within` (every gateway call's
-/// time limit, with room): a node that stopped mid-call left it.
-pub async fn run(
-    claims: Arc<Claims>,
-    store: Arc<dyn Store>,
-    registry: Registry,
-    settled_within: Duration,
-) {
+/// What a node that stopped may have left half done, for the node holding its claim to finish.
+pub struct Leftovers {
+    pub store: Arc<dyn Store>,
+    pub registry: Registry,
+    pub inbox: Arc<Inbox>,
+    /// How long a live node takes at most to settle a charge or apply a gateway event: every
+    /// gateway call's time limit, with room. What stayed undone longer, a stopped node left.
+    pub done_within: Duration,
+}
+
+/// Renews the claims until the engine stops; on a shared database, finishes what stopped nodes
+/// left for the claims this node holds.
+pub async fn run(claims: Arc<Claims>, leftovers: Leftovers) {
+    let Leftovers { store, registry, inbox, done_within } = leftovers;
     let mut ticks = tokio::time::interval(claims.lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -118,9 +128,12 @@ pub async fn run(
         if !taken.is_empty() {
             tracing::info!(node = %claims.node, taken = ?taken, "took over lapsed claims");
         }
-        if store.shared() && claims.holds(Work::Reconciliation) {
-            let cutoff = crate::domain::time::now_unix_secs()
-                - i64::try_from(settled_within.as_secs()).unwrap_or(i64::MAX);
+        if !store.shared() {
+            continue;
+        }
+        let cutoff = crate::domain::time::now_unix_secs()
+            - i64::try_from(done_within.as_secs()).unwrap_or(i64::MAX);
+        if claims.holds(Work::Reconciliation) {
             match crate::recovery::run_older_than(store.as_ref(), &registry, Some(cutoff)).await {
                 Ok(report) if report.found > 0 => {
                     tracing::info!(
@@ -131,6 +144,13 @@ pub async fn run(
                 }
                 Ok(_) => {}
                 Err(error) => tracing::error!(%error, "cannot read what is unsettled"),
+            }
+        }
+        if claims.holds(Work::Inbox) {
+            match inbox.take_left(cutoff) {
+                Ok(0) => {}
+                Ok(taken) => tracing::info!(taken, "applying gateway events a stopped node left"),
+                Err(error) => tracing::error!(%error, "cannot read the gateway events left"),
             }
         }
     }

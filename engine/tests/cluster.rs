@@ -2,13 +2,16 @@
 //! `kassa_testkit::postgres`): any node serves any customer, a node's memory of a customer never
 //! decides an answer after another node changed it, and the sandbox ledger they share
 //! reconciles with what the nodes answered: one charge per Idempotency-Key, refunds never above
-//! their charge.
+//! their charge. What a killed node left half done (a charge mid-call, a gateway event taken in
+//! and not applied) another node finishes.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use common::*;
+use kassa_testkit::fake_stripe::{self, FakeStripe};
 
 fn on_database(url: &str) -> Config {
     Config::default().on_postgres(url, CLUSTER_DATA_KEY)
@@ -30,7 +33,7 @@ async fn post_until_decided(apis: &[Api], path: &str, body: &Value, key: &str) -
         let api = &apis[attempt % apis.len()];
         let answer = api.post_with_key(path, body, key).await;
         if answer.status == 409 {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         return answer.ok().clone();
@@ -142,19 +145,19 @@ async fn a_charge_a_killed_node_left_processing_is_settled_by_another() {
         if let Some(charge) = charges.first() {
             break charge["id"].as_str().unwrap().to_owned();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     first.kill();
     let _ = in_flight.await;
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let settled = loop {
         let stored = survivor.get_ok(&format!("/v1/charges/{charge}")).await;
         if stored["status"] != "processing" {
             break stored;
         }
         assert!(std::time::Instant::now() < deadline, "still processing: {stored}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let charged: Vec<Value> = survivor
         .ledger()
@@ -168,6 +171,60 @@ async fn a_charge_a_killed_node_left_processing_is_settled_by_another() {
         other => panic!("settled as {other:?}: {settled}"),
     }
     assert!(second.log_text().contains("took over lapsed claims"), "{}", second.log_tail());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_event_a_killed_node_took_in_is_applied_by_another() {
+    const WEBHOOK_SECRET: &str = "whsec_cluster_0123456789";
+    let stripe = FakeStripe::start().await;
+    let database = kassa_testkit::postgres::fresh_database();
+    let node = |apply_delay_ms: u64| {
+        on_database(&database)
+            .with_default_gateway("stripe")
+            .with_gateway_timeout_ms(1_000)
+            .with_reconcile_after_secs(1)
+            .with_toml(&format!(
+                "[gateways.stripe]\nsecret_key = \"{}\"\napi_base = \"{}\"\n\
+                 webhook_secret = \"{WEBHOOK_SECRET}\"\n\n[webhooks]\n\
+                 apply_delay_ms = {apply_delay_ms}\n\n[cluster]\nlease_ms = 1000\n",
+                fake_stripe::SECRET_KEY,
+                stripe.api_base()
+            ))
+    };
+    // The first node holds every claim and would apply what it takes in an hour later.
+    let mut first = Engine::start(node(3_600_000)).await;
+    let second = Engine::start(node(0)).await;
+    let body = to_bytes(&json!({
+        "id": "evt_cluster_left",
+        "object": "event",
+        "api_version": "2020-08-27",
+        "type": "customer.created",
+        "created": now_secs(),
+        "livemode": false,
+        "data": { "object": { "id": "cus_cluster", "object": "customer" } },
+    }));
+    let header = stripe_signature(WEBHOOK_SECRET, &body, now_secs());
+    let delivered = first
+        .api_with_authorization(None)
+        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
+        .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
+    let survivor = second.api_a();
+    let listed = survivor.get_ok("/v1/events").await;
+    assert_eq!(listed["data"][0]["applied"], false, "taken in, not applied: {listed}");
+
+    first.kill();
+    let applied = wait_for("the survivor to apply it", Duration::from_secs(30), || async {
+        let listed = survivor.get_ok("/v1/events").await;
+        (listed["data"][0]["applied"] == true).then_some(listed)
+    })
+    .await;
+    assert_eq!(applied["data"].as_array().unwrap().len(), 1, "{applied}");
+    assert!(
+        second.log_text().contains("applying gateway events a stopped node left"),
+        "{}",
+        second.log_tail()
+    );
 }
 
 #[tokio::test]
@@ -209,14 +266,14 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing
                             Ok(answer) => panic!("{key}: {} {}", answer.status, answer.body),
                             Err(_killed) => {}
                         }
-                        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                        tokio::time::sleep(Duration::from_millis(25)).await;
                     }
                 }
                 acknowledged
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     nodes[0].kill();
     let mut acknowledged = Vec::new();
     for client in clients {
@@ -226,7 +283,7 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing
 
     // Whatever the killed node left processing, a survivor settles.
     let survivor = &apis[1];
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let charges = loop {
         let mut charges = Vec::new();
         for customer in &customers {
@@ -236,7 +293,7 @@ async fn a_node_killed_under_load_loses_nothing_acknowledged_and_charges_nothing
             break charges;
         }
         assert!(std::time::Instant::now() < deadline, "charges left processing");
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
     for (key, id) in &acknowledged {
         let stored = charges.iter().find(|charge| charge["id"] == *id);

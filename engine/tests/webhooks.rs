@@ -420,7 +420,8 @@ async fn a_dispute_shows_on_its_charge_and_only_moves_forward() {
 async fn a_kill_between_persist_and_apply_loses_nothing_and_applies_once() {
     let stripe = FakeStripe::start().await;
     // Applying waits an hour: the engine is killed in between.
-    let mut engine = Engine::start(config(&stripe.api_base(), 3_600_000)).await;
+    let lease = "[cluster]\nlease_ms = 1000\n";
+    let mut engine = Engine::start(config(&stripe.api_base(), 3_600_000).with_toml(lease)).await;
     let api = engine.api_a();
     let (charge, intent) = charge_awaiting_authentication(&api).await;
     let succeeded = event(
@@ -436,7 +437,14 @@ async fn a_kill_between_persist_and_apply_loses_nothing_and_applies_once() {
     assert_eq!(api.get_ok(&format!("/v1/charges/{charge}")).await["status"], "requires_action");
 
     engine.kill();
-    engine.reconfigure(config(&stripe.api_base(), 0));
+    // On a database nodes share, what a node left unapplied is taken up once it stayed so past
+    // every call's time limit and the dead node's claims lapsed: both short here.
+    engine.reconfigure(
+        config(&stripe.api_base(), 0)
+            .with_gateway_timeout_ms(1_000)
+            .with_reconcile_after_secs(1)
+            .with_toml(lease),
+    );
     engine.launch().await;
     let api = engine.api_a();
     let listed = wait_applied(&api, "payment_intent.succeeded", 1).await;

@@ -61,7 +61,7 @@ pub struct App {
     /// The gateways that take webhooks here (`POST /v1/webhooks/{gateway}`).
     pub webhooks: Arc<crate::webhooks::WebhookSources>,
     /// Where gateway events are persisted and applied.
-    pub inbox: crate::webhooks::Inbox,
+    pub inbox: Arc<crate::webhooks::Inbox>,
     /// The enabled gateways, for metrics.
     pub gateway_names: Vec<&'static str>,
     pub api_keys: auth::ApiKeys,

@@ -578,8 +578,18 @@ pub trait InboxStore: Durable {
         account: &AccountId,
         id: &EventId,
     ) -> Result<Option<GatewayEvent>, StoreError>;
-    /// The events persisted and not yet applied, oldest first. Called once, at start.
+    /// The events persisted and not yet applied, oldest first. Called once, at start, on a
+    /// store no other node shares.
     fn unapplied_gateway_events(&self) -> Result<Vec<GatewayEvent>, StoreError>;
+    /// Where nodes share the store: the events not yet applied that were received before
+    /// `received_before` (Unix seconds), oldest first, at most `limit`: those a node that
+    /// stopped left, when every node applies what it takes in well within that time. Nothing
+    /// on a store of its own, where a start finds what is left.
+    fn gateway_events_left(
+        &self,
+        received_before: i64,
+        limit: usize,
+    ) -> Result<Vec<GatewayEvent>, StoreError>;
     /// Records what applying the event (filed under `account`) did, and files it under
     /// `owner`, the account whose charge it turned out to be about, when that is another; the
     /// ticket says when that is durable.

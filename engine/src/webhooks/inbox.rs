@@ -3,7 +3,12 @@
 //! recording its outcome are separate writes, which is safe because every effect is idempotent
 //! (see [`super::apply`]): a crash between persist and apply, or between apply and the outcome,
 //! leaves the event without an outcome, and the next start applies it — once more at most,
-//! changing nothing more.
+//! changing nothing more. Where nodes share the store, a start leaves what is unapplied to the
+//! node holding the inbox's claim, which takes up what stayed unapplied past every node's time
+//! to apply it ([`Inbox::take_left`]): a node that stopped left it.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +19,7 @@ use kassa_gateways::webhooks::{IncomingEvent, UnreadableEvent, WebhookSource};
 
 use super::apply::{Applier, NotApplied};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, Applied, GatewayEvent, NewGatewayEvent};
+use crate::domain::{AccountId, Applied, EventId, GatewayEvent, NewGatewayEvent};
 use crate::store::{InboxStore, InsertedEvent, StoreError};
 
 /// How long an event whose apply failed on Kassa's side (storage, an actor) waits to be tried
@@ -25,6 +30,9 @@ const APPLY_NOT_YET_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Events acknowledged and waiting to be applied, at most (~2 KB each).
 const APPLY_QUEUE_LEN_MAX: usize = 10_000;
+
+/// Events another node left taken up at a time.
+const LEFT_TAKEN_MAX: usize = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -53,7 +61,27 @@ pub struct Inbox {
     store: Arc<dyn InboxStore>,
     applier: Arc<Applier>,
     queue: mpsc::Sender<ToApply>,
+    in_hand: Arc<InHand>,
     default_account: AccountId,
+}
+
+/// The events this node has queued and not yet applied, so that one is never queued twice.
+#[derive(Default)]
+struct InHand(Mutex<HashSet<EventId>>);
+
+impl InHand {
+    fn ids(&self) -> std::sync::MutexGuard<'_, HashSet<EventId>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether `id` was not in hand already.
+    fn take(&self, id: &EventId) -> bool {
+        self.ids().insert(id.clone())
+    }
+
+    fn done(&self, id: &EventId) {
+        self.ids().remove(id);
+    }
 }
 
 /// An event waiting to be applied, with what its adapter read in it when it came in (one found
@@ -68,30 +96,48 @@ impl Inbox {
     /// left in the inbox.
     pub fn start(store: Arc<dyn InboxStore>, applier: Applier, settings: InboxSettings) -> Inbox {
         let applier = Arc::new(applier);
+        let in_hand = Arc::new(InHand::default());
         let (queue, events) = mpsc::channel(APPLY_QUEUE_LEN_MAX);
         tokio::spawn(apply_forever(
-            Arc::clone(&store),
-            Arc::clone(&applier),
+            Applying {
+                store: Arc::clone(&store),
+                applier: Arc::clone(&applier),
+                in_hand: Arc::clone(&in_hand),
+                retry: queue.clone(),
+            },
             events,
-            queue.clone(),
             settings.apply_concurrency,
             settings.apply_delay,
         ));
-        Inbox { store, applier, queue, default_account: settings.default_account }
+        Inbox { store, applier, queue, in_hand, default_account: settings.default_account }
     }
 
     /// Queues every persisted event not yet applied (in the background: there may be more
-    /// than the queue holds); answers how many.
+    /// than the queue holds); answers how many. For a store no other node shares.
     pub fn resume(&self) -> Result<usize, StoreError> {
         let unapplied = self.store.unapplied_gateway_events()?;
-        let count = unapplied.len();
+        Ok(self.queue_found(unapplied))
+    }
+
+    /// Where nodes share the store, queues the events received before `received_before` and
+    /// still not applied (up to a thousand a call); answers how many were not in hand already.
+    pub fn take_left(&self, received_before: i64) -> Result<usize, StoreError> {
+        let left = self.store.gateway_events_left(received_before, LEFT_TAKEN_MAX)?;
+        Ok(self.queue_found(left))
+    }
+
+    /// Queues those of `found` not in hand already, in the background.
+    fn queue_found(&self, found: Vec<GatewayEvent>) -> usize {
+        let taken: Vec<GatewayEvent> =
+            found.into_iter().filter(|event| self.in_hand.take(&event.id)).collect();
+        let count = taken.len();
         let queue = self.queue.clone();
         tokio::spawn(async move {
-            for event in unapplied {
+            for event in taken {
                 let _ = queue.send(ToApply { event, read: None }).await;
             }
         });
-        Ok(count)
+        count
     }
 
     /// Takes a verified delivery: read by its adapter, stored once, durable when answered, then
@@ -128,6 +174,7 @@ impl Inbox {
         Ok(match inserted {
             InsertedEvent::Duplicate(earlier) => Ingested::Duplicate(earlier),
             InsertedEvent::Stored(event) => {
+                self.in_hand.take(&event.id);
                 // Waits while the queue is full: when applying falls behind, taking more in
                 // slows down instead of the backlog growing without bound.
                 let _ = self.queue.send(ToApply { event: event.clone(), read: Some(read) }).await;
@@ -137,18 +184,26 @@ impl Inbox {
     }
 }
 
-async fn apply_forever(
+/// What the task applying events works with.
+#[derive(Clone)]
+struct Applying {
     store: Arc<dyn InboxStore>,
     applier: Arc<Applier>,
-    mut events: mpsc::Receiver<ToApply>,
+    in_hand: Arc<InHand>,
+    /// Where an event not applied goes back to, after a wait.
     retry: mpsc::Sender<ToApply>,
+}
+
+async fn apply_forever(
+    applying: Applying,
+    mut events: mpsc::Receiver<ToApply>,
     concurrency: usize,
     delay: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(concurrency.max(1)));
     while let Some(item) = events.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-        let (store, applier, retry) = (Arc::clone(&store), Arc::clone(&applier), retry.clone());
+        let Applying { store, applier, in_hand, retry } = applying.clone();
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
@@ -157,7 +212,10 @@ async fn apply_forever(
             drop(slot);
             let event = &item.event;
             let wait = match applied {
-                Ok(()) => return,
+                Ok(()) => {
+                    in_hand.done(&event.id);
+                    return;
+                }
                 Err(NotApplied::NotYet(reason)) => {
                     tracing::info!(event = %event.id, %reason, "gateway event not applicable yet; trying again shortly");
                     APPLY_NOT_YET_RETRY_AFTER

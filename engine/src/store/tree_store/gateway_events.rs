@@ -1,7 +1,10 @@
 //! Gateway events in the sled store: a small record per event in sled (deduplicated by the
 //! gateway's event id, listed per account, its outcome written into it once applied) pointing
-//! at its payload in the payload log ([`crate::store::payloads`]). What a start must apply again
-//! is found from a persisted watermark ([`super::unapplied`]), not from an entry per event.
+//! at its payload in the payload log ([`crate::store::payloads`]). On a store of its own, what a
+//! start must apply again is found from a persisted watermark ([`super::unapplied`]), not from an
+//! entry per event. Where nodes share the store one node's watermark says nothing of another's
+//! events: each event not yet applied has a pending entry instead, written with the event and
+//! removed with its outcome, in the same transactions.
 
 use std::time::Instant;
 
@@ -17,6 +20,21 @@ pub(super) const PAYLOAD_LOG_FILE: &str = "gateway-payloads.log";
 
 /// The key of the persisted watermark in the inbox tree (account ids hold no NUL).
 pub(super) const WATERMARK_KEY: &[u8] = b"\0watermark";
+
+/// Where nodes share the store: the inbox tree's entries of events not yet applied, each
+/// `PENDING_PREFIX` and the event's id (time-ordered) to the key of its record.
+const PENDING_PREFIX: &[u8] = b"\0pending/";
+
+fn pending_key(id: &EventId) -> Vec<u8> {
+    [PENDING_PREFIX, id.as_str().as_bytes()].concat()
+}
+
+/// The first pending key of an event id made at `unix_secs` or later.
+fn pending_key_from(unix_secs: i64) -> Vec<u8> {
+    let millis = u64::try_from(unix_secs).unwrap_or_default().saturating_mul(1_000);
+    let first_id = ulid::Ulid::from_parts(millis, 0);
+    [PENDING_PREFIX, EventId::PREFIX.as_bytes(), first_id.to_string().as_bytes()].concat()
+}
 
 /// A gateway event as sled keeps it: everything but the payload, which is in the payload log.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -87,6 +105,18 @@ impl TreeStore {
         let mut stored: StoredGatewayEvent = decode(record)?;
         stored.payload = self.append_payload(payload)?;
         Ok(encode(&stored))
+    }
+
+    /// Where nodes share the store, the pending entry of the event record `record` stored under
+    /// `key`, when it is not applied yet: a restore makes them again.
+    pub(super) fn pending_entry(
+        &self,
+        key: &[u8],
+        record: &[u8],
+    ) -> Result<Option<Op>, StoreError> {
+        let stored: StoredGatewayEvent = decode(record)?;
+        Ok((self.is_shared() && stored.applied.is_none())
+            .then(|| Op::put(TreeId::EventInbox, pending_key(&stored.id), key.to_vec())))
     }
 
     /// The gateway event stored under `key`, with its outcome once applied.
@@ -160,17 +190,18 @@ impl TreeStore {
         };
         let payload = self.append_payload(&payload)?;
         let stored = StoredGatewayEvent::of(event, payload);
+        let mut ops = vec![
+            Op::put(TreeId::GatewayEventIds, id_key.clone(), key.clone()),
+            Op::put(TreeId::GatewayEvents, key.clone(), encode(&stored)),
+        ];
+        if self.is_shared() {
+            ops.push(Op::put(TreeId::EventInbox, pending_key(&event.id), key));
+        }
         let order = self.write_order()?;
         if let Some(stored) = earlier()? {
             return Ok(Some(stored));
         }
-        self.append_and_apply(
-            &order,
-            &[
-                Op::put(TreeId::GatewayEventIds, id_key, key.clone()),
-                Op::put(TreeId::GatewayEvents, key, encode(&stored)),
-            ],
-        )?;
+        self.append_and_apply(&order, &ops)?;
         Ok(None)
     }
 
@@ -182,10 +213,14 @@ impl TreeStore {
         self.gateway_event_at(&keys::by_id(account, id.as_str()))
     }
 
-    /// Every stored event not yet applied, oldest first: those of each account from the
-    /// persisted watermark on (all of them when there is none yet). Each is waiting again until
-    /// applied. Call once, at start, before events are taken in.
+    /// Every stored event not yet applied, oldest first: on a store of its own those of each
+    /// account from the persisted watermark on (all of them when there is none yet), each
+    /// waiting again until applied (call once, at start, before events are taken in); where
+    /// nodes share the store, those with a pending entry.
     pub(super) fn unapplied_events(&self) -> Result<Vec<GatewayEvent>, StoreError> {
+        if self.is_shared() {
+            return self.pending_events(&keys::prefix_end(PENDING_PREFIX), usize::MAX);
+        }
         let inbox = self.tree(TreeId::EventInbox);
         let watermark = match inbox.get(WATERMARK_KEY)? {
             Some(bytes) => Some(String::from_utf8(bytes.to_vec()).map_err(|_| {
@@ -238,10 +273,16 @@ impl TreeStore {
         };
         let mut stored: StoredGatewayEvent = decode(&bytes)?;
         stored.applied = Some(applied.clone());
-        let ops = match owner == account {
+        let mut ops = match owner == account {
             true => vec![Op::put(TreeId::GatewayEvents, key, encode(&stored))],
             false => moved(&key, stored, owner),
         };
+        if self.is_shared() {
+            ops.push(Op::remove(TreeId::EventInbox, pending_key(id)));
+            self.append_and_apply(&self.write_order()?, &ops)?;
+            self.unapplied.withdraw(id);
+            return Ok(self.written());
+        }
         self.append_and_apply(&self.write_order()?, &ops)?;
         let (sequence, ticket) = self.written_as();
         self.unapplied.applied(id, sequence);
@@ -251,6 +292,42 @@ impl TreeStore {
             self.append_and_apply(&self.write_order()?, &[op])?;
         }
         Ok(ticket)
+    }
+
+    /// Where nodes share the store: the events not yet applied that were received before
+    /// `received_before`, oldest first, at most `limit`; nothing on a store of its own.
+    pub(super) fn events_left(
+        &self,
+        received_before: i64,
+        limit: usize,
+    ) -> Result<Vec<GatewayEvent>, StoreError> {
+        if !self.is_shared() {
+            return Ok(Vec::new());
+        }
+        let events = self.pending_events(&pending_key_from(received_before), limit)?;
+        // Ids come from each node's clock; the time received is what the cut-off is about.
+        Ok(events.into_iter().filter(|event| event.received < received_before).collect())
+    }
+
+    /// The events of the pending entries before `upper`, oldest first, at most `limit`; an
+    /// entry whose event is applied or gone (a dump's, restored) is removed.
+    fn pending_events(&self, upper: &[u8], limit: usize) -> Result<Vec<GatewayEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut settled = Vec::new();
+        for entry in self.tree(TreeId::EventInbox).range(PENDING_PREFIX..upper) {
+            let (pending, record_key) = entry?;
+            match self.gateway_event_at(&record_key)? {
+                Some(event) if event.applied.is_none() => events.push(event),
+                _ => settled.push(Op::remove(TreeId::EventInbox, pending.to_vec())),
+            }
+            if events.len() == limit {
+                break;
+            }
+        }
+        if !settled.is_empty() {
+            self.append_and_apply(&self.write_order()?, &settled)?;
+        }
+        Ok(events)
     }
 
     pub(super) fn list_events(

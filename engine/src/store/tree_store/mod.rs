@@ -770,6 +770,14 @@ impl InboxStore for TreeStore {
         self.unapplied_events()
     }
 
+    fn gateway_events_left(
+        &self,
+        received_before: i64,
+        limit: usize,
+    ) -> Result<Vec<GatewayEvent>, StoreError> {
+        self.events_left(received_before, limit)
+    }
+
     fn complete_gateway_event(
         &self,
         account: &AccountId,

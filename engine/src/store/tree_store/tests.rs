@@ -125,6 +125,7 @@ on_both_backends!(
     a_gateway_event_is_stored_once_and_found_unapplied_until_applied,
     of_concurrent_deliveries_of_one_event_exactly_one_is_stored,
     a_start_finds_every_unapplied_event_from_the_watermark_on,
+    events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store,
     only_finished_idempotency_records_past_retention_expire,
     accounts_do_not_see_each_other,
     charges_page_newest_first,
@@ -468,8 +469,12 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on(backend: Back
             .await
             .unwrap();
         store.complete_gateway_event(&account(), &first.id, &applied("a"), &account()).unwrap();
-        let watermark = store.tree(TreeId::EventInbox).get(WATERMARK_KEY).unwrap().unwrap();
-        assert_eq!(&watermark[..], first.id.as_str().as_bytes());
+        // Where nodes share the store each event has its own entry instead.
+        let watermark = store.tree(TreeId::EventInbox).get(WATERMARK_KEY).unwrap();
+        match store.is_shared() {
+            false => assert_eq!(&watermark.unwrap()[..], first.id.as_str().as_bytes()),
+            true => assert!(watermark.is_none()),
+        }
         store.sync().wait().await.unwrap();
         (first, second)
     };
@@ -480,6 +485,40 @@ async fn a_start_finds_every_unapplied_event_from_the_watermark_on(backend: Back
         "in every account; the first is applied, the third before the watermark"
     );
     assert!(store.gateway_event(&account(), &first.id).unwrap().unwrap().applied.is_some());
+}
+
+async fn events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store(
+    backend: Backend,
+) {
+    let store = backend.open();
+    // Ids are made as events are taken in (now): a cut-off a minute ahead passes every id, and
+    // what was received after it is left out by the time it was received.
+    let cut_off = crate::domain::time::now_unix_secs() + 60;
+    let old = stored(store.insert_gateway_event(gateway_event("evt_old")).unwrap());
+    let applied_old = stored(store.insert_gateway_event(gateway_event("evt_done")).unwrap());
+    let recent = NewGatewayEvent { received: cut_off + 1, ..gateway_event("evt_recent") };
+    let recent = stored(store.insert_gateway_event(recent).unwrap());
+    store
+        .complete_gateway_event(&account(), &applied_old.id, &applied("done"), &account())
+        .unwrap();
+    let left = store.gateway_events_left(cut_off, 100).unwrap();
+    let pending = store.tree(TreeId::EventInbox).iter().filter(|entry| {
+        let (key, _) = entry.as_ref().unwrap();
+        key.as_ref() != WATERMARK_KEY
+    });
+    let pending = pending.count();
+    match store.is_shared() {
+        // On a store of its own a start finds what is left: nothing is kept per event.
+        false => {
+            assert!(left.is_empty(), "{left:?}");
+            assert_eq!(pending, 0, "no entry per event");
+        }
+        true => {
+            assert_eq!(left, vec![old.clone()], "not the applied one, not the one just received");
+            assert_eq!(pending, 2, "the applied event's entry went with its outcome");
+            assert_eq!(store.unapplied_gateway_events().unwrap(), vec![old, recent]);
+        }
+    }
 }
 
 #[tokio::test]

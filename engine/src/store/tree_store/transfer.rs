@@ -83,10 +83,14 @@ fn tree_name(number: u8) -> &'static str {
     }
 }
 
-/// Trees that are a running cluster's own state, not the installation's: versions start again
-/// from nothing, and outgoing events are numbered on from the newest.
-fn is_cluster_state(number: u8) -> bool {
-    number == TreeId::CustomerVersions.number() || number == TreeId::AccountSequences.number()
+/// Trees that are a running store's own bookkeeping, not the installation's: versions start
+/// again from nothing, outgoing events are numbered on from the newest, and which gateway events
+/// wait to be applied is read again from the events themselves (each base keeps that its own
+/// way: a watermark on sled, an entry per event on PostgreSQL).
+fn is_bookkeeping(number: u8) -> bool {
+    [TreeId::CustomerVersions, TreeId::AccountSequences, TreeId::EventInbox]
+        .iter()
+        .any(|tree| tree.number() == number)
 }
 
 impl TreeStore {
@@ -117,7 +121,7 @@ impl TreeStore {
         mut visit: impl FnMut(u8, &[u8], &[u8], Option<&[u8]>) -> Result<(), StoreError>,
     ) -> Result<(DumpSummary, [u8; 32]), StoreError> {
         let mut tally = Tally::new();
-        for number in tree_numbers().filter(|number| !is_cluster_state(*number)) {
+        for number in tree_numbers().filter(|number| !is_bookkeeping(*number)) {
             for item in self.numbered(number).iter() {
                 let (key, value) = item?;
                 if number == TreeId::GatewayEvents.number() {
@@ -170,6 +174,9 @@ impl TreeStore {
                 Some(payload) => self.attach_payload(&value, &payload)?,
                 None => value,
             };
+            if tree == TreeId::GatewayEvents.number() {
+                ops.extend(self.pending_entry(&key, &value)?);
+            }
             ops.push(Op { tree, key, value: Some(value) });
             if ops.len() == RESTORE_BATCH {
                 self.commit_ops(std::mem::take(&mut ops))?;
