@@ -319,13 +319,7 @@ async fn a_node_with_another_data_key_is_refused_before_it_changes_anything() {
     let (customer, _) = first.api_a().customer_with_card("pm_card_visa").await;
     let work = tempfile::tempdir().unwrap();
     let other_key = "T3RoZXIga2V5IGZvciB0aGUgY2x1c3RlciB0ZXN0ISE=";
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kassa"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("KASSA_") {
-            command.env_remove(name);
-        }
-    }
-    let output = command
+    let output = kassa_command()
         .arg("serve")
         .current_dir(work.path())
         .env("KASSA_STORAGE_BACKEND", "postgres")

@@ -6,18 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 
 /// Runs `kassa <args>` with only the given settings (none of the test's environment).
 fn kassa(args: &[&str], env: &[(&str, &str)], work_dir: &Path) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("KASSA_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = kassa_command();
     command.args(args).envs(env.iter().copied()).current_dir(work_dir);
     command.output().expect("run kassa")
 }

@@ -596,17 +596,22 @@ struct Launch {
     storage_env: Vec<(&'static str, String)>,
 }
 
+/// The `kassa` binary as a command, none of the test's own `KASSA_*` settings leaking into it.
+pub fn kassa_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("KASSA_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 impl Launch {
     /// The child, its API's URL and its metrics listener's (logged just before the API's).
     fn run(self) -> (Child, String, Option<String>) {
         push_log(&self.log, format!("===== harness: kassa start #{} =====", self.start_number));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kassa"));
-        // The test's environment must not leak settings into the engine.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("KASSA_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = kassa_command();
         command
             .arg("serve")
             .arg("--config")
