@@ -120,8 +120,11 @@ impl Registry {
             let answer = {
                 let _counted = MessageInFlight::new();
                 // Ahead of the message in the mailbox: the message is decided on the customer
-                // as it is now, should another node have changed it.
-                addr.do_send::<Refresh>(Refresh);
+                // as it is now, should another node have changed it (no other node can on a
+                // store of its own).
+                if self.inner.services.store.shared() {
+                    addr.do_send::<Refresh>(Refresh);
+                }
                 addr.send(message.clone()).await
             };
             match answer {
