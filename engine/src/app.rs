@@ -117,6 +117,8 @@ pub async fn run_with(
     }
     let trees = Arc::new(trees.sealed_by(sealer).map_err(store_error)?);
     let store: Arc<dyn Store> = trees.clone();
+    // Money moved from now on is in the books; what moved before is not (see `verify-ledger`).
+    store.begin_books(crate::domain::time::now_unix_secs()).map_err(store_error)?;
 
     if config.gateways.mpesa.enabled() && config.gateways.mpesa.callback_token.expose().is_empty() {
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;

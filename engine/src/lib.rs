@@ -13,6 +13,7 @@
 //!   platform's own events, delivered to its endpoints;
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //!   [`bank_statements`]: bank statements (camt.053, CSV) read into lines to reconcile;
+//! - [`ledger`]: the books, a posting for every movement of money, and their verification;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
 //! - [`account_directory`]: the accounts this engine serves, for what looks across them;
@@ -32,6 +33,7 @@ pub mod data_key;
 pub mod domain;
 pub mod events_out;
 pub mod gateway_setup;
+pub mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod recovery;

@@ -233,9 +233,10 @@ impl Handler<Refresh> for CustomerActor {
     }
 }
 
-/// Commits a change set of one customer: the statuses its audit events record and the
-/// outgoing events it announces are added first (see [`super::audit_status`] and
-/// [`super::announce`]), and the dispatcher is woken for those.
+/// Commits a change set of one customer: the statuses its audit events record, the postings of
+/// the money it moves and the outgoing events it announces are added first (see
+/// [`super::audit_status`], [`super::books`] and [`super::announce`]), and the dispatcher is
+/// woken for those.
 pub(super) fn commit(
     services: &Services,
     mut changes: ChangeSet,
@@ -243,6 +244,7 @@ pub(super) fn commit(
     let store = services.store.as_ref();
     super::checkout::complete_paid_sessions(&mut changes, store)?;
     super::audit_status::record_statuses(&mut changes, store)?;
+    super::books::post(&mut changes, store)?;
     super::announce::announce(&mut changes, store)?;
     let announces = changes.writes.iter().any(|write| matches!(write, Write::Outgoing(_)));
     let ticket = store.commit(changes)?;

@@ -14,6 +14,7 @@ mod announce;
 mod audit_status;
 pub mod bank_transfers;
 pub mod billing;
+mod books;
 pub mod charges;
 pub mod checkout;
 pub mod customer;

@@ -92,6 +92,11 @@ prefixed_id!(TestClockId, "clock_");
 prefixed_id!(CreditNoteId, "cn_");
 prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookEndpointId, "we_");
+prefixed_id!(
+    /// A posting of the books: a balance transaction in the API.
+    TransactionId,
+    "txn_"
+);
 
 /// A checkout session's id: `cs_` and 128 random bits (written as a ULID's 26 characters), not
 /// time-ordered: the id is all a buyer's link holds, so it must not be guessed from another.

@@ -16,6 +16,7 @@ pub mod gateway_event;
 pub mod grant;
 pub mod ids;
 pub mod invoice;
+pub mod ledger;
 pub mod money;
 pub mod outgoing_event;
 pub mod payment_method;
@@ -57,9 +58,11 @@ pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
     GrantId, InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId,
-    RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId, WebhookEndpointId,
+    RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId, TransactionId,
+    WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
+pub use ledger::{LedgerAccount, LedgerBalance, Leg, Posting, PostingKind};
 pub use money::{Currency, Money};
 pub use outgoing_event::{NewOutgoingEvent, OutgoingEvent};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};

@@ -8,7 +8,7 @@ use crate::domain::{
     Account, AccountId, ApiKey, BankLineRecord, Charge, ChargeId, CheckoutSession, Coupon,
     CouponId, CreditNote, Customer, CustomerId, Dispute, Event, GrantId, Invoice, InvoiceId,
     KindListing, NewOutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
-    Plan, PromotionCode, PromotionalGrant, Redemption, ReferenceTarget, Refund, RefundId,
+    Plan, Posting, PromotionCode, PromotionalGrant, Redemption, ReferenceTarget, Refund, RefundId,
     SponsorItem, Sponsorship, Subscription, SubscriptionId, TestClock, WebhookEndpoint,
 };
 
@@ -96,6 +96,9 @@ pub enum Write {
     RemoveSponsorItem {
         id: String,
     },
+    /// A posting of the books, for the money this set moves; the store moves the balances it
+    /// touches on under the write order.
+    Posting(Box<Posting>),
     /// A share its sponsor did not pay by the end of its grace, for the beneficiary's actor to
     /// act on (its sponsorship's `on_default`), with the beneficiary's schedule entry for it.
     SponsorDefault(Box<SponsorItem>),

@@ -5,7 +5,7 @@
 //!   [`InboxStore`] (the webhook inbox), [`AccountStore`] (accounts and their keys), [`PluginStore`]
 //!   (the rules host), [`OutboxStore`] (outgoing events, endpoints, deliveries),
 //!   [`CouponStore`], [`StatementStore`], [`SponsorStore`] (sponsorships and sponsors' shares,
-//!   part of [`CustomerStore`]); [`Store`] is
+//!   part of [`CustomerStore`]), [`LedgerStore`] (the books); [`Store`] is
 //!   all of them (the API, start-up). Nothing in them names a backend: another (a database
 //!   that several nodes share) implements the same parts.
 //! - [`ChangeSet`] ([`change_set`]): every state change of one customer — records, audit event,
@@ -21,6 +21,7 @@ pub mod codec;
 mod flush_hold;
 pub mod group_commit;
 pub mod keys;
+pub mod ledger;
 pub mod payloads;
 pub mod sealing;
 pub mod sponsors;
@@ -30,6 +31,7 @@ pub mod wal;
 pub use change_set::{
     ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
 };
+pub use ledger::{LedgerStore, LedgerTotals, PostingFilter};
 pub use sponsors::SponsorStore;
 
 use std::time::Duration;
@@ -756,7 +758,14 @@ pub trait CouponStore: Durable {
 }
 
 pub trait Store:
-    CustomerStore + InboxStore + AccountStore + PluginStore + OutboxStore + CouponStore + StatementStore
+    CustomerStore
+    + InboxStore
+    + AccountStore
+    + PluginStore
+    + OutboxStore
+    + CouponStore
+    + StatementStore
+    + LedgerStore
 {
 }
 
@@ -767,7 +776,8 @@ impl<
         + PluginStore
         + OutboxStore
         + CouponStore
-        + StatementStore,
+        + StatementStore
+        + LedgerStore,
 > Store for T
 {
 }

@@ -93,7 +93,9 @@ pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
             Write::Invoice(invoice) => billing::invoice_ops(&mut ops, account, customer, &invoice),
             Write::CreditNote(note) => billing::credit_note_ops(&mut ops, account, customer, &note),
             Write::Event(event) => audit::event_ops(&mut ops, account, customer, &event),
-            Write::Outgoing(_) => unreachable!("taken out of the set before: see `commit`"),
+            Write::Outgoing(_) | Write::Posting(_) => {
+                unreachable!("taken out of the set before: see `commit`")
+            }
             Write::Idempotency { key, record } => {
                 ops.push(Op::put(
                     TreeId::Idempotency,

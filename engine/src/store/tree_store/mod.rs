@@ -30,6 +30,7 @@ mod coupons;
 mod fingerprint;
 mod gateway_events;
 mod gateway_trees;
+mod ledger;
 mod logged;
 mod ops;
 mod outbox;
@@ -339,6 +340,7 @@ impl CustomerStore for TreeStore {
         let decided_at = changes.decided_at;
         let keys_in_flight = keys_in_flight(&changes);
         let outgoing = take_outgoing(&mut changes);
+        let postings = ledger::take_postings(&mut changes);
         let mut ops = ops_of(changes);
         ops.extend(added);
         let order = self.write_order()?;
@@ -348,6 +350,7 @@ impl CustomerStore for TreeStore {
             ops.push(self.next_version(&account, &customer, decided_at)?);
         }
         self.outgoing_ops(outgoing, &mut ops)?;
+        self.posting_ops(postings, &mut ops)?;
         self.append_and_apply(&order, &ops)?;
         drop(order);
         let ticket = self.written();

@@ -126,6 +126,7 @@ on_both_backends!(
     of_concurrent_deliveries_of_one_event_exactly_one_is_stored,
     a_start_finds_every_unapplied_event_from_the_watermark_on,
     events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store,
+    the_books_keep_running_totals_and_verify_names_the_first_difference,
     only_finished_idempotency_records_past_retention_expire,
     accounts_do_not_see_each_other,
     charges_page_newest_first,
@@ -519,6 +520,64 @@ async fn events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_s
             assert_eq!(store.unapplied_gateway_events().unwrap(), vec![old, recent]);
         }
     }
+}
+
+async fn the_books_keep_running_totals_and_verify_names_the_first_difference(backend: Backend) {
+    use crate::domain::{Account, LedgerAccount, LedgerBalance};
+    use crate::ledger::{postings, verify::verify};
+    use crate::store::{AccountStore, LedgerStore};
+    let store = backend.open();
+    let tenant = Account {
+        id: account(),
+        name: "books".into(),
+        metadata: Default::default(),
+        created: 1,
+        settings: Default::default(),
+    };
+    store.put_account(&tenant, None, None).unwrap();
+    store.begin_books(0).unwrap();
+    let customer = customer();
+    let paid = |key: &str| Charge {
+        status: ChargeStatus::Succeeded,
+        idempotency_key: Some(key.into()),
+        ..charge(&customer.id)
+    };
+    for charge in [paid("key-1"), paid("key-2")] {
+        let posting = postings::charge_succeeded(&account(), &charge, 10).unwrap();
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Customer(customer.clone()))
+            .with(Write::NewCharge(charge))
+            .with(Write::Posting(Box::new(posting)));
+        commit(&store, changes).await;
+    }
+    let totals = store.ledger_totals(&account()).unwrap();
+    let platform = totals.iter().find(|kept| kept.account == LedgerAccount::Platform).unwrap();
+    assert_eq!(platform.balance, LedgerBalance { debits_minor: 0, credits_minor: 1_000 });
+    let verified = verify(&store).unwrap();
+    assert_eq!((verified.postings, verified.totals, verified.charges), (2, 2, 2));
+
+    // A total changed behind the postings' back.
+    let key = ledger::totals_key(&account(), &LedgerAccount::Platform, platform.currency);
+    let doctored = crate::store::LedgerTotals {
+        balance: LedgerBalance { debits_minor: 0, credits_minor: 1_001 },
+        ..platform.clone()
+    };
+    let put = |totals: &crate::store::LedgerTotals| {
+        let op = Op::put(TreeId::LedgerBalances, key.clone(), encode(totals));
+        store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
+    };
+    put(&doctored);
+    let difference = verify(&store).unwrap_err().to_string();
+    assert!(difference.contains("platform usd"), "{difference}");
+    put(platform);
+    verify(&store).unwrap();
+
+    // A charge that succeeded with no posting.
+    let unposted = paid("key-3");
+    let changes = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(unposted.clone()));
+    commit(&store, changes).await;
+    let difference = verify(&store).unwrap_err().to_string();
+    assert!(difference.contains(unposted.id.as_str()), "{difference}");
 }
 
 #[tokio::test]

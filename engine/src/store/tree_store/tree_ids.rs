@@ -114,6 +114,13 @@ pub(super) enum TreeId {
     /// `current` → the fingerprint of the data key a shared database is written with (see
     /// [`super::fingerprint`]).
     DataKeyFingerprint,
+    /// `account/txn` → a posting of the books; `\0started` → when the books began (i64 BE).
+    LedgerEntries,
+    /// `account/source/txn`: the postings an object (`ch_…`, `re_…`, `dp_…`) made.
+    LedgerSources,
+    /// `account/ledger account/currency` → the ledger account's running totals, moved on in the
+    /// change set of each posting.
+    LedgerBalances,
 }
 
 impl TreeId {
@@ -123,7 +130,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 61] = [
+pub(super) const TREE_NAMES: [&str; 64] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -187,4 +194,7 @@ pub(super) const TREE_NAMES: [&str; 61] = [
     "customer_versions",
     "account_sequences",
     "data_key_fingerprint",
+    "ledger_entries",
+    "ledger_sources",
+    "ledger_balances",
 ];

@@ -1,0 +1,135 @@
+//! The books: every movement of money is a posting, legs that each move an exact integer amount
+//! from one ledger account (debited) to another (credited) in one currency, so the debits of the
+//! books equal their credits by construction. Postings are written in the change set that moves
+//! the money and never changed: a correction is a posting of its own.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccountId, CustomerId, TransactionId};
+use super::money::Currency;
+
+/// Where money is, as the books name it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum LedgerAccount {
+    /// What a gateway holds for the platform: taken from customers, less what it paid back or
+    /// withdrew for disputes.
+    Clearing { gateway: String },
+    /// The platform's own balance.
+    Platform,
+}
+
+impl LedgerAccount {
+    /// The account's name in keys and in `kassa verify-ledger`'s report.
+    pub fn name(&self) -> String {
+        match self {
+            LedgerAccount::Clearing { gateway } => format!("clearing/{gateway}"),
+            LedgerAccount::Platform => "platform".to_owned(),
+        }
+    }
+}
+
+/// One movement of a posting: `amount_minor` (positive) from `debit` to `credit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leg {
+    pub debit: LedgerAccount,
+    pub credit: LedgerAccount,
+    pub amount_minor: i64,
+}
+
+/// What a posting records, named as balance transactions name their type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PostingKind {
+    /// A charge succeeded: the gateway holds its amount for the platform.
+    Charge,
+    /// A refund succeeded: the gateway paid its amount back.
+    Refund,
+    /// A dispute opened: the gateway withdrew its amount.
+    Dispute,
+    /// A correction: a dispute won (its amount reinstated), a charge's payment recalled.
+    Adjustment,
+}
+
+impl PostingKind {
+    pub const ALL: [PostingKind; 4] =
+        [PostingKind::Charge, PostingKind::Refund, PostingKind::Dispute, PostingKind::Adjustment];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostingKind::Charge => "charge",
+            PostingKind::Refund => "refund",
+            PostingKind::Dispute => "dispute",
+            PostingKind::Adjustment => "adjustment",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PostingKind> {
+        PostingKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One entry of the books (a balance transaction in the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Posting {
+    pub id: TransactionId,
+    pub account: AccountId,
+    pub kind: PostingKind,
+    /// The object that moved the money: `ch_…`, `re_…`, `dp_…`.
+    pub source: String,
+    pub customer: Option<CustomerId>,
+    pub currency: Currency,
+    pub legs: Vec<Leg>,
+    pub created: i64,
+    /// When the money is the platform's to pay out.
+    pub available_on: i64,
+}
+
+impl Posting {
+    /// What the posting moved into `account` (its credits less its debits there).
+    pub fn net_for(&self, account: &LedgerAccount) -> i64 {
+        self.legs
+            .iter()
+            .map(|leg| {
+                let credited = if leg.credit == *account { leg.amount_minor } else { 0 };
+                let debited = if leg.debit == *account { leg.amount_minor } else { 0 };
+                credited - debited
+            })
+            .sum()
+    }
+
+    /// The ledger accounts the posting touches, each once.
+    pub fn accounts(&self) -> Vec<&LedgerAccount> {
+        let mut accounts: Vec<&LedgerAccount> =
+            self.legs.iter().flat_map(|leg| [&leg.debit, &leg.credit]).collect();
+        accounts.sort();
+        accounts.dedup();
+        accounts
+    }
+}
+
+/// A ledger account's running totals in one currency, as the books keep them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerBalance {
+    pub debits_minor: i64,
+    pub credits_minor: i64,
+}
+
+impl LedgerBalance {
+    /// The totals once `posting`'s legs on `account` are added; `None` past `i64`.
+    pub fn after(self, posting: &Posting, account: &LedgerAccount) -> Option<LedgerBalance> {
+        let mut balance = self;
+        for leg in &posting.legs {
+            if leg.debit == *account {
+                balance.debits_minor = balance.debits_minor.checked_add(leg.amount_minor)?;
+            }
+            if leg.credit == *account {
+                balance.credits_minor = balance.credits_minor.checked_add(leg.amount_minor)?;
+            }
+        }
+        Some(balance)
+    }
+
+    /// Credits less debits: what an account on the credit side (the platform) holds.
+    pub fn credit_balance(self) -> i64 {
+        self.credits_minor - self.debits_minor
+    }
+}

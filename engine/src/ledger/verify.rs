@@ -1,0 +1,216 @@
+//! `kassa verify-ledger`: every ledger account's totals recomputed from the postings and
+//! compared with the totals the books keep, every posting checked whole, and every charge and
+//! refund since the books began matched to the postings it made. The first difference is named.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::domain::money::currency_code;
+use crate::domain::{
+    AccountId, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Posting, RefundStatus,
+};
+use crate::store::{ChargeFilter, Store, StoreError};
+
+/// What a check that passed looked at.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Verified {
+    pub accounts: usize,
+    pub postings: u64,
+    pub totals: usize,
+    pub charges: u64,
+    pub refunds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the books do not balance: {0}")]
+    Difference(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Charges read at a time while matching them to the books.
+const CHARGES_PAGE: usize = 1_000;
+
+pub fn verify(store: &dyn Store) -> Result<Verified, VerifyError> {
+    let mut verified = Verified::default();
+    let began = store.books_began()?;
+    for account in store.accounts()? {
+        verify_account(store, &account.id, began, &mut verified)?;
+        verified.accounts += 1;
+    }
+    Ok(verified)
+}
+
+/// What the postings of one account add up to.
+#[derive(Default)]
+struct Recomputed {
+    totals: BTreeMap<(LedgerAccount, Currency), LedgerBalance>,
+    /// What each object's postings moved into the platform's balance.
+    platform_net_by_source: HashMap<String, i64>,
+}
+
+fn verify_account(
+    store: &dyn Store,
+    account: &AccountId,
+    began: Option<i64>,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let mut recomputed = Recomputed::default();
+    let mut difference = None;
+    store.each_posting(account, &mut |posting| {
+        verified.postings += 1;
+        if difference.is_none() {
+            difference = add(&mut recomputed, account, &posting);
+        }
+        Ok(())
+    })?;
+    if let Some(difference) = difference {
+        return Err(VerifyError::Difference(difference));
+    }
+    compare_totals(store, account, &recomputed, verified)?;
+    if let Some(began) = began {
+        match_objects(store, account, began, &recomputed, verified)?;
+    }
+    Ok(())
+}
+
+/// Adds a posting to what is recomputed; names what is wrong with it, if anything.
+fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> Option<String> {
+    let id = &posting.id;
+    if posting.account != *account {
+        return Some(format!(
+            "posting {id} is filed under {account}, made for {}",
+            posting.account
+        ));
+    }
+    if posting.legs.is_empty() {
+        return Some(format!("posting {id} moves nothing"));
+    }
+    for leg in &posting.legs {
+        if leg.amount_minor <= 0 || leg.debit == leg.credit {
+            return Some(format!(
+                "posting {id} has a leg of {} from {} to {}",
+                leg.amount_minor,
+                leg.debit.name(),
+                leg.credit.name()
+            ));
+        }
+    }
+    for ledger_account in posting.accounts() {
+        let key = (ledger_account.clone(), posting.currency);
+        let totals = recomputed.totals.entry(key).or_default();
+        match totals.after(posting, ledger_account) {
+            Some(after) => *totals = after,
+            None => return Some(format!("posting {id} takes {} past i64", ledger_account.name())),
+        }
+    }
+    *recomputed.platform_net_by_source.entry(posting.source.clone()).or_default() +=
+        posting.net_for(&LedgerAccount::Platform);
+    None
+}
+
+fn compare_totals(
+    store: &dyn Store,
+    account: &AccountId,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let stored = store.ledger_totals(account)?;
+    let mut seen = HashSet::new();
+    for kept in &stored {
+        let key = (kept.account.clone(), kept.currency);
+        let from_postings = recomputed.totals.get(&key).copied().unwrap_or_default();
+        if kept.balance != from_postings {
+            return Err(VerifyError::Difference(format!(
+                "{account} {} {}: the books keep debits {} and credits {}, the postings add up \
+                 to debits {} and credits {}",
+                kept.account.name(),
+                currency_code(kept.currency),
+                kept.balance.debits_minor,
+                kept.balance.credits_minor,
+                from_postings.debits_minor,
+                from_postings.credits_minor
+            )));
+        }
+        seen.insert(key);
+    }
+    if let Some((ledger_account, currency)) =
+        recomputed.totals.keys().find(|key| !seen.contains(*key))
+    {
+        return Err(VerifyError::Difference(format!(
+            "{account} {} {}: postings with no totals kept",
+            ledger_account.name(),
+            currency_code(*currency)
+        )));
+    }
+    verified.totals += stored.len();
+    Ok(())
+}
+
+/// Every charge and refund made since the books began against the postings it made: a
+/// succeeded charge brought its amount in (less any recall), a succeeded refund took its amount
+/// out, anything else moved nothing.
+fn match_objects(
+    store: &dyn Store,
+    account: &AccountId,
+    began: i64,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let posted = |source: &str| recomputed.platform_net_by_source.get(source).copied();
+    let mut customers = HashSet::new();
+    let mut starting_after = None;
+    loop {
+        let page = store.account_charges(
+            account,
+            &ChargeFilter::default(),
+            CHARGES_PAGE,
+            starting_after.as_ref(),
+        )?;
+        for charge in &page.items {
+            customers.insert(charge.customer.clone());
+            if charge.created < began {
+                continue;
+            }
+            verified.charges += 1;
+            let expected = match charge.status {
+                ChargeStatus::Succeeded => charge.amount.amount_minor,
+                _ => 0,
+            };
+            let held = posted(charge.id.as_str()).unwrap_or_default();
+            if held != expected {
+                return Err(VerifyError::Difference(format!(
+                    "charge {} ({:?}, {} {}) brought {expected} into the books, its postings {held}",
+                    charge.id,
+                    charge.status,
+                    charge.amount.amount_minor,
+                    currency_code(charge.amount.currency)
+                )));
+            }
+        }
+        match (page.has_more, page.items.last()) {
+            (true, Some(last)) => starting_after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    for customer in customers {
+        for refund in store.refunds(account, &customer)? {
+            if refund.created < began {
+                continue;
+            }
+            verified.refunds += 1;
+            let expected = match refund.status {
+                RefundStatus::Succeeded => -refund.amount.amount_minor,
+                _ => 0,
+            };
+            let held = posted(refund.id.as_str()).unwrap_or_default();
+            if held != expected {
+                return Err(VerifyError::Difference(format!(
+                    "refund {} ({:?}) took {} out of the books, its postings {}",
+                    refund.id, refund.status, -expected, -held
+                )));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The books as the store keeps them: postings, written in the change sets that move the money
+//! (see [`super::Write::Posting`]), listed newest first and by the object that made them, and
+//! each ledger account's running totals, moved on with every posting.
+
+use super::{Durable, Page, StoreError};
+use crate::domain::{
+    AccountId, Currency, LedgerAccount, LedgerBalance, Posting, PostingKind, TransactionId,
+};
+
+/// Which postings a list keeps.
+#[derive(Debug, Clone, Default)]
+pub struct PostingFilter {
+    pub kind: Option<PostingKind>,
+    /// Only those the object with this id (`ch_…`, `re_…`, `dp_…`) made.
+    pub source: Option<String>,
+    pub created_gte: Option<i64>,
+    pub created_lte: Option<i64>,
+}
+
+impl PostingFilter {
+    pub fn keeps(&self, posting: &Posting) -> bool {
+        self.kind.is_none_or(|kind| kind == posting.kind)
+            && self.source.as_ref().is_none_or(|source| *source == posting.source)
+            && self.created_gte.is_none_or(|from| posting.created >= from)
+            && self.created_lte.is_none_or(|to| posting.created <= to)
+    }
+}
+
+/// A ledger account's totals in one currency.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LedgerTotals {
+    pub account: LedgerAccount,
+    pub currency: Currency,
+    pub balance: LedgerBalance,
+}
+
+pub trait LedgerStore: Durable {
+    /// When the books began: the first start that kept them. Money moved before is not in them.
+    fn books_began(&self) -> Result<Option<i64>, StoreError>;
+    /// Marks the books begun at `at`, unless they began before.
+    fn begin_books(&self, at: i64) -> Result<(), StoreError>;
+    /// The account's ledger accounts' totals, per currency.
+    fn ledger_totals(&self, account: &AccountId) -> Result<Vec<LedgerTotals>, StoreError>;
+    /// The account's postings, newest first, as `filter` narrows them.
+    fn postings(
+        &self,
+        account: &AccountId,
+        filter: &PostingFilter,
+        limit: usize,
+        starting_after: Option<&TransactionId>,
+    ) -> Result<Page<Posting>, StoreError>;
+    /// Every posting of the account, oldest first, handed to `visit` one at a time.
+    fn each_posting(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Posting) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,168 @@
+//! The books in the tree store: each posting under `account/txn`, an entry per posting under its
+//! source, and each ledger account's totals per currency, read and moved on under the write
+//! order in the change set of the postings, so concurrent change sets never lose an addition.
+
+use std::collections::BTreeMap;
+
+use super::billing::{newest_first, page};
+use super::ops::Op;
+use super::{TreeId, TreeStore};
+use crate::domain::money::currency_code;
+use crate::domain::{AccountId, Currency, LedgerAccount, Posting, TransactionId};
+use crate::store::codec::{decode, encode};
+use crate::store::{
+    ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, StoreError, Write, keys,
+};
+
+/// The key under which the books' beginning is kept (account ids hold no NUL).
+const BEGAN_KEY: &[u8] = b"\0began";
+
+/// Takes the set's postings out: the store writes them with the totals they move.
+pub(super) fn take_postings(changes: &mut ChangeSet) -> Vec<Posting> {
+    let mut postings = Vec::new();
+    changes.writes.retain_mut(|write| match write {
+        Write::Posting(posting) => {
+            postings.push((**posting).clone());
+            false
+        }
+        _ => true,
+    });
+    postings
+}
+
+pub(super) fn totals_key(
+    account: &AccountId,
+    ledger_account: &LedgerAccount,
+    currency: Currency,
+) -> Vec<u8> {
+    let name = format!("{}/{}", ledger_account.name(), currency_code(currency));
+    keys::by_id(account, &name)
+}
+
+fn source_key(account: &AccountId, source: &str, id: &TransactionId) -> Vec<u8> {
+    keys::by_id(account, &format!("{source}/{}", id.as_str()))
+}
+
+impl TreeStore {
+    /// The writes of `postings` and of the totals they move, read as they stand: call under
+    /// the write order.
+    pub(super) fn posting_ops(
+        &self,
+        postings: Vec<Posting>,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), StoreError> {
+        let mut moved: BTreeMap<Vec<u8>, LedgerTotals> = BTreeMap::new();
+        for posting in postings {
+            for ledger_account in posting.accounts() {
+                let key = totals_key(&posting.account, ledger_account, posting.currency);
+                let totals = match moved.remove(&key) {
+                    Some(totals) => totals,
+                    None => match self.tree(TreeId::LedgerBalances).get(&key)? {
+                        Some(bytes) => decode(&bytes)?,
+                        None => LedgerTotals {
+                            account: ledger_account.clone(),
+                            currency: posting.currency,
+                            balance: Default::default(),
+                        },
+                    },
+                };
+                let balance = totals.balance.after(&posting, ledger_account).ok_or_else(|| {
+                    StoreError::Storage(format!(
+                        "{} {} would pass the largest amount the books hold",
+                        ledger_account.name(),
+                        currency_code(posting.currency)
+                    ))
+                })?;
+                moved.insert(key, LedgerTotals { balance, ..totals });
+            }
+            let key = keys::by_id(&posting.account, posting.id.as_str());
+            let source = source_key(&posting.account, &posting.source, &posting.id);
+            ops.push(Op::put(TreeId::LedgerSources, source, Vec::new()));
+            ops.push(Op::put(TreeId::LedgerEntries, key, encode(&posting)));
+        }
+        for (key, totals) in moved {
+            ops.push(Op::put(TreeId::LedgerBalances, key, encode(&totals)));
+        }
+        Ok(())
+    }
+
+    fn posting_at(&self, account: &AccountId, id: &str) -> Result<Option<Posting>, StoreError> {
+        match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl LedgerStore for TreeStore {
+    fn books_began(&self) -> Result<Option<i64>, StoreError> {
+        match self.tree(TreeId::LedgerEntries).get(BEGAN_KEY)? {
+            Some(bytes) => {
+                let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("the books' beginning is not 8 bytes".into())
+                })?;
+                Ok(Some(i64::from_be_bytes(bytes)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn begin_books(&self, at: i64) -> Result<(), StoreError> {
+        let order = self.write_order()?;
+        if self.books_began()?.is_none() {
+            let op = Op::put(TreeId::LedgerEntries, BEGAN_KEY.to_vec(), at.to_be_bytes().to_vec());
+            self.append_and_apply(&order, &[op])?;
+        }
+        Ok(())
+    }
+
+    fn ledger_totals(&self, account: &AccountId) -> Result<Vec<LedgerTotals>, StoreError> {
+        let mut totals = Vec::new();
+        for item in self.tree(TreeId::LedgerBalances).scan_prefix(keys::account_prefix(account)) {
+            totals.push(decode(&item?.1)?);
+        }
+        Ok(totals)
+    }
+
+    fn postings(
+        &self,
+        account: &AccountId,
+        filter: &PostingFilter,
+        limit: usize,
+        starting_after: Option<&TransactionId>,
+    ) -> Result<Page<Posting>, StoreError> {
+        let keep = |posting: Posting| filter.keeps(&posting).then_some(posting);
+        match &filter.source {
+            // An object makes few postings: read through its own entries.
+            Some(source) => {
+                let prefix = keys::by_id(account, &format!("{source}/"));
+                let after = starting_after.map(|id| source_key(account, source, id));
+                let found = newest_first(self.tree(TreeId::LedgerSources), prefix.clone(), after)
+                    .map(|item| {
+                        let (key, _) = item?;
+                        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                        Ok(self.posting_at(account, &id)?.and_then(keep))
+                    });
+                page(found, limit)
+            }
+            None => {
+                let after = starting_after.map(|id| keys::by_id(account, id.as_str()));
+                let prefix = keys::account_prefix(account);
+                let found = newest_first(self.tree(TreeId::LedgerEntries), prefix, after)
+                    .map(|item| Ok(keep(decode(&item?.1)?)));
+                page(found, limit)
+            }
+        }
+    }
+
+    fn each_posting(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Posting) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.tree(TreeId::LedgerEntries).scan_prefix(keys::account_prefix(account)) {
+            visit(decode(&item?.1)?)?;
+        }
+        Ok(())
+    }
+}
