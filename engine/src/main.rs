@@ -37,6 +37,14 @@ enum Command {
     /// Restore a dump into the configured backend, which must be empty (no node running on
     /// it): the file is checked first, and the store read back and checked against it after.
     Restore { file: PathBuf },
+    /// Check the books: every ledger balance recomputed from the postings, every charge and
+    /// refund matched to its postings. Exits non-zero naming the first difference (sled: stop
+    /// the engine first, or give a copy of its data directory).
+    VerifyLedger {
+        /// The data directory to check, instead of the configured one.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -74,6 +82,25 @@ fn main() -> ExitCode {
             print_summary("restored", &file, &summary);
             Ok(())
         }),
+        Command::VerifyLedger { data } => {
+            let mut config = config;
+            if let Some(data) = data {
+                config.storage.path = data;
+            }
+            with_store(&config, |store| {
+                let verified = kassa::ledger::verify::verify(store)?;
+                println!(
+                    "the books balance: {} postings in {} accounts, {} balances, {} charges and {} \
+                     refunds matched",
+                    verified.postings,
+                    verified.accounts,
+                    verified.totals,
+                    verified.charges,
+                    verified.refunds
+                );
+                Ok(())
+            })
+        }
     }
 }
 

@@ -77,6 +77,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         | RotateWebhookEndpointSecret
         | ListWebhookDeliveries => Resource::WebhookEndpoints,
         RetrieveDispute => Resource::Disputes,
+        RetrieveBalance | ListBalanceTransactions => Resource::Balance,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
         CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,

@@ -15,8 +15,10 @@ use crate::domain::{
     Plan, PlanId, Refund, RefundId, Sponsorship, SponsorshipId, Subscription, SubscriptionId,
     TestClock, TestClockId,
 };
+use crate::domain::{Posting, TransactionId};
 use crate::store::{
-    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, Page, Store, StoreError,
+    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, LedgerTotals, Page, PostingFilter,
+    Store, StoreError,
 };
 
 type Read<T> = Result<T, StoreError>;
@@ -33,6 +35,20 @@ impl Queries {
     /// Whether storage answers now (see [`crate::store::Durable::reachable`]).
     pub fn reachable(&self) -> Read<()> {
         self.store.reachable()
+    }
+
+    pub fn ledger_totals(&self, account: &AccountId) -> Read<Vec<LedgerTotals>> {
+        self.store.ledger_totals(account)
+    }
+
+    pub fn postings(
+        &self,
+        account: &AccountId,
+        filter: &PostingFilter,
+        limit: usize,
+        starting_after: Option<&TransactionId>,
+    ) -> Read<Page<Posting>> {
+        self.store.postings(account, filter, limit, starting_after)
     }
 
     pub fn account(&self, id: &AccountId) -> Read<Option<Account>> {

@@ -117,6 +117,8 @@ pub enum Route {
     RotateWebhookEndpointSecret,
     ListWebhookDeliveries,
     RedeliverEvent,
+    RetrieveBalance,
+    ListBalanceTransactions,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -266,6 +268,8 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(ListEvents, Method::GET, "/v1/events"),
     keyed(RedeliverEvent, Method::POST, "/v1/events/{id}/redeliver"),
     keyed(RetrieveDispute, Method::GET, "/v1/disputes/{id}"),
+    keyed(RetrieveBalance, Method::GET, "/v1/balance"),
+    keyed(ListBalanceTransactions, Method::GET, "/v1/balance_transactions"),
     keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),

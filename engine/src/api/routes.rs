@@ -6,10 +6,10 @@ use super::App;
 use super::admission::Admission;
 use super::error::ApiError;
 use super::handlers::{
-    Reply, account_settings, accounts, audit_events, bank_statements, charges, checkout_page,
-    checkout_sessions, coupons, credit_notes, customers, disputes, events, grants, health,
-    invoice_page, invoices, payment_methods, payment_plans, plans, plugins, receipts, refunds,
-    sandbox, sponsorships, subscriptions, test_clocks, webhook_endpoints, webhooks,
+    Reply, account_settings, accounts, audit_events, balance, bank_statements, charges,
+    checkout_page, checkout_sessions, coupons, credit_notes, customers, disputes, events, grants,
+    health, invoice_page, invoices, payment_methods, payment_plans, plans, plugins, receipts,
+    refunds, sandbox, sponsorships, subscriptions, test_clocks, webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -162,6 +162,8 @@ pub async fn dispatch(
             webhook_endpoints::deliveries(app, request, account()?, id()).await
         }
         Route::RetrieveDispute => disputes::retrieve(app, account()?, id()).await,
+        Route::RetrieveBalance => balance::retrieve(app, account()?).await,
+        Route::ListBalanceTransactions => balance::list(app, request, account()?).await,
         Route::SandboxLedger => sandbox::ledger(app, request, account()?).await,
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,

@@ -142,10 +142,12 @@ pub enum Resource {
     BankStatements,
     CheckoutSessions,
     Sponsorships,
+    /// The books: the balance and the balance transactions.
+    Balance,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 22] = [
+    pub const ALL: [Resource; 23] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -168,6 +170,7 @@ impl Resource {
         Resource::BankStatements,
         Resource::CheckoutSessions,
         Resource::Sponsorships,
+        Resource::Balance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -194,6 +197,7 @@ impl Resource {
             Resource::BankStatements => "bank_statements",
             Resource::CheckoutSessions => "checkout_sessions",
             Resource::Sponsorships => "sponsorships",
+            Resource::Balance => "balance",
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod account_settings;
 pub mod accounts;
 pub mod audit_events;
+pub mod balance;
 pub mod bank_statements;
 pub mod charges;
 pub mod checkout_page;
