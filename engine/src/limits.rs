@@ -255,3 +255,7 @@ pub const STATEMENT_CUSTOMERS_IN_FLIGHT: usize = 256;
 
 /// Credits of one customer a recall is looked for among, newest first.
 pub const BANK_CREDITS_SCAN_MAX: usize = 1_000;
+
+/// The longest delay a payout schedule may put between a payment and the payee's share of it
+/// becoming available: a year.
+pub const PAYOUT_DELAY_DAYS_MAX: u32 = 365;

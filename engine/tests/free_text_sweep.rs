@@ -60,22 +60,24 @@ const MAP_KEY: &str = "note";
 /// The route that takes payment credentials, and the top-level fields it checks itself.
 const CREDENTIALS_ROUTE: &str = "/v1/customers/{id}/payment_methods";
 const CREDENTIALS: [&str; 2] = ["token", "phone"];
-/// A bank account number is digits that may pass Luhn: not free text, and its route checks its
-/// form. Sent alone, the body lacks the bank's other fields, so the route refuses it for that,
-/// and changes nothing.
-const BANK_ACCOUNT_NUMBER: &str = "settings.bank_transfer.account_number";
+/// A bank account number is digits that may pass Luhn, and a payee's M-Pesa phone is a phone: not
+/// free text, and their routes check their form. Sent alone, the body lacks the other fields,
+/// so the route refuses it for that, and changes nothing.
+const CHECKED_BY_ROUTE: [&str; 3] =
+    ["settings.bank_transfer.account_number", "destination.account_number", "destination.phone"];
 /// Floors for what the schema walk must find: the contract has 15 JSON routes (webhooks aside)
 /// with 57 string fields; far fewer means the walk (or the served document) lost some.
 const ROUTES_MIN: usize = 14;
 const FIELDS_MIN: usize = 50;
 /// Fields the walk must reach: one per kind of nesting.
-const FIELDS_EXPECTED: [(&str, &str); 6] = [
+const FIELDS_EXPECTED: [(&str, &str); 7] = [
     ("POST /v1/customers", "name"),
     ("POST /v1/customers", "address.region"),
     ("POST /v1/customers", "tax_ids[0].value"),
     ("POST /v1/customers", "metadata.note"),
     ("POST /v1/charges", "line_items[0].sku"),
     ("POST /v1/customers/{id}/payment_methods", "token"),
+    ("POST /v1/payees", "destination.account_number"),
 ];
 /// Bounds on the schema walk: a `$ref` chain, and nesting (a recursive schema).
 const REF_HOPS_MAX: usize = 32;
@@ -291,6 +293,7 @@ impl Baseline {
                     "coupons" => "WELCOME10",
                     "payment_plans" => "pp_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "sponsorships" => "spons_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "payees" => "payee_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "bank_statements" => "stmt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "lines" => "0",
                     "sessions" | "checkout" => "cs_3ZK1X9M4T7Q2W8E5R6Y0U3I1OP",
@@ -446,16 +449,16 @@ impl Sweep {
             };
             let credential =
                 credentials_route && top_level.is_some_and(|name| CREDENTIALS.contains(&name));
-            if param == BANK_ACCOUNT_NUMBER {
+            if CHECKED_BY_ROUTE.contains(&param.as_str()) {
                 for value in CARD_NUMBERS.iter().chain(&HIDDEN) {
                     let body = nest(field, json!(value));
                     let what = format!("{param} = {value:?}");
                     let expected = |response: &Resp| {
                         let refused_elsewhere = response.status == 400
-                            && response.body["error"]["param"] != json!(BANK_ACCOUNT_NUMBER);
+                            && response.body["error"]["param"] != json!(param);
                         (!refused_elsewhere).then(|| {
                             format!(
-                                "expected the incomplete bank details refused: {}",
+                                "expected the incomplete body refused for another field: {}",
                                 response.text
                             )
                         })

@@ -10,7 +10,7 @@ use super::error::ApiError;
 use crate::account_directory::AccountDirectory;
 use crate::actor::{IdempotencyTicket, Registry};
 use crate::billing::scheduler;
-use crate::domain::{Account, AccountId, Event, Plan, TestClock};
+use crate::domain::{Account, AccountId, Event, Payee, Plan, TestClock};
 use crate::store::{CustomerStore, Outcome, Store, StoreError};
 
 pub struct AccountWrites {
@@ -31,6 +31,19 @@ impl AccountWrites {
     ) -> Result<Outcome, ApiError> {
         self.store.put_plan(account, &plan)?.wait().await?;
         self.answered(account, ticket, Outcome::Plan(plan)).await
+    }
+
+    /// Writes a new or changed payee and its request's answer, in one write.
+    pub async fn save_payee(
+        &self,
+        payee: Payee,
+        ticket: Option<IdempotencyTicket>,
+    ) -> Result<Outcome, ApiError> {
+        let outcome = Outcome::Payee(Box::new(payee.clone()));
+        let record = ticket.map(|ticket| super::idempotency::completed(ticket, outcome.clone()));
+        let answered = record.as_ref().map(|(key, record)| (key.as_str(), record));
+        self.store.put_payee(&payee, answered)?.wait().await?;
+        Ok(outcome)
     }
 
     /// Writes a new or changed account and lets the engine serve it as it now is; the request

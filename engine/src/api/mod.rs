@@ -19,6 +19,7 @@ pub mod idempotency_keys;
 pub mod key_table;
 pub mod metrics_listener;
 pub mod pagination;
+pub mod payee_views;
 pub mod permissions;
 pub mod queries;
 pub mod rate_limit;

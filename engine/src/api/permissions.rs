@@ -78,6 +78,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         | ListWebhookDeliveries => Resource::WebhookEndpoints,
         RetrieveDispute => Resource::Disputes,
         RetrieveBalance | ListBalanceTransactions => Resource::Balance,
+        CreatePayee | ListPayees | RetrievePayee | UpdatePayee => Resource::Payees,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
         CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,

@@ -15,7 +15,7 @@ use crate::domain::{
     Plan, PlanId, Refund, RefundId, Sponsorship, SponsorshipId, Subscription, SubscriptionId,
     TestClock, TestClockId,
 };
-use crate::domain::{Posting, TransactionId};
+use crate::domain::{Payee, PayeeId, Posting, TransactionId};
 use crate::store::{
     AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, LedgerTotals, Page, PostingFilter,
     Store, StoreError,
@@ -35,6 +35,19 @@ impl Queries {
     /// Whether storage answers now (see [`crate::store::Durable::reachable`]).
     pub fn reachable(&self) -> Read<()> {
         self.store.reachable()
+    }
+
+    pub fn payee(&self, account: &AccountId, id: &PayeeId) -> Read<Option<Payee>> {
+        self.store.payee(account, id)
+    }
+
+    pub fn payees(
+        &self,
+        account: &AccountId,
+        limit: usize,
+        starting_after: Option<&PayeeId>,
+    ) -> Read<Page<Payee>> {
+        self.store.payees(account, limit, starting_after)
     }
 
     pub fn ledger_totals(&self, account: &AccountId) -> Read<Vec<LedgerTotals>> {

@@ -119,6 +119,10 @@ pub enum Route {
     RedeliverEvent,
     RetrieveBalance,
     ListBalanceTransactions,
+    CreatePayee,
+    ListPayees,
+    RetrievePayee,
+    UpdatePayee,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -270,6 +274,10 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(RetrieveDispute, Method::GET, "/v1/disputes/{id}"),
     keyed(RetrieveBalance, Method::GET, "/v1/balance"),
     keyed(ListBalanceTransactions, Method::GET, "/v1/balance_transactions"),
+    keyed(CreatePayee, Method::POST, "/v1/payees"),
+    keyed(ListPayees, Method::GET, "/v1/payees"),
+    keyed(RetrievePayee, Method::GET, "/v1/payees/{id}"),
+    keyed(UpdatePayee, Method::POST, "/v1/payees/{id}"),
     keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),

@@ -7,9 +7,9 @@ use crate::domain::card_number::looks_like_card_number;
 use crate::domain::money::{self, MoneyError};
 use crate::domain::{Currency, FeatureGrant, Metadata, PaymentMethodId, TaxId};
 use crate::limits::{
-    AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, GRANT_DURATION_DAYS_MAX, LINE_ITEMS_MAX,
-    METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, SKU_LEN_MAX, TAX_IDS_MAX,
-    TEXT_FIELD_LEN_MAX,
+    ACCOUNT_NUMBER_LEN_MAX, AMOUNT_MINOR_MAX, CHARGE_GRANTS_MAX, GRANT_DURATION_DAYS_MAX,
+    LINE_ITEMS_MAX, METADATA_KEY_LEN_MAX, METADATA_KEYS_MAX, METADATA_VALUE_LEN_MAX, SKU_LEN_MAX,
+    TAX_IDS_MAX, TEXT_FIELD_LEN_MAX,
 };
 use crate::rules::types::LineItem;
 
@@ -64,6 +64,39 @@ pub fn email(value: Option<String>) -> Result<Option<String>, ApiError> {
         }
     }
     Ok(email)
+}
+
+/// A bank account number (an IBAN too): 5 to 34 letters and digits, spaces and `-` allowed;
+/// trimmed. Not held to the card-number rule: a route taking one names it among its
+/// credentials ([`super::request::ApiRequest::json_with_credentials`]).
+pub fn bank_account_number(param: &str, value: &str) -> Result<String, ApiError> {
+    let number = value.trim().to_owned();
+    let digits = number.bytes().filter(u8::is_ascii_alphanumeric).count();
+    let valid = (5..=ACCOUNT_NUMBER_LEN_MAX).contains(&digits)
+        && number.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b' ' || byte == b'-');
+    if !valid {
+        return Err(ApiError::validation(
+            param,
+            format!(
+                "`{param}` is 5 to {ACCOUNT_NUMBER_LEN_MAX} letters and digits (an IBAN too), \
+                 spaces and `-` allowed"
+            ),
+        ));
+    }
+    Ok(number)
+}
+
+/// A bank's branch or sort code: 1 to 20 letters, digits or `-`.
+pub fn bank_code(param: &str, value: &str) -> Result<(), ApiError> {
+    let valid = (1..=20).contains(&value.len())
+        && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
+    if !valid {
+        return Err(ApiError::validation(
+            param,
+            format!("`{param}` is 1 to 20 letters, digits or `-`"),
+        ));
+    }
+    Ok(())
 }
 
 /// ISO 3166-1 alpha-2, normalised to upper case.

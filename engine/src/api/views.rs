@@ -406,6 +406,7 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::Charge(record) => charge_reply(record),
         Outcome::Refund(record) => (StatusCode::OK, to_json(&refund(record))),
         Outcome::Plan(record) => (StatusCode::OK, to_json(&billing_views::plan(record))),
+        Outcome::Payee(record) => (StatusCode::OK, to_json(&super::payee_views::payee(record))),
         Outcome::Coupon { coupon, times_redeemed } => {
             (StatusCode::OK, to_json(&coupon_views::coupon(coupon, *times_redeemed)))
         }

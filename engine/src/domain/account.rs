@@ -144,10 +144,12 @@ pub enum Resource {
     Sponsorships,
     /// The books: the balance and the balance transactions.
     Balance,
+    /// The tutors, authors and schools the platform pays.
+    Payees,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 23] = [
+    pub const ALL: [Resource; 24] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -171,6 +173,7 @@ impl Resource {
         Resource::CheckoutSessions,
         Resource::Sponsorships,
         Resource::Balance,
+        Resource::Payees,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -198,6 +201,7 @@ impl Resource {
             Resource::CheckoutSessions => "checkout_sessions",
             Resource::Sponsorships => "sponsorships",
             Resource::Balance => "balance",
+            Resource::Payees => "payees",
         }
     }
 

@@ -93,6 +93,11 @@ prefixed_id!(CreditNoteId, "cn_");
 prefixed_id!(ApiKeyId, "key_");
 prefixed_id!(WebhookEndpointId, "we_");
 prefixed_id!(
+    /// A tutor, author or school the platform pays.
+    PayeeId,
+    "payee_"
+);
+prefixed_id!(
     /// A posting of the books: a balance transaction in the API.
     TransactionId,
     "txn_"

@@ -19,6 +19,7 @@ pub mod invoice;
 pub mod ledger;
 pub mod money;
 pub mod outgoing_event;
+pub mod payee;
 pub mod payment_method;
 pub mod payment_plan;
 pub mod plan;
@@ -57,14 +58,15 @@ pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
-    GrantId, InvoiceId, InvoiceLineId, PaymentMethodId, PaymentPlanId, PlanId, PromotionCodeId,
-    RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId, TransactionId,
-    WebhookEndpointId,
+    GrantId, InvoiceId, InvoiceLineId, PayeeId, PaymentMethodId, PaymentPlanId, PlanId,
+    PromotionCodeId, RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId,
+    TransactionId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use ledger::{LedgerAccount, LedgerBalance, Leg, Posting, PostingKind};
 pub use money::{Currency, Money};
 pub use outgoing_event::{NewOutgoingEvent, OutgoingEvent};
+pub use payee::{Destination, Payee, PayoutInterval, PayoutSchedule};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use payment_plan::{Instalment, InstalmentStatus, PaymentPlan, PaymentPlanStatus};
 pub use plan::{Plan, TaxBehavior};

@@ -7,9 +7,10 @@ use super::Scheduled;
 use crate::domain::{
     Account, AccountId, ApiKey, BankLineRecord, Charge, ChargeId, CheckoutSession, Coupon,
     CouponId, CreditNote, Customer, CustomerId, Dispute, Event, GrantId, Invoice, InvoiceId,
-    KindListing, NewOutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan, PaymentPlanId,
-    Plan, Posting, PromotionCode, PromotionalGrant, Redemption, ReferenceTarget, Refund, RefundId,
-    SponsorItem, Sponsorship, Subscription, SubscriptionId, TestClock, WebhookEndpoint,
+    KindListing, NewOutgoingEvent, Payee, PaymentMethod, PaymentMethodId, PaymentPlan,
+    PaymentPlanId, Plan, Posting, PromotionCode, PromotionalGrant, Redemption, ReferenceTarget,
+    Refund, RefundId, SponsorItem, Sponsorship, Subscription, SubscriptionId, TestClock,
+    WebhookEndpoint,
 };
 
 /// One write of a change set.
@@ -255,4 +256,6 @@ pub enum Outcome {
     PaymentPlan(PaymentPlan),
     CheckoutSession(Box<CheckoutSession>),
     Sponsorship(Box<Sponsorship>),
+    /// A payee as a request left it (sealed at rest as the payee is).
+    Payee(Box<Payee>),
 }

@@ -5,7 +5,7 @@
 //!   [`InboxStore`] (the webhook inbox), [`AccountStore`] (accounts and their keys), [`PluginStore`]
 //!   (the rules host), [`OutboxStore`] (outgoing events, endpoints, deliveries),
 //!   [`CouponStore`], [`StatementStore`], [`SponsorStore`] (sponsorships and sponsors' shares,
-//!   part of [`CustomerStore`]), [`LedgerStore`] (the books); [`Store`] is
+//!   part of [`CustomerStore`]), [`LedgerStore`] (the books), [`PayeeStore`]; [`Store`] is
 //!   all of them (the API, start-up). Nothing in them names a backend: another (a database
 //!   that several nodes share) implements the same parts.
 //! - [`ChangeSet`] ([`change_set`]): every state change of one customer — records, audit event,
@@ -22,6 +22,7 @@ mod flush_hold;
 pub mod group_commit;
 pub mod keys;
 pub mod ledger;
+pub mod payees;
 pub mod payloads;
 pub mod sealing;
 pub mod sponsors;
@@ -32,6 +33,7 @@ pub use change_set::{
     ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
 };
 pub use ledger::{LedgerStore, LedgerTotals, PostingFilter};
+pub use payees::PayeeStore;
 pub use sponsors::SponsorStore;
 
 use std::time::Duration;
@@ -766,6 +768,7 @@ pub trait Store:
     + CouponStore
     + StatementStore
     + LedgerStore
+    + PayeeStore
 {
 }
 
@@ -777,7 +780,8 @@ impl<
         + OutboxStore
         + CouponStore
         + StatementStore
-        + LedgerStore,
+        + LedgerStore
+        + PayeeStore,
 > Store for T
 {
 }

@@ -16,8 +16,8 @@ use crate::domain::{
     TaxBehavior,
 };
 use crate::limits::{
-    ACCOUNT_NUMBER_LEN_MAX, SELLER_ADDRESS_LEN_MAX, SELLER_NAME_LEN_MAX,
-    STATEMENT_DESCRIPTOR_LEN_MAX, STATEMENT_DESCRIPTOR_LEN_MIN, TAX_ID_LEN_MAX,
+    SELLER_ADDRESS_LEN_MAX, SELLER_NAME_LEN_MAX, STATEMENT_DESCRIPTOR_LEN_MAX,
+    STATEMENT_DESCRIPTOR_LEN_MIN, TAX_ID_LEN_MAX,
 };
 
 /// Where a bank account number sits in a request: not free text (it is digits that may pass
@@ -253,27 +253,11 @@ fn seller(input: SellerInput) -> Result<Seller, ApiError> {
 }
 
 fn bank_details(input: BankInput) -> Result<BankDetails, ApiError> {
-    let number = input.account_number.trim().to_owned();
-    let digits = number.bytes().filter(u8::is_ascii_alphanumeric).count();
-    let number_valid = (5..=ACCOUNT_NUMBER_LEN_MAX).contains(&digits)
-        && number.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b' ' || byte == b'-');
-    if !number_valid {
-        return Err(ApiError::validation(
-            "settings.bank_transfer.account_number",
-            format!(
-                "`settings.bank_transfer.account_number` is 5 to {ACCOUNT_NUMBER_LEN_MAX} \
-                 letters and digits (an IBAN too), spaces and `-` allowed"
-            ),
-        ));
-    }
-    let branch_valid = (1..=20).contains(&input.branch_code.len())
-        && input.branch_code.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-');
-    if !branch_valid {
-        return Err(ApiError::validation(
-            "settings.bank_transfer.branch_code",
-            "`settings.bank_transfer.branch_code` is 1 to 20 letters, digits or `-`",
-        ));
-    }
+    let number = validate::bank_account_number(
+        "settings.bank_transfer.account_number",
+        &input.account_number,
+    )?;
+    validate::bank_code("settings.bank_transfer.branch_code", &input.branch_code)?;
     let swift = match input.swift {
         Some(code) => {
             let code = code.to_ascii_uppercase();

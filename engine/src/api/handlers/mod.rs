@@ -19,6 +19,7 @@ pub mod health;
 mod hosted_pages;
 pub mod invoice_page;
 pub mod invoices;
+pub mod payees;
 pub mod payment_methods;
 pub mod payment_plans;
 pub mod plans;

@@ -35,6 +35,7 @@ mod logged;
 mod ops;
 mod outbox;
 mod overlay;
+mod payees;
 mod personal;
 mod postgres;
 mod rotation;

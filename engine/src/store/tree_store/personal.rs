@@ -295,6 +295,7 @@ impl TreeStore {
                 Outcome::PaymentMethod(method) => {
                     *method = self.opened_method(account, method.clone())?;
                 }
+                Outcome::Payee(payee) => **payee = self.opened_payee((**payee).clone())?,
                 Outcome::Grant { customer, grant } if grant.sealed.is_some() => {
                     if let Some(Some(key)) = self.customer_key(account, customer)? {
                         open_grant(grant, &key, customer)?;

@@ -121,6 +121,8 @@ pub(super) enum TreeId {
     /// `account/ledger account/currency` → the ledger account's running totals, moved on in the
     /// change set of each posting.
     LedgerBalances,
+    /// `account/payee` → a payee, its personal data sealed.
+    Payees,
 }
 
 impl TreeId {
@@ -130,7 +132,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 64] = [
+pub(super) const TREE_NAMES: [&str; 65] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -197,4 +199,5 @@ pub(super) const TREE_NAMES: [&str; 64] = [
     "ledger_entries",
     "ledger_sources",
     "ledger_balances",
+    "payees",
 ];

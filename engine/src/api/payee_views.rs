@@ -1,0 +1,42 @@
+//! Payees as the API shows them: a bank account number as its last four characters only.
+
+use serde_json::{Value, json};
+
+use crate::domain::money::currency_code;
+use crate::domain::{Destination, Payee};
+
+pub fn payee(payee: &Payee) -> Value {
+    let schedule = &payee.payout_schedule;
+    json!({
+        "id": payee.id.as_str(),
+        "object": "payee",
+        "name": payee.name,
+        "email": payee.email,
+        "country": payee.country,
+        "default_currency": currency_code(payee.default_currency),
+        "destination": destination(&payee.destination),
+        "payout_schedule": {
+            "interval": schedule.interval.as_str(),
+            "weekly_anchor": schedule.weekly_anchor,
+            "monthly_anchor": schedule.monthly_anchor,
+            "delay_days": schedule.delay_days,
+            "minimum_amount": schedule.minimum_amount,
+        },
+        "test_clock": payee.test_clock.as_ref().map(|clock| clock.as_str()),
+        "metadata": payee.metadata,
+        "created": payee.created,
+    })
+}
+
+fn destination(destination: &Destination) -> Value {
+    match destination {
+        Destination::BankAccount { account_holder, bank_code, .. } => json!({
+            "type": "bank_account",
+            "account_holder": account_holder,
+            "bank_code": bank_code,
+            "last4": destination.last4(),
+        }),
+        Destination::Mpesa { phone } => json!({"type": "mpesa", "phone": phone}),
+        Destination::Stripe { account } => json!({"type": "stripe", "account": account}),
+    }
+}
