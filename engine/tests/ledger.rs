@@ -159,3 +159,149 @@ async fn the_books_balance_after_a_kill_during_charges_and_refunds() {
     assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
     assert!(said.contains("the books balance"), "{said}");
 }
+
+/// A payee paid by bank account in any currency, its shares available a week after a payment.
+async fn payee(api: &Api) -> String {
+    let body = json!({
+        "name": "Sipho Dlamini",
+        "country": "ZA",
+        "default_currency": "usd",
+        "destination": {
+            "type": "bank_account",
+            "account_holder": "S Dlamini",
+            "bank_code": "632005",
+            "account_number": "4071553812",
+        },
+    });
+    str_field(api.post("/v1/payees", &body).await.ok(), "id").to_owned()
+}
+
+/// A payee's balance as `(available, pending)` in `currency`.
+async fn payee_balance(api: &Api, payee: &str, currency: &str) -> (i64, i64) {
+    let balance = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
+    let amount = |side: &str| {
+        balance[side]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|amount| amount["currency"] == currency)
+            .map_or(0, |amount| i64_field(amount, "amount"))
+    };
+    (amount("available"), amount("pending"))
+}
+
+#[tokio::test]
+async fn a_split_charge_moves_the_payees_share_and_refunds_reverse_it_in_proportion() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    let payee = payee(&api).await;
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let split = |amount: i64, transfer: Value| json!({"customer": customer, "amount": amount, "currency": "usd", "transfer": transfer});
+
+    let mut body = split(10_000, json!({"payee": payee, "amount": 7_000}));
+    body["application_fee_amount"] = json!(500);
+    let charge = api.post("/v1/charges", &body).await.ok().clone();
+    let transfer = &charge["transfer"];
+    assert_eq!(transfer["amount"], 7_000, "{charge}");
+    assert_eq!(charge["application_fee_amount"], 500);
+    let week = 7 * 86_400;
+    let delay = i64_field(transfer, "available_on") - i64_field(&charge, "created");
+    assert!((week..week + 5).contains(&delay), "a week after it succeeded: {charge}");
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 6_500), "pending for a week");
+    assert_eq!(available(&api).await, vec![("usd".into(), 3_500)], "the platform keeps its part");
+
+    let charge_id = str_field(&charge, "id");
+    api.refund(charge_id, Some(5_000)).await.ok();
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 3_250), "half the net share back");
+    assert_eq!(available(&api).await, vec![("usd".into(), 1_750)]);
+    api.refund(charge_id, None).await.ok();
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 0), "all of it, to the cent");
+    assert_eq!(available(&api).await, vec![("usd".into(), 0)]);
+    let refunded = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+    assert_eq!(refunded["transfer"]["amount_reversed"], 6_500, "{refunded}");
+
+    // A third of 999, rounded down; a refund that keeps the payee's share.
+    let thirds =
+        api.post("/v1/charges", &split(999, json!({"payee": payee, "percent_bps": 3_333}))).await;
+    let thirds = thirds.ok().clone();
+    assert_eq!(thirds["transfer"]["amount"], 332, "{thirds}");
+    let keep = json!({"charge": thirds["id"], "amount": 500, "reverse_transfer": false});
+    api.post("/v1/refunds", &keep).await.ok();
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 332));
+    assert_eq!(available(&api).await, vec![("usd".into(), 167)]);
+
+    let seen = api.list_all(&format!("/v1/balance_transactions?payee={payee}"), "id").await;
+    let seen: Vec<(&str, i64)> =
+        seen.iter().map(|txn| (str_field(txn, "type"), i64_field(txn, "amount"))).collect();
+    assert_eq!(
+        seen,
+        [
+            ("transfer", 332),
+            ("transfer_reversal", -3_250),
+            ("transfer_reversal", -3_250),
+            ("application_fee", -500),
+            ("transfer", 7_000),
+        ],
+        "what moved the payee's balance, as the payee saw it, newest first"
+    );
+    let of_transfer = str_field(&charge["transfer"], "id");
+    let platform_side = api.get_ok(&format!("/v1/balance_transactions?source={of_transfer}")).await;
+    let amounts: Vec<i64> = platform_side["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|txn| i64_field(txn, "amount"))
+        .collect();
+    assert_eq!(
+        amounts,
+        [3_250, 3_250, 500, -7_000],
+        "the same movements, as the platform saw them"
+    );
+
+    engine.stop_graceful().await;
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+}
+
+#[tokio::test]
+async fn a_bad_split_is_refused_naming_the_field_and_charges_nothing() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let payee = payee(&api).await;
+    let mpesa = json!({
+        "name": "Achieng Otieno",
+        "country": "KE",
+        "default_currency": "kes",
+        "destination": {"type": "mpesa", "phone": "0712345678"},
+    });
+    let mpesa = str_field(api.post("/v1/payees", &mpesa).await.ok(), "id").to_owned();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = |transfer: Value, fee: Option<i64>| {
+        let mut body = json!({"customer": customer, "amount": 1_000, "currency": "usd"});
+        if !transfer.is_null() {
+            body["transfer"] = transfer;
+        }
+        if let Some(fee) = fee {
+            body["application_fee_amount"] = json!(fee);
+        }
+        body
+    };
+    let refused = [
+        (charge(json!({"payee": payee, "amount": 1_001}), None), 400, "transfer.amount"),
+        (charge(json!({"payee": payee, "percent_bps": 10_001}), None), 400, "transfer.percent_bps"),
+        (charge(json!({"payee": payee, "amount": 100, "percent_bps": 10}), None), 400, "transfer"),
+        (charge(json!({"payee": payee, "amount": 100}), Some(101)), 400, "application_fee_amount"),
+        (charge(Value::Null, Some(10)), 400, "application_fee_amount"),
+        (charge(json!({"payee": mpesa}), None), 400, "transfer.payee"),
+        (charge(json!({"payee": "payee_01KG3ZC4D5E6F7G8H9J0K1M2N3"}), None), 404, "transfer.payee"),
+    ];
+    for (body, status, param) in refused {
+        let answer = api.post("/v1/charges", &body).await;
+        assert_eq!(answer.status, status, "{param}: {}", answer.text);
+        assert_eq!(answer.body["error"]["param"], param, "{}", answer.text);
+    }
+    assert!(api.customer_charges(&customer).await.is_empty(), "nothing was charged");
+    assert!(api.processor_charges().await.is_empty(), "the processor charged nothing");
+    assert!(available(&api).await.is_empty(), "the books moved nothing");
+}

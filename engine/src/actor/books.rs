@@ -1,8 +1,10 @@
 //! The books' writer: at commit, each audit event that says money moved (a charge succeeded or
-//! was recalled, a refund succeeded, a dispute opened or was won) adds its posting to the same
-//! change set, so the books never miss a movement nor record one that did not happen. The
-//! record is read from the set's own writes (its last one wins) or, where the set does not
-//! write it, from the store.
+//! was recalled, a refund succeeded, a dispute opened or was won) adds its postings to the same
+//! change set, so the books never miss a movement nor record one that did not happen. A split
+//! charge's transfer moves with it: the payee's share when the charge succeeds, the part a
+//! refund reversed (as the refund records it) when the refund succeeds. Records are read from
+//! the set's own writes (the last one wins) or, where the set does not write them, from the
+//! store.
 
 use crate::domain::{
     Charge, ChargeId, Dispute, DisputeId, Event, EventKind, Posting, Refund, RefundId,
@@ -28,36 +30,60 @@ fn postings_of(
     let account = &changes.account;
     let at = event.created;
     let (before, after) = (event.before.as_deref(), event.after.as_deref());
-    let posting = match event.kind {
-        EventKind::ChargeSucceeded => charge(changes, store, &event.object_id)?
-            .and_then(|charge| postings::charge_succeeded(account, &charge, at)),
-        // A payment recalled after it succeeded (a bank transfer reversed).
-        EventKind::ChargeProcessing | EventKind::ChargeFailed if before == Some("succeeded") => {
-            charge(changes, store, &event.object_id)?
-                .and_then(|charge| postings::charge_recalled(account, &charge, at))
-        }
-        EventKind::RefundSucceeded => refund(changes, store, &event.object_id)?
-            .and_then(|refund| postings::refund_succeeded(account, &refund, at)),
-        EventKind::DisputeOpened => {
-            let Some(dispute) = dispute(changes, store, &event.object_id)? else {
-                return Ok(Vec::new());
-            };
-            let mut posted: Vec<Posting> =
-                postings::dispute_opened(account, &dispute, at).into_iter().collect();
-            if after == Some("won") {
-                posted.extend(postings::dispute_won(account, &dispute, at));
+    let mut posted = Vec::new();
+    match event.kind {
+        EventKind::ChargeSucceeded => {
+            if let Some(charge) = charge(changes, store, &event.object_id)? {
+                posted.extend(postings::charge_succeeded(account, &charge, at));
+                if let Some(transfer) = &charge.transfer {
+                    posted.extend(postings::transfer_made(account, &charge, transfer, at));
+                }
             }
-            return Ok(posted);
+        }
+        // A payment recalled after it succeeded (a bank transfer reversed): the payee gives
+        // back what is left of its share.
+        EventKind::ChargeProcessing | EventKind::ChargeFailed if before == Some("succeeded") => {
+            if let Some(charge) = charge(changes, store, &event.object_id)? {
+                posted.extend(postings::charge_recalled(account, &charge, at));
+                if let Some(transfer) = &charge.transfer {
+                    let left = transfer.net_minor() - transfer.reversed_minor;
+                    posted
+                        .extend(postings::transfer_reversed(account, &charge, transfer, left, at));
+                }
+            }
+        }
+        EventKind::RefundSucceeded => {
+            let Some(refund) = refund(changes, store, &event.object_id)? else {
+                return Ok(posted);
+            };
+            posted.extend(postings::refund_succeeded(account, &refund, at));
+            if refund.transfer_reversed_minor > 0
+                && let Some(charge) = charge(changes, store, refund.charge.as_str())?
+                && let Some(transfer) = &charge.transfer
+            {
+                let reversed = refund.transfer_reversed_minor;
+                posted
+                    .extend(postings::transfer_reversed(account, &charge, transfer, reversed, at));
+            }
+        }
+        EventKind::DisputeOpened => {
+            if let Some(dispute) = dispute(changes, store, &event.object_id)? {
+                posted.extend(postings::dispute_opened(account, &dispute, at));
+                if after == Some("won") {
+                    posted.extend(postings::dispute_won(account, &dispute, at));
+                }
+            }
         }
         EventKind::DisputeUpdated | EventKind::DisputeClosed
             if after == Some("won") && before != Some("won") =>
         {
-            dispute(changes, store, &event.object_id)?
-                .and_then(|dispute| postings::dispute_won(account, &dispute, at))
+            if let Some(dispute) = dispute(changes, store, &event.object_id)? {
+                posted.extend(postings::dispute_won(account, &dispute, at));
+            }
         }
-        _ => None,
-    };
-    Ok(posting.into_iter().collect())
+        _ => {}
+    }
+    Ok(posted)
 }
 
 fn charge(

@@ -178,6 +178,7 @@ pub(super) fn processing_charge(
         }),
         bank_transfer: None,
         checkout_session: message.checkout_session.clone(),
+        transfer: message.transfer.clone(),
     }
 }
 
@@ -611,6 +612,7 @@ mod tests {
             coupon: None,
             bank_transfer: None,
             checkout_session: None,
+            transfer: None,
         }
     }
 

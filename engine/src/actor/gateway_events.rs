@@ -150,7 +150,8 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
             if amount_minor <= 0 {
                 continue;
             }
-            charge.record_refund(amount_minor);
+            // A refund made at the gateway gives the payee's share back with it.
+            let transfer_reversed_minor = charge.record_refund(amount_minor, true);
             let refund = Refund {
                 id: RefundId::generate(),
                 charge: charge.id.clone(),
@@ -164,6 +165,8 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
                 created: now_unix_secs(),
                 idempotency_key: None,
                 credit_note: None,
+                reverse_transfer: true,
+                transfer_reversed_minor,
             };
             credited = Some((refund.id.clone(), credited.map_or(0, |(_, sum)| sum) + amount_minor));
             changes.push(Write::Event(Event::new(

@@ -100,6 +100,7 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: pays_session.then(|| session.id.clone()),
+            transfer: None,
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
@@ -153,6 +154,7 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: None,
+            transfer: None,
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);

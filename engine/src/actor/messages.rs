@@ -67,6 +67,8 @@ pub struct CreateCharge {
     /// The checkout session it pays: recorded on the session with the charge, refused if the
     /// session is not open or has a payment under way.
     pub checkout_session: Option<CheckoutSessionId>,
+    /// The payee's share of it, when the charge is split.
+    pub transfer: Option<Box<crate::domain::ChargeTransfer>>,
 }
 
 #[derive(Clone, Message)]
@@ -80,6 +82,8 @@ pub struct CreateRefund {
     pub cause: Cause,
     /// The credit note this refund pays back, when a credit note asked for it.
     pub credit_note: Option<CreditNoteId>,
+    /// Whether it reverses its charge's transfer in proportion.
+    pub reverse_transfer: bool,
 }
 
 /// Before the next gateway of a charge's route is called: record it on the `processing` charge

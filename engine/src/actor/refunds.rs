@@ -130,6 +130,8 @@ impl CustomerActor {
             created: now_unix_secs(),
             idempotency_key: message.idempotency.as_ref().map(|ticket| ticket.key.clone()),
             credit_note: message.credit_note.clone(),
+            reverse_transfer: message.reverse_transfer,
+            transfer_reversed_minor: 0,
         };
         let request = RefundRequest {
             idempotency_key: refund.gateway_idempotency_key().to_owned(),
@@ -193,7 +195,8 @@ impl CustomerActor {
                 let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
                     ActorError::NotFound { kind: "charge", id: refund.charge.to_string() }
                 })?;
-                charge.record_refund(refund.amount.amount_minor);
+                refund.transfer_reversed_minor =
+                    charge.record_refund(refund.amount.amount_minor, refund.reverse_transfer);
                 refund.succeed(reference);
                 if charge.is_fully_refunded() {
                     self.withdraw_access(&mut changes, &charge)?;

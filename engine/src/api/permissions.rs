@@ -77,7 +77,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         | RotateWebhookEndpointSecret
         | ListWebhookDeliveries => Resource::WebhookEndpoints,
         RetrieveDispute => Resource::Disputes,
-        RetrieveBalance | ListBalanceTransactions => Resource::Balance,
+        RetrieveBalance | ListBalanceTransactions | RetrievePayeeBalance => Resource::Balance,
         CreatePayee | ListPayees | RetrievePayee | UpdatePayee => Resource::Payees,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,

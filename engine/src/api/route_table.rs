@@ -123,6 +123,7 @@ pub enum Route {
     ListPayees,
     RetrievePayee,
     UpdatePayee,
+    RetrievePayeeBalance,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -278,6 +279,7 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(ListPayees, Method::GET, "/v1/payees"),
     keyed(RetrievePayee, Method::GET, "/v1/payees/{id}"),
     keyed(UpdatePayee, Method::POST, "/v1/payees/{id}"),
+    keyed(RetrievePayeeBalance, Method::GET, "/v1/payees/{id}/balance"),
     keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),

@@ -169,6 +169,7 @@ pub async fn dispatch(
         Route::ListPayees => payees::list(app, request, account()?).await,
         Route::RetrievePayee => payees::retrieve(app, account()?, id()).await,
         Route::UpdatePayee => payees::update(app, request, account()?, id()).await,
+        Route::RetrievePayeeBalance => balance::retrieve_for_payee(app, account()?, id()).await,
         Route::SandboxLedger => sandbox::ledger(app, request, account()?).await,
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,

@@ -112,6 +112,19 @@ pub struct ChargeView<'a> {
     review: Option<ReviewView<'a>>,
     bank_transfer: Option<BankTransferView<'a>>,
     checkout_session: Option<&'a str>,
+    /// The payee's share (`tr_…`), when the charge is split.
+    transfer: Option<TransferView<'a>>,
+    application_fee_amount: Option<i64>,
+}
+
+/// A split charge's transfer: to whom, how much, and what refunds reversed of it.
+#[derive(Serialize)]
+pub struct TransferView<'a> {
+    id: &'a str,
+    payee: &'a str,
+    amount: i64,
+    amount_reversed: i64,
+    available_on: Option<i64>,
 }
 
 /// Where and under which reference to pay a charge by bank transfer, and what has arrived.
@@ -186,6 +199,17 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
         review: charge.review.as_ref().map(review),
         bank_transfer: charge.bank_transfer.as_deref().map(bank_transfer),
         checkout_session: charge.checkout_session.as_ref().map(|id| id.as_str()),
+        transfer: charge.transfer.as_deref().map(|transfer| TransferView {
+            id: transfer.id.as_str(),
+            payee: transfer.payee.as_str(),
+            amount: transfer.amount_minor,
+            amount_reversed: transfer.reversed_minor,
+            available_on: transfer.available_on,
+        }),
+        application_fee_amount: charge
+            .transfer
+            .as_deref()
+            .map(|transfer| transfer.application_fee_minor),
     }
 }
 
@@ -599,6 +623,7 @@ mod tests {
             coupon: None,
             bank_transfer: None,
             checkout_session: None,
+            transfer: None,
         }
     }
 
@@ -647,6 +672,8 @@ mod tests {
                 "review": null,
                 "bank_transfer": null,
                 "checkout_session": null,
+                "transfer": null,
+                "application_fee_amount": null,
             })
         );
     }

@@ -7,8 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppliedCoupon, BankTransfer, Breakdown, ChargeId, CheckoutSessionId, CustomerId, DisputeId,
-    FeatureGrant, InvoiceId, Metadata, Money, PaymentMethodId,
+    AppliedCoupon, BankTransfer, Breakdown, ChargeId, ChargeTransfer, CheckoutSessionId,
+    CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata, Money, PaymentMethodId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +127,9 @@ pub struct Charge {
     /// The checkout session it pays: the session completes in the change that settles it.
     #[serde(default)]
     pub checkout_session: Option<CheckoutSessionId>,
+    /// The share of it a payee earns, when the charge was split.
+    #[serde(default)]
+    pub transfer: Option<Box<ChargeTransfer>>,
 }
 
 /// Why a charge is held for review: the gateway says another amount moved than the one charged
@@ -158,6 +161,9 @@ impl Charge {
         self.status = ChargeStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
         self.next_action = None;
+        if let Some(transfer) = self.transfer.as_mut() {
+            transfer.share_succeeded(super::time::now_unix_secs());
+        }
     }
 
     pub fn fail(&mut self, failure: Failure) {
@@ -209,13 +215,22 @@ impl Charge {
         }
     }
 
-    pub fn record_refund(&mut self, amount_minor: i64) {
+    /// Counts a refund of `amount_minor` against the charge; answers what it reverses of the
+    /// charge's transfer, in proportion, when it `reverses` it (see
+    /// [`ChargeTransfer::reverse_for`]).
+    pub fn record_refund(&mut self, amount_minor: i64, reverses: bool) -> i64 {
         assert!(
             amount_minor <= self.refundable_minor(),
             "refund of {amount_minor} exceeds what is left of charge {}",
             self.id
         );
         self.amount_refunded_minor += amount_minor;
+        match self.transfer.as_mut() {
+            Some(transfer) if reverses => {
+                transfer.reverse_for(amount_minor, self.amount.amount_minor)
+            }
+            _ => 0,
+        }
     }
 
     pub fn is_fully_refunded(&self) -> bool {

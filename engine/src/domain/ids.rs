@@ -98,6 +98,11 @@ prefixed_id!(
     "payee_"
 );
 prefixed_id!(
+    /// A charge's share paid to a payee.
+    TransferId,
+    "tr_"
+);
+prefixed_id!(
     /// A posting of the books: a balance transaction in the API.
     TransactionId,
     "txn_"

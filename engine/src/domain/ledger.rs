@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{AccountId, CustomerId, TransactionId};
+use super::ids::{AccountId, CustomerId, PayeeId, TransactionId};
 use super::money::Currency;
 
 /// Where money is, as the books name it.
@@ -16,6 +16,9 @@ pub enum LedgerAccount {
     Clearing { gateway: String },
     /// The platform's own balance.
     Platform,
+    /// What the platform owes a payee: its shares of charges, less fees and reversals, not
+    /// yet paid out.
+    Payee { payee: PayeeId },
 }
 
 impl LedgerAccount {
@@ -24,6 +27,7 @@ impl LedgerAccount {
         match self {
             LedgerAccount::Clearing { gateway } => format!("clearing/{gateway}"),
             LedgerAccount::Platform => "platform".to_owned(),
+            LedgerAccount::Payee { payee } => payee.as_str().to_owned(),
         }
     }
 }
@@ -47,11 +51,24 @@ pub enum PostingKind {
     Dispute,
     /// A correction: a dispute won (its amount reinstated), a charge's payment recalled.
     Adjustment,
+    /// A payee's share of a charge that succeeded, from the platform to the payee.
+    Transfer,
+    /// What the platform keeps of a payee's share, back from the payee.
+    ApplicationFee,
+    /// A payee's share given back in proportion to a refund (or a recall) of its charge.
+    TransferReversal,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 4] =
-        [PostingKind::Charge, PostingKind::Refund, PostingKind::Dispute, PostingKind::Adjustment];
+    pub const ALL: [PostingKind; 7] = [
+        PostingKind::Charge,
+        PostingKind::Refund,
+        PostingKind::Dispute,
+        PostingKind::Adjustment,
+        PostingKind::Transfer,
+        PostingKind::ApplicationFee,
+        PostingKind::TransferReversal,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -59,6 +76,9 @@ impl PostingKind {
             PostingKind::Refund => "refund",
             PostingKind::Dispute => "dispute",
             PostingKind::Adjustment => "adjustment",
+            PostingKind::Transfer => "transfer",
+            PostingKind::ApplicationFee => "application_fee",
+            PostingKind::TransferReversal => "transfer_reversal",
         }
     }
 
@@ -79,8 +99,11 @@ pub struct Posting {
     pub currency: Currency,
     pub legs: Vec<Leg>,
     pub created: i64,
-    /// When the money is the platform's to pay out.
+    /// When the money is its holder's to pay out.
     pub available_on: i64,
+    /// The payee whose balance it moves, if any.
+    #[serde(default)]
+    pub payee: Option<PayeeId>,
 }
 
 impl Posting {

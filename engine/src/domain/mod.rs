@@ -31,6 +31,7 @@ pub mod sponsorship;
 pub mod subscription;
 pub mod test_clock;
 pub mod time;
+pub mod transfer;
 pub mod webhook_endpoint;
 
 pub use account::{
@@ -60,7 +61,7 @@ pub use ids::{
     AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
     GrantId, InvoiceId, InvoiceLineId, PayeeId, PaymentMethodId, PaymentPlanId, PlanId,
     PromotionCodeId, RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId,
-    TransactionId, WebhookEndpointId,
+    TransactionId, TransferId, WebhookEndpointId,
 };
 pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use ledger::{LedgerAccount, LedgerBalance, Leg, Posting, PostingKind};
@@ -81,6 +82,7 @@ pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };
 pub use test_clock::{TestClock, TestClockStatus};
+pub use transfer::ChargeTransfer;
 pub use webhook_endpoint::{
     Attempt, Delivery, DeliveryStatus, EndpointStatus, RetiringSecret, WebhookEndpoint,
 };

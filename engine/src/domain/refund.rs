@@ -67,6 +67,16 @@ pub struct Refund {
     /// directly makes its credit note when it succeeds, if its charge paid an invoice).
     #[serde(default)]
     pub credit_note: Option<CreditNoteId>,
+    /// Whether it reverses its charge's transfer in proportion (the default).
+    #[serde(default = "reverses_transfer")]
+    pub reverse_transfer: bool,
+    /// What it reversed of its charge's transfer once it succeeded.
+    #[serde(default)]
+    pub transfer_reversed_minor: i64,
+}
+
+fn reverses_transfer() -> bool {
+    true
 }
 
 impl Refund {

@@ -2,8 +2,8 @@
 //! money (a free charge) posts nothing.
 
 use crate::domain::{
-    AccountId, Charge, CustomerId, Dispute, LedgerAccount, Leg, Money, Posting, PostingKind,
-    Refund, TransactionId,
+    AccountId, Charge, ChargeTransfer, CustomerId, Dispute, LedgerAccount, Leg, Money, Posting,
+    PostingKind, Refund, TransactionId,
 };
 
 /// A charge succeeded: its gateway holds the amount for the platform.
@@ -91,6 +91,60 @@ pub fn dispute_won(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Po
     )
 }
 
+/// A split charge succeeded at `at`: the payee's share moves from the platform to the payee,
+/// available on `transfer.available_on`; the application fee moves back; and what refunds
+/// reversed of the share before (a charge succeeding again after its payment was recalled)
+/// moves back too.
+pub fn transfer_made(
+    account: &AccountId,
+    charge: &Charge,
+    transfer: &ChargeTransfer,
+    at: i64,
+) -> Vec<Posting> {
+    let available_on = transfer.available_on.unwrap_or(at);
+    let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
+    let moves = [
+        (PostingKind::Transfer, LedgerAccount::Platform, payee.clone(), transfer.amount_minor),
+        (
+            PostingKind::ApplicationFee,
+            payee.clone(),
+            LedgerAccount::Platform,
+            transfer.application_fee_minor,
+        ),
+        (PostingKind::TransferReversal, payee, LedgerAccount::Platform, transfer.reversed_minor),
+    ];
+    moves
+        .into_iter()
+        .filter_map(|(kind, debit, credit, amount_minor)| {
+            let leg = Leg { debit, credit, amount_minor };
+            let mover = Mover::of(&charge.customer, charge.amount);
+            let posting = posting(account, kind, transfer.id.as_str(), mover, leg, at)?;
+            Some(Posting { available_on, payee: Some(transfer.payee.clone()), ..posting })
+        })
+        .collect()
+}
+
+/// `amount_minor` of a payee's share given back, for a refund (or a recall) of its charge at
+/// `at`: taken from what is still pending while the share is.
+pub fn transfer_reversed(
+    account: &AccountId,
+    charge: &Charge,
+    transfer: &ChargeTransfer,
+    amount_minor: i64,
+    at: i64,
+) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::Payee { payee: transfer.payee.clone() },
+        credit: LedgerAccount::Platform,
+        amount_minor,
+    };
+    let mover = Mover::of(&charge.customer, charge.amount);
+    let posting =
+        posting(account, PostingKind::TransferReversal, transfer.id.as_str(), mover, leg, at)?;
+    let available_on = transfer.available_on.unwrap_or(at).max(at);
+    Some(Posting { available_on, payee: Some(transfer.payee.clone()), ..posting })
+}
+
 fn clearing(gateway: &str) -> LedgerAccount {
     LedgerAccount::Clearing { gateway: gateway.to_owned() }
 }
@@ -127,5 +181,6 @@ fn posting(
         // The platform's money is its own as the gateway reports it: a gateway's settlement
         // delay is posted when the gateway reports it.
         available_on: at,
+        payee: None,
     })
 }

@@ -47,6 +47,8 @@ struct Recomputed {
     totals: BTreeMap<(LedgerAccount, Currency), LedgerBalance>,
     /// What each object's postings moved into the platform's balance.
     platform_net_by_source: HashMap<String, i64>,
+    /// What each transfer's postings moved into its payee's balance.
+    payee_net_by_source: HashMap<String, i64>,
 }
 
 fn verify_account(
@@ -106,6 +108,10 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
     }
     *recomputed.platform_net_by_source.entry(posting.source.clone()).or_default() +=
         posting.net_for(&LedgerAccount::Platform);
+    if let Some(payee) = &posting.payee {
+        *recomputed.payee_net_by_source.entry(posting.source.clone()).or_default() +=
+            posting.net_for(&LedgerAccount::Payee { payee: payee.clone() });
+    }
     None
 }
 
@@ -148,8 +154,9 @@ fn compare_totals(
 }
 
 /// Every charge and refund made since the books began against the postings it made: a
-/// succeeded charge brought its amount in (less any recall), a succeeded refund took its amount
-/// out, anything else moved nothing.
+/// succeeded charge brought its amount in (less any recall) and moved its transfer's net share,
+/// less what refunds reversed, to the payee; a succeeded refund took its amount out; anything
+/// else moved nothing.
 fn match_objects(
     store: &dyn Store,
     account: &AccountId,
@@ -186,6 +193,23 @@ fn match_objects(
                     charge.amount.amount_minor,
                     currency_code(charge.amount.currency)
                 )));
+            }
+            if let Some(transfer) = &charge.transfer {
+                let expected = match charge.status {
+                    ChargeStatus::Succeeded => transfer.net_minor() - transfer.reversed_minor,
+                    _ => 0,
+                };
+                let moved = recomputed
+                    .payee_net_by_source
+                    .get(transfer.id.as_str())
+                    .copied()
+                    .unwrap_or_default();
+                if moved != expected {
+                    return Err(VerifyError::Difference(format!(
+                        "transfer {} of charge {} owes payee {} {expected}, its postings {moved}",
+                        transfer.id, charge.id, transfer.payee
+                    )));
+                }
             }
         }
         match (page.has_more, page.items.last()) {

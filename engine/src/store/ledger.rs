@@ -4,15 +4,17 @@
 
 use super::{Durable, Page, StoreError};
 use crate::domain::{
-    AccountId, Currency, LedgerAccount, LedgerBalance, Posting, PostingKind, TransactionId,
+    AccountId, Currency, LedgerAccount, LedgerBalance, PayeeId, Posting, PostingKind, TransactionId,
 };
 
 /// Which postings a list keeps.
 #[derive(Debug, Clone, Default)]
 pub struct PostingFilter {
     pub kind: Option<PostingKind>,
-    /// Only those the object with this id (`ch_…`, `re_…`, `dp_…`) made.
+    /// Only those the object with this id (`ch_…`, `re_…`, `dp_…`, `tr_…`) made.
     pub source: Option<String>,
+    /// Only those that moved this payee's balance.
+    pub payee: Option<PayeeId>,
     pub created_gte: Option<i64>,
     pub created_lte: Option<i64>,
 }
@@ -21,6 +23,7 @@ impl PostingFilter {
     pub fn keeps(&self, posting: &Posting) -> bool {
         self.kind.is_none_or(|kind| kind == posting.kind)
             && self.source.as_ref().is_none_or(|source| *source == posting.source)
+            && self.payee.as_ref().is_none_or(|payee| posting.payee.as_ref() == Some(payee))
             && self.created_gte.is_none_or(|from| posting.created >= from)
             && self.created_lte.is_none_or(|to| posting.created <= to)
     }

@@ -419,6 +419,7 @@ impl CustomerActor {
                     idempotency: None,
                     cause: message.cause.clone(),
                     credit_note: Some(note.id.clone()),
+                    reverse_transfer: true,
                 },
             )),
             _ => None,

@@ -207,6 +207,7 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: None,
+            transfer: None,
         };
         let actor = ctx.address();
         async move {

@@ -1,6 +1,7 @@
-//! `GET /v1/balance` and `GET /v1/balance_transactions`: the platform's balance as the books
-//! hold it, and the postings that moved it, newest first. Both are read from the books (see
-//! [`crate::ledger`]), never from counters beside them.
+//! `GET /v1/balance`, `GET /v1/payees/{id}/balance` and `GET /v1/balance_transactions`: the
+//! platform's balance and each payee's as the books hold them, and the postings that moved
+//! them, newest first. All are read from the books (see [`crate::ledger`]), never from
+//! counters beside them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,7 +16,10 @@ use crate::domain::money::currency_code;
 use crate::domain::{AccountId, LedgerAccount, Posting, PostingKind, TransactionId};
 use crate::store::PostingFilter;
 
-const FILTERS: [&str; 4] = ["type", "source", "created[gte]", "created[lte]"];
+const FILTERS: [&str; 5] = ["type", "source", "payee", "created[gte]", "created[lte]"];
+
+/// Postings read at a time while adding up a payee's balance.
+const PAYEE_PAGE: usize = 1_000;
 
 /// Longest source id a filter takes: every id Kassa makes is far shorter.
 const SOURCE_ID_LEN_MAX: usize = 100;
@@ -43,9 +47,61 @@ pub async fn retrieve(app: &App, account: &AccountId) -> Result<Reply, ApiError>
     })))
 }
 
+/// A payee's balance: what its shares came to, less fees and reversals, available once their
+/// delay has passed (on the payee's test clock's time when it has one), pending until then.
+pub async fn retrieve_for_payee(
+    app: &App,
+    account: &AccountId,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let payee = super::payees::find(app, account, id)?;
+    let now = match &payee.test_clock {
+        Some(clock) => super::test_clocks::find(app, account, clock.as_str())?.frozen_time,
+        None => crate::domain::time::now_unix_secs(),
+    };
+    let held_by = LedgerAccount::Payee { payee: payee.id.clone() };
+    let filter = PostingFilter { payee: Some(payee.id.clone()), ..Default::default() };
+    let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut starting_after = None;
+    loop {
+        let found = app.queries.postings(account, &filter, PAYEE_PAGE, starting_after.as_ref())?;
+        for posting in &found.items {
+            let (available, pending) = sums.entry(currency_code(posting.currency)).or_default();
+            match posting.available_on <= now {
+                true => *available += posting.net_for(&held_by),
+                false => *pending += posting.net_for(&held_by),
+            }
+        }
+        match (found.has_more, found.items.last()) {
+            (true, Some(last)) => starting_after = Some(last.id.clone()),
+            _ => break,
+        }
+    }
+    let amounts = |pick: fn(&(i64, i64)) -> i64| -> Vec<Value> {
+        sums.iter()
+            .map(|(currency, sums)| json!({"amount": pick(sums), "currency": currency}))
+            .collect()
+    };
+    Ok(Reply::ok(json!({
+        "object": "balance",
+        "available": amounts(|sums| sums.0),
+        "pending": amounts(|sums| sums.1),
+    })))
+}
+
 pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Reply, ApiError> {
     let (page, found) = PageRequest::parse_filtered(&request.query, &FILTERS)?;
-    let filter = filter(&found)?;
+    let mut filter = filter(&found)?;
+    // A payee's transactions show what moved its balance; the account's, the platform's.
+    let held_by = match found.get("payee") {
+        Some(id) => {
+            let payee =
+                super::payees::find(app, account, id).map_err(|error| error.with_param("payee"))?;
+            filter.payee = Some(payee.id.clone());
+            LedgerAccount::Payee { payee: payee.id }
+        }
+        None => LedgerAccount::Platform,
+    };
     let starting_after = page
         .starting_after
         .as_deref()
@@ -59,7 +115,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
         })
         .transpose()?;
     let found = app.queries.postings(account, &filter, page.limit, starting_after.as_ref())?;
-    let data = found.items.iter().map(balance_transaction).collect();
+    let data = found.items.iter().map(|posting| balance_transaction(posting, &held_by)).collect();
     Ok(Reply::ok(views::list::<Value>(data, found.has_more)))
 }
 
@@ -94,15 +150,16 @@ fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
     Ok(PostingFilter {
         kind,
         source,
+        payee: None,
         created_gte: time("created[gte]")?,
         created_lte: time("created[lte]")?,
     })
 }
 
-/// A posting as the API shows it: what it moved into the platform's balance. No gateway fee is
+/// A posting as the API shows it: what it moved into `held_by`'s balance. No gateway fee is
 /// posted yet, so the net is the amount.
-fn balance_transaction(posting: &Posting) -> Value {
-    let amount = posting.net_for(&LedgerAccount::Platform);
+fn balance_transaction(posting: &Posting, held_by: &LedgerAccount) -> Value {
+    let amount = posting.net_for(held_by);
     json!({
         "id": posting.id.as_str(),
         "object": "balance_transaction",
@@ -113,6 +170,7 @@ fn balance_transaction(posting: &Posting) -> Value {
         "type": posting.kind.as_str(),
         "source": posting.source,
         "customer": posting.customer.as_ref().map(|customer| customer.as_str()),
+        "payee": posting.payee.as_ref().map(|payee| payee.as_str()),
         "available_on": posting.available_on,
         "created": posting.created,
     })

@@ -12,7 +12,7 @@
 use serde::Deserialize;
 
 use super::Reply;
-use super::customers;
+use super::{customers, split};
 use crate::actor::CustomerKey;
 use crate::actor::messages::CreateCharge;
 use crate::api::error::ApiError;
@@ -43,6 +43,8 @@ struct ChargeInput {
     description: Option<String>,
     metadata: Option<Metadata>,
     grants: Option<Vec<GrantInput>>,
+    transfer: Option<split::TransferInput>,
+    application_fee_amount: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -108,6 +110,7 @@ struct ParsedCharge {
     description: Option<String>,
     metadata: Metadata,
     grants: Vec<FeatureGrant>,
+    split: Option<split::Split>,
 }
 
 fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
@@ -130,7 +133,9 @@ fn parse(request: &ApiRequest) -> Result<ParsedCharge, ApiError> {
         }
         Sold::Cart(cart) => Pricing::Cart(cart, requested),
     };
+    let split = split::parse(input.transfer, input.application_fee_amount)?;
     Ok(ParsedCharge {
+        split,
         customer: input.customer,
         currency,
         pricing,
@@ -226,7 +231,12 @@ pub async fn create(
         // rules again, and two requests with one key never both price.
         let customer = customers::find(app, account, key.customer.as_str())?;
         let priced = price(app, account, &customer, charge.currency, charge.pricing).await?;
+        let transfer = match charge.split {
+            Some(split) => Some(Box::new(split.resolve(app, account, priced.amount)?)),
+            None => None,
+        };
         let message = CreateCharge {
+            transfer,
             amount: priced.amount,
             breakdown: priced.breakdown,
             coupon: priced.coupon,

@@ -376,6 +376,7 @@ async fn charge(
         grants: Vec::new(),
         coupon: coupon(app, session)?,
         checkout_session: Some(session.id.clone()),
+        transfer: None,
     };
     app.registry.send(key, message).await??;
     Ok(())

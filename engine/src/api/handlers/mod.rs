@@ -27,6 +27,7 @@ pub mod plugins;
 pub mod receipts;
 pub mod refunds;
 pub mod sandbox;
+pub mod split;
 pub mod sponsorships;
 pub mod subscriptions;
 pub mod test_clocks;

@@ -18,6 +18,7 @@ struct RefundInput {
     charge: String,
     amount: Option<i64>,
     reason: Option<String>,
+    reverse_transfer: Option<bool>,
 }
 
 pub async fn create(
@@ -48,6 +49,7 @@ pub async fn create(
             idempotency: ticket,
             cause: request.cause(),
             credit_note: None,
+            reverse_transfer: input.reverse_transfer.unwrap_or(true),
         };
         let refund = app.registry.send(&key, message).await??;
         Ok(Outcome::Refund(refund))

@@ -39,6 +39,7 @@ pub(super) fn totals_key(
     keys::by_id(account, &name)
 }
 
+/// `account/owner/txn`: a posting's entry under the object that made it, or its payee.
 fn source_key(account: &AccountId, source: &str, id: &TransactionId) -> Vec<u8> {
     keys::by_id(account, &format!("{source}/{}", id.as_str()))
 }
@@ -78,6 +79,10 @@ impl TreeStore {
             let key = keys::by_id(&posting.account, posting.id.as_str());
             let source = source_key(&posting.account, &posting.source, &posting.id);
             ops.push(Op::put(TreeId::LedgerSources, source, Vec::new()));
+            if let Some(payee) = &posting.payee {
+                let payee_key = source_key(&posting.account, payee.as_str(), &posting.id);
+                ops.push(Op::put(TreeId::LedgerPayees, payee_key, Vec::new()));
+            }
             ops.push(Op::put(TreeId::LedgerEntries, key, encode(&posting)));
         }
         for (key, totals) in moved {
@@ -132,17 +137,22 @@ impl LedgerStore for TreeStore {
         starting_after: Option<&TransactionId>,
     ) -> Result<Page<Posting>, StoreError> {
         let keep = |posting: Posting| filter.keeps(&posting).then_some(posting);
-        match &filter.source {
-            // An object makes few postings: read through its own entries.
-            Some(source) => {
-                let prefix = keys::by_id(account, &format!("{source}/"));
-                let after = starting_after.map(|id| source_key(account, source, id));
-                let found = newest_first(self.tree(TreeId::LedgerSources), prefix.clone(), after)
-                    .map(|item| {
-                        let (key, _) = item?;
-                        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                        Ok(self.posting_at(account, &id)?.and_then(keep))
-                    });
+        // An object makes few postings, and a payee's are a few of the account's: read through
+        // their own entries.
+        let indexed = match (&filter.source, &filter.payee) {
+            (Some(source), _) => Some((TreeId::LedgerSources, source.as_str())),
+            (None, Some(payee)) => Some((TreeId::LedgerPayees, payee.as_str())),
+            (None, None) => None,
+        };
+        match indexed {
+            Some((tree, owner)) => {
+                let prefix = keys::by_id(account, &format!("{owner}/"));
+                let after = starting_after.map(|id| source_key(account, owner, id));
+                let found = newest_first(self.tree(tree), prefix.clone(), after).map(|item| {
+                    let (key, _) = item?;
+                    let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                    Ok(self.posting_at(account, &id)?.and_then(keep))
+                });
                 page(found, limit)
             }
             None => {

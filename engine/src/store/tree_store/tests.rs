@@ -65,6 +65,7 @@ fn charge(customer: &CustomerId) -> Charge {
         coupon: None,
         bank_transfer: None,
         checkout_session: None,
+        transfer: None,
     }
 }
 

@@ -123,6 +123,8 @@ pub(super) enum TreeId {
     LedgerBalances,
     /// `account/payee` → a payee, its personal data sealed.
     Payees,
+    /// `account/payee/txn`: the postings that moved a payee's balance.
+    LedgerPayees,
 }
 
 impl TreeId {
@@ -132,7 +134,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 65] = [
+pub(super) const TREE_NAMES: [&str; 66] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -200,4 +202,5 @@ pub(super) const TREE_NAMES: [&str; 65] = [
     "ledger_sources",
     "ledger_balances",
     "payees",
+    "ledger_payees",
 ];

@@ -1,0 +1,144 @@
+//! A charge's `transfer` and `application_fee_amount`: which payee earns what share of it, and
+//! what the platform keeps of that share. Checked in two steps: the request's form when it is
+//! parsed, the amounts once the charge is priced.
+
+use serde::Deserialize;
+
+use crate::api::App;
+use crate::api::error::ApiError;
+use crate::domain::money::currency_code;
+use crate::domain::{AccountId, ChargeTransfer, Money, PayeeId, TransferId};
+use crate::limits::AMOUNT_MINOR_MAX;
+
+/// Basis points in the whole charge.
+const WHOLE_BPS: i64 = 10_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferInput {
+    payee: String,
+    amount: Option<i64>,
+    percent_bps: Option<i64>,
+}
+
+/// A split as asked for, its form checked.
+pub struct Split {
+    payee: String,
+    share: Share,
+    application_fee_minor: i64,
+}
+
+enum Share {
+    Amount(i64),
+    BasisPoints(i64),
+    Whole,
+}
+
+/// The request's split, if it asks for one.
+pub fn parse(
+    transfer: Option<TransferInput>,
+    application_fee_amount: Option<i64>,
+) -> Result<Option<Split>, ApiError> {
+    let Some(transfer) = transfer else {
+        return match application_fee_amount {
+            Some(_) => Err(ApiError::validation(
+                "application_fee_amount",
+                "`application_fee_amount` is what the platform keeps of a `transfer`'s share: \
+                 give the `transfer`",
+            )),
+            None => Ok(None),
+        };
+    };
+    let share = match (transfer.amount, transfer.percent_bps) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::validation(
+                "transfer",
+                "give the share as `transfer.amount` or `transfer.percent_bps`, not both",
+            ));
+        }
+        (Some(amount), None) if (1..=AMOUNT_MINOR_MAX).contains(&amount) => Share::Amount(amount),
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "transfer.amount",
+                format!("`transfer.amount` is 1 to {AMOUNT_MINOR_MAX}, in the minor unit"),
+            ));
+        }
+        (None, Some(bps)) if (1..=WHOLE_BPS).contains(&bps) => Share::BasisPoints(bps),
+        (None, Some(_)) => {
+            return Err(ApiError::validation(
+                "transfer.percent_bps",
+                "`transfer.percent_bps` is 1 to 10000 (100 %)",
+            ));
+        }
+        (None, None) => Share::Whole,
+    };
+    let application_fee_minor = application_fee_amount.unwrap_or(0);
+    if !(0..=AMOUNT_MINOR_MAX).contains(&application_fee_minor) {
+        return Err(ApiError::validation(
+            "application_fee_amount",
+            format!("`application_fee_amount` is 0 to {AMOUNT_MINOR_MAX}, in the minor unit"),
+        ));
+    }
+    Ok(Some(Split { payee: transfer.payee, share, application_fee_minor }))
+}
+
+impl Split {
+    /// The transfer of a charge of `amount`: the payee found and able to take the currency,
+    /// the share within the charge (a share in basis points rounded down: the platform keeps
+    /// the fraction) and the fee within the share.
+    pub fn resolve(
+        self,
+        app: &App,
+        account: &AccountId,
+        amount: Money,
+    ) -> Result<ChargeTransfer, ApiError> {
+        let not_found = || ApiError::not_found("payee", &self.payee).with_param("transfer.payee");
+        let id = PayeeId::parse(&self.payee).ok_or_else(not_found)?;
+        let payee = app.queries.payee(account, &id)?.ok_or_else(not_found)?;
+        if !payee.destination.takes(amount.currency) {
+            return Err(ApiError::validation(
+                "transfer.payee",
+                format!(
+                    "payee {} is paid by {}, which cannot take {}",
+                    payee.id,
+                    payee.destination.kind(),
+                    currency_code(amount.currency)
+                ),
+            ));
+        }
+        let charged = amount.amount_minor;
+        let amount_minor = match self.share {
+            Share::Amount(share) if share > charged => {
+                return Err(ApiError::validation(
+                    "transfer.amount",
+                    format!("`transfer.amount` {share} is above the charge's amount, {charged}"),
+                ));
+            }
+            Share::Amount(share) => share,
+            Share::BasisPoints(bps) => {
+                i64::try_from(i128::from(charged) * i128::from(bps) / i128::from(WHOLE_BPS))
+                    .unwrap_or(charged)
+            }
+            Share::Whole => charged,
+        };
+        if self.application_fee_minor > amount_minor {
+            return Err(ApiError::validation(
+                "application_fee_amount",
+                format!(
+                    "`application_fee_amount` {} is above the payee's share, {amount_minor}",
+                    self.application_fee_minor
+                ),
+            ));
+        }
+        Ok(ChargeTransfer {
+            id: TransferId::generate(),
+            payee: payee.id,
+            amount_minor,
+            application_fee_minor: self.application_fee_minor,
+            delay_days: payee.payout_schedule.delay_days,
+            reversal_basis_minor: 0,
+            reversed_minor: 0,
+            available_on: None,
+        })
+    }
+}
