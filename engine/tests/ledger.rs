@@ -1,8 +1,9 @@
 //! The books: every charge that succeeds, refund, and charge declined (nothing) as the platform
 //! reads them back — `GET /v1/balance` to the cent, `GET /v1/balance_transactions` newest first
-//! and filtered — and `kassa verify-ledger` passing on the data directory after a `kill -9`
-//! during concurrent charges and refunds, with the platform's balance equal to what the sandbox
-//! processor holds.
+//! and filtered; split charges moving a payee's share and refunds reversing it in proportion;
+//! bad splits refused before anything moves; and, after `kill -9` at twenty instants of
+//! concurrent charges, split charges and refunds, the platform's and the payee's balances
+//! together equal what the sandbox processor holds, and `kassa verify-ledger` passes.
 
 mod common;
 
@@ -97,45 +98,12 @@ async fn charges_and_refunds_move_the_balance_to_the_cent() {
     );
 }
 
-#[tokio::test]
-async fn the_books_balance_after_a_kill_during_charges_and_refunds() {
-    // verify-ledger reads a sled directory: this test's engine keeps its books there.
-    let mut engine = Engine::start(Config::default().on_sled()).await;
-    let api = engine.api_a();
-    let mut customers = Vec::new();
-    for _ in 0..4 {
-        customers.push(api.customer_with_card("pm_card_visa").await.0);
-    }
-    let load = {
-        let api = api.clone();
-        tokio::spawn(async move {
-            let mut index = 0usize;
-            loop {
-                let customer = &customers[index % customers.len()];
-                let body = charge_body(customer, 1_000, "zar");
-                let key = format!("ledger-charge-{index}");
-                let Ok(charge) = api.try_post_with_key("/v1/charges", &body, &key).await else {
-                    return;
-                };
-                if charge.status == 200 && index.is_multiple_of(3) {
-                    let body = json!({"charge": charge.body["id"], "amount": 250});
-                    let key = format!("ledger-refund-{index}");
-                    if api.try_post_with_key("/v1/refunds", &body, &key).await.is_err() {
-                        return;
-                    }
-                }
-                index += 1;
-            }
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    engine.kill();
-    let _ = load.await;
-    engine.launch().await;
-    let api = engine.api_a();
+/// Kills made at these many instants of the load, one per round.
+const KILL_ROUNDS: u64 = 20;
 
-    let held: i64 = api
-        .ledger()
+/// What the sandbox processor holds for the account: its charges less its refunds.
+async fn processor_net(api: &Api) -> i64 {
+    api.ledger()
         .await
         .iter()
         .map(|entry| match entry["kind"].as_str() {
@@ -143,13 +111,64 @@ async fn the_books_balance_after_a_kill_during_charges_and_refunds() {
             Some("refund") => -i64_field(entry, "amount"),
             _ => 0,
         })
-        .sum();
-    assert!(held > 0, "the load charged something");
-    assert_eq!(
-        available(&api).await,
-        vec![("zar".into(), held)],
-        "the books hold what the processor holds"
-    );
+        .sum()
+}
+
+/// Charges (every other one split with `payee`) and partial refunds of every third, each with
+/// its own key, until the engine stops answering.
+async fn charge_until_killed(api: Api, customers: Vec<String>, payee: String, round: u64) {
+    for index in 0usize.. {
+        let customer = &customers[index % customers.len()];
+        let mut body = charge_body(customer, 1_000, "zar");
+        if index.is_multiple_of(2) {
+            body["transfer"] = json!({"payee": payee, "percent_bps": 6_000});
+            body["application_fee_amount"] = json!(50);
+        }
+        let key = format!("books-{round}-charge-{index}");
+        let Ok(charge) = api.try_post_with_key("/v1/charges", &body, &key).await else { return };
+        if charge.status == 200 && index.is_multiple_of(3) {
+            let body = json!({"charge": charge.body["id"], "amount": 250});
+            let key = format!("books-{round}-refund-{index}");
+            if api.try_post_with_key("/v1/refunds", &body, &key).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_books_balance_after_kills_during_charges_transfers_and_refunds() {
+    // verify-ledger reads a sled directory: this test's engine keeps its books there.
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    let payee = payee(&api).await;
+    let mut customers = Vec::new();
+    for _ in 0..4 {
+        customers.push(api.customer_with_card("pm_card_visa").await.0);
+    }
+    for round in 0..KILL_ROUNDS {
+        let load = tokio::spawn(charge_until_killed(
+            engine.api_a(),
+            customers.clone(),
+            payee.clone(),
+            round,
+        ));
+        // Instants spread over 0.2 to 1.5 s of load.
+        let instant = 200 + (round * 389) % 1_300;
+        tokio::time::sleep(std::time::Duration::from_millis(instant)).await;
+        engine.kill();
+        let _ = load.await;
+        engine.launch().await;
+        // Whatever was in flight, the platform's balance and the payee's together are what the
+        // processor holds: every movement is in the books exactly once.
+        let api = engine.api_a();
+        let (available_now, pending) = payee_balance(&api, &payee, "zar").await;
+        let platform: i64 = available(&api).await.iter().map(|(_, amount)| amount).sum();
+        let held = processor_net(&api).await;
+        assert_eq!(platform + available_now + pending, held, "round {round}");
+    }
+    let api = engine.api_a();
+    assert!(processor_net(&api).await > 0, "the load charged something");
 
     let running = verify_ledger(engine.data_dir());
     assert!(!running.status.success(), "verify-ledger opened a directory the engine holds");
