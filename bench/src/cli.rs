@@ -137,6 +137,7 @@ impl Cli {
             Scenario::Charge
             | Scenario::ChargePriced
             | Scenario::ChargeCoupon
+            | Scenario::ChargeSplit
             | Scenario::Mixed
             | Scenario::Replay
             | Scenario::Webhooks

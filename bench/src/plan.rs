@@ -28,6 +28,9 @@ pub enum Scenario {
     /// The same priced charges with the coupon (resolved, reserved and counted by the engine,
     /// applied by the pricing rule) and without it, interleaved: what a coupon costs a charge.
     ChargeCoupon,
+    /// Charges split with a payee (70 % of each and an application fee), against the same
+    /// plain charges: what a transfer and its postings cost a charge.
+    ChargeSplit,
     /// Signed Stripe events to `POST /v1/webhooks/stripe` (no API key), with re-sends
     /// (--duplicate-share) and older events sent after newer ones (--out-of-order-share); every
     /// answer's `duplicate` is checked, and afterwards that the engine applied the events.
@@ -61,6 +64,7 @@ impl Scenario {
             Scenario::Replay => "replay",
             Scenario::ChargePriced => "charge-priced",
             Scenario::ChargeCoupon => "charge-coupon",
+            Scenario::ChargeSplit => "charge-split",
             Scenario::Webhooks => "webhooks",
             Scenario::Renewals => "renewals",
             Scenario::Entitlements => "entitlements",
@@ -102,6 +106,16 @@ impl Scenario {
                 baseline_plot: "engine, priced charges without one",
                 headline: "Priced charges with a coupon, against the same charges without one",
                 target: Some(Target { floor: 0.95, source: "issue 23's target" }),
+            }),
+            Scenario::ChargeSplit => Some(Comparison {
+                engine: "split",
+                baseline: "plain amount",
+                ratio: "split ÷ plain",
+                to_ceiling: "split ÷ ceiling",
+                engine_plot: "engine, charges split with a payee",
+                baseline_plot: "engine, plain-amount charges",
+                headline: "Charges split with a payee, against plain-amount charges",
+                target: Some(Target { floor: 0.9, source: "issue 24's target" }),
             }),
             Scenario::EventsOut => Some(Comparison {
                 engine: "delivering",

@@ -44,7 +44,7 @@ use crate::target::{Endpoint, RequestSpec};
 use crate::workload::{
     CUSTOMER_COUNTRY, ChargeWorkload, CustomerReadWorkload, EntitlementsWorkload, KnownCharges,
     MixedWorkload, PERSONAL_CUSTOMER_BODY, PricedChargeWorkload, ReplayWorkload, WebhookWorkload,
-    Workload, taxable_customer_body,
+    Workload, created_id, taxable_customer_body,
 };
 
 /// The shortest load `events-out` builds its drain's backlog with.
@@ -55,6 +55,8 @@ const PROBE_CUSTOMERS: usize = 10;
 const CHARGES_PATH: &str = "/v1/charges";
 /// The body of a customer in scenarios that do not price: no address, nothing to tax.
 const PLAIN_CUSTOMER_BODY: &str = "{}";
+/// The payee `charge-split` splits every charge with: paid by bank account, in any currency.
+const PAYEE_BODY: &str = r#"{"name":"Bench Tutor","country":"ZA","default_currency":"usd","destination":{"type":"bank_account","account_holder":"B Tutor","bank_code":"250655","account_number":"62844719301"}}"#;
 
 /// The engine a run drives.
 struct Target {
@@ -283,6 +285,16 @@ async fn prepare_api(plan: &Plan, endpoint: &Endpoint) -> Result<Prepared, Bench
             };
             plain_amount = Some(baseline);
             (Workload::PricedCharges(PricedChargeWorkload::new(CHARGES_PATH, customers)), 0)
+        }
+        Scenario::ChargeSplit => {
+            eprintln!("setup: a payee to split charges with");
+            let payee =
+                caller.call(RequestSpec::post("/v1/payees", PAYEE_BODY.into(), caller.next_key()));
+            let payee = created_id(&payee.await?.body)
+                .ok_or_else(|| BenchError::Setup("a created payee had no id".into()))?;
+            plain_amount =
+                Some(Workload::Charges(ChargeWorkload::new(CHARGES_PATH, customers.clone())));
+            (Workload::Charges(ChargeWorkload::split(CHARGES_PATH, customers, payee)), 0)
         }
         Scenario::Mixed => {
             eprintln!("setup: one charge per customer, to read and refund");

@@ -149,6 +149,13 @@ fn headline_table(html: &mut String, result: &BenchResult) {
              charges without one, to the same customers, with the same client and load, \
              interleaved. Below 1, a throughput ratio is the share the coupon leaves.</p>"
         }
+        Some(Scenario::ChargeSplit) => {
+            "<p class=\"note\">Split ÷ plain compares the engine with itself: charges with 70 % \
+             transferred to a payee and an application fee (the payee checked, the share resolved, \
+             the transfer and fee posted to the books with the charge), over the same charges with \
+             a plain <code>amount</code> only, to the same customers, with the same client and \
+             load. Below 1, a throughput ratio is the share the split leaves.</p>"
+        }
         _ => return,
     };
     html.push_str(note);

@@ -15,12 +15,24 @@ pub struct ChargeWorkload {
     path: &'static str,
     customers: Vec<String>,
     keys: KeySource,
+    /// The payee each charge is split with, when it is.
+    payee: Option<String>,
 }
+
+/// A split charge's share, in basis points, and what the platform keeps of it: under the
+/// smallest share of [`AMOUNT_MINOR_RANGE`].
+const SPLIT_SHARE_BPS: u32 = 7_000;
+const SPLIT_FEE_MINOR: u64 = 20;
 
 impl ChargeWorkload {
     pub fn new(path: &'static str, customers: Vec<String>) -> Self {
         assert!(!customers.is_empty(), "a charge workload needs customers");
-        Self { path, customers, keys: KeySource::new("charge") }
+        Self { path, customers, keys: KeySource::new("charge"), payee: None }
+    }
+
+    /// Charges split with `payee`: 70 % of each, less a fee the platform keeps.
+    pub fn split(path: &'static str, customers: Vec<String>, payee: String) -> Self {
+        Self { keys: KeySource::new("split"), payee: Some(payee), ..Self::new(path, customers) }
     }
 
     /// The ceiling's load: same request shape, made-up customer ids of the engine's length.
@@ -31,7 +43,13 @@ impl ChargeWorkload {
 
     pub fn plan(&self, rng: &mut SmallRng) -> Planned {
         let customer = &self.customers[rng.random_range(0..self.customers.len())];
-        let body = charge_body(customer, rng.random_range(AMOUNT_MINOR_RANGE));
+        let mut body = charge_body(customer, rng.random_range(AMOUNT_MINOR_RANGE));
+        if let Some(payee) = &self.payee {
+            body.pop();
+            body.push_str(&format!(
+                r#","transfer":{{"payee":"{payee}","percent_bps":{SPLIT_SHARE_BPS}}},"application_fee_amount":{SPLIT_FEE_MINOR}}}"#
+            ));
+        }
         Planned::call(KIND_CHARGE, RequestSpec::post(self.path, body, self.keys.next_key()))
     }
 }
