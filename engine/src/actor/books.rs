@@ -92,14 +92,11 @@ fn charge(
     id: &str,
 ) -> Result<Option<Charge>, StoreError> {
     let Some(id) = ChargeId::parse(id) else { return Ok(None) };
-    let written = changes.writes.iter().rev().find_map(|write| match write {
+    let written = |write: &Write| match write {
         Write::Charge(charge) | Write::NewCharge(charge) if charge.id == id => Some(charge.clone()),
         _ => None,
-    });
-    match written {
-        Some(charge) => Ok(Some(charge)),
-        None => store.charge(&changes.account, &id),
-    }
+    };
+    latest(changes, written, || store.charge(&changes.account, &id))
 }
 
 fn refund(
@@ -108,14 +105,11 @@ fn refund(
     id: &str,
 ) -> Result<Option<Refund>, StoreError> {
     let Some(id) = RefundId::parse(id) else { return Ok(None) };
-    let written = changes.writes.iter().rev().find_map(|write| match write {
+    let written = |write: &Write| match write {
         Write::Refund(refund) if refund.id == id => Some(refund.clone()),
         _ => None,
-    });
-    match written {
-        Some(refund) => Ok(Some(refund)),
-        None => store.refund(&changes.account, &id),
-    }
+    };
+    latest(changes, written, || store.refund(&changes.account, &id))
 }
 
 fn dispute(
@@ -124,12 +118,21 @@ fn dispute(
     id: &str,
 ) -> Result<Option<Dispute>, StoreError> {
     let Some(id) = DisputeId::parse(id) else { return Ok(None) };
-    let written = changes.writes.iter().rev().find_map(|write| match write {
+    let written = |write: &Write| match write {
         Write::Dispute(dispute) if dispute.id == id => Some(dispute.clone()),
         _ => None,
-    });
-    match written {
-        Some(dispute) => Ok(Some(dispute)),
-        None => store.dispute(&changes.account, &id),
+    };
+    latest(changes, written, || store.dispute(&changes.account, &id))
+}
+
+/// The record as the set leaves it: its last write in the set, or what the store holds.
+fn latest<T>(
+    changes: &ChangeSet,
+    written: impl Fn(&Write) -> Option<T>,
+    stored: impl FnOnce() -> Result<Option<T>, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    match changes.writes.iter().rev().find_map(written) {
+        Some(record) => Ok(Some(record)),
+        None => stored(),
     }
 }

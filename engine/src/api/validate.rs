@@ -99,6 +99,35 @@ pub fn bank_code(param: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Longest object id a list filter takes: every id Kassa makes is far shorter.
+const FILTER_ID_LEN_MAX: usize = 100;
+
+/// A list's filter naming an object by id (`object=`, `source=`): 1 to 100 letters, digits or
+/// `_`.
+pub fn object_id_filter(param: &str, value: Option<&String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(id)
+            if id.is_empty()
+                || id.len() > FILTER_ID_LEN_MAX
+                || !id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') =>
+        {
+            Err(ApiError::validation(param, format!("`{param}` is an object's id")))
+        }
+        other => Ok(other.cloned()),
+    }
+}
+
+/// A list's time filter (`created[gte]=…`): a Unix time in seconds, 0 or more.
+pub fn unix_time_filter(param: &str, value: Option<&String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            text.parse::<i64>().ok().filter(|secs| *secs >= 0).ok_or_else(|| {
+                ApiError::validation(param, format!("`{param}` is a Unix time in seconds"))
+            })
+        })
+        .transpose()
+}
+
 /// ISO 3166-1 alpha-2, normalised to upper case.
 pub fn country(value: String) -> Result<String, ApiError> {
     if value.len() == 2 && value.bytes().all(|byte| byte.is_ascii_alphabetic()) {

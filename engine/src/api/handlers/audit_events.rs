@@ -11,14 +11,11 @@ use super::Reply;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
-use crate::api::{App, views};
+use crate::api::{App, validate, views};
 use crate::domain::{AccountId, Actor, Event, EventId, EventKind};
 use crate::store::AuditFilter;
 
 const FILTERS: [&str; 4] = ["type", "object", "created[gte]", "created[lte]"];
-
-/// Longest object id a filter takes: every id Kassa makes is far shorter.
-const OBJECT_ID_LEN_MAX: usize = 100;
 
 fn filter(found: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
     let kind = match found.get("type") {
@@ -28,31 +25,11 @@ fn filter(found: &HashMap<String, String>) -> Result<AuditFilter, ApiError> {
         })?),
         None => None,
     };
-    let object_id = match found.get("object") {
-        Some(id)
-            if id.is_empty()
-                || id.len() > OBJECT_ID_LEN_MAX
-                || !id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') =>
-        {
-            return Err(ApiError::validation("object", "`object` is an object's id"));
-        }
-        other => other.cloned(),
-    };
-    let time = |name: &str| -> Result<Option<i64>, ApiError> {
-        found
-            .get(name)
-            .map(|text| {
-                text.parse::<i64>().ok().filter(|secs| *secs >= 0).ok_or_else(|| {
-                    ApiError::validation(name, format!("`{name}` is a Unix time in seconds"))
-                })
-            })
-            .transpose()
-    };
     Ok(AuditFilter {
         kind,
-        object_id,
-        created_gte: time("created[gte]")?,
-        created_lte: time("created[lte]")?,
+        object_id: validate::object_id_filter("object", found.get("object"))?,
+        created_gte: validate::unix_time_filter("created[gte]", found.get("created[gte]"))?,
+        created_lte: validate::unix_time_filter("created[lte]", found.get("created[lte]"))?,
     })
 }
 

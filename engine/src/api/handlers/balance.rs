@@ -11,7 +11,7 @@ use super::Reply;
 use crate::api::error::ApiError;
 use crate::api::pagination::PageRequest;
 use crate::api::request::ApiRequest;
-use crate::api::{App, views};
+use crate::api::{App, validate, views};
 use crate::domain::money::currency_code;
 use crate::domain::{AccountId, LedgerAccount, Posting, PostingKind, TransactionId};
 use crate::store::PostingFilter;
@@ -20,9 +20,6 @@ const FILTERS: [&str; 5] = ["type", "source", "payee", "created[gte]", "created[
 
 /// Postings read at a time while adding up a payee's balance.
 const PAYEE_PAGE: usize = 1_000;
-
-/// Longest source id a filter takes: every id Kassa makes is far shorter.
-const SOURCE_ID_LEN_MAX: usize = 100;
 
 pub async fn retrieve(app: &App, account: &AccountId) -> Result<Reply, ApiError> {
     let totals = app.queries.ledger_totals(account)?;
@@ -127,32 +124,12 @@ fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
         })?),
         None => None,
     };
-    let source = match found.get("source") {
-        Some(id)
-            if id.is_empty()
-                || id.len() > SOURCE_ID_LEN_MAX
-                || !id.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_') =>
-        {
-            return Err(ApiError::validation("source", "`source` is an object's id"));
-        }
-        other => other.cloned(),
-    };
-    let time = |name: &str| -> Result<Option<i64>, ApiError> {
-        found
-            .get(name)
-            .map(|text| {
-                text.parse::<i64>().ok().filter(|secs| *secs >= 0).ok_or_else(|| {
-                    ApiError::validation(name, format!("`{name}` is a Unix time in seconds"))
-                })
-            })
-            .transpose()
-    };
     Ok(PostingFilter {
         kind,
-        source,
+        source: validate::object_id_filter("source", found.get("source"))?,
         payee: None,
-        created_gte: time("created[gte]")?,
-        created_lte: time("created[lte]")?,
+        created_gte: validate::unix_time_filter("created[gte]", found.get("created[gte]"))?,
+        created_lte: validate::unix_time_filter("created[lte]", found.get("created[lte]"))?,
     })
 }
 
