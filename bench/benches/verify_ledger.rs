@@ -1,0 +1,156 @@
+//! `kassa verify-ledger` over a large book: fills a fresh data directory with succeeded charges
+//! and their postings (straight through the store, as the engine's commits write them, many
+//! charges to a change set so the fill is quick), then times the real command over it: the
+//! books recomputed and every charge matched to its postings.
+//!
+//! Run: `KASSA_BOOKS_POSTINGS=10000000 cargo bench -p kassa-bench --bench verify_ledger`
+//! (the `kassa` binary timed is `target/release/kassa`, or `KASSA_BIN`; build it first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use kassa::domain::money::parse_currency;
+use kassa::domain::{
+    Account, AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Money,
+    PaymentMethodId,
+};
+use kassa::ledger::postings;
+use kassa::store::tree_store::TreeStore;
+use kassa::store::{AccountStore, ChangeSet, CustomerStore, Durable, LedgerStore, Write};
+
+/// Charges committed in one change set while filling.
+const CHARGES_PER_SET: usize = 500;
+/// Customers the charges are spread over.
+const CUSTOMERS: usize = 1_000;
+
+/// Postings the book is filled with, one succeeded charge each, unless `KASSA_BOOKS_POSTINGS`.
+const POSTINGS_DEFAULT: usize = 1_000_000;
+
+fn main() -> ExitCode {
+    let postings = std::env::var("KASSA_BOOKS_POSTINGS")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(POSTINGS_DEFAULT);
+    let kassa_bin = std::env::var_os("KASSA_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/kassa"));
+    let temp = tempfile::tempdir().expect("a temp dir");
+    let dir = temp.path().join("data");
+    let started = Instant::now();
+    if let Err(error) = fill(&dir, postings) {
+        eprintln!("verify_ledger: filling {}: {error}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    let filled = started.elapsed().as_secs_f64();
+    println!("filled: {postings} postings in {filled:.1} s");
+    let started = Instant::now();
+    let verified = Command::new(&kassa_bin).args(["verify-ledger", "--data"]).arg(&dir).output();
+    let secs = started.elapsed().as_secs_f64();
+    match verified {
+        Ok(output) if output.status.success() => {
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            println!("verify-ledger: {secs:.1} s over {postings} postings");
+            ExitCode::SUCCESS
+        }
+        Ok(output) => {
+            eprintln!("verify-ledger failed: {}", String::from_utf8_lossy(&output.stderr));
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("verify_ledger: running {}: {error}", kassa_bin.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let store = TreeStore::open(dir)?;
+    let account = AccountId::default_account();
+    let tenant = Account {
+        id: account.clone(),
+        name: "books".into(),
+        metadata: Default::default(),
+        created: 0,
+        settings: Default::default(),
+    };
+    store.put_account(&tenant, None, None)?;
+    store.begin_books(0)?;
+    let customers: Vec<Customer> = (0..CUSTOMERS).map(|_| customer()).collect();
+    let currency = parse_currency("zar")?;
+    let mut made = 0;
+    let mut set = 0usize;
+    while made < count {
+        let customer = &customers[set % customers.len()];
+        let mut changes = ChangeSet::new(&account, &customer.id);
+        if set < customers.len() {
+            changes.writes.push(Write::Customer(customer.clone()));
+        }
+        for _ in 0..CHARGES_PER_SET.min(count - made) {
+            let charge = succeeded_charge(&customer.id, Money::new(1_000, currency)?, made);
+            let posting = postings::charge_succeeded(&account, &charge, 1).expect("an amount");
+            changes.writes.push(Write::NewCharge(charge));
+            changes.writes.push(Write::Posting(Box::new(posting)));
+            made += 1;
+        }
+        store.commit(changes)?;
+        set += 1;
+    }
+    futures::executor::block_on(store.sync().wait())?;
+    store.close();
+    Ok(())
+}
+
+fn customer() -> Customer {
+    Customer {
+        id: CustomerId::generate(),
+        email: None,
+        name: None,
+        phone: None,
+        address: None,
+        metadata: Default::default(),
+        created: 0,
+        default_payment_method: None,
+        tax_ids: Vec::new(),
+        balance_minor: 0,
+        currency: None,
+        invoice_prefix: "BENCHBOOKS".into(),
+        invoices_numbered: 0,
+        credit_notes_numbered: 0,
+        test_clock: None,
+        purchases: Vec::new(),
+        deleted: false,
+        sealed: None,
+        grants: Vec::new(),
+        bank_transfer_reference: None,
+    }
+}
+
+fn succeeded_charge(customer: &CustomerId, amount: Money, index: usize) -> Charge {
+    Charge {
+        id: ChargeId::generate(),
+        customer: customer.clone(),
+        amount,
+        payment_method: PaymentMethodId::generate(),
+        gateway: "sandbox".into(),
+        gateway_reference: Some(format!("sb_{index}")),
+        status: ChargeStatus::Succeeded,
+        failure: None,
+        amount_refunded_minor: 0,
+        description: None,
+        metadata: Default::default(),
+        created: 1,
+        idempotency_key: None,
+        breakdown: None,
+        attempt: 1,
+        next_action: None,
+        dispute: None,
+        invoice: None,
+        grants: Vec::new(),
+        review: None,
+        coupon: None,
+        bank_transfer: None,
+        checkout_session: None,
+        transfer: None,
+    }
+}
