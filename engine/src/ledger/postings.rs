@@ -8,87 +8,32 @@ use crate::domain::{
 
 /// A charge succeeded: its gateway holds the amount for the platform.
 pub fn charge_succeeded(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: clearing(&charge.gateway),
-        credit: LedgerAccount::Platform,
-        amount_minor: charge.amount.amount_minor,
-    };
-    posting(
-        account,
-        PostingKind::Charge,
-        charge.id.as_str(),
-        Mover::of(&charge.customer, charge.amount),
-        leg,
-        at,
-    )
+    let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
+    moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)
 }
 
 /// A succeeded charge's payment was recalled (a bank transfer reversed): the amount goes back.
 pub fn charge_recalled(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::Platform,
-        credit: clearing(&charge.gateway),
-        amount_minor: charge.amount.amount_minor,
-    };
-    posting(
-        account,
-        PostingKind::Adjustment,
-        charge.id.as_str(),
-        Mover::of(&charge.customer, charge.amount),
-        leg,
-        at,
-    )
+    let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
+    moved.debit_platform(account, PostingKind::Adjustment, &charge.gateway, at)
 }
 
 /// A refund succeeded: its gateway paid the amount back to the customer.
 pub fn refund_succeeded(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::Platform,
-        credit: clearing(&refund.gateway),
-        amount_minor: refund.amount.amount_minor,
-    };
-    posting(
-        account,
-        PostingKind::Refund,
-        refund.id.as_str(),
-        Mover::of(&refund.customer, refund.amount),
-        leg,
-        at,
-    )
+    let moved = Moved::by(refund.id.as_str(), &refund.customer, refund.amount);
+    moved.debit_platform(account, PostingKind::Refund, &refund.gateway, at)
 }
 
 /// A dispute opened: the gateway withdrew its amount until the dispute is decided.
 pub fn dispute_opened(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::Platform,
-        credit: clearing(&dispute.gateway),
-        amount_minor: dispute.amount.amount_minor,
-    };
-    posting(
-        account,
-        PostingKind::Dispute,
-        dispute.id.as_str(),
-        Mover::of(&dispute.customer, dispute.amount),
-        leg,
-        at,
-    )
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    moved.debit_platform(account, PostingKind::Dispute, &dispute.gateway, at)
 }
 
 /// A dispute was won: the withdrawn amount is reinstated.
 pub fn dispute_won(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: clearing(&dispute.gateway),
-        credit: LedgerAccount::Platform,
-        amount_minor: dispute.amount.amount_minor,
-    };
-    posting(
-        account,
-        PostingKind::Adjustment,
-        dispute.id.as_str(),
-        Mover::of(&dispute.customer, dispute.amount),
-        leg,
-        at,
-    )
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    moved.credit_platform(account, PostingKind::Adjustment, &dispute.gateway, at)
 }
 
 /// A split charge succeeded at `at`: the payee's share moves from the platform to the payee,
@@ -102,6 +47,7 @@ pub fn transfer_made(
     at: i64,
 ) -> Vec<Posting> {
     let available_on = transfer.available_on.unwrap_or(at);
+    let moved = Moved::by(transfer.id.as_str(), &charge.customer, charge.amount);
     let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
     let moves = [
         (PostingKind::Transfer, LedgerAccount::Platform, payee.clone(), transfer.amount_minor),
@@ -117,9 +63,7 @@ pub fn transfer_made(
         .into_iter()
         .filter_map(|(kind, debit, credit, amount_minor)| {
             let leg = Leg { debit, credit, amount_minor };
-            let mover = Mover::of(&charge.customer, charge.amount);
-            let posting = posting(account, kind, transfer.id.as_str(), mover, leg, at)?;
-            Some(Posting { available_on, payee: Some(transfer.payee.clone()), ..posting })
+            moved.for_payee(account, kind, leg, transfer, at, available_on)
         })
         .collect()
 }
@@ -133,54 +77,99 @@ pub fn transfer_reversed(
     amount_minor: i64,
     at: i64,
 ) -> Option<Posting> {
+    let moved = Moved::by(transfer.id.as_str(), &charge.customer, charge.amount);
     let leg = Leg {
         debit: LedgerAccount::Payee { payee: transfer.payee.clone() },
         credit: LedgerAccount::Platform,
         amount_minor,
     };
-    let mover = Mover::of(&charge.customer, charge.amount);
-    let posting =
-        posting(account, PostingKind::TransferReversal, transfer.id.as_str(), mover, leg, at)?;
     let available_on = transfer.available_on.unwrap_or(at).max(at);
-    Some(Posting { available_on, payee: Some(transfer.payee.clone()), ..posting })
+    moved.for_payee(account, PostingKind::TransferReversal, leg, transfer, at, available_on)
 }
 
-fn clearing(gateway: &str) -> LedgerAccount {
-    LedgerAccount::Clearing { gateway: gateway.to_owned() }
-}
-
-/// Who and what currency a posting is about.
-struct Mover<'a> {
+/// The object that moved money (its id, the posting's source), whose customer, and in what
+/// currency: its `money`'s.
+struct Moved<'a> {
+    source: &'a str,
     customer: &'a CustomerId,
     money: Money,
 }
 
-impl<'a> Mover<'a> {
-    fn of(customer: &'a CustomerId, money: Money) -> Mover<'a> {
-        Mover { customer, money }
+impl<'a> Moved<'a> {
+    fn by(source: &'a str, customer: &'a CustomerId, money: Money) -> Moved<'a> {
+        Moved { source, customer, money }
+    }
+
+    /// The whole amount from `gateway`'s clearing account into the platform's balance.
+    fn credit_platform(
+        &self,
+        account: &AccountId,
+        kind: PostingKind,
+        gateway: &str,
+        at: i64,
+    ) -> Option<Posting> {
+        let leg = Leg {
+            debit: clearing(gateway),
+            credit: LedgerAccount::Platform,
+            amount_minor: self.money.amount_minor,
+        };
+        self.posting(account, kind, leg, at)
+    }
+
+    /// The whole amount from the platform's balance back to `gateway`'s clearing account.
+    fn debit_platform(
+        &self,
+        account: &AccountId,
+        kind: PostingKind,
+        gateway: &str,
+        at: i64,
+    ) -> Option<Posting> {
+        let leg = Leg {
+            debit: LedgerAccount::Platform,
+            credit: clearing(gateway),
+            amount_minor: self.money.amount_minor,
+        };
+        self.posting(account, kind, leg, at)
+    }
+
+    /// `leg`, which moves a part of `transfer`'s share, as the payee's posting.
+    fn for_payee(
+        &self,
+        account: &AccountId,
+        kind: PostingKind,
+        leg: Leg,
+        transfer: &ChargeTransfer,
+        at: i64,
+        available_on: i64,
+    ) -> Option<Posting> {
+        let posting = self.posting(account, kind, leg, at)?;
+        Some(Posting { available_on, payee: Some(transfer.payee.clone()), ..posting })
+    }
+
+    fn posting(
+        &self,
+        account: &AccountId,
+        kind: PostingKind,
+        leg: Leg,
+        at: i64,
+    ) -> Option<Posting> {
+        (leg.amount_minor > 0).then(|| Posting {
+            id: TransactionId::generate(),
+            account: account.clone(),
+            kind,
+            source: self.source.to_owned(),
+            customer: Some(self.customer.clone()),
+            currency: self.money.currency,
+            legs: vec![leg],
+            created: at,
+            // The platform's money is its own as the gateway reports it: a gateway's settlement
+            // delay is posted when the gateway reports it.
+            available_on: at,
+            payee: None,
+        })
     }
 }
 
-fn posting(
-    account: &AccountId,
-    kind: PostingKind,
-    source: &str,
-    mover: Mover<'_>,
-    leg: Leg,
-    at: i64,
-) -> Option<Posting> {
-    (leg.amount_minor > 0).then(|| Posting {
-        id: TransactionId::generate(),
-        account: account.clone(),
-        kind,
-        source: source.to_owned(),
-        customer: Some(mover.customer.clone()),
-        currency: mover.money.currency,
-        legs: vec![leg],
-        created: at,
-        // The platform's money is its own as the gateway reports it: a gateway's settlement
-        // delay is posted when the gateway reports it.
-        available_on: at,
-        payee: None,
-    })
+fn clearing(gateway: &str) -> LedgerAccount {
+    LedgerAccount::Clearing { gateway: gateway.to_owned() }
 }

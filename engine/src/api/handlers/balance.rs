@@ -24,24 +24,12 @@ const PAYEE_PAGE: usize = 1_000;
 pub async fn retrieve(app: &App, account: &AccountId) -> Result<Reply, ApiError> {
     let totals = app.queries.ledger_totals(account)?;
     // Money posted is available at once: a gateway's settlement delay is not posted yet.
-    let mut available: BTreeMap<String, i64> = BTreeMap::new();
+    let mut sums = Sums::new();
     for kept in totals.iter().filter(|kept| kept.account == LedgerAccount::Platform) {
-        *available.entry(currency_code(kept.currency)).or_default() +=
+        sums.entry(currency_code(kept.currency)).or_default().available +=
             kept.balance.credit_balance();
     }
-    let amounts = |pending: bool| -> Vec<Value> {
-        available
-            .iter()
-            .map(|(currency, amount)| {
-                json!({"amount": if pending { 0 } else { *amount }, "currency": currency})
-            })
-            .collect()
-    };
-    Ok(Reply::ok(json!({
-        "object": "balance",
-        "available": amounts(false),
-        "pending": amounts(true),
-    })))
+    Ok(Reply::ok(balance(&sums)))
 }
 
 /// A payee's balance: what its shares came to, less fees and reversals, available once their
@@ -58,15 +46,15 @@ pub async fn retrieve_for_payee(
     };
     let held_by = LedgerAccount::Payee { payee: payee.id.clone() };
     let filter = PostingFilter { payee: Some(payee.id.clone()), ..Default::default() };
-    let mut sums: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut sums = Sums::new();
     let mut starting_after = None;
     loop {
         let found = app.queries.postings(account, &filter, PAYEE_PAGE, starting_after.as_ref())?;
         for posting in &found.items {
-            let (available, pending) = sums.entry(currency_code(posting.currency)).or_default();
+            let sum = sums.entry(currency_code(posting.currency)).or_default();
             match posting.available_on <= now {
-                true => *available += posting.net_for(&held_by),
-                false => *pending += posting.net_for(&held_by),
+                true => sum.available += posting.net_for(&held_by),
+                false => sum.pending += posting.net_for(&held_by),
             }
         }
         match (found.has_more, found.items.last()) {
@@ -74,16 +62,30 @@ pub async fn retrieve_for_payee(
             _ => break,
         }
     }
-    let amounts = |pick: fn(&(i64, i64)) -> i64| -> Vec<Value> {
+    Ok(Reply::ok(balance(&sums)))
+}
+
+/// A balance's amounts per currency (its lower-case code), in order.
+type Sums = BTreeMap<String, Sum>;
+
+#[derive(Default)]
+struct Sum {
+    available: i64,
+    pending: i64,
+}
+
+/// A balance as the API shows it.
+fn balance(sums: &Sums) -> Value {
+    let amounts = |pick: fn(&Sum) -> i64| -> Vec<Value> {
         sums.iter()
-            .map(|(currency, sums)| json!({"amount": pick(sums), "currency": currency}))
+            .map(|(currency, sum)| json!({"amount": pick(sum), "currency": currency}))
             .collect()
     };
-    Ok(Reply::ok(json!({
+    json!({
         "object": "balance",
-        "available": amounts(|sums| sums.0),
-        "pending": amounts(|sums| sums.1),
-    })))
+        "available": amounts(|sum| sum.available),
+        "pending": amounts(|sum| sum.pending),
+    })
 }
 
 pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Result<Reply, ApiError> {
