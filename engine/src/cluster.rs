@@ -1,9 +1,9 @@
 //! Work that belongs to no request, where several nodes share one database: the billing
 //! schedule, outgoing webhook deliveries, the reconciliation of charges and refunds left
-//! unsettled and the gateway events left unapplied are each claimed by one node at a time (see [`crate::store::Durable::claim`]). A
-//! node renews its claims every third of `cluster.lease_ms`; one that stops renewing (killed,
-//! cut off from the database) loses them to another node within the lease. On sled the one
-//! process holds every claim.
+//! unsettled and the gateway events left unapplied are each claimed by one node at a time (see
+//! [`crate::store::Durable::claim`]). A node renews its claims every third of
+//! `cluster.lease_ms`; one that stops renewing (killed, cut off from the database) loses them to
+//! another node within the lease. On sled the one process holds every claim.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

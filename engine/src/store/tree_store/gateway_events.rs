@@ -277,14 +277,17 @@ impl TreeStore {
             true => vec![Op::put(TreeId::GatewayEvents, key, encode(&stored))],
             false => moved(&key, stored, owner),
         };
-        if self.is_shared() {
+        let shared = self.is_shared();
+        if shared {
             ops.push(Op::remove(TreeId::EventInbox, pending_key(id)));
-            self.append_and_apply(&self.write_order()?, &ops)?;
-            self.unapplied.withdraw(id);
-            return Ok(self.written());
         }
         self.append_and_apply(&self.write_order()?, &ops)?;
         let (sequence, ticket) = self.written_as();
+        if shared {
+            // The pending entry went with the outcome: no watermark to move.
+            self.unapplied.withdraw(id);
+            return Ok(ticket);
+        }
         self.unapplied.applied(id, sequence);
         if let Some(watermark) = self.unapplied.watermark_due(self.durable(), Instant::now()) {
             let value = watermark.as_str().as_bytes().to_vec();
