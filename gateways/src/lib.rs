@@ -10,6 +10,8 @@
 //! - [`router`]: routing rules, a circuit breaker per gateway (opened by unavailability, never by
 //!   a refusal of the request), failover only where nothing moved
 //!   ([`GatewayError::NotAttempted`], [`GatewayError::InvalidRequest`]).
+//! - [`payouts`]: money out to payees behind [`payouts::PayoutAdapter`] (the sandbox pays any
+//!   destination).
 //! - [`webhooks`]: the processors' events after the fact, read by each adapter into Kassa's
 //!   gateway-neutral [`webhooks::IncomingEvent`] behind [`webhooks::WebhookSource`].
 //! - [`limits`]: the fixed bounds, each with its reason.
@@ -20,6 +22,7 @@
 
 pub mod limits;
 pub mod mpesa;
+pub mod payouts;
 pub mod router;
 pub mod sandbox;
 mod secret;

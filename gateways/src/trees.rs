@@ -47,12 +47,13 @@ pub trait Trees: Send + Sync {
 }
 
 /// Every tree the gateways keep: the engine opens them before it replays its log.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     crate::sandbox::ledger::TREES[0],
     crate::sandbox::ledger::TREES[1],
     crate::sandbox::ledger::TREES[2],
     crate::sandbox::ledger::TREES[3],
     crate::sandbox::ledger::TREES[4],
+    crate::sandbox::ledger::TREES[5],
     crate::stripe::TREES[0],
     crate::stripe::TREES[1],
     crate::stripe::TREES[2],

@@ -9,7 +9,9 @@
 //! - `sandbox_refused_refunds`: refunds the processor refused, by key, so a retry gets the same
 //!   answer;
 //! - `sandbox_account_entries`: per merchant account, each reference's ULID → the reference and
-//!   its charge key, so an account's listing is a range scan newest first over its own entries.
+//!   its charge (or payout) key, so an account's listing is a range scan newest first over its
+//!   own entries;
+//! - `sandbox_payouts`: per payout idempotency key, what the processor did with the payout.
 
 use std::sync::{Arc, Mutex};
 
@@ -23,9 +25,10 @@ const REFERENCES: &str = "sandbox_references";
 const REFUNDS: &str = "sandbox_refunds";
 const REFUSED_REFUNDS: &str = "sandbox_refused_refunds";
 const ENTRIES: &str = "sandbox_account_entries";
+const PAYOUTS: &str = "sandbox_payouts";
 
 /// Every tree the ledger keeps: the engine opens them before it replays its log.
-pub const TREES: [&str; 5] = [CHARGES, REFERENCES, REFUNDS, REFUSED_REFUNDS, ENTRIES];
+pub const TREES: [&str; 6] = [CHARGES, REFERENCES, REFUNDS, REFUSED_REFUNDS, ENTRIES, PAYOUTS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptResult {
@@ -48,6 +51,8 @@ pub struct AttemptRecord {
 pub enum EntryKind {
     Charge,
     Refund,
+    /// Money paid out to a payee.
+    Payout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +63,24 @@ pub struct LedgerEntry {
     pub currency: Currency,
     pub kind: EntryKind,
     pub created: i64,
+}
+
+/// A payout the processor took: paid, or refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutRecord {
+    pub idempotency_key: String,
+    /// The merchant account paying, whose listing shows the payout.
+    pub account: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub created: i64,
+    pub result: PayoutResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayoutResult {
+    Paid { reference: String },
+    Failed { code: String, message: String },
 }
 
 /// A charge attempt and the refunds made on it.
@@ -155,6 +178,37 @@ impl Ledger {
         Ok(stored)
     }
 
+    /// Records a payout unless one with its key exists, and returns whichever is on disk
+    /// afterwards, durably: one payout per key, however many calls carry it.
+    pub async fn record_payout(&self, record: PayoutRecord) -> Result<PayoutRecord, GatewayError> {
+        let key = record.idempotency_key.clone();
+        let encoded = encode(&record);
+        let index = match &record.result {
+            PayoutResult::Paid { reference } => Some((
+                entry_key(&record.account, reference),
+                encode(&(reference.as_str(), key.as_str())),
+            )),
+            PayoutResult::Failed { .. } => None,
+        };
+        let mut puts = vec![Put { tree: PAYOUTS, key: key.as_bytes(), value: &encoded }];
+        if let Some((entry_key, entry)) = &index {
+            puts.push(Put { tree: ENTRIES, key: entry_key, value: entry });
+        }
+        let stored = match self.trees.insert_unless_present(PAYOUTS, key.as_bytes(), &puts)? {
+            None => record,
+            Some(present) => decode(&present)?,
+        };
+        self.trees.sync().await?;
+        Ok(stored)
+    }
+
+    pub fn find_payout(&self, idempotency_key: &str) -> Result<Option<PayoutRecord>, GatewayError> {
+        match self.trees.get(PAYOUTS, idempotency_key.as_bytes())? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// `account`'s ledger entries, newest first, after the entry `starting_after` (a gateway
     /// reference): a range of its own index entries, each looked up in its charge record.
     pub fn list(
@@ -181,13 +235,20 @@ impl Ledger {
         Ok((entries, false))
     }
 
-    /// The ledger entry `reference` names in the record of `charge_key`, if it landed there.
-    fn entry_of(
-        &self,
-        reference: &str,
-        charge_key: &str,
-    ) -> Result<Option<LedgerEntry>, GatewayError> {
-        let Some(charge) = self.charge(charge_key)? else { return Ok(None) };
+    /// The ledger entry `reference` names in the record of `key` (a charge's, or a payout's),
+    /// if it landed there.
+    fn entry_of(&self, reference: &str, key: &str) -> Result<Option<LedgerEntry>, GatewayError> {
+        if let Some(payout) = self.find_payout(key)? {
+            return Ok(Some(LedgerEntry {
+                gateway_reference: reference.to_owned(),
+                idempotency_key: payout.idempotency_key,
+                amount_minor: payout.amount_minor,
+                currency: payout.currency,
+                kind: EntryKind::Payout,
+                created: payout.created,
+            }));
+        }
+        let Some(charge) = self.charge(key)? else { return Ok(None) };
         if charge.reference() == Some(reference) {
             return Ok(Some(entry(&charge.attempt, reference, EntryKind::Charge)));
         }

@@ -5,6 +5,7 @@
 pub mod cards;
 mod in_flight;
 pub mod ledger;
+pub mod payouts;
 
 use std::sync::Arc;
 use std::time::Duration;
