@@ -4,6 +4,7 @@
 use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::local_hours::LocalHours;
 use crate::billing::plan_features::PlanFeatures;
+use crate::payouts::Payouts;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -216,9 +217,23 @@ pub async fn run_with(
     if !previous_keys.is_empty() {
         tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
+    let payout_adapters: Vec<Arc<dyn kassa_gateways::payouts::PayoutAdapter>> = sandbox
+        .iter()
+        .map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn kassa_gateways::payouts::PayoutAdapter>)
+        .collect();
+    let payouts =
+        Arc::new(Payouts::new(store.clone(), payout_adapters, Arc::clone(&outbox_signal)));
     if claims.holds(Work::Schedule) {
-        billing::scheduler::resume(store.clone(), registry.clone()).await.map_err(store_error)?;
+        billing::scheduler::resume(store.clone(), registry.clone(), Arc::clone(&payouts))
+            .await
+            .map_err(store_error)?;
     }
+    tokio::spawn(crate::payouts::runner::run_live(
+        Arc::clone(&payouts),
+        Duration::from_millis(config.billing.scheduler_interval_ms),
+        config.reconcile_after(),
+        Arc::clone(&claims),
+    ));
     tokio::spawn(billing::scheduler::run_live(
         store.clone(),
         registry.clone(),
@@ -277,6 +292,7 @@ pub async fn run_with(
         .expect("checked with the config"),
         statement_body_max: usize::try_from(config.limits.statement_body_max).unwrap_or(usize::MAX),
         public_url,
+        payouts,
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

@@ -14,6 +14,7 @@
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //!   [`bank_statements`]: bank statements (camt.053, CSV) read into lines to reconcile;
 //! - [`ledger`]: the books, a posting for every movement of money, and their verification;
+//!   [`payouts`]: money out to payees, by hand and on their schedules;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
 //! - [`account_directory`]: the accounts this engine serves, for what looks across them;
@@ -36,6 +37,7 @@ pub mod gateway_setup;
 pub mod ledger;
 pub mod limits;
 pub mod metrics;
+pub mod payouts;
 pub mod recovery;
 pub mod rules;
 pub mod secrets;

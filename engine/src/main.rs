@@ -90,13 +90,14 @@ fn main() -> ExitCode {
             with_store(&config, |store| {
                 let verified = kassa::ledger::verify::verify(store)?;
                 println!(
-                    "the books balance: {} postings in {} accounts, {} balances, {} charges and {} \
-                     refunds matched",
+                    "the books balance: {} postings in {} accounts, {} balances, {} charges, {} \
+                     refunds and {} payouts matched",
                     verified.postings,
                     verified.accounts,
                     verified.totals,
                     verified.charges,
-                    verified.refunds
+                    verified.refunds,
+                    verified.payouts
                 );
                 Ok(())
             })

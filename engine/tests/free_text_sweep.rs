@@ -294,6 +294,7 @@ impl Baseline {
                     "payment_plans" => "pp_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "sponsorships" => "spons_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "payees" => "payee_01KG3ZC4D5E6F7G8H9J0K1M2N3",
+                    "payouts" => "po_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "bank_statements" => "stmt_01KG3ZC4D5E6F7G8H9J0K1M2N3",
                     "lines" => "0",
                     "sessions" | "checkout" => "cs_3ZK1X9M4T7Q2W8E5R6Y0U3I1OP",

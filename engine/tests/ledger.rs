@@ -84,7 +84,7 @@ async fn charges_and_refunds_move_the_balance_to_the_cent() {
     assert_eq!(older["data"][0]["source"], rand_id, "{older}");
     assert_eq!(older["has_more"], true);
 
-    assert_error(&api.get("/v1/balance_transactions?type=payout").await, 400, "validation_error");
+    assert_error(&api.get("/v1/balance_transactions?type=payment").await, 400, "validation_error");
     assert_error(&api.get("/v1/balance_transactions?source=ch-1").await, 400, "validation_error");
     assert_error(
         &api.get("/v1/balance_transactions?starting_after=ch_1").await,
@@ -108,7 +108,7 @@ async fn processor_net(api: &Api) -> i64 {
         .iter()
         .map(|entry| match entry["kind"].as_str() {
             Some("charge") => i64_field(entry, "amount"),
-            Some("refund") => -i64_field(entry, "amount"),
+            Some("refund") | Some("payout") => -i64_field(entry, "amount"),
             _ => 0,
         })
         .sum()

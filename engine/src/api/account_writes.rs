@@ -11,6 +11,7 @@ use crate::account_directory::AccountDirectory;
 use crate::actor::{IdempotencyTicket, Registry};
 use crate::billing::scheduler;
 use crate::domain::{Account, AccountId, Event, Payee, Plan, TestClock};
+use crate::payouts::Payouts;
 use crate::store::{CustomerStore, Outcome, Store, StoreError};
 
 pub struct AccountWrites {
@@ -88,12 +89,14 @@ impl AccountWrites {
     pub async fn advance_test_clock(
         &self,
         registry: &Registry,
+        payouts: &Arc<Payouts>,
         account: &AccountId,
         clock: TestClock,
     ) -> Result<JoinHandle<Result<TestClock, StoreError>>, ApiError> {
         self.store.put_test_clock(account, &clock)?.wait().await?;
         let store: Arc<dyn CustomerStore> = self.store.clone();
-        Ok(tokio::spawn(scheduler::advance_clock(store, registry.clone(), account.clone(), clock)))
+        let (registry, payouts, account) = (registry.clone(), Arc::clone(payouts), account.clone());
+        Ok(tokio::spawn(scheduler::advance_clock(store, registry, payouts, account, clock)))
     }
 
     /// Records `outcome` as the answer of the request `ticket` came with, durably: no actor

@@ -101,6 +101,8 @@ pub struct App {
     pub statement_columns: crate::bank_statements::Columns,
     /// Largest statement upload (`limits.statement_body_max`).
     pub statement_body_max: usize,
+    /// Payouts to payees, by hand and on their schedules.
+    pub payouts: Arc<crate::payouts::Payouts>,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
 }

@@ -1,9 +1,10 @@
-//! Payees as the API shows them: a bank account number as its last four characters only.
+//! Payees and their payouts as the API shows them: a bank account number as its last four
+//! characters only.
 
 use serde_json::{Value, json};
 
 use crate::domain::money::currency_code;
-use crate::domain::{Destination, Payee};
+use crate::domain::{Destination, Payee, Payout};
 
 pub fn payee(payee: &Payee) -> Value {
     let schedule = &payee.payout_schedule;
@@ -24,7 +25,40 @@ pub fn payee(payee: &Payee) -> Value {
         },
         "test_clock": payee.test_clock.as_ref().map(|clock| clock.as_str()),
         "metadata": payee.metadata,
+        "destination_failure": payee.destination_failure.as_ref().map(|failure| json!({
+            "payout": failure.payout.as_str(),
+            "code": failure.code,
+            "message": failure.message,
+            "created": failure.at,
+        })),
         "created": payee.created,
+    })
+}
+
+pub fn payout(payout: &Payout) -> Value {
+    json!({
+        "id": payout.id.as_str(),
+        "object": "payout",
+        "payee": payout.payee.as_str(),
+        "amount": payout.amount_minor,
+        "currency": currency_code(payout.currency),
+        "status": payout.status().as_str(),
+        "method": payout.method,
+        "automatic": payout.scheduled_for.is_some(),
+        "failure_code": payout.failure_code,
+        "failure_message": payout.failure_message,
+        "amount_returned": payout.returned_minor(),
+        "arrival_date": payout.arrival_date,
+        "parts": payout.parts.iter().map(|part| json!({
+            "amount": part.amount_minor,
+            "status": match part.status {
+                crate::domain::PartStatus::Pending => "pending",
+                crate::domain::PartStatus::InTransit => "in_transit",
+                crate::domain::PartStatus::Paid => "paid",
+                crate::domain::PartStatus::Failed => "failed",
+            },
+        })).collect::<Vec<_>>(),
+        "created": payout.created,
     })
 }
 

@@ -79,6 +79,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         RetrieveDispute => Resource::Disputes,
         RetrieveBalance | ListBalanceTransactions | RetrievePayeeBalance => Resource::Balance,
         CreatePayee | ListPayees | RetrievePayee | UpdatePayee => Resource::Payees,
+        CreatePayout | RetrievePayout | ListPayeePayouts => Resource::Payouts,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
         CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,

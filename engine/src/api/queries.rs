@@ -15,10 +15,10 @@ use crate::domain::{
     Plan, PlanId, Refund, RefundId, Sponsorship, SponsorshipId, Subscription, SubscriptionId,
     TestClock, TestClockId,
 };
-use crate::domain::{Payee, PayeeId, Posting, TransactionId};
+use crate::domain::{Payee, PayeeId, Payout, PayoutId, Posting, TransactionId};
 use crate::store::{
-    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, LedgerTotals, Page, PostingFilter,
-    Store, StoreError,
+    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, LedgerStore, LedgerTotals, Page,
+    PostingFilter, Store, StoreError,
 };
 
 type Read<T> = Result<T, StoreError>;
@@ -48,6 +48,25 @@ impl Queries {
         starting_after: Option<&PayeeId>,
     ) -> Read<Page<Payee>> {
         self.store.payees(account, limit, starting_after)
+    }
+
+    pub fn payout(&self, account: &AccountId, id: &PayoutId) -> Read<Option<Payout>> {
+        self.store.payout(account, id)
+    }
+
+    pub fn payee_payouts(
+        &self,
+        account: &AccountId,
+        payee: &PayeeId,
+        limit: usize,
+        starting_after: Option<&PayoutId>,
+    ) -> Read<Page<Payout>> {
+        self.store.payee_payouts(account, payee, limit, starting_after)
+    }
+
+    /// The books, for what adds postings up (a payee's balance).
+    pub fn ledger(&self) -> &dyn LedgerStore {
+        &*self.store
     }
 
     pub fn ledger_totals(&self, account: &AccountId) -> Read<Vec<LedgerTotals>> {

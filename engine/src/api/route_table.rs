@@ -124,6 +124,9 @@ pub enum Route {
     RetrievePayee,
     UpdatePayee,
     RetrievePayeeBalance,
+    CreatePayout,
+    RetrievePayout,
+    ListPayeePayouts,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -280,6 +283,9 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(RetrievePayee, Method::GET, "/v1/payees/{id}"),
     keyed(UpdatePayee, Method::POST, "/v1/payees/{id}"),
     keyed(RetrievePayeeBalance, Method::GET, "/v1/payees/{id}/balance"),
+    keyed(ListPayeePayouts, Method::GET, "/v1/payees/{id}/payouts"),
+    keyed(CreatePayout, Method::POST, "/v1/payouts"),
+    keyed(RetrievePayout, Method::GET, "/v1/payouts/{id}"),
     keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),

@@ -8,9 +8,9 @@ use super::error::ApiError;
 use super::handlers::{
     Reply, account_settings, accounts, audit_events, balance, bank_statements, charges,
     checkout_page, checkout_sessions, coupons, credit_notes, customers, disputes, events, grants,
-    health, invoice_page, invoices, payees, payment_methods, payment_plans, plans, plugins,
-    receipts, refunds, sandbox, sponsorships, subscriptions, test_clocks, webhook_endpoints,
-    webhooks,
+    health, invoice_page, invoices, payees, payment_methods, payment_plans, payouts, plans,
+    plugins, receipts, refunds, sandbox, sponsorships, subscriptions, test_clocks,
+    webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
 use super::route_table::{self, Found, Route};
@@ -170,6 +170,9 @@ pub async fn dispatch(
         Route::RetrievePayee => payees::retrieve(app, account()?, id()).await,
         Route::UpdatePayee => payees::update(app, request, account()?, id()).await,
         Route::RetrievePayeeBalance => balance::retrieve_for_payee(app, account()?, id()).await,
+        Route::ListPayeePayouts => payouts::list_for_payee(app, request, account()?, id()).await,
+        Route::CreatePayout => payouts::create(app, request, account()?).await,
+        Route::RetrievePayout => payouts::retrieve(app, account()?, id()).await,
         Route::SandboxLedger => sandbox::ledger(app, request, account()?).await,
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,

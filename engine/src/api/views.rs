@@ -401,6 +401,7 @@ pub fn ledger_entry(entry: &LedgerEntry) -> Value {
         "kind": match entry.kind {
             EntryKind::Charge => "charge",
             EntryKind::Refund => "refund",
+            EntryKind::Payout => "payout",
         },
         "created": entry.created,
     })
@@ -431,6 +432,7 @@ pub fn outcome(outcome: &Outcome) -> (StatusCode, Vec<u8>) {
         Outcome::Refund(record) => (StatusCode::OK, to_json(&refund(record))),
         Outcome::Plan(record) => (StatusCode::OK, to_json(&billing_views::plan(record))),
         Outcome::Payee(record) => (StatusCode::OK, to_json(&super::payee_views::payee(record))),
+        Outcome::Payout(record) => (StatusCode::OK, to_json(&super::payee_views::payout(record))),
         Outcome::Coupon { coupon, times_redeemed } => {
             (StatusCode::OK, to_json(&coupon_views::coupon(coupon, *times_redeemed)))
         }

@@ -19,6 +19,7 @@ use crate::cluster::{Claims, Work};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockStatus};
 use crate::limits::{RENEWALS_IN_FLIGHT_MAX, SCHEDULE_BATCH_MAX};
+use crate::payouts::Payouts;
 use crate::store::{CustomerStore, DueEntry, Scheduled, StoreError, keys};
 
 /// How a run walks the schedule.
@@ -123,13 +124,16 @@ pub async fn run_live(
 pub async fn advance_clock(
     store: Arc<dyn CustomerStore>,
     registry: Registry,
+    payouts: Arc<Payouts>,
     account: AccountId,
     clock: TestClock,
 ) -> Result<TestClock, StoreError> {
     debug_assert_eq!(clock.status, TestClockStatus::Advancing);
     let ran = run_scope(&store, &registry, clock.id.as_str(), clock.frozen_time, Order::ByInstant)
         .await?;
-    tracing::info!(clock = %clock.id, ran, frozen_time = clock.frozen_time, "test clock advanced");
+    // The clock's payees are paid out as of each instant of their schedules it passed.
+    let paid = payouts.run_clock(&account, &clock).await?;
+    tracing::info!(clock = %clock.id, ran, paid, frozen_time = clock.frozen_time, "test clock advanced");
     // Deleted meanwhile: nothing to mark.
     let Some(mut current) = store.test_clock(&account, &clock.id)? else { return Ok(clock) };
     if current.frozen_time == clock.frozen_time {
@@ -161,10 +165,16 @@ async fn resume_collections(
 
 /// At start-up: resumes invoice payment attempts decided before the stop whose charges were
 /// never recorded, and finishes advances the stop interrupted.
-pub async fn resume(store: Arc<dyn CustomerStore>, registry: Registry) -> Result<(), StoreError> {
+pub async fn resume(
+    store: Arc<dyn CustomerStore>,
+    registry: Registry,
+    payouts: Arc<Payouts>,
+) -> Result<(), StoreError> {
     resume_collections(&store, &registry).await?;
     for (account, clock) in store.advancing_test_clocks()? {
-        tokio::spawn(advance_clock(Arc::clone(&store), registry.clone(), account, clock));
+        let (store, registry, payouts) =
+            (Arc::clone(&store), registry.clone(), Arc::clone(&payouts));
+        tokio::spawn(advance_clock(store, registry, payouts, account, clock));
     }
     Ok(())
 }

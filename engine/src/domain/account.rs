@@ -146,10 +146,12 @@ pub enum Resource {
     Balance,
     /// The tutors, authors and schools the platform pays.
     Payees,
+    /// Money paid out to payees.
+    Payouts,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 24] = [
+    pub const ALL: [Resource; 25] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -174,6 +176,7 @@ impl Resource {
         Resource::Sponsorships,
         Resource::Balance,
         Resource::Payees,
+        Resource::Payouts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -202,6 +205,7 @@ impl Resource {
             Resource::Sponsorships => "sponsorships",
             Resource::Balance => "balance",
             Resource::Payees => "payees",
+            Resource::Payouts => "payouts",
         }
     }
 

@@ -107,6 +107,11 @@ prefixed_id!(
     TransactionId,
     "txn_"
 );
+prefixed_id!(
+    /// Money paid out of a payee's balance to its destination.
+    PayoutId,
+    "po_"
+);
 
 /// A checkout session's id: `cs_` and 128 random bits (written as a ULID's 26 characters), not
 /// time-ordered: the id is all a buyer's link holds, so it must not be guessed from another.

@@ -19,6 +19,8 @@ pub enum LedgerAccount {
     /// What the platform owes a payee: its shares of charges, less fees and reversals, not
     /// yet paid out.
     Payee { payee: PayeeId },
+    /// Payouts on their way: taken from payees' balances, not yet known to have arrived.
+    PayoutsInTransit,
 }
 
 impl LedgerAccount {
@@ -28,6 +30,7 @@ impl LedgerAccount {
             LedgerAccount::Clearing { gateway } => format!("clearing/{gateway}"),
             LedgerAccount::Platform => "platform".to_owned(),
             LedgerAccount::Payee { payee } => payee.as_str().to_owned(),
+            LedgerAccount::PayoutsInTransit => "payouts_in_transit".to_owned(),
         }
     }
 }
@@ -57,10 +60,15 @@ pub enum PostingKind {
     ApplicationFee,
     /// A payee's share given back in proportion to a refund (or a recall) of its charge.
     TransferReversal,
+    /// A payout: from the payee's balance into transit, and from transit out of the gateway
+    /// once it arrived.
+    Payout,
+    /// A payout that failed: from transit back to the payee's balance.
+    PayoutFailure,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 7] = [
+    pub const ALL: [PostingKind; 9] = [
         PostingKind::Charge,
         PostingKind::Refund,
         PostingKind::Dispute,
@@ -68,6 +76,8 @@ impl PostingKind {
         PostingKind::Transfer,
         PostingKind::ApplicationFee,
         PostingKind::TransferReversal,
+        PostingKind::Payout,
+        PostingKind::PayoutFailure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +89,8 @@ impl PostingKind {
             PostingKind::Transfer => "transfer",
             PostingKind::ApplicationFee => "application_fee",
             PostingKind::TransferReversal => "transfer_reversal",
+            PostingKind::Payout => "payout",
+            PostingKind::PayoutFailure => "payout_failure",
         }
     }
 

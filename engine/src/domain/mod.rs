@@ -22,6 +22,7 @@ pub mod outgoing_event;
 pub mod payee;
 pub mod payment_method;
 pub mod payment_plan;
+pub mod payout;
 pub mod plan;
 pub mod plugin;
 pub mod purchase;
@@ -59,7 +60,7 @@ pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use grant::PromotionalGrant;
 pub use ids::{
     AccountId, ApiKeyId, ChargeId, CheckoutSessionId, CreditNoteId, CustomerId, DisputeId, EventId,
-    GrantId, InvoiceId, InvoiceLineId, PayeeId, PaymentMethodId, PaymentPlanId, PlanId,
+    GrantId, InvoiceId, InvoiceLineId, PayeeId, PaymentMethodId, PaymentPlanId, PayoutId, PlanId,
     PromotionCodeId, RefundId, SponsorshipId, StatementId, SubscriptionId, TestClockId,
     TransactionId, TransferId, WebhookEndpointId,
 };
@@ -67,9 +68,10 @@ pub use invoice::{BillingReason, Invoice, InvoiceLine, InvoiceStatus};
 pub use ledger::{LedgerAccount, LedgerBalance, Leg, Posting, PostingKind};
 pub use money::{Currency, Money};
 pub use outgoing_event::{NewOutgoingEvent, OutgoingEvent};
-pub use payee::{Destination, Payee, PayoutInterval, PayoutSchedule};
+pub use payee::{Destination, DestinationFailure, Payee, PayoutInterval, PayoutSchedule};
 pub use payment_method::{CardDisplay, PaymentMethod, PaymentMethodKind};
 pub use payment_plan::{Instalment, InstalmentStatus, PaymentPlan, PaymentPlanStatus};
+pub use payout::{PartStatus, Payout, PayoutPart, PayoutStatus};
 pub use plan::{Plan, TaxBehavior};
 pub use plugin::{
     KindListing, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion, VersionListing,

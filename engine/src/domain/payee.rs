@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::customer::Metadata;
-use super::ids::{AccountId, PayeeId, TestClockId};
+use super::ids::{AccountId, PayeeId, PayoutId, TestClockId};
 use super::money::Currency;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +25,20 @@ pub struct Payee {
     /// The name, email and destination's details as the store seals them at rest; `None` when
     /// they are open in the fields above.
     pub sealed: Option<Vec<u8>>,
+    /// Why the last payout to the destination failed: nothing more is paid to it until the
+    /// destination is changed.
+    #[serde(default)]
+    pub destination_failure: Option<DestinationFailure>,
+}
+
+/// A payout that failed at the destination, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestinationFailure {
+    pub payout: PayoutId,
+    /// One of Stripe's payout failure codes (`account_closed`, `no_account`, …).
+    pub code: String,
+    pub message: String,
+    pub at: i64,
 }
 
 /// Where a payee's payouts go.

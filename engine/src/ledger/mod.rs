@@ -1,6 +1,7 @@
 //! The books (see [`crate::domain::ledger`]): the postings each movement of money makes
-//! ([`postings`]), and the check that the books balance and match what they record
-//! ([`verify`]).
+//! ([`postings`]), a payee's balance from its postings ([`balances`]), and the check that the
+//! books balance and match what they record ([`verify`]).
 
+pub mod balances;
 pub mod postings;
 pub mod verify;

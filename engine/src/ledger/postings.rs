@@ -2,8 +2,8 @@
 //! money (a free charge) posts nothing.
 
 use crate::domain::{
-    AccountId, Charge, ChargeTransfer, CustomerId, Dispute, LedgerAccount, Leg, Money, Posting,
-    PostingKind, Refund, TransactionId,
+    AccountId, Charge, ChargeTransfer, CustomerId, Dispute, LedgerAccount, Leg, Money, Payout,
+    Posting, PostingKind, Refund, TransactionId,
 };
 
 /// A charge succeeded: its gateway holds the amount for the platform.
@@ -85,6 +85,62 @@ pub fn transfer_reversed(
     };
     let available_on = transfer.available_on.unwrap_or(at).max(at);
     moved.for_payee(account, PostingKind::TransferReversal, leg, transfer, at, available_on)
+}
+
+/// A payout was recorded: its amount leaves the payee's balance for transit before it is sent.
+pub fn payout_made(payout: &Payout) -> Option<Posting> {
+    let payee = LedgerAccount::Payee { payee: payout.payee.clone() };
+    let leg = Leg {
+        debit: payee,
+        credit: LedgerAccount::PayoutsInTransit,
+        amount_minor: payout.amount_minor,
+    };
+    let posting = payout_posting(payout, PostingKind::Payout, leg, true, payout.created)?;
+    // Taken from the balance as of the instant it was decided on, so that a later instant
+    // of the schedule, run in the same pass, sees it spent.
+    Some(Posting { available_on: payout.scheduled_for.unwrap_or(payout.created), ..posting })
+}
+
+/// `amount_minor` of a payout arrived at `at`: it leaves transit, and the gateway that paid it.
+pub fn payout_arrived(payout: &Payout, amount_minor: i64, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::PayoutsInTransit,
+        credit: clearing(&payout.method),
+        amount_minor,
+    };
+    // The payee's balance does not move: the posting is the platform's.
+    payout_posting(payout, PostingKind::Payout, leg, false, at)
+}
+
+/// `amount_minor` of a payout failed at `at`: back from transit to the payee, available at once.
+pub fn payout_failed(payout: &Payout, amount_minor: i64, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::PayoutsInTransit,
+        credit: LedgerAccount::Payee { payee: payout.payee.clone() },
+        amount_minor,
+    };
+    payout_posting(payout, PostingKind::PayoutFailure, leg, true, at)
+}
+
+fn payout_posting(
+    payout: &Payout,
+    kind: PostingKind,
+    leg: Leg,
+    moves_payee: bool,
+    at: i64,
+) -> Option<Posting> {
+    (leg.amount_minor > 0).then(|| Posting {
+        id: TransactionId::generate(),
+        account: payout.account.clone(),
+        kind,
+        source: payout.id.as_str().to_owned(),
+        customer: None,
+        currency: payout.currency,
+        legs: vec![leg],
+        created: at,
+        available_on: at,
+        payee: moves_payee.then(|| payout.payee.clone()),
+    })
 }
 
 /// The object that moved money (its id, the posting's source), whose customer, and in what

@@ -1,12 +1,13 @@
 //! `kassa verify-ledger`: every ledger account's totals recomputed from the postings and
 //! compared with the totals the books keep, every posting checked whole, and every charge and
-//! refund since the books began matched to the postings it made. The first difference is named.
+//! refund since the books began, and every payout, matched to the postings it made. The first
+//! difference is named.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::domain::money::currency_code;
 use crate::domain::{
-    AccountId, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Posting, RefundStatus,
+    AccountId, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, Posting, RefundStatus,
 };
 use crate::store::{ChargeFilter, Store, StoreError};
 
@@ -18,6 +19,7 @@ pub struct Verified {
     pub totals: usize,
     pub charges: u64,
     pub refunds: u64,
+    pub payouts: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +49,10 @@ struct Recomputed {
     totals: BTreeMap<(LedgerAccount, Currency), LedgerBalance>,
     /// What each object's postings moved into the platform's balance.
     platform_net_by_source: HashMap<String, i64>,
-    /// What each transfer's postings moved into its payee's balance.
+    /// What each transfer's and payout's postings moved into its payee's balance.
     payee_net_by_source: HashMap<String, i64>,
+    /// What each payout's postings left in transit.
+    transit_by_source: HashMap<String, i64>,
 }
 
 fn verify_account(
@@ -72,6 +76,56 @@ fn verify_account(
     compare_totals(store, account, &recomputed, verified)?;
     if let Some(began) = began {
         match_objects(store, account, began, &recomputed, verified)?;
+    }
+    match_payouts(store, account, &recomputed, verified)
+}
+
+/// Every payout against its postings: its amount taken from the payee, less what failed and
+/// went back; in transit, what is not settled.
+fn match_payouts(
+    store: &dyn Store,
+    account: &AccountId,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let mut starting_after = None;
+    loop {
+        let payouts = store.account_payouts(account, CHARGES_PAGE, starting_after.as_ref())?;
+        for payout in &payouts.items {
+            verified.payouts += 1;
+            match_payout(payout, recomputed)?;
+        }
+        match (payouts.has_more, payouts.items.last()) {
+            (true, Some(last)) => starting_after = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn match_payout(payout: &Payout, recomputed: &Recomputed) -> Result<(), VerifyError> {
+    let source = payout.id.as_str();
+    let taken = -recomputed.payee_net_by_source.get(source).copied().unwrap_or_default();
+    let expected = payout.amount_minor - payout.returned_minor();
+    if taken != expected {
+        return Err(VerifyError::Difference(format!(
+            "payout {} ({}) took {expected} from payee {}, its postings {taken}",
+            payout.id,
+            payout.status().as_str(),
+            payout.payee
+        )));
+    }
+    let unsettled: i64 = payout
+        .parts
+        .iter()
+        .filter(|part| !part.status.settled())
+        .map(|part| part.amount_minor)
+        .sum();
+    let in_transit = recomputed.transit_by_source.get(source).copied().unwrap_or_default();
+    if in_transit != unsettled {
+        return Err(VerifyError::Difference(format!(
+            "payout {} has {unsettled} not settled, its postings leave {in_transit} in transit",
+            payout.id
+        )));
     }
     Ok(())
 }
@@ -111,6 +165,10 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
     if let Some(payee) = &posting.payee {
         *recomputed.payee_net_by_source.entry(posting.source.clone()).or_default() +=
             posting.net_for(&LedgerAccount::Payee { payee: payee.clone() });
+    }
+    let in_transit = posting.net_for(&LedgerAccount::PayoutsInTransit);
+    if in_transit != 0 {
+        *recomputed.transit_by_source.entry(posting.source.clone()).or_default() += in_transit;
     }
     None
 }

@@ -8,9 +8,9 @@ use crate::domain::{
     Account, AccountId, ApiKey, BankLineRecord, Charge, ChargeId, CheckoutSession, Coupon,
     CouponId, CreditNote, Customer, CustomerId, Dispute, Event, GrantId, Invoice, InvoiceId,
     KindListing, NewOutgoingEvent, Payee, PaymentMethod, PaymentMethodId, PaymentPlan,
-    PaymentPlanId, Plan, Posting, PromotionCode, PromotionalGrant, Redemption, ReferenceTarget,
-    Refund, RefundId, SponsorItem, Sponsorship, Subscription, SubscriptionId, TestClock,
-    WebhookEndpoint,
+    PaymentPlanId, Payout, Plan, Posting, PromotionCode, PromotionalGrant, Redemption,
+    ReferenceTarget, Refund, RefundId, SponsorItem, Sponsorship, Subscription, SubscriptionId,
+    TestClock, WebhookEndpoint,
 };
 
 /// One write of a change set.
@@ -258,4 +258,6 @@ pub enum Outcome {
     Sponsorship(Box<Sponsorship>),
     /// A payee as a request left it (sealed at rest as the payee is).
     Payee(Box<Payee>),
+    /// A payout as its request was answered (as it was recorded, where the answer never went).
+    Payout(Box<Payout>),
 }

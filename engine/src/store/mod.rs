@@ -5,7 +5,8 @@
 //!   [`InboxStore`] (the webhook inbox), [`AccountStore`] (accounts and their keys), [`PluginStore`]
 //!   (the rules host), [`OutboxStore`] (outgoing events, endpoints, deliveries),
 //!   [`CouponStore`], [`StatementStore`], [`SponsorStore`] (sponsorships and sponsors' shares,
-//!   part of [`CustomerStore`]), [`LedgerStore`] (the books), [`PayeeStore`]; [`Store`] is
+//!   part of [`CustomerStore`]), [`LedgerStore`] (the books), [`PayeeStore`],
+//!   [`PayoutStore`]; [`Store`] is
 //!   all of them (the API, start-up). Nothing in them names a backend: another (a database
 //!   that several nodes share) implements the same parts.
 //! - [`ChangeSet`] ([`change_set`]): every state change of one customer — records, audit event,
@@ -24,6 +25,7 @@ pub mod keys;
 pub mod ledger;
 pub mod payees;
 pub mod payloads;
+pub mod payouts;
 pub mod sealing;
 pub mod sponsors;
 pub mod tree_store;
@@ -34,6 +36,7 @@ pub use change_set::{
 };
 pub use ledger::{LedgerStore, LedgerTotals, PostingFilter};
 pub use payees::PayeeStore;
+pub use payouts::{PayoutChange, PayoutStore};
 pub use sponsors::SponsorStore;
 
 use std::time::Duration;
@@ -769,6 +772,7 @@ pub trait Store:
     + StatementStore
     + LedgerStore
     + PayeeStore
+    + PayoutStore
 {
 }
 
@@ -781,7 +785,8 @@ impl<
         + CouponStore
         + StatementStore
         + LedgerStore
-        + PayeeStore,
+        + PayeeStore
+        + PayoutStore,
 > Store for T
 {
 }

@@ -14,12 +14,10 @@ use crate::api::request::ApiRequest;
 use crate::api::{App, validate, views};
 use crate::domain::money::currency_code;
 use crate::domain::{AccountId, LedgerAccount, Posting, PostingKind, TransactionId};
+use crate::ledger::balances::payee_balance;
 use crate::store::PostingFilter;
 
 const FILTERS: [&str; 5] = ["type", "source", "payee", "created[gte]", "created[lte]"];
-
-/// Postings read at a time while adding up a payee's balance.
-const PAYEE_PAGE: usize = 1_000;
 
 pub async fn retrieve(app: &App, account: &AccountId) -> Result<Reply, ApiError> {
     let totals = app.queries.ledger_totals(account)?;
@@ -32,35 +30,22 @@ pub async fn retrieve(app: &App, account: &AccountId) -> Result<Reply, ApiError>
     Ok(Reply::ok(balance(&sums)))
 }
 
-/// A payee's balance: what its shares came to, less fees and reversals, available once their
-/// delay has passed (on the payee's test clock's time when it has one), pending until then.
+/// A payee's balance: what its shares came to, less fees, reversals and payouts, available
+/// once their delay has passed (on the payee's test clock's time when it has one), pending until
+/// then.
 pub async fn retrieve_for_payee(
     app: &App,
     account: &AccountId,
     id: &str,
 ) -> Result<Reply, ApiError> {
     let payee = super::payees::find(app, account, id)?;
-    let now = match &payee.test_clock {
-        Some(clock) => super::test_clocks::find(app, account, clock.as_str())?.frozen_time,
-        None => crate::domain::time::now_unix_secs(),
-    };
-    let held_by = LedgerAccount::Payee { payee: payee.id.clone() };
-    let filter = PostingFilter { payee: Some(payee.id.clone()), ..Default::default() };
+    let now = app.payouts.now_for(&payee)?;
+    let amounts = payee_balance(app.queries.ledger(), account, &payee.id, now)?;
     let mut sums = Sums::new();
-    let mut starting_after = None;
-    loop {
-        let found = app.queries.postings(account, &filter, PAYEE_PAGE, starting_after.as_ref())?;
-        for posting in &found.items {
-            let sum = sums.entry(currency_code(posting.currency)).or_default();
-            match posting.available_on <= now {
-                true => sum.available += posting.net_for(&held_by),
-                false => sum.pending += posting.net_for(&held_by),
-            }
-        }
-        match (found.has_more, found.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => break,
-        }
+    for (currency, amount) in amounts {
+        let sum = sums.entry(currency_code(currency)).or_default();
+        sum.available = amount.available;
+        sum.pending = amount.pending;
     }
     Ok(Reply::ok(balance(&sums)))
 }

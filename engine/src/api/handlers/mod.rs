@@ -22,6 +22,7 @@ pub mod invoices;
 pub mod payees;
 pub mod payment_methods;
 pub mod payment_plans;
+pub mod payouts;
 pub mod plans;
 pub mod plugins;
 pub mod receipts;

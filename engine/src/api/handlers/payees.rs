@@ -12,7 +12,7 @@ use crate::api::{App, idempotency, payee_views, validate, views};
 use crate::domain::payee::WEEKDAYS;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Destination, Metadata, Payee, PayeeId, PayoutInterval, PayoutSchedule, TestClockId,
+    AccountId, Destination, Metadata, Payee, PayeeId, PayoutInterval, PayoutSchedule, TestClock,
 };
 use crate::limits::{AMOUNT_MINOR_MAX, PAYOUT_DELAY_DAYS_MAX, TEXT_FIELD_LEN_MAX};
 use kassa_gateways::mpesa::normalize_phone;
@@ -60,9 +60,13 @@ pub async fn create(
     let default_currency = validate::currency(&input.default_currency)
         .map_err(|error| error.with_param("default_currency"))?;
     let destination = destination(input.destination)?;
-    let test_clock = match input.test_clock {
-        Some(id) => Some(clock(app, account, &id)?),
-        None => None,
+    // A payee on a test clock is made at the clock's time: its schedule starts there.
+    let (test_clock, created) = match input.test_clock {
+        Some(id) => {
+            let clock = clock(app, account, &id)?;
+            (Some(clock.id), clock.frozen_time)
+        }
+        None => (None, now_unix_secs()),
     };
     let payee = Payee {
         id: PayeeId::generate(),
@@ -75,8 +79,9 @@ pub async fn create(
         payout_schedule: schedule(input.payout_schedule)?,
         test_clock,
         metadata: validate::metadata(input.metadata)?,
-        created: now_unix_secs(),
+        created,
         sealed: None,
+        destination_failure: None,
     };
     takes_currency(&payee)?;
     save(app, request, payee).await
@@ -108,6 +113,8 @@ pub async fn update(
     }
     if let Some(given) = input.destination {
         payee.destination = destination(given)?;
+        // A new destination is paid again.
+        payee.destination_failure = None;
     }
     if input.payout_schedule.is_some() {
         payee.payout_schedule = schedule(input.payout_schedule)?;
@@ -169,8 +176,8 @@ fn country(value: String) -> Result<String, ApiError> {
 }
 
 /// The account's test clock with this id; a 404 naming the field otherwise.
-fn clock(app: &App, account: &AccountId, id: &str) -> Result<TestClockId, ApiError> {
-    Ok(test_clocks::find(app, account, id).map_err(|error| error.with_param("test_clock"))?.id)
+fn clock(app: &App, account: &AccountId, id: &str) -> Result<TestClock, ApiError> {
+    test_clocks::find(app, account, id).map_err(|error| error.with_param("test_clock"))
 }
 
 fn destination(input: DestinationInput) -> Result<Destination, ApiError> {

@@ -96,8 +96,10 @@ pub async fn advance(
     }
     clock.frozen_time = input.frozen_time;
     clock.status = TestClockStatus::Advancing;
-    let advancing =
-        app.account_writes.advance_test_clock(&app.registry, account, clock.clone()).await?;
+    let advancing = app
+        .account_writes
+        .advance_test_clock(&app.registry, &app.payouts, account, clock.clone())
+        .await?;
     // Answer before the request's own time limit answers for us.
     let answer_within = app.request_timeout.saturating_sub(app.request_timeout / 10);
     match tokio::time::timeout(answer_within, advancing).await {

@@ -36,6 +36,7 @@ mod ops;
 mod outbox;
 mod overlay;
 mod payees;
+mod payouts;
 mod personal;
 mod postgres;
 mod rotation;

@@ -128,6 +128,7 @@ on_both_backends!(
     a_start_finds_every_unapplied_event_from_the_watermark_on,
     events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store,
     the_books_keep_running_totals_and_verify_names_the_first_difference,
+    a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
     only_finished_idempotency_records_past_retention_expire,
     accounts_do_not_see_each_other,
     charges_page_newest_first,
@@ -579,6 +580,90 @@ async fn the_books_keep_running_totals_and_verify_names_the_first_difference(bac
     commit(&store, changes).await;
     let difference = verify(&store).unwrap_err().to_string();
     assert!(difference.contains(unposted.id.as_str()), "{difference}");
+}
+
+async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index(
+    backend: Backend,
+) {
+    use crate::domain::{
+        LedgerAccount, LedgerBalance, Leg, PartStatus, PayeeId, Payout, PayoutId, Posting,
+        PostingKind, TransactionId,
+    };
+    use crate::ledger::postings;
+    use crate::store::{PayoutChange, PayoutStore};
+    let store = backend.open();
+    let payee = PayeeId::generate();
+    let usd = crate::domain::money::parse_currency("usd").unwrap();
+    let earned = |amount_minor: i64| Posting {
+        id: TransactionId::generate(),
+        account: account(),
+        kind: PostingKind::Transfer,
+        source: "tr_test".into(),
+        customer: None,
+        currency: usd,
+        legs: vec![Leg {
+            debit: LedgerAccount::Platform,
+            credit: LedgerAccount::Payee { payee: payee.clone() },
+            amount_minor,
+        }],
+        created: 1,
+        available_on: 1,
+        payee: Some(payee.clone()),
+    };
+    let customer = customer();
+    let credit = |amount| {
+        ChangeSet::new(&account(), &customer.id).with(Write::Posting(Box::new(earned(amount))))
+    };
+    commit(&store, credit(700)).await;
+    let decided_on = LedgerBalance { debits_minor: 0, credits_minor: 700 };
+    let id = PayoutId::generate();
+    let payout = Payout {
+        id: id.clone(),
+        account: account(),
+        payee: payee.clone(),
+        amount_minor: 700,
+        currency: usd,
+        method: "sandbox".into(),
+        parts: Payout::split(&id, 700, None),
+        scheduled_for: None,
+        failure_code: None,
+        failure_message: None,
+        arrival_date: None,
+        created: 2,
+    };
+    let decided = |payout: &Payout| {
+        let mut change = PayoutChange::new(payout.clone());
+        change.postings.extend(postings::payout_made(payout));
+        change.decided_on = Some(decided_on);
+        change
+    };
+    // Another posting moved the payee's balance after the payout was decided.
+    commit(&store, credit(1)).await;
+    let refused = store.commit_payout(decided(&payout)).err();
+    assert!(matches!(refused, Some(StoreError::Conflict(_))), "{refused:?}");
+    assert_eq!(store.payout(&account(), &id).unwrap(), None, "nothing of it written");
+
+    let decided_on = LedgerBalance { debits_minor: 0, credits_minor: 701 };
+    let mut change = decided(&payout);
+    change.decided_on = Some(decided_on);
+    store.commit_payout(change).unwrap().wait().await.unwrap();
+    assert_eq!(store.unsettled_payouts().unwrap(), vec![payout.clone()]);
+    let listed = store.payee_payouts(&account(), &payee, 10, None).unwrap();
+    assert_eq!(listed.items, vec![payout.clone()]);
+
+    let mut paid = payout.clone();
+    paid.parts[0].status = PartStatus::Paid;
+    let mut change = PayoutChange::new(paid.clone());
+    change.postings.extend(postings::payout_arrived(&paid, 700, 3));
+    store.commit_payout(change).unwrap().wait().await.unwrap();
+    assert!(store.unsettled_payouts().unwrap().is_empty());
+    assert_eq!(store.payout(&account(), &id).unwrap(), Some(paid));
+
+    assert_eq!(store.last_payout_slot(&account(), &payee).unwrap(), None);
+    for at in [86_400 * 3, 86_400 * 10, 86_400 * 5] {
+        store.mark_payout_slot(&account(), &payee, at).unwrap().wait().await.unwrap();
+    }
+    assert_eq!(store.last_payout_slot(&account(), &payee).unwrap(), Some(86_400 * 10));
 }
 
 #[tokio::test]

@@ -125,6 +125,14 @@ pub(super) enum TreeId {
     Payees,
     /// `account/payee/txn`: the postings that moved a payee's balance.
     LedgerPayees,
+    /// `account/po` → a payout.
+    Payouts,
+    /// `account/payee/po`: a payee's payouts.
+    PayeePayouts,
+    /// `account/po`: the payouts not yet settled, which recovery and the status queries take up.
+    UnsettledPayouts,
+    /// `account/payee/instant`: the instants of a payee's schedule that were acted on.
+    PayoutSlots,
 }
 
 impl TreeId {
@@ -134,7 +142,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 66] = [
+pub(super) const TREE_NAMES: [&str; 70] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -203,4 +211,8 @@ pub(super) const TREE_NAMES: [&str; 66] = [
     "ledger_balances",
     "payees",
     "ledger_payees",
+    "payouts",
+    "payee_payouts",
+    "unsettled_payouts",
+    "payout_slots",
 ];
