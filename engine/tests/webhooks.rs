@@ -416,6 +416,97 @@ async fn a_dispute_shows_on_its_charge_and_only_moves_forward() {
     assert_error(&api.get("/v1/events?starting_after=nope").await, 400, "validation_error");
 }
 
+/// A payee's balance in `currency`: `(available, pending)`.
+async fn payee_balance(api: &Api, payee: &str, currency: &str) -> (i64, i64) {
+    let balance = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
+    let amount = |side: &str| {
+        let amounts = balance[side].as_array().unwrap();
+        let found = amounts.iter().find(|amount| amount["currency"] == currency);
+        found.map_or(0, |amount| i64_field(amount, "amount"))
+    };
+    (amount("available"), amount("pending"))
+}
+
+/// A split charge whose payee was paid out, then a dispute lost: the payee's share is held from
+/// the dispute's opening and kept, its balance goes negative, and the next charge's share
+/// recovers it before anything more is paid out. A dispute won gives the hold back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
+    let stripe = FakeStripe::start().await;
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let body = json!({
+        "name": "Lerato Khumalo",
+        "country": "ZA",
+        "default_currency": "usd",
+        "destination": {"type": "bank_account", "account_holder": "L Khumalo",
+            "bank_code": "250655", "account_number": "000123456789"},
+        "payout_schedule": {"interval": "manual", "delay_days": 0},
+    });
+    let payee = api.post("/v1/payees", &body).await.id();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let split = |amount: i64, share: i64| {
+        let mut body = charge_body(&customer, amount as u64, "usd");
+        body["transfer"] = json!({"payee": payee, "amount": share});
+        body
+    };
+    let charge = api.post("/v1/charges", &split(10_000, 6_000)).await.ok().clone();
+    let paid = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
+    assert_eq!(paid.ok()["amount"], 6_000, "{}", paid.text);
+
+    let intent = str_field(&charge, "gateway_reference");
+    let dispute = |id: &str, amount: i64, status: &str| {
+        json!({ "id": id, "object": "dispute", "amount": amount, "currency": "usd",
+            "charge": "ch_3split", "payment_intent": intent, "reason": "fraudulent",
+            "status": status })
+    };
+    let now = now_secs();
+    let opened = event(
+        "evt_split_1",
+        "charge.dispute.created",
+        now - 10,
+        dispute("du_s", 10_000, "needs_response"),
+    );
+    deliver(&engine, &opened).await;
+    wait_applied(&api, "charge.dispute.created", 1).await;
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (-6_000, 0), "the share is held");
+    let lost = event("evt_split_2", "charge.dispute.closed", now, dispute("du_s", 10_000, "lost"));
+    deliver(&engine, &lost).await;
+    wait_applied(&api, "charge.dispute.closed", 1).await;
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (-6_000, 0), "and kept");
+    let nothing = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
+    assert_error(&nothing, 400, "insufficient_balance");
+
+    api.post("/v1/charges", &split(10_000, 8_000)).await.ok();
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (2_000, 0), "recovered first");
+    let next = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
+    assert_eq!(next.ok()["amount"], 2_000, "{}", next.text);
+    let platform = api.get_ok("/v1/balance").await;
+    // 20 000 in, 14 000 to the payee, 10 000 withdrawn, 6 000 held back: 2 000 left.
+    assert_eq!(platform["available"][0]["amount"], 2_000, "{platform}");
+
+    // A dispute of half a split charge, won: half its share held, then given back.
+    let third = api.post("/v1/charges", &split(4_000, 4_000)).await.ok().clone();
+    let intent = str_field(&third, "gateway_reference");
+    let half = json!({ "id": "du_w", "object": "dispute", "amount": 2_000, "currency": "usd",
+        "charge": "ch_3won", "payment_intent": intent, "reason": "fraudulent" });
+    let open = |status: &str| {
+        let mut object = half.clone();
+        object["status"] = json!(status);
+        object
+    };
+    deliver(
+        &engine,
+        &event("evt_won_1", "charge.dispute.created", now - 5, open("needs_response")),
+    )
+    .await;
+    wait_applied(&api, "charge.dispute.created", 2).await;
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (2_000, 0), "half of 4 000 held");
+    deliver(&engine, &event("evt_won_2", "charge.dispute.closed", now, open("won"))).await;
+    wait_applied(&api, "charge.dispute.closed", 2).await;
+    assert_eq!(payee_balance(&api, &payee, "usd").await, (4_000, 0), "given back");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_between_persist_and_apply_loses_nothing_and_applies_once() {
     let stripe = FakeStripe::start().await;

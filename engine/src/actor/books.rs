@@ -2,15 +2,20 @@
 //! was recalled, a refund succeeded, a dispute opened or was won) adds its postings to the same
 //! change set, so the books never miss a movement nor record one that did not happen. A split
 //! charge's transfer moves with it: the payee's share when the charge succeeds, the part a
-//! refund reversed (as the refund records it) when the refund succeeds. Records are read from
+//! refund reversed (as the refund records it) when the refund succeeds, the part a dispute
+//! disputes held back while it is open and given back if it is won. Records are read from
 //! the set's own writes (the last one wins) or, where the set does not write them, from the
 //! store.
 
 use crate::domain::{
-    Charge, ChargeId, Dispute, DisputeId, Event, EventKind, Posting, Refund, RefundId,
+    AccountId, Charge, ChargeId, ChargeTransfer, Dispute, DisputeId, Event, EventKind,
+    LedgerAccount, Posting, Refund, RefundId,
 };
 use crate::ledger::postings;
-use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
+use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
+
+/// A dispute makes at most a handful of postings (withdrawn, held, reinstated, released).
+const HELD_POSTINGS_MAX: usize = 16;
 
 pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), StoreError> {
     let mut posted = Vec::new();
@@ -69,9 +74,20 @@ fn postings_of(
         EventKind::DisputeOpened => {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
                 posted.extend(postings::dispute_opened(account, &dispute, at));
+                let split = split_charge(changes, store, &dispute)?;
+                let hold = split.as_ref().and_then(|(charge, transfer)| {
+                    postings::dispute_hold(account, &dispute, charge, transfer, at)
+                });
                 if after == Some("won") {
                     posted.extend(postings::dispute_won(account, &dispute, at));
+                    if let (Some((_, transfer)), Some(hold)) = (&split, &hold) {
+                        let held = hold.legs[0].amount_minor;
+                        posted.extend(postings::dispute_hold_released(
+                            account, &dispute, transfer, held, at,
+                        ));
+                    }
                 }
+                posted.extend(hold);
             }
         }
         EventKind::DisputeUpdated | EventKind::DisputeClosed
@@ -79,6 +95,12 @@ fn postings_of(
         {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
                 posted.extend(postings::dispute_won(account, &dispute, at));
+                if let Some((_, transfer)) = split_charge(changes, store, &dispute)? {
+                    let held = held_for(store, &changes.account, &dispute, &transfer)?;
+                    posted.extend(postings::dispute_hold_released(
+                        account, &dispute, &transfer, held, at,
+                    ));
+                }
             }
         }
         _ => {}
@@ -123,6 +145,30 @@ fn dispute(
         _ => None,
     };
     latest(changes, written, || store.dispute(&changes.account, &id))
+}
+
+/// The disputed charge and its transfer, where the charge was split.
+fn split_charge(
+    changes: &ChangeSet,
+    store: &dyn CustomerStore,
+    dispute: &Dispute,
+) -> Result<Option<(Charge, ChargeTransfer)>, StoreError> {
+    let charge = charge(changes, store, dispute.charge.as_str())?;
+    Ok(charge.and_then(|charge| Some((charge.clone(), *charge.transfer?))))
+}
+
+/// What the dispute's postings hold of the payee's share, as the books have them.
+fn held_for(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    dispute: &Dispute,
+    transfer: &ChargeTransfer,
+) -> Result<i64, StoreError> {
+    let filter =
+        PostingFilter { source: Some(dispute.id.as_str().to_owned()), ..Default::default() };
+    let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
+    let found = store.postings(account, &filter, HELD_POSTINGS_MAX, None)?;
+    Ok(-found.items.iter().map(|posting| posting.net_for(&payee)).sum::<i64>())
 }
 
 /// The record as the set leaves it: its last write in the set, or what the store holds.

@@ -87,6 +87,48 @@ pub fn transfer_reversed(
     moved.for_payee(account, PostingKind::TransferReversal, leg, transfer, at, available_on)
 }
 
+/// A dispute opened on a split charge: the payee's share of the disputed amount (in proportion,
+/// rounded down, at most what is left of it) is held back from the payee until the dispute is
+/// decided; a lost dispute keeps it.
+pub fn dispute_hold(
+    account: &AccountId,
+    dispute: &Dispute,
+    charge: &Charge,
+    transfer: &ChargeTransfer,
+    at: i64,
+) -> Option<Posting> {
+    let left = transfer.net_minor() - transfer.reversed_minor;
+    let share = i128::from(transfer.net_minor()) * i128::from(dispute.amount.amount_minor)
+        / i128::from(charge.amount.amount_minor.max(1));
+    let held = i64::try_from(share).unwrap_or(left).min(left);
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    let leg = Leg {
+        debit: LedgerAccount::Payee { payee: transfer.payee.clone() },
+        credit: LedgerAccount::Platform,
+        amount_minor: held,
+    };
+    let available_on = transfer.available_on.unwrap_or(at).max(at);
+    moved.for_payee(account, PostingKind::Dispute, leg, transfer, at, available_on)
+}
+
+/// A dispute was won: what it held of the payee's share (`held_minor`) goes back.
+pub fn dispute_hold_released(
+    account: &AccountId,
+    dispute: &Dispute,
+    transfer: &ChargeTransfer,
+    held_minor: i64,
+    at: i64,
+) -> Option<Posting> {
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    let leg = Leg {
+        debit: LedgerAccount::Platform,
+        credit: LedgerAccount::Payee { payee: transfer.payee.clone() },
+        amount_minor: held_minor,
+    };
+    let available_on = transfer.available_on.unwrap_or(at).max(at);
+    moved.for_payee(account, PostingKind::Adjustment, leg, transfer, at, available_on)
+}
+
 /// A payout was recorded: its amount leaves the payee's balance for transit before it is sent.
 pub fn payout_made(payout: &Payout) -> Option<Posting> {
     let payee = LedgerAccount::Payee { payee: payout.payee.clone() };

@@ -289,7 +289,9 @@ pub trait Durable: Send + Sync + 'static {
 /// Customers and everything that is theirs (payment methods, charges, refunds, disputes,
 /// subscriptions, invoices, credit notes), the account-wide billing records they are billed by
 /// (plans, test clocks, the renewal schedule), and the idempotency records of their requests.
-pub trait CustomerStore: Durable + SponsorStore {
+/// The customers' actors write the books with their change sets, and read them for what a
+/// change moves (what a dispute held of a payee's share).
+pub trait CustomerStore: Durable + SponsorStore + LedgerStore {
     /// Applies the change set atomically; the ticket says when it is durable.
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
     /// How many change sets have been committed for the customer, where several nodes may
