@@ -30,6 +30,7 @@
 mod checkout;
 mod currencies;
 mod event;
+mod payouts;
 pub mod signature;
 mod store;
 mod transformers;
@@ -568,10 +569,16 @@ impl Gateway for StripeGateway {
             (AttemptKind::Refund, AttemptParams::Refund { .. }) => {
                 Ok(self.retrieve_refund(idempotency_key, &record).await?.map(Attempt::Refund))
             }
-            (AttemptKind::Charge, AttemptParams::Refund { .. })
-            | (AttemptKind::Refund, AttemptParams::Charge { .. }) => Err(GatewayError::Storage(
-                format!("idempotency key holds a different kind of attempt than {kind:?}"),
-            )),
+            (
+                AttemptKind::Charge,
+                AttemptParams::Refund { .. } | AttemptParams::Transfer { .. },
+            )
+            | (
+                AttemptKind::Refund,
+                AttemptParams::Charge { .. } | AttemptParams::Transfer { .. },
+            ) => Err(GatewayError::Storage(format!(
+                "idempotency key holds a different kind of attempt than {kind:?}"
+            ))),
         }
     }
 }

@@ -44,6 +44,8 @@ struct State {
     idempotency: HashMap<String, (String, u16, Value)>,
     intents: BTreeMap<String, Value>,
     refunds: BTreeMap<String, Value>,
+    /// Transfers to connected accounts, by id.
+    transfers: BTreeMap<String, Value>,
     customers: BTreeMap<String, Value>,
     /// Checkout Sessions, by id.
     checkout_sessions: BTreeMap<String, Value>,
@@ -278,7 +280,7 @@ fn handle(
         };
     }
     let stall = match (method.as_str(), path) {
-        ("POST", "/v1/payment_intents" | "/v1/refunds") => state.stall_creates,
+        ("POST", "/v1/payment_intents" | "/v1/refunds" | "/v1/transfers") => state.stall_creates,
         _ => None,
     };
     // Idempotent replay: Stripe answers a known key with the stored response, and refuses a
@@ -340,6 +342,12 @@ fn route(
         ("GET", ["payment_methods", id]) => match card_of(id) {
             Some(card) => ok(payment_method(id, card)),
             None => missing("payment_method"),
+        },
+        ("POST", ["transfers"]) => create_transfer(state, form),
+        ("GET", ["transfers"]) => list_transfers(state, query),
+        ("GET", ["transfers", id]) => match state.transfers.get(*id) {
+            Some(transfer) => ok(transfer.clone()),
+            None => missing("transfer"),
         },
         ("POST", ["payment_methods", id, "attach"]) => attach_payment_method(state, id, form),
         ("POST", ["payment_methods", id, "detach"]) => detach_payment_method(state, id),
@@ -754,4 +762,61 @@ fn list_refunds(state: &State, query: &str) -> Answer {
         .cloned()
         .collect();
     ok(json!({ "object": "list", "url": "/v1/refunds", "has_more": false, "data": data }))
+}
+
+/// A Transfer to a connected account: `acct_closed…` is refused as Stripe refuses a closed
+/// account, anything not `acct_…` as an unknown destination.
+fn create_transfer(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
+    let (Some(amount), Some(currency), Some(destination)) =
+        (form.get("amount"), form.get("currency"), form.get("destination"))
+    else {
+        return error(
+            400,
+            "invalid_request_error",
+            Some("parameter_missing"),
+            None,
+            "Missing amount, currency or destination",
+        );
+    };
+    if !destination.starts_with("acct_") {
+        return missing("destination");
+    }
+    if destination.starts_with("acct_closed") {
+        return error(
+            400,
+            "invalid_request_error",
+            Some("account_invalid"),
+            None,
+            "The destination account is closed",
+        );
+    }
+    let id = next_id(state, "tr");
+    let transfer = json!({
+        "id": id, "object": "transfer", "amount": amount.parse::<i64>().unwrap_or(0),
+        "amount_reversed": 0, "currency": currency, "destination": destination,
+        "description": form.get("description"), "created": 1_700_000_000, "livemode": false,
+        "metadata": metadata_of(form), "reversed": false,
+        "reversals": {"object": "list", "data": [], "has_more": false, "url": format!("/v1/transfers/{id}/reversals")},
+    });
+    state.transfers.insert(id, transfer.clone());
+    ok(transfer)
+}
+
+fn list_transfers(state: &State, query: &str) -> Answer {
+    let query: BTreeMap<String, String> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let destination = query.get("destination");
+    let data: Vec<&Value> = state
+        .transfers
+        .values()
+        .rev()
+        .filter(|transfer| destination.is_none_or(|wanted| transfer["destination"] == **wanted))
+        .collect();
+    ok(json!({ "object": "list", "url": "/v1/transfers", "has_more": false, "data": data }))
+}
+
+impl FakeStripe {
+    /// The Transfers made, oldest first.
+    pub fn transfers(&self) -> Vec<Value> {
+        self.state.lock().unwrap().transfers.values().cloned().collect()
+    }
 }

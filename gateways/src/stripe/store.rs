@@ -8,7 +8,7 @@
 //!   BEFORE the request leaves. This is what makes [`crate::Gateway::retrieve`] honest: no record
 //!   means the key was never sent (`Ok(None)` is final), and a record lets the adapter re-send the
 //!   very same request under the same Idempotency-Key, which Stripe answers with the original
-//!   outcome instead of charging again.
+//!   outcome instead of charging again (or, for a payout's Transfer, paying again).
 //!
 //! The trees are the engine's ([`Trees`]): every write goes through its write-ahead log.
 
@@ -57,6 +57,15 @@ pub(super) enum AttemptParams {
         #[serde(default)]
         stripe_amount: Option<i64>,
     },
+    /// A payout to a connected account.
+    Transfer {
+        destination: String,
+        amount_minor: i64,
+        currency: Currency,
+        /// The `amount` sent, in Stripe's unit for the currency.
+        stripe_amount: i64,
+        description: String,
+    },
 }
 
 impl AttemptParams {
@@ -67,6 +76,7 @@ impl AttemptParams {
             | AttemptParams::Refund { amount_minor, stripe_amount, .. } => {
                 stripe_amount.unwrap_or(*amount_minor)
             }
+            AttemptParams::Transfer { stripe_amount, .. } => *stripe_amount,
         }
     }
 }
