@@ -125,13 +125,19 @@ pub async fn run_with(
         let token = mpesa_callback_token(&data_dir).map_err(StartError::MpesaToken)?;
         config.gateways.mpesa.callback_token = SecretValue::new(token);
     }
-    let Gateways { router: gateways, sandbox, webhooks, names: gateway_names, policies } =
-        crate::gateway_setup::open(
-            &config,
-            Arc::clone(&trees) as Arc<dyn kassa_gateways::trees::Trees>,
-            registrations,
-        )
-        .map_err(StartError::Gateway)?;
+    let Gateways {
+        router: gateways,
+        sandbox,
+        webhooks,
+        names: gateway_names,
+        payouts: payout_adapters,
+        policies,
+    } = crate::gateway_setup::open(
+        &config,
+        Arc::clone(&trees) as Arc<dyn kassa_gateways::trees::Trees>,
+        registrations,
+    )
+    .map_err(StartError::Gateway)?;
     tracing::info!(enabled = ?gateway_names, default = %config.routing.default, rules = config.routing.rules.len(), "gateways ready");
 
     let accounts = register_accounts(&config, store.as_ref()).await.map_err(store_error)?;
@@ -217,10 +223,6 @@ pub async fn run_with(
     if !previous_keys.is_empty() {
         tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
-    let payout_adapters: Vec<Arc<dyn kassa_gateways::payouts::PayoutAdapter>> = sandbox
-        .iter()
-        .map(|sandbox| Arc::new(sandbox.clone()) as Arc<dyn kassa_gateways::payouts::PayoutAdapter>)
-        .collect();
     let payouts =
         Arc::new(Payouts::new(store.clone(), payout_adapters, Arc::clone(&outbox_signal)));
     if claims.holds(Work::Schedule) {

@@ -423,3 +423,77 @@ async fn after_a_crash_mid_failover_recovery_asks_the_gateway_the_charge_was_mov
     assert_eq!(settled["gateway"], "sandbox");
     assert_eq!(api.ledger().await.len(), 1, "charged once");
 }
+
+/// A payee paid to a Stripe connected account, its shares available at once.
+async fn connected_payee(api: &Api, account: &str) -> String {
+    let body = json!({
+        "name": "Nomvula Dube",
+        "country": "ZA",
+        "default_currency": "usd",
+        "destination": {"type": "stripe", "account": account},
+        "payout_schedule": {"interval": "manual", "delay_days": 0},
+    });
+    api.post("/v1/payees", &body).await.id()
+}
+
+async fn split_charge(api: &Api, customer: &str, payee: &str, share: i64) {
+    let mut body = charge_body(customer, 10_000, "usd");
+    body["transfer"] = json!({"payee": payee, "amount": share});
+    api.post("/v1/charges", &body).await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default()
+        .with_default_gateway("stripe")
+        .with_toml(&stripe_section(&stripe.api_base(), 1))
+        .with_reconcile_after_secs(1);
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let payee = connected_payee(&api, "acct_1Tutor").await;
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    split_charge(&api, &customer, &payee, 6_000).await;
+
+    let ask = json!({"payee": payee, "amount": 4_000, "currency": "usd"});
+    let paid = api.post_with_key("/v1/payouts", &ask, "tutor-payout-1").await.ok().clone();
+    assert_eq!(
+        (paid["method"].clone(), paid["status"].clone()),
+        (json!("stripe"), json!("paid")),
+        "{paid}"
+    );
+    api.post_with_key("/v1/payouts", &ask, "tutor-payout-1").await.ok();
+    let transfers = stripe.transfers();
+    assert_eq!(transfers.len(), 1, "a retry makes no second transfer: {transfers:?}");
+    assert_eq!(transfers[0]["amount"], 4_000);
+    assert_eq!(transfers[0]["destination"], "acct_1Tutor");
+    assert_eq!(transfers[0]["metadata"]["kassa_idempotency_key"], paid["id"]);
+    let sent: Vec<_> =
+        stripe.seen().into_iter().filter(|seen| seen.path == "/v1/transfers").collect();
+    assert_eq!(sent[0].idempotency_key.as_deref(), paid["id"].as_str(), "keyed by the payout");
+
+    // The answer lost to a timeout: in transit, then settled by re-sending under the key.
+    stripe.stall_creates(Some(Duration::from_secs(3)));
+    let rest = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
+    let rest = rest.ok().clone();
+    assert_eq!(rest["status"], "in_transit", "{rest}");
+    stripe.stall_creates(None);
+    let id = str_field(&rest, "id");
+    let settled = wait_for("the payout to settle", Duration::from_secs(20), || async {
+        let payout = api.get_ok(&format!("/v1/payouts/{id}")).await;
+        (payout["status"] != "in_transit").then_some(payout)
+    })
+    .await;
+    assert_eq!(settled["status"], "paid", "{settled}");
+    assert_eq!(stripe.transfers().len(), 2, "one transfer for the lost answer, not two");
+
+    // A closed account: failed, the funds back, the destination flagged.
+    let closed = connected_payee(&api, "acct_closedTutor").await;
+    split_charge(&api, &customer, &closed, 1_500).await;
+    let failed = api.post("/v1/payouts", &json!({"payee": closed, "currency": "usd"})).await;
+    let failed = failed.ok().clone();
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(failed["failure_code"], "account_closed");
+    let balance = api.get_ok(&format!("/v1/payees/{closed}/balance")).await;
+    assert_eq!(balance["available"][0]["amount"], 1_500, "{balance}");
+}

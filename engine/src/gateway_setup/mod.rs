@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kassa_gateways::mpesa::{MpesaCallbacks, MpesaConfig, MpesaGateway};
+use kassa_gateways::payouts::PayoutAdapter;
 use kassa_gateways::router::{PaymentMethodType, RoutingRule};
 use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway, StripeWebhooks};
@@ -35,6 +36,8 @@ pub struct Gateways {
     pub webhooks: WebhookSources,
     /// The enabled gateways' names, for the breaker metrics.
     pub names: Vec<&'static str>,
+    /// The adapters that pay payees out: the sandbox and Stripe, where enabled.
+    pub payouts: Vec<Arc<dyn PayoutAdapter>>,
     pub policies: Arc<GatewayPolicies>,
 }
 
@@ -85,11 +88,15 @@ pub fn open(
         false => None,
     };
     let mut enabled: Vec<Arc<dyn Gateway>> = Vec::new();
+    let mut payouts: Vec<Arc<dyn PayoutAdapter>> = Vec::new();
     if let Some(sandbox) = &sandbox {
         enabled.push(Arc::new(Metered::new(Arc::new(sandbox.clone()))));
+        payouts.push(Arc::new(sandbox.clone()));
     }
     if let Some(stripe) = stripe {
-        enabled.push(Arc::new(Metered::new(Arc::new(stripe))));
+        let stripe = Arc::new(stripe);
+        payouts.push(Arc::clone(&stripe) as Arc<dyn PayoutAdapter>);
+        enabled.push(Arc::new(Metered::new(stripe)));
     }
     if let Some(mpesa) = &mpesa {
         enabled.push(Arc::new(Metered::new(Arc::new(mpesa.clone()))));
@@ -125,7 +132,7 @@ pub fn open(
     }
     warn_if_the_engine_gives_up_first(config);
     let policies = Arc::new(GatewayPolicies::from_config(config));
-    Ok(Gateways { router, sandbox, webhooks, names, policies })
+    Ok(Gateways { router, sandbox, webhooks, names, payouts, policies })
 }
 
 /// The configured rules, then one of the engine's own: an M-Pesa payment method can only be
