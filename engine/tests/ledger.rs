@@ -2,8 +2,9 @@
 //! reads them back — `GET /v1/balance` to the cent, `GET /v1/balance_transactions` newest first
 //! and filtered; split charges moving a payee's share and refunds reversing it in proportion;
 //! bad splits refused before anything moves; and, after `kill -9` at twenty instants of
-//! concurrent charges, split charges and refunds, the platform's and the payee's balances
-//! together equal what the sandbox processor holds, and `kassa verify-ledger` passes.
+//! concurrent charges, split charges, refunds and payouts, the platform's and the payees'
+//! balances together equal what the sandbox processor holds, each payout was paid once, and
+//! `kassa verify-ledger` passes.
 
 mod common;
 
@@ -114,13 +115,14 @@ async fn processor_net(api: &Api) -> i64 {
         .sum()
 }
 
-/// Charges (every other one split with `payee`) and partial refunds of every third, each with
-/// its own key, until the engine stops answering.
-async fn charge_until_killed(api: Api, customers: Vec<String>, payee: String, round: u64) {
+/// Charges (every other one split, with the two payees in turn) and partial refunds of every
+/// third, each with its own key, until the engine stops answering.
+async fn charge_until_killed(api: Api, customers: Vec<String>, payees: [String; 2], round: u64) {
     for index in 0usize.. {
         let customer = &customers[index % customers.len()];
         let mut body = charge_body(customer, 1_000, "zar");
         if index.is_multiple_of(2) {
+            let payee = &payees[(index / 2) % 2];
             body["transfer"] = json!({"payee": payee, "percent_bps": 6_000});
             body["application_fee_amount"] = json!(50);
         }
@@ -136,39 +138,77 @@ async fn charge_until_killed(api: Api, customers: Vec<String>, payee: String, ro
     }
 }
 
+/// Payouts of a little of `payee`'s available balance, each with its own key, until the engine
+/// stops answering (refusals for want of balance included).
+async fn pay_out_until_killed(api: Api, payee: String, round: u64) {
+    for index in 0usize.. {
+        let body = json!({"payee": payee, "amount": 300, "currency": "zar"});
+        let key = format!("books-{round}-payout-{index}");
+        if api.try_post_with_key("/v1/payouts", &body, &key).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The payee's payouts once none is pending or in transit: after a start, the engine sends
+/// what a kill left unsent.
+async fn payouts_settled(api: &Api, payee: &str) -> Vec<Value> {
+    wait_for("the payouts to settle", std::time::Duration::from_secs(20), || async {
+        let payouts = api.list_all(&format!("/v1/payees/{payee}/payouts"), "id").await;
+        let settled = payouts
+            .iter()
+            .all(|payout| matches!(payout["status"].as_str(), Some("paid" | "failed")));
+        settled.then_some(payouts)
+    })
+    .await
+}
+
 #[tokio::test]
-async fn the_books_balance_after_kills_during_charges_transfers_and_refunds() {
+async fn the_books_balance_after_kills_during_charges_transfers_refunds_and_payouts() {
     // verify-ledger reads a sled directory: this test's engine keeps its books there.
     let mut engine = Engine::start(Config::default().on_sled()).await;
     let api = engine.api_a();
     let payee = payee(&api).await;
+    let paid_out = paid_at_once(&api).await;
     let mut customers = Vec::new();
     for _ in 0..4 {
         customers.push(api.customer_with_card("pm_card_visa").await.0);
     }
     for round in 0..KILL_ROUNDS {
-        let load = tokio::spawn(charge_until_killed(
-            engine.api_a(),
-            customers.clone(),
-            payee.clone(),
-            round,
-        ));
+        let payees = [payee.clone(), paid_out.clone()];
+        let load =
+            tokio::spawn(charge_until_killed(engine.api_a(), customers.clone(), payees, round));
+        let payouts = tokio::spawn(pay_out_until_killed(engine.api_a(), paid_out.clone(), round));
         // Instants spread over 0.2 to 1.5 s of load.
         let instant = 200 + (round * 389) % 1_300;
         tokio::time::sleep(std::time::Duration::from_millis(instant)).await;
         engine.kill();
         let _ = load.await;
+        let _ = payouts.await;
         engine.launch().await;
-        // Whatever was in flight, the platform's balance and the payee's together are what the
-        // processor holds: every movement is in the books exactly once.
+        // Whatever was in flight, once the payouts a kill left are sent, the platform's balance
+        // and the payees' together are what the processor holds: every movement is in the
+        // books exactly once, and no payout was paid twice.
         let api = engine.api_a();
-        let (available_now, pending) = payee_balance(&api, &payee, "zar").await;
+        let sent = payouts_settled(&api, &paid_out).await;
+        let payees_hold = payee_total(&api, &payee).await + payee_total(&api, &paid_out).await;
         let platform: i64 = available(&api).await.iter().map(|(_, amount)| amount).sum();
         let held = processor_net(&api).await;
-        assert_eq!(platform + available_now + pending, held, "round {round}");
+        assert_eq!(platform + payees_hold, held, "round {round}");
+        let paid: i64 = sent
+            .iter()
+            .filter(|payout| payout["status"] == "paid")
+            .map(|payout| i64_field(payout, "amount"))
+            .sum();
+        let processor_paid: i64 = ledger_of_kind(&api.ledger().await, "payout")
+            .iter()
+            .map(|entry| i64_field(entry, "amount"))
+            .sum();
+        assert_eq!(paid, processor_paid, "round {round}: each payout paid once");
     }
     let api = engine.api_a();
     assert!(processor_net(&api).await > 0, "the load charged something");
+    assert!(!ledger_of_kind(&api.ledger().await, "payout").is_empty(), "the load paid out");
 
     let running = verify_ledger(engine.data_dir());
     assert!(!running.status.success(), "verify-ledger opened a directory the engine holds");
@@ -177,6 +217,29 @@ async fn the_books_balance_after_kills_during_charges_transfers_and_refunds() {
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
     assert!(said.contains("the books balance"), "{said}");
+}
+
+/// A payee whose shares are available at once, paid out by hand.
+async fn paid_at_once(api: &Api) -> String {
+    let body = json!({
+        "name": "Amahle Zulu",
+        "country": "ZA",
+        "default_currency": "zar",
+        "destination": {
+            "type": "bank_account",
+            "account_holder": "A Zulu",
+            "bank_code": "250655",
+            "account_number": "000123456789",
+        },
+        "payout_schedule": {"interval": "manual", "delay_days": 0},
+    });
+    str_field(api.post("/v1/payees", &body).await.ok(), "id").to_owned()
+}
+
+/// All a payee's balance holds in zar, available and pending.
+async fn payee_total(api: &Api, payee: &str) -> i64 {
+    let (available, pending) = payee_balance(api, payee, "zar").await;
+    available + pending
 }
 
 /// A payee paid by bank account in any currency, its shares available a week after a payment.
