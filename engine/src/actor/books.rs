@@ -23,8 +23,27 @@ pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), St
         let Write::Event(event) = write else { continue };
         posted.extend(postings_of(changes, store, event)?);
     }
+    if !posted.is_empty() && on_test_clock(changes, store)? {
+        for posting in &mut posted {
+            posting.on_test_clock = true;
+        }
+    }
     changes.writes.extend(posted.into_iter().map(|posting| Write::Posting(Box::new(posting))));
     Ok(())
+}
+
+/// Whether the set's customer is on a test clock: its money is left out of reports.
+fn on_test_clock(changes: &ChangeSet, store: &dyn CustomerStore) -> Result<bool, StoreError> {
+    let written = |write: &Write| match write {
+        Write::Customer(customer) if customer.id == changes.customer => {
+            Some(customer.test_clock.is_some())
+        }
+        _ => None,
+    };
+    match changes.writes.iter().rev().find_map(written) {
+        Some(on_clock) => Ok(on_clock),
+        None => Ok(store.customer_test_clock(&changes.account, &changes.customer)?.is_some()),
+    }
 }
 
 fn postings_of(

@@ -116,6 +116,15 @@ pub struct Posting {
     /// The payee whose balance it moves, if any.
     #[serde(default)]
     pub payee: Option<PayeeId>,
+    /// A charge's tax, of the amount it brought in (for the revenue report).
+    #[serde(default)]
+    pub tax_minor: i64,
+    /// What discounts took off a charge (for the revenue report).
+    #[serde(default)]
+    pub discount_minor: i64,
+    /// Moved for a customer on a test clock: left out of reports.
+    #[serde(default)]
+    pub on_test_clock: bool,
 }
 
 impl Posting {

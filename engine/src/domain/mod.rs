@@ -27,6 +27,7 @@ pub mod plan;
 pub mod plugin;
 pub mod purchase;
 pub mod refund;
+pub mod revenue;
 pub mod sealed;
 pub mod sponsorship;
 pub mod subscription;
@@ -78,6 +79,7 @@ pub use plugin::{
 };
 pub use purchase::{FeatureGrant, Purchase};
 pub use refund::{Refund, RefundReason, RefundStatus};
+pub use revenue::Revenue;
 pub use sealed::Sealed;
 pub use sponsorship::{OnDefault, SponsorItem, SponsorShare, Sponsorship, SponsorshipStatus};
 pub use subscription::{

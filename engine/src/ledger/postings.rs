@@ -9,7 +9,13 @@ use crate::domain::{
 /// A charge succeeded: its gateway holds the amount for the platform.
 pub fn charge_succeeded(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
     let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
-    moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)
+    let posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
+    let Some(breakdown) = &charge.breakdown else { return Some(posting) };
+    Some(Posting {
+        tax_minor: breakdown.tax.iter().map(|tax| tax.amount_minor).sum(),
+        discount_minor: breakdown.discounts.iter().map(|discount| discount.amount_minor).sum(),
+        ..posting
+    })
 }
 
 /// A succeeded charge's payment was recalled (a bank transfer reversed): the amount goes back.
@@ -182,6 +188,9 @@ fn payout_posting(
         created: at,
         available_on: at,
         payee: moves_payee.then(|| payout.payee.clone()),
+        tax_minor: 0,
+        discount_minor: 0,
+        on_test_clock: false,
     })
 }
 
@@ -264,6 +273,9 @@ impl<'a> Moved<'a> {
             // delay is posted when the gateway reports it.
             available_on: at,
             payee: None,
+            tax_minor: 0,
+            discount_minor: 0,
+            on_test_clock: false,
         })
     }
 }

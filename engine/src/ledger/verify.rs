@@ -1,13 +1,15 @@
-//! `kassa verify-ledger`: every ledger account's totals recomputed from the postings and
-//! compared with the totals the books keep, every posting checked whole, and every charge and
+//! `kassa verify-ledger`: every ledger account's totals and every day's revenue recomputed from
+//! the postings and compared with what the books keep, every posting checked whole, and every charge and
 //! refund since the books began, and every payout, matched to the postings it made. The first
 //! difference is named.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::domain::money::currency_code;
+use crate::domain::revenue::day_of;
 use crate::domain::{
     AccountId, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, Posting, RefundStatus,
+    Revenue,
 };
 use crate::store::{ChargeFilter, Store, StoreError};
 
@@ -53,6 +55,8 @@ struct Recomputed {
     payee_net_by_source: HashMap<String, i64>,
     /// What each payout's postings left in transit.
     transit_by_source: HashMap<String, i64>,
+    /// The platform's revenue per currency and day.
+    revenue: BTreeMap<(Currency, i64), Revenue>,
 }
 
 fn verify_account(
@@ -74,6 +78,7 @@ fn verify_account(
         return Err(VerifyError::Difference(difference));
     }
     compare_totals(store, account, &recomputed, verified)?;
+    compare_revenue(store, account, &recomputed)?;
     if let Some(began) = began {
         match_objects(store, account, began, &recomputed, verified)?;
     }
@@ -166,6 +171,14 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
         *recomputed.payee_net_by_source.entry(posting.source.clone()).or_default() +=
             posting.net_for(&LedgerAccount::Payee { payee: payee.clone() });
     }
+    if let Some(revenue) = Revenue::of(posting) {
+        let day =
+            recomputed.revenue.entry((posting.currency, day_of(posting.created))).or_default();
+        match day.plus(revenue) {
+            Some(sum) => *day = sum,
+            None => return Some(format!("posting {id} takes a day's revenue past i64")),
+        }
+    }
     let in_transit = posting.net_for(&LedgerAccount::PayoutsInTransit);
     if in_transit != 0 {
         *recomputed.transit_by_source.entry(posting.source.clone()).or_default() += in_transit;
@@ -208,6 +221,29 @@ fn compare_totals(
         )));
     }
     verified.totals += stored.len();
+    Ok(())
+}
+
+/// The revenue days the books keep against those the postings add up to.
+fn compare_revenue(
+    store: &dyn Store,
+    account: &AccountId,
+    recomputed: &Recomputed,
+) -> Result<(), VerifyError> {
+    let kept = store.revenue_days(account, None, i64::MIN, i64::MAX)?;
+    let kept: BTreeMap<(Currency, i64), Revenue> =
+        kept.into_iter().map(|day| ((day.currency, day.day), day.revenue)).collect();
+    let days: BTreeSet<&(Currency, i64)> = kept.keys().chain(recomputed.revenue.keys()).collect();
+    for key in days {
+        let (stored, from_postings) = (kept.get(key), recomputed.revenue.get(key));
+        if stored.copied().unwrap_or_default() != from_postings.copied().unwrap_or_default() {
+            return Err(VerifyError::Difference(format!(
+                "{account} revenue of day {} in {}: the books keep {stored:?}, the postings add up to {from_postings:?}",
+                key.1,
+                currency_code(key.0)
+            )));
+        }
+    }
     Ok(())
 }
 

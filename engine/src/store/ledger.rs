@@ -4,7 +4,8 @@
 
 use super::{Durable, Page, StoreError};
 use crate::domain::{
-    AccountId, Currency, LedgerAccount, LedgerBalance, PayeeId, Posting, PostingKind, TransactionId,
+    AccountId, Currency, LedgerAccount, LedgerBalance, PayeeId, Posting, PostingKind, Revenue,
+    TransactionId,
 };
 
 /// Which postings a list keeps.
@@ -37,6 +38,15 @@ pub struct LedgerTotals {
     pub balance: LedgerBalance,
 }
 
+/// The platform's revenue of one day in one currency, as the books keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevenueDay {
+    pub currency: Currency,
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub revenue: Revenue,
+}
+
 pub trait LedgerStore: Durable {
     /// When the books began: the first start that kept them. Money moved before is not in them.
     fn books_began(&self) -> Result<Option<i64>, StoreError>;
@@ -52,6 +62,15 @@ pub trait LedgerStore: Durable {
         limit: usize,
         starting_after: Option<&TransactionId>,
     ) -> Result<Page<Posting>, StoreError>;
+    /// The account's revenue days in `[from_day, to_day)`, in one currency or all, by currency
+    /// and then day.
+    fn revenue_days(
+        &self,
+        account: &AccountId,
+        currency: Option<Currency>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<RevenueDay>, StoreError>;
     /// Every posting of the account, oldest first, handed to `visit` one at a time.
     fn each_posting(
         &self,

@@ -34,7 +34,7 @@ pub mod wal;
 pub use change_set::{
     ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
 };
-pub use ledger::{LedgerStore, LedgerTotals, PostingFilter};
+pub use ledger::{LedgerStore, LedgerTotals, PostingFilter, RevenueDay};
 pub use payees::PayeeStore;
 pub use payouts::{PayoutChange, PayoutStore};
 pub use sponsors::SponsorStore;
@@ -297,6 +297,12 @@ pub trait CustomerStore: Durable + SponsorStore + LedgerStore {
     /// How many change sets have been committed for the customer, where several nodes may
     /// change it (PostgreSQL); `None` where this process is its only writer (sled), so what an
     /// actor holds in memory is always current.
+    /// The test clock the customer is on, read without opening its personal data.
+    fn customer_test_clock(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<TestClockId>, StoreError>;
     fn customer_version(
         &self,
         account: &AccountId,
@@ -465,6 +471,12 @@ pub trait CustomerStore: Durable + SponsorStore + LedgerStore {
         customer: &CustomerId,
         limit: usize,
     ) -> Result<Vec<(String, BankLineRecord)>, StoreError>;
+    /// Every subscription of the account, handed to `visit` one at a time (for reports).
+    fn each_subscription(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Subscription) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// How many subscriptions there are in each status, across every account (for metrics,
     /// counted once at start).
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError>;

@@ -7,11 +7,12 @@ use std::collections::BTreeMap;
 use super::billing::{newest_first, page};
 use super::ops::Op;
 use super::{TreeId, TreeStore};
-use crate::domain::money::currency_code;
-use crate::domain::{AccountId, Currency, LedgerAccount, Posting, TransactionId};
+use crate::domain::money::{currency_code, parse_currency};
+use crate::domain::revenue::day_of;
+use crate::domain::{AccountId, Currency, LedgerAccount, Posting, Revenue, TransactionId};
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, StoreError, Write, keys,
+    ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, RevenueDay, StoreError, Write, keys,
 };
 
 /// The key under which the books' beginning is kept (account ids hold no NUL).
@@ -39,6 +40,11 @@ pub(super) fn totals_key(
     keys::by_id(account, &name)
 }
 
+/// `account/currency/day`: a day's revenue, days zero-padded so they sort in time order.
+fn revenue_key(account: &AccountId, currency: Currency, day: i64) -> Vec<u8> {
+    keys::by_id(account, &format!("{}/{day:020}", currency_code(currency)))
+}
+
 /// `account/owner/txn`: a posting's entry under the object that made it, or its payee.
 fn source_key(account: &AccountId, source: &str, id: &TransactionId) -> Vec<u8> {
     keys::by_id(account, &format!("{source}/{}", id.as_str()))
@@ -53,7 +59,19 @@ impl TreeStore {
         ops: &mut Vec<Op>,
     ) -> Result<(), StoreError> {
         let mut moved: BTreeMap<Vec<u8>, LedgerTotals> = BTreeMap::new();
+        let mut days: BTreeMap<Vec<u8>, Revenue> = BTreeMap::new();
         for posting in postings {
+            if let Some(revenue) = Revenue::of(&posting) {
+                let key = revenue_key(&posting.account, posting.currency, day_of(posting.created));
+                let so_far = match days.remove(&key) {
+                    Some(so_far) => so_far,
+                    None => self.get::<Revenue>(TreeId::RevenueDays, &key)?.unwrap_or_default(),
+                };
+                let sum = so_far.plus(revenue).ok_or_else(|| {
+                    StoreError::Storage("a day's revenue would pass the largest amount".into())
+                })?;
+                days.insert(key, sum);
+            }
             for ledger_account in posting.accounts() {
                 let key = totals_key(&posting.account, ledger_account, posting.currency);
                 let totals = match moved.remove(&key) {
@@ -87,6 +105,9 @@ impl TreeStore {
         }
         for (key, totals) in moved {
             ops.push(Op::put(TreeId::LedgerBalances, key, encode(&totals)));
+        }
+        for (key, revenue) in days {
+            ops.push(Op::put(TreeId::RevenueDays, key, encode(&revenue)));
         }
         Ok(())
     }
@@ -163,6 +184,35 @@ impl LedgerStore for TreeStore {
                 page(found, limit)
             }
         }
+    }
+
+    fn revenue_days(
+        &self,
+        account: &AccountId,
+        currency: Option<Currency>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<RevenueDay>, StoreError> {
+        let prefix = match currency {
+            Some(currency) => keys::by_id(account, &format!("{}/", currency_code(currency))),
+            None => keys::account_prefix(account),
+        };
+        let mut found = Vec::new();
+        for item in self.tree(TreeId::RevenueDays).scan_prefix(&prefix) {
+            let (key, bytes) = item?;
+            let place =
+                String::from_utf8_lossy(&key[keys::account_prefix(account).len()..]).into_owned();
+            let (code, day) = place
+                .split_once('/')
+                .and_then(|(code, day)| {
+                    Some((parse_currency(code).ok()?, day.parse::<i64>().ok()?))
+                })
+                .ok_or_else(|| StoreError::Corrupt(format!("a revenue day's key: {place}")))?;
+            if (from_day..to_day).contains(&day) {
+                found.push(RevenueDay { currency: code, day, revenue: decode(&bytes)? });
+            }
+        }
+        Ok(found)
     }
 
     fn each_posting(

@@ -363,6 +363,16 @@ impl CustomerStore for TreeStore {
         Ok(ticket)
     }
 
+    fn customer_test_clock(
+        &self,
+        account: &AccountId,
+        customer: &CustomerId,
+    ) -> Result<Option<TestClockId>, StoreError> {
+        let stored: Option<Customer> =
+            self.get(TreeId::Customers, &keys::customer(account, customer))?;
+        Ok(stored.and_then(|customer| customer.test_clock))
+    }
+
     fn customer_version(
         &self,
         account: &AccountId,
@@ -693,6 +703,17 @@ impl CustomerStore for TreeStore {
         limit: usize,
     ) -> Result<Vec<(String, BankLineRecord)>, StoreError> {
         self.customer_bank_credits(account, customer, limit)
+    }
+
+    fn each_subscription(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Subscription) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.tree(TreeId::Subscriptions).scan_prefix(keys::account_prefix(account)) {
+            visit(decode(&item?.1)?)?;
+        }
+        Ok(())
     }
 
     fn subscriptions_by_status(&self) -> Result<Vec<(SubscriptionStatus, u64)>, StoreError> {

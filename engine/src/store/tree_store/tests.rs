@@ -574,6 +574,18 @@ async fn the_books_keep_running_totals_and_verify_names_the_first_difference(bac
     put(platform);
     verify(&store).unwrap();
 
+    // A day's revenue changed behind the postings' back.
+    let day = store.revenue_days(&account(), None, i64::MIN, i64::MAX).unwrap().remove(0);
+    let place = keys::by_id(&account(), &format!("usd/{:020}", day.day));
+    let doctored = crate::domain::Revenue { gross: day.revenue.gross + 1, ..day.revenue };
+    let op = Op::put(TreeId::RevenueDays, place.clone(), encode(&doctored));
+    store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
+    let difference = verify(&store).unwrap_err().to_string();
+    assert!(difference.contains("revenue of day"), "{difference}");
+    let op = Op::put(TreeId::RevenueDays, place, encode(&day.revenue));
+    store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
+    verify(&store).unwrap();
+
     // A charge that succeeded with no posting.
     let unposted = paid("key-3");
     let changes = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(unposted.clone()));
@@ -609,6 +621,9 @@ async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_lea
         created: 1,
         available_on: 1,
         payee: Some(payee.clone()),
+        tax_minor: 0,
+        discount_minor: 0,
+        on_test_clock: false,
     };
     let customer = customer();
     let credit = |amount| {

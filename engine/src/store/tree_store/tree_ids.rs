@@ -133,6 +133,8 @@ pub(super) enum TreeId {
     UnsettledPayouts,
     /// `account/payee/instant`: the instants of a payee's schedule that were acted on.
     PayoutSlots,
+    /// `account/currency/day` → the platform's revenue that day, moved on with each posting.
+    RevenueDays,
 }
 
 impl TreeId {
@@ -142,7 +144,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 70] = [
+pub(super) const TREE_NAMES: [&str; 71] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -215,4 +217,5 @@ pub(super) const TREE_NAMES: [&str; 70] = [
     "payee_payouts",
     "unsettled_payouts",
     "payout_slots",
+    "revenue_days",
 ];

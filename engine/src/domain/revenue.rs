@@ -1,0 +1,130 @@
+//! Revenue as the books record it, by the day the money moved (the cash basis): what each
+//! posting of the platform's adds to its day's figures. Kept beside the postings in the same
+//! write and recomputed from them by `kassa verify-ledger`, so a report read from the days
+//! never disagrees with the postings.
+
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{LedgerAccount, Posting, PostingKind};
+
+pub const DAY_SECS: i64 = 86_400;
+
+/// One day's (or period's) revenue in one currency, in minor units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revenue {
+    /// What customers paid, tax included, discounts taken off (less payments recalled).
+    pub gross: i64,
+    /// What discounts took off the charges in `gross`.
+    pub discounts: i64,
+    /// The tax in `gross`.
+    pub tax: i64,
+    pub refunds: i64,
+    /// Withdrawn by disputes, less what disputes won reinstated.
+    pub disputes: i64,
+    /// The gateways' fees, as they report them.
+    pub fees: i64,
+}
+
+impl Revenue {
+    /// What the platform keeps of `gross`: less tax, refunds, disputes and fees (before its
+    /// payees' shares).
+    pub fn net(&self) -> i64 {
+        self.gross - self.tax - self.refunds - self.disputes - self.fees
+    }
+
+    /// What `posting` adds to its day, if it is revenue of the platform's: a payee's posting,
+    /// one on a test clock, and money moved between the platform and its payees are not.
+    pub fn of(posting: &Posting) -> Option<Revenue> {
+        if posting.on_test_clock || posting.payee.is_some() {
+            return None;
+        }
+        let amount = posting.net_for(&LedgerAccount::Platform).abs();
+        let mut revenue = Revenue::default();
+        match posting.kind {
+            PostingKind::Charge => {
+                revenue.gross = amount;
+                revenue.tax = posting.tax_minor;
+                revenue.discounts = posting.discount_minor;
+            }
+            PostingKind::Refund => revenue.refunds = amount,
+            PostingKind::Dispute => revenue.disputes = amount,
+            // A dispute won gives its amount back; a payment recalled takes its own.
+            PostingKind::Adjustment if posting.source.starts_with("dp_") => {
+                revenue.disputes = -amount
+            }
+            PostingKind::Adjustment => revenue.gross = -amount,
+            PostingKind::Transfer
+            | PostingKind::ApplicationFee
+            | PostingKind::TransferReversal
+            | PostingKind::Payout
+            | PostingKind::PayoutFailure => return None,
+        }
+        Some(revenue)
+    }
+
+    /// The sum, `None` past `i64`.
+    pub fn plus(self, other: Revenue) -> Option<Revenue> {
+        Some(Revenue {
+            gross: self.gross.checked_add(other.gross)?,
+            discounts: self.discounts.checked_add(other.discounts)?,
+            tax: self.tax.checked_add(other.tax)?,
+            refunds: self.refunds.checked_add(other.refunds)?,
+            disputes: self.disputes.checked_add(other.disputes)?,
+            fees: self.fees.checked_add(other.fees)?,
+        })
+    }
+}
+
+/// The UTC day (days since 1970-01-01) an instant falls in.
+pub fn day_of(at: i64) -> i64 {
+    at.div_euclid(DAY_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ledger::Leg;
+    use crate::domain::{AccountId, Currency, PayeeId, TransactionId};
+
+    fn posting(kind: PostingKind, debit: LedgerAccount, credit: LedgerAccount) -> Posting {
+        Posting {
+            id: TransactionId::generate(),
+            account: AccountId::default_account(),
+            kind,
+            source: "ch_test".into(),
+            customer: None,
+            currency: Currency::USD,
+            legs: vec![Leg { debit, credit, amount_minor: 1_150 }],
+            created: 1,
+            available_on: 1,
+            payee: None,
+            tax_minor: 150,
+            discount_minor: 200,
+            on_test_clock: false,
+        }
+    }
+
+    fn clearing() -> LedgerAccount {
+        LedgerAccount::Clearing { gateway: "sandbox".into() }
+    }
+
+    #[test]
+    fn what_each_posting_adds_to_its_day() {
+        let charge = posting(PostingKind::Charge, clearing(), LedgerAccount::Platform);
+        let revenue = Revenue::of(&charge).unwrap();
+        assert_eq!((revenue.gross, revenue.tax, revenue.discounts), (1_150, 150, 200));
+        assert_eq!(revenue.net(), 1_000, "tax is not the platform's");
+        let won = Posting {
+            source: "dp_test".into(),
+            ..posting(PostingKind::Adjustment, clearing(), LedgerAccount::Platform)
+        };
+        assert_eq!(Revenue::of(&won).unwrap().disputes, -1_150, "a dispute won gives back");
+        let recalled = posting(PostingKind::Adjustment, LedgerAccount::Platform, clearing());
+        assert_eq!(Revenue::of(&recalled).unwrap().gross, -1_150, "a payment recalled");
+        let payee = LedgerAccount::Payee { payee: PayeeId::generate() };
+        let share = posting(PostingKind::Transfer, LedgerAccount::Platform, payee);
+        assert_eq!(Revenue::of(&share), None, "a payee's share is not revenue");
+        let testing = Posting { on_test_clock: true, ..charge };
+        assert_eq!(Revenue::of(&testing), None, "test clocks are left out");
+    }
+}
