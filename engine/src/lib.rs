@@ -14,7 +14,8 @@
 //! - [`billing`]: periods, invoice pricing and the renewal scheduler for subscriptions;
 //!   [`bank_statements`]: bank statements (camt.053, CSV) read into lines to reconcile;
 //! - [`ledger`]: the books, a posting for every movement of money, and their verification;
-//!   [`payouts`]: money out to payees, by hand and on their schedules;
+//!   [`payouts`]: money out to payees, by hand and on their schedules; [`reports`]: revenue,
+//!   subscription figures and payee statements, read from the books;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
 //! - [`account_directory`]: the accounts this engine serves, for what looks across them;
@@ -39,6 +40,7 @@ pub mod limits;
 pub mod metrics;
 pub mod payouts;
 pub mod recovery;
+pub mod reports;
 pub mod rules;
 pub mod secrets;
 pub mod serve;

@@ -287,6 +287,7 @@ fn respond(reply: Reply, request_id: &str, framing: Framing) -> warp::reply::Res
             location = HeaderValue::from_str(&to).ok();
             (Vec::new(), "text/plain; charset=utf-8")
         }
+        Body::Csv(text) => (text.into_bytes(), "text/csv; charset=utf-8"),
     };
     let mut response = warp::reply::Response::new(bytes.into());
     *response.status_mut() = reply.status;

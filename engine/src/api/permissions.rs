@@ -80,6 +80,7 @@ pub fn resource(route: Route) -> Option<Resource> {
         RetrieveBalance | ListBalanceTransactions | RetrievePayeeBalance => Resource::Balance,
         CreatePayee | ListPayees | RetrievePayee | UpdatePayee => Resource::Payees,
         CreatePayout | RetrievePayout | ListPayeePayouts => Resource::Payouts,
+        RevenueReport | SubscriptionsReport | PayeeStatement => Resource::Reports,
         SandboxLedger => Resource::Sandbox,
         ListPlugins | UploadPlugin | RollBackPlugin => Resource::Plugins,
         CustomerAuditEvents | ListAuditEvents => Resource::AuditEvents,

@@ -64,6 +64,11 @@ impl Queries {
         self.store.payee_payouts(account, payee, limit, starting_after)
     }
 
+    /// The whole store, for reports that read across its parts.
+    pub fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
     /// The books, for what adds postings up (a payee's balance).
     pub fn ledger(&self) -> &dyn LedgerStore {
         &*self.store

@@ -127,6 +127,9 @@ pub enum Route {
     CreatePayout,
     RetrievePayout,
     ListPayeePayouts,
+    RevenueReport,
+    SubscriptionsReport,
+    PayeeStatement,
 }
 
 /// Who may call a route; decided from the request's head, before its body is read.
@@ -286,6 +289,9 @@ pub const ROUTES: &[RouteSpec] = &[
     keyed(ListPayeePayouts, Method::GET, "/v1/payees/{id}/payouts"),
     keyed(CreatePayout, Method::POST, "/v1/payouts"),
     keyed(RetrievePayout, Method::GET, "/v1/payouts/{id}"),
+    keyed(PayeeStatement, Method::GET, "/v1/payees/{id}/statement"),
+    keyed(RevenueReport, Method::GET, "/v1/reports/revenue"),
+    keyed(SubscriptionsReport, Method::GET, "/v1/reports/subscriptions"),
     keyed(SandboxLedger, Method::GET, "/v1/sandbox/ledger"),
     keyed(ListPlugins, Method::GET, "/v1/plugins"),
     spec(UploadPlugin, Method::PUT, "/v1/plugins/{kind}", Caller::ApiKey, Upload),

@@ -9,7 +9,7 @@ use super::handlers::{
     Reply, account_settings, accounts, audit_events, balance, bank_statements, charges,
     checkout_page, checkout_sessions, coupons, credit_notes, customers, disputes, events, grants,
     health, invoice_page, invoices, payees, payment_methods, payment_plans, payouts, plans,
-    plugins, receipts, refunds, sandbox, sponsorships, subscriptions, test_clocks,
+    plugins, receipts, refunds, reports, sandbox, sponsorships, subscriptions, test_clocks,
     webhook_endpoints, webhooks,
 };
 use super::request::ApiRequest;
@@ -173,6 +173,9 @@ pub async fn dispatch(
         Route::ListPayeePayouts => payouts::list_for_payee(app, request, account()?, id()).await,
         Route::CreatePayout => payouts::create(app, request, account()?).await,
         Route::RetrievePayout => payouts::retrieve(app, account()?, id()).await,
+        Route::RevenueReport => reports::revenue_report(app, request, account()?).await,
+        Route::SubscriptionsReport => reports::subscriptions_report(app, request, account()?).await,
+        Route::PayeeStatement => reports::payee_statement(app, request, account()?, id()).await,
         Route::SandboxLedger => sandbox::ledger(app, request, account()?).await,
         Route::ListPlugins => plugins::list(app, account()?).await,
         Route::UploadPlugin => plugins::upload(app, request, account()?, id()).await,

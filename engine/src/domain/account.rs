@@ -148,10 +148,12 @@ pub enum Resource {
     Payees,
     /// Money paid out to payees.
     Payouts,
+    /// Revenue, subscription figures and payee statements.
+    Reports,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 25] = [
+    pub const ALL: [Resource; 26] = [
         Resource::Customers,
         Resource::PaymentMethods,
         Resource::Charges,
@@ -177,6 +179,7 @@ impl Resource {
         Resource::Balance,
         Resource::Payees,
         Resource::Payouts,
+        Resource::Reports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -206,6 +209,7 @@ impl Resource {
             Resource::Balance => "balance",
             Resource::Payees => "payees",
             Resource::Payouts => "payouts",
+            Resource::Reports => "reports",
         }
     }
 

@@ -106,6 +106,17 @@ impl Api {
         Resp::read(what, request.send().await?).await
     }
 
+    /// `GET path` asking for `accept` (`text/csv`).
+    pub async fn get_accepting(&self, path: &str, accept: &str) -> Resp {
+        let mut request =
+            self.http.get(format!("{}{path}", self.base_url)).header("Accept", accept);
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let response = request.send().await.unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        Resp::read(format!("GET {path}"), response).await.unwrap()
+    }
+
     /// Sends one request; a transport error fails the test.
     pub async fn send(
         &self,

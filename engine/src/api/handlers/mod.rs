@@ -27,6 +27,7 @@ pub mod plans;
 pub mod plugins;
 pub mod receipts;
 pub mod refunds;
+pub mod reports;
 pub mod sandbox;
 pub mod split;
 pub mod sponsorships;
@@ -63,6 +64,8 @@ pub enum Body {
     },
     /// `303 See Other` to this location.
     Redirect(String),
+    /// A report as CSV (asked for with `Accept: text/csv`).
+    Csv(String),
 }
 
 impl Body {
