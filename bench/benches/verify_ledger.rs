@@ -1,7 +1,8 @@
 //! `kassa verify-ledger` over a large book: fills a fresh data directory with succeeded charges
-//! and their postings (straight through the store, as the engine's commits write them, many
-//! charges to a change set so the fill is quick), then times the real command over it: the
-//! books recomputed and every charge matched to its postings.
+//! spread over a year and their postings (straight through the store, as the engine's commits
+//! write them, many charges to a change set so the fill is quick), times the cash revenue report
+//! of that year by month over it, then times the real command: the books recomputed and every
+//! charge matched to its postings.
 //!
 //! Run: `KASSA_BOOKS_POSTINGS=10000000 cargo bench -p kassa-bench --bench verify_ledger`
 //! (the `kassa` binary timed is `target/release/kassa`, or `KASSA_BIN`; build it first).
@@ -16,6 +17,8 @@ use kassa::domain::{
     PaymentMethodId,
 };
 use kassa::ledger::postings;
+use kassa::reports::Granularity;
+use kassa::reports::revenue::{Basis, RevenueQuery, revenue};
 use kassa::store::tree_store::TreeStore;
 use kassa::store::{AccountStore, ChangeSet, CustomerStore, Durable, LedgerStore, Write};
 
@@ -44,6 +47,10 @@ fn main() -> ExitCode {
     }
     let filled = started.elapsed().as_secs_f64();
     println!("filled: {postings} postings in {filled:.1} s");
+    if let Err(error) = time_revenue_report(&dir) {
+        eprintln!("verify_ledger: the revenue report: {error}");
+        return ExitCode::FAILURE;
+    }
     let started = Instant::now();
     let verified = Command::new(&kassa_bin).args(["verify-ledger", "--data"]).arg(&dir).output();
     let secs = started.elapsed().as_secs_f64();
@@ -63,6 +70,38 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The year the charges are spread over: 2027, in Unix seconds.
+const YEAR_START: i64 = 1_798_761_600;
+const YEAR_SECS: i64 = 365 * 86_400;
+
+/// Times the cash revenue report of the year, by month, over the filled book (as
+/// `GET /v1/reports/revenue` computes it), and checks it adds up to every charge.
+fn time_revenue_report(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let store = TreeStore::open(dir)?;
+    let query = RevenueQuery {
+        from: YEAR_START,
+        to: YEAR_START + YEAR_SECS,
+        granularity: Granularity::Month,
+        currency: None,
+        basis: Basis::Cash,
+        test_clock: None,
+    };
+    let started = Instant::now();
+    let rows = revenue(&store, &AccountId::default_account(), &query)?;
+    let secs = started.elapsed().as_secs_f64();
+    let charges: i64 = rows.iter().map(|row| row.revenue.gross).sum::<i64>() / CHARGE_MINOR;
+    println!(
+        "revenue report: {:.1} ms for a year by month, {} rows, {charges} charges",
+        secs * 1e3,
+        rows.len()
+    );
+    store.close();
+    Ok(())
+}
+
+/// Each charge's amount.
+const CHARGE_MINOR: i64 = 1_000;
 
 fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
     let store = TreeStore::open(dir)?;
@@ -87,8 +126,9 @@ fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
             changes.writes.push(Write::Customer(customer.clone()));
         }
         for _ in 0..CHARGES_PER_SET.min(count - made) {
-            let charge = succeeded_charge(&customer.id, Money::new(1_000, currency)?, made);
-            let posting = postings::charge_succeeded(&account, &charge, 1).expect("an amount");
+            let charge = succeeded_charge(&customer.id, Money::new(CHARGE_MINOR, currency)?, made);
+            let at = YEAR_START + (made as i64) * YEAR_SECS / (count as i64);
+            let posting = postings::charge_succeeded(&account, &charge, at).expect("an amount");
             changes.writes.push(Write::NewCharge(charge));
             changes.writes.push(Write::Posting(Box::new(posting)));
             made += 1;

@@ -202,6 +202,8 @@ pub async fn run_with(
     }
 
     let webhooks = Arc::new(webhooks);
+    let payouts =
+        Arc::new(Payouts::new(store.clone(), payout_adapters, Arc::clone(&outbox_signal)));
     let inbox = Arc::new(open_inbox(
         &config,
         Arc::clone(&store),
@@ -209,6 +211,7 @@ pub async fn run_with(
         Arc::clone(&webhooks),
         accounts.clone(),
         gateways.clone(),
+        Arc::clone(&payouts),
     ));
     // Where nodes share the store, what is unapplied may be another live node's to apply: the
     // holder of the inbox's claim takes up what stays so (see `cluster::run`).
@@ -223,8 +226,6 @@ pub async fn run_with(
     if !previous_keys.is_empty() {
         tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
-    let payouts =
-        Arc::new(Payouts::new(store.clone(), payout_adapters, Arc::clone(&outbox_signal)));
     if claims.holds(Work::Schedule) {
         billing::scheduler::resume(store.clone(), registry.clone(), Arc::clone(&payouts))
             .await
@@ -380,6 +381,7 @@ fn open_inbox(
     webhooks: Arc<WebhookSources>,
     accounts: AccountDirectory,
     gateways: kassa_gateways::Router,
+    payouts: Arc<Payouts>,
 ) -> Inbox {
     let configured: Vec<AccountId> = config.accounts.list.iter().map(configured_id).collect();
     let default_account = match configured.iter().any(|id| id.as_str() == AccountId::DEFAULT) {
@@ -394,7 +396,7 @@ fn open_inbox(
     };
     Inbox::start(
         store.clone(),
-        Applier::new(store.clone(), registry, webhooks, accounts, gateways, store),
+        Applier::new(store.clone(), registry, webhooks, accounts, gateways, store, payouts),
         settings,
     )
 }

@@ -447,3 +447,101 @@ async fn a_subscription_paid_by_mpesa_is_invoiced_in_whole_shillings_and_never_p
     }
     assert!(daraja.pushes().is_empty(), "no STK push was sent: {:?}", daraja.pushes());
 }
+
+/// The body Safaricom posts when a B2C payment ends.
+fn b2c_result(key: &str, result_code: i64) -> Value {
+    json!({ "Result": {
+        "ResultType": 0,
+        "ResultCode": result_code,
+        "ResultDesc": match result_code {
+            0 => "The service request is processed successfully.",
+            _ => "The receiver is not registered for M-Pesa.",
+        },
+        "OriginatorConversationID": key,
+        "ConversationID": "AG_20191219_00004e48cf7e3533f581",
+        "TransactionID": "NLJ41HAY6Q",
+    }})
+}
+
+/// A payee paid to an M-Pesa phone, its shares available at once, with `shillings` of them.
+async fn phone_payee(api: &Api, phone: &str, shillings: i64) -> String {
+    let body = json!({
+        "name": "Wanjiku Kamau", "country": "KE", "default_currency": "kes",
+        "destination": {"type": "mpesa", "phone": phone},
+        "payout_schedule": {"interval": "manual", "delay_days": 0},
+    });
+    let payee = api.post("/v1/payees", &body).await.id();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = json!({"customer": customer, "amount": shillings * 100, "currency": "kes",
+        "transfer": {"payee": payee}});
+    api.post("/v1/charges", &charge).await.ok();
+    payee
+}
+
+async fn payout_now(api: &Api, id: &str) -> Value {
+    api.get_ok(&format!("/v1/payouts/{id}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_to_a_phone_is_a_b2c_payment_settled_by_its_result() {
+    let daraja = FakeDaraja::start().await;
+    let toml = format!("{}{}", daraja.engine_toml(CALLBACK_TOKEN), FakeDaraja::b2c_toml());
+    let engine = Engine::start(Config::default().with_toml(&toml)).await;
+    let api = engine.api_a();
+    // The cards are charged on the sandbox; the shares go out by B2C.
+    let payee = phone_payee(&api, "0712 345 678", 600_000).await;
+    let sent = api.post("/v1/payouts", &json!({"payee": payee, "currency": "kes"})).await;
+    let sent = sent.ok().clone();
+    assert_eq!(
+        (sent["method"].clone(), sent["status"].clone()),
+        (json!("mpesa"), json!("in_transit")),
+        "{sent}"
+    );
+    let requests = daraja.b2c_requests();
+    let amounts: Vec<i64> =
+        requests.iter().map(|request| request["Amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, [250_000, 250_000, 100_000], "split at B2C's KES 250 000");
+    assert_eq!(requests[0]["PartyB"], "254712345678");
+    assert_eq!(
+        requests[0]["ResultURL"],
+        format!("https://kassa.example.com/v1/webhooks/mpesa/{CALLBACK_TOKEN}")
+    );
+    let id = str_field(&sent, "id").to_owned();
+    let keys: Vec<String> = requests
+        .iter()
+        .map(|request| str_field(request, "OriginatorConversationID").to_owned())
+        .collect();
+    assert_eq!(keys, [format!("{id}-1"), format!("{id}-2"), format!("{id}-3")]);
+
+    for key in &keys {
+        let answer = post_callback(&engine, CALLBACK_TOKEN, &b2c_result(key, 0)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let paid = wait_for("the payout to be paid", Duration::from_secs(15), || async {
+        let payout = payout_now(&api, &id).await;
+        (payout["status"] == "paid").then_some(payout)
+    })
+    .await;
+    assert_eq!(paid["amount"], 60_000_000);
+    // A repeated result changes nothing.
+    post_callback(&engine, CALLBACK_TOKEN, &b2c_result(&keys[0], 2040)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(payout_now(&api, &id).await["status"], "paid");
+    assert_eq!(daraja.b2c_requests().len(), 3, "nothing sent again");
+
+    // A result that reports failure: the funds back in available, the destination flagged.
+    let failing = phone_payee(&api, "0733 000 111", 1_500).await;
+    let sent = api.post("/v1/payouts", &json!({"payee": failing, "currency": "kes"})).await;
+    let id = str_field(sent.ok(), "id").to_owned();
+    post_callback(&engine, CALLBACK_TOKEN, &b2c_result(&id, 2040)).await;
+    let failed = wait_for("the payout to fail", Duration::from_secs(15), || async {
+        let payout = payout_now(&api, &id).await;
+        (payout["status"] == "failed").then_some(payout)
+    })
+    .await;
+    assert_eq!(failed["failure_code"], "invalid_account_number", "{failed}");
+    let balance = api.get_ok(&format!("/v1/payees/{failing}/balance")).await;
+    assert_eq!(balance["available"][0]["amount"], 150_000, "{balance}");
+    let flagged = api.get_ok(&format!("/v1/payees/{failing}")).await;
+    assert_eq!(flagged["destination_failure"]["code"], "invalid_account_number");
+}

@@ -20,12 +20,15 @@
 //! - Refunds are M-Pesa reversals, a different Daraja API with its own callbacks: not
 //!   supported here, `check_refund` (and `refund`) answer [`GatewayError::InvalidRequest`].
 //!
+//! Payouts to M-Pesa phones go through Daraja's B2C where it is configured (see [`b2c`]).
+//!
 //! Daraja has no idempotency key, so this adapter keeps one: the charge's key is recorded
 //! durably before the push, and a second `charge` with a recorded key never pushes again.
 //! A push whose answer was lost (timeout) leaves no CheckoutRequestID to query: that charge stays
 //! ambiguous for an operator to reconcile against the M-Pesa statement (the prompt may or may
 //! not have reached the phone; pushing again could charge twice).
 
+mod b2c;
 mod callbacks;
 mod store;
 mod transformers;
@@ -37,6 +40,7 @@ use base64::Engine as _;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub use b2c::{B2C_RESULT_EVENT, B2cConfig, B2cResult, parse_b2c_result};
 pub use callbacks::{MpesaCallbacks, STK_RESULT_EVENT};
 pub use store::TREES;
 use store::{MpesaAttemptRecord, MpesaStore};
@@ -100,6 +104,8 @@ pub struct MpesaConfig {
     pub request_timeout: Duration,
     /// A cached OAuth token is replaced this long before Daraja says it expires.
     pub token_refresh_margin: Duration,
+    /// Payouts to phones (B2C), where configured.
+    pub b2c: Option<B2cConfig>,
 }
 
 impl MpesaConfig {
@@ -122,6 +128,7 @@ impl MpesaConfig {
             account_reference: "Kassa".to_owned(),
             request_timeout: Duration::from_secs(15),
             token_refresh_margin: Duration::from_secs(60),
+            b2c: None,
         }
     }
 }

@@ -47,7 +47,7 @@ pub trait Trees: Send + Sync {
 }
 
 /// Every tree the gateways keep: the engine opens them before it replays its log.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     crate::sandbox::ledger::TREES[0],
     crate::sandbox::ledger::TREES[1],
     crate::sandbox::ledger::TREES[2],
@@ -59,6 +59,7 @@ pub const ALL: [&str; 11] = [
     crate::stripe::TREES[2],
     crate::mpesa::TREES[0],
     crate::mpesa::TREES[1],
+    crate::mpesa::TREES[2],
 ];
 
 /// Trees in a plain sled database, for the gateways' own tests: one write at a time, and `sync`

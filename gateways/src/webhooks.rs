@@ -131,6 +131,9 @@ pub struct ChargeRef {
 /// [`WebhookSource::amount_in_minor_units`] gives Kassa's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventEffect {
+    /// What became of a payout's payment (M-Pesa B2C's result), by the key it was sent with;
+    /// `account`: the merchant account that sent it, where the adapter knows the key.
+    Payout { account: Option<String>, key: String, outcome: crate::payouts::PayoutOutcome },
     /// How the charge ended, or where it now stands.
     Charge {
         outcome: ChargeOutcome,

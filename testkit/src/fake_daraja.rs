@@ -4,6 +4,8 @@
 //! `POST /mpesa/stkpushquery/v1/query` with Bearer auth and Daraja's JSON (PascalCase fields,
 //! `{"requestId","errorCode","errorMessage"}` errors). It checks the password against the
 //! shortcode, passkey and timestamp it was sent with, and keeps every push for the test to see.
+//! B2C payment requests (`POST /mpesa/b2c/v3/paymentrequest`) are checked against the
+//! initiator and credential and accepted; their results are the test's to post.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +21,10 @@ pub const CONSUMER_SECRET: &str = "consumer-secret-fake";
 pub const SHORTCODE: &str = "174379";
 pub const PASSKEY: &str =
     "passkey-fake-bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// The B2C initiator and its (already encrypted) credential the fake takes.
+pub const INITIATOR_NAME: &str = "kassa-initiator";
+pub const SECURITY_CREDENTIAL: &str = "security-credential-fake-encrypted==";
+
 /// A well-formed number Daraja refuses to prompt (400 "Invalid PhoneNumber"), as it does for a
 /// line that is not on M-Pesa.
 pub const REFUSED_PHONE: &str = "254700000000";
@@ -32,6 +38,8 @@ struct State {
     stall_pushes: Option<std::time::Duration>,
     /// Every push body, in arrival order.
     pushes: Vec<Value>,
+    /// Every B2C payment request body, in arrival order.
+    b2c_requests: Vec<Value>,
     /// CheckoutRequestID → the ResultCode the STK query reports (None: still processing).
     results: BTreeMap<String, Option<i64>>,
     next_id: u64,
@@ -129,7 +137,15 @@ impl FakeDaraja {
                     })),
                 }
             });
-        let routes = oauth.or(push).or(query);
+        let b2c_state = Arc::clone(&state);
+        let b2c = warp::post()
+            .and(warp::path!("mpesa" / "b2c" / "v3" / "paymentrequest"))
+            .and(warp::header::optional::<String>("authorization"))
+            .and(warp::body::json())
+            .map(move |authorization: Option<String>, body: Value| {
+                accept_b2c(&b2c_state, authorization.as_deref(), body)
+            });
+        let routes = oauth.or(push).or(query).or(b2c);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(warp::serve(routes).incoming(listener).run());
@@ -155,6 +171,18 @@ callback_token = "{callback_token}"
 "#,
             self.api_base(),
         )
+    }
+
+    /// The lines that switch B2C payouts on, to go inside [`FakeDaraja::engine_toml`]'s section.
+    pub fn b2c_toml() -> String {
+        format!(
+            "initiator_name = \"{INITIATOR_NAME}\"\nsecurity_credential = \"{SECURITY_CREDENTIAL}\"\n"
+        )
+    }
+
+    /// Every B2C request, in arrival order.
+    pub fn b2c_requests(&self) -> Vec<Value> {
+        self.state.lock().unwrap().b2c_requests.clone()
     }
 
     pub fn tokens_issued(&self) -> usize {
@@ -223,6 +251,33 @@ fn accept_push(
         }),
     );
     (answer, state.stall_pushes)
+}
+
+/// A B2C payment request, accepted for processing: its result is for the test to post.
+fn accept_b2c(state: &Mutex<State>, authorization: Option<&str>, body: Value) -> Reply {
+    let mut state = state.lock().unwrap();
+    if !authorized(&state, authorization) {
+        return daraja_error(401, "404.001.03", "Invalid Access Token");
+    }
+    if body["InitiatorName"] != json!(INITIATOR_NAME)
+        || body["SecurityCredential"] != json!(SECURITY_CREDENTIAL)
+    {
+        return daraja_error(400, "400.002.02", "Bad Request - Invalid Initiator Information");
+    }
+    if body["PartyB"] == json!(REFUSED_PHONE) {
+        return daraja_error(400, "400.002.02", "Bad Request - Invalid PartyB");
+    }
+    state.next_id += 1;
+    let conversation = format!("AG_20191219_0000{:08}", state.next_id);
+    let originator = body["OriginatorConversationID"].clone();
+    state.b2c_requests.push(body);
+    reply(
+        200,
+        json!({
+            "ConversationID": conversation, "OriginatorConversationID": originator,
+            "ResponseCode": "0", "ResponseDescription": "Accept the service request successfully.",
+        }),
+    )
 }
 
 fn authorized(state: &State, authorization: Option<&str>) -> bool {

@@ -115,9 +115,21 @@ pub struct MpesaGatewayConfig {
     pub min_amount: MinAmounts,
     /// STK Pushes sent per second at most for renewals; 0 = not paced.
     pub renewals_per_sec: u32,
+    /// Payouts to phones (B2C), on when the initiator and its credential are set: the B2C
+    /// shortcode money is paid from (default: `shortcode`), the initiator's name, its security
+    /// credential as Safaricom's portal encrypted it, and the command (`BusinessPayment`).
+    pub b2c_shortcode: String,
+    pub initiator_name: String,
+    pub security_credential: SecretValue,
+    pub b2c_command_id: String,
 }
 
 impl MpesaGatewayConfig {
+    /// Whether payouts to phones go through B2C.
+    pub fn b2c_enabled(&self) -> bool {
+        self.enabled() && !self.initiator_name.is_empty() && self.security_credential.is_set()
+    }
+
     /// The keys that switch M-Pesa on: all of them, or none.
     fn credentials(&self) -> [(&'static str, bool); 4] {
         [
@@ -171,6 +183,10 @@ impl Default for MpesaGatewayConfig {
             timeout_ms: 4_000,
             min_amount: min_amounts(&[("kes", 100)]),
             renewals_per_sec: 10,
+            b2c_shortcode: String::new(),
+            initiator_name: String::new(),
+            security_credential: SecretValue::default(),
+            b2c_command_id: "BusinessPayment".into(),
         }
     }
 }
@@ -198,24 +214,27 @@ impl Config {
     pub(super) fn apply_gateway_env(&mut self, env: &dyn Fn(&str) -> Option<String>) {
         let stripe = &mut self.gateways.stripe;
         let mpesa = &mut self.gateways.mpesa;
-        let secrets: [(&str, &mut SecretValue); 6] = [
+        let secrets: [(&str, &mut SecretValue); 7] = [
             ("KASSA_STRIPE_SECRET_KEY", &mut stripe.secret_key),
             ("KASSA_STRIPE_WEBHOOK_SECRET", &mut stripe.webhook_secret),
             ("KASSA_MPESA_CONSUMER_KEY", &mut mpesa.consumer_key),
             ("KASSA_MPESA_CONSUMER_SECRET", &mut mpesa.consumer_secret),
             ("KASSA_MPESA_PASSKEY", &mut mpesa.passkey),
             ("KASSA_MPESA_CALLBACK_TOKEN", &mut mpesa.callback_token),
+            ("KASSA_MPESA_SECURITY_CREDENTIAL", &mut mpesa.security_credential),
         ];
         for (name, slot) in secrets {
             if let Some(value) = env(name) {
                 *slot = SecretValue::new(value);
             }
         }
-        let texts: [(&str, &mut String); 4] = [
+        let texts: [(&str, &mut String); 6] = [
             ("KASSA_STRIPE_API_BASE", &mut stripe.api_base),
             ("KASSA_MPESA_SHORTCODE", &mut mpesa.shortcode),
             ("KASSA_MPESA_API_BASE", &mut mpesa.api_base),
             ("KASSA_MPESA_CALLBACK_BASE", &mut mpesa.callback_base),
+            ("KASSA_MPESA_B2C_SHORTCODE", &mut mpesa.b2c_shortcode),
+            ("KASSA_MPESA_INITIATOR_NAME", &mut mpesa.initiator_name),
         ];
         for (name, slot) in texts {
             if let Some(value) = env(name) {
@@ -302,6 +321,16 @@ impl Config {
         }
         if let Some((key, _)) = mpesa.credentials().into_iter().find(|(_, set)| !set) {
             return Err(config_error(key, "is required when the other M-Pesa credentials are set"));
+        }
+        let initiator_named = !mpesa.initiator_name.is_empty();
+        if initiator_named != mpesa.security_credential.is_set() {
+            return Err(config_error(
+                "gateways.mpesa.security_credential",
+                "and gateways.mpesa.initiator_name are set together (B2C payouts), or neither",
+            ));
+        }
+        if !mpesa.b2c_shortcode.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(config_error("gateways.mpesa.b2c_shortcode", "must be digits"));
         }
         if !mpesa.shortcode.bytes().all(|byte| byte.is_ascii_digit()) {
             return Err(config_error(

@@ -12,7 +12,7 @@ pub mod policy;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kassa_gateways::mpesa::{MpesaCallbacks, MpesaConfig, MpesaGateway};
+use kassa_gateways::mpesa::{B2cConfig, MpesaCallbacks, MpesaConfig, MpesaGateway};
 use kassa_gateways::payouts::PayoutAdapter;
 use kassa_gateways::router::{PaymentMethodType, RoutingRule};
 use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
@@ -36,7 +36,7 @@ pub struct Gateways {
     pub webhooks: WebhookSources,
     /// The enabled gateways' names, for the breaker metrics.
     pub names: Vec<&'static str>,
-    /// The adapters that pay payees out: the sandbox and Stripe, where enabled.
+    /// The adapters that pay payees out: the sandbox, Stripe, and M-Pesa B2C, where enabled.
     pub payouts: Vec<Arc<dyn PayoutAdapter>>,
     pub policies: Arc<GatewayPolicies>,
 }
@@ -100,6 +100,9 @@ pub fn open(
     }
     if let Some(mpesa) = &mpesa {
         enabled.push(Arc::new(Metered::new(Arc::new(mpesa.clone()))));
+        if settings.mpesa.b2c_enabled() {
+            payouts.push(Arc::new(mpesa.clone()));
+        }
     }
     let mut webhooks = WebhookSources::default();
     for registration in registrations {
@@ -175,6 +178,18 @@ fn mpesa_config(settings: &MpesaGatewayConfig) -> MpesaConfig {
     );
     config.api_base = settings.api_base.clone();
     config.request_timeout = Duration::from_millis(settings.timeout_ms);
+    if settings.b2c_enabled() {
+        let shortcode = match settings.b2c_shortcode.as_str() {
+            "" => settings.shortcode.clone(),
+            given => given.to_owned(),
+        };
+        config.b2c = Some(B2cConfig {
+            shortcode,
+            initiator_name: settings.initiator_name.clone(),
+            security_credential: Secret::new(settings.security_credential.expose()),
+            command_id: settings.b2c_command_id.clone(),
+        });
+    }
     config
 }
 

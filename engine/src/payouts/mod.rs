@@ -333,6 +333,32 @@ impl Payouts {
         payout.failure_message = Some(message);
     }
 
+    /// Records what became of the part sent as `key` (a result the adapter posted back);
+    /// answers the payout as it stands after, or `None` when no payout of the account has it.
+    pub async fn record_result(
+        &self,
+        account: &AccountId,
+        key: &str,
+        outcome: PayoutOutcome,
+    ) -> Result<Option<Payout>, StoreError> {
+        let id = key.split_once('-').map_or(key, |(id, _)| id);
+        let Some(id) = PayoutId::parse(id) else { return Ok(None) };
+        let Some(found) = self.store.payout(account, &id)? else { return Ok(None) };
+        let lock = self.payee_lock(account, &found.payee);
+        let _one_at_a_time = lock.lock().await;
+        // Read again under the lock: a sender may have recorded the part meanwhile.
+        let Some(payout) = self.store.payout(account, &id)? else { return Ok(None) };
+        let Some(index) = payout.parts.iter().position(|part| part.key == key) else {
+            return Ok(None);
+        };
+        // Settled stays settled: a repeated or contradicting result changes nothing.
+        if payout.parts[index].status.settled() {
+            return Ok(Some(payout));
+        }
+        let Some(payee) = self.store.payee(account, &payout.payee)? else { return Ok(None) };
+        self.record(payout, index, Ok(outcome), &payee).await.map(Some)
+    }
+
     /// Takes up every payout not settled: sent again where the adapter never received it,
     /// settled where its status query now knows. Payouts being sent on this node are left to
     /// their sender.

@@ -24,6 +24,7 @@ use crate::domain::{
     AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutItems, CheckoutSession,
     CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money, RefundReason,
 };
+use crate::payouts::Payouts;
 use crate::store::{CouponStore, CustomerStore, Outcome, StoreError};
 use sha2::{Digest, Sha256};
 
@@ -75,6 +76,8 @@ pub struct Applier {
     /// A checkout session's coupon, resolved again when Stripe's webhook starts its
     /// subscription.
     coupons: Arc<dyn CouponStore>,
+    /// Where a payout's result (M-Pesa B2C's) is recorded.
+    payouts: Arc<Payouts>,
 }
 
 impl Applier {
@@ -85,8 +88,9 @@ impl Applier {
         accounts: AccountDirectory,
         gateways: Router,
         coupons: Arc<dyn CouponStore>,
+        payouts: Arc<Payouts>,
     ) -> Applier {
-        Applier { store, registry, sources, accounts, gateways, coupons }
+        Applier { store, registry, sources, accounts, gateways, coupons, payouts }
     }
 
     /// The account's charge with this id, of `gateway`, whichever account it is in.
@@ -155,6 +159,9 @@ impl Applier {
             },
         };
         match &event.effect {
+            Some(EventEffect::Payout { account, key, outcome }) => {
+                return self.payout_result(account.as_deref(), key, outcome).await;
+            }
             Some(EventEffect::HostedPayment { .. }) => {
                 return self.hosted_payment(source.as_ref(), stored, event).await;
             }
@@ -205,6 +212,24 @@ impl Applier {
             Err(error) => return Err(error.into()),
         };
         Ok(EventOutcome::of(&target, text))
+    }
+
+    /// A payout's result: recorded on the payout whose part was sent with `key`.
+    async fn payout_result(
+        &self,
+        account: Option<&str>,
+        key: &str,
+        outcome: &kassa_gateways::payouts::PayoutOutcome,
+    ) -> Result<EventOutcome, NotApplied> {
+        let Some(account) = account.and_then(AccountId::parse) else {
+            return Ok(EventOutcome::unowned(format!("ignored: no payout was sent as {key}")));
+        };
+        let recorded = self.payouts.record_result(&account, key, outcome.clone()).await;
+        let text = match recorded.map_err(ActorError::from)? {
+            Some(payout) => format!("applied: payout {} {}", payout.id, payout.status().as_str()),
+            None => format!("ignored: no payout {key}"),
+        };
+        Ok(EventOutcome { text, owner: Some(account) })
     }
 
     /// An event that acts on a charge Kassa cannot find: tried again for as long as its
@@ -534,6 +559,9 @@ fn in_kassa_terms(
         // Applied apart, before any charge is looked for (see `Applier::hosted_payment`).
         EventEffect::HostedPayment { .. } | EventEffect::HostedSetup { .. } => {
             return Err("ignored: a hosted page's payment is about no charge".to_owned());
+        }
+        EventEffect::Payout { .. } => {
+            return Err("ignored: a payout's result is about no charge".to_owned());
         }
     })
 }

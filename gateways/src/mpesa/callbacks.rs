@@ -1,4 +1,4 @@
-//! Safaricom's STK Push results, at `POST /v1/webhooks/mpesa/{token}`. Daraja callbacks carry no
+//! Safaricom's STK Push results and B2C payout results, at `POST /v1/webhooks/mpesa/{token}`. Daraja callbacks carry no
 //! signature, so the secret path token is what authenticates them: a wrong one is a 404, as for
 //! any unknown path, and nothing is read.
 //!
@@ -10,7 +10,7 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{MpesaGateway, NAME, parse_callback};
+use super::{B2C_RESULT_EVENT, MpesaGateway, NAME, parse_b2c_result, parse_callback};
 use crate::webhooks::{
     ChargeRef, Delivery, EventEffect, IncomingEvent, Received, ReportedAmount, UnreadableEvent,
     WebhookRefusal, WebhookSource, WhenUnreadable, constant_time_eq,
@@ -56,6 +56,23 @@ impl WebhookSource for MpesaCallbacks {
     }
 
     fn read(&self, payload: &[u8]) -> Result<IncomingEvent, UnreadableEvent> {
+        if let Some(result) = parse_b2c_result(payload) {
+            let account = self
+                .gateway
+                .payout_account(&result.key)
+                .map_err(|error| UnreadableEvent(error.to_string()))?;
+            return Ok(IncomingEvent {
+                id: format!("b2c:{}:{}", result.key, result.result_code),
+                kind: B2C_RESULT_EVENT.to_owned(),
+                created: None,
+                charge: None,
+                effect: Some(EventEffect::Payout {
+                    account,
+                    key: result.key.clone(),
+                    outcome: result.outcome(),
+                }),
+            });
+        }
         let result = parse_callback(payload).map_err(|error| UnreadableEvent(error.to_string()))?;
         let reported = result
             .amount_minor

@@ -5,6 +5,7 @@
 //!   idempotency key, so this record is what stops a second push for the same charge, and what
 //!   lets `retrieve` query the push's fate.
 //! - `mpesa_checkouts`: CheckoutRequestID → charge idempotency key, for callbacks.
+//! - `mpesa_payouts`: payout key → the B2C request (see [`super::b2c`]).
 //!
 //! The trees are the engine's ([`Trees`]): every write goes through its write-ahead log.
 
@@ -19,7 +20,7 @@ const ATTEMPTS: &str = "mpesa_attempts";
 const CHECKOUTS: &str = "mpesa_checkouts";
 
 /// Every tree the adapter keeps.
-pub const TREES: [&str; 2] = [ATTEMPTS, CHECKOUTS];
+pub const TREES: [&str; 3] = [ATTEMPTS, CHECKOUTS, super::b2c::PAYOUTS];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct MpesaAttemptRecord {
@@ -36,11 +37,11 @@ enum Stored<T> {
     V1(T),
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(super) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     rmp_serde::to_vec(&Stored::V1(value)).expect("mpesa records always encode")
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError> {
+pub(super) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError> {
     match rmp_serde::from_slice::<Stored<T>>(bytes) {
         Ok(Stored::V1(value)) => Ok(value),
         Err(error) => Err(GatewayError::Storage(format!("undecodable mpesa record: {error}"))),
@@ -55,6 +56,11 @@ pub(super) struct MpesaStore {
 impl MpesaStore {
     pub fn open(trees: Arc<dyn Trees>) -> MpesaStore {
         MpesaStore { trees }
+    }
+
+    /// The trees themselves, for the B2C records kept beside the pushes.
+    pub fn trees(&self) -> &Arc<dyn Trees> {
+        &self.trees
     }
 
     pub fn attempt(&self, key: &str) -> Result<Option<MpesaAttemptRecord>, GatewayError> {

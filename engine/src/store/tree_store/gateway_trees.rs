@@ -13,7 +13,7 @@ use crate::store::StoreError;
 
 /// The gateways' trees; a log record numbers them from [`GATEWAY_TREES_FIRST`] in this order, so
 /// a new one goes at the end.
-pub(super) const GATEWAY_TREE_NAMES: [&str; 11] = kassa_gateways::trees::ALL;
+pub(super) const GATEWAY_TREE_NAMES: [&str; 12] = kassa_gateways::trees::ALL;
 
 /// The log's number for the first gateway tree: far past the engine's own trees, so that either
 /// list can grow without renumbering the other.
