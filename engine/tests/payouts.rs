@@ -111,6 +111,11 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
     let moved: Vec<(&str, i64)> =
         moved.iter().map(|txn| (str_field(txn, "type"), i64_field(txn, "amount"))).collect();
     assert_eq!(moved, [("payout", -2_500), ("payout", -5_000), ("transfer", 7_500)]);
+    let announced = api.get_ok("/v1/events?direction=out&type=payout.paid").await;
+    let announced = announced["data"].as_array().unwrap();
+    assert_eq!(announced.len(), 2, "each payout announced paid once: {announced:?}");
+    assert_eq!(announced[1]["data"]["object"]["id"], paid["id"]);
+    assert_eq!(announced[1]["data"]["object"]["status"], "paid");
     let processor_paid: i64 = ledger_of_kind(&api.ledger().await, "payout")
         .iter()
         .map(|entry| i64_field(entry, "amount"))

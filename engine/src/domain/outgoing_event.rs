@@ -144,6 +144,10 @@ pub const EVENT_TYPES: &[&str] = &[
     "checkout.session.expired",
     "sponsorship.created",
     "sponsorship.updated",
+    "payout.created",
+    "payout.updated",
+    "payout.paid",
+    "payout.failed",
     DELIVERY_FAILED,
     ENDPOINT_DISABLED,
 ];

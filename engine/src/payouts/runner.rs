@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::{Ask, PayoutError, Payouts, schedule};
 use crate::cluster::{Claims, Work};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, Payee, PayoutInterval, TestClock};
+use crate::domain::{AccountId, Payee, TestClock};
 use crate::store::StoreError;
 
 impl Payouts {
@@ -23,6 +23,9 @@ impl Payouts {
     async fn act_on(&self, payee: &Payee, at: i64) -> Result<usize, StoreError> {
         let mut made = 0;
         if payee.destination_failure.is_none() {
+            // The schedule is read from payees as stored; a payout needs the destination.
+            let Some(payee) = self.store.payee(&payee.account, &payee.id)? else { return Ok(0) };
+            let payee = &payee;
             let balance = crate::ledger::balances::payee_balance(
                 self.store.as_ref(),
                 &payee.account,
@@ -64,10 +67,8 @@ impl Payouts {
     pub async fn run_due(&self) -> Result<usize, StoreError> {
         let now = now_unix_secs();
         let mut made = 0;
-        for payee in self.store.all_payees()? {
-            if payee.test_clock.is_some()
-                || payee.payout_schedule.interval == PayoutInterval::Manual
-            {
+        for payee in self.store.scheduled_payees()? {
+            if payee.test_clock.is_some() {
                 continue;
             }
             let after = self.acted_until(&payee)?;

@@ -71,6 +71,7 @@ pub trait PayoutStore: Durable {
         at: i64,
     ) -> Result<DurableTicket, StoreError>;
     fn commit_payout(&self, change: PayoutChange) -> Result<DurableTicket, StoreError>;
-    /// Every payee of every account, for the payout schedule.
-    fn all_payees(&self) -> Result<Vec<Payee>, StoreError>;
+    /// Every payee of every account on a payout schedule (not `manual`), as stored: its
+    /// personal data (name, email, destination) not opened.
+    fn scheduled_payees(&self) -> Result<Vec<Payee>, StoreError>;
 }

@@ -8,7 +8,9 @@ use super::billing::{newest_first, page};
 use super::ledger::totals_key;
 use super::ops::Op;
 use super::{TreeId, TreeStore};
-use crate::domain::{AccountId, LedgerAccount, LedgerBalance, Payee, PayeeId, Payout, PayoutId};
+use crate::domain::{
+    AccountId, LedgerAccount, LedgerBalance, Payee, PayeeId, Payout, PayoutId, PayoutInterval,
+};
 use crate::store::codec::{decode, encode};
 use crate::store::{
     DurableTicket, IdempotencyState, LedgerTotals, Outcome, Page, PayoutChange, PayoutStore,
@@ -157,11 +159,13 @@ impl PayoutStore for TreeStore {
         Ok(self.written())
     }
 
-    fn all_payees(&self) -> Result<Vec<Payee>, StoreError> {
+    fn scheduled_payees(&self) -> Result<Vec<Payee>, StoreError> {
         let mut payees = Vec::new();
         for item in self.tree(TreeId::Payees).iter() {
-            let (_, bytes) = item?;
-            payees.push(self.opened_payee(decode(&bytes)?)?);
+            let payee: Payee = decode(&item?.1)?;
+            if payee.payout_schedule.interval != PayoutInterval::Manual {
+                payees.push(payee);
+            }
         }
         Ok(payees)
     }
