@@ -328,3 +328,53 @@ async fn a_year_of_weekly_payouts_for_a_hundred_payees_pays_each_balance_once() 
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn a_subscriptions_payee_earns_its_share_of_every_invoice_paid() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let payee = bank_payee(&api, "000123456789", json!({})).await;
+    let clock = api.create_clock(utc(2027, 1, 1, 0, 0, 0)).await;
+    let customer = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
+    let plan = api.plan(10_000, "usd", "month").await;
+    let body = json!({"customer": customer, "plan": plan,
+        "transfer": {"payee": payee, "percent_bps": 7_000}, "application_fee_amount": 500});
+    let subscription = api.subscribe(&body).await.ok().clone();
+    assert_eq!(subscription["transfer"]["percent_bps"], 7_000, "{subscription}");
+    assert_eq!(subscription["application_fee_amount"], 500);
+    api.advance_clock(&clock, utc(2027, 3, 1, 0, 0, 0)).await;
+
+    let charges = api.customer_charges(&customer).await;
+    assert_eq!(charges.len(), 3, "January, February and March paid");
+    for charge in &charges {
+        assert_eq!(charge["transfer"]["amount"], 7_000, "{charge}");
+        assert_eq!(charge["transfer"]["payee"], payee.as_str());
+    }
+    let (available, pending) = payee_balance(&api, &payee, "usd").await;
+    assert_eq!(available + pending, 3 * (7_000 - 500), "each payment's share, less the fee");
+
+    // Refused before anything is made: a payee that cannot take the plan's currency, a share
+    // above a period's price.
+    let phone = json!({
+        "name": "Achieng Otieno", "country": "KE", "default_currency": "kes",
+        "destination": {"type": "mpesa", "phone": "0712345678"},
+    });
+    let mpesa = api.post("/v1/payees", &phone).await.id();
+    let other = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
+    let refusals = [
+        (json!({"payee": mpesa}), None, "transfer.payee"),
+        (json!({"payee": payee, "amount": 10_001}), None, "transfer.amount"),
+        (json!({"payee": payee, "amount": 100}), Some(101), "application_fee_amount"),
+    ];
+    for (transfer, fee, param) in refusals {
+        let mut body = json!({"customer": other, "plan": plan, "transfer": transfer});
+        if let Some(fee) = fee {
+            body["application_fee_amount"] = json!(fee);
+        }
+        let refused = api.subscribe(&body).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert_eq!(refused.body["error"]["param"], param, "{}", refused.text);
+    }
+    let none = api.get_ok(&format!("/v1/customers/{other}/subscriptions")).await;
+    assert_eq!(none["data"], json!([]), "nothing was made: {none}");
+}

@@ -91,6 +91,12 @@ pub fn subscription(subscription: &Subscription) -> Value {
             "start": discount.start,
             "end": discount.end,
         })),
+        "transfer": subscription.transfer.as_ref().map(|terms| json!({
+            "payee": terms.payee.as_str(),
+            "amount": terms.amount_minor,
+            "percent_bps": terms.percent_bps,
+        })),
+        "application_fee_amount": subscription.transfer.as_ref().map(|terms| terms.application_fee_minor),
         "test_clock": subscription.test_clock.as_ref().map(|id| id.as_str()),
         "metadata": subscription.metadata,
         "created": subscription.created,

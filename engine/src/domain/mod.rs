@@ -86,7 +86,7 @@ pub use subscription::{
     CollectionMethod, Dunning, PendingLine, PendingUpdate, Subscription, SubscriptionStatus,
 };
 pub use test_clock::{TestClock, TestClockStatus};
-pub use transfer::ChargeTransfer;
+pub use transfer::{ChargeTransfer, TransferTerms};
 pub use webhook_endpoint::{
     Attempt, Delivery, DeliveryStatus, EndpointStatus, RetiringSecret, WebhookEndpoint,
 };

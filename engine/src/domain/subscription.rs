@@ -157,6 +157,9 @@ pub struct Subscription {
     /// trial begins).
     #[serde(default)]
     pub checkout_session: Option<CheckoutSessionId>,
+    /// The payee's share of each of its invoices' payments.
+    #[serde(default)]
+    pub transfer: Option<Box<super::TransferTerms>>,
 }
 
 /// The retries of a subscription's invoice whose automatic payment failed

@@ -7,6 +7,49 @@ use super::ids::{PayeeId, TransferId};
 
 const DAY_SECS: i64 = 86_400;
 
+/// Basis points in a whole payment.
+pub const WHOLE_BPS: i64 = 10_000;
+
+/// What a payee earns of each payment of something that is paid again and again (a
+/// subscription's invoices): a fixed share (at most the payment), basis points of it (rounded
+/// down), or all of it; less what the platform keeps of that share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferTerms {
+    pub payee: PayeeId,
+    pub amount_minor: Option<i64>,
+    pub percent_bps: Option<i64>,
+    pub application_fee_minor: i64,
+    /// The payee's payout delay when the terms were set.
+    pub delay_days: u32,
+}
+
+impl TransferTerms {
+    /// The transfer of a payment of `paid_minor`; none for a payment of nothing.
+    pub fn for_payment(&self, paid_minor: i64) -> Option<ChargeTransfer> {
+        if paid_minor <= 0 {
+            return None;
+        }
+        let amount_minor = match (self.amount_minor, self.percent_bps) {
+            (Some(amount), _) => amount.min(paid_minor),
+            (None, Some(bps)) => {
+                let share = i128::from(paid_minor) * i128::from(bps) / i128::from(WHOLE_BPS);
+                i64::try_from(share).unwrap_or(paid_minor)
+            }
+            (None, None) => paid_minor,
+        };
+        Some(ChargeTransfer {
+            id: TransferId::generate(),
+            payee: self.payee.clone(),
+            amount_minor,
+            application_fee_minor: self.application_fee_minor.min(amount_minor),
+            delay_days: self.delay_days,
+            reversal_basis_minor: 0,
+            reversed_minor: 0,
+            available_on: None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChargeTransfer {
     pub id: TransferId,
@@ -75,6 +118,25 @@ mod tests {
         let parts = [3_333, 3_333, 3_334].map(|refund| split.reverse_for(refund, 10_000));
         assert_eq!(parts, [2_055, 2_055, 2_057], "each rounded down on the running total");
         assert_eq!(parts.iter().sum::<i64>(), split.net_minor());
+    }
+
+    #[test]
+    fn terms_give_each_payment_its_share_within_it() {
+        let terms = |amount, bps, fee| TransferTerms {
+            payee: PayeeId::generate(),
+            amount_minor: amount,
+            percent_bps: bps,
+            application_fee_minor: fee,
+            delay_days: 7,
+        };
+        let share = |terms: &TransferTerms, paid| {
+            let transfer = terms.for_payment(paid).unwrap();
+            (transfer.amount_minor, transfer.application_fee_minor)
+        };
+        assert_eq!(share(&terms(None, Some(7_000), 100), 999), (699, 100), "rounded down");
+        assert_eq!(share(&terms(Some(5_000), None, 6_000), 3_000), (3_000, 3_000), "capped");
+        assert_eq!(share(&terms(None, None, 0), 1_234), (1_234, 0));
+        assert!(terms(None, None, 0).for_payment(0).is_none(), "nothing paid, nothing earned");
     }
 
     #[test]

@@ -194,6 +194,12 @@ impl CustomerActor {
     ) -> impl Future<Output = Result<Charge, ActorError>> + 'static {
         let key = invoice.attempt_key(invoice.attempt_count);
         let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // A subscription's payee earns its share of each payment of the subscription's invoices.
+        let terms = invoice.subscription.as_ref().and_then(|id| self.subscription(id).ok());
+        let transfer = terms
+            .and_then(|subscription| subscription.transfer)
+            .and_then(|terms| terms.for_payment(invoice.amount_due_minor))
+            .map(Box::new);
         let message = CreateCharge {
             amount: Money { amount_minor: invoice.amount_due_minor, currency: invoice.currency },
             breakdown: None,
@@ -207,7 +213,7 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: None,
-            transfer: None,
+            transfer,
         };
         let actor = ctx.address();
         async move {

@@ -44,6 +44,8 @@ pub struct CreateSubscription {
     /// The customer is not there (a processor's webhook starts it, with the card it saved for
     /// later): its first payment is made off-session, as a renewal's is.
     pub off_session: bool,
+    /// The payee's share of each of its invoices' payments, checked by the API.
+    pub transfer: Option<Box<crate::domain::TransferTerms>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -248,6 +248,7 @@ impl CustomerActor {
                 .as_ref()
                 .map(|resolved| Box::new(attached_discount(resolved, now))),
             checkout_session: message.checkout_session.clone(),
+            transfer: message.transfer.clone(),
         };
         let mut changes = self.changes();
         changes.extend(checkout);

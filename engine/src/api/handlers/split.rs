@@ -1,5 +1,5 @@
-//! A charge's `transfer` and `application_fee_amount`: which payee earns what share of it, and
-//! what the platform keeps of that share. Checked in two steps: the request's form when it is
+//! A charge's (or a subscription's) `transfer` and `application_fee_amount`: which payee earns
+//! what share of it (of each of its payments), and what the platform keeps of that share. Checked in two steps: the request's form when it is
 //! parsed, the amounts once the charge is priced.
 
 use serde::Deserialize;
@@ -7,11 +7,9 @@ use serde::Deserialize;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::domain::money::currency_code;
-use crate::domain::{AccountId, ChargeTransfer, Money, PayeeId, TransferId};
+use crate::domain::transfer::WHOLE_BPS;
+use crate::domain::{AccountId, ChargeTransfer, Money, PayeeId, TransferTerms};
 use crate::limits::AMOUNT_MINOR_MAX;
-
-/// Basis points in the whole charge.
-const WHOLE_BPS: i64 = 10_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +90,20 @@ impl Split {
         account: &AccountId,
         amount: Money,
     ) -> Result<ChargeTransfer, ApiError> {
+        let terms = self.terms(app, account, amount)?;
+        terms.for_payment(amount.amount_minor).ok_or_else(|| {
+            ApiError::validation("transfer", "a charge of nothing has no share to transfer")
+        })
+    }
+
+    /// The terms of a split of payments like `amount` (a subscription's first period): checked
+    /// as a charge of `amount` is, and kept to split each later payment the same way.
+    pub fn terms(
+        self,
+        app: &App,
+        account: &AccountId,
+        amount: Money,
+    ) -> Result<TransferTerms, ApiError> {
         let not_found = || ApiError::not_found("payee", &self.payee).with_param("transfer.payee");
         let id = PayeeId::parse(&self.payee).ok_or_else(not_found)?;
         let payee = app.queries.payee(account, &id)?.ok_or_else(not_found)?;
@@ -107,38 +119,35 @@ impl Split {
             ));
         }
         let charged = amount.amount_minor;
-        let amount_minor = match self.share {
+        let (amount_minor, percent_bps, share) = match self.share {
             Share::Amount(share) if share > charged => {
                 return Err(ApiError::validation(
                     "transfer.amount",
                     format!("`transfer.amount` {share} is above the charge's amount, {charged}"),
                 ));
             }
-            Share::Amount(share) => share,
+            Share::Amount(share) => (Some(share), None, share),
             Share::BasisPoints(bps) => {
-                i64::try_from(i128::from(charged) * i128::from(bps) / i128::from(WHOLE_BPS))
-                    .unwrap_or(charged)
+                let share = i128::from(charged) * i128::from(bps) / i128::from(WHOLE_BPS);
+                (None, Some(bps), i64::try_from(share).unwrap_or(charged))
             }
-            Share::Whole => charged,
+            Share::Whole => (None, None, charged),
         };
-        if self.application_fee_minor > amount_minor {
+        if self.application_fee_minor > share {
             return Err(ApiError::validation(
                 "application_fee_amount",
                 format!(
-                    "`application_fee_amount` {} is above the payee's share, {amount_minor}",
+                    "`application_fee_amount` {} is above the payee's share, {share}",
                     self.application_fee_minor
                 ),
             ));
         }
-        Ok(ChargeTransfer {
-            id: TransferId::generate(),
+        Ok(TransferTerms {
             payee: payee.id,
             amount_minor,
+            percent_bps,
             application_fee_minor: self.application_fee_minor,
             delay_days: payee.payout_schedule.delay_days,
-            reversal_basis_minor: 0,
-            reversed_minor: 0,
-            available_on: None,
         })
     }
 }

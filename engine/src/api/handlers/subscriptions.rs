@@ -8,7 +8,7 @@ use actix::{Actor, Handler, Message};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Reply, charges, customers, plans};
+use super::{Reply, charges, customers, plans, split};
 use crate::actor::billing::messages::{
     CancelSubscription, CreateSubscription, PauseSubscription, PaymentBehavior, PlanChange,
     PreviewInvoice, ProrationBehavior, ReactivateSubscription, ResumeSubscription, TrialEnd,
@@ -43,6 +43,8 @@ struct CreateInput {
     coupon: Option<String>,
     promotion_code: Option<String>,
     metadata: Option<Metadata>,
+    transfer: Option<split::TransferInput>,
+    application_fee_amount: Option<i64>,
 }
 
 /// `trial_end` as an update takes it: Unix seconds, or `"now"`.
@@ -133,9 +135,19 @@ pub async fn create(
         })
         .transpose()?;
     let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
+    let quantity = quantity(input.quantity)?;
+    // Checked against a period's price: each invoice's payment is split by the same terms.
+    let transfer = match split::parse(input.transfer, input.application_fee_amount)? {
+        Some(split) => {
+            let period = plan.amount_minor.saturating_mul(i64::from(quantity));
+            let priced = Money { amount_minor: period, currency: plan.currency };
+            Some(Box::new(split.terms(app, account, priced)?))
+        }
+        None => None,
+    };
     let message = CreateSubscription {
         plan,
-        quantity: quantity(input.quantity)?,
+        quantity,
         trial,
         billing_cycle_anchor: input.billing_cycle_anchor,
         payment_method: validate::payment_method(input.payment_method)?,
@@ -147,6 +159,7 @@ pub async fn create(
         coupon: None,
         checkout_session: None,
         off_session: false,
+        transfer,
     };
     let key = CustomerKey { account: account.clone(), customer: customer.id };
     let answer = idempotency::run(app, account, request, |ticket| async move {
