@@ -238,7 +238,7 @@ async fn paid_at_once(api: &Api) -> String {
 
 /// All a payee's balance holds in zar, available and pending.
 async fn payee_total(api: &Api, payee: &str) -> i64 {
-    let (available, pending) = payee_balance(api, payee, "zar").await;
+    let (available, pending) = api.payee_balance(payee, "zar").await;
     available + pending
 }
 
@@ -258,20 +258,6 @@ async fn payee(api: &Api) -> String {
     str_field(api.post("/v1/payees", &body).await.ok(), "id").to_owned()
 }
 
-/// A payee's balance as `(available, pending)` in `currency`.
-async fn payee_balance(api: &Api, payee: &str, currency: &str) -> (i64, i64) {
-    let balance = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
-    let amount = |side: &str| {
-        balance[side]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|amount| amount["currency"] == currency)
-            .map_or(0, |amount| i64_field(amount, "amount"))
-    };
-    (amount("available"), amount("pending"))
-}
-
 #[tokio::test]
 async fn a_split_charge_moves_the_payees_share_and_refunds_reverse_it_in_proportion() {
     let mut engine = Engine::start(Config::default().on_sled()).await;
@@ -289,15 +275,15 @@ async fn a_split_charge_moves_the_payees_share_and_refunds_reverse_it_in_proport
     let week = 7 * 86_400;
     let delay = i64_field(transfer, "available_on") - i64_field(&charge, "created");
     assert!((week..week + 5).contains(&delay), "a week after it succeeded: {charge}");
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 6_500), "pending for a week");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (0, 6_500), "pending for a week");
     assert_eq!(available(&api).await, vec![("usd".into(), 3_500)], "the platform keeps its part");
 
     let charge_id = str_field(&charge, "id");
     api.refund(charge_id, Some(5_000)).await.ok();
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 3_250), "half the net share back");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (0, 3_250), "half the net share back");
     assert_eq!(available(&api).await, vec![("usd".into(), 1_750)]);
     api.refund(charge_id, None).await.ok();
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 0), "all of it, to the cent");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (0, 0), "all of it, to the cent");
     assert_eq!(available(&api).await, vec![("usd".into(), 0)]);
     let refunded = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
     assert_eq!(refunded["transfer"]["amount_reversed"], 6_500, "{refunded}");
@@ -309,7 +295,7 @@ async fn a_split_charge_moves_the_payees_share_and_refunds_reverse_it_in_proport
     assert_eq!(thirds["transfer"]["amount"], 332, "{thirds}");
     let keep = json!({"charge": thirds["id"], "amount": 500, "reverse_transfer": false});
     api.post("/v1/refunds", &keep).await.ok();
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (0, 332));
+    assert_eq!(api.payee_balance(&payee, "usd").await, (0, 332));
     assert_eq!(available(&api).await, vec![("usd".into(), 167)]);
 
     let seen = api.list_all(&format!("/v1/balance_transactions?payee={payee}"), "id").await;

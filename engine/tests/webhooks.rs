@@ -416,17 +416,6 @@ async fn a_dispute_shows_on_its_charge_and_only_moves_forward() {
     assert_error(&api.get("/v1/events?starting_after=nope").await, 400, "validation_error");
 }
 
-/// A payee's balance in `currency`: `(available, pending)`.
-async fn payee_balance(api: &Api, payee: &str, currency: &str) -> (i64, i64) {
-    let balance = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
-    let amount = |side: &str| {
-        let amounts = balance[side].as_array().unwrap();
-        let found = amounts.iter().find(|amount| amount["currency"] == currency);
-        found.map_or(0, |amount| i64_field(amount, "amount"))
-    };
-    (amount("available"), amount("pending"))
-}
-
 /// A split charge whose payee was paid out, then a dispute lost: the payee's share is held from
 /// the dispute's opening and kept, its balance goes negative, and the next charge's share
 /// recovers it before anything more is paid out. A dispute won gives the hold back.
@@ -469,16 +458,16 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
     );
     deliver(&engine, &opened).await;
     wait_applied(&api, "charge.dispute.created", 1).await;
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (-6_000, 0), "the share is held");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (-6_000, 0), "the share is held");
     let lost = event("evt_split_2", "charge.dispute.closed", now, dispute("du_s", 10_000, "lost"));
     deliver(&engine, &lost).await;
     wait_applied(&api, "charge.dispute.closed", 1).await;
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (-6_000, 0), "and kept");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (-6_000, 0), "and kept");
     let nothing = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
     assert_error(&nothing, 400, "insufficient_balance");
 
     api.post("/v1/charges", &split(10_000, 8_000)).await.ok();
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (2_000, 0), "recovered first");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (2_000, 0), "recovered first");
     let next = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
     assert_eq!(next.ok()["amount"], 2_000, "{}", next.text);
     let platform = api.get_ok("/v1/balance").await;
@@ -501,10 +490,10 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
     )
     .await;
     wait_applied(&api, "charge.dispute.created", 2).await;
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (2_000, 0), "half of 4 000 held");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (2_000, 0), "half of 4 000 held");
     deliver(&engine, &event("evt_won_2", "charge.dispute.closed", now, open("won"))).await;
     wait_applied(&api, "charge.dispute.closed", 2).await;
-    assert_eq!(payee_balance(&api, &payee, "usd").await, (4_000, 0), "given back");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (4_000, 0), "given back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -106,6 +106,17 @@ impl Api {
         Resp::read(what, request.send().await?).await
     }
 
+    /// A payee's balance in `currency`: `(available, pending)`.
+    pub async fn payee_balance(&self, payee: &str, currency: &str) -> (i64, i64) {
+        let balance = self.get_ok(&format!("/v1/payees/{payee}/balance")).await;
+        let amount = |side: &str| {
+            let amounts = balance[side].as_array().unwrap_or_else(|| panic!("{balance}"));
+            let found = amounts.iter().find(|amount| amount["currency"] == currency);
+            found.map_or(0, |amount| i64_field(amount, "amount"))
+        };
+        (amount("available"), amount("pending"))
+    }
+
     /// `GET path` asking for `accept` (`text/csv`).
     pub async fn get_accepting(&self, path: &str, accept: &str) -> Resp {
         let mut request =
