@@ -45,20 +45,6 @@ async fn split_charge(
     api.post("/v1/charges", &body).await.ok();
 }
 
-/// A payee's `(available, pending)` in `currency`.
-async fn payee_balance(api: &Api, payee: &str, currency: &str) -> (i64, i64) {
-    let balance = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
-    let amount = |side: &str| {
-        balance[side]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|amount| amount["currency"] == currency)
-            .map_or(0, |amount| i64_field(amount, "amount"))
-    };
-    (amount("available"), amount("pending"))
-}
-
 async fn payouts_of(api: &Api, payee: &str) -> Vec<Value> {
     api.list_all(&format!("/v1/payees/{payee}/payouts"), "id").await
 }
@@ -70,7 +56,7 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
     let payee = bank_payee(&api, "000123456789", json!({})).await;
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
     split_charge(&api, &customer, &payee, 10_000, 7_500, "zar").await;
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (7_500, 0));
+    assert_eq!(api.payee_balance(&payee, "zar").await, (7_500, 0));
 
     // More than is available: refused, nothing moved.
     let too_much = json!({"payee": payee, "amount": 7_501, "currency": "zar"});
@@ -78,7 +64,7 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
     assert_error(&refused, 400, "insufficient_balance");
     assert_eq!(refused.body["error"]["available"], 7_500, "{}", refused.text);
     assert!(payouts_of(&api, &payee).await.is_empty());
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (7_500, 0));
+    assert_eq!(api.payee_balance(&payee, "zar").await, (7_500, 0));
 
     let ask = json!({"payee": payee, "amount": 5_000, "currency": "zar"});
     let first = api.post_with_key("/v1/payouts", &ask, "payout-1").await;
@@ -91,12 +77,12 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
     let again = api.post_with_key("/v1/payouts", &ask, "payout-1").await;
     assert_eq!(again.ok()["id"], paid["id"], "a retry is answered with the same payout");
     assert!(again.is_replay());
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (2_500, 0));
+    assert_eq!(api.payee_balance(&payee, "zar").await, (2_500, 0));
 
     // The rest, by default.
     let rest = api.post("/v1/payouts", &json!({"payee": payee, "currency": "zar"})).await;
     assert_eq!(rest.ok()["amount"], 2_500, "{}", rest.text);
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (0, 0));
+    assert_eq!(api.payee_balance(&payee, "zar").await, (0, 0));
     let empty = api.post("/v1/payouts", &json!({"payee": payee, "currency": "zar"})).await;
     assert_error(&empty, 400, "insufficient_balance");
 
@@ -170,7 +156,7 @@ async fn a_failed_payout_puts_its_funds_back_and_flags_the_destination() {
     assert_eq!(failed["status"], "failed", "{failed}");
     assert_eq!(failed["failure_code"], "account_closed");
     assert_eq!(failed["amount_returned"], 4_000);
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (4_000, 0), "back in available");
+    assert_eq!(api.payee_balance(&payee, "zar").await, (4_000, 0), "back in available");
     let flagged = api.get_ok(&format!("/v1/payees/{payee}")).await;
     assert_eq!(flagged["destination_failure"]["code"], "account_closed", "{flagged}");
     assert_eq!(flagged["destination_failure"]["payout"], failed["id"]);
@@ -206,7 +192,7 @@ async fn a_lost_answer_stays_in_transit_until_the_status_query_settles_it() {
     let sent = api.post("/v1/payouts", &json!({"payee": payee, "currency": "zar"})).await;
     let sent = sent.ok().clone();
     assert_eq!(sent["status"], "in_transit", "an unknown outcome is not a failure: {sent}");
-    assert_eq!(payee_balance(&api, &payee, "zar").await, (0, 0), "not paid twice meanwhile");
+    assert_eq!(api.payee_balance(&payee, "zar").await, (0, 0), "not paid twice meanwhile");
     let id = str_field(&sent, "id");
     let mut settled = Value::Null;
     for _ in 0..100 {
@@ -292,7 +278,7 @@ async fn a_year_of_weekly_payouts_for_a_hundred_payees_pays_each_balance_once() 
             .await;
         assert_eq!(advanced.status, 200, "{}", advanced.text);
         for (index, payee) in payees.iter().enumerate().skip(1) {
-            let (available, pending) = payee_balance(&api, payee, "zar").await;
+            let (available, pending) = api.payee_balance(payee, "zar").await;
             assert_eq!((available, pending), (0, 0), "week {week}: payee {index} paid in full");
         }
     }
@@ -307,7 +293,7 @@ async fn a_year_of_weekly_payouts_for_a_hundred_payees_pays_each_balance_once() 
         if index == 0 {
             assert_eq!(payouts.len(), 1, "a flagged destination is paid nothing more");
             assert_eq!(payouts[0]["status"], "failed");
-            let (available, _) = payee_balance(&api, payee, "zar").await;
+            let (available, _) = api.payee_balance(payee, "zar").await;
             assert_eq!(available, earned[0], "every cent back in available");
         } else {
             assert_eq!(payouts.len(), WEEKS as usize, "payee {index}: one payout a week");
@@ -350,7 +336,7 @@ async fn a_subscriptions_payee_earns_its_share_of_every_invoice_paid() {
         assert_eq!(charge["transfer"]["amount"], 7_000, "{charge}");
         assert_eq!(charge["transfer"]["payee"], payee.as_str());
     }
-    let (available, pending) = payee_balance(&api, &payee, "usd").await;
+    let (available, pending) = api.payee_balance(&payee, "usd").await;
     assert_eq!(available + pending, 3 * (7_000 - 500), "each payment's share, less the fee");
 
     // Refused before anything is made: a payee that cannot take the plan's currency, a share
@@ -377,4 +363,77 @@ async fn a_subscriptions_payee_earns_its_share_of_every_invoice_paid() {
     }
     let none = api.get_ok(&format!("/v1/customers/{other}/subscriptions")).await;
     assert_eq!(none["data"], json!([]), "nothing was made: {none}");
+}
+
+#[tokio::test]
+async fn a_payment_plans_payee_earns_its_share_of_each_instalment() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let payee = bank_payee(&api, "000123456789", json!({})).await;
+    let clock = api.create_clock(utc(2027, 1, 1, 0, 0, 0)).await;
+    let customer = api.clock_customer_with_card(&clock, "ZA", "pm_card_visa").await;
+    let body = json!({"customer": customer, "amount": 30_000, "currency": "zar",
+        "instalments": 3, "interval": "month", "transfer": {"payee": payee, "percent_bps": 5_000}});
+    let plan = api.post("/v1/payment_plans", &body).await.ok().clone();
+    assert_eq!(plan["transfer"]["percent_bps"], 5_000, "{plan}");
+    api.advance_clock(&clock, utc(2027, 3, 15, 0, 0, 0)).await;
+    let (available, pending) = api.payee_balance(&payee, "zar").await;
+    assert_eq!(available + pending, 15_000, "half of each of the three instalments");
+
+    let above = json!({"customer": customer, "amount": 30_000, "currency": "zar",
+        "instalments": 3, "interval": "month", "transfer": {"payee": payee, "amount": 10_001}});
+    let refused = api.post("/v1/payment_plans", &above).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "transfer.amount", "{}", refused.text);
+}
+
+#[tokio::test]
+async fn a_checkout_sessions_payee_earns_its_share_of_the_payment_and_the_subscription() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let payee = bank_payee(&api, "000123456789", json!({})).await;
+    let customer = api.create_customer().await;
+    let urls = json!({"success_url": "https://school.example/done", "cancel_url": "https://school.example/cart"});
+    let mut body = json!({"mode": "payment", "customer": customer, "amount": 10_000, "currency": "zar",
+        "transfer": {"payee": payee, "amount": 4_000}, "application_fee_amount": 250});
+    body.as_object_mut().unwrap().extend(urls.as_object().unwrap().clone());
+    let session = api.post("/v1/checkout/sessions", &body).await.ok().clone();
+    let buyer = engine.api_with_authorization(None);
+    let paid = buyer
+        .post_form(
+            &format!("/checkout/{}/pay", str_field(&session, "id")),
+            "method=card&card=pm_card_visa",
+        )
+        .await;
+    assert!(paid.status < 400, "{}", paid.text);
+    let (available, pending) = api.payee_balance(&payee, "zar").await;
+    assert_eq!(available + pending, 3_750, "the share less the fee");
+
+    let plan = api.plan(8_000, "zar", "month").await;
+    let mut body = json!({"mode": "subscription", "customer": customer, "plan": plan,
+        "transfer": {"payee": payee, "percent_bps": 5_000}});
+    body.as_object_mut().unwrap().extend(urls.as_object().unwrap().clone());
+    let session = api.post("/v1/checkout/sessions", &body).await.ok().clone();
+    let paid = buyer
+        .post_form(
+            &format!("/checkout/{}/pay", str_field(&session, "id")),
+            "method=card&card=pm_card_visa",
+        )
+        .await;
+    assert!(paid.status < 400, "{}", paid.text);
+    // Half of what the first invoice's payment took (tax included, as the charge's amount is).
+    let charges = api.customer_charges(&customer).await;
+    let first = charges.iter().find(|charge| charge["invoice"].is_string()).unwrap();
+    assert_eq!(first["transfer"]["amount"], i64_field(first, "amount") / 2, "{first}");
+    let (available, pending) = api.payee_balance(&payee, "zar").await;
+    assert_eq!(available + pending, 3_750 + i64_field(first, "amount") / 2);
+    let subscriptions = api.get_ok(&format!("/v1/customers/{customer}/subscriptions")).await;
+    assert_eq!(subscriptions["data"][0]["transfer"]["percent_bps"], 5_000, "{subscriptions}");
+
+    let mut above = json!({"mode": "payment", "customer": customer, "amount": 1_000, "currency": "zar",
+        "transfer": {"payee": payee, "amount": 1_001}});
+    above.as_object_mut().unwrap().extend(urls.as_object().unwrap().clone());
+    let refused = api.post("/v1/checkout/sessions", &above).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "transfer.amount", "{}", refused.text);
 }

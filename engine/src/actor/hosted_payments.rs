@@ -100,7 +100,7 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: pays_session.then(|| session.id.clone()),
-            transfer: None,
+            transfer: session.transfer_of(message.amount.amount_minor).filter(|_| pays_session),
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
@@ -154,7 +154,9 @@ impl CustomerActor {
             grants: Vec::new(),
             coupon: None,
             checkout_session: None,
-            transfer: None,
+            transfer: self
+                .invoice_transfer(&invoice, message.amount.amount_minor)
+                .filter(|_| pays_invoice),
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);

@@ -7,7 +7,7 @@ use crate::billing::entitlements::Grant;
 use crate::domain::money::currency_code;
 use crate::domain::{
     CheckoutItems, CheckoutSession, CheckoutStatus, CreditNote, Invoice, InvoiceLine, PaymentPlan,
-    Plan, PluginRef, SponsorShare, Sponsorship, Subscription, TaxLine, TestClock,
+    Plan, PluginRef, SponsorShare, Sponsorship, Subscription, TaxLine, TestClock, TransferTerms,
 };
 
 pub fn plan(plan: &Plan) -> Value {
@@ -91,11 +91,7 @@ pub fn subscription(subscription: &Subscription) -> Value {
             "start": discount.start,
             "end": discount.end,
         })),
-        "transfer": subscription.transfer.as_ref().map(|terms| json!({
-            "payee": terms.payee.as_str(),
-            "amount": terms.amount_minor,
-            "percent_bps": terms.percent_bps,
-        })),
+        "transfer": subscription.transfer.as_deref().map(transfer_terms),
         "application_fee_amount": subscription.transfer.as_ref().map(|terms| terms.application_fee_minor),
         "test_clock": subscription.test_clock.as_ref().map(|id| id.as_str()),
         "metadata": subscription.metadata,
@@ -187,11 +183,22 @@ pub fn payment_plan(plan: &PaymentPlan) -> Value {
         "amount_remaining": plan.amount_remaining(),
         "next_payment_attempt": plan.dunning.as_ref().and_then(|dunning| dunning.next_retry_at),
         "grants": plan.grants,
+        "transfer": plan.transfer.as_deref().map(transfer_terms),
+        "application_fee_amount": plan.transfer.as_ref().map(|terms| terms.application_fee_minor),
         "test_clock": plan.test_clock.as_ref().map(|id| id.as_str()),
         "metadata": plan.metadata,
         "created": plan.created,
         "canceled_at": plan.canceled_at,
         "paid_at": plan.paid_at,
+    })
+}
+
+/// The payee's share of each payment, as a subscription or payment plan shows it.
+fn transfer_terms(terms: &TransferTerms) -> Value {
+    json!({
+        "payee": terms.payee.as_str(),
+        "amount": terms.amount_minor,
+        "percent_bps": terms.percent_bps,
     })
 }
 

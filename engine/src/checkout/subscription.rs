@@ -66,6 +66,6 @@ pub fn start_message(
         coupon,
         checkout_session: Some(session.id.clone()),
         off_session,
-        transfer: None,
+        transfer: session.transfer.clone(),
     })
 }

@@ -151,6 +151,17 @@ pub struct CheckoutSession {
     pub hosted_page: Option<HostedPage>,
     #[serde(default)]
     pub hosted_pages_closed: u32,
+    /// The payee's share of its payment (or of each payment of the subscription it starts).
+    #[serde(default)]
+    pub transfer: Option<Box<super::TransferTerms>>,
+}
+
+impl CheckoutSession {
+    /// The transfer its payment of `paid_minor` makes, if it splits its payments.
+    pub fn transfer_of(&self, paid_minor: i64) -> Option<Box<super::ChargeTransfer>> {
+        let terms = self.transfer.as_ref()?;
+        terms.for_payment(paid_minor).map(Box::new)
+    }
 }
 
 /// A processor's hosted page opened for a session's or an invoice's card: closed before it is

@@ -106,6 +106,9 @@ pub struct PaymentPlan {
     pub created: i64,
     pub canceled_at: Option<i64>,
     pub paid_at: Option<i64>,
+    /// The payee's share of each instalment's payment.
+    #[serde(default)]
+    pub transfer: Option<Box<super::TransferTerms>>,
 }
 
 /// `total` split into `count` parts of integer minor units summing exactly to it, the

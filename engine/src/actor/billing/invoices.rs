@@ -181,6 +181,21 @@ impl CustomerActor {
         Ok(invoice)
     }
 
+    /// The transfer a payment of `paid_minor` of the invoice makes: its subscription's (or
+    /// payment plan's) payee earns its share of each payment of its invoices.
+    pub(crate) fn invoice_transfer(
+        &self,
+        invoice: &Invoice,
+        paid_minor: i64,
+    ) -> Option<Box<crate::domain::ChargeTransfer>> {
+        let terms = match (&invoice.subscription, &invoice.payment_plan) {
+            (Some(id), _) => self.subscription(id).ok().and_then(|found| found.transfer),
+            (None, Some(id)) => self.payment_plan(id).ok().and_then(|found| found.transfer),
+            (None, None) => None,
+        };
+        terms.and_then(|terms| terms.for_payment(paid_minor)).map(Box::new)
+    }
+
     /// Charges the invoice's current attempt (already decided and recorded) and answers the
     /// charge once it is settled or known to be pending. The Idempotency-Key is the attempt's:
     /// sent again after a crash, it finds the charge it made instead of charging again.
@@ -194,12 +209,7 @@ impl CustomerActor {
     ) -> impl Future<Output = Result<Charge, ActorError>> + 'static {
         let key = invoice.attempt_key(invoice.attempt_count);
         let fingerprint: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        // A subscription's payee earns its share of each payment of the subscription's invoices.
-        let terms = invoice.subscription.as_ref().and_then(|id| self.subscription(id).ok());
-        let transfer = terms
-            .and_then(|subscription| subscription.transfer)
-            .and_then(|terms| terms.for_payment(invoice.amount_due_minor))
-            .map(Box::new);
+        let transfer = self.invoice_transfer(invoice, invoice.amount_due_minor);
         let message = CreateCharge {
             amount: Money { amount_minor: invoice.amount_due_minor, currency: invoice.currency },
             breakdown: None,

@@ -302,6 +302,8 @@ pub struct CreatePaymentPlan {
     pub metadata: Metadata,
     pub idempotency: Option<IdempotencyTicket>,
     pub cause: Cause,
+    /// The payee's share of each instalment's payment, checked by the API.
+    pub transfer: Option<Box<crate::domain::TransferTerms>>,
 }
 
 /// `POST /v1/payment_plans/{id}/pay_remaining`: every unpaid instalment, charged now.

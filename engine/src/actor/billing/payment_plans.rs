@@ -124,6 +124,7 @@ impl CustomerActor {
             created: now,
             canceled_at: None,
             paid_at: None,
+            transfer: message.transfer.clone(),
         };
         let mut changes = self.changes();
         changes.push(Write::Event(Event::new(

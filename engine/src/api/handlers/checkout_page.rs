@@ -376,7 +376,7 @@ async fn charge(
         grants: Vec::new(),
         coupon: coupon(app, session)?,
         checkout_session: Some(session.id.clone()),
-        transfer: None,
+        transfer: session.transfer_of(session.amount_total_minor),
     };
     app.registry.send(key, message).await??;
     Ok(())

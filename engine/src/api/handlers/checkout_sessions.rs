@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::charges::{self, LineItemInput, Pricing, Sold};
-use super::{Reply, customers};
+use super::{Reply, customers, split};
 use crate::actor::CustomerKey;
 use crate::actor::checkout::{ExpireCheckoutSession, OpenCheckoutSession};
 use crate::actor::hosted_pages::PageFor;
@@ -53,6 +53,8 @@ struct CreateInput {
     cancel_url: String,
     expires_at: Option<i64>,
     metadata: Option<Metadata>,
+    transfer: Option<split::TransferInput>,
+    application_fee_amount: Option<i64>,
 }
 
 /// Expiring takes no fields; an empty object is accepted as no body.
@@ -288,6 +290,7 @@ pub async fn create(
     let cancel_url = redirect_url("cancel_url", input.cancel_url)?;
     let requested = validate::coupon_request(input.coupon, input.promotion_code)?;
     let metadata = validate::metadata(input.metadata)?;
+    let split = split::parse(input.transfer.take(), input.application_fee_amount)?;
     let currency = match &selling {
         Selling::Amount(money) => money.currency,
         Selling::Cart(cart) => cart.currency,
@@ -323,6 +326,14 @@ pub async fn create(
         // Priced first: a guest is saved only for a session that can be made.
         let buyer = named.unwrap_or_else(|| customers::new_customer(email));
         let price = priced(app, account, &buyer, selling, requested.as_ref()).await?;
+        // Checked against what the session takes: a payee's share of each of its payments.
+        let transfer = match split {
+            Some(split) => {
+                let priced = Money { amount_minor: price.total_minor.max(1), currency };
+                Some(Box::new(split.terms(app, account, priced)?))
+            }
+            None => None,
+        };
         let customer = match app.queries.customer(account, &buyer.id)? {
             Some(customer) => customer,
             None => app.registry.create_customer(account, buyer, None, &request.cause()).await?,
@@ -354,6 +365,7 @@ pub async fn create(
             attempts: 0,
             hosted_page: None,
             hosted_pages_closed: 0,
+            transfer,
         };
         let key = CustomerKey { account: account.clone(), customer: customer.id };
         let message = OpenCheckoutSession {

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Reply, customers};
+use super::{Reply, customers, split};
 use crate::actor::CustomerKey;
 use crate::actor::billing::messages::{CancelPaymentPlan, CreatePaymentPlan, PayRemaining};
 use crate::api::error::ApiError;
@@ -30,6 +30,8 @@ struct CreateInput {
     payment_method: Option<String>,
     grants: Option<Vec<String>>,
     metadata: Option<Metadata>,
+    transfer: Option<split::TransferInput>,
+    application_fee_amount: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -92,6 +94,15 @@ pub async fn create(
             format!("`start` {start} is not Unix seconds from 1970 to 9999"),
         ));
     }
+    // Each instalment's payment is split: checked against the smallest instalment.
+    let transfer = match split::parse(input.transfer, input.application_fee_amount)? {
+        Some(split) => {
+            let smallest = amount_minor / i64::from(input.instalments.max(1));
+            let priced = Money { amount_minor: smallest.max(1), currency };
+            Some(Box::new(split.terms(app, account, priced)?))
+        }
+        None => None,
+    };
     let message = CreatePaymentPlan {
         amount: Money { amount_minor, currency },
         instalments: input.instalments,
@@ -103,6 +114,7 @@ pub async fn create(
         metadata: validate::metadata(input.metadata)?,
         idempotency: None,
         cause: request.cause(),
+        transfer,
     };
     let customer = customers::find(app, account, &input.customer)?;
     let key = CustomerKey { account: account.clone(), customer: customer.id };
