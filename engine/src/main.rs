@@ -45,6 +45,27 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Write an account's books (balance transactions, charges, refunds, invoices, payouts)
+    /// created in `[--from, --to)` as files in OUT (sled: stop the engine first, or give a copy
+    /// of its data directory).
+    Export {
+        #[arg(long)]
+        account: String,
+        /// `csv` (one file per kind of record).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Unix seconds; default: the beginning.
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        /// Unix seconds; default: no end.
+        #[arg(long, default_value_t = i64::MAX)]
+        to: i64,
+        /// The data directory to read, instead of the configured one.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +103,29 @@ fn main() -> ExitCode {
             print_summary("restored", &file, &summary);
             Ok(())
         }),
+        Command::Export { account, format, out, from, to, data } => {
+            let Some(account) = kassa::domain::AccountId::parse(&account) else {
+                eprintln!("kassa: --account {account} is not an account id (acct_…)");
+                return ExitCode::from(2);
+            };
+            if format != "csv" {
+                eprintln!(
+                    "kassa: --format {format}: this version writes csv only (parquet is not built in)"
+                );
+                return ExitCode::from(2);
+            }
+            let mut config = config;
+            if let Some(data) = data {
+                config.storage.path = data;
+            }
+            with_store(&config, |store| {
+                let written = kassa::reports::export::export_csv(store, &account, &out, from, to)?;
+                for (file, rows) in written {
+                    println!("{}: {rows} rows", out.join(file).display());
+                }
+                Ok(())
+            })
+        }
         Command::VerifyLedger { data } => {
             let mut config = config;
             if let Some(data) = data {

@@ -373,3 +373,58 @@ async fn a_bad_split_is_refused_naming_the_field_and_charges_nothing() {
     assert!(api.processor_charges().await.is_empty(), "the processor charged nothing");
     assert!(available(&api).await.is_empty(), "the books moved nothing");
 }
+
+#[tokio::test]
+async fn kassa_export_writes_the_books_as_csv_without_personal_data() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    let account = str_field(&api.get_ok("/v1/account").await, "id").to_owned();
+    let body = json!({"email": "thandi.mokoena@example.com", "name": "Thandi Mokoena"});
+    let customer = str_field(&api.create_customer_with(&body).await, "id").to_owned();
+    api.add_payment_method(&customer, "pm_card_visa").await;
+    let payee = paid_at_once(&api).await;
+    let mut split = charge_body(&customer, 10_000, "zar");
+    split["transfer"] = json!({"payee": payee, "amount": 6_000});
+    let first = api.post("/v1/charges", &split).await.ok().clone();
+    api.charge_ok(&customer, 2_500, "zar").await;
+    api.refund(str_field(&first, "id"), Some(1_000)).await.ok();
+    api.post("/v1/payouts", &json!({"payee": payee, "amount": 3_000, "currency": "zar"}))
+        .await
+        .ok();
+    let platform = available(&api).await;
+    engine.stop_graceful().await;
+
+    let out = tempfile::tempdir().unwrap();
+    let data = engine.data_dir().to_str().unwrap().to_owned();
+    let export = |format: &str| {
+        kassa_command()
+            .args(["export", "--account", &account, "--format", format, "--data", &data])
+            .arg("--out")
+            .arg(out.path())
+            .output()
+            .expect("run kassa export")
+    };
+    let done = export("csv");
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{said}{}", String::from_utf8_lossy(&done.stderr));
+    let rows = |file: &str| -> Vec<csv::StringRecord> {
+        let mut reader = csv::Reader::from_path(out.path().join(file)).unwrap();
+        reader.records().map(Result::unwrap).collect()
+    };
+    let charges = rows("charges.csv");
+    assert_eq!(charges.len(), 2, "{said}");
+    let amounts: i64 = charges.iter().map(|row| row[2].parse::<i64>().unwrap()).sum();
+    assert_eq!(amounts, 12_500);
+    assert_eq!(rows("refunds.csv").len(), 1);
+    let payouts = rows("payouts.csv");
+    assert_eq!((&payouts[0][2], &payouts[0][4]), ("3000", "paid"));
+    // The platform's balance, entry by entry.
+    let held: i64 =
+        rows("balance_transactions.csv").iter().map(|row| row[6].parse::<i64>().unwrap()).sum();
+    assert_eq!(vec![("zar".to_owned(), held)], platform);
+    assert!(files_holding(out.path(), "thandi").is_empty(), "no personal data in the export");
+
+    let refused = export("parquet");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("csv only"));
+}

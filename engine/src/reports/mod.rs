@@ -1,10 +1,12 @@
 //! Reports read from the books and the subscription history, never from counters beside them:
 //! revenue by day or month and currency on a cash, billings or recognized basis ([`revenue`]),
 //! subscription figures — MRR, ARR, counts by plan and status, new and churned MRR per month
-//! ([`subscriptions`]) — and a payee's statement ([`statement`]). Objects on test clocks are
+//! ([`subscriptions`]) — and a payee's statement ([`statement`]); [`export`] writes an account's
+//! books as CSV files. Objects on test clocks are
 //! left out. Periods are UTC days and months; a range is `[from, to)`.
 
 pub mod csv;
+pub mod export;
 pub mod revenue;
 pub mod statement;
 pub mod subscriptions;
