@@ -463,7 +463,8 @@ fn b2c_result(key: &str, result_code: i64) -> Value {
     }})
 }
 
-/// A payee paid to an M-Pesa phone, its shares available at once, with `shillings` of them.
+/// A payee paid to an M-Pesa phone, its shares available at once, with `shillings` of them
+/// (none: no charge).
 async fn phone_payee(api: &Api, phone: &str, shillings: i64) -> String {
     let body = json!({
         "name": "Wanjiku Kamau", "country": "KE", "default_currency": "kes",
@@ -471,10 +472,12 @@ async fn phone_payee(api: &Api, phone: &str, shillings: i64) -> String {
         "payout_schedule": {"interval": "manual", "delay_days": 0},
     });
     let payee = api.post("/v1/payees", &body).await.id();
-    let (customer, _) = api.customer_with_card("pm_card_visa").await;
-    let charge = json!({"customer": customer, "amount": shillings * 100, "currency": "kes",
-        "transfer": {"payee": payee}});
-    api.post("/v1/charges", &charge).await.ok();
+    if shillings > 0 {
+        let (customer, _) = api.customer_with_card("pm_card_visa").await;
+        let charge = json!({"customer": customer, "amount": shillings * 100, "currency": "kes",
+            "transfer": {"payee": payee}});
+        api.post("/v1/charges", &charge).await.ok();
+    }
     payee
 }
 
@@ -544,4 +547,19 @@ async fn a_payout_to_a_phone_is_a_b2c_payment_settled_by_its_result() {
     assert_eq!(balance["available"][0]["amount"], 150_000, "{balance}");
     let flagged = api.get_ok(&format!("/v1/payees/{failing}")).await;
     assert_eq!(flagged["destination_failure"]["code"], "invalid_account_number");
+
+    // B2C pays whole shillings: "everything" leaves the cents; asking for them is refused.
+    let cents = phone_payee(&api, "0722 000 222", 0).await;
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let odd = json!({"customer": customer, "amount": 10_050, "currency": "kes",
+        "transfer": {"payee": cents}});
+    api.post("/v1/charges", &odd).await.ok();
+    let exact = json!({"payee": cents, "amount": 10_050, "currency": "kes"});
+    let refused = api.post("/v1/payouts", &exact).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "amount", "{}", refused.text);
+    let whole = api.post("/v1/payouts", &json!({"payee": cents, "currency": "kes"})).await;
+    assert_eq!(whole.ok()["amount"], 10_000, "{}", whole.text);
+    let balance = api.get_ok(&format!("/v1/payees/{cents}/balance")).await;
+    assert_eq!(balance["available"][0]["amount"], 50, "the cents stay: {balance}");
 }

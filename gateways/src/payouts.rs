@@ -65,6 +65,18 @@ pub trait PayoutAdapter: Send + Sync {
         None
     }
 
+    /// The most of `available_minor` this adapter can send in one payout to `destination`
+    /// (M-Pesa: whole shillings): what a payout of "everything available" pays.
+    fn payable(
+        &self,
+        destination: &PayoutDestination,
+        currency: Currency,
+        available_minor: i64,
+    ) -> i64 {
+        let _ = (destination, currency);
+        available_minor
+    }
+
     /// Refuses, before anything is recorded, a payout this adapter can never send as asked (a
     /// currency it does not take). Answers [`GatewayError::InvalidRequest`].
     fn check_payout(&self, request: &PayoutRequest) -> Result<(), GatewayError> {

@@ -173,7 +173,10 @@ impl Payouts {
         let as_of = ask.scheduled_for.unwrap_or(now);
         let balance = payee_balance(self.store.as_ref(), account, &payee.id, as_of)?;
         let available = balance.get(&currency).map_or(0, |amounts| amounts.available);
-        let amount_minor = ask.amount_minor.unwrap_or(available);
+        let amount_minor = match ask.amount_minor {
+            Some(amount) => amount,
+            None => adapter.payable(destination, currency, available),
+        };
         if amount_minor <= 0 || amount_minor > available {
             return Err(PayoutError::InsufficientBalance {
                 available: available.max(0),
@@ -198,7 +201,7 @@ impl Payouts {
         };
         adapter
             .check_payout(&request(&payout, &payout.parts[0], destination))
-            .map_err(|error| PayoutError::Refused("currency", error.to_string()))?;
+            .map_err(|error| PayoutError::Refused("amount", error.to_string()))?;
         let mut change = PayoutChange::new(payout.clone());
         change.postings.extend(postings::payout_made(&payout));
         change.decided_on = Some(decided_on);

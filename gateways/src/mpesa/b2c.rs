@@ -214,6 +214,16 @@ impl PayoutAdapter for MpesaGateway {
         Some(TRANSACTION_MAX_MINOR)
     }
 
+    /// Whole shillings only: the cents stay in the payee's balance for a later payout.
+    fn payable(
+        &self,
+        _destination: &PayoutDestination,
+        _currency: Currency,
+        available: i64,
+    ) -> i64 {
+        available - available.rem_euclid(100)
+    }
+
     fn check_payout(&self, request: &PayoutRequest) -> Result<(), GatewayError> {
         whole_shillings(request.amount_minor, request.currency)?;
         match &request.destination {
