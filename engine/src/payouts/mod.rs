@@ -246,6 +246,15 @@ impl Payouts {
                 },
                 false => adapter.pay(&sent).await,
             };
+            // Still in transit, as recorded: nothing to write.
+            let unchanged = matches!(
+                &outcome,
+                Ok(PayoutOutcome::InTransit { .. })
+                    | Err(GatewayError::Ambiguous(_) | GatewayError::NotAttempted(_))
+            );
+            if unchanged && payout.parts[index].status == PartStatus::InTransit {
+                continue;
+            }
             payout = self.record(payout, index, outcome, payee).await?;
         }
         Ok(payout)
