@@ -2,7 +2,7 @@
 //! happened after the fact.
 //!
 //! Proves that only deliveries signed with the endpoint's secret within five minutes are taken
-//! (forged, tampered, wrong secret, 301 s old or ahead, unsigned and malformed ones are a 400 and
+//! (forged, tampered, wrong secret, 301 s old or 310 s ahead, unsigned and malformed ones are a 400 and
 //! leave nothing behind; a header with two `v1` values, one valid, is taken); that an event
 //! delivered ten times at once is stored and applied once; that a 3-D Secure charge is settled by
 //! its `payment_intent.succeeded` and a later-arriving older `payment_failed` changes nothing; that
@@ -119,7 +119,9 @@ async fn only_deliveries_signed_with_the_secret_within_five_minutes_are_taken() 
         ("wrong secret", body.clone(), Some(stripe_signature("whsec_other", &body, now))),
         ("tampered body", tampered, Some(stripe_signature(WEBHOOK_SECRET, &body, now))),
         ("301 s old", body.clone(), Some(stripe_signature(WEBHOOK_SECRET, &body, now - 301))),
-        ("301 s ahead", body.clone(), Some(stripe_signature(WEBHOOK_SECRET, &body, now + 301))),
+        // Ahead by more than 301 s: the cases before it take time, and the engine's clock
+        // moves on meanwhile, bringing a signature 301 s ahead back within the tolerance.
+        ("310 s ahead", body.clone(), Some(stripe_signature(WEBHOOK_SECRET, &body, now + 310))),
         ("no v1", body.clone(), Some(format!("t={now}"))),
         ("garbage header", body.clone(), Some("garbage".to_owned())),
         ("forged v1", body.clone(), Some(format!("t={now},v1={}", "ab".repeat(32)))),
