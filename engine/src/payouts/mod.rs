@@ -27,15 +27,13 @@ use serde_json::json;
 use crate::api::payee_views;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, Currency, Destination, DestinationFailure, LedgerAccount, LedgerBalance,
-    NewOutgoingEvent, PartStatus, Payee, PayeeId, Payout, PayoutId, PayoutStatus,
+    AccountId, Currency, Destination, DestinationFailure, LedgerAccount, NewOutgoingEvent,
+    PartStatus, Payee, PayeeId, Payout, PayoutId, PayoutStatus,
 };
 use crate::events_out::OutboxSignal;
 use crate::ledger::balances::payee_balance;
 use crate::ledger::postings;
-use crate::store::{
-    IdempotencyRecord, Outcome, PayoutChange, Store, StoreError, Write, ledger::LedgerTotals,
-};
+use crate::store::{IdempotencyRecord, Outcome, PayoutChange, Store, StoreError, Write};
 
 /// Times a payout is decided again when the payee's balance moved while it was decided.
 const DECIDE_ATTEMPTS: usize = 5;
@@ -169,7 +167,8 @@ impl Payouts {
     ) -> Result<PayoutChange, PayoutError> {
         let (account, currency) = (&payee.account, ask.currency);
         let now = self.now_for(payee)?;
-        let decided_on = self.payee_totals(payee, currency)?;
+        let held_by = LedgerAccount::Payee { payee: payee.id.clone() };
+        let decided_on = self.store.ledger_balance(account, &held_by, currency)?;
         let as_of = ask.scheduled_for.unwrap_or(now);
         let balance = payee_balance(self.store.as_ref(), account, &payee.id, as_of)?;
         let available = balance.get(&currency).map_or(0, |amounts| amounts.available);
@@ -210,15 +209,6 @@ impl Payouts {
             change.answered = Some(answered(key, *fingerprint, &payout));
         }
         Ok(change)
-    }
-
-    fn payee_totals(&self, payee: &Payee, currency: Currency) -> Result<LedgerBalance, StoreError> {
-        let held_by = LedgerAccount::Payee { payee: payee.id.clone() };
-        let totals = self.store.ledger_totals(&payee.account)?;
-        let found = totals
-            .into_iter()
-            .find(|kept: &LedgerTotals| kept.account == held_by && kept.currency == currency);
-        Ok(found.map(|kept| kept.balance).unwrap_or_default())
     }
 
     /// Sends each unsettled part, or (`recovering`: a part may have been sent before a stop)

@@ -52,6 +52,13 @@ pub trait LedgerStore: Durable {
     fn books_began(&self) -> Result<Option<i64>, StoreError>;
     /// Marks the books begun at `at`, unless they began before.
     fn begin_books(&self, at: i64) -> Result<(), StoreError>;
+    /// One ledger account's totals in one currency (nothing moved: zero).
+    fn ledger_balance(
+        &self,
+        account: &AccountId,
+        ledger_account: &LedgerAccount,
+        currency: Currency,
+    ) -> Result<LedgerBalance, StoreError>;
     /// The account's ledger accounts' totals, per currency.
     fn ledger_totals(&self, account: &AccountId) -> Result<Vec<LedgerTotals>, StoreError>;
     /// The account's postings, newest first, as `filter` narrows them.

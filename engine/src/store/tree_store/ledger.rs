@@ -9,7 +9,9 @@ use super::ops::Op;
 use super::{TreeId, TreeStore};
 use crate::domain::money::{currency_code, parse_currency};
 use crate::domain::revenue::day_of;
-use crate::domain::{AccountId, Currency, LedgerAccount, Posting, Revenue, TransactionId};
+use crate::domain::{
+    AccountId, Currency, LedgerAccount, LedgerBalance, Posting, Revenue, TransactionId,
+};
 use crate::store::codec::{decode, encode};
 use crate::store::{
     ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, RevenueDay, StoreError, Write, keys,
@@ -140,6 +142,17 @@ impl LedgerStore for TreeStore {
             self.append_and_apply(&order, &[op])?;
         }
         Ok(())
+    }
+
+    fn ledger_balance(
+        &self,
+        account: &AccountId,
+        ledger_account: &LedgerAccount,
+        currency: Currency,
+    ) -> Result<LedgerBalance, StoreError> {
+        let key = totals_key(account, ledger_account, currency);
+        let kept: Option<LedgerTotals> = self.get(TreeId::LedgerBalances, &key)?;
+        Ok(kept.map(|kept| kept.balance).unwrap_or_default())
     }
 
     fn ledger_totals(&self, account: &AccountId) -> Result<Vec<LedgerTotals>, StoreError> {

@@ -5,15 +5,12 @@
 //! node or several.
 
 use super::billing::{newest_first, page};
-use super::ledger::totals_key;
 use super::ops::Op;
 use super::{TreeId, TreeStore};
-use crate::domain::{
-    AccountId, LedgerAccount, LedgerBalance, Payee, PayeeId, Payout, PayoutId, PayoutInterval,
-};
+use crate::domain::{AccountId, LedgerAccount, Payee, PayeeId, Payout, PayoutId, PayoutInterval};
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    DurableTicket, IdempotencyState, LedgerTotals, Outcome, Page, PayoutChange, PayoutStore,
+    DurableTicket, IdempotencyState, LedgerStore, Outcome, Page, PayoutChange, PayoutStore,
     StoreError, keys,
 };
 
@@ -24,18 +21,6 @@ fn payee_payout_key(account: &AccountId, payee: &PayeeId, payout: &PayoutId) -> 
 /// Instants are written zero-padded, so a payee's slots sort in time order.
 fn slot_key(account: &AccountId, payee: &PayeeId, at: i64) -> Vec<u8> {
     keys::by_id(account, &format!("{}/{at:020}", payee.as_str()))
-}
-
-impl TreeStore {
-    /// The payee's totals in the payout's currency as they stand: call under the write order.
-    fn payee_totals(&self, payout: &Payout) -> Result<LedgerBalance, StoreError> {
-        let held_by = LedgerAccount::Payee { payee: payout.payee.clone() };
-        let key = totals_key(&payout.account, &held_by, payout.currency);
-        match self.tree(TreeId::LedgerBalances).get(&key)? {
-            Some(bytes) => Ok(decode::<LedgerTotals>(&bytes)?.balance),
-            None => Ok(LedgerBalance::default()),
-        }
-    }
 }
 
 impl PayoutStore for TreeStore {
@@ -137,7 +122,9 @@ impl PayoutStore for TreeStore {
         }
         let order = self.write_order()?;
         if let Some(decided_on) = decided_on {
-            let now = self.payee_totals(&payout)?;
+            // Read under the write order: no posting can land between the check and the write.
+            let held_by = LedgerAccount::Payee { payee: payout.payee.clone() };
+            let now = self.ledger_balance(account, &held_by, payout.currency)?;
             if now != decided_on {
                 return Err(StoreError::Conflict(format!(
                     "payee {}'s balance moved while payout {id} was decided",
