@@ -84,13 +84,7 @@ pub fn transfer_reversed(
     at: i64,
 ) -> Option<Posting> {
     let moved = Moved::by(transfer.id.as_str(), &charge.customer, charge.amount);
-    let leg = Leg {
-        debit: LedgerAccount::Payee { payee: transfer.payee.clone() },
-        credit: LedgerAccount::Platform,
-        amount_minor,
-    };
-    let available_on = transfer.available_on.unwrap_or(at).max(at);
-    moved.for_payee(account, PostingKind::TransferReversal, leg, transfer, at, available_on)
+    moved.share_moved(account, PostingKind::TransferReversal, transfer, -amount_minor, at)
 }
 
 /// A dispute opened on a split charge: the payee's share of the disputed amount (in proportion,
@@ -108,13 +102,7 @@ pub fn dispute_hold(
         / i128::from(charge.amount.amount_minor.max(1));
     let held = i64::try_from(share).unwrap_or(left).min(left);
     let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
-    let leg = Leg {
-        debit: LedgerAccount::Payee { payee: transfer.payee.clone() },
-        credit: LedgerAccount::Platform,
-        amount_minor: held,
-    };
-    let available_on = transfer.available_on.unwrap_or(at).max(at);
-    moved.for_payee(account, PostingKind::Dispute, leg, transfer, at, available_on)
+    moved.share_moved(account, PostingKind::Dispute, transfer, -held, at)
 }
 
 /// A dispute was won: what it held of the payee's share (`held_minor`) goes back.
@@ -126,13 +114,7 @@ pub fn dispute_hold_released(
     at: i64,
 ) -> Option<Posting> {
     let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
-    let leg = Leg {
-        debit: LedgerAccount::Platform,
-        credit: LedgerAccount::Payee { payee: transfer.payee.clone() },
-        amount_minor: held_minor,
-    };
-    let available_on = transfer.available_on.unwrap_or(at).max(at);
-    moved.for_payee(account, PostingKind::Adjustment, leg, transfer, at, available_on)
+    moved.share_moved(account, PostingKind::Adjustment, transfer, held_minor, at)
 }
 
 /// A payout was recorded: its amount leaves the payee's balance for transit before it is sent.
@@ -237,6 +219,27 @@ impl<'a> Moved<'a> {
             amount_minor: self.money.amount_minor,
         };
         self.posting(account, kind, leg, at)
+    }
+
+    /// `amount_minor` of `transfer`'s share moved at `at`: to the payee when positive, back
+    /// from it when negative; available when the share is, or at once if that has passed.
+    fn share_moved(
+        &self,
+        account: &AccountId,
+        kind: PostingKind,
+        transfer: &ChargeTransfer,
+        amount_minor: i64,
+        at: i64,
+    ) -> Option<Posting> {
+        let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
+        let leg = match amount_minor >= 0 {
+            true => Leg { debit: LedgerAccount::Platform, credit: payee, amount_minor },
+            false => {
+                Leg { debit: payee, credit: LedgerAccount::Platform, amount_minor: -amount_minor }
+            }
+        };
+        let available_on = transfer.available_on.unwrap_or(at).max(at);
+        self.for_payee(account, kind, leg, transfer, at, available_on)
     }
 
     /// `leg`, which moves a part of `transfer`'s share, as the payee's posting.
