@@ -194,14 +194,11 @@ async fn a_lost_answer_stays_in_transit_until_the_status_query_settles_it() {
     assert_eq!(sent["status"], "in_transit", "an unknown outcome is not a failure: {sent}");
     assert_eq!(api.payee_balance(&payee, "zar").await, (0, 0), "not paid twice meanwhile");
     let id = str_field(&sent, "id");
-    let mut settled = Value::Null;
-    for _ in 0..100 {
-        settled = api.get_ok(&format!("/v1/payouts/{id}")).await;
-        if settled["status"] != "in_transit" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let settled = wait_for("the payout to settle", Duration::from_secs(10), || async {
+        let payout = api.get_ok(&format!("/v1/payouts/{id}")).await;
+        (payout["status"] != "in_transit").then_some(payout)
+    })
+    .await;
     assert_eq!(settled["status"], "paid", "the status query found it paid: {settled}");
     let paid = ledger_of_kind(&api.ledger().await, "payout").len();
     assert_eq!(paid, 1, "asked, not sent again");
