@@ -192,5 +192,6 @@ fn succeeded_charge(customer: &CustomerId, amount: Money, index: usize) -> Charg
         bank_transfer: None,
         checkout_session: None,
         transfer: None,
+        archived: false,
     }
 }

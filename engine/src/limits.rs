@@ -259,3 +259,15 @@ pub const BANK_CREDITS_SCAN_MAX: usize = 1_000;
 /// The longest delay a payout schedule may put between a payment and the payee's share of it
 /// becoming available: a year.
 pub const PAYOUT_DELAY_DAYS_MAX: u32 = 365;
+
+/// An archive file is closed once it holds this much: files small enough to copy and check one
+/// at a time, few enough that a long retention is a short listing.
+pub const ARCHIVE_FILE_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Records compressed together in one archive block: enough for zstd to find what repeats
+/// between them, few enough that reading one back decompresses little.
+pub const ARCHIVE_BLOCK_RECORDS: usize = 128;
+/// How often the live engine looks for records to archive (and once at start).
+pub const ARCHIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest `storage.archive_after_days` may be: the seven years accountants keep books for,
+/// three times over.
+pub const ARCHIVE_AFTER_DAYS_MAX: u32 = 7_670;

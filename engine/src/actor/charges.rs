@@ -179,6 +179,7 @@ pub(super) fn processing_charge(
         bank_transfer: None,
         checkout_session: message.checkout_session.clone(),
         transfer: message.transfer.clone(),
+        archived: false,
     }
 }
 
@@ -613,6 +614,7 @@ mod tests {
             bank_transfer: None,
             checkout_session: None,
             transfer: None,
+            archived: false,
         }
     }
 

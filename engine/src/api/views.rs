@@ -626,6 +626,7 @@ mod tests {
             bank_transfer: None,
             checkout_session: None,
             transfer: None,
+            archived: false,
         }
     }
 

@@ -130,6 +130,9 @@ pub struct Charge {
     /// The share of it a payee earns, when the charge was split.
     #[serde(default)]
     pub transfer: Option<Box<ChargeTransfer>>,
+    /// Read back from the archive (see `store::archive`); never stored.
+    #[serde(skip)]
+    pub archived: bool,
 }
 
 /// Why a charge is held for review: the gateway says another amount moved than the one charged

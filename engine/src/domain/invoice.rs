@@ -200,6 +200,9 @@ pub struct Invoice {
     pub hosted_page: Option<super::HostedPage>,
     #[serde(default)]
     pub hosted_pages_closed: u32,
+    /// Read back from the archive (see `store::archive`); never stored.
+    #[serde(skip)]
+    pub archived: bool,
 }
 
 /// A new invoice page's token: 128 random bits, written as 26 Crockford base-32 characters.

@@ -27,6 +27,9 @@ pub struct OutgoingEvent {
     /// while it is sealed or once its customer was erased.
     pub data: Option<Vec<u8>>,
     pub sealed: Option<Sealed>,
+    /// Read back from the archive (see `store::archive`); never stored.
+    #[serde(skip)]
+    pub archived: bool,
 }
 
 /// An outgoing event as a change set carries it, before the store numbers it.
@@ -78,6 +81,7 @@ impl NewOutgoingEvent {
             version,
             data,
             sealed,
+            archived: false,
         }
     }
 }
@@ -98,6 +102,7 @@ impl OutgoingEvent {
             "account": self.account.as_str(),
             "sequence": self.sequence,
             "data": data,
+            "archived": self.archived,
         })
     }
 }

@@ -16,6 +16,8 @@
 //! - [`tree_store`]: the sled 0.34 implementation; [`keys`] its layout, [`codec`] its encoding,
 //!   [`group_commit`] its single flusher.
 
+pub mod archive;
+pub mod archived;
 mod change_set;
 pub mod checkpointer;
 pub mod codec;
@@ -31,6 +33,7 @@ pub mod sponsors;
 pub mod tree_store;
 pub mod wal;
 
+pub use archived::{Archivable, ArchiveStore, ArchivedRecord};
 pub use change_set::{
     ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
 };
@@ -235,8 +238,8 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
-/// Whether any of the customer's charges, however old, is one `keep` asks for: its pages read
-/// until one is found.
+/// Whether any of the customer's charges, however old (archived ones too), is one `keep` asks
+/// for: its pages read until one is found.
 pub fn any_charge(
     store: &dyn CustomerStore,
     account: &AccountId,
@@ -251,10 +254,69 @@ pub fn any_charge(
         }
         match (page.has_more, page.items.last()) {
             (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => return Ok(false),
+            _ => return Ok(store.archived_charges(account, customer)?.iter().any(&keep)),
         }
     }
 }
+
+/// Every charge of the account, live ones (newest first) and then archived ones: for what must
+/// count every charge however old (the books' check, exports).
+pub fn each_charge(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut starting_after = None;
+    loop {
+        let page = store.account_charges(
+            account,
+            &ChargeFilter::default(),
+            EACH_PAGE,
+            starting_after.as_ref(),
+        )?;
+        let next = page.items.last().map(|charge| charge.id.clone());
+        for charge in page.items {
+            visit(charge)?;
+        }
+        match (page.has_more, next) {
+            (true, Some(last)) => starting_after = Some(last),
+            _ => break,
+        }
+    }
+    store.each_archived(account, &mut |record| match record {
+        ArchivedRecord::Charge(charge) => visit(charge),
+        _ => Ok(()),
+    })
+}
+
+/// Every invoice of the account, live ones (newest first) and then archived ones: for reports
+/// and exports.
+pub fn each_invoice(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    visit: &mut dyn FnMut(Invoice) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut starting_after = None;
+    loop {
+        let filter = InvoiceFilter::default();
+        let page = store.invoices(account, &filter, EACH_PAGE, starting_after.as_ref())?;
+        let next = page.items.last().map(|invoice| invoice.id.clone());
+        for invoice in page.items {
+            visit(invoice)?;
+        }
+        match (page.has_more, next) {
+            (true, Some(last)) => starting_after = Some(last),
+            _ => break,
+        }
+    }
+    store.each_archived(account, &mut |record| match record {
+        ArchivedRecord::Invoice(invoice) => visit(invoice),
+        _ => Ok(()),
+    })
+}
+
+/// Records [`each_charge`] and [`each_invoice`] read at a time.
+const EACH_PAGE: usize = 1_000;
 
 /// What every part of the store shares: how a caller learns that what it wrote is durable.
 pub trait Durable: Send + Sync + 'static {
@@ -290,8 +352,9 @@ pub trait Durable: Send + Sync + 'static {
 /// subscriptions, invoices, credit notes), the account-wide billing records they are billed by
 /// (plans, test clocks, the renewal schedule), and the idempotency records of their requests.
 /// The customers' actors write the books with their change sets, and read them for what a
-/// change moves (what a dispute held of a payee's share).
-pub trait CustomerStore: Durable + SponsorStore + LedgerStore {
+/// change moves (what a dispute held of a payee's share). An archived invoice or charge reads by
+/// id as a live one does (`archived: true`); lists show live ones only.
+pub trait CustomerStore: Durable + SponsorStore + LedgerStore + ArchiveStore {
     /// Applies the change set atomically; the ticket says when it is durable.
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
     /// How many change sets have been committed for the customer, where several nodes may

@@ -82,6 +82,7 @@ fn invoice(behavior: TaxBehavior, lines: Vec<InvoiceLine>) -> Invoice {
         sponsor_defaulted_at: None,
         hosted_page: None,
         hosted_pages_closed: 0,
+        archived: false,
     }
 }
 

@@ -12,6 +12,7 @@ use super::ops::{self, Op};
 use super::postgres::{PgRange, PgTrees, Serialized};
 use super::view::TreeView;
 use super::{TreeId, TreeStore};
+use crate::store::archive::{ArchiveFiles, ArchiveRef};
 use crate::store::checkpointer::AppliedLog;
 use crate::store::group_commit::GroupCommit;
 use crate::store::payloads::{PayloadLog, PayloadRef};
@@ -33,6 +34,8 @@ pub(super) struct SledBase {
     pub group_commit: Arc<GroupCommit>,
     /// Gateway events' raw payloads (see [`crate::store::payloads`]).
     pub payloads: PayloadLog,
+    /// Archived records' blocks (see [`crate::store::archive`]).
+    pub archive: ArchiveFiles,
 }
 
 pub(super) struct PostgresBase {
@@ -203,6 +206,26 @@ impl TreeStore {
             Base::Sled(sled) => sled.payloads.read(at),
             Base::Postgres(postgres) => postgres.trees.read_payload(at.offset),
         }
+    }
+
+    /// Appends an archive block, durably: an index entry may point into it once this returns.
+    pub(super) fn append_archive(&self, block: &[u8]) -> Result<ArchiveRef, StoreError> {
+        match &self.base {
+            Base::Sled(sled) => sled.archive.append(block),
+            Base::Postgres(postgres) => {
+                let len = u32::try_from(block.len())
+                    .map_err(|_| StoreError::Storage("an archive block over 4 GiB".into()))?;
+                Ok(ArchiveRef { file: 0, offset: postgres.trees.append_payload(block)?, len })
+            }
+        }
+    }
+
+    pub(super) fn read_archive(&self, at: ArchiveRef) -> Result<Vec<u8>, StoreError> {
+        let block = match &self.base {
+            Base::Sled(sled) => Some(sled.archive.read(at)?),
+            Base::Postgres(postgres) => postgres.trees.read_payload(at.offset)?,
+        };
+        block.ok_or_else(|| StoreError::Corrupt(format!("archive block {at:?} is missing")))
     }
 
     /// Writes a marker an index's backfill leaves when it finds nothing to index: on sled

@@ -312,7 +312,9 @@ impl TreeStore {
         account: &AccountId,
         id: &InvoiceId,
     ) -> Result<Option<Invoice>, StoreError> {
-        self.owned_by_id(TreeId::InvoiceOwners, TreeId::Invoices, account, id.as_str())
+        let found =
+            self.live_or_archived(TreeId::InvoiceOwners, TreeId::Invoices, account, id.as_str())?;
+        Ok(found.map(|(invoice, archived)| Invoice { archived, ..invoice }))
     }
 
     pub(super) fn list_invoices(

@@ -21,6 +21,7 @@
 
 mod accounts;
 mod applier;
+mod archived;
 mod audit;
 mod bank;
 mod base;
@@ -54,6 +55,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::archive::ArchiveFiles;
 use super::checkpointer::{AppliedLog, read_checkpoint};
 use super::codec::{decode, encode};
 use super::group_commit::GroupCommit;
@@ -74,6 +76,7 @@ use crate::domain::{
 };
 use crate::limits::STORE_CACHE_BYTES_DEFAULT;
 use applier::Applier;
+use archived::ARCHIVE_DIR;
 use base::{Base, PostgresBase, SledBase};
 use change_ops::{ops_of, take_outgoing};
 use gateway_events::PAYLOAD_LOG_FILE;
@@ -156,6 +159,7 @@ impl TreeStore {
         }
         let log = Arc::new(AppliedLog { wal, applied: AtomicU64::new(recovery.last) });
         let payloads = PayloadLog::open(&path.join(PAYLOAD_LOG_FILE))?;
+        let archive = ArchiveFiles::open(&path.join(ARCHIVE_DIR))?;
         let overlay = Arc::new(Overlay::default());
         let applier = Applier::start(trees.clone(), Arc::clone(&overlay), Arc::clone(&log))?;
         let group_commit = GroupCommit::start(
@@ -171,6 +175,7 @@ impl TreeStore {
             write_order: Mutex::new(()),
             group_commit,
             payloads,
+            archive,
         });
         #[cfg(test)]
         let store = TreeStore::on(base, overlay, path, Some(db));
@@ -414,7 +419,9 @@ impl CustomerStore for TreeStore {
     }
 
     fn charge(&self, account: &AccountId, id: &ChargeId) -> Result<Option<Charge>, StoreError> {
-        self.owned_by_id(TreeId::ChargeOwners, TreeId::Charges, account, id.as_str())
+        let found =
+            self.live_or_archived(TreeId::ChargeOwners, TreeId::Charges, account, id.as_str())?;
+        Ok(found.map(|(charge, archived)| Charge { archived, ..charge }))
     }
 
     fn charges(

@@ -168,8 +168,14 @@ impl TreeStore {
         account: &AccountId,
         id: &str,
     ) -> Result<Option<OutgoingEvent>, StoreError> {
-        match self.get(TreeId::OutgoingEvents, &keys::by_id(account, id))? {
-            Some(event) => self.opened_outgoing(event).map(Some),
+        let key = keys::by_id(account, id);
+        if let Some(event) = self.get(TreeId::OutgoingEvents, &key)? {
+            return self.opened_outgoing(event).map(Some);
+        }
+        match self.archived::<OutgoingEvent>(&key)? {
+            Some(event) => {
+                self.opened_outgoing(OutgoingEvent { archived: true, ..event }).map(Some)
+            }
             None => Ok(None),
         }
     }

@@ -66,6 +66,7 @@ fn charge(customer: &CustomerId) -> Charge {
         bank_transfer: None,
         checkout_session: None,
         transfer: None,
+        archived: false,
     }
 }
 
@@ -133,7 +134,11 @@ on_both_backends!(
     accounts_do_not_see_each_other,
     charges_page_newest_first,
     a_gateway_tree_keeps_the_first_of_two_writes_and_lists_last_first,
+    archived_records_read_back_by_id_and_leave_the_lists,
 );
+
+mod archival;
+use archival::archived_records_read_back_by_id_and_leave_the_lists;
 
 /// The sled base of a store opened on sled.
 fn sled(store: &TreeStore) -> &SledBase {

@@ -3,10 +3,12 @@
 //!
 //! The file is every entry of every tree, in tree and key order, as the store holds it (personal
 //! data stays sealed: both ends must run with the same data key). A gateway event's payload,
-//! which each base keeps in its own place, travels inside its record's entry. The file ends with
-//! the number of entries and a SHA-256 digest over them, as read back: a restore checks the
-//! file against it before writing anything, and, once written, reads the whole store back and
-//! checks the same count and digest, so what was restored is exactly what was dumped.
+//! which each base keeps in its own place, travels inside its record's entry; an archived record
+//! travels as its entry's value, in place of where its base keeps it, and is written into the
+//! restored store's own archive blocks. The file ends with the number of entries and a SHA-256
+//! digest over them, as read back: a restore checks the file against it before writing
+//! anything, and, once written, reads the whole store back and checks the same count and
+//! digest, so what was restored is exactly what was dumped.
 //!
 //! Layout: `KASSA-DUMP 1\n`, then per entry a kind byte (0: an entry; 1: a gateway event's
 //! record and its payload), the tree's number, and length-prefixed (u32 LE) key, value and, for
@@ -131,6 +133,11 @@ impl TreeStore {
                     let Some(payload) = payload else { continue };
                     tally.add(number, &key, &record, Some(&payload));
                     visit(number, &key, &record, Some(&payload))?;
+                } else if number == TreeId::Archived.number() {
+                    // Where the record is differs between stores: the record itself travels.
+                    let record = self.archived_bytes(&value)?;
+                    tally.add(number, &key, &record, None);
+                    visit(number, &key, &record, None)?;
                 } else {
                     tally.add(number, &key, &value, None);
                     visit(number, &key, &value, None)?;
@@ -169,7 +176,15 @@ impl TreeStore {
         }
         let expected = read_dump(open().map_err(io_error)?.as_mut(), |_, _, _, _| Ok(()))?;
         let mut ops = Vec::with_capacity(RESTORE_BATCH);
+        let mut archived = Vec::new();
         read_dump(open().map_err(io_error)?.as_mut(), |tree, key, value, payload| {
+            if tree == TreeId::Archived.number() {
+                archived.push((key, value));
+                if archived.len() == RESTORE_BATCH {
+                    self.commit_ops(self.archive_blocks(&std::mem::take(&mut archived))?)?;
+                }
+                return Ok(());
+            }
             let value = match payload {
                 Some(payload) => self.attach_payload(&value, &payload)?,
                 None => value,
@@ -184,6 +199,7 @@ impl TreeStore {
             Ok(())
         })?;
         self.commit_ops(ops)?;
+        self.commit_ops(self.archive_blocks(&archived)?)?;
         let restored = self.summary()?;
         if restored != expected {
             return Err(StoreError::Corrupt(format!(

@@ -135,6 +135,9 @@ pub(super) enum TreeId {
     PayoutSlots,
     /// `account/currency/day` → the platform's revenue that day, moved on with each posting.
     RevenueDays,
+    /// `account/customer/id` (an invoice, a charge) or `account/id` (an outgoing event) → where
+    /// the archived record is (see [`crate::store::archive`]).
+    Archived,
 }
 
 impl TreeId {
@@ -144,7 +147,7 @@ impl TreeId {
     }
 }
 
-pub(super) const TREE_NAMES: [&str; 71] = [
+pub(super) const TREE_NAMES: [&str; 72] = [
     "customers",
     "payment_methods",
     "payment_method_owners",
@@ -218,4 +221,5 @@ pub(super) const TREE_NAMES: [&str; 71] = [
     "unsettled_payouts",
     "payout_slots",
     "revenue_days",
+    "archived",
 ];
