@@ -23,7 +23,7 @@ run: setup
 # PostgreSQL database of its own (the store's own tests run on both backends in the first run).
 POSTGRES_SUITE = charges refunds idempotency priced_charges coupons payment_plans bank_transfers \
 	billing_subscriptions billing_invoices billing_clocks billing_proration billing_dunning \
-	sponsorships events_out webhooks ledger payees payouts reports
+	sponsorships events_out webhooks ledger payees payouts reports archival
 
 test: setup
 	$(CARGO) test --workspace

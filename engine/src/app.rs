@@ -1,9 +1,11 @@
 //! Start-up: open the store, start the gateways and the actors, settle what a crash left
 //! unsettled, then serve the API until SIGTERM or Ctrl-C.
 
+use crate::archival::Archival;
 use crate::billing::entitlement_index::EntitlementIndex;
 use crate::billing::local_hours::LocalHours;
 use crate::billing::plan_features::PlanFeatures;
+use crate::billing::scheduler::ClockWork;
 use crate::payouts::Payouts;
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -226,11 +228,14 @@ pub async fn run_with(
     if !previous_keys.is_empty() {
         tokio::spawn(rotate_data_key(Arc::clone(&trees), data_key.clone(), data_dir.clone()));
     }
+    let archival = Arc::new(Archival::new(store.clone(), config.storage.archive_after_days));
+    let clock_work = ClockWork { payouts: Arc::clone(&payouts), archival: Arc::clone(&archival) };
     if claims.holds(Work::Schedule) {
-        billing::scheduler::resume(store.clone(), registry.clone(), Arc::clone(&payouts))
+        billing::scheduler::resume(store.clone(), registry.clone(), clock_work)
             .await
             .map_err(store_error)?;
     }
+    tokio::spawn(crate::archival::run_live(Arc::clone(&archival), Arc::clone(&claims)));
     tokio::spawn(crate::payouts::runner::run_live(
         Arc::clone(&payouts),
         Duration::from_millis(config.billing.scheduler_interval_ms),
@@ -296,6 +301,7 @@ pub async fn run_with(
         statement_body_max: usize::try_from(config.limits.statement_body_max).unwrap_or(usize::MAX),
         public_url,
         payouts,
+        archival,
         ready: Default::default(),
     });
     // Before the API's line: whoever waits for that line (tests, the bench) has both addresses.

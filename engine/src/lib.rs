@@ -15,7 +15,8 @@
 //!   [`bank_statements`]: bank statements (camt.053, CSV) read into lines to reconcile;
 //! - [`ledger`]: the books, a posting for every movement of money, and their verification;
 //!   [`payouts`]: money out to payees, by hand and on their schedules; [`reports`]: revenue,
-//!   subscription figures and payee statements, read from the books;
+//!   subscription figures and payee statements, read from the books; [`archival`]: closed
+//!   records moved to archive files, still read by id and counted;
 //! - [`data_key`]: the secret for data at rest, and the keys derived from it per purpose;
 //!   [`secrets`]: random API keys and tokens;
 //! - [`account_directory`]: the accounts this engine serves, for what looks across them;
@@ -25,6 +26,7 @@ pub mod account_directory;
 pub mod actor;
 pub mod api;
 pub mod app;
+pub mod archival;
 pub mod bank_statements;
 pub mod billing;
 pub mod checkout;

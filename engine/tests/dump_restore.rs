@@ -1,6 +1,6 @@
 //! `kassa dump` and `kassa restore` move an installation from sled to PostgreSQL and back: the
 //! counts and digest the restore reads back are the dump's, an engine on the restored store
-//! answers as the first did, and a restore refuses a tampered file or a store that is not empty
+//! answers as the first did (archived records included), and a restore refuses a tampered file or a store that is not empty
 //! without writing anything.
 
 mod common;
@@ -39,7 +39,20 @@ async fn an_installation_moves_from_sled_to_postgres_and_back() {
     let charge_id = charge["id"].as_str().unwrap().to_owned();
     api.refund(&charge_id, Some(1_200)).await.ok();
     let charge_before = api.get_ok(&format!("/v1/charges/{charge_id}")).await;
+    // A charge refunded in full, archived by a start that archives what is closed.
+    let closed = api.charge_ok(&customer, 900, "zar").await;
+    let closed_path = format!("/v1/charges/{}", str_field(&closed, "id"));
+    api.refund(str_field(&closed, "id"), None).await.ok();
     let ledger_before = api.ledger().await;
+    first.stop_graceful().await;
+    first.reconfigure(Config::default().with_storage("archive_after_days = 0"));
+    first.launch().await;
+    let api = first.api_a();
+    let archived = wait_for("the archival pass", std::time::Duration::from_secs(20), || async {
+        let read = api.get_ok(&closed_path).await;
+        (read["archived"] == true).then_some(read)
+    })
+    .await;
     first.stop_graceful().await;
     let data_key = std::fs::read_to_string(first.data_dir().join("dev-data-key")).unwrap();
     let data_key = data_key.trim();
@@ -73,6 +86,7 @@ async fn an_installation_moves_from_sled_to_postgres_and_back() {
     let mut second = Engine::start(Config::default().on_postgres(&database, data_key)).await;
     let api = second.api_a();
     assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await, charge_before);
+    assert_eq!(api.get_ok(&closed_path).await, archived, "the archived charge moved with it");
     assert_eq!(api.ledger().await, ledger_before, "the sandbox's ledger moved with it");
     let later = api.charge_ok(&customer, 700, "zar").await;
     second.stop_graceful().await;
@@ -94,5 +108,6 @@ async fn an_installation_moves_from_sled_to_postgres_and_back() {
     let later_id = later["id"].as_str().unwrap();
     assert_eq!(api.get_ok(&format!("/v1/charges/{later_id}")).await["status"], "succeeded");
     assert_eq!(api.get_ok(&format!("/v1/charges/{charge_id}")).await, charge_before);
+    assert_eq!(api.get_ok(&closed_path).await, archived);
     assert_eq!(api.ledger().await.len(), ledger_before.len() + 1);
 }

@@ -9,9 +9,8 @@ use tokio::task::JoinHandle;
 use super::error::ApiError;
 use crate::account_directory::AccountDirectory;
 use crate::actor::{IdempotencyTicket, Registry};
-use crate::billing::scheduler;
+use crate::billing::scheduler::{self, ClockWork};
 use crate::domain::{Account, AccountId, Event, Payee, Plan, TestClock};
-use crate::payouts::Payouts;
 use crate::store::{CustomerStore, Outcome, Store, StoreError};
 
 pub struct AccountWrites {
@@ -89,14 +88,14 @@ impl AccountWrites {
     pub async fn advance_test_clock(
         &self,
         registry: &Registry,
-        payouts: &Arc<Payouts>,
+        work: ClockWork,
         account: &AccountId,
         clock: TestClock,
     ) -> Result<JoinHandle<Result<TestClock, StoreError>>, ApiError> {
         self.store.put_test_clock(account, &clock)?.wait().await?;
         let store: Arc<dyn CustomerStore> = self.store.clone();
-        let (registry, payouts, account) = (registry.clone(), Arc::clone(payouts), account.clone());
-        Ok(tokio::spawn(scheduler::advance_clock(store, registry, payouts, account, clock)))
+        let (registry, account) = (registry.clone(), account.clone());
+        Ok(tokio::spawn(scheduler::advance_clock(store, registry, work, account, clock)))
     }
 
     /// Records `outcome` as the answer of the request `ticket` came with, durably: no actor

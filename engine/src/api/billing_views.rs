@@ -157,6 +157,7 @@ pub fn invoice(invoice: &Invoice, preview: bool) -> Value {
         "finalized_at": invoice.finalized_at,
         "paid_at": invoice.paid_at,
         "voided_at": invoice.voided_at,
+        "archived": invoice.archived,
     })
 }
 

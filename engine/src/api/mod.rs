@@ -103,8 +103,20 @@ pub struct App {
     pub statement_body_max: usize,
     /// Payouts to payees, by hand and on their schedules.
     pub payouts: Arc<crate::payouts::Payouts>,
+    /// Closed records moved to the archive files (`storage.archive_after_days`).
+    pub archival: Arc<crate::archival::Archival>,
     /// Set once start-up, recovery included, is done.
     pub ready: AtomicBool,
+}
+
+impl App {
+    /// What a test clock's advance runs after its customers' schedules.
+    pub fn clock_work(&self) -> crate::billing::scheduler::ClockWork {
+        crate::billing::scheduler::ClockWork {
+            payouts: Arc::clone(&self.payouts),
+            archival: Arc::clone(&self.archival),
+        }
+    }
 }
 
 /// The whole API as one warp filter.

@@ -68,7 +68,7 @@ pub fn resource(route: Route) -> Option<Resource> {
             Resource::TestClocks
         }
         CreateRefund | RetrieveRefund => Resource::Refunds,
-        ListEvents | RedeliverEvent => Resource::Events,
+        ListEvents | RetrieveEvent | RedeliverEvent => Resource::Events,
         CreateWebhookEndpoint
         | ListWebhookEndpoints
         | RetrieveWebhookEndpoint

@@ -320,6 +320,10 @@ impl Queries {
         self.store.audit_events(account, filter, limit, starting_after)
     }
 
+    pub fn gateway_event(&self, account: &AccountId, id: &EventId) -> Read<Option<GatewayEvent>> {
+        self.store.gateway_event(account, id)
+    }
+
     pub fn gateway_events(
         &self,
         account: &AccountId,

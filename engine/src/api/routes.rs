@@ -148,6 +148,7 @@ pub async fn dispatch(
         Route::CreateRefund => refunds::create(app, request, account()?).await,
         Route::RetrieveRefund => refunds::retrieve(app, account()?, id()).await,
         Route::ListEvents => events::list(app, request, account()?).await,
+        Route::RetrieveEvent => events::retrieve(app, account()?, id()),
         Route::RedeliverEvent => events::redeliver(app, request, account()?, id()).await,
         Route::CreateWebhookEndpoint => webhook_endpoints::create(app, request, account()?).await,
         Route::ListWebhookEndpoints => webhook_endpoints::list(app, request, account()?).await,

@@ -115,6 +115,8 @@ pub struct ChargeView<'a> {
     /// The payee's share (`tr_…`), when the charge is split.
     transfer: Option<TransferView<'a>>,
     application_fee_amount: Option<i64>,
+    /// Read back from the archive files (`storage.archive_after_days`).
+    archived: bool,
 }
 
 /// A split charge's transfer: to whom, how much, and what refunds reversed of it.
@@ -210,6 +212,7 @@ pub fn charge(charge: &Charge) -> ChargeView<'_> {
             .transfer
             .as_deref()
             .map(|transfer| transfer.application_fee_minor),
+        archived: charge.archived,
     }
 }
 
@@ -677,6 +680,7 @@ mod tests {
                 "checkout_session": null,
                 "transfer": null,
                 "application_fee_amount": null,
+                "archived": false,
             })
         );
     }

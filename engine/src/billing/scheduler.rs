@@ -15,6 +15,7 @@ use futures::StreamExt;
 
 use crate::actor::billing::messages::{Ran, ResumeCollection, RunDue};
 use crate::actor::{CustomerKey, Registry};
+use crate::archival::{self, Archival};
 use crate::cluster::{Claims, Work};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{AccountId, TestClock, TestClockStatus};
@@ -119,12 +120,19 @@ pub async fn run_live(
     }
 }
 
+/// What a test clock's advance runs after its customers' schedules.
+#[derive(Clone)]
+pub struct ClockWork {
+    pub payouts: Arc<Payouts>,
+    pub archival: Arc<Archival>,
+}
+
 /// A test clock's advance: runs everything due on it up to its (already moved) frozen time,
 /// then marks it ready.
 pub async fn advance_clock(
     store: Arc<dyn CustomerStore>,
     registry: Registry,
-    payouts: Arc<Payouts>,
+    work: ClockWork,
     account: AccountId,
     clock: TestClock,
 ) -> Result<TestClock, StoreError> {
@@ -132,8 +140,9 @@ pub async fn advance_clock(
     let ran = run_scope(&store, &registry, clock.id.as_str(), clock.frozen_time, Order::ByInstant)
         .await?;
     // The clock's payees are paid out as of each instant of their schedules it passed.
-    let paid = payouts.run_clock(&account, &clock).await?;
-    tracing::info!(clock = %clock.id, ran, paid, frozen_time = clock.frozen_time, "test clock advanced");
+    let paid = work.payouts.run_clock(&account, &clock).await?;
+    let archived = archival::run_clock(work.archival, clock.id.clone()).await?.total();
+    tracing::info!(clock = %clock.id, ran, paid, archived, frozen_time = clock.frozen_time, "test clock advanced");
     // Deleted meanwhile: nothing to mark.
     let Some(mut current) = store.test_clock(&account, &clock.id)? else { return Ok(clock) };
     if current.frozen_time == clock.frozen_time {
@@ -168,13 +177,12 @@ async fn resume_collections(
 pub async fn resume(
     store: Arc<dyn CustomerStore>,
     registry: Registry,
-    payouts: Arc<Payouts>,
+    work: ClockWork,
 ) -> Result<(), StoreError> {
     resume_collections(&store, &registry).await?;
     for (account, clock) in store.advancing_test_clocks()? {
-        let (store, registry, payouts) =
-            (Arc::clone(&store), registry.clone(), Arc::clone(&payouts));
-        tokio::spawn(advance_clock(store, registry, payouts, account, clock));
+        let (store, registry, work) = (Arc::clone(&store), registry.clone(), work.clone());
+        tokio::spawn(advance_clock(store, registry, work, account, clock));
     }
     Ok(())
 }

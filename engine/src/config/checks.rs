@@ -6,10 +6,10 @@ use kassa_gateways::router::RoutingRule;
 use super::{Config, ConfigError, config_error};
 use crate::domain::AccountId;
 use crate::limits::{
-    BANK_TRANSFER_EXPIRY_DAYS_MAX, DUNNING_RETRIES_MAX, DUNNING_RETRY_DAYS_MAX,
-    RECONCILE_AFTER_SECS_MAX, RULE_CALL_TIMEOUT_MS_MAX, RULE_CONCURRENT_CALLS_MAX,
-    RULE_FUEL_PER_CALL_MAX, RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX, RULE_UPLOAD_BYTES_MAX,
-    RULE_VERSIONS_KEPT_MAX, STATEMENT_BODY_BYTES_MAX,
+    ARCHIVE_AFTER_DAYS_MAX, BANK_TRANSFER_EXPIRY_DAYS_MAX, DUNNING_RETRIES_MAX,
+    DUNNING_RETRY_DAYS_MAX, RECONCILE_AFTER_SECS_MAX, RULE_CALL_TIMEOUT_MS_MAX,
+    RULE_CONCURRENT_CALLS_MAX, RULE_FUEL_PER_CALL_MAX, RULE_MEMORY_MIB_MAX, RULE_THREADS_MAX,
+    RULE_UPLOAD_BYTES_MAX, RULE_VERSIONS_KEPT_MAX, STATEMENT_BODY_BYTES_MAX,
 };
 
 impl Config {
@@ -56,6 +56,16 @@ impl Config {
             return Err(config_error(
                 "limits.statement_body_max",
                 format!("must be 1 to {STATEMENT_BODY_BYTES_MAX} bytes"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(super) fn validate_archival(&self) -> Result<(), ConfigError> {
+        if self.storage.archive_after_days.is_some_and(|days| days > ARCHIVE_AFTER_DAYS_MAX) {
+            return Err(config_error(
+                "storage.archive_after_days",
+                format!("must be 0 to {ARCHIVE_AFTER_DAYS_MAX} days"),
             ));
         }
         Ok(())

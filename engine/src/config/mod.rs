@@ -183,6 +183,14 @@ impl Config {
                 }
             };
         }
+        if let Some(days) = env("KASSA_ARCHIVE_AFTER_DAYS") {
+            self.storage.archive_after_days = Some(days.parse().map_err(|_| {
+                config_error(
+                    "KASSA_ARCHIVE_AFTER_DAYS",
+                    format!("`{days}` is not a number of days"),
+                )
+            })?);
+        }
         if let Some(level) = env("KASSA_LOG") {
             self.log.level = level;
         }
@@ -240,6 +248,7 @@ impl Config {
         positive("billing.scheduler_interval_ms", self.billing.scheduler_interval_ms)?;
         self.validate_dunning()?;
         self.validate_bank_transfer()?;
+        self.validate_archival()?;
         if self.gateways.reconcile_after_secs > RECONCILE_AFTER_SECS_MAX {
             return Err(config_error(
                 "gateways.reconcile_after_secs",

@@ -130,6 +130,9 @@ pub struct StorageConfig {
     /// `store::sealing`). Off only to measure what sealing costs: reads open sealed records
     /// either way.
     pub seal_personal_data: bool,
+    /// Days after they closed that paid or void invoices, charges with nothing left to refund and
+    /// delivered events move to the archive files (see `store::archive`); unset: never.
+    pub archive_after_days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -397,6 +400,7 @@ impl Default for StorageConfig {
             data_key: SecretValue::default(),
             previous_data_keys: Vec::new(),
             seal_personal_data: true,
+            archive_after_days: None,
         }
     }
 }

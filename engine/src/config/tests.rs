@@ -390,6 +390,19 @@ fn a_short_admin_key_or_one_shared_with_an_account_is_refused() {
 }
 
 #[test]
+fn archival_is_off_unless_an_age_is_given() {
+    assert_eq!(Config::load(None, &no_env).unwrap().storage.archive_after_days, None);
+    let env = |name: &str| (name == "KASSA_ARCHIVE_AFTER_DAYS").then(|| "90".to_owned());
+    assert_eq!(Config::load(None, &env).unwrap().storage.archive_after_days, Some(90));
+    let bad = |name: &str| (name == "KASSA_ARCHIVE_AFTER_DAYS").then(|| "-1".to_owned());
+    assert_eq!(Config::load(None, &bad).unwrap_err().key, "KASSA_ARCHIVE_AFTER_DAYS");
+    let file = load_text("[storage]\narchive_after_days = 0\n", &no_env).unwrap();
+    assert_eq!(file.storage.archive_after_days, Some(0));
+    let too_long = load_text("[storage]\narchive_after_days = 100000\n", &no_env);
+    assert_eq!(too_long.unwrap_err().key, "storage.archive_after_days");
+}
+
+#[test]
 fn sealing_is_on_unless_turned_off() {
     assert!(Config::load(None, &no_env).unwrap().storage.seal_personal_data);
     let off = |name: &str| (name == "KASSA_SEAL_PERSONAL_DATA").then(|| "false".to_owned());

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::domain::money::currency_code;
 use crate::domain::revenue::day_of;
 use crate::domain::{
-    AccountId, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, Posting, RefundStatus,
-    Revenue,
+    AccountId, Charge, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, Posting,
+    RefundStatus, Revenue,
 };
-use crate::store::{ChargeFilter, Store, StoreError};
+use crate::store::{Store, StoreError, each_charge};
 
 /// What a check that passed looked at.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -260,57 +260,24 @@ fn match_objects(
 ) -> Result<(), VerifyError> {
     let posted = |source: &str| recomputed.platform_net_by_source.get(source).copied();
     let mut customers = HashSet::new();
-    let mut starting_after = None;
-    loop {
-        let page = store.account_charges(
-            account,
-            &ChargeFilter::default(),
-            CHARGES_PAGE,
-            starting_after.as_ref(),
-        )?;
-        for charge in &page.items {
-            customers.insert(charge.customer.clone());
-            if charge.created < began {
-                continue;
-            }
-            verified.charges += 1;
-            let expected = match charge.status {
-                ChargeStatus::Succeeded => charge.amount.amount_minor,
-                _ => 0,
-            };
-            let held = posted(charge.id.as_str()).unwrap_or_default();
-            if held != expected {
-                return Err(VerifyError::Difference(format!(
-                    "charge {} ({:?}, {} {}) brought {expected} into the books, its postings {held}",
-                    charge.id,
-                    charge.status,
-                    charge.amount.amount_minor,
-                    currency_code(charge.amount.currency)
-                )));
-            }
-            if let Some(transfer) = &charge.transfer {
-                let expected = match charge.status {
-                    ChargeStatus::Succeeded => transfer.net_minor() - transfer.reversed_minor,
-                    _ => 0,
-                };
-                let moved = recomputed
-                    .payee_net_by_source
-                    .get(transfer.id.as_str())
-                    .copied()
-                    .unwrap_or_default();
-                if moved != expected {
-                    return Err(VerifyError::Difference(format!(
-                        "transfer {} of charge {} owes payee {} {expected}, its postings {moved}",
-                        transfer.id, charge.id, transfer.payee
-                    )));
-                }
-            }
+    // The first difference stops the walk; it is what the check answers.
+    let mut difference = None;
+    let walked = each_charge(store, account, &mut |charge| {
+        customers.insert(charge.customer.clone());
+        if charge.created < began {
+            return Ok(());
         }
-        match (page.has_more, page.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => break,
+        verified.charges += 1;
+        difference = charge_difference(&charge, recomputed, &posted);
+        match difference {
+            Some(_) => Err(StoreError::Storage("a difference was found".into())),
+            None => Ok(()),
         }
+    });
+    if let Some(difference) = difference {
+        return Err(VerifyError::Difference(difference));
     }
+    walked?;
     for customer in customers {
         for refund in store.refunds(account, &customer)? {
             if refund.created < began {
@@ -331,4 +298,40 @@ fn match_objects(
         }
     }
     Ok(())
+}
+
+/// What is wrong with a charge's postings, if anything: a succeeded charge brought its amount
+/// in, and its transfer moved the net share less what refunds reversed to the payee.
+fn charge_difference(
+    charge: &Charge,
+    recomputed: &Recomputed,
+    posted: &dyn Fn(&str) -> Option<i64>,
+) -> Option<String> {
+    let expected = match charge.status {
+        ChargeStatus::Succeeded => charge.amount.amount_minor,
+        _ => 0,
+    };
+    let held = posted(charge.id.as_str()).unwrap_or_default();
+    if held != expected {
+        return Some(format!(
+            "charge {} ({:?}, {} {}) brought {expected} into the books, its postings {held}",
+            charge.id,
+            charge.status,
+            charge.amount.amount_minor,
+            currency_code(charge.amount.currency)
+        ));
+    }
+    let transfer = charge.transfer.as_ref()?;
+    let expected = match charge.status {
+        ChargeStatus::Succeeded => transfer.net_minor() - transfer.reversed_minor,
+        _ => 0,
+    };
+    let moved =
+        recomputed.payee_net_by_source.get(transfer.id.as_str()).copied().unwrap_or_default();
+    (moved != expected).then(|| {
+        format!(
+            "transfer {} of charge {} owes payee {} {expected}, its postings {moved}",
+            transfer.id, charge.id, transfer.payee
+        )
+    })
 }

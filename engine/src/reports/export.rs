@@ -1,6 +1,7 @@
 //! `kassa export`: an account's books as files an accountant or a warehouse loads — its
 //! balance transactions (every posting, with what it moved into the platform's balance and the
-//! payee's), charges, refunds, invoices and payouts, one CSV file each, created in `[from, to)`.
+//! payee's), charges, refunds, invoices and payouts (archived ones included), one CSV file each,
+//! created in `[from, to)`.
 //! Only ids, amounts, currencies, statuses and times: no personal data leaves in them.
 
 use std::fs::File;
@@ -8,8 +9,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::domain::money::currency_code;
-use crate::domain::{AccountId, CustomerId, LedgerAccount, Posting};
-use crate::store::{ChargeFilter, InvoiceFilter, Store, StoreError};
+use crate::domain::{AccountId, Charge, CustomerId, Invoice, LedgerAccount, Posting};
+use crate::store::{Store, StoreError, each_charge, each_invoice};
 
 /// Records read at a time.
 const PAGE: usize = 1_000;
@@ -80,41 +81,16 @@ pub fn export_csv(
         "created",
     ])?;
     let mut customers: Vec<CustomerId> = Vec::new();
-    let mut starting_after = None;
-    loop {
-        let page = store.account_charges(
-            account,
-            &ChargeFilter::default(),
-            PAGE,
-            starting_after.as_ref(),
-        )?;
-        for charge in &page.items {
-            customers.push(charge.customer.clone());
-            if !within(charge.created) {
-                continue;
-            }
-            let transfer = charge.transfer.as_deref();
-            file.row(&[
-                charge.id.as_str(),
-                charge.customer.as_str(),
-                &charge.amount.amount_minor.to_string(),
-                &currency_code(charge.amount.currency),
-                charge.status.as_str(),
-                &charge.amount_refunded_minor.to_string(),
-                &charge.gateway,
-                charge.invoice.as_ref().map_or("", |id| id.as_str()),
-                transfer.map_or("", |transfer| transfer.id.as_str()),
-                transfer.map_or("", |transfer| transfer.payee.as_str()),
-                &transfer.map_or(String::new(), |transfer| transfer.amount_minor.to_string()),
-                &transfer
-                    .map_or(String::new(), |transfer| transfer.application_fee_minor.to_string()),
-                &charge.created.to_string(),
-            ])?;
+    let mut failed = None;
+    each_charge(store, account, &mut |charge| {
+        customers.push(charge.customer.clone());
+        if within(charge.created) && failed.is_none() {
+            failed = file.row(&charge_row(&charge)).err();
         }
-        match (page.has_more, page.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => break,
-        }
+        Ok(())
+    })?;
+    if let Some(error) = failed {
+        return Err(error);
     }
     written.push(file.finish()?);
 
@@ -158,35 +134,15 @@ pub fn export_csv(
         "paid_at",
         "created",
     ])?;
-    let mut starting_after = None;
-    loop {
-        let filter = InvoiceFilter::default();
-        let page = store.invoices(account, &filter, PAGE, starting_after.as_ref())?;
-        for invoice in page.items.iter().filter(|invoice| within(invoice.created)) {
-            let tax: i64 = invoice.tax.iter().map(|tax| tax.amount_minor).sum();
-            let optional = |at: Option<i64>| at.map_or(String::new(), |at| at.to_string());
-            file.row(&[
-                invoice.id.as_str(),
-                invoice.number.as_deref().unwrap_or(""),
-                invoice.customer.as_str(),
-                invoice.subscription.as_ref().map_or("", |id| id.as_str()),
-                invoice.status.as_str(),
-                &currency_code(invoice.currency),
-                &invoice.subtotal_minor.to_string(),
-                &tax.to_string(),
-                &invoice.total_minor.to_string(),
-                &invoice.amount_paid_minor.to_string(),
-                &invoice.period_start.to_string(),
-                &invoice.period_end.to_string(),
-                &optional(invoice.finalized_at),
-                &optional(invoice.paid_at),
-                &invoice.created.to_string(),
-            ])?;
+    let mut failed = None;
+    each_invoice(store, account, &mut |invoice| {
+        if within(invoice.created) && failed.is_none() {
+            failed = file.row(&invoice_row(&invoice)).err();
         }
-        match (page.has_more, page.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => break,
-        }
+        Ok(())
+    })?;
+    if let Some(error) = failed {
+        return Err(error);
     }
     written.push(file.finish()?);
 
@@ -244,6 +200,48 @@ fn posting_row(posting: &Posting) -> Vec<String> {
         payee_amount,
         posting.available_on.to_string(),
         posting.created.to_string(),
+    ]
+}
+
+fn charge_row(charge: &Charge) -> Vec<String> {
+    let transfer = charge.transfer.as_deref();
+    let optional = |amount: Option<i64>| amount.map_or(String::new(), |amount| amount.to_string());
+    vec![
+        charge.id.as_str().to_owned(),
+        charge.customer.as_str().to_owned(),
+        charge.amount.amount_minor.to_string(),
+        currency_code(charge.amount.currency),
+        charge.status.as_str().to_owned(),
+        charge.amount_refunded_minor.to_string(),
+        charge.gateway.clone(),
+        charge.invoice.as_ref().map_or(String::new(), |id| id.as_str().to_owned()),
+        transfer.map_or(String::new(), |transfer| transfer.id.as_str().to_owned()),
+        transfer.map_or(String::new(), |transfer| transfer.payee.as_str().to_owned()),
+        optional(transfer.map(|transfer| transfer.amount_minor)),
+        optional(transfer.map(|transfer| transfer.application_fee_minor)),
+        charge.created.to_string(),
+    ]
+}
+
+fn invoice_row(invoice: &Invoice) -> Vec<String> {
+    let tax: i64 = invoice.tax.iter().map(|tax| tax.amount_minor).sum();
+    let optional = |at: Option<i64>| at.map_or(String::new(), |at| at.to_string());
+    vec![
+        invoice.id.as_str().to_owned(),
+        invoice.number.clone().unwrap_or_default(),
+        invoice.customer.as_str().to_owned(),
+        invoice.subscription.as_ref().map_or(String::new(), |id| id.as_str().to_owned()),
+        invoice.status.as_str().to_owned(),
+        currency_code(invoice.currency),
+        invoice.subtotal_minor.to_string(),
+        tax.to_string(),
+        invoice.total_minor.to_string(),
+        invoice.amount_paid_minor.to_string(),
+        invoice.period_start.to_string(),
+        invoice.period_end.to_string(),
+        optional(invoice.finalized_at),
+        optional(invoice.paid_at),
+        invoice.created.to_string(),
     ]
 }
 

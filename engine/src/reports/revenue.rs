@@ -15,10 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Granularity, share};
 use crate::domain::revenue::{DAY_SECS, day_of};
 use crate::domain::{
-    AccountId, CreditNote, Currency, CustomerId, Invoice, InvoiceId, InvoiceStatus, Revenue,
-    TestClockId,
+    AccountId, CreditNote, Currency, CustomerId, Invoice, InvoiceStatus, Revenue, TestClockId,
 };
-use crate::store::{CreditNoteFilter, InvoiceFilter, Store, StoreError};
+use crate::store::{CreditNoteFilter, Store, StoreError, each_invoice};
 
 /// Invoices and credit notes read at a time.
 const PAGE: usize = 1_000;
@@ -215,26 +214,6 @@ impl<'a> Clocks<'a> {
         let reported = clock.as_ref() == self.asked;
         self.known.insert(customer.clone(), reported);
         Ok(reported)
-    }
-}
-
-fn each_invoice(
-    store: &dyn Store,
-    account: &AccountId,
-    visit: &mut dyn FnMut(Invoice) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let mut starting_after: Option<InvoiceId> = None;
-    loop {
-        let page =
-            store.invoices(account, &InvoiceFilter::default(), PAGE, starting_after.as_ref())?;
-        let next = page.items.last().map(|invoice| invoice.id.clone());
-        for invoice in page.items {
-            visit(invoice)?;
-        }
-        match (page.has_more, next) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => return Ok(()),
-        }
     }
 }
 

@@ -502,6 +502,12 @@ impl Engine {
         &self.data_dir
     }
 
+    /// Whether the harness put this engine on PostgreSQL (`KASSA_TEST_STORAGE=postgres`): its
+    /// data directory then holds none of the store's records.
+    pub fn on_postgres(&self) -> bool {
+        !self.storage_env.is_empty()
+    }
+
     /// The API's `host:port`, for raw TCP clients.
     pub fn address(&self) -> String {
         self.base_url.trim_start_matches("http://").to_string()

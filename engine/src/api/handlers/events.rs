@@ -70,6 +70,19 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
     }
 }
 
+/// One event by id: one Kassa sent (archived ones too), else one a gateway sent.
+pub fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
+    let not_found = || ApiError::not_found("event", id);
+    let event = EventId::parse(id).ok_or_else(not_found)?;
+    if let Some(outgoing) = app.outbox_store.outgoing_event(account, &event)? {
+        return Ok(Reply::ok(outgoing.to_json()));
+    }
+    match app.queries.gateway_event(account, &event)? {
+        Some(ingested) => Ok(Reply::ok(views::gateway_event(&ingested))),
+        None => Err(not_found()),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Redeliver {

@@ -98,7 +98,7 @@ pub async fn advance(
     clock.status = TestClockStatus::Advancing;
     let advancing = app
         .account_writes
-        .advance_test_clock(&app.registry, &app.payouts, account, clock.clone())
+        .advance_test_clock(&app.registry, app.clock_work(), account, clock.clone())
         .await?;
     // Answer before the request's own time limit answers for us.
     let answer_within = app.request_timeout.saturating_sub(app.request_timeout / 10);
