@@ -51,7 +51,7 @@ enum Command {
     Export {
         #[arg(long)]
         account: String,
-        /// `csv` (one file per kind of record).
+        /// `csv` or `parquet` (one file per kind of record).
         #[arg(long, default_value = "csv")]
         format: String,
         #[arg(long)]
@@ -108,18 +108,17 @@ fn main() -> ExitCode {
                 eprintln!("kassa: --account {account} is not an account id (acct_…)");
                 return ExitCode::from(2);
             };
-            if format != "csv" {
-                eprintln!(
-                    "kassa: --format {format}: this version writes csv only (parquet is not built in)"
-                );
+            let Some(format) = kassa::reports::export::Format::parse(&format) else {
+                eprintln!("kassa: --format {format}: csv or parquet");
                 return ExitCode::from(2);
-            }
+            };
             let mut config = config;
             if let Some(data) = data {
                 config.storage.path = data;
             }
             with_store(&config, |store| {
-                let written = kassa::reports::export::export_csv(store, &account, &out, from, to)?;
+                let range = (from, to);
+                let written = kassa::reports::export::export(store, &account, &out, format, range)?;
                 for (file, rows) in written {
                     println!("{}: {rows} rows", out.join(file).display());
                 }

@@ -4,7 +4,8 @@
 //! bad splits refused before anything moves; and, after `kill -9` at twenty instants of
 //! concurrent charges, split charges, refunds and payouts, the platform's and the payees'
 //! balances together equal what the sandbox processor holds, each payout was paid once, and
-//! `kassa verify-ledger` passes.
+//! `kassa verify-ledger` passes; `kassa export` writes the books as CSV and as Parquet holding
+//! the same rows, with no personal data.
 
 mod common;
 
@@ -375,7 +376,7 @@ async fn a_bad_split_is_refused_naming_the_field_and_charges_nothing() {
 }
 
 #[tokio::test]
-async fn kassa_export_writes_the_books_as_csv_without_personal_data() {
+async fn kassa_export_writes_the_books_as_csv_and_parquet_without_personal_data() {
     let mut engine = Engine::start(Config::default().on_sled()).await;
     let api = engine.api_a();
     let account = str_field(&api.get_ok("/v1/account").await, "id").to_owned();
@@ -424,7 +425,49 @@ async fn kassa_export_writes_the_books_as_csv_without_personal_data() {
     assert_eq!(vec![("zar".to_owned(), held)], platform);
     assert!(files_holding(out.path(), "thandi").is_empty(), "no personal data in the export");
 
-    let refused = export("parquet");
+    // The same tables as Parquet, read back with the format's own reader: the CSV's rows, text
+    // and integers typed, an empty field as no value.
+    let done = export("parquet");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    for table in ["balance_transactions", "charges", "refunds", "invoices", "payouts"] {
+        let parquet = parquet_rows(&out.path().join(format!("{table}.parquet")));
+        let csv: Vec<Vec<String>> = rows(&format!("{table}.csv"))
+            .iter()
+            .map(|row| row.iter().map(str::to_owned).collect())
+            .collect();
+        assert_eq!(parquet, csv, "{table}.parquet holds {table}.csv's rows");
+    }
+    let charges = parquet::file::reader::SerializedFileReader::new(
+        std::fs::File::open(out.path().join("charges.parquet")).unwrap(),
+    )
+    .unwrap();
+    let schema = parquet::file::reader::FileReader::metadata(&charges).file_metadata().schema();
+    let amount = schema.get_fields().iter().find(|field| field.name() == "amount").unwrap();
+    assert_eq!(amount.get_physical_type(), parquet::basic::Type::INT64, "amounts are integers");
+
+    let refused = export("xlsx");
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("csv only"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("csv or parquet"));
+}
+
+/// A Parquet file's rows, each field as CSV would write it (no value: empty).
+fn parquet_rows(path: &Path) -> Vec<Vec<String>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let reader = SerializedFileReader::new(std::fs::File::open(path).unwrap()).unwrap();
+    reader
+        .get_row_iter(None)
+        .unwrap()
+        .map(|row| {
+            row.unwrap()
+                .get_column_iter()
+                .map(|(_, field)| match field {
+                    Field::Null => String::new(),
+                    Field::Str(text) => text.clone(),
+                    Field::Long(value) => value.to_string(),
+                    other => panic!("{other:?} in {}", path.display()),
+                })
+                .collect()
+        })
+        .collect()
 }
