@@ -37,10 +37,13 @@ secret_key = "{}"
 api_base = "{api_base}"
 attempt_timeout_ms = 2000
 attempts_max = {attempts_max}
+webhook_secret = "{WEBHOOK_SECRET}"
 "#,
         fake_stripe::SECRET_KEY
     )
 }
+
+const WEBHOOK_SECRET: &str = "whsec_test_stripe_payouts_0123";
 
 /// An address where connections are refused: bound once, then released.
 fn refused_base() -> String {
@@ -496,4 +499,48 @@ async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
     assert_eq!(failed["failure_code"], "account_closed");
     let balance = api.get_ok(&format!("/v1/payees/{closed}/balance")).await;
     assert_eq!(balance["available"][0]["amount"], 1_500, "{balance}");
+
+    // Days later the first transfer is reversed at Stripe: the paid payout becomes failed,
+    // its amount back in the payee's available balance, the destination flagged; a second
+    // delivery of the event changes nothing more.
+    let before = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
+    let before = i64_field(&before["available"][0], "amount");
+    let mut reversed = transfers[0].clone();
+    reversed["reversed"] = json!(true);
+    reversed["amount_reversed"] = reversed["amount"].clone();
+    for event_id in ["evt_reversed_1", "evt_reversed_1", "evt_reversed_again"] {
+        deliver(&engine, event_id, "transfer.reversed", &reversed).await;
+    }
+    let path = format!("/v1/payouts/{}", str_field(&paid, "id"));
+    let returned = wait_for("the reversal to apply", Duration::from_secs(20), || async {
+        let payout = api.get_ok(&path).await;
+        (payout["status"] == "failed").then_some(payout)
+    })
+    .await;
+    assert_eq!(returned["failure_code"], "transfer_reversed", "{returned}");
+    assert_eq!(returned["amount_returned"], 4_000);
+    assert_eq!(returned["parts"][0]["status"], "returned");
+    let after = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
+    assert_eq!(i64_field(&after["available"][0], "amount"), before + 4_000, "{after}");
+    let flagged = api.get_ok(&format!("/v1/payees/{payee}")).await;
+    assert_eq!(flagged["destination_failure"]["code"], "transfer_reversed", "{flagged}");
+    let returns =
+        api.get_ok(&format!("/v1/balance_transactions?payee={payee}&type=payout_failure")).await;
+    let returns = returns["data"].as_array().unwrap();
+    assert_eq!(returns.len(), 1, "returned once: {returns:?}");
+    assert_eq!(returns[0]["amount"], 4_000);
+}
+
+/// Stripe's event `kind` about `object`, signed and delivered.
+async fn deliver(engine: &Engine, event_id: &str, kind: &str, object: &Value) {
+    let event = json!({
+        "id": event_id, "object": "event", "type": kind,
+        "created": now_secs(), "data": {"object": object}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = stripe_signature(WEBHOOK_SECRET, &body, now_secs());
+    let delivered = engine
+        .api_with_authorization(None)
+        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
+        .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
 }

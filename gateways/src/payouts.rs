@@ -48,6 +48,9 @@ pub enum PayoutOutcome {
     /// failure codes (`account_closed`, `no_account`, `invalid_account_number`, `declined`,
     /// `could_not_process`, …).
     Failed { code: String, message: String },
+    /// Paid, then sent back (a bank's return, a reversed Stripe transfer): the money is the
+    /// platform's again. `code` as for `Failed`.
+    Returned { code: String, message: String },
 }
 
 #[async_trait::async_trait]

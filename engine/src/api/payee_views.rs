@@ -56,6 +56,7 @@ pub fn payout(payout: &Payout) -> Value {
                 crate::domain::PartStatus::InTransit => "in_transit",
                 crate::domain::PartStatus::Paid => "paid",
                 crate::domain::PartStatus::Failed => "failed",
+                crate::domain::PartStatus::Returned => "returned",
             },
         })).collect::<Vec<_>>(),
         "created": payout.created,

@@ -46,11 +46,13 @@ pub enum PartStatus {
     InTransit,
     Paid,
     Failed,
+    /// Paid, then sent back: the money is the payee's again.
+    Returned,
 }
 
 impl PartStatus {
     pub fn settled(self) -> bool {
-        matches!(self, PartStatus::Paid | PartStatus::Failed)
+        matches!(self, PartStatus::Paid | PartStatus::Failed | PartStatus::Returned)
     }
 }
 
@@ -92,9 +94,9 @@ impl Payout {
             .collect()
     }
 
-    /// As a whole: failed once every part settled and one failed (what failed went back to
-    /// the payee), paid once every part was paid, in transit while a part was sent and is
-    /// not settled, pending before.
+    /// As a whole: failed once every part settled and one failed or was returned (what failed
+    /// went back to the payee), paid once every part was paid, in transit while a part was
+    /// sent and is not settled, pending before.
     pub fn status(&self) -> PayoutStatus {
         let all = |status: PartStatus| self.parts.iter().all(|part| part.status == status);
         if self.parts.iter().all(|part| part.status.settled()) {
@@ -109,10 +111,11 @@ impl Payout {
         }
     }
 
-    /// What went back to the payee's balance: its failed parts.
+    /// What went back to the payee's balance: its failed and returned parts.
     pub fn returned_minor(&self) -> i64 {
-        let failed = self.parts.iter().filter(|part| part.status == PartStatus::Failed);
-        failed.map(|part| part.amount_minor).sum()
+        let back =
+            |part: &&PayoutPart| matches!(part.status, PartStatus::Failed | PartStatus::Returned);
+        self.parts.iter().filter(back).map(|part| part.amount_minor).sum()
     }
 
     pub fn settled(&self) -> bool {

@@ -152,6 +152,17 @@ pub fn payout_failed(payout: &Payout, amount_minor: i64, at: i64) -> Option<Post
     payout_posting(payout, PostingKind::PayoutFailure, leg, true, at)
 }
 
+/// `amount_minor` of a payout returned at `at` after it was paid: back from the gateway's
+/// clearing account to the payee, available at once.
+pub fn payout_returned(payout: &Payout, amount_minor: i64, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: clearing(&payout.method),
+        credit: LedgerAccount::Payee { payee: payout.payee.clone() },
+        amount_minor,
+    };
+    payout_posting(payout, PostingKind::PayoutFailure, leg, true, at)
+}
+
 fn payout_posting(
     payout: &Payout,
     kind: PostingKind,

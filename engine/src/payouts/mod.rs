@@ -273,7 +273,16 @@ impl Payouts {
                 part.status = PartStatus::InTransit;
                 part.reference = Some(reference);
             }
-            Ok(PayoutOutcome::Failed { code, message }) => {
+            // Sent back after it was paid: from the clearing account it reached.
+            Ok(PayoutOutcome::Returned { code, message }) if part.status == PartStatus::Paid => {
+                part.status = PartStatus::Returned;
+                change.postings.extend(postings::payout_returned(&payout, amount, at));
+                self.flag(&mut payout, &mut change, at, code, message);
+            }
+            // Returned before it was known paid: it never left transit in the books.
+            Ok(
+                PayoutOutcome::Failed { code, message } | PayoutOutcome::Returned { code, message },
+            ) => {
                 part.status = PartStatus::Failed;
                 self.failed(&mut payout, &mut change, amount, at, code, message);
             }
@@ -325,6 +334,18 @@ impl Payouts {
         message: String,
     ) {
         change.postings.extend(postings::payout_failed(payout, amount, at));
+        self.flag(payout, change, at, code, message);
+    }
+
+    /// Marks the payout and its destination with why money came back.
+    fn flag(
+        &self,
+        payout: &mut Payout,
+        change: &mut PayoutChange,
+        at: i64,
+        code: String,
+        message: String,
+    ) {
         change.flag = Some(DestinationFailure {
             payout: payout.id.clone(),
             code: code.clone(),
@@ -335,6 +356,22 @@ impl Payouts {
         payout.failure_message = Some(message);
     }
 
+    /// Of `accounts`, the one whose payout the part's key (`po_…`, `po_…-2`) names: for an
+    /// adapter's event that does not say (a Stripe transfer's).
+    pub fn account_of_key(
+        &self,
+        accounts: &[AccountId],
+        key: &str,
+    ) -> Result<Option<AccountId>, StoreError> {
+        let Some(id) = PayoutId::parse(payout_id_of(key)) else { return Ok(None) };
+        for account in accounts {
+            if self.store.payout(account, &id)?.is_some() {
+                return Ok(Some(account.clone()));
+            }
+        }
+        Ok(None)
+    }
+
     /// Records what became of the part sent as `key` (a result the adapter posted back);
     /// answers the payout as it stands after, or `None` when no payout of the account has it.
     pub async fn record_result(
@@ -343,8 +380,7 @@ impl Payouts {
         key: &str,
         outcome: PayoutOutcome,
     ) -> Result<Option<Payout>, StoreError> {
-        let id = key.split_once('-').map_or(key, |(id, _)| id);
-        let Some(id) = PayoutId::parse(id) else { return Ok(None) };
+        let Some(id) = PayoutId::parse(payout_id_of(key)) else { return Ok(None) };
         let Some(found) = self.store.payout(account, &id)? else { return Ok(None) };
         let lock = self.payee_lock(account, &found.payee);
         let _one_at_a_time = lock.lock().await;
@@ -353,8 +389,11 @@ impl Payouts {
         let Some(index) = payout.parts.iter().position(|part| part.key == key) else {
             return Ok(None);
         };
-        // Settled stays settled: a repeated or contradicting result changes nothing.
-        if payout.parts[index].status.settled() {
+        // Settled stays settled (a repeated or contradicting result changes nothing), but for a
+        // paid part sent back.
+        let part = payout.parts[index].status;
+        let returned = matches!(outcome, PayoutOutcome::Returned { .. });
+        if part.settled() && !(part == PartStatus::Paid && returned) {
             return Ok(Some(payout));
         }
         let Some(payee) = self.store.payee(account, &payout.payee)? else { return Ok(None) };
@@ -395,6 +434,11 @@ impl Payouts {
         let data = json!({ "object": object });
         Ok(NewOutgoingEvent::new(&payout.account, None, kind, payout.id.as_str(), version, &data))
     }
+}
+
+/// The payout a part's key belongs to: `po_…` for a payout sent whole, `po_…-2` for a part.
+fn payout_id_of(key: &str) -> &str {
+    key.split_once('-').map_or(key, |(id, _)| id)
 }
 
 /// The request that sends `part` of `payout`.

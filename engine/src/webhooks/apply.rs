@@ -221,7 +221,14 @@ impl Applier {
         key: &str,
         outcome: &kassa_gateways::payouts::PayoutOutcome,
     ) -> Result<EventOutcome, NotApplied> {
-        let Some(account) = account.and_then(AccountId::parse) else {
+        let account = match account {
+            Some(account) => AccountId::parse(account),
+            None => {
+                let accounts = self.accounts.all();
+                self.payouts.account_of_key(&accounts, key).map_err(ActorError::from)?
+            }
+        };
+        let Some(account) = account else {
             return Ok(EventOutcome::unowned(format!("ignored: no payout was sent as {key}")));
         };
         let recorded = self.payouts.record_result(&account, key, outcome.clone()).await;

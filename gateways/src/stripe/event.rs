@@ -66,6 +66,8 @@ pub struct StripeObject {
     pub refunds: Option<RefundList>,
     /// A PaymentIntent's or a SetupIntent's payment method.
     pub payment_method: Option<String>,
+    /// A Transfer's: whether all of it was reversed.
+    pub reversed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

@@ -1,7 +1,8 @@
 //! Stripe's webhooks, at `POST /v1/webhooks/stripe`: authenticated by `Stripe-Signature` (see
 //! [`super::signature`]), read by [`super::event`], and turned into Kassa's gateway-neutral
 //! [`IncomingEvent`]: PaymentIntent events settle the charge, `charge.refunded` counts the
-//! charge's refunds, `charge.dispute.*` records its dispute. Every other type is kept and listed.
+//! charge's refunds, `charge.dispute.*` records its dispute, `transfer.reversed` returns a
+//! payout's Transfer. Every other type is kept and listed.
 //!
 //! The webhook secret is configured apart from the API key: an engine may take Stripe's events
 //! (for charges made before Stripe was switched off, say) without charging through Stripe.
@@ -11,6 +12,7 @@ use serde_json::json;
 use super::event::{StripeEvent, StripeObject};
 use super::signature;
 use super::{NAME, StripeAmountError, amount_from_stripe};
+use crate::payouts::PayoutOutcome;
 use crate::webhooks::{
     ChargeRef, Delivery, EventEffect, IncomingEvent, Received, RefundSeen, UnreadableEvent,
     WebhookRefusal, WebhookSource,
@@ -133,6 +135,18 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
             amount_refunded: object.amount_refunded.unwrap_or(0),
             currency: object.currency.clone(),
         }),
+        // A payout's Transfer sent back from the connected account, all of it.
+        "transfer" if kind == "transfer.reversed" && object.reversed == Some(true) => {
+            // The payout's id in the key finds its account.
+            Some(EventEffect::Payout {
+                account: None,
+                key: object.metadata.get(super::METADATA_IDEMPOTENCY_KEY)?.clone(),
+                outcome: PayoutOutcome::Returned {
+                    code: "transfer_reversed".to_owned(),
+                    message: format!("Stripe transfer {} was reversed", object.id),
+                },
+            })
+        }
         "dispute" if kind.starts_with("charge.dispute.") => Some(EventEffect::Dispute {
             reference: object.id.clone(),
             amount: object.amount.unwrap_or(0),
@@ -241,6 +255,30 @@ mod tests {
                 message: "Your card has insufficient funds.".into()
             })
         );
+    }
+
+    #[test]
+    fn a_transfer_reversed_whole_returns_the_payout_part_its_metadata_names() {
+        let reversal = |reversed: bool| {
+            let body = format!(
+                r#"{{"id":"evt_3","type":"transfer.reversed","created":9,"data":{{"object":{{
+                "id":"tr_1","object":"transfer","amount":4000,"reversed":{reversed},
+                "metadata":{{"kassa_idempotency_key":"po_01-2"}}}}}}}}"#
+            );
+            webhooks().read(body.as_bytes()).unwrap().effect
+        };
+        assert_eq!(
+            reversal(true),
+            Some(EventEffect::Payout {
+                account: None,
+                key: "po_01-2".into(),
+                outcome: PayoutOutcome::Returned {
+                    code: "transfer_reversed".into(),
+                    message: "Stripe transfer tr_1 was reversed".into(),
+                },
+            })
+        );
+        assert_eq!(reversal(false), None, "a part reversed leaves the payout as it is");
     }
 
     #[test]
