@@ -110,6 +110,28 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
 }
 
 #[tokio::test]
+async fn a_share_of_a_payee_on_a_test_clock_becomes_available_on_the_clocks_time() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    // Long before now: a share counted from real time would never be available on it.
+    let start = utc(2025, 1, 6, 12, 0, 0);
+    let clock = api.post("/v1/test_clocks", &json!({"frozen_time": start})).await.id();
+    let extra =
+        json!({"test_clock": clock, "payout_schedule": {"interval": "manual", "delay_days": 7}});
+    let payee = bank_payee(&api, "000123456789", extra).await;
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let mut body = charge_body(&customer, 1_000, "zar");
+    body["transfer"] = json!({"payee": payee, "amount": 600});
+    let charge = api.post("/v1/charges", &body).await.ok().clone();
+    assert_eq!(charge["transfer"]["available_on"], start + 7 * 86_400, "{charge}");
+    assert_eq!(api.payee_balance(&payee, "zar").await, (0, 600), "pending for 7 clock days");
+    api.advance_clock(&clock, start + 7 * 86_400 - 1).await;
+    assert_eq!(api.payee_balance(&payee, "zar").await, (0, 600));
+    api.advance_clock(&clock, start + 7 * 86_400).await;
+    assert_eq!(api.payee_balance(&payee, "zar").await, (600, 0), "available once they passed");
+}
+
+#[tokio::test]
 async fn bad_payouts_are_refused_and_change_nothing() {
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();

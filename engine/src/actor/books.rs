@@ -32,6 +32,22 @@ pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), St
     Ok(())
 }
 
+/// A share earned by a payee on a test clock becomes available after the payee's delay on the
+/// clock's time, not the real time its charge succeeded at: the clock drives its payouts.
+/// Called where a charge succeeds.
+pub(super) fn share_on_payee_clock(
+    account: &AccountId,
+    charge: &mut Charge,
+    store: &dyn CustomerStore,
+) -> Result<(), StoreError> {
+    let Some(transfer) = charge.transfer.as_deref_mut() else { return Ok(()) };
+    let Some(clock) = &transfer.payee_clock else { return Ok(()) };
+    if let Some(clock) = store.test_clock(account, clock)? {
+        transfer.share_succeeded(clock.frozen_time);
+    }
+    Ok(())
+}
+
 /// Whether the set's customer is on a test clock: its money is left out of reports.
 fn on_test_clock(changes: &ChangeSet, store: &dyn CustomerStore) -> Result<bool, StoreError> {
     let written = |write: &Write| match write {

@@ -346,6 +346,10 @@ impl CustomerActor {
         let reference_before = charge.gateway_reference.clone();
         let status_before = charge.status;
         let advanced = advance(&mut charge, settlement);
+        if charge.status == ChargeStatus::Succeeded && status_before != ChargeStatus::Succeeded {
+            let store = self.services.store.as_ref();
+            super::books::share_on_payee_clock(&self.key.account, &mut charge, store)?;
+        }
         if let Some(reference) = &charge.gateway_reference
             && charge.gateway_reference != reference_before
         {

@@ -105,6 +105,11 @@ impl CustomerActor {
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
         charge.succeed(message.reference.clone());
+        super::books::share_on_payee_clock(
+            &self.key.account,
+            &mut charge,
+            self.services.store.as_ref(),
+        )?;
         let redeems = session.coupon.clone().filter(|_| pays_session && session.charge.is_none());
         if let Some(applied) = &redeems {
             // The session's hold is what the payment redeems.
@@ -161,6 +166,11 @@ impl CustomerActor {
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
         charge.succeed(message.reference.clone());
+        super::books::share_on_payee_clock(
+            &self.key.account,
+            &mut charge,
+            self.services.store.as_ref(),
+        )?;
         let paid = pays_invoice && self.invoice_paid_by_charge(&mut changes, invoice, &charge)?;
         if pays_invoice && !paid {
             // Paid another way meanwhile, or a payment of it under way: the money is kept on

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{PayeeId, TransferId};
+use super::ids::{PayeeId, TestClockId, TransferId};
 
 const DAY_SECS: i64 = 86_400;
 
@@ -21,6 +21,9 @@ pub struct TransferTerms {
     pub application_fee_minor: i64,
     /// The payee's payout delay when the terms were set.
     pub delay_days: u32,
+    /// The payee's test clock: its shares become available on the clock's time.
+    #[serde(default)]
+    pub payee_clock: Option<TestClockId>,
 }
 
 impl TransferTerms {
@@ -46,6 +49,7 @@ impl TransferTerms {
             reversal_basis_minor: 0,
             reversed_minor: 0,
             available_on: None,
+            payee_clock: self.payee_clock.clone(),
         })
     }
 }
@@ -67,6 +71,9 @@ pub struct ChargeTransfer {
     pub reversed_minor: i64,
     /// When the share is the payee's to be paid out: set when the charge succeeds.
     pub available_on: Option<i64>,
+    /// The payee's test clock, when it has one: `available_on` counts from the clock's time.
+    #[serde(default)]
+    pub payee_clock: Option<TestClockId>,
 }
 
 impl ChargeTransfer {
@@ -109,6 +116,7 @@ mod tests {
             reversal_basis_minor: 0,
             reversed_minor: 0,
             available_on: None,
+            payee_clock: None,
         }
     }
 
@@ -128,6 +136,7 @@ mod tests {
             percent_bps: bps,
             application_fee_minor: fee,
             delay_days: 7,
+            payee_clock: None,
         };
         let share = |terms: &TransferTerms, paid| {
             let transfer = terms.for_payment(paid).unwrap();

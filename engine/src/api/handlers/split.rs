@@ -148,6 +148,7 @@ impl Split {
             percent_bps,
             application_fee_minor: self.application_fee_minor,
             delay_days: payee.payout_schedule.delay_days,
+            payee_clock: payee.test_clock,
         })
     }
 }
