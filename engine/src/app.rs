@@ -177,6 +177,7 @@ pub async fn run_with(
         redemptions: Arc::clone(&redemptions),
         accounts: accounts.clone(),
         public_url: public_url.clone(),
+        payout_adapters: payout_adapters.clone(),
     };
     let registry = Registry::start(services, registry_limits(&config));
     ensure_dev_key(&config, &trees).await?;

@@ -160,6 +160,79 @@ async fn a_csv_statement_settles_exact_short_and_over_payments_once() {
     assert_eq!(listed["data"].as_array().unwrap().len(), 4, "{listed}");
 }
 
+#[tokio::test]
+async fn a_bank_transfer_is_refunded_to_a_bank_account_or_recorded_as_paid_back_outside() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    set_bank_details(&api).await;
+    let (customer, _) = eft_customer(&api, json!({"name": "Sipho"})).await;
+    let first = eft_charge(&api, &customer, 30_000).await;
+    let second = eft_charge(&api, &customer, 12_000).await;
+    let today = day_of(now_secs() as i64);
+    let csv = format!(
+        "Date,Amount,Description\n{today},300.00,{}\n{today},120.00,{}\n",
+        reference(&first),
+        reference(&second)
+    );
+    let statement = upload(&api, "text/csv", "", &csv).await.ok().clone();
+    assert_eq!(outcomes(&statement), ["settled", "settled"]);
+    let first_id = str_field(&first, "id").to_owned();
+
+    // Nothing to send it back by: a destination, or settled outside, is required; a card
+    // destination is not one.
+    let refused = api.refund(&first_id, None).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "destination", "{}", refused.text);
+    let stripe =
+        json!({"charge": first_id, "destination": {"type": "stripe", "account": "acct_1"}});
+    assert_error(&api.post("/v1/refunds", &stripe).await, 400, "validation_error");
+    let both = json!({"charge": first_id, "settled_outside": true,
+        "destination": {"type": "mpesa", "phone": "0712345678"}});
+    assert_error(&api.post("/v1/refunds", &both).await, 400, "validation_error");
+    let phone =
+        json!({"charge": first_id, "destination": {"type": "mpesa", "phone": "0712345678"}});
+    let refused = api.post("/v1/refunds", &phone).await;
+    assert_eq!(
+        refused.body["error"]["param"], "destination",
+        "M-Pesa takes no rand: {}",
+        refused.text
+    );
+    assert!(api.ledger().await.is_empty(), "nothing was paid out");
+
+    // To a bank account: paid out by the sandbox under the refund's id.
+    let to_bank = |number: &str, amount: i64| {
+        json!({"charge": first_id, "amount": amount,
+        "destination": {"type": "bank_account", "account_holder": "S Dlamini",
+            "bank_code": "250655", "account_number": number}})
+    };
+    let refund = api.post("/v1/refunds", &to_bank("62123456789", 10_000)).await.ok().clone();
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["destination"], json!({"type": "bank_account", "last4": "6789"}));
+    let ledger = api.ledger().await;
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0]["amount"], 10_000, "{ledger:?}");
+    let closed = api.post("/v1/refunds", &to_bank("000111111113", 5_000)).await.ok().clone();
+    assert_eq!(closed["status"], "failed", "{closed}");
+    assert!(closed["failure_message"].is_string(), "{closed}");
+    let charge = charge_of(&api, &first["id"]).await;
+    assert_eq!(charge["amount_refunded"], 10_000, "the failed refund gave nothing back");
+
+    // Paid back by the platform's own EFT: recorded as it is.
+    let outside = json!({"charge": second["id"], "settled_outside": true});
+    let refund = api.post("/v1/refunds", &outside).await.ok().clone();
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(refund["destination"], json!({"type": "outside", "last4": null}));
+    assert_eq!(charge_of(&api, &second["id"]).await["refunded"], true);
+    let refunds = api.get_ok("/v1/balance_transactions?type=refund").await;
+    let amounts: Vec<i64> = refunds["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| i64_field(entry, "amount"))
+        .collect();
+    assert_eq!(amounts, [-12_000, -10_000], "each refund that succeeded, once");
+}
+
 fn camt(entries: &[(&str, &str, &str, &str)]) -> String {
     let entries: String = entries
         .iter()

@@ -361,9 +361,10 @@ async fn a_callback_that_came_before_its_push_was_known_ends_up_with_its_own_acc
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refund_of_an_mpesa_payment_is_refused_and_nothing_is_recorded() {
+async fn a_refund_of_an_mpesa_payment_is_paid_back_to_a_phone_by_b2c() {
     let daraja = FakeDaraja::start().await;
-    let engine = Engine::start(mpesa_config(&daraja)).await;
+    let toml = format!("{}{}", daraja.engine_toml(CALLBACK_TOKEN), FakeDaraja::b2c_toml());
+    let engine = Engine::start(Config::default().with_toml(&toml)).await;
     let api = engine.api_a();
     let (_, charge) = pushed_charge(&api, 150).await;
     let checkout = str_field(&charge, "gateway_reference").to_owned();
@@ -375,19 +376,49 @@ async fn a_refund_of_an_mpesa_payment_is_refused_and_nothing_is_recorded() {
     let paid = charge_now(&api, &charge).await;
     assert_eq!(paid["status"], "succeeded", "{paid}");
 
+    // No reversal to send it back by: refused, naming what the refund needs, and nothing kept.
     let body = json!({ "charge": str_field(&charge, "id") });
     let refused = api.post_with_key("/v1/refunds", &body, "refund-of-mpesa").await;
     assert_error(&refused, 400, "validation_error");
-    assert_eq!(refused.body["error"]["param"], "charge");
+    assert_eq!(refused.body["error"]["param"], "destination");
     let message = refused.body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("M-Pesa payments cannot be refunded through Kassa yet"), "{message}");
+    assert!(message.contains("paid by M-Pesa"), "{message}");
     assert_eq!(charge_now(&api, &charge).await, paid, "the charge is unchanged");
-    // No refund was kept under the key (a kept one would answer another request with it 422),
-    // and nothing was sent to M-Pesa.
     let reused = api.post_with_key("/v1/customers", &json!({}), "refund-of-mpesa").await;
-    assert_eq!(reused.status, 200, "{}", reused.text);
-    let metrics = engine.metrics_api().get("/metrics").await.text;
-    assert!(!metrics.contains(r#"gateway="mpesa",operation="refund""#), "{metrics}");
+    assert_eq!(reused.status, 200, "no refund was kept under the key: {}", reused.text);
+    let fraction = json!({ "charge": str_field(&charge, "id"), "amount": 5_050,
+        "destination": {"type": "mpesa", "phone": "0712 345 678"} });
+    let refused = api.post("/v1/refunds", &fraction).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "amount", "B2C pays whole shillings");
+    assert!(daraja.b2c_requests().is_empty(), "nothing was sent to M-Pesa");
+
+    // To the phone: a B2C payment keyed by the refund, pending until its result.
+    let body = json!({ "charge": str_field(&charge, "id"), "amount": 10_000,
+        "destination": {"type": "mpesa", "phone": "0712 345 678"} });
+    let refund = api.post_with_key("/v1/refunds", &body, "refund-to-phone").await.ok().clone();
+    assert_eq!(refund["status"], "pending", "{refund}");
+    assert_eq!(refund["destination"], json!({"type": "mpesa", "last4": "5678"}));
+    let id = str_field(&refund, "id").to_owned();
+    let requests = daraja.b2c_requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0]["OriginatorConversationID"], id);
+    assert_eq!(requests[0]["Amount"], 100);
+    assert_eq!(requests[0]["PartyB"], "254712345678");
+    for _ in 0..2 {
+        let answer = post_callback(&engine, CALLBACK_TOKEN, &b2c_result(&id, 0)).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    let refunded = wait_for("the refund's B2C result", Duration::from_secs(15), || async {
+        let refund = api.get_ok(&format!("/v1/refunds/{id}")).await;
+        (refund["status"] == "succeeded").then_some(refund)
+    })
+    .await;
+    assert_eq!(refunded["amount"], 10_000);
+    assert_eq!(charge_now(&api, &charge).await["amount_refunded"], 10_000, "refunded once");
+    let again = api.post_with_key("/v1/refunds", &body, "refund-to-phone").await;
+    assert_eq!(again.body["id"], json!(id), "a retry answers the same refund");
+    assert_eq!(daraja.b2c_requests().len(), 1, "and sends nothing more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,12 @@ pub trait Gateway: Send + Sync {
 
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
 
+    /// Whether a refund goes back to what paid (a card): M-Pesa has no reversals, so its
+    /// charges are refunded by paying out to a destination instead.
+    fn refunds_to_the_payer(&self) -> bool {
+        true
+    }
+
     /// What became of an earlier attempt, looked up by the idempotency key it was made with.
     /// `Ok(None)` must be final — the attempt never moved money and never will — because the
     /// engine then fails it and frees the client's key for a retry. A remote gateway whose

@@ -372,8 +372,9 @@ async fn read<T: serde::de::DeserializeOwned>(
 /// Why an M-Pesa payment cannot be refunded: Kassa does not speak Daraja's reversal API.
 fn no_reversals() -> GatewayError {
     GatewayError::InvalidRequest(
-        "M-Pesa payments cannot be refunded through Kassa yet (Daraja reversals are not \
-         supported): refund the customer from the M-Pesa business portal"
+        "M-Pesa payments have no reversal through Kassa: refund to the customer's phone with \
+         `destination: {type: \"mpesa\", phone}` (paid by B2C), or record one made outside \
+         with `settled_outside: true`"
             .into(),
     )
 }
@@ -466,6 +467,10 @@ impl Gateway for MpesaGateway {
 
     fn check_refund(&self, _request: &RefundRequest) -> Result<(), GatewayError> {
         Err(no_reversals())
+    }
+
+    fn refunds_to_the_payer(&self) -> bool {
+        false
     }
 
     /// The engine asks `check_refund` first; a caller that did not gets the same refusal.

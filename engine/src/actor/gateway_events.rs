@@ -153,6 +153,7 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
             // A refund made at the gateway gives the payee's share back with it.
             let transfer_reversed_minor = charge.record_refund(amount_minor, true);
             let refund = Refund {
+                paid_out: None,
                 id: RefundId::generate(),
                 charge: charge.id.clone(),
                 customer: charge.customer.clone(),

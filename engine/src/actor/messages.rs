@@ -9,7 +9,7 @@ use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Cause, Charge, ChargeStatus, FeatureGrant};
 use crate::domain::{
     ChargeId, CheckoutSessionId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod,
-    PaymentMethodId, PaymentMethodKind, Refund, RefundReason,
+    PaymentMethodId, PaymentMethodKind, Refund, RefundId, RefundReason,
 };
 use crate::store::Unsettled;
 
@@ -84,6 +84,26 @@ pub struct CreateRefund {
     pub credit_note: Option<CreditNoteId>,
     /// Whether it reverses its charge's transfer in proportion.
     pub reverse_transfer: bool,
+    /// For a charge with no card to go back to: where to pay the money out, or that the
+    /// platform paid it back itself.
+    pub pay_out: Option<RefundPayOut>,
+}
+
+/// What a payout adapter reported (later, by its own callback) of a refund it paid out.
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Durably<String>, ActorError>")]
+pub struct RefundPaidOut {
+    pub refund: RefundId,
+    pub outcome: kassa_gateways::payouts::PayoutOutcome,
+}
+
+/// How a refund of a charge with no card to go back to (a bank transfer, M-Pesa) is made.
+#[derive(Debug, Clone)]
+pub enum RefundPayOut {
+    /// Paid out to this destination by the adapter that pays it.
+    To(kassa_gateways::payouts::PayoutDestination),
+    /// Already paid back by the platform itself: recorded as succeeded.
+    SettledOutside,
 }
 
 /// Before the next gateway of a charge's route is called: record it on the `processing` charge

@@ -29,6 +29,7 @@ pub mod payment_methods;
 pub mod purchases;
 pub mod reconcile;
 mod redemptions;
+mod refund_payouts;
 pub mod refunds;
 pub mod registry;
 pub mod review;
@@ -80,6 +81,8 @@ pub struct Services {
     pub accounts: crate::account_directory::AccountDirectory,
     /// Where buyers reach the engine (`server.public_url`): invoice pages' links.
     pub public_url: String,
+    /// The payout adapters, which pay back refunds of charges with no card to go back to.
+    pub payout_adapters: Vec<Arc<dyn kassa_gateways::payouts::PayoutAdapter>>,
 }
 
 /// Which customer an actor serves.

@@ -88,6 +88,12 @@ impl CustomerActor {
     /// What the gateway knows of one attempt, by its gateway idempotency key.
     fn look_up(&self, item: Unsettled) -> impl Future<Output = (Unsettled, Settlement)> + 'static {
         let timeout = self.services.gateway_timeout;
+        if let Unsettled::Refund { refund, .. } = &item
+            && let Some(paid_out) = &refund.paid_out
+        {
+            let status = super::refund_payouts::paid_out_status(&self.services, refund, paid_out);
+            return futures::future::Either::Left(async move { (item, status.await) });
+        }
         let (gateway_name, kind, key) = match &item {
             Unsettled::Charge { charge, .. } => {
                 (&charge.gateway, AttemptKind::Charge, charge.gateway_idempotency_key().to_owned())
@@ -97,7 +103,7 @@ impl CustomerActor {
             }
         };
         let gateway = self.services.gateways.by_name(gateway_name).cloned();
-        async move {
+        futures::future::Either::Right(async move {
             let settlement = match gateway {
                 Ok(gateway) => {
                     let lookup = async move { gateway.retrieve(kind, &key).await };
@@ -106,7 +112,7 @@ impl CustomerActor {
                 Err(error) => Settlement::Unknown(error.to_string()),
             };
             (item, settlement)
-        }
+        })
     }
 
     /// The charge as the store holds it now. An item asked about again while running was taken

@@ -11,10 +11,11 @@
 use std::sync::Arc;
 
 use actix::{Context, Handler, ResponseActFuture, WrapFuture, fut};
-use kassa_gateways::{Gateway, GatewayError, RefundRequest};
+use kassa_gateways::GatewayError;
 
 use super::customer::settle_after;
 use super::messages::CreateRefund;
+use super::refund_payouts::{RefundChannel, SETTLED_OUTSIDE, paid_out_answer};
 use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
 use crate::domain::time::now_unix_secs;
@@ -24,8 +25,7 @@ use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled,
 pub(super) struct StartedRefund {
     refund: Refund,
     recorded: DurableTicket,
-    gateway: Arc<dyn Gateway>,
-    request: RefundRequest,
+    channel: RefundChannel,
 }
 
 impl CustomerActor {
@@ -67,30 +67,8 @@ impl CustomerActor {
                 ));
             }
         };
-        if charge.bank_transfer.is_some() {
-            // No processor holds the money to send back: the platform pays it back by EFT and
-            // books it with a credit note settled outside (`out_of_band_amount`).
-            return Err(ActorError::invalid(
-                "validation_error",
-                Some("charge"),
-                format!(
-                    "charge {} was paid by bank transfer: pay it back by EFT and record it with                      a credit note's `out_of_band_amount`, or credit the customer's balance",
-                    charge.id
-                ),
-            ));
-        }
-        let gateway = self
-            .services
-            .gateways
-            .by_name(&charge.gateway)
-            .map_err(|error| ActorError::Unavailable(error.to_string()))?
-            .clone();
-        let charge_reference = charge.gateway_reference.clone().ok_or_else(|| {
-            ActorError::Store(crate::store::StoreError::Corrupt(format!(
-                "succeeded charge {} has no reference",
-                charge.id
-            )))
-        })?;
+        let by_credit_note = message.credit_note.is_some();
+        let route = self.refund_route(&charge, message.pay_out.as_ref(), by_credit_note)?;
         let state = self.accepting()?;
         let pending = state.refunds_pending.get(&charge.id).copied().unwrap_or(0);
         let left = refundable - pending;
@@ -117,7 +95,7 @@ impl CustomerActor {
                 ));
             }
         }
-        let refund = Refund {
+        let mut refund = Refund {
             id,
             charge: charge.id.clone(),
             customer: charge.customer.clone(),
@@ -132,22 +110,9 @@ impl CustomerActor {
             credit_note: message.credit_note.clone(),
             reverse_transfer: message.reverse_transfer,
             transfer_reversed_minor: 0,
+            paid_out: None,
         };
-        let request = RefundRequest {
-            idempotency_key: refund.gateway_idempotency_key().to_owned(),
-            charge_reference,
-            amount_minor,
-            currency: refund.amount.currency,
-        };
-        gateway.check_refund(&request).map_err(refund_refused_up_front)?;
-        // Last, so that a half-open breaker's one probe goes to a refund that is really sent
-        // (the call's answer is fed back to the breaker in the handler).
-        if !self.services.gateways.breaker_allows(&charge.gateway) {
-            return Err(ActorError::Unavailable(format!(
-                "gateway {} is unavailable (its circuit breaker is open); try again later",
-                charge.gateway
-            )));
-        }
+        let channel = self.refund_channel(route, &charge, &mut refund)?;
         changes.push(Write::Refund(refund.clone()));
         changes.push(Write::Event(
             Event::new(EventKind::RefundPending, refund.id.as_str(), &message.cause)
@@ -159,7 +124,7 @@ impl CustomerActor {
         }
         let recorded = self.commit(changes)?;
         *self.accepting()?.refunds_pending.entry(charge.id.clone()).or_insert(0) += amount_minor;
-        Ok(StartedRefund { refund, recorded, gateway, request })
+        Ok(StartedRefund { refund, recorded, channel })
     }
 
     /// Applies what the gateway said to a `pending` refund; a succeeded refund is added to the
@@ -245,19 +210,6 @@ impl CustomerActor {
     }
 }
 
-/// A refund the charge's gateway can never carry out (M-Pesa: no reversals): a 400 naming the
-/// charge, and nothing is recorded.
-fn refund_refused_up_front(error: GatewayError) -> ActorError {
-    match error {
-        GatewayError::InvalidRequest(message) | GatewayError::InvalidPaymentMethod(message) => {
-            ActorError::invalid("validation_error", Some("charge"), message)
-        }
-        GatewayError::NotAttempted(message)
-        | GatewayError::Ambiguous(message)
-        | GatewayError::Storage(message) => ActorError::Unavailable(message),
-    }
-}
-
 fn release_reservation(
     pending: &mut std::collections::HashMap<crate::domain::ChargeId, i64>,
     refund: &Refund,
@@ -311,12 +263,22 @@ impl CustomerActor {
         started: StartedRefund,
         cause: Cause,
     ) -> ResponseActFuture<Self, Result<Refund, ActorError>> {
-        let StartedRefund { refund, recorded, gateway, request } = started;
+        let StartedRefund { refund, recorded, channel } = started;
         let timeout = self.services.gateway_timeout;
         let router = self.services.gateways.clone();
         let gateway_name = refund.gateway.clone();
         let call = async move {
             recorded.wait().await?;
+            let (gateway, request) = match channel {
+                RefundChannel::Gateway { gateway, request } => (gateway, request),
+                RefundChannel::Payout { adapter, request } => {
+                    let answer = contained(timeout, async move { adapter.pay(&request).await });
+                    return Ok(paid_out_answer(answer.await));
+                }
+                RefundChannel::Outside => {
+                    return Ok(Settlement::Succeeded { reference: SETTLED_OUTSIDE.to_owned() });
+                }
+            };
             let answer = contained(timeout, async move { gateway.refund(&request).await }).await;
             // The breaker let this refund through: it learns how the gateway answered.
             match &answer {

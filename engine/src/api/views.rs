@@ -358,6 +358,10 @@ pub fn refund(refund: &Refund) -> Value {
         "gateway_reference": refund.gateway_reference,
         "failure_message": refund.failure_message,
         "credit_note": refund.credit_note.as_ref().map(|id| id.as_str()),
+        "destination": refund.paid_out.as_ref().map(|paid_out| json!({
+            "type": paid_out.kind(),
+            "last4": paid_out.last4(),
+        })),
         "created": refund.created,
     })
 }

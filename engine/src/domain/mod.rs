@@ -78,7 +78,7 @@ pub use plugin::{
     KindListing, PluginHistory, PluginKind, PluginRef, PluginSource, PluginVersion, VersionListing,
 };
 pub use purchase::{FeatureGrant, Purchase};
-pub use refund::{Refund, RefundReason, RefundStatus};
+pub use refund::{PaidOut, Refund, RefundReason, RefundStatus};
 pub use revenue::Revenue;
 pub use sealed::Sealed;
 pub use sponsorship::{OnDefault, SponsorItem, SponsorShare, Sponsorship, SponsorshipStatus};

@@ -73,6 +73,40 @@ pub struct Refund {
     /// What it reversed of its charge's transfer once it succeeded.
     #[serde(default)]
     pub transfer_reversed_minor: i64,
+    /// Where the money went back, for a charge with no card to return it to (a bank transfer,
+    /// M-Pesa): paid out by a payout adapter (`gateway` names it), or settled outside Kassa.
+    #[serde(default)]
+    pub paid_out: Option<PaidOut>,
+}
+
+/// Where a refund was paid out: only what identifies it to the platform (no account number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaidOut {
+    BankAccount {
+        last4: String,
+    },
+    Mpesa {
+        last4: String,
+    },
+    /// The platform paid it back itself (an EFT by hand) and recorded it here.
+    Outside,
+}
+
+impl PaidOut {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PaidOut::BankAccount { .. } => "bank_account",
+            PaidOut::Mpesa { .. } => "mpesa",
+            PaidOut::Outside => "outside",
+        }
+    }
+
+    pub fn last4(&self) -> Option<&str> {
+        match self {
+            PaidOut::BankAccount { last4 } | PaidOut::Mpesa { last4 } => Some(last4),
+            PaidOut::Outside => None,
+        }
+    }
 }
 
 fn reverses_transfer() -> bool {

@@ -132,6 +132,10 @@ impl Gateway for Metered {
         self.0.check_refund(request)
     }
 
+    fn refunds_to_the_payer(&self) -> bool {
+        self.0.refunds_to_the_payer()
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "refund");
         record(timer, self.0.refund(request).await, refund_outcome_label)

@@ -457,7 +457,8 @@ fn request(
     }
 }
 
-fn destination(destination: &Destination) -> PayoutDestination {
+/// Where a payee's (or a refund's) destination is paid, as the payout adapters take it.
+pub fn destination(destination: &Destination) -> PayoutDestination {
     match destination {
         Destination::BankAccount { account_holder, bank_code, account_number } => {
             PayoutDestination::BankAccount {

@@ -13,7 +13,7 @@ use crate::account_directory::AccountDirectory;
 use crate::actor::gateway_events::{GatewayRefund, RecordDispute, RecordGatewayRefunds};
 use crate::actor::hosted_pages::{HostedPageClosed, PageFor};
 use crate::actor::hosted_payments::{HostedTarget, RecordHostedPayment, SaveHostedCard};
-use crate::actor::messages::{SettleCharge, SettledCharge};
+use crate::actor::messages::{RefundPaidOut, SettleCharge, SettledCharge};
 use crate::actor::review::HoldForReview;
 use crate::actor::settlement::{Settlement, charge_settlement};
 use crate::actor::{ActorError, CustomerKey, Durably, IdempotencyTicket, Registry};
@@ -22,7 +22,7 @@ use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutItems, CheckoutSession,
-    CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money, RefundReason,
+    CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money, RefundId, RefundReason,
 };
 use crate::payouts::Payouts;
 use crate::store::{CouponStore, CustomerStore, Outcome, StoreError};
@@ -221,6 +221,9 @@ impl Applier {
         key: &str,
         outcome: &kassa_gateways::payouts::PayoutOutcome,
     ) -> Result<EventOutcome, NotApplied> {
+        if let Some(refund) = RefundId::parse(key) {
+            return self.refund_paid_out(account, refund, outcome).await;
+        }
         let account = match account {
             Some(account) => AccountId::parse(account),
             None => {
@@ -237,6 +240,30 @@ impl Applier {
             None => format!("ignored: no payout {key}"),
         };
         Ok(EventOutcome { text, owner: Some(account) })
+    }
+
+    /// A payout adapter's result for a refund it paid out (its key is the refund's id): the
+    /// refund's customer settles it.
+    async fn refund_paid_out(
+        &self,
+        account: Option<&str>,
+        id: RefundId,
+        outcome: &kassa_gateways::payouts::PayoutOutcome,
+    ) -> Result<EventOutcome, NotApplied> {
+        let accounts = match account.and_then(AccountId::parse) {
+            Some(account) => vec![account],
+            None => self.accounts.all(),
+        };
+        for account in accounts {
+            let Some(refund) = self.store.refund(&account, &id).map_err(ActorError::from)? else {
+                continue;
+            };
+            let key = CustomerKey { account: account.clone(), customer: refund.customer };
+            let message = RefundPaidOut { refund: id, outcome: outcome.clone() };
+            let text = self.registry.send(&key, message).await.and_then(|sent| sent)?.await?;
+            return Ok(EventOutcome { text, owner: Some(account) });
+        }
+        Ok(EventOutcome::unowned(format!("ignored: no refund {id}")))
     }
 
     /// An event that acts on a charge Kassa cannot find: tried again for as long as its

@@ -420,6 +420,7 @@ impl CustomerActor {
                     cause: message.cause.clone(),
                     credit_note: Some(note.id.clone()),
                     reverse_transfer: true,
+                    pay_out: None,
                 },
             )),
             _ => None,

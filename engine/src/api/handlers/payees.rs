@@ -18,7 +18,7 @@ use crate::limits::{AMOUNT_MINOR_MAX, PAYOUT_DELAY_DAYS_MAX, TEXT_FIELD_LEN_MAX}
 use kassa_gateways::mpesa::normalize_phone;
 
 /// Request fields that are payment credentials, checked here, not held to the free-text rule.
-const CREDENTIALS: [&str; 2] = ["destination.account_number", "destination.phone"];
+pub(super) const CREDENTIALS: [&str; 2] = ["destination.account_number", "destination.phone"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +35,7 @@ struct CreatePayee {
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum DestinationInput {
+pub(super) enum DestinationInput {
     BankAccount { account_holder: String, bank_code: String, account_number: String },
     Mpesa { phone: String },
     Stripe { account: String },
@@ -180,7 +180,7 @@ fn clock(app: &App, account: &AccountId, id: &str) -> Result<TestClock, ApiError
     test_clocks::find(app, account, id).map_err(|error| error.with_param("test_clock"))
 }
 
-fn destination(input: DestinationInput) -> Result<Destination, ApiError> {
+pub(super) fn destination(input: DestinationInput) -> Result<Destination, ApiError> {
     Ok(match input {
         DestinationInput::BankAccount { account_holder, bank_code, account_number } => {
             let holder = validate::text("destination.account_holder", Some(account_holder))?

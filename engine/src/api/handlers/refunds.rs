@@ -5,11 +5,12 @@ use serde::Deserialize;
 
 use super::Reply;
 use crate::actor::CustomerKey;
-use crate::actor::messages::CreateRefund;
+use crate::actor::messages::{CreateRefund, RefundPayOut};
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::api::{App, idempotency, validate, views};
-use crate::domain::{AccountId, ChargeId, RefundId, RefundReason};
+use crate::domain::money::currency_code;
+use crate::domain::{AccountId, ChargeId, Currency, Destination, RefundId, RefundReason};
 use crate::store::Outcome;
 
 #[derive(Deserialize)]
@@ -19,6 +20,10 @@ struct RefundInput {
     amount: Option<i64>,
     reason: Option<String>,
     reverse_transfer: Option<bool>,
+    /// For a charge paid by bank transfer or M-Pesa: where to pay the money back.
+    destination: Option<super::payees::DestinationInput>,
+    /// For such a charge: the platform paid it back itself; record it.
+    settled_outside: Option<bool>,
 }
 
 pub async fn create(
@@ -26,7 +31,8 @@ pub async fn create(
     request: &ApiRequest,
     account: &AccountId,
 ) -> Result<Reply, ApiError> {
-    let input: RefundInput = request.json()?;
+    // A destination's account number and phone are checked by their own rules, as a payee's.
+    let input: RefundInput = request.json_with_credentials(&super::payees::CREDENTIALS)?;
     let amount_minor = input.amount.map(validate::amount).transpose()?;
     let reason = match &input.reason {
         Some(reason) => Some(RefundReason::parse(reason).ok_or_else(|| {
@@ -40,6 +46,7 @@ pub async fn create(
     let not_found = || ApiError::not_found("charge", &input.charge);
     let charge_id = ChargeId::parse(&input.charge).ok_or_else(not_found)?;
     let charge = app.queries.charge(account, &charge_id)?.ok_or_else(not_found)?;
+    let pay_out = pay_out(input.destination, input.settled_outside, charge.amount.currency)?;
     let key = CustomerKey { account: account.clone(), customer: charge.customer };
     let answer = idempotency::run(app, account, request, |ticket| async move {
         let message = CreateRefund {
@@ -50,12 +57,50 @@ pub async fn create(
             cause: request.cause(),
             credit_note: None,
             reverse_transfer: input.reverse_transfer.unwrap_or(true),
+            pay_out,
         };
         let refund = app.registry.send(&key, message).await??;
         Ok(Outcome::Refund(refund))
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// How a refund of a charge with no card to go back to is made, as the request says: to a
+/// bank account or an M-Pesa phone able to take the charge's currency, or settled outside.
+fn pay_out(
+    destination: Option<super::payees::DestinationInput>,
+    settled_outside: Option<bool>,
+    currency: Currency,
+) -> Result<Option<RefundPayOut>, ApiError> {
+    match (destination, settled_outside.unwrap_or(false)) {
+        (Some(_), true) => Err(ApiError::validation(
+            "settled_outside",
+            "`settled_outside` records a refund paid back without Kassa: it takes no `destination`",
+        )),
+        (None, true) => Ok(Some(RefundPayOut::SettledOutside)),
+        (None, false) => Ok(None),
+        (Some(input), false) => {
+            let destination = super::payees::destination(input)?;
+            if matches!(destination, Destination::Stripe { .. }) {
+                return Err(ApiError::validation(
+                    "destination",
+                    "a refund is paid to a bank account or an M-Pesa phone",
+                ));
+            }
+            if !destination.takes(currency) {
+                return Err(ApiError::validation(
+                    "destination",
+                    format!(
+                        "a {} destination cannot take {}",
+                        destination.kind(),
+                        currency_code(currency)
+                    ),
+                ));
+            }
+            Ok(Some(RefundPayOut::To(crate::payouts::destination(&destination))))
+        }
+    }
 }
 
 pub async fn retrieve(app: &App, account: &AccountId, id: &str) -> Result<Reply, ApiError> {
