@@ -42,16 +42,7 @@ async fn stripe_engine() -> (FakeStripe, Engine) {
 
 /// Stripe's event `kind` about `object`, signed and delivered.
 async fn deliver(engine: &Engine, event_id: &str, kind: &str, object: &Value) {
-    let event = json!({
-        "id": event_id, "object": "event", "type": kind,
-        "created": now_secs(), "data": {"object": object}});
-    let body = serde_json::to_vec(&event).unwrap();
-    let header = stripe_signature(STRIPE_WEBHOOK_SECRET, &body, now_secs());
-    let delivered = engine
-        .api_with_authorization(None)
-        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
-        .await;
-    assert_eq!(delivered.status, 200, "{}", delivered.text);
+    deliver_stripe_event(engine, STRIPE_WEBHOOK_SECRET, (event_id, kind), object).await;
 }
 
 /// `customer`'s first invoice of `plan`, paid by hand (`send_invoice`), and its page's token.

@@ -114,13 +114,7 @@ impl ArchiveFiles {
         std::fs::create_dir_all(dir).map_err(|error| io(dir, error))?;
         let number = file_numbers(dir)?.last().copied().unwrap_or(1);
         let path = file_path(dir, number);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|error| io(&path, error))?;
+        let file = open_for_append(&path)?;
         let end = whole_blocks_end(&file).map_err(|error| io(&path, error))?;
         let len = file.metadata().map_err(|error| io(&path, error))?.len();
         if len != end {
@@ -138,14 +132,7 @@ impl ArchiveFiles {
         let (number, file, end) = &mut *writer;
         if *end > 0 && *end + u64::from(len) > ARCHIVE_FILE_BYTES_MAX {
             let next = *number + 1;
-            let path = file_path(&self.dir, next);
-            *file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(|error| io(&path, error))?;
+            *file = open_for_append(&file_path(&self.dir, next))?;
             File::open(&self.dir)
                 .and_then(|dir| dir.sync_all())
                 .map_err(|error| io(&self.dir, error))?;
@@ -222,6 +209,17 @@ fn file_numbers(dir: &Path) -> Result<Vec<u32>, StoreError> {
     }
     numbers.sort_unstable();
     Ok(numbers)
+}
+
+/// An archive file, made if missing, kept as it is: blocks are written at its end.
+fn open_for_append(path: &Path) -> Result<File, StoreError> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|error| io(path, error))
 }
 
 fn file_path(dir: &Path, number: u32) -> PathBuf {

@@ -796,3 +796,23 @@ pub fn files_holding(dir: &Path, needle: impl AsRef<[u8]>) -> Vec<PathBuf> {
         .map(|(path, _)| path)
         .collect()
 }
+
+/// Stripe's event `kind` about `object`, signed with `secret` and delivered to the engine's
+/// Stripe webhook; asserts it was taken (200).
+pub async fn deliver_stripe_event(
+    engine: &Engine,
+    secret: &str,
+    (event_id, kind): (&str, &str),
+    object: &Value,
+) {
+    let event = json!({
+        "id": event_id, "object": "event", "type": kind,
+        "created": now_secs(), "data": {"object": object}});
+    let body = serde_json::to_vec(&event).unwrap();
+    let header = stripe_signature(secret, &body, now_secs());
+    let delivered = engine
+        .api_with_authorization(None)
+        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
+        .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.text);
+}
