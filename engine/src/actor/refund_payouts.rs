@@ -132,6 +132,13 @@ impl CustomerActor {
                 Ok(RefundChannel::Gateway { gateway, request })
             }
             RefundRoute::PayOut(destination) => {
+                let paid_out = paid_out(&destination).ok_or_else(|| {
+                    ActorError::invalid(
+                        "validation_error",
+                        Some("destination"),
+                        "a refund is paid to a bank account or an M-Pesa phone",
+                    )
+                })?;
                 let adapter = self.refund_adapter(&destination)?;
                 let request = PayoutRequest {
                     idempotency_key: refund.gateway_idempotency_key().to_owned(),
@@ -143,7 +150,7 @@ impl CustomerActor {
                 };
                 check_payable(adapter.as_ref(), &request)?;
                 refund.gateway = adapter.method().to_owned();
-                refund.paid_out = Some(paid_out(&destination));
+                refund.paid_out = Some(paid_out);
                 Ok(RefundChannel::Payout { adapter, request })
             }
             RefundRoute::Outside => {
@@ -199,19 +206,18 @@ fn check_payable(adapter: &dyn PayoutAdapter, request: &PayoutRequest) -> Result
     adapter.check_payout(request).map_err(refused_up_front("destination"))
 }
 
-fn paid_out(destination: &PayoutDestination) -> PaidOut {
+/// What the refund keeps of where it was paid; `None` for a destination refunds are not paid to.
+fn paid_out(destination: &PayoutDestination) -> Option<PaidOut> {
     let last4 = |digits: &str| {
         let digits: Vec<char> = digits.chars().filter(char::is_ascii_digit).collect();
         digits[digits.len().saturating_sub(4)..].iter().collect()
     };
     match destination {
         PayoutDestination::BankAccount { account_number, .. } => {
-            PaidOut::BankAccount { last4: last4(account_number) }
+            Some(PaidOut::BankAccount { last4: last4(account_number) })
         }
-        PayoutDestination::Mpesa { phone } => PaidOut::Mpesa { last4: last4(phone) },
-        PayoutDestination::Stripe { .. } => {
-            unreachable!("refunds are not paid to a Stripe account")
-        }
+        PayoutDestination::Mpesa { phone } => Some(PaidOut::Mpesa { last4: last4(phone) }),
+        PayoutDestination::Stripe { .. } => None,
     }
 }
 
