@@ -174,34 +174,16 @@ impl Pass<'_> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let batch = std::mem::take(&mut self.batch);
-        let kinds: Vec<Kind> = batch.iter().map(|record| Kind::of(&record.record)).collect();
-        let (moved, _durable) = self.store.archive(batch)?;
-        for (kind, moved) in kinds.into_iter().zip(moved) {
-            let counter = match kind {
-                Kind::Invoice => &mut self.moved.invoices,
-                Kind::Charge => &mut self.moved.charges,
-                Kind::Event => &mut self.moved.events,
+        let (moved, _durable) = self.store.archive(&self.batch)?;
+        for (record, moved) in self.batch.drain(..).zip(moved) {
+            let counter = match record.record {
+                ArchivedRecord::Invoice(_) => &mut self.moved.invoices,
+                ArchivedRecord::Charge(_) => &mut self.moved.charges,
+                ArchivedRecord::Event(_) => &mut self.moved.events,
             };
             *counter += usize::from(moved);
         }
         Ok(())
-    }
-}
-
-enum Kind {
-    Invoice,
-    Charge,
-    Event,
-}
-
-impl Kind {
-    fn of(record: &ArchivedRecord) -> Kind {
-        match record {
-            ArchivedRecord::Invoice(_) => Kind::Invoice,
-            ArchivedRecord::Charge(_) => Kind::Charge,
-            ArchivedRecord::Event(_) => Kind::Event,
-        }
     }
 }
 

@@ -49,11 +49,12 @@ pub struct ArchiveEntry {
 }
 
 /// `records` as one block, ready to append.
-pub fn encode_block(records: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
-    let mut plain =
-        Vec::with_capacity(4 + records.iter().map(|record| 4 + record.len()).sum::<usize>());
+pub fn encode_block<R: AsRef<[u8]>>(records: &[R]) -> Result<Vec<u8>, StoreError> {
+    let size = records.iter().map(|record| 4 + record.as_ref().len()).sum::<usize>();
+    let mut plain = Vec::with_capacity(4 + size);
     plain.extend_from_slice(&length(records.len())?.to_le_bytes());
     for record in records {
+        let record = record.as_ref();
         plain.extend_from_slice(&length(record.len())?.to_le_bytes());
         plain.extend_from_slice(record);
     }

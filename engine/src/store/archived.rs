@@ -57,17 +57,19 @@ pub trait ArchiveStore: Durable {
     /// live trees and indexed where it now is (one that changed meanwhile stays live, for a
     /// later pass). Answers, for each record in order, whether it moved. A record read by id is
     /// found either way.
-    fn archive(&self, records: Vec<Archivable>) -> Result<(Vec<bool>, DurableTicket), StoreError>;
-    /// The account's archived invoices and charges (not events), one at a time.
-    fn each_archived(
+    fn archive(&self, records: &[Archivable]) -> Result<(Vec<bool>, DurableTicket), StoreError>;
+    /// The account's archived invoices, one at a time (those written again since are live).
+    fn each_archived_invoice(
         &self,
         account: &AccountId,
-        visit: &mut dyn FnMut(ArchivedRecord) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(Invoice) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
-    /// A customer's archived charges, oldest first.
-    fn archived_charges(
+    /// The account's archived charges, or only `customer`'s, one at a time (those written
+    /// again since are live).
+    fn each_archived_charge(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
-    ) -> Result<Vec<Charge>, StoreError>;
+        customer: Option<&CustomerId>,
+        visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 }

@@ -238,6 +238,27 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+/// Hands every item of a paginated list to `visit`, page after page: `read(after)` reads the
+/// page that follows the item `key` names `after` (the first page for `None`).
+pub fn each_in_pages<T, K, E: From<StoreError>>(
+    mut read: impl FnMut(Option<&K>) -> Result<Page<T>, StoreError>,
+    key: impl Fn(&T) -> K,
+    mut visit: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut after = None;
+    loop {
+        let page = read(after.as_ref())?;
+        let next = page.items.last().map(&key);
+        for item in page.items {
+            visit(item)?;
+        }
+        match (page.has_more, next) {
+            (true, Some(last)) => after = Some(last),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// Whether any of the customer's charges, however old (archived ones too), is one `keep` asks
 /// for: its pages read until one is found.
 pub fn any_charge(
@@ -254,9 +275,15 @@ pub fn any_charge(
         }
         match (page.has_more, page.items.last()) {
             (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => return Ok(store.archived_charges(account, customer)?.iter().any(&keep)),
+            _ => break,
         }
     }
+    let mut found = false;
+    store.each_archived_charge(account, Some(customer), &mut |charge| {
+        found |= keep(&charge);
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Every charge of the account, live ones (newest first) and then archived ones: for what must
@@ -266,27 +293,10 @@ pub fn each_charge(
     account: &AccountId,
     visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut starting_after = None;
-    loop {
-        let page = store.account_charges(
-            account,
-            &ChargeFilter::default(),
-            EACH_PAGE,
-            starting_after.as_ref(),
-        )?;
-        let next = page.items.last().map(|charge| charge.id.clone());
-        for charge in page.items {
-            visit(charge)?;
-        }
-        match (page.has_more, next) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => break,
-        }
-    }
-    store.each_archived(account, &mut |record| match record {
-        ArchivedRecord::Charge(charge) => visit(charge),
-        _ => Ok(()),
-    })
+    let filter = ChargeFilter::default();
+    let read = |after: Option<&ChargeId>| store.account_charges(account, &filter, EACH_PAGE, after);
+    each_in_pages(read, |charge| charge.id.clone(), &mut *visit)?;
+    store.each_archived_charge(account, None, visit)
 }
 
 /// Every invoice of the account, live ones (newest first) and then archived ones: for reports
@@ -296,23 +306,10 @@ pub fn each_invoice(
     account: &AccountId,
     visit: &mut dyn FnMut(Invoice) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut starting_after = None;
-    loop {
-        let filter = InvoiceFilter::default();
-        let page = store.invoices(account, &filter, EACH_PAGE, starting_after.as_ref())?;
-        let next = page.items.last().map(|invoice| invoice.id.clone());
-        for invoice in page.items {
-            visit(invoice)?;
-        }
-        match (page.has_more, next) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => break,
-        }
-    }
-    store.each_archived(account, &mut |record| match record {
-        ArchivedRecord::Invoice(invoice) => visit(invoice),
-        _ => Ok(()),
-    })
+    let filter = InvoiceFilter::default();
+    let read = |after: Option<&InvoiceId>| store.invoices(account, &filter, EACH_PAGE, after);
+    each_in_pages(read, |invoice| invoice.id.clone(), &mut *visit)?;
+    store.each_archived_invoice(account, visit)
 }
 
 /// Records [`each_charge`] and [`each_invoice`] read at a time.

@@ -6,15 +6,15 @@
 
 use super::ops::Op;
 use super::{TreeId, TreeStore, keys};
-use crate::domain::{AccountId, Charge, ChargeId, CustomerId, InvoiceId, OutgoingEvent};
+use crate::domain::{AccountId, Charge, ChargeId, CustomerId, Invoice, InvoiceId, OutgoingEvent};
 use crate::limits::ARCHIVE_BLOCK_RECORDS;
 use crate::store::archive::{ArchiveEntry, ArchiveRef, decode_block, encode_block};
 use crate::store::archived::{Archivable, ArchiveStore, ArchivedRecord};
 use crate::store::codec::{decode, encode};
 use crate::store::{DurableTicket, StoreError};
 
-/// Visits an archived record's key and stored bytes.
-type KeyedVisit<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError> + 'a;
+/// Visits an archived record's stored bytes.
+type RecordVisit<'a> = dyn FnMut(&[u8]) -> Result<(), StoreError> + 'a;
 
 /// Where a store's archive files are, beside its own.
 pub(super) const ARCHIVE_DIR: &str = "archive";
@@ -46,13 +46,13 @@ impl TreeStore {
 
     /// Writes `records` (each a key and its record's bytes) into archive blocks, and answers
     /// the `Archived` entries that point at them, to be written once the blocks are synced.
-    pub(super) fn archive_blocks(
+    pub(super) fn archive_blocks<R: AsRef<[u8]>>(
         &self,
-        records: &[(Vec<u8>, Vec<u8>)],
+        records: &[(Vec<u8>, R)],
     ) -> Result<Vec<Op>, StoreError> {
         let mut ops = Vec::with_capacity(records.len());
         for chunk in records.chunks(ARCHIVE_BLOCK_RECORDS) {
-            let stored: Vec<Vec<u8>> = chunk.iter().map(|(_, record)| record.clone()).collect();
+            let stored: Vec<&[u8]> = chunk.iter().map(|(_, record)| record.as_ref()).collect();
             let at = self.append_archive(&encode_block(&stored)?)?;
             for (index, (key, _)) in chunk.iter().enumerate() {
                 let index = u32::try_from(index).expect("a block holds few records");
@@ -83,15 +83,21 @@ impl TreeStore {
         Ok(self.archived(&key)?.map(|archived| (archived, true)))
     }
 
-    /// Archived records under `prefix`, decoded one block at a time.
+    /// The archived records under `prefix` whose id `wanted` keeps and that were not written
+    /// live again since (their live tree is `live`); blocks are read only
+    /// for the records kept, one block at a time.
     fn each_archived_under(
         &self,
         prefix: Vec<u8>,
-        visit: &mut KeyedVisit<'_>,
+        (live, wanted): (TreeId, fn(&str) -> bool),
+        visit: &mut RecordVisit<'_>,
     ) -> Result<(), StoreError> {
         let mut block: Option<(ArchiveRef, Vec<Vec<u8>>)> = None;
         for item in self.tree(TreeId::Archived).scan_prefix(prefix) {
             let (key, value) = item?;
+            if !wanted(object_id(&key)) || self.tree(live).get(&key)?.is_some() {
+                continue;
+            }
             let entry: ArchiveEntry = decode(&value)?;
             if block.as_ref().is_none_or(|(at, _)| *at != entry.at) {
                 block = Some((entry.at, decode_block(&self.read_archive(entry.at)?)?));
@@ -103,10 +109,18 @@ impl TreeStore {
                     entry.at, entry.index
                 ))
             })?;
-            visit(&key, record)?;
+            visit(record)?;
         }
         Ok(())
     }
+}
+
+fn is_invoice(id: &str) -> bool {
+    InvoiceId::parse(id).is_some()
+}
+
+fn is_charge(id: &str) -> bool {
+    ChargeId::parse(id).is_some()
 }
 
 /// The id a key ends with.
@@ -173,10 +187,10 @@ impl ArchiveStore for TreeStore {
         Ok(())
     }
 
-    fn archive(&self, records: Vec<Archivable>) -> Result<(Vec<bool>, DurableTicket), StoreError> {
-        let keyed: Vec<(Vec<u8>, Vec<u8>)> = records
+    fn archive(&self, records: &[Archivable]) -> Result<(Vec<bool>, DurableTicket), StoreError> {
+        let keyed: Vec<(Vec<u8>, &[u8])> = records
             .iter()
-            .map(|record| (key_of(&record.account, &record.record), record.stored.clone()))
+            .map(|record| (key_of(&record.account, &record.record), record.stored.as_slice()))
             .collect();
         let placed = self.archive_blocks(&keyed)?;
         let order = self.write_order()?;
@@ -197,52 +211,30 @@ impl ArchiveStore for TreeStore {
         Ok((moved, self.written()))
     }
 
-    fn each_archived(
+    fn each_archived_invoice(
         &self,
         account: &AccountId,
-        visit: &mut dyn FnMut(ArchivedRecord) -> Result<(), StoreError>,
+        visit: &mut dyn FnMut(Invoice) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        self.each_archived_under(keys::account_prefix(account), &mut |key, record| {
-            let id = object_id(key);
-            // Written again since (a credit note on an archived invoice): the live one counts.
-            let live = match (InvoiceId::parse(id), ChargeId::parse(id)) {
-                (Some(_), _) => self.tree(TreeId::Invoices).get(key)?.is_some(),
-                (_, Some(_)) => self.tree(TreeId::Charges).get(key)?.is_some(),
-                _ => true,
-            };
-            if live {
-                return Ok(());
-            }
-            if InvoiceId::parse(id).is_some() {
-                let mut invoice: crate::domain::Invoice = decode(record)?;
-                invoice.archived = true;
-                visit(ArchivedRecord::Invoice(invoice))
-            } else if ChargeId::parse(id).is_some() {
-                let mut charge: Charge = decode(record)?;
-                charge.archived = true;
-                visit(ArchivedRecord::Charge(charge))
-            } else {
-                Ok(())
-            }
+        let kind = (TreeId::Invoices, is_invoice as fn(&str) -> bool);
+        self.each_archived_under(keys::account_prefix(account), kind, &mut |record| {
+            visit(Invoice { archived: true, ..decode(record)? })
         })
     }
 
-    fn archived_charges(
+    fn each_archived_charge(
         &self,
         account: &AccountId,
-        customer: &CustomerId,
-    ) -> Result<Vec<Charge>, StoreError> {
-        let mut charges = Vec::new();
-        self.each_archived_under(keys::customer_prefix(account, customer), &mut |key, record| {
-            if ChargeId::parse(object_id(key)).is_some()
-                && self.tree(TreeId::Charges).get(key)?.is_none()
-            {
-                let mut charge: Charge = decode(record)?;
-                charge.archived = true;
-                charges.push(charge);
-            }
-            Ok(())
-        })?;
-        Ok(charges)
+        customer: Option<&CustomerId>,
+        visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let prefix = match customer {
+            Some(customer) => keys::customer_prefix(account, customer),
+            None => keys::account_prefix(account),
+        };
+        let kind = (TreeId::Charges, is_charge as fn(&str) -> bool);
+        self.each_archived_under(prefix, kind, &mut |record| {
+            visit(Charge { archived: true, ..decode(record)? })
+        })
     }
 }
