@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{AccountId, Currency, LedgerAccount, PayeeId};
-use crate::store::{LedgerStore, PostingFilter, StoreError};
+use crate::domain::{AccountId, Currency, LedgerAccount, PayeeId, TransactionId};
+use crate::store::{LedgerStore, PostingFilter, StoreError, each_in_pages};
 
 /// Postings read at a time while adding up a balance.
 const PAGE: usize = 1_000;
@@ -26,20 +26,19 @@ pub fn payee_balance(
     let held_by = LedgerAccount::Payee { payee: payee.clone() };
     let filter = PostingFilter { payee: Some(payee.clone()), ..Default::default() };
     let mut sums: BTreeMap<Currency, Amounts> = BTreeMap::new();
-    let mut starting_after = None;
-    loop {
-        let found = store.postings(account, &filter, PAGE, starting_after.as_ref())?;
-        for posting in &found.items {
+    let read = |after: Option<&TransactionId>| store.postings(account, &filter, PAGE, after);
+    each_in_pages(
+        read,
+        |posting| posting.id.clone(),
+        |posting| {
             let sum = sums.entry(posting.currency).or_default();
             let net = posting.net_for(&held_by);
             match posting.available_on <= now {
                 true => sum.available += net,
                 false => sum.pending += net,
             }
-        }
-        match (found.has_more, found.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => return Ok(sums),
-        }
-    }
+            Ok::<_, StoreError>(())
+        },
+    )?;
+    Ok(sums)
 }

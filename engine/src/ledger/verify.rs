@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use crate::domain::money::currency_code;
 use crate::domain::revenue::day_of;
 use crate::domain::{
-    AccountId, Charge, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, Posting,
-    RefundStatus, Revenue,
+    AccountId, Charge, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, PayoutId,
+    Posting, RefundStatus, Revenue,
 };
-use crate::store::{Store, StoreError, each_charge};
+use crate::store::{Store, StoreError, each_charge, each_in_pages};
 
 /// What a check that passed looked at.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -93,18 +93,15 @@ fn match_payouts(
     recomputed: &Recomputed,
     verified: &mut Verified,
 ) -> Result<(), VerifyError> {
-    let mut starting_after = None;
-    loop {
-        let payouts = store.account_payouts(account, CHARGES_PAGE, starting_after.as_ref())?;
-        for payout in &payouts.items {
+    let read = |after: Option<&PayoutId>| store.account_payouts(account, CHARGES_PAGE, after);
+    each_in_pages(
+        read,
+        |payout| payout.id.clone(),
+        |payout| {
             verified.payouts += 1;
-            match_payout(payout, recomputed)?;
-        }
-        match (payouts.has_more, payouts.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => return Ok(()),
-        }
-    }
+            match_payout(&payout, recomputed)
+        },
+    )
 }
 
 fn match_payout(payout: &Payout, recomputed: &Recomputed) -> Result<(), VerifyError> {

@@ -15,8 +15,11 @@ use std::time::{Duration, Instant};
 use super::{Ask, PayoutError, Payouts, schedule};
 use crate::cluster::{Claims, Work};
 use crate::domain::time::now_unix_secs;
-use crate::domain::{AccountId, Payee, TestClock};
-use crate::store::StoreError;
+use crate::domain::{AccountId, Payee, PayeeId, TestClock};
+use crate::store::{StoreError, each_in_pages};
+
+/// Payees read at a time.
+const PAYEES_PAGE: usize = 100;
 
 impl Payouts {
     /// Pays `payee` out for its schedule's instant `at`; answers how many payouts were made.
@@ -87,23 +90,20 @@ impl Payouts {
         clock: &TestClock,
     ) -> Result<usize, StoreError> {
         let mut due = Vec::new();
-        let mut starting_after = None;
-        loop {
-            let page = self.store.payees(account, 100, starting_after.as_ref())?;
-            for payee in &page.items {
-                if payee.test_clock.as_ref() != Some(&clock.id) {
-                    continue;
+        let read = |after: Option<&PayeeId>| self.store.payees(account, PAYEES_PAGE, after);
+        each_in_pages(
+            read,
+            |payee| payee.id.clone(),
+            |payee| {
+                if payee.test_clock.as_ref() == Some(&clock.id) {
+                    let after = self.acted_until(&payee)?;
+                    for at in schedule::instants(&payee.payout_schedule, after, clock.frozen_time) {
+                        due.push((at, payee.clone()));
+                    }
                 }
-                let after = self.acted_until(payee)?;
-                for at in schedule::instants(&payee.payout_schedule, after, clock.frozen_time) {
-                    due.push((at, payee.clone()));
-                }
-            }
-            match (page.has_more, page.items.last()) {
-                (true, Some(last)) => starting_after = Some(last.id.clone()),
-                _ => break,
-            }
-        }
+                Ok::<_, StoreError>(())
+            },
+        )?;
         due.sort_by(|(one, a), (other, b)| one.cmp(other).then_with(|| a.id.cmp(&b.id)));
         let mut made = 0;
         for (at, payee) in due {

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use super::{Granularity, share};
 use crate::domain::revenue::{DAY_SECS, day_of};
 use crate::domain::{
-    AccountId, CreditNote, Currency, CustomerId, Invoice, InvoiceStatus, Revenue, TestClockId,
+    AccountId, CreditNote, CreditNoteId, Currency, CustomerId, Invoice, InvoiceStatus, Revenue,
+    TestClockId,
 };
-use crate::store::{CreditNoteFilter, Store, StoreError, each_invoice};
+use crate::store::{CreditNoteFilter, Store, StoreError, each_in_pages, each_invoice};
 
 /// Invoices and credit notes read at a time.
 const PAGE: usize = 1_000;
@@ -222,17 +223,7 @@ fn each_credit_note(
     account: &AccountId,
     visit: &mut dyn FnMut(CreditNote) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let mut starting_after = None;
-    loop {
-        let filter = CreditNoteFilter::default();
-        let page = store.credit_notes(account, &filter, PAGE, starting_after.as_ref())?;
-        let next = page.items.last().map(|note| note.id.clone());
-        for note in page.items {
-            visit(note)?;
-        }
-        match (page.has_more, next) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => return Ok(()),
-        }
-    }
+    let filter = CreditNoteFilter::default();
+    let read = |after: Option<&CreditNoteId>| store.credit_notes(account, &filter, PAGE, after);
+    each_in_pages(read, |note| note.id.clone(), visit)
 }

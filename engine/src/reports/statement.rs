@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{AccountId, Currency, LedgerAccount, PayeeId, Posting};
-use crate::store::{LedgerStore, PostingFilter, StoreError};
+use crate::domain::{AccountId, Currency, LedgerAccount, PayeeId, Posting, TransactionId};
+use crate::store::{LedgerStore, PostingFilter, StoreError, each_in_pages};
 
 /// Postings read at a time.
 const PAGE: usize = 1_000;
@@ -36,16 +36,17 @@ pub fn statement(
     let held_by = LedgerAccount::Payee { payee: payee.clone() };
     let filter = PostingFilter { payee: Some(payee.clone()), ..Default::default() };
     let mut postings = Vec::new();
-    let mut starting_after = None;
-    loop {
-        let page = store.postings(account, &filter, PAGE, starting_after.as_ref())?;
-        let next = page.items.last().map(|posting| posting.id.clone());
-        postings.extend(page.items.into_iter().filter(|posting| posting.created < to));
-        match (page.has_more, next) {
-            (true, Some(last)) => starting_after = Some(last),
-            _ => break,
-        }
-    }
+    let read = |after: Option<&TransactionId>| store.postings(account, &filter, PAGE, after);
+    each_in_pages(
+        read,
+        |posting| posting.id.clone(),
+        |posting| {
+            if posting.created < to {
+                postings.push(posting);
+            }
+            Ok::<_, StoreError>(())
+        },
+    )?;
     // Ids are time-ordered: oldest first by time, then by id within a second.
     postings.sort_by(|one, other| {
         (one.created, one.id.as_str()).cmp(&(other.created, other.id.as_str()))

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use crate::domain::money::currency_code;
 use crate::domain::{
-    AccountId, Charge, CustomerId, Invoice, LedgerAccount, Payout, Posting, Refund,
+    AccountId, Charge, CustomerId, Invoice, LedgerAccount, Payout, PayoutId, Posting, Refund,
 };
-use crate::store::{Store, StoreError, each_charge, each_invoice};
+use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
 pub use files::Format;
 use files::{Cell, Column, Kind, TableFile};
 
@@ -168,17 +168,15 @@ pub fn export(
     written.push(finish(file, failed)?);
 
     let mut file = create("payouts", &PAYOUTS)?;
-    let mut starting_after = None;
-    loop {
-        let page = store.account_payouts(account, PAGE, starting_after.as_ref())?;
-        for payout in page.items.iter().filter(|payout| within(payout.created)) {
-            file.row(payout_row(payout))?;
-        }
-        match (page.has_more, page.items.last()) {
-            (true, Some(last)) => starting_after = Some(last.id.clone()),
-            _ => break,
-        }
-    }
+    let read = |after: Option<&PayoutId>| store.account_payouts(account, PAGE, after);
+    each_in_pages(
+        read,
+        |payout| payout.id.clone(),
+        |payout| match within(payout.created) {
+            true => file.row(payout_row(&payout)),
+            false => Ok(()),
+        },
+    )?;
     written.push(file.finish()?);
     Ok(written)
 }
