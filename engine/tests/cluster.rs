@@ -194,21 +194,14 @@ async fn a_gateway_event_a_killed_node_took_in_is_applied_by_another() {
     // The first node holds every claim and would apply what it takes in an hour later.
     let mut first = Engine::start(node(3_600_000)).await;
     let second = Engine::start(node(0)).await;
-    let body = to_bytes(&json!({
-        "id": "evt_cluster_left",
-        "object": "event",
-        "api_version": "2020-08-27",
-        "type": "customer.created",
-        "created": now_secs(),
-        "livemode": false,
-        "data": { "object": { "id": "cus_cluster", "object": "customer" } },
-    }));
-    let header = stripe_signature(WEBHOOK_SECRET, &body, now_secs());
-    let delivered = first
-        .api_with_authorization(None)
-        .post_webhook("/v1/webhooks/stripe", body, Some(&header))
-        .await;
-    assert_eq!(delivered.status, 200, "{}", delivered.text);
+    let customer = json!({ "id": "cus_cluster", "object": "customer" });
+    deliver_stripe_event(
+        &first,
+        WEBHOOK_SECRET,
+        ("evt_cluster_left", "customer.created"),
+        &customer,
+    )
+    .await;
     let survivor = second.api_a();
     let listed = survivor.get_ok("/v1/events").await;
     assert_eq!(listed["data"][0]["applied"], false, "taken in, not applied: {listed}");
