@@ -35,6 +35,7 @@ fn change_set(account: &AccountId) -> ChangeSet {
         sealed: None,
         grants: Vec::new(),
         bank_transfer_reference: None,
+        balance_in_books: false,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("bench"));

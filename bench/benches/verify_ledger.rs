@@ -163,6 +163,7 @@ fn customer() -> Customer {
         sealed: None,
         grants: Vec::new(),
         bank_transfer_reference: None,
+        balance_in_books: false,
     }
 }
 

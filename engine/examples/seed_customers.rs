@@ -56,6 +56,7 @@ fn customer_with_card(account: &AccountId) -> ChangeSet {
         sealed: None,
         grants: Vec::new(),
         bank_transfer_reference: None,
+        balance_in_books: false,
     };
     let event =
         Event::new(EventKind::CustomerCreated, customer.id.as_str(), &Cause::system("seed"));

@@ -19,6 +19,7 @@ use crate::domain::{
     AccountId, Charge, ChargeId, ChargeStatus, CustomerId, Invoice, InvoiceStatus, RefundStatus,
     TestClockId,
 };
+use crate::ledger::accrual;
 use crate::limits::ARCHIVE_INTERVAL;
 use crate::store::{Archivable, ArchivedRecord, CustomerStore, StoreError};
 
@@ -189,7 +190,9 @@ impl Pass<'_> {
 
 /// When a paid or void invoice closed; `None` while it may still change.
 fn invoice_closed_at(invoice: &Invoice) -> Option<i64> {
-    if invoice.collecting || invoice.payment_pending {
+    // Revenue still to be recognized is posted as the invoice is written again.
+    if invoice.collecting || invoice.payment_pending || accrual::next_recognition(invoice).is_some()
+    {
         return None;
     }
     match invoice.status {

@@ -134,13 +134,15 @@ fn main() -> ExitCode {
                 let verified = kassa::ledger::verify::verify(store)?;
                 println!(
                     "the books balance: {} postings in {} accounts, {} balances, {} charges, {} \
-                     refunds and {} payouts matched",
+                     refunds, {} payouts, {} customer balances and {} invoices matched",
                     verified.postings,
                     verified.accounts,
                     verified.totals,
                     verified.charges,
                     verified.refunds,
-                    verified.payouts
+                    verified.payouts,
+                    verified.customer_balances,
+                    verified.invoices
                 );
                 Ok(())
             })

@@ -95,19 +95,14 @@ async fn archived_invoices_and_charges_read_back_identical_and_count_as_before()
         return;
     }
     let data = engine.data_dir().to_str().unwrap().to_owned();
-    let work = tempfile::tempdir().unwrap();
-    let verified = kassa_command()
-        .args(["verify-ledger", "--data", &data])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
+    let verified = verify_ledger(engine.data_dir());
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
     let out = tempfile::tempdir().unwrap();
     let exported = kassa_command()
         .args(["export", "--account", ACCOUNT_A, "--format", "csv", "--data", &data])
         .arg("--out")
         .arg(out.path())
-        .current_dir(work.path())
+        .current_dir(out.path())
         .output()
         .unwrap();
     assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));

@@ -15,8 +15,11 @@
 //! reference pays its open invoices oldest first and credits the rest, and its recall reopens
 //! them and takes the credit back; that an unpaid transfer
 //! expires on its day on a test clock, failing the charge, and money booked after that is
-//! `late` and credited to the balance; that an unmatched line is allocated by hand once; and
-//! that a statement of 100 000 lines is reconciled whole.
+//! `late` and credited to the balance; that an unmatched line is allocated by hand once; that
+//! the books carry what each line brought (to the platform for invoices, to the customer's
+//! balance for the rest), the credit applied to an invoice and a recall taking both back, and
+//! `kassa verify-ledger` matches the customer's balance to them; and that a statement of
+//! 100 000 lines is reconciled whole.
 //! How: a fresh engine per test (see `common`), the account's bank details set through
 //! `POST /v1/account`, statements built in the test and posted with their content type.
 
@@ -231,6 +234,80 @@ async fn a_bank_transfer_is_refunded_to_a_bank_account_or_recorded_as_paid_back_
         .map(|entry| i64_field(entry, "amount"))
         .collect();
     assert_eq!(amounts, [-12_000, -10_000], "each refund that succeeded, once");
+}
+
+/// What the platform's balance transactions of `kind` moved, as (source, amount), sorted.
+async fn moved_by(api: &Api, kind: &str) -> Vec<(String, i64)> {
+    let found = api.list_all(&format!("/v1/balance_transactions?type={kind}"), "id").await;
+    let mut moved: Vec<(String, i64)> = found
+        .iter()
+        .map(|txn| (str_field(txn, "source").to_owned(), i64_field(txn, "amount")))
+        .collect();
+    moved.sort();
+    moved
+}
+
+#[tokio::test]
+async fn money_by_bank_transfer_and_customer_credit_is_in_the_books() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    set_bank_details(&api).await;
+    let (customer, _) = eft_customer(&api, json!({"name": "Thandi"})).await;
+    let subscribe = |plan: String| json!({"customer": customer, "plan": plan, "collection_method": "send_invoice"});
+    let term = api.plan(10_000, "zar", "month").await;
+    api.post("/v1/subscriptions", &subscribe(term)).await.ok();
+    let [first_invoice] = api.customer_invoices(&customer).await.try_into().unwrap();
+    assert_eq!(first_invoice["status"], "open", "{first_invoice}");
+    let owed = i64_field(&first_invoice, "amount_due");
+
+    // R600 for a R500 charge: R100 is the customer's credit.
+    let charge = eft_charge(&api, &customer, 50_000).await;
+    let today = day_of(now_secs() as i64);
+    let csv = format!("Date,Amount,Description\n{today},600.00,{}\n", reference(&charge));
+    assert_eq!(outcomes(&upload(&api, "text/csv", "", &csv).await.ok().clone()), ["overpaid"]);
+    // R300 under the family's reference: the open invoice, and the rest more credit.
+    let family = api.get_ok(&format!("/v1/customers/{customer}")).await;
+    let family = str_field(&family, "bank_transfer_reference").to_owned();
+    let csv = format!("Date,Amount,Description\n{today},300.00,{family}\n");
+    assert_eq!(outcomes(&upload(&api, "text/csv", "", &csv).await.ok().clone()), ["settled"]);
+    assert_eq!(balance(&api, &customer).await, -(10_000 + 30_000 - owed));
+    // A second plan's first invoice is paid from the credit.
+    let club = api.plan(5_000, "zar", "month").await;
+    api.post("/v1/subscriptions", &subscribe(club)).await.ok();
+    let [_, club_invoice] = api.customer_invoices(&customer).await.try_into().unwrap();
+    let applied = i64_field(&club_invoice, "balance_applied");
+    assert_eq!(
+        (&club_invoice["status"], applied),
+        (&json!("paid"), i64_field(&club_invoice, "total"))
+    );
+    assert_eq!(balance(&api, &customer).await, -(10_000 + 30_000 - owed - applied));
+    let invoice_id = str_field(&first_invoice, "id").to_owned();
+    let charge_id = str_field(&charge, "id").to_owned();
+    assert_eq!(
+        moved_by(&api, "bank_transfer").await,
+        [(charge_id.clone(), 0), (customer.clone(), 0), (invoice_id.clone(), owed)],
+        "what arrived by EFT, the platform's once it pays an invoice"
+    );
+    assert_eq!(moved_by(&api, "adjustment").await, [(customer.clone(), applied)]);
+    let platform = api.get_ok("/v1/balance").await;
+    assert_eq!(i64_field(&platform["available"][0], "amount"), 50_000 + owed + applied);
+
+    // The family's bank recalls the R300: the invoice reopens, its credit goes back.
+    let csv = format!("Date,Amount,Description\n{today},-300.00,RECALL {family}\n");
+    assert_eq!(outcomes(&upload(&api, "text/csv", "", &csv).await.ok().clone()), ["reversed"]);
+    assert_eq!(balance(&api, &customer).await, -(10_000 - applied));
+    assert_eq!(
+        moved_by(&api, "adjustment").await,
+        [(customer.clone(), 0), (customer.clone(), applied), (invoice_id, -owed)]
+    );
+    let platform = api.get_ok("/v1/balance").await;
+    assert_eq!(i64_field(&platform["available"][0], "amount"), 50_000 + applied);
+
+    engine.stop_graceful().await;
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(said.contains(" 1 customer balances and 2 invoices matched"), "{said}");
 }
 
 fn camt(entries: &[(&str, &str, &str, &str)]) -> String {

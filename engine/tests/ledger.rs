@@ -4,13 +4,14 @@
 //! bad splits refused before anything moves; and, after `kill -9` at twenty instants of
 //! concurrent charges, split charges, refunds and payouts, the platform's and the payees'
 //! balances together equal what the sandbox processor holds, each payout was paid once, and
-//! `kassa verify-ledger` passes; `kassa export` writes the books as CSV and as Parquet holding
-//! the same rows, with no personal data.
+//! `kassa verify-ledger` passes; invoices on a test clock accrue (owed and taxed when finalized,
+//! a year's revenue deferred and recognized month by month, a write-off as bad debt recovered
+//! when paid), as the exported journal shows entry by entry; `kassa export` writes the books as
+//! CSV and as Parquet holding the same rows, with no personal data.
 
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use common::*;
 
@@ -26,16 +27,6 @@ async fn available(api: &Api) -> Vec<(String, i64)> {
         .iter()
         .map(|amount| (str_field(amount, "currency").to_owned(), i64_field(amount, "amount")))
         .collect()
-}
-
-fn verify_ledger(data_dir: &Path) -> Output {
-    let work = tempfile::tempdir().unwrap();
-    let data = data_dir.to_str().unwrap();
-    kassa_command()
-        .args(["verify-ledger", "--data", data])
-        .current_dir(work.path())
-        .output()
-        .expect("run kassa verify-ledger")
 }
 
 #[tokio::test]
@@ -448,6 +439,102 @@ async fn kassa_export_writes_the_books_as_csv_and_parquet_without_personal_data(
     let refused = export("xlsx");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("csv or parquet"));
+}
+
+/// What the journal's entries for `source` left in each ledger account they moved (debits less
+/// credits), leaving out those they moved back to nothing.
+fn journal_of(entries: &[csv::StringRecord], source: &str) -> Vec<(String, i64)> {
+    let mut accounts: std::collections::BTreeMap<String, i64> = Default::default();
+    for entry in entries.iter().filter(|entry| &entry[2] == source) {
+        let amount: i64 = entry[7].parse().unwrap();
+        *accounts.entry(entry[5].to_owned()).or_default() += amount;
+        *accounts.entry(entry[6].to_owned()).or_default() -= amount;
+    }
+    accounts.into_iter().filter(|(_, left)| *left != 0).collect()
+}
+
+/// The amounts of `source`'s journal entries that debited (or credited) `account`.
+fn entries_into(
+    entries: &[csv::StringRecord],
+    source: &str,
+    side: usize,
+    account: &str,
+) -> Vec<i64> {
+    let into = |entry: &&csv::StringRecord| &entry[2] == source && &entry[side] == account;
+    entries.iter().filter(into).map(|entry| entry[7].parse().unwrap()).collect()
+}
+
+const DEBIT: usize = 5;
+const CREDIT: usize = 6;
+
+#[tokio::test]
+async fn invoices_accrue_on_a_test_clock_deferred_recognized_written_off_and_recovered() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    let account = str_field(&api.get_ok("/v1/account").await, "id").to_owned();
+    let clock = api.create_clock(utc(2025, 1, 15, 0, 0, 0)).await;
+    // A school's year, paid up front: R1 200.00 and 15 % VAT.
+    let school = api.clock_customer_with_card(&clock, "ZA", "pm_card_visa").await;
+    let year = api.plan(120_000, "zar", "year").await;
+    let subscription = api.subscribe_ok(&school, &year).await;
+    let [paid_ahead] = api.customer_invoices(&school).await.try_into().unwrap();
+    assert_eq!((&paid_ahead["status"], &paid_ahead["total"]), (&json!("paid"), &json!(138_000)));
+    // A family's month, invoiced and not paid: written off, then paid after all.
+    let family = api.clock_customer(&clock, "ZA").await;
+    let month = api.plan(10_000, "zar", "month").await;
+    let body = json!({"customer": family, "plan": month, "collection_method": "send_invoice"});
+    let sent = api.subscribe(&body).await.ok().clone();
+    let cancel = format!("/v1/subscriptions/{}/cancel", str_field(&sent, "id"));
+    api.post(&cancel, &json!({"at_period_end": true})).await.ok();
+    let [owed] = api.customer_invoices(&family).await.try_into().unwrap();
+    let owed = str_field(&owed, "id").to_owned();
+    api.post(&format!("/v1/invoices/{owed}/mark_uncollectible"), &json!({})).await.ok();
+
+    api.advance_clock(&clock, utc(2025, 6, 1, 0, 0, 0)).await;
+    api.add_payment_method(&family, "pm_card_visa").await;
+    let recovered = api.post(&format!("/v1/invoices/{owed}/pay"), &json!({})).await;
+    assert_eq!(recovered.ok()["status"], "paid");
+    api.advance_clock(&clock, utc(2026, 1, 20, 0, 0, 0)).await;
+    let renewed = api.subscription_invoices(str_field(&subscription, "id")).await;
+    assert_eq!(renewed.len(), 2, "the year renewed on Jan 15: {renewed:#?}");
+    engine.stop_graceful().await;
+
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(said.contains(" 3 invoices matched"), "{said}");
+    let out = tempfile::tempdir().unwrap();
+    let exported = kassa_command()
+        .args(["export", "--account", &account, "--format", "csv", "--data"])
+        .arg(engine.data_dir())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
+    let entries: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let left = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+        list.iter().map(|(name, amount)| (name.to_string(), *amount)).collect()
+    };
+    // The year: owed and taxed when finalized, paid at once, its revenue deferred and then
+    // recognized over the twelve months, all of it by the period's end.
+    let year_invoice = str_field(&paid_ahead, "id");
+    assert_eq!(
+        journal_of(&entries, year_invoice),
+        left(&[("collected", 138_000), ("recognized_revenue", -120_000), ("tax_payable", -18_000)])
+    );
+    assert_eq!(entries_into(&entries, year_invoice, CREDIT, "deferred_revenue"), [120_000]);
+    let recognized = entries_into(&entries, year_invoice, CREDIT, "recognized_revenue");
+    assert_eq!(recognized.len(), 13, "each month's start, and the period's end: {recognized:?}");
+    assert!(recognized.contains(&5_589), "Feb 1: 17 of 365 days of R1 200.00, rounded down");
+    // The month: written off as bad debt, recovered when it was paid.
+    assert_eq!(
+        journal_of(&entries, &owed),
+        left(&[("collected", 11_500), ("recognized_revenue", -10_000), ("tax_payable", -1_500)])
+    );
+    assert_eq!(entries_into(&entries, &owed, DEBIT, "bad_debt"), [11_500]);
+    assert_eq!(entries_into(&entries, &owed, CREDIT, "bad_debt"), [11_500]);
 }
 
 /// A Parquet file's rows, each field as CSV would write it (no value: empty).

@@ -320,18 +320,10 @@ async fn a_year_of_weekly_payouts_for_a_hundred_payees_pays_each_balance_once() 
         }
     }
     engine.stop_graceful().await;
-    let work = tempfile::tempdir().unwrap();
-    let verified = kassa_command()
-        .args(["verify-ledger", "--data", engine.data_dir().to_str().unwrap()])
-        .current_dir(work.path())
-        .output()
-        .unwrap();
+    let verified = verify_ledger(engine.data_dir());
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
-    assert!(
-        said.contains(&format!("{} payouts matched", WEEKS as usize * (PAYEES - 1) + 1)),
-        "{said}"
-    );
+    assert!(said.contains(&format!("{} payouts,", WEEKS as usize * (PAYEES - 1) + 1)), "{said}");
 }
 
 #[tokio::test]

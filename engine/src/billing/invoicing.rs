@@ -138,6 +138,7 @@ impl Totals {
             sponsor_defaulted_at: None,
             hosted_page: None,
             hosted_pages_closed: 0,
+            recognized_through: None,
             archived: false,
         }
     }

@@ -78,6 +78,10 @@ pub struct Customer {
     /// method: money under it pays its open invoices.
     #[serde(default)]
     pub bank_transfer_reference: Option<String>,
+    /// Its balance is carried by the books' customer balances account: set when the customer
+    /// is first written by a version that posts balances (what it held then is posted once).
+    #[serde(default)]
+    pub balance_in_books: bool,
 }
 
 impl Customer {

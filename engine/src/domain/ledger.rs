@@ -13,14 +13,31 @@ use super::money::Currency;
 pub enum LedgerAccount {
     /// What a gateway holds for the platform: taken from customers, less what it paid back or
     /// withdrew for disputes.
-    Clearing { gateway: String },
+    Clearing {
+        gateway: String,
+    },
     /// The platform's own balance.
     Platform,
     /// What the platform owes a payee: its shares of charges, less fees and reversals, not
     /// yet paid out.
-    Payee { payee: PayeeId },
+    Payee {
+        payee: PayeeId,
+    },
     /// Payouts on their way: taken from payees' balances, not yet known to have arrived.
     PayoutsInTransit,
+    /// What customers hold as credit (credited) or owe on their balance (debited): money that
+    /// arrived before anything was due for it, and credit the platform gave.
+    CustomerBalances,
+    /// The accrual side of the books (see [`crate::ledger::accrual`]): what finalized invoices
+    /// are owed (debited), what of that was settled (debited: paid, or credit applied), and
+    /// what was written off; against it, the tax they billed and their revenue, deferred until
+    /// its service period is earned, then recognized.
+    Receivable,
+    Collected,
+    BadDebt,
+    TaxPayable,
+    DeferredRevenue,
+    RecognizedRevenue,
 }
 
 impl LedgerAccount {
@@ -31,6 +48,13 @@ impl LedgerAccount {
             LedgerAccount::Platform => "platform".to_owned(),
             LedgerAccount::Payee { payee } => payee.as_str().to_owned(),
             LedgerAccount::PayoutsInTransit => "payouts_in_transit".to_owned(),
+            LedgerAccount::CustomerBalances => "customer_balances".to_owned(),
+            LedgerAccount::Receivable => "receivable".to_owned(),
+            LedgerAccount::Collected => "collected".to_owned(),
+            LedgerAccount::BadDebt => "bad_debt".to_owned(),
+            LedgerAccount::TaxPayable => "tax_payable".to_owned(),
+            LedgerAccount::DeferredRevenue => "deferred_revenue".to_owned(),
+            LedgerAccount::RecognizedRevenue => "recognized_revenue".to_owned(),
         }
     }
 }
@@ -65,10 +89,16 @@ pub enum PostingKind {
     Payout,
     /// A payout that failed: from transit back to the payee's balance.
     PayoutFailure,
+    /// Money that arrived on the account's bank statement under a customer's reference (or
+    /// beyond a charge's amount): paying invoices, or credited to the customer's balance.
+    BankTransfer,
+    /// An invoice's accruals moved: finalized (owed, taxed, deferred), revenue recognized,
+    /// paid, written off, voided. Not a balance transaction: no money moved.
+    Invoice,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 9] = [
+    pub const ALL: [PostingKind; 11] = [
         PostingKind::Charge,
         PostingKind::Refund,
         PostingKind::Dispute,
@@ -78,6 +108,8 @@ impl PostingKind {
         PostingKind::TransferReversal,
         PostingKind::Payout,
         PostingKind::PayoutFailure,
+        PostingKind::BankTransfer,
+        PostingKind::Invoice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,7 +123,14 @@ impl PostingKind {
             PostingKind::TransferReversal => "transfer_reversal",
             PostingKind::Payout => "payout",
             PostingKind::PayoutFailure => "payout_failure",
+            PostingKind::BankTransfer => "bank_transfer",
+            PostingKind::Invoice => "invoice",
         }
+    }
+
+    /// Whether it moves money (a balance transaction), rather than an invoice's accruals.
+    pub fn moves_money(self) -> bool {
+        self != PostingKind::Invoice
     }
 
     pub fn parse(text: &str) -> Option<PostingKind> {

@@ -38,9 +38,16 @@ impl Revenue {
         if posting.on_test_clock || posting.payee.is_some() {
             return None;
         }
-        let amount = posting.net_for(&LedgerAccount::Platform).abs();
+        let platform_net = posting.net_for(&LedgerAccount::Platform);
+        let amount = platform_net.abs();
         let mut revenue = Revenue::default();
+        // Money into or out of customers' balances is revenue as it reaches the platform's
+        // balance: credit applied to an invoice is, a prepayment or a credit given back is not
+        // until then (the latter takes it back).
+        let moves_customer_balance = posting.accounts().contains(&&LedgerAccount::CustomerBalances);
         match posting.kind {
+            _ if moves_customer_balance => revenue.gross = platform_net,
+            PostingKind::BankTransfer => revenue.gross = platform_net,
             PostingKind::Charge => {
                 revenue.gross = amount;
                 revenue.tax = posting.tax_minor;
@@ -57,9 +64,10 @@ impl Revenue {
             | PostingKind::ApplicationFee
             | PostingKind::TransferReversal
             | PostingKind::Payout
-            | PostingKind::PayoutFailure => return None,
+            | PostingKind::PayoutFailure
+            | PostingKind::Invoice => return None,
         }
-        Some(revenue)
+        (revenue != Revenue::default()).then_some(revenue)
     }
 
     /// The sum, `None` past `i64`.
@@ -124,6 +132,23 @@ mod tests {
         let payee = LedgerAccount::Payee { payee: PayeeId::generate() };
         let share = posting(PostingKind::Transfer, LedgerAccount::Platform, payee);
         assert_eq!(Revenue::of(&share), None, "a payee's share is not revenue");
+        let prepaid =
+            posting(PostingKind::BankTransfer, clearing(), LedgerAccount::CustomerBalances);
+        assert_eq!(Revenue::of(&prepaid), None, "a prepayment is not revenue yet");
+        let applied = posting(
+            PostingKind::Adjustment,
+            LedgerAccount::CustomerBalances,
+            LedgerAccount::Platform,
+        );
+        assert_eq!(Revenue::of(&applied).unwrap().gross, 1_150, "until it pays an invoice");
+        let credited = posting(
+            PostingKind::Adjustment,
+            LedgerAccount::Platform,
+            LedgerAccount::CustomerBalances,
+        );
+        assert_eq!(Revenue::of(&credited).unwrap().gross, -1_150, "credit given takes it back");
+        let by_reference = posting(PostingKind::BankTransfer, clearing(), LedgerAccount::Platform);
+        assert_eq!(Revenue::of(&by_reference).unwrap().gross, 1_150, "an invoice paid by EFT");
         let testing = Posting { on_test_clock: true, ..charge };
         assert_eq!(Revenue::of(&testing), None, "test clocks are left out");
     }

@@ -1,7 +1,9 @@
 //! The books (see [`crate::domain::ledger`]): the postings each movement of money makes
-//! ([`postings`]), a payee's balance from its postings ([`balances`]), and the check that the
-//! books balance and match what they record ([`verify`]).
+//! ([`postings`]), what each invoice accrues ([`accrual`]), a payee's balance from its postings
+//! ([`balances`]), and the check that the books balance and match what they record
+//! ([`verify`]).
 
+pub mod accrual;
 pub mod balances;
 pub mod postings;
 pub mod verify;

@@ -2,8 +2,8 @@
 //! money (a free charge) posts nothing.
 
 use crate::domain::{
-    AccountId, Charge, ChargeTransfer, CustomerId, Dispute, LedgerAccount, Leg, Money, Payout,
-    Posting, PostingKind, Refund, TransactionId,
+    AccountId, BankLineRecord, Charge, ChargeTransfer, Currency, CustomerId, Dispute,
+    LedgerAccount, Leg, Money, Payout, Posting, PostingKind, Refund, TransactionId,
 };
 
 /// A charge succeeded: its gateway holds the amount for the platform.
@@ -115,6 +115,83 @@ pub fn dispute_hold_released(
 ) -> Option<Posting> {
     let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
     moved.share_moved(account, PostingKind::Adjustment, transfer, held_minor, at)
+}
+
+/// Which way a statement line's money went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineMoney {
+    /// It arrived at the bank account: what it paid of invoices is the platform's (one posting
+    /// per invoice, its source), what went to the customer's balance is the customer's. What it
+    /// paid of a charge is posted when the charge succeeds.
+    Arrived,
+    /// A debit returned it: each part leaves its holder again.
+    Returned,
+}
+
+/// A statement line applied to (or returned from) `customer` at `at`, at `gateway` (the bank
+/// account's clearing account).
+pub fn bank_line(
+    account: &AccountId,
+    customer: &CustomerId,
+    gateway: &str,
+    line: &BankLineRecord,
+    money: LineMoney,
+    at: i64,
+) -> Vec<Posting> {
+    bank_line_moves(customer, line)
+        .filter_map(|(source, holder, amount_minor)| {
+            let (kind, leg) = match money {
+                LineMoney::Arrived => (
+                    PostingKind::BankTransfer,
+                    Leg { debit: clearing(gateway), credit: holder, amount_minor },
+                ),
+                LineMoney::Returned => (
+                    PostingKind::Adjustment,
+                    Leg { debit: holder, credit: clearing(gateway), amount_minor },
+                ),
+            };
+            let amount = Money { amount_minor, currency: line.currency };
+            Moved::by(source, customer, amount).posting(account, kind, leg, at)
+        })
+        .collect()
+}
+
+/// What a statement line moved, each part with its source and the account it went to: the
+/// invoices it paid (the platform's) and the rest (the customer's balance; the source is the
+/// charge it was meant for, if any, else the customer).
+fn bank_line_moves<'a>(
+    customer: &'a CustomerId,
+    line: &'a BankLineRecord,
+) -> impl Iterator<Item = (&'a str, LedgerAccount, i64)> {
+    let invoices = line
+        .invoices_paid
+        .iter()
+        .map(|(invoice, paid)| (invoice.as_str(), LedgerAccount::Platform, *paid));
+    let credited_for = line.charge.as_ref().map_or(customer.as_str(), |charge| charge.as_str());
+    let credited =
+        std::iter::once((credited_for, LedgerAccount::CustomerBalances, line.credited_minor));
+    invoices.chain(credited)
+}
+
+/// Credit the platform gave a customer's balance (`credited_minor` positive: a credit note,
+/// a downgrade's unused time, an invoice voided that had used credit) or credit the balance
+/// gave back to the platform (negative: applied to an invoice, an amount below a gateway's
+/// minimum carried as owed). No money moves at a gateway.
+pub fn customer_balance_moved(
+    account: &AccountId,
+    customer: &CustomerId,
+    currency: Currency,
+    credited_minor: i64,
+    at: i64,
+) -> Option<Posting> {
+    let (debit, credit) = match credited_minor > 0 {
+        true => (LedgerAccount::Platform, LedgerAccount::CustomerBalances),
+        false => (LedgerAccount::CustomerBalances, LedgerAccount::Platform),
+    };
+    let amount_minor = credited_minor.checked_abs()?;
+    let leg = Leg { debit, credit, amount_minor };
+    let money = Money { amount_minor, currency };
+    Moved::by(customer.as_str(), customer, money).posting(account, PostingKind::Adjustment, leg, at)
 }
 
 /// A payout was recorded: its amount leaves the payee's balance for transit before it is sent.

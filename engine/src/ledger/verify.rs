@@ -1,17 +1,19 @@
 //! `kassa verify-ledger`: every ledger account's totals and every day's revenue recomputed from
 //! the postings and compared with what the books keep, every posting checked whole, and every charge and
-//! refund since the books began, and every payout, matched to the postings it made. The first
-//! difference is named.
+//! refund since the books began, and every payout, matched to the postings it made; every
+//! customer's balance and every invoice's accruals matched to what their postings hold. The
+//! first difference is named.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::domain::money::currency_code;
 use crate::domain::revenue::day_of;
 use crate::domain::{
-    AccountId, Charge, ChargeStatus, Currency, LedgerAccount, LedgerBalance, Payout, PayoutId,
-    Posting, RefundStatus, Revenue,
+    AccountId, Charge, ChargeStatus, Currency, CustomerId, LedgerAccount, LedgerBalance, Payout,
+    PayoutId, Posting, PostingKind, RefundStatus, Revenue,
 };
-use crate::store::{Store, StoreError, each_charge, each_in_pages};
+use crate::ledger::accrual::Accrued;
+use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
 
 /// What a check that passed looked at.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub struct Verified {
     pub charges: u64,
     pub refunds: u64,
     pub payouts: u64,
+    pub customer_balances: u64,
+    pub invoices: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +41,19 @@ const CHARGES_PAGE: usize = 1_000;
 
 pub fn verify(store: &dyn Store) -> Result<Verified, VerifyError> {
     let mut verified = Verified::default();
-    let began = store.books_began()?;
+    let began = Began { books: store.books_began()?, accruals: store.accruals_began()? };
     for account in store.accounts()? {
-        verify_account(store, &account.id, began, &mut verified)?;
+        verify_account(store, &account.id, &began, &mut verified)?;
         verified.accounts += 1;
     }
     Ok(verified)
+}
+
+/// When the books began, and when they began to carry invoices' accruals: what moved before
+/// is not in them.
+struct Began {
+    books: Option<i64>,
+    accruals: Option<i64>,
 }
 
 /// What the postings of one account add up to.
@@ -55,6 +66,10 @@ struct Recomputed {
     payee_net_by_source: HashMap<String, i64>,
     /// What each payout's postings left in transit.
     transit_by_source: HashMap<String, i64>,
+    /// What each customer's postings left in customer balances (credit: positive).
+    credit_by_customer: HashMap<CustomerId, i64>,
+    /// What each invoice's accrual postings hold.
+    accrued_by_invoice: HashMap<String, Accrued>,
     /// The platform's revenue per currency and day.
     revenue: BTreeMap<(Currency, i64), Revenue>,
 }
@@ -62,7 +77,7 @@ struct Recomputed {
 fn verify_account(
     store: &dyn Store,
     account: &AccountId,
-    began: Option<i64>,
+    began: &Began,
     verified: &mut Verified,
 ) -> Result<(), VerifyError> {
     let mut recomputed = Recomputed::default();
@@ -79,10 +94,78 @@ fn verify_account(
     }
     compare_totals(store, account, &recomputed, verified)?;
     compare_revenue(store, account, &recomputed)?;
-    if let Some(began) = began {
+    if let Some(began) = began.books {
         match_objects(store, account, began, &recomputed, verified)?;
     }
+    match_customer_balances(store, account, &recomputed, verified)?;
+    if let Some(began) = began.accruals {
+        match_invoices(store, account, began, &recomputed, verified)?;
+    }
     match_payouts(store, account, &recomputed, verified)
+}
+
+/// Every customer whose balance the books carry against its postings: the credit its balance
+/// holds (or, negative, what it owes) is what they left in customer balances.
+fn match_customer_balances(
+    store: &dyn Store,
+    account: &AccountId,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let read = |after: Option<&CustomerId>| store.customers(account, CHARGES_PAGE, after);
+    each_in_pages(
+        read,
+        |customer| customer.id.clone(),
+        |customer| {
+            if !customer.balance_in_books {
+                return Ok(());
+            }
+            verified.customer_balances += 1;
+            let posted =
+                recomputed.credit_by_customer.get(&customer.id).copied().unwrap_or_default();
+            let credit = -customer.balance_minor;
+            if posted == credit {
+                return Ok(());
+            }
+            Err(VerifyError::Difference(format!(
+                "customer {} holds {credit} of credit on its balance, its postings {posted}",
+                customer.id
+            )))
+        },
+    )
+}
+
+/// Every invoice made since the books began to carry accruals (or with accrual postings)
+/// against its postings: they hold what its state accrues.
+fn match_invoices(
+    store: &dyn Store,
+    account: &AccountId,
+    began: i64,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Result<(), VerifyError> {
+    let mut difference = None;
+    let walked = each_invoice(store, account, &mut |invoice| {
+        let held = recomputed.accrued_by_invoice.get(invoice.id.as_str()).copied();
+        if invoice.created < began && held.is_none() {
+            return Ok(());
+        }
+        verified.invoices += 1;
+        let (held, accrues) = (held.unwrap_or_default(), Accrued::of(&invoice));
+        if held == accrues {
+            return Ok(());
+        }
+        difference = Some(format!(
+            "invoice {} ({}) accrues {accrues:?}, its postings hold {held:?}",
+            invoice.id,
+            invoice.status.as_str()
+        ));
+        Err(StoreError::Storage("a difference was found".into()))
+    });
+    if let Some(difference) = difference {
+        return Err(VerifyError::Difference(difference));
+    }
+    Ok(walked?)
 }
 
 /// Every payout against its postings: its amount taken from the payee, less what failed and
@@ -175,6 +258,13 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
             Some(sum) => *day = sum,
             None => return Some(format!("posting {id} takes a day's revenue past i64")),
         }
+    }
+    if posting.kind == PostingKind::Invoice {
+        recomputed.accrued_by_invoice.entry(posting.source.clone()).or_default().add(posting);
+    }
+    let credit = posting.net_for(&LedgerAccount::CustomerBalances);
+    if let Some(customer) = posting.customer.as_ref().filter(|_| credit != 0) {
+        *recomputed.credit_by_customer.entry(customer.clone()).or_default() += credit;
     }
     let in_transit = posting.net_for(&LedgerAccount::PayoutsInTransit);
     if in_transit != 0 {

@@ -62,6 +62,7 @@ mod tests {
             sealed: None,
             grants: Vec::new(),
             bank_transfer_reference: None,
+            balance_in_books: false,
         };
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);

@@ -18,11 +18,14 @@ pub struct PostingFilter {
     pub payee: Option<PayeeId>,
     pub created_gte: Option<i64>,
     pub created_lte: Option<i64>,
+    /// Only those that moved money (balance transactions), not invoices' accruals.
+    pub money_only: bool,
 }
 
 impl PostingFilter {
     pub fn keeps(&self, posting: &Posting) -> bool {
         self.kind.is_none_or(|kind| kind == posting.kind)
+            && (!self.money_only || posting.kind.moves_money())
             && self.source.as_ref().is_none_or(|source| *source == posting.source)
             && self.payee.as_ref().is_none_or(|payee| posting.payee.as_ref() == Some(payee))
             && self.created_gte.is_none_or(|from| posting.created >= from)
@@ -50,7 +53,10 @@ pub struct RevenueDay {
 pub trait LedgerStore: Durable {
     /// When the books began: the first start that kept them. Money moved before is not in them.
     fn books_began(&self) -> Result<Option<i64>, StoreError>;
-    /// Marks the books begun at `at`, unless they began before.
+    /// When the books began to carry invoices' accruals: an invoice not written since is not
+    /// in them.
+    fn accruals_began(&self) -> Result<Option<i64>, StoreError>;
+    /// Marks the books (and their customer balances) begun at `at`, unless they began before.
     fn begin_books(&self, at: i64) -> Result<(), StoreError>;
     /// One ledger account's totals in one currency (nothing moved: zero).
     fn ledger_balance(

@@ -106,6 +106,8 @@ pub enum Scheduled {
     CheckoutSession(CheckoutSessionId),
     /// A sponsor's shares, each month's invoiced at the start of the next.
     Sponsor(CustomerId),
+    /// An invoice's deferred revenue, recognized a month at a time.
+    Invoice(InvoiceId),
 }
 
 impl Scheduled {
@@ -117,6 +119,7 @@ impl Scheduled {
             .or_else(|| ChargeId::parse(id).map(Scheduled::Charge))
             .or_else(|| CheckoutSessionId::parse(id).map(Scheduled::CheckoutSession))
             .or_else(|| CustomerId::parse(id).map(Scheduled::Sponsor))
+            .or_else(|| InvoiceId::parse(id).map(Scheduled::Invoice))
     }
 
     pub fn as_str(&self) -> &str {
@@ -126,6 +129,7 @@ impl Scheduled {
             Scheduled::Charge(id) => id.as_str(),
             Scheduled::CheckoutSession(id) => id.as_str(),
             Scheduled::Sponsor(id) => id.as_str(),
+            Scheduled::Invoice(id) => id.as_str(),
         }
     }
 }

@@ -613,6 +613,17 @@ pub fn kassa_command() -> Command {
     command
 }
 
+/// `kassa verify-ledger` over a stopped engine's data directory.
+pub fn verify_ledger(data_dir: &Path) -> std::process::Output {
+    let work = tempfile::tempdir().unwrap();
+    kassa_command()
+        .args(["verify-ledger", "--data"])
+        .arg(data_dir)
+        .current_dir(work.path())
+        .output()
+        .expect("run kassa verify-ledger")
+}
+
 impl Launch {
     /// The child, its API's URL and its metrics listener's (logged just before the API's).
     fn run(self) -> (Child, String, Option<String>) {

@@ -33,6 +33,7 @@ pub mod overdue;
 pub mod payment_plans;
 pub mod preview;
 pub mod proration;
+pub mod recognition;
 pub mod renewals;
 pub mod rule_rounds;
 pub mod sponsor_invoices;

@@ -347,6 +347,7 @@ impl CustomerActor {
             Scheduled::Charge(id) => self.bank_transfer_due_step(id, at),
             Scheduled::CheckoutSession(id) => self.checkout_due_step(id, at),
             Scheduled::Sponsor(_) => self.sponsorship_due_step(at),
+            Scheduled::Invoice(id) => self.recognition_due_step(id, at),
         }
     }
 
@@ -360,6 +361,7 @@ impl CustomerActor {
             }
             Scheduled::CheckoutSession(id) => self.checkout_next_due(id),
             Scheduled::Sponsor(_) => self.sponsorship_next_due(),
+            Scheduled::Invoice(id) => self.recognition_next_due(id),
         }
     }
 

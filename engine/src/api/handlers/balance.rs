@@ -105,10 +105,15 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
 
 fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
     let kind = match found.get("type") {
-        Some(text) => Some(PostingKind::parse(text).ok_or_else(|| {
-            let kinds: Vec<&str> = PostingKind::ALL.iter().map(|kind| kind.as_str()).collect();
-            ApiError::validation("type", format!("`type` is one of {}", kinds.join(", ")))
-        })?),
+        Some(text) => {
+            let kinds = PostingKind::ALL.into_iter().filter(|kind| kind.moves_money());
+            let kinds: Vec<PostingKind> = kinds.collect();
+            let found = kinds.iter().find(|kind| kind.as_str() == text).copied();
+            Some(found.ok_or_else(|| {
+                let names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+                ApiError::validation("type", format!("`type` is one of {}", names.join(", ")))
+            })?)
+        }
         None => None,
     };
     Ok(PostingFilter {
@@ -117,6 +122,7 @@ fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
         payee: None,
         created_gte: validate::unix_time_filter("created[gte]", found.get("created[gte]"))?,
         created_lte: validate::unix_time_filter("created[lte]", found.get("created[lte]"))?,
+        money_only: true,
     })
 }
 

@@ -100,6 +100,7 @@ pub(super) fn new_customer(email: Option<String>) -> Customer {
         sealed: None,
         grants: Vec::new(),
         bank_transfer_reference: None,
+        balance_in_books: false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `kassa export`: an account's books as files an accountant or a warehouse loads — its
-//! balance transactions (every posting, with what it moved into the platform's balance and the
-//! payee's), charges, refunds, invoices and payouts (archived ones included), one file each,
+//! balance transactions (every movement of money, with what it moved into the platform's
+//! balance and the payee's), the journal (every leg of every posting, invoices' accruals
+//! included), charges, refunds, invoices and payouts (archived ones included), one file each,
 //! created in `[from, to)`, as CSV or Parquet ([`files`]). Only ids, amounts, currencies,
 //! statuses and times: no personal data leaves in them.
 
@@ -10,7 +11,7 @@ use std::path::Path;
 
 use crate::domain::money::currency_code;
 use crate::domain::{
-    AccountId, Charge, CustomerId, Invoice, LedgerAccount, Payout, PayoutId, Posting, Refund,
+    AccountId, Charge, CustomerId, Invoice, LedgerAccount, Leg, Payout, PayoutId, Posting, Refund,
 };
 use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
 pub use files::Format;
@@ -50,6 +51,19 @@ const BALANCE_TRANSACTIONS: [Column; 10] = [
     integer("platform_amount"),
     integer("payee_amount"),
     integer("available_on"),
+    integer("created"),
+];
+
+/// The journal: one row per leg of every posting, money moved and invoices' accruals alike.
+const LEDGER_ENTRIES: [Column; 9] = [
+    text("posting"),
+    text("type"),
+    text("source"),
+    text("customer"),
+    text("currency"),
+    text("debit"),
+    text("credit"),
+    integer("amount"),
     integer("created"),
 ];
 
@@ -125,14 +139,23 @@ pub fn export(
     let create = |name, columns| TableFile::create(out, name, columns, format);
 
     let mut file = create("balance_transactions", &BALANCE_TRANSACTIONS)?;
+    let mut journal = create("ledger_entries", &LEDGER_ENTRIES)?;
     let mut failed = None;
     store.each_posting(account, &mut |posting| {
-        if within(posting.created) && failed.is_none() {
+        if !within(posting.created) || failed.is_some() {
+            return Ok(());
+        }
+        if posting.kind.moves_money() {
             failed = file.row(posting_row(&posting)).err();
+        }
+        for leg in &posting.legs {
+            failed = failed.take().or_else(|| journal.row(entry_row(&posting, leg)).err());
         }
         Ok(())
     })?;
+    // A row that failed in either file fails the export here.
     written.push(finish(file, failed)?);
+    written.push(journal.finish()?);
 
     let mut file = create("charges", &CHARGES)?;
     let (mut customers, mut failed) = (Vec::<CustomerId>::new(), None);
@@ -216,6 +239,20 @@ fn posting_row(posting: &Posting) -> Vec<Cell> {
         Cell::Integer(posting.net_for(&LedgerAccount::Platform)),
         optional_integer(payee_amount),
         Cell::Integer(posting.available_on),
+        Cell::Integer(posting.created),
+    ]
+}
+
+fn entry_row(posting: &Posting, leg: &Leg) -> Vec<Cell> {
+    vec![
+        id(posting.id.as_str()),
+        id(posting.kind.as_str()),
+        Cell::Text(posting.source.clone()),
+        optional_id(posting.customer.as_ref().map(|id| id.as_str())),
+        Cell::Text(currency_code(posting.currency)),
+        Cell::Text(leg.debit.name()),
+        Cell::Text(leg.credit.name()),
+        Cell::Integer(leg.amount_minor),
         Cell::Integer(posting.created),
     ]
 }

@@ -19,6 +19,9 @@ use crate::store::{
 
 /// The key under which the books' beginning is kept (account ids hold no NUL).
 const BEGAN_KEY: &[u8] = b"\0began";
+/// Invoices' accruals joined the books later than the rest: an older directory's invoices are
+/// not in them until written again.
+const ACCRUALS_BEGAN_KEY: &[u8] = b"\0accruals_began";
 
 /// Takes the set's postings out: the store writes them with the totals they move.
 pub(super) fn take_postings(changes: &mut ChangeSet) -> Vec<Posting> {
@@ -114,17 +117,9 @@ impl TreeStore {
         Ok(())
     }
 
-    fn posting_at(&self, account: &AccountId, id: &str) -> Result<Option<Posting>, StoreError> {
-        match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-}
-
-impl LedgerStore for TreeStore {
-    fn books_began(&self) -> Result<Option<i64>, StoreError> {
-        match self.tree(TreeId::LedgerEntries).get(BEGAN_KEY)? {
+    /// The instant kept under a books-began marker, if it is set.
+    fn began(&self, key: &[u8]) -> Result<Option<i64>, StoreError> {
+        match self.tree(TreeId::LedgerEntries).get(key)? {
             Some(bytes) => {
                 let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
                     StoreError::Corrupt("the books' beginning is not 8 bytes".into())
@@ -135,11 +130,33 @@ impl LedgerStore for TreeStore {
         }
     }
 
+    fn posting_at(&self, account: &AccountId, id: &str) -> Result<Option<Posting>, StoreError> {
+        match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl LedgerStore for TreeStore {
+    fn books_began(&self) -> Result<Option<i64>, StoreError> {
+        self.began(BEGAN_KEY)
+    }
+
+    fn accruals_began(&self) -> Result<Option<i64>, StoreError> {
+        self.began(ACCRUALS_BEGAN_KEY)
+    }
+
     fn begin_books(&self, at: i64) -> Result<(), StoreError> {
         let order = self.write_order()?;
-        if self.books_began()?.is_none() {
-            let op = Op::put(TreeId::LedgerEntries, BEGAN_KEY.to_vec(), at.to_be_bytes().to_vec());
-            self.append_and_apply(&order, &[op])?;
+        let mut ops = Vec::new();
+        for key in [BEGAN_KEY, ACCRUALS_BEGAN_KEY] {
+            if self.began(key)?.is_none() {
+                ops.push(Op::put(TreeId::LedgerEntries, key.to_vec(), at.to_be_bytes().to_vec()));
+            }
+        }
+        if !ops.is_empty() {
+            self.append_and_apply(&order, &ops)?;
         }
         Ok(())
     }

@@ -114,7 +114,8 @@ pub(super) enum TreeId {
     /// `current` → the fingerprint of the data key a shared database is written with (see
     /// [`super::fingerprint`]).
     DataKeyFingerprint,
-    /// `account/txn` → a posting of the books; `\0started` → when the books began (i64 BE).
+    /// `account/txn` → a posting of the books; `\0began` → when the books began,
+    /// `\0accruals_began` when they began to carry invoices' accruals (i64 BE).
     LedgerEntries,
     /// `account/source/txn`: the postings an object (`ch_…`, `re_…`, `dp_…`) made.
     LedgerSources,

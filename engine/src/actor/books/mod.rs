@@ -3,13 +3,17 @@
 //! change set, so the books never miss a movement nor record one that did not happen. A split
 //! charge's transfer moves with it: the payee's share when the charge succeeds, the part a
 //! refund reversed (as the refund records it) when the refund succeeds, the part a dispute
-//! disputes held back while it is open and given back if it is won. Records are read from
-//! the set's own writes (the last one wins) or, where the set does not write them, from the
-//! store.
+//! disputes held back while it is open and given back if it is won. Statement lines and the
+//! customer's balance post what they moved (see [`balances`]), and each invoice written its
+//! accruals (see [`accruals`]). Records are read from the set's own writes (the last one wins)
+//! or, where the set does not write them, from the store.
+
+mod accruals;
+mod balances;
 
 use crate::domain::{
     AccountId, Charge, ChargeId, ChargeTransfer, Dispute, DisputeId, Event, EventKind,
-    LedgerAccount, Posting, Refund, RefundId,
+    LedgerAccount, Posting, Refund, RefundId, TestClockId,
 };
 use crate::ledger::postings;
 use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
@@ -23,7 +27,12 @@ pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), St
         let Write::Event(event) = write else { continue };
         posted.extend(postings_of(changes, store, event)?);
     }
-    if !posted.is_empty() && on_test_clock(changes, store)? {
+    posted.extend(balances::bank_lines(changes, store)?);
+    let moved = balances::customer_balance(changes, store, &posted)?;
+    posted.extend(moved);
+    let clock = test_clock(changes, store)?;
+    posted.extend(accruals::invoices(changes, store, clock.as_ref())?);
+    if clock.is_some() {
         for posting in &mut posted {
             posting.on_test_clock = true;
         }
@@ -48,17 +57,21 @@ pub(super) fn share_on_payee_clock(
     Ok(())
 }
 
-/// Whether the set's customer is on a test clock: its money is left out of reports.
-fn on_test_clock(changes: &ChangeSet, store: &dyn CustomerStore) -> Result<bool, StoreError> {
+/// The test clock the set's customer lives by, if any: its money is left out of reports and
+/// its invoices' recognition is scheduled on the clock.
+fn test_clock(
+    changes: &ChangeSet,
+    store: &dyn CustomerStore,
+) -> Result<Option<TestClockId>, StoreError> {
     let written = |write: &Write| match write {
         Write::Customer(customer) if customer.id == changes.customer => {
-            Some(customer.test_clock.is_some())
+            Some(customer.test_clock.clone())
         }
         _ => None,
     };
     match changes.writes.iter().rev().find_map(written) {
-        Some(on_clock) => Ok(on_clock),
-        None => Ok(store.customer_test_clock(&changes.account, &changes.customer)?.is_some()),
+        Some(clock) => Ok(clock),
+        None => store.customer_test_clock(&changes.account, &changes.customer),
     }
 }
 

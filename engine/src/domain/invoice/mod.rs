@@ -200,6 +200,10 @@ pub struct Invoice {
     pub hosted_page: Option<super::HostedPage>,
     #[serde(default)]
     pub hosted_pages_closed: u32,
+    /// Revenue of its service periods is recognized up to this instant in the books (see
+    /// `ledger::accrual`); `None`: up to its finalization.
+    #[serde(default)]
+    pub recognized_through: Option<i64>,
     /// Read back from the archive (see `store::archive`); never stored.
     #[serde(skip)]
     pub archived: bool,
@@ -238,3 +242,6 @@ impl Invoice {
         self.period_line().map_or(0, |line| line.amount_minor - line.discount_minor)
     }
 }
+
+#[cfg(test)]
+pub mod fixtures;
