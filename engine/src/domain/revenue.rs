@@ -44,7 +44,10 @@ impl Revenue {
         // Money into or out of customers' balances is revenue as it reaches the platform's
         // balance: credit applied to an invoice is, a prepayment or a credit given back is not
         // until then (the latter takes it back).
-        let moves_customer_balance = posting.accounts().contains(&&LedgerAccount::CustomerBalances);
+        let moves_customer_balance = posting
+            .legs
+            .iter()
+            .any(|leg| [&leg.debit, &leg.credit].contains(&&LedgerAccount::CustomerBalances));
         match posting.kind {
             _ if moves_customer_balance => revenue.gross = platform_net,
             PostingKind::BankTransfer => revenue.gross = platform_net,

@@ -320,6 +320,13 @@ pub trait CustomerStore: Durable + SponsorStore + LedgerStore + ArchiveStore {
         limit: usize,
         starting_after: Option<&ChargeId>,
     ) -> Result<Page<Charge>, StoreError>;
+    /// Every live charge of the account, in storage order (customer by customer): the walk
+    /// for what needs them all rather than newest first, each read once, in sequence.
+    fn each_live_charge(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// An account's charges, newest first, as `filter` narrows them.
     fn account_charges(
         &self,

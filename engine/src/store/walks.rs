@@ -1,8 +1,8 @@
 //! Walks over the store's lists that callers share: every page of a paginated list, and every
 //! charge or invoice of an account however old (live ones, then archived ones).
 
-use super::{ChargeFilter, CustomerStore, InvoiceFilter, Page, StoreError};
-use crate::domain::{AccountId, Charge, ChargeId, CustomerId, Invoice, InvoiceId};
+use super::{CustomerStore, InvoiceFilter, Page, StoreError};
+use crate::domain::{AccountId, Charge, CustomerId, Invoice, InvoiceId};
 
 /// Hands every item of a paginated list to `visit`, page after page: `read(after)` reads the
 /// page that follows the item `key` names `after` (the first page for `None`).
@@ -52,16 +52,14 @@ pub fn any_charge(
     Ok(found)
 }
 
-/// Every charge of the account, live ones (newest first) and then archived ones: for what must
-/// count every charge however old (the books' check, exports).
+/// Every charge of the account, live ones (customer by customer) and then archived ones: for
+/// what must count every charge however old (the books' check, exports).
 pub fn each_charge(
     store: &dyn CustomerStore,
     account: &AccountId,
     visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let filter = ChargeFilter::default();
-    let read = |after: Option<&ChargeId>| store.account_charges(account, &filter, EACH_PAGE, after);
-    each_in_pages(read, |charge| charge.id.clone(), &mut *visit)?;
+    store.each_live_charge(account, &mut *visit)?;
     store.each_archived_charge(account, None, visit)
 }
 

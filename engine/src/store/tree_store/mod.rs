@@ -457,6 +457,17 @@ impl CustomerStore for TreeStore {
         self.list_account_charges(account, filter, limit, starting_after)
     }
 
+    fn each_live_charge(
+        &self,
+        account: &AccountId,
+        visit: &mut dyn FnMut(Charge) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self.tree(TreeId::Charges).scan_prefix(keys::account_prefix(account)) {
+            visit(decode(&item?.1)?)?;
+        }
+        Ok(())
+    }
+
     fn refund(&self, account: &AccountId, id: &RefundId) -> Result<Option<Refund>, StoreError> {
         self.owned_by_id(TreeId::RefundOwners, TreeId::Refunds, account, id.as_str())
     }

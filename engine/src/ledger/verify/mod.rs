@@ -15,6 +15,10 @@ use crate::domain::{
 use crate::ledger::accrual::Accrued;
 use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
 
+mod source_nets;
+
+use source_nets::SourceNets;
+
 /// What a check that passed looked at.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verified {
@@ -59,9 +63,9 @@ struct Began {
 /// What the postings of one account add up to.
 #[derive(Default)]
 struct Recomputed {
-    totals: BTreeMap<(LedgerAccount, Currency), LedgerBalance>,
+    totals: BTreeMap<Currency, BTreeMap<LedgerAccount, LedgerBalance>>,
     /// What each object's postings moved into the platform's balance.
-    platform_net_by_source: HashMap<String, i64>,
+    platform_net_by_source: SourceNets,
     /// What each transfer's and payout's postings moved into its payee's balance.
     payee_net_by_source: HashMap<String, i64>,
     /// What each payout's postings left in transit.
@@ -237,16 +241,22 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
             ));
         }
     }
-    for ledger_account in posting.accounts() {
-        let key = (ledger_account.clone(), posting.currency);
-        let totals = recomputed.totals.entry(key).or_default();
-        match totals.after(posting, ledger_account) {
-            Some(after) => *totals = after,
-            None => return Some(format!("posting {id} takes {} past i64", ledger_account.name())),
-        }
+    let totals = recomputed.totals.entry(posting.currency).or_default();
+    for leg in &posting.legs {
+        let debited = total_of(totals, &leg.debit);
+        debited.debits_minor = match debited.debits_minor.checked_add(leg.amount_minor) {
+            Some(sum) => sum,
+            None => return Some(format!("posting {id} takes {} past i64", leg.debit.name())),
+        };
+        let credited = total_of(totals, &leg.credit);
+        credited.credits_minor = match credited.credits_minor.checked_add(leg.amount_minor) {
+            Some(sum) => sum,
+            None => return Some(format!("posting {id} takes {} past i64", leg.credit.name())),
+        };
     }
-    *recomputed.platform_net_by_source.entry(posting.source.clone()).or_default() +=
-        posting.net_for(&LedgerAccount::Platform);
+    recomputed
+        .platform_net_by_source
+        .add(&posting.source, posting.net_for(&LedgerAccount::Platform));
     if let Some(payee) = &posting.payee {
         *recomputed.payee_net_by_source.entry(posting.source.clone()).or_default() +=
             posting.net_for(&LedgerAccount::Payee { payee: payee.clone() });
@@ -273,6 +283,17 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
     None
 }
 
+/// An account's totals among one currency's, made (zero) when first moved.
+fn total_of<'a>(
+    totals: &'a mut BTreeMap<LedgerAccount, LedgerBalance>,
+    account: &LedgerAccount,
+) -> &'a mut LedgerBalance {
+    if !totals.contains_key(account) {
+        totals.insert(account.clone(), LedgerBalance::default());
+    }
+    totals.get_mut(account).expect("inserted above")
+}
+
 fn compare_totals(
     store: &dyn Store,
     account: &AccountId,
@@ -283,7 +304,12 @@ fn compare_totals(
     let mut seen = HashSet::new();
     for kept in &stored {
         let key = (kept.account.clone(), kept.currency);
-        let from_postings = recomputed.totals.get(&key).copied().unwrap_or_default();
+        let from_postings = recomputed
+            .totals
+            .get(&kept.currency)
+            .and_then(|totals| totals.get(&kept.account))
+            .copied()
+            .unwrap_or_default();
         if kept.balance != from_postings {
             return Err(VerifyError::Difference(format!(
                 "{account} {} {}: the books keep debits {} and credits {}, the postings add up \
@@ -298,13 +324,14 @@ fn compare_totals(
         }
         seen.insert(key);
     }
-    if let Some((ledger_account, currency)) =
-        recomputed.totals.keys().find(|key| !seen.contains(*key))
-    {
+    let moved = recomputed.totals.iter().flat_map(|(currency, totals)| {
+        totals.keys().map(|ledger_account| (ledger_account.clone(), *currency))
+    });
+    if let Some((ledger_account, currency)) = moved.into_iter().find(|key| !seen.contains(key)) {
         return Err(VerifyError::Difference(format!(
             "{account} {} {}: postings with no totals kept",
             ledger_account.name(),
-            currency_code(*currency)
+            currency_code(currency)
         )));
     }
     verified.totals += stored.len();
@@ -345,7 +372,7 @@ fn match_objects(
     recomputed: &Recomputed,
     verified: &mut Verified,
 ) -> Result<(), VerifyError> {
-    let posted = |source: &str| recomputed.platform_net_by_source.get(source).copied();
+    let posted = |source: &str| recomputed.platform_net_by_source.get(source);
     let mut customers = HashSet::new();
     // The first difference stops the walk; it is what the check answers.
     let mut difference = None;
