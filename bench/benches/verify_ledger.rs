@@ -193,6 +193,7 @@ fn succeeded_charge(customer: &CustomerId, amount: Money, index: usize) -> Charg
         bank_transfer: None,
         checkout_session: None,
         transfer: None,
+        fee_minor: 0,
         archived: false,
     }
 }

@@ -52,6 +52,7 @@ fn failed_charge(customer: &CustomerId, index: usize, created: i64) -> Charge {
         bank_transfer: None,
         checkout_session: None,
         transfer: None,
+        fee_minor: 0,
         archived: false,
     }
 }

@@ -4,7 +4,9 @@
 //! bad splits refused before anything moves; and, after `kill -9` at twenty instants of
 //! concurrent charges, split charges, refunds and payouts, the platform's and the payees'
 //! balances together equal what the sandbox processor holds, each payout was paid once, and
-//! `kassa verify-ledger` passes; invoices on a test clock accrue (owed and taxed when finalized,
+//! `kassa verify-ledger` passes, the processor keeping a fee of each charge; a gateway's fee
+//! out of its charge (in the balance transaction, the balance and the revenue report, kept on
+//! a refund); invoices on a test clock accrue (owed and taxed when finalized,
 //! a year's revenue deferred and recognized month by month, a write-off as bad debt recovered
 //! when paid), as the exported journal shows entry by entry; `kassa export` writes the books as
 //! CSV and as Parquet holding the same rows, with no personal data.
@@ -94,13 +96,14 @@ async fn charges_and_refunds_move_the_balance_to_the_cent() {
 /// Kills made at these many instants of the load, one per round.
 const KILL_ROUNDS: u64 = 20;
 
-/// What the sandbox processor holds for the account: its charges less its refunds.
+/// What the sandbox processor holds for the account: its charges less its fees, refunds and
+/// payouts.
 async fn processor_net(api: &Api) -> i64 {
     api.ledger()
         .await
         .iter()
         .map(|entry| match entry["kind"].as_str() {
-            Some("charge") => i64_field(entry, "amount"),
+            Some("charge") => i64_field(entry, "amount") - i64_field(entry, "fee"),
             Some("refund") | Some("payout") => -i64_field(entry, "amount"),
             _ => 0,
         })
@@ -157,8 +160,8 @@ async fn payouts_settled(api: &Api, payee: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn the_books_balance_after_kills_during_charges_transfers_refunds_and_payouts() {
-    // verify-ledger reads a sled directory: this test's engine keeps its books there.
-    let mut engine = Engine::start(Config::default().on_sled()).await;
+    // The processor keeps a fee of every charge, which the books must follow too.
+    let mut engine = Engine::start(on_priced_sandbox()).await;
     let api = engine.api_a();
     let payee = payee(&api).await;
     let paid_out = paid_at_once(&api).await;
@@ -200,6 +203,11 @@ async fn the_books_balance_after_kills_during_charges_transfers_refunds_and_payo
     }
     let api = engine.api_a();
     assert!(processor_net(&api).await > 0, "the load charged something");
+    let fees: i64 = ledger_of_kind(&api.ledger().await, "charge")
+        .iter()
+        .map(|entry| i64_field(entry, "fee"))
+        .sum();
+    assert!(fees > 0, "the processor kept fees");
     assert!(!ledger_of_kind(&api.ledger().await, "payout").is_empty(), "the load paid out");
 
     let running = verify_ledger(engine.data_dir());
@@ -209,6 +217,70 @@ async fn the_books_balance_after_kills_during_charges_transfers_refunds_and_payo
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
     assert!(said.contains("the books balance"), "{said}");
+}
+
+/// The sandbox priced as Stripe prices US cards, 2.9% and 30¢ a charge, on sled: verify-ledger
+/// reads a sled directory.
+fn on_priced_sandbox() -> Config {
+    Config::default()
+        .on_sled()
+        .with_sandbox("fee_bps = 290")
+        .with_sandbox("fee_fixed = { usd = 30 }")
+}
+
+#[tokio::test]
+async fn a_gateways_fee_comes_out_of_its_charge_and_is_not_given_back_by_a_refund() {
+    let mut engine = Engine::start(on_priced_sandbox()).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let whole = api.charge_ok(&customer, 10_000, "usd").await;
+    // 2.9% of 1 055 is 30.595, rounded half up to 31; of 2 550 rand 73.95: 74, no fixed part.
+    let odd = api.charge_ok(&customer, 1_055, "usd").await;
+    let rands = api.charge_ok(&customer, 2_550, "zar").await;
+    assert_eq!(available(&api).await, vec![("usd".into(), 9_680 + 994), ("zar".into(), 2_476)]);
+
+    let fees_of = |charge: &Value| {
+        let source = str_field(charge, "id").to_owned();
+        let api = api.clone();
+        async move {
+            let found = api.get_ok(&format!("/v1/balance_transactions?source={source}")).await;
+            let txn = &found["data"][0];
+            (i64_field(txn, "amount"), i64_field(txn, "fee"), i64_field(txn, "net"))
+        }
+    };
+    assert_eq!(fees_of(&whole).await, (10_000, 320, 9_680));
+    assert_eq!(fees_of(&odd).await, (1_055, 61, 994));
+    assert_eq!(fees_of(&rands).await, (2_550, 74, 2_476));
+    let processor_fees: Vec<(String, i64)> = ledger_of_kind(&api.ledger().await, "charge")
+        .iter()
+        .map(|entry| (str_field(entry, "currency").to_owned(), i64_field(entry, "fee")))
+        .collect();
+    assert_eq!(
+        processor_fees,
+        vec![("zar".into(), 74), ("usd".into(), 61), ("usd".into(), 320)],
+        "the processor's ledger holds the same fees"
+    );
+
+    let refund = api.refund(str_field(&whole, "id"), None).await.ok().clone();
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    assert_eq!(fees_of(&refund).await, (-10_000, 0, -10_000), "a refund gives no fee back");
+    assert_eq!(available(&api).await, vec![("usd".into(), 994 - 320), ("zar".into(), 2_476)]);
+    assert_eq!(processor_net(&api).await, 994 - 320 + 2_476);
+
+    let now = now_secs() as i64;
+    let (from, to) = (now - 40 * 86_400, now + 40 * 86_400);
+    let query = format!("from={from}&to={to}&granularity=month&currency=usd");
+    let report = api.get_ok(&format!("/v1/reports/revenue?{query}")).await;
+    let rows = report["data"].as_array().unwrap_or_else(|| panic!("{report}"));
+    let figures = ["gross", "refunds", "fees", "net"]
+        .map(|field| rows.iter().map(|row| i64_field(row, field)).sum::<i64>());
+    assert_eq!(figures, [11_055, 10_000, 381, 674], "{report}");
+
+    engine.stop_graceful().await;
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(said.contains("3 charges, 1 refunds"), "{said}");
 }
 
 /// A payee whose shares are available at once, paid out by hand.

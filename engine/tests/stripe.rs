@@ -2,7 +2,8 @@
 //!
 //! Proves that a card attached while Stripe is the default gateway is described by Stripe (brand,
 //! last4), that a charge becomes one PaymentIntent whose Idempotency-Key is the charge id, for one
-//! Stripe customer per Kassa customer; that a decline answers 402 with Stripe's decline code and
+//! Stripe customer per Kassa customer, its fee (from the charge's balance transaction) in the
+//! books; that a decline answers 402 with Stripe's decline code and
 //! keeps the failed charge; that 3-D Secure leaves the charge `requires_action` with the
 //! `next_action` a front end needs, and that the engine settles it once the customer finishes;
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
@@ -81,6 +82,13 @@ async fn a_card_charge_is_one_payment_intent_keyed_by_the_charge_id() {
     assert_eq!(creates[0].idempotency_key.as_deref(), charge["id"].as_str());
     assert_eq!(creates[0].form["amount"], "2500");
     assert_eq!(creates[0].form["currency"], "usd");
+    // Stripe's fee, from the charge's balance transaction, is in the books with the charge.
+    let charge_id = str_field(&charge, "id");
+    let found = api.get_ok(&format!("/v1/balance_transactions?source={charge_id}")).await;
+    let txn = &found["data"][0];
+    let fee = fake_stripe::fee_of(2500);
+    let figures = ["amount", "fee", "net"].map(|field| i64_field(txn, field));
+    assert_eq!(figures, [2500, fee, 2500 - fee], "{found}");
 
     api.charge_ok(&customer, 700, "usd").await;
     assert_eq!(stripe.intents_created(), 2);

@@ -249,6 +249,10 @@ impl CustomerRef {
 pub enum ChargeOutcome {
     Succeeded {
         reference: String,
+        /// What the processor kept of the amount as its fee, in the charge's currency, as it
+        /// reported it with the payment: 0 where it reports none (M-Pesa's callback, a
+        /// Stripe payment settled by webhook) or reports it in another currency.
+        fee_minor: i64,
     },
     Declined {
         decline: DeclineCode,

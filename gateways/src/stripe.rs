@@ -326,7 +326,8 @@ impl StripeGateway {
                 None => return Ok(None),
             },
         };
-        let request = RetrievePaymentIntent::new(intent_id.as_str());
+        let request = RetrievePaymentIntent::new(intent_id.as_str())
+            .expand(vec![transformers::EXPAND_FEE.to_owned()]);
         let intent = self.send(&request, None).await.map_err(transformers::lookup_error)?;
         transformers::intent_outcome(&intent).map(Some)
     }
@@ -401,7 +402,7 @@ fn with_trailing_slash(base: &str) -> String {
 
 fn outcome_reference(outcome: &ChargeOutcome) -> Option<String> {
     match outcome {
-        ChargeOutcome::Succeeded { reference }
+        ChargeOutcome::Succeeded { reference, .. }
         | ChargeOutcome::RequiresAction { reference, .. }
         | ChargeOutcome::Pending { reference } => Some(reference.clone()),
         ChargeOutcome::Declined { .. } => None,

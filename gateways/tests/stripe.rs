@@ -19,7 +19,7 @@ use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Currency, CustomerRef, DeclineCode,
     Gateway, GatewayError, RefundOutcome, RefundRequest,
 };
-use kassa_testkit::fake_stripe::{FakeStripe, SECRET_KEY};
+use kassa_testkit::fake_stripe::{FakeStripe, SECRET_KEY, fee_of};
 
 fn config(api_base: &str) -> StripeConfig {
     StripeConfig {
@@ -56,10 +56,11 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
     let gateway = gateway(&directory, config(&stripe.api_base()));
 
     let outcome = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
-    let ChargeOutcome::Succeeded { reference } = outcome else {
+    let ChargeOutcome::Succeeded { reference, fee_minor } = outcome else {
         panic!("pm_card_visa succeeds: {outcome:?}");
     };
     assert!(reference.starts_with("pi_"));
+    assert_eq!(fee_minor, fee_of(2500), "the fee from the charge's balance transaction");
     let seen = stripe.seen();
     let create = seen.iter().find(|request| request.path == "/v1/payment_intents").unwrap();
     assert_eq!(create.idempotency_key.as_deref(), Some("ch_ok"));
@@ -68,6 +69,7 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
     assert_eq!(create.form["confirm"], "true");
     assert_eq!(create.form["payment_method"], "pm_card_visa");
     assert_eq!(create.form["metadata[kassa_idempotency_key]"], "ch_ok");
+    assert_eq!(create.form["expand[0]"], "latest_charge.balance_transaction");
     // No return_url configured: Stripe is told no redirect may be needed (3-D Secure then
     // finishes through stripe.js), or it would refuse the server-side confirm.
     assert_eq!(create.form["automatic_payment_methods[enabled]"], "true");
@@ -75,7 +77,7 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
 
     // Charging again with the same key is Stripe's idempotent replay, not a second intent.
     let again = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
-    assert_eq!(again, ChargeOutcome::Succeeded { reference });
+    assert_eq!(again, ChargeOutcome::Succeeded { reference, fee_minor });
     assert_eq!(stripe.intents_created(), 1);
 }
 
@@ -154,7 +156,9 @@ async fn three_d_secure_requires_action_and_retrieve_sees_it_finished() {
 
     stripe.complete_authentication(&reference);
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_3ds").await.unwrap();
-    assert_eq!(retrieved, Some(Attempt::Charge(ChargeOutcome::Succeeded { reference })));
+    let fee_minor = fee_of(2500);
+    let settled = ChargeOutcome::Succeeded { reference, fee_minor };
+    assert_eq!(retrieved, Some(Attempt::Charge(settled)), "the fee once authenticated");
 }
 
 #[tokio::test]
@@ -257,7 +261,7 @@ async fn a_timeout_after_stripe_charged_is_ambiguous_and_retrieve_finds_the_one_
 
     stripe.stall_creates(None);
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_timeout").await.unwrap();
-    let Some(Attempt::Charge(ChargeOutcome::Succeeded { reference })) = retrieved else {
+    let Some(Attempt::Charge(ChargeOutcome::Succeeded { reference, .. })) = retrieved else {
         panic!("retrieve finds the charge: {retrieved:?}");
     };
     assert!(reference.starts_with("pi_"));
@@ -347,7 +351,7 @@ async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
             ..config(&stripe.api_base())
         };
         let gateway = gateway(&tempfile::tempdir().unwrap(), config);
-        let ChargeOutcome::Succeeded { reference } =
+        let ChargeOutcome::Succeeded { reference, .. } =
             gateway.charge(&charge(&format!("ch_for_{key}"), "pm_card_visa")).await.unwrap()
         else {
             panic!("charge succeeds");
@@ -382,7 +386,7 @@ async fn a_replay_refused_without_being_looked_at_settles_nothing() {
     };
     let gateway = gateway(&directory, config);
     // A charge and a refund that Stripe carried out, whose answers were lost.
-    let ChargeOutcome::Succeeded { reference } =
+    let ChargeOutcome::Succeeded { reference, .. } =
         gateway.charge(&charge("ch_paid", "pm_card_visa")).await.unwrap()
     else {
         panic!("charge succeeds");
@@ -445,7 +449,7 @@ async fn refunds_partial_then_full_each_under_their_own_key() {
     let stripe = FakeStripe::start().await;
     let directory = tempfile::tempdir().unwrap();
     let gateway = gateway(&directory, config(&stripe.api_base()));
-    let ChargeOutcome::Succeeded { reference } =
+    let ChargeOutcome::Succeeded { reference, .. } =
         gateway.charge(&charge("ch_refund", "pm_card_visa")).await.unwrap()
     else {
         panic!("charge succeeds");
@@ -651,7 +655,7 @@ async fn amounts_cross_to_stripes_unit_and_ones_it_cannot_take_are_refused_befor
 
     let isk = in_currency("ch_isk", 1000, Currency::ISK);
     gateway.check_charge(&isk).unwrap();
-    let ChargeOutcome::Succeeded { reference } = gateway.charge(&isk).await.unwrap() else {
+    let ChargeOutcome::Succeeded { reference, .. } = gateway.charge(&isk).await.unwrap() else {
         panic!("pm_card_visa succeeds in ISK");
     };
     let refund = RefundRequest {

@@ -330,7 +330,11 @@ fn route(
         ("POST", ["payment_intents"]) => create_intent(state, form),
         ("GET", ["payment_intents", "search"]) => search_intents(state, query),
         ("GET", ["payment_intents", id]) => match state.intents.get(*id) {
-            Some(intent) => ok(intent.clone()),
+            Some(intent) => {
+                let query: BTreeMap<String, String> =
+                    serde_urlencoded::from_str(query).unwrap_or_default();
+                ok(with_latest_charge(intent, &query))
+            }
             None => missing("intent"),
         },
         ("POST", ["refunds"]) => create_refund(state, form),
@@ -664,7 +668,8 @@ fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
         Behaviour::Succeed => {
             let mut made = intent(&id, form, "succeeded");
             made["amount_received"] = made["amount"].clone();
-            ok(made)
+            state.intents.insert(id, made.clone());
+            return ok(with_latest_charge(&made, form));
         }
         Behaviour::RequireAuthentication => {
             let mut made = intent(&id, form, "requires_action");
@@ -685,6 +690,53 @@ fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
     };
     state.intents.insert(id, answer.body.clone());
     answer
+}
+
+/// The fee the fake keeps of a charge of `amount_minor`, in the charge's currency: 2.9%
+/// (rounded down) and 30 minor units, as Stripe prices US cards.
+pub fn fee_of(amount_minor: i64) -> i64 {
+    amount_minor * 29 / 1_000 + 30
+}
+
+/// `intent` as Stripe answers with it: a succeeded one names its charge, which comes whole,
+/// with its balance transaction (the fee), when the request asked for
+/// `expand[]=latest_charge.balance_transaction`.
+fn with_latest_charge(intent: &Value, params: &BTreeMap<String, String>) -> Value {
+    let mut answered = intent.clone();
+    if intent["status"] != json!("succeeded") {
+        return answered;
+    }
+    let id = intent["id"].as_str().unwrap_or_default();
+    let charge_id = format!("ch_{}", id.trim_start_matches("pi_"));
+    let expanded = params.iter().any(|(name, value)| {
+        name.starts_with("expand[") && value == "latest_charge.balance_transaction"
+    });
+    if !expanded {
+        answered["latest_charge"] = json!(charge_id);
+        return answered;
+    }
+    let amount = intent["amount"].as_i64().unwrap_or(0);
+    let currency = intent["currency"].clone();
+    let fee = fee_of(amount);
+    let balance_transaction = json!({
+        "id": format!("txn_{}", id.trim_start_matches("pi_")), "object": "balance_transaction",
+        "amount": amount, "available_on": 1_700_172_800, "balance_type": "payments",
+        "created": 1_700_000_000, "currency": currency, "description": null,
+        "exchange_rate": null, "fee": fee,
+        "fee_details": [{ "amount": fee, "application": null, "currency": currency,
+            "description": "Stripe processing fees", "type": "stripe_fee" }],
+        "net": amount - fee, "reporting_category": "charge", "source": charge_id,
+        "status": "pending", "type": "charge",
+    });
+    answered["latest_charge"] = json!({
+        "id": charge_id, "object": "charge", "amount": amount, "amount_captured": amount,
+        "amount_refunded": 0, "balance_transaction": balance_transaction,
+        "billing_details": { "address": null, "email": null, "name": null, "phone": null },
+        "captured": true, "created": 1_700_000_000, "currency": currency, "disputed": false,
+        "failure_balance_transaction": null, "livemode": false, "metadata": {},
+        "paid": true, "payment_intent": id, "refunded": false, "status": "succeeded",
+    });
+    answered
 }
 
 fn search_intents(state: &State, query: &str) -> Answer {

@@ -295,7 +295,13 @@ impl CustomerActor {
             changes.push(Write::Charge(charge));
             Some(self.commit(changes)?)
         } else {
-            self.settle_loaded(changes, charge, Settlement::Succeeded { reference }, cause)?.1
+            self.settle_loaded(
+                changes,
+                charge,
+                Settlement::Succeeded { reference, fee_minor: 0 },
+                cause,
+            )?
+            .1
         };
         Ok((self.line_applied(outcome, line), durable))
     }

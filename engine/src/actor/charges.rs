@@ -179,6 +179,7 @@ pub(super) fn processing_charge(
         bank_transfer: None,
         checkout_session: message.checkout_session.clone(),
         transfer: message.transfer.clone(),
+        fee_minor: 0,
         archived: false,
     }
 }
@@ -219,8 +220,8 @@ fn advance(charge: &mut Charge, settlement: Settlement) -> Advance {
                 Advance::Nothing
             }
         },
-        Settlement::Succeeded { reference } => {
-            charge.succeed(reference);
+        Settlement::Succeeded { reference, fee_minor } => {
+            charge.succeed(reference, fee_minor);
             Advance::Final { freed_key: false }
         }
         Settlement::Failed(failure) => {
@@ -618,6 +619,7 @@ mod tests {
             bank_transfer: None,
             checkout_session: None,
             transfer: None,
+            fee_minor: 0,
             archived: false,
         }
     }
@@ -659,7 +661,7 @@ mod tests {
         let pending = Settlement::Pending { reference: "pi_1".into() };
         assert!(matches!(advance(&mut charge, pending), Advance::Nothing));
         assert_eq!(charge.status, ChargeStatus::RequiresAction);
-        let succeeded = Settlement::Succeeded { reference: "pi_1".into() };
+        let succeeded = Settlement::Succeeded { reference: "pi_1".into(), fee_minor: 0 };
         assert!(matches!(advance(&mut charge, succeeded), Advance::Final { freed_key: false }));
         assert_eq!(charge.status, ChargeStatus::Succeeded);
         assert_eq!(charge.next_action, None);

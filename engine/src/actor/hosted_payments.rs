@@ -104,7 +104,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone());
+        charge.succeed(message.reference.clone(), 0);
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,
@@ -165,7 +165,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone());
+        charge.succeed(message.reference.clone(), 0);
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,

@@ -229,7 +229,9 @@ pub(super) fn paid_out_answer(
 ) -> Settlement {
     match answer {
         Err(_) => Settlement::Unknown("no answer from the payout adapter in time".into()),
-        Ok(Ok(PayoutOutcome::Paid { reference })) => Settlement::Succeeded { reference },
+        Ok(Ok(PayoutOutcome::Paid { reference })) => {
+            Settlement::Succeeded { reference, fee_minor: 0 }
+        }
         Ok(Ok(PayoutOutcome::InTransit { reference })) => {
             Settlement::Unknown(format!("paid out as {reference}, its result not yet known"))
         }
@@ -276,7 +278,7 @@ pub(super) fn paid_out_status(
     let timeout = services.gateway_timeout;
     async move {
         let (Some(adapter), Some(request)) = (adapter, request) else {
-            return Settlement::Succeeded { reference: SETTLED_OUTSIDE.to_owned() };
+            return Settlement::Succeeded { reference: SETTLED_OUTSIDE.to_owned(), fee_minor: 0 };
         };
         let asked = contained(timeout, async move { adapter.payout_status(&request).await });
         match asked.await {

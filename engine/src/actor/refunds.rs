@@ -156,7 +156,7 @@ impl CustomerActor {
                 tracing::error!(refund = %refund.id, %reference, "a charge's answer for a refund; it stays pending");
                 return Ok((refund, None));
             }
-            Settlement::Succeeded { reference } => {
+            Settlement::Succeeded { reference, .. } => {
                 let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
                     ActorError::NotFound { kind: "charge", id: refund.charge.to_string() }
                 })?;
@@ -276,7 +276,10 @@ impl CustomerActor {
                     return Ok(paid_out_answer(answer.await));
                 }
                 RefundChannel::Outside => {
-                    return Ok(Settlement::Succeeded { reference: SETTLED_OUTSIDE.to_owned() });
+                    return Ok(Settlement::Succeeded {
+                        reference: SETTLED_OUTSIDE.to_owned(),
+                        fee_minor: 0,
+                    });
                 }
             };
             let answer = contained(timeout, async move { gateway.refund(&request).await }).await;

@@ -10,8 +10,9 @@ use crate::domain::{ClientSecret, Failure, NextAction};
 
 #[derive(Clone)]
 pub(crate) enum Settlement {
-    /// Money moved; the gateway's reference for it.
-    Succeeded { reference: String },
+    /// Money moved; the gateway's reference for it, and what it kept of a charge as its fee
+    /// (0 for refunds and payouts: processors keep none of those).
+    Succeeded { reference: String, fee_minor: i64 },
     /// The customer must authenticate before money moves (3-D Secure): the charge becomes
     /// `requires_action` and is settled later by the gateway (asked again, or its webhook).
     RequiresAction { reference: String, next_action: NextAction },
@@ -90,7 +91,9 @@ pub(crate) fn charge_answer(
 /// settles one.
 pub(crate) fn charge_settlement(outcome: ChargeOutcome) -> Settlement {
     match outcome {
-        ChargeOutcome::Succeeded { reference } => Settlement::Succeeded { reference },
+        ChargeOutcome::Succeeded { reference, fee_minor } => {
+            Settlement::Succeeded { reference, fee_minor }
+        }
         ChargeOutcome::Declined { decline, message } => {
             Settlement::Failed(failure(decline.as_str(), message))
         }
@@ -121,7 +124,7 @@ pub(super) fn refund_answer(
 
 fn refund_outcome(outcome: RefundOutcome) -> Settlement {
     match outcome {
-        RefundOutcome::Succeeded { reference } => Settlement::Succeeded { reference },
+        RefundOutcome::Succeeded { reference } => Settlement::Succeeded { reference, fee_minor: 0 },
         RefundOutcome::Failed { message } => Settlement::Failed(failure("refund_failed", message)),
         RefundOutcome::Pending { reference } => {
             Settlement::Unknown(format!("refund {reference} is pending at the gateway"))

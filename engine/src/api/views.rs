@@ -410,6 +410,7 @@ pub fn ledger_entry(entry: &LedgerEntry) -> Value {
             EntryKind::Refund => "refund",
             EntryKind::Payout => "payout",
         },
+        "fee": entry.fee_minor,
         "created": entry.created,
     })
 }
@@ -633,6 +634,7 @@ mod tests {
             bank_transfer: None,
             checkout_session: None,
             transfer: None,
+            fee_minor: 0,
             archived: false,
         }
     }

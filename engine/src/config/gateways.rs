@@ -63,7 +63,15 @@ pub struct SandboxGatewayConfig {
     pub latency_ms: u64,
     /// Smallest amount charged, per lower-case currency (none by default).
     pub min_amount: MinAmounts,
+    /// What the sandbox keeps of each charge as its fee, as card processors do: this share of
+    /// the amount in basis points (rounded half up) …
+    pub fee_bps: u32,
+    /// … plus this fixed part, per lower-case currency. No fee by default.
+    pub fee_fixed: MinAmounts,
 }
+
+/// Basis points in a whole charge.
+const BPS_WHOLE: u64 = 10_000;
 
 /// The smallest charge a gateway takes, in minor units, by lower-case currency code: an invoice
 /// due below it is paid and its amount carried to the customer's balance instead.
@@ -205,7 +213,13 @@ impl Default for GatewaysConfig {
 
 impl Default for SandboxGatewayConfig {
     fn default() -> Self {
-        SandboxGatewayConfig { enabled: true, latency_ms: 0, min_amount: MinAmounts::new() }
+        SandboxGatewayConfig {
+            enabled: true,
+            latency_ms: 0,
+            min_amount: MinAmounts::new(),
+            fee_bps: 0,
+            fee_fixed: MinAmounts::new(),
+        }
     }
 }
 
@@ -243,14 +257,16 @@ impl Config {
         }
     }
 
-    /// Each gateway's minimum amounts name real currencies and amounts a charge could have;
-    /// renewal rates stay within reason.
+    /// Each gateway's minimum amounts (and the sandbox's fixed fees) name real currencies and
+    /// amounts a charge could have; the sandbox's fee share is at most the whole; renewal rates
+    /// stay within reason.
     pub(super) fn validate_gateway_billing(&self) -> Result<(), ConfigError> {
         let gateways = &self.gateways;
         let minimums = [
             ("gateways.sandbox.min_amount", &gateways.sandbox.min_amount),
             ("gateways.stripe.min_amount", &gateways.stripe.min_amount),
             ("gateways.mpesa.min_amount", &gateways.mpesa.min_amount),
+            ("gateways.sandbox.fee_fixed", &gateways.sandbox.fee_fixed),
         ];
         for (key, amounts) in minimums {
             for (code, amount) in amounts {
@@ -267,6 +283,12 @@ impl Config {
                     ));
                 }
             }
+        }
+        if u64::from(gateways.sandbox.fee_bps) > BPS_WHOLE {
+            return Err(config_error(
+                "gateways.sandbox.fee_bps",
+                format!("must be at most {BPS_WHOLE} (basis points of a charge)"),
+            ));
         }
         let rates = [
             ("gateways.stripe.renewals_per_sec", gateways.stripe.renewals_per_sec),

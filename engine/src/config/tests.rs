@@ -189,7 +189,7 @@ gateways = ["stripe", "sandbox"]
 }
 
 #[test]
-fn gateway_minimums_and_renewal_pace_are_checked() {
+fn gateway_minimums_sandbox_fees_and_renewal_pace_are_checked() {
     let parsed = Config::parse("[gateways.sandbox]\nmin_amount = { usd = 50, kes = 100 }\n");
     let minimums = parsed.unwrap().gateways.sandbox.min_amount;
     assert_eq!(minimums, MinAmounts::from([("kes".into(), 100), ("usd".into(), 50)]));
@@ -205,11 +205,16 @@ fn gateway_minimums_and_renewal_pace_are_checked() {
         ("[gateways.stripe]\nmin_amount = { usd = -1 }\n", "gateways.stripe.min_amount"),
         ("[gateways.mpesa]\nmin_amount = { xyz = 1 }\n", "gateways.mpesa.min_amount"),
         ("[gateways.stripe]\nrenewals_per_sec = 10001\n", "gateways.stripe.renewals_per_sec"),
+        ("[gateways.sandbox]\nfee_bps = 10001\n", "gateways.sandbox.fee_bps"),
+        ("[gateways.sandbox]\nfee_fixed = { usd = -30 }\n", "gateways.sandbox.fee_fixed"),
+        ("[gateways.sandbox]\nfee_fixed = { dollars = 30 }\n", "gateways.sandbox.fee_fixed"),
     ];
     for (text, key) in refused {
         let config = Config::parse(text).unwrap();
         assert_eq!(config.validate().unwrap_err().key, key, "{text}");
     }
+    let priced = Config::parse("[gateways.sandbox]\nfee_bps = 290\nfee_fixed = { usd = 30 }\n");
+    assert!(priced.unwrap().validate().is_ok(), "Stripe's card pricing");
     let unpaced = Config::parse("[gateways.stripe]\nrenewals_per_sec = 0\n").unwrap();
     assert!(unpaced.validate().is_ok(), "0: not paced");
 }

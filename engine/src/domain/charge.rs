@@ -130,6 +130,10 @@ pub struct Charge {
     /// The share of it a payee earns, when the charge was split.
     #[serde(default)]
     pub transfer: Option<Box<ChargeTransfer>>,
+    /// What the gateway kept of the amount as its fee, as it reported it with the payment (0
+    /// where it reports none).
+    #[serde(default)]
+    pub fee_minor: i64,
     /// Read back from the archive (see `store::archive`); never stored.
     #[serde(skip)]
     pub archived: bool,
@@ -159,10 +163,12 @@ impl Charge {
         self.id.as_str()
     }
 
-    pub fn succeed(&mut self, gateway_reference: String) {
+    /// The gateway took the money, keeping `fee_minor` of it as its fee.
+    pub fn succeed(&mut self, gateway_reference: String, fee_minor: i64) {
         self.assert_unsettled();
         self.status = ChargeStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
+        self.fee_minor = fee_minor;
         self.next_action = None;
         if let Some(transfer) = self.transfer.as_mut() {
             transfer.share_succeeded(super::time::now_unix_secs());

@@ -164,6 +164,10 @@ pub struct Posting {
     /// Moved for a customer on a test clock: left out of reports.
     #[serde(default)]
     pub on_test_clock: bool,
+    /// What the gateway kept of a charge as its fee (a leg of its own, out of the platform's
+    /// balance and the gateway's clearing account).
+    #[serde(default)]
+    pub fee_minor: i64,
 }
 
 impl Posting {

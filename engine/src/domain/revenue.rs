@@ -52,9 +52,10 @@ impl Revenue {
             _ if moves_customer_balance => revenue.gross = platform_net,
             PostingKind::BankTransfer => revenue.gross = platform_net,
             PostingKind::Charge => {
-                revenue.gross = amount;
+                revenue.gross = platform_net + posting.fee_minor;
                 revenue.tax = posting.tax_minor;
                 revenue.discounts = posting.discount_minor;
+                revenue.fees = posting.fee_minor;
             }
             PostingKind::Refund => revenue.refunds = amount,
             PostingKind::Dispute => revenue.disputes = amount,
@@ -112,6 +113,7 @@ mod tests {
             tax_minor: 150,
             discount_minor: 200,
             on_test_clock: false,
+            fee_minor: 0,
         }
     }
 
@@ -130,6 +132,16 @@ mod tests {
             ..posting(PostingKind::Adjustment, clearing(), LedgerAccount::Platform)
         };
         assert_eq!(Revenue::of(&won).unwrap().disputes, -1_150, "a dispute won gives back");
+        let mut with_fee = posting(PostingKind::Charge, clearing(), LedgerAccount::Platform);
+        with_fee.legs.push(Leg {
+            debit: LedgerAccount::Platform,
+            credit: clearing(),
+            amount_minor: 63,
+        });
+        with_fee.fee_minor = 63;
+        let revenue = Revenue::of(&with_fee).unwrap();
+        assert_eq!((revenue.gross, revenue.fees), (1_150, 63), "the fee out of the gross");
+        assert_eq!(revenue.net(), 937);
         let recalled = posting(PostingKind::Adjustment, LedgerAccount::Platform, clearing());
         assert_eq!(Revenue::of(&recalled).unwrap().gross, -1_150, "a payment recalled");
         let payee = LedgerAccount::Payee { payee: PayeeId::generate() };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use kassa_gateways::mpesa::{B2cConfig, MpesaCallbacks, MpesaConfig, MpesaGateway};
 use kassa_gateways::payouts::PayoutAdapter;
 use kassa_gateways::router::{PaymentMethodType, RoutingRule};
-use kassa_gateways::sandbox::{SandboxConfig, SandboxGateway};
+use kassa_gateways::sandbox::{FeeSchedule, SandboxConfig, SandboxGateway};
 use kassa_gateways::stripe::{StripeConfig, StripeGateway, StripeWebhooks};
 use kassa_gateways::trees::Trees;
 use kassa_gateways::{Gateway, Router, Secret};
@@ -71,7 +71,11 @@ pub fn open(
     let settings = &config.gateways;
     let sandbox = settings.sandbox.enabled.then(|| {
         let latency = Duration::from_millis(settings.sandbox.latency_ms);
-        SandboxGateway::open(Arc::clone(&trees), SandboxConfig { latency })
+        let fees = FeeSchedule {
+            percent_bps: settings.sandbox.fee_bps,
+            fixed_minor: policy::by_currency(&settings.sandbox.fee_fixed),
+        };
+        SandboxGateway::open(Arc::clone(&trees), SandboxConfig { latency, fees })
     });
     let stripe = match settings.stripe.enabled() {
         true => Some(

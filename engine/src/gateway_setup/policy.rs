@@ -78,7 +78,7 @@ impl GatewayPolicies {
 }
 
 /// Validated at start-up: every code parses.
-fn by_currency(amounts: &MinAmounts) -> BTreeMap<Currency, i64> {
+pub(super) fn by_currency(amounts: &MinAmounts) -> BTreeMap<Currency, i64> {
     amounts
         .iter()
         .filter_map(|(code, amount)| Some((parse_currency(code).ok()?, *amount)))

@@ -173,6 +173,7 @@ pub fn posting(
         tax_minor: 0,
         discount_minor: 0,
         on_test_clock: false,
+        fee_minor: 0,
     })
 }
 

@@ -6,10 +6,19 @@ use crate::domain::{
     LedgerAccount, Leg, Money, Payout, Posting, PostingKind, Refund, TransactionId,
 };
 
-/// A charge succeeded: its gateway holds the amount for the platform.
+/// A charge succeeded: its gateway holds the amount for the platform, less the fee it kept
+/// (which leaves the platform's balance and the clearing account alike: the gateway's now).
 pub fn charge_succeeded(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
     let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
-    let posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
+    let mut posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
+    if charge.fee_minor > 0 {
+        posting.legs.push(Leg {
+            debit: LedgerAccount::Platform,
+            credit: clearing(&charge.gateway),
+            amount_minor: charge.fee_minor,
+        });
+        posting.fee_minor = charge.fee_minor;
+    }
     let Some(breakdown) = &charge.breakdown else { return Some(posting) };
     Some(Posting {
         tax_minor: breakdown.tax.iter().map(|tax| tax.amount_minor).sum(),
@@ -261,6 +270,7 @@ fn payout_posting(
         tax_minor: 0,
         discount_minor: 0,
         on_test_clock: false,
+        fee_minor: 0,
     })
 }
 
@@ -367,6 +377,7 @@ impl<'a> Moved<'a> {
             tax_minor: 0,
             discount_minor: 0,
             on_test_clock: false,
+            fee_minor: 0,
         })
     }
 }

@@ -81,6 +81,8 @@ pub struct Config {
     pub admin_key: Option<&'static str>,
     /// `key = value` lines of the `[storage]` table.
     pub storage_toml: String,
+    /// `key = value` lines of the `[gateways.sandbox]` table (its fees).
+    pub sandbox_toml: String,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             server_toml: String::new(),
             admin_key: None,
             storage_toml: String::new(),
+            sandbox_toml: String::new(),
         }
     }
 }
@@ -145,6 +148,13 @@ impl Config {
         self
     }
 
+    /// A `key = value` line of the `[gateways.sandbox]` table (`fee_bps = 290`).
+    pub fn with_sandbox(mut self, line: &str) -> Self {
+        self.sandbox_toml.push_str(line);
+        self.sandbox_toml.push('\n');
+        self
+    }
+
     /// The admin key: the accounts are then written as an `[accounts]` table beside it.
     pub fn with_admin_key(mut self) -> Self {
         self.admin_key = Some(ADMIN_KEY);
@@ -183,6 +193,7 @@ impl Config {
             server_toml,
             admin_key,
             storage_toml,
+            sandbox_toml,
         } = self;
         let data_dir = data_dir.display();
         let accounts = match admin_key {
@@ -217,7 +228,7 @@ reconcile_after_secs = {reconcile_after_secs}
 [gateways.sandbox]
 enabled = true
 latency_ms = {sandbox_latency_ms}
-
+{sandbox_toml}
 [routing]
 default = "{default_gateway}"
 

@@ -231,8 +231,9 @@ impl MpesaResult {
     pub fn outcome(self, checkout_request_id: &str, description: &str) -> ChargeOutcome {
         let declined = |decline, message: String| ChargeOutcome::Declined { decline, message };
         match self {
+            // Daraja's callback reports no fee: Safaricom bills the paybill's tariff apart.
             MpesaResult::Success => {
-                ChargeOutcome::Succeeded { reference: checkout_request_id.to_owned() }
+                ChargeOutcome::Succeeded { reference: checkout_request_id.to_owned(), fee_minor: 0 }
             }
             MpesaResult::InsufficientFunds => {
                 declined(DeclineCode::InsufficientFunds, description.to_owned())

@@ -32,10 +32,22 @@ pub const TREES: [&str; 6] = [CHARGES, REFERENCES, REFUNDS, REFUSED_REFUNDS, ENT
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptResult {
-    Charged { reference: String },
-    Declined { decline_code: String, message: String },
-    Refunded { reference: String },
-    RefundFailed { message: String },
+    Charged {
+        reference: String,
+        /// The processor's fee for the charge, kept from its amount.
+        #[serde(default)]
+        fee_minor: i64,
+    },
+    Declined {
+        decline_code: String,
+        message: String,
+    },
+    Refunded {
+        reference: String,
+    },
+    RefundFailed {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +75,8 @@ pub struct LedgerEntry {
     pub currency: Currency,
     pub kind: EntryKind,
     pub created: i64,
+    /// What the processor kept of a charge as its fee (0 for refunds and payouts).
+    pub fee_minor: i64,
 }
 
 /// A payout the processor took: paid, or refused.
@@ -95,7 +109,7 @@ struct ChargeRecord {
 impl ChargeRecord {
     fn reference(&self) -> Option<&str> {
         match &self.attempt.result {
-            AttemptResult::Charged { reference } => Some(reference),
+            AttemptResult::Charged { reference, .. } => Some(reference),
             _ => None,
         }
     }
@@ -246,6 +260,7 @@ impl Ledger {
                 currency: payout.currency,
                 kind: EntryKind::Payout,
                 created: payout.created,
+                fee_minor: 0,
             }));
         }
         let Some(charge) = self.charge(key)? else { return Ok(None) };
@@ -387,6 +402,10 @@ fn entry_key(account: &str, reference: &str) -> Vec<u8> {
 }
 
 fn entry(record: &AttemptRecord, reference: &str, kind: EntryKind) -> LedgerEntry {
+    let fee_minor = match &record.result {
+        AttemptResult::Charged { fee_minor, .. } => *fee_minor,
+        _ => 0,
+    };
     LedgerEntry {
         gateway_reference: reference.to_owned(),
         idempotency_key: record.idempotency_key.clone(),
@@ -394,6 +413,7 @@ fn entry(record: &AttemptRecord, reference: &str, kind: EntryKind) -> LedgerEntr
         currency: record.currency,
         kind,
         created: record.created,
+        fee_minor,
     }
 }
 

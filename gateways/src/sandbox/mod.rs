@@ -3,6 +3,7 @@
 //! own [`ledger`] before it is answered, so anyone can reconcile the engine against it.
 
 pub mod cards;
+mod fees;
 mod in_flight;
 pub mod ledger;
 pub mod payouts;
@@ -21,6 +22,7 @@ use crate::{
     Gateway, GatewayError, PaymentMethodDetails, RefundOutcome, RefundRequest,
 };
 
+pub use fees::FeeSchedule;
 pub use ledger::{EntryKind, LedgerEntry};
 
 /// The name charges made on the sandbox carry.
@@ -34,6 +36,8 @@ const TIMEOUT_TOKEN_ANSWER_DELAY: Duration = Duration::from_secs(3600);
 pub struct SandboxConfig {
     /// Added before every charge and refund, to model a real processor's round trip.
     pub latency: Duration,
+    /// What it keeps of each charge, reported with the payment as a processor reports it.
+    pub fees: FeeSchedule,
 }
 
 #[derive(Clone)]
@@ -80,8 +84,8 @@ fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
 
 fn recorded_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
     match &record.result {
-        AttemptResult::Charged { reference } => {
-            Ok(ChargeOutcome::Succeeded { reference: reference.clone() })
+        AttemptResult::Charged { reference, fee_minor } => {
+            Ok(ChargeOutcome::Succeeded { reference: reference.clone(), fee_minor: *fee_minor })
         }
         AttemptResult::Declined { decline_code, message } => Ok(ChargeOutcome::Declined {
             decline: DeclineCode::parse(decline_code).unwrap_or(DeclineCode::GenericDecline),
@@ -138,9 +142,10 @@ impl Gateway for SandboxGateway {
         let _call = self.in_flight.start(AttemptKind::Charge, &request.idempotency_key);
         self.round_trip().await;
         let result = match card.behaviour {
-            Behaviour::Succeed | Behaviour::SucceedAfterTimeout => {
-                AttemptResult::Charged { reference: self.ledger.new_reference("sbx_ch_") }
-            }
+            Behaviour::Succeed | Behaviour::SucceedAfterTimeout => AttemptResult::Charged {
+                reference: self.ledger.new_reference("sbx_ch_"),
+                fee_minor: self.config.fees.fee_for(request.amount_minor, request.currency),
+            },
             Behaviour::Decline(decline) => AttemptResult::Declined {
                 decline_code: decline.as_str().to_owned(),
                 message: cards::decline_message(decline).to_owned(),
@@ -263,6 +268,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_priced_sandbox_keeps_its_fee_and_says_so_when_asked_again() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = sled::open(directory.path()).unwrap();
+        let fees = FeeSchedule {
+            percent_bps: 290,
+            fixed_minor: std::collections::BTreeMap::from([(Currency::USD, 30)]),
+        };
+        let config = SandboxConfig { fees, ..SandboxConfig::default() };
+        let sandbox = SandboxGateway::open(Arc::new(SledTrees(db)), config);
+        let outcome = sandbox.charge(&charge_request("ch_fee", "pm_card_visa")).await.unwrap();
+        let ChargeOutcome::Succeeded { fee_minor, .. } = &outcome else {
+            panic!("pm_card_visa succeeds: {outcome:?}");
+        };
+        assert_eq!(*fee_minor, 59, "2.9% of 1 000 (29) and 30");
+        let retrieved = sandbox.retrieve(AttemptKind::Charge, "ch_fee").await.unwrap();
+        assert_eq!(retrieved, Some(Attempt::Charge(outcome)), "the same fee when asked again");
+        let (entries, _) = sandbox.ledger(ACCOUNT, 10, None).unwrap();
+        assert_eq!(entries[0].fee_minor, 59, "in the processor's ledger");
+    }
+
+    #[tokio::test]
     async fn declines_are_remembered_but_move_no_money() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
@@ -284,7 +310,7 @@ mod tests {
     async fn the_processor_never_refunds_more_than_it_captured() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
-        let ChargeOutcome::Succeeded { reference } =
+        let ChargeOutcome::Succeeded { reference, .. } =
             sandbox.charge(&charge_request("ch_3", "pm_card_visa")).await.unwrap()
         else {
             panic!("pm_card_visa succeeds");
@@ -333,7 +359,8 @@ mod tests {
     async fn an_attempt_still_under_way_is_not_reported_as_never_made() {
         let directory = tempfile::tempdir().unwrap();
         let db = sled::open(directory.path()).unwrap();
-        let config = SandboxConfig { latency: Duration::from_millis(400) };
+        let config =
+            SandboxConfig { latency: Duration::from_millis(400), ..SandboxConfig::default() };
         let sandbox = SandboxGateway::open(Arc::new(SledTrees(db)), config);
         let charging = tokio::spawn({
             let sandbox = sandbox.clone();

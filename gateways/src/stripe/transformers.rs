@@ -11,6 +11,7 @@ use stripe_core::payment_intent::{
 };
 use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
+use stripe_types::Expandable;
 
 use super::store::{AttemptParams, ReturnUrl};
 use crate::{
@@ -28,6 +29,9 @@ pub(super) type StripeCurrency = stripe_types::Currency;
 pub const METADATA_IDEMPOTENCY_KEY: &str = "kassa_idempotency_key";
 /// The metadata key on a Stripe customer naming the Kassa customer it stands for.
 pub(super) const METADATA_CUSTOMER: &str = "kassa_customer";
+/// Asked of every PaymentIntent Stripe answers with: its charge's balance transaction, which
+/// carries the fee Stripe kept.
+pub(super) const EXPAND_FEE: &str = "latest_charge.balance_transaction";
 
 /// How one call to Stripe ended, once its retries are spent.
 #[derive(Debug)]
@@ -161,6 +165,7 @@ pub(super) fn create_intent_request(
         .payment_method(payment_method.as_str())
         .confirm(true)
         .automatic_payment_methods(automatic)
+        .expand(vec![EXPAND_FEE.to_owned()])
         .metadata(metadata(METADATA_IDEMPOTENCY_KEY, idempotency_key));
     if let Some(customer) = customer {
         request = request.customer(customer.as_str());
@@ -196,10 +201,25 @@ pub(super) fn search_query(idempotency_key: &str) -> String {
     format!("metadata['{METADATA_IDEMPOTENCY_KEY}']:'{escaped}'")
 }
 
+/// The fee Stripe kept of the intent's charge, from the charge's balance transaction when the
+/// answer carries it expanded, and when it is in the charge's currency: a charge settled into
+/// another currency reports its fee in that one, which the books (one currency a posting)
+/// do not take; 0 then.
+fn reported_fee(intent: &StripePaymentIntent) -> i64 {
+    let Some(Expandable::Object(charge)) = &intent.latest_charge else { return 0 };
+    let Some(Expandable::Object(balance)) = &charge.balance_transaction else { return 0 };
+    match balance.currency == intent.currency {
+        true => balance.fee.max(0),
+        false => 0,
+    }
+}
+
 pub(super) fn intent_outcome(intent: &StripePaymentIntent) -> Result<ChargeOutcome, GatewayError> {
     let reference = intent.id.as_str().to_owned();
     match &intent.status {
-        PaymentIntentStatus::Succeeded => Ok(ChargeOutcome::Succeeded { reference }),
+        PaymentIntentStatus::Succeeded => {
+            Ok(ChargeOutcome::Succeeded { reference, fee_minor: reported_fee(intent) })
+        }
         PaymentIntentStatus::RequiresAction => {
             Ok(ChargeOutcome::RequiresAction { reference, next_action: next_action(intent) })
         }

@@ -164,7 +164,8 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
 fn intent_effect(what: &str, intent: &StripeObject) -> Option<EventEffect> {
     let reference = intent.id.clone();
     let outcome = match what {
-        "succeeded" => ChargeOutcome::Succeeded { reference },
+        // The event names the charge, not its balance transaction: no fee is reported here.
+        "succeeded" => ChargeOutcome::Succeeded { reference, fee_minor: 0 },
         "processing" => ChargeOutcome::Pending { reference },
         "requires_action" => ChargeOutcome::RequiresAction {
             reference,

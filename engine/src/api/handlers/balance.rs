@@ -126,16 +126,20 @@ fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
     })
 }
 
-/// A posting as the API shows it: what it moved into `held_by`'s balance. No gateway fee is
-/// posted yet, so the net is the amount.
+/// A posting as the API shows it: what it moved into `held_by`'s balance (`net`), and for the
+/// platform's charges, the gateway's fee out of the `amount` that came in.
 fn balance_transaction(posting: &Posting, held_by: &LedgerAccount) -> Value {
-    let amount = posting.net_for(held_by);
+    let net = posting.net_for(held_by);
+    let fee = match held_by {
+        LedgerAccount::Platform => posting.fee_minor,
+        _ => 0,
+    };
     json!({
         "id": posting.id.as_str(),
         "object": "balance_transaction",
-        "amount": amount,
-        "fee": 0,
-        "net": amount,
+        "amount": net + fee,
+        "fee": fee,
+        "net": net,
         "currency": currency_code(posting.currency),
         "type": posting.kind.as_str(),
         "source": posting.source,

@@ -362,9 +362,9 @@ fn compare_revenue(
 }
 
 /// Every charge and refund made since the books began against the postings it made: a
-/// succeeded charge brought its amount in (less any recall) and moved its transfer's net share,
-/// less what refunds reversed, to the payee; a succeeded refund took its amount out; anything
-/// else moved nothing.
+/// succeeded charge brought its amount in (less its gateway's fee, and any recall) and moved
+/// its transfer's net share, less what refunds reversed, to the payee; a succeeded refund took
+/// its amount out; anything else moved nothing.
 fn match_objects(
     store: &dyn Store,
     account: &AccountId,
@@ -415,15 +415,16 @@ fn match_objects(
 }
 
 /// What is wrong with a charge's postings, if anything: a succeeded charge brought its amount
-/// in, and its transfer moved the net share less what refunds reversed to the payee.
+/// in less the gateway's fee (which a recall does not give back), and its transfer moved the
+/// net share less what refunds reversed to the payee.
 fn charge_difference(
     charge: &Charge,
     recomputed: &Recomputed,
     posted: &dyn Fn(&str) -> Option<i64>,
 ) -> Option<String> {
     let expected = match charge.status {
-        ChargeStatus::Succeeded => charge.amount.amount_minor,
-        _ => 0,
+        ChargeStatus::Succeeded => charge.amount.amount_minor - charge.fee_minor,
+        _ => -charge.fee_minor,
     };
     let held = posted(charge.id.as_str()).unwrap_or_default();
     if held != expected {

@@ -41,7 +41,7 @@ const fn integer(name: &'static str) -> Column {
     Column { name, kind: Kind::Integer }
 }
 
-const BALANCE_TRANSACTIONS: [Column; 10] = [
+const BALANCE_TRANSACTIONS: [Column; 11] = [
     text("id"),
     text("type"),
     text("source"),
@@ -49,6 +49,7 @@ const BALANCE_TRANSACTIONS: [Column; 10] = [
     text("payee"),
     text("currency"),
     integer("platform_amount"),
+    integer("gateway_fee"),
     integer("payee_amount"),
     integer("available_on"),
     integer("created"),
@@ -67,7 +68,7 @@ const LEDGER_ENTRIES: [Column; 9] = [
     integer("created"),
 ];
 
-const CHARGES: [Column; 13] = [
+const CHARGES: [Column; 14] = [
     text("id"),
     text("customer"),
     integer("amount"),
@@ -75,6 +76,7 @@ const CHARGES: [Column; 13] = [
     text("status"),
     integer("amount_refunded"),
     text("gateway"),
+    integer("gateway_fee"),
     text("invoice"),
     text("transfer"),
     text("payee"),
@@ -237,6 +239,7 @@ fn posting_row(posting: &Posting) -> Vec<Cell> {
         optional_id(posting.payee.as_ref().map(|id| id.as_str())),
         Cell::Text(currency_code(posting.currency)),
         Cell::Integer(posting.net_for(&LedgerAccount::Platform)),
+        Cell::Integer(posting.fee_minor),
         optional_integer(payee_amount),
         Cell::Integer(posting.available_on),
         Cell::Integer(posting.created),
@@ -267,6 +270,7 @@ fn charge_row(charge: &Charge) -> Vec<Cell> {
         id(charge.status.as_str()),
         Cell::Integer(charge.amount_refunded_minor),
         Cell::Text(charge.gateway.clone()),
+        Cell::Integer(charge.fee_minor),
         optional_id(charge.invoice.as_ref().map(|id| id.as_str())),
         optional_id(transfer.map(|transfer| transfer.id.as_str())),
         optional_id(transfer.map(|transfer| transfer.payee.as_str())),

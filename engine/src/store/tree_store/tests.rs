@@ -67,6 +67,7 @@ fn charge(customer: &CustomerId) -> Charge {
         bank_transfer: None,
         checkout_session: None,
         transfer: None,
+        fee_minor: 0,
         archived: false,
     }
 }
@@ -325,7 +326,7 @@ async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempoten
         vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
     );
 
-    charge.succeed("sandbox_1".into());
+    charge.succeed("sandbox_1".into(), 0);
     let outcome = Outcome::Charge(charge.clone());
     let settled = ChangeSet::new(&account(), &customer.id)
         .with(Write::Charge(charge.clone()))
@@ -630,6 +631,7 @@ async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_lea
         tax_minor: 0,
         discount_minor: 0,
         on_test_clock: false,
+        fee_minor: 0,
     };
     let customer = customer();
     let credit = |amount| {
