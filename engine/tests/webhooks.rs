@@ -8,9 +8,10 @@
 //! its `payment_intent.succeeded` and a later-arriving older `payment_failed` changes nothing; that
 //! a refund made in the Stripe dashboard appears as a Kassa refund while Kassa's own refund is not
 //! counted twice; that disputes show on the charge and at `GET /v1/disputes/{id}` and only move
-//! forward; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's hundredths
-//! are krónur to Kassa), and one Kassa cannot hold exactly is not applied; that `GET /v1/events` lists, filters and pages them; and that a `kill -9` between
-//! persisting an event and applying it loses nothing and applies it exactly once after restart;
+//! forward, their fee in the books once, and given back when Stripe gives it back; that their
+//! amounts are read in the charge's ISO 4217 unit (ISK: Stripe's hundredths are krónur to Kassa),
+//! and one Kassa cannot hold exactly is not applied; that `GET /v1/events` lists, filters and
+//! pages them; and that a `kill -9` between persisting an event and applying it loses nothing and applies it exactly once after restart;
 //! that a charge its webhook settled before Stripe's own late answer is answered only once
 //! that settlement is durable (invariant 1); and that an event's payload (a Stripe customer's
 //! email in it) is in no file of the data directory in the clear.
@@ -418,6 +419,9 @@ async fn a_dispute_shows_on_its_charge_and_only_moves_forward() {
     assert_error(&api.get("/v1/events?starting_after=nope").await, 400, "validation_error");
 }
 
+/// What Stripe charges for a dispute (US, 2024).
+const DISPUTE_FEE: i64 = 1_500;
+
 /// A split charge whose payee was paid out, then a dispute lost: the payee's share is held from
 /// the dispute's opening and kept, its balance goes negative, and the next charge's share
 /// recovers it before anything more is paid out. A dispute won gives the hold back.
@@ -446,10 +450,12 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
     assert_eq!(paid.ok()["amount"], 6_000, "{}", paid.text);
 
     let intent = str_field(&charge, "gateway_reference");
+    // Stripe lists the dispute's withdrawal, with its fee, in every event about it.
     let dispute = |id: &str, amount: i64, status: &str| {
         json!({ "id": id, "object": "dispute", "amount": amount, "currency": "usd",
             "charge": "ch_3split", "payment_intent": intent, "reason": "fraudulent",
-            "status": status })
+            "status": status, "balance_transactions": [{ "id": "txn_dp", "amount": -amount,
+                "fee": DISPUTE_FEE, "currency": "usd", "type": "adjustment" }] })
     };
     let now = now_secs();
     let opened = event(
@@ -473,17 +479,28 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
     let next = api.post("/v1/payouts", &json!({"payee": payee, "currency": "usd"})).await;
     assert_eq!(next.ok()["amount"], 2_000, "{}", next.text);
     let platform = api.get_ok("/v1/balance").await;
-    // 20 000 in, 14 000 to the payee, 10 000 withdrawn, 6 000 held back: 2 000 left.
-    assert_eq!(platform["available"][0]["amount"], 2_000, "{platform}");
+    // 20 000 in, 14 000 to the payee, 10 000 withdrawn, 6 000 held back: 2 000 left, less
+    // Stripe's fees on the two charges and on the dispute.
+    let fees = 2 * fake_stripe::fee_of(10_000) + DISPUTE_FEE;
+    assert_eq!(platform["available"][0]["amount"], 2_000 - fees, "{platform}");
+    let lost_figures = platform_movements(&api, str_field(&charge, "id")).await;
+    assert_eq!(lost_figures, [[-10_000, DISPUTE_FEE, -10_000 - DISPUTE_FEE]], "the fee once");
 
     // A dispute of half a split charge, won: half its share held, then given back.
     let third = api.post("/v1/charges", &split(4_000, 4_000)).await.ok().clone();
     let intent = str_field(&third, "gateway_reference");
     let half = json!({ "id": "du_w", "object": "dispute", "amount": 2_000, "currency": "usd",
         "charge": "ch_3won", "payment_intent": intent, "reason": "fraudulent" });
+    // Won, the withdrawal is reinstated and (where Stripe does so) its fee given back.
     let open = |status: &str| {
         let mut object = half.clone();
         object["status"] = json!(status);
+        let withdrawn = json!({ "amount": -2_000, "fee": DISPUTE_FEE, "currency": "usd" });
+        let reinstated = json!({ "amount": 2_000, "fee": -DISPUTE_FEE, "currency": "usd" });
+        object["balance_transactions"] = match status {
+            "won" => json!([withdrawn, reinstated]),
+            _ => json!([withdrawn]),
+        };
         object
     };
     deliver(
@@ -496,6 +513,24 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
     deliver(&engine, &event("evt_won_2", "charge.dispute.closed", now, open("won"))).await;
     wait_applied(&api, "charge.dispute.closed", 2).await;
     assert_eq!(api.payee_balance(&payee, "usd").await, (4_000, 0), "given back");
+    let mut won_figures = platform_movements(&api, str_field(&third, "id")).await;
+    won_figures.sort();
+    let opened = [-2_000, DISPUTE_FEE, -2_000 - DISPUTE_FEE];
+    let fee_back = [0, -DISPUTE_FEE, DISPUTE_FEE];
+    assert_eq!(won_figures, [opened, fee_back, [2_000, 0, 2_000]]);
+}
+
+/// `[amount, fee, net]` of each movement of the platform's balance the dispute of `charge` made.
+async fn platform_movements(api: &Api, charge: &str) -> Vec<[i64; 3]> {
+    let disputed = api.get_ok(&format!("/v1/charges/{charge}")).await;
+    let dispute = str_field(&disputed, "dispute");
+    let moved = api.get_ok(&format!("/v1/balance_transactions?source={dispute}")).await;
+    let moved = moved["data"].as_array().unwrap_or_else(|| panic!("{moved}"));
+    moved
+        .iter()
+        .filter(|txn| txn["payee"].is_null())
+        .map(|txn| ["amount", "fee", "net"].map(|field| i64_field(txn, field)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

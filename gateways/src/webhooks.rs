@@ -158,6 +158,9 @@ pub enum EventEffect {
         currency: Option<String>,
         reason: String,
         status: String,
+        /// What the processor charges for the dispute, as far as the event says (`None` where
+        /// it does not).
+        fee: Option<i64>,
         /// When the processor made the event: orders events about the same dispute.
         at: i64,
     },

@@ -42,6 +42,8 @@ pub struct RecordDispute {
     pub charge: ChargeId,
     pub reference: String,
     pub amount_minor: i64,
+    /// What the gateway charges for the dispute, where the event says.
+    pub fee_minor: Option<i64>,
     pub reason: String,
     pub status: String,
     /// The gateway time of the event: orders events about the dispute.
@@ -233,6 +235,7 @@ impl Handler<RecordDispute> for CustomerActor {
                 dispute.status = message.status;
                 dispute.reason = message.reason;
                 dispute.amount.amount_minor = message.amount_minor;
+                dispute.fee_minor = message.fee_minor.unwrap_or(dispute.fee_minor);
                 dispute.updated_by_event_at = message.event_at;
                 let kind = match dispute.is_closed() {
                     true => EventKind::DisputeClosed,
@@ -255,6 +258,7 @@ impl Handler<RecordDispute> for CustomerActor {
                     gateway_reference: message.reference,
                     created: now_unix_secs(),
                     updated_by_event_at: message.event_at,
+                    fee_minor: message.fee_minor.unwrap_or(0),
                 };
                 charge.dispute = Some(dispute.id.clone());
                 changes.push(Write::Charge(charge.clone()));

@@ -20,6 +20,10 @@ pub struct Dispute {
     pub created: i64,
     /// The gateway time of the event that last changed it: an older event never undoes it.
     pub updated_by_event_at: i64,
+    /// What the gateway charges for the dispute, as its last event said (less what it gave
+    /// back, if it gives a won dispute's fee back).
+    #[serde(default)]
+    pub fee_minor: i64,
 }
 
 impl Dispute {

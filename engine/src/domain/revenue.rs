@@ -39,8 +39,9 @@ impl Revenue {
             return None;
         }
         let platform_net = posting.net_for(&LedgerAccount::Platform);
-        let amount = platform_net.abs();
-        let mut revenue = Revenue::default();
+        // What the movement brought into the platform's balance before the gateway's fee.
+        let moved = platform_net + posting.fee_minor;
+        let mut revenue = Revenue { fees: posting.fee_minor, ..Revenue::default() };
         // Money into or out of customers' balances is revenue as it reaches the platform's
         // balance: credit applied to an invoice is, a prepayment or a credit given back is not
         // until then (the latter takes it back).
@@ -52,18 +53,18 @@ impl Revenue {
             _ if moves_customer_balance => revenue.gross = platform_net,
             PostingKind::BankTransfer => revenue.gross = platform_net,
             PostingKind::Charge => {
-                revenue.gross = platform_net + posting.fee_minor;
+                revenue.gross = moved;
                 revenue.tax = posting.tax_minor;
                 revenue.discounts = posting.discount_minor;
-                revenue.fees = posting.fee_minor;
             }
-            PostingKind::Refund => revenue.refunds = amount,
-            PostingKind::Dispute => revenue.disputes = amount,
-            // A dispute won gives its amount back; a payment recalled takes its own.
+            PostingKind::Refund => revenue.refunds = -moved,
+            PostingKind::Dispute => revenue.disputes = -moved,
+            // A dispute won gives its amount back (and a fee given back, its fee); a payment
+            // recalled takes its own.
             PostingKind::Adjustment if posting.source.starts_with("dp_") => {
-                revenue.disputes = -amount
+                revenue.disputes = -moved
             }
-            PostingKind::Adjustment => revenue.gross = -amount,
+            PostingKind::Adjustment => revenue.gross = moved,
             PostingKind::Transfer
             | PostingKind::ApplicationFee
             | PostingKind::TransferReversal

@@ -10,15 +10,8 @@ use crate::domain::{
 /// (which leaves the platform's balance and the clearing account alike: the gateway's now).
 pub fn charge_succeeded(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
     let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
-    let mut posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
-    if charge.fee_minor > 0 {
-        posting.legs.push(Leg {
-            debit: LedgerAccount::Platform,
-            credit: clearing(&charge.gateway),
-            amount_minor: charge.fee_minor,
-        });
-        posting.fee_minor = charge.fee_minor;
-    }
+    let posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
+    let posting = with_fee(posting, &charge.gateway, charge.fee_minor);
     let Some(breakdown) = &charge.breakdown else { return Some(posting) };
     Some(Posting {
         tax_minor: breakdown.tax.iter().map(|tax| tax.amount_minor).sum(),
@@ -39,10 +32,58 @@ pub fn refund_succeeded(account: &AccountId, refund: &Refund, at: i64) -> Option
     moved.debit_platform(account, PostingKind::Refund, &refund.gateway, at)
 }
 
-/// A dispute opened: the gateway withdrew its amount until the dispute is decided.
+/// A dispute opened: the gateway withdrew its amount until the dispute is decided, and the fee
+/// it charges for the dispute as far as it reported it.
 pub fn dispute_opened(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Posting> {
     let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
-    moved.debit_platform(account, PostingKind::Dispute, &dispute.gateway, at)
+    let posting = moved.debit_platform(account, PostingKind::Dispute, &dispute.gateway, at)?;
+    Some(with_fee(posting, &dispute.gateway, dispute.fee_minor))
+}
+
+/// The fee the gateway reports for a dispute changed from `posted_minor`, what its postings
+/// hold: charged later than the dispute opened (a `dispute`), or given back (an `adjustment`).
+pub fn dispute_fee_moved(
+    account: &AccountId,
+    dispute: &Dispute,
+    posted_minor: i64,
+    at: i64,
+) -> Option<Posting> {
+    let change = dispute.fee_minor.checked_sub(posted_minor)?;
+    let (kind, leg) = match change > 0 {
+        true => (
+            PostingKind::Dispute,
+            Leg {
+                debit: LedgerAccount::Platform,
+                credit: clearing(&dispute.gateway),
+                amount_minor: change,
+            },
+        ),
+        false => (
+            PostingKind::Adjustment,
+            Leg {
+                debit: clearing(&dispute.gateway),
+                credit: LedgerAccount::Platform,
+                amount_minor: change.checked_neg()?,
+            },
+        ),
+    };
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    let posting = moved.posting(account, kind, leg, at)?;
+    Some(Posting { fee_minor: change, ..posting })
+}
+
+/// `posting` with the gateway's fee of `fee_minor` kept out of what it moved into the
+/// platform's balance: a leg of its own back to the gateway's clearing account.
+fn with_fee(mut posting: Posting, gateway: &str, fee_minor: i64) -> Posting {
+    if fee_minor > 0 {
+        posting.legs.push(Leg {
+            debit: LedgerAccount::Platform,
+            credit: clearing(gateway),
+            amount_minor: fee_minor,
+        });
+        posting.fee_minor = fee_minor;
+    }
+    posting
 }
 
 /// A dispute was won: the withdrawn amount is reinstated.

@@ -578,12 +578,13 @@ fn in_kassa_terms(
                 cause: cause(stored),
             })
         }
-        EventEffect::Dispute { reference, amount, currency: stated, reason, status, at } => {
+        EventEffect::Dispute { reference, amount, currency: stated, reason, status, fee, at } => {
             same_currency(stated)?;
             ChargeMessage::Dispute(RecordDispute {
                 charge: charge_id,
                 reference: reference.clone(),
                 amount_minor: kassa(*amount)?,
+                fee_minor: fee.map(kassa).transpose()?,
                 reason: reason.clone(),
                 status: status.clone(),
                 event_at: *at,

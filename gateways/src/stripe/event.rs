@@ -68,6 +68,17 @@ pub struct StripeObject {
     pub payment_method: Option<String>,
     /// A Transfer's: whether all of it was reversed.
     pub reversed: Option<bool>,
+    /// A Dispute's movements of the platform's Stripe balance (the withdrawal and its fee, a
+    /// reinstatement), whole in the object.
+    pub balance_transactions: Option<Vec<BalanceTransactionSeen>>,
+}
+
+/// What Kassa reads of a Stripe balance transaction: the fee it charged, and in what currency.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default)]
+pub struct BalanceTransactionSeen {
+    pub fee: i64,
+    pub currency: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

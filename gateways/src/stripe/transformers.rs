@@ -13,6 +13,7 @@ use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
 use stripe_types::Expandable;
 
+use super::amount_from_stripe;
 use super::store::{AttemptParams, ReturnUrl};
 use crate::{
     CardDetails, ChargeOutcome, Currency, DeclineCode, GatewayError, NextAction,
@@ -205,13 +206,23 @@ pub(super) fn search_query(idempotency_key: &str) -> String {
 /// answer carries it expanded, and when it is in the charge's currency: a charge settled into
 /// another currency reports its fee in that one, which the books (one currency a posting)
 /// do not take; 0 then.
+///
+/// Kept in Stripe's unit for the currency, the fee is brought to Kassa's (an ISK fee in
+/// hundredths that is no whole króna is not taken either).
 fn reported_fee(intent: &StripePaymentIntent) -> i64 {
     let Some(Expandable::Object(charge)) = &intent.latest_charge else { return 0 };
     let Some(Expandable::Object(balance)) = &charge.balance_transaction else { return 0 };
-    match balance.currency == intent.currency {
-        true => balance.fee.max(0),
-        false => 0,
+    if balance.currency != intent.currency {
+        return 0;
     }
+    let currency = Currency::from_code(&intent.currency.to_string().to_ascii_uppercase());
+    let fee = currency.and_then(|currency| amount_from_stripe(balance.fee, currency).ok());
+    fee.unwrap_or_else(|| {
+        let fee = balance.fee;
+        tracing::warn!(intent = %intent.id, fee, "a Stripe fee not in Kassa's unit: not posted");
+        0
+    })
+    .max(0)
 }
 
 pub(super) fn intent_outcome(intent: &StripePaymentIntent) -> Result<ChargeOutcome, GatewayError> {

@@ -153,10 +153,21 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
             currency: object.currency.clone(),
             reason: object.reason.clone().unwrap_or_default(),
             status: object.status.clone().unwrap_or_default(),
+            fee: dispute_fee(object),
             at: event.created,
         }),
         _ => None,
     }
+}
+
+/// What Stripe charges for a dispute so far: the fees of its balance transactions in the
+/// dispute's currency (a fee given back is a negative one); `None` where the object does not
+/// list them.
+fn dispute_fee(dispute: &StripeObject) -> Option<i64> {
+    let currency = dispute.currency.as_deref()?;
+    let moved = dispute.balance_transactions.as_ref()?;
+    let in_currency = moved.iter().filter(|txn| txn.currency.eq_ignore_ascii_case(currency));
+    in_currency.map(|txn| txn.fee).try_fold(0i64, i64::checked_add)
 }
 
 /// A PaymentIntent event as what it means for its charge; `None` for the ones that settle
@@ -301,9 +312,33 @@ mod tests {
                 currency: Some("zar".into()),
                 reason: "fraudulent".into(),
                 status: "needs_response".into(),
+                fee: None,
                 at: 7,
             })
         );
+    }
+
+    #[test]
+    fn a_disputes_fee_is_what_its_balance_transactions_charged_in_its_currency() {
+        let body = br#"{"id":"evt_3","type":"charge.dispute.closed","created":8,
+            "data":{"object":{"id":"dp_1","object":"dispute","charge":"ch_x","payment_intent":"pi_2",
+            "amount":900,"currency":"usd","reason":"fraudulent","status":"won","metadata":{},
+            "balance_transactions":[
+                {"id":"txn_1","amount":-900,"fee":1500,"currency":"usd","type":"adjustment"},
+                {"id":"txn_2","amount":900,"fee":-1500,"currency":"usd","type":"adjustment"},
+                {"id":"txn_3","amount":-1700,"fee":2700,"currency":"zar","type":"adjustment"}]}}}"#;
+        let event = webhooks().read(body).unwrap();
+        let Some(EventEffect::Dispute { fee, .. }) = event.effect else {
+            panic!("a dispute: {:?}", event.effect);
+        };
+        assert_eq!(fee, Some(0), "charged when it opened, given back when it was won");
+        let opened = std::str::from_utf8(body).unwrap().replace(
+            r#"{"id":"txn_2","amount":900,"fee":-1500,"currency":"usd","type":"adjustment"},"#,
+            "",
+        );
+        let event = webhooks().read(opened.as_bytes()).unwrap();
+        let Some(EventEffect::Dispute { fee, .. }) = event.effect else { panic!() };
+        assert_eq!(fee, Some(1_500), "only the dispute's currency counts");
     }
 
     #[test]

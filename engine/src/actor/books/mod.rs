@@ -18,7 +18,8 @@ use crate::domain::{
 use crate::ledger::postings;
 use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
 
-/// A dispute makes at most a handful of postings (withdrawn, held, reinstated, released).
+/// A dispute makes at most a handful of postings (withdrawn, held, reinstated, released, its
+/// fee charged or given back).
 const HELD_POSTINGS_MAX: usize = 16;
 
 pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), StoreError> {
@@ -153,7 +154,28 @@ fn postings_of(
         }
         _ => {}
     }
+    let about_dispute = matches!(
+        event.kind,
+        EventKind::DisputeOpened | EventKind::DisputeUpdated | EventKind::DisputeClosed
+    );
+    if about_dispute && let Some(dispute) = dispute(changes, store, &event.object_id)? {
+        let posted_now: i64 = posted.iter().map(|posting| posting.fee_minor).sum();
+        let fee_posted = fee_posted_for(store, &changes.account, &dispute)? + posted_now;
+        posted.extend(postings::dispute_fee_moved(account, &dispute, fee_posted, at));
+    }
     Ok(posted)
+}
+
+/// The gateway's fee for `dispute` its postings hold.
+fn fee_posted_for(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    dispute: &Dispute,
+) -> Result<i64, StoreError> {
+    let filter =
+        PostingFilter { source: Some(dispute.id.as_str().to_owned()), ..Default::default() };
+    let found = store.postings(account, &filter, HELD_POSTINGS_MAX, None)?;
+    Ok(found.items.iter().map(|posting| posting.fee_minor).sum())
 }
 
 fn charge(
