@@ -2,19 +2,20 @@
 //! happened after the fact.
 //!
 //! Proves that only deliveries signed with the endpoint's secret within five minutes are taken
-//! (forged, tampered, wrong secret, 301 s old or 310 s ahead, unsigned and malformed ones are a 400 and
-//! leave nothing behind; a header with two `v1` values, one valid, is taken); that an event
+//! (forged, tampered, wrong secret, 301 s old or 310 s ahead, unsigned and malformed ones are a 400
+//! and leave nothing behind; a header with two `v1` values, one valid, is taken); that an event
 //! delivered ten times at once is stored and applied once; that a 3-D Secure charge is settled by
-//! its `payment_intent.succeeded` and a later-arriving older `payment_failed` changes nothing; that
-//! a refund made in the Stripe dashboard appears as a Kassa refund while Kassa's own refund is not
-//! counted twice; that disputes show on the charge and at `GET /v1/disputes/{id}` and only move
-//! forward, their fee in the books once, and given back when Stripe gives it back; that their
-//! amounts are read in the charge's ISO 4217 unit (ISK: Stripe's hundredths are krónur to Kassa),
-//! and one Kassa cannot hold exactly is not applied; that `GET /v1/events` lists, filters and
-//! pages them; and that a `kill -9` between persisting an event and applying it loses nothing and applies it exactly once after restart;
-//! that a charge its webhook settled before Stripe's own late answer is answered only once
-//! that settlement is durable (invariant 1); and that an event's payload (a Stripe customer's
-//! email in it) is in no file of the data directory in the clear.
+//! its `payment_intent.succeeded` (its fee read from Stripe once) and a later-arriving older
+//! `payment_failed` changes nothing; that a refund made in the Stripe dashboard appears as a Kassa
+//! refund while Kassa's own refund is not counted twice; that disputes show on the charge and at
+//! `GET /v1/disputes/{id}` and only move forward, their fee in the books once, and given back when
+//! Stripe gives it back; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's
+//! hundredths are krónur to Kassa), and one Kassa cannot hold exactly is not applied; that `GET
+//! /v1/events` lists, filters and pages them; and that a `kill -9` between persisting an event and
+//! applying it loses nothing and applies it exactly once after restart; that a charge its webhook
+//! settled before Stripe's own late answer is answered only once that settlement is durable
+//! (invariant 1); and that an event's payload (a Stripe customer's email in it) is in no file of
+//! the data directory in the clear.
 //! How: the real engine over HTTP with Stripe as its gateway (the local fake Stripe), signatures
 //! computed here with HMAC-SHA256 as Stripe documents them; the engine's flusher is held by the
 //! harness's hold file (`Engine::hold_flushes`) to show what an answer waits for.
@@ -190,6 +191,8 @@ async fn an_event_delivered_ten_times_at_once_is_applied_once_and_older_events_c
     let engine = Engine::start(config(&stripe.api_base(), 0)).await;
     let api = engine.api_a();
     let (charge, intent) = charge_awaiting_authentication(&api).await;
+    // The customer finished 3-D Secure: Stripe holds the payment, and says so.
+    stripe.complete_authentication(&intent);
     let created = now_secs();
     let succeeded = event(
         "evt_dup_1",
@@ -216,6 +219,14 @@ async fn an_event_delivered_ten_times_at_once_is_applied_once_and_older_events_c
     let settled = api.get_ok(&path).await;
     assert_eq!(settled["status"], "succeeded", "{settled}");
     assert_eq!(settled["next_action"], Value::Null);
+    // The event names no fee: Stripe was asked for it, once.
+    let moved = api.get_ok(&format!("/v1/balance_transactions?source={charge}")).await;
+    let fee = fake_stripe::fee_of(4200);
+    let figures = ["amount", "fee", "net"].map(|field| i64_field(&moved["data"][0], field));
+    assert_eq!(figures, [4200, fee, 4200 - fee], "{moved}");
+    let read = format!("/v1/payment_intents/{intent}");
+    let asked = stripe.seen().into_iter().filter(|seen| seen.path == read).count();
+    assert_eq!(asked, 1, "one read for ten deliveries");
 
     // Stripe does not promise order: an older failure arriving now changes nothing.
     let failed = event(

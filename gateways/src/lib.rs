@@ -110,6 +110,15 @@ pub trait Gateway: Send + Sync {
         idempotency_key: &str,
     ) -> Result<Option<Attempt>, GatewayError>;
 
+    /// The fee the processor kept of the payment it made under `reference` (a charge's
+    /// [`ChargeOutcome::Succeeded`] reference), for a payment settled by the processor's
+    /// webhook, whose event reports none: `Ok(None)` where the processor does not say (the
+    /// default). Only reads: never sends or re-sends a payment.
+    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+        let _ = reference;
+        Ok(None)
+    }
+
     /// A page at the processor where a buyer pays by card, or saves one (Stripe Checkout), for
     /// the gateways that have one. Nothing is charged by the call: the processor's webhook says
     /// when the buyer paid ([`webhooks::EventEffect::HostedPayment`]) or saved the card

@@ -474,6 +474,16 @@ impl Gateway for StripeGateway {
         self.expire_checkout_session(reference).await
     }
 
+    /// The PaymentIntent read with its charge's balance transaction expanded: the fee, once it
+    /// succeeded.
+    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+        let request =
+            RetrievePaymentIntent::new(reference).expand(vec![transformers::EXPAND_FEE.to_owned()]);
+        let intent = self.send(&request, None).await.map_err(transformers::lookup_error)?;
+        let succeeded = intent.status == stripe_shared::PaymentIntentStatus::Succeeded;
+        Ok(succeeded.then(|| transformers::reported_fee(&intent)))
+    }
+
     async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
         let token = transformers::checked_payment_method(token)?;
         match self.send(&DetachPaymentMethod::new(token), None).await {

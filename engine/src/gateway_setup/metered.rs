@@ -150,6 +150,14 @@ impl Gateway for Metered {
         record(timer, self.0.retrieve(kind, idempotency_key).await, retrieve_outcome)
     }
 
+    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+        let timer = CallTimer::start(self.name(), "charge_fee");
+        record(timer, self.0.charge_fee(reference).await, |fee| match fee {
+            Some(_) => "reported",
+            None => "none",
+        })
+    }
+
     async fn start_hosted_payment(
         &self,
         request: &HostedPaymentRequest,

@@ -21,8 +21,9 @@ use crate::checkout::subscription::{Started, session_coupon, start_message};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, CheckoutItems, CheckoutSession,
-    CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money, RefundId, RefundReason,
+    AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, ChargeStatus, CheckoutItems,
+    CheckoutSession, CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money,
+    RefundId, RefundReason,
 };
 use crate::payouts::Payouts;
 use crate::store::{CouponStore, CustomerStore, Outcome, StoreError};
@@ -195,7 +196,10 @@ impl Applier {
             Err(refusal) => return Ok(EventOutcome::of(&target, refusal)),
         };
         let answer = match message {
-            ChargeMessage::Settle(settlement) => self.settle(&target, settlement, stored).await,
+            ChargeMessage::Settle(settlement) => {
+                let settlement = self.with_reported_fee(&charge, settlement).await;
+                self.settle(&target, settlement, stored).await
+            }
             ChargeMessage::Review(message) => {
                 self.registry.send(&target.key, message).await.and_then(|sent| sent)
             }
@@ -441,6 +445,30 @@ impl Applier {
             Err(error) => {
                 tracing::warn!(gateway = gateway.name(), %error, "a hosted payment's card was not described");
                 None
+            }
+        }
+    }
+
+    /// An event saying a payment succeeded may report no fee (Stripe's names the PaymentIntent,
+    /// not the balance transaction that carries it): the charge's gateway is asked for it,
+    /// while the charge is not settled yet (a duplicate or late event asks nothing). No answer
+    /// settles the charge all the same, without a fee: the payment happened whatever its fee.
+    async fn with_reported_fee(&self, charge: &Charge, settlement: Settlement) -> Settlement {
+        let Settlement::Succeeded { reference, fee_minor: 0 } = &settlement else {
+            return settlement;
+        };
+        if !matches!(charge.status, ChargeStatus::Processing | ChargeStatus::RequiresAction) {
+            return settlement;
+        }
+        let Ok(gateway) = self.gateways.by_name(&charge.gateway) else { return settlement };
+        match gateway.charge_fee(reference).await {
+            Ok(Some(fee_minor)) => {
+                Settlement::Succeeded { reference: reference.clone(), fee_minor }
+            }
+            Ok(None) => settlement,
+            Err(error) => {
+                tracing::warn!(charge = %charge.id, %error, "a payment's fee was not read: settled without it");
+                settlement
             }
         }
     }

@@ -209,7 +209,7 @@ pub(super) fn search_query(idempotency_key: &str) -> String {
 ///
 /// Kept in Stripe's unit for the currency, the fee is brought to Kassa's (an ISK fee in
 /// hundredths that is no whole króna is not taken either).
-fn reported_fee(intent: &StripePaymentIntent) -> i64 {
+pub(super) fn reported_fee(intent: &StripePaymentIntent) -> i64 {
     let Some(Expandable::Object(charge)) = &intent.latest_charge else { return 0 };
     let Some(Expandable::Object(balance)) = &charge.balance_transaction else { return 0 };
     if balance.currency != intent.currency {
