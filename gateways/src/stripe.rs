@@ -461,8 +461,6 @@ impl Gateway for StripeGateway {
         NAME
     }
 
-    /// Detaches the PaymentMethod from its Stripe customer. One Stripe does not know (404), or
-    /// that is attached to no customer (400), is detached already.
     async fn start_hosted_payment(
         &self,
         request: &HostedPaymentRequest,
@@ -484,6 +482,8 @@ impl Gateway for StripeGateway {
         Ok(succeeded.then(|| transformers::reported_fee(&intent)))
     }
 
+    /// Detaches the PaymentMethod from its Stripe customer. One Stripe does not know (404), or
+    /// that is attached to no customer (400), is detached already.
     async fn forget_payment_method(&self, token: &str) -> Result<(), GatewayError> {
         let token = transformers::checked_payment_method(token)?;
         match self.send(&DetachPaymentMethod::new(token), None).await {
