@@ -172,10 +172,8 @@ fn fee_posted_for(
     account: &AccountId,
     dispute: &Dispute,
 ) -> Result<i64, StoreError> {
-    let filter =
-        PostingFilter { source: Some(dispute.id.as_str().to_owned()), ..Default::default() };
-    let found = store.postings(account, &filter, HELD_POSTINGS_MAX, None)?;
-    Ok(found.items.iter().map(|posting| posting.fee_minor).sum())
+    let found = dispute_postings(store, account, dispute)?;
+    Ok(found.iter().map(|posting| posting.fee_minor).sum())
 }
 
 fn charge(
@@ -234,11 +232,19 @@ fn held_for(
     dispute: &Dispute,
     transfer: &ChargeTransfer,
 ) -> Result<i64, StoreError> {
+    let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
+    let found = dispute_postings(store, account, dispute)?;
+    Ok(-found.iter().map(|posting| posting.net_for(&payee)).sum::<i64>())
+}
+
+fn dispute_postings(
+    store: &dyn CustomerStore,
+    account: &AccountId,
+    dispute: &Dispute,
+) -> Result<Vec<Posting>, StoreError> {
     let filter =
         PostingFilter { source: Some(dispute.id.as_str().to_owned()), ..Default::default() };
-    let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
-    let found = store.postings(account, &filter, HELD_POSTINGS_MAX, None)?;
-    Ok(-found.items.iter().map(|posting| posting.net_for(&payee)).sum::<i64>())
+    Ok(store.postings(account, &filter, HELD_POSTINGS_MAX, None)?.items)
 }
 
 /// The record as the set leaves it: its last write in the set, or what the store holds.

@@ -148,23 +148,39 @@ fn match_invoices(
     recomputed: &Recomputed,
     verified: &mut Verified,
 ) -> Result<(), VerifyError> {
+    until_difference(
+        |visit| each_invoice(store, account, visit),
+        |invoice| {
+            let held = recomputed.accrued_by_invoice.get(invoice.id.as_str()).copied();
+            if invoice.created < began && held.is_none() {
+                return None;
+            }
+            verified.invoices += 1;
+            let (held, accrues) = (held.unwrap_or_default(), Accrued::of(&invoice));
+            (held != accrues).then(|| {
+                format!(
+                    "invoice {} ({}) accrues {accrues:?}, its postings hold {held:?}",
+                    invoice.id,
+                    invoice.status.as_str()
+                )
+            })
+        },
+    )
+}
+
+/// `walk` over records, each given to `check`, which answers what is wrong with it: the first
+/// difference stops the walk and is what the check answers.
+fn until_difference<T>(
+    walk: impl FnOnce(&mut dyn FnMut(T) -> Result<(), StoreError>) -> Result<(), StoreError>,
+    mut check: impl FnMut(T) -> Option<String>,
+) -> Result<(), VerifyError> {
     let mut difference = None;
-    let walked = each_invoice(store, account, &mut |invoice| {
-        let held = recomputed.accrued_by_invoice.get(invoice.id.as_str()).copied();
-        if invoice.created < began && held.is_none() {
-            return Ok(());
+    let walked = walk(&mut |record| {
+        difference = check(record);
+        match difference {
+            Some(_) => Err(StoreError::Storage("a difference was found".into())),
+            None => Ok(()),
         }
-        verified.invoices += 1;
-        let (held, accrues) = (held.unwrap_or_default(), Accrued::of(&invoice));
-        if held == accrues {
-            return Ok(());
-        }
-        difference = Some(format!(
-            "invoice {} ({}) accrues {accrues:?}, its postings hold {held:?}",
-            invoice.id,
-            invoice.status.as_str()
-        ));
-        Err(StoreError::Storage("a difference was found".into()))
     });
     if let Some(difference) = difference {
         return Err(VerifyError::Difference(difference));
@@ -374,24 +390,17 @@ fn match_objects(
 ) -> Result<(), VerifyError> {
     let posted = |source: &str| recomputed.platform_net_by_source.get(source);
     let mut customers = HashSet::new();
-    // The first difference stops the walk; it is what the check answers.
-    let mut difference = None;
-    let walked = each_charge(store, account, &mut |charge| {
-        customers.insert(charge.customer.clone());
-        if charge.created < began {
-            return Ok(());
-        }
-        verified.charges += 1;
-        difference = charge_difference(&charge, recomputed, &posted);
-        match difference {
-            Some(_) => Err(StoreError::Storage("a difference was found".into())),
-            None => Ok(()),
-        }
-    });
-    if let Some(difference) = difference {
-        return Err(VerifyError::Difference(difference));
-    }
-    walked?;
+    until_difference(
+        |visit| each_charge(store, account, visit),
+        |charge| {
+            customers.insert(charge.customer.clone());
+            if charge.created < began {
+                return None;
+            }
+            verified.charges += 1;
+            charge_difference(&charge, recomputed, &posted)
+        },
+    )?;
     for customer in customers {
         for refund in store.refunds(account, &customer)? {
             if refund.created < began {
