@@ -155,8 +155,9 @@ impl Pass<'_> {
             let mut refunded_at = HashMap::new();
             if now.is_some() {
                 for refund in self.store.refunds(account, customer)? {
-                    if refund.status == RefundStatus::Succeeded {
-                        let at = refunded_at.entry(refund.charge).or_insert(refund.created);
+                    if let (RefundStatus::Succeeded, Some(charge)) = (refund.status, refund.charge)
+                    {
+                        let at = refunded_at.entry(charge).or_insert(refund.created);
                         *at = (*at).max(refund.created);
                     }
                 }

@@ -18,7 +18,9 @@
 //! `late` and credited to the balance; that an unmatched line is allocated by hand once; that
 //! the books carry what each line brought (to the platform for invoices, to the customer's
 //! balance for the rest), the credit applied to an invoice and a recall taking both back, and
-//! `kassa verify-ledger` matches the customer's balance to them; and that a statement of
+//! `kassa verify-ledger` matches the customer's balance to them; that a customer's credit
+//! balance is paid back out once to a bank account (or recorded as paid back outside), a
+//! failed payment giving it back and bad requests taking nothing; and that a statement of
 //! 100 000 lines is reconciled whole.
 //! How: a fresh engine per test (see `common`), the account's bank details set through
 //! `POST /v1/account`, statements built in the test and posted with their content type.
@@ -234,6 +236,110 @@ async fn a_bank_transfer_is_refunded_to_a_bank_account_or_recorded_as_paid_back_
         .map(|entry| i64_field(entry, "amount"))
         .collect();
     assert_eq!(amounts, [-12_000, -10_000], "each refund that succeeded, once");
+}
+
+#[tokio::test]
+async fn a_credit_balance_is_paid_back_out_once_and_a_failed_payment_gives_it_back() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    set_bank_details(&api).await;
+    let (customer, _) = eft_customer(&api, json!({"name": "Lindiwe"})).await;
+    // R600 for a R500 charge: R100 is the customer's credit.
+    let charge = eft_charge(&api, &customer, 50_000).await;
+    let today = day_of(now_secs() as i64);
+    let csv = format!("Date,Amount,Description\n{today},600.00,{}\n", reference(&charge));
+    assert_eq!(outcomes(&upload(&api, "text/csv", "", &csv).await.ok().clone()), ["overpaid"]);
+    assert_eq!(balance(&api, &customer).await, -10_000);
+    let platform = api.get_ok("/v1/balance").await;
+
+    let to_bank = |number: &str, amount: Option<i64>| {
+        let mut body = json!({"customer": customer, "origin": "customer_balance",
+            "destination": {"type": "bank_account", "account_holder": "L Nkosi",
+                "bank_code": "250655", "account_number": number}});
+        if let Some(amount) = amount {
+            body["amount"] = json!(amount);
+        }
+        body
+    };
+    // Refused, each with nothing paid and nothing taken from the balance.
+    let no_destination = json!({"customer": customer, "origin": "customer_balance"});
+    let refused = api.post("/v1/refunds", &no_destination).await;
+    assert_error(&refused, 400, "validation_error");
+    assert_eq!(refused.body["error"]["param"], "destination", "{}", refused.text);
+    let refused = api.post("/v1/refunds", &to_bank("62123456789", Some(10_001))).await;
+    assert_error(&refused, 400, "insufficient_balance");
+    assert_eq!(refused.body["error"]["available"], 10_000, "{}", refused.text);
+    let mut in_shillings = to_bank("62123456789", None);
+    in_shillings["currency"] = json!("kes");
+    assert_error(&api.post("/v1/refunds", &in_shillings).await, 400, "currency_mismatch");
+    let mut both = to_bank("62123456789", None);
+    both["charge"] = charge["id"].clone();
+    let refused = api.post("/v1/refunds", &both).await;
+    assert_eq!(refused.body["error"]["param"], "customer", "{}", refused.text);
+    let mut reversing = to_bank("62123456789", None);
+    reversing["reverse_transfer"] = json!(true);
+    assert_error(&api.post("/v1/refunds", &reversing).await, 400, "validation_error");
+    let phone = json!({"customer": customer, "origin": "customer_balance",
+        "destination": {"type": "mpesa", "phone": "0712345678"}});
+    let refused = api.post("/v1/refunds", &phone).await;
+    assert_eq!(
+        refused.body["error"]["param"], "destination",
+        "no rand by M-Pesa: {}",
+        refused.text
+    );
+    let mut unknown = to_bank("62123456789", None);
+    unknown["customer"] = json!("cus_nobody");
+    assert_error(&api.post("/v1/refunds", &unknown).await, 404, "not_found");
+    let (never_billed, _) = eft_customer(&api, json!({"name": "Zola"})).await;
+    let mut empty = to_bank("62123456789", None);
+    empty["customer"] = json!(never_billed);
+    let refused = api.post("/v1/refunds", &empty).await;
+    assert_error(&refused, 400, "insufficient_balance");
+    assert_eq!(refused.body["error"]["available"], 0, "{}", refused.text);
+    assert!(api.ledger().await.is_empty(), "nothing was paid out");
+    assert_eq!(balance(&api, &customer).await, -10_000);
+
+    // R40 to a bank account, paid by the sandbox under the refund's id; asked twice, paid once.
+    let key = unique_key("credit-refund");
+    let body = to_bank("62123456789", Some(4_000));
+    let refund = api.post_with_key("/v1/refunds", &body, &key).await.ok().clone();
+    assert_eq!(
+        (&refund["status"], &refund["charge"], &refund["origin"], &refund["customer"]),
+        (&json!("succeeded"), &Value::Null, &json!("customer_balance"), &json!(customer)),
+        "{refund}"
+    );
+    assert_eq!(refund["destination"], json!({"type": "bank_account", "last4": "6789"}));
+    let again = api.post_with_key("/v1/refunds", &body, &key).await;
+    assert_eq!(again.ok()["id"], refund["id"], "the same refund answered again");
+    let ledger = api.ledger().await;
+    assert_eq!(ledger.len(), 1, "paid once: {ledger:?}");
+    assert_eq!(ledger[0]["amount"], 4_000, "{ledger:?}");
+    assert_eq!(balance(&api, &customer).await, -6_000);
+    let read = api.get_ok(&format!("/v1/refunds/{}", str_field(&refund, "id"))).await;
+    assert_eq!(read, refund);
+
+    // The bank refuses a payment to a closed account: the credit is the customer's again.
+    let closed = api.post("/v1/refunds", &to_bank("000111111113", Some(1_000))).await.ok().clone();
+    assert_eq!(closed["status"], "failed", "{closed}");
+    assert_eq!(balance(&api, &customer).await, -6_000, "the failed refund took nothing");
+
+    // The rest paid back by the platform's own EFT, recorded as such; then nothing is left.
+    let outside =
+        json!({"customer": customer, "origin": "customer_balance", "settled_outside": true});
+    let rest = api.post("/v1/refunds", &outside).await.ok().clone();
+    assert_eq!((&rest["status"], &rest["amount"]), (&json!("succeeded"), &json!(6_000)), "{rest}");
+    assert_eq!(balance(&api, &customer).await, 0);
+    let refused = api.post("/v1/refunds", &outside).await;
+    assert_error(&refused, 400, "insufficient_balance");
+    assert_eq!(api.ledger().await.len(), 1, "settled outside: nothing more paid by the sandbox");
+    // The credit was never the platform's: its balance did not move.
+    assert_eq!(api.get_ok("/v1/balance").await, platform);
+
+    engine.stop_graceful().await;
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(said.contains(" 3 refunds,"), "{said}");
 }
 
 /// What the platform's balance transactions of `kind` moved, as (source, amount), sorted.

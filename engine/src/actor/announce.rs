@@ -206,7 +206,7 @@ fn refund_charge(
         Some(refund) => Some(refund),
         None => store.refund(&changes.account, &id)?,
     };
-    Ok(record.map(|refund| refund.charge.as_str().to_owned()))
+    Ok(record.and_then(|refund| refund.charge).map(|charge| charge.as_str().to_owned()))
 }
 
 fn latest_charge<'a>(changes: &'a ChangeSet, id: &ChargeId) -> Option<&'a crate::domain::Charge> {

@@ -400,9 +400,9 @@ fn hydrate(
     let payment_methods = store.payment_methods(&key.account, &key.customer)?;
     let mut refunds_pending = HashMap::new();
     for refund in store.refunds(&key.account, &key.customer)? {
-        if refund.status == RefundStatus::Pending {
-            *refunds_pending.entry(refund.charge.clone()).or_insert(0) +=
-                refund.amount.amount_minor;
+        // A refund of credit took its amount from the balance when it was recorded.
+        if let (RefundStatus::Pending, Some(charge)) = (refund.status, refund.charge) {
+            *refunds_pending.entry(charge).or_insert(0) += refund.amount.amount_minor;
         }
     }
     let subscriptions = store.subscriptions(&key.account, &key.customer)?;

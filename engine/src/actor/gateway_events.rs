@@ -84,7 +84,7 @@ impl CustomerActor {
             .store
             .refunds(&self.key.account, &self.key.customer)?
             .into_iter()
-            .filter(|refund| refund.charge == charge.id)
+            .filter(|refund| refund.charge.as_ref() == Some(&charge.id))
             .collect();
         let made_by_kassa = |refund: &GatewayRefund| {
             known.iter().any(|own| {
@@ -157,7 +157,7 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
             let refund = Refund {
                 paid_out: None,
                 id: RefundId::generate(),
-                charge: charge.id.clone(),
+                charge: Some(charge.id.clone()),
                 customer: charge.customer.clone(),
                 amount: Money { amount_minor, currency: charge.amount.currency },
                 status: RefundStatus::Succeeded,

@@ -8,7 +8,7 @@ use super::settlement::Settlement;
 use super::{ActorError, Durably};
 use crate::domain::{Breakdown, Cause, Charge, ChargeStatus, FeatureGrant};
 use crate::domain::{
-    ChargeId, CheckoutSessionId, CreditNoteId, InvoiceId, Metadata, Money, PaymentMethod,
+    ChargeId, CheckoutSessionId, CreditNoteId, Currency, InvoiceId, Metadata, Money, PaymentMethod,
     PaymentMethodId, PaymentMethodKind, Refund, RefundId, RefundReason,
 };
 use crate::store::Unsettled;
@@ -89,6 +89,20 @@ pub struct CreateRefund {
     pub pay_out: Option<RefundPayOut>,
 }
 
+/// Pays the customer's credit balance back out to them: all of it unless `amount_minor` says
+/// less, in the currency the customer bills in (`currency`, when given, must be it).
+#[derive(Clone, Message)]
+#[rtype(result = "Result<Refund, ActorError>")]
+pub struct RefundBalance {
+    pub amount_minor: Option<i64>,
+    pub currency: Option<Currency>,
+    pub reason: Option<RefundReason>,
+    pub idempotency: Option<IdempotencyTicket>,
+    pub cause: Cause,
+    /// Where the money goes: a credit balance has no card to go back to.
+    pub pay_out: RefundPayOut,
+}
+
 /// What a payout adapter reported (later, by its own callback) of a refund it paid out.
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<String>, ActorError>")]
@@ -97,7 +111,8 @@ pub struct RefundPaidOut {
     pub outcome: kassa_gateways::payouts::PayoutOutcome,
 }
 
-/// How a refund of a charge with no card to go back to (a bank transfer, M-Pesa) is made.
+/// How a refund with no card to go back to (of a bank transfer, M-Pesa, a credit balance) is
+/// made.
 #[derive(Debug, Clone)]
 pub enum RefundPayOut {
     /// Paid out to this destination by the adapter that pays it.

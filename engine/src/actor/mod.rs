@@ -12,6 +12,7 @@
 
 mod announce;
 mod audit_status;
+mod balance_refunds;
 pub mod bank_transfers;
 pub mod billing;
 mod books;
@@ -101,6 +102,9 @@ pub enum ActorError {
     Invalid { code: &'static str, param: Option<&'static str>, message: String },
     #[error("the refund exceeds what is left of the charge ({left} left)")]
     AmountTooLarge { left: i64 },
+    /// More of a customer's credit balance asked for than it holds.
+    #[error("the customer holds {available} of credit")]
+    InsufficientBalance { available: i64 },
     #[error("charge {0} has already been refunded in full")]
     AlreadyRefunded(String),
     #[error("the Idempotency-Key was used for a different request")]

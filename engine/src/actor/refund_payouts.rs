@@ -132,32 +132,44 @@ impl CustomerActor {
                 Ok(RefundChannel::Gateway { gateway, request })
             }
             RefundRoute::PayOut(destination) => {
-                let paid_out = paid_out(&destination).ok_or_else(|| {
-                    ActorError::invalid(
-                        "validation_error",
-                        Some("destination"),
-                        "a refund is paid to a bank account or an M-Pesa phone",
-                    )
-                })?;
-                let adapter = self.refund_adapter(&destination)?;
-                let request = PayoutRequest {
-                    idempotency_key: refund.gateway_idempotency_key().to_owned(),
-                    account: self.key.account.as_str().to_owned(),
-                    amount_minor: refund.amount.amount_minor,
-                    currency: refund.amount.currency,
-                    destination: destination.clone(),
-                    description: format!("Refund {} of {}", refund.id, charge.id),
-                };
-                check_payable(adapter.as_ref(), &request)?;
-                refund.gateway = adapter.method().to_owned();
-                refund.paid_out = Some(paid_out);
-                Ok(RefundChannel::Payout { adapter, request })
+                let description = format!("Refund {} of {}", refund.id, charge.id);
+                self.payout_channel(destination, description, refund)
             }
             RefundRoute::Outside => {
                 refund.paid_out = Some(PaidOut::Outside);
                 Ok(RefundChannel::Outside)
             }
         }
+    }
+
+    /// The channel that pays `refund` out to `destination`; sets where it is paid out, and by
+    /// which adapter (its `gateway`, whose clearing account it leaves).
+    pub(super) fn payout_channel(
+        &self,
+        destination: PayoutDestination,
+        description: String,
+        refund: &mut Refund,
+    ) -> Result<RefundChannel, ActorError> {
+        let paid_out = paid_out(&destination).ok_or_else(|| {
+            ActorError::invalid(
+                "validation_error",
+                Some("destination"),
+                "a refund is paid to a bank account or an M-Pesa phone",
+            )
+        })?;
+        let adapter = self.refund_adapter(&destination)?;
+        let request = PayoutRequest {
+            idempotency_key: refund.gateway_idempotency_key().to_owned(),
+            account: self.key.account.as_str().to_owned(),
+            amount_minor: refund.amount.amount_minor,
+            currency: refund.amount.currency,
+            destination,
+            description,
+        };
+        check_payable(adapter.as_ref(), &request)?;
+        refund.gateway = adapter.method().to_owned();
+        refund.paid_out = Some(paid_out);
+        Ok(RefundChannel::Payout { adapter, request })
     }
 
     /// The adapter that pays `destination`: a live one that does, else the sandbox.

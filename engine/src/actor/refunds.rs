@@ -23,9 +23,9 @@ use crate::domain::{Cause, ChargeStatus, Event, EventKind, Money, Refund, Refund
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
 pub(super) struct StartedRefund {
-    refund: Refund,
-    recorded: DurableTicket,
-    channel: RefundChannel,
+    pub(super) refund: Refund,
+    pub(super) recorded: DurableTicket,
+    pub(super) channel: RefundChannel,
 }
 
 impl CustomerActor {
@@ -97,7 +97,7 @@ impl CustomerActor {
         }
         let mut refund = Refund {
             id,
-            charge: charge.id.clone(),
+            charge: Some(charge.id.clone()),
             customer: charge.customer.clone(),
             amount: Money { amount_minor, currency: charge.amount.currency },
             status: RefundStatus::Pending,
@@ -157,31 +157,36 @@ impl CustomerActor {
                 return Ok((refund, None));
             }
             Settlement::Succeeded { reference, .. } => {
-                let mut charge = store.charge(&account, &refund.charge)?.ok_or_else(|| {
-                    ActorError::NotFound { kind: "charge", id: refund.charge.to_string() }
-                })?;
-                refund.transfer_reversed_minor =
-                    charge.record_refund(refund.amount.amount_minor, refund.reverse_transfer);
                 refund.succeed(reference);
-                if charge.is_fully_refunded() {
-                    self.withdraw_access(&mut changes, &charge)?;
+                if let Some(charge) = &refund.charge {
+                    let mut charge = store.charge(&account, charge)?.ok_or_else(|| {
+                        ActorError::NotFound { kind: "charge", id: charge.to_string() }
+                    })?;
+                    refund.transfer_reversed_minor =
+                        charge.record_refund(refund.amount.amount_minor, refund.reverse_transfer);
+                    if charge.is_fully_refunded() {
+                        self.withdraw_access(&mut changes, &charge)?;
+                    }
+                    if refund.credit_note.is_none() {
+                        let amount_minor = refund.amount.amount_minor;
+                        refund.credit_note = self.credit_note_for_refund(
+                            &mut changes,
+                            &charge,
+                            &refund.id,
+                            amount_minor,
+                        )?;
+                    }
+                    changes.push(Write::Charge(charge));
                 }
-                if refund.credit_note.is_none() {
-                    let amount_minor = refund.amount.amount_minor;
-                    refund.credit_note = self.credit_note_for_refund(
-                        &mut changes,
-                        &charge,
-                        &refund.id,
-                        amount_minor,
-                    )?;
-                }
-                changes.push(Write::Charge(charge));
             }
             Settlement::Failed(failure) => refund.fail(failure.message),
             Settlement::NeverReached(failure) => {
                 refund.fail(failure.message);
                 freed_key = true;
             }
+        }
+        if refund.of_balance() && refund.status == RefundStatus::Failed {
+            self.return_to_balance(&mut changes, &refund)?;
         }
         let kind = match refund.status {
             RefundStatus::Succeeded => EventKind::RefundSucceeded,
@@ -214,11 +219,12 @@ fn release_reservation(
     pending: &mut std::collections::HashMap<crate::domain::ChargeId, i64>,
     refund: &Refund,
 ) {
-    if let Some(reserved) = pending.get_mut(&refund.charge) {
+    let Some(charge) = &refund.charge else { return };
+    if let Some(reserved) = pending.get_mut(charge) {
         *reserved -= refund.amount.amount_minor;
-        assert!(*reserved >= 0, "refund reservations of {} went negative", refund.charge);
+        assert!(*reserved >= 0, "refund reservations of {charge} went negative");
         if *reserved == 0 {
-            pending.remove(&refund.charge);
+            pending.remove(charge);
         }
     }
 }

@@ -298,6 +298,12 @@ impl From<ActorError> for ApiError {
                 format!("the refund exceeds what is left of the charge ({left} left)"),
             )
             .with_param("amount"),
+            ActorError::InsufficientBalance { available } => ApiError::invalid(
+                "insufficient_balance",
+                format!("the customer holds {available} (minor units) of credit to refund"),
+            )
+            .with_param("amount")
+            .with_extra("available", available),
             ActorError::AlreadyRefunded(charge) => ApiError::invalid(
                 "charge_already_refunded",
                 format!("charge {charge} has nothing left to refund"),

@@ -350,7 +350,9 @@ pub fn refund(refund: &Refund) -> Value {
     json!({
         "id": refund.id.as_str(),
         "object": "refund",
-        "charge": refund.charge.as_str(),
+        "charge": refund.charge.as_ref().map(|charge| charge.as_str()),
+        "customer": refund.customer.as_str(),
+        "origin": if refund.of_balance() { "customer_balance" } else { "charge" },
         "amount": refund.amount.amount_minor,
         "currency": currency_code(refund.amount.currency),
         "status": refund.status.as_str(),

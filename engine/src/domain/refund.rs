@@ -1,4 +1,5 @@
-//! A refund: money returned on a succeeded charge, never more than is left of it.
+//! A refund: money returned on a succeeded charge, never more than is left of it, or a
+//! customer's credit balance paid back out to them.
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +52,8 @@ impl RefundReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     pub id: RefundId,
-    pub charge: ChargeId,
+    /// The charge it gives back; `None` for a refund of the customer's credit balance.
+    pub charge: Option<ChargeId>,
     pub customer: CustomerId,
     pub amount: Money,
     pub status: RefundStatus,
@@ -114,6 +116,11 @@ fn reverses_transfer() -> bool {
 }
 
 impl Refund {
+    /// Whether it pays out the customer's credit balance rather than giving a charge back.
+    pub fn of_balance(&self) -> bool {
+        self.charge.is_none()
+    }
+
     /// The key the gateway dedupes this refund by: the refund id.
     pub fn gateway_idempotency_key(&self) -> &str {
         self.id.as_str()

@@ -32,6 +32,53 @@ pub fn refund_succeeded(account: &AccountId, refund: &Refund, at: i64) -> Option
     moved.debit_platform(account, PostingKind::Refund, &refund.gateway, at)
 }
 
+/// A refund of a customer's credit was recorded: its amount leaves the customer's balance for
+/// transit before it is sent.
+pub fn credit_refund_recorded(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::CustomerBalances,
+        credit: LedgerAccount::PayoutsInTransit,
+        amount_minor: refund.amount.amount_minor,
+    };
+    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
+        account,
+        PostingKind::Refund,
+        leg,
+        at,
+    )
+}
+
+/// A refund of credit was paid: it leaves transit, and the adapter's clearing account that
+/// paid it (the bank-transfer account's, for one the platform paid back itself).
+pub fn credit_refund_paid(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::PayoutsInTransit,
+        credit: clearing(&refund.gateway),
+        amount_minor: refund.amount.amount_minor,
+    };
+    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
+        account,
+        PostingKind::Refund,
+        leg,
+        at,
+    )
+}
+
+/// A refund of credit failed: from transit back to the customer's balance.
+pub fn credit_refund_failed(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
+    let leg = Leg {
+        debit: LedgerAccount::PayoutsInTransit,
+        credit: LedgerAccount::CustomerBalances,
+        amount_minor: refund.amount.amount_minor,
+    };
+    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
+        account,
+        PostingKind::Adjustment,
+        leg,
+        at,
+    )
+}
+
 /// A dispute opened: the gateway withdrew its amount until the dispute is decided, and the fee
 /// it charges for the dispute as far as it reported it.
 pub fn dispute_opened(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Posting> {

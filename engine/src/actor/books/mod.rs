@@ -106,13 +106,31 @@ fn postings_of(
                 }
             }
         }
+        // A refund of credit moves the customer's balance, never the platform's: out when it is
+        // recorded, paid from transit, or back when it fails.
+        EventKind::RefundPending | EventKind::RefundFailed => {
+            if let Some(refund) = refund(changes, store, &event.object_id)?
+                && refund.of_balance()
+            {
+                posted.extend(match event.kind {
+                    EventKind::RefundPending => {
+                        postings::credit_refund_recorded(account, &refund, at)
+                    }
+                    _ => postings::credit_refund_failed(account, &refund, at),
+                });
+            }
+        }
         EventKind::RefundSucceeded => {
             let Some(refund) = refund(changes, store, &event.object_id)? else {
                 return Ok(posted);
             };
+            let Some(charge_id) = &refund.charge else {
+                posted.extend(postings::credit_refund_paid(account, &refund, at));
+                return Ok(posted);
+            };
             posted.extend(postings::refund_succeeded(account, &refund, at));
             if refund.transfer_reversed_minor > 0
-                && let Some(charge) = charge(changes, store, refund.charge.as_str())?
+                && let Some(charge) = charge(changes, store, charge_id.as_str())?
                 && let Some(transfer) = &charge.transfer
             {
                 let reversed = refund.transfer_reversed_minor;

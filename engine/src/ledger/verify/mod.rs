@@ -10,7 +10,7 @@ use crate::domain::money::currency_code;
 use crate::domain::revenue::day_of;
 use crate::domain::{
     AccountId, Charge, ChargeStatus, Currency, CustomerId, LedgerAccount, LedgerBalance, Payout,
-    PayoutId, Posting, PostingKind, RefundStatus, Revenue,
+    PayoutId, Posting, PostingKind, Refund, RefundId, RefundStatus, Revenue,
 };
 use crate::ledger::accrual::Accrued;
 use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
@@ -72,6 +72,8 @@ struct Recomputed {
     transit_by_source: HashMap<String, i64>,
     /// What each customer's postings left in customer balances (credit: positive).
     credit_by_customer: HashMap<CustomerId, i64>,
+    /// What each refund's postings moved into customer balances (a refund of credit's).
+    credit_by_refund: HashMap<String, i64>,
     /// What each invoice's accrual postings hold.
     accrued_by_invoice: HashMap<String, Accrued>,
     /// The platform's revenue per currency and day.
@@ -291,6 +293,9 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
     let credit = posting.net_for(&LedgerAccount::CustomerBalances);
     if let Some(customer) = posting.customer.as_ref().filter(|_| credit != 0) {
         *recomputed.credit_by_customer.entry(customer.clone()).or_default() += credit;
+        if RefundId::parse(&posting.source).is_some() {
+            *recomputed.credit_by_refund.entry(posting.source.clone()).or_default() += credit;
+        }
     }
     let in_transit = posting.net_for(&LedgerAccount::PayoutsInTransit);
     if in_transit != 0 {
@@ -401,26 +406,61 @@ fn match_objects(
             charge_difference(&charge, recomputed, &posted)
         },
     )?;
+    // A customer whose balance moved may have refunded its credit without any charge.
+    customers.extend(recomputed.credit_by_customer.keys().cloned());
     for customer in customers {
         for refund in store.refunds(account, &customer)? {
             if refund.created < began {
                 continue;
             }
             verified.refunds += 1;
-            let expected = match refund.status {
-                RefundStatus::Succeeded => -refund.amount.amount_minor,
-                _ => 0,
-            };
-            let held = posted(refund.id.as_str()).unwrap_or_default();
-            if held != expected {
-                return Err(VerifyError::Difference(format!(
-                    "refund {} ({:?}) took {} out of the books, its postings {}",
-                    refund.id, refund.status, -expected, -held
-                )));
+            if let Some(difference) = refund_difference(&refund, recomputed, &posted) {
+                return Err(VerifyError::Difference(difference));
             }
         }
     }
     Ok(())
+}
+
+/// What is wrong with a refund's postings, if anything. A succeeded refund of a charge took its
+/// amount out of the platform's balance. A refund of credit never touches the platform's
+/// balance: its amount left the customer's balance when it was recorded, and waits in transit
+/// until it is paid; a failed one put it back.
+fn refund_difference(
+    refund: &Refund,
+    recomputed: &Recomputed,
+    posted: &dyn Fn(&str) -> Option<i64>,
+) -> Option<String> {
+    let source = refund.id.as_str();
+    let (amount, status) = (refund.amount.amount_minor, refund.status);
+    let platform = posted(source).unwrap_or_default();
+    let expected = match status {
+        RefundStatus::Succeeded if !refund.of_balance() => -amount,
+        _ => 0,
+    };
+    if platform != expected {
+        return Some(format!(
+            "refund {} ({status:?}) took {} out of the platform's balance, its postings {}",
+            refund.id, -expected, -platform
+        ));
+    }
+    if !refund.of_balance() {
+        return None;
+    }
+    let credit = recomputed.credit_by_refund.get(source).copied().unwrap_or_default();
+    let in_transit = recomputed.transit_by_source.get(source).copied().unwrap_or_default();
+    let expected = match status {
+        RefundStatus::Failed => (0, 0),
+        RefundStatus::Pending => (-amount, amount),
+        RefundStatus::Succeeded => (-amount, 0),
+    };
+    (expected != (credit, in_transit)).then(|| {
+        format!(
+            "refund {} of credit ({status:?}) took {} from the customer's balance and left {} \
+             in transit, its postings {} and {in_transit}",
+            refund.id, -expected.0, expected.1, -credit
+        )
+    })
 }
 
 /// What is wrong with a charge's postings, if anything: a succeeded charge brought its amount

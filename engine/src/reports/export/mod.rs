@@ -7,6 +7,7 @@
 
 mod files;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use crate::domain::money::currency_code;
@@ -143,7 +144,14 @@ pub fn export(
     let mut file = create("balance_transactions", &BALANCE_TRANSACTIONS)?;
     let mut journal = create("ledger_entries", &LEDGER_ENTRIES)?;
     let mut failed = None;
+    // Customers whose balance moved may have refunds of their credit and no charge.
+    let mut with_balance = HashSet::new();
     store.each_posting(account, &mut |posting| {
+        if let Some(customer) = &posting.customer
+            && posting.net_for(&LedgerAccount::CustomerBalances) != 0
+        {
+            with_balance.insert(customer.clone());
+        }
         if !within(posting.created) || failed.is_some() {
             return Ok(());
         }
@@ -171,6 +179,7 @@ pub fn export(
     written.push(finish(file, failed)?);
 
     let mut file = create("refunds", &REFUNDS)?;
+    customers.extend(with_balance);
     customers.sort();
     customers.dedup();
     for customer in &customers {
@@ -283,7 +292,7 @@ fn charge_row(charge: &Charge) -> Vec<Cell> {
 fn refund_row(refund: &Refund) -> Vec<Cell> {
     vec![
         id(refund.id.as_str()),
-        id(refund.charge.as_str()),
+        optional_id(refund.charge.as_ref().map(|charge| charge.as_str())),
         id(refund.customer.as_str()),
         Cell::Integer(refund.amount.amount_minor),
         Cell::Text(currency_code(refund.amount.currency)),
