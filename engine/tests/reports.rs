@@ -179,6 +179,20 @@ async fn cash_revenue_is_the_money_that_moved_today_and_a_payee_statement_adds_u
     api.charge_ok(&customer, 5_000, "usd").await;
     api.charge_ok(&customer, 7_000, "zar").await;
     api.refund(str_field(&first, "id"), Some(2_000)).await.ok();
+    // A course priced and taxed by the bundled rules, for a buyer in South Africa.
+    let buyer = api.za_buyer().await;
+    let course = api.post("/v1/charges", &priced_cart(&buyer, "course")).await.ok().clone();
+    let taxed: i64 = course["breakdown"]["tax"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tax| i64_field(tax, "amount"))
+        .sum();
+    let course_amount = i64_field(&course, "amount");
+    assert!(taxed > 0, "{course}");
+    // Declined: billed nothing.
+    let (declined, _) = api.customer_with_card("pm_card_chargeDeclined").await;
+    assert_error(&api.charge(&declined, 4_000, "usd").await, 402, "card_declined");
     // Money on a test clock is not the platform's revenue.
     let clock = api.create_clock(now_secs() as i64).await;
     let testing = api.clock_customer_with_card(&clock, "US", "pm_card_visa").await;
@@ -191,7 +205,23 @@ async fn cash_revenue_is_the_money_that_moved_today_and_a_payee_statement_adds_u
         let usd = rows.iter().filter(|row| row["currency"] == "usd");
         usd.map(|row| i64_field(row, field)).sum()
     };
-    assert_eq!((usd("gross"), usd("refunds"), usd("net")), (15_000, 2_000, 13_000), "{cash}");
+    assert_eq!(
+        (usd("gross"), usd("tax"), usd("refunds")),
+        (15_000 + course_amount, taxed, 2_000),
+        "{cash}"
+    );
+    // Charges that paid no invoice are billed, and their revenue recognized, as they succeed.
+    let billed = report(&api, &format!("revenue?{range}&basis=billings")).await;
+    let billed = &billed["data"].as_array().unwrap().iter().find(|row| row["currency"] == "usd");
+    let billed = billed.unwrap_or_else(|| panic!("no usd billings"));
+    assert_eq!(
+        (i64_field(billed, "gross"), i64_field(billed, "tax"), i64_field(billed, "refunds")),
+        (15_000 + course_amount, taxed, 2_000),
+        "{billed}"
+    );
+    let earned = report(&api, &format!("revenue?{range}&basis=recognized&currency=usd")).await;
+    let [earned] = earned["data"].as_array().unwrap().clone().try_into().unwrap();
+    assert_eq!(i64_field(&earned, "gross"), 15_000 + course_amount - taxed, "{earned}");
     let zar = report(&api, &format!("revenue?{range}&currency=zar&granularity=day")).await;
     let zar: Vec<i64> =
         zar["data"].as_array().unwrap().iter().map(|row| i64_field(row, "gross")).collect();

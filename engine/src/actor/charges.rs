@@ -180,6 +180,7 @@ pub(super) fn processing_charge(
         checkout_session: message.checkout_session.clone(),
         transfer: message.transfer.clone(),
         fee_minor: 0,
+        succeeded_at: None,
         archived: false,
     }
 }
@@ -620,6 +621,7 @@ mod tests {
             checkout_session: None,
             transfer: None,
             fee_minor: 0,
+            succeeded_at: None,
             archived: false,
         }
     }

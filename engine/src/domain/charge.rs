@@ -134,6 +134,10 @@ pub struct Charge {
     /// where it reports none).
     #[serde(default)]
     pub fee_minor: i64,
+    /// When it succeeded: the day it is billed and its revenue recognized. `None` until then,
+    /// and for a charge that succeeded before it was recorded (read as its creation).
+    #[serde(default)]
+    pub succeeded_at: Option<i64>,
     /// Read back from the archive (see `store::archive`); never stored.
     #[serde(skip)]
     pub archived: bool,
@@ -170,8 +174,10 @@ impl Charge {
         self.gateway_reference = Some(gateway_reference);
         self.fee_minor = fee_minor;
         self.next_action = None;
+        let now = super::time::now_unix_secs();
+        self.succeeded_at = Some(now);
         if let Some(transfer) = self.transfer.as_mut() {
-            transfer.share_succeeded(super::time::now_unix_secs());
+            transfer.share_succeeded(now);
         }
     }
 

@@ -5,20 +5,22 @@
 //!   (kept with every posting; see [`crate::domain::revenue`]): charges (tax and discounts in
 //!   them), refunds, disputes net of those won, gateway fees;
 //! - **billings**: what invoices billed, by the day they were finalized (void ones left out),
-//!   and what credit notes gave back, by the day they were issued;
+//!   and what credit notes gave back, by the day they were issued; a charge that paid no
+//!   invoice (a single course, an instalment) is billed by the day it succeeded, and its
+//!   refunds give back by the day they were made;
 //! - **recognized**: what invoices billed for a service period (after discounts, before tax),
 //!   recognized day by day over it; a line without a period is recognized when its invoice is
-//!   finalized.
+//!   finalized, and a charge that paid no invoice when it succeeded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Granularity, share};
 use crate::domain::revenue::{DAY_SECS, day_of};
 use crate::domain::{
-    AccountId, CreditNote, CreditNoteId, Currency, CustomerId, Invoice, InvoiceStatus, Revenue,
-    TestClockId,
+    AccountId, ChargeId, ChargeStatus, CreditNote, CreditNoteId, Currency, CustomerId, Invoice,
+    InvoiceStatus, RefundStatus, Revenue, TestClockId,
 };
-use crate::store::{CreditNoteFilter, Store, StoreError, each_in_pages, each_invoice};
+use crate::store::{CreditNoteFilter, Store, StoreError, each_charge, each_in_pages, each_invoice};
 
 /// Invoices and credit notes read at a time.
 const PAGE: usize = 1_000;
@@ -93,6 +95,7 @@ pub fn revenue(
                 }
                 Ok(())
             })?;
+            direct_charges(store, account, query.basis, &mut clocks, &mut days)?;
             if query.basis == Basis::Billings {
                 each_credit_note(store, account, &mut |note| {
                     if clocks.reported(&note.customer)? {
@@ -187,6 +190,52 @@ fn recognize(days: &mut Days<'_>, invoice: &Invoice) {
             days.add(invoice.currency, day, revenue);
         }
     }
+}
+
+/// Charges that paid no invoice, on the billings or recognized basis: each that succeeded is
+/// billed (its amount, with its discounts and tax) and its revenue recognized (before tax) on
+/// the day it succeeded; on the billings basis, what its refunds gave back on their day.
+fn direct_charges(
+    store: &dyn Store,
+    account: &AccountId,
+    basis: Basis,
+    clocks: &mut Clocks<'_>,
+    days: &mut Days<'_>,
+) -> Result<(), StoreError> {
+    let mut refunded: HashMap<CustomerId, HashSet<ChargeId>> = HashMap::new();
+    each_charge(store, account, &mut |charge| {
+        if charge.status != ChargeStatus::Succeeded
+            || charge.invoice.is_some()
+            || !clocks.reported(&charge.customer)?
+        {
+            return Ok(());
+        }
+        let (discounts, tax) = charge.breakdown.as_deref().map_or((0, 0), |breakdown| {
+            let discounts = breakdown.discounts.iter().map(|discount| discount.amount_minor);
+            (discounts.sum(), breakdown.tax.iter().map(|tax| tax.amount_minor).sum())
+        });
+        let amount = charge.amount.amount_minor;
+        let revenue = match basis {
+            Basis::Billings => Revenue { gross: amount, discounts, tax, ..Revenue::default() },
+            _ => Revenue { gross: amount - tax, discounts, ..Revenue::default() },
+        };
+        let day = day_of(charge.succeeded_at.unwrap_or(charge.created));
+        days.add(charge.amount.currency, day, revenue);
+        if basis == Basis::Billings && charge.amount_refunded_minor > 0 {
+            refunded.entry(charge.customer).or_default().insert(charge.id);
+        }
+        Ok(())
+    })?;
+    for (customer, charges) in refunded {
+        for refund in store.refunds(account, &customer)? {
+            let of_direct = refund.charge.as_ref().is_some_and(|charge| charges.contains(charge));
+            if refund.status == RefundStatus::Succeeded && of_direct {
+                let refunds = Revenue { refunds: refund.amount.amount_minor, ..Revenue::default() };
+                days.add(refund.amount.currency, day_of(refund.created), refunds);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whose objects a report covers: customers on no test clock, or on the one asked for. Each

@@ -68,6 +68,7 @@ fn charge(customer: &CustomerId) -> Charge {
         checkout_session: None,
         transfer: None,
         fee_minor: 0,
+        succeeded_at: None,
         archived: false,
     }
 }
