@@ -3,8 +3,8 @@
 //!
 //! Proves that a one-time session's card is paid on one Stripe Checkout Session in payment mode
 //! (two tabs, one page) for Kassa's own Stripe customer, saving the card off-session, and that
-//! its `payment_intent.succeeded`, delivered twice, completes the session with one Stripe charge
-//! and the card as the customer's default; that a `send_invoice` invoice's page does the same
+//! its `payment_intent.succeeded`, delivered twice, completes the session with one Stripe charge,
+//! Stripe's fee in the books, and the card as the customer's default; that a `send_invoice` invoice's page does the same
 //! for the invoice; and that a subscription's session saves the card alone (setup mode) and its
 //! `setup_intent.succeeded`, delivered twice, starts one subscription with that card: a trial
 //! begins with nothing charged, and without a trial its first invoice is charged through Stripe;
@@ -23,7 +23,7 @@ use std::time::Duration;
 use common::browser::Browser;
 use common::checkout::*;
 use common::*;
-use kassa_testkit::fake_stripe::FakeStripe;
+use kassa_testkit::fake_stripe::{self, FakeStripe};
 
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_test_checkout_0123456789";
 
@@ -115,6 +115,12 @@ async fn with_stripe_a_card_is_paid_on_stripe_checkout_and_its_webhook_completes
     assert_eq!(charge["gateway"], "stripe");
     assert_eq!(charge["gateway_reference"], intent["id"]);
     assert_eq!(charge["amount"], 45_000);
+    // Stripe's fee, read from the payment's balance transaction, is in the books with it.
+    let source = str_field(&charge, "id");
+    let posted = api.get_ok(&format!("/v1/balance_transactions?source={source}")).await;
+    let [posted] = posted["data"].as_array().unwrap().clone().try_into().unwrap();
+    let fee = fake_stripe::fee_of(45_000);
+    assert_eq!((i64_field(&posted, "fee"), i64_field(&posted, "net")), (fee, 45_000 - fee));
     let customer = str_field(&paid, "customer");
     assert_eq!(charges_of(&api, customer).await.len(), 1, "the second delivery changed nothing");
     let methods = api.get_ok(&format!("/v1/customers/{customer}/payment_methods")).await;

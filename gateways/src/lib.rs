@@ -112,7 +112,8 @@ pub trait Gateway: Send + Sync {
 
     /// The fee the processor kept of the payment it made under `reference` (a charge's
     /// [`ChargeOutcome::Succeeded`] reference), for a payment settled by the processor's
-    /// webhook, whose event reports none: `Ok(None)` where the processor does not say (the
+    /// webhook (after 3-D Secure, or made on the processor's hosted page), whose event reports
+    /// none: `Ok(None)` where the processor does not say (the
     /// default). Only reads: never sends or re-sends a payment.
     async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
         let _ = reference;

@@ -173,17 +173,14 @@ impl FakeStripe {
         assert_eq!(session["status"], "open", "Stripe's page takes nothing once closed: {session}");
         let intent_id = next_id(&mut state, "pi");
         let amount = session["amount_total"].clone();
-        let intent = json!({
-            "id": intent_id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_received": amount,
-            "currency": session["currency"],
-            "customer": session["customer"],
-            "payment_method": payment_method,
-            "status": "succeeded",
-            "metadata": session["payment_intent_data"]["metadata"],
-        });
+        // Whole, as Stripe answers a read of it.
+        let mut intent = intent(&intent_id, &BTreeMap::new(), "succeeded");
+        intent["amount"] = amount.clone();
+        intent["amount_received"] = amount;
+        intent["currency"] = session["currency"].clone();
+        intent["customer"] = session["customer"].clone();
+        intent["payment_method"] = json!(payment_method);
+        intent["metadata"] = session["payment_intent_data"]["metadata"].clone();
         state.intents.insert(intent_id.clone(), intent.clone());
         let paid = state.checkout_sessions.get_mut(id).expect("a Checkout Session made");
         paid["payment_intent"] = json!(intent_id);

@@ -37,6 +37,8 @@ pub struct RecordHostedPayment {
     pub card: Option<CardDisplay>,
     /// What the processor says it took.
     pub amount: Money,
+    /// What the processor kept of it as its fee, as it reported it (0 where it did not).
+    pub fee_minor: i64,
     pub cause: Cause,
 }
 
@@ -104,7 +106,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone(), 0);
+        charge.succeed(message.reference.clone(), message.fee_minor);
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,
@@ -165,7 +167,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone(), 0);
+        charge.succeed(message.reference.clone(), message.fee_minor);
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,

@@ -329,6 +329,8 @@ impl Applier {
             Some(token) => self.card_of(source.gateway(), token).await,
             None => None,
         };
+        // The processor's event names the payment, not the balance transaction with its fee.
+        let fee_minor = self.reported_fee(source.gateway(), reference).await.unwrap_or(0);
         let message = RecordHostedPayment {
             pays: target,
             gateway: source.gateway(),
@@ -336,6 +338,7 @@ impl Applier {
             payment_method: payment_method.clone(),
             card,
             amount: Money { amount_minor, currency: expected },
+            fee_minor,
             cause: cause(stored),
         };
         let text = match self.registry.send(&key, message).await.and_then(|sent| sent) {
@@ -460,15 +463,21 @@ impl Applier {
         if !matches!(charge.status, ChargeStatus::Processing | ChargeStatus::RequiresAction) {
             return settlement;
         }
-        let Ok(gateway) = self.gateways.by_name(&charge.gateway) else { return settlement };
+        match self.reported_fee(&charge.gateway, reference).await {
+            Some(fee_minor) => Settlement::Succeeded { reference: reference.clone(), fee_minor },
+            None => settlement,
+        }
+    }
+
+    /// The fee `gateway` kept of the payment it knows as `reference`, if it says. A gateway
+    /// that cannot be asked now leaves the payment without one: it happened whatever its fee.
+    async fn reported_fee(&self, gateway: &str, reference: &str) -> Option<i64> {
+        let gateway = self.gateways.by_name(gateway).ok()?;
         match gateway.charge_fee(reference).await {
-            Ok(Some(fee_minor)) => {
-                Settlement::Succeeded { reference: reference.clone(), fee_minor }
-            }
-            Ok(None) => settlement,
+            Ok(fee) => fee,
             Err(error) => {
-                tracing::warn!(charge = %charge.id, %error, "a payment's fee was not read: settled without it");
-                settlement
+                tracing::warn!(reference, %error, "a payment's fee was not read: recorded without it");
+                None
             }
         }
     }
