@@ -194,6 +194,7 @@ fn succeeded_charge(customer: &CustomerId, amount: Money, index: usize) -> Charg
         checkout_session: None,
         transfer: None,
         fee_minor: 0,
+        conversion: None,
         succeeded_at: None,
         archived: false,
     }

@@ -53,6 +53,7 @@ fn failed_charge(customer: &CustomerId, index: usize, created: i64) -> Charge {
         checkout_session: None,
         transfer: None,
         fee_minor: 0,
+        conversion: None,
         succeeded_at: None,
         archived: false,
     }

@@ -3,7 +3,9 @@
 //! Proves that a card attached while Stripe is the default gateway is described by Stripe (brand,
 //! last4), that a charge becomes one PaymentIntent whose Idempotency-Key is the charge id, for one
 //! Stripe customer per Kassa customer, its fee (from the charge's balance transaction) in the
-//! books; that a decline answers 402 with Stripe's decline code and
+//! books; that a charge Stripe settles into the account's other currency is booked there (its
+//! refund at the same rate, its payee's share owed in the charge's currency, its billing in
+//! that one), and `kassa verify-ledger` agrees; that a decline answers 402 with Stripe's decline code and
 //! keeps the failed charge; that 3-D Secure leaves the charge `requires_action` with the
 //! `next_action` a front end needs, and that the engine settles it once the customer finishes;
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
@@ -101,6 +103,94 @@ async fn a_card_charge_is_one_payment_intent_keyed_by_the_charge_id() {
         "Stripe's charges are measured:\n{metrics}"
     );
     assert!(metrics.contains(r#"kassa_gateway_breaker_state{gateway="stripe"} 0"#), "{metrics}");
+}
+
+/// The platform's balance in `currency` (0 where it holds none).
+async fn platform_balance(api: &Api, currency: &str) -> i64 {
+    let balance = api.get_ok("/v1/balance").await;
+    let amounts = balance["available"].as_array().unwrap_or_else(|| panic!("{balance}"));
+    let found = amounts.iter().find(|amount| amount["currency"] == currency);
+    found.map_or(0, |amount| i64_field(amount, "amount"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_stripe_settles_in_dollars_is_booked_in_dollars_and_its_payee_owed_shillings() {
+    let stripe = FakeStripe::start().await;
+    // A Kenyan platform's Stripe account holds dollars: KES 1 = USD 0.0077.
+    stripe.settle_in("usd", 77, 10_000);
+    let mut engine = Engine::start(stripe_config(&stripe.api_base()).on_sled()).await;
+    let api = engine.api_a();
+    let customer = api.create_customer().await;
+    api.add_payment_method(&customer, "pm_card_visa").await;
+    let tutor = json!({"name": "Wanjiru Kamau", "country": "KE", "default_currency": "kes",
+        "destination": {"type": "bank_account", "account_holder": "W Kamau",
+            "bank_code": "01100", "account_number": "0123456789012"},
+        "payout_schedule": {"interval": "manual", "delay_days": 0}});
+    let payee = api.post("/v1/payees", &tutor).await.id();
+
+    // KES 1 300, of which KES 260 is the tutor's: Stripe credits USD 10.01, less its fee.
+    let mut body = charge_body(&customer, 130_000, "kes");
+    body["transfer"] = json!({"payee": payee, "amount": 26_000});
+    let charge = api.post("/v1/charges", &body).await.ok().clone();
+    assert_eq!((&charge["status"], &charge["currency"]), (&json!("succeeded"), &json!("kes")));
+    let settled = 130_000 * 77 / 10_000;
+    let fee = fake_stripe::fee_of(settled);
+    let source = str_field(&charge, "id");
+    let found = api.get_ok(&format!("/v1/balance_transactions?source={source}")).await;
+    let [txn] = found["data"].as_array().unwrap().clone().try_into().unwrap();
+    let figures = ["amount", "fee", "net"].map(|field| i64_field(&txn, field));
+    assert_eq!((figures, &txn["currency"]), ([settled, fee, settled - fee], &json!("usd")));
+
+    // Half refunded: back at the charge's rate (half up), the tutor's share reversed in shillings.
+    let refund = api.refund(source, Some(65_000)).await.ok().clone();
+    assert_eq!(refund["status"], "succeeded", "{refund}");
+    let refunded = (65_000 * settled + 65_000) / 130_000;
+    let found = api
+        .get_ok(&format!("/v1/balance_transactions?source={}", refund["id"].as_str().unwrap()))
+        .await;
+    let [txn] = found["data"].as_array().unwrap().clone().try_into().unwrap();
+    assert_eq!((i64_field(&txn, "amount"), &txn["currency"]), (-refunded, &json!("usd")));
+    assert_eq!(api.payee_balance(&payee, "kes").await, (13_000, 0), "owed in shillings");
+    // The platform holds dollars at Stripe and owes its tutor shillings.
+    assert_eq!(platform_balance(&api, "usd").await, settled - fee - refunded);
+    assert_eq!(platform_balance(&api, "kes").await, -13_000);
+
+    // Cash moved in dollars; the course was billed in shillings.
+    let today = now_secs() as i64 / 86_400 * 86_400;
+    let range = format!("from={today}&to={}", today + 2 * 86_400);
+    let cash = api.get_ok(&format!("/v1/reports/revenue?{range}&currency=usd")).await;
+    let [day] = cash["data"].as_array().unwrap().clone().try_into().unwrap();
+    let figures = ["gross", "fees", "refunds"].map(|field| i64_field(&day, field));
+    assert_eq!(figures, [settled, fee, refunded], "{cash}");
+    let billed = api.get_ok(&format!("/v1/reports/revenue?{range}&basis=billings")).await;
+    let [day] = billed["data"].as_array().unwrap().clone().try_into().unwrap();
+    assert_eq!((i64_field(&day, "gross"), &day["currency"]), (130_000, &json!("kes")), "{billed}");
+
+    engine.stop_graceful().await;
+    let verified = verify_ledger(engine.data_dir());
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    assert!(said.contains(" 1 charges, 1 refunds,"), "{said}");
+    // The accountant's export says where the charge landed.
+    let out = tempfile::tempdir().unwrap();
+    let exported = kassa_command()
+        .args(["export", "--account", ACCOUNT_A, "--format", "csv", "--data"])
+        .arg(engine.data_dir())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    let mut reader = csv::Reader::from_path(out.path().join("charges.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let [row] = reader.records().map(Result::unwrap).collect::<Vec<_>>().try_into().unwrap();
+    let field =
+        |name: &str| row[header.iter().position(|column| column == name).unwrap()].to_owned();
+    let (settled, fee) = (settled.to_string(), fee.to_string());
+    assert_eq!(
+        [field("settlement_currency"), field("settlement_amount"), field("settlement_fee")],
+        ["usd".to_owned(), settled, fee]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -115,7 +115,7 @@ pub trait Gateway: Send + Sync {
     /// webhook (after 3-D Secure, or made on the processor's hosted page), whose event reports
     /// none: `Ok(None)` where the processor does not say (the
     /// default). Only reads: never sends or re-sends a payment.
-    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+    async fn charge_fee(&self, reference: &str) -> Result<Option<PaymentFee>, GatewayError> {
         let _ = reference;
         Ok(None)
     }
@@ -263,6 +263,9 @@ pub enum ChargeOutcome {
         /// reported it with the payment: 0 where it reports none (M-Pesa's callback, a
         /// Stripe payment settled by webhook) or reports it in another currency.
         fee_minor: i64,
+        /// Set when the processor settled the payment in another currency than it was charged
+        /// in: what reached the platform's balance there, and the fee there.
+        conversion: Option<Conversion>,
     },
     Declined {
         decline: DeclineCode,
@@ -280,6 +283,26 @@ pub enum ChargeOutcome {
     Pending {
         reference: String,
     },
+}
+
+/// A payment the processor settled into another currency than the one it was charged in
+/// (shillings taken from a card, credited to the platform's balance in dollars), as its
+/// balance transaction reports it: both amounts in `currency`'s minor units, as Kassa counts
+/// them. The rate is theirs: `amount_minor` over the charge's amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conversion {
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+}
+
+/// What the processor kept of a payment, as it reports it afterwards (see
+/// [`Gateway::charge_fee`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PaymentFee {
+    /// In the charge's currency; 0 when the payment was settled in another.
+    pub fee_minor: i64,
+    pub conversion: Option<Conversion>,
 }
 
 /// What the platform's front end needs to finish a charge that requires action.

@@ -59,8 +59,8 @@ use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
-    HostedClosed, HostedPayment, HostedPaymentRequest, PaymentMethodDetails, RefundOutcome,
-    RefundRequest, Secret,
+    HostedClosed, HostedPayment, HostedPaymentRequest, PaymentFee, PaymentMethodDetails,
+    RefundOutcome, RefundRequest, Secret,
 };
 
 /// The name charges made through Stripe carry, and its webhook path segment.
@@ -474,7 +474,7 @@ impl Gateway for StripeGateway {
 
     /// The PaymentIntent read with its charge's balance transaction expanded: the fee, once it
     /// succeeded.
-    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+    async fn charge_fee(&self, reference: &str) -> Result<Option<PaymentFee>, GatewayError> {
         let request =
             RetrievePaymentIntent::new(reference).expand(vec![transformers::EXPAND_FEE.to_owned()]);
         let intent = self.send(&request, None).await.map_err(transformers::lookup_error)?;

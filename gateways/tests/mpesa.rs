@@ -193,7 +193,11 @@ async fn a_charge_is_pending_until_settled_and_one_key_pushes_once() {
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_pending").await.unwrap();
     assert_eq!(
         retrieved,
-        Some(Attempt::Charge(ChargeOutcome::Succeeded { reference, fee_minor: 0 }))
+        Some(Attempt::Charge(ChargeOutcome::Succeeded {
+            reference,
+            fee_minor: 0,
+            conversion: None
+        }))
     );
 }
 
@@ -255,7 +259,11 @@ async fn a_query_answer_that_is_not_final_keeps_the_charge_pending() {
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_open").await.unwrap();
     assert_eq!(
         retrieved,
-        Some(Attempt::Charge(ChargeOutcome::Succeeded { reference, fee_minor: 0 }))
+        Some(Attempt::Charge(ChargeOutcome::Succeeded {
+            reference,
+            fee_minor: 0,
+            conversion: None
+        }))
     );
 }
 
@@ -360,7 +368,11 @@ fn a_success_callback_parses_into_a_settlement() {
     assert_eq!(settlement.transaction_date.as_deref(), Some("20191219102115"));
     assert_eq!(
         settlement.outcome(),
-        ChargeOutcome::Succeeded { reference: "ws_CO_191220191020363925".into(), fee_minor: 0 }
+        ChargeOutcome::Succeeded {
+            reference: "ws_CO_191220191020363925".into(),
+            fee_minor: 0,
+            conversion: None
+        }
     );
 }
 

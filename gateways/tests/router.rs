@@ -57,7 +57,11 @@ impl Gateway for Scripted {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let next = self.answers.lock().unwrap().pop_front();
         next.unwrap_or_else(|| {
-            Ok(ChargeOutcome::Succeeded { reference: format!("{}_ref", self.name), fee_minor: 0 })
+            Ok(ChargeOutcome::Succeeded {
+                reference: format!("{}_ref", self.name),
+                fee_minor: 0,
+                conversion: None,
+            })
         })
     }
 
@@ -209,7 +213,7 @@ async fn failover_moves_on_after_not_attempted_and_records_each_attempt_first() 
     assert_eq!((routed.gateway, routed.attempt), ("second", 2));
     assert_eq!(
         routed.result.unwrap(),
-        ChargeOutcome::Succeeded { reference: "second_ref".into(), fee_minor: 0 }
+        ChargeOutcome::Succeeded { reference: "second_ref".into(), fee_minor: 0, conversion: None }
     );
     assert_eq!(*recorded.lock().unwrap(), [("first", 1), ("second", 2)]);
     assert_eq!(routed.skipped.len(), 1);

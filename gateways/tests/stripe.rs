@@ -56,7 +56,7 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
     let gateway = gateway(&directory, config(&stripe.api_base()));
 
     let outcome = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
-    let ChargeOutcome::Succeeded { reference, fee_minor } = outcome else {
+    let ChargeOutcome::Succeeded { reference, fee_minor, conversion: None } = outcome else {
         panic!("pm_card_visa succeeds: {outcome:?}");
     };
     assert!(reference.starts_with("pi_"));
@@ -77,7 +77,7 @@ async fn a_charge_is_one_confirmed_payment_intent_keyed_by_the_charge_id() {
 
     // Charging again with the same key is Stripe's idempotent replay, not a second intent.
     let again = gateway.charge(&charge("ch_ok", "pm_card_visa")).await.unwrap();
-    assert_eq!(again, ChargeOutcome::Succeeded { reference, fee_minor });
+    assert_eq!(again, ChargeOutcome::Succeeded { reference, fee_minor, conversion: None });
     assert_eq!(stripe.intents_created(), 1);
 }
 
@@ -157,7 +157,7 @@ async fn three_d_secure_requires_action_and_retrieve_sees_it_finished() {
     stripe.complete_authentication(&reference);
     let retrieved = gateway.retrieve(AttemptKind::Charge, "ch_3ds").await.unwrap();
     let fee_minor = fee_of(2500);
-    let settled = ChargeOutcome::Succeeded { reference, fee_minor };
+    let settled = ChargeOutcome::Succeeded { reference, fee_minor, conversion: None };
     assert_eq!(retrieved, Some(Attempt::Charge(settled)), "the fee once authenticated");
 }
 

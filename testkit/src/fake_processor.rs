@@ -64,7 +64,11 @@ impl FakePay {
         let mut books = self.books.lock().expect("the books");
         let key = books.keys_by_reference.get(reference).cloned().expect("a pending charge");
         let outcome = match paid {
-            true => ChargeOutcome::Succeeded { reference: reference.to_owned(), fee_minor: 0 },
+            true => ChargeOutcome::Succeeded {
+                reference: reference.to_owned(),
+                fee_minor: 0,
+                conversion: None,
+            },
             false => ChargeOutcome::Declined {
                 decline: DeclineCode::InsufficientFunds,
                 message: "the customer's balance did not cover it".to_owned(),
@@ -127,7 +131,11 @@ impl Gateway for FakePay {
                 message: "the FakePay wallet is short".to_owned(),
             },
             77 => ChargeOutcome::Pending { reference: reference.clone() },
-            _ => ChargeOutcome::Succeeded { reference: reference.clone(), fee_minor: 0 },
+            _ => ChargeOutcome::Succeeded {
+                reference: reference.clone(),
+                fee_minor: 0,
+                conversion: None,
+            },
         };
         books.keys_by_reference.insert(reference, request.idempotency_key.clone());
         books.charges.insert(request.idempotency_key.clone(), outcome.clone());
@@ -198,7 +206,7 @@ impl WebhookSource for FakePayWebhooks {
         let reference = event.charge.clone();
         let effect = match event.kind.as_str() {
             "charge.succeeded" => Some(EventEffect::Charge {
-                outcome: ChargeOutcome::Succeeded { reference, fee_minor: 0 },
+                outcome: ChargeOutcome::Succeeded { reference, fee_minor: 0, conversion: None },
                 reported: None,
             }),
             "charge.failed" => Some(EventEffect::Charge {

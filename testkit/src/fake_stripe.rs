@@ -59,7 +59,19 @@ struct State {
     /// Statuses to answer the next POSTs with, before doing anything (429, 500).
     faults: VecDeque<u16>,
     stall_creates: Option<Duration>,
+    /// The account's own currency, when payments are settled into it (see
+    /// [`FakeStripe::settle_in`]).
+    settlement: Option<Settlement>,
     next_id: u64,
+}
+
+/// Payments in another currency are settled into `currency` at `numerator / denominator` (the
+/// converted amount rounded down), as Stripe does for an account that holds one currency.
+#[derive(Clone)]
+struct Settlement {
+    currency: String,
+    numerator: i64,
+    denominator: i64,
 }
 
 #[derive(Clone)]
@@ -134,6 +146,15 @@ impl FakeStripe {
     /// (None: at once).
     pub fn stall_creates(&self, stall: Option<Duration>) {
         self.state.lock().unwrap().stall_creates = stall;
+    }
+
+    /// Payments in any other currency are settled into `currency` from now on, one unit of
+    /// theirs worth `numerator / denominator` of it: their balance transactions are in
+    /// `currency`, the fee taken of the converted amount.
+    pub fn settle_in(&self, currency: &str, numerator: i64, denominator: i64) {
+        let currency = currency.to_owned();
+        self.state.lock().unwrap().settlement =
+            Some(Settlement { currency, numerator, denominator });
     }
 
     pub fn intents_created(&self) -> usize {
@@ -330,7 +351,7 @@ fn route(
             Some(intent) => {
                 let query: BTreeMap<String, String> =
                     serde_urlencoded::from_str(query).unwrap_or_default();
-                ok(with_latest_charge(intent, &query))
+                ok(with_latest_charge(intent, &query, state.settlement.as_ref()))
             }
             None => missing("intent"),
         },
@@ -666,7 +687,7 @@ fn create_intent(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
             let mut made = intent(&id, form, "succeeded");
             made["amount_received"] = made["amount"].clone();
             state.intents.insert(id, made.clone());
-            return ok(with_latest_charge(&made, form));
+            return ok(with_latest_charge(&made, form, state.settlement.as_ref()));
         }
         Behaviour::RequireAuthentication => {
             let mut made = intent(&id, form, "requires_action");
@@ -698,7 +719,11 @@ pub fn fee_of(amount_minor: i64) -> i64 {
 /// `intent` as Stripe answers with it: a succeeded one names its charge, which comes whole,
 /// with its balance transaction (the fee), when the request asked for
 /// `expand[]=latest_charge.balance_transaction`.
-fn with_latest_charge(intent: &Value, params: &BTreeMap<String, String>) -> Value {
+fn with_latest_charge(
+    intent: &Value,
+    params: &BTreeMap<String, String>,
+    settlement: Option<&Settlement>,
+) -> Value {
     let mut answered = intent.clone();
     if intent["status"] != json!("succeeded") {
         return answered;
@@ -714,15 +739,24 @@ fn with_latest_charge(intent: &Value, params: &BTreeMap<String, String>) -> Valu
     }
     let amount = intent["amount"].as_i64().unwrap_or(0);
     let currency = intent["currency"].clone();
-    let fee = fee_of(amount);
+    let converted = settlement.filter(|settlement| json!(settlement.currency) != currency);
+    let (settled, settled_in, exchange_rate) = match converted {
+        Some(to) => (
+            amount * to.numerator / to.denominator,
+            json!(to.currency),
+            json!(to.numerator as f64 / to.denominator as f64),
+        ),
+        None => (amount, currency.clone(), Value::Null),
+    };
+    let fee = fee_of(settled);
     let balance_transaction = json!({
         "id": format!("txn_{}", id.trim_start_matches("pi_")), "object": "balance_transaction",
-        "amount": amount, "available_on": 1_700_172_800, "balance_type": "payments",
-        "created": 1_700_000_000, "currency": currency, "description": null,
-        "exchange_rate": null, "fee": fee,
-        "fee_details": [{ "amount": fee, "application": null, "currency": currency,
+        "amount": settled, "available_on": 1_700_172_800, "balance_type": "payments",
+        "created": 1_700_000_000, "currency": settled_in, "description": null,
+        "exchange_rate": exchange_rate, "fee": fee,
+        "fee_details": [{ "amount": fee, "application": null, "currency": settled_in,
             "description": "Stripe processing fees", "type": "stripe_fee" }],
-        "net": amount - fee, "reporting_category": "charge", "source": charge_id,
+        "net": settled - fee, "reporting_category": "charge", "source": charge_id,
         "status": "pending", "type": "charge",
     });
     answered["latest_charge"] = json!({

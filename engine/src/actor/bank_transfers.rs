@@ -298,7 +298,7 @@ impl CustomerActor {
             self.settle_loaded(
                 changes,
                 charge,
-                Settlement::Succeeded { reference, fee_minor: 0 },
+                Settlement::Succeeded { reference, fee_minor: 0, conversion: None },
                 cause,
             )?
             .1

@@ -180,6 +180,7 @@ pub(super) fn processing_charge(
         checkout_session: message.checkout_session.clone(),
         transfer: message.transfer.clone(),
         fee_minor: 0,
+        conversion: None,
         succeeded_at: None,
         archived: false,
     }
@@ -221,8 +222,8 @@ fn advance(charge: &mut Charge, settlement: Settlement) -> Advance {
                 Advance::Nothing
             }
         },
-        Settlement::Succeeded { reference, fee_minor } => {
-            charge.succeed(reference, fee_minor);
+        Settlement::Succeeded { reference, fee_minor, conversion } => {
+            charge.succeed(reference, fee_minor, conversion);
             Advance::Final { freed_key: false }
         }
         Settlement::Failed(failure) => {
@@ -621,6 +622,7 @@ mod tests {
             checkout_session: None,
             transfer: None,
             fee_minor: 0,
+            conversion: None,
             succeeded_at: None,
             archived: false,
         }
@@ -663,7 +665,8 @@ mod tests {
         let pending = Settlement::Pending { reference: "pi_1".into() };
         assert!(matches!(advance(&mut charge, pending), Advance::Nothing));
         assert_eq!(charge.status, ChargeStatus::RequiresAction);
-        let succeeded = Settlement::Succeeded { reference: "pi_1".into(), fee_minor: 0 };
+        let succeeded =
+            Settlement::Succeeded { reference: "pi_1".into(), fee_minor: 0, conversion: None };
         assert!(matches!(advance(&mut charge, succeeded), Advance::Final { freed_key: false }));
         assert_eq!(charge.status, ChargeStatus::Succeeded);
         assert_eq!(charge.next_action, None);

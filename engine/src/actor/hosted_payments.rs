@@ -37,9 +37,15 @@ pub struct RecordHostedPayment {
     pub card: Option<CardDisplay>,
     /// What the processor says it took.
     pub amount: Money,
-    /// What the processor kept of it as its fee, as it reported it (0 where it did not).
-    pub fee_minor: i64,
+    /// What the processor kept of it as its fee, as it reported it (none where it did not).
+    pub fee: kassa_gateways::PaymentFee,
     pub cause: Cause,
+}
+
+impl RecordHostedPayment {
+    fn conversion(&self) -> Option<crate::domain::Conversion> {
+        self.fee.conversion.map(super::settlement::converted)
+    }
 }
 
 /// A card saved on the processor's hosted page, and nothing paid (a subscription's session in
@@ -106,7 +112,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone(), message.fee_minor);
+        charge.succeed(message.reference.clone(), message.fee.fee_minor, message.conversion());
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,
@@ -167,7 +173,7 @@ impl CustomerActor {
         };
         let mut charge =
             processing_charge(&mut create, self.key.customer.clone(), method, message.gateway);
-        charge.succeed(message.reference.clone(), message.fee_minor);
+        charge.succeed(message.reference.clone(), message.fee.fee_minor, message.conversion());
         super::books::share_on_payee_clock(
             &self.key.account,
             &mut charge,

@@ -242,7 +242,7 @@ pub(super) fn paid_out_answer(
     match answer {
         Err(_) => Settlement::Unknown("no answer from the payout adapter in time".into()),
         Ok(Ok(PayoutOutcome::Paid { reference })) => {
-            Settlement::Succeeded { reference, fee_minor: 0 }
+            Settlement::Succeeded { reference, fee_minor: 0, conversion: None }
         }
         Ok(Ok(PayoutOutcome::InTransit { reference })) => {
             Settlement::Unknown(format!("paid out as {reference}, its result not yet known"))
@@ -290,7 +290,11 @@ pub(super) fn paid_out_status(
     let timeout = services.gateway_timeout;
     async move {
         let (Some(adapter), Some(request)) = (adapter, request) else {
-            return Settlement::Succeeded { reference: SETTLED_OUTSIDE.to_owned(), fee_minor: 0 };
+            return Settlement::Succeeded {
+                reference: SETTLED_OUTSIDE.to_owned(),
+                fee_minor: 0,
+                conversion: None,
+            };
         };
         let asked = contained(timeout, async move { adapter.payout_status(&request).await });
         match asked.await {

@@ -285,6 +285,7 @@ impl CustomerActor {
                     return Ok(Settlement::Succeeded {
                         reference: SETTLED_OUTSIDE.to_owned(),
                         fee_minor: 0,
+                        conversion: None,
                     });
                 }
             };

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use kassa_gateways::{Attempt, ChargeOutcome, GatewayError, RefundOutcome};
 
-use crate::domain::{ClientSecret, Failure, NextAction};
+use crate::domain::{ClientSecret, Conversion, Failure, NextAction};
 
 #[derive(Clone)]
 pub(crate) enum Settlement {
     /// Money moved; the gateway's reference for it, and what it kept of a charge as its fee
-    /// (0 for refunds and payouts: processors keep none of those).
-    Succeeded { reference: String, fee_minor: i64 },
+    /// (0 for refunds and payouts: processors keep none of those), or how it settled a charge
+    /// into another currency.
+    Succeeded { reference: String, fee_minor: i64, conversion: Option<Conversion> },
     /// The customer must authenticate before money moves (3-D Secure): the charge becomes
     /// `requires_action` and is settled later by the gateway (asked again, or its webhook).
     RequiresAction { reference: String, next_action: NextAction },
@@ -87,12 +88,18 @@ pub(crate) fn charge_answer(
     }
 }
 
+/// A gateway's report of a payment settled into another currency, as the charge keeps it.
+pub(crate) fn converted(conversion: kassa_gateways::Conversion) -> Conversion {
+    let kassa_gateways::Conversion { currency, amount_minor, fee_minor } = conversion;
+    Conversion { currency, amount_minor, fee_minor }
+}
+
 /// What a gateway's charge outcome means for the charge; also how a gateway's callback (M-Pesa)
 /// settles one.
 pub(crate) fn charge_settlement(outcome: ChargeOutcome) -> Settlement {
     match outcome {
-        ChargeOutcome::Succeeded { reference, fee_minor } => {
-            Settlement::Succeeded { reference, fee_minor }
+        ChargeOutcome::Succeeded { reference, fee_minor, conversion } => {
+            Settlement::Succeeded { reference, fee_minor, conversion: conversion.map(converted) }
         }
         ChargeOutcome::Declined { decline, message } => {
             Settlement::Failed(failure(decline.as_str(), message))
@@ -124,7 +131,9 @@ pub(super) fn refund_answer(
 
 fn refund_outcome(outcome: RefundOutcome) -> Settlement {
     match outcome {
-        RefundOutcome::Succeeded { reference } => Settlement::Succeeded { reference, fee_minor: 0 },
+        RefundOutcome::Succeeded { reference } => {
+            Settlement::Succeeded { reference, fee_minor: 0, conversion: None }
+        }
         RefundOutcome::Failed { message } => Settlement::Failed(failure("refund_failed", message)),
         RefundOutcome::Pending { reference } => {
             Settlement::Unknown(format!("refund {reference} is pending at the gateway"))

@@ -637,6 +637,7 @@ mod tests {
             checkout_session: None,
             transfer: None,
             fee_minor: 0,
+            conversion: None,
             succeeded_at: None,
             archived: false,
         }

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AppliedCoupon, BankTransfer, Breakdown, ChargeId, ChargeTransfer, CheckoutSessionId,
+    AppliedCoupon, BankTransfer, Breakdown, ChargeId, ChargeTransfer, CheckoutSessionId, Currency,
     CustomerId, DisputeId, FeatureGrant, InvoiceId, Metadata, Money, PaymentMethodId,
 };
 
@@ -78,6 +78,16 @@ pub struct Failure {
     pub message: String,
 }
 
+/// A charge the gateway settled into another currency than it was charged in (shillings taken
+/// from a card, credited to the platform in dollars), as the gateway reported it: what reached
+/// the platform's balance, and the gateway's fee, both in `currency`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conversion {
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     pub id: ChargeId,
@@ -134,6 +144,10 @@ pub struct Charge {
     /// where it reports none).
     #[serde(default)]
     pub fee_minor: i64,
+    /// Set when the gateway settled the charge into another currency: the books carry its
+    /// money in that one.
+    #[serde(default)]
+    pub conversion: Option<Conversion>,
     /// When it succeeded: the day it is billed and its revenue recognized. `None` until then,
     /// and for a charge that succeeded before it was recorded (read as its creation).
     #[serde(default)]
@@ -167,12 +181,19 @@ impl Charge {
         self.id.as_str()
     }
 
-    /// The gateway took the money, keeping `fee_minor` of it as its fee.
-    pub fn succeed(&mut self, gateway_reference: String, fee_minor: i64) {
+    /// The gateway took the money, keeping `fee_minor` of it as its fee (in the charge's
+    /// currency), or settling it into another currency (`conversion`, with its fee there).
+    pub fn succeed(
+        &mut self,
+        gateway_reference: String,
+        fee_minor: i64,
+        conversion: Option<Conversion>,
+    ) {
         self.assert_unsettled();
         self.status = ChargeStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
         self.fee_minor = fee_minor;
+        self.conversion = conversion;
         self.next_action = None;
         let now = super::time::now_unix_secs();
         self.succeeded_at = Some(now);
@@ -222,6 +243,27 @@ impl Charge {
         self.attempt = attempt;
     }
 
+    /// `amount_minor` of the charge's money as the books carry it: in the currency the gateway
+    /// settled the charge in, at the rate it did (the converted amount over the charge's,
+    /// rounded half up; the whole amount exactly), or as it is.
+    pub fn booked(&self, amount_minor: i64) -> Money {
+        let Some(conversion) = self.conversion else {
+            return Money { amount_minor, currency: self.amount.currency };
+        };
+        let charged = i128::from(self.amount.amount_minor.max(1));
+        let scaled = i128::from(amount_minor) * i128::from(conversion.amount_minor);
+        let converted = (2 * scaled + charged).div_euclid(2 * charged);
+        Money {
+            amount_minor: i64::try_from(converted).unwrap_or(i64::MAX),
+            currency: conversion.currency,
+        }
+    }
+
+    /// The gateway's fee as the books carry it (in the currency they carry the charge in).
+    pub fn booked_fee(&self) -> i64 {
+        self.conversion.map_or(self.fee_minor, |conversion| conversion.fee_minor)
+    }
+
     /// What can still be refunded, before refunds that are under way.
     pub fn refundable_minor(&self) -> i64 {
         match self.status {
@@ -267,5 +309,36 @@ impl Charge {
     /// Settling twice is a bug in the engine, never a client's mistake (invariant 4).
     fn assert_unsettled(&self) {
         assert!(!self.status.is_final(), "charge {} is already settled", self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge_of(amount_minor: i64, currency: Currency) -> Charge {
+        let json = serde_json::json!({
+            "id": "ch_01J9Z8Z1MN2P3Q4R5S6T7V8W9X", "customer": "cus_01J9Z8X7W6V5T4S3R2Q1P0N9M8",
+            "amount": {"amount_minor": amount_minor, "currency": currency},
+            "payment_method": "pm_01J9Z8Y1MN2P3Q4R5S6T7V8W9X", "gateway": "stripe",
+            "gateway_reference": null, "status": "Processing", "failure": null,
+            "amount_refunded_minor": 0, "description": null, "metadata": {}, "created": 1,
+            "idempotency_key": null,
+        });
+        serde_json::from_value(json).expect("a charge")
+    }
+
+    #[test]
+    fn a_converted_charge_books_its_parts_at_its_rate_half_up_and_the_whole_exactly() {
+        let mut charge = charge_of(130_000, Currency::KES);
+        assert_eq!(charge.booked(65_000), Money { amount_minor: 65_000, currency: Currency::KES });
+        let conversion = Conversion { currency: Currency::USD, amount_minor: 1_001, fee_minor: 59 };
+        charge.succeed("pi_1".into(), 0, Some(conversion));
+        let usd = |amount_minor| Money { amount_minor, currency: Currency::USD };
+        assert_eq!(charge.booked(130_000), usd(1_001), "the whole as the gateway settled it");
+        assert_eq!(charge.booked(65_000), usd(501), "500.5 rounds half up");
+        assert_eq!(charge.booked(64_870), usd(499), "499.49 rounds down");
+        assert_eq!(charge.booked(0), usd(0));
+        assert_eq!(charge.booked_fee(), 59, "the fee where the money landed");
     }
 }

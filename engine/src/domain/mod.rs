@@ -44,7 +44,9 @@ pub use bank_transfer::{
     BankLineRecord, BankStatement, BankTransfer, LineOutcome, ReferenceTarget, StatementLine,
 };
 pub use breakdown::{Breakdown, Discount, PricedLine, RuleEvaluation, TaxLine};
-pub use charge::{AmountReview, Charge, ChargeStatus, ClientSecret, Failure, NextAction};
+pub use charge::{
+    AmountReview, Charge, ChargeStatus, ClientSecret, Conversion, Failure, NextAction,
+};
 pub use checkout::{
     CartLine, CheckoutItems, CheckoutMethod, CheckoutMode, CheckoutSession, CheckoutStatus,
     HostedPage,

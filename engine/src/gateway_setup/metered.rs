@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use kassa_gateways::{
     Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError, HostedClosed,
-    HostedPayment, HostedPaymentRequest, PaymentMethodDetails, PaymentMethodType, RefundOutcome,
-    RefundRequest,
+    HostedPayment, HostedPaymentRequest, PaymentFee, PaymentMethodDetails, PaymentMethodType,
+    RefundOutcome, RefundRequest,
 };
 
 pub struct Metered(Arc<dyn Gateway>);
@@ -150,7 +150,7 @@ impl Gateway for Metered {
         record(timer, self.0.retrieve(kind, idempotency_key).await, retrieve_outcome)
     }
 
-    async fn charge_fee(&self, reference: &str) -> Result<Option<i64>, GatewayError> {
+    async fn charge_fee(&self, reference: &str) -> Result<Option<PaymentFee>, GatewayError> {
         let timer = CallTimer::start(self.name(), "charge_fee");
         record(timer, self.0.charge_fee(reference).await, |fee| match fee {
             Some(_) => "reported",

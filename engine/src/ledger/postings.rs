@@ -8,27 +8,39 @@ use crate::domain::{
 
 /// A charge succeeded: its gateway holds the amount for the platform, less the fee it kept
 /// (which leaves the platform's balance and the clearing account alike: the gateway's now).
+/// A charge the gateway settled into another currency is posted in that one, as it reached
+/// the platform's balance (its tax and discounts converted at the gateway's rate).
 pub fn charge_succeeded(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
-    let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
+    let booked = charge.booked(charge.amount.amount_minor);
+    let moved = Moved::by(charge.id.as_str(), &charge.customer, booked);
     let posting = moved.credit_platform(account, PostingKind::Charge, &charge.gateway, at)?;
-    let posting = with_fee(posting, &charge.gateway, charge.fee_minor);
+    let posting = with_fee(posting, &charge.gateway, charge.booked_fee());
     let Some(breakdown) = &charge.breakdown else { return Some(posting) };
+    let tax = breakdown.tax.iter().map(|tax| tax.amount_minor).sum();
+    let discounts = breakdown.discounts.iter().map(|discount| discount.amount_minor).sum();
     Some(Posting {
-        tax_minor: breakdown.tax.iter().map(|tax| tax.amount_minor).sum(),
-        discount_minor: breakdown.discounts.iter().map(|discount| discount.amount_minor).sum(),
+        tax_minor: charge.booked(tax).amount_minor,
+        discount_minor: charge.booked(discounts).amount_minor,
         ..posting
     })
 }
 
 /// A succeeded charge's payment was recalled (a bank transfer reversed): the amount goes back.
 pub fn charge_recalled(account: &AccountId, charge: &Charge, at: i64) -> Option<Posting> {
-    let moved = Moved::by(charge.id.as_str(), &charge.customer, charge.amount);
+    let booked = charge.booked(charge.amount.amount_minor);
+    let moved = Moved::by(charge.id.as_str(), &charge.customer, booked);
     moved.debit_platform(account, PostingKind::Adjustment, &charge.gateway, at)
 }
 
-/// A refund succeeded: its gateway paid the amount back to the customer.
-pub fn refund_succeeded(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
-    let moved = Moved::by(refund.id.as_str(), &refund.customer, refund.amount);
+/// A refund succeeded: its gateway paid `booked` back to the customer (the refund's amount as
+/// the books carry its charge: see [`Charge::booked`]).
+pub fn refund_succeeded(
+    account: &AccountId,
+    refund: &Refund,
+    booked: Money,
+    at: i64,
+) -> Option<Posting> {
+    let moved = Moved::by(refund.id.as_str(), &refund.customer, booked);
     moved.debit_platform(account, PostingKind::Refund, &refund.gateway, at)
 }
 

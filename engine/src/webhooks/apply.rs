@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen, WebhookSource};
-use kassa_gateways::{HostedFor, Router};
+use kassa_gateways::{HostedFor, PaymentFee, Router};
 
 use super::sources::WebhookSources;
 use crate::account_directory::AccountDirectory;
@@ -330,7 +330,7 @@ impl Applier {
             None => None,
         };
         // The processor's event names the payment, not the balance transaction with its fee.
-        let fee_minor = self.reported_fee(source.gateway(), reference).await.unwrap_or(0);
+        let fee = self.reported_fee(source.gateway(), reference).await.unwrap_or_default();
         let message = RecordHostedPayment {
             pays: target,
             gateway: source.gateway(),
@@ -338,7 +338,7 @@ impl Applier {
             payment_method: payment_method.clone(),
             card,
             amount: Money { amount_minor, currency: expected },
-            fee_minor,
+            fee,
             cause: cause(stored),
         };
         let text = match self.registry.send(&key, message).await.and_then(|sent| sent) {
@@ -457,21 +457,26 @@ impl Applier {
     /// while the charge is not settled yet (a duplicate or late event asks nothing). No answer
     /// settles the charge all the same, without a fee: the payment happened whatever its fee.
     async fn with_reported_fee(&self, charge: &Charge, settlement: Settlement) -> Settlement {
-        let Settlement::Succeeded { reference, fee_minor: 0 } = &settlement else {
+        let Settlement::Succeeded { reference, fee_minor: 0, conversion: None } = &settlement
+        else {
             return settlement;
         };
         if !matches!(charge.status, ChargeStatus::Processing | ChargeStatus::RequiresAction) {
             return settlement;
         }
         match self.reported_fee(&charge.gateway, reference).await {
-            Some(fee_minor) => Settlement::Succeeded { reference: reference.clone(), fee_minor },
+            Some(fee) => Settlement::Succeeded {
+                reference: reference.clone(),
+                fee_minor: fee.fee_minor,
+                conversion: fee.conversion.map(crate::actor::settlement::converted),
+            },
             None => settlement,
         }
     }
 
     /// The fee `gateway` kept of the payment it knows as `reference`, if it says. A gateway
     /// that cannot be asked now leaves the payment without one: it happened whatever its fee.
-    async fn reported_fee(&self, gateway: &str, reference: &str) -> Option<i64> {
+    async fn reported_fee(&self, gateway: &str, reference: &str) -> Option<PaymentFee> {
         let gateway = self.gateways.by_name(gateway).ok()?;
         match gateway.charge_fee(reference).await {
             Ok(fee) => fee,

@@ -232,9 +232,11 @@ impl MpesaResult {
         let declined = |decline, message: String| ChargeOutcome::Declined { decline, message };
         match self {
             // Daraja's callback reports no fee: Safaricom bills the paybill's tariff apart.
-            MpesaResult::Success => {
-                ChargeOutcome::Succeeded { reference: checkout_request_id.to_owned(), fee_minor: 0 }
-            }
+            MpesaResult::Success => ChargeOutcome::Succeeded {
+                reference: checkout_request_id.to_owned(),
+                fee_minor: 0,
+                conversion: None,
+            },
             MpesaResult::InsufficientFunds => {
                 declined(DeclineCode::InsufficientFunds, description.to_owned())
             }

@@ -84,9 +84,11 @@ fn test_card(token: &str) -> Result<&'static cards::TestCard, GatewayError> {
 
 fn recorded_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayError> {
     match &record.result {
-        AttemptResult::Charged { reference, fee_minor } => {
-            Ok(ChargeOutcome::Succeeded { reference: reference.clone(), fee_minor: *fee_minor })
-        }
+        AttemptResult::Charged { reference, fee_minor } => Ok(ChargeOutcome::Succeeded {
+            reference: reference.clone(),
+            fee_minor: *fee_minor,
+            conversion: None,
+        }),
         AttemptResult::Declined { decline_code, message } => Ok(ChargeOutcome::Declined {
             decline: DeclineCode::parse(decline_code).unwrap_or(DeclineCode::GenericDecline),
             message: message.clone(),

@@ -16,8 +16,8 @@ use stripe_types::Expandable;
 use super::amount_from_stripe;
 use super::store::{AttemptParams, ReturnUrl};
 use crate::{
-    CardDetails, ChargeOutcome, Currency, DeclineCode, GatewayError, NextAction,
-    PaymentMethodDetails, RefundOutcome, Secret,
+    CardDetails, ChargeOutcome, Conversion, Currency, DeclineCode, GatewayError, NextAction,
+    PaymentFee, PaymentMethodDetails, RefundOutcome, Secret,
 };
 
 pub(super) type StripePaymentIntent = stripe_shared::PaymentIntent;
@@ -202,34 +202,50 @@ pub(super) fn search_query(idempotency_key: &str) -> String {
     format!("metadata['{METADATA_IDEMPOTENCY_KEY}']:'{escaped}'")
 }
 
-/// The fee Stripe kept of the intent's charge, from the charge's balance transaction when the
-/// answer carries it expanded, and when it is in the charge's currency: a charge settled into
-/// another currency reports its fee in that one, which the books (one currency a posting)
-/// do not take; 0 then.
+/// What Stripe kept of the intent's charge, from the charge's balance transaction when the
+/// answer carries it expanded: its fee in the charge's currency, or, for a charge Stripe
+/// settled into another currency (the account's), what reached the balance there and the fee
+/// there. Nothing (0) when the answer carries no balance transaction.
 ///
-/// Kept in Stripe's unit for the currency, the fee is brought to Kassa's (an ISK fee in
-/// hundredths that is no whole króna is not taken either).
-pub(super) fn reported_fee(intent: &StripePaymentIntent) -> i64 {
-    let Some(Expandable::Object(charge)) = &intent.latest_charge else { return 0 };
-    let Some(Expandable::Object(balance)) = &charge.balance_transaction else { return 0 };
-    if balance.currency != intent.currency {
-        return 0;
+/// Kept in Stripe's unit for the currency, amounts are brought to Kassa's (an ISK fee in
+/// hundredths that is no whole króna is not taken).
+pub(super) fn reported_fee(intent: &StripePaymentIntent) -> PaymentFee {
+    let Some(Expandable::Object(charge)) = &intent.latest_charge else {
+        return PaymentFee::default();
+    };
+    let Some(Expandable::Object(balance)) = &charge.balance_transaction else {
+        return PaymentFee::default();
+    };
+    let in_kassa_units = |amount: i64, currency: &stripe_types::Currency| {
+        let currency = Currency::from_code(&currency.to_string().to_ascii_uppercase())?;
+        Some((amount_from_stripe(amount, currency).ok()?, currency))
+    };
+    let fee = in_kassa_units(balance.fee, &balance.currency).map(|(fee, _)| fee.max(0));
+    let Some(fee) = fee else {
+        tracing::warn!(intent = %intent.id, fee = balance.fee, "a Stripe fee not in Kassa's unit: not posted");
+        return PaymentFee::default();
+    };
+    if balance.currency == intent.currency {
+        return PaymentFee { fee_minor: fee, conversion: None };
     }
-    let currency = Currency::from_code(&intent.currency.to_string().to_ascii_uppercase());
-    let fee = currency.and_then(|currency| amount_from_stripe(balance.fee, currency).ok());
-    fee.unwrap_or_else(|| {
-        let fee = balance.fee;
-        tracing::warn!(intent = %intent.id, fee, "a Stripe fee not in Kassa's unit: not posted");
-        0
-    })
-    .max(0)
+    match in_kassa_units(balance.amount, &balance.currency) {
+        Some((amount_minor, currency)) => PaymentFee {
+            fee_minor: 0,
+            conversion: Some(Conversion { currency, amount_minor, fee_minor: fee }),
+        },
+        None => {
+            tracing::warn!(intent = %intent.id, "a Stripe settlement not in Kassa's unit: not posted");
+            PaymentFee::default()
+        }
+    }
 }
 
 pub(super) fn intent_outcome(intent: &StripePaymentIntent) -> Result<ChargeOutcome, GatewayError> {
     let reference = intent.id.as_str().to_owned();
     match &intent.status {
         PaymentIntentStatus::Succeeded => {
-            Ok(ChargeOutcome::Succeeded { reference, fee_minor: reported_fee(intent) })
+            let PaymentFee { fee_minor, conversion } = reported_fee(intent);
+            Ok(ChargeOutcome::Succeeded { reference, fee_minor, conversion })
         }
         PaymentIntentStatus::RequiresAction => {
             Ok(ChargeOutcome::RequiresAction { reference, next_action: next_action(intent) })

@@ -176,7 +176,7 @@ fn intent_effect(what: &str, intent: &StripeObject) -> Option<EventEffect> {
     let reference = intent.id.clone();
     let outcome = match what {
         // The event names the charge, not its balance transaction: no fee is reported here.
-        "succeeded" => ChargeOutcome::Succeeded { reference, fee_minor: 0 },
+        "succeeded" => ChargeOutcome::Succeeded { reference, fee_minor: 0, conversion: None },
         "processing" => ChargeOutcome::Pending { reference },
         "requires_action" => ChargeOutcome::RequiresAction {
             reference,

@@ -128,25 +128,29 @@ fn postings_of(
                 posted.extend(postings::credit_refund_paid(account, &refund, at));
                 return Ok(posted);
             };
-            posted.extend(postings::refund_succeeded(account, &refund, at));
+            let charge = charge(changes, store, charge_id.as_str())?;
+            let booked = charge
+                .as_ref()
+                .map_or(refund.amount, |charge| charge.booked(refund.amount.amount_minor));
+            posted.extend(postings::refund_succeeded(account, &refund, booked, at));
             if refund.transfer_reversed_minor > 0
-                && let Some(charge) = charge(changes, store, charge_id.as_str())?
+                && let Some(charge) = &charge
                 && let Some(transfer) = &charge.transfer
             {
                 let reversed = refund.transfer_reversed_minor;
-                posted
-                    .extend(postings::transfer_reversed(account, &charge, transfer, reversed, at));
+                posted.extend(postings::transfer_reversed(account, charge, transfer, reversed, at));
             }
         }
         EventKind::DisputeOpened => {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                posted.extend(postings::dispute_opened(account, &dispute, at));
+                let booked = as_booked(changes, store, &dispute)?;
+                posted.extend(postings::dispute_opened(account, &booked, at));
                 let split = split_charge(changes, store, &dispute)?;
                 let hold = split.as_ref().and_then(|(charge, transfer)| {
                     postings::dispute_hold(account, &dispute, charge, transfer, at)
                 });
                 if after == Some("won") {
-                    posted.extend(postings::dispute_won(account, &dispute, at));
+                    posted.extend(postings::dispute_won(account, &booked, at));
                     if let (Some((_, transfer)), Some(hold)) = (&split, &hold) {
                         let held = hold.legs[0].amount_minor;
                         posted.extend(postings::dispute_hold_released(
@@ -161,7 +165,8 @@ fn postings_of(
             if after == Some("won") && before != Some("won") =>
         {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                posted.extend(postings::dispute_won(account, &dispute, at));
+                let booked = as_booked(changes, store, &dispute)?;
+                posted.extend(postings::dispute_won(account, &booked, at));
                 if let Some((_, transfer)) = split_charge(changes, store, &dispute)? {
                     let held = held_for(store, &changes.account, &dispute, &transfer)?;
                     posted.extend(postings::dispute_hold_released(
@@ -179,7 +184,8 @@ fn postings_of(
     if about_dispute && let Some(dispute) = dispute(changes, store, &event.object_id)? {
         let posted_now: i64 = posted.iter().map(|posting| posting.fee_minor).sum();
         let fee_posted = fee_posted_for(store, &changes.account, &dispute)? + posted_now;
-        posted.extend(postings::dispute_fee_moved(account, &dispute, fee_posted, at));
+        let booked = as_booked(changes, store, &dispute)?;
+        posted.extend(postings::dispute_fee_moved(account, &booked, fee_posted, at));
     }
     Ok(posted)
 }
@@ -231,6 +237,18 @@ fn dispute(
         _ => None,
     };
     latest(changes, written, || store.dispute(&changes.account, &id))
+}
+
+/// The dispute with its amount as the books carry its charge (see [`Charge::booked`]): what
+/// the gateway withdraws and reinstates is the platform's money, in the currency it holds it.
+fn as_booked(
+    changes: &ChangeSet,
+    store: &dyn CustomerStore,
+    dispute: &Dispute,
+) -> Result<Dispute, StoreError> {
+    let charge = charge(changes, store, dispute.charge.as_str())?;
+    let amount = charge.map_or(dispute.amount, |charge| charge.booked(dispute.amount.amount_minor));
+    Ok(Dispute { amount, ..dispute.clone() })
 }
 
 /// The disputed charge and its transfer, where the charge was split.

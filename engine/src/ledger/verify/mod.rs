@@ -395,10 +395,15 @@ fn match_objects(
 ) -> Result<(), VerifyError> {
     let posted = |source: &str| recomputed.platform_net_by_source.get(source);
     let mut customers = HashSet::new();
+    // Charges the gateway settled into another currency, whose refunds the books carry there.
+    let mut converted = HashMap::new();
     until_difference(
         |visit| each_charge(store, account, visit),
         |charge| {
             customers.insert(charge.customer.clone());
+            if charge.conversion.is_some() {
+                converted.insert(charge.id.clone(), charge.clone());
+            }
             if charge.created < began {
                 return None;
             }
@@ -414,7 +419,8 @@ fn match_objects(
                 continue;
             }
             verified.refunds += 1;
-            if let Some(difference) = refund_difference(&refund, recomputed, &posted) {
+            let charge = refund.charge.as_ref().and_then(|charge| converted.get(charge));
+            if let Some(difference) = refund_difference(&refund, charge, recomputed, &posted) {
                 return Err(VerifyError::Difference(difference));
             }
         }
@@ -423,19 +429,22 @@ fn match_objects(
 }
 
 /// What is wrong with a refund's postings, if anything. A succeeded refund of a charge took its
-/// amount out of the platform's balance. A refund of credit never touches the platform's
+/// amount out of the platform's balance (converted as its charge was, where the gateway settled
+/// the charge into another currency). A refund of credit never touches the platform's
 /// balance: its amount left the customer's balance when it was recorded, and waits in transit
 /// until it is paid; a failed one put it back.
 fn refund_difference(
     refund: &Refund,
+    converted: Option<&Charge>,
     recomputed: &Recomputed,
     posted: &dyn Fn(&str) -> Option<i64>,
 ) -> Option<String> {
     let source = refund.id.as_str();
     let (amount, status) = (refund.amount.amount_minor, refund.status);
     let platform = posted(source).unwrap_or_default();
+    let booked = converted.map_or(amount, |charge| charge.booked(amount).amount_minor);
     let expected = match status {
-        RefundStatus::Succeeded if !refund.of_balance() => -amount,
+        RefundStatus::Succeeded if !refund.of_balance() => -booked,
         _ => 0,
     };
     if platform != expected {
@@ -472,8 +481,10 @@ fn charge_difference(
     posted: &dyn Fn(&str) -> Option<i64>,
 ) -> Option<String> {
     let expected = match charge.status {
-        ChargeStatus::Succeeded => charge.amount.amount_minor - charge.fee_minor,
-        _ => -charge.fee_minor,
+        ChargeStatus::Succeeded => {
+            charge.booked(charge.amount.amount_minor).amount_minor - charge.booked_fee()
+        }
+        _ => -charge.booked_fee(),
     };
     let held = posted(charge.id.as_str()).unwrap_or_default();
     if held != expected {

@@ -69,7 +69,7 @@ const LEDGER_ENTRIES: [Column; 9] = [
     integer("created"),
 ];
 
-const CHARGES: [Column; 14] = [
+const CHARGES: [Column; 17] = [
     text("id"),
     text("customer"),
     integer("amount"),
@@ -84,6 +84,11 @@ const CHARGES: [Column; 14] = [
     integer("transfer_amount"),
     integer("application_fee"),
     integer("created"),
+    // Where the gateway settled the charge into another currency: what reached the balance
+    // there, and its fee there.
+    text("settlement_currency"),
+    integer("settlement_amount"),
+    integer("settlement_fee"),
 ];
 
 const REFUNDS: [Column; 7] = [
@@ -286,6 +291,11 @@ fn charge_row(charge: &Charge) -> Vec<Cell> {
         optional_integer(transfer.map(|transfer| transfer.amount_minor)),
         optional_integer(transfer.map(|transfer| transfer.application_fee_minor)),
         Cell::Integer(charge.created),
+        charge
+            .conversion
+            .map_or(Cell::Empty, |conversion| Cell::Text(currency_code(conversion.currency))),
+        optional_integer(charge.conversion.map(|conversion| conversion.amount_minor)),
+        optional_integer(charge.conversion.map(|conversion| conversion.fee_minor)),
     ]
 }
 

@@ -68,6 +68,7 @@ fn charge(customer: &CustomerId) -> Charge {
         checkout_session: None,
         transfer: None,
         fee_minor: 0,
+        conversion: None,
         succeeded_at: None,
         archived: false,
     }
@@ -327,7 +328,7 @@ async fn a_breakdown_is_kept_in_its_charge_through_settling_and_in_its_idempoten
         vec![Unsettled::Charge { account: account(), charge: charge.clone() }]
     );
 
-    charge.succeed("sandbox_1".into(), 0);
+    charge.succeed("sandbox_1".into(), 0, None);
     let outcome = Outcome::Charge(charge.clone());
     let settled = ChangeSet::new(&account(), &customer.id)
         .with(Write::Charge(charge.clone()))

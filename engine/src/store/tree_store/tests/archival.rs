@@ -58,7 +58,7 @@ pub(super) async fn archived_records_read_back_by_id_and_leave_the_lists(backend
     let mut failed = charge(&customer.id);
     failed.fail(Failure { code: "card_declined".into(), message: "declined".into() });
     let mut succeeded = charge(&customer.id);
-    succeeded.succeed("ref_1".into(), 0);
+    succeeded.succeed("ref_1".into(), 0, None);
     let changes = ChangeSet::new(&account(), &customer.id)
         .with(Write::Customer(customer.clone()))
         .with(Write::NewCharge(failed.clone()))
