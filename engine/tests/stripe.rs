@@ -4,8 +4,8 @@
 //! last4), that a charge becomes one PaymentIntent whose Idempotency-Key is the charge id, for one
 //! Stripe customer per Kassa customer, its fee (from the charge's balance transaction) in the
 //! books; that a charge Stripe settles into the account's other currency is booked there (its
-//! refund at the same rate, its payee's share owed in the charge's currency, its billing in
-//! that one), and `kassa verify-ledger` agrees; that a decline answers 402 with Stripe's decline code and
+//! refund as Stripe took it from the balance, at the day's rate; its payee's share owed in the
+//! charge's currency; its billing in that one), and `kassa verify-ledger` agrees; that a decline answers 402 with Stripe's decline code and
 //! keeps the failed charge; that 3-D Secure leaves the charge `requires_action` with the
 //! `next_action` a front end needs, and that the engine settles it once the customer finishes;
 //! that a timeout after Stripe charged leaves the charge `processing` until the engine asks Stripe
@@ -141,10 +141,12 @@ async fn a_charge_stripe_settles_in_dollars_is_booked_in_dollars_and_its_payee_o
     let figures = ["amount", "fee", "net"].map(|field| i64_field(&txn, field));
     assert_eq!((figures, &txn["currency"]), ([settled, fee, settled - fee], &json!("usd")));
 
-    // Half refunded: back at the charge's rate (half up), the tutor's share reversed in shillings.
+    // Half refunded, the shilling weaker by then: Stripe takes USD 4.94 from the balance, as
+    // booked; the tutor's share is reversed in shillings.
+    stripe.settle_in("usd", 76, 10_000);
     let refund = api.refund(source, Some(65_000)).await.ok().clone();
     assert_eq!(refund["status"], "succeeded", "{refund}");
-    let refunded = (65_000 * settled + 65_000) / 130_000;
+    let refunded = 65_000 * 76 / 10_000;
     let found = api
         .get_ok(&format!("/v1/balance_transactions?source={}", refund["id"].as_str().unwrap()))
         .await;

@@ -331,6 +331,10 @@ pub struct RefundRequest {
 pub enum RefundOutcome {
     Succeeded {
         reference: String,
+        /// Set when the processor took the refund from the platform's balance in another
+        /// currency than the refund's (its charge was settled into that one): what left the
+        /// balance there, at the processor's rate on the day.
+        conversion: Option<Conversion>,
     },
     Failed {
         message: String,

@@ -358,7 +358,8 @@ impl StripeGateway {
                 None => return Ok(None),
             },
         };
-        let request = RetrieveRefund::new(refund_id.as_str());
+        let request = RetrieveRefund::new(refund_id.as_str())
+            .expand(vec![transformers::EXPAND_REFUND_BALANCE.to_owned()]);
         let refund = self.send(&request, None).await.map_err(transformers::lookup_error)?;
         Ok(Some(transformers::refund_outcome(&refund)))
     }

@@ -145,7 +145,10 @@ impl Gateway for FakePay {
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let mut books = self.books.lock().expect("the books");
         let outcome = books.refunds.entry(request.idempotency_key.clone()).or_insert_with(|| {
-            RefundOutcome::Succeeded { reference: format!("fp_re_{}", request.idempotency_key) }
+            RefundOutcome::Succeeded {
+                reference: format!("fp_re_{}", request.idempotency_key),
+                conversion: None,
+            }
         });
         Ok(outcome.clone())
     }

@@ -358,7 +358,11 @@ fn route(
         ("POST", ["refunds"]) => create_refund(state, form),
         ("GET", ["refunds"]) => list_refunds(state, query),
         ("GET", ["refunds", id]) => match state.refunds.get(*id) {
-            Some(refund) => ok(refund.clone()),
+            Some(refund) => {
+                let query: BTreeMap<String, String> =
+                    serde_urlencoded::from_str(query).unwrap_or_default();
+                ok(with_balance_transaction(refund, &query))
+            }
             None => missing("refund"),
         },
         ("GET", ["payment_methods", id]) => match card_of(id) {
@@ -826,13 +830,40 @@ fn create_refund(state: &mut State, form: &BTreeMap<String, String>) -> Answer {
         );
     }
     let id = next_id(state, "re");
+    let currency = &intent["currency"];
+    // Taken from the balance in the account's currency at the rate of the day.
+    let converted = state.settlement.as_ref().filter(|to| json!(to.currency) != *currency);
+    let (taken, taken_in) = match converted {
+        Some(to) => (amount * to.numerator / to.denominator, json!(to.currency)),
+        None => (amount, currency.clone()),
+    };
+    let balance_transaction = json!({
+        "id": format!("txn_{}", id.trim_start_matches("re_")), "object": "balance_transaction",
+        "amount": -taken, "available_on": 1_700_000_000, "balance_type": "payments",
+        "created": 1_700_000_000, "currency": taken_in, "description": null,
+        "exchange_rate": null, "fee": 0, "fee_details": [], "net": -taken,
+        "reporting_category": "refund", "source": id, "status": "available", "type": "refund",
+    });
     let refund = json!({
         "id": id, "object": "refund", "amount": amount, "created": 1_700_000_000,
-        "currency": intent["currency"], "status": "succeeded", "payment_intent": intent_id,
-        "metadata": metadata_of(form),
+        "currency": currency, "status": "succeeded", "payment_intent": intent_id,
+        "metadata": metadata_of(form), "balance_transaction": balance_transaction,
     });
     state.refunds.insert(id, refund.clone());
-    ok(refund)
+    ok(with_balance_transaction(&refund, form))
+}
+
+/// A refund as Stripe answers with it: its balance transaction whole when the request asked
+/// for `expand[]=balance_transaction`, else its id.
+fn with_balance_transaction(refund: &Value, params: &BTreeMap<String, String>) -> Value {
+    let expanded = params
+        .iter()
+        .any(|(name, value)| name.starts_with("expand[") && value == "balance_transaction");
+    let mut answered = refund.clone();
+    if !expanded {
+        answered["balance_transaction"] = refund["balance_transaction"]["id"].clone();
+    }
+    answered
 }
 
 fn list_refunds(state: &State, query: &str) -> Answer {
@@ -842,7 +873,7 @@ fn list_refunds(state: &State, query: &str) -> Answer {
         .refunds
         .values()
         .filter(|refund| refund["payment_intent"] == json!(wanted))
-        .cloned()
+        .map(|refund| with_balance_transaction(refund, &BTreeMap::new()))
         .collect();
     ok(json!({ "object": "list", "url": "/v1/refunds", "has_more": false, "data": data }))
 }

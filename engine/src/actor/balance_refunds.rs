@@ -83,6 +83,7 @@ impl CustomerActor {
             reverse_transfer: false,
             transfer_reversed_minor: 0,
             paid_out: None,
+            conversion: None,
         };
         let channel = match message.pay_out {
             RefundPayOut::To(destination) => {

@@ -156,6 +156,7 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
             let transfer_reversed_minor = charge.record_refund(amount_minor, true);
             let refund = Refund {
                 paid_out: None,
+                conversion: None,
                 id: RefundId::generate(),
                 charge: Some(charge.id.clone()),
                 customer: charge.customer.clone(),

@@ -111,6 +111,7 @@ impl CustomerActor {
             reverse_transfer: message.reverse_transfer,
             transfer_reversed_minor: 0,
             paid_out: None,
+            conversion: None,
         };
         let channel = self.refund_channel(route, &charge, &mut refund)?;
         changes.push(Write::Refund(refund.clone()));
@@ -156,8 +157,8 @@ impl CustomerActor {
                 tracing::error!(refund = %refund.id, %reference, "a charge's answer for a refund; it stays pending");
                 return Ok((refund, None));
             }
-            Settlement::Succeeded { reference, .. } => {
-                refund.succeed(reference);
+            Settlement::Succeeded { reference, conversion, .. } => {
+                refund.succeed(reference, conversion);
                 if let Some(charge) = &refund.charge {
                     let mut charge = store.charge(&account, charge)?.ok_or_else(|| {
                         ActorError::NotFound { kind: "charge", id: charge.to_string() }

@@ -131,8 +131,8 @@ pub(super) fn refund_answer(
 
 fn refund_outcome(outcome: RefundOutcome) -> Settlement {
     match outcome {
-        RefundOutcome::Succeeded { reference } => {
-            Settlement::Succeeded { reference, fee_minor: 0, conversion: None }
+        RefundOutcome::Succeeded { reference, conversion } => {
+            Settlement::Succeeded { reference, fee_minor: 0, conversion: conversion.map(converted) }
         }
         RefundOutcome::Failed { message } => Settlement::Failed(failure("refund_failed", message)),
         RefundOutcome::Pending { reference } => {

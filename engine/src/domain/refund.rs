@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChargeId, CreditNoteId, CustomerId, Money, RefundId};
+use super::{ChargeId, Conversion, CreditNoteId, CustomerId, Money, RefundId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RefundStatus {
@@ -79,6 +79,10 @@ pub struct Refund {
     /// M-Pesa): paid out by a payout adapter (`gateway` names it), or settled outside Kassa.
     #[serde(default)]
     pub paid_out: Option<PaidOut>,
+    /// What it took from the platform's balance where the gateway took it in another currency
+    /// (its charge was settled into that one), as the gateway reported it.
+    #[serde(default)]
+    pub conversion: Option<Conversion>,
 }
 
 /// Where a refund was paid out: only what identifies it to the platform (no account number).
@@ -126,10 +130,23 @@ impl Refund {
         self.id.as_str()
     }
 
-    pub fn succeed(&mut self, gateway_reference: String) {
+    pub fn succeed(&mut self, gateway_reference: String, conversion: Option<Conversion>) {
         assert_eq!(self.status, RefundStatus::Pending, "refund {} is already settled", self.id);
         self.status = RefundStatus::Succeeded;
         self.gateway_reference = Some(gateway_reference);
+        self.conversion = conversion;
+    }
+
+    /// What it took from the platform's balance as the books carry it: as the gateway reported
+    /// it in another currency, else as its `charge` books its money (see [`super::Charge::booked`]).
+    pub fn booked(&self, charge: Option<&super::Charge>) -> Money {
+        match (self.conversion, charge) {
+            (Some(conversion), _) => {
+                Money { amount_minor: conversion.amount_minor, currency: conversion.currency }
+            }
+            (None, Some(charge)) => charge.booked(self.amount.amount_minor),
+            (None, None) => self.amount,
+        }
     }
 
     pub fn fail(&mut self, message: String) {

@@ -102,7 +102,7 @@ fn recorded_outcome(record: &AttemptRecord) -> Result<ChargeOutcome, GatewayErro
 fn refund_outcome(record: &AttemptRecord) -> Result<RefundOutcome, GatewayError> {
     match &record.result {
         AttemptResult::Refunded { reference } => {
-            Ok(RefundOutcome::Succeeded { reference: reference.clone() })
+            Ok(RefundOutcome::Succeeded { reference: reference.clone(), conversion: None })
         }
         AttemptResult::RefundFailed { message } => {
             Ok(RefundOutcome::Failed { message: message.clone() })

@@ -34,6 +34,9 @@ pub(super) const METADATA_CUSTOMER: &str = "kassa_customer";
 /// carries the fee Stripe kept.
 pub(super) const EXPAND_FEE: &str = "latest_charge.balance_transaction";
 
+/// What a refund is asked for with: what it took from the balance, in the balance's currency.
+pub(super) const EXPAND_REFUND_BALANCE: &str = "balance_transaction";
+
 /// How one call to Stripe ended, once its retries are spent.
 #[derive(Debug)]
 pub(super) enum StripeCallError {
@@ -193,6 +196,7 @@ pub(super) fn create_refund_request(
     Ok(CreateRefund::new()
         .payment_intent(payment_intent.as_str())
         .amount(params.wire_amount())
+        .expand(vec![EXPAND_REFUND_BALANCE.to_owned()])
         .metadata(metadata(METADATA_IDEMPOTENCY_KEY, idempotency_key)))
 }
 
@@ -423,7 +427,7 @@ pub(super) fn lookup_error(error: StripeCallError) -> GatewayError {
 pub(super) fn refund_outcome(refund: &StripeRefund) -> RefundOutcome {
     let reference = refund.id.as_str().to_owned();
     match refund.status.as_deref() {
-        Some("succeeded") => RefundOutcome::Succeeded { reference },
+        Some("succeeded") => RefundOutcome::Succeeded { reference, conversion: converted(refund) },
         Some("failed") | Some("canceled") => RefundOutcome::Failed {
             message: refund
                 .failure_reason
@@ -432,6 +436,27 @@ pub(super) fn refund_outcome(refund: &StripeRefund) -> RefundOutcome {
         },
         // `pending`, `requires_action`, or a status newer than this adapter: not final.
         _ => RefundOutcome::Pending { reference },
+    }
+}
+
+/// What a succeeded refund took from a balance in another currency than its own, from its
+/// balance transaction when the answer carries it expanded.
+fn converted(refund: &StripeRefund) -> Option<Conversion> {
+    let Some(Expandable::Object(balance)) = &refund.balance_transaction else { return None };
+    if balance.currency == refund.currency {
+        return None;
+    }
+    let currency = Currency::from_code(&balance.currency.to_string().to_ascii_uppercase())?;
+    let taken = amount_from_stripe(balance.amount.checked_abs()?, currency).ok();
+    let fee = amount_from_stripe(balance.fee, currency).ok();
+    match (taken, fee) {
+        (Some(amount_minor), Some(fee_minor)) => {
+            Some(Conversion { currency, amount_minor, fee_minor })
+        }
+        _ => {
+            tracing::warn!(refund = %refund.id, "a Stripe refund's settlement not in Kassa's unit: converted at its charge's rate");
+            None
+        }
     }
 }
 

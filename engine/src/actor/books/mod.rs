@@ -129,9 +129,7 @@ fn postings_of(
                 return Ok(posted);
             };
             let charge = charge(changes, store, charge_id.as_str())?;
-            let booked = charge
-                .as_ref()
-                .map_or(refund.amount, |charge| charge.booked(refund.amount.amount_minor));
+            let booked = refund.booked(charge.as_ref());
             posted.extend(postings::refund_succeeded(account, &refund, booked, at));
             if refund.transfer_reversed_minor > 0
                 && let Some(charge) = &charge

@@ -442,7 +442,7 @@ fn refund_difference(
     let source = refund.id.as_str();
     let (amount, status) = (refund.amount.amount_minor, refund.status);
     let platform = posted(source).unwrap_or_default();
-    let booked = converted.map_or(amount, |charge| charge.booked(amount).amount_minor);
+    let booked = refund.booked(converted).amount_minor;
     let expected = match status {
         RefundStatus::Succeeded if !refund.of_balance() => -booked,
         _ => 0,
