@@ -532,6 +532,33 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
 }
 
 /// `[amount, fee, net]` of each movement of the platform's balance the dispute of `charge` made.
+/// A shilling charge Stripe settled in dollars, disputed: its dispute is booked in dollars, the
+/// amount the charge brought in and the fee Stripe's dispute lists in dollars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_in_dollars_with_its_fee() {
+    let stripe = FakeStripe::start().await;
+    stripe.settle_in("usd", 77, 10_000);
+    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
+    let settled = 130_000 * 77 / 10_000;
+    let dispute = json!({ "id": "du_kes", "object": "dispute", "amount": 130_000,
+        "currency": "kes", "charge": "ch_3kes", "payment_intent": charge["gateway_reference"],
+        "reason": "fraudulent", "status": "needs_response",
+        "balance_transactions": [{ "id": "txn_du_kes", "amount": -settled,
+            "fee": DISPUTE_FEE, "currency": "usd", "type": "adjustment" }] });
+    deliver(&engine, &event("evt_kes_dispute", "charge.dispute.created", now_secs(), dispute))
+        .await;
+    wait_applied(&api, "charge.dispute.created", 1).await;
+    let moved = platform_movements(&api, str_field(&charge, "id")).await;
+    assert_eq!(moved, [[-settled, DISPUTE_FEE, -settled - DISPUTE_FEE]]);
+    let balance = api.get_ok("/v1/balance").await;
+    let fee = fake_stripe::fee_of(settled);
+    let usd = -fee - DISPUTE_FEE;
+    assert_eq!(balance["available"], json!([{"amount": usd, "currency": "usd"}]), "{balance}");
+}
+
 async fn platform_movements(api: &Api, charge: &str) -> Vec<[i64; 3]> {
     let disputed = api.get_ok(&format!("/v1/charges/{charge}")).await;
     let dispute = str_field(&disputed, "dispute");

@@ -127,6 +127,13 @@ pub struct ChargeRef {
     pub charge_id: Option<String>,
 }
 
+/// A fee as a processor's event states it: in its own unit for `currency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedFee {
+    pub amount: i64,
+    pub currency: String,
+}
+
 /// What an event does to the charge it is about. Amounts are in the processor's unit:
 /// [`WebhookSource::amount_in_minor_units`] gives Kassa's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,8 +166,8 @@ pub enum EventEffect {
         reason: String,
         status: String,
         /// What the processor charges for the dispute, as far as the event says (`None` where
-        /// it does not).
-        fee: Option<i64>,
+        /// it does not), in the currency of the balance it takes it from.
+        fee: Option<ReportedFee>,
         /// When the processor made the event: orders events about the same dispute.
         at: i64,
     },

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use kassa_gateways::webhooks::{ChargeRef, EventEffect, IncomingEvent, RefundSeen, WebhookSource};
+use kassa_gateways::webhooks::{
+    ChargeRef, EventEffect, IncomingEvent, RefundSeen, ReportedFee, WebhookSource,
+};
 use kassa_gateways::{HostedFor, PaymentFee, Router};
 
 use super::sources::WebhookSources;
@@ -626,7 +628,10 @@ fn in_kassa_terms(
                 charge: charge_id,
                 reference: reference.clone(),
                 amount_minor: kassa(*amount)?,
-                fee_minor: fee.map(kassa).transpose()?,
+                fee_minor: fee
+                    .as_ref()
+                    .and_then(|fee| booked_fee(source, charge, fee))
+                    .transpose()?,
                 reason: reason.clone(),
                 status: status.clone(),
                 event_at: *at,
@@ -641,6 +646,25 @@ fn in_kassa_terms(
             return Err("ignored: a payout's result is about no charge".to_owned());
         }
     })
+}
+
+/// A dispute's fee as the books carry its charge: in the currency they carry it in (the one
+/// the gateway settled it into, if it did). A fee stated in another is left out, with an error
+/// in the log: the books cannot take it.
+fn booked_fee(
+    source: &dyn WebhookSource,
+    charge: &Charge,
+    fee: &ReportedFee,
+) -> Option<Result<i64, String>> {
+    let booked_in = charge.booked(0).currency;
+    if !fee.currency.eq_ignore_ascii_case(booked_in.code()) {
+        tracing::error!(charge = %charge.id, stated = fee.currency, "a dispute fee in another currency than the books carry its charge in: left out");
+        return None;
+    }
+    Some(source.amount_in_minor_units(fee.amount, booked_in).map_err(|error| {
+        tracing::error!(charge = %charge.id, %error, "a dispute fee not exact in Kassa's unit");
+        format!("ignored: {error}")
+    }))
 }
 
 fn gateway_refund(

@@ -14,8 +14,8 @@ use super::signature;
 use super::{NAME, StripeAmountError, amount_from_stripe};
 use crate::payouts::PayoutOutcome;
 use crate::webhooks::{
-    ChargeRef, Delivery, EventEffect, IncomingEvent, Received, RefundSeen, UnreadableEvent,
-    WebhookRefusal, WebhookSource,
+    ChargeRef, Delivery, EventEffect, IncomingEvent, Received, RefundSeen, ReportedFee,
+    UnreadableEvent, WebhookRefusal, WebhookSource,
 };
 use crate::{ChargeOutcome, Currency, NextAction, Secret};
 
@@ -160,14 +160,21 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
     }
 }
 
-/// What Stripe charges for a dispute so far: the fees of its balance transactions in the
-/// dispute's currency (a fee given back is a negative one); `None` where the object does not
-/// list them.
-fn dispute_fee(dispute: &StripeObject) -> Option<i64> {
-    let currency = dispute.currency.as_deref()?;
+/// What Stripe charges for a dispute so far: the fees of its balance transactions (a fee given
+/// back is a negative one) in the currency of the balance they moved: the dispute's own, or,
+/// for a charge Stripe settled into the account's other currency, that one. `None` where the
+/// object does not list them.
+fn dispute_fee(dispute: &StripeObject) -> Option<ReportedFee> {
     let moved = dispute.balance_transactions.as_ref()?;
-    let in_currency = moved.iter().filter(|txn| txn.currency.eq_ignore_ascii_case(currency));
-    in_currency.map(|txn| txn.fee).try_fold(0i64, i64::checked_add)
+    let own = dispute.currency.as_deref().unwrap_or_default();
+    let in_own = moved.iter().any(|txn| txn.currency.eq_ignore_ascii_case(own));
+    let currency = match (in_own, moved.first()) {
+        (true, _) | (false, None) => own.to_owned(),
+        (false, Some(first)) => first.currency.clone(),
+    };
+    let in_currency = moved.iter().filter(|txn| txn.currency.eq_ignore_ascii_case(&currency));
+    let amount = in_currency.map(|txn| txn.fee).try_fold(0i64, i64::checked_add)?;
+    Some(ReportedFee { amount, currency: currency.to_ascii_lowercase() })
 }
 
 /// A PaymentIntent event as what it means for its charge; `None` for the ones that settle
@@ -331,14 +338,21 @@ mod tests {
         let Some(EventEffect::Dispute { fee, .. }) = event.effect else {
             panic!("a dispute: {:?}", event.effect);
         };
-        assert_eq!(fee, Some(0), "charged when it opened, given back when it was won");
+        let usd = |amount| Some(ReportedFee { amount, currency: "usd".into() });
+        assert_eq!(fee, usd(0), "charged when it opened, given back when it was won");
         let opened = std::str::from_utf8(body).unwrap().replace(
             r#"{"id":"txn_2","amount":900,"fee":-1500,"currency":"usd","type":"adjustment"},"#,
             "",
         );
         let event = webhooks().read(opened.as_bytes()).unwrap();
         let Some(EventEffect::Dispute { fee, .. }) = event.effect else { panic!() };
-        assert_eq!(fee, Some(1_500), "only the dispute's currency counts");
+        assert_eq!(fee, usd(1_500), "only the dispute's currency counts");
+        // A shilling charge Stripe settled in dollars: its dispute's fee is in dollars.
+        let settled = opened
+            .replace(r#""amount":900,"currency":"usd""#, r#""amount":90000,"currency":"kes""#);
+        let event = webhooks().read(settled.as_bytes()).unwrap();
+        let Some(EventEffect::Dispute { fee, .. }) = event.effect else { panic!() };
+        assert_eq!(fee, usd(1_500), "the balance's currency: {settled}");
     }
 
     #[test]
