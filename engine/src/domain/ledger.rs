@@ -171,6 +171,35 @@ pub struct Posting {
 }
 
 impl Posting {
+    /// A new posting of `kind` for `source`, moving `legs` in `currency` at `at` and available
+    /// then, about no customer or payee, with no tax, discount or fee: those that have them
+    /// say so by struct update.
+    pub fn new(
+        account: &AccountId,
+        kind: PostingKind,
+        source: &str,
+        currency: Currency,
+        legs: Vec<Leg>,
+        at: i64,
+    ) -> Posting {
+        Posting {
+            id: TransactionId::generate(),
+            account: account.clone(),
+            kind,
+            source: source.to_owned(),
+            customer: None,
+            currency,
+            legs,
+            created: at,
+            available_on: at,
+            payee: None,
+            tax_minor: 0,
+            discount_minor: 0,
+            on_test_clock: false,
+            fee_minor: 0,
+        }
+    }
+
     /// What the posting moved into `account` (its credits less its debits there).
     pub fn net_for(&self, account: &LedgerAccount) -> i64 {
         self.legs

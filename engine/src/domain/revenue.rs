@@ -97,25 +97,13 @@ pub fn day_of(at: i64) -> i64 {
 mod tests {
     use super::*;
     use crate::domain::ledger::Leg;
-    use crate::domain::{AccountId, Currency, PayeeId, TransactionId};
+    use crate::domain::{AccountId, Currency, PayeeId};
 
     fn posting(kind: PostingKind, debit: LedgerAccount, credit: LedgerAccount) -> Posting {
-        Posting {
-            id: TransactionId::generate(),
-            account: AccountId::default_account(),
-            kind,
-            source: "ch_test".into(),
-            customer: None,
-            currency: Currency::USD,
-            legs: vec![Leg { debit, credit, amount_minor: 1_150 }],
-            created: 1,
-            available_on: 1,
-            payee: None,
-            tax_minor: 150,
-            discount_minor: 200,
-            on_test_clock: false,
-            fee_minor: 0,
-        }
+        let account = AccountId::default_account();
+        let legs = vec![Leg { debit, credit, amount_minor: 1_150 }];
+        let posting = Posting::new(&account, kind, "ch_test", Currency::USD, legs, 1);
+        Posting { tax_minor: 150, discount_minor: 200, ..posting }
     }
 
     fn clearing() -> LedgerAccount {

@@ -12,9 +12,7 @@
 //! credit note, an invoice paid after it was written off) is posted all the same, and
 //! `kassa verify-ledger` checks every invoice against the same rule.
 
-use crate::domain::{
-    AccountId, Invoice, InvoiceStatus, LedgerAccount, Leg, Posting, PostingKind, TransactionId,
-};
+use crate::domain::{AccountId, Invoice, InvoiceStatus, LedgerAccount, Leg, Posting, PostingKind};
 use crate::reports::{next_month_start, share};
 
 /// What an invoice's accrual postings hold, per account: the first three on the debit side,
@@ -159,21 +157,10 @@ pub fn posting(
 ) -> Option<Posting> {
     let moves = posted.debits_to(Accrued::of(invoice));
     let legs = legs(moves);
-    (!legs.is_empty()).then(|| Posting {
-        id: TransactionId::generate(),
-        account: account.clone(),
-        kind: PostingKind::Invoice,
-        source: invoice.id.as_str().to_owned(),
-        customer: Some(invoice.customer.clone()),
-        currency: invoice.currency,
-        legs,
-        created: at,
-        available_on: at,
-        payee: None,
-        tax_minor: 0,
-        discount_minor: 0,
-        on_test_clock: false,
-        fee_minor: 0,
+    (!legs.is_empty()).then(|| {
+        let (source, currency) = (invoice.id.as_str(), invoice.currency);
+        let posting = Posting::new(account, PostingKind::Invoice, source, currency, legs, at);
+        Posting { customer: Some(invoice.customer.clone()), ..posting }
     })
 }
 

@@ -3,7 +3,7 @@
 
 use crate::domain::{
     AccountId, BankLineRecord, Charge, ChargeTransfer, Currency, CustomerId, Dispute,
-    LedgerAccount, Leg, Money, Payout, Posting, PostingKind, Refund, TransactionId,
+    LedgerAccount, Leg, Money, Payout, Posting, PostingKind, Refund,
 };
 
 /// A charge succeeded: its gateway holds the amount for the platform, less the fee it kept
@@ -356,21 +356,10 @@ fn payout_posting(
     moves_payee: bool,
     at: i64,
 ) -> Option<Posting> {
-    (leg.amount_minor > 0).then(|| Posting {
-        id: TransactionId::generate(),
-        account: payout.account.clone(),
-        kind,
-        source: payout.id.as_str().to_owned(),
-        customer: None,
-        currency: payout.currency,
-        legs: vec![leg],
-        created: at,
-        available_on: at,
-        payee: moves_payee.then(|| payout.payee.clone()),
-        tax_minor: 0,
-        discount_minor: 0,
-        on_test_clock: false,
-        fee_minor: 0,
+    (leg.amount_minor > 0).then(|| {
+        let (source, currency) = (payout.id.as_str(), payout.currency);
+        let posting = Posting::new(&payout.account, kind, source, currency, vec![leg], at);
+        Posting { payee: moves_payee.then(|| payout.payee.clone()), ..posting }
     })
 }
 
@@ -461,23 +450,12 @@ impl<'a> Moved<'a> {
         leg: Leg,
         at: i64,
     ) -> Option<Posting> {
-        (leg.amount_minor > 0).then(|| Posting {
-            id: TransactionId::generate(),
-            account: account.clone(),
-            kind,
-            source: self.source.to_owned(),
-            customer: Some(self.customer.clone()),
-            currency: self.money.currency,
-            legs: vec![leg],
-            created: at,
-            // The platform's money is its own as the gateway reports it: a gateway's settlement
-            // delay is posted when the gateway reports it.
-            available_on: at,
-            payee: None,
-            tax_minor: 0,
-            discount_minor: 0,
-            on_test_clock: false,
-            fee_minor: 0,
+        // Available at once: the platform's money is its own as the gateway reports it (a
+        // gateway's settlement delay is posted when the gateway reports it).
+        (leg.amount_minor > 0).then(|| {
+            let currency = self.money.currency;
+            let posting = Posting::new(account, kind, self.source, currency, vec![leg], at);
+            Posting { customer: Some(self.customer.clone()), ..posting }
         })
     }
 }

@@ -608,32 +608,18 @@ async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_lea
 ) {
     use crate::domain::{
         LedgerAccount, LedgerBalance, Leg, PartStatus, PayeeId, Payout, PayoutId, Posting,
-        PostingKind, TransactionId,
+        PostingKind,
     };
     use crate::ledger::postings;
     use crate::store::{PayoutChange, PayoutStore};
     let store = backend.open();
     let payee = PayeeId::generate();
     let usd = crate::domain::money::parse_currency("usd").unwrap();
-    let earned = |amount_minor: i64| Posting {
-        id: TransactionId::generate(),
-        account: account(),
-        kind: PostingKind::Transfer,
-        source: "tr_test".into(),
-        customer: None,
-        currency: usd,
-        legs: vec![Leg {
-            debit: LedgerAccount::Platform,
-            credit: LedgerAccount::Payee { payee: payee.clone() },
-            amount_minor,
-        }],
-        created: 1,
-        available_on: 1,
-        payee: Some(payee.clone()),
-        tax_minor: 0,
-        discount_minor: 0,
-        on_test_clock: false,
-        fee_minor: 0,
+    let earned = |amount_minor: i64| {
+        let to_payee = LedgerAccount::Payee { payee: payee.clone() };
+        let legs = vec![Leg { debit: LedgerAccount::Platform, credit: to_payee, amount_minor }];
+        let posting = Posting::new(&account(), PostingKind::Transfer, "tr_test", usd, legs, 1);
+        Posting { payee: Some(payee.clone()), ..posting }
     };
     let customer = customer();
     let credit = |amount| {
