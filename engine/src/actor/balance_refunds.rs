@@ -7,7 +7,7 @@
 //! The amount leaves the balance when the refund is recorded, before anything is sent, so no
 //! invoice can spend credit that is on its way out; a refund that fails puts it back.
 
-use actix::{Context, Handler, ResponseActFuture, WrapFuture, fut};
+use actix::{Context, Handler, ResponseActFuture, fut};
 
 use super::bank_transfers::BANK_TRANSFER_GATEWAY;
 use super::messages::{RefundBalance, RefundPayOut};
@@ -16,20 +16,15 @@ use super::refunds::StartedRefund;
 use super::{ActorError, CustomerActor};
 use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
-use crate::domain::{Event, EventKind, Money, PaidOut, Refund, RefundId, RefundStatus};
-use crate::store::{ChangeSet, InFlightObject, Outcome, Write};
+use crate::domain::{Money, PaidOut, Refund, RefundId, RefundStatus};
+use crate::store::{ChangeSet, Write};
 
 impl Handler<RefundBalance> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Refund, ActorError>>;
 
     fn handle(&mut self, message: RefundBalance, _: &mut Context<Self>) -> Self::Result {
-        match self.earlier_outcome(message.idempotency.as_ref()) {
-            Ok(None) => {}
-            Ok(Some(Outcome::Refund(refund))) => {
-                return Box::pin(self.once_durable(refund).into_actor(self));
-            }
-            Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
-            Err(error) => return Box::pin(fut::ready(Err(error))),
+        if let Some(answer) = self.earlier_refund(message.idempotency.as_ref()) {
+            return answer;
         }
         let cause = message.cause.clone();
         match self.begin_balance_refund(message) {
@@ -99,16 +94,8 @@ impl CustomerActor {
         let customer = &mut self.accepting()?.customer;
         customer.balance_minor += amount_minor;
         changes.push(Write::Customer(customer.clone()));
-        changes.push(Write::Refund(refund.clone()));
-        changes.push(Write::Event(
-            Event::new(EventKind::RefundPending, refund.id.as_str(), &message.cause)
-                .status(None, refund.status.as_str()),
-        ));
-        if let Some(ticket) = &message.idempotency {
-            let in_flight = InFlightObject::Refund(refund.id.clone());
-            changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
-        }
-        let recorded = self.commit(changes)?;
+        let recorded =
+            self.record_pending(changes, &refund, &message.cause, message.idempotency.as_ref())?;
         Ok(StartedRefund { refund, recorded, channel })
     }
 

@@ -14,7 +14,7 @@ use actix::{Context, Handler, ResponseActFuture, WrapFuture, fut};
 use kassa_gateways::GatewayError;
 
 use super::customer::settle_after;
-use super::messages::CreateRefund;
+use super::messages::{CreateRefund, IdempotencyTicket};
 use super::refund_payouts::{RefundChannel, SETTLED_OUTSIDE, paid_out_answer};
 use super::settlement::{Settlement, contained, refund_answer};
 use super::{ActorError, CustomerActor};
@@ -35,7 +35,7 @@ impl CustomerActor {
         &mut self,
         message: CreateRefund,
         id: RefundId,
-        mut changes: ChangeSet,
+        changes: ChangeSet,
     ) -> Result<StartedRefund, ActorError> {
         let not_found = || ActorError::NotFound { kind: "charge", id: message.charge.to_string() };
         let charge = self
@@ -114,18 +114,47 @@ impl CustomerActor {
             conversion: None,
         };
         let channel = self.refund_channel(route, &charge, &mut refund)?;
+        let recorded =
+            self.record_pending(changes, &refund, &message.cause, message.idempotency.as_ref())?;
+        *self.accepting()?.refunds_pending.entry(charge.id.clone()).or_insert(0) += amount_minor;
+        Ok(StartedRefund { refund, recorded, channel })
+    }
+
+    /// Commits `refund`, `pending`, with `changes`: its audit event and, for a request with an
+    /// Idempotency-Key, the key's record of the refund under way.
+    pub(super) fn record_pending(
+        &self,
+        mut changes: ChangeSet,
+        refund: &Refund,
+        cause: &Cause,
+        idempotency: Option<&IdempotencyTicket>,
+    ) -> Result<DurableTicket, ActorError> {
         changes.push(Write::Refund(refund.clone()));
         changes.push(Write::Event(
-            Event::new(EventKind::RefundPending, refund.id.as_str(), &message.cause)
+            Event::new(EventKind::RefundPending, refund.id.as_str(), cause)
                 .status(None, refund.status.as_str()),
         ));
-        if let Some(ticket) = &message.idempotency {
+        if let Some(ticket) = idempotency {
             let in_flight = InFlightObject::Refund(refund.id.clone());
             changes.push(Write::idempotency_in_flight(&ticket.key, ticket.fingerprint, in_flight));
         }
-        let recorded = self.commit(changes)?;
-        *self.accepting()?.refunds_pending.entry(charge.id.clone()).or_insert(0) += amount_minor;
-        Ok(StartedRefund { refund, recorded, channel })
+        self.commit(changes)
+    }
+
+    /// The answer to a refund request that was made before under its Idempotency-Key (the same
+    /// refund, once durable; a 422 for a key used for something else), or `None` for a new one.
+    pub(super) fn earlier_refund(
+        &mut self,
+        idempotency: Option<&IdempotencyTicket>,
+    ) -> Option<ResponseActFuture<Self, Result<Refund, ActorError>>> {
+        match self.earlier_outcome(idempotency) {
+            Ok(None) => None,
+            Ok(Some(Outcome::Refund(refund))) => {
+                Some(Box::pin(self.once_durable(refund).into_actor(self)))
+            }
+            Ok(Some(_)) => Some(Box::pin(fut::ready(Err(ActorError::IdempotencyReused)))),
+            Err(error) => Some(Box::pin(fut::ready(Err(error)))),
+        }
     }
 
     /// Applies what the gateway said to a `pending` refund; a succeeded refund is added to the
@@ -234,13 +263,8 @@ impl Handler<CreateRefund> for CustomerActor {
     type Result = ResponseActFuture<Self, Result<Refund, ActorError>>;
 
     fn handle(&mut self, message: CreateRefund, _: &mut Context<Self>) -> Self::Result {
-        match self.earlier_outcome(message.idempotency.as_ref()) {
-            Ok(None) => {}
-            Ok(Some(Outcome::Refund(refund))) => {
-                return Box::pin(self.once_durable(refund).into_actor(self));
-            }
-            Ok(Some(_)) => return Box::pin(fut::ready(Err(ActorError::IdempotencyReused))),
-            Err(error) => return Box::pin(fut::ready(Err(error))),
+        if let Some(answer) = self.earlier_refund(message.idempotency.as_ref()) {
+            return answer;
         }
         let changes = self.changes();
         self.refund_then_answer(message, RefundId::generate(), changes)

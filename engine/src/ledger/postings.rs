@@ -47,48 +47,34 @@ pub fn refund_succeeded(
 /// A refund of a customer's credit was recorded: its amount leaves the customer's balance for
 /// transit before it is sent.
 pub fn credit_refund_recorded(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::CustomerBalances,
-        credit: LedgerAccount::PayoutsInTransit,
-        amount_minor: refund.amount.amount_minor,
-    };
-    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
-        account,
-        PostingKind::Refund,
-        leg,
-        at,
-    )
+    let (from, to) = (LedgerAccount::CustomerBalances, LedgerAccount::PayoutsInTransit);
+    credit_refund_moved(account, refund, PostingKind::Refund, from, to, at)
 }
 
 /// A refund of credit was paid: it leaves transit, and the adapter's clearing account that
 /// paid it (the bank-transfer account's, for one the platform paid back itself).
 pub fn credit_refund_paid(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::PayoutsInTransit,
-        credit: clearing(&refund.gateway),
-        amount_minor: refund.amount.amount_minor,
-    };
-    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
-        account,
-        PostingKind::Refund,
-        leg,
-        at,
-    )
+    let (from, to) = (LedgerAccount::PayoutsInTransit, clearing(&refund.gateway));
+    credit_refund_moved(account, refund, PostingKind::Refund, from, to, at)
 }
 
 /// A refund of credit failed: from transit back to the customer's balance.
 pub fn credit_refund_failed(account: &AccountId, refund: &Refund, at: i64) -> Option<Posting> {
-    let leg = Leg {
-        debit: LedgerAccount::PayoutsInTransit,
-        credit: LedgerAccount::CustomerBalances,
-        amount_minor: refund.amount.amount_minor,
-    };
-    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(
-        account,
-        PostingKind::Adjustment,
-        leg,
-        at,
-    )
+    let (from, to) = (LedgerAccount::PayoutsInTransit, LedgerAccount::CustomerBalances);
+    credit_refund_moved(account, refund, PostingKind::Adjustment, from, to, at)
+}
+
+/// A refund of credit's whole amount moved from `debit` to `credit`.
+fn credit_refund_moved(
+    account: &AccountId,
+    refund: &Refund,
+    kind: PostingKind,
+    debit: LedgerAccount,
+    credit: LedgerAccount,
+    at: i64,
+) -> Option<Posting> {
+    let leg = Leg { debit, credit, amount_minor: refund.amount.amount_minor };
+    Moved::by(refund.id.as_str(), &refund.customer, refund.amount).posting(account, kind, leg, at)
 }
 
 /// A dispute opened: the gateway withdrew its amount until the dispute is decided, and the fee
