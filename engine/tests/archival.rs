@@ -94,18 +94,9 @@ async fn archived_invoices_and_charges_read_back_identical_and_count_as_before()
     if engine.on_postgres() {
         return;
     }
-    let data = engine.data_dir().to_str().unwrap().to_owned();
-    let verified = verify_ledger(engine.data_dir());
-    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    books_balance(engine.data_dir());
     let out = tempfile::tempdir().unwrap();
-    let exported = kassa_command()
-        .args(["export", "--account", ACCOUNT_A, "--format", "csv", "--data", &data])
-        .arg("--out")
-        .arg(out.path())
-        .current_dir(out.path())
-        .output()
-        .unwrap();
-    assert!(exported.status.success(), "{}", String::from_utf8_lossy(&exported.stderr));
+    export_books(engine.data_dir(), ACCOUNT_A, "csv", out.path());
     let column = |file: &str| -> Vec<String> {
         let mut reader = csv::Reader::from_path(out.path().join(file)).unwrap();
         reader.records().map(|row| row.unwrap()[0].to_owned()).collect()

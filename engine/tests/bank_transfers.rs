@@ -336,9 +336,7 @@ async fn a_credit_balance_is_paid_back_out_once_and_a_failed_payment_gives_it_ba
     assert_eq!(api.get_ok("/v1/balance").await, platform);
 
     engine.stop_graceful().await;
-    let verified = verify_ledger(engine.data_dir());
-    let said = String::from_utf8_lossy(&verified.stdout);
-    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    let said = books_balance(engine.data_dir());
     assert!(said.contains(" 3 refunds,"), "{said}");
 }
 
@@ -410,9 +408,7 @@ async fn money_by_bank_transfer_and_customer_credit_is_in_the_books() {
     assert_eq!(i64_field(&platform["available"][0], "amount"), 50_000 + applied);
 
     engine.stop_graceful().await;
-    let verified = verify_ledger(engine.data_dir());
-    let said = String::from_utf8_lossy(&verified.stdout);
-    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    let said = books_balance(engine.data_dir());
     assert!(said.contains(" 1 customer balances and 2 invoices matched"), "{said}");
 }
 

@@ -320,9 +320,7 @@ async fn a_year_of_weekly_payouts_for_a_hundred_payees_pays_each_balance_once() 
         }
     }
     engine.stop_graceful().await;
-    let verified = verify_ledger(engine.data_dir());
-    let said = String::from_utf8_lossy(&verified.stdout);
-    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    let said = books_balance(engine.data_dir());
     assert!(said.contains(&format!("{} payouts,", WEEKS as usize * (PAYEES - 1) + 1)), "{said}");
 }
 

@@ -624,6 +624,29 @@ pub fn kassa_command() -> Command {
     command
 }
 
+/// `kassa verify-ledger` over a stopped engine's data directory, which must find the books
+/// balanced: what it said.
+pub fn books_balance(data_dir: &Path) -> String {
+    let verified = verify_ledger(data_dir);
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(verified.status.success(), "{said}{}", String::from_utf8_lossy(&verified.stderr));
+    said
+}
+
+/// `kassa export` of `account`'s books as `format` into `out`, which must succeed.
+pub fn export_books(data_dir: &Path, account: &str, format: &str, out: &Path) {
+    let exported = kassa_command()
+        .args(["export", "--account", account, "--format", format, "--data"])
+        .arg(data_dir)
+        .arg("--out")
+        .arg(out)
+        .current_dir(out)
+        .output()
+        .expect("run kassa export");
+    let said = String::from_utf8_lossy(&exported.stdout);
+    assert!(exported.status.success(), "{said}{}", String::from_utf8_lossy(&exported.stderr));
+}
+
 /// `kassa verify-ledger` over a stopped engine's data directory.
 pub fn verify_ledger(data_dir: &Path) -> std::process::Output {
     let work = tempfile::tempdir().unwrap();
