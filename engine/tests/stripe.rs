@@ -543,7 +543,7 @@ async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
         .with_default_gateway("stripe")
         .with_toml(&stripe_section(&stripe.api_base(), 1))
         .with_reconcile_after_secs(1);
-    let engine = Engine::start(config).await;
+    let mut engine = Engine::start(config).await;
     let api = engine.api_a();
     let payee = connected_payee(&api, "acct_1Tutor").await;
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
@@ -591,18 +591,47 @@ async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
     let balance = api.get_ok(&format!("/v1/payees/{closed}/balance")).await;
     assert_eq!(balance["available"][0]["amount"], 1_500, "{balance}");
 
-    // Days later the first transfer is reversed at Stripe: the paid payout becomes failed,
-    // its amount back in the payee's available balance, the destination flagged; a second
-    // delivery of the event changes nothing more.
-    let before = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
-    let before = i64_field(&before["available"][0], "amount");
+    // The platform claws back $15 of the first transfer at Stripe: the payout stays paid,
+    // the $15 the payee's again, the destination not at fault. Reported twice, and by
+    // `transfer.updated` with the same total, it comes back once.
+    let available = |balance: Value| i64_field(&balance["available"][0], "amount");
+    let before = available(api.get_ok(&format!("/v1/payees/{payee}/balance")).await);
+    let path = format!("/v1/payouts/{}", str_field(&paid, "id"));
+    let mut clawed = transfers[0].clone();
+    clawed["amount_reversed"] = json!(1_500);
+    for (event_id, kind) in [
+        ("evt_clawback", "transfer.reversed"),
+        ("evt_clawback", "transfer.reversed"),
+        ("evt_clawback_update", "transfer.updated"),
+    ] {
+        deliver(&engine, event_id, kind, &clawed).await;
+    }
+    let partly = wait_for("the clawback to apply", Duration::from_secs(20), || async {
+        let payout = api.get_ok(&path).await;
+        (payout["amount_returned"] == 1_500).then_some(payout)
+    })
+    .await;
+    assert_eq!(partly["status"], "paid", "{partly}");
+    assert_eq!(partly["parts"][0]["amount_returned"], 1_500, "{partly}");
+    let after = available(api.get_ok(&format!("/v1/payees/{payee}/balance")).await);
+    assert_eq!(after, before + 1_500);
+    let payee_now = api.get_ok(&format!("/v1/payees/{payee}")).await;
+    assert!(payee_now["destination_failure"].is_null(), "not flagged: {payee_now}");
+    let id = str_field(&paid, "id");
+    let events = api.get_ok(&format!("/v1/events?direction=out&object={id}")).await;
+    let kinds: Vec<&str> =
+        events["data"].as_array().unwrap().iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds.iter().filter(|kind| **kind == "payout.updated").count(), 1, "{kinds:?}");
+
+    // Days later the rest is reversed at Stripe: the paid payout becomes failed, the $25 left
+    // back in the payee's available balance, the destination flagged; a second delivery of
+    // the event changes nothing more.
     let mut reversed = transfers[0].clone();
     reversed["reversed"] = json!(true);
     reversed["amount_reversed"] = reversed["amount"].clone();
     for event_id in ["evt_reversed_1", "evt_reversed_1", "evt_reversed_again"] {
         deliver(&engine, event_id, "transfer.reversed", &reversed).await;
     }
-    let path = format!("/v1/payouts/{}", str_field(&paid, "id"));
     let returned = wait_for("the reversal to apply", Duration::from_secs(20), || async {
         let payout = api.get_ok(&path).await;
         (payout["status"] == "failed").then_some(payout)
@@ -611,15 +640,18 @@ async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
     assert_eq!(returned["failure_code"], "transfer_reversed", "{returned}");
     assert_eq!(returned["amount_returned"], 4_000);
     assert_eq!(returned["parts"][0]["status"], "returned");
-    let after = api.get_ok(&format!("/v1/payees/{payee}/balance")).await;
-    assert_eq!(i64_field(&after["available"][0], "amount"), before + 4_000, "{after}");
+    let after = available(api.get_ok(&format!("/v1/payees/{payee}/balance")).await);
+    assert_eq!(after, before + 4_000);
     let flagged = api.get_ok(&format!("/v1/payees/{payee}")).await;
     assert_eq!(flagged["destination_failure"]["code"], "transfer_reversed", "{flagged}");
     let returns =
         api.get_ok(&format!("/v1/balance_transactions?payee={payee}&type=payout_failure")).await;
     let returns = returns["data"].as_array().unwrap();
-    assert_eq!(returns.len(), 1, "returned once: {returns:?}");
-    assert_eq!(returns[0]["amount"], 4_000);
+    let amounts: Vec<&Value> = returns.iter().map(|txn| &txn["amount"]).collect();
+    assert_eq!(amounts, [&json!(2_500), &json!(1_500)], "each part back once, newest first");
+    engine.stop_graceful().await;
+    let said = books_balance(engine.data_dir());
+    assert!(said.contains(" 3 payouts,"), "{said}");
 }
 
 /// Stripe's event `kind` about `object`, signed and delivered.

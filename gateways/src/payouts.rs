@@ -51,6 +51,10 @@ pub enum PayoutOutcome {
     /// Paid, then sent back (a bank's return, a reversed Stripe transfer): the money is the
     /// platform's again. `code` as for `Failed`.
     Returned { code: String, message: String },
+    /// Paid, then part of it sent back (a Stripe transfer reversed in part, a clawback the
+    /// platform made at Stripe): `returned_minor` is all that has come back so far, the rest
+    /// stayed with the payee. The destination is not at fault.
+    PartlyReturned { reference: String, returned_minor: i64 },
 }
 
 #[async_trait::async_trait]

@@ -241,9 +241,11 @@ pub(super) fn paid_out_answer(
 ) -> Settlement {
     match answer {
         Err(_) => Settlement::Unknown("no answer from the payout adapter in time".into()),
-        Ok(Ok(PayoutOutcome::Paid { reference })) => {
-            Settlement::Succeeded { reference, fee_minor: 0, conversion: None }
-        }
+        // A refund's payment is never to a Stripe transfer, the one kind that comes back in
+        // part; had it, the refund was paid all the same.
+        Ok(Ok(
+            PayoutOutcome::Paid { reference } | PayoutOutcome::PartlyReturned { reference, .. },
+        )) => Settlement::Succeeded { reference, fee_minor: 0, conversion: None },
         Ok(Ok(PayoutOutcome::InTransit { reference })) => {
             Settlement::Unknown(format!("paid out as {reference}, its result not yet known"))
         }

@@ -51,6 +51,7 @@ pub fn payout(payout: &Payout) -> Value {
         "arrival_date": payout.arrival_date,
         "parts": payout.parts.iter().map(|part| json!({
             "amount": part.amount_minor,
+            "amount_returned": part.returned_minor(),
             "status": match part.status {
                 crate::domain::PartStatus::Pending => "pending",
                 crate::domain::PartStatus::InTransit => "in_transit",

@@ -36,6 +36,21 @@ pub struct PayoutPart {
     pub status: PartStatus,
     /// The adapter's reference, once it gave one.
     pub reference: Option<String>,
+    /// Of a paid part, what came back since (a Stripe transfer reversed in part): the payee's
+    /// again. A part returned whole is `Returned` instead.
+    #[serde(default)]
+    pub reversed_minor: i64,
+}
+
+impl PayoutPart {
+    /// What of this part went back to the payee's balance.
+    pub fn returned_minor(&self) -> i64 {
+        match self.status {
+            PartStatus::Failed | PartStatus::Returned => self.amount_minor,
+            PartStatus::Paid => self.reversed_minor,
+            PartStatus::Pending | PartStatus::InTransit => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +105,7 @@ impl Payout {
                 amount_minor: (amount_minor - index * limit).min(limit),
                 status: PartStatus::Pending,
                 reference: None,
+                reversed_minor: 0,
             })
             .collect()
     }
@@ -111,11 +127,10 @@ impl Payout {
         }
     }
 
-    /// What went back to the payee's balance: its failed and returned parts.
+    /// What went back to the payee's balance: its failed and returned parts, and what came
+    /// back of the paid ones.
     pub fn returned_minor(&self) -> i64 {
-        let back =
-            |part: &&PayoutPart| matches!(part.status, PartStatus::Failed | PartStatus::Returned);
-        self.parts.iter().filter(back).map(|part| part.amount_minor).sum()
+        self.parts.iter().map(PayoutPart::returned_minor).sum()
     }
 
     pub fn settled(&self) -> bool {

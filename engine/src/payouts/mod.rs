@@ -259,6 +259,7 @@ impl Payouts {
         payee: &Payee,
     ) -> Result<Payout, StoreError> {
         let before = payout.status();
+        let returned_before = payout.returned_minor();
         let at = self.now_for(payee)?;
         let amount = payout.parts[index].amount_minor;
         let mut change = PayoutChange::new(payout.clone());
@@ -269,14 +270,32 @@ impl Payouts {
                 part.reference = Some(reference);
                 change.postings.extend(postings::payout_arrived(&payout, amount, at));
             }
+            // A part came back, the rest stayed paid: what came back since is the payee's
+            // again. A total at or below what is recorded is an old or repeated report.
+            Ok(PayoutOutcome::PartlyReturned { reference, returned_minor }) => {
+                if part.status != PartStatus::Paid {
+                    part.status = PartStatus::Paid;
+                    part.reference = Some(reference);
+                    change.postings.extend(postings::payout_arrived(&payout, amount, at));
+                }
+                let part = &mut payout.parts[index];
+                let total = returned_minor.clamp(0, amount);
+                let back = total - part.reversed_minor;
+                if back > 0 {
+                    part.reversed_minor = total;
+                    change.postings.extend(postings::payout_returned(&payout, back, at));
+                }
+            }
             Ok(PayoutOutcome::InTransit { reference }) => {
                 part.status = PartStatus::InTransit;
                 part.reference = Some(reference);
             }
-            // Sent back after it was paid: from the clearing account it reached.
+            // Sent back after it was paid: from the clearing account it reached, less what
+            // came back of it before.
             Ok(PayoutOutcome::Returned { code, message }) if part.status == PartStatus::Paid => {
                 part.status = PartStatus::Returned;
-                change.postings.extend(postings::payout_returned(&payout, amount, at));
+                let back = amount - part.reversed_minor;
+                change.postings.extend(postings::payout_returned(&payout, back, at));
                 self.flag(&mut payout, &mut change, at, code, message);
             }
             // Returned before it was known paid: it never left transit in the books.
@@ -307,17 +326,20 @@ impl Payouts {
             payout.arrival_date = Some(at);
         }
         let after = payout.status();
-        if after != before {
-            let kind = match after {
-                PayoutStatus::Paid => "payout.paid",
-                PayoutStatus::Failed => "payout.failed",
-                PayoutStatus::Pending | PayoutStatus::InTransit => "payout.updated",
-            };
+        let kind = match after {
+            _ if after == before => {
+                (payout.returned_minor() != returned_before).then_some("payout.updated")
+            }
+            PayoutStatus::Paid => Some("payout.paid"),
+            PayoutStatus::Failed => Some("payout.failed"),
+            PayoutStatus::Pending | PayoutStatus::InTransit => Some("payout.updated"),
+        };
+        if let Some(kind) = kind {
             change.events.push(self.event(&payout, kind)?);
         }
         change.payout = payout.clone();
         self.store.commit_payout(change)?.wait().await?;
-        if after != before {
+        if kind.is_some() {
             self.outbox.wake();
         }
         Ok(payout)
@@ -390,9 +412,12 @@ impl Payouts {
             return Ok(None);
         };
         // Settled stays settled (a repeated or contradicting result changes nothing), but for a
-        // paid part sent back.
+        // paid part sent back, whole or in part.
         let part = payout.parts[index].status;
-        let returned = matches!(outcome, PayoutOutcome::Returned { .. });
+        let returned = matches!(
+            outcome,
+            PayoutOutcome::Returned { .. } | PayoutOutcome::PartlyReturned { .. }
+        );
         if part.settled() && !(part == PartStatus::Paid && returned) {
             return Ok(Some(payout));
         }

@@ -68,6 +68,8 @@ pub struct StripeObject {
     pub payment_method: Option<String>,
     /// A Transfer's: whether all of it was reversed.
     pub reversed: Option<bool>,
+    /// A Transfer's: how much of it was reversed so far, in Stripe's unit of its currency.
+    pub amount_reversed: Option<i64>,
     /// A Dispute's movements of the platform's Stripe balance (the withdrawal and its fee, a
     /// reinstatement), whole in the object.
     pub balance_transactions: Option<Vec<BalanceTransactionSeen>>,

@@ -13,9 +13,9 @@ use stripe_shared::Transfer;
 
 use super::store::{AttemptParams, AttemptRecord};
 use super::transformers::{self, METADATA_IDEMPOTENCY_KEY, StripeCallError};
-use super::{NAME, StripeGateway, wire_amount};
-use crate::GatewayError;
+use super::{NAME, StripeGateway, amount_from_stripe, wire_amount};
 use crate::payouts::{PayoutAdapter, PayoutDestination, PayoutOutcome, PayoutRequest};
+use crate::{Currency, GatewayError};
 
 /// Transfers listed at most when a payout's Transfer is looked for past Stripe's key memory.
 const LISTED_MAX: i64 = 100;
@@ -35,15 +35,23 @@ fn transfer_params(request: &PayoutRequest) -> Result<AttemptParams, GatewayErro
     })
 }
 
-/// A Transfer as a payout's outcome: paid, unless Stripe has reversed all of it since.
+/// A Transfer as a payout's outcome: paid, unless Stripe has reversed all of it since (then no
+/// money reached the payee) or a part of it (paid, that part back).
 fn transfer_outcome(transfer: &Transfer) -> PayoutOutcome {
     let reference = transfer.id.as_str().to_owned();
-    match transfer.reversed {
-        true => PayoutOutcome::Failed {
+    if transfer.reversed {
+        return PayoutOutcome::Failed {
             code: "transfer_reversed".to_owned(),
             message: format!("Stripe transfer {reference} was reversed"),
-        },
-        false => PayoutOutcome::Paid { reference },
+        };
+    }
+    let currency = Currency::from_code(&transfer.currency.to_string().to_ascii_uppercase());
+    let returned = currency.and_then(|currency| {
+        amount_from_stripe(transfer.amount_reversed, currency).ok().filter(|amount| *amount > 0)
+    });
+    match returned {
+        Some(returned_minor) => PayoutOutcome::PartlyReturned { reference, returned_minor },
+        None => PayoutOutcome::Paid { reference },
     }
 }
 

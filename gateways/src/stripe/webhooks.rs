@@ -1,8 +1,9 @@
 //! Stripe's webhooks, at `POST /v1/webhooks/stripe`: authenticated by `Stripe-Signature` (see
 //! [`super::signature`]), read by [`super::event`], and turned into Kassa's gateway-neutral
 //! [`IncomingEvent`]: PaymentIntent events settle the charge, `charge.refunded` counts the
-//! charge's refunds, `charge.dispute.*` records its dispute, `transfer.reversed` returns a
-//! payout's Transfer. Every other type is kept and listed.
+//! charge's refunds, `charge.dispute.*` records its dispute, `transfer.reversed` (and
+//! `transfer.updated`) return a payout's Transfer, whole or in part. Every other type is kept
+//! and listed.
 //!
 //! The webhook secret is configured apart from the API key: an engine may take Stripe's events
 //! (for charges made before Stripe was switched off, say) without charging through Stripe.
@@ -135,16 +136,14 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
             amount_refunded: object.amount_refunded.unwrap_or(0),
             currency: object.currency.clone(),
         }),
-        // A payout's Transfer sent back from the connected account, all of it.
-        "transfer" if kind == "transfer.reversed" && object.reversed == Some(true) => {
+        // A payout's Transfer sent back from the connected account, all of it or a part.
+        // `transfer.updated` carries the same totals, so a lost `transfer.reversed` is made up.
+        "transfer" if kind == "transfer.reversed" || kind == "transfer.updated" => {
             // The payout's id in the key finds its account.
             Some(EventEffect::Payout {
                 account: None,
                 key: object.metadata.get(super::METADATA_IDEMPOTENCY_KEY)?.clone(),
-                outcome: PayoutOutcome::Returned {
-                    code: "transfer_reversed".to_owned(),
-                    message: format!("Stripe transfer {} was reversed", object.id),
-                },
+                outcome: transfer_reversal(object)?,
             })
         }
         "dispute" if kind.starts_with("charge.dispute.") => Some(EventEffect::Dispute {
@@ -158,6 +157,22 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
         }),
         _ => None,
     }
+}
+
+/// What a Transfer's reversals so far mean for the payout part it paid: returned where all of
+/// it came back, partly returned by the total so far, `None` while nothing did (or where the
+/// total cannot be held exactly in Kassa's unit).
+fn transfer_reversal(transfer: &StripeObject) -> Option<PayoutOutcome> {
+    if transfer.reversed == Some(true) {
+        return Some(PayoutOutcome::Returned {
+            code: "transfer_reversed".to_owned(),
+            message: format!("Stripe transfer {} was reversed", transfer.id),
+        });
+    }
+    let reversed = transfer.amount_reversed.filter(|amount| *amount > 0)?;
+    let code = transfer.currency.as_deref()?.to_ascii_uppercase();
+    let returned_minor = amount_from_stripe(reversed, Currency::from_code(&code)?).ok()?;
+    Some(PayoutOutcome::PartlyReturned { reference: transfer.id.clone(), returned_minor })
 }
 
 /// What Stripe charges for a dispute so far: the fees of its balance transactions (a fee given
@@ -297,7 +312,29 @@ mod tests {
                 },
             })
         );
-        assert_eq!(reversal(false), None, "a part reversed leaves the payout as it is");
+        assert_eq!(reversal(false), None, "reversed = false and no amount: nothing came back");
+    }
+
+    #[test]
+    fn a_transfer_reversed_in_part_says_how_much_came_back_in_all() {
+        let event = |kind: &str, reversed: i64| {
+            let body = format!(
+                r#"{{"id":"evt_4","type":"{kind}","created":9,"data":{{"object":{{
+                "id":"tr_1","object":"transfer","amount":4000,"currency":"usd","reversed":false,
+                "amount_reversed":{reversed},"metadata":{{"kassa_idempotency_key":"po_01"}}}}}}}}"#
+            );
+            webhooks().read(body.as_bytes()).unwrap().effect
+        };
+        let partly = |returned_minor| {
+            Some(EventEffect::Payout {
+                account: None,
+                key: "po_01".into(),
+                outcome: PayoutOutcome::PartlyReturned { reference: "tr_1".into(), returned_minor },
+            })
+        };
+        assert_eq!(event("transfer.reversed", 1500), partly(1500));
+        assert_eq!(event("transfer.updated", 2500), partly(2500), "the totals, from either event");
+        assert_eq!(event("transfer.updated", 0), None, "an update that reversed nothing");
     }
 
     #[test]
