@@ -157,6 +157,36 @@ async fn a_charge_stripe_settles_in_dollars_is_booked_in_dollars_and_its_payee_o
     assert_eq!(platform_balance(&api, "usd").await, settled - fee - refunded);
     assert_eq!(platform_balance(&api, "kes").await, -13_000);
 
+    // KES 260 more refunded in Stripe's dashboard when KES 1 = USD 0.0075, reported by
+    // `charge.refunded` (twice): booked once, as it left the dollar balance.
+    stripe.settle_in("usd", 75, 10_000);
+    let intent = stripe.intent_ids()[0].clone();
+    stripe.refund_in_dashboard(&intent, 26_000);
+    let refunded_object = json!({ "id": "ch_kes", "object": "charge", "payment_intent": intent,
+        "amount": 130_000, "currency": "kes", "amount_refunded": 91_000,
+        "refunds": { "object": "list", "data": stripe.refunds_of(&intent) } });
+    for event_id in ["evt_dash_refund", "evt_dash_refund_again"] {
+        deliver(&engine, event_id, "charge.refunded", &refunded_object).await;
+    }
+    let charge_path = format!("/v1/charges/{source}");
+    wait_for("the dashboard refund", Duration::from_secs(20), || async {
+        let now = api.get_ok(&charge_path).await;
+        (now["amount_refunded"] == 91_000).then_some(now)
+    })
+    .await;
+    let dashboard_taken = 26_000 * 75 / 10_000;
+    let refunds = api.get_ok("/v1/balance_transactions?type=refund").await;
+    let amounts: Vec<(i64, &Value)> = refunds["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|txn| (i64_field(txn, "amount"), &txn["currency"]))
+        .collect();
+    let usd = json!("usd");
+    assert_eq!(amounts, [(-dashboard_taken, &usd), (-refunded, &usd)], "at Stripe's rates");
+    let refunded = refunded + dashboard_taken;
+    assert_eq!(platform_balance(&api, "usd").await, settled - fee - refunded);
+
     // Cash moved in dollars; the course was billed in shillings.
     let today = now_secs() as i64 / 86_400 * 86_400;
     let range = format!("from={today}&to={}", today + 2 * 86_400);
@@ -170,7 +200,7 @@ async fn a_charge_stripe_settles_in_dollars_is_booked_in_dollars_and_its_payee_o
 
     engine.stop_graceful().await;
     let said = books_balance(engine.data_dir());
-    assert!(said.contains(" 1 charges, 1 refunds,"), "{said}");
+    assert!(said.contains(" 1 charges, 2 refunds,"), "{said}");
     // The accountant's export says where the charge landed.
     let out = tempfile::tempdir().unwrap();
     export_books(engine.data_dir(), ACCOUNT_A, "csv", out.path());

@@ -120,6 +120,15 @@ pub trait Gateway: Send + Sync {
         Ok(None)
     }
 
+    /// What a refund the processor made on its own (`reference`: one made in its dashboard,
+    /// reported by its webhook) took from a balance in another currency than the refund's,
+    /// where the processor says: `Ok(None)` where it took it in the refund's currency or does
+    /// not say (the default). Only reads.
+    async fn refund_conversion(&self, reference: &str) -> Result<Option<Conversion>, GatewayError> {
+        let _ = reference;
+        Ok(None)
+    }
+
     /// A page at the processor where a buyer pays by card, or saves one (Stripe Checkout), for
     /// the gateways that have one. Nothing is charged by the call: the processor's webhook says
     /// when the buyer paid ([`webhooks::EventEffect::HostedPayment`]) or saved the card

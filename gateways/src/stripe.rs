@@ -58,9 +58,9 @@ pub use webhooks::StripeWebhooks;
 use crate::time::now_unix_secs;
 use crate::trees::Trees;
 use crate::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, CustomerRef, Gateway, GatewayError,
-    HostedClosed, HostedPayment, HostedPaymentRequest, PaymentFee, PaymentMethodDetails,
-    RefundOutcome, RefundRequest, Secret,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Conversion, CustomerRef, Gateway,
+    GatewayError, HostedClosed, HostedPayment, HostedPaymentRequest, PaymentFee,
+    PaymentMethodDetails, RefundOutcome, RefundRequest, Secret,
 };
 
 /// The name charges made through Stripe carry, and its webhook path segment.
@@ -481,6 +481,15 @@ impl Gateway for StripeGateway {
         let intent = self.send(&request, None).await.map_err(transformers::lookup_error)?;
         let succeeded = intent.status == stripe_shared::PaymentIntentStatus::Succeeded;
         Ok(succeeded.then(|| transformers::reported_fee(&intent)))
+    }
+
+    /// The Refund read with its balance transaction expanded: what it took where Stripe took
+    /// it from the account's balance in another currency.
+    async fn refund_conversion(&self, reference: &str) -> Result<Option<Conversion>, GatewayError> {
+        let request =
+            RetrieveRefund::new(reference).expand(vec![transformers::EXPAND_REFUND_BALANCE.into()]);
+        let refund = self.send(&request, None).await.map_err(transformers::lookup_error)?;
+        Ok(transformers::converted(&refund))
     }
 
     /// Detaches the PaymentMethod from its Stripe customer. One Stripe does not know (404), or

@@ -161,6 +161,19 @@ impl FakeStripe {
         self.state.lock().unwrap().intents.len()
     }
 
+    /// The refunds made of `payment_intent`, oldest first, as Stripe lists them on its charge
+    /// (balance transactions by id).
+    pub fn refunds_of(&self, payment_intent: &str) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        // Ids number them in the order they were made.
+        state
+            .refunds
+            .values()
+            .filter(|refund| refund["payment_intent"] == payment_intent)
+            .map(|refund| with_balance_transaction(refund, &BTreeMap::new()))
+            .collect()
+    }
+
     pub fn refunds_created(&self) -> usize {
         self.state.lock().unwrap().refunds.len()
     }
@@ -208,6 +221,19 @@ impl FakeStripe {
         paid["payment_status"] = json!("paid");
         paid["status"] = json!("complete");
         intent
+    }
+
+    /// Someone refunds `amount` of `payment_intent` in Stripe's dashboard: made as an API
+    /// refund is (taken from the balance at the rate of the moment, no Kassa metadata),
+    /// answered with its balance transaction by id.
+    pub fn refund_in_dashboard(&self, payment_intent: &str, amount: i64) -> Value {
+        let form = BTreeMap::from([
+            ("payment_intent".to_owned(), payment_intent.to_owned()),
+            ("amount".to_owned(), amount.to_string()),
+        ]);
+        let answer = create_refund(&mut self.state.lock().unwrap(), &form);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
     }
 
     /// A buyer saves a card on a Checkout Session in setup mode, as on Stripe's page: the

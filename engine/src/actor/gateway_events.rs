@@ -7,8 +7,8 @@ use actix::{Context, Handler, Message};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, Charge, ChargeId, ChargeStatus, Dispute, DisputeId, Event, EventKind, Money, Refund,
-    RefundId, RefundReason, RefundStatus,
+    Cause, Charge, ChargeId, ChargeStatus, Conversion, Dispute, DisputeId, Event, EventKind, Money,
+    Refund, RefundId, RefundReason, RefundStatus,
 };
 use crate::store::Write;
 
@@ -20,6 +20,9 @@ pub struct GatewayRefund {
     /// The Kassa refund id the refund was tagged with, when Kassa made it.
     pub kassa_id: Option<String>,
     pub reason: Option<RefundReason>,
+    /// What it took from the balance the charge was settled into, where that is in another
+    /// currency and the gateway said (see [`crate::domain::Refund::booked`]).
+    pub conversion: Option<Conversion>,
 }
 
 /// `charge.refunded`: the gateway's refunds of a charge. Those Kassa did not make become Kassa
@@ -57,6 +60,7 @@ struct UnrecordedRefund {
     reference: Option<String>,
     amount_minor: i64,
     reason: Option<RefundReason>,
+    conversion: Option<Conversion>,
 }
 
 fn no_change(outcome: String) -> Result<Durably<String>, ActorError> {
@@ -100,6 +104,7 @@ impl CustomerActor {
                     reference: Some(refund.reference.clone()),
                     amount_minor: refund.amount_minor,
                     reason: refund.reason,
+                    conversion: refund.conversion,
                 })
                 .collect(),
             None => {
@@ -114,6 +119,7 @@ impl CustomerActor {
                             reference: None,
                             amount_minor: beyond,
                             reason: None,
+                            conversion: None,
                         }]
                     }
                     false => Vec::new(),
@@ -143,7 +149,7 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
         let mut changes = self.changes();
         let mut recorded = Vec::new();
         let mut credited: Option<(RefundId, i64)> = None;
-        for UnrecordedRefund { reference, amount_minor: reported, reason } in found {
+        for UnrecordedRefund { reference, amount_minor: reported, reason, conversion } in found {
             let amount_minor = reported.min(charge.refundable_minor());
             if amount_minor < reported {
                 // Stripe's word is what moved; Kassa cannot count more than the charge.
@@ -154,9 +160,12 @@ impl Handler<RecordGatewayRefunds> for CustomerActor {
             }
             // A refund made at the gateway gives the payee's share back with it.
             let transfer_reversed_minor = charge.record_refund(amount_minor, true);
+            // Taken in part, the conversion is Stripe's for the amount it reported: kept only
+            // where it is the amount counted.
+            let conversion = conversion.filter(|_| amount_minor == reported);
             let refund = Refund {
                 paid_out: None,
-                conversion: None,
+                conversion,
                 id: RefundId::generate(),
                 charge: Some(charge.id.clone()),
                 customer: charge.customer.clone(),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use kassa_gateways::{
-    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Gateway, GatewayError, HostedClosed,
-    HostedPayment, HostedPaymentRequest, PaymentFee, PaymentMethodDetails, PaymentMethodType,
-    RefundOutcome, RefundRequest,
+    Attempt, AttemptKind, ChargeOutcome, ChargeRequest, Conversion, Gateway, GatewayError,
+    HostedClosed, HostedPayment, HostedPaymentRequest, PaymentFee, PaymentMethodDetails,
+    PaymentMethodType, RefundOutcome, RefundRequest,
 };
 
 pub struct Metered(Arc<dyn Gateway>);
@@ -154,6 +154,14 @@ impl Gateway for Metered {
         let timer = CallTimer::start(self.name(), "charge_fee");
         record(timer, self.0.charge_fee(reference).await, |fee| match fee {
             Some(_) => "reported",
+            None => "none",
+        })
+    }
+
+    async fn refund_conversion(&self, reference: &str) -> Result<Option<Conversion>, GatewayError> {
+        let timer = CallTimer::start(self.name(), "refund_conversion");
+        record(timer, self.0.refund_conversion(reference).await, |conversion| match conversion {
+            Some(_) => "converted",
             None => "none",
         })
     }

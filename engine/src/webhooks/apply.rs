@@ -206,6 +206,7 @@ impl Applier {
                 self.registry.send(&target.key, message).await.and_then(|sent| sent)
             }
             ChargeMessage::Refunds(message) => {
+                let message = self.with_refund_conversions(&target.key, &charge, message).await?;
                 self.registry.send(&target.key, message).await.and_then(|sent| sent)
             }
             ChargeMessage::Dispute(message) => {
@@ -489,6 +490,41 @@ impl Applier {
         }
     }
 
+    /// The refunds made at the gateway of a charge it settled into another currency, each
+    /// with what it took from that balance (where the gateway says): they are booked as they
+    /// left it, not at the charge's rate. Refunds Kassa made or has recorded are not asked
+    /// about again; one the gateway cannot be asked about now is booked at the charge's rate.
+    async fn with_refund_conversions(
+        &self,
+        owner: &CustomerKey,
+        charge: &Charge,
+        mut message: RecordGatewayRefunds,
+    ) -> Result<RecordGatewayRefunds, NotApplied> {
+        let Some(listed) = message.refunds.as_mut().filter(|_| charge.conversion.is_some()) else {
+            return Ok(message);
+        };
+        let recorded =
+            self.store.refunds(&owner.account, &owner.customer).map_err(ActorError::from)?;
+        let known = |reference: &str| {
+            recorded.iter().any(|refund| refund.gateway_reference.as_deref() == Some(reference))
+        };
+        let gateway = self.gateways.by_name(&charge.gateway).ok();
+        for refund in listed.iter_mut().filter(|refund| refund.kassa_id.is_none()) {
+            let Some(gateway) = gateway.as_ref().filter(|_| !known(&refund.reference)) else {
+                continue;
+            };
+            match gateway.refund_conversion(&refund.reference).await {
+                Ok(conversion) => {
+                    refund.conversion = conversion.map(crate::actor::settlement::converted);
+                }
+                Err(error) => {
+                    tracing::warn!(charge = %charge.id, reference = refund.reference, %error, "a gateway refund's settlement was not read: booked at its charge's rate");
+                }
+            }
+        }
+        Ok(message)
+    }
+
     /// Whose a hosted payment is, what it pays and in which currency.
     fn hosted_target(
         &self,
@@ -676,5 +712,6 @@ fn gateway_refund(
         amount_minor: kassa(refund.amount)?,
         kassa_id: refund.refund_id.clone(),
         reason: refund.reason.as_deref().and_then(RefundReason::parse),
+        conversion: None,
     })
 }

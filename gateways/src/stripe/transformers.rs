@@ -441,7 +441,7 @@ pub(super) fn refund_outcome(refund: &StripeRefund) -> RefundOutcome {
 
 /// What a succeeded refund took from a balance in another currency than its own, from its
 /// balance transaction when the answer carries it expanded.
-fn converted(refund: &StripeRefund) -> Option<Conversion> {
+pub(super) fn converted(refund: &StripeRefund) -> Option<Conversion> {
     let Some(Expandable::Object(balance)) = &refund.balance_transaction else { return None };
     if balance.currency == refund.currency {
         return None;
