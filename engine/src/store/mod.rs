@@ -21,6 +21,7 @@ pub mod archived;
 mod change_set;
 pub mod checkpointer;
 pub mod codec;
+mod filters;
 mod flush_hold;
 pub mod group_commit;
 pub mod keys;
@@ -38,6 +39,9 @@ pub use archived::{Archivable, ArchiveStore, ArchivedRecord};
 pub use change_set::{
     ChangeSet, IdempotencyRecord, IdempotencyState, InFlightObject, Outcome, Write,
 };
+pub use filters::{
+    AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, OutgoingFilter, Page,
+};
 pub use ledger::{LedgerStore, LedgerTotals, PostingFilter, RevenueDay};
 pub use payees::PayeeStore;
 pub use payouts::{PayoutChange, PayoutStore};
@@ -51,11 +55,11 @@ use futures::future::BoxFuture;
 use crate::domain::{
     Account, AccountId, ApiKey, Applied, BankLineRecord, BankStatement, Charge, ChargeId,
     CheckoutSession, CheckoutSessionId, Coupon, CouponId, CreditNote, CreditNoteId, Customer,
-    CustomerId, Delivery, Dispute, DisputeId, Event, EventId, EventKind, GatewayEvent, Invoice,
-    InvoiceId, NewGatewayEvent, NewOutgoingEvent, OutgoingEvent, PaymentMethod, PaymentMethodId,
-    PaymentPlan, PaymentPlanId, Plan, PlanId, PluginHistory, PluginKind, PromotionCode,
-    PromotionCodeId, Redemption, ReferenceTarget, Refund, RefundId, StatementId, Subscription,
-    SubscriptionId, SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
+    CustomerId, Delivery, Dispute, DisputeId, Event, EventId, GatewayEvent, Invoice, InvoiceId,
+    NewGatewayEvent, NewOutgoingEvent, OutgoingEvent, PaymentMethod, PaymentMethodId, PaymentPlan,
+    PaymentPlanId, Plan, PlanId, PluginHistory, PluginKind, PromotionCode, PromotionCodeId,
+    Redemption, ReferenceTarget, Refund, RefundId, StatementId, Subscription, SubscriptionId,
+    SubscriptionStatus, TestClock, TestClockId, WebhookEndpoint, WebhookEndpointId,
 };
 
 pub use tree_store::TreeStore;
@@ -134,66 +138,6 @@ impl Scheduled {
     }
 }
 
-/// Which audit events a list shows.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub kind: Option<EventKind>,
-    pub object_id: Option<String>,
-    pub created_gte: Option<i64>,
-    pub created_lte: Option<i64>,
-}
-
-impl AuditFilter {
-    pub fn keeps(&self, event: &Event) -> bool {
-        self.kind.is_none_or(|kind| event.kind == kind)
-            && self.object_id.as_ref().is_none_or(|id| event.object_id == *id)
-            && !self.before_range(event)
-            && self.created_lte.is_none_or(|lte| event.created <= lte)
-    }
-
-    /// Whether the event is older than the range: every older one is too.
-    pub fn before_range(&self, event: &Event) -> bool {
-        self.created_gte.is_some_and(|gte| event.created < gte)
-    }
-}
-
-/// Which outgoing events a list shows.
-#[derive(Debug, Clone, Default)]
-pub struct OutgoingFilter {
-    pub kind: Option<String>,
-    pub object_id: Option<String>,
-}
-
-impl OutgoingFilter {
-    pub fn keeps(&self, event: &OutgoingEvent) -> bool {
-        self.kind.as_ref().is_none_or(|kind| event.kind == *kind)
-            && self.object_id.as_ref().is_none_or(|id| event.object_id == *id)
-    }
-}
-
-/// Which charges an account-wide list shows.
-#[derive(Debug, Clone, Default)]
-pub struct ChargeFilter {
-    pub customer: Option<CustomerId>,
-    pub invoice: Option<InvoiceId>,
-    pub status: Option<crate::domain::ChargeStatus>,
-}
-
-/// Which credit notes a list shows.
-#[derive(Debug, Clone, Default)]
-pub struct CreditNoteFilter {
-    pub customer: Option<CustomerId>,
-    pub invoice: Option<InvoiceId>,
-}
-
-/// Which invoices a list shows.
-#[derive(Debug, Clone, Default)]
-pub struct InvoiceFilter {
-    pub customer: Option<CustomerId>,
-    pub subscription: Option<SubscriptionId>,
-    pub status: Option<crate::domain::InvoiceStatus>,
-}
-
 /// A charge still `processing` or a refund still `pending`: recovery asks its gateway.
 // Made once per unsettled item, at recovery and on a timeout: a box would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -236,12 +180,6 @@ impl DurableTicket {
     pub async fn wait(self) -> Result<(), StoreError> {
         self.0.await
     }
-}
-
-/// One page of a newest-first list.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub has_more: bool,
 }
 
 /// What every part of the store shares: how a caller learns that what it wrote is durable.

@@ -4,10 +4,13 @@
 
 use super::*;
 use crate::domain::{
-    Breakdown, Cause, ChargeStatus, EventKind, Failure, Money, PluginKind, PluginRef, PluginSource,
-    PricedLine, RuleEvaluation,
+    Breakdown, Cause, Charge, ChargeId, ChargeStatus, Customer, Event, EventKind, Failure, Money,
+    PaymentMethodId, PluginKind, PluginRef, PluginSource, PricedLine, RuleEvaluation,
 };
-use crate::store::{IdempotencyState, InFlightObject, Outcome};
+use crate::store::{
+    ChangeSet, CustomerStore, IdempotencyState, InFlightObject, Outcome, Unsettled, Write,
+};
+use change_ops::ops_of;
 use gateway_events::WATERMARK_KEY;
 use std::sync::atomic::Ordering;
 
@@ -142,7 +145,12 @@ on_both_backends!(
 );
 
 mod archival;
+mod books;
 use archival::archived_records_read_back_by_id_and_leave_the_lists;
+use books::{
+    a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
+    the_books_keep_running_totals_and_verify_names_the_first_difference,
+};
 
 /// The sled base of a store opened on sled.
 fn sled(store: &TreeStore) -> &SledBase {
@@ -531,150 +539,6 @@ async fn events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_s
             assert_eq!(store.unapplied_gateway_events().unwrap(), vec![old, recent]);
         }
     }
-}
-
-async fn the_books_keep_running_totals_and_verify_names_the_first_difference(backend: Backend) {
-    use crate::domain::{Account, LedgerAccount, LedgerBalance};
-    use crate::ledger::{postings, verify::verify};
-    use crate::store::{AccountStore, LedgerStore};
-    let store = backend.open();
-    let tenant = Account {
-        id: account(),
-        name: "books".into(),
-        metadata: Default::default(),
-        created: 1,
-        settings: Default::default(),
-    };
-    store.put_account(&tenant, None, None).unwrap();
-    store.begin_books(0).unwrap();
-    let customer = customer();
-    let paid = |key: &str| Charge {
-        status: ChargeStatus::Succeeded,
-        idempotency_key: Some(key.into()),
-        ..charge(&customer.id)
-    };
-    for charge in [paid("key-1"), paid("key-2")] {
-        let posting = postings::charge_succeeded(&account(), &charge, 10).unwrap();
-        let changes = ChangeSet::new(&account(), &customer.id)
-            .with(Write::Customer(customer.clone()))
-            .with(Write::NewCharge(charge))
-            .with(Write::Posting(Box::new(posting)));
-        commit(&store, changes).await;
-    }
-    let totals = store.ledger_totals(&account()).unwrap();
-    let platform = totals.iter().find(|kept| kept.account == LedgerAccount::Platform).unwrap();
-    assert_eq!(platform.balance, LedgerBalance { debits_minor: 0, credits_minor: 1_000 });
-    let verified = verify(&store).unwrap();
-    assert_eq!((verified.postings, verified.totals, verified.charges), (2, 2, 2));
-
-    // A total changed behind the postings' back.
-    let key = ledger::totals_key(&account(), &LedgerAccount::Platform, platform.currency);
-    let doctored = crate::store::LedgerTotals {
-        balance: LedgerBalance { debits_minor: 0, credits_minor: 1_001 },
-        ..platform.clone()
-    };
-    let put = |totals: &crate::store::LedgerTotals| {
-        let op = Op::put(TreeId::LedgerBalances, key.clone(), encode(totals));
-        store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
-    };
-    put(&doctored);
-    let difference = verify(&store).unwrap_err().to_string();
-    assert!(difference.contains("platform usd"), "{difference}");
-    put(platform);
-    verify(&store).unwrap();
-
-    // A day's revenue changed behind the postings' back.
-    let day = store.revenue_days(&account(), None, i64::MIN, i64::MAX).unwrap().remove(0);
-    let place = keys::by_id(&account(), &format!("usd/{:020}", day.day));
-    let doctored = crate::domain::Revenue { gross: day.revenue.gross + 1, ..day.revenue };
-    let op = Op::put(TreeId::RevenueDays, place.clone(), encode(&doctored));
-    store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
-    let difference = verify(&store).unwrap_err().to_string();
-    assert!(difference.contains("revenue of day"), "{difference}");
-    let op = Op::put(TreeId::RevenueDays, place, encode(&day.revenue));
-    store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
-    verify(&store).unwrap();
-
-    // A charge that succeeded with no posting.
-    let unposted = paid("key-3");
-    let changes = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(unposted.clone()));
-    commit(&store, changes).await;
-    let difference = verify(&store).unwrap_err().to_string();
-    assert!(difference.contains(unposted.id.as_str()), "{difference}");
-}
-
-async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index(
-    backend: Backend,
-) {
-    use crate::domain::{
-        LedgerAccount, LedgerBalance, Leg, PartStatus, PayeeId, Payout, PayoutId, Posting,
-        PostingKind,
-    };
-    use crate::ledger::postings;
-    use crate::store::{PayoutChange, PayoutStore};
-    let store = backend.open();
-    let payee = PayeeId::generate();
-    let usd = crate::domain::money::parse_currency("usd").unwrap();
-    let earned = |amount_minor: i64| {
-        let to_payee = LedgerAccount::Payee { payee: payee.clone() };
-        let legs = vec![Leg { debit: LedgerAccount::Platform, credit: to_payee, amount_minor }];
-        let posting = Posting::new(&account(), PostingKind::Transfer, "tr_test", usd, legs, 1);
-        Posting { payee: Some(payee.clone()), ..posting }
-    };
-    let customer = customer();
-    let credit = |amount| {
-        ChangeSet::new(&account(), &customer.id).with(Write::Posting(Box::new(earned(amount))))
-    };
-    commit(&store, credit(700)).await;
-    let decided_on = LedgerBalance { debits_minor: 0, credits_minor: 700 };
-    let id = PayoutId::generate();
-    let payout = Payout {
-        id: id.clone(),
-        account: account(),
-        payee: payee.clone(),
-        amount_minor: 700,
-        currency: usd,
-        method: "sandbox".into(),
-        parts: Payout::split(&id, 700, None),
-        scheduled_for: None,
-        failure_code: None,
-        failure_message: None,
-        arrival_date: None,
-        created: 2,
-    };
-    let decided = |payout: &Payout| {
-        let mut change = PayoutChange::new(payout.clone());
-        change.postings.extend(postings::payout_made(payout));
-        change.decided_on = Some(decided_on);
-        change
-    };
-    // Another posting moved the payee's balance after the payout was decided.
-    commit(&store, credit(1)).await;
-    let refused = store.commit_payout(decided(&payout)).err();
-    assert!(matches!(refused, Some(StoreError::Conflict(_))), "{refused:?}");
-    assert_eq!(store.payout(&account(), &id).unwrap(), None, "nothing of it written");
-
-    let decided_on = LedgerBalance { debits_minor: 0, credits_minor: 701 };
-    let mut change = decided(&payout);
-    change.decided_on = Some(decided_on);
-    store.commit_payout(change).unwrap().wait().await.unwrap();
-    assert_eq!(store.unsettled_payouts().unwrap(), vec![payout.clone()]);
-    let listed = store.payee_payouts(&account(), &payee, 10, None).unwrap();
-    assert_eq!(listed.items, vec![payout.clone()]);
-
-    let mut paid = payout.clone();
-    paid.parts[0].status = PartStatus::Paid;
-    let mut change = PayoutChange::new(paid.clone());
-    change.postings.extend(postings::payout_arrived(&paid, 700, 3));
-    store.commit_payout(change).unwrap().wait().await.unwrap();
-    assert!(store.unsettled_payouts().unwrap().is_empty());
-    assert_eq!(store.payout(&account(), &id).unwrap(), Some(paid));
-
-    assert_eq!(store.last_payout_slot(&account(), &payee).unwrap(), None);
-    for at in [86_400 * 3, 86_400 * 10, 86_400 * 5] {
-        store.mark_payout_slot(&account(), &payee, at).unwrap().wait().await.unwrap();
-    }
-    assert_eq!(store.last_payout_slot(&account(), &payee).unwrap(), Some(86_400 * 10));
 }
 
 #[tokio::test]
