@@ -532,31 +532,54 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
 }
 
 /// `[amount, fee, net]` of each movement of the platform's balance the dispute of `charge` made.
-/// A shilling charge Stripe settled in dollars, disputed: its dispute is booked in dollars, the
-/// amount the charge brought in and the fee Stripe's dispute lists in dollars.
+/// A shilling charge Stripe settled in dollars, disputed: its dispute is booked in dollars, as
+/// Stripe's dispute lists what it withdrew (at the rate of that day) with its fee, and what it
+/// put back when the dispute was won (at the rate of that one), not at the charge's rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_in_dollars_with_its_fee() {
+async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_as_stripe_moved_dollars() {
     let stripe = FakeStripe::start().await;
     stripe.settle_in("usd", 77, 10_000);
-    let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let mut engine = Engine::start(config(&stripe.api_base(), 0)).await;
     let api = engine.api_a();
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
     let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
     let settled = 130_000 * 77 / 10_000;
-    let dispute = json!({ "id": "du_kes", "object": "dispute", "amount": 130_000,
-        "currency": "kes", "charge": "ch_3kes", "payment_intent": charge["gateway_reference"],
-        "reason": "fraudulent", "status": "needs_response",
-        "balance_transactions": [{ "id": "txn_du_kes", "amount": -settled,
-            "fee": DISPUTE_FEE, "currency": "usd", "type": "adjustment" }] });
-    deliver(&engine, &event("evt_kes_dispute", "charge.dispute.created", now_secs(), dispute))
-        .await;
+    let charged = settled - fake_stripe::fee_of(settled);
+    let dispute = |status: &str, moved: &[&serde_json::Value]| {
+        json!({ "id": "du_kes", "object": "dispute", "amount": 130_000, "currency": "kes",
+            "charge": "ch_3kes", "payment_intent": charge["gateway_reference"],
+            "reason": "fraudulent", "status": status, "balance_transactions": moved })
+    };
+    let usd_balance = |amount: i64| json!([{"amount": amount, "currency": "usd"}]);
+
+    // The shilling weaker by the day it opened: USD 9.88 withdrawn, not the charge's 10.01.
+    let withdrawn = 988;
+    let withdrawal = json!({ "id": "txn_du_kes", "amount": -withdrawn, "fee": DISPUTE_FEE,
+        "currency": "usd", "type": "adjustment" });
+    let opened = dispute("needs_response", &[&withdrawal]);
+    deliver(&engine, &event("evt_kes_dispute", "charge.dispute.created", now_secs(), opened)).await;
     wait_applied(&api, "charge.dispute.created", 1).await;
     let moved = platform_movements(&api, str_field(&charge, "id")).await;
-    assert_eq!(moved, [[-settled, DISPUTE_FEE, -settled - DISPUTE_FEE]]);
+    assert_eq!(moved, [[-withdrawn, DISPUTE_FEE, -withdrawn - DISPUTE_FEE]]);
     let balance = api.get_ok("/v1/balance").await;
-    let fee = fake_stripe::fee_of(settled);
-    let usd = -fee - DISPUTE_FEE;
-    assert_eq!(balance["available"], json!([{"amount": usd, "currency": "usd"}]), "{balance}");
+    let after_withdrawal = charged - withdrawn - DISPUTE_FEE;
+    assert_eq!(balance["available"], usd_balance(after_withdrawal), "{balance}");
+
+    // Won weeks later: USD 9.75 put back at that day's rate; Stripe keeps its fee.
+    let reinstated = 975;
+    let reinstatement = json!({ "id": "txn_du_kes_2", "amount": reinstated, "fee": 0,
+        "currency": "usd", "type": "adjustment" });
+    let won = dispute("won", &[&withdrawal, &reinstatement]);
+    deliver(&engine, &event("evt_kes_won", "charge.dispute.closed", now_secs() + 60, won)).await;
+    wait_applied(&api, "charge.dispute.closed", 1).await;
+    let moved = platform_movements(&api, str_field(&charge, "id")).await;
+    let opened = [-withdrawn, DISPUTE_FEE, -withdrawn - DISPUTE_FEE];
+    assert_eq!(moved, [[reinstated, 0, reinstated], opened], "newest first");
+    let balance = api.get_ok("/v1/balance").await;
+    assert_eq!(balance["available"], usd_balance(after_withdrawal + reinstated), "{balance}");
+
+    engine.stop_graceful().await;
+    books_balance(engine.data_dir());
 }
 
 async fn platform_movements(api: &Api, charge: &str) -> Vec<[i64; 3]> {

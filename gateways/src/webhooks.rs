@@ -127,11 +127,18 @@ pub struct ChargeRef {
     pub charge_id: Option<String>,
 }
 
-/// A fee as a processor's event states it: in its own unit for `currency`.
+/// What a dispute moved in the processor's balance so far, as its event lists it: in the
+/// processor's unit of `currency`, the currency of the balance it moved (the dispute's own, or
+/// the one the processor settled its charge into).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportedFee {
-    pub amount: i64,
+pub struct DisputeMoves {
     pub currency: String,
+    /// Taken from the balance for the disputed payment (0 while the event lists none).
+    pub withdrawn: i64,
+    /// Put back into it, for a dispute won (0 while none).
+    pub reinstated: i64,
+    /// What the processor charges for the dispute (less a fee it gave back).
+    pub fee: i64,
 }
 
 /// What an event does to the charge it is about. Amounts are in the processor's unit:
@@ -165,9 +172,8 @@ pub enum EventEffect {
         currency: Option<String>,
         reason: String,
         status: String,
-        /// What the processor charges for the dispute, as far as the event says (`None` where
-        /// it does not), in the currency of the balance it takes it from.
-        fee: Option<ReportedFee>,
+        /// What the dispute moved in the processor's balance, where the event says.
+        moved: Option<DisputeMoves>,
         /// When the processor made the event: orders events about the same dispute.
         at: i64,
     },

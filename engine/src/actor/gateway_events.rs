@@ -47,6 +47,10 @@ pub struct RecordDispute {
     pub amount_minor: i64,
     /// What the gateway charges for the dispute, where the event says.
     pub fee_minor: Option<i64>,
+    /// What the gateway took from and put back into the balance the books carry the charge in,
+    /// where the event lists it (see [`Dispute::withdrawn_minor`]).
+    pub withdrawn_minor: Option<i64>,
+    pub reinstated_minor: Option<i64>,
     pub reason: String,
     pub status: String,
     /// The gateway time of the event: orders events about the dispute.
@@ -246,6 +250,8 @@ impl Handler<RecordDispute> for CustomerActor {
                 dispute.reason = message.reason;
                 dispute.amount.amount_minor = message.amount_minor;
                 dispute.fee_minor = message.fee_minor.unwrap_or(dispute.fee_minor);
+                dispute.withdrawn_minor = message.withdrawn_minor.or(dispute.withdrawn_minor);
+                dispute.reinstated_minor = message.reinstated_minor.or(dispute.reinstated_minor);
                 dispute.updated_by_event_at = message.event_at;
                 let kind = match dispute.is_closed() {
                     true => EventKind::DisputeClosed,
@@ -269,6 +275,8 @@ impl Handler<RecordDispute> for CustomerActor {
                     created: now_unix_secs(),
                     updated_by_event_at: message.event_at,
                     fee_minor: message.fee_minor.unwrap_or(0),
+                    withdrawn_minor: message.withdrawn_minor,
+                    reinstated_minor: message.reinstated_minor,
                 };
                 charge.dispute = Some(dispute.id.clone());
                 changes.push(Write::Charge(charge.clone()));

@@ -24,6 +24,15 @@ pub struct Dispute {
     /// back, if it gives a won dispute's fee back).
     #[serde(default)]
     pub fee_minor: i64,
+    /// What the gateway took from the balance for it, in the minor units of the currency the
+    /// books carry its charge in (another than the dispute's where the gateway settled the
+    /// charge into another: see [`crate::domain::Charge::booked`]), as its latest event listed
+    /// it; `None` until one did (booked at the charge's rate meanwhile).
+    #[serde(default)]
+    pub withdrawn_minor: Option<i64>,
+    /// What it put back, for a dispute won; as `withdrawn_minor`.
+    #[serde(default)]
+    pub reinstated_minor: Option<i64>,
 }
 
 impl Dispute {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use kassa_gateways::webhooks::{
-    ChargeRef, EventEffect, IncomingEvent, RefundSeen, ReportedFee, WebhookSource,
+    ChargeRef, DisputeMoves, EventEffect, IncomingEvent, RefundSeen, WebhookSource,
 };
 use kassa_gateways::{HostedFor, PaymentFee, Router};
 
@@ -658,16 +658,17 @@ fn in_kassa_terms(
                 cause: cause(stored),
             })
         }
-        EventEffect::Dispute { reference, amount, currency: stated, reason, status, fee, at } => {
+        EventEffect::Dispute { reference, amount, currency: stated, reason, status, moved, at } => {
             same_currency(stated)?;
+            let booked =
+                moved.as_ref().and_then(|moved| booked_moves(source, charge, moved)).transpose()?;
             ChargeMessage::Dispute(RecordDispute {
                 charge: charge_id,
                 reference: reference.clone(),
                 amount_minor: kassa(*amount)?,
-                fee_minor: fee
-                    .as_ref()
-                    .and_then(|fee| booked_fee(source, charge, fee))
-                    .transpose()?,
+                fee_minor: booked.map(|booked| booked.fee),
+                withdrawn_minor: booked.and_then(|booked| booked.withdrawn),
+                reinstated_minor: booked.and_then(|booked| booked.reinstated),
                 reason: reason.clone(),
                 status: status.clone(),
                 event_at: *at,
@@ -684,23 +685,42 @@ fn in_kassa_terms(
     })
 }
 
-/// A dispute's fee as the books carry its charge: in the currency they carry it in (the one
-/// the gateway settled it into, if it did). A fee stated in another is left out, with an error
-/// in the log: the books cannot take it.
-fn booked_fee(
+/// What a dispute moved, in Kassa's minor units of the currency the books carry its charge in.
+#[derive(Debug, Clone, Copy)]
+struct BookedMoves {
+    /// `None` while the event lists no withdrawal (or reinstatement).
+    withdrawn: Option<i64>,
+    reinstated: Option<i64>,
+    fee: i64,
+}
+
+/// What a dispute moved as the books carry its charge: in the currency they carry it in (the
+/// one the gateway settled it into, if it did). Moves stated in another are left out, with an
+/// error in the log: the books cannot take them.
+fn booked_moves(
     source: &dyn WebhookSource,
     charge: &Charge,
-    fee: &ReportedFee,
-) -> Option<Result<i64, String>> {
+    moved: &DisputeMoves,
+) -> Option<Result<BookedMoves, String>> {
     let booked_in = charge.booked(0).currency;
-    if !fee.currency.eq_ignore_ascii_case(booked_in.code()) {
-        tracing::error!(charge = %charge.id, stated = fee.currency, "a dispute fee in another currency than the books carry its charge in: left out");
+    if !moved.currency.eq_ignore_ascii_case(booked_in.code()) {
+        tracing::error!(charge = %charge.id, stated = moved.currency, "a dispute's moves in another currency than the books carry its charge in: left out");
         return None;
     }
-    Some(source.amount_in_minor_units(fee.amount, booked_in).map_err(|error| {
-        tracing::error!(charge = %charge.id, %error, "a dispute fee not exact in Kassa's unit");
-        format!("ignored: {error}")
-    }))
+    let kassa = |amount: i64| {
+        source.amount_in_minor_units(amount, booked_in).map_err(|error| {
+            tracing::error!(charge = %charge.id, %error, "a dispute's move not exact in Kassa's unit");
+            format!("ignored: {error}")
+        })
+    };
+    let listed = |amount: i64| (amount > 0).then(|| kassa(amount)).transpose();
+    Some((|| {
+        Ok(BookedMoves {
+            withdrawn: listed(moved.withdrawn)?,
+            reinstated: listed(moved.reinstated)?,
+            fee: kassa(moved.fee)?,
+        })
+    })())
 }
 
 fn gateway_refund(

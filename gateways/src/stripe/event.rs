@@ -75,10 +75,12 @@ pub struct StripeObject {
     pub balance_transactions: Option<Vec<BalanceTransactionSeen>>,
 }
 
-/// What Kassa reads of a Stripe balance transaction: the fee it charged, and in what currency.
+/// What Kassa reads of a Stripe balance transaction: what it moved (negative: taken from the
+/// balance), the fee it charged, and in what currency.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
 pub struct BalanceTransactionSeen {
+    pub amount: i64,
     pub fee: i64,
     pub currency: String,
 }

@@ -10,12 +10,12 @@
 
 use serde_json::json;
 
-use super::event::{StripeEvent, StripeObject};
+use super::event::{BalanceTransactionSeen, StripeEvent, StripeObject};
 use super::signature;
 use super::{NAME, StripeAmountError, amount_from_stripe};
 use crate::payouts::PayoutOutcome;
 use crate::webhooks::{
-    ChargeRef, Delivery, EventEffect, IncomingEvent, Received, RefundSeen, ReportedFee,
+    ChargeRef, Delivery, DisputeMoves, EventEffect, IncomingEvent, Received, RefundSeen,
     UnreadableEvent, WebhookRefusal, WebhookSource,
 };
 use crate::{ChargeOutcome, Currency, NextAction, Secret};
@@ -152,7 +152,7 @@ fn effect(event: &StripeEvent, object: &StripeObject) -> Option<EventEffect> {
             currency: object.currency.clone(),
             reason: object.reason.clone().unwrap_or_default(),
             status: object.status.clone().unwrap_or_default(),
-            fee: dispute_fee(object),
+            moved: dispute_moves(object),
             at: event.created,
         }),
         _ => None,
@@ -175,11 +175,12 @@ fn transfer_reversal(transfer: &StripeObject) -> Option<PayoutOutcome> {
     Some(PayoutOutcome::PartlyReturned { reference: transfer.id.clone(), returned_minor })
 }
 
-/// What Stripe charges for a dispute so far: the fees of its balance transactions (a fee given
-/// back is a negative one) in the currency of the balance they moved: the dispute's own, or,
-/// for a charge Stripe settled into the account's other currency, that one. `None` where the
-/// object does not list them.
-fn dispute_fee(dispute: &StripeObject) -> Option<ReportedFee> {
+/// What a dispute moved in the Stripe balance so far, from its balance transactions: taken
+/// (negative amounts), put back (positive ones) and charged as fees (a fee given back is a
+/// negative one), in the currency of the balance they moved: the dispute's own, or, for a
+/// charge Stripe settled into the account's other currency, that one. `None` where the object
+/// does not list them.
+fn dispute_moves(dispute: &StripeObject) -> Option<DisputeMoves> {
     let moved = dispute.balance_transactions.as_ref()?;
     let own = dispute.currency.as_deref().unwrap_or_default();
     let in_own = moved.iter().any(|txn| txn.currency.eq_ignore_ascii_case(own));
@@ -187,9 +188,14 @@ fn dispute_fee(dispute: &StripeObject) -> Option<ReportedFee> {
         (true, _) | (false, None) => own.to_owned(),
         (false, Some(first)) => first.currency.clone(),
     };
-    let in_currency = moved.iter().filter(|txn| txn.currency.eq_ignore_ascii_case(&currency));
-    let amount = in_currency.map(|txn| txn.fee).try_fold(0i64, i64::checked_add)?;
-    Some(ReportedFee { amount, currency: currency.to_ascii_lowercase() })
+    let sum = |part: fn(&BalanceTransactionSeen) -> i64| {
+        let in_currency = moved.iter().filter(|txn| txn.currency.eq_ignore_ascii_case(&currency));
+        in_currency.map(part).try_fold(0i64, i64::checked_add)
+    };
+    let withdrawn = sum(|txn| txn.amount.min(0))?.checked_neg()?;
+    let reinstated = sum(|txn| txn.amount.max(0))?;
+    let fee = sum(|txn| txn.fee)?;
+    Some(DisputeMoves { currency: currency.to_ascii_lowercase(), withdrawn, reinstated, fee })
 }
 
 /// A PaymentIntent event as what it means for its charge; `None` for the ones that settle
@@ -356,14 +362,14 @@ mod tests {
                 currency: Some("zar".into()),
                 reason: "fraudulent".into(),
                 status: "needs_response".into(),
-                fee: None,
+                moved: None,
                 at: 7,
             })
         );
     }
 
     #[test]
-    fn a_disputes_fee_is_what_its_balance_transactions_charged_in_its_currency() {
+    fn a_dispute_moved_what_its_balance_transactions_moved_in_the_balances_currency() {
         let body = br#"{"id":"evt_3","type":"charge.dispute.closed","created":8,
             "data":{"object":{"id":"dp_1","object":"dispute","charge":"ch_x","payment_intent":"pi_2",
             "amount":900,"currency":"usd","reason":"fraudulent","status":"won","metadata":{},
@@ -371,25 +377,23 @@ mod tests {
                 {"id":"txn_1","amount":-900,"fee":1500,"currency":"usd","type":"adjustment"},
                 {"id":"txn_2","amount":900,"fee":-1500,"currency":"usd","type":"adjustment"},
                 {"id":"txn_3","amount":-1700,"fee":2700,"currency":"zar","type":"adjustment"}]}}}"#;
-        let event = webhooks().read(body).unwrap();
-        let Some(EventEffect::Dispute { fee, .. }) = event.effect else {
-            panic!("a dispute: {:?}", event.effect);
+        let moved = |body: &[u8]| match webhooks().read(body).unwrap().effect {
+            Some(EventEffect::Dispute { moved, .. }) => moved,
+            other => panic!("a dispute: {other:?}"),
         };
-        let usd = |amount| Some(ReportedFee { amount, currency: "usd".into() });
-        assert_eq!(fee, usd(0), "charged when it opened, given back when it was won");
+        let usd = |withdrawn, reinstated, fee| {
+            Some(DisputeMoves { currency: "usd".into(), withdrawn, reinstated, fee })
+        };
+        assert_eq!(moved(body), usd(900, 900, 0), "charged when it opened, given back when won");
         let opened = std::str::from_utf8(body).unwrap().replace(
             r#"{"id":"txn_2","amount":900,"fee":-1500,"currency":"usd","type":"adjustment"},"#,
             "",
         );
-        let event = webhooks().read(opened.as_bytes()).unwrap();
-        let Some(EventEffect::Dispute { fee, .. }) = event.effect else { panic!() };
-        assert_eq!(fee, usd(1_500), "only the dispute's currency counts");
-        // A shilling charge Stripe settled in dollars: its dispute's fee is in dollars.
+        assert_eq!(moved(opened.as_bytes()), usd(900, 0, 1_500), "only the dispute's currency");
+        // A shilling charge Stripe settled in dollars: its dispute moved dollars.
         let settled = opened
             .replace(r#""amount":900,"currency":"usd""#, r#""amount":90000,"currency":"kes""#);
-        let event = webhooks().read(settled.as_bytes()).unwrap();
-        let Some(EventEffect::Dispute { fee, .. }) = event.effect else { panic!() };
-        assert_eq!(fee, usd(1_500), "the balance's currency: {settled}");
+        assert_eq!(moved(settled.as_bytes()), usd(900, 0, 1_500), "the balance's: {settled}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod balances;
 
 use crate::domain::{
     AccountId, Charge, ChargeId, ChargeTransfer, Dispute, DisputeId, Event, EventKind,
-    LedgerAccount, Posting, Refund, RefundId, TestClockId,
+    LedgerAccount, Money, Posting, Refund, RefundId, TestClockId,
 };
 use crate::ledger::postings;
 use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
@@ -141,14 +141,15 @@ fn postings_of(
         }
         EventKind::DisputeOpened => {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                let booked = as_booked(changes, store, &dispute)?;
+                let booked = as_booked(changes, store, &dispute, withdrawn)?;
                 posted.extend(postings::dispute_opened(account, &booked, at));
                 let split = split_charge(changes, store, &dispute)?;
                 let hold = split.as_ref().and_then(|(charge, transfer)| {
                     postings::dispute_hold(account, &dispute, charge, transfer, at)
                 });
                 if after == Some("won") {
-                    posted.extend(postings::dispute_won(account, &booked, at));
+                    let back = as_booked(changes, store, &dispute, reinstated)?;
+                    posted.extend(postings::dispute_won(account, &back, at));
                     if let (Some((_, transfer)), Some(hold)) = (&split, &hold) {
                         let held = hold.legs[0].amount_minor;
                         posted.extend(postings::dispute_hold_released(
@@ -163,8 +164,8 @@ fn postings_of(
             if after == Some("won") && before != Some("won") =>
         {
             if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                let booked = as_booked(changes, store, &dispute)?;
-                posted.extend(postings::dispute_won(account, &booked, at));
+                let back = as_booked(changes, store, &dispute, reinstated)?;
+                posted.extend(postings::dispute_won(account, &back, at));
                 if let Some((_, transfer)) = split_charge(changes, store, &dispute)? {
                     let held = held_for(store, &changes.account, &dispute, &transfer)?;
                     posted.extend(postings::dispute_hold_released(
@@ -182,7 +183,7 @@ fn postings_of(
     if about_dispute && let Some(dispute) = dispute(changes, store, &event.object_id)? {
         let posted_now: i64 = posted.iter().map(|posting| posting.fee_minor).sum();
         let fee_posted = fee_posted_for(store, &changes.account, &dispute)? + posted_now;
-        let booked = as_booked(changes, store, &dispute)?;
+        let booked = as_booked(changes, store, &dispute, withdrawn)?;
         posted.extend(postings::dispute_fee_moved(account, &booked, fee_posted, at));
     }
     Ok(posted)
@@ -237,16 +238,33 @@ fn dispute(
     latest(changes, written, || store.dispute(&changes.account, &id))
 }
 
-/// The dispute with its amount as the books carry its charge (see [`Charge::booked`]): what
-/// the gateway withdraws and reinstates is the platform's money, in the currency it holds it.
+/// The dispute with its amount as the books carry its charge: what the gateway withdraws
+/// (`moved` picks it, or what it reinstates) is the platform's money, in the currency it holds
+/// it: as the gateway listed it, else at the charge's rate (see [`Charge::booked`]).
 fn as_booked(
     changes: &ChangeSet,
     store: &dyn CustomerStore,
     dispute: &Dispute,
+    moved: fn(&Dispute) -> Option<i64>,
 ) -> Result<Dispute, StoreError> {
     let charge = charge(changes, store, dispute.charge.as_str())?;
-    let amount = charge.map_or(dispute.amount, |charge| charge.booked(dispute.amount.amount_minor));
+    let at_rate =
+        charge.map_or(dispute.amount, |charge| charge.booked(dispute.amount.amount_minor));
+    let amount = match moved(dispute) {
+        Some(amount_minor) => Money { amount_minor, ..at_rate },
+        None => at_rate,
+    };
     Ok(Dispute { amount, ..dispute.clone() })
+}
+
+/// What the gateway took for a dispute, where it said.
+fn withdrawn(dispute: &Dispute) -> Option<i64> {
+    dispute.withdrawn_minor
+}
+
+/// What the gateway put back for a dispute won, where it said.
+fn reinstated(dispute: &Dispute) -> Option<i64> {
+    dispute.reinstated_minor
 }
 
 /// The disputed charge and its transfer, where the charge was split.
