@@ -52,8 +52,8 @@ pub enum PayoutOutcome {
     /// platform's again. `code` as for `Failed`.
     Returned { code: String, message: String },
     /// Paid, then part of it sent back (a Stripe transfer reversed in part, a clawback the
-    /// platform made at Stripe): `returned_minor` is all that has come back so far, the rest
-    /// stayed with the payee. The destination is not at fault.
+    /// platform made at Stripe): `returned_minor` is all that has come back so far, in Kassa's
+    /// minor units, the rest stayed with the payee. The destination is not at fault.
     PartlyReturned { reference: String, returned_minor: i64 },
 }
 

@@ -141,8 +141,9 @@ pub struct DisputeMoves {
     pub fee: i64,
 }
 
-/// What an event does to the charge it is about. Amounts are in the processor's unit:
-/// [`WebhookSource::amount_in_minor_units`] gives Kassa's.
+/// What an event does to the charge it is about. Amounts are in the processor's unit
+/// ([`WebhookSource::amount_in_minor_units`] gives Kassa's), but for a payout's outcome, which
+/// the adapter states in Kassa's (see [`crate::payouts::PayoutOutcome`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventEffect {
     /// What became of a payout's payment (M-Pesa B2C's result), by the key it was sent with;

@@ -131,7 +131,8 @@ fn with_fee(mut posting: Posting, gateway: &str, fee_minor: i64) -> Posting {
     posting
 }
 
-/// A dispute was won: the withdrawn amount is reinstated.
+/// A dispute was won: what the gateway put back (`dispute.amount`, as booked) returns to the
+/// platform.
 pub fn dispute_won(account: &AccountId, dispute: &Dispute, at: i64) -> Option<Posting> {
     let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
     moved.credit_platform(account, PostingKind::Adjustment, &dispute.gateway, at)

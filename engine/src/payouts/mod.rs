@@ -273,6 +273,9 @@ impl Payouts {
             // A part came back, the rest stayed paid: what came back since is the payee's
             // again. A total at or below what is recorded is an old or repeated report.
             Ok(PayoutOutcome::PartlyReturned { reference, returned_minor }) => {
+                if part.status == PartStatus::Paid && returned_minor <= part.reversed_minor {
+                    return Ok(payout);
+                }
                 if part.status != PartStatus::Paid {
                     part.status = PartStatus::Paid;
                     part.reference = Some(reference);
@@ -322,10 +325,11 @@ impl Payouts {
                 part.status = PartStatus::InTransit;
             }
         }
-        if payout.status() == PayoutStatus::Paid {
+        let after = payout.status();
+        // When it arrived: a part coming back later does not move it.
+        if after == PayoutStatus::Paid && before != PayoutStatus::Paid {
             payout.arrival_date = Some(at);
         }
-        let after = payout.status();
         let kind = match after {
             _ if after == before => {
                 (payout.returned_minor() != returned_before).then_some("payout.updated")

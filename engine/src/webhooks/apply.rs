@@ -696,7 +696,9 @@ struct BookedMoves {
 
 /// What a dispute moved as the books carry its charge: in the currency they carry it in (the
 /// one the gateway settled it into, if it did). Moves stated in another are left out, with an
-/// error in the log: the books cannot take them.
+/// error in the log: the books cannot take them. A fee Kassa cannot hold exactly refuses the
+/// event (it is kept for an operator); a withdrawal or reinstatement it cannot is booked at the
+/// charge's rate instead, so the dispute's status still moves.
 fn booked_moves(
     source: &dyn WebhookSource,
     charge: &Charge,
@@ -713,14 +715,12 @@ fn booked_moves(
             format!("ignored: {error}")
         })
     };
-    let listed = |amount: i64| (amount > 0).then(|| kassa(amount)).transpose();
-    Some((|| {
-        Ok(BookedMoves {
-            withdrawn: listed(moved.withdrawn)?,
-            reinstated: listed(moved.reinstated)?,
-            fee: kassa(moved.fee)?,
-        })
-    })())
+    let listed = |amount: i64| (amount > 0).then(|| kassa(amount).ok()).flatten();
+    Some(kassa(moved.fee).map(|fee| BookedMoves {
+        withdrawn: listed(moved.withdrawn),
+        reinstated: listed(moved.reinstated),
+        fee,
+    }))
 }
 
 fn gateway_refund(

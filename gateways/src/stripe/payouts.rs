@@ -45,13 +45,19 @@ fn transfer_outcome(transfer: &Transfer) -> PayoutOutcome {
             message: format!("Stripe transfer {reference} was reversed"),
         };
     }
+    if transfer.amount_reversed <= 0 {
+        return PayoutOutcome::Paid { reference };
+    }
     let currency = Currency::from_code(&transfer.currency.to_string().to_ascii_uppercase());
-    let returned = currency.and_then(|currency| {
-        amount_from_stripe(transfer.amount_reversed, currency).ok().filter(|amount| *amount > 0)
-    });
-    match returned {
-        Some(returned_minor) => PayoutOutcome::PartlyReturned { reference, returned_minor },
-        None => PayoutOutcome::Paid { reference },
+    match currency.map(|currency| amount_from_stripe(transfer.amount_reversed, currency)) {
+        Some(Ok(returned_minor)) => PayoutOutcome::PartlyReturned { reference, returned_minor },
+        _ => {
+            tracing::error!(
+                transfer = reference,
+                "a Stripe transfer reversed in part, in an amount Kassa cannot hold: read as paid whole"
+            );
+            PayoutOutcome::Paid { reference }
+        }
     }
 }
 

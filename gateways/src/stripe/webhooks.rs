@@ -170,9 +170,21 @@ fn transfer_reversal(transfer: &StripeObject) -> Option<PayoutOutcome> {
         });
     }
     let reversed = transfer.amount_reversed.filter(|amount| *amount > 0)?;
-    let code = transfer.currency.as_deref()?.to_ascii_uppercase();
-    let returned_minor = amount_from_stripe(reversed, Currency::from_code(&code)?).ok()?;
-    Some(PayoutOutcome::PartlyReturned { reference: transfer.id.clone(), returned_minor })
+    let code = transfer.currency.as_deref().unwrap_or_default().to_ascii_uppercase();
+    let returned = Currency::from_code(&code)
+        .ok_or_else(|| format!("no currency Kassa knows: `{code}`"))
+        .and_then(|currency| {
+            amount_from_stripe(reversed, currency).map_err(|error| error.to_string())
+        });
+    match returned {
+        Ok(returned_minor) => {
+            Some(PayoutOutcome::PartlyReturned { reference: transfer.id.clone(), returned_minor })
+        }
+        Err(error) => {
+            tracing::error!(transfer = transfer.id, %error, "a Stripe transfer reversed in part, in an amount Kassa cannot hold: not applied");
+            None
+        }
+    }
 }
 
 /// What a dispute moved in the Stripe balance so far, from its balance transactions: taken
