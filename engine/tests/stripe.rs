@@ -684,6 +684,42 @@ async fn a_payout_to_a_connected_account_is_one_transfer_keyed_by_the_payout() {
     assert!(said.contains(" 3 payouts,"), "{said}");
 }
 
+/// A clawback days after a payout arrived leaves when it arrived alone: the payee lives on a
+/// test clock, which has moved on three days when Stripe reports the Transfer reversed in part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clawback_days_later_leaves_the_payouts_arrival_date() {
+    let stripe = FakeStripe::start().await;
+    let config = Config::default()
+        .with_default_gateway("stripe")
+        .with_toml(&stripe_section(&stripe.api_base(), 1));
+    let engine = Engine::start(config).await;
+    let api = engine.api_a();
+    let start = 1_767_225_600;
+    let clock = api.post("/v1/test_clocks", &json!({"frozen_time": start})).await.id();
+    let tutor = json!({"name": "Nomvula Dube", "country": "ZA", "default_currency": "usd",
+        "destination": {"type": "stripe", "account": "acct_1Tutor"}, "test_clock": clock,
+        "payout_schedule": {"interval": "manual", "delay_days": 0}});
+    let payee = api.post("/v1/payees", &tutor).await.id();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    split_charge(&api, &customer, &payee, 6_000).await;
+    let ask = json!({"payee": payee, "amount": 4_000, "currency": "usd"});
+    let paid = api.post("/v1/payouts", &ask).await.ok().clone();
+    assert_eq!((&paid["status"], &paid["arrival_date"]), (&json!("paid"), &json!(start)));
+
+    api.advance_clock(&clock, start + 3 * 86_400).await;
+    let mut clawed = stripe.transfers()[0].clone();
+    clawed["amount_reversed"] = json!(1_500);
+    deliver(&engine, "evt_late_clawback", "transfer.reversed", &clawed).await;
+    let path = format!("/v1/payouts/{}", str_field(&paid, "id"));
+    let partly = wait_for("the clawback to apply", Duration::from_secs(20), || async {
+        let payout = api.get_ok(&path).await;
+        (payout["amount_returned"] == 1_500).then_some(payout)
+    })
+    .await;
+    assert_eq!(partly["arrival_date"], start, "{partly}");
+    assert_eq!(api.payee_balance(&payee, "usd").await, (2_000 + 1_500, 0));
+}
+
 /// Stripe's event `kind` about `object`, signed and delivered.
 async fn deliver(engine: &Engine, event_id: &str, kind: &str, object: &Value) {
     deliver_stripe_event(engine, WEBHOOK_SECRET, (event_id, kind), object).await;
