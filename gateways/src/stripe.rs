@@ -48,7 +48,9 @@ use stripe_payment::payment_method::{
 };
 
 pub use checkout::{METADATA_CHECKOUT_SESSION, METADATA_INVOICE};
-pub use currencies::{StripeAmountError, amount_from_stripe, amount_to_stripe};
+pub use currencies::{
+    StripeAmountError, amount_from_stripe, amount_from_stripe_code, amount_to_stripe,
+};
 pub use store::TREES;
 use store::{AttemptParams, AttemptRecord, ReturnUrl, StripeStore};
 pub use transformers::METADATA_IDEMPOTENCY_KEY;

@@ -605,12 +605,7 @@ fn in_kassa_terms(
         }
         _ => Ok(()),
     };
-    let kassa = |amount: i64| {
-        source.amount_in_minor_units(amount, currency).map_err(|error| {
-            tracing::error!(charge = %charge.id, %error, "gateway event amount not exact in Kassa's unit");
-            format!("ignored: {error}")
-        })
-    };
+    let kassa = |amount: i64| in_minor_units(source, charge, amount, currency);
     let charge_id = charge.id.clone();
     Ok(match effect {
         EventEffect::Charge { outcome, reported } => {
@@ -685,6 +680,20 @@ fn in_kassa_terms(
     })
 }
 
+/// An amount an event about `charge` states, in Kassa's minor units of `currency`; one Kassa
+/// cannot hold exactly is why the event (or that amount) is not applied: logged, never rounded.
+fn in_minor_units(
+    source: &dyn WebhookSource,
+    charge: &Charge,
+    amount: i64,
+    currency: Currency,
+) -> Result<i64, String> {
+    source.amount_in_minor_units(amount, currency).map_err(|error| {
+        tracing::error!(charge = %charge.id, %error, "gateway event amount not exact in Kassa's unit");
+        format!("ignored: {error}")
+    })
+}
+
 /// What a dispute moved, in Kassa's minor units of the currency the books carry its charge in.
 #[derive(Debug, Clone, Copy)]
 struct BookedMoves {
@@ -709,12 +718,7 @@ fn booked_moves(
         tracing::error!(charge = %charge.id, stated = moved.currency, "a dispute's moves in another currency than the books carry its charge in: left out");
         return None;
     }
-    let kassa = |amount: i64| {
-        source.amount_in_minor_units(amount, booked_in).map_err(|error| {
-            tracing::error!(charge = %charge.id, %error, "a dispute's move not exact in Kassa's unit");
-            format!("ignored: {error}")
-        })
-    };
+    let kassa = |amount: i64| in_minor_units(source, charge, amount, booked_in);
     let listed = |amount: i64| (amount > 0).then(|| kassa(amount).ok()).flatten();
     Some(kassa(moved.fee).map(|fee| BookedMoves {
         withdrawn: listed(moved.withdrawn),

@@ -324,6 +324,18 @@ pub fn amount_from_stripe(
     }
 }
 
+/// [`amount_from_stripe`] for an amount Stripe states beside its currency's code (`usd`, as its
+/// objects carry it): Kassa's minor units, and the currency. A code Kassa does not know is one
+/// whose amounts Stripe's cannot be taken in.
+pub fn amount_from_stripe_code(
+    stripe_amount: i64,
+    code: &str,
+) -> Result<(i64, Currency), StripeAmountError> {
+    let currency = Currency::from_code(&code.to_ascii_uppercase())
+        .ok_or_else(|| StripeAmountError::CurrencyNotTaken(code.to_ascii_lowercase()))?;
+    Ok((amount_from_stripe(stripe_amount, currency)?, currency))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

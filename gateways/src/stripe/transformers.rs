@@ -13,7 +13,7 @@ use stripe_core::refund::CreateRefund;
 use stripe_shared::PaymentIntentStatus;
 use stripe_types::Expandable;
 
-use super::amount_from_stripe;
+use super::amount_from_stripe_code;
 use super::store::{AttemptParams, ReturnUrl};
 use crate::{
     CardDetails, ChargeOutcome, Conversion, Currency, DeclineCode, GatewayError, NextAction,
@@ -221,8 +221,7 @@ pub(super) fn reported_fee(intent: &StripePaymentIntent) -> PaymentFee {
         return PaymentFee::default();
     };
     let in_kassa_units = |amount: i64, currency: &stripe_types::Currency| {
-        let currency = Currency::from_code(&currency.to_string().to_ascii_uppercase())?;
-        Some((amount_from_stripe(amount, currency).ok()?, currency))
+        amount_from_stripe_code(amount, &currency.to_string()).ok()
     };
     let fee = in_kassa_units(balance.fee, &balance.currency).map(|(fee, _)| fee.max(0));
     let Some(fee) = fee else {
@@ -446,11 +445,11 @@ pub(super) fn converted(refund: &StripeRefund) -> Option<Conversion> {
     if balance.currency == refund.currency {
         return None;
     }
-    let currency = Currency::from_code(&balance.currency.to_string().to_ascii_uppercase())?;
-    let taken = amount_from_stripe(balance.amount.checked_abs()?, currency).ok();
-    let fee = amount_from_stripe(balance.fee, currency).ok();
+    let code = balance.currency.to_string();
+    let taken = amount_from_stripe_code(balance.amount.checked_abs()?, &code).ok();
+    let fee = amount_from_stripe_code(balance.fee, &code).ok();
     match (taken, fee) {
-        (Some(amount_minor), Some(fee_minor)) => {
+        (Some((amount_minor, currency)), Some((fee_minor, _))) => {
             Some(Conversion { currency, amount_minor, fee_minor })
         }
         _ => {

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::event::{BalanceTransactionSeen, StripeEvent, StripeObject};
 use super::signature;
-use super::{NAME, StripeAmountError, amount_from_stripe};
+use super::{NAME, StripeAmountError, amount_from_stripe, amount_from_stripe_code};
 use crate::payouts::PayoutOutcome;
 use crate::webhooks::{
     ChargeRef, Delivery, DisputeMoves, EventEffect, IncomingEvent, Received, RefundSeen,
@@ -170,14 +170,9 @@ fn transfer_reversal(transfer: &StripeObject) -> Option<PayoutOutcome> {
         });
     }
     let reversed = transfer.amount_reversed.filter(|amount| *amount > 0)?;
-    let code = transfer.currency.as_deref().unwrap_or_default().to_ascii_uppercase();
-    let returned = Currency::from_code(&code)
-        .ok_or_else(|| format!("no currency Kassa knows: `{code}`"))
-        .and_then(|currency| {
-            amount_from_stripe(reversed, currency).map_err(|error| error.to_string())
-        });
-    match returned {
-        Ok(returned_minor) => {
+    let code = transfer.currency.as_deref().unwrap_or_default();
+    match amount_from_stripe_code(reversed, code) {
+        Ok((returned_minor, _)) => {
             Some(PayoutOutcome::PartlyReturned { reference: transfer.id.clone(), returned_minor })
         }
         Err(error) => {
