@@ -8,8 +8,15 @@ use serde::{Deserialize, Serialize};
 
 static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
 
+fn generator() -> std::sync::MutexGuard<'static, ulid::Generator> {
+    GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn next_ulid() -> ulid::Ulid {
-    let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    ulid_from(&mut generator())
+}
+
+fn ulid_from(generator: &mut ulid::Generator) -> ulid::Ulid {
     // Overflow needs 2^80 ids within one millisecond; a fresh random id is then still unique.
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
 }
@@ -113,6 +120,18 @@ prefixed_id!(
     "po_"
 );
 
+impl TransactionId {
+    /// `count` new ids in a run: made under one hold of the generator, so no id this process
+    /// makes sorts between the first and the last (the books keep a run under one entry).
+    pub fn generate_run(count: usize) -> Vec<TransactionId> {
+        let mut generator = generator();
+        let mut ulids = || ulid_from(&mut generator).to_string();
+        (0..count)
+            .map(|_| TransactionId(first_without_card_number(Self::PREFIX, &mut ulids)))
+            .collect()
+    }
+}
+
 /// A checkout session's id: `cs_` and 128 random bits (written as a ULID's 26 characters), not
 /// time-ordered: the id is all a buyer's link holds, so it must not be guessed from another.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +215,23 @@ mod tests {
         let mut sorted = ids.clone();
         sorted.sort();
         assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn no_id_made_elsewhere_falls_within_a_run() {
+        let singles = std::thread::spawn(|| {
+            (0..20_000).map(|_| TransactionId::generate()).collect::<Vec<_>>()
+        });
+        let runs: Vec<Vec<TransactionId>> =
+            (0..5_000).map(|_| TransactionId::generate_run(3)).collect();
+        let mut singles = singles.join().unwrap();
+        singles.sort();
+        for run in &runs {
+            assert!(run.windows(2).all(|pair| pair[0] < pair[1]));
+            let next = singles.partition_point(|id| *id < run[0]);
+            let within = singles.get(next).is_some_and(|id| *id <= run[2]);
+            assert!(!within, "{} fell within the run {run:?}", singles[next]);
+        }
     }
 
     #[test]

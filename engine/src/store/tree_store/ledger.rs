@@ -1,8 +1,15 @@
-//! The books in the tree store: each posting under `account/txn`, an entry per posting under its
-//! source, and each ledger account's totals per currency, read and moved on under the write
-//! order in the change set of the postings, so concurrent change sets never lose an addition.
+//! The books in the tree store: the postings of one change set under one entry `account/txn`
+//! (the first's id), an index entry under each source and payee they name, and each ledger
+//! account's totals per currency, read and moved on under the write order in the change set of
+//! the postings, so concurrent change sets never lose an addition.
+//!
+//! A split charge posts three movements at once; one entry and one index entry per owner
+//! instead of one each per posting keeps its writes near a plain charge's. The postings of an
+//! entry get their ids in a run no other posting's id falls within
+//! ([`TransactionId::generate_run`]), so reading entries newest first by key still reads
+//! postings newest first by id, and a page may end inside an entry.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::billing::{newest_first, page};
 use super::ops::Op;
@@ -55,6 +62,59 @@ fn source_key(account: &AccountId, source: &str, id: &TransactionId) -> Vec<u8> 
     keys::by_id(account, &format!("{source}/{}", id.as_str()))
 }
 
+/// The writes of one account's postings of a change set: one entry under the first's id
+/// (several renumbered in a run first), and an index entry per source and per payee they name.
+fn entry_ops(mut postings: Vec<Posting>, ops: &mut Vec<Op>) {
+    if postings.len() > 1 {
+        let ids = TransactionId::generate_run(postings.len());
+        for (posting, id) in postings.iter_mut().zip(ids) {
+            posting.id = id;
+        }
+    }
+    let Some(first) = postings.first() else { return };
+    let (account, id) = (first.account.clone(), first.id.clone());
+    let sources: BTreeSet<&str> = postings.iter().map(|posting| posting.source.as_str()).collect();
+    let payees: BTreeSet<&str> =
+        postings.iter().filter_map(|posting| Some(posting.payee.as_ref()?.as_str())).collect();
+    let indexed = [(TreeId::LedgerSources, sources), (TreeId::LedgerPayees, payees)];
+    for (tree, owners) in indexed {
+        for owner in owners {
+            ops.push(Op::put(tree, source_key(&account, owner, &id), Vec::new()));
+        }
+    }
+    let entry = match postings.as_slice() {
+        [posting] => encode(posting),
+        several => encode(&several),
+    };
+    ops.push(Op::put(TreeId::LedgerEntries, keys::by_id(&account, id.as_str()), entry));
+}
+
+/// The postings of an entry, oldest first: one, or the several of a change set.
+fn entry_postings(bytes: &[u8]) -> Result<Vec<Posting>, StoreError> {
+    match decode::<Posting>(bytes) {
+        Ok(posting) => Ok(vec![posting]),
+        Err(_) => decode::<Vec<Posting>>(bytes),
+    }
+}
+
+/// An entry's postings newest first, those at or after `starting_after` left out (a page may
+/// have ended inside the entry), each `Some` when `keep` keeps it.
+fn newest_in_entry(
+    entry: Result<Vec<Posting>, StoreError>,
+    starting_after: Option<&TransactionId>,
+    keep: impl Fn(Posting) -> Option<Posting>,
+) -> Vec<Result<Option<Posting>, StoreError>> {
+    match entry {
+        Ok(postings) => postings
+            .into_iter()
+            .rev()
+            .filter(|posting| starting_after.is_none_or(|after| posting.id < *after))
+            .map(|posting| Ok(keep(posting)))
+            .collect(),
+        Err(error) => vec![Err(error)],
+    }
+}
+
 impl TreeStore {
     /// The writes of `postings` and of the totals they move, read as they stand: call under
     /// the write order.
@@ -65,6 +125,7 @@ impl TreeStore {
     ) -> Result<(), StoreError> {
         let mut moved: BTreeMap<Vec<u8>, LedgerTotals> = BTreeMap::new();
         let mut days: BTreeMap<Vec<u8>, Revenue> = BTreeMap::new();
+        let mut by_account: BTreeMap<AccountId, Vec<Posting>> = BTreeMap::new();
         for posting in postings {
             if let Some(revenue) = Revenue::of(&posting) {
                 let key = revenue_key(&posting.account, posting.currency, day_of(posting.created));
@@ -99,14 +160,10 @@ impl TreeStore {
                 })?;
                 moved.insert(key, LedgerTotals { balance, ..totals });
             }
-            let key = keys::by_id(&posting.account, posting.id.as_str());
-            let source = source_key(&posting.account, &posting.source, &posting.id);
-            ops.push(Op::put(TreeId::LedgerSources, source, Vec::new()));
-            if let Some(payee) = &posting.payee {
-                let payee_key = source_key(&posting.account, payee.as_str(), &posting.id);
-                ops.push(Op::put(TreeId::LedgerPayees, payee_key, Vec::new()));
-            }
-            ops.push(Op::put(TreeId::LedgerEntries, key, encode(&posting)));
+            by_account.entry(posting.account.clone()).or_default().push(posting);
+        }
+        for postings in by_account.into_values() {
+            entry_ops(postings, ops);
         }
         for (key, totals) in moved {
             ops.push(Op::put(TreeId::LedgerBalances, key, encode(&totals)));
@@ -130,10 +187,11 @@ impl TreeStore {
         }
     }
 
-    fn posting_at(&self, account: &AccountId, id: &str) -> Result<Option<Posting>, StoreError> {
+    /// The postings of the entry under `id`, oldest first (none if there is no such entry).
+    fn entry_at(&self, account: &AccountId, id: &str) -> Result<Vec<Posting>, StoreError> {
         match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
-            None => Ok(None),
+            Some(bytes) => entry_postings(&bytes),
+            None => Ok(Vec::new()),
         }
     }
 }
@@ -199,18 +257,24 @@ impl LedgerStore for TreeStore {
             Some((tree, owner)) => {
                 let prefix = keys::by_id(account, &format!("{owner}/"));
                 let after = starting_after.map(|id| source_key(account, owner, id));
-                let found = newest_first(self.tree(tree), prefix.clone(), after).map(|item| {
-                    let (key, _) = item?;
-                    let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                    Ok(self.posting_at(account, &id)?.and_then(keep))
+                let found = newest_first(self.tree(tree), prefix.clone(), after).flat_map(|item| {
+                    let entry = item.and_then(|(key, _)| {
+                        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                        self.entry_at(account, &id)
+                    });
+                    newest_in_entry(entry, starting_after, keep)
                 });
                 page(found, limit)
             }
             None => {
                 let after = starting_after.map(|id| keys::by_id(account, id.as_str()));
                 let prefix = keys::account_prefix(account);
-                let found = newest_first(self.tree(TreeId::LedgerEntries), prefix, after)
-                    .map(|item| Ok(keep(decode(&item?.1)?)));
+                let found = newest_first(self.tree(TreeId::LedgerEntries), prefix, after).flat_map(
+                    |item| {
+                        let entry = item.and_then(|(_, bytes)| entry_postings(&bytes));
+                        newest_in_entry(entry, starting_after, keep)
+                    },
+                );
                 page(found, limit)
             }
         }
@@ -251,7 +315,9 @@ impl LedgerStore for TreeStore {
         visit: &mut dyn FnMut(Posting) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         for item in self.tree(TreeId::LedgerEntries).scan_prefix(keys::account_prefix(account)) {
-            visit(decode(&item?.1)?)?;
+            for posting in entry_postings(&item?.1)? {
+                visit(posting)?;
+            }
         }
         Ok(())
     }

@@ -137,6 +137,7 @@ on_both_backends!(
     events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store,
     the_books_keep_running_totals_and_verify_names_the_first_difference,
     a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
+    the_postings_of_one_change_set_list_in_order_across_pages,
     only_finished_idempotency_records_past_retention_expire,
     accounts_do_not_see_each_other,
     charges_page_newest_first,
@@ -150,6 +151,7 @@ use archival::archived_records_read_back_by_id_and_leave_the_lists;
 use books::{
     a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
     the_books_keep_running_totals_and_verify_names_the_first_difference,
+    the_postings_of_one_change_set_list_in_order_across_pages,
 };
 
 /// The sled base of a store opened on sled.

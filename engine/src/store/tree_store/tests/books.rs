@@ -148,3 +148,82 @@ pub(super) async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_sett
     }
     assert_eq!(store.last_payout_slot(&account(), &payee).unwrap(), Some(86_400 * 10));
 }
+
+pub(super) async fn the_postings_of_one_change_set_list_in_order_across_pages(backend: Backend) {
+    use crate::domain::{LedgerAccount, Leg, PayeeId, Posting, PostingKind, TransactionId};
+    use crate::store::{LedgerStore, PostingFilter};
+    let store = backend.open();
+    let customer = customer();
+    let payee = PayeeId::generate();
+    let usd = crate::domain::money::parse_currency("usd").unwrap();
+    let moved = |kind: PostingKind, source: &str, to_payee: bool| {
+        let credit = match to_payee {
+            true => LedgerAccount::Payee { payee: payee.clone() },
+            false => LedgerAccount::Platform,
+        };
+        let leg = Leg { debit: LedgerAccount::Platform, credit, amount_minor: 100 };
+        let posting = Posting::new(&account(), kind, source, usd, vec![leg], 1);
+        Posting { payee: to_payee.then(|| payee.clone()), ..posting }
+    };
+    let posted = |postings: Vec<Posting>| {
+        let writes = postings.into_iter().map(|posting| Write::Posting(Box::new(posting)));
+        let mut changes = ChangeSet::new(&account(), &customer.id);
+        changes.writes.extend(writes);
+        changes
+    };
+    commit(&store, posted(vec![moved(PostingKind::Adjustment, "ch_before", false)])).await;
+    // A split charge: its own posting, the payee's share and the fee back, in one change set.
+    let split = vec![
+        moved(PostingKind::Charge, "ch_split", false),
+        moved(PostingKind::Transfer, "tr_split", true),
+        moved(PostingKind::ApplicationFee, "tr_split", true),
+    ];
+    commit(&store, posted(split)).await;
+    commit(&store, posted(vec![moved(PostingKind::TransferReversal, "tr_split", true)])).await;
+
+    // Every page of one, following its cursor, through and out of the shared entry.
+    let listed = |filter: PostingFilter, limit: usize| {
+        let mut kinds = Vec::new();
+        let mut after: Option<TransactionId> = None;
+        loop {
+            let page = store.postings(&account(), &filter, limit, after.as_ref()).unwrap();
+            assert!(page.items.len() <= limit);
+            for posting in &page.items {
+                assert!(after.as_ref().is_none_or(|after| posting.id < *after), "newest first");
+                after = Some(posting.id.clone());
+                kinds.push(posting.kind);
+            }
+            if !page.has_more {
+                return kinds;
+            }
+        }
+    };
+    use PostingKind::{Adjustment, ApplicationFee, Charge, Transfer, TransferReversal};
+    let everything = vec![TransferReversal, ApplicationFee, Transfer, Charge, Adjustment];
+    assert_eq!(listed(PostingFilter::default(), 1), everything);
+    assert_eq!(listed(PostingFilter::default(), 2), everything);
+    let by_source =
+        |source: &str| PostingFilter { source: Some(source.into()), ..Default::default() };
+    assert_eq!(listed(by_source("tr_split"), 1), vec![TransferReversal, ApplicationFee, Transfer]);
+    assert_eq!(listed(by_source("ch_split"), 1), vec![Charge]);
+    let by_payee = PostingFilter { payee: Some(payee.clone()), ..Default::default() };
+    assert_eq!(listed(by_payee.clone(), 2), vec![TransferReversal, ApplicationFee, Transfer]);
+    let of_kind = PostingFilter { kind: Some(ApplicationFee), ..by_payee };
+    assert_eq!(listed(of_kind, 1), vec![ApplicationFee]);
+
+    // Read back after a restart, each once, as verify-ledger reads them.
+    drop(store);
+    let store = backend.open();
+    let mut ids = Vec::new();
+    let mut read = |posting: Posting| {
+        ids.push(posting.id);
+        Ok(())
+    };
+    store.each_posting(&account(), &mut read).unwrap();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    let payee_account = LedgerAccount::Payee { payee };
+    let held = store.ledger_balance(&account(), &payee_account, usd).unwrap();
+    assert_eq!(held.credits_minor, 300);
+}
