@@ -103,6 +103,10 @@ impl EngineProcess {
         Ok(process)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Warning and error lines the engine has logged so far.
     pub fn log_problems(&self) -> u64 {
         self.log_problems.load(Ordering::Relaxed)

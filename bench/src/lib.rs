@@ -9,7 +9,7 @@
 //! - `run`: one invocation from start to end.
 //! - `target`, `client`: loopback-only endpoints, and the HTTP/1.1 client (one socket per
 //!   connection, pooled for the open loop).
-//! - `engine_process`: `--spawn`, the engine as a child process.
+//! - `engine_process`: `--spawn`, the engine as a child process; `engine_cpu`: its CPU time.
 //! - `ceiling`: the plain warp route served by this process.
 //! - `setup`, `workload`: what each scenario creates first, then sends and expects.
 //! - `entitlements`: the `entitlements` scenario's setup, a plan with features and a subscription
@@ -34,6 +34,7 @@ pub mod ceiling;
 pub mod checkout;
 pub mod cli;
 pub mod client;
+pub mod engine_cpu;
 pub mod engine_process;
 pub mod entitlements;
 pub mod error;

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 
 use crate::applied;
 use crate::ceiling::{self, CeilingServer};
+use crate::engine_cpu::EngineCpu;
 use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
 use crate::entitlements;
 use crate::error::BenchError;
@@ -207,8 +208,10 @@ fn open_target(plan: &Plan) -> Result<Target, BenchError> {
     match &plan.target {
         TargetPlan::Spawn { binary } => {
             let process = EngineProcess::start(binary, &plan.out_dir.join("engine.log"))?;
+            let endpoint = Endpoint::new(&process.url, Some(SPAWN_API_KEY))?
+                .with_engine_cpu(EngineCpu::of(process.pid()));
             Ok(Target {
-                endpoint: Endpoint::new(&process.url, Some(SPAWN_API_KEY))?,
+                endpoint,
                 process: Some(process),
                 api_key: SPAWN_API_KEY.to_owned(),
                 webhook_secret: Some(SPAWN_WEBHOOK_SECRET.to_owned()),
@@ -236,9 +239,11 @@ async fn prepare(plan: &Plan, target: &Target) -> Result<Prepared, BenchError> {
 fn prepare_webhooks(plan: &Plan, target: &Target) -> Result<Prepared, BenchError> {
     let secret = target.webhook_secret.as_deref().expect("the CLI asks --url for the secret");
     eprintln!("setup: none (events about PaymentIntents the engine does not know)");
+    // Stripe's deliveries carry no API key.
+    let mut endpoint = Endpoint::new(&target.endpoint.url, None)?;
+    endpoint.engine_cpu = target.endpoint.engine_cpu;
     Ok(Prepared {
-        // Stripe's deliveries carry no API key.
-        endpoint: Endpoint::new(&target.endpoint.url, None)?,
+        endpoint,
         workload: Workload::Webhooks(WebhookWorkload::new(secret.as_bytes(), plan.event_mix)),
         plain_amount: None,
         setup: SetupSummary { customers: 0, charges: 0, secs: 0.0 },

@@ -9,6 +9,7 @@ use http_body_util::Full;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 
+use crate::engine_cpu::EngineCpu;
 use crate::error::BenchError;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -59,6 +60,8 @@ pub struct Endpoint {
     pub url: String,
     host: HeaderValue,
     authorization: Option<HeaderValue>,
+    /// The engine behind it, when this tool spawned it: its CPU time is measured beside the load.
+    pub engine_cpu: Option<EngineCpu>,
 }
 
 impl Endpoint {
@@ -75,7 +78,13 @@ impl Endpoint {
             .map(|key| HeaderValue::from_str(&format!("Bearer {key}")))
             .transpose()
             .map_err(|_| refused("the API key is not a valid header value"))?;
-        Ok(Self { address, url: format!("http://{address}"), host, authorization })
+        let url = format!("http://{address}");
+        Ok(Self { address, url, host, authorization, engine_cpu: None })
+    }
+
+    /// The same endpoint, with the CPU time of the engine process behind it measured.
+    pub fn with_engine_cpu(self, engine_cpu: EngineCpu) -> Self {
+        Self { engine_cpu: Some(engine_cpu), ..self }
     }
 
     pub fn request(&self, spec: &RequestSpec) -> Request<Full<Bytes>> {

@@ -45,7 +45,14 @@ pub async fn run(
     config: &LoadConfig,
 ) -> RunStats {
     let recorder = Arc::new(Recorder::new(Instant::now(), config.warmup));
-    let deadline = recorder.started() + config.warmup + config.duration;
+    let measured_from = recorder.started() + config.warmup;
+    let deadline = measured_from + config.duration;
+    let cpu_at_start = endpoint.engine_cpu.map(|cpu| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measured_from).await;
+            cpu.used()
+        })
+    });
     match config.mode {
         LoadMode::Closed { connections } => {
             let _progress = progress::Ticker::start(label, &recorder, None);
@@ -75,7 +82,12 @@ pub async fn run(
             .await;
         }
     }
-    recorder.finish()
+    let mut stats = recorder.finish();
+    if let (Some(cpu), Some(at_start)) = (endpoint.engine_cpu, cpu_at_start) {
+        let used = at_start.await.ok().flatten().zip(cpu.used());
+        stats.engine_cpu_us = used.map(|(start, end)| end.saturating_sub(start).as_micros() as u64);
+    }
+    stats
 }
 
 /// Sends `spec` on a connection leased from `pool`, all of it (the wait for a connection

@@ -198,6 +198,12 @@ impl SideResult {
     pub fn rate_per_sec_max(&self) -> Option<f64> {
         self.find_max.as_ref().and_then(|outcome| outcome.rate_per_sec_max)
     }
+
+    /// The engine's CPU time per successful answer, in µs, where it was measured.
+    pub fn engine_cpu_us_per_ok(&self) -> Option<f64> {
+        let used = self.stats.engine_cpu_us? as f64;
+        (self.stats.requests_ok > 0).then(|| used / self.stats.requests_ok as f64)
+    }
 }
 
 /// One side's figures over another's: engine ÷ ceiling, or priced ÷ plain amount.
@@ -210,6 +216,9 @@ pub struct Ratios {
     pub latency_p99: Option<f64>,
     pub latency_p999: Option<f64>,
     pub latency_max: Option<f64>,
+    /// The engine's CPU time per successful answer (where both sides measured it).
+    #[serde(default)]
+    pub engine_cpu_per_ok: Option<f64>,
 }
 
 impl Ratios {
@@ -228,6 +237,10 @@ impl Ratios {
             latency_p99: latency(e.latency_us_p99, c.latency_us_p99),
             latency_p999: latency(e.latency_us_p999, c.latency_us_p999),
             latency_max: latency(e.latency_us_max, c.latency_us_max),
+            engine_cpu_per_ok: engine
+                .engine_cpu_us_per_ok()
+                .zip(ceiling.engine_cpu_us_per_ok())
+                .and_then(|(e, c)| divide(e, c)),
         }
     }
 }
@@ -264,6 +277,7 @@ pub(crate) mod tests {
             latency: LatencySummary { latency_us_p99, ..LatencySummary::default() },
             percentiles: Vec::new(),
             series: Vec::new(),
+            engine_cpu_us: None,
             latency_us: crate::stats::new_histogram(),
         };
         SideResult::new("http://127.0.0.1:1".into(), 10.0, stats)

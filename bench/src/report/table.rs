@@ -73,6 +73,12 @@ pub fn headline_rows(result: &BenchResult) -> Vec<Row> {
     for (figure, pick, pick_ratio) in latency_rows {
         row(figure, &|side| latency_us(pick(&side.stats.latency)), pick_ratio);
     }
+    if result.engine.engine_cpu_us_per_ok().is_some() {
+        let cpu = |side: &SideResult| {
+            side.engine_cpu_us_per_ok().map_or_else(|| "—".to_owned(), |us| format!("{us:.0} µs"))
+        };
+        row("engine CPU per ok answer", &cpu, |ratios| ratios.engine_cpu_per_ok);
+    }
     row("requests ok", &|side| count(side.stats.requests_ok as f64), |_| None);
     row("errors", &|side| count(side.stats.requests_error as f64), |_| None);
     rows
@@ -159,15 +165,21 @@ pub fn plain_comparison(result: &BenchResult) -> Option<String> {
         // Only noise makes the scenario's side faster: say so rather than print a negative loss.
         false => "no loss".to_owned(),
     };
+    // What each answer cost the engine: the load generator and the machine's neighbours move
+    // throughput, not this.
+    let cpu = ratios
+        .engine_cpu_per_ok
+        .map(|cpu| format!("; the engine's CPU per answer {name} ×{cpu:.2}"))
+        .unwrap_or_default();
     let Some(target) = comparison.target else {
-        return Some(format!("{name} {what}: {value:.2} ({loss})"));
+        return Some(format!("{name} {what}: {value:.2} ({loss}){cpu}"));
     };
     let verdict = match value >= target.floor {
         true => "met",
         false => "missed",
     };
     Some(format!(
-        "{name} {what}: {value:.2} ({loss}; {}, a loss under {:.0} %: {verdict})",
+        "{name} {what}: {value:.2} ({loss}; {}, a loss under {:.0} %: {verdict}){cpu}",
         target.source,
         (1.0 - target.floor) * 100.0,
     ))
@@ -261,5 +273,23 @@ mod tests {
         assert!(comparison.ends_with("missed)"), "{comparison}");
         let summary = summary_table(&result);
         assert!(summary.contains("priced/plain"), "{summary}");
+    }
+
+    #[test]
+    fn the_engines_cpu_per_answer_is_a_row_and_a_ratio_where_measured() {
+        let cpu_row = |result: &BenchResult| {
+            let rows = headline_rows(result);
+            rows.into_iter().find(|row| row.figure == "engine CPU per ok answer")
+        };
+        let mut plain = side(40_000, 2_000);
+        plain.stats.engine_cpu_us = Some(40_000 * 200);
+        let mut result = result(Some(plain));
+        assert!(cpu_row(&result).is_none(), "not measured on the engine's side");
+        result.engine.stats.engine_cpu_us = Some(30_000 * 250);
+        let plain = result.plain_amount.as_ref().unwrap();
+        result.ratio_to_plain_amount = Some(Ratios::between(&result.engine, plain));
+        assert_eq!(cpu_row(&result).unwrap().cells, ["250 µs", "200 µs", "1.25", "—", "—"]);
+        let comparison = plain_comparison(&result).unwrap();
+        assert!(comparison.ends_with("CPU per answer priced ÷ plain ×1.25"), "{comparison}");
     }
 }

@@ -60,6 +60,9 @@ pub struct RunStats {
     pub latency: LatencySummary,
     pub percentiles: Vec<PercentilePoint>,
     pub series: Vec<SecondSample>,
+    /// The engine's CPU time over the measured seconds, where this tool spawned it.
+    #[serde(default)]
+    pub engine_cpu_us: Option<u64>,
     /// The measured latencies themselves, so that two runs of one side can be joined.
     #[serde(skip, default = "new_histogram")]
     pub latency_us: Histogram<u64>,
@@ -80,6 +83,7 @@ impl RunStats {
             latency: summarize(&latency_us),
             percentiles: percentile_curve(&latency_us, PERCENTILE_POINTS_PER_DECADE),
             series: concatenate([self.series.as_slice(), later.series.as_slice()]),
+            engine_cpu_us: self.engine_cpu_us.zip(later.engine_cpu_us).map(|(a, b)| a + b),
             latency_us,
         }
     }
@@ -188,6 +192,7 @@ impl Recorder {
             latency: summarize(&tally.latency_us),
             percentiles: percentile_curve(&tally.latency_us, PERCENTILE_POINTS_PER_DECADE),
             series: tally.series.clone(),
+            engine_cpu_us: None,
             latency_us: tally.latency_us.clone(),
         }
     }
