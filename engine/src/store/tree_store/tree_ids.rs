@@ -114,17 +114,19 @@ pub(super) enum TreeId {
     /// `current` → the fingerprint of the data key a shared database is written with (see
     /// [`super::fingerprint`]).
     DataKeyFingerprint,
-    /// `account/txn` → a posting of the books; `\0began` → when the books began,
-    /// `\0accruals_began` when they began to carry invoices' accruals (i64 BE).
+    /// `account/txn` → a posting of the books, or the postings of one change set under the
+    /// first's id; `\0began` → when the books began, `\0accruals_began` when they began to
+    /// carry invoices' accruals (i64 BE).
     LedgerEntries,
-    /// `account/source/txn`: the postings an object (`ch_…`, `re_…`, `dp_…`) made.
+    /// `account/source/txn`: the entries holding postings an object (`ch_…`, `re_…`, `dp_…`)
+    /// made.
     LedgerSources,
     /// `account/ledger account/currency` → the ledger account's running totals, moved on in the
     /// change set of each posting.
     LedgerBalances,
     /// `account/payee` → a payee, its personal data sealed.
     Payees,
-    /// `account/payee/txn`: the postings that moved a payee's balance.
+    /// `account/payee/txn`: the entries holding postings that moved a payee's balance.
     LedgerPayees,
     /// `account/po` → a payout.
     Payouts,
