@@ -6,8 +6,10 @@
 //! A split charge posts three movements at once; one entry and one index entry per owner
 //! instead of one each per posting keeps its writes near a plain charge's. The postings of an
 //! entry get their ids in a run no other posting's id falls within
-//! ([`TransactionId::generate_run`]), so reading entries newest first by key still reads
-//! postings newest first by id, and a page may end inside an entry.
+//! ([`TransactionId::generate_run`]; nodes sharing a PostgreSQL store each make their own runs,
+//! and another node's id falls within one only as two random 80-bit parts land a few apart), so
+//! reading entries newest first by key still reads postings newest first by id, and a page may
+//! end inside an entry.
 
 use std::collections::{BTreeMap, BTreeSet};
 
