@@ -3,6 +3,11 @@
 //! `storage_unavailable`, `/readyz` 503 — and afterwards nothing is half-written: every charge
 //! the nodes answered is in the database, each settled once, and the shared sandbox ledger holds
 //! exactly the charges that succeeded.
+//!
+//! When the database is back, a node settles the charges it left processing in the background
+//! (`reconcile_after_secs`), so a request the other node decided on the customer as it stood
+//! before may be refused with 409 `conflict` (another node changed the customer first): a
+//! refusal like the 503, answered when the request is sent again with its key.
 
 mod common;
 
@@ -50,12 +55,17 @@ async fn requests_fail_cleanly_while_the_database_is_down_and_nothing_is_half_wr
     let answers = load.await.unwrap();
 
     let mut refused = 0;
+    let mut conflicts = Vec::new();
     for (key, status, body) in &answers {
         match status {
             200 => {}
             503 => {
                 assert_eq!(body["error"]["code"], "storage_unavailable", "{key}: {body}");
                 refused += 1;
+            }
+            409 => {
+                assert_eq!(body["error"]["code"], "conflict", "{key}: {body}");
+                conflicts.push(key.clone());
             }
             other => panic!("{key}: {other} {body}"),
         }
@@ -75,6 +85,24 @@ async fn requests_fail_cleanly_while_the_database_is_down_and_nothing_is_half_wr
         }
         assert!(Instant::now() < deadline, "the nodes did not recover");
         tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // A request refused as a conflict is answered once retried with its key: made then, or
+    // replayed once the charge it left processing is settled.
+    for key in &conflicts {
+        let body = json!({"customer": customer, "amount": 700, "currency": "zar"});
+        loop {
+            let retried = apis[0].try_post_with_key("/v1/charges", &body, key).await.unwrap();
+            if retried.status == 200 {
+                break;
+            }
+            assert_eq!(retried.status, 409, "{key} retried: {}", retried.body);
+            assert!(Instant::now() < deadline, "{key} is still refused: {}", retried.body);
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let charges = match conflicts.is_empty() {
+        true => charges,
+        false => apis[0].customer_charges(&customer).await,
     };
     for (key, status, body) in &answers {
         if *status == 200 {
