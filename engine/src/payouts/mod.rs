@@ -266,9 +266,7 @@ impl Payouts {
         let part = &mut payout.parts[index];
         match outcome {
             Ok(PayoutOutcome::Paid { reference }) => {
-                part.status = PartStatus::Paid;
-                part.reference = Some(reference);
-                change.postings.extend(postings::payout_arrived(&payout, amount, at));
+                arrived(&mut payout, index, reference, &mut change, at);
             }
             // A part came back, the rest stayed paid: what came back since is the payee's
             // again. A total at or below what is recorded is an old or repeated report.
@@ -277,9 +275,7 @@ impl Payouts {
                     return Ok(payout);
                 }
                 if part.status != PartStatus::Paid {
-                    part.status = PartStatus::Paid;
-                    part.reference = Some(reference);
-                    change.postings.extend(postings::payout_arrived(&payout, amount, at));
+                    arrived(&mut payout, index, reference, &mut change, at);
                 }
                 let part = &mut payout.parts[index];
                 let total = returned_minor.clamp(0, amount);
@@ -468,6 +464,21 @@ impl Payouts {
 /// The payout a part's key belongs to: `po_…` for a payout sent whole, `po_…-2` for a part.
 fn payout_id_of(key: &str) -> &str {
     key.split_once('-').map_or(key, |(id, _)| id)
+}
+
+/// Part `index` of `payout` arrived as `reference`: its amount leaves transit.
+fn arrived(
+    payout: &mut Payout,
+    index: usize,
+    reference: String,
+    change: &mut PayoutChange,
+    at: i64,
+) {
+    let part = &mut payout.parts[index];
+    part.status = PartStatus::Paid;
+    part.reference = Some(reference);
+    let amount = part.amount_minor;
+    change.postings.extend(postings::payout_arrived(payout, amount, at));
 }
 
 /// The request that sends `part` of `payout`.
