@@ -236,7 +236,9 @@ impl From<StoreError> for ApiError {
                     StatusCode::CONFLICT,
                     "invalid_request_error",
                     "conflict",
-                    "another node changed the customer first; nothing was changed: retry",
+                    // A flow's later commit may be the one refused (a charge made and left
+                    // processing, settled in the background): the same key answers either way.
+                    "another node changed the customer first: retry with the same Idempotency-Key",
                 )
             }
             StoreError::KeyInUse => ApiError::idempotency_in_use(),
