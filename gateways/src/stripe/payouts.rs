@@ -13,9 +13,9 @@ use stripe_shared::Transfer;
 
 use super::store::{AttemptParams, AttemptRecord};
 use super::transformers::{self, METADATA_IDEMPOTENCY_KEY, StripeCallError};
-use super::{NAME, StripeGateway, amount_from_stripe, wire_amount};
+use super::{NAME, StripeGateway, amount_from_stripe_code, wire_amount};
+use crate::GatewayError;
 use crate::payouts::{PayoutAdapter, PayoutDestination, PayoutOutcome, PayoutRequest};
-use crate::{Currency, GatewayError};
 
 /// Transfers listed at most when a payout's Transfer is looked for past Stripe's key memory.
 const LISTED_MAX: i64 = 100;
@@ -48,12 +48,12 @@ fn transfer_outcome(transfer: &Transfer) -> PayoutOutcome {
     if transfer.amount_reversed <= 0 {
         return PayoutOutcome::Paid { reference };
     }
-    let currency = Currency::from_code(&transfer.currency.to_string().to_ascii_uppercase());
-    match currency.map(|currency| amount_from_stripe(transfer.amount_reversed, currency)) {
-        Some(Ok(returned_minor)) => PayoutOutcome::PartlyReturned { reference, returned_minor },
-        _ => {
+    match amount_from_stripe_code(transfer.amount_reversed, &transfer.currency.to_string()) {
+        Ok((returned_minor, _)) => PayoutOutcome::PartlyReturned { reference, returned_minor },
+        Err(error) => {
             tracing::error!(
                 transfer = reference,
+                %error,
                 "a Stripe transfer reversed in part, in an amount Kassa cannot hold: read as paid whole"
             );
             PayoutOutcome::Paid { reference }
