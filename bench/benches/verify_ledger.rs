@@ -121,12 +121,10 @@ fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
     store.begin_books(0)?;
     let customers: Vec<Customer> = (0..CUSTOMERS).map(|_| customer()).collect();
     let currency = parse_currency("zar")?;
-    let mut made = 0;
-    let mut set = 0usize;
-    while made < count {
-        let customer = &customers[set % customers.len()];
+    for made in 0..count {
+        let customer = &customers[made % customers.len()];
         let mut changes = ChangeSet::new(&account, &customer.id);
-        if set < customers.len() {
+        if made < customers.len() {
             changes.writes.push(Write::Customer(customer.clone()));
         }
         let at = YEAR_START + (made as i64) * YEAR_SECS / (count as i64);
@@ -135,9 +133,7 @@ fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
         let posting = postings::charge_succeeded(&account, &charge, at).expect("an amount");
         changes.writes.push(Write::NewCharge(charge));
         changes.writes.push(Write::Posting(Box::new(posting)));
-        made += 1;
         store.commit(changes)?;
-        set += 1;
     }
     futures::executor::block_on(store.sync().wait())?;
     store.close();
