@@ -134,7 +134,7 @@ fn main() -> ExitCode {
                 let verified = kassa::ledger::verify::verify(store)?;
                 println!(
                     "the books balance: {} postings in {} accounts, {} balances, {} charges, {} \
-                     refunds, {} payouts, {} customer balances and {} invoices matched",
+                     refunds, {} payouts, {} customer balances, {} invoices and {} sales matched",
                     verified.postings,
                     verified.accounts,
                     verified.totals,
@@ -142,7 +142,8 @@ fn main() -> ExitCode {
                     verified.refunds,
                     verified.payouts,
                     verified.customer_balances,
-                    verified.invoices
+                    verified.invoices,
+                    verified.sales
                 );
                 Ok(())
             })

@@ -8,8 +8,10 @@
 //! out of its charge (in the balance transaction, the balance and the revenue report, kept on
 //! a refund); invoices on a test clock accrue (owed and taxed when finalized,
 //! a year's revenue deferred and recognized month by month, a write-off as bad debt recovered
-//! when paid), as the exported journal shows entry by entry; `kassa export` writes the books as
-//! CSV and as Parquet holding the same rows, with no personal data.
+//! when paid), as the exported journal shows entry by entry, and so does a sale (a charge that
+//! paid no invoice: collected, taxed and earned at once, a refund taking its part back, the tax
+//! in proportion); `kassa export` writes the books as CSV and as Parquet holding the same rows,
+//! with no personal data.
 
 mod common;
 
@@ -566,7 +568,7 @@ async fn invoices_accrue_on_a_test_clock_deferred_recognized_written_off_and_rec
     engine.stop_graceful().await;
 
     let said = books_balance(engine.data_dir());
-    assert!(said.contains(" 3 invoices matched"), "{said}");
+    assert!(said.contains(" 3 invoices and "), "{said}");
     let out = tempfile::tempdir().unwrap();
     export_books(engine.data_dir(), &account, "csv", out.path());
     let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
@@ -592,6 +594,65 @@ async fn invoices_accrue_on_a_test_clock_deferred_recognized_written_off_and_rec
     );
     assert_eq!(entries_into(&entries, &owed, DEBIT, "bad_debt"), [11_500]);
     assert_eq!(entries_into(&entries, &owed, CREDIT, "bad_debt"), [11_500]);
+}
+
+#[tokio::test]
+async fn a_sale_accrues_its_tax_and_revenue_at_once_and_a_refund_takes_its_part_back() {
+    let mut engine = Engine::start(Config::default().on_sled()).await;
+    let api = engine.api_a();
+    let account = str_field(&api.get_ok("/v1/account").await, "id").to_owned();
+    let buyer = api.create_customer_with(&json!({"address": {"country": "ZA"}})).await;
+    let buyer = str_field(&buyer, "id").to_owned();
+    api.add_payment_method(&buyer, "pm_card_visa").await;
+    // A single course, sold by a charge that pays no invoice: R100.00 and 15 % VAT.
+    let body = json!({
+        "customer": buyer,
+        "currency": "zar",
+        "line_items": [{"sku": "course", "quantity": 1, "unit_amount": 10_000}],
+    });
+    let course = api.post("/v1/charges", &body).await.ok().clone();
+    let tax = i64_field(&course["breakdown"]["tax"][0], "amount");
+    assert_eq!((i64_field(&course, "amount"), tax), (11_500, 1_500), "{course}");
+    let course = str_field(&course, "id").to_owned();
+    // An amount charged as it is: no breakdown, all of it revenue; refunded whole.
+    let donation = str_field(&api.charge_ok(&buyer, 2_000, "zar").await, "id").to_owned();
+    api.refund(&donation, None).await.ok();
+    // A third of the course back: of its VAT, 1 500 × 7 667 ÷ 11 500 = 999.93 is kept, so 500
+    // is no longer owed.
+    api.refund(&course, Some(3_833)).await.ok();
+    engine.stop_graceful().await;
+
+    let said = books_balance(engine.data_dir());
+    assert!(said.contains(" 2 sales matched"), "{said}");
+    let out = tempfile::tempdir().unwrap();
+    export_books(engine.data_dir(), &account, "csv", out.path());
+    let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
+    let entries: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let kept = 11_500 - 3_833;
+    let left = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
+        list.iter().map(|(name, amount)| (name.to_string(), *amount)).collect()
+    };
+    // The charge's cash in the platform's balance (its refund's cash is the refund's own
+    // entry), and the sale collected, taxed and earned, less what the refund took back.
+    assert_eq!(
+        journal_of(&entries, &course),
+        left(&[
+            ("clearing/sandbox", 11_500),
+            ("collected", kept),
+            ("platform", -11_500),
+            ("recognized_revenue", -(kept - 1_000)),
+            ("tax_payable", -1_000),
+        ])
+    );
+    assert_eq!(entries_into(&entries, &course, CREDIT, "tax_payable"), [1_500]);
+    assert_eq!(entries_into(&entries, &course, DEBIT, "tax_payable"), [500]);
+    assert_eq!(
+        journal_of(&entries, &donation),
+        left(&[("clearing/sandbox", 2_000), ("platform", -2_000)]),
+        "refunded whole: nothing is left of the sale"
+    );
+    assert_eq!(entries_into(&entries, &donation, CREDIT, "recognized_revenue"), [2_000]);
+    assert_eq!(entries_into(&entries, &donation, DEBIT, "recognized_revenue"), [2_000]);
 }
 
 /// A Parquet file's rows, each field as CSV would write it (no value: empty).

@@ -95,10 +95,14 @@ pub enum PostingKind {
     /// An invoice's accruals moved: finalized (owed, taxed, deferred), revenue recognized,
     /// paid, written off, voided. Not a balance transaction: no money moved.
     Invoice,
+    /// A sale's accruals moved: a charge that paid no invoice succeeded (collected, with the
+    /// tax it charged payable and its revenue recognized at once), or a refund or a recall took
+    /// its part of them back. Not a balance transaction: no money moved.
+    Sale,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 11] = [
+    pub const ALL: [PostingKind; 12] = [
         PostingKind::Charge,
         PostingKind::Refund,
         PostingKind::Dispute,
@@ -110,6 +114,7 @@ impl PostingKind {
         PostingKind::PayoutFailure,
         PostingKind::BankTransfer,
         PostingKind::Invoice,
+        PostingKind::Sale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,12 +130,14 @@ impl PostingKind {
             PostingKind::PayoutFailure => "payout_failure",
             PostingKind::BankTransfer => "bank_transfer",
             PostingKind::Invoice => "invoice",
+            PostingKind::Sale => "sale",
         }
     }
 
-    /// Whether it moves money (a balance transaction), rather than an invoice's accruals.
+    /// Whether it moves money (a balance transaction), rather than an invoice's or a sale's
+    /// accruals.
     pub fn moves_money(self) -> bool {
-        self != PostingKind::Invoice
+        !matches!(self, PostingKind::Invoice | PostingKind::Sale)
     }
 
     pub fn parse(text: &str) -> Option<PostingKind> {

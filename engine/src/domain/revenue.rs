@@ -70,7 +70,8 @@ impl Revenue {
             | PostingKind::TransferReversal
             | PostingKind::Payout
             | PostingKind::PayoutFailure
-            | PostingKind::Invoice => return None,
+            | PostingKind::Invoice
+            | PostingKind::Sale => return None,
         }
         (revenue != Revenue::default()).then_some(revenue)
     }

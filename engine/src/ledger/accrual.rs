@@ -155,13 +155,16 @@ pub fn posting(
     posted: Accrued,
     at: i64,
 ) -> Option<Posting> {
-    let moves = posted.debits_to(Accrued::of(invoice));
-    let legs = legs(moves);
-    (!legs.is_empty()).then(|| {
-        let (source, currency) = (invoice.id.as_str(), invoice.currency);
-        let posting = Posting::new(account, PostingKind::Invoice, source, currency, legs, at);
-        Posting { customer: Some(invoice.customer.clone()), ..posting }
-    })
+    let legs = moves(posted, Accrued::of(invoice))?;
+    let (source, currency) = (invoice.id.as_str(), invoice.currency);
+    let posting = Posting::new(account, PostingKind::Invoice, source, currency, legs, at);
+    Some(Posting { customer: Some(invoice.customer.clone()), ..posting })
+}
+
+/// The legs that take accruals from `from` to `to`; `None` if they are the same.
+pub(super) fn moves(from: Accrued, to: Accrued) -> Option<Vec<Leg>> {
+    let legs = legs(from.debits_to(to));
+    (!legs.is_empty()).then_some(legs)
 }
 
 /// Balanced moves (debits positive, credits negative, summing to zero) as legs, each debit

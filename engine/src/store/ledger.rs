@@ -50,13 +50,27 @@ pub struct RevenueDay {
     pub revenue: Revenue,
 }
 
+/// A part of what the books carry, each from the first start of a release that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BooksPart {
+    /// Money moved (charges, refunds, disputes, transfers, payouts, customer balances): money
+    /// moved before is not in them.
+    Money,
+    /// Invoices' accruals: an invoice not written since is not in them.
+    Accruals,
+    /// Sales' accruals (charges that paid no invoice): a charge that succeeded before is not in
+    /// them.
+    Sales,
+}
+
+impl BooksPart {
+    pub const ALL: [BooksPart; 3] = [BooksPart::Money, BooksPart::Accruals, BooksPart::Sales];
+}
+
 pub trait LedgerStore: Durable {
-    /// When the books began: the first start that kept them. Money moved before is not in them.
-    fn books_began(&self) -> Result<Option<i64>, StoreError>;
-    /// When the books began to carry invoices' accruals: an invoice not written since is not
-    /// in them.
-    fn accruals_began(&self) -> Result<Option<i64>, StoreError>;
-    /// Marks the books (and their customer balances) begun at `at`, unless they began before.
+    /// When the books began to carry `part`, if they do.
+    fn books_began(&self, part: BooksPart) -> Result<Option<i64>, StoreError>;
+    /// Marks every part of the books begun at `at`, unless it began before.
     fn begin_books(&self, at: i64) -> Result<(), StoreError>;
     /// One ledger account's totals in one currency (nothing moved: zero).
     fn ledger_balance(

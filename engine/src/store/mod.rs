@@ -42,7 +42,7 @@ pub use change_set::{
 pub use filters::{
     AuditFilter, ChargeFilter, CreditNoteFilter, InvoiceFilter, OutgoingFilter, Page,
 };
-pub use ledger::{LedgerStore, LedgerTotals, PostingFilter, RevenueDay};
+pub use ledger::{BooksPart, LedgerStore, LedgerTotals, PostingFilter, RevenueDay};
 pub use payees::PayeeStore;
 pub use payouts::{PayoutChange, PayoutStore};
 pub use sponsors::SponsorStore;

@@ -4,9 +4,9 @@
 //! charge's transfer moves with it: the payee's share when the charge succeeds, the part a
 //! refund reversed (as the refund records it) when the refund succeeds, the part a dispute
 //! disputes held back while it is open and given back if it is won. Statement lines and the
-//! customer's balance post what they moved (see [`balances`]), and each invoice written its
-//! accruals (see [`accruals`]). Records are read from the set's own writes (the last one wins)
-//! or, where the set does not write them, from the store.
+//! customer's balance post what they moved (see [`balances`]), and each invoice written and each
+//! sale its accruals (see [`accruals`]). Records are read from the set's own writes (the last
+//! one wins) or, where the set does not write them, from the store.
 
 mod accruals;
 mod balances;
@@ -17,6 +17,7 @@ use crate::domain::{
 };
 use crate::ledger::postings;
 use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
+use accruals::SaleMove;
 
 /// A dispute makes at most a handful of postings (withdrawn, held, reinstated, released, its
 /// fee charged or given back).
@@ -89,6 +90,7 @@ fn postings_of(
         EventKind::ChargeSucceeded => {
             if let Some(charge) = charge(changes, store, &event.object_id)? {
                 posted.extend(postings::charge_succeeded(account, &charge, at));
+                posted.extend(accruals::sale(store, account, &charge, SaleMove::Succeeded, at)?);
                 if let Some(transfer) = &charge.transfer {
                     posted.extend(postings::transfer_made(account, &charge, transfer, at));
                 }
@@ -99,6 +101,7 @@ fn postings_of(
         EventKind::ChargeProcessing | EventKind::ChargeFailed if before == Some("succeeded") => {
             if let Some(charge) = charge(changes, store, &event.object_id)? {
                 posted.extend(postings::charge_recalled(account, &charge, at));
+                posted.extend(accruals::sale(store, account, &charge, SaleMove::Undone, at)?);
                 if let Some(transfer) = &charge.transfer {
                     let left = transfer.net_minor() - transfer.reversed_minor;
                     posted
@@ -131,6 +134,9 @@ fn postings_of(
             let charge = charge(changes, store, charge_id.as_str())?;
             let booked = refund.booked(charge.as_ref());
             posted.extend(postings::refund_succeeded(account, &refund, booked, at));
+            if let Some(charge) = &charge {
+                posted.extend(accruals::sale(store, account, charge, SaleMove::Undone, at)?);
+            }
             if refund.transfer_reversed_minor > 0
                 && let Some(charge) = &charge
                 && let Some(transfer) = &charge.transfer

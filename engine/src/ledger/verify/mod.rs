@@ -1,8 +1,8 @@
 //! `kassa verify-ledger`: every ledger account's totals and every day's revenue recomputed from
 //! the postings and compared with what the books keep, every posting checked whole, and every charge and
 //! refund since the books began, and every payout, matched to the postings it made; every
-//! customer's balance and every invoice's accruals matched to what their postings hold. The
-//! first difference is named.
+//! customer's balance and every invoice's and sale's accruals matched to what their postings
+//! hold. The first difference is named.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -13,7 +13,8 @@ use crate::domain::{
     PayoutId, Posting, PostingKind, Refund, RefundId, RefundStatus, Revenue,
 };
 use crate::ledger::accrual::Accrued;
-use crate::store::{Store, StoreError, each_charge, each_in_pages, each_invoice};
+use crate::ledger::sale;
+use crate::store::{BooksPart, Store, StoreError, each_charge, each_in_pages, each_invoice};
 
 mod source_nets;
 
@@ -30,6 +31,7 @@ pub struct Verified {
     pub payouts: u64,
     pub customer_balances: u64,
     pub invoices: u64,
+    pub sales: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +47,11 @@ const CHARGES_PAGE: usize = 1_000;
 
 pub fn verify(store: &dyn Store) -> Result<Verified, VerifyError> {
     let mut verified = Verified::default();
-    let began = Began { books: store.books_began()?, accruals: store.accruals_began()? };
+    let began = Began {
+        books: store.books_began(BooksPart::Money)?,
+        accruals: store.books_began(BooksPart::Accruals)?,
+        sales: store.books_began(BooksPart::Sales)?,
+    };
     for account in store.accounts()? {
         verify_account(store, &account.id, &began, &mut verified)?;
         verified.accounts += 1;
@@ -53,11 +59,12 @@ pub fn verify(store: &dyn Store) -> Result<Verified, VerifyError> {
     Ok(verified)
 }
 
-/// When the books began, and when they began to carry invoices' accruals: what moved before
-/// is not in them.
+/// When the books began, and when they began to carry invoices' and sales' accruals: what
+/// moved before is not in them.
 struct Began {
     books: Option<i64>,
     accruals: Option<i64>,
+    sales: Option<i64>,
 }
 
 /// What the postings of one account add up to.
@@ -76,6 +83,8 @@ struct Recomputed {
     credit_by_refund: HashMap<String, i64>,
     /// What each invoice's accrual postings hold.
     accrued_by_invoice: HashMap<String, Accrued>,
+    /// What each sale's accrual postings hold, by its charge.
+    accrued_by_sale: HashMap<String, Accrued>,
     /// The platform's revenue per currency and day.
     revenue: BTreeMap<(Currency, i64), Revenue>,
 }
@@ -100,8 +109,8 @@ fn verify_account(
     }
     compare_totals(store, account, &recomputed, verified)?;
     compare_revenue(store, account, &recomputed)?;
-    if let Some(began) = began.books {
-        match_objects(store, account, began, &recomputed, verified)?;
+    if let Some(books) = began.books {
+        match_objects(store, account, (books, began.sales), &recomputed, verified)?;
     }
     match_customer_balances(store, account, &recomputed, verified)?;
     if let Some(began) = began.accruals {
@@ -287,8 +296,13 @@ fn add(recomputed: &mut Recomputed, account: &AccountId, posting: &Posting) -> O
             None => return Some(format!("posting {id} takes a day's revenue past i64")),
         }
     }
-    if posting.kind == PostingKind::Invoice {
-        recomputed.accrued_by_invoice.entry(posting.source.clone()).or_default().add(posting);
+    let accrued_by = match posting.kind {
+        PostingKind::Invoice => Some(&mut recomputed.accrued_by_invoice),
+        PostingKind::Sale => Some(&mut recomputed.accrued_by_sale),
+        _ => None,
+    };
+    if let Some(accrued_by) = accrued_by {
+        accrued_by.entry(posting.source.clone()).or_default().add(posting);
     }
     let credit = posting.net_for(&LedgerAccount::CustomerBalances);
     if let Some(customer) = posting.customer.as_ref().filter(|_| credit != 0) {
@@ -385,11 +399,12 @@ fn compare_revenue(
 /// Every charge and refund made since the books began against the postings it made: a
 /// succeeded charge brought its amount in (less its gateway's fee, and any recall) and moved
 /// its transfer's net share, less what refunds reversed, to the payee; a succeeded refund took
-/// its amount out; anything else moved nothing.
+/// its amount out; anything else moved nothing. Every charge made since the books began to
+/// carry sales (or with sale postings) against them: they hold what its state accrues.
 fn match_objects(
     store: &dyn Store,
     account: &AccountId,
-    began: i64,
+    (began, sales_began): (i64, Option<i64>),
     recomputed: &Recomputed,
     verified: &mut Verified,
 ) -> Result<(), VerifyError> {
@@ -403,6 +418,12 @@ fn match_objects(
             customers.insert(charge.customer.clone());
             if charge.conversion.is_some() {
                 converted.insert(charge.id.clone(), charge.clone());
+            }
+            if let Some(sales_began) = sales_began
+                && let Some(difference) =
+                    sale_difference(&charge, sales_began, recomputed, verified)
+            {
+                return Some(difference);
             }
             if charge.created < began {
                 return None;
@@ -426,6 +447,29 @@ fn match_objects(
         }
     }
     Ok(())
+}
+
+/// What is wrong with a sale's accrual postings, if anything: they hold what its charge's state
+/// accrues (nothing for a charge that pays an invoice). A charge made before the books carried
+/// sales is left out unless it succeeded since.
+fn sale_difference(
+    charge: &Charge,
+    began: i64,
+    recomputed: &Recomputed,
+    verified: &mut Verified,
+) -> Option<String> {
+    let held = recomputed.accrued_by_sale.get(charge.id.as_str()).copied();
+    if charge.created < began && held.is_none() {
+        return None;
+    }
+    verified.sales += 1;
+    let (held, accrues) = (held.unwrap_or_default(), sale::accrues(charge));
+    (held != accrues).then(|| {
+        format!(
+            "sale {} ({:?}, {} refunded) accrues {accrues:?}, its postings hold {held:?}",
+            charge.id, charge.status, charge.amount_refunded_minor
+        )
+    })
 }
 
 /// What is wrong with a refund's postings, if anything. A succeeded refund of a charge took its

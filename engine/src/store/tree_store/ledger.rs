@@ -23,14 +23,19 @@ use crate::domain::{
 };
 use crate::store::codec::{decode, encode};
 use crate::store::{
-    ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, RevenueDay, StoreError, Write, keys,
+    BooksPart, ChangeSet, LedgerStore, LedgerTotals, Page, PostingFilter, RevenueDay, StoreError,
+    Write, keys,
 };
 
-/// The key under which the books' beginning is kept (account ids hold no NUL).
-const BEGAN_KEY: &[u8] = b"\0began";
-/// Invoices' accruals joined the books later than the rest: an older directory's invoices are
-/// not in them until written again.
-const ACCRUALS_BEGAN_KEY: &[u8] = b"\0accruals_began";
+/// The key under which the beginning of a part of the books is kept (account ids hold no NUL).
+/// Invoices' and then sales' accruals joined the books later than money moved.
+fn began_key(part: BooksPart) -> &'static [u8] {
+    match part {
+        BooksPart::Money => b"\0began",
+        BooksPart::Accruals => b"\0accruals_began",
+        BooksPart::Sales => b"\0sales_began",
+    }
+}
 
 /// Takes the set's postings out: the store writes them with the totals they move.
 pub(super) fn take_postings(changes: &mut ChangeSet) -> Vec<Posting> {
@@ -176,19 +181,6 @@ impl TreeStore {
         Ok(())
     }
 
-    /// The instant kept under a books-began marker, if it is set.
-    fn began(&self, key: &[u8]) -> Result<Option<i64>, StoreError> {
-        match self.tree(TreeId::LedgerEntries).get(key)? {
-            Some(bytes) => {
-                let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
-                    StoreError::Corrupt("the books' beginning is not 8 bytes".into())
-                })?;
-                Ok(Some(i64::from_be_bytes(bytes)))
-            }
-            None => Ok(None),
-        }
-    }
-
     /// The postings of the entry under `id`, oldest first (none if there is no such entry).
     fn entry_at(&self, account: &AccountId, id: &str) -> Result<Vec<Posting>, StoreError> {
         match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
@@ -199,20 +191,25 @@ impl TreeStore {
 }
 
 impl LedgerStore for TreeStore {
-    fn books_began(&self) -> Result<Option<i64>, StoreError> {
-        self.began(BEGAN_KEY)
-    }
-
-    fn accruals_began(&self) -> Result<Option<i64>, StoreError> {
-        self.began(ACCRUALS_BEGAN_KEY)
+    fn books_began(&self, part: BooksPart) -> Result<Option<i64>, StoreError> {
+        match self.tree(TreeId::LedgerEntries).get(began_key(part))? {
+            Some(bytes) => {
+                let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("the books' beginning is not 8 bytes".into())
+                })?;
+                Ok(Some(i64::from_be_bytes(bytes)))
+            }
+            None => Ok(None),
+        }
     }
 
     fn begin_books(&self, at: i64) -> Result<(), StoreError> {
         let order = self.write_order()?;
         let mut ops = Vec::new();
-        for key in [BEGAN_KEY, ACCRUALS_BEGAN_KEY] {
-            if self.began(key)?.is_none() {
-                ops.push(Op::put(TreeId::LedgerEntries, key.to_vec(), at.to_be_bytes().to_vec()));
+        for part in BooksPart::ALL {
+            if self.books_began(part)?.is_none() {
+                let key = began_key(part).to_vec();
+                ops.push(Op::put(TreeId::LedgerEntries, key, at.to_be_bytes().to_vec()));
             }
         }
         if !ops.is_empty() {

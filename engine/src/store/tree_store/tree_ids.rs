@@ -115,8 +115,8 @@ pub(super) enum TreeId {
     /// [`super::fingerprint`]).
     DataKeyFingerprint,
     /// `account/txn` → a posting of the books, or the postings of one change set under the
-    /// first's id; `\0began` → when the books began, `\0accruals_began` when they began to
-    /// carry invoices' accruals (i64 BE).
+    /// first's id; `\0began` → when the books began, `\0accruals_began` and `\0sales_began`
+    /// when they began to carry invoices' and sales' accruals (i64 BE).
     LedgerEntries,
     /// `account/source/txn`: the entries holding postings an object (`ch_…`, `re_…`, `dp_…`)
     /// made.

@@ -7,7 +7,8 @@ pub(super) async fn the_books_keep_running_totals_and_verify_names_the_first_dif
     backend: Backend,
 ) {
     use crate::domain::{Account, LedgerAccount, LedgerBalance};
-    use crate::ledger::{postings, verify::verify};
+    use crate::ledger::accrual::Accrued;
+    use crate::ledger::{postings, sale, verify::verify};
     use crate::store::{AccountStore, LedgerStore};
     let store = backend.open();
     let tenant = Account {
@@ -26,18 +27,22 @@ pub(super) async fn the_books_keep_running_totals_and_verify_names_the_first_dif
         ..charge(&customer.id)
     };
     for charge in [paid("key-1"), paid("key-2")] {
-        let posting = postings::charge_succeeded(&account(), &charge, 10).unwrap();
+        let money = postings::charge_succeeded(&account(), &charge, 10).unwrap();
+        let accrued = sale::posting(&account(), &charge, Accrued::default(), 10).unwrap();
         let changes = ChangeSet::new(&account(), &customer.id)
             .with(Write::Customer(customer.clone()))
             .with(Write::NewCharge(charge))
-            .with(Write::Posting(Box::new(posting)));
+            .with(Write::Posting(Box::new(money)))
+            .with(Write::Posting(Box::new(accrued)));
         commit(&store, changes).await;
     }
     let totals = store.ledger_totals(&account()).unwrap();
     let platform = totals.iter().find(|kept| kept.account == LedgerAccount::Platform).unwrap();
     assert_eq!(platform.balance, LedgerBalance { debits_minor: 0, credits_minor: 1_000 });
     let verified = verify(&store).unwrap();
-    assert_eq!((verified.postings, verified.totals, verified.charges), (2, 2, 2));
+    // The clearing account and the platform's; collected and recognized revenue.
+    let counted = (verified.postings, verified.totals, verified.charges, verified.sales);
+    assert_eq!(counted, (4, 4, 2, 2));
 
     // A total changed behind the postings' back.
     let key = ledger::totals_key(&account(), &LedgerAccount::Platform, platform.currency);
@@ -67,8 +72,22 @@ pub(super) async fn the_books_keep_running_totals_and_verify_names_the_first_dif
     store.append_and_apply(&store.write_order().unwrap(), &[op]).unwrap();
     verify(&store).unwrap();
 
+    // A charge that succeeded with its money posted and not its sale.
+    let unaccrued = paid("key-3");
+    let money = postings::charge_succeeded(&account(), &unaccrued, 10).unwrap();
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::NewCharge(unaccrued.clone()))
+        .with(Write::Posting(Box::new(money)));
+    commit(&store, changes).await;
+    let difference = verify(&store).unwrap_err().to_string();
+    assert!(difference.contains(&format!("sale {}", unaccrued.id)), "{difference}");
+    let accrued = sale::posting(&account(), &unaccrued, Accrued::default(), 10).unwrap();
+    let changes = ChangeSet::new(&account(), &customer.id).with(Write::Posting(Box::new(accrued)));
+    commit(&store, changes).await;
+    verify(&store).unwrap();
+
     // A charge that succeeded with no posting.
-    let unposted = paid("key-3");
+    let unposted = paid("key-4");
     let changes = ChangeSet::new(&account(), &customer.id).with(Write::NewCharge(unposted.clone()));
     commit(&store, changes).await;
     let difference = verify(&store).unwrap_err().to_string();
