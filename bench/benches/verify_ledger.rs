@@ -1,9 +1,10 @@
 //! `kassa verify-ledger` over a large book: fills a fresh data directory with succeeded charges
-//! spread over a year and their postings (straight through the store, a change set to each
-//! charge as the engine commits them: the store keeps a change set's postings under one entry,
-//! so many charges to a set would make the book look smaller than it is), times the revenue report of
-//! that year by month over it (cash and billings bases), then times the real command: the books recomputed and every
-//! charge matched to its postings.
+//! spread over a year and their postings, the money's and the sale's (straight through the
+//! store, a change set to each charge as the engine commits them: the store keeps a change
+//! set's postings under one entry, so many charges to a set would make the book look smaller
+//! than it is), times the revenue report of that year by month over it (cash and billings
+//! bases), then times the real command: the books recomputed and every charge matched to its
+//! postings.
 //!
 //! Run: `KASSA_BOOKS_POSTINGS=10000000 cargo bench -p kassa-bench --bench verify_ledger`
 //! (the `kassa` binary timed is `target/release/kassa`, or `KASSA_BIN`; build it first).
@@ -17,7 +18,8 @@ use kassa::domain::{
     Account, AccountId, Charge, ChargeId, ChargeStatus, Customer, CustomerId, Money,
     PaymentMethodId,
 };
-use kassa::ledger::postings;
+use kassa::ledger::accrual::Accrued;
+use kassa::ledger::{postings, sale};
 use kassa::reports::Granularity;
 use kassa::reports::revenue::{Basis, RevenueQuery, revenue};
 use kassa::store::tree_store::TreeStore;
@@ -26,8 +28,11 @@ use kassa::store::{AccountStore, ChangeSet, CustomerStore, Durable, LedgerStore,
 /// Customers the charges are spread over.
 const CUSTOMERS: usize = 1_000;
 
-/// Postings the book is filled with, one succeeded charge each, unless `KASSA_BOOKS_POSTINGS`.
+/// Postings the book is filled with, unless `KASSA_BOOKS_POSTINGS`.
 const POSTINGS_DEFAULT: usize = 1_000_000;
+
+/// What a succeeded charge that paid no invoice posts: the money it brought in, and its sale.
+const POSTINGS_PER_CHARGE: usize = 2;
 
 fn main() -> ExitCode {
     let postings = std::env::var("KASSA_BOOKS_POSTINGS")
@@ -107,7 +112,8 @@ fn time_revenue_report(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
 /// Each charge's amount.
 const CHARGE_MINOR: i64 = 1_000;
 
-fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
+fn fill(dir: &Path, postings: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let count = postings / POSTINGS_PER_CHARGE;
     let store = TreeStore::open(dir)?;
     let account = AccountId::default_account();
     let tenant = Account {
@@ -130,9 +136,11 @@ fn fill(dir: &Path, count: usize) -> Result<(), Box<dyn std::error::Error>> {
         let at = YEAR_START + (made as i64) * YEAR_SECS / (count as i64);
         let amount = Money::new(CHARGE_MINOR, currency)?;
         let charge = succeeded_charge(&customer.id, amount, made, at);
-        let posting = postings::charge_succeeded(&account, &charge, at).expect("an amount");
+        let money = postings::charge_succeeded(&account, &charge, at).expect("an amount");
+        let sale = sale::posting(&account, &charge, Accrued::default(), at).expect("an amount");
         changes.writes.push(Write::NewCharge(charge));
-        changes.writes.push(Write::Posting(Box::new(posting)));
+        changes.writes.push(Write::Posting(Box::new(money)));
+        changes.writes.push(Write::Posting(Box::new(sale)));
         store.commit(changes)?;
     }
     futures::executor::block_on(store.sync().wait())?;
