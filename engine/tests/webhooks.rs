@@ -9,7 +9,8 @@
 //! `payment_failed` changes nothing; that a refund made in the Stripe dashboard appears as a Kassa
 //! refund while Kassa's own refund is not counted twice; that disputes show on the charge and at
 //! `GET /v1/disputes/{id}` and only move forward, their fee in the books once, and given back when
-//! Stripe gives it back; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's
+//! Stripe gives it back; that a dispute booked at the charge's rate is corrected once a later
+//! event lists what Stripe withdrew and reinstated; that their amounts are read in the charge's ISO 4217 unit (ISK: Stripe's
 //! hundredths are krónur to Kassa), and one Kassa cannot hold exactly is not applied; that `GET
 //! /v1/events` lists, filters and pages them; and that a `kill -9` between persisting an event and
 //! applying it loses nothing and applies it exactly once after restart; that a charge its webhook
@@ -577,6 +578,75 @@ async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_as_stripe_moved_doll
     assert_eq!(moved, [[reinstated, 0, reinstated], opened], "newest first");
     let balance = api.get_ok("/v1/balance").await;
     assert_eq!(balance["available"], usd_balance(after_withdrawal + reinstated), "{balance}");
+
+    engine.stop_graceful().await;
+    books_balance(engine.data_dir());
+}
+
+/// The same dispute when its first events list nothing Stripe moved: booked at the charge's rate
+/// (USD 10.01), then corrected by an adjustment when `funds_withdrawn` lists USD 9.88 and
+/// `funds_reinstated` lists USD 9.75, each once however often it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispute_booked_at_the_charges_rate_is_corrected_when_stripe_lists_what_it_moved() {
+    let stripe = FakeStripe::start().await;
+    stripe.settle_in("usd", 77, 10_000);
+    let mut engine = Engine::start(config(&stripe.api_base(), 0)).await;
+    let api = engine.api_a();
+    let (customer, _) = api.customer_with_card("pm_card_visa").await;
+    let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
+    let (settled, at_rate) = (130_000 * 77 / 10_000, 1_001);
+    let charged = settled - fake_stripe::fee_of(settled);
+    let dispute = |status: &str, moved: &[&Value]| {
+        json!({ "id": "du_late", "object": "dispute", "amount": 130_000, "currency": "kes",
+            "charge": "ch_3late", "payment_intent": charge["gateway_reference"],
+            "reason": "fraudulent", "status": status, "balance_transactions": moved })
+    };
+    let (withdrawn, reinstated) = (988, 975);
+    let withdrawal = json!({ "id": "txn_late", "amount": -withdrawn, "fee": DISPUTE_FEE,
+        "currency": "usd", "type": "adjustment" });
+    let reinstatement = json!({ "id": "txn_late_2", "amount": reinstated, "fee": 0,
+        "currency": "usd", "type": "adjustment" });
+    let now = now_secs();
+    let steps = [
+        ("evt_late_1", "charge.dispute.created", now, dispute("needs_response", &[])),
+        (
+            "evt_late_2",
+            "charge.dispute.funds_withdrawn",
+            now + 1,
+            dispute("needs_response", &[&withdrawal]),
+        ),
+        ("evt_late_3", "charge.dispute.closed", now + 60, dispute("won", &[&withdrawal])),
+        (
+            "evt_late_4",
+            "charge.dispute.funds_reinstated",
+            now + 61,
+            dispute("won", &[&withdrawal, &reinstatement]),
+        ),
+    ];
+    let mut moved_by_step = Vec::new();
+    for (id, kind, at, object) in steps {
+        deliver(&engine, &event(id, kind, at, object.clone())).await;
+        wait_applied(&api, kind, 1).await;
+        // Delivered again under another id (Stripe's retries keep the id; a second event saying
+        // the same is what a replay of the object looks like): nothing more moves.
+        deliver(&engine, &event(&format!("{id}_again"), kind, at, object)).await;
+        wait_applied(&api, kind, 2).await;
+        let mut moved = platform_movements(&api, str_field(&charge, "id")).await;
+        moved.reverse();
+        moved_by_step.push(moved);
+    }
+    let opened = [-at_rate, 0, -at_rate];
+    let fee = [0, DISPUTE_FEE, -DISPUTE_FEE];
+    let listed = [at_rate - withdrawn, 0, at_rate - withdrawn];
+    let won = [at_rate, 0, at_rate];
+    let back = [reinstated - at_rate, 0, reinstated - at_rate];
+    assert_eq!(moved_by_step[0], [opened], "at the charge's rate, no fee listed yet");
+    assert_eq!(moved_by_step[1], [opened, fee, listed], "oldest first");
+    assert_eq!(moved_by_step[2], [opened, fee, listed, won]);
+    assert_eq!(moved_by_step[3], [opened, fee, listed, won, back]);
+    let balance = api.get_ok("/v1/balance").await;
+    let expected = charged - withdrawn - DISPUTE_FEE + reinstated;
+    assert_eq!(balance["available"], json!([{"amount": expected, "currency": "usd"}]), "{balance}");
 
     engine.stop_graceful().await;
     books_balance(engine.data_dir());

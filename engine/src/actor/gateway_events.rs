@@ -7,8 +7,8 @@ use actix::{Context, Handler, Message};
 use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    Cause, Charge, ChargeId, ChargeStatus, Conversion, Dispute, DisputeId, Event, EventKind, Money,
-    Refund, RefundId, RefundReason, RefundStatus,
+    Cause, Charge, ChargeId, ChargeStatus, Conversion, Dispute, DisputeId, Event, EventKind,
+    ListedMoney, Money, Refund, RefundId, RefundReason, RefundStatus,
 };
 use crate::store::Write;
 
@@ -45,12 +45,9 @@ pub struct RecordDispute {
     pub charge: ChargeId,
     pub reference: String,
     pub amount_minor: i64,
-    /// What the gateway charges for the dispute, where the event says.
-    pub fee_minor: Option<i64>,
-    /// What the gateway took from and put back into the balance the books carry the charge in,
-    /// where the event lists it (see [`Dispute::withdrawn_minor`]).
-    pub withdrawn_minor: Option<i64>,
-    pub reinstated_minor: Option<i64>,
+    /// What the gateway charges for the dispute, took from and put back into the balance the
+    /// books carry the charge in, where the event lists it.
+    pub money: ListedMoney,
     pub reason: String,
     pub status: String,
     /// The gateway time of the event: orders events about the dispute.
@@ -239,21 +236,28 @@ impl Handler<RecordDispute> for CustomerActor {
                     charge.id, dispute.id
                 ));
             }
-            Some(dispute) if !dispute.accepts(message.event_at, &message.status) => {
+            Some(dispute)
+                if !dispute.accepts(message.event_at, &message.status)
+                    && !dispute.lists_new_money(
+                        message.event_at,
+                        &message.status,
+                        &message.money,
+                    ) =>
+            {
                 return no_change(format!(
                     "no change: dispute {} is {} as of a later or equal event",
                     dispute.id, dispute.status
                 ));
             }
             Some(mut dispute) => {
+                // Only a move to a closed status closes it: money listed later updates it.
+                let closes = message.status != dispute.status;
                 dispute.status = message.status;
                 dispute.reason = message.reason;
                 dispute.amount.amount_minor = message.amount_minor;
-                dispute.fee_minor = message.fee_minor.unwrap_or(dispute.fee_minor);
-                dispute.withdrawn_minor = message.withdrawn_minor.or(dispute.withdrawn_minor);
-                dispute.reinstated_minor = message.reinstated_minor.or(dispute.reinstated_minor);
+                dispute.take_money(&message.money);
                 dispute.updated_by_event_at = message.event_at;
-                let kind = match dispute.is_closed() {
+                let kind = match closes && dispute.is_closed() {
                     true => EventKind::DisputeClosed,
                     false => EventKind::DisputeUpdated,
                 };
@@ -274,9 +278,9 @@ impl Handler<RecordDispute> for CustomerActor {
                     gateway_reference: message.reference,
                     created: now_unix_secs(),
                     updated_by_event_at: message.event_at,
-                    fee_minor: message.fee_minor.unwrap_or(0),
-                    withdrawn_minor: message.withdrawn_minor,
-                    reinstated_minor: message.reinstated_minor,
+                    fee_minor: message.money.fee_minor.unwrap_or(0),
+                    withdrawn_minor: message.money.withdrawn_minor,
+                    reinstated_minor: message.money.reinstated_minor,
                 };
                 charge.dispute = Some(dispute.id.clone());
                 changes.push(Write::Charge(charge.clone()));

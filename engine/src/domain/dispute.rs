@@ -35,6 +35,16 @@ pub struct Dispute {
     pub reinstated_minor: Option<i64>,
 }
 
+/// What an event about a dispute listed of the money its gateway moved, in the minor units of
+/// the currency the books carry its charge in (see [`Dispute::withdrawn_minor`]); `None` where
+/// it listed nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListedMoney {
+    pub fee_minor: Option<i64>,
+    pub withdrawn_minor: Option<i64>,
+    pub reinstated_minor: Option<i64>,
+}
+
 impl Dispute {
     /// Stripe's statuses after which a dispute changes no more.
     pub fn is_closed(&self) -> bool {
@@ -44,6 +54,26 @@ impl Dispute {
     /// The money went back to the cardholder for good.
     pub fn is_lost(&self) -> bool {
         self.status == "lost"
+    }
+
+    /// Whether an event created at `event_at`, saying the status the dispute has, lists money
+    /// it does not hold yet: a withdrawal, a reinstatement or a fee other than it holds (Stripe
+    /// lists a withdrawal on `charge.dispute.funds_withdrawn` too, after the event that opened
+    /// the dispute, and a reinstatement on `charge.dispute.funds_reinstated`).
+    pub fn lists_new_money(&self, event_at: i64, status: &str, listed: &ListedMoney) -> bool {
+        let news = |listed: Option<i64>, held: Option<i64>| listed.is_some() && listed != held;
+        event_at >= self.updated_by_event_at
+            && status == self.status
+            && (news(listed.withdrawn_minor, self.withdrawn_minor)
+                || news(listed.reinstated_minor, self.reinstated_minor)
+                || news(listed.fee_minor, Some(self.fee_minor)))
+    }
+
+    /// Takes what an event listed of the money; what it did not list stays as it was.
+    pub fn take_money(&mut self, listed: &ListedMoney) {
+        self.fee_minor = listed.fee_minor.unwrap_or(self.fee_minor);
+        self.withdrawn_minor = listed.withdrawn_minor.or(self.withdrawn_minor);
+        self.reinstated_minor = listed.reinstated_minor.or(self.reinstated_minor);
     }
 
     /// Whether an event created at `event_at` saying `status` moves the dispute forward.

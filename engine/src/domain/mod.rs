@@ -57,7 +57,7 @@ pub use coupon::{
 };
 pub use credit_note::{CreditNote, CreditNoteLine};
 pub use customer::{Address, Customer, Metadata, TaxId};
-pub use dispute::Dispute;
+pub use dispute::{Dispute, ListedMoney};
 pub use event::{Actor, Cause, Event, EventKind};
 pub use gateway_event::{Applied, GatewayEvent, NewGatewayEvent};
 pub use grant::PromotionalGrant;

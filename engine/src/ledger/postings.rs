@@ -117,6 +117,26 @@ pub fn dispute_fee_moved(
     Some(Posting { fee_minor: change, ..posting })
 }
 
+/// What the gateway holds back for a dispute (what it withdrew, less what it reinstated once
+/// the dispute was won) is `dispute.amount` now, where its postings hold `held_minor`: the
+/// difference moves as an `adjustment`. It is how a withdrawal or reinstatement booked at the
+/// charge's rate is corrected when a later event lists what the gateway moved.
+pub fn dispute_withdrawal_moved(
+    account: &AccountId,
+    dispute: &Dispute,
+    held_minor: i64,
+    at: i64,
+) -> Option<Posting> {
+    let change = dispute.amount.amount_minor.checked_sub(held_minor)?;
+    let (debit, credit) = match change > 0 {
+        true => (LedgerAccount::Platform, clearing(&dispute.gateway)),
+        false => (clearing(&dispute.gateway), LedgerAccount::Platform),
+    };
+    let leg = Leg { debit, credit, amount_minor: change.checked_abs()? };
+    let moved = Moved::by(dispute.id.as_str(), &dispute.customer, dispute.amount);
+    moved.posting(account, PostingKind::Adjustment, leg, at)
+}
+
 /// `posting` with the gateway's fee of `fee_minor` kept out of what it moved into the
 /// platform's balance: a leg of its own back to the gateway's clearing account.
 fn with_fee(mut posting: Posting, gateway: &str, fee_minor: i64) -> Posting {

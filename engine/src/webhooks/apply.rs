@@ -24,8 +24,8 @@ use crate::domain::money::currency_code;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AccountId, AmountReview, CardDisplay, Cause, Charge, ChargeId, ChargeStatus, CheckoutItems,
-    CheckoutSession, CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, Money,
-    RefundId, RefundReason,
+    CheckoutSession, CheckoutSessionId, Currency, Failure, GatewayEvent, InvoiceId, ListedMoney,
+    Money, RefundId, RefundReason,
 };
 use crate::payouts::Payouts;
 use crate::store::{CouponStore, CustomerStore, Outcome, StoreError};
@@ -661,9 +661,11 @@ fn in_kassa_terms(
                 charge: charge_id,
                 reference: reference.clone(),
                 amount_minor: kassa(*amount)?,
-                fee_minor: booked.map(|booked| booked.fee),
-                withdrawn_minor: booked.and_then(|booked| booked.withdrawn),
-                reinstated_minor: booked.and_then(|booked| booked.reinstated),
+                money: ListedMoney {
+                    fee_minor: booked.map(|booked| booked.fee),
+                    withdrawn_minor: booked.and_then(|booked| booked.withdrawn),
+                    reinstated_minor: booked.and_then(|booked| booked.reinstated),
+                },
                 reason: reason.clone(),
                 status: status.clone(),
                 event_at: *at,

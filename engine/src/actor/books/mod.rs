@@ -2,26 +2,23 @@
 //! was recalled, a refund succeeded, a dispute opened or was won) adds its postings to the same
 //! change set, so the books never miss a movement nor record one that did not happen. A split
 //! charge's transfer moves with it: the payee's share when the charge succeeds, the part a
-//! refund reversed (as the refund records it) when the refund succeeds, the part a dispute
-//! disputes held back while it is open and given back if it is won. Statement lines and the
-//! customer's balance post what they moved (see [`balances`]), and each invoice written and each
-//! sale its accruals (see [`accruals`]). Records are read from the set's own writes (the last
+//! refund reversed (as the refund records it) when the refund succeeds; a dispute posts what
+//! its gateway withdrew and reinstated and the payee's share it held (see [`disputes`]).
+//! Statement lines and the customer's balance post what they moved (see [`balances`]), and
+//! each invoice written and each sale its accruals (see [`accruals`]). Records are read from the set's own writes (the last
 //! one wins) or, where the set does not write them, from the store.
 
 mod accruals;
 mod balances;
+mod disputes;
 
 use crate::domain::{
-    AccountId, Charge, ChargeId, ChargeTransfer, Dispute, DisputeId, Event, EventKind,
-    LedgerAccount, Money, Posting, Refund, RefundId, TestClockId,
+    AccountId, Charge, ChargeId, Dispute, DisputeId, Event, EventKind, Posting, Refund, RefundId,
+    TestClockId,
 };
 use crate::ledger::postings;
-use crate::store::{ChangeSet, CustomerStore, PostingFilter, StoreError, Write};
+use crate::store::{ChangeSet, CustomerStore, StoreError, Write};
 use accruals::SaleMove;
-
-/// A dispute makes at most a handful of postings (withdrawn, held, reinstated, released, its
-/// fee charged or given back).
-const HELD_POSTINGS_MAX: usize = 16;
 
 pub fn post(changes: &mut ChangeSet, store: &dyn CustomerStore) -> Result<(), StoreError> {
     let mut posted = Vec::new();
@@ -84,7 +81,7 @@ fn postings_of(
 ) -> Result<Vec<Posting>, StoreError> {
     let account = &changes.account;
     let at = event.created;
-    let (before, after) = (event.before.as_deref(), event.after.as_deref());
+    let before = event.before.as_deref();
     let mut posted = Vec::new();
     match event.kind {
         EventKind::ChargeSucceeded => {
@@ -145,64 +142,12 @@ fn postings_of(
                 posted.extend(postings::transfer_reversed(account, charge, transfer, reversed, at));
             }
         }
-        EventKind::DisputeOpened => {
-            if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                let booked = as_booked(changes, store, &dispute, withdrawn)?;
-                posted.extend(postings::dispute_opened(account, &booked, at));
-                let split = split_charge(changes, store, &dispute)?;
-                let hold = split.as_ref().and_then(|(charge, transfer)| {
-                    postings::dispute_hold(account, &dispute, charge, transfer, at)
-                });
-                if after == Some("won") {
-                    let back = as_booked(changes, store, &dispute, reinstated)?;
-                    posted.extend(postings::dispute_won(account, &back, at));
-                    if let (Some((_, transfer)), Some(hold)) = (&split, &hold) {
-                        let held = hold.legs[0].amount_minor;
-                        posted.extend(postings::dispute_hold_released(
-                            account, &dispute, transfer, held, at,
-                        ));
-                    }
-                }
-                posted.extend(hold);
-            }
-        }
-        EventKind::DisputeUpdated | EventKind::DisputeClosed
-            if after == Some("won") && before != Some("won") =>
-        {
-            if let Some(dispute) = dispute(changes, store, &event.object_id)? {
-                let back = as_booked(changes, store, &dispute, reinstated)?;
-                posted.extend(postings::dispute_won(account, &back, at));
-                if let Some((_, transfer)) = split_charge(changes, store, &dispute)? {
-                    let held = held_for(store, &changes.account, &dispute, &transfer)?;
-                    posted.extend(postings::dispute_hold_released(
-                        account, &dispute, &transfer, held, at,
-                    ));
-                }
-            }
+        EventKind::DisputeOpened | EventKind::DisputeUpdated | EventKind::DisputeClosed => {
+            posted.extend(disputes::postings_of(changes, store, event)?);
         }
         _ => {}
     }
-    let about_dispute = matches!(
-        event.kind,
-        EventKind::DisputeOpened | EventKind::DisputeUpdated | EventKind::DisputeClosed
-    );
-    if about_dispute && let Some(dispute) = dispute(changes, store, &event.object_id)? {
-        let posted_now: i64 = posted.iter().map(|posting| posting.fee_minor).sum();
-        let fee_posted = fee_posted_for(store, &changes.account, &dispute)? + posted_now;
-        let booked = as_booked(changes, store, &dispute, withdrawn)?;
-        posted.extend(postings::dispute_fee_moved(account, &booked, fee_posted, at));
-    }
     Ok(posted)
-}
-
-/// The gateway's fee for `dispute` its postings hold.
-fn fee_posted_for(
-    store: &dyn CustomerStore,
-    account: &AccountId,
-    dispute: &Dispute,
-) -> Result<i64, StoreError> {
-    let found = dispute_postings(store, account, dispute)?;
-    Ok(found.iter().map(|posting| posting.fee_minor).sum())
 }
 
 fn charge(
@@ -242,67 +187,6 @@ fn dispute(
         _ => None,
     };
     latest(changes, written, || store.dispute(&changes.account, &id))
-}
-
-/// The dispute with its amount as the books carry its charge: what the gateway withdraws
-/// (`moved` picks it, or what it reinstates) is the platform's money, in the currency it holds
-/// it: as the gateway listed it, else at the charge's rate (see [`Charge::booked`]).
-fn as_booked(
-    changes: &ChangeSet,
-    store: &dyn CustomerStore,
-    dispute: &Dispute,
-    moved: fn(&Dispute) -> Option<i64>,
-) -> Result<Dispute, StoreError> {
-    let charge = charge(changes, store, dispute.charge.as_str())?;
-    let at_rate =
-        charge.map_or(dispute.amount, |charge| charge.booked(dispute.amount.amount_minor));
-    let amount = match moved(dispute) {
-        Some(amount_minor) => Money { amount_minor, ..at_rate },
-        None => at_rate,
-    };
-    Ok(Dispute { amount, ..dispute.clone() })
-}
-
-/// What the gateway took for a dispute, where it said.
-fn withdrawn(dispute: &Dispute) -> Option<i64> {
-    dispute.withdrawn_minor
-}
-
-/// What the gateway put back for a dispute won, where it said.
-fn reinstated(dispute: &Dispute) -> Option<i64> {
-    dispute.reinstated_minor
-}
-
-/// The disputed charge and its transfer, where the charge was split.
-fn split_charge(
-    changes: &ChangeSet,
-    store: &dyn CustomerStore,
-    dispute: &Dispute,
-) -> Result<Option<(Charge, ChargeTransfer)>, StoreError> {
-    let charge = charge(changes, store, dispute.charge.as_str())?;
-    Ok(charge.and_then(|charge| Some((charge.clone(), *charge.transfer?))))
-}
-
-/// What the dispute's postings hold of the payee's share, as the books have them.
-fn held_for(
-    store: &dyn CustomerStore,
-    account: &AccountId,
-    dispute: &Dispute,
-    transfer: &ChargeTransfer,
-) -> Result<i64, StoreError> {
-    let payee = LedgerAccount::Payee { payee: transfer.payee.clone() };
-    let found = dispute_postings(store, account, dispute)?;
-    Ok(-found.iter().map(|posting| posting.net_for(&payee)).sum::<i64>())
-}
-
-fn dispute_postings(
-    store: &dyn CustomerStore,
-    account: &AccountId,
-    dispute: &Dispute,
-) -> Result<Vec<Posting>, StoreError> {
-    let filter =
-        PostingFilter { source: Some(dispute.id.as_str().to_owned()), ..Default::default() };
-    Ok(store.postings(account, &filter, HELD_POSTINGS_MAX, None)?.items)
 }
 
 /// The record as the set leaves it: its last write in the set, or what the store holds.
