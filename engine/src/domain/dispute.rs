@@ -56,6 +56,11 @@ impl Dispute {
         self.status == "lost"
     }
 
+    /// The gateway put the money back for good.
+    pub fn is_won(&self) -> bool {
+        self.status == "won"
+    }
+
     /// Whether an event created at `event_at`, saying the status the dispute has, lists money
     /// it does not hold yet: a withdrawal, a reinstatement or a fee other than it holds (Stripe
     /// lists a withdrawal on `charge.dispute.funds_withdrawn` too, after the event that opened

@@ -105,10 +105,8 @@ impl Booked {
     /// back once the dispute was won.
     fn held_back(&self) -> Dispute {
         let withdrawn = self.withdrawn().amount.amount_minor;
-        let reinstated = match self.dispute.status.as_str() {
-            "won" => self.reinstated().amount.amount_minor,
-            _ => 0,
-        };
+        let reinstated =
+            if self.dispute.is_won() { self.reinstated().amount.amount_minor } else { 0 };
         self.moved(withdrawn - reinstated)
     }
 

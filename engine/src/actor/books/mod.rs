@@ -5,8 +5,9 @@
 //! refund reversed (as the refund records it) when the refund succeeds; a dispute posts what
 //! its gateway withdrew and reinstated and the payee's share it held (see [`disputes`]).
 //! Statement lines and the customer's balance post what they moved (see [`balances`]), and
-//! each invoice written and each sale its accruals (see [`accruals`]). Records are read from the set's own writes (the last
-//! one wins) or, where the set does not write them, from the store.
+//! each invoice written and each sale its accruals (see [`accruals`]). Records are read from
+//! the set's own writes (the last one wins) or, where the set does not write them, from the
+//! store.
 
 mod accruals;
 mod balances;
