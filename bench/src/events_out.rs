@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 use crate::error::BenchError;
 use crate::setup::Caller;
@@ -78,8 +79,9 @@ struct Arrivals {
 pub struct Receiver {
     pub url: String,
     mix: ReceiverMix,
-    /// Answers 503 to everything while set: how the drain's backlog is made.
-    refusing: Arc<std::sync::atomic::AtomicBool>,
+    /// Holds every request unanswered while set, then answers it as usual: how the drain's
+    /// backlog is made.
+    holding: Arc<watch::Sender<bool>>,
     arrivals: Arc<Mutex<Arrivals>>,
 }
 
@@ -94,7 +96,7 @@ impl Receiver {
         let receiver = Receiver {
             url: format!("http://{address}/events"),
             mix,
-            refusing: Arc::default(),
+            holding: Arc::new(watch::channel(false).0),
             arrivals: Arc::default(),
         };
         let serving = receiver.clone();
@@ -110,6 +112,7 @@ impl Receiver {
     async fn serve(self, mut stream: TcpStream) {
         let mut buffer = Vec::with_capacity(8 * 1024);
         while let Some(body) = read_request(&mut stream, &mut buffer).await {
+            self.wait_while_holding().await;
             let answer = self.answer();
             match answer {
                 Answer::Hang => {
@@ -137,9 +140,6 @@ impl Receiver {
     fn answer(&self) -> Answer {
         let mut arrivals = self.arrivals.lock();
         arrivals.requests += 1;
-        if self.refusing.load(std::sync::atomic::Ordering::Relaxed) {
-            return Answer::Fail;
-        }
         // A fixed pattern per 1 000 requests: the shares hold exactly, with no random source.
         let at = (arrivals.requests % 1_000) as f64 / 1_000.0;
         if at < self.mix.hang_share {
@@ -168,8 +168,17 @@ impl Receiver {
         arrivals.last = Some(now);
     }
 
-    pub fn refuse(&self, refusing: bool) {
-        self.refusing.store(refusing, std::sync::atomic::Ordering::Relaxed);
+    pub fn hold(&self, holding: bool) {
+        self.holding.send_replace(holding);
+    }
+
+    async fn wait_while_holding(&self) {
+        if !*self.holding.borrow() {
+            return;
+        }
+        let mut held = self.holding.subscribe();
+        // The sender lives as long as the receiver serving this request.
+        let _ = held.wait_for(|holding| !holding).await;
     }
 
     pub fn delivered_count(&self) -> u64 {
@@ -270,9 +279,12 @@ pub async fn probe(
     acknowledged
 }
 
-/// How fast a backlog is delivered with nothing else running: the receiver refuses while
-/// `make_backlog` runs (deliveries pile up in their retries), then takes everything; the rate is
-/// the backlog over the time from the first 2xx after that to the last.
+/// How fast a backlog is delivered with nothing else running: the receiver holds every request
+/// unanswered while `make_backlog` runs (as many open as the engine sends to one endpoint at
+/// once; the other deliveries wait their turn, none failed), then answers them all; the rate is
+/// the backlog over the time from the first 2xx after that to the last. A receiver refusing
+/// instead would time the engine's retry schedule: each delivery would come due again when its
+/// backoff said, over the seconds after the receiver came back.
 #[derive(Debug, Clone, Serialize)]
 pub struct Drain {
     pub backlog: u64,
@@ -284,11 +296,11 @@ pub async fn measure_drain(
     receiver: &Receiver,
     make_backlog: impl std::future::Future<Output = ()>,
 ) -> Drain {
-    receiver.refuse(true);
+    receiver.hold(true);
     make_backlog.await;
     let before = receiver.delivered_count();
     receiver.arrivals.lock().first = None;
-    receiver.refuse(false);
+    receiver.hold(false);
     wait_quiet(receiver).await;
     let arrivals = receiver.arrivals.lock();
     let backlog = arrivals.delivered.values().map(|&times| u64::from(times)).sum::<u64>() - before;
@@ -383,5 +395,40 @@ async fn recorded_deliveries(
             return Ok(found);
         }
         after = found.last().map(|(event, _)| event.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Posts one event to the receiver and reads its status line.
+    async fn deliver(url: String) -> String {
+        let address = url.trim_start_matches("http://").trim_end_matches("/events");
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let body = r#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"id":"ch_1","version":1}}}"#;
+        let request = format!(
+            "POST /events HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 128];
+        let read = stream.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..read]).lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_held_request_is_answered_2xx_once_the_receiver_lets_go() {
+        let mix = ReceiverMix { fail_share: 0.0, hang_share: 0.0 };
+        let receiver = Receiver::start(mix).await.unwrap();
+        receiver.hold(true);
+        let answered = tokio::spawn(deliver(receiver.url.clone()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!answered.is_finished(), "answered while held");
+        assert_eq!(receiver.delivered_count(), 0);
+
+        receiver.hold(false);
+        assert_eq!(answered.await.unwrap(), "HTTP/1.1 200 OK");
+        assert_eq!(receiver.delivered_count(), 1);
     }
 }

@@ -444,8 +444,8 @@ async fn measure_events_out(
     let probed = probe.await.unwrap_or_default();
     events_out::set_enabled(&caller, &subscribed, false).await?;
     let off_second = load::run("no endpoint", endpoint, without, &half).await;
-    // A backlog: the same load for a warm-up's time while the receiver refuses, then delivered
-    // with nothing else running.
+    // A backlog: the same load for a warm-up's time while the receiver holds its requests, then
+    // delivered with nothing else running.
     events_out::set_enabled(&caller, &subscribed, true).await?;
     let backlog =
         LoadConfig { warmup: Duration::ZERO, duration: config.warmup.max(MIN_BACKLOG), ..config };
