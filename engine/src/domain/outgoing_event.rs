@@ -107,6 +107,47 @@ impl OutgoingEvent {
     }
 }
 
+/// The fields of an event as endpoints receive it, all but its data (see
+/// [`OutgoingEvent::to_body`]).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    object: &'static str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created: i64,
+    account: &'a str,
+    sequence: u64,
+    archived: bool,
+}
+
+impl OutgoingEvent {
+    /// The event's JSON as an endpoint receives it: what [`OutgoingEvent::to_json`] shows, its
+    /// stored data put in as it is (checked to be JSON) rather than parsed and written again.
+    pub fn to_body(&self) -> Vec<u8> {
+        let data = match &self.data {
+            Some(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => bytes,
+            _ => return serde_json::to_vec(&self.to_json()).expect("JSON encodes"),
+        };
+        let envelope = Envelope {
+            id: self.id.as_str(),
+            object: "event",
+            kind: &self.kind,
+            created: self.created,
+            account: self.account.as_str(),
+            sequence: self.sequence,
+            archived: self.archived,
+        };
+        let mut body = serde_json::to_vec(&envelope).expect("JSON encodes");
+        // `{…}` becomes `{…,"data":<data>}`.
+        body.pop();
+        body.extend_from_slice(b",\"data\":");
+        body.extend_from_slice(data);
+        body.push(b'}');
+        body
+    }
+}
+
 /// The event a platform learns a delivery was given up from, and its endpoint disabled from.
 pub const DELIVERY_FAILED: &str = "webhook_endpoint.delivery_failed";
 pub const ENDPOINT_DISABLED: &str = "webhook_endpoint.disabled";
@@ -156,3 +197,41 @@ pub const EVENT_TYPES: &[&str] = &[
     DELIVERY_FAILED,
     ENDPOINT_DISABLED,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: Option<&[u8]>) -> OutgoingEvent {
+        let account = AccountId::parse("acct_a").unwrap();
+        let new = NewOutgoingEvent::new(
+            &account,
+            None,
+            "charge.succeeded",
+            "ch_1",
+            3,
+            &serde_json::json!({}),
+        );
+        let event = new.numbered(EventId::generate(), 42);
+        OutgoingEvent { data: data.map(<[u8]>::to_vec), ..event }
+    }
+
+    fn parsed(body: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(body).expect("the body is JSON")
+    }
+
+    #[test]
+    fn the_body_sent_is_the_event_the_api_shows() {
+        let data = br#"{"object":{"id":"ch_1","amount":11500,"description":"Grade 10 \"maths\""}}"#;
+        let event = event(Some(data));
+        assert_eq!(parsed(&event.to_body()), event.to_json());
+    }
+
+    #[test]
+    fn an_erased_or_unreadable_event_is_sent_as_the_api_shows_it() {
+        for data in [None, Some(&b"{\"object\": "[..])] {
+            let event = event(data);
+            assert_eq!(parsed(&event.to_body()), event.to_json(), "{data:?}");
+        }
+    }
+}

@@ -374,7 +374,7 @@ impl Dispatcher {
             let attempt = match store.outgoing_event(&account, &event) {
                 Ok(Some(event)) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                    let body = serde_json::to_vec(&event.to_json()).expect("JSON encodes");
+                    let body = event.to_body();
                     let outgoing =
                         Outgoing { url: &url, secrets: &secrets, body, redelivery: false };
                     sender::send(&client, policy, outgoing).await
@@ -633,7 +633,7 @@ impl Dispatcher {
         tokio::spawn(async move {
             let now = crate::domain::time::now_unix_secs();
             let secrets = endpoint.signing_secrets(now);
-            let body = serde_json::to_vec(&event.to_json()).expect("JSON encodes");
+            let body = event.to_body();
             let outgoing =
                 Outgoing { url: &endpoint.url, secrets: &secrets, body, redelivery: true };
             let attempt = sender::send(&client, policy, outgoing).await;

@@ -474,7 +474,8 @@ pub trait OutboxStore: Durable {
         starting_after: Option<&EventId>,
     ) -> Result<Page<OutgoingEvent>, StoreError>;
     /// Queued events (not yet settled at every endpoint that took them) after `after`, in
-    /// commit order, at most `limit`.
+    /// commit order, at most `limit`; as stored, their data still sealed: what they are about
+    /// decides where they go, and [`OutboxStore::outgoing_event`] opens one to send it.
     fn queued_events(
         &self,
         after: Option<&EventId>,

@@ -168,16 +168,24 @@ impl TreeStore {
         account: &AccountId,
         id: &str,
     ) -> Result<Option<OutgoingEvent>, StoreError> {
-        let key = keys::by_id(account, id);
-        if let Some(event) = self.get(TreeId::OutgoingEvents, &key)? {
-            return self.opened_outgoing(event).map(Some);
-        }
-        match self.archived::<OutgoingEvent>(&key)? {
-            Some(event) => {
-                self.opened_outgoing(OutgoingEvent { archived: true, ..event }).map(Some)
-            }
+        match self.sealed_outgoing(account, id)? {
+            Some(event) => self.opened_outgoing(event).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// An event as stored, live or archived, its data still sealed.
+    fn sealed_outgoing(
+        &self,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<Option<OutgoingEvent>, StoreError> {
+        let key = keys::by_id(account, id);
+        if let Some(event) = self.get(TreeId::OutgoingEvents, &key)? {
+            return Ok(Some(event));
+        }
+        let archived = self.archived::<OutgoingEvent>(&key)?;
+        Ok(archived.map(|event| OutgoingEvent { archived: true, ..event }))
     }
 
     /// An endpoint as stored: its secrets sealed under the data key, the endpoint's id bound
@@ -287,7 +295,7 @@ impl OutboxStore for TreeStore {
             let corrupt = || StoreError::Corrupt(format!("outbox queue entry {id:?}"));
             let account = std::str::from_utf8(&account).ok().and_then(AccountId::parse);
             let id = std::str::from_utf8(&id).map_err(|_| corrupt())?;
-            let event = self.stored_outgoing(&account.ok_or_else(corrupt)?, id)?;
+            let event = self.sealed_outgoing(&account.ok_or_else(corrupt)?, id)?;
             events.push(event.ok_or_else(corrupt)?);
         }
         Ok(events)

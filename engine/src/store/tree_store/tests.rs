@@ -692,3 +692,47 @@ async fn a_gateway_tree_keeps_the_first_of_two_writes_and_lists_last_first(backe
     Trees::remove(&store, tree, b"ch_key").unwrap();
     assert_eq!(Trees::get(&store, tree, b"ch_key").unwrap(), None);
 }
+
+#[tokio::test]
+async fn queued_events_keep_their_data_sealed_until_one_is_read_to_be_sent() {
+    use crate::data_key::DataKey;
+    use crate::domain::{EndpointStatus, NewOutgoingEvent, WebhookEndpoint, WebhookEndpointId};
+    use crate::store::OutboxStore;
+    use crate::store::sealing::Sealer;
+
+    let directory = tempfile::tempdir().unwrap();
+    let sealer = Sealer::new(&DataKey::generate(), &[], true);
+    let store = open_sled(&directory).sealed_by(sealer).unwrap();
+    let endpoint = WebhookEndpoint {
+        id: WebhookEndpointId::generate(),
+        account: account(),
+        url: "https://platform.example/kassa".into(),
+        enabled_events: vec!["*".into()],
+        description: None,
+        status: EndpointStatus::Enabled,
+        secret: "whsec_test".into(),
+        previous_secret: None,
+        failing_since: None,
+        created: 0,
+    };
+    // Events are queued once the account has an endpoint.
+    store.put_endpoint(&endpoint, None).unwrap().wait().await.unwrap();
+    let customer = customer();
+    let data = serde_json::json!({"object": {"id": "ch_1", "billing_details": {"name": "Thandi"}}});
+    let event =
+        NewOutgoingEvent::new(&account(), Some(&customer.id), "charge.succeeded", "ch_1", 1, &data);
+    let changes = ChangeSet::new(&account(), &customer.id)
+        .with(Write::Customer(customer.clone()))
+        .with(Write::Outgoing(event));
+    commit(&store, changes).await;
+
+    // Where an event goes is decided on what it is about, without its personal data.
+    let queued = store.queued_events(None, 10).unwrap();
+    assert_eq!(queued.len(), 1);
+    let (kind, object) = (queued[0].kind.as_str(), queued[0].object_id.as_str());
+    assert_eq!((kind, object), ("charge.succeeded", "ch_1"));
+    assert!(queued[0].data.is_none() && queued[0].sealed.is_some(), "{:?}", queued[0]);
+
+    let sent = store.outgoing_event(&account(), &queued[0].id).unwrap().unwrap();
+    assert_eq!(sent.data, Some(serde_json::to_vec(&data).unwrap()));
+}
