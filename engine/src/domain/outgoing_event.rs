@@ -87,8 +87,9 @@ impl NewOutgoingEvent {
 }
 
 impl OutgoingEvent {
-    /// The event as the API lists it and endpoints receive it. An erased customer's event
-    /// keeps its type, object id and times, and shows the object as erased.
+    /// The event as the API lists it (and endpoints receive it, written by
+    /// [`OutgoingEvent::to_body`]). An erased customer's event keeps its type, object id and
+    /// times, and shows the object as erased.
     pub fn to_json(&self) -> serde_json::Value {
         let data = match &self.data {
             Some(bytes) => serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null),
@@ -105,23 +106,7 @@ impl OutgoingEvent {
             "archived": self.archived,
         })
     }
-}
 
-/// The fields of an event as endpoints receive it, all but its data (see
-/// [`OutgoingEvent::to_body`]).
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: &'a str,
-    object: &'static str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    created: i64,
-    account: &'a str,
-    sequence: u64,
-    archived: bool,
-}
-
-impl OutgoingEvent {
     /// The event's JSON as an endpoint receives it: what [`OutgoingEvent::to_json`] shows, its
     /// stored data put in as it is (checked to be JSON) rather than parsed and written again.
     pub fn to_body(&self) -> Vec<u8> {
@@ -146,6 +131,20 @@ impl OutgoingEvent {
         body.push(b'}');
         body
     }
+}
+
+/// The fields of an event as endpoints receive it, all but its data (see
+/// [`OutgoingEvent::to_body`]).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    object: &'static str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    created: i64,
+    account: &'a str,
+    sequence: u64,
+    archived: bool,
 }
 
 /// The event a platform learns a delivery was given up from, and its endpoint disabled from.
