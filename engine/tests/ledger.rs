@@ -509,6 +509,19 @@ async fn kassa_export_writes_the_books_as_csv_and_parquet_without_personal_data(
     assert!(String::from_utf8_lossy(&refused.stderr).contains("csv or parquet"));
 }
 
+/// The journal's entries of `account`'s books, as `kassa export` writes them to CSV.
+fn exported_journal(data_dir: &Path, account: &str) -> Vec<csv::StringRecord> {
+    let out = tempfile::tempdir().unwrap();
+    export_books(data_dir, account, "csv", out.path());
+    let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
+    reader.records().map(Result::unwrap).collect()
+}
+
+/// Expected amounts left per ledger account, in the form [`journal_of`] gives them.
+fn left_in(list: &[(&str, i64)]) -> Vec<(String, i64)> {
+    list.iter().map(|(name, amount)| (name.to_string(), *amount)).collect()
+}
+
 /// What the journal's entries for `source` left in each ledger account they moved (debits less
 /// credits), leaving out those they moved back to nothing.
 fn journal_of(entries: &[csv::StringRecord], source: &str) -> Vec<(String, i64)> {
@@ -569,19 +582,17 @@ async fn invoices_accrue_on_a_test_clock_deferred_recognized_written_off_and_rec
 
     let said = books_balance(engine.data_dir());
     assert!(said.contains(" 3 invoices and "), "{said}");
-    let out = tempfile::tempdir().unwrap();
-    export_books(engine.data_dir(), &account, "csv", out.path());
-    let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
-    let entries: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let left = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
-        list.iter().map(|(name, amount)| (name.to_string(), *amount)).collect()
-    };
+    let entries = exported_journal(engine.data_dir(), &account);
     // The year: owed and taxed when finalized, paid at once, its revenue deferred and then
     // recognized over the twelve months, all of it by the period's end.
     let year_invoice = str_field(&paid_ahead, "id");
     assert_eq!(
         journal_of(&entries, year_invoice),
-        left(&[("collected", 138_000), ("recognized_revenue", -120_000), ("tax_payable", -18_000)])
+        left_in(&[
+            ("collected", 138_000),
+            ("recognized_revenue", -120_000),
+            ("tax_payable", -18_000)
+        ])
     );
     assert_eq!(entries_into(&entries, year_invoice, CREDIT, "deferred_revenue"), [120_000]);
     let recognized = entries_into(&entries, year_invoice, CREDIT, "recognized_revenue");
@@ -590,7 +601,7 @@ async fn invoices_accrue_on_a_test_clock_deferred_recognized_written_off_and_rec
     // The month: written off as bad debt, recovered when it was paid.
     assert_eq!(
         journal_of(&entries, &owed),
-        left(&[("collected", 11_500), ("recognized_revenue", -10_000), ("tax_payable", -1_500)])
+        left_in(&[("collected", 11_500), ("recognized_revenue", -10_000), ("tax_payable", -1_500)])
     );
     assert_eq!(entries_into(&entries, &owed, DEBIT, "bad_debt"), [11_500]);
     assert_eq!(entries_into(&entries, &owed, CREDIT, "bad_debt"), [11_500]);
@@ -624,19 +635,13 @@ async fn a_sale_accrues_its_tax_and_revenue_at_once_and_a_refund_takes_its_part_
 
     let said = books_balance(engine.data_dir());
     assert!(said.contains(" 2 sales matched"), "{said}");
-    let out = tempfile::tempdir().unwrap();
-    export_books(engine.data_dir(), &account, "csv", out.path());
-    let mut reader = csv::Reader::from_path(out.path().join("ledger_entries.csv")).unwrap();
-    let entries: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let entries = exported_journal(engine.data_dir(), &account);
     let kept = 11_500 - 3_833;
-    let left = |list: &[(&str, i64)]| -> Vec<(String, i64)> {
-        list.iter().map(|(name, amount)| (name.to_string(), *amount)).collect()
-    };
     // The charge's cash in the platform's balance (its refund's cash is the refund's own
     // entry), and the sale collected, taxed and earned, less what the refund took back.
     assert_eq!(
         journal_of(&entries, &course),
-        left(&[
+        left_in(&[
             ("clearing/sandbox", 11_500),
             ("collected", kept),
             ("platform", -11_500),
@@ -648,7 +653,7 @@ async fn a_sale_accrues_its_tax_and_revenue_at_once_and_a_refund_takes_its_part_
     assert_eq!(entries_into(&entries, &course, DEBIT, "tax_payable"), [500]);
     assert_eq!(
         journal_of(&entries, &donation),
-        left(&[("clearing/sandbox", 2_000), ("platform", -2_000)]),
+        left_in(&[("clearing/sandbox", 2_000), ("platform", -2_000)]),
         "refunded whole: nothing is left of the sale"
     );
     assert_eq!(entries_into(&entries, &donation, CREDIT, "recognized_revenue"), [2_000]);

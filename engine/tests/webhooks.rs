@@ -538,19 +538,9 @@ async fn a_lost_dispute_takes_the_payees_share_back_before_the_next_payout() {
 /// put back when the dispute was won (at the rate of that one), not at the charge's rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_as_stripe_moved_dollars() {
-    let stripe = FakeStripe::start().await;
-    stripe.settle_in("usd", 77, 10_000);
-    let mut engine = Engine::start(config(&stripe.api_base(), 0)).await;
-    let api = engine.api_a();
-    let (customer, _) = api.customer_with_card("pm_card_visa").await;
-    let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
-    let settled = 130_000 * 77 / 10_000;
-    let charged = settled - fake_stripe::fee_of(settled);
-    let dispute = |status: &str, moved: &[&serde_json::Value]| {
-        json!({ "id": "du_kes", "object": "dispute", "amount": 130_000, "currency": "kes",
-            "charge": "ch_3kes", "payment_intent": charge["gateway_reference"],
-            "reason": "fraudulent", "status": status, "balance_transactions": moved })
-    };
+    let SettledInDollars { _stripe, mut engine, api, charge, charged } =
+        SettledInDollars::start().await;
+    let dispute = |status: &str, moved: &[&Value]| dollar_dispute(&charge, "kes", status, moved);
     let usd_balance = |amount: i64| json!([{"amount": amount, "currency": "usd"}]);
 
     // The shilling weaker by the day it opened: USD 9.88 withdrawn, not the charge's 10.01.
@@ -588,19 +578,10 @@ async fn a_dispute_of_a_charge_settled_in_dollars_is_booked_as_stripe_moved_doll
 /// `funds_reinstated` lists USD 9.75, each once however often it is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispute_booked_at_the_charges_rate_is_corrected_when_stripe_lists_what_it_moved() {
-    let stripe = FakeStripe::start().await;
-    stripe.settle_in("usd", 77, 10_000);
-    let mut engine = Engine::start(config(&stripe.api_base(), 0)).await;
-    let api = engine.api_a();
-    let (customer, _) = api.customer_with_card("pm_card_visa").await;
-    let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
-    let (settled, at_rate) = (130_000 * 77 / 10_000, 1_001);
-    let charged = settled - fake_stripe::fee_of(settled);
-    let dispute = |status: &str, moved: &[&Value]| {
-        json!({ "id": "du_late", "object": "dispute", "amount": 130_000, "currency": "kes",
-            "charge": "ch_3late", "payment_intent": charge["gateway_reference"],
-            "reason": "fraudulent", "status": status, "balance_transactions": moved })
-    };
+    let SettledInDollars { _stripe, mut engine, api, charge, charged } =
+        SettledInDollars::start().await;
+    let at_rate = 1_001;
+    let dispute = |status: &str, moved: &[&Value]| dollar_dispute(&charge, "late", status, moved);
     let (withdrawn, reinstated) = (988, 975);
     let withdrawal = json!({ "id": "txn_late", "amount": -withdrawn, "fee": DISPUTE_FEE,
         "currency": "usd", "type": "adjustment" });
@@ -650,6 +631,39 @@ async fn a_dispute_booked_at_the_charges_rate_is_corrected_when_stripe_lists_wha
 
     engine.stop_graceful().await;
     books_balance(engine.data_dir());
+}
+
+/// A shilling charge of KES 1 300.00 by card on a fresh engine, which Stripe settled in dollars
+/// at 77 to 10 000 (USD 10.01): what the dollar-dispute tests start from.
+struct SettledInDollars {
+    /// Serves the engine's Stripe calls while the test runs.
+    _stripe: FakeStripe,
+    engine: Engine,
+    api: Api,
+    charge: Value,
+    /// What the charge left on the platform's dollar balance: the settled amount less the fee.
+    charged: i64,
+}
+
+impl SettledInDollars {
+    async fn start() -> SettledInDollars {
+        let stripe = FakeStripe::start().await;
+        stripe.settle_in("usd", 77, 10_000);
+        let engine = Engine::start(config(&stripe.api_base(), 0)).await;
+        let api = engine.api_a();
+        let (customer, _) = api.customer_with_card("pm_card_visa").await;
+        let charge = api.charge(&customer, 130_000, "kes").await.ok().clone();
+        let settled = 130_000 * 77 / 10_000;
+        let charged = settled - fake_stripe::fee_of(settled);
+        SettledInDollars { _stripe: stripe, engine, api, charge, charged }
+    }
+}
+
+/// The dispute `du_{name}` of `charge` as Stripe's events show it, `status`, listing `moved`.
+fn dollar_dispute(charge: &Value, name: &str, status: &str, moved: &[&Value]) -> Value {
+    json!({ "id": format!("du_{name}"), "object": "dispute", "amount": 130_000, "currency": "kes",
+        "charge": format!("ch_3{name}"), "payment_intent": charge["gateway_reference"],
+        "reason": "fraudulent", "status": status, "balance_transactions": moved })
 }
 
 async fn platform_movements(api: &Api, charge: &str) -> Vec<[i64; 3]> {
