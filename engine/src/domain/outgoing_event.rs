@@ -25,6 +25,7 @@ pub struct OutgoingEvent {
     pub version: u64,
     /// `{object, previous_attributes?}` as JSON, the object as the API showed it then; `None`
     /// while it is sealed or once its customer was erased.
+    #[serde(with = "serde_bytes")]
     pub data: Option<Vec<u8>>,
     pub sealed: Option<Sealed>,
     /// Read back from the archive (see `store::archive`); never stored.
@@ -232,5 +233,27 @@ mod tests {
             let event = event(data);
             assert_eq!(parsed(&event.to_body()), event.to_json(), "{data:?}");
         }
+    }
+
+    #[test]
+    fn an_event_stored_with_its_data_as_integers_reads_back() {
+        let event = event(Some(br#"{"object":{"id":"ch_1","description":"\u00e9t\u00e9"}}"#));
+        // The fields in order, as a struct is written, `data` as a plain byte vector: how events
+        // were stored before the field was marked `serde_bytes`.
+        let before = crate::store::codec::encode(&(
+            &event.id,
+            &event.account,
+            &event.customer,
+            &event.kind,
+            &event.object_id,
+            event.created,
+            event.sequence,
+            event.version,
+            &event.data,
+            &event.sealed,
+        ));
+        let read: OutgoingEvent = crate::store::codec::decode(&before).expect("it reads");
+        assert_eq!(read, event);
+        assert_ne!(crate::store::codec::encode(&event), before, "now written as one bin");
     }
 }

@@ -24,6 +24,7 @@ pub struct Payee {
     pub created: i64,
     /// The name, email and destination's details as the store seals them at rest; `None` when
     /// they are open in the fields above.
+    #[serde(with = "serde_bytes")]
     pub sealed: Option<Vec<u8>>,
     /// Why the last payout to the destination failed: nothing more is paid to it until the
     /// destination is changed.

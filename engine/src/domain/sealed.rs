@@ -7,5 +7,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
     pub nonce: [u8; 12],
+    #[serde(with = "serde_bytes")]
     pub ciphertext: Vec<u8>,
 }

@@ -6,6 +6,10 @@
 //! goes last, with `#[serde(default)]` for the records written without it; a new variant goes
 //! last — and nothing is renamed, reordered or removed. Any other change adds `V2` here and
 //! converts `V1` on read.
+//!
+//! Byte fields (an event's JSON, ciphertexts) are `#[serde(with = "serde_bytes")]`: written as
+//! one MessagePack bin rather than an integer per byte, and read either way, so records written
+//! before they were marked still read.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -37,7 +41,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Customer, CustomerId};
+    use crate::domain::{Customer, CustomerId, Sealed};
 
     #[test]
     fn round_trips_through_the_versioned_envelope() {
@@ -67,5 +71,28 @@ mod tests {
         let bytes = encode(&customer);
         assert_eq!(decode::<Customer>(&bytes).unwrap(), customer);
         assert!(decode::<Customer>(&bytes[..bytes.len() / 2]).is_err());
+    }
+
+    /// [`Sealed`] as releases before `serde_bytes` wrote it: its ciphertext one integer a byte.
+    #[derive(Serialize)]
+    struct SealedAsArray {
+        nonce: [u8; 12],
+        ciphertext: Vec<u8>,
+    }
+
+    #[test]
+    fn byte_fields_are_written_as_one_bin_and_read_as_either() {
+        let ciphertext: Vec<u8> = (0..=255).collect();
+        let sealed = Sealed { nonce: [7; 12], ciphertext: ciphertext.clone() };
+        let bytes = encode(&sealed);
+        assert!(
+            bytes.windows(ciphertext.len()).any(|window| window == ciphertext.as_slice()),
+            "the ciphertext is written as it is, in one piece"
+        );
+        assert_eq!(decode::<Sealed>(&bytes).unwrap(), sealed);
+
+        let before = encode(&SealedAsArray { nonce: [7; 12], ciphertext });
+        assert!(before.len() > bytes.len(), "a byte of 128 or more took two as an integer");
+        assert_eq!(decode::<Sealed>(&before).unwrap(), sealed);
     }
 }

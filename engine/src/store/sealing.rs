@@ -35,6 +35,7 @@ pub struct WrappedKey {
     /// The data key it was wrapped with: 16 hex digits of its fingerprint.
     pub data_key: String,
     pub nonce: [u8; 12],
+    #[serde(with = "serde_bytes")]
     pub ciphertext: Vec<u8>,
 }
 
