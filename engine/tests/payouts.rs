@@ -97,6 +97,8 @@ async fn a_payout_pays_the_available_balance_once_and_never_past_it() {
     let moved: Vec<(&str, i64)> =
         moved.iter().map(|txn| (str_field(txn, "type"), i64_field(txn, "amount"))).collect();
     assert_eq!(moved, [("payout", -2_500), ("payout", -5_000), ("transfer", 7_500)]);
+    let platform = api.get_ok("/v1/balance_transactions?type=payout").await;
+    assert_eq!(platform["data"], json!([]), "a payee's payout moves none of the platform's money");
     let announced = api.get_ok("/v1/events?direction=out&type=payout.paid").await;
     let announced = announced["data"].as_array().unwrap();
     assert_eq!(announced.len(), 2, "each payout announced paid once: {announced:?}");

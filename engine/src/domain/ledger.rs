@@ -219,6 +219,14 @@ impl Posting {
             .sum()
     }
 
+    /// The gateway's fee out of what came into `account`: the platform pays the gateway.
+    pub fn fee_for(&self, account: &LedgerAccount) -> i64 {
+        match account {
+            LedgerAccount::Platform => self.fee_minor,
+            _ => 0,
+        }
+    }
+
     /// The ledger accounts the posting touches, each once.
     pub fn accounts(&self) -> Vec<&LedgerAccount> {
         let mut accounts: Vec<&LedgerAccount> =

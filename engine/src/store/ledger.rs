@@ -20,6 +20,9 @@ pub struct PostingFilter {
     pub created_lte: Option<i64>,
     /// Only those that moved money (balance transactions), not invoices' accruals.
     pub money_only: bool,
+    /// Only those that moved this ledger account's balance or took a fee from it: a payee's
+    /// payout or credit a refund gave moves money, but not the platform's.
+    pub moved: Option<LedgerAccount>,
 }
 
 impl PostingFilter {
@@ -30,6 +33,10 @@ impl PostingFilter {
             && self.payee.as_ref().is_none_or(|payee| posting.payee.as_ref() == Some(payee))
             && self.created_gte.is_none_or(|from| posting.created >= from)
             && self.created_lte.is_none_or(|to| posting.created <= to)
+            && self
+                .moved
+                .as_ref()
+                .is_none_or(|held| posting.net_for(held) != 0 || posting.fee_for(held) != 0)
     }
 }
 

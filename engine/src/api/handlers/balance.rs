@@ -98,6 +98,7 @@ pub async fn list(app: &App, request: &ApiRequest, account: &AccountId) -> Resul
             })
         })
         .transpose()?;
+    filter.moved = Some(held_by.clone());
     let found = app.queries.postings(account, &filter, page.limit, starting_after.as_ref())?;
     let data = found.items.iter().map(|posting| balance_transaction(posting, &held_by)).collect();
     Ok(Reply::ok(views::list::<Value>(data, found.has_more)))
@@ -123,17 +124,14 @@ fn filter(found: &HashMap<String, String>) -> Result<PostingFilter, ApiError> {
         created_gte: validate::unix_time_filter("created[gte]", found.get("created[gte]"))?,
         created_lte: validate::unix_time_filter("created[lte]", found.get("created[lte]"))?,
         money_only: true,
+        moved: None,
     })
 }
 
 /// A posting as the API shows it: what it moved into `held_by`'s balance (`net`), and for the
 /// platform's charges, the gateway's fee out of the `amount` that came in.
 fn balance_transaction(posting: &Posting, held_by: &LedgerAccount) -> Value {
-    let net = posting.net_for(held_by);
-    let fee = match held_by {
-        LedgerAccount::Platform => posting.fee_minor,
-        _ => 0,
-    };
+    let (net, fee) = (posting.net_for(held_by), posting.fee_for(held_by));
     json!({
         "id": posting.id.as_str(),
         "object": "balance_transaction",
