@@ -41,6 +41,11 @@ impl Queries {
         self.store.payee(account, id)
     }
 
+    /// See [`crate::store::PayeeStore::payee_unopened`].
+    pub fn payee_unopened(&self, account: &AccountId, id: &PayeeId) -> Read<Option<Payee>> {
+        self.store.payee_unopened(account, id)
+    }
+
     pub fn payees(
         &self,
         account: &AccountId,

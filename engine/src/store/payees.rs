@@ -8,6 +8,14 @@ use crate::store::DurableTicket;
 
 pub trait PayeeStore: Durable {
     fn payee(&self, account: &AccountId, id: &PayeeId) -> Result<Option<Payee>, StoreError>;
+    /// The payee with its personal data left sealed: name, email and the destination's details
+    /// blank where they are sealed, its destination's kind and the rest as they are. What a split
+    /// charge checks of its payee needs nothing more, and opens no personal data per charge.
+    fn payee_unopened(
+        &self,
+        account: &AccountId,
+        id: &PayeeId,
+    ) -> Result<Option<Payee>, StoreError>;
     /// The account's payees, newest first.
     fn payees(
         &self,

@@ -106,7 +106,7 @@ impl Split {
     ) -> Result<TransferTerms, ApiError> {
         let not_found = || ApiError::not_found("payee", &self.payee).with_param("transfer.payee");
         let id = PayeeId::parse(&self.payee).ok_or_else(not_found)?;
-        let payee = app.queries.payee(account, &id)?.ok_or_else(not_found)?;
+        let payee = app.queries.payee_unopened(account, &id)?.ok_or_else(not_found)?;
         if !payee.destination.takes(amount.currency) {
             return Err(ApiError::validation(
                 "transfer.payee",

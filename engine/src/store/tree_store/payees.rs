@@ -73,6 +73,14 @@ impl PayeeStore for TreeStore {
         }
     }
 
+    fn payee_unopened(
+        &self,
+        account: &AccountId,
+        id: &PayeeId,
+    ) -> Result<Option<Payee>, StoreError> {
+        self.get(TreeId::Payees, &keys::by_id(account, id.as_str()))
+    }
+
     fn payees(
         &self,
         account: &AccountId,
