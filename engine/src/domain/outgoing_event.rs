@@ -96,16 +96,9 @@ impl OutgoingEvent {
             Some(bytes) => serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null),
             None => serde_json::json!({ "object": { "id": self.object_id, "erased": true } }),
         };
-        serde_json::json!({
-            "id": self.id.as_str(),
-            "object": "event",
-            "type": self.kind,
-            "created": self.created,
-            "account": self.account.as_str(),
-            "sequence": self.sequence,
-            "data": data,
-            "archived": self.archived,
-        })
+        let mut json = serde_json::to_value(self.envelope()).expect("JSON encodes");
+        json["data"] = data;
+        json
     }
 
     /// The event's JSON as an endpoint receives it: what [`OutgoingEvent::to_json`] shows, its
@@ -115,16 +108,7 @@ impl OutgoingEvent {
             Some(bytes) if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => bytes,
             _ => return serde_json::to_vec(&self.to_json()).expect("JSON encodes"),
         };
-        let envelope = Envelope {
-            id: self.id.as_str(),
-            object: "event",
-            kind: &self.kind,
-            created: self.created,
-            account: self.account.as_str(),
-            sequence: self.sequence,
-            archived: self.archived,
-        };
-        let mut body = serde_json::to_vec(&envelope).expect("JSON encodes");
+        let mut body = serde_json::to_vec(&self.envelope()).expect("JSON encodes");
         // `{…}` becomes `{…,"data":<data>}`.
         body.pop();
         body.extend_from_slice(b",\"data\":");
@@ -132,10 +116,21 @@ impl OutgoingEvent {
         body.push(b'}');
         body
     }
+
+    fn envelope(&self) -> Envelope<'_> {
+        Envelope {
+            id: self.id.as_str(),
+            object: "event",
+            kind: &self.kind,
+            created: self.created,
+            account: self.account.as_str(),
+            sequence: self.sequence,
+            archived: self.archived,
+        }
+    }
 }
 
-/// The fields of an event as endpoints receive it, all but its data (see
-/// [`OutgoingEvent::to_body`]).
+/// The fields of an event as the API shows it and endpoints receive it, all but its data.
 #[derive(Serialize)]
 struct Envelope<'a> {
     id: &'a str,
