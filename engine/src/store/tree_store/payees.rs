@@ -67,10 +67,8 @@ impl TreeStore {
 
 impl PayeeStore for TreeStore {
     fn payee(&self, account: &AccountId, id: &PayeeId) -> Result<Option<Payee>, StoreError> {
-        match self.tree(TreeId::Payees).get(keys::by_id(account, id.as_str()))? {
-            Some(bytes) => Ok(Some(self.opened_payee(decode(&bytes)?)?)),
-            None => Ok(None),
-        }
+        let stored = self.payee_unopened(account, id)?;
+        stored.map(|payee| self.opened_payee(payee)).transpose()
     }
 
     fn payee_unopened(
