@@ -13,7 +13,7 @@ use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
-    CheckoutStatus, Event, EventKind, InvoiceStatus, SubscriptionStatus,
+    CheckoutStatus, Customer, Event, EventKind, InvoiceStatus, SubscriptionStatus,
 };
 use crate::limits::CHECKOUT_ATTEMPTS_MAX;
 use crate::store::{ChangeSet, CustomerStore, Outcome, Scheduled, StoreError, Write};
@@ -31,7 +31,8 @@ pub struct OpenCheckoutSession {
     pub cause: Cause,
 }
 
-/// A promotion code typed on the page: the session priced again with it.
+/// A promotion code typed on the page, or the buyer's country chosen there: the session priced
+/// again with it.
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<CheckoutSession>, ActorError>")]
 pub struct RepriceCheckoutSession {
@@ -40,15 +41,19 @@ pub struct RepriceCheckoutSession {
     pub amount_subtotal_minor: i64,
     pub amount_total_minor: i64,
     pub coupon: Option<Resolved>,
+    /// The country it was priced for (see [`CheckoutSession::tax_country`]).
+    pub tax_country: Option<String>,
     pub cause: Cause,
 }
 
 /// A payment is about to be tried on the session's page: counted, and refused past
-/// [`CHECKOUT_ATTEMPTS_MAX`] or when the session cannot be paid now.
+/// [`CHECKOUT_ATTEMPTS_MAX`] or when the session cannot be paid now. A buyer with no address
+/// on record gets the country the session was taxed for.
 #[derive(Clone, Message)]
 #[rtype(result = "Result<Durably<()>, ActorError>")]
 pub struct CountCheckoutAttempt {
     pub id: CheckoutSessionId,
+    pub cause: Cause,
 }
 
 /// `POST /v1/checkout/sessions/{id}/expire`.
@@ -181,6 +186,15 @@ impl CustomerActor {
             ));
         }
         Ok(session)
+    }
+
+    /// The customer with the country the session was taxed for, when they have no address on
+    /// record: what they pay now is taxed there, and so is what they are billed later.
+    fn buyer_located(&mut self, session: &CheckoutSession) -> Result<Option<Customer>, ActorError> {
+        let Some(country) = &session.tax_country else { return Ok(None) };
+        let customer = &self.living()?.customer;
+        let located = customer.taxed_in(Some(country));
+        Ok((located.address != customer.address).then_some(located))
     }
 
     /// The writes that record `charge` as the session's payment. The charge takes the
@@ -379,6 +393,7 @@ impl Handler<RepriceCheckoutSession> for CustomerActor {
         session.amount_subtotal_minor = message.amount_subtotal_minor;
         session.amount_total_minor = message.amount_total_minor;
         session.coupon = message.coupon.as_ref().map(Resolved::applied);
+        session.tax_country = message.tax_country;
         changes.push(Write::Event(Event::new(
             EventKind::CheckoutSessionUpdated,
             session.id.as_str(),
@@ -411,8 +426,20 @@ impl Handler<CountCheckoutAttempt> for CustomerActor {
         }
         session.attempts += 1;
         let mut changes = self.changes();
+        let located = self.buyer_located(&session)?;
+        if let Some(customer) = &located {
+            changes.push(Write::Customer(customer.clone()));
+            changes.push(Write::Event(Event::new(
+                EventKind::CustomerUpdated,
+                customer.id.as_str(),
+                &message.cause,
+            )));
+        }
         changes.push(Write::CheckoutSession(Box::new(session)));
         let durable = self.commit(changes)?;
+        if let Some(customer) = located {
+            self.accepting()?.customer = customer;
+        }
         Ok(Box::pin(async move { Ok(durable.wait().await?) }))
     }
 }

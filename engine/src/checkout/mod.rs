@@ -2,5 +2,6 @@
 //! the session's payment by the ways it allows. The session itself is a customer's object,
 //! changed in its actor (`actor::checkout`); the page is rendered here.
 
+pub mod countries;
 pub mod page;
 pub mod subscription;

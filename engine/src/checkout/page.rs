@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::billing::receipt::format::{money, rate};
 use crate::billing::receipt::html::escape;
+use crate::checkout::countries;
 use crate::domain::{BankTransfer, CheckoutItems, CheckoutMethod, CheckoutSession, Currency};
 
 /// The sandbox test cards a buyer may choose from: no card number is ever typed on the page.
@@ -101,6 +102,9 @@ pub struct Offer<'a> {
     /// sandbox's test cards.
     pub hosted_card: bool,
     pub promotion_code: bool,
+    /// The buyer's country as the bill is taxed for, to be confirmed or changed: asked when
+    /// the buyer has none on record.
+    pub country: Option<&'a str>,
     pub cancel: Option<&'a str>,
 }
 
@@ -280,7 +284,8 @@ fn choices(bill: &Bill, offer: &Offer<'_>) -> String {
                 pay it.</p>\n"
             .to_owned();
     }
-    let mut out = String::from("<h2>How would you like to pay?</h2>\n");
+    let mut out = offer.country.map(|chosen| country_choice(&action, chosen)).unwrap_or_default();
+    out.push_str("<h2>How would you like to pay?</h2>\n");
     for method in offer.methods {
         out.push_str(&match method {
             CheckoutMethod::Card if offer.hosted_card => format!(
@@ -336,6 +341,29 @@ fn choices(bill: &Bill, offer: &Offer<'_>) -> String {
         ));
     }
     out
+}
+
+/// The buyer's country, which their tax depends on: the one the bill is worked out for is
+/// chosen; another prices the bill again.
+fn country_choice(action: &str, chosen: &str) -> String {
+    let options: String = countries::COUNTRIES
+        .iter()
+        .map(|(code, name)| {
+            let selected = if *code == chosen { " selected" } else { "" };
+            format!("<option value=\"{code}\"{selected}>{}</option>", escape(name))
+        })
+        .collect();
+    let shown = countries::name(chosen).unwrap_or(chosen);
+    format!(
+        "<form method=\"post\" action=\"{action}\" class=\"country\">\
+         <input type=\"hidden\" name=\"method\" value=\"country\">\
+         <p>Tax is worked out for <strong id=\"taxed-country\">{}</strong>. \
+         If you live elsewhere, choose your country first.</p>\
+         <label for=\"country\">Country</label>\
+         <select id=\"country\" name=\"country\" autocomplete=\"country\">{options}</select>\
+         <button type=\"submit\" id=\"apply-country\">Update</button></form>\n",
+        escape(shown)
+    )
 }
 
 /// Waiting on a payment the buyer completes elsewhere (the M-Pesa prompt on their phone).

@@ -154,6 +154,11 @@ pub struct CheckoutSession {
     /// The payee's share of its payment (or of each payment of the subscription it starts).
     #[serde(default)]
     pub transfer: Option<Box<super::TransferTerms>>,
+    /// The country its tax is worked out for while its customer has none on record: the
+    /// seller's until the buyer chooses theirs on the page. It becomes the customer's country
+    /// when they pay, so what they are billed later is taxed as this was.
+    #[serde(default)]
+    pub tax_country: Option<String>,
 }
 
 impl CheckoutSession {

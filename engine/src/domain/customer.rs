@@ -85,6 +85,19 @@ pub struct Customer {
 }
 
 impl Customer {
+    /// The customer as tax is worked out for them: in `country` when they have no address on
+    /// record (a checkout's buyer who chose it on the page).
+    pub fn taxed_in(&self, country: Option<&str>) -> Customer {
+        let mut customer = self.clone();
+        if customer.address.is_none()
+            && let Some(country) = country
+        {
+            customer.address =
+                Some(Address { country: country.to_owned(), region: None, postal_code: None });
+        }
+        customer
+    }
+
     /// The number the next finalized invoice gets, counted in.
     pub fn next_invoice_number(&mut self) -> String {
         self.invoices_numbered += 1;

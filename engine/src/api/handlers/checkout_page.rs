@@ -21,6 +21,7 @@ use crate::actor::messages::CreateCharge;
 use crate::api::App;
 use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
+use crate::checkout::countries;
 use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
 use crate::checkout::subscription::{Started, start_message};
 use crate::coupons::{Requested, Resolved};
@@ -44,6 +45,7 @@ pub(super) struct PayForm {
     pub(super) card: Option<String>,
     pub(super) phone: Option<String>,
     pub(super) code: Option<String>,
+    pub(super) country: Option<String>,
 }
 
 /// The session, and its status and latest charge as of now.
@@ -118,6 +120,8 @@ fn render(app: &App, current: &Current, error: Option<&str>) -> Reply {
                 methods: &session.payment_method_types,
                 hosted_card: matches!(checkout_sessions::cards(app), Cards::Hosted(_)),
                 promotion_code: session.allow_promotion_codes && session.coupon.is_none(),
+                // Chosen before anything is paid: a started subscription's invoice is taxed.
+                country: session.tax_country.as_deref().filter(|_| current.invoice.is_none()),
                 cancel: Some(&session.cancel_url),
             };
             // Once the subscription has its first invoice, that is what is paid, tax and all.
@@ -221,6 +225,11 @@ async fn attempt(
             apply_promotion_code(app, session, &key, code.trim(), cause).await?;
             return Ok(None);
         }
+        "country" => {
+            let country = form.country.unwrap_or_default();
+            choose_country(app, session, &key, country.trim(), cause).await?;
+            return Ok(None);
+        }
         other => CheckoutMethod::parse(other)
             .filter(|method| session.payment_method_types.contains(method))
             .ok_or_else(|| ApiError::validation("method", "choose one of the ways to pay shown"))?,
@@ -228,11 +237,11 @@ async fn attempt(
     if chosen == CheckoutMethod::Card
         && let Cards::Hosted(gateway) = checkout_sessions::cards(app)
     {
-        return Ok(Some(hosted_card(app, session, &key, gateway.as_ref()).await?));
+        return Ok(Some(hosted_card(app, session, &key, gateway.as_ref(), cause).await?));
     }
     let page_for = PageFor::CheckoutSession(session.id.clone());
     hosted_pages::close_open(app, &key, &page_for, session.hosted_page.as_ref()).await?;
-    let counted = CountCheckoutAttempt { id: session.id.clone() };
+    let counted = CountCheckoutAttempt { id: session.id.clone(), cause: cause.clone() };
     app.registry.send(&key, counted).await??.await?;
     let method = page_method(app, &key, chosen, form.card, form.phone, cause.clone()).await?;
     match session.mode {
@@ -251,9 +260,10 @@ async fn hosted_card(
     session: &CheckoutSession,
     key: &CustomerKey,
     gateway: &dyn Gateway,
+    cause: Cause,
 ) -> Result<String, ApiError> {
     if session.hosted_page.is_none() {
-        let counted = CountCheckoutAttempt { id: session.id.clone() };
+        let counted = CountCheckoutAttempt { id: session.id.clone(), cause };
         app.registry.send(key, counted).await??.await?;
     }
     // A subscription's payments are Kassa's to make: its page only saves the card.
@@ -465,14 +475,52 @@ async fn apply_promotion_code(
     if !session.allow_promotion_codes || session.coupon.is_some() {
         return Err(ApiError::validation("code", "this checkout takes no promotion code"));
     }
+    let requested = Requested::PromotionCode(code.to_owned());
+    let country = session.tax_country.clone();
+    reprice(app, session, key, Some(requested), country, cause).await
+}
+
+/// The buyer's country chosen on the page: the session is taxed for it from now on, and the
+/// customer gets it when they pay.
+async fn choose_country(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    code: &str,
+    cause: Cause,
+) -> Result<(), ApiError> {
+    if session.tax_country.is_none() {
+        return Err(ApiError::validation("country", "this checkout asks for no country"));
+    }
+    let code = code.to_ascii_uppercase();
+    if countries::name(&code).is_none() {
+        return Err(ApiError::validation("country", "choose your country from the list"));
+    }
+    let requested = session.coupon.as_ref().map(|applied| match &applied.promotion_code {
+        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
+        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
+    });
+    reprice(app, session, key, requested, Some(code), cause).await
+}
+
+/// Prices the session again, with `requested` for its coupon and `country` for its tax, and
+/// keeps the new price.
+async fn reprice(
+    app: &App,
+    session: &CheckoutSession,
+    key: &CustomerKey,
+    requested: Option<Requested>,
+    country: Option<String>,
+    cause: Cause,
+) -> Result<(), ApiError> {
     let customer = app
         .queries
         .customer(&session.account, &session.customer)?
         .ok_or_else(|| ApiError::not_found("customer", session.customer.as_str()))?;
-    let requested = Requested::PromotionCode(code.to_owned());
+    let buyer = customer.taxed_in(country.as_deref());
     let selling = checkout_sessions::selling_again(app, session)?;
     let price =
-        checkout_sessions::priced(app, &session.account, &customer, selling, Some(&requested))
+        checkout_sessions::priced(app, &session.account, &buyer, selling, requested.as_ref())
             .await?;
     let message = crate::actor::checkout::RepriceCheckoutSession {
         id: session.id.clone(),
@@ -480,6 +528,7 @@ async fn apply_promotion_code(
         amount_subtotal_minor: price.subtotal_minor,
         amount_total_minor: price.total_minor,
         coupon: price.coupon,
+        tax_country: country,
         cause,
     };
     app.registry.send(key, message).await??.await?;

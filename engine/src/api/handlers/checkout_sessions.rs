@@ -5,7 +5,8 @@
 //! What a session sells is priced here, when it is made, as a charge from line items is: the
 //! page shows exactly what its charge will take. A session with no `customer` gets one of its
 //! own (with `customer_email`), since the session, its payments and their keys belong to a
-//! customer's actor.
+//! customer's actor. A buyer with no address is taxed where the seller is until they choose
+//! their country on the page.
 
 use std::sync::Arc;
 
@@ -325,7 +326,9 @@ pub async fn create(
     let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced first: a guest is saved only for a session that can be made.
         let buyer = named.unwrap_or_else(|| customers::new_customer(email));
-        let price = priced(app, account, &buyer, selling, requested.as_ref()).await?;
+        let tax_country = tax_country(app, account, &buyer, &selling);
+        let taxed = buyer.taxed_in(tax_country.as_deref());
+        let price = priced(app, account, &taxed, selling, requested.as_ref()).await?;
         // Checked against what the session takes: a payee's share of each of its payments.
         let transfer = match split {
             Some(split) => {
@@ -366,6 +369,7 @@ pub async fn create(
             hosted_page: None,
             hosted_pages_closed: 0,
             transfer,
+            tax_country,
         };
         let key = CustomerKey { account: account.clone(), customer: customer.id };
         let message = OpenCheckoutSession {
@@ -379,6 +383,19 @@ pub async fn create(
     })
     .await?;
     Ok(Reply::answer(answer))
+}
+
+/// The country a session's tax is first worked out for when its buyer has no address on
+/// record: where the seller is, until the buyer chooses their own on the page. A fixed amount
+/// is not taxed, so it needs none.
+fn tax_country(
+    app: &App,
+    account: &AccountId,
+    buyer: &Customer,
+    selling: &Selling,
+) -> Option<String> {
+    let taxed = matches!(selling, Selling::Cart(_) | Selling::Plan(..));
+    (taxed && buyer.address.is_none()).then(|| app.rules.seller_country(account))
 }
 
 /// What a session comes to.

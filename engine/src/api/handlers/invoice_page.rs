@@ -109,6 +109,7 @@ fn render(app: &App, token: &str, current: &Current, error: Option<&str>) -> Rep
                 methods: &methods,
                 hosted_card: matches!(checkout_sessions::cards(app), Cards::Hosted(_)),
                 promotion_code: false,
+                country: None,
                 cancel: None,
             };
             let seller = seller_name(app, &current.account);
