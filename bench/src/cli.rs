@@ -9,11 +9,11 @@ use crate::engine_process::engine_binary;
 use crate::error::BenchError;
 use crate::events_out::ReceiverMix;
 use crate::limits::{
-    CLOSED_LOOP_CONNECTIONS_DEFAULT, CONNECTIONS_MAX, CUSTOMERS_MAX,
-    ENTITLEMENTS_CUSTOMERS_DEFAULT, FIND_MAX_START_RATE_PER_SEC, IN_FLIGHT_MAX_DEFAULT,
-    OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX, RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT,
-    REPLAY_KEYS_MAX, REQUEST_TIMEOUT_MS_DEFAULT, RUN_SECS_MAX, SUBSCRIPTIONS_DEFAULT,
-    SUBSCRIPTIONS_MAX,
+    CLOSED_LOOP_CONNECTIONS_DEFAULT, COMPARISON_ROUNDS_DEFAULT, COMPARISON_ROUNDS_MAX,
+    CONNECTIONS_MAX, CUSTOMERS_MAX, ENTITLEMENTS_CUSTOMERS_DEFAULT, FIND_MAX_START_RATE_PER_SEC,
+    IN_FLIGHT_MAX_DEFAULT, OPEN_LOOP_CONNECTIONS_DEFAULT, RATE_PER_SEC_MAX,
+    RENEWALS_CHARGE_RATE_PER_SEC_DEFAULT, REPLAY_KEYS_MAX, REQUEST_TIMEOUT_MS_DEFAULT,
+    RUN_SECS_MAX, SUBSCRIPTIONS_DEFAULT, SUBSCRIPTIONS_MAX,
 };
 use crate::load::LoadMode;
 use crate::plan::{LoadPlan, Plan, Scenario, TargetPlan};
@@ -97,6 +97,11 @@ pub struct Cli {
     /// Seconds of load before measuring (excluded from the figures).
     #[arg(long, default_value_t = 5.0)]
     pub warmup: f64,
+    /// Comparisons (`charge-priced`, `charge-coupon`, `charge-split`, `events-out`) with a fixed
+    /// load: rounds of baseline, scenario, scenario, baseline, each an equal slice of the
+    /// duration, so that both sides meet the store at every age. 1 measures four halves.
+    #[arg(long, default_value_t = COMPARISON_ROUNDS_DEFAULT)]
+    pub rounds: u32,
     /// Open loop: requests outstanding at most; arrivals beyond count as `client_overloaded`.
     #[arg(long, default_value_t = IN_FLIGHT_MAX_DEFAULT)]
     pub max_in_flight: usize,
@@ -154,6 +159,9 @@ impl Cli {
         if !(1..=SUBSCRIPTIONS_MAX).contains(&self.subscriptions) {
             return usage(format!("--subscriptions must be 1..={SUBSCRIPTIONS_MAX}"));
         }
+        if !(1..=COMPARISON_ROUNDS_MAX).contains(&self.rounds) {
+            return usage(format!("--rounds must be 1..={COMPARISON_ROUNDS_MAX}"));
+        }
         if self.timeout_ms == 0 || self.timeout_ms > RUN_SECS_MAX * 1_000 {
             return usage("--timeout-ms must be positive and at most an hour".into());
         }
@@ -166,6 +174,7 @@ impl Cli {
             event_mix: self.event_mix()?,
             receiver_mix: self.receiver_mix()?,
             load: self.load()?,
+            rounds: self.rounds,
             request_timeout_ms: self.timeout_ms,
             ceiling: !self.no_ceiling && self.scenario.measures_ceiling(),
             out_dir: self.out.clone().unwrap_or_else(|| default_out_dir(self.scenario)),
@@ -320,6 +329,16 @@ mod tests {
         assert_eq!(config.mode, LoadMode::Closed { connections: 64 });
         assert_eq!(config.duration.as_secs(), 30);
         assert_eq!(config.warmup.as_secs(), 5);
+    }
+
+    #[test]
+    fn comparisons_run_in_four_rounds_unless_told_and_never_none() {
+        assert_eq!(plan(&["charge-split"]).unwrap().rounds, 4);
+        assert_eq!(plan(&["events-out", "--rounds", "1"]).unwrap().rounds, 1);
+        for refused in ["0", "21"] {
+            let error = plan(&["charge-split", "--rounds", refused]).expect_err("refused");
+            assert!(error.to_string().contains("--rounds must be 1..=20"), "{error}");
+        }
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //!
 //! A receiver in this tool (HTTP/1.1 on 127.0.0.1) is subscribed to every event type and
 //! answers 2xx, 5xx or nothing (past the engine's 10 s limit) by the shares asked for. Charges are
-//! measured with its endpoint disabled and enabled in turn (off, on, on, off: a steady drift of
-//! the machine weighs on both alike), so their ratio is the cost of delivering. During the load
+//! measured with its endpoint disabled and enabled in turn (rounds of off, on, on, off: the
+//! store's growth and the machine's drift weigh on both alike), so their ratio is the cost of
+//! delivering. During the load
 //! a probe makes a few charges of its own and notes when each was acknowledged; the lag is from
 //! that acknowledgement to the arrival of its `charge.succeeded`. Once the load ends, the run
 //! waits for the deliveries to drain, then checks against the engine's delivery records that

@@ -13,6 +13,9 @@ pub const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
 pub const RUN_SECS_MAX: u64 = 3_600;
 /// Customers created by the setup phase, at most: setup must stay short next to the measurement.
 pub const CUSTOMERS_MAX: usize = 1_000_000;
+/// Rounds of a comparison's fixed load (`--rounds`): the default, and the most.
+pub const COMPARISON_ROUNDS_DEFAULT: u32 = 4;
+pub const COMPARISON_ROUNDS_MAX: u32 = 20;
 /// Charges made before a `replay` run, at most.
 pub const REPLAY_KEYS_MAX: usize = 1_000_000;
 /// Sockets the client may hold: well under this machine's open-file limit (20 000).

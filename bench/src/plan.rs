@@ -211,6 +211,8 @@ pub struct Plan {
     /// `events-out` only: how the receiver answers.
     pub receiver_mix: crate::events_out::ReceiverMix,
     pub load: LoadPlan,
+    /// Comparisons with a fixed load: rounds of baseline, scenario, scenario, baseline.
+    pub rounds: u32,
     pub request_timeout_ms: u64,
     pub ceiling: bool,
     pub out_dir: PathBuf,

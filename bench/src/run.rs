@@ -385,11 +385,9 @@ async fn summarize_webhooks(plan: &Plan, api: &Endpoint, engine: &SideResult) ->
     WebhookSummary::new(plan.event_mix, &plan.load, engine, applied)
 }
 
-/// The two sides of `charge-priced` (plain, priced) and `charge-coupon` (no coupon, coupon). A
-/// fixed load measures them in the order baseline, scenario, scenario, baseline, each for half
-/// the duration after its own warm-up: the store grows with every charge and the machine drifts,
-/// and measuring one side after the other put all of that drift on the second. In this order a
-/// steady drift weighs on both sides alike. `--find-max` searches each side in turn.
+/// The two sides of `charge-priced` (plain, priced), `charge-coupon` (no coupon, coupon) and
+/// `charge-split` (plain, split). A fixed load measures them in rounds of baseline, scenario,
+/// scenario, baseline (see [`Slices`]). `--find-max` searches each side in turn.
 async fn measure_both_sides(
     plan: &Plan,
     endpoint: &Endpoint,
@@ -402,21 +400,67 @@ async fn measure_both_sides(
         let plain = measure(plan, baseline, endpoint, plain).await;
         return (plain, measure(plan, engine, endpoint, priced).await);
     };
-    let half = LoadConfig { duration: config.duration / 2, ..config };
-    let plain_first = load::run(baseline, endpoint, plain, &half).await;
-    let priced_first = load::run(engine, endpoint, priced, &half).await;
-    let priced_second = load::run(engine, endpoint, priced, &half).await;
-    let plain_second = load::run(baseline, endpoint, plain, &half).await;
-    let measured_secs = 2.0 * half.duration.as_secs_f64();
-    let side = |first: RunStats, second| {
-        SideResult::new(endpoint.url.clone(), measured_secs, first.join(second))
-    };
-    (side(plain_first, plain_second), side(priced_first, priced_second))
+    let slices = Slices::of(&config, plan.rounds);
+    let (mut plain_runs, mut priced_runs) = (Vec::new(), Vec::new());
+    for round in 0..plan.rounds {
+        plain_runs.push(load::run(baseline, endpoint, plain, slices.opening(round)).await);
+        priced_runs.push(load::run(engine, endpoint, priced, &slices.later).await);
+        priced_runs.push(load::run(engine, endpoint, priced, &slices.later).await);
+        plain_runs.push(load::run(baseline, endpoint, plain, &slices.later).await);
+    }
+    let side = |runs| SideResult::new(endpoint.url.clone(), slices.measured_secs(), joined(runs));
+    (side(plain_runs), side(priced_runs))
 }
 
-/// `events-out`: charges with the receiver's endpoint disabled and enabled, in the order off,
-/// on, on, off, each for half the duration after its own warm-up (as `measure_both_sides`), a
-/// probe's charges beside the enabled halves; then the drain and the check of what arrived.
+/// How a comparison's fixed load is cut: `rounds` rounds of baseline, scenario, scenario,
+/// baseline, each slice an equal share of the duration (so each side is measured for the whole
+/// duration). The store grows with every charge, and a young store slows fastest: measured as
+/// four halves, the baseline's first half met the youngest store and the scenario's halves the
+/// middle, which a drift that is not steady does not cancel. In rounds, both sides meet the
+/// store at every age. The first slice warms up for `--warmup`; the later ones settle for at
+/// most [`SLICE_SETTLE`] after each switch.
+struct Slices {
+    first: LoadConfig,
+    later: LoadConfig,
+    rounds: u32,
+}
+
+/// The warm-up of every slice after the first: enough for a switch of workload (or of the
+/// endpoint) to take effect.
+const SLICE_SETTLE: Duration = Duration::from_secs(1);
+
+impl Slices {
+    fn of(config: &LoadConfig, rounds: u32) -> Slices {
+        let slice = config.duration / (2 * rounds);
+        Slices {
+            first: LoadConfig { duration: slice, ..*config },
+            later: LoadConfig {
+                duration: slice,
+                warmup: config.warmup.min(SLICE_SETTLE),
+                ..*config
+            },
+            rounds,
+        }
+    }
+
+    /// The first slice of `round`: the run's warm-up before the first.
+    fn opening(&self, round: u32) -> &LoadConfig {
+        if round == 0 { &self.first } else { &self.later }
+    }
+
+    /// Seconds measured per side.
+    fn measured_secs(&self) -> f64 {
+        2.0 * f64::from(self.rounds) * self.first.duration.as_secs_f64()
+    }
+}
+
+fn joined(runs: Vec<RunStats>) -> RunStats {
+    runs.into_iter().reduce(RunStats::join).expect("a comparison runs at least one round")
+}
+
+/// `events-out`: charges with the receiver's endpoint disabled and enabled, in rounds of off,
+/// on, on, off (as `measure_both_sides`), a probe's charges beside the enabled slices; then the
+/// drain and the check of what arrived.
 async fn measure_events_out(
     plan: &Plan,
     endpoint: &Endpoint,
@@ -430,20 +474,23 @@ async fn measure_events_out(
     let receiver = events_out::Receiver::start(plan.receiver_mix).await?;
     let subscribed = events_out::subscribe(&caller, &receiver).await?;
     let probe_customers = caller.create_customers(PROBE_CUSTOMERS, PLAIN_CUSTOMER_BODY).await?;
-    let half = LoadConfig { duration: config.duration / 2, ..config };
-
-    events_out::set_enabled(&caller, &subscribed, false).await?;
-    let off_first = load::run("no endpoint", endpoint, without, &half).await;
-    events_out::set_enabled(&caller, &subscribed, true).await?;
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let probe_caller = Arc::new(Caller::new(endpoint, plan.request_timeout()));
-    let probe = tokio::spawn(events_out::probe(probe_caller, probe_customers, Arc::clone(&stop)));
-    let on_first = load::run("endpoint", endpoint, with, &half).await;
-    let on_second = load::run("endpoint", endpoint, with, &half).await;
-    stop.notify_one();
-    let probed = probe.await.unwrap_or_default();
-    events_out::set_enabled(&caller, &subscribed, false).await?;
-    let off_second = load::run("no endpoint", endpoint, without, &half).await;
+    let slices = Slices::of(&config, plan.rounds);
+    let (mut off_runs, mut on_runs, mut probed) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..plan.rounds {
+        events_out::set_enabled(&caller, &subscribed, false).await?;
+        off_runs.push(load::run("no endpoint", endpoint, without, slices.opening(round)).await);
+        events_out::set_enabled(&caller, &subscribed, true).await?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let probe_caller = Arc::new(Caller::new(endpoint, plan.request_timeout()));
+        let probe = events_out::probe(probe_caller, probe_customers.clone(), Arc::clone(&stop));
+        let probe = tokio::spawn(probe);
+        on_runs.push(load::run("endpoint", endpoint, with, &slices.later).await);
+        on_runs.push(load::run("endpoint", endpoint, with, &slices.later).await);
+        stop.notify_one();
+        probed.extend(probe.await.unwrap_or_default());
+        events_out::set_enabled(&caller, &subscribed, false).await?;
+        off_runs.push(load::run("no endpoint", endpoint, without, &slices.later).await);
+    }
     // A backlog: the same load for a warm-up's time while the receiver holds its requests, then
     // delivered with nothing else running.
     events_out::set_enabled(&caller, &subscribed, true).await?;
@@ -469,11 +516,8 @@ async fn measure_events_out(
         summary.out_of_order_objects,
         if summary.verified { "verified" } else { "NOT VERIFIED" },
     );
-    let measured_secs = 2.0 * half.duration.as_secs_f64();
-    let side = |first: RunStats, second| {
-        SideResult::new(endpoint.url.clone(), measured_secs, first.join(second))
-    };
-    Ok((side(off_first, off_second), side(on_first, on_second), summary))
+    let side = |runs| SideResult::new(endpoint.url.clone(), slices.measured_secs(), joined(runs));
+    Ok((side(off_runs), side(on_runs), summary))
 }
 
 async fn measure(
@@ -501,5 +545,29 @@ async fn measure(
             side.find_max = Some(outcome);
             side
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::LoadMode;
+
+    #[test]
+    fn the_slices_share_the_duration_and_only_the_first_warms_up_fully() {
+        let config = LoadConfig {
+            mode: LoadMode::Closed { connections: 32 },
+            warmup: Duration::from_secs(4),
+            duration: Duration::from_secs(16),
+            request_timeout: Duration::from_secs(1),
+        };
+        let slices = Slices::of(&config, 4);
+        assert_eq!(slices.first.duration, Duration::from_secs(2));
+        assert_eq!(slices.later.duration, Duration::from_secs(2));
+        assert_eq!(slices.opening(0).warmup, Duration::from_secs(4));
+        assert_eq!(slices.opening(1).warmup, SLICE_SETTLE);
+        assert_eq!(slices.measured_secs(), 16.0, "each side measured for the whole duration");
+        let one = Slices::of(&config, 1);
+        assert_eq!((one.first.duration, one.later.warmup), (Duration::from_secs(8), SLICE_SETTLE));
     }
 }

@@ -237,8 +237,10 @@ fn details(html: &mut String, result: &BenchResult) {
         let order = match result.config.load {
             LoadPlan::FindMax { .. } => format!("ceiling (if measured), {baseline}, {engine}"),
             LoadPlan::Fixed { .. } => format!(
-                "ceiling (if measured), then {baseline}, {engine}, {engine}, {baseline}, each for \
-                 half the duration after its own warm-up"
+                "ceiling (if measured), then {} round(s) of {baseline}, {engine}, {engine}, \
+                 {baseline}, each slice an equal share of the duration (the first after the \
+                 warm-up, the others after at most 1 s)",
+                result.config.rounds
             ),
         };
         let _ = write!(html, "<li>order: {}</li>", escape(&order));

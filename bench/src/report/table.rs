@@ -217,6 +217,7 @@ mod tests {
                     warmup_secs: 1.0,
                     duration_secs: 10.0,
                 },
+                rounds: 4,
                 request_timeout_ms: 1_000,
                 ceiling: true,
                 out_dir: "out".into(),
