@@ -189,3 +189,40 @@ async fn a_guest_subscription_is_invoiced_for_the_country_chosen() {
     assert_eq!(invoice["tax"][0]["amount"], 698, "{invoice}");
     assert_eq!(customer_of(&api, &created).await["address"]["country"], "NG");
 }
+
+#[tokio::test]
+async fn the_page_charges_what_it_showed_when_the_platform_adds_an_address_meanwhile() {
+    let engine = Engine::start(Config::default()).await;
+    let api = engine.api_a();
+    let page = engine.api_with_authorization(None);
+    let coupon = json!({"id": "WELCOME", "percent_off_bps": 2_000, "duration": "once"});
+    api.post("/v1/coupons", &coupon).await.ok();
+    api.post("/v1/promotion_codes", &json!({"coupon": "WELCOME", "code": "WELCOME20"})).await.ok();
+    let created = session(
+        &api,
+        &engine,
+        json!({"mode": "payment", "customer_email": "learner@example.com", "currency": "zar",
+               "allow_promotion_codes": true,
+               "line_items": [{"sku": "course-history", "quantity": 1, "unit_amount": 10_000}]}),
+    )
+    .await;
+    let chosen = page.post_form(&pay_path(&created), "method=country&country=KE").await;
+    assert_eq!(chosen.status, 303, "{}", chosen.text);
+    let customer = format!("/v1/customers/{}", str_field(&created, "customer"));
+    api.post(&customer, &json!({"address": {"country": "ZA", "postal_code": "8001"}})).await.ok();
+    // Priced again after that (a promotion code): still for the country the page shows.
+    let coded = page.post_form(&pay_path(&created), "method=promotion_code&code=WELCOME20").await;
+    assert_eq!(coded.status, 303, "{}", coded.text);
+    let shown = page.get(&format!("/checkout/{}", str_field(&created, "id"))).await;
+    assert!(shown.text.contains("VAT 16% (KE)"), "{}", shown.text);
+    assert!(shown.text.contains("ZAR 92.80"), "80.00 and Kenya's 16 %: {}", shown.text);
+
+    let paid = page.post_form(&pay_path(&created), "method=card&card=pm_card_visa").await;
+    assert_eq!(paid.status, 303, "{}", paid.text);
+    let paid = session_now(&api, &created).await;
+    let charge = api.get_ok(&format!("/v1/charges/{}", str_field(&paid, "charge"))).await;
+    assert_eq!(charge["amount"], 9_280, "{charge}");
+    let customer = api.get_ok(&customer).await;
+    assert_eq!(customer["address"]["country"], "ZA", "the platform's address is kept: {customer}");
+    assert_eq!(customer["address"]["postal_code"], "8001", "{customer}");
+}

@@ -12,7 +12,7 @@ use super::{ActorError, CustomerActor, Durably, IdempotencyTicket};
 use crate::coupons::Resolved;
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
-    BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
+    Address, BillingReason, Cause, ChargeStatus, CheckoutItems, CheckoutSession, CheckoutSessionId,
     CheckoutStatus, Customer, Event, EventKind, InvoiceStatus, SubscriptionStatus,
 };
 use crate::limits::CHECKOUT_ATTEMPTS_MAX;
@@ -193,8 +193,12 @@ impl CustomerActor {
     fn buyer_located(&mut self, session: &CheckoutSession) -> Result<Option<Customer>, ActorError> {
         let Some(country) = &session.tax_country else { return Ok(None) };
         let customer = &self.living()?.customer;
-        let located = customer.taxed_in(Some(country));
-        Ok((located.address != customer.address).then_some(located))
+        if customer.address.is_some() {
+            return Ok(None);
+        }
+        let mut located = customer.clone();
+        located.address = Some(Address::in_country(country));
+        Ok(Some(located))
     }
 
     /// The writes that record `charge` as the session's payment. The charge takes the

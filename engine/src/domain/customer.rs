@@ -19,6 +19,13 @@ pub struct Address {
     pub postal_code: Option<String>,
 }
 
+impl Address {
+    /// An address that names only its country.
+    pub fn in_country(country: &str) -> Address {
+        Address { country: country.to_owned(), region: None, postal_code: None }
+    }
+}
+
 /// A tax registration of the customer (a business buyer's VAT number), as the tax rule reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxId {
@@ -85,15 +92,13 @@ pub struct Customer {
 }
 
 impl Customer {
-    /// The customer as tax is worked out for them: in `country` when they have no address on
-    /// record (a checkout's buyer who chose it on the page).
+    /// The customer as a checkout's tax sees them: in `country` when the checkout names one
+    /// (its buyer had no address when it was made; the seller's country, or the one the buyer
+    /// chose on the page), whatever was recorded since, so that its page and its charge agree.
     pub fn taxed_in(&self, country: Option<&str>) -> Customer {
         let mut customer = self.clone();
-        if customer.address.is_none()
-            && let Some(country) = country
-        {
-            customer.address =
-                Some(Address { country: country.to_owned(), region: None, postal_code: None });
+        if let Some(country) = country {
+            customer.address = Some(Address::in_country(country));
         }
         customer
     }
