@@ -236,7 +236,7 @@ impl Handler<Refresh> for CustomerActor {
 /// Commits a change set of one customer: the statuses its audit events record, the postings of
 /// the money it moves and the outgoing events it announces are added first (see
 /// [`super::audit_status`], [`super::books`] and [`super::announce`]), and the dispatcher is
-/// woken for those.
+/// woken for those queued for an endpoint.
 pub(super) fn commit(
     services: &Services,
     mut changes: ChangeSet,
@@ -247,8 +247,10 @@ pub(super) fn commit(
     super::books::post(&mut changes, store)?;
     super::announce::announce(&mut changes, store)?;
     let announces = changes.writes.iter().any(|write| matches!(write, Write::Outgoing(_)));
+    let account = changes.account.clone();
     let ticket = store.commit(changes)?;
-    if announces {
+    // An account with no endpoint keeps its events without queueing them: nothing to send.
+    if announces && store.queues_events_of(&account) {
         services.outbox.wake();
     }
     Ok(ticket)

@@ -221,6 +221,10 @@ pub trait Durable: Send + Sync + 'static {
 pub trait CustomerStore: Durable + SponsorStore + LedgerStore + ArchiveStore {
     /// Applies the change set atomically; the ticket says when it is durable.
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError>;
+    /// Whether the outgoing events `account` announces are queued for delivery (it has an
+    /// enabled webhook endpoint, or nodes share the store): only then is there anything for
+    /// the dispatcher to do.
+    fn queues_events_of(&self, account: &AccountId) -> bool;
     /// How many change sets have been committed for the customer, where several nodes may
     /// change it (PostgreSQL); `None` where this process is its only writer (sled), so what an
     /// actor holds in memory is always current.

@@ -20,6 +20,10 @@ use crate::store::{
 };
 
 impl CustomerStore for TreeStore {
+    fn queues_events_of(&self, account: &AccountId) -> bool {
+        self.is_shared() || self.is_listening(account)
+    }
+
     fn commit(&self, changes: ChangeSet) -> Result<DurableTicket, StoreError> {
         let (mut changes, added, new_keys) = self.seal_change_set(changes)?;
         let forgets = changes.writes.iter().any(|write| matches!(write, Write::ForgetCustomerKey));

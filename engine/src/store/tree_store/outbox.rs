@@ -98,6 +98,11 @@ impl TreeStore {
         Ok(())
     }
 
+    /// Whether `account` has an enabled endpoint, as far as this node knows.
+    pub(super) fn is_listening(&self, account: &AccountId) -> bool {
+        self.listening.has(account)
+    }
+
     /// Notes which accounts have an enabled endpoint: at open, and after each endpoint change.
     pub(super) fn note_listening(&self, account: Option<&AccountId>) -> Result<(), StoreError> {
         let tree = self.tree(TreeId::WebhookEndpoints);
