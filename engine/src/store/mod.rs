@@ -225,15 +225,15 @@ pub trait CustomerStore: Durable + SponsorStore + LedgerStore + ArchiveStore {
     /// enabled webhook endpoint, or nodes share the store): only then is there anything for
     /// the dispatcher to do.
     fn queues_events_of(&self, account: &AccountId) -> bool;
-    /// How many change sets have been committed for the customer, where several nodes may
-    /// change it (PostgreSQL); `None` where this process is its only writer (sled), so what an
-    /// actor holds in memory is always current.
     /// The test clock the customer is on, read without opening its personal data.
     fn customer_test_clock(
         &self,
         account: &AccountId,
         customer: &CustomerId,
     ) -> Result<Option<TestClockId>, StoreError>;
+    /// How many change sets have been committed for the customer, where several nodes may
+    /// change it (PostgreSQL); `None` where this process is its only writer (sled), so what an
+    /// actor holds in memory is always current.
     fn customer_version(
         &self,
         account: &AccountId,
