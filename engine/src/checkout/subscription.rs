@@ -15,11 +15,7 @@ pub fn session_coupon(
     session: &CheckoutSession,
     now: i64,
 ) -> Result<Option<Resolved>, ResolveError> {
-    let Some(applied) = &session.coupon else { return Ok(None) };
-    let requested = match &applied.promotion_code {
-        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
-        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
-    };
+    let Some(requested) = requested_again(session) else { return Ok(None) };
     let purchase = match &session.items {
         CheckoutItems::Plan { plan, .. } => Purchase::Plan(plan),
         _ => Purchase::LineItems,
@@ -27,6 +23,16 @@ pub fn session_coupon(
     let resolved =
         coupons::resolve(store, &session.account, &requested, session.currency, purchase, now)?;
     Ok(Some(resolved))
+}
+
+/// The session's coupon as it was asked for: by the promotion code it came through, else by
+/// the coupon's id.
+pub fn requested_again(session: &CheckoutSession) -> Option<Requested> {
+    let applied = session.coupon.as_ref()?;
+    Some(match &applied.promotion_code {
+        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
+        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
+    })
 }
 
 /// How the session's subscription is started: by the buyer on the page, or by the

@@ -23,7 +23,7 @@ use crate::api::error::ApiError;
 use crate::api::request::ApiRequest;
 use crate::checkout::countries;
 use crate::checkout::page::{self, Bill, Offer, Payment, SANDBOX_CARDS, Seller};
-use crate::checkout::subscription::{Started, start_message};
+use crate::checkout::subscription::{Started, requested_again, start_message};
 use crate::coupons::{Requested, Resolved};
 use crate::domain::{
     AccountId, Cause, Charge, ChargeStatus, CheckoutItems, CheckoutMethod, CheckoutMode,
@@ -496,10 +496,7 @@ async fn choose_country(
     if countries::name(&code).is_none() {
         return Err(ApiError::validation("country", "choose your country from the list"));
     }
-    let requested = session.coupon.as_ref().map(|applied| match &applied.promotion_code {
-        Some(code) => Requested::PromotionCode(code.as_str().to_owned()),
-        None => Requested::Coupon(applied.coupon.as_str().to_owned()),
-    });
+    let requested = requested_again(session);
     reprice(app, session, key, requested, Some(code), cause).await
 }
 
