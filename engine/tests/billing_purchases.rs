@@ -25,15 +25,12 @@
 //! customer whose test clock was deleted still settles (the gateway returned the money already).
 
 mod common;
-use kassa_testkit::fake_stripe;
-
-use std::time::Duration;
+#[path = "common/stripe_webhooks.rs"]
+mod stripe_webhooks;
 
 use common::*;
-use fake_stripe::FakeStripe;
-
-const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
-const WEBHOOK_PATH: &str = "/v1/webhooks/stripe";
+use kassa_testkit::fake_stripe::FakeStripe;
+use stripe_webhooks::{config as stripe_config, deliver, event, wait_applied};
 
 /// `(feature, source, expires_at)` of one entitlement, in a form that compares.
 type Entitlement = (String, String, Option<i64>);
@@ -184,41 +181,10 @@ async fn a_full_refund_withdraws_a_purchase_and_a_partial_one_keeps_it() {
     }
 }
 
-/// The engine with Stripe (the fake) as its gateway and the webhook secret set.
-fn stripe_config(api_base: &str) -> Config {
-    Config::default().with_default_gateway("stripe").with_toml(&format!(
-        r#"[gateways.stripe]
-secret_key = "{}"
-api_base = "{api_base}"
-webhook_secret = "{WEBHOOK_SECRET}"
-
-[webhooks]
-apply_delay_ms = 0
-"#,
-        fake_stripe::SECRET_KEY
-    ))
-}
-
 /// A Stripe event as Stripe sends it, signed now with the endpoint's secret; delivered.
 async fn deliver_stripe_event(engine: &Engine, id: &str, kind: &str, created: u64, object: Value) {
-    let body = to_bytes(&json!({
-        "id": id, "object": "event", "api_version": "2020-08-27", "type": kind,
-        "created": created, "livemode": false, "data": { "object": object },
-    }));
-    let signature = stripe_signature(WEBHOOK_SECRET, &body, now_secs());
-    let webhooks = engine.api_with_authorization(None);
-    let answer = webhooks.post_webhook(WEBHOOK_PATH, body, Some(&signature)).await;
+    let answer = deliver(engine, &event(id, kind, created, object)).await;
     assert_eq!(answer.status, 200, "{kind} {id}: {}", answer.text);
-}
-
-/// Waits until `count` events of `kind` are stored and all applied.
-async fn wait_applied(api: &Api, kind: &str, count: usize) {
-    let path = format!("/v1/events?type={kind}");
-    wait_for("the events to be applied", Duration::from_secs(15), || async {
-        let listed = api.get_ok(&path).await["data"].as_array().cloned().unwrap_or_default();
-        (listed.len() == count && listed.iter().all(|event| event["applied"] == true)).then_some(())
-    })
-    .await;
 }
 
 /// A Stripe dispute `du` of `amount` on the PaymentIntent `intent`, in `status`.
@@ -231,7 +197,7 @@ fn dispute(du: &str, intent: &str, amount: u64, status: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_dispute_withdraws_a_purchase_and_a_won_one_keeps_it() {
     let stripe = FakeStripe::start().await;
-    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let engine = Engine::start(stripe_config(&stripe.api_base(), 0)).await;
     let api = engine.api_a();
     let (customer, _) = api.customer_with_card("pm_card_visa").await;
     let lost = purchase(&api, &customer, 5_000, json!([{"feature": "course-201"}])).await;
@@ -305,7 +271,7 @@ async fn a_lost_dispute_withdraws_a_purchase_and_a_won_one_keeps_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purchase_settled_by_stripe_grants_and_a_dashboard_refund_in_full_withdraws() {
     let stripe = FakeStripe::start().await;
-    let engine = Engine::start(stripe_config(&stripe.api_base())).await;
+    let engine = Engine::start(stripe_config(&stripe.api_base(), 0)).await;
     let api = engine.api_a();
     let (customer, _) = api.customer_with_card("pm_card_threeDSecure2Required").await;
     let grants = json!([{"feature": "course-301"}]);

@@ -2,6 +2,9 @@
 //! Stripe, a known signing secret), events built and signed as Stripe documents, and the reads
 //! that wait for them to be applied.
 
+// Each test file uses a different part of it.
+#![allow(dead_code)]
+
 use std::time::Duration;
 
 use kassa_testkit::fake_stripe;
