@@ -15,6 +15,27 @@ fn pay_path(session: &Value) -> String {
     format!("/checkout/{}/pay", str_field(session, "id"))
 }
 
+/// A guest's session for one `sku` at `unit_amount`, taking the promotion code WELCOME20 (20 %
+/// off once).
+async fn guest_session_taking_welcome20(
+    api: &Api,
+    engine: &Engine,
+    sku: &str,
+    unit_amount: i64,
+) -> Value {
+    let coupon = json!({"id": "WELCOME", "percent_off_bps": 2_000, "duration": "once"});
+    api.post("/v1/coupons", &coupon).await.ok();
+    api.post("/v1/promotion_codes", &json!({"coupon": "WELCOME", "code": "WELCOME20"})).await.ok();
+    session(
+        api,
+        engine,
+        json!({"mode": "payment", "customer_email": "learner@example.com", "currency": "zar",
+               "allow_promotion_codes": true,
+               "line_items": [{"sku": sku, "quantity": 1, "unit_amount": unit_amount}]}),
+    )
+    .await
+}
+
 async fn customer_of(api: &Api, session: &Value) -> Value {
     api.get_ok(&format!("/v1/customers/{}", str_field(session, "customer"))).await
 }
@@ -23,17 +44,7 @@ async fn customer_of(api: &Api, session: &Value) -> Value {
 async fn a_guest_chooses_their_country_and_pays_its_tax() {
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
-    let coupon = json!({"id": "WELCOME", "percent_off_bps": 2_000, "duration": "once"});
-    api.post("/v1/coupons", &coupon).await.ok();
-    api.post("/v1/promotion_codes", &json!({"coupon": "WELCOME", "code": "WELCOME20"})).await.ok();
-    let created = session(
-        &api,
-        &engine,
-        json!({"mode": "payment", "customer_email": "learner@example.com", "currency": "zar",
-               "allow_promotion_codes": true,
-               "line_items": [{"sku": "course-biology", "quantity": 1, "unit_amount": 45_000}]}),
-    )
-    .await;
+    let created = guest_session_taking_welcome20(&api, &engine, "course-biology", 45_000).await;
     // Taxed where the seller is (the bundled rules' ZA, 15 %) until the buyer says otherwise.
     assert_eq!(created["amount_total"], 51_750, "{created}");
     assert_eq!(created["tax"][0]["jurisdiction"], "ZA", "{created}");
@@ -195,17 +206,7 @@ async fn the_page_charges_what_it_showed_when_the_platform_adds_an_address_meanw
     let engine = Engine::start(Config::default()).await;
     let api = engine.api_a();
     let page = engine.api_with_authorization(None);
-    let coupon = json!({"id": "WELCOME", "percent_off_bps": 2_000, "duration": "once"});
-    api.post("/v1/coupons", &coupon).await.ok();
-    api.post("/v1/promotion_codes", &json!({"coupon": "WELCOME", "code": "WELCOME20"})).await.ok();
-    let created = session(
-        &api,
-        &engine,
-        json!({"mode": "payment", "customer_email": "learner@example.com", "currency": "zar",
-               "allow_promotion_codes": true,
-               "line_items": [{"sku": "course-history", "quantity": 1, "unit_amount": 10_000}]}),
-    )
-    .await;
+    let created = guest_session_taking_welcome20(&api, &engine, "course-history", 10_000).await;
     let chosen = page.post_form(&pay_path(&created), "method=country&country=KE").await;
     assert_eq!(chosen.status, 303, "{}", chosen.text);
     let customer = format!("/v1/customers/{}", str_field(&created, "customer"));
