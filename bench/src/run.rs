@@ -476,13 +476,17 @@ async fn measure_events_out(
     let probe_customers = caller.create_customers(PROBE_CUSTOMERS, PLAIN_CUSTOMER_BODY).await?;
     let slices = Slices::of(&config, plan.rounds);
     let (mut off_runs, mut on_runs, mut probed) = (Vec::new(), Vec::new(), Vec::new());
+    let probe_caller = Arc::new(Caller::new(endpoint, plan.request_timeout()));
     for round in 0..plan.rounds {
         events_out::set_enabled(&caller, &subscribed, false).await?;
         off_runs.push(load::run("no endpoint", endpoint, without, slices.opening(round)).await);
         events_out::set_enabled(&caller, &subscribed, true).await?;
         let stop = Arc::new(tokio::sync::Notify::new());
-        let probe_caller = Arc::new(Caller::new(endpoint, plan.request_timeout()));
-        let probe = events_out::probe(probe_caller, probe_customers.clone(), Arc::clone(&stop));
+        let probe = events_out::probe(
+            Arc::clone(&probe_caller),
+            probe_customers.clone(),
+            Arc::clone(&stop),
+        );
         let probe = tokio::spawn(probe);
         on_runs.push(load::run("endpoint", endpoint, with, &slices.later).await);
         on_runs.push(load::run("endpoint", endpoint, with, &slices.later).await);
