@@ -2,6 +2,11 @@
 //! length, checksum and sequence number ([`frame`]), made durable by one `fdatasync` per group of
 //! appends.
 //!
+//! An append only frames its record in memory; the sync that covers it writes the whole group
+//! to the segment with one `write` before its `fdatasync`, so a change set costs no system call
+//! of its own (a group past [`UNWRITTEN_MAX`] is written by the next append). Either way a
+//! record is durable, and its change set acknowledged, only once that sync has returned.
+//!
 //! Segments are named by the sequence number of their first record and hold consecutive
 //! sequence numbers. A new segment is begun once the current one passes the size given at open;
 //! the old one is synced first, so that syncing the current segment always covers every record
@@ -51,23 +56,38 @@ pub struct Dropped {
     pub reason: &'static str,
 }
 
+/// Bytes of appended records held in memory past which the next append writes them out first:
+/// a sync that is slow to come (a slow disk) does not let the group grow without bound.
+const UNWRITTEN_MAX: usize = 1 << 20;
+
 pub struct Wal {
     dir: PathBuf,
     segment_bytes: u64,
     tail: Mutex<Tail>,
+    /// Held while a group of records is written to its segment, taken with the tail's lock held
+    /// (never the other way round): groups reach the file in the order they were taken.
+    writer: Mutex<Writer>,
 }
 
 struct Tail {
     /// The segment appends go to; shared with the flusher's sync.
     file: Arc<File>,
-    /// Bytes in it.
+    /// Bytes in it, with those not yet written.
     len: u64,
     /// The sequence number the next record gets.
     next: u64,
     /// Every segment, oldest first: (its first sequence number, its path).
     segments: VecDeque<(u64, PathBuf)>,
-    /// Reused for each append's record.
-    buffer: Vec<u8>,
+    /// Records appended and not yet written to `file`, whole and in order.
+    unwritten: Vec<u8>,
+}
+
+struct Writer {
+    /// The buffer the next group is gathered in once the current one is taken to be written.
+    spare: Vec<u8>,
+    /// A write failed: the records it held are lost, so nothing after them may reach the file
+    /// (a gap in the sequence numbers would refuse to open) and no sync may say they are durable.
+    failed: bool,
 }
 
 fn storage(what: impl std::fmt::Display, error: std::io::Error) -> StoreError {
@@ -165,13 +185,20 @@ impl Wal {
                 file
             }
         };
-        let tail = Tail { file: Arc::new(file), len: tail_len, next, segments, buffer: Vec::new() };
-        let wal = Wal { dir: dir.to_owned(), segment_bytes, tail: Mutex::new(tail) };
+        let tail =
+            Tail { file: Arc::new(file), len: tail_len, next, segments, unwritten: Vec::new() };
+        let writer = Writer { spare: Vec::new(), failed: false };
+        let wal = Wal {
+            dir: dir.to_owned(),
+            segment_bytes,
+            tail: Mutex::new(tail),
+            writer: Mutex::new(writer),
+        };
         Ok((wal, recovery))
     }
 
-    /// Appends `payload` as the next record and returns its sequence number. It is in the file,
-    /// not yet durable: [`Wal::sync`] makes it so.
+    /// Appends `payload` as the next record and returns its sequence number. It is durable once
+    /// a [`Wal::sync`] that began after this returned has returned.
     pub fn append(&self, payload: &[u8]) -> Result<u64, StoreError> {
         if payload.is_empty() || payload.len() > PAYLOAD_MAX {
             return Err(StoreError::Storage(format!(
@@ -182,29 +209,33 @@ impl Wal {
         let mut tail = self.lock();
         if tail.len >= self.segment_bytes {
             self.begin_segment(&mut tail)?;
+        } else if tail.unwritten.len() >= UNWRITTEN_MAX {
+            self.write_out(&mut tail)?;
         }
         let sequence = tail.next;
-        let Tail { file, len, buffer, .. } = &mut *tail;
-        buffer.clear();
-        frame::encode(sequence, payload, buffer);
-        if let Err(error) = (&**file).write_all(buffer) {
-            // Part of the record may be in the file: cut it off, so that the next append does
-            // not follow garbage. If even that fails the segment is unusable.
-            file.set_len(*len).map_err(|error| storage("cutting a failed append", error))?;
-            return Err(storage("appending to the log", error));
-        }
-        *len += buffer.len() as u64;
+        let before = tail.unwritten.len();
+        frame::encode(sequence, payload, &mut tail.unwritten);
+        tail.len += (tail.unwritten.len() - before) as u64;
         tail.next += 1;
         Ok(sequence)
     }
 
     /// Makes every record appended so far durable; returns the last one's sequence number.
     pub fn sync(&self) -> Result<u64, StoreError> {
-        let (file, last) = {
-            let tail = self.lock();
-            (Arc::clone(&tail.file), tail.next - 1)
+        let (file, last, group, mut writer) = {
+            let mut tail = self.lock();
+            let mut writer = self.writer();
+            let spare = std::mem::take(&mut writer.spare);
+            let group = std::mem::replace(&mut tail.unwritten, spare);
+            (Arc::clone(&tail.file), tail.next - 1, group, writer)
         };
-        // Earlier segments were synced when the next one was begun.
+        // Appends go on meanwhile, into the spare buffer.
+        let written = write_group(&file, &group, &mut writer);
+        writer.spare = group;
+        writer.spare.clear();
+        drop(writer);
+        written?;
+        // Earlier segments were written and synced when the next one was begun.
         file.sync_data().map_err(|error| storage("fdatasync of the log", error))?;
         Ok(last)
     }
@@ -236,7 +267,16 @@ impl Wal {
         self.lock().segments.iter().map(|(_, path)| path.clone()).collect()
     }
 
+    /// Writes the tail's unwritten records to its segment now, after any group a sync took.
+    fn write_out(&self, tail: &mut Tail) -> Result<(), StoreError> {
+        let mut writer = self.writer();
+        let written = write_group(&tail.file, &tail.unwritten, &mut writer);
+        tail.unwritten.clear();
+        written
+    }
+
     fn begin_segment(&self, tail: &mut Tail) -> Result<(), StoreError> {
+        self.write_out(tail)?;
         tail.file.sync_data().map_err(|error| storage("fdatasync of a full segment", error))?;
         let (file, path) = create_segment(&self.dir, tail.next)?;
         tail.segments.push_back((tail.next, path));
@@ -248,6 +288,36 @@ impl Wal {
     fn lock(&self) -> MutexGuard<'_, Tail> {
         self.tail.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn writer(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for Wal {
+    /// A log let go of (a stop) leaves what was appended in its segment, synced or not, as a
+    /// log writing each record at once did: the next start replays it.
+    fn drop(&mut self) {
+        let mut tail = self.lock();
+        if let Err(error) = self.write_out(&mut tail) {
+            tracing::warn!(%error, "the log's last records were not written at its close");
+        }
+    }
+}
+
+/// Writes `group` (whole records) to `file`, unless an earlier write failed.
+fn write_group(file: &File, group: &[u8], writer: &mut Writer) -> Result<(), StoreError> {
+    if writer.failed {
+        return Err(StoreError::Storage("an earlier write to the log failed".into()));
+    }
+    if group.is_empty() {
+        return Ok(());
+    }
+    let mut file = file;
+    file.write_all(group).map_err(|error| {
+        writer.failed = true;
+        storage("writing to the log", error)
+    })
 }
 
 /// A segment's file name: its first sequence number, zero-padded so that names sort as numbers.

@@ -1,6 +1,7 @@
-//! The log on a real directory: records read back in order across a reopen, a torn tail of every
-//! kind is cut back to the last whole record, damage before the tail refuses to open, and
-//! segments below the checkpoint go.
+//! The log on a real directory: records read back in order across a reopen, appends reach the
+//! segment with the sync that covers them (or past a bound, or at the log's close), a torn tail
+//! of every kind is cut back to the last whole record, damage before the tail refuses to open,
+//! and segments below the checkpoint go.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -189,4 +190,51 @@ fn an_empty_or_oversized_record_is_refused_and_changes_nothing() {
     assert!(wal.append(b"").is_err());
     assert!(wal.append(&vec![1; PAYLOAD_MAX + 1]).is_err());
     assert_eq!(wal.append(b"one").unwrap(), 1);
+}
+
+#[test]
+fn appends_reach_the_segment_together_with_the_sync_that_covers_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(dir.path(), SEGMENT_BYTES, 0);
+    append_all(&wal, 1..=3);
+    let segment = wal.segments().pop().unwrap();
+    let length = || std::fs::metadata(&segment).unwrap().len();
+    assert_eq!(length(), 0, "an append made a write of its own");
+    assert_eq!(wal.sync().unwrap(), 3);
+    let synced = length();
+    assert!(synced > 0);
+    append_all(&wal, 4..=4);
+    assert_eq!(length(), synced);
+    assert_eq!(wal.sync().unwrap(), 4);
+    drop(wal);
+    let (_, replayed, _) = open(dir.path(), SEGMENT_BYTES, 0);
+    assert_eq!(replayed, (1..=4).map(|n| (n, payload(n))).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_group_past_its_bound_is_written_without_waiting_for_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _, _) = open(dir.path(), 64 << 20, 0);
+    let record = vec![7; 64 << 10];
+    let records = (UNWRITTEN_MAX / record.len()) as u64 + 1;
+    for n in 1..=records {
+        assert_eq!(wal.append(&record).unwrap(), n);
+    }
+    let segment = wal.segments().pop().unwrap();
+    assert!(std::fs::metadata(&segment).unwrap().len() >= UNWRITTEN_MAX as u64);
+    assert_eq!(wal.sync().unwrap(), records);
+}
+
+#[test]
+fn records_appended_but_not_synced_are_in_the_log_after_it_is_let_go_of() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Small segments: appends roll over to new segments between syncs too.
+        let (wal, _, _) = open(dir.path(), 64, 0);
+        append_all(&wal, 1..=12);
+        assert!(wal.segments().len() > 2);
+    }
+    let (_, replayed, recovery) = open(dir.path(), 64, 0);
+    assert_eq!(replayed, (1..=12).map(|n| (n, payload(n))).collect::<Vec<_>>());
+    assert_eq!(recovery.dropped, None);
 }
