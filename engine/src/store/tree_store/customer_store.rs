@@ -41,8 +41,9 @@ impl CustomerStore for TreeStore {
             ops.push(self.next_version(&account, &customer, decided_at)?);
         }
         self.outgoing_ops(outgoing, &mut ops)?;
-        self.posting_ops(postings, &mut ops)?;
+        let moved = self.posting_ops(postings, &mut ops)?;
         self.append_and_apply(&order, &ops)?;
+        self.remember_moved(moved);
         drop(order);
         let ticket = self.written();
         self.keep_new_keys(new_keys);

@@ -11,7 +11,8 @@
 //! reading entries newest first by key still reads postings newest first by id, and a page may
 //! end inside an entry.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 
 use super::billing::{newest_first, page};
 use super::ops::Op;
@@ -34,6 +35,35 @@ fn began_key(part: BooksPart) -> &'static [u8] {
         BooksPart::Money => b"\0began",
         BooksPart::Accruals => b"\0accruals_began",
         BooksPart::Sales => b"\0sales_began",
+    }
+}
+
+/// Running totals and revenue days kept past which the memory of them starts afresh.
+const REMEMBERED_MAX: usize = 100_000;
+
+/// The running totals and revenue days as the last change set that moved them wrote them, so
+/// that the next one moves them on without reading them back from the overlay or sled. Only
+/// [`TreeStore::posting_ops`] writes them, under the write order, and a change set's are
+/// remembered once its record is appended; nodes sharing a PostgreSQL store read them each time.
+#[derive(Default)]
+pub(super) struct RunningTotals(Mutex<Remembered>);
+
+#[derive(Default)]
+struct Remembered {
+    totals: HashMap<Vec<u8>, LedgerTotals>,
+    days: HashMap<Vec<u8>, Revenue>,
+}
+
+/// What a change set's postings moved the running totals and revenue days to.
+#[must_use = "remembered once the change set's record is appended"]
+pub(super) struct Moved {
+    totals: BTreeMap<Vec<u8>, LedgerTotals>,
+    days: BTreeMap<Vec<u8>, Revenue>,
+}
+
+impl RunningTotals {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, Remembered> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -125,20 +155,26 @@ fn newest_in_entry(
 impl TreeStore {
     /// The writes of `postings` and of the totals they move, read as they stand: call under
     /// the write order.
+    /// Hand what it returns to [`TreeStore::remember_moved`] once `ops` are appended.
     pub(super) fn posting_ops(
         &self,
         postings: Vec<Posting>,
         ops: &mut Vec<Op>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Moved, StoreError> {
         let mut moved: BTreeMap<Vec<u8>, LedgerTotals> = BTreeMap::new();
         let mut days: BTreeMap<Vec<u8>, Revenue> = BTreeMap::new();
         let mut by_account: BTreeMap<AccountId, Vec<Posting>> = BTreeMap::new();
+        let shared = self.is_shared();
         for posting in postings {
             if let Some(revenue) = Revenue::of(&posting) {
                 let key = revenue_key(&posting.account, posting.currency, day_of(posting.created));
+                let remembered = || self.running.remembered().days.get(&key).copied();
                 let so_far = match days.remove(&key) {
                     Some(so_far) => so_far,
-                    None => self.get::<Revenue>(TreeId::RevenueDays, &key)?.unwrap_or_default(),
+                    None => match remembered().filter(|_| !shared) {
+                        Some(so_far) => so_far,
+                        None => self.get::<Revenue>(TreeId::RevenueDays, &key)?.unwrap_or_default(),
+                    },
                 };
                 let sum = so_far.plus(revenue).ok_or_else(|| {
                     StoreError::Storage("a day's revenue would pass the largest amount".into())
@@ -147,14 +183,18 @@ impl TreeStore {
             }
             for ledger_account in posting.accounts() {
                 let key = totals_key(&posting.account, ledger_account, posting.currency);
+                let remembered = || self.running.remembered().totals.get(&key).cloned();
                 let totals = match moved.remove(&key) {
                     Some(totals) => totals,
-                    None => match self.tree(TreeId::LedgerBalances).get(&key)? {
-                        Some(bytes) => decode(&bytes)?,
-                        None => LedgerTotals {
-                            account: ledger_account.clone(),
-                            currency: posting.currency,
-                            balance: Default::default(),
+                    None => match remembered().filter(|_| !shared) {
+                        Some(totals) => totals,
+                        None => match self.tree(TreeId::LedgerBalances).get(&key)? {
+                            Some(bytes) => decode(&bytes)?,
+                            None => LedgerTotals {
+                                account: ledger_account.clone(),
+                                currency: posting.currency,
+                                balance: Default::default(),
+                            },
                         },
                     },
                 };
@@ -172,13 +212,27 @@ impl TreeStore {
         for postings in by_account.into_values() {
             entry_ops(postings, ops);
         }
-        for (key, totals) in moved {
-            ops.push(Op::put(TreeId::LedgerBalances, key, encode(&totals)));
+        for (key, totals) in &moved {
+            ops.push(Op::put(TreeId::LedgerBalances, key.clone(), encode(totals)));
         }
-        for (key, revenue) in days {
-            ops.push(Op::put(TreeId::RevenueDays, key, encode(&revenue)));
+        for (key, revenue) in &days {
+            ops.push(Op::put(TreeId::RevenueDays, key.clone(), encode(revenue)));
         }
-        Ok(())
+        Ok(Moved { totals: moved, days })
+    }
+
+    /// Remembers what a change set's postings moved, once its record is appended (still under
+    /// the write order): the next change set's postings start from there.
+    pub(super) fn remember_moved(&self, moved: Moved) {
+        if self.is_shared() || (moved.totals.is_empty() && moved.days.is_empty()) {
+            return;
+        }
+        let mut remembered = self.running.remembered();
+        if remembered.totals.len() + remembered.days.len() >= REMEMBERED_MAX {
+            *remembered = Remembered::default();
+        }
+        remembered.totals.extend(moved.totals);
+        remembered.days.extend(moved.days);
     }
 
     /// The postings of the entry under `id`, oldest first (none if there is no such entry).

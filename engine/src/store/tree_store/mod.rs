@@ -106,6 +106,8 @@ pub struct TreeStore {
     sequences: outbox::Sequences,
     /// The accounts whose events are queued for delivery.
     listening: outbox::Listening,
+    /// The books' running totals as last written (see [`ledger::RunningTotals`]).
+    running: ledger::RunningTotals,
 }
 
 impl TreeStore {
@@ -209,6 +211,7 @@ impl TreeStore {
             sealer: None,
             sequences: outbox::Sequences::default(),
             listening: outbox::Listening::default(),
+            running: ledger::RunningTotals::default(),
         }
     }
 

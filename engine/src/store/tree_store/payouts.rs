@@ -140,8 +140,9 @@ impl PayoutStore for TreeStore {
             }
         }
         self.outgoing_ops(events, &mut ops)?;
-        self.posting_ops(postings, &mut ops)?;
+        let moved = self.posting_ops(postings, &mut ops)?;
         self.append_and_apply(&order, &ops)?;
+        self.remember_moved(moved);
         drop(order);
         Ok(self.written())
     }

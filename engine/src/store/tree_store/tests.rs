@@ -136,6 +136,7 @@ on_both_backends!(
     a_start_finds_every_unapplied_event_from_the_watermark_on,
     events_left_are_the_unapplied_received_before_the_cut_off_where_nodes_share_the_store,
     the_books_keep_running_totals_and_verify_names_the_first_difference,
+    running_totals_move_on_from_the_last_write_across_restarts_and_nodes,
     a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
     the_postings_of_one_change_set_list_in_order_across_pages,
     only_finished_idempotency_records_past_retention_expire,
@@ -150,6 +151,7 @@ mod books;
 use archival::archived_records_read_back_by_id_and_leave_the_lists;
 use books::{
     a_payout_decided_on_a_balance_that_moved_is_refused_and_settling_it_leaves_the_index,
+    running_totals_move_on_from_the_last_write_across_restarts_and_nodes,
     the_books_keep_running_totals_and_verify_names_the_first_difference,
     the_postings_of_one_change_set_list_in_order_across_pages,
 };

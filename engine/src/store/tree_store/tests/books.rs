@@ -246,3 +246,58 @@ pub(super) async fn the_postings_of_one_change_set_list_in_order_across_pages(ba
     let held = store.ledger_balance(&account(), &payee_account, usd).unwrap();
     assert_eq!(held.credits_minor, 300);
 }
+
+/// The running totals and the day's revenue a change set moves start from what the one before
+/// wrote: across a restart, and where nodes share the store, across the nodes.
+pub(super) async fn running_totals_move_on_from_the_last_write_across_restarts_and_nodes(
+    backend: Backend,
+) {
+    use crate::domain::{LedgerAccount, LedgerBalance};
+    use crate::ledger::postings;
+    use crate::store::LedgerStore;
+    let customer = customer();
+    let currency = charge(&customer.id).amount.currency;
+    let pay = |store: &TreeStore, n: usize| {
+        let charge = Charge {
+            status: ChargeStatus::Succeeded,
+            idempotency_key: Some(format!("running-{n}")),
+            ..charge(&customer.id)
+        };
+        let money = postings::charge_succeeded(&account(), &charge, 10).unwrap();
+        let changes = ChangeSet::new(&account(), &customer.id)
+            .with(Write::Customer(customer.clone()))
+            .with(Write::NewCharge(charge))
+            .with(Write::Posting(Box::new(money)));
+        store.commit(changes).unwrap()
+    };
+    let platform = |store: &TreeStore| {
+        store.ledger_balance(&account(), &LedgerAccount::Platform, currency).unwrap()
+    };
+    let gross = |store: &TreeStore| {
+        let days = store.revenue_days(&account(), None, i64::MIN, i64::MAX).unwrap();
+        days.iter().map(|day| day.revenue.gross).sum::<i64>()
+    };
+    let each = charge(&customer.id).amount.amount_minor;
+    let paid = |charges: i64| LedgerBalance { debits_minor: 0, credits_minor: charges * each };
+    {
+        let store = backend.open();
+        store.begin_books(0).unwrap();
+        for n in 0..3 {
+            pay(&store, n).wait().await.unwrap();
+        }
+        assert_eq!(platform(&store), paid(3));
+        assert_eq!(gross(&store), 3 * each);
+    }
+    let store = backend.open();
+    pay(&store, 3).wait().await.unwrap();
+    assert_eq!(platform(&store), paid(4), "after a restart");
+    assert_eq!(gross(&store), 4 * each);
+    if backend.database.is_some() {
+        let other = backend.open();
+        pay(&other, 4).wait().await.unwrap();
+        pay(&store, 5).wait().await.unwrap();
+        assert_eq!(platform(&store), paid(6), "a node's posting after another's");
+        assert_eq!(platform(&other), paid(6));
+        assert_eq!(gross(&store), 6 * each);
+    }
+}
