@@ -154,8 +154,8 @@ fn newest_in_entry(
 
 impl TreeStore {
     /// The writes of `postings` and of the totals they move, read as they stand: call under
-    /// the write order.
-    /// Hand what it returns to [`TreeStore::remember_moved`] once `ops` are appended.
+    /// the write order, and hand what it returns to [`TreeStore::remember_moved`] once `ops`
+    /// are appended.
     pub(super) fn posting_ops(
         &self,
         postings: Vec<Posting>,
@@ -171,7 +171,7 @@ impl TreeStore {
                 let remembered = || self.running.remembered().days.get(&key).copied();
                 let so_far = match days.remove(&key) {
                     Some(so_far) => so_far,
-                    None => match remembered().filter(|_| !shared) {
+                    None => match (!shared).then(remembered).flatten() {
                         Some(so_far) => so_far,
                         None => self.get::<Revenue>(TreeId::RevenueDays, &key)?.unwrap_or_default(),
                     },
@@ -186,7 +186,7 @@ impl TreeStore {
                 let remembered = || self.running.remembered().totals.get(&key).cloned();
                 let totals = match moved.remove(&key) {
                     Some(totals) => totals,
-                    None => match remembered().filter(|_| !shared) {
+                    None => match (!shared).then(remembered).flatten() {
                         Some(totals) => totals,
                         None => match self.tree(TreeId::LedgerBalances).get(&key)? {
                             Some(bytes) => decode(&bytes)?,
