@@ -164,17 +164,12 @@ impl TreeStore {
         let mut moved: BTreeMap<Vec<u8>, LedgerTotals> = BTreeMap::new();
         let mut days: BTreeMap<Vec<u8>, Revenue> = BTreeMap::new();
         let mut by_account: BTreeMap<AccountId, Vec<Posting>> = BTreeMap::new();
-        let shared = self.is_shared();
         for posting in postings {
             if let Some(revenue) = Revenue::of(&posting) {
                 let key = revenue_key(&posting.account, posting.currency, day_of(posting.created));
-                let remembered = || self.running.remembered().days.get(&key).copied();
                 let so_far = match days.remove(&key) {
                     Some(so_far) => so_far,
-                    None => match (!shared).then(remembered).flatten() {
-                        Some(so_far) => so_far,
-                        None => self.get::<Revenue>(TreeId::RevenueDays, &key)?.unwrap_or_default(),
-                    },
+                    None => self.day_as_it_stands(&key)?,
                 };
                 let sum = so_far.plus(revenue).ok_or_else(|| {
                     StoreError::Storage("a day's revenue would pass the largest amount".into())
@@ -183,20 +178,9 @@ impl TreeStore {
             }
             for ledger_account in posting.accounts() {
                 let key = totals_key(&posting.account, ledger_account, posting.currency);
-                let remembered = || self.running.remembered().totals.get(&key).cloned();
                 let totals = match moved.remove(&key) {
                     Some(totals) => totals,
-                    None => match (!shared).then(remembered).flatten() {
-                        Some(totals) => totals,
-                        None => match self.tree(TreeId::LedgerBalances).get(&key)? {
-                            Some(bytes) => decode(&bytes)?,
-                            None => LedgerTotals {
-                                account: ledger_account.clone(),
-                                currency: posting.currency,
-                                balance: Default::default(),
-                            },
-                        },
-                    },
+                    None => self.totals_as_they_stand(&key, ledger_account, posting.currency)?,
                 };
                 let balance = totals.balance.after(&posting, ledger_account).ok_or_else(|| {
                     StoreError::Storage(format!(
@@ -219,6 +203,38 @@ impl TreeStore {
             ops.push(Op::put(TreeId::RevenueDays, key.clone(), encode(revenue)));
         }
         Ok(Moved { totals: moved, days })
+    }
+
+    /// A day's revenue as the last change set that moved it left it: remembered, else read
+    /// (always read where nodes share the store).
+    fn day_as_it_stands(&self, key: &[u8]) -> Result<Revenue, StoreError> {
+        let remembered = || self.running.remembered().days.get(key).copied();
+        match (!self.is_shared()).then(remembered).flatten() {
+            Some(day) => Ok(day),
+            None => Ok(self.get::<Revenue>(TreeId::RevenueDays, key)?.unwrap_or_default()),
+        }
+    }
+
+    /// A ledger account's totals as the last change set that moved them left them: remembered,
+    /// else read (always read where nodes share the store); nothing yet for a new account.
+    fn totals_as_they_stand(
+        &self,
+        key: &[u8],
+        ledger_account: &LedgerAccount,
+        currency: Currency,
+    ) -> Result<LedgerTotals, StoreError> {
+        let remembered = || self.running.remembered().totals.get(key).cloned();
+        if let Some(totals) = (!self.is_shared()).then(remembered).flatten() {
+            return Ok(totals);
+        }
+        match self.tree(TreeId::LedgerBalances).get(key)? {
+            Some(bytes) => decode(&bytes),
+            None => Ok(LedgerTotals {
+                account: ledger_account.clone(),
+                currency,
+                balance: Default::default(),
+            }),
+        }
     }
 
     /// Remembers what a change set's postings moved, once its record is appended (still under
