@@ -25,7 +25,7 @@ use super::{ActorError, CustomerActor, Durably};
 use crate::domain::time::now_unix_secs;
 use crate::domain::{
     AppliedCoupon, Cause, Charge, ChargeId, ChargeStatus, CustomerId, Event, EventKind, Money,
-    PaymentMethod, PaymentMethodId, PaymentMethodKind,
+    PaymentMethod, PaymentMethodId, PaymentMethodKind, TransferId,
 };
 use crate::store::{ChangeSet, DurableTicket, InFlightObject, Outcome, Unsettled, Write};
 
@@ -151,8 +151,13 @@ pub(super) fn processing_charge(
     payment_method: PaymentMethodId,
     gateway: &str,
 ) -> Charge {
+    let id = ChargeId::generate();
+    let transfer = message.transfer.take().map(|mut transfer| {
+        transfer.id = TransferId::of_charge(&id);
+        transfer
+    });
     Charge {
-        id: ChargeId::generate(),
+        id,
         customer,
         amount: message.amount,
         payment_method,
@@ -178,7 +183,7 @@ pub(super) fn processing_charge(
         }),
         bank_transfer: None,
         checkout_session: message.checkout_session.clone(),
-        transfer: message.transfer.clone(),
+        transfer,
         fee_minor: 0,
         conversion: None,
         succeeded_at: None,

@@ -120,6 +120,22 @@ prefixed_id!(
     "po_"
 );
 
+impl TransferId {
+    /// The transfer of charge `charge`: its id's ULID under the transfer's prefix. A charge has
+    /// at most one transfer, and the books find a transfer's postings through its charge's (see
+    /// `store::tree_store::ledger`).
+    pub fn of_charge(charge: &ChargeId) -> TransferId {
+        let ulid = &charge.as_str()[ChargeId::PREFIX.len()..];
+        TransferId(format!("{}{ulid}", TransferId::PREFIX))
+    }
+
+    /// The charge its id names: the charge it was made for, or (a transfer made before its id
+    /// was derived from its charge's) an id no charge has.
+    pub fn named_charge(&self) -> ChargeId {
+        ChargeId(format!("{}{}", ChargeId::PREFIX, &self.0[TransferId::PREFIX.len()..]))
+    }
+}
+
 impl TransactionId {
     /// `count` new ids in a run: made under one hold of the generator, so no id this process
     /// makes sorts between the first and the last (the books keep a run under one entry).
@@ -232,6 +248,14 @@ mod tests {
             let within = singles.get(next).is_some_and(|id| *id <= run[2]);
             assert!(!within, "{} fell within the run {run:?}", singles[next]);
         }
+    }
+
+    #[test]
+    fn a_transfer_id_names_its_charge() {
+        let charge = ChargeId::generate();
+        let transfer = TransferId::of_charge(&charge);
+        assert_eq!(TransferId::parse(transfer.as_str()), Some(transfer.clone()));
+        assert_eq!(transfer.named_charge(), charge);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The books in the tree store: the postings of one change set under one entry `account/txn`
-//! (the first's id), an index entry under each source and payee they name, and each ledger
-//! account's totals per currency, read and moved on under the write order in the change set of
-//! the postings, so concurrent change sets never lose an addition.
+//! (the first's id), an index entry under each source and payee they name (a transfer's
+//! postings beside its charge's under the charge's alone), and each ledger account's totals per
+//! currency, read and moved on under the write order in the change set of the postings, so
+//! concurrent change sets never lose an addition.
 //!
 //! A split charge posts three movements at once; one entry and one index entry per owner
 //! instead of one each per posting keeps its writes near a plain charge's. The postings of an
@@ -20,7 +21,7 @@ use super::{TreeId, TreeStore};
 use crate::domain::money::{currency_code, parse_currency};
 use crate::domain::revenue::day_of;
 use crate::domain::{
-    AccountId, Currency, LedgerAccount, LedgerBalance, Posting, Revenue, TransactionId,
+    AccountId, Currency, LedgerAccount, LedgerBalance, Posting, Revenue, TransactionId, TransferId,
 };
 use crate::store::codec::{decode, encode};
 use crate::store::{
@@ -110,10 +111,10 @@ fn entry_ops(mut postings: Vec<Posting>, ops: &mut Vec<Op>) {
     }
     let Some(first) = postings.first() else { return };
     let (account, id) = (first.account.clone(), first.id.clone());
-    let sources: BTreeSet<&str> = postings.iter().map(|posting| posting.source.as_str()).collect();
     let payees: BTreeSet<&str> =
         postings.iter().filter_map(|posting| Some(posting.payee.as_ref()?.as_str())).collect();
-    let indexed = [(TreeId::LedgerSources, sources), (TreeId::LedgerPayees, payees)];
+    let indexed =
+        [(TreeId::LedgerSources, indexed_sources(&postings)), (TreeId::LedgerPayees, payees)];
     for (tree, owners) in indexed {
         for owner in owners {
             ops.push(Op::put(tree, source_key(&account, owner, &id), Vec::new()));
@@ -124,6 +125,27 @@ fn entry_ops(mut postings: Vec<Posting>, ops: &mut Vec<Op>) {
         several => encode(&several),
     };
     ops.push(Op::put(TreeId::LedgerEntries, keys::by_id(&account, id.as_str()), entry));
+}
+
+/// The sources an entry is indexed under: each its postings name, but a transfer beside the
+/// charge it was made for, whose index entry finds the transfer's postings too (a split charge's
+/// success posts both at once; see [`index_owners`]).
+fn indexed_sources(postings: &[Posting]) -> BTreeSet<&str> {
+    let sources: BTreeSet<&str> = postings.iter().map(|posting| posting.source.as_str()).collect();
+    let beside_its_charge = |source: &str| {
+        TransferId::parse(source)
+            .is_some_and(|transfer| sources.contains(transfer.named_charge().as_str()))
+    };
+    sources.iter().copied().filter(|source| !beside_its_charge(source)).collect()
+}
+
+/// Where the entries holding `source`'s postings are indexed: under it, and a transfer's also
+/// under the charge it was made for.
+fn index_owners(source: &str) -> Vec<String> {
+    let charge = TransferId::parse(source).map(|transfer| transfer.named_charge());
+    std::iter::once(source.to_owned())
+        .chain(charge.map(|charge| charge.as_str().to_owned()))
+        .collect()
 }
 
 /// The postings of an entry, oldest first: one, or the several of a change set.
@@ -252,6 +274,36 @@ impl TreeStore {
     }
 
     /// The postings of the entry under `id`, oldest first (none if there is no such entry).
+    /// The ids of the entries `tree` indexes under `owners`, newest first, those at or after
+    /// `starting_after` left out.
+    fn indexed_entries<'a>(
+        &'a self,
+        tree: TreeId,
+        account: &'a AccountId,
+        owners: &[String],
+        starting_after: Option<&TransactionId>,
+    ) -> Box<dyn Iterator<Item = Result<String, StoreError>> + 'a> {
+        let under = |owner: &str| {
+            let prefix = keys::by_id(account, &format!("{owner}/"));
+            let after = starting_after.map(|id| source_key(account, owner, id));
+            newest_first(self.tree(tree), prefix.clone(), after).map(move |item| {
+                item.map(|(key, _)| String::from_utf8_lossy(&key[prefix.len()..]).into_owned())
+            })
+        };
+        match owners {
+            [owner] => Box::new(under(owner)),
+            // A transfer's few entries under it and under its charge, merged whole.
+            several => {
+                let ids: Result<BTreeSet<String>, StoreError> =
+                    several.iter().flat_map(|owner| under(owner)).collect();
+                match ids {
+                    Ok(ids) => Box::new(ids.into_iter().rev().map(Ok)),
+                    Err(error) => Box::new(std::iter::once(Err(error))),
+                }
+            }
+        }
+    }
+
     fn entry_at(&self, account: &AccountId, id: &str) -> Result<Vec<Posting>, StoreError> {
         match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
             Some(bytes) => entry_postings(&bytes),
@@ -318,21 +370,17 @@ impl LedgerStore for TreeStore {
         // An object makes few postings, and a payee's are a few of the account's: read through
         // their own entries.
         let indexed = match (&filter.source, &filter.payee) {
-            (Some(source), _) => Some((TreeId::LedgerSources, source.as_str())),
-            (None, Some(payee)) => Some((TreeId::LedgerPayees, payee.as_str())),
+            (Some(source), _) => Some((TreeId::LedgerSources, index_owners(source))),
+            (None, Some(payee)) => Some((TreeId::LedgerPayees, vec![payee.as_str().to_owned()])),
             (None, None) => None,
         };
         match indexed {
-            Some((tree, owner)) => {
-                let prefix = keys::by_id(account, &format!("{owner}/"));
-                let after = starting_after.map(|id| source_key(account, owner, id));
-                let found = newest_first(self.tree(tree), prefix.clone(), after).flat_map(|item| {
-                    let entry = item.and_then(|(key, _)| {
-                        let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-                        self.entry_at(account, &id)
+            Some((tree, owners)) => {
+                let found =
+                    self.indexed_entries(tree, account, &owners, starting_after).flat_map(|id| {
+                        let entry = id.and_then(|id| self.entry_at(account, &id));
+                        newest_in_entry(entry, starting_after, keep)
                     });
-                    newest_in_entry(entry, starting_after, keep)
-                });
                 page(found, limit)
             }
             None => {

@@ -119,7 +119,7 @@ pub(super) enum TreeId {
     /// when they began to carry invoices' and sales' accruals (i64 BE).
     LedgerEntries,
     /// `account/source/txn`: the entries holding postings an object (`ch_…`, `re_…`, `dp_…`)
-    /// made.
+    /// made; a transfer's (`tr_…`) under its charge when the charge's postings share the entry.
     LedgerSources,
     /// `account/ledger account/currency` → the ledger account's running totals, moved on in the
     /// change set of each posting.

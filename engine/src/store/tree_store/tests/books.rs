@@ -169,11 +169,16 @@ pub(super) async fn a_payout_decided_on_a_balance_that_moved_is_refused_and_sett
 }
 
 pub(super) async fn the_postings_of_one_change_set_list_in_order_across_pages(backend: Backend) {
-    use crate::domain::{LedgerAccount, Leg, PayeeId, Posting, PostingKind, TransactionId};
+    use crate::domain::{
+        ChargeId, LedgerAccount, Leg, PayeeId, Posting, PostingKind, TransactionId, TransferId,
+    };
     use crate::store::{LedgerStore, PostingFilter};
     let store = backend.open();
     let customer = customer();
     let payee = PayeeId::generate();
+    let split_charge = ChargeId::generate();
+    let transfer = TransferId::of_charge(&split_charge);
+    let (split_charge, transfer) = (split_charge.as_str(), transfer.as_str());
     let usd = crate::domain::money::parse_currency("usd").unwrap();
     let moved = |kind: PostingKind, source: &str, to_payee: bool| {
         let credit = match to_payee {
@@ -193,12 +198,18 @@ pub(super) async fn the_postings_of_one_change_set_list_in_order_across_pages(ba
     commit(&store, posted(vec![moved(PostingKind::Adjustment, "ch_before", false)])).await;
     // A split charge: its own posting, the payee's share and the fee back, in one change set.
     let split = vec![
-        moved(PostingKind::Charge, "ch_split", false),
-        moved(PostingKind::Transfer, "tr_split", true),
-        moved(PostingKind::ApplicationFee, "tr_split", true),
+        moved(PostingKind::Charge, split_charge, false),
+        moved(PostingKind::Transfer, transfer, true),
+        moved(PostingKind::ApplicationFee, transfer, true),
     ];
     commit(&store, posted(split)).await;
-    commit(&store, posted(vec![moved(PostingKind::TransferReversal, "tr_split", true)])).await;
+    commit(&store, posted(vec![moved(PostingKind::TransferReversal, transfer, true)])).await;
+    // The split's entry is indexed under its charge alone, the reversal's under the transfer.
+    let indexed_under = |owner: &str| {
+        let prefix = keys::by_id(&account(), &format!("{owner}/"));
+        store.tree(TreeId::LedgerSources).scan_prefix(prefix).count()
+    };
+    assert_eq!((indexed_under(split_charge), indexed_under(transfer)), (1, 1));
 
     // Every page of one, following its cursor, through and out of the shared entry.
     let listed = |filter: PostingFilter, limit: usize| {
@@ -223,8 +234,10 @@ pub(super) async fn the_postings_of_one_change_set_list_in_order_across_pages(ba
     assert_eq!(listed(PostingFilter::default(), 2), everything);
     let by_source =
         |source: &str| PostingFilter { source: Some(source.into()), ..Default::default() };
-    assert_eq!(listed(by_source("tr_split"), 1), vec![TransferReversal, ApplicationFee, Transfer]);
-    assert_eq!(listed(by_source("ch_split"), 1), vec![Charge]);
+    let of_transfer = vec![TransferReversal, ApplicationFee, Transfer];
+    assert_eq!(listed(by_source(transfer), 1), of_transfer);
+    assert_eq!(listed(by_source(transfer), 5), of_transfer);
+    assert_eq!(listed(by_source(split_charge), 1), vec![Charge]);
     let by_payee = PostingFilter { payee: Some(payee.clone()), ..Default::default() };
     assert_eq!(listed(by_payee.clone(), 2), vec![TransferReversal, ApplicationFee, Transfer]);
     let of_kind = PostingFilter { kind: Some(ApplicationFee), ..by_payee };
