@@ -330,6 +330,9 @@ pub struct NextAction {
 pub struct RefundRequest {
     /// Sent to the processor as its idempotency key; Kassa uses the refund id.
     pub idempotency_key: String,
+    /// The engine account refunding: the merchant, for a processor that keeps merchants apart
+    /// (the sandbox's ledger finds the charge among the account's own).
+    pub account: String,
     /// The processor's reference of the charge being refunded.
     pub charge_reference: String,
     pub amount_minor: i64,

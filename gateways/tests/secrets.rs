@@ -81,6 +81,7 @@ async fn no_secret_shows_in_the_debug_output_of_configs_adapters_requests_or_err
     assert_hidden("ChargeRequest", &debug_both(&charge));
     let refund = RefundRequest {
         idempotency_key: "re_secrets".into(),
+        account: "acct_test".into(),
         charge_reference: "pi_1".into(),
         amount_minor: 100,
         currency: Currency::USD,

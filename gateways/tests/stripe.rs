@@ -359,6 +359,7 @@ async fn a_refund_whose_answer_was_lost_is_found_by_retrieve() {
         stripe.stall_creates(Some(Duration::from_secs(5)));
         let request = RefundRequest {
             idempotency_key: key.into(),
+            account: "acct_test".into(),
             charge_reference: reference,
             amount_minor: 700,
             currency: Currency::USD,
@@ -396,6 +397,7 @@ async fn a_replay_refused_without_being_looked_at_settles_nothing() {
     assert!(matches!(error, GatewayError::Ambiguous(_)), "{error:?}");
     let refund = RefundRequest {
         idempotency_key: "re_lost_answer".into(),
+        account: "acct_test".into(),
         charge_reference: reference,
         amount_minor: 500,
         currency: Currency::USD,
@@ -456,6 +458,7 @@ async fn refunds_partial_then_full_each_under_their_own_key() {
     };
     let refund = |key: &str, amount_minor| RefundRequest {
         idempotency_key: key.into(),
+        account: "acct_test".into(),
         charge_reference: reference.clone(),
         amount_minor,
         currency: Currency::USD,
@@ -660,6 +663,7 @@ async fn amounts_cross_to_stripes_unit_and_ones_it_cannot_take_are_refused_befor
     };
     let refund = RefundRequest {
         idempotency_key: "re_isk".into(),
+        account: "acct_test".into(),
         charge_reference: reference.clone(),
         amount_minor: 300,
         currency: Currency::ISK,
@@ -698,6 +702,7 @@ async fn amounts_cross_to_stripes_unit_and_ones_it_cannot_take_are_refused_befor
     }
     let odd_refund = RefundRequest {
         idempotency_key: "re_kwd_odd".into(),
+        account: "acct_test".into(),
         charge_reference: reference,
         amount_minor: 5125,
         currency: Currency::KWD,

@@ -116,6 +116,7 @@ impl CustomerActor {
                 })?;
                 let request = RefundRequest {
                     idempotency_key: refund.gateway_idempotency_key().to_owned(),
+                    account: self.key.account.as_str().to_owned(),
                     charge_reference,
                     amount_minor: refund.amount.amount_minor,
                     currency: refund.amount.currency,

@@ -4,13 +4,14 @@
 //! after a crash all of them are there or none is.
 //! - `sandbox_charges`: per charge idempotency key, the attempt (declines included) and the
 //!   refunds made on it — one record, so a refund and the balance it draws on change together;
-//! - `sandbox_references`: charge reference → charge key, so a refund finds its charge;
+//! - `sandbox_references`: charge reference → charge key, written for charges recorded before a
+//!   refund found its charge through its account's entry (below), and still read for them;
 //! - `sandbox_refunds`: refund key → charge key, so `retrieve` finds a refund;
 //! - `sandbox_refused_refunds`: refunds the processor refused, by key, so a retry gets the same
 //!   answer;
 //! - `sandbox_account_entries`: per merchant account, each reference's ULID → the reference and
 //!   its charge (or payout) key, so an account's listing is a range scan newest first over its
-//!   own entries;
+//!   own entries, and a refund finds its charge among its account's;
 //! - `sandbox_payouts`: per payout idempotency key, what the processor did with the payout.
 
 use std::sync::{Arc, Mutex};
@@ -139,14 +140,9 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, GatewayError>
 /// What a new attempt does to the ledger, decided before the transaction runs.
 pub enum NewAttempt {
     /// `account`: the merchant account it is made for, whose ledger listing shows it.
-    Charge {
-        record: AttemptRecord,
-        account: String,
-    },
-    Refund {
-        record: AttemptRecord,
-        charge_reference: String,
-    },
+    Charge { record: AttemptRecord, account: String },
+    /// `account`: the merchant account refunding, among whose charges its charge is found.
+    Refund { record: AttemptRecord, charge_reference: String, account: String },
 }
 
 #[derive(Clone)]
@@ -182,10 +178,10 @@ impl Ledger {
     pub async fn record(&self, attempt: NewAttempt) -> Result<AttemptRecord, GatewayError> {
         let stored = match attempt {
             NewAttempt::Charge { record, account } => self.record_charge(record, account)?,
-            NewAttempt::Refund { record, charge_reference } => {
+            NewAttempt::Refund { record, charge_reference, account } => {
                 let _one_at_a_time =
                     self.refund_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                self.record_refund(record, &charge_reference)?
+                self.record_refund(record, &charge_reference, &account)?
             }
         };
         self.trees.sync().await?;
@@ -293,13 +289,12 @@ impl Ledger {
         let encoded = encode(&record);
         let index = match (record.reference(), &record.account) {
             (Some(reference), Some(account)) => {
-                Some((reference, entry_key(account, reference), encode(&(reference, key.as_str()))))
+                Some((entry_key(account, reference), encode(&(reference, key.as_str()))))
             }
             _ => None,
         };
         let mut puts = vec![Put { tree: CHARGES, key: key.as_bytes(), value: &encoded }];
-        if let Some((reference, entry_key, entry)) = &index {
-            puts.push(Put { tree: REFERENCES, key: reference.as_bytes(), value: key.as_bytes() });
+        if let Some((entry_key, entry)) = &index {
             puts.push(Put { tree: ENTRIES, key: entry_key, value: entry });
         }
         match self.trees.insert_unless_present(CHARGES, key.as_bytes(), &puts)? {
@@ -314,6 +309,7 @@ impl Ledger {
         &self,
         attempt: AttemptRecord,
         charge_reference: &str,
+        account: &str,
     ) -> Result<AttemptRecord, GatewayError> {
         let key = attempt.idempotency_key.clone();
         if let Some(existing) = self.find_refund(&key)? {
@@ -332,12 +328,17 @@ impl Ledger {
             }])?;
             Ok(record)
         };
-        let charge_key = match self.trees.get(REFERENCES, charge_reference.as_bytes())? {
-            Some(charge_key) => String::from_utf8_lossy(&charge_key).into_owned(),
-            None => return refused("no such charge"),
+        let Some(charge_key) = self.charge_key(account, charge_reference)? else {
+            return refused("no such charge");
         };
+        // Another merchant's charge is no charge of this one's.
         let mut charge = match self.charge(&charge_key)? {
-            Some(charge) if charge.reference() == Some(charge_reference) => charge,
+            Some(charge)
+                if charge.reference() == Some(charge_reference)
+                    && charge.account.as_deref().is_none_or(|own| own == account) =>
+            {
+                charge
+            }
             _ => return refused("no such charge"),
         };
         if charge.attempt.currency != attempt.currency {
@@ -364,6 +365,19 @@ impl Ledger {
         }
         self.trees.insert(&puts)?;
         Ok(attempt)
+    }
+
+    /// The key of the charge `reference` names: found through `account`'s entry for it, or,
+    /// for a charge recorded before refunds looked there, through its reference.
+    fn charge_key(&self, account: &str, reference: &str) -> Result<Option<String>, GatewayError> {
+        if let Some(bytes) = self.trees.get(ENTRIES, &entry_key(account, reference))? {
+            let (entry_reference, key): (String, String) = decode(&bytes)?;
+            if entry_reference == reference {
+                return Ok(Some(key));
+            }
+        }
+        let key = self.trees.get(REFERENCES, reference.as_bytes())?;
+        Ok(key.map(|key| String::from_utf8_lossy(&key).into_owned()))
     }
 
     fn find_refund(&self, key: &str) -> Result<Option<AttemptRecord>, GatewayError> {

@@ -181,7 +181,9 @@ impl Gateway for SandboxGateway {
             result: AttemptResult::Refunded { reference: self.ledger.new_reference("sbx_re_") },
         };
         let charge_reference = request.charge_reference.clone();
-        let stored = self.ledger.record(NewAttempt::Refund { record, charge_reference }).await?;
+        let account = request.account.clone();
+        let refund = NewAttempt::Refund { record, charge_reference, account };
+        let stored = self.ledger.record(refund).await?;
         refund_outcome(&stored)
     }
 
@@ -319,6 +321,7 @@ mod tests {
         };
         let refund = |key: &str, amount_minor| RefundRequest {
             idempotency_key: key.into(),
+            account: ACCOUNT.into(),
             charge_reference: reference.clone(),
             amount_minor,
             currency: Currency::USD,
@@ -342,6 +345,62 @@ mod tests {
             .map(|entry| entry.amount_minor)
             .sum();
         assert_eq!(refunded, 1000);
+    }
+
+    fn refund_of(reference: &str, key: &str, account: &str) -> RefundRequest {
+        RefundRequest {
+            idempotency_key: key.into(),
+            account: account.into(),
+            charge_reference: reference.into(),
+            amount_minor: 100,
+            currency: Currency::USD,
+        }
+    }
+
+    async fn charged(sandbox: &SandboxGateway, key: &str) -> String {
+        match sandbox.charge(&charge_request(key, "pm_card_visa")).await.unwrap() {
+            ChargeOutcome::Succeeded { reference, .. } => reference,
+            other => panic!("pm_card_visa succeeds, not {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refund_finds_its_charge_among_its_own_accounts_only() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = sled::open(directory.path()).unwrap();
+        let sandbox =
+            SandboxGateway::open(Arc::new(SledTrees(db.clone())), SandboxConfig::default());
+        let reference = charged(&sandbox, "ch_6").await;
+        assert!(db.open_tree("sandbox_references").unwrap().is_empty(), "found by its entry");
+
+        let refused = sandbox.refund(&refund_of(&reference, "re_other", "acct_other")).await;
+        assert!(
+            matches!(&refused, Ok(RefundOutcome::Failed { message }) if message == "no such charge"),
+            "another merchant refunds nothing of this one's: {refused:?}"
+        );
+        let own = sandbox.refund(&refund_of(&reference, "re_own", ACCOUNT)).await.unwrap();
+        assert!(matches!(own, RefundOutcome::Succeeded { .. }), "{own:?}");
+    }
+
+    /// Charges recorded before refunds looked through their account's entries are found by
+    /// their reference's index entry, as they were then.
+    #[tokio::test]
+    async fn a_charge_recorded_before_is_found_by_its_reference() {
+        let directory = tempfile::tempdir().unwrap();
+        let db = sled::open(directory.path()).unwrap();
+        let sandbox =
+            SandboxGateway::open(Arc::new(SledTrees(db.clone())), SandboxConfig::default());
+        let reference = charged(&sandbox, "ch_7").await;
+        let entries = db.open_tree("sandbox_account_entries").unwrap();
+        entries.clear().unwrap();
+        let references = db.open_tree("sandbox_references").unwrap();
+        references.insert(reference.as_bytes(), &b"ch_7"[..]).unwrap();
+
+        let refunded = sandbox.refund(&refund_of(&reference, "re_7", ACCOUNT)).await.unwrap();
+        assert!(matches!(refunded, RefundOutcome::Succeeded { .. }), "{refunded:?}");
+        references.clear().unwrap();
+        let missed = sandbox.refund(&refund_of(&reference, "re_8", ACCOUNT)).await.unwrap();
+        assert!(matches!(missed, RefundOutcome::Failed { .. }), "found by neither: {missed:?}");
     }
 
     #[tokio::test]
@@ -370,6 +429,7 @@ mod tests {
         });
         let refund = RefundRequest {
             idempotency_key: "re_slow".into(),
+            account: ACCOUNT.into(),
             charge_reference: "sbx_ch_x".into(),
             amount_minor: 100,
             currency: Currency::USD,
