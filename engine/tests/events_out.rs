@@ -200,16 +200,30 @@ async fn undelivered_events_survive_kill_9_and_a_delivered_one_is_not_sent_again
         let after = receiver.received()[before..].iter().map(|r| r.json()).collect::<Vec<_>>();
         after.iter().map(|e| e["data"]["object"]["id"].as_str().unwrap().to_owned()).collect()
     };
-    wait_until(|| async {
+    let arrived = held_within(|| async {
         let objects = delivered_since(before);
         pending.iter().all(|customer| objects.contains(customer))
     })
     .await;
-    wait_until(|| async {
-        let listed = api.get_ok(&format!("{deliveries}?limit=100")).await;
-        listed["data"].as_array().unwrap().iter().all(|d| d["status"] == "delivered")
+    let listed = || async { api.get_ok(&format!("{deliveries}?limit=100")).await };
+    assert!(
+        arrived,
+        "not every pending event arrived after the restart: {:?} of {pending:?}; deliveries {}\n\
+         the engine's log:\n{}",
+        delivered_since(before),
+        listed().await,
+        engine.log_tail()
+    );
+    let settled = held_within(|| async {
+        listed().await["data"].as_array().unwrap().iter().all(|d| d["status"] == "delivered")
     })
     .await;
+    assert!(
+        settled,
+        "not every delivery listed as delivered: {}\nthe engine's log:\n{}",
+        listed().await,
+        engine.log_tail()
+    );
     let objects = delivered_since(before);
     assert!(!objects.contains(&first), "delivered before the kill: not again");
 }
@@ -424,9 +438,21 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    assert!(held_within(check).await, "not within {WAIT:?}");
+}
+
+/// Polls `check` until it holds (true), or answers false after [`WAIT`].
+async fn held_within<F, Fut>(check: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = std::time::Instant::now() + WAIT;
     while !check().await {
-        assert!(std::time::Instant::now() < deadline, "not within {WAIT:?}");
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    true
 }
