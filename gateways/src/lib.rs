@@ -99,6 +99,13 @@ pub trait Gateway: Send + Sync {
         true
     }
 
+    /// Whether the gateway tells of a payment later by its reference alone (webhooks, callbacks,
+    /// a hosted page's return): the engine indexes a charge's reference only for such a gateway.
+    /// The sandbox answers every call at once and tells of nothing later.
+    fn reports_by_reference(&self) -> bool {
+        true
+    }
+
     /// What became of an earlier attempt, looked up by the idempotency key it was made with.
     /// `Ok(None)` must be final — the attempt never moved money and never will — because the
     /// engine then fails it and frees the client's key for a retry. A remote gateway whose

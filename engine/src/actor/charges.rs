@@ -342,6 +342,13 @@ impl CustomerActor {
         self.settle_loaded(self.changes(), charge, settlement, cause)
     }
 
+    /// Whether `gateway` tells of its payments later by their reference (a gateway no longer
+    /// configured is taken to, as the safe side).
+    fn reports_by_reference(&self, gateway: &str) -> bool {
+        let router = &self.services.gateways;
+        router.by_name(gateway).map_or(true, |gateway| gateway.reports_by_reference())
+    }
+
     /// [`CustomerActor::settle_charge`] of `charge` as the caller holds it (not final, not held
     /// for review), in one change set with the caller's `changes`.
     pub(super) fn settle_loaded(
@@ -360,6 +367,7 @@ impl CustomerActor {
         }
         if let Some(reference) = &charge.gateway_reference
             && charge.gateway_reference != reference_before
+            && self.reports_by_reference(&charge.gateway)
         {
             // The gateway's webhooks name the charge by this reference alone.
             changes.push(Write::ChargeReference {

@@ -136,6 +136,10 @@ impl Gateway for Metered {
         self.0.refunds_to_the_payer()
     }
 
+    fn reports_by_reference(&self) -> bool {
+        self.0.reports_by_reference()
+    }
+
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         let timer = CallTimer::start(self.name(), "refund");
         record(timer, self.0.refund(request).await, refund_outcome_label)

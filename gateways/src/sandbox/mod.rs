@@ -123,6 +123,10 @@ impl Gateway for SandboxGateway {
         false
     }
 
+    fn reports_by_reference(&self) -> bool {
+        false
+    }
+
     async fn describe_payment_method(
         &self,
         token: &str,
