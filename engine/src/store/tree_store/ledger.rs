@@ -273,7 +273,6 @@ impl TreeStore {
         remembered.days.extend(moved.days);
     }
 
-    /// The postings of the entry under `id`, oldest first (none if there is no such entry).
     /// The ids of the entries `tree` indexes under `owners`, newest first, those at or after
     /// `starting_after` left out.
     fn indexed_entries<'a>(
@@ -304,6 +303,7 @@ impl TreeStore {
         }
     }
 
+    /// The postings of the entry under `id`, oldest first (none if there is no such entry).
     fn entry_at(&self, account: &AccountId, id: &str) -> Result<Vec<Posting>, StoreError> {
         match self.tree(TreeId::LedgerEntries).get(keys::by_id(account, id))? {
             Some(bytes) => entry_postings(&bytes),
