@@ -228,8 +228,16 @@ mod tests {
     const ACCOUNT: &str = "acct_school";
 
     fn sandbox(directory: &tempfile::TempDir) -> SandboxGateway {
+        sandbox_on(directory, SandboxConfig::default()).0
+    }
+
+    /// A sandbox configured as `config` in `directory`, and the database its trees are in.
+    fn sandbox_on(
+        directory: &tempfile::TempDir,
+        config: SandboxConfig,
+    ) -> (SandboxGateway, sled::Db) {
         let db = sled::open(directory.path()).unwrap();
-        SandboxGateway::open(Arc::new(SledTrees(db)), SandboxConfig::default())
+        (SandboxGateway::open(Arc::new(SledTrees(db.clone())), config), db)
     }
 
     fn charge_request(key: &str, token: &str) -> ChargeRequest {
@@ -241,6 +249,23 @@ mod tests {
             description: None,
             customer: Some(CustomerRef { id: format!("{ACCOUNT}/cus_1"), email: None, name: None }),
             off_session: false,
+        }
+    }
+
+    fn refund_of(reference: &str, key: &str, account: &str, amount_minor: i64) -> RefundRequest {
+        RefundRequest {
+            idempotency_key: key.into(),
+            account: account.into(),
+            charge_reference: reference.into(),
+            amount_minor,
+            currency: Currency::USD,
+        }
+    }
+
+    async fn charged(sandbox: &SandboxGateway, key: &str) -> String {
+        match sandbox.charge(&charge_request(key, "pm_card_visa")).await.unwrap() {
+            ChargeOutcome::Succeeded { reference, .. } => reference,
+            other => panic!("pm_card_visa succeeds, not {other:?}"),
         }
     }
 
@@ -278,13 +303,12 @@ mod tests {
     #[tokio::test]
     async fn a_priced_sandbox_keeps_its_fee_and_says_so_when_asked_again() {
         let directory = tempfile::tempdir().unwrap();
-        let db = sled::open(directory.path()).unwrap();
         let fees = FeeSchedule {
             percent_bps: 290,
             fixed_minor: std::collections::BTreeMap::from([(Currency::USD, 30)]),
         };
-        let config = SandboxConfig { fees, ..SandboxConfig::default() };
-        let sandbox = SandboxGateway::open(Arc::new(SledTrees(db)), config);
+        let (sandbox, _) =
+            sandbox_on(&directory, SandboxConfig { fees, ..SandboxConfig::default() });
         let outcome = sandbox.charge(&charge_request("ch_fee", "pm_card_visa")).await.unwrap();
         let ChargeOutcome::Succeeded { fee_minor, .. } = &outcome else {
             panic!("pm_card_visa succeeds: {outcome:?}");
@@ -318,18 +342,8 @@ mod tests {
     async fn the_processor_never_refunds_more_than_it_captured() {
         let directory = tempfile::tempdir().unwrap();
         let sandbox = sandbox(&directory);
-        let ChargeOutcome::Succeeded { reference, .. } =
-            sandbox.charge(&charge_request("ch_3", "pm_card_visa")).await.unwrap()
-        else {
-            panic!("pm_card_visa succeeds");
-        };
-        let refund = |key: &str, amount_minor| RefundRequest {
-            idempotency_key: key.into(),
-            account: ACCOUNT.into(),
-            charge_reference: reference.clone(),
-            amount_minor,
-            currency: Currency::USD,
-        };
+        let reference = charged(&sandbox, "ch_3").await;
+        let refund = |key: &str, amount_minor| refund_of(&reference, key, ACCOUNT, amount_minor);
         assert!(matches!(
             sandbox.refund(&refund("re_1", 600)).await.unwrap(),
             RefundOutcome::Succeeded { .. }
@@ -351,38 +365,19 @@ mod tests {
         assert_eq!(refunded, 1000);
     }
 
-    fn refund_of(reference: &str, key: &str, account: &str) -> RefundRequest {
-        RefundRequest {
-            idempotency_key: key.into(),
-            account: account.into(),
-            charge_reference: reference.into(),
-            amount_minor: 100,
-            currency: Currency::USD,
-        }
-    }
-
-    async fn charged(sandbox: &SandboxGateway, key: &str) -> String {
-        match sandbox.charge(&charge_request(key, "pm_card_visa")).await.unwrap() {
-            ChargeOutcome::Succeeded { reference, .. } => reference,
-            other => panic!("pm_card_visa succeeds, not {other:?}"),
-        }
-    }
-
     #[tokio::test]
     async fn a_refund_finds_its_charge_among_its_own_accounts_only() {
         let directory = tempfile::tempdir().unwrap();
-        let db = sled::open(directory.path()).unwrap();
-        let sandbox =
-            SandboxGateway::open(Arc::new(SledTrees(db.clone())), SandboxConfig::default());
+        let (sandbox, db) = sandbox_on(&directory, SandboxConfig::default());
         let reference = charged(&sandbox, "ch_6").await;
         assert!(db.open_tree("sandbox_references").unwrap().is_empty(), "found by its entry");
 
-        let refused = sandbox.refund(&refund_of(&reference, "re_other", "acct_other")).await;
+        let refused = sandbox.refund(&refund_of(&reference, "re_other", "acct_other", 100)).await;
         assert!(
             matches!(&refused, Ok(RefundOutcome::Failed { message }) if message == "no such charge"),
             "another merchant refunds nothing of this one's: {refused:?}"
         );
-        let own = sandbox.refund(&refund_of(&reference, "re_own", ACCOUNT)).await.unwrap();
+        let own = sandbox.refund(&refund_of(&reference, "re_own", ACCOUNT, 100)).await.unwrap();
         assert!(matches!(own, RefundOutcome::Succeeded { .. }), "{own:?}");
     }
 
@@ -391,19 +386,17 @@ mod tests {
     #[tokio::test]
     async fn a_charge_recorded_before_is_found_by_its_reference() {
         let directory = tempfile::tempdir().unwrap();
-        let db = sled::open(directory.path()).unwrap();
-        let sandbox =
-            SandboxGateway::open(Arc::new(SledTrees(db.clone())), SandboxConfig::default());
+        let (sandbox, db) = sandbox_on(&directory, SandboxConfig::default());
         let reference = charged(&sandbox, "ch_7").await;
         let entries = db.open_tree("sandbox_account_entries").unwrap();
         entries.clear().unwrap();
         let references = db.open_tree("sandbox_references").unwrap();
         references.insert(reference.as_bytes(), &b"ch_7"[..]).unwrap();
 
-        let refunded = sandbox.refund(&refund_of(&reference, "re_7", ACCOUNT)).await.unwrap();
+        let refunded = sandbox.refund(&refund_of(&reference, "re_7", ACCOUNT, 100)).await.unwrap();
         assert!(matches!(refunded, RefundOutcome::Succeeded { .. }), "{refunded:?}");
         references.clear().unwrap();
-        let missed = sandbox.refund(&refund_of(&reference, "re_8", ACCOUNT)).await.unwrap();
+        let missed = sandbox.refund(&refund_of(&reference, "re_8", ACCOUNT, 100)).await.unwrap();
         assert!(matches!(missed, RefundOutcome::Failed { .. }), "found by neither: {missed:?}");
     }
 
@@ -423,10 +416,9 @@ mod tests {
     #[tokio::test]
     async fn an_attempt_still_under_way_is_not_reported_as_never_made() {
         let directory = tempfile::tempdir().unwrap();
-        let db = sled::open(directory.path()).unwrap();
         let config =
             SandboxConfig { latency: Duration::from_millis(400), ..SandboxConfig::default() };
-        let sandbox = SandboxGateway::open(Arc::new(SledTrees(db)), config);
+        let (sandbox, _) = sandbox_on(&directory, config);
         let charging = tokio::spawn({
             let sandbox = sandbox.clone();
             async move { sandbox.charge(&charge_request("ch_slow", "pm_card_visa")).await }
