@@ -229,8 +229,19 @@ pub async fn create(
     let answer = idempotency::run(app, account, request, |ticket| async move {
         // Priced under the key's claim: a replay answers from its record without running the
         // rules again, and two requests with one key never both price.
-        let customer = customers::find(app, account, key.customer.as_str())?;
-        let priced = price(app, account, &customer, charge.currency, charge.pricing).await?;
+        let priced = match charge.pricing {
+            // A plain amount needs nothing of the customer here: its actor finds it (or the
+            // charge is answered 404) and refuses an erased one.
+            Pricing::Amount(amount_minor) => Priced {
+                amount: Money { amount_minor, currency: charge.currency },
+                breakdown: None,
+                coupon: None,
+            },
+            pricing => {
+                let customer = customers::find(app, account, key.customer.as_str())?;
+                price(app, account, &customer, charge.currency, pricing).await?
+            }
+        };
         let transfer = match charge.split {
             Some(split) => Some(Box::new(split.resolve(app, account, priced.amount)?)),
             None => None,
