@@ -18,10 +18,12 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Client;
+use bytes::Bytes;
+use reqwest::{Client, Url};
 use tokio::sync::{mpsc, oneshot};
 
 use super::destination::DestinationPolicy;
+use super::held_bodies::HeldBodies;
 use super::sender::{self, Outgoing};
 use super::{Command, OutboxSignal, retry};
 use crate::cluster::{Claims, Work};
@@ -51,6 +53,9 @@ pub struct Settings {
 /// One endpoint's pending deliveries, in line per object.
 struct Lane {
     endpoint: WebhookEndpoint,
+    /// The endpoint's URL as the destination policy takes it (checked once per lane and on
+    /// every change: the policy is the running engine's, the URL the endpoint's).
+    url: Result<Url, String>,
     /// Tells this lane from one the endpoint had before it was disabled and enabled again:
     /// attempts that come back to an earlier lane are recorded on their own.
     generation: u64,
@@ -122,6 +127,8 @@ pub struct Dispatcher {
     outstanding: HashMap<EventId, usize>,
     /// Events settled since the last write, taken off the queue with it.
     settled: Vec<EventId>,
+    /// Bodies of events just fanned out, for their first attempts.
+    bodies: HeldBodies,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
     /// Batches taken and not yet known durable, for [`wait_in_order`].
@@ -153,6 +160,7 @@ impl Dispatcher {
             resuming: true,
             outstanding: HashMap::new(),
             settled: Vec::new(),
+            bodies: HeldBodies::default(),
             finished_tx,
             finished_rx,
             fanning_tx,
@@ -251,6 +259,7 @@ impl Dispatcher {
                 0 => self.settled.push(event.id.clone()),
                 _ => {
                     self.outstanding.insert(event.id.clone(), taken);
+                    self.hold_body(event)?;
                 }
             }
         }
@@ -261,12 +270,25 @@ impl Dispatcher {
         Ok(events.len() == FAN_OUT_BATCH)
     }
 
+    /// Opens an event taken by an endpoint and holds what is sent, while there is room.
+    fn hold_body(&mut self, event: &OutgoingEvent) -> Result<(), StoreError> {
+        let data = event.data.as_ref().map(Vec::len);
+        let len = data.or(event.sealed.as_ref().map(|sealed| sealed.ciphertext.len()));
+        if !self.bodies.has_room_for(len.unwrap_or(0)) {
+            return Ok(());
+        }
+        let opened = self.store.opened_event(event.clone())?;
+        self.bodies.hold(event.id.clone(), Bytes::from(opened.to_body()));
+        Ok(())
+    }
+
     /// One of the event's deliveries is settled; the event leaves the queue with its last.
     fn settle(&mut self, event: &EventId) {
         let Some(left) = self.outstanding.get_mut(event) else { return };
         *left -= 1;
         if *left == 0 {
             self.outstanding.remove(event);
+            self.bodies.release(event);
             self.settled.push(event.clone());
         }
     }
@@ -297,8 +319,10 @@ impl Dispatcher {
             self.lanes_made += 1;
         }
         let generation = self.lanes_made;
+        let policy = self.settings.policy;
         let lane = self.lanes.entry(endpoint.id.clone()).or_insert_with(|| Lane {
             endpoint: endpoint.clone(),
+            url: policy.check_url(&endpoint.url),
             generation,
             objects: HashMap::new(),
             ready: VecDeque::new(),
@@ -363,24 +387,30 @@ impl Dispatcher {
             (delivery.object_id.clone(), delivery.event.clone(), delivery.kind.clone());
         let lane = &self.lanes[&endpoint];
         let (account, generation) = (lane.endpoint.account.clone(), lane.generation);
-        let url = lane.endpoint.url.clone();
+        let url = lane.url.clone();
         let now = crate::domain::time::now_unix_secs();
         let secrets: Vec<String> =
             lane.endpoint.signing_secrets(now).into_iter().map(str::to_owned).collect();
-        let (store, client, policy) =
-            (Arc::clone(&self.store), self.client.clone(), self.settings.policy);
+        let held = self.bodies.fresh(&event);
+        let (store, client) = (Arc::clone(&self.store), self.client.clone());
         let finished = self.finished_tx.clone();
         tokio::spawn(async move {
-            let attempt = match store.outgoing_event(&account, &event) {
-                Ok(Some(event)) => {
+            let body = match held {
+                Some(body) => Ok(body),
+                None => match store.outgoing_event(&account, &event) {
+                    Ok(Some(event)) => Ok(Bytes::from(event.to_body())),
+                    Ok(None) => Err(format!("event {event} is not stored")),
+                    Err(error) => Err(error.to_string()),
+                },
+            };
+            let attempt = match body {
+                Ok(body) => {
                     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                    let body = event.to_body();
                     let outgoing =
                         Outgoing { url: &url, secrets: &secrets, body, redelivery: false };
-                    sender::send(&client, policy, outgoing).await
+                    sender::send(&client, outgoing).await
                 }
-                Ok(None) => unsent(format!("event {event} is not stored")),
-                Err(error) => unsent(error.to_string()),
+                Err(error) => unsent(error),
             };
             let _ = finished.send(Finished {
                 account,
@@ -599,6 +629,7 @@ impl Dispatcher {
         match endpoint {
             Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
                 if let Some(lane) = self.lanes.get_mut(id) {
+                    lane.url = self.settings.policy.check_url(&endpoint.url);
                     lane.endpoint = endpoint;
                 }
             }
@@ -633,10 +664,10 @@ impl Dispatcher {
         tokio::spawn(async move {
             let now = crate::domain::time::now_unix_secs();
             let secrets = endpoint.signing_secrets(now);
-            let body = event.to_body();
-            let outgoing =
-                Outgoing { url: &endpoint.url, secrets: &secrets, body, redelivery: true };
-            let attempt = sender::send(&client, policy, outgoing).await;
+            let body = Bytes::from(event.to_body());
+            let url = policy.check_url(&endpoint.url);
+            let outgoing = Outgoing { url: &url, secrets: &secrets, body, redelivery: true };
+            let attempt = sender::send(&client, outgoing).await;
             let recorded = async {
                 let mut delivery = match store.delivery(&event.account, &endpoint.id, &event.id)? {
                     Some(delivery) => delivery,

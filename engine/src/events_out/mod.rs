@@ -5,6 +5,7 @@
 
 pub mod destination;
 pub mod dispatcher;
+mod held_bodies;
 pub mod retry;
 pub mod sender;
 pub mod signature;

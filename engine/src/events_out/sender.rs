@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use reqwest::Client;
+use bytes::Bytes;
+use reqwest::{Client, Url};
 
-use super::destination::DestinationPolicy;
 use super::signature;
 use crate::domain::Attempt;
 
@@ -14,16 +14,17 @@ use crate::domain::Attempt;
 const RESPONSE_BYTES_MAX: usize = 4 * 1024;
 
 pub struct Outgoing<'a> {
-    pub url: &'a str,
+    /// The endpoint's URL as the destination policy checked it, or why it may not be sent to.
+    pub url: &'a Result<Url, String>,
     pub secrets: &'a [&'a str],
-    pub body: Vec<u8>,
+    pub body: Bytes,
     pub redelivery: bool,
 }
 
-pub async fn send(client: &Client, policy: DestinationPolicy, outgoing: Outgoing<'_>) -> Attempt {
+pub async fn send(client: &Client, outgoing: Outgoing<'_>) -> Attempt {
     let now = crate::domain::time::now_unix_secs();
     let started = Instant::now();
-    let result = post(client, policy, &outgoing, now).await;
+    let result = post(client, &outgoing, now).await;
     let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let (status_code, error) = match result {
         Ok(code) if (200..300).contains(&code) => (Some(code), None),
@@ -36,17 +37,10 @@ pub async fn send(client: &Client, policy: DestinationPolicy, outgoing: Outgoing
     Attempt { at: now, status_code, latency_ms, error, redelivery: outgoing.redelivery }
 }
 
-async fn post(
-    client: &Client,
-    policy: DestinationPolicy,
-    outgoing: &Outgoing<'_>,
-    now: i64,
-) -> Result<u16, String> {
-    // An address in the URL itself never reaches the resolver: checked here, every time, as
-    // the policy may have changed since the endpoint was made.
-    policy.check_url(outgoing.url)?;
+async fn post(client: &Client, outgoing: &Outgoing<'_>, now: i64) -> Result<u16, String> {
+    let url = outgoing.url.clone()?;
     let mut request = client
-        .post(outgoing.url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(signature::HEADER, signature::header_value(outgoing.secrets, now, &outgoing.body));
     if outgoing.redelivery {

@@ -479,12 +479,14 @@ pub trait OutboxStore: Durable {
     ) -> Result<Page<OutgoingEvent>, StoreError>;
     /// Queued events (not yet settled at every endpoint that took them) after `after`, in
     /// commit order, at most `limit`; as stored, their data still sealed: what they are about
-    /// decides where they go, and [`OutboxStore::outgoing_event`] opens one to send it.
+    /// decides where they go, and [`OutboxStore::opened_event`] opens one to send it.
     fn queued_events(
         &self,
         after: Option<&EventId>,
         limit: usize,
     ) -> Result<Vec<OutgoingEvent>, StoreError>;
+    /// A queued event with its sealed data opened, as it is sent.
+    fn opened_event(&self, event: OutgoingEvent) -> Result<OutgoingEvent, StoreError>;
     /// Writes deliveries as attempts left them, and takes `settled` events (delivered or given
     /// up at every endpoint that took them) off the queue, as one atomic write.
     fn record_deliveries(

@@ -306,6 +306,10 @@ impl OutboxStore for TreeStore {
         Ok(events)
     }
 
+    fn opened_event(&self, event: OutgoingEvent) -> Result<OutgoingEvent, StoreError> {
+        self.opened_outgoing(event)
+    }
+
     fn record_deliveries(
         &self,
         deliveries: &[Delivery],
