@@ -190,6 +190,11 @@ impl CustomerActor {
     /// if another node changed the customer since.
     pub(super) fn commit(&self, mut changes: ChangeSet) -> Result<DurableTicket, ActorError> {
         changes.decided_at = self.version.get();
+        if let Ok(state) = &self.state
+            && changes.customer == state.customer.id
+        {
+            changes.test_clock = Some(state.customer.test_clock.clone());
+        }
         let committed = commit(&self.services, changes);
         match &committed {
             Ok(_) => self.version.set(self.version.get().map(|version| version + 1)),

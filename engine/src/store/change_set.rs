@@ -10,7 +10,7 @@ use crate::domain::{
     KindListing, NewOutgoingEvent, Payee, PaymentMethod, PaymentMethodId, PaymentPlan,
     PaymentPlanId, Payout, Plan, Posting, PromotionCode, PromotionalGrant, Redemption,
     ReferenceTarget, Refund, RefundId, SponsorItem, Sponsorship, Subscription, SubscriptionId,
-    TestClock, WebhookEndpoint,
+    TestClock, TestClockId, WebhookEndpoint,
 };
 
 /// One write of a change set.
@@ -119,6 +119,9 @@ pub struct ChangeSet {
     /// decided on: the commit is refused with [`super::StoreError::Conflict`] if another node
     /// changed the customer since. `None`: committed whatever the version.
     pub decided_at: Option<u64>,
+    /// The customer's test clock as the actor deciding the change holds it, so the books need
+    /// not read the customer to learn it; `None`: not known, read from the store.
+    pub test_clock: Option<Option<TestClockId>>,
 }
 
 impl ChangeSet {
@@ -128,6 +131,7 @@ impl ChangeSet {
             customer: customer.clone(),
             writes: Vec::new(),
             decided_at: None,
+            test_clock: None,
         }
     }
 

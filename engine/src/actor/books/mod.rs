@@ -69,7 +69,7 @@ fn test_clock(
         }
         _ => None,
     };
-    match changes.writes.iter().rev().find_map(written) {
+    match changes.writes.iter().rev().find_map(written).or_else(|| changes.test_clock.clone()) {
         Some(clock) => Ok(clock),
         None => store.customer_test_clock(&changes.account, &changes.customer),
     }

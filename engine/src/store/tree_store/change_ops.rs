@@ -10,7 +10,7 @@ use crate::store::{ChangeSet, Write, keys};
 /// The puts and removals a change set makes: its records and the indexes derived from them, so
 /// callers cannot forget an index.
 pub(super) fn ops_of(changes: ChangeSet) -> Vec<Op> {
-    let ChangeSet { account, customer, writes, decided_at: _ } = changes;
+    let ChangeSet { account, customer, writes, decided_at: _, test_clock: _ } = changes;
     let (account, customer) = (&account, &customer);
     let owner = || customer.as_str().as_bytes().to_vec();
     let mut ops = Vec::with_capacity(writes.len() * 2);
