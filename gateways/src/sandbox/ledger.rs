@@ -281,10 +281,9 @@ impl Ledger {
         attempt: AttemptRecord,
         account: String,
     ) -> Result<AttemptRecord, GatewayError> {
+        // A retry's record is found by the insert, which reads under the write order: no read
+        // before it, which every first attempt would pay for.
         let key = attempt.idempotency_key.clone();
-        if let Some(existing) = self.charge(&key)? {
-            return Ok(existing.attempt);
-        }
         let record = ChargeRecord { attempt, refunds: Vec::new(), account: Some(account) };
         let encoded = encode(&record);
         let index = match (record.reference(), &record.account) {
