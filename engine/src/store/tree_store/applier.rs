@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use sled::IVec;
+
 use super::logged::{APPLY_AT_ONCE_PAST, numbered_tree};
-use super::overlay::{Layer, Overlay, TreeOps};
+use super::overlay::{Layer, Overlay};
 use crate::store::StoreError;
 use crate::store::checkpointer::AppliedLog;
 use crate::store::group_commit::Follower;
@@ -113,12 +115,13 @@ impl Shared {
 
     /// Writes the layers' latest value per key into sled, one batch per tree.
     fn apply(&self, layers: &[Arc<Layer>]) -> Result<(), StoreError> {
-        let mut latest: BTreeMap<u8, TreeOps> = BTreeMap::new();
+        // Borrowed from the layers, which outlive the round: nothing is copied to be merged.
+        let mut latest: BTreeMap<u8, BTreeMap<&[u8], &Option<IVec>>> = BTreeMap::new();
         for layer in layers {
             for (number, ops) in &layer.trees {
                 let tree = latest.entry(*number).or_default();
                 for (key, value) in ops {
-                    tree.insert(key.clone(), value.clone());
+                    tree.insert(key, value);
                 }
             }
         }
@@ -131,7 +134,7 @@ impl Shared {
             // atomicity here: the log has them, and a start applies them again after a crash.
             for (key, value) in ops {
                 match value {
-                    Some(value) => tree.insert(key, value)?,
+                    Some(value) => tree.insert(key, value.clone())?,
                     None => tree.remove(key)?,
                 };
             }
