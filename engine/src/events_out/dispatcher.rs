@@ -53,8 +53,10 @@ pub struct Settings {
 /// One endpoint's pending deliveries, in line per object.
 struct Lane {
     endpoint: WebhookEndpoint,
-    /// The endpoint's URL as the destination policy takes it (checked once per lane and on
-    /// every change: the policy is the running engine's, the URL the endpoint's).
+    /// The endpoint's URL as the destination policy takes it. An address written in the URL
+    /// never reaches the resolver, so it is checked here: when the lane is made (under the
+    /// running engine's policy, whatever it was when the endpoint was) and when the endpoint
+    /// changes.
     url: Result<Url, String>,
     /// Tells this lane from one the endpoint had before it was disabled and enabled again:
     /// attempts that come back to an earlier lane are recorded on their own.
