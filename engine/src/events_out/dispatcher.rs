@@ -261,7 +261,7 @@ impl Dispatcher {
                 0 => self.settled.push(event.id.clone()),
                 _ => {
                     self.outstanding.insert(event.id.clone(), taken);
-                    self.hold_body(event)?;
+                    self.hold_body(event);
                 }
             }
         }
@@ -272,16 +272,18 @@ impl Dispatcher {
         Ok(events.len() == FAN_OUT_BATCH)
     }
 
-    /// Opens an event taken by an endpoint and holds what is sent, while there is room.
-    fn hold_body(&mut self, event: &OutgoingEvent) -> Result<(), StoreError> {
+    /// Opens an event taken by an endpoint and holds what is sent, while there is room. One
+    /// that cannot be opened now is read again by its attempt, which records why it failed:
+    /// the batch's other events go out meanwhile.
+    fn hold_body(&mut self, event: &OutgoingEvent) {
         let data = event.data.as_ref().map(Vec::len);
         let len = data.or(event.sealed.as_ref().map(|sealed| sealed.ciphertext.len()));
         if !self.bodies.has_room_for(len.unwrap_or(0)) {
-            return Ok(());
+            return;
         }
-        let opened = self.store.opened_event(event.clone())?;
-        self.bodies.hold(event.id.clone(), Bytes::from(opened.to_body()));
-        Ok(())
+        if let Ok(opened) = self.store.opened_event(event.clone()) {
+            self.bodies.hold(event.id.clone(), Bytes::from(opened.to_body()));
+        }
     }
 
     /// One of the event's deliveries is settled; the event leaves the queue with its last.
