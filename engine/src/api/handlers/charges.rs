@@ -161,6 +161,13 @@ pub(super) struct Priced {
     pub(super) coupon: Option<Resolved>,
 }
 
+impl Priced {
+    /// A plain amount: nothing for the rules to price, no coupon.
+    fn of_amount(amount_minor: i64, currency: Currency) -> Priced {
+        Priced { amount: Money { amount_minor, currency }, breakdown: None, coupon: None }
+    }
+}
+
 /// Prices the charge; a coupon or promotion code is resolved and checked first, and handed to
 /// the pricing rule as a structured discount.
 pub(super) async fn price(
@@ -171,10 +178,7 @@ pub(super) async fn price(
     pricing: Pricing,
 ) -> Result<Priced, ApiError> {
     let (mut cart, requested) = match pricing {
-        Pricing::Amount(amount_minor) => {
-            let amount = Money { amount_minor, currency };
-            return Ok(Priced { amount, breakdown: None, coupon: None });
-        }
+        Pricing::Amount(amount_minor) => return Ok(Priced::of_amount(amount_minor, currency)),
         Pricing::Cart(cart, requested) => (cart, requested),
     };
     let now = now_unix_secs();
@@ -232,11 +236,7 @@ pub async fn create(
         let priced = match charge.pricing {
             // A plain amount needs nothing of the customer here: its actor finds it (or the
             // charge is answered 404) and refuses an erased one.
-            Pricing::Amount(amount_minor) => Priced {
-                amount: Money { amount_minor, currency: charge.currency },
-                breakdown: None,
-                coupon: None,
-            },
+            Pricing::Amount(amount_minor) => Priced::of_amount(amount_minor, charge.currency),
             pricing => {
                 let customer = customers::find(app, account, key.customer.as_str())?;
                 price(app, account, &customer, charge.currency, pricing).await?
