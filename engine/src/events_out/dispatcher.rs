@@ -129,7 +129,7 @@ pub struct Dispatcher {
     outstanding: HashMap<EventId, usize>,
     /// Events settled since the last write, taken off the queue with it.
     settled: Vec<EventId>,
-    /// Bodies of events just fanned out, for their first attempts.
+    /// Bodies of events just fanned out, for the attempts made within seconds of it.
     bodies: HeldBodies,
     finished_tx: mpsc::UnboundedSender<Finished>,
     finished_rx: mpsc::UnboundedReceiver<Finished>,
