@@ -144,15 +144,17 @@ where
         Ok(None)
     };
     let fingerprint = fingerprint(request);
-    // A finished request is replayed without a claim, so its replays never wait on each other.
-    if let Some(record) = find()?
-        && matches!(record.state, IdempotencyState::Completed(_))
-    {
-        return replay(store, account, record, &fingerprint).await;
-    }
-    let _claim =
-        idempotency.claims.claim(account, &key).ok_or_else(ApiError::idempotency_in_use)?;
-    // Read again under the claim: the request may have finished since.
+    // Claimed before the record is read, so that a new key's request reads it once. A key held
+    // by another request is replayed if that request has finished (its replays never wait on
+    // each other), and refused while it runs.
+    let Some(_claim) = idempotency.claims.claim(account, &key) else {
+        return match find()? {
+            Some(record) if matches!(record.state, IdempotencyState::Completed(_)) => {
+                replay(store, account, record, &fingerprint).await
+            }
+            _ => Err(ApiError::idempotency_in_use()),
+        };
+    };
     match find()? {
         None => {
             let ticket = IdempotencyTicket { key, fingerprint };
