@@ -10,10 +10,12 @@
 //! flushed apart, by the [`super::checkpointer`].
 //!
 //! The two files of a round are synced side by side, not one after the other, because nothing
-//! acknowledged depends on their order: an acknowledgement waits for both. A record that reached
+//! acknowledged depends on their order: an acknowledgement waits for both. A round with no
+//! payload appended since the last sync of that file syncs the log alone. A record that reached
 //! the disk without its payload belongs to a delivery never acknowledged, and its payload's CRC
 //! makes it read as absent (see [`super::payloads`]).
 
+use std::cell::Cell;
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,7 @@ use tokio::sync::watch;
 
 use super::checkpointer::{AppliedLog, Checkpointer};
 use super::flush_hold::FlushHold;
+use super::payloads::WrittenEnd;
 use super::{DurableTicket, StoreError};
 
 /// Under heavy load — the last flush covered at least [`HEAVY_BATCH`] writes and ended less than
@@ -81,10 +84,10 @@ impl GroupCommit {
         path: &Path,
         log: Arc<AppliedLog>,
         follower: Arc<dyn Follower>,
-        payloads: File,
+        (payloads, payloads_end): (File, WrittenEnd),
     ) -> Result<Arc<GroupCommit>, StoreError> {
         let checkpointer = Checkpointer::start(db, path, Arc::clone(&log))?;
-        let payloads = PayloadSyncer::start(payloads)?;
+        let payloads = PayloadSyncer::start(payloads, payloads_end)?;
         let (flushed, _) = watch::channel(0);
         let group = Arc::new(GroupCommit {
             written: AtomicU64::new(0),
@@ -220,17 +223,29 @@ impl GroupCommit {
 struct PayloadSyncer {
     requests: SyncSender<()>,
     results: Receiver<Result<(), String>>,
+    written_end: WrittenEnd,
+    /// Where the file was written up to when its last sync began; `None` before the first.
+    synced_end: Cell<Option<u64>>,
 }
 
 /// A payload sync under way; [`PendingSync::wait`] must be called before the next one starts.
 #[must_use = "a flush is durable only once its payload sync is waited for"]
 struct PendingSync<'a> {
     syncer: &'a PayloadSyncer,
-    started: bool,
+    state: SyncState,
+}
+
+enum SyncState {
+    /// Nothing was appended since the last sync.
+    Unneeded,
+    /// The syncer was asked to sync the file, written up to `end`.
+    Started { end: u64 },
+    /// The syncer has stopped.
+    Stopped,
 }
 
 impl PayloadSyncer {
-    fn start(payloads: File) -> Result<PayloadSyncer, StoreError> {
+    fn start(payloads: File, written_end: WrittenEnd) -> Result<PayloadSyncer, StoreError> {
         let (requests, requested) = sync_channel::<()>(1);
         let (answer, results) = sync_channel(1);
         thread::Builder::new()
@@ -248,20 +263,61 @@ impl PayloadSyncer {
             .map_err(|error| {
                 StoreError::Storage(format!("cannot start the payload log's syncer: {error}"))
             })?;
-        Ok(PayloadSyncer { requests, results })
+        Ok(PayloadSyncer { requests, results, written_end, synced_end: Cell::new(None) })
     }
 
+    /// Call after the round's target sequence was read: every payload of a write up to it is
+    /// counted in the end read here.
     fn start_sync(&self) -> PendingSync<'_> {
-        PendingSync { syncer: self, started: self.requests.send(()).is_ok() }
+        let end = self.written_end.get();
+        let state = match self.synced_end.get() == Some(end) {
+            true => SyncState::Unneeded,
+            false if self.requests.send(()).is_ok() => SyncState::Started { end },
+            false => SyncState::Stopped,
+        };
+        PendingSync { syncer: self, state }
     }
 }
 
 impl PendingSync<'_> {
     fn wait(self) -> Result<(), String> {
         let stopped = || "the payload log's syncer has stopped".to_owned();
-        if !self.started {
-            return Err(stopped());
+        match self.state {
+            SyncState::Unneeded => Ok(()),
+            SyncState::Stopped => Err(stopped()),
+            SyncState::Started { end } => {
+                self.syncer.results.recv().unwrap_or_else(|_| Err(stopped()))?;
+                self.syncer.synced_end.set(Some(end));
+                Ok(())
+            }
         }
-        self.syncer.results.recv().unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::payloads::PayloadLog;
+
+    #[test]
+    fn the_payload_log_is_synced_only_after_an_append() {
+        let directory = tempfile::tempdir().unwrap();
+        let log = PayloadLog::open(&directory.path().join("payloads")).unwrap();
+        let (file, end) = log.sync_handle().unwrap();
+        let syncer = PayloadSyncer::start(file, end).unwrap();
+        let started = |sync: &PendingSync<'_>| matches!(sync.state, SyncState::Started { .. });
+
+        let first = syncer.start_sync();
+        assert!(started(&first), "the first round syncs what an earlier run left unsynced");
+        first.wait().unwrap();
+        let idle = syncer.start_sync();
+        assert!(!started(&idle), "nothing appended since: no sync");
+        idle.wait().unwrap();
+
+        log.append(b"{\"id\":1}").unwrap();
+        let after_append = syncer.start_sync();
+        assert!(started(&after_append), "an append is synced in the next round");
+        after_append.wait().unwrap();
+        assert!(!started(&syncer.start_sync()), "and only once");
     }
 }

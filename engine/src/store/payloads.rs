@@ -5,7 +5,8 @@
 //!
 //! Durability: the group-commit flusher fdatasyncs this file alongside the log, and an event
 //! is acknowledged only once both are done, so an acknowledged event's record never points past
-//! what is on disk. A record that a flush caught without its payload (never acknowledged) may
+//! what is on disk. A round in which nothing was appended skips the file: most rounds carry
+//! charges, not gateway events. A record that a flush caught without its payload (never acknowledged) may
 //! point at bytes a power cut lost: each entry carries its length and CRC-32, and a bad one reads
 //! as absent.
 //!
@@ -15,7 +16,8 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +35,21 @@ pub struct PayloadRef {
 pub struct PayloadLog {
     /// The end of the file: appends are serialised so that each one's offset is known.
     writer: Mutex<(File, u64)>,
+    /// The same end, for the flusher to tell whether a round has anything to sync here.
+    written_end: WrittenEnd,
     reader: File,
+}
+
+/// How far appends have written the payload log: the flusher syncs it only when this moved.
+#[derive(Clone)]
+pub struct WrittenEnd(Arc<AtomicU64>);
+
+impl WrittenEnd {
+    /// A payload appended before a write whose sequence the flusher has read is counted here:
+    /// its writer appends it, then its log record.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 impl PayloadLog {
@@ -44,14 +60,16 @@ impl PayloadLog {
         let writer = OpenOptions::new().create(true).append(true).open(path).map_err(error)?;
         let end = writer.metadata().map_err(error)?.len();
         let reader = File::open(path).map_err(error)?;
-        Ok(PayloadLog { writer: Mutex::new((writer, end)), reader })
+        let written_end = WrittenEnd(Arc::new(AtomicU64::new(end)));
+        Ok(PayloadLog { writer: Mutex::new((writer, end)), written_end, reader })
     }
 
-    /// A handle for the flusher's fdatasync.
-    pub fn sync_handle(&self) -> Result<File, StoreError> {
-        self.reader
-            .try_clone()
-            .map_err(|error| StoreError::Storage(format!("cannot share the payload log: {error}")))
+    /// A handle for the flusher's fdatasync, and how far appends have written.
+    pub fn sync_handle(&self) -> Result<(File, WrittenEnd), StoreError> {
+        let file = self.reader.try_clone().map_err(|error| {
+            StoreError::Storage(format!("cannot share the payload log: {error}"))
+        })?;
+        Ok((file, self.written_end.clone()))
     }
 
     pub fn append(&self, payload: &[u8]) -> Result<PayloadRef, StoreError> {
@@ -64,12 +82,15 @@ impl PayloadLog {
         let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (file, end) = &mut *writer;
         let offset = *end;
-        if let Err(error) = file.write_all(&entry) {
+        let written = file.write_all(&entry);
+        *end = match &written {
             // A partial entry may be in the file: find the end again rather than guess.
-            *end = file.metadata().map(|meta| meta.len()).unwrap_or(*end);
-            return Err(StoreError::Storage(format!("appending a payload: {error}")));
-        }
-        *end += entry.len() as u64;
+            Err(_) => file.metadata().map(|meta| meta.len()).unwrap_or(*end),
+            Ok(()) => *end + entry.len() as u64,
+        };
+        // Moved on even after a failed write, whose partial entry the next sync must cover.
+        self.written_end.0.store(*end, Ordering::SeqCst);
+        written.map_err(|error| StoreError::Storage(format!("appending a payload: {error}")))?;
         Ok(PayloadRef { offset, len })
     }
 
