@@ -281,17 +281,23 @@ impl Applier {
         stored: &GatewayEvent,
         event: &IncomingEvent,
     ) -> Result<EventOutcome, NotApplied> {
-        let reference = event
-            .charge
-            .as_ref()
-            .and_then(|named| named.reference.as_deref().or(named.charge_id.as_deref()));
+        let named = event.charge.as_ref();
+        let reference =
+            named.and_then(|named| named.reference.as_deref().or(named.charge_id.as_deref()));
         let Some(reference) = reference else {
             return Ok(EventOutcome::unowned("ignored: names no Kassa charge".to_owned()));
         };
         if now_unix_secs() - stored.received < source.early_event_wait_secs() {
             return Err(NotApplied::NotYet(format!("no Kassa charge for {reference} yet")));
         }
-        tracing::warn!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: no Kassa charge");
+        // A gateway account is often shared with other integrations, whose payments Kassa
+        // never made: their events are routine, kept with this outcome, and not a warning. One
+        // tagged with a Kassa charge id that is not here is.
+        if named.is_some_and(|named| named.charge_id.is_some()) {
+            tracing::warn!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: it names a Kassa charge that is not here");
+        } else {
+            tracing::info!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: no Kassa charge");
+        }
         Ok(EventOutcome::unowned(format!("ignored: no Kassa charge for {reference}")))
     }
 
