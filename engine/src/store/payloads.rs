@@ -6,9 +6,9 @@
 //! Durability: the group-commit flusher fdatasyncs this file alongside the log, and an event
 //! is acknowledged only once both are done, so an acknowledged event's record never points past
 //! what is on disk. A round in which nothing was appended skips the file: most rounds carry
-//! charges, not gateway events. A record that a flush caught without its payload (never acknowledged) may
-//! point at bytes a power cut lost: each entry carries its length and CRC-32, and a bad one reads
-//! as absent.
+//! charges, not gateway events. A record that a flush caught without its payload (never
+//! acknowledged) may point at bytes a power cut lost: each entry carries its length and CRC-32,
+//! and a bad one reads as absent.
 //!
 //! Entry: length (u32 LE), CRC-32 of the payload (u32 LE), payload.
 
