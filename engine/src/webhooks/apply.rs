@@ -292,8 +292,11 @@ impl Applier {
         }
         // A gateway account is often shared with other integrations, whose payments Kassa
         // never made: their events are routine, kept with this outcome, and not a warning. One
-        // tagged with a Kassa charge id that is not here is.
-        if named.is_some_and(|named| named.charge_id.is_some()) {
+        // tagged with a Kassa charge id that is not here is, and so is one from a source whose
+        // events all answer Kassa's own requests (it waited for the charge to show up).
+        let expected_one = named.is_some_and(|named| named.charge_id.is_some())
+            || source.early_event_wait_secs() > 0;
+        if expected_one {
             tracing::warn!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: it names a Kassa charge that is not here");
         } else {
             tracing::info!(gateway = source.gateway(), reference, kind = %event.kind, "gateway event ignored: no Kassa charge");
