@@ -37,7 +37,7 @@ pub struct EngineProcess {
     log_problems: Arc<AtomicU64>,
     drains: Vec<JoinHandle<()>>,
     // Removed after the child is killed (fields drop after `drop`).
-    _data_dir: TempDir,
+    data_dir: TempDir,
 }
 
 impl EngineProcess {
@@ -87,7 +87,7 @@ impl EngineProcess {
             binary: binary.to_owned(),
             log_problems,
             drains,
-            _data_dir: data_dir,
+            data_dir,
         };
         match url_receiver.recv_timeout(ENGINE_READY_TIMEOUT) {
             Ok(url) => process.url = url,
@@ -105,6 +105,11 @@ impl EngineProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The engine's data directory (removed with this handle).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
     }
 
     /// Warning and error lines the engine has logged so far.

@@ -35,6 +35,7 @@ pub mod checkout;
 pub mod cli;
 pub mod client;
 pub mod engine_cpu;
+pub mod engine_footprint;
 pub mod engine_process;
 pub mod entitlements;
 pub mod error;

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::applied;
 use crate::ceiling::{self, CeilingServer};
 use crate::engine_cpu::EngineCpu;
+use crate::engine_footprint::EngineFootprint;
 use crate::engine_process::{EngineProcess, SPAWN_API_KEY, SPAWN_WEBHOOK_SECRET};
 use crate::entitlements;
 use crate::error::BenchError;
@@ -209,7 +210,8 @@ fn open_target(plan: &Plan) -> Result<Target, BenchError> {
         TargetPlan::Spawn { binary } => {
             let process = EngineProcess::start(binary, &plan.out_dir.join("engine.log"))?;
             let endpoint = Endpoint::new(&process.url, Some(SPAWN_API_KEY))?
-                .with_engine_cpu(EngineCpu::of(process.pid()));
+                .with_engine_cpu(EngineCpu::of(process.pid()))
+                .with_engine_footprint(EngineFootprint::of(process.pid(), process.data_dir()));
             Ok(Target {
                 endpoint,
                 process: Some(process),

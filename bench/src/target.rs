@@ -10,6 +10,7 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 
 use crate::engine_cpu::EngineCpu;
+use crate::engine_footprint::EngineFootprint;
 use crate::error::BenchError;
 
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -62,6 +63,8 @@ pub struct Endpoint {
     authorization: Option<HeaderValue>,
     /// The engine behind it, when this tool spawned it: its CPU time is measured beside the load.
     pub engine_cpu: Option<EngineCpu>,
+    /// And its memory and data directory, read once a second into the run's series.
+    pub engine_footprint: Option<EngineFootprint>,
 }
 
 impl Endpoint {
@@ -79,12 +82,17 @@ impl Endpoint {
             .transpose()
             .map_err(|_| refused("the API key is not a valid header value"))?;
         let url = format!("http://{address}");
-        Ok(Self { address, url, host, authorization, engine_cpu: None })
+        Ok(Self { address, url, host, authorization, engine_cpu: None, engine_footprint: None })
     }
 
     /// The same endpoint, with the CPU time of the engine process behind it measured.
     pub fn with_engine_cpu(self, engine_cpu: EngineCpu) -> Self {
         Self { engine_cpu: Some(engine_cpu), ..self }
+    }
+
+    /// The same endpoint, with the engine's memory and data directory read each second.
+    pub fn with_engine_footprint(self, footprint: EngineFootprint) -> Self {
+        Self { engine_footprint: Some(footprint), ..self }
     }
 
     pub fn request(&self, spec: &RequestSpec) -> Request<Full<Bytes>> {

@@ -55,7 +55,8 @@ pub async fn run(
     });
     match config.mode {
         LoadMode::Closed { connections } => {
-            let _progress = progress::Ticker::start(label, &recorder, None);
+            let engine = endpoint.engine_footprint.clone();
+            let _progress = progress::Ticker::start(label, &recorder, None, engine);
             closed_loop::run(
                 endpoint,
                 workload,
@@ -70,7 +71,9 @@ pub async fn run(
             let schedule =
                 open_loop::Schedule { rate_per_sec, connections, in_flight_max, deadline };
             let in_flight = Arc::default();
-            let _progress = progress::Ticker::start(label, &recorder, Some(Arc::clone(&in_flight)));
+            let engine = endpoint.engine_footprint.clone();
+            let _progress =
+                progress::Ticker::start(label, &recorder, Some(Arc::clone(&in_flight)), engine);
             open_loop::run(
                 endpoint,
                 workload,

@@ -125,7 +125,7 @@ impl ChargeLoad {
             scheduler,
             started,
             warmup: schedule.warmup,
-            progress: Ticker::start("baseline", &baseline, Some(in_flight)),
+            progress: Ticker::start("baseline", &baseline, Some(in_flight), None),
         }
     }
 
@@ -139,7 +139,8 @@ impl ChargeLoad {
         let from = Instant::now();
         let burst = Arc::new(Recorder::new(from, Duration::ZERO));
         self.shared.windows.lock().burst = Some((from, Arc::clone(&burst)));
-        self.progress = Ticker::start("burst", &burst, Some(Arc::clone(&self.shared.in_flight)));
+        self.progress =
+            Ticker::start("burst", &burst, Some(Arc::clone(&self.shared.in_flight)), None);
         from
     }
 

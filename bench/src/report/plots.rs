@@ -214,6 +214,8 @@ mod tests {
             latency_us_p50: 1,
             latency_us_p99: 1,
             latency_us_max: 1,
+            engine_rss_bytes: None,
+            engine_data_bytes: None,
         }
     }
 

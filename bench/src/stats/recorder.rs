@@ -15,6 +15,7 @@ use super::percentiles::{
     LatencySummary, PercentilePoint, new_histogram, percentile_curve, summarize,
 };
 use super::series::{SecondSample, SecondTally, concatenate};
+use crate::engine_footprint::Footprint;
 use crate::limits::PERCENTILE_POINTS_PER_DECADE;
 
 pub struct Recorder {
@@ -44,6 +45,7 @@ pub struct Progress {
     pub errors_seen: u64,
     /// p99 of the measured requests so far, or of this second's during the warm-up.
     pub latency_us_p99: u64,
+    pub footprint: Footprint,
 }
 
 /// Everything a finished run measured.
@@ -155,11 +157,20 @@ impl Recorder {
 
     /// Closes the current second: called once a second by the progress ticker.
     pub fn roll_second(&self) -> Progress {
+        self.roll_second_with(Footprint::default())
+    }
+
+    /// [`Recorder::roll_second`], with the engine's footprint read at the end of the second.
+    pub fn roll_second_with(&self, footprint: Footprint) -> Progress {
         let mut tally = self.tally.lock();
         let second = tally.series.len() as u64 + 1;
         // A second that began during the warm-up is marked as warm-up, even if it ends after.
         let warmup = self.started + Duration::from_secs(second - 1) < self.measured_from;
-        let sample = tally.second.roll(second, warmup, false);
+        let sample = SecondSample {
+            engine_rss_bytes: footprint.rss_bytes,
+            engine_data_bytes: footprint.data_bytes,
+            ..tally.second.roll(second, warmup, false)
+        };
         tally.series.push(sample);
         let latency_us_p99 = match tally.latency_us.is_empty() {
             true => sample.latency_us_p99,
@@ -171,6 +182,7 @@ impl Recorder {
             ok_per_sec: sample.ok,
             errors_seen: tally.errors_seen,
             latency_us_p99,
+            footprint,
         }
     }
 
@@ -235,6 +247,18 @@ mod tests {
         assert_eq!(stats.latency.count, 2, "only answered, measured requests have a latency");
         assert_eq!(stats.latency.latency_us_max, 300);
         assert_eq!(stats.series.len(), 1, "nothing was left after the roll");
+    }
+
+    #[test]
+    fn the_engine_footprint_read_at_a_second_lands_in_its_sample() {
+        let recorder = Recorder::new(Instant::now(), Duration::ZERO);
+        let footprint = Footprint { rss_bytes: Some(1_900_000_000), data_bytes: Some(14_400) };
+        assert_eq!(recorder.roll_second_with(footprint).footprint, footprint);
+        recorder.roll_second();
+        let series = recorder.finish().series;
+        assert_eq!(series[0].engine_rss_bytes, Some(1_900_000_000));
+        assert_eq!(series[0].engine_data_bytes, Some(14_400));
+        assert_eq!(series[1].engine_rss_bytes, None, "a second with no reading has none");
     }
 
     #[test]

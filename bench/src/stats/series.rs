@@ -21,6 +21,12 @@ pub struct SecondSample {
     pub latency_us_p50: u64,
     pub latency_us_p99: u64,
     pub latency_us_max: u64,
+    /// The spawned engine's resident memory at the end of the second.
+    #[serde(default)]
+    pub engine_rss_bytes: Option<u64>,
+    /// The disk its data directory took at the end of the second.
+    #[serde(default)]
+    pub engine_data_bytes: Option<u64>,
 }
 
 /// What one second collects until it is rolled into a sample.
@@ -66,6 +72,8 @@ impl SecondTally {
             latency_us_p50: quantile(0.50),
             latency_us_p99: quantile(0.99),
             latency_us_max: self.latency_us.max(),
+            engine_rss_bytes: None,
+            engine_data_bytes: None,
         };
         self.latency_us.reset();
         self.ok = 0;
