@@ -92,6 +92,9 @@ pub fn page(result: &BenchResult) -> String {
     }
     html.push_str(&plots::latency_by_percentile(result));
     html.push_str(&plots::throughput_over_time(result));
+    if let Some(svg) = plots::engine_footprint_over_time(result) {
+        html.push_str(&svg);
+    }
     if let LoadPlan::FindMax { latency_ms_p99_bound, .. } = result.config.load
         && let Some(svg) = plots::find_max_steps(result, (latency_ms_p99_bound * 1_000.0) as u64)
     {

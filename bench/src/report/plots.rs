@@ -1,5 +1,6 @@
 //! The report's charts, built from the results: latency by percentile (HdrHistogram style),
-//! throughput over time, and for `--find-max` the p99 of each step against its rate.
+//! throughput over time, the spawned engine's memory and data directory over time, and for
+//! `--find-max` the p99 of each step against its rate.
 
 use super::format::count;
 use super::svg::{Axis, Chart, Line, Scale, decade_bounds, decade_ticks, linear_ticks, render};
@@ -11,6 +12,7 @@ const ENGINE_COLOR: &str = "#c0392b";
 const CEILING_COLOR: &str = "#2471a3";
 const PLAIN_AMOUNT_COLOR: &str = "#d68910";
 const BOUND_COLOR: &str = "#7f8c8d";
+const DATA_COLOR: &str = "#7d3c98";
 const TICKS_LINEAR: usize = 6;
 
 /// Each side with its name and color: the engine, its baseline (plain-amount charges for
@@ -129,6 +131,59 @@ pub fn throughput_over_time(result: &BenchResult) -> String {
     })
 }
 
+/// The engine's resident memory and the disk its data directory takes, each second of its run:
+/// whether memory levels off, and how fast the store grows. `None` when neither was read (an
+/// engine this tool did not spawn).
+pub fn engine_footprint_over_time(result: &BenchResult) -> Option<String> {
+    let series = &result.engine.stats.series;
+    let lines = footprint_lines(series);
+    if lines.is_empty() {
+        return None;
+    }
+    let seconds_max = series.len().max(1) as f64;
+    let gigabytes_max =
+        lines.iter().flat_map(|line| line.points.iter().map(|(_, y)| *y)).fold(0.01, f64::max)
+            * 1.1;
+    Some(render(&Chart {
+        title: "The engine's memory and data directory over time".into(),
+        x: Axis {
+            label: "second of the run".into(),
+            scale: Scale::Linear,
+            min: 0.0,
+            max: seconds_max,
+            ticks: linear_ticks(0.0, seconds_max, TICKS_LINEAR, |value| format!("{value}")),
+        },
+        y: Axis {
+            label: "GB".into(),
+            scale: Scale::Linear,
+            min: 0.0,
+            max: gigabytes_max,
+            ticks: linear_ticks(0.0, gigabytes_max, TICKS_LINEAR, |value| format!("{value:.2}")),
+        },
+        lines,
+        bands: warmup_bands(series),
+        band_caption: Some("engine warm-up (not measured)".into()),
+    }))
+}
+
+/// The memory and data directory curves, in GB at the middle of each full second, each only
+/// where it was read.
+fn footprint_lines(series: &[SecondSample]) -> Vec<Line> {
+    let curve = |read: fn(&SecondSample) -> Option<u64>| -> Vec<(f64, f64)> {
+        let full = series.iter().filter(|sample| !sample.partial);
+        full.filter_map(|sample| Some((sample.second as f64 - 0.5, read(sample)? as f64 / 1e9)))
+            .collect()
+    };
+    [
+        ("resident memory", ENGINE_COLOR, curve(|sample| sample.engine_rss_bytes)),
+        ("data directory", DATA_COLOR, curve(|sample| sample.engine_data_bytes)),
+    ]
+    .into_iter()
+    .filter(|(_, _, points)| !points.is_empty())
+    .map(|(name, color, points)| Line { name: name.to_owned(), color, points })
+    .collect()
+}
+
 /// For find-max runs: each step's p99 against its target rate, with the bound.
 pub fn find_max_steps(result: &BenchResult, latency_us_bound: u64) -> Option<String> {
     result.engine.find_max.as_ref()?;
@@ -224,6 +279,22 @@ mod tests {
         assert_eq!(latency_tick(100.0), "100 µs");
         assert_eq!(latency_tick(10_000.0), "10 ms");
         assert_eq!(latency_tick(1_000_000.0), "1 s");
+    }
+
+    #[test]
+    fn the_footprint_curves_are_in_gigabytes_and_only_where_read() {
+        let read = |second, rss, partial| SecondSample {
+            engine_rss_bytes: Some(rss),
+            partial,
+            ..sample(second, false)
+        };
+        let series =
+            [read(1, 1_500_000_000, false), read(2, 1_900_000_000, false), read(3, 1, true)];
+        let lines = footprint_lines(&series);
+        assert_eq!(lines.len(), 1, "no data directory was read: no line for it");
+        assert_eq!(lines[0].name, "resident memory");
+        assert_eq!(lines[0].points, [(0.5, 1.5), (1.5, 1.9)], "the partial last second left out");
+        assert!(footprint_lines(&[sample(1, false)]).is_empty(), "nothing read, no chart");
     }
 
     #[test]
