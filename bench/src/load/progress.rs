@@ -62,7 +62,7 @@ impl Ticker {
     }
 }
 
-/// `  rss 1.90 GB  data 14.4 GB`, for what was read.
+/// `  rss 1.90 GB  data 14.40 GB`, for what was read.
 fn footprint_text(footprint: &Footprint) -> String {
     let gigabytes = |bytes: u64| format!("{:.2} GB", bytes as f64 / 1e9);
     let rss = footprint.rss_bytes.map(|rss| format!("  rss {}", gigabytes(rss)));
