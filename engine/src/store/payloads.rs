@@ -33,9 +33,10 @@ pub struct PayloadRef {
 }
 
 pub struct PayloadLog {
-    /// The end of the file: appends are serialised so that each one's offset is known.
-    writer: Mutex<(File, u64)>,
-    /// The same end, for the flusher to tell whether a round has anything to sync here.
+    /// Appends are serialised so that each one's offset is known.
+    writer: Mutex<File>,
+    /// The end of the file, moved only under `writer`; the flusher reads it to tell whether a
+    /// round has anything to sync here.
     written_end: WrittenEnd,
     reader: File,
 }
@@ -61,7 +62,7 @@ impl PayloadLog {
         let end = writer.metadata().map_err(error)?.len();
         let reader = File::open(path).map_err(error)?;
         let written_end = WrittenEnd(Arc::new(AtomicU64::new(end)));
-        Ok(PayloadLog { writer: Mutex::new((writer, end)), written_end, reader })
+        Ok(PayloadLog { writer: Mutex::new(writer), written_end, reader })
     }
 
     /// A handle for the flusher's fdatasync, and how far appends have written.
@@ -79,17 +80,16 @@ impl PayloadLog {
         entry.extend_from_slice(&len.to_le_bytes());
         entry.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
         entry.extend_from_slice(payload);
-        let mut writer = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (file, end) = &mut *writer;
-        let offset = *end;
+        let mut file = self.writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let offset = self.written_end.get();
         let written = file.write_all(&entry);
-        *end = match &written {
+        let end = match &written {
             // A partial entry may be in the file: find the end again rather than guess.
-            Err(_) => file.metadata().map(|meta| meta.len()).unwrap_or(*end),
-            Ok(()) => *end + entry.len() as u64,
+            Err(_) => file.metadata().map(|meta| meta.len()).unwrap_or(offset),
+            Ok(()) => offset + entry.len() as u64,
         };
         // Moved on even after a failed write, whose partial entry the next sync must cover.
-        self.written_end.0.store(*end, Ordering::SeqCst);
+        self.written_end.0.store(end, Ordering::SeqCst);
         written.map_err(|error| StoreError::Storage(format!("appending a payload: {error}")))?;
         Ok(PayloadRef { offset, len })
     }
