@@ -124,6 +124,10 @@ pub struct Dispatcher {
     /// Until the queue has been read to its end once after a start: deliveries may have been
     /// attempted before the stop, so each is looked up first.
     resuming: bool,
+    /// Whether events may have been queued since the queue was last read to its end: a
+    /// commit's wake, the dispatcher's own events, a full batch, or the idle wake say so.
+    /// Attempts coming back do not, so the queue is not read for each of them.
+    queue_grew: bool,
     /// Per event taken: its deliveries not yet settled (delivered, given up, or dropped with a
     /// disabled endpoint). At zero the event leaves the queue.
     outstanding: HashMap<EventId, usize>,
@@ -160,6 +164,7 @@ impl Dispatcher {
             unrecorded: Vec::new(),
             cursor: None,
             resuming: true,
+            queue_grew: true,
             outstanding: HashMap::new(),
             settled: Vec::new(),
             bodies: HeldBodies::default(),
@@ -183,27 +188,30 @@ impl Dispatcher {
                 // its start again once it holds the claim.
                 self.cursor = None;
                 self.resuming = true;
+                self.queue_grew = true;
                 tokio::select! {
                     Some(command) = commands.recv() => self.command(command).await,
                     _ = tokio::time::sleep(CLAIM_WAIT) => {}
                 }
                 continue;
             }
-            let more_queued = match self.fan_out_queued() {
-                Ok(more) => more,
-                Err(error) => {
-                    tracing::error!(%error, "cannot hand outgoing events to their endpoints");
-                    false
-                }
-            };
+            if self.queue_grew {
+                self.queue_grew = match self.fan_out_queued() {
+                    Ok(more) => more,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot hand outgoing events to their endpoints");
+                        false
+                    }
+                };
+            }
             self.record_finished();
             self.start_due();
-            let wait = match more_queued {
+            let wait = match self.queue_grew {
                 true => Duration::ZERO,
                 false => self.next_due_in().min(IDLE_WAKE),
             };
             tokio::select! {
-                _ = signal.woken() => {}
+                _ = signal.woken() => self.queue_grew = true,
                 Some(batch) = fanned_rx.recv() => {
                     self.take_fanned_out(batch);
                     while let Ok(batch) = fanned_rx.try_recv() {
@@ -218,7 +226,9 @@ impl Dispatcher {
                     self.record_finished();
                 }
                 Some(command) = commands.recv() => self.command(command).await,
-                _ = tokio::time::sleep(wait) => {}
+                // A due delivery or the idle wake; the queue is read too, a bound on how long
+                // an event no wake announced waits.
+                _ = tokio::time::sleep(wait) => self.queue_grew = true,
             }
         }
     }
@@ -532,7 +542,7 @@ impl Dispatcher {
 
     /// `webhook_endpoint.delivery_failed` for a delivery given up, unless it carried one of
     /// those itself (a failing endpoint would otherwise feed itself events for ever).
-    fn announce_failure(&self, delivery: &Delivery) {
+    fn announce_failure(&mut self, delivery: &Delivery) {
         if delivery.kind == DELIVERY_FAILED || delivery.kind == ENDPOINT_DISABLED {
             return;
         }
@@ -551,8 +561,9 @@ impl Dispatcher {
             0,
             &data,
         );
-        if let Err(error) = self.store.emit(event) {
-            tracing::error!(%error, "cannot record a delivery_failed event");
+        match self.store.emit(event) {
+            Ok(_) => self.queue_grew = true,
+            Err(error) => tracing::error!(%error, "cannot record a delivery_failed event"),
         }
     }
 
@@ -604,8 +615,11 @@ impl Dispatcher {
                 0,
                 &data,
             );
-            if let Err(error) = self.store.emit(event) {
-                tracing::error!(%error, "cannot record a webhook_endpoint.disabled event");
+            match self.store.emit(event) {
+                Ok(_) => self.queue_grew = true,
+                Err(error) => {
+                    tracing::error!(%error, "cannot record a webhook_endpoint.disabled event");
+                }
             }
             self.drop_lane(endpoint);
         }
