@@ -5,10 +5,13 @@
 //! delivery by the resolver the client connects through, so a name that later resolves
 //! inward (DNS rebinding) reaches nothing.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use hyper_util::client::legacy::connect::dns::Name;
 use reqwest::Url;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Longest endpoint URL accepted.
 const URL_LEN_MAX: usize = 2_048;
@@ -117,12 +120,25 @@ fn is_public_v6(address: Ipv6Addr) -> bool {
 
 /// The delivery client's resolver: what a name resolves to, without the addresses the policy
 /// refuses; a name left with none fails to connect.
+#[derive(Clone)]
 pub struct GuardedResolver {
     pub policy: DestinationPolicy,
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+type Resolving = Pin<Box<dyn Future<Output = Result<Addresses, ResolveError>> + Send>>;
+type Addresses = std::vec::IntoIter<SocketAddr>;
+type ResolveError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = Addresses;
+    type Error = ResolveError;
+    type Future = Resolving;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ResolveError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Resolving {
         let policy = self.policy;
         Box::pin(async move {
             let host = name.as_str().to_owned();
@@ -133,12 +149,9 @@ impl Resolve for GuardedResolver {
                 .filter(|address| policy.check_address(address.ip()).is_ok())
                 .collect();
             if allowed.is_empty() {
-                let refused: Box<dyn std::error::Error + Send + Sync> =
-                    format!("{host} resolves to no address deliveries may reach").into();
-                return Err(refused);
+                return Err(format!("{host} resolves to no address deliveries may reach").into());
             }
-            let addresses: Addrs = Box::new(allowed.into_iter());
-            Ok(addresses)
+            Ok(allowed.into_iter())
         })
     }
 }
@@ -171,6 +184,23 @@ mod tests {
         for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
+    }
+
+    /// What a delivery connects through: a name that resolves inward (`localhost`, as a
+    /// rebinding name would at delivery time) reaches nothing unless private networks are
+    /// allowed.
+    #[tokio::test]
+    async fn the_resolver_drops_addresses_the_policy_refuses() {
+        use tower_service::Service;
+        let name: Name = "localhost".parse().unwrap();
+
+        let mut strict = GuardedResolver { policy: DestinationPolicy::default() };
+        let refused = strict.call(name.clone()).await.expect_err("localhost is refused");
+        assert!(refused.to_string().contains("no address deliveries may reach"), "{refused}");
+
+        let policy = DestinationPolicy { allow_http: false, allow_private_networks: true };
+        let found: Vec<SocketAddr> = GuardedResolver { policy }.call(name).await.unwrap().collect();
+        assert!(!found.is_empty() && found.iter().all(|address| address.ip().is_loopback()));
     }
 
     #[test]

@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::{Client, Url};
+use hyper::Uri;
 use tokio::sync::{mpsc, oneshot};
 
 use super::destination::DestinationPolicy;
 use super::held_bodies::HeldBodies;
-use super::sender::{self, Outgoing};
+use super::sender::{self, DeliveryClient, Outgoing};
 use super::{Command, OutboxSignal, retry};
 use crate::cluster::{Claims, Work};
 use crate::config::WebhookRetryConfig;
@@ -57,7 +57,7 @@ struct Lane {
     /// never reaches the resolver, so it is checked here: when the lane is made (under the
     /// running engine's policy, whatever it was when the endpoint was) and when the endpoint
     /// changes.
-    url: Result<Url, String>,
+    url: Result<Uri, String>,
     /// Tells this lane from one the endpoint had before it was disabled and enabled again:
     /// attempts that come back to an earlier lane are recorded on their own.
     generation: u64,
@@ -108,7 +108,7 @@ struct Finished {
 
 pub struct Dispatcher {
     store: Arc<dyn OutboxStore>,
-    client: Client,
+    client: DeliveryClient,
     settings: Settings,
     /// Whether this node delivers now (see [`crate::cluster`]).
     claims: Arc<Claims>,
@@ -146,7 +146,7 @@ pub struct Dispatcher {
 impl Dispatcher {
     pub fn new(
         store: Arc<dyn OutboxStore>,
-        client: Client,
+        client: DeliveryClient,
         settings: Settings,
         claims: Arc<Claims>,
     ) -> Dispatcher {
@@ -336,7 +336,7 @@ impl Dispatcher {
         let policy = self.settings.policy;
         let lane = self.lanes.entry(endpoint.id.clone()).or_insert_with(|| Lane {
             endpoint: endpoint.clone(),
-            url: policy.check_url(&endpoint.url),
+            url: sender::destination(policy.check_url(&endpoint.url)),
             generation,
             objects: HashMap::new(),
             ready: VecDeque::new(),
@@ -647,7 +647,7 @@ impl Dispatcher {
         match endpoint {
             Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
                 if let Some(lane) = self.lanes.get_mut(id) {
-                    lane.url = self.settings.policy.check_url(&endpoint.url);
+                    lane.url = sender::destination(self.settings.policy.check_url(&endpoint.url));
                     lane.endpoint = endpoint;
                 }
             }
@@ -683,7 +683,7 @@ impl Dispatcher {
             let now = crate::domain::time::now_unix_secs();
             let secrets = endpoint.signing_secrets(now);
             let body = Bytes::from(event.to_body());
-            let url = policy.check_url(&endpoint.url);
+            let url = sender::destination(policy.check_url(&endpoint.url));
             let outgoing = Outgoing { url: &url, secrets: &secrets, body, redelivery: true };
             let attempt = sender::send(&client, outgoing).await;
             let recorded = async {

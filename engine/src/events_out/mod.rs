@@ -11,7 +11,6 @@ pub mod sender;
 pub mod signature;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -19,12 +18,9 @@ use crate::cluster::Claims;
 use crate::config::WebhooksConfig;
 use crate::domain::{AccountId, Delivery, EventId, WebhookEndpointId};
 use crate::store::{OutboxStore, StoreError};
-use destination::{DestinationPolicy, GuardedResolver};
+use destination::DestinationPolicy;
 use dispatcher::{Dispatcher, Settings};
 
-/// A delivery that has not had a 2xx this long after it was sent has failed.
-pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Commands waiting for the dispatcher at most: the API's few endpoint changes and redeliveries.
 const COMMANDS_QUEUED_MAX: usize = 1_024;
 
@@ -66,7 +62,7 @@ pub struct Outbox {
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
     #[error("the outgoing webhook client cannot be built: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(#[from] rustls::Error),
 }
 
 impl Outbox {
@@ -81,13 +77,7 @@ impl Outbox {
             allow_http: config.allow_http,
             allow_private_networks: config.allow_private_networks,
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(DELIVERY_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .dns_resolver(Arc::new(GuardedResolver { policy }))
-            .user_agent(concat!("Kassa/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = sender::client(policy)?;
         let settings = Settings {
             policy,
             retry: config.retry.clone(),
