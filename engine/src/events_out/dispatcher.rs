@@ -336,7 +336,7 @@ impl Dispatcher {
         let policy = self.settings.policy;
         let lane = self.lanes.entry(endpoint.id.clone()).or_insert_with(|| Lane {
             endpoint: endpoint.clone(),
-            url: sender::destination(policy.check_url(&endpoint.url)),
+            url: sender::destination(policy, &endpoint.url),
             generation,
             objects: HashMap::new(),
             ready: VecDeque::new(),
@@ -647,7 +647,7 @@ impl Dispatcher {
         match endpoint {
             Some(endpoint) if endpoint.status == EndpointStatus::Enabled => {
                 if let Some(lane) = self.lanes.get_mut(id) {
-                    lane.url = sender::destination(self.settings.policy.check_url(&endpoint.url));
+                    lane.url = sender::destination(self.settings.policy, &endpoint.url);
                     lane.endpoint = endpoint;
                 }
             }
@@ -683,7 +683,7 @@ impl Dispatcher {
             let now = crate::domain::time::now_unix_secs();
             let secrets = endpoint.signing_secrets(now);
             let body = Bytes::from(event.to_body());
-            let url = sender::destination(policy.check_url(&endpoint.url));
+            let url = sender::destination(policy, &endpoint.url);
             let outgoing = Outgoing { url: &url, secrets: &secrets, body, redelivery: true };
             let attempt = sender::send(&client, outgoing).await;
             let recorded = async {

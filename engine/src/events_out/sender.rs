@@ -16,7 +16,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use reqwest::Url;
 
 use super::destination::{DestinationPolicy, GuardedResolver};
 use super::signature;
@@ -47,9 +46,9 @@ pub fn client(policy: DestinationPolicy) -> Result<DeliveryClient, rustls::Error
     Ok(Client::builder(TokioExecutor::new()).build(https))
 }
 
-/// Where an endpoint's deliveries go, as the policy checked its URL; or why none may go.
-pub fn destination(checked: Result<Url, String>) -> Result<Uri, String> {
-    let url = checked?;
+/// Where an endpoint's deliveries go: its URL as `policy` takes it; or why none may go.
+pub fn destination(policy: DestinationPolicy, url: &str) -> Result<Uri, String> {
+    let url = policy.check_url(url)?;
     url.as_str()
         .parse()
         .map_err(|error| format!("`{url}` is not a URI a request can go to: {error}"))
@@ -157,7 +156,7 @@ mod tests {
         });
         let policy = DestinationPolicy { allow_http: false, allow_private_networks: true };
         let client = client(policy).unwrap();
-        let url = destination(policy.check_url(&format!("https://127.0.0.1:{port}/events")));
+        let url = destination(policy, &format!("https://127.0.0.1:{port}/events"));
         let body = Bytes::from_static(br#"{"id":"evt_1"}"#);
         let outgoing = Outgoing { url: &url, secrets: &["whsec_test"], body, redelivery: false };
 
