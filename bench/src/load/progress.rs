@@ -42,7 +42,7 @@ impl Ticker {
                     }
                     None => Footprint::default(),
                 };
-                let progress = recorder.roll_second_with(footprint);
+                let progress = recorder.roll_second(footprint);
                 let phase = if progress.warmup { "warm-up" } else { "measured" };
                 let in_flight = in_flight
                     .as_ref()

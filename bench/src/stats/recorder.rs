@@ -155,13 +155,9 @@ impl Recorder {
         }
     }
 
-    /// Closes the current second: called once a second by the progress ticker.
-    pub fn roll_second(&self) -> Progress {
-        self.roll_second_with(Footprint::default())
-    }
-
-    /// [`Recorder::roll_second`], with the engine's footprint read at the end of the second.
-    pub fn roll_second_with(&self, footprint: Footprint) -> Progress {
+    /// Closes the current second, with the engine's footprint read at its end (none where no
+    /// engine was spawned): called once a second by the progress ticker.
+    pub fn roll_second(&self, footprint: Footprint) -> Progress {
         let mut tally = self.tally.lock();
         let second = tally.series.len() as u64 + 1;
         // A second that began during the warm-up is marked as warm-up, even if it ends after.
@@ -234,7 +230,7 @@ mod tests {
         );
         recorder.record(measured, "charge", None, Err("timeout".into()));
 
-        let progress = recorder.roll_second();
+        let progress = recorder.roll_second(Footprint::default());
         assert_eq!((progress.second, progress.warmup, progress.ok_per_sec), (1, true, 2));
         assert_eq!(progress.errors_seen, 2);
 
@@ -253,8 +249,8 @@ mod tests {
     fn the_engine_footprint_read_at_a_second_lands_in_its_sample() {
         let recorder = Recorder::new(Instant::now(), Duration::ZERO);
         let footprint = Footprint { rss_bytes: Some(1_900_000_000), data_bytes: Some(14_400) };
-        assert_eq!(recorder.roll_second_with(footprint).footprint, footprint);
-        recorder.roll_second();
+        assert_eq!(recorder.roll_second(footprint).footprint, footprint);
+        recorder.roll_second(Footprint::default());
         let series = recorder.finish().series;
         assert_eq!(series[0].engine_rss_bytes, Some(1_900_000_000));
         assert_eq!(series[0].engine_data_bytes, Some(14_400));
@@ -273,7 +269,7 @@ mod tests {
             for _ in 0..errors {
                 recorder.record(started, "charge", None, Err("timeout".into()));
             }
-            recorder.roll_second();
+            recorder.roll_second(Footprint::default());
             recorder.finish()
         };
         let joined = run(&[100, 200], 1).join(run(&[300, 400, 900], 2));
